@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as mysql from 'mysql2/promise';
 
 export const MARIADB_INSTALL_HINT = 'apt-get update && apt-get install -y mariadb-server';
 
@@ -64,7 +65,6 @@ export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
   child.once('exit', () => { exited = true; });
 
   // Ready when a TCP connection as root answers a query.
-  const mysql = await import('mysql2/promise');
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exited) {

@@ -1,0 +1,4 @@
+import { Foundation1764130000000 } from './1764130000000-Foundation';
+
+/** Every migration, oldest first. Listed explicitly so ts-jest and the compiled build load the same set. */
+export const MIGRATIONS = [Foundation1764130000000];

@@ -1,0 +1,275 @@
+/**
+ * The gateway's one configuration object, read from the environment once at
+ * boot and validated as a whole: every bad or missing variable is reported on
+ * its own line, naming the variable and what was expected. Secret values are
+ * never echoed back, not even in those messages (we say what is wrong with a
+ * secret, e.g. its length, never its content).
+ *
+ * Sandbox mode (the default outside NODE_ENV=production) fills in what a
+ * newcomer's `npm start` lacks: random secrets generated once and kept in
+ * `data/sandbox-secrets.json` (mode 0600), never fixed strings in the source.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+
+export interface KeyEncryptionKey {
+  /** Short identifier stored next to every wrapped data key, so the KEK can rotate. */
+  id: string;
+  /** 32 bytes (AES-256). Secret. */
+  key: Buffer;
+}
+
+export type CallerJwtVerification =
+  | { kind: 'hs256'; secret: Buffer }
+  | { kind: 'public-key'; pem: string; algorithms: ('RS256' | 'ES256')[] }
+  | { kind: 'jwks'; url: URL; algorithms: ('RS256' | 'ES256')[] };
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  sandbox: boolean;
+  port: number;
+  host: string;
+  emulatorPort: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  database:
+    | { kind: 'mysql'; url: string }
+    | { kind: 'sqlite'; path: string };
+  auth: {
+    verification: CallerJwtVerification;
+    issuer: string;
+    audience: string;
+    clockToleranceSeconds: number;
+  };
+  /** Ordered: the first is the active KEK used to wrap new data keys. */
+  keyEncryptionKeys: KeyEncryptionKey[];
+  http: {
+    /** Largest request body accepted, in bytes. */
+    maxBodyBytes: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Defaults for sandbox secrets; created on first use, kept across restarts. */
+export interface SandboxSecrets {
+  jwtSecret: string; // base64
+  kek: string; // base64, 32 bytes
+}
+
+export const SANDBOX_ISSUER = 'engage-sandbox';
+export const SANDBOX_AUDIENCE = 'engage-gateway';
+
+export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
+  const file = resolve(dataDir, 'sandbox-secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SandboxSecrets;
+  const secrets: SandboxSecrets = {
+    jwtSecret: randomBytes(32).toString('base64'),
+    kek: randomBytes(32).toString('base64'),
+  };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  return secrets;
+}
+
+/**
+ * Reads and validates the environment. Throws ConfigError listing every
+ * problem found; `sandboxSecrets` supplies defaults for secrets in sandbox mode.
+ */
+export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: string) => SandboxSecrets): Config {
+  const problems: string[] = [];
+  const str = (name: string) => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+      return def;
+    }
+    return Number(raw);
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], def: T): T => {
+    const raw = str(name);
+    if (raw === undefined) return def;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+      return def;
+    }
+    return raw as T;
+  };
+
+  const nodeEnv = oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  const sandboxRaw = str('SANDBOX');
+  let sandbox = nodeEnv !== 'production';
+  if (sandboxRaw !== undefined) {
+    if (sandboxRaw !== 'true' && sandboxRaw !== 'false') problems.push(`SANDBOX must be "true" or "false" (got "${sandboxRaw}")`);
+    else sandbox = sandboxRaw === 'true';
+  }
+  if (sandbox && nodeEnv === 'production') problems.push('SANDBOX=true is not allowed with NODE_ENV=production');
+
+  const dataDir = resolve(str('DATA_DIR') ?? 'data');
+  let secrets: SandboxSecrets | undefined;
+  const sandboxDefault = (): SandboxSecrets | undefined => {
+    if (!sandbox) return undefined;
+    secrets ??= (sandboxSecrets ?? loadSandboxSecrets)(dataDir);
+    return secrets;
+  };
+
+  const database = readDatabase(str, problems, dataDir);
+
+  // Caller JWT verification: exactly one of secret, public key, JWKS URL.
+  const jwtSecret = str('JWT_SECRET');
+  const jwtPublicKey = str('JWT_PUBLIC_KEY');
+  const jwksUrl = str('JWT_JWKS_URL');
+  const given = [jwtSecret && 'JWT_SECRET', jwtPublicKey && 'JWT_PUBLIC_KEY', jwksUrl && 'JWT_JWKS_URL'].filter(Boolean);
+  const asymAlgs = (): ('RS256' | 'ES256')[] => {
+    const raw = str('JWT_ALGORITHMS') ?? 'RS256,ES256';
+    const algs = raw.split(',').map((a) => a.trim());
+    const bad = algs.filter((a) => a !== 'RS256' && a !== 'ES256');
+    if (bad.length) problems.push(`JWT_ALGORITHMS must list RS256 and/or ES256 (got "${bad.join(',')}")`);
+    return algs.filter((a): a is 'RS256' | 'ES256' => a === 'RS256' || a === 'ES256');
+  };
+  let verification: CallerJwtVerification = { kind: 'hs256', secret: Buffer.alloc(0) };
+  if (given.length > 1) {
+    problems.push(`set only one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL (got ${given.join(' and ')})`);
+  } else if (jwtSecret) {
+    if (Buffer.byteLength(jwtSecret) < 32) problems.push(`JWT_SECRET must be at least 32 bytes for HS256 (got ${Buffer.byteLength(jwtSecret)} bytes; value not shown)`);
+    verification = { kind: 'hs256', secret: Buffer.from(jwtSecret) };
+  } else if (jwtPublicKey) {
+    const pem = jwtPublicKey.replace(/\\n/g, '\n');
+    if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) {
+      problems.push('JWT_PUBLIC_KEY must be a PEM "-----BEGIN PUBLIC KEY-----" block (SPKI) of an RSA or EC P-256 key');
+    }
+    verification = { kind: 'public-key', pem, algorithms: asymAlgs() };
+  } else if (jwksUrl) {
+    let url: URL | undefined;
+    try {
+      url = new URL(jwksUrl);
+    } catch {
+      problems.push(`JWT_JWKS_URL must be an https:// URL of a JWKS document (got "${jwksUrl}")`);
+    }
+    if (url && url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))) {
+      problems.push(`JWT_JWKS_URL must use https:// (plain http only for localhost) (got "${url.protocol}//…")`);
+    }
+    if (url) verification = { kind: 'jwks', url, algorithms: asymAlgs() };
+  } else {
+    const s = sandboxDefault();
+    if (s) verification = { kind: 'hs256', secret: Buffer.from(s.jwtSecret, 'base64') };
+    else problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required (how callers\' bearer tokens are verified)');
+  }
+  const issuer = str('JWT_ISSUER') ?? (sandbox ? SANDBOX_ISSUER : undefined);
+  const audience = str('JWT_AUDIENCE') ?? (sandbox ? SANDBOX_AUDIENCE : undefined);
+  if (!issuer) problems.push('JWT_ISSUER is required: the `iss` every caller token must carry');
+  if (!audience) problems.push('JWT_AUDIENCE is required: the `aud` every caller token must carry');
+
+  // Key-encryption keys: "id:base64key[,id:base64key…]", the first is active.
+  const keyEncryptionKeys: KeyEncryptionKey[] = [];
+  const kekRaw = str('KEY_ENCRYPTION_KEYS');
+  if (kekRaw === undefined) {
+    const s = sandboxDefault();
+    if (s) keyEncryptionKeys.push({ id: 'sandbox', key: Buffer.from(s.kek, 'base64') });
+    else problems.push('KEY_ENCRYPTION_KEYS is required: "id:base64" of a 32-byte key (comma-separated list, active key first), e.g. generated with `openssl rand -base64 32`');
+  } else {
+    const seen = new Set<string>();
+    kekRaw.split(',').forEach((entry, i) => {
+      const m = /^([A-Za-z0-9_.-]{1,32}):([A-Za-z0-9+/=_-]+)$/.exec(entry.trim());
+      if (!m) {
+        problems.push(`KEY_ENCRYPTION_KEYS entry ${i + 1} must look like "id:base64key" with an id of 1-32 letters, digits, "_", "." or "-" (value not shown)`);
+        return;
+      }
+      const key = Buffer.from(m[2], 'base64');
+      if (key.length !== 32) {
+        problems.push(`KEY_ENCRYPTION_KEYS entry ${i + 1} ("${m[1]}") must decode to 32 bytes (got ${key.length} bytes; value not shown)`);
+        return;
+      }
+      if (seen.has(m[1])) problems.push(`KEY_ENCRYPTION_KEYS lists the id "${m[1]}" twice`);
+      seen.add(m[1]);
+      keyEncryptionKeys.push({ id: m[1], key });
+    });
+  }
+
+  const config: Config = {
+    nodeEnv,
+    sandbox,
+    port: int('PORT', 4000, 0, 65535),
+    host: str('HOST') ?? (nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1'),
+    emulatorPort: int('EMULATOR_PORT', 4001, 0, 65535),
+    logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info'),
+    database,
+    auth: {
+      verification,
+      issuer: issuer ?? '',
+      audience: audience ?? '',
+      clockToleranceSeconds: int('JWT_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
+    },
+    keyEncryptionKeys,
+    http: { maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024) },
+  };
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+type Reader = (name: string) => string | undefined;
+
+function readDatabase(str: Reader, problems: string[], dataDir: string): Config['database'] {
+  // The password inside DATABASE_URL is a secret: never echo the URL.
+  const dbUrl = str('DATABASE_URL');
+  if (dbUrl === undefined) {
+    return { kind: 'sqlite', path: resolve(str('SQLITE_PATH') ?? resolve(dataDir, 'engage.sqlite')) };
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(dbUrl);
+  } catch {
+    problems.push('DATABASE_URL must be a URL like mysql://user:password@host:3306/database (the value given does not parse; not shown because it may hold a password)');
+  }
+  if (parsed && !['mysql:', 'mariadb:'].includes(parsed.protocol)) {
+    problems.push(`DATABASE_URL must start with mysql:// or mariadb:// (got "${parsed.protocol}//…"); leave it unset for the embedded SQLite database`);
+  } else if (parsed && parsed.pathname.replace(/^\//, '') === '') {
+    problems.push('DATABASE_URL must name a database, e.g. mysql://user:password@host:3306/engage');
+  }
+  return { kind: 'mysql', url: dbUrl.replace(/^mariadb:/, 'mysql:') };
+}
+
+/** Only the database settings: what the migration CLI needs, without the rest. */
+export function loadDatabaseConfig(env: Env = process.env): Config['database'] {
+  const problems: string[] = [];
+  const str: Reader = (name) => (env[name] === undefined || env[name]!.trim() === '' ? undefined : env[name]!.trim());
+  const db = readDatabase(str, problems, resolve(str('DATA_DIR') ?? 'data'));
+  if (problems.length) throw new ConfigError(problems);
+  return db;
+}
+
+/** What may be printed about a config: everything but the secrets. */
+export function describeConfig(c: Config): Record<string, unknown> {
+  return {
+    nodeEnv: c.nodeEnv,
+    sandbox: c.sandbox,
+    port: c.port,
+    database: c.database.kind === 'sqlite' ? { kind: 'sqlite', path: c.database.path } : { kind: 'mysql', url: redactUrl(c.database.url) },
+    auth: { verification: c.auth.verification.kind, issuer: c.auth.issuer, audience: c.auth.audience },
+    keyEncryptionKeyIds: c.keyEncryptionKeys.map((k) => k.id),
+  };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The TypeORM DataSource for either dialect. MySQL/MariaDB (through mysql2)
+ * in production; SQLite (better-sqlite3 12) as the embedded default.
+ * `synchronize` is never set: the schema comes from migrations/ only.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../migrations';
+import type { Config } from '../config';
+import { ENTITIES } from '../entities';
+
+export type DatabaseConfig = Config['database'];
+
+export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb' = 'mysql'): DataSourceOptions {
+  const common = { entities: ENTITIES, migrations: MIGRATIONS, migrationsTableName: 'migrations', synchronize: false, logging: false } as const;
+  if (db.kind === 'mysql') {
+    return {
+      ...common,
+      // TypeORM reads MariaDB's catalog differently from MySQL's (column
+      // defaults, for one), so the flavour must match the server: openDatabase detects it.
+      type: flavor,
+      connectorPackage: 'mysql2',
+      url: db.url,
+      // Store and read DATETIME values as UTC, whatever the server's time zone.
+      timezone: 'Z',
+      charset: 'utf8mb4_unicode_ci',
+      extra: { connectionLimit: 20 },
+    };
+  }
+  if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
+  return {
+    ...common,
+    type: 'better-sqlite3',
+    database: db.path,
+    // WAL lets readers and a writer work at once; busy waits instead of SQLITE_BUSY.
+    enableWAL: db.path !== ':memory:',
+    timeout: 5000,
+  };
+}
+
+export function createDataSource(db: DatabaseConfig, flavor: 'mysql' | 'mariadb' = 'mysql'): DataSource {
+  return new DataSource(dataSourceOptions(db, flavor));
+}
+
+/** Opens the database and applies pending migrations (at every start, on both dialects). */
+export async function openDatabase(db: DatabaseConfig): Promise<DataSource> {
+  let ds = createDataSource(db);
+  await ds.initialize();
+  if (db.kind === 'mysql') {
+    const [{ version }] = (await ds.query('SELECT VERSION() AS version')) as { version: string }[];
+    if (/mariadb/i.test(version)) {
+      await ds.destroy();
+      ds = createDataSource(db, 'mariadb');
+      await ds.initialize();
+    }
+  }
+  try {
+    await ds.runMigrations({ transaction: 'each' });
+  } catch (err) {
+    await ds.destroy();
+    throw err;
+  }
+  return ds;
+}
