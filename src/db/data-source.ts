@@ -20,7 +20,6 @@ export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb
       // TypeORM reads MariaDB's catalog differently from MySQL's (column
       // defaults, for one), so the flavour must match the server: openDatabase detects it.
       type: flavor,
-      connectorPackage: 'mysql2',
       url: db.url,
       // Store and read DATETIME values as UTC, whatever the server's time zone.
       timezone: 'Z',

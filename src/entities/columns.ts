@@ -10,6 +10,6 @@ export const ID_LENGTH = 36; // a UUID
 export const EMAIL_LENGTH = 320; // RFC 3696 erratum: 64 + 1 + 255
 export const DOMAIN_LENGTH = 253;
 
-export const idColumn: ColumnOptions = { type: 'varchar', length: ID_LENGTH };
-export const timestampColumn: ColumnOptions = { type: 'datetime', precision: 3 };
-export const nullableTimestampColumn: ColumnOptions = { ...timestampColumn, nullable: true };
+export const idColumn = { type: 'varchar', length: ID_LENGTH } as const satisfies ColumnOptions;
+export const timestampColumn = { type: 'datetime', precision: 3 } as const satisfies ColumnOptions;
+export const nullableTimestampColumn = { ...timestampColumn, nullable: true } as const satisfies ColumnOptions;

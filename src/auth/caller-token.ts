@@ -1,0 +1,80 @@
+/**
+ * Verifies the caller's bearer JWT (signed by the CRM's identity service) with
+ * jose: signature, `iss`, `aud`, `exp` (required) with a small clock
+ * tolerance, and an algorithm allow-list fixed by the configured key type, so
+ * `alg: none` and HS/RS confusion are refused before any claim is read.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config';
+import { unauthenticated } from '../errors';
+
+export interface CallerClaims {
+  email: string;
+  roles: string[];
+}
+
+const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+
+export class CallerTokenVerifier {
+  private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  private readonly algorithms: string[];
+
+  constructor(private readonly cfg: Config['auth']) {
+    const v = cfg.verification;
+    if (v.kind === 'hs256') {
+      this.key = new Uint8Array(v.secret);
+      this.algorithms = ['HS256'];
+    } else if (v.kind === 'public-key') {
+      this.key = createPublicKey(v.pem);
+      this.algorithms = v.algorithms;
+    } else {
+      this.key = createRemoteJWKSet(v.url);
+      this.algorithms = v.algorithms;
+    }
+  }
+
+  /** The caller's claims, or an UNAUTHENTICATED error saying what is wrong with the token. */
+  async verify(token: string): Promise<CallerClaims> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.key as Uint8Array, {
+        issuer: this.cfg.issuer,
+        audience: this.cfg.audience,
+        algorithms: this.algorithms,
+        clockTolerance: this.cfg.clockToleranceSeconds,
+        requiredClaims: ['exp'],
+      }));
+    } catch (err) {
+      throw unauthenticated(`bearer token rejected: ${describeJoseError(err, this.algorithms)}`);
+    }
+    const email = payload.email;
+    if (typeof email !== 'string' || !EMAIL.test(email) || email.length > 320) {
+      throw unauthenticated('bearer token rejected: the "email" claim must be the agent\'s email address');
+    }
+    const roles = payload.roles ?? [];
+    if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string')) {
+      throw unauthenticated('bearer token rejected: the "roles" claim must be a list of strings');
+    }
+    return { email: email.toLowerCase(), roles: roles as string[] };
+  }
+}
+
+function describeJoseError(err: unknown, algorithms: string[]): string {
+  if (err instanceof joseErrors.JWTExpired) return 'it has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim "${err.claim}" ${err.reason === 'check_failed' ? 'is not what this gateway expects' : err.reason.replace(/_/g, ' ')}`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return `its algorithm is not allowed (allowed: ${algorithms.join(', ')})`;
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key in the JWKS matches it';
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return 'the JWKS could not be fetched';
+  if (err instanceof joseErrors.JOSENotSupported) return 'it uses an unsupported algorithm or key';
+  return 'it is not a well-formed signed JWT';
+}
+
+/** The token from an `Authorization: Bearer <token>` header; undefined when there is no header. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header === '') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) throw unauthenticated('the Authorization header must be "Bearer <token>"');
+  return m[1];
+}

@@ -1,0 +1,50 @@
+/**
+ * The per-request context: who is calling, the services, and (from later
+ * issues) per-request DataLoaders and the caller's Google session. Built once
+ * per HTTP request; nothing in it outlives the request except through the
+ * long-lived `services`.
+ */
+import type { DataSource } from 'typeorm';
+import type { AgentService } from './agents/agent.service';
+import type { Caller } from './auth/caller';
+import { TenantScope } from './auth/tenant-scope';
+import type { Config } from './config';
+import type { Envelope } from './crypto/envelope';
+import { unauthenticated } from './errors';
+import type { Logger } from './logger';
+import type { ServiceAccountService } from './onboarding/service-account.service';
+
+/** Long-lived, shared by every request. */
+export interface Services {
+  config: Config;
+  ds: DataSource;
+  envelope: Envelope;
+  log: Logger;
+  agents: AgentService;
+  serviceAccounts: ServiceAccountService;
+}
+
+export interface GatewayContext {
+  requestId: string;
+  caller: Caller | null;
+  services: Services;
+  log: Logger;
+  /** The caller's tenant scope; UNAUTHENTICATED when the request carries no token. */
+  scope(): TenantScope;
+}
+
+export function createContext(services: Services, requestId: string, caller: Caller | null): GatewayContext {
+  let scope: TenantScope | undefined;
+  const log = services.log.child({ requestId, agent: caller?.email });
+  return {
+    requestId,
+    caller,
+    services,
+    log,
+    scope() {
+      if (!caller) throw unauthenticated('this operation needs an "Authorization: Bearer <token>" header');
+      scope ??= new TenantScope(services.ds.manager, caller);
+      return scope;
+    },
+  };
+}

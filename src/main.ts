@@ -1,0 +1,70 @@
+/**
+ * `npm start`: config → database (migrations run) → sandbox demo data → server.
+ * In sandbox mode it prints the GraphQL URL and ready-to-use tokens.
+ */
+import 'reflect-metadata';
+import { createApp } from './app';
+import { ConfigError, describeConfig, loadConfig } from './config';
+import { openDatabase } from './db/data-source';
+import { createLogger } from './logger';
+import { DEMO_ADMIN, DEMO_AGENT, ensureDemoTenant } from './sandbox/demo';
+import { signSandboxToken } from './auth/sandbox-token';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`engage-gateway: cannot start, ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  log.info({ config: describeConfig(config) }, 'starting');
+  const ds = await openDatabase(config.database);
+  if (config.sandbox) await ensureDemoTenant(ds);
+  const { gateway } = await createApp(config, ds, log);
+  const base = await gateway.listen(config.port, config.host);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    await gateway.close();
+    await ds.destroy();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  const lines = [``, `engage-gateway is up`, `  GraphQL:  ${base}/graphql`, `  health:   ${base}/healthz   ready: ${base}/readyz`];
+  if (config.sandbox) {
+    const agentToken = await signSandboxToken(config.auth, DEMO_AGENT);
+    const adminToken = await signSandboxToken(config.auth, DEMO_ADMIN, { admin: true });
+    lines.push(
+      ``,
+      `Sandbox (SQLite at ${config.database.kind === 'sqlite' ? config.database.path : 'DATABASE_URL'}; demo brokerage demo.test).`,
+      `Tokens are valid for 12 hours; make more with: npm run token -- --email someone@demo.test [--admin]`,
+      ``,
+      `  agent ${DEMO_AGENT}:`,
+      `    ${agentToken}`,
+      `  admin ${DEMO_ADMIN}:`,
+      `    ${adminToken}`,
+      ``,
+      `Try it:`,
+      `  curl -s ${base}/graphql -H 'content-type: application/json' \\`,
+      `    -H "authorization: Bearer ${agentToken}" \\`,
+      `    -d '{"query":"{ me { email role brokerage { name domain } } }"}'`,
+      ``,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`engage-gateway: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

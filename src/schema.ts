@@ -1,0 +1,36 @@
+import 'reflect-metadata';
+import type { GraphQLSchema } from 'graphql';
+import { DateTimeResolver } from 'graphql-scalars';
+import { buildSchema, type AuthChecker } from 'type-graphql';
+import { AgentResolver } from './agents/agent.resolver';
+import { ADMIN_ROLE } from './auth/caller';
+import type { GatewayContext } from './context';
+import { forbidden, unauthenticated } from './errors';
+import { ServiceAccountResolver } from './onboarding/service-account.resolver';
+
+export const RESOLVERS = [AgentResolver, ServiceAccountResolver] as const;
+
+/**
+ * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our
+ * own errors (rather than return false) so the codes are the contract's.
+ */
+export const authChecker: AuthChecker<GatewayContext> = ({ context }, roles) => {
+  const caller = context.caller;
+  if (!caller) throw unauthenticated('this operation needs an "Authorization: Bearer <token>" header');
+  if (roles.includes(ADMIN_ROLE) && caller.role !== 'admin') {
+    throw forbidden('this operation is for brokerage admins only');
+  }
+  return true;
+};
+
+export function buildGatewaySchema(): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: RESOLVERS,
+    authChecker,
+    validate: true,
+    // The contract's scalar is `DateTime` (ISO 8601 with offset), not type-graphql's default `DateTimeISO`.
+    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    // Field resolvers and their args are described in the emitted SDL.
+    emitSchemaFile: false,
+  });
+}

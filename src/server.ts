@@ -1,0 +1,205 @@
+/**
+ * HTTP wiring: Express 5 with Apollo Server 5's official integration, health
+ * endpoints, and the security baseline.
+ *
+ * - graphql-armor limits. Armor's defaults leave two holes open (measured):
+ *   `__typename` aliases are allow-listed, and 50 directives pass. We close
+ *   them with maxAliases {n: 15, allowList: []} and maxDirectives {n: 5}.
+ * - Introspection off in production; stack traces never sent; "Did you mean"
+ *   suggestions hidden; CSRF prevention on; batched HTTP requests off;
+ *   automatic persisted queries off (a client-fed cache we do not need).
+ * - Unexpected errors are masked as INTERNAL_SERVER_ERROR with a request id
+ *   (the details go to the log); every error a client sees carries one of the
+ *   contract's codes (errors.ts).
+ * - Apollo's cache-control plugin is its main per-request cost and we use no
+ *   cache hints: it is disabled (architecture.md §1).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { unwrapResolverError } from '@apollo/server/errors';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import express, { type ErrorRequestHandler, type Request } from 'express';
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { resolveCaller } from './auth/caller';
+import { bearerToken, type CallerTokenVerifier } from './auth/caller-token';
+import { createContext, type GatewayContext, type Services } from './context';
+import { AppError, ErrorCode, isPublicCode } from './errors';
+
+/** Limits of graphql-armor, tuned (see the header comment). */
+export const ARMOR_LIMITS = {
+  maxAliases: { n: 15, allowList: [] as string[] },
+  maxDirectives: { n: 5 },
+  maxDepth: { n: 10 },
+  maxTokens: { n: 2000 },
+  costLimit: { maxCost: 5000 },
+};
+
+/** Request-level failures Apollo reports with its own codes: all are the client's mistake. */
+const APOLLO_REQUEST_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+
+export interface Gateway {
+  app: express.Express;
+  apollo: ApolloServer<GatewayContext>;
+  /** Listens on host:port (0 = a free port) and resolves to the base URL. */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** True when the client may see the error as it is (one of our codes, from an error we raised on purpose). */
+function isExpected(error: unknown, code: unknown): boolean {
+  const original = unwrapResolverError(error);
+  return original instanceof AppError || (original instanceof GraphQLError && isPublicCode(code));
+}
+
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const code = formatted.extensions?.code;
+  if (isExpected(error, code)) {
+    const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
+    return { ...formatted, extensions };
+  }
+  if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) {
+    return { message: formatted.message, locations: formatted.locations, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: code } };
+  }
+  // Logged with the request id by the plugin below; the client sees no detail.
+  return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+}
+
+/** Logs unexpected errors with their request id and hands that id to the client, to quote to support. */
+const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async didEncounterErrors({ errors, contextValue }) {
+        for (const e of errors) {
+          if (!isExpected(e, e.extensions?.code) && !APOLLO_REQUEST_CODES.has(String(e.extensions?.code))) {
+            contextValue?.log.error({ err: unwrapResolverError(e), path: e.path }, 'unexpected error (masked for the client)');
+          }
+        }
+      },
+      async willSendResponse({ response, contextValue }) {
+        if (response.body.kind !== 'single' || !contextValue) return;
+        for (const e of response.body.singleResult.errors ?? []) {
+          if (e.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+        }
+      },
+    };
+  },
+};
+
+export async function createGateway(services: Services, schema: GraphQLSchema, verifier: CallerTokenVerifier): Promise<Gateway> {
+  const production = services.config.nodeEnv === 'production';
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = createServer(app);
+  const armor = new ApolloArmor(ARMOR_LIMITS).protect();
+  const apollo = new ApolloServer<GatewayContext>({
+    schema,
+    introspection: !production,
+    includeStacktraceInErrorResponses: false,
+    hideSchemaDetailsFromClientErrors: true,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    persistedQueries: false,
+    formatError,
+    logger: services.log,
+    plugins: [
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginLandingPageDisabled(),
+      ...armor.plugins,
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      maskedErrorReporting,
+    ],
+    validationRules: armor.validationRules,
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await services.ds.query('SELECT 1');
+      res.json({ status: 'ready', database: 'ok' });
+    } catch {
+      res.status(503).json({ status: 'not ready', database: 'unreachable' });
+    }
+  });
+
+  app.use(
+    '/graphql',
+    (req, res, next) => {
+      const incoming = req.header('x-request-id');
+      const requestId = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+      res.locals.requestId = requestId;
+      res.setHeader('x-request-id', requestId);
+      next();
+    },
+    express.json({ limit: services.config.http.maxBodyBytes }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const requestId = res.locals.requestId as string;
+        const caller = await authenticate(services, verifier, req);
+        return createContext(services, requestId, caller);
+      },
+    }),
+  );
+
+  // Body parsing failures (malformed JSON, oversized body) answered in GraphQL's error shape.
+  const bodyErrors: ErrorRequestHandler = (err, _req, res, next) => {
+    if (res.headersSent) return next(err);
+    const status = typeof err?.status === 'number' ? err.status : 500;
+    if (err?.type === 'entity.too.large') {
+      res.status(413).json({ errors: [{ message: `Request body is larger than ${services.config.http.maxBodyBytes} bytes`, extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+    } else if (err?.type === 'entity.parse.failed' || (status >= 400 && status < 500)) {
+      res.status(400).json({ errors: [{ message: err?.type === 'entity.parse.failed' ? 'Malformed JSON in request body' : 'Bad request', extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+    } else if (err instanceof AppError) {
+      const code = err.extensions.code as ErrorCode;
+      res.status((err.extensions.http as { status?: number } | undefined)?.status ?? 400).json({ errors: [{ message: err.message, extensions: { code } }] });
+    } else {
+      services.log.error({ err, requestId: res.locals.requestId }, 'unexpected error in the HTTP layer');
+      res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId } }] });
+    }
+  };
+  app.use(bodyErrors);
+  app.use((_req, res) => {
+    res.status(404).json({ errors: [{ message: 'Not found: the GraphQL endpoint is /graphql', extensions: { code: ErrorCode.NOT_FOUND } }] });
+  });
+
+  return {
+    app,
+    apollo,
+    listen(port, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => {
+          httpServer.off('error', reject);
+          const { port: actual } = httpServer.address() as AddressInfo;
+          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}`);
+        });
+      });
+    },
+    async close() {
+      // The drain plugin stops accepting connections and waits for in-flight requests.
+      await apollo.stop();
+      if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+    },
+  };
+}
+
+async function authenticate(services: Services, verifier: CallerTokenVerifier, req: Request) {
+  const token = bearerToken(req.header('authorization'));
+  if (token === undefined) return null;
+  const claims = await verifier.verify(token);
+  return resolveCaller(services.ds, claims);
+}
