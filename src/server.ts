@@ -29,12 +29,15 @@ import { resolveCaller } from './auth/caller';
 import { bearerToken, type CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
 import { AppError, ErrorCode, isPublicCode } from './errors';
+import { limitTokens } from './http/limit-tokens.middleware';
 
 /** Limits of graphql-armor, tuned (see the header comment). */
 export const ARMOR_LIMITS = {
   maxAliases: { n: 15, allowList: [] as string[] },
   maxDirectives: { n: 5 },
-  maxDepth: { n: 10 },
+  // Counted through introspection too (deep `ofType` chains are a known DoS);
+  // the standard introspection query stays well under it.
+  maxDepth: { n: 24, ignoreIntrospection: false }, // graphql-js's getIntrospectionQuery() is 21 deep
   maxTokens: { n: 2000 },
   costLimit: { maxCost: 5000 },
 };
@@ -102,7 +105,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
-  const armor = new ApolloArmor(ARMOR_LIMITS).protect();
+  // Armor's max-tokens plugin turns syntax errors into 500s: limitTokens replaces it.
+  const armor = new ApolloArmor({ ...ARMOR_LIMITS, maxTokens: { enabled: false } }).protect();
   const apollo = new ApolloServer<GatewayContext>({
     schema,
     introspection: !production,
@@ -146,6 +150,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       next();
     },
     express.json({ limit: services.config.http.maxBodyBytes }),
+    limitTokens(ARMOR_LIMITS.maxTokens.n),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = res.locals.requestId as string;
