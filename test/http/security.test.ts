@@ -9,7 +9,7 @@ import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
 
-const codesOf = (body: { errors?: { extensions?: { code?: string } }[] }) => (body.errors ?? []).map((e) => e.extensions?.code);
+const codesOf = (body: any): (string | undefined)[] => ((body as { errors?: { extensions?: { code?: string } }[] }).errors ?? []).map((e) => e.extensions?.code);
 
 describeEachDb('HTTP security baseline', (db) => {
   let gw: TestGateway;

@@ -1,0 +1,93 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, describeConfig, loadConfig } from '../../src/config';
+
+const KEY = Buffer.alloc(32, 7).toString('base64');
+const SECRET = 'super-secret-value-0123456789-abcdef';
+const prod = (env: Record<string, string>) => ({ NODE_ENV: 'production', ...env });
+const valid = { JWT_SECRET: SECRET, JWT_ISSUER: 'https://id.crm.test', JWT_AUDIENCE: 'engage', KEY_ENCRYPTION_KEYS: `k1:${KEY}` };
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('production with nothing set: one line per missing variable', () => {
+    const p = problems(prod({}));
+    expect(p).toEqual([
+      expect.stringMatching(/^JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required/),
+      expect.stringMatching(/^JWT_ISSUER is required/),
+      expect.stringMatching(/^JWT_AUDIENCE is required/),
+      expect.stringMatching(/^KEY_ENCRYPTION_KEYS is required/),
+    ]);
+  });
+
+  test('a valid production config loads', () => {
+    const c = loadConfig(prod({ ...valid, DATABASE_URL: 'mysql://u:p@db:3306/engage', PORT: '8080' }));
+    expect(c).toMatchObject({ nodeEnv: 'production', sandbox: false, port: 8080, database: { kind: 'mysql' }, auth: { issuer: 'https://id.crm.test' } });
+    expect(c.keyEncryptionKeys.map((k) => k.id)).toEqual(['k1']);
+  });
+
+  test('bad values name the variable, the expectation and (for non-secrets) what was received', () => {
+    const p = problems(prod({ ...valid, PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'production' }));
+    expect(p).toContain('PORT must be a whole number from 0 to 65535 (got "eighty")');
+    expect(p).toContain('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")');
+  });
+
+  test('secrets are never echoed, not even when wrong', () => {
+    const shortSecret = 'tooshort-but-secret';
+    const p = problems(prod({ ...valid, JWT_SECRET: shortSecret, KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(16, 1).toString('base64')},k2:not base64!!`, DATABASE_URL: 'mysql://user:pa ss@@:x/' }));
+    const text = p.join('\n');
+    expect(text).toMatch(/JWT_SECRET must be at least 32 bytes for HS256 \(got 19 bytes; value not shown\)/);
+    expect(text).toMatch(/KEY_ENCRYPTION_KEYS entry 1 \("k1"\) must decode to 32 bytes \(got 16 bytes/);
+    expect(text).toMatch(/KEY_ENCRYPTION_KEYS entry 2 must look like "id:base64key"/);
+    expect(text).not.toContain(shortSecret);
+    expect(text).not.toContain(Buffer.alloc(16, 1).toString('base64'));
+    expect(text).not.toContain('pa ss');
+  });
+
+  test('DATABASE_URL: wrong scheme, or no database name', () => {
+    expect(problems(prod({ ...valid, DATABASE_URL: 'postgres://u:p@h/db' }))).toEqual([expect.stringMatching(/DATABASE_URL must start with mysql:\/\/ or mariadb:\/\/ \(got "postgres:\/\/…"\)/)]);
+    expect(problems(prod({ ...valid, DATABASE_URL: 'mysql://u:p@h:3306/' }))).toEqual([expect.stringMatching(/must name a database/)]);
+  });
+
+  test('only one way to verify caller tokens', () => {
+    expect(problems(prod({ ...valid, JWT_JWKS_URL: 'https://id.crm.test/jwks' }))).toEqual(['set only one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL (got JWT_SECRET and JWT_JWKS_URL)']);
+    expect(problems(prod({ ...valid, JWT_SECRET: '', JWT_JWKS_URL: 'http://id.crm.test/jwks' }))).toEqual([expect.stringMatching(/JWT_JWKS_URL must use https:\/\//)]);
+    expect(problems(prod({ ...valid, JWT_SECRET: '', JWT_PUBLIC_KEY: 'nope' }))).toEqual([expect.stringMatching(/JWT_PUBLIC_KEY must be a PEM/)]);
+  });
+
+  test('the sandbox is refused in production', () => {
+    expect(problems(prod({ ...valid, SANDBOX: 'true' }))).toEqual(['SANDBOX=true is not allowed with NODE_ENV=production']);
+  });
+
+  test('sandbox: secrets are generated once, kept with mode 0600, and reused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'engage-config-'));
+    const a = loadConfig({ DATA_DIR: dir });
+    const b = loadConfig({ DATA_DIR: dir });
+    expect(a.sandbox).toBe(true);
+    expect(a.database).toEqual({ kind: 'sqlite', path: join(dir, 'engage.sqlite') });
+    const file = join(dir, 'sandbox-secrets.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(readFileSync(file, 'utf8')).jwtSecret).toHaveLength(44);
+    expect(a.auth.verification).toEqual(b.auth.verification);
+    expect(a.keyEncryptionKeys[0].key.equals(b.keyEncryptionKeys[0].key)).toBe(true);
+    expect(loadConfig({ DATA_DIR: mkdtempSync(join(tmpdir(), 'engage-config-')) }).keyEncryptionKeys[0].key.equals(a.keyEncryptionKeys[0].key)).toBe(false);
+  });
+
+  test('what is printed about a config holds no secret', () => {
+    const c = loadConfig(prod({ ...valid, DATABASE_URL: 'mysql://u:hunter2@db:3306/engage' }));
+    const printed = JSON.stringify(describeConfig(c));
+    expect(printed).not.toContain('hunter2');
+    expect(printed).not.toContain(SECRET);
+    expect(printed).not.toContain(KEY);
+    expect(printed).toContain('mysql://u:***@db:3306/engage');
+  });
+});
