@@ -62,6 +62,14 @@ describeEachDb('HTTP security baseline', (db) => {
     expect(bad.body.errors![0].message).toMatch(/token/i);
   });
 
+  test('wide queries are rejected and the server stays up', async () => {
+    const wide = `{ ${Array.from({ length: 1500 }, () => '__typename').join(' ')} }`;
+    const bad = await gw.gql(wide);
+    expect(bad.status).toBe(400);
+    expect(codesOf(bad.body)).toEqual(['BAD_USER_INPUT']);
+    expect((await gw.gql('{ __typename }')).body.data).toEqual({ __typename: 'Query' });
+  });
+
   test('unknown fields: BAD_USER_INPUT without "Did you mean" suggestions', async () => {
     const res = await gw.gql('{ me { emial } }', { token });
     expect(res.status).toBe(400);
