@@ -1,0 +1,273 @@
+/**
+ * The one place that reads Google's error answers (token endpoint and APIs).
+ * Every failure becomes a GoogleFailure: our public error code, a retry
+ * decision (honouring Retry-After), and, for setup mistakes, a remedy that
+ * names the step of the brokerage's integration guide to fix.
+ *
+ * Sources for every case: shared/docs/google-api-notes.md §1.3 (token
+ * endpoint), §2.2-2.3 (People), §3.3 (Calendar), §4 (Gmail), §5 (envelope).
+ */
+import { ErrorCode, AppError } from '../errors';
+import { TokenEndpointError, TokenTransportError } from './token-broker';
+
+export type GoogleApi = 'people' | 'calendar' | 'gmail';
+
+export type FailureKind =
+  | 'delegation-missing' // DWD entry missing or lacking a scope
+  | 'unknown-user' // the mailbox does not exist, is suspended or deleted
+  | 'key-invalid' // the key was deleted/disabled, or the signature does not verify
+  | 'client-disabled'
+  | 'client-deleted'
+  | 'clock-skew'
+  | 'invalid-scope'
+  | 'admin-policy'
+  | 'api-disabled'
+  | 'insufficient-scope'
+  | 'token-rejected' // 401 from an API: the access token is no longer accepted
+  | 'no-mailbox' // Gmail: the user has no Gmail service
+  | 'rate-limited'
+  | 'unavailable'
+  | 'network' // no answer: the request may or may not have been applied
+  | 'not-found'
+  | 'gone'
+  | 'sync-token-expired'
+  | 'full-sync-required'
+  | 'stale-etag'
+  | 'duplicate'
+  | 'bad-request'
+  | 'unknown';
+
+export interface GoogleFailure {
+  kind: FailureKind;
+  code: ErrorCode;
+  /** Google's HTTP status, when there was an answer. */
+  status?: number;
+  /** Google's own reason (e.g. `unauthorized_client`, `SERVICE_DISABLED`, `rateLimitExceeded`). */
+  reason?: string;
+  /** For people, in our words; never holds secrets. */
+  message: string;
+  retryable: boolean;
+  /** Wait at least this long before retrying (from Retry-After), ms. */
+  retryAfterMs?: number;
+  /** For setup mistakes: what the brokerage's admin should do. */
+  remedy?: string;
+  activationUrl?: string;
+  projectNumber?: string;
+}
+
+export interface FailureContext {
+  api?: GoogleApi | 'token';
+  clientId?: string;
+  scopes?: readonly string[];
+  subject?: string;
+}
+
+const API_TITLES: Record<GoogleApi, { title: string; guideStep: string }> = {
+  people: { title: 'People API', guideStep: 'Enable People API' },
+  calendar: { title: 'Google Calendar API', guideStep: 'Enable Calendar API' },
+  gmail: { title: 'Gmail API', guideStep: 'Enable Gmail API' },
+};
+
+const STEP_AUTHORIZE = 'Authorize the MoxiEngage Service Account as an API Client';
+const STEP_CREATE_KEY = 'Create a Key for the MoxiEngage Service Account in JSON Format';
+const STEP_CREATE_ACCOUNT = 'Create Google Service Account Credentials with the "Owner" Role';
+
+interface GoogleErrorBody {
+  error?: {
+    code?: number;
+    message?: string;
+    status?: string;
+    errors?: { reason?: string; message?: string; domain?: string }[];
+    details?: { '@type'?: string; reason?: string; metadata?: Record<string, string> }[];
+  };
+}
+
+/** What googleapis/gaxios throws: an Error with the HTTP response attached. */
+interface HttpErrorLike {
+  code?: string | number;
+  message?: string;
+  name?: string;
+  response?: { status?: number; data?: unknown; headers?: unknown };
+}
+
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function header(headers: unknown, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  const v = (headers as Record<string, unknown>)[name] ?? (headers as Record<string, unknown>)[name.toLowerCase()];
+  return Array.isArray(v) ? String(v[0]) : v === undefined ? undefined : String(v);
+}
+
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFailure {
+  if (err instanceof TokenEndpointError) return mapTokenError(err, ctx);
+  if (err instanceof TokenTransportError) {
+    return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google's token endpoint could not be reached: ${err.message}`, retryable: true };
+  }
+  const e = err as HttpErrorLike;
+  const status = e?.response?.status;
+  if (typeof status === 'number') return mapApiError(status, e.response!.data, header(e.response!.headers, 'retry-after'), ctx);
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  if ((code && NETWORK_CODES.has(code)) || e?.name === 'AbortError' || e?.name === 'TimeoutError' || /socket hang up|network|fetch failed|aborted/i.test(e?.message ?? '')) {
+    return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not answer (${code ?? e?.name ?? 'network error'}); the request may or may not have been applied`, retryable: true };
+  }
+  return { kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'unexpected failure calling Google', retryable: false };
+}
+
+function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFailure {
+  const base = { status: err.status, reason: err.error };
+  const scopes = ctx.scopes?.length ? ctx.scopes.join(', ') : 'the requested scopes';
+  const clientId = ctx.clientId ?? 'of the service account';
+  const who = ctx.subject ? `"${ctx.subject}"` : 'the user';
+  const desc = err.errorDescription;
+  switch (err.error) {
+    case 'unauthorized_client':
+    case 'access_denied':
+      return {
+        ...base, kind: 'delegation-missing', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        message: `Google refused domain-wide delegation for scope(s) ${scopes}${desc ? ` ("${desc}")` : ''}`,
+        remedy: `Authorize client id ${clientId} for scopes ${scopes} in Admin console › Security › API controls › Domain-wide delegation (guide step "${STEP_AUTHORIZE}"). A new authorization can take a few minutes, rarely up to 24 hours, to take effect.`,
+      };
+    case 'invalid_grant':
+      if (/Invalid JWT Signature/i.test(desc)) {
+        return {
+          ...base, kind: 'key-invalid', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+          message: 'Google does not accept this key: it was deleted or disabled, or it does not belong to this service account',
+          remedy: `Create a new JSON key for the service account (guide step "${STEP_CREATE_KEY}") and submit it.`,
+        };
+      }
+      if (/short-lived|reasonable timeframe|iat|exp/i.test(desc)) {
+        return {
+          ...base, kind: 'clock-skew', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false,
+          message: 'Google refused the token request as outside a reasonable timeframe: the clocks of our server and Google disagree',
+          remedy: 'Check the gateway server\'s clock (NTP synchronisation); nothing is wrong with the key.',
+        };
+      }
+      if (/Invalid email or User ID|Not a valid email|deleted|suspended/i.test(desc)) {
+        return {
+          ...base, kind: 'unknown-user', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+          message: `Google does not know the mailbox ${who} in this Workspace, or it is suspended or deleted`,
+          remedy: `Use the address of an active user of your Google Workspace domain (not a group or alias); check ${who} in Admin console › Directory › Users.`,
+        };
+      }
+      return { ...base, kind: 'unknown', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, message: `Google refused the token request: invalid_grant${desc ? ` (${desc})` : ''}` };
+    case 'invalid_scope':
+      return {
+        ...base, kind: 'invalid-scope', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        message: `Google does not recognise the scope(s) ${scopes}`,
+        remedy: `Authorize exactly the scopes of the guide step "${STEP_AUTHORIZE}", separated by commas.`,
+      };
+    case 'disabled_client':
+      return {
+        ...base, kind: 'client-disabled', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        message: 'The service account is disabled in Google Cloud',
+        remedy: 'Enable the service account again in Google Cloud console › IAM & Admin › Service accounts, or create a new one and submit its key.',
+      };
+    case 'deleted_client':
+      return {
+        ...base, kind: 'client-deleted', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        message: 'The service account was deleted in Google Cloud',
+        remedy: `Create a new service account and key (guide steps "${STEP_CREATE_ACCOUNT}" and "${STEP_CREATE_KEY}"), authorize its client id, and submit the new key.`,
+      };
+    case 'admin_policy_enforced':
+      return {
+        ...base, kind: 'admin-policy', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        message: `A Google Workspace admin policy blocks scope(s) ${scopes} for ${who}`,
+        remedy: 'In Admin console › Security › API controls, allow access to the Google services named above for this user\'s organisational unit.',
+      };
+    default:
+      if (err.status === 429 || err.status >= 500) {
+        return { ...base, kind: err.status === 429 ? 'rate-limited' : 'unavailable', code: err.status === 429 ? ErrorCode.RATE_LIMITED : ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, retryAfterMs: err.retryAfterMs, message: `Google's token endpoint answered ${err.status}` };
+      }
+      return { ...base, kind: 'unknown', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, message: `Google refused the token request: ${err.error}${desc ? ` (${desc})` : ''}` };
+  }
+}
+
+function mapApiError(status: number, data: unknown, retryAfterHeader: string | undefined, ctx: FailureContext): GoogleFailure {
+  const body = (typeof data === 'string' ? safeJson(data) : data) as GoogleErrorBody | undefined;
+  const e = body?.error ?? {};
+  const legacy = e.errors?.map((x) => x.reason ?? '') ?? [];
+  const details = e.details ?? [];
+  const infoReasons = details.map((d) => d.reason ?? '');
+  const has = (r: string) => legacy.includes(r) || infoReasons.includes(r);
+  const googleMessage = e.message ?? '';
+  const retryAfterMs = parseRetryAfter(retryAfterHeader);
+  const api = ctx.api && ctx.api !== 'token' ? ctx.api : undefined;
+  const base = { status, reason: infoReasons.find(Boolean) ?? legacy.find(Boolean) ?? e.status };
+
+  if (status === 401) {
+    return { ...base, kind: 'token-rejected', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, message: 'Google no longer accepts our access token; a new one is needed' };
+  }
+  if (has('SERVICE_DISABLED') || has('accessNotConfigured')) {
+    const info = details.find((d) => d.reason === 'SERVICE_DISABLED')?.metadata ?? {};
+    const projectNumber = info.consumer?.replace(/^projects\//, '') ?? /project (\d+)/.exec(googleMessage)?.[1];
+    const activationUrl = info.activationUrl ?? /(https:\/\/console\.developers\.google\.com\/\S+?)(?=\s|$)/.exec(googleMessage)?.[1];
+    const t = api ? API_TITLES[api] : undefined;
+    return {
+      ...base, reason: 'SERVICE_DISABLED', kind: 'api-disabled', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, projectNumber, activationUrl,
+      message: `The ${info.serviceTitle ?? t?.title ?? 'Google API'} is not enabled in Google Cloud project ${projectNumber ?? '(unknown)'}`,
+      remedy: `Enable the ${t?.title ?? info.serviceTitle ?? 'API'} in project ${projectNumber ?? 'of the service account'}${t ? ` (guide step "${t.guideStep}")` : ''}${activationUrl ? `: ${activationUrl}` : ''}. If you just enabled it, wait a few minutes and try again.`,
+    };
+  }
+  if (has('ACCESS_TOKEN_SCOPE_INSUFFICIENT') || has('insufficientPermissions')) {
+    return {
+      ...base, kind: 'insufficient-scope', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+      message: `Google says our token lacks the scope this ${api ? API_TITLES[api].title : 'API'} call needs`,
+      remedy: `Authorize the scopes of the guide step "${STEP_AUTHORIZE}" for the service account's client id.`,
+    };
+  }
+  if (status === 429 || has('rateLimitExceeded') || has('userRateLimitExceeded') || has('RATE_LIMIT_EXCEEDED') || has('quotaExceeded') || e.status === 'RESOURCE_EXHAUSTED') {
+    return { ...base, kind: 'rate-limited', code: ErrorCode.RATE_LIMITED, retryable: true, retryAfterMs, message: `Google's rate limit for this user was reached${googleMessage ? ` (${googleMessage})` : ''}` };
+  }
+  if (status >= 500) {
+    return { ...base, kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, retryAfterMs, message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}` };
+  }
+  if (has('EXPIRED_SYNC_TOKEN') || /^Sync token is expired/i.test(googleMessage)) {
+    return { ...base, reason: 'EXPIRED_SYNC_TOKEN', kind: 'sync-token-expired', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: 'The contacts sync token expired; a full sync is needed' };
+  }
+  if (status === 410 && has('fullSyncRequired')) {
+    return { ...base, kind: 'full-sync-required', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: 'The calendar sync token is no longer valid; a full sync is needed' };
+  }
+  if (status === 410) return { ...base, kind: 'gone', code: ErrorCode.NOT_FOUND, retryable: false, message: 'It was already deleted in Google' };
+  if (status === 412 || (status === 400 && /etag is different/i.test(googleMessage))) {
+    return { ...base, kind: 'stale-etag', code: ErrorCode.CONFLICT, retryable: false, message: 'It was changed in Google since we last read it' };
+  }
+  if (api === 'gmail' && (has('failedPrecondition') || e.status === 'FAILED_PRECONDITION')) {
+    return {
+      ...base, kind: 'no-mailbox', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+      message: `The mailbox ${ctx.subject ? `"${ctx.subject}" ` : ''}has no Gmail service`,
+      remedy: 'Turn Gmail on for this user\'s organisational unit in Admin console › Apps › Google Workspace › Gmail, or use a user who has Gmail.',
+    };
+  }
+  if (status === 404) return { ...base, kind: 'not-found', code: ErrorCode.NOT_FOUND, retryable: false, message: 'Google has no such item' };
+  if (status === 409) return { ...base, kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: `Google says it already exists${googleMessage ? ` (${googleMessage})` : ''}` };
+  if (status === 403) {
+    return { ...base, kind: 'unknown', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, message: `Google refused the call (403${googleMessage ? `: ${googleMessage}` : ''})` };
+  }
+  if (status === 400) return { ...base, kind: 'bad-request', code: ErrorCode.BAD_USER_INPUT, retryable: false, message: `Google refused the data: ${googleMessage || 'bad request'}` };
+  return { ...base, kind: 'unknown', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}` };
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The client-facing error for a failure (remedy and retry hint in the extensions). */
+export function failureToAppError(f: GoogleFailure): AppError {
+  return new AppError(f.code, f.message, {
+    googleReason: f.reason,
+    ...(f.remedy ? { remedy: f.remedy } : {}),
+    ...(f.retryAfterMs !== undefined ? { retryAfterSeconds: Math.ceil(f.retryAfterMs / 1000) } : {}),
+  });
+}
