@@ -1,0 +1,637 @@
+/**
+ * People API v1, the contact methods the gateway uses: people.connections.list (full and incremental sync),
+ * people.get, people.getBatchGet, people.createContact, people.updateContact, people.deleteContact,
+ * people.batchCreateContacts, people.batchUpdateContacts, people.batchDeleteContacts and people.searchContacts.
+ * Reference: https://developers.google.com/people/api/rest/v1/people and the method texts in
+ * @googleapis/people v1.d.ts; wire facts and their sources in google-api-notes §2 and §5.
+ *
+ * People errors use the OnePlatform envelope (code, message, status, details; no `errors[]`), except the stale-etag
+ * answer, whose legacy reason `failedPrecondition` Google documents and clients print (google-api-notes §2.3).
+ *
+ * Not emulated (the gateway does not depend on them): contact groups, other contacts, the directory, photos, the
+ * extra fixed quota on the first page of a full sync, and the staleness of the searchContacts cache (Google asks for
+ * a warm-up request with an empty query; the emulator answers it with no results and its index is always fresh).
+ */
+import { API_INFO, GoogleApiError, apiError, errorInfo, notFound } from './errors';
+import type { AdminRequest, ApiCall, ApiRegistry, ApiResponse } from './registry';
+import type { EmulatorState, EmulatorUser } from './state';
+import {
+  PersonInputError, READ_FIELDS, UPDATE_FIELDS, matchesQuery, nameKey, parseMask, personDataFromBody, renderPerson,
+  type PersonData, type ReadField, type StoredContact, type UpdateField,
+} from './people/person';
+import {
+  PAGE_TOKEN_LIFETIME_SECONDS, contactStore, createContact, deleteContact, liveContact, newToken, peopleSettings,
+  updateContact, updatePeopleSettings, visibleSeq, type ContactStore, type ListFingerprint, type PageTokenRecord,
+  type SyncTokenRecord,
+} from './people/store';
+
+export { defaultPeopleSettings, type PeopleSettings } from './people/store';
+
+// --- limits (generated client docs unless noted) ---------------------------------------------------------------
+
+/** connections.list pageSize: "Valid values are between 1 and 1000, inclusive. Defaults to 100 if not set or set to 0." */
+export const CONNECTIONS_DEFAULT_PAGE_SIZE = 100;
+export const CONNECTIONS_MAX_PAGE_SIZE = 1000;
+/** getBatchGet: "There is a maximum of 200 resource names." */
+export const BATCH_GET_MAX_RESOURCE_NAMES = 200;
+/** batchCreateContacts / batchUpdateContacts: "Allows up to 200 contacts in a single request." */
+export const BATCH_MUTATE_MAX_CONTACTS = 200;
+/** batchDeleteContacts: "Allows up to 500 resource names in a single request." */
+export const BATCH_DELETE_MAX_RESOURCE_NAMES = 500;
+/** searchContacts pageSize: "Defaults to 10 if field is not set, or set to 0. Values greater than 30 will be capped to 30." */
+export const SEARCH_DEFAULT_PAGE_SIZE = 10;
+export const SEARCH_MAX_PAGE_SIZE = 30;
+
+/**
+ * Per-user per-minute quotas (Cloud console defaults, not in public docs; google-api-notes §2.6).
+ * Reads: "Critical read requests (Contact and Profile Reads) per minute per user", about 90 [obs MrCaspan PR#1];
+ * updateContact draws from it too [obs fleapower#14/#16].
+ * Writes: Google's write limit is not documented anywhere we found [?]; 90 per minute per user is a guess of the same
+ * order as the read limit, low enough that a client which does not batch notices. Override either with
+ * settings.quotas['people.criticalReads' | 'people.writes'].limitPerMinute.
+ */
+export const PEOPLE_READS_BUCKET = 'people.criticalReads';
+export const PEOPLE_WRITES_BUCKET = 'people.writes';
+export const PEOPLE_CRITICAL_READS_PER_USER_PER_MINUTE = 90;
+export const PEOPLE_WRITES_PER_USER_PER_MINUTE = 90;
+
+const CONTACTS = 'https://www.googleapis.com/auth/contacts';
+const CONTACTS_READONLY = 'https://www.googleapis.com/auth/contacts.readonly';
+/**
+ * Scopes per method from the generated samples: reads accept contacts and contacts.readonly, writes only contacts.
+ * The registry adds https://www.google.com/m8/feeds while settings.acceptM8FeedsForPeople is on (google-api-notes §2.5).
+ * [?] people.get / getBatchGet also accept profile scopes for people/me; the gateway never reads profiles.
+ */
+const READ_SCOPES = [CONTACTS, CONTACTS_READONLY];
+const WRITE_SCOPES = [CONTACTS];
+
+const RPC = 'google.people.v1.PeopleService.';
+const BAD_REQUEST = 'type.googleapis.com/google.rpc.BadRequest';
+const RESOURCE_INFO = 'type.googleapis.com/google.rpc.ResourceInfo';
+
+/** `people/c<digits>`: a contact. `people/<digits>`: a profile. */
+const CONTACT_NAME = /^people\/c\d+$/;
+const PROFILE_NAME = /^people\/\d+$/;
+const PERSON_IN_PATH = '(?<resourceName>people/[^/:]+)';
+
+type SortOrder = 'LAST_MODIFIED_ASCENDING' | 'LAST_MODIFIED_DESCENDING' | 'FIRST_NAME_ASCENDING' | 'LAST_NAME_ASCENDING';
+const SORT_ORDERS: readonly SortOrder[] = ['LAST_MODIFIED_ASCENDING', 'LAST_MODIFIED_DESCENDING', 'FIRST_NAME_ASCENDING', 'LAST_NAME_ASCENDING'];
+
+export function register(registry: ApiRegistry, state: EmulatorState): void {
+  registry.defineQuotaBucket({
+    id: PEOPLE_READS_BUCKET, api: 'people', defaultLimitPerMinute: PEOPLE_CRITICAL_READS_PER_USER_PER_MINUTE, defaultErrorStatus: 429,
+    metric: 'Critical read requests (Contact and Profile Reads)',
+    limitName: 'Critical read requests (Contact and Profile Reads) per minute per user',
+    metricId: 'people.googleapis.com/contact_profile_reads_critical', limitId: 'CriticalReadRequestsContactAndProfileReadsPerMinutePerUser',
+    legacyReason: 'rateLimitExceeded', source: 'google-api-notes §2.6 [obs MrCaspan PR#1, GAMADV-XTD3#315]',
+  });
+  registry.defineQuotaBucket({
+    id: PEOPLE_WRITES_BUCKET, api: 'people', defaultLimitPerMinute: PEOPLE_WRITES_PER_USER_PER_MINUTE, defaultErrorStatus: 429,
+    metric: 'Write requests (Contact and Profile Writes)', limitName: 'Write requests (Contact and Profile Writes) per minute per user',
+    metricId: 'people.googleapis.com/contact_profile_writes', limitId: 'WriteRequestsContactAndProfileWritesPerMinutePerUser',
+    legacyReason: 'rateLimitExceeded', source: 'uncertain [?]: Google publishes no People write quota; see PEOPLE_WRITES_PER_USER_PER_MINUTE',
+  });
+  const reads = { bucket: PEOPLE_READS_BUCKET, cost: 1 };
+  const writes = { bucket: PEOPLE_WRITES_BUCKET, cost: 1 };
+  const method = (id: string, rpc: string, httpMethod: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: RegExp, write: boolean,
+    quota: typeof reads, handler: (call: ApiCall) => ApiResponse) => registry.register({
+    api: 'people', id: `people.people.${id}`, rpcMethod: RPC + rpc, httpMethod, path,
+    scopes: write ? WRITE_SCOPES : READ_SCOPES, quota, handler: (call) => guard(handler, call),
+  });
+
+  method('connections.list', 'ListConnections', 'GET', new RegExp(`^/v1/${PERSON_IN_PATH}/connections$`), false, reads, listConnections);
+  method('getBatchGet', 'GetPeople', 'GET', /^\/v1\/people:batchGet$/, false, reads, getBatchGet);
+  method('searchContacts', 'SearchContacts', 'GET', /^\/v1\/people:searchContacts$/, false, reads, searchContacts);
+  method('createContact', 'CreateContact', 'POST', /^\/v1\/people:createContact$/, true, writes, createContactCall);
+  method('batchCreateContacts', 'BatchCreateContacts', 'POST', /^\/v1\/people:batchCreateContacts$/, true, writes, batchCreateContacts);
+  method('batchUpdateContacts', 'BatchUpdateContacts', 'POST', /^\/v1\/people:batchUpdateContacts$/, true, writes, batchUpdateContacts);
+  method('batchDeleteContacts', 'BatchDeleteContacts', 'POST', /^\/v1\/people:batchDeleteContacts$/, true, writes, batchDeleteContacts);
+  // updateContact is metered as a read [obs fleapower#14/#16]; it still needs the read-write scope.
+  method('updateContact', 'UpdateContact', 'PATCH', new RegExp(`^/v1/${PERSON_IN_PATH}:updateContact$`), true, reads, updateContactCall);
+  method('deleteContact', 'DeleteContact', 'DELETE', new RegExp(`^/v1/${PERSON_IN_PATH}:deleteContact$`), true, writes, deleteContactCall);
+  method('get', 'GetPerson', 'GET', new RegExp(`^/v1/${PERSON_IN_PATH}$`), false, reads, getPerson);
+
+  registerAdminRoutes(registry, state);
+}
+
+/** Turns the person validators' errors into Google's 400. */
+function guard(handler: (call: ApiCall) => ApiResponse, call: ApiCall): ApiResponse {
+  try {
+    return handler(call);
+  } catch (e) {
+    if (e instanceof PersonInputError) throw invalidArgument(e.message, e.field, e.message);
+    throw e;
+  }
+}
+
+// --- errors -------------------------------------------------------------------------------------------------------
+
+/**
+ * 400 INVALID_ARGUMENT. Google's OnePlatform answer is usually "Request contains an invalid argument." with a
+ * google.rpc.BadRequest detail naming the field; the detail here also says what was expected and what was received.
+ */
+function invalidArgument(message: string, field: string, description: string): GoogleApiError {
+  return apiError('people', {
+    code: 400, status: 'INVALID_ARGUMENT', message, reason: 'badRequest',
+    details: [{ '@type': BAD_REQUEST, fieldViolations: [{ field, description }] }],
+  });
+}
+const GENERIC_INVALID = 'Request contains an invalid argument.';
+
+function maskRequired(param: string, doc: string): GoogleApiError {
+  // Text observed for personFields [obs googleapis/google-api-nodejs-client#989]; the same pattern is used for the
+  // other masks [?].
+  return invalidArgument(
+    `${param} mask is required. Please specify one or more valid paths. Valid paths are documented at https://developers.google.com/people/api/rest/v1/people/${doc}.`,
+    param, `${param} is required and was not set`,
+  );
+}
+
+/** The exact EXPIRED_SYNC_TOKEN body of google-api-notes §2.2 (status per settings.expiredSyncTokenStatus). */
+function expiredSyncToken(state: EmulatorState): GoogleApiError {
+  return apiError('people', {
+    code: 400, status: peopleSettings(state).expiredSyncTokenStatus,
+    message: 'Sync token is expired. Clear local cache and retry call without the sync token.', reason: 'failedPrecondition',
+    details: [errorInfo('EXPIRED_SYNC_TOKEN', API_INFO.people.service)],
+  });
+}
+
+/** Stale etag: google-api-notes §2.3 [src v1.ts; obs google-api-go-client#1904 "…latest person., failedPrecondition"]. */
+const STALE_ETAG_MESSAGE = 'Request person.etag is different than the current person.etag. Clear local cache and get the latest person.';
+function staleEtag(resourceNames: string[]): GoogleApiError {
+  return apiError('people', {
+    code: 400, status: 'FAILED_PRECONDITION', message: STALE_ETAG_MESSAGE, reason: 'failedPrecondition', legacyErrors: true,
+    details: resourceNames.map((rn) => ({ '@type': RESOURCE_INFO, resourceType: 'person', resourceName: rn, description: 'person.etag is stale' })),
+  });
+}
+
+/** [obs] several client reports quote this text for an update without any etag (status reported as INVALID_ARGUMENT). */
+const ETAG_REQUIRED_MESSAGE = 'Request must set person.etag or person.metadata.sources.etag for the source that is being updated.';
+
+function notFoundNames(resourceNames: string[]): GoogleApiError {
+  const e = notFound('people');
+  e.body.error.details = resourceNames.map((rn) => ({ '@type': RESOURCE_INFO, resourceType: 'person', resourceName: rn, description: 'no such contact' }));
+  return e;
+}
+
+function checkContactName(rn: string, field: string): void {
+  if (!CONTACT_NAME.test(rn)) {
+    throw invalidArgument(`Resource name "${rn}" is not a valid contact resource name.`, field,
+      `expected a contact resource name like people/c1234567890 (as returned by connections.list), got "${rn}"`);
+  }
+}
+
+// --- query parameters -----------------------------------------------------------------------------------------------
+
+function readMaskParam(call: ApiCall, param: 'personFields' | 'readMask', doc: string, required: boolean): ReadField[] {
+  let raw = call.query.get(param);
+  // The deprecated `requestMask.includeField` ("person.names,person.email_addresses") still works on Google.
+  if ((raw === null || raw === '') && param === 'personFields') raw = call.query.get('requestMask.includeField');
+  const mask = parseMask(raw, READ_FIELDS, param);
+  if (mask.length === 0 && required) throw maskRequired(param, doc);
+  return mask;
+}
+
+function intParam(call: ApiCall, name: string, protoName: string): number | undefined {
+  const raw = call.query.get(name);
+  if (raw === null || raw === '') return undefined;
+  if (!/^-?\d+$/.test(raw)) throw invalidArgument(`Invalid value at '${protoName}' (TYPE_INT32), "${raw}"`, protoName, `expected an integer, got "${raw}"`);
+  return Number(raw);
+}
+
+function boolParam(call: ApiCall, name: string, protoName: string): boolean {
+  const raw = call.query.get(name);
+  if (raw === null || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw invalidArgument(`Invalid value at '${protoName}' (TYPE_BOOL), "${raw}"`, protoName, `expected true or false, got "${raw}"`);
+}
+
+// --- connections.list -----------------------------------------------------------------------------------------------
+
+function listConnections(call: ApiCall): ApiResponse {
+  const { state } = call;
+  if (call.params.resourceName !== 'people/me') {
+    throw invalidArgument(GENERIC_INVALID, 'resource_name', `only people/me is valid, got "${call.params.resourceName}"`);
+  }
+  const store = contactStore(state, call.user);
+  const mask = readMaskParam(call, 'personFields', 'get', true);
+  const size = intParam(call, 'pageSize', 'page_size') ?? 0;
+  if (size < 0 || size > CONNECTIONS_MAX_PAGE_SIZE) {
+    throw invalidArgument(GENERIC_INVALID, 'page_size', `pageSize must be between 1 and ${CONNECTIONS_MAX_PAGE_SIZE}, got ${size}`);
+  }
+  const pageSize = size === 0 ? CONNECTIONS_DEFAULT_PAGE_SIZE : size;
+  const sortOrder = (call.query.get('sortOrder') || 'LAST_MODIFIED_ASCENDING') as SortOrder;
+  if (!SORT_ORDERS.includes(sortOrder)) {
+    throw invalidArgument(`Invalid value at 'sort_order' (type.googleapis.com/google.people.v1.ListConnectionsRequest.SortOrder), "${sortOrder}"`,
+      'sort_order', `expected one of ${SORT_ORDERS.join(', ')}, got "${sortOrder}"`);
+  }
+  const requestSyncToken = boolParam(call, 'requestSyncToken', 'request_sync_token');
+  const syncToken = call.query.get('syncToken') || undefined;
+  const pageToken = call.query.get('pageToken') || undefined;
+  // "When the pageToken or syncToken is specified, all other request parameters must match the first call."
+  // Masks are compared as sets. A sync token does not pin pageSize/requestSyncToken: the older text of the same page
+  // said "…must match the initial call that provided the sync token, except pageSize and pageToken" [?].
+  const syncFingerprint: ListFingerprint = {
+    personFields: [...mask].sort().join(','), sortOrder, sources: call.query.getAll('sources').sort().join(','),
+  };
+  const pageFingerprint: ListFingerprint = {
+    ...syncFingerprint, pageSize: String(pageSize), requestSyncToken: String(requestSyncToken), syncToken: syncToken ?? '',
+  };
+  const now = state.nowMs();
+
+  if (pageToken) {
+    const rec = store.tokens.get(pageToken);
+    if (!rec || rec.kind !== 'page' || now > rec.issuedAtMs + PAGE_TOKEN_LIFETIME_SECONDS * 1000) {
+      throw invalidArgument(GENERIC_INVALID, 'page_token', 'the page token is not one this server issued for this user, or it has expired');
+    }
+    checkFingerprint(rec.fingerprint, pageFingerprint, 'page token');
+    return { body: listPage(call, store, rec, mask, pageSize, requestSyncToken || rec.incremental) };
+  }
+
+  let listing: Omit<PageTokenRecord, 'offset'>;
+  if (syncToken) {
+    const rec = store.tokens.get(syncToken);
+    if (!rec || rec.kind !== 'sync') {
+      throw invalidArgument(GENERIC_INVALID, 'sync_token', 'the sync token is not one this server issued for this user');
+    }
+    const settings = peopleSettings(state);
+    const from = settings.syncTokenExpiresFrom === 'fullSync' ? rec.fullSyncAtMs : rec.issuedAtMs;
+    if (now > from + settings.syncTokenLifetimeSeconds * 1000) throw expiredSyncToken(state);
+    checkFingerprint(rec.fingerprint, syncFingerprint, 'sync token');
+    const cutoff = visibleSeq(state, store);
+    const changed = [...store.contacts.values()].filter((c) => c.changeSeq > rec.seq && c.changeSeq <= cutoff);
+    listing = {
+      kind: 'page', names: sortContacts(changed, sortOrder).map((c) => c.resourceName), fingerprint: pageFingerprint,
+      syncSeq: cutoff, fullSyncAtMs: rec.fullSyncAtMs, issuedAtMs: now, incremental: true,
+    };
+  } else {
+    const cutoff = visibleSeq(state, store);
+    // A full sync lists the live contacts whose creation has propagated (syncPropagationDelaySeconds).
+    const live = [...store.contacts.values()].filter((c) => !c.deleted && c.createdVisibleAtMs <= now);
+    listing = {
+      kind: 'page', names: sortContacts(live, sortOrder).map((c) => c.resourceName), fingerprint: pageFingerprint,
+      syncSeq: cutoff, fullSyncAtMs: now, issuedAtMs: now, incremental: false,
+    };
+  }
+  // Incremental calls always get a next sync token on the last page: without one the client could not continue.
+  return { body: listPage(call, store, { ...listing, offset: 0 }, mask, pageSize, requestSyncToken || listing.incremental) };
+}
+
+function checkFingerprint(issued: ListFingerprint, now: ListFingerprint, what: string): void {
+  for (const [key, expected] of Object.entries(issued)) {
+    const got = now[key] ?? '';
+    if (got !== expected) {
+      throw invalidArgument(GENERIC_INVALID, key,
+        `${key} must match the call that issued the ${what}: expected "${expected}", got "${got}"`);
+    }
+  }
+}
+
+function sortContacts(contacts: StoredContact[], order: SortOrder): StoredContact[] {
+  const bySeq = (a: StoredContact, b: StoredContact) => a.changeSeq - b.changeSeq;
+  switch (order) {
+    case 'LAST_MODIFIED_DESCENDING': return contacts.sort((a, b) => bySeq(b, a));
+    case 'FIRST_NAME_ASCENDING': return contacts.sort((a, b) => nameKey(a, 'givenName').localeCompare(nameKey(b, 'givenName')) || bySeq(a, b));
+    case 'LAST_NAME_ASCENDING': return contacts.sort((a, b) => nameKey(a, 'familyName').localeCompare(nameKey(b, 'familyName')) || bySeq(a, b));
+    default: return contacts.sort(bySeq);
+  }
+}
+
+function listPage(call: ApiCall, store: ContactStore, listing: PageTokenRecord, mask: ReadField[], pageSize: number, withSyncToken: boolean): Record<string, unknown> {
+  const slice = listing.names.slice(listing.offset, listing.offset + pageSize);
+  const connections: Record<string, unknown>[] = [];
+  for (const rn of slice) {
+    const c = store.contacts.get(rn);
+    if (!c) continue;
+    // A contact deleted while a full sync is being paged is left out; the next incremental sync reports the deletion.
+    if (c.deleted && !listing.incremental) continue;
+    connections.push(renderPerson(c, mask));
+  }
+  const body: Record<string, unknown> = {};
+  if (connections.length > 0) body.connections = connections;
+  const nextOffset = listing.offset + pageSize;
+  if (nextOffset < listing.names.length) {
+    body.nextPageToken = newToken(store, { ...listing, offset: nextOffset });
+  } else if (withSyncToken) {
+    // "When the response is paginated, only the last page will contain nextSyncToken." (ListConnectionsResponse)
+    const record: SyncTokenRecord = {
+      kind: 'sync', seq: listing.syncSeq, fullSyncAtMs: listing.fullSyncAtMs, issuedAtMs: call.state.nowMs(),
+      fingerprint: { personFields: listing.fingerprint.personFields, sortOrder: listing.fingerprint.sortOrder, sources: listing.fingerprint.sources },
+    };
+    body.nextSyncToken = newToken(store, record);
+  }
+  // [?] proto3 JSON would omit zero totals; they are always sent so clients need no special case.
+  body.totalPeople = listing.names.length;
+  body.totalItems = listing.names.length;
+  return body;
+}
+
+// --- get / getBatchGet -------------------------------------------------------------------------------------------
+
+function getPerson(call: ApiCall): ApiResponse {
+  const mask = readMaskParam(call, 'personFields', 'get', true);
+  const rn = call.params.resourceName;
+  const person = lookupForRead(call, rn, 'resource_name');
+  if (!person) throw notFound('people');
+  return { body: person(mask) };
+}
+
+/** A renderer for a readable person, undefined when unknown; 400 for a malformed name. */
+function lookupForRead(call: ApiCall, rn: string, field: string): ((mask: ReadField[]) => Record<string, unknown>) | undefined {
+  if (rn === 'people/me') return (mask) => profilePerson(call.user, mask);
+  if (PROFILE_NAME.test(rn)) return rn === profileResourceName(call.user) ? (mask) => profilePerson(call.user, mask) : undefined;
+  checkContactName(rn, field);
+  const c = liveContact(contactStore(call.state, call.user), rn);
+  return c ? (mask) => renderPerson(c, mask) : undefined;
+}
+
+function getBatchGet(call: ApiCall): ApiResponse {
+  const mask = readMaskParam(call, 'personFields', 'getBatchGet', true);
+  const names = call.query.getAll('resourceNames');
+  if (names.length === 0) throw invalidArgument(GENERIC_INVALID, 'resource_names', 'at least one resourceNames value is required, got none');
+  if (names.length > BATCH_GET_MAX_RESOURCE_NAMES) {
+    throw invalidArgument(GENERIC_INVALID, 'resource_names', `at most ${BATCH_GET_MAX_RESOURCE_NAMES} resource names are allowed per request, got ${names.length}`);
+  }
+  const responses = names.map((rn) => {
+    let found;
+    try {
+      found = lookupForRead(call, rn, 'resource_names');
+    } catch (e) {
+      if (!(e instanceof GoogleApiError)) throw e;
+      return { httpStatusCode: 400, requestedResourceName: rn, status: { code: 3, message: `Resource name "${rn}" is not a valid person resource name.` } };
+    }
+    if (!found) return { httpStatusCode: 404, requestedResourceName: rn, status: { code: 5, message: 'Requested entity was not found.' } };
+    return { httpStatusCode: 200, person: found(mask), requestedResourceName: rn, status: {} };
+  });
+  return { body: { responses } };
+}
+
+/** people/me: the user's own profile (a PROFILE source with the primary address), enough for "who am I" reads. */
+function profileResourceName(user: EmulatorUser): string {
+  let h = 0n;
+  for (const ch of user.email) h = (h * 131n + BigInt(ch.codePointAt(0)!)) % 10n ** 20n;
+  return `people/1${h.toString().padStart(20, '0')}`;
+}
+function profilePerson(user: EmulatorUser, mask: ReadField[]): Record<string, unknown> {
+  const rn = profileResourceName(user);
+  const source = { type: 'PROFILE', id: rn.slice('people/'.length) };
+  const out: Record<string, unknown> = { resourceName: rn, etag: `%${Buffer.from(rn).toString('base64')}` };
+  const local = user.email.split('@')[0];
+  if (mask.includes('metadata')) out.metadata = { sources: [source], objectType: 'PERSON' };
+  if (mask.includes('names')) out.names = [{ metadata: { primary: true, source }, displayName: local, unstructuredName: local }];
+  if (mask.includes('emailAddresses')) out.emailAddresses = [{ metadata: { primary: true, verified: true, source }, value: user.email }];
+  return out;
+}
+
+// --- writes -------------------------------------------------------------------------------------------------------
+
+function createContactCall(call: ApiCall): ApiResponse {
+  const data = personDataFromBody(call.json(), 'person');
+  const mask = readMaskParam(call, 'personFields', 'createContact', false);
+  const c = createContact(call.state, contactStore(call.state, call.user), data);
+  // "Defaults to all fields if not set."
+  return { body: renderPerson(c, mask.length ? mask : READ_FIELDS) };
+}
+
+function updateMaskParam(raw: unknown, param: 'updatePersonFields' | 'updateMask'): UpdateField[] {
+  if (raw !== undefined && raw !== null && typeof raw !== 'string') {
+    throw invalidArgument(GENERIC_INVALID, param, `expected a comma-separated field mask string, got ${JSON.stringify(raw)}`);
+  }
+  const fields = parseMask(raw, UPDATE_FIELDS, param);
+  if (fields.length === 0) throw maskRequired(param, param === 'updatePersonFields' ? 'updateContact' : 'batchUpdateContacts');
+  return fields;
+}
+
+/** The etag the request carries: person.etag, else the CONTACT source's etag (updateContact description). */
+function requestEtag(body: Record<string, unknown>): { etag?: string; sourceEtag?: string } {
+  if (typeof body.etag === 'string' && body.etag !== '') return { etag: body.etag };
+  const sources = (body.metadata as { sources?: Array<{ type?: string; etag?: string }> } | undefined)?.sources;
+  const s = Array.isArray(sources) ? sources.find((x) => x && typeof x.etag === 'string' && (x.type === undefined || x.type === 'CONTACT')) : undefined;
+  return s ? { sourceEtag: s.etag } : {};
+}
+
+type UpdateCheck = { ok: true; contact: StoredContact; data: PersonData } | { ok: false; kind: 'notFound' | 'stale' };
+
+/** Validates one contact update; throws 400 for malformed input, reports not-found and stale etags to the caller. */
+function checkUpdate(store: ContactStore, rn: string, body: unknown, fields: UpdateField[], path: string): UpdateCheck {
+  checkContactName(rn, path);
+  const data = personDataFromBody(body, path, fields);
+  if (fields.includes('memberships') && !(data.memberships ?? []).some((m) => m.contactGroupMembership)) {
+    // "The server returns a 400 error if memberships are being updated and there are no contact group memberships
+    // specified on the person." (updateContact description)
+    throw invalidArgument(GENERIC_INVALID, `${path}.memberships`, 'updating memberships needs at least one contactGroupMembership, got none');
+  }
+  const contact = liveContact(store, rn);
+  if (!contact) return { ok: false, kind: 'notFound' };
+  const sent = requestEtag(body as Record<string, unknown>);
+  if (sent.etag === undefined && sent.sourceEtag === undefined) {
+    throw invalidArgument(ETAG_REQUIRED_MESSAGE, `${path}.etag`, 'expected the etag from the latest read of this person, got none');
+  }
+  const current = sent.etag !== undefined ? sent.etag === contact.etag : sent.sourceEtag === contact.sourceEtag;
+  if (!current) return { ok: false, kind: 'stale' };
+  return { ok: true, contact, data };
+}
+
+function updateContactCall(call: ApiCall): ApiResponse {
+  const fields = updateMaskParam(call.query.get('updatePersonFields'), 'updatePersonFields');
+  const mask = readMaskParam(call, 'personFields', 'updateContact', false);
+  const store = contactStore(call.state, call.user);
+  const rn = call.params.resourceName;
+  const check = checkUpdate(store, rn, call.json(), fields, 'person');
+  if (!check.ok) throw check.kind === 'notFound' ? notFound('people') : staleEtag([rn]);
+  updateContact(call.state, store, check.contact, fields, check.data);
+  return { body: renderPerson(check.contact, mask.length ? mask : READ_FIELDS) };
+}
+
+function deleteContactCall(call: ApiCall): ApiResponse {
+  const rn = call.params.resourceName;
+  checkContactName(rn, 'resource_name');
+  const store = contactStore(call.state, call.user);
+  const c = liveContact(store, rn);
+  if (!c) throw notFound('people');
+  deleteContact(call.state, store, c);
+  return { body: {} };
+}
+
+function objectBody(call: ApiCall): Record<string, unknown> {
+  const body = call.json<unknown>();
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalidArgument(GENERIC_INVALID, 'body', `expected a JSON object, got ${JSON.stringify(body)}`);
+  }
+  return body as Record<string, unknown>;
+}
+
+function bodyReadMask(body: Record<string, unknown>): ReadField[] {
+  const raw = body.readMask;
+  if (raw !== undefined && raw !== null && typeof raw !== 'string') {
+    throw invalidArgument(GENERIC_INVALID, 'read_mask', `expected a comma-separated field mask string, got ${JSON.stringify(raw)}`);
+  }
+  return parseMask(raw, READ_FIELDS, 'readMask');
+}
+
+/**
+ * All-or-nothing: Google answers an invalid contact with BatchCreateContactsErrorDetails for the whole request, so
+ * nothing is created unless every contact is valid [?].
+ */
+function batchCreateContacts(call: ApiCall): ApiResponse {
+  const body = objectBody(call);
+  const contacts = body.contacts;
+  if (!Array.isArray(contacts) || contacts.length === 0) {
+    throw invalidArgument(GENERIC_INVALID, 'contacts', `expected a non-empty array of {contactPerson}, got ${JSON.stringify(contacts)?.slice(0, 100)}`);
+  }
+  if (contacts.length > BATCH_MUTATE_MAX_CONTACTS) {
+    throw invalidArgument(GENERIC_INVALID, 'contacts', `at most ${BATCH_MUTATE_MAX_CONTACTS} contacts are allowed per request, got ${contacts.length}`);
+  }
+  const mask = bodyReadMask(body);
+  const datas = contacts.map((c, i) => {
+    const person = (c as { contactPerson?: unknown } | null)?.contactPerson;
+    if (person === undefined) throw invalidArgument(GENERIC_INVALID, `contacts[${i}].contact_person`, `contacts[${i}] needs a contactPerson, got ${JSON.stringify(c)}`);
+    return personDataFromBody(person, `contacts[${i}].contactPerson`);
+  });
+  const store = contactStore(call.state, call.user);
+  const created = datas.map((d) => createContact(call.state, store, d));
+  // "The contacts that were created, unless the request read_mask is empty."
+  if (mask.length === 0) return { body: {} };
+  return { body: { createdPeople: created.map((c) => ({ httpStatusCode: 200, person: renderPerson(c, mask), status: {} })) } };
+}
+
+/**
+ * All-or-nothing with per-contact checks: one stale etag fails the request with the same 400 FAILED_PRECONDITION
+ * as updateContact, naming every stale contact in a google.rpc.ResourceInfo detail; unknown contacts → 404 naming
+ * them. [?] Google reports per-contact failures in BatchUpdateContactsErrorDetails; its JSON shape is not published.
+ */
+function batchUpdateContacts(call: ApiCall): ApiResponse {
+  const body = objectBody(call);
+  const contacts = body.contacts;
+  if (typeof contacts !== 'object' || contacts === null || Array.isArray(contacts) || Object.keys(contacts).length === 0) {
+    throw invalidArgument(GENERIC_INVALID, 'contacts', `expected a non-empty map of resource name → Person, got ${JSON.stringify(contacts)?.slice(0, 100)}`);
+  }
+  const entries = Object.entries(contacts as Record<string, unknown>);
+  if (entries.length > BATCH_MUTATE_MAX_CONTACTS) {
+    throw invalidArgument(GENERIC_INVALID, 'contacts', `at most ${BATCH_MUTATE_MAX_CONTACTS} contacts are allowed per request, got ${entries.length}`);
+  }
+  const fields = updateMaskParam(body.updateMask, 'updateMask');
+  const mask = bodyReadMask(body);
+  const store = contactStore(call.state, call.user);
+  const checks = entries.map(([rn, person]) => [rn, checkUpdate(store, rn, person, fields, `contacts[${rn}]`)] as const);
+  const missing = checks.filter(([, c]) => !c.ok && c.kind === 'notFound').map(([rn]) => rn);
+  if (missing.length > 0) throw notFoundNames(missing);
+  const stale = checks.filter(([, c]) => !c.ok && c.kind === 'stale').map(([rn]) => rn);
+  if (stale.length > 0) throw staleEtag(stale);
+  const updateResult: Record<string, unknown> = {};
+  for (const [rn, check] of checks) {
+    if (!check.ok) continue;
+    updateContact(call.state, store, check.contact, fields, check.data);
+    updateResult[rn] = { httpStatusCode: 200, person: renderPerson(check.contact, mask), requestedResourceName: rn, status: {} };
+  }
+  // "A map of resource names to the contacts that were updated, unless the request read_mask is empty."
+  return { body: mask.length === 0 ? {} : { updateResult } };
+}
+
+/** All-or-nothing: an unknown or already deleted contact → 404 naming it, nothing deleted [?]. */
+function batchDeleteContacts(call: ApiCall): ApiResponse {
+  const body = objectBody(call);
+  const names = body.resourceNames;
+  if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string')) {
+    throw invalidArgument(GENERIC_INVALID, 'resource_names', `expected a non-empty array of resource names, got ${JSON.stringify(names)?.slice(0, 100)}`);
+  }
+  if (names.length > BATCH_DELETE_MAX_RESOURCE_NAMES) {
+    throw invalidArgument(GENERIC_INVALID, 'resource_names', `at most ${BATCH_DELETE_MAX_RESOURCE_NAMES} resource names are allowed per request, got ${names.length}`);
+  }
+  for (const rn of names as string[]) checkContactName(rn, 'resource_names');
+  const store = contactStore(call.state, call.user);
+  const unique = [...new Set(names as string[])];
+  const missing = unique.filter((rn) => !liveContact(store, rn));
+  if (missing.length > 0) throw notFoundNames(missing);
+  for (const rn of unique) deleteContact(call.state, store, liveContact(store, rn)!);
+  return { body: {} };
+}
+
+// --- searchContacts -------------------------------------------------------------------------------------------------
+
+function searchContacts(call: ApiCall): ApiResponse {
+  const mask = readMaskParam(call, 'readMask', 'searchContacts', true);
+  const size = intParam(call, 'pageSize', 'page_size') ?? 0;
+  if (size < 0) throw invalidArgument(GENERIC_INVALID, 'page_size', `pageSize must not be negative, got ${size}`);
+  const pageSize = size === 0 ? SEARCH_DEFAULT_PAGE_SIZE : Math.min(size, SEARCH_MAX_PAGE_SIZE);
+  const query = call.query.get('query') ?? '';
+  // The empty query is Google's documented cache warm-up request; it returns no results.
+  if (query.trim() === '') return { body: {} };
+  const store = contactStore(call.state, call.user);
+  const hits = [...store.contacts.values()].filter((c) => !c.deleted && matchesQuery(c, query)).slice(0, pageSize);
+  return { body: hits.length ? { results: hits.map((c) => ({ person: renderPerson(c, mask) })) } : {} };
+}
+
+// --- admin data routes (architecture.md §5) -------------------------------------------------------------------------
+
+function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void {
+  const USER = '(?<email>[^/]+)';
+  const withUser = (fn: (user: EmulatorUser, req: AdminRequest) => ApiResponse) => (req: AdminRequest): ApiResponse => {
+    const user = state.findUser(req.params.email);
+    if (!user) return { status: 404, body: { error: `no user ${req.params.email}; create it with POST /emulator/v1/domains` } };
+    try {
+      return fn(user, req);
+    } catch (e) {
+      if (e instanceof PersonInputError) return { status: 400, body: { error: e.message } };
+      throw e;
+    }
+  };
+  const contactFor = (user: EmulatorUser, id: string): StoredContact | undefined => {
+    const rn = id.startsWith('people/') ? id : `people/${id}`;
+    return liveContact(contactStore(state, user), rn);
+  };
+
+  // POST: a Person (or an array of Persons, to seed many in one call) created as if in Google → the stored Person(s).
+  registry.addAdminRoute({
+    httpMethod: 'POST', path: new RegExp(`^/users/${USER}/contacts$`),
+    handler: withUser((user, { body }) => {
+      const store = contactStore(state, user);
+      const bodies = Array.isArray(body) ? body : [body];
+      const datas = bodies.map((b, i) => personDataFromBody(b, Array.isArray(body) ? `body[${i}]` : 'body'));
+      const created = datas.map((d) => renderPerson(createContact(state, store, d), READ_FIELDS));
+      return { body: Array.isArray(body) ? created : created[0] };
+    }),
+  });
+  // GET: the user's current (not deleted) Persons with every field, in creation order.
+  registry.addAdminRoute({
+    httpMethod: 'GET', path: new RegExp(`^/users/${USER}/contacts$`),
+    handler: withUser((user) => ({
+      body: [...contactStore(state, user).contacts.values()].filter((c) => !c.deleted).map((c) => renderPerson(c, READ_FIELDS)),
+    })),
+  });
+  // PATCH …/contacts/{c123 | people/c123}: an edit made in Google; the fields present in the body are replaced
+  // (null or [] clears), a new etag is issued and the change shows up in the next incremental sync.
+  registry.addAdminRoute({
+    httpMethod: 'PATCH', path: new RegExp(`^/users/${USER}/contacts/(?<id>.+)$`),
+    handler: withUser((user, { params, body }) => {
+      const c = contactFor(user, params.id);
+      if (!c) return { status: 404, body: { error: `user ${user.email} has no contact ${params.id}; GET /emulator/v1/users/${user.email}/contacts lists them` } };
+      const data = personDataFromBody(body, 'body');
+      const fields = Object.keys(body as object).filter((k): k is UpdateField => (UPDATE_FIELDS as readonly string[]).includes(k));
+      updateContact(state, contactStore(state, user), c, fields, data);
+      return { body: renderPerson(c, READ_FIELDS) };
+    }),
+  });
+  // DELETE …/contacts/{id}: a deletion made in Google; incremental sync reports it with metadata.deleted.
+  registry.addAdminRoute({
+    httpMethod: 'DELETE', path: new RegExp(`^/users/${USER}/contacts/(?<id>.+)$`),
+    handler: withUser((user, { params }) => {
+      const c = contactFor(user, params.id);
+      if (!c) return { status: 404, body: { error: `user ${user.email} has no contact ${params.id}; GET /emulator/v1/users/${user.email}/contacts lists them` } };
+      deleteContact(state, contactStore(state, user), c);
+      return { body: { deleted: c.resourceName } };
+    }),
+  });
+  // People behaviour Google leaves uncertain (store.ts PeopleSettings); reset by POST /reset.
+  registry.addAdminRoute({ httpMethod: 'GET', path: /^\/people\/settings$/, handler: () => ({ body: peopleSettings(state) }) });
+  registry.addAdminRoute({
+    httpMethod: 'PUT', path: /^\/people\/settings$/,
+    handler: ({ body }) => {
+      try {
+        return { body: updatePeopleSettings(state, body) };
+      } catch (e) {
+        return { status: 400, body: { error: (e as Error).message } };
+      }
+    },
+  });
+}

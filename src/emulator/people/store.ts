@@ -1,0 +1,198 @@
+/**
+ * Per-user contact storage of the People emulator: contacts (with tombstones for deleted ones), the change sequence
+ * that incremental sync reads, and the server-side records behind sync and page tokens (the tokens themselves are
+ * random strings, so clients cannot read or forge them — Google's are opaque too).
+ *
+ * Writes are applied one at a time in arrival order: Google asks clients to send mutations for one user
+ * sequentially ("Mutate requests for the same user should be sent sequentially", every mutate method's description);
+ * the emulator's handlers are synchronous, so per-user serialization holds by construction.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EmulatorState, EmulatorUser } from '../state';
+import {
+  MY_CONTACTS_MEMBERSHIP, newEtags, newSourceId, resourceNameFor, type PersonData, type StoredContact, type UpdateField,
+} from './person';
+
+/** "Sync tokens expire 7 days after the full sync" (people.connections.list description). */
+export const SYNC_TOKEN_LIFETIME_SECONDS = 7 * 24 * 60 * 60;
+/** Page tokens are kept this long (emulator time); Google does not document a lifetime [?]. */
+export const PAGE_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
+/**
+ * People behaviour that google-api-notes marks uncertain [?], with documented defaults. Changed through the admin
+ * route `PUT /emulator/v1/people/settings` (added by people.ts); `POST /reset` restores the defaults.
+ */
+export interface PeopleSettings {
+  /**
+   * `error.status` of the 400 EXPIRED_SYNC_TOKEN answer. Default FAILED_PRECONDITION, the consensus of captures;
+   * one capture shows INVALID_ARGUMENT (google-api-notes §2.2).
+   */
+  expiredSyncTokenStatus: 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT';
+  /** Sync token lifetime, seconds of emulator time. Default 7 days (SYNC_TOKEN_LIFETIME_SECONDS). */
+  syncTokenLifetimeSeconds: number;
+  /**
+   * What the lifetime counts from. `fullSync` (default): Google's text, "Sync tokens expire 7 days after the full
+   * sync", so tokens issued by incremental syncs inherit the full sync's time. `issue`: each token lives 7 days.
+   */
+  syncTokenExpiresFrom: 'fullSync' | 'issue';
+  /**
+   * Seconds before a write shows up in connections.list sync results. Google: "Writes may have a propagation delay of
+   * several minutes for sync requests". Default 0 so tests are deterministic.
+   */
+  syncPropagationDelaySeconds: number;
+}
+
+export function defaultPeopleSettings(): PeopleSettings {
+  return {
+    expiredSyncTokenStatus: 'FAILED_PRECONDITION',
+    syncTokenLifetimeSeconds: SYNC_TOKEN_LIFETIME_SECONDS,
+    syncTokenExpiresFrom: 'fullSync',
+    syncPropagationDelaySeconds: 0,
+  };
+}
+
+export function peopleSettings(state: EmulatorState): PeopleSettings {
+  return state.moduleData('people.settings', defaultPeopleSettings);
+}
+
+/** Applies a partial settings object; throws naming the bad field and what it expected. */
+export function updatePeopleSettings(state: EmulatorState, patch: unknown): PeopleSettings {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+    throw new Error(`people settings must be a JSON object, got ${JSON.stringify(patch)}`);
+  }
+  const next = { ...peopleSettings(state) };
+  for (const [key, value] of Object.entries(patch)) {
+    switch (key) {
+      case 'expiredSyncTokenStatus':
+        if (value !== 'FAILED_PRECONDITION' && value !== 'INVALID_ARGUMENT') throw new Error(`expiredSyncTokenStatus must be "FAILED_PRECONDITION" or "INVALID_ARGUMENT", got ${JSON.stringify(value)}`);
+        next.expiredSyncTokenStatus = value;
+        break;
+      case 'syncTokenExpiresFrom':
+        if (value !== 'fullSync' && value !== 'issue') throw new Error(`syncTokenExpiresFrom must be "fullSync" or "issue", got ${JSON.stringify(value)}`);
+        next.syncTokenExpiresFrom = value;
+        break;
+      case 'syncTokenLifetimeSeconds':
+      case 'syncPropagationDelaySeconds':
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
+        next[key] = value;
+        break;
+      default:
+        throw new Error(`unknown people setting "${key}"; known: expiredSyncTokenStatus, syncTokenLifetimeSeconds, syncTokenExpiresFrom, syncPropagationDelaySeconds`);
+    }
+  }
+  state.globalData.set('people.settings', next);
+  return next;
+}
+
+/** The parameters that must match between the call that issued a token and the calls that use it. */
+export type ListFingerprint = Record<string, string>;
+
+export interface SyncTokenRecord {
+  kind: 'sync';
+  /** changes with changeSeq > seq are "since" this token */
+  seq: number;
+  /** emulator ms of the full sync this token descends from, and of its own issue */
+  fullSyncAtMs: number;
+  issuedAtMs: number;
+  fingerprint: ListFingerprint;
+}
+
+export interface PageTokenRecord {
+  kind: 'page';
+  /** the resource names of the whole listing, fixed at the first page so paging is stable */
+  names: string[];
+  offset: number;
+  fingerprint: ListFingerprint;
+  /** what the last page's nextSyncToken will carry */
+  syncSeq: number;
+  fullSyncAtMs: number;
+  issuedAtMs: number;
+  /** incremental listings page over changes, which include tombstones */
+  incremental: boolean;
+}
+
+export interface ContactStore {
+  contacts: Map<string, StoredContact>;
+  seq: number;
+  tokens: Map<string, SyncTokenRecord | PageTokenRecord>;
+}
+
+export function contactStore(state: EmulatorState, user: EmulatorUser): ContactStore {
+  return state.userData(user, 'people', () => ({ contacts: new Map(), seq: 0, tokens: new Map() }));
+}
+
+/** Page tokens are swept when this many tokens are held, so a long-running sandbox does not grow without bound. */
+const TOKEN_SWEEP_THRESHOLD = 1000;
+
+export function newToken(store: ContactStore, record: SyncTokenRecord | PageTokenRecord): string {
+  if (store.tokens.size >= TOKEN_SWEEP_THRESHOLD) {
+    for (const [t, r] of store.tokens) {
+      if (r.kind === 'page' && r.issuedAtMs + PAGE_TOKEN_LIFETIME_SECONDS * 1000 < record.issuedAtMs) store.tokens.delete(t);
+    }
+  }
+  // Shaped like Google's (long, URL-safe) and meaningless to the client.
+  const token = randomBytes(24).toString('base64url');
+  store.tokens.set(token, record);
+  return token;
+}
+
+function stamp(state: EmulatorState, store: ContactStore, c: StoredContact): void {
+  const { etag, sourceEtag } = newEtags();
+  c.etag = etag;
+  c.sourceEtag = sourceEtag;
+  c.updateTime = state.now().toISOString();
+  store.seq += 1;
+  c.changeSeq = store.seq;
+  c.visibleAtMs = state.nowMs() + peopleSettings(state).syncPropagationDelaySeconds * 1000;
+}
+
+/** Creates a contact; like Google, every new contact joins the system group myContacts unless it names groups. */
+export function createContact(state: EmulatorState, store: ContactStore, data: PersonData): StoredContact {
+  let sourceId = newSourceId();
+  while (store.contacts.has(resourceNameFor(sourceId))) sourceId = newSourceId();
+  const stored: StoredContact = {
+    resourceName: resourceNameFor(sourceId), sourceId, data: withDefaultMembership(data),
+    etag: '', sourceEtag: '', updateTime: '', deleted: false, changeSeq: 0, visibleAtMs: 0, createdVisibleAtMs: 0,
+  };
+  stamp(state, store, stored);
+  stored.createdVisibleAtMs = stored.visibleAtMs;
+  store.contacts.set(stored.resourceName, stored);
+  return stored;
+}
+
+/** Replaces the listed fields (an empty or absent value clears the field, as updatePersonFields documents). */
+export function updateContact(state: EmulatorState, store: ContactStore, c: StoredContact, fields: readonly UpdateField[], data: PersonData): void {
+  for (const f of fields) {
+    if (data[f] && data[f]!.length > 0) c.data[f] = data[f];
+    else delete c.data[f];
+  }
+  stamp(state, store, c);
+}
+
+export function deleteContact(state: EmulatorState, store: ContactStore, c: StoredContact): void {
+  c.deleted = true;
+  c.data = {};
+  stamp(state, store, c);
+}
+
+function withDefaultMembership(data: PersonData): PersonData {
+  const hasGroup = (data.memberships ?? []).some((m) => m.contactGroupMembership);
+  return hasGroup ? data : { ...data, memberships: [...(data.memberships ?? []), { ...MY_CONTACTS_MEMBERSHIP }] };
+}
+
+/** A live (not deleted) contact by resource name. */
+export function liveContact(store: ContactStore, resourceName: string): StoredContact | undefined {
+  const c = store.contacts.get(resourceName);
+  return c && !c.deleted ? c : undefined;
+}
+
+/**
+ * The highest change sequence whose changes have all propagated to sync (propagation delay setting). Changes after
+ * it are left for a later incremental sync, so nothing is skipped.
+ */
+export function visibleSeq(state: EmulatorState, store: ContactStore): number {
+  const now = state.nowMs();
+  let cutoff = store.seq;
+  for (const c of store.contacts.values()) if (c.visibleAtMs > now && c.changeSeq - 1 < cutoff) cutoff = c.changeSeq - 1;
+  return cutoff;
+}

@@ -1,0 +1,152 @@
+/**
+ * events.watch / channels.stop through the real @googleapis/calendar client, with a local HTTP receiver
+ * (127.0.0.1, port 0) standing in for the gateway's /webhooks/google/calendar: Google's headers, `sync` then
+ * `exists` with increasing message numbers, notifications for API and admin changes, nothing after stop or expiry.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { calendar_v3 } from '@googleapis/calendar';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { EmulatorAdmin, SCOPES, googleClients, googleError, type Tenant } from '../support/google';
+
+let emu: RunningEmulator;
+let admin: EmulatorAdmin;
+let t: Tenant;
+let cal: calendar_v3.Calendar;
+let receiver: Server;
+let hookUrl: string;
+const received: Array<{ path: string; headers: IncomingHttpHeaders; body: string }> = [];
+const AGENT = 'agent@watch.test';
+const OTHER = 'other@watch.test';
+
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      received.push({ path: req.url!, headers: req.headers, body });
+      res.statusCode = 200;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/webhooks/google/calendar`;
+  emu = await startEmulator();
+  admin = new EmulatorAdmin(emu.url);
+  t = await admin.tenant('watch.test', [AGENT, OTHER], [SCOPES.calendar]);
+  cal = googleClients(emu.url, t.key, AGENT, [SCOPES.calendar]).calendar;
+});
+afterAll(async () => {
+  await emu.close();
+  await new Promise((r) => receiver.close(r));
+});
+beforeEach(async () => {
+  received.length = 0;
+  await admin.clearRequests();
+});
+
+/** Waits until `n` notifications for channel `id` have arrived (deliveries are asynchronous). */
+async function notifications(id: string, n: number, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const mine = received.filter((r) => r.headers['x-goog-channel-id'] === id);
+    if (mine.length >= n || Date.now() > deadline) return mine;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+/** Lets pending deliveries land, for asserting that none came. */
+const settle = () => new Promise((r) => setTimeout(r, 150));
+const ev = (summary: string): calendar_v3.Schema$Event => ({ summary, start: { dateTime: '2026-05-01T10:00:00Z' }, end: { dateTime: '2026-05-01T11:00:00Z' } });
+
+test('watch → Channel; sync message, then exists for API and admin changes with increasing numbers; stop → nothing more', async () => {
+  const expiration = Date.now() + 3600_000;
+  const res = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-1', type: 'web_hook', address: hookUrl, token: 'agent=42&v=1', expiration: String(expiration) } });
+  expect(res.data).toEqual({
+    kind: 'api#channel', id: 'chan-1', resourceId: expect.stringMatching(/^[A-Za-z0-9_-]+$/),
+    resourceUri: 'https://www.googleapis.com/calendar/v3/calendars/primary/events?alt=json', token: 'agent=42&v=1', expiration: String(expiration),
+  });
+  const [sync] = await notifications('chan-1', 1);
+  expect(sync.path).toBe('/webhooks/google/calendar');
+  expect(sync.body).toBe('');
+  expect(sync.headers).toMatchObject({
+    'x-goog-channel-id': 'chan-1', 'x-goog-channel-token': 'agent=42&v=1', 'x-goog-channel-expiration': new Date(expiration).toUTCString(),
+    'x-goog-resource-id': res.data.resourceId, 'x-goog-resource-uri': res.data.resourceUri, 'x-goog-resource-state': 'sync', 'x-goog-message-number': '1',
+  });
+
+  const created = (await cal.events.insert({ calendarId: 'primary', requestBody: ev('Via API') })).data;
+  await cal.events.patch({ calendarId: 'primary', eventId: created.id!, requestBody: { summary: 'Patched' } });
+  expect((await admin.request('POST', `/users/${AGENT}/events`, ev('Made in Google'))).status).toBe(200);
+  expect((await admin.request('DELETE', `/users/${AGENT}/events/${created.id}`)).status).toBe(204);
+  const all = await notifications('chan-1', 5);
+  expect(all.map((r) => [r.headers['x-goog-resource-state'], r.headers['x-goog-message-number']])).toEqual([
+    ['sync', '1'], ['exists', '2'], ['exists', '3'], ['exists', '4'], ['exists', '5'],
+  ]);
+  // A change of someone else's calendar is not this channel's business; reads notify nobody.
+  await googleClients(emu.url, t.key, OTHER, [SCOPES.calendar]).calendar.events.insert({ calendarId: 'primary', requestBody: ev('Other') });
+  await cal.events.list({ calendarId: 'primary' });
+  await settle();
+  expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-1')).toHaveLength(5);
+
+  const stop = await cal.channels.stop({ requestBody: { id: 'chan-1', resourceId: res.data.resourceId } });
+  expect(stop.status).toBe(204);
+  await cal.events.insert({ calendarId: 'primary', requestBody: ev('After stop') });
+  await settle();
+  expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-1')).toHaveLength(5);
+  // Stopping it again, or with the wrong resourceId → 404.
+  const again = await googleError(cal.channels.stop({ requestBody: { id: 'chan-1', resourceId: res.data.resourceId } }));
+  expect(again.status).toBe(404);
+  expect(again.data.error.errors![0].reason).toBe('notFound');
+  expect((await admin.requests({ api: 'calendar', user: AGENT })).map((e) => `${e.method} ${e.status}`)).toEqual([
+    'calendar.events.watch 200', 'calendar.events.insert 200', 'calendar.events.patch 200', 'calendar.events.list 200',
+    'calendar.channels.stop 204', 'calendar.events.insert 200', 'calendar.channels.stop 404',
+  ]);
+});
+
+test('a change never waits for or fails on the receiver: an unreachable address still lets the insert succeed', async () => {
+  const dead = 'http://127.0.0.1:9/webhooks/google/calendar'; // discard port: nothing listens
+  await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-dead', type: 'web_hook', address: dead } });
+  const started = Date.now();
+  expect((await cal.events.insert({ calendarId: 'primary', requestBody: ev('Still fine') })).status).toBe(200);
+  expect(Date.now() - started).toBeLessThan(1000);
+  await settle();
+  const channels = (await admin.request<Array<{ id: string; deliveries: Array<{ state: string; status: number }> }>>('GET', '/calendar/channels')).body;
+  expect(channels.find((c) => c.id === 'chan-dead')!.deliveries.map((d) => [d.state, d.status])).toEqual([['sync', 0], ['exists', 0]]);
+});
+
+test('an expired channel gets nothing; the default expiration is 7 days', async () => {
+  const { data } = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-short', type: 'web_hook', address: hookUrl } });
+  const clock = (await admin.request<{ now: string }>('GET', '/clock')).body.now;
+  expect(Number(data.expiration) - Date.parse(clock)).toBeGreaterThan(7 * 24 * 3600_000 - 5000);
+  await notifications('chan-short', 1);
+  // Past the channel's expiration on the emulator clock (tokens stay valid: the JWT client is already authorized
+  // and the skew allowed for assertions is not involved).
+  const short = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-30s', type: 'web_hook', address: hookUrl, expiration: String(Date.parse(clock) + 30_000) } });
+  expect(short.status).toBe(200);
+  await notifications('chan-30s', 1);
+  await admin.advanceClock(31);
+  await cal.events.insert({ calendarId: 'primary', requestBody: ev('After expiry') });
+  await notifications('chan-short', 2);
+  await settle();
+  expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-30s').map((r) => r.headers['x-goog-resource-state'])).toEqual(['sync']);
+  expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-short').map((r) => r.headers['x-goog-resource-state'])).toEqual(['sync', 'exists']);
+});
+
+test.each([
+  ['a non-loopback address', { id: 'c-remote', type: 'web_hook', address: 'https://hooks.example.com/calendar' }, 'push.webhookUrlUnauthorized'],
+  ['a private-range address', { id: 'c-private', type: 'web_hook', address: 'http://10.0.0.5/calendar' }, 'push.webhookUrlUnauthorized'],
+  ['a non-URL address', { id: 'c-bad', type: 'web_hook', address: 'not a url' }, 'push.webhookUrlNoHostOrAddress'],
+  ['an unsupported type', { id: 'c-type', type: 'email', address: 'http://127.0.0.1:1/x' }, 'push.channelTypeNotSupported'],
+  ['no id', { type: 'web_hook', address: 'http://127.0.0.1:1/x' }, 'required'],
+  ['an id over 64 characters', { id: 'x'.repeat(65), type: 'web_hook', address: 'http://127.0.0.1:1/x' }, 'push.channelIdInvalid'],
+])('watch with %s → 400 with Google\'s push reason', async (_label, requestBody, reason) => {
+  const e = await googleError(cal.events.watch({ calendarId: 'primary', requestBody }));
+  expect(e.status).toBe(400);
+  expect(e.data.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT', errors: [{ reason }] });
+});
+
+test('a channel id in use → 400 channelIdNotUnique; another calendar → 404', async () => {
+  await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-dup', type: 'web_hook', address: hookUrl } });
+  const e = await googleError(cal.events.watch({ calendarId: AGENT, requestBody: { id: 'chan-dup', type: 'web_hook', address: hookUrl } }));
+  expect(e.data.error).toMatchObject({ code: 400, message: 'Channel id chan-dup not unique', errors: [{ reason: 'channelIdNotUnique' }] });
+  expect((await googleError(cal.events.watch({ calendarId: OTHER, requestBody: { id: 'chan-x', type: 'web_hook', address: hookUrl } }))).status).toBe(404);
+});
