@@ -1,4 +1,5 @@
 import { Foundation1764130000000 } from './1764130000000-Foundation';
+import { Onboarding1764140000000 } from './1764140000000-Onboarding';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the compiled build load the same set. */
-export const MIGRATIONS = [Foundation1764130000000];
+export const MIGRATIONS = [Foundation1764130000000, Onboarding1764140000000];

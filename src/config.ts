@@ -49,7 +49,21 @@ export interface Config {
     /** Largest request body accepted, in bytes. */
     maxBodyBytes: number;
   };
+  google: {
+    /** API roots per service (`rootUrl` of each generated client). */
+    roots: { people: string; calendar: string; gmail: string };
+    /** Token endpoints a submitted key's `token_uri` may name (anything else is refused: no SSRF through a key file). */
+    allowedTokenUris: string[];
+    /** Timeout of one Google API call, ms. */
+    requestTimeoutMs: number;
+    /** Sandbox without explicit roots: main.ts points Google at the in-process emulator (withEmulator). */
+    useSandboxEmulator: boolean;
+  };
 }
+
+/** Google's own roots (defaults of the generated clients) and token endpoint. */
+export const GOOGLE_DEFAULT_ROOTS = { people: 'https://people.googleapis.com/', calendar: 'https://www.googleapis.com/', gmail: 'https://gmail.googleapis.com/' };
+export const GOOGLE_TOKEN_ENDPOINT = 'https://oauth2.googleapis.com/token';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -216,6 +230,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     },
     keyEncryptionKeys,
     http: { maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024) },
+    google: readGoogle(str, problems, sandbox),
   };
   if (problems.length) throw new ConfigError(problems);
   return config;
@@ -241,6 +256,50 @@ function readDatabase(str: Reader, problems: string[], dataDir: string): Config[
     problems.push('DATABASE_URL must name a database, e.g. mysql://user:password@host:3306/engage');
   }
   return { kind: 'mysql', url: dbUrl.replace(/^mariadb:/, 'mysql:') };
+}
+
+function readUrl(str: Reader, problems: string[], name: string): string | undefined {
+  const raw = str(name);
+  if (raw === undefined) return undefined;
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error();
+    return u.toString();
+  } catch {
+    problems.push(`${name} must be an http(s) URL (got "${raw}")`);
+    return undefined;
+  }
+}
+
+function readGoogle(str: Reader, problems: string[], sandbox: boolean): Config['google'] {
+  const all = readUrl(str, problems, 'GOOGLE_API_ROOT_URL');
+  const roots = {
+    people: readUrl(str, problems, 'GOOGLE_PEOPLE_ROOT_URL') ?? all ?? GOOGLE_DEFAULT_ROOTS.people,
+    calendar: readUrl(str, problems, 'GOOGLE_CALENDAR_ROOT_URL') ?? all ?? GOOGLE_DEFAULT_ROOTS.calendar,
+    gmail: readUrl(str, problems, 'GOOGLE_GMAIL_ROOT_URL') ?? all ?? GOOGLE_DEFAULT_ROOTS.gmail,
+  };
+  const uris = (str('GOOGLE_TOKEN_URIS') ?? GOOGLE_TOKEN_ENDPOINT).split(',').map((u) => u.trim()).filter(Boolean);
+  for (const u of uris) {
+    try {
+      new URL(u);
+    } catch {
+      problems.push(`GOOGLE_TOKEN_URIS must be a comma-separated list of URLs (got "${u}")`);
+    }
+  }
+  const timeout = str('GOOGLE_REQUEST_TIMEOUT_MS');
+  let requestTimeoutMs = 30_000;
+  if (timeout !== undefined) {
+    if (!/^\d+$/.test(timeout) || Number(timeout) < 100) problems.push(`GOOGLE_REQUEST_TIMEOUT_MS must be a whole number of milliseconds, at least 100 (got "${timeout}")`);
+    else requestTimeoutMs = Number(timeout);
+  }
+  const explicit = ['GOOGLE_API_ROOT_URL', 'GOOGLE_PEOPLE_ROOT_URL', 'GOOGLE_CALENDAR_ROOT_URL', 'GOOGLE_GMAIL_ROOT_URL'].some((n) => str(n) !== undefined);
+  return { roots, allowedTokenUris: uris, requestTimeoutMs, useSandboxEmulator: sandbox && !explicit };
+}
+
+/** The config with Google pointed at an emulator (the sandbox's in-process one, once its port is known). */
+export function withEmulator(c: Config, emulatorUrl: string): Config {
+  const root = emulatorUrl.endsWith('/') ? emulatorUrl : `${emulatorUrl}/`;
+  return { ...c, google: { ...c.google, roots: { people: root, calendar: root, gmail: root }, allowedTokenUris: [...c.google.allowedTokenUris, `${root}token`] } };
 }
 
 /** Only the database settings: what the migration CLI needs, without the rest. */

@@ -11,7 +11,11 @@ import { TenantScope } from './auth/tenant-scope';
 import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
 import { unauthenticated } from './errors';
+import type { CredentialStore } from './google/credential-store';
+import { GoogleSession } from './google/google-session';
+import type { TokenBroker } from './google/token-broker';
 import type { Logger } from './logger';
+import type { OnboardingService } from './onboarding/onboarding.service';
 import type { ServiceAccountService } from './onboarding/service-account.service';
 
 /** Long-lived, shared by every request. */
@@ -22,6 +26,10 @@ export interface Services {
   log: Logger;
   agents: AgentService;
   serviceAccounts: ServiceAccountService;
+  onboarding: OnboardingService;
+  /** The one cross-request cache: access tokens per (credential, subject, scope). */
+  broker: TokenBroker;
+  credentials: CredentialStore;
 }
 
 export interface GatewayContext {
@@ -31,12 +39,15 @@ export interface GatewayContext {
   log: Logger;
   /** The caller's tenant scope; UNAUTHENTICATED when the request carries no token. */
   scope(): TenantScope;
+  /** Google as the caller's own mailbox (built once per request). */
+  google(): Promise<GoogleSession>;
 }
 
 export function createContext(services: Services, requestId: string, caller: Caller | null): GatewayContext {
   let scope: TenantScope | undefined;
+  let google: Promise<GoogleSession> | undefined;
   const log = services.log.child({ requestId, agent: caller?.email });
-  return {
+  const ctx: GatewayContext = {
     requestId,
     caller,
     services,
@@ -46,5 +57,13 @@ export function createContext(services: Services, requestId: string, caller: Cal
       scope ??= new TenantScope(services.ds.manager, caller);
       return scope;
     },
+    google() {
+      const s = ctx.scope();
+      google ??= services.credentials
+        .current(services.ds.manager, s.brokerageId)
+        .then((cred) => new GoogleSession(services.broker, services.config.google, cred, s.caller.email));
+      return google;
+    },
   };
+  return ctx;
 }

@@ -4,14 +4,17 @@
  */
 import 'reflect-metadata';
 import { createApp } from './app';
-import { ConfigError, describeConfig, loadConfig } from './config';
+import { ConfigError, describeConfig, loadConfig, withEmulator, type Config } from './config';
 import { openDatabase } from './db/data-source';
 import { createLogger } from './logger';
 import { DEMO_ADMIN, DEMO_AGENT, ensureDemoTenant } from './sandbox/demo';
 import { signSandboxToken } from './auth/sandbox-token';
+import { startEmulator } from './emulator/server';
+import type { VerificationResult } from './onboarding/onboarding.service';
+import { provisionSandbox } from './sandbox/provision';
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -24,8 +27,12 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   log.info({ config: describeConfig(config) }, 'starting');
   const ds = await openDatabase(config.database);
-  if (config.sandbox) await ensureDemoTenant(ds);
-  const { gateway } = await createApp(config, ds, log);
+  const demo = config.sandbox ? await ensureDemoTenant(ds) : undefined;
+  // The sandbox's Google is the in-process emulator, unless Google roots were configured.
+  const emulator = config.google.useSandboxEmulator ? await startEmulator({ port: config.emulatorPort }) : undefined;
+  if (emulator) config = withEmulator(config, emulator.url);
+  const { gateway, services } = await createApp(config, ds, log);
+  const verification = demo && emulator ? await provisionSandbox(emulator, services, demo.id) : undefined;
   const base = await gateway.listen(config.port, config.host);
 
   let stopping = false;
@@ -34,6 +41,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'shutting down');
     await gateway.close();
+    await emulator?.close();
     await ds.destroy();
     process.exit(0);
   };
@@ -47,6 +55,8 @@ async function main(): Promise<void> {
     lines.push(
       ``,
       `Sandbox (SQLite at ${config.database.kind === 'sqlite' ? config.database.path : 'DATABASE_URL'}; demo brokerage demo.test).`,
+      ...(emulator ? [`Google Workspace emulator: ${emulator.url}  (request log: ${emulator.url}/emulator/v1/requests)`] : []),
+      ...(verification ? [describeVerification(verification)] : []),
       `Tokens are valid for 12 hours; make more with: npm run token -- --email someone@demo.test [--admin]`,
       ``,
       `  agent ${DEMO_AGENT}:`,
@@ -62,6 +72,12 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+function describeVerification(v: VerificationResult): string {
+  const ok = v.checks.filter((c) => c.ok).length;
+  const head = `Demo service account ${v.serviceAccount.clientEmail}: ${v.status} (${ok}/${v.checks.length} checks ok)`;
+  return [head, ...v.checks.filter((c) => !c.ok).map((c) => `  ✗ ${c.name}: ${c.message}`)].join('\n');
 }
 
 main().catch((err) => {

@@ -6,9 +6,10 @@ import { AgentResolver } from './agents/agent.resolver';
 import { ADMIN_ROLE } from './auth/caller';
 import type { GatewayContext } from './context';
 import { forbidden, unauthenticated } from './errors';
+import { OnboardingResolver } from './onboarding/onboarding.resolver';
 import { ServiceAccountResolver } from './onboarding/service-account.resolver';
 
-export const RESOLVERS = [AgentResolver, ServiceAccountResolver] as const;
+export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver] as const;
 
 /**
  * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our

@@ -115,6 +115,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     persistedQueries: false,
+    // main.ts owns SIGINT/SIGTERM and stops the gateway, the emulator and the database in order.
+    stopOnTerminationSignals: false,
     formatError,
     logger: services.log,
     plugins: [

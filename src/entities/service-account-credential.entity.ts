@@ -2,7 +2,12 @@ import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typ
 import { Brokerage } from './brokerage.entity';
 import { EMAIL_LENGTH, idColumn, nullableTimestampColumn, timestampColumn } from './columns';
 
-export type CredentialStatus = 'PENDING' | 'VERIFIED' | 'CANNOT_BE_VERIFIED' | 'RETIRED';
+/**
+ * VERIFIED / CANNOT_BE_VERIFIED: the key in use (at most one per brokerage),
+ * with the outcome of its latest verification. RETIRED: replaced by a newer
+ * verified key. A submitted key that does not verify is never stored.
+ */
+export type CredentialStatus = 'VERIFIED' | 'CANNOT_BE_VERIFIED' | 'RETIRED';
 
 /**
  * A brokerage's Google service-account key. The key JSON (with its private
@@ -49,6 +54,14 @@ export class ServiceAccountCredential {
 
   @Column(nullableTimestampColumn)
   verifiedAt: Date | null;
+
+  /** The user the verification impersonates (a regular mailbox of the brokerage). */
+  @Column({ type: 'varchar', length: EMAIL_LENGTH, nullable: true })
+  testEmail: string | null;
+
+  /** Scopes the last verification obtained tokens for (JSON array). */
+  @Column({ type: 'text', nullable: true })
+  grantedScopes: string | null;
 
   /** The last verification's checks (JSON), shown to admins; never holds secrets. */
   @Column({ type: 'text', nullable: true })

@@ -4,10 +4,9 @@ import { ServiceAccountCredential } from '../entities';
 import { CredentialStatusEnum, type ServiceAccountType } from './service-account.type';
 
 export class ServiceAccountService {
-  /** The credential in use (or, before any verified one, the latest submitted), or null. */
+  /** The credential in use, or null. */
   async current(scope: TenantScope): Promise<ServiceAccountType | null> {
-    const verified = await scope.findOneInBrokerage(ServiceAccountCredential, { status: 'VERIFIED' }, { verifiedAt: 'DESC' });
-    const row = verified ?? (await scope.findOneInBrokerage(ServiceAccountCredential, { status: In(['PENDING', 'CANNOT_BE_VERIFIED']) }, { createdAt: 'DESC' }));
+    const row = await scope.findOneInBrokerage(ServiceAccountCredential, { status: In(['VERIFIED', 'CANNOT_BE_VERIFIED']) }, { createdAt: 'DESC' });
     if (!row) return null;
     return {
       clientEmail: row.clientEmail,
@@ -15,6 +14,9 @@ export class ServiceAccountService {
       privateKeyId: row.privateKeyId,
       status: CredentialStatusEnum[row.status],
       verifiedAt: row.verifiedAt,
+      testEmail: row.testEmail,
+      grantedScopes: row.grantedScopes ? (JSON.parse(row.grantedScopes) as string[]) : [],
+      lastChecks: row.lastChecks ? JSON.parse(row.lastChecks) : null,
     };
   }
 }

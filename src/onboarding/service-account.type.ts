@@ -1,7 +1,7 @@
 import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { CredentialCheckType } from './credential-check.type';
 
 export enum CredentialStatusEnum {
-  PENDING = 'PENDING',
   VERIFIED = 'VERIFIED',
   CANNOT_BE_VERIFIED = 'CANNOT_BE_VERIFIED',
   RETIRED = 'RETIRED',
@@ -24,4 +24,13 @@ export class ServiceAccountType {
 
   @Field(() => Date, { nullable: true })
   verifiedAt: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'The mailbox the verification acts as.' })
+  testEmail: string | null;
+
+  @Field(() => [String], { description: 'Scopes the last verification obtained tokens for.' })
+  grantedScopes: string[];
+
+  @Field(() => [CredentialCheckType], { nullable: true, description: 'The checks of the last verification.' })
+  lastChecks?: CredentialCheckType[] | null;
 }

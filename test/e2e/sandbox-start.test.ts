@@ -22,7 +22,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 function startSandbox(dataDir: string): Promise<{ child: ChildProcess; out: string; url: string; agentToken: string; adminToken: string }> {
-  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: '0', EMULATOR_PORT: '0', LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   return new Promise((resolveStart, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner within 20 s:\n${out}`)), 20_000);
@@ -62,7 +62,14 @@ test('npm start: sandbox up with demo tenant and working tokens; restarts on the
     expect((await gql(first.url, first.agentToken, '{ me { email role brokerage { domain name } } }')).data).toEqual({
       me: { email: 'agent@demo.test', role: 'AGENT', brokerage: { domain: 'demo.test', name: 'Demo Realty' } },
     });
-    expect((await gql(first.url, first.adminToken, '{ me { role } serviceAccount { clientEmail } }')).data).toEqual({ me: { role: 'ADMIN' }, serviceAccount: null });
+    // The demo key was provisioned in the in-process emulator and verified through the real onboarding path.
+    expect(first.out).toMatch(/Demo service account \S+@\S+: VERIFIED \(7\/7 checks ok\)/);
+    const emulatorUrl = /Google Workspace emulator: (http:\/\/\S+)/.exec(first.out)![1];
+    const sa = (await gql(first.url, first.adminToken, '{ me { role } serviceAccount { clientEmail status grantedScopes } }')).data;
+    expect(sa.me).toEqual({ role: 'ADMIN' });
+    expect(sa.serviceAccount).toMatchObject({ status: 'VERIFIED', grantedScopes: expect.arrayContaining(['https://www.googleapis.com/auth/gmail.compose']) });
+    const tokenCalls = (await (await fetch(`${emulatorUrl}/emulator/v1/requests?api=token`)).json()) as { user: string; status: number }[];
+    expect(tokenCalls.map((c) => [c.user, c.status])).toEqual(Array(3).fill(['agent@demo.test', 200]));
     expect((await gql(first.url, first.agentToken, '{ serviceAccount { clientEmail } }')).errors?.[0].extensions.code).toBe('FORBIDDEN');
     expect(await (await fetch(`${first.url}/readyz`)).json()).toEqual({ status: 'ready', database: 'ok' });
 
@@ -78,6 +85,9 @@ test('npm start: sandbox up with demo tenant and working tokens; restarts on the
   try {
     // Old tokens still work after a restart: the secrets are kept under data/.
     expect((await gql(second.url, first.agentToken, '{ me { email } }')).data).toEqual({ me: { email: 'agent@demo.test' } });
+    // The fresh emulator's new demo key replaced the previous start's.
+    expect(second.out).toMatch(/Demo service account \S+: VERIFIED/);
+    expect((await gql(second.url, first.adminToken, '{ serviceAccount { status } }')).data).toEqual({ serviceAccount: { status: 'VERIFIED' } });
   } finally {
     await stop(second.child);
   }

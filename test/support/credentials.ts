@@ -19,6 +19,8 @@ export async function storeCredential(ds: DataSource, envelope: Envelope, broker
     ...sealed,
     verifiedAt: (o.status ?? 'VERIFIED') === 'VERIFIED' ? now : null,
     lastChecks: null,
+    testEmail: null,
+    grantedScopes: null,
     createdAt: now,
     updatedAt: now,
   };

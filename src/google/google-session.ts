@@ -1,0 +1,116 @@
+/**
+ * A GoogleSession is one agent's view of Google: authorized People, Calendar
+ * and Gmail clients that act as that agent's mailbox (JWT `sub`), built per
+ * request (or per outbox delivery) and never shared between mailboxes.
+ *
+ * Tokens come from the process-wide TokenBroker, one per scope, so a missing
+ * scope only disables its own feature. API roots come from configuration
+ * (`rootUrl` per service: the global option does not redirect, google-api-notes
+ * §1.6). googleapis' automatic retries are off: the callers (interactive reads,
+ * the outbox) decide retries from mapGoogleError, which honours Retry-After.
+ */
+import type { KeyObject } from 'node:crypto';
+import { calendar, type calendar_v3 } from '@googleapis/calendar';
+import { gmail, type gmail_v1 } from '@googleapis/gmail';
+import { auth, people, type people_v1 } from '@googleapis/people';
+import { AppError, ErrorCode } from '../errors';
+import { failureToAppError, mapGoogleError, type GoogleApi } from './google-errors';
+import { FEATURE_SCOPES, type Feature } from './scopes';
+import type { ServiceAccountKey } from './service-account-key';
+import type { TokenBroker } from './token-broker';
+
+export interface GoogleRoots {
+  people: string;
+  calendar: string;
+  gmail: string;
+}
+
+/** A decrypted, parsed credential ready to sign token requests. */
+export interface LoadedCredential {
+  id: string;
+  brokerageId: string;
+  key: ServiceAccountKey;
+  privateKey: KeyObject;
+  /** Scopes the last verification obtained tokens for; null when unknown (then each is tried). */
+  grantedScopes: ReadonlySet<string> | null;
+}
+
+/**
+ * Options of every client. `retry: false`: callers decide retries (see the
+ * header). `fetchImplementation`: Node's own fetch; gaxios would otherwise load
+ * node-fetch with a dynamic import, which jest's module system cannot run, and
+ * tests must exercise the same transport as production.
+ */
+const CLIENT_DEFAULTS = { retry: false, fetchImplementation: fetch } as const;
+
+const FEATURE_API: Record<Feature, GoogleApi> = { contacts: 'people', calendar: 'calendar', mail: 'gmail' };
+
+export class GoogleSession {
+  constructor(
+    private readonly broker: TokenBroker,
+    private readonly options: { roots: GoogleRoots; requestTimeoutMs: number },
+    private readonly credential: LoadedCredential | null,
+    /** The agent's own mailbox; the only one this session acts as. */
+    readonly subject: string,
+  ) {}
+
+  async people(): Promise<people_v1.People> {
+    return people({ version: 'v1', auth: await this.authFor('contacts'), rootUrl: this.options.roots.people, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
+  }
+
+  async calendar(): Promise<calendar_v3.Calendar> {
+    return calendar({ version: 'v3', auth: await this.authFor('calendar'), rootUrl: this.options.roots.calendar, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
+  }
+
+  async gmail(): Promise<gmail_v1.Gmail> {
+    return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
+  }
+
+  /** The scope used for a feature (for contacts: whichever the brokerage authorized). */
+  scopeFor(feature: Feature): string {
+    const acceptable = FEATURE_SCOPES[feature];
+    const granted = this.credential?.grantedScopes;
+    return (granted && acceptable.find((s) => granted.has(s))) ?? acceptable[0];
+  }
+
+  /** An access token for the feature's scope; GOOGLE_NOT_CONFIGURED (naming the scope and the fix) when Google refuses. */
+  async accessToken(feature: Feature): Promise<string> {
+    const cred = this.credential;
+    if (!cred) {
+      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'This brokerage has no verified Google service account yet', {
+        remedy: 'A brokerage admin submits the service-account key with submitServiceAccountKey.',
+      });
+    }
+    const acceptable = FEATURE_SCOPES[feature];
+    const granted = cred.grantedScopes;
+    if (granted && !acceptable.some((s) => granted.has(s))) {
+      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`, {
+        scope: acceptable[0],
+        remedy: `Authorize client id ${cred.key.client_id} for ${acceptable[0]} in Admin console › Security › API controls › Domain-wide delegation (guide step "Authorize the MoxiEngage Service Account as an API Client"), then run verifyServiceAccount.`,
+      });
+    }
+    const scope = this.scopeFor(feature);
+    try {
+      const t = await this.broker.getToken({ credentialId: cred.id, clientEmail: cred.key.client_email, privateKey: cred.privateKey, tokenUri: cred.key.token_uri, subject: this.subject, scope });
+      return t.token;
+    } catch (err) {
+      const f = mapGoogleError(err, { api: 'token', clientId: cred.key.client_id, scopes: [scope], subject: this.subject });
+      const appErr = failureToAppError(f);
+      if (f.kind === 'delegation-missing') appErr.extensions.scope = scope;
+      throw appErr;
+    }
+  }
+
+  /** Maps an API failure of this session (errors from the clients above) to our error. */
+  toAppError(err: unknown, feature: Feature): AppError {
+    return failureToAppError(mapGoogleError(err, { api: FEATURE_API[feature], subject: this.subject, clientId: this.credential?.key.client_id }));
+  }
+
+  private async authFor(feature: Feature) {
+    const client = new auth.OAuth2({ transporterOptions: { fetchImplementation: fetch } });
+    // No expiry_date: the broker guarantees at least 5 minutes of validity, and
+    // without a refresh token the client must never try to refresh by itself.
+    client.setCredentials({ access_token: await this.accessToken(feature) });
+    return client;
+  }
+}
