@@ -10,7 +10,12 @@ import type { Config } from './config';
 import type { Services } from './context';
 import { Envelope } from './crypto/envelope';
 import type { Logger } from './logger';
+import { ContactDelivery } from './contacts/contact.delivery';
+import { ContactService } from './contacts/contact.service';
+import { ContactSync } from './contacts/contact.sync';
 import { CredentialStore } from './google/credential-store';
+import { GoogleSessions } from './google/google-sessions';
+import { OutboxWorker } from './outbox/outbox';
 import { TokenBroker } from './google/token-broker';
 import { OnboardingService } from './onboarding/onboarding.service';
 import { ServiceAccountService } from './onboarding/service-account.service';
@@ -21,6 +26,10 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   const envelope = new Envelope(config.keyEncryptionKeys);
   const broker = opts.broker ?? new TokenBroker();
   const credentials = new CredentialStore(envelope, config.google.allowedTokenUris);
+  const sessions = new GoogleSessions(ds, broker, credentials, config.google);
+  const outbox = new OutboxWorker(ds, log, config.outbox);
+  const contactSync = new ContactSync({ ds, sessions, outbox, log });
+  outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
   return {
     config,
     ds,
@@ -28,6 +37,10 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     envelope,
     broker,
     credentials,
+    sessions,
+    outbox,
+    contactSync,
+    contacts: new ContactService({ ds, sync: contactSync, outbox, settings: config.contacts }),
     agents: new AgentService(),
     serviceAccounts: new ServiceAccountService(),
     onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log }),
@@ -37,5 +50,12 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
 export async function createApp(config: Config, ds: DataSource, log: Logger, opts: { broker?: TokenBroker } = {}): Promise<{ services: Services; gateway: Gateway }> {
   const services = buildServices(config, ds, log, opts);
   const gateway = await createGateway(services, await buildGatewaySchema(), new CallerTokenVerifier(config.auth));
+  services.outbox.start();
+  const close = gateway.close.bind(gateway);
+  // Stop delivering before the server and database go away; undelivered rows stay for the next start.
+  gateway.close = async () => {
+    await services.outbox.stop();
+    await close();
+  };
   return { services, gateway };
 }

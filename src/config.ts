@@ -59,6 +59,20 @@ export interface Config {
     /** Sandbox without explicit roots: main.ts points Google at the in-process emulator (withEmulator). */
     useSandboxEmulator: boolean;
   };
+  contacts: {
+    /** Reads sync first when the mirror is older than this, ms. */
+    freshnessMs: number;
+    /** How long a mutation waits for Google before answering PENDING, ms. */
+    mutationWaitMs: number;
+  };
+  outbox: {
+    pollMs: number;
+    lingerMs: number;
+    leaseMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    concurrency: number;
+  };
 }
 
 /** Google's own roots (defaults of the generated clients) and token endpoint. */
@@ -231,6 +245,18 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     keyEncryptionKeys,
     http: { maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024) },
     google: readGoogle(str, problems, sandbox),
+    contacts: {
+      freshnessMs: int('CONTACTS_FRESHNESS_SECONDS', 60, 0, 86_400) * 1000,
+      mutationWaitMs: int('MUTATION_WAIT_MS', 3000, 0, 60_000),
+    },
+    outbox: {
+      pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),
+      lingerMs: int('OUTBOX_LINGER_MS', 25, 0, 5000),
+      leaseMs: int('OUTBOX_LEASE_MS', 30_000, 200, 600_000),
+      retryBaseMs: int('OUTBOX_RETRY_BASE_MS', 1000, 1, 600_000),
+      retryMaxMs: int('OUTBOX_RETRY_MAX_MS', 600_000, 1, 86_400_000),
+      concurrency: int('OUTBOX_CONCURRENCY', 4, 1, 64),
+    },
   };
   if (problems.length) throw new ConfigError(problems);
   return config;

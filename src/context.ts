@@ -11,8 +11,13 @@ import { TenantScope } from './auth/tenant-scope';
 import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
 import { unauthenticated } from './errors';
+import { contactLoaders, type ContactLoaders } from './contacts/contact.loader';
+import type { ContactService } from './contacts/contact.service';
+import type { ContactSync } from './contacts/contact.sync';
 import type { CredentialStore } from './google/credential-store';
-import { GoogleSession } from './google/google-session';
+import type { GoogleSession } from './google/google-session';
+import type { GoogleSessions } from './google/google-sessions';
+import type { OutboxWorker } from './outbox/outbox';
 import type { TokenBroker } from './google/token-broker';
 import type { Logger } from './logger';
 import type { OnboardingService } from './onboarding/onboarding.service';
@@ -30,6 +35,15 @@ export interface Services {
   /** The one cross-request cache: access tokens per (credential, subject, scope). */
   broker: TokenBroker;
   credentials: CredentialStore;
+  sessions: GoogleSessions;
+  outbox: OutboxWorker;
+  contactSync: ContactSync;
+  contacts: ContactService;
+}
+
+/** Per-request loaders over the caller's data. */
+export interface Loaders {
+  contacts: ContactLoaders;
 }
 
 export interface GatewayContext {
@@ -41,11 +55,14 @@ export interface GatewayContext {
   scope(): TenantScope;
   /** Google as the caller's own mailbox (built once per request). */
   google(): Promise<GoogleSession>;
+  /** DataLoaders for this request (built on first use). */
+  loaders(): Loaders;
 }
 
 export function createContext(services: Services, requestId: string, caller: Caller | null): GatewayContext {
   let scope: TenantScope | undefined;
   let google: Promise<GoogleSession> | undefined;
+  let loaders: Loaders | undefined;
   const log = services.log.child({ requestId, agent: caller?.email });
   const ctx: GatewayContext = {
     requestId,
@@ -59,10 +76,12 @@ export function createContext(services: Services, requestId: string, caller: Cal
     },
     google() {
       const s = ctx.scope();
-      google ??= services.credentials
-        .current(services.ds.manager, s.brokerageId)
-        .then((cred) => new GoogleSession(services.broker, services.config.google, cred, s.caller.email));
+      google ??= services.sessions.forAgent(s.brokerageId, s.caller.email);
       return google;
+    },
+    loaders() {
+      loaders ??= { contacts: contactLoaders(ctx.scope()) };
+      return loaders;
     },
   };
   return ctx;

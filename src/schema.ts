@@ -3,13 +3,14 @@ import type { GraphQLSchema } from 'graphql';
 import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type AuthChecker } from 'type-graphql';
 import { AgentResolver } from './agents/agent.resolver';
+import { ContactResolver } from './contacts/contact.resolver';
 import { ADMIN_ROLE } from './auth/caller';
 import type { GatewayContext } from './context';
 import { forbidden, unauthenticated } from './errors';
 import { OnboardingResolver } from './onboarding/onboarding.resolver';
 import { ServiceAccountResolver } from './onboarding/service-account.resolver';
 
-export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver] as const;
+export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver] as const;
 
 /**
  * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our

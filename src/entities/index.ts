@@ -1,9 +1,14 @@
 import { Agent } from './agent.entity';
 import { AuditLog } from './audit-log.entity';
 import { Brokerage } from './brokerage.entity';
+import { Contact } from './contact.entity';
+import { ContactEmail } from './contact-email.entity';
+import { ContactSyncRecord } from './contact-sync.entity';
+import { OutboxLease } from './outbox-lease.entity';
+import { OutboxRow } from './outbox.entity';
 import { ServiceAccountCredential } from './service-account-credential.entity';
 
-export { Agent, AuditLog, Brokerage, ServiceAccountCredential };
+export { Agent, AuditLog, Brokerage, Contact, ContactEmail, ContactSyncRecord, OutboxLease, OutboxRow, ServiceAccountCredential };
 
-/** Every entity, for the DataSource. Later issues append theirs. */
-export const ENTITIES = [Brokerage, Agent, ServiceAccountCredential, AuditLog];
+/** Every entity, for the DataSource, parents before children (test cleanup deletes in reverse). */
+export const ENTITIES = [Brokerage, Agent, ServiceAccountCredential, AuditLog, Contact, ContactEmail, ContactSyncRecord, OutboxRow, OutboxLease];

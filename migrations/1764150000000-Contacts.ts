@@ -1,0 +1,66 @@
+import { type MigrationInterface, type QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
+import type { TableColumnOptions } from 'typeorm/schema-builder/options/TableColumnOptions';
+
+// Dialect-neutral (Table API), like the foundation migration; shapes match src/entities.
+const id = (name: string): TableColumnOptions => ({ name, type: 'varchar', length: '36' });
+const str = (name: string, length: number, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
+const text = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable });
+const ts = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'datetime', precision: 3, isNullable: nullable });
+const int = (name: string): TableColumnOptions => ({ name, type: 'integer' });
+const pk = (c: TableColumnOptions): TableColumnOptions => ({ ...c, isPrimary: true });
+
+const TABLES = ['contact', 'contact_email', 'contact_sync', 'outbox', 'outbox_lease'];
+
+export class Contacts1764150000000 implements MigrationInterface {
+  name = 'Contacts1764150000000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.createTable(new Table({
+      name: 'contact',
+      columns: [
+        pk(id('id')), id('brokerageId'), id('agentId'), str('resourceName', 128, true), str('googleEtag', 255, true), int('version'), int('syncedVersion'),
+        str('givenName', 200, true), str('familyName', 200, true), str('organization', 200, true), str('jobTitle', 200, true), text('notes', true),
+        text('emails'), text('phones'), str('sortKey', 200), text('searchText'), text('person', true),
+        str('syncState', 16), text('syncError', true), text('conflicts', true), ts('googleUpdatedAt', true), ts('deletedAt', true),
+        ts('createdAt'), ts('updatedAt'),
+      ],
+      indices: [
+        new TableIndex({ name: 'idx_contact_agent', columnNames: ['agentId', 'deletedAt', 'sortKey'] }),
+        new TableIndex({ name: 'uq_contact_resource', columnNames: ['agentId', 'resourceName'], isUnique: true }),
+      ],
+      foreignKeys: [new TableForeignKey({ name: 'fk_contact_agent', columnNames: ['agentId'], referencedTableName: 'agent', referencedColumnNames: ['id'], onDelete: 'CASCADE', onUpdate: 'NO ACTION' })],
+    }));
+    await q.createTable(new Table({
+      name: 'contact_email',
+      columns: [pk(id('contactId')), pk(str('email', 320)), id('agentId')],
+      indices: [new TableIndex({ name: 'idx_contact_email_lookup', columnNames: ['agentId', 'email'] })],
+    }));
+    await q.createTable(new Table({
+      name: 'contact_sync',
+      columns: [
+        pk(id('agentId')), id('brokerageId'), text('syncToken', true), ts('lastSyncAt', true), ts('lastFullSyncAt', true), ts('staleSince', true),
+        text('lastError', true), int('fullResyncs'), ts('lastFullResyncAt', true), str('lastFullResyncReason', 64, true),
+      ],
+    }));
+    await q.createTable(new Table({
+      name: 'outbox',
+      columns: [
+        { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
+        id('brokerageId'), id('agentId'), str('topic', 16), str('kind', 16), str('entityId', 64), str('status', 16), int('attempts'),
+        { name: 'ambiguous', type: 'boolean' }, ts('nextAttemptAt'), text('lastError', true), ts('createdAt'),
+      ],
+      indices: [
+        new TableIndex({ name: 'idx_outbox_due', columnNames: ['status', 'nextAttemptAt'] }),
+        new TableIndex({ name: 'idx_outbox_lane', columnNames: ['topic', 'agentId', 'status', 'seq'] }),
+      ],
+    }));
+    await q.createTable(new Table({ name: 'outbox_lease', columns: [pk(str('lane', 64)), str('owner', 64), ts('until')] }));
+    if (q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb') {
+      for (const t of TABLES) await q.query(`ALTER TABLE \`${t}\` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    }
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    for (const t of [...TABLES].reverse()) await q.dropTable(t);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * CRM → Google: delivers the contacts lane of the outbox, per agent, in order,
+ * in People's batch calls (writes for one user are serialized, as People
+ * asks): consecutive creates → batchCreateContacts (≤ 200), updates →
+ * batchUpdateContacts (≤ 200), deletes → batchDeleteContacts (≤ 500).
+ * Outbox rows name a contact; its CURRENT mirror state is what is sent, so a
+ * create followed by edits sends the latest fields once.
+ *
+ * Safety:
+ * - Creates carry our id in clientData. After an ambiguous failure (no
+ *   answer: Google may have created them), the next attempt first runs an
+ *   incremental sync, which links any contact Google already has by that id
+ *   instead of creating it again; a copy that still slips through is found
+ *   by the same id on a later sync and deleted.
+ * - A stale etag (People: 400 FAILED_PRECONDITION) re-reads the contacts
+ *   (getBatchGet), merges three ways and resends; a contact deleted in Google
+ *   but edited here is re-created (the edit wins).
+ * - Before deleting, an incremental sync brings Google's edits: a contact
+ *   deleted here but edited in Google is restored instead (the edit wins).
+ */
+import type { people_v1 } from '@googleapis/people';
+import type { DataSource } from 'typeorm';
+import { In } from 'typeorm';
+import { Agent, Contact, type OutboxRow } from '../entities';
+import { ErrorCode } from '../errors';
+import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
+import type { GoogleSessions } from '../google/google-sessions';
+import type { Logger } from '../logger';
+import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
+import { mergeContact } from './merge';
+import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
+import { columnsOf, CONTACTS_TOPIC, fieldsOf, removeContact, writeEmails, type ContactSync } from './contact.sync';
+
+/** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
+export const BATCH_CREATE_MAX = 200;
+export const BATCH_UPDATE_MAX = 200;
+export const BATCH_DELETE_MAX = 500;
+export const BATCH_GET_MAX = 200;
+
+type Person = people_v1.Schema$Person;
+
+const LIMIT: Record<string, number> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX };
+
+class Retry extends Error {
+  constructor(readonly failure: GoogleFailure) {
+    super(failure.message);
+  }
+}
+
+export class ContactDelivery implements OutboxHandler {
+  readonly topic = CONTACTS_TOPIC;
+  private readonly emails = new Map<string, string>();
+
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; sync: ContactSync; log: Logger }) {}
+
+  async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
+    const kind = rows[0].kind;
+    const run: OutboxRow[] = [];
+    for (const r of rows) {
+      if (r.kind !== kind || run.length >= LIMIT[kind]) break;
+      run.push(r);
+    }
+    const email = await this.agentEmail(lane.agentId);
+    const agent = { brokerageId: lane.brokerageId, agentId: lane.agentId, email };
+    const session = await this.deps.sessions.forAgent(lane.brokerageId, email);
+    try {
+      // After an ambiguous create, and before deletes: learn what Google has now (one incremental call).
+      if ((kind === 'create' && run.some((r) => r.ambiguous)) || kind === 'delete') await this.deps.sync.sync(agent);
+      const people = await session.people();
+      if (kind === 'create') await this.creates(people, run);
+      else if (kind === 'update') await this.updates(people, run, lane);
+      else if (kind === 'delete') await this.deletes(people, run);
+      else if (kind === 'delete-copy') await this.deleteCopies(people, run);
+      else return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: `unknown contacts outbox kind "${r.kind}"` }));
+      return run.map((r) => ({ seq: r.seq, result: 'done' as const }));
+    } catch (err) {
+      const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
+      return this.onFailure(lane, run, f, err);
+    }
+  }
+
+  private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
+    const ids = run.map((r) => r.entityId);
+    if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
+    if (f.retryable || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
+      // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.
+      await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId }, { syncError: f.remedy ? `${f.message}. ${f.remedy}` : f.message });
+      return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: f.kind === 'network' && run[0].kind === 'create' }];
+    }
+    if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts');
+    // Google refused the data itself: nothing retrying can fix. The contacts say why.
+    await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
+    return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
+  }
+
+  private async creates(people: people_v1.People, run: OutboxRow[]): Promise<void> {
+    const contacts = await this.load(run, (c) => !c.deletedAt && !c.resourceName);
+    if (contacts.length === 0) return;
+    const res = await people.people.batchCreateContacts({
+      requestBody: { contacts: contacts.map((c) => ({ contactPerson: personFromFields(fieldsOf(c), null, { engageId: c.id }) })), readMask: PERSON_FIELDS },
+    });
+    const created = res.data.createdPeople ?? [];
+    for (let i = 0; i < contacts.length; i++) {
+      const p = created[i]?.person;
+      if (!p?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
+      await this.stored(contacts[i], p);
+    }
+  }
+
+  private async updates(people: people_v1.People, run: OutboxRow[], lane: LaneRef, retried = false): Promise<void> {
+    const contacts = await this.load(run, (c) => !c.deletedAt && c.version > c.syncedVersion);
+    const mapped = contacts.filter((c) => c.resourceName);
+    // Not in Google any more (deleted there, or never created): the edit wins, create it.
+    const unmapped = contacts.filter((c) => !c.resourceName);
+    if (unmapped.length) await this.creates(people, unmapped.map((c) => ({ entityId: c.id }) as OutboxRow));
+    if (mapped.length === 0) return;
+    try {
+      const res = await people.people.batchUpdateContacts({
+        requestBody: {
+          contacts: Object.fromEntries(mapped.map((c) => [c.resourceName!, personFromFields(fieldsOf(c), c.person ? (JSON.parse(c.person) as Person) : null, { etag: c.googleEtag })])),
+          updateMask: UPDATE_PERSON_FIELDS,
+          readMask: PERSON_FIELDS,
+        },
+      });
+      const results = res.data.updateResult ?? {};
+      for (const c of mapped) {
+        const p = results[c.resourceName!]?.person;
+        if (!p) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${c.resourceName}`, retryable: true });
+        await this.stored(c, p);
+      }
+    } catch (err) {
+      if (err instanceof Retry) throw err;
+      const f = mapGoogleError(err, { api: 'people' });
+      // People fails the whole batch for one stale etag or one missing contact: find out which, fix, resend once.
+      if (retried || (f.kind !== 'stale-etag' && f.kind !== 'not-found')) throw err;
+      await this.refresh(people, mapped, lane);
+      await this.updates(people, run, lane, true);
+    }
+  }
+
+  /** Re-reads contacts from Google (getBatchGet, 200 per call), merging Google's edits into ours. */
+  private async refresh(people: people_v1.People, contacts: Contact[], lane: LaneRef): Promise<void> {
+    for (let i = 0; i < contacts.length; i += BATCH_GET_MAX) {
+      const slice = contacts.slice(i, i + BATCH_GET_MAX);
+      const res = await people.people.getBatchGet({ resourceNames: slice.map((c) => c.resourceName!), personFields: PERSON_FIELDS });
+      const byName = new Map((res.data.responses ?? []).map((r) => [r.requestedResourceName ?? r.person?.resourceName, r]));
+      for (const c of slice) {
+        const r = byName.get(c.resourceName!);
+        const current = await this.deps.ds.getRepository(Contact).findOneBy({ id: c.id, agentId: lane.agentId });
+        if (!current) continue;
+        if (!r?.person || r.httpStatusCode === 404 || r.status?.code === 5) {
+          // Deleted in Google, edited here: forget the mapping so it is created again.
+          await this.deps.ds.getRepository(Contact).update({ id: c.id }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+          continue;
+        }
+        if (r.person.etag === current.googleEtag) continue;
+        const base = current.person ? fieldsFromPerson(JSON.parse(current.person) as Person) : fieldsFromPerson(r.person);
+        const { merged, conflicts } = mergeContact(base, fieldsOf(current), fieldsFromPerson(r.person), current.updatedAt, updateTimeOf(r.person));
+        await this.deps.ds.transaction(async (m) => {
+          await m.getRepository(Contact).update(
+            { id: c.id, version: current.version },
+            { ...columnsOf(merged), googleEtag: r.person!.etag ?? null, person: JSON.stringify(r.person), googleUpdatedAt: updateTimeOf(r.person!), version: current.version + 1, ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) },
+          );
+          await writeEmails(m, current, merged);
+        });
+      }
+    }
+  }
+
+  private async deletes(people: people_v1.People, run: OutboxRow[]): Promise<void> {
+    const contacts = await this.load(run, (c) => Boolean(c.deletedAt));
+    const remote = contacts.filter((c) => c.resourceName);
+    if (remote.length) {
+      try {
+        await people.people.batchDeleteContacts({ requestBody: { resourceNames: remote.map((c) => c.resourceName!) } });
+      } catch (err) {
+        if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
+        // Some were already gone in Google: delete the rest one batch again, after finding which still exist.
+        const res = await people.people.getBatchGet({ resourceNames: remote.map((c) => c.resourceName!), personFields: 'metadata' });
+        const alive = (res.data.responses ?? []).filter((r) => r.person && r.httpStatusCode !== 404).map((r) => r.requestedResourceName ?? r.person!.resourceName!);
+        if (alive.length) await people.people.batchDeleteContacts({ requestBody: { resourceNames: alive } });
+      }
+    }
+    await this.deps.ds.transaction(async (m) => {
+      for (const c of contacts) await removeContact(m, c.id);
+    });
+  }
+
+  private async deleteCopies(people: people_v1.People, run: OutboxRow[]): Promise<void> {
+    try {
+      await people.people.batchDeleteContacts({ requestBody: { resourceNames: run.map((r) => r.entityId) } });
+    } catch (err) {
+      if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
+    }
+  }
+
+  /** Records what Google now holds; stays PENDING when the contact changed here meanwhile. */
+  private async stored(sent: Contact, p: Person): Promise<void> {
+    await this.deps.ds.transaction(async (m) => {
+      const now = await m.getRepository(Contact).findOneBy({ id: sent.id });
+      if (!now) return;
+      const caughtUp = now.version === sent.version;
+      await m.getRepository(Contact).update(
+        { id: sent.id },
+        {
+          resourceName: p.resourceName!,
+          googleEtag: p.etag ?? null,
+          person: JSON.stringify(p),
+          googleUpdatedAt: updateTimeOf(p),
+          syncedVersion: sent.version,
+          ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null } : {}),
+        },
+      );
+    });
+  }
+
+  private async load(run: Pick<OutboxRow, 'entityId'>[], keep: (c: Contact) => boolean): Promise<Contact[]> {
+    const ids = [...new Set(run.map((r) => r.entityId))];
+    const rows = await this.deps.ds.getRepository(Contact).findBy({ id: In(ids) });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id)).filter((c): c is Contact => Boolean(c) && keep(c!));
+  }
+
+  private async agentEmail(agentId: string): Promise<string> {
+    let email = this.emails.get(agentId);
+    if (!email) {
+      email = (await this.deps.ds.getRepository(Agent).findOneByOrFail({ id: agentId })).email;
+      this.emails.set(agentId, email);
+    }
+    return email;
+  }
+}

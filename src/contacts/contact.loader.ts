@@ -1,0 +1,50 @@
+/**
+ * Per-request DataLoaders over the caller's own contacts (scoped by agent and
+ * brokerage): one SQL query per loader per tick, results in key order.
+ * byEmail serves calendar attendees and mail recipients.
+ */
+import DataLoader from 'dataloader';
+import { In, IsNull } from 'typeorm';
+import type { TenantScope } from '../auth/tenant-scope';
+import { Contact, ContactEmail } from '../entities';
+
+/** Keys per SQL query; well under every dialect's bound-parameter limit. */
+export const LOADER_BATCH = 500;
+
+export interface ContactLoaders {
+  byId: DataLoader<string, Contact | null>;
+  byEmail: DataLoader<string, Contact[]>;
+  byResourceName: DataLoader<string, Contact | null>;
+}
+
+export function contactLoaders(scope: TenantScope): ContactLoaders {
+  const live = { agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() };
+  const repo = () => scope.manager.getRepository(Contact);
+  return {
+    byId: new DataLoader(async (ids) => {
+      const rows = await repo().findBy({ ...live, id: In([...ids]) });
+      const m = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => m.get(id) ?? null);
+    }, { maxBatchSize: LOADER_BATCH }),
+    byResourceName: new DataLoader(async (names) => {
+      const rows = await repo().findBy({ ...live, resourceName: In([...names]) });
+      const m = new Map(rows.map((r) => [r.resourceName!, r]));
+      return names.map((n) => m.get(n) ?? null);
+    }, { maxBatchSize: LOADER_BATCH }),
+    byEmail: new DataLoader(async (emails) => {
+      const wanted = [...new Set(emails.map((e) => e.toLowerCase()))];
+      // One query: the contacts owning any wanted address (via the contact_email index), then matched in memory.
+      const rows = await repo()
+        .createQueryBuilder('c')
+        .where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId })
+        .andWhere((qb) => `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.email IN (:...wanted)').getQuery()}`, { wanted })
+        .orderBy('c.sortKey', 'ASC')
+        .getMany();
+      const m = new Map<string, Contact[]>();
+      for (const c of rows) {
+        for (const e of new Set((JSON.parse(c.emails) as { value: string }[]).map((x) => x.value.toLowerCase()))) m.set(e, [...(m.get(e) ?? []), c]);
+      }
+      return emails.map((e) => m.get(e.toLowerCase()) ?? []);
+    }, { maxBatchSize: LOADER_BATCH }),
+  };
+}

@@ -1,0 +1,70 @@
+import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import type { GatewayContext } from '../context';
+import { ContactInput, ContactPatch } from './contact.input';
+import { toContactType } from './contact.service';
+import { ContactConnectionType, ContactType, SyncStatusType } from './contact.type';
+
+@Resolver(() => ContactType)
+export class ContactResolver {
+  @Authorized()
+  @Query(() => ContactConnectionType, { description: 'The caller\'s contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, emails, phones, organization.' })
+  contacts(
+    @Ctx() ctx: GatewayContext,
+    @Arg('first', () => Int, { defaultValue: 50 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Arg('query', () => String, { nullable: true }) query?: string | null,
+  ): Promise<ContactConnectionType> {
+    return ctx.services.contacts.list(ctx.scope(), { first, after, query });
+  }
+
+  @Authorized()
+  @Query(() => ContactType, { nullable: true })
+  async contact(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<ContactType | null> {
+    const scope = ctx.scope();
+    await ctx.services.contactSync.ensureFresh(ctx.services.contacts.agentRef(scope), ctx.services.config.contacts.freshnessMs);
+    const c = await ctx.loaders().contacts.byId.load(id);
+    return c ? toContactType(c) : null;
+  }
+
+  @Authorized()
+  @Mutation(() => ContactType, { description: 'Creates the contact here and in Google (syncState SYNCED when Google confirmed in time, else PENDING).' })
+  createContact(@Ctx() ctx: GatewayContext, @Arg('input', () => ContactInput) input: ContactInput): Promise<ContactType> {
+    return ctx.services.contacts.create(ctx.scope(), input);
+  }
+
+  @Authorized()
+  @Mutation(() => [ContactType], { description: 'Creates up to 1000 contacts at once (imports); they reach Google in batches of 200.' })
+  createContacts(@Ctx() ctx: GatewayContext, @Arg('input', () => [ContactInput]) input: ContactInput[]): Promise<ContactType[]> {
+    return ctx.services.contacts.createMany(ctx.scope(), input);
+  }
+
+  @Authorized()
+  @Mutation(() => ContactType)
+  updateContact(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string, @Arg('input', () => ContactPatch) input: ContactPatch): Promise<ContactType> {
+    return ctx.services.contacts.update(ctx.scope(), id, input);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean)
+  deleteContact(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<boolean> {
+    return ctx.services.contacts.delete(ctx.scope(), [id]);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean, { description: 'Deletes up to 1000 contacts at once; they leave Google in batches of 500.' })
+  deleteContacts(@Ctx() ctx: GatewayContext, @Arg('ids', () => [ID]) ids: string[]): Promise<boolean> {
+    return ctx.services.contacts.delete(ctx.scope(), ids);
+  }
+
+  @Authorized()
+  @Mutation(() => SyncStatusType, { description: 'Syncs the caller\'s contacts with Google now.' })
+  syncContacts(@Ctx() ctx: GatewayContext): Promise<SyncStatusType> {
+    return ctx.services.contacts.syncNow(ctx.scope());
+  }
+
+  @Authorized()
+  @Query(() => SyncStatusType)
+  syncStatus(@Ctx() ctx: GatewayContext): Promise<SyncStatusType> {
+    return ctx.services.contacts.status(ctx.scope());
+  }
+}

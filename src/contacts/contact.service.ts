@@ -1,0 +1,245 @@
+/**
+ * The contact rules. Reads come from the mirror, made fresh first with one
+ * incremental sync when the last one is older than the freshness window
+ * (single-flight per agent). Writes change the mirror and record an outbox
+ * row in one transaction, then wait briefly for delivery: SYNCED when Google
+ * has it in time, PENDING otherwise (delivery goes on, with retries).
+ * Every query is scoped to the caller's own agent (TenantScope): another
+ * agent's or brokerage's id is simply NOT_FOUND.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In, IsNull } from 'typeorm';
+import type { TenantScope } from '../auth/tenant-scope';
+import { Contact, OutboxRow } from '../entities';
+import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import type { ContactInput, ContactPatch } from './contact.input';
+import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
+import { ContactConnectionType, SyncStateEnum, type ContactType, type SyncStatusType } from './contact.type';
+import { displayNameOf, FIELD_NAMES, type ContactFields } from './person.mapper';
+
+export interface ContactSettings {
+  /** Reads sync first when the mirror is older than this. */
+  freshnessMs: number;
+  /** How long a mutation waits for Google before answering PENDING. */
+  mutationWaitMs: number;
+}
+
+/** Page size bounds of contacts(first:). */
+export const MAX_PAGE = 200;
+/** Most contacts one bulk mutation takes. */
+export const MAX_BULK = 1000;
+
+export function etagOf(c: Pick<Contact, 'version'>): string {
+  return `"v${c.version}"`;
+}
+
+export function toContactType(c: Contact): ContactType {
+  const f = fieldsOf(c);
+  return {
+    id: c.id,
+    resourceName: c.resourceName,
+    etag: etagOf(c),
+    displayName: displayNameOf(f),
+    givenName: f.givenName,
+    familyName: f.familyName,
+    emails: f.emails,
+    phones: f.phones,
+    organization: f.organization,
+    jobTitle: f.jobTitle,
+    notes: f.notes,
+    updatedAt: c.updatedAt,
+    syncState: SyncStateEnum[c.syncState],
+    syncError: c.syncState === 'SYNCED' ? null : c.syncError,
+    conflicts: c.conflicts
+      ? (JSON.parse(c.conflicts) as { field: string; ours: unknown; theirs: unknown; winner: string; at: string }[]).map((x) => ({ field: x.field, ours: JSON.stringify(x.ours ?? null), theirs: JSON.stringify(x.theirs ?? null), winner: x.winner, at: new Date(x.at) }))
+      : [],
+  };
+}
+
+function encodeCursor(c: Pick<Contact, 'sortKey' | 'id'>): string {
+  return Buffer.from(JSON.stringify([c.sortKey, c.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return v as [string, string];
+  } catch {
+    // fall through
+  }
+  throw badInput(`"after" is not a cursor this API returned (got "${cursor.slice(0, 60)}")`, { field: 'after' });
+}
+
+function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFields {
+  const pick = <K extends keyof ContactFields>(k: K, v: ContactFields[K] | undefined): ContactFields[K] => (v === undefined ? (base ? base[k] : (null as ContactFields[K])) : v);
+  const text = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : v.trim() || null);
+  const typed = (vs: { value: string; type?: string | null }[] | null | undefined) =>
+    vs === undefined ? undefined : (vs ?? []).map((x) => ({ value: x.value.trim(), type: x.type?.trim().toLowerCase() || null }));
+  const f: ContactFields = {
+    givenName: pick('givenName', text(input.givenName)),
+    familyName: pick('familyName', text(input.familyName)),
+    organization: pick('organization', text(input.organization)),
+    jobTitle: pick('jobTitle', text(input.jobTitle)),
+    notes: pick('notes', text(input.notes)),
+    emails: pick('emails', typed(input.emails)) ?? [],
+    phones: pick('phones', typed(input.phones)) ?? [],
+  };
+  if (!f.givenName && !f.familyName && !f.organization && f.emails.length === 0 && f.phones.length === 0) {
+    throw badInput('A contact needs at least a name, an organization, an email or a phone number');
+  }
+  return f;
+}
+
+export class ContactService {
+  constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
+
+  agentRef(scope: TenantScope): AgentRef {
+    return { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
+  }
+
+  private lane(scope: TenantScope) {
+    return { topic: CONTACTS_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
+  }
+
+  async list(scope: TenantScope, args: { first: number; after?: string | null; query?: string | null }): Promise<ContactConnectionType> {
+    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_PAGE) throw badInput(`"first" must be from 1 to ${MAX_PAGE} (got ${args.first})`, { field: 'first' });
+    const q = args.query?.trim().toLowerCase();
+    if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
+    await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
+
+    const base = () => {
+      const qb = scope.manager.getRepository(Contact).createQueryBuilder('c').where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId });
+      if (q) {
+        const like = `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+        const digits = q.replace(/\D/g, '');
+        qb.andWhere(digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length ? '(c.searchText LIKE :like ESCAPE \'\\\' OR c.searchText LIKE :digits)' : 'c.searchText LIKE :like ESCAPE \'\\\'', { like, digits: `%${digits}%` });
+      }
+      return qb;
+    };
+    const page = base().orderBy('c.sortKey', 'ASC').addOrderBy('c.id', 'ASC').take(args.first + 1);
+    if (args.after) {
+      const [sortKey, id] = decodeCursor(args.after);
+      page.andWhere('(c.sortKey > :sk OR (c.sortKey = :sk AND c.id > :cid))', { sk: sortKey, cid: id });
+    }
+    const [rows, totalCount] = await Promise.all([page.getMany(), base().getCount()]);
+    const slice = rows.slice(0, args.first);
+    return {
+      edges: slice.map((c) => ({ cursor: encodeCursor(c), node: toContactType(c) })),
+      pageInfo: { hasNextPage: rows.length > args.first, endCursor: slice.length ? encodeCursor(slice[slice.length - 1]) : null },
+      totalCount: Number(totalCount),
+    };
+  }
+
+  async get(scope: TenantScope, id: string): Promise<ContactType | null> {
+    await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
+    const c = await scope.findOneForAgent(Contact, { id, deletedAt: IsNull() });
+    return c ? toContactType(c) : null;
+  }
+
+  async create(scope: TenantScope, input: ContactInput): Promise<ContactType> {
+    return (await this.createMany(scope, [input]))[0];
+  }
+
+  async createMany(scope: TenantScope, inputs: ContactInput[]): Promise<ContactType[]> {
+    if (inputs.length === 0 || inputs.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contacts (got ${inputs.length})`);
+    const fields = inputs.map((i, n) => {
+      try {
+        return fieldsFromInput(i);
+      } catch (err) {
+        throw inputs.length > 1 && err instanceof AppError ? badInput(`contact ${n + 1}: ${err.message}`, { index: n }) : err;
+      }
+    });
+    const now = new Date();
+    const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
+    const seqs = await scope.manager.transaction(async (m) => {
+      for (let i = 0; i < rows.length; i += 200) await m.getRepository(Contact).insert(rows.slice(i, i + 200));
+      for (let i = 0; i < rows.length; i++) await writeEmails(m, rows[i], fields[i]);
+      return enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
+    });
+    return this.afterWrite(scope, seqs, rows.map((r) => r.id));
+  }
+
+  async update(scope: TenantScope, id: string, patch: ContactPatch): Promise<ContactType> {
+    const { etag, ...changes } = patch;
+    const seqs = await scope.manager.transaction(async (m) => {
+      const c = await scope.within(m).findOneForAgent(Contact, { id, deletedAt: IsNull() });
+      if (!c) throw notFound('Contact', id);
+      if (etag && etag !== etagOf(c)) {
+        throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed since you read it (your etag ${etag}, current ${etagOf(c)}); apply your change to the current version`, { current: toContactType(c) });
+      }
+      const f = fieldsFromInput(changes as ContactInput, fieldsOf(c));
+      if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(fieldsOf(c)[k]))) return [];
+      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version }, { ...columnsOf(f), version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
+      if (!res.affected) throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed while it was being updated; read it again and retry`);
+      await writeEmails(m, c, f);
+      return enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);
+    });
+    return (await this.afterWrite(scope, seqs, [id]))[0];
+  }
+
+  async delete(scope: TenantScope, ids: string[]): Promise<boolean> {
+    if (ids.length === 0 || ids.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${ids.length})`);
+    const unique = [...new Set(ids)];
+    const seqs = await scope.manager.transaction(async (m) => {
+      const found = await m.getRepository(Contact).find({ where: { id: In(unique), agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() }, select: { id: true, version: true } });
+      const missing = unique.filter((id) => !found.some((c) => c.id === id));
+      if (missing.length) throw notFound('Contact', missing[0]);
+      const now = new Date();
+      for (const c of found) await m.getRepository(Contact).update({ id: c.id }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
+      return enqueue(m, found.map((c) => ({ lane: this.lane(scope), kind: 'delete', entityId: c.id })), now);
+    });
+    this.deps.outbox.kick(this.lane(scope));
+    await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    return true;
+  }
+
+  async syncNow(scope: TenantScope): Promise<SyncStatusType> {
+    await this.deps.sync.sync(this.agentRef(scope));
+    return this.status(scope);
+  }
+
+  async status(scope: TenantScope): Promise<SyncStatusType> {
+    const rec = await this.deps.sync.record(this.agentRef(scope));
+    const counts = await this.outboxCounts(scope.manager, scope.agentId);
+    return {
+      contacts: {
+        lastSyncAt: rec.lastSyncAt,
+        staleSince: rec.staleSince,
+        lastError: rec.lastError,
+        lastFullSyncAt: rec.lastFullSyncAt,
+        fullResyncs: rec.fullResyncs,
+        lastFullResyncAt: rec.lastFullResyncAt,
+        lastFullResyncReason: rec.lastFullResyncReason,
+        pendingChanges: counts.PENDING,
+        failedChanges: counts.FAILED,
+      },
+    };
+  }
+
+  private async outboxCounts(m: EntityManager, agentId: string): Promise<{ PENDING: number; FAILED: number }> {
+    const rows: { status: 'PENDING' | 'FAILED'; n: string | number }[] = await m
+      .getRepository(OutboxRow)
+      .createQueryBuilder('o')
+      .select('o.status', 'status')
+      .addSelect('COUNT(*)', 'n')
+      .where('o.topic = :t AND o.agentId = :a', { t: CONTACTS_TOPIC, a: agentId })
+      .groupBy('o.status')
+      .getRawMany();
+    const out = { PENDING: 0, FAILED: 0 };
+    for (const r of rows) out[r.status] = Number(r.n); // COUNT(*) is a string on MySQL, a number on SQLite
+    return out;
+  }
+
+  private async afterWrite(scope: TenantScope, seqs: number[], ids: string[]): Promise<ContactType[]> {
+    if (seqs.length) {
+      this.deps.outbox.kick(this.lane(scope));
+      await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    }
+    const rows = await scope.findForAgent(Contact, { id: In(ids) });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => toContactType(byId.get(id)!));
+  }
+}
+

@@ -1,0 +1,331 @@
+/**
+ * Google → CRM: keeps an agent's contact mirror equal to Google's contacts.
+ *
+ * - First sync: a full `connections.list` (pageSize 1000, requestSyncToken).
+ *   Later: incremental with the sync token (the same parameters, as People
+ *   requires). Deleted contacts (`metadata.deleted`) become deletions.
+ * - An expired sync token (People answers 400 EXPIRED_SYNC_TOKEN, not
+ *   Calendar's 410) triggers a full resync with mark and sweep: every mirrored
+ *   contact Google no longer lists is removed, so deletes are never lost. It
+ *   is recorded in contact_sync (fullResyncs, lastFullResyncAt/Reason).
+ * - Imports are idempotent: a contact is found by resourceName, or by our id
+ *   in clientData (a create whose answer was lost), so nothing is duplicated;
+ *   our own writes coming back (same etag) change nothing.
+ * - A contact edited in the CRM and not yet delivered is merged three ways
+ *   (merge.ts); deleted in Google but edited in the CRM, or deleted in the
+ *   CRM but edited in Google: the edit wins (re-created, or restored).
+ * - One sync per agent at a time in this process (single-flight), so 100
+ *   concurrent reads cause at most one call.
+ */
+import { randomUUID } from 'node:crypto';
+import type { people_v1 } from '@googleapis/people';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In, IsNull, Not } from 'typeorm';
+import { Contact, ContactEmail, ContactSyncRecord } from '../entities';
+import { AppError } from '../errors';
+import { mapGoogleError } from '../google/google-errors';
+import type { GoogleSessions } from '../google/google-sessions';
+import type { Logger } from '../logger';
+import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { mergeContact } from './merge';
+import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
+
+/** People connections.list pageSize maximum (v1 docs: "between 1 and 1000, inclusive"). */
+export const SYNC_PAGE_SIZE = 1000;
+export const CONTACTS_TOPIC = 'contacts';
+
+export interface AgentRef {
+  brokerageId: string;
+  agentId: string;
+  email: string;
+}
+
+export interface SyncResult {
+  kind: 'full' | 'incremental';
+  calls: number;
+  imported: number;
+  removed: number;
+}
+
+type Person = people_v1.Schema$Person;
+
+export function contactRow(base: Partial<Contact> & Pick<Contact, 'id' | 'brokerageId' | 'agentId'>, f: ContactFields, now: Date): Contact {
+  return {
+    resourceName: null,
+    googleEtag: null,
+    version: 1,
+    syncedVersion: 0,
+    person: null,
+    syncState: 'PENDING',
+    syncError: null,
+    conflicts: null,
+    googleUpdatedAt: null,
+    deletedAt: null,
+    createdAt: now,
+    updatedAt: now,
+    ...base,
+    ...columnsOf(f),
+  } as Contact;
+}
+
+/** The mirror columns derived from a contact's fields. */
+export function columnsOf(f: ContactFields): Pick<Contact, 'givenName' | 'familyName' | 'organization' | 'jobTitle' | 'notes' | 'emails' | 'phones' | 'sortKey' | 'searchText'> {
+  return {
+    givenName: f.givenName,
+    familyName: f.familyName,
+    organization: f.organization,
+    jobTitle: f.jobTitle,
+    notes: f.notes,
+    emails: JSON.stringify(f.emails),
+    phones: JSON.stringify(f.phones),
+    sortKey: displayNameOf(f).toLowerCase().slice(0, 200),
+    searchText: searchTextOf(f),
+  };
+}
+
+export function fieldsOf(c: Contact): ContactFields {
+  return {
+    givenName: c.givenName,
+    familyName: c.familyName,
+    organization: c.organization,
+    jobTitle: c.jobTitle,
+    notes: c.notes,
+    emails: JSON.parse(c.emails),
+    phones: JSON.parse(c.phones),
+  };
+}
+
+export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'agentId'>, f: ContactFields): Promise<void> {
+  await m.getRepository(ContactEmail).delete({ contactId: c.id });
+  const emails = [...new Set(f.emails.map((e) => e.value.toLowerCase()))];
+  if (emails.length) await m.getRepository(ContactEmail).insert(emails.map((email) => ({ contactId: c.id, email, agentId: c.agentId })));
+}
+
+export async function removeContact(m: EntityManager, id: string): Promise<void> {
+  await m.getRepository(ContactEmail).delete({ contactId: id });
+  await m.getRepository(Contact).delete({ id });
+}
+
+export class ContactSync {
+  private readonly inflight = new Map<string, Promise<SyncResult>>();
+
+  constructor(
+    private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger },
+  ) {}
+
+  async record(agent: AgentRef): Promise<ContactSyncRecord> {
+    const repo = this.deps.ds.getRepository(ContactSyncRecord);
+    const found = await repo.findOneBy({ agentId: agent.agentId });
+    if (found) return found;
+    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, lastError: null, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null };
+    await repo.insert(fresh).catch(() => undefined); // a concurrent first sync inserted it
+    return (await repo.findOneBy({ agentId: agent.agentId }))!;
+  }
+
+  /** Makes the mirror fresh if the last sync is older than `maxAgeMs`; never fails a read (staleness is recorded). */
+  async ensureFresh(agent: AgentRef, maxAgeMs: number): Promise<void> {
+    const rec = await this.record(agent);
+    if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
+    await this.sync(agent).catch((err) => {
+      if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'contact sync failed; serving the mirror');
+    });
+  }
+
+  /** One sync (incremental, or full when needed); concurrent callers share it. */
+  sync(agent: AgentRef): Promise<SyncResult> {
+    const running = this.inflight.get(agent.agentId);
+    if (running) return running;
+    const p = this.run(agent).finally(() => this.inflight.delete(agent.agentId));
+    this.inflight.set(agent.agentId, p);
+    return p;
+  }
+
+  private async run(agent: AgentRef): Promise<SyncResult> {
+    const rec = await this.record(agent);
+    const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
+    try {
+      const people = await session.people();
+      let result: SyncResult;
+      if (rec.syncToken) {
+        try {
+          result = await this.incremental(agent, people, rec.syncToken);
+        } catch (err) {
+          if (mapGoogleError(err, { api: 'people' }).kind !== 'sync-token-expired') throw err;
+          this.deps.log.info({ agentId: agent.agentId }, 'contacts sync token expired: full resync with mark and sweep');
+          result = await this.full(agent, people, 'EXPIRED_SYNC_TOKEN');
+        }
+      } else {
+        result = await this.full(agent, people, null);
+      }
+      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, lastError: null });
+      return result;
+    } catch (err) {
+      const appErr = err instanceof AppError ? err : session.toAppError(err, 'contacts');
+      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
+      throw appErr;
+    }
+  }
+
+  private async incremental(agent: AgentRef, people: people_v1.People, syncToken: string): Promise<SyncResult> {
+    const result: SyncResult = { kind: 'incremental', calls: 0, imported: 0, removed: 0 };
+    let pageToken: string | undefined;
+    let next: string | undefined;
+    do {
+      const res = await people.people.connections.list({ resourceName: 'people/me', personFields: PERSON_FIELDS, pageSize: SYNC_PAGE_SIZE, requestSyncToken: true, syncToken, pageToken });
+      result.calls++;
+      const counts = await this.importPage(agent, res.data.connections ?? []);
+      result.imported += counts.imported;
+      result.removed += counts.removed;
+      pageToken = res.data.nextPageToken ?? undefined;
+      next = res.data.nextSyncToken ?? next;
+    } while (pageToken);
+    if (next) await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { syncToken: next });
+    return result;
+  }
+
+  private async full(agent: AgentRef, people: people_v1.People, reason: string | null): Promise<SyncResult> {
+    const result: SyncResult = { kind: 'full', calls: 0, imported: 0, removed: 0 };
+    const seen = new Set<string>();
+    let pageToken: string | undefined;
+    let next: string | undefined;
+    do {
+      const res = await people.people.connections.list({ resourceName: 'people/me', personFields: PERSON_FIELDS, pageSize: SYNC_PAGE_SIZE, requestSyncToken: true, pageToken });
+      result.calls++;
+      const persons = res.data.connections ?? [];
+      for (const p of persons) if (p.resourceName && !p.metadata?.deleted) seen.add(p.resourceName);
+      result.imported += (await this.importPage(agent, persons)).imported;
+      pageToken = res.data.nextPageToken ?? undefined;
+      next = res.data.nextSyncToken ?? next;
+    } while (pageToken);
+    result.removed = await this.sweep(agent, seen);
+    const now = new Date();
+    const rec = await this.record(agent);
+    await this.deps.ds.getRepository(ContactSyncRecord).update(
+      { agentId: agent.agentId },
+      {
+        syncToken: next ?? null,
+        lastFullSyncAt: now,
+        ...(reason ? { fullResyncs: rec.fullResyncs + 1, lastFullResyncAt: now, lastFullResyncReason: reason } : {}),
+      },
+    );
+    return result;
+  }
+
+  /** Mark and sweep: mirrored contacts Google did not list in a full sync are gone from Google. */
+  private async sweep(agent: AgentRef, seen: Set<string>): Promise<number> {
+    const mapped = await this.deps.ds.getRepository(Contact).find({ where: { agentId: agent.agentId, resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
+    const gone = mapped.filter((c) => !seen.has(c.resourceName!));
+    let removed = 0;
+    for (const c of gone) if (await this.applyDeleted(agent, c.resourceName!)) removed++;
+    return removed;
+  }
+
+  /** Imports one page of persons; returns how many contacts changed and were removed. */
+  private async importPage(agent: AgentRef, persons: Person[]): Promise<{ imported: number; removed: number }> {
+    let imported = 0;
+    let removed = 0;
+    const live = persons.filter((p) => p.resourceName && !p.metadata?.deleted);
+    for (const p of persons) if (p.resourceName && p.metadata?.deleted && (await this.applyDeleted(agent, p.resourceName))) removed++;
+    if (live.length === 0) return { imported, removed };
+
+    const repo = this.deps.ds.getRepository(Contact);
+    const byResource = new Map((await repo.find({ where: { agentId: agent.agentId, resourceName: In(live.map((p) => p.resourceName!)) } })).map((c) => [c.resourceName!, c]));
+    const engageIds = live.filter((p) => !byResource.has(p.resourceName!)).map(engageIdOf).filter((x): x is string => Boolean(x));
+    const byEngageId = new Map(engageIds.length ? (await repo.find({ where: { agentId: agent.agentId, id: In(engageIds) } })).map((c) => [c.id, c]) : []);
+
+    const fresh: { row: Contact; fields: ContactFields }[] = [];
+    const duplicates: string[] = [];
+    for (const p of live) {
+      const existing = byResource.get(p.resourceName!) ?? byEngageId.get(engageIdOf(p) ?? '');
+      if (!existing) {
+        const f = fieldsFromPerson(p);
+        const now = new Date();
+        fresh.push({ row: contactRow({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), version: 1, syncedVersion: 1, syncState: 'SYNCED', googleUpdatedAt: updateTimeOf(p) }, f, now), fields: f });
+        continue;
+      }
+      if (existing.resourceName && existing.resourceName !== p.resourceName) {
+        // Carries our id but we already map that contact elsewhere: a second copy made by a retried create.
+        duplicates.push(p.resourceName!);
+        continue;
+      }
+      if (await this.applyLive(existing, p)) imported++;
+    }
+    if (fresh.length) {
+      await this.deps.ds.transaction(async (m) => {
+        for (let i = 0; i < fresh.length; i += 200) await m.getRepository(Contact).insert(fresh.slice(i, i + 200).map((x) => x.row));
+        const emails = fresh.flatMap((x) => [...new Set(x.fields.emails.map((e) => e.value.toLowerCase()))].map((email) => ({ contactId: x.row.id, email, agentId: agent.agentId })));
+        for (let i = 0; i < emails.length; i += 500) await m.getRepository(ContactEmail).insert(emails.slice(i, i + 500));
+      });
+      imported += fresh.length;
+    }
+    if (duplicates.length) await this.removeRemoteDuplicates(agent, duplicates);
+    return { imported, removed };
+  }
+
+  /** Applies Google's current version of a mapped contact. True when the mirror changed. */
+  private async applyLive(existing: Contact, p: Person): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const c = attempt === 0 ? existing : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id });
+      if (!c) return false;
+      if (c.googleEtag === p.etag && c.resourceName === p.resourceName) return false; // our own write coming back, or nothing new
+      const theirs = fieldsFromPerson(p);
+      const theirsAt = updateTimeOf(p);
+      const base = c.person ? fieldsFromPerson(JSON.parse(c.person) as Person) : theirs;
+      let patch: Partial<Contact>;
+      let pushOurs = false;
+      if (!c.resourceName) {
+        // Linking: Google has the contact we created (its answer was lost). Keep our state; push it if it moved on.
+        pushOurs = !c.deletedAt && JSON.stringify(fieldsOf(c)) !== JSON.stringify(theirs);
+        patch = pushOurs ? {} : { syncedVersion: c.version + 1, ...(c.deletedAt ? {} : { syncState: 'SYNCED' as const, syncError: null }) };
+      } else if (c.deletedAt) {
+        // Deleted in the CRM, edited in Google: the edit wins; the contact comes back.
+        patch = { ...columnsOf(theirs), deletedAt: null, syncState: 'SYNCED', syncedVersion: c.version + 1, conflicts: JSON.stringify([{ field: 'deleted', ours: 'deleted', theirs: 'edited', winner: 'google', at: new Date().toISOString() }]) };
+      } else if (c.version > c.syncedVersion) {
+        // Edited on both sides: three-way merge; our pending update then carries the result with the fresh etag.
+        const { merged, conflicts } = mergeContact(base, fieldsOf(c), theirs, c.updatedAt, theirsAt);
+        patch = { ...columnsOf(merged), ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) };
+      } else {
+        patch = { ...columnsOf(theirs), syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
+      }
+      const ok = await this.deps.ds.transaction(async (m) => {
+        const res = await m.getRepository(Contact).update(
+          { id: c.id, version: c.version },
+          { ...patch, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
+        );
+        if (!res.affected) return false;
+        const fields = fieldsOf({ ...c, ...patch } as Contact);
+        await writeEmails(m, c, fields);
+        if (pushOurs) await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id }]);
+        return true;
+      });
+      if (ok) {
+        if (pushOurs) this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId });
+        return true;
+      }
+    }
+    throw new Error(`contact ${existing.id} kept changing during import`);
+  }
+
+  /** Google no longer has `resourceName`. True when the mirror changed. */
+  private async applyDeleted(agent: AgentRef, resourceName: string): Promise<boolean> {
+    const c = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, resourceName });
+    if (!c) return false;
+    if (!c.deletedAt && c.version > c.syncedVersion) {
+      // Deleted in Google, edited in the CRM: the edit wins and re-creates the contact in Google.
+      await this.deps.ds.transaction(async (m) => {
+        await m.getRepository(Contact).update({ id: c.id }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+        await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
+      });
+      this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
+      return true;
+    }
+    await this.deps.ds.transaction((m) => removeContact(m, c.id));
+    return true;
+  }
+
+  private async removeRemoteDuplicates(agent: AgentRef, resourceNames: string[]): Promise<void> {
+    this.deps.log.warn({ agentId: agent.agentId, resourceNames }, 'Google has extra copies of contacts we created (a retried create); deleting them');
+    await this.deps.ds.transaction((m) => enqueue(m, resourceNames.map((rn) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'delete-copy', entityId: rn }))));
+    this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
+  }
+}

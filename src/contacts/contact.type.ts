@@ -1,0 +1,153 @@
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+
+export enum SyncStateEnum {
+  SYNCED = 'SYNCED',
+  PENDING = 'PENDING',
+  FAILED = 'FAILED',
+  CONFLICT = 'CONFLICT',
+}
+registerEnumType(SyncStateEnum, {
+  name: 'SyncState',
+  description: 'Whether Google has the change: SYNCED yes; PENDING on its way (retried until it is); FAILED Google refused it (see syncError); CONFLICT it was edited on both sides and merged (see conflicts), Google has the merge.',
+});
+
+@ObjectType('TypedValue')
+export class TypedValueType {
+  @Field()
+  value: string;
+
+  @Field(() => String, { nullable: true })
+  type: string | null;
+}
+
+@ObjectType('ContactConflict', { description: 'A field changed in the CRM and in Google since the last sync; the later writer won.' })
+export class ContactConflictType {
+  @Field()
+  field: string;
+
+  @Field(() => String, { nullable: true, description: 'The CRM\'s value (JSON).' })
+  ours: string | null;
+
+  @Field(() => String, { nullable: true, description: 'Google\'s value (JSON).' })
+  theirs: string | null;
+
+  @Field({ description: 'crm or google' })
+  winner: string;
+
+  @Field(() => Date)
+  at: Date;
+}
+
+@ObjectType('Contact')
+export class ContactType {
+  @Field(() => ID)
+  id: string;
+
+  @Field(() => String, { nullable: true, description: 'The People API resourceName, null until Google has the contact.' })
+  resourceName: string | null;
+
+  @Field({ description: 'The version of this contact; pass it to updateContact to detect concurrent edits.' })
+  etag: string;
+
+  @Field()
+  displayName: string;
+
+  @Field(() => String, { nullable: true })
+  givenName: string | null;
+
+  @Field(() => String, { nullable: true })
+  familyName: string | null;
+
+  @Field(() => [TypedValueType])
+  emails: TypedValueType[];
+
+  @Field(() => [TypedValueType])
+  phones: TypedValueType[];
+
+  @Field(() => String, { nullable: true })
+  organization: string | null;
+
+  @Field(() => String, { nullable: true })
+  jobTitle: string | null;
+
+  @Field(() => String, { nullable: true })
+  notes: string | null;
+
+  @Field(() => Date)
+  updatedAt: Date;
+
+  @Field(() => SyncStateEnum)
+  syncState: SyncStateEnum;
+
+  @Field(() => String, { nullable: true, description: 'Why Google does not have the change yet, or refused it.' })
+  syncError: string | null;
+
+  @Field(() => [ContactConflictType])
+  conflicts: ContactConflictType[];
+}
+
+@ObjectType('ContactEdge')
+export class ContactEdgeType {
+  @Field()
+  cursor: string;
+
+  @Field(() => ContactType)
+  node: ContactType;
+}
+
+@ObjectType('PageInfo')
+export class PageInfoType {
+  @Field()
+  hasNextPage: boolean;
+
+  @Field(() => String, { nullable: true })
+  endCursor: string | null;
+}
+
+@ObjectType('ContactConnection')
+export class ContactConnectionType {
+  @Field(() => [ContactEdgeType])
+  edges: ContactEdgeType[];
+
+  @Field(() => PageInfoType)
+  pageInfo: PageInfoType;
+
+  @Field(() => Int)
+  totalCount: number;
+}
+
+@ObjectType('ContactsSyncStatus')
+export class ContactsSyncStatusType {
+  @Field(() => Date, { nullable: true, description: 'The mirror is Google\'s state as of this time.' })
+  lastSyncAt: Date | null;
+
+  @Field(() => Date, { nullable: true, description: 'Set while Google cannot be reached: reads come from the mirror, stale since then.' })
+  staleSince: Date | null;
+
+  @Field(() => String, { nullable: true })
+  lastError: string | null;
+
+  @Field(() => Date, { nullable: true })
+  lastFullSyncAt: Date | null;
+
+  @Field(() => Int, { description: 'Full resyncs Google forced (expired sync token).' })
+  fullResyncs: number;
+
+  @Field(() => Date, { nullable: true })
+  lastFullResyncAt: Date | null;
+
+  @Field(() => String, { nullable: true, description: 'e.g. EXPIRED_SYNC_TOKEN' })
+  lastFullResyncReason: string | null;
+
+  @Field(() => Int, { description: 'Changes made here that Google does not have yet.' })
+  pendingChanges: number;
+
+  @Field(() => Int, { description: 'Changes Google refused (see the contacts\' syncError).' })
+  failedChanges: number;
+}
+
+@ObjectType('SyncStatus')
+export class SyncStatusType {
+  @Field(() => ContactsSyncStatusType)
+  contacts: ContactsSyncStatusType;
+}

@@ -1,0 +1,40 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { idColumn, nullableTimestampColumn } from './columns';
+
+/** Per-agent state of the Google → CRM contact sync. */
+@Entity('contact_sync')
+export class ContactSyncRecord {
+  @PrimaryColumn(idColumn)
+  agentId: string;
+
+  @Column(idColumn)
+  brokerageId: string;
+
+  /** People `nextSyncToken`; null before the first full sync and after a reset. */
+  @Column({ type: 'text', nullable: true })
+  syncToken: string | null;
+
+  /** Last time a sync call succeeded: the mirror is fresh as of then. */
+  @Column(nullableTimestampColumn)
+  lastSyncAt: Date | null;
+
+  @Column(nullableTimestampColumn)
+  lastFullSyncAt: Date | null;
+
+  /** Set while Google is unreachable: the mirror is stale since then. */
+  @Column(nullableTimestampColumn)
+  staleSince: Date | null;
+
+  @Column({ type: 'text', nullable: true })
+  lastError: string | null;
+
+  /** Full resyncs forced by Google (expired sync token), and the last one's time and reason. */
+  @Column({ type: 'integer' })
+  fullResyncs: number;
+
+  @Column(nullableTimestampColumn)
+  lastFullResyncAt: Date | null;
+
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  lastFullResyncReason: string | null;
+}

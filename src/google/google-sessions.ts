@@ -1,0 +1,27 @@
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config';
+import type { CredentialStore } from './credential-store';
+import { GoogleSession } from './google-session';
+import type { TokenBroker } from './token-broker';
+
+/** Builds GoogleSessions: per request (the caller's mailbox) and per outbox delivery (the lane's agent). */
+export class GoogleSessions {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly broker: TokenBroker,
+    private readonly credentials: CredentialStore,
+    private readonly google: Config['google'],
+  ) {}
+
+  /** Google as `agentEmail`'s own mailbox, with the brokerage's key in use (none: every call answers GOOGLE_NOT_CONFIGURED). */
+  async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {
+    const cred = await this.credentials.current(this.ds.manager, brokerageId);
+    return new GoogleSession(this.broker, this.google, cred, agentEmail);
+  }
+
+  /** After Google refused our token (401): forget the cached tokens of the brokerage's key. */
+  async forgetTokens(brokerageId: string): Promise<void> {
+    const row = await this.credentials.inUseRow(this.ds.manager, brokerageId);
+    if (row) this.broker.forgetCredential(row.id);
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * The transactional outbox: every write that must reach Google is recorded in
+ * the same database transaction as the local change (`enqueue`), then
+ * delivered by the worker per lane (topic + agent), strictly in order, with
+ * jittered exponential backoff that honours Retry-After. A crash never loses
+ * an accepted write (the row is committed with the change); the handlers make
+ * retries safe (contacts carry our id in clientData, events a client-chosen
+ * id, mail an idempotency key).
+ *
+ * Several gateway processes may share one database. A lane is delivered by
+ * one process at a time: the process holds a short lease on the lane's
+ * `outbox_lease` row, taken with one atomic conditional UPDATE (the row lock
+ * of that statement serializes contenders on MySQL/MariaDB and SQLite alike,
+ * where `SELECT … FOR UPDATE SKIP LOCKED` would not exist), renewed while it
+ * works, and released when done. A crashed holder's lease expires and another
+ * process takes the lane over.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In } from 'typeorm';
+import { OutboxLease, OutboxRow } from '../entities';
+import type { Logger } from '../logger';
+
+export interface LaneRef {
+  topic: string;
+  brokerageId: string;
+  agentId: string;
+}
+
+export type Outcome =
+  | { seq: number; result: 'done' }
+  | { seq: number; result: 'retry'; error: string; retryAfterMs?: number; ambiguous?: boolean }
+  | { seq: number; result: 'failed'; error: string };
+
+export interface OutboxHandler {
+  topic: string;
+  /**
+   * Delivers a prefix of `rows` (the lane's pending rows in order; the head is
+   * due). Returns an outcome per row it handled; rows without an outcome stay
+   * pending for the next round. A `retry` stops the lane until its time.
+   */
+  deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]>;
+}
+
+export interface OutboxSettings {
+  /** How often due lanes are looked for (rows of other processes, retries). */
+  pollMs: number;
+  /** Wait this long after a new row before delivering, so rows written together go in one batch. */
+  lingerMs: number;
+  leaseMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Lanes delivered at once by this process. */
+  concurrency: number;
+}
+
+export const DEFAULT_OUTBOX_SETTINGS: OutboxSettings = {
+  pollMs: 1000,
+  lingerMs: 25,
+  leaseMs: 30_000,
+  retryBaseMs: 1000,
+  retryMaxMs: 10 * 60_000,
+  concurrency: 4,
+};
+
+/** Most rows read per delivery round (handlers batch within them). */
+const ROUND_ROWS = 1000;
+
+export async function enqueue(m: EntityManager, rows: { lane: LaneRef; kind: string; entityId: string }[], now = new Date()): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const r of rows) {
+    const res = await m.getRepository(OutboxRow).insert({
+      brokerageId: r.lane.brokerageId,
+      agentId: r.lane.agentId,
+      topic: r.lane.topic,
+      kind: r.kind,
+      entityId: r.entityId,
+      status: 'PENDING',
+      attempts: 0,
+      ambiguous: false,
+      nextAttemptAt: now,
+      lastError: null,
+      createdAt: now,
+    });
+    seqs.push(Number(res.identifiers[0].seq));
+  }
+  return seqs;
+}
+
+/** Full-jitter exponential backoff: a random wait in [d/2, d], d doubling per attempt up to the cap. */
+export function backoffMs(attempts: number, s: Pick<OutboxSettings, 'retryBaseMs' | 'retryMaxMs'>, retryAfterMs = 0, random = Math.random): number {
+  const d = Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+  return Math.max(retryAfterMs, Math.round(d / 2 + (random() * d) / 2));
+}
+
+interface LaneState {
+  ref: LaneRef;
+  running: boolean;
+  dirty: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+export class OutboxWorker {
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly handlers = new Map<string, OutboxHandler>();
+  private readonly lanes = new Map<string, LaneState>();
+  private readonly settled = new EventEmitter();
+  private pollTimer?: NodeJS.Timeout;
+  private active = 0;
+  private readonly waiting: LaneState[] = [];
+  private stopped = true;
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly log: Logger,
+    readonly settings: OutboxSettings = DEFAULT_OUTBOX_SETTINGS,
+  ) {
+    this.settled.setMaxListeners(0);
+  }
+
+  register(handler: OutboxHandler): void {
+    this.handlers.set(handler.topic, handler);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const tick = () => {
+      this.poll().catch((err) => this.log.error({ err }, 'outbox poll failed'));
+      this.pollTimer = setTimeout(tick, this.settings.pollMs);
+      this.pollTimer.unref();
+    };
+    tick();
+  }
+
+  /** Stops polling, lets lanes in flight finish their round, and releases their leases. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    for (const l of this.lanes.values()) if (l.timer) clearTimeout(l.timer);
+    this.waiting.length = 0;
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** A row was just committed for this lane: deliver soon (after the linger). */
+  kick(lane: LaneRef): void {
+    this.schedule(lane, this.settings.lingerMs);
+  }
+
+  /**
+   * Waits until the rows are delivered (or failed for good), at most `timeoutMs`.
+   * True when none is pending any more. Rows delivered by another process are
+   * noticed by polling the table.
+   */
+  async waitFor(seqs: number[], timeoutMs: number): Promise<boolean> {
+    if (seqs.length === 0) return true;
+    const pending = new Set(seqs);
+    const deadline = Date.now() + timeoutMs;
+    return new Promise<boolean>((resolve) => {
+      let done = false;
+      const finish = (v: boolean) => {
+        if (done) return;
+        done = true;
+        this.settled.off('settled', onSettled);
+        clearInterval(poller);
+        clearTimeout(timer);
+        resolve(v);
+      };
+      const onSettled = (seq: number) => {
+        pending.delete(seq);
+        if (pending.size === 0) finish(true);
+      };
+      this.settled.on('settled', onSettled);
+      const poller = setInterval(async () => {
+        const left = await this.ds.getRepository(OutboxRow).count({ where: { seq: In([...pending]), status: 'PENDING' } }).catch(() => pending.size);
+        if (left === 0) finish(true);
+      }, 200);
+      const timer = setTimeout(() => finish(pending.size === 0), Math.max(0, deadline - Date.now()));
+    });
+  }
+
+  private schedule(ref: LaneRef, delayMs: number): void {
+    if (this.stopped) return;
+    const key = `${ref.topic}:${ref.agentId}`;
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { ref, running: false, dirty: false };
+      this.lanes.set(key, lane);
+    }
+    if (lane.running) {
+      lane.dirty = true;
+      return;
+    }
+    if (lane.timer) return; // already due soon
+    lane.timer = setTimeout(() => {
+      lane!.timer = undefined;
+      this.enqueueRun(lane!);
+    }, Math.max(0, delayMs));
+    lane.timer.unref();
+  }
+
+  private enqueueRun(lane: LaneState): void {
+    if (this.stopped || lane.running) return;
+    if (this.active >= this.settings.concurrency) {
+      if (!this.waiting.includes(lane)) this.waiting.push(lane);
+      return;
+    }
+    this.active++;
+    lane.running = true;
+    const p = this.runLane(lane)
+      .catch((err) => this.log.error({ err, lane: lane.ref }, 'outbox lane failed'))
+      .finally(() => {
+        this.active--;
+        lane.running = false;
+        this.running.delete(p);
+        if (lane.dirty) {
+          lane.dirty = false;
+          this.schedule(lane.ref, 0);
+        }
+        const next = this.waiting.shift();
+        if (next) this.enqueueRun(next);
+      });
+    this.running.add(p);
+  }
+
+  /** Lanes with due rows, whoever wrote them (this or another process, or retries coming due). */
+  private async poll(): Promise<void> {
+    const due: { topic: string; agentId: string; brokerageId: string }[] = await this.ds
+      .getRepository(OutboxRow)
+      .createQueryBuilder('o')
+      .select(['o.topic AS topic', 'o.agentId AS agentId', 'o.brokerageId AS brokerageId'])
+      .where('o.status = :s', { s: 'PENDING' })
+      .andWhere('o.nextAttemptAt <= :now', { now: new Date() })
+      .groupBy('o.topic')
+      .addGroupBy('o.agentId')
+      .addGroupBy('o.brokerageId')
+      .limit(100)
+      .getRawMany();
+    for (const d of due) if (this.handlers.has(d.topic)) this.schedule(d, 0);
+  }
+
+  private async acquire(lane: string): Promise<boolean> {
+    const now = new Date();
+    const until = new Date(now.getTime() + this.settings.leaseMs);
+    const repo = this.ds.getRepository(OutboxLease);
+    const taken = await repo
+      .createQueryBuilder()
+      .update()
+      .set({ owner: this.owner, until })
+      .where('lane = :lane', { lane })
+      .andWhere('(until < :now OR owner = :owner)', { now, owner: this.owner })
+      .execute();
+    if (taken.affected) return true;
+    try {
+      await repo.insert({ lane, owner: this.owner, until });
+      return true;
+    } catch {
+      return false; // the row exists and its lease is someone else's
+    }
+  }
+
+  private async renew(lane: string): Promise<boolean> {
+    const res = await this.ds.getRepository(OutboxLease).update({ lane, owner: this.owner }, { until: new Date(Date.now() + this.settings.leaseMs) });
+    return Boolean(res.affected);
+  }
+
+  private async release(lane: string): Promise<void> {
+    await this.ds.getRepository(OutboxLease).update({ lane, owner: this.owner }, { until: new Date(0) });
+  }
+
+  private async runLane(lane: LaneState): Promise<void> {
+    const handler = this.handlers.get(lane.ref.topic);
+    if (!handler) return;
+    const key = `${lane.ref.topic}:${lane.ref.agentId}`;
+    if (!(await this.acquire(key))) {
+      // Another process delivers this lane; look again when its lease may have ended.
+      this.schedule(lane.ref, this.settings.leaseMs);
+      return;
+    }
+    try {
+      while (!this.stopped) {
+        if (!(await this.renew(key))) return;
+        const rows = await this.ds.getRepository(OutboxRow).find({
+          where: { topic: lane.ref.topic, agentId: lane.ref.agentId, status: 'PENDING' },
+          order: { seq: 'ASC' },
+          take: ROUND_ROWS,
+        });
+        if (rows.length === 0) return;
+        const wait = rows[0].nextAttemptAt.getTime() - Date.now();
+        if (wait > 0) {
+          this.schedule(lane.ref, wait);
+          return;
+        }
+        let outcomes: Outcome[];
+        try {
+          outcomes = await handler.deliver(lane.ref, rows);
+        } catch (err) {
+          this.log.error({ err, lane: lane.ref }, 'outbox handler failed unexpectedly');
+          outcomes = [{ seq: rows[0].seq, result: 'retry', error: 'internal error while delivering' }];
+        }
+        const retryAt = await this.apply(rows, outcomes);
+        if (retryAt !== undefined) {
+          this.schedule(lane.ref, retryAt - Date.now());
+          return;
+        }
+        if (outcomes.length === 0) return; // the handler could not make progress
+      }
+    } finally {
+      await this.release(key).catch(() => undefined);
+    }
+  }
+
+  /** Records outcomes; returns when the lane may try again if a row must be retried. */
+  private async apply(rows: OutboxRow[], outcomes: Outcome[]): Promise<number | undefined> {
+    const bySeq = new Map(rows.map((r) => [r.seq, r]));
+    let retryAt: number | undefined;
+    const now = Date.now();
+    await this.ds.transaction(async (m) => {
+      const repo = m.getRepository(OutboxRow);
+      const done = outcomes.filter((o) => o.result === 'done').map((o) => o.seq);
+      if (done.length) await repo.delete({ seq: In(done) });
+      for (const o of outcomes) {
+        const row = bySeq.get(o.seq);
+        if (!row) continue;
+        if (o.result === 'failed') {
+          await repo.update({ seq: o.seq }, { status: 'FAILED', attempts: row.attempts + 1, lastError: o.error.slice(0, 2000) });
+        } else if (o.result === 'retry') {
+          const at = now + backoffMs(row.attempts + 1, this.settings, o.retryAfterMs);
+          retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
+          await repo.update({ seq: o.seq }, { attempts: row.attempts + 1, ambiguous: row.ambiguous || Boolean(o.ambiguous), nextAttemptAt: new Date(at), lastError: o.error.slice(0, 2000) });
+        }
+      }
+    });
+    for (const o of outcomes) if (o.result !== 'retry') this.settled.emit('settled', o.seq);
+    return retryAt;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Two-way contact sync, end to end: GraphQL → gateway → outbox → emulator,
+ * and emulator changes → sync → mirror. Call counts come from the emulator's
+ * request log; "the same contacts on both sides" compares the emulator's
+ * GET /users/{email}/contacts with the mirror.
+ */
+import { Contact } from '../../src/entities';
+import { describeEachDb } from '../support/db';
+import { startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+const FIELDS = 'id resourceName etag displayName givenName familyName emails { value type } phones { value type } organization jobTitle notes syncState syncError conflicts { field winner }';
+
+describeEachDb('contacts: two-way sync', (db) => {
+  let w: World;
+  let token: string;
+
+  beforeAll(async () => {
+    w = await startWorld(db());
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(async () => {
+    await db().ds.query('DELETE FROM contact_email');
+    await db().ds.query('DELETE FROM contact');
+    await db().ds.query('DELETE FROM contact_sync');
+    await db().ds.query('DELETE FROM outbox');
+    await w.admin.clearFaults();
+    for (const p of await w.admin.request<{ resourceName: string }[]>('GET', `/users/${AGENT}/contacts`).then((r) => r.body)) {
+      await w.admin.request('DELETE', `/users/${AGENT}/contacts/${p.resourceName.replace('people/', '')}`);
+    }
+    await w.admin.clearRequests();
+  });
+
+  const gql = (query: string, variables?: Record<string, unknown>) => w.gw.gql(query, { token, variables });
+  const googleContacts = async () => (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body;
+  const peopleCalls = async (method?: string) => (await w.admin.requests({ api: 'people', ...(method ? { method } : {}) })).filter((r) => r.user === AGENT);
+  const seedGoogle = (persons: unknown) => w.admin.request('POST', `/users/${AGENT}/contacts`, persons);
+
+  /** Google's contacts and the mirror hold the same people (by resourceName and fields). */
+  async function expectSameOnBothSides() {
+    const google = await googleContacts();
+    const mirror = await db().ds.getRepository(Contact).find({ where: { agentId: (await agentId()) } });
+    const live = mirror.filter((c) => !c.deletedAt);
+    expect(live.map((c) => c.resourceName).sort()).toEqual(google.map((p) => p.resourceName).sort());
+    for (const p of google) {
+      const c = live.find((x) => x.resourceName === p.resourceName)!;
+      expect(c.givenName ?? null).toEqual(p.names?.[0]?.givenName ?? null);
+      expect(JSON.parse(c.emails).map((e: { value: string }) => e.value)).toEqual((p.emailAddresses ?? []).map((e: { value: string }) => e.value));
+    }
+  }
+  const agentId = async () => (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id as string;
+
+  test('first sync imports Google\'s contacts in one call; nothing changed: exactly one call', async () => {
+    await seedGoogle(Array.from({ length: 1000 }, (_, i) => ({ names: [{ givenName: `G${String(i).padStart(4, '0')}` }], emailAddresses: [{ value: `g${i}@x.test` }] })));
+    await w.admin.clearRequests();
+    const s = await gql('mutation { syncContacts { contacts { lastSyncAt lastFullSyncAt staleSince } } }');
+    expect(s.body.errors).toBeUndefined();
+    expect(await peopleCalls()).toHaveLength(1);
+    const list = await gql(`{ contacts(first: 5) { totalCount edges { node { displayName syncState } } pageInfo { hasNextPage } } }`);
+    expect(list.body.data.contacts.totalCount).toBe(1000);
+    expect(list.body.data.contacts.edges.map((e: any) => e.node.displayName)).toEqual(['G0000', 'G0001', 'G0002', 'G0003', 'G0004']);
+    await w.admin.clearRequests();
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    expect((await peopleCalls()).map((c) => c.method)).toEqual(['people.people.connections.list']);
+    await expectSameOnBothSides();
+  });
+
+  test('createContact reaches Google with our id in clientData and answers SYNCED; the next sync does not echo it back as new', async () => {
+    const res = await gql(`mutation ($i: ContactInput!) { createContact(input: $i) { ${FIELDS} } }`, { i: { givenName: 'Zoë', familyName: 'Buyer', emails: [{ value: 'zoe@buyer.test', type: 'home' }], phones: [{ value: '+1 206 555 0101', type: 'mobile' }], organization: 'Buyers Inc', jobTitle: 'CEO', notes: 'likes lofts' } });
+    expect(res.body.errors).toBeUndefined();
+    const c = res.body.data.createContact;
+    expect(c).toMatchObject({ displayName: 'Zoë Buyer', syncState: 'SYNCED', resourceName: expect.stringMatching(/^people\/c\d+$/) });
+    const [p] = await googleContacts();
+    expect(p.resourceName).toBe(c.resourceName);
+    expect(p.clientData).toEqual([expect.objectContaining({ key: 'engageContactId', value: c.id })]);
+    expect(p.names[0]).toMatchObject({ givenName: 'Zoë', familyName: 'Buyer' });
+    expect((await peopleCalls('people.people.batchCreateContacts')).length).toBe(1);
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    const list = await gql('{ contacts { totalCount } }');
+    expect(list.body.data.contacts.totalCount).toBe(1);
+    await expectSameOnBothSides();
+  });
+
+  test('updates and deletes travel both ways', async () => {
+    const created = (await gql(`mutation { createContact(input: { givenName: "Ann", emails: [{ value: "ann@x.test" }] }) { id etag resourceName } }`)).body.data.createContact;
+    const upd = await gql(`mutation ($id: ID!, $e: String) { updateContact(id: $id, input: { familyName: "Lee", etag: $e }) { familyName syncState etag } }`, { id: created.id, e: created.etag });
+    expect(upd.body.data.updateContact).toMatchObject({ familyName: 'Lee', syncState: 'SYNCED' });
+    expect((await googleContacts())[0].names[0]).toMatchObject({ givenName: 'Ann', familyName: 'Lee' });
+    // Edited in Google → the mirror follows on the next sync.
+    await w.admin.request('PATCH', `/users/${AGENT}/contacts/${created.resourceName.replace('people/', '')}`, { names: [{ givenName: 'Anne', familyName: 'Lee' }] });
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    expect((await gql(`query ($id: ID!) { contact(id: $id) { givenName syncState } }`, { id: created.id })).body.data.contact).toEqual({ givenName: 'Anne', syncState: 'SYNCED' });
+    // Deleted in Google → gone from the CRM.
+    await w.admin.request('DELETE', `/users/${AGENT}/contacts/${created.resourceName.replace('people/', '')}`);
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    expect((await gql(`query ($id: ID!) { contact(id: $id) { id } }`, { id: created.id })).body.data.contact).toBeNull();
+    // Deleted in the CRM → gone from Google.
+    const second = (await gql(`mutation { createContact(input: { givenName: "Bo" }) { id } }`)).body.data.createContact;
+    expect((await gql(`mutation ($id: ID!) { deleteContact(id: $id) }`, { id: second.id })).body.data.deleteContact).toBe(true);
+    expect(await googleContacts()).toEqual([]);
+    await expectSameOnBothSides();
+  });
+
+  test('a stale etag answers CONFLICT with the current version and writes nothing', async () => {
+    const created = (await gql(`mutation { createContact(input: { givenName: "Cy" }) { id etag } }`)).body.data.createContact;
+    await gql(`mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "Cyrus" }) { id } }`, { id: created.id });
+    await w.admin.clearRequests();
+    const res = await gql(`mutation ($id: ID!, $e: String) { updateContact(id: $id, input: { givenName: "Cyril", etag: $e }) { id } }`, { id: created.id, e: created.etag });
+    expect(res.body.errors[0].extensions).toMatchObject({ code: 'CONFLICT', current: { givenName: 'Cyrus' } });
+    expect(await peopleCalls()).toEqual([]);
+  });
+});
