@@ -29,7 +29,7 @@ import type { Logger } from '../logger';
 import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
 import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
-import { columnsOf, CONTACTS_TOPIC, fieldsOf, removeContact, writeEmails, type ContactSync } from './contact.sync';
+import { columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
 export const BATCH_CREATE_MAX = 200;
@@ -39,7 +39,7 @@ export const BATCH_GET_MAX = 200;
 
 type Person = people_v1.Schema$Person;
 
-const LIMIT: Record<string, number> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX };
+const LIMIT: Record<string, number | undefined> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX };
 
 class Retry extends Error {
   constructor(readonly failure: GoogleFailure) {
@@ -55,28 +55,34 @@ export class ContactDelivery implements OutboxHandler {
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
     const kind = rows[0].kind;
-    const run: OutboxRow[] = [];
-    for (const r of rows) {
-      if (r.kind !== kind || run.length >= LIMIT[kind]) break;
-      run.push(r);
-    }
+    const limit = LIMIT[kind];
+    if (!limit) return [{ seq: rows[0].seq, result: 'failed', error: `unknown contacts outbox kind "${kind}"` }];
+    // The leading run of one kind, in batches of People's limit for that call.
+    const run = rows.slice(0, rows.findIndex((r) => r.kind !== kind) === -1 ? rows.length : rows.findIndex((r) => r.kind !== kind));
+    const batches: OutboxRow[][] = [];
+    for (let i = 0; i < run.length; i += limit) batches.push(run.slice(i, i + limit));
+
     const email = await this.agentEmail(lane.agentId);
     const agent = { brokerageId: lane.brokerageId, agentId: lane.agentId, email };
     const session = await this.deps.sessions.forAgent(lane.brokerageId, email);
-    try {
-      // After an ambiguous create, and before deletes: learn what Google has now (one incremental call).
-      if ((kind === 'create' && run.some((r) => r.ambiguous)) || kind === 'delete') await this.deps.sync.sync(agent);
-      const people = await session.people();
-      if (kind === 'create') await this.creates(people, run);
-      else if (kind === 'update') await this.updates(people, run, lane);
-      else if (kind === 'delete') await this.deletes(people, run);
-      else if (kind === 'delete-copy') await this.deleteCopies(people, run);
-      else return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: `unknown contacts outbox kind "${r.kind}"` }));
-      return run.map((r) => ({ seq: r.seq, result: 'done' as const }));
-    } catch (err) {
-      const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
-      return this.onFailure(lane, run, f, err);
+    const outcomes: Outcome[] = [];
+    for (const [i, batch] of batches.entries()) {
+      try {
+        // After an ambiguous create, and before deletes: learn what Google has now (one incremental call per round).
+        if (i === 0 && ((kind === 'create' && run.some((r) => r.ambiguous)) || kind === 'delete')) await this.deps.sync.sync(agent);
+        const people = await session.people();
+        if (kind === 'create') await this.creates(people, batch);
+        else if (kind === 'update') await this.updates(people, batch, lane);
+        else if (kind === 'delete') await this.deletes(people, batch);
+        else await this.deleteCopies(people, batch);
+        outcomes.push(...batch.map((r) => ({ seq: r.seq, result: 'done' as const })));
+      } catch (err) {
+        const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
+        outcomes.push(...(await this.onFailure(lane, batch, f, err)));
+        break;
+      }
     }
+    return outcomes;
   }
 
   private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
@@ -100,11 +106,12 @@ export class ContactDelivery implements OutboxHandler {
       requestBody: { contacts: contacts.map((c) => ({ contactPerson: personFromFields(fieldsOf(c), null, { engageId: c.id }) })), readMask: PERSON_FIELDS },
     });
     const created = res.data.createdPeople ?? [];
-    for (let i = 0; i < contacts.length; i++) {
-      const p = created[i]?.person;
-      if (!p?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
-      await this.stored(contacts[i], p);
-    }
+    const pairs = contacts.map((sent, i) => {
+      const person = created[i]?.person;
+      if (!person?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
+      return { sent, person };
+    });
+    await this.stored(pairs);
   }
 
   private async updates(people: people_v1.People, run: OutboxRow[], lane: LaneRef, retried = false): Promise<void> {
@@ -123,11 +130,13 @@ export class ContactDelivery implements OutboxHandler {
         },
       });
       const results = res.data.updateResult ?? {};
-      for (const c of mapped) {
-        const p = results[c.resourceName!]?.person;
-        if (!p) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${c.resourceName}`, retryable: true });
-        await this.stored(c, p);
-      }
+      await this.stored(
+        mapped.map((sent) => {
+          const person = results[sent.resourceName!]?.person;
+          if (!person) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${sent.resourceName}`, retryable: true });
+          return { sent, person };
+        }),
+      );
     } catch (err) {
       if (err instanceof Retry) throw err;
       const f = mapGoogleError(err, { api: 'people' });
@@ -181,9 +190,7 @@ export class ContactDelivery implements OutboxHandler {
         if (alive.length) await people.people.batchDeleteContacts({ requestBody: { resourceNames: alive } });
       }
     }
-    await this.deps.ds.transaction(async (m) => {
-      for (const c of contacts) await removeContact(m, c.id);
-    });
+    await this.deps.ds.transaction((m) => removeContacts(m, contacts.map((c) => c.id)));
   }
 
   private async deleteCopies(people: people_v1.People, run: OutboxRow[]): Promise<void> {
@@ -194,23 +201,26 @@ export class ContactDelivery implements OutboxHandler {
     }
   }
 
-  /** Records what Google now holds; stays PENDING when the contact changed here meanwhile. */
-  private async stored(sent: Contact, p: Person): Promise<void> {
+  /** Records what Google now holds (one transaction per batch); a contact changed here meanwhile stays PENDING. */
+  private async stored(pairs: { sent: Contact; person: Person }[]): Promise<void> {
     await this.deps.ds.transaction(async (m) => {
-      const now = await m.getRepository(Contact).findOneBy({ id: sent.id });
-      if (!now) return;
-      const caughtUp = now.version === sent.version;
-      await m.getRepository(Contact).update(
-        { id: sent.id },
-        {
-          resourceName: p.resourceName!,
-          googleEtag: p.etag ?? null,
-          person: JSON.stringify(p),
-          googleUpdatedAt: updateTimeOf(p),
-          syncedVersion: sent.version,
-          ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null } : {}),
-        },
-      );
+      const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)) }, select: { id: true, version: true, syncState: true } })).map((c) => [c.id, c]));
+      for (const { sent, person: p } of pairs) {
+        const now = current.get(sent.id);
+        if (!now) continue;
+        const caughtUp = now.version === sent.version;
+        await m.getRepository(Contact).update(
+          { id: sent.id },
+          {
+            resourceName: p.resourceName!,
+            googleEtag: p.etag ?? null,
+            person: JSON.stringify(p),
+            googleUpdatedAt: updateTimeOf(p),
+            syncedVersion: sent.version,
+            ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null } : {}),
+          },
+        );
+      }
     });
   }
 

@@ -15,7 +15,7 @@ import { Contact, OutboxRow } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import type { ContactInput, ContactPatch } from './contact.input';
-import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
+import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactType, type SyncStatusType } from './contact.type';
 import { displayNameOf, FIELD_NAMES, type ContactFields } from './person.mapper';
 
@@ -155,7 +155,7 @@ export class ContactService {
     const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
     const seqs = await scope.manager.transaction(async (m) => {
       for (let i = 0; i < rows.length; i += 200) await m.getRepository(Contact).insert(rows.slice(i, i + 200));
-      for (let i = 0; i < rows.length; i++) await writeEmails(m, rows[i], fields[i]);
+      await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
       return enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
     });
     return this.afterWrite(scope, seqs, rows.map((r) => r.id));

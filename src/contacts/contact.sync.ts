@@ -95,15 +95,24 @@ export function fieldsOf(c: Contact): ContactFields {
   };
 }
 
-export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'agentId'>, f: ContactFields): Promise<void> {
-  await m.getRepository(ContactEmail).delete({ contactId: c.id });
-  const emails = [...new Set(f.emails.map((e) => e.value.toLowerCase()))];
-  if (emails.length) await m.getRepository(ContactEmail).insert(emails.map((email) => ({ contactId: c.id, email, agentId: c.agentId })));
+/** Index rows of new contacts (no previous rows to remove), in multi-row inserts. */
+export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId'>; fields: ContactFields }[]): Promise<void> {
+  const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].map((email) => ({ contactId: contact.id, email, agentId: contact.agentId })));
+  for (let i = 0; i < rows.length; i += 500) await m.getRepository(ContactEmail).insert(rows.slice(i, i + 500));
 }
 
-export async function removeContact(m: EntityManager, id: string): Promise<void> {
-  await m.getRepository(ContactEmail).delete({ contactId: id });
-  await m.getRepository(Contact).delete({ id });
+/** Replaces a contact's index rows. */
+export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'agentId'>, f: ContactFields): Promise<void> {
+  await m.getRepository(ContactEmail).delete({ contactId: c.id });
+  await insertEmails(m, [{ contact: c, fields: f }]);
+}
+
+export async function removeContacts(m: EntityManager, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 500) {
+    const slice = ids.slice(i, i + 500);
+    await m.getRepository(ContactEmail).delete({ contactId: In(slice) });
+    await m.getRepository(Contact).delete({ id: In(slice) });
+  }
 }
 
 export class ContactSync {
@@ -253,8 +262,7 @@ export class ContactSync {
     if (fresh.length) {
       await this.deps.ds.transaction(async (m) => {
         for (let i = 0; i < fresh.length; i += 200) await m.getRepository(Contact).insert(fresh.slice(i, i + 200).map((x) => x.row));
-        const emails = fresh.flatMap((x) => [...new Set(x.fields.emails.map((e) => e.value.toLowerCase()))].map((email) => ({ contactId: x.row.id, email, agentId: agent.agentId })));
-        for (let i = 0; i < emails.length; i += 500) await m.getRepository(ContactEmail).insert(emails.slice(i, i + 500));
+        await insertEmails(m, fresh.map((x) => ({ contact: x.row, fields: x.fields })));
       });
       imported += fresh.length;
     }
@@ -319,7 +327,7 @@ export class ContactSync {
       this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
       return true;
     }
-    await this.deps.ds.transaction((m) => removeContact(m, c.id));
+    await this.deps.ds.transaction((m) => removeContacts(m, [c.id]));
     return true;
   }
 

@@ -9,6 +9,7 @@ import { buildGatewaySchema } from '../../src/schema';
 import { describeEachDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
 import { EmulatorAdmin, type Tenant } from '../support/google';
+import { FAST_OUTBOX_ENV } from '../support/world';
 
 const DOMAINS = ['alpha.test', 'beta.test'] as const;
 type Domain = (typeof DOMAINS)[number];
@@ -16,7 +17,10 @@ type Domain = (typeof DOMAINS)[number];
 interface World {
   gw: TestGateway;
   tenants: Record<Domain, Tenant>;
+  /** The id of the one contact each brokerage's agent has. */
+  contacts: Record<Domain, string>;
   token(domain: Domain): Promise<string>;
+  agentToken(domain: Domain): Promise<string>;
 }
 
 const SA = '{ serviceAccount { clientEmail status } }';
@@ -50,6 +54,60 @@ const PROBES: Record<string, (w: World, domain: Domain, other: Domain) => Promis
   },
 };
 
+/** Contacts: each brokerage's agent has one contact; a probe must see only its own, and get NOT_FOUND (never FORBIDDEN) for the other's. */
+const CONTACT = '{ id displayName }';
+const ownContact = async (w: World, d: Domain) => (await w.gw.gql(`{ contacts { edges { node ${CONTACT} } } }`, { token: await w.agentToken(d) })).body.data.contacts.edges.map((e: { node: unknown }) => e.node);
+const codeOf = (res: { body: { errors?: { extensions: { code: string } }[] } }) => res.body.errors?.[0]?.extensions.code;
+
+Object.assign(PROBES, {
+  'Query.contacts': async (w: World, domain: Domain) => {
+    expect(await ownContact(w, domain)).toEqual([{ id: w.contacts[domain], displayName: `Client of ${domain}` }]);
+  },
+  'Query.contact': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    expect((await w.gw.gql(`query ($id: ID!) { contact(id: $id) ${CONTACT} }`, { token: t, variables: { id: w.contacts[domain] } })).body.data.contact.id).toBe(w.contacts[domain]);
+    expect((await w.gw.gql(`query ($id: ID!) { contact(id: $id) ${CONTACT} }`, { token: t, variables: { id: w.contacts[other] } })).body.data.contact).toBeNull();
+  },
+  'Mutation.updateContact': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    const res = await w.gw.gql('mutation ($id: ID!) { updateContact(id: $id, input: { jobTitle: "Hacked" }) { id } }', { token: t, variables: { id: w.contacts[other] } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    const ok = await w.gw.gql('mutation ($id: ID!) { updateContact(id: $id, input: { jobTitle: "Broker" }) { jobTitle } }', { token: t, variables: { id: w.contacts[domain] } });
+    expect(ok.body.data.updateContact.jobTitle).toBe('Broker');
+    expect(await ownContact(w, other)).toHaveLength(1);
+  },
+  'Mutation.deleteContact': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation ($id: ID!) { deleteContact(id: $id) }', { token: await w.agentToken(domain), variables: { id: w.contacts[other] } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await ownContact(w, other)).toHaveLength(1);
+  },
+  'Mutation.deleteContacts': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { token: await w.agentToken(domain), variables: { ids: [w.contacts[other]] } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await ownContact(w, other)).toHaveLength(1);
+  },
+  'Mutation.createContact': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation { createContact(input: { givenName: "Temp" }) { id } }', { token: await w.agentToken(domain) });
+    const id = res.body.data.createContact.id;
+    expect(await ownContact(w, other)).toHaveLength(1);
+    await w.gw.gql('mutation ($id: ID!) { deleteContact(id: $id) }', { token: await w.agentToken(domain), variables: { id } });
+  },
+  'Mutation.createContacts': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation { createContacts(input: [{ givenName: "Temp" }]) { id } }', { token: await w.agentToken(domain) });
+    expect(await ownContact(w, other)).toHaveLength(1);
+    await w.gw.gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { token: await w.agentToken(domain), variables: { ids: res.body.data.createContacts.map((c: { id: string }) => c.id) } });
+  },
+  'Mutation.syncContacts': async (w: World, domain: Domain) => {
+    const res = await w.gw.gql('mutation { syncContacts { contacts { lastSyncAt } } }', { token: await w.agentToken(domain) });
+    expect(res.body.data.syncContacts.contacts.lastSyncAt).toEqual(expect.any(String));
+    expect(await ownContact(w, domain)).toHaveLength(1);
+  },
+  'Query.syncStatus': async (w: World, domain: Domain) => {
+    const res = await w.gw.gql('{ syncStatus { contacts { pendingChanges failedChanges } } }', { token: await w.agentToken(domain) });
+    expect(res.body.data.syncStatus.contacts).toEqual({ pendingChanges: 0, failedChanges: 0 });
+  },
+});
+
 test('every operation in the schema has a tenant-isolation probe', async () => {
   const schema = await buildGatewaySchema();
   const ops = [
@@ -66,19 +124,22 @@ describeEachDb('tenant isolation', (db) => {
   beforeAll(async () => {
     emu = await startEmulator();
     const admin = new EmulatorAdmin(emu.url);
-    const gw = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` } });
+    const gw = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV } });
     const tenants = {} as Record<Domain, Tenant>;
     for (const domain of DOMAINS) {
       await seedBrokerage(db().ds, domain, [{ email: `admin@${domain}`, role: 'admin' }]);
       tenants[domain] = await admin.tenant(domain, [`admin@${domain}`, `user@${domain}`], [...GUIDE_SCOPES]);
     }
-    world = { gw, tenants, token: (d) => gw.token(`admin@${d}`, { admin: true }) };
+    world = { gw, tenants, contacts: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
     for (const domain of DOMAINS) {
       const res = await gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
         token: await world.token(domain),
         variables: { k: JSON.stringify(tenants[domain].key), e: `user@${domain}` },
       });
       expect(res.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
+      const c = await gw.gql(`mutation { createContact(input: { givenName: "Client", familyName: "of ${domain}" }) { id syncState } }`, { token: await world.agentToken(domain) });
+      expect(c.body.data.createContact.syncState).toBe('SYNCED');
+      world.contacts[domain] = c.body.data.createContact.id;
     }
   });
   afterAll(async () => {

@@ -107,7 +107,7 @@ describeEachDb('contacts: two-way sync', (db) => {
     await gql(`mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "Cyrus" }) { id } }`, { id: created.id });
     await w.admin.clearRequests();
     const res = await gql(`mutation ($id: ID!, $e: String) { updateContact(id: $id, input: { givenName: "Cyril", etag: $e }) { id } }`, { id: created.id, e: created.etag });
-    expect(res.body.errors[0].extensions).toMatchObject({ code: 'CONFLICT', current: { givenName: 'Cyrus' } });
+    expect(res.body.errors![0].extensions).toMatchObject({ code: 'CONFLICT', current: { givenName: 'Cyrus' } });
     expect(await peopleCalls()).toEqual([]);
   });
 });

@@ -1,0 +1,94 @@
+/**
+ * The issue's efficiency targets, counted from the emulator's request log
+ * (npm run bench reports the same figures with timings).
+ */
+import type { Logger as OrmLogger } from 'typeorm';
+import { TenantScope } from '../../src/auth/tenant-scope';
+import { contactLoaders } from '../../src/contacts/contact.loader';
+import { Agent, ContactSyncRecord } from '../../src/entities';
+import { describeEachDb } from '../support/db';
+import { startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+
+describeEachDb('contacts: upstream calls per unit of work', (db) => {
+  let w: World;
+  let token: string;
+  beforeAll(async () => {
+    w = await startWorld(db());
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(async () => {
+    for (const t of ['contact_email', 'contact', 'contact_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
+    for (const p of (await w.admin.request<{ resourceName: string }[]>('GET', `/users/${AGENT}/contacts`)).body) await w.admin.request('DELETE', `/users/${AGENT}/contacts/${p.resourceName.replace('people/', '')}`);
+    await w.admin.clearRequests();
+  });
+  const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
+  const calls = async (method: string) => (await w.admin.requests({ api: 'people', method })).filter((c) => c.user === AGENT).length;
+
+  test('full sync of 10,000 Google contacts: 10 calls; then nothing changed: exactly 1', async () => {
+    await w.admin.request('POST', `/users/${AGENT}/contacts`, Array.from({ length: 10_000 }, (_, i) => ({ names: [{ givenName: `P${i}` }], emailAddresses: [{ value: `p${i}@x.test` }] })));
+    await w.admin.clearRequests();
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    expect(await calls('people.people.connections.list')).toBe(10);
+    expect((await gql('{ contacts(first: 1) { totalCount } }')).body.data.contacts.totalCount).toBe(10_000);
+    await w.admin.clearRequests();
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    expect((await w.admin.requests({ api: 'people' })).length).toBe(1);
+  }, 60_000);
+
+  test('1,000 contacts created in the CRM reach Google in 5 write calls; 1,000 deletes in 2', async () => {
+    const input = Array.from({ length: 1000 }, (_, i) => ({ givenName: `C${i}`, emails: [{ value: `c${i}@x.test` }] }));
+    const created = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', { i: input });
+    expect(created.body.errors).toBeUndefined();
+    expect(created.body.data.createContacts.every((c: { syncState: string }) => c.syncState === 'SYNCED')).toBe(true);
+    expect(await calls('people.people.batchCreateContacts')).toBe(5);
+    expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/contacts`)).body).toHaveLength(1000);
+
+    await w.admin.clearRequests();
+    const ids = created.body.data.createContacts.map((c: { id: string }) => c.id);
+    expect((await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids })).body.data.deleteContacts).toBe(true);
+    expect(await calls('people.people.batchDeleteContacts')).toBe(2);
+    // Before deleting, one incremental sync looks for edits made in Google meanwhile (an edit wins over a delete).
+    expect(await calls('people.people.connections.list')).toBe(1);
+    expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/contacts`)).body).toHaveLength(0);
+    expect((await gql('{ contacts { totalCount } }')).body.data.contacts.totalCount).toBe(0);
+  }, 60_000);
+
+  test('100 concurrent contacts queries of one agent with a stale mirror cause one sync call', async () => {
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    await db().ds.createQueryBuilder().update(ContactSyncRecord).set({ lastSyncAt: new Date(Date.now() - 24 * 3600_000) }).execute();
+    await w.admin.clearRequests();
+    const results = await Promise.all(Array.from({ length: 100 }, () => gql('{ contacts(first: 10) { totalCount } }')));
+    expect(results.every((r) => r.body.data?.contacts.totalCount === 0)).toBe(true);
+    expect(await calls('people.people.connections.list')).toBe(1);
+  });
+
+  test('loaders: one SQL query per loader per tick, results in key order', async () => {
+    const input = Array.from({ length: 50 }, (_, i) => ({ givenName: `L${i}`, emails: [{ value: `l${i}@x.test` }, { value: `shared@x.test` }] }));
+    const made = (await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id resourceName } }', { i: input })).body.data.createContacts as { id: string; resourceName: string }[];
+    const agent = await db().ds.getRepository(Agent).findOneByOrFail({ email: AGENT });
+    const queries: string[] = [];
+    const logger: OrmLogger = { logQuery: (q) => { if (/^SELECT/i.test(q) && /FROM [`"]contact[`"]/.test(q)) queries.push(q); }, logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {} };
+    db().ds.setOptions({ logging: ['query'], logger });
+    try {
+      const loaders = contactLoaders(new TenantScope(db().ds.manager, { agentId: agent.id, brokerageId: agent.brokerageId, email: AGENT, role: 'agent' }));
+      const shuffled = [...made].reverse();
+      const [byId, byEmail, byRn] = await Promise.all([
+        Promise.all([...shuffled.map((c) => loaders.byId.load(c.id)), loaders.byId.load('00000000-0000-0000-0000-000000000000')]),
+        Promise.all([...shuffled.map((_, i) => loaders.byEmail.load(`L${49 - i}@X.test`)), loaders.byEmail.load('shared@x.test'), loaders.byEmail.load('nobody@x.test')]),
+        Promise.all(shuffled.map((c) => loaders.byResourceName.load(c.resourceName))),
+      ]);
+      expect(queries).toHaveLength(3);
+      expect(byId.slice(0, 50).map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
+      expect(byId[50]).toBeNull();
+      expect(byEmail.slice(0, 50).map((cs) => cs.map((c) => c.givenName))).toEqual(shuffled.map((_, i) => [`L${49 - i}`]));
+      expect(byEmail[50]).toHaveLength(50);
+      expect(byEmail[51]).toEqual([]);
+      expect(byRn.map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
+    } finally {
+      db().ds.setOptions({ logging: false });
+    }
+  });
+});
