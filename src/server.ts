@@ -25,6 +25,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type ErrorRequestHandler, type Request } from 'express';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
 import { bearerToken, type CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
@@ -66,8 +67,32 @@ function isExpected(error: unknown, code: unknown): boolean {
   return original instanceof AppError || (original instanceof GraphQLError && isPublicCode(code));
 }
 
+interface ValidationIssue {
+  property: string;
+  constraints?: Record<string, string>;
+  children?: ValidationIssue[];
+}
+
+/** class-validator's nested errors as `path: message` pairs (without echoing the whole input back). */
+function flattenValidation(issues: ValidationIssue[], prefix = ''): { path: string; message: string }[] {
+  return issues.flatMap((i) => {
+    const path = prefix ? `${prefix}.${i.property}` : i.property;
+    return [...Object.values(i.constraints ?? {}).map((message) => ({ path, message })), ...flattenValidation(i.children ?? [], path)];
+  });
+}
+
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const code = formatted.extensions?.code;
+  const original = unwrapResolverError(error);
+  if (original instanceof ArgumentValidationError) {
+    const problems = flattenValidation(original.extensions.validationErrors as ValidationIssue[]);
+    return {
+      message: `Invalid input: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: ErrorCode.BAD_USER_INPUT, problems },
+    };
+  }
   if (isExpected(error, code)) {
     const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions };

@@ -13,25 +13,25 @@ export const PHONE = /^\+?[0-9 ().\-/]{3,30}(?:\s*(?:x|ext\.?)\s*\d{1,6})?$/i;
 @InputType('EmailInput')
 export class EmailInput {
   @Field()
-  @IsEmail({}, { message: 'emails: "$value" is not an email address' })
+  @IsEmail({}, { message: '"$value" is not an email address' })
   @MaxLength(320)
   value: string;
 
   @Field(() => String, { nullable: true, description: 'e.g. home, work' })
   @IsOptional()
-  @Matches(/^[A-Za-z][A-Za-z0-9 _-]{0,31}$/, { message: 'emails.type must be a word such as home or work (got "$value")' })
+  @Matches(/^[A-Za-z][A-Za-z0-9 _-]{0,31}$/, { message: 'must be a word such as home or work (got "$value")' })
   type?: string | null;
 }
 
 @InputType('PhoneInput')
 export class PhoneInput {
   @Field()
-  @Matches(PHONE, { message: 'phones: "$value" is not a phone number (digits, spaces, + ( ) . - /, optional extension)' })
+  @Matches(PHONE, { message: '"$value" is not a phone number (digits, spaces, + ( ) . - /, optional extension)' })
   value: string;
 
   @Field(() => String, { nullable: true, description: 'e.g. mobile, work, home' })
   @IsOptional()
-  @Matches(/^[A-Za-z][A-Za-z0-9 _-]{0,31}$/, { message: 'phones.type must be a word such as mobile or work (got "$value")' })
+  @Matches(/^[A-Za-z][A-Za-z0-9 _-]{0,31}$/, { message: 'must be a word such as mobile or work (got "$value")' })
   type?: string | null;
 }
 
