@@ -21,7 +21,7 @@
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
-import { Agent, Contact, type OutboxRow } from '../entities';
+import { Agent, Contact, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -102,6 +102,10 @@ export class ContactDelivery implements OutboxHandler {
   private async creates(people: people_v1.People, run: OutboxRow[]): Promise<void> {
     const contacts = await this.load(run, (c) => !c.deletedAt && !c.resourceName);
     if (contacts.length === 0) return;
+    // Flag the rows before Google sees the batch: if this process dies before it learns the outcome, the next
+    // attempt (by any process) knows Google may have them and syncs first instead of creating copies.
+    const seqs = run.map((r) => r.seq).filter((s) => s !== undefined);
+    if (seqs.length) await this.deps.ds.getRepository(OutboxRow).update({ seq: In(seqs) }, { ambiguous: true });
     const res = await people.people.batchCreateContacts({
       requestBody: { contacts: contacts.map((c) => ({ contactPerson: personFromFields(fieldsOf(c), null, { engageId: c.id }) })), readMask: PERSON_FIELDS },
     });

@@ -330,7 +330,8 @@ export class OutboxWorker {
         } else if (o.result === 'retry') {
           const at = now + backoffMs(row.attempts + 1, this.settings, o.retryAfterMs);
           retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
-          await repo.update({ seq: o.seq }, { attempts: row.attempts + 1, ambiguous: row.ambiguous || Boolean(o.ambiguous), nextAttemptAt: new Date(at), lastError: o.error.slice(0, 2000) });
+          // `ambiguous` is the handler's word on this attempt: a definite answer from Google clears a flag set before sending.
+          await repo.update({ seq: o.seq }, { attempts: row.attempts + 1, ambiguous: Boolean(o.ambiguous), nextAttemptAt: new Date(at), lastError: o.error.slice(0, 2000) });
         }
       }
     });
