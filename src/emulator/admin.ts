@@ -23,6 +23,8 @@
  *   DELETE /faults                                 → {deleted:n}
  *   GET    /requests?api=&method=&user=            request log [{api, method, path, user, status, at, httpMethod,
  *                                                  clientId, fault?, committedStatus?}] (status 0 = connection reset)
+ *                                                  oldest first; only the newest settings.requestLogMaxEntries
+ *                                                  (default 50,000) are kept
  *   DELETE /requests                               → {deleted:n}
  *   POST   /users/{email}/contacts (Person)        } provided by the People module (501 until installed)
  *   GET    /users/{email}/contacts                 }
@@ -75,8 +77,9 @@ export function adminRouter(state: EmulatorState, registry: ApiRegistry): Router
       const m = route.path.exec(path);
       if (!m) continue;
       const params: Record<string, string> = {};
-      for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodeURIComponent(v);
       try {
+        // A malformed escape (`%E0%A4%A`) is the caller's mistake: 400, not a URIError turned into 500.
+        for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodeParam(v);
         const out = await route.handler({ state, params, query: new URL(req.originalUrl, 'http://x').searchParams, body: req.body });
         for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
         if (out.body === undefined) res.status(out.status ?? 204).end();
@@ -235,6 +238,14 @@ export function adminRouter(state: EmulatorState, registry: ApiRegistry): Router
     res.status(404).json({ error: `no admin route ${req.method} /emulator/v1${req.path}; see the route list in src/emulator/admin.ts` });
   });
   return r;
+}
+
+function decodeParam(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw new AdminError(400, `the path segment "${v}" is not valid percent-encoding`);
+  }
 }
 
 function sendAdminError(res: Response, e: unknown): void {

@@ -91,7 +91,7 @@ export function register(registry: ApiRegistry, state: EmulatorState): void {
   method('calendar.events.patch', 'Events.Patch', 'PATCH', EVENT, SCOPES.write, (call) => write(call, 'patch'));
   method('calendar.events.delete', 'Events.Delete', 'DELETE', EVENT, SCOPES.write, remove);
   method('calendar.channels.stop', 'Channels.Stop', 'POST', '^/calendar/v3/channels/stop', SCOPES.stop, (call) => {
-    stopChannel(call.state, call.token.projectNumber, call.json());
+    stopChannel(call.state, call.token.projectNumber, call.jsonObject());
     return { status: 204 };
   });
 
@@ -138,12 +138,6 @@ function get(call: ApiCall): ApiResponse {
   return eventResponse(call, cal, ev);
 }
 
-function requestBody(call: ApiCall): Record<string, unknown> {
-  const body = call.json<unknown>();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw calendarError.badRequest();
-  return body as Record<string, unknown>;
-}
-
 /** Insert as the API and the admin route both do it; returns the committed event. */
 function insertEvent(state: EmulatorState, cal: CalendarData, body: Record<string, unknown>): StoredEvent {
   let id: string;
@@ -166,7 +160,7 @@ function insertEvent(state: EmulatorState, cal: CalendarData, body: Record<strin
 function insert(call: ApiCall): ApiResponse {
   const cal = openCalendar(call);
   checkSendUpdates(call);
-  const ev = insertEvent(call.state, cal, requestBody(call));
+  const ev = insertEvent(call.state, cal, call.jsonObject());
   return eventResponse(call, cal, ev);
 }
 
@@ -186,7 +180,7 @@ function write(call: ApiCall, mode: 'update' | 'patch'): ApiResponse {
   checkSendUpdates(call);
   const current = existing(call.state, cal, call.params.eventId);
   checkIfMatch(call, current);
-  return eventResponse(call, cal, applyWrite(call.state, cal, current, requestBody(call), mode));
+  return eventResponse(call, cal, applyWrite(call.state, cal, current, call.jsonObject(), mode));
 }
 
 /** Deletes (cancels) an event; a series takes its exceptions with it. Deleting again → 410 deleted. */
@@ -220,7 +214,7 @@ function instances(call: ApiCall): ApiResponse {
 
 function watch(call: ApiCall): ApiResponse {
   const cal = openCalendar(call);
-  const channel = openChannel(call.state, cal.owner, call.token.projectNumber, call.params.calendarId, call.json<WatchRequest>());
+  const channel = openChannel(call.state, cal.owner, call.token.projectNumber, call.params.calendarId, call.jsonObject() as WatchRequest);
   return { body: renderChannel(channel) };
 }
 

@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { simpleParser, type AddressObject } from 'mailparser';
-import { apiError, badRequest, failedPrecondition, forbidden, notFound } from './errors';
-import type { ApiCall, ApiRegistry, ApiResponse } from './registry';
+import { apiError, badRequest, failedPrecondition, forbidden, invalidJson, notFound } from './errors';
+import { parseJsonObject, type ApiCall, type ApiRegistry, type ApiResponse } from './registry';
 import type { EmulatorState, EmulatorUser } from './state';
 
 /** Media upload limit of messages.send / drafts.* (discovery `mediaUpload.maxSize`: 36700160 bytes = 35 MiB). */
@@ -191,17 +191,20 @@ interface MessageInput {
 /**
  * The RFC 822 bytes and metadata of a send/create call: JSON `{raw, threadId}` (for drafts `{message:{raw,threadId}}`)
  * or an upload (`uploadType=media` body is the message; `multipart` = JSON metadata part + message part).
+ * `wrapped` = the body is a Draft (field paths `draft.message.*`), else a Message (`message.*`).
  */
 function messageInput(call: ApiCall, upload: boolean, wrapped: boolean): MessageInput {
+  const field = wrapped ? 'draft.message' : 'message';
   let meta: Record<string, unknown> = {};
   let mime: Buffer | undefined;
   if (!upload) {
-    const body = call.json<Record<string, unknown>>();
-    meta = wrapped ? asObject(body.message) : body;
-    if (typeof meta.raw === 'string' && meta.raw !== '') mime = Buffer.from(meta.raw, 'base64');
+    const body = call.jsonObject();
+    meta = wrapped ? nestedMessage(body) : body;
+    mime = decodeRaw(call, meta.raw, `${field}.raw`);
   } else {
     const uploadType = call.query.get('uploadType');
     if (uploadType === 'media') {
+      checkMediaType(call.contentType);
       mime = call.rawBody;
     } else if (uploadType === 'multipart') {
       const boundary = /boundary="?([^";]+)"?/i.exec(String(call.headers['content-type'] ?? ''))?.[1];
@@ -210,12 +213,9 @@ function messageInput(call: ApiCall, upload: boolean, wrapped: boolean): Message
       }
       const parts = parseMultipartRelated(call.rawBody, boundary);
       if (parts.length !== 2) throw badRequest('gmail', `Multipart upload needs 2 parts (metadata, media), got ${parts.length}`, 'badContent');
-      try {
-        const parsed = parts[0].body.length ? (JSON.parse(parts[0].body.toString('utf8')) as Record<string, unknown>) : {};
-        meta = wrapped ? asObject(parsed.message) : parsed;
-      } catch (e) {
-        throw apiError('gmail', { code: 400, status: 'INVALID_ARGUMENT', message: `Invalid JSON payload received. ${(e as Error).message}`, reason: 'parseError' });
-      }
+      const parsed = parseJsonObject('gmail', parts[0].body);
+      meta = wrapped ? nestedMessage(parsed) : parsed;
+      checkMediaType(String(parts[1].headers['content-type'] ?? '').split(';')[0].trim().toLowerCase());
       mime = parts[1].body;
     } else {
       // The emulator does not implement resumable sessions; the gateway never uses them.
@@ -228,8 +228,47 @@ function messageInput(call: ApiCall, upload: boolean, wrapped: boolean): Message
   return { mime, threadId };
 }
 
-function asObject(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+/**
+ * The upload endpoints accept `message/*` only (discovery doc, mediaUpload.accept of messages.send and drafts.*).
+ * [?] Text: the shape Google's upload front end uses for other APIs' refused media ("Media type 'x' is not
+ * supported. Valid media types: [...]", legacy reason badContent).
+ */
+function checkMediaType(type: string): void {
+  if (!/^message\/[a-z0-9.+-]+$/.test(type)) {
+    throw badRequest('gmail', `Media type '${type}' is not supported. Valid media types: [message/*]`, 'badContent');
+  }
+}
+
+/** The Draft's `message` field: absent → {}; present but not an object → 400 like any ill-typed JSON field [?]. */
+function nestedMessage(body: Record<string, unknown>): Record<string, unknown> {
+  const m = body.message;
+  if (m === undefined || m === null) return {};
+  if (typeof m !== 'object' || Array.isArray(m)) {
+    throw invalidJson('gmail', `Invalid value at 'draft.message' (type.googleapis.com/caribou.api.proto.Message), ${JSON.stringify(m)}`);
+  }
+  return m as Record<string, unknown>;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+const BASE64_EITHER = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
+/**
+ * `raw` of a JSON body: base64url (Gmail reference: "encoded as a base64url string"); standard base64 only with
+ * settings.gmailAcceptStandardBase64Raw. Absent/empty → undefined (the caller answers RAW_REQUIRED). Anything else —
+ * other characters, whitespace, a length no base64 string can have — is Google's 400 [obs FlowCrypt/
+ * flowcrypt-android#859: INVALID_ARGUMENT "Invalid value at 'message.raw' (TYPE_BYTES), Base64 decoding failed for
+ * …"]; the quoted value is cut at 100 characters [?], the legacy reason `invalid` is [?].
+ */
+function decodeRaw(call: ApiCall, raw: unknown, field: string): Buffer | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
+  const alphabet = call.state.settings.gmailAcceptStandardBase64Raw ? BASE64_EITHER : BASE64URL;
+  if (typeof raw !== 'string' || !alphabet.test(raw) || raw.replace(/=+$/, '').length % 4 === 1) {
+    const shown = text.length > 100 ? `${text.slice(0, 100)}...` : text;
+    throw badRequest('gmail', `Invalid value at '${field}' (TYPE_BYTES), Base64 decoding failed for "${shown}"`, 'invalid');
+  }
+  // Node's decoder reads both alphabets; the check above already decided which are allowed.
+  return Buffer.from(raw, 'base64url');
 }
 
 export function parseMultipartRelated(body: Buffer, boundary: string): Array<{ headers: Record<string, string>; body: Buffer }> {
@@ -306,7 +345,10 @@ async function storeMessage(call: ApiCall, box: Mailbox, input: MessageInput, la
     // Honoured when the thread exists in this mailbox. [?] Google also requires matching References/In-Reply-To and
     // Subject headers and otherwise silently starts a new thread; the emulator does not check headers.
     const known = [...box.messages.values()].some((m) => m.threadId === input.threadId);
-    if (!known) throw notFound('gmail');
+    // An unknown thread is 400 "Invalid thread_id value", not 404 [obs PipedreamHQ/pipedream#15223, "Gmail reply
+    // error: invalid thread_id value"]; legacy reason invalidArgument as for Gmail's other id errors ("Invalid id
+    // value", reason invalidArgument [obs googleworkspace/cli#790]).
+    if (!known) throw badRequest('gmail', 'Invalid thread_id value', 'invalidArgument');
     threadId = input.threadId;
   }
   box.historyId += 1;
@@ -350,31 +392,40 @@ function findDraft(box: Mailbox, id: string | undefined): string {
 
 async function sendDraft(call: ApiCall): Promise<ApiResponse> {
   const box = openMailbox(call);
-  const body = call.json<Record<string, unknown>>();
+  const body = call.jsonObject();
   if (typeof body.id !== 'string' || body.id === '') {
     // [?] Google's text for a send without a draft id.
     throw badRequest('gmail', 'Invalid draft: an existing draft id is required', 'invalidArgument');
   }
   const draftId = findDraft(box, body.id);
   const draftMessage = box.messages.get(box.drafts.get(draftId)!)!;
-  const replacement = asObject(body.message);
-  const mime = typeof replacement.raw === 'string' && replacement.raw !== ''
-    ? Buffer.from(replacement.raw, 'base64') : Buffer.from(draftMessage.raw, 'base64url');
+  const mime = decodeRaw(call, nestedMessage(body).raw, 'draft.message.raw') ?? Buffer.from(draftMessage.raw, 'base64url');
   if (mime.length > GMAIL_MAX_MESSAGE_BYTES) throw tooLarge();
-  // Validate before touching the mailbox so a refused send leaves the draft in place.
-  await parseMime(mime, true);
+  // Take the draft out of the mailbox before the first await: a second drafts.send of the same draft that arrives
+  // while this one is parsing then finds no draft and gets 404, as on Google (a draft is sent once). A refused send
+  // puts it back where it was, so the draft stays (gateway's idempotent send relies on "still a draft ⇒ not sent").
+  const order = [...box.drafts.keys()];
+  box.drafts.delete(draftId);
   box.messages.delete(draftMessage.id);
-  let sent: GmailMessage;
   try {
-    sent = await storeMessage(call, box, { mime }, ['SENT'], true, draftMessage.id);
+    const sent = await storeMessage(call, box, { mime }, ['SENT'], true, draftMessage.id);
+    // The sent message keeps the draft's message id and thread.
+    sent.threadId = draftMessage.threadId;
+    return { body: { id: sent.id, threadId: sent.threadId, labelIds: sent.labelIds } };
   } catch (e) {
     box.messages.set(draftMessage.id, draftMessage);
+    restoreDraft(box, order, draftId, draftMessage.id);
     throw e;
   }
-  // The sent message keeps the draft's message id and thread.
-  sent.threadId = draftMessage.threadId;
-  box.drafts.delete(draftId);
-  return { body: { id: sent.id, threadId: sent.threadId, labelIds: sent.labelIds } };
+}
+
+/** Puts a draft back at its old place in the (insertion-ordered) list that drafts.list reads. */
+function restoreDraft(box: Mailbox, order: string[], draftId: string, messageId: string): void {
+  const current = new Map(box.drafts);
+  current.set(draftId, messageId);
+  box.drafts.clear();
+  for (const id of order) if (current.has(id)) box.drafts.set(id, current.get(id)!);
+  for (const [id, mid] of current) if (!box.drafts.has(id)) box.drafts.set(id, mid);
 }
 
 function getDraft(call: ApiCall): ApiResponse {

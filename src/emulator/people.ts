@@ -20,7 +20,7 @@ import {
   type PersonData, type ReadField, type StoredContact, type UpdateField,
 } from './people/person';
 import {
-  PAGE_TOKEN_LIFETIME_SECONDS, contactStore, createContact, deleteContact, liveContact, newToken, peopleSettings,
+  contactStore, createContact, deleteContact, liveContact, newToken, peopleSettings,
   updateContact, updatePeopleSettings, visibleSeq, type ContactStore, type ListFingerprint, type PageTokenRecord,
   type SyncTokenRecord,
 } from './people/store';
@@ -229,19 +229,21 @@ function listConnections(call: ApiCall): ApiResponse {
   const syncToken = call.query.get('syncToken') || undefined;
   const pageToken = call.query.get('pageToken') || undefined;
   // "When the pageToken or syncToken is specified, all other request parameters must match the first call."
-  // Masks are compared as sets. A sync token does not pin pageSize/requestSyncToken: the older text of the same page
-  // said "…must match the initial call that provided the sync token, except pageSize and pageToken" [?].
+  // Masks are compared as sets. A sync token does not pin pageSize: the older text of the same page said "…must match
+  // the initial call that provided the sync token, except pageSize and pageToken" [?]. It pins requestSyncToken
+  // unless settings.requestSyncTokenMustMatch is off (store.ts).
   const syncFingerprint: ListFingerprint = {
     personFields: [...mask].sort().join(','), sortOrder, sources: call.query.getAll('sources').sort().join(','),
   };
+  if (peopleSettings(state).requestSyncTokenMustMatch) syncFingerprint.requestSyncToken = String(requestSyncToken);
   const pageFingerprint: ListFingerprint = {
     ...syncFingerprint, pageSize: String(pageSize), requestSyncToken: String(requestSyncToken), syncToken: syncToken ?? '',
   };
   const now = state.nowMs();
 
   if (pageToken) {
-    const rec = store.tokens.get(pageToken);
-    if (!rec || rec.kind !== 'page' || now > rec.issuedAtMs + PAGE_TOKEN_LIFETIME_SECONDS * 1000) {
+    const rec = store.tokens.get(pageToken, now);
+    if (!rec || rec.kind !== 'page') {
       throw invalidArgument(GENERIC_INVALID, 'page_token', 'the page token is not one this server issued for this user, or it has expired');
     }
     checkFingerprint(rec.fingerprint, pageFingerprint, 'page token');
@@ -250,14 +252,16 @@ function listConnections(call: ApiCall): ApiResponse {
 
   let listing: Omit<PageTokenRecord, 'offset'>;
   if (syncToken) {
-    const rec = store.tokens.get(syncToken);
+    const rec = store.tokens.get(syncToken, now);
     if (!rec || rec.kind !== 'sync') {
       throw invalidArgument(GENERIC_INVALID, 'sync_token', 'the sync token is not one this server issued for this user');
     }
     const settings = peopleSettings(state);
     const from = settings.syncTokenExpiresFrom === 'fullSync' ? rec.fullSyncAtMs : rec.issuedAtMs;
     if (now > from + settings.syncTokenLifetimeSeconds * 1000) throw expiredSyncToken(state);
-    checkFingerprint(rec.fingerprint, syncFingerprint, 'sync token');
+    // With the setting off, a token issued while it was on does not pin requestSyncToken either.
+    const { requestSyncToken: _pinned, ...withoutRequestSyncToken } = rec.fingerprint;
+    checkFingerprint(peopleSettings(state).requestSyncTokenMustMatch ? rec.fingerprint : withoutRequestSyncToken, syncFingerprint, 'sync token');
     const cutoff = visibleSeq(state, store);
     const changed = [...store.contacts.values()].filter((c) => c.changeSeq > rec.seq && c.changeSeq <= cutoff);
     listing = {
@@ -318,6 +322,8 @@ function listPage(call: ApiCall, store: ContactStore, listing: PageTokenRecord, 
       kind: 'sync', seq: listing.syncSeq, fullSyncAtMs: listing.fullSyncAtMs, issuedAtMs: call.state.nowMs(),
       fingerprint: { personFields: listing.fingerprint.personFields, sortOrder: listing.fingerprint.sortOrder, sources: listing.fingerprint.sources },
     };
+    // Only with the setting on: tokens then require requestSyncToken=true on the incremental call too.
+    if (peopleSettings(call.state).requestSyncTokenMustMatch) record.fingerprint.requestSyncToken = listing.fingerprint.requestSyncToken;
     body.nextSyncToken = newToken(store, record);
   }
   // [?] proto3 JSON would omit zero totals; they are always sent so clients need no special case.
@@ -386,7 +392,7 @@ function profilePerson(user: EmulatorUser, mask: ReadField[]): Record<string, un
 // --- writes -------------------------------------------------------------------------------------------------------
 
 function createContactCall(call: ApiCall): ApiResponse {
-  const data = personDataFromBody(call.json(), 'person');
+  const data = personDataFromBody(call.jsonObject(), 'person');
   const mask = readMaskParam(call, 'personFields', 'createContact', false);
   const c = createContact(call.state, contactStore(call.state, call.user), data);
   // "Defaults to all fields if not set."
@@ -437,7 +443,7 @@ function updateContactCall(call: ApiCall): ApiResponse {
   const mask = readMaskParam(call, 'personFields', 'updateContact', false);
   const store = contactStore(call.state, call.user);
   const rn = call.params.resourceName;
-  const check = checkUpdate(store, rn, call.json(), fields, 'person');
+  const check = checkUpdate(store, rn, call.jsonObject(), fields, 'person');
   if (!check.ok) throw check.kind === 'notFound' ? notFound('people') : staleEtag([rn]);
   updateContact(call.state, store, check.contact, fields, check.data);
   return { body: renderPerson(check.contact, mask.length ? mask : READ_FIELDS) };
@@ -453,14 +459,6 @@ function deleteContactCall(call: ApiCall): ApiResponse {
   return { body: {} };
 }
 
-function objectBody(call: ApiCall): Record<string, unknown> {
-  const body = call.json<unknown>();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw invalidArgument(GENERIC_INVALID, 'body', `expected a JSON object, got ${JSON.stringify(body)}`);
-  }
-  return body as Record<string, unknown>;
-}
-
 function bodyReadMask(body: Record<string, unknown>): ReadField[] {
   const raw = body.readMask;
   if (raw !== undefined && raw !== null && typeof raw !== 'string') {
@@ -474,7 +472,7 @@ function bodyReadMask(body: Record<string, unknown>): ReadField[] {
  * nothing is created unless every contact is valid [?].
  */
 function batchCreateContacts(call: ApiCall): ApiResponse {
-  const body = objectBody(call);
+  const body = call.jsonObject();
   const contacts = body.contacts;
   if (!Array.isArray(contacts) || contacts.length === 0) {
     throw invalidArgument(GENERIC_INVALID, 'contacts', `expected a non-empty array of {contactPerson}, got ${JSON.stringify(contacts)?.slice(0, 100)}`);
@@ -501,7 +499,7 @@ function batchCreateContacts(call: ApiCall): ApiResponse {
  * them. [?] Google reports per-contact failures in BatchUpdateContactsErrorDetails; its JSON shape is not published.
  */
 function batchUpdateContacts(call: ApiCall): ApiResponse {
-  const body = objectBody(call);
+  const body = call.jsonObject();
   const contacts = body.contacts;
   if (typeof contacts !== 'object' || contacts === null || Array.isArray(contacts) || Object.keys(contacts).length === 0) {
     throw invalidArgument(GENERIC_INVALID, 'contacts', `expected a non-empty map of resource name → Person, got ${JSON.stringify(contacts)?.slice(0, 100)}`);
@@ -530,7 +528,7 @@ function batchUpdateContacts(call: ApiCall): ApiResponse {
 
 /** All-or-nothing: an unknown or already deleted contact → 404 naming it, nothing deleted [?]. */
 function batchDeleteContacts(call: ApiCall): ApiResponse {
-  const body = objectBody(call);
+  const body = call.jsonObject();
   const names = body.resourceNames;
   if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string')) {
     throw invalidArgument(GENERIC_INVALID, 'resource_names', `expected a non-empty array of resource names, got ${JSON.stringify(names)?.slice(0, 100)}`);

@@ -12,9 +12,10 @@
  *    For People the registry adds `https://www.google.com/m8/feeds` to the accepted scopes while
  *    `settings.acceptM8FeedsForPeople` is true (the default), so list only the documented scopes.
  * 3. Handlers get an `ApiCall` whose token, user, API enablement, scope and quota have already been checked, read
- *    `call.json()` / `call.query` / `call.params`, keep data with `state.userData(call.user, '<api>', init)`, read the
- *    clock with `state.now()` and settings with `state.settings`, and either return `{status?, body?, headers?}` or
- *    throw a `GoogleApiError` (build it with the helpers in errors.ts; they pick the api's envelope).
+ *    the body with `call.jsonObject()` (400 unless a JSON object; never parse `rawBody` yourself), `call.query` and
+ *    `call.params`, keep data with `state.userData(call.user, '<api>', init)`, read the clock with `state.now()` and
+ *    settings with `state.settings`, and either return `{status?, body?, headers?}` or throw a `GoogleApiError`
+ *    (build it with the helpers in errors.ts; they pick the api's envelope).
  * 4. Admin data routes (`POST|GET /emulator/v1/users/{email}/contacts|events`) are answered by routes you add with
  *    `registry.addAdminRoute`; until one exists admin.ts answers 501.
  *
@@ -82,8 +83,13 @@ export interface ApiCall {
   token: AccessToken;
   /** the impersonated user (JWT `sub`); always present for handlers */
   user: EmulatorUser;
-  /** the request body as JSON: `{}` when empty, 400 parseError when not JSON */
+  /** the request body as JSON: `{}` when empty, 400 parseError when not JSON. Any JSON value: prefer jsonObject(). */
   json<T = Record<string, unknown>>(): T;
+  /**
+   * The request body as a JSON object — what every emulated method's body is (a proto message): `{}` when empty,
+   * Google's 400 INVALID_ARGUMENT (the api's envelope) when it is not JSON or not an object (`null`, `[]`, `3`).
+   */
+  jsonObject(): Record<string, unknown>;
 }
 
 export interface ApiMethod {
@@ -227,7 +233,12 @@ export class ApiRegistry {
 
     const fault = takeFault(state, method.api, method.id, path);
     if (fault) {
-      const outcome = await applyFault(fault, res, log, state, () => statusError(method.api, fault.status!).body);
+      // An injected 401 is the real one (body and WWW-Authenticate header, google-api-notes §5.1), so clients that
+      // key on the header see what Google sends; other statuses get Google's body for that status.
+      const outcome = await applyFault(fault, res, log, state, () => {
+        const err = fault.status === 401 ? unauthenticated(method.api, 'invalid', rpcMethod) : statusError(method.api, fault.status!);
+        return { body: err.body, headers: err.headers };
+      });
       if (outcome === 'answered') return;
     }
 
@@ -255,6 +266,9 @@ export class ApiRegistry {
           } catch (e) {
             throw invalidJson(method.api, (e as Error).message);
           }
+        },
+        jsonObject(): Record<string, unknown> {
+          return parseJsonObject(method.api, rawBody);
         },
       };
       const result = await method.handler(call);
@@ -299,6 +313,27 @@ export class ApiRegistry {
 
 /** Per-minute quotas are measured over the last 60 s of emulator time. */
 const QUOTA_WINDOW_MS = 60_000;
+
+/**
+ * A JSON request body (or JSON part of a multipart upload) that must be an object: `{}` when empty, otherwise the
+ * parsed object. Not JSON → 400 parseError with the parser's text; JSON but not an object → Google's text for a root
+ * that is not a message: "Invalid JSON payload received. Unknown name \"\": Root element must be a message."
+ * [obs google-wallet/rest-samples#22, a top-level array sent to a OnePlatform API]. The legacy reason there was
+ * `invalid`; invalidJson() sends `parseError`, Google's reason for unparsable bodies, for both [?].
+ */
+export function parseJsonObject(api: ApiName, raw: Buffer): Record<string, unknown> {
+  if (raw.length === 0) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw invalidJson(api, (e as Error).message);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidJson(api, 'Unknown name "": Root element must be a message.');
+  }
+  return value as Record<string, unknown>;
+}
 
 function defaultRpcMethod(id: string): string {
   // `gmail.users.messages.send` → `gmail.v1.UsersMessages.Send`-like; only used as ErrorInfo metadata.
@@ -361,7 +396,11 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 // Request log and faults, shared with the token endpoint.
 
 export function recordLog(state: EmulatorState, entry: Omit<RequestLogEntry, 'at'>): void {
-  state.requestLog.push({ ...entry, at: state.now().toISOString() } as RequestLogEntry);
+  const log = state.requestLog;
+  log.push({ ...entry, at: state.now().toISOString() } as RequestLogEntry);
+  // Bounded (settings.requestLogMaxEntries, default 50,000): the oldest entries go first.
+  const excess = log.length - state.settings.requestLogMaxEntries;
+  if (excess > 0) log.splice(0, excess);
 }
 
 export function sendGoogleError(state: EmulatorState, res: ServerResponse, log: Omit<RequestLogEntry, 'status' | 'at'>, err: GoogleApiError): void {
@@ -393,7 +432,7 @@ export function takeFault(state: EmulatorState, api: LoggedApi, methodId: string
  */
 export async function applyFault(
   fault: Fault, res: ServerResponse, log: Omit<RequestLogEntry, 'status' | 'at'>, state: EmulatorState,
-  defaultBody: () => unknown,
+  defaultAnswer: () => { body: unknown; headers?: Record<string, string> },
 ): Promise<'answered' | 'proceed'> {
   if (fault.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
   if (fault.resetConnection && !fault.afterCommit) {
@@ -402,10 +441,11 @@ export async function applyFault(
     return 'answered';
   }
   if (fault.status !== undefined && !fault.afterCommit) {
-    const headers: Record<string, string> = {};
+    const answer = defaultAnswer();
+    const headers: Record<string, string> = { ...answer.headers };
     if (fault.retryAfterSeconds !== undefined) headers['Retry-After'] = String(fault.retryAfterSeconds);
     recordLog(state, { ...log, status: fault.status, fault: 'status' });
-    sendJson(res, fault.status, fault.body ?? defaultBody(), headers);
+    sendJson(res, fault.status, fault.body ?? answer.body, headers);
     return 'answered';
   }
   if (fault.latencyMs && !fault.afterCommit) log.fault = 'latency';

@@ -56,6 +56,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   app.use('/emulator/v1', adminRouter(state, registry));
   app.use(registry.middleware());
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // Errors that carry a client status (body-parser's 400 for malformed JSON, 413 for a too large body on the
+    // admin API) are the caller's mistake: answer with that status in the admin API's `{error}` shape.
+    const status = (err as { status?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      if (!res.headersSent) res.status(status).json({ error: `bad request: ${(err as Error).message}` });
+      return;
+    }
     console.error('[emulator]', err);
     if (!res.headersSent) res.status(500).json({ error: `emulator failure: ${(err as Error).message}` });
   });

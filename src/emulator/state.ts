@@ -17,6 +17,16 @@ export const ACCESS_TOKEN_LIFETIME_SECONDS = 3599;
  * 300 s is what Google's own libraries allow when they verify Google-signed JWTs (google-auth-library CLOCK_SKEW_SECS).
  */
 export const ASSERTION_CLOCK_SKEW_SECONDS = 300;
+/**
+ * Default cap of the request log: 50,000 entries (a few hundred bytes each, ~10-20 MB), far more than any test reads
+ * and about a day of a busy sandbox. Older entries are dropped first.
+ */
+export const REQUEST_LOG_MAX_ENTRIES = 50_000;
+/**
+ * Issued access tokens are forgotten this long after they expire (swept when a new token is issued). Until then an
+ * expired token is answered as expired (401 with ACCESS_TOKEN_EXPIRED), afterwards as unknown (401 without it).
+ */
+export const EXPIRED_TOKEN_RETENTION_SECONDS = 24 * 60 * 60;
 /** RSA modulus of issued keys; Google issues 2048-bit keys. */
 const RSA_MODULUS_BITS = 2048;
 
@@ -42,6 +52,20 @@ export interface EmulatorSettings {
    * `invalid_grant` "Invalid JWT Signature." (default); issue 3 mentions `disabled_client` [?].
    */
   disabledKeyError: 'invalid_grant' | 'disabled_client';
+  /**
+   * Whether Gmail's JSON `raw` may use the standard base64 alphabet (`+`, `/`) as well as base64url. Default false:
+   * the Gmail reference documents `raw` as base64url, and anything else is answered like Google's decode failure
+   * ("Invalid value at 'message.raw' (TYPE_BYTES), Base64 decoding failed for …" [obs FlowCrypt/flowcrypt-android#859]).
+   * [?] Google may well accept standard base64 too: proto3's JSON mapping says "Either standard or URL-safe base64
+   * encoding with/without paddings are accepted" for bytes fields (protobuf.dev/programming-guides/json). True
+   * switches to that reading.
+   */
+  gmailAcceptStandardBase64Raw: boolean;
+  /**
+   * The request log (`GET /emulator/v1/requests`) keeps the newest this many entries and drops the oldest, so a
+   * sandbox that runs for weeks does not grow without bound. Default REQUEST_LOG_MAX_ENTRIES.
+   */
+  requestLogMaxEntries: number;
   /** per quota bucket overrides, keyed by bucket id (see registry.ts QuotaBucket) */
   quotas: Record<string, QuotaSetting>;
 }
@@ -52,6 +76,8 @@ export function defaultSettings(): EmulatorSettings {
     accessTokenLifetimeSeconds: ACCESS_TOKEN_LIFETIME_SECONDS,
     assertionClockSkewSeconds: ASSERTION_CLOCK_SKEW_SECONDS,
     disabledKeyError: 'invalid_grant',
+    gmailAcceptStandardBase64Raw: false,
+    requestLogMaxEntries: REQUEST_LOG_MAX_ENTRIES,
     quotas: {},
   };
 }
@@ -62,13 +88,18 @@ export function mergeSettings(base: EmulatorSettings, patch: Partial<EmulatorSet
   for (const [key, value] of Object.entries(patch ?? {})) {
     switch (key) {
       case 'acceptM8FeedsForPeople':
-        if (typeof value !== 'boolean') throw new Error(`settings.acceptM8FeedsForPeople must be a boolean, got ${JSON.stringify(value)}`);
-        out.acceptM8FeedsForPeople = value;
+      case 'gmailAcceptStandardBase64Raw':
+        if (typeof value !== 'boolean') throw new Error(`settings.${key} must be a boolean, got ${JSON.stringify(value)}`);
+        out[key] = value;
         break;
       case 'accessTokenLifetimeSeconds':
       case 'assertionClockSkewSeconds':
         if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`settings.${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
         out[key] = value;
+        break;
+      case 'requestLogMaxEntries':
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`settings.requestLogMaxEntries must be a positive integer, got ${JSON.stringify(value)}`);
+        out.requestLogMaxEntries = value;
         break;
       case 'disabledKeyError':
         if (value !== 'invalid_grant' && value !== 'disabled_client') throw new Error(`settings.disabledKeyError must be "invalid_grant" or "disabled_client", got ${JSON.stringify(value)}`);
@@ -87,7 +118,7 @@ export function mergeSettings(base: EmulatorSettings, patch: Partial<EmulatorSet
         }
         break;
       default:
-        throw new Error(`unknown setting "${key}"; known: acceptM8FeedsForPeople, accessTokenLifetimeSeconds, assertionClockSkewSeconds, disabledKeyError, quotas`);
+        throw new Error(`unknown setting "${key}"; known: acceptM8FeedsForPeople, accessTokenLifetimeSeconds, assertionClockSkewSeconds, disabledKeyError, gmailAcceptStandardBase64Raw, requestLogMaxEntries, quotas`);
     }
   }
   return out;
@@ -206,6 +237,11 @@ export class EmulatorState {
   readonly quotaWindows = new Map<string, Array<[number, number]>>();
   /** module-wide data that is not per user (e.g. Calendar watch channels), cleared by reset */
   readonly globalData = new Map<string, unknown>();
+  /**
+   * Bumped by every reset. Work queued before a reset (Calendar push deliveries) compares the generation it was
+   * queued in and is dropped if a reset came in between, so a test's notifications never reach the next test.
+   */
+  generation = 0;
   private clockOffsetMs = 0;
   private idCounter = 0;
 
@@ -215,6 +251,7 @@ export class EmulatorState {
 
   /** Forget everything except the URL; settings go back to the ones given at start. */
   reset(): void {
+    this.generation += 1;
     this.settings = mergeSettings(defaultSettings(), this.initialSettings);
     this.users.clear();
     this.domains.clear();
@@ -355,6 +392,8 @@ export class EmulatorState {
   // --- tokens ------------------------------------------------------------------------------------------------------
 
   issueToken(account: ServiceAccount, subject: string | null, scopes: string[]): AccessToken {
+    const forgetBefore = this.nowMs() - EXPIRED_TOKEN_RETENTION_SECONDS * 1000;
+    for (const [t, info] of this.tokens) if (info.expiresAtMs < forgetBefore) this.tokens.delete(t);
     // Opaque and unguessable: 48 random bytes. The `ya29.` prefix is what Google's access tokens look like.
     const token: AccessToken = {
       token: 'ya29.' + randomBytes(48).toString('base64url'),

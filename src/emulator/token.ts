@@ -65,7 +65,7 @@ export function tokenEndpoint(state: EmulatorState, registry: ApiRegistry) {
 
     const fault = takeFault(state, 'token', 'token', req.path);
     if (fault) {
-      const outcome = await applyFault(fault, res, log, state, () => tokenFaultBody(fault.status!));
+      const outcome = await applyFault(fault, res, log, state, () => ({ body: tokenFaultBody(fault.status!) }));
       if (outcome === 'answered') return;
     }
     try {

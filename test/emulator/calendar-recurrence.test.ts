@@ -159,6 +159,11 @@ describe('RDATE, open-ended rules and UNTIL', () => {
     ['a line that is not a rule', ['FREQ=DAILY']],
     ['a bad EXDATE', ['RRULE:FREQ=DAILY', 'EXDATE:tomorrow']],
     ['not a list', 'RRULE:FREQ=DAILY'],
+    // Google Calendar repeats at most daily.
+    ['FREQ=HOURLY', ['RRULE:FREQ=HOURLY']],
+    ['FREQ=MINUTELY', ['RRULE:FREQ=MINUTELY;COUNT=5']],
+    ['FREQ=SECONDLY', ['RRULE:FREQ=SECONDLY;INTERVAL=30']],
+    ['an EXRULE with FREQ=HOURLY', ['RRULE:FREQ=DAILY', 'EXRULE:FREQ=HOURLY']],
   ])('%s → 400 "Invalid recurrence rule."', async (_label, recurrence) => {
     const e = await googleError(cal.events.insert({
       calendarId: 'primary',
@@ -232,4 +237,30 @@ describe('all-day events', () => {
     expect(la.data.items).toEqual([]);
     expect((await c.events.list({ calendarId: 'primary', timeMin: '2026-03-07T07:00:00Z', timeMax: '2026-03-07T08:00:01Z', q: 'Conference' })).data.items).toHaveLength(1);
   });
+});
+
+test('a rule generating millions of occurrences before the window is cut off, not expanded for seconds', async () => {
+  // 288 occurrences a day since 1970: ~6 million before 2026 (RRULE iteration is bounded per request, not only the
+  // in-window hits).
+  const minutes = Array.from({ length: 12 }, (_, i) => i * 5).join(',');
+  const hours = Array.from({ length: 24 }, (_, i) => i).join(',');
+  const series = await cal.events.insert({
+    calendarId: 'primary',
+    requestBody: {
+      summary: 'Dense', start: { dateTime: '1970-01-01T00:00:00', timeZone: NY }, end: { dateTime: '1970-01-01T00:01:00', timeZone: NY },
+      recurrence: [`RRULE:FREQ=DAILY;BYHOUR=${hours};BYMINUTE=${minutes}`, `EXRULE:FREQ=DAILY;BYHOUR=3;BYMINUTE=${minutes}`],
+    },
+  });
+  try {
+    const started = Date.now();
+    const list = await cal.events.list({ calendarId: 'primary', singleEvents: true, timeMin: '2026-07-01T00:00:00Z', timeMax: '2026-07-02T00:00:00Z' });
+    const inst = await cal.events.instances({ calendarId: 'primary', eventId: series.data.id!, timeMin: '2026-07-01T00:00:00Z', timeMax: '2026-07-02T00:00:00Z' });
+    expect([list.status, inst.status]).toEqual([200, 200]);
+    expect(Date.now() - started).toBeLessThan(1500);
+    // The first day is expanded in full: 288 occurrences less the 12 at 03:xx.
+    const first = await cal.events.instances({ calendarId: 'primary', eventId: series.data.id!, timeMax: '1970-01-02T05:00:00Z', maxResults: 2500 });
+    expect(first.data.items).toHaveLength(276);
+  } finally {
+    await cal.events.delete({ calendarId: 'primary', eventId: series.data.id! });
+  }
 });

@@ -150,3 +150,72 @@ test('a channel id in use → 400 channelIdNotUnique; another calendar → 404',
   expect(e.data.error).toMatchObject({ code: 400, message: 'Channel id chan-dup not unique', errors: [{ reason: 'channelIdNotUnique' }] });
   expect((await googleError(cal.events.watch({ calendarId: OTHER, requestBody: { id: 'chan-x', type: 'web_hook', address: hookUrl } }))).status).toBe(404);
 });
+
+/** A throwaway loopback HTTP server; `handler` answers each request. */
+async function server(handler: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void): Promise<{ url: string; hits: string[]; close(): Promise<void> }> {
+  const hits: string[] = [];
+  const s = createServer((req, res) => {
+    hits.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => handler(req, res));
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, hits,
+    close: () => new Promise((r) => { s.closeAllConnections(); s.close(() => r()); }),
+  };
+}
+
+test('a receiver answering 307 is not followed: nothing reaches the Location, the delivery records 307', async () => {
+  // The Location is another origin (here another loopback port; off the machine in the attack the fix prevents).
+  const elsewhere = await server((_req, res) => { res.statusCode = 200; res.end(); });
+  const redirecting = await server((_req, res) => {
+    res.writeHead(307, { Location: `${elsewhere.url}/stolen` });
+    res.end();
+  });
+  try {
+    await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-redirect', type: 'web_hook', address: `${redirecting.url}/hook` } });
+    await cal.events.insert({ calendarId: 'primary', requestBody: ev('Redirected?') });
+    const deadline = Date.now() + 3000;
+    let mine: Array<{ state: string; status: number }> = [];
+    while (Date.now() < deadline) {
+      const channels = (await admin.request<Array<{ id: string; deliveries: Array<{ state: string; status: number }> }>>('GET', '/calendar/channels')).body;
+      mine = channels.find((c) => c.id === 'chan-redirect')!.deliveries;
+      if (mine.length >= 2) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(mine.map((d) => [d.state, d.status])).toEqual([['sync', 307], ['exists', 307]]);
+    expect(redirecting.hits).toEqual(['POST /hook', 'POST /hook']);
+    expect(elsewhere.hits).toEqual([]);
+  } finally {
+    await redirecting.close();
+    await elsewhere.close();
+  }
+});
+
+test('deliveries queued before POST /reset are dropped, not sent afterwards', async () => {
+  // Its own emulator: reset would drop this file's tenant.
+  const e = await startEmulator();
+  let release!: () => void;
+  const held = new Promise<void>((r) => { release = r; });
+  const slow = await server((_req, res) => { void held.then(() => { res.statusCode = 200; res.end(); }); });
+  try {
+    const a = new EmulatorAdmin(e.url);
+    const tenant = await a.tenant('reset.test', ['agent@reset.test'], [SCOPES.calendar]);
+    const c = googleClients(e.url, tenant.key, 'agent@reset.test', [SCOPES.calendar]).calendar;
+    await c.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-reset', type: 'web_hook', address: `${slow.url}/hook` } });
+    // The sync message is in flight (held by the receiver); two `exists` queue behind it.
+    await c.events.insert({ calendarId: 'primary', requestBody: ev('Before reset 1') });
+    await c.events.insert({ calendarId: 'primary', requestBody: ev('Before reset 2') });
+    const deadline = Date.now() + 3000;
+    while (slow.hits.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await a.reset();
+    release();
+    await settle();
+    expect(slow.hits).toEqual(['POST /hook']);
+  } finally {
+    release();
+    await slow.close();
+    await e.close();
+  }
+});

@@ -277,6 +277,72 @@ describe('events.list', () => {
     expect(await calendarLog(MONTH)).toEqual(['calendar.events.list 200', 'calendar.events.list 200', 'calendar.events.list 200']);
   });
 
+  test('page tokens are opaque and bound to user, calendar and query (syncToken included); forged, mismatched or expired → 400 invalid pageToken', async () => {
+    const PAGES = 'pages@acme.test';
+    await admin.addDomain('acme.test', [PAGES]);
+    const cal = calAs(PAGES);
+    const add = (i: number) => cal.events.insert({ calendarId: 'primary', requestBody: timed(`P${i}`, `2026-10-0${i + 1}T10:00:00Z`, `2026-10-0${i + 1}T11:00:00Z`) });
+    for (let i = 0; i < 5; i++) await add(i);
+    const INVALID = 'Invalid page token value.';
+    const invalid = async (p: Promise<unknown>) => {
+      const e = await googleError(p);
+      expect(e.status).toBe(400);
+      expect(e.data.error).toEqual({
+        code: 400, message: INVALID, errors: [{ message: INVALID, domain: 'global', reason: 'invalid', location: 'pageToken', locationType: 'parameter' }], status: 'INVALID_ARGUMENT',
+      });
+    };
+    const first = await cal.events.list({ calendarId: 'primary', maxResults: 2 });
+    const token = first.data.nextPageToken!;
+    // Opaque: nothing a client could decode, edit and send back.
+    expect(() => JSON.parse(Buffer.from(token, 'base64url').toString('utf8'))).toThrow();
+    await invalid(cal.events.list({ calendarId: 'primary', maxResults: 2, pageToken: Buffer.from(JSON.stringify({ o: 2, s: 0 })).toString('base64url') }));
+    await invalid(cal.events.list({ calendarId: 'primary', maxResults: 2, pageToken: `${token}x` }));
+    // Other query parameters than the first call's, another user, another listing (a series' instances).
+    await invalid(cal.events.list({ calendarId: 'primary', maxResults: 2, pageToken: token, q: 'P' }));
+    await invalid(cal.events.list({ calendarId: 'primary', maxResults: 2, pageToken: token, showDeleted: true }));
+    await invalid(calAs(OTHER).events.list({ calendarId: 'primary', maxResults: 2, pageToken: token }));
+    // The first call's parameters continue the listing (the page size may change).
+    const rest = await cal.events.list({ calendarId: 'primary', maxResults: 3, pageToken: token });
+    expect(rest.data.items!.map((e) => e.summary)).toEqual(['P2', 'P3', 'P4']);
+    const sync = rest.data.nextSyncToken!;
+
+    // Incremental listing in pages: its page token needs the syncToken of the first call, not a full listing.
+    for (let i = 5; i < 8; i++) await add(i);
+    const inc1 = await cal.events.list({ calendarId: 'primary', maxResults: 2, syncToken: sync });
+    expect(inc1.data.items!.map((e) => e.summary)).toEqual(['P5', 'P6']);
+    await invalid(cal.events.list({ calendarId: 'primary', maxResults: 2, pageToken: inc1.data.nextPageToken! }));
+    const inc2 = await cal.events.list({ calendarId: 'primary', maxResults: 2, syncToken: sync, pageToken: inc1.data.nextPageToken! });
+    expect(inc2.data.items!.map((e) => e.summary)).toEqual(['P7']);
+    expect(inc2.data.nextSyncToken).toBeTruthy();
+
+    // Page tokens expire on the emulator clock (24 h). A fresh token, minted at emulator time, for the call after.
+    const again = (await cal.events.list({ calendarId: 'primary', maxResults: 2 })).data.nextPageToken!;
+    const clock = await admin.advanceClock(24 * 3600 + 1);
+    try {
+      const { access_token } = await mintToken(t.key, PAGES, [SCOPES.calendar], { iat: Math.floor(Date.parse(clock.now) / 1000) });
+      const late = await rawCall(`${emu.url}/calendar/v3/calendars/primary/events?maxResults=2&pageToken=${encodeURIComponent(again)}`, access_token);
+      expect(late.status).toBe(400);
+      expect((late.body as { error: { message: string } }).error.message).toBe(INVALID);
+    } finally {
+      await admin.advanceClock(-(24 * 3600 + 1));
+    }
+  });
+
+  test('events.instances page tokens are bound to their series', async () => {
+    const cal = calAs(AGENT);
+    const mk = async () => (await cal.events.insert({
+      calendarId: 'primary',
+      requestBody: { summary: 'Daily', start: { dateTime: '2026-11-01T09:00:00Z', timeZone: 'UTC' }, end: { dateTime: '2026-11-01T10:00:00Z', timeZone: 'UTC' }, recurrence: ['RRULE:FREQ=DAILY;COUNT=5'] },
+    })).data.id!;
+    const [a, b] = [await mk(), await mk()];
+    const page1 = await cal.events.instances({ calendarId: 'primary', eventId: a, maxResults: 2 });
+    const e = await googleError(cal.events.instances({ calendarId: 'primary', eventId: b, maxResults: 2, pageToken: page1.data.nextPageToken! }));
+    expect(e.status).toBe(400);
+    expect(e.data.error.errors![0]).toMatchObject({ reason: 'invalid', location: 'pageToken' });
+    const page2 = await cal.events.instances({ calendarId: 'primary', eventId: a, maxResults: 2, pageToken: page1.data.nextPageToken! });
+    expect(page2.data.items!.map((i) => i.originalStartTime!.dateTime)).toEqual(['2026-11-03T09:00:00Z', '2026-11-04T09:00:00Z']);
+  });
+
   test('maxResults: default 250; above 2500 clamped to 2500 (setting: reject → 400); 0 → 400', async () => {
     const cal = calAs(MONTH);
     expect((await cal.events.list({ calendarId: 'primary' })).data.items).toHaveLength(250);

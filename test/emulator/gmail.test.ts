@@ -47,16 +47,59 @@ describe('users.messages.send', () => {
     expect(e.data.error).toMatchObject({ code: 403, message: `Delegation denied for ${AGENT}`, status: 'PERMISSION_DENIED', errors: [{ reason: 'forbidden', domain: 'global' }] });
   });
 
-  test('threadId is honoured; an unknown threadId → 404', async () => {
+  test('threadId is honoured; an unknown threadId → 400 invalidArgument "Invalid thread_id value"', async () => {
     const first = await gmailAs().users.messages.send({ userId: 'me', requestBody: { raw: b64(MSG) } });
     const reply = await gmailAs().users.messages.send({
       userId: 'me', requestBody: { threadId: first.data.threadId!, raw: b64(mime('To: zoe@buyer.test\r\nSubject: Re: Listing 12 Elm St\r\nIn-Reply-To: <a@b>')) },
     });
     expect(reply.data.threadId).toBe(first.data.threadId);
     expect(reply.data.id).not.toBe(first.data.id);
+    const before = (await admin.messages(AGENT)).length;
     const e = await googleError(gmailAs().users.messages.send({ userId: 'me', requestBody: { threadId: 'ffffffffffffffff', raw: b64(MSG) } }));
-    expect(e.status).toBe(404);
-    expect(e.data.error).toMatchObject({ status: 'NOT_FOUND', errors: [{ reason: 'notFound' }] });
+    expect(e.status).toBe(400);
+    expect(e.data.error).toEqual({
+      code: 400, message: 'Invalid thread_id value', errors: [{ message: 'Invalid thread_id value', domain: 'global', reason: 'invalidArgument' }], status: 'INVALID_ARGUMENT',
+    });
+    expect(await admin.messages(AGENT)).toHaveLength(before);
+  });
+
+  test('raw must be base64url: standard base64 (+ /), whitespace or an impossible length → 400 "Base64 decoding failed"; a setting accepts standard base64', async () => {
+    // Bytes chosen so that the standard alphabet needs both + and /.
+    const msg = `${MSG}\r\n${Buffer.from([0xfb, 0xff, 0xbf]).toString('latin1')}`;
+    const standard = Buffer.from(msg, 'latin1').toString('base64');
+    expect(standard).toMatch(/[+/]/);
+    const cases: Array<[string, string]> = [[standard, 'message.raw'], [`${b64(MSG)} `, 'message.raw'], [`${b64(MSG)}\n`, 'message.raw'], ['abcde', 'message.raw']];
+    for (const [raw, field] of cases) {
+      const e = await googleError(gmailAs().users.messages.send({ userId: 'me', requestBody: { raw } }));
+      expect(e.status).toBe(400);
+      expect(e.data.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT', message: expect.stringMatching(new RegExp(`^Invalid value at '${field.replace('.', '\\.')}' \\(TYPE_BYTES\\), Base64 decoding failed for "`)) });
+    }
+    const d = await googleError(gmailAs().users.drafts.create({ userId: 'me', requestBody: { message: { raw: standard } } }));
+    expect(d.data.error.message).toMatch(/^Invalid value at 'draft\.message\.raw' \(TYPE_BYTES\), Base64 decoding failed/);
+    // base64url with or without padding is fine.
+    expect((await gmailAs().users.messages.send({ userId: 'me', requestBody: { raw: Buffer.from(msg, 'latin1').toString('base64url') } })).status).toBe(200);
+    const padded = Buffer.from(`${MSG}xy`).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+    expect(padded).toMatch(/=$/);
+    expect((await gmailAs().users.messages.send({ userId: 'me', requestBody: { raw: padded } })).status).toBe(200);
+    await admin.putSettings({ gmailAcceptStandardBase64Raw: true });
+    try {
+      const ok = await gmailAs().users.messages.send({ userId: 'me', requestBody: { raw: standard } });
+      expect((await admin.messages(AGENT)).find((m) => m.id === ok.data.id)!.raw).toBe(Buffer.from(msg, 'latin1').toString('base64url'));
+    } finally {
+      await admin.putSettings({ gmailAcceptStandardBase64Raw: false });
+    }
+  });
+
+  test('uploads accept message/* only: text/plain (media) or a non-message part (multipart) → 400 badContent', async () => {
+    const before = (await admin.messages(AGENT)).length;
+    const e = await googleError(gmailAs().users.messages.send({ userId: 'me', media: { mimeType: 'text/plain', body: MSG } }, { rootUrl: `${emu.url}/`, retry: false }));
+    expect(e.status).toBe(400);
+    expect(e.data.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT', message: "Media type 'text/plain' is not supported. Valid media types: [message/*]", errors: [{ reason: 'badContent' }] });
+    const m = await googleError(gmailAs().users.drafts.create({ userId: 'me', requestBody: {}, media: { mimeType: 'application/octet-stream', body: MSG } }, { rootUrl: `${emu.url}/`, retry: false }));
+    expect(m.data.error.message).toBe("Media type 'application/octet-stream' is not supported. Valid media types: [message/*]");
+    expect(await admin.messages(AGENT)).toHaveLength(before);
+    // message/* other than rfc822 is accepted (the discovery doc says message/*).
+    expect((await gmailAs().users.messages.send({ userId: 'me', media: { mimeType: 'message/global', body: MSG } }, { rootUrl: `${emu.url}/` })).status).toBe(200);
   });
 
   test('media upload (uploadType=media, message/rfc822) with the per-call rootUrl', async () => {
@@ -155,6 +198,31 @@ describe('drafts (gmail.compose)', () => {
     const e = await googleError(g.users.drafts.send({ userId: 'me', requestBody: { id: d.data.id } }));
     expect(e.data.error).toMatchObject({ code: 400, message: 'Recipient address required', errors: [{ reason: 'invalidArgument' }] });
     expect((await g.users.drafts.get({ userId: 'me', id: d.data.id! })).status).toBe(200);
+  });
+
+  test('two concurrent sends of one draft: exactly one succeeds, the other gets 404; one SENT message', async () => {
+    const g = gmailAs();
+    for (let round = 0; round < 5; round++) {
+      const d = await g.users.drafts.create({ userId: 'me', requestBody: { message: { raw: b64(MSG) } } });
+      const results = await Promise.allSettled([
+        g.users.drafts.send({ userId: 'me', requestBody: { id: d.data.id } }),
+        g.users.drafts.send({ userId: 'me', requestBody: { id: d.data.id } }),
+      ]);
+      const statuses = results.map((r) => (r.status === 'fulfilled' ? r.value.status : (r.reason as { response?: { status: number } }).response?.status)).sort();
+      expect(statuses).toEqual([200, 404]);
+      expect((await admin.messages(AGENT)).filter((m) => m.id === d.data.message!.id).map((m) => m.labelIds)).toEqual([['SENT']]);
+    }
+  });
+
+  test('a refused send keeps the draft in its place in drafts.list', async () => {
+    const g = gmailAs(OTHER);
+    const ids: string[] = [];
+    for (const m of [MSG, mime('Subject: no one yet'), MSG]) ids.push((await g.users.drafts.create({ userId: 'me', requestBody: { message: { raw: b64(m) } } })).data.id!);
+    const order = async () => (await g.users.drafts.list({ userId: 'me' })).data.drafts!.map((x) => x.id).filter((id) => ids.includes(id!));
+    const before = await order();
+    expect((await googleError(g.users.drafts.send({ userId: 'me', requestBody: { id: ids[1] } }))).status).toBe(400);
+    expect(await order()).toEqual(before);
+    for (const id of ids) await g.users.drafts.delete({ userId: 'me', id });
   });
 
   test('delete → 204, then 404; send/delete of an unknown draft → 404', async () => {

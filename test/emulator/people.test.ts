@@ -201,7 +201,7 @@ describe('connections.list', () => {
     const syncToken = pages[pages.length - 1].nextSyncToken!;
     const mismatch = await googleError(p.connections.list({ resourceName: 'people/me', personFields: 'names,metadata', syncToken }));
     expect(mismatch.data.error.details![0]).toEqual({ '@type': BAD_REQUEST, fieldViolations: [{ field: 'personFields', description: 'personFields must match the call that issued the sync token: expected "names", got "metadata,names"' }] });
-    expect((await p.connections.list({ resourceName: 'people/me', personFields: 'names', pageSize: 500, syncToken })).status).toBe(200);
+    expect((await p.connections.list({ resourceName: 'people/me', personFields: 'names', pageSize: 500, requestSyncToken: true, syncToken })).status).toBe(200);
     const statuses = await log(PAGING);
     expect(statuses.filter((s) => s.endsWith(' 400'))).toHaveLength(7);
     expect(statuses).toHaveLength(1 + 4 + 1 + 2 + 3 + 2);
@@ -284,6 +284,28 @@ describe('connections.list', () => {
     }
   });
 
+  test('an incremental call must repeat requestSyncToken=true (400 otherwise); setting requestSyncTokenMustMatch=false restores the lenient answer', async () => {
+    const p = peopleAs(DELAY);
+    const token = (await fullSync(p, 'names'))[0].nextSyncToken!;
+    const e = await googleError(p.connections.list({ resourceName: 'people/me', personFields: 'names', syncToken: token }));
+    expect(e.status).toBe(400);
+    expect(e.data.error).toEqual({
+      code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT',
+      details: [{ '@type': BAD_REQUEST, fieldViolations: [{ field: 'requestSyncToken', description: 'requestSyncToken must match the call that issued the sync token: expected "true", got "false"' }] }],
+    });
+    const ok = await p.connections.list({ resourceName: 'people/me', personFields: 'names', requestSyncToken: true, syncToken: token });
+    expect(ok.data.nextSyncToken).toEqual(expect.any(String));
+    expect(await admin.request('GET', '/people/settings')).toMatchObject({ body: { requestSyncTokenMustMatch: true } });
+    expect(await admin.request('PUT', '/people/settings', { requestSyncTokenMustMatch: false })).toMatchObject({ status: 200, body: { requestSyncTokenMustMatch: false } });
+    try {
+      const lenient = await p.connections.list({ resourceName: 'people/me', personFields: 'names', syncToken: ok.data.nextSyncToken! });
+      expect(lenient.data.nextSyncToken).toEqual(expect.any(String));
+    } finally {
+      await admin.request('PUT', '/people/settings', { requestSyncTokenMustMatch: true });
+    }
+    expect((await admin.request('PUT', '/people/settings', { requestSyncTokenMustMatch: 'yes' })).status).toBe(400);
+  });
+
   test('propagation delay setting: a write shows up in sync only after syncPropagationDelaySeconds (default 0)', async () => {
     const p = peopleAs(DELAY);
     const token = (await fullSync(p, 'names'))[0].nextSyncToken!;
@@ -291,12 +313,12 @@ describe('connections.list', () => {
     await admin.request('PUT', '/people/settings', { syncPropagationDelaySeconds: 120 });
     try {
       const created = (await p.createContact({ requestBody: person(1) })).data;
-      const early = await p.connections.list({ resourceName: 'people/me', personFields: 'names', syncToken: token });
+      const early = await p.connections.list({ resourceName: 'people/me', personFields: 'names', requestSyncToken: true, syncToken: token });
       expect(early.data.connections).toBeUndefined();
       // Reads by name see it at once: only sync lags.
       expect((await p.get({ resourceName: created.resourceName!, personFields: 'names' })).status).toBe(200);
       await admin.advanceClock(121);
-      const late = await p.connections.list({ resourceName: 'people/me', personFields: 'names', syncToken: early.data.nextSyncToken! });
+      const late = await p.connections.list({ resourceName: 'people/me', personFields: 'names', requestSyncToken: true, syncToken: early.data.nextSyncToken! });
       expect(late.data.connections!.map((c) => c.resourceName)).toEqual([created.resourceName]);
     } finally {
       await admin.request('PUT', '/people/settings', { syncPropagationDelaySeconds: 0 });

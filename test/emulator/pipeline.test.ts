@@ -256,6 +256,20 @@ describe('faults', () => {
     expect((await admin.requests({ api: 'gmail' })).map((e) => [e.status, e.fault])).toEqual([[503, 'status'], [500, 'status'], [500, 'status'], [200, undefined]]);
   });
 
+  test('an injected 401 is Google\'s real one: Invalid Credentials body and WWW-Authenticate header', async () => {
+    await admin.addFault({ api: 'gmail', method: 'gmail.users.getProfile', status: 401 });
+    await admin.addFault({ api: 'people', status: 401 });
+    const { access_token } = await mintToken(t.key, AGENT, [SCOPES.gmailCompose, SCOPES.contacts]);
+    const g = await rawCall(`${emu.url}/gmail/v1/users/me/profile`, access_token);
+    expect(g.status).toBe(401);
+    expect(g.headers.get('www-authenticate')).toBe('Bearer realm="https://accounts.google.com/", error="invalid_token"');
+    expect(g.body).toMatchObject({ error: { code: 401, status: 'UNAUTHENTICATED', errors: [{ message: 'Invalid Credentials', reason: 'authError', location: 'Authorization', locationType: 'header' }] } });
+    const p = await rawCall(`${emu.url}/v1/people/me:emulatorTestPing`, access_token);
+    expect(p.status).toBe(401);
+    expect(p.headers.get('www-authenticate')).toBe('Bearer realm="https://accounts.google.com/", error="invalid_token"');
+    expect((p.body as { error: Record<string, unknown> }).error.errors).toBeUndefined();
+  });
+
   test('429 and 500 bodies; POST is not retried by the client', async () => {
     await admin.addFault({ api: 'gmail', method: 'gmail.users.messages.send', status: 429 });
     const e = await googleError(gmailFor([SCOPES.gmailCompose]).users.messages.send({ userId: 'me', requestBody: { raw: RAW } }));
@@ -340,5 +354,59 @@ describe('request log', () => {
     expect(Date.parse(last.at) - Date.now()).toBeGreaterThan(86_000_000);
     await admin.clearRequests();
     expect(await admin.requests()).toEqual([]);
+  });
+});
+
+describe('request bodies (call.jsonObject)', () => {
+  const ROOT_NOT_MESSAGE = 'Invalid JSON payload received. Unknown name "": Root element must be a message.';
+  const bodies: Array<[string, string, string]> = [
+    ['POST', '/calendar/v3/channels/stop', 'calendar'],
+    ['POST', '/calendar/v3/calendars/primary/events/watch', 'calendar'],
+    ['POST', '/calendar/v3/calendars/primary/events', 'calendar'],
+    ['POST', '/gmail/v1/users/me/messages/send', 'gmail'],
+    ['POST', '/gmail/v1/users/me/drafts', 'gmail'],
+    ['POST', '/gmail/v1/users/me/drafts/send', 'gmail'],
+    ['POST', '/v1/people:createContact', 'people'],
+    ['POST', '/v1/people:batchDeleteContacts', 'people'],
+  ];
+  test.each(['null', '[]', '3', '"x"'])('%s as the body → 400 INVALID_ARGUMENT in each api\'s envelope, never 500', async (json) => {
+    const { access_token } = await mintToken(t.key, AGENT, [SCOPES.gmailCompose, SCOPES.calendar, SCOPES.contacts]);
+    for (const [method, path, api] of bodies) {
+      const r = await rawCall(`${emu.url}${path}`, access_token, { method, headers: { 'content-type': 'application/json' }, body: json });
+      expect([path, r.status]).toEqual([path, 400]);
+      const expected = api === 'people'
+        ? { code: 400, message: ROOT_NOT_MESSAGE, status: 'INVALID_ARGUMENT' }
+        : { code: 400, message: ROOT_NOT_MESSAGE, errors: [{ message: ROOT_NOT_MESSAGE, domain: 'global', reason: 'parseError' }], status: 'INVALID_ARGUMENT' };
+      expect([path, r.body]).toEqual([path, { error: expected }]);
+    }
+    expect((await admin.requests()).filter((e) => e.status >= 500)).toEqual([]);
+  });
+});
+
+describe('bounded memory', () => {
+  test('the request log keeps the newest requestLogMaxEntries entries (default 50,000)', async () => {
+    expect((await admin.request<{ requestLogMaxEntries: number }>('GET', '/settings')).body.requestLogMaxEntries).toBe(50_000);
+    await admin.putSettings({ requestLogMaxEntries: 3 });
+    const { access_token } = await mintToken(t.key, AGENT, [SCOPES.gmailCompose]);
+    for (let i = 0; i < 4; i++) await rawCall(`${emu.url}/gmail/v1/users/me/profile?i=${i}`, access_token);
+    await rawCall(`${emu.url}/gmail/v1/users/me/nonsense`, access_token);
+    const log = await admin.requests();
+    expect(log.map((e) => `${e.method} ${e.status}`)).toEqual(['gmail.users.getProfile 200', 'gmail.users.getProfile 200', 'unknown 404']);
+    expect((await admin.request('PUT', '/settings', { requestLogMaxEntries: 0 })).status).toBe(400);
+  });
+
+  test('issuing a token forgets tokens that expired more than a day ago; a recently expired one still answers "expired"', async () => {
+    const old = (await mintToken(t.key, AGENT, [SCOPES.gmailCompose])).access_token;
+    const recent = await admin.advanceClock(86_400);
+    const fresh = (await mintToken(t.key, AGENT, [SCOPES.gmailCompose], { iat: Math.floor(Date.parse(recent.now) / 1000) })).access_token;
+    // Expired ~21 h ago: kept, so the 401 still says ACCESS_TOKEN_EXPIRED.
+    expect(emu.state.tokens.has(old)).toBe(true);
+    const expired = await rawCall(`${emu.url}/gmail/v1/users/me/profile`, old);
+    expect((expired.body as { error: { details?: Array<{ reason: string }> } }).error.details![0].reason).toBe('ACCESS_TOKEN_EXPIRED');
+    const later = await admin.advanceClock(4 * 3600);
+    await mintToken(t.key, AGENT, [SCOPES.gmailCompose], { iat: Math.floor(Date.parse(later.now) / 1000) });
+    expect(emu.state.tokens.has(old)).toBe(false);
+    expect(emu.state.tokens.has(fresh)).toBe(true);
+    expect((await rawCall(`${emu.url}/gmail/v1/users/me/profile`, old)).status).toBe(401);
   });
 });

@@ -152,10 +152,18 @@ function deliver(state: EmulatorState, c: Channel, resourceState: 'sync' | 'exis
   };
   if (c.token !== undefined) headers['X-Goog-Channel-Token'] = c.token;
   const messageNumber = c.messageNumber;
+  const generation = state.generation;
   c.queue = c.queue.then(async () => {
+    // Queued before POST /reset (e.g. behind a slow receiver): the channel no longer exists; send nothing.
+    if (state.generation !== generation) return;
     const record: Delivery = { state: resourceState, messageNumber, status: 0, at: state.now().toISOString() };
     try {
-      const res = await fetch(c.address, { method: 'POST', headers, body: '', signal: AbortSignal.timeout(NOTIFICATION_TIMEOUT_MS) });
+      // redirect 'manual': a loopback receiver answering 3xx must not make the emulator POST to wherever Location
+      // points (another host would be off this machine). Google's notifier does not follow redirects either [?]; the
+      // 3xx is recorded as the delivery status. Node's fetch (undici) hands the 3xx response back as is.
+      const res = await fetch(c.address, {
+        method: 'POST', headers, body: '', redirect: 'manual', signal: AbortSignal.timeout(NOTIFICATION_TIMEOUT_MS),
+      });
       record.status = res.status;
       await res.arrayBuffer().catch(() => undefined);
     } catch (e) {

@@ -10,9 +10,11 @@
  *    timeMin, timeMax, updatedMin; showDeleted=false is not allowed with it; deleted events always come back; an
  *    unknown or expired token → 410 fullSyncRequired.
  *  - nextSyncToken only on the last page.
+ *  - pageToken: opaque, valid only with the first call's parameters (syncToken included) → 400 invalid otherwise.
  */
 import { randomBytes } from 'node:crypto';
 import type { ApiCall, ApiResponse } from '../registry';
+import { OpaqueTokenStore } from '../opaque-tokens';
 import type { EmulatorState } from '../state';
 import { calendarError } from './errors';
 import {
@@ -30,24 +32,63 @@ const DEFAULT_REMINDERS = [{ method: 'popup', minutes: 10 }];
 /** Parameters that cannot be combined with syncToken (v3.d.ts, syncToken). */
 export const SYNC_TOKEN_FORBIDDEN = ['iCalUID', 'orderBy', 'privateExtendedProperty', 'q', 'sharedExtendedProperty', 'timeMin', 'timeMax', 'updatedMin'] as const;
 
-interface PageToken {
+/**
+ * Page tokens are opaque random ids (../opaque-tokens.ts, the store People uses) backed by this record: whose listing
+ * it continues (user, calendar, and for events.instances the series), a fingerprint of the query that made the first
+ * page, the offset, and the calendar's change counter when the listing began. A token used by another user, on
+ * another calendar or series, or with other query parameters — notably without the syncToken of the first call — is
+ * refused rather than silently starting another listing. Google: pageToken is "Token specifying which result page
+ * to return" (v3.d.ts); other parameters must stay the same across pages like every Google list method [?].
+ */
+interface PageTokenRecord {
+  user: string;
+  calendar: string;
+  /** `list`, or `instances:<seriesId>` */
+  listing: string;
+  fingerprint: string;
   /** offset into the ordered result */
-  o: number;
+  offset: number;
   /** calendar change counter when the listing's first page was computed: the state nextSyncToken stands for */
-  s: number;
+  changeSeq: number;
 }
 
-function encodePageToken(t: PageToken): string {
-  return Buffer.from(JSON.stringify(t)).toString('base64url');
+/** How long a page token stays usable, emulator time. Google does not document a lifetime [?]. */
+export const PAGE_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
+/**
+ * Query parameters left out of the fingerprint: the token itself, the page size (Google documents no rule against
+ * changing it between pages, and an offset works with any size) and the standard system parameters
+ * (https://cloud.google.com/apis/docs/system-parameters) that do not change the result.
+ */
+const NOT_FINGERPRINTED = new Set([
+  'pageToken', 'maxResults', 'alt', 'fields', 'prettyPrint', 'quotaUser', 'key', 'access_token', 'oauth_token',
+  'callback', 'userIp', '$.xgafv', 'upload_protocol', 'uploadType',
+]);
+
+function queryFingerprint(q: URLSearchParams): string {
+  const pairs = [...q].filter(([k]) => !NOT_FINGERPRINTED.has(k)).sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  return JSON.stringify(pairs);
 }
 
-function decodePageToken(raw: string): PageToken {
-  try {
-    const t = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as PageToken;
-    if (Number.isInteger(t.o) && t.o >= 0 && Number.isInteger(t.s) && t.s >= 0) return t;
-  } catch { /* fall through */ }
-  // [?] wording: Google answers a page token it did not issue with 400 invalid.
-  throw calendarError.invalid('Invalid page token value.', 'pageToken');
+function pageTokens(state: EmulatorState): OpaqueTokenStore<PageTokenRecord> {
+  return state.moduleData('calendar.pageTokens', () => new OpaqueTokenStore<PageTokenRecord>());
+}
+
+/** Where this page starts: offset 0 and the current change counter, or what the page token says. */
+function pageStart(call: ApiCall, cal: CalendarData, listing: string): { offset: number; changeSeq: number } {
+  const raw = call.query.get('pageToken');
+  if (raw === null) return { offset: 0, changeSeq: cal.changeSeq };
+  const rec = pageTokens(call.state).get(raw, call.state.nowMs());
+  if (!rec || rec.user !== call.user.email || rec.calendar !== cal.owner || rec.listing !== listing || rec.fingerprint !== queryFingerprint(call.query)) {
+    // [?] wording: Google answers a page token it did not issue (or one used with other parameters) with 400 invalid.
+    throw calendarError.invalid('Invalid page token value.', 'pageToken');
+  }
+  return { offset: rec.offset, changeSeq: rec.changeSeq };
+}
+
+function nextPageToken(call: ApiCall, cal: CalendarData, listing: string, offset: number, changeSeq: number): string {
+  const record: PageTokenRecord = { user: call.user.email, calendar: cal.owner, listing, fingerprint: queryFingerprint(call.query), offset, changeSeq };
+  return pageTokens(call.state).issue(record, call.state.nowMs(), PAGE_TOKEN_LIFETIME_SECONDS * 1000);
 }
 
 function bool(q: URLSearchParams, name: string): boolean | undefined {
@@ -152,7 +193,7 @@ export function listEvents(call: ApiCall, cal: CalendarData): ApiResponse {
   const updatedMin = q.get('updatedMin') === null ? undefined : parseQueryTimestamp(q.get('updatedMin')!);
   const text = q.get('q');
   const iCalUID = q.get('iCalUID');
-  const page = q.get('pageToken') === null ? { o: 0, s: cal.changeSeq } : decodePageToken(q.get('pageToken')!);
+  const page = pageStart(call, cal, 'list');
 
   // "Deleted events since the last sync always come back"; with updatedMin "entries deleted since this time will
   // always be included regardless of showDeleted" (v3.d.ts).
@@ -161,7 +202,7 @@ export function listEvents(call: ApiCall, cal: CalendarData): ApiResponse {
   const windowLo = sync ? sync.timeMinMs : lo;
   for (const ev of cal.events.values()) {
     if (sync && ev.changeSeq <= sync.changeSeq) continue;
-    if (ev.changeSeq > page.s) continue; // changed after the listing began: the next sync token delivers it
+    if (ev.changeSeq > page.changeSeq) continue; // changed after the listing began: the next sync token delivers it
     if (updatedMin !== undefined && ev.updatedMs < updatedMin) continue;
     if (iCalUID !== null && ev.iCalUID !== iCalUID) continue;
     if (text !== null && !matchesText(ev, text)) continue;
@@ -184,15 +225,15 @@ export function listEvents(call: ApiCall, cal: CalendarData): ApiResponse {
     picked.sort((a, b) => a.updatedMs - b.updatedMs || a.changeSeq - b.changeSeq);
   }
 
-  const slice = picked.slice(page.o, page.o + size);
+  const slice = picked.slice(page.offset, page.offset + size);
   const ctx: RenderContext = { owner: cal.owner, zone };
-  const last = page.o + size >= picked.length;
+  const last = page.offset + size >= picked.length;
   const extra: { nextPageToken?: string; nextSyncToken?: string } = {};
-  if (!last) extra.nextPageToken = encodePageToken({ o: page.o + size, s: page.s });
+  if (!last) extra.nextPageToken = nextPageToken(call, cal, 'list', page.offset + size, page.changeSeq);
   const suppressed = sync === undefined && settings.syncTokenSuppressedBy.some((p) => q.has(p));
   if (last && !suppressed) {
     extra.nextSyncToken = issueSyncToken(cal, {
-      changeSeq: page.s, issuedMs: now,
+      changeSeq: page.changeSeq, issuedMs: now,
       singleEvents: sync ? sync.singleEvents : singleEvents,
       timeMinMs: sync ? sync.timeMinMs : lo,
     });
@@ -219,7 +260,7 @@ export function listInstances(call: ApiCall, cal: CalendarData, series: StoredEv
   const calZone = calendarZone(state, cal);
   const showDeleted = bool(q, 'showDeleted') ?? false;
   const { lo, hi } = timeBounds(q);
-  const page = q.get('pageToken') === null ? { o: 0, s: cal.changeSeq } : decodePageToken(q.get('pageToken')!);
+  const page = pageStart(call, cal, `instances:${series.id}`);
   let items = (isSeries(series) ? seriesInstances(cal, series, calZone, lo, hi, state.nowMs(), false) : [])
     .filter((ev) => showDeleted || ev.status !== 'cancelled');
   const originalStart = q.get('originalStart');
@@ -228,7 +269,7 @@ export function listInstances(call: ApiCall, cal: CalendarData, series: StoredEv
     items = items.filter((ev) => ev.originalStart && whenMs(ev.originalStart, calZone) === at);
   }
   const ctx: RenderContext = { owner: cal.owner, zone };
-  const slice = items.slice(page.o, page.o + size);
-  const extra = page.o + size < items.length ? { nextPageToken: encodePageToken({ o: page.o + size, s: page.s }) } : {};
+  const slice = items.slice(page.offset, page.offset + size);
+  const extra = page.offset + size < items.length ? { nextPageToken: nextPageToken(call, cal, `instances:${series.id}`, page.offset + size, page.changeSeq) } : {};
   return { body: envelope(cal, zone, slice.map((ev) => render(ev, ctx)), extra) };
 }

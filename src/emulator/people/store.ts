@@ -7,7 +7,7 @@
  * sequentially ("Mutate requests for the same user should be sent sequentially", every mutate method's description);
  * the emulator's handlers are synchronous, so per-user serialization holds by construction.
  */
-import { randomBytes } from 'node:crypto';
+import { OpaqueTokenStore } from '../opaque-tokens';
 import type { EmulatorState, EmulatorUser } from '../state';
 import {
   MY_CONTACTS_MEMBERSHIP, newEtags, newSourceId, resourceNameFor, type PersonData, type StoredContact, type UpdateField,
@@ -40,6 +40,13 @@ export interface PeopleSettings {
    * several minutes for sync requests". Default 0 so tests are deterministic.
    */
   syncPropagationDelaySeconds: number;
+  /**
+   * Whether an incremental call (`syncToken`) must repeat the first call's `requestSyncToken=true`. Default true:
+   * connections.list says "When the page_token or sync_token is specified, all other request parameters must match
+   * the first call" (v1.d.ts), so a call without it is 400 INVALID_ARGUMENT like any other mismatch. False: the
+   * older reading ("…except pageSize and pageToken" [?]), where an incremental call gets a nextSyncToken anyway.
+   */
+  requestSyncTokenMustMatch: boolean;
 }
 
 export function defaultPeopleSettings(): PeopleSettings {
@@ -48,6 +55,7 @@ export function defaultPeopleSettings(): PeopleSettings {
     syncTokenLifetimeSeconds: SYNC_TOKEN_LIFETIME_SECONDS,
     syncTokenExpiresFrom: 'fullSync',
     syncPropagationDelaySeconds: 0,
+    requestSyncTokenMustMatch: true,
   };
 }
 
@@ -71,13 +79,17 @@ export function updatePeopleSettings(state: EmulatorState, patch: unknown): Peop
         if (value !== 'fullSync' && value !== 'issue') throw new Error(`syncTokenExpiresFrom must be "fullSync" or "issue", got ${JSON.stringify(value)}`);
         next.syncTokenExpiresFrom = value;
         break;
+      case 'requestSyncTokenMustMatch':
+        if (typeof value !== 'boolean') throw new Error(`requestSyncTokenMustMatch must be true or false, got ${JSON.stringify(value)}`);
+        next.requestSyncTokenMustMatch = value;
+        break;
       case 'syncTokenLifetimeSeconds':
       case 'syncPropagationDelaySeconds':
         if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
         next[key] = value;
         break;
       default:
-        throw new Error(`unknown people setting "${key}"; known: expiredSyncTokenStatus, syncTokenLifetimeSeconds, syncTokenExpiresFrom, syncPropagationDelaySeconds`);
+        throw new Error(`unknown people setting "${key}"; known: expiredSyncTokenStatus, syncTokenLifetimeSeconds, syncTokenExpiresFrom, syncPropagationDelaySeconds, requestSyncTokenMustMatch`);
     }
   }
   state.globalData.set('people.settings', next);
@@ -114,26 +126,21 @@ export interface PageTokenRecord {
 export interface ContactStore {
   contacts: Map<string, StoredContact>;
   seq: number;
-  tokens: Map<string, SyncTokenRecord | PageTokenRecord>;
+  /** sync and page tokens (the store Calendar's page tokens use too, ../opaque-tokens.ts) */
+  tokens: OpaqueTokenStore<SyncTokenRecord | PageTokenRecord>;
 }
 
 export function contactStore(state: EmulatorState, user: EmulatorUser): ContactStore {
-  return state.userData(user, 'people', () => ({ contacts: new Map(), seq: 0, tokens: new Map() }));
+  return state.userData(user, 'people', () => ({ contacts: new Map(), seq: 0, tokens: new OpaqueTokenStore() }));
 }
 
-/** Page tokens are swept when this many tokens are held, so a long-running sandbox does not grow without bound. */
-const TOKEN_SWEEP_THRESHOLD = 1000;
-
+/**
+ * A token for `record`. Page tokens expire after PAGE_TOKEN_LIFETIME_SECONDS; sync tokens are kept, since their
+ * expiry is answered with EXPIRED_SYNC_TOKEN (per the settings) rather than as an unknown token.
+ */
 export function newToken(store: ContactStore, record: SyncTokenRecord | PageTokenRecord): string {
-  if (store.tokens.size >= TOKEN_SWEEP_THRESHOLD) {
-    for (const [t, r] of store.tokens) {
-      if (r.kind === 'page' && r.issuedAtMs + PAGE_TOKEN_LIFETIME_SECONDS * 1000 < record.issuedAtMs) store.tokens.delete(t);
-    }
-  }
-  // Shaped like Google's (long, URL-safe) and meaningless to the client.
-  const token = randomBytes(24).toString('base64url');
-  store.tokens.set(token, record);
-  return token;
+  const lifetimeMs = record.kind === 'page' ? PAGE_TOKEN_LIFETIME_SECONDS * 1000 : Infinity;
+  return store.tokens.issue(record, record.issuedAtMs, lifetimeMs);
 }
 
 function stamp(state: EmulatorState, store: ContactStore, c: StoredContact): void {
