@@ -4,11 +4,13 @@
  * request log) and times or throughput ratios measured in this process.
  */
 import 'reflect-metadata';
+import { benchContacts } from './contacts.bench';
 import { benchOnboarding } from './onboarding.bench';
 import type { BenchResult } from './support';
 
 const BENCHES: Record<string, () => Promise<BenchResult>> = {
   onboarding: benchOnboarding,
+  contacts: benchContacts,
 };
 
 async function main() {
