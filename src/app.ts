@@ -10,6 +10,10 @@ import type { Config } from './config';
 import type { Services } from './context';
 import { Envelope } from './crypto/envelope';
 import type { Logger } from './logger';
+import { CalendarDelivery } from './calendar/calendar.delivery';
+import { CalendarService } from './calendar/calendar.service';
+import { CalendarSync } from './calendar/calendar.sync';
+import { CalendarWatch } from './calendar/calendar.watch';
 import { ContactDelivery } from './contacts/contact.delivery';
 import { ContactService } from './contacts/contact.service';
 import { ContactSync } from './contacts/contact.sync';
@@ -30,7 +34,21 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   const outbox = new OutboxWorker(ds, log, config.outbox);
   const contactSync = new ContactSync({ ds, sessions, outbox, log });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
+  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays });
+  let calendarWatch: CalendarWatch | undefined;
+  const calendar = new CalendarService({
+    ds,
+    sessions,
+    outbox,
+    settings: { cacheMs: config.calendar.cacheMs, maxRangeMs: config.calendar.maxRangeMs, mutationWaitMs: config.contacts.mutationWaitMs },
+    onUse: (scope) => calendarWatch?.ensure({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }),
+  });
+  calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000 } });
+  outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log }));
   return {
+    calendar,
+    calendarSync,
+    calendarWatch,
     config,
     ds,
     log,
@@ -51,10 +69,12 @@ export async function createApp(config: Config, ds: DataSource, log: Logger, opt
   const services = buildServices(config, ds, log, opts);
   const gateway = await createGateway(services, await buildGatewaySchema(), new CallerTokenVerifier(config.auth));
   services.outbox.start();
+  services.calendarWatch.start();
   const close = gateway.close.bind(gateway);
   // Stop delivering before the server and database go away; undelivered rows stay for the next start.
   gateway.close = async () => {
     await services.outbox.stop();
+    await services.calendarWatch.stop();
     await close();
   };
   return { services, gateway };

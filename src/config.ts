@@ -65,6 +65,14 @@ export interface Config {
     /** How long a mutation waits for Google before answering PENDING, ms. */
     mutationWaitMs: number;
   };
+  calendar: {
+    cacheMs: number;
+    maxRangeMs: number;
+    /** Public address of /webhooks/google/calendar for push notifications; null: off. */
+    webhookUrl: string | null;
+    /** How far back the change feed's full sync lists events, days. */
+    syncPastDays: number;
+  };
   outbox: {
     pollMs: number;
     lingerMs: number;
@@ -248,6 +256,12 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     contacts: {
       freshnessMs: int('CONTACTS_FRESHNESS_SECONDS', 60, 0, 86_400) * 1000,
       mutationWaitMs: int('MUTATION_WAIT_MS', 3000, 0, 60_000),
+    },
+    calendar: {
+      cacheMs: int('CALENDAR_CACHE_SECONDS', 60, 0, 3600) * 1000,
+      maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
+      webhookUrl: readUrl(str, problems, 'CALENDAR_WEBHOOK_URL') ?? null,
+      syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
     },
     outbox: {
       pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),

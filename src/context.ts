@@ -11,6 +11,11 @@ import { TenantScope } from './auth/tenant-scope';
 import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
 import { unauthenticated } from './errors';
+import DataLoader from 'dataloader';
+import type { CalendarService } from './calendar/calendar.service';
+import type { CalendarSync } from './calendar/calendar.sync';
+import type { CalendarWatch } from './calendar/calendar.watch';
+import type { EventType } from './calendar/event.type';
 import { contactLoaders, type ContactLoaders } from './contacts/contact.loader';
 import type { ContactService } from './contacts/contact.service';
 import type { ContactSync } from './contacts/contact.sync';
@@ -39,11 +44,16 @@ export interface Services {
   outbox: OutboxWorker;
   contactSync: ContactSync;
   contacts: ContactService;
+  calendar: CalendarService;
+  calendarSync: CalendarSync;
+  calendarWatch: CalendarWatch;
 }
 
 /** Per-request loaders over the caller's data. */
 export interface Loaders {
   contacts: ContactLoaders;
+  /** Events by Google id: the same event asked for twice in one request is fetched once. */
+  events: DataLoader<string, EventType | null>;
 }
 
 export interface GatewayContext {
@@ -80,7 +90,8 @@ export function createContext(services: Services, requestId: string, caller: Cal
       return google;
     },
     loaders() {
-      loaders ??= { contacts: contactLoaders(ctx.scope()) };
+      const scope = ctx.scope();
+      loaders ??= { contacts: contactLoaders(scope), events: new DataLoader((ids) => services.calendar.getMany(scope, ids)) };
       return loaders;
     },
   };

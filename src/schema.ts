@@ -1,16 +1,17 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
-import { DateTimeResolver } from 'graphql-scalars';
 import { buildSchema, type AuthChecker } from 'type-graphql';
 import { AgentResolver } from './agents/agent.resolver';
+import { DateTimeScalar, DateTimeValue } from './calendar/date-time.scalar';
 import { ContactResolver } from './contacts/contact.resolver';
+import { AttendeeResolver, CalendarStatusResolver, EventResolver } from './calendar/event.resolver';
 import { ADMIN_ROLE } from './auth/caller';
 import type { GatewayContext } from './context';
 import { forbidden, unauthenticated } from './errors';
 import { OnboardingResolver } from './onboarding/onboarding.resolver';
 import { ServiceAccountResolver } from './onboarding/service-account.resolver';
 
-export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver] as const;
+export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver, EventResolver, AttendeeResolver, CalendarStatusResolver] as const;
 
 /**
  * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our
@@ -31,7 +32,7 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
     authChecker,
     validate: true,
     // The contract's scalar is `DateTime` (ISO 8601 with offset), not type-graphql's default `DateTimeISO`.
-    scalarsMap: [{ type: Date, scalar: DateTimeResolver }],
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }, { type: DateTimeValue, scalar: DateTimeScalar }],
     // Field resolvers and their args are described in the emitted SDL.
     emitSchemaFile: false,
   });

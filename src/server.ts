@@ -31,6 +31,7 @@ import { bearerToken, type CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
 import { AppError, ErrorCode, isPublicCode } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
+import { WEBHOOK_PATH } from './calendar/calendar.watch';
 
 /** Limits of graphql-armor, tuned (see the header comment). */
 export const ARMOR_LIMITS = {
@@ -40,7 +41,9 @@ export const ARMOR_LIMITS = {
   // the standard introspection query stays well under it.
   maxDepth: { n: 24, ignoreIntrospection: false }, // graphql-js's getIntrospectionQuery() is 21 deep
   maxTokens: { n: 2000 },
-  costLimit: { maxCost: 5000 },
+  // Armor's cost grows 1.5x per level: measured, a full 500-event page with attendees and their contacts
+  // costs ~72,000 and a full 200-contact page ~25,000; twice the heaviest legitimate query.
+  costLimit: { maxCost: 150_000 },
 };
 
 /** Request-level failures Apollo reports with its own codes: all are the client's mistake. */
@@ -166,6 +169,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       res.status(503).json({ status: 'not ready', database: 'unreachable' });
     }
   });
+
+  app.post(WEBHOOK_PATH, services.calendarWatch.handler());
 
   app.use(
     '/graphql',

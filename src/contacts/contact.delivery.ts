@@ -67,9 +67,19 @@ export class ContactDelivery implements OutboxHandler {
     const session = await this.deps.sessions.forAgent(lane.brokerageId, email);
     const outcomes: Outcome[] = [];
     for (const [i, batch] of batches.entries()) {
+      const unsure = kind === 'create' && run.some((r) => r.ambiguous);
       try {
         // After an ambiguous create, and before deletes: learn what Google has now (one incremental call per round).
-        if (i === 0 && ((kind === 'create' && run.some((r) => r.ambiguous)) || kind === 'delete')) await this.deps.sync.sync(agent);
+        if (i === 0 && (unsure || kind === 'delete')) {
+          try {
+            await this.deps.sync.sync(agent);
+          } catch (err) {
+            // Without that sync an unsure create must not be sent again: stay unsure, retry later.
+            const f = mapGoogleError(err, { api: 'people', subject: email });
+            outcomes.push(...(await this.onFailure(lane, batch, f, err)).map((o) => (o.result === 'retry' && unsure ? { ...o, ambiguous: true } : o)));
+            break;
+          }
+        }
         const people = await session.people();
         if (kind === 'create') await this.creates(people, batch);
         else if (kind === 'update') await this.updates(people, batch, lane);

@@ -112,9 +112,10 @@ export class ContactService {
     const base = () => {
       const qb = scope.manager.getRepository(Contact).createQueryBuilder('c').where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId });
       if (q) {
-        const like = `%${q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+        // '!' as the LIKE escape: a backslash would be an escape inside MariaDB string literals themselves.
+        const like = `%${q.replace(/[!%_]/g, (ch) => `!${ch}`)}%`;
         const digits = q.replace(/\D/g, '');
-        qb.andWhere(digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length ? '(c.searchText LIKE :like ESCAPE \'\\\' OR c.searchText LIKE :digits)' : 'c.searchText LIKE :like ESCAPE \'\\\'', { like, digits: `%${digits}%` });
+        qb.andWhere(digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length ? "(c.searchText LIKE :like ESCAPE '!' OR c.searchText LIKE :digits)" : "c.searchText LIKE :like ESCAPE '!'", { like, digits: `%${digits}%` });
       }
       return qb;
     };

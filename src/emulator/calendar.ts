@@ -262,6 +262,8 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
     httpMethod: 'POST', path: /^\/users\/(?<email>[^/]+)\/events$/,
     handler: admin(({ params, body }) => {
       const cal = userCalendar(params.email);
+      // One Event, or an array of them (seeding a month of 1,000 events in one call, like the contacts route).
+      if (Array.isArray(body)) return { body: body.map((b) => render(cal, insertEvent(state, cal, adminBody(b)))) };
       return { body: render(cal, insertEvent(state, cal, adminBody(body))) };
     }),
   });

@@ -204,6 +204,7 @@ export class ApiRegistry {
     const log: Omit<RequestLogEntry, 'status' | 'at'> = {
       api: found?.method.api ?? prefixApi ?? 'gmail', method: found?.method.id ?? 'unknown', path,
       user: knownToken?.subject ?? null, httpMethod: req.method, clientId: knownToken?.clientId ?? null,
+      query: url.search.slice(1),
     };
     if (!found) {
       if (!prefixApi) {

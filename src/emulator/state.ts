@@ -184,6 +184,8 @@ export interface RequestLogEntry {
   /** discovery method id, `token` for the token endpoint, `unknown` for an unmatched path */
   method: string;
   path: string;
+  /** the query string (without "?"), so tests can tell calls of one method apart (e.g. singleEvents views) */
+  query?: string;
   /** impersonated email (JWT `sub` for token calls); null when unknown */
   user: string | null;
   /** HTTP status sent; 0 when the connection was reset without an answer */

@@ -1,6 +1,7 @@
 import { Agent } from './agent.entity';
 import { AuditLog } from './audit-log.entity';
 import { Brokerage } from './brokerage.entity';
+import { CalendarChange, CalendarChannel, CalendarEvent, CalendarSyncRecord } from './calendar.entities';
 import { Contact } from './contact.entity';
 import { ContactEmail } from './contact-email.entity';
 import { ContactSyncRecord } from './contact-sync.entity';
@@ -8,7 +9,7 @@ import { OutboxLease } from './outbox-lease.entity';
 import { OutboxRow } from './outbox.entity';
 import { ServiceAccountCredential } from './service-account-credential.entity';
 
-export { Agent, AuditLog, Brokerage, Contact, ContactEmail, ContactSyncRecord, OutboxLease, OutboxRow, ServiceAccountCredential };
+export { Agent, AuditLog, Brokerage, CalendarChange, CalendarChannel, CalendarEvent, CalendarSyncRecord, Contact, ContactEmail, ContactSyncRecord, OutboxLease, OutboxRow, ServiceAccountCredential };
 
 /** Every entity, for the DataSource, parents before children (test cleanup deletes in reverse). */
-export const ENTITIES = [Brokerage, Agent, ServiceAccountCredential, AuditLog, Contact, ContactEmail, ContactSyncRecord, OutboxRow, OutboxLease];
+export const ENTITIES = [Brokerage, Agent, ServiceAccountCredential, AuditLog, Contact, ContactEmail, ContactSyncRecord, OutboxRow, OutboxLease, CalendarEvent, CalendarSyncRecord, CalendarChange, CalendarChannel];

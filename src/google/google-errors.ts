@@ -107,6 +107,7 @@ function header(headers: unknown, name: string): string | undefined {
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFailure {
+  if (err instanceof GoogleAppError) return err.failure;
   if (err instanceof TokenEndpointError) return mapTokenError(err, ctx);
   if (err instanceof TokenTransportError) {
     return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google's token endpoint could not be reached: ${err.message}`, retryable: true };
@@ -114,9 +115,12 @@ export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFa
   const e = err as HttpErrorLike;
   const status = e?.response?.status;
   if (typeof status === 'number') return mapApiError(status, e.response!.data, header(e.response!.headers, 'retry-after'), ctx);
-  const code = typeof e?.code === 'string' ? e.code : undefined;
-  if ((code && NETWORK_CODES.has(code)) || e?.name === 'AbortError' || e?.name === 'TimeoutError' || /socket hang up|network|fetch failed|aborted/i.test(e?.message ?? '')) {
-    return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not answer (${code ?? e?.name ?? 'network error'}); the request may or may not have been applied`, retryable: true };
+  // gaxios 7 over Node's fetch wraps a reset three deep: GaxiosError → TypeError("fetch failed") → SocketError(UND_ERR_SOCKET).
+  for (let c: HttpErrorLike | undefined = e, depth = 0; c && depth < 5; c = (c as { cause?: HttpErrorLike }).cause, depth++) {
+    const code = typeof c.code === 'string' ? c.code : undefined;
+    if ((code && NETWORK_CODES.has(code)) || c.name === 'AbortError' || c.name === 'TimeoutError' || /socket hang up|other side closed|network|fetch failed|aborted|timed? ?out/i.test(c.message ?? '')) {
+      return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not answer (${code ?? c.name ?? 'network error'}); the request may or may not have been applied`, retryable: true };
+    }
   }
   return { kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'unexpected failure calling Google', retryable: false };
 }
@@ -264,8 +268,15 @@ function safeJson(s: string): unknown {
 }
 
 /** The client-facing error for a failure (remedy and retry hint in the extensions). */
+/** An AppError that still knows the Google failure behind it (for retry decisions further up). */
+export class GoogleAppError extends AppError {
+  constructor(readonly failure: GoogleFailure, extensions: Record<string, unknown>) {
+    super(failure.code, failure.message, extensions);
+  }
+}
+
 export function failureToAppError(f: GoogleFailure): AppError {
-  return new AppError(f.code, f.message, {
+  return new GoogleAppError(f, {
     googleReason: f.reason,
     ...(f.remedy ? { remedy: f.remedy } : {}),
     ...(f.retryAfterMs !== undefined ? { retryAfterSeconds: Math.ceil(f.retryAfterMs / 1000) } : {}),

@@ -19,6 +19,8 @@ interface World {
   tenants: Record<Domain, Tenant>;
   /** The id of the one contact each brokerage's agent has. */
   contacts: Record<Domain, string>;
+  /** The id of the one event each brokerage's agent has. */
+  events: Record<Domain, string>;
   token(domain: Domain): Promise<string>;
   agentToken(domain: Domain): Promise<string>;
 }
@@ -108,6 +110,46 @@ Object.assign(PROBES, {
   },
 });
 
+/** Calendar: each agent has one event; reads go to Google as the caller's own mailbox, so another's id is NOT_FOUND there too. */
+const RANGE = '(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z")';
+const ownEvents = async (w: World, d: Domain) => (await w.gw.gql(`{ events${RANGE} { edges { node { id title } } } }`, { token: await w.agentToken(d) })).body.data.events.edges.map((e: { node: unknown }) => e.node);
+
+Object.assign(PROBES, {
+  'Query.events': async (w: World, domain: Domain) => {
+    expect(await ownEvents(w, domain)).toEqual([{ id: w.events[domain], title: `Showing for ${domain}` }]);
+  },
+  'Query.event': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    expect((await w.gw.gql('query ($id: ID!) { event(id: $id) { id } }', { token: t, variables: { id: w.events[domain] } })).body.data.event).toEqual({ id: w.events[domain] });
+    expect((await w.gw.gql('query ($id: ID!) { event(id: $id) { id } }', { token: t, variables: { id: w.events[other] } })).body.data.event).toBeNull();
+  },
+  'Mutation.updateEvent': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Hacked" }) { id } }', { token: await w.agentToken(domain), variables: { id: w.events[other] } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await ownEvents(w, other)).toEqual([{ id: w.events[other], title: `Showing for ${other}` }]);
+  },
+  'Mutation.deleteEvent': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { token: await w.agentToken(domain), variables: { id: w.events[other] } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await ownEvents(w, other)).toHaveLength(1);
+  },
+  'Mutation.createEvent': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation { createEvent(input: { title: "Temp", start: "2026-12-20T10:00:00Z", end: "2026-12-20T11:00:00Z" }) { id } }', { token: await w.agentToken(domain) });
+    expect(await ownEvents(w, other)).toHaveLength(1);
+    await w.gw.gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { token: await w.agentToken(domain), variables: { id: res.body.data.createEvent.id } });
+  },
+  'Mutation.syncCalendar': async (w: World, domain: Domain) => {
+    const res = await w.gw.gql('mutation { syncCalendar { calendar { lastSyncAt } } }', { token: await w.agentToken(domain) });
+    expect(res.body.data.syncCalendar.calendar.lastSyncAt).toEqual(expect.any(String));
+  },
+  'Query.eventChanges': async (w: World, domain: Domain, other: Domain) => {
+    await w.gw.gql('mutation { syncCalendar { calendar { lastSyncAt } } }', { token: await w.agentToken(domain) });
+    const ids = (await w.gw.gql('{ eventChanges(first: 500) { edges { node { eventId } } } }', { token: await w.agentToken(domain) })).body.data.eventChanges.edges.map((e: { node: { eventId: string } }) => e.node.eventId);
+    expect(ids).toContain(w.events[domain]);
+    expect(ids).not.toContain(w.events[other]);
+  },
+});
+
 test('every operation in the schema has a tenant-isolation probe', async () => {
   const schema = await buildGatewaySchema();
   const ops = [
@@ -130,7 +172,7 @@ describeEachDb('tenant isolation', (db) => {
       await seedBrokerage(db().ds, domain, [{ email: `admin@${domain}`, role: 'admin' }]);
       tenants[domain] = await admin.tenant(domain, [`admin@${domain}`, `user@${domain}`], [...GUIDE_SCOPES]);
     }
-    world = { gw, tenants, contacts: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
+    world = { gw, tenants, contacts: {} as Record<Domain, string>, events: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
     for (const domain of DOMAINS) {
       const res = await gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
         token: await world.token(domain),
@@ -140,6 +182,9 @@ describeEachDb('tenant isolation', (db) => {
       const c = await gw.gql(`mutation { createContact(input: { givenName: "Client", familyName: "of ${domain}" }) { id syncState } }`, { token: await world.agentToken(domain) });
       expect(c.body.data.createContact.syncState).toBe('SYNCED');
       world.contacts[domain] = c.body.data.createContact.id;
+      const e = await gw.gql(`mutation { createEvent(input: { title: "Showing for ${domain}", start: "2026-12-10T17:00:00Z", end: "2026-12-10T18:00:00Z" }) { id syncState } }`, { token: await world.agentToken(domain) });
+      expect(e.body.data.createEvent.syncState).toBe('SYNCED');
+      world.events[domain] = e.body.data.createEvent.id;
     }
   });
   afterAll(async () => {

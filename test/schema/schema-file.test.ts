@@ -9,8 +9,18 @@ test(`${SCHEMA_FILE} is current (run \`npm run schema:emit\` after changing the 
   expect(committed).toBe(emitted);
 });
 
-test('the schema exposes the contract\'s operations that exist so far', async () => {
+/** architecture.md §4: the contract's operations. Mail (issue 7) is not built yet. */
+const CONTRACT = {
+  Query: ['me', 'contacts', 'contact', 'events', 'event', 'sentMail', 'mail', 'syncStatus', 'serviceAccount'],
+  Mutation: ['createContact', 'updateContact', 'deleteContact', 'syncContacts', 'createEvent', 'updateEvent', 'deleteEvent', 'sendMail', 'submitServiceAccountKey', 'verifyServiceAccount'],
+};
+const NOT_YET = new Set(['sentMail', 'mail', 'sendMail']);
+
+test('the schema exposes every operation of the contract built so far', async () => {
   const schema = await buildGatewaySchema();
-  expect(Object.keys(schema.getQueryType()!.getFields()).sort()).toEqual(['me', 'serviceAccount']);
+  const have = { Query: Object.keys(schema.getQueryType()!.getFields()), Mutation: Object.keys(schema.getMutationType()!.getFields()) };
+  for (const type of ['Query', 'Mutation'] as const) {
+    for (const op of CONTRACT[type]) expect([type, op, have[type].includes(op)]).toEqual([type, op, !NOT_YET.has(op)]);
+  }
   expect(schema.getType('DateTime')).toBeDefined();
 });

@@ -73,12 +73,14 @@ export function describeEachDb(title: string, body: (db: () => TestDb) => void):
       beforeAll(async () => {
         current = await createTestDb(dialect);
       });
-      afterAll(async () => {
-        await current?.drop();
-      });
       body(() => {
         if (!current) throw new Error(`${label}: the database is not open yet (use db() inside hooks or tests)`);
         return current;
+      });
+      // Declared after the body's hooks: jest runs afterAll hooks in declaration order, and the
+      // body's own teardown (closing a gateway, say) still needs the database.
+      afterAll(async () => {
+        await current?.drop();
       });
     });
   }

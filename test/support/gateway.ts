@@ -3,6 +3,7 @@
  * talk to it over HTTP like any client.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { createApp } from '../../src/app';
 import { signSandboxToken } from '../../src/auth/sandbox-token';
@@ -41,12 +42,12 @@ export interface TestGateway {
   token(email: string, opts?: { admin?: boolean; ttlSeconds?: number }): Promise<string>;
 }
 
-export async function startTestGateway(ds: DataSource, opts: { env?: Record<string, string | undefined>; log?: Logger; mutate?: (s: Services) => void } = {}): Promise<TestGateway> {
+export async function startTestGateway(ds: DataSource, opts: { env?: Record<string, string | undefined>; log?: Logger; mutate?: (s: Services) => void; port?: number } = {}): Promise<TestGateway> {
   const config = testConfig(opts.env);
   const log = opts.log ?? createLogger('silent');
   const { services, gateway } = await createApp(config, ds, log);
   opts.mutate?.(services);
-  const url = await gateway.listen(0);
+  const url = await gateway.listen(opts.port ?? 0);
   const graphqlUrl = `${url}/graphql`;
   return {
     url,
@@ -85,4 +86,16 @@ export async function seedBrokerage(ds: DataSource, domain: string, agents: { em
     await ds.getRepository(Agent).insert({ id: randomUUID(), brokerageId: b.id, email: a.email, role: a.role ?? 'agent', createdAt: new Date(), lastSeenAt: null });
   }
   return b;
+}
+
+/** A free loopback port (for a gateway whose own URL must be in its config, e.g. the calendar webhook). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }

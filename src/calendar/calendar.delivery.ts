@@ -1,0 +1,127 @@
+/**
+ * CRM → Google for the calendar lane of the outbox, one event at a time, in
+ * order (Calendar has no batch write besides the batch HTTP envelope).
+ * - Inserts carry our chosen event id: a retried insert that finds 409
+ *   duplicate means Google already has it, so it is read back, not copied.
+ * - Patches carry If-Match with the etag they were based on: a 412 means the
+ *   event changed in Google meanwhile; we re-read it, record which of our
+ *   fields Google had also changed, and apply our patch on the new version
+ *   (PATCH leaves Google's other changes in place; ours is the later write).
+ * - A delete that finds the event gone (410 deleted, 404) is done.
+ * Every delivered write invalidates the agent's cached ranges.
+ */
+import type { calendar_v3 } from '@googleapis/calendar';
+import type { DataSource } from 'typeorm';
+import { In } from 'typeorm';
+import { Agent, CalendarEvent, type OutboxRow } from '../entities';
+import { ErrorCode } from '../errors';
+import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
+import type { GoogleSessions } from '../google/google-sessions';
+import type { Logger } from '../logger';
+import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
+import { CALENDAR_TOPIC, type RangeCache } from './calendar.service';
+
+type GEvent = calendar_v3.Schema$Event;
+
+/** Writes per delivery round before the lane's lease is renewed. */
+const ROUND = 50;
+
+export class CalendarDelivery implements OutboxHandler {
+  readonly topic = CALENDAR_TOPIC;
+  private readonly emails = new Map<string, string>();
+
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger }) {}
+
+  async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
+    const email = await this.agentEmail(lane.agentId);
+    const session = await this.deps.sessions.forAgent(lane.brokerageId, email);
+    const outcomes: Outcome[] = [];
+    const batch = rows.slice(0, ROUND);
+    const locals = new Map((await this.deps.ds.getRepository(CalendarEvent).findBy({ id: In([...new Set(batch.map((r) => r.entityId))]) })).map((r) => [r.id, r]));
+    for (const row of batch) {
+      const local = locals.get(row.entityId);
+      if (!local || !local.pendingOp) {
+        outcomes.push({ seq: row.seq, result: 'done' }); // already delivered by an earlier row of the same event
+        continue;
+      }
+      try {
+        const cal = await session.calendar();
+        await this.apply(cal, local);
+        this.deps.cache.invalidate(lane.agentId);
+        outcomes.push({ seq: row.seq, result: 'done' });
+        local.pendingOp = null;
+      } catch (err) {
+        const f = mapGoogleError(err, { api: 'calendar', subject: email });
+        outcomes.push(await this.onFailure(lane, row, local, f, err));
+        break;
+      }
+    }
+    return outcomes;
+  }
+
+  private async apply(cal: calendar_v3.Calendar, local: CalendarEvent): Promise<void> {
+    const repo = this.deps.ds.getRepository(CalendarEvent);
+    const settle = async (event: GEvent | null, extra: Partial<CalendarEvent> = {}) => {
+      // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
+      await repo.update({ id: local.id, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
+    };
+    if (local.pendingOp === 'create') {
+      const body = JSON.parse(local.body!) as GEvent;
+      try {
+        const res = await cal.events.insert({ calendarId: 'primary', requestBody: body, sendUpdates: 'none' });
+        await settle(res.data);
+      } catch (err) {
+        if (mapGoogleError(err, { api: 'calendar' }).kind !== 'duplicate') throw err;
+        // Our id is taken: an earlier attempt reached Google. Bring that event to the body we hold (it may
+        // carry changes folded in since) instead of inserting a copy.
+        const { id: _id, ...fields } = body;
+        const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: fields, sendUpdates: 'none' });
+        await settle(res.data);
+      }
+    } else if (local.pendingOp === 'patch') {
+      const body = JSON.parse(local.body!) as GEvent;
+      try {
+        const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: body, sendUpdates: 'none' }, local.baseEtag ? { headers: { 'If-Match': local.baseEtag } } : {});
+        await settle(res.data);
+      } catch (err) {
+        if (mapGoogleError(err, { api: 'calendar' }).kind !== 'stale-etag') throw err;
+        const now = (await cal.events.get({ calendarId: 'primary', eventId: local.googleEventId })).data;
+        const before = local.event ? (JSON.parse(local.event) as GEvent) : null;
+        const both = before ? Object.keys(body).filter((k) => JSON.stringify((before as Record<string, unknown>)[k]) !== JSON.stringify((now as Record<string, unknown>)[k])) : [];
+        const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: body, sendUpdates: 'none' }, { headers: { 'If-Match': now.etag! } });
+        await settle(res.data, both.length ? { syncState: 'CONFLICT', conflicts: JSON.stringify(both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() }))) } : {});
+      }
+    } else if (local.pendingOp === 'delete') {
+      try {
+        await cal.events.delete({ calendarId: 'primary', eventId: local.googleEventId, sendUpdates: 'none' });
+      } catch (err) {
+        const kind = mapGoogleError(err, { api: 'calendar' }).kind;
+        if (kind !== 'gone' && kind !== 'not-found') throw err; // already deleted: done
+      }
+      await settle(null);
+    }
+  }
+
+  private async onFailure(lane: LaneRef, row: OutboxRow, local: CalendarEvent, f: GoogleFailure, err: unknown): Promise<Outcome> {
+    if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
+    const repo = this.deps.ds.getRepository(CalendarEvent);
+    if (f.retryable || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED) {
+      await repo.update({ id: local.id }, { syncError: f.remedy ? `${f.message}. ${f.remedy}` : f.message });
+      return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs };
+    }
+    if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');
+    // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
+    await repo.update({ id: local.id }, { pendingOp: null, body: null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
+    this.deps.cache.invalidate(lane.agentId);
+    return { seq: row.seq, result: 'failed', error: f.message };
+  }
+
+  private async agentEmail(agentId: string): Promise<string> {
+    let email = this.emails.get(agentId);
+    if (!email) {
+      email = (await this.deps.ds.getRepository(Agent).findOneByOrFail({ id: agentId })).email;
+      this.emails.set(agentId, email);
+    }
+    return email;
+  }
+}

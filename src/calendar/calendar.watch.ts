@@ -1,0 +1,163 @@
+/**
+ * Push notifications (Calendar events.watch, google-api-notes §3.4). With
+ * CALENDAR_WEBHOOK_URL set, the gateway keeps one channel per agent who uses
+ * the calendar, renews it before it expires, and stops its channels on
+ * shutdown. Google POSTs an empty body with X-Goog-* headers; a known
+ * channel with the right token invalidates that agent's cached ranges and
+ * runs the change-feed sync. Anything else is ignored with a 200 and a log
+ * line (never an error that would tell a prober which channels exist).
+ * Channel tokens are random secrets; only their SHA-256 is stored.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { LessThan } from 'typeorm';
+import { Agent, CalendarChannel } from '../entities';
+import type { GoogleSessions } from '../google/google-sessions';
+import type { Logger } from '../logger';
+import type { RangeCache } from './calendar.service';
+import type { CalendarAgentRef, CalendarSync } from './calendar.sync';
+
+export const WEBHOOK_PATH = '/webhooks/google/calendar';
+/** Notifications arrive one per change (a bulk edit sends hundreds); they are served by one sync after this pause. */
+export const SYNC_DEBOUNCE_MS = 500;
+
+export interface WatchSettings {
+  /** Public https address of WEBHOOK_PATH; null disables push notifications. */
+  address: string | null;
+  /** Renew a channel this long before it expires, ms. */
+  renewBeforeMs: number;
+  /** How often channels due for renewal are looked for, ms. */
+  renewEveryMs: number;
+}
+
+const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export class CalendarWatch {
+  private readonly ensuring = new Map<string, Promise<void>>();
+  private readonly checked = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  /** Agents with a change-feed sync scheduled: notifications come one per change, a sync serves them all. */
+  private readonly syncTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; sync: CalendarSync; log: Logger; settings: WatchSettings }) {}
+
+  start(): void {
+    if (!this.deps.settings.address) return;
+    this.timer = setInterval(() => void this.renewDue().catch((err) => this.deps.log.warn({ err }, 'calendar channel renewal failed')), this.deps.settings.renewEveryMs);
+    this.timer.unref();
+  }
+
+  /** Stops every channel (shutdown): Google stops calling an address that is going away. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const t of this.syncTimers.values()) clearTimeout(t);
+    await Promise.allSettled([...this.ensuring.values()]);
+    if (!this.deps.settings.address) return;
+    const channels = await this.deps.ds.getRepository(CalendarChannel).find();
+    await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
+  }
+
+  /** Makes sure the agent has a live channel (at most one check a minute per agent; never fails the caller). */
+  ensure(agent: CalendarAgentRef): void {
+    if (!this.deps.settings.address || this.stopped) return;
+    const last = this.checked.get(agent.agentId) ?? 0;
+    if (Date.now() - last < 60_000 || this.ensuring.has(agent.agentId)) return;
+    this.checked.set(agent.agentId, Date.now());
+    const p = this.ensureNow(agent)
+      .then(() => undefined)
+      .catch((err) => this.deps.log.warn({ err, agentId: agent.agentId }, 'could not register a calendar push channel'))
+      .finally(() => this.ensuring.delete(agent.agentId));
+    this.ensuring.set(agent.agentId, p);
+  }
+
+  async ensureNow(agent: CalendarAgentRef): Promise<CalendarChannel | null> {
+    const address = this.deps.settings.address;
+    if (!address) return null;
+    const repo = this.deps.ds.getRepository(CalendarChannel);
+    const live = await repo.findOne({ where: { agentId: agent.agentId }, order: { expiration: 'DESC' } });
+    if (live && live.expiration.getTime() - Date.now() > this.deps.settings.renewBeforeMs) return live;
+    const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
+    const cal = await session.calendar();
+    const token = randomBytes(32).toString('hex');
+    const id = randomUUID();
+    const res = await cal.events.watch({ calendarId: 'primary', requestBody: { id, type: 'web_hook', address, token } });
+    const channel: CalendarChannel = {
+      id,
+      brokerageId: agent.brokerageId,
+      agentId: agent.agentId,
+      resourceId: res.data.resourceId ?? '',
+      tokenDigest: digest(token),
+      expiration: new Date(Number(res.data.expiration ?? Date.now() + 7 * 86_400_000)),
+      createdAt: new Date(),
+    };
+    await repo.insert(channel);
+    if (live) await this.stopChannel(live); // replaced
+    return channel;
+  }
+
+  private async renewDue(): Promise<void> {
+    const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.renewBeforeMs)) } });
+    for (const c of due) {
+      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
+      if (agent) await this.ensureNow({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, channel: c.id }, 'renewal failed'));
+    }
+  }
+
+  private async stopChannel(c: CalendarChannel): Promise<void> {
+    try {
+      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
+      if (agent) {
+        const cal = await (await this.deps.sessions.forAgent(c.brokerageId, agent.email)).calendar();
+        await cal.channels.stop({ requestBody: { id: c.id, resourceId: c.resourceId } });
+      }
+    } catch (err) {
+      this.deps.log.warn({ err, channel: c.id }, 'could not stop a calendar channel (it will expire by itself)');
+    } finally {
+      await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id });
+    }
+  }
+
+  /** One change-feed sync per agent per SYNC_DEBOUNCE_MS, however many notifications arrive. */
+  private scheduleSync(channel: CalendarChannel): void {
+    if (this.syncTimers.has(channel.agentId)) return;
+    const t = setTimeout(async () => {
+      this.syncTimers.delete(channel.agentId);
+      if (this.stopped) return;
+      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: channel.agentId }).catch(() => null);
+      if (agent) await this.deps.sync.sync({ brokerageId: channel.brokerageId, agentId: channel.agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, agentId: channel.agentId }, 'calendar change-feed sync failed'));
+    }, SYNC_DEBOUNCE_MS);
+    t.unref();
+    this.syncTimers.set(channel.agentId, t);
+  }
+
+  current(agentId: string): Promise<CalendarChannel | null> {
+    return this.deps.ds.getRepository(CalendarChannel).findOne({ where: { agentId }, order: { expiration: 'DESC' } });
+  }
+
+  /** POST WEBHOOK_PATH: always 200; only a known channel with its token has an effect. */
+  handler() {
+    return async (req: Request, res: Response): Promise<void> => {
+      const id = req.header('x-goog-channel-id') ?? '';
+      const token = req.header('x-goog-channel-token') ?? '';
+      const state = req.header('x-goog-resource-state') ?? '';
+      res.status(200).end();
+      if (this.stopped) return;
+      try {
+        const channel = id.length <= 64 ? await this.deps.ds.getRepository(CalendarChannel).findOneBy({ id }) : null;
+        const ok = channel && timingSafeEqual(Buffer.from(digest(token), 'hex'), Buffer.from(channel.tokenDigest, 'hex'));
+        if (!channel || !ok) {
+          this.deps.log.warn({ channelId: id.slice(0, 80), known: Boolean(channel) }, 'calendar notification ignored: unknown channel or wrong token');
+          return;
+        }
+        if (state === 'sync') return; // the handshake after watch: nothing changed yet
+        this.deps.cache.invalidate(channel.agentId);
+        this.scheduleSync(channel);
+      } catch (err) {
+        this.deps.log.error({ err }, 'calendar notification failed');
+      }
+    };
+  }
+}

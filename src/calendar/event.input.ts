@@ -1,0 +1,101 @@
+import { ArrayMaxSize, IsEmail, IsOptional, Length, MaxLength } from 'class-validator';
+import { Field, InputType } from 'type-graphql';
+import { DateTimeValue } from './date-time.scalar';
+
+export const MAX_ATTENDEES = 200;
+export const MAX_RECURRENCE_LINES = 10;
+
+@InputType('EventInput')
+export class EventInput {
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @MaxLength(1024)
+  title?: string | null;
+
+  @Field(() => DateTimeValue)
+  start: DateTimeValue;
+
+  @Field(() => DateTimeValue, { description: 'Exclusive. All-day: the date after the last day (a same-day end means one day).' })
+  end: DateTimeValue;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false })
+  allDay?: boolean | null;
+
+  @Field(() => String, { nullable: true, description: 'IANA time zone, e.g. America/Los_Angeles (required for recurring timed events).' })
+  @IsOptional()
+  @Length(1, 64)
+  timeZone?: string | null;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @MaxLength(8192)
+  description?: string | null;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @MaxLength(1024)
+  location?: string | null;
+
+  @Field(() => [String], { nullable: true })
+  @IsOptional()
+  @ArrayMaxSize(MAX_ATTENDEES)
+  @IsEmail({}, { each: true, message: '"$value" is not an email address' })
+  attendees?: string[] | null;
+
+  @Field(() => [String], { nullable: true, description: 'RRULE / EXDATE / RDATE / EXRULE lines, e.g. "RRULE:FREQ=WEEKLY;COUNT=10".' })
+  @IsOptional()
+  @ArrayMaxSize(MAX_RECURRENCE_LINES)
+  @MaxLength(500, { each: true })
+  recurrence?: string[] | null;
+}
+
+@InputType('EventPatch', { description: 'The fields to change (absent: unchanged). etag: the version you edited; a stale one answers CONFLICT.' })
+export class EventPatch {
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @MaxLength(1024)
+  title?: string | null;
+
+  @Field(() => DateTimeValue, { nullable: true })
+  @IsOptional()
+  start?: DateTimeValue | null;
+
+  @Field(() => DateTimeValue, { nullable: true })
+  @IsOptional()
+  end?: DateTimeValue | null;
+
+  @Field(() => Boolean, { nullable: true })
+  @IsOptional()
+  allDay?: boolean | null;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Length(1, 64)
+  timeZone?: string | null;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @MaxLength(8192)
+  description?: string | null;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @MaxLength(1024)
+  location?: string | null;
+
+  @Field(() => [String], { nullable: true })
+  @IsOptional()
+  @ArrayMaxSize(MAX_ATTENDEES)
+  @IsEmail({}, { each: true, message: '"$value" is not an email address' })
+  attendees?: string[] | null;
+
+  @Field(() => [String], { nullable: true })
+  @IsOptional()
+  @ArrayMaxSize(MAX_RECURRENCE_LINES)
+  @MaxLength(500, { each: true })
+  recurrence?: string[] | null;
+
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  etag?: string | null;
+}

@@ -1,0 +1,153 @@
+/**
+ * Calendar `Event` ↔ the API's Event, and the validation of what the CRM
+ * writes. Google's event shape: @googleapis/calendar v3 Schema$Event;
+ * google-api-notes §3.
+ */
+import type { calendar_v3 } from '@googleapis/calendar';
+import { RRule } from 'rrule';
+import { badInput } from '../errors';
+import { SyncStateEnum } from '../contacts/contact.type';
+import type { CalendarEvent } from '../entities';
+import type { DateTimeValue } from './date-time.scalar';
+import type { EventInput, EventPatch } from './event.input';
+import type { EventType } from './event.type';
+
+type GEvent = calendar_v3.Schema$Event;
+
+/** Google Calendar does not support recurrence more frequent than daily (see the emulator's recurrence.ts for sources). */
+const SUPPORTED_FREQ = new Set([RRule.DAILY, RRule.WEEKLY, RRule.MONTHLY, RRule.YEARLY]);
+
+export function isValidTimeZone(tz: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(tz)) return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+function checkRecurrence(lines: string[]): string[] {
+  return lines.map((raw) => {
+    const line = raw.trim();
+    const m = /^(RRULE|EXRULE|RDATE|EXDATE)(;[^:]*)?:(.+)$/i.exec(line);
+    if (!m) throw badInput(`recurrence: "${line.slice(0, 80)}" must start with RRULE:, EXRULE:, RDATE or EXDATE`, { field: 'recurrence' });
+    if (/^(RRULE|EXRULE)$/i.test(m[1])) {
+      let rule: RRule;
+      try {
+        rule = new RRule(RRule.parseString(m[3]));
+      } catch (err) {
+        throw badInput(`recurrence: "${line.slice(0, 80)}" is not a valid rule (${(err as Error).message})`, { field: 'recurrence' });
+      }
+      if (!SUPPORTED_FREQ.has(rule.options.freq)) throw badInput(`recurrence: "${line.slice(0, 80)}": Google Calendar repeats daily at most often (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY)`, { field: 'recurrence' });
+    } else if (!/^(\d{8}(T\d{6}Z?)?)(,\d{8}(T\d{6}Z?)?)*$/.test(m[3])) {
+      throw badInput(`recurrence: "${line.slice(0, 80)}" must list dates like 20261224 or 20261224T170000Z`, { field: 'recurrence' });
+    }
+    return line;
+  });
+}
+
+interface Times {
+  start: DateTimeValue;
+  end: DateTimeValue;
+  allDay: boolean;
+  timeZone: string | null;
+}
+
+/** Google's start/end for the CRM's times, checked. */
+function googleTimes(t: Times, recurring: boolean): Pick<GEvent, 'start' | 'end'> {
+  if (t.timeZone !== null && !isValidTimeZone(t.timeZone)) throw badInput(`timeZone must be an IANA time zone such as America/Los_Angeles (got "${t.timeZone}")`, { field: 'timeZone' });
+  if (t.allDay) {
+    // All-day: the dates as written, never shifted by an offset; a same-day end means that one day.
+    const startDate = t.start.date;
+    let endDate = t.end.date;
+    if (endDate === startDate) endDate = addDays(startDate, 1);
+    if (endDate < startDate) throw badInput(`end (${t.end.date}) is before start (${t.start.date})`, { field: 'end' });
+    return { start: { date: startDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) }, end: { date: endDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) } };
+  }
+  if (t.end.instant.getTime() <= t.start.instant.getTime()) throw badInput(`end (${t.end.raw}) must be after start (${t.start.raw})`, { field: 'end' });
+  if (recurring && !t.timeZone) throw badInput('A recurring event needs a timeZone (an IANA name such as America/New_York), so its times stay put across daylight-saving changes', { field: 'timeZone' });
+  return {
+    start: { dateTime: t.start.raw, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
+    end: { dateTime: t.end.raw, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
+  };
+}
+
+/** The event resource to insert, with our chosen id. */
+export function googleEventFromInput(id: string, input: EventInput): GEvent {
+  const recurrence = input.recurrence?.length ? checkRecurrence(input.recurrence) : undefined;
+  return {
+    id,
+    summary: input.title ?? undefined,
+    description: input.description ?? undefined,
+    location: input.location ?? undefined,
+    ...googleTimes({ start: input.start, end: input.end, allDay: Boolean(input.allDay), timeZone: input.timeZone ?? null }, Boolean(recurrence)),
+    ...(recurrence ? { recurrence } : {}),
+    ...(input.attendees?.length ? { attendees: [...new Set(input.attendees.map((a) => a.trim().toLowerCase()))].map((email) => ({ email })) } : {}),
+  };
+}
+
+/** The fields to patch, given the event as it is now. */
+export function googlePatch(current: GEvent, patch: EventPatch): GEvent {
+  const body: GEvent = {};
+  if (patch.title !== undefined) body.summary = patch.title ?? '';
+  if (patch.description !== undefined) body.description = patch.description ?? '';
+  if (patch.location !== undefined) body.location = patch.location ?? '';
+  if (patch.attendees !== undefined) body.attendees = [...new Set((patch.attendees ?? []).map((a) => a.trim().toLowerCase()))].map((email) => ({ email, responseStatus: current.attendees?.find((x) => x.email?.toLowerCase() === email)?.responseStatus ?? 'needsAction' }));
+  const recurring = patch.recurrence !== undefined ? Boolean(patch.recurrence?.length) : Boolean(current.recurrence?.length);
+  if (patch.recurrence !== undefined) body.recurrence = patch.recurrence?.length ? checkRecurrence(patch.recurrence) : [];
+  if (patch.start !== undefined || patch.end !== undefined || patch.allDay !== undefined || patch.timeZone !== undefined) {
+    const cur = fromGoogleTimes(current);
+    const allDay = patch.allDay ?? cur.allDay;
+    const start = patch.start ?? cur.start;
+    const end = patch.end ?? cur.end;
+    if (!start || !end) throw badInput('start and end are both needed to change the times of this event', { field: 'start' });
+    Object.assign(body, googleTimes({ start, end, allDay, timeZone: patch.timeZone !== undefined ? patch.timeZone : cur.timeZone }, recurring));
+  }
+  return body;
+}
+
+function fromGoogleTimes(e: GEvent): { start?: DateTimeValue; end?: DateTimeValue; allDay: boolean; timeZone: string | null } {
+  const allDay = Boolean(e.start?.date);
+  const dt = (x: calendar_v3.Schema$EventDateTime | undefined) => {
+    if (!x) return undefined;
+    const raw = x.dateTime ?? `${x.date}T00:00:00Z`;
+    return { instant: new Date(raw), date: x.date ?? raw.slice(0, 10), raw, toISOString: () => new Date(raw).toISOString() } as DateTimeValue;
+  };
+  return { start: dt(e.start), end: dt(e.end), allDay, timeZone: e.start?.timeZone ?? null };
+}
+
+/** Sort key of an event: its start instant (all-day: the date at 00:00 UTC). */
+export function startMs(e: GEvent): number {
+  return new Date(e.start?.dateTime ?? `${e.start?.date}T00:00:00Z`).getTime();
+}
+
+export function toEventType(e: GEvent, local?: Pick<CalendarEvent, 'syncState' | 'syncError'> | null): EventType {
+  const allDay = Boolean(e.start?.date);
+  return {
+    id: e.id!,
+    googleEventId: e.id!,
+    recurringEventId: e.recurringEventId ?? null,
+    title: e.summary ?? null,
+    description: e.description ?? null,
+    location: e.location ?? null,
+    start: new Date(e.start?.dateTime ?? `${e.start?.date}T00:00:00Z`),
+    end: new Date(e.end?.dateTime ?? `${e.end?.date}T00:00:00Z`),
+    allDay,
+    startDate: allDay ? e.start!.date! : null,
+    endDate: allDay ? e.end?.date ?? null : null,
+    timeZone: e.start?.timeZone ?? null,
+    status: e.status ?? 'confirmed',
+    attendees: (e.attendees ?? []).filter((a) => a.email).map((a) => ({ email: a.email!, responseStatus: a.responseStatus ?? 'needsAction' })),
+    recurrence: e.recurrence ?? [],
+    etag: e.etag ?? null,
+    syncState: local ? SyncStateEnum[local.syncState] : SyncStateEnum.SYNCED,
+    syncError: local && local.syncState !== 'SYNCED' ? local.syncError : null,
+  };
+}

@@ -1,0 +1,114 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GatewayContext } from '../context';
+import { toContactType } from '../contacts/contact.service';
+import { ContactType, SyncStatusType } from '../contacts/contact.type';
+import { badInput } from '../errors';
+import { DateTimeValue } from './date-time.scalar';
+import { EventInput, EventPatch } from './event.input';
+import { toEventType } from './event.mapper';
+import { AttendeeType, CalendarSyncStatusType, EventChangeConnectionType, EventConnectionType, EventType } from './event.type';
+import { CalendarChange } from '../entities';
+import { MoreThan } from 'typeorm';
+
+const MAX_CHANGES_PAGE = 500;
+
+@Resolver(() => EventType)
+export class EventResolver {
+  @Authorized()
+  @Query(() => EventConnectionType, { description: 'The caller\'s events overlapping [from, to), recurring series expanded into instances, ordered by start.' })
+  events(
+    @Ctx() ctx: GatewayContext,
+    @Arg('from', () => DateTimeValue) from: DateTimeValue,
+    @Arg('to', () => DateTimeValue) to: DateTimeValue,
+    @Arg('first', () => Int, { defaultValue: 100 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<EventConnectionType> {
+    return ctx.services.calendar.list(ctx.scope(), { from, to, first, after });
+  }
+
+  @Authorized()
+  @Query(() => EventType, { nullable: true })
+  event(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<EventType | null> {
+    return ctx.loaders().events.load(id);
+  }
+
+  @Authorized()
+  @Mutation(() => EventType)
+  createEvent(@Ctx() ctx: GatewayContext, @Arg('input', () => EventInput) input: EventInput): Promise<EventType> {
+    return ctx.services.calendar.create(ctx.scope(), input);
+  }
+
+  @Authorized()
+  @Mutation(() => EventType)
+  updateEvent(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string, @Arg('input', () => EventPatch) input: EventPatch): Promise<EventType> {
+    return ctx.services.calendar.update(ctx.scope(), id, input);
+  }
+
+  @Authorized()
+  @Mutation(() => Boolean)
+  deleteEvent(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<boolean> {
+    return ctx.services.calendar.delete(ctx.scope(), id);
+  }
+
+  @Authorized()
+  @Query(() => EventChangeConnectionType, { description: 'Events of the primary calendar that changed or were cancelled, in the order the sync saw them; pass endCursor back as after. Run syncCalendar (or rely on push notifications) to fetch news.' })
+  async eventChanges(
+    @Ctx() ctx: GatewayContext,
+    @Arg('first', () => Int, { defaultValue: 100 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<EventChangeConnectionType> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_CHANGES_PAGE) throw badInput(`"first" must be from 1 to ${MAX_CHANGES_PAGE} (got ${first})`, { field: 'first' });
+    const since = after ? Number(Buffer.from(after, 'base64url').toString('utf8')) : 0;
+    if (!Number.isInteger(since) || since < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
+    const scope = ctx.scope();
+    const rows = await scope.manager.getRepository(CalendarChange).find({ where: { agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
+    const page = rows.slice(0, first);
+    const cursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
+    return {
+      edges: page.map((r) => {
+        const e = JSON.parse(r.event);
+        return { cursor: cursor(r.seq), node: { eventId: r.googleEventId, status: r.status, event: r.status === 'cancelled' || !e.start ? null : toEventType(e), recordedAt: r.recordedAt } };
+      }),
+      pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? cursor(page[page.length - 1].seq) : (after ?? null) },
+    };
+  }
+
+  @Authorized()
+  @Mutation(() => SyncStatusType, { description: 'Runs the calendar change-feed sync now.' })
+  async syncCalendar(@Ctx() ctx: GatewayContext): Promise<SyncStatusType> {
+    const scope = ctx.scope();
+    await ctx.services.calendarSync.sync({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
+    return ctx.services.contacts.status(scope);
+  }
+}
+
+@Resolver(() => AttendeeType)
+export class AttendeeResolver {
+  @FieldResolver(() => ContactType, { nullable: true, description: 'The caller\'s CRM contact with this email (contacts-by-email loader: one query for all attendees of a response).' })
+  async contact(@Root() a: AttendeeType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
+    const [c] = await ctx.loaders().contacts.byEmail.load(a.email);
+    return c ? toContactType(c) : null;
+  }
+}
+
+@Resolver(() => SyncStatusType)
+export class CalendarStatusResolver {
+  @FieldResolver(() => CalendarSyncStatusType)
+  async calendar(@Ctx() ctx: GatewayContext): Promise<CalendarSyncStatusType> {
+    const scope = ctx.scope();
+    const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
+    const counts = await ctx.services.calendar.outboxCounts(scope);
+    const channel = await ctx.services.calendarWatch.current(scope.agentId);
+    return {
+      lastSyncAt: rec.lastSyncAt,
+      lastFullSyncAt: rec.lastFullSyncAt,
+      fullSyncs: rec.fullSyncs,
+      lastFullSyncReason: rec.lastFullSyncReason,
+      staleSince: rec.staleSince,
+      lastError: rec.lastError,
+      pendingChanges: counts.PENDING,
+      failedChanges: counts.FAILED,
+      watchExpiresAt: channel?.expiration ?? null,
+    };
+  }
+}

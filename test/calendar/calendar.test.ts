@@ -1,0 +1,215 @@
+/**
+ * The agent's calendar, end to end against the emulator: reads with the
+ * range cache, writes through the outbox, recurrence and time zones,
+ * attendees resolved to contacts, push notifications and the change feed.
+ */
+import type { Logger as OrmLogger } from 'typeorm';
+import { CalendarEvent } from '../../src/entities';
+import { describeEachDb } from '../support/db';
+import { freePort } from '../support/gateway';
+import { startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+const EVENT = 'id googleEventId title start end allDay startDate endDate timeZone status recurrence etag syncState attendees { email responseStatus contact { id displayName } }';
+
+describeEachDb('calendar', (db) => {
+  let w: World;
+  let token: string;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    w = await startWorld(db(), { port, env: { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '60' } });
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(async () => {
+    for (const t of ['calendar_event', 'calendar_change', 'calendar_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
+    for (const e of (await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body) if (e.status !== 'cancelled') await w.admin.request('DELETE', `/users/${AGENT}/events/${e.id}`);
+    await w.admin.clearFaults();
+    w.gw.services.calendar.cache.invalidate((await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0]?.id ?? '');
+    await w.admin.clearRequests();
+  });
+
+  const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
+  /** Views (expanded, ordered listings), not the change feed's syncs. */
+  const listCalls = async () => (await w.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).filter((c) => c.user === AGENT && /singleEvents=true/.test(c.query ?? '')).length;
+  const month = (q = `start end`) => gql(`query ($f: DateTime!, $t: DateTime!) { events(from: $f, to: $t, first: 500) { totalCount edges { node { ${q} } } pageInfo { hasNextPage endCursor } } }`, { f: '2026-12-01T00:00:00Z', t: '2027-01-01T00:00:00Z' });
+
+  test('a month with 1,000 events: 1 events.list; again within the cache window: 0; after our own createEvent: 1; 100 concurrent views: 1', async () => {
+    const events = Array.from({ length: 1000 }, (_, i) => {
+      const start = new Date(Date.UTC(2026, 11, 1 + (i % 30), 8 + (i % 10)));
+      return { summary: `E${i}`, start: { dateTime: start.toISOString() }, end: { dateTime: new Date(start.getTime() + 1800_000).toISOString() } };
+    });
+    for (let i = 0; i < events.length; i += 250) await w.admin.request('POST', `/users/${AGENT}/events`, events.slice(i, i + 250));
+    await w.admin.clearRequests();
+    const first = await month();
+    expect(first.body.errors).toBeUndefined();
+    expect(first.body.data.events.totalCount).toBe(1000);
+    expect(first.body.data.events.edges).toHaveLength(500);
+    expect(first.body.data.events.pageInfo.hasNextPage).toBe(true);
+    expect(await listCalls()).toBe(1);
+    const starts = first.body.data.events.edges.map((e: { node: { start: string } }) => e.node.start);
+    expect([...starts].sort()).toEqual(starts);
+    // The next page of the same view comes from the cache.
+    const next = await gql('query ($f: DateTime!, $t: DateTime!, $a: String) { events(from: $f, to: $t, first: 500, after: $a) { edges { node { id } } pageInfo { hasNextPage } } }', { f: '2026-12-01T00:00:00Z', t: '2027-01-01T00:00:00Z', a: first.body.data.events.pageInfo.endCursor });
+    expect(next.body.data.events.edges).toHaveLength(500);
+    expect(next.body.data.events.pageInfo.hasNextPage).toBe(false);
+    await month();
+    expect(await listCalls()).toBe(1);
+    const created = await gql('mutation { createEvent(input: { title: "Showing", start: "2026-12-24T17:00:00Z", end: "2026-12-24T18:00:00Z" }) { id syncState } }');
+    expect(created.body.data.createEvent.syncState).toBe('SYNCED');
+    await w.admin.clearRequests();
+    expect((await month()).body.data.events.totalCount).toBe(1001);
+    expect(await listCalls()).toBe(1);
+    w.gw.services.calendar.cache.invalidate((await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id);
+    await w.admin.clearRequests();
+    const all = await Promise.all(Array.from({ length: 100 }, () => month('id')));
+    expect(all.every((r) => r.body.data?.events.totalCount === 1001)).toBe(true);
+    expect(await listCalls()).toBe(1);
+  }, 60_000);
+
+  test('create with recurrence and time zone: instances stay at 09:00 New York across DST; all-day keeps its date', async () => {
+    const series = await gql(`mutation ($i: EventInput!) { createEvent(input: $i) { ${EVENT} } }`, {
+      i: { title: 'Open house', start: '2026-03-01T09:00:00-05:00', end: '2026-03-01T10:00:00-05:00', timeZone: 'America/New_York', recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4', 'EXDATE;TZID=America/New_York:20260315T090000'] },
+    });
+    expect(series.body.errors).toBeUndefined();
+    expect(series.body.data.createEvent).toMatchObject({ syncState: 'SYNCED', recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4', 'EXDATE;TZID=America/New_York:20260315T090000'] });
+    const allDay = await gql(`mutation { createEvent(input: { title: "Closing day", start: "2026-03-12T23:30:00-08:00", end: "2026-03-12T23:30:00-08:00", allDay: true }) { ${EVENT} } }`);
+    expect(allDay.body.data.createEvent).toMatchObject({ allDay: true, startDate: '2026-03-12', endDate: '2026-03-13' });
+    const res = await gql(`query { events(from: "2026-02-28T00:00:00Z", to: "2026-04-01T00:00:00Z") { edges { node { title start startDate allDay } } } }`);
+    const nodes = res.body.data.events.edges.map((e: { node: { title: string; start: string; startDate: string | null } }) => e.node);
+    expect(nodes.filter((n: { title: string }) => n.title === 'Open house').map((n: { start: string }) => n.start)).toEqual([
+      '2026-03-01T14:00:00.000Z', // EST
+      '2026-03-08T13:00:00.000Z', // EDT from March 8: still 09:00 local
+      '2026-03-22T13:00:00.000Z', // the 15th is excluded
+    ]);
+    expect(nodes.find((n: { title: string }) => n.title === 'Closing day')).toMatchObject({ startDate: '2026-03-12', allDay: true });
+  });
+
+  test('attendees resolve to the agent\'s contacts with one SQL query for all of them', async () => {
+    await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', { i: Array.from({ length: 5 }, (_, i) => ({ givenName: `Buyer${i}`, emails: [{ value: `buyer${i}@x.test` }] })) });
+    const events = Array.from({ length: 100 }, (_, i) => ({ summary: `Meet ${i}`, start: { dateTime: `2026-12-${String((i % 28) + 1).padStart(2, '0')}T10:00:00Z` }, end: { dateTime: `2026-12-${String((i % 28) + 1).padStart(2, '0')}T11:00:00Z` }, attendees: Array.from({ length: 5 }, (_, j) => ({ email: j === 4 ? `stranger${i}@y.test` : `buyer${j}@x.test`, responseStatus: 'accepted' })) }));
+    await w.admin.request('POST', `/users/${AGENT}/events`, events);
+    const queries: string[] = [];
+    const logger: OrmLogger = { logQuery: (q) => { if (/FROM [`"]contact[`"]/.test(q)) queries.push(q); }, logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {} };
+    db().ds.setOptions({ logging: ['query'], logger });
+    let res;
+    try {
+      res = await month('title attendees { email responseStatus contact { displayName } }');
+    } finally {
+      db().ds.setOptions({ logging: false });
+    }
+    const nodes = res.body.data.events.edges.map((e: { node: unknown }) => e.node) as { attendees: { email: string; contact: { displayName: string } | null }[] }[];
+    expect(nodes).toHaveLength(100);
+    expect(nodes.flatMap((n) => n.attendees)).toHaveLength(500);
+    expect(nodes[0].attendees.map((a) => a.contact?.displayName ?? null)).toEqual(['Buyer0', 'Buyer1', 'Buyer2', 'Buyer3', null]);
+    expect(queries).toHaveLength(1);
+  });
+
+  test('update with etag, CONFLICT on a stale one; delete; another agent\'s or an unknown id: NOT_FOUND', async () => {
+    const c = (await gql(`mutation { createEvent(input: { title: "Call", start: "2026-12-02T10:00:00Z", end: "2026-12-02T10:30:00Z", attendees: ["zoe@buyer.test"] }) { id etag } }`)).body.data.createEvent;
+    const upd = await gql(`mutation ($id: ID!, $e: String) { updateEvent(id: $id, input: { title: "Call with Zoë", etag: $e }) { title etag syncState } }`, { id: c.id, e: c.etag });
+    expect(upd.body.data.updateEvent).toMatchObject({ title: 'Call with Zoë', syncState: 'SYNCED' });
+    const stale = await gql(`mutation ($id: ID!, $e: String) { updateEvent(id: $id, input: { title: "x", etag: $e }) { id } }`, { id: c.id, e: c.etag });
+    expect(stale.body.errors![0].extensions).toMatchObject({ code: 'CONFLICT', current: { title: 'Call with Zoë' } });
+    const google = (await w.admin.request<{ id: string; summary: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.filter((e) => e.status !== 'cancelled');
+    expect(google.map((e) => [e.id, e.summary])).toEqual([[c.id, 'Call with Zoë']]);
+    const other = await w.token('other@alpha.test');
+    for (const t of [other]) {
+      expect((await w.gw.gql(`mutation ($id: ID!) { updateEvent(id: $id, input: { title: "mine" }) { id } }`, { token: t, variables: { id: c.id } })).body.errors![0].extensions.code).toBe('NOT_FOUND');
+      expect((await w.gw.gql(`mutation ($id: ID!) { deleteEvent(id: $id) }`, { token: t, variables: { id: c.id } })).body.errors![0].extensions.code).toBe('NOT_FOUND');
+      expect((await w.gw.gql(`query ($id: ID!) { event(id: $id) { id } }`, { token: t, variables: { id: c.id } })).body.data.event).toBeNull();
+    }
+    expect((await gql(`mutation ($id: ID!) { deleteEvent(id: $id) }`, { id: c.id })).body.data.deleteEvent).toBe(true);
+    expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/events`)).body.filter((e: any) => e.status !== 'cancelled')).toEqual([]);
+    expect((await gql(`mutation ($id: ID!) { deleteEvent(id: $id) }`, { id: c.id })).body.errors![0].extensions.code).toBe('NOT_FOUND');
+  });
+
+  test('the same event asked twice in one query is fetched once', async () => {
+    const c = (await gql(`mutation { createEvent(input: { title: "Twice", start: "2026-12-03T10:00:00Z", end: "2026-12-03T11:00:00Z" }) { id } }`)).body.data.createEvent;
+    await w.admin.clearRequests();
+    const res = await gql(`query ($id: ID!) { a: event(id: $id) { title } b: event(id: $id) { title } }`, { id: c.id });
+    expect(res.body.data).toEqual({ a: { title: 'Twice' }, b: { title: 'Twice' } });
+    expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.get' })).length).toBe(1);
+  });
+
+  test('faults: 503 with Retry-After then a reset after Google accepted the insert: one event, SYNCED', async () => {
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 503, retryAfterSeconds: 1 });
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', afterCommit: true, resetConnection: true });
+    const res = await gql(`mutation { createEvent(input: { title: "Stubborn", start: "2026-12-05T10:00:00Z", end: "2026-12-05T11:00:00Z" }) { id syncState } }`);
+    const id = res.body.data.createEvent.id;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const row = await db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: id });
+      if (row.syncState === 'SYNCED') break;
+      if (Date.now() > deadline) throw new Error(`still ${row.syncState}: ${row.syncError}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const google = (await w.admin.request<{ id: string; summary: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.filter((e) => e.status !== 'cancelled');
+    expect(google.map((e) => e.summary)).toEqual(['Stubborn']);
+    const calls = await w.admin.requests({ api: 'calendar' });
+    const inserts = calls.filter((c) => c.method === 'calendar.events.insert');
+    expect(inserts.map((c) => c.status)).toEqual([503, 0, 409]);
+    expect(new Date(inserts[1].at).getTime() - new Date(inserts[0].at).getTime()).toBeGreaterThanOrEqual(1000);
+  });
+
+  test.each([
+    ['to before from', 'query { events(from: "2026-12-02T00:00:00Z", to: "2026-12-01T00:00:00Z") { totalCount } }', /must be after "from"/],
+    ['a range over the maximum', 'query { events(from: "2026-01-01T00:00:00Z", to: "2028-01-01T00:00:00Z") { totalCount } }', /at most 366 days/],
+    ['a date-time without offset', 'query { events(from: "2026-12-01T00:00:00", to: "2026-12-02T00:00:00Z") { totalCount } }', /with an offset/],
+    ['an invalid time zone', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "Mars/Olympus" }) { id } }', /IANA time zone/],
+    ['end before start', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T09:00:00Z" }) { id } }', /must be after start/],
+    ['a malformed RRULE', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=SOMETIMES"] }) { id } }', /not a valid rule/],
+    ['a sub-daily RRULE', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=HOURLY;COUNT=3"] }) { id } }', /daily at most often/],
+  ])('%s: BAD_USER_INPUT, nothing written', async (_c, query, message) => {
+    const res = await gql(query);
+    expect(res.body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(res.body.errors![0].message).toMatch(message);
+    expect(await db().ds.getRepository(CalendarEvent).count()).toBe(0);
+    expect((await w.admin.requests({ api: 'calendar' })).filter((c) => c.method !== 'calendar.events.list')).toEqual([]);
+  });
+
+  test('push notifications: a channel is registered on first use; a change in Google invalidates the cache and feeds the change log; a wrong token is ignored', async () => {
+    await month();
+    const deadline = Date.now() + 5000;
+    while (!(await db().ds.query('SELECT id FROM calendar_channel')).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const status = await gql('{ syncStatus { calendar { watchExpiresAt } } }');
+    expect(status.body.data.syncStatus.calendar.watchExpiresAt).toEqual(expect.any(String));
+    await gql('mutation { syncCalendar { calendar { lastSyncAt fullSyncs } } }');
+    await month();
+    await w.admin.clearRequests();
+    // Made in Google: the emulator notifies our webhook.
+    await w.admin.request('POST', `/users/${AGENT}/events`, { summary: 'From Google', start: { dateTime: '2026-12-10T10:00:00Z' }, end: { dateTime: '2026-12-10T11:00:00Z' } });
+    const until = Date.now() + 5000;
+    let changes: { node: { status: string; event: { title: string } | null } }[] = [];
+    while (Date.now() < until) {
+      changes = (await gql('{ eventChanges(first: 100) { edges { node { eventId status event { title } } } } }')).body.data.eventChanges.edges;
+      if (changes.some((c) => c.node.event?.title === 'From Google')) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(changes.some((c) => c.node.event?.title === 'From Google')).toBe(true);
+    const view = await month('title');
+    expect(view.body.data.events.edges.map((e: { node: { title: string } }) => e.node.title)).toContain('From Google');
+    expect(await listCalls()).toBe(1); // the cache was invalidated by the notification, not by a timeout
+    // A forged notification: 200, and nothing happens.
+    const forged = await fetch(`${w.gw.url}/webhooks/google/calendar`, { method: 'POST', headers: { 'x-goog-channel-id': (await db().ds.query('SELECT id FROM calendar_channel'))[0].id, 'x-goog-channel-token': 'guess', 'x-goog-resource-state': 'exists' } });
+    expect(forged.status).toBe(200);
+    await w.admin.clearRequests();
+    await month();
+    expect(await listCalls()).toBe(0);
+  });
+
+  test('change feed: cancelled events are recorded; an invalid sync token (410) clears it and syncs fully', async () => {
+    const c = (await gql(`mutation { createEvent(input: { title: "Soon gone", start: "2026-12-06T10:00:00Z", end: "2026-12-06T11:00:00Z" }) { id } }`)).body.data.createEvent;
+    await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
+    await w.admin.request('DELETE', `/users/${AGENT}/events/${c.id}`);
+    await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
+    const feed = (await gql('{ eventChanges(first: 100) { edges { node { eventId status } } } }')).body.data.eventChanges.edges.map((e: { node: { eventId: string; status: string } }) => [e.node.eventId, e.node.status]);
+    expect(feed).toContainEqual([c.id, 'cancelled']);
+    const before = (await gql('{ syncStatus { calendar { fullSyncs } } }')).body.data.syncStatus.calendar.fullSyncs;
+    await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
+    const after = (await gql('mutation { syncCalendar { calendar { fullSyncs lastFullSyncReason } } }')).body.data.syncCalendar.calendar;
+    expect(after).toEqual({ fullSyncs: before + 1, lastFullSyncReason: 'FULL_SYNC_REQUIRED' });
+  });
+});
