@@ -91,7 +91,9 @@ export function createContext(services: Services, requestId: string, caller: Cal
     },
     loaders() {
       const scope = ctx.scope();
-      loaders ??= { contacts: contactLoaders(scope), events: new DataLoader((ids) => services.calendar.getMany(scope, ids)) };
+      let fresh: Promise<void> | undefined;
+      const ensureFresh = () => (fresh ??= services.contactSync.ensureFresh({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }, services.config.contacts.freshnessMs));
+      loaders ??= { contacts: contactLoaders(scope, ensureFresh), events: new DataLoader((ids) => services.calendar.getMany(scope, ids)) };
       return loaders;
     },
   };

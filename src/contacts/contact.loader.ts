@@ -17,21 +17,25 @@ export interface ContactLoaders {
   byResourceName: DataLoader<string, Contact | null>;
 }
 
-export function contactLoaders(scope: TenantScope): ContactLoaders {
+/** `fresh`: makes the mirror fresh first (at most one sync call per request; see ContactSync.ensureFresh). */
+export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = async () => {}): ContactLoaders {
   const live = { agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() };
   const repo = () => scope.manager.getRepository(Contact);
   return {
     byId: new DataLoader(async (ids) => {
+      await fresh();
       const rows = await repo().findBy({ ...live, id: In([...ids]) });
       const m = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => m.get(id) ?? null);
     }, { maxBatchSize: LOADER_BATCH }),
     byResourceName: new DataLoader(async (names) => {
+      await fresh();
       const rows = await repo().findBy({ ...live, resourceName: In([...names]) });
       const m = new Map(rows.map((r) => [r.resourceName!, r]));
       return names.map((n) => m.get(n) ?? null);
     }, { maxBatchSize: LOADER_BATCH }),
     byEmail: new DataLoader(async (emails) => {
+      await fresh();
       const wanted = [...new Set(emails.map((e) => e.toLowerCase()))];
       // One query: the contacts owning any wanted address (via the contact_email index), then matched in memory.
       const rows = await repo()

@@ -20,9 +20,7 @@ export class ContactResolver {
   @Authorized()
   @Query(() => ContactType, { nullable: true })
   async contact(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<ContactType | null> {
-    const scope = ctx.scope();
-    await ctx.services.contactSync.ensureFresh(ctx.services.contacts.agentRef(scope), ctx.services.config.contacts.freshnessMs);
-    const c = await ctx.loaders().contacts.byId.load(id);
+    const c = await ctx.loaders().contacts.byId.load(id); // the loader makes the mirror fresh first
     return c ? toContactType(c) : null;
   }
 
