@@ -4,6 +4,7 @@
  * request log) and times or throughput ratios measured in this process.
  */
 import 'reflect-metadata';
+import { benchCalendar } from './calendar.bench';
 import { benchContacts } from './contacts.bench';
 import { benchOnboarding } from './onboarding.bench';
 import type { BenchResult } from './support';
@@ -11,6 +12,7 @@ import type { BenchResult } from './support';
 const BENCHES: Record<string, () => Promise<BenchResult>> = {
   onboarding: benchOnboarding,
   contacts: benchContacts,
+  calendar: benchCalendar,
 };
 
 async function main() {
