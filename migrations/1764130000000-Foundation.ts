@@ -1,14 +1,9 @@
 import { type MigrationInterface, type QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
-import type { TableColumnOptions } from 'typeorm/schema-builder/options/TableColumnOptions';
+import { id, str, text, ts, pk } from './columns';
 
 // Written with TypeORM's Table API so one migration runs unchanged on
 // MySQL/MariaDB and SQLite. Column shapes match src/entities/columns.ts;
 // test/db/migrations.test.ts fails if entities and migrations drift apart.
-const id = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: '36', isNullable: nullable });
-const str = (name: string, length: number, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
-const text = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable });
-const ts = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'datetime', precision: 3, isNullable: nullable });
-const pk = (c: TableColumnOptions): TableColumnOptions => ({ ...c, isPrimary: true });
 
 export class Foundation1764130000000 implements MigrationInterface {
   name = 'Foundation1764130000000';

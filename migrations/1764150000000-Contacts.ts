@@ -1,13 +1,7 @@
 import { type MigrationInterface, type QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
-import type { TableColumnOptions } from 'typeorm/schema-builder/options/TableColumnOptions';
+import { id, str, text, ts, int, pk, serial } from './columns';
 
 // Dialect-neutral (Table API), like the foundation migration; shapes match src/entities.
-const id = (name: string): TableColumnOptions => ({ name, type: 'varchar', length: '36' });
-const str = (name: string, length: number, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
-const text = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable });
-const ts = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'datetime', precision: 3, isNullable: nullable });
-const int = (name: string): TableColumnOptions => ({ name, type: 'integer' });
-const pk = (c: TableColumnOptions): TableColumnOptions => ({ ...c, isPrimary: true });
 
 const TABLES = ['contact', 'contact_email', 'contact_sync', 'outbox', 'outbox_lease'];
 
@@ -45,7 +39,7 @@ export class Contacts1764150000000 implements MigrationInterface {
     await q.createTable(new Table({
       name: 'outbox',
       columns: [
-        { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
+        serial('seq'),
         id('brokerageId'), id('agentId'), str('topic', 16), str('kind', 16), str('entityId', 64), str('status', 16), int('attempts'),
         { name: 'ambiguous', type: 'boolean' }, ts('nextAttemptAt'), text('lastError', true), ts('createdAt'),
       ],

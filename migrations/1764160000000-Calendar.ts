@@ -1,13 +1,7 @@
 import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'typeorm';
-import type { TableColumnOptions } from 'typeorm/schema-builder/options/TableColumnOptions';
+import { id, str, text, ts, int, pk, serial } from './columns';
 
 // Dialect-neutral (Table API); shapes match src/entities/calendar.entities.ts.
-const id = (name: string): TableColumnOptions => ({ name, type: 'varchar', length: '36' });
-const str = (name: string, length: number, nullable = false): TableColumnOptions => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
-const text = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'text', isNullable: nullable });
-const ts = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'datetime', precision: 3, isNullable: nullable });
-const int = (name: string): TableColumnOptions => ({ name, type: 'integer' });
-const pk = (c: TableColumnOptions): TableColumnOptions => ({ ...c, isPrimary: true });
 
 const TABLES = ['calendar_event', 'calendar_sync', 'calendar_change', 'calendar_channel'];
 
@@ -30,7 +24,7 @@ export class Calendar1764160000000 implements MigrationInterface {
     await q.createTable(new Table({
       name: 'calendar_change',
       columns: [
-        { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
+        serial('seq'),
         id('agentId'), str('googleEventId', 255), str('status', 16), text('event'), ts('recordedAt'),
       ],
       indices: [new TableIndex({ name: 'idx_calendar_change_agent', columnNames: ['agentId', 'seq'] })],

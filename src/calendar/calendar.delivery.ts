@@ -13,7 +13,7 @@
 import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
-import { Agent, CalendarEvent, type OutboxRow } from '../entities';
+import { CalendarEvent, type OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -28,13 +28,12 @@ const ROUND = 50;
 
 export class CalendarDelivery implements OutboxHandler {
   readonly topic = CALENDAR_TOPIC;
-  private readonly emails = new Map<string, string>();
 
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger }) {}
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
-    const email = await this.agentEmail(lane.agentId);
-    const session = await this.deps.sessions.forAgent(lane.brokerageId, email);
+    const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
+    const email = session.subject;
     const outcomes: Outcome[] = [];
     const batch = rows.slice(0, ROUND);
     const locals = new Map((await this.deps.ds.getRepository(CalendarEvent).findBy({ id: In([...new Set(batch.map((r) => r.entityId))]) })).map((r) => [r.id, r]));
@@ -116,12 +115,4 @@ export class CalendarDelivery implements OutboxHandler {
     return { seq: row.seq, result: 'failed', error: f.message };
   }
 
-  private async agentEmail(agentId: string): Promise<string> {
-    let email = this.emails.get(agentId);
-    if (!email) {
-      email = (await this.deps.ds.getRepository(Agent).findOneByOrFail({ id: agentId })).email;
-      this.emails.set(agentId, email);
-    }
-    return email;
-  }
 }

@@ -13,7 +13,7 @@ import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
-import { CalendarEvent, OutboxRow } from '../entities';
+import { CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
@@ -288,19 +288,5 @@ export class CalendarService {
     const [e] = await this.getMany(scope, [googleEventId]);
     if (!e) throw notFound('Event', googleEventId);
     return e;
-  }
-
-  async outboxCounts(scope: TenantScope): Promise<{ PENDING: number; FAILED: number }> {
-    const rows: { status: 'PENDING' | 'FAILED'; n: string | number }[] = await scope.manager
-      .getRepository(OutboxRow)
-      .createQueryBuilder('o')
-      .select('o.status', 'status')
-      .addSelect('COUNT(*)', 'n')
-      .where('o.topic = :t AND o.agentId = :a', { t: CALENDAR_TOPIC, a: scope.agentId })
-      .groupBy('o.status')
-      .getRawMany();
-    const out = { PENDING: 0, FAILED: 0 };
-    for (const r of rows) out[r.status] = Number(r.n);
-    return out;
   }
 }

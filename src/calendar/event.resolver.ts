@@ -8,6 +8,8 @@ import { EventInput, EventPatch } from './event.input';
 import { toEventType } from './event.mapper';
 import { AttendeeType, CalendarSyncStatusType, EventChangeConnectionType, EventConnectionType, EventType } from './event.type';
 import { CalendarChange } from '../entities';
+import { laneCounts } from '../outbox/outbox';
+import { CALENDAR_TOPIC } from './calendar.service';
 import { MoreThan } from 'typeorm';
 
 const MAX_CHANGES_PAGE = 500;
@@ -97,7 +99,7 @@ export class CalendarStatusResolver {
   async calendar(@Ctx() ctx: GatewayContext): Promise<CalendarSyncStatusType> {
     const scope = ctx.scope();
     const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
-    const counts = await ctx.services.calendar.outboxCounts(scope);
+    const counts = await laneCounts(scope.manager, CALENDAR_TOPIC, scope.agentId);
     const channel = await ctx.services.calendarWatch.current(scope.agentId);
     return {
       lastSyncAt: rec.lastSyncAt,

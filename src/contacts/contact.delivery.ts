@@ -21,7 +21,7 @@
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
-import { Agent, Contact, OutboxRow } from '../entities';
+import { Contact, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -49,7 +49,6 @@ class Retry extends Error {
 
 export class ContactDelivery implements OutboxHandler {
   readonly topic = CONTACTS_TOPIC;
-  private readonly emails = new Map<string, string>();
 
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; sync: ContactSync; log: Logger }) {}
 
@@ -62,9 +61,9 @@ export class ContactDelivery implements OutboxHandler {
     const batches: OutboxRow[][] = [];
     for (let i = 0; i < run.length; i += limit) batches.push(run.slice(i, i + limit));
 
-    const email = await this.agentEmail(lane.agentId);
+    const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
+    const email = session.subject;
     const agent = { brokerageId: lane.brokerageId, agentId: lane.agentId, email };
-    const session = await this.deps.sessions.forAgent(lane.brokerageId, email);
     const outcomes: Outcome[] = [];
     for (const [i, batch] of batches.entries()) {
       const unsure = kind === 'create' && run.some((r) => r.ambiguous);
@@ -245,12 +244,4 @@ export class ContactDelivery implements OutboxHandler {
     return ids.map((id) => byId.get(id)).filter((c): c is Contact => Boolean(c) && keep(c!));
   }
 
-  private async agentEmail(agentId: string): Promise<string> {
-    let email = this.emails.get(agentId);
-    if (!email) {
-      email = (await this.deps.ds.getRepository(Agent).findOneByOrFail({ id: agentId })).email;
-      this.emails.set(agentId, email);
-    }
-    return email;
-  }
 }

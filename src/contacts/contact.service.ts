@@ -8,12 +8,12 @@
  * agent's or brokerage's id is simply NOT_FOUND.
  */
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
-import { Contact, OutboxRow } from '../entities';
+import { Contact } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
 import type { ContactInput, ContactPatch } from './contact.input';
 import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactType, type SyncStatusType } from './contact.type';
@@ -203,7 +203,7 @@ export class ContactService {
 
   async status(scope: TenantScope): Promise<SyncStatusType> {
     const rec = await this.deps.sync.record(this.agentRef(scope));
-    const counts = await this.outboxCounts(scope.manager, scope.agentId);
+    const counts = await laneCounts(scope.manager, CONTACTS_TOPIC, scope.agentId);
     return {
       contacts: {
         lastSyncAt: rec.lastSyncAt,
@@ -217,20 +217,6 @@ export class ContactService {
         failedChanges: counts.FAILED,
       },
     };
-  }
-
-  private async outboxCounts(m: EntityManager, agentId: string): Promise<{ PENDING: number; FAILED: number }> {
-    const rows: { status: 'PENDING' | 'FAILED'; n: string | number }[] = await m
-      .getRepository(OutboxRow)
-      .createQueryBuilder('o')
-      .select('o.status', 'status')
-      .addSelect('COUNT(*)', 'n')
-      .where('o.topic = :t AND o.agentId = :a', { t: CONTACTS_TOPIC, a: agentId })
-      .groupBy('o.status')
-      .getRawMany();
-    const out = { PENDING: 0, FAILED: 0 };
-    for (const r of rows) out[r.status] = Number(r.n); // COUNT(*) is a string on MySQL, a number on SQLite
-    return out;
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], ids: string[]): Promise<ContactType[]> {

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
+import { Agent } from '../entities';
 import type { CredentialStore } from './credential-store';
 import { GoogleSession } from './google-session';
 import type { TokenBroker } from './token-broker';
@@ -12,6 +13,18 @@ export class GoogleSessions {
     private readonly credentials: CredentialStore,
     private readonly google: Config['google'],
   ) {}
+
+  private readonly emails = new Map<string, string>();
+
+  /** Google as an agent's own mailbox, by agent id (outbox deliveries know the id; the email is cached, it never changes). */
+  async forAgentId(brokerageId: string, agentId: string): Promise<GoogleSession> {
+    let email = this.emails.get(agentId);
+    if (!email) {
+      email = (await this.ds.getRepository(Agent).findOneByOrFail({ id: agentId, brokerageId })).email;
+      this.emails.set(agentId, email);
+    }
+    return this.forAgent(brokerageId, email);
+  }
 
   /** Google as `agentEmail`'s own mailbox, with the brokerage's key in use (none: every call answers GOOGLE_NOT_CONFIGURED). */
   async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {

@@ -21,6 +21,8 @@ import { EventEmitter } from 'node:events';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In } from 'typeorm';
 import { OutboxLease, OutboxRow } from '../entities';
+import type { OutboxStatus } from '../entities/outbox.entity';
+import type { Config } from '../config';
 import type { Logger } from '../logger';
 
 export interface LaneRef {
@@ -44,17 +46,9 @@ export interface OutboxHandler {
   deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]>;
 }
 
-export interface OutboxSettings {
-  /** How often due lanes are looked for (rows of other processes, retries). */
-  pollMs: number;
-  /** Wait this long after a new row before delivering, so rows written together go in one batch. */
-  lingerMs: number;
-  leaseMs: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
-  /** Lanes delivered at once by this process. */
-  concurrency: number;
-}
+/** pollMs: how often due lanes are looked for (other processes' rows, retries); lingerMs: wait after a new row so rows
+ *  written together go in one batch; concurrency: lanes delivered at once by this process. */
+export type OutboxSettings = Config['outbox'];
 
 export const DEFAULT_OUTBOX_SETTINGS: OutboxSettings = {
   pollMs: 1000,
@@ -338,4 +332,19 @@ export class OutboxWorker {
     for (const o of outcomes) if (o.result !== 'retry') this.settled.emit('settled', o.seq);
     return retryAt;
   }
+}
+
+/** Rows of a lane still to deliver, and those Google refused for good (status queries). */
+export async function laneCounts(m: EntityManager, topic: string, agentId: string): Promise<{ PENDING: number; FAILED: number }> {
+  const rows: { status: OutboxStatus; n: string | number }[] = await m
+    .getRepository(OutboxRow)
+    .createQueryBuilder('o')
+    .select('o.status', 'status')
+    .addSelect('COUNT(*)', 'n')
+    .where('o.topic = :topic AND o.agentId = :agentId', { topic, agentId })
+    .groupBy('o.status')
+    .getRawMany();
+  const out = { PENDING: 0, FAILED: 0 };
+  for (const r of rows) out[r.status] = Number(r.n); // COUNT(*) is a string on MySQL, a number on SQLite
+  return out;
 }
