@@ -133,12 +133,6 @@ export class ContactService {
     };
   }
 
-  async get(scope: TenantScope, id: string): Promise<ContactType | null> {
-    await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
-    const c = await scope.findOneForAgent(Contact, { id, deletedAt: IsNull() });
-    return c ? toContactType(c) : null;
-  }
-
   async create(scope: TenantScope, input: ContactInput): Promise<ContactType> {
     return (await this.createMany(scope, [input]))[0];
   }

@@ -159,6 +159,7 @@ export class OutboxWorker {
         if (done) return;
         done = true;
         this.settled.off('settled', onSettled);
+        clearTimeout(startPolling);
         clearInterval(poller);
         clearTimeout(timer);
         resolve(v);
@@ -168,10 +169,15 @@ export class OutboxWorker {
         if (pending.size === 0) finish(true);
       };
       this.settled.on('settled', onSettled);
-      const poller = setInterval(async () => {
-        const left = await this.ds.getRepository(OutboxRow).count({ where: { seq: In([...pending]), status: 'PENDING' } }).catch(() => pending.size);
-        if (left === 0) finish(true);
-      }, 200);
+      // Rows this process delivers settle through the event above; the table is asked only for the rest
+      // (another process holds the lane), and not before a first delivery could have happened here.
+      let poller: NodeJS.Timeout | undefined;
+      const startPolling = setTimeout(() => {
+        poller = setInterval(async () => {
+          const left = await this.ds.getRepository(OutboxRow).count({ where: { seq: In([...pending]), status: 'PENDING' } }).catch(() => pending.size);
+          if (left === 0) finish(true);
+        }, 250);
+      }, 500);
       const timer = setTimeout(() => finish(pending.size === 0), Math.max(0, deadline - Date.now()));
     });
   }

@@ -155,6 +155,53 @@ describeEachDb('calendar', (db) => {
     expect(new Date(inserts[1].at).getTime() - new Date(inserts[0].at).getTime()).toBeGreaterThanOrEqual(1000);
   });
 
+  /** Waits until the emulator logged a first call of `method` (the faulted attempt). */
+  const firstCall = async (method: string) => {
+    const deadline = Date.now() + 5000;
+    while (!(await w.admin.requests({ api: 'calendar', method })).length) {
+      if (Date.now() > deadline) throw new Error(`no ${method} call`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  const settled = async (googleEventId: string) => {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const row = await db().ds.getRepository(CalendarEvent).findOneBy({ googleEventId });
+      if (row && !row.pendingOp) return row;
+      if (Date.now() > deadline) throw new Error(`still pending: ${row?.syncError}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  test('a patch that meets 412 (changed in Google meanwhile) re-reads and applies our fields on the new version', async () => {
+    const c = (await gql(`mutation { createEvent(input: { title: "Viewing", start: "2026-12-07T10:00:00Z", end: "2026-12-07T11:00:00Z" }) { id } }`)).body.data.createEvent;
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.patch', status: 503, retryAfterSeconds: 1 });
+    const upd = gql(`mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Viewing (moved)" }) { syncState } }`, { id: c.id });
+    await firstCall('calendar.events.patch');
+    await w.admin.request('PATCH', `/users/${AGENT}/events/${c.id}`, { description: 'Bring the keys' }); // edited in Google before our retry
+    expect((await upd).body.errors).toBeUndefined();
+    const row = await settled(c.id);
+    expect(row.syncState).toBe('SYNCED');
+    const [e] = (await w.admin.request<{ id: string; summary: string; description: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.filter((x) => x.id === c.id);
+    expect([e.summary, e.description]).toEqual(['Viewing (moved)', 'Bring the keys']);
+    const patches = (await w.admin.requests({ api: 'calendar', method: 'calendar.events.patch' })).map((x) => x.status);
+    expect(patches).toEqual([503, 412, 200]);
+  });
+
+  test('a delete that finds the event already gone in Google (410) is done', async () => {
+    const c = (await gql(`mutation { createEvent(input: { title: "Gone", start: "2026-12-08T10:00:00Z", end: "2026-12-08T11:00:00Z" }) { id } }`)).body.data.createEvent;
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.delete', status: 503, retryAfterSeconds: 1 });
+    const del = gql(`mutation ($id: ID!) { deleteEvent(id: $id) }`, { id: c.id });
+    await firstCall('calendar.events.delete');
+    await w.admin.request('DELETE', `/users/${AGENT}/events/${c.id}`); // deleted in Google before our retry
+    expect((await del).body.data.deleteEvent).toBe(true);
+    const row = await settled(c.id);
+    expect([row.syncState, row.syncError]).toEqual(['SYNCED', null]);
+    expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.delete' })).map((x) => x.status)).toEqual([503, 410]);
+    expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar'"))[0].n)).toBe(0);
+  });
+
   test.each([
     ['to before from', 'query { events(from: "2026-12-02T00:00:00Z", to: "2026-12-01T00:00:00Z") { totalCount } }', /must be after "from"/],
     ['a range over the maximum', 'query { events(from: "2026-01-01T00:00:00Z", to: "2028-01-01T00:00:00Z") { totalCount } }', /at most 366 days/],
