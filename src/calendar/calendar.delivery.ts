@@ -104,7 +104,8 @@ export class CalendarDelivery implements OutboxHandler {
   private async onFailure(lane: LaneRef, row: OutboxRow, local: CalendarEvent, f: GoogleFailure, err: unknown): Promise<Outcome> {
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     const repo = this.deps.ds.getRepository(CalendarEvent);
-    if (f.retryable || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED) {
+    // A second 412 in a row (changed again meanwhile) is retried too: the next attempt re-reads again.
+    if (f.retryable || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
       await repo.update({ id: local.id }, { syncError: f.remedy ? `${f.message}. ${f.remedy}` : f.message });
       return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs };
     }

@@ -92,7 +92,8 @@ function decodeCursor(c: string): [number, string] {
   throw badInput(`"after" is not a cursor this API returned (got "${c.slice(0, 60)}")`, { field: 'after' });
 }
 
-const byStart = (a: GEvent, b: GEvent) => startMs(a) - startMs(b) || (a.id ?? '').localeCompare(b.id ?? '');
+/** Start, then id by code units: the same order the `after` cursor filter uses, so pages neither skip nor repeat. */
+const byStart = (a: GEvent, b: GEvent) => startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
 
 export class CalendarService {
   readonly cache: RangeCache;

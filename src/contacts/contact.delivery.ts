@@ -26,16 +26,16 @@ import { ErrorCode } from '../errors';
 import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
+import { enqueue, type LaneRef, type Outcome, type OutboxHandler } from '../outbox/outbox';
 import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
-import { columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type ContactSync } from './contact.sync';
+import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
 export const BATCH_CREATE_MAX = 200;
 export const BATCH_UPDATE_MAX = 200;
 export const BATCH_DELETE_MAX = 500;
-export const BATCH_GET_MAX = 200;
+export { BATCH_GET_MAX };
 
 type Person = people_v1.Schema$Person;
 
@@ -214,14 +214,20 @@ export class ContactDelivery implements OutboxHandler {
     }
   }
 
-  /** Records what Google now holds (one transaction per batch); a contact changed here meanwhile stays PENDING. */
+  /**
+   * Records what Google now holds (one transaction per batch). A sync may have run meanwhile (it can see our
+   * write first): syncedVersion never goes down. A contact changed here meanwhile stays PENDING, with an update
+   * row to carry the change (a no-op if a mutation already queued one).
+   */
   private async stored(pairs: { sent: Contact; person: Person }[]): Promise<void> {
+    const behind: Contact[] = [];
     await this.deps.ds.transaction(async (m) => {
-      const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)) }, select: { id: true, version: true, syncState: true } })).map((c) => [c.id, c]));
+      const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)) }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
       for (const { sent, person: p } of pairs) {
         const now = current.get(sent.id);
         if (!now) continue;
-        const caughtUp = now.version === sent.version;
+        const synced = Math.max(now.syncedVersion, sent.version);
+        const caughtUp = synced >= now.version;
         await m.getRepository(Contact).update(
           { id: sent.id },
           {
@@ -229,11 +235,13 @@ export class ContactDelivery implements OutboxHandler {
             googleEtag: p.etag ?? null,
             person: JSON.stringify(p),
             googleUpdatedAt: updateTimeOf(p),
-            syncedVersion: sent.version,
+            syncedVersion: synced,
             ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null } : {}),
           },
         );
+        if (!caughtUp) behind.push(now);
       }
+      if (behind.length) await enqueue(m, behind.map((c) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id })));
     });
   }
 

@@ -220,7 +220,11 @@ export class ContactService {
     }
     const rows = await scope.findForAgent(Contact, { id: In(ids) });
     const byId = new Map(rows.map((r) => [r.id, r]));
-    return ids.map((id) => toContactType(byId.get(id)!));
+    return ids.map((id) => {
+      const c = byId.get(id);
+      if (!c) throw notFound('Contact', id); // deleted meanwhile (e.g. by a concurrent delete already delivered)
+      return toContactType(c);
+    });
   }
 }
 

@@ -32,6 +32,8 @@ import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, searchTextO
 
 /** People connections.list pageSize maximum (v1 docs: "between 1 and 1000, inclusive"). */
 export const SYNC_PAGE_SIZE = 1000;
+/** People getBatchGet resourceNames maximum (v1 docs: "max 200"). */
+export const BATCH_GET_MAX = 200;
 export const CONTACTS_TOPIC = 'contacts';
 
 export interface AgentRef {
@@ -206,7 +208,9 @@ export class ContactSync {
       pageToken = res.data.nextPageToken ?? undefined;
       next = res.data.nextSyncToken ?? next;
     } while (pageToken);
-    result.removed = await this.sweep(agent, seen);
+    const swept = await this.sweep(agent, people, seen);
+    result.removed = swept.removed;
+    result.calls += swept.calls;
     const now = new Date();
     const rec = await this.record(agent);
     await this.deps.ds.getRepository(ContactSyncRecord).update(
@@ -220,13 +224,24 @@ export class ContactSync {
     return result;
   }
 
-  /** Mark and sweep: mirrored contacts Google did not list in a full sync are gone from Google. */
-  private async sweep(agent: AgentRef, seen: Set<string>): Promise<number> {
+  /**
+   * Mark and sweep: mirrored contacts a full sync did not list are gone from Google. A contact our outbox
+   * created while the pages were being read is not listed either, so candidates are confirmed with
+   * getBatchGet (200 per call) and only those Google answers 404 for are removed.
+   */
+  private async sweep(agent: AgentRef, people: people_v1.People, seen: Set<string>): Promise<{ removed: number; calls: number }> {
     const mapped = await this.deps.ds.getRepository(Contact).find({ where: { agentId: agent.agentId, resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
-    const gone = mapped.filter((c) => !seen.has(c.resourceName!));
+    const candidates = mapped.filter((c) => !seen.has(c.resourceName!)).map((c) => c.resourceName!);
     let removed = 0;
-    for (const c of gone) if (await this.applyDeleted(agent, c.resourceName!)) removed++;
-    return removed;
+    let calls = 0;
+    for (let i = 0; i < candidates.length; i += BATCH_GET_MAX) {
+      const slice = candidates.slice(i, i + BATCH_GET_MAX);
+      const res = await people.people.getBatchGet({ resourceNames: slice, personFields: 'metadata' });
+      calls++;
+      const alive = new Set((res.data.responses ?? []).filter((r) => r.person && !r.person.metadata?.deleted && r.httpStatusCode !== 404).map((r) => r.requestedResourceName ?? r.person!.resourceName!));
+      for (const rn of slice) if (!alive.has(rn) && (await this.applyDeleted(agent, rn))) removed++;
+    }
+    return { removed, calls };
   }
 
   /** Imports one page of persons; returns how many contacts changed and were removed. */
@@ -288,6 +303,9 @@ export class ContactSync {
       } else if (c.deletedAt) {
         // Deleted in the CRM, edited in Google: the edit wins; the contact comes back.
         patch = { ...columnsOf(theirs), deletedAt: null, syncState: 'SYNCED', syncedVersion: c.version + 1, conflicts: JSON.stringify([{ field: 'deleted', ours: 'deleted', theirs: 'edited', winner: 'google', at: new Date().toISOString() }]) };
+      } else if (c.version > c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(theirs)) {
+        // Google already has exactly our pending fields (our write, seen before its answer was recorded).
+        patch = { syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
       } else if (c.version > c.syncedVersion) {
         // Edited on both sides: three-way merge; our pending update then carries the result with the fresh etag.
         const { merged, conflicts } = mergeContact(base, fieldsOf(c), theirs, c.updatedAt, theirsAt);

@@ -18,6 +18,8 @@ export type FailureKind =
   | 'key-invalid' // the key was deleted/disabled, or the signature does not verify
   | 'client-disabled'
   | 'client-deleted'
+  | 'not-configured' // no key, or the feature's scope not granted (our own check)
+  | 'forbidden' // Google refuses this action to this user (e.g. not the organizer)
   | 'clock-skew'
   | 'invalid-scope'
   | 'admin-policy'
@@ -108,6 +110,12 @@ const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE
 
 export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFailure {
   if (err instanceof GoogleAppError) return err.failure;
+  if (err instanceof AppError) {
+    // Raised by our own Google layer without a Google answer (no key yet, a scope not granted, sync failed).
+    const code = err.extensions.code as ErrorCode;
+    const retryable = code === ErrorCode.UPSTREAM_UNAVAILABLE || code === ErrorCode.RATE_LIMITED;
+    return { kind: code === ErrorCode.GOOGLE_NOT_CONFIGURED ? 'not-configured' : retryable ? 'unavailable' : 'unknown', code, message: err.message, retryable, remedy: typeof err.extensions.remedy === 'string' ? err.extensions.remedy : undefined };
+  }
   if (err instanceof TokenEndpointError) return mapTokenError(err, ctx);
   if (err instanceof TokenTransportError) {
     return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google's token endpoint could not be reached: ${err.message}`, retryable: true };
@@ -147,9 +155,9 @@ function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFail
           remedy: `Create a new JSON key for the service account (guide step "${STEP_CREATE_KEY}") and submit it.`,
         };
       }
-      if (/short-lived|reasonable timeframe|iat|exp/i.test(desc)) {
+      if (/short-lived|reasonable timeframe|iat and exp/i.test(desc)) {
         return {
-          ...base, kind: 'clock-skew', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false,
+          ...base, kind: 'clock-skew', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true,
           message: 'Google refused the token request as outside a reasonable timeframe: the clocks of our server and Google disagree',
           remedy: 'Check the gateway server\'s clock (NTP synchronisation); nothing is wrong with the key.',
         };
@@ -227,7 +235,7 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
       remedy: `Authorize the scopes of the guide step "${STEP_AUTHORIZE}" for the service account's client id.`,
     };
   }
-  if (status === 429 || has('rateLimitExceeded') || has('userRateLimitExceeded') || has('RATE_LIMIT_EXCEEDED') || has('quotaExceeded') || e.status === 'RESOURCE_EXHAUSTED') {
+  if (status === 429 || has('rateLimitExceeded') || has('userRateLimitExceeded') || has('RATE_LIMIT_EXCEEDED') || has('quotaExceeded') || has('dailyLimitExceeded') || e.status === 'RESOURCE_EXHAUSTED') {
     return { ...base, kind: 'rate-limited', code: ErrorCode.RATE_LIMITED, retryable: true, retryAfterMs, message: `Google's rate limit for this user was reached${googleMessage ? ` (${googleMessage})` : ''}` };
   }
   if (status >= 500) {
@@ -253,7 +261,8 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
   if (status === 404) return { ...base, kind: 'not-found', code: ErrorCode.NOT_FOUND, retryable: false, message: 'Google has no such item' };
   if (status === 409) return { ...base, kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: `Google says it already exists${googleMessage ? ` (${googleMessage})` : ''}` };
   if (status === 403) {
-    return { ...base, kind: 'unknown', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, message: `Google refused the call (403${googleMessage ? `: ${googleMessage}` : ''})` };
+    // Not a setup problem (those are matched above): Google refuses this action to this user, e.g. forbiddenForNonOrganizer.
+    return { ...base, kind: 'forbidden', code: ErrorCode.FORBIDDEN, retryable: false, message: `Google refused the call (403${googleMessage ? `: ${googleMessage}` : ''})` };
   }
   if (status === 400) return { ...base, kind: 'bad-request', code: ErrorCode.BAD_USER_INPUT, retryable: false, message: `Google refused the data: ${googleMessage || 'bad request'}` };
   return { ...base, kind: 'unknown', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}` };

@@ -211,14 +211,20 @@ export class OutboxWorker {
     this.active++;
     lane.running = true;
     const p = this.runLane(lane)
-      .catch((err) => this.log.error({ err, lane: lane.ref }, 'outbox lane failed'))
-      .finally(() => {
+      .catch((err) => {
+        this.log.error({ err, lane: lane.ref }, 'outbox lane failed');
+        return this.settings.pollMs;
+      })
+      .then((nextDelay) => {
         this.active--;
         lane.running = false;
         this.running.delete(p);
+        // New rows arrived meanwhile: look again now; otherwise come back when the head is due.
         if (lane.dirty) {
           lane.dirty = false;
           this.schedule(lane.ref, 0);
+        } else if (nextDelay !== undefined) {
+          this.schedule(lane.ref, nextDelay);
         }
         const next = this.waiting.shift();
         if (next) this.enqueueRun(next);
@@ -271,43 +277,46 @@ export class OutboxWorker {
     await this.ds.getRepository(OutboxLease).update({ lane, owner: this.owner }, { until: new Date(0) });
   }
 
-  private async runLane(lane: LaneState): Promise<void> {
+  /** Delivers a lane while it has due rows; resolves to when it should run again (undefined: when kicked). */
+  private async runLane(lane: LaneState): Promise<number | undefined> {
     const handler = this.handlers.get(lane.ref.topic);
-    if (!handler) return;
+    if (!handler) return undefined;
     const key = `${lane.ref.topic}:${lane.ref.agentId}`;
-    if (!(await this.acquire(key))) {
-      // Another process delivers this lane; look again when its lease may have ended.
-      this.schedule(lane.ref, this.settings.leaseMs);
-      return;
-    }
+    // Another process delivers this lane; look again when its lease may have ended.
+    if (!(await this.acquire(key))) return this.settings.leaseMs;
     try {
       while (!this.stopped) {
-        if (!(await this.renew(key))) return;
+        if (!(await this.renew(key))) return this.settings.leaseMs;
         const rows = await this.ds.getRepository(OutboxRow).find({
           where: { topic: lane.ref.topic, agentId: lane.ref.agentId, status: 'PENDING' },
           order: { seq: 'ASC' },
           take: ROUND_ROWS,
         });
-        if (rows.length === 0) return;
+        if (rows.length === 0) return undefined;
         const wait = rows[0].nextAttemptAt.getTime() - Date.now();
-        if (wait > 0) {
-          this.schedule(lane.ref, wait);
-          return;
-        }
+        if (wait > 0) return wait;
+        // Keep the lease while Google works (a call may take up to its timeout); a lost lease means another
+        // process may have taken the lane, so this round's outcomes are not recorded.
+        let leaseLost = false;
+        const keeper = setInterval(() => void this.renew(key).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
         let outcomes: Outcome[];
         try {
           outcomes = await handler.deliver(lane.ref, rows);
         } catch (err) {
           this.log.error({ err, lane: lane.ref }, 'outbox handler failed unexpectedly');
           outcomes = [{ seq: rows[0].seq, result: 'retry', error: 'internal error while delivering' }];
+        } finally {
+          clearInterval(keeper);
+        }
+        if (leaseLost) {
+          this.log.warn({ lane: lane.ref }, 'outbox lease lost during delivery; leaving the lane to its new holder');
+          return this.settings.leaseMs;
         }
         const retryAt = await this.apply(rows, outcomes);
-        if (retryAt !== undefined) {
-          this.schedule(lane.ref, retryAt - Date.now());
-          return;
-        }
-        if (outcomes.length === 0) return; // the handler could not make progress
+        if (retryAt !== undefined) return retryAt - Date.now();
+        if (outcomes.length === 0) return this.settings.pollMs; // the handler could not make progress
       }
+      return undefined;
     } finally {
       await this.release(key).catch(() => undefined);
     }

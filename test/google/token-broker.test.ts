@@ -1,5 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { AppError, ErrorCode } from '../../src/errors';
 import { mapGoogleError } from '../../src/google/google-errors';
 import { CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE, LEGACY_CONTACTS_SCOPE } from '../../src/google/scopes';
 import { TokenBroker, TokenEndpointError, type TokenRequest } from '../../src/google/token-broker';
@@ -107,4 +108,17 @@ test('token endpoint 503 is retryable; Retry-After is kept', async () => {
   await admin.addFault({ api: 'token', status: 503, retryAfterSeconds: 7 });
   const err = await new TokenBroker().getToken(request('agent@alpha.test', CALENDAR_SCOPE)).catch((e) => e);
   expect(mapGoogleError(err)).toMatchObject({ kind: 'unavailable', retryable: true, retryAfterMs: 7000, code: 'UPSTREAM_UNAVAILABLE' });
+});
+
+test('our own setup errors (no key, scope not granted) stay retryable setup failures, not unknown ones', () => {
+  const f = mapGoogleError(new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'no key', { remedy: 'submit one' }));
+  expect(f).toMatchObject({ kind: 'not-configured', code: 'GOOGLE_NOT_CONFIGURED', retryable: false, remedy: 'submit one' });
+  expect(mapGoogleError(new AppError(ErrorCode.UPSTREAM_UNAVAILABLE, 'down'))).toMatchObject({ retryable: true });
+});
+
+test('a reset seen through gaxios (cause chain down to the socket) is a network failure', () => {
+  const socket = Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' });
+  const fetchFailed = Object.assign(new TypeError('fetch failed'), { cause: socket });
+  const gaxios = Object.assign(new Error('Unexpected Gaxios Error'), { cause: fetchFailed });
+  expect(mapGoogleError(gaxios)).toMatchObject({ kind: 'network', retryable: true });
 });

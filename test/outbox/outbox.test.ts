@@ -115,4 +115,24 @@ describeEachDb('outbox', (db) => {
       await w.stop();
     }
   });
+
+  test('a lane waiting out a retry does not poll the database meanwhile', async () => {
+    const rec = new Recorder('p1');
+    rec.failNext = 1;
+    const w = new OutboxWorker(db().ds, createLogger('silent'), { ...FAST, pollMs: 5000, retryBaseMs: 1000, retryMaxMs: 1000 });
+    w.register(rec);
+    const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
+    await db().ds.transaction((m) => enqueue(m, [{ lane, kind: 'x', entityId: 'a' }]));
+    let reads = 0;
+    db().ds.setOptions({ logging: ['query'], logger: { logQuery: (q: string) => { if (/FROM [`"]outbox[`"]/.test(q)) reads++; }, logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {} } });
+    try {
+      w.start();
+      w.kick(lane);
+      await new Promise((r) => setTimeout(r, 800)); // the first attempt failed; the retry is due after ≥ 500 ms + jitter
+      expect(reads).toBeLessThan(10);
+    } finally {
+      db().ds.setOptions({ logging: false });
+      await w.stop();
+    }
+  });
 });
