@@ -49,7 +49,18 @@ export class RangeCache {
   private readonly generations = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<GEvent[]>>();
 
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 5000) {}
+  /** maxEvents bounds memory: the cached events of all entries together. */
+  constructor(private readonly ttlMs: number, private readonly maxEntries = 1000, private readonly maxEvents = 200_000) {}
+
+  private events = 0;
+
+  private drop(key: string): void {
+    const e = this.entries.get(key);
+    if (e) {
+      this.events -= e.events.length;
+      this.entries.delete(key);
+    }
+  }
 
   invalidate(agentId: string): void {
     this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
@@ -66,9 +77,16 @@ export class RangeCache {
       .then((events) => {
         // A write or a notification during the call makes the result stale: answer it, do not keep it.
         if ((this.generations.get(agentId) ?? 0) === gen) {
-          this.entries.delete(k);
+          this.drop(k);
           this.entries.set(k, { generation: gen, expiresAt: Date.now() + this.ttlMs, events });
-          if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+          this.events += events.length;
+          // Oldest first (Map order): expired or superseded entries, then whatever exceeds the bounds.
+          const now = Date.now();
+          for (const [key, e] of this.entries) {
+            if (key === k) continue;
+            if (e.expiresAt > now && this.entries.size <= this.maxEntries && this.events <= this.maxEvents) break;
+            this.drop(key);
+          }
         }
         return events;
       })
