@@ -253,25 +253,41 @@ export class CalendarService {
     }
     const body = googlePatch(current, changes);
     if (Object.keys(body).length === 0) return toEventType(current, existing);
-    const now = new Date();
-    const seqs = await scope.manager.transaction(async (m) => {
-      const repo = m.getRepository(CalendarEvent);
-      if (existing?.pendingOp === 'create') {
-        // Not in Google yet: fold the change into the insert.
-        await repo.update({ id: existing.id }, { body: JSON.stringify({ ...current, ...body }), updatedAt: now });
-        return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: existing.id }], now);
-      }
-      const merged = existing?.pendingOp === 'patch' ? { ...(JSON.parse(existing.body!) as GEvent), ...body } : body;
-      const baseEtag = existing?.pendingOp === 'patch' ? existing.baseEtag : current!.etag ?? null;
-      let rowId = existing?.id;
-      if (existing) await repo.update({ id: existing.id }, { pendingOp: 'patch', body: JSON.stringify(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
-      else {
-        rowId = randomUUID();
-        await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current!.etag ?? null, pendingOp: 'patch', body: JSON.stringify(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
-      }
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'patch', entityId: rowId! }], now);
-    });
+    const seqs = await this.recordPatch(scope, id, current, body);
     return this.afterWrite(scope, seqs, id);
+  }
+
+  /**
+   * Records a patch in one transaction, against the row as it is now (a delivery may have settled a pending
+   * create since `current` was read): folded into a pending insert, or queued as a patch based on the etag we
+   * hold. Two first edits of one event at once meet the unique index; the loser retries on the winner's row.
+   */
+  private async recordPatch(scope: TenantScope, id: string, current: GEvent, body: GEvent, attempt = 0): Promise<number[]> {
+    const now = new Date();
+    try {
+      return await scope.manager.transaction(async (m) => {
+        const repo = m.getRepository(CalendarEvent);
+        const row = await scope.within(m).findOneForAgent(CalendarEvent, { googleEventId: id });
+        if (row?.pendingOp === 'delete') throw notFound('Event', id);
+        if (row?.pendingOp === 'create') {
+          // Not in Google yet: fold the change into the insert.
+          await repo.update({ id: row.id }, { pendingOp: 'create', body: JSON.stringify({ ...(JSON.parse(row.body!) as GEvent), ...body }), syncState: 'PENDING', updatedAt: now });
+          return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
+        }
+        const merged = row?.pendingOp === 'patch' ? { ...(JSON.parse(row.body!) as GEvent), ...body } : body;
+        const baseEtag = row?.pendingOp === 'patch' ? row.baseEtag : (row?.etag ?? current.etag ?? null);
+        let rowId = row?.id;
+        if (row) await repo.update({ id: row.id }, { pendingOp: 'patch', body: JSON.stringify(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
+        else {
+          rowId = randomUUID();
+          await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: JSON.stringify(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
+        }
+        return enqueue(m, [{ lane: this.lane(scope), kind: 'patch', entityId: rowId! }], now);
+      });
+    } catch (err) {
+      if (attempt === 0 && /unique|duplicate/i.test((err as Error).message ?? '')) return this.recordPatch(scope, id, current, body, 1);
+      throw err;
+    }
   }
 
   async delete(scope: TenantScope, id: string): Promise<boolean> {

@@ -202,6 +202,18 @@ describeEachDb('calendar', (db) => {
     expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar'"))[0].n)).toBe(0);
   });
 
+  test('two first edits of one event at the same time both land (no 500 from the unique index)', async () => {
+    await w.admin.request('POST', `/users/${AGENT}/events`, { id: 'racee0000000000000000000000000000', summary: 'Race', start: { dateTime: '2026-12-09T10:00:00Z' }, end: { dateTime: '2026-12-09T11:00:00Z' } });
+    const [a, b] = await Promise.all([
+      gql('mutation { updateEvent(id: "racee0000000000000000000000000000", input: { title: "Race A" }) { id } }'),
+      gql('mutation { updateEvent(id: "racee0000000000000000000000000000", input: { location: "Room B" }) { id } }'),
+    ]);
+    expect([a.body.errors, b.body.errors]).toEqual([undefined, undefined]);
+    await settled('racee0000000000000000000000000000');
+    const [e] = (await w.admin.request<{ id: string; summary: string; location: string }[]>('GET', `/users/${AGENT}/events`)).body.filter((x) => x.id === 'racee0000000000000000000000000000');
+    expect([e.summary, e.location]).toEqual(['Race A', 'Room B']);
+  });
+
   test.each([
     ['to before from', 'query { events(from: "2026-12-02T00:00:00Z", to: "2026-12-01T00:00:00Z") { totalCount } }', /must be after "from"/],
     ['a range over the maximum', 'query { events(from: "2026-01-01T00:00:00Z", to: "2028-01-01T00:00:00Z") { totalCount } }', /at most 366 days/],
