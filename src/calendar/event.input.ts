@@ -5,21 +5,13 @@ import { DateTimeValue } from './date-time.scalar';
 export const MAX_ATTENDEES = 200;
 export const MAX_RECURRENCE_LINES = 10;
 
-@InputType('EventInput')
-export class EventInput {
+/** The fields an event's input and patch share (all optional in both). */
+@InputType()
+abstract class EventFields {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(1024)
   title?: string | null;
-
-  @Field(() => DateTimeValue)
-  start: DateTimeValue;
-
-  @Field(() => DateTimeValue, { description: 'Exclusive. All-day: the date after the last day (a same-day end means one day).' })
-  end: DateTimeValue;
-
-  @Field(() => Boolean, { nullable: true, defaultValue: false })
-  allDay?: boolean | null;
 
   @Field(() => String, { nullable: true, description: 'IANA time zone, e.g. America/Los_Angeles (required for recurring timed events).' })
   @IsOptional()
@@ -49,13 +41,20 @@ export class EventInput {
   recurrence?: string[] | null;
 }
 
-@InputType('EventPatch', { description: 'The fields to change (absent: unchanged). etag: the version you edited; a stale one answers CONFLICT.' })
-export class EventPatch {
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @MaxLength(1024)
-  title?: string | null;
+@InputType('EventInput')
+export class EventInput extends EventFields {
+  @Field(() => DateTimeValue)
+  start: DateTimeValue;
 
+  @Field(() => DateTimeValue, { description: 'Exclusive. All-day: the date after the last day (a same-day end means one day).' })
+  end: DateTimeValue;
+
+  @Field(() => Boolean, { nullable: true, defaultValue: false })
+  allDay?: boolean | null;
+}
+
+@InputType('EventPatch', { description: 'The fields to change (absent: unchanged). etag: the version you edited; a stale one answers CONFLICT.' })
+export class EventPatch extends EventFields {
   @Field(() => DateTimeValue, { nullable: true })
   @IsOptional()
   start?: DateTimeValue | null;
@@ -67,33 +66,6 @@ export class EventPatch {
   @Field(() => Boolean, { nullable: true })
   @IsOptional()
   allDay?: boolean | null;
-
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @Length(1, 64)
-  timeZone?: string | null;
-
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @MaxLength(8192)
-  description?: string | null;
-
-  @Field(() => String, { nullable: true })
-  @IsOptional()
-  @MaxLength(1024)
-  location?: string | null;
-
-  @Field(() => [String], { nullable: true })
-  @IsOptional()
-  @ArrayMaxSize(MAX_ATTENDEES)
-  @IsEmail({}, { each: true, message: '"$value" is not an email address' })
-  attendees?: string[] | null;
-
-  @Field(() => [String], { nullable: true })
-  @IsOptional()
-  @ArrayMaxSize(MAX_RECURRENCE_LINES)
-  @MaxLength(500, { each: true })
-  recurrence?: string[] | null;
 
   @Field(() => String, { nullable: true })
   @IsOptional()
