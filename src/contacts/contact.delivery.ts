@@ -71,7 +71,7 @@ export class ContactDelivery implements OutboxHandler {
         // After an ambiguous create, and before deletes: learn what Google has now (one incremental call per round).
         if (i === 0 && (unsure || kind === 'delete')) {
           try {
-            await this.deps.sync.sync(agent);
+            await this.deps.sync.syncFresh(agent);
           } catch (err) {
             // Without that sync an unsure create must not be sent again: stay unsure, retry later.
             const f = mapGoogleError(err, { api: 'people', subject: email });

@@ -151,6 +151,16 @@ export class ContactSync {
     return p;
   }
 
+  /**
+   * A sync that starts after this call. Joining one already under way could miss a change made just before
+   * the call, which a delivery must see before it acts (a Google edit that cancels a delete).
+   */
+  async syncFresh(agent: AgentRef): Promise<SyncResult> {
+    const running = this.inflight.get(agent.agentId);
+    if (running) await running.catch(() => undefined);
+    return this.sync(agent);
+  }
+
   private async run(agent: AgentRef): Promise<SyncResult> {
     const rec = await this.record(agent);
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
