@@ -24,6 +24,7 @@ import { In } from 'typeorm';
 import { Contact, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
+import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { enqueue, type LaneRef, type Outcome, type OutboxHandler } from '../outbox/outbox';
@@ -80,18 +81,46 @@ export class ContactDelivery implements OutboxHandler {
           }
         }
         const people = await session.people();
-        if (kind === 'create') await this.creates(people, batch);
-        else if (kind === 'update') await this.updates(people, batch, lane);
-        else if (kind === 'delete') await this.deletes(people, batch);
-        else await this.deleteCopies(people, batch);
+        await this.send(kind, people, batch, lane);
         outcomes.push(...batch.map((r) => ({ seq: r.seq, result: 'done' as const })));
       } catch (err) {
         const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
+        if (f.kind === 'bad-request' && batch.length > 1) {
+          // Google refused the batch for the data of one contact (or a few): send them one by one, so only
+          // the refused ones fail and the rest still reach Google.
+          const single = await this.oneByOne(kind, session, batch, lane, email);
+          outcomes.push(...single.outcomes);
+          if (single.stopped) break;
+          continue;
+        }
         outcomes.push(...(await this.onFailure(lane, batch, f, err)));
         break;
       }
     }
     return outcomes;
+  }
+
+  private async send(kind: string, people: people_v1.People, batch: OutboxRow[], lane: LaneRef): Promise<void> {
+    if (kind === 'create') await this.creates(people, batch);
+    else if (kind === 'update') await this.updates(people, batch, lane);
+    else if (kind === 'delete') await this.deletes(people, batch);
+    else await this.deleteCopies(people, batch);
+  }
+
+  private async oneByOne(kind: string, session: GoogleSession, batch: OutboxRow[], lane: LaneRef, email: string): Promise<{ outcomes: Outcome[]; stopped: boolean }> {
+    const outcomes: Outcome[] = [];
+    for (const row of batch) {
+      try {
+        await this.send(kind, await session.people(), [row], lane);
+        outcomes.push({ seq: row.seq, result: 'done' });
+      } catch (err) {
+        const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
+        const [o] = await this.onFailure(lane, [row], f, err);
+        outcomes.push(o);
+        if (o.result === 'retry') return { outcomes, stopped: true }; // keep the order: the rest waits behind it
+      }
+    }
+    return { outcomes, stopped: false };
   }
 
   private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {

@@ -102,6 +102,17 @@ describeEachDb('contacts: two-way sync', (db) => {
     await expectSameOnBothSides();
   });
 
+  test('a batch Google refuses (400) is split: only the refused contact fails, the others reach Google', async () => {
+    await w.admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', status: 400, count: 2 });
+    const res = await gql('mutation { createContacts(input: [{ givenName: "Bad" }, { givenName: "Good1" }, { givenName: "Good2" }]) { id givenName syncState syncError } }');
+    const byName = Object.fromEntries(res.body.data.createContacts.map((c: { givenName: string }) => [c.givenName, c]));
+    expect(byName.Bad).toMatchObject({ syncState: 'FAILED', syncError: expect.stringMatching(/^Google refused the change/) });
+    expect([byName.Good1.syncState, byName.Good2.syncState]).toEqual(['SYNCED', 'SYNCED']);
+    expect((await googleContacts()).map((p: { names: { givenName: string }[] }) => p.names[0].givenName).sort()).toEqual(['Good1', 'Good2']);
+    expect((await peopleCalls('people.people.batchCreateContacts')).map((c) => c.status)).toEqual([400, 400, 200, 200]);
+    expect((await gql('{ syncStatus { contacts { failedChanges pendingChanges } } }')).body.data.syncStatus.contacts).toEqual({ failedChanges: 1, pendingChanges: 0 });
+  });
+
   test('a stale etag answers CONFLICT with the current version and writes nothing', async () => {
     const created = (await gql(`mutation { createContact(input: { givenName: "Cy" }) { id etag } }`)).body.data.createContact;
     await gql(`mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "Cyrus" }) { id } }`, { id: created.id });
