@@ -1,5 +1,6 @@
 /** Calendar reads under Google faults, and push channels stopped when the gateway shuts down. */
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { CalendarChannel } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { freePort } from '../support/gateway';
 import { startWorld, type World } from '../support/world';
@@ -39,6 +40,40 @@ describeEachDb('calendar lifecycle', (db) => {
     expect(down.body.errors![0].extensions.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(JSON.stringify(down.body)).not.toMatch(/stack|\.ts:\d+/);
     expect((await gql('query ($id: ID!) { event(id: $id) { title } }', { id: c.id })).body.data.event).toEqual({ title: 'Fault' });
+  });
+
+  test('a channel close to its expiry is renewed: a new one is opened, the old one stopped', async () => {
+    const agent = { brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id, email: AGENT };
+    const first = await w.gw.services.calendarWatch.ensureNow(agent);
+    expect(await w.gw.services.calendarWatch.ensureNow(agent)).toMatchObject({ id: first!.id }); // far from expiry: kept
+    // One hour left: inside the 24 h renewal margin.
+    await db().ds.getRepository(CalendarChannel).update({ id: first!.id }, { expiration: new Date(Date.now() + 3600_000) });
+    const second = await w.gw.services.calendarWatch.ensureNow(agent);
+    expect(second!.id).not.toBe(first!.id);
+    const live = (await w.admin.request<{ id: string; stopped: boolean; address: string }[]>('GET', '/calendar/channels')).body.filter((c) => c.address.startsWith(w.gw.url) && !c.stopped);
+    expect(live.map((c) => c.id)).toEqual([second!.id]);
+    expect((await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id)).toEqual([second!.id]);
+  });
+
+  test('writes meeting a 429 with Retry-After on patch and delete wait it out, then land', async () => {
+    const c = (await gql('mutation { createEvent(input: { title: "Busy", start: "2026-12-12T10:00:00Z", end: "2026-12-12T11:00:00Z" }) { id } }')).body.data.createEvent;
+    await w.admin.clearRequests();
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.patch', status: 429, retryAfterSeconds: 1 });
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.delete', status: 429, retryAfterSeconds: 1 });
+    expect((await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Busy (moved)" }) { syncState } }', { id: c.id })).body.data.updateEvent.syncState).toBe('SYNCED');
+    expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: c.id })).body.data.deleteEvent).toBe(true);
+    const deadline = Date.now() + 10_000;
+    while (Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar'"))[0].n) > 0) {
+      if (Date.now() > deadline) throw new Error('calendar writes not delivered');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const log = await w.admin.requests({ api: 'calendar' });
+    for (const method of ['calendar.events.patch', 'calendar.events.delete']) {
+      const calls = log.filter((x) => x.method === method);
+      expect(calls.map((x) => x.status)).toEqual([429, method.endsWith('patch') ? 200 : 204]);
+      expect(new Date(calls[1].at).getTime() - new Date(calls[0].at).getTime()).toBeGreaterThanOrEqual(1000);
+    }
+    expect((await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.find((e) => e.id === c.id)?.status).toBe('cancelled');
   });
 
   test('shutdown stops the channels it registered (Google stops calling an address going away)', async () => {
