@@ -1,5 +1,5 @@
 import { type MigrationInterface, type QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
-import { id, str, text, ts, pk } from './columns';
+import { id, str, text, ts, pk, useUtf8mb4 } from './columns';
 
 // Written with TypeORM's Table API so one migration runs unchanged on
 // MySQL/MariaDB and SQLite. Column shapes match src/entities/columns.ts;
@@ -38,12 +38,7 @@ export class Foundation1764130000000 implements MigrationInterface {
       columns: [pk(id('id')), id('brokerageId', true), str('actor', 320), str('action', 64), str('target', 255, true), text('detail', true), ts('at')],
       indices: [new TableIndex({ name: 'idx_audit_brokerage_at', columnNames: ['brokerageId', 'at'] })],
     }));
-    if (q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb') {
-      // Whatever the server's default, store text as full UTF-8 (names like "Zoë" or emoji).
-      for (const t of ['brokerage', 'agent', 'service_account_credential', 'audit_log']) {
-        await q.query(`ALTER TABLE \`${t}\` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-      }
-    }
+    await useUtf8mb4(q, ['brokerage', 'agent', 'service_account_credential', 'audit_log']);
   }
 
   async down(q: QueryRunner): Promise<void> {

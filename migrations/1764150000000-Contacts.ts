@@ -1,5 +1,5 @@
 import { type MigrationInterface, type QueryRunner, Table, TableForeignKey, TableIndex } from 'typeorm';
-import { id, str, text, ts, int, pk, serial } from './columns';
+import { id, str, text, ts, int, pk, serial, useUtf8mb4 } from './columns';
 
 // Dialect-neutral (Table API), like the foundation migration; shapes match src/entities.
 
@@ -49,9 +49,7 @@ export class Contacts1764150000000 implements MigrationInterface {
       ],
     }));
     await q.createTable(new Table({ name: 'outbox_lease', columns: [pk(str('lane', 64)), str('owner', 64), ts('until')] }));
-    if (q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb') {
-      for (const t of TABLES) await q.query(`ALTER TABLE \`${t}\` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-    }
+    await useUtf8mb4(q, TABLES);
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -1,5 +1,5 @@
 import { type MigrationInterface, type QueryRunner, Table, TableIndex } from 'typeorm';
-import { id, str, text, ts, int, pk, serial } from './columns';
+import { id, str, text, ts, int, pk, serial, useUtf8mb4 } from './columns';
 
 // Dialect-neutral (Table API); shapes match src/entities/calendar.entities.ts.
 
@@ -34,9 +34,7 @@ export class Calendar1764160000000 implements MigrationInterface {
       columns: [pk(str('id', 64)), id('brokerageId'), id('agentId'), str('resourceId', 255), str('tokenDigest', 64), ts('expiration'), ts('createdAt')],
       indices: [new TableIndex({ name: 'idx_calendar_channel_agent', columnNames: ['agentId'] })],
     }));
-    if (q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb') {
-      for (const t of TABLES) await q.query(`ALTER TABLE \`${t}\` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-    }
+    await useUtf8mb4(q, TABLES);
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -1,3 +1,4 @@
+import type { QueryRunner } from 'typeorm';
 import type { TableColumnOptions } from 'typeorm/schema-builder/options/TableColumnOptions';
 
 // Column shapes for dialect-neutral migrations (TypeORM's Table API), matching src/entities/columns.ts.
@@ -8,3 +9,9 @@ export const ts = (name: string, nullable = false): TableColumnOptions => ({ nam
 export const int = (name: string): TableColumnOptions => ({ name, type: 'integer' });
 export const pk = (c: TableColumnOptions): TableColumnOptions => ({ ...c, isPrimary: true });
 export const serial = (name: string): TableColumnOptions => ({ name, type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' });
+
+/** On MySQL/MariaDB, whatever the server's default: store text as full UTF-8 (names like "Zoë", emoji). */
+export async function useUtf8mb4(q: QueryRunner, tables: string[]): Promise<void> {
+  if (q.connection.options.type !== 'mysql' && q.connection.options.type !== 'mariadb') return;
+  for (const t of tables) await q.query(`ALTER TABLE \`${t}\` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+}

@@ -6,7 +6,7 @@
  */
 import { Contact } from '../../src/entities';
 import { describeEachDb } from '../support/db';
-import { startWorld, type World } from '../support/world';
+import { resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 const FIELDS = 'id resourceName etag displayName givenName familyName emails { value type } phones { value type } organization jobTitle notes syncState syncError conflicts { field winner }';
@@ -21,14 +21,8 @@ describeEachDb('contacts: two-way sync', (db) => {
   });
   afterAll(() => w.close());
   beforeEach(async () => {
-    await db().ds.query('DELETE FROM contact_email');
-    await db().ds.query('DELETE FROM contact');
-    await db().ds.query('DELETE FROM contact_sync');
-    await db().ds.query('DELETE FROM outbox');
     await w.admin.clearFaults();
-    for (const p of await w.admin.request<{ resourceName: string }[]>('GET', `/users/${AGENT}/contacts`).then((r) => r.body)) {
-      await w.admin.request('DELETE', `/users/${AGENT}/contacts/${p.resourceName.replace('people/', '')}`);
-    }
+    await resetContacts(w, db(), AGENT);
     await w.admin.clearRequests();
   });
 

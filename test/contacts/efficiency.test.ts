@@ -7,7 +7,7 @@ import { TenantScope } from '../../src/auth/tenant-scope';
 import { contactLoaders } from '../../src/contacts/contact.loader';
 import { Agent, ContactSyncRecord } from '../../src/entities';
 import { describeEachDb } from '../support/db';
-import { startWorld, type World } from '../support/world';
+import { resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 
@@ -20,8 +20,7 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
   });
   afterAll(() => w.close());
   beforeEach(async () => {
-    for (const t of ['contact_email', 'contact', 'contact_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
-    for (const p of (await w.admin.request<{ resourceName: string }[]>('GET', `/users/${AGENT}/contacts`)).body) await w.admin.request('DELETE', `/users/${AGENT}/contacts/${p.resourceName.replace('people/', '')}`);
+    await resetContacts(w, db(), AGENT);
     await w.admin.clearRequests();
   });
   const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });

@@ -12,7 +12,7 @@
 import { Contact } from '../../src/entities';
 import type { RequestLogEntry } from '../support/google';
 import { describeEachDb, type TestDb } from '../support/db';
-import { startWorld, type World } from '../support/world';
+import { resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 const P = 'people.people.';
@@ -91,13 +91,7 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
     const { w } = h;
     await w.admin.clearFaults();
     await w.admin.request('PUT', '/people/settings', DEFAULT_PEOPLE_SETTINGS);
-    await db().ds.query('DELETE FROM outbox');
-    await db().ds.query('DELETE FROM contact_email');
-    await db().ds.query('DELETE FROM contact');
-    await db().ds.query('DELETE FROM contact_sync');
-    for (const p of (await w.admin.request<{ resourceName: string }[]>('GET', `/users/${AGENT}/contacts`)).body) {
-      await w.admin.request('DELETE', `/users/${AGENT}/contacts/${p.resourceName.replace('people/', '')}`);
-    }
+    await resetContacts(w, db(), AGENT);
     // Start every scenario from a completed full sync, so reads inside the freshness window call nobody.
     const s = await h.gql('mutation { syncContacts { contacts { lastSyncAt } } }');
     expect(s.body.errors).toBeUndefined();
@@ -527,10 +521,7 @@ describeEachDb('contacts: faults the sync survives', (db) => {
   });
 });
 
-/** describeEachDb runs its body once per dialect, SQLite first, then MariaDB (test/support/db.ts). */
-let readsSuites = 0;
 describeEachDb('contacts: reads while Google is unreachable', (db) => {
-  const dialect = (['sqlite', 'mariadb'] as const)[readsSuites++];
   // Every read syncs first (freshness 0 s), so each read tries Google.
   const t = harness(db, { CONTACTS_FRESHNESS_SECONDS: '0', MUTATION_WAIT_MS: '500' });
   const admin = () => t.h.w.admin;
