@@ -14,7 +14,7 @@ import { signSandboxToken } from '../../src/auth/sandbox-token';
 import { loadConfig } from '../../src/config';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
-import { Contact, OutboxRow } from '../../src/entities';
+import { CalendarEvent, Contact, OutboxRow } from '../../src/entities';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { createTestDb, mariaDbAvailable, type Dialect } from '../support/db';
 import { seedBrokerage } from '../support/gateway';
@@ -133,6 +133,73 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
           expect(mirror.map((c) => [c.givenName, c.syncState]).sort()).toEqual([['A1', 'SYNCED'], ['A2', 'SYNCED'], ['B1', 'SYNCED'], ['B2', 'SYNCED'], ['B3', 'SYNCED']]);
           expect(new Set(mirror.map((c) => c.resourceName))).toEqual(new Set(google.map((p) => p.resourceName)));
           expect(google.map((p) => p.clientData?.[0]?.value).sort()).toEqual(mirror.map((c) => c.id).sort());
+        } finally {
+          second.child.kill('SIGTERM');
+          await new Promise((r) => second.child.once('exit', r));
+        }
+      } finally {
+        await ds.destroy();
+      }
+    }, 60_000);
+
+    test('every accepted calendar write reaches Google exactly once after a SIGKILL and a restart', async () => {
+      const agent = 'agent@beta.test';
+      const tenant = await admin.tenant('beta.test', [agent, 'boss@beta.test'], [...GUIDE_SCOPES]);
+      const first = await startGateway();
+      const cfg = loadConfig(env);
+      const gql = async (url: string, query: string, token: string, variables?: unknown) =>
+        (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
+      const ds = await openDatabase(dbConfig);
+      try {
+        await seedBrokerage(ds, 'beta.test', [{ email: 'boss@beta.test', role: 'admin' }]);
+        const adminToken = await signSandboxToken(cfg.auth, 'boss@beta.test', { admin: true });
+        const sub = await gql(first.url, 'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@beta.test") { status } }', adminToken, { k: JSON.stringify(tenant.key) });
+        expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
+        const token = await signSandboxToken(cfg.auth, agent);
+        const create = (title: string, day: number) =>
+          gql(first.url, `mutation { createEvent(input: { title: "${title}", start: "2026-12-${day}T10:00:00Z", end: "2026-12-${day}T11:00:00Z" }) { id googleEventId syncState } }`, token);
+
+        // Delivered before the trouble starts; deleted below while Google refuses deletes.
+        const old = (await create('Old', 10)).data.createEvent;
+        expect(old.syncState).toBe('SYNCED');
+        // The insert of "Showing" is committed by Google but its answer is held back past the kill.
+        await admin.addFault({ api: 'calendar', method: 'calendar.events.insert', latencyMs: 2500, afterCommit: true, resetConnection: true });
+        const showing = (await create('Showing', 11)).data.createEvent;
+        expect(showing.syncState).toBe('PENDING');
+        // Queued behind it in the agent's lane: an edit of the same event, a second create, a delete.
+        await admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 503, unlimited: true });
+        await admin.addFault({ api: 'calendar', method: 'calendar.events.delete', status: 503, unlimited: true });
+        const moved = await gql(first.url, 'mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Showing (moved)", location: "12 Elm St" }) { syncState } }', token, { id: showing.id });
+        expect(moved.data.updateEvent.syncState).toBe('PENDING');
+        const closing = (await create('Closing', 12)).data.createEvent;
+        expect(closing.syncState).toBe('PENDING');
+        expect((await gql(first.url, 'mutation ($id: ID!) { deleteEvent(id: $id) }', token, { id: old.id })).data.deleteEvent).toBe(true);
+
+        first.child.kill('SIGKILL');
+        await new Promise((r) => first.child.once('exit', r));
+        await new Promise((r) => setTimeout(r, 2600)); // the held-back insert commits in Google meanwhile
+        await admin.clearFaults();
+        expect(await ds.getRepository(OutboxRow).count({ where: { topic: 'calendar' } })).toBe(4);
+
+        const second = await startGateway();
+        try {
+          await until('every calendar outbox row delivered', async () => (await ds.getRepository(OutboxRow).count({ where: { topic: 'calendar' } })) === 0);
+          const google = (await admin.request<{ id: string; summary: string; location?: string; status: string }[]>('GET', `/users/${agent}/events`)).body;
+          const live = google.filter((e) => e.status !== 'cancelled');
+          expect(live.map((e) => [e.summary, e.location ?? null]).sort()).toEqual([['Closing', null], ['Showing (moved)', '12 Elm St']]);
+          expect(google.find((e) => e.id === old.googleEventId)?.status).toBe('cancelled');
+          expect(new Set(live.map((e) => e.id))).toEqual(new Set([showing.googleEventId, closing.googleEventId]));
+          // One insert call committed per created event: the retried "Showing" insert met 409 and became a patch.
+          const inserts = (await admin.requests({ api: 'calendar' })).filter((r) => r.method === 'calendar.events.insert' && r.user === agent);
+          expect(inserts.filter((r) => r.status === 200).length).toBe(2); // Old and Closing; Showing's committed insert was never answered
+          expect(inserts.filter((r) => r.status === 409).length).toBe(1); // ...and its retry after the restart found it there
+          const rows = await ds.getRepository(CalendarEvent).find({ where: { agentId: (await ds.query('SELECT id FROM agent WHERE email = ?', [agent]))[0].id } });
+          expect(rows.filter((r) => r.pendingOp !== null || r.syncState !== 'SYNCED').map((r) => [r.googleEventId, r.pendingOp, r.syncState])).toEqual([]);
+          const view = await gql(second.url, 'query { events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { edges { node { id title location syncState } } } }', token);
+          expect(view.data.events.edges.map((e: any) => e.node)).toEqual([
+            { id: showing.id, title: 'Showing (moved)', location: '12 Elm St', syncState: 'SYNCED' },
+            { id: closing.id, title: 'Closing', location: null, syncState: 'SYNCED' },
+          ]);
         } finally {
           second.child.kill('SIGTERM');
           await new Promise((r) => second.child.once('exit', r));
