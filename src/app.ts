@@ -5,6 +5,7 @@
  */
 import type { DataSource } from 'typeorm';
 import { AgentService } from './agents/agent.service';
+import { Agent } from './entities';
 import { CallerTokenVerifier } from './auth/caller-token';
 import type { Config } from './config';
 import type { Services } from './context';
@@ -43,7 +44,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     settings: { cacheMs: config.calendar.cacheMs, maxRangeMs: config.calendar.maxRangeMs, mutationWaitMs: config.contacts.mutationWaitMs },
     onUse: (scope) => calendarWatch?.ensure({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }),
   });
-  calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000 } });
+  calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000, stopOnShutdown: config.calendar.channelsOnShutdown === 'stop' } });
   outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log }));
   return {
     calendar,
@@ -61,7 +62,11 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     contacts: new ContactService({ ds, sync: contactSync, outbox, settings: config.contacts }),
     agents: new AgentService(),
     serviceAccounts: new ServiceAccountService(),
-    onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log }),
+    onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, beforeRemove: (brokerageId) => calendarWatch!.stopForBrokerage(brokerageId),
+      afterRemove: async (brokerageId) => {
+        for (const a of await ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) calendar.cache.invalidate(a.id);
+      },
+    }),
   };
 }
 

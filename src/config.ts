@@ -72,6 +72,13 @@ export interface Config {
     webhookUrl: string | null;
     /** How far back the change feed's full sync lists events, days. */
     syncPastDays: number;
+    /**
+     * What a shutting-down process does with the push channels: 'stop' them
+     * (one gateway: Google stops calling an address going away) or 'keep'
+     * them (several replicas behind one address: the others go on serving
+     * notifications; channels live in the shared database).
+     */
+    channelsOnShutdown: 'stop' | 'keep';
   };
   outbox: {
     pollMs: number;
@@ -262,6 +269,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
       webhookUrl: readUrl(str, problems, 'CALENDAR_WEBHOOK_URL') ?? null,
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
+      channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'stop'),
     },
     outbox: {
       pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),

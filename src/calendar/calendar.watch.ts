@@ -13,6 +13,7 @@ import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { LessThan } from 'typeorm';
 import { Agent, CalendarChannel } from '../entities';
+import { AppError, ErrorCode } from '../errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { RangeCache } from './calendar.service';
@@ -29,6 +30,8 @@ export interface WatchSettings {
   renewBeforeMs: number;
   /** How often channels due for renewal are looked for, ms. */
   renewEveryMs: number;
+  /** Stop every channel at shutdown (one gateway) or leave them to the other replicas (see config). */
+  stopOnShutdown: boolean;
 }
 
 const digest = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -49,15 +52,38 @@ export class CalendarWatch {
     this.timer.unref();
   }
 
-  /** Stops every channel (shutdown): Google stops calling an address that is going away. */
+  /**
+   * Shutdown. With stopOnShutdown every channel is stopped: Google stops
+   * calling an address that is going away. Without it (several replicas
+   * share the database and the address) the channels stay for the others to
+   * serve and renew.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     for (const t of this.syncTimers.values()) clearTimeout(t);
     await Promise.allSettled([...this.ensuring.values()]);
-    if (!this.deps.settings.address) return;
+    if (!this.deps.settings.address || !this.deps.settings.stopOnShutdown) return;
     const channels = await this.deps.ds.getRepository(CalendarChannel).find();
     await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
+  }
+
+  /**
+   * Stops a brokerage's channels while its key still works: run before the
+   * key is removed, since afterwards nothing could call channels.stop and
+   * Google would keep notifying us until the channels expire. Returns how
+   * many were stopped (a channel Google refuses to stop is dropped anyway).
+   */
+  async stopForBrokerage(brokerageId: string): Promise<number> {
+    const channels = await this.deps.ds.getRepository(CalendarChannel).findBy({ brokerageId });
+    await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
+    for (const c of channels) {
+      this.checked.delete(c.agentId);
+      const t = this.syncTimers.get(c.agentId);
+      if (t) clearTimeout(t);
+      this.syncTimers.delete(c.agentId);
+    }
+    return channels.length;
   }
 
   /** Makes sure the agent has a live channel (at most one check a minute per agent; never fails the caller). */
@@ -68,7 +94,11 @@ export class CalendarWatch {
     this.checked.set(agent.agentId, Date.now());
     const p = this.ensureNow(agent)
       .then(() => undefined)
-      .catch((err) => this.deps.log.warn({ err, agentId: agent.agentId }, 'could not register a calendar push channel'))
+      .catch((err) => {
+        // No key (yet): nothing was asked of Google, so the next use may try again at once.
+        if (err instanceof AppError && err.code === ErrorCode.GOOGLE_NOT_CONFIGURED) this.checked.delete(agent.agentId);
+        else this.deps.log.warn({ err, agentId: agent.agentId }, 'could not register a calendar push channel');
+      })
       .finally(() => this.ensuring.delete(agent.agentId));
     this.ensuring.set(agent.agentId, p);
   }

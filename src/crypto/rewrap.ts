@@ -19,7 +19,8 @@ export interface RewrapReport {
 export async function rewrapAllCredentials(ds: DataSource, envelope: Envelope, actor: string): Promise<RewrapReport> {
   const report: RewrapReport = { activeKekId: envelope.activeKekId, rewrapped: 0, failed: [] };
   const stale = await ds.getRepository(ServiceAccountCredential).find({
-    where: { kekId: Not(envelope.activeKekId) },
+    // Removed keys were erased (wrappedKey ''): nothing left to re-wrap.
+    where: { kekId: Not(envelope.activeKekId), wrappedKey: Not('') },
     select: { id: true, brokerageId: true, kekId: true, wrappedKey: true, ciphertext: true },
   });
   for (const row of stale) {

@@ -39,4 +39,14 @@ export class OnboardingResolver {
     const scope = ctx.scope();
     return toType(await ctx.services.onboarding.reverify({ brokerageId: scope.brokerageId, actor: scope.caller.email }));
   }
+
+  @Authorized(ADMIN_ROLE)
+  @Mutation(() => Boolean, {
+    description:
+      'Admins only: remove the brokerage\'s key (offboarding, or a leaked key). Calendar push channels are stopped first, then the stored key is erased; Google calls answer GOOGLE_NOT_CONFIGURED until a new key is submitted. False when there was no key.',
+  })
+  async removeServiceAccountKey(@Ctx() ctx: GatewayContext): Promise<boolean> {
+    const scope = ctx.scope();
+    return ctx.services.onboarding.remove({ brokerageId: scope.brokerageId, actor: scope.caller.email });
+  }
 }

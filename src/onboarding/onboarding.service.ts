@@ -57,8 +57,41 @@ export class OnboardingService {
       credentials: CredentialStore;
       google: Config['google'];
       log: Logger;
+      /** Runs before a key is removed, while it still works (stops the brokerage's calendar push channels). */
+      beforeRemove?: (brokerageId: string) => Promise<number>;
+      /** Runs once the key is gone (drops what was read from Google with it, e.g. cached calendar views). */
+      afterRemove?: (brokerageId: string) => Promise<void>;
     },
   ) {}
+
+  /**
+   * Removes the brokerage's key (offboarding, or a key leaked and revoked in
+   * Google): first what needs the key is undone (calendar push channels are
+   * stopped), then the row is retired and its ciphertext and wrapped data
+   * key erased, so no backup of the database can bring it back. From then
+   * on every Google call of the brokerage answers GOOGLE_NOT_CONFIGURED, and
+   * queued writes wait for a new key. False when there was no key.
+   */
+  async remove(who: Actor): Promise<boolean> {
+    const row = await this.deps.credentials.inUseRow(this.deps.ds.manager, who.brokerageId);
+    if (!row) return false;
+    let channelsStopped = 0;
+    try {
+      channelsStopped = (await this.deps.beforeRemove?.(who.brokerageId)) ?? 0;
+    } catch (err) {
+      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel before removing the key (they expire by themselves)');
+    }
+    const now = new Date();
+    await this.deps.ds.transaction(async (m) => {
+      await m.getRepository(ServiceAccountCredential).update({ id: row.id }, { status: 'RETIRED', wrappedKey: '', ciphertext: '', updatedAt: now });
+      await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: row.id, detail: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId, channelsStopped } }, now);
+    });
+    this.deps.broker.forgetCredential(row.id);
+    this.deps.credentials.forget(row.id);
+    await this.deps.afterRemove?.(who.brokerageId);
+    this.deps.log.info({ brokerageId: who.brokerageId, credentialId: row.id, channelsStopped }, 'service-account key removed');
+    return true;
+  }
 
   async submit(who: Actor, keyJson: string, testEmailRaw: string, onCheck?: (c: CheckResult) => void): Promise<VerificationResult> {
     const brokerage = await this.deps.ds.getRepository(Brokerage).findOneByOrFail({ id: who.brokerageId });

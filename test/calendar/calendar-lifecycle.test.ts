@@ -2,8 +2,8 @@
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { CalendarChannel } from '../../src/entities';
 import { describeEachDb } from '../support/db';
-import { freePort } from '../support/gateway';
-import { startWorld, type World } from '../support/world';
+import { freePort, startTestGateway } from '../support/gateway';
+import { FAST_OUTBOX_ENV, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 const VIEW = 'query { events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { totalCount } }';
@@ -76,7 +76,37 @@ describeEachDb('calendar lifecycle', (db) => {
     expect((await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.find((e) => e.id === c.id)?.status).toBe('cancelled');
   });
 
+  test('removing the key stops the brokerage\'s channels first, then erases the key; calls answer GOOGLE_NOT_CONFIGURED until a new key', async () => {
+    const agent = { brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id, email: AGENT };
+    const channel = await w.gw.services.calendarWatch.ensureNow(agent);
+    const adminToken = await w.token('boss@alpha.test', true);
+    // Only an admin may remove it.
+    expect((await gql('mutation { removeServiceAccountKey }')).body.errors?.[0].extensions.code).toBe('FORBIDDEN');
+    await w.admin.clearRequests();
+    const removed = await w.gw.gql('mutation { removeServiceAccountKey }', { token: adminToken });
+    expect(removed.body.data.removeServiceAccountKey).toBe(true);
+    // Google was told to stop the channel, with the key that was still there.
+    const chans = (await w.admin.request<{ id: string; stopped: boolean }[]>('GET', '/calendar/channels')).body;
+    expect(chans.find((c) => c.id === channel!.id)?.stopped).toBe(true);
+    expect((await w.admin.requests({ api: 'calendar', method: 'calendar.channels.stop' })).map((r) => r.status)).toEqual([204]);
+    expect(Number((await db().ds.query('SELECT COUNT(*) AS n FROM calendar_channel'))[0].n)).toBe(0);
+    // The secret is gone from the database, not only retired; the audit row says who did it.
+    const rows = await db().ds.query('SELECT status, wrappedKey, ciphertext FROM service_account_credential WHERE brokerageId = ?', [w.brokerageId]);
+    expect(rows.map((r: { status: string; wrappedKey: string; ciphertext: string }) => [r.status, r.wrappedKey, r.ciphertext])).toEqual([['RETIRED', '', '']]);
+    const audit = await db().ds.query("SELECT actor, detail FROM audit_log WHERE action = 'credential.removed'");
+    expect(audit.map((a: { actor: string; detail: string }) => [a.actor, JSON.parse(a.detail).channelsStopped])).toEqual([['boss@alpha.test', 1]]);
+    expect((await w.gw.gql('{ serviceAccount { status } }', { token: adminToken })).body.data.serviceAccount).toBeNull();
+    const view = await gql(VIEW);
+    expect(view.body.errors?.[0].extensions.code).toBe('GOOGLE_NOT_CONFIGURED');
+    expect((await w.gw.gql('mutation { removeServiceAccountKey }', { token: adminToken })).body.data.removeServiceAccountKey).toBe(false);
+    // A new key puts the brokerage back in business.
+    const again = await w.gw.gql('mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@alpha.test") { status } }', { token: adminToken, variables: { k: JSON.stringify(w.tenant.key) } });
+    expect(again.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
+    expect((await gql(VIEW)).body.data.events.totalCount).toBeGreaterThanOrEqual(0);
+  });
+
   test('shutdown stops the channels it registered (Google stops calling an address going away)', async () => {
+    await w.admin.clearRequests();
     await gql(VIEW); // first use registers the channel
     const deadline = Date.now() + 5000;
     const ours = async () => (await w.admin.request<{ address: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.filter((c) => c.address.startsWith(w.gw.url) && !c.stopped);
@@ -90,5 +120,46 @@ describeEachDb('calendar lifecycle', (db) => {
     expect(await ours()).toEqual([]);
     expect(Number((await db().ds.query('SELECT COUNT(*) AS n FROM calendar_channel'))[0].n)).toBe(0);
     expect((await w.admin.requests({ api: 'calendar', method: 'calendar.channels.stop' })).map((r) => r.status)).toEqual([204]);
+  });
+});
+
+describeEachDb('calendar channels with several replicas (CALENDAR_CHANNELS_ON_SHUTDOWN=keep)', (db) => {
+  test('a replica shutting down leaves the channels; the replica behind the same address serves the next notification', async () => {
+    const port = await freePort();
+    const emu = await startEmulator();
+    const env = { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0', CALENDAR_CHANNELS_ON_SHUTDOWN: 'keep' };
+    try {
+      const a = await startWorld(db(), { emu, port, env });
+      const token = await a.token(AGENT);
+      await a.gw.gql('{ me { id } }', { token }); // the agent's row is made on first sight
+      const agentId = (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id;
+      const channel = await a.gw.services.calendarWatch.ensureNow({ brokerageId: a.brokerageId, agentId, email: AGENT });
+      await a.gw.gql('mutation { syncCalendar { calendar { lastSyncAt } } }', { token });
+      await a.gw.close();
+      // Nothing was stopped: the channel is live in Google and in the shared database.
+      expect((await a.admin.request<{ id: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.find((c) => c.id === channel!.id)?.stopped).toBe(false);
+      expect((await a.admin.requests({ api: 'calendar', method: 'calendar.channels.stop' })).length).toBe(0);
+      expect((await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id)).toEqual([channel!.id]);
+
+      // Another replica now answers at the address (same port: what a load balancer would do).
+      const b = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, ...env }, port });
+      try {
+        // An event made in Google: the emulator notifies the channel's address, replica B verifies the token and syncs.
+        const made = (await a.admin.request<{ id: string }>('POST', `/users/${AGENT}/events`, { summary: 'Made in Google', start: { dateTime: '2026-12-14T10:00:00Z' }, end: { dateTime: '2026-12-14T11:00:00Z' } })).body;
+        const deadline = Date.now() + 5000;
+        for (;;) {
+          const feed = (await b.gql('{ eventChanges(first: 100) { edges { node { eventId event { title } } } } }', { token: await b.token(AGENT) })).body.data.eventChanges.edges;
+          if (feed.some((e: { node: { event: { title: string } | null } }) => e.node.event?.title === 'Made in Google')) break;
+          if (Date.now() > deadline) throw new Error(`replica B did not sync after the notification for ${made.id}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const syncs = (await a.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).filter((r) => /(^|&)syncToken=/.test(r.query ?? ""));
+        expect(syncs.length).toBeGreaterThanOrEqual(1);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      await emu.close();
+    }
   });
 });
