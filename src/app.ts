@@ -19,6 +19,8 @@ import { ContactDelivery } from './contacts/contact.delivery';
 import { ContactService } from './contacts/contact.service';
 import { ContactSync } from './contacts/contact.sync';
 import { CredentialStore } from './google/credential-store';
+import { MailDelivery } from './mail/mail.delivery';
+import { MailService } from './mail/mail.service';
 import { GoogleSessions } from './google/google-sessions';
 import { OutboxWorker } from './outbox/outbox';
 import { TokenBroker } from './google/token-broker';
@@ -46,10 +48,12 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   });
   calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000, stopOnShutdown: config.calendar.channelsOnShutdown === 'stop' } });
   outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log }));
+  outbox.register(new MailDelivery({ ds, sessions, log }));
   return {
     calendar,
     calendarSync,
     calendarWatch,
+    mail: new MailService({ ds, outbox, settings: { maxRecipients: config.mail.maxRecipients, mutationWaitMs: config.contacts.mutationWaitMs } }),
     config,
     ds,
     log,

@@ -80,6 +80,10 @@ export interface Config {
      */
     channelsOnShutdown: 'stop' | 'keep';
   };
+  mail: {
+    /** Most addresses (to + cc + bcc) in one mail. */
+    maxRecipients: number;
+  };
   outbox: {
     pollMs: number;
     lingerMs: number;
@@ -258,7 +262,9 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       clockToleranceSeconds: int('JWT_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
     },
     keyEncryptionKeys,
-    http: { maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024) },
+    // A mail as large as Gmail takes (35 MiB of MIME) arrives as base64 attachments in the JSON body: 40 MiB lets every
+    // such mail through to sendMail's own size check (a typed error naming the limit).
+    http: { maxBodyBytes: int('MAX_BODY_BYTES', 40 * 1024 * 1024, 1024, 64 * 1024 * 1024) },
     google: readGoogle(str, problems, sandbox),
     contacts: {
       freshnessMs: int('CONTACTS_FRESHNESS_SECONDS', 60, 0, 86_400) * 1000,
@@ -271,6 +277,8 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
       channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'stop'),
     },
+    // Gmail (Workspace) takes at most 2,000 recipients per message (500 outside the domain).
+    mail: { maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000) },
     outbox: {
       pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),
       lingerMs: int('OUTBOX_LINGER_MS', 25, 0, 5000),

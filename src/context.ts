@@ -25,6 +25,7 @@ import type { GoogleSessions } from './google/google-sessions';
 import type { OutboxWorker } from './outbox/outbox';
 import type { TokenBroker } from './google/token-broker';
 import type { Logger } from './logger';
+import type { MailService } from './mail/mail.service';
 import type { OnboardingService } from './onboarding/onboarding.service';
 import type { ServiceAccountService } from './onboarding/service-account.service';
 
@@ -47,6 +48,7 @@ export interface Services {
   calendar: CalendarService;
   calendarSync: CalendarSync;
   calendarWatch: CalendarWatch;
+  mail: MailService;
 }
 
 /** Per-request loaders over the caller's data. */

@@ -5,11 +5,12 @@ import { CalendarChange, CalendarChannel, CalendarEvent, CalendarSyncRecord } fr
 import { Contact } from './contact.entity';
 import { ContactEmail } from './contact-email.entity';
 import { ContactSyncRecord } from './contact-sync.entity';
+import { MailMimeChunk, MailRecipient, SentMail } from './mail.entities';
 import { OutboxLease } from './outbox-lease.entity';
 import { OutboxRow } from './outbox.entity';
 import { ServiceAccountCredential } from './service-account-credential.entity';
 
-export { Agent, AuditLog, Brokerage, CalendarChange, CalendarChannel, CalendarEvent, CalendarSyncRecord, Contact, ContactEmail, ContactSyncRecord, OutboxLease, OutboxRow, ServiceAccountCredential };
+export { Agent, AuditLog, Brokerage, CalendarChange, CalendarChannel, CalendarEvent, CalendarSyncRecord, Contact, ContactEmail, ContactSyncRecord, MailMimeChunk, MailRecipient, OutboxLease, OutboxRow, SentMail, ServiceAccountCredential };
 
 /** Every entity, for the DataSource, parents before children (test cleanup deletes in reverse). */
-export const ENTITIES = [Brokerage, Agent, ServiceAccountCredential, AuditLog, Contact, ContactEmail, ContactSyncRecord, OutboxRow, OutboxLease, CalendarEvent, CalendarSyncRecord, CalendarChange, CalendarChannel];
+export const ENTITIES = [Brokerage, Agent, ServiceAccountCredential, AuditLog, Contact, ContactEmail, ContactSyncRecord, OutboxRow, OutboxLease, CalendarEvent, CalendarSyncRecord, CalendarChange, CalendarChannel, SentMail, MailRecipient, MailMimeChunk];

@@ -66,6 +66,11 @@ export class GoogleSession {
     return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
   }
 
+  /** Gmail's API root: media uploads take it per call (the client-wide rootUrl does not reach the upload URL). */
+  get gmailRootUrl(): string {
+    return this.options.roots.gmail;
+  }
+
   /** The scope used for a feature (for contacts: whichever the brokerage authorized). */
   scopeFor(feature: Feature): string {
     const acceptable = FEATURE_SCOPES[feature];

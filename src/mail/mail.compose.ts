@@ -1,0 +1,169 @@
+/**
+ * From a SendMailInput to RFC 5322 bytes. Everything the caller typed is
+ * checked first (typed BAD_USER_INPUT naming the field, nothing stored):
+ * CR/LF (or any control character) in a header value is refused before a
+ * header is built, so header injection cannot happen; addresses are parsed
+ * with nodemailer's address parser, one address per list entry; attachments
+ * must be valid base64; the whole message must fit Gmail's 35 MiB.
+ * The MIME itself is nodemailer's MailComposer: RFC 2047 encoded words for
+ * non-ASCII subjects and display names, multipart/alternative with a text
+ * part (derived from the HTML when only HTML is given), attachments with
+ * their types, our Message-ID, In-Reply-To/References for replies, and the
+ * Bcc header kept (Gmail delivers to Bcc from it and removes it from the
+ * copies it sends).
+ */
+import { createHash } from 'node:crypto';
+import { convert as htmlToText } from 'html-to-text';
+import addressparser from 'nodemailer/lib/addressparser';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { badInput } from '../errors';
+import type { RecipientKind } from '../entities/mail.entities';
+import type { SendMailInput } from './mail.input';
+
+/** Gmail's limit for a message, upload endpoint included (discovery `mediaUpload.maxSize`: 36,700,160 bytes). */
+export const GMAIL_MAX_MESSAGE_BYTES = 36_700_160;
+export const MAX_SUBJECT_CHARS = 998;
+export const MAX_FILENAME_CHARS = 255;
+export const MAX_ATTACHMENTS = 100;
+export const MAX_DISPLAY_NAME_CHARS = 255;
+const MIB = 1024 * 1024;
+
+export interface Recipient {
+  kind: RecipientKind;
+  email: string;
+  name: string | null;
+}
+
+export interface CheckedMail {
+  recipients: Recipient[];
+  subject: string;
+  text: string | null;
+  html: string | null;
+  attachments: { filename: string; contentType: string; content: Buffer }[];
+  idempotencyKey: string | null;
+  replyToMailId: string | null;
+  /** SHA-256 of the request as given: the same idempotency key with another request is a CONFLICT. */
+  requestHash: string;
+}
+
+/** Control characters, CR and LF above all: never allowed in a header value. */
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+const ADDRESS = /^[^\s@<>()[\]\\,;:"]+(\.[^\s@<>()[\]\\,;:"]+)*@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const CONTENT_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function noControl(value: string, field: string): void {
+  const m = CONTROL.exec(value);
+  if (!m) return;
+  const what = m[0] === '\r' || m[0] === '\n' ? 'a line break (CR/LF)' : `a control character (U+${m[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})`;
+  throw badInput(`${field} contains ${what}; header values must be one line`, { field, reason: 'header_injection' });
+}
+
+function parseRecipient(raw: string, kind: RecipientKind, i: number): Recipient {
+  const field = `input.${kind}[${i}]`;
+  noControl(raw, field);
+  const parsed = addressparser(raw.trim());
+  const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
+  if (parsed.length !== 1 || 'group' in parsed[0]) {
+    throw badInput(`${field} must be one address like "Zoë Buyer <zoe@buyer.test>" (got "${shown}"); put each address in its own list entry`, { field });
+  }
+  const { address, name } = parsed[0] as { address: string; name: string };
+  if (!address || address.length > 320 || !ADDRESS.test(address)) throw badInput(`${field} is not a valid email address (got "${shown}")`, { field });
+  if (name.length > MAX_DISPLAY_NAME_CHARS) throw badInput(`${field}: the display name is longer than ${MAX_DISPLAY_NAME_CHARS} characters`, { field });
+  return { kind, email: address.toLowerCase(), name: name || null };
+}
+
+function decodeBase64(raw: string, field: string): Buffer {
+  const b64 = raw.replace(/[\r\n\t ]/g, '');
+  const bare = b64.replace(/=+$/, '');
+  if (!BASE64.test(b64) || bare.length % 4 === 1 || (b64.includes('=') && b64.length % 4 !== 0)) {
+    throw badInput(`${field} is not valid base64 (standard alphabet A-Z a-z 0-9 + /, "=" padding)`, { field });
+  }
+  const bytes = Buffer.from(b64, 'base64');
+  // Node's decoder skips what it cannot read; a round trip proves every character counted.
+  if (bytes.toString('base64').replace(/=+$/, '') !== bare) throw badInput(`${field} is not valid base64`, { field });
+  return bytes;
+}
+
+/** Checks the input (no I/O). `maxRecipients` from config. */
+export function checkMailInput(input: SendMailInput, maxRecipients: number): CheckedMail {
+  const recipients: Recipient[] = [];
+  for (const kind of ['to', 'cc', 'bcc'] as const) {
+    const list = input[kind] ?? [];
+    if (list.length > maxRecipients) throw badInput(`input.${kind} has ${list.length} addresses; at most ${maxRecipients} recipients are allowed per mail`, { field: `input.${kind}` });
+    list.forEach((raw, i) => recipients.push(parseRecipient(raw, kind, i)));
+  }
+  if (recipients.length === 0) throw badInput('A mail needs at least one recipient in to, cc or bcc', { field: 'input.to' });
+  const unique = new Set(recipients.map((r) => r.email));
+  if (unique.size > maxRecipients) throw badInput(`The mail has ${unique.size} recipients; at most ${maxRecipients} are allowed (MAIL_MAX_RECIPIENTS)`, { field: 'input.to' });
+
+  const subject = input.subject ?? '';
+  noControl(subject, 'input.subject');
+  if (subject.length > MAX_SUBJECT_CHARS) throw badInput(`input.subject is longer than ${MAX_SUBJECT_CHARS} characters`, { field: 'input.subject' });
+
+  const key = input.idempotencyKey ?? null;
+  if (key !== null && (key.length < 1 || key.length > 128 || /[^\x21-\x7e]/.test(key))) {
+    throw badInput('input.idempotencyKey must be 1 to 128 printable ASCII characters without spaces (a UUID is a good choice)', { field: 'input.idempotencyKey' });
+  }
+
+  const given = input.attachments ?? [];
+  if (given.length > MAX_ATTACHMENTS) throw badInput(`At most ${MAX_ATTACHMENTS} attachments per mail (got ${given.length})`, { field: 'input.attachments' });
+  // Before decoding anything: base64 is 4/3 of the bytes, so a request this large cannot fit Gmail's limit.
+  const approx = given.reduce((n, a) => n + (a.contentBase64?.length ?? 0) * 0.75, 0) + (input.text?.length ?? 0) + (input.html?.length ?? 0);
+  if (approx > GMAIL_MAX_MESSAGE_BYTES) throw tooLarge(approx);
+  const attachments = given.map((a, i) => {
+    const f = `input.attachments[${i}]`;
+    noControl(a.filename, `${f}.filename`);
+    if (a.filename.trim() === '' || a.filename.length > MAX_FILENAME_CHARS) throw badInput(`${f}.filename must be 1 to ${MAX_FILENAME_CHARS} characters`, { field: `${f}.filename` });
+    if (/[/\\]/.test(a.filename)) throw badInput(`${f}.filename must be a file name, not a path (got "${a.filename.slice(0, 80)}")`, { field: `${f}.filename` });
+    noControl(a.contentType, `${f}.contentType`);
+    if (!CONTENT_TYPE.test(a.contentType)) throw badInput(`${f}.contentType must be a media type like "application/pdf" (got "${a.contentType.slice(0, 80)}")`, { field: `${f}.contentType` });
+    return { filename: a.filename, contentType: a.contentType.toLowerCase(), content: decodeBase64(a.contentBase64, `${f}.contentBase64`) };
+  });
+
+  const requestHash = createHash('sha256')
+    .update(JSON.stringify([input.to ?? [], input.cc ?? [], input.bcc ?? [], subject, input.text ?? null, input.html ?? null, input.replyToMailId ?? null, given.map((a) => [a.filename, a.contentType])]))
+    .update(Buffer.concat(attachments.map((a) => createHash('sha256').update(a.content).digest())))
+    .digest('hex');
+  return { recipients, subject, text: input.text ?? null, html: input.html ?? null, attachments, idempotencyKey: key, replyToMailId: input.replyToMailId ?? null, requestHash };
+}
+
+export function tooLarge(bytes: number): Error {
+  return badInput(`The mail is ${(bytes / MIB).toFixed(1)} MB; Gmail takes at most 35 MB (36,700,160 bytes) per message, attachments included (base64 adds a third)`, { field: 'input.attachments', reason: 'too_large' });
+}
+
+export interface BuildOptions {
+  from: string;
+  messageId: string;
+  date: Date;
+  inReplyTo?: string;
+  references?: string[];
+}
+
+/** The message bytes (MailComposer); BAD_USER_INPUT when they exceed Gmail's limit. */
+export async function buildMime(mail: CheckedMail, opts: BuildOptions): Promise<Buffer> {
+  const list = (kind: RecipientKind) => mail.recipients.filter((r) => r.kind === kind).map((r) => ({ name: r.name ?? '', address: r.email }));
+  // HTML with a text alternative: derived from the HTML when the caller gave none.
+  const text = mail.text ?? (mail.html !== null ? htmlToText(mail.html, { wordwrap: 78 }) : '');
+  const node = new MailComposer({
+    from: opts.from,
+    to: list('to'),
+    cc: list('cc'),
+    bcc: list('bcc'),
+    subject: mail.subject,
+    text,
+    html: mail.html ?? undefined,
+    attachments: mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+    messageId: opts.messageId,
+    date: opts.date,
+    inReplyTo: opts.inReplyTo,
+    references: opts.references,
+    // Our input never names files or URLs; make sure nodemailer never reads any.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  }).compile();
+  node.keepBcc = true;
+  const bytes = await node.build();
+  if (bytes.length > GMAIL_MAX_MESSAGE_BYTES) throw tooLarge(bytes.length);
+  return bytes;
+}

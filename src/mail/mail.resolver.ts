@@ -1,0 +1,42 @@
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GatewayContext } from '../context';
+import { toContactType } from '../contacts/contact.service';
+import { ContactType } from '../contacts/contact.type';
+import { SendMailInput } from './mail.input';
+import { MailConnectionType, MailRecipientType, MailType } from './mail.type';
+
+@Resolver(() => MailType)
+export class MailResolver {
+  @Authorized()
+  @Mutation(() => MailType, {
+    description: 'Sends a mail as the caller, through their Gmail (it lands in their Sent folder). Answers SENT, or QUEUED when Gmail has not taken it within a few seconds (it keeps trying), or FAILED with the reason.',
+  })
+  sendMail(@Ctx() ctx: GatewayContext, @Arg('input', () => SendMailInput) input: SendMailInput): Promise<MailType> {
+    return ctx.services.mail.send(ctx.scope(), input);
+  }
+
+  @Authorized()
+  @Query(() => MailConnectionType, { description: 'Mail the caller sent through the gateway, newest first.' })
+  sentMail(
+    @Ctx() ctx: GatewayContext,
+    @Arg('first', () => Int, { defaultValue: 50 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<MailConnectionType> {
+    return ctx.services.mail.list(ctx.scope(), { first, after });
+  }
+
+  @Authorized()
+  @Query(() => MailType, { nullable: true })
+  mail(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<MailType | null> {
+    return ctx.services.mail.get(ctx.scope(), id);
+  }
+}
+
+@Resolver(() => MailRecipientType)
+export class MailRecipientResolver {
+  @FieldResolver(() => ContactType, { nullable: true, description: 'The caller\'s CRM contact with this email (contacts-by-email loader: one query for all recipients of a response).' })
+  async contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
+    const [c] = await ctx.loaders().contacts.byEmail.load(r.email);
+    return c ? toContactType(c) : null;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * Sending mail as the agent, and the agent's record of what was sent.
+ *
+ * sendMail checks the input, builds the MIME once (mail.compose.ts) and, in
+ * one transaction, stores the mail (QUEUED), its recipients, the MIME (in
+ * chunks: up to 35 MB) and an outbox row. The outbox delivers it through
+ * Gmail (mail.delivery.ts); the mutation waits MUTATION_WAIT_MS for that and
+ * otherwise answers QUEUED. An idempotency key makes the send happen once:
+ * the same key again returns the first Mail (the unique index settles two
+ * concurrent first sends), the same key with a different mail is a CONFLICT.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In, LessThan } from 'typeorm';
+import type { TenantScope } from '../auth/tenant-scope';
+import { MailMimeChunk, MailRecipient, SentMail } from '../entities';
+import { MIME_CHUNK_BYTES } from '../entities/mail.entities';
+import { AppError, ErrorCode, badInput, notFound } from '../errors';
+import { enqueue, type LaneRef, type OutboxWorker } from '../outbox/outbox';
+import { buildMime, checkMailInput } from './mail.compose';
+import type { SendMailInput } from './mail.input';
+import { MailRecipientKindEnum, MailStatusEnum, type MailConnectionType, type MailType } from './mail.type';
+
+export const MAIL_TOPIC = 'mail';
+export const MAX_MAIL_PAGE = 200;
+/** Chunks per INSERT statement (10 × 60 KB: well inside MySQL's max_allowed_packet). */
+const CHUNKS_PER_INSERT = 10;
+
+export interface MailSettings {
+  maxRecipients: number;
+  mutationWaitMs: number;
+}
+
+export function toMailType(m: SentMail, recipients: MailRecipient[]): MailType {
+  const sorted = [...recipients].sort((a, b) => a.position - b.position);
+  const shown = (r: MailRecipient) => (r.name ? `${r.name} <${r.email}>` : r.email);
+  const failure = m.failureCode ? { code: m.failureCode, message: m.failureReason ?? '' } : null;
+  return {
+    id: m.id,
+    gmailMessageId: m.status === 'SENT' ? m.gmailMessageId : null,
+    threadId: m.status === 'SENT' ? m.threadId : null,
+    messageId: m.messageIdHeader,
+    from: m.fromAddress,
+    to: sorted.filter((r) => r.kind === 'to').map(shown),
+    cc: sorted.filter((r) => r.kind === 'cc').map(shown),
+    bcc: sorted.filter((r) => r.kind === 'bcc').map(shown),
+    recipients: sorted.map((r) => ({ kind: r.kind.toUpperCase() as MailRecipientKindEnum, email: r.email, name: r.name })),
+    subject: m.subject,
+    attachments: JSON.parse(m.attachments),
+    sizeBytes: m.sizeBytes,
+    status: MailStatusEnum[m.status],
+    failure,
+    replyToMailId: m.replyToMailId,
+    idempotencyKey: m.idempotencyKey,
+    createdAt: m.createdAt,
+    sentAt: m.sentAt,
+  };
+}
+
+function encodeCursor(m: Pick<SentMail, 'createdAt' | 'id'>): string {
+  return Buffer.from(JSON.stringify([m.createdAt.getTime(), m.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && Number.isInteger(v[0]) && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch {
+    /* fall through */
+  }
+  throw badInput(`"after" is not a cursor this API returned (got "${cursor.slice(0, 60)}")`, { field: 'after' });
+}
+
+const isUniqueViolation = (err: unknown) => /unique|duplicate/i.test((err as Error)?.message ?? '');
+
+export class MailService {
+  constructor(private readonly deps: { ds: DataSource; outbox: OutboxWorker; settings: MailSettings }) {}
+
+  lane(scope: TenantScope): LaneRef {
+    return { topic: MAIL_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
+  }
+
+  async send(scope: TenantScope, input: SendMailInput): Promise<MailType> {
+    const checked = checkMailInput(input, this.deps.settings.maxRecipients);
+    if (checked.idempotencyKey) {
+      const prior = await this.replay(scope, checked.idempotencyKey, checked.requestHash);
+      if (prior) return prior;
+    }
+    let original: SentMail | null = null;
+    if (checked.replyToMailId) {
+      original = await scope.findOneForAgent(SentMail, { id: checked.replyToMailId });
+      if (!original) throw notFound('Mail', checked.replyToMailId);
+      if (original.status === 'FAILED') throw badInput(`Mail "${original.id}" was not sent (it FAILED); there is no thread to reply to`, { field: 'input.replyToMailId' });
+    }
+    const id = randomUUID();
+    const now = new Date();
+    const from = scope.caller.email;
+    const messageIdHeader = `<${id}@${from.slice(from.lastIndexOf('@') + 1)}>`;
+    const subject = checked.subject || (original ? (/^re:/i.test(original.subject) ? original.subject : `Re: ${original.subject}`) : '');
+    const references = original ? [...(original.referencesHeader?.split(' ') ?? []), original.messageIdHeader].slice(-20) : undefined;
+    const mime = await buildMime({ ...checked, subject }, { from, messageId: messageIdHeader, date: now, inReplyTo: original?.messageIdHeader, references });
+
+    const row: SentMail = {
+      id,
+      brokerageId: scope.brokerageId,
+      agentId: scope.agentId,
+      idempotencyKey: checked.idempotencyKey,
+      requestHash: checked.requestHash,
+      status: 'QUEUED',
+      phase: null,
+      fromAddress: from,
+      subject,
+      messageIdHeader,
+      referencesHeader: references?.join(' ') ?? null,
+      replyToMailId: original?.id ?? null,
+      attachments: JSON.stringify(checked.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.content.length }))),
+      sizeBytes: mime.length,
+      gmailDraftId: null,
+      gmailMessageId: null,
+      threadId: null,
+      failureCode: null,
+      failureReason: null,
+      createdAt: now,
+      sentAt: null,
+      updatedAt: now,
+    };
+    const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({ mailId: id, position, kind: r.kind, email: r.email, name: r.name }));
+    let seqs: number[];
+    try {
+      seqs = await scope.manager.transaction(async (m) => {
+        await m.getRepository(SentMail).insert(row);
+        for (let i = 0; i < recipients.length; i += 200) await m.getRepository(MailRecipient).insert(recipients.slice(i, i + 200));
+        await storeMime(m, id, mime);
+        return enqueue(m, [{ lane: this.lane(scope), kind: 'send', entityId: id }], now);
+      });
+    } catch (err) {
+      // Two first sends with one key at once: the unique index let one in; the other answers with it.
+      if (checked.idempotencyKey && isUniqueViolation(err)) {
+        const prior = await this.replay(scope, checked.idempotencyKey, checked.requestHash);
+        if (prior) return prior;
+      }
+      throw err;
+    }
+    this.deps.outbox.kick(this.lane(scope));
+    await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    return (await this.get(scope, id))!;
+  }
+
+  private async replay(scope: TenantScope, key: string, hash: string): Promise<MailType | null> {
+    const prior = await scope.findOneForAgent(SentMail, { idempotencyKey: key });
+    if (!prior) return null;
+    if (prior.requestHash !== hash) {
+      throw new AppError(ErrorCode.CONFLICT, `The idempotency key "${key}" was already used for a different mail (${prior.id}); use a new key for a new mail`, { mailId: prior.id });
+    }
+    return (await this.get(scope, prior.id))!;
+  }
+
+  async get(scope: TenantScope, id: string): Promise<MailType | null> {
+    const m = await scope.findOneForAgent(SentMail, { id });
+    if (!m) return null;
+    const recipients = await scope.manager.getRepository(MailRecipient).findBy({ mailId: m.id });
+    return toMailType(m, recipients);
+  }
+
+  /** The agent's mail, newest first. */
+  async list(scope: TenantScope, args: { first: number; after?: string | null }): Promise<MailConnectionType> {
+    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_MAIL_PAGE) throw badInput(`"first" must be from 1 to ${MAX_MAIL_PAGE} (got ${args.first})`, { field: 'first' });
+    const repo = scope.manager.getRepository(SentMail);
+    const mine = { brokerageId: scope.brokerageId, agentId: scope.agentId };
+    let where: object | object[] = mine;
+    if (args.after) {
+      const [ms, id] = decodeCursor(args.after);
+      const at = new Date(ms);
+      where = [{ ...mine, createdAt: LessThan(at) }, { ...mine, createdAt: at, id: LessThan(id) }];
+    }
+    const [rows, totalCount] = await Promise.all([
+      repo.find({ where: where as never, order: { createdAt: 'DESC', id: 'DESC' }, take: args.first + 1 }),
+      repo.countBy(mine),
+    ]);
+    const page = rows.slice(0, args.first);
+    const recipients = page.length ? await scope.manager.getRepository(MailRecipient).findBy({ mailId: In(page.map((m) => m.id)) }) : [];
+    const byMail = new Map<string, MailRecipient[]>();
+    for (const r of recipients) byMail.set(r.mailId, [...(byMail.get(r.mailId) ?? []), r]);
+    return {
+      edges: page.map((m) => ({ cursor: encodeCursor(m), node: toMailType(m, byMail.get(m.id) ?? []) })),
+      pageInfo: { hasNextPage: rows.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },
+      totalCount,
+    };
+  }
+}
+
+async function storeMime(m: EntityManager, mailId: string, mime: Buffer): Promise<void> {
+  const chunks: MailMimeChunk[] = [];
+  for (let off = 0, seq = 0; off < mime.length; off += MIME_CHUNK_BYTES, seq++) {
+    chunks.push({ mailId, seq, data: mime.subarray(off, off + MIME_CHUNK_BYTES).toString('base64') });
+  }
+  for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) await m.getRepository(MailMimeChunk).insert(chunks.slice(i, i + CHUNKS_PER_INSERT));
+}
+
+export async function loadMime(ds: DataSource, mailId: string): Promise<Buffer> {
+  const chunks = await ds.getRepository(MailMimeChunk).find({ where: { mailId }, order: { seq: 'ASC' } });
+  return Buffer.concat(chunks.map((c) => Buffer.from(c.data, 'base64')));
+}
