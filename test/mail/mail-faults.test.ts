@@ -1,0 +1,142 @@
+/**
+ * Mail delivery when Gmail misbehaves: an answer lost after Gmail acted (on
+ * drafts.create and on drafts.send), 5xx, 429 with Retry-After, the per-user
+ * quota (403 rateLimitExceeded), and refusals the agent must hear about.
+ * Every case ends with the emulator's mailbox: exactly one sent message per
+ * mail and no stray drafts.
+ */
+import { describeEachDb } from '../support/db';
+import { startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+const MAIL = 'id status gmailMessageId threadId messageId failure { code message }';
+
+describeEachDb('mail under Gmail faults', (db) => {
+  let w: World;
+  let token: string;
+
+  beforeAll(async () => {
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '800' } });
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(async () => {
+    await w.admin.clearFaults();
+    await w.admin.clearRequests();
+    await w.admin.putSettings({ quotas: { 'gmail.units': { limitPerMinute: 6000 } } });
+  });
+
+  const send = (subject: string, t = token) => w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, { token: t, variables: { i: { to: ['zoe@buyer.test'], subject, text: `body of ${subject}` } } });
+  const mailById = async (id: string, t = token) => (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token: t, variables: { id } })).body.data.mail;
+  const settled = async (id: string, t = token, ms = 15_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const m = await mailById(id, t);
+      if (m.status !== 'QUEUED') return m;
+      if (Date.now() > end) throw new Error(`mail ${id} still QUEUED: ${JSON.stringify(m)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  /** The agent's mailbox in the emulator, as [subject, labels] per message. */
+  const mailbox = async (email = AGENT) =>
+    (await w.admin.messages(email)).map((m) => {
+      const raw = Buffer.from(m.raw, 'base64url').toString('utf8');
+      return { id: m.id, subject: /^Subject: (.*)$/m.exec(raw)?.[1].trim(), labels: m.labelIds.join(',') };
+    });
+  const withSubject = async (subject: string, email = AGENT) => (await mailbox(email)).filter((m) => m.subject === subject);
+  const calls = async (method: string) => (await w.admin.requests({ api: 'gmail', method: `gmail.users.${method}` })).map((r) => r.status);
+
+  test('drafts.send answered by a reset after Gmail sent it: the retry sees the draft gone and records SENT, no second message', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', afterCommit: true });
+    const queued = (await send('Lost answer on send')).body.data.sendMail;
+    const mail = await settled(queued.id);
+    expect(mail.status).toBe('SENT');
+    const box = await withSubject('Lost answer on send');
+    expect(box.map((m) => m.labels)).toEqual(['SENT']);
+    expect(mail.gmailMessageId).toBe(box[0].id);
+    expect(await calls('drafts.send')).toEqual([0]); // sent once, never again
+    expect(await calls('drafts.get')).toEqual([404]);
+  });
+
+  test('drafts.create answered by a reset after Gmail made the draft: the retry finds that draft by Message-ID and sends it, no stray draft', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', afterCommit: true });
+    const queued = (await send('Lost answer on create')).body.data.sendMail;
+    const mail = await settled(queued.id);
+    expect(mail.status).toBe('SENT');
+    expect((await withSubject('Lost answer on create')).map((m) => m.labels)).toEqual(['SENT']);
+    expect((await mailbox()).filter((m) => m.labels.includes('DRAFT'))).toEqual([]);
+    expect(await calls('drafts.create')).toEqual([0]); // the one draft, adopted rather than made again
+    expect(await calls('drafts.send')).toEqual([200]);
+    expect((await calls('drafts.list')).length).toBe(1);
+  });
+
+  test('a 503 on drafts.send (Gmail did not send): the retry finds the draft still there and sends it once', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 503, count: 2 });
+    const mail = await settled((await send('Unavailable')).body.data.sendMail.id);
+    expect(mail.status).toBe('SENT');
+    expect((await withSubject('Unavailable')).map((m) => m.labels)).toEqual(['SENT']);
+    expect(await calls('drafts.send')).toEqual([503, 503, 200]);
+    expect(await calls('drafts.create')).toEqual([200]);
+  });
+
+  test('a 429 with Retry-After: the agent sees QUEUED with the reason until it goes, and the wait is honoured', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 429, retryAfterSeconds: 2 });
+    const first = (await send('Throttled')).body.data.sendMail;
+    expect(first.status).toBe('QUEUED');
+    expect(first.failure.code).toBe('RATE_LIMITED');
+    const mail = await settled(first.id);
+    expect([mail.status, mail.failure]).toEqual(['SENT', null]);
+    const log = await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.send' });
+    expect(log.map((r) => r.status)).toEqual([429, 200]);
+    expect(new Date(log[1].at).getTime() - new Date(log[0].at).getTime()).toBeGreaterThanOrEqual(2000);
+    expect((await withSubject('Throttled'))).toHaveLength(1);
+  });
+
+  test('the per-user quota (403 rateLimitExceeded) holds mail QUEUED; when the minute has passed it all goes, in order, once', async () => {
+    await w.admin.advanceClock(61); // a fresh quota window: the earlier tests' calls no longer count
+    await w.admin.putSettings({ quotas: { 'gmail.units': { limitPerMinute: 220, errorStatus: 403 } } }); // two mails: 10 + 100 units each
+    const ids: string[] = [];
+    for (const s of ['Q1', 'Q2', 'Q3']) ids.push((await send(s)).body.data.sendMail.id);
+    const third = await mailById(ids[2]);
+    expect([third.status, third.failure?.code]).toEqual(['QUEUED', 'RATE_LIMITED']);
+    expect((await w.admin.requests({ api: 'gmail' })).some((r) => r.status === 403)).toBe(true);
+    await w.admin.advanceClock(61);
+    for (const id of ids) expect((await settled(id)).status).toBe('SENT');
+    for (const s of ['Q1', 'Q2', 'Q3']) expect((await withSubject(s)).map((m) => m.labels)).toEqual(['SENT']);
+  });
+
+  test('Gmail API turned off for the project: FAILED with what the admin must do, nothing sent', async () => {
+    await w.admin.setApi('gmail', false);
+    try {
+      const res = (await send('API off')).body.data.sendMail;
+      const mail = res.status === 'QUEUED' ? await settled(res.id) : res;
+      expect([mail.status, mail.failure.code, mail.gmailMessageId]).toEqual(['FAILED', 'GOOGLE_NOT_CONFIGURED', null]);
+      expect(mail.failure.message).toMatch(/Gmail API/i);
+    } finally {
+      await w.admin.setApi('gmail', true);
+    }
+    expect(await withSubject('API off')).toEqual([]);
+    expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail' AND status = 'PENDING'"))[0].n)).toBe(0);
+  });
+
+  test('Gmail refuses the send for good (400): FAILED with Gmail\'s reason, and our draft is deleted, not left in Drafts', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 400 });
+    const res = (await send('Refused')).body.data.sendMail;
+    const mail = res.status === 'QUEUED' ? await settled(res.id) : res;
+    expect([mail.status, mail.failure.code]).toEqual(['FAILED', 'BAD_USER_INPUT']);
+    expect(mail.failure.message).toMatch(/^Gmail refused the message/);
+    expect(await calls('drafts.delete')).toEqual([204]);
+    expect(await withSubject('Refused')).toEqual([]);
+    expect(Number((await db().ds.query('SELECT COUNT(*) AS n FROM mail_mime_chunk WHERE mailId = ?', [mail.id]))[0].n)).toBe(0);
+  });
+
+  test('a mailbox without Gmail: FAILED naming the user and the Admin console remedy', async () => {
+    await w.admin.addDomain('alpha.test', [{ email: 'nomail@alpha.test', gmail: false }]);
+    const t = await w.token('nomail@alpha.test');
+    const res = (await send('No Gmail', t)).body.data.sendMail;
+    const mail = res.status === 'QUEUED' ? await settled(res.id, t) : res;
+    expect(mail.status).toBe('FAILED');
+    expect(mail.failure.code).toBe('GOOGLE_NOT_CONFIGURED');
+    expect(mail.failure.message).toMatch(/nomail@alpha\.test.*has no Gmail service.*Admin console/);
+  });
+});
