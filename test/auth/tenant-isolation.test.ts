@@ -21,6 +21,8 @@ interface World {
   contacts: Record<Domain, string>;
   /** The id of the one event each brokerage's agent has. */
   events: Record<Domain, string>;
+  /** The id of a mail each brokerage's agent sent. */
+  mails: Record<Domain, string>;
   token(domain: Domain): Promise<string>;
   agentToken(domain: Domain): Promise<string>;
 }
@@ -53,6 +55,26 @@ const PROBES: Record<string, (w: World, domain: Domain, other: Domain) => Promis
     expect((await submit(w.tenants[domain].key, `user@${domain}`)).body.data.submitServiceAccountKey.status).toBe('VERIFIED');
     const otherView = await w.gw.gql(SA, { token: await w.token(other) });
     expect(otherView.body.data.serviceAccount.clientEmail).toBe(w.tenants[other].key.client_email);
+  },
+  'Mutation.sendMail': async (w, domain, other) => {
+    // Sent as the caller's own mailbox, whoever the recipients are; a reply to the other brokerage's mail is NOT_FOUND.
+    const res = await w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id from status } }', { token: await w.agentToken(domain), variables: { i: { to: [`user@${other}`], subject: `probe from ${domain}`, text: '.' } } });
+    expect(res.body.data.sendMail).toMatchObject({ from: `user@${domain}`, status: 'SENT' });
+    const foreign = await w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id } }', { token: await w.agentToken(domain), variables: { i: { to: [`user@${domain}`], text: '.', replyToMailId: w.mails[other] } } });
+    expect(foreign.body.errors?.[0].extensions.code).toBe('NOT_FOUND');
+  },
+  'Query.sentMail': async (w, domain, other) => {
+    const ids = (await w.gw.gql('{ sentMail(first: 200) { edges { node { id from } } } }', { token: await w.agentToken(domain) })).body.data.sentMail.edges.map((e: { node: { id: string; from: string } }) => e.node);
+    expect(ids.map((n: { id: string }) => n.id)).toContain(w.mails[domain]);
+    expect(ids.map((n: { id: string }) => n.id)).not.toContain(w.mails[other]);
+    expect(new Set(ids.map((n: { from: string }) => n.from))).toEqual(new Set([`user@${domain}`]));
+  },
+  'Query.mail': async (w, domain, other) => {
+    const q = 'query ($id: ID!) { mail(id: $id) { id } }';
+    expect((await w.gw.gql(q, { token: await w.agentToken(domain), variables: { id: w.mails[domain] } })).body.data.mail).toEqual({ id: w.mails[domain] });
+    expect((await w.gw.gql(q, { token: await w.agentToken(domain), variables: { id: w.mails[other] } })).body.data.mail).toBeNull();
+    // Not even the brokerage's admin sees an agent's mail: mail is the agent's own.
+    expect((await w.gw.gql(q, { token: await w.token(domain), variables: { id: w.mails[domain] } })).body.data.mail).toBeNull();
   },
   'Mutation.removeServiceAccountKey': async (w, domain, other) => {
     const res = await w.gw.gql('mutation { removeServiceAccountKey }', { token: await w.token(domain) });
@@ -188,7 +210,7 @@ describeEachDb('tenant isolation', (db) => {
       await seedBrokerage(db().ds, domain, [{ email: `admin@${domain}`, role: 'admin' }]);
       tenants[domain] = await admin.tenant(domain, [`admin@${domain}`, `user@${domain}`], [...GUIDE_SCOPES]);
     }
-    world = { gw, tenants, contacts: {} as Record<Domain, string>, events: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
+    world = { gw, tenants, contacts: {} as Record<Domain, string>, events: {} as Record<Domain, string>, mails: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
     for (const domain of DOMAINS) {
       const res = await gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
         token: await world.token(domain),
@@ -201,6 +223,9 @@ describeEachDb('tenant isolation', (db) => {
       const e = await gw.gql(`mutation { createEvent(input: { title: "Showing for ${domain}", start: "2026-12-10T17:00:00Z", end: "2026-12-10T18:00:00Z" }) { id syncState } }`, { token: await world.agentToken(domain) });
       expect(e.body.data.createEvent.syncState).toBe('SYNCED');
       world.events[domain] = e.body.data.createEvent.id;
+      const m = await gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }', { token: await world.agentToken(domain), variables: { i: { to: [`client@${domain}`], subject: 'Hello', text: 'Hi' } } });
+      expect(m.body.data.sendMail.status).toBe('SENT');
+      world.mails[domain] = m.body.data.sendMail.id;
     }
   });
   afterAll(async () => {

@@ -208,5 +208,57 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         await ds.destroy();
       }
     }, 60_000);
+
+    test('every accepted mail is sent exactly once after a SIGKILL and a restart, and its idempotency key still holds', async () => {
+      const agent = 'agent@gamma.test';
+      const tenant = await admin.tenant('gamma.test', [agent, 'boss@gamma.test'], [...GUIDE_SCOPES]);
+      const first = await startGateway();
+      const cfg = loadConfig(env);
+      const gql = async (url: string, query: string, token: string, variables?: unknown) =>
+        (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
+      const ds = await openDatabase(dbConfig);
+      try {
+        await seedBrokerage(ds, 'gamma.test', [{ email: 'boss@gamma.test', role: 'admin' }]);
+        const adminToken = await signSandboxToken(cfg.auth, 'boss@gamma.test', { admin: true });
+        const sub = await gql(first.url, 'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@gamma.test") { status } }', adminToken, { k: JSON.stringify(tenant.key) });
+        expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
+        const token = await signSandboxToken(cfg.auth, agent);
+        const send = (url: string, subject: string, idempotencyKey?: string) =>
+          gql(url, 'mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }', token, { i: { to: ['zoe@buyer.test'], subject, text: subject, idempotencyKey } });
+
+        // M1's drafts.send is carried out by Gmail, but its answer is held back past the kill.
+        await admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', latencyMs: 2500, afterCommit: true, resetConnection: true });
+        const m1 = (await send(first.url, 'M1')).data.sendMail;
+        expect(m1.status).toBe('QUEUED');
+        // M2 and M3 only queued: Gmail refuses drafts for now.
+        await admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 503, unlimited: true });
+        const m2 = (await send(first.url, 'M2')).data.sendMail;
+        const m3 = (await send(first.url, 'M3', 'crm-key-3')).data.sendMail;
+        expect([m2.status, m3.status]).toEqual(['QUEUED', 'QUEUED']);
+
+        first.child.kill('SIGKILL');
+        await new Promise((r) => first.child.once('exit', r));
+        await new Promise((r) => setTimeout(r, 2600)); // M1 goes out in Gmail meanwhile
+        await admin.clearFaults();
+        expect(await ds.getRepository(OutboxRow).count({ where: { topic: 'mail' } })).toBe(3);
+
+        const second = await startGateway();
+        try {
+          // The CRM, unsure whether M3 went, sends it again with its key: the same Mail, not a second one.
+          expect((await send(second.url, 'M3', 'crm-key-3')).data.sendMail.id).toBe(m3.id);
+          await until('every mail outbox row delivered', async () => (await ds.getRepository(OutboxRow).count({ where: { topic: 'mail' } })) === 0);
+          const box = (await admin.messages(agent)).map((m) => ({ labels: m.labelIds.join(','), subject: /^Subject: (.*)$/m.exec(Buffer.from(m.raw, 'base64url').toString('utf8'))?.[1].trim() }));
+          expect(box.map((m) => [m.subject, m.labels]).sort()).toEqual([['M1', 'SENT'], ['M2', 'SENT'], ['M3', 'SENT']]);
+          const rows = await ds.query('SELECT subject, status FROM sent_mail WHERE fromAddress = ? ORDER BY subject', [agent]);
+          expect(rows.map((r: { subject: string; status: string }) => [r.subject, r.status])).toEqual([['M1', 'SENT'], ['M2', 'SENT'], ['M3', 'SENT']]);
+          expect((await admin.requests({ api: 'gmail', method: 'gmail.users.drafts.send' })).filter((r) => r.user === agent).map((r) => r.status)).toEqual([0, 200, 200]);
+        } finally {
+          second.child.kill('SIGTERM');
+          await new Promise((r) => second.child.once('exit', r));
+        }
+      } finally {
+        await ds.destroy();
+      }
+    }, 60_000);
   });
 }
