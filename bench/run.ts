@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { benchCalendar } from './calendar.bench';
 import { benchContacts } from './contacts.bench';
+import { benchMail } from './mail.bench';
 import { benchOnboarding } from './onboarding.bench';
 import type { BenchResult } from './support';
 
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   onboarding: benchOnboarding,
   contacts: benchContacts,
   calendar: benchCalendar,
+  mail: benchMail,
 };
 
 async function main() {
