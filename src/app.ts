@@ -44,6 +44,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     sessions,
     outbox,
     settings: { cacheMs: config.calendar.cacheMs, maxRangeMs: config.calendar.maxRangeMs, mutationWaitMs: config.contacts.mutationWaitMs },
+    log,
     onUse: (scope) => calendarWatch?.ensure({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }),
   });
   calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000, stopOnShutdown: config.calendar.channelsOnShutdown === 'stop' } });
@@ -68,7 +69,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     serviceAccounts: new ServiceAccountService(),
     onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, beforeRemove: (brokerageId) => calendarWatch!.stopForBrokerage(brokerageId),
       afterRemove: async (brokerageId) => {
-        for (const a of await ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) calendar.cache.invalidate(a.id);
+        for (const a of await ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) await calendar.cache.invalidate(a.id);
       },
     }),
   };

@@ -46,7 +46,7 @@ export class CalendarDelivery implements OutboxHandler {
       try {
         const cal = await session.calendar();
         await this.apply(cal, local);
-        this.deps.cache.invalidate(lane.agentId);
+        await this.deps.cache.invalidate(lane.agentId);
         outcomes.push({ seq: row.seq, result: 'done' });
         local.pendingOp = null;
       } catch (err) {
@@ -112,7 +112,7 @@ export class CalendarDelivery implements OutboxHandler {
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
     await repo.update({ id: local.id }, { pendingOp: null, body: null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
-    this.deps.cache.invalidate(lane.agentId);
+    await this.deps.cache.invalidate(lane.agentId);
     return { seq: row.seq, result: 'failed', error: f.message };
   }
 

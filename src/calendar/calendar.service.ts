@@ -13,9 +13,10 @@ import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
-import { CalendarEvent } from '../entities';
+import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import type { GoogleSessions } from '../google/google-sessions';
+import type { Logger } from '../logger';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
@@ -39,18 +40,59 @@ export interface CalendarSettings {
 
 interface CacheEntry {
   generation: number;
+  shared: number;
   expiresAt: number;
   events: GEvent[];
 }
 
-/** Per-agent cache of listed ranges, invalidated by bumping the agent's generation. */
+/**
+ * The agent's staleness counter as every process sharing the database sees it
+ * (calendar_cache_generation): read before a cached range is served, bumped
+ * by every invalidation. Without it, a write delivered or a notification
+ * received by one replica would leave the others serving the old view until
+ * their entries expire.
+ */
+export interface SharedGenerations {
+  read(agentId: string): Promise<number>;
+  bump(agentId: string): Promise<void>;
+}
+
+export class DbGenerations implements SharedGenerations {
+  constructor(private readonly ds: DataSource) {}
+
+  async read(agentId: string): Promise<number> {
+    return (await this.ds.getRepository(CalendarCacheGeneration).findOneBy({ agentId }))?.generation ?? 0;
+  }
+
+  async bump(agentId: string): Promise<void> {
+    const repo = this.ds.getRepository(CalendarCacheGeneration);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const res = await repo.createQueryBuilder().update().set({ generation: () => 'generation + 1' }).where('agentId = :agentId', { agentId }).execute();
+      if (res.affected) return;
+      try {
+        await repo.insert({ agentId, generation: 1 });
+        return;
+      } catch {
+        // another process inserted it first: bump theirs
+      }
+    }
+  }
+}
+
+/** Per-agent cache of listed ranges, invalidated by bumping the agent's generation (here and, shared, in the database). */
 export class RangeCache {
   private readonly entries = new Map<string, CacheEntry>();
   private readonly generations = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<GEvent[]>>();
 
   /** maxEvents bounds memory: the cached events of all entries together. */
-  constructor(private readonly ttlMs: number, private readonly maxEntries = 1000, private readonly maxEvents = 200_000) {}
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 1000,
+    private readonly maxEvents = 200_000,
+    private readonly shared?: SharedGenerations,
+    private readonly onSharedError: (err: unknown) => void = () => {},
+  ) {}
 
   private events = 0;
 
@@ -62,23 +104,33 @@ export class RangeCache {
     }
   }
 
-  invalidate(agentId: string): void {
+  /** Stale from now on in this process at once, in the others as soon as the shared counter is bumped. */
+  invalidate(agentId: string): Promise<void> {
     this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
+    return this.shared ? this.shared.bump(agentId).catch(this.onSharedError) : Promise.resolve();
   }
 
   async get(agentId: string, key: string, load: () => Promise<GEvent[]>): Promise<GEvent[]> {
     const k = `${agentId}|${key}`;
+    const hit = this.entries.get(k);
+    if (this.ttlMs <= 0 && !hit) return this.serve(agentId, k, 0, load);
+    const shared = this.shared ? await this.shared.read(agentId).catch(() => -1) : 0;
+    return this.serve(agentId, k, shared, load);
+  }
+
+  private serve(agentId: string, k: string, shared: number, load: () => Promise<GEvent[]>): Promise<GEvent[]> {
     const gen = this.generations.get(agentId) ?? 0;
     const hit = this.entries.get(k);
-    if (hit && hit.generation === gen && hit.expiresAt > Date.now()) return hit.events;
-    const running = this.inflight.get(`${k}|${gen}`);
+    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now()) return Promise.resolve(hit.events);
+    const flight = `${k}|${gen}|${shared}`;
+    const running = this.inflight.get(flight);
     if (running) return running;
     const p = load()
       .then((events) => {
         // A write or a notification during the call makes the result stale: answer it, do not keep it.
-        if ((this.generations.get(agentId) ?? 0) === gen) {
+        if ((this.generations.get(agentId) ?? 0) === gen && shared !== -1 && this.ttlMs > 0) {
           this.drop(k);
-          this.entries.set(k, { generation: gen, expiresAt: Date.now() + this.ttlMs, events });
+          this.entries.set(k, { generation: gen, shared, expiresAt: Date.now() + this.ttlMs, events });
           this.events += events.length;
           // Oldest first (Map order): expired or superseded entries, then whatever exceeds the bounds.
           const now = Date.now();
@@ -90,8 +142,8 @@ export class RangeCache {
         }
         return events;
       })
-      .finally(() => this.inflight.delete(`${k}|${gen}`));
-    this.inflight.set(`${k}|${gen}`, p);
+      .finally(() => this.inflight.delete(flight));
+    this.inflight.set(flight, p);
     return p;
   }
 }
@@ -116,8 +168,8 @@ const byStart = (a: GEvent, b: GEvent) => startMs(a) - startMs(b) || ((a.id ?? '
 export class CalendarService {
   readonly cache: RangeCache;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; settings: CalendarSettings; onUse?: (scope: TenantScope) => void }) {
-    this.cache = new RangeCache(deps.settings.cacheMs);
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; settings: CalendarSettings; onUse?: (scope: TenantScope) => void; log?: Logger }) {
+    this.cache = new RangeCache(deps.settings.cacheMs, undefined, undefined, new DbGenerations(deps.ds), (err) => deps.log?.warn({ err }, 'could not mark calendar views stale for the other replicas'));
   }
 
   private lane(scope: TenantScope) {
@@ -308,14 +360,14 @@ export class CalendarService {
       }
       return enqueue(m, [{ lane: this.lane(scope), kind: 'delete', entityId: rowId! }], now);
     });
-    this.cache.invalidate(scope.agentId);
+    await this.cache.invalidate(scope.agentId);
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
     return true;
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {
-    this.cache.invalidate(scope.agentId);
+    await this.cache.invalidate(scope.agentId);
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
     const row = await scope.findOneForAgent(CalendarEvent, { googleEventId });

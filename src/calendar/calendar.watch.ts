@@ -183,7 +183,7 @@ export class CalendarWatch {
           return;
         }
         if (state === 'sync') return; // the handshake after watch: nothing changed yet
-        this.deps.cache.invalidate(channel.agentId);
+        await this.deps.cache.invalidate(channel.agentId);
         this.scheduleSync(channel);
       } catch (err) {
         this.deps.log.error({ err }, 'calendar notification failed');

@@ -144,3 +144,18 @@ export class CalendarChannel {
   @Column(timestampColumn)
   createdAt: Date;
 }
+
+/**
+ * Per agent, a counter bumped whenever their cached calendar views become
+ * stale (our write delivered, a push notification): every process compares
+ * it with the counter its cached range was read under, so a write or a
+ * notification handled by one replica invalidates the caches of all.
+ */
+@Entity('calendar_cache_generation')
+export class CalendarCacheGeneration {
+  @PrimaryColumn(idColumn)
+  agentId: string;
+
+  @Column({ type: 'integer' })
+  generation: number;
+}

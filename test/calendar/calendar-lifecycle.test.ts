@@ -163,3 +163,48 @@ describeEachDb('calendar channels with several replicas (CALENDAR_CHANNELS_ON_SH
     }
   });
 });
+
+describeEachDb('calendar views across replicas sharing one database', (db) => {
+  test('a write delivered or a notification received by one replica makes the other\'s cached view stale at once', async () => {
+    const emu = await startEmulator();
+    const portB = await freePort();
+    try {
+      const a = await startWorld(db(), { emu, env: { CALENDAR_CACHE_SECONDS: '600' } });
+      const b = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, CALENDAR_CACHE_SECONDS: '600', CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${portB}/webhooks/google/calendar` }, port: portB });
+      try {
+        const token = await a.token(AGENT);
+        const viewOn = async (gw: { gql: typeof a.gw.gql }) => (await gw.gql('query { events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { edges { node { title } } } }', { token })).body.data.events.edges.map((e: { node: { title: string } }) => e.node.title);
+        const lists = async () => (await a.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).filter((r) => /singleEvents=true/.test(r.query ?? '')).length;
+        expect(await viewOn(a.gw)).toEqual([]);
+        expect(await viewOn(a.gw)).toEqual([]);
+        expect(await lists()).toBe(1); // the second view came from A's cache
+
+        // B delivers a write: A's cached view is stale, its next view asks Google once.
+        const made = await b.gql('mutation { createEvent(input: { title: "Via B", start: "2026-12-15T10:00:00Z", end: "2026-12-15T11:00:00Z" }) { syncState } }', { token });
+        expect(made.body.data.createEvent.syncState).toBe('SYNCED');
+        await a.admin.clearRequests();
+        expect(await viewOn(a.gw)).toEqual(['Via B']);
+        expect(await viewOn(a.gw)).toEqual(['Via B']);
+        expect(await lists()).toBe(1);
+
+        // A change made in Google reaches B as a push notification: A's view follows.
+        const agentId = (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id;
+        await b.services.calendarWatch.ensureNow({ brokerageId: a.brokerageId, agentId, email: AGENT });
+        await a.admin.clearRequests();
+        await a.admin.request('POST', `/users/${AGENT}/events`, { summary: 'Made in Google', start: { dateTime: '2026-12-16T10:00:00Z' }, end: { dateTime: '2026-12-16T11:00:00Z' } });
+        const deadline = Date.now() + 5000;
+        let titles: string[] = [];
+        while (!(titles = await viewOn(a.gw)).includes('Made in Google')) {
+          if (Date.now() > deadline) throw new Error(`replica A still serves ${JSON.stringify(titles)}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(titles).toEqual(['Via B', 'Made in Google']);
+      } finally {
+        await b.close();
+        await a.gw.close();
+      }
+    } finally {
+      await emu.close();
+    }
+  });
+});
