@@ -111,7 +111,9 @@ export class CalendarDelivery implements OutboxHandler {
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
-    await repo.update({ id: local.id }, { pendingOp: null, body: null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
+    // A refused create keeps its body: the event exists nowhere else, and reads show it FAILED with the reason.
+    // Only the write we sent: a newer change recorded meanwhile keeps its pending state (and has its own outbox row).
+    await repo.update({ id: local.id, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
     await this.deps.cache.invalidate(lane.agentId);
     return { seq: row.seq, result: 'failed', error: f.message };
   }

@@ -259,6 +259,7 @@ export class CalendarService {
         const l = local.get(id);
         if (l?.pendingOp === 'delete') return null;
         if (l?.pendingOp === 'create') return toEventType(JSON.parse(l.body!) as GEvent, l);
+        if (l?.syncState === 'FAILED' && !l.event && l.body) return toEventType(JSON.parse(l.body) as GEvent, l); // a create Google refused
         const e = await this.fetch(scope, id);
         if (!e || e.status === 'cancelled') return null;
         return toEventType(l?.pendingOp === 'patch' ? { ...e, ...(JSON.parse(l.body!) as GEvent) } : e, l);

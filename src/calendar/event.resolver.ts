@@ -7,7 +7,7 @@ import { DateTimeValue } from './date-time.scalar';
 import { EventInput, EventPatch } from './event.input';
 import { toEventType } from './event.mapper';
 import { AttendeeType, CalendarSyncStatusType, EventChangeConnectionType, EventConnectionType, EventType } from './event.type';
-import { CalendarChange } from '../entities';
+import { CalendarChange, CalendarEvent } from '../entities';
 import { laneCounts } from '../outbox/outbox';
 import { CALENDAR_TOPIC } from './calendar.service';
 import { MoreThan } from 'typeorm';
@@ -111,6 +111,12 @@ export class CalendarStatusResolver {
       pendingChanges: counts.PENDING,
       failedChanges: counts.FAILED,
       watchExpiresAt: channel?.expiration ?? null,
+      failedWrites: (await scope.manager.getRepository(CalendarEvent).find({ where: { brokerageId: scope.brokerageId, agentId: scope.agentId, syncState: 'FAILED' }, order: { updatedAt: 'DESC' }, take: 50 })).map((r) => ({
+        eventId: r.googleEventId,
+        title: (JSON.parse(r.event ?? r.body ?? '{}') as { summary?: string }).summary ?? null,
+        error: r.syncError ?? 'Google refused the change',
+        at: r.updatedAt,
+      })),
     };
   }
 }

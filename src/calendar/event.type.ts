@@ -91,6 +91,21 @@ export class EventConnectionType {
   totalCount: number;
 }
 
+@ObjectType('CalendarWriteFailure')
+export class CalendarWriteFailureType {
+  @Field({ description: 'The event\'s id.' })
+  eventId: string;
+
+  @Field(() => String, { nullable: true })
+  title: string | null;
+
+  @Field()
+  error: string;
+
+  @Field(() => Date)
+  at: Date;
+}
+
 @ObjectType('EventChange', { description: 'An event of the primary calendar that changed or was cancelled, as the incremental sync saw it.' })
 export class EventChangeType {
   @Field()
@@ -152,4 +167,7 @@ export class CalendarSyncStatusType {
 
   @Field(() => Date, { nullable: true, description: 'When the push-notification channel expires (null: not watching).' })
   watchExpiresAt: Date | null;
+
+  @Field(() => [CalendarWriteFailureType], { description: 'Writes Google refused for good (newest first, at most 50): the event keeps syncState FAILED and this reason until it is written again.' })
+  failedWrites: CalendarWriteFailureType[];
 }

@@ -208,3 +208,25 @@ describeEachDb('calendar views across replicas sharing one database', (db) => {
     }
   });
 });
+
+describeEachDb('calendar writes Google refuses for good', (db) => {
+  test('a refused create answers FAILED with Google\'s reason, stays readable, and is listed in syncStatus.calendar.failedWrites', async () => {
+    const w = await startWorld(db());
+    try {
+      const token = await w.token(AGENT);
+      const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
+      await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400 });
+      const made = (await gql('mutation { createEvent(input: { title: "Refused", start: "2026-12-18T10:00:00Z", end: "2026-12-18T11:00:00Z" }) { id title syncState syncError } }')).body.data.createEvent;
+      expect(made).toMatchObject({ title: 'Refused', syncState: 'FAILED' });
+      expect(made.syncError).toMatch(/^Google refused the change/);
+      expect((await gql('query ($id: ID!) { event(id: $id) { title syncState } }', { id: made.id })).body.data.event).toEqual({ title: 'Refused', syncState: 'FAILED' });
+      const status = (await gql('{ syncStatus { calendar { failedChanges pendingChanges failedWrites { eventId title error } } } }')).body.data.syncStatus.calendar;
+      expect(status).toMatchObject({ failedChanges: 1, pendingChanges: 0, failedWrites: [{ eventId: made.id, title: 'Refused', error: made.syncError }] });
+      // Nothing in Google, and nothing retried.
+      expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/events`)).body).toEqual([]);
+      expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.insert' })).map((r) => r.status)).toEqual([400]);
+    } finally {
+      await w.close();
+    }
+  });
+});
