@@ -68,6 +68,10 @@ async function main(): Promise<void> {
       `  curl -s ${base}/graphql -H 'content-type: application/json' \\`,
       `    -H "authorization: Bearer ${agentToken}" \\`,
       `    -d '{"query":"{ me { email role brokerage { name domain } } }"}'`,
+      `  curl -s ${base}/graphql -H 'content-type: application/json' \\`,
+      `    -H "authorization: Bearer ${agentToken}" \\`,
+      `    -d '{"query":"mutation { sendMail(input: { to: [\\"Zoë Buyer <zoe@buyer.test>\\"], subject: \\"Hello\\", text: \\"Hi!\\" }) { id status threadId } }"}'`,
+      ...(emulator ? [`  (sent mail lands in the emulator's mailbox: ${emulator.url}/emulator/v1/users/${encodeURIComponent(DEMO_AGENT)}/messages)`] : []),
       ``,
     );
   }
