@@ -49,7 +49,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   });
   calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000, stopOnShutdown: config.calendar.channelsOnShutdown === 'stop' } });
   outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log }));
-  outbox.register(new MailDelivery({ ds, sessions, log }));
+  outbox.register(new MailDelivery({ ds, sessions, log, giveUpMs: config.mail.giveUpMs }));
   return {
     calendar,
     calendarSync,

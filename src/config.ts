@@ -83,6 +83,8 @@ export interface Config {
   mail: {
     /** Most addresses (to + cc + bcc) in one mail. */
     maxRecipients: number;
+    /** A mail Gmail could not take for this long (outage, rate limits) is given up: FAILED, so it is not sent days late, ms. */
+    giveUpMs: number;
   };
   outbox: {
     pollMs: number;
@@ -278,7 +280,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'stop'),
     },
     // Gmail (Workspace) takes at most 2,000 recipients per message (500 outside the domain).
-    mail: { maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000) },
+    mail: { maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000), giveUpMs: int('MAIL_GIVE_UP_SECONDS', 86_400, 1, 30 * 86_400) * 1000 },
     outbox: {
       pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),
       lingerMs: int('OUTBOX_LINGER_MS', 25, 0, 5000),

@@ -44,7 +44,7 @@ class DraftVanished extends Error {}
 export class MailDelivery implements OutboxHandler {
   readonly topic = MAIL_TOPIC;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; log: Logger }) {}
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; log: Logger; giveUpMs: number }) {}
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
     const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
@@ -155,14 +155,21 @@ export class MailDelivery implements OutboxHandler {
     const f: GoogleFailure = mapGoogleError(err, { api: 'gmail', subject: session.subject });
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     const repo = this.deps.ds.getRepository(SentMail);
-    if (f.retryable) {
+    // Given up after MAIL_GIVE_UP_SECONDS: a mail sent days late does more harm than one the agent knows to resend. Not
+    // while a drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
+    const expired = Date.now() - mail.createdAt.getTime() > this.deps.giveUpMs && mail.phase !== 'sending';
+    if (f.retryable && !expired) {
       // Still QUEUED; the agent can see why it has not gone yet.
       await repo.update({ id: mail.id }, { failureCode: f.code, failureReason: f.message, updatedAt: new Date() });
       return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: f.kind === 'network' || f.kind === 'unavailable' };
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane, mailId: mail.id }, 'unexpected failure sending mail');
     const code = f.code === ErrorCode.INTERNAL_SERVER_ERROR ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code;
-    const reason = f.kind === 'bad-request' ? `Gmail refused the message: ${f.message.replace(/^Google refused the data: /, '')}` : f.message;
+    const reason = f.retryable
+      ? `Not sent: Gmail did not take it within ${Math.round(this.deps.giveUpMs / 60_000)} minutes of trying (last answer: ${f.message}). Send it again when Gmail is back`
+      : f.kind === 'bad-request'
+        ? `Gmail refused the message: ${f.message.replace(/^Google refused the data: /, '')}`
+        : f.message;
     const now = new Date();
     await this.deps.ds.transaction(async (m) => {
       await m.getRepository(SentMail).update({ id: mail.id }, { status: 'FAILED', phase: null, failureCode: code, failureReason: f.remedy ? `${reason}. ${f.remedy}` : reason, updatedAt: now });

@@ -140,3 +140,28 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect(mail.failure.message).toMatch(/nomail@alpha\.test.*has no Gmail service.*Admin console/);
   });
 });
+
+describeEachDb('mail Gmail could not take in time (MAIL_GIVE_UP_SECONDS)', (db) => {
+  test('a mail still refused by a 503 after the give-up time is FAILED, saying to send it again; nothing was sent', async () => {
+    const w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '300', MAIL_GIVE_UP_SECONDS: '1' } });
+    try {
+      const token = await w.token(AGENT);
+      await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 503, unlimited: true });
+      const first = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Outage", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
+      expect([first.status, first.failure?.code]).toEqual(['QUEUED', 'UPSTREAM_UNAVAILABLE']);
+      const end = Date.now() + 10_000;
+      let mail = first;
+      while (mail.status === 'QUEUED') {
+        if (Date.now() > end) throw new Error('still QUEUED');
+        await new Promise((r) => setTimeout(r, 100));
+        mail = (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id: first.id } })).body.data.mail;
+      }
+      expect([mail.status, mail.failure.code]).toEqual(['FAILED', 'UPSTREAM_UNAVAILABLE']);
+      expect(mail.failure.message).toMatch(/^Not sent: Gmail did not take it .*Send it again/);
+      expect((await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.create' })).every((r) => r.status === 503)).toBe(true);
+      expect(await w.admin.messages(AGENT)).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  });
+});
