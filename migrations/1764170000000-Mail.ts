@@ -12,13 +12,13 @@ export class Mail1764170000000 implements MigrationInterface {
     await q.createTable(new Table({
       name: 'sent_mail',
       columns: [
-        pk(id('id')), id('brokerageId'), id('agentId'), str('idempotencyKey', 128, true), str('requestHash', 64), str('status', 16), str('phase', 16, true),
+        pk(id('id')), id('brokerageId'), id('agentId'), str('idempotencyKey', 128, true), str('idempotencyKeyHash', 64, true), str('requestHash', 64), str('status', 16), str('phase', 16, true), str('deliveryToken', 36, true),
         str('fromAddress', 320), text('subject'), str('messageIdHeader', 255), text('referencesHeader', true), id('replyToMailId', true), text('attachments'), int('sizeBytes'),
         str('gmailDraftId', 64, true), str('gmailMessageId', 64, true), str('threadId', 64, true), str('failureCode', 40, true), text('failureReason', true),
         ts('createdAt'), ts('sentAt', true), ts('updatedAt'),
       ],
       indices: [
-        new TableIndex({ name: 'uq_sent_mail_idempotency', columnNames: ['agentId', 'idempotencyKey'], isUnique: true }),
+        new TableIndex({ name: 'uq_sent_mail_idempotency', columnNames: ['agentId', 'idempotencyKeyHash'], isUnique: true }),
         new TableIndex({ name: 'idx_sent_mail_agent_created', columnNames: ['agentId', 'createdAt', 'id'] }),
       ],
     }));

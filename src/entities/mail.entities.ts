@@ -21,7 +21,7 @@ export const IDEMPOTENCY_KEY_LENGTH = 128;
  * the mail is accepted, and kept in mail_mime_chunk until Gmail has it.
  */
 @Entity('sent_mail')
-@Index('uq_sent_mail_idempotency', ['agentId', 'idempotencyKey'], { unique: true })
+@Index('uq_sent_mail_idempotency', ['agentId', 'idempotencyKeyHash'], { unique: true })
 @Index('idx_sent_mail_agent_created', ['agentId', 'createdAt', 'id'])
 export class SentMail {
   @PrimaryColumn(idColumn)
@@ -33,9 +33,17 @@ export class SentMail {
   @Column(idColumn)
   agentId: string;
 
-  /** The caller's key (null: none given; NULLs never collide in the unique index). */
+  /** The caller's key, as given (null: none given). */
   @Column({ type: 'varchar', length: IDEMPOTENCY_KEY_LENGTH, nullable: true })
   idempotencyKey: string | null;
+
+  /**
+   * SHA-256 (hex) of the key: the unique index is on this, so keys compare exactly (byte for byte) on every
+   * database, whatever the column collation (MySQL's utf8mb4_unicode_ci would make "Key-A" equal "key-a").
+   * NULLs never collide.
+   */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  idempotencyKeyHash: string | null;
 
   /** SHA-256 of the request, to tell a replay from a different mail sent with a reused key. */
   @Column({ type: 'varchar', length: 64 })
@@ -46,6 +54,14 @@ export class SentMail {
 
   @Column({ type: 'varchar', length: 16, nullable: true })
   phase: MailPhase | null;
+
+  /**
+   * Set by each delivery attempt when it starts; every later write of the attempt requires it unchanged. An
+   * attempt that lost its lane (a stalled process whose lease expired) finds it changed and stops before its
+   * next Gmail call instead of racing the attempt that took over.
+   */
+  @Column({ type: 'varchar', length: 36, nullable: true })
+  deliveryToken: string | null;
 
   @Column({ type: 'varchar', length: EMAIL_LENGTH })
   fromAddress: string;

@@ -238,7 +238,8 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
   if (status === 429 || has('rateLimitExceeded') || has('userRateLimitExceeded') || has('RATE_LIMIT_EXCEEDED') || has('quotaExceeded') || has('dailyLimitExceeded') || e.status === 'RESOURCE_EXHAUSTED') {
     return { ...base, kind: 'rate-limited', code: ErrorCode.RATE_LIMITED, retryable: true, retryAfterMs, message: `Google's rate limit for this user was reached${googleMessage ? ` (${googleMessage})` : ''}` };
   }
-  if (status >= 500) {
+  if (status >= 500 || status === 408) {
+    // 408: the request timed out at Google's front end; like a 5xx it may or may not have been applied.
     return { ...base, kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, retryAfterMs, message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}` };
   }
   if (has('EXPIRED_SYNC_TOKEN') || /^Sync token is expired/i.test(googleMessage)) {

@@ -59,14 +59,21 @@ function noControl(value: string, field: string): void {
   throw badInput(`${field} contains ${what}; header values must be one line`, { field, reason: 'header_injection' });
 }
 
+/**
+ * The two shapes an entry may have: a bare address (optionally in <>), or a display name and <address> with
+ * nothing after it. An unquoted display name may not contain "@", "<", ">" or '"' (so "a@x.test b@x.test" or
+ * "good@x.test <evil@y.test>" are refused rather than read as a name and one address); a quoted one may.
+ */
+const ENTRY_SHAPE = /^\s*(?:<?[^\s<>"(),;:\\[\]]+>?|(?:"(?:[^"\\]|\\.)*"|[^"<>@]*?)\s*<[^\s<>"(),;:\\[\]]+>)\s*$/;
+
 function parseRecipient(raw: string, kind: RecipientKind, i: number): Recipient {
   const field = `input.${kind}[${i}]`;
   noControl(raw, field);
-  const parsed = addressparser(raw.trim());
   const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
-  if (parsed.length !== 1 || 'group' in parsed[0]) {
-    throw badInput(`${field} must be one address like "Zoë Buyer <zoe@buyer.test>" (got "${shown}"); put each address in its own list entry`, { field });
-  }
+  const oneAddress = () => badInput(`${field} must be one address like "Zoë Buyer <zoe@buyer.test>" or "zoe@buyer.test" (got "${shown}"); put each address in its own list entry`, { field });
+  if (!ENTRY_SHAPE.test(raw)) throw oneAddress();
+  const parsed = addressparser(raw.trim());
+  if (parsed.length !== 1 || 'group' in parsed[0]) throw oneAddress();
   const { address, name } = parsed[0] as { address: string; name: string };
   if (!address || address.length > 320 || !ADDRESS.test(address)) throw badInput(`${field} is not a valid email address (got "${shown}")`, { field });
   if (name.length > MAX_DISPLAY_NAME_CHARS) throw badInput(`${field}: the display name is longer than ${MAX_DISPLAY_NAME_CHARS} characters`, { field });

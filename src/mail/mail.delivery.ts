@@ -8,16 +8,23 @@
  *   2. drafts.send of that draft: Gmail sends it, files it under Sent and the
  *      draft is gone.
  * Before each call the row records the phase it is entering. When an answer
- * never arrives (timeout, reset, crash) the next attempt asks first:
+ * never arrives (timeout, reset, 5xx, crash) the next attempt asks first:
  *   - after drafts.send: drafts.get of our draft. 404 → it was sent (a sent
- *     draft is gone) → SENT; still there → send it now.
+ *     draft is gone) → SENT; still there → send it now. A definite refusal
+ *     (429, 403, 400…) puts the phase back to `created`: nothing went out.
  *   - after drafts.create: the newest drafts are searched for our Message-ID
- *     and the one found is used, so an unanswered create leaves no stray draft.
- * So a retry never sends twice. Rate limits (429, 403 rateLimitExceeded) and
- * 5xx are retried with backoff (Retry-After honoured) while the mail stays
- * QUEUED; a refusal the agent or the admin must act on (bad recipients, Gmail
- * not authorized, no mailbox) makes it FAILED with the reason and remedy.
+ *     and the one found is used; once the mail is settled, any copy the search
+ *     missed is deleted, so no stray draft is left to be sent by hand.
+ * So a retry never sends twice. Each attempt stamps the row with its own
+ * token and every write requires it: an attempt that lost its lane (a stalled
+ * process whose lease expired) stops before its next Gmail call.
+ * Rate limits (429, 403 rateLimitExceeded), 5xx and our own transient errors
+ * are retried with backoff (Retry-After honoured) while the mail stays QUEUED
+ * (at most `giveUpMs`); a refusal the agent or the admin must act on (bad
+ * recipients, Gmail not authorized, no mailbox, the draft deleted in Gmail)
+ * makes it FAILED with the reason and remedy.
  */
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { gmail_v1 } from '@googleapis/gmail';
 import type { DataSource } from 'typeorm';
@@ -38,8 +45,21 @@ export const DRAFT_SEARCH_LIMIT = 25;
 const ROUND = 20;
 /** An upload of up to 35 MB needs longer than the usual request timeout. */
 const UPLOAD_TIMEOUT_MS = 5 * 60_000;
+const MAX_REASON_CHARS = 2000;
 
-class DraftVanished extends Error {}
+/** Another attempt took this mail over (our lease expired): stop, change nothing. */
+class Superseded extends Error {}
+/** A final answer that is ours, not Google's. */
+class MailRefused extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 120 ? `${s} seconds` : s < 7200 ? `${Math.round(s / 60)} minutes` : `${Math.round(s / 3600)} hours`;
+}
 
 export class MailDelivery implements OutboxHandler {
   readonly topic = MAIL_TOPIC;
@@ -55,41 +75,45 @@ export class MailDelivery implements OutboxHandler {
         outcomes.push({ seq: row.seq, result: 'done' });
         continue;
       }
+      const attempt = new Attempt(this.deps.ds, mail);
       try {
-        await this.sendOne(session, mail);
+        await attempt.claim();
+        await this.sendOne(session, attempt);
         outcomes.push({ seq: row.seq, result: 'done' });
       } catch (err) {
-        outcomes.push(await this.onFailure(lane, row, mail, err, session));
+        outcomes.push(await this.onFailure(lane, row, attempt, err, session));
         break; // in order: the lane waits
       }
     }
     return outcomes;
   }
 
-  private async sendOne(session: GoogleSession, mail: SentMail): Promise<void> {
+  private async sendOne(session: GoogleSession, a: Attempt): Promise<void> {
+    const mail = a.mail;
     const gmail = await session.gmail();
-    const repo = this.deps.ds.getRepository(SentMail);
-    const setPhase = async (patch: Partial<SentMail>) => {
-      Object.assign(mail, patch);
-      await repo.update({ id: mail.id }, { ...patch, updatedAt: new Date() });
-    };
+    let searched = false;
 
     if (!mail.gmailDraftId && mail.phase === 'creating') {
-      const found = await this.findOurDraft(gmail, mail.messageIdHeader);
-      if (found) await setPhase({ phase: 'created', gmailDraftId: found.id, gmailMessageId: found.messageId, threadId: found.threadId });
+      // An earlier drafts.create went unanswered: Gmail may hold our draft.
+      searched = true;
+      const found = await this.findOurDrafts(gmail, mail.messageIdHeader);
+      if (found[0]) await a.set({ phase: 'created', gmailDraftId: found[0].id, gmailMessageId: found[0].messageId, threadId: found[0].threadId });
     }
     if (!mail.gmailDraftId) {
-      const threadId = await this.threadOf(mail);
       const mime = await loadMime(this.deps.ds, mail.id);
-      await setPhase({ phase: 'creating' });
-      const res =
-        mime.length <= RAW_JSON_MAX_BYTES
-          ? await gmail.users.drafts.create({ userId: 'me', requestBody: { message: { raw: mime.toString('base64url'), ...(threadId ? { threadId } : {}) } } })
-          : await gmail.users.drafts.create(
-              { userId: 'me', requestBody: { message: threadId ? { threadId } : {} }, media: { mimeType: 'message/rfc822', body: Readable.from([mime]) } },
-              { rootUrl: session.gmailRootUrl, timeout: UPLOAD_TIMEOUT_MS },
-            );
-      await setPhase({ phase: 'created', gmailDraftId: res.data.id!, gmailMessageId: res.data.message?.id ?? null, threadId: res.data.message?.threadId ?? null });
+      let threadId = await this.threadOf(mail);
+      await a.set({ phase: 'creating' });
+      let res: gmail_v1.Schema$Draft;
+      try {
+        res = await this.createDraft(session, gmail, mime, threadId);
+      } catch (err) {
+        const f = mapGoogleError(err, { api: 'gmail' });
+        // The thread of the mail replied to is gone (deleted in Gmail): send it as a new conversation.
+        if (!threadId || f.kind !== 'bad-request' || !/thread/i.test(f.message)) throw err;
+        threadId = null;
+        res = await this.createDraft(session, gmail, mime, threadId);
+      }
+      await a.set({ phase: 'created', gmailDraftId: res.id!, gmailMessageId: res.message?.id ?? null, threadId: res.message?.threadId ?? null });
     }
 
     const wasSending = mail.phase === 'sending';
@@ -99,33 +123,48 @@ export class MailDelivery implements OutboxHandler {
         await gmail.users.drafts.get({ userId: 'me', id: mail.gmailDraftId!, format: 'minimal' });
       } catch (err) {
         if (mapGoogleError(err, { api: 'gmail' }).kind !== 'not-found') throw err;
-        await this.markSent(mail, mail.gmailMessageId, mail.threadId);
+        await this.markSent(a, mail.gmailMessageId, mail.threadId);
         return;
       }
     }
-    await setPhase({ phase: 'sending' });
+    await a.set({ phase: 'sending' });
     let sent: gmail_v1.Schema$Message;
     try {
       sent = (await gmail.users.drafts.send({ userId: 'me', requestBody: { id: mail.gmailDraftId! } })).data;
     } catch (err) {
-      if (mapGoogleError(err, { api: 'gmail' }).kind !== 'not-found') throw err;
-      if (wasSending) {
-        await this.markSent(mail, mail.gmailMessageId, mail.threadId); // gone between our get and send: our earlier send
-        return;
+      const f = mapGoogleError(err, { api: 'gmail' });
+      if (f.kind === 'not-found') {
+        if (wasSending) {
+          await this.markSent(a, mail.gmailMessageId, mail.threadId); // gone between our get and send: our earlier send
+          return;
+        }
+        // Gone before we sent it: the agent deleted it in Gmail (or sent it by hand). Not ours to send any more.
+        await a.set({ phase: 'created' });
+        throw new MailRefused(ErrorCode.CONFLICT, 'The draft was removed in Gmail (deleted, or sent from Gmail by hand) before the gateway sent it; the gateway did not send it. Send it again if it should go');
       }
-      // Deleted in Gmail before we sent it (e.g. by the agent in the Drafts folder): start over with a new draft.
-      await setPhase({ phase: null, gmailDraftId: null, gmailMessageId: null, threadId: null });
-      throw new DraftVanished('the draft was deleted in Gmail before it was sent; a new one will be made');
+      // A definite answer (429, 403, 400, 401…): Gmail did not send it. Only no answer, a timeout or a 5xx leaves it unknown.
+      if (f.status !== undefined && f.status < 500 && f.status !== 408) await a.set({ phase: 'created' });
+      throw err;
     }
-    await this.markSent(mail, sent.id ?? mail.gmailMessageId, sent.threadId ?? mail.threadId);
+    await this.markSent(a, sent.id ?? mail.gmailMessageId, sent.threadId ?? mail.threadId);
+    if (searched) await this.deleteStrayDrafts(gmail, mail.messageIdHeader);
   }
 
-  private async markSent(mail: SentMail, gmailMessageId: string | null, threadId: string | null): Promise<void> {
+  private async createDraft(session: GoogleSession, gmail: gmail_v1.Gmail, mime: Buffer, threadId: string | null): Promise<gmail_v1.Schema$Draft> {
+    const thread = threadId ? { threadId } : {};
+    const res =
+      mime.length <= RAW_JSON_MAX_BYTES
+        ? await gmail.users.drafts.create({ userId: 'me', requestBody: { message: { raw: mime.toString('base64url'), ...thread } } })
+        : await gmail.users.drafts.create(
+            { userId: 'me', requestBody: { message: thread }, media: { mimeType: 'message/rfc822', body: Readable.from([mime]) } },
+            { rootUrl: session.gmailRootUrl, timeout: UPLOAD_TIMEOUT_MS },
+          );
+    return res.data;
+  }
+
+  private async markSent(a: Attempt, gmailMessageId: string | null, threadId: string | null): Promise<void> {
     const now = new Date();
-    await this.deps.ds.transaction(async (m) => {
-      await m.getRepository(SentMail).update({ id: mail.id }, { status: 'SENT', phase: null, gmailMessageId, threadId, sentAt: now, failureCode: null, failureReason: null, updatedAt: now });
-      await m.getRepository(MailMimeChunk).delete({ mailId: mail.id }); // Gmail has it; we keep no copy of the content
-    });
+    await a.finish({ status: 'SENT', phase: null, gmailMessageId, threadId, sentAt: now, failureCode: null, failureReason: null, updatedAt: now });
   }
 
   /** The Gmail thread of the mail this one answers, when that was sent (the lane is ordered: it went first). */
@@ -135,54 +174,120 @@ export class MailDelivery implements OutboxHandler {
     return original?.status === 'SENT' ? original.threadId : null;
   }
 
-  /** Our draft among the newest ones, by its Message-ID header (drafts.list + drafts.get metadata: gmail.compose allows both). */
-  private async findOurDraft(gmail: gmail_v1.Gmail, messageIdHeader: string): Promise<{ id: string; messageId: string | null; threadId: string | null } | null> {
+  /** Our drafts among the newest ones, by Message-ID (drafts.list + drafts.get metadata: gmail.compose allows both). */
+  private async findOurDrafts(gmail: gmail_v1.Gmail, messageIdHeader: string): Promise<{ id: string; messageId: string | null; threadId: string | null }[]> {
     const list = await gmail.users.drafts.list({ userId: 'me', maxResults: DRAFT_SEARCH_LIMIT });
+    const ours: { id: string; messageId: string | null; threadId: string | null }[] = [];
     for (const d of list.data.drafts ?? []) {
       try {
         const got = await gmail.users.drafts.get({ userId: 'me', id: d.id!, format: 'metadata' });
         const header = got.data.message?.payload?.headers?.find((h) => h.name?.toLowerCase() === 'message-id');
-        if (header?.value === messageIdHeader) return { id: d.id!, messageId: got.data.message?.id ?? null, threadId: got.data.message?.threadId ?? null };
+        if (header?.value === messageIdHeader) ours.push({ id: d.id!, messageId: got.data.message?.id ?? null, threadId: got.data.message?.threadId ?? null });
       } catch (err) {
         if (mapGoogleError(err, { api: 'gmail' }).kind !== 'not-found') throw err; // sent or deleted meanwhile: not ours to find
       }
     }
-    return null;
+    return ours;
   }
 
-  private async onFailure(lane: LaneRef, row: OutboxRow, mail: SentMail, err: unknown, session: GoogleSession): Promise<Outcome> {
-    if (err instanceof DraftVanished) return { seq: row.seq, result: 'retry', error: err.message };
-    const f: GoogleFailure = mapGoogleError(err, { api: 'gmail', subject: session.subject });
-    if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
-    const repo = this.deps.ds.getRepository(SentMail);
-    // Given up after MAIL_GIVE_UP_SECONDS: a mail sent days late does more harm than one the agent knows to resend. Not
-    // while a drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
-    const expired = Date.now() - mail.createdAt.getTime() > this.deps.giveUpMs && mail.phase !== 'sending';
-    if (f.retryable && !expired) {
-      // Still QUEUED; the agent can see why it has not gone yet.
-      await repo.update({ id: mail.id }, { failureCode: f.code, failureReason: f.message, updatedAt: new Date() });
-      return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: f.kind === 'network' || f.kind === 'unavailable' };
+  /** Best effort, once the mail is settled: a draft of ours an earlier unanswered create left (the search may have missed it). */
+  private async deleteStrayDrafts(gmail: gmail_v1.Gmail, messageIdHeader: string): Promise<void> {
+    try {
+      for (const d of await this.findOurDrafts(gmail, messageIdHeader)) await gmail.users.drafts.delete({ userId: 'me', id: d.id });
+    } catch (err) {
+      this.deps.log.warn({ status: mapGoogleError(err, { api: 'gmail' }).status }, 'could not look for stray drafts of a settled mail');
     }
-    if (f.kind === 'unknown') this.deps.log.error({ err, lane, mailId: mail.id }, 'unexpected failure sending mail');
-    const code = f.code === ErrorCode.INTERNAL_SERVER_ERROR ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code;
-    const reason = f.retryable
-      ? `Not sent: Gmail did not take it within ${Math.round(this.deps.giveUpMs / 60_000)} minutes of trying (last answer: ${f.message}). Send it again when Gmail is back`
-      : f.kind === 'bad-request'
-        ? `Gmail refused the message: ${f.message.replace(/^Google refused the data: /, '')}`
-        : f.message;
-    const now = new Date();
-    await this.deps.ds.transaction(async (m) => {
-      await m.getRepository(SentMail).update({ id: mail.id }, { status: 'FAILED', phase: null, failureCode: code, failureReason: f.remedy ? `${reason}. ${f.remedy}` : reason, updatedAt: now });
-      await m.getRepository(MailMimeChunk).delete({ mailId: mail.id });
-    });
-    // The unsent draft would sit in the agent's Drafts folder: remove it (best effort).
-    if (mail.gmailDraftId) {
-      try {
-        await (await session.gmail()).users.drafts.delete({ userId: 'me', id: mail.gmailDraftId });
-      } catch (e) {
-        this.deps.log.warn({ err: e, mailId: mail.id }, 'could not delete the draft of a failed mail');
+  }
+
+  private async onFailure(lane: LaneRef, row: OutboxRow, a: Attempt, err: unknown, session: GoogleSession): Promise<Outcome> {
+    const mail = a.mail;
+    if (err instanceof Superseded) return { seq: row.seq, result: 'retry', error: err.message };
+    let code: string;
+    let reason: string;
+    let f: GoogleFailure | null = null;
+    if (err instanceof MailRefused) {
+      code = err.code;
+      reason = err.message;
+    } else {
+      f = mapGoogleError(err, { api: 'gmail', subject: session.subject });
+      if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
+      // Not an answer from Google (our database, a bug): nothing is known about Gmail, so never a final FAILED —
+      // the next attempt settles what happened by asking Gmail (drafts.get / the draft search).
+      const ours = f.kind === 'unknown' && f.status === undefined;
+      if (ours) this.deps.log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), lane, mailId: mail.id }, 'unexpected failure delivering mail; will retry');
+      // Given up after giveUpMs: a mail sent days late does more harm than one the agent knows to resend. Not while a
+      // drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
+      const expired = Date.now() - mail.createdAt.getTime() > this.deps.giveUpMs && mail.phase !== 'sending';
+      if ((f.retryable || ours) && !expired) {
+        // Still QUEUED; the agent can see why it has not gone yet.
+        await a.set({ failureCode: ours ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code, failureReason: (ours ? 'A temporary problem on our side; retrying' : f.message).slice(0, MAX_REASON_CHARS) }).catch(() => {});
+        return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: ours || f.kind === 'network' || f.kind === 'unavailable' };
       }
+      if (f.kind === 'unknown' || f.kind === 'duplicate') this.deps.log.error({ status: f.status, reason: f.reason, lane, mailId: mail.id }, 'unexpected answer from Gmail; the mail failed');
+      code = f.code === ErrorCode.INTERNAL_SERVER_ERROR ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code;
+      reason =
+        f.retryable || ours
+          ? `Not sent: Gmail did not take it within ${duration(this.deps.giveUpMs)} of trying (last answer: ${f.message}). Send it again when Gmail is back`
+          : f.kind === 'bad-request'
+            ? `Gmail refused the message: ${f.message.replace(/^Google refused the data: /, '')}`
+            : f.remedy
+              ? `${f.message}. ${f.remedy}`
+              : f.message;
+    }
+    const now = new Date();
+    try {
+      await a.finish({ status: 'FAILED', phase: null, failureCode: code, failureReason: reason.slice(0, MAX_REASON_CHARS), updatedAt: now });
+    } catch (e) {
+      if (e instanceof Superseded) return { seq: row.seq, result: 'retry', error: e.message };
+      throw e;
+    }
+    // The unsent draft would sit in the agent's Drafts folder, where it could be sent by hand: remove it (best effort).
+    if (err instanceof MailRefused) return { seq: row.seq, result: 'failed', error: reason }; // the draft is gone already
+    try {
+      const gmail = await session.gmail();
+      if (mail.gmailDraftId) await gmail.users.drafts.delete({ userId: 'me', id: mail.gmailDraftId });
+      else if (mail.phase === 'creating') await this.deleteStrayDrafts(gmail, mail.messageIdHeader);
+    } catch (e) {
+      this.deps.log.warn({ status: mapGoogleError(e, { api: 'gmail' }).status, mailId: mail.id }, 'could not delete the draft of a failed mail');
     }
     return { seq: row.seq, result: 'failed', error: reason };
+  }
+}
+
+/** One delivery attempt's hold on a mail row: every write requires the attempt's token (see SentMail.deliveryToken). */
+class Attempt {
+  private readonly token = randomUUID();
+
+  constructor(
+    private readonly ds: DataSource,
+    readonly mail: SentMail,
+  ) {}
+
+  async claim(): Promise<void> {
+    const res = await this.ds
+      .createQueryBuilder()
+      .update(SentMail)
+      .set({ deliveryToken: this.token })
+      .where('id = :id AND status = :queued', { id: this.mail.id, queued: 'QUEUED' })
+      .andWhere(this.mail.deliveryToken === null ? 'deliveryToken IS NULL' : 'deliveryToken = :seen', { seen: this.mail.deliveryToken })
+      .execute();
+    if (!res.affected) throw new Superseded('another attempt is delivering this mail');
+    this.mail.deliveryToken = this.token;
+  }
+
+  async set(patch: Partial<SentMail>): Promise<void> {
+    const res = await this.ds.getRepository(SentMail).update({ id: this.mail.id, deliveryToken: this.token }, { ...patch, updatedAt: new Date() });
+    if (!res.affected) throw new Superseded('another attempt took this mail over');
+    Object.assign(this.mail, patch);
+  }
+
+  /** The final state, and the MIME deleted with it (Gmail has it, or it will never go: we keep no copy of the content). */
+  async finish(patch: Partial<SentMail>): Promise<void> {
+    await this.ds.transaction(async (m) => {
+      const res = await m.getRepository(SentMail).update({ id: this.mail.id, deliveryToken: this.token }, { ...patch, deliveryToken: null });
+      if (!res.affected) throw new Superseded('another attempt took this mail over');
+      await m.getRepository(MailMimeChunk).delete({ mailId: this.mail.id });
+    });
+    Object.assign(this.mail, patch);
   }
 }

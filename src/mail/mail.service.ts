@@ -9,7 +9,7 @@
  * the same key again returns the first Mail (the unique index settles two
  * concurrent first sends), the same key with a different mail is a CONFLICT.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In, LessThan } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
@@ -23,6 +23,8 @@ import { MailRecipientKindEnum, MailStatusEnum, type MailConnectionType, type Ma
 
 export const MAIL_TOPIC = 'mail';
 export const MAX_MAIL_PAGE = 200;
+/** The attachment list (names, types, sizes) is one TEXT column: 64 KB on MySQL, with room to spare. */
+export const MAX_ATTACHMENT_LIST_BYTES = 60_000;
 /** Chunks per INSERT statement (10 × 60 KB: well inside MySQL's max_allowed_packet). */
 const CHUNKS_PER_INSERT = 10;
 
@@ -71,6 +73,7 @@ function decodeCursor(cursor: string): [number, string] {
   throw badInput(`"after" is not a cursor this API returned (got "${cursor.slice(0, 60)}")`, { field: 'after' });
 }
 
+const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
 const isUniqueViolation = (err: unknown) => /unique|duplicate/i.test((err as Error)?.message ?? '');
 
 export class MailService {
@@ -105,6 +108,8 @@ export class MailService {
       brokerageId: scope.brokerageId,
       agentId: scope.agentId,
       idempotencyKey: checked.idempotencyKey,
+      idempotencyKeyHash: checked.idempotencyKey ? keyHash(checked.idempotencyKey) : null,
+      deliveryToken: null,
       requestHash: checked.requestHash,
       status: 'QUEUED',
       phase: null,
@@ -124,6 +129,9 @@ export class MailService {
       sentAt: null,
       updatedAt: now,
     };
+    if (Buffer.byteLength(row.attachments) > MAX_ATTACHMENT_LIST_BYTES) {
+      throw badInput(`The attachments' names and types are too long together (${Buffer.byteLength(row.attachments)} bytes, at most ${MAX_ATTACHMENT_LIST_BYTES}); use shorter file names or fewer files`, { field: 'input.attachments' });
+    }
     const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({ mailId: id, position, kind: r.kind, email: r.email, name: r.name }));
     let seqs: number[];
     try {
@@ -147,7 +155,7 @@ export class MailService {
   }
 
   private async replay(scope: TenantScope, key: string, hash: string): Promise<MailType | null> {
-    const prior = await scope.findOneForAgent(SentMail, { idempotencyKey: key });
+    const prior = await scope.findOneForAgent(SentMail, { idempotencyKeyHash: keyHash(key) });
     if (!prior) return null;
     if (prior.requestHash !== hash) {
       throw new AppError(ErrorCode.CONFLICT, `The idempotency key "${key}" was already used for a different mail (${prior.id}); use a new key for a new mail`, { mailId: prior.id });

@@ -211,7 +211,8 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
 
     test('every accepted mail is sent exactly once after a SIGKILL and a restart, and its idempotency key still holds', async () => {
       const agent = 'agent@gamma.test';
-      const tenant = await admin.tenant('gamma.test', [agent, 'boss@gamma.test'], [...GUIDE_SCOPES]);
+      const second = 'second@gamma.test';
+      const tenant = await admin.tenant('gamma.test', [agent, second, 'boss@gamma.test'], [...GUIDE_SCOPES]);
       const first = await startGateway();
       const cfg = loadConfig(env);
       const gql = async (url: string, query: string, token: string, variables?: unknown) =>
@@ -223,38 +224,47 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         const sub = await gql(first.url, 'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@gamma.test") { status } }', adminToken, { k: JSON.stringify(tenant.key) });
         expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
         const token = await signSandboxToken(cfg.auth, agent);
-        const send = (url: string, subject: string, idempotencyKey?: string) =>
-          gql(url, 'mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }', token, { i: { to: ['zoe@buyer.test'], subject, text: subject, idempotencyKey } });
+        const token2 = await signSandboxToken(cfg.auth, second);
+        const send = (url: string, t: string, subject: string, idempotencyKey?: string) =>
+          gql(url, 'mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }', t, { i: { to: ['zoe@buyer.test'], subject, text: subject, idempotencyKey } });
 
-        // M1's drafts.send is carried out by Gmail, but its answer is held back past the kill.
+        // Agent 1, M1: Gmail carries out drafts.send, but its answer is held back past the kill (crash while "sending").
         await admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', latencyMs: 2500, afterCommit: true, resetConnection: true });
-        const m1 = (await send(first.url, 'M1')).data.sendMail;
+        const m1 = (await send(first.url, token, 'M1')).data.sendMail;
         expect(m1.status).toBe('QUEUED');
-        // M2 and M3 only queued: Gmail refuses drafts for now.
-        await admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 503, unlimited: true });
-        const m2 = (await send(first.url, 'M2')).data.sendMail;
-        const m3 = (await send(first.url, 'M3', 'crm-key-3')).data.sendMail;
+        // M2 and M3 wait behind M1 in agent 1's lane: accepted, never shown to Gmail before the kill.
+        const m2 = (await send(first.url, token, 'M2')).data.sendMail;
+        const m3 = (await send(first.url, token, 'M3', 'crm-key-3')).data.sendMail;
         expect([m2.status, m3.status]).toEqual(['QUEUED', 'QUEUED']);
+        // Agent 2, N1: Gmail stores the draft, but the drafts.create answer is held back past the kill (crash while "creating").
+        await admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', latencyMs: 2500, afterCommit: true, resetConnection: true });
+        const n1 = (await send(first.url, token2, 'N1')).data.sendMail;
+        expect(n1.status).toBe('QUEUED');
+        const phases = await ds.query('SELECT subject, phase FROM sent_mail WHERE subject IN (?, ?) ORDER BY subject', ['M1', 'N1']);
+        expect(phases.map((r: { subject: string; phase: string }) => [r.subject, r.phase])).toEqual([['M1', 'sending'], ['N1', 'creating']]);
 
         first.child.kill('SIGKILL');
         await new Promise((r) => first.child.once('exit', r));
-        await new Promise((r) => setTimeout(r, 2600)); // M1 goes out in Gmail meanwhile
+        await new Promise((r) => setTimeout(r, 2600)); // M1 goes out and N1's draft is stored in Gmail meanwhile
         await admin.clearFaults();
-        expect(await ds.getRepository(OutboxRow).count({ where: { topic: 'mail' } })).toBe(3);
+        expect(await ds.getRepository(OutboxRow).count({ where: { topic: 'mail' } })).toBe(4);
 
-        const second = await startGateway();
+        const again = await startGateway();
         try {
           // The CRM, unsure whether M3 went, sends it again with its key: the same Mail, not a second one.
-          expect((await send(second.url, 'M3', 'crm-key-3')).data.sendMail.id).toBe(m3.id);
+          expect((await send(again.url, token, 'M3', 'crm-key-3')).data.sendMail.id).toBe(m3.id);
           await until('every mail outbox row delivered', async () => (await ds.getRepository(OutboxRow).count({ where: { topic: 'mail' } })) === 0);
-          const box = (await admin.messages(agent)).map((m) => ({ labels: m.labelIds.join(','), subject: /^Subject: (.*)$/m.exec(Buffer.from(m.raw, 'base64url').toString('utf8'))?.[1].trim() }));
-          expect(box.map((m) => [m.subject, m.labels]).sort()).toEqual([['M1', 'SENT'], ['M2', 'SENT'], ['M3', 'SENT']]);
-          const rows = await ds.query('SELECT subject, status FROM sent_mail WHERE fromAddress = ? ORDER BY subject', [agent]);
-          expect(rows.map((r: { subject: string; status: string }) => [r.subject, r.status])).toEqual([['M1', 'SENT'], ['M2', 'SENT'], ['M3', 'SENT']]);
-          expect((await admin.requests({ api: 'gmail', method: 'gmail.users.drafts.send' })).filter((r) => r.user === agent).map((r) => r.status)).toEqual([0, 200, 200]);
+          const box = async (who: string) => (await admin.messages(who)).map((m) => [/^Subject: (.*)$/m.exec(Buffer.from(m.raw, 'base64url').toString('utf8'))?.[1].trim(), m.labelIds.join(',')]).sort();
+          expect(await box(agent)).toEqual([['M1', 'SENT'], ['M2', 'SENT'], ['M3', 'SENT']]);
+          expect(await box(second)).toEqual([['N1', 'SENT']]); // N1's stored draft was found and sent: no copy, no stray draft
+          const rows = await ds.query('SELECT subject, status FROM sent_mail WHERE fromAddress IN (?, ?) ORDER BY subject', [agent, second]);
+          expect(rows.map((r: { subject: string; status: string }) => [r.subject, r.status])).toEqual([['M1', 'SENT'], ['M2', 'SENT'], ['M3', 'SENT'], ['N1', 'SENT']]);
+          const log = await admin.requests({ api: 'gmail' });
+          expect(log.filter((r) => r.method === 'gmail.users.drafts.send' && r.user === agent).map((r) => r.status)).toEqual([0, 200, 200]);
+          expect(log.filter((r) => r.method === 'gmail.users.drafts.create' && r.user === second).map((r) => r.status)).toEqual([0]);
         } finally {
-          second.child.kill('SIGTERM');
-          await new Promise((r) => second.child.once('exit', r));
+          again.child.kill('SIGTERM');
+          await new Promise((r) => again.child.once('exit', r));
         }
       } finally {
         await ds.destroy();

@@ -2,10 +2,12 @@
  * Mail delivery when Gmail misbehaves: an answer lost after Gmail acted (on
  * drafts.create and on drafts.send), 5xx, 429 with Retry-After, the per-user
  * quota (403 rateLimitExceeded), and refusals the agent must hear about.
- * Every case ends with the emulator's mailbox: exactly one sent message per
- * mail and no stray drafts.
+ * Cases end with the emulator's mailbox: exactly one sent message per mail
+ * that went, none for one that did not, and no stray drafts where a draft
+ * could have been left.
  */
 import { describeEachDb } from '../support/db';
+import { googleClients } from '../support/google';
 import { startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
@@ -67,7 +69,44 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect((await mailbox()).filter((m) => m.labels.includes('DRAFT'))).toEqual([]);
     expect(await calls('drafts.create')).toEqual([0]); // the one draft, adopted rather than made again
     expect(await calls('drafts.send')).toEqual([200]);
-    expect((await calls('drafts.list')).length).toBe(1);
+    expect((await calls('drafts.list')).length).toBe(2); // the search, and the sweep for copies once it was sent
+  });
+
+  test('drafts.create cut off before Gmail stored it: the search finds nothing, one new draft is made and sent', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', resetConnection: true });
+    const mail = await settled((await send('Lost create')).body.data.sendMail.id);
+    expect(mail.status).toBe('SENT');
+    expect((await withSubject('Lost create')).map((m) => m.labels)).toEqual(['SENT']);
+    expect((await mailbox()).filter((m) => m.labels.includes('DRAFT'))).toEqual([]);
+    expect((await calls('drafts.create')).filter((s) => s === 200)).toHaveLength(1);
+    expect(await calls('drafts.send')).toEqual([200]);
+  });
+
+  test('a definite refusal of drafts.send (429) and then the draft deleted in Gmail: FAILED saying so, never SENT for a mail that did not go', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 429, retryAfterSeconds: 2 });
+    const first = (await send('Deleted draft')).body.data.sendMail;
+    expect(first.status).toBe('QUEUED');
+    // The agent deletes the draft in Gmail while the gateway waits out the Retry-After.
+    const gmail = googleClients(w.emu.url, w.tenant.key, AGENT, ['https://www.googleapis.com/auth/gmail.compose']).gmail;
+    const drafts = (await gmail.users.drafts.list({ userId: 'me' })).data.drafts ?? [];
+    expect(drafts).toHaveLength(1);
+    await gmail.users.drafts.delete({ userId: 'me', id: drafts[0].id! });
+    const mail = await settled(first.id);
+    expect([mail.status, mail.failure.code, mail.gmailMessageId]).toEqual(['FAILED', 'CONFLICT', null]);
+    expect(mail.failure.message).toMatch(/draft was removed in Gmail/);
+    expect(await withSubject('Deleted draft')).toEqual([]);
+    expect(await calls('drafts.send')).toEqual([429, 404]);
+    expect(await calls('drafts.create')).toEqual([200]); // not made again behind the agent's back
+  });
+
+  test('a reply whose thread was deleted in Gmail goes out as a new conversation rather than failing', async () => {
+    const first = await settled((await send('Original')).body.data.sendMail.id);
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 400, body: { error: { code: 400, message: 'Invalid thread_id value', status: 'INVALID_ARGUMENT', errors: [{ message: 'Invalid thread_id value', domain: 'global', reason: 'invalidArgument' }] } } });
+    const res = await w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, { token, variables: { i: { to: ['zoe@buyer.test'], text: 'follow-up', replyToMailId: first.id } } });
+    const reply = await settled(res.body.data.sendMail.id);
+    expect(reply.status).toBe('SENT');
+    expect(reply.threadId).not.toBe(first.threadId);
+    expect(await calls('drafts.create')).toEqual([200, 400, 200]);
   });
 
   test('a 503 on drafts.send (Gmail did not send): the retry finds the draft still there and sends it once', async () => {
@@ -160,6 +199,21 @@ describeEachDb('mail Gmail could not take in time (MAIL_GIVE_UP_SECONDS)', (db) 
       expect(mail.failure.message).toMatch(/^Not sent: Gmail did not take it .*Send it again/);
       expect((await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.create' })).every((r) => r.status === 503)).toBe(true);
       expect(await w.admin.messages(AGENT)).toEqual([]);
+
+      // Refused by rate limits on drafts.send past the give-up time: FAILED too, and the unsent draft removed.
+      await w.admin.clearFaults();
+      await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 429, unlimited: true });
+      const second = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Throttled for good", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
+      const end2 = Date.now() + 10_000;
+      let m2 = second;
+      while (m2.status === 'QUEUED') {
+        if (Date.now() > end2) throw new Error('still QUEUED');
+        await new Promise((r) => setTimeout(r, 100));
+        m2 = (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id: second.id } })).body.data.mail;
+      }
+      expect([m2.status, m2.failure.code]).toEqual(['FAILED', 'RATE_LIMITED']);
+      expect(m2.failure.message).toMatch(/^Not sent: Gmail did not take it within 1 seconds/);
+      expect(await w.admin.messages(AGENT)).toEqual([]); // neither sent nor left as a draft
     } finally {
       await w.close();
     }

@@ -175,8 +175,12 @@ describeEachDb('mail', (db) => {
     expect([...ids]).toHaveLength(1);
     expect(all.every((r) => !r.body.errors)).toBe(true);
     const sends = (await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.send' })).filter((r) => r.status === 200);
-    expect(sends).toHaveLength(2); // 'Once' and 'Race'
+    expect(sends).toHaveLength(2); // 'Once' and 'Race' (before the upper-case key below)
     expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM sent_mail WHERE idempotencyKey IN ('crm-msg-0001', 'crm-msg-0002')"))[0].n)).toBe(2);
+    // Keys compare exactly, on every database (MariaDB's default collation would fold case).
+    const upper = (await send({ ...input, idempotencyKey: 'CRM-MSG-0001' })).body.data.sendMail;
+    expect(upper.id).not.toBe(a.id);
+    expect(upper.status).toBe('SENT');
     // Keys are per agent: another agent's same key is their own mail.
     const other = await w.token('other@alpha.test');
     const theirs = (await send(input, other)).body.data.sendMail;
@@ -192,8 +196,13 @@ describeEachDb('mail', (db) => {
     ['CR in an attachment content type', { attachments: [{ filename: 'a.pdf', contentType: 'application/pdf\rX: y', contentBase64: 'AAAA' }] }, 'input.attachments[0].contentType', /line break/],
     ['a NUL in the subject', { subject: 'a\u0000b' }, 'input.subject', /control character/],
     ['no recipients', { to: [] }, 'input.to', /at least one recipient/],
-    ['an invalid address', { to: ['zoe at buyer'] }, 'input.to[0]', /not a valid email address/],
+    ['an invalid address', { to: ['zoe@buyer'] }, 'input.to[0]', /not a valid email address/],
+    ['not an address at all', { to: ['zoe at buyer'] }, 'input.to[0]', /must be one address/],
     ['two addresses in one entry', { to: ['a@buyer.test, b@buyer.test'] }, 'input.to[0]', /one address/],
+    ['two addresses separated by a space', { to: ['zoe@buyer.test bob@buyer.test'] }, 'input.to[0]', /one address/],
+    ['an address posing as a display name', { cc: ['good@buyer.test <evil@x.test>'] }, 'input.cc[0]', /one address/],
+    ['text after the address', { bcc: ['Zoë <zoe@buyer.test> and more'] }, 'input.bcc[0]', /one address/],
+    ['attachment names too long together for the record', { attachments: Array.from({ length: 100 }, (_, i) => ({ filename: `${'報告書'.repeat(83)}${i}.pdf`, contentType: 'application/pdf', contentBase64: 'AAAA' })) }, 'input.attachments', /too long together/],
     ['more recipients than MAIL_MAX_RECIPIENTS', { to: ['a@x.test', 'b@x.test', 'c@x.test'], cc: ['d@x.test', 'e@x.test'], bcc: ['f@x.test'] }, 'input.to', /at most 5/],
     ['bad base64', { attachments: [{ filename: 'a.pdf', contentType: 'application/pdf', contentBase64: 'not*base64!' }] }, 'input.attachments[0].contentBase64', /base64/],
     ['base64 with a stray character count', { attachments: [{ filename: 'a.pdf', contentType: 'application/pdf', contentBase64: 'QUJDRA=A' }] }, 'input.attachments[0].contentBase64', /base64/],
