@@ -37,6 +37,7 @@ export class CalendarDelivery implements OutboxHandler {
     const outcomes: Outcome[] = [];
     const batch = rows.slice(0, ROUND);
     const locals = new Map((await this.deps.ds.getRepository(CalendarEvent).findBy({ id: In([...new Set(batch.map((r) => r.entityId))]) })).map((r) => [r.id, r]));
+    let delivered = false;
     for (const row of batch) {
       const local = locals.get(row.entityId);
       if (!local || !local.pendingOp) {
@@ -46,7 +47,8 @@ export class CalendarDelivery implements OutboxHandler {
       try {
         const cal = await session.calendar();
         await this.apply(cal, local);
-        await this.deps.cache.invalidate(lane.agentId);
+        this.deps.cache.markStale(lane.agentId); // here at once; the shared counter once per round, below
+        delivered = true;
         outcomes.push({ seq: row.seq, result: 'done' });
         local.pendingOp = null;
       } catch (err) {
@@ -55,6 +57,7 @@ export class CalendarDelivery implements OutboxHandler {
         break;
       }
     }
+    if (delivered) await this.deps.cache.invalidate(lane.agentId);
     return outcomes;
   }
 

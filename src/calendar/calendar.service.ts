@@ -72,10 +72,12 @@ export class DbGenerations implements SharedGenerations {
       try {
         await repo.insert({ agentId, generation: 1 });
         return;
-      } catch {
+      } catch (err) {
+        if (!/unique|duplicate|constraint/i.test((err as Error).message ?? '')) throw err;
         // another process inserted it first: bump theirs
       }
     }
+    throw new Error(`could not bump the calendar cache generation of agent ${agentId}`);
   }
 }
 
@@ -104,10 +106,16 @@ export class RangeCache {
     }
   }
 
+  /** Stale in this process only (a caller that bumps the shared counter later, once for several changes). */
+  markStale(agentId: string): void {
+    this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
+  }
+
   /** Stale from now on in this process at once, in the others as soon as the shared counter is bumped. */
   invalidate(agentId: string): Promise<void> {
     this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
-    return this.shared ? this.shared.bump(agentId).catch(this.onSharedError) : Promise.resolve();
+    // Without a cache (CALENDAR_CACHE_SECONDS=0) nobody reads the shared counter: skip the write.
+    return this.shared && this.ttlMs > 0 ? this.shared.bump(agentId).catch(this.onSharedError) : Promise.resolve();
   }
 
   async get(agentId: string, key: string, load: () => Promise<GEvent[]>): Promise<GEvent[]> {
@@ -164,6 +172,11 @@ function decodeCursor(c: string): [number, string] {
 
 /** Start, then id by code units: the same order the `after` cursor filter uses, so pages neither skip nor repeat. */
 const byStart = (a: GEvent, b: GEvent) => startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
+
+/** A create Google refused for good: the event exists only in our row (body kept, see CalendarDelivery.onFailure). */
+export function isRefusedCreate(row: CalendarEvent | null | undefined): boolean {
+  return Boolean(row && row.syncState === 'FAILED' && !row.pendingOp && !row.event && row.body);
+}
 
 export class CalendarService {
   readonly cache: RangeCache;
@@ -259,7 +272,7 @@ export class CalendarService {
         const l = local.get(id);
         if (l?.pendingOp === 'delete') return null;
         if (l?.pendingOp === 'create') return toEventType(JSON.parse(l.body!) as GEvent, l);
-        if (l?.syncState === 'FAILED' && !l.event && l.body) return toEventType(JSON.parse(l.body) as GEvent, l); // a create Google refused
+        if (isRefusedCreate(l)) return toEventType(JSON.parse(l!.body!) as GEvent, l); // a create Google refused
         const e = await this.fetch(scope, id);
         if (!e || e.status === 'cancelled') return null;
         return toEventType(l?.pendingOp === 'patch' ? { ...e, ...(JSON.parse(l.body!) as GEvent) } : e, l);
@@ -295,7 +308,7 @@ export class CalendarService {
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
     if (existing?.pendingOp === 'delete') throw notFound('Event', id);
     let current: GEvent | null;
-    if (existing?.pendingOp === 'create') current = JSON.parse(existing.body!) as GEvent;
+    if (existing?.pendingOp === 'create' || isRefusedCreate(existing)) current = JSON.parse(existing!.body!) as GEvent;
     else {
       current = await this.fetch(scope, id);
       if (current && existing?.pendingOp === 'patch') current = { ...current, ...(JSON.parse(existing.body!) as GEvent) };
@@ -322,10 +335,10 @@ export class CalendarService {
         const repo = m.getRepository(CalendarEvent);
         const row = await scope.within(m).findOneForAgent(CalendarEvent, { googleEventId: id });
         if (row?.pendingOp === 'delete') throw notFound('Event', id);
-        if (row?.pendingOp === 'create') {
-          // Not in Google yet: fold the change into the insert.
-          await repo.update({ id: row.id }, { pendingOp: 'create', body: JSON.stringify({ ...(JSON.parse(row.body!) as GEvent), ...body }), syncState: 'PENDING', updatedAt: now });
-          return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
+        if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
+          // Not in Google yet (or refused there): fold the change into the insert, which goes (again) with it.
+          await repo.update({ id: row!.id }, { pendingOp: 'create', body: JSON.stringify({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
+          return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row!.id }], now);
         }
         const merged = row?.pendingOp === 'patch' ? { ...(JSON.parse(row.body!) as GEvent), ...body } : body;
         const baseEtag = row?.pendingOp === 'patch' ? row.baseEtag : (row?.etag ?? current.etag ?? null);
@@ -346,6 +359,13 @@ export class CalendarService {
   async delete(scope: TenantScope, id: string): Promise<boolean> {
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
     if (existing?.pendingOp === 'delete') throw notFound('Event', id);
+    if (isRefusedCreate(existing)) {
+      // Google never had it: deleting is forgetting our record (guarded: a concurrent edit re-queued it meanwhile).
+      const res = await scope.manager.getRepository(CalendarEvent).delete({ id: existing!.id, updatedAt: existing!.updatedAt });
+      if (!res.affected) return this.delete(scope, id);
+      await this.cache.invalidate(scope.agentId);
+      return true;
+    }
     if (existing?.pendingOp !== 'create') {
       const current = await this.fetch(scope, id);
       if (!current || current.status === 'cancelled') throw notFound('Event', id);

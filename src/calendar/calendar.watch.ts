@@ -13,7 +13,8 @@ import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { LessThan } from 'typeorm';
 import { Agent, CalendarChannel } from '../entities';
-import { AppError, ErrorCode } from '../errors';
+import { mapGoogleError } from '../google/google-errors';
+import type { LoadedCredential } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { RangeCache } from './calendar.service';
@@ -61,29 +62,37 @@ export class CalendarWatch {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    // Notifications already accepted are served before we go (with several replicas nobody else would).
+    const pending = [...this.syncTimers.keys()];
     for (const t of this.syncTimers.values()) clearTimeout(t);
-    await Promise.allSettled([...this.ensuring.values()]);
+    this.syncTimers.clear();
+    await Promise.allSettled([...this.ensuring.values(), ...pending.map((agentId) => this.runSync(agentId))]);
     if (!this.deps.settings.address || !this.deps.settings.stopOnShutdown) return;
     const channels = await this.deps.ds.getRepository(CalendarChannel).find();
     await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
   }
 
   /**
-   * Stops a brokerage's channels while its key still works: run before the
-   * key is removed, since afterwards nothing could call channels.stop and
-   * Google would keep notifying us until the channels expire. Returns how
-   * many were stopped (a channel Google refuses to stop is dropped anyway).
+   * Stops a brokerage's channels with the key being removed (already out of use, so no new channel can be opened
+   * with it): waits for registrations under way in this process, stops every channel in the table, then looks
+   * once more for one a registration elsewhere added meanwhile. Returns how many were stopped (a channel Google
+   * refuses to stop is dropped anyway).
    */
-  async stopForBrokerage(brokerageId: string): Promise<number> {
-    const channels = await this.deps.ds.getRepository(CalendarChannel).findBy({ brokerageId });
-    await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
-    for (const c of channels) {
-      this.checked.delete(c.agentId);
-      const t = this.syncTimers.get(c.agentId);
-      if (t) clearTimeout(t);
-      this.syncTimers.delete(c.agentId);
+  async stopForBrokerage(brokerageId: string, credential: LoadedCredential): Promise<number> {
+    await Promise.allSettled([...this.ensuring.values()]);
+    let stopped = 0;
+    for (let pass = 0; pass < 2; pass++) {
+      const channels = await this.deps.ds.getRepository(CalendarChannel).findBy({ brokerageId });
+      await Promise.allSettled(channels.map((c) => this.stopChannel(c, credential)));
+      for (const c of channels) {
+        this.checked.delete(c.agentId); // with a new key, the next use registers again at once
+        const t = this.syncTimers.get(c.agentId);
+        if (t) clearTimeout(t);
+        this.syncTimers.delete(c.agentId);
+      }
+      stopped += channels.length;
     }
-    return channels.length;
+    return stopped;
   }
 
   /** Makes sure the agent has a live channel (at most one check a minute per agent; never fails the caller). */
@@ -96,7 +105,7 @@ export class CalendarWatch {
       .then(() => undefined)
       .catch((err) => {
         // No key (yet): nothing was asked of Google, so the next use may try again at once.
-        if (err instanceof AppError && err.code === ErrorCode.GOOGLE_NOT_CONFIGURED) this.checked.delete(agent.agentId);
+        if (mapGoogleError(err).kind === 'not-configured') this.checked.delete(agent.agentId);
         else this.deps.log.warn({ err, agentId: agent.agentId }, 'could not register a calendar push channel');
       })
       .finally(() => this.ensuring.delete(agent.agentId));
@@ -124,7 +133,10 @@ export class CalendarWatch {
       createdAt: new Date(),
     };
     await repo.insert(channel);
-    if (live) await this.stopChannel(live); // replaced
+    // Replaced: every older channel of the agent, not only the one we saw (another replica may have renewed the
+    // same channel at the same time; of the new ones, the newest survives).
+    const older = (await repo.findBy({ agentId: agent.agentId })).filter((c) => c.id !== id && (c.createdAt < channel.createdAt || (c.createdAt.getTime() === channel.createdAt.getTime() && c.id < id)));
+    await Promise.allSettled(older.map((c) => this.stopChannel(c)));
     return channel;
   }
 
@@ -132,15 +144,18 @@ export class CalendarWatch {
     const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.renewBeforeMs)) } });
     for (const c of due) {
       const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
-      if (agent) await this.ensureNow({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, channel: c.id }, 'renewal failed'));
+      const renewed = agent ? await this.ensureNow({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).then(() => true, (err) => (this.deps.log.warn({ err, channel: c.id }, 'renewal failed'), false)) : false;
+      // Expired and not renewable (e.g. the brokerage's key is gone): Google has dropped it, so do we.
+      if (!renewed && c.expiration.getTime() < Date.now()) await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id });
     }
   }
 
-  private async stopChannel(c: CalendarChannel): Promise<void> {
+  private async stopChannel(c: CalendarChannel, credential?: LoadedCredential): Promise<void> {
     try {
       const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
       if (agent) {
-        const cal = await (await this.deps.sessions.forAgent(c.brokerageId, agent.email)).calendar();
+        const session = credential ? this.deps.sessions.withCredential(credential, agent.email) : await this.deps.sessions.forAgent(c.brokerageId, agent.email);
+        const cal = await session.calendar();
         await cal.channels.stop({ requestBody: { id: c.id, resourceId: c.resourceId } });
       }
     } catch (err) {
@@ -153,14 +168,17 @@ export class CalendarWatch {
   /** One change-feed sync per agent per SYNC_DEBOUNCE_MS, however many notifications arrive. */
   private scheduleSync(channel: CalendarChannel): void {
     if (this.syncTimers.has(channel.agentId)) return;
-    const t = setTimeout(async () => {
+    const t = setTimeout(() => {
       this.syncTimers.delete(channel.agentId);
-      if (this.stopped) return;
-      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: channel.agentId }).catch(() => null);
-      if (agent) await this.deps.sync.sync({ brokerageId: channel.brokerageId, agentId: channel.agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, agentId: channel.agentId }, 'calendar change-feed sync failed'));
+      if (!this.stopped) void this.runSync(channel.agentId);
     }, SYNC_DEBOUNCE_MS);
     t.unref();
     this.syncTimers.set(channel.agentId, t);
+  }
+
+  private async runSync(agentId: string): Promise<void> {
+    const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: agentId }).catch(() => null);
+    if (agent) await this.deps.sync.sync({ brokerageId: agent.brokerageId, agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, agentId }, 'calendar change-feed sync failed'));
   }
 
   current(agentId: string): Promise<CalendarChannel | null> {

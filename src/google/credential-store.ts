@@ -26,6 +26,8 @@ export class CredentialStore {
 
   async current(manager: EntityManager, brokerageId: string): Promise<LoadedCredential | null> {
     const row = await this.inUseRow(manager, brokerageId);
+    // A key replaced or removed (perhaps by another replica) leaves no decrypted copy behind in this process.
+    for (const [id, e] of this.cache) if (e.loaded.brokerageId === brokerageId && id !== row?.id) this.cache.delete(id);
     return row ? this.load(row) : null;
   }
 

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Agent } from '../entities';
 import type { CredentialStore } from './credential-store';
-import { GoogleSession } from './google-session';
+import { GoogleSession, type LoadedCredential } from './google-session';
 import type { TokenBroker } from './token-broker';
 
 /** Builds GoogleSessions: per request (the caller's mailbox) and per outbox delivery (the lane's agent). */
@@ -30,6 +30,11 @@ export class GoogleSessions {
   async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {
     const cred = await this.credentials.current(this.ds.manager, brokerageId);
     return new GoogleSession(this.broker, this.google, cred, agentEmail);
+  }
+
+  /** Google as `agentEmail` with a given key (not necessarily the one in use: e.g. undoing what a key being removed set up). */
+  withCredential(credential: LoadedCredential, agentEmail: string): GoogleSession {
+    return new GoogleSession(this.broker, this.google, credential, agentEmail);
   }
 
   /** After Google refused our token (401): forget the cached tokens of the brokerage's key. */

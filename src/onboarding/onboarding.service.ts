@@ -58,7 +58,7 @@ export class OnboardingService {
       google: Config['google'];
       log: Logger;
       /** Runs before a key is removed, while it still works (stops the brokerage's calendar push channels). */
-      beforeRemove?: (brokerageId: string) => Promise<number>;
+      beforeRemove?: (brokerageId: string, credential: LoadedCredential) => Promise<number>;
       /** Runs once the key is gone (drops what was read from Google with it, e.g. cached calendar views). */
       afterRemove?: (brokerageId: string) => Promise<void>;
     },
@@ -75,15 +75,27 @@ export class OnboardingService {
   async remove(who: Actor): Promise<boolean> {
     const row = await this.deps.credentials.inUseRow(this.deps.ds.manager, who.brokerageId);
     if (!row) return false;
+    // Decrypted now, while it still can be: stopping the channels below needs the key.
+    let loaded: LoadedCredential | null = null;
+    try {
+      loaded = this.deps.credentials.load(row);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, brokerageId: who.brokerageId }, 'the key to remove could not be decrypted; its calendar channels will expire by themselves');
+    }
+    const now = new Date();
+    // 1. Out of use everywhere at once: every replica's next session finds no key, so no new channel is opened with it.
+    const retired = await this.deps.ds.getRepository(ServiceAccountCredential).update({ id: row.id, status: Not('RETIRED') }, { status: 'RETIRED', updatedAt: now });
+    if (!retired.affected) return false; // removed meanwhile by another call
+    // 2. Undo what needs the key (calendar push channels), with the key itself.
     let channelsStopped = 0;
     try {
-      channelsStopped = (await this.deps.beforeRemove?.(who.brokerageId)) ?? 0;
+      channelsStopped = loaded ? ((await this.deps.beforeRemove?.(who.brokerageId, loaded)) ?? 0) : 0;
     } catch (err) {
       this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel before removing the key (they expire by themselves)');
     }
-    const now = new Date();
+    // 3. Erase the secret; the row stays, retired, for the audit trail.
     await this.deps.ds.transaction(async (m) => {
-      await m.getRepository(ServiceAccountCredential).update({ id: row.id }, { status: 'RETIRED', wrappedKey: '', ciphertext: '', updatedAt: now });
+      await m.getRepository(ServiceAccountCredential).update({ id: row.id }, { wrappedKey: '', ciphertext: '', updatedAt: new Date() });
       await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: row.id, detail: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId, channelsStopped } }, now);
     });
     this.deps.broker.forgetCredential(row.id);
@@ -162,8 +174,9 @@ export class OnboardingService {
     const now = new Date();
     const status: CredentialStatus = report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED';
     await this.deps.ds.transaction(async (m) => {
-      await m.getRepository(ServiceAccountCredential).update(
-        { id: row.id },
+      // Only while it is still the key in use: a key removed or replaced during the checks stays so.
+      const res = await m.getRepository(ServiceAccountCredential).update(
+        { id: row.id, status: Not('RETIRED') },
         {
           status,
           verifiedAt: report.ok ? now : row.verifiedAt,
@@ -173,6 +186,9 @@ export class OnboardingService {
           updatedAt: now,
         },
       );
+      if (!res.affected) {
+        throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'The key was removed or replaced while it was being verified', { remedy: 'Check serviceAccount; submit a key with submitServiceAccountKey if none is in use.' });
+      }
       await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.verified', target: row.id, detail: { outcome: status, testEmail, failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`) } }, now);
     });
     return {

@@ -77,6 +77,21 @@ const PROBES: Record<string, (w: World, domain: Domain, other: Domain) => Promis
     expect((await w.gw.gql(q, { token: await w.token(domain), variables: { id: w.mails[domain] } })).body.data.mail).toBeNull();
   },
   'Mutation.removeServiceAccountKey': async (w, domain, other) => {
+    try {
+      await removalProbe(w, domain, other);
+    } finally {
+      // Put the key back for the probes that follow, whatever happened.
+      const back = await w.gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
+        token: await w.token(domain),
+        variables: { k: JSON.stringify(w.tenants[domain].key), e: `user@${domain}` },
+      });
+      expect(back.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
+    }
+  },
+};
+
+async function removalProbe(w: World, domain: Domain, other: Domain): Promise<void> {
+  {
     const res = await w.gw.gql('mutation { removeServiceAccountKey }', { token: await w.token(domain) });
     expect(res.body.data.removeServiceAccountKey).toBe(true);
     expect((await w.gw.gql(SA, { token: await w.token(domain) })).body.data.serviceAccount).toBeNull();
@@ -85,14 +100,8 @@ const PROBES: Record<string, (w: World, domain: Domain, other: Domain) => Promis
     const view = '{ events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { totalCount } }';
     expect((await w.gw.gql(view, { token: await w.agentToken(domain) })).body.errors?.[0].extensions.code).toBe('GOOGLE_NOT_CONFIGURED');
     expect((await w.gw.gql(view, { token: await w.agentToken(other) })).body.data.events.totalCount).toBe(1);
-    // Put the key back for the probes that follow.
-    const back = await w.gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
-      token: await w.token(domain),
-      variables: { k: JSON.stringify(w.tenants[domain].key), e: `user@${domain}` },
-    });
-    expect(back.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
-  },
-};
+  }
+}
 
 /** Contacts: each brokerage's agent has one contact; a probe must see only its own, and get NOT_FOUND (never FORBIDDEN) for the other's. */
 const CONTACT = '{ id displayName }';

@@ -105,6 +105,30 @@ describeEachDb('calendar lifecycle', (db) => {
     expect((await gql(VIEW)).body.data.events.totalCount).toBeGreaterThanOrEqual(0);
   });
 
+  test('removal racing a verification and a channel registration: the key stays removed and erased, and no channel is left open', async () => {
+    const agent = { brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id, email: AGENT };
+    const adminToken = await w.token('boss@alpha.test', true);
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.list', latencyMs: 800 }); // the doctor's calendar check
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.watch', latencyMs: 800 });
+    await w.admin.clearRequests();
+    const verifying = w.gw.gql('mutation { verifyServiceAccount { status } }', { token: adminToken });
+    w.gw.services.calendarWatch.ensure(agent); // a first use registering a channel meanwhile
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await w.gw.gql('mutation { removeServiceAccountKey }', { token: adminToken })).body.data.removeServiceAccountKey).toBe(true);
+    const verified = await verifying;
+    expect(verified.body.errors?.[0].extensions.code).toBe('GOOGLE_NOT_CONFIGURED');
+    const rows = await db().ds.query('SELECT status, wrappedKey, ciphertext FROM service_account_credential WHERE brokerageId = ? AND status <> ?', [w.brokerageId, 'RETIRED']);
+    expect(rows).toEqual([]);
+    expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM service_account_credential WHERE brokerageId = ? AND ciphertext <> ''", [w.brokerageId]))[0].n)).toBe(0);
+    const live = (await w.admin.request<{ address: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.filter((c) => c.address.startsWith(w.gw.url) && !c.stopped);
+    expect(live).toEqual([]);
+    expect(Number((await db().ds.query('SELECT COUNT(*) AS n FROM calendar_channel'))[0].n)).toBe(0);
+    // Back in business for the next test.
+    await w.admin.clearFaults();
+    const again = await w.gw.gql('mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@alpha.test") { status } }', { token: adminToken, variables: { k: JSON.stringify(w.tenant.key) } });
+    expect(again.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
+  });
+
   test('shutdown stops the channels it registered (Google stops calling an address going away)', async () => {
     await w.admin.clearRequests();
     await gql(VIEW); // first use registers the channel
@@ -165,11 +189,11 @@ describeEachDb('calendar channels with several replicas (CALENDAR_CHANNELS_ON_SH
 });
 
 describeEachDb('calendar views across replicas sharing one database', (db) => {
-  test('a write delivered or a notification received by one replica makes the other\'s cached view stale at once', async () => {
+  test('a write delivered or a notification received by one replica makes the other\'s cached view stale at once; two replicas renewing one channel leave one', async () => {
     const emu = await startEmulator();
     const portB = await freePort();
     try {
-      const a = await startWorld(db(), { emu, env: { CALENDAR_CACHE_SECONDS: '600' } });
+      const a = await startWorld(db(), { emu, env: { CALENDAR_CACHE_SECONDS: '600', CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${portB}/webhooks/google/calendar` } });
       const b = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, CALENDAR_CACHE_SECONDS: '600', CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${portB}/webhooks/google/calendar` }, port: portB });
       try {
         const token = await a.token(AGENT);
@@ -199,6 +223,13 @@ describeEachDb('calendar views across replicas sharing one database', (db) => {
           await new Promise((r) => setTimeout(r, 50));
         }
         expect(titles).toEqual(['Via B', 'Made in Google']);
+
+        // Both replicas renew the same channel at once: one channel survives, in Google and in the table.
+        await db().ds.getRepository(CalendarChannel).update({ agentId }, { expiration: new Date(Date.now() + 3600_000) });
+        await Promise.all([a.gw.services.calendarWatch.ensureNow({ brokerageId: a.brokerageId, agentId, email: AGENT }), b.services.calendarWatch.ensureNow({ brokerageId: a.brokerageId, agentId, email: AGENT })]);
+        const live = (await a.admin.request<{ id: string; address: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.filter((c) => c.address.includes(`:${portB}/`) && !c.stopped);
+        expect(live).toHaveLength(1);
+        expect((await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id)).toEqual([live[0].id]);
       } finally {
         await b.close();
         await a.gw.close();
@@ -225,6 +256,41 @@ describeEachDb('calendar writes Google refuses for good', (db) => {
       // Nothing in Google, and nothing retried.
       expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/events`)).body).toEqual([]);
       expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.insert' })).map((r) => r.status)).toEqual([400]);
+
+      // Written again, it goes again (as a create, with the change); deleted, it is simply forgotten.
+      const fixed = (await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Refused, fixed" }) { title syncState syncError } }', { id: made.id })).body.data.updateEvent;
+      expect(fixed).toEqual({ title: 'Refused, fixed', syncState: 'SYNCED', syncError: null });
+      expect((await w.admin.request<{ id: string; summary: string }[]>('GET', `/users/${AGENT}/events`)).body.map((e) => [e.id, e.summary])).toEqual([[made.id, 'Refused, fixed']]);
+      await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400 });
+      const again = (await gql('mutation { createEvent(input: { title: "Refused twice", start: "2026-12-19T10:00:00Z", end: "2026-12-19T11:00:00Z" }) { id syncState } }')).body.data.createEvent;
+      expect(again.syncState).toBe('FAILED');
+      expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: again.id })).body.data.deleteEvent).toBe(true);
+      expect((await gql('query ($id: ID!) { event(id: $id) { id } }', { id: again.id })).body.data.event).toBeNull();
+      expect((await gql('{ syncStatus { calendar { failedWrites { eventId } } } }')).body.data.syncStatus.calendar.failedWrites).toEqual([]);
+      expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.delete' }))).toEqual([]); // nothing to delete in Google
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('an edit made while Google is refusing the create is not lost: the refusal settles only the write it answered', async () => {
+    const w = await startWorld(db(), { domain: 'beta.test', env: { MUTATION_WAIT_MS: '100' } });
+    const AGENT = 'agent@beta.test';
+    try {
+      const token = await w.token(AGENT);
+      const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
+      await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400, latencyMs: 800 });
+      const made = (await gql('mutation { createEvent(input: { title: "Draft", start: "2026-12-20T10:00:00Z", end: "2026-12-20T11:00:00Z" }) { id syncState } }')).body.data.createEvent;
+      expect(made.syncState).toBe('PENDING');
+      await new Promise((r) => setTimeout(r, 200)); // the insert is at Google, its refusal on the way
+      expect((await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Final" }) { syncState } }', { id: made.id })).body.data.updateEvent.syncState).toBe('PENDING');
+      const deadline = Date.now() + 10_000;
+      while (Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar' AND status = 'PENDING'"))[0].n) > 0) {
+        if (Date.now() > deadline) throw new Error('calendar writes not delivered');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect((await w.admin.request<{ id: string; summary: string }[]>('GET', `/users/${AGENT}/events`)).body.map((e) => [e.id, e.summary])).toEqual([[made.id, 'Final']]);
+      expect((await gql('query ($id: ID!) { event(id: $id) { title syncState } }', { id: made.id })).body.data.event).toEqual({ title: 'Final', syncState: 'SYNCED' });
     } finally {
       await w.close();
     }
