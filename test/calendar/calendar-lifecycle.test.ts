@@ -2,6 +2,7 @@
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { CalendarChannel } from '../../src/entities';
 import { describeEachDb } from '../support/db';
+import { googleClients } from '../support/google';
 import { freePort, startTestGateway } from '../support/gateway';
 import { FAST_OUTBOX_ENV, startWorld, type World } from '../support/world';
 
@@ -40,6 +41,42 @@ describeEachDb('calendar lifecycle', (db) => {
     expect(down.body.errors![0].extensions.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(JSON.stringify(down.body)).not.toMatch(/stack|\.ts:\d+/);
     expect((await gql('query ($id: ID!) { event(id: $id) { title } }', { id: c.id })).body.data.event).toEqual({ title: 'Fault' });
+  });
+
+  test('the remaining fault combinations: insert 429, list 503, get 429 (Retry-After passed on), watch 503 and channels.stop 503', async () => {
+    // insert 429 with Retry-After: waited out, then one event.
+    await w.admin.clearRequests();
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 429, retryAfterSeconds: 1 });
+    const made = (await gql('mutation { createEvent(input: { title: "After 429", start: "2026-12-21T10:00:00Z", end: "2026-12-21T11:00:00Z" }) { id syncState } }')).body.data.createEvent;
+    expect(made.syncState).toBe('SYNCED');
+    const inserts = await w.admin.requests({ api: 'calendar', method: 'calendar.events.insert' });
+    expect(inserts.map((r) => r.status)).toEqual([429, 200]);
+    expect(new Date(inserts[1].at).getTime() - new Date(inserts[0].at).getTime()).toBeGreaterThanOrEqual(1000);
+    expect((await w.admin.request<{ summary: string }[]>('GET', `/users/${AGENT}/events`)).body.filter((e) => e.summary === 'After 429')).toHaveLength(1);
+    // list 503 → UPSTREAM_UNAVAILABLE, then the view works; get 429 → RATE_LIMITED with Google's wait.
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.list', status: 503 });
+    expect((await gql(VIEW)).body.errors?.[0].extensions.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect((await gql(VIEW)).body.data.events.totalCount).toBeGreaterThan(0);
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.get', status: 429, retryAfterSeconds: 9 });
+    expect((await gql('query ($id: ID!) { event(id: $id) { id } }', { id: made.id })).body.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 9 });
+    // watch 503: no channel, nothing broken; the next try registers one. channels.stop 503: dropped here, expires there.
+    const agent = { brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id, email: AGENT };
+    await w.gw.services.calendarWatch.ensureNow(agent);
+    await db().ds.getRepository(CalendarChannel).update({ agentId: agent.agentId }, { expiration: new Date(Date.now() + 3600_000) }); // due for renewal
+    const before = (await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id);
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.watch', status: 503 });
+    await expect(w.gw.services.calendarWatch.ensureNow(agent)).rejects.toThrow();
+    expect((await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id)).toEqual(before); // the old one kept
+    const first = await w.gw.services.calendarWatch.ensureNow(agent);
+    expect(first).not.toBeNull();
+    await db().ds.getRepository(CalendarChannel).update({ id: first!.id }, { expiration: new Date(Date.now() + 3600_000) });
+    await w.admin.clearRequests();
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.channels.stop', status: 503 });
+    const second = await w.gw.services.calendarWatch.ensureNow(agent); // renewal: the old one cannot be stopped now
+    expect((await w.admin.requests({ api: 'calendar', method: 'calendar.channels.stop' })).map((r) => r.status)).toEqual([503]);
+    expect((await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id)).toEqual([second!.id]);
+    // Tidy up for the tests that count live channels: stop the one the 503 left open, as the agent would.
+    await googleClients(w.emu.url, w.tenant.key, AGENT, ['https://www.googleapis.com/auth/calendar']).calendar.channels.stop({ requestBody: { id: first!.id, resourceId: first!.resourceId } });
   });
 
   test('a channel close to its expiry is renewed: a new one is opened, the old one stopped', async () => {
