@@ -56,6 +56,23 @@ class MailRefused extends Error {
   }
 }
 
+/** Gmail's answers that say the call was refused, not carried out. */
+const REFUSALS = new Set([400, 401, 403, 404, 409, 429]);
+/** Transport failures that happen before a request leaves us: nothing reached Gmail. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * Whether a failed call certainly did nothing at Gmail: a refusal, or a connection that was never made. A 5xx,
+ * a timeout or a reset after connecting leaves it unknown.
+ */
+function notSent(err: unknown, f: GoogleFailure): boolean {
+  if (f.status !== undefined) return REFUSALS.has(f.status);
+  for (let c = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; c && depth < 5; c = c.cause as typeof c, depth++) {
+    if (typeof c.code === 'string' && NOT_CONNECTED.has(c.code)) return true;
+  }
+  return false;
+}
+
 function duration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s < 120 ? `${s} seconds` : s < 7200 ? `${Math.round(s / 60)} minutes` : `${Math.round(s / 3600)} hours`;
@@ -67,7 +84,7 @@ export class MailDelivery implements OutboxHandler {
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; log: Logger; giveUpMs: number }) {}
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
-    const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
+    let session: GoogleSession | undefined;
     const outcomes: Outcome[] = [];
     for (const row of rows.slice(0, ROUND)) {
       const mail = await this.deps.ds.getRepository(SentMail).findOneBy({ id: row.entityId, agentId: lane.agentId });
@@ -78,6 +95,8 @@ export class MailDelivery implements OutboxHandler {
       const attempt = new Attempt(this.deps.ds, mail);
       try {
         await attempt.claim();
+        // Inside the try: a key that cannot be loaded goes through onFailure (and its give-up) like any failure.
+        session ??= await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
         await this.sendOne(session, attempt);
         outcomes.push({ seq: row.seq, result: 'done' });
       } catch (err) {
@@ -142,8 +161,7 @@ export class MailDelivery implements OutboxHandler {
         await a.set({ phase: 'created' });
         throw new MailRefused(ErrorCode.CONFLICT, 'The draft was removed in Gmail (deleted, or sent from Gmail by hand) before the gateway sent it; the gateway did not send it. Send it again if it should go');
       }
-      // A definite answer (429, 403, 400, 401…): Gmail did not send it. Only no answer, a timeout or a 5xx leaves it unknown.
-      if (f.status !== undefined && f.status < 500 && f.status !== 408) await a.set({ phase: 'created' });
+      if (notSent(err, f)) await a.set({ phase: 'created' });
       throw err;
     }
     await this.markSent(a, sent.id ?? mail.gmailMessageId, sent.threadId ?? mail.threadId);
@@ -199,7 +217,7 @@ export class MailDelivery implements OutboxHandler {
     }
   }
 
-  private async onFailure(lane: LaneRef, row: OutboxRow, a: Attempt, err: unknown, session: GoogleSession): Promise<Outcome> {
+  private async onFailure(lane: LaneRef, row: OutboxRow, a: Attempt, err: unknown, session: GoogleSession | undefined): Promise<Outcome> {
     const mail = a.mail;
     if (err instanceof Superseded) return { seq: row.seq, result: 'retry', error: err.message };
     let code: string;
@@ -209,7 +227,7 @@ export class MailDelivery implements OutboxHandler {
       code = err.code;
       reason = err.message;
     } else {
-      f = mapGoogleError(err, { api: 'gmail', subject: session.subject });
+      f = mapGoogleError(err, { api: 'gmail', subject: session?.subject });
       if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
       // Not an answer from Google (our database, a bug): nothing is known about Gmail, so never a final FAILED —
       // the next attempt settles what happened by asking Gmail (drafts.get / the draft search).
@@ -217,11 +235,14 @@ export class MailDelivery implements OutboxHandler {
       if (ours) this.deps.log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), lane, mailId: mail.id }, 'unexpected failure delivering mail; will retry');
       // Given up after giveUpMs: a mail sent days late does more harm than one the agent knows to resend. Not while a
       // drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
-      const expired = Date.now() - mail.createdAt.getTime() > this.deps.giveUpMs && mail.phase !== 'sending';
-      if ((f.retryable || ours) && !expired) {
-        // Still QUEUED; the agent can see why it has not gone yet.
-        await a.set({ failureCode: ours ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code, failureReason: (ours ? 'A temporary problem on our side; retrying' : f.message).slice(0, MAX_REASON_CHARS) }).catch(() => {});
-        return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: ours || f.kind === 'network' || f.kind === 'unavailable' };
+      const unsure = mail.phase === 'sending';
+      const expired = Date.now() - mail.createdAt.getTime() > this.deps.giveUpMs && !unsure;
+      // An unanswered drafts.send is never settled as FAILED, whatever else goes wrong: Gmail may have sent it, and only
+      // Gmail (drafts.get, once it can be asked again) can tell. It stays QUEUED, saying so.
+      if (((f.retryable || ours) && !expired) || unsure) {
+        const why = unsure ? `Gmail may already have sent it; waiting to check (${f.message})` : ours ? 'A temporary problem on our side; retrying' : f.message;
+        await a.set({ failureCode: ours ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code, failureReason: why.slice(0, MAX_REASON_CHARS) }).catch(() => {});
+        return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: ours || unsure || f.kind === 'network' || f.kind === 'unavailable' };
       }
       if (f.kind === 'unknown' || f.kind === 'duplicate') this.deps.log.error({ status: f.status, reason: f.reason, lane, mailId: mail.id }, 'unexpected answer from Gmail; the mail failed');
       code = f.code === ErrorCode.INTERNAL_SERVER_ERROR ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code;
@@ -242,7 +263,7 @@ export class MailDelivery implements OutboxHandler {
       throw e;
     }
     // The unsent draft would sit in the agent's Drafts folder, where it could be sent by hand: remove it (best effort).
-    if (err instanceof MailRefused) return { seq: row.seq, result: 'failed', error: reason }; // the draft is gone already
+    if (err instanceof MailRefused || !session) return { seq: row.seq, result: 'failed', error: reason }; // no draft to remove
     try {
       const gmail = await session.gmail();
       if (mail.gmailDraftId) await gmail.users.drafts.delete({ userId: 'me', id: mail.gmailDraftId });
@@ -272,7 +293,11 @@ class Attempt {
       .andWhere(this.mail.deliveryToken === null ? 'deliveryToken IS NULL' : 'deliveryToken = :seen', { seen: this.mail.deliveryToken })
       .execute();
     if (!res.affected) throw new Superseded('another attempt is delivering this mail');
-    this.mail.deliveryToken = this.token;
+    // From here on nobody else writes the row: read it again, so a copy read before the claim (while an attempt
+    // that has since lost the lane was still writing it) cannot mislead this one.
+    const fresh = await this.ds.getRepository(SentMail).findOneBy({ id: this.mail.id });
+    if (!fresh || fresh.status !== 'QUEUED' || fresh.deliveryToken !== this.token) throw new Superseded('the mail changed while it was claimed');
+    Object.assign(this.mail, fresh);
   }
 
   async set(patch: Partial<SentMail>): Promise<void> {

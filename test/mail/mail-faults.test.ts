@@ -118,6 +118,31 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect(await calls('drafts.create')).toEqual([200]);
   });
 
+  test('an unanswered send is never settled as FAILED: with Gmail then refusing every call, the mail stays QUEUED "may already have been sent" until Gmail can be asked', async () => {
+    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 503, retryAfterSeconds: 1 });
+    const first = (await send('Unsure')).body.data.sendMail;
+    expect(first.status).toBe('QUEUED');
+    await w.admin.setApi('gmail', false); // e.g. the admin turned Gmail off meanwhile: every call is a 403
+    try {
+      const end = Date.now() + 10_000;
+      const refusedGets = async () => (await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.get' })).filter((r) => r.status === 403).length;
+      while ((await refusedGets()) < 2) {
+        if (Date.now() > end) throw new Error('the check with Gmail was not retried');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const m = await mailById(first.id);
+      expect(m.status).toBe('QUEUED');
+      expect(m.failure.message).toMatch(/may already have sent it; waiting to check/);
+      expect(await calls('drafts.send')).toEqual([503]); // not sent again blindly
+    } finally {
+      await w.admin.setApi('gmail', true);
+    }
+    const mail = await settled(first.id);
+    expect(mail.status).toBe('SENT'); // the draft was still there: the 503 had sent nothing
+    expect(await withSubject('Unsure')).toHaveLength(1);
+    expect((await calls('drafts.send')).filter((x) => x === 200)).toHaveLength(1);
+  });
+
   test('a 429 with Retry-After: the agent sees QUEUED with the reason until it goes, and the wait is honoured', async () => {
     await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 429, retryAfterSeconds: 2 });
     const first = (await send('Throttled')).body.data.sendMail;
