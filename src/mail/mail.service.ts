@@ -76,7 +76,33 @@ function decodeCursor(cursor: string): [number, string] {
 const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
 const isUniqueViolation = (err: unknown) => /unique|duplicate/i.test((err as Error)?.message ?? '');
 
+/** At most `slots` callers run at once; the others wait their turn (FIFO). */
+export class Gate {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private slots: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.slots > 0) this.slots--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.slots++;
+    }
+  }
+}
+
+/** Above this many characters of body and base64, a mail counts as large (see MailService.send). */
+export const LARGE_MAIL_CHARS = 4 * 1024 * 1024;
+/** Large mails decoded, built and stored at once per process. */
+export const LARGE_MAIL_SLOTS = 2;
+
 export class MailService {
+  private readonly largeMails = new Gate(LARGE_MAIL_SLOTS);
+
   constructor(private readonly deps: { ds: DataSource; outbox: OutboxWorker; settings: MailSettings }) {}
 
   lane(scope: TenantScope): LaneRef {
@@ -84,6 +110,17 @@ export class MailService {
   }
 
   async send(scope: TenantScope, input: SendMailInput): Promise<MailType> {
+    // A large mail is decoded, built and stored a few at a time per process: each holds several copies of up to 35 MB.
+    const approx = (input.attachments ?? []).reduce((n, a) => n + (a.contentBase64?.length ?? 0), 0) + (input.text?.length ?? 0) + (input.html?.length ?? 0);
+    const accepted = approx > LARGE_MAIL_CHARS ? await this.largeMails.run(() => this.accept(scope, input)) : await this.accept(scope, input);
+    if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
+    this.deps.outbox.kick(this.lane(scope));
+    await this.deps.outbox.waitFor(accepted.seqs, this.deps.settings.mutationWaitMs);
+    return (await this.get(scope, accepted.id))!;
+  }
+
+  /** Checks, builds and stores the mail with its outbox row; or the Mail an earlier send with the same key made. */
+  private async accept(scope: TenantScope, input: SendMailInput): Promise<MailType | { id: string; seqs: number[] }> {
     const checked = checkMailInput(input, this.deps.settings.maxRecipients);
     if (checked.idempotencyKey) {
       const prior = await this.replay(scope, checked.idempotencyKey, checked.requestHash);
@@ -149,9 +186,7 @@ export class MailService {
       }
       throw err;
     }
-    this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
-    return (await this.get(scope, id))!;
+    return { id, seqs };
   }
 
   private async replay(scope: TenantScope, key: string, hash: string): Promise<MailType | null> {
