@@ -13,7 +13,7 @@ export class Mail1764170000000 implements MigrationInterface {
       name: 'sent_mail',
       columns: [
         pk(id('id')), id('brokerageId'), id('agentId'), str('idempotencyKey', 128, true), str('idempotencyKeyHash', 64, true), str('requestHash', 64), str('status', 16), str('phase', 16, true), str('deliveryToken', 36, true),
-        str('fromAddress', 320), text('subject'), str('messageIdHeader', 255), text('referencesHeader', true), id('replyToMailId', true), text('attachments'), int('sizeBytes'),
+        str('fromAddress', 320), text('subject'), str('messageIdHeader', 320), text('referencesHeader', true), id('replyToMailId', true), text('attachments'), int('sizeBytes'),
         str('gmailDraftId', 64, true), str('gmailMessageId', 64, true), str('threadId', 64, true), str('failureCode', 40, true), text('failureReason', true),
         ts('createdAt'), ts('sentAt', true), ts('updatedAt'),
       ],

@@ -69,8 +69,8 @@ export class SentMail {
   @Column({ type: 'text' })
   subject: string;
 
-  /** Our Message-ID header (with angle brackets). */
-  @Column({ type: 'varchar', length: 255 })
+  /** Our Message-ID header: <uuid@agent's domain> (a domain may have 253 characters). */
+  @Column({ type: 'varchar', length: 320 })
   messageIdHeader: string;
 
   /** The References header (space-separated Message-IDs), for replies: the thread's ancestry. */

@@ -57,8 +57,8 @@ export class OnboardingService {
       credentials: CredentialStore;
       google: Config['google'];
       log: Logger;
-      /** Runs before a key is removed, while it still works (stops the brokerage's calendar push channels). */
-      beforeRemove?: (brokerageId: string, credential: LoadedCredential) => Promise<number>;
+      /** Stops the brokerage's calendar push channels with a key just removed (still in memory); returns how many. */
+      stopChannels?: (brokerageId: string, credential: LoadedCredential) => Promise<number>;
       /** Runs once the key is gone (drops what was read from Google with it, e.g. cached calendar views). */
       afterRemove?: (brokerageId: string) => Promise<void>;
     },
@@ -75,29 +75,31 @@ export class OnboardingService {
   async remove(who: Actor): Promise<boolean> {
     const row = await this.deps.credentials.inUseRow(this.deps.ds.manager, who.brokerageId);
     if (!row) return false;
-    // Decrypted now, while it still can be: stopping the channels below needs the key.
+    // Decrypted first, while it still can be: stopping the channels below needs the key.
     let loaded: LoadedCredential | null = null;
     try {
       loaded = this.deps.credentials.load(row);
     } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message, brokerageId: who.brokerageId }, 'the key to remove could not be decrypted; its calendar channels will expire by themselves');
+      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'the key to remove could not be decrypted; its calendar channels will expire by themselves');
     }
     const now = new Date();
-    // 1. Out of use everywhere at once: every replica's next session finds no key, so no new channel is opened with it.
-    const retired = await this.deps.ds.getRepository(ServiceAccountCredential).update({ id: row.id, status: Not('RETIRED') }, { status: 'RETIRED', updatedAt: now });
-    if (!retired.affected) return false; // removed meanwhile by another call
-    // 2. Undo what needs the key (calendar push channels), with the key itself.
+    // 1. Out of use everywhere and erased, in one step with its audit row: every replica's next session finds no
+    //    key (so no new channel is opened with it), and no crash can leave a retired row still holding the secret.
+    const removed = await this.deps.ds.transaction(async (m) => {
+      const res = await m.getRepository(ServiceAccountCredential).update({ id: row.id, status: Not('RETIRED') }, { status: 'RETIRED', wrappedKey: '', ciphertext: '', updatedAt: now });
+      if (!res.affected) return false; // removed or replaced meanwhile
+      await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: row.id, detail: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId } }, now);
+      return true;
+    });
+    if (!removed) return false;
+    // 2. Undo what needs the key (calendar push channels), with the copy still in memory.
     let channelsStopped = 0;
     try {
-      channelsStopped = loaded ? ((await this.deps.beforeRemove?.(who.brokerageId, loaded)) ?? 0) : 0;
+      channelsStopped = loaded ? ((await this.deps.stopChannels?.(who.brokerageId, loaded)) ?? 0) : 0;
     } catch (err) {
-      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel before removing the key (they expire by themselves)');
+      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel of a removed key (they expire by themselves)');
     }
-    // 3. Erase the secret; the row stays, retired, for the audit trail.
-    await this.deps.ds.transaction(async (m) => {
-      await m.getRepository(ServiceAccountCredential).update({ id: row.id }, { wrappedKey: '', ciphertext: '', updatedAt: new Date() });
-      await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: row.id, detail: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId, channelsStopped } }, now);
-    });
+    if (channelsStopped) await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'calendar.channels_stopped', target: row.id, detail: { count: channelsStopped, reason: 'credential.removed' } }));
     this.deps.broker.forgetCredential(row.id);
     this.deps.credentials.forget(row.id);
     await this.deps.afterRemove?.(who.brokerageId);

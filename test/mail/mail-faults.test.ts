@@ -115,6 +115,7 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect(mail.status).toBe('SENT');
     expect((await withSubject('Unavailable')).map((m) => m.labels)).toEqual(['SENT']);
     expect(await calls('drafts.send')).toEqual([503, 503, 200]);
+    expect(await calls('drafts.get')).toEqual([200, 200]); // each retry first asked whether the draft was still there
     expect(await calls('drafts.create')).toEqual([200]);
   });
 
@@ -167,6 +168,8 @@ describeEachDb('mail under Gmail faults', (db) => {
     await w.admin.advanceClock(61);
     for (const id of ids) expect((await settled(id)).status).toBe('SENT');
     for (const s of ['Q1', 'Q2', 'Q3']) expect((await withSubject(s)).map((m) => m.labels)).toEqual(['SENT']);
+    // In the order they were accepted (the mailbox lists messages as Gmail stored them).
+    expect((await mailbox()).map((m) => m.subject).filter((x) => /^Q\d$/.test(x ?? ''))).toEqual(['Q1', 'Q2', 'Q3']);
   });
 
   test('Gmail API turned off for the project: FAILED with what the admin must do, nothing sent', async () => {
