@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { DataSource } from 'typeorm';
 import { signSandboxToken } from '../../src/auth/sandbox-token';
 import { loadConfig } from '../../src/config';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
@@ -94,20 +95,35 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
       });
     }
 
+    const gql = async (url: string, query: string, token: string, variables?: unknown) =>
+      (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
+
+    /**
+     * A brokerage in the shared database whose admin submits its key through the running gateway `url`; returns a
+     * caller token per user. `users[0]` is the key's test user.
+     */
+    async function onboard(ds: DataSource, url: string, domain: string, users: string[]): Promise<Record<string, string>> {
+      const boss = `boss@${domain}`;
+      const tenant = await admin.tenant(domain, [...users, boss], [...GUIDE_SCOPES]);
+      const auth = loadConfig(env).auth;
+      await seedBrokerage(ds, domain, [{ email: boss, role: 'admin' }]);
+      const sub = await gql(url, 'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', await signSandboxToken(auth, boss, { admin: true }), { k: JSON.stringify(tenant.key), e: users[0] });
+      expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
+      return Object.fromEntries(await Promise.all(users.map(async (u) => [u, await signSandboxToken(auth, u)] as const)));
+    }
+
+    async function stopGateway(g: { child: ChildProcess }, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+      const exited = new Promise((r) => g.child.once('exit', r));
+      g.child.kill(signal);
+      await exited;
+    }
+
     test('every accepted contact reaches Google exactly once after a SIGKILL and a restart', async () => {
-      const tenant = await admin.tenant('alpha.test', [AGENT, 'boss@alpha.test'], [...GUIDE_SCOPES]);
       const first = await startGateway();
-      const cfg = loadConfig(env);
-      const gql = async (url: string, query: string, token: string, variables?: unknown) =>
-        (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
       // The brokerage exists in the shared database; its admin submits the key through the first process.
       const ds = await openDatabase(dbConfig);
       try {
-        await seedBrokerage(ds, 'alpha.test', [{ email: 'boss@alpha.test', role: 'admin' }]);
-        const adminToken = await signSandboxToken(cfg.auth, 'boss@alpha.test', { admin: true });
-        const sub = await gql(first.url, 'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@alpha.test") { status } }', adminToken, { k: JSON.stringify(tenant.key) });
-        expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
-        const token = await signSandboxToken(cfg.auth, AGENT);
+        const token = (await onboard(ds, first.url, 'alpha.test', [AGENT]))[AGENT];
 
         // Batch 1 is sent and committed by Google, but its answer is held back past the kill (in flight).
         await admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', latencyMs: 2500, afterCommit: true, resetConnection: true });
@@ -118,8 +134,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         const b = await gql(first.url, 'mutation { createContacts(input: [{ givenName: "B1" }, { givenName: "B2" }, { givenName: "B3" }]) { id syncState } }', token);
         expect(b.data.createContacts.every((c: { syncState: string }) => c.syncState === 'PENDING')).toBe(true);
 
-        first.child.kill('SIGKILL');
-        await new Promise((r) => first.child.once('exit', r));
+        await stopGateway(first, 'SIGKILL');
         await new Promise((r) => setTimeout(r, 2600)); // the held-back batch commits in Google meanwhile
         await admin.clearFaults();
         expect(await ds.getRepository(OutboxRow).count()).toBe(5);
@@ -134,8 +149,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
           expect(new Set(mirror.map((c) => c.resourceName))).toEqual(new Set(google.map((p) => p.resourceName)));
           expect(google.map((p) => p.clientData?.[0]?.value).sort()).toEqual(mirror.map((c) => c.id).sort());
         } finally {
-          second.child.kill('SIGTERM');
-          await new Promise((r) => second.child.once('exit', r));
+          await stopGateway(second, 'SIGTERM');
         }
       } finally {
         await ds.destroy();
@@ -144,18 +158,10 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
 
     test('every accepted calendar write reaches Google exactly once after a SIGKILL and a restart', async () => {
       const agent = 'agent@beta.test';
-      const tenant = await admin.tenant('beta.test', [agent, 'boss@beta.test'], [...GUIDE_SCOPES]);
       const first = await startGateway();
-      const cfg = loadConfig(env);
-      const gql = async (url: string, query: string, token: string, variables?: unknown) =>
-        (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
       const ds = await openDatabase(dbConfig);
       try {
-        await seedBrokerage(ds, 'beta.test', [{ email: 'boss@beta.test', role: 'admin' }]);
-        const adminToken = await signSandboxToken(cfg.auth, 'boss@beta.test', { admin: true });
-        const sub = await gql(first.url, 'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@beta.test") { status } }', adminToken, { k: JSON.stringify(tenant.key) });
-        expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
-        const token = await signSandboxToken(cfg.auth, agent);
+        const token = (await onboard(ds, first.url, 'beta.test', [agent]))[agent];
         const create = (title: string, day: number) =>
           gql(first.url, `mutation { createEvent(input: { title: "${title}", start: "2026-12-${day}T10:00:00Z", end: "2026-12-${day}T11:00:00Z" }) { id googleEventId syncState } }`, token);
 
@@ -175,8 +181,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         expect(closing.syncState).toBe('PENDING');
         expect((await gql(first.url, 'mutation ($id: ID!) { deleteEvent(id: $id) }', token, { id: old.id })).data.deleteEvent).toBe(true);
 
-        first.child.kill('SIGKILL');
-        await new Promise((r) => first.child.once('exit', r));
+        await stopGateway(first, 'SIGKILL');
         await new Promise((r) => setTimeout(r, 2600)); // the held-back insert commits in Google meanwhile
         await admin.clearFaults();
         expect(await ds.getRepository(OutboxRow).count({ where: { topic: 'calendar' } })).toBe(4);
@@ -201,8 +206,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
             { id: closing.id, title: 'Closing', location: null, syncState: 'SYNCED' },
           ]);
         } finally {
-          second.child.kill('SIGTERM');
-          await new Promise((r) => second.child.once('exit', r));
+          await stopGateway(second, 'SIGTERM');
         }
       } finally {
         await ds.destroy();
@@ -212,19 +216,12 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
     test('every accepted mail is sent exactly once after a SIGKILL and a restart, and its idempotency key still holds', async () => {
       const agent = 'agent@gamma.test';
       const second = 'second@gamma.test';
-      const tenant = await admin.tenant('gamma.test', [agent, second, 'boss@gamma.test'], [...GUIDE_SCOPES]);
       const first = await startGateway();
-      const cfg = loadConfig(env);
-      const gql = async (url: string, query: string, token: string, variables?: unknown) =>
-        (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
       const ds = await openDatabase(dbConfig);
       try {
-        await seedBrokerage(ds, 'gamma.test', [{ email: 'boss@gamma.test', role: 'admin' }]);
-        const adminToken = await signSandboxToken(cfg.auth, 'boss@gamma.test', { admin: true });
-        const sub = await gql(first.url, 'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@gamma.test") { status } }', adminToken, { k: JSON.stringify(tenant.key) });
-        expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
-        const token = await signSandboxToken(cfg.auth, agent);
-        const token2 = await signSandboxToken(cfg.auth, second);
+        const tokens = await onboard(ds, first.url, 'gamma.test', [agent, second]);
+        const token = tokens[agent];
+        const token2 = tokens[second];
         const send = (url: string, t: string, subject: string, idempotencyKey?: string) =>
           gql(url, 'mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }', t, { i: { to: ['zoe@buyer.test'], subject, text: subject, idempotencyKey } });
 
@@ -243,8 +240,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         const phases = await ds.query('SELECT subject, phase FROM sent_mail WHERE subject IN (?, ?) ORDER BY subject', ['M1', 'N1']);
         expect(phases.map((r: { subject: string; phase: string }) => [r.subject, r.phase])).toEqual([['M1', 'sending'], ['N1', 'creating']]);
 
-        first.child.kill('SIGKILL');
-        await new Promise((r) => first.child.once('exit', r));
+        await stopGateway(first, 'SIGKILL');
         await new Promise((r) => setTimeout(r, 2600)); // M1 goes out and N1's draft is stored in Gmail meanwhile
         await admin.clearFaults();
         expect(await ds.getRepository(OutboxRow).count({ where: { topic: 'mail' } })).toBe(4);
@@ -263,8 +259,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
           expect(log.filter((r) => r.method === 'gmail.users.drafts.send' && r.user === agent).map((r) => r.status)).toEqual([0, 200, 200]);
           expect(log.filter((r) => r.method === 'gmail.users.drafts.create' && r.user === second).map((r) => r.status)).toEqual([0]);
         } finally {
-          again.child.kill('SIGTERM');
-          await new Promise((r) => again.child.once('exit', r));
+          await stopGateway(again, 'SIGTERM');
         }
       } finally {
         await ds.destroy();
