@@ -13,6 +13,7 @@ import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -73,7 +74,7 @@ export class DbGenerations implements SharedGenerations {
         await repo.insert({ agentId, generation: 1 });
         return;
       } catch (err) {
-        if (!/unique|duplicate|constraint/i.test((err as Error).message ?? '')) throw err;
+        if (!isUniqueViolation(err)) throw err;
         // another process inserted it first: bump theirs
       }
     }
@@ -113,7 +114,7 @@ export class RangeCache {
 
   /** Stale from now on in this process at once, in the others as soon as the shared counter is bumped. */
   invalidate(agentId: string): Promise<void> {
-    this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
+    this.markStale(agentId);
     // Without a cache (CALENDAR_CACHE_SECONDS=0) nobody reads the shared counter: skip the write.
     return this.shared && this.ttlMs > 0 ? this.shared.bump(agentId).catch(this.onSharedError) : Promise.resolve();
   }
@@ -351,7 +352,7 @@ export class CalendarService {
         return enqueue(m, [{ lane: this.lane(scope), kind: 'patch', entityId: rowId! }], now);
       });
     } catch (err) {
-      if (attempt === 0 && /unique|duplicate/i.test((err as Error).message ?? '')) return this.recordPatch(scope, id, current, body, 1);
+      if (attempt === 0 && isUniqueViolation(err)) return this.recordPatch(scope, id, current, body, 1);
       throw err;
     }
   }

@@ -113,19 +113,23 @@ function parseRecipient(raw: string, kind: RecipientKind, i: number): Recipient 
   return { kind, email, name: name || null };
 }
 
+/** Base64 without its (at most two) trailing "=": cut by hand, no regular expression over caller input. */
+function withoutPadding(b64: string): string {
+  return b64.slice(0, b64.length - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0));
+}
+
 function decodeBase64(raw: string, field: string): Buffer {
   const b64 = raw.replace(/[\r\n\t ]/g, '');
   // The alphabet first (linear); then at most two "=" at the end, cut without a regular expression.
   if (!BASE64.test(b64)) throw badInput(`${field} is not valid base64 (standard alphabet A-Z a-z 0-9 + /, "=" padding)`, { field });
-  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
-  const bare = b64.slice(0, b64.length - pad);
+  const bare = withoutPadding(b64);
+  const pad = b64.length - bare.length;
   if (bare.length % 4 === 1 || (pad > 0 && b64.length % 4 !== 0)) {
     throw badInput(`${field} is not valid base64 (standard alphabet A-Z a-z 0-9 + /, "=" padding)`, { field });
   }
   const bytes = Buffer.from(b64, 'base64');
   // Node's decoder skips what it cannot read; a round trip proves every character counted.
-  const again = bytes.toString('base64');
-  if (again.slice(0, again.length - (again.endsWith('==') ? 2 : again.endsWith('=') ? 1 : 0)) !== bare) throw badInput(`${field} is not valid base64`, { field });
+  if (withoutPadding(bytes.toString('base64')) !== bare) throw badInput(`${field} is not valid base64`, { field });
   return bytes;
 }
 

@@ -13,6 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In, LessThan } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { isUniqueViolation } from '../db/unique-violation';
 import { MailMimeChunk, MailRecipient, SentMail } from '../entities';
 import { MIME_CHUNK_BYTES } from '../entities/mail.entities';
 import { AppError, ErrorCode, badInput, notFound } from '../errors';
@@ -74,7 +75,6 @@ function decodeCursor(cursor: string): [number, string] {
 }
 
 const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
-const isUniqueViolation = (err: unknown) => /unique|duplicate/i.test((err as Error)?.message ?? '');
 
 /** At most `slots` callers run at once; the others wait their turn (FIFO). */
 export class Gate {

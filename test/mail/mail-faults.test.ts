@@ -13,6 +13,21 @@ import { startWorld, type World } from '../support/world';
 const AGENT = 'agent@alpha.test';
 const MAIL = 'id status gmailMessageId threadId messageId failure { code message }';
 
+async function mailOf(w: World, token: string, id: string) {
+  return (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id } })).body.data.mail;
+}
+
+/** The mail once it is no longer QUEUED. */
+async function settledMail(w: World, token: string, id: string, ms = 15_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const m = await mailOf(w, token, id);
+    if (m.status !== 'QUEUED') return m;
+    if (Date.now() > end) throw new Error(`mail ${id} still QUEUED: ${JSON.stringify(m)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describeEachDb('mail under Gmail faults', (db) => {
   let w: World;
   let token: string;
@@ -29,16 +44,8 @@ describeEachDb('mail under Gmail faults', (db) => {
   });
 
   const send = (subject: string, t = token) => w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, { token: t, variables: { i: { to: ['zoe@buyer.test'], subject, text: `body of ${subject}` } } });
-  const mailById = async (id: string, t = token) => (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token: t, variables: { id } })).body.data.mail;
-  const settled = async (id: string, t = token, ms = 15_000) => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const m = await mailById(id, t);
-      if (m.status !== 'QUEUED') return m;
-      if (Date.now() > end) throw new Error(`mail ${id} still QUEUED: ${JSON.stringify(m)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const mailById = (id: string, t = token) => mailOf(w, t, id);
+  const settled = (id: string, t = token) => settledMail(w, t, id);
   /** The agent's mailbox in the emulator, as [subject, labels] per message. */
   const mailbox = async (email = AGENT) =>
     (await w.admin.messages(email)).map((m) => {
@@ -216,13 +223,7 @@ describeEachDb('mail Gmail could not take in time (MAIL_GIVE_UP_SECONDS)', (db) 
       await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 503, unlimited: true });
       const first = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Outage", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
       expect([first.status, first.failure?.code]).toEqual(['QUEUED', 'UPSTREAM_UNAVAILABLE']);
-      const end = Date.now() + 10_000;
-      let mail = first;
-      while (mail.status === 'QUEUED') {
-        if (Date.now() > end) throw new Error('still QUEUED');
-        await new Promise((r) => setTimeout(r, 100));
-        mail = (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id: first.id } })).body.data.mail;
-      }
+      const mail = await settledMail(w, token, first.id, 10_000);
       expect([mail.status, mail.failure.code]).toEqual(['FAILED', 'UPSTREAM_UNAVAILABLE']);
       expect(mail.failure.message).toMatch(/^Not sent: Gmail did not take it .*Send it again/);
       expect((await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.create' })).every((r) => r.status === 503)).toBe(true);
@@ -232,13 +233,7 @@ describeEachDb('mail Gmail could not take in time (MAIL_GIVE_UP_SECONDS)', (db) 
       await w.admin.clearFaults();
       await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 429, unlimited: true });
       const second = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Throttled for good", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
-      const end2 = Date.now() + 10_000;
-      let m2 = second;
-      while (m2.status === 'QUEUED') {
-        if (Date.now() > end2) throw new Error('still QUEUED');
-        await new Promise((r) => setTimeout(r, 100));
-        m2 = (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id: second.id } })).body.data.mail;
-      }
+      const m2 = await settledMail(w, token, second.id, 10_000);
       expect([m2.status, m2.failure.code]).toEqual(['FAILED', 'RATE_LIMITED']);
       expect(m2.failure.message).toMatch(/^Not sent: Gmail did not take it within 1 seconds/);
       expect(await w.admin.messages(AGENT)).toEqual([]); // neither sent nor left as a draft
