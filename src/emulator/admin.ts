@@ -19,7 +19,9 @@
  *            count: matching calls it hits, default 1 (`unlimited: true` = until DELETE /faults);
  *            status: answer with Google's body for it (or `body`); retryAfterSeconds → Retry-After;
  *            latencyMs: delay first; resetConnection: destroy the socket, call not run;
- *            afterCommit: run the call (state committed) then destroy the socket without answering.
+ *            afterCommit: run the call (state committed) then destroy the socket without answering;
+ *            hold: 'call' parks the call before it runs, 'answer' after it ran (state committed) and before its
+ *            answer (or reset) is sent, until POST /faults/{id}/release (see GET /faults `held`).
  *   DELETE /faults                                 → {deleted:n}
  *   GET    /requests?api=&method=&user=            request log [{api, method, path, user, status, at, httpMethod,
  *                                                  clientId, fault?, committedStatus?}] (status 0 = connection reset)
@@ -43,7 +45,8 @@
  *   POST   /service-accounts/{clientId}/disable | /enable → token `disabled_client`
  *   DELETE /service-accounts/{clientId}           → token `deleted_client`
  *   DELETE /delegations/{clientId}                → token `unauthorized_client`
- *   GET    /faults                                 → armed faults with their hit counts
+ *   GET    /faults                                 → armed faults with their hit counts and `held` (calls parked now)
+ *   POST   /faults/{id}/release {count?}           → {released:n}: lets parked calls go on, oldest first (all by default)
  *   GET    /quotas                                 → quota buckets with effective limits
  */
 import express, { type Request, type Response, type Router } from 'express';
@@ -200,9 +203,18 @@ export function adminRouter(state: EmulatorState, registry: ApiRegistry): Router
     return fault;
   }));
   r.get('/faults', h(() => state.faults));
+  r.post('/faults/:id/release', h((req) => {
+    const id = String(req.params.id);
+    if (!state.faults.some((f) => f.id === id)) throw new AdminError(404, `no armed fault with id ${id}`);
+    const body = req.body === undefined ? {} : obj(req.body, 'body');
+    const count = body.count;
+    if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count < 1)) {
+      throw new AdminError(400, `count must be a positive integer, got ${JSON.stringify(count)}`);
+    }
+    return { released: state.release(id, count as number | undefined) };
+  }));
   r.delete('/faults', h(() => {
-    const n = state.faults.length;
-    state.faults = [];
+    const n = state.clearFaults();
     return { deleted: n };
   }));
 
@@ -286,9 +298,17 @@ function parseFault(b: Record<string, unknown>, id: string): Fault {
     resetConnection: optBool('resetConnection'),
     afterCommit: optBool('afterCommit'),
     hits: 0,
+    held: 0,
   };
-  if (fault.status === undefined && !fault.latencyMs && !fault.resetConnection && !fault.afterCommit) {
-    throw new AdminError(400, 'a fault needs at least one of status, latencyMs, resetConnection or afterCommit');
+  if (b.hold !== undefined) {
+    if (b.hold !== 'call' && b.hold !== 'answer') throw new AdminError(400, `fault.hold must be "call" or "answer", got ${JSON.stringify(b.hold)}`);
+    fault.hold = b.hold;
+  }
+  if (fault.status === undefined && !fault.latencyMs && !fault.resetConnection && !fault.afterCommit && !fault.hold) {
+    throw new AdminError(400, 'a fault needs at least one of status, latencyMs, resetConnection, afterCommit or hold');
+  }
+  if (fault.hold === 'answer' && (fault.status !== undefined || fault.resetConnection)) {
+    throw new AdminError(400, 'hold "answer" parks the answer of a call that ran; it cannot also replace it with status or resetConnection (use hold "call")');
   }
   if (fault.afterCommit && fault.status !== undefined) {
     throw new AdminError(400, 'afterCommit resets the connection after the call succeeded; it cannot also set status');

@@ -274,6 +274,7 @@ export class ApiRegistry {
       };
       const result = await method.handler(call);
       const status = result.status ?? 200;
+      if (fault?.hold === 'answer') await state.park(fault);
       if (fault?.afterCommit) {
         // The call succeeded and its effects are stored; the client never hears about it.
         recordLog(state, { ...log, status: 0, fault: 'resetAfterCommit', committedStatus: status });
@@ -289,6 +290,7 @@ export class ApiRegistry {
       }
     } catch (e) {
       const err = e instanceof GoogleApiError ? e : internalError(method.api, e);
+      if (fault?.hold === 'answer') await state.park(fault);
       sendGoogleError(state, res, log, err);
     }
   }
@@ -428,14 +430,15 @@ export function takeFault(state: EmulatorState, api: LoggedApi, methodId: string
 }
 
 /**
- * Applies the parts of a fault that act before the handler: latency, then either a reset, a status answer, or
- * nothing (latency-only and afterCommit faults let the call proceed).
+ * Applies the parts of a fault that act before the handler: latency, a hold on the call, then either a reset, a
+ * status answer, or nothing (latency-only, hold and afterCommit faults let the call proceed).
  */
 export async function applyFault(
   fault: Fault, res: ServerResponse, log: Omit<RequestLogEntry, 'status' | 'at'>, state: EmulatorState,
   defaultAnswer: () => { body: unknown; headers?: Record<string, string> },
 ): Promise<'answered' | 'proceed'> {
   if (fault.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));
+  if (fault.hold === 'call') await state.park(fault);
   if (fault.resetConnection && !fault.afterCommit) {
     recordLog(state, { ...log, status: 0, fault: 'reset' });
     res.socket?.destroy();

@@ -219,7 +219,15 @@ export interface Fault {
   resetConnection: boolean;
   /** run the call normally (state committed), then destroy the socket without answering */
   afterCommit: boolean;
+  /**
+   * Park matching calls until POST /faults/{id}/release: `call` before the call runs (nothing committed yet),
+   * `answer` after it ran (its effects stored, its answer not yet sent). Lets a test order its own steps against
+   * the gateway's calls instead of sleeping for them.
+   */
+  hold?: 'call' | 'answer';
   hits: number;
+  /** calls parked on this fault's hold right now */
+  held: number;
 }
 
 export class EmulatorState {
@@ -246,6 +254,8 @@ export class EmulatorState {
   generation = 0;
   private clockOffsetMs = 0;
   private idCounter = 0;
+  /** fault id → the calls parked on its hold, oldest first */
+  private readonly parked = new Map<string, Array<() => void>>();
 
   constructor(private readonly initialSettings: Partial<EmulatorSettings> = {}) {
     this.settings = mergeSettings(defaultSettings(), initialSettings);
@@ -263,10 +273,42 @@ export class EmulatorState {
     this.apiByProject.clear();
     this.tokens.clear();
     this.requestLog.length = 0;
-    this.faults = [];
+    this.clearFaults();
     this.quotaWindows.clear();
     this.globalData.clear();
     this.clockOffsetMs = 0;
+  }
+
+  // --- faults ------------------------------------------------------------------------------------------------------
+
+  /** Disarms every fault and lets every parked call go on (so nothing waits for a release that cannot come). */
+  clearFaults(): number {
+    const n = this.faults.length;
+    for (const f of this.faults) this.release(f.id);
+    this.faults = [];
+    return n;
+  }
+
+  /** Parks a call on `fault`'s hold until release(). */
+  park(fault: Fault): Promise<void> {
+    return new Promise((resolve) => {
+      fault.held += 1;
+      const queue = this.parked.get(fault.id) ?? [];
+      queue.push(() => {
+        fault.held -= 1;
+        resolve();
+      });
+      this.parked.set(fault.id, queue);
+    });
+  }
+
+  /** Lets up to `count` of the calls parked on a fault go on, oldest first; returns how many went. */
+  release(faultId: string, count = Number.POSITIVE_INFINITY): number {
+    const queue = this.parked.get(faultId) ?? [];
+    const going = queue.splice(0, count);
+    if (queue.length === 0) this.parked.delete(faultId);
+    for (const go of going) go();
+    return going.length;
   }
 
   // --- clock ------------------------------------------------------------------------------------------------------

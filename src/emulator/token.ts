@@ -70,6 +70,7 @@ export function tokenEndpoint(state: EmulatorState, registry: ApiRegistry) {
     }
     try {
       const body = exchange(state, registry, form);
+      if (fault?.hold === 'answer') await state.park(fault);
       if (fault?.afterCommit) {
         recordLog(state, { ...log, status: 0, fault: 'resetAfterCommit', committedStatus: 200 });
         res.socket?.destroy();
@@ -80,6 +81,7 @@ export function tokenEndpoint(state: EmulatorState, registry: ApiRegistry) {
       sendJson(res, 200, body, { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate', Pragma: 'no-cache' });
     } catch (e) {
       if (!(e instanceof OAuthError)) throw e;
+      if (fault?.hold === 'answer') await state.park(fault);
       recordLog(state, { ...log, status: e.httpStatus });
       sendJson(res, e.httpStatus, e.body);
     }

@@ -315,6 +315,58 @@ describe('faults', () => {
     expect(await admin.requests({ api: 'gmail' })).toEqual([expect.objectContaining({ status: 0, fault: 'resetAfterCommit', committedStatus: 200 })]);
   });
 
+  test('hold "call": the call waits before it runs (nothing stored) until released, then runs', async () => {
+    const f = await admin.addFault({ api: 'gmail', method: 'gmail.users.messages.send', hold: 'call' });
+    expect(f).toMatchObject({ hold: 'call', hits: 0, held: 0 });
+    let settled = false;
+    const sending = gmailFor([SCOPES.gmailCompose]).users.messages.send({ userId: 'me', requestBody: { raw: RAW } }).finally(() => { settled = true; });
+    await admin.waitHeld(f.id);
+    expect(await admin.messages(AGENT)).toEqual([]);
+    expect(await admin.requests({ api: 'gmail' })).toEqual([]);
+    expect(settled).toBe(false);
+    expect(await admin.release(f.id)).toEqual({ released: 1 });
+    expect((await sending).status).toBe(200);
+    expect(await admin.messages(AGENT)).toHaveLength(1);
+    expect((await admin.faults()).find((x) => x.id === f.id)).toMatchObject({ hits: 1, held: 0 });
+  });
+
+  test('hold "answer": the call runs and its effects are stored while its answer waits for the release', async () => {
+    const f = await admin.addFault({ api: 'gmail', method: 'gmail.users.messages.send', hold: 'answer', count: 2 });
+    const gmail = gmailFor([SCOPES.gmailCompose]);
+    let answered = 0;
+    const sends = [1, 2].map(() => gmail.users.messages.send({ userId: 'me', requestBody: { raw: RAW } }).then((r) => { answered += 1; return r; }));
+    await admin.waitHeld(f.id, 2);
+    expect(await admin.messages(AGENT)).toHaveLength(2);
+    expect(answered).toBe(0);
+    expect(await admin.release(f.id, 1)).toEqual({ released: 1 });
+    await Promise.race(sends);
+    expect((await admin.faults())[0].held).toBe(1);
+    expect(await admin.release(f.id)).toEqual({ released: 1 });
+    expect((await Promise.all(sends)).map((r) => r.status)).toEqual([200, 200]);
+  });
+
+  test('hold "call" with a status: parked, then answered with that status; DELETE /faults lets parked calls go', async () => {
+    const f = await admin.addFault({ api: 'gmail', method: 'gmail.users.messages.send', hold: 'call', status: 503 });
+    const failing = googleError(gmailFor([SCOPES.gmailCompose]).users.messages.send({ userId: 'me', requestBody: { raw: RAW } }));
+    await admin.waitHeld(f.id);
+    expect(await admin.release(f.id)).toEqual({ released: 1 });
+    expect((await failing).status).toBe(503);
+    const g = await admin.addFault({ api: 'gmail', method: 'gmail.users.getProfile', hold: 'call' });
+    const profile = gmailFor([SCOPES.gmailCompose]).users.getProfile({ userId: 'me' });
+    await admin.waitHeld(g.id);
+    await admin.clearFaults();
+    expect((await profile).status).toBe(200);
+  });
+
+  test('hold specs and releases are checked', async () => {
+    expect(await admin.request('POST', '/faults', { api: 'gmail', hold: 'later' })).toEqual({ status: 400, body: { error: 'fault.hold must be "call" or "answer", got "later"' } });
+    expect((await admin.request('POST', '/faults', { api: 'gmail', hold: 'answer', status: 500 })).status).toBe(400);
+    expect(await admin.request('POST', '/faults/nope/release', {})).toEqual({ status: 404, body: { error: 'no armed fault with id nope' } });
+    const f = await admin.addFault({ api: 'gmail', hold: 'call' });
+    expect(await admin.request('POST', `/faults/${f.id}/release`, { count: 0 })).toEqual({ status: 400, body: { error: 'count must be a positive integer, got 0' } });
+    expect(await admin.release(f.id)).toEqual({ released: 0 });
+  });
+
   test('bad fault specs are refused naming the field', async () => {
     expect(await admin.request('POST', '/faults', { api: 'drive', status: 500 })).toEqual({ status: 400, body: { error: 'fault.api must be one of token, people, calendar, gmail, got "drive"' } });
     expect((await admin.request('POST', '/faults', { api: 'gmail' })).status).toBe(400);

@@ -12,6 +12,7 @@ import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from '@googleapi
 import { people as peopleApi, type people_v1 } from '@googleapis/people';
 import { calendar as calendarApi, type calendar_v3 } from '@googleapis/calendar';
 import type { ServiceAccountKeyFile, RequestLogEntry, EmulatorSettings } from '../../src/emulator/state';
+import { until } from './wait';
 
 export type { ServiceAccountKeyFile, RequestLogEntry } from '../../src/emulator/state';
 
@@ -46,7 +47,16 @@ export interface FaultSpec {
   latencyMs?: number;
   resetConnection?: boolean;
   afterCommit?: boolean;
+  /** park matching calls until `release`: 'call' before they run, 'answer' after they ran (state committed) */
+  hold?: 'call' | 'answer';
   body?: unknown;
+}
+
+export interface ArmedFault extends FaultSpec {
+  id: string;
+  hits: number;
+  /** calls parked on this fault's hold right now */
+  held: number;
 }
 
 export interface Tenant {
@@ -94,8 +104,17 @@ export class EmulatorAdmin {
   setApi(api: 'people' | 'calendar' | 'gmail', enabled: boolean, clientId?: string) {
     return this.ok('PUT', `/apis/${api}`, clientId === undefined ? { enabled } : { enabled, clientId });
   }
-  addFault(fault: FaultSpec) { return this.ok<FaultSpec & { id: string }>('POST', '/faults', fault); }
+  addFault(fault: FaultSpec) { return this.ok<ArmedFault>('POST', '/faults', fault); }
   clearFaults() { return this.ok('DELETE', '/faults'); }
+  faults() { return this.ok<ArmedFault[]>('GET', '/faults'); }
+  /** Lets parked calls of a hold fault go on (all of them, or the oldest `count`). */
+  release(faultId: string, count?: number) {
+    return this.ok<{ released: number }>('POST', `/faults/${faultId}/release`, count === undefined ? {} : { count });
+  }
+  /** Waits until `n` calls are parked on a hold fault: the gateway has reached that call. */
+  async waitHeld(faultId: string, n = 1): Promise<void> {
+    await until(`${n} call(s) parked on fault ${faultId}`, async () => (await this.faults()).find((f) => f.id === faultId)?.held ?? 0, (held) => held >= n);
+  }
   requests(filter: { api?: string; method?: string; user?: string } = {}) {
     const q = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined) as Array<[string, string]>);
     return this.ok<RequestLogEntry[]>('GET', `/requests${q.size ? `?${q}` : ''}`);
