@@ -30,7 +30,7 @@ import type { Logger } from '../logger';
 import { enqueue, type LaneRef, type Outcome, type OutboxHandler } from '../outbox/outbox';
 import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
-import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type ContactSync } from './contact.sync';
+import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
 export const BATCH_CREATE_MAX = 200;
@@ -39,6 +39,9 @@ export const BATCH_DELETE_MAX = 500;
 export { BATCH_GET_MAX };
 
 type Person = people_v1.Schema$Person;
+
+/** Rounds of "confirm unchanged in Google, else sync" before a delete run waits for its next attempt. */
+const DELETE_CONFIRM_ATTEMPTS = 3;
 
 const LIMIT: Record<string, number | undefined> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX };
 
@@ -81,7 +84,7 @@ export class ContactDelivery implements OutboxHandler {
           }
         }
         const people = await session.people();
-        await this.send(kind, people, batch, lane);
+        await this.send(kind, people, batch, lane, agent);
         outcomes.push(...batch.map((r) => ({ seq: r.seq, result: 'done' as const })));
       } catch (err) {
         const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
@@ -100,10 +103,10 @@ export class ContactDelivery implements OutboxHandler {
     return outcomes;
   }
 
-  private async send(kind: string, people: people_v1.People, batch: OutboxRow[], lane: LaneRef): Promise<void> {
+  private async send(kind: string, people: people_v1.People, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<void> {
     if (kind === 'create') await this.creates(people, batch);
     else if (kind === 'update') await this.updates(people, batch, lane);
-    else if (kind === 'delete') await this.deletes(people, batch);
+    else if (kind === 'delete') await this.deletes(people, batch, agent);
     else await this.deleteCopies(people, batch);
   }
 
@@ -111,7 +114,7 @@ export class ContactDelivery implements OutboxHandler {
     const outcomes: Outcome[] = [];
     for (const row of batch) {
       try {
-        await this.send(kind, await session.people(), [row], lane);
+        await this.send(kind, await session.people(), [row], lane, { brokerageId: lane.brokerageId, agentId: lane.agentId, email });
         outcomes.push({ seq: row.seq, result: 'done' });
       } catch (err) {
         const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
@@ -218,8 +221,17 @@ export class ContactDelivery implements OutboxHandler {
     }
   }
 
-  private async deletes(people: people_v1.People, run: OutboxRow[]): Promise<void> {
-    const contacts = await this.load(run, (c) => Boolean(c.deletedAt));
+  private async deletes(people: people_v1.People, run: OutboxRow[], agent: AgentRef): Promise<void> {
+    let contacts = await this.load(run, (c) => Boolean(c.deletedAt));
+    for (let attempt = 1; !(await this.unchangedInGoogle(people, contacts)); attempt++) {
+      if (attempt === DELETE_CONFIRM_ATTEMPTS) {
+        throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'the contacts kept changing in Google while being deleted', retryable: true });
+      }
+      // Google has an edit the check before the delete did not see: a sync brings it (the edit wins, the contact
+      // comes back and drops out of this run), then the rest is confirmed again.
+      await this.deps.sync.syncFresh(agent);
+      contacts = await this.load(run, (c) => Boolean(c.deletedAt));
+    }
     const remote = contacts.filter((c) => c.resourceName);
     if (remote.length) {
       try {
@@ -233,6 +245,44 @@ export class ContactDelivery implements OutboxHandler {
       }
     }
     await this.deps.ds.transaction((m) => removeContacts(m, contacts.map((c) => c.id)));
+  }
+
+  /**
+   * People's deletes take no etag, so a delete sent after an edit in Google would erase that edit unseen. Each
+   * contact is first written with the etag the last sync saw (its own clientData, unchanged): People refuses a
+   * stale etag (400 FAILED_PRECONDITION) or a contact gone (404), and then we answer false. On success the new
+   * etags are recorded, so the sync after a failed delete knows the change as ours, not as an edit to restore.
+   * What stays open is one round trip, between this write's answer and the delete call.
+   */
+  private async unchangedInGoogle(people: people_v1.People, contacts: Contact[]): Promise<boolean> {
+    const guarded = contacts.filter((c) => c.resourceName && c.googleEtag);
+    for (let i = 0; i < guarded.length; i += BATCH_UPDATE_MAX) {
+      const slice = guarded.slice(i, i + BATCH_UPDATE_MAX);
+      let results: Record<string, people_v1.Schema$PersonResponse>;
+      try {
+        const res = await people.people.batchUpdateContacts({
+          requestBody: {
+            contacts: Object.fromEntries(slice.map((c) => [c.resourceName!, { etag: c.googleEtag, clientData: c.person ? ((JSON.parse(c.person) as Person).clientData ?? []) : [] }])),
+            updateMask: 'clientData',
+            readMask: PERSON_FIELDS,
+          },
+        });
+        results = res.data.updateResult ?? {};
+      } catch (err) {
+        const kind = mapGoogleError(err, { api: 'people' }).kind;
+        if (kind === 'stale-etag' || kind === 'not-found') return false;
+        throw err;
+      }
+      const written = slice.map((c) => {
+        const p = results[c.resourceName!]?.person;
+        if (!p) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${c.resourceName}`, retryable: true });
+        return { id: c.id, p };
+      });
+      await this.deps.ds.transaction(async (m) => {
+        for (const { id, p } of written) await m.getRepository(Contact).update({ id }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) });
+      });
+    }
+    return true;
   }
 
   private async deleteCopies(people: people_v1.People, run: OutboxRow[]): Promise<void> {

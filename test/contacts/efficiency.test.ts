@@ -7,6 +7,7 @@ import { TenantScope } from '../../src/auth/tenant-scope';
 import { contactLoaders } from '../../src/contacts/contact.loader';
 import { Agent, ContactSyncRecord } from '../../src/entities';
 import { describeEachDb } from '../support/db';
+import { until } from '../support/wait';
 import { resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
@@ -37,20 +38,26 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
     expect((await w.admin.requests({ api: 'people' })).length).toBe(1);
   }, 60_000);
 
-  test('1,000 contacts created in the CRM reach Google in 5 write calls; 1,000 deletes in 2', async () => {
+  /** The outbox has delivered everything: the mutations' own wait may end first on a slow machine. */
+  const delivered = () => until('the outbox to deliver everything', async () => (await gql('{ syncStatus { contacts { pendingChanges failedChanges } } }')).body.data.syncStatus.contacts, (s) => s.pendingChanges === 0);
+
+  test('1,000 contacts created in the CRM reach Google in 5 write calls; 1,000 deletes in 2, each guarded by conditional writes (6)', async () => {
     const input = Array.from({ length: 1000 }, (_, i) => ({ givenName: `C${i}`, emails: [{ value: `c${i}@x.test` }] }));
     const created = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', { i: input });
     expect(created.body.errors).toBeUndefined();
-    expect(created.body.data.createContacts.every((c: { syncState: string }) => c.syncState === 'SYNCED')).toBe(true);
+    expect(await delivered()).toEqual({ pendingChanges: 0, failedChanges: 0 });
     expect(await calls('people.people.batchCreateContacts')).toBe(5);
     expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/contacts`)).body).toHaveLength(1000);
 
     await w.admin.clearRequests();
     const ids = created.body.data.createContacts.map((c: { id: string }) => c.id);
     expect((await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids })).body.data.deleteContacts).toBe(true);
+    expect(await delivered()).toEqual({ pendingChanges: 0, failedChanges: 0 });
     expect(await calls('people.people.batchDeleteContacts')).toBe(2);
-    // Before deleting, one incremental sync looks for edits made in Google meanwhile (an edit wins over a delete).
+    // Before deleting, one incremental sync looks for edits made in Google meanwhile (an edit wins over a delete),
+    // and a write with the etags that sync saw proves none came since: 200 contacts a call, 3 for each batch of 500.
     expect(await calls('people.people.connections.list')).toBe(1);
+    expect(await calls('people.people.batchUpdateContacts')).toBe(6);
     expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/contacts`)).body).toHaveLength(0);
     expect((await gql('{ contacts { totalCount } }')).body.data.contacts.totalCount).toBe(0);
   }, 60_000);

@@ -12,6 +12,7 @@
 import { Contact } from '../../src/entities';
 import type { RequestLogEntry } from '../support/google';
 import { describeEachDb, type TestDb } from '../support/db';
+import { until } from '../support/wait';
 import { resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
@@ -23,22 +24,7 @@ const DELETE = `${P}batchDeleteContacts`;
 const BATCH_GET = `${P}getBatchGet`;
 const FIELDS = 'id resourceName etag givenName familyName emails { value } phones { value } organization jobTitle notes syncState syncError conflicts { field winner }';
 const DEFAULT_PEOPLE_SETTINGS = { expiredSyncTokenStatus: 'FAILED_PRECONDITION', syncTokenLifetimeSeconds: 7 * 24 * 3600, syncTokenExpiresFrom: 'fullSync', syncPropagationDelaySeconds: 0 };
-/** How long any scenario may take to settle after its fault ends. */
-const SETTLE_MS = 10_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `read` until `ok` holds; fails naming what was awaited and the last value seen. */
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = SETTLE_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
-    await sleep(50);
-  }
-}
 
 /** The CRM fields of a Google Person, as the emulator's admin API lists it. */
 function googleFields(p: any) {
@@ -156,6 +142,18 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
     expect(r.status).toBe(200);
     return r.body as any;
   });
+  /**
+   * A Google edit stamped `seconds` away from now (the emulator's clock moves for this one edit only), so which side
+   * wrote last never depends on how fast the machine ran between the two writes.
+   */
+  const googlePatchAt = async (seconds: number, resourceName: string, body: unknown) => {
+    await h.w.admin.advanceClock(seconds);
+    try {
+      return await googlePatch(resourceName, body);
+    } finally {
+      await h.w.admin.advanceClock(-seconds);
+    }
+  };
   const googleDelete = (resourceName: string) => h.w.admin.request('DELETE', `/users/${AGENT}/contacts/${resourceName.replace('people/', '')}`).then((r) => expect(r.status).toBe(200));
 
   /**
@@ -201,7 +199,7 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
     return log;
   }
 
-  return { h, googleContacts, peopleCalls, mirror, status, contact, sync, create, update, remove, synced, waitState, waitDelivered, googlePatch, googleDelete, expectSameOnBothSides, expectRetryAfterHonoured };
+  return { h, googleContacts, peopleCalls, mirror, status, contact, sync, create, update, remove, synced, waitState, waitDelivered, googlePatch, googlePatchAt, googleDelete, expectSameOnBothSides, expectRetryAfterHonoured };
 }
 
 describeEachDb('contacts: faults the sync survives', (db) => {
@@ -356,19 +354,21 @@ describeEachDb('contacts: faults the sync survives', (db) => {
     });
     test('reset after commit, then the linking sync fails too, and the CRM edits the contact meanwhile: still one Google contact, with the edit', async () => {
       await admin().addFault({ api: 'people', method: CREATE, resetConnection: true, afterCommit: true, count: 1 });
-      await admin().addFault({ api: 'people', method: LIST, status: 503, unlimited: true, retryAfterSeconds: 1 });
+      // The linking sync after the reset is parked, then fails with 503 (Retry-After 1 s) once the edit is in.
+      const linking = await admin().addFault({ api: 'people', method: LIST, hold: 'call', status: 503, count: 1, retryAfterSeconds: 1 });
       const c = await t.create({ givenName: 'Ike', familyName: 'Reset' });
       expect(c.syncState).toBe('PENDING');
+      await admin().waitHeld(linking.id);
       const u = await t.update(c.id, { jobTitle: 'Edited while unsure' });
       expect(u.syncState).toBe('PENDING');
       expect(await t.status()).toMatchObject({ pendingChanges: 2, failedChanges: 0 });
-      await sleep(300);
-      await admin().clearFaults();
+      await admin().release(linking.id);
       const done = await t.waitState(c.id, ['SYNCED']);
       await t.waitDelivered();
       expect(done.jobTitle).toBe('Edited while unsure');
       expect((await t.peopleCalls(CREATE)).map((e) => e.status)).toEqual([0]); // never created a second time
-      await t.expectRetryAfterHonoured(LIST, 1000, (await t.peopleCalls(LIST)).filter((e) => e.fault === 'status').map(() => 503));
+      expect((await t.peopleCalls(LIST)).map((e) => e.status)).toEqual([503, 200]);
+      await t.expectRetryAfterHonoured(LIST, 1000, [503]);
       const { google } = await t.expectSameOnBothSides();
       expect(google).toHaveLength(1);
       expect(googleFields(google[0])).toMatchObject({ givenName: 'Ike', jobTitle: 'Edited while unsure' });
@@ -391,7 +391,7 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       expect(set.status).toBe(200);
       await t.googleDelete(ivy.resourceName); // deleted in Google while the token ages
       await t.googlePatch(jon.resourceName, { names: [{ givenName: 'Jonathan' }] }); // and one edited
-      await sleep(1200);
+      await admin().advanceClock(2); // the token is now older than its 1 s lifetime
       await admin().clearRequests();
       const before = Date.now();
       const r = await t.sync();
@@ -448,8 +448,7 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       const c = await t.synced({ givenName: 'Oli', familyName: 'Same' });
       await holdUpdates();
       await t.update(c.id, { givenName: 'Oliver-CRM' });
-      await sleep(30);
-      await t.googlePatch(c.resourceName, { names: [{ givenName: 'Oliver-Google', familyName: 'Same' }] });
+      await t.googlePatchAt(60, c.resourceName, { names: [{ givenName: 'Oliver-Google', familyName: 'Same' }] });
       await meet(how);
       await t.waitDelivered();
       const done = await t.contact(c.id);
@@ -463,8 +462,7 @@ describeEachDb('contacts: faults the sync survives', (db) => {
 
     test.each(MEET)('same field, the CRM wrote last, meeting in the %s: the CRM wins and the conflict is recorded', async (how) => {
       const c = await t.synced({ givenName: 'Pia', familyName: 'Same' });
-      await t.googlePatch(c.resourceName, { names: [{ givenName: 'Pia-Google', familyName: 'Same' }] });
-      await sleep(30);
+      await t.googlePatchAt(-60, c.resourceName, { names: [{ givenName: 'Pia-Google', familyName: 'Same' }] });
       await holdUpdates();
       const u = await t.update(c.id, { givenName: 'Pia-CRM' });
       expect(u.syncState).toBe('PENDING');
@@ -503,13 +501,15 @@ describeEachDb('contacts: faults the sync survives', (db) => {
     test.each(['outbox (sync before delete)', 'incremental sync'] as const)('deleted in the CRM, edited in Google, meeting in the %s: restored with Google\'s edit', async (how) => {
       const other = await t.synced({ givenName: 'Other' });
       const c = await t.synced({ givenName: 'Rae', familyName: 'Back' });
-      await admin().addFault({ api: 'people', method: DELETE, status: 503, unlimited: true });
+      // The delete reaches Google (after its check) and is parked, then refused with 503: it waits in the outbox.
+      const parked = await admin().addFault({ api: 'people', method: DELETE, hold: 'call', status: 503, count: 1 });
       expect(await t.remove(c.id)).toBe(true);
       expect(await t.contact(c.id)).toBeNull();
+      await admin().waitHeld(parked.id);
       expect((await t.status()).pendingChanges).toBe(1);
       await t.googlePatch(c.resourceName, { organizations: [{ name: 'Kept Realty' }] });
       if (how === 'incremental sync') await t.sync();
-      await admin().clearFaults();
+      await admin().release(parked.id);
       await t.waitDelivered();
       const back = await t.contact(c.id);
       expect(back).toMatchObject({ syncState: 'SYNCED', givenName: 'Rae', organization: 'Kept Realty', resourceName: c.resourceName });
@@ -517,6 +517,23 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       const { google } = await t.expectSameOnBothSides();
       expect(google.map((p) => p.resourceName).sort()).toEqual([other.resourceName, c.resourceName].sort());
       expect((await t.peopleCalls(DELETE)).filter((e) => e.status === 200)).toEqual([]); // never deleted in Google
+    });
+
+    // People's delete takes no etag: an edit landing in Google after the check before the delete would be erased by
+    // a plain delete. The hold parks the check's answer (its sync has read Google) while Google's edit lands.
+    test('deleted in the CRM, edited in Google just after the check before the delete: restored, never deleted', async () => {
+      const c = await t.synced({ givenName: 'Sol', familyName: 'Late' });
+      const check = await admin().addFault({ api: 'people', method: LIST, hold: 'answer' });
+      expect(await t.remove(c.id)).toBe(true);
+      await admin().waitHeld(check.id);
+      await t.googlePatch(c.resourceName, { organizations: [{ name: 'Edited Meanwhile' }] });
+      await admin().release(check.id);
+      await t.waitDelivered();
+      const back = await until(`contact ${c.id} to come back`, () => t.contact(c.id), (x) => x !== null);
+      expect(back).toMatchObject({ syncState: 'SYNCED', givenName: 'Sol', organization: 'Edited Meanwhile', resourceName: c.resourceName });
+      expect(back.conflicts).toEqual([{ field: 'deleted', winner: 'google' }]);
+      expect(await t.peopleCalls(DELETE)).toEqual([]); // never sent
+      await t.expectSameOnBothSides();
     });
   });
 });
@@ -547,7 +564,6 @@ describeEachDb('contacts: reads while Google is unreachable', (db) => {
 
     // A change made in Google meanwhile is not visible yet: the mirror answers as it was.
     await admin().request('POST', `/users/${AGENT}/contacts`, { names: [{ givenName: 'Uma' }] });
-    await sleep(20);
     const again = await t.h.gql('{ contacts(first: 10) { totalCount } }');
     expect(again.body.errors).toBeUndefined();
     expect(again.body.data.contacts.totalCount).toBe(2);
