@@ -30,6 +30,7 @@
  *   DELETE /requests                               → {deleted:n}
  *   POST   /users/{email}/contacts (Person)        } provided by the People module (501 until installed)
  *   GET    /users/{email}/contacts                 }
+ *   DELETE /users/{email}/contacts                 } (addition: every contact deleted in Google, → {deleted:n})
  *   POST   /users/{email}/events (Event)           } provided by the Calendar module (501 until installed)
  *   GET    /users/{email}/events                   }
  *   GET    /users/{email}/messages                 → [{id, threadId, labelIds, raw}] (Gmail module)

@@ -620,6 +620,16 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
       return { body: { deleted: c.resourceName } };
     }),
   });
+  // DELETE …/contacts: every contact of the user deleted in Google at once (each reported deleted, as above).
+  registry.addAdminRoute({
+    httpMethod: 'DELETE', path: new RegExp(`^/users/${USER}/contacts$`),
+    handler: withUser((user) => {
+      const store = contactStore(state, user);
+      const live = [...store.contacts.values()].filter((c) => !c.deleted);
+      for (const c of live) deleteContact(state, store, c);
+      return { body: { deleted: live.length } };
+    }),
+  });
   // People behaviour Google leaves uncertain (store.ts PeopleSettings); reset by POST /reset.
   registry.addAdminRoute({ httpMethod: 'GET', path: /^\/people\/settings$/, handler: () => ({ body: peopleSettings(state) }) });
   registry.addAdminRoute({
