@@ -4,7 +4,7 @@
  * request log; "the same contacts on both sides" compares the emulator's
  * GET /users/{email}/contacts with the mirror.
  */
-import { Contact } from '../../src/entities';
+import { Contact, OutboxRow } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { resetContacts, startWorld, type World } from '../support/world';
 
@@ -110,9 +110,16 @@ describeEachDb('contacts: two-way sync', (db) => {
   test('a stale etag answers CONFLICT with the current version and writes nothing', async () => {
     const created = (await gql(`mutation { createContact(input: { givenName: "Cy" }) { id etag } }`)).body.data.createContact;
     await gql(`mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "Cyrus" }) { id } }`, { id: created.id });
+    const row = async () => db().ds.getRepository(Contact).findOneByOrFail({ id: created.id });
+    const outbox = async () => db().ds.getRepository(OutboxRow).find({ where: { entityId: created.id }, order: { seq: 'ASC' } });
+    const before = { row: await row(), outbox: await outbox() };
+    expect(before.row.givenName).toBe('Cyrus');
     await w.admin.clearRequests();
     const res = await gql(`mutation ($id: ID!, $e: String) { updateContact(id: $id, input: { givenName: "Cyril", etag: $e }) { id } }`, { id: created.id, e: created.etag });
     expect(res.body.errors![0].extensions).toMatchObject({ code: 'CONFLICT', current: { givenName: 'Cyrus' } });
+    // Nothing written: the mirror row is as it was (fields, version), no outbox row was added, Google was not called.
+    expect(await row()).toEqual(before.row);
+    expect(await outbox()).toEqual(before.outbox);
     expect(await peopleCalls()).toEqual([]);
   });
 });
