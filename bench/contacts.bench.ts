@@ -32,7 +32,8 @@ export async function benchContacts(): Promise<BenchResult> {
     await adminCall(w.emu.url, 'DELETE', '/requests');
     t = performance.now();
     await w.gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: made.createContacts.map((c: { id: string }) => c.id) });
-    figures['1,000 deletes: write calls'] = await w.calls('people.people.batchDeleteContacts');
+    figures['1,000 deletes: delete calls'] = await w.calls('people.people.batchDeleteContacts');
+    figures['1,000 deletes: guarding etag writes'] = await w.calls('people.people.batchUpdateContacts');
     figures['1,000 deletes: ms'] = Math.round(performance.now() - t);
 
     await w.ds.query("UPDATE contact_sync SET lastSyncAt = '2000-01-01 00:00:00.000'");
