@@ -106,9 +106,15 @@ export class GoogleSession {
     }
   }
 
-  /** Maps an API failure of this session (errors from the clients above) to our error. */
+  /**
+   * Maps an API failure of this session (errors from the clients above) to our error. A 401 means Google no longer
+   * takes the token we hold (revoked, or expired before the time it gave us): the key's cached tokens are dropped, so
+   * the next call mints a new one instead of being refused with the same token until it would have expired.
+   */
   toAppError(err: unknown, feature: Feature): AppError {
-    return failureToAppError(mapGoogleError(err, { api: FEATURE_API[feature], subject: this.subject, clientId: this.credential?.key.client_id }));
+    const f = mapGoogleError(err, { api: FEATURE_API[feature], subject: this.subject, clientId: this.credential?.key.client_id });
+    if (f.kind === 'token-rejected' && this.credential) this.broker.forgetCredential(this.credential.id);
+    return failureToAppError(f);
   }
 
   private async authFor(feature: Feature) {
