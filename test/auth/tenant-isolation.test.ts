@@ -9,6 +9,7 @@ import { buildGatewaySchema } from '../../src/schema';
 import { describeEachDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
 import { EmulatorAdmin, type Tenant } from '../support/google';
+import { until } from '../support/wait';
 import { FAST_OUTBOX_ENV } from '../support/world';
 
 const DOMAINS = ['alpha.test', 'beta.test'] as const;
@@ -16,6 +17,7 @@ type Domain = (typeof DOMAINS)[number];
 
 interface World {
   gw: TestGateway;
+  admin: EmulatorAdmin;
   tenants: Record<Domain, Tenant>;
   /** The id of the one contact each brokerage's agent has. */
   contacts: Record<Domain, string>;
@@ -151,11 +153,47 @@ Object.assign(PROBES, {
     expect(res.body.data.syncContacts.contacts.lastSyncAt).toEqual(expect.any(String));
     expect(await ownContact(w, domain)).toHaveLength(1);
   },
-  'Query.syncStatus': async (w: World, domain: Domain) => {
-    const res = await w.gw.gql('{ syncStatus { contacts { pendingChanges failedChanges } } }', { token: await w.agentToken(domain) });
-    expect(res.body.data.syncStatus.contacts).toEqual({ pendingChanges: 0, failedChanges: 0 });
+  'Query.syncStatus': async (w: World, domain: Domain, other: Domain) => {
+    // The other brokerage's agent gets a contact change Google refused, an event change Google refused and a contact
+    // change still on its way (parked in Google); the caller's counts and failed writes must not move.
+    const before = { mine: await syncStatus(w, domain), theirs: await syncStatus(w, other) };
+    const t = await w.agentToken(other);
+    await w.admin.addFault({ api: 'people', method: 'people.people.batchUpdateContacts', status: 400 });
+    expect((await w.gw.gql('mutation ($id: ID!) { updateContact(id: $id, input: { jobTitle: "Refused" }) { id } }', { token: t, variables: { id: w.contacts[other] } })).body.errors).toBeUndefined();
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.patch', status: 400 });
+    expect((await w.gw.gql('mutation ($id: ID!, $t: String!) { updateEvent(id: $id, input: { title: $t }) { id } }', { token: t, variables: { id: w.events[other], t: `Refused for ${other}` } })).body.errors).toBeUndefined();
+    await until(`${other}'s two changes refused for good`, () => syncStatus(w, other), (x) => x.contacts.failedChanges === before.theirs.contacts.failedChanges + 1 && x.calendar.failedChanges === before.theirs.calendar.failedChanges + 1);
+    const held = await w.admin.addFault({ api: 'people', method: 'people.people.batchUpdateContacts', hold: 'call' });
+    const pending = w.gw.gql('mutation ($id: ID!) { updateContact(id: $id, input: { jobTitle: "Waiting" }) { id } }', { token: t, variables: { id: w.contacts[other] } });
+    try {
+      await w.admin.waitHeld(held.id);
+      const theirs = await syncStatus(w, other);
+      expect(theirs.contacts).toEqual({ pendingChanges: before.theirs.contacts.pendingChanges + 1, failedChanges: before.theirs.contacts.failedChanges + 1 });
+      expect(theirs.calendar).toMatchObject({ pendingChanges: before.theirs.calendar.pendingChanges, failedChanges: before.theirs.calendar.failedChanges + 1 });
+      // (A refused patch is dropped: the failed write names the event by the title Google still has.)
+      expect(theirs.calendar.failedWrites).toEqual([{ eventId: w.events[other], title: `Showing for ${other}`, error: expect.stringMatching(/^Google refused the change/) }]);
+      // The caller sees exactly what it saw before: none of the other agent's changes, pending or failed.
+      const mine = await syncStatus(w, domain);
+      expect(mine).toEqual(before.mine);
+      expect(mine.calendar.failedWrites).toEqual([]);
+    } finally {
+      await w.admin.release(held.id);
+      await pending;
+      await w.admin.clearFaults();
+      await until(`${other}'s parked contact change delivered`, () => syncStatus(w, other), (s) => s.contacts.pendingChanges === before.theirs.contacts.pendingChanges);
+      // Put the event back for the probes that follow.
+      await w.gw.gql('mutation ($id: ID!, $t: String!) { updateEvent(id: $id, input: { title: $t }) { id } }', { token: t, variables: { id: w.events[other], t: `Showing for ${other}` } });
+      await until(`${other}'s event written again`, () => syncStatus(w, other), (x) => x.calendar.pendingChanges === 0 && x.calendar.failedWrites.length === 0);
+    }
   },
 });
+
+interface SyncStatusView {
+  contacts: { pendingChanges: number; failedChanges: number };
+  calendar: { pendingChanges: number; failedChanges: number; failedWrites: { eventId: string; title: string | null; error: string }[] };
+}
+const syncStatus = async (w: World, d: Domain): Promise<SyncStatusView> =>
+  (await w.gw.gql('{ syncStatus { contacts { pendingChanges failedChanges } calendar { pendingChanges failedChanges failedWrites { eventId title error } } } }', { token: await w.agentToken(d) })).body.data.syncStatus;
 
 /** Calendar: each agent has one event; reads go to Google as the caller's own mailbox, so another's id is NOT_FOUND there too. */
 const RANGE = '(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z")';
@@ -185,9 +223,18 @@ Object.assign(PROBES, {
     expect(await ownEvents(w, other)).toHaveLength(1);
     await w.gw.gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { token: await w.agentToken(domain), variables: { id: res.body.data.createEvent.id } });
   },
-  'Mutation.syncCalendar': async (w: World, domain: Domain) => {
+  'Mutation.syncCalendar': async (w: World, domain: Domain, other: Domain) => {
+    const lastSync = async (d: Domain) => (await w.gw.gql('{ syncStatus { calendar { lastSyncAt } } }', { token: await w.agentToken(d) })).body.data.syncStatus.calendar.lastSyncAt;
+    const otherBefore = await lastSync(other);
+    await w.admin.clearRequests();
     const res = await w.gw.gql('mutation { syncCalendar { calendar { lastSyncAt } } }', { token: await w.agentToken(domain) });
     expect(res.body.data.syncCalendar.calendar.lastSyncAt).toEqual(expect.any(String));
+    // Google was read as the caller's own mailbox only, and only the caller's sync record moved.
+    const calls = await w.admin.requests({ api: 'calendar' });
+    expect(calls.map((c) => c.method)).toContain('calendar.events.list');
+    expect(new Set(calls.map((c) => c.user))).toEqual(new Set([`user@${domain}`]));
+    expect(await lastSync(other)).toBe(otherBefore);
+    expect(await lastSync(domain)).toBe(res.body.data.syncCalendar.calendar.lastSyncAt);
   },
   'Query.eventChanges': async (w: World, domain: Domain, other: Domain) => {
     await w.gw.gql('mutation { syncCalendar { calendar { lastSyncAt } } }', { token: await w.agentToken(domain) });
@@ -219,7 +266,7 @@ describeEachDb('tenant isolation', (db) => {
       await seedBrokerage(db().ds, domain, [{ email: `admin@${domain}`, role: 'admin' }]);
       tenants[domain] = await admin.tenant(domain, [`admin@${domain}`, `user@${domain}`], [...GUIDE_SCOPES]);
     }
-    world = { gw, tenants, contacts: {} as Record<Domain, string>, events: {} as Record<Domain, string>, mails: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
+    world = { gw, admin, tenants, contacts: {} as Record<Domain, string>, events: {} as Record<Domain, string>, mails: {} as Record<Domain, string>, token: (d) => gw.token(`admin@${d}`, { admin: true }), agentToken: (d) => gw.token(`user@${d}`) };
     for (const domain of DOMAINS) {
       const res = await gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
         token: await world.token(domain),

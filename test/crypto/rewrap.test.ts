@@ -1,10 +1,17 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Envelope } from '../../src/crypto/envelope';
 import { rewrapAllCredentials } from '../../src/crypto/rewrap';
 import { AuditLog, ServiceAccountCredential } from '../../src/entities';
 import { storeCredential } from '../support/credentials';
 import { describeEachDb } from '../support/db';
 import { seedBrokerage } from '../support/gateway';
+
+/** A service-account key file as Google issues it: real PKCS#8 private-key text in `private_key`. */
+function keyFile(email: string): { json: string; pem: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { pem, json: JSON.stringify({ type: 'service_account', client_email: email, private_key_id: randomBytes(20).toString('hex'), private_key: pem }) };
+}
 
 describeEachDb('KEK rotation (keys:rewrap)', (db) => {
   test('re-wraps every data key with the new KEK; secrets still decrypt with only the new KEK', async () => {
@@ -13,9 +20,10 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
     const a = await seedBrokerage(db().ds, 'a.test');
     const b = await seedBrokerage(db().ds, 'b.test');
     const oldEnv = new Envelope([k1]);
+    const keys = [keyFile('sa@a.iam.test'), keyFile('sa@b.iam.test')];
     const rows = [
-      await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'sa@a.iam.test', keyJson: '{"k":"a"}' }),
-      await storeCredential(db().ds, oldEnv, b.id, { clientEmail: 'sa@b.iam.test', keyJson: '{"k":"b"}' }),
+      await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'sa@a.iam.test', keyJson: keys[0].json }),
+      await storeCredential(db().ds, oldEnv, b.id, { clientEmail: 'sa@b.iam.test', keyJson: keys[1].json }),
     ];
     // One corrupted row: reported, left as it was, the others still rotate.
     const broken = await storeCredential(db().ds, oldEnv, b.id, { clientEmail: 'x@b.iam.test', status: 'RETIRED' });
@@ -26,7 +34,7 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
     expect(report.failed).toEqual([expect.objectContaining({ credentialId: broken.id, reason: expect.stringMatching(/authentication failed/) })]);
 
     const newOnly = new Envelope([k2]);
-    for (const [row, plain] of [[rows[0], '{"k":"a"}'], [rows[1], '{"k":"b"}']] as const) {
+    for (const [row, plain] of [[rows[0], keys[0].json], [rows[1], keys[1].json]] as const) {
       const stored = await db().ds.getRepository(ServiceAccountCredential).findOneByOrFail({ id: row.id });
       expect(stored.kekId).toBe('k2');
       expect(stored.ciphertext).toBe(row.ciphertext);
@@ -35,7 +43,12 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
     expect((await db().ds.getRepository(ServiceAccountCredential).findOneByOrFail({ id: broken.id })).kekId).toBe('k1');
     const audits = await db().ds.getRepository(AuditLog).findBy({ action: 'credential.kek_rewrapped' });
     expect(audits.map((x) => x.target).sort()).toEqual(rows.map((r) => r.id).sort());
-    expect(audits.every((x) => !x.detail!.includes('PRIVATE'))).toBe(true);
+    // The audit says which KEKs, and nothing of the secrets it re-wrapped: no key text, no key body, no wrapped key.
+    for (const audit of audits) {
+      expect(audit.detail).not.toContain('PRIVATE');
+      for (const k of keys) expect(audit.detail).not.toContain(k.pem.split('\n')[1]);
+      expect(JSON.parse(audit.detail!)).toEqual({ from: 'k1', to: 'k2' });
+    }
 
     // Running again changes nothing.
     expect((await rewrapAllCredentials(db().ds, new Envelope([k2, k1]), 'test')).rewrapped).toBe(0);

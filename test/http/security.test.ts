@@ -3,11 +3,45 @@
  * suggestions, CSRF, batching, masking, and bad input that must get a typed
  * error and leave the process up.
  */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { getIntrospectionQuery } from 'graphql';
+import { SignJWT } from 'jose';
+import type { DataSource } from 'typeorm';
+import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
 import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
-import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { seedBrokerage, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../support/gateway';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/**
+ * One POST /graphql written byte for byte on a socket, so a test can send header values fetch would refuse (bytes
+ * above 0x7f, a bare CR). Returns the status and the response headers (lower-cased names, every value).
+ */
+async function rawPost(baseUrl: string, extraHeaderLines: Buffer): Promise<{ status: number; headers: Array<[string, string]>; body: string }> {
+  const { hostname, port } = new URL(baseUrl);
+  const body = JSON.stringify({ query: '{ __typename }' });
+  const head = Buffer.from(`POST /graphql HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`, 'latin1');
+  const socket = connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('end', resolve);
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+    socket.write(Buffer.concat([head, extraHeaderLines, Buffer.from(`\r\n${body}`, 'latin1')]));
+  });
+  const text = Buffer.concat(chunks).toString('latin1');
+  const [headText, ...rest] = text.split('\r\n\r\n');
+  const [statusLine, ...lines] = headText.split('\r\n');
+  return {
+    status: Number(statusLine.split(' ')[1]),
+    headers: lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string]),
+    body: rest.join('\r\n\r\n'),
+  };
+}
+const headerLine = (value: string | Buffer) => Buffer.concat([Buffer.from('X-Request-Id: ', 'latin1'), typeof value === 'string' ? Buffer.from(value, 'latin1') : value, Buffer.from('\r\n', 'latin1')]);
 
 const codesOf = (body: any): (string | undefined)[] => ((body as { errors?: { extensions?: { code?: string } }[] }).errors ?? []).map((e) => e.extensions?.code);
 
@@ -19,7 +53,8 @@ describeEachDb('HTTP security baseline', (db) => {
   beforeAll(async () => {
     await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
     const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
-    gw = await startTestGateway(db().ds, { log: createLogger('info', sink) });
+    // Everything the gateway logs, at every level: what must never reach it must not hide behind a level.
+    gw = await startTestGateway(db().ds, { log: createLogger('trace', sink) });
     token = await gw.token('a@alpha.test');
   });
   afterAll(() => gw.close());
@@ -156,9 +191,161 @@ describeEachDb('HTTP security baseline', (db) => {
     }
   });
 
-  test('the bearer token never reaches the log', async () => {
-    await gw.gql('{ me { id } }', { token });
-    expect(logLines.join('\n')).not.toContain(token);
+  test('a caller\'s bearer token never reaches the log: not on success, not when refused, not when the request fails', async () => {
+    const from = logLines.length;
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (o: { secret?: string; exp?: number }) =>
+      new SignJWT({ email: 'a@alpha.test', roles: [] }).setProtectedHeader({ alg: 'HS256' }).setIssuer(gw.config.auth.issuer).setAudience(gw.config.auth.audience)
+        .setIssuedAt().setExpirationTime(o.exp ?? now + 600).sign(new TextEncoder().encode(o.secret ?? TEST_JWT_SECRET));
+    const forged = await sign({ secret: 'a-different-secret-of-at-least-32-bytes!!' });
+    const expired = await sign({ exp: now - 3600 });
+    const failing = await sign({});
+
+    expect((await gw.gql('{ me { id } }', { token })).body.data.me.id).toEqual(expect.any(String));
+    for (const [t, reason] of [[forged, /signature does not verify/], [expired, /expired/]] as const) {
+      const res = await gw.gql('{ me { id } }', { token: t });
+      expect(res.status).toBe(401);
+      expect(res.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' }, message: expect.stringMatching(reason) });
+    }
+    // A header that is not "Bearer <token>" is refused before the token is read; it must not be logged either.
+    const malformed = await gw.gql('{ me { id } }', { headers: { authorization: `Bearer ${forged} trailing` } });
+    expect(malformed.body.errors?.[0].extensions.code).toBe('UNAUTHENTICATED');
+    // A request that fails inside the gateway, with a valid token: its error is logged, the token is not.
+    const original = gw.services.agents.me;
+    gw.services.agents.me = async () => {
+      throw new Error('resolver exploded');
+    };
+    try {
+      const res = await gw.gql('{ me { id } }', { token: failing });
+      expect(res.body.errors?.[0].extensions.code).toBe('INTERNAL_SERVER_ERROR');
+    } finally {
+      gw.services.agents.me = original;
+    }
+
+    const logged = logLines.slice(from).join('\n');
+    expect(logged).toContain('resolver exploded'); // the log did capture this stretch
+    for (const t of [token, forged, expired, failing]) {
+      expect(logged).not.toContain(t);
+      expect(logged).not.toContain(t.split('.')[2]); // not even the signature alone
+    }
+  });
+
+  describe('x-request-id', () => {
+    test('a clean id (letters, digits, ".", "_", "-", up to 128) is echoed', async () => {
+      for (const id of ['req-abc.123_XYZ', 'a'.repeat(128)]) {
+        const res = await gw.gql('{ __typename }', { headers: { 'x-request-id': id } });
+        expect(res.headers.get('x-request-id')).toBe(id);
+      }
+    });
+
+    test('a hostile id is replaced by a fresh UUID, also in the error a client quotes to support', async () => {
+      const hostile = ['a'.repeat(129), 'has space', 'semi;colon=1', '<script>alert(1)</script>', '"quoted"', '../../etc/passwd\\x', 'tab\there'];
+      const seen = new Set<string>();
+      for (const id of hostile) {
+        const res = await gw.gql('{ __typename }', { headers: { 'x-request-id': id } });
+        const echoed = res.headers.get('x-request-id')!;
+        expect(echoed).toMatch(UUID);
+        seen.add(echoed);
+      }
+      expect(seen.size).toBe(hostile.length);
+      const original = gw.services.agents.me;
+      gw.services.agents.me = async () => {
+        throw new Error('boom');
+      };
+      try {
+        const res = await gw.gql('{ me { id } }', { token, headers: { 'x-request-id': 'x'.repeat(500) } });
+        expect(res.headers.get('x-request-id')).toMatch(UUID);
+        expect(res.body.errors?.[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', requestId: res.headers.get('x-request-id') });
+      } finally {
+        gw.services.agents.me = original;
+      }
+    });
+
+    test('bytes outside ASCII (Latin-1 or UTF-8) are not echoed', async () => {
+      for (const value of [Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from('ünïcödé-id', 'utf8')]) {
+        const res = await rawPost(gw.url, headerLine(value));
+        expect(res.status).toBe(200);
+        const ids = res.headers.filter(([k]) => k === 'x-request-id').map(([, v]) => v);
+        expect(ids).toHaveLength(1);
+        expect(ids[0]).toMatch(UUID);
+      }
+    });
+
+    test('CR/LF never split the response: raw ones are refused by the HTTP parser, encoded ones are not echoed', async () => {
+      for (const value of ['evil\rSet-Cookie: stolen=1', 'evil\nSet-Cookie: stolen=1', 'evil\r\n Set-Cookie: stolen=1']) {
+        const res = await rawPost(gw.url, headerLine(value));
+        expect(res.status).toBe(400); // Node's parser: the request never reaches the gateway
+        expect(res.headers.map(([k]) => k)).not.toContain('set-cookie');
+      }
+      // What does reach the gateway is an encoded one; a proxy or log viewer that decodes it must not find it in our answer.
+      const res = await gw.gql('{ __typename }', { headers: { 'x-request-id': 'evil%0d%0aSet-Cookie:%20stolen=1' } });
+      expect(res.headers.get('x-request-id')).toMatch(UUID);
+      expect(res.headers.get('set-cookie')).toBeNull();
+    });
+  });
+});
+
+/** A TCP relay in front of MariaDB that a test can cut: the database "goes away" for the clients behind it. */
+async function relay(host: string, port: number): Promise<{ port: number; cut(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut: async () => {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
+
+describeEachDb('readiness when the database is gone', (db) => {
+  test('/readyz answers 503 without internals; /healthz stays up', async () => {
+    // The gateway gets a connection of its own that the test can take away: SQLite's is closed, MariaDB's goes
+    // through a relay that is then cut (new connections refused, open ones dropped).
+    let own: DataSource;
+    let cut: () => Promise<void>;
+    const cfg: DatabaseConfig = db().config;
+    if (cfg.kind === 'mysql') {
+      const url = new URL(cfg.url);
+      const r = await relay(url.hostname, Number(url.port));
+      url.port = String(r.port);
+      own = await openDatabase({ kind: 'mysql', url: url.toString() });
+      cut = r.cut;
+    } else {
+      own = await openDatabase({ kind: 'sqlite', path: ':memory:' });
+      cut = () => own.destroy();
+    }
+    const gw = await startTestGateway(own);
+    try {
+      const up = await fetch(`${gw.url}/readyz`);
+      expect(up.status).toBe(200);
+      expect(await up.json()).toEqual({ status: 'ready', database: 'ok' });
+      await cut();
+      const down = await fetch(`${gw.url}/readyz`);
+      expect(down.status).toBe(503);
+      const text = await down.text();
+      expect(JSON.parse(text)).toEqual({ status: 'not ready', database: 'unreachable' });
+      expect(text).not.toMatch(/ECONN|refused|127\.0\.0\.1|mysql|sqlite|QueryFailed|DataSource|Error|stack/i);
+      // Liveness is not readiness: the process is up, and says so.
+      expect(await (await fetch(`${gw.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    } finally {
+      await gw.close();
+      if (own.isInitialized) await own.destroy().catch(() => undefined);
+    }
   });
 });
 
