@@ -68,6 +68,28 @@ describeEachDb('caller authentication', (db) => {
     expect(ok.body.data?.me.email).toBe('known@alpha.test');
   });
 
+  test('JWT_CLOCK_TOLERANCE_SECONDS sets the leeway on "exp": 0 refuses a token 5 s past it, 200 accepts one 120 s past it', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const justExpired = await hsToken({ email: 'known@alpha.test' }, { exp: now - 5 });
+    const longExpired = await hsToken({ email: 'known@alpha.test' }, { exp: now - 120 });
+    const veryLongExpired = await hsToken({ email: 'known@alpha.test' }, { exp: now - 600 });
+    const strict = await startTestGateway(db().ds, { env: { JWT_CLOCK_TOLERANCE_SECONDS: '0' } });
+    const lenient = await startTestGateway(db().ds, { env: { JWT_CLOCK_TOLERANCE_SECONDS: '200' } });
+    try {
+      expect(strict.config.auth.clockToleranceSeconds).toBe(0);
+      const refused = await strict.gql(ME, { token: justExpired });
+      expect(refused.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' }, message: expect.stringMatching(/expired/) });
+      expect((await lenient.gql(ME, { token: longExpired })).body.data?.me.email).toBe('known@alpha.test');
+      expect((await lenient.gql(ME, { token: veryLongExpired })).body.errors?.[0].message).toMatch(/expired/);
+      // The default (30 s) sits between the two.
+      expect((await gw.gql(ME, { token: justExpired })).body.data?.me.email).toBe('known@alpha.test');
+      expect((await gw.gql(ME, { token: longExpired })).body.errors?.[0].message).toMatch(/expired/);
+    } finally {
+      await strict.close();
+      await lenient.close();
+    }
+  });
+
   test('a token without exp is refused', async () => {
     await expectUnauthenticated(await hsToken({ email: 'known@alpha.test' }, { exp: null }), /claim "exp" missing/);
   });
@@ -151,6 +173,44 @@ describeEachDb('caller authentication with asymmetric keys', (db) => {
       expect(res.body.errors?.[0].message).toMatch(/algorithm is not allowed/);
     } finally {
       await gw.close();
+    }
+  });
+
+  test('JWT_ALGORITHMS narrows what a JWKS holding an RSA and an EC key accepts', async () => {
+    const rsa = await generateKeyPair('RS256');
+    const ec = await generateKeyPair('ES256');
+    const keys = [
+      { ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' },
+      { ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' },
+    ];
+    const jwks: Server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys }));
+    });
+    await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
+    const rs = await asymToken(rsa.privateKey, 'RS256', 'rsa-1');
+    const es = await asymToken(ec.privateKey, 'ES256', 'ec-1');
+    try {
+      for (const [algorithms, accepted, refused] of [['ES256', es, rs], ['RS256', rs, es]] as const) {
+        const gw = await startTestGateway(db().ds, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: url, JWT_ALGORITHMS: algorithms } });
+        try {
+          expect((await gw.gql(ME, { token: accepted })).body.data?.me.email).toBe('known@alpha.test');
+          const res = await gw.gql(ME, { token: refused });
+          expect(res.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' }, message: `bearer token rejected: its algorithm is not allowed (allowed: ${algorithms})` });
+        } finally {
+          await gw.close();
+        }
+      }
+      // Unset: both.
+      const both = await startTestGateway(db().ds, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: url } });
+      try {
+        for (const t of [rs, es]) expect((await both.gql(ME, { token: t })).body.data?.me.email).toBe('known@alpha.test');
+      } finally {
+        await both.close();
+      }
+    } finally {
+      jwks.close();
     }
   });
 

@@ -64,6 +64,34 @@ describe('configuration', () => {
     expect(problems(prod({ ...valid, JWT_SECRET: '', JWT_PUBLIC_KEY: 'nope' }))).toEqual([expect.stringMatching(/JWT_PUBLIC_KEY must be a PEM/)]);
   });
 
+  test('JWT_ALGORITHMS (public key or JWKS): RS256 and/or ES256, anything else named; unset means both', () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----';
+    const withKey = (algs?: string) => prod({ ...valid, JWT_SECRET: '', JWT_PUBLIC_KEY: pem, ...(algs === undefined ? {} : { JWT_ALGORITHMS: algs }) });
+    expect(loadConfig(withKey()).auth.verification).toMatchObject({ kind: 'public-key', algorithms: ['RS256', 'ES256'] });
+    expect(loadConfig(withKey(' ES256 ')).auth.verification).toMatchObject({ algorithms: ['ES256'] });
+    expect(loadConfig({ ...prod({ ...valid, JWT_SECRET: '', JWT_JWKS_URL: 'https://id.crm.test/jwks' }), JWT_ALGORITHMS: 'RS256' }).auth.verification).toMatchObject({ kind: 'jwks', algorithms: ['RS256'] });
+    expect(problems(withKey('RS256,HS256,none'))).toEqual(['JWT_ALGORITHMS must list RS256 and/or ES256 (got "HS256,none")']);
+  });
+
+  test('JWT_CLOCK_TOLERANCE_SECONDS: 30 by default, 0 to 300', () => {
+    expect(loadConfig(prod(valid)).auth.clockToleranceSeconds).toBe(30);
+    expect(loadConfig(prod({ ...valid, JWT_CLOCK_TOLERANCE_SECONDS: '0' })).auth.clockToleranceSeconds).toBe(0);
+    expect(loadConfig(prod({ ...valid, JWT_CLOCK_TOLERANCE_SECONDS: '300' })).auth.clockToleranceSeconds).toBe(300);
+    expect(problems(prod({ ...valid, JWT_CLOCK_TOLERANCE_SECONDS: '301' }))).toEqual(['JWT_CLOCK_TOLERANCE_SECONDS must be a whole number from 0 to 300 (got "301")']);
+    expect(problems(prod({ ...valid, JWT_CLOCK_TOLERANCE_SECONDS: '-1' }))).toEqual(['JWT_CLOCK_TOLERANCE_SECONDS must be a whole number from 0 to 300 (got "-1")']);
+  });
+
+  test('Google roots: a per-API root beats GOOGLE_API_ROOT_URL, which beats Google\'s own; bad URLs are named', () => {
+    const c = loadConfig(prod({ ...valid, GOOGLE_API_ROOT_URL: 'http://all.test/', GOOGLE_CALENDAR_ROOT_URL: 'http://cal.test/' }));
+    expect(c.google.roots).toEqual({ people: 'http://all.test/', calendar: 'http://cal.test/', gmail: 'http://all.test/' });
+    expect(loadConfig(prod({ ...valid, GOOGLE_GMAIL_ROOT_URL: 'http://mail.test/' })).google.roots).toEqual({ people: 'https://people.googleapis.com/', calendar: 'https://www.googleapis.com/', gmail: 'http://mail.test/' });
+    expect(problems(prod({ ...valid, GOOGLE_PEOPLE_ROOT_URL: 'ftp://people.test/' }))).toEqual(['GOOGLE_PEOPLE_ROOT_URL must be an http(s) URL (got "ftp://people.test/")']);
+    // In the sandbox, one explicit root is enough to keep the in-process emulator out of the way.
+    const dir = mkdtempSync(join(tmpdir(), 'engage-config-'));
+    expect(loadConfig({ DATA_DIR: dir }).google.useSandboxEmulator).toBe(true);
+    expect(loadConfig({ DATA_DIR: dir, GOOGLE_PEOPLE_ROOT_URL: 'http://people.test/' }).google.useSandboxEmulator).toBe(false);
+  });
+
   test('the sandbox is refused in production', () => {
     expect(problems(prod({ ...valid, SANDBOX: 'true' }))).toEqual(['SANDBOX=true is not allowed with NODE_ENV=production']);
   });
