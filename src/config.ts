@@ -48,6 +48,8 @@ export interface Config {
   http: {
     /** Largest request body accepted, in bytes. */
     maxBodyBytes: number;
+    /** How long an idle keep-alive connection is kept open, ms (announced to clients in `Keep-Alive: timeout=`). */
+    keepAliveTimeoutMs: number;
   };
   google: {
     /** API roots per service (`rootUrl` of each generated client). */
@@ -266,7 +268,13 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     keyEncryptionKeys,
     // A mail as large as Gmail takes (35 MiB of MIME) arrives as base64 attachments in the JSON body: 40 MiB lets every
     // such mail through to sendMail's own size check (a typed error naming the limit).
-    http: { maxBodyBytes: int('MAX_BODY_BYTES', 40 * 1024 * 1024, 1024, 64 * 1024 * 1024) },
+    // Node's default keep-alive of 5 s is shorter than the idle timeout of the load balancers in front of us (60 s is
+    // common): the balancer then reuses a connection we are closing and its client gets a reset (a 502). Clients that
+    // keep connections as long as we announce close them first. 65 s outlasts a 60 s balancer.
+    http: {
+      maxBodyBytes: int('MAX_BODY_BYTES', 40 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      keepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_SECONDS', 65, 1, 3600) * 1000,
+    },
     google: readGoogle(str, problems, sandbox),
     contacts: {
       freshnessMs: int('CONTACTS_FRESHNESS_SECONDS', 60, 0, 86_400) * 1000,

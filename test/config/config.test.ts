@@ -35,6 +35,12 @@ describe('configuration', () => {
     expect(c.keyEncryptionKeys.map((k) => k.id)).toEqual(['k1']);
   });
 
+  test('HTTP_KEEP_ALIVE_SECONDS: 65 by default, a whole number of seconds from 1 to 3600', () => {
+    expect(loadConfig(prod(valid)).http.keepAliveTimeoutMs).toBe(65_000);
+    expect(loadConfig(prod({ ...valid, HTTP_KEEP_ALIVE_SECONDS: '120' })).http.keepAliveTimeoutMs).toBe(120_000);
+    expect(problems(prod({ ...valid, HTTP_KEEP_ALIVE_SECONDS: '0' }))).toEqual([expect.stringMatching(/^HTTP_KEEP_ALIVE_SECONDS must be a whole number from 1 to 3600 \(got "0"\)/)]);
+  });
+
   test('bad values name the variable, the expectation and (for non-secrets) what was received', () => {
     const p = problems(prod({ ...valid, PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'production' }));
     expect(p).toContain('PORT must be a whole number from 0 to 65535 (got "eighty")');

@@ -3,6 +3,7 @@
  * suggestions, CSRF, batching, masking, and bad input that must get a typed
  * error and leave the process up.
  */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { getIntrospectionQuery } from 'graphql';
@@ -42,6 +43,19 @@ async function rawPost(baseUrl: string, extraHeaderLines: Buffer): Promise<{ sta
   };
 }
 const headerLine = (value: string | Buffer) => Buffer.concat([Buffer.from('X-Request-Id: ', 'latin1'), typeof value === 'string' ? Buffer.from(value, 'latin1') : value, Buffer.from('\r\n', 'latin1')]);
+
+/** The Keep-Alive header of a keep-alive POST /graphql (fetch hides hop-by-hop headers). */
+function keepAliveHeader(url: string): Promise<string | undefined> {
+  const agent = new HttpAgent({ keepAlive: true });
+  return new Promise<string | undefined>((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.headers['keep-alive'] as string | undefined));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ query: '{ __typename }' }));
+  }).finally(() => agent.destroy());
+}
 
 const codesOf = (body: any): (string | undefined)[] => ((body as { errors?: { extensions?: { code?: string } }[] }).errors ?? []).map((e) => e.extensions?.code);
 
@@ -157,6 +171,16 @@ describeEachDb('HTTP security baseline', (db) => {
     const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{__typename}', variables: { pad: 'x'.repeat(gw.config.http.maxBodyBytes) } }) });
     expect(res.status).toBe(413);
     expect(codesOf(await res.json())).toEqual(['BAD_USER_INPUT']);
+  });
+
+  test('idle connections are kept 65 s (longer than a load balancer\'s 60 s), announced in Keep-Alive; HTTP_KEEP_ALIVE_SECONDS sets it', async () => {
+    expect(await keepAliveHeader(gw.graphqlUrl)).toBe('timeout=65');
+    const other = await startTestGateway(db().ds, { env: { HTTP_KEEP_ALIVE_SECONDS: '120' } });
+    try {
+      expect(await keepAliveHeader(other.graphqlUrl)).toBe('timeout=120');
+    } finally {
+      await other.close();
+    }
   });
 
   test('unknown paths: 404 with a typed error', async () => {
