@@ -4,7 +4,7 @@
  * (`--no-defaults`). Measured ready in 2-3 s on our 2-core machines.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,14 +49,18 @@ export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
   const dir = mkdtempSync(join(tmpdir(), 'engage-mariadb-'));
   const dataDir = join(dir, 'data');
   const socket = join(dir, 'mysqld.sock');
+  // Its own temporary directory: with the default (/tmp) a bootstrap sharing it with other MariaDB runs on the
+  // machine was seen aborting on "Error on delete of '/tmp/#sql-temptable…'".
+  const tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
   const installDb = join(mariadbd, '..', '..', 'bin', 'mariadb-install-db');
   execFileSync(existsSync(installDb) ? installDb : 'mariadb-install-db', [
     '--no-defaults', `--datadir=${dataDir}`, '--user=root',
-    '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve',
+    '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', `--tmpdir=${tmp}`,
   ], { stdio: 'pipe' });
   const port = await freePort();
   const child: ChildProcess = spawn(mariadbd, [
-    '--no-defaults', '--user=root', `--datadir=${dataDir}`, `--socket=${socket}`,
+    '--no-defaults', '--user=root', `--datadir=${dataDir}`, `--socket=${socket}`, `--tmpdir=${tmp}`,
     `--pid-file=${join(dir, 'mysqld.pid')}`, `--port=${port}`, '--bind-address=127.0.0.1',
     '--skip-name-resolve', '--innodb-buffer-pool-size=64M', '--innodb-flush-log-at-trx-commit=2',
     '--max-connections=500', `--log-error=${join(dir, 'error.log')}`,
