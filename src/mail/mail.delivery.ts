@@ -232,7 +232,7 @@ export class MailDelivery implements OutboxHandler {
       // Not an answer from Google (our database, a bug): nothing is known about Gmail, so never a final FAILED —
       // the next attempt settles what happened by asking Gmail (drafts.get / the draft search).
       const ours = f.kind === 'unknown' && f.status === undefined;
-      if (ours) this.deps.log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), lane, mailId: mail.id }, 'unexpected failure delivering mail; will retry');
+      if (ours) this.deps.log.error({ err, lane, mailId: mail.id }, 'unexpected failure delivering mail; will retry');
       // Given up after giveUpMs: a mail sent days late does more harm than one the agent knows to resend. Not while a
       // drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
       const unsure = mail.phase === 'sending';

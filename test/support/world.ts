@@ -5,6 +5,7 @@
  */
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
+import type { Logger } from '../../src/logger';
 import type { TestDb } from './db';
 import { seedBrokerage, startTestGateway, type TestGateway } from './gateway';
 import { EmulatorAdmin, type Tenant } from './google';
@@ -30,14 +31,14 @@ export const FAST_OUTBOX_ENV = {
   CONTACTS_FRESHNESS_SECONDS: '3600',
 };
 
-export async function startWorld(db: TestDb, opts: { domain?: string; users?: string[]; env?: Record<string, string | undefined>; emu?: RunningEmulator; port?: number } = {}): Promise<World> {
+export async function startWorld(db: TestDb, opts: { domain?: string; users?: string[]; env?: Record<string, string | undefined>; emu?: RunningEmulator; port?: number; log?: Logger } = {}): Promise<World> {
   const domain = opts.domain ?? 'alpha.test';
   const users = opts.users ?? [`agent@${domain}`, `other@${domain}`, `boss@${domain}`];
   const emu = opts.emu ?? (await startEmulator());
   const admin = new EmulatorAdmin(emu.url);
   const tenant = await admin.tenant(domain, users, [...GUIDE_SCOPES]);
   const brokerage = await seedBrokerage(db.ds, domain, [{ email: `boss@${domain}`, role: 'admin' }]);
-  const gw = await startTestGateway(db.ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, ...opts.env }, port: opts.port });
+  const gw = await startTestGateway(db.ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, ...opts.env }, port: opts.port, log: opts.log });
   const res = await gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status checks { name ok message } } }', {
     token: await gw.token(`boss@${domain}`, { admin: true }),
     variables: { k: JSON.stringify(tenant.key), e: users[0] },
