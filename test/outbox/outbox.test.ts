@@ -12,6 +12,7 @@ import { OutboxRow } from '../../src/entities';
 import { createLogger } from '../../src/logger';
 import { backoffMs, enqueue, OutboxWorker, type LaneRef, type Outcome, type OutboxHandler } from '../../src/outbox/outbox';
 import { describeEachDb } from '../support/db';
+import { until } from '../support/wait';
 
 const FAST = { pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
 
@@ -27,20 +28,39 @@ test('backoff: exponential with jitter in [d/2, d], capped, and never shorter th
 class Recorder implements OutboxHandler {
   readonly topic = 'test';
   readonly delivered: { worker: string; lane: string; seqs: number[]; entityIds: string[] }[] = [];
+  /** Every call, failed or not: the rows offered, when it started (Date.now()) and when it answered. */
+  readonly calls: { entityIds: string[]; startedAt: number; answeredAt: number; result: 'retry' | 'delivered' }[] = [];
   inFlight = new Map<string, string>();
   overlaps = 0;
   failNext = 0;
-  constructor(private readonly name: string) {}
+  retryAfterMs?: number = 150;
+  /** Called at the start of every delivery and just before a retry is answered (tests take readings there). */
+  onCall: (event: 'start' | 'retry') => void = () => {};
+  /** Resolves at this recorder's first call. */
+  readonly started: Promise<void>;
+  private markStarted!: () => void;
+  /** Every call waits for this first (still "in flight" meanwhile). */
+  waitFor: Promise<void> = Promise.resolve();
+  constructor(private readonly name: string) {
+    this.started = new Promise((r) => (this.markStarted = r));
+  }
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
+    const startedAt = Date.now();
+    this.onCall('start');
+    this.markStarted();
     if (this.inFlight.has(lane.agentId)) this.overlaps++;
     this.inFlight.set(lane.agentId, this.name);
+    await this.waitFor;
     await new Promise((r) => setTimeout(r, 5));
     this.inFlight.delete(lane.agentId);
     if (this.failNext > 0) {
       this.failNext--;
-      return [{ seq: rows[0].seq, result: 'retry', error: 'upstream 503', retryAfterMs: 150 }];
+      this.onCall('retry');
+      this.calls.push({ entityIds: rows.map((r) => r.entityId), startedAt, answeredAt: Date.now(), result: 'retry' });
+      return [{ seq: rows[0].seq, result: 'retry', error: 'upstream 503', retryAfterMs: this.retryAfterMs }];
     }
     const batch = rows.slice(0, 7);
+    this.calls.push({ entityIds: batch.map((r) => r.entityId), startedAt, answeredAt: Date.now(), result: 'delivered' });
     this.delivered.push({ worker: this.name, lane: lane.agentId, seqs: batch.map((r) => r.seq), entityIds: batch.map((r) => r.entityId) });
     return batch.map((r) => (r.kind === 'poison' ? { seq: r.seq, result: 'failed' as const, error: 'refused' } : { seq: r.seq, result: 'done' as const }));
   }
@@ -61,6 +81,11 @@ describeEachDb('outbox', (db) => {
     const r2 = new Recorder('p2');
     r1.inFlight = shared;
     r2.inFlight = shared;
+    // Neither process finishes a call before the other has started one, so both surely deliver (and, in flight
+    // meanwhile, overlap with each other as long as possible). No deadlock: a process delivers at most `concurrency`
+    // (4) of the 6 lanes at once and holds leases only on those, so the other always finds a lane free.
+    r1.waitFor = r2.started;
+    r2.waitFor = r1.started;
     const w1 = new OutboxWorker(ds1, createLogger('silent'), FAST);
     const w2 = new OutboxWorker(ds2, createLogger('silent'), FAST);
     w1.register(r1);
@@ -73,13 +98,8 @@ describeEachDb('outbox', (db) => {
       for (let round = 0; round < 10; round++) {
         await ds1.transaction((m) => enqueue(m, lanes.flatMap((lane) => Array.from({ length: 3 }, (_, i) => ({ lane, kind: 'x', entityId: `${lane.agentId}:${round * 3 + i}` })))));
         for (const lane of lanes) (round % 2 ? w1 : w2).kick(lane);
-        await new Promise((r) => setTimeout(r, 10));
       }
-      const deadline = Date.now() + 15_000;
-      while ((await ds1.getRepository(OutboxRow).count()) > 0) {
-        if (Date.now() > deadline) throw new Error('not all rows were delivered');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await until('every row delivered', () => ds1.getRepository(OutboxRow).count(), (n) => n === 0);
     } finally {
       await w1.stop();
       await w2.stop();
@@ -92,7 +112,7 @@ describeEachDb('outbox', (db) => {
       const got = all.filter((d) => d.lane === lane.agentId).sort((a, b) => a.seqs[0] - b.seqs[0]).flatMap((d) => d.entityIds);
       expect(got).toEqual(Array.from({ length: 30 }, (_, i) => `${lane.agentId}:${i}`)); // all, once, in order
     }
-    expect(new Set(all.map((d) => d.worker))).toEqual(new Set(['p1', 'p2'])); // both really worked
+    expect(new Set(all.map((d) => d.worker))).toEqual(new Set(['p1', 'p2'])); // both really worked (the rendezvous above)
   });
 
   test('a retry holds the lane (later rows wait) and honours Retry-After; failures are kept with the reason', async () => {
@@ -101,16 +121,18 @@ describeEachDb('outbox', (db) => {
     const w = new OutboxWorker(db().ds, createLogger('silent'), FAST);
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-    const seqs = await db().ds.transaction((m) => enqueue(m, [{ lane, kind: 'x', entityId: 'a' }, { lane, kind: 'poison', entityId: 'b' }, { lane, kind: 'x', entityId: 'c' }]));
+    await db().ds.transaction((m) => enqueue(m, [{ lane, kind: 'x', entityId: 'a' }, { lane, kind: 'poison', entityId: 'b' }, { lane, kind: 'x', entityId: 'c' }]));
     w.start();
-    const t0 = Date.now();
     w.kick(lane);
     try {
-      expect(await w.waitFor(seqs, 5000)).toBe(true);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
-      expect(rec.delivered.flatMap((d) => d.entityIds)).toEqual(['a', 'b', 'c']);
+      await until('every row settled', () => db().ds.getRepository(OutboxRow).count({ where: { status: 'PENDING' } }), (n) => n === 0);
+      // Two calls: the failed one, then one for all three rows; nothing of the lane went out between them.
+      expect(rec.calls.map((c) => [c.result, c.entityIds])).toEqual([['retry', ['a', 'b', 'c']], ['delivered', ['a', 'b', 'c']]]);
+      // The retry waited out Retry-After (150 ms), not the far shorter backoff (≤ 50 ms here): a lower bound the
+      // product's own wait guarantees (it delivers a row only once Date.now() has reached its nextAttemptAt).
+      expect(rec.calls[1].startedAt - rec.calls[0].answeredAt).toBeGreaterThanOrEqual(150);
       const failed = await db().ds.getRepository(OutboxRow).find();
-      expect(failed.map((r) => [r.entityId, r.status, r.lastError])).toEqual([['b', 'FAILED', 'refused']]);
+      expect(failed.map((r) => [r.entityId, r.status, r.attempts, r.lastError])).toEqual([['b', 'FAILED', 1, 'refused']]);
     } finally {
       await w.stop();
     }
@@ -119,17 +141,26 @@ describeEachDb('outbox', (db) => {
   test('a lane waiting out a retry does not poll the database meanwhile', async () => {
     const rec = new Recorder('p1');
     rec.failNext = 1;
-    const w = new OutboxWorker(db().ds, createLogger('silent'), { ...FAST, pollMs: 5000, retryBaseMs: 1000, retryMaxMs: 1000 });
+    rec.retryAfterMs = undefined; // the backoff alone: attempt 1 waits a random 500–1000 ms
+    // No periodic poll during the test (the start-up one excepted): every read in the window below is the lane's own.
+    const w = new OutboxWorker(db().ds, createLogger('silent'), { ...FAST, pollMs: 600_000, retryBaseMs: 1000, retryMaxMs: 1000 });
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
     await db().ds.transaction((m) => enqueue(m, [{ lane, kind: 'x', entityId: 'a' }]));
     let reads = 0;
+    const readings: Record<'retry' | 'start', number[]> = { retry: [], start: [] };
+    rec.onCall = (event) => readings[event].push(reads);
     db().ds.setOptions({ logging: ['query'], logger: { logQuery: (q: string) => { if (/FROM [`"]outbox[`"]/.test(q)) reads++; }, logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {} } });
     try {
+      // No kick: the start-up poll finds the lane (its read is counted before the lane can run, so it falls before the
+      // window), the first attempt fails, the retry comes after the backoff.
       w.start();
-      w.kick(lane);
-      await new Promise((r) => setTimeout(r, 800)); // the first attempt failed; the retry is due after ≥ 500 ms + jitter
-      expect(reads).toBeLessThan(10);
+      await until('the retry delivered the row', () => rec.delivered.length, (n) => n === 1); // (in memory: no read of ours in the window)
+      expect(rec.calls.map((c) => c.result)).toEqual(['retry', 'delivered']);
+      // The window from the failure to the retry really spanned the backoff (≥ 500 ms: the product's own wait)…
+      expect(rec.calls[1].startedAt - rec.calls[0].answeredAt).toBeGreaterThanOrEqual(500);
+      // …and in it the outbox was read exactly once: the read that found the row due and handed it to the retry.
+      expect(readings.start[1] - readings.retry[0]).toBe(1);
     } finally {
       db().ds.setOptions({ logging: false });
       await w.stop();
