@@ -1,6 +1,55 @@
 import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { MIGRATIONS } from '../../migrations';
 import { Agent, Brokerage } from '../../src/entities';
 import { describeEachDb } from '../support/db';
+
+const ROWS_PER_TABLE = 2;
+
+/**
+ * `ROWS_PER_TABLE` rows in every entity's table, with every column filled (nullable ones too), built from the
+ * entities' metadata so a table added later is seeded without touching this test. Row i belongs to brokerage `b<i>`
+ * and agent `a<i>` (the foreign keys hold); values differ per row (the unique indexes hold).
+ */
+async function seedEveryTable(ds: DataSource): Promise<void> {
+  for (const meta of ds.entityMetadatas) {
+    for (let i = 0; i < ROWS_PER_TABLE; i++) {
+      const row: Record<string, unknown> = {};
+      for (const c of meta.columns) {
+        if (c.isGenerated) continue;
+        const name = c.databaseName;
+        const type = typeof c.type === 'string' ? c.type : c.type.name.toLowerCase();
+        let v: unknown;
+        if (meta.tableName === 'brokerage' && name === 'id') v = `b${i}`;
+        else if (meta.tableName === 'agent' && name === 'id') v = `a${i}`;
+        else if (name === 'brokerageId') v = `b${i}`;
+        else if (name === 'agentId') v = `a${i}`;
+        else if (type === 'varchar' || type === 'text' || type === 'string') v = `${name}${i}`.slice(-(Number(c.length) || 64));
+        else if (type === 'integer' || type === 'int' || type === 'number') v = i + 1;
+        else if (type === 'boolean') v = i % 2 === 0;
+        else if (type === 'datetime' || type === 'date') v = new Date(Date.UTC(2026, 0, 1 + i));
+        else throw new Error(`seedEveryTable: no value for ${meta.tableName}.${name} of type ${type}`);
+        row[c.propertyName] = v;
+      }
+      await ds.createQueryBuilder().insert().into(meta.target).values(row).execute();
+    }
+  }
+}
+
+async function rowCounts(ds: DataSource): Promise<Record<string, number | 'no table'>> {
+  const out: Record<string, number | 'no table'> = {};
+  const q = ds.createQueryRunner();
+  try {
+    for (const meta of ds.entityMetadatas) {
+      out[meta.tableName] = (await q.hasTable(meta.tableName))
+        ? Number((await ds.query(`SELECT COUNT(*) AS n FROM ${ds.driver.escape(meta.tableName)}`))[0].n)
+        : 'no table';
+    }
+  } finally {
+    await q.release();
+  }
+  return out;
+}
 
 describeEachDb('migrations', (db) => {
   test('bring the schema exactly to what the entities declare (no drift)', async () => {
@@ -14,11 +63,37 @@ describeEachDb('migrations', (db) => {
     expect(rows.map((r: { name: string }) => r.name)).toContain('Foundation1764130000000');
   });
 
-  test('down then up again works', async () => {
-    await db().ds.undoLastMigration({ transaction: 'each' });
-    expect(await db().ds.showMigrations()).toBe(true);
-    await db().ds.runMigrations({ transaction: 'each' });
-    expect(await db().ds.showMigrations()).toBe(false);
+  test('every down() runs on a database with rows, one by one to the empty schema, keeping the rows of the tables it does not drop; then every up() again', async () => {
+    const ds = db().ds;
+    await seedEveryTable(ds);
+    const seeded = await rowCounts(ds);
+    expect(Object.values(seeded).every((n) => n === ROWS_PER_TABLE)).toBe(true);
+    // The tables each migration creates: those missing once it is reverted.
+    const created = new Map<string, string[]>();
+    let before = seeded;
+    for (const m of [...MIGRATIONS].reverse()) {
+      await ds.undoLastMigration({ transaction: 'each' });
+      const applied = (await ds.query('SELECT name FROM migrations')).map((r: { name: string }) => r.name);
+      expect(applied).not.toContain(new m().name);
+      const after = await rowCounts(ds);
+      const dropped = Object.keys(after).filter((t) => after[t] === 'no table' && before[t] !== 'no table');
+      created.set(new m().name, dropped);
+      // Every table still there kept every row (a column dropped or a table rebuilt must not lose data).
+      expect(Object.fromEntries(Object.entries(after).filter(([t]) => after[t] !== 'no table'))).toEqual(Object.fromEntries(Object.entries(seeded).filter(([t]) => after[t] !== 'no table')));
+      before = after;
+    }
+    expect(await ds.query('SELECT name FROM migrations')).toEqual([]);
+    expect(Object.values(await rowCounts(ds)).every((n) => n === 'no table')).toBe(true);
+    expect([...created.values()].flat().sort()).toEqual(ds.entityMetadatas.map((e) => e.tableName).sort()); // each table dropped by exactly one down()
+
+    await ds.runMigrations({ transaction: 'each' });
+    expect(await ds.showMigrations()).toBe(false);
+    const pending = await ds.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+    // The rebuilt schema takes the same rows again.
+    await seedEveryTable(ds);
+    expect(await rowCounts(ds)).toEqual(seeded);
+    await db().clear();
   });
 
   test('a duplicate agent email is rejected by the database itself', async () => {
