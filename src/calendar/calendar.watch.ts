@@ -12,6 +12,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { LessThan } from 'typeorm';
+import type { calendar_v3 } from '@googleapis/calendar';
 import { Agent, CalendarChannel } from '../entities';
 import { mapGoogleError } from '../google/google-errors';
 import type { LoadedCredential } from '../google/google-session';
@@ -38,9 +39,16 @@ export interface WatchSettings {
 const digest = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export class CalendarWatch {
-  private readonly ensuring = new Map<string, Promise<void>>();
+  /**
+   * Registrations under way in this process, one per agent, whoever started them (a first use, the renewal timer):
+   * a second caller shares the first one's, and key removal and shutdown wait for them before stopping channels
+   * (a channel Google opens after those stops would stay open, calling us with a key that is gone).
+   */
+  private readonly ensuring = new Map<string, Promise<CalendarChannel | null>>();
   private readonly checked = new Map<string, number>();
   private timer?: NodeJS.Timeout;
+  /** The renewal pass under way; the timer starts no other meanwhile. */
+  private renewing?: Promise<void>;
   private stopped = false;
   /** Agents with a change-feed sync scheduled: notifications come one per change, a sync serves them all. */
   private readonly syncTimers = new Map<string, NodeJS.Timeout>();
@@ -49,7 +57,12 @@ export class CalendarWatch {
 
   start(): void {
     if (!this.deps.settings.address) return;
-    this.timer = setInterval(() => void this.renewDue().catch((err) => this.deps.log.warn({ err }, 'calendar channel renewal failed')), this.deps.settings.renewEveryMs);
+    this.timer = setInterval(() => {
+      if (this.renewing) return; // the last pass is still going: one at a time
+      this.renewing = this.renewDue()
+        .catch((err) => this.deps.log.warn({ err }, 'calendar channel renewal failed'))
+        .finally(() => (this.renewing = undefined));
+    }, this.deps.settings.renewEveryMs);
     this.timer.unref();
   }
 
@@ -66,7 +79,7 @@ export class CalendarWatch {
     const pending = [...this.syncTimers.keys()];
     for (const t of this.syncTimers.values()) clearTimeout(t);
     this.syncTimers.clear();
-    await Promise.allSettled([...this.ensuring.values(), ...pending.map((agentId) => this.runSync(agentId))]);
+    await Promise.allSettled([this.renewing, ...this.ensuring.values(), ...pending.map((agentId) => this.runSync(agentId))]);
     if (!this.deps.settings.address || !this.deps.settings.stopOnShutdown) return;
     const channels = await this.deps.ds.getRepository(CalendarChannel).find();
     await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
@@ -79,7 +92,9 @@ export class CalendarWatch {
    * refuses to stop is dropped anyway).
    */
   async stopForBrokerage(brokerageId: string, credential: LoadedCredential): Promise<number> {
-    await Promise.allSettled([...this.ensuring.values()]);
+    const underWay = [...this.ensuring.values()];
+    if (underWay.length) this.deps.log.info({ brokerageId, registrations: underWay.length }, 'calendar channel registrations under way: waiting for them before stopping the channels');
+    await Promise.allSettled(underWay);
     let stopped = 0;
     for (let pass = 0; pass < 2; pass++) {
       const channels = await this.deps.ds.getRepository(CalendarChannel).findBy({ brokerageId });
@@ -101,15 +116,20 @@ export class CalendarWatch {
     const last = this.checked.get(agent.agentId) ?? 0;
     if (Date.now() - last < 60_000 || this.ensuring.has(agent.agentId)) return;
     this.checked.set(agent.agentId, Date.now());
-    const p = this.ensureNow(agent)
-      .then(() => undefined)
-      .catch((err) => {
-        // No key (yet): nothing was asked of Google, so the next use may try again at once.
-        if (mapGoogleError(err).kind === 'not-configured') this.checked.delete(agent.agentId);
-        else this.deps.log.warn({ err, agentId: agent.agentId }, 'could not register a calendar push channel');
-      })
-      .finally(() => this.ensuring.delete(agent.agentId));
+    this.register(agent).catch((err) => {
+      // No key (yet): nothing was asked of Google, so the next use may try again at once.
+      if (mapGoogleError(err).kind === 'not-configured') this.checked.delete(agent.agentId);
+      else this.deps.log.warn({ err, agentId: agent.agentId }, 'could not register a calendar push channel');
+    });
+  }
+
+  /** ensureNow, one at a time per agent in this process (see `ensuring`). */
+  private register(agent: CalendarAgentRef): Promise<CalendarChannel | null> {
+    const running = this.ensuring.get(agent.agentId);
+    if (running) return running;
+    const p = this.ensureNow(agent).finally(() => this.ensuring.delete(agent.agentId));
     this.ensuring.set(agent.agentId, p);
+    return p;
   }
 
   async ensureNow(agent: CalendarAgentRef): Promise<CalendarChannel | null> {
@@ -136,28 +156,33 @@ export class CalendarWatch {
     // Replaced: every older channel of the agent, not only the one we saw (another replica may have renewed the
     // same channel at the same time; of the new ones, the newest survives).
     const older = (await repo.findBy({ agentId: agent.agentId })).filter((c) => c.id !== id && (c.createdAt < channel.createdAt || (c.createdAt.getTime() === channel.createdAt.getTime() && c.id < id)));
-    await Promise.allSettled(older.map((c) => this.stopChannel(c)));
+    // With the session that opened the new one: the key may have been removed meanwhile (a new session would find
+    // none, and the old channel would stay open in Google while its row is dropped).
+    await Promise.allSettled(older.map((c) => this.stopChannel(c, undefined, cal)));
     return channel;
   }
 
   private async renewDue(): Promise<void> {
     const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.renewBeforeMs)) } });
     for (const c of due) {
+      if (this.stopped) return; // shutting down: open nothing more
       const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
-      const renewed = agent ? await this.ensureNow({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).then(() => true, (err) => (this.deps.log.warn({ err, channel: c.id }, 'renewal failed'), false)) : false;
+      const renewed = agent ? await this.register({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).then(() => true, (err) => (this.deps.log.warn({ err, channel: c.id }, 'renewal failed'), false)) : false;
       // Expired and not renewable (e.g. the brokerage's key is gone): Google has dropped it, so do we.
       if (!renewed && c.expiration.getTime() < Date.now()) await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id });
     }
   }
 
-  private async stopChannel(c: CalendarChannel, credential?: LoadedCredential): Promise<void> {
+  /** Stops a channel in Google (with `credential`, or a client of the agent's, or the agent's current session) and drops its row. */
+  private async stopChannel(c: CalendarChannel, credential?: LoadedCredential, client?: calendar_v3.Calendar): Promise<void> {
     try {
-      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
-      if (agent) {
+      const agent = client ? null : await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
+      let cal = client;
+      if (!cal && agent) {
         const session = credential ? this.deps.sessions.withCredential(credential, agent.email) : await this.deps.sessions.forAgent(c.brokerageId, agent.email);
-        const cal = await session.calendar();
-        await cal.channels.stop({ requestBody: { id: c.id, resourceId: c.resourceId } });
+        cal = await session.calendar();
       }
+      if (cal) await cal.channels.stop({ requestBody: { id: c.id, resourceId: c.resourceId } });
     } catch (err) {
       this.deps.log.warn({ err, channel: c.id }, 'could not stop a calendar channel (it will expire by itself)');
     } finally {
