@@ -4,6 +4,7 @@ import { CalendarChannel } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { googleClients } from '../support/google';
 import { freePort, startTestGateway } from '../support/gateway';
+import { until } from '../support/wait';
 import { FAST_OUTBOX_ENV, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
@@ -18,7 +19,8 @@ describeEachDb('calendar lifecycle', (db) => {
   beforeAll(async () => {
     const port = await freePort();
     emu = await startEmulator(); // outlives the gateway: the shutdown test looks at it afterwards
-    w = await startWorld(db(), { emu, port, env: { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0' } });
+    // MUTATION_WAIT_MS: mutations answer SYNCED once Google has the write, however loaded the machine.
+    w = await startWorld(db(), { emu, port, env: { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0', MUTATION_WAIT_MS: '60000' } });
     token = await w.token(AGENT);
   });
   afterAll(async () => {
@@ -99,11 +101,7 @@ describeEachDb('calendar lifecycle', (db) => {
     await w.admin.addFault({ api: 'calendar', method: 'calendar.events.delete', status: 429, retryAfterSeconds: 1 });
     expect((await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Busy (moved)" }) { syncState } }', { id: c.id })).body.data.updateEvent.syncState).toBe('SYNCED');
     expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: c.id })).body.data.deleteEvent).toBe(true);
-    const deadline = Date.now() + 10_000;
-    while (Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar'"))[0].n) > 0) {
-      if (Date.now() > deadline) throw new Error('calendar writes not delivered');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until('calendar writes delivered', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar'"))[0].n), (n) => n === 0);
     const log = await w.admin.requests({ api: 'calendar' });
     for (const method of ['calendar.events.patch', 'calendar.events.delete']) {
       const calls = log.filter((x) => x.method === method);
@@ -145,15 +143,25 @@ describeEachDb('calendar lifecycle', (db) => {
   });
 
   test('removal racing a verification and a channel registration: the key stays removed and erased, and no channel is left open', async () => {
-    const agent = { brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id, email: AGENT };
     const adminToken = await w.token('boss@alpha.test', true);
-    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.list', latencyMs: 800 }); // the doctor's calendar check
-    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.watch', latencyMs: 800 });
+    // Both calls parked at Google: the doctor's calendar check before it runs, the channel registration after Google
+    // opened the channel (its answer not yet back). The removal comes while both are under way, for certain.
+    const check = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.list', hold: 'call' });
+    const watch = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.watch', hold: 'answer' });
     await w.admin.clearRequests();
     const verifying = w.gw.gql('mutation { verifyServiceAccount { status } }', { token: adminToken });
-    w.gw.services.calendarWatch.ensure(agent); // a first use registering a channel meanwhile
-    await new Promise((r) => setTimeout(r, 200));
-    expect((await w.gw.gql('mutation { removeServiceAccountKey }', { token: adminToken })).body.data.removeServiceAccountKey).toBe(true);
+    await w.admin.waitHeld(check.id);
+    // A first use meanwhile, which registers a channel: by another agent, since AGENT's channel was checked by the
+    // previous test less than a minute ago (ensure() looks at most once a minute per agent).
+    const other = await w.gw.gql(VIEW, { token: await w.token('other@alpha.test') });
+    expect(other.body.data.events.totalCount).toBe(0);
+    await w.admin.waitHeld(watch.id);
+    const removing = w.gw.gql('mutation { removeServiceAccountKey }', { token: adminToken });
+    // Out of use and erased first; then it waits for the registration under way, which the release lets finish.
+    await until('the key retired', async () => (await db().ds.query('SELECT status FROM service_account_credential WHERE brokerageId = ? AND status <> ?', [w.brokerageId, 'RETIRED'])).length, (n) => n === 0);
+    await w.admin.release(check.id);
+    await w.admin.release(watch.id);
+    expect((await removing).body.data.removeServiceAccountKey).toBe(true);
     const verified = await verifying;
     expect(verified.body.errors?.[0].extensions.code).toBe('GOOGLE_NOT_CONFIGURED');
     const rows = await db().ds.query('SELECT status, wrappedKey, ciphertext FROM service_account_credential WHERE brokerageId = ? AND status <> ?', [w.brokerageId, 'RETIRED']);
@@ -171,14 +179,10 @@ describeEachDb('calendar lifecycle', (db) => {
   test('shutdown stops the channels it registered (Google stops calling an address going away)', async () => {
     await w.admin.clearRequests();
     await gql(VIEW); // first use registers the channel
-    const deadline = Date.now() + 5000;
     const ours = async () => (await w.admin.request<{ address: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.filter((c) => c.address.startsWith(w.gw.url) && !c.stopped);
     const rows = async () => Number((await db().ds.query('SELECT COUNT(*) AS n FROM calendar_channel'))[0].n);
     // Registered in Google, then recorded by us (the row is written once watch has answered).
-    while ((await ours()).length === 0 || (await rows()) === 0) {
-      if (Date.now() > deadline) throw new Error('no channel was registered');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('a channel registered in Google and recorded', async () => [(await ours()).length, await rows()], ([g, r]) => g > 0 && r > 0);
     expect(await rows()).toBe(1);
     await w.close();
     closed = true;
@@ -211,13 +215,8 @@ describeEachDb('calendar channels with several replicas (CALENDAR_CHANNELS_ON_SH
       try {
         // An event made in Google: the emulator notifies the channel's address, replica B verifies the token and syncs.
         const made = (await a.admin.request<{ id: string }>('POST', `/users/${AGENT}/events`, { summary: 'Made in Google', start: { dateTime: '2026-12-14T10:00:00Z' }, end: { dateTime: '2026-12-14T11:00:00Z' } })).body;
-        const deadline = Date.now() + 5000;
-        for (;;) {
-          const feed = (await b.gql('{ eventChanges(first: 100) { edges { node { eventId event { title } } } } }', { token: await b.token(AGENT) })).body.data.eventChanges.edges;
-          if (feed.some((e: { node: { event: { title: string } | null } }) => e.node.event?.title === 'Made in Google')) break;
-          if (Date.now() > deadline) throw new Error(`replica B did not sync after the notification for ${made.id}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        const bToken = await b.token(AGENT);
+        await until(`replica B synced after the notification for ${made.id}`, async () => (await b.gql('{ eventChanges(first: 100) { edges { node { eventId event { title } } } } }', { token: bToken })).body.data.eventChanges.edges as Array<{ node: { event: { title: string } | null } }>, (feed) => feed.some((e) => e.node.event?.title === 'Made in Google'));
         const syncs = (await a.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).filter((r) => /(^|&)syncToken=/.test(r.query ?? ""));
         expect(syncs.length).toBeGreaterThanOrEqual(1);
       } finally {
@@ -235,7 +234,7 @@ describeEachDb('calendar views across replicas sharing one database', (db) => {
     const portB = await freePort();
     try {
       const a = await startWorld(db(), { emu, env: { CALENDAR_CACHE_SECONDS: '600', CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${portB}/webhooks/google/calendar` } });
-      const b = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, CALENDAR_CACHE_SECONDS: '600', CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${portB}/webhooks/google/calendar` }, port: portB });
+      const b = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, MUTATION_WAIT_MS: '60000', CALENDAR_CACHE_SECONDS: '600', CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${portB}/webhooks/google/calendar` }, port: portB });
       try {
         const token = await a.token(AGENT);
         const viewOn = async (gw: { gql: typeof a.gw.gql }) => (await gw.gql('query { events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { edges { node { title } } } }', { token })).body.data.events.edges.map((e: { node: { title: string } }) => e.node.title);
@@ -257,12 +256,7 @@ describeEachDb('calendar views across replicas sharing one database', (db) => {
         await b.services.calendarWatch.ensureNow({ brokerageId: a.brokerageId, agentId, email: AGENT });
         await a.admin.clearRequests();
         await a.admin.request('POST', `/users/${AGENT}/events`, { summary: 'Made in Google', start: { dateTime: '2026-12-16T10:00:00Z' }, end: { dateTime: '2026-12-16T11:00:00Z' } });
-        const deadline = Date.now() + 5000;
-        let titles: string[] = [];
-        while (!(titles = await viewOn(a.gw)).includes('Made in Google')) {
-          if (Date.now() > deadline) throw new Error(`replica A still serves ${JSON.stringify(titles)}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        const titles: string[] = await until('replica A serving the event made in Google', () => viewOn(a.gw), (t: string[]) => t.includes('Made in Google'));
         expect(titles).toEqual(['Via B', 'Made in Google']);
 
         // Both replicas renew the same channel at once: one channel survives, in Google and in the table.
@@ -283,7 +277,7 @@ describeEachDb('calendar views across replicas sharing one database', (db) => {
 
 describeEachDb('calendar writes Google refuses for good', (db) => {
   test('a refused create answers FAILED with Google\'s reason, stays readable, and is listed in syncStatus.calendar.failedWrites', async () => {
-    const w = await startWorld(db());
+    const w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } }); // answers once Google has answered, however loaded the machine
     try {
       const token = await w.token(AGENT);
       const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
@@ -320,16 +314,15 @@ describeEachDb('calendar writes Google refuses for good', (db) => {
     try {
       const token = await w.token(AGENT);
       const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
-      await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400, latencyMs: 800 });
+      // The insert is parked at Google until released, then refused: the edit below is made while it is under way.
+      const refusal = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400, hold: 'call' });
       const made = (await gql('mutation { createEvent(input: { title: "Draft", start: "2026-12-20T10:00:00Z", end: "2026-12-20T11:00:00Z" }) { id syncState } }')).body.data.createEvent;
       expect(made.syncState).toBe('PENDING');
-      await new Promise((r) => setTimeout(r, 200)); // the insert is at Google, its refusal on the way
+      await w.admin.waitHeld(refusal.id);
       expect((await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Final" }) { syncState } }', { id: made.id })).body.data.updateEvent.syncState).toBe('PENDING');
-      const deadline = Date.now() + 10_000;
-      while (Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar' AND status = 'PENDING'"))[0].n) > 0) {
-        if (Date.now() > deadline) throw new Error('calendar writes not delivered');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await w.admin.release(refusal.id);
+      await until('calendar writes delivered', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'calendar' AND status = 'PENDING'"))[0].n), (n) => n === 0);
+      expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.insert' })).map((r) => r.status)).toEqual([400, 200]);
       expect((await w.admin.request<{ id: string; summary: string }[]>('GET', `/users/${AGENT}/events`)).body.map((e) => [e.id, e.summary])).toEqual([[made.id, 'Final']]);
       expect((await gql('query ($id: ID!) { event(id: $id) { title syncState } }', { id: made.id })).body.data.event).toEqual({ title: 'Final', syncState: 'SYNCED' });
     } finally {

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
@@ -20,13 +21,17 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 beforeEach(() => admin.reset());
 
-test('startEmulator listens on a free 127.0.0.1 port well under a second', async () => {
-  const started = Date.now();
+test('startEmulator listens on a free 127.0.0.1 port, serving as soon as it resolves; two get two ports', async () => {
+  // How fast it starts is `npm run bench`'s business, not a test's.
   const e = await startEmulator();
-  expect(Date.now() - started).toBeLessThan(1000);
-  expect(e.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  expect(e.url).toBe(`http://127.0.0.1:${e.port}`);
-  await e.close();
+  try {
+    expect(e.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(e.url).toBe(`http://127.0.0.1:${e.port}`);
+    expect(e.port).not.toBe(emu.port);
+    expect(await new EmulatorAdmin(e.url).request('GET', '/clock')).toMatchObject({ status: 200, body: { offsetSeconds: 0 } });
+  } finally {
+    await e.close();
+  }
 });
 
 test('POST /service-accounts: a Google-shaped key JSON whose token_uri is this emulator', async () => {
@@ -75,7 +80,10 @@ test('POST /clock moves the emulator clock; POST /reset puts it back and forgets
   const c = await admin.advanceClock(3600);
   expect(Date.parse(c.now) - before).toBeGreaterThanOrEqual(3600_000);
   expect(c.offsetSeconds).toBe(3600);
-  expect(Math.abs(emu.state.nowMs() - Date.now() - 3600_000)).toBeLessThan(1000);
+  // Bracketed by the real clock read just before and just after: no bound that a slow machine could break.
+  const [wallBefore, emulated, wallAfter] = [Date.now(), emu.state.nowMs(), Date.now()];
+  expect(emulated).toBeGreaterThanOrEqual(wallBefore + 3600_000);
+  expect(emulated).toBeLessThanOrEqual(wallAfter + 3600_000);
   expect((await admin.request('POST', '/clock', { advanceSeconds: 'soon' })).status).toBe(400);
 
   const t = await admin.tenant('acme.test', ['agent@acme.test'], [SCOPES.gmailCompose]);
@@ -147,12 +155,25 @@ test('the admin-route hook lets a module serve data routes', async () => {
   }
 });
 
+/** A port nothing listens on right now (the OS picks it; closed again before the child binds it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * `npm run emulator` runs dist/src/emulator/main.js. The build compiles the whole project (other people's files in
  * progress included), so this test transpiles only src/emulator (it is self-contained) into a temp dir and starts
- * main.js from there with the project's node_modules on NODE_PATH, timing spawn → "listening" line.
+ * main.js from there with the project's node_modules on NODE_PATH. How fast it starts is measured by `npm run bench`,
+ * not asserted here.
  */
-test('standalone: EMULATOR_PORT is honoured, it prints the URL and a curl example, and starts in under a second', async () => {
+test('standalone: EMULATOR_PORT is honoured, it prints the URL and a curl example, and serves the admin API', async () => {
   const out = mkdtempSync(join(tmpdir(), 'emulator-'));
   try {
     const srcRoot = join(__dirname, '../../src/emulator');
@@ -168,8 +189,7 @@ test('standalone: EMULATOR_PORT is honoured, it prints the URL and a curl exampl
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, js);
     }
-    const port = 40_000 + Math.floor(Math.random() * 20_000);
-    const started = Date.now();
+    const port = await freePort();
     const child = spawn(process.execPath, [join(out, 'main.js')], {
       env: { ...process.env, EMULATOR_PORT: String(port), NODE_PATH: join(__dirname, '../../node_modules') },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -181,10 +201,8 @@ test('standalone: EMULATOR_PORT is honoured, it prints the URL and a curl exampl
         child.stderr.on('data', (d: Buffer) => { text += d.toString(); });
         child.on('exit', (code) => reject(new Error(`emulator exited with ${code}: ${text}`)));
       });
-      const elapsed = Date.now() - started;
       expect(output).toContain(`listening on http://127.0.0.1:${port}`);
       expect(output).toContain(`curl -s -X POST http://127.0.0.1:${port}/emulator/v1/domains`);
-      expect(elapsed).toBeLessThan(1000);
       const r = await fetch(`http://127.0.0.1:${port}/emulator/v1/domains`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ domain: 'demo.test', users: ['agent@demo.test'] }),
       });

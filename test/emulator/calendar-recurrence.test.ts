@@ -4,6 +4,8 @@
  * instances, all-day events and recurrence validation.
  */
 import type { calendar_v3 } from '@googleapis/calendar';
+import { RRule } from 'rrule';
+import { MAX_RULE_ITERATIONS_PER_REQUEST } from '../../src/emulator/calendar/recurrence';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { EmulatorAdmin, SCOPES, googleClients, googleError, type Tenant } from '../support/google';
 
@@ -239,9 +241,10 @@ describe('all-day events', () => {
   });
 });
 
-test('a rule generating millions of occurrences before the window is cut off, not expanded for seconds', async () => {
-  // 288 occurrences a day since 1970: ~6 million before 2026 (RRULE iteration is bounded per request, not only the
-  // in-window hits).
+test('a rule generating millions of occurrences is cut off at MAX_RULE_ITERATIONS_PER_REQUEST generated occurrences, whatever the window', async () => {
+  // 288 occurrences a day since 1970: ~6 million before 2026. The bound is on occurrences *generated* per rule per
+  // request (counted from DTSTART, before the window), not only on the in-window hits, and not on time: the rrule
+  // iterator is counted, and the cut shows in what the API returns.
   const minutes = Array.from({ length: 12 }, (_, i) => i * 5).join(',');
   const hours = Array.from({ length: 24 }, (_, i) => i).join(',');
   const series = await cal.events.insert({
@@ -251,16 +254,38 @@ test('a rule generating millions of occurrences before the window is cut off, no
       recurrence: [`RRULE:FREQ=DAILY;BYHOUR=${hours};BYMINUTE=${minutes}`, `EXRULE:FREQ=DAILY;BYHOUR=3;BYMINUTE=${minutes}`],
     },
   });
+  const id = series.data.id!;
+  // Every occurrence rrule hands to the emulator's iterator, per all() call (one per RRULE/EXRULE expansion).
+  const realAll = RRule.prototype.all;
+  const generated: number[] = [];
+  const spy = jest.spyOn(RRule.prototype, 'all').mockImplementation(function (this: RRule, iterator?: (d: Date, i: number) => boolean) {
+    const call = generated.push(0) - 1;
+    return realAll.call(this, (d: Date, i: number) => {
+      generated[call] += 1;
+      return iterator ? iterator(d, i) : true;
+    });
+  });
   try {
-    const started = Date.now();
-    const list = await cal.events.list({ calendarId: 'primary', singleEvents: true, timeMin: '2026-07-01T00:00:00Z', timeMax: '2026-07-02T00:00:00Z' });
-    const inst = await cal.events.instances({ calendarId: 'primary', eventId: series.data.id!, timeMin: '2026-07-01T00:00:00Z', timeMax: '2026-07-02T00:00:00Z' });
-    expect([list.status, inst.status]).toEqual([200, 200]);
-    expect(Date.now() - started).toBeLessThan(1500);
-    // The first day is expanded in full: 288 occurrences less the 12 at 03:xx.
-    const first = await cal.events.instances({ calendarId: 'primary', eventId: series.data.id!, timeMax: '1970-01-02T05:00:00Z', maxResults: 2500 });
-    expect(first.data.items).toHaveLength(276);
+    const list = await cal.events.list({ calendarId: 'primary', singleEvents: true, q: 'Dense', timeMin: '2026-07-01T00:00:00Z', timeMax: '2026-07-02T00:00:00Z' });
+    const inst = await cal.events.instances({ calendarId: 'primary', eventId: id, timeMin: '2026-07-01T00:00:00Z', timeMax: '2026-07-02T00:00:00Z' });
+    // 2 requests × (the RRULE and the EXRULE): 4 expansions, each stopped after the cap (+1: the refused one).
+    expect(generated).toEqual(Array(4).fill(MAX_RULE_ITERATIONS_PER_REQUEST + 1));
+    // Uncut, July 2026 would hold 276 instances; the cut came decades earlier, so there are none.
+    expect([list.data.items, inst.data.items]).toEqual([[], []]);
   } finally {
-    await cal.events.delete({ calendarId: 'primary', eventId: series.data.id! });
+    spy.mockRestore();
   }
+  // Where the cut falls: the first 100,000 occurrences are 347 full days (99,936) and the first 64 of 1970-12-14
+  // (00:00 to 05:15); less the 12 at 03:xx, 52 instances are left that day.
+  expect(MAX_RULE_ITERATIONS_PER_REQUEST).toBe(347 * 288 + 64);
+  const cutDay = await cal.events.instances({ calendarId: 'primary', eventId: id, timeMin: '1970-12-14T00:00:00-05:00', timeMax: '1970-12-15T00:00:00-05:00', timeZone: NY, maxResults: 2500 });
+  expect(cutDay.data.items).toHaveLength(52);
+  expect(cutDay.data.items!.at(-1)!.start!.dateTime).toBe('1970-12-14T05:15:00-05:00');
+  // The day before is whole: 288 occurrences less the 12 at 03:xx.
+  const dayBefore = await cal.events.instances({ calendarId: 'primary', eventId: id, timeMin: '1970-12-13T00:00:00-05:00', timeMax: '1970-12-14T00:00:00-05:00', maxResults: 2500 });
+  expect(dayBefore.data.items).toHaveLength(276);
+  // The first day is expanded in full: 288 occurrences less the 12 at 03:xx.
+  const first = await cal.events.instances({ calendarId: 'primary', eventId: id, timeMax: '1970-01-02T05:00:00Z', maxResults: 2500 });
+  expect(first.data.items).toHaveLength(276);
+  await cal.events.delete({ calendarId: 'primary', eventId: id });
 });

@@ -6,8 +6,10 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { calendar_v3 } from '@googleapis/calendar';
+import { channels as channelsOf } from '../../src/emulator/calendar/channels';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { EmulatorAdmin, SCOPES, googleClients, googleError, type Tenant } from '../support/google';
+import { until } from '../support/wait';
 
 let emu: RunningEmulator;
 let admin: EmulatorAdmin;
@@ -46,16 +48,27 @@ beforeEach(async () => {
 });
 
 /** Waits until `n` notifications for channel `id` have arrived (deliveries are asynchronous). */
-async function notifications(id: string, n: number, timeoutMs = 3000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const mine = received.filter((r) => r.headers['x-goog-channel-id'] === id);
-    if (mine.length >= n || Date.now() > deadline) return mine;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+async function notifications(id: string, n: number) {
+  return until(`${n} notification(s) on channel ${id}`, () => received.filter((r) => r.headers['x-goog-channel-id'] === id), (mine) => mine.length >= n);
 }
-/** Lets pending deliveries land, for asserting that none came. */
-const settle = () => new Promise((r) => setTimeout(r, 150));
+
+interface ChannelView { id: string; messageNumber: number; stopped: boolean; deliveries: Array<{ state: string; status: number }> }
+/** The emulator's record of a channel (GET /emulator/v1/calendar/channels). */
+async function channel(id: string): Promise<ChannelView> {
+  const c = (await admin.request<ChannelView[]>('GET', '/calendar/channels')).body.find((x) => x.id === id);
+  if (!c) throw new Error(`no channel ${id} in the emulator`);
+  return c;
+}
+/**
+ * "No notification for this change": the emulator numbers a channel's notifications (X-Goog-Message-Number) when
+ * the change commits, before the call that made it answers; so once that call has answered, `messageNumber` says
+ * how many notifications were ever queued for the channel. Asserting it (and that every one of them was delivered)
+ * proves that none is on its way, without waiting for one that should not come.
+ */
+async function expectQueuedAndDelivered(id: string, n: number): Promise<void> {
+  const c = await until(`the ${n} notification(s) queued on ${id} delivered`, () => channel(id), (v) => v.deliveries.length >= v.messageNumber);
+  expect([c.messageNumber, c.deliveries.length]).toEqual([n, n]);
+}
 const ev = (summary: string): calendar_v3.Schema$Event => ({ summary, start: { dateTime: '2026-05-01T10:00:00Z' }, end: { dateTime: '2026-05-01T11:00:00Z' } });
 
 test('watch → Channel; sync message, then exists for API and admin changes with increasing numbers; stop → nothing more', async () => {
@@ -84,13 +97,13 @@ test('watch → Channel; sync message, then exists for API and admin changes wit
   // A change of someone else's calendar is not this channel's business; reads notify nobody.
   await googleClients(emu.url, t.key, OTHER, [SCOPES.calendar]).calendar.events.insert({ calendarId: 'primary', requestBody: ev('Other') });
   await cal.events.list({ calendarId: 'primary' });
-  await settle();
+  await expectQueuedAndDelivered('chan-1', 5);
   expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-1')).toHaveLength(5);
 
   const stop = await cal.channels.stop({ requestBody: { id: 'chan-1', resourceId: res.data.resourceId } });
   expect(stop.status).toBe(204);
   await cal.events.insert({ calendarId: 'primary', requestBody: ev('After stop') });
-  await settle();
+  await expectQueuedAndDelivered('chan-1', 5);
   expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-1')).toHaveLength(5);
   // Stopping it again, or with the wrong resourceId → 404.
   const again = await googleError(cal.channels.stop({ requestBody: { id: 'chan-1', resourceId: res.data.resourceId } }));
@@ -102,31 +115,54 @@ test('watch → Channel; sync message, then exists for API and admin changes wit
   ]);
 });
 
-test('a change never waits for or fails on the receiver: an unreachable address still lets the insert succeed', async () => {
+test('a change never waits for the receiver: the insert answers while the receiver still holds the sync message unanswered', async () => {
+  let answer!: () => void;
+  const answered = new Promise<void>((r) => { answer = r; });
+  const holding = await server((_req, res) => { void answered.then(() => { res.statusCode = 200; res.end(); }); });
+  try {
+    const { data } = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-held', type: 'web_hook', address: `${holding.url}/hook` } });
+    await until('the sync message at the receiver', () => holding.hits.length, (n) => n >= 1);
+    // The receiver has not answered: an insert that waited for its notifications would not answer either.
+    expect((await cal.events.insert({ calendarId: 'primary', requestBody: ev('Not waiting') })).status).toBe(200);
+    expect(await channel('chan-held')).toMatchObject({ messageNumber: 2, deliveries: [] });
+    expect(holding.hits).toEqual(['POST /hook']); // `exists` queues behind the unanswered `sync`
+    answer();
+    const done = await until('both notifications answered', () => channel('chan-held'), (c) => c.deliveries.length >= 2);
+    expect(done.deliveries.map((d) => [d.state, d.status])).toEqual([['sync', 200], ['exists', 200]]);
+    expect(holding.hits).toEqual(['POST /hook', 'POST /hook']);
+    await cal.channels.stop({ requestBody: { id: 'chan-held', resourceId: data.resourceId } });
+  } finally {
+    answer();
+    await holding.close();
+  }
+});
+
+test('a change never fails on the receiver: an unreachable address still lets the insert succeed, deliveries record status 0', async () => {
   const dead = 'http://127.0.0.1:9/webhooks/google/calendar'; // discard port: nothing listens
   await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-dead', type: 'web_hook', address: dead } });
-  const started = Date.now();
   expect((await cal.events.insert({ calendarId: 'primary', requestBody: ev('Still fine') })).status).toBe(200);
-  expect(Date.now() - started).toBeLessThan(1000);
-  await settle();
-  const channels = (await admin.request<Array<{ id: string; deliveries: Array<{ state: string; status: number }> }>>('GET', '/calendar/channels')).body;
-  expect(channels.find((c) => c.id === 'chan-dead')!.deliveries.map((d) => [d.state, d.status])).toEqual([['sync', 0], ['exists', 0]]);
+  const c = await until('both deliveries to the dead address attempted', () => channel('chan-dead'), (v) => v.deliveries.length >= 2);
+  expect(c.deliveries.map((d) => [d.state, d.status])).toEqual([['sync', 0], ['exists', 0]]);
 });
 
 test('an expired channel gets nothing; the default expiration is 7 days', async () => {
+  const clockNow = async () => Date.parse((await admin.request<{ now: string }>('GET', '/clock')).body.now);
+  const before = await clockNow();
   const { data } = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-short', type: 'web_hook', address: hookUrl } });
-  const clock = (await admin.request<{ now: string }>('GET', '/clock')).body.now;
-  expect(Number(data.expiration) - Date.parse(clock)).toBeGreaterThan(7 * 24 * 3600_000 - 5000);
+  const clock = await clockNow();
+  // 7 days from the emulator's "now" at the watch call, which lies between the two clock reads.
+  expect(Number(data.expiration)).toBeGreaterThanOrEqual(before + 7 * 24 * 3600_000);
+  expect(Number(data.expiration)).toBeLessThanOrEqual(clock + 7 * 24 * 3600_000);
   await notifications('chan-short', 1);
   // Past the channel's expiration on the emulator clock (tokens stay valid: the JWT client is already authorized
   // and the skew allowed for assertions is not involved).
-  const short = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-30s', type: 'web_hook', address: hookUrl, expiration: String(Date.parse(clock) + 30_000) } });
+  const short = await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-30s', type: 'web_hook', address: hookUrl, expiration: String(clock + 30_000) } });
   expect(short.status).toBe(200);
   await notifications('chan-30s', 1);
   await admin.advanceClock(31);
   await cal.events.insert({ calendarId: 'primary', requestBody: ev('After expiry') });
   await notifications('chan-short', 2);
-  await settle();
+  await expectQueuedAndDelivered('chan-30s', 1); // the insert was not numbered for the expired channel
   expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-30s').map((r) => r.headers['x-goog-resource-state'])).toEqual(['sync']);
   expect(received.filter((r) => r.headers['x-goog-channel-id'] === 'chan-short').map((r) => r.headers['x-goog-resource-state'])).toEqual(['sync', 'exists']);
 });
@@ -176,14 +212,8 @@ test('a receiver answering 307 is not followed: nothing reaches the Location, th
   try {
     await cal.events.watch({ calendarId: 'primary', requestBody: { id: 'chan-redirect', type: 'web_hook', address: `${redirecting.url}/hook` } });
     await cal.events.insert({ calendarId: 'primary', requestBody: ev('Redirected?') });
-    const deadline = Date.now() + 3000;
-    let mine: Array<{ state: string; status: number }> = [];
-    while (Date.now() < deadline) {
-      const channels = (await admin.request<Array<{ id: string; deliveries: Array<{ state: string; status: number }> }>>('GET', '/calendar/channels')).body;
-      mine = channels.find((c) => c.id === 'chan-redirect')!.deliveries;
-      if (mine.length >= 2) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // A delivery is recorded once its POST has answered: the 307 was not followed by then.
+    const mine = (await until('both deliveries to the redirecting receiver', () => channel('chan-redirect'), (c) => c.deliveries.length >= 2)).deliveries;
     expect(mine.map((d) => [d.state, d.status])).toEqual([['sync', 307], ['exists', 307]]);
     expect(redirecting.hits).toEqual(['POST /hook', 'POST /hook']);
     expect(elsewhere.hits).toEqual([]);
@@ -207,11 +237,17 @@ test('deliveries queued before POST /reset are dropped, not sent afterwards', as
     // The sync message is in flight (held by the receiver); two `exists` queue behind it.
     await c.events.insert({ calendarId: 'primary', requestBody: ev('Before reset 1') });
     await c.events.insert({ calendarId: 'primary', requestBody: ev('Before reset 2') });
-    const deadline = Date.now() + 3000;
-    while (slow.hits.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await until('the sync message at the receiver', () => slow.hits.length, (n) => n >= 1);
+    // The channel as it was before the reset (which forgets it): its delivery chain holds the two `exists`.
+    const before = channelsOf(e.state).get('chan-reset')!;
+    expect(before.messageNumber).toBe(3);
     await a.reset();
     release();
-    await settle();
+    // Every notification queued before the reset has been dealt with (sent or dropped) once the chain has run out.
+    for (let q = before.queue; ; q = before.queue) {
+      await q;
+      if (q === before.queue) break;
+    }
     expect(slow.hits).toEqual(['POST /hook']);
   } finally {
     release();

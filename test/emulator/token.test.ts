@@ -36,14 +36,17 @@ async function tokenFor(claims: Parameters<typeof signAssertion>[1], key = t.key
 describe('success', () => {
   test('the real google-auth-library JWT client gets a bound, opaque ya29 token; the exchange is logged', async () => {
     const jwt = jwtClient(emu.url, t.key, AGENT, [SCOPES.contacts, SCOPES.gmailCompose]);
+    const before = Date.now();
     const { token } = await jwt.getAccessToken();
+    const after = Date.now();
     expect(token).toMatch(/^ya29\.[A-Za-z0-9_-]{40,}$/);
     const stored = emu.state.tokens.get(token!);
     expect(stored).toMatchObject({ subject: AGENT, clientId: t.clientId, scopes: [SCOPES.contacts, SCOPES.gmailCompose] });
-    // expiry_date = now + expires_in (3599 s)
+    // expiry_date = (the assertion's iat, whole seconds, taken between before and after + expires_in (3599 s)) ms:
+    // bracketed by the clock read around the call, so a slow machine cannot move it out of bounds.
     const expiry = jwt.credentials.expiry_date!;
-    expect(expiry - Date.now()).toBeGreaterThan(3590_000);
-    expect(expiry - Date.now()).toBeLessThanOrEqual(3599_000);
+    expect(expiry).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 3599_000);
+    expect(expiry).toBeLessThanOrEqual(after + 3599_000);
     const log = await admin.requests({ api: 'token' });
     expect(log).toEqual([expect.objectContaining({ api: 'token', method: 'token', path: '/token', user: AGENT, status: 200, clientId: t.clientId })]);
     expect(Date.parse(log[0].at)).not.toBeNaN();
