@@ -47,7 +47,7 @@ describe('per-API Google roots', () => {
   ] as const)('%s: %s carries that API\'s calls, and no other\'s', async (api, variable) => {
     const relay = await recordingRelay(emu.url);
     const domain = `${api}.test`;
-    const w = await startWorld(db, { emu, domain, env: { [variable]: relay.url } });
+    const w = await startWorld(db, { emu, domain, env: { [variable]: relay.url, MUTATION_WAIT_MS: '60000' } });
     try {
       expect(w.gw.config.google.roots[api]).toBe(relay.url);
       relay.seen.length = 0;

@@ -9,7 +9,7 @@ describeEachDb('contacts: bad input', (db) => {
   let w: World;
   let token: string;
   beforeAll(async () => {
-    w = await startWorld(db());
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
     token = await w.token(AGENT);
   });
   afterAll(() => w.close());

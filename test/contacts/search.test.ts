@@ -33,7 +33,7 @@ describeEachDb('contacts: search and paging', (db) => {
   let token: string;
 
   beforeAll(async () => {
-    w = await startWorld(db());
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
     token = await w.token(AGENT);
     await resetContacts(w, db(), AGENT);
     const res = await w.gw.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', { token, variables: { i: CONTACTS } });
