@@ -223,13 +223,12 @@ export class ContactDelivery implements OutboxHandler {
 
   private async deletes(people: people_v1.People, run: OutboxRow[], agent: AgentRef): Promise<void> {
     let contacts = await this.load(run, (c) => Boolean(c.deletedAt));
-    for (let attempt = 1; !(await this.unchangedInGoogle(people, contacts)); attempt++) {
+    for (let attempt = 1; !(await this.unchangedInGoogle(people, contacts, agent)); attempt++) {
       if (attempt === DELETE_CONFIRM_ATTEMPTS) {
         throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'the contacts kept changing in Google while being deleted', retryable: true });
       }
-      // Google has an edit the check before the delete did not see: a sync brings it (the edit wins, the contact
-      // comes back and drops out of this run), then the rest is confirmed again.
-      await this.deps.sync.syncFresh(agent);
+      // What Google had was applied (an edit brings its contact back, a contact gone from Google is forgotten):
+      // the rest is confirmed again.
       contacts = await this.load(run, (c) => Boolean(c.deletedAt));
     }
     const remote = contacts.filter((c) => c.resourceName);
@@ -250,11 +249,13 @@ export class ContactDelivery implements OutboxHandler {
   /**
    * People's deletes take no etag, so a delete sent after an edit in Google would erase that edit unseen. Each
    * contact is first written with the etag the last sync saw (its own clientData, unchanged): People refuses a
-   * stale etag (400 FAILED_PRECONDITION) or a contact gone (404), and then we answer false. On success the new
-   * etags are recorded, so the sync after a failed delete knows the change as ours, not as an edit to restore.
+   * stale etag (400 FAILED_PRECONDITION) or a contact gone (404): then the slice is read again (getBatchGet, not a
+   * sync, which may not show a change yet), what Google has is applied as a sync would (an edit wins and the contact
+   * comes back; one gone from Google is forgotten), and we answer false. On success the new etags are recorded; a
+   * sync that sees such a write before that (or after its answer was lost) knows it by its unchanged content.
    * What stays open is one round trip, between this write's answer and the delete call.
    */
-  private async unchangedInGoogle(people: people_v1.People, contacts: Contact[]): Promise<boolean> {
+  private async unchangedInGoogle(people: people_v1.People, contacts: Contact[], agent: AgentRef): Promise<boolean> {
     const guarded = contacts.filter((c) => c.resourceName && c.googleEtag);
     for (let i = 0; i < guarded.length; i += BATCH_UPDATE_MAX) {
       const slice = guarded.slice(i, i + BATCH_UPDATE_MAX);
@@ -270,8 +271,11 @@ export class ContactDelivery implements OutboxHandler {
         results = res.data.updateResult ?? {};
       } catch (err) {
         const kind = mapGoogleError(err, { api: 'people' }).kind;
-        if (kind === 'stale-etag' || kind === 'not-found') return false;
-        throw err;
+        if (kind !== 'stale-etag' && kind !== 'not-found') throw err;
+        const res = await people.people.getBatchGet({ resourceNames: slice.map((c) => c.resourceName!), personFields: PERSON_FIELDS });
+        const live = new Map((res.data.responses ?? []).filter((r) => r.person && r.httpStatusCode !== 404 && !r.person.metadata?.deleted).map((r) => [r.requestedResourceName ?? r.person!.resourceName!, r.person!]));
+        await this.deps.sync.importPersons(agent, slice.map((c) => live.get(c.resourceName!) ?? { resourceName: c.resourceName, metadata: { deleted: true } }));
+        return false;
       }
       const written = slice.map((c) => {
         const p = results[c.resourceName!]?.person;

@@ -310,6 +310,10 @@ export class ContactSync {
         // Linking: Google has the contact we created (its answer was lost). Keep our state; push it if it moved on.
         pushOurs = !c.deletedAt && JSON.stringify(fieldsOf(c)) !== JSON.stringify(theirs);
         patch = pushOurs ? {} : { syncedVersion: c.version + 1, ...(c.deletedAt ? {} : { syncState: 'SYNCED' as const, syncError: null }) };
+      } else if (c.deletedAt && c.person && sameGoogleContent(JSON.parse(c.person) as Person, p)) {
+        // Deleted in the CRM, and Google's only change is a new etag: the guard a delete writes first (its answer
+        // lost, or a sync read it before the delivery recorded it). Nothing to restore; the delete goes on.
+        patch = {};
       } else if (c.deletedAt) {
         // Deleted in the CRM, edited in Google: the edit wins; the contact comes back.
         patch = { ...columnsOf(theirs), deletedAt: null, syncState: 'SYNCED', syncedVersion: c.version + 1, conflicts: JSON.stringify([{ field: 'deleted', ours: 'deleted', theirs: 'edited', winner: 'google', at: new Date().toISOString() }]) };
@@ -342,6 +346,14 @@ export class ContactSync {
     throw new Error(`contact ${existing.id} kept changing during import`);
   }
 
+  /**
+   * Applies Google's current version of some contacts, read outside a sync (getBatchGet): live persons as a sync
+   * would, and `{resourceName, metadata: {deleted: true}}` for those Google no longer has.
+   */
+  async importPersons(agent: AgentRef, persons: Person[]): Promise<void> {
+    await this.importPage(agent, persons);
+  }
+
   /** Google no longer has `resourceName`. True when the mirror changed. */
   private async applyDeleted(agent: AgentRef, resourceName: string): Promise<boolean> {
     const c = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, resourceName });
@@ -364,4 +376,17 @@ export class ContactSync {
     await this.deps.ds.transaction((m) => enqueue(m, resourceNames.map((rn) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'delete-copy', entityId: rn }))));
     this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
   }
+}
+
+/**
+ * Whether two versions of a Person hold the same data: etags and metadata (sources, update times) aside. A write of
+ * unchanged data (the guard before a delete) gives a new etag and nothing else.
+ */
+export function sameGoogleContent(a: Person, b: Person): boolean {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etag' && k !== 'metadata').map(([k, x]) => [k, strip(x)]));
+    return v;
+  };
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }

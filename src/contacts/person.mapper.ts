@@ -27,7 +27,7 @@ export type FieldName = (typeof FIELD_NAMES)[number];
 
 /** Read on every sync and write; constant, because a sync token fixes `personFields` (People connections.list). */
 export const PERSON_FIELDS = 'names,emailAddresses,phoneNumbers,organizations,biographies,clientData,metadata';
-/** What our updates replace. `clientData` is set once, on create, and never touched again. */
+/** What our updates replace. `clientData` is set on create; only the guard before a delete writes it again, unchanged. */
 export const UPDATE_PERSON_FIELDS = 'names,emailAddresses,phoneNumbers,organizations,biographies';
 /** Our contact id travels in People `clientData` under this key: how a retried create finds the first one. */
 export const CLIENT_DATA_KEY = 'engageContactId';
