@@ -78,18 +78,22 @@ function isDatabaseError(e: Error & { code?: unknown }): boolean {
  * (or, for a duplicate entry, up to " for key '") is one value.
  */
 export function scrubDatabaseMessage(m: string): string {
-  const first = m.indexOf("'");
-  if (first < 0) return m;
   const dup = m.indexOf("Duplicate entry '");
   if (dup >= 0) {
     const start = dup + "Duplicate entry '".length;
     const key = m.lastIndexOf("' for key '");
     return key >= start ? `${m.slice(0, start)}…${m.slice(key)}` : `${m.slice(0, start)}…'`;
   }
-  const last = m.lastIndexOf("'");
+  // An apostrophe inside a word ("doesn't", "O'Brien") delimits nothing.
+  const quotes = [...m.matchAll(/'/g)].map((x) => x.index!).filter((i) => !(/[A-Za-z]/.test(m[i - 1] ?? '') && /[A-Za-z]/.test(m[i + 1] ?? '')));
+  if (quotes.length === 0) return m;
+  const [first, second] = quotes;
   const before = m.slice(0, first);
-  const inner = m.slice(first + 1, last);
-  if (last > first && /^[A-Za-z0-9_$]{1,64}$/.test(inner) && /(?:^|\s)(?:key|column|table|index|constraint|database)\s$/i.test(before.slice(-12))) return m;
+  // A quoted identifier after "key", "table", "field"… (a qualified one too) is kept; the rest is scrubbed on.
+  if (second !== undefined && /^[A-Za-z0-9_$]{1,64}(?:\.[A-Za-z0-9_$]{1,64})?$/.test(m.slice(first + 1, second)) && /(?:^|\s)(?:key|column|field|table|index|constraint|database)\s$/i.test(before.slice(-12))) {
+    return m.slice(0, second + 1) + scrubDatabaseMessage(m.slice(second + 1));
+  }
+  const last = quotes[quotes.length - 1];
   return `${before}'…'${last > first ? m.slice(last + 1) : ''}`;
 }
 

@@ -90,6 +90,9 @@ test.each([
   // From the first quote to the last is one value: a value may itself hold quotes.
   ['Unknown column \'secret value\' in \'field list\'', 'Unknown column \'…\''],
   ['UNIQUE constraint failed: agent.email', 'UNIQUE constraint failed: agent.email'],
+  // Identifiers an operator needs stay: a qualified table, a field.
+  ['Table \'engage.contact\' doesn\'t exist', 'Table \'engage.contact\' doesn\'t exist'],
+  ['Field \'notes\' doesn\'t have a default value', 'Field \'notes\' doesn\'t have a default value'],
 ])('database message %j is logged as %j', (raw, logged) => {
   expect(scrubDatabaseMessage(raw)).toBe(logged);
 });
