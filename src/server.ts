@@ -133,10 +133,9 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
+  // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
+  // once a request has begun, so it needs no change with it.
   httpServer.keepAliveTimeout = services.config.http.keepAliveTimeoutMs;
-  // Headers must be allowed to take longer than an idle connection is kept, or a request arriving at the end of the
-  // keep-alive window can be cut off by the headers timer (Node's advice for keepAliveTimeout).
-  httpServer.headersTimeout = Math.max(60_000, services.config.http.keepAliveTimeoutMs + 1000);
   // Armor's max-tokens plugin turns syntax errors into 500s: limitTokens replaces it.
   const armor = new ApolloArmor({ ...ARMOR_LIMITS, maxTokens: { enabled: false } }).protect();
   const apollo = new ApolloServer<GatewayContext>({
