@@ -11,6 +11,9 @@ export interface CliRun {
   stderr: string;
 }
 
+/** A CLI still running after this is killed, so a hung one fails its test instead of outliving the run. */
+const CLI_TIMEOUT_MS = 60_000;
+
 export function runCli(name: string, args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<CliRun> {
   const child = spawn(process.execPath, [resolve(__dirname, `../../dist/src/cli/${name}.js`), ...args], {
     env: { PATH: process.env.PATH ?? '', ...opts.env },
@@ -20,8 +23,9 @@ export function runCli(name: string, args: string[], opts: { env: Record<string,
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((r, j) => {
+  const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
+  return new Promise<CliRun>((r, j) => {
     child.once('error', j);
     child.once('close', (code) => r({ code, stdout, stderr }));
-  });
+  }).finally(() => clearTimeout(timer));
 }
