@@ -21,7 +21,9 @@
  *            latencyMs: delay first; resetConnection: destroy the socket, call not run;
  *            afterCommit: run the call (state committed) then destroy the socket without answering;
  *            hold: 'call' parks the call before it runs, 'answer' after it ran (state committed) and before its
- *            answer (or reset) is sent, until POST /faults/{id}/release (see GET /faults `held`).
+ *            answer (or reset) is sent, until POST /faults/{id}/release (see GET /faults `held`). A parked call
+ *            whose client gave up meanwhile stays parked and counted, and still runs when released, as a request
+ *            Google received does (tests of an unanswered call rely on that).
  *   DELETE /faults                                 → {deleted:n}
  *   GET    /requests?api=&method=&user=            request log [{api, method, path, user, status, at, httpMethod,
  *                                                  clientId, fault?, committedStatus?}] (status 0 = connection reset)
