@@ -4,11 +4,11 @@
 import { spawn } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { freePort } from '../support/gateway';
 import { EmulatorAdmin, SCOPES, exchangeAssertion, googleClients, mintToken, signAssertion } from '../support/google';
 
 let emu: RunningEmulator;
@@ -155,17 +155,6 @@ test('the admin-route hook lets a module serve data routes', async () => {
   }
 });
 
-/** A port nothing listens on right now (the OS picks it; closed again before the child binds it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * `npm run emulator` runs dist/src/emulator/main.js. The build compiles the whole project (other people's files in
