@@ -40,7 +40,7 @@ export { BATCH_GET_MAX };
 
 type Person = people_v1.Schema$Person;
 
-/** Rounds of "confirm unchanged in Google, else sync" before a delete run waits for its next attempt. */
+/** Rounds of "confirm unchanged in Google, else read again and apply" before a delete run waits for its next attempt. */
 const DELETE_CONFIRM_ATTEMPTS = 3;
 
 const LIMIT: Record<string, number | undefined> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX };
