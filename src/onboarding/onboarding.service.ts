@@ -46,7 +46,20 @@ export interface VerificationResult {
   };
 }
 
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** The longest address SMTP can carry (RFC 5321 §4.5.3.1.3: a 256-octet path less its angle brackets). */
+const MAX_EMAIL_CHARS = 254;
+
+/**
+ * local@domain with a dotted domain, no spaces, one @, no empty label. Linear by construction (one split, no regular
+ * expression that could backtrack), and only ever run on at most MAX_EMAIL_CHARS characters.
+ */
+function isEmailAddress(email: string): boolean {
+  const parts = email.split('@');
+  if (parts.length !== 2 || /\s/.test(email)) return false;
+  const [local, domain] = parts;
+  const labels = domain.split('.');
+  return local.length > 0 && labels.length >= 2 && labels.every((l) => l.length > 0);
+}
 
 export class OnboardingService {
   constructor(
@@ -202,7 +215,9 @@ export class OnboardingService {
 
   private validateTestEmail(raw: string, domain: string): string {
     const email = raw.trim().toLowerCase();
-    if (!EMAIL.test(email)) throw badInput(`The test user must be an email address (got "${raw.slice(0, 100)}")`, { field: 'testEmail' });
+    // Before any pattern reads it: length first.
+    if (email.length > MAX_EMAIL_CHARS) throw badInput(`The test user must be an email address of at most ${MAX_EMAIL_CHARS} characters (got ${email.length})`, { field: 'testEmail' });
+    if (!isEmailAddress(email)) throw badInput(`The test user must be an email address (got "${raw.slice(0, 100)}")`, { field: 'testEmail' });
     if (email.slice(email.lastIndexOf('@') + 1) !== domain) {
       throw badInput(`The test user must be a mailbox of your domain ${domain} (got ${email})`, { field: 'testEmail' });
     }

@@ -203,6 +203,22 @@ describeEachDb('onboarding: submitServiceAccountKey and the doctor', (db) => {
     expect(await admin.requests()).toEqual([]);
   });
 
+  // Issue 12 item 5: `a@a.a.a.…@` made the address pattern backtrack quadratically (1 MB: about 25 minutes). The
+  // length is checked before any pattern runs; with the old check this test runs into jest's timeout.
+  test('a 1 MB test user of a backtracking shape is refused as too long at once, before any Google call', async () => {
+    const hostile = `a@${'a.'.repeat(512 * 1024)}@`;
+    const res = await submit(tenant.key, hostile);
+    expect(res.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'testEmail' } });
+    expect(res.body.errors![0].message).toMatch(/^The test user must be an email address of at most 254 characters \(got 1048579\)/);
+    expect(await admin.requests()).toEqual([]);
+  });
+
+  test.each(['tester@alpha', 'tester@.alpha.test', 'tester@alpha.test.', 'test er@alpha.test', '@alpha.test', 'a@b@alpha.test', 'tester@alpha..test'])('%j is not an address: BAD_USER_INPUT', async (email) => {
+    const res = await submit(tenant.key, email);
+    expect(res.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'testEmail' } });
+    expect(res.body.errors![0].message).toMatch(/^The test user must be an email address/);
+  });
+
   test('agents cannot submit or verify keys (FORBIDDEN)', async () => {
     const agentToken = await gw.token('tester@alpha.test');
     expect((await submit(tenant.key, 'tester@alpha.test', agentToken)).body.errors![0].extensions.code).toBe('FORBIDDEN');
