@@ -382,7 +382,7 @@ export class ContactSync {
  * Whether two versions of a Person hold the same data: etags and metadata (sources, update times) aside. A write of
  * unchanged data (the guard before a delete) gives a new etag and nothing else.
  */
-export function sameGoogleContent(a: Person, b: Person): boolean {
+function sameGoogleContent(a: Person, b: Person): boolean {
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip);
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etag' && k !== 'metadata').map(([k, x]) => [k, strip(x)]));

@@ -7,7 +7,7 @@
 /** Generous on purpose: on a loaded 2-core machine a condition can take seconds; a correct product always gets there. */
 export const UNTIL_TIMEOUT_MS = 20_000;
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `read` until `ok` holds; returns the value that satisfied it. */
 export async function until<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean = Boolean, timeoutMs = UNTIL_TIMEOUT_MS): Promise<T> {
