@@ -46,8 +46,12 @@ export interface Config {
   /** Ordered: the first is the active KEK used to wrap new data keys. */
   keyEncryptionKeys: KeyEncryptionKey[];
   http: {
-    /** Largest request body accepted, in bytes. */
+    /** Largest request body accepted, in bytes, counted after inflation. */
     maxBodyBytes: number;
+    /** Largest body of a sendMail request (uncompressed, with a declared length), bytes. */
+    maxMailBodyBytes: number;
+    /** Bodies over maxBodyBytes read at once per process (a brokerage gets at most half of them). */
+    largeBodySlots: number;
     /** How long an idle keep-alive connection is kept open, ms (announced to clients in `Keep-Alive: timeout=`). */
     keepAliveTimeoutMs: number;
   };
@@ -266,13 +270,17 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       clockToleranceSeconds: int('JWT_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
     },
     keyEncryptionKeys,
-    // A mail as large as Gmail takes (35 MiB of MIME) arrives as base64 attachments in the JSON body: 40 MiB lets every
-    // such mail through to sendMail's own size check (a typed error naming the limit).
+    // Every body is small (1 MiB), but a mail's: one as large as Gmail takes (35 MiB of MIME) arrives as base64
+    // attachments in the JSON body, and 40 MiB lets every such mail through to sendMail's own size check (a typed
+    // error naming the limit). Each large body costs several copies of itself while the mail is built and stored, so
+    // only LARGE_BODY_SLOTS of them are read at once (http/request-body.ts).
     // Node's default keep-alive of 5 s is shorter than the idle timeout of the load balancers in front of us (60 s is
     // common): the balancer then reuses a connection we are closing and its client gets a reset (a 502). Clients that
     // keep connections as long as we announce close them first. 65 s outlasts a 60 s balancer.
     http: {
-      maxBodyBytes: int('MAX_BODY_BYTES', 40 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxMailBodyBytes: int('MAX_MAIL_BODY_BYTES', 40 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      largeBodySlots: int('LARGE_BODY_SLOTS', 2, 1, 64),
       keepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_SECONDS', 65, 1, 3600) * 1000,
     },
     google: readGoogle(str, problems, sandbox),

@@ -69,9 +69,11 @@ export interface GatewayContext {
   google(): Promise<GoogleSession>;
   /** DataLoaders for this request (built on first use). */
   loaders(): Loaders;
+  /** The body was over MAX_BODY_BYTES and took a large-body slot: only sendMail may run (http/request-body.ts). */
+  largeBody: boolean;
 }
 
-export function createContext(services: Services, requestId: string, caller: Caller | null): GatewayContext {
+export function createContext(services: Services, requestId: string, caller: Caller | null, largeBody = false): GatewayContext {
   let scope: TenantScope | undefined;
   let google: Promise<GoogleSession> | undefined;
   let loaders: Loaders | undefined;
@@ -81,6 +83,7 @@ export function createContext(services: Services, requestId: string, caller: Cal
     caller,
     services,
     log,
+    largeBody,
     scope() {
       if (!caller) throw unauthenticated('this operation needs an "Authorization: Bearer <token>" header');
       scope ??= new TenantScope(services.ds.manager, caller);

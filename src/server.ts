@@ -23,14 +23,15 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import express, { type ErrorRequestHandler, type Request } from 'express';
+import express, { type ErrorRequestHandler } from 'express';
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
-import { bearerToken, type CallerTokenVerifier } from './auth/caller-token';
+import type { CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
 import { AppError, ErrorCode, isPublicCode } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
+import { claimsOf, LargeBodyGate, onlyMailIfLarge, readBody, requireBearer } from './http/request-body';
 import { WEBHOOK_PATH } from './calendar/calendar.watch';
 
 /** Limits of graphql-armor, tuned (see the header comment). */
@@ -64,10 +65,14 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** True when the client may see the error as it is (one of our codes, from an error we raised on purpose). */
+/**
+ * True when the client may see the error as it is: one we raised on purpose (AppError), or a GraphQLError of a
+ * library with one of our public codes but INTERNAL_SERVER_ERROR, which Apollo also gives what it wraps (its
+ * "Context creation failed: <the driver's message>" carried the database's words to the client).
+ */
 function isExpected(error: unknown, code: unknown): boolean {
   const original = unwrapResolverError(error);
-  return original instanceof AppError || (original instanceof GraphQLError && isPublicCode(code));
+  return original instanceof AppError || (original instanceof GraphQLError && isPublicCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR);
 }
 
 interface ValidationIssue {
@@ -130,6 +135,7 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
 
 export async function createGateway(services: Services, schema: GraphQLSchema, verifier: CallerTokenVerifier): Promise<Gateway> {
   const production = services.config.nodeEnv === 'production';
+  const largeBodies = new LargeBodyGate(services.config.http.largeBodySlots);
   const app = express();
   app.disable('x-powered-by');
   const httpServer = createServer(app);
@@ -156,6 +162,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       ...armor.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
       maskedErrorReporting,
+      // A body over MAX_BODY_BYTES was read for a mail (request-body.ts): any other operation in it is refused.
+      { requestDidStart: async () => ({ didResolveOperation: async ({ operation, contextValue }) => { if (contextValue.largeBody) onlyMailIfLarge(operation, services.config.http.maxBodyBytes); } }) },
     ],
     validationRules: armor.validationRules,
   });
@@ -184,13 +192,21 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       res.setHeader('x-request-id', requestId);
       next();
     },
-    express.json({ limit: services.config.http.maxBodyBytes }),
+    requireBearer(verifier),
+    readBody(services.config.http, largeBodies),
     limitTokens(ARMOR_LIMITS.maxTokens.n),
     expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
+      context: async ({ res }) => {
         const requestId = res.locals.requestId as string;
-        const caller = await authenticate(services, verifier, req);
-        return createContext(services, requestId, caller);
+        try {
+          const caller = await resolveCaller(services.ds, claimsOf(res));
+          return createContext(services, requestId, caller, res.locals.largeBody === true);
+        } catch (err) {
+          if (err instanceof AppError && err.code !== ErrorCode.INTERNAL_SERVER_ERROR) throw err;
+          // Apollo would send the message as is ("Context creation failed: Access denied for user …") and log nothing.
+          services.log.error({ err, requestId }, 'unexpected error while building the request context (masked for the client)');
+          throw new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error', { requestId });
+        }
       },
     }),
   );
@@ -200,7 +216,10 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     if (res.headersSent) return next(err);
     const status = typeof err?.status === 'number' ? err.status : 500;
     if (err?.type === 'entity.too.large') {
-      res.status(413).json({ errors: [{ message: `Request body is larger than ${services.config.http.maxBodyBytes} bytes`, extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+      // The limit the parser applied (counted after inflation): MAX_BODY_BYTES, or MAX_MAIL_BODY_BYTES for a mail.
+      const limit = typeof err.limit === 'number' ? err.limit : services.config.http.maxBodyBytes;
+      const hint = limit < services.config.http.maxMailBodyBytes ? `; only sendMail may send more (up to ${services.config.http.maxMailBodyBytes} bytes, uncompressed)` : '';
+      res.status(413).json({ errors: [{ message: `Request body is larger than ${limit} bytes${hint}`, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' } }] });
     } else if (err?.type === 'entity.parse.failed' || (status >= 400 && status < 500)) {
       res.status(400).json({ errors: [{ message: err?.type === 'entity.parse.failed' ? 'Malformed JSON in request body' : 'Bad request', extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
     } else if (err instanceof AppError) {
@@ -235,11 +254,4 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
     },
   };
-}
-
-async function authenticate(services: Services, verifier: CallerTokenVerifier, req: Request) {
-  const token = bearerToken(req.header('authorization'));
-  if (token === undefined) return null;
-  const claims = await verifier.verify(token);
-  return resolveCaller(services.ds, claims);
 }

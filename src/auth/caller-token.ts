@@ -49,7 +49,8 @@ export class CallerTokenVerifier {
       throw unauthenticated(`bearer token rejected: ${describeJoseError(err, this.algorithms)}`);
     }
     const email = payload.email;
-    if (typeof email !== 'string' || !EMAIL.test(email) || email.length > 320) {
+    // Length before the pattern: no pattern ever runs over an unbounded string.
+    if (typeof email !== 'string' || email.length > 320 || !EMAIL.test(email)) {
       throw unauthenticated('bearer token rejected: the "email" claim must be the agent\'s email address');
     }
     const roles = payload.roles ?? [];

@@ -76,33 +76,7 @@ function decodeCursor(cursor: string): [number, string] {
 
 const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
 
-/** At most `slots` callers run at once; the others wait their turn (FIFO). */
-export class Gate {
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private slots: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.slots > 0) this.slots--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.slots++;
-    }
-  }
-}
-
-/** Above this many characters of body and base64, a mail counts as large (see MailService.send). */
-export const LARGE_MAIL_CHARS = 4 * 1024 * 1024;
-/** Large mails decoded, built and stored at once per process. */
-export const LARGE_MAIL_SLOTS = 2;
-
 export class MailService {
-  private readonly largeMails = new Gate(LARGE_MAIL_SLOTS);
-
   constructor(private readonly deps: { ds: DataSource; outbox: OutboxWorker; settings: MailSettings }) {}
 
   lane(scope: TenantScope): LaneRef {
@@ -110,9 +84,9 @@ export class MailService {
   }
 
   async send(scope: TenantScope, input: SendMailInput): Promise<MailType> {
-    // A large mail is decoded, built and stored a few at a time per process: each holds several copies of up to 35 MB.
-    const approx = (input.attachments ?? []).reduce((n, a) => n + (a.contentBase64?.length ?? 0), 0) + (input.text?.length ?? 0) + (input.html?.length ?? 0);
-    const accepted = approx > LARGE_MAIL_CHARS ? await this.largeMails.run(() => this.accept(scope, input)) : await this.accept(scope, input);
+    // A large mail holds several copies of itself while it is decoded, built and stored: the HTTP layer lets only a
+    // few such bodies in at once (http/request-body.ts), so no queue of them can build up here.
+    const accepted = await this.accept(scope, input);
     if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(accepted.seqs, this.deps.settings.mutationWaitMs);

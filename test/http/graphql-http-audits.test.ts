@@ -5,21 +5,30 @@
  */
 import { serverAudits, type AuditResult } from 'graphql-http';
 import { createTestDb, type TestDb } from '../support/db';
-import { startTestGateway, type TestGateway } from '../support/gateway';
+import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
 
 let db: TestDb & { drop(): Promise<void> };
 let gw: TestGateway;
+let token: string;
 
 beforeAll(async () => {
   db = await createTestDb('sqlite');
+  await seedBrokerage(db.ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
   gw = await startTestGateway(db.ds);
+  token = await gw.token('a@alpha.test');
 });
 afterAll(async () => {
   await gw.close();
   await db.drop();
 });
 
-const audits = serverAudits({ url: () => gw.graphqlUrl, fetchFn: (input: string | URL | Request, init?: RequestInit) => fetch(input, init) });
+// Every request needs a bearer token (an anonymous one is answered 401 before its body is read): the audits send one.
+const withToken = (init?: RequestInit): RequestInit => {
+  const headers = new Headers(init?.headers);
+  headers.set('authorization', `Bearer ${token}`);
+  return { ...init, headers };
+};
+const audits = serverAudits({ url: () => gw.graphqlUrl, fetchFn: (input: string | URL | Request, init?: RequestInit) => fetch(input, withToken(init)) });
 
 const mustAudits = audits.filter((a) => a.name.startsWith('MUST'));
 

@@ -45,10 +45,10 @@ async function rawPost(baseUrl: string, extraHeaderLines: Buffer): Promise<{ sta
 const headerLine = (value: string | Buffer) => Buffer.concat([Buffer.from('X-Request-Id: ', 'latin1'), typeof value === 'string' ? Buffer.from(value, 'latin1') : value, Buffer.from('\r\n', 'latin1')]);
 
 /** The Keep-Alive header of a keep-alive POST /graphql (fetch hides hop-by-hop headers). */
-function keepAliveHeader(url: string): Promise<string | undefined> {
+function keepAliveHeader(url: string, token: string): Promise<string | undefined> {
   const agent = new HttpAgent({ keepAlive: true });
   return new Promise<string | undefined>((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.headers['keep-alive'] as string | undefined));
     });
@@ -75,9 +75,9 @@ describeEachDb('HTTP security baseline', (db) => {
 
   test('15 aliases pass, 16 aliases of __typename are rejected', async () => {
     const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`;
-    const ok = await gw.gql(aliases(15));
+    const ok = await gw.gql(aliases(15), { token });
     expect(ok.body.errors).toBeUndefined();
-    const bad = await gw.gql(aliases(16));
+    const bad = await gw.gql(aliases(16), { token });
     expect(bad.status).toBe(400);
     expect(codesOf(bad.body)).toEqual(['BAD_USER_INPUT']);
     expect(bad.body.errors![0].message).toMatch(/aliases/i);
@@ -85,9 +85,9 @@ describeEachDb('HTTP security baseline', (db) => {
 
   test('5 directives pass; 6 directives (directive overloading) are rejected', async () => {
     const spread = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename @include(if: true)`).join(' ')} }`;
-    expect((await gw.gql(spread(5))).body.errors).toBeUndefined();
+    expect((await gw.gql(spread(5), { token })).body.errors).toBeUndefined();
     for (const query of [spread(6), `{ __typename ${'@a '.repeat(6)}}`]) {
-      const bad = await gw.gql(query);
+      const bad = await gw.gql(query, { token });
       expect(bad.status).toBe(400);
       expect(new Set(codesOf(bad.body))).toEqual(new Set(['BAD_USER_INPUT']));
       expect(bad.body.errors!.map((e) => e.message)).toContainEqual(expect.stringMatching(/directives limit of 5/i));
@@ -95,7 +95,7 @@ describeEachDb('HTTP security baseline', (db) => {
   });
 
   test('deep queries are rejected, the standard introspection query is not', async () => {
-    expect((await gw.gql(getIntrospectionQuery())).body.errors).toBeUndefined();
+    expect((await gw.gql(getIntrospectionQuery(), { token })).body.errors).toBeUndefined();
     const deep = `{ __schema { types { fields { type { ${'ofType { '.repeat(25)}name${' }'.repeat(25)} } } } } }`;
     const bad = await gw.gql(deep, { token });
     expect(bad.status).toBe(400);
@@ -105,7 +105,7 @@ describeEachDb('HTTP security baseline', (db) => {
 
   test('oversized queries (too many tokens) are rejected', async () => {
     const big = `{ ${Array.from({ length: 2100 }, () => '__typename').join(' ')} }`;
-    const bad = await gw.gql(big);
+    const bad = await gw.gql(big, { token });
     expect(bad.status).toBe(400);
     expect(codesOf(bad.body)).toEqual(['BAD_USER_INPUT']);
     expect(bad.body.errors![0].message).toMatch(/token/i);
@@ -113,10 +113,10 @@ describeEachDb('HTTP security baseline', (db) => {
 
   test('wide queries are rejected and the server stays up', async () => {
     const wide = `{ ${Array.from({ length: 1500 }, () => '__typename').join(' ')} }`;
-    const bad = await gw.gql(wide);
+    const bad = await gw.gql(wide, { token });
     expect(bad.status).toBe(400);
     expect(codesOf(bad.body)).toEqual(['BAD_USER_INPUT']);
-    expect((await gw.gql('{ __typename }')).body.data).toEqual({ __typename: 'Query' });
+    expect((await gw.gql('{ __typename }', { token })).body.data).toEqual({ __typename: 'Query' });
   });
 
   test('unknown fields: BAD_USER_INPUT without "Did you mean" suggestions', async () => {
@@ -134,50 +134,50 @@ describeEachDb('HTTP security baseline', (db) => {
   });
 
   test('wrong variable types: BAD_USER_INPUT', async () => {
-    const res = await gw.gql('query ($b: Boolean!) { __typename @include(if: $b) }', { variables: { b: 'seven' } });
+    const res = await gw.gql('query ($b: Boolean!) { __typename @include(if: $b) }', { token, variables: { b: 'seven' } });
     expect(res.status).toBe(400);
     expect(codesOf(res.body)).toEqual(['BAD_USER_INPUT']);
   });
 
   test('introspection is on outside production', async () => {
-    const res = await gw.gql('{ __schema { queryType { name } } }');
+    const res = await gw.gql('{ __schema { queryType { name } } }', { token });
     expect(res.body.data?.__schema.queryType.name).toBe('Query');
   });
 
   test('CSRF: a simple (preflight-free) request without a custom header is refused', async () => {
-    const get = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`);
+    const get = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { authorization: `Bearer ${token}` } });
     expect(get.status).toBe(400);
     expect(await get.text()).toMatch(/CSRF/i);
-    const textPlain = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query: '{__typename}' }) });
+    const textPlain = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{__typename}' }) });
     expect(textPlain.status).toBe(400);
-    const withHeader = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const withHeader = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${token}` } });
     expect(withHeader.status).toBe(200);
   });
 
   test('batched HTTP requests are refused', async () => {
-    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ query: '{__typename}' }, { query: '{__typename}' }]) });
+    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify([{ query: '{__typename}' }, { query: '{__typename}' }]) });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/batch/i);
   });
 
   test('malformed JSON body: 400 BAD_USER_INPUT, and the process stays up', async () => {
-    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": "{ __typename }"' });
+    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"query": "{ __typename }"' });
     expect(res.status).toBe(400);
     expect(codesOf(await res.json())).toEqual(['BAD_USER_INPUT']);
-    expect((await gw.gql('{ __typename }')).body.data).toEqual({ __typename: 'Query' });
+    expect((await gw.gql('{ __typename }', { token })).body.data).toEqual({ __typename: 'Query' });
   });
 
   test('body over the size limit: 413 BAD_USER_INPUT', async () => {
-    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{__typename}', variables: { pad: 'x'.repeat(gw.config.http.maxBodyBytes) } }) });
+    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{__typename}', variables: { pad: 'x'.repeat(gw.config.http.maxBodyBytes) } }) });
     expect(res.status).toBe(413);
     expect(codesOf(await res.json())).toEqual(['BAD_USER_INPUT']);
   });
 
   test('idle connections are kept 65 s (longer than a load balancer\'s 60 s), announced in Keep-Alive; HTTP_KEEP_ALIVE_SECONDS sets it', async () => {
-    expect(await keepAliveHeader(gw.graphqlUrl)).toBe('timeout=65');
+    expect(await keepAliveHeader(gw.graphqlUrl, token)).toBe('timeout=65');
     const other = await startTestGateway(db().ds, { env: { HTTP_KEEP_ALIVE_SECONDS: '120' } });
     try {
-      expect(await keepAliveHeader(other.graphqlUrl)).toBe('timeout=120');
+      expect(await keepAliveHeader(other.graphqlUrl, await other.token('a@alpha.test'))).toBe('timeout=120');
     } finally {
       await other.close();
     }
@@ -257,7 +257,7 @@ describeEachDb('HTTP security baseline', (db) => {
   describe('x-request-id', () => {
     test('a clean id (letters, digits, ".", "_", "-", up to 128) is echoed', async () => {
       for (const id of ['req-abc.123_XYZ', 'a'.repeat(128)]) {
-        const res = await gw.gql('{ __typename }', { headers: { 'x-request-id': id } });
+        const res = await gw.gql('{ __typename }', { token, headers: { 'x-request-id': id } });
         expect(res.headers.get('x-request-id')).toBe(id);
       }
     });
@@ -266,7 +266,7 @@ describeEachDb('HTTP security baseline', (db) => {
       const hostile = ['a'.repeat(129), 'has space', 'semi;colon=1', '<script>alert(1)</script>', '"quoted"', '../../etc/passwd\\x', 'tab\there'];
       const seen = new Set<string>();
       for (const id of hostile) {
-        const res = await gw.gql('{ __typename }', { headers: { 'x-request-id': id } });
+        const res = await gw.gql('{ __typename }', { token, headers: { 'x-request-id': id } });
         const echoed = res.headers.get('x-request-id')!;
         expect(echoed).toMatch(UUID);
         seen.add(echoed);
@@ -287,7 +287,7 @@ describeEachDb('HTTP security baseline', (db) => {
 
     test('bytes outside ASCII (Latin-1 or UTF-8) are not echoed', async () => {
       for (const value of [Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from('ünïcödé-id', 'utf8')]) {
-        const res = await rawPost(gw.url, headerLine(value));
+        const res = await rawPost(gw.url, Buffer.concat([headerLine(value), Buffer.from(`Authorization: Bearer ${token}\r\n`, 'latin1')]));
         expect(res.status).toBe(200);
         const ids = res.headers.filter(([k]) => k === 'x-request-id').map(([, v]) => v);
         expect(ids).toHaveLength(1);
@@ -302,7 +302,7 @@ describeEachDb('HTTP security baseline', (db) => {
         expect(res.headers.map(([k]) => k)).not.toContain('set-cookie');
       }
       // What does reach the gateway is an encoded one; a proxy or log viewer that decodes it must not find it in our answer.
-      const res = await gw.gql('{ __typename }', { headers: { 'x-request-id': 'evil%0d%0aSet-Cookie:%20stolen=1' } });
+      const res = await gw.gql('{ __typename }', { token, headers: { 'x-request-id': 'evil%0d%0aSet-Cookie:%20stolen=1' } });
       expect(res.headers.get('x-request-id')).toMatch(UUID);
       expect(res.headers.get('set-cookie')).toBeNull();
     });
@@ -375,20 +375,23 @@ describeEachDb('readiness when the database is gone', (db) => {
 
 describeEachDb('production settings', (db) => {
   let gw: TestGateway;
+  let token: string;
   beforeAll(async () => {
+    await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
     gw = await startTestGateway(db().ds, { env: { NODE_ENV: 'production', SANDBOX: undefined } });
+    token = await gw.token('a@alpha.test');
   });
   afterAll(() => gw.close());
 
   test('introspection is off in production', async () => {
-    const res = await gw.gql('{ __schema { queryType { name } } }');
+    const res = await gw.gql('{ __schema { queryType { name } } }', { token });
     expect(res.status).toBe(400);
     expect(codesOf(res.body)).toEqual(['BAD_USER_INPUT']);
     expect(res.body.errors![0].message).toMatch(/introspection/i);
   });
 
   test('no stack traces in production errors', async () => {
-    const res = await gw.gql('{ nope }');
+    const res = await gw.gql('{ nope }', { token });
     expect(JSON.stringify(res.body)).not.toMatch(/stacktrace|\.ts:\d+|\.js:\d+/);
   });
 });

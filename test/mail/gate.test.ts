@@ -1,94 +1,73 @@
 /**
- * The gate that lets only a few large mails be decoded, built and stored at once per process: the Gate alone, and
- * sendMail going through it. Every step is ordered by the test (jobs end when it says so, builds wait for its
- * signal), never by timers.
+ * Large mails and the large-body gate (http/request-body.ts): a body over MAX_BODY_BYTES is read only while one of
+ * LARGE_BODY_SLOTS is free, a brokerage gets at most half of them, and a request finding none is refused at once with
+ * RATE_LIMITED and a retryAfterSeconds, before its body is read (it used to wait in an unbounded queue, each waiter's
+ * 35 MB body already in memory). Every step is ordered by the test (builds wait for its signal), never by timers.
  */
 import { randomBytes } from 'node:crypto';
+import { GUIDE_SCOPES } from '../../src/google/scopes';
+import { LargeBodyGate, LARGE_BODY_RETRY_AFTER_SECONDS } from '../../src/http/request-body';
 import * as compose from '../../src/mail/mail.compose';
 import type { SendMailInput } from '../../src/mail/mail.input';
-import { Gate, LARGE_MAIL_CHARS, LARGE_MAIL_SLOTS, MailService } from '../../src/mail/mail.service';
 import { describeEachDb } from '../support/db';
+import { seedBrokerage } from '../support/gateway';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
 
-test('at most `slots` run at once, the others in arrival order; a failure frees its slot', async () => {
-  const gate = new Gate(2);
-  let running = 0;
-  let peak = 0;
-  const started: number[] = [];
-  const end = new Map<number, (fail: boolean) => void>();
-  const job = (i: number) =>
-    gate.run(
-      () =>
-        new Promise<number>((resolve, reject) => {
-          running++;
-          peak = Math.max(peak, running);
-          started.push(i);
-          end.set(i, (fail) => {
-            running--;
-            if (fail) reject(new Error(`job ${i} failed`));
-            else resolve(i);
-          });
-        }),
-    );
-  const finish = async (i: number, fail: boolean, next: number) => {
-    end.get(i)!(fail);
-    // The freed slot goes to the next job in line: it starts, and with it no other.
-    await until(`job ${next} to start once job ${i} ended`, () => started.length, (n) => n > next);
-    expect(started).toEqual([0, 1, 2, 3, 4, 5].slice(0, next + 1));
-  };
-
-  const results = Promise.allSettled([0, 1, 2, 3, 4, 5].map(job));
-  expect(started).toEqual([0, 1]); // the two slots are taken at once; the rest wait
-  await finish(1, true, 2);
-  await finish(0, false, 3);
-  await finish(3, true, 4);
-  await finish(2, false, 5);
-  end.get(4)!(false);
-  end.get(5)!(false);
-  expect((await results).map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
-  expect(peak).toBe(2);
-
-  // Every slot came back, failures included: two more start side by side, a third waits.
-  const more = [job(6), job(7), job(8)];
-  expect(started.slice(6)).toEqual([6, 7]);
-  end.get(6)!(false);
-  await until('job 8 to start once job 6 ended', () => started.length, (n) => n === 9);
-  end.get(7)!(false);
-  end.get(8)!(false);
-  expect(await Promise.all(more)).toEqual([6, 7, 8]);
-  expect(peak).toBe(2);
+test('LargeBodyGate: at most `slots` at once and a tenant at most its share; a release (once) frees the slot', () => {
+  const gate = new LargeBodyGate(4);
+  expect(gate.perTenant).toBe(2);
+  const a1 = gate.tryAcquire('alpha');
+  const a2 = gate.tryAcquire('alpha');
+  expect(a1 && a2).toBeTruthy();
+  expect(gate.tryAcquire('alpha')).toBeNull(); // alpha's share is taken, though slots are free
+  const b1 = gate.tryAcquire('beta')!;
+  const c1 = gate.tryAcquire('gamma')!;
+  expect(gate.busy).toBe(4);
+  expect(gate.tryAcquire('delta')).toBeNull(); // every slot is taken
+  b1();
+  b1(); // a second release is harmless: it does not free someone else's slot
+  expect(gate.busy).toBe(3);
+  expect(gate.tryAcquire('alpha')).toBeNull();
+  const d1 = gate.tryAcquire('delta');
+  expect(d1).not.toBeNull();
+  expect(gate.tryAcquire('beta')).toBeNull();
+  a1!();
+  expect(gate.tryAcquire('alpha')).not.toBeNull();
+  c1();
+  expect(new LargeBodyGate(1).perTenant).toBe(1);
 });
 
-const AGENT = 'agent@alpha.test';
-
-describeEachDb('sendMail and the gate for large mails', (db) => {
+describeEachDb('sendMail and the large-body gate', (db) => {
   let w: World;
-  let token: string;
+  const ALPHA = 'agent@alpha.test';
+  const BETA = 'agent@beta.test';
+  const GAMMA = 'agent@gamma.test';
+  const tokens: Record<string, string> = {};
 
   beforeAll(async () => {
-    w = await startWorld(db());
-    token = await w.token(AGENT);
+    // Default LARGE_BODY_SLOTS (2): one per brokerage.
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
+    for (const domain of ['beta.test', 'gamma.test']) {
+      const tenant = await w.admin.tenant(domain, [`agent@${domain}`, `boss@${domain}`], [...GUIDE_SCOPES]);
+      await seedBrokerage(db().ds, domain, [{ email: `boss@${domain}`, role: 'admin' }]);
+      const res = await w.gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
+        token: await w.gw.token(`boss@${domain}`, { admin: true }),
+        variables: { k: JSON.stringify(tenant.key), e: `agent@${domain}` },
+      });
+      expect(res.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
+    }
+    for (const who of [ALPHA, BETA, GAMMA]) tokens[who] = await w.token(who);
   });
   afterAll(() => w.close());
   afterEach(() => jest.restoreAllMocks());
 
-  const send = (input: Record<string, unknown>) => w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }', { token, variables: { i: input } });
-  /** Waits until the mail is SENT and its delivery round over (its outbox row gone). */
-  const delivered = async (res: Awaited<ReturnType<typeof send>>) => {
-    expect(res.body.errors).toBeUndefined();
-    const id: string = res.body.data.sendMail.id;
-    const pending = async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail' AND status = 'PENDING' AND entityId = ?", [id]))[0].n);
-    await until(`the delivery of mail ${id} to be over`, pending, (n) => n === 0, 60_000);
-    const mail = (await w.gw.gql('query ($id: ID!) { mail(id: $id) { id status subject } }', { token, variables: { id } })).body.data.mail;
-    expect(mail.status).toBe('SENT');
-    return mail;
-  };
+  const send = (who: string, input: Record<string, unknown>) => w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status subject } }', { token: tokens[who], variables: { i: input } });
+  /** Over MAX_BODY_BYTES (1 MiB) once in the JSON body. */
+  const large = (subject: string) => ({ to: ['zoe@buyer.test'], subject, attachments: [{ filename: 'scan.pdf', contentType: 'application/pdf', contentBase64: randomBytes(1_200_000).toString('base64') }] });
 
-  test(`with ${LARGE_MAIL_SLOTS} large mails held while being built, another large one is not even decoded until one is done; a small mail goes meanwhile`, async () => {
+  test('with both slots held, a large mail is refused at once with RATE_LIMITED and never decoded; a brokerage gets one slot of two; small mails go meanwhile; freed slots come back', async () => {
     const isLarge = (subject: string | null | undefined) => /^Large /.test(subject ?? '');
-    // What sendMail's large mails reached: the service (entered), decoding (checkMailInput), building (buildMime).
-    const entered = jest.spyOn(MailService.prototype, 'send');
     const decoded: string[] = [];
     const realCheck = compose.checkMailInput;
     jest.spyOn(compose, 'checkMailInput').mockImplementation((input: SendMailInput, max: number) => {
@@ -96,46 +75,59 @@ describeEachDb('sendMail and the gate for large mails', (db) => {
       return realCheck(input, max);
     });
     let building = 0;
-    let peak = 0;
     let letBuild!: () => void;
     const buildsMayGo = new Promise<void>((r) => (letBuild = r));
     const realBuild = compose.buildMime;
     jest.spyOn(compose, 'buildMime').mockImplementation(async (mail, opts) => {
       if (!isLarge(mail.subject)) return realBuild(mail, opts);
       building++;
-      peak = Math.max(peak, building);
-      try {
-        await buildsMayGo;
-        return await realBuild(mail, opts);
-      } finally {
-        building--;
-      }
+      await buildsMayGo;
+      return realBuild(mail, opts);
     });
 
-    // Just over the large-mail threshold (base64 counts), so each is gated; one more than the gate lets in.
-    const b64 = randomBytes(Math.ceil((LARGE_MAIL_CHARS * 3) / 4) + 3000).toString('base64');
-    expect(b64.length).toBeGreaterThan(LARGE_MAIL_CHARS);
-    const subjects = Array.from({ length: LARGE_MAIL_SLOTS + 1 }, (_, i) => `Large ${i + 1}`);
-    const answers = subjects.map((subject) => send({ to: ['zoe@buyer.test'], subject, attachments: [{ filename: 'scan.pdf', contentType: 'application/pdf', contentBase64: b64 }] }));
-
-    const enteredLarge = () => entered.mock.calls.filter(([, input]) => isLarge(input.subject)).length;
+    const alpha1 = send(ALPHA, large('Large alpha 1'));
     try {
-      await until('every large mail to reach MailService.send', enteredLarge, (n) => n === subjects.length);
-      await until(`${LARGE_MAIL_SLOTS} large mails to be building`, () => building, (n) => n >= LARGE_MAIL_SLOTS);
-      // A small mail is not gated: decoded, built, stored and sent while both slots are taken. By the time it is SENT
-      // the last large mail has long been at the service, so had it not waited at the gate it would have been decoded.
-      const small = await delivered(await send({ to: ['zoe@buyer.test'], subject: 'Small', text: 'not held' }));
-      expect(small.subject).toBe('Small');
-      expect(decoded.filter(isLarge)).toHaveLength(LARGE_MAIL_SLOTS);
-      expect(building).toBe(LARGE_MAIL_SLOTS);
+      await until('alpha\'s first large mail to be building', () => building, (n) => n === 1);
+      // alpha holds its share (one slot of two): its second large mail is refused, though a slot is free.
+      const alpha2 = await send(ALPHA, large('Large alpha 2'));
+      expect(alpha2.status).toBe(429);
+      expect(alpha2.headers.get('retry-after')).toBe(String(LARGE_BODY_RETRY_AFTER_SECONDS));
+      expect(alpha2.body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', retryAfterSeconds: LARGE_BODY_RETRY_AFTER_SECONDS }) })]);
+      // Another brokerage still gets the other slot.
+      const beta1 = send(BETA, large('Large beta 1'));
+      await until('beta\'s large mail to be building', () => building, (n) => n === 2);
+      // Both slots taken: a third brokerage is refused too, at once.
+      const gamma1 = await send(GAMMA, large('Large gamma 1'));
+      expect(gamma1.status).toBe(429);
+      expect(gamma1.body.errors![0].extensions.code).toBe('RATE_LIMITED');
+      // A small mail is not gated: sent while both slots are held.
+      const small = await send(ALPHA, { to: ['zoe@buyer.test'], subject: 'Small', text: 'not held' });
+      expect(small.body.data.sendMail).toMatchObject({ subject: 'Small', status: 'SENT' });
+      // The refused ones were never decoded (their bodies were not even read).
+      expect(decoded.filter(isLarge).sort()).toEqual(['Large alpha 1', 'Large beta 1']);
+      letBuild();
+      expect((await alpha1).body.data.sendMail).toMatchObject({ subject: 'Large alpha 1', status: 'SENT' });
+      expect((await beta1).body.data.sendMail).toMatchObject({ subject: 'Large beta 1', status: 'SENT' });
     } finally {
       letBuild(); // also when an expectation failed: no request is left hanging in the gateway
     }
-    const mails = await Promise.all(answers.map(async (a) => delivered(await a)));
-    expect(mails.map((m) => m.subject).sort()).toEqual(subjects);
-    expect(decoded.filter(isLarge).sort()).toEqual(subjects);
-    expect(peak).toBe(LARGE_MAIL_SLOTS); // never more at once, also once the third got in
-    const box = await w.admin.messages(AGENT);
-    expect(box.map((m) => m.labelIds)).toEqual(Array.from({ length: subjects.length + 1 }, () => ['SENT']));
+    // Both slots came back when those answers were sent.
+    const again = await Promise.all([send(ALPHA, large('Large alpha 3')), send(GAMMA, large('Large gamma 2'))]);
+    expect(again.map((a) => a.body.data?.sendMail?.status)).toEqual(['SENT', 'SENT']);
+    expect((await w.admin.messages(ALPHA)).map((m) => m.labelIds)).toEqual([['SENT'], ['SENT'], ['SENT']]);
+    expect(await w.admin.messages(GAMMA)).toHaveLength(1);
+  }, 120_000);
+
+  test('a large body carrying anything but sendMail is refused with 413, and its slot comes back', async () => {
+    const other = await w.gw.gql('{ me { email } }', { token: tokens[ALPHA], variables: { pad: 'x'.repeat(1_200_000) } });
+    expect(other.status).toBe(413);
+    expect(other.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', reason: 'too_large' } });
+    const mixed = await w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id } deleteContact(id: "x") }', { token: tokens[ALPHA], variables: { i: large('Large mixed') } });
+    expect(mixed.status).toBe(413);
+    expect(mixed.body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
+    // Had a refused request kept its slot, alpha (one slot) would now be refused with RATE_LIMITED.
+    const after = await send(ALPHA, large('Large after the refusals'));
+    expect(after.body.errors).toBeUndefined();
+    expect(after.body.data.sendMail.status).toBe('SENT');
   }, 120_000);
 });

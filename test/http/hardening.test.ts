@@ -1,0 +1,133 @@
+/**
+ * What an anonymous or greedy request can cost the process, over real HTTP (issue 12, items 2 and 3):
+ * - no body is read (nor inflated) before the bearer token is checked;
+ * - an authenticated body is small (MAX_BODY_BYTES, 1 MB) unless it is a mail being sent, and only a few large
+ *   bodies are read at once, each brokerage its share; the rest are refused at once with RATE_LIMITED;
+ * - compressed bodies are inflated under the small limit;
+ * - a failure while the request's context is built (the database away) is masked and logged with the request id.
+ */
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { createLogger } from '../../src/logger';
+import { createTestDb, describeEachDb, type Dialect } from '../support/db';
+import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+
+interface RawAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+/** POST /graphql with a raw body and headers; resolves with the answer (the body may be cut short by the server). */
+function post(url: string, body: Buffer, headers: Record<string, string>): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    // The server may answer and close before the whole body is written: that is the point, not a failure.
+    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    req.end(body);
+  });
+}
+
+/** A JSON body of about `bytes` bytes: a harmless query padded with a long variable. */
+const padded = (query: string, bytes: number, variables: Record<string, unknown> = {}) =>
+  Buffer.from(JSON.stringify({ query, variables: { ...variables, pad: 'a'.repeat(bytes) } }));
+
+const codesOf = (text: string) => (JSON.parse(text) as { errors?: { extensions?: { code?: string } }[] }).errors?.map((e) => e.extensions?.code);
+
+describeEachDb('request bodies are read only for authenticated callers, and within bounds', (db) => {
+  let gw: TestGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
+    gw = await startTestGateway(db().ds);
+    token = await gw.token('a@alpha.test');
+  });
+  afterAll(() => gw.close());
+
+  test('a request without a token is answered 401 before its body arrives', async () => {
+    // Headers announcing 40 MB, then nothing: an answer can only come from a server that did not wait for the body.
+    const { hostname, port } = new URL(gw.url);
+    const socket = connect(Number(port), hostname);
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      socket.on('data', (c) => {
+        text += c.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+      socket.on('error', reject);
+      socket.write(`POST /graphql HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: 40000000\r\n\r\n{"query":"{ __typ`);
+    }).finally(() => socket.destroy());
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer.toLowerCase()).toContain('www-authenticate: bearer');
+  });
+
+  test('20 parallel anonymous 40 KB gzip bodies that inflate to 40 MB: each 401 UNAUTHENTICATED, and the process does not grow', async () => {
+    const bomb = gzipSync(padded('{ __typename }', 40_000_000), { level: 9 });
+    expect(bomb.length).toBeLessThan(60 * 1024);
+    const before = process.memoryUsage().rss;
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => post(gw.url, bomb, { 'content-encoding': 'gzip', ...(i % 2 ? { authorization: 'Bearer not-a-token' } : {}) })));
+    const grown = process.memoryUsage().rss - before;
+    for (const a of answers) {
+      expect(a.status).toBe(401);
+      expect(codesOf(a.body)).toEqual(['UNAUTHENTICATED']);
+    }
+    // Before the fix: every body was inflated and parsed (20 × 40 MB strings and their JSON): gigabytes.
+    expect(grown).toBeLessThan(50 * 1024 * 1024);
+  });
+
+  test('a compressed body is inflated under the small limit: 413 BAD_USER_INPUT, also for an authenticated caller', async () => {
+    const bomb = gzipSync(padded('{ __typename }', 8 * 1024 * 1024));
+    const a = await post(gw.url, bomb, { 'content-encoding': 'gzip', authorization: `Bearer ${token}` });
+    expect(a.status).toBe(413);
+    expect(codesOf(a.body)).toEqual(['BAD_USER_INPUT']);
+    expect(JSON.parse(a.body).errors[0].message).toMatch(/1048576 bytes/);
+    // Within the limit, compressed bodies work.
+    const ok = await post(gw.url, gzipSync(Buffer.from(JSON.stringify({ query: '{ me { email } }' }))), { 'content-encoding': 'gzip', authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual({ data: { me: { email: 'a@alpha.test' } } });
+  });
+
+  test('a large body is for sending mail only: a 2 MB query is refused with 413 BAD_USER_INPUT', async () => {
+    const a = await post(gw.url, padded('{ me { id } }', 2 * 1024 * 1024), { authorization: `Bearer ${token}` });
+    expect(a.status).toBe(413);
+    expect(codesOf(a.body)).toEqual(['BAD_USER_INPUT']);
+    expect(JSON.parse(a.body).errors[0].message).toMatch(/only sendMail/);
+    const ok = await post(gw.url, padded('{ me { email } }', 512 * 1024), { authorization: `Bearer ${token}` });
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe.each<Dialect>(['sqlite', 'mariadb'])('[%s] the database away while the context is built', (dialect) => {
+  const run = dialect === 'mariadb' && !process.env.TEST_MARIADB_URL ? test.skip : test;
+
+  run('the client sees INTERNAL_SERVER_ERROR with a request id and nothing else; the log has the error under that id', async () => {
+    const db = await createTestDb(dialect);
+    const lines: string[] = [];
+    const log = createLogger('info', new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }));
+    await seedBrokerage(db.ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
+    const gw = await startTestGateway(db.ds, { log });
+    try {
+      const token = await gw.token('a@alpha.test');
+      expect((await gw.gql('{ me { email } }', { token })).body.data).toEqual({ me: { email: 'a@alpha.test' } });
+      await db.ds.destroy(); // the database is gone: every query now fails in the driver
+      const res = await gw.gql('{ me { email } }', { token });
+      expect(res.body.errors).toHaveLength(1);
+      const [e] = res.body.errors!;
+      expect(e.extensions.code).toBe('INTERNAL_SERVER_ERROR');
+      expect(e.message).toBe('Internal server error');
+      expect(e.extensions.requestId).toBe(res.headers.get('x-request-id'));
+      expect(Object.keys(e.extensions).sort()).toEqual(['code', 'requestId']);
+      const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.requestId === e.extensions.requestId);
+      expect(logged).toHaveLength(1);
+      expect(logged[0].level).toBe(50);
+      expect(logged[0].err.message).toBeTruthy();
+    } finally {
+      await gw.close();
+      await db.drop().catch(() => undefined);
+    }
+  });
+});
