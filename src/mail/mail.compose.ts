@@ -10,14 +10,14 @@
  * part (derived from the HTML when only HTML is given), attachments with
  * their types, our Message-ID, In-Reply-To/References for replies, and the
  * Bcc header kept (Gmail delivers to Bcc from it and removes it from the
- * copies it sends).
+ * copies it sends). It is built in a worker thread (mime-builder.ts): never
+ * on the event loop.
  */
 import { createHash } from 'node:crypto';
-import { convert as htmlToText } from 'html-to-text';
 import addressparser from 'nodemailer/lib/addressparser';
-import MailComposer from 'nodemailer/lib/mail-composer';
 import { badInput } from '../errors';
 import type { RecipientKind } from '../entities/mail.entities';
+import { HtmlTooDeepError, mimeBuilder } from './mime-builder';
 import type { SendMailInput } from './mail.input';
 
 /** Gmail's limit for a message, upload endpoint included (discovery `mediaUpload.maxSize`: 36,700,160 bytes). */
@@ -190,27 +190,35 @@ export interface BuildOptions {
 /** The message bytes (MailComposer); BAD_USER_INPUT when they exceed Gmail's limit. */
 export async function buildMime(mail: CheckedMail, opts: BuildOptions): Promise<Buffer> {
   const list = (kind: RecipientKind) => mail.recipients.filter((r) => r.kind === kind).map((r) => ({ name: r.name ?? '', address: r.email }));
-  // HTML with a text alternative: derived from the HTML when the caller gave none.
-  const text = mail.text ?? (mail.html !== null ? htmlToText(mail.html, { wordwrap: 78 }) : '');
-  const node = new MailComposer({
-    from: opts.from,
-    to: list('to'),
-    cc: list('cc'),
-    bcc: list('bcc'),
-    subject: mail.subject,
-    text,
-    html: mail.html ?? undefined,
-    attachments: mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
-    messageId: opts.messageId,
-    date: opts.date,
-    inReplyTo: opts.inReplyTo,
-    references: opts.references,
-    // Our input never names files or URLs; make sure nodemailer never reads any.
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  }).compile();
-  node.keepBcc = true;
-  const bytes = await node.build();
+  let bytes: Buffer;
+  try {
+    bytes = await mimeBuilder.build(
+      {
+        from: opts.from,
+        to: list('to'),
+        cc: list('cc'),
+        bcc: list('bcc'),
+        subject: mail.subject,
+        // HTML with a text alternative: derived from the HTML (in the worker) when the caller gave none.
+        text: mail.text ?? '',
+        html: mail.html ?? undefined,
+        attachments: mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+        messageId: opts.messageId,
+        date: opts.date,
+        inReplyTo: opts.inReplyTo,
+        references: opts.references,
+        // Our input never names files or URLs; make sure nodemailer never reads any.
+        disableFileAccess: true,
+        disableUrlAccess: true,
+      },
+      mail.text === null && mail.html !== null ? mail.html : null,
+    );
+  } catch (err) {
+    if (err instanceof HtmlTooDeepError) {
+      throw badInput('input.html is nested too deeply (thousands of levels) to derive the text version of the mail; flatten it, or give input.text as well', { field: 'input.html', reason: 'too_deep' });
+    }
+    throw err;
+  }
   if (bytes.length > GMAIL_MAX_MESSAGE_BYTES) throw tooLarge(bytes.length);
   return bytes;
 }
