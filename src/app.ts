@@ -43,7 +43,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     ds,
     sessions,
     outbox,
-    settings: { cacheMs: config.calendar.cacheMs, maxRangeMs: config.calendar.maxRangeMs, mutationWaitMs: config.contacts.mutationWaitMs },
+    settings: { cacheMs: config.calendar.cacheMs, maxRangeMs: config.calendar.maxRangeMs, maxEventsPerLoad: config.calendar.maxEventsPerView, mutationWaitMs: config.contacts.mutationWaitMs },
     log,
     onUse: (scope) => calendarWatch?.ensure({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }),
   });

@@ -74,6 +74,8 @@ export interface Config {
   calendar: {
     cacheMs: number;
     maxRangeMs: number;
+    /** Most events one events() view loads from Google; a range holding more is refused (calendar.service.ts). */
+    maxEventsPerView: number;
     /** Public address of /webhooks/google/calendar for push notifications; null: off. */
     webhookUrl: string | null;
     /** How far back the change feed's full sync lists events, days. */
@@ -291,6 +293,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     calendar: {
       cacheMs: int('CALENDAR_CACHE_SECONDS', 60, 0, 3600) * 1000,
       maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
+      maxEventsPerView: int('CALENDAR_MAX_EVENTS_PER_VIEW', 10_000, 1, 100_000),
       webhookUrl: readUrl(str, problems, 'CALENDAR_WEBHOOK_URL') ?? null,
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
       channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'stop'),

@@ -2,14 +2,19 @@
  * An agent's calendar. Reads go to Google (the source of truth) through the
  * agent's own session: events.list with singleEvents (recurring series
  * expanded as Google expands them) and orderBy startTime, paged at 2500.
- * A short per-agent cache of ranges answers repeated views; our own writes
- * and push notifications invalidate it (a generation number per agent), and
- * concurrent identical views share one call (single-flight).
+ * Google is asked for the view's range widened to whole UTC days, and the
+ * exact range is cut out in memory, so views over the same days share one
+ * load (single flight) and one entry of a short per-agent cache; our own
+ * writes and push notifications invalidate it (a generation number per agent).
+ * A load past MAX_EVENTS_PER_LOAD events stops and the view asks for a
+ * shorter range; each agent runs a few loads at once and holds a bounded
+ * share of the cache (RangeCache).
  * Writes go through the outbox (calendar.delivery.ts); until Google has them,
  * the pending local version is laid over what Google returns.
  */
 import { randomUUID } from 'node:crypto';
 import type { calendar_v3 } from '@googleapis/calendar';
+import { DateTime } from 'luxon';
 import type { DataSource } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
@@ -31,19 +36,64 @@ export const CALENDAR_TOPIC = 'calendar';
 export const LIST_PAGE_SIZE = 2500;
 export const MAX_EVENTS_PAGE = 500;
 
+/**
+ * Most events one view loads from Google, counted over the whole UTC days its range touches (VIEW_GRID_MS). A load
+ * stops at the first page past it and the view answers BAD_USER_INPUT ("ask for a shorter range") instead of a
+ * partial list: totalCount, the order and the cursors all need the whole range. 10,000 events is four full pages;
+ * a busy agent's year at 20 events a day is 7,300. An event with a few attendees is ~1.4 KB of heap (measured), so a
+ * load holds at most ~17 MiB (the cap plus the page that crossed it); without the cap a 366-day range of 200 daily
+ * series was ~73,600 events (~100 MiB) in one array, per view. (Per service: CalendarSettings.maxEventsPerLoad.)
+ */
+export const MAX_EVENTS_PER_LOAD = 10_000;
+/**
+ * Google is asked for the range widened to whole UTC days, and each view keeps its exact range in memory: views whose
+ * ranges touch the same days (the same month asked again with `from` 1 ms later, "the year around now" asked all day)
+ * share one load and one cache entry instead of each being a new key.
+ */
+export const VIEW_GRID_MS = 86_400_000;
+/** Loads (events.list page runs) one agent may have running at once; further windows wait their turn. */
+export const MAX_LOADS_PER_AGENT = 2;
+/** Cached windows and their events in the whole process. */
+export const MAX_CACHED_WINDOWS = 1000;
+export const MAX_CACHED_EVENTS = 100_000;
+/** One agent's share of the cache: two full windows. */
+export const MAX_CACHED_WINDOWS_PER_AGENT = 50;
+export const MAX_CACHED_EVENTS_PER_AGENT = 2 * MAX_EVENTS_PER_LOAD;
+
 export interface CalendarSettings {
   /** How long a listed range is reused, ms. */
   cacheMs: number;
   /** Longest range one events() query may ask for, ms. */
   maxRangeMs: number;
   mutationWaitMs: number;
+  /** Most events one view loads (default MAX_EVENTS_PER_LOAD). */
+  maxEventsPerLoad?: number;
 }
+
+/** What one agent may hold of the cache and run at once. */
+export interface AgentBounds {
+  maxLoadsPerAgent: number;
+  maxWindowsPerAgent: number;
+  maxEventsPerAgent: number;
+}
+
+export const AGENT_BOUNDS: AgentBounds = { maxLoadsPerAgent: MAX_LOADS_PER_AGENT, maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT, maxEventsPerAgent: MAX_CACHED_EVENTS_PER_AGENT };
 
 interface CacheEntry {
   generation: number;
   shared: number;
   expiresAt: number;
+  value: unknown;
+  /** events held, for the bounds */
+  weight: number;
+}
+
+/** One window as Google listed it, or the mark that it holds more events than a view may load (then nothing held). */
+interface LoadedWindow {
   events: GEvent[];
+  /** start and end instants of events[i] at 2i and 2i + 1, all-day dates in the calendar's time zone as Google reads them */
+  spans: Float64Array;
+  overCap: boolean;
 }
 
 /**
@@ -82,34 +132,54 @@ export class DbGenerations implements SharedGenerations {
   }
 }
 
-/** Per-agent cache of listed ranges, invalidated by bumping the agent's generation (here and, shared, in the database). */
+/**
+ * Per-agent cache of listed windows, invalidated by bumping the agent's generation (here and, shared, in the
+ * database). Concurrent asks for one window share one load (single flight). Bounded three ways, so that one agent's
+ * burst costs the others nothing beyond reason: each agent runs at most `maxLoadsPerAgent` loads at once (the rest
+ * wait in order; a waiting window is still shared by everyone who asks for it); each agent keeps at most its share of
+ * windows and events (its own oldest go first); and when the process-wide bounds are exceeded, the agent holding the
+ * most gives way, so an agent with less than the biggest holder is never evicted for someone else's window.
+ */
 export class RangeCache {
-  private readonly entries = new Map<string, CacheEntry>();
+  /** agent → window key → entry, oldest first */
+  private readonly entries = new Map<string, Map<string, CacheEntry>>();
+  /** events held per agent */
+  private readonly held = new Map<string, number>();
+  private windows = 0;
+  private events = 0;
   private readonly generations = new Map<string, number>();
-  private readonly inflight = new Map<string, Promise<GEvent[]>>();
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly loads = new Map<string, { running: number; waiting: Array<() => void> }>();
 
-  /** maxEvents bounds memory: the cached events of all entries together. */
+  /** maxEntries and maxEvents bound the whole process; `bounds` each agent. */
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 1000,
-    private readonly maxEvents = 200_000,
+    private readonly maxEntries = MAX_CACHED_WINDOWS,
+    private readonly maxEvents = MAX_CACHED_EVENTS,
     private readonly shared?: SharedGenerations,
     private readonly onSharedError: (err: unknown) => void = () => {},
+    private readonly bounds: AgentBounds = AGENT_BOUNDS,
   ) {}
 
-  private events = 0;
-
-  private drop(key: string): void {
-    const e = this.entries.get(key);
-    if (e) {
-      this.events -= e.events.length;
-      this.entries.delete(key);
-    }
+  private drop(agentId: string, key: string): void {
+    const mine = this.entries.get(agentId);
+    const e = mine?.get(key);
+    if (!mine || !e) return;
+    mine.delete(key);
+    this.windows--;
+    this.events -= e.weight;
+    const left = (this.held.get(agentId) ?? 0) - e.weight;
+    if (mine.size === 0) {
+      this.entries.delete(agentId);
+      this.held.delete(agentId);
+    } else this.held.set(agentId, left);
   }
 
   /** Stale in this process only (a caller that bumps the shared counter later, once for several changes). */
   markStale(agentId: string): void {
     this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
+    // Entries of the old generation can never be served again: free them now rather than when evicted.
+    for (const key of [...(this.entries.get(agentId)?.keys() ?? [])]) this.drop(agentId, key);
   }
 
   /** Stale from now on in this process at once, in the others as soon as the shared counter is bumped. */
@@ -119,42 +189,123 @@ export class RangeCache {
     return this.shared && this.ttlMs > 0 ? this.shared.bump(agentId).catch(this.onSharedError) : Promise.resolve();
   }
 
-  async get(agentId: string, key: string, load: () => Promise<GEvent[]>): Promise<GEvent[]> {
-    const k = `${agentId}|${key}`;
-    const hit = this.entries.get(k);
-    if (this.ttlMs <= 0 && !hit) return this.serve(agentId, k, 0, load);
+  /** The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's length by default). */
+  async get<T = GEvent[]>(agentId: string, key: string, load: () => Promise<T>, weigh: (value: T) => number = (v) => (v as unknown[]).length): Promise<T> {
+    const hit = this.entries.get(agentId)?.get(key);
+    if (this.ttlMs <= 0 && !hit) return this.serve(agentId, key, 0, load, weigh);
     const shared = this.shared ? await this.shared.read(agentId).catch(() => -1) : 0;
-    return this.serve(agentId, k, shared, load);
+    return this.serve(agentId, key, shared, load, weigh);
   }
 
-  private serve(agentId: string, k: string, shared: number, load: () => Promise<GEvent[]>): Promise<GEvent[]> {
+  private serve<T>(agentId: string, key: string, shared: number, load: () => Promise<T>, weigh: (value: T) => number): Promise<T> {
     const gen = this.generations.get(agentId) ?? 0;
-    const hit = this.entries.get(k);
-    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now()) return Promise.resolve(hit.events);
-    const flight = `${k}|${gen}|${shared}`;
+    const hit = this.entries.get(agentId)?.get(key);
+    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now()) return Promise.resolve(hit.value as T);
+    const flight = `${agentId}|${key}|${gen}|${shared}`;
     const running = this.inflight.get(flight);
-    if (running) return running;
-    const p = load()
-      .then((events) => {
+    if (running) return running as Promise<T>;
+    const p = this.limited(agentId, load)
+      .then((value) => {
         // A write or a notification during the call makes the result stale: answer it, do not keep it.
         if ((this.generations.get(agentId) ?? 0) === gen && shared !== -1 && this.ttlMs > 0) {
-          this.drop(k);
-          this.entries.set(k, { generation: gen, shared, expiresAt: Date.now() + this.ttlMs, events });
-          this.events += events.length;
-          // Oldest first (Map order): expired or superseded entries, then whatever exceeds the bounds.
-          const now = Date.now();
-          for (const [key, e] of this.entries) {
-            if (key === k) continue;
-            if (e.expiresAt > now && this.entries.size <= this.maxEntries && this.events <= this.maxEvents) break;
-            this.drop(key);
-          }
+          this.keep(agentId, key, { generation: gen, shared, expiresAt: Date.now() + this.ttlMs, value, weight: weigh(value) });
         }
-        return events;
+        return value;
       })
       .finally(() => this.inflight.delete(flight));
     this.inflight.set(flight, p);
     return p;
   }
+
+  /** Runs the load once fewer than maxLoadsPerAgent loads of the agent are running; otherwise when one ends (in order). */
+  private async limited<T>(agentId: string, load: () => Promise<T>): Promise<T> {
+    let slots = this.loads.get(agentId);
+    if (!slots) this.loads.set(agentId, (slots = { running: 0, waiting: [] }));
+    const mine = slots;
+    if (mine.running < this.bounds.maxLoadsPerAgent) mine.running++;
+    else await new Promise<void>((resolve) => mine.waiting.push(resolve)); // a finishing load hands its slot over
+    try {
+      return await load();
+    } finally {
+      const next = mine.waiting.shift();
+      if (next) next();
+      else if (--mine.running === 0) this.loads.delete(agentId);
+    }
+  }
+
+  private keep(agentId: string, key: string, entry: CacheEntry): void {
+    this.drop(agentId, key);
+    // Larger than the agent's whole share: keeping it would push out everything else the agent has. Answer it only.
+    if (entry.weight > this.bounds.maxEventsPerAgent) return;
+    const now = Date.now();
+    for (const [agent, windows] of this.entries) {
+      const gen = this.generations.get(agent) ?? 0;
+      for (const [k, e] of [...windows]) if (e.expiresAt <= now || e.generation !== gen) this.drop(agent, k);
+    }
+    let mine = this.entries.get(agentId);
+    if (!mine) this.entries.set(agentId, (mine = new Map()));
+    mine.set(key, entry);
+    this.windows++;
+    this.events += entry.weight;
+    this.held.set(agentId, (this.held.get(agentId) ?? 0) + entry.weight);
+    // The agent's own share: its oldest windows go.
+    while (mine.size > this.bounds.maxWindowsPerAgent || this.held.get(agentId)! > this.bounds.maxEventsPerAgent) {
+      const oldest = [...mine.keys()].find((k) => k !== key);
+      if (oldest === undefined) break;
+      this.drop(agentId, oldest);
+    }
+    // The process: the agent holding the most (events, or windows when those are over) gives its oldest window.
+    while (this.windows > this.maxEntries || this.events > this.maxEvents) {
+      const byWindows = this.windows > this.maxEntries;
+      let victim: { agent: string; key: string } | undefined;
+      let most = -1;
+      for (const [agent, windows] of this.entries) {
+        const oldest = [...windows.keys()].find((k) => agent !== agentId || k !== key);
+        const size = byWindows ? windows.size : (this.held.get(agent) ?? 0);
+        if (oldest !== undefined && size > most) {
+          most = size;
+          victim = { agent, key: oldest };
+        }
+      }
+      // Nothing else left to give: the new window alone is over the process bound.
+      this.drop(victim?.agent ?? agentId, victim?.key ?? key);
+      if (!victim) break;
+    }
+  }
+}
+
+/** The instant an event's start or end stands for: all-day dates begin at midnight in the calendar's zone, as Google reads them for timeMin/timeMax. */
+function instantOf(t: calendar_v3.Schema$EventDateTime | undefined, zone: string, midnights: Map<string, number>): number {
+  if (t?.dateTime) return Date.parse(t.dateTime);
+  const date = t?.date ?? '';
+  let ms = midnights.get(date);
+  if (ms === undefined) {
+    const local = DateTime.fromISO(date, { zone });
+    ms = local.isValid ? local.toMillis() : Date.parse(`${date}T00:00:00Z`);
+    midnights.set(date, ms);
+  }
+  return ms;
+}
+
+function spansOf(events: GEvent[], zone: string): Float64Array {
+  const spans = new Float64Array(events.length * 2);
+  const midnights = new Map<string, number>();
+  events.forEach((e, i) => {
+    spans[2 * i] = instantOf(e.start, zone, midnights);
+    spans[2 * i + 1] = instantOf(e.end, zone, midnights);
+  });
+  return spans;
+}
+
+/**
+ * The window's events in [from, to) as Google's events.list picks them for that range: end after timeMin, start
+ * before timeMax, milliseconds ignored (google-api-notes §3.1), so a view answers what it answered when Google was
+ * asked for its exact range.
+ */
+function inRange(w: LoadedWindow, from: number, to: number): GEvent[] {
+  const lo = Math.floor(from / 1000) * 1000;
+  const hi = Math.floor(to / 1000) * 1000;
+  return w.events.filter((_, i) => w.spans[2 * i + 1] > lo && w.spans[2 * i] < hi);
 }
 
 function encodeCursor(e: GEvent): string {
@@ -207,20 +358,14 @@ export class CalendarService {
     if (to - from > this.deps.settings.maxRangeMs) throw badInput(`The range may span at most ${Math.round(this.deps.settings.maxRangeMs / 86_400_000)} days (got ${Math.ceil((to - from) / 86_400_000)})`, { field: 'to' });
     if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_EVENTS_PAGE) throw badInput(`"first" must be from 1 to ${MAX_EVENTS_PAGE} (got ${args.first})`, { field: 'first' });
     this.deps.onUse?.(scope);
-    const timeMin = new Date(from).toISOString();
-    const timeMax = new Date(to).toISOString();
-    const google = await this.cache.get(scope.agentId, `${timeMin}|${timeMax}`, () =>
-      this.google(scope, async (cal) => {
-        const items: GEvent[] = [];
-        let pageToken: string | undefined;
-        do {
-          const res = await cal.events.list({ calendarId: 'primary', timeMin, timeMax, singleEvents: true, orderBy: 'startTime', maxResults: LIST_PAGE_SIZE, pageToken });
-          items.push(...(res.data.items ?? []));
-          pageToken = res.data.nextPageToken ?? undefined;
-        } while (pageToken);
-        return items;
-      }),
-    );
+    const cap = this.deps.settings.maxEventsPerLoad ?? MAX_EVENTS_PER_LOAD;
+    const timeMin = new Date(Math.floor(from / VIEW_GRID_MS) * VIEW_GRID_MS).toISOString();
+    const timeMax = new Date(Math.ceil(to / VIEW_GRID_MS) * VIEW_GRID_MS).toISOString();
+    const window = await this.cache.get(scope.agentId, `${timeMin}|${timeMax}`, () => this.loadWindow(scope, timeMin, timeMax, cap), (w) => w.events.length);
+    if (window.overCap) {
+      throw badInput(`The range from ${args.from.raw} to ${args.to.raw} holds more than ${cap} events (counted over the whole UTC days it touches), the most one events() query reads; ask for a shorter range`, { field: 'to', maxEvents: cap });
+    }
+    const google = inRange(window, from, to);
     const { events, local } = await this.overlay(scope, google, from, to);
     let list = events.sort(byStart);
     if (args.after) {
@@ -233,6 +378,26 @@ export class CalendarService {
       pageInfo: { hasNextPage: list.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },
       totalCount: events.length,
     };
+  }
+
+  /** Google's events of the window, all pages, or the mark that there are more than `cap` (then none kept). */
+  private loadWindow(scope: TenantScope, timeMin: string, timeMax: string, cap: number): Promise<LoadedWindow> {
+    return this.google(scope, async (cal) => {
+      const events: GEvent[] = [];
+      let zone: string | null | undefined;
+      let pageToken: string | undefined;
+      do {
+        // maxResults stays the same on every page (whether a page token outlives a changed query is not documented),
+        // so a load holds at most the cap plus one page.
+        const res = await cal.events.list({ calendarId: 'primary', timeMin, timeMax, singleEvents: true, orderBy: 'startTime', maxResults: LIST_PAGE_SIZE, pageToken });
+        zone ??= res.data.timeZone;
+        for (const e of res.data.items ?? []) events.push(e);
+        // Past the cap: no further page, and nothing kept (a partial list would give wrong totals and cursors).
+        if (events.length > cap) return { events: [], spans: new Float64Array(0), overCap: true };
+        pageToken = res.data.nextPageToken ?? undefined;
+      } while (pageToken);
+      return { events, spans: spansOf(events, zone ?? 'UTC'), overCap: false };
+    });
   }
 
   /** Google's events with our not-yet-delivered writes laid over them (read your writes). */
