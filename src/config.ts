@@ -81,10 +81,11 @@ export interface Config {
     /** How far back the change feed's full sync lists events, days. */
     syncPastDays: number;
     /**
-     * What a shutting-down process does with the push channels: 'stop' them
-     * (one gateway: Google stops calling an address going away) or 'keep'
-     * them (several replicas behind one address: the others go on serving
-     * notifications; channels live in the shared database).
+     * What a shutting-down process does with the push channels: 'keep' them
+     * (the default: several replicas behind one address, the others go on
+     * serving notifications, channels live in the shared database; a rolling
+     * deploy must not turn push off for every agent) or 'stop' them (a lone
+     * gateway going away for good: Google stops calling its address).
      */
     channelsOnShutdown: 'stop' | 'keep';
   };
@@ -296,7 +297,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       maxEventsPerView: int('CALENDAR_MAX_EVENTS_PER_VIEW', 10_000, 1, 100_000),
       webhookUrl: readUrl(str, problems, 'CALENDAR_WEBHOOK_URL') ?? null,
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
-      channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'stop'),
+      channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'keep'),
     },
     // Gmail (Workspace) takes at most 2,000 recipients per message (500 outside the domain).
     mail: { maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000), giveUpMs: int('MAIL_GIVE_UP_SECONDS', 86_400, 1, 30 * 86_400) * 1000 },

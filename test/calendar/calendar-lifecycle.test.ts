@@ -20,7 +20,8 @@ describeEachDb('calendar lifecycle', (db) => {
     const port = await freePort();
     emu = await startEmulator(); // outlives the gateway: the shutdown test looks at it afterwards
     // MUTATION_WAIT_MS: mutations answer SYNCED once Google has the write, however loaded the machine.
-    w = await startWorld(db(), { emu, port, env: { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0', MUTATION_WAIT_MS: '60000' } });
+    // CALENDAR_CHANNELS_ON_SHUTDOWN=stop: the last test checks a lone gateway's shutdown stopping its channels.
+    w = await startWorld(db(), { emu, port, env: { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0', MUTATION_WAIT_MS: '60000', CALENDAR_CHANNELS_ON_SHUTDOWN: 'stop' } });
     token = await w.token(AGENT);
   });
   afterAll(async () => {
@@ -176,7 +177,7 @@ describeEachDb('calendar lifecycle', (db) => {
     expect(again.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
   });
 
-  test('shutdown stops the channels it registered (Google stops calling an address going away)', async () => {
+  test('with CALENDAR_CHANNELS_ON_SHUTDOWN=stop, shutdown stops the channels it registered (Google stops calling an address going away)', async () => {
     await w.admin.clearRequests();
     await gql(VIEW); // first use registers the channel
     const ours = async () => (await w.admin.request<{ address: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.filter((c) => c.address.startsWith(w.gw.url) && !c.stopped);
@@ -192,11 +193,12 @@ describeEachDb('calendar lifecycle', (db) => {
   });
 });
 
-describeEachDb('calendar channels with several replicas (CALENDAR_CHANNELS_ON_SHUTDOWN=keep)', (db) => {
+describeEachDb('calendar channels with several replicas (the default, CALENDAR_CHANNELS_ON_SHUTDOWN=keep)', (db) => {
   test('a replica shutting down leaves the channels; the replica behind the same address serves the next notification', async () => {
     const port = await freePort();
     const emu = await startEmulator();
-    const env = { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0', CALENDAR_CHANNELS_ON_SHUTDOWN: 'keep' };
+    // No CALENDAR_CHANNELS_ON_SHUTDOWN: the default must be safe for a rolling deploy of several replicas.
+    const env = { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar`, CALENDAR_CACHE_SECONDS: '0' };
     try {
       const a = await startWorld(db(), { emu, port, env });
       const token = await a.token(AGENT);
