@@ -37,7 +37,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   const outbox = new OutboxWorker(ds, log, config.outbox);
   const contactSync = new ContactSync({ ds, sessions, outbox, log });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
-  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays });
+  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, log });
   let calendarWatch: CalendarWatch | undefined;
   const calendar = new CalendarService({
     ds,
@@ -80,11 +80,13 @@ export async function createApp(config: Config, ds: DataSource, log: Logger, opt
   const gateway = await createGateway(services, await buildGatewaySchema(), new CallerTokenVerifier(config.auth));
   services.outbox.start();
   services.calendarWatch.start();
+  services.calendarSync.start();
   const close = gateway.close.bind(gateway);
   // Stop delivering before the server and database go away; undelivered rows stay for the next start.
   gateway.close = async () => {
     await services.outbox.stop();
     await services.calendarWatch.stop();
+    await services.calendarSync.stop();
     await close();
   };
   return { services, gateway };

@@ -80,6 +80,8 @@ export interface Config {
     webhookUrl: string | null;
     /** How far back the change feed's full sync lists events, days. */
     syncPastDays: number;
+    /** How long the change feed keeps a change, ms; an older cursor is told to reload (eventChanges). */
+    changesRetentionMs: number;
     /**
      * What a shutting-down process does with the push channels: 'keep' them
      * (the default: several replicas behind one address, the others go on
@@ -297,6 +299,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       maxEventsPerView: int('CALENDAR_MAX_EVENTS_PER_VIEW', 10_000, 1, 100_000),
       webhookUrl: readUrl(str, problems, 'CALENDAR_WEBHOOK_URL') ?? null,
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
+      changesRetentionMs: int('CALENDAR_CHANGES_RETENTION_DAYS', 30, 1, 3660) * 86_400_000,
       channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'keep'),
     },
     // Gmail (Workspace) takes at most 2,000 recipients per message (500 outside the domain).

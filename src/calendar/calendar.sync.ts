@@ -5,10 +5,20 @@
  * The first sync (and any after Google answers 410 fullSyncRequired, which
  * clears the token) lists the calendar fully from `pastDays` ago.
  * One sync per agent at a time in this process.
+ *
+ * Retention: the feed keeps `retentionMs` (CALENDAR_CHANGES_RETENTION_DAYS)
+ * of changes, each a full event. Older rows are deleted by the agent's own
+ * sync and by an hourly sweep over every agent (`prune`); the highest seq
+ * deleted is kept per agent (calendar_sync.changesPrunedThrough), so a
+ * client whose cursor is below it is told it missed changes (eventChanges:
+ * BAD_USER_INPUT, reason cursor_expired, with a cursor to resume from after a
+ * reload) rather than silently skipping them.
  */
 import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
+import { LessThan } from 'typeorm';
 import { CalendarChange, CalendarSyncRecord } from '../entities';
+import type { Logger } from '../logger';
 import { AppError } from '../errors';
 import { mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -22,16 +32,78 @@ export interface CalendarAgentRef {
 
 type GEvent = calendar_v3.Schema$Event;
 
+/** Rows deleted per statement by the retention (a bounded transaction, whatever an agent has piled up). */
+const PRUNE_BATCH = 1000;
+/** Agents the sweep looks at per round. */
+const PRUNE_AGENTS_PER_ROUND = 100;
+/** How often the sweep runs in each process (replicas may overlap: deleting twice is harmless). */
+const PRUNE_EVERY_MS = 3600_000;
+
 export class CalendarSync {
   private readonly inflight = new Map<string, Promise<number>>();
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; pastDays: number }) {}
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; pastDays: number; retentionMs: number; log?: Logger }) {}
+
+  /** Starts the hourly retention sweep (the first one an hour from now; each agent's sync prunes its own meanwhile). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.prune().catch((err) => this.deps.log?.warn({ err }, 'calendar change feed: the retention sweep failed; it runs again in an hour'));
+    }, PRUNE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.sweeping?.catch(() => undefined);
+  }
+
+  /** Deletes every agent's changes older than the retention; resolves to the number of rows deleted. One sweep at a time. */
+  prune(now = new Date()): Promise<number> {
+    this.sweeping ??= this.sweep(new Date(now.getTime() - this.deps.retentionMs)).finally(() => (this.sweeping = null));
+    return this.sweeping;
+  }
+
+  private async sweep(cutoff: Date): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const agents: { agentId: string }[] = await this.deps.ds
+        .getRepository(CalendarChange)
+        .createQueryBuilder('c')
+        .select('DISTINCT c.agentId', 'agentId')
+        .where('c.recordedAt < :cutoff', { cutoff })
+        .limit(PRUNE_AGENTS_PER_ROUND)
+        .getRawMany();
+      if (!agents.length) return deleted;
+      for (const { agentId } of agents) deleted += await this.pruneAgent(agentId, cutoff);
+    }
+  }
+
+  /** Deletes the agent's changes recorded before `cutoff`, raising its horizon in the same transaction. */
+  private async pruneAgent(agentId: string, cutoff: Date): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const old = await this.deps.ds.getRepository(CalendarChange).find({ where: { agentId, recordedAt: LessThan(cutoff) }, select: { seq: true }, order: { seq: 'ASC' }, take: PRUNE_BATCH });
+      if (!old.length) return deleted;
+      const through = old[old.length - 1].seq;
+      await this.deps.ds.transaction(async (m) => {
+        // Readers look at the rows first and the horizon second (event.resolver.ts), so they never miss a deletion.
+        await m.createQueryBuilder().update(CalendarSyncRecord).set({ changesPrunedThrough: through }).where('agentId = :agentId AND changesPrunedThrough < :through', { agentId, through }).execute();
+        await m.getRepository(CalendarChange).delete(old.map((r) => r.seq));
+      });
+      deleted += old.length;
+      if (old.length < PRUNE_BATCH) return deleted;
+    }
+  }
 
   async record(agent: CalendarAgentRef): Promise<CalendarSyncRecord> {
     const repo = this.deps.ds.getRepository(CalendarSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId });
     if (found) return found;
-    await repo.insert({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, lastError: null }).catch(() => undefined);
+    await repo.insert({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, lastError: null, changesPrunedThrough: 0 }).catch(() => undefined);
     return (await repo.findOneBy({ agentId: agent.agentId }))!;
   }
 
@@ -63,6 +135,8 @@ export class CalendarSync {
         recorded = await this.full(agent, cal, 'FIRST_SYNC', rec.fullSyncs);
       }
       await repo.update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, lastError: null });
+      // The agent's own old changes go with each sync (the hourly sweep covers agents who stopped syncing).
+      await this.pruneAgent(agent.agentId, new Date(Date.now() - this.deps.retentionMs));
       return recorded;
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'calendar');

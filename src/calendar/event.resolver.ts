@@ -63,9 +63,22 @@ export class EventResolver {
     const since = after ? Number(Buffer.from(after, 'base64url').toString('utf8')) : 0;
     if (!Number.isInteger(since) || since < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
     const scope = ctx.scope();
-    const rows = await scope.manager.getRepository(CalendarChange).find({ where: { agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
-    const page = rows.slice(0, first);
+    const repo = scope.manager.getRepository(CalendarChange);
+    const rows = await repo.find({ where: { agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
     const cursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
+    if (after) {
+      // The horizon is read after the rows: a retention sweep between the two reads is caught, never a silent gap.
+      const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
+      if (since < rec.changesPrunedThrough) {
+        const newest = await repo.findOne({ where: { agentId: scope.agentId }, order: { seq: 'DESC' }, select: { seq: true } });
+        const days = Math.round(ctx.services.config.calendar.changesRetentionMs / 86_400_000);
+        throw badInput(
+          `The cursor is older than the change feed keeps (${days} days): changes after it were deleted. Reload the events you hold with events(from, to), then continue the feed from extensions.resyncCursor`,
+          { field: 'after', reason: 'cursor_expired', retentionDays: days, resyncCursor: cursor(Math.max(newest?.seq ?? 0, rec.changesPrunedThrough)) },
+        );
+      }
+    }
+    const page = rows.slice(0, first);
     return {
       edges: page.map((r) => {
         const e = JSON.parse(r.event);

@@ -92,11 +92,16 @@ export class CalendarSyncRecord {
 
   @Column({ type: 'text', nullable: true })
   lastError: string | null;
+
+  /** The highest seq of the agent's change feed deleted for age (0: none): a cursor below it has missed changes. */
+  @Column({ type: 'integer', default: 0 })
+  changesPrunedThrough: number;
 }
 
 /** One changed or cancelled event seen by the incremental sync; the CRM reads these in seq order. */
 @Entity('calendar_change')
 @Index('idx_calendar_change_agent', ['agentId', 'seq'])
+@Index('idx_calendar_change_recorded', ['recordedAt'])
 export class CalendarChange {
   @PrimaryGeneratedColumn({ type: 'integer' })
   seq: number;
