@@ -1,8 +1,9 @@
 /**
  * `npm run keys:rewrap`: after putting a new key-encryption key first in
- * KEY_ENCRYPTION_KEYS (keeping the old one listed after it), re-wraps every
- * data key with the new KEK. Once it reports 0 failures, the old KEK can be
- * removed from the configuration.
+ * KEY_ENCRYPTION_KEYS (keeping the old one listed after it), re-wraps the
+ * data key of every key in use with the new KEK (replaced and removed keys
+ * are erased, so they are neither re-wrapped nor counted). Once it reports
+ * 0 failures, the old KEK can be removed from the configuration.
  */
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from '../config';

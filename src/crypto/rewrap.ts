@@ -1,8 +1,9 @@
 /**
- * KEK rotation: re-wraps every stored data key that is not wrapped by the
- * active key-encryption key. Secrets themselves are not re-encrypted. Each
- * row is updated in its own transaction, guarded by its old kekId so two
- * concurrent runs cannot overwrite each other, and audit-logged.
+ * KEK rotation: re-wraps the data key of every key in use that is not wrapped
+ * by the active key-encryption key; retired keys are skipped (see below).
+ * Secrets themselves are not re-encrypted. Each row is updated in its own
+ * transaction, guarded by its old kekId so two concurrent runs cannot
+ * overwrite each other, and audit-logged.
  */
 import type { DataSource } from 'typeorm';
 import { Not } from 'typeorm';
@@ -19,8 +20,11 @@ export interface RewrapReport {
 export async function rewrapAllCredentials(ds: DataSource, envelope: Envelope, actor: string): Promise<RewrapReport> {
   const report: RewrapReport = { activeKekId: envelope.activeKekId, rewrapped: 0, failed: [] };
   const stale = await ds.getRepository(ServiceAccountCredential).find({
-    // Removed keys were erased (wrappedKey ''): nothing left to re-wrap.
-    where: { kekId: Not(envelope.activeKekId), wrappedKey: Not('') },
+    // Only keys in use. A replaced or removed key is erased (wrappedKey and ciphertext ''): nothing to re-wrap, and
+    // Envelope.rewrap, which proves the pair still opens, would fail on it. A RETIRED key that still holds its secret
+    // (retired before replaced keys were erased) is not carried over to the new KEK either: once the old KEK is
+    // dropped it can no longer be opened.
+    where: { kekId: Not(envelope.activeKekId), status: Not('RETIRED'), wrappedKey: Not(''), ciphertext: Not('') },
     select: { id: true, brokerageId: true, kekId: true, wrappedKey: true, ciphertext: true },
   });
   for (const row of stale) {

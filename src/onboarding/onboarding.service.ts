@@ -6,12 +6,16 @@
  *   by the doctor as the admin's test user. Only a key that verifies is
  *   stored (envelope-encrypted), and only then does it replace the key in
  *   use, in one transaction: a broken new key never displaces a working one.
+ * - A key taken out of use (replaced or removed) is erased in the transaction
+ *   that takes it out of use: its ciphertext and wrapped data key are emptied,
+ *   not only marked RETIRED, so neither the database nor its backups keep it.
+ *   Swaps and removals of one brokerage run one after another (lockKeys).
  * - Re-verification re-runs the checks on the stored key (fresh tokens, not
  *   cached ones) and records the outcome; the key stays in use either way.
  * - Every submission and verification leaves an audit-log row (no secrets).
  */
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { Not } from 'typeorm';
 import { recordAudit } from '../audit/audit.service';
 import type { Envelope } from '../crypto/envelope';
@@ -61,6 +65,21 @@ function isEmailAddress(email: string): boolean {
   return local.length > 0 && labels.length >= 2 && labels.every((l) => l.length > 0);
 }
 
+/** What a key taken out of use keeps: its public face only (the secret and its wrapped data key are emptied). */
+const ERASED = { status: 'RETIRED', wrappedKey: '', ciphertext: '' } as const;
+
+const holdsSecret = (r: ServiceAccountCredential) => r.status !== 'RETIRED' || r.ciphertext !== '' || r.wrappedKey !== '';
+
+/**
+ * SQLite does not serialize our transactions by itself: typeorm's better-sqlite3 driver (1.1) runs every transaction
+ * of a DataSource on its one connection, so two that overlap in time are not isolated from each other. The second's
+ * BEGIN fails ("cannot start a transaction within a transaction"), or, once the first has begun, the second runs as a
+ * savepoint inside it and reads its uncommitted rows (checked with two concurrent `ds.transaction` calls). So on
+ * SQLite this service's transactions take turns within the process. MySQL/MariaDB give each transaction its own
+ * connection and serialize on the brokerage's row instead (lockKeys), across processes too.
+ */
+const sqliteTurns = new WeakMap<DataSource, Promise<unknown>>();
+
 export class OnboardingService {
   constructor(
     private readonly deps: {
@@ -70,7 +89,7 @@ export class OnboardingService {
       credentials: CredentialStore;
       google: Config['google'];
       log: Logger;
-      /** Stops the brokerage's calendar push channels with a key just removed (still in memory); returns how many. */
+      /** Stops the brokerage's calendar push channels with a key just taken out of use (still in memory); returns how many. */
       stopChannels?: (brokerageId: string, credential: LoadedCredential) => Promise<number>;
       /** Runs once the key is gone (drops what was read from Google with it, e.g. cached calendar views). */
       afterRemove?: (brokerageId: string) => Promise<void>;
@@ -79,44 +98,49 @@ export class OnboardingService {
 
   /**
    * Removes the brokerage's key (offboarding, or a key leaked and revoked in
-   * Google): first what needs the key is undone (calendar push channels are
-   * stopped), then the row is retired and its ciphertext and wrapped data
-   * key erased, so no backup of the database can bring it back. From then
-   * on every Google call of the brokerage answers GOOGLE_NOT_CONFIGURED, and
-   * queued writes wait for a new key. False when there was no key.
+   * Google): in one transaction with its audit rows, every key of the
+   * brokerage that still holds a secret is retired and its ciphertext and
+   * wrapped data key erased, so no backup of the database can bring it back.
+   * That is normally one key, but a database written before submissions were
+   * serialized may hold two in use, and older replaced keys still holding
+   * theirs. Then what needed the key is undone with the copy still in memory
+   * (calendar push channels are stopped). From then on every Google call of
+   * the brokerage answers GOOGLE_NOT_CONFIGURED, and queued writes wait for a
+   * new key. False when there was no key in use.
    */
   async remove(who: Actor): Promise<boolean> {
-    const row = await this.deps.credentials.inUseRow(this.deps.ds.manager, who.brokerageId);
-    if (!row) return false;
-    // Decrypted first, while it still can be: stopping the channels below needs the key.
-    let loaded: LoadedCredential | null = null;
-    try {
-      loaded = this.deps.credentials.load(row);
-    } catch (err) {
-      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'the key to remove could not be decrypted; its calendar channels will expire by themselves');
-    }
     const now = new Date();
-    // 1. Out of use everywhere and erased, in one step with its audit row: every replica's next session finds no
-    //    key (so no new channel is opened with it), and no crash can leave a retired row still holding the secret.
-    const removed = await this.deps.ds.transaction(async (m) => {
-      const res = await m.getRepository(ServiceAccountCredential).update({ id: row.id, status: Not('RETIRED') }, { status: 'RETIRED', wrappedKey: '', ciphertext: '', updatedAt: now });
-      if (!res.affected) return false; // removed or replaced meanwhile
-      await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: row.id, detail: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId } }, now);
-      return true;
+    // Out of use everywhere and erased, in one step with the audit rows: every replica's next session finds no key
+    // (so no new channel is opened with it), and no crash can leave a retired row still holding the secret.
+    const { erased, inUse, loaded } = await this.transaction(async (m) => {
+      const held = await this.lockKeys(m, who.brokerageId);
+      const live = held.filter((r) => r.status !== 'RETIRED');
+      // Decrypted first, while it still can be: stopping the channels below needs a key. The newest is the one
+      // sessions were served (CredentialStore.inUseRow), so the one the channels were opened with.
+      let copy: LoadedCredential | null = null;
+      for (const row of live) {
+        try {
+          copy = this.deps.credentials.load(row);
+          break;
+        } catch (err) {
+          this.deps.log.warn({ err, brokerageId: who.brokerageId, credentialId: row.id }, 'a key to remove could not be decrypted');
+        }
+      }
+      if (held.length) await m.getRepository(ServiceAccountCredential).update(held.map((r) => r.id), { ...ERASED, updatedAt: now });
+      for (const r of held) {
+        await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: r.id, detail: { clientEmail: r.clientEmail, clientId: r.clientId, privateKeyId: r.privateKeyId, status: r.status } }, now);
+      }
+      return { erased: held, inUse: live, loaded: copy };
     });
-    if (!removed) return false;
-    // 2. Undo what needs the key (calendar push channels), with the copy still in memory.
-    let channelsStopped = 0;
-    try {
-      channelsStopped = loaded ? ((await this.deps.stopChannels?.(who.brokerageId, loaded)) ?? 0) : 0;
-    } catch (err) {
-      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel of a removed key (they expire by themselves)');
+    if (!inUse.length) {
+      this.forgetAll(erased);
+      return false;
     }
-    if (channelsStopped) await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'calendar.channels_stopped', target: row.id, detail: { count: channelsStopped, reason: 'credential.removed' } }));
-    this.deps.broker.forgetCredential(row.id);
-    this.deps.credentials.forget(row.id);
+    if (!loaded) this.deps.log.warn({ brokerageId: who.brokerageId }, 'no key to remove could be decrypted; its calendar channels will expire by themselves');
+    const channelsStopped = loaded ? await this.stopChannels(who, loaded, 'credential.removed') : 0;
+    this.forgetAll(erased);
     await this.deps.afterRemove?.(who.brokerageId);
-    this.deps.log.info({ brokerageId: who.brokerageId, credentialId: row.id, channelsStopped }, 'service-account key removed');
+    this.deps.log.info({ brokerageId: who.brokerageId, credentialIds: erased.map((r) => r.id), channelsStopped }, 'service-account key removed');
     return true;
   }
 
@@ -139,16 +163,33 @@ export class OnboardingService {
 
     if (!report.ok) {
       this.deps.broker.forgetCredential(id);
-      await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: null, detail: auditDetail }, now));
+      await this.transaction((m) => recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: null, detail: auditDetail }, now));
       this.deps.log.info({ brokerageId: brokerage.id, failed: auditDetail.failed }, 'service-account key did not verify; the key in use (if any) is unchanged');
       return { status: 'CANNOT_BE_VERIFIED', checks: report.checks, serviceAccount: { ...publicFace, status: 'CANNOT_BE_VERIFIED', verifiedAt: null } };
     }
 
     const sealed = this.deps.envelope.encrypt(keyJson, { brokerageId: brokerage.id, purpose: 'service-account-key' });
-    const replaced = await this.deps.ds.transaction(async (m) => {
+    const { erased, previous } = await this.transaction(async (m) => {
       const repo = m.getRepository(ServiceAccountCredential);
-      const old = await repo.find({ where: { brokerageId: brokerage.id, status: Not('RETIRED') }, select: { id: true } });
-      if (old.length) await repo.update(old.map((o) => o.id), { status: 'RETIRED', updatedAt: now });
+      // Every key that still holds a secret is replaced and erased with it (normally the one in use; also a second one
+      // the old race left in use, or an older key retired before replaced keys were erased).
+      const held = await this.lockKeys(m, brokerage.id);
+      const inUse = held.filter((r) => r.status !== 'RETIRED');
+      // Calendar push channels belong to the Google Cloud project that opened them, not to a key: Google keeps
+      // delivering them after a key change, and channels.stop must come from that project. A new key of the same
+      // service account is the same project, so the brokerage's channels go on and are renewed or stopped with the
+      // new key as usual. A key of another service account (another project) could not stop them once the old key
+      // is gone, and the old project would keep watching the agents' calendars until they expire: they are stopped
+      // with the replaced key (the newest, the one sessions were served), decrypted here before it is erased.
+      let previous: LoadedCredential | null = null;
+      if (inUse[0] && inUse[0].clientId !== parsed.key.client_id) {
+        try {
+          previous = this.deps.credentials.load(inUse[0]);
+        } catch (err) {
+          this.deps.log.warn({ err, brokerageId: brokerage.id, credentialId: inUse[0].id }, 'the replaced key could not be decrypted; its calendar channels will expire by themselves');
+        }
+      }
+      if (held.length) await repo.update(held.map((r) => r.id), { ...ERASED, updatedAt: now });
       await repo.insert({
         id,
         brokerageId: brokerage.id,
@@ -164,14 +205,12 @@ export class OnboardingService {
         createdAt: now,
         updatedAt: now,
       });
-      await recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: id, detail: { ...auditDetail, replaced: old.map((o) => o.id) } }, now);
-      return old;
+      await recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: id, detail: { ...auditDetail, replaced: inUse.map((o) => o.id), erased: held.map((o) => o.id) } }, now);
+      return { erased: held, previous };
     });
-    for (const o of replaced) {
-      this.deps.broker.forgetCredential(o.id);
-      this.deps.credentials.forget(o.id);
-    }
-    this.deps.log.info({ brokerageId: brokerage.id, credentialId: id, replaced: replaced.length }, 'service-account key verified and stored');
+    if (previous) await this.stopChannels(who, previous, 'credential.replaced');
+    this.forgetAll(erased);
+    this.deps.log.info({ brokerageId: brokerage.id, credentialId: id, erased: erased.length }, 'service-account key verified and stored');
     return { status: 'VERIFIED', checks: report.checks, serviceAccount: { ...publicFace, status: 'VERIFIED', verifiedAt: now } };
   }
 
@@ -188,7 +227,7 @@ export class OnboardingService {
     const report: DoctorReport = await runDoctor(this.deps, { ...loaded, grantedScopes: null }, testEmail, onCheck);
     const now = new Date();
     const status: CredentialStatus = report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED';
-    await this.deps.ds.transaction(async (m) => {
+    await this.transaction(async (m) => {
       // Only while it is still the key in use: a key removed or replaced during the checks stays so.
       const res = await m.getRepository(ServiceAccountCredential).update(
         { id: row.id, status: Not('RETIRED') },
@@ -211,6 +250,54 @@ export class OnboardingService {
       checks: report.checks,
       serviceAccount: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId, status, verifiedAt: report.ok ? now : row.verifiedAt, testEmail, grantedScopes: report.grantedScopes },
     };
+  }
+
+  /** One transaction of this service; on SQLite, one at a time in this process (see sqliteTurns). */
+  private transaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
+    const { ds } = this.deps;
+    if (ds.options.type !== 'better-sqlite3') return ds.transaction(work);
+    const turn = (sqliteTurns.get(ds) ?? Promise.resolve()).then(() => ds.transaction(work));
+    sqliteTurns.set(ds, turn.catch(() => undefined));
+    return turn;
+  }
+
+  /**
+   * Serializes the brokerage's key swaps and removals, then reads its rows that still hold a secret, newest first.
+   * MySQL/MariaDB: the brokerage's row is locked (SELECT … FOR UPDATE) until the transaction ends, as its first
+   * statement, so a second swap waits here for the first to commit, in any process. Its own reads come after the lock
+   * is granted, and InnoDB takes a REPEATABLE READ snapshot at the first non-locking read, not at BEGIN
+   * (https://dev.mysql.com/doc/refman/8.0/en/innodb-consistent-read.html): it sees the first swap's rows. Without
+   * the lock each read the same "old" rows before the other's insert committed, and both new keys stayed in use.
+   * SQLite has no row locks (typeorm refuses the lock mode); see sqliteTurns. Several processes on one SQLite file
+   * each have their own connection, and SQLite refuses a writer whose read is stale (SQLITE_BUSY): that submission
+   * fails rather than act on it.
+   */
+  private async lockKeys(m: EntityManager, brokerageId: string): Promise<ServiceAccountCredential[]> {
+    if (m.connection.options.type !== 'better-sqlite3') {
+      await m.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true }, lock: { mode: 'pessimistic_write' } });
+    }
+    const rows = await m.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, order: { createdAt: 'DESC', id: 'DESC' } });
+    return rows.filter(holdsSecret);
+  }
+
+  /** Drops this process's copies of these keys: the decrypted key and its tokens. */
+  private forgetAll(rows: ServiceAccountCredential[]): void {
+    for (const r of rows) {
+      this.deps.broker.forgetCredential(r.id);
+      this.deps.credentials.forget(r.id);
+    }
+  }
+
+  /** Stops the brokerage's calendar push channels with a key already out of use (still in memory); audit-logged. */
+  private async stopChannels(who: Actor, key: LoadedCredential, reason: 'credential.removed' | 'credential.replaced'): Promise<number> {
+    let count = 0;
+    try {
+      count = (await this.deps.stopChannels?.(who.brokerageId, key)) ?? 0;
+    } catch (err) {
+      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel of a key taken out of use (they expire by themselves)');
+    }
+    if (count) await this.transaction((m) => recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'calendar.channels_stopped', target: key.id, detail: { count, reason } }));
+    return count;
   }
 
   private validateTestEmail(raw: string, domain: string): string {

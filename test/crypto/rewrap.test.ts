@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { In } from 'typeorm';
 import { Envelope } from '../../src/crypto/envelope';
 import { rewrapAllCredentials } from '../../src/crypto/rewrap';
 import { AuditLog, ServiceAccountCredential } from '../../src/entities';
@@ -26,7 +27,7 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
       await storeCredential(db().ds, oldEnv, b.id, { clientEmail: 'sa@b.iam.test', keyJson: keys[1].json }),
     ];
     // One corrupted row: reported, left as it was, the others still rotate.
-    const broken = await storeCredential(db().ds, oldEnv, b.id, { clientEmail: 'x@b.iam.test', status: 'RETIRED' });
+    const broken = await storeCredential(db().ds, oldEnv, b.id, { clientEmail: 'x@b.iam.test' });
     await db().ds.getRepository(ServiceAccountCredential).update({ id: broken.id }, { brokerageId: a.id });
 
     const report = await rewrapAllCredentials(db().ds, new Envelope([k2, k1]), 'test');
@@ -52,5 +53,27 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
 
     // Running again changes nothing.
     expect((await rewrapAllCredentials(db().ds, new Envelope([k2, k1]), 'test')).rewrapped).toBe(0);
+  });
+
+  test('erased keys (replaced or removed) and retired keys still holding a secret are neither re-wrapped, counted nor failures', async () => {
+    await db().clear();
+    const k1 = { id: 'k1', key: randomBytes(32) };
+    const k2 = { id: 'k2', key: randomBytes(32) };
+    const a = await seedBrokerage(db().ds, 'a.test');
+    const oldEnv = new Envelope([k1]);
+    const repo = db().ds.getRepository(ServiceAccountCredential);
+    const inUse = await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'in-use@a.iam.test', keyJson: keyFile('in-use@a.iam.test').json });
+    // Erased as replacement and removal leave a key: RETIRED, no wrapped key, no ciphertext.
+    const erased = await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'erased@a.iam.test' });
+    await repo.update({ id: erased.id }, { status: 'RETIRED', wrappedKey: '', ciphertext: '' });
+    // Retired before replaced keys were erased: its secret stays under the old KEK and dies with it.
+    const legacy = await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'legacy@a.iam.test', status: 'RETIRED' });
+    const untouched = await repo.find({ where: { id: In([erased.id, legacy.id]) }, order: { clientEmail: 'ASC' } });
+
+    const report = await rewrapAllCredentials(db().ds, new Envelope([k2, k1]), 'test');
+    expect({ rewrapped: report.rewrapped, failed: report.failed }).toEqual({ rewrapped: 1, failed: [] });
+    expect((await repo.findOneByOrFail({ id: inUse.id })).kekId).toBe('k2');
+    expect(await repo.find({ where: { id: In([erased.id, legacy.id]) }, order: { clientEmail: 'ASC' } })).toEqual(untouched);
+    expect((await db().ds.getRepository(AuditLog).findBy({ action: 'credential.kek_rewrapped' })).map((x) => x.target)).toEqual([inUse.id]);
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { Agent, Brokerage } from '../../src/entities';
+import { Agent, Brokerage, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 
 const ROWS_PER_TABLE = 2;
@@ -93,6 +93,24 @@ describeEachDb('migrations', (db) => {
     // The rebuilt schema takes the same rows again.
     await seedEveryTable(ds);
     expect(await rowCounts(ds)).toEqual(seeded);
+    await db().clear();
+  });
+
+  test('EraseRetiredKeys empties the secret of every retired key, and of nothing else', async () => {
+    const ds = db().ds;
+    expect(MIGRATIONS[MIGRATIONS.length - 1].name).toBe('EraseRetiredKeys1764200000000');
+    await ds.undoLastMigration({ transaction: 'each' });
+    const b = randomUUID();
+    await ds.getRepository(Brokerage).insert({ id: b, name: 'Brokerage erase.test', domain: 'erase.test', createdAt: new Date() });
+    const key = (id: string, status: 'RETIRED' | 'VERIFIED') => ({ id, brokerageId: b, status, clientEmail: 'sa@p.iam', clientId: '1', privateKeyId: id, kekId: 'k1', wrappedKey: `wrapped-${id}`, ciphertext: `secret-${id}`, verifiedAt: null, testEmail: null, grantedScopes: null, lastChecks: null, createdAt: new Date(), updatedAt: new Date() });
+    await ds.getRepository(ServiceAccountCredential).insert([key('old1', 'RETIRED'), key('old2', 'RETIRED'), key('live', 'VERIFIED')]);
+    await ds.runMigrations({ transaction: 'each' });
+    const rows = await ds.getRepository(ServiceAccountCredential).find({ where: { brokerageId: b }, order: { id: 'ASC' } });
+    expect(rows.map((r) => [r.id, r.status, r.wrappedKey, r.ciphertext])).toEqual([
+      ['live', 'VERIFIED', 'wrapped-live', 'secret-live'],
+      ['old1', 'RETIRED', '', ''],
+      ['old2', 'RETIRED', '', ''],
+    ]);
     await db().clear();
   });
 
