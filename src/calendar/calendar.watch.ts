@@ -37,6 +37,8 @@ export interface WatchSettings {
 }
 
 const digest = (token: string) => createHash('sha256').update(token).digest('hex');
+/** The order in which an agent's channels supersede one another: by creation, ties broken by id (the same on every replica). */
+const isNewer = (a: CalendarChannel, b: CalendarChannel) => a.createdAt.getTime() > b.createdAt.getTime() || (a.createdAt.getTime() === b.createdAt.getTime() && a.id > b.id);
 
 export class CalendarWatch {
   /**
@@ -153,13 +155,16 @@ export class CalendarWatch {
       createdAt: new Date(),
     };
     await repo.insert(channel);
-    // Replaced: every older channel of the agent, not only the one we saw (another replica may have renewed the
-    // same channel at the same time; of the new ones, the newest survives).
-    const older = (await repo.findBy({ agentId: agent.agentId })).filter((c) => c.id !== id && (c.createdAt < channel.createdAt || (c.createdAt.getTime() === channel.createdAt.getTime() && c.id < id)));
-    // With the session that opened the new one: the key may have been removed meanwhile (a new session would find
-    // none, and the old channel would stay open in Google while its row is dropped).
-    await Promise.allSettled(older.map((c) => this.stopChannel(c, undefined, cal)));
-    return channel;
+    // Of the agent's channels only the newest stays: every other is stopped, not only the one we saw, and ours too
+    // when a newer one is there. Another replica may be renewing at the same time, and its channel may be stamped
+    // after ours yet recorded before ours (the stamp is taken before the insert): that replica looked before our row
+    // existed, so it cannot stop ours; we must. Whichever replica looks last sees both, so one channel is left.
+    const rows = await repo.findBy({ agentId: agent.agentId });
+    const newest = rows.reduce((n, c) => (isNewer(c, n) ? c : n), rows.find((c) => c.id === id) ?? channel);
+    // With the session that opened ours: the key may have been removed meanwhile (a new session would find none,
+    // and the old channel would stay open in Google while its row is dropped).
+    await Promise.allSettled(rows.filter((c) => c.id !== newest.id).map((c) => this.stopChannel(c, undefined, cal)));
+    return newest.id === id ? channel : newest;
   }
 
   private async renewDue(): Promise<void> {

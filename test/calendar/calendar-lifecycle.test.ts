@@ -277,6 +277,71 @@ describeEachDb('calendar views across replicas sharing one database', (db) => {
   });
 });
 
+describeEachDb('calendar channel renewal by two replicas at once', (db) => {
+  test('the older of two new channels, recorded only after the newer one\'s replica looked, is stopped: one channel left, in Google and in the table', async () => {
+    const emu = await startEmulator();
+    const port = await freePort();
+    const env = { CALENDAR_WEBHOOK_URL: `http://127.0.0.1:${port}/webhooks/google/calendar` };
+    const repo = db().ds.getRepository(CalendarChannel); // one Repository per DataSource: both replicas' inserts go through it
+    const insert = repo.insert.bind(repo);
+    const spy = jest.spyOn(repo, 'insert');
+    let recordOlder = () => {};
+    try {
+      const a = await startWorld(db(), { emu, port, env });
+      const b = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, ...env } });
+      try {
+        await a.gw.gql('{ me { id } }', { token: await a.token(AGENT) }); // the agent's row is made on first sight
+        const agent = { brokerageId: a.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id, email: AGENT };
+        const old = (await a.gw.services.calendarWatch.ensureNow(agent))!;
+        await repo.update({ id: old.id }, { expiration: new Date(Date.now() + 3600_000) }); // due for renewal, on both replicas
+
+        // Both replicas open a new channel in Google; their answers are parked there. The first answer back is stamped
+        // first (the older channel), and its row is held on the way to the database (the window between the stamp and
+        // the insert: a slow connection, a busy pool); the second (the newer) is recorded, looks for older channels and
+        // stops them, all before the older one is in the table.
+        const watch = await a.admin.addFault({ api: 'calendar', method: 'calendar.events.watch', hold: 'answer', count: 2 });
+        let olderStamped!: (createdAt: Date) => void;
+        const olderAtInsert = new Promise<Date>((r) => (olderStamped = r));
+        const olderMayInsert = new Promise<void>((r) => (recordOlder = r));
+        let inserts = 0;
+        spy.mockImplementation(async (row) => {
+          if (++inserts === 1) {
+            olderStamped((row as CalendarChannel).createdAt);
+            await olderMayInsert;
+          }
+          return insert(row);
+        });
+        const finished: Array<CalendarChannel | null> = [];
+        const renewing = Promise.all([a.gw.services.calendarWatch, b.services.calendarWatch].map((watcher) => watcher.ensureNow(agent).then((c) => (finished.push(c), c))));
+        await a.admin.waitHeld(watch.id, 2);
+        await a.admin.release(watch.id, 1);
+        const olderCreatedAt = await olderAtInsert;
+        // Stamps are milliseconds: the newer channel must be stamped in a later one to be the newer for certain.
+        await until('a millisecond after the older channel\'s stamp', () => Date.now(), (now) => now > olderCreatedAt.getTime());
+        await a.admin.release(watch.id, 1);
+        await until('the replica with the newer channel finished its renewal', () => finished.length, (n) => n === 1);
+        const newer = finished[0]!;
+        expect(newer.createdAt.getTime()).toBeGreaterThan(olderCreatedAt.getTime());
+        recordOlder();
+        const answers = await renewing;
+
+        // The newer channel survives; both replicas answer with it.
+        const live = (await a.admin.request<{ id: string; address: string; stopped: boolean }[]>('GET', '/calendar/channels')).body.filter((c) => c.address === env.CALENDAR_WEBHOOK_URL && !c.stopped);
+        expect(live.map((c) => c.id)).toEqual([newer.id]);
+        expect((await db().ds.query('SELECT id FROM calendar_channel')).map((r: { id: string }) => r.id)).toEqual([newer.id]);
+        expect(answers.map((c) => c?.id)).toEqual([newer.id, newer.id]);
+      } finally {
+        recordOlder(); // a failed step must not leave a renewal waiting
+        await b.close();
+        await a.close();
+      }
+    } finally {
+      spy.mockRestore();
+      await emu.close();
+    }
+  });
+});
+
 describeEachDb('calendar writes Google refuses for good', (db) => {
   test('a refused create answers FAILED with Google\'s reason, stays readable, and is listed in syncStatus.calendar.failedWrites', async () => {
     const w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } }); // answers once Google has answered, however loaded the machine
