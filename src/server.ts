@@ -29,10 +29,12 @@ import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
 import type { CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
-import { AppError, ErrorCode, isPublicCode } from './errors';
+import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
+import { limitVariables } from './http/limit-variables.middleware';
 import { claimsOf, LargeBodyGate, onlyMailIfLarge, readBody, requireBearer } from './http/request-body';
 import { WEBHOOK_PATH } from './calendar/calendar.watch';
+import { MAX_BULK } from './contacts/contact.service';
 
 /** Limits of graphql-armor, tuned (see the header comment). */
 export const ARMOR_LIMITS = {
@@ -85,7 +87,8 @@ interface ValidationIssue {
 function flattenValidation(issues: ValidationIssue[], prefix = ''): { path: string; message: string }[] {
   return issues.flatMap((i) => {
     const path = prefix ? `${prefix}.${i.property}` : i.property;
-    return [...Object.values(i.constraints ?? {}).map((message) => ({ path, message })), ...flattenValidation(i.children ?? [], path)];
+    // class-validator's messages quote the value ("$value"): cut, so a megabyte of input is not echoed back twice.
+    return [...Object.values(i.constraints ?? {}).map((message) => ({ path, message: quote(message, 200) })), ...flattenValidation(i.children ?? [], path)];
   });
 }
 
@@ -194,6 +197,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     },
     requireBearer(verifier),
     readBody(services.config.http, largeBodies),
+    // The longest list any operation takes: a bulk of contacts, or a mail's recipients (MAIL_MAX_RECIPIENTS).
+    limitVariables(Math.max(MAX_BULK, services.config.mail.maxRecipients)),
     limitTokens(ARMOR_LIMITS.maxTokens.n),
     expressMiddleware(apollo, {
       context: async ({ res }) => {
