@@ -50,4 +50,7 @@ export const unauthenticated = (message: string) => new AppError(ErrorCode.UNAUT
 export const forbidden = (message: string) => new AppError(ErrorCode.FORBIDDEN, message);
 export const badInput = (message: string, extensions?: GraphQLErrorExtensions) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, extensions);
-export const notFound = (what: string, id: string) => new AppError(ErrorCode.NOT_FOUND, `${what} "${id}" was not found`);
+/** Caller input quoted in an error message is cut to this many characters (an id may be a megabyte). */
+export const QUOTE_CHARS = 80;
+export const quote = (s: string, max = QUOTE_CHARS) => (s.length > max ? `${s.slice(0, max)}…` : s);
+export const notFound = (what: string, id: string) => new AppError(ErrorCode.NOT_FOUND, `${what} "${quote(id)}" was not found`);

@@ -69,5 +69,6 @@ export class EventPatch extends EventFields {
 
   @Field(() => String, { nullable: true })
   @IsOptional()
+  @MaxLength(256) // Google's etags are a few dozen characters; a CONFLICT message quotes it
   etag?: string | null;
 }

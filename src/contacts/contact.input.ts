@@ -79,5 +79,6 @@ export class ContactInput {
 export class ContactPatch extends ContactInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
+  @MaxLength(256) // Google's etags are a few dozen characters; a CONFLICT message quotes it
   etag?: string | null;
 }

@@ -7,8 +7,11 @@
  * Sources for every case: shared/docs/google-api-notes.md §1.3 (token
  * endpoint), §2.2-2.3 (People), §3.3 (Calendar), §4 (Gmail), §5 (envelope).
  */
-import { ErrorCode, AppError } from '../errors';
+import { ErrorCode, AppError, quote } from '../errors';
 import { TokenEndpointError, TokenTransportError } from './token-broker';
+
+/** Google's own text (an error's message or description) is quoted up to this many characters. */
+const GOOGLE_TEXT_CHARS = 300;
 
 export type GoogleApi = 'people' | 'calendar' | 'gmail';
 
@@ -138,7 +141,7 @@ function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFail
   const scopes = ctx.scopes?.length ? ctx.scopes.join(', ') : 'the requested scopes';
   const clientId = ctx.clientId ?? 'of the service account';
   const who = ctx.subject ? `"${ctx.subject}"` : 'the user';
-  const desc = err.errorDescription;
+  const desc = quote(err.errorDescription, GOOGLE_TEXT_CHARS);
   switch (err.error) {
     case 'unauthorized_client':
     case 'access_denied':
@@ -209,7 +212,8 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
   const details = e.details ?? [];
   const infoReasons = details.map((d) => d.reason ?? '');
   const has = (r: string) => legacy.includes(r) || infoReasons.includes(r);
-  const googleMessage = e.message ?? '';
+  // Google's text is quoted in messages clients see: a few hundred characters say what it says.
+  const googleMessage = quote(typeof e.message === 'string' ? e.message : '', GOOGLE_TEXT_CHARS);
   const retryAfterMs = parseRetryAfter(retryAfterHeader);
   const api = ctx.api && ctx.api !== 'token' ? ctx.api : undefined;
   const base = { status, reason: infoReasons.find(Boolean) ?? legacy.find(Boolean) ?? e.status };
