@@ -57,7 +57,6 @@ export const MAX_RECIPIENT_CHARS = 998;
 const ADDRESS_CHARS = /^[^\s<>()[\]\\,;:"@]+$/;
 const DOMAIN_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const CONTENT_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const QUOTED = /^"(?:[^"\\]|\\.)*"$/;
 
 function noControl(value: string, field: string): void {
@@ -119,17 +118,17 @@ function withoutPadding(b64: string): string {
 }
 
 function decodeBase64(raw: string, field: string): Buffer {
-  const b64 = raw.replace(/[\r\n\t ]/g, '');
-  // The alphabet first (linear); then at most two "=" at the end, cut without a regular expression.
-  if (!BASE64.test(b64)) throw badInput(`${field} is not valid base64 (standard alphabet A-Z a-z 0-9 + /, "=" padding)`, { field });
+  const b64 = /[\r\n\t ]/.test(raw) ? raw.replace(/[\r\n\t ]/g, '') : raw;
   const bare = withoutPadding(b64);
   const pad = b64.length - bare.length;
   if (bare.length % 4 === 1 || (pad > 0 && b64.length % 4 !== 0)) {
     throw badInput(`${field} is not valid base64 (standard alphabet A-Z a-z 0-9 + /, "=" padding)`, { field });
   }
   const bytes = Buffer.from(b64, 'base64');
-  // Node's decoder skips what it cannot read; a round trip proves every character counted.
-  if (withoutPadding(bytes.toString('base64')) !== bare) throw badInput(`${field} is not valid base64`, { field });
+  // Node's decoder skips what it cannot read, stops at an inner "=" and also reads the URL-safe "-" and "_": only a
+  // string of the standard alphabet comes back from the round trip unchanged, so this one comparison is the whole
+  // check (an alphabet pattern before it cost 387 ms on a 38 MB body, on the event loop).
+  if (withoutPadding(bytes.toString('base64')) !== bare) throw badInput(`${field} is not valid base64 (standard alphabet A-Z a-z 0-9 + /, "=" padding)`, { field });
   return bytes;
 }
 
@@ -180,6 +179,8 @@ export function tooLarge(bytes: number): Error {
 }
 
 export interface BuildOptions {
+  /** Whose mail it is (the brokerage): builds are bounded per brokerage (mime-builder.ts). */
+  tenant: string;
   from: string;
   messageId: string;
   date: Date;
@@ -212,6 +213,7 @@ export async function buildMime(mail: CheckedMail, opts: BuildOptions): Promise<
         disableUrlAccess: true,
       },
       mail.text === null && mail.html !== null ? mail.html : null,
+      opts.tenant,
     );
   } catch (err) {
     if (err instanceof HtmlTooDeepError) {

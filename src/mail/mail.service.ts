@@ -112,7 +112,7 @@ export class MailService {
     const messageIdHeader = `<${id}@${from.slice(from.lastIndexOf('@') + 1)}>`;
     const subject = checked.subject || (original ? (/^re:/i.test(original.subject) ? original.subject : `Re: ${original.subject}`) : '');
     const references = original ? [...(original.referencesHeader?.split(' ') ?? []), original.messageIdHeader].slice(-20) : undefined;
-    const mime = await buildMime({ ...checked, subject }, { from, messageId: messageIdHeader, date: now, inReplyTo: original?.messageIdHeader, references });
+    const mime = await buildMime({ ...checked, subject }, { tenant: scope.brokerageId, from, messageId: messageIdHeader, date: now, inReplyTo: original?.messageIdHeader, references });
 
     const row: SentMail = {
       id,
@@ -197,7 +197,11 @@ export class MailService {
     const page = rows.slice(0, args.first);
     const recipients = page.length ? await scope.manager.getRepository(MailRecipient).findBy({ mailId: In(page.map((m) => m.id)) }) : [];
     const byMail = new Map<string, MailRecipient[]>();
-    for (const r of recipients) byMail.set(r.mailId, [...(byMail.get(r.mailId) ?? []), r]);
+    for (const r of recipients) {
+      const list = byMail.get(r.mailId);
+      if (list) list.push(r);
+      else byMail.set(r.mailId, [r]);
+    }
     return {
       edges: page.map((m) => ({ cursor: encodeCursor(m), node: toMailType(m, byMail.get(m.id) ?? []) })),
       pageInfo: { hasNextPage: rows.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },

@@ -15,6 +15,11 @@
  *   the work one mail costs a worker;
  * - MIME_WORKERS workers serve the process, each with a capped heap, so a
  *   heavy mail delays only other mails being built, never requests;
+ * - at most MAX_PENDING_BUILDS builds wait or run at once per process, and
+ *   a brokerage at most MAX_PENDING_BUILDS_PER_TENANT of them: beyond, the
+ *   build is refused with RATE_LIMITED and a retryAfterSeconds (each waiting
+ *   build holds its mail in memory, and one brokerage's burst of HTML mails
+ *   would otherwise queue ahead of every other brokerage's);
  * - HTML nested too deeply for the converter is `HtmlTooDeepError` (sendMail
  *   answers BAD_USER_INPUT).
  * A worker that dies (its heap cap, a bug) fails only the builds it held and
@@ -23,9 +28,18 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Options as ComposerOptions } from 'nodemailer/lib/mailer';
+import { AppError, ErrorCode } from '../errors';
 
-/** HTML beyond this many characters is left out of the derived text alternative (not out of the mail). */
-export const HTML_TEXT_MAX_INPUT_CHARS = 1024 * 1024;
+/**
+ * HTML beyond this many characters is left out of the derived text alternative (not out of the mail). html-to-text on
+ * 256 KiB of table rows takes ~0.4 s in a worker (1 MiB: 1.5 s), so one mail costs a worker at most that.
+ */
+export const HTML_TEXT_MAX_INPUT_CHARS = 256 * 1024;
+/** Builds waiting or running at once per process, and per brokerage. */
+export const MAX_PENDING_BUILDS = 32;
+export const MAX_PENDING_BUILDS_PER_TENANT = 8;
+/** What a refused build is told: a few builds' time. */
+export const BUILD_RETRY_AFTER_SECONDS = 5;
 /** Mails built at once per process. */
 export const MIME_WORKERS = 2;
 /** Heap of one worker: a 35 MB mail's strings (HTML, its text, the encoded parts) fit with room to spare. */
@@ -96,8 +110,12 @@ export class MimeBuilder {
   private readonly workers: BuildWorker[];
   private next = 1;
   private running = 0;
+  private readonly byTenant = new Map<string, number>();
 
-  constructor(size = MIME_WORKERS) {
+  constructor(
+    size = MIME_WORKERS,
+    private readonly limits = { pending: MAX_PENDING_BUILDS, perTenant: MAX_PENDING_BUILDS_PER_TENANT },
+  ) {
     this.workers = Array.from({ length: size }, () => new BuildWorker());
   }
 
@@ -110,16 +128,24 @@ export class MimeBuilder {
    * The message bytes, built by the least loaded worker. `deriveTextFrom`: the HTML to derive the text part from (an
    * HTML-only mail), else null. Attachment contents are copied to the worker (the caller's buffers stay usable).
    */
-  async build(options: ComposerOptions, deriveTextFrom: string | null): Promise<Buffer> {
+  async build(options: ComposerOptions, deriveTextFrom: string | null, tenant: string): Promise<Buffer> {
+    const mine = this.byTenant.get(tenant) ?? 0;
+    if (this.running >= this.limits.pending || mine >= this.limits.perTenant) {
+      throw new AppError(ErrorCode.RATE_LIMITED, `Too many mails are being built at once${mine >= this.limits.perTenant ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS });
+    }
     const worker = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     const id = this.next++;
     this.running++;
+    this.byTenant.set(tenant, mine + 1);
     try {
       return await new Promise<Buffer>((resolve, reject) =>
         worker.run({ id, resolve, reject }, { id, options, deriveTextFrom, maxHtmlChars: HTML_TEXT_MAX_INPUT_CHARS, truncatedNote: TRUNCATED_NOTE }),
       );
     } finally {
       this.running--;
+      const left = (this.byTenant.get(tenant) ?? 1) - 1;
+      if (left > 0) this.byTenant.set(tenant, left);
+      else this.byTenant.delete(tenant);
     }
   }
 

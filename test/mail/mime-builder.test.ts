@@ -36,13 +36,13 @@ describe('MimeBuilder (the worker pool)', () => {
   const pool = new MimeBuilder(1);
   afterAll(() => pool.close());
   const options = { from: 'agent@alpha.test', to: 'zoe@buyer.test', subject: 'Hi', messageId: '<m1@alpha.test>', date: new Date('2026-11-30T09:00:00Z') };
-  const textOf = async (html: string) => (await simpleParser(await pool.build({ ...options, html, text: '' }, html))).text ?? '';
+  const textOf = async (html: string) => (await simpleParser(await pool.build({ ...options, html, text: '' }, html, 'alpha'))).text ?? '';
 
   test('builds the same bytes as MailComposer on the event loop would; derives the text like html-to-text', async () => {
     const attachment = Buffer.from([0, 1, 2, 255, 254]);
     const composed = { ...options, text: 'plain', html: '<p>rich</p>', attachments: [{ filename: 'a.bin', contentType: 'application/octet-stream', content: attachment }] };
     const here = new MailComposer(composed).compile();
-    const there = await pool.build(composed, null);
+    const there = await pool.build(composed, null, 'alpha');
     // Boundaries are random per build: compare with them blanked.
     const blank = (b: Buffer) => b.toString('latin1').replace(/--_NmP-[0-9a-f-]+/g, '--B').replace(/boundary="[^"]+"/g, 'boundary="B"');
     expect(blank(there)).toBe(blank(await here.build()));
@@ -53,7 +53,7 @@ describe('MimeBuilder (the worker pool)', () => {
 
   test('a document nested too deeply is HtmlTooDeepError, and the worker carries on', async () => {
     const deep = `${'<div>'.repeat(50_000)}deep${'</div>'.repeat(50_000)}`;
-    await expect(pool.build({ ...options, html: deep, text: '' }, deep)).rejects.toBeInstanceOf(HtmlTooDeepError);
+    await expect(pool.build({ ...options, html: deep, text: '' }, deep, 'alpha')).rejects.toBeInstanceOf(HtmlTooDeepError);
     expect((await textOf('<p>still here</p>')).trim()).toBe('still here');
     expect(pool.busy).toBe(0);
   });
@@ -66,9 +66,29 @@ describe('MimeBuilder (the worker pool)', () => {
     expect(text.trimEnd().endsWith(TRUNCATED_NOTE.trim())).toBe(true);
   });
 
+  test('builds waiting at once are bounded per process and per brokerage: beyond, RATE_LIMITED at once with retryAfterSeconds', async () => {
+    const small = new MimeBuilder(1, { pending: 3, perTenant: 2 });
+    try {
+      const mail = { ...options, text: 'hi' };
+      // All asked for in the same tick: the counts are taken synchronously, so no build can finish in between.
+      const asked = [small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha'), small.build(mail, null, 'beta'), small.build(mail, null, 'gamma')];
+      const settled = await Promise.allSettled(asked);
+      expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
+      const refusal = (settled[2] as PromiseRejectedResult).reason;
+      expect(refusal.extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 5 });
+      expect(refusal.message).toMatch(/for your brokerage/);
+      expect((settled[4] as PromiseRejectedResult).reason.extensions.code).toBe('RATE_LIMITED');
+      // Every count came back: the same burst goes through again.
+      expect(small.busy).toBe(0);
+      expect((await Promise.allSettled([small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha')])).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    } finally {
+      await small.close();
+    }
+  });
+
   test('a worker that dies fails the build it held, and the next build gets a new worker', async () => {
     const html = listingTable(300_000);
-    const held = pool.build({ ...options, html, text: '' }, html);
+    const held = pool.build({ ...options, html, text: '' }, html, 'alpha');
     await until('the build to be running', () => pool.busy, (n) => n === 1);
     await pool.close(); // what a crash looks like from outside: the worker exits with the job in it
     await expect(held).rejects.toThrow(/exited/);
