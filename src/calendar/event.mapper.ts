@@ -39,6 +39,14 @@ function checkRecurrence(lines: string[]): string[] {
     const m = /^(RRULE|EXRULE|RDATE|EXDATE)(;[^:]*)?:(.+)$/i.exec(line);
     if (!m) throw badInput(`recurrence: "${line.slice(0, 80)}" must start with RRULE:, EXRULE:, RDATE or EXDATE`, { field: 'recurrence' });
     if (/^(RRULE|EXRULE)$/i.test(m[1])) {
+      // What rrule's parser lets through but Google refuses (400 "Invalid recurrence rule", RFC 5545 §3.3.10): caught
+      // here, a typed error now, rather than a write that fails in the outbox and stays FAILED.
+      const parts = new Map(m[3].split(';').map((p) => [p.split('=')[0].toUpperCase(), p.slice(p.indexOf('=') + 1)] as const));
+      for (const name of ['COUNT', 'INTERVAL']) {
+        const v = parts.get(name);
+        if (v !== undefined && !(/^\d{1,6}$/.test(v) && Number(v) >= 1)) throw badInput(`recurrence: "${line.slice(0, 80)}": ${name} must be a whole number from 1`, { field: 'recurrence' });
+      }
+      if (parts.has('COUNT') && parts.has('UNTIL')) throw badInput(`recurrence: "${line.slice(0, 80)}": a rule ends by COUNT or UNTIL, not both`, { field: 'recurrence' });
       let rule: RRule;
       try {
         rule = new RRule(RRule.parseString(m[3]));

@@ -231,6 +231,10 @@ describeEachDb('calendar', (db) => {
     ['end before start', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T09:00:00Z" }) { id } }', /must be after start/],
     ['a malformed RRULE', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=SOMETIMES"] }) { id } }', /not a valid rule/],
     ['a sub-daily RRULE', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=HOURLY;COUNT=3"] }) { id } }', /daily at most often/],
+    // Google answers 400 "Invalid recurrence rule" for these; kept as FAILED writes, they were loaded on every view.
+    ['an RRULE with COUNT=-1', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=DAILY;COUNT=-1"] }) { id } }', /COUNT must be a whole number from 1/],
+    ['an RRULE with INTERVAL=0', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=DAILY;INTERVAL=0"] }) { id } }', /INTERVAL must be a whole number from 1/],
+    ['an RRULE with both COUNT and UNTIL', 'mutation { createEvent(input: { start: "2026-12-01T10:00:00Z", end: "2026-12-01T11:00:00Z", timeZone: "UTC", recurrence: ["RRULE:FREQ=DAILY;COUNT=3;UNTIL=20261231T000000Z"] }) { id } }', /COUNT or UNTIL, not both/],
   ])('%s: BAD_USER_INPUT, nothing written', async (_c, query, message) => {
     const res = await gql(query);
     expect(res.body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
