@@ -121,8 +121,12 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
     return {
       async didEncounterErrors({ errors, contextValue }) {
         for (const e of errors) {
-          if (!isExpected(e, e.extensions?.code) && !APOLLO_REQUEST_CODES.has(String(e.extensions?.code))) {
-            contextValue?.log.error({ err: unwrapResolverError(e), path: e.path }, 'unexpected error (masked for the client)');
+          const code = e.extensions?.code;
+          // An INTERNAL_SERVER_ERROR is logged even when raised on purpose (an AppError, e.g. an unknown failure calling
+          // Google): the client quotes its request id to support, who must find it here, with what was thrown.
+          if ((!isExpected(e, code) && !APOLLO_REQUEST_CODES.has(String(code))) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+            const original = unwrapResolverError(e) as { failure?: { cause?: unknown } };
+            contextValue?.log.error({ err: original.failure?.cause ?? original, path: e.path }, 'unexpected error (masked for the client)');
           }
         }
       },

@@ -58,6 +58,11 @@ export interface GoogleFailure {
   remedy?: string;
   activationUrl?: string;
   projectNumber?: string;
+  /**
+   * kind 'unknown': what was thrown, for the log only (the masked-error plugin logs it under the request id).
+   * Not enumerable: a failure may be stored or serialized, and a client error carries its request's headers.
+   */
+  readonly cause?: unknown;
 }
 
 export interface FailureContext {
@@ -133,7 +138,7 @@ export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFa
       return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not answer (${code ?? c.name ?? 'network error'}); the request may or may not have been applied`, retryable: true };
     }
   }
-  return { kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'unexpected failure calling Google', retryable: false };
+  return Object.defineProperty({ kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'unexpected failure calling Google', retryable: false } as GoogleFailure, 'cause', { value: err, enumerable: false });
 }
 
 function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFailure {

@@ -13,6 +13,7 @@ import { gzipSync } from 'node:zlib';
 import { createLogger } from '../../src/logger';
 import { createTestDb, describeEachDb, type Dialect } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { startWorld } from '../support/world';
 
 interface RawAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
@@ -161,6 +162,32 @@ describe.each<Dialect>(['sqlite', 'mariadb'])('[%s] the database away while the 
     } finally {
       await gw.close();
       await db.drop().catch(() => undefined);
+    }
+  });
+});
+
+describeEachDb('an INTERNAL_SERVER_ERROR raised on purpose is logged too', (db) => {
+  test('an unknown failure calling Google: the client sees the masked error and its request id; the log has what was thrown under that id', async () => {
+    const lines: string[] = [];
+    const w = await startWorld(db(), { log: createLogger('info', new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } })) });
+    try {
+      const token = await w.token('agent@alpha.test');
+      const real = w.gw.services.sessions.forAgent.bind(w.gw.services.sessions);
+      jest.spyOn(w.gw.services.sessions, 'forAgent').mockImplementation(async (brokerageId, email) => {
+        const session = await real(brokerageId, email);
+        // A bug of ours inside the call to Google (not a Google answer): mapped as 'unknown'.
+        return Object.assign(Object.create(session), { calendar: async () => ({ events: { list: () => { throw new TypeError('cannot read properties of undefined (reading "items") at the 7th page'); } } }) });
+      });
+      const res = await w.gw.gql('{ events(from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z") { totalCount } }', { token });
+      const [e] = res.body.errors!;
+      expect(e.extensions).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', requestId: res.headers.get('x-request-id') });
+      expect(JSON.stringify(res.body)).not.toContain('7th page');
+      const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.requestId === e.extensions.requestId && l.level >= 50);
+      expect(logged).toHaveLength(1);
+      expect(logged[0].err).toMatchObject({ type: 'TypeError', message: expect.stringContaining('7th page') });
+    } finally {
+      jest.restoreAllMocks();
+      await w.close();
     }
   });
 });
