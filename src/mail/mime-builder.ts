@@ -15,11 +15,12 @@
  *   the work one mail costs a worker;
  * - MIME_WORKERS workers serve the process, each with a capped heap, so a
  *   heavy mail delays only other mails being built, never requests;
- * - at most MAX_PENDING_BUILDS builds wait or run at once per process, and
- *   a brokerage at most MAX_PENDING_BUILDS_PER_TENANT of them: beyond, the
- *   build is refused with RATE_LIMITED and a retryAfterSeconds (each waiting
- *   build holds its mail in memory, and one brokerage's burst of HTML mails
- *   would otherwise queue ahead of every other brokerage's);
+ * - the mails waiting or being built hold at most MAX_PENDING_BUILD_BYTES
+ *   per process and MAX_PENDING_BUILD_BYTES_PER_TENANT per brokerage (each
+ *   counted at least BUILD_MIN_BYTES): beyond, the build is refused with
+ *   RATE_LIMITED and a retryAfterSeconds. Each waiting build holds its mail
+ *   in memory; ordinary mails (a few KB to a few hundred) never come near it,
+ *   so a brokerage's twenty agents sending at once all go through;
  * - HTML nested too deeply for the converter is `HtmlTooDeepError` (sendMail
  *   answers BAD_USER_INPUT).
  * A worker that dies (its heap cap, a bug) fails only the builds it held and
@@ -35,9 +36,11 @@ import { AppError, ErrorCode } from '../errors';
  * 256 KiB of table rows takes ~0.4 s in a worker (1 MiB: 1.5 s), so one mail costs a worker at most that.
  */
 export const HTML_TEXT_MAX_INPUT_CHARS = 256 * 1024;
-/** Builds waiting or running at once per process, and per brokerage. */
-export const MAX_PENDING_BUILDS = 32;
-export const MAX_PENDING_BUILDS_PER_TENANT = 8;
+/** Bytes of mail (bodies and attachments) waiting or being built at once per process, and per brokerage. */
+export const MAX_PENDING_BUILD_BYTES = 256 * 1024 * 1024;
+export const MAX_PENDING_BUILD_BYTES_PER_TENANT = 96 * 1024 * 1024;
+/** What the smallest mail counts for (its headers, the worker's copy): 4,096 tiny mails per brokerage at once. */
+export const BUILD_MIN_BYTES = 24 * 1024;
 /** What a refused build is told: a few builds' time. */
 export const BUILD_RETRY_AFTER_SECONDS = 5;
 /** Mails built at once per process. */
@@ -110,11 +113,13 @@ export class MimeBuilder {
   private readonly workers: BuildWorker[];
   private next = 1;
   private running = 0;
+  private pendingBytes = 0;
+  /** Bytes waiting or being built per brokerage. */
   private readonly byTenant = new Map<string, number>();
 
   constructor(
     size = MIME_WORKERS,
-    private readonly limits = { pending: MAX_PENDING_BUILDS, perTenant: MAX_PENDING_BUILDS_PER_TENANT },
+    private readonly limits = { bytes: MAX_PENDING_BUILD_BYTES, bytesPerTenant: MAX_PENDING_BUILD_BYTES_PER_TENANT },
   ) {
     this.workers = Array.from({ length: size }, () => new BuildWorker());
   }
@@ -129,21 +134,25 @@ export class MimeBuilder {
    * HTML-only mail), else null. Attachment contents are copied to the worker (the caller's buffers stay usable).
    */
   async build(options: ComposerOptions, deriveTextFrom: string | null, tenant: string): Promise<Buffer> {
+    const weight = Math.max(BUILD_MIN_BYTES, sizeOf(options, deriveTextFrom));
     const mine = this.byTenant.get(tenant) ?? 0;
-    if (this.running >= this.limits.pending || mine >= this.limits.perTenant) {
-      throw new AppError(ErrorCode.RATE_LIMITED, `Too many mails are being built at once${mine >= this.limits.perTenant ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS });
+    const tenantFull = mine + weight > this.limits.bytesPerTenant;
+    if (tenantFull || this.pendingBytes + weight > this.limits.bytes) {
+      throw new AppError(ErrorCode.RATE_LIMITED, `Too many mails are being built at once${tenantFull ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS });
     }
     const worker = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     const id = this.next++;
     this.running++;
-    this.byTenant.set(tenant, mine + 1);
+    this.pendingBytes += weight;
+    this.byTenant.set(tenant, mine + weight);
     try {
       return await new Promise<Buffer>((resolve, reject) =>
         worker.run({ id, resolve, reject }, { id, options, deriveTextFrom, maxHtmlChars: HTML_TEXT_MAX_INPUT_CHARS, truncatedNote: TRUNCATED_NOTE }),
       );
     } finally {
       this.running--;
-      const left = (this.byTenant.get(tenant) ?? 1) - 1;
+      this.pendingBytes -= weight;
+      const left = (this.byTenant.get(tenant) ?? weight) - weight;
       if (left > 0) this.byTenant.set(tenant, left);
       else this.byTenant.delete(tenant);
     }
@@ -152,6 +161,13 @@ export class MimeBuilder {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
   }
+}
+
+/** The bytes a build holds: its bodies (the HTML counted once more when its text is derived) and attachments. */
+function sizeOf(options: ComposerOptions, deriveTextFrom: string | null): number {
+  const text = (v: unknown) => (typeof v === 'string' ? v.length : 0);
+  const attachments = (options.attachments ?? []).reduce((n, a) => n + (Buffer.isBuffer(a.content) ? a.content.length : text(a.content)), 0);
+  return text(options.text) + text(options.html) + (deriveTextFrom?.length ?? 0) + attachments;
 }
 
 /** The process's builder (workers start on first use). */

@@ -12,7 +12,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as htmlToTextLib from 'html-to-text';
 import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { HTML_TEXT_MAX_INPUT_CHARS, HtmlTooDeepError, MimeBuilder, TRUNCATED_NOTE } from '../../src/mail/mime-builder';
+import { BUILD_MIN_BYTES, HTML_TEXT_MAX_INPUT_CHARS, HtmlTooDeepError, MimeBuilder, TRUNCATED_NOTE } from '../../src/mail/mime-builder';
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
@@ -66,8 +66,9 @@ describe('MimeBuilder (the worker pool)', () => {
     expect(text.trimEnd().endsWith(TRUNCATED_NOTE.trim())).toBe(true);
   });
 
-  test('builds waiting at once are bounded per process and per brokerage: beyond, RATE_LIMITED at once with retryAfterSeconds', async () => {
-    const small = new MimeBuilder(1, { pending: 3, perTenant: 2 });
+  test('bytes of mail waiting at once are bounded per process and per brokerage: beyond, RATE_LIMITED at once with retryAfterSeconds; ordinary mails never come near', async () => {
+    // Limits of 3 and 2 average mails (the minimum a build counts for): the same arithmetic as the defaults, smaller.
+    const small = new MimeBuilder(1, { bytes: 3 * BUILD_MIN_BYTES, bytesPerTenant: 2 * BUILD_MIN_BYTES });
     try {
       const mail = { ...options, text: 'hi' };
       // All asked for in the same tick: the counts are taken synchronously, so no build can finish in between.
@@ -81,9 +82,15 @@ describe('MimeBuilder (the worker pool)', () => {
       // Every count came back: the same burst goes through again.
       expect(small.busy).toBe(0);
       expect((await Promise.allSettled([small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha')])).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      // A mail is counted by its size: one larger than the brokerage's budget is refused alone.
+      await expect(small.build({ ...mail, html: 'x'.repeat(3 * BUILD_MIN_BYTES) }, null, 'alpha')).rejects.toMatchObject({ extensions: { code: 'RATE_LIMITED' } });
     } finally {
       await small.close();
     }
+    // The defaults: a brokerage's 100 agents each sending a 60 KB HTML-only mail at the same moment all go through.
+    const html = listingTable(60_000);
+    const answers = await Promise.allSettled(Array.from({ length: 100 }, () => pool.build({ ...options, html, text: '' }, html, 'alpha')));
+    expect(answers.filter((r) => r.status === 'rejected')).toEqual([]);
   });
 
   test('a worker that dies fails the build it held, and the next build gets a new worker', async () => {
