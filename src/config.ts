@@ -52,6 +52,8 @@ export interface Config {
     maxMailBodyBytes: number;
     /** Bodies over maxBodyBytes read at once per process (a brokerage gets at most half of them). */
     largeBodySlots: number;
+    /** How long such a body may take to arrive once it holds a slot, ms. */
+    largeBodyTimeoutMs: number;
     /** How long an idle keep-alive connection is kept open, ms (announced to clients in `Keep-Alive: timeout=`). */
     keepAliveTimeoutMs: number;
   };
@@ -286,6 +288,8 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       maxBodyBytes: int('MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxMailBodyBytes: int('MAX_MAIL_BODY_BYTES', 40 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       largeBodySlots: int('LARGE_BODY_SLOTS', 2, 1, 64),
+      // 40 MiB in 120 s is 2.8 Mbit/s: a slow mobile uplink still makes it; a client gone quiet frees the slot.
+      largeBodyTimeoutMs: int('LARGE_BODY_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
       keepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_SECONDS', 65, 1, 3600) * 1000,
     },
     google: readGoogle(str, problems, sandbox),

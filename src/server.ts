@@ -29,6 +29,7 @@ import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
 import type { CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
+import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
 import { limitVariables } from './http/limit-variables.middleware';
@@ -200,7 +201,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       next();
     },
     requireBearer(verifier),
-    readBody(services.config.http, largeBodies),
+    readBody(services.config.http, largeBodies, async (domain) => (await services.ds.getRepository(Brokerage).count({ where: { domain } })) > 0),
     // The longest list any operation takes: a bulk of contacts, or a mail's recipients (MAIL_MAX_RECIPIENTS).
     limitVariables(Math.max(MAX_BULK, services.config.mail.maxRecipients)),
     limitTokens(ARMOR_LIMITS.maxTokens.n),
