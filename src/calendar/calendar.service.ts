@@ -334,7 +334,13 @@ export class CalendarService {
   readonly cache: RangeCache;
 
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; settings: CalendarSettings; onUse?: (scope: TenantScope) => void; log?: Logger }) {
-    this.cache = new RangeCache(deps.settings.cacheMs, undefined, undefined, new DbGenerations(deps.ds), (err) => deps.log?.warn({ err }, 'could not mark calendar views stale for the other replicas'));
+    // The shares follow the configured cap (CALENDAR_MAX_EVENTS_PER_VIEW): an agent keeps two full windows, the
+    // process ten agents' worth at least; with fixed numbers a raised cap made every large window uncacheable.
+    const cap = deps.settings.maxEventsPerLoad ?? MAX_EVENTS_PER_LOAD;
+    this.cache = new RangeCache(deps.settings.cacheMs, MAX_CACHED_WINDOWS, Math.max(MAX_CACHED_EVENTS, 10 * cap), new DbGenerations(deps.ds), (err) => deps.log?.warn({ err }, 'could not mark calendar views stale for the other replicas'), {
+      ...AGENT_BOUNDS,
+      maxEventsPerAgent: Math.max(MAX_CACHED_EVENTS_PER_AGENT, 2 * cap),
+    });
   }
 
   private lane(scope: TenantScope) {

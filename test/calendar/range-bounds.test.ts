@@ -11,9 +11,9 @@
  */
 import type { calendar_v3 } from '@googleapis/calendar';
 import {
-  LIST_PAGE_SIZE, MAX_EVENTS_PER_LOAD, RangeCache,
+  CalendarService, LIST_PAGE_SIZE, MAX_EVENTS_PER_LOAD, RangeCache,
 } from '../../src/calendar/calendar.service';
-import { describeEachDb } from '../support/db';
+import { createTestDb, describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
 
@@ -211,5 +211,25 @@ describe('RangeCache bounds (counting fakes)', () => {
     expect(await cache.get('A', 'big', load)).toHaveLength(21);
     expect(await cache.get('A', 'big', load)).toHaveLength(21);
     expect(loads).toBe(2);
+  });
+});
+
+describe('the cache follows a raised CALENDAR_MAX_EVENTS_PER_VIEW', () => {
+  test('a window as large as the configured cap is kept: asked again, it is not loaded again', async () => {
+    const db = await createTestDb('sqlite');
+    try {
+      const svc = new CalendarService({ ds: db.ds, sessions: {} as never, outbox: {} as never, settings: { cacheMs: 60_000, maxRangeMs: 366 * DAY_MS, mutationWaitMs: 0, maxEventsPerLoad: 50_000 } });
+      let loads = 0;
+      const load = async () => {
+        loads++;
+        return Array.from({ length: 30_000 }, (_, i) => ({ id: `e${i}` }) as GEvent);
+      };
+      await svc.cache.get('agent-1', 'window', load);
+      await svc.cache.get('agent-1', 'window', load);
+      // With the per-agent share fixed at 20,000 events (two default caps), a 30,000-event window was never kept.
+      expect(loads).toBe(1);
+    } finally {
+      await db.drop();
+    }
   });
 });
