@@ -95,7 +95,7 @@ export class MailService {
 
   /** Checks, builds and stores the mail with its outbox row; or the Mail an earlier send with the same key made. */
   private async accept(scope: TenantScope, input: SendMailInput): Promise<MailType | { id: string; seqs: number[] }> {
-    const checked = checkMailInput(input, this.deps.settings.maxRecipients);
+    const checked = await checkMailInput(input, this.deps.settings.maxRecipients, scope.brokerageId);
     if (checked.idempotencyKey) {
       const prior = await this.replay(scope, checked.idempotencyKey, checked.requestHash);
       if (prior) return prior;
@@ -129,7 +129,7 @@ export class MailService {
       messageIdHeader,
       referencesHeader: references?.join(' ') ?? null,
       replyToMailId: original?.id ?? null,
-      attachments: JSON.stringify(checked.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.content.length }))),
+      attachments: JSON.stringify(checked.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size }))),
       sizeBytes: mime.length,
       gmailDraftId: null,
       gmailMessageId: null,

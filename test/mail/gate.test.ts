@@ -70,9 +70,9 @@ describeEachDb('sendMail and the large-body gate', (db) => {
     const isLarge = (subject: string | null | undefined) => /^Large /.test(subject ?? '');
     const decoded: string[] = [];
     const realCheck = compose.checkMailInput;
-    jest.spyOn(compose, 'checkMailInput').mockImplementation((input: SendMailInput, max: number) => {
+    jest.spyOn(compose, 'checkMailInput').mockImplementation((input: SendMailInput, max: number, tenant: string) => {
       decoded.push(input.subject ?? '');
-      return realCheck(input, max);
+      return realCheck(input, max, tenant);
     });
     let building = 0;
     let letBuild!: () => void;
