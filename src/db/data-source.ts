@@ -9,6 +9,7 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import type { Config } from '../config';
 import { ENTITIES } from '../entities';
+import { isolateSqliteTransactions } from './sqlite-turns';
 
 export type DatabaseConfig = Config['database'];
 
@@ -42,10 +43,14 @@ export function createDataSource(db: DatabaseConfig, flavor: 'mysql' | 'mariadb'
   return new DataSource(dataSourceOptions(db, flavor));
 }
 
-/** Opens the database and applies pending migrations (at every start, on both dialects). */
+/**
+ * Opens the database and applies pending migrations (at every start, on both dialects). On SQLite, transactions and
+ * statements of concurrent requests then take turns on the one connection typeorm gives a DataSource (sqlite-turns.ts).
+ */
 export async function openDatabase(db: DatabaseConfig): Promise<DataSource> {
   let ds = createDataSource(db);
   await ds.initialize();
+  isolateSqliteTransactions(ds);
   if (db.kind === 'mysql') {
     const [{ version }] = (await ds.query('SELECT VERSION() AS version')) as { version: string }[];
     if (/mariadb/i.test(version)) {

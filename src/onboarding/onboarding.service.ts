@@ -70,16 +70,6 @@ const ERASED = { status: 'RETIRED', wrappedKey: '', ciphertext: '' } as const;
 
 const holdsSecret = (r: ServiceAccountCredential) => r.status !== 'RETIRED' || r.ciphertext !== '' || r.wrappedKey !== '';
 
-/**
- * SQLite does not serialize our transactions by itself: typeorm's better-sqlite3 driver (1.1) runs every transaction
- * of a DataSource on its one connection, so two that overlap in time are not isolated from each other. The second's
- * BEGIN fails ("cannot start a transaction within a transaction"), or, once the first has begun, the second runs as a
- * savepoint inside it and reads its uncommitted rows (checked with two concurrent `ds.transaction` calls). So on
- * SQLite this service's transactions take turns within the process. MySQL/MariaDB give each transaction its own
- * connection and serialize on the brokerage's row instead (lockKeys), across processes too.
- */
-const sqliteTurns = new WeakMap<DataSource, Promise<unknown>>();
-
 export class OnboardingService {
   constructor(
     private readonly deps: {
@@ -112,7 +102,7 @@ export class OnboardingService {
     const now = new Date();
     // Out of use everywhere and erased, in one step with the audit rows: every replica's next session finds no key
     // (so no new channel is opened with it), and no crash can leave a retired row still holding the secret.
-    const { erased, inUse, loaded } = await this.transaction(async (m) => {
+    const { erased, inUse, loaded } = await this.deps.ds.transaction(async (m) => {
       const held = await this.lockKeys(m, who.brokerageId);
       const live = held.filter((r) => r.status !== 'RETIRED');
       // Decrypted first, while it still can be: stopping the channels below needs a key. The newest is the one
@@ -163,13 +153,13 @@ export class OnboardingService {
 
     if (!report.ok) {
       this.deps.broker.forgetCredential(id);
-      await this.transaction((m) => recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: null, detail: auditDetail }, now));
+      await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: null, detail: auditDetail }, now));
       this.deps.log.info({ brokerageId: brokerage.id, failed: auditDetail.failed }, 'service-account key did not verify; the key in use (if any) is unchanged');
       return { status: 'CANNOT_BE_VERIFIED', checks: report.checks, serviceAccount: { ...publicFace, status: 'CANNOT_BE_VERIFIED', verifiedAt: null } };
     }
 
     const sealed = this.deps.envelope.encrypt(keyJson, { brokerageId: brokerage.id, purpose: 'service-account-key' });
-    const { erased, previous } = await this.transaction(async (m) => {
+    const { erased, previous } = await this.deps.ds.transaction(async (m) => {
       const repo = m.getRepository(ServiceAccountCredential);
       // Every key that still holds a secret is replaced and erased with it (normally the one in use; also a second one
       // the old race left in use, or an older key retired before replaced keys were erased).
@@ -227,7 +217,7 @@ export class OnboardingService {
     const report: DoctorReport = await runDoctor(this.deps, { ...loaded, grantedScopes: null }, testEmail, onCheck);
     const now = new Date();
     const status: CredentialStatus = report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED';
-    await this.transaction(async (m) => {
+    await this.deps.ds.transaction(async (m) => {
       // Only while it is still the key in use: a key removed or replaced during the checks stays so.
       const res = await m.getRepository(ServiceAccountCredential).update(
         { id: row.id, status: Not('RETIRED') },
@@ -252,15 +242,6 @@ export class OnboardingService {
     };
   }
 
-  /** One transaction of this service; on SQLite, one at a time in this process (see sqliteTurns). */
-  private transaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
-    const { ds } = this.deps;
-    if (ds.options.type !== 'better-sqlite3') return ds.transaction(work);
-    const turn = (sqliteTurns.get(ds) ?? Promise.resolve()).then(() => ds.transaction(work));
-    sqliteTurns.set(ds, turn.catch(() => undefined));
-    return turn;
-  }
-
   /**
    * Serializes the brokerage's key swaps and removals, then reads its rows that still hold a secret, newest first.
    * MySQL/MariaDB: the brokerage's row is locked (SELECT … FOR UPDATE) until the transaction ends, as its first
@@ -268,8 +249,8 @@ export class OnboardingService {
    * is granted, and InnoDB takes a REPEATABLE READ snapshot at the first non-locking read, not at BEGIN
    * (https://dev.mysql.com/doc/refman/8.0/en/innodb-consistent-read.html): it sees the first swap's rows. Without
    * the lock each read the same "old" rows before the other's insert committed, and both new keys stayed in use.
-   * SQLite has no row locks (typeorm refuses the lock mode); see sqliteTurns. Several processes on one SQLite file
-   * each have their own connection, and SQLite refuses a writer whose read is stale (SQLITE_BUSY): that submission
+   * SQLite has no row locks (typeorm refuses the lock mode); its transactions take turns in the process anyway
+   * (src/db/sqlite-turns.ts). Several processes on one SQLite file each have their own connection, and SQLite refuses a writer whose read is stale (SQLITE_BUSY): that submission
    * fails rather than act on it.
    */
   private async lockKeys(m: EntityManager, brokerageId: string): Promise<ServiceAccountCredential[]> {
@@ -296,7 +277,7 @@ export class OnboardingService {
     } catch (err) {
       this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel of a key taken out of use (they expire by themselves)');
     }
-    if (count) await this.transaction((m) => recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'calendar.channels_stopped', target: key.id, detail: { count, reason } }));
+    if (count) await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'calendar.channels_stopped', target: key.id, detail: { count, reason } }));
     return count;
   }
 
