@@ -228,7 +228,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     if (err?.type === 'entity.too.large') {
       // The limit the parser applied (counted after inflation): MAX_BODY_BYTES, or MAX_MAIL_BODY_BYTES for a mail.
       const limit = typeof err.limit === 'number' ? err.limit : services.config.http.maxBodyBytes;
-      const hint = limit < services.config.http.maxMailBodyBytes ? `; only sendMail may send more (up to ${services.config.http.maxMailBodyBytes} bytes, uncompressed)` : '';
+      const hint = limit < services.config.http.maxMailBodyBytes ? `; only sendMail may send more (up to ${services.config.http.maxMailBodyBytes} bytes, uncompressed, with a Content-Length)` : '';
       res.status(413).json({ errors: [{ message: `Request body is larger than ${limit} bytes${hint}`, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' } }] });
     } else if (err?.type === 'entity.parse.failed' || (status >= 400 && status < 500)) {
       res.status(400).json({ errors: [{ message: err?.type === 'entity.parse.failed' ? 'Malformed JSON in request body' : 'Bad request', extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
