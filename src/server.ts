@@ -33,6 +33,7 @@ import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
 import { limitVariables } from './http/limit-variables.middleware';
+import { mimeBuilder } from './mail/mime-builder';
 import { claimsOf, LargeBodyGate, onlyMailIfLarge, readBody, requireBearer } from './http/request-body';
 import { WEBHOOK_PATH } from './calendar/calendar.watch';
 import { MAX_BULK } from './contacts/contact.service';
@@ -201,7 +202,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       next();
     },
     requireBearer(verifier),
-    readBody(services.config.http, largeBodies, async (domain) => (await services.ds.getRepository(Brokerage).count({ where: { domain } })) > 0),
+    readBody(services.config.http, largeBodies, async (domain) => (await services.ds.getRepository(Brokerage).count({ where: { domain } })) > 0, (body, max, tenant) => mimeBuilder.parseJson(body, max, tenant)),
     // The longest list any operation takes: a bulk of contacts, or a mail's recipients (MAIL_MAX_RECIPIENTS).
     limitVariables(Math.max(MAX_BULK, services.config.mail.maxRecipients)),
     limitTokens(ARMOR_LIMITS.maxTokens.n),

@@ -60,6 +60,7 @@ export class HtmlTooDeepError extends Error {
 /** What a worker answers (mime.worker.js). */
 interface Answer {
   id: number;
+  value?: unknown;
   mime?: Uint8Array;
   decoded?: { bytes: Uint8Array; hash: Uint8Array }[];
   error?: string;
@@ -76,6 +77,13 @@ export class BadBase64Error extends Error {
   constructor(readonly index: number) {
     super(`attachment ${index} is not valid base64`);
     this.name = 'BadBase64Error';
+  }
+}
+
+export class BadJsonError extends Error {
+  constructor(readonly reason: 'too_many_values' | 'malformed') {
+    super(reason === 'malformed' ? 'malformed JSON' : 'too many values');
+    this.name = 'BadJsonError';
   }
 }
 
@@ -108,6 +116,7 @@ class BuildWorker {
       if (m.error === undefined) job.resolve(m);
       else if (m.error === 'too_deep') job.reject(new HtmlTooDeepError());
       else if (m.error === 'bad_base64') job.reject(new BadBase64Error(m.index ?? 0));
+      else if (m.error === 'too_many_values' || m.error === 'malformed') job.reject(new BadJsonError(m.error));
       else job.reject(new Error(`the MIME worker failed: ${m.error}`));
     });
     // Every job in the map is this worker's: a new worker is only made once this one is gone.
@@ -168,6 +177,16 @@ export class MimeBuilder {
     if (items.length === 0) return [];
     const answer = await this.run(tenant, items.reduce((n, b) => n + b.length, 0), { kind: 'decode', items }, []);
     return answer.decoded!.map((d) => ({ bytes: asBuffer(d.bytes), hash: asBuffer(d.hash) }));
+  }
+
+  /**
+   * A large request body parsed in a worker: its values counted first (at most `maxValues`), then JSON.parse. On the
+   * event loop, 28 MB took ~0.3 s between decoding, counting and parsing; here the loop pays for copying the result.
+   * The body's memory is handed over (it is not needed here afterwards). BadJsonError when it is not to be parsed.
+   */
+  async parseJson(body: Buffer, maxValues: number, tenant: string): Promise<unknown> {
+    const transfer = owns(body) ? [body.buffer as ArrayBuffer] : [];
+    return (await this.run(tenant, body.length, { kind: 'parse', body, maxValues }, transfer)).value;
   }
 
   private async run(tenant: string, size: number, message: object, transfer: ArrayBuffer[]): Promise<Answer> {

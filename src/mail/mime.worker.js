@@ -4,6 +4,9 @@
  * Plain JavaScript so that the same file runs under the compiled gateway and
  * under the tests (tsc copies it to dist/ with allowJs; `// @ts-check`).
  *
+ * parse: a large request body (UTF-8 JSON), its values counted before it is parsed.
+ *   In:  { id, kind: 'parse', body: Uint8Array, maxValues }
+ *   Out: { id, value } | { id, error: 'too_many_values' | 'malformed' }
  * decode: the attachments' base64, checked, decoded and hashed.
  *   In:  { id, kind: 'decode', items: string[] }
  *   Out: { id, decoded: { bytes: Uint8Array, hash: Uint8Array }[] } | { id, error: 'bad_base64', index }
@@ -47,6 +50,37 @@ function decode(job) {
   return { id: job.id, decoded };
 }
 
+/**
+ * The number of structural characters (`{`, `[`, `,`) outside strings in a JSON text, stopping past `max`.
+ * @param {string} text @param {number} max
+ */
+function valueCount(text, max) {
+  let n = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: the next character is escaped
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91 || c === 44) {
+      if (++n > max) return n;
+    }
+  }
+  return n;
+}
+
+/** @param {{ id: number, body: Uint8Array, maxValues: number }} job */
+function parse(job) {
+  const text = Buffer.from(job.body.buffer, job.body.byteOffset, job.body.byteLength).toString('utf8');
+  if (valueCount(text, job.maxValues) > job.maxValues) return { id: job.id, error: 'too_many_values' };
+  try {
+    return { id: job.id, value: JSON.parse(text) };
+  } catch {
+    return { id: job.id, error: 'malformed' };
+  }
+}
+
 /** @param {Buffer | Uint8Array | undefined} b */
 const owns = (b) => !!b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
 
@@ -73,7 +107,7 @@ async function build(job) {
 }
 
 port.on('message', (job) => {
-  (job.kind === 'decode' ? Promise.resolve().then(() => decode(job)) : build(job)).then(
+  (job.kind === 'decode' ? Promise.resolve().then(() => decode(job)) : job.kind === 'parse' ? Promise.resolve().then(() => parse(job)) : build(job)).then(
     (answer) => {
       // Buffers that own their memory are handed over rather than copied (a pooled small one is copied).
       /** @type {any} */
