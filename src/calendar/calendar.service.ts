@@ -308,6 +308,23 @@ function inRange(w: LoadedWindow, from: number, to: number): GEvent[] {
   return w.events.filter((_, i) => w.spans[2 * i + 1] > lo && w.spans[2 * i] < hi);
 }
 
+/**
+ * The most a write may take as stored JSON (calendar_event.body, a MySQL TEXT of 65,535 bytes, with room for what
+ * wraps it). Each field has its own limit (event.input.ts), but together at their limits they came to 69-89 KB, and
+ * MariaDB's strict mode refused the row ("Data too long"): a masked 500 for what is the caller's input.
+ */
+export const MAX_STORED_EVENT_BYTES = 60_000;
+
+/** The write as stored; BAD_USER_INPUT when it is larger than a row holds. */
+function storedBody(body: GEvent): string {
+  const json = JSON.stringify(body);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_STORED_EVENT_BYTES) {
+    throw badInput(`The event is too large: ${bytes} bytes once encoded, at most ${MAX_STORED_EVENT_BYTES}; shorten the description or the list of attendees`, { field: 'input', reason: 'too_large' });
+  }
+  return json;
+}
+
 function encodeCursor(e: GEvent): string {
   return Buffer.from(JSON.stringify([startMs(e), e.id])).toString('base64url');
 }
@@ -467,7 +484,7 @@ export class CalendarService {
     const googleEventId = randomUUID().replace(/-/g, '');
     const body = googleEventFromInput(googleEventId, input);
     const now = new Date();
-    const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: JSON.stringify(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now };
+    const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: storedBody(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now };
     const seqs = await scope.manager.transaction(async (m) => {
       await m.getRepository(CalendarEvent).insert(row);
       return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
@@ -509,16 +526,16 @@ export class CalendarService {
         if (row?.pendingOp === 'delete') throw notFound('Event', id);
         if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
           // Not in Google yet (or refused there): fold the change into the insert, which goes (again) with it.
-          await repo.update({ id: row!.id }, { pendingOp: 'create', body: JSON.stringify({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
+          await repo.update({ id: row!.id }, { pendingOp: 'create', body: storedBody({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
           return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row!.id }], now);
         }
         const merged = row?.pendingOp === 'patch' ? { ...(JSON.parse(row.body!) as GEvent), ...body } : body;
         const baseEtag = row?.pendingOp === 'patch' ? row.baseEtag : (row?.etag ?? current.etag ?? null);
         let rowId = row?.id;
-        if (row) await repo.update({ id: row.id }, { pendingOp: 'patch', body: JSON.stringify(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
+        if (row) await repo.update({ id: row.id }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
         else {
           rowId = randomUUID();
-          await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: JSON.stringify(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
+          await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: storedBody(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
         }
         return enqueue(m, [{ lane: this.lane(scope), kind: 'patch', entityId: rowId! }], now);
       });

@@ -244,6 +244,19 @@ describeEachDb('calendar', (db) => {
     expect((await w.admin.requests({ api: 'calendar' })).filter((c) => c.method !== 'calendar.events.list')).toEqual([]);
   });
 
+  test('an event at every field\'s limit is larger than a stored row: BAD_USER_INPUT naming the size, nothing written (on MariaDB it was "Data too long", a 500)', async () => {
+    const attendees = Array.from({ length: 200 }, (_, i) => `${'a'.repeat(60)}.${i}@${'b'.repeat(60)}.${'c'.repeat(60)}.test`);
+    const input = { title: 'T'.repeat(1024), description: '説'.repeat(8192), location: 'L'.repeat(1024), start: '2026-12-01T10:00:00Z', end: '2026-12-01T11:00:00Z', timeZone: 'UTC', attendees };
+    const res = await gql('mutation ($i: EventInput!) { createEvent(input: $i) { id } }', { i: input });
+    expect(res.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'input', reason: 'too_large' } });
+    expect(res.body.errors![0].message).toMatch(/too large: \d+ bytes once encoded, at most 60000/);
+    expect(await db().ds.getRepository(CalendarEvent).count()).toBe(0);
+    expect(await db().ds.query('SELECT seq FROM outbox')).toEqual([]);
+    // Within the size, the same fields go.
+    const ok = await gql('mutation ($i: EventInput!) { createEvent(input: $i) { syncState } }', { i: { ...input, attendees: attendees.slice(0, 20) } });
+    expect(ok.body.errors).toBeUndefined();
+  });
+
   test('push notifications: a channel is registered on first use; a change in Google invalidates the cache and feeds the change log; a wrong token is ignored', async () => {
     await month();
     const [channel] = await until('a channel registered', () => channelsOf(AGENT), (rows) => rows.length > 0);
