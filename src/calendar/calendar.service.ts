@@ -53,6 +53,12 @@ export const MAX_EVENTS_PER_LOAD = 10_000;
 export const VIEW_GRID_MS = 86_400_000;
 /** Loads (events.list page runs) one agent may have running at once; further windows wait their turn. */
 export const MAX_LOADS_PER_AGENT = 2;
+/**
+ * Distinct windows one agent may have waiting for a load; beyond, a view is refused with RATE_LIMITED rather than
+ * queued (a thousand distinct-day views would otherwise keep calling Google for minutes, long after their clients left).
+ */
+export const MAX_WAITING_LOADS_PER_AGENT = 24; // two years of month views asked at once
+const LOAD_RETRY_AFTER_SECONDS = 2;
 /** Cached windows and their events in the whole process. */
 export const MAX_CACHED_WINDOWS = 1000;
 export const MAX_CACHED_EVENTS = 100_000;
@@ -73,6 +79,8 @@ export interface CalendarSettings {
 /** What one agent may hold of the cache and run at once. */
 export interface AgentBounds {
   maxLoadsPerAgent: number;
+  /** Loads of one agent waiting for a turn; more are refused with RATE_LIMITED (default MAX_WAITING_LOADS_PER_AGENT). */
+  maxWaitingLoadsPerAgent?: number;
   maxWindowsPerAgent: number;
   maxEventsPerAgent: number;
 }
@@ -223,7 +231,9 @@ export class RangeCache {
     if (!slots) this.loads.set(agentId, (slots = { running: 0, waiting: [] }));
     const mine = slots;
     if (mine.running < this.bounds.maxLoadsPerAgent) mine.running++;
-    else await new Promise<void>((resolve) => mine.waiting.push(resolve)); // a finishing load hands its slot over
+    else if (mine.waiting.length >= (this.bounds.maxWaitingLoadsPerAgent ?? MAX_WAITING_LOADS_PER_AGENT)) {
+      throw new AppError(ErrorCode.RATE_LIMITED, `Too many different calendar ranges are being loaded for you at once; ask again in ${LOAD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: LOAD_RETRY_AFTER_SECONDS });
+    } else await new Promise<void>((resolve) => mine.waiting.push(resolve)); // a finishing load hands its slot over
     try {
       return await load();
     } finally {
