@@ -127,7 +127,12 @@ export class CalendarSync {
         try {
           recorded = await this.list(agent, cal, { syncToken: rec.syncToken });
         } catch (err) {
-          if (mapGoogleError(err, { api: 'calendar' }).kind !== 'full-sync-required') throw err;
+          // Any 410 on an incremental list means "sync fully", whatever its reason: Google's sync guide
+          // (https://developers.google.com/calendar/api/guides/sync) answers an invalid or expired token with 410 and
+          // has the client clear its store and sync fully. A 410 of another reason used to fail syncCalendar with
+          // NOT_FOUND "already deleted".
+          const f = mapGoogleError(err, { api: 'calendar' });
+          if (f.kind !== 'full-sync-required' && f.status !== 410) throw err;
           await repo.update({ agentId: agent.agentId }, { syncToken: null });
           recorded = await this.full(agent, cal, 'FULL_SYNC_REQUIRED', rec.fullSyncs);
         }

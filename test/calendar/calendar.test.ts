@@ -299,4 +299,18 @@ describeEachDb('calendar', (db) => {
     const after = (await gql('mutation { syncCalendar { calendar { fullSyncs lastFullSyncReason } } }')).body.data.syncCalendar.calendar;
     expect(after).toEqual({ fullSyncs: before + 1, lastFullSyncReason: 'FULL_SYNC_REQUIRED' });
   });
+
+  test.each([
+    ['Google\'s fullSyncRequired body', { error: { code: 410, message: 'Sync token is no longer valid, a full sync is required.', errors: [{ domain: 'calendar', reason: 'fullSyncRequired', message: 'Sync token is no longer valid, a full sync is required.' }] } }],
+    ['any other 410 body (the emulator\'s default, reason "deleted")', undefined],
+  ])('an incremental list answered 410 with %s is a full sync, not an error (Google\'s sync guide: any 410 means sync fully)', async (_c, body) => {
+    await gql('mutation { createEvent(input: { title: "Known", start: "2026-12-07T10:00:00Z", end: "2026-12-07T11:00:00Z" }) { id } }');
+    const first = (await gql('mutation { syncCalendar { calendar { fullSyncs } } }')).body.data.syncCalendar.calendar.fullSyncs;
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.list', status: 410, count: 1, ...(body ? { body } : {}) });
+    const res = await gql('mutation { syncCalendar { calendar { fullSyncs lastFullSyncReason lastError } } }');
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data.syncCalendar.calendar).toEqual({ fullSyncs: first + 1, lastFullSyncReason: 'FULL_SYNC_REQUIRED', lastError: null });
+    const lists = (await w.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).filter((r) => !/singleEvents=true/.test(r.query ?? ''));
+    expect(lists.slice(-2).map((r) => [r.status, /syncToken=/.test(r.query ?? '')])).toEqual([[410, true], [200, false]]);
+  });
 });
