@@ -21,6 +21,7 @@ import type { TenantScope } from '../auth/tenant-scope';
 import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import { GoogleAppError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
@@ -374,13 +375,16 @@ export class CalendarService {
     return { topic: CALENDAR_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
   }
 
-  private async google<T>(scope: TenantScope, call: (cal: calendar_v3.Calendar) => Promise<T>): Promise<T> {
+  /** Runs `call` with the agent's Calendar client; a token Google rejects (401) is dropped and the call made once more. */
+  private async google<T>(scope: TenantScope, call: (cal: calendar_v3.Calendar) => Promise<T>, fresh = false): Promise<T> {
     const session = await this.deps.sessions.forAgent(scope.brokerageId, scope.caller.email);
     const cal = await session.calendar();
     try {
       return await call(cal);
     } catch (err) {
-      throw session.toAppError(err, 'calendar');
+      const appErr = session.toAppError(err, 'calendar');
+      if (!fresh && appErr instanceof GoogleAppError && appErr.failure.kind === 'token-rejected') return this.google(scope, call, true);
+      throw appErr;
     }
   }
 

@@ -20,7 +20,7 @@ import { LessThan } from 'typeorm';
 import { CalendarChange, CalendarSyncRecord } from '../entities';
 import type { Logger } from '../logger';
 import { AppError } from '../errors';
-import { mapGoogleError } from '../google/google-errors';
+import { GoogleAppError, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import { LIST_PAGE_SIZE } from './calendar.service';
 
@@ -116,7 +116,8 @@ export class CalendarSync {
     return p;
   }
 
-  private async run(agent: CalendarAgentRef): Promise<number> {
+  /** `fresh`: a retry after Google rejected our access token (401): at most one per sync. */
+  private async run(agent: CalendarAgentRef, fresh = false): Promise<number> {
     const rec = await this.record(agent);
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     const repo = this.deps.ds.getRepository(CalendarSyncRecord);
@@ -145,6 +146,9 @@ export class CalendarSync {
       return recorded;
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'calendar');
+      // Google no longer takes the token (toAppError dropped it): once more with a new one. Changes recorded before
+      // the 401 stay (the feed may list an event twice; the sync token only moves when a listing completes).
+      if (!fresh && appErr instanceof GoogleAppError && appErr.failure.kind === 'token-rejected') return this.run(agent, true);
       await repo.update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
       throw appErr;
     }

@@ -23,7 +23,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactEmail, ContactSyncRecord } from '../entities';
 import { AppError } from '../errors';
-import { mapGoogleError } from '../google/google-errors';
+import { GoogleAppError, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
@@ -161,7 +161,8 @@ export class ContactSync {
     return this.sync(agent);
   }
 
-  private async run(agent: AgentRef): Promise<SyncResult> {
+  /** `fresh`: a retry after Google rejected our access token (401): at most one per sync. */
+  private async run(agent: AgentRef, fresh = false): Promise<SyncResult> {
     const rec = await this.record(agent);
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     try {
@@ -182,6 +183,9 @@ export class ContactSync {
       return result;
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'contacts');
+      // Google no longer takes the token (toAppError dropped it): once more with a new one, from the sync's start
+      // (the sync token only moves when a sync completes, and importing a page twice changes nothing).
+      if (!fresh && appErr instanceof GoogleAppError && appErr.failure.kind === 'token-rejected') return this.run(agent, true);
       await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
       throw appErr;
     }

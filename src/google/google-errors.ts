@@ -224,7 +224,12 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
   const base = { status, reason: infoReasons.find(Boolean) ?? legacy.find(Boolean) ?? e.status };
 
   if (status === 401) {
-    return { ...base, kind: 'token-rejected', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, message: 'Google no longer accepts our access token; a new one is needed' };
+    return {
+      ...base, kind: 'token-rejected', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true,
+      message: 'Google no longer accepts our access token; a new one is needed',
+      // Read paths already retried once with a new token when a client sees this: a fresh token refused too.
+      remedy: 'If this persists, a brokerage admin runs verifyServiceAccount: the key may have been deleted in Google Cloud or its domain-wide delegation revoked.',
+    };
   }
   if (has('SERVICE_DISABLED') || has('accessNotConfigured')) {
     const info = details.find((d) => d.reason === 'SERVICE_DISABLED')?.metadata ?? {};
