@@ -360,19 +360,33 @@ export class ContactSync {
 
   /** Google no longer has `resourceName`. True when the mirror changed. */
   private async applyDeleted(agent: AgentRef, resourceName: string): Promise<boolean> {
-    const c = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, resourceName });
-    if (!c) return false;
-    if (!c.deletedAt && c.version > c.syncedVersion) {
-      // Deleted in Google, edited in the CRM: the edit wins and re-creates the contact in Google.
-      await this.deps.ds.transaction(async (m) => {
-        await m.getRepository(Contact).update({ id: c.id }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
-        await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
+    const found = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, resourceName });
+    if (!found) return false;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // Judged and acted on in one transaction, the delete guarded by the version judged: a CRM edit committed
+      // between a look and the delete used to be deleted with the row (the README promises the edit wins).
+      const outcome = await this.deps.ds.transaction(async (m) => {
+        const repo = m.getRepository(Contact);
+        const c = await repo.findOneBy({ id: found.id });
+        if (!c || c.resourceName !== resourceName) return 'gone' as const;
+        if (!c.deletedAt && c.version > c.syncedVersion) {
+          // Deleted in Google, edited in the CRM: the edit wins and re-creates the contact in Google.
+          const res = await repo.update({ id: c.id, version: c.version }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+          if (!res.affected) return 'changed' as const;
+          await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
+          return 'recreated' as const;
+        }
+        // Claims the row at the version judged (a write that matches nothing means an edit got in first), then removes it.
+        const claimed = await repo.update({ id: c.id, version: c.version }, { updatedAt: new Date() });
+        if (!claimed.affected) return 'changed' as const;
+        await removeContacts(m, [c.id]);
+        return 'removed' as const;
       });
-      this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
-      return true;
+      if (outcome === 'changed') continue;
+      if (outcome === 'recreated') this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
+      return outcome !== 'gone';
     }
-    await this.deps.ds.transaction((m) => removeContacts(m, [c.id]));
-    return true;
+    return false;
   }
 
   private async removeRemoteDuplicates(agent: AgentRef, resourceNames: string[]): Promise<void> {

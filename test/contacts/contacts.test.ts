@@ -6,6 +6,7 @@
  */
 import { Contact, OutboxRow } from '../../src/entities';
 import { describeEachDb } from '../support/db';
+import { until } from '../support/wait';
 import { resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
@@ -95,6 +96,31 @@ describeEachDb('contacts: two-way sync', (db) => {
     expect((await gql(`mutation ($id: ID!) { deleteContact(id: $id) }`, { id: second.id })).body.data.deleteContact).toBe(true);
     expect(await googleContacts()).toEqual([]);
     await expectSameOnBothSides();
+  });
+
+  test('deleted in Google while the CRM edits it: an edit committed between the sync\'s check and its delete wins and goes back to Google', async () => {
+    const created = (await gql(`mutation { createContact(input: { givenName: "Cy", emails: [{ value: "cy@x.test" }] }) { id resourceName syncState } }`)).body.data.createContact;
+    expect(created.syncState).toBe('SYNCED');
+    await w.admin.request('DELETE', `/users/${AGENT}/contacts/${created.resourceName.replace('people/', '')}`);
+    // The sync has seen the deletion and found no unsynced edit; the CRM's edit commits right before the sync acts.
+    const ds = w.gw.services.ds;
+    const realTransaction = ds.transaction.bind(ds);
+    let edited = false;
+    const spy = jest.spyOn(ds, 'transaction').mockImplementationOnce((async (...args: unknown[]) => {
+      await ds.query('UPDATE contact SET version = version + 1, givenName = ? WHERE id = ?', ['Cyrus', created.id]);
+      edited = true;
+      return (realTransaction as (...a: unknown[]) => Promise<unknown>)(...args);
+    }) as typeof ds.transaction);
+    try {
+      await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(edited).toBe(true);
+    // Before: the row was deleted with the edit in it. Now the edit wins: kept, and created again in Google.
+    const kept = (await gql(`query ($id: ID!) { contact(id: $id) { givenName } }`, { id: created.id })).body.data.contact;
+    expect(kept).toEqual({ givenName: 'Cyrus' });
+    await until('the edited contact back in Google', () => googleContacts(), (g: any[]) => g.some((p) => p.names?.[0]?.givenName === 'Cyrus'));
   });
 
   test('a batch Google refuses (400) is split: only the refused contact fails, the others reach Google', async () => {
