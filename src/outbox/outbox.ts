@@ -92,7 +92,7 @@ export function backoffMs(attempts: number, s: Pick<OutboxSettings, 'retryBaseMs
   return Math.max(retryAfterMs, Math.round(d / 2 + (random() * d) / 2));
 }
 
-/** A lane whose head row is due, and since when. */
+/** A lane whose head row is due; `dueAt` orders lanes by when their head became due (the poll passes its rank). */
 export interface DueLane extends LaneRef {
   dueAt: number;
 }
