@@ -107,9 +107,13 @@ export class CalendarDelivery implements OutboxHandler {
   private async onFailure(lane: LaneRef, row: OutboxRow, local: CalendarEvent, f: GoogleFailure, err: unknown): Promise<Outcome> {
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     const repo = this.deps.ds.getRepository(CalendarEvent);
+    // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
+    // refused": retried (a create goes again with its own id: Google answers 409 if the first one went).
+    const ours = f.kind === 'unknown' && f.status === undefined;
+    if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes; will retry');
     // A second 412 in a row (changed again meanwhile) is retried too: the next attempt re-reads again.
-    if (f.retryable || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
-      await repo.update({ id: local.id }, { syncError: f.remedy ? `${f.message}. ${f.remedy}` : f.message });
+    if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
+      await repo.update({ id: local.id }, { syncError: ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message });
       return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs };
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');

@@ -129,10 +129,15 @@ export class ContactDelivery implements OutboxHandler {
   private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
     const ids = run.map((r) => r.entityId);
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
-    if (f.retryable || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
+    // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
+    // refused": retried, and a create asks Google first whether it went (as after a lost answer).
+    const ours = f.kind === 'unknown' && f.status === undefined;
+    if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts; will retry');
+    if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
       // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.
-      await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId }, { syncError: f.remedy ? `${f.message}. ${f.remedy}` : f.message });
-      return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: f.kind === 'network' && run[0].kind === 'create' }];
+      const why = ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message;
+      await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId }, { syncError: why });
+      return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create' }];
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts');
     // Google refused the data itself: nothing retrying can fix. The contacts say why.
