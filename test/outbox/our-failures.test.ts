@@ -67,6 +67,17 @@ describeEachDb('an error of ours while delivering a write', (db) => {
     await until('the event gone from Google', inGoogle, (list) => list.length === 0);
   });
 
+  test('an event edited with a failure of ours after events.patch: SYNCED, not a conflict with itself', async () => {
+    const made = (await gql('mutation { createEvent(input: { title: "Walkthrough", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { id etag syncState } }')).body.data.createEvent;
+    expect(made.syncState).toBe('SYNCED');
+    const armed = failOnce('calendar', ['events', 'patch'], 'after');
+    await gql('mutation ($id: ID!, $e: String) { updateEvent(id: $id, input: { title: "Final walkthrough", etag: $e }) { id } }', { id: made.id, e: made.etag });
+    expect(armed()).toBe(false);
+    // The retried patch meets 412 (Google's etag moved with our own patch): Google already holds what we sent.
+    const state = async () => (await gql('query ($id: ID!) { event(id: $id) { title syncState } }', { id: made.id })).body.data.event;
+    expect(await until('the edit settled', state, (e) => e?.syncState !== 'PENDING')).toEqual({ title: 'Final walkthrough', syncState: 'SYNCED' });
+  });
+
   test.each(['before', 'after'] as const)('a contact created with a failure of ours %s batchCreateContacts: SYNCED, and exactly once in Google', async (when) => {
     await resetContacts(w, db(), AGENT);
     const armed = failOnce('people', ['people', 'batchCreateContacts'], when);
