@@ -24,6 +24,7 @@ import type { CallerClaims, CallerTokenVerifier } from '../auth/caller-token';
 import { bearerToken } from '../auth/caller-token';
 import { AppError, ErrorCode } from '../errors';
 import { BadJsonError } from '../mail/mime-builder';
+import { TenantBudget } from '../tenant-budget';
 
 /** How long a caller refused a large-body slot is told to wait: a large mail is built and stored in a few seconds. */
 export const LARGE_BODY_RETRY_AFTER_SECONDS = 5;
@@ -33,29 +34,14 @@ export const LARGE_BODY_RETRY_AFTER_SECONDS = 5;
  * brokerage sending many large mails cannot keep the others from sending any. Never waits: `tryAcquire` answers
  * at once with a release function, or null.
  */
-export class LargeBodyGate {
-  private inUse = 0;
-  private readonly byTenant = new Map<string, number>();
-
-  constructor(
-    readonly slots: number,
-    readonly perTenant = Math.max(1, Math.floor(slots / 2)),
-  ) {}
+export class LargeBodyGate extends TenantBudget {
+  constructor(slots: number, perTenant = Math.max(1, Math.floor(slots / 2))) {
+    super(slots, perTenant);
+  }
 
   tryAcquire(tenant: string): (() => void) | null {
-    const mine = this.byTenant.get(tenant) ?? 0;
-    if (this.inUse >= this.slots || mine >= this.perTenant) return null;
-    this.inUse++;
-    this.byTenant.set(tenant, mine + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.inUse--;
-      const left = (this.byTenant.get(tenant) ?? 1) - 1;
-      if (left > 0) this.byTenant.set(tenant, left);
-      else this.byTenant.delete(tenant);
-    };
+    const taken = this.take(tenant);
+    return 'release' in taken ? taken.release : null;
   }
 
   /** Slots in use (for tests and metrics). */

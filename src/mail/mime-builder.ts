@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Options as ComposerOptions } from 'nodemailer/lib/mailer';
 import { AppError, ErrorCode } from '../errors';
+import { TenantBudget } from '../tenant-budget';
 
 /**
  * HTML beyond this many characters is left out of the derived text alternative (not out of the mail). html-to-text on
@@ -142,15 +143,12 @@ export class MimeBuilder {
   private readonly workers: BuildWorker[];
   private next = 1;
   private running = 0;
-  private pendingBytes = 0;
-  /** Bytes waiting or being worked on per brokerage. */
-  private readonly byTenant = new Map<string, number>();
+  /** Bytes waiting or being worked on, in all and per brokerage. */
+  private readonly budget: TenantBudget;
 
-  constructor(
-    size = MIME_WORKERS,
-    private readonly limits = { bytes: MAX_PENDING_BUILD_BYTES, bytesPerTenant: MAX_PENDING_BUILD_BYTES_PER_TENANT },
-  ) {
+  constructor(size = MIME_WORKERS, limits = { bytes: MAX_PENDING_BUILD_BYTES, bytesPerTenant: MAX_PENDING_BUILD_BYTES_PER_TENANT }) {
     this.workers = Array.from({ length: size }, () => new BuildWorker());
+    this.budget = new TenantBudget(limits.bytes, limits.bytesPerTenant);
   }
 
   /** Jobs not yet answered (for tests and metrics). */
@@ -190,25 +188,18 @@ export class MimeBuilder {
   }
 
   private async run(tenant: string, size: number, message: object, transfer: ArrayBuffer[]): Promise<Answer> {
-    const weight = Math.max(BUILD_MIN_BYTES, size);
-    const mine = this.byTenant.get(tenant) ?? 0;
-    const tenantFull = mine + weight > this.limits.bytesPerTenant;
-    if (tenantFull || this.pendingBytes + weight > this.limits.bytes) {
-      throw new AppError(ErrorCode.RATE_LIMITED, `Too many mails are being built at once${tenantFull ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS });
+    const taken = this.budget.take(tenant, Math.max(BUILD_MIN_BYTES, size));
+    if ('full' in taken) {
+      throw new AppError(ErrorCode.RATE_LIMITED, `Too many mails are being built at once${taken.full === 'tenant' ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS });
     }
     const worker = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     const id = this.next++;
     this.running++;
-    this.pendingBytes += weight;
-    this.byTenant.set(tenant, mine + weight);
     try {
       return await new Promise<Answer>((resolve, reject) => worker.run({ id, resolve, reject }, { id, ...message }, transfer));
     } finally {
       this.running--;
-      this.pendingBytes -= weight;
-      const left = (this.byTenant.get(tenant) ?? weight) - weight;
-      if (left > 0) this.byTenant.set(tenant, left);
-      else this.byTenant.delete(tenant);
+      taken.release();
     }
   }
 
