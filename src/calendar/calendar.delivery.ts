@@ -15,7 +15,7 @@ import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
 import { CalendarEvent, type OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
-import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
+import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
@@ -109,7 +109,7 @@ export class CalendarDelivery implements OutboxHandler {
     const repo = this.deps.ds.getRepository(CalendarEvent);
     // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
     // refused": retried (a create goes again with its own id: Google answers 409 if the first one went).
-    const ours = f.kind === 'unknown' && f.status === undefined;
+    const ours = isOurFailure(f);
     if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes; will retry');
     // A second 412 in a row (changed again meanwhile) is retried too: the next attempt re-reads again.
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {

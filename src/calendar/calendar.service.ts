@@ -21,7 +21,7 @@ import type { TenantScope } from '../auth/tenant-scope';
 import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { GoogleAppError } from '../google/google-errors';
+import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
@@ -383,7 +383,7 @@ export class CalendarService {
       return await call(cal);
     } catch (err) {
       const appErr = session.toAppError(err, 'calendar');
-      if (!fresh && appErr instanceof GoogleAppError && appErr.failure.kind === 'token-rejected') return this.google(scope, call, true);
+      if (!fresh && isTokenRejected(appErr)) return this.google(scope, call, true);
       throw appErr;
     }
   }

@@ -20,7 +20,7 @@ import { LessThan } from 'typeorm';
 import { CalendarChange, CalendarSyncRecord } from '../entities';
 import type { Logger } from '../logger';
 import { AppError } from '../errors';
-import { GoogleAppError, mapGoogleError } from '../google/google-errors';
+import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import { LIST_PAGE_SIZE } from './calendar.service';
 
@@ -148,7 +148,7 @@ export class CalendarSync {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'calendar');
       // Google no longer takes the token (toAppError dropped it): once more with a new one. Changes recorded before
       // the 401 stay (the feed may list an event twice; the sync token only moves when a listing completes).
-      if (!fresh && appErr instanceof GoogleAppError && appErr.failure.kind === 'token-rejected') return this.run(agent, true);
+      if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
       await repo.update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
       throw appErr;
     }

@@ -23,7 +23,7 @@ import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
 import { Contact, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
-import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
+import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -131,7 +131,7 @@ export class ContactDelivery implements OutboxHandler {
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
     // refused": retried, and a create asks Google first whether it went (as after a lost answer).
-    const ours = f.kind === 'unknown' && f.status === undefined;
+    const ours = isOurFailure(f);
     if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts; will retry');
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
       // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.

@@ -23,7 +23,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactEmail, ContactSyncRecord } from '../entities';
 import { AppError } from '../errors';
-import { GoogleAppError, mapGoogleError } from '../google/google-errors';
+import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
@@ -185,7 +185,7 @@ export class ContactSync {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'contacts');
       // Google no longer takes the token (toAppError dropped it): once more with a new one, from the sync's start
       // (the sync token only moves when a sync completes, and importing a page twice changes nothing).
-      if (!fresh && appErr instanceof GoogleAppError && appErr.failure.kind === 'token-rejected') return this.run(agent, true);
+      if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
       await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
       throw appErr;
     }

@@ -299,6 +299,16 @@ export class GoogleAppError extends AppError {
   }
 }
 
+/** Not an answer from Google (our database, a bug of ours): nothing is known of what Google did. */
+export function isOurFailure(f: GoogleFailure): boolean {
+  return f.kind === 'unknown' && f.status === undefined;
+}
+
+/** A 401 from Google, already mapped: the session that mapped it dropped the token (GoogleSession.toAppError). */
+export function isTokenRejected(err: unknown): boolean {
+  return err instanceof GoogleAppError && err.failure.kind === 'token-rejected';
+}
+
 export function failureToAppError(f: GoogleFailure): AppError {
   return new GoogleAppError(f, {
     googleReason: f.reason,

@@ -30,7 +30,7 @@ import type { gmail_v1 } from '@googleapis/gmail';
 import type { DataSource } from 'typeorm';
 import { MailMimeChunk, SentMail, type OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
-import { mapGoogleError, type GoogleFailure } from '../google/google-errors';
+import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -231,7 +231,7 @@ export class MailDelivery implements OutboxHandler {
       if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
       // Not an answer from Google (our database, a bug): nothing is known about Gmail, so never a final FAILED —
       // the next attempt settles what happened by asking Gmail (drafts.get / the draft search).
-      const ours = f.kind === 'unknown' && f.status === undefined;
+      const ours = isOurFailure(f);
       if (ours) this.deps.log.error({ err, lane, mailId: mail.id }, 'unexpected failure delivering mail; will retry');
       // Given up after giveUpMs: a mail sent days late does more harm than one the agent knows to resend. Not while a
       // drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
