@@ -109,7 +109,10 @@ test('a transaction begun while another is open neither sees its uncommitted row
   expect(await names(ds.manager)).toEqual(['b1']);
 }, DEADLOCK_MS);
 
-test("another request's plain insert, made while a transaction is open, waits for it and is kept when it rolls back", async () => {
+test.each([
+  ['plain insert', 'p1', () => ds.getRepository(Brokerage).insert(brokerage('p1'))],
+  ['repository save', 's1', () => ds.getRepository(Brokerage).save(brokerage('s1'))],
+] as const)("another request's %s, made while a transaction is open, waits for it and is kept when it rolls back", async (what, name, write) => {
   const inside = deferred();
   const go = deferred();
   const tx = ds.transaction(async (m) => {
@@ -119,29 +122,12 @@ test("another request's plain insert, made while a transaction is open, waits fo
     throw new Error('rolled back');
   });
   await inside.promise;
-  const plain = ds.getRepository(Brokerage).insert(brokerage('p1')); // another request
+  const other = write(); // another request
   await settle();
   go.resolve();
-  expect(await outcomes(tx, plain)).toEqual(['failed: rolled back', 'ok']);
-  expect(await names(ds.manager)).toEqual(['p1']);
-  expect(ran.slice(0, 4)).toEqual(['BEGIN', 'insert t1', 'ROLLBACK', 'insert p1']);
-}, DEADLOCK_MS);
-
-test("another request's repository save, made while a transaction is open, waits for it and is kept when it rolls back", async () => {
-  const inside = deferred();
-  const go = deferred();
-  const tx = ds.transaction(async (m) => {
-    await insert(m, 't1');
-    inside.resolve();
-    await go.promise;
-    throw new Error('rolled back');
-  });
-  await inside.promise;
-  const saved = ds.getRepository(Brokerage).save(brokerage('s1'));
-  await settle();
-  go.resolve();
-  expect(await outcomes(tx, saved)).toEqual(['failed: rolled back', 'ok']);
-  expect(await names(ds.manager)).toEqual(['s1']);
+  expect(await outcomes(tx, other)).toEqual(['failed: rolled back', 'ok']);
+  expect(await names(ds.manager)).toEqual([name]);
+  if (what === 'plain insert') expect(ran.slice(0, 4)).toEqual(['BEGIN', 'insert t1', 'ROLLBACK', 'insert p1']);
 }, DEADLOCK_MS);
 
 test("typeorm's own transaction (a save outside any transaction) holds the connection until it ends, and gives it back when it fails", async () => {
