@@ -320,9 +320,10 @@ function inRange(w: LoadedWindow, from: number, to: number): GEvent[] {
 }
 
 /**
- * The most a write may take as stored JSON (calendar_event.body, a MySQL TEXT of 65,535 bytes, with room for what
- * wraps it). Each field has its own limit (event.input.ts), but together at their limits they came to 69-89 KB, and
- * MariaDB's strict mode refused the row ("Data too long"): a masked 500 for what is the caller's input.
+ * The most one write of ours may take as stored JSON (calendar_event.body). Each field has its own limit
+ * (event.input.ts), but together at their limits they came to 69-89 KB, which MySQL's TEXT refused as a masked 500.
+ * The column is MEDIUMTEXT now (Google's own copies of events may be larger: they are stored whole), and this bound
+ * stays what one write of the CRM may carry: a clear BAD_USER_INPUT rather than whatever Google makes of it.
  */
 export const MAX_STORED_EVENT_BYTES = 60_000;
 

@@ -17,6 +17,7 @@
 import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { LessThan } from 'typeorm';
+import { batches } from '../db/batches';
 import { CalendarChange, CalendarSyncRecord } from '../entities';
 import type { Logger } from '../logger';
 import { AppError } from '../errors';
@@ -171,7 +172,8 @@ export class CalendarSync {
       const items: GEvent[] = res.data.items ?? [];
       if (items.length) {
         const now = new Date();
-        await this.deps.ds.getRepository(CalendarChange).insert(items.filter((e) => e.id).map((e) => ({ agentId: agent.agentId, googleEventId: e.id!.slice(0, 255), status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now })));
+        const rows = items.filter((e) => e.id).map((e) => ({ agentId: agent.agentId, googleEventId: e.id!.slice(0, 255), status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
+        for (const batch of batches(rows, 500)) await this.deps.ds.getRepository(CalendarChange).insert(batch);
         recorded += items.length;
       }
       pageToken = res.data.nextPageToken ?? undefined;

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { batches } from '../db/batches';
 import { Contact } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
@@ -149,7 +150,7 @@ export class ContactService {
     const now = new Date();
     const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
     const seqs = await scope.manager.transaction(async (m) => {
-      for (let i = 0; i < rows.length; i += 200) await m.getRepository(Contact).insert(rows.slice(i, i + 200));
+      for (const batch of batches(rows, 200)) await m.getRepository(Contact).insert(batch);
       await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
       return enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
     });

@@ -21,7 +21,9 @@ import { randomUUID } from 'node:crypto';
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
+import { batches } from '../db/batches';
 import { Contact, ContactEmail, ContactSyncRecord } from '../entities';
+import { EMAIL_LENGTH } from '../entities/columns';
 import { AppError } from '../errors';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -99,7 +101,8 @@ export function fieldsOf(c: Contact): ContactFields {
 
 /** Index rows of new contacts (no previous rows to remove), in multi-row inserts. */
 export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId'>; fields: ContactFields }[]): Promise<void> {
-  const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].map((email) => ({ contactId: contact.id, email, agentId: contact.agentId })));
+  // A value longer than an address can be (Google keeps any text as an email) is not indexed: no mail goes to it.
+  const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].filter((email) => email.length <= EMAIL_LENGTH).map((email) => ({ contactId: contact.id, email, agentId: contact.agentId })));
   for (let i = 0; i < rows.length; i += 500) await m.getRepository(ContactEmail).insert(rows.slice(i, i + 500));
 }
 
@@ -290,7 +293,7 @@ export class ContactSync {
     }
     if (fresh.length) {
       await this.deps.ds.transaction(async (m) => {
-        for (let i = 0; i < fresh.length; i += 200) await m.getRepository(Contact).insert(fresh.slice(i, i + 200).map((x) => x.row));
+        for (const rows of batches(fresh.map((x) => x.row), 200)) await m.getRepository(Contact).insert(rows);
         await insertEmails(m, fresh.map((x) => ({ contact: x.row, fields: x.fields })));
       });
       imported += fresh.length;

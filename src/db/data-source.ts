@@ -39,8 +39,25 @@ export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb
   };
 }
 
+/**
+ * Every `text` column of the entities is MEDIUMTEXT (16 MiB) on MySQL/MariaDB, where TEXT holds only 64 KB: Google
+ * keeps notes, descriptions and whole people or events larger than that, and a copy that does not fit failed the sync
+ * of its page for good (migration LargeValues1764210000000). SQLite's TEXT has no such limit, and TypeORM has no
+ * type name both dialects accept, so the entities say `text` and MySQL's metadata is widened here, once it is built:
+ * the schema check (test/db/migrations.test.ts) and the TypeORM CLI see the same types as the migrations create.
+ */
+class EngageDataSource extends DataSource {
+  protected override async buildMetadatas(): Promise<void> {
+    await super.buildMetadatas();
+    if (this.options.type !== 'mysql' && this.options.type !== 'mariadb') return;
+    for (const meta of this.entityMetadatas) {
+      for (const column of meta.columns) if (column.type === 'text') column.type = 'mediumtext';
+    }
+  }
+}
+
 export function createDataSource(db: DatabaseConfig, flavor: 'mysql' | 'mariadb' = 'mysql'): DataSource {
-  return new DataSource(dataSourceOptions(db, flavor));
+  return new EngageDataSource(dataSourceOptions(db, flavor));
 }
 
 /**

@@ -45,16 +45,17 @@ export class Contact {
   @Column({ type: 'integer' })
   syncedVersion: number;
 
-  @Column({ type: 'varchar', length: 200, nullable: true })
+  // Text, not varchar: Google keeps names of any length, and one longer than a column held failed its whole page.
+  @Column({ type: 'text', nullable: true })
   givenName: string | null;
 
-  @Column({ type: 'varchar', length: 200, nullable: true })
+  @Column({ type: 'text', nullable: true })
   familyName: string | null;
 
-  @Column({ type: 'varchar', length: 200, nullable: true })
+  @Column({ type: 'text', nullable: true })
   organization: string | null;
 
-  @Column({ type: 'varchar', length: 200, nullable: true })
+  @Column({ type: 'text', nullable: true })
   jobTitle: string | null;
 
   @Column({ type: 'text', nullable: true })
@@ -68,7 +69,7 @@ export class Contact {
   @Column({ type: 'text' })
   phones: string;
 
-  /** Lower-case display name (or email) for stable ordering and cursors. */
+  /** Lower-case display name (or email), its first 200 characters, for stable ordering and cursors. */
   @Column({ type: 'varchar', length: 200 })
   sortKey: string;
 

@@ -137,7 +137,7 @@ export class MailRecipient {
   name: string | null;
 }
 
-/** Bytes of MIME per chunk: base64 of 45,000 bytes is 60,000 characters, inside MySQL's 64 KB TEXT. */
+/** Bytes of MIME per chunk: base64 of 45,000 bytes is 60,000 characters; small rows keep each insert statement well under MySQL's max_allowed_packet. */
 export const MIME_CHUNK_BYTES = 45_000;
 
 /** The built message, base64 in chunks (a mail may be 35 MB); deleted once Gmail has it or it failed. */

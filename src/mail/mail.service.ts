@@ -24,7 +24,7 @@ import { MailRecipientKindEnum, MailStatusEnum, type MailConnectionType, type Ma
 
 export const MAIL_TOPIC = 'mail';
 export const MAX_MAIL_PAGE = 200;
-/** The attachment list (names, types, sizes) is one TEXT column: 64 KB on MySQL, with room to spare. */
+/** The attachment list (names, types, sizes) is one text column (MEDIUMTEXT on MySQL), with room to spare. */
 export const MAX_ATTACHMENT_LIST_BYTES = 60_000;
 /** Chunks per INSERT statement (10 × 60 KB: well inside MySQL's max_allowed_packet). */
 const CHUNKS_PER_INSERT = 10;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { Agent, Brokerage, ServiceAccountCredential } from '../../src/entities';
+import { Agent, Brokerage, Contact, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 
 const ROWS_PER_TABLE = 2;
@@ -24,7 +24,7 @@ async function seedEveryTable(ds: DataSource): Promise<void> {
         else if (meta.tableName === 'agent' && name === 'id') v = `a${i}`;
         else if (name === 'brokerageId') v = `b${i}`;
         else if (name === 'agentId') v = `a${i}`;
-        else if (type === 'varchar' || type === 'text' || type === 'string') v = `${name}${i}`.slice(-(Number(c.length) || 64));
+        else if (type === 'varchar' || type === 'text' || type === 'mediumtext' || type === 'string') v = `${name}${i}`.slice(-(Number(c.length) || 64));
         else if (type === 'integer' || type === 'int' || type === 'number') v = i + 1;
         else if (type === 'boolean') v = i % 2 === 0;
         else if (type === 'datetime' || type === 'date') v = new Date(Date.UTC(2026, 0, 1 + i));
@@ -49,6 +49,13 @@ async function rowCounts(ds: DataSource): Promise<Record<string, number | 'no ta
     await q.release();
   }
   return out;
+}
+
+/** Reverts the migrations from the newest back to and including `name`. */
+async function undoThrough(ds: DataSource, name: string): Promise<void> {
+  const names = MIGRATIONS.map((m) => new m().name);
+  expect(names).toContain(name);
+  for (let i = names.length - 1; i >= names.indexOf(name); i--) await ds.undoLastMigration({ transaction: 'each' });
 }
 
 describeEachDb('migrations', (db) => {
@@ -98,8 +105,7 @@ describeEachDb('migrations', (db) => {
 
   test('EraseRetiredKeys empties the secret of every retired key, and of nothing else', async () => {
     const ds = db().ds;
-    expect(MIGRATIONS[MIGRATIONS.length - 1].name).toBe('EraseRetiredKeys1764200000000');
-    await ds.undoLastMigration({ transaction: 'each' });
+    await undoThrough(ds, 'EraseRetiredKeys1764200000000');
     const b = randomUUID();
     await ds.getRepository(Brokerage).insert({ id: b, name: 'Brokerage erase.test', domain: 'erase.test', createdAt: new Date() });
     const key = (id: string, status: 'RETIRED' | 'VERIFIED') => ({ id, brokerageId: b, status, clientEmail: 'sa@p.iam', clientId: '1', privateKeyId: id, kekId: 'k1', wrappedKey: `wrapped-${id}`, ciphertext: `secret-${id}`, verifiedAt: null, testEmail: null, grantedScopes: null, lastChecks: null, createdAt: new Date(), updatedAt: new Date() });
@@ -111,6 +117,26 @@ describeEachDb('migrations', (db) => {
       ['old1', 'RETIRED', '', ''],
       ['old2', 'RETIRED', '', ''],
     ]);
+    await db().clear();
+  });
+
+  test('LargeValues keeps every value, and afterwards a contact takes a 300-character name and a 100 KB note', async () => {
+    const ds = db().ds;
+    await undoThrough(ds, 'LargeValues1764210000000');
+    await ds.getRepository(Brokerage).insert({ id: 'b1', name: 'B', domain: 'b.test', createdAt: new Date() });
+    await ds.getRepository(Agent).insert({ id: 'a1', brokerageId: 'b1', email: 'a@b.test', role: 'agent', createdAt: new Date() });
+    const contact = (id: string, givenName: string, notes: string) => ({
+      id, brokerageId: 'b1', agentId: 'a1', resourceName: `people/${id}`, googleEtag: null, version: 1, syncedVersion: 1, givenName, familyName: 'F', organization: 'O', jobTitle: 'J', notes,
+      emails: '[]', phones: '[]', sortKey: givenName.slice(0, 200).toLowerCase(), searchText: givenName, person: JSON.stringify({ notes }), syncState: 'SYNCED', syncError: null, conflicts: null,
+      googleUpdatedAt: null, deletedAt: null, createdAt: new Date(), updatedAt: new Date(),
+    });
+    const before = contact('c1', 'Ä'.repeat(200), 'n'.repeat(60_000));
+    await ds.getRepository(Contact).insert(before);
+    await ds.runMigrations({ transaction: 'each' });
+    expect(await ds.getRepository(Contact).findOneByOrFail({ id: 'c1' })).toMatchObject({ givenName: before.givenName, notes: before.notes, person: before.person });
+    const large = contact('c2', 'Ö'.repeat(300), 'Ω'.repeat(100_000));
+    await ds.getRepository(Contact).insert(large);
+    expect(await ds.getRepository(Contact).findOneByOrFail({ id: 'c2' })).toMatchObject({ givenName: large.givenName, notes: large.notes, person: large.person });
     await db().clear();
   });
 
