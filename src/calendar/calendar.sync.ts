@@ -2,8 +2,10 @@
  * The calendar change feed: a sync-token based incremental sync of the
  * agent's primary calendar that records every changed or cancelled event
  * (calendar_change), so the CRM can ask what changed since its last look.
- * The first sync (and any after Google answers 410 fullSyncRequired, which
- * clears the token) lists the calendar fully from `pastDays` ago.
+ * The first sync (and any after Google answers 410, which clears the token)
+ * lists the calendar fully from `pastDays` ago and reconciles it with what the
+ * feed already recorded (known-events.ts): only differences are recorded, and
+ * events gone from Google are recorded cancelled.
  * One sync per agent at a time in this process.
  *
  * Retention: the feed keeps `retentionMs` (CALENDAR_CHANGES_RETENTION_DAYS)
@@ -16,14 +18,16 @@
  */
 import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
-import { LessThan } from 'typeorm';
+import { In, LessThan, MoreThan } from 'typeorm';
 import { batches } from '../db/batches';
-import { CalendarChange, CalendarSyncRecord } from '../entities';
+import { CalendarChange, CalendarKnown, CalendarSyncRecord } from '../entities';
+import { EVENT_ID_LENGTH } from '../entities/calendar.entities';
 import type { Logger } from '../logger';
 import { AppError } from '../errors';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import { LIST_PAGE_SIZE } from './calendar.service';
+import { alreadyKnown, knownStateOf } from './known-events';
 
 export interface CalendarAgentRef {
   brokerageId: string;
@@ -32,6 +36,13 @@ export interface CalendarAgentRef {
 }
 
 type GEvent = calendar_v3.Schema$Event;
+
+/** Events a full resync looks up (events.get) when the listing lacks them; past this, the listing is believed. */
+const MAX_LOOKUPS = 200;
+const LOOKUP_CONCURRENCY = 4;
+
+/** Event ids as stored (calendar_change, calendar_known): at most EVENT_ID_LENGTH characters. */
+const storedId = (id: string): string => id.slice(0, EVENT_ID_LENGTH);
 
 /** Rows deleted per statement by the retention (a bounded transaction, whatever an agent has piled up). */
 const PRUNE_BATCH = 1000;
@@ -96,8 +107,15 @@ export class CalendarSync {
         await m.getRepository(CalendarChange).delete(old.map((r) => r.seq));
       });
       deleted += old.length;
-      if (old.length < PRUNE_BATCH) return deleted;
+      if (old.length < PRUNE_BATCH) break;
     }
+    // The feed's memory forgets cancellations as old as the changes that told them, and events that ended before the
+    // sync window (a full listing no longer returns them, so a resync has nothing to compare them with).
+    const windowStart = new Date(Date.now() - this.deps.pastDays * 86_400_000);
+    await this.deps.ds.createQueryBuilder().delete().from(CalendarKnown)
+      .where('agentId = :agentId AND ((status = :cancelled AND recordedAt < :cutoff) OR endsAt < :windowStart)', { agentId, cancelled: 'cancelled', cutoff, windowStart })
+      .execute();
+    return deleted;
   }
 
   async record(agent: CalendarAgentRef): Promise<CalendarSyncRecord> {
@@ -127,7 +145,9 @@ export class CalendarSync {
       let recorded: number;
       if (rec.syncToken) {
         try {
-          recorded = await this.list(agent, cal, { syncToken: rec.syncToken });
+          const listed = await this.list(agent, cal, { syncToken: rec.syncToken });
+          await this.saveToken(agent, listed.nextSyncToken);
+          recorded = listed.recorded;
         } catch (err) {
           // Any 410 on an incremental list means "sync fully", whatever its reason: Google's sync guide
           // (https://developers.google.com/calendar/api/guides/sync) answers an invalid or expired token with 410 and
@@ -148,38 +168,116 @@ export class CalendarSync {
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'calendar');
       // Google no longer takes the token (toAppError dropped it): once more with a new one. Changes recorded before
-      // the 401 stay (the feed may list an event twice; the sync token only moves when a listing completes).
+      // the 401 stay, and are not recorded again (the feed's memory); the sync token only moves when a listing completes.
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
       await repo.update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
       throw appErr;
     }
   }
 
+  /**
+   * Lists the calendar from `pastDays` ago and reconciles the feed with it (mark and sweep): what differs from what
+   * the feed holds is recorded, what it holds but the listing lacks is looked up, and reported cancelled when Google
+   * no longer has it. The sync token is saved last, so a resync that fails half way is done again whole, and then
+   * records nothing twice.
+   */
   private async full(agent: CalendarAgentRef, cal: calendar_v3.Calendar, reason: string, fullSyncs: number): Promise<number> {
-    const timeMin = new Date(Date.now() - this.deps.pastDays * 86_400_000).toISOString();
-    const n = await this.list(agent, cal, { timeMin });
+    const timeMin = new Date(Date.now() - this.deps.pastDays * 86_400_000);
+    const seen = new Set<string>();
+    const listed = await this.list(agent, cal, { timeMin: timeMin.toISOString() }, seen);
+    const swept = await this.reconcile(agent, cal, seen, timeMin);
+    await this.saveToken(agent, listed.nextSyncToken);
     await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId }, { lastFullSyncAt: new Date(), fullSyncs: fullSyncs + 1, lastFullSyncReason: reason });
-    return n;
+    return listed.recorded + swept;
   }
 
-  /** Pages through events.list (the same parameters on every page, as Google requires) and records the items. */
-  private async list(agent: CalendarAgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string }): Promise<number> {
+  private async saveToken(agent: CalendarAgentRef, token: string | undefined): Promise<void> {
+    if (token) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId }, { syncToken: token });
+  }
+
+  /** Pages through events.list (the same parameters on every page, as Google requires) and records what changed. */
+  private async list(agent: CalendarAgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string }, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
     let pageToken: string | undefined;
     let nextSyncToken: string | undefined;
     let recorded = 0;
     do {
       const res = await cal.events.list({ calendarId: 'primary', maxResults: LIST_PAGE_SIZE, ...params, pageToken });
       const items: GEvent[] = res.data.items ?? [];
-      if (items.length) {
-        const now = new Date();
-        const rows = items.filter((e) => e.id).map((e) => ({ agentId: agent.agentId, googleEventId: e.id!.slice(0, 255), status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
-        for (const batch of batches(rows, 500)) await this.deps.ds.getRepository(CalendarChange).insert(batch);
-        recorded += items.length;
-      }
+      for (const e of items) if (e.id) seen?.add(storedId(e.id));
+      recorded += await this.recordChanges(agent, items);
       pageToken = res.data.nextPageToken ?? undefined;
       nextSyncToken = res.data.nextSyncToken ?? nextSyncToken;
     } while (pageToken);
-    if (nextSyncToken) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId }, { syncToken: nextSyncToken });
+    return { recorded, nextSyncToken };
+  }
+
+  /**
+   * Records the events that differ from what the feed holds, and remembers them, in one transaction: the memory is
+   * never ahead of the feed, so a change is never skipped as known without having been recorded.
+   */
+  private async recordChanges(agent: CalendarAgentRef, items: GEvent[]): Promise<number> {
+    const latest = new Map<string, GEvent>();
+    for (const e of items) if (e.id) latest.set(storedId(e.id), e);
+    if (!latest.size) return 0;
+    const known = new Map<string, CalendarKnown>();
+    const ids = [...latest.keys()];
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const k of await this.deps.ds.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
+    }
+    const changed = [...latest].filter(([id, e]) => !alreadyKnown(known.get(id), e));
+    if (!changed.length) return 0;
+    const now = new Date();
+    await this.deps.ds.transaction(async (m) => {
+      const changes = changed.map(([id, e]) => ({ agentId: agent.agentId, googleEventId: id, status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
+      for (const batch of batches(changes, 500)) await m.getRepository(CalendarChange).insert(batch);
+      const memory = changed.map(([id, e]) => ({ agentId: agent.agentId, googleEventId: id, ...knownStateOf(e), recordedAt: now }));
+      for (const batch of batches(memory, 500)) await m.getRepository(CalendarKnown).upsert(batch, ['agentId', 'googleEventId']);
+    });
+    return changed.length;
+  }
+
+  /**
+   * The sweep after a full listing: each event the feed holds as live that the listing did not return. One that
+   * ended before the window left it (forgotten, nothing to tell); any other is looked up with events.get, at most
+   * MAX_LOOKUPS of them, and recorded cancelled when Google answers 404/410 or `cancelled`, as changed when it
+   * differs (a series that ended, an event moved before the window). Past MAX_LOOKUPS (a calendar emptied in
+   * Google) the listing is taken at its word.
+   */
+  private async reconcile(agent: CalendarAgentRef, cal: calendar_v3.Calendar, seen: Set<string>, timeMin: Date): Promise<number> {
+    const repo = this.deps.ds.getRepository(CalendarKnown);
+    const missing: string[] = [];
+    const leftWindow: string[] = [];
+    for (let after = ''; ;) {
+      const rows = await repo.find({ where: { agentId: agent.agentId, googleEventId: MoreThan(after) }, order: { googleEventId: 'ASC' }, take: 1000 });
+      if (!rows.length) break;
+      for (const k of rows) {
+        if (seen.has(k.googleEventId) || k.status === 'cancelled') continue;
+        if (k.endsAt && k.endsAt.getTime() <= timeMin.getTime()) leftWindow.push(k.googleEventId);
+        else missing.push(k.googleEventId);
+      }
+      after = rows[rows.length - 1].googleEventId;
+    }
+    for (let i = 0; i < leftWindow.length; i += 500) await repo.delete({ agentId: agent.agentId, googleEventId: In(leftWindow.slice(i, i + 500)) });
+    const found: GEvent[] = [];
+    const lookups = missing.slice(0, MAX_LOOKUPS);
+    for (let i = 0; i < lookups.length; i += LOOKUP_CONCURRENCY) {
+      found.push(...(await Promise.all(lookups.slice(i, i + LOOKUP_CONCURRENCY).map((id) => this.lookUp(cal, id)))));
+    }
+    for (const id of missing.slice(MAX_LOOKUPS)) found.push({ id, status: 'cancelled' });
+    let recorded = 0;
+    for (let i = 0; i < found.length; i += 500) recorded += await this.recordChanges(agent, found.slice(i, i + 500));
     return recorded;
   }
+
+  /** The event as Google has it now; `{ id, status: 'cancelled' }` when Google says it is gone (404 or 410). */
+  private async lookUp(cal: calendar_v3.Calendar, id: string): Promise<GEvent> {
+    try {
+      return (await cal.events.get({ calendarId: 'primary', eventId: id })).data;
+    } catch (err) {
+      const f = mapGoogleError(err, { api: 'calendar' });
+      if (f.status === 404 || f.status === 410) return { id, status: 'cancelled' };
+      throw err;
+    }
+  }
+
 }

@@ -124,6 +124,34 @@ export class CalendarChange {
   recordedAt: Date;
 }
 
+/**
+ * What the change feed last told an agent's clients about each event (its etag and status), so that a full resync
+ * (after Google answers 410) records only what changed and reports as cancelled what is gone: the mark and sweep of
+ * src/calendar/known-events.ts. `endsAt` says when the event leaves the sync window (null: a series, unknown).
+ */
+@Entity('calendar_known')
+export class CalendarKnown {
+  @PrimaryColumn(idColumn)
+  agentId: string;
+
+  @PrimaryColumn({ type: 'varchar', length: EVENT_ID_LENGTH })
+  googleEventId: string;
+
+  @Column({ type: 'varchar', length: 255, nullable: true })
+  etag: string | null;
+
+  /** confirmed, tentative or cancelled */
+  @Column({ type: 'varchar', length: 16 })
+  status: string;
+
+  /** The end of the event at the latest (all-day: the end date in the last time zone), null for a series. */
+  @Column(nullableTimestampColumn)
+  endsAt: Date | null;
+
+  @Column(timestampColumn)
+  recordedAt: Date;
+}
+
 /** An events.watch channel on an agent's primary calendar. The token is kept only as a SHA-256 digest. */
 @Entity('calendar_channel')
 @Index('idx_calendar_channel_agent', ['agentId'])

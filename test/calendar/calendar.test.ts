@@ -31,7 +31,7 @@ describeEachDb('calendar', (db) => {
   });
   afterAll(() => w.close());
   beforeEach(async () => {
-    for (const t of ['calendar_event', 'calendar_change', 'calendar_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
+    for (const t of ['calendar_event', 'calendar_change', 'calendar_known', 'calendar_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
     for (const e of (await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body) if (e.status !== 'cancelled') await w.admin.request('DELETE', `/users/${AGENT}/events/${e.id}`);
     await w.admin.clearFaults();
     await w.gw.services.calendar.cache.invalidate((await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0]?.id ?? '');

@@ -5,7 +5,7 @@
  * typed error telling the client to reload and go on from `resyncCursor`, never a silent gap.
  * The sweep is called directly (no timer is raced); rows are made old by moving their recordedAt back.
  */
-import { CalendarChange, CalendarSyncRecord } from '../../src/entities';
+import { CalendarChange, CalendarKnown, CalendarSyncRecord } from '../../src/entities';
 import { testConfig } from '../support/gateway';
 import { describeEachDb } from '../support/db';
 import { startWorld, type World } from '../support/world';
@@ -80,5 +80,26 @@ describeEachDb('the calendar change feed\'s retention', (db) => {
     expect(titles(await feed(AGENT))).toEqual(['Three', 'Four', 'Five']);
     // OTHER's feed is empty now, and its first cursor is no longer valid either.
     expect(titles(await feed(OTHER))).toEqual([]);
+  });
+
+  test('the feed\'s memory forgets with it: cancellations as old as the retention, and events that ended before the sync window', async () => {
+    for (const t of ['calendar_change', 'calendar_known', 'calendar_sync']) await db().ds.query(`DELETE FROM ${t}`);
+    for (const e of (await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body) if (e.status !== 'cancelled') await w.admin.request('DELETE', `/users/${AGENT}/events/${e.id}`);
+    const made = async (summary: string, day: number) => (await makeInGoogle(AGENT, summary, day)).body as { id: string };
+    const kept = await made('Kept', 10);
+    const cancelled = await made('Cancelled', 11);
+    const ended = await made('Ended', 12);
+    await sync(AGENT);
+    await w.admin.request('DELETE', `/users/${AGENT}/events/${cancelled.id}`);
+    await sync(AGENT);
+    const me = await agentId(AGENT);
+    const known = async () => (await db().ds.getRepository(CalendarKnown).find({ where: { agentId: me }, order: { googleEventId: 'ASC' } })).map((k) => [k.googleEventId, k.status]);
+    expect(await known()).toEqual([[kept.id, 'confirmed'], [cancelled.id, 'cancelled'], [ended.id, 'confirmed']].sort());
+    // All of it recorded 31 days ago; "Ended" ended 40 days ago (before the 30-day window).
+    await age(await rowsOf(AGENT), 31);
+    await db().ds.createQueryBuilder().update(CalendarKnown).set({ recordedAt: new Date(Date.now() - 31 * DAY) }).where('agentId = :me', { me }).execute();
+    await db().ds.createQueryBuilder().update(CalendarKnown).set({ endsAt: new Date(Date.now() - 40 * DAY) }).where('agentId = :me AND googleEventId = :id', { me, id: ended.id }).execute();
+    await w.gw.services.calendarSync.prune();
+    expect(await known()).toEqual([[kept.id, 'confirmed']]);
   });
 });

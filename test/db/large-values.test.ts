@@ -28,7 +28,7 @@ describeEachDb('values larger than our columns used to hold', (db) => {
   beforeEach(async () => {
     await w.admin.clearFaults();
     await resetContacts(w, db(), AGENT);
-    for (const t of ['calendar_event', 'calendar_change', 'calendar_sync']) await db().ds.query(`DELETE FROM ${t}`);
+    for (const t of ['calendar_event', 'calendar_change', 'calendar_known', 'calendar_sync']) await db().ds.query(`DELETE FROM ${t}`);
     await w.admin.clearRequests();
   });
 

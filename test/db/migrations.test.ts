@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { Agent, Brokerage, Contact, ServiceAccountCredential } from '../../src/entities';
+import { Agent, Brokerage, CalendarChange, CalendarKnown, Contact, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 
 const ROWS_PER_TABLE = 2;
@@ -127,7 +127,7 @@ describeEachDb('migrations', (db) => {
     await ds.getRepository(Agent).insert({ id: 'a1', brokerageId: 'b1', email: 'a@b.test', role: 'agent', createdAt: new Date() });
     const contact = (id: string, givenName: string, notes: string) => ({
       id, brokerageId: 'b1', agentId: 'a1', resourceName: `people/${id}`, googleEtag: null, version: 1, syncedVersion: 1, givenName, familyName: 'F', organization: 'O', jobTitle: 'J', notes,
-      emails: '[]', phones: '[]', sortKey: givenName.slice(0, 200).toLowerCase(), searchText: givenName, person: JSON.stringify({ notes }), syncState: 'SYNCED', syncError: null, conflicts: null,
+      emails: '[]', phones: '[]', sortKey: givenName.slice(0, 200).toLowerCase(), searchText: givenName, person: JSON.stringify({ notes }), syncState: 'SYNCED' as const, syncError: null, conflicts: null,
       googleUpdatedAt: null, deletedAt: null, createdAt: new Date(), updatedAt: new Date(),
     });
     const before = contact('c1', 'Ä'.repeat(200), 'n'.repeat(60_000));
@@ -137,6 +137,26 @@ describeEachDb('migrations', (db) => {
     const large = contact('c2', 'Ö'.repeat(300), 'Ω'.repeat(100_000));
     await ds.getRepository(Contact).insert(large);
     expect(await ds.getRepository(Contact).findOneByOrFail({ id: 'c2' })).toMatchObject({ givenName: large.givenName, notes: large.notes, person: large.person });
+    await db().clear();
+  });
+
+  test('CalendarKnown fills the feed\'s memory from the feed: per agent and event, the latest change', async () => {
+    const ds = db().ds;
+    await undoThrough(ds, 'CalendarKnown1764220000000');
+    const change = (agentId: string, googleEventId: string, event: object, recordedAt: string) =>
+      ds.getRepository(CalendarChange).insert({ agentId, googleEventId, status: (event as { status?: string }).status ?? 'confirmed', event: JSON.stringify(event), recordedAt: new Date(recordedAt) });
+    await change('a1', 'evA', { id: 'evA', etag: '"1"', status: 'confirmed', end: { dateTime: '2026-12-01T11:00:00Z' } }, '2026-11-01T00:00:00Z');
+    await change('a1', 'evB', { id: 'evB', etag: '"1"', status: 'confirmed', end: { date: '2026-12-02' } }, '2026-11-01T00:00:00Z');
+    await change('a1', 'evA', { id: 'evA', etag: '"2"', status: 'confirmed', end: { dateTime: '2026-12-03T11:00:00Z' } }, '2026-11-02T00:00:00Z');
+    await change('a1', 'evB', { id: 'evB', status: 'cancelled' }, '2026-11-03T00:00:00Z');
+    await change('a2', 'evA', { id: 'evA', etag: '"9"', status: 'confirmed', recurrence: ['RRULE:FREQ=DAILY'], end: { dateTime: '2026-12-01T11:00:00Z' } }, '2026-11-04T00:00:00Z');
+    await ds.runMigrations({ transaction: 'each' });
+    const rows = await ds.getRepository(CalendarKnown).find({ order: { agentId: 'ASC', googleEventId: 'ASC' } });
+    expect(rows.map((r) => [r.agentId, r.googleEventId, r.etag, r.status, r.endsAt?.toISOString() ?? null, r.recordedAt.toISOString()])).toEqual([
+      ['a1', 'evA', '"2"', 'confirmed', '2026-12-03T11:00:00.000Z', '2026-11-02T00:00:00.000Z'],
+      ['a1', 'evB', null, 'cancelled', null, '2026-11-03T00:00:00.000Z'],
+      ['a2', 'evA', '"9"', 'confirmed', null, '2026-11-04T00:00:00.000Z'],
+    ]);
     await db().clear();
   });
 

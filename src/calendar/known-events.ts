@@ -1,0 +1,36 @@
+/**
+ * What the change feed has told an agent's clients about each event (calendar_known): the latest etag and status it
+ * recorded. Every listing records only what differs from it, so a full resync (after Google answers 410 and the
+ * sync guide says "clear your store and sync fully") repeats nothing a client already has; and what a full listing
+ * no longer returns is looked up (events.get) and reported cancelled when Google no longer has it. Without it, a
+ * client keeping a local copy kept events deleted while the token was invalid, forever (issue 13, item 5).
+ * https://developers.google.com/calendar/api/guides/sync
+ */
+import type { calendar_v3 } from '@googleapis/calendar';
+import type { CalendarKnown } from '../entities';
+
+type GEvent = calendar_v3.Schema$Event;
+
+/** An all-day event's end date is midnight in the calendar's zone: at the latest 14 hours after midnight UTC. */
+const LATEST_ZONE_MS = 14 * 3600_000;
+
+export type KnownState = Pick<CalendarKnown, 'etag' | 'status' | 'endsAt'>;
+
+export function knownStateOf(e: GEvent): KnownState {
+  return { etag: e.etag ?? null, status: e.status ?? 'confirmed', endsAt: endOf(e) };
+}
+
+/** True when the feed already holds this version of the event (same etag and status; a cancellation already told). */
+export function alreadyKnown(known: KnownState | undefined, e: GEvent): boolean {
+  if (!known) return false;
+  const status = e.status ?? 'confirmed';
+  if (known.status !== status) return false;
+  return e.etag ? known.etag === e.etag : status === 'cancelled';
+}
+
+/** When the event stops being returned by a listing from `timeMin` (Google filters on the end); null when unknown. */
+function endOf(e: GEvent): Date | null {
+  if (e.recurrence?.length) return null; // a series: its last instance would take the recurrence rules to find
+  const ms = e.end?.dateTime ? Date.parse(e.end.dateTime) : e.end?.date ? Date.parse(`${e.end.date}T00:00:00Z`) + LATEST_ZONE_MS : NaN;
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
