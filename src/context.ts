@@ -20,6 +20,8 @@ import { contactLoaders, type ContactLoaders } from './contacts/contact.loader';
 import type { ContactService } from './contacts/contact.service';
 import type { ContactSync } from './contacts/contact.sync';
 import type { CredentialStore } from './google/credential-store';
+import { credentialProblem, type FeatureProblem } from './google/feature-health';
+import type { Feature } from './google/scopes';
 import type { GoogleSession } from './google/google-session';
 import type { GoogleSessions } from './google/google-sessions';
 import type { OutboxWorker } from './outbox/outbox';
@@ -69,6 +71,8 @@ export interface GatewayContext {
   google(): Promise<GoogleSession>;
   /** DataLoaders for this request (built on first use). */
   loaders(): Loaders;
+  /** What the brokerage's keys say about a feature for the caller (feature-health.ts), asked once per request. */
+  keyProblem(feature: Feature): Promise<FeatureProblem | null>;
   /** The body was over MAX_BODY_BYTES and took a large-body slot: only sendMail may run (http/request-body.ts). */
   largeBody: boolean;
 }
@@ -77,6 +81,7 @@ export function createContext(services: Services, requestId: string, caller: Cal
   let scope: TenantScope | undefined;
   let google: Promise<GoogleSession> | undefined;
   let loaders: Loaders | undefined;
+  const problems = new Map<Feature, Promise<FeatureProblem | null>>();
   const log = services.log.child({ requestId, agent: caller?.email });
   const ctx: GatewayContext = {
     requestId,
@@ -93,6 +98,12 @@ export function createContext(services: Services, requestId: string, caller: Cal
       const s = ctx.scope();
       google ??= services.sessions.forAgent(s.brokerageId, s.caller.email);
       return google;
+    },
+    keyProblem(feature) {
+      const s = ctx.scope();
+      let p = problems.get(feature);
+      if (!p) problems.set(feature, (p = credentialProblem(services.ds.manager, s.brokerageId, feature)));
+      return p;
     },
     loaders() {
       const scope = ctx.scope();

@@ -5,14 +5,14 @@ import { AgentResolver } from './agents/agent.resolver';
 import { DateTimeScalar, DateTimeValue } from './calendar/date-time.scalar';
 import { ContactResolver } from './contacts/contact.resolver';
 import { AttendeeResolver, CalendarStatusResolver, EventResolver } from './calendar/event.resolver';
-import { MailRecipientResolver, MailResolver } from './mail/mail.resolver';
+import { MailRecipientResolver, MailResolver, MailStatusResolver } from './mail/mail.resolver';
 import { ADMIN_ROLE } from './auth/caller';
 import type { GatewayContext } from './context';
 import { forbidden, unauthenticated } from './errors';
 import { OnboardingResolver } from './onboarding/onboarding.resolver';
 import { ServiceAccountResolver } from './onboarding/service-account.resolver';
 
-export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver, EventResolver, AttendeeResolver, CalendarStatusResolver, MailResolver, MailRecipientResolver] as const;
+export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver, EventResolver, AttendeeResolver, CalendarStatusResolver, MailResolver, MailRecipientResolver, MailStatusResolver] as const;
 
 /**
  * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our

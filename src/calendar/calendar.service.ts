@@ -21,6 +21,7 @@ import type { TenantScope } from '../auth/tenant-scope';
 import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import { credentialProblem } from '../google/feature-health';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -593,8 +594,12 @@ export class CalendarService {
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {
     await this.cache.invalidate(scope.agentId);
-    this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    // No key that can serve the calendar (never submitted, removed, a setup step failing): no wait for a delivery
+    // that cannot happen; the event answers PENDING at once with the reason (EventResolver.syncError).
+    if ((await credentialProblem(scope.manager, scope.brokerageId, 'calendar'))?.code !== ErrorCode.GOOGLE_NOT_CONFIGURED) {
+      this.deps.outbox.kick(this.lane(scope));
+      await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    }
     const row = await scope.findOneForAgent(CalendarEvent, { googleEventId });
     if (row && !row.pendingOp && row.event) return toEventType(JSON.parse(row.event) as GEvent, row);
     const [e] = await this.getMany(scope, [googleEventId]);

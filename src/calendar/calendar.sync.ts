@@ -23,7 +23,8 @@ import { batches } from '../db/batches';
 import { CalendarChange, CalendarKnown, CalendarSyncRecord } from '../entities';
 import { EVENT_ID_LENGTH } from '../entities/calendar.entities';
 import type { Logger } from '../logger';
-import { AppError } from '../errors';
+import { AppError, ErrorCode } from '../errors';
+import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import { LIST_PAGE_SIZE } from './calendar.service';
@@ -122,7 +123,7 @@ export class CalendarSync {
     const repo = this.deps.ds.getRepository(CalendarSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId });
     if (found) return found;
-    await repo.insert({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, lastError: null, changesPrunedThrough: 0 }).catch(() => undefined);
+    await repo.insert({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, ...NO_SYNC_ERROR, changesPrunedThrough: 0 }).catch(() => undefined);
     return (await repo.findOneBy({ agentId: agent.agentId }))!;
   }
 
@@ -161,7 +162,7 @@ export class CalendarSync {
       } else {
         recorded = await this.full(agent, cal, 'FIRST_SYNC', rec.fullSyncs);
       }
-      await repo.update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, lastError: null });
+      await repo.update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
       // The agent's own old changes go with each sync (the hourly sweep covers agents who stopped syncing).
       await this.pruneAgent(agent.agentId, new Date(Date.now() - this.deps.retentionMs));
       return recorded;
@@ -170,7 +171,8 @@ export class CalendarSync {
       // Google no longer takes the token (toAppError dropped it): once more with a new one. Changes recorded before
       // the 401 stay, and are not recorded again (the feed's memory); the sync token only moves when a listing completes.
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
-      await repo.update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
+      if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) this.deps.log?.error({ err, agentId: agent.agentId }, 'calendar sync failed on our side');
+      await repo.update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
       throw appErr;
     }
   }

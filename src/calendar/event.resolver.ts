@@ -1,7 +1,8 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
 import { toContactType } from '../contacts/contact.service';
-import { ContactType, SyncStatusType } from '../contacts/contact.type';
+import { ContactType, SyncStateEnum, SyncStatusType } from '../contacts/contact.type';
+import { statusError } from '../google/feature-health';
 import { badInput } from '../errors';
 import { DateTimeValue } from './date-time.scalar';
 import { EventInput, EventPatch } from './event.input';
@@ -16,6 +17,12 @@ const MAX_CHANGES_PAGE = 500;
 
 @Resolver(() => EventType)
 export class EventResolver {
+  @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
+  async syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): Promise<string | null> {
+    if (e.syncError || e.syncState !== SyncStateEnum.PENDING) return e.syncError;
+    return (await ctx.keyProblem('calendar'))?.message ?? null;
+  }
+
   @Authorized()
   @Query(() => EventConnectionType, { description: 'The caller\'s events overlapping [from, to), recurring series expanded into instances, ordered by start.' })
   events(
@@ -114,13 +121,15 @@ export class CalendarStatusResolver {
     const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
     const counts = await laneCounts(scope.manager, CALENDAR_TOPIC, scope.agentId);
     const channel = await ctx.services.calendarWatch.current(scope.agentId);
+    const error = statusError(await ctx.keyProblem('calendar'), rec);
     return {
       lastSyncAt: rec.lastSyncAt,
       lastFullSyncAt: rec.lastFullSyncAt,
       fullSyncs: rec.fullSyncs,
       lastFullSyncReason: rec.lastFullSyncReason,
       staleSince: rec.staleSince,
-      lastError: rec.lastError,
+      error,
+      lastError: error?.message ?? null,
       pendingChanges: counts.PENDING,
       failedChanges: counts.FAILED,
       watchExpiresAt: channel?.expiration ?? null,

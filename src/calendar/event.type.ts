@@ -1,4 +1,5 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
+import { SyncErrorType } from '../google/sync-error.type';
 import { ContactType, PageInfoType, SyncStateEnum } from '../contacts/contact.type';
 
 @ObjectType('Attendee')
@@ -156,7 +157,10 @@ export class CalendarSyncStatusType {
   @Field(() => Date, { nullable: true })
   staleSince: Date | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => SyncErrorType, { nullable: true, description: 'What stops the calendar from syncing now, from the brokerage\'s key or the last sync; null when all is well.' })
+  error: SyncErrorType | null;
+
+  @Field(() => String, { nullable: true, description: 'error.message (kept for older clients).' })
   lastError: string | null;
 
   @Field(() => Int)

@@ -1,11 +1,17 @@
-import { Arg, Authorized, Ctx, ID, Int, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
 import { ContactInput, ContactPatch } from './contact.input';
 import { toContactType } from './contact.service';
-import { ContactConnectionType, ContactType, SyncStatusType } from './contact.type';
+import { ContactConnectionType, ContactType, SyncStateEnum, SyncStatusType } from './contact.type';
 
 @Resolver(() => ContactType)
 export class ContactResolver {
+  @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
+  async syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): Promise<string | null> {
+    if (c.syncError || c.syncState !== SyncStateEnum.PENDING) return c.syncError;
+    return (await ctx.keyProblem('contacts'))?.message ?? null;
+  }
+
   @Authorized()
   @Query(() => ContactConnectionType, { description: 'The caller\'s contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, emails, phones, organization.' })
   contacts(
@@ -62,7 +68,7 @@ export class ContactResolver {
 
   @Authorized()
   @Query(() => SyncStatusType)
-  syncStatus(@Ctx() ctx: GatewayContext): Promise<SyncStatusType> {
-    return ctx.services.contacts.status(ctx.scope());
+  async syncStatus(@Ctx() ctx: GatewayContext): Promise<SyncStatusType> {
+    return ctx.services.contacts.status(ctx.scope(), await ctx.keyProblem('contacts'));
   }
 }

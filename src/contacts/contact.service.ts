@@ -12,6 +12,7 @@ import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { batches } from '../db/batches';
+import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
 import { Contact } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
@@ -186,9 +187,19 @@ export class ContactService {
       for (const c of found) await m.getRepository(Contact).update({ id: c.id }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
       return enqueue(m, found.map((c) => ({ lane: this.lane(scope), kind: 'delete', entityId: c.id })), now);
     });
+    await this.deliver(scope, seqs);
+    return true;
+  }
+
+  /**
+   * Delivers the rows now and waits for Google, at most MUTATION_WAIT_MS; not at all while the brokerage has no key
+   * that can serve contacts (never submitted, removed, a setup step failing): the rows wait for a key, and the
+   * contacts answer PENDING at once with the reason as their syncError (ContactResolver.syncError).
+   */
+  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.code === ErrorCode.GOOGLE_NOT_CONFIGURED) return;
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
-    return true;
   }
 
   async syncNow(scope: TenantScope): Promise<SyncStatusType> {
@@ -196,14 +207,17 @@ export class ContactService {
     return this.status(scope);
   }
 
-  async status(scope: TenantScope): Promise<SyncStatusType> {
+  /** `keyProblem`: what the brokerage's keys say about contacts (asked here when not given). */
+  async status(scope: TenantScope, keyProblem?: FeatureProblem | null): Promise<SyncStatusType> {
     const rec = await this.deps.sync.record(this.agentRef(scope));
     const counts = await laneCounts(scope.manager, CONTACTS_TOPIC, scope.agentId);
+    const error = statusError(keyProblem === undefined ? await credentialProblem(scope.manager, scope.brokerageId, 'contacts') : keyProblem, rec);
     return {
       contacts: {
         lastSyncAt: rec.lastSyncAt,
         staleSince: rec.staleSince,
-        lastError: rec.lastError,
+        error,
+        lastError: error?.message ?? null,
         lastFullSyncAt: rec.lastFullSyncAt,
         fullResyncs: rec.fullResyncs,
         lastFullResyncAt: rec.lastFullResyncAt,
@@ -215,10 +229,7 @@ export class ContactService {
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], ids: string[]): Promise<ContactType[]> {
-    if (seqs.length) {
-      this.deps.outbox.kick(this.lane(scope));
-      await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
-    }
+    if (seqs.length) await this.deliver(scope, seqs);
     const rows = await scope.findForAgent(Contact, { id: In(ids) });
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => {

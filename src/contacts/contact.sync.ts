@@ -24,7 +24,8 @@ import { In, IsNull, Not } from 'typeorm';
 import { batches } from '../db/batches';
 import { Contact, ContactEmail, ContactSyncRecord } from '../entities';
 import { EMAIL_LENGTH } from '../entities/columns';
-import { AppError } from '../errors';
+import { AppError, ErrorCode } from '../errors';
+import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -131,7 +132,7 @@ export class ContactSync {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId });
     if (found) return found;
-    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, lastError: null, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null };
+    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null };
     await repo.insert(fresh).catch(() => undefined); // a concurrent first sync inserted it
     return (await repo.findOneBy({ agentId: agent.agentId }))!;
   }
@@ -182,14 +183,15 @@ export class ContactSync {
       } else {
         result = await this.full(agent, people, null);
       }
-      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, lastError: null });
+      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
       return result;
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'contacts');
       // Google no longer takes the token (toAppError dropped it): once more with a new one, from the sync's start
       // (the sync token only moves when a sync completes, and importing a page twice changes nothing).
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
-      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), lastError: appErr.message.slice(0, 2000) });
+      if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) this.deps.log.error({ err, agentId: agent.agentId }, 'contacts sync failed on our side');
+      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
       throw appErr;
     }
   }

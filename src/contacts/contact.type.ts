@@ -1,4 +1,5 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { SyncErrorType } from '../google/sync-error.type';
 
 export enum SyncStateEnum {
   SYNCED = 'SYNCED',
@@ -124,7 +125,10 @@ export class ContactsSyncStatusType {
   @Field(() => Date, { nullable: true, description: 'Set while Google cannot be reached: reads come from the mirror, stale since then.' })
   staleSince: Date | null;
 
-  @Field(() => String, { nullable: true })
+  @Field(() => SyncErrorType, { nullable: true, description: 'What stops contacts from syncing now, from the brokerage\'s key or the last sync; null when all is well.' })
+  error: SyncErrorType | null;
+
+  @Field(() => String, { nullable: true, description: 'error.message (kept for older clients).' })
   lastError: string | null;
 
   @Field(() => Date, { nullable: true })
@@ -144,6 +148,15 @@ export class ContactsSyncStatusType {
 
   @Field(() => Int, { description: 'Changes Google refused (see the contacts\' syncError).' })
   failedChanges: number;
+}
+
+@ObjectType('MailSyncStatus')
+export class MailSyncStatusType {
+  @Field(() => SyncErrorType, { nullable: true, description: 'What stops mail from reaching Gmail now (the brokerage\'s key); null when all is well.' })
+  error: SyncErrorType | null;
+
+  @Field(() => Int, { description: 'The caller\'s mails accepted and not sent yet (QUEUED).' })
+  queued: number;
 }
 
 @ObjectType('SyncStatus')

@@ -93,6 +93,13 @@ export class CalendarSyncRecord {
   @Column({ type: 'text', nullable: true })
   lastError: string | null;
 
+  /** The last failed sync's error code (GOOGLE_NOT_CONFIGURED, UPSTREAM_UNAVAILABLE, …) and remedy, shown with lastError. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  lastErrorCode: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  lastErrorRemedy: string | null;
+
   /** The highest seq of the agent's change feed deleted for age (0: none): a cursor below it has missed changes. */
   @Column({ type: 'integer', default: 0 })
   changesPrunedThrough: number;

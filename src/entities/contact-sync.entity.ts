@@ -28,6 +28,13 @@ export class ContactSyncRecord {
   @Column({ type: 'text', nullable: true })
   lastError: string | null;
 
+  /** The last failed sync's error code (GOOGLE_NOT_CONFIGURED, UPSTREAM_UNAVAILABLE, …) and remedy, shown with lastError. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  lastErrorCode: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  lastErrorRemedy: string | null;
+
   /** Full resyncs forced by Google (expired sync token), and the last one's time and reason. */
   @Column({ type: 'integer' })
   fullResyncs: number;

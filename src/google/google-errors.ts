@@ -114,6 +114,9 @@ function header(headers: unknown, name: string): string | undefined {
   return Array.isArray(v) ? String(v[0]) : v === undefined ? undefined : String(v);
 }
 
+/** What a failure of ours says where a Google failure would be reported (sync errors, syncStatus). */
+export const OUR_FAILURE_MESSAGE = 'An unexpected failure in the gateway, not an answer from Google; it was logged and is tried again';
+
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFailure {
@@ -138,7 +141,8 @@ export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFa
       return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not answer (${code ?? c.name ?? 'network error'}); the request may or may not have been applied`, retryable: true };
     }
   }
-  return Object.defineProperty({ kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: 'unexpected failure calling Google', retryable: false } as GoogleFailure, 'cause', { value: err, enumerable: false });
+  // Neither an answer from Google nor a lost connection: a failure of ours (the database, a bug), not Google's.
+  return Object.defineProperty({ kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: OUR_FAILURE_MESSAGE, retryable: false } as GoogleFailure, 'cause', { value: err, enumerable: false });
 }
 
 function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFailure {

@@ -14,6 +14,7 @@ import { calendar, type calendar_v3 } from '@googleapis/calendar';
 import { gmail, type gmail_v1 } from '@googleapis/gmail';
 import { auth, people, type people_v1 } from '@googleapis/people';
 import { AppError, ErrorCode } from '../errors';
+import type { FeatureProblem } from './feature-health';
 import { failureToAppError, mapGoogleError, type GoogleApi } from './google-errors';
 import { FEATURE_SCOPES, type Feature } from './scopes';
 import type { ServiceAccountKey } from './service-account-key';
@@ -52,6 +53,8 @@ export class GoogleSession {
     private readonly credential: LoadedCredential | null,
     /** The agent's own mailbox; the only one this session acts as. */
     readonly subject: string,
+    /** Why there is no credential (never submitted, removed): what every call answers then. */
+    private readonly noKey: Pick<FeatureProblem, 'message' | 'remedy'> | null = null,
   ) {}
 
   async people(): Promise<people_v1.People> {
@@ -82,8 +85,8 @@ export class GoogleSession {
   async accessToken(feature: Feature): Promise<string> {
     const cred = this.credential;
     if (!cred) {
-      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'This brokerage has no verified Google service account yet', {
-        remedy: 'A brokerage admin submits the service-account key with submitServiceAccountKey.',
+      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, this.noKey?.message ?? 'This brokerage has no Google service-account key in use', {
+        remedy: this.noKey?.remedy ?? 'A brokerage admin submits the service-account key with submitServiceAccountKey.',
       });
     }
     const acceptable = FEATURE_SCOPES[feature];

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Agent } from '../entities';
 import type { CredentialStore } from './credential-store';
+import { noKeyProblem } from './feature-health';
 import { GoogleSession, type LoadedCredential } from './google-session';
 import type { TokenBroker } from './token-broker';
 
@@ -29,7 +30,9 @@ export class GoogleSessions {
   /** Google as `agentEmail`'s own mailbox, with the brokerage's key in use (none: every call answers GOOGLE_NOT_CONFIGURED). */
   async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {
     const cred = await this.credentials.current(this.ds.manager, brokerageId);
-    return new GoogleSession(this.broker, this.google, cred, agentEmail);
+    // No key: every call refuses with the brokerage's true state (never submitted, or removed).
+    const noKey = cred ? null : await noKeyProblem(this.ds.manager, brokerageId);
+    return new GoogleSession(this.broker, this.google, cred, agentEmail, noKey);
   }
 
   /** Google as `agentEmail` with a given key (not necessarily the one in use: e.g. undoing what a key being removed set up). */

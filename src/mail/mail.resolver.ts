@@ -1,7 +1,8 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
 import { toContactType } from '../contacts/contact.service';
-import { ContactType } from '../contacts/contact.type';
+import { ContactType, MailSyncStatusType, SyncStatusType } from '../contacts/contact.type';
+import { SentMail } from '../entities';
 import { SendMailInput } from './mail.input';
 import { MailConnectionType, MailRecipientType, MailType } from './mail.type';
 
@@ -38,5 +39,14 @@ export class MailRecipientResolver {
   async contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
     const [c] = await ctx.loaders().contacts.byEmail.load(r.email);
     return c ? toContactType(c) : null;
+  }
+}
+
+@Resolver(() => SyncStatusType)
+export class MailStatusResolver {
+  @FieldResolver(() => MailSyncStatusType)
+  async mail(@Ctx() ctx: GatewayContext): Promise<MailSyncStatusType> {
+    const scope = ctx.scope();
+    return { error: await ctx.keyProblem('mail'), queued: await scope.manager.getRepository(SentMail).countBy({ brokerageId: scope.brokerageId, agentId: scope.agentId, status: 'QUEUED' }) };
   }
 }

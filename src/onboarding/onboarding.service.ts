@@ -19,10 +19,11 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { Not } from 'typeorm';
 import { recordAudit } from '../audit/audit.service';
 import type { Envelope } from '../crypto/envelope';
-import { Brokerage, ServiceAccountCredential } from '../entities';
+import { Brokerage, CalendarSyncRecord, ContactSyncRecord, OutboxRow, ServiceAccountCredential } from '../entities';
 import type { CredentialStatus } from '../entities/service-account-credential.entity';
 import { AppError, ErrorCode, badInput } from '../errors';
 import type { CredentialStore } from '../google/credential-store';
+import { NO_SYNC_ERROR } from '../google/feature-health';
 import type { LoadedCredential } from '../google/google-session';
 import { KeyFileError, parseServiceAccountKey } from '../google/service-account-key';
 import type { TokenBroker } from '../google/token-broker';
@@ -196,6 +197,7 @@ export class OnboardingService {
         updatedAt: now,
       });
       await recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: id, detail: { ...auditDetail, replaced: inUse.map((o) => o.id), erased: held.map((o) => o.id) } }, now);
+      await recovered(m, brokerage.id, now);
       return { erased: held, previous };
     });
     if (previous) await this.stopChannels(who, previous, 'credential.replaced');
@@ -234,6 +236,7 @@ export class OnboardingService {
         throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'The key was removed or replaced while it was being verified', { remedy: 'Check serviceAccount; submit a key with submitServiceAccountKey if none is in use.' });
       }
       await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.verified', target: row.id, detail: { outcome: status, testEmail, failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`) } }, now);
+      if (report.ok) await recovered(m, who.brokerageId, now);
     });
     return {
       status: report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED',
@@ -291,4 +294,14 @@ export class OnboardingService {
     }
     return email;
   }
+}
+
+/**
+ * A key that verified serves the brokerage again: the errors its syncs recorded while it could not are no longer true
+ * (a sync still failing records its own again), and writes queued meanwhile, backing off for minutes, are due now.
+ */
+async function recovered(m: EntityManager, brokerageId: string, now: Date): Promise<void> {
+  await m.getRepository(ContactSyncRecord).update({ brokerageId }, NO_SYNC_ERROR);
+  await m.getRepository(CalendarSyncRecord).update({ brokerageId }, NO_SYNC_ERROR);
+  await m.createQueryBuilder().update(OutboxRow).set({ nextAttemptAt: now }).where('brokerageId = :brokerageId AND status = :pending AND nextAttemptAt > :now', { brokerageId, pending: 'PENDING', now }).execute();
 }

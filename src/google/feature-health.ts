@@ -1,0 +1,111 @@
+/**
+ * What a brokerage's keys say about one feature, for every agent of the brokerage, without asking Google: no key was
+ * ever submitted, the key was removed, the key in use failed its latest verification for this feature, or it lacks
+ * the feature's scope. syncStatus shows it before any sync has run (and stops showing it as soon as a key serves the
+ * feature again), writes answer PENDING at once with it instead of waiting for a delivery that cannot happen, and a
+ * session without a key refuses with the same words.
+ */
+import type { EntityManager } from 'typeorm';
+import { Brokerage, ServiceAccountCredential } from '../entities';
+import { type AppError, ErrorCode } from '../errors';
+import { FEATURE_SCOPES, type Feature } from './scopes';
+
+export interface FeatureProblem {
+  code: ErrorCode;
+  message: string;
+  remedy: string | null;
+  /** Since when it holds; null when unknown. */
+  since: Date | null;
+}
+
+/** The onboarding checks (src/onboarding/doctor.ts) that concern each feature. */
+const FEATURE_CHECKS: Record<Feature, readonly string[]> = {
+  contacts: ['token:contacts', 'api:people', 'sync:contacts'],
+  calendar: ['token:calendar', 'api:calendar'],
+  mail: ['token:mail', 'api:gmail'],
+};
+
+/** Check codes (failure kinds) that say Google could not be asked, not that the setup is wrong. */
+const TRANSIENT_CHECK_CODES = new Set(['UNAVAILABLE', 'NETWORK', 'RATE_LIMITED', 'CLOCK_SKEW', 'TOKEN_REJECTED']);
+
+const MEANWHILE = 'Changes made meanwhile are kept and reach Google once a key is verified.';
+
+/** The brokerage's state when it has no key in use: never submitted, or removed (and when). */
+export async function noKeyProblem(manager: EntityManager, brokerageId: string, rows?: Pick<ServiceAccountCredential, 'status' | 'updatedAt'>[]): Promise<FeatureProblem> {
+  const keys = rows ?? (await manager.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, select: { status: true, updatedAt: true } }));
+  if (keys.length > 0) {
+    const since = new Date(Math.max(...keys.map((k) => k.updatedAt.getTime())));
+    return {
+      code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+      message: `The brokerage's Google service-account key was removed (${since.toISOString()}); nothing reaches Google until a new key is verified`,
+      remedy: `A brokerage admin submits a service-account key with submitServiceAccountKey. ${MEANWHILE}`,
+      since,
+    };
+  }
+  const brokerage = await manager.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
+  return {
+    code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+    message: 'This brokerage has not submitted a Google service-account key, so nothing reaches Google',
+    remedy: `A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey. ${MEANWHILE}`,
+    since: brokerage?.createdAt ?? null,
+  };
+}
+
+/** Null when a key in use serves the feature (as far as its latest verification knows). */
+export async function credentialProblem(manager: EntityManager, brokerageId: string, feature: Feature): Promise<FeatureProblem | null> {
+  const rows = await manager.getRepository(ServiceAccountCredential).find({
+    where: { brokerageId },
+    select: { id: true, status: true, grantedScopes: true, lastChecks: true, verifiedAt: true, updatedAt: true, createdAt: true },
+    order: { createdAt: 'DESC' },
+  });
+  const inUse = rows.find((r) => r.status !== 'RETIRED');
+  if (!inUse) return noKeyProblem(manager, brokerageId, rows);
+  if (inUse.status === 'CANNOT_BE_VERIFIED') {
+    const checks = parseChecks(inUse.lastChecks);
+    const failed = checks.find((c) => !c.ok && c.code !== 'NOT_RUN' && FEATURE_CHECKS[feature].includes(c.name));
+    if (failed) {
+      return {
+        code: failed.code && TRANSIENT_CHECK_CODES.has(failed.code) ? ErrorCode.UPSTREAM_UNAVAILABLE : ErrorCode.GOOGLE_NOT_CONFIGURED,
+        message: `The brokerage's Google service-account key failed its latest verification (${inUse.updatedAt.toISOString()}): ${failed.message}`,
+        remedy: `${failed.remedy ? `${failed.remedy} ` : ''}Then a brokerage admin runs verifyServiceAccount.`,
+        since: inUse.updatedAt,
+      };
+    }
+  }
+  const granted = inUse.grantedScopes ? new Set(JSON.parse(inUse.grantedScopes) as string[]) : null;
+  const acceptable = FEATURE_SCOPES[feature];
+  if (granted && !acceptable.some((s) => granted.has(s))) {
+    return {
+      code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+      message: `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`,
+      remedy: `Authorize ${acceptable[0]} for the service account's client id in Admin console › Security › API controls › Domain-wide delegation, then a brokerage admin runs verifyServiceAccount.`,
+      since: inUse.verifiedAt ?? inUse.updatedAt,
+    };
+  }
+  return null;
+}
+
+function parseChecks(json: string | null): { name: string; ok: boolean; code: string | null; message: string; remedy: string | null }[] {
+  if (!json) return [];
+  try {
+    const v = JSON.parse(json);
+    return Array.isArray(v) ? v : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A failed sync's error as its record keeps it (lastError, lastErrorCode, lastErrorRemedy). */
+export function syncErrorColumns(err: AppError): { lastError: string; lastErrorCode: string; lastErrorRemedy: string | null } {
+  const remedy = err.extensions.remedy;
+  return { lastError: err.message.slice(0, 2000), lastErrorCode: String(err.extensions.code ?? ErrorCode.INTERNAL_SERVER_ERROR), lastErrorRemedy: typeof remedy === 'string' ? remedy.slice(0, 2000) : null };
+}
+
+export const NO_SYNC_ERROR = { lastError: null, lastErrorCode: null, lastErrorRemedy: null } as const;
+
+/** What a feature's status shows: the brokerage's key state first, else the last sync's error (stale since then). */
+export function statusError(keyProblem: FeatureProblem | null, rec: { lastError: string | null; lastErrorCode: string | null; lastErrorRemedy: string | null; staleSince: Date | null }): FeatureProblem | null {
+  if (keyProblem) return keyProblem;
+  if (!rec.lastError) return null;
+  return { code: (rec.lastErrorCode as ErrorCode | null) ?? ErrorCode.UPSTREAM_UNAVAILABLE, message: rec.lastError, remedy: rec.lastErrorRemedy, since: rec.staleSince };
+}
