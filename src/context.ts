@@ -20,7 +20,7 @@ import { contactLoaders, type ContactLoaders } from './contacts/contact.loader';
 import type { ContactService } from './contacts/contact.service';
 import type { ContactSync } from './contacts/contact.sync';
 import type { CredentialStore } from './google/credential-store';
-import { credentialProblem, type FeatureProblem } from './google/feature-health';
+import { credentialProblem, keyRows, type FeatureProblem } from './google/feature-health';
 import type { Feature } from './google/scopes';
 import type { GoogleSession } from './google/google-session';
 import type { GoogleSessions } from './google/google-sessions';
@@ -82,6 +82,7 @@ export function createContext(services: Services, requestId: string, caller: Cal
   let google: Promise<GoogleSession> | undefined;
   let loaders: Loaders | undefined;
   const problems = new Map<Feature, Promise<FeatureProblem | null>>();
+  let keys: ReturnType<typeof keyRows> | undefined;
   const log = services.log.child({ requestId, agent: caller?.email });
   const ctx: GatewayContext = {
     requestId,
@@ -102,7 +103,11 @@ export function createContext(services: Services, requestId: string, caller: Cal
     keyProblem(feature) {
       const s = ctx.scope();
       let p = problems.get(feature);
-      if (!p) problems.set(feature, (p = credentialProblem(services.ds.manager, s.brokerageId, feature)));
+      if (!p) {
+        keys ??= keyRows(services.ds.manager, s.brokerageId);
+        const rows = keys;
+        problems.set(feature, (p = rows.then((r) => credentialProblem(services.ds.manager, s.brokerageId, feature, r))));
+      }
       return p;
     },
     loaders() {

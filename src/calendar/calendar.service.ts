@@ -587,19 +587,24 @@ export class CalendarService {
       return enqueue(m, [{ lane: this.lane(scope), kind: 'delete', entityId: rowId! }], now);
     });
     await this.cache.invalidate(scope.agentId);
+    await this.deliver(scope, seqs);
+    return true;
+  }
+
+  /**
+   * Delivers the rows now and waits for Google, at most MUTATION_WAIT_MS; not at all while the brokerage has no key
+   * that can serve the calendar (never submitted, removed, the scope not authorized): the rows wait for a key, and the
+   * event answers PENDING at once with the reason as its syncError (EventResolver.syncError).
+   */
+  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    if ((await credentialProblem(scope.manager, scope.brokerageId, 'calendar'))?.definite) return;
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
-    return true;
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {
     await this.cache.invalidate(scope.agentId);
-    // No key that can serve the calendar (never submitted, removed, a setup step failing): no wait for a delivery
-    // that cannot happen; the event answers PENDING at once with the reason (EventResolver.syncError).
-    if ((await credentialProblem(scope.manager, scope.brokerageId, 'calendar'))?.code !== ErrorCode.GOOGLE_NOT_CONFIGURED) {
-      this.deps.outbox.kick(this.lane(scope));
-      await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
-    }
+    await this.deliver(scope, seqs);
     const row = await scope.findOneForAgent(CalendarEvent, { googleEventId });
     if (row && !row.pendingOp && row.event) return toEventType(JSON.parse(row.event) as GEvent, row);
     const [e] = await this.getMany(scope, [googleEventId]);

@@ -160,7 +160,8 @@ export class CalendarSync {
           recorded = await this.full(agent, cal, 'FULL_SYNC_REQUIRED', rec.fullSyncs);
         }
       } else {
-        recorded = await this.full(agent, cal, 'FIRST_SYNC', rec.fullSyncs);
+        // No token and a full sync done before: the resync after a 410 failed half way, and this one completes it.
+        recorded = await this.full(agent, cal, rec.lastFullSyncAt ? 'FULL_SYNC_REQUIRED' : 'FIRST_SYNC', rec.fullSyncs);
       }
       await repo.update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
       // The agent's own old changes go with each sync (the hourly sweep covers agents who stopped syncing).
@@ -186,7 +187,9 @@ export class CalendarSync {
   private async full(agent: CalendarAgentRef, cal: calendar_v3.Calendar, reason: string, fullSyncs: number): Promise<number> {
     const timeMin = new Date(Date.now() - this.deps.pastDays * 86_400_000);
     const seen = new Set<string>();
-    const listed = await this.list(agent, cal, { timeMin: timeMin.toISOString() }, seen);
+    // showDeleted: events deleted while the token was invalid come back as cancelled (Google keeps them for a while),
+    // and are told to clients that knew them; a cancelled event the feed never told is skipped (recordChanges).
+    const listed = await this.list(agent, cal, { timeMin: timeMin.toISOString(), showDeleted: true }, seen);
     const swept = await this.reconcile(agent, cal, seen, timeMin);
     await this.saveToken(agent, listed.nextSyncToken);
     await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId }, { lastFullSyncAt: new Date(), fullSyncs: fullSyncs + 1, lastFullSyncReason: reason });
@@ -198,7 +201,7 @@ export class CalendarSync {
   }
 
   /** Pages through events.list (the same parameters on every page, as Google requires) and records what changed. */
-  private async list(agent: CalendarAgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string }, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
+  private async list(agent: CalendarAgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string; showDeleted?: boolean }, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
     let pageToken: string | undefined;
     let nextSyncToken: string | undefined;
     let recorded = 0;
@@ -206,7 +209,7 @@ export class CalendarSync {
       const res = await cal.events.list({ calendarId: 'primary', maxResults: LIST_PAGE_SIZE, ...params, pageToken });
       const items: GEvent[] = res.data.items ?? [];
       for (const e of items) if (e.id) seen?.add(storedId(e.id));
-      recorded += await this.recordChanges(agent, items);
+      recorded += await this.recordChanges(agent, items, { full: Boolean(seen) });
       pageToken = res.data.nextPageToken ?? undefined;
       nextSyncToken = res.data.nextSyncToken ?? nextSyncToken;
     } while (pageToken);
@@ -215,9 +218,10 @@ export class CalendarSync {
 
   /**
    * Records the events that differ from what the feed holds, and remembers them, in one transaction: the memory is
-   * never ahead of the feed, so a change is never skipped as known without having been recorded.
+   * never ahead of the feed, so a change is never skipped as known without having been recorded. `full`: the items
+   * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change.
    */
-  private async recordChanges(agent: CalendarAgentRef, items: GEvent[]): Promise<number> {
+  private async recordChanges(agent: CalendarAgentRef, items: GEvent[], opts: { full?: boolean } = {}): Promise<number> {
     const latest = new Map<string, GEvent>();
     for (const e of items) if (e.id) latest.set(storedId(e.id), e);
     if (!latest.size) return 0;
@@ -226,7 +230,11 @@ export class CalendarSync {
     for (let i = 0; i < ids.length; i += 500) {
       for (const k of await this.deps.ds.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
     }
-    const changed = [...latest].filter(([id, e]) => !alreadyKnown(known.get(id), e));
+    const changed = [...latest].filter(([id, e]) => {
+      const k = known.get(id);
+      if (opts.full && e.status === 'cancelled' && (!k || k.status === 'cancelled')) return false;
+      return !alreadyKnown(k, e);
+    });
     if (!changed.length) return 0;
     const now = new Date();
     await this.deps.ds.transaction(async (m) => {
@@ -239,11 +247,12 @@ export class CalendarSync {
   }
 
   /**
-   * The sweep after a full listing: each event the feed holds as live that the listing did not return. One that
-   * ended before the window left it (forgotten, nothing to tell); any other is looked up with events.get, at most
-   * MAX_LOOKUPS of them, and recorded cancelled when Google answers 404/410 or `cancelled`, as changed when it
-   * differs (a series that ended, an event moved before the window). Past MAX_LOOKUPS (a calendar emptied in
-   * Google) the listing is taken at its word.
+   * The sweep after a full listing (deleted events included): each event the feed holds as live that the listing did
+   * not return at all. One that ended before the window left it: forgotten, nothing to tell. Any other (a series that
+   * ended, an event moved before the window, one Google deleted long ago) is looked up with events.get, at most
+   * MAX_LOOKUPS per resync: recorded cancelled when Google answers 404/410 or `cancelled`, as changed when it differs,
+   * and forgotten when it exists, as it is outside what the listing covers. Past MAX_LOOKUPS the rest stay as they
+   * are for the next resync: never reported cancelled without Google saying so.
    */
   private async reconcile(agent: CalendarAgentRef, cal: calendar_v3.Calendar, seen: Set<string>, timeMin: Date): Promise<number> {
     const repo = this.deps.ds.getRepository(CalendarKnown);
@@ -260,14 +269,18 @@ export class CalendarSync {
       after = rows[rows.length - 1].googleEventId;
     }
     for (let i = 0; i < leftWindow.length; i += 500) await repo.delete({ agentId: agent.agentId, googleEventId: In(leftWindow.slice(i, i + 500)) });
+    if (missing.length > MAX_LOOKUPS) {
+      this.deps.log?.warn({ agentId: agent.agentId, missing: missing.length, lookups: MAX_LOOKUPS }, 'calendar resync: more remembered events missing from the listing than one resync looks up; the rest wait for the next resync');
+    }
     const found: GEvent[] = [];
     const lookups = missing.slice(0, MAX_LOOKUPS);
     for (let i = 0; i < lookups.length; i += LOOKUP_CONCURRENCY) {
       found.push(...(await Promise.all(lookups.slice(i, i + LOOKUP_CONCURRENCY).map((id) => this.lookUp(cal, id)))));
     }
-    for (const id of missing.slice(MAX_LOOKUPS)) found.push({ id, status: 'cancelled' });
     let recorded = 0;
     for (let i = 0; i < found.length; i += 500) recorded += await this.recordChanges(agent, found.slice(i, i + 500));
+    const outside = found.filter((e) => e.status !== 'cancelled').map((e) => storedId(e.id!));
+    for (let i = 0; i < outside.length; i += 500) await repo.delete({ agentId: agent.agentId, googleEventId: In(outside.slice(i, i + 500)) });
     return recorded;
   }
 

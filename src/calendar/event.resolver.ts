@@ -19,8 +19,10 @@ const MAX_CHANGES_PAGE = 500;
 export class EventResolver {
   @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
   async syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): Promise<string | null> {
-    if (e.syncError || e.syncState !== SyncStateEnum.PENDING) return e.syncError;
-    return (await ctx.keyProblem('calendar'))?.message ?? null;
+    if (e.syncState !== SyncStateEnum.PENDING) return e.syncError;
+    // Nothing can be delivered without a key: that is the reason, whatever the last attempt said.
+    const problem = await ctx.keyProblem('calendar');
+    return problem?.definite ? problem.message : e.syncError;
   }
 
   @Authorized()

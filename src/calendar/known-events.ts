@@ -1,8 +1,9 @@
 /**
  * What the change feed has told an agent's clients about each event (calendar_known): the latest etag and status it
  * recorded. Every listing records only what differs from it, so a full resync (after Google answers 410 and the
- * sync guide says "clear your store and sync fully") repeats nothing a client already has; and what a full listing
- * no longer returns is looked up (events.get) and reported cancelled when Google no longer has it. Without it, a
+ * sync guide says "clear your store and sync fully") repeats nothing a client already has; deleted events come back
+ * in the full listing (showDeleted) and are told as cancelled; what it no longer returns at all is looked up
+ * (events.get) and reported cancelled only when Google says it is gone. Without it, a
  * client keeping a local copy kept events deleted while the token was invalid, forever (issue 13, item 5).
  * https://developers.google.com/calendar/api/guides/sync
  */
@@ -11,7 +12,7 @@ import type { CalendarKnown } from '../entities';
 
 type GEvent = calendar_v3.Schema$Event;
 
-/** An all-day event's end date is midnight in the calendar's zone: at the latest 14 hours after midnight UTC. */
+/** An all-day event's end date is midnight in the calendar's zone: from 14 hours before (UTC+14) to 12 after (UTC-12) midnight UTC; the later bound, with room. */
 const LATEST_ZONE_MS = 14 * 3600_000;
 
 export type KnownState = Pick<CalendarKnown, 'etag' | 'status' | 'endsAt'>;

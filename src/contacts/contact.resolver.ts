@@ -8,8 +8,10 @@ import { ContactConnectionType, ContactType, SyncStateEnum, SyncStatusType } fro
 export class ContactResolver {
   @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
   async syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): Promise<string | null> {
-    if (c.syncError || c.syncState !== SyncStateEnum.PENDING) return c.syncError;
-    return (await ctx.keyProblem('contacts'))?.message ?? null;
+    if (c.syncState !== SyncStateEnum.PENDING) return c.syncError;
+    // Nothing can be delivered without a key: that is the reason, whatever the last attempt said.
+    const problem = await ctx.keyProblem('contacts');
+    return problem?.definite ? problem.message : c.syncError;
   }
 
   @Authorized()

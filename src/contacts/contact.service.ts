@@ -193,11 +193,11 @@ export class ContactService {
 
   /**
    * Delivers the rows now and waits for Google, at most MUTATION_WAIT_MS; not at all while the brokerage has no key
-   * that can serve contacts (never submitted, removed, a setup step failing): the rows wait for a key, and the
+   * that can serve contacts (never submitted, removed, the scope not authorized): the rows wait for a key, and the
    * contacts answer PENDING at once with the reason as their syncError (ContactResolver.syncError).
    */
   private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.code === ErrorCode.GOOGLE_NOT_CONFIGURED) return;
+    if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.definite) return;
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
   }

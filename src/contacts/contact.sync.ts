@@ -104,7 +104,9 @@ export function fieldsOf(c: Contact): ContactFields {
 export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId'>; fields: ContactFields }[]): Promise<void> {
   // A value longer than an address can be (Google keeps any text as an email) is not indexed: no mail goes to it.
   const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].filter((email) => email.length <= EMAIL_LENGTH).map((email) => ({ contactId: contact.id, email, agentId: contact.agentId })));
-  for (let i = 0; i < rows.length; i += 500) await m.getRepository(ContactEmail).insert(rows.slice(i, i + 500));
+  // orIgnore: MySQL's utf8mb4_unicode_ci holds "anna.müller@" and "anna.muller@" (or ß and ss) equal, so a second
+  // one of a contact would break the key and fail the sync page for good; the index needs it once.
+  for (let i = 0; i < rows.length; i += 500) await m.createQueryBuilder().insert().into(ContactEmail).values(rows.slice(i, i + 500)).orIgnore().execute();
 }
 
 /** Replaces a contact's index rows. */

@@ -21,9 +21,12 @@ export function* batches<T extends object>(rows: readonly T[], maxRows: number, 
   if (batch.length > 0) yield batch;
 }
 
-/** The UTF-8 bytes of a row's string values, plus a little for each other value and the SQL around it. */
+/**
+ * What a row adds to the statement, at most: its string values' UTF-8 bytes twice over (the driver escapes quotes and
+ * backslashes, which JSON is full of), plus a little for each other value and the SQL around it.
+ */
 function rowBytes(row: object): number {
   let n = 0;
-  for (const v of Object.values(row)) n += typeof v === 'string' ? Buffer.byteLength(v) + 8 : 32;
+  for (const v of Object.values(row)) n += typeof v === 'string' ? 2 * Buffer.byteLength(v) + 8 : 32;
   return n;
 }

@@ -16,6 +16,23 @@ export interface FeatureProblem {
   remedy: string | null;
   /** Since when it holds; null when unknown. */
   since: Date | null;
+  /**
+   * True when our own sessions refuse without asking Google (no key in use, a scope not granted): nothing can be
+   * delivered, so writes do not wait for a delivery. False for what the latest verification saw, which may have been
+   * fixed since (it stops showing once a sync of the feature succeeds after it).
+   */
+  definite: boolean;
+}
+
+type KeyRow = Pick<ServiceAccountCredential, 'status' | 'grantedScopes' | 'lastChecks' | 'verifiedAt' | 'updatedAt' | 'createdAt'>;
+
+/** The brokerage's keys, as credentialProblem reads them (one query serves every feature). */
+export function keyRows(manager: EntityManager, brokerageId: string): Promise<KeyRow[]> {
+  return manager.getRepository(ServiceAccountCredential).find({
+    where: { brokerageId },
+    select: { id: true, status: true, grantedScopes: true, lastChecks: true, verifiedAt: true, updatedAt: true, createdAt: true },
+    order: { createdAt: 'DESC' },
+  });
 }
 
 /** The onboarding checks (src/onboarding/doctor.ts) that concern each feature. */
@@ -25,62 +42,71 @@ const FEATURE_CHECKS: Record<Feature, readonly string[]> = {
   mail: ['token:mail', 'api:gmail'],
 };
 
-/** Check codes (failure kinds) that say Google could not be asked, not that the setup is wrong. */
-const TRANSIENT_CHECK_CODES = new Set(['UNAVAILABLE', 'NETWORK', 'RATE_LIMITED', 'CLOCK_SKEW', 'TOKEN_REJECTED']);
+/**
+ * Failed checks that say the brokerage's setup is wrong for everyone (failure kinds of google-errors.ts). Not those
+ * about the test user alone (an unknown user, no mailbox), Google being unreachable, or a failure of ours: the syncs
+ * and deliveries of each agent report those themselves.
+ */
+const SETUP_CHECK_CODES = new Set(['DELEGATION_MISSING', 'KEY_INVALID', 'INVALID_SCOPE', 'CLIENT_DISABLED', 'CLIENT_DELETED', 'ADMIN_POLICY', 'API_DISABLED', 'INSUFFICIENT_SCOPE']);
 
-const MEANWHILE = 'Changes made meanwhile are kept and reach Google once a key is verified.';
+/** What happens to a feature's writes made while it has no key. */
+const MEANWHILE: Record<Feature, string> = {
+  contacts: 'Changes made meanwhile are kept and reach Google once a key is verified.',
+  calendar: 'Changes made meanwhile are kept and reach Google once a key is verified.',
+  mail: 'Mail sent meanwhile fails with this reason: send it again once a key is verified.',
+};
 
 /** The brokerage's state when it has no key in use: never submitted, or removed (and when). */
-export async function noKeyProblem(manager: EntityManager, brokerageId: string, rows?: Pick<ServiceAccountCredential, 'status' | 'updatedAt'>[]): Promise<FeatureProblem> {
-  const keys = rows ?? (await manager.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, select: { status: true, updatedAt: true } }));
+export async function noKeyProblem(manager: EntityManager, brokerageId: string, feature: Feature, rows?: Pick<ServiceAccountCredential, 'updatedAt'>[]): Promise<FeatureProblem> {
+  const keys = rows ?? (await manager.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, select: { id: true, updatedAt: true } }));
   if (keys.length > 0) {
     const since = new Date(Math.max(...keys.map((k) => k.updatedAt.getTime())));
     return {
       code: ErrorCode.GOOGLE_NOT_CONFIGURED,
       message: `The brokerage's Google service-account key was removed (${since.toISOString()}); nothing reaches Google until a new key is verified`,
-      remedy: `A brokerage admin submits a service-account key with submitServiceAccountKey. ${MEANWHILE}`,
+      remedy: `A brokerage admin submits a service-account key with submitServiceAccountKey. ${MEANWHILE[feature]}`,
       since,
+      definite: true,
     };
   }
   const brokerage = await manager.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
   return {
     code: ErrorCode.GOOGLE_NOT_CONFIGURED,
     message: 'This brokerage has not submitted a Google service-account key, so nothing reaches Google',
-    remedy: `A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey. ${MEANWHILE}`,
+    remedy: `A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey. ${MEANWHILE[feature]}`,
     since: brokerage?.createdAt ?? null,
+    definite: true,
   };
 }
 
-/** Null when a key in use serves the feature (as far as its latest verification knows). */
-export async function credentialProblem(manager: EntityManager, brokerageId: string, feature: Feature): Promise<FeatureProblem | null> {
-  const rows = await manager.getRepository(ServiceAccountCredential).find({
-    where: { brokerageId },
-    select: { id: true, status: true, grantedScopes: true, lastChecks: true, verifiedAt: true, updatedAt: true, createdAt: true },
-    order: { createdAt: 'DESC' },
-  });
-  const inUse = rows.find((r) => r.status !== 'RETIRED');
-  if (!inUse) return noKeyProblem(manager, brokerageId, rows);
-  if (inUse.status === 'CANNOT_BE_VERIFIED') {
-    const checks = parseChecks(inUse.lastChecks);
-    const failed = checks.find((c) => !c.ok && c.code !== 'NOT_RUN' && FEATURE_CHECKS[feature].includes(c.name));
-    if (failed) {
-      return {
-        code: failed.code && TRANSIENT_CHECK_CODES.has(failed.code) ? ErrorCode.UPSTREAM_UNAVAILABLE : ErrorCode.GOOGLE_NOT_CONFIGURED,
-        message: `The brokerage's Google service-account key failed its latest verification (${inUse.updatedAt.toISOString()}): ${failed.message}`,
-        remedy: `${failed.remedy ? `${failed.remedy} ` : ''}Then a brokerage admin runs verifyServiceAccount.`,
-        since: inUse.updatedAt,
-      };
-    }
-  }
+/** Null when a key in use serves the feature (as far as its latest verification knows). `rows`: keyRows(), when read already. */
+export async function credentialProblem(manager: EntityManager, brokerageId: string, feature: Feature, rows?: KeyRow[]): Promise<FeatureProblem | null> {
+  const keys = rows ?? (await keyRows(manager, brokerageId));
+  const inUse = keys.find((r) => r.status !== 'RETIRED');
+  if (!inUse) return noKeyProblem(manager, brokerageId, feature, keys);
   const granted = inUse.grantedScopes ? new Set(JSON.parse(inUse.grantedScopes) as string[]) : null;
   const acceptable = FEATURE_SCOPES[feature];
   if (granted && !acceptable.some((s) => granted.has(s))) {
+    // GoogleSession.accessToken refuses this feature's calls without asking Google.
     return {
       code: ErrorCode.GOOGLE_NOT_CONFIGURED,
       message: `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`,
       remedy: `Authorize ${acceptable[0]} for the service account's client id in Admin console › Security › API controls › Domain-wide delegation, then a brokerage admin runs verifyServiceAccount.`,
       since: inUse.verifiedAt ?? inUse.updatedAt,
+      definite: true,
     };
+  }
+  if (inUse.status === 'CANNOT_BE_VERIFIED') {
+    const failed = parseChecks(inUse.lastChecks).find((c) => !c.ok && c.code !== null && SETUP_CHECK_CODES.has(c.code) && FEATURE_CHECKS[feature].includes(c.name));
+    if (failed) {
+      return {
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        message: `The brokerage's Google service-account key failed its latest verification (${inUse.updatedAt.toISOString()}): ${failed.message}`,
+        remedy: `${failed.remedy ? `${failed.remedy} ` : ''}Then a brokerage admin runs verifyServiceAccount.`,
+        since: inUse.updatedAt,
+        definite: false,
+      };
+    }
   }
   return null;
 }
@@ -103,9 +129,13 @@ export function syncErrorColumns(err: AppError): { lastError: string; lastErrorC
 
 export const NO_SYNC_ERROR = { lastError: null, lastErrorCode: null, lastErrorRemedy: null } as const;
 
-/** What a feature's status shows: the brokerage's key state first, else the last sync's error (stale since then). */
-export function statusError(keyProblem: FeatureProblem | null, rec: { lastError: string | null; lastErrorCode: string | null; lastErrorRemedy: string | null; staleSince: Date | null }): FeatureProblem | null {
-  if (keyProblem) return keyProblem;
+/**
+ * What a feature's status shows: the brokerage's key state first, else the last sync's error (stale since then). A
+ * failed verification stops counting once a sync of the feature succeeded after it (the setup was fixed since).
+ */
+export function statusError(keyProblem: FeatureProblem | null, rec: { lastSyncAt: Date | null; lastError: string | null; lastErrorCode: string | null; lastErrorRemedy: string | null; staleSince: Date | null }): FeatureProblem | null {
+  const stillTrue = keyProblem && (keyProblem.definite || !rec.lastSyncAt || !keyProblem.since || rec.lastSyncAt < keyProblem.since);
+  if (keyProblem && stillTrue) return keyProblem;
   if (!rec.lastError) return null;
-  return { code: (rec.lastErrorCode as ErrorCode | null) ?? ErrorCode.UPSTREAM_UNAVAILABLE, message: rec.lastError, remedy: rec.lastErrorRemedy, since: rec.staleSince };
+  return { code: (rec.lastErrorCode as ErrorCode | null) ?? ErrorCode.UPSTREAM_UNAVAILABLE, message: rec.lastError, remedy: rec.lastErrorRemedy, since: rec.staleSince, definite: false };
 }

@@ -115,7 +115,7 @@ function header(headers: unknown, name: string): string | undefined {
 }
 
 /** What a failure of ours says where a Google failure would be reported (sync errors, syncStatus). */
-export const OUR_FAILURE_MESSAGE = 'An unexpected failure in the gateway, not an answer from Google; it was logged and is tried again';
+export const OUR_FAILURE_MESSAGE = 'An unexpected failure in the gateway, not an answer from Google; it was logged';
 
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 

@@ -54,7 +54,7 @@ export class GoogleSession {
     /** The agent's own mailbox; the only one this session acts as. */
     readonly subject: string,
     /** Why there is no credential (never submitted, removed): what every call answers then. */
-    private readonly noKey: Pick<FeatureProblem, 'message' | 'remedy'> | null = null,
+    private readonly noKey: Record<Feature, Pick<FeatureProblem, 'message' | 'remedy'>> | null = null,
   ) {}
 
   async people(): Promise<people_v1.People> {
@@ -85,8 +85,8 @@ export class GoogleSession {
   async accessToken(feature: Feature): Promise<string> {
     const cred = this.credential;
     if (!cred) {
-      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, this.noKey?.message ?? 'This brokerage has no Google service-account key in use', {
-        remedy: this.noKey?.remedy ?? 'A brokerage admin submits the service-account key with submitServiceAccountKey.',
+      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, this.noKey?.[feature].message ?? 'This brokerage has no Google service-account key in use', {
+        remedy: this.noKey?.[feature].remedy ?? 'A brokerage admin submits the service-account key with submitServiceAccountKey.',
       });
     }
     const acceptable = FEATURE_SCOPES[feature];

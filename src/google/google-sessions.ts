@@ -2,7 +2,8 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Agent } from '../entities';
 import type { CredentialStore } from './credential-store';
-import { noKeyProblem } from './feature-health';
+import { noKeyProblem, type FeatureProblem } from './feature-health';
+import type { Feature } from './scopes';
 import { GoogleSession, type LoadedCredential } from './google-session';
 import type { TokenBroker } from './token-broker';
 
@@ -31,7 +32,11 @@ export class GoogleSessions {
   async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {
     const cred = await this.credentials.current(this.ds.manager, brokerageId);
     // No key: every call refuses with the brokerage's true state (never submitted, or removed).
-    const noKey = cred ? null : await noKeyProblem(this.ds.manager, brokerageId);
+    let noKey: Record<Feature, FeatureProblem> | null = null;
+    if (!cred) {
+      const [contacts, calendar, mail] = await Promise.all((['contacts', 'calendar', 'mail'] as const).map((f) => noKeyProblem(this.ds.manager, brokerageId, f)));
+      noKey = { contacts, calendar, mail };
+    }
     return new GoogleSession(this.broker, this.google, cred, agentEmail, noKey);
   }
 

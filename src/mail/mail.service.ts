@@ -17,7 +17,6 @@ import { isUniqueViolation } from '../db/unique-violation';
 import { MailMimeChunk, MailRecipient, SentMail } from '../entities';
 import { MIME_CHUNK_BYTES } from '../entities/mail.entities';
 import { AppError, ErrorCode, badInput, notFound } from '../errors';
-import { credentialProblem } from '../google/feature-health';
 import { enqueue, type LaneRef, type OutboxWorker } from '../outbox/outbox';
 import { buildMime, checkMailInput } from './mail.compose';
 import type { SendMailInput } from './mail.input';
@@ -89,12 +88,9 @@ export class MailService {
     // few such bodies in at once (http/request-body.ts), so no queue of them can build up here.
     const accepted = await this.accept(scope, input);
     if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
-    // No key that can serve mail (never submitted, removed, a setup step failing): QUEUED at once, no wait for a
-    // delivery that cannot happen (the delivery records why in the mail's failure).
-    if ((await credentialProblem(scope.manager, scope.brokerageId, 'mail'))?.code !== ErrorCode.GOOGLE_NOT_CONFIGURED) {
-      this.deps.outbox.kick(this.lane(scope));
-      await this.deps.outbox.waitFor(accepted.seqs, this.deps.settings.mutationWaitMs);
-    }
+    // Also without a key: its delivery fails at once (GOOGLE_NOT_CONFIGURED is final for mail), and the answer says why.
+    this.deps.outbox.kick(this.lane(scope));
+    await this.deps.outbox.waitFor(accepted.seqs, this.deps.settings.mutationWaitMs);
     return (await this.get(scope, accepted.id))!;
   }
 

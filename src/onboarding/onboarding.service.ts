@@ -197,9 +197,9 @@ export class OnboardingService {
         updatedAt: now,
       });
       await recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: id, detail: { ...auditDetail, replaced: inUse.map((o) => o.id), erased: held.map((o) => o.id) } }, now);
-      await recovered(m, brokerage.id, now);
       return { erased: held, previous };
     });
+    await recovered(this.deps.ds, brokerage.id, now);
     if (previous) await this.stopChannels(who, previous, 'credential.replaced');
     this.forgetAll(erased);
     this.deps.log.info({ brokerageId: brokerage.id, credentialId: id, erased: erased.length }, 'service-account key verified and stored');
@@ -236,8 +236,8 @@ export class OnboardingService {
         throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'The key was removed or replaced while it was being verified', { remedy: 'Check serviceAccount; submit a key with submitServiceAccountKey if none is in use.' });
       }
       await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.verified', target: row.id, detail: { outcome: status, testEmail, failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`) } }, now);
-      if (report.ok) await recovered(m, who.brokerageId, now);
     });
+    if (report.ok) await recovered(this.deps.ds, who.brokerageId, now);
     return {
       status: report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED',
       checks: report.checks,
@@ -297,11 +297,13 @@ export class OnboardingService {
 }
 
 /**
- * A key that verified serves the brokerage again: the errors its syncs recorded while it could not are no longer true
- * (a sync still failing records its own again), and writes queued meanwhile, backing off for minutes, are due now.
+ * A key that verified serves the brokerage again: the setup errors its syncs recorded while it could not are no longer
+ * true (a sync still failing records its own again; other errors stay until the next sync), and writes queued
+ * meanwhile, backing off for minutes, are due now. After the key's transaction: these touch rows of many agents.
  */
-async function recovered(m: EntityManager, brokerageId: string, now: Date): Promise<void> {
-  await m.getRepository(ContactSyncRecord).update({ brokerageId }, NO_SYNC_ERROR);
-  await m.getRepository(CalendarSyncRecord).update({ brokerageId }, NO_SYNC_ERROR);
-  await m.createQueryBuilder().update(OutboxRow).set({ nextAttemptAt: now }).where('brokerageId = :brokerageId AND status = :pending AND nextAttemptAt > :now', { brokerageId, pending: 'PENDING', now }).execute();
+async function recovered(ds: DataSource, brokerageId: string, now: Date): Promise<void> {
+  const setup = { brokerageId, lastErrorCode: ErrorCode.GOOGLE_NOT_CONFIGURED };
+  await ds.getRepository(ContactSyncRecord).update(setup, NO_SYNC_ERROR);
+  await ds.getRepository(CalendarSyncRecord).update(setup, NO_SYNC_ERROR);
+  await ds.createQueryBuilder().update(OutboxRow).set({ nextAttemptAt: now }).where('brokerageId = :brokerageId AND status = :pending AND nextAttemptAt > :now', { brokerageId, pending: 'PENDING', now }).execute();
 }

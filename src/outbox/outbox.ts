@@ -129,6 +129,8 @@ interface LaneState {
   running: boolean;
   dirty: boolean;
   timer?: NodeJS.Timeout;
+  /** When the timer fires (ms epoch). */
+  timerAt?: number;
 }
 
 export class OutboxWorker {
@@ -229,9 +231,17 @@ export class OutboxWorker {
       lane.dirty = true;
       return;
     }
-    if (lane.timer) return; // already due soon
+    const at = Date.now() + Math.max(0, delayMs);
+    if (lane.timer) {
+      if (lane.timerAt! <= at) return; // already due as soon
+      // Due sooner than its timer says (a poll found its head due: a new key made it due, another process retried
+      // it): the backoff timer, up to OUTBOX_RETRY_MAX_MS away, must not hold it back.
+      clearTimeout(lane.timer);
+    }
+    lane.timerAt = at;
     lane.timer = setTimeout(() => {
       lane!.timer = undefined;
+      lane!.timerAt = undefined;
       this.enqueueRun(lane!);
     }, Math.max(0, delayMs));
     lane.timer.unref();

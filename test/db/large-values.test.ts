@@ -72,6 +72,17 @@ describeEachDb('values larger than our columns used to hold', (db) => {
     expect((await gql('{ contacts { totalCount } }')).body.data.contacts.totalCount).toBe(4);
   });
 
+  test('two addresses the database\'s collation holds equal (ü and u, ß and ss) import, and the contact can be edited', async () => {
+    await seedGoogle([{ names: [{ givenName: 'Anna', familyName: 'Müller' }], emailAddresses: [{ value: 'anna.müller@x.de' }, { value: 'anna.muller@x.de' }, { value: 'strasse@x.de' }, { value: 'straße@x.de' }] }]);
+    expect((await sync()).lastError).toBeNull();
+    const list = await gql('{ contacts(first: 5) { edges { node { id emails { value } } } } }');
+    const anna = list.body.data.contacts.edges[0].node;
+    expect(anna.emails.map((e: any) => e.value)).toEqual(['anna.müller@x.de', 'anna.muller@x.de', 'strasse@x.de', 'straße@x.de']);
+    const upd = await gql('mutation ($id: ID!) { updateContact(id: $id, input: { emails: [{ value: "anna.müller@x.de" }, { value: "anna.muller@x.de" }] }) { syncState } }', { id: anna.id });
+    expect(upd.body.errors).toBeUndefined();
+    expect(upd.body.data.updateContact.syncState).toBe('SYNCED');
+  });
+
   test('a page of 60 contacts with 300 KB notes each (18 MB) imports, and an edit in the CRM keeps each note whole in Google', async () => {
     const noteOf = (i: number) => `${i}:`.padEnd(300_000, 'n');
     await seedGoogle(Array.from({ length: 60 }, (_, i) => ({ names: [{ givenName: `P${String(i).padStart(2, '0')}` }], biographies: [{ value: noteOf(i), contentType: 'TEXT_PLAIN' }] })));
