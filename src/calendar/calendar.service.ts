@@ -486,7 +486,7 @@ export class CalendarService {
   }
 
   private async fetch(scope: TenantScope, id: string): Promise<GEvent | null> {
-    if (!/^[A-Za-z0-9_]{1,255}$/.test(id)) return null; // not a Google event id: nothing to ask
+    if (!/^[A-Za-z0-9_]{1,1024}$/.test(id)) return null; // not a Google event id: nothing to ask
     try {
       return await this.google(scope, async (cal) => (await cal.events.get({ calendarId: 'primary', eventId: id })).data);
     } catch (err) {

@@ -2,8 +2,14 @@ import { Column, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'ty
 import { idColumn, nullableTimestampColumn, timestampColumn } from './columns';
 import type { ContactSyncState } from './contact.entity';
 
-/** Google event ids: base32hex, 5-1024 characters; instance ids add "_<time>". We keep ids up to this length. */
-export const EVENT_ID_LENGTH = 255;
+/**
+ * Google event ids: base32hex, 5-1024 characters (instance ids add "_<time>" to a shorter one). Stored whole: cut at
+ * 255 as they were, two ids sharing a long prefix became one event and the feed told a truncated id. ASCII with a
+ * binary collation on MySQL: 1,024 bytes in an index key (utf8mb4 would take 4,096, over InnoDB's 3,072), and ids
+ * differing only in case are different events.
+ */
+export const EVENT_ID_LENGTH = 1024;
+const eventIdColumn = { type: 'varchar', length: EVENT_ID_LENGTH, charset: 'ascii', collation: 'ascii_bin' } as const;
 
 /**
  * An event the CRM wrote (or is writing) to an agent's Google calendar:
@@ -24,7 +30,7 @@ export class CalendarEvent {
   @Column(idColumn)
   agentId: string;
 
-  @Column({ type: 'varchar', length: EVENT_ID_LENGTH })
+  @Column(eventIdColumn)
   googleEventId: string;
 
   /** Google's etag as we last saw or wrote it. */
@@ -116,7 +122,7 @@ export class CalendarChange {
   @Column(idColumn)
   agentId: string;
 
-  @Column({ type: 'varchar', length: EVENT_ID_LENGTH })
+  @Column(eventIdColumn)
   googleEventId: string;
 
   /** confirmed, tentative or cancelled */
@@ -141,7 +147,7 @@ export class CalendarKnown {
   @PrimaryColumn(idColumn)
   agentId: string;
 
-  @PrimaryColumn({ type: 'varchar', length: EVENT_ID_LENGTH })
+  @PrimaryColumn(eventIdColumn)
   googleEventId: string;
 
   @Column({ type: 'varchar', length: 255, nullable: true })

@@ -147,4 +147,25 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     const { changes } = await changesAfter(first.cursor);
     expect(changes.map((c) => [c.eventId, c.status, c.event?.title ?? null]).sort()).toEqual([[x, 'cancelled', null], [moved, 'confirmed', 'Moved to last week'], [edited, 'confirmed', 'Edited in Google']].sort());
   });
+
+  test('event ids up to Google\'s 1,024 characters: told whole, two sharing a long prefix kept apart, and editable', async () => {
+    const prefix = 'a'.repeat(300);
+    const longA = `${prefix}${'b'.repeat(724)}`; // 1,024 characters, base32hex
+    const longB = `${prefix}${'c'.repeat(724)}`;
+    for (const [id, summary] of [[longA, 'Long A'], [longB, 'Long B']]) {
+      const r = await w.admin.request('POST', `/users/${AGENT}/events`, { id, summary, start: { dateTime: day(3), timeZone: 'UTC' }, end: { dateTime: day(3, 11), timeZone: 'UTC' } });
+      expect(r.status).toBe(200);
+    }
+    expect((await sync()).lastError).toBeNull();
+    const { changes } = await changesAfter(null);
+    expect(changes.map((c) => [c.eventId.length, c.eventId === longA || c.eventId === longB, c.event?.title]).sort()).toEqual([[1024, true, 'Long A'], [1024, true, 'Long B']]);
+    const upd = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Long A, renamed" }) { id title syncState } }', { id: longA });
+    expect(upd.body.errors).toBeUndefined();
+    expect(upd.body.data.updateEvent).toEqual({ id: longA, title: 'Long A, renamed', syncState: 'SYNCED' });
+    await w.admin.request('DELETE', `/users/${AGENT}/events/${longB}`);
+    await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
+    await sync();
+    const after = (await changesAfter(null)).changes.slice(2).map((c) => [c.eventId === longA ? 'A' : c.eventId === longB ? 'B' : c.eventId, c.status, c.event?.title ?? null]);
+    expect(after.sort()).toEqual([['A', 'confirmed', 'Long A, renamed'], ['B', 'cancelled', null]]);
+  });
 });
