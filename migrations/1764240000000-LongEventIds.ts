@@ -16,7 +16,9 @@ export class LongEventIds1764240000000 implements MigrationInterface {
       for (const t of TABLES) await q.query(`ALTER TABLE \`${t}\` MODIFY \`googleEventId\` VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_bin NOT NULL`);
       return;
     }
-    for (const t of TABLES) await q.changeColumn(t, 'googleEventId', column(t, 1024));
+    await keepingSequence(q, async () => {
+      for (const t of TABLES) await q.changeColumn(t, 'googleEventId', column(t, 1024));
+    });
   }
 
   async down(q: QueryRunner): Promise<void> {
@@ -27,8 +29,24 @@ export class LongEventIds1764240000000 implements MigrationInterface {
       }
       return;
     }
-    for (const t of TABLES) await q.changeColumn(t, 'googleEventId', column(t, 255));
+    await keepingSequence(q, async () => {
+      for (const t of TABLES) await q.changeColumn(t, 'googleEventId', column(t, 255));
+    });
   }
+}
+
+/**
+ * SQLite: typeorm changes a column by rebuilding the table, and the new calendar_change's AUTOINCREMENT counter
+ * starts again from its highest remaining row. Rows the retention deleted at the top would then have their positions
+ * handed out again, below cursors clients hold, and those clients would skip the new changes. The counter is put back.
+ */
+async function keepingSequence(q: QueryRunner, rebuild: () => Promise<unknown>): Promise<void> {
+  const before: { seq: number }[] = await q.query("SELECT seq FROM sqlite_sequence WHERE name = 'calendar_change'");
+  await rebuild();
+  if (!before.length) return;
+  const after: { seq: number }[] = await q.query("SELECT seq FROM sqlite_sequence WHERE name = 'calendar_change'");
+  if (after.length) await q.query("UPDATE sqlite_sequence SET seq = ? WHERE name = 'calendar_change' AND seq < ?", [before[0].seq, before[0].seq]);
+  else await q.query("INSERT INTO sqlite_sequence (name, seq) VALUES ('calendar_change', ?)", [before[0].seq]);
 }
 
 function isMysql(q: QueryRunner): boolean {

@@ -146,7 +146,8 @@ export class CalendarSync {
       let recorded: number;
       if (rec.syncToken) {
         try {
-          const listed = await this.list(agent, cal, { syncToken: rec.syncToken });
+          // showDeleted as on the full listing that issued the token (Google asks for the same parameters).
+          const listed = await this.list(agent, cal, { syncToken: rec.syncToken, showDeleted: true });
           await this.saveToken(agent, listed.nextSyncToken);
           recorded = listed.recorded;
         } catch (err) {
@@ -219,7 +220,8 @@ export class CalendarSync {
   /**
    * Records the events that differ from what the feed holds, and remembers them, in one transaction: the memory is
    * never ahead of the feed, so a change is never skipped as known without having been recorded. `full`: the items
-   * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change.
+   * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change (except a
+   * cancelled occurrence of a series, told once: the memory then holds it cancelled).
    */
   private async recordChanges(agent: CalendarAgentRef, items: GEvent[], opts: { full?: boolean } = {}): Promise<number> {
     const latest = new Map<string, GEvent>();
@@ -232,7 +234,9 @@ export class CalendarSync {
     }
     const changed = [...latest].filter(([id, e]) => {
       const k = known.get(id);
-      if (opts.full && e.status === 'cancelled' && (!k || k.status === 'cancelled')) return false;
+      // A cancelled occurrence of a series (recurringEventId) is news though the feed never told it by its own id: it
+      // removes an instance a client expands from the series' recurrence.
+      if (opts.full && e.status === 'cancelled' && !e.recurringEventId && (!k || k.status === 'cancelled')) return false;
       return !alreadyKnown(k, e);
     });
     if (!changed.length) return 0;
@@ -279,7 +283,9 @@ export class CalendarSync {
     }
     let recorded = 0;
     for (let i = 0; i < found.length; i += 500) recorded += await this.recordChanges(agent, found.slice(i, i + 500));
-    const outside = found.filter((e) => e.status !== 'cancelled').map((e) => storedId(e.id!));
+    // Forgotten only when it lies before the window (or is a series, whose end we do not compute): a later change
+    // brings it back. One inside the window (changed while the listing paged) stays remembered.
+    const outside = found.filter((e) => e.status !== 'cancelled' && ((knownStateOf(e).endsAt?.getTime() ?? 0) <= timeMin.getTime())).map((e) => storedId(e.id!));
     for (let i = 0; i < outside.length; i += 500) await repo.delete({ agentId: agent.agentId, googleEventId: In(outside.slice(i, i + 500)) });
     return recorded;
   }

@@ -168,4 +168,17 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     const after = (await changesAfter(null)).changes.slice(2).map((c) => [c.eventId === longA ? 'A' : c.eventId === longB ? 'B' : c.eventId, c.status, c.event?.title ?? null]);
     expect(after.sort()).toEqual([['A', 'confirmed', 'Long A, renamed'], ['B', 'cancelled', null]]);
   });
+
+  test('an occurrence of a series deleted while the token was invalid arrives as a cancelled entry', async () => {
+    const series = await seed('Weekly showing', day(2), day(2, 11), { recurrence: ['RRULE:FREQ=WEEKLY;COUNT=5'] });
+    await sync();
+    const first = await changesAfter(null);
+    const instance = `${series}_${day(9).replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`; // the second occurrence: <series>_YYYYMMDDTHHMMSSZ
+    const del = await w.admin.request('DELETE', `/users/${AGENT}/events/${instance}`);
+    expect(del.status).toBeLessThan(300);
+    await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
+    expect((await sync()).lastFullSyncReason).toBe('FULL_SYNC_REQUIRED');
+    const { changes } = await changesAfter(first.cursor);
+    expect(changes.map((c) => [c.eventId, c.status])).toEqual([[instance, 'cancelled']]);
+  });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import { In, type DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { Agent, Brokerage, CalendarChange, CalendarKnown, Contact, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
@@ -157,6 +157,20 @@ describeEachDb('migrations', (db) => {
       ['a1', 'evB', null, 'cancelled', null, '2026-11-03T00:00:00.000Z'],
       ['a2', 'evA', '"9"', 'confirmed', null, '2026-11-04T00:00:00.000Z'],
     ]);
+    await db().clear();
+  });
+
+  test('LongEventIds keeps the change feed\'s positions: a change recorded afterwards comes after every cursor handed out before, even when the newest rows were pruned', async () => {
+    const ds = db().ds;
+    await undoThrough(ds, 'LongEventIds1764240000000');
+    const record = (googleEventId: string) => ds.getRepository(CalendarChange).insert({ agentId: 'a1', googleEventId, status: 'confirmed', event: '{}', recordedAt: new Date() });
+    for (const id of ['e1', 'e2', 'e3']) await record(id);
+    const highest = Math.max(...(await ds.getRepository(CalendarChange).find()).map((c) => c.seq));
+    await ds.getRepository(CalendarChange).delete({ googleEventId: In(['e2', 'e3']) }); // pruned: a client's cursor may still be at e3
+    await ds.runMigrations({ transaction: 'each' });
+    await record('e4');
+    const e4 = await ds.getRepository(CalendarChange).findOneByOrFail({ googleEventId: 'e4' });
+    expect(e4.seq).toBeGreaterThan(highest);
     await db().clear();
   });
 
