@@ -131,6 +131,8 @@ interface LaneState {
   timer?: NodeJS.Timeout;
   /** When the timer fires (ms epoch). */
   timerAt?: number;
+  /** Until when another process holds the lane's lease, as far as this one last found (ms epoch). */
+  heldElsewhereUntil?: number;
 }
 
 export class OutboxWorker {
@@ -234,6 +236,9 @@ export class OutboxWorker {
     const at = Date.now() + Math.max(0, delayMs);
     if (lane.timer) {
       if (lane.timerAt! <= at) return; // already due as soon
+      // Held by another process: its head looks due to every poll while that process delivers it; asking for the
+      // lease again each poll would only cost queries and a delivery slot.
+      if ((lane.heldElsewhereUntil ?? 0) > Date.now()) return;
       // Due sooner than its timer says (a poll found its head due: a new key made it due, another process retried
       // it): the backoff timer, up to OUTBOX_RETRY_MAX_MS away, must not hold it back.
       clearTimeout(lane.timer);
@@ -328,16 +333,23 @@ export class OutboxWorker {
     await this.ds.getRepository(OutboxLease).update({ lane, owner: this.owner }, { until: new Date(0) });
   }
 
+  /** Another process holds the lane: look again when its lease may have ended, and not sooner (see schedule). */
+  private heldElsewhere(lane: LaneState): number {
+    lane.heldElsewhereUntil = Date.now() + this.settings.leaseMs;
+    return this.settings.leaseMs;
+  }
+
   /** Delivers a lane while it has due rows; resolves to when it should run again (undefined: when kicked). */
   private async runLane(lane: LaneState): Promise<number | undefined> {
     const handler = this.handlers.get(lane.ref.topic);
     if (!handler) return undefined;
     const key = `${lane.ref.topic}:${lane.ref.agentId}`;
     // Another process delivers this lane; look again when its lease may have ended.
-    if (!(await this.acquire(key))) return this.settings.leaseMs;
+    if (!(await this.acquire(key))) return this.heldElsewhere(lane);
+    lane.heldElsewhereUntil = undefined;
     try {
       while (!this.stopped) {
-        if (!(await this.renew(key))) return this.settings.leaseMs;
+        if (!(await this.renew(key))) return this.heldElsewhere(lane);
         const rows = await this.ds.getRepository(OutboxRow).find({
           where: { topic: lane.ref.topic, agentId: lane.ref.agentId, status: 'PENDING' },
           order: { seq: 'ASC' },

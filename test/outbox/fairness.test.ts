@@ -5,7 +5,7 @@
  * such lanes kept every other lane out of every poll, and after a restart nothing else was delivered again.
  */
 import { randomUUID } from 'node:crypto';
-import { OutboxRow } from '../../src/entities';
+import { OutboxLease, OutboxRow } from '../../src/entities';
 import { createLogger } from '../../src/logger';
 import { enqueue, OutboxWorker, pickLanes, type LaneRef, type Outcome, type OutboxHandler } from '../../src/outbox/outbox';
 import { describeEachDb } from '../support/db';
@@ -67,6 +67,45 @@ describeEachDb('outbox poll and lanes that back off', (db) => {
     const keylessRows = await db().ds.getRepository(OutboxRow).find({ where: { brokerageId: keyless } });
     expect(keylessRows).toHaveLength(300);
     expect(keylessRows.filter((r) => r.attempts > 1)).toEqual([]);
+    await db().clear();
+  }, 60_000);
+
+  test('a lane another process holds is asked for again when its lease may end, not at every poll; a head made due sooner than its backoff runs at the next poll', async () => {
+    const held: LaneRef = { topic: 'test', brokerageId: randomUUID(), agentId: 'held-by-another' };
+    const backingOff: LaneRef = { topic: 'test', brokerageId: randomUUID(), agentId: 'backing-off' };
+    await db().ds.transaction((m) => enqueue(m, [{ lane: held, kind: 'create', entityId: 'held-1' }, { lane: backingOff, kind: 'create', entityId: 'backoff-1' }]));
+    // Another process holds the first lane for a minute.
+    await db().ds.getRepository(OutboxLease).insert({ lane: `test:${held.agentId}`, owner: 'another-process', until: new Date(Date.now() + 60_000) });
+    let refuseOnce = true;
+    const handler: OutboxHandler & { done: string[] } = {
+      topic: 'test',
+      done: [],
+      async deliver(lane, rows) {
+        if (lane.agentId === backingOff.agentId && refuseOnce) {
+          refuseOnce = false;
+          return [{ seq: rows[0].seq, result: 'retry', error: 'GOOGLE_NOT_CONFIGURED', retryAfterMs: 600_000 }];
+        }
+        this.done.push(...rows.map((r) => r.entityId));
+        return rows.map((r) => ({ seq: r.seq, result: 'done' as const }));
+      },
+    };
+    const worker = new OutboxWorker(db().ds, createLogger('silent'), FAST);
+    worker.register(handler);
+    const acquire = jest.spyOn(worker as unknown as { acquire(lane: string): Promise<boolean> }, 'acquire');
+    const poll = jest.spyOn(worker as unknown as { poll(): Promise<void> }, 'poll');
+    worker.start();
+    try {
+      // The backing-off lane was tried once and now waits 10 minutes in memory; then its head is made due (a new key).
+      await until('the backing-off head tried once', async () => (await db().ds.getRepository(OutboxRow).findOneByOrFail({ entityId: 'backoff-1' })).attempts, (n) => n === 1);
+      await db().ds.getRepository(OutboxRow).update({ entityId: 'backoff-1' }, { nextAttemptAt: new Date() });
+      await until('the backing-off write delivered by a poll', () => handler.done, (d) => d.includes('backoff-1'), 10_000);
+      const polls = poll.mock.calls.length;
+      await until('ten more polls', () => poll.mock.calls.length, (n) => n >= polls + 10);
+      expect(acquire.mock.calls.filter(([lane]) => lane === `test:${held.agentId}`)).toHaveLength(1);
+      expect(handler.done).not.toContain('held-1');
+    } finally {
+      await worker.stop();
+    }
     await db().clear();
   }, 60_000);
 });
