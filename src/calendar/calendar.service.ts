@@ -338,6 +338,11 @@ function storedBody(body: GEvent): string {
   return json;
 }
 
+/** Google's event ids (base32hex; instances add "_<time>"), at most EVENT_ID_LENGTH characters. */
+function isEventId(id: string): boolean {
+  return /^[A-Za-z0-9_]{1,1024}$/.test(id);
+}
+
 function encodeCursor(e: GEvent): string {
   return Buffer.from(JSON.stringify([startMs(e), e.id])).toString('base64url');
 }
@@ -486,7 +491,7 @@ export class CalendarService {
   }
 
   private async fetch(scope: TenantScope, id: string): Promise<GEvent | null> {
-    if (!/^[A-Za-z0-9_]{1,1024}$/.test(id)) return null; // not a Google event id: nothing to ask
+    if (!isEventId(id)) return null; // not a Google event id: nothing to ask
     try {
       return await this.google(scope, async (cal) => (await cal.events.get({ calendarId: 'primary', eventId: id })).data);
     } catch (err) {
@@ -509,6 +514,7 @@ export class CalendarService {
   }
 
   async update(scope: TenantScope, id: string, patch: EventPatch): Promise<EventType> {
+    if (!isEventId(id)) throw notFound('Event', id); // before any query: MySQL's ASCII id column refuses other text
     const { etag, ...changes } = patch;
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
     if (existing?.pendingOp === 'delete') throw notFound('Event', id);
@@ -562,6 +568,7 @@ export class CalendarService {
   }
 
   async delete(scope: TenantScope, id: string): Promise<boolean> {
+    if (!isEventId(id)) throw notFound('Event', id);
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
     if (existing?.pendingOp === 'delete') throw notFound('Event', id);
     if (isRefusedCreate(existing)) {

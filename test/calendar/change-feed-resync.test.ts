@@ -162,6 +162,12 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     const upd = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Long A, renamed" }) { id title syncState } }', { id: longA });
     expect(upd.body.errors).toBeUndefined();
     expect(upd.body.data.updateEvent).toEqual({ id: longA, title: 'Long A, renamed', syncState: 'SYNCED' });
+    // Not an event id at all (MySQL's ASCII id column cannot even compare it): NOT_FOUND, not a failure.
+    for (const op of ['mutation ($id: ID!) { updateEvent(id: $id, input: { title: "x" }) { id } }', 'mutation ($id: ID!) { deleteEvent(id: $id) }', 'query ($id: ID!) { event(id: $id) { id } }']) {
+      const r = await gql(op, { id: 'événement-😀' });
+      if (op.startsWith('query')) expect(r.body).toEqual({ data: { event: null } });
+      else expect(r.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    }
     await w.admin.request('DELETE', `/users/${AGENT}/events/${longB}`);
     await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
     await sync();
