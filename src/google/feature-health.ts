@@ -47,7 +47,7 @@ const FEATURE_CHECKS: Record<Feature, readonly string[]> = {
  * about the test user alone (an unknown user, no mailbox), Google being unreachable, or a failure of ours: the syncs
  * and deliveries of each agent report those themselves.
  */
-const SETUP_CHECK_CODES = new Set(['DELEGATION_MISSING', 'KEY_INVALID', 'INVALID_SCOPE', 'CLIENT_DISABLED', 'CLIENT_DELETED', 'ADMIN_POLICY', 'API_DISABLED', 'INSUFFICIENT_SCOPE']);
+export const SETUP_CHECK_CODES: ReadonlySet<string> = new Set(['DELEGATION_MISSING', 'KEY_INVALID', 'INVALID_SCOPE', 'CLIENT_DISABLED', 'CLIENT_DELETED', 'ADMIN_POLICY', 'API_DISABLED', 'INSUFFICIENT_SCOPE']);
 
 /** What happens to a feature's writes made while it has no key. */
 const MEANWHILE: Record<Feature, string> = {

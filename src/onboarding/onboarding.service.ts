@@ -23,7 +23,8 @@ import { Brokerage, CalendarSyncRecord, ContactSyncRecord, OutboxRow, ServiceAcc
 import type { CredentialStatus } from '../entities/service-account-credential.entity';
 import { AppError, ErrorCode, badInput } from '../errors';
 import type { CredentialStore } from '../google/credential-store';
-import { NO_SYNC_ERROR } from '../google/feature-health';
+import { NO_SYNC_ERROR, SETUP_CHECK_CODES } from '../google/feature-health';
+import { FEATURE_SCOPES, type Feature } from '../google/scopes';
 import type { LoadedCredential } from '../google/google-session';
 import { KeyFileError, parseServiceAccountKey } from '../google/service-account-key';
 import type { TokenBroker } from '../google/token-broker';
@@ -199,9 +200,9 @@ export class OnboardingService {
       await recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: id, detail: { ...auditDetail, replaced: inUse.map((o) => o.id), erased: held.map((o) => o.id) } }, now);
       return { erased: held, previous };
     });
-    await recovered(this.deps.ds, brokerage.id, now);
     if (previous) await this.stopChannels(who, previous, 'credential.replaced');
     this.forgetAll(erased);
+    await this.recovered(brokerage.id, now);
     this.deps.log.info({ brokerageId: brokerage.id, credentialId: id, erased: erased.length }, 'service-account key verified and stored');
     return { status: 'VERIFIED', checks: report.checks, serviceAccount: { ...publicFace, status: 'VERIFIED', verifiedAt: now } };
   }
@@ -226,8 +227,7 @@ export class OnboardingService {
         {
           status,
           verifiedAt: report.ok ? now : row.verifiedAt,
-          // Keep the last known grants when nothing could be learned (e.g. Google unreachable).
-          grantedScopes: report.grantedScopes.length || report.ok ? JSON.stringify(report.grantedScopes) : row.grantedScopes,
+          grantedScopes: JSON.stringify(grantsAfter(report, row.grantedScopes)),
           lastChecks: JSON.stringify(report.checks),
           updatedAt: now,
         },
@@ -237,12 +237,21 @@ export class OnboardingService {
       }
       await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.verified', target: row.id, detail: { outcome: status, testEmail, failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`) } }, now);
     });
-    if (report.ok) await recovered(this.deps.ds, who.brokerageId, now);
+    if (report.ok) await this.recovered(who.brokerageId, now);
     return {
       status: report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED',
       checks: report.checks,
       serviceAccount: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId, status, verifiedAt: report.ok ? now : row.verifiedAt, testEmail, grantedScopes: report.grantedScopes },
     };
+  }
+
+  /** recovered(), whose failure must not fail the key's verification (the key is stored): logged instead. */
+  private async recovered(brokerageId: string, now: Date): Promise<void> {
+    try {
+      await recovered(this.deps.ds, brokerageId, now);
+    } catch (err) {
+      this.deps.log.warn({ err, brokerageId }, 'a verified key could not clear old sync errors or make queued writes due; the next syncs and retries do');
+    }
   }
 
   /**
@@ -294,6 +303,22 @@ export class OnboardingService {
     }
     return email;
   }
+}
+
+/**
+ * The scopes a re-verification leaves granted: those it got tokens for, and the earlier ones whose token check failed
+ * for another reason than the setup (Google unreachable, rate limited): a passing hiccup must not take a feature away
+ * from every agent until the next verification (GoogleSession refuses a scope it does not hold).
+ */
+function grantsAfter(report: DoctorReport, previous: string | null): string[] {
+  if (report.ok || !previous) return report.grantedScopes;
+  const refused = new Set<string>();
+  for (const c of report.checks) {
+    if (c.name.startsWith('token:') && !c.ok && c.code !== null && SETUP_CHECK_CODES.has(c.code)) {
+      for (const scope of FEATURE_SCOPES[c.name.slice('token:'.length) as Feature] ?? []) refused.add(scope);
+    }
+  }
+  return [...new Set([...report.grantedScopes, ...(JSON.parse(previous) as string[]).filter((s) => !refused.has(s))])];
 }
 
 /**

@@ -139,6 +139,19 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     expect((await status()).mail.error).toBeNull();
   });
 
+  test('a verification that meets a passing Google failure (a 503 from the token endpoint) takes no feature away', async () => {
+    await w.admin.addFault({ api: 'token', status: 503, count: 1 });
+    const r = await gql('mutation { verifyServiceAccount { status checks { name ok code } } }', undefined, adminToken);
+    expect(r.body.data.verifyServiceAccount.status).toBe('CANNOT_BE_VERIFIED');
+    expect(r.body.data.verifyServiceAccount.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { code: string }) => c.code)).toContain('UNAVAILABLE');
+    const s = await status();
+    expect([s.contacts.error, s.calendar.error, s.mail.error]).toEqual([null, null, null]);
+    const created = await waitedFor(() => gql('mutation { createContact(input: { givenName: "After a hiccup" }) { syncState } }'));
+    expect(created.answer.body.data.createContact.syncState).toBe('SYNCED');
+    expect((await gql('mutation { createEvent(input: { title: "After a hiccup", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { syncState } }')).body.data.createEvent.syncState).toBe('SYNCED');
+    expect((await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken)).body.data.verifyServiceAccount.status).toBe('VERIFIED');
+  });
+
   test('a failing sync: its error carries the code and the remedy Google\'s answer gave, since the sync went stale', async () => {
     // A mailbox with no token cached yet, so the token endpoint is asked.
     const other = await w.token('other@alpha.test');
