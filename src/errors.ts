@@ -15,6 +15,8 @@ export enum ErrorCode {
   RATE_LIMITED = 'RATE_LIMITED',
   GOOGLE_NOT_CONFIGURED = 'GOOGLE_NOT_CONFIGURED',
   UPSTREAM_UNAVAILABLE = 'UPSTREAM_UNAVAILABLE',
+  /** Our own dependency (the database) is away: retry after extensions.retryAfterSeconds. HTTP 503. */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -27,6 +29,7 @@ export function isPublicCode(code: unknown): code is ErrorCode {
 /** HTTP status for an error that fails the whole request (not a field). */
 const HTTP_STATUS: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };
 
 export class AppError extends GraphQLError {

@@ -29,6 +29,7 @@ import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
 import type { CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
+import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, isDatabaseUnavailable } from './db/unavailable';
 import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
@@ -106,6 +107,10 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
       extensions: { code: ErrorCode.BAD_USER_INPUT, problems },
     };
   }
+  // The database is away (however deep a service wrapped it): retryable, said so, never masked as a bug.
+  if (code === ErrorCode.SERVICE_UNAVAILABLE || isDatabaseUnavailable(original)) {
+    return { message: databaseUnavailable().message, locations: formatted.locations, path: formatted.path, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS } };
+  }
   if (isExpected(error, code)) {
     const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions };
@@ -124,6 +129,11 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
       async didEncounterErrors({ errors, contextValue }) {
         for (const e of errors) {
           const code = e.extensions?.code;
+          if (isDatabaseUnavailable(unwrapResolverError(e))) {
+            // An outage, not a bug: /readyz says so too; one line per request, without the stack.
+            contextValue?.log.warn({ path: e.path, code: (unwrapResolverError(e) as { code?: string }).code }, 'database unavailable: answered SERVICE_UNAVAILABLE');
+            continue;
+          }
           // An INTERNAL_SERVER_ERROR is logged even when raised on purpose (an AppError, e.g. an unknown failure calling
           // Google): the client quotes its request id to support, who must find it here, with what was thrown.
           if ((!isExpected(e, code) && !APOLLO_REQUEST_CODES.has(String(code))) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
@@ -133,7 +143,13 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
         }
       },
       async willSendResponse({ response, contextValue }) {
-        if (response.body.kind !== 'single' || !contextValue) return;
+        if (response.body.kind !== 'single') return;
+        if (response.body.singleResult.errors?.some((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) {
+          // A client or proxy that only looks at the status also knows to come back later.
+          response.http.status = 503;
+          response.http.headers.set('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+        }
+        if (!contextValue) return;
         for (const e of response.body.singleResult.errors ?? []) {
           if (e.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
         }
@@ -214,6 +230,10 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
           return createContext(services, requestId, caller, res.locals.largeBody === true);
         } catch (err) {
           if (err instanceof AppError && err.code !== ErrorCode.INTERNAL_SERVER_ERROR) throw err;
+          if (isDatabaseUnavailable(err)) {
+            services.log.warn({ requestId, code: (err as { code?: string }).code }, 'database unavailable while identifying the caller: answered SERVICE_UNAVAILABLE');
+            throw databaseUnavailable();
+          }
           // Apollo would send the message as is ("Context creation failed: Access denied for user …") and log nothing.
           services.log.error({ err, requestId }, 'unexpected error while building the request context (masked for the client)');
           throw new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error', { requestId });
@@ -233,6 +253,9 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       res.status(413).json({ errors: [{ message: `Request body is larger than ${limit} bytes${hint}`, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' } }] });
     } else if (err?.type === 'entity.parse.failed' || (status >= 400 && status < 500)) {
       res.status(400).json({ errors: [{ message: err?.type === 'entity.parse.failed' ? 'Malformed JSON in request body' : 'Bad request', extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+    } else if (isDatabaseUnavailable(err)) {
+      res.status(503).setHeader('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
+      res.json({ errors: [{ message: databaseUnavailable().message, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS } }] });
     } else if (err instanceof AppError) {
       const code = err.extensions.code as ErrorCode;
       res.status((err.extensions.http as { status?: number } | undefined)?.status ?? 400).json({ errors: [{ message: err.message, extensions: { code } }] });

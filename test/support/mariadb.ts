@@ -17,6 +17,10 @@ export interface MariaDbInstance {
   url: string;
   pid: number;
   dir: string;
+  /** Kills the server (SIGKILL), keeping its data directory: as a crash or a managed database's failover. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same data directory and port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -48,7 +52,6 @@ function sleep(ms: number) {
 export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
   const dir = mkdtempSync(join(tmpdir(), 'engage-mariadb-'));
   const dataDir = join(dir, 'data');
-  const socket = join(dir, 'mysqld.sock');
   // Its own temporary directory: with the default (/tmp) a bootstrap sharing it with other MariaDB runs on the
   // machine was seen aborting on "Error on delete of '/tmp/#sql-temptable…'".
   const tmp = join(dir, 'tmp');
@@ -59,21 +62,53 @@ export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
     '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', `--tmpdir=${tmp}`,
   ], { stdio: 'pipe' });
   const port = await freePort();
+  let server: Server;
+  try {
+    server = await launch(mariadbd, dir, port);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: `mysql://root@127.0.0.1:${port}/`,
+    get pid() {
+      return server.child.pid!;
+    },
+    dir,
+    async kill() {
+      await server.halt('SIGKILL');
+    },
+    async restart() {
+      server = await launch(mariadbd, dir, port);
+    },
+    async stop() {
+      await server.halt('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Server {
+  child: ChildProcess;
+  halt(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+}
+
+/** Starts mariadbd on the instance's data directory and port; resolves once it answers a query. */
+async function launch(mariadbd: string, dir: string, port: number): Promise<Server> {
   const child: ChildProcess = spawn(mariadbd, [
-    '--no-defaults', '--user=root', `--datadir=${dataDir}`, `--socket=${socket}`, `--tmpdir=${tmp}`,
+    '--no-defaults', '--user=root', `--datadir=${join(dir, 'data')}`, `--socket=${join(dir, 'mysqld.sock')}`, `--tmpdir=${join(dir, 'tmp')}`,
     `--pid-file=${join(dir, 'mysqld.pid')}`, `--port=${port}`, '--bind-address=127.0.0.1',
     '--skip-name-resolve', '--innodb-buffer-pool-size=64M', '--innodb-flush-log-at-trx-commit=2',
     '--max-connections=500', `--log-error=${join(dir, 'error.log')}`,
   ], { stdio: 'ignore', detached: false });
   let exited = false;
-  child.once('exit', () => { exited = true; });
+  const gone = new Promise<void>((r) => child.once('exit', () => { exited = true; r(); }));
 
   // Ready when a TCP connection as root answers a query.
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exited) {
       const log = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000) : '';
-      rmSync(dir, { recursive: true, force: true });
       throw new Error(`mariadbd exited during start-up. Its log:\n${log}`);
     }
     try {
@@ -89,20 +124,14 @@ export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
       await sleep(100);
     }
   }
-
   return {
-    url: `mysql://root@127.0.0.1:${port}/`,
-    pid: child.pid!,
-    dir,
-    async stop() {
-      if (!exited) {
-        const done = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await done;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
+    child,
+    async halt(signal) {
+      if (exited) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(timer);
     },
   };
 }

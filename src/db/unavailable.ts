@@ -1,0 +1,35 @@
+/**
+ * "The database is not there right now", told apart from every other failure: a refused or dropped connection, a
+ * server shutting down or out of connections, SQLite busy past its timeout. A request that meets one is answered
+ * SERVICE_UNAVAILABLE (HTTP 503) with retryAfterSeconds, which a client can act on, instead of a masked
+ * INTERNAL_SERVER_ERROR; the pool reconnects by itself once the server is back.
+ */
+import { AppError, ErrorCode } from '../errors';
+
+/** What a client is told to wait before trying again. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+const CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED', 'SQLITE_BUSY',
+]);
+/** MySQL client errors: can't connect (2002, 2003), server gone away (2006), lost connection (2013). */
+const ERRNOS = new Set([2002, 2003, 2006, 2013]);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err as Record<string, unknown> | undefined, depth = 0; e && typeof e === 'object' && depth < 6 && !seen.has(e); depth++) {
+    seen.add(e);
+    if (typeof e.code === 'string' && CODES.has(e.code)) return true;
+    if (typeof e.errno === 'number' && ERRNOS.has(e.errno)) return true;
+    if (typeof e.message === 'string' && /^Pool is closed|Connection lost: The server closed the connection/.test(e.message)) return true;
+    const next = (e.driverError ?? e.cause ?? (e.failure as { cause?: unknown } | undefined)?.cause ?? e.originalError) as Record<string, unknown> | undefined;
+    e = next;
+  }
+  return false;
+}
+
+export function databaseUnavailable(): AppError {
+  return new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The service cannot reach its database right now; try again shortly', { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS });
+}
