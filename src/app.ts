@@ -55,6 +55,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     calendarSync,
     calendarWatch,
     mail: new MailService({ ds, outbox, settings: { maxRecipients: config.mail.maxRecipients, mutationWaitMs: config.contacts.mutationWaitMs } }),
+    lifecycle: { draining: false },
     config,
     ds,
     log,
@@ -82,8 +83,10 @@ export async function createApp(config: Config, ds: DataSource, log: Logger, opt
   services.calendarWatch.start();
   services.calendarSync.start();
   const close = gateway.close.bind(gateway);
-  // Stop delivering before the server and database go away; undelivered rows stay for the next start.
+  // Graceful stop (SIGTERM): not ready at once; stop taking lanes and release the ones held (another replica goes
+  // on with them), then the HTTP server drains its requests; undelivered rows stay for the next start.
   gateway.close = async () => {
+    services.lifecycle.draining = true;
     await services.outbox.stop();
     await services.calendarWatch.stop();
     await services.calendarSync.stop();

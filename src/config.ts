@@ -56,6 +56,8 @@ export interface Config {
     largeBodyTimeoutMs: number;
     /** How long an idle keep-alive connection is kept open, ms (announced to clients in `Keep-Alive: timeout=`). */
     keepAliveTimeoutMs: number;
+    /** On SIGTERM: how long requests under way may take to finish before their connections are closed, ms. */
+    drainMs: number;
   };
   google: {
     /** API roots per service (`rootUrl` of each generated client). */
@@ -291,6 +293,9 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       // 40 MiB in 120 s is 2.8 Mbit/s: a slow mobile uplink still makes it; a client gone quiet frees the slot.
       largeBodyTimeoutMs: int('LARGE_BODY_TIMEOUT_SECONDS', 120, 1, 3600) * 1000,
       keepAliveTimeoutMs: int('HTTP_KEEP_ALIVE_SECONDS', 65, 1, 3600) * 1000,
+      // Above MUTATION_WAIT_MS (a write waits that long for Google) and a slow Google call; below Kubernetes' default
+      // 30 s terminationGracePeriodSeconds, which deploy/ raises above this with room for the preStop sleep.
+      drainMs: int('SHUTDOWN_DRAIN_SECONDS', 20, 0, 600) * 1000,
     },
     google: readGoogle(str, problems, sandbox),
     contacts: {

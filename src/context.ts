@@ -51,6 +51,8 @@ export interface Services {
   calendarSync: CalendarSync;
   calendarWatch: CalendarWatch;
   mail: MailService;
+  /** Set once the process is shutting down: /readyz answers 503 from then on. */
+  lifecycle: { draining: boolean };
 }
 
 /** Per-request loaders over the caller's data. */

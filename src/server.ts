@@ -185,7 +185,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginLandingPageDisabled(),
       ...armor.plugins,
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // On stop: no new connections, idle ones closed, requests under way given SHUTDOWN_DRAIN_SECONDS.
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.config.http.drainMs }),
       maskedErrorReporting,
       // A body over MAX_BODY_BYTES was read for a mail (request-body.ts): any other operation in it is refused.
       { requestDidStart: async () => ({ didResolveOperation: async ({ operation, contextValue }) => { if (contextValue.largeBody) onlyMailIfLarge(operation, services.config.http.maxBodyBytes); } }) },
@@ -198,6 +199,11 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
+    // Shutting down (SIGTERM): the load balancer takes this replica out while it finishes what it has.
+    if (services.lifecycle.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     try {
       await services.ds.query('SELECT 1');
       res.json({ status: 'ready', database: 'ok' });

@@ -170,12 +170,19 @@ export class OutboxWorker {
   }
 
   /** Stops polling, lets lanes in flight finish their round, and releases their leases. */
+  /**
+   * Takes no more lanes and lets the deliveries under way finish (a lane stops after its current round and releases
+   * its lease, as every run does); any lease of this process still left is deleted too. Another process's poll then
+   * takes those lanes at once (it skips lanes whose lease is live, and takes them as soon as it is not), instead of
+   * after OUTBOX_LEASE_MS. A process killed without stopping leaves its leases to expire.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
     for (const l of this.lanes.values()) if (l.timer) clearTimeout(l.timer);
     this.waiting.length = 0;
     await Promise.allSettled([...this.running]);
+    await this.ds.getRepository(OutboxLease).delete({ owner: this.owner }).catch((err) => this.log.warn({ err }, 'outbox: could not release this process\'s lane leases; they expire by themselves'));
   }
 
   /** A row was just committed for this lane: deliver soon (after the linger). */
@@ -300,8 +307,19 @@ export class OutboxWorker {
       .addOrderBy('o.seq', 'ASC')
       .limit(POLL_CANDIDATES)
       .getRawMany();
-    const lanes = pickLanes(due.map((d, i) => ({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId, dueAt: i })), POLL_LANES);
-    for (const d of lanes) if (this.handlers.has(d.topic)) this.schedule({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId }, 0);
+    // A lane another process holds looks due while that process delivers it: left alone until its lease ends or is
+    // released (a process stopping gracefully releases its leases; then this poll takes the lane at once).
+    const now = new Date();
+    const leases = due.length ? await this.ds.getRepository(OutboxLease).find({ where: { lane: In(due.map((d) => `${d.topic}:${d.agentId}`)) } }) : [];
+    const heldElsewhere = new Set(leases.filter((l) => l.owner !== this.owner && l.until > now).map((l) => l.lane));
+    const free = due.filter((d) => !heldElsewhere.has(`${d.topic}:${d.agentId}`));
+    const lanes = pickLanes(free.map((d, i) => ({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId, dueAt: i })), POLL_LANES);
+    for (const d of lanes) {
+      if (!this.handlers.has(d.topic)) continue;
+      const state = this.lanes.get(`${d.topic}:${d.agentId}`);
+      if (state) state.heldElsewhereUntil = undefined; // its lease is free now
+      this.schedule({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId }, 0);
+    }
   }
 
   private async acquire(lane: string): Promise<boolean> {

@@ -10,24 +10,18 @@
  * that must happen before the crash while it stays parked, and kills the process. Releasing the hold afterwards only
  * lets the emulator drop the connection (afterCommit): the answer is never read.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { signSandboxToken } from '../../src/auth/sandbox-token';
-import { loadConfig } from '../../src/config';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { CalendarEvent, Contact, OutboxRow } from '../../src/entities';
-import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { createTestDb, mariaDbAvailable, type Dialect } from '../support/db';
-import { seedBrokerage } from '../support/gateway';
 import { EmulatorAdmin, type FaultSpec } from '../support/google';
+import { gqlAt, onboardThrough, processEnv, startGatewayProcess, stopGatewayProcess } from '../support/processes';
 import { until } from '../support/wait';
 
-const MAIN = resolve(__dirname, '../../dist/src/main.js');
 const AGENT = 'agent@alpha.test';
 
 /** Google runs the call and commits its effect; the answer is parked until released, then the connection is dropped. */
@@ -39,21 +33,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
     let admin: EmulatorAdmin;
     let dbConfig: DatabaseConfig;
     let drop = async () => {};
-    const env: Record<string, string> = {
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      JWT_SECRET: randomBytes(32).toString('base64'),
-      JWT_ISSUER: 'https://id.crm.test',
-      JWT_AUDIENCE: 'engage-gateway',
-      KEY_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-      LOG_LEVEL: 'error',
-      MUTATION_WAIT_MS: '300',
-      OUTBOX_POLL_MS: '100',
-      OUTBOX_LEASE_MS: '1500',
-      OUTBOX_RETRY_BASE_MS: '50',
-      OUTBOX_RETRY_MAX_MS: '300',
-    };
+    const env = processEnv();
 
     beforeAll(async () => {
       emu = await startEmulator();
@@ -75,49 +55,10 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
       await drop();
     });
 
-    function startGateway(): Promise<{ child: ChildProcess; url: string }> {
-      const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      return new Promise((res, rej) => {
-        const timer = setTimeout(() => rej(new Error(`gateway did not start:\n${out}`)), 20_000);
-        const onData = (d: Buffer) => {
-          out += d;
-          const m = /GraphQL:\s+(http:\/\/\S+)\/graphql/.exec(out);
-          if (m) {
-            clearTimeout(timer);
-            res({ child, url: m[1] });
-          }
-        };
-        child.stdout!.on('data', onData);
-        child.stderr!.on('data', (d) => (out += d));
-        child.once('exit', (code) => rej(new Error(`gateway exited (${code}):\n${out}`)));
-      });
-    }
-
-    const gql = async (url: string, query: string, token: string, variables?: unknown) =>
-      (await (await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) })).json()) as any;
-
-    /**
-     * A brokerage in the shared database whose admin submits its key through the running gateway `url`; returns a
-     * caller token per user. `users[0]` is the key's test user.
-     */
-    async function onboard(ds: DataSource, url: string, domain: string, users: string[]): Promise<Record<string, string>> {
-      const boss = `boss@${domain}`;
-      const tenant = await admin.tenant(domain, [...users, boss], [...GUIDE_SCOPES]);
-      const auth = loadConfig(env).auth;
-      await seedBrokerage(ds, domain, [{ email: boss, role: 'admin' }]);
-      const sub = await gql(url, 'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', await signSandboxToken(auth, boss, { admin: true }), { k: JSON.stringify(tenant.key), e: users[0] });
-      expect(sub.data.submitServiceAccountKey.status).toBe('VERIFIED');
-      return Object.fromEntries(await Promise.all(users.map(async (u) => [u, await signSandboxToken(auth, u)] as const)));
-    }
-
-    /** Stops the process (a no-op when it has exited already) and waits for its exit. */
-    async function stopGateway(g: { child: ChildProcess }, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-      if (g.child.exitCode !== null || g.child.signalCode !== null) return;
-      const exited = new Promise((r) => g.child.once('exit', r));
-      g.child.kill(signal);
-      await exited;
-    }
+    const startGateway = () => startGatewayProcess(env);
+    const stopGateway = stopGatewayProcess;
+    const gql = gqlAt;
+    const onboard = (ds: DataSource, url: string, domain: string, users: string[]) => onboardThrough(admin, env, ds, url, domain, users);
 
     test('every accepted contact reaches Google exactly once after a SIGKILL and a restart', async () => {
       const first = await startGateway();

@@ -1,0 +1,90 @@
+/**
+ * Issue 14, graceful shutdown: on SIGTERM a replica turns /readyz to 503 at once, answers every request it already
+ * has, stops taking outbox lanes, finishes the delivery under way and releases the lanes it holds, then closes the
+ * database and exits 0. Another replica then delivers what was left in the lane at once: the lease is 60 s here, so
+ * without the release nothing would move before the test's wait ends.
+ *
+ * No step races the clock: the first delivery is parked at the emulator (a hold fault) while the other writes queue
+ * behind it and the SIGTERM arrives; it is released only once the replica is draining.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { OutboxLease } from '../../src/entities';
+import { createTestDb, mariaDbAvailable, type Dialect } from '../support/db';
+import { EmulatorAdmin } from '../support/google';
+import { gqlAt, onboardThrough, processEnv, startGatewayProcess, stopGatewayProcess, type GatewayProcess } from '../support/processes';
+import { until } from '../support/wait';
+
+const AGENT = 'agent@alpha.test';
+
+for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
+  (dialect === 'mariadb' && !mariaDbAvailable() ? describe.skip : describe)(`[${dialect}] SIGTERM drains a replica`, () => {
+    let emu: RunningEmulator;
+    let admin: EmulatorAdmin;
+    let dbConfig: DatabaseConfig;
+    let drop = async () => {};
+    // A long lease: a lane the stopping replica did not release would stay blocked for the whole test.
+    const env = processEnv({ OUTBOX_LEASE_MS: '60000', MUTATION_WAIT_MS: '20000', SHUTDOWN_DRAIN_SECONDS: '30' });
+
+    beforeAll(async () => {
+      emu = await startEmulator();
+      admin = new EmulatorAdmin(emu.url);
+      Object.assign(env, { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` });
+      if (dialect === 'sqlite') {
+        dbConfig = { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'engage-drain-')), 'engage.sqlite') };
+        env.SQLITE_PATH = dbConfig.path;
+      } else {
+        const t = await createTestDb('mariadb');
+        dbConfig = t.config;
+        await t.ds.destroy();
+        drop = t.drop;
+        env.DATABASE_URL = (dbConfig as { url: string }).url;
+      }
+    });
+    afterAll(async () => {
+      await emu.close();
+      await drop();
+    });
+
+    test('readyz 503 at once, every request answered, the held lane released and delivered by the other replica, exit 0', async () => {
+      const a = await startGatewayProcess(env);
+      let b: GatewayProcess | undefined;
+      const ds = await openDatabase(dbConfig);
+      try {
+        const token = (await onboardThrough(admin, env, ds, a.url, 'alpha.test', [AGENT]))[AGENT];
+        b = await startGatewayProcess(env);
+        // The first write's delivery (by A, which took the lane) is parked at Google; four more queue behind it.
+        const parked = await admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', hold: 'call' });
+        const first = gqlAt(a.url, 'mutation { createContact(input: { givenName: "First" }) { syncState } }', token);
+        await admin.waitHeld(parked.id);
+        const leaseOf = async () => (await ds.getRepository(OutboxLease).find()).map((l) => l.owner);
+        const [owner] = await leaseOf();
+        const queued = ['Q1', 'Q2', 'Q3', 'Q4'].map((n) => gqlAt(a.url, `mutation { createContact(input: { givenName: "${n}" }) { syncState } }`, token));
+        await until('the four writes queued', async () => (await ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'PENDING'"))[0].n, (n) => Number(n) === 5);
+
+        const exited = stopGatewayProcess(a, 'SIGTERM');
+        await until('A not ready', async () => (await fetch(`${a.url}/readyz`).catch(() => null))?.status, (s) => s === 503);
+        expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
+        await admin.release(parked.id); // A finishes the delivery under way, and then stops
+
+        const answers = await Promise.all([first, ...queued]);
+        expect(answers.map((r) => [r.errors, r.data?.createContact?.syncState === 'SYNCED' || r.data?.createContact?.syncState === 'PENDING'])).toEqual(answers.map(() => [undefined, true]));
+        expect(await exited).toBe(0);
+        expect(await leaseOf()).not.toContain(owner); // released, not left to expire
+
+        // B takes the lane well before A's 60 s lease could have expired.
+        await until('all five in Google', async () => (await admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names[0].givenName).sort(), (n) => n.length === 5, 20_000);
+        expect((await admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names[0].givenName).sort()).toEqual(['First', 'Q1', 'Q2', 'Q3', 'Q4']);
+        await until('nothing pending', async () => Number((await ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'PENDING'"))[0].n), (n) => n === 0);
+      } finally {
+        await admin.clearFaults();
+        await stopGatewayProcess(a, 'SIGKILL');
+        if (b) await stopGatewayProcess(b, 'SIGTERM');
+        await ds.destroy();
+      }
+    }, 60_000);
+  });
+}
