@@ -24,6 +24,8 @@ import { MailService } from './mail/mail.service';
 import { GoogleSessions } from './google/google-sessions';
 import { OutboxWorker } from './outbox/outbox';
 import { TokenBroker } from './google/token-broker';
+import { instrumentedFetch } from './metrics/google-method';
+import { Metrics } from './metrics/metrics';
 import { OnboardingService } from './onboarding/onboarding.service';
 import { ServiceAccountService } from './onboarding/service-account.service';
 import { buildGatewaySchema } from './schema';
@@ -31,13 +33,15 @@ import { createGateway, type Gateway } from './server';
 
 export function buildServices(config: Config, ds: DataSource, log: Logger, opts: { broker?: TokenBroker } = {}): Services {
   const envelope = new Envelope(config.keyEncryptionKeys);
+  const metrics = new Metrics(ds);
   const broker = opts.broker ?? new TokenBroker();
+  broker.onResult = (result) => metrics.tokenRequests.inc({ result });
   const credentials = new CredentialStore(envelope, config.google.allowedTokenUris);
-  const sessions = new GoogleSessions(ds, broker, credentials, config.google);
-  const outbox = new OutboxWorker(ds, log, config.outbox);
-  const contactSync = new ContactSync({ ds, sessions, outbox, log });
+  const sessions = new GoogleSessions(ds, broker, credentials, { ...config.google, fetch: instrumentedFetch(metrics, config.google.roots) });
+  const outbox = new OutboxWorker(ds, log, config.outbox, metrics);
+  const contactSync = new ContactSync({ ds, sessions, outbox, log, metrics });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
-  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, log });
+  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, log, metrics });
   let calendarWatch: CalendarWatch | undefined;
   const calendar = new CalendarService({
     ds,
@@ -56,6 +60,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     calendarWatch,
     mail: new MailService({ ds, outbox, settings: { maxRecipients: config.mail.maxRecipients, mutationWaitMs: config.contacts.mutationWaitMs } }),
     lifecycle: { draining: false },
+    metrics,
     config,
     ds,
     log,

@@ -31,6 +31,8 @@ export interface Config {
   nodeEnv: NodeEnv;
   sandbox: boolean;
   port: number;
+  /** Where GET /metrics is served: its own port (not exposed with the API), or null for the API's port. */
+  metricsPort: number | null;
   host: string;
   emulatorPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -268,6 +270,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     nodeEnv,
     sandbox,
     port: int('PORT', 4000, 0, 65535),
+    metricsPort: str('METRICS_PORT') === undefined ? null : int('METRICS_PORT', 0, 0, 65535),
     host: str('HOST') ?? (nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1'),
     emulatorPort: int('EMULATOR_PORT', 4001, 0, 65535),
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info'),

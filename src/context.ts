@@ -24,6 +24,7 @@ import { credentialProblem, keyRows, type FeatureProblem } from './google/featur
 import type { Feature } from './google/scopes';
 import type { GoogleSession } from './google/google-session';
 import type { GoogleSessions } from './google/google-sessions';
+import type { Metrics } from './metrics/metrics';
 import type { OutboxWorker } from './outbox/outbox';
 import type { TokenBroker } from './google/token-broker';
 import type { Logger } from './logger';
@@ -53,6 +54,7 @@ export interface Services {
   mail: MailService;
   /** Set once the process is shutting down: /readyz answers 503 from then on. */
   lifecycle: { draining: boolean };
+  metrics: Metrics;
 }
 
 /** Per-request loaders over the caller's data. */

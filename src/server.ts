@@ -38,6 +38,7 @@ import { mimeBuilder } from './mail/mime-builder';
 import { claimsOf, LargeBodyGate, onlyMailIfLarge, readBody, requireBearer } from './http/request-body';
 import { WEBHOOK_PATH } from './calendar/calendar.watch';
 import { MAX_BULK } from './contacts/contact.service';
+import type { Metrics } from './metrics/metrics';
 
 /** Limits of graphql-armor, tuned (see the header comment). */
 export const ARMOR_LIMITS = {
@@ -65,9 +66,41 @@ const APOLLO_REQUEST_CODES = new Set([
 export interface Gateway {
   app: express.Express;
   apollo: ApolloServer<GatewayContext>;
-  /** Listens on host:port (0 = a free port) and resolves to the base URL. */
+  /** Listens on host:port (0 = a free port) and resolves to the base URL; /metrics on METRICS_PORT too when set. */
   listen(port: number, host?: string): Promise<string>;
+  /** The base URL of the metrics port, once listening (null: /metrics is on the API's port). */
+  metricsUrl: string | null;
   close(): Promise<void>;
+}
+
+/**
+ * engage_graphql_* per request. The operation is named by its first root field (a schema field: a bounded set),
+ * never by the client's operation name, which any client may choose freely; unparsed or invalid documents count
+ * as "(invalid)". The outcome is "ok" or the first error's public code.
+ */
+function graphqlMetrics(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      const started = performance.now();
+      let type = 'unknown';
+      let name = '(invalid)';
+      return {
+        async didResolveOperation({ operation }) {
+          if (!operation) return;
+          type = operation.operation;
+          const first = operation.selectionSet.selections[0];
+          name = first?.kind === 'Field' ? first.name.value : '(fragment)';
+        },
+        async willSendResponse({ response }) {
+          const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+          const code = errors?.[0]?.extensions?.code;
+          const outcome = !errors?.length ? 'ok' : isPublicCode(code) ? code : 'error';
+          metrics.graphqlRequests.inc({ operation_type: type, operation_name: name, outcome });
+          metrics.graphqlDuration.observe({ operation_type: type, operation_name: name }, (performance.now() - started) / 1000);
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -188,6 +221,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       // On stop: no new connections, idle ones closed, requests under way given SHUTDOWN_DRAIN_SECONDS.
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.config.http.drainMs }),
       maskedErrorReporting,
+      graphqlMetrics(services.metrics),
       // A body over MAX_BODY_BYTES was read for a mail (request-body.ts): any other operation in it is refused.
       { requestDidStart: async () => ({ didResolveOperation: async ({ operation, contextValue }) => { if (contextValue.largeBody) onlyMailIfLarge(operation, services.config.http.maxBodyBytes); } }) },
     ],
@@ -211,6 +245,20 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       res.status(503).json({ status: 'not ready', database: 'unreachable' });
     }
   });
+
+  // Prometheus scrape: on its own port when METRICS_PORT is set (kept off the public API), else here.
+  const scrape: express.RequestHandler = async (_req, res) => {
+    try {
+      res.setHeader('content-type', services.metrics.registry.contentType);
+      res.send(await services.metrics.registry.metrics());
+    } catch (err) {
+      services.log.warn({ err }, 'metrics scrape failed');
+      res.status(503).send('# metrics unavailable (the database did not answer)\n');
+    }
+  };
+  let metricsServer: ReturnType<typeof createServer> | undefined;
+  if (services.config.metricsPort === null) app.get('/metrics', scrape);
+  else metricsServer = createServer(express().get('/metrics', scrape));
 
   app.post(WEBHOOK_PATH, services.calendarWatch.handler());
 
@@ -275,23 +323,29 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     res.status(404).json({ errors: [{ message: 'Not found: the GraphQL endpoint is /graphql', extensions: { code: ErrorCode.NOT_FOUND } }] });
   });
 
-  return {
+  const listenOn = (server: ReturnType<typeof createServer>, port: number, host: string) =>
+    new Promise<string>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const { port: actual } = server.address() as AddressInfo;
+        resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}`);
+      });
+    });
+  const gateway: Gateway = {
     app,
     apollo,
-    listen(port, host = '127.0.0.1') {
-      return new Promise((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(port, host, () => {
-          httpServer.off('error', reject);
-          const { port: actual } = httpServer.address() as AddressInfo;
-          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}`);
-        });
-      });
+    metricsUrl: null,
+    async listen(port, host = '127.0.0.1') {
+      if (metricsServer) gateway.metricsUrl = await listenOn(metricsServer, services.config.metricsPort!, host);
+      return listenOn(httpServer, port, host);
     },
     async close() {
+      if (metricsServer?.listening) await new Promise<void>((r) => metricsServer!.close(() => r()));
       // The drain plugin stops accepting connections and waits for in-flight requests.
       await apollo.stop();
       if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
     },
   };
+  return gateway;
 }

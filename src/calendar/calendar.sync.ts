@@ -23,6 +23,7 @@ import { batches } from '../db/batches';
 import { CalendarChange, CalendarKnown, CalendarSyncRecord } from '../entities';
 import { EVENT_ID_LENGTH } from '../entities/calendar.entities';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics/metrics';
 import { AppError, ErrorCode } from '../errors';
 import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
@@ -57,7 +58,7 @@ export class CalendarSync {
   private timer: NodeJS.Timeout | null = null;
   private sweeping: Promise<number> | null = null;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; pastDays: number; retentionMs: number; log?: Logger }) {}
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; pastDays: number; retentionMs: number; log?: Logger; metrics?: Metrics }) {}
 
   /** Starts the hourly retention sweep (the first one an hour from now; each agent's sync prunes its own meanwhile). */
   start(): void {
@@ -158,6 +159,7 @@ export class CalendarSync {
           const f = mapGoogleError(err, { api: 'calendar' });
           if (f.kind !== 'full-sync-required' && f.status !== 410) throw err;
           await repo.update({ agentId: agent.agentId }, { syncToken: null });
+          this.deps.metrics?.fullResyncs.inc({ api: 'calendar' });
           recorded = await this.full(agent, cal, 'FULL_SYNC_REQUIRED', rec.fullSyncs);
         }
       } else {
@@ -165,6 +167,7 @@ export class CalendarSync {
         recorded = await this.full(agent, cal, rec.lastFullSyncAt ? 'FULL_SYNC_REQUIRED' : 'FIRST_SYNC', rec.fullSyncs);
       }
       await repo.update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      this.deps.metrics?.syncSucceeded('calendar');
       // The agent's own old changes go with each sync (the hourly sweep covers agents who stopped syncing).
       await this.pruneAgent(agent.agentId, new Date(Date.now() - this.deps.retentionMs));
       return recorded;

@@ -29,6 +29,7 @@ import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { mergeContact } from './merge';
 import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
@@ -127,7 +128,7 @@ export class ContactSync {
   private readonly inflight = new Map<string, Promise<SyncResult>>();
 
   constructor(
-    private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger },
+    private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger; metrics?: Metrics },
   ) {}
 
   async record(agent: AgentRef): Promise<ContactSyncRecord> {
@@ -180,12 +181,14 @@ export class ContactSync {
         } catch (err) {
           if (mapGoogleError(err, { api: 'people' }).kind !== 'sync-token-expired') throw err;
           this.deps.log.info({ agentId: agent.agentId }, 'contacts sync token expired: full resync with mark and sweep');
+          this.deps.metrics?.fullResyncs.inc({ api: 'people' });
           result = await this.full(agent, people, 'EXPIRED_SYNC_TOKEN');
         }
       } else {
         result = await this.full(agent, people, null);
       }
       await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      this.deps.metrics?.syncSucceeded('people');
       return result;
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'contacts');

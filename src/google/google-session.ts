@@ -42,14 +42,14 @@ export interface LoadedCredential {
  * node-fetch with a dynamic import, which jest's module system cannot run, and
  * tests must exercise the same transport as production.
  */
-const CLIENT_DEFAULTS = { retry: false, fetchImplementation: fetch } as const;
+const CLIENT_DEFAULTS = { retry: false } as const;
 
 const FEATURE_API: Record<Feature, GoogleApi> = { contacts: 'people', calendar: 'calendar', mail: 'gmail' };
 
 export class GoogleSession {
   constructor(
     private readonly broker: TokenBroker,
-    private readonly options: { roots: GoogleRoots; requestTimeoutMs: number },
+    private readonly options: { roots: GoogleRoots; requestTimeoutMs: number; fetch?: typeof fetch },
     private readonly credential: LoadedCredential | null,
     /** The agent's own mailbox; the only one this session acts as. */
     readonly subject: string,
@@ -58,15 +58,15 @@ export class GoogleSession {
   ) {}
 
   async people(): Promise<people_v1.People> {
-    return people({ version: 'v1', auth: await this.authFor('contacts'), rootUrl: this.options.roots.people, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
+    return people({ version: 'v1', auth: await this.authFor('contacts'), rootUrl: this.options.roots.people, ...CLIENT_DEFAULTS, fetchImplementation: this.options.fetch ?? fetch, timeout: this.options.requestTimeoutMs });
   }
 
   async calendar(): Promise<calendar_v3.Calendar> {
-    return calendar({ version: 'v3', auth: await this.authFor('calendar'), rootUrl: this.options.roots.calendar, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
+    return calendar({ version: 'v3', auth: await this.authFor('calendar'), rootUrl: this.options.roots.calendar, ...CLIENT_DEFAULTS, fetchImplementation: this.options.fetch ?? fetch, timeout: this.options.requestTimeoutMs });
   }
 
   async gmail(): Promise<gmail_v1.Gmail> {
-    return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...CLIENT_DEFAULTS, timeout: this.options.requestTimeoutMs });
+    return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...CLIENT_DEFAULTS, fetchImplementation: this.options.fetch ?? fetch, timeout: this.options.requestTimeoutMs });
   }
 
   /** Gmail's API root: media uploads take it per call (the client-wide rootUrl does not reach the upload URL). */
@@ -121,7 +121,7 @@ export class GoogleSession {
   }
 
   private async authFor(feature: Feature) {
-    const client = new auth.OAuth2({ transporterOptions: { fetchImplementation: fetch } });
+    const client = new auth.OAuth2({ transporterOptions: { fetchImplementation: this.options.fetch ?? fetch } });
     // No expiry_date: the broker guarantees at least 5 minutes of validity, and
     // without a refresh token the client must never try to refresh by itself.
     client.setCredentials({ access_token: await this.accessToken(feature) });

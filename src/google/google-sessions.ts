@@ -13,7 +13,7 @@ export class GoogleSessions {
     private readonly ds: DataSource,
     private readonly broker: TokenBroker,
     private readonly credentials: CredentialStore,
-    private readonly google: Config['google'],
+    private readonly google: Config['google'] & { fetch?: typeof fetch },
   ) {}
 
   private readonly emails = new Map<string, string>();

@@ -88,6 +88,16 @@ export class TokenBroker {
     const pending = this.inflight.get(key);
     if (pending) return pending;
     const p = this.mint(req)
+      .then(
+        (t) => {
+          this.onResult?.('ok');
+          return t;
+        },
+        (err) => {
+          this.onResult?.(err instanceof TokenEndpointError ? 'refused' : 'unreachable');
+          throw err;
+        },
+      )
       .then((t) => {
         this.cache.delete(key); // re-insert: Map order is our LRU-ish eviction order
         this.cache.set(key, t);
@@ -98,6 +108,9 @@ export class TokenBroker {
     this.inflight.set(key, p);
     return p;
   }
+
+  /** Called with each token request's result (metrics): ok, refused (Google answered an error), unreachable. */
+  onResult?: (result: 'ok' | 'refused' | 'unreachable') => void;
 
   /** Forgets every token of a credential (key replaced, removed, or a token was refused). */
   forgetCredential(credentialId: string): void {

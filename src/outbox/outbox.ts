@@ -21,6 +21,7 @@ import { EventEmitter } from 'node:events';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In } from 'typeorm';
 import { OutboxLease, OutboxRow } from '../entities';
+import type { Metrics } from '../metrics/metrics';
 import type { OutboxStatus } from '../entities/outbox.entity';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
@@ -150,6 +151,7 @@ export class OutboxWorker {
     private readonly ds: DataSource,
     private readonly log: Logger,
     readonly settings: OutboxSettings = DEFAULT_OUTBOX_SETTINGS,
+    private readonly metrics?: Metrics,
   ) {
     this.settled.setMaxListeners(0);
   }
@@ -425,6 +427,12 @@ export class OutboxWorker {
         }
       }
     });
+    for (const o of outcomes) {
+      const topic = bySeq.get(o.seq)?.topic;
+      if (!topic) continue;
+      this.metrics?.outboxDeliveries.inc({ kind: topic, result: o.result });
+      if (o.result === 'failed') this.metrics?.outboxFailed.inc({ kind: topic });
+    }
     for (const o of outcomes) if (o.result !== 'retry') this.settled.emit('settled', o.seq);
     return retryAt;
   }

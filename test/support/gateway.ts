@@ -34,6 +34,8 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
 export interface TestGateway {
   url: string;
   graphqlUrl: string;
+  /** The metrics port's base URL when METRICS_PORT is set (else /metrics is at `url`). */
+  metricsUrl: string | null;
   config: Config;
   services: Services;
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export async function startTestGateway(ds: DataSource, opts: { env?: Record<stri
   return {
     url,
     graphqlUrl,
+    metricsUrl: gateway.metricsUrl,
     config,
     services,
     close: () => gateway.close(),

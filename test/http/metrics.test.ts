@@ -1,0 +1,115 @@
+/**
+ * Issue 14, metrics: GET /metrics in Prometheus' text format (prom-client), with counters that move for a known
+ * workload and labels that stay bounded (no emails, no ids). Each count is read before and after, so other tests'
+ * traffic on the same gateway cannot make it pass.
+ */
+import { createTestDb, describeEachDb } from '../support/db';
+import { resetContacts, startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+
+type Samples = Map<string, number>;
+
+/** `name{a="x",b="y"} value` lines as a map from `name{a="x",b="y"}` (labels as printed) to value. */
+function parse(text: string): Samples {
+  const out: Samples = new Map();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+describeEachDb('metrics', (db) => {
+  let w: World;
+  let token: string;
+
+  beforeAll(async () => {
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(async () => {
+    await w.admin.clearFaults();
+    await resetContacts(w, db(), AGENT);
+  });
+
+  const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
+  const scrape = async (): Promise<{ text: string; samples: Samples; type: string | null }> => {
+    const res = await fetch(`${w.gw.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    return { text, samples: parse(text), type: res.headers.get('content-type') };
+  };
+  const value = (s: Samples, key: string) => s.get(key) ?? 0;
+
+  test('one createContact: one GraphQL mutation counted ok, one People batch create with its status, one delivery done; labels bounded', async () => {
+    const before = (await scrape()).samples;
+    const res = await gql('mutation { createContact(input: { givenName: "Counted", emails: [{ value: "counted@buyer.test" }] }) { syncState } }');
+    expect(res.body.data.createContact.syncState).toBe('SYNCED');
+    const after = await scrape();
+    expect(after.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const delta = (key: string) => value(after.samples, key) - value(before, key);
+    expect(delta('engage_graphql_requests_total{operation_type="mutation",operation_name="createContact",outcome="ok"}')).toBe(1);
+    expect(delta('engage_google_api_requests_total{api="people",method="POST /v1/people:batchCreateContacts",status_code="200"}')).toBe(1);
+    expect(delta('engage_outbox_deliveries_total{kind="contacts",result="done"}')).toBe(1);
+    expect(delta('engage_graphql_request_duration_seconds_count{operation_type="mutation",operation_name="createContact"}')).toBe(1);
+    expect(value(after.samples, 'engage_google_token_requests_total{result="ok"}')).toBeGreaterThan(0);
+    expect(after.samples.has('process_cpu_user_seconds_total')).toBe(true);
+    // Bounded labels: no address, no id of ours or Google's.
+    expect(after.text).not.toMatch(/@|[0-9a-f]{8}-[0-9a-f]{4}-|people\/c\d|\{id\}:\{verb\}/);
+  });
+
+  test('an error is counted by its code; a Google answer by its status; the outbox gauges read what waits, and empty again', async () => {
+    const before = (await scrape()).samples;
+    const nf = await gql('mutation { updateContact(id: "no-such-contact", input: { givenName: "x" }) { id } }');
+    expect(nf.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    await w.admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', status: 503, count: 1 });
+    await w.admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', hold: 'call' });
+    const write = gql('mutation { createContact(input: { givenName: "Waits" }) { syncState } }');
+    const held = (await w.admin.faults()).find((f) => f.hold === 'call')!;
+    await w.admin.waitHeld(held.id);
+    const during = (await scrape()).samples;
+    expect(value(during, 'engage_outbox_pending{kind="contacts"}')).toBe(1);
+    expect(value(during, 'engage_outbox_oldest_pending_age_seconds{kind="contacts"}')).toBeGreaterThanOrEqual(0);
+    expect(value(during, 'engage_outbox_oldest_pending_age_seconds{kind="contacts"}')).toBeLessThan(600); // a row written moments ago, whatever the time zones
+    expect(during.has('engage_outbox_oldest_pending_age_seconds{kind="contacts"}')).toBe(true);
+    await w.admin.release(held.id);
+    expect((await write).body.data.createContact.syncState).toBe('SYNCED');
+    const after = (await scrape()).samples;
+    const delta = (key: string) => value(after, key) - value(before, key);
+    expect(delta('engage_graphql_requests_total{operation_type="mutation",operation_name="updateContact",outcome="NOT_FOUND"}')).toBe(1);
+    expect(delta('engage_google_api_requests_total{api="people",method="POST /v1/people:batchCreateContacts",status_code="503"}')).toBe(1);
+    expect(delta('engage_outbox_deliveries_total{kind="contacts",result="retry"}')).toBe(1);
+    expect(value(after, 'engage_outbox_pending{kind="contacts"}')).toBe(0);
+  });
+
+  test('a full resync Google forced is counted, and the last successful sync is stamped', async () => {
+    await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
+    const before = (await scrape()).samples;
+    const since = Date.now() / 1000;
+    await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
+    expect((await gql('mutation { syncCalendar { calendar { lastFullSyncReason } } }')).body.data.syncCalendar.calendar.lastFullSyncReason).toBe('FULL_SYNC_REQUIRED');
+    const after = (await scrape()).samples;
+    expect(value(after, 'engage_sync_full_resyncs_total{api="calendar"}') - value(before, 'engage_sync_full_resyncs_total{api="calendar"}')).toBe(1);
+    expect(value(after, 'engage_sync_last_success_timestamp_seconds{api="calendar"}')).toBeGreaterThanOrEqual(Math.floor(since));
+  });
+});
+
+describe('METRICS_PORT', () => {
+  test('/metrics is served on its own port and not on the API\'s', async () => {
+    const db = await createTestDb('sqlite');
+    const w = await startWorld(db, { env: { METRICS_PORT: '0' } });
+    try {
+      expect(w.gw.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(`${w.gw.url}/metrics`)).status).toBe(404);
+      const res = await fetch(`${w.gw.metricsUrl}/metrics`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('engage_graphql_requests_total');
+    } finally {
+      await w.close();
+      await db.drop();
+    }
+  });
+});
