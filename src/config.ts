@@ -10,7 +10,7 @@
  * `data/sandbox-secrets.json` (mode 0600), never fixed strings in the source.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -37,8 +37,14 @@ export interface Config {
   emulatorPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   database:
-    | { kind: 'mysql'; url: string }
+    | { kind: 'mysql'; url: string; /** TLS to the server, its certificate verified against `caFile` (PEM) or the system's CAs. */ tls?: { caFile: string | null } }
     | { kind: 'sqlite'; path: string };
+  /**
+   * How HTTPS is ensured: the gateway serves TLS itself (`tls`), or a TLS-terminating proxy it trusts forwards
+   * (`trustProxy`, express's "trust proxy": which peers may say X-Forwarded-Proto). In production one is required,
+   * plain-HTTP requests are refused (health, readiness and metrics excepted) and HSTS is sent.
+   */
+  https: { tls: { certFile: string; keyFile: string } | null; trustProxy: string | null; required: boolean };
   auth: {
     verification: CallerJwtVerification;
     issuer: string;
@@ -275,6 +281,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     emulatorPort: int('EMULATOR_PORT', 4001, 0, 65535),
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info'),
     database,
+    https: readHttps(str, problems, nodeEnv === 'production'),
     auth: {
       verification,
       issuer: issuer ?? '',
@@ -309,7 +316,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       cacheMs: int('CALENDAR_CACHE_SECONDS', 60, 0, 3600) * 1000,
       maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
       maxEventsPerView: int('CALENDAR_MAX_EVENTS_PER_VIEW', 10_000, 1, 100_000),
-      webhookUrl: readUrl(str, problems, 'CALENDAR_WEBHOOK_URL') ?? null,
+      webhookUrl: readWebhookUrl(str, problems, nodeEnv === 'production'),
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
       changesRetentionMs: int('CALENDAR_CHANGES_RETENTION_DAYS', 30, 1, 3660) * 86_400_000,
       channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'keep'),
@@ -348,7 +355,48 @@ function readDatabase(str: Reader, problems: string[], dataDir: string): Config[
   } else if (parsed && parsed.pathname.replace(/^\//, '') === '') {
     problems.push('DATABASE_URL must name a database, e.g. mysql://user:password@host:3306/engage');
   }
-  return { kind: 'mysql', url: dbUrl.replace(/^mariadb:/, 'mysql:') };
+  const caFile = str('DATABASE_CA_FILE');
+  if (caFile !== undefined && !readable(caFile)) problems.push(`DATABASE_CA_FILE must name a readable PEM file (got "${caFile}")`);
+  const tls = str('DATABASE_TLS');
+  if (tls !== undefined && tls !== 'true' && tls !== 'false') problems.push(`DATABASE_TLS must be true or false (got "${tls}")`);
+  const wantTls = caFile !== undefined || tls === 'true';
+  return { kind: 'mysql', url: dbUrl.replace(/^mariadb:/, 'mysql:'), ...(wantTls ? { tls: { caFile: caFile ?? null } } : {}) };
+}
+
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readHttps(str: Reader, problems: string[], production: boolean): Config['https'] {
+  const certFile = str('TLS_CERT_FILE');
+  const keyFile = str('TLS_KEY_FILE');
+  let tls: Config['https']['tls'] = null;
+  if (certFile !== undefined || keyFile !== undefined) {
+    if (certFile === undefined || keyFile === undefined) problems.push('TLS_CERT_FILE and TLS_KEY_FILE go together: set both (PEM certificate chain and private key) or neither');
+    else if (!readable(certFile)) problems.push(`TLS_CERT_FILE must name a readable PEM file (got "${certFile}")`);
+    else if (!readable(keyFile)) problems.push('TLS_KEY_FILE must name a readable PEM file (path not shown)');
+    else tls = { certFile, keyFile };
+  }
+  const trustProxy = str('TRUST_PROXY') ?? null;
+  if (production && certFile === undefined && keyFile === undefined && trustProxy === null) {
+    problems.push('production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front');
+  }
+  return { tls, trustProxy, required: production };
+}
+
+/** Google posts push notifications only to https addresses; plain http is for a local emulator. */
+function readWebhookUrl(str: Reader, problems: string[], production: boolean): string | null {
+  const url = readUrl(str, problems, 'CALENDAR_WEBHOOK_URL');
+  if (url && production && !url.startsWith('https://')) {
+    problems.push(`CALENDAR_WEBHOOK_URL must be https:// in production (got "${url}")`);
+    return null;
+  }
+  return url ?? null;
 }
 
 function readUrl(str: Reader, problems: string[], name: string): string | undefined {

@@ -15,7 +15,9 @@
  *   cache hints: it is disabled (architecture.md §1).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
@@ -71,6 +73,34 @@ export interface Gateway {
   /** The base URL of the metrics port, once listening (null: /metrics is on the API's port). */
   metricsUrl: string | null;
   close(): Promise<void>;
+}
+
+/** Paths a plain-HTTP probe may reach: they carry no caller data (kubelet probes and scrapers speak plain HTTP to the pod). */
+const PLAIN_HTTP_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Production serves HTTPS only: a request that did not arrive over TLS (directly, or per X-Forwarded-Proto from a
+ * proxy named in TRUST_PROXY) is refused before anything is read, and every answer carries HSTS so browsers never
+ * try plain HTTP again. A proxy not trusted cannot vouch for a request: its X-Forwarded-Proto is ignored.
+ */
+const requireHttps: express.RequestHandler = (req, res, next) => {
+  if (req.secure) {
+    res.setHeader('strict-transport-security', 'max-age=31536000; includeSubDomains');
+    next();
+    return;
+  }
+  if (PLAIN_HTTP_PATHS.has(req.path)) {
+    next();
+    return;
+  }
+  res.status(403).json({ errors: [{ message: 'HTTPS is required: this request did not arrive over TLS (or through a proxy the gateway trusts)', extensions: { code: ErrorCode.FORBIDDEN, reason: 'https_required' } }] });
+};
+
+/** TRUST_PROXY as express's "trust proxy": a hop count, true, or addresses/subnets/names (loopback, 10.0.0.0/8, …). */
+function trustProxyValue(raw: string): boolean | number | string[] {
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw.split(',').map((p) => p.trim()).filter(Boolean);
 }
 
 /**
@@ -196,7 +226,10 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   const largeBodies = new LargeBodyGate(services.config.http.largeBodySlots);
   const app = express();
   app.disable('x-powered-by');
-  const httpServer = createServer(app);
+  const { tls, trustProxy, required: httpsRequired } = services.config.https;
+  if (trustProxy !== null) app.set('trust proxy', trustProxyValue(trustProxy));
+  if (httpsRequired) app.use(requireHttps);
+  const httpServer = tls ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app) : createServer(app);
   // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
   // once a request has begun, so it needs no change with it.
   httpServer.keepAliveTimeout = services.config.http.keepAliveTimeoutMs;
@@ -329,7 +362,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       server.listen(port, host, () => {
         server.off('error', reject);
         const { port: actual } = server.address() as AddressInfo;
-        resolve(`http://${host.includes(':') ? `[${host}]` : host}:${actual}`);
+        resolve(`${server === httpServer && tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`);
       });
     });
   const gateway: Gateway = {

@@ -3,7 +3,7 @@
  * in production; SQLite (better-sqlite3 12) as the embedded default.
  * `synchronize` is never set: the schema comes from migrations/ only.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
@@ -26,6 +26,8 @@ export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb
       timezone: 'Z',
       charset: 'utf8mb4_unicode_ci',
       extra: { connectionLimit: 20 },
+      // DATABASE_TLS / DATABASE_CA_FILE: encrypted, and the server's certificate verified (never rejectUnauthorized: false).
+      ...(db.tls ? { ssl: { rejectUnauthorized: true, ...(db.tls.caFile ? { ca: readFileSync(db.tls.caFile, 'utf8') } : {}) } } : {}),
     };
   }
   if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });

@@ -6,7 +6,7 @@ import { ConfigError, describeConfig, loadConfig } from '../../src/config';
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const SECRET = 'super-secret-value-0123456789-abcdef';
 const prod = (env: Record<string, string>) => ({ NODE_ENV: 'production', ...env });
-const valid = { JWT_SECRET: SECRET, JWT_ISSUER: 'https://id.crm.test', JWT_AUDIENCE: 'engage', KEY_ENCRYPTION_KEYS: `k1:${KEY}` };
+const valid = { JWT_SECRET: SECRET, JWT_ISSUER: 'https://id.crm.test', JWT_AUDIENCE: 'engage', KEY_ENCRYPTION_KEYS: `k1:${KEY}`, TRUST_PROXY: '10.0.0.0/8' };
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -26,6 +26,7 @@ describe('configuration', () => {
       expect.stringMatching(/^JWT_ISSUER is required/),
       expect.stringMatching(/^JWT_AUDIENCE is required/),
       expect.stringMatching(/^KEY_ENCRYPTION_KEYS is required/),
+      expect.stringMatching(/^production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY/),
     ]);
   });
 

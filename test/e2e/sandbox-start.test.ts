@@ -106,6 +106,7 @@ test('a bad configuration stops the process with a clear line per problem, and n
     '  - JWT_SECRET must be at least 32 bytes for HS256 (got 25 bytes; value not shown)',
     '  - KEY_ENCRYPTION_KEYS is required: "id:base64" of a 32-byte key (comma-separated list, active key first), e.g. generated with `openssl rand -base64 32`',
     '  - PORT must be a whole number from 0 to 65535 (got "99999")',
+    '  - production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front',
   ]);
 });
 

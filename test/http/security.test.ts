@@ -378,7 +378,7 @@ describeEachDb('production settings', (db) => {
   let token: string;
   beforeAll(async () => {
     await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
-    gw = await startTestGateway(db().ds, { env: { NODE_ENV: 'production', SANDBOX: undefined } });
+    gw = await startTestGateway(db().ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: 'loopback' } });
     token = await gw.token('a@alpha.test');
   });
   afterAll(() => gw.close());

@@ -63,6 +63,8 @@ export async function startTestGateway(ds: DataSource, opts: { env?: Record<stri
         method: 'POST',
         headers: {
           'content-type': 'application/json',
+          // As a TLS-terminating proxy on loopback would (production serves HTTPS only; TRUST_PROXY names loopback).
+          'x-forwarded-proto': 'https',
           ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
           ...o.headers,
         },

@@ -25,6 +25,8 @@ export interface GatewayProcess {
 export function processEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     NODE_ENV: 'production',
+    // Production serves HTTPS only: the tests are the TLS-terminating proxy on loopback (gqlAt says https).
+    TRUST_PROXY: 'loopback',
     HOST: '127.0.0.1',
     PORT: '0',
     JWT_SECRET: randomBytes(32).toString('base64'),
@@ -71,7 +73,7 @@ export async function stopGatewayProcess(g: { child: ChildProcess }, signal: 'SI
 
 /** POST /graphql at `url`; the parsed body. */
 export async function gqlAt(url: string, query: string, token: string, variables?: unknown): Promise<any> {
-  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-forwarded-proto': 'https' }, body: JSON.stringify({ query, variables }) });
   return res.json();
 }
 
