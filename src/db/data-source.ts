@@ -79,10 +79,39 @@ export async function openDatabase(db: DatabaseConfig): Promise<DataSource> {
     }
   }
   try {
-    await ds.runMigrations({ transaction: 'each' });
+    await migrate(ds);
   } catch (err) {
     await ds.destroy();
     throw err;
   }
   return ds;
+}
+
+/** How long a process waits for another one's migrations before it gives up starting. */
+const MIGRATION_LOCK_SECONDS = 600;
+
+/**
+ * Applies pending migrations. On MySQL/MariaDB one process at a time, under a named lock held on its own connection
+ * (GET_LOCK): replicas starting together on a new database otherwise ran the same migration at once, and all but one
+ * failed their start-up ("Table 'migrations' already exists"). The later ones then find nothing to do. SQLite is one
+ * process's file.
+ */
+async function migrate(ds: DataSource): Promise<void> {
+  if (ds.options.type !== 'mysql' && ds.options.type !== 'mariadb') {
+    await ds.runMigrations({ transaction: 'each' });
+    return;
+  }
+  const lock = ds.createQueryRunner();
+  await lock.connect();
+  try {
+    const [{ got }] = (await lock.query('SELECT GET_LOCK(?, ?) AS got', ['engage_gateway_migrations', MIGRATION_LOCK_SECONDS])) as { got: number | string | null }[];
+    if (Number(got) !== 1) throw new Error(`another process has been applying migrations for ${MIGRATION_LOCK_SECONDS} s; not starting on a schema that may be half-migrated`);
+    try {
+      await ds.runMigrations({ transaction: 'each' });
+    } finally {
+      await lock.query('SELECT RELEASE_LOCK(?)', ['engage_gateway_migrations']).catch(() => undefined);
+    }
+  } finally {
+    await lock.release();
+  }
 }
