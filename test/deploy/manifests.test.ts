@@ -94,7 +94,7 @@ test('the migrations Job runs the compiled migrate command, which takes the same
 });
 
 test('the image: built on the Debian Node 20 image, dev dependencies pruned, run as a non-root user under an init process', () => {
-  const file = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const file = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
   const froms = [...file.matchAll(/^FROM (\S+)(?: AS (\w+))?/gm)].map((m) => [m[1], m[2]]);
   expect(froms).toEqual([['node:20-bookworm', 'build'], ['node:20-bookworm-slim', 'runtime']]);
   expect(file).toMatch(/npm ci/);
