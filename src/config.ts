@@ -382,8 +382,12 @@ function readHttps(str: Reader, problems: string[], production: boolean): Config
     else if (!readable(keyFile)) problems.push('TLS_KEY_FILE must name a readable PEM file (path not shown)');
     else tls = { certFile, keyFile };
   }
-  const trustProxy = str('TRUST_PROXY') ?? null;
-  if (production && certFile === undefined && keyFile === undefined && trustProxy === null) {
+  let trustProxy = str('TRUST_PROXY') ?? null;
+  if (trustProxy !== null && /^(false|0)$/.test(trustProxy)) {
+    problems.push(`TRUST_PROXY must name the proxy to trust (addresses or subnets such as "10.0.0.0/8" or "loopback", a hop count of 1 or more, or true); "${trustProxy}" trusts none, so every request would be refused as not HTTPS`);
+    trustProxy = null;
+  }
+  if (production && certFile === undefined && keyFile === undefined && str('TRUST_PROXY') === undefined) {
     problems.push('production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front');
   }
   return { tls, trustProxy, required: production };

@@ -110,6 +110,11 @@ function trustProxyValue(raw: string): boolean | number | string[] {
  */
 function graphqlMetrics(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
   return {
+    // A request refused while its context was built (the database away, a caller not allowed) runs no other hook.
+    async contextCreationDidFail({ error }) {
+      const code = (error as GraphQLError).extensions?.code;
+      metrics.graphqlRequests.inc({ operation_type: 'unknown', operation_name: '(context)', outcome: isPublicCode(code) ? code : 'error' });
+    },
     async requestDidStart() {
       const started = performance.now();
       let type = 'unknown';
@@ -207,7 +212,9 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
       },
       async willSendResponse({ response, contextValue }) {
         if (response.body.kind !== 'single') return;
-        if (response.body.singleResult.errors?.some((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) {
+        // Only when nothing was answered: a response with data may carry a write that went through, which a client
+        // retrying on 503 would repeat.
+        if (response.body.singleResult.data == null && response.body.singleResult.errors?.some((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) {
           // A client or proxy that only looks at the status also knows to come back later.
           response.http.status = 503;
           response.http.headers.set('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));

@@ -8,7 +8,9 @@ import { ConfigError, loadDatabaseConfig } from '../config';
 import { openDatabase } from '../db/data-source';
 
 async function main() {
-  const ds = await openDatabase(loadDatabaseConfig());
+  const db = loadDatabaseConfig();
+  if (db.kind === 'sqlite' && process.env.NODE_ENV === 'production') throw new Error('DATABASE_URL is not set: in production this would migrate a local SQLite file, not the database the gateway uses');
+  const ds = await openDatabase(db);
   const applied = (await ds.query('SELECT COUNT(*) AS n FROM migrations')) as { n: number | string }[];
   await ds.destroy();
   process.stdout.write(`migrations: up to date (${Number(applied[0].n)} applied)\n`);

@@ -27,7 +27,8 @@ export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb
       charset: 'utf8mb4_unicode_ci',
       extra: { connectionLimit: 20 },
       // DATABASE_TLS / DATABASE_CA_FILE: encrypted, and the server's certificate verified (never rejectUnauthorized: false).
-      ...(db.tls ? { ssl: { rejectUnauthorized: true, ...(db.tls.caFile ? { ca: readFileSync(db.tls.caFile, 'utf8') } : {}) } } : {}),
+      // verifyIdentity: the certificate must also name the host connected to (mysql2 checks only the chain without it).
+      ...(db.tls ? { ssl: { rejectUnauthorized: true, verifyIdentity: true, ...(db.tls.caFile ? { ca: readFileSync(db.tls.caFile, 'utf8') } : {}) } } : {}),
     };
   }
   if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
@@ -88,7 +89,8 @@ export async function openDatabase(db: DatabaseConfig): Promise<DataSource> {
 }
 
 /** How long a process waits for another one's migrations before it gives up starting. */
-const MIGRATION_LOCK_SECONDS = 600;
+export const MIGRATION_LOCK_SECONDS = 600;
+const LOCK_NAME = "CONCAT('engage_migrations_', SHA1(DATABASE()))";
 
 /**
  * Applies pending migrations. On MySQL/MariaDB one process at a time, under a named lock held on its own connection
@@ -104,12 +106,13 @@ async function migrate(ds: DataSource): Promise<void> {
   const lock = ds.createQueryRunner();
   await lock.connect();
   try {
-    const [{ got }] = (await lock.query('SELECT GET_LOCK(?, ?) AS got', ['engage_gateway_migrations', MIGRATION_LOCK_SECONDS])) as { got: number | string | null }[];
+    // One lock per database (not per server: staging and production may share one), within MySQL's 64 characters.
+    const [{ got }] = (await lock.query(`SELECT GET_LOCK(${LOCK_NAME}, ?) AS got`, [MIGRATION_LOCK_SECONDS])) as { got: number | string | null }[];
     if (Number(got) !== 1) throw new Error(`another process has been applying migrations for ${MIGRATION_LOCK_SECONDS} s; not starting on a schema that may be half-migrated`);
     try {
       await ds.runMigrations({ transaction: 'each' });
     } finally {
-      await lock.query('SELECT RELEASE_LOCK(?)', ['engage_gateway_migrations']).catch(() => undefined);
+      await lock.query(`SELECT RELEASE_LOCK(${LOCK_NAME})`).catch(() => undefined);
     }
   } finally {
     await lock.release();

@@ -4,6 +4,7 @@
  * SERVICE_UNAVAILABLE (HTTP 503) with retryAfterSeconds, which a client can act on, instead of a masked
  * INTERNAL_SERVER_ERROR; the pool reconnects by itself once the server is back.
  */
+import { HeaderMap } from '@apollo/server';
 import { AppError, ErrorCode } from '../errors';
 
 /** What a client is told to wait before trying again. */
@@ -23,13 +24,16 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     seen.add(e);
     if (typeof e.code === 'string' && CODES.has(e.code)) return true;
     if (typeof e.errno === 'number' && ERRNOS.has(e.errno)) return true;
-    if (typeof e.message === 'string' && /^Pool is closed|Connection lost: The server closed the connection/.test(e.message)) return true;
+    if (typeof e.message === 'string' && /^Pool is closed|Connection lost: The server closed the connection|^Can't add new command when connection is in closed state/.test(e.message)) return true;
     const next = (e.driverError ?? e.cause ?? (e.failure as { cause?: unknown } | undefined)?.cause ?? e.originalError) as Record<string, unknown> | undefined;
     e = next;
   }
   return false;
 }
 
+/** The error a request gets; thrown while Apollo builds the context it also sets the response's status and Retry-After. */
 export function databaseUnavailable(): AppError {
-  return new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The service cannot reach its database right now; try again shortly', { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS });
+  const err = new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The service cannot reach its database right now; try again shortly', { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS });
+  err.extensions.http = { status: 503, headers: new HeaderMap([['retry-after', String(DATABASE_RETRY_AFTER_SECONDS)]]) };
+  return err;
 }

@@ -24,13 +24,18 @@ export function googleCallLabels(roots: GoogleRoots, url: string, httpMethod: st
   } catch {
     return { api: 'other', method: 'other' };
   }
-  const api = (Object.keys(roots) as (keyof GoogleRoots)[]).find((k) => url.startsWith(roots[k])) ?? (/people\./.test(u.host) ? 'people' : /gmail/.test(u.pathname) ? 'gmail' : /calendar/.test(u.pathname) ? 'calendar' : 'other');
+  // By the path first: one root may serve all three APIs (GOOGLE_API_ROOT_URL: an emulator, an egress proxy).
+  const path = u.pathname;
+  const api: GoogleCallLabels['api'] = /^\/(upload\/)?gmail\//.test(path) ? 'gmail'
+    : /^\/calendar\//.test(path) ? 'calendar'
+    : /^\/v1\/(people|contactGroups|otherContacts)\b/.test(path) ? 'people'
+    : (Object.keys(roots) as (keyof GoogleRoots)[]).find((k) => url.startsWith(roots[k])) ?? 'other';
   const template = u.pathname
     .split('/')
     .map((segment) => {
       if (!segment) return segment;
       const [word, verb] = segment.split(':', 2);
-      const head = WORDS.has(decodeURIComponent(word)) ? word : '{id}';
+      const head = WORDS.has(word) ? word : '{id}';
       return verb === undefined ? head : `${head}:${/^[A-Za-z]{1,40}$/.test(verb) ? verb : '{verb}'}`;
     })
     .join('/');

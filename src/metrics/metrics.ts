@@ -10,6 +10,14 @@ import { OutboxRow } from '../entities';
 
 export type SyncApi = 'people' | 'calendar';
 
+/** The most a scrape waits for the outbox gauges' query. */
+const SCRAPE_QUERY_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]).finally(() => clearTimeout(timer));
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -83,28 +91,35 @@ export class Metrics {
     // One query (the due index's leading status column) at scrape time fills both gauges: the registry collects
     // metrics concurrently, so both share the one query under way.
     let snapshot: Promise<{ topic: string; n: number; oldestAgeSeconds: number | null }[]> | null = null;
+    // A database that is away or slow must not fail the scrape (prom-client collects every metric in one
+    // Promise.all): the gauges are then left out, and the rest, process metrics included, still reported.
     const read = () => {
       snapshot ??= (async () => {
         try {
-          const rows: { topic: string; n: number | string; oldest: Date | string | null }[] = await ds
-            .getRepository(OutboxRow)
-            .createQueryBuilder('o')
-            .select('o.topic', 'topic')
-            .addSelect('COUNT(*)', 'n')
-            .addSelect('MIN(o.createdAt)', 'oldest')
-            .where('o.status = :s', { s: 'PENDING' })
-            .groupBy('o.topic')
-            .getRawMany();
-          const now = Date.now();
-          return rows.map((r) => {
-            const at = asTime(r.oldest);
-            return { topic: r.topic, n: Number(r.n), oldestAgeSeconds: at === null ? null : Math.max(0, (now - at) / 1000) };
-          });
+          return await withTimeout(query(), SCRAPE_QUERY_TIMEOUT_MS);
+        } catch {
+          return [];
         } finally {
           setImmediate(() => (snapshot = null)); // the next scrape reads afresh
         }
       })();
       return snapshot;
+    };
+    const query = async () => {
+      const rows: { topic: string; n: number | string; oldest: Date | string | null }[] = await ds
+        .getRepository(OutboxRow)
+        .createQueryBuilder('o')
+        .select('o.topic', 'topic')
+        .addSelect('COUNT(*)', 'n')
+        .addSelect('MIN(o.createdAt)', 'oldest')
+        .where('o.status = :s', { s: 'PENDING' })
+        .groupBy('o.topic')
+        .getRawMany();
+      const now = Date.now();
+      return rows.map((r) => {
+        const at = asTime(r.oldest);
+        return { topic: r.topic, n: Number(r.n), oldestAgeSeconds: at === null ? null : Math.max(0, (now - at) / 1000) };
+      });
     };
     new Gauge({
       name: 'engage_outbox_pending',

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config';
+import { MIGRATION_LOCK_SECONDS } from '../../src/db/data-source';
 import { createTestDb } from '../support/db';
 import { startTestGateway } from '../support/gateway';
 
@@ -81,11 +82,14 @@ test('the probes hit paths the gateway serves on the port it listens on; livenes
   }
 });
 
-test('the grace period outlasts the preStop sleep and the drain', () => {
+test('the grace period outlasts the preStop sleep, a Google call under way and the drain; the startup probe outlasts a wait for the migration lock', () => {
   const sleep = gatewayContainer().lifecycle.preStop.exec.command;
   expect(sleep[0]).toBe('sleep');
-  const drain = Number(configMap().SHUTDOWN_DRAIN_SECONDS ?? 20);
-  expect(podSpec().terminationGracePeriodSeconds).toBeGreaterThan(Number(sleep[1]) + drain);
+  const config = loadConfig({ ...configMap(), ...secret(), KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}` });
+  expect(podSpec().terminationGracePeriodSeconds).toBeGreaterThan(Number(sleep[1]) + config.google.requestTimeoutMs / 1000 + config.http.drainMs / 1000);
+  const startup = gatewayContainer().startupProbe;
+  expect(startup.httpGet).toEqual({ path: '/healthz', port: 'http' });
+  expect(startup.periodSeconds * startup.failureThreshold).toBeGreaterThan(MIGRATION_LOCK_SECONDS);
 });
 
 test('the migrations Job runs the compiled migrate command, which takes the same lock as the replicas', () => {

@@ -59,7 +59,14 @@ const mariadbd = findMariadbd();
       const r = await gql(op);
       expect({ op, status: r.status, errors: r.body.errors?.map((e) => ({ code: e.extensions?.code, retry: e.extensions?.retryAfterSeconds })) }).toEqual({ op, status: 503, errors: [{ code: 'SERVICE_UNAVAILABLE', retry: expect.any(Number) }] });
       expect(JSON.stringify(r.body)).not.toMatch(/ECONNREFUSED|at \w+ \(|mysql/i);
+      expect(r.headers.get('retry-after')).toBe(String(r.body.errors?.[0]?.extensions?.retryAfterSeconds));
     }
+    // The operator still sees the process and the outage in its metrics while the database is away.
+    const scrape = await fetch(`${w.gw.url}/metrics`);
+    expect(scrape.status).toBe(200);
+    const text = await scrape.text();
+    expect(text).toContain('process_cpu_user_seconds_total');
+    expect(text).toMatch(/engage_graphql_requests_total\{operation_type="[^"]*",operation_name="[^"]*",outcome="SERVICE_UNAVAILABLE"\} [1-9]/);
 
     await server.restart();
     await until('GraphQL answers again', async () => (await gql('{ me { email } }')).body.data?.me?.email, (e) => e === AGENT, 30_000);

@@ -43,14 +43,15 @@ describe('HTTPS in production: configuration', () => {
     expect(problems({ ...prod, TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' })).toEqual(['TLS_CERT_FILE must name a readable PEM file (got "/nonexistent/cert.pem")']);
     expect(problems({ ...prod, TRUST_PROXY: 'loopback', CALENDAR_WEBHOOK_URL: 'http://gw.example.com/webhooks/google/calendar' })).toEqual(['CALENDAR_WEBHOOK_URL must be https:// in production (got "http://gw.example.com/webhooks/google/calendar")']);
     expect(problems({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_TLS: 'yes' })).toEqual(['DATABASE_TLS must be true or false (got "yes")']);
+    expect(problems({ ...prod, TRUST_PROXY: '0' })).toEqual([expect.stringMatching(/^TRUST_PROXY must name the proxy to trust .*"0" trusts none/)]);
     expect(problems({ ...prod, TRUST_PROXY: 'loopback' })).toEqual([]);
   });
   test('MySQL over TLS: the server certificate is verified, against DATABASE_CA_FILE when given', () => {
     const { cert } = selfSigned();
     const withCa = loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_CA_FILE: cert });
-    expect(dataSourceOptions(withCa.database)).toMatchObject({ ssl: { rejectUnauthorized: true, ca: readFileSync(cert, 'utf8') } });
+    expect(dataSourceOptions(withCa.database)).toMatchObject({ ssl: { rejectUnauthorized: true, verifyIdentity: true, ca: readFileSync(cert, 'utf8') } });
     const systemCas = loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_TLS: 'true' });
-    expect(dataSourceOptions(systemCas.database)).toMatchObject({ ssl: { rejectUnauthorized: true } });
+    expect(dataSourceOptions(systemCas.database)).toMatchObject({ ssl: { rejectUnauthorized: true, verifyIdentity: true } });
     expect(dataSourceOptions(loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage' }).database)).not.toHaveProperty('ssl');
   });
 });

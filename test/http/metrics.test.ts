@@ -93,6 +93,9 @@ describeEachDb('metrics', (db) => {
     expect((await gql('mutation { syncCalendar { calendar { lastFullSyncReason } } }')).body.data.syncCalendar.calendar.lastFullSyncReason).toBe('FULL_SYNC_REQUIRED');
     const after = (await scrape()).samples;
     expect(value(after, 'engage_sync_full_resyncs_total{api="calendar"}') - value(before, 'engage_sync_full_resyncs_total{api="calendar"}')).toBe(1);
+    // Told apart by path though one root serves every API here (GOOGLE_API_ROOT_URL): the 410 is Calendar's.
+    const gone = 'engage_google_api_requests_total{api="calendar",method="GET /calendar/v3/calendars/primary/events",status_code="410"}';
+    expect(value(after, gone) - value(before, gone)).toBe(1);
     expect(value(after, 'engage_sync_last_success_timestamp_seconds{api="calendar"}')).toBeGreaterThanOrEqual(Math.floor(since));
   });
 });
