@@ -31,7 +31,7 @@ import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
 import type { CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
-import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, isDatabaseUnavailable } from './db/unavailable';
+import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, isDatabaseUnavailable, withinDatabaseDeadline } from './db/unavailable';
 import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
@@ -279,7 +279,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       return;
     }
     try {
-      await services.ds.query('SELECT 1');
+      await withinDatabaseDeadline(services.ds.query('SELECT 1'), 2000);
       res.json({ status: 'ready', database: 'ok' });
     } catch {
       res.status(503).json({ status: 'not ready', database: 'unreachable' });
@@ -320,7 +320,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;
         try {
-          const caller = await resolveCaller(services.ds, claimsOf(res));
+          const caller = await withinDatabaseDeadline(resolveCaller(services.ds, claimsOf(res)));
           return createContext(services, requestId, caller, res.locals.largeBody === true);
         } catch (err) {
           if (err instanceof AppError && err.code !== ErrorCode.INTERNAL_SERVER_ERROR) throw err;

@@ -7,13 +7,32 @@
 import { HeaderMap } from '@apollo/server';
 import { AppError, ErrorCode } from '../errors';
 
+/** Set on the error of a database call that outlived its deadline (withinDatabaseDeadline). */
+const DEADLINE_CODE = 'ENGAGE_DB_DEADLINE';
+
+/**
+ * How long a request waits for the database while it identifies the caller, its first query: a server that stops
+ * answering (frozen, a network partition) would otherwise hold every request until TCP gives up, minutes later.
+ */
+export const DATABASE_DEADLINE_MS = 5000;
+
+/** The call's result, or a "database unavailable" error once `ms` has passed (the call itself runs on). */
+export function withinDatabaseDeadline<T>(call: Promise<T>, ms = DATABASE_DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: DEADLINE_CODE })), ms);
+  });
+  call.catch(() => undefined); // answered late or failed after the deadline: nobody is waiting for it any more
+  return Promise.race([call, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** What a client is told to wait before trying again. */
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 const CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
-  'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED', 'SQLITE_BUSY',
+  'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED', 'SQLITE_BUSY', DEADLINE_CODE,
 ]);
 /** MySQL client errors: can't connect (2002, 2003), server gone away (2006), lost connection (2013). */
 const ERRNOS = new Set([2002, 2003, 2006, 2013]);

@@ -76,4 +76,19 @@ const mariadbd = findMariadbd();
     expect(names).toEqual(['After', 'Before']);
     expect(await db.ds.getRepository(Contact).count()).toBe(2);
   }, 90_000);
+
+  test('a database that stops answering (frozen: connections open, no answer) is met with SERVICE_UNAVAILABLE, not a hang; it recovers when it answers again', async () => {
+    expect((await gql('{ me { email } }')).body.data.me.email).toBe(AGENT);
+    server.freeze();
+    try {
+      const r = await gql('{ me { email } }');
+      expect({ status: r.status, code: r.body.errors?.[0]?.extensions?.code, retry: r.headers.get('retry-after') }).toEqual({ status: 503, code: 'SERVICE_UNAVAILABLE', retry: '5' });
+      expect(await get('/readyz')).toBe(503);
+      expect(await get('/healthz')).toBe(200);
+    } finally {
+      server.thaw();
+    }
+    await until('GraphQL answers again', async () => (await gql('{ me { email } }')).body.data?.me?.email, (e) => e === AGENT, 30_000);
+    expect(await get('/readyz')).toBe(200);
+  }, 60_000);
 });

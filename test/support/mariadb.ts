@@ -21,6 +21,10 @@ export interface MariaDbInstance {
   kill(): Promise<void>;
   /** Starts the server again on the same data directory and port. */
   restart(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as in a network partition. */
+  freeze(): void;
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -80,6 +84,12 @@ export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
     },
     async restart() {
       server = await launch(mariadbd, dir, port);
+    },
+    freeze() {
+      server.child.kill('SIGSTOP');
+    },
+    thaw() {
+      server.child.kill('SIGCONT');
     },
     async stop() {
       await server.halt('SIGTERM');
