@@ -39,6 +39,8 @@ export const SYNC_PAGE_SIZE = 1000;
 /** People getBatchGet resourceNames maximum (v1 docs: "max 200"). */
 export const BATCH_GET_MAX = 200;
 export const CONTACTS_TOPIC = 'contacts';
+/** Agents whose last sync end ensureFresh remembers (a bound: older ones are simply asked the database again). */
+const MAX_FINISHED_REMEMBERED = 10_000;
 
 export interface AgentRef {
   brokerageId: string;
@@ -126,6 +128,8 @@ export async function removeContacts(m: EntityManager, ids: string[]): Promise<v
 
 export class ContactSync {
   private readonly inflight = new Map<string, Promise<SyncResult>>();
+  /** When each agent's last sync in this process ended (ms), for ensureFresh; the most recent agents only. */
+  private readonly finished = new Map<string, number>();
 
   constructor(
     private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger; metrics?: Metrics },
@@ -142,8 +146,13 @@ export class ContactSync {
 
   /** Makes the mirror fresh if the last sync is older than `maxAgeMs`; never fails a read (staleness is recorded). */
   async ensureFresh(agent: AgentRef, maxAgeMs: number): Promise<void> {
+    const looked = Date.now();
     const rec = await this.record(agent);
     if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
+    // A sync of this agent that ended after this look answered it (made the mirror fresh, or just failed): another
+    // call now would be a second one for the same staleness. Before, of 100 concurrent reads of a stale mirror, one
+    // that read the record before the first sync wrote lastSyncAt, and asked after that sync had ended, started a second.
+    if ((this.finished.get(agent.agentId) ?? 0) >= looked) return;
     await this.sync(agent).catch((err) => {
       if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'contact sync failed; serving the mirror');
     });
@@ -153,7 +162,12 @@ export class ContactSync {
   sync(agent: AgentRef): Promise<SyncResult> {
     const running = this.inflight.get(agent.agentId);
     if (running) return running;
-    const p = this.run(agent).finally(() => this.inflight.delete(agent.agentId));
+    const p = this.run(agent).finally(() => {
+      this.inflight.delete(agent.agentId);
+      this.finished.delete(agent.agentId); // re-inserted last: the map's order is oldest first
+      this.finished.set(agent.agentId, Date.now());
+      if (this.finished.size > MAX_FINISHED_REMEMBERED) this.finished.delete(this.finished.keys().next().value!);
+    });
     this.inflight.set(agent.agentId, p);
     return p;
   }

@@ -71,6 +71,37 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
     expect(await calls('people.people.connections.list')).toBe(1);
   });
 
+  test('a read that looked at a stale mirror while a sync ran does not start a second sync once that one ended', async () => {
+    await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
+    await db().ds.createQueryBuilder().update(ContactSyncRecord).set({ lastSyncAt: new Date(Date.now() - 24 * 3600_000) }).execute();
+    await w.admin.clearRequests();
+    const sync = w.gw.services.contactSync;
+    const [row] = await db().ds.query('SELECT id, brokerageId FROM agent WHERE email = ?', [AGENT]);
+    const agent = { brokerageId: row.brokerageId, agentId: row.id, email: AGENT };
+    // The second reader's look at the record (stale) is held until the first reader's sync has ended: the
+    // interleaving 100 concurrent requests produce now and then on a loaded machine, made certain.
+    const real = sync.record.bind(sync);
+    let looks = 0;
+    let letSecondGoOn!: () => void;
+    const held = new Promise<void>((r) => (letSecondGoOn = r));
+    const spy = jest.spyOn(sync, 'record').mockImplementation(async (a) => {
+      const nth = ++looks;
+      const rec = await real(a);
+      if (nth === 2) await held;
+      return rec;
+    });
+    try {
+      const first = sync.ensureFresh(agent, 3600_000);
+      const second = sync.ensureFresh(agent, 3600_000);
+      await first;
+      letSecondGoOn();
+      await second;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await calls('people.people.connections.list')).toBe(1);
+  });
+
   test('loaders: one SQL query per loader per tick, results in key order', async () => {
     const input = Array.from({ length: 50 }, (_, i) => ({ givenName: `L${i}`, emails: [{ value: `l${i}@x.test` }, { value: `shared@x.test` }] }));
     const made = (await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id resourceName } }', { i: input })).body.data.createContacts as { id: string; resourceName: string }[];
