@@ -55,11 +55,11 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
       const ds = await openDatabase(dbConfig);
       try {
         const token = (await onboardThrough(admin, env, ds, a.url, 'alpha.test', [AGENT]))[AGENT];
-        b = await startGatewayProcess(env);
         // The first write's delivery (by A, which took the lane) is parked at Google; four more queue behind it.
         const parked = await admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', hold: 'call' });
         const first = gqlAt(a.url, 'mutation { createContact(input: { givenName: "First" }) { syncState } }', token);
         await admin.waitHeld(parked.id);
+        b = await startGatewayProcess(env); // only now: the lane is A's
         const leaseOf = async () => (await ds.getRepository(OutboxLease).find()).map((l) => l.owner);
         const [owner] = await leaseOf();
         const queued = ['Q1', 'Q2', 'Q3', 'Q4'].map((n) => gqlAt(a.url, `mutation { createContact(input: { givenName: "${n}" }) { syncState } }`, token));
@@ -83,6 +83,37 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         await admin.clearFaults();
         await stopGatewayProcess(a, 'SIGKILL');
         if (b) await stopGatewayProcess(b, 'SIGTERM');
+        await ds.destroy();
+      }
+    }, 60_000);
+
+    test('requests under way on a replica that holds no lane are answered, not cut: the drain waits for them', async () => {
+      const b = await startGatewayProcess(env);
+      let a: GatewayProcess | undefined;
+      const ds = await openDatabase(dbConfig);
+      try {
+        const token = (await onboardThrough(admin, env, ds, b.url, 'beta.test', ['agent@beta.test']))['agent@beta.test'];
+        // B takes the agent's lane and its delivery is parked; A only accepts writes that queue behind it.
+        const parked = await admin.addFault({ api: 'people', method: 'people.people.batchCreateContacts', hold: 'call' });
+        const viaB = gqlAt(b.url, 'mutation { createContact(input: { givenName: "Via B" }) { syncState } }', token);
+        await admin.waitHeld(parked.id);
+        a = await startGatewayProcess(env);
+        const viaA = ['A1', 'A2', 'A3'].map((n) => gqlAt(a!.url, `mutation { createContact(input: { givenName: "${n}" }) { syncState } }`, token));
+        await until('the writes through A queued', async () => Number((await ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'PENDING'"))[0].n), (n) => n === 4);
+
+        const exited = stopGatewayProcess(a, 'SIGTERM'); // A holds no lane: nothing of the outbox keeps it up
+        await until('A not ready', async () => (await fetch(`${a!.url}/readyz`).catch(() => null))?.status, (s) => s === 503 || s === undefined);
+        await admin.release(parked.id);
+        const answers = await Promise.all([viaB, ...viaA]);
+        expect(answers.map((r) => r.errors ?? r.data.createContact.syncState)).toEqual(answers.map(() => expect.stringMatching(/^(SYNCED|PENDING)$/)));
+        expect(await exited).toBe(0);
+        await until('all four in Google', async () => (await admin.request<any[]>('GET', '/users/agent@beta.test/contacts')).body.length, (n) => n === 4, 20_000);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n--- A printed:\n${a?.output() ?? ''}`);
+      } finally {
+        await admin.clearFaults();
+        if (a) await stopGatewayProcess(a, 'SIGKILL');
+        await stopGatewayProcess(b, 'SIGTERM');
         await ds.destroy();
       }
     }, 60_000);
