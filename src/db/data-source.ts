@@ -5,7 +5,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DataSource, type DataSourceOptions } from 'typeorm';
+import { DataSource, MigrationExecutor, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import type { Config } from '../config';
 import { ENTITIES } from '../entities';
@@ -110,7 +110,11 @@ async function migrate(ds: DataSource): Promise<void> {
     const [{ got }] = (await lock.query(`SELECT GET_LOCK(${LOCK_NAME}, ?) AS got`, [MIGRATION_LOCK_SECONDS])) as { got: number | string | null }[];
     if (Number(got) !== 1) throw new Error(`another process has been applying migrations for ${MIGRATION_LOCK_SECONDS} s; not starting on a schema that may be half-migrated`);
     try {
-      await ds.runMigrations({ transaction: 'each' });
+      // On the lock's own connection: should it drop, the lock goes with it, and so does this run (another process
+      // may then take over), never two runs at once.
+      const executor = new MigrationExecutor(ds, lock);
+      executor.transaction = 'each';
+      await executor.executePendingMigrations();
     } finally {
       await lock.query(`SELECT RELEASE_LOCK(${LOCK_NAME})`).catch(() => undefined);
     }
