@@ -1,6 +1,7 @@
 /** Which failures mean "the database is not there right now" (SERVICE_UNAVAILABLE), and which do not. */
+import { stat } from 'node:fs';
 import { QueryFailedError } from 'typeorm';
-import { isDatabaseUnavailable } from '../../src/db/unavailable';
+import { isDatabaseUnavailable, withinDatabaseDeadline } from '../../src/db/unavailable';
 
 const driver = (props: Record<string, unknown>, message = 'x') => Object.assign(new Error(message), props);
 
@@ -27,4 +28,29 @@ test.each([
   ['nothing', undefined],
 ])('not an outage: %s', (_what, err) => {
   expect(isDatabaseUnavailable(err)).toBe(false);
+});
+
+describe('withinDatabaseDeadline', () => {
+  /** Holds the event loop, as a busy process does. */
+  const busy = (ms: number) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      /* the process is busy: nothing else runs */
+    }
+  };
+
+  test('an answer that arrived while this process was busy is read, not blamed on the database', async () => {
+    // Arrives as I/O (as a database's answer does), read in the poll phase: after the timers of the next turn.
+    const answered = new Promise<string>((resolve) => stat(__filename, () => resolve('row')));
+    const raced = withinDatabaseDeadline(answered, 100);
+    busy(300); // longer than the deadline: a plain timer would fire before the answer is read
+    await expect(raced).resolves.toBe('row');
+  });
+
+  test('a database that does not answer while the process is free: unavailable', async () => {
+    const never = new Promise<never>(() => undefined);
+    const raced = withinDatabaseDeadline(never, 50);
+    await expect(raced).rejects.toMatchObject({ code: 'ENGAGE_DB_DEADLINE' });
+    await expect(raced.catch((e) => isDatabaseUnavailable(e))).resolves.toBe(true);
+  });
 });
