@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner, TableColumn } from 'typeorm';
+import { isMysql } from './columns';
 
 const NAME_COLUMNS = ['givenName', 'familyName', 'organization', 'jobTitle'];
 
@@ -47,10 +48,6 @@ interface TextColumn {
   table: string;
   column: string;
   nullable: boolean;
-}
-
-function isMysql(q: QueryRunner): boolean {
-  return q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb';
 }
 
 /** This schema's columns of one type, in the tables the entities own (not typeorm's `migrations`). */

@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner, TableColumn } from 'typeorm';
+import { isMysql } from './columns';
 
 /** The code and remedy of a sync's last error beside its message (syncStatus { … error { code message remedy since } }). */
 export class SyncErrorDetail1764230000000 implements MigrationInterface {
@@ -10,7 +11,7 @@ export class SyncErrorDetail1764230000000 implements MigrationInterface {
         new TableColumn({ name: 'lastErrorCode', type: 'varchar', length: '64', isNullable: true }),
         new TableColumn({ name: 'lastErrorRemedy', type: 'text', isNullable: true }),
       ]);
-      if (q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb') {
+      if (isMysql(q)) {
         await q.query(`ALTER TABLE \`${table}\` MODIFY \`lastErrorRemedy\` MEDIUMTEXT NULL`); // every text column is (LargeValues)
       }
     }

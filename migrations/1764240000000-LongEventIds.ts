@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner, TableColumn } from 'typeorm';
+import { isMysql } from './columns';
 
 const TABLES = ['calendar_event', 'calendar_change', 'calendar_known'];
 
@@ -47,10 +48,6 @@ async function keepingSequence(q: QueryRunner, rebuild: () => Promise<unknown>):
   const after: { seq: number }[] = await q.query("SELECT seq FROM sqlite_sequence WHERE name = 'calendar_change'");
   if (after.length) await q.query("UPDATE sqlite_sequence SET seq = ? WHERE name = 'calendar_change' AND seq < ?", [before[0].seq, before[0].seq]);
   else await q.query("INSERT INTO sqlite_sequence (name, seq) VALUES ('calendar_change', ?)", [before[0].seq]);
-}
-
-function isMysql(q: QueryRunner): boolean {
-  return q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb';
 }
 
 function column(table: string, length: number): TableColumn {

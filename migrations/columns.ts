@@ -10,8 +10,13 @@ export const int = (name: string): TableColumnOptions => ({ name, type: 'integer
 export const pk = (c: TableColumnOptions): TableColumnOptions => ({ ...c, isPrimary: true });
 export const serial = (name: string): TableColumnOptions => ({ name, type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' });
 
+/** True on MySQL/MariaDB (the production dialect), false on SQLite. */
+export function isMysql(q: QueryRunner): boolean {
+  return q.connection.options.type === 'mysql' || q.connection.options.type === 'mariadb';
+}
+
 /** On MySQL/MariaDB, whatever the server's default: store text as full UTF-8 (names like "Zoë", emoji). */
 export async function useUtf8mb4(q: QueryRunner, tables: string[]): Promise<void> {
-  if (q.connection.options.type !== 'mysql' && q.connection.options.type !== 'mariadb') return;
+  if (!isMysql(q)) return;
   for (const t of tables) await q.query(`ALTER TABLE \`${t}\` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
 }

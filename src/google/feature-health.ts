@@ -56,34 +56,34 @@ const MEANWHILE: Record<Feature, string> = {
   mail: 'Mail sent meanwhile fails with this reason: send it again once a key is verified.',
 };
 
-/** The brokerage's state when it has no key in use: never submitted, or removed (and when). */
-export async function noKeyProblem(manager: EntityManager, brokerageId: string, feature: Feature, rows?: Pick<ServiceAccountCredential, 'updatedAt'>[]): Promise<FeatureProblem> {
+/** The brokerage's state when it has no key in use (never submitted, or removed, and when), for each feature. */
+export async function noKeyProblems(manager: EntityManager, brokerageId: string, rows?: Pick<ServiceAccountCredential, 'updatedAt'>[]): Promise<Record<Feature, FeatureProblem>> {
   const keys = rows ?? (await manager.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, select: { id: true, updatedAt: true } }));
+  let state: { message: string; remedy: string; since: Date | null };
   if (keys.length > 0) {
     const since = new Date(Math.max(...keys.map((k) => k.updatedAt.getTime())));
-    return {
-      code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+    state = {
       message: `The brokerage's Google service-account key was removed (${since.toISOString()}); nothing reaches Google until a new key is verified`,
-      remedy: `A brokerage admin submits a service-account key with submitServiceAccountKey. ${MEANWHILE[feature]}`,
+      remedy: 'A brokerage admin submits a service-account key with submitServiceAccountKey.',
       since,
-      definite: true,
+    };
+  } else {
+    const brokerage = await manager.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
+    state = {
+      message: 'This brokerage has not submitted a Google service-account key, so nothing reaches Google',
+      remedy: 'A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey.',
+      since: brokerage?.createdAt ?? null,
     };
   }
-  const brokerage = await manager.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
-  return {
-    code: ErrorCode.GOOGLE_NOT_CONFIGURED,
-    message: 'This brokerage has not submitted a Google service-account key, so nothing reaches Google',
-    remedy: `A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey. ${MEANWHILE[feature]}`,
-    since: brokerage?.createdAt ?? null,
-    definite: true,
-  };
+  const problem = (feature: Feature): FeatureProblem => ({ code: ErrorCode.GOOGLE_NOT_CONFIGURED, message: state.message, remedy: `${state.remedy} ${MEANWHILE[feature]}`, since: state.since, definite: true });
+  return { contacts: problem('contacts'), calendar: problem('calendar'), mail: problem('mail') };
 }
 
 /** Null when a key in use serves the feature (as far as its latest verification knows). `rows`: keyRows(), when read already. */
 export async function credentialProblem(manager: EntityManager, brokerageId: string, feature: Feature, rows?: KeyRow[]): Promise<FeatureProblem | null> {
   const keys = rows ?? (await keyRows(manager, brokerageId));
   const inUse = keys.find((r) => r.status !== 'RETIRED');
-  if (!inUse) return noKeyProblem(manager, brokerageId, feature, keys);
+  if (!inUse) return (await noKeyProblems(manager, brokerageId, keys))[feature];
   const granted = inUse.grantedScopes ? new Set(JSON.parse(inUse.grantedScopes) as string[]) : null;
   const acceptable = FEATURE_SCOPES[feature];
   if (granted && !acceptable.some((s) => granted.has(s))) {

@@ -2,8 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Agent } from '../entities';
 import type { CredentialStore } from './credential-store';
-import { noKeyProblem, type FeatureProblem } from './feature-health';
-import type { Feature } from './scopes';
+import { noKeyProblems } from './feature-health';
 import { GoogleSession, type LoadedCredential } from './google-session';
 import type { TokenBroker } from './token-broker';
 
@@ -32,11 +31,7 @@ export class GoogleSessions {
   async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {
     const cred = await this.credentials.current(this.ds.manager, brokerageId);
     // No key: every call refuses with the brokerage's true state (never submitted, or removed).
-    let noKey: Record<Feature, FeatureProblem> | null = null;
-    if (!cred) {
-      const [contacts, calendar, mail] = await Promise.all((['contacts', 'calendar', 'mail'] as const).map((f) => noKeyProblem(this.ds.manager, brokerageId, f)));
-      noKey = { contacts, calendar, mail };
-    }
+    const noKey = cred ? null : await noKeyProblems(this.ds.manager, brokerageId);
     return new GoogleSession(this.broker, this.google, cred, agentEmail, noKey);
   }
 

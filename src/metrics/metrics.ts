@@ -6,17 +6,13 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
+import { withinDatabaseDeadline } from '../db/unavailable';
 import { OutboxRow } from '../entities';
 
 export type SyncApi = 'people' | 'calendar';
 
 /** The most a scrape waits for the outbox gauges' query. */
 const SCRAPE_QUERY_TIMEOUT_MS = 2000;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms)))]).finally(() => clearTimeout(timer));
-}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -96,7 +92,7 @@ export class Metrics {
     const read = () => {
       snapshot ??= (async () => {
         try {
-          return await withTimeout(query(), SCRAPE_QUERY_TIMEOUT_MS);
+          return await withinDatabaseDeadline(query(), SCRAPE_QUERY_TIMEOUT_MS);
         } catch {
           return [];
         } finally {

@@ -7,47 +7,28 @@
  * No step races the clock: the first delivery is parked at the emulator (a hold fault) while the other writes queue
  * behind it and the SIGTERM arrives; it is released only once the replica is draining.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { OutboxLease } from '../../src/entities';
-import { createTestDb, mariaDbAvailable, type Dialect } from '../support/db';
-import { EmulatorAdmin } from '../support/google';
-import { gqlAt, onboardThrough, processEnv, startGatewayProcess, stopGatewayProcess, type GatewayProcess } from '../support/processes';
+import { mariaDbAvailable, type Dialect } from '../support/db';
+import type { EmulatorAdmin } from '../support/google';
+import { gqlAt, onboardThrough, processBench, processEnv, startGatewayProcess, stopGatewayProcess, type ProcessBench, type GatewayProcess } from '../support/processes';
 import { until } from '../support/wait';
 
 const AGENT = 'agent@alpha.test';
 
 for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
   (dialect === 'mariadb' && !mariaDbAvailable() ? describe.skip : describe)(`[${dialect}] SIGTERM drains a replica`, () => {
-    let emu: RunningEmulator;
+    let bench: ProcessBench;
     let admin: EmulatorAdmin;
     let dbConfig: DatabaseConfig;
-    let drop = async () => {};
     // A long lease: a lane the stopping replica did not release would stay blocked for the whole test.
     const env = processEnv({ OUTBOX_LEASE_MS: '60000', MUTATION_WAIT_MS: '20000', SHUTDOWN_DRAIN_SECONDS: '30' });
 
     beforeAll(async () => {
-      emu = await startEmulator();
-      admin = new EmulatorAdmin(emu.url);
-      Object.assign(env, { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` });
-      if (dialect === 'sqlite') {
-        dbConfig = { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'engage-drain-')), 'engage.sqlite') };
-        env.SQLITE_PATH = dbConfig.path;
-      } else {
-        const t = await createTestDb('mariadb');
-        dbConfig = t.config;
-        await t.ds.destroy();
-        drop = t.drop;
-        env.DATABASE_URL = (dbConfig as { url: string }).url;
-      }
+      bench = await processBench(dialect, env);
+      ({ admin, dbConfig } = bench);
     });
-    afterAll(async () => {
-      await emu.close();
-      await drop();
-    });
+    afterAll(() => bench.close());
 
     test('readyz 503 at once, every request answered, the held lane released and delivered by the other replica, exit 0', async () => {
       const a = await startGatewayProcess(env);

@@ -10,16 +10,12 @@
  * that must happen before the crash while it stays parked, and kills the process. Releasing the hold afterwards only
  * lets the emulator drop the connection (afterCommit): the answer is never read.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { CalendarEvent, Contact, OutboxRow } from '../../src/entities';
-import { createTestDb, mariaDbAvailable, type Dialect } from '../support/db';
-import { EmulatorAdmin, type FaultSpec } from '../support/google';
-import { gqlAt, onboardThrough, processEnv, startGatewayProcess, stopGatewayProcess } from '../support/processes';
+import { mariaDbAvailable, type Dialect } from '../support/db';
+import type { EmulatorAdmin, FaultSpec } from '../support/google';
+import { gqlAt, onboardThrough, processBench, processEnv, startGatewayProcess, stopGatewayProcess, type ProcessBench } from '../support/processes';
 import { until } from '../support/wait';
 
 const AGENT = 'agent@alpha.test';
@@ -29,31 +25,16 @@ const committedAnswerLost = (api: FaultSpec['api'], method: string): FaultSpec =
 
 for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
   (dialect === 'mariadb' && !mariaDbAvailable() ? describe.skip : describe)(`[${dialect}] gateway killed with undelivered writes`, () => {
-    let emu: RunningEmulator;
+    let bench: ProcessBench;
     let admin: EmulatorAdmin;
     let dbConfig: DatabaseConfig;
-    let drop = async () => {};
     const env = processEnv();
 
     beforeAll(async () => {
-      emu = await startEmulator();
-      admin = new EmulatorAdmin(emu.url);
-      Object.assign(env, { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` });
-      if (dialect === 'sqlite') {
-        dbConfig = { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'engage-kill-')), 'engage.sqlite') };
-        env.SQLITE_PATH = dbConfig.path;
-      } else {
-        const t = await createTestDb('mariadb');
-        dbConfig = t.config;
-        await t.ds.destroy();
-        drop = t.drop;
-        env.DATABASE_URL = (dbConfig as { url: string }).url;
-      }
+      bench = await processBench(dialect, env);
+      ({ admin, dbConfig } = bench);
     });
-    afterAll(async () => {
-      await emu.close();
-      await drop();
-    });
+    afterAll(() => bench.close());
 
     const startGateway = () => startGatewayProcess(env);
     const stopGateway = stopGatewayProcess;

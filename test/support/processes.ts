@@ -4,13 +4,18 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { signSandboxToken } from '../../src/auth/sandbox-token';
 import { loadConfig } from '../../src/config';
+import type { DatabaseConfig } from '../../src/db/data-source';
+import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
+import { createTestDb, type Dialect } from './db';
 import { seedBrokerage } from './gateway';
-import type { EmulatorAdmin } from './google';
+import { EmulatorAdmin } from './google';
 
 const MAIN = resolve(__dirname, '../../dist/src/main.js');
 
@@ -40,6 +45,44 @@ export function processEnv(extra: Record<string, string> = {}): Record<string, s
     OUTBOX_RETRY_BASE_MS: '50',
     OUTBOX_RETRY_MAX_MS: '300',
     ...extra,
+  };
+}
+
+export interface ProcessBench {
+  emu: RunningEmulator;
+  admin: EmulatorAdmin;
+  /** The database the processes share (a file for SQLite, a fresh database on the test MariaDB). */
+  dbConfig: DatabaseConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * What a suite's gateway processes share: an emulator and a database of the dialect, both written into `env`
+ * (Google's addresses, SQLITE_PATH or DATABASE_URL).
+ */
+export async function processBench(dialect: Dialect, env: Record<string, string>): Promise<ProcessBench> {
+  const emu = await startEmulator();
+  Object.assign(env, { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` });
+  let dbConfig: DatabaseConfig;
+  let drop = async () => {};
+  if (dialect === 'sqlite') {
+    dbConfig = { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'engage-processes-')), 'engage.sqlite') };
+    env.SQLITE_PATH = dbConfig.path;
+  } else {
+    const t = await createTestDb('mariadb');
+    dbConfig = t.config;
+    await t.ds.destroy();
+    drop = t.drop;
+    env.DATABASE_URL = (dbConfig as { url: string }).url;
+  }
+  return {
+    emu,
+    admin: new EmulatorAdmin(emu.url),
+    dbConfig,
+    async close() {
+      await emu.close();
+      await drop();
+    },
   };
 }
 
