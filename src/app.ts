@@ -30,6 +30,7 @@ import { OnboardingService } from './onboarding/onboarding.service';
 import { ServiceAccountService } from './onboarding/service-account.service';
 import { buildGatewaySchema } from './schema';
 import { createGateway, type Gateway } from './server';
+import { VERSION } from './version';
 
 export function buildServices(config: Config, ds: DataSource, log: Logger, opts: { broker?: TokenBroker } = {}): Services {
   const envelope = new Envelope(config.keyEncryptionKeys);
@@ -37,8 +38,10 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   const broker = opts.broker ?? new TokenBroker();
   broker.onResult = (result) => metrics.tokenRequests.inc({ result });
   const credentials = new CredentialStore(envelope, config.google.allowedTokenUris);
-  const sessions = new GoogleSessions(ds, broker, credentials, { ...config.google, fetch: instrumentedFetch(metrics, config.google.roots) });
   const outbox = new OutboxWorker(ds, log, config.outbox, metrics);
+  // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
+  const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
+  const sessions = new GoogleSessions(ds, broker, credentials, { ...config.google, fetch: instrumentedFetch(metrics, config.google.roots), userAgent });
   const contactSync = new ContactSync({ ds, sessions, outbox, log, metrics });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
   const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, log, metrics });

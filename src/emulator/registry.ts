@@ -204,7 +204,7 @@ export class ApiRegistry {
     const log: Omit<RequestLogEntry, 'status' | 'at'> = {
       api: found?.method.api ?? prefixApi ?? 'gmail', method: found?.method.id ?? 'unknown', path,
       user: knownToken?.subject ?? null, httpMethod: req.method, clientId: knownToken?.clientId ?? null,
-      query: url.search.slice(1),
+      query: url.search.slice(1), startedAt: state.now().toISOString(), userAgent: req.headers['user-agent'],
     };
     if (!found) {
       if (!prefixApi) {

@@ -190,7 +190,12 @@ export interface RequestLogEntry {
   user: string | null;
   /** HTTP status sent; 0 when the connection was reset without an answer */
   status: number;
+  /** when the answer was sent (or the connection dropped), emulator time */
   at: string;
+  /** when the call came in, emulator time */
+  startedAt: string;
+  /** the caller's User-Agent header (our gateway names its process there) */
+  userAgent?: string;
   httpMethod: string;
   clientId: string | null;
   /** set when an injected fault shaped this answer */

@@ -56,6 +56,7 @@ export function tokenEndpoint(state: EmulatorState, registry: ApiRegistry) {
   return async (req: Request, res: Response): Promise<void> => {
     const log: Omit<RequestLogEntry, 'status' | 'at'> = {
       api: 'token', method: 'token', path: req.path, user: null, httpMethod: req.method, clientId: null,
+      startedAt: state.now().toISOString(), userAgent: req.headers['user-agent'],
     };
     const raw = await readBody(req, MAX_TOKEN_REQUEST_BYTES).catch(() => Buffer.alloc(0));
     const form = new URLSearchParams(raw.toString('utf8'));

@@ -44,12 +44,23 @@ export interface LoadedCredential {
  */
 const CLIENT_DEFAULTS = { retry: false } as const;
 
+export interface GoogleSessionOptions {
+  roots: GoogleRoots;
+  requestTimeoutMs: number;
+  fetch?: typeof fetch;
+  /**
+   * Put before the Google client's own product in the User-Agent (`engage-gateway/0.1.0 (host:pid:…)`): Google's
+   * logs then tell which gateway process made a call, as the emulator's request log does in the replica tests.
+   */
+  userAgent?: { product: string; version: string; comment?: string };
+}
+
 const FEATURE_API: Record<Feature, GoogleApi> = { contacts: 'people', calendar: 'calendar', mail: 'gmail' };
 
 export class GoogleSession {
   constructor(
     private readonly broker: TokenBroker,
-    private readonly options: { roots: GoogleRoots; requestTimeoutMs: number; fetch?: typeof fetch },
+    private readonly options: GoogleSessionOptions,
     private readonly credential: LoadedCredential | null,
     /** The agent's own mailbox; the only one this session acts as. */
     readonly subject: string,
@@ -58,15 +69,20 @@ export class GoogleSession {
   ) {}
 
   async people(): Promise<people_v1.People> {
-    return people({ version: 'v1', auth: await this.authFor('contacts'), rootUrl: this.options.roots.people, ...CLIENT_DEFAULTS, fetchImplementation: this.options.fetch ?? fetch, timeout: this.options.requestTimeoutMs });
+    return people({ version: 'v1', auth: await this.authFor('contacts'), rootUrl: this.options.roots.people, ...this.clientOptions() });
   }
 
   async calendar(): Promise<calendar_v3.Calendar> {
-    return calendar({ version: 'v3', auth: await this.authFor('calendar'), rootUrl: this.options.roots.calendar, ...CLIENT_DEFAULTS, fetchImplementation: this.options.fetch ?? fetch, timeout: this.options.requestTimeoutMs });
+    return calendar({ version: 'v3', auth: await this.authFor('calendar'), rootUrl: this.options.roots.calendar, ...this.clientOptions() });
   }
 
   async gmail(): Promise<gmail_v1.Gmail> {
-    return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...CLIENT_DEFAULTS, fetchImplementation: this.options.fetch ?? fetch, timeout: this.options.requestTimeoutMs });
+    return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...this.clientOptions() });
+  }
+
+  private clientOptions() {
+    const { fetch: fetchImpl, requestTimeoutMs, userAgent } = this.options;
+    return { ...CLIENT_DEFAULTS, fetchImplementation: fetchImpl ?? fetch, timeout: requestTimeoutMs, ...(userAgent ? { userAgentDirectives: [userAgent] } : {}) };
   }
 
   /** Gmail's API root: media uploads take it per call (the client-wide rootUrl does not reach the upload URL). */

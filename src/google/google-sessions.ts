@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { Agent } from '../entities';
 import type { CredentialStore } from './credential-store';
 import { noKeyProblems } from './feature-health';
-import { GoogleSession, type LoadedCredential } from './google-session';
+import { GoogleSession, type GoogleSessionOptions, type LoadedCredential } from './google-session';
 import type { TokenBroker } from './token-broker';
 
 /** Builds GoogleSessions: per request (the caller's mailbox) and per outbox delivery (the lane's agent). */
@@ -12,7 +12,7 @@ export class GoogleSessions {
     private readonly ds: DataSource,
     private readonly broker: TokenBroker,
     private readonly credentials: CredentialStore,
-    private readonly google: Config['google'] & { fetch?: typeof fetch },
+    private readonly google: Config['google'] & Pick<GoogleSessionOptions, 'fetch' | 'userAgent'>,
   ) {}
 
   private readonly emails = new Map<string, string>();

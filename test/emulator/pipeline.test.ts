@@ -392,6 +392,10 @@ describe('request log', () => {
       'gmail gmail.users.getProfile agent@beta.test 200',
     ]);
     expect(all[1]).toMatchObject({ path: '/gmail/v1/users/me/profile', httpMethod: 'GET', clientId: t.clientId });
+    // Who called (the client's User-Agent: which replica, in multi-process tests) and when the call came in and was
+    // answered, so tests can tell whether two callers worked one mailbox at the same time.
+    expect(all[1].userAgent).toMatch(/google-api-nodejs-client\/[\d.]+ \(gzip\)/);
+    expect(all.every((e) => Date.parse(e.startedAt) <= Date.parse(e.at))).toBe(true);
     expect(await admin.requests({ api: 'token' })).toHaveLength(2);
     expect(await admin.requests({ method: 'gmail.users.getProfile' })).toHaveLength(2);
     expect(await admin.requests({ api: 'gmail', user: 'agent@beta.test' })).toHaveLength(1);
