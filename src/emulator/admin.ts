@@ -25,8 +25,9 @@
  *            whose client gave up meanwhile stays parked and counted, and still runs when released, as a request
  *            Google received does (tests of an unanswered call rely on that).
  *   DELETE /faults                                 → {deleted:n}
- *   GET    /requests?api=&method=&user=            request log [{api, method, path, user, status, at, httpMethod,
- *                                                  clientId, fault?, committedStatus?}] (status 0 = connection reset)
+ *   GET    /requests?api=&method=&user=            request log [{api, method, path, user, status, startedAt, at,
+ *                                                  httpMethod, clientId, userAgent?, fault?, committedStatus?}]
+ *                                                  (status 0 = connection reset; startedAt: call received, at: answered)
  *                                                  oldest first; only the newest settings.requestLogMaxEntries
  *                                                  (default 50,000) are kept
  *   DELETE /requests                               → {deleted:n}
