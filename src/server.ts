@@ -103,6 +103,26 @@ function trustProxyValue(raw: string): boolean | number | string[] {
   return raw.split(',').map((p) => p.trim()).filter(Boolean);
 }
 
+/** The code a request refused before GraphQL ran was answered with, by its HTTP status (bounded). */
+const REFUSED_OUTCOME: Record<number, string> = { 400: ErrorCode.BAD_USER_INPUT, 401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.BAD_USER_INPUT, 503: ErrorCode.SERVICE_UNAVAILABLE };
+
+/**
+ * engage_graphql_requests_total for requests answered before GraphQL ran (no or a bad token, plain HTTP in
+ * production, a body too large or malformed): operation "(refused)", outcome the code they were answered with.
+ */
+function countRefused(metrics: Metrics): express.RequestHandler {
+  return (_req, res, next) => {
+    // Counted as the answer's head is written (res.end writes it too): 'finish' waits until the whole answer is out,
+    // which for a refused upload still streaming in comes later, after the client has read the answer.
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
+      if (!res.locals.reachedGraphql) metrics.graphqlRequests.inc({ operation_type: 'unknown', operation_name: '(refused)', outcome: REFUSED_OUTCOME[args[0]] ?? 'error' });
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
+    next();
+  };
+}
+
 /**
  * engage_graphql_* per request. The operation is named by its first root field (a schema field: a bounded set),
  * never by the client's operation name, which any client may choose freely; unparsed or invalid documents count
@@ -235,6 +255,8 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   app.disable('x-powered-by');
   const { tls, trustProxy, required: httpsRequired } = services.config.https;
   if (trustProxy !== null) app.set('trust proxy', trustProxyValue(trustProxy));
+  // Counted before anything may refuse it: a request answered before GraphQL runs is counted here, as "(refused)".
+  app.use('/graphql', countRefused(services.metrics));
   if (httpsRequired) app.use(requireHttps);
   const httpServer = tls ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app) : createServer(app);
   // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
@@ -316,6 +338,10 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     // The longest list any operation takes: a bulk of contacts, or a mail's recipients (MAIL_MAX_RECIPIENTS).
     limitVariables(Math.max(MAX_BULK, services.config.mail.maxRecipients)),
     limitTokens(ARMOR_LIMITS.maxTokens.n),
+    (_req, res, next) => {
+      res.locals.reachedGraphql = true; // from here on the Apollo plugin counts it (graphqlMetrics)
+      next();
+    },
     expressMiddleware(apollo, {
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;

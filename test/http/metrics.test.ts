@@ -85,6 +85,22 @@ describeEachDb('metrics', (db) => {
     expect(value(after, 'engage_outbox_pending{kind="contacts"}')).toBe(0);
   });
 
+  test('requests refused before GraphQL runs (no token, malformed JSON) are counted as "(refused)" by their outcome; a body too large for its operation by the operation', async () => {
+    const before = (await scrape()).samples;
+    const post = (body: string, headers: Record<string, string>) => fetch(`${w.gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', ...headers }, body });
+    expect((await post('{"query":"{ me { id } }"}', {})).status).toBe(401);
+    expect((await post('{"query": ', { authorization: `Bearer ${token}` })).status).toBe(400);
+    // Over MAX_BODY_BYTES, it is read (only a mail may be that large) and refused once its operation is known.
+    expect((await post(JSON.stringify({ query: `{ me { id } } # ${'x'.repeat(2 * 1024 * 1024)}` }), { authorization: `Bearer ${token}` })).status).toBe(413);
+    const after = (await scrape()).samples;
+    const delta = (labels: string) => value(after, `engage_graphql_requests_total{${labels}}`) - value(before, `engage_graphql_requests_total{${labels}}`);
+    expect([
+      delta('operation_type="unknown",operation_name="(refused)",outcome="UNAUTHENTICATED"'),
+      delta('operation_type="unknown",operation_name="(refused)",outcome="BAD_USER_INPUT"'),
+      delta('operation_type="query",operation_name="me",outcome="BAD_USER_INPUT"'),
+    ]).toEqual([1, 1, 1]);
+  });
+
   test('a full resync Google forced is counted, and the last successful sync is stamped', async () => {
     await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
     const before = (await scrape()).samples;
