@@ -31,7 +31,8 @@ export async function benchCalendar(): Promise<BenchResult> {
     await adminCall(w.emu.url, 'DELETE', '/requests');
     await w.gql(VIEW);
     figures['after our own createEvent: events.list calls'] = await views();
-    (w.services.calendar.cache as { invalidate(a: string): void }).invalidate((await w.ds.query("SELECT id FROM agent WHERE email = 'agent@demo.test'"))[0].id);
+    const [demo] = await w.ds.query("SELECT id, brokerageId FROM agent WHERE email = 'agent@demo.test'");
+    await w.services.calendar.cache.invalidate({ brokerageId: demo.brokerageId, agentId: demo.id });
     await adminCall(w.emu.url, 'DELETE', '/requests');
     await Promise.all(Array.from({ length: 100 }, () => w.gql(VIEW)));
     figures['100 concurrent identical views: events.list calls'] = await views();

@@ -22,9 +22,10 @@ export class CalendarKnown1764220000000 implements MigrationInterface {
     const changes = q.manager.getRepository(CalendarChange);
     const agents: { agentId: string }[] = await changes.createQueryBuilder('c').select('DISTINCT c.agentId', 'agentId').getRawMany();
     for (const { agentId } of agents) {
-      const latest = new Map<string, CalendarKnown>();
+      const latest = new Map<string, Omit<CalendarKnown, 'brokerageId'>>();
       for (let after = 0; ;) {
-        const rows = await changes.find({ where: { agentId, seq: MoreThan(after) }, order: { seq: 'ASC' }, take: 1000 });
+        // The columns named: a later migration adds others that do not exist yet at this point.
+        const rows = await changes.find({ select: { seq: true, googleEventId: true, event: true, recordedAt: true }, where: { agentId, seq: MoreThan(after) }, order: { seq: 'ASC' }, take: 1000 });
         if (!rows.length) break;
         for (const r of rows) {
           let state;
@@ -37,7 +38,9 @@ export class CalendarKnown1764220000000 implements MigrationInterface {
         }
         after = rows[rows.length - 1].seq;
       }
-      for (const batch of batches([...latest.values()], 500)) await q.manager.getRepository(CalendarKnown).insert(batch);
+      for (const batch of batches([...latest.values()], 500)) {
+        await q.manager.createQueryBuilder().insert().into(CalendarKnown, ['agentId', 'googleEventId', 'etag', 'status', 'endsAt', 'recordedAt']).values(batch).execute();
+      }
     }
   }
 

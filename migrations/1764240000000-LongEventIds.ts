@@ -1,5 +1,5 @@
 import { type MigrationInterface, type QueryRunner, TableColumn } from 'typeorm';
-import { isMysql } from './columns';
+import { isMysql, keepingSequence } from './columns';
 
 const TABLES = ['calendar_event', 'calendar_change', 'calendar_known'];
 
@@ -34,20 +34,6 @@ export class LongEventIds1764240000000 implements MigrationInterface {
       for (const t of TABLES) await q.changeColumn(t, 'googleEventId', column(t, 255));
     });
   }
-}
-
-/**
- * SQLite: typeorm changes a column by rebuilding the table, and the new calendar_change's AUTOINCREMENT counter
- * starts again from its highest remaining row. Rows the retention deleted at the top would then have their positions
- * handed out again, below cursors clients hold, and those clients would skip the new changes. The counter is put back.
- */
-async function keepingSequence(q: QueryRunner, rebuild: () => Promise<unknown>): Promise<void> {
-  const before: { seq: number }[] = await q.query("SELECT seq FROM sqlite_sequence WHERE name = 'calendar_change'");
-  await rebuild();
-  if (!before.length) return;
-  const after: { seq: number }[] = await q.query("SELECT seq FROM sqlite_sequence WHERE name = 'calendar_change'");
-  if (after.length) await q.query("UPDATE sqlite_sequence SET seq = ? WHERE name = 'calendar_change' AND seq < ?", [before[0].seq, before[0].seq]);
-  else await q.query("INSERT INTO sqlite_sequence (name, seq) VALUES ('calendar_change', ?)", [before[0].seq]);
 }
 
 function column(table: string, length: number): TableColumn {

@@ -78,7 +78,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     serviceAccounts: new ServiceAccountService(),
     onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, stopChannels: (brokerageId, credential) => calendarWatch!.stopForBrokerage(brokerageId, credential),
       afterRemove: async (brokerageId) => {
-        for (const a of await ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) await calendar.cache.invalidate(a.id);
+        for (const a of await ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) await calendar.cache.invalidate({ brokerageId, agentId: a.id });
       },
     }),
   };

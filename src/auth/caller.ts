@@ -40,7 +40,7 @@ export async function resolveCaller(ds: DataSource, claims: CallerClaims, now = 
     }
     agent = await agents.findOneOrFail({ where: { email: claims.email } });
   } else if (agent.role !== role || !agent.lastSeenAt || now.getTime() - agent.lastSeenAt.getTime() > LAST_SEEN_RESOLUTION_MS) {
-    await agents.update({ id: agent.id }, { role, lastSeenAt: now });
+    await agents.update({ id: agent.id, brokerageId: agent.brokerageId }, { role, lastSeenAt: now });
   }
   if (agent.brokerageId !== brokerage.id) {
     // Cannot happen while a domain maps to one brokerage; refuse rather than act across tenants.

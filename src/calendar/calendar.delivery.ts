@@ -36,7 +36,7 @@ export class CalendarDelivery implements OutboxHandler {
     const email = session.subject;
     const outcomes: Outcome[] = [];
     const batch = rows.slice(0, ROUND);
-    const locals = new Map((await this.deps.ds.getRepository(CalendarEvent).findBy({ id: In([...new Set(batch.map((r) => r.entityId))]) })).map((r) => [r.id, r]));
+    const locals = new Map((await this.deps.ds.getRepository(CalendarEvent).findBy({ id: In([...new Set(batch.map((r) => r.entityId))]), brokerageId: lane.brokerageId })).map((r) => [r.id, r]));
     let delivered = false;
     for (const row of batch) {
       const local = locals.get(row.entityId);
@@ -57,7 +57,7 @@ export class CalendarDelivery implements OutboxHandler {
         break;
       }
     }
-    if (delivered) await this.deps.cache.invalidate(lane.agentId);
+    if (delivered) await this.deps.cache.invalidate(lane);
     return outcomes;
   }
 
@@ -65,7 +65,7 @@ export class CalendarDelivery implements OutboxHandler {
     const repo = this.deps.ds.getRepository(CalendarEvent);
     const settle = async (event: GEvent | null, extra: Partial<CalendarEvent> = {}) => {
       // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
-      await repo.update({ id: local.id, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
+      await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
     };
     if (local.pendingOp === 'create') {
       const body = JSON.parse(local.body!) as GEvent;
@@ -113,15 +113,15 @@ export class CalendarDelivery implements OutboxHandler {
     if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes; will retry');
     // A second 412 in a row (changed again meanwhile) is retried too: the next attempt re-reads again.
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
-      await repo.update({ id: local.id }, { syncError: ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message });
+      await repo.update({ id: local.id, brokerageId: local.brokerageId }, { syncError: ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message });
       return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs };
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
     // A refused create keeps its body: the event exists nowhere else, and reads show it FAILED with the reason.
     // Only the write we sent: a newer change recorded meanwhile keeps its pending state (and has its own outbox row).
-    await repo.update({ id: local.id, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
-    await this.deps.cache.invalidate(lane.agentId);
+    await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
+    await this.deps.cache.invalidate(lane);
     return { seq: row.seq, result: 'failed', error: f.message };
   }
 

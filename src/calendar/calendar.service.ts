@@ -112,26 +112,40 @@ interface LoadedWindow {
  * by every invalidation. Without it, a write delivered or a notification
  * received by one replica would leave the others serving the old view until
  * their entries expire.
+ *
+ * The agent is named with its brokerage, the tenant key every statement names (a sharded database finds the row
+ * on one shard).
  */
 export interface SharedGenerations {
-  read(agentId: string): Promise<number>;
-  bump(agentId: string): Promise<void>;
+  read(agent: CacheAgent): Promise<number>;
+  bump(agent: CacheAgent): Promise<void>;
+}
+
+/** An agent as the cache keys it: its id, and its brokerage for the shared counter's statements. */
+export interface CacheAgent {
+  brokerageId: string;
+  agentId: string;
 }
 
 export class DbGenerations implements SharedGenerations {
   constructor(private readonly ds: DataSource) {}
 
-  async read(agentId: string): Promise<number> {
-    return (await this.ds.getRepository(CalendarCacheGeneration).findOneBy({ agentId }))?.generation ?? 0;
+  async read({ brokerageId, agentId }: CacheAgent): Promise<number> {
+    return (await this.ds.getRepository(CalendarCacheGeneration).findOneBy({ agentId, brokerageId }))?.generation ?? 0;
   }
 
-  async bump(agentId: string): Promise<void> {
+  async bump({ brokerageId, agentId }: CacheAgent): Promise<void> {
     const repo = this.ds.getRepository(CalendarCacheGeneration);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const res = await repo.createQueryBuilder().update().set({ generation: () => 'generation + 1' }).where('agentId = :agentId', { agentId }).execute();
+      const res = await repo
+        .createQueryBuilder()
+        .update()
+        .set({ generation: () => 'generation + 1' })
+        .where('agentId = :agentId AND brokerageId = :brokerageId', { agentId, brokerageId })
+        .execute();
       if (res.affected) return;
       try {
-        await repo.insert({ agentId, generation: 1 });
+        await repo.insert({ agentId, brokerageId, generation: 1 });
         return;
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
@@ -193,17 +207,18 @@ export class RangeCache {
   }
 
   /** Stale from now on in this process at once, in the others as soon as the shared counter is bumped. */
-  invalidate(agentId: string): Promise<void> {
-    this.markStale(agentId);
+  invalidate(agent: CacheAgent): Promise<void> {
+    this.markStale(agent.agentId);
     // Without a cache (CALENDAR_CACHE_SECONDS=0) nobody reads the shared counter: skip the write.
-    return this.shared && this.ttlMs > 0 ? this.shared.bump(agentId).catch(this.onSharedError) : Promise.resolve();
+    return this.shared && this.ttlMs > 0 ? this.shared.bump(agent).catch(this.onSharedError) : Promise.resolve();
   }
 
   /** The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's length by default). */
-  async get<T = GEvent[]>(agentId: string, key: string, load: () => Promise<T>, weigh: (value: T) => number = (v) => (v as unknown[]).length): Promise<T> {
+  async get<T = GEvent[]>(agent: CacheAgent, key: string, load: () => Promise<T>, weigh: (value: T) => number = (v) => (v as unknown[]).length): Promise<T> {
+    const { agentId } = agent;
     const hit = this.entries.get(agentId)?.get(key);
     if (this.ttlMs <= 0 && !hit) return this.serve(agentId, key, 0, load, weigh);
-    const shared = this.shared ? await this.shared.read(agentId).catch(() => -1) : 0;
+    const shared = this.shared ? await this.shared.read(agent).catch(() => -1) : 0;
     return this.serve(agentId, key, shared, load, weigh);
   }
 
@@ -405,7 +420,7 @@ export class CalendarService {
     const cap = this.deps.settings.maxEventsPerLoad ?? MAX_EVENTS_PER_LOAD;
     const timeMin = new Date(Math.floor(from / VIEW_GRID_MS) * VIEW_GRID_MS).toISOString();
     const timeMax = new Date(Math.ceil(to / VIEW_GRID_MS) * VIEW_GRID_MS).toISOString();
-    const window = await this.cache.get(scope.agentId, `${timeMin}|${timeMax}`, () => this.loadWindow(scope, timeMin, timeMax, cap), (w) => w.events.length);
+    const window = await this.cache.get(scope, `${timeMin}|${timeMax}`, () => this.loadWindow(scope, timeMin, timeMax, cap), (w) => w.events.length);
     if (window.overCap) {
       throw badInput(`The range from ${args.from.raw} to ${args.to.raw} holds more than ${cap} events (counted over the whole UTC days it touches), the most one events() query reads; ask for a shorter range`, { field: 'to', maxEvents: cap });
     }
@@ -548,13 +563,13 @@ export class CalendarService {
         if (row?.pendingOp === 'delete') throw notFound('Event', id);
         if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
           // Not in Google yet (or refused there): fold the change into the insert, which goes (again) with it.
-          await repo.update({ id: row!.id }, { pendingOp: 'create', body: storedBody({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
+          await repo.update({ id: row!.id, brokerageId: scope.brokerageId }, { pendingOp: 'create', body: storedBody({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
           return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row!.id }], now);
         }
         const merged = row?.pendingOp === 'patch' ? { ...(JSON.parse(row.body!) as GEvent), ...body } : body;
         const baseEtag = row?.pendingOp === 'patch' ? row.baseEtag : (row?.etag ?? current.etag ?? null);
         let rowId = row?.id;
-        if (row) await repo.update({ id: row.id }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
+        if (row) await repo.update({ id: row.id, brokerageId: scope.brokerageId }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
         else {
           rowId = randomUUID();
           await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: storedBody(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
@@ -573,9 +588,9 @@ export class CalendarService {
     if (existing?.pendingOp === 'delete') throw notFound('Event', id);
     if (isRefusedCreate(existing)) {
       // Google never had it: deleting is forgetting our record (guarded: a concurrent edit re-queued it meanwhile).
-      const res = await scope.manager.getRepository(CalendarEvent).delete({ id: existing!.id, updatedAt: existing!.updatedAt });
+      const res = await scope.manager.getRepository(CalendarEvent).delete({ id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt });
       if (!res.affected) return this.delete(scope, id);
-      await this.cache.invalidate(scope.agentId);
+      await this.cache.invalidate(scope);
       return true;
     }
     if (existing?.pendingOp !== 'create') {
@@ -586,14 +601,14 @@ export class CalendarService {
     const seqs = await scope.manager.transaction(async (m) => {
       const repo = m.getRepository(CalendarEvent);
       let rowId = existing?.id;
-      if (existing) await repo.update({ id: existing.id }, { pendingOp: 'delete', syncState: 'PENDING', syncError: null, updatedAt: now });
+      if (existing) await repo.update({ id: existing.id, brokerageId: scope.brokerageId }, { pendingOp: 'delete', syncState: 'PENDING', syncError: null, updatedAt: now });
       else {
         rowId = randomUUID();
         await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: null, pendingOp: 'delete', body: null, baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
       }
       return enqueue(m, [{ lane: this.lane(scope), kind: 'delete', entityId: rowId! }], now);
     });
-    await this.cache.invalidate(scope.agentId);
+    await this.cache.invalidate(scope);
     await this.deliver(scope, seqs);
     return true;
   }
@@ -606,11 +621,11 @@ export class CalendarService {
   private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
     if ((await credentialProblem(scope.manager, scope.brokerageId, 'calendar'))?.definite) return;
     this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {
-    await this.cache.invalidate(scope.agentId);
+    await this.cache.invalidate(scope);
     await this.deliver(scope, seqs);
     const row = await scope.findOneForAgent(CalendarEvent, { googleEventId });
     if (row && !row.pendingOp && row.event) return toEventType(JSON.parse(row.event) as GEvent, row);

@@ -84,29 +84,33 @@ export class CalendarSync {
   private async sweep(cutoff: Date): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const agents: { agentId: string }[] = await this.deps.ds
+      // Over every brokerage on purpose (a background sweep); the brokerage comes with each agent, so the statements
+      // pruning one agent name it.
+      const agents: { brokerageId: string; agentId: string }[] = await this.deps.ds
         .getRepository(CalendarChange)
         .createQueryBuilder('c')
-        .select('DISTINCT c.agentId', 'agentId')
+        .select('c.brokerageId', 'brokerageId')
+        .addSelect('c.agentId', 'agentId')
+        .distinct()
         .where('c.recordedAt < :cutoff', { cutoff })
         .limit(PRUNE_AGENTS_PER_ROUND)
         .getRawMany();
       if (!agents.length) return deleted;
-      for (const { agentId } of agents) deleted += await this.pruneAgent(agentId, cutoff);
+      for (const agent of agents) deleted += await this.pruneAgent(agent, cutoff);
     }
   }
 
   /** Deletes the agent's changes recorded before `cutoff`, raising its horizon in the same transaction. */
-  private async pruneAgent(agentId: string, cutoff: Date): Promise<number> {
+  private async pruneAgent({ brokerageId, agentId }: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>, cutoff: Date): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const old = await this.deps.ds.getRepository(CalendarChange).find({ where: { agentId, recordedAt: LessThan(cutoff) }, select: { seq: true }, order: { seq: 'ASC' }, take: PRUNE_BATCH });
+      const old = await this.deps.ds.getRepository(CalendarChange).find({ where: { brokerageId, agentId, recordedAt: LessThan(cutoff) }, select: { seq: true }, order: { seq: 'ASC' }, take: PRUNE_BATCH });
       if (!old.length) return deleted;
       const through = old[old.length - 1].seq;
       await this.deps.ds.transaction(async (m) => {
         // Readers look at the rows first and the horizon second (event.resolver.ts), so they never miss a deletion.
-        await m.createQueryBuilder().update(CalendarSyncRecord).set({ changesPrunedThrough: through }).where('agentId = :agentId AND changesPrunedThrough < :through', { agentId, through }).execute();
-        await m.getRepository(CalendarChange).delete(old.map((r) => r.seq));
+        await m.createQueryBuilder().update(CalendarSyncRecord).set({ changesPrunedThrough: through }).where('agentId = :agentId AND brokerageId = :brokerageId AND changesPrunedThrough < :through', { agentId, brokerageId, through }).execute();
+        await m.getRepository(CalendarChange).delete({ seq: In(old.map((r) => r.seq)), brokerageId });
       });
       deleted += old.length;
       if (old.length < PRUNE_BATCH) break;
@@ -115,17 +119,25 @@ export class CalendarSync {
     // sync window (a full listing no longer returns them, so a resync has nothing to compare them with).
     const windowStart = new Date(Date.now() - this.deps.pastDays * 86_400_000);
     await this.deps.ds.createQueryBuilder().delete().from(CalendarKnown)
-      .where('agentId = :agentId AND ((status = :cancelled AND recordedAt < :cutoff) OR endsAt < :windowStart)', { agentId, cancelled: 'cancelled', cutoff, windowStart })
+      .where('agentId = :agentId AND brokerageId = :brokerageId AND ((status = :cancelled AND recordedAt < :cutoff) OR endsAt < :windowStart)', { agentId, brokerageId, cancelled: 'cancelled', cutoff, windowStart })
       .execute();
     return deleted;
   }
 
   async record(agent: CalendarAgentRef): Promise<CalendarSyncRecord> {
     const repo = this.deps.ds.getRepository(CalendarSyncRecord);
-    const found = await repo.findOneBy({ agentId: agent.agentId });
+    const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
-    await repo.insert({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, ...NO_SYNC_ERROR, changesPrunedThrough: 0 }).catch(() => undefined);
-    return (await repo.findOneBy({ agentId: agent.agentId }))!;
+    // Not read back by TypeORM (updateEntity: without RETURNING, as on SQLite, it selects the defaults by primary key
+    // alone, not naming the brokerage): the row is read below anyway, whoever inserted it.
+    await repo
+      .createQueryBuilder()
+      .insert()
+      .values({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, ...NO_SYNC_ERROR, changesPrunedThrough: 0 })
+      .updateEntity(false)
+      .execute()
+      .catch(() => undefined);
+    return (await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId }))!;
   }
 
   /** Runs one sync; resolves to the number of changes recorded. Concurrent callers share it. */
@@ -158,7 +170,7 @@ export class CalendarSync {
           // NOT_FOUND "already deleted".
           const f = mapGoogleError(err, { api: 'calendar' });
           if (f.kind !== 'full-sync-required' && f.status !== 410) throw err;
-          await repo.update({ agentId: agent.agentId }, { syncToken: null });
+          await repo.update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: null });
           this.deps.metrics?.fullResyncs.inc({ api: 'calendar' });
           recorded = await this.full(agent, cal, 'FULL_SYNC_REQUIRED', rec.fullSyncs);
         }
@@ -166,10 +178,10 @@ export class CalendarSync {
         // No token and a full sync done before: the resync after a 410 failed half way, and this one completes it.
         recorded = await this.full(agent, cal, rec.lastFullSyncAt ? 'FULL_SYNC_REQUIRED' : 'FIRST_SYNC', rec.fullSyncs);
       }
-      await repo.update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      await repo.update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
       this.deps.metrics?.syncSucceeded('calendar');
       // The agent's own old changes go with each sync (the hourly sweep covers agents who stopped syncing).
-      await this.pruneAgent(agent.agentId, new Date(Date.now() - this.deps.retentionMs));
+      await this.pruneAgent(agent, new Date(Date.now() - this.deps.retentionMs));
       return recorded;
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'calendar');
@@ -177,7 +189,7 @@ export class CalendarSync {
       // the 401 stay, and are not recorded again (the feed's memory); the sync token only moves when a listing completes.
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
       if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) this.deps.log?.error({ err, agentId: agent.agentId }, 'calendar sync failed on our side');
-      await repo.update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
+      await repo.update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
       throw appErr;
     }
   }
@@ -196,12 +208,12 @@ export class CalendarSync {
     const listed = await this.list(agent, cal, { timeMin: timeMin.toISOString(), showDeleted: true }, seen);
     const swept = await this.reconcile(agent, cal, seen, timeMin);
     await this.saveToken(agent, listed.nextSyncToken);
-    await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId }, { lastFullSyncAt: new Date(), fullSyncs: fullSyncs + 1, lastFullSyncReason: reason });
+    await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastFullSyncAt: new Date(), fullSyncs: fullSyncs + 1, lastFullSyncReason: reason });
     return listed.recorded + swept;
   }
 
   private async saveToken(agent: CalendarAgentRef, token: string | undefined): Promise<void> {
-    if (token) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId }, { syncToken: token });
+    if (token) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: token });
   }
 
   /** Pages through events.list (the same parameters on every page, as Google requires) and records what changed. */
@@ -233,7 +245,7 @@ export class CalendarSync {
     const known = new Map<string, CalendarKnown>();
     const ids = [...latest.keys()];
     for (let i = 0; i < ids.length; i += 500) {
-      for (const k of await this.deps.ds.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
+      for (const k of await this.deps.ds.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
     }
     const changed = [...latest].filter(([id, e]) => {
       const k = known.get(id);
@@ -245,9 +257,9 @@ export class CalendarSync {
     if (!changed.length) return 0;
     const now = new Date();
     await this.deps.ds.transaction(async (m) => {
-      const changes = changed.map(([id, e]) => ({ agentId: agent.agentId, googleEventId: id, status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
+      const changes = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
       for (const batch of batches(changes, 500)) await m.getRepository(CalendarChange).insert(batch);
-      const memory = changed.map(([id, e]) => ({ agentId: agent.agentId, googleEventId: id, ...knownStateOf(e), recordedAt: now }));
+      const memory = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, ...knownStateOf(e), recordedAt: now }));
       for (const batch of batches(memory, 500)) await m.getRepository(CalendarKnown).upsert(batch, ['agentId', 'googleEventId']);
     });
     return changed.length;
@@ -266,7 +278,7 @@ export class CalendarSync {
     const missing: string[] = [];
     const leftWindow: string[] = [];
     for (let after = ''; ;) {
-      const rows = await repo.find({ where: { agentId: agent.agentId, googleEventId: MoreThan(after) }, order: { googleEventId: 'ASC' }, take: 1000 });
+      const rows = await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: MoreThan(after) }, order: { googleEventId: 'ASC' }, take: 1000 });
       if (!rows.length) break;
       for (const k of rows) {
         if (seen.has(k.googleEventId) || k.status === 'cancelled') continue;
@@ -275,7 +287,7 @@ export class CalendarSync {
       }
       after = rows[rows.length - 1].googleEventId;
     }
-    for (let i = 0; i < leftWindow.length; i += 500) await repo.delete({ agentId: agent.agentId, googleEventId: In(leftWindow.slice(i, i + 500)) });
+    for (let i = 0; i < leftWindow.length; i += 500) await repo.delete({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(leftWindow.slice(i, i + 500)) });
     if (missing.length > MAX_LOOKUPS) {
       this.deps.log?.warn({ agentId: agent.agentId, missing: missing.length, lookups: MAX_LOOKUPS }, 'calendar resync: more remembered events missing from the listing than one resync looks up; the rest wait for the next resync');
     }
@@ -289,7 +301,7 @@ export class CalendarSync {
     // Forgotten only when it lies before the window (or is a series, whose end we do not compute): a later change
     // brings it back. One inside the window (changed while the listing paged) stays remembered.
     const outside = found.filter((e) => e.status !== 'cancelled' && ((knownStateOf(e).endsAt?.getTime() ?? 0) <= timeMin.getTime())).map((e) => storedId(e.id!));
-    for (let i = 0; i < outside.length; i += 500) await repo.delete({ agentId: agent.agentId, googleEventId: In(outside.slice(i, i + 500)) });
+    for (let i = 0; i < outside.length; i += 500) await repo.delete({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(outside.slice(i, i + 500)) });
     return recorded;
   }
 

@@ -52,8 +52,8 @@ export class CalendarWatch {
   /** The renewal pass under way; the timer starts no other meanwhile. */
   private renewing?: Promise<void>;
   private stopped = false;
-  /** Agents with a change-feed sync scheduled: notifications come one per change, a sync serves them all. */
-  private readonly syncTimers = new Map<string, NodeJS.Timeout>();
+  /** Agents with a change-feed sync scheduled (and their brokerage): notifications come one per change, a sync serves them all. */
+  private readonly syncTimers = new Map<string, { timer: NodeJS.Timeout; brokerageId: string }>();
 
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; sync: CalendarSync; log: Logger; settings: WatchSettings }) {}
 
@@ -78,11 +78,12 @@ export class CalendarWatch {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     // Notifications already accepted are served before we go (with several replicas nobody else would).
-    const pending = [...this.syncTimers.keys()];
-    for (const t of this.syncTimers.values()) clearTimeout(t);
+    const pending = [...this.syncTimers].map(([agentId, { brokerageId }]) => ({ brokerageId, agentId }));
+    for (const { timer } of this.syncTimers.values()) clearTimeout(timer);
     this.syncTimers.clear();
-    await Promise.allSettled([this.renewing, ...this.ensuring.values(), ...pending.map((agentId) => this.runSync(agentId))]);
+    await Promise.allSettled([this.renewing, ...this.ensuring.values(), ...pending.map((agent) => this.runSync(agent))]);
     if (!this.deps.settings.address || !this.deps.settings.stopOnShutdown) return;
+    // Every brokerage's channels, on purpose: with stopOnShutdown this is the only gateway, and its address goes away.
     const channels = await this.deps.ds.getRepository(CalendarChannel).find();
     await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
   }
@@ -104,7 +105,7 @@ export class CalendarWatch {
       for (const c of channels) {
         this.checked.delete(c.agentId); // with a new key, the next use registers again at once
         const t = this.syncTimers.get(c.agentId);
-        if (t) clearTimeout(t);
+        if (t) clearTimeout(t.timer);
         this.syncTimers.delete(c.agentId);
       }
       stopped += channels.length;
@@ -138,7 +139,7 @@ export class CalendarWatch {
     const address = this.deps.settings.address;
     if (!address) return null;
     const repo = this.deps.ds.getRepository(CalendarChannel);
-    const live = await repo.findOne({ where: { agentId: agent.agentId }, order: { expiration: 'DESC' } });
+    const live = await repo.findOne({ where: { brokerageId: agent.brokerageId, agentId: agent.agentId }, order: { expiration: 'DESC' } });
     if (live && live.expiration.getTime() - Date.now() > this.deps.settings.renewBeforeMs) return live;
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     const cal = await session.calendar();
@@ -159,7 +160,7 @@ export class CalendarWatch {
     // when a newer one is there. Another replica may be renewing at the same time, and its channel may be stamped
     // after ours yet recorded before ours (the stamp is taken before the insert): that replica looked before our row
     // existed, so it cannot stop ours; we must. Whichever replica looks last sees both, so one channel is left.
-    const rows = await repo.findBy({ agentId: agent.agentId });
+    const rows = await repo.findBy({ brokerageId: agent.brokerageId, agentId: agent.agentId });
     const newest = rows.reduce((n, c) => (isNewer(c, n) ? c : n), rows.find((c) => c.id === id) ?? channel);
     // With the session that opened ours: the key may have been removed meanwhile (a new session would find none,
     // and the old channel would stay open in Google while its row is dropped).
@@ -168,20 +169,21 @@ export class CalendarWatch {
   }
 
   private async renewDue(): Promise<void> {
+    // Every brokerage's channels due, on purpose (a background pass); each channel then goes with its own brokerage.
     const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.renewBeforeMs)) } });
     for (const c of due) {
       if (this.stopped) return; // shutting down: open nothing more
-      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
+      const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
       const renewed = agent ? await this.register({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).then(() => true, (err) => (this.deps.log.warn({ err, channel: c.id }, 'renewal failed'), false)) : false;
       // Expired and not renewable (e.g. the brokerage's key is gone): Google has dropped it, so do we.
-      if (!renewed && c.expiration.getTime() < Date.now()) await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id });
+      if (!renewed && c.expiration.getTime() < Date.now()) await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id, brokerageId: c.brokerageId });
     }
   }
 
   /** Stops a channel in Google (with `credential`, or a client of the agent's, or the agent's current session) and drops its row. */
   private async stopChannel(c: CalendarChannel, credential?: LoadedCredential, client?: calendar_v3.Calendar): Promise<void> {
     try {
-      const agent = client ? null : await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId });
+      const agent = client ? null : await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
       let cal = client;
       if (!cal && agent) {
         const session = credential ? this.deps.sessions.withCredential(credential, agent.email) : await this.deps.sessions.forAgent(c.brokerageId, agent.email);
@@ -191,28 +193,28 @@ export class CalendarWatch {
     } catch (err) {
       this.deps.log.warn({ err, channel: c.id }, 'could not stop a calendar channel (it will expire by itself)');
     } finally {
-      await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id });
+      await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id, brokerageId: c.brokerageId });
     }
   }
 
   /** One change-feed sync per agent per SYNC_DEBOUNCE_MS, however many notifications arrive. */
   private scheduleSync(channel: CalendarChannel): void {
     if (this.syncTimers.has(channel.agentId)) return;
-    const t = setTimeout(() => {
+    const timer = setTimeout(() => {
       this.syncTimers.delete(channel.agentId);
-      if (!this.stopped) void this.runSync(channel.agentId);
+      if (!this.stopped) void this.runSync(channel);
     }, SYNC_DEBOUNCE_MS);
-    t.unref();
-    this.syncTimers.set(channel.agentId, t);
+    timer.unref();
+    this.syncTimers.set(channel.agentId, { timer, brokerageId: channel.brokerageId });
   }
 
-  private async runSync(agentId: string): Promise<void> {
-    const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: agentId }).catch(() => null);
+  private async runSync({ brokerageId, agentId }: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>): Promise<void> {
+    const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: agentId, brokerageId }).catch(() => null);
     if (agent) await this.deps.sync.sync({ brokerageId: agent.brokerageId, agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, agentId }, 'calendar change-feed sync failed'));
   }
 
-  current(agentId: string): Promise<CalendarChannel | null> {
-    return this.deps.ds.getRepository(CalendarChannel).findOne({ where: { agentId }, order: { expiration: 'DESC' } });
+  current(agentId: string, brokerageId: string): Promise<CalendarChannel | null> {
+    return this.deps.ds.getRepository(CalendarChannel).findOne({ where: { brokerageId, agentId }, order: { expiration: 'DESC' } });
   }
 
   /** POST WEBHOOK_PATH: always 200; only a known channel with its token has an effect. */
@@ -224,6 +226,7 @@ export class CalendarWatch {
       res.status(200).end();
       if (this.stopped) return;
       try {
+        // By the channel id alone: Google's notification says nothing else, and the brokerage is the channel's own.
         const channel = id.length <= 64 ? await this.deps.ds.getRepository(CalendarChannel).findOneBy({ id }) : null;
         const ok = channel && timingSafeEqual(Buffer.from(digest(token), 'hex'), Buffer.from(channel.tokenDigest, 'hex'));
         if (!channel || !ok) {
@@ -231,7 +234,7 @@ export class CalendarWatch {
           return;
         }
         if (state === 'sync') return; // the handshake after watch: nothing changed yet
-        await this.deps.cache.invalidate(channel.agentId);
+        await this.deps.cache.invalidate(channel);
         this.scheduleSync(channel);
       } catch (err) {
         this.deps.log.error({ err }, 'calendar notification failed');

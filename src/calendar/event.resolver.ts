@@ -73,13 +73,13 @@ export class EventResolver {
     if (!Number.isInteger(since) || since < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
     const scope = ctx.scope();
     const repo = scope.manager.getRepository(CalendarChange);
-    const rows = await repo.find({ where: { agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
+    const rows = await repo.find({ where: { brokerageId: scope.brokerageId, agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
     const cursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
     if (after) {
       // The horizon is read after the rows: a retention sweep between the two reads is caught, never a silent gap.
       const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
       if (since < rec.changesPrunedThrough) {
-        const newest = await repo.findOne({ where: { agentId: scope.agentId }, order: { seq: 'DESC' }, select: { seq: true } });
+        const newest = await repo.findOne({ where: { brokerageId: scope.brokerageId, agentId: scope.agentId }, order: { seq: 'DESC' }, select: { seq: true } });
         const days = Math.round(ctx.services.config.calendar.changesRetentionMs / 86_400_000);
         throw badInput(
           `The cursor is older than the change feed keeps (${days} days): changes after it were deleted. Reload the events you hold with events(from, to), then continue the feed from extensions.resyncCursor`,
@@ -121,8 +121,8 @@ export class CalendarStatusResolver {
   async calendar(@Ctx() ctx: GatewayContext): Promise<CalendarSyncStatusType> {
     const scope = ctx.scope();
     const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
-    const counts = await laneCounts(scope.manager, CALENDAR_TOPIC, scope.agentId);
-    const channel = await ctx.services.calendarWatch.current(scope.agentId);
+    const counts = await laneCounts(scope.manager, { topic: CALENDAR_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId });
+    const channel = await ctx.services.calendarWatch.current(scope.agentId, scope.brokerageId);
     const error = statusError(await ctx.keyProblem('calendar'), rec);
     return {
       lastSyncAt: rec.lastSyncAt,

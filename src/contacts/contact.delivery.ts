@@ -104,7 +104,7 @@ export class ContactDelivery implements OutboxHandler {
   }
 
   private async send(kind: string, people: people_v1.People, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<void> {
-    if (kind === 'create') await this.creates(people, batch);
+    if (kind === 'create') await this.creates(people, batch, lane);
     else if (kind === 'update') await this.updates(people, batch, lane);
     else if (kind === 'delete') await this.deletes(people, batch, agent);
     else await this.deleteCopies(people, batch);
@@ -136,22 +136,22 @@ export class ContactDelivery implements OutboxHandler {
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
       // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.
       const why = ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message;
-      await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId }, { syncError: why });
+      await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncError: why });
       return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create' }];
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts');
     // Google refused the data itself: nothing retrying can fix. The contacts say why.
-    await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
+    await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
     return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
   }
 
-  private async creates(people: people_v1.People, run: OutboxRow[]): Promise<void> {
-    const contacts = await this.load(run, (c) => !c.deletedAt && !c.resourceName);
+  private async creates(people: people_v1.People, run: OutboxRow[], lane: LaneRef): Promise<void> {
+    const contacts = await this.load(run, lane.brokerageId, (c) => !c.deletedAt && !c.resourceName);
     if (contacts.length === 0) return;
     // Flag the rows before Google sees the batch: if this process dies before it learns the outcome, the next
     // attempt (by any process) knows Google may have them and syncs first instead of creating copies.
     const seqs = run.map((r) => r.seq).filter((s) => s !== undefined);
-    if (seqs.length) await this.deps.ds.getRepository(OutboxRow).update({ seq: In(seqs) }, { ambiguous: true });
+    if (seqs.length) await this.deps.ds.getRepository(OutboxRow).update({ seq: In(seqs), brokerageId: lane.brokerageId }, { ambiguous: true });
     const res = await people.people.batchCreateContacts({
       requestBody: { contacts: contacts.map((c) => ({ contactPerson: personFromFields(fieldsOf(c), null, { engageId: c.id }) })), readMask: PERSON_FIELDS },
     });
@@ -161,15 +161,15 @@ export class ContactDelivery implements OutboxHandler {
       if (!person?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
       return { sent, person };
     });
-    await this.stored(pairs);
+    await this.stored(pairs, lane.brokerageId);
   }
 
   private async updates(people: people_v1.People, run: OutboxRow[], lane: LaneRef, retried = false): Promise<void> {
-    const contacts = await this.load(run, (c) => !c.deletedAt && c.version > c.syncedVersion);
+    const contacts = await this.load(run, lane.brokerageId, (c) => !c.deletedAt && c.version > c.syncedVersion);
     const mapped = contacts.filter((c) => c.resourceName);
     // Not in Google any more (deleted there, or never created): the edit wins, create it.
     const unmapped = contacts.filter((c) => !c.resourceName);
-    if (unmapped.length) await this.creates(people, unmapped.map((c) => ({ entityId: c.id }) as OutboxRow));
+    if (unmapped.length) await this.creates(people, unmapped.map((c) => ({ entityId: c.id }) as OutboxRow), lane);
     if (mapped.length === 0) return;
     try {
       const res = await people.people.batchUpdateContacts({
@@ -186,6 +186,7 @@ export class ContactDelivery implements OutboxHandler {
           if (!person) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${sent.resourceName}`, retryable: true });
           return { sent, person };
         }),
+        lane.brokerageId,
       );
     } catch (err) {
       if (err instanceof Retry) throw err;
@@ -205,11 +206,11 @@ export class ContactDelivery implements OutboxHandler {
       const byName = new Map((res.data.responses ?? []).map((r) => [r.requestedResourceName ?? r.person?.resourceName, r]));
       for (const c of slice) {
         const r = byName.get(c.resourceName!);
-        const current = await this.deps.ds.getRepository(Contact).findOneBy({ id: c.id, agentId: lane.agentId });
+        const current = await this.deps.ds.getRepository(Contact).findOneBy({ id: c.id, agentId: lane.agentId, brokerageId: lane.brokerageId });
         if (!current) continue;
         if (!r?.person || r.httpStatusCode === 404 || r.status?.code === 5) {
           // Deleted in Google, edited here: forget the mapping so it is created again.
-          await this.deps.ds.getRepository(Contact).update({ id: c.id }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+          await this.deps.ds.getRepository(Contact).update({ id: c.id, brokerageId: lane.brokerageId }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
           continue;
         }
         if (r.person.etag === current.googleEtag) continue;
@@ -217,7 +218,7 @@ export class ContactDelivery implements OutboxHandler {
         const { merged, conflicts } = mergeContact(base, fieldsOf(current), fieldsFromPerson(r.person), current.updatedAt, updateTimeOf(r.person));
         await this.deps.ds.transaction(async (m) => {
           await m.getRepository(Contact).update(
-            { id: c.id, version: current.version },
+            { id: c.id, version: current.version, brokerageId: lane.brokerageId },
             { ...columnsOf(merged), googleEtag: r.person!.etag ?? null, person: JSON.stringify(r.person), googleUpdatedAt: updateTimeOf(r.person!), version: current.version + 1, ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) },
           );
           await writeEmails(m, current, merged);
@@ -227,14 +228,14 @@ export class ContactDelivery implements OutboxHandler {
   }
 
   private async deletes(people: people_v1.People, run: OutboxRow[], agent: AgentRef): Promise<void> {
-    let contacts = await this.load(run, (c) => Boolean(c.deletedAt));
+    let contacts = await this.load(run, agent.brokerageId, (c) => Boolean(c.deletedAt));
     for (let attempt = 1; !(await this.unchangedInGoogle(people, contacts, agent)); attempt++) {
       if (attempt === DELETE_CONFIRM_ATTEMPTS) {
         throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'the contacts kept changing in Google while being deleted', retryable: true });
       }
       // What Google had was applied (an edit brings its contact back, a contact gone from Google is forgotten):
       // the rest is confirmed again.
-      contacts = await this.load(run, (c) => Boolean(c.deletedAt));
+      contacts = await this.load(run, agent.brokerageId, (c) => Boolean(c.deletedAt));
     }
     const remote = contacts.filter((c) => c.resourceName);
     if (remote.length) {
@@ -248,7 +249,7 @@ export class ContactDelivery implements OutboxHandler {
         if (alive.length) await people.people.batchDeleteContacts({ requestBody: { resourceNames: alive } });
       }
     }
-    await this.deps.ds.transaction((m) => removeContacts(m, contacts.map((c) => c.id)));
+    await this.deps.ds.transaction((m) => removeContacts(m, agent.brokerageId, contacts.map((c) => c.id)));
   }
 
   /**
@@ -288,7 +289,7 @@ export class ContactDelivery implements OutboxHandler {
         return { id: c.id, p };
       });
       await this.deps.ds.transaction(async (m) => {
-        for (const { id, p } of written) await m.getRepository(Contact).update({ id }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) });
+        for (const { id, p } of written) await m.getRepository(Contact).update({ id, brokerageId: agent.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) });
       });
     }
     return true;
@@ -307,17 +308,17 @@ export class ContactDelivery implements OutboxHandler {
    * write first): syncedVersion never goes down. A contact changed here meanwhile stays PENDING, with an update
    * row to carry the change (a no-op if a mutation already queued one).
    */
-  private async stored(pairs: { sent: Contact; person: Person }[]): Promise<void> {
+  private async stored(pairs: { sent: Contact; person: Person }[], brokerageId: string): Promise<void> {
     const behind: Contact[] = [];
     await this.deps.ds.transaction(async (m) => {
-      const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)) }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
+      const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)), brokerageId }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
       for (const { sent, person: p } of pairs) {
         const now = current.get(sent.id);
         if (!now) continue;
         const synced = Math.max(now.syncedVersion, sent.version);
         const caughtUp = synced >= now.version;
         await m.getRepository(Contact).update(
-          { id: sent.id },
+          { id: sent.id, brokerageId },
           {
             resourceName: p.resourceName!,
             googleEtag: p.etag ?? null,
@@ -333,9 +334,9 @@ export class ContactDelivery implements OutboxHandler {
     });
   }
 
-  private async load(run: Pick<OutboxRow, 'entityId'>[], keep: (c: Contact) => boolean): Promise<Contact[]> {
+  private async load(run: Pick<OutboxRow, 'entityId'>[], brokerageId: string, keep: (c: Contact) => boolean): Promise<Contact[]> {
     const ids = [...new Set(run.map((r) => r.entityId))];
-    const rows = await this.deps.ds.getRepository(Contact).findBy({ id: In(ids) });
+    const rows = await this.deps.ds.getRepository(Contact).findBy({ id: In(ids), brokerageId });
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id)).filter((c): c is Contact => Boolean(c) && keep(c!));
   }

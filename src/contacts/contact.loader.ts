@@ -41,7 +41,7 @@ export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = 
       const rows = await repo()
         .createQueryBuilder('c')
         .where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId })
-        .andWhere((qb) => `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.email IN (:...wanted)').getQuery()}`, { wanted })
+        .andWhere((qb) => `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery()}`, { wanted })
         .orderBy('c.sortKey', 'ASC')
         .getMany();
       const m = new Map<string, Contact[]>();

@@ -168,7 +168,7 @@ export class ContactService {
       }
       const f = fieldsFromInput(changes as ContactInput, fieldsOf(c));
       if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(fieldsOf(c)[k]))) return [];
-      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version }, { ...columnsOf(f), version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
+      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: scope.brokerageId }, { ...columnsOf(f), version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
       if (!res.affected) throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed while it was being updated; read it again and retry`);
       await writeEmails(m, c, f);
       return enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);
@@ -184,7 +184,7 @@ export class ContactService {
       const missing = unique.filter((id) => !found.some((c) => c.id === id));
       if (missing.length) throw notFound('Contact', missing[0]);
       const now = new Date();
-      for (const c of found) await m.getRepository(Contact).update({ id: c.id }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
+      for (const c of found) await m.getRepository(Contact).update({ id: c.id, brokerageId: scope.brokerageId }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
       return enqueue(m, found.map((c) => ({ lane: this.lane(scope), kind: 'delete', entityId: c.id })), now);
     });
     await this.deliver(scope, seqs);
@@ -199,7 +199,7 @@ export class ContactService {
   private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
     if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.definite) return;
     this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(seqs, this.deps.settings.mutationWaitMs);
+    await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
   }
 
   async syncNow(scope: TenantScope): Promise<SyncStatusType> {
@@ -210,7 +210,7 @@ export class ContactService {
   /** `keyProblem`: what the brokerage's keys say about contacts (asked here when not given). */
   async status(scope: TenantScope, keyProblem?: FeatureProblem | null): Promise<SyncStatusType> {
     const rec = await this.deps.sync.record(this.agentRef(scope));
-    const counts = await laneCounts(scope.manager, CONTACTS_TOPIC, scope.agentId);
+    const counts = await laneCounts(scope.manager, this.lane(scope));
     const error = statusError(keyProblem === undefined ? await credentialProblem(scope.manager, scope.brokerageId, 'contacts') : keyProblem, rec);
     return {
       contacts: {

@@ -104,25 +104,25 @@ export function fieldsOf(c: Contact): ContactFields {
 }
 
 /** Index rows of new contacts (no previous rows to remove), in multi-row inserts. */
-export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId'>; fields: ContactFields }[]): Promise<void> {
+export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>; fields: ContactFields }[]): Promise<void> {
   // A value longer than an address can be (Google keeps any text as an email) is not indexed: no mail goes to it.
-  const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].filter((email) => email.length <= EMAIL_LENGTH).map((email) => ({ contactId: contact.id, email, agentId: contact.agentId })));
+  const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].filter((email) => email.length <= EMAIL_LENGTH).map((email) => ({ contactId: contact.id, email, agentId: contact.agentId, brokerageId: contact.brokerageId })));
   // orIgnore: MySQL's utf8mb4_unicode_ci holds "anna.müller@" and "anna.muller@" (or ß and ss) equal, so a second
   // one of a contact would break the key and fail the sync page for good; the index needs it once.
   for (let i = 0; i < rows.length; i += 500) await m.createQueryBuilder().insert().into(ContactEmail).values(rows.slice(i, i + 500)).orIgnore().execute();
 }
 
 /** Replaces a contact's index rows. */
-export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'agentId'>, f: ContactFields): Promise<void> {
-  await m.getRepository(ContactEmail).delete({ contactId: c.id });
+export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>, f: ContactFields): Promise<void> {
+  await m.getRepository(ContactEmail).delete({ contactId: c.id, brokerageId: c.brokerageId });
   await insertEmails(m, [{ contact: c, fields: f }]);
 }
 
-export async function removeContacts(m: EntityManager, ids: string[]): Promise<void> {
+export async function removeContacts(m: EntityManager, brokerageId: string, ids: string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
-    await m.getRepository(ContactEmail).delete({ contactId: In(slice) });
-    await m.getRepository(Contact).delete({ id: In(slice) });
+    await m.getRepository(ContactEmail).delete({ contactId: In(slice), brokerageId });
+    await m.getRepository(Contact).delete({ id: In(slice), brokerageId });
   }
 }
 
@@ -137,11 +137,11 @@ export class ContactSync {
 
   async record(agent: AgentRef): Promise<ContactSyncRecord> {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
-    const found = await repo.findOneBy({ agentId: agent.agentId });
+    const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
     const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null };
     await repo.insert(fresh).catch(() => undefined); // a concurrent first sync inserted it
-    return (await repo.findOneBy({ agentId: agent.agentId }))!;
+    return (await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId }))!;
   }
 
   /** Makes the mirror fresh if the last sync is older than `maxAgeMs`; never fails a read (staleness is recorded). */
@@ -201,7 +201,7 @@ export class ContactSync {
       } else {
         result = await this.full(agent, people, null);
       }
-      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
       this.deps.metrics?.syncSucceeded('people');
       return result;
     } catch (err) {
@@ -210,7 +210,7 @@ export class ContactSync {
       // (the sync token only moves when a sync completes, and importing a page twice changes nothing).
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
       if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) this.deps.log.error({ err, agentId: agent.agentId }, 'contacts sync failed on our side');
-      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
+      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
       throw appErr;
     }
   }
@@ -228,7 +228,7 @@ export class ContactSync {
       pageToken = res.data.nextPageToken ?? undefined;
       next = res.data.nextSyncToken ?? next;
     } while (pageToken);
-    if (next) await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId }, { syncToken: next });
+    if (next) await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: next });
     return result;
   }
 
@@ -252,7 +252,7 @@ export class ContactSync {
     const now = new Date();
     const rec = await this.record(agent);
     await this.deps.ds.getRepository(ContactSyncRecord).update(
-      { agentId: agent.agentId },
+      { agentId: agent.agentId, brokerageId: agent.brokerageId },
       {
         syncToken: next ?? null,
         lastFullSyncAt: now,
@@ -268,7 +268,7 @@ export class ContactSync {
    * getBatchGet (200 per call) and only those Google answers 404 for are removed.
    */
   private async sweep(agent: AgentRef, people: people_v1.People, seen: Set<string>): Promise<{ removed: number; calls: number }> {
-    const mapped = await this.deps.ds.getRepository(Contact).find({ where: { agentId: agent.agentId, resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
+    const mapped = await this.deps.ds.getRepository(Contact).find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
     const candidates = mapped.filter((c) => !seen.has(c.resourceName!)).map((c) => c.resourceName!);
     let removed = 0;
     let calls = 0;
@@ -291,9 +291,9 @@ export class ContactSync {
     if (live.length === 0) return { imported, removed };
 
     const repo = this.deps.ds.getRepository(Contact);
-    const byResource = new Map((await repo.find({ where: { agentId: agent.agentId, resourceName: In(live.map((p) => p.resourceName!)) } })).map((c) => [c.resourceName!, c]));
+    const byResource = new Map((await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName: In(live.map((p) => p.resourceName!)) } })).map((c) => [c.resourceName!, c]));
     const engageIds = live.filter((p) => !byResource.has(p.resourceName!)).map(engageIdOf).filter((x): x is string => Boolean(x));
-    const byEngageId = new Map(engageIds.length ? (await repo.find({ where: { agentId: agent.agentId, id: In(engageIds) } })).map((c) => [c.id, c]) : []);
+    const byEngageId = new Map(engageIds.length ? (await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, id: In(engageIds) } })).map((c) => [c.id, c]) : []);
 
     const fresh: { row: Contact; fields: ContactFields }[] = [];
     const duplicates: string[] = [];
@@ -326,7 +326,7 @@ export class ContactSync {
   /** Applies Google's current version of a mapped contact. True when the mirror changed. */
   private async applyLive(existing: Contact, p: Person): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const c = attempt === 0 ? existing : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id });
+      const c = attempt === 0 ? existing : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id, brokerageId: existing.brokerageId });
       if (!c) return false;
       if (c.googleEtag === p.etag && c.resourceName === p.resourceName) return false; // our own write coming back, or nothing new
       const theirs = fieldsFromPerson(p);
@@ -357,7 +357,7 @@ export class ContactSync {
       }
       const ok = await this.deps.ds.transaction(async (m) => {
         const res = await m.getRepository(Contact).update(
-          { id: c.id, version: c.version },
+          { id: c.id, version: c.version, brokerageId: c.brokerageId },
           { ...patch, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
         );
         if (!res.affected) return false;
@@ -384,26 +384,26 @@ export class ContactSync {
 
   /** Google no longer has `resourceName`. True when the mirror changed. */
   private async applyDeleted(agent: AgentRef, resourceName: string): Promise<boolean> {
-    const found = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, resourceName });
+    const found = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName });
     if (!found) return false;
     for (let attempt = 0; attempt < 5; attempt++) {
       // Judged and acted on in one transaction, the delete guarded by the version judged: a CRM edit committed
       // between a look and the delete used to be deleted with the row (the README promises the edit wins).
       const outcome = await this.deps.ds.transaction(async (m) => {
         const repo = m.getRepository(Contact);
-        const c = await repo.findOneBy({ id: found.id });
+        const c = await repo.findOneBy({ id: found.id, brokerageId: found.brokerageId });
         if (!c || c.resourceName !== resourceName) return 'gone' as const;
         if (!c.deletedAt && c.version > c.syncedVersion) {
           // Deleted in Google, edited in the CRM: the edit wins and re-creates the contact in Google.
-          const res = await repo.update({ id: c.id, version: c.version }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+          const res = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
           if (!res.affected) return 'changed' as const;
           await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
           return 'recreated' as const;
         }
         // Claims the row at the version judged (a write that matches nothing means an edit got in first), then removes it.
-        const claimed = await repo.update({ id: c.id, version: c.version }, { updatedAt: new Date() });
+        const claimed = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { updatedAt: new Date() });
         if (!claimed.affected) return 'changed' as const;
-        await removeContacts(m, [c.id]);
+        await removeContacts(m, c.brokerageId, [c.id]);
         return 'removed' as const;
       });
       if (outcome === 'changed') continue;

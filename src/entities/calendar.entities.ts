@@ -120,6 +120,9 @@ export class CalendarChange {
   seq: number;
 
   @Column(idColumn)
+  brokerageId: string;
+
+  @Column(idColumn)
   agentId: string;
 
   @Column(eventIdColumn)
@@ -146,6 +149,9 @@ export class CalendarChange {
 export class CalendarKnown {
   @PrimaryColumn(idColumn)
   agentId: string;
+
+  @Column(idColumn)
+  brokerageId: string;
 
   @PrimaryColumn(eventIdColumn)
   googleEventId: string;
@@ -201,6 +207,9 @@ export class CalendarChannel {
 export class CalendarCacheGeneration {
   @PrimaryColumn(idColumn)
   agentId: string;
+
+  @Column(idColumn)
+  brokerageId: string;
 
   @Column({ type: 'integer' })
   generation: number;

@@ -14,4 +14,8 @@ export class ContactEmail {
 
   @Column(idColumn)
   agentId: string;
+
+  /** The tenant: every table carries it, every query names it (README, "How far one database carries it"). */
+  @Column(idColumn)
+  brokerageId: string;
 }

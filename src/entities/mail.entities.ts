@@ -122,6 +122,9 @@ export class MailRecipient {
   @PrimaryColumn(idColumn)
   mailId: string;
 
+  @Column(idColumn)
+  brokerageId: string;
+
   @PrimaryColumn({ type: 'integer' })
   position: number;
 
@@ -145,6 +148,9 @@ export const MIME_CHUNK_BYTES = 45_000;
 export class MailMimeChunk {
   @PrimaryColumn(idColumn)
   mailId: string;
+
+  @Column(idColumn)
+  brokerageId: string;
 
   @PrimaryColumn({ type: 'integer' })
   seq: number;

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { timestampColumn } from './columns';
+import { idColumn, timestampColumn } from './columns';
 
 /**
  * Who delivers a lane (topic + agent) right now. Taken with one atomic
@@ -12,6 +12,10 @@ export class OutboxLease {
   /** `<topic>:<agentId>` */
   @PrimaryColumn({ type: 'varchar', length: 64 })
   lane: string;
+
+  /** The lane's agent's brokerage: the tenant key (every table carries it). */
+  @Column(idColumn)
+  brokerageId: string;
 
   @Column({ type: 'varchar', length: 64 })
   owner: string;

@@ -87,7 +87,7 @@ export class MailDelivery implements OutboxHandler {
     let session: GoogleSession | undefined;
     const outcomes: Outcome[] = [];
     for (const row of rows.slice(0, ROUND)) {
-      const mail = await this.deps.ds.getRepository(SentMail).findOneBy({ id: row.entityId, agentId: lane.agentId });
+      const mail = await this.deps.ds.getRepository(SentMail).findOneBy({ id: row.entityId, brokerageId: lane.brokerageId, agentId: lane.agentId });
       if (!mail || mail.status !== 'QUEUED') {
         outcomes.push({ seq: row.seq, result: 'done' });
         continue;
@@ -119,7 +119,7 @@ export class MailDelivery implements OutboxHandler {
       if (found[0]) await a.set({ phase: 'created', gmailDraftId: found[0].id, gmailMessageId: found[0].messageId, threadId: found[0].threadId });
     }
     if (!mail.gmailDraftId) {
-      const mime = await loadMime(this.deps.ds, mail.id);
+      const mime = await loadMime(this.deps.ds, mail);
       let threadId = await this.threadOf(mail);
       await a.set({ phase: 'creating' });
       let res: gmail_v1.Schema$Draft;
@@ -188,7 +188,7 @@ export class MailDelivery implements OutboxHandler {
   /** The Gmail thread of the mail this one answers, when that was sent (the lane is ordered: it went first). */
   private async threadOf(mail: SentMail): Promise<string | null> {
     if (!mail.replyToMailId) return null;
-    const original = await this.deps.ds.getRepository(SentMail).findOneBy({ id: mail.replyToMailId, agentId: mail.agentId });
+    const original = await this.deps.ds.getRepository(SentMail).findOneBy({ id: mail.replyToMailId, brokerageId: mail.brokerageId, agentId: mail.agentId });
     return original?.status === 'SENT' ? original.threadId : null;
   }
 
@@ -289,19 +289,19 @@ class Attempt {
       .createQueryBuilder()
       .update(SentMail)
       .set({ deliveryToken: this.token })
-      .where('id = :id AND status = :queued', { id: this.mail.id, queued: 'QUEUED' })
+      .where('id = :id AND brokerageId = :brokerageId AND status = :queued', { id: this.mail.id, brokerageId: this.mail.brokerageId, queued: 'QUEUED' })
       .andWhere(this.mail.deliveryToken === null ? 'deliveryToken IS NULL' : 'deliveryToken = :seen', { seen: this.mail.deliveryToken })
       .execute();
     if (!res.affected) throw new Superseded('another attempt is delivering this mail');
     // From here on nobody else writes the row: read it again, so a copy read before the claim (while an attempt
     // that has since lost the lane was still writing it) cannot mislead this one.
-    const fresh = await this.ds.getRepository(SentMail).findOneBy({ id: this.mail.id });
+    const fresh = await this.ds.getRepository(SentMail).findOneBy({ id: this.mail.id, brokerageId: this.mail.brokerageId });
     if (!fresh || fresh.status !== 'QUEUED' || fresh.deliveryToken !== this.token) throw new Superseded('the mail changed while it was claimed');
     Object.assign(this.mail, fresh);
   }
 
   async set(patch: Partial<SentMail>): Promise<void> {
-    const res = await this.ds.getRepository(SentMail).update({ id: this.mail.id, deliveryToken: this.token }, { ...patch, updatedAt: new Date() });
+    const res = await this.ds.getRepository(SentMail).update(this.held(), { ...patch, updatedAt: new Date() });
     if (!res.affected) throw new Superseded('another attempt took this mail over');
     Object.assign(this.mail, patch);
   }
@@ -309,10 +309,15 @@ class Attempt {
   /** The final state, and the MIME deleted with it (Gmail has it, or it will never go: we keep no copy of the content). */
   async finish(patch: Partial<SentMail>): Promise<void> {
     await this.ds.transaction(async (m) => {
-      const res = await m.getRepository(SentMail).update({ id: this.mail.id, deliveryToken: this.token }, { ...patch, deliveryToken: null });
+      const res = await m.getRepository(SentMail).update(this.held(), { ...patch, deliveryToken: null });
       if (!res.affected) throw new Superseded('another attempt took this mail over');
-      await m.getRepository(MailMimeChunk).delete({ mailId: this.mail.id });
+      await m.getRepository(MailMimeChunk).delete({ mailId: this.mail.id, brokerageId: this.mail.brokerageId });
     });
     Object.assign(this.mail, patch);
+  }
+
+  /** The row while this attempt holds it; with its brokerage, the tenant key every statement names. */
+  private held() {
+    return { id: this.mail.id, brokerageId: this.mail.brokerageId, deliveryToken: this.token };
   }
 }

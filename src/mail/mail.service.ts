@@ -90,7 +90,7 @@ export class MailService {
     if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
     // Also without a key: its delivery fails at once (GOOGLE_NOT_CONFIGURED is final for mail), and the answer says why.
     this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(accepted.seqs, this.deps.settings.mutationWaitMs);
+    await this.deps.outbox.waitFor(scope.brokerageId, accepted.seqs, this.deps.settings.mutationWaitMs);
     return (await this.get(scope, accepted.id))!;
   }
 
@@ -144,13 +144,13 @@ export class MailService {
     if (Buffer.byteLength(row.attachments) > MAX_ATTACHMENT_LIST_BYTES) {
       throw badInput(`The attachments' names and types are too long together (${Buffer.byteLength(row.attachments)} bytes, at most ${MAX_ATTACHMENT_LIST_BYTES}); use shorter file names or fewer files`, { field: 'input.attachments' });
     }
-    const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({ mailId: id, position, kind: r.kind, email: r.email, name: r.name }));
+    const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({ mailId: id, brokerageId: scope.brokerageId, position, kind: r.kind, email: r.email, name: r.name }));
     let seqs: number[];
     try {
       seqs = await scope.manager.transaction(async (m) => {
         await m.getRepository(SentMail).insert(row);
         for (let i = 0; i < recipients.length; i += 200) await m.getRepository(MailRecipient).insert(recipients.slice(i, i + 200));
-        await storeMime(m, id, mime);
+        await storeMime(m, scope.brokerageId, id, mime);
         return enqueue(m, [{ lane: this.lane(scope), kind: 'send', entityId: id }], now);
       });
     } catch (err) {
@@ -176,7 +176,7 @@ export class MailService {
   async get(scope: TenantScope, id: string): Promise<MailType | null> {
     const m = await scope.findOneForAgent(SentMail, { id });
     if (!m) return null;
-    const recipients = await scope.manager.getRepository(MailRecipient).findBy({ mailId: m.id });
+    const recipients = await scope.manager.getRepository(MailRecipient).findBy({ mailId: m.id, brokerageId: m.brokerageId });
     return toMailType(m, recipients);
   }
 
@@ -196,7 +196,7 @@ export class MailService {
       repo.countBy(mine),
     ]);
     const page = rows.slice(0, args.first);
-    const recipients = page.length ? await scope.manager.getRepository(MailRecipient).findBy({ mailId: In(page.map((m) => m.id)) }) : [];
+    const recipients = page.length ? await scope.manager.getRepository(MailRecipient).findBy({ mailId: In(page.map((m) => m.id)), brokerageId: scope.brokerageId }) : [];
     const byMail = new Map<string, MailRecipient[]>();
     for (const r of recipients) {
       const list = byMail.get(r.mailId);
@@ -216,12 +216,12 @@ export class MailService {
  * at once held it ~70 ms, and on SQLite (whose driver is synchronous) its inserts ~250 ms for 28 MB more. On SQLite
  * other requests' statements still wait for this transaction (one connection: src/db/sqlite-turns.ts).
  */
-async function storeMime(m: EntityManager, mailId: string, mime: Buffer): Promise<void> {
+async function storeMime(m: EntityManager, brokerageId: string, mailId: string, mime: Buffer): Promise<void> {
   const step = MIME_CHUNK_BYTES * CHUNKS_PER_INSERT;
   for (let start = 0; start < mime.length; start += step) {
     const chunks: MailMimeChunk[] = [];
     for (let off = start; off < Math.min(start + step, mime.length); off += MIME_CHUNK_BYTES) {
-      chunks.push({ mailId, seq: off / MIME_CHUNK_BYTES, data: mime.subarray(off, off + MIME_CHUNK_BYTES).toString('base64') });
+      chunks.push({ mailId, brokerageId, seq: off / MIME_CHUNK_BYTES, data: mime.subarray(off, off + MIME_CHUNK_BYTES).toString('base64') });
     }
     await m.getRepository(MailMimeChunk).insert(chunks);
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -229,8 +229,8 @@ async function storeMime(m: EntityManager, mailId: string, mime: Buffer): Promis
 }
 
 /** The stored MIME, decoded a few chunks at a time with a turn for the event loop between (~70 ms at once for 35 MB). */
-export async function loadMime(ds: DataSource, mailId: string): Promise<Buffer> {
-  const chunks = await ds.getRepository(MailMimeChunk).find({ where: { mailId }, order: { seq: 'ASC' } });
+export async function loadMime(ds: DataSource, mail: Pick<SentMail, 'id' | 'brokerageId'>): Promise<Buffer> {
+  const chunks = await ds.getRepository(MailMimeChunk).find({ where: { mailId: mail.id, brokerageId: mail.brokerageId }, order: { seq: 'ASC' } });
   const parts: Buffer[] = [];
   for (let i = 0; i < chunks.length; i++) {
     parts.push(Buffer.from(chunks[i].data, 'base64'));

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { Not } from 'typeorm';
+import { In, Not } from 'typeorm';
 import { recordAudit } from '../audit/audit.service';
 import type { Envelope } from '../crypto/envelope';
 import { Brokerage, CalendarSyncRecord, ContactSyncRecord, OutboxRow, ServiceAccountCredential } from '../entities';
@@ -118,7 +118,7 @@ export class OnboardingService {
           this.deps.log.warn({ err, brokerageId: who.brokerageId, credentialId: row.id }, 'a key to remove could not be decrypted');
         }
       }
-      if (held.length) await m.getRepository(ServiceAccountCredential).update(held.map((r) => r.id), { ...ERASED, updatedAt: now });
+      if (held.length) await m.getRepository(ServiceAccountCredential).update({ id: In(held.map((r) => r.id)), brokerageId: who.brokerageId }, { ...ERASED, updatedAt: now });
       for (const r of held) {
         await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: r.id, detail: { clientEmail: r.clientEmail, clientId: r.clientId, privateKeyId: r.privateKeyId, status: r.status } }, now);
       }
@@ -181,7 +181,7 @@ export class OnboardingService {
           this.deps.log.warn({ err, brokerageId: brokerage.id, credentialId: inUse[0].id }, 'the replaced key could not be decrypted; its calendar channels will expire by themselves');
         }
       }
-      if (held.length) await repo.update(held.map((r) => r.id), { ...ERASED, updatedAt: now });
+      if (held.length) await repo.update({ id: In(held.map((r) => r.id)), brokerageId: brokerage.id }, { ...ERASED, updatedAt: now });
       await repo.insert({
         id,
         brokerageId: brokerage.id,
@@ -223,7 +223,7 @@ export class OnboardingService {
     await this.deps.ds.transaction(async (m) => {
       // Only while it is still the key in use: a key removed or replaced during the checks stays so.
       const res = await m.getRepository(ServiceAccountCredential).update(
-        { id: row.id, status: Not('RETIRED') },
+        { id: row.id, brokerageId: row.brokerageId, status: Not('RETIRED') },
         {
           status,
           verifiedAt: report.ok ? now : row.verifiedAt,

@@ -197,7 +197,7 @@ export class OutboxWorker {
    * True when none is pending any more. Rows delivered by another process are
    * noticed by polling the table.
    */
-  async waitFor(seqs: number[], timeoutMs: number): Promise<boolean> {
+  async waitFor(brokerageId: string, seqs: number[], timeoutMs: number): Promise<boolean> {
     if (seqs.length === 0) return true;
     const pending = new Set(seqs);
     const deadline = Date.now() + timeoutMs;
@@ -222,7 +222,7 @@ export class OutboxWorker {
       let poller: NodeJS.Timeout | undefined;
       const startPolling = setTimeout(() => {
         poller = setInterval(async () => {
-          const left = await this.ds.getRepository(OutboxRow).count({ where: { seq: In([...pending]), status: 'PENDING' } }).catch(() => pending.size);
+          const left = await this.ds.getRepository(OutboxRow).count({ where: { seq: In([...pending]), status: 'PENDING', brokerageId } }).catch(() => pending.size);
           if (left === 0) finish(true);
         }, 250);
       }, 500);
@@ -304,7 +304,7 @@ export class OutboxWorker {
       .select(['o.topic AS topic', 'o.agentId AS agentId', 'o.brokerageId AS brokerageId'])
       .where('o.status = :s', { s: 'PENDING' })
       .andWhere('o.nextAttemptAt <= :now', { now: new Date() })
-      .andWhere((qb) => `o.seq = ${qb.subQuery().select('MIN(h.seq)').from(OutboxRow, 'h').where('h.topic = o.topic AND h.agentId = o.agentId AND h.status = :s').getQuery()}`)
+      .andWhere((qb) => `o.seq = ${qb.subQuery().select('MIN(h.seq)').from(OutboxRow, 'h').where('h.brokerageId = o.brokerageId AND h.topic = o.topic AND h.agentId = o.agentId AND h.status = :s').getQuery()}`)
       .orderBy('o.nextAttemptAt', 'ASC')
       .addOrderBy('o.seq', 'ASC')
       .limit(POLL_CANDIDATES)
@@ -312,7 +312,7 @@ export class OutboxWorker {
     // A lane another process holds looks due while that process delivers it: left alone until its lease ends or is
     // released (a process stopping gracefully releases its leases; then this poll takes the lane at once).
     const now = new Date();
-    const leases = due.length ? await this.ds.getRepository(OutboxLease).find({ where: { lane: In(due.map((d) => `${d.topic}:${d.agentId}`)) } }) : [];
+    const leases = due.length ? await this.ds.getRepository(OutboxLease).find({ where: { lane: In(due.map((d) => `${d.topic}:${d.agentId}`)), brokerageId: In([...new Set(due.map((d) => d.brokerageId))]) } }) : [];
     const heldElsewhere = new Set(leases.filter((l) => l.owner !== this.owner && l.until > now).map((l) => l.lane));
     const free = due.filter((d) => !heldElsewhere.has(`${d.topic}:${d.agentId}`));
     const lanes = pickLanes(free.map((d, i) => ({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId, dueAt: i })), POLL_LANES);
@@ -324,7 +324,7 @@ export class OutboxWorker {
     }
   }
 
-  private async acquire(lane: string): Promise<boolean> {
+  private async acquire(lane: string, brokerageId: string): Promise<boolean> {
     const now = new Date();
     const until = new Date(now.getTime() + this.settings.leaseMs);
     const repo = this.ds.getRepository(OutboxLease);
@@ -332,25 +332,25 @@ export class OutboxWorker {
       .createQueryBuilder()
       .update()
       .set({ owner: this.owner, until })
-      .where('lane = :lane', { lane })
+      .where('lane = :lane AND brokerageId = :brokerageId', { lane, brokerageId })
       .andWhere('(until < :now OR owner = :owner)', { now, owner: this.owner })
       .execute();
     if (taken.affected) return true;
     try {
-      await repo.insert({ lane, owner: this.owner, until });
+      await repo.insert({ lane, brokerageId, owner: this.owner, until });
       return true;
     } catch {
       return false; // the row exists and its lease is someone else's
     }
   }
 
-  private async renew(lane: string): Promise<boolean> {
-    const res = await this.ds.getRepository(OutboxLease).update({ lane, owner: this.owner }, { until: new Date(Date.now() + this.settings.leaseMs) });
+  private async renew(lane: string, brokerageId: string): Promise<boolean> {
+    const res = await this.ds.getRepository(OutboxLease).update({ lane, brokerageId, owner: this.owner }, { until: new Date(Date.now() + this.settings.leaseMs) });
     return Boolean(res.affected);
   }
 
-  private async release(lane: string): Promise<void> {
-    await this.ds.getRepository(OutboxLease).update({ lane, owner: this.owner }, { until: new Date(0) });
+  private async release(lane: string, brokerageId: string): Promise<void> {
+    await this.ds.getRepository(OutboxLease).update({ lane, brokerageId, owner: this.owner }, { until: new Date(0) });
   }
 
   /** Another process holds the lane: look again when its lease may have ended, and not sooner (see schedule). */
@@ -365,13 +365,14 @@ export class OutboxWorker {
     if (!handler) return undefined;
     const key = `${lane.ref.topic}:${lane.ref.agentId}`;
     // Another process delivers this lane; look again when its lease may have ended.
-    if (!(await this.acquire(key))) return this.heldElsewhere(lane);
+    const brokerageId = lane.ref.brokerageId;
+    if (!(await this.acquire(key, brokerageId))) return this.heldElsewhere(lane);
     lane.heldElsewhereUntil = undefined;
     try {
       while (!this.stopped) {
-        if (!(await this.renew(key))) return this.heldElsewhere(lane);
+        if (!(await this.renew(key, brokerageId))) return this.heldElsewhere(lane);
         const rows = await this.ds.getRepository(OutboxRow).find({
-          where: { topic: lane.ref.topic, agentId: lane.ref.agentId, status: 'PENDING' },
+          where: { brokerageId, topic: lane.ref.topic, agentId: lane.ref.agentId, status: 'PENDING' },
           order: { seq: 'ASC' },
           take: ROUND_ROWS,
         });
@@ -381,7 +382,7 @@ export class OutboxWorker {
         // Keep the lease while Google works (a call may take up to its timeout); a lost lease means another
         // process may have taken the lane, so this round's outcomes are not recorded.
         let leaseLost = false;
-        const keeper = setInterval(() => void this.renew(key).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
+        const keeper = setInterval(() => void this.renew(key, brokerageId).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
         let outcomes: Outcome[];
         try {
           outcomes = await handler.deliver(lane.ref, rows);
@@ -395,35 +396,35 @@ export class OutboxWorker {
           this.log.warn({ lane: lane.ref }, 'outbox lease lost during delivery; leaving the lane to its new holder');
           return this.settings.leaseMs;
         }
-        const retryAt = await this.apply(rows, outcomes);
+        const retryAt = await this.apply(brokerageId, rows, outcomes);
         if (retryAt !== undefined) return retryAt - Date.now();
         if (outcomes.length === 0) return this.settings.pollMs; // the handler could not make progress
       }
       return undefined;
     } finally {
-      await this.release(key).catch(() => undefined);
+      await this.release(key, brokerageId).catch(() => undefined);
     }
   }
 
   /** Records outcomes; returns when the lane may try again if a row must be retried. */
-  private async apply(rows: OutboxRow[], outcomes: Outcome[]): Promise<number | undefined> {
+  private async apply(brokerageId: string, rows: OutboxRow[], outcomes: Outcome[]): Promise<number | undefined> {
     const bySeq = new Map(rows.map((r) => [r.seq, r]));
     let retryAt: number | undefined;
     const now = Date.now();
     await this.ds.transaction(async (m) => {
       const repo = m.getRepository(OutboxRow);
       const done = outcomes.filter((o) => o.result === 'done').map((o) => o.seq);
-      if (done.length) await repo.delete({ seq: In(done) });
+      if (done.length) await repo.delete({ seq: In(done), brokerageId });
       for (const o of outcomes) {
         const row = bySeq.get(o.seq);
         if (!row) continue;
         if (o.result === 'failed') {
-          await repo.update({ seq: o.seq }, { status: 'FAILED', attempts: row.attempts + 1, lastError: o.error.slice(0, 2000) });
+          await repo.update({ seq: o.seq, brokerageId }, { status: 'FAILED', attempts: row.attempts + 1, lastError: o.error.slice(0, 2000) });
         } else if (o.result === 'retry') {
           const at = now + backoffMs(row.attempts + 1, this.settings, o.retryAfterMs);
           retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
           // `ambiguous` is the handler's word on this attempt: a definite answer from Google clears a flag set before sending.
-          await repo.update({ seq: o.seq }, { attempts: row.attempts + 1, ambiguous: Boolean(o.ambiguous), nextAttemptAt: new Date(at), lastError: o.error.slice(0, 2000) });
+          await repo.update({ seq: o.seq, brokerageId }, { attempts: row.attempts + 1, ambiguous: Boolean(o.ambiguous), nextAttemptAt: new Date(at), lastError: o.error.slice(0, 2000) });
         }
       }
     });
@@ -439,13 +440,13 @@ export class OutboxWorker {
 }
 
 /** Rows of a lane still to deliver, and those Google refused for good (status queries). */
-export async function laneCounts(m: EntityManager, topic: string, agentId: string): Promise<{ PENDING: number; FAILED: number }> {
+export async function laneCounts(m: EntityManager, lane: LaneRef): Promise<{ PENDING: number; FAILED: number }> {
   const rows: { status: OutboxStatus; n: string | number }[] = await m
     .getRepository(OutboxRow)
     .createQueryBuilder('o')
     .select('o.status', 'status')
     .addSelect('COUNT(*)', 'n')
-    .where('o.topic = :topic AND o.agentId = :agentId', { topic, agentId })
+    .where('o.brokerageId = :brokerageId AND o.topic = :topic AND o.agentId = :agentId', lane)
     .groupBy('o.status')
     .getRawMany();
   const out = { PENDING: 0, FAILED: 0 };

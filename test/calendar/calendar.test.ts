@@ -34,7 +34,7 @@ describeEachDb('calendar', (db) => {
     for (const t of ['calendar_event', 'calendar_change', 'calendar_known', 'calendar_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
     for (const e of (await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body) if (e.status !== 'cancelled') await w.admin.request('DELETE', `/users/${AGENT}/events/${e.id}`);
     await w.admin.clearFaults();
-    await w.gw.services.calendar.cache.invalidate((await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0]?.id ?? '');
+    await w.gw.services.calendar.cache.invalidate({ brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0]?.id ?? '' });
     await w.admin.clearRequests();
   });
 
@@ -77,7 +77,7 @@ describeEachDb('calendar', (db) => {
     await w.admin.clearRequests();
     expect((await month(undefined, busyToken)).body.data.events.totalCount).toBe(1001);
     expect(await listCalls(BUSY)).toBe(1);
-    await w.gw.services.calendar.cache.invalidate(await agentId(BUSY));
+    await w.gw.services.calendar.cache.invalidate({ brokerageId: w.brokerageId, agentId: await agentId(BUSY) });
     await w.admin.clearRequests();
     const all = await Promise.all(Array.from({ length: 100 }, () => month('id', busyToken)));
     expect(all.every((r) => r.body.data?.events.totalCount === 1001)).toBe(true);

@@ -17,6 +17,9 @@ import { createTestDb, describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
 
+/** An agent as the cache keys it (its brokerage names the shared counter's rows). */
+const agent = (agentId: string) => ({ brokerageId: 'b1', agentId });
+
 type GEvent = calendar_v3.Schema$Event;
 
 const AGENT = 'agent@alpha.test';
@@ -170,12 +173,12 @@ describe('RangeCache bounds (counting fakes)', () => {
   test('an agent runs at most maxLoadsPerAgent loads at once; its next one starts when one finishes; another agent does not wait behind it', async () => {
     const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, { maxLoadsPerAgent: 2, maxWindowsPerAgent: 50, maxEventsPerAgent: 20_000 });
     const g = gatedLoads();
-    const a = ['w1', 'w2', 'w3'].map((k) => cache.get('A', k, g.load(`A:${k}`)));
-    const b = cache.get('B', 'w1', g.load('B:w1'));
+    const a = ['w1', 'w2', 'w3'].map((k) => cache.get(agent('A'), k, g.load(`A:${k}`)));
+    const b = cache.get(agent('B'), 'w1', g.load('B:w1'));
     await until('two loads of A and the load of B started', () => g.started.length, (n) => n === 3);
     expect(g.started).toEqual(['A:w1', 'A:w2', 'B:w1']);
     // The same window asked again while A's third waits joins it (single flight), rather than queueing a second load.
-    const a3again = cache.get('A', 'w3', g.load('A:w3 again'));
+    const a3again = cache.get(agent('A'), 'w3', g.load('A:w3 again'));
     g.finish('A:w1');
     await until('A\'s third load started', () => g.started.length, (n) => n === 4);
     expect(g.started[3]).toBe('A:w3');
@@ -187,16 +190,16 @@ describe('RangeCache bounds (counting fakes)', () => {
   test('an agent\'s waiting loads are bounded: one more distinct window is refused at once with RATE_LIMITED; the same window joins; others are not affected', async () => {
     const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, { maxLoadsPerAgent: 1, maxWaitingLoadsPerAgent: 1, maxWindowsPerAgent: 50, maxEventsPerAgent: 20_000 });
     const g = gatedLoads();
-    const w1 = cache.get('A', 'w1', g.load('A:w1'));
-    const w2 = cache.get('A', 'w2', g.load('A:w2')); // waits its turn
-    await expect(cache.get('A', 'w3', g.load('A:w3'))).rejects.toMatchObject({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 2 } });
-    const w2again = cache.get('A', 'w2', g.load('A:w2 again')); // joins the waiting load: nothing new queued
-    const b = cache.get('B', 'w1', g.load('B:w1')); // another agent has its own turns
+    const w1 = cache.get(agent('A'), 'w1', g.load('A:w1'));
+    const w2 = cache.get(agent('A'), 'w2', g.load('A:w2')); // waits its turn
+    await expect(cache.get(agent('A'), 'w3', g.load('A:w3'))).rejects.toMatchObject({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 2 } });
+    const w2again = cache.get(agent('A'), 'w2', g.load('A:w2 again')); // joins the waiting load: nothing new queued
+    const b = cache.get(agent('B'), 'w1', g.load('B:w1')); // another agent has its own turns
     await until('A:w1 and B:w1 started', () => g.started.length, (n) => n === 2);
     g.finish('A:w1');
     await until('A:w2 started', () => g.started.length, (n) => n === 3);
     // A turn is free again: a new window may wait once more.
-    const w3 = cache.get('A', 'w3', g.load('A:w3'));
+    const w3 = cache.get(agent('A'), 'w3', g.load('A:w3'));
     for (const name of ['A:w2', 'B:w1']) g.finish(name);
     await until('A:w3 started', () => g.started.length, (n) => n === 4);
     g.finish('A:w3');
@@ -212,14 +215,14 @@ describe('RangeCache bounds (counting fakes)', () => {
       loads++;
       return events(n);
     };
-    const cached = async (agent: string, key: string) => {
+    const cached = async (id: string, key: string) => {
       const n = loads;
-      await cache.get(agent, key, load(10));
+      await cache.get(agent(id), key, load(10));
       return loads === n;
     };
-    await cache.get('B', 'b1', load(10));
-    for (const k of ['a1', 'a2', 'a3']) await cache.get('A', k, load(10)); // a3 is over A's 20: A's oldest (a1) goes
-    await cache.get('C', 'c1', load(10)); // 40 > 30 in all: A (20) holds the most and gives way (a2), not B
+    await cache.get(agent('B'), 'b1', load(10));
+    for (const k of ['a1', 'a2', 'a3']) await cache.get(agent('A'), k, load(10)); // a3 is over A's 20: A's oldest (a1) goes
+    await cache.get(agent('C'), 'c1', load(10)); // 40 > 30 in all: A (20) holds the most and gives way (a2), not B
     expect(await cached('B', 'b1')).toBe(true);
     expect(await cached('C', 'c1')).toBe(true);
     expect(await cached('A', 'a3')).toBe(true);
@@ -233,8 +236,8 @@ describe('RangeCache bounds (counting fakes)', () => {
       loads++;
       return events(21);
     };
-    expect(await cache.get('A', 'big', load)).toHaveLength(21);
-    expect(await cache.get('A', 'big', load)).toHaveLength(21);
+    expect(await cache.get(agent('A'), 'big', load)).toHaveLength(21);
+    expect(await cache.get(agent('A'), 'big', load)).toHaveLength(21);
     expect(loads).toBe(2);
   });
 });
@@ -249,8 +252,8 @@ describe('the cache follows a raised CALENDAR_MAX_EVENTS_PER_VIEW', () => {
         loads++;
         return Array.from({ length: 30_000 }, (_, i) => ({ id: `e${i}` }) as GEvent);
       };
-      await svc.cache.get('agent-1', 'window', load);
-      await svc.cache.get('agent-1', 'window', load);
+      await svc.cache.get(agent('agent-1'), 'window', load);
+      await svc.cache.get(agent('agent-1'), 'window', load);
       // With the per-agent share fixed at 20,000 events (two default caps), a 30,000-event window was never kept.
       expect(loads).toBe(1);
     } finally {

@@ -56,27 +56,27 @@ describeEachDb('calendar cache generations', (db) => {
 
   test('bump inserts the counter at 1, then adds 1; read follows', async () => {
     const g = new DbGenerations(db().ds);
-    const agent = randomUUID();
+    const agent = { brokerageId: 'b1', agentId: randomUUID() };
     expect(await g.read(agent)).toBe(0);
     await g.bump(agent);
     await g.bump(agent);
     expect(await g.read(agent)).toBe(2);
-    expect(await db().ds.getRepository(CalendarCacheGeneration).find()).toEqual([{ agentId: agent, generation: 2 }]);
+    expect(await db().ds.getRepository(CalendarCacheGeneration).find()).toEqual([{ agentId: agent.agentId, brokerageId: 'b1', generation: 2 }]);
   });
 
   test('an insert that loses the race every time: three attempts, then an error naming the agent', async () => {
     await armTrigger('unique');
-    const agent = randomUUID();
+    const agent = { brokerageId: 'b1', agentId: randomUUID() };
     const { result, updates, inserts } = await counting(() => new DbGenerations(db().ds).bump(agent));
     expect(result.status).toBe('rejected');
-    expect((result as PromiseRejectedResult).reason).toEqual(new Error(`could not bump the calendar cache generation of agent ${agent}`));
+    expect((result as PromiseRejectedResult).reason).toEqual(new Error(`could not bump the calendar cache generation of agent ${agent.agentId}`));
     expect([updates, inserts]).toEqual([3, 3]);
     expect(await db().ds.getRepository(CalendarCacheGeneration).count()).toBe(0);
   });
 
   test('the error reaches the calendar cache\'s error handler (logged by the service) and the local view is still stale', async () => {
     await armTrigger('unique');
-    const agent = randomUUID();
+    const agent = { brokerageId: 'b1', agentId: randomUUID() };
     const seen: unknown[] = [];
     const cache = new RangeCache(60_000, undefined, undefined, new DbGenerations(db().ds), (err) => seen.push(err));
     let loads = 0;
@@ -88,14 +88,14 @@ describeEachDb('calendar cache generations', (db) => {
     await cache.get(agent, 'range', load);
     expect(loads).toBe(1); // cached
     await cache.invalidate(agent); // does not reject: the failure goes to the handler
-    expect(seen).toEqual([new Error(`could not bump the calendar cache generation of agent ${agent}`)]);
+    expect(seen).toEqual([new Error(`could not bump the calendar cache generation of agent ${agent.agentId}`)]);
     await cache.get(agent, 'range', load);
     expect(loads).toBe(2); // this process's own view was invalidated all the same
   });
 
   test('an insert failing for another reason is not retried: that error surfaces at once', async () => {
     await armTrigger('not-null');
-    const agent = randomUUID();
+    const agent = { brokerageId: 'b1', agentId: randomUUID() };
     const { result, updates, inserts } = await counting(() => new DbGenerations(db().ds).bump(agent));
     expect(result.status).toBe('rejected');
     const reason = (result as PromiseRejectedResult).reason as Error;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { In, type DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
-import { Agent, Brokerage, CalendarChange, CalendarKnown, Contact, ServiceAccountCredential } from '../../src/entities';
+import { Agent, Brokerage, CalendarCacheGeneration, CalendarChange, CalendarKnown, Contact, ContactEmail, MailMimeChunk, MailRecipient, OutboxLease, SentMail, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 
 const ROWS_PER_TABLE = 2;
@@ -49,6 +49,23 @@ async function rowCounts(ds: DataSource): Promise<Record<string, number | 'no ta
     await q.release();
   }
   return out;
+}
+
+/**
+ * A row inserted into a table as an older schema has it: only the columns given (the entity may declare columns a
+ * later migration adds).
+ */
+async function insertAt(ds: DataSource, entity: Function, row: Record<string, unknown>): Promise<void> {
+  await ds.createQueryBuilder().insert().into(entity, Object.keys(row)).values(row).execute();
+}
+
+/** A brokerage with one agent, as every schema since the first has them. */
+async function seedAgent(ds: DataSource, brokerageId: string, agentId: string): Promise<void> {
+  const createdAt = new Date();
+  if (!(await ds.query(`SELECT id FROM brokerage WHERE id = '${brokerageId}'`)).length) {
+    await insertAt(ds, Brokerage, { id: brokerageId, name: brokerageId, domain: `${brokerageId}.test`, createdAt });
+  }
+  await insertAt(ds, Agent, { id: agentId, brokerageId, email: `${agentId}@${brokerageId}.test`, role: 'agent', createdAt });
 }
 
 /** Reverts the migrations from the newest back to and including `name`. */
@@ -144,7 +161,9 @@ describeEachDb('migrations', (db) => {
     const ds = db().ds;
     await undoThrough(ds, 'CalendarKnown1764220000000');
     const change = (agentId: string, googleEventId: string, event: object, recordedAt: string) =>
-      ds.getRepository(CalendarChange).insert({ agentId, googleEventId, status: (event as { status?: string }).status ?? 'confirmed', event: JSON.stringify(event), recordedAt: new Date(recordedAt) });
+      insertAt(ds, CalendarChange, { agentId, googleEventId, status: (event as { status?: string }).status ?? 'confirmed', event: JSON.stringify(event), recordedAt: new Date(recordedAt) });
+    await seedAgent(ds, 'b1', 'a1');
+    await seedAgent(ds, 'b1', 'a2');
     await change('a1', 'evA', { id: 'evA', etag: '"1"', status: 'confirmed', end: { dateTime: '2026-12-01T11:00:00Z' } }, '2026-11-01T00:00:00Z');
     await change('a1', 'evB', { id: 'evB', etag: '"1"', status: 'confirmed', end: { date: '2026-12-02' } }, '2026-11-01T00:00:00Z');
     await change('a1', 'evA', { id: 'evA', etag: '"2"', status: 'confirmed', end: { dateTime: '2026-12-03T11:00:00Z' } }, '2026-11-02T00:00:00Z');
@@ -163,14 +182,65 @@ describeEachDb('migrations', (db) => {
   test('LongEventIds keeps the change feed\'s positions: a change recorded afterwards comes after every cursor handed out before, even when the newest rows were pruned', async () => {
     const ds = db().ds;
     await undoThrough(ds, 'LongEventIds1764240000000');
-    const record = (googleEventId: string) => ds.getRepository(CalendarChange).insert({ agentId: 'a1', googleEventId, status: 'confirmed', event: '{}', recordedAt: new Date() });
+    await seedAgent(ds, 'b1', 'a1');
+    const record = (googleEventId: string, brokerageId?: string) => insertAt(ds, CalendarChange, { agentId: 'a1', googleEventId, status: 'confirmed', event: '{}', recordedAt: new Date(), ...(brokerageId ? { brokerageId } : {}) });
     for (const id of ['e1', 'e2', 'e3']) await record(id);
-    const highest = Math.max(...(await ds.getRepository(CalendarChange).find()).map((c) => c.seq));
+    const highest = Math.max(...(await ds.getRepository(CalendarChange).find({ select: { seq: true } })).map((c) => c.seq));
     await ds.getRepository(CalendarChange).delete({ googleEventId: In(['e2', 'e3']) }); // pruned: a client's cursor may still be at e3
     await ds.runMigrations({ transaction: 'each' });
-    await record('e4');
+    await record('e4', 'b1');
     const e4 = await ds.getRepository(CalendarChange).findOneByOrFail({ googleEventId: 'e4' });
     expect(e4.seq).toBeGreaterThan(highest);
+    await db().clear();
+  });
+
+  test('TenantKey gives the seven tables their rows\' brokerage, from the parent row; rows of no parent go; the change feed keeps its positions', async () => {
+    const ds = db().ds;
+    await undoThrough(ds, 'TenantKey1764250000000');
+    await seedAgent(ds, 'b1', 'a1');
+    await seedAgent(ds, 'b2', 'a2');
+    const now = new Date();
+    const contact = (id: string, brokerageId: string, agentId: string) => insertAt(ds, Contact, {
+      id, brokerageId, agentId, resourceName: null, googleEtag: null, version: 1, syncedVersion: 0, givenName: id, familyName: null, organization: null,
+      jobTitle: null, notes: null, emails: '[]', phones: '[]', sortKey: id, searchText: id, person: null, syncState: 'PENDING', syncError: null,
+      conflicts: null, googleUpdatedAt: null, deletedAt: null, createdAt: now, updatedAt: now,
+    });
+    await contact('c1', 'b1', 'a1');
+    await contact('c2', 'b2', 'a2');
+    for (const [contactId, agentId] of [['c1', 'a1'], ['c2', 'a2'], ['gone', 'a1']]) await insertAt(ds, ContactEmail, { contactId, email: `${contactId}@x.test`, agentId });
+    for (const [googleEventId, agentId] of [['e1', 'a1'], ['e2', 'a2'], ['e3', 'nobody']]) {
+      await insertAt(ds, CalendarChange, { agentId, googleEventId, status: 'confirmed', event: '{}', recordedAt: now });
+      await insertAt(ds, CalendarKnown, { agentId, googleEventId, etag: null, status: 'confirmed', endsAt: null, recordedAt: now });
+    }
+    for (const agentId of ['a1', 'a2']) await insertAt(ds, CalendarCacheGeneration, { agentId, generation: 3 });
+    const mail = (id: string, brokerageId: string, agentId: string) => insertAt(ds, SentMail, {
+      id, brokerageId, agentId, idempotencyKey: null, idempotencyKeyHash: null, requestHash: id, status: 'QUEUED', phase: null, deliveryToken: null,
+      fromAddress: `${agentId}@x.test`, subject: id, messageIdHeader: `<${id}@x.test>`, referencesHeader: null, replyToMailId: null, attachments: '[]',
+      sizeBytes: 1, gmailDraftId: null, gmailMessageId: null, threadId: null, failureCode: null, failureReason: null, createdAt: now, sentAt: null, updatedAt: now,
+    });
+    await mail('m1', 'b1', 'a1');
+    await mail('m2', 'b2', 'a2');
+    for (const mailId of ['m1', 'm2', 'lost']) {
+      await insertAt(ds, MailRecipient, { mailId, position: 0, kind: 'to', email: 'z@y.test', name: null });
+      await insertAt(ds, MailMimeChunk, { mailId, seq: 0, data: 'AA==' });
+    }
+    await insertAt(ds, OutboxLease, { lane: 'contacts:a2', owner: 'p1', until: now });
+    await insertAt(ds, OutboxLease, { lane: 'mail:a1', owner: 'p1', until: now });
+    const highest = Math.max(...(await ds.getRepository(CalendarChange).find({ select: { seq: true } })).map((c) => c.seq));
+
+    await ds.runMigrations({ transaction: 'each' });
+    const pairs = async (table: string, key: string) =>
+      (await ds.query(`SELECT ${key} AS k, brokerageId AS b FROM ${table} ORDER BY ${key}`)).map((r: { k: string; b: string }) => `${r.k}=${r.b}`);
+    expect(await pairs('contact_email', 'contactId')).toEqual(['c1=b1', 'c2=b2']);
+    expect(await pairs('calendar_change', 'googleEventId')).toEqual(['e1=b1', 'e2=b2']);
+    expect(await pairs('calendar_known', 'googleEventId')).toEqual(['e1=b1', 'e2=b2']);
+    expect(await pairs('calendar_cache_generation', 'agentId')).toEqual(['a1=b1', 'a2=b2']);
+    expect(await pairs('mail_recipient', 'mailId')).toEqual(['m1=b1', 'm2=b2']);
+    expect(await pairs('mail_mime_chunk', 'mailId')).toEqual(['m1=b1', 'm2=b2']);
+    expect(await pairs('outbox_lease', 'lane')).toEqual(['contacts:a2=b2', 'mail:a1=b1']);
+    // The next change still comes after every position handed out before (SQLite rebuilt the table twice).
+    await ds.getRepository(CalendarChange).insert({ brokerageId: 'b1', agentId: 'a1', googleEventId: 'e4', status: 'confirmed', event: '{}', recordedAt: now });
+    expect((await ds.getRepository(CalendarChange).findOneByOrFail({ googleEventId: 'e4' })).seq).toBeGreaterThan(highest);
     await db().clear();
   });
 
