@@ -19,6 +19,7 @@ import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/goog
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
+import { parseUnconfirmed } from '../outbox/unconfirmed';
 import { CALENDAR_TOPIC, type RangeCache } from './calendar.service';
 
 type GEvent = calendar_v3.Schema$Event;
@@ -65,7 +66,7 @@ export class CalendarDelivery implements OutboxHandler {
     const repo = this.deps.ds.getRepository(CalendarEvent);
     const settle = async (event: GEvent | null, extra: Partial<CalendarEvent> = {}) => {
       // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
-      await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
+      await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, unconfirmed: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
     };
     if (local.pendingOp === 'create') {
       const body = JSON.parse(local.body!) as GEvent;
@@ -89,7 +90,11 @@ export class CalendarDelivery implements OutboxHandler {
         if (mapGoogleError(err, { api: 'calendar' }).kind !== 'stale-etag') throw err;
         const now = (await cal.events.get({ calendarId: 'primary', eventId: local.googleEventId })).data;
         const before = local.event ? (JSON.parse(local.event) as GEvent) : null;
-        const both = before ? Object.keys(body).filter((k) => JSON.stringify((before as Record<string, unknown>)[k]) !== JSON.stringify((now as Record<string, unknown>)[k])) : [];
+        // A field Google changed since our base is a conflict unless the change is ours: the value we are writing now,
+        // or one an earlier write of ours may have put there unanswered (src/outbox/unconfirmed.ts).
+        const ours = parseUnconfirmed(local.unconfirmed);
+        const field = (e: GEvent | null, k: string) => (e as Record<string, unknown> | null)?.[k];
+        const both = before ? Object.keys(body).filter((k) => !sameValue(field(before, k), field(now, k)) && !sameValue(field(body, k), field(now, k)) && !(ours[k] ?? []).some((v) => sameValue(v, field(now, k)))) : [];
         const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: body, sendUpdates: 'none' }, { headers: { 'If-Match': now.etag! } });
         await settle(res.data, both.length ? { syncState: 'CONFLICT', conflicts: JSON.stringify(both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() }))) } : {});
       }
@@ -125,4 +130,22 @@ export class CalendarDelivery implements OutboxHandler {
     return { seq: row.seq, result: 'failed', error: f.message };
   }
 
+}
+
+/**
+ * Whether a value we wrote is the one Google holds: what we sent is found within what Google answers (Google adds
+ * to objects, e.g. a time zone to a start), and times are compared as instants (Google may write them otherwise).
+ */
+function sameValue(ours: unknown, google: unknown): boolean {
+  if (ours === undefined || ours === null) return google === undefined || google === null || google === '';
+  if (typeof ours === 'string' && typeof google === 'string') {
+    if (ours === google) return true;
+    const a = /^\d{4}-\d\d-\d\dT/.test(ours) ? Date.parse(ours) : NaN;
+    return !Number.isNaN(a) && a === Date.parse(google);
+  }
+  if (Array.isArray(ours) || Array.isArray(google)) return JSON.stringify(ours) === JSON.stringify(google);
+  if (typeof ours === 'object' && typeof google === 'object' && google !== null) {
+    return Object.entries(ours as Record<string, unknown>).every(([k, v]) => sameValue(v, (google as Record<string, unknown>)[k]));
+  }
+  return ours === google;
 }

@@ -25,6 +25,7 @@ import { credentialProblem } from '../google/feature-health';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
+import { withUnconfirmed } from '../outbox/unconfirmed';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
@@ -520,7 +521,7 @@ export class CalendarService {
     const googleEventId = randomUUID().replace(/-/g, '');
     const body = googleEventFromInput(googleEventId, input);
     const now = new Date();
-    const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: storedBody(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now };
+    const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: storedBody(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, unconfirmed: null, createdAt: now, updatedAt: now };
     const seqs = await scope.manager.transaction(async (m) => {
       await m.getRepository(CalendarEvent).insert(row);
       return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
@@ -566,10 +567,15 @@ export class CalendarService {
           await repo.update({ id: row!.id, brokerageId: scope.brokerageId }, { pendingOp: 'create', body: storedBody({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
           return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row!.id }], now);
         }
-        const merged = row?.pendingOp === 'patch' ? { ...(JSON.parse(row.body!) as GEvent), ...body } : body;
-        const baseEtag = row?.pendingOp === 'patch' ? row.baseEtag : (row?.etag ?? current.etag ?? null);
+        const pending = row?.pendingOp === 'patch' ? (JSON.parse(row.body!) as GEvent) : null;
+        const merged = pending ? { ...pending, ...body } : body;
+        const baseEtag = pending ? row!.baseEtag : (row?.etag ?? current.etag ?? null);
+        // The pending patch may be in Google already, unanswered: the values this change replaces are kept, so that
+        // meeting them there is known for our own write (src/outbox/unconfirmed.ts).
+        const replaced = pending ? Object.fromEntries(Object.keys(body).filter((k) => k in pending).map((k) => [k, (pending as Record<string, unknown>)[k]])) : {};
+        const unconfirmed = Object.keys(replaced).length ? withUnconfirmed(row!.unconfirmed, replaced) : (row?.unconfirmed ?? null);
         let rowId = row?.id;
-        if (row) await repo.update({ id: row.id, brokerageId: scope.brokerageId }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, syncState: 'PENDING', syncError: null, updatedAt: now });
+        if (row) await repo.update({ id: row.id, brokerageId: scope.brokerageId }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, unconfirmed, syncState: 'PENDING', syncError: null, updatedAt: now });
         else {
           rowId = randomUUID();
           await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: storedBody(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });

@@ -18,6 +18,7 @@
  * - Before deleting, an incremental sync brings Google's edits: a contact
  *   deleted here but edited in Google is restored instead (the edit wins).
  */
+import { parseUnconfirmed } from '../outbox/unconfirmed';
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
@@ -215,7 +216,7 @@ export class ContactDelivery implements OutboxHandler {
         }
         if (r.person.etag === current.googleEtag) continue;
         const base = current.person ? fieldsFromPerson(JSON.parse(current.person) as Person) : fieldsFromPerson(r.person);
-        const { merged, conflicts } = mergeContact(base, fieldsOf(current), fieldsFromPerson(r.person), current.updatedAt, updateTimeOf(r.person));
+        const { merged, conflicts } = mergeContact(base, fieldsOf(current), fieldsFromPerson(r.person), current.updatedAt, updateTimeOf(r.person), new Date(), parseUnconfirmed(current.unconfirmed));
         await this.deps.ds.transaction(async (m) => {
           await m.getRepository(Contact).update(
             { id: c.id, version: current.version, brokerageId: lane.brokerageId },
@@ -325,7 +326,7 @@ export class ContactDelivery implements OutboxHandler {
             person: JSON.stringify(p),
             googleUpdatedAt: updateTimeOf(p),
             syncedVersion: synced,
-            ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null } : {}),
+            ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null, unconfirmed: null } : {}),
           },
         );
         if (!caughtUp) behind.push(now);

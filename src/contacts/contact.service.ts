@@ -7,6 +7,7 @@
  * Every query is scoped to the caller's own agent (TenantScope): another
  * agent's or brokerage's id is simply NOT_FOUND.
  */
+import { withUnconfirmed } from '../outbox/unconfirmed';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
@@ -168,7 +169,12 @@ export class ContactService {
       }
       const f = fieldsFromInput(changes as ContactInput, fieldsOf(c));
       if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(fieldsOf(c)[k]))) return [];
-      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: scope.brokerageId }, { ...columnsOf(f), version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
+      // A change of ours not yet confirmed may be in Google unanswered: the values this one replaces are kept, so
+      // that meeting them there is known for our own write (src/outbox/unconfirmed.ts).
+      const before = fieldsOf(c);
+      const replaced = c.version > c.syncedVersion ? Object.fromEntries(FIELD_NAMES.filter((k) => JSON.stringify(f[k]) !== JSON.stringify(before[k])).map((k) => [k, before[k]])) : {};
+      const unconfirmed = Object.keys(replaced).length ? withUnconfirmed(c.unconfirmed, replaced) : c.unconfirmed;
+      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: scope.brokerageId }, { ...columnsOf(f), unconfirmed, version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
       if (!res.affected) throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed while it was being updated; read it again and retry`);
       await writeEmails(m, c, f);
       return enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);

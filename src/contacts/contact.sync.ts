@@ -17,6 +17,7 @@
  * - One sync per agent at a time in this process (single-flight), so 100
  *   concurrent reads cause at most one call.
  */
+import { parseUnconfirmed } from '../outbox/unconfirmed';
 import { randomUUID } from 'node:crypto';
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -350,7 +351,7 @@ export class ContactSync {
         patch = { syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
       } else if (c.version > c.syncedVersion) {
         // Edited on both sides: three-way merge; our pending update then carries the result with the fresh etag.
-        const { merged, conflicts } = mergeContact(base, fieldsOf(c), theirs, c.updatedAt, theirsAt);
+        const { merged, conflicts } = mergeContact(base, fieldsOf(c), theirs, c.updatedAt, theirsAt, new Date(), parseUnconfirmed(c.unconfirmed));
         patch = { ...columnsOf(merged), ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) };
       } else {
         patch = { ...columnsOf(theirs), syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
@@ -358,7 +359,7 @@ export class ContactSync {
       const ok = await this.deps.ds.transaction(async (m) => {
         const res = await m.getRepository(Contact).update(
           { id: c.id, version: c.version, brokerageId: c.brokerageId },
-          { ...patch, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
+          { ...patch, ...(patch.syncState === 'SYNCED' ? { unconfirmed: null } : {}), resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
         );
         if (!res.affected) return false;
         const fields = fieldsOf({ ...c, ...patch } as Contact);

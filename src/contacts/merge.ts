@@ -4,7 +4,9 @@
  * theirs = Google's current person. A field changed on one side only keeps
  * that side; a field changed on both sides to different values goes to the
  * last writer (CRM update time vs Google's source updateTime) and is recorded.
+ * `unconfirmed`: values of earlier changes of ours that may be in Google unanswered (src/outbox/unconfirmed.ts).
  */
+import type { Unconfirmed } from '../outbox/unconfirmed';
 import { FIELD_NAMES, sameFieldValue, type ContactFields, type FieldName } from './person.mapper';
 
 export interface FieldConflict {
@@ -15,12 +17,14 @@ export interface FieldConflict {
   at: string;
 }
 
-export function mergeContact(base: ContactFields, ours: ContactFields, theirs: ContactFields, oursAt: Date, theirsAt: Date | null, now = new Date()): { merged: ContactFields; conflicts: FieldConflict[] } {
+export function mergeContact(base: ContactFields, ours: ContactFields, theirs: ContactFields, oursAt: Date, theirsAt: Date | null, now = new Date(), unconfirmed: Unconfirmed = {}): { merged: ContactFields; conflicts: FieldConflict[] } {
   const merged = { ...ours };
   const conflicts: FieldConflict[] = [];
   for (const field of FIELD_NAMES) {
     const oursChanged = !sameFieldValue(field, base, ours);
-    const theirsChanged = !sameFieldValue(field, base, theirs);
+    // Google holding a value an earlier write of ours may have put there unanswered: our change, not theirs.
+    const echo = (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs));
+    const theirsChanged = !echo && !sameFieldValue(field, base, theirs);
     if (!theirsChanged) continue; // ours (changed or not) stays
     if (!oursChanged || sameFieldValue(field, ours, theirs)) {
       (merged as Record<FieldName, unknown>)[field] = theirs[field];

@@ -62,6 +62,10 @@ export class CalendarEvent {
   @Column({ type: 'text', nullable: true })
   conflicts: string | null;
 
+  /** Values of earlier changes of ours that may be in Google unanswered (src/outbox/unconfirmed.ts); null when none. */
+  @Column({ type: 'text', nullable: true })
+  unconfirmed: string | null;
+
   @Column(timestampColumn)
   createdAt: Date;
 

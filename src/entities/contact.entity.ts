@@ -92,6 +92,10 @@ export class Contact {
   @Column({ type: 'text', nullable: true })
   conflicts: string | null;
 
+  /** Values of earlier changes of ours that may be in Google unanswered (src/outbox/unconfirmed.ts); null when none. */
+  @Column({ type: 'text', nullable: true })
+  unconfirmed: string | null;
+
   /** When Google last changed the contact (metadata.sources[].updateTime). */
   @Column(nullableTimestampColumn)
   googleUpdatedAt: Date | null;

@@ -130,3 +130,10 @@ test('several fields at once: each decided on its own, conflicts only where both
   expect(r.merged).toEqual(with_({ givenName: 'Annie', familyName: 'Lee-Smith', jobTitle: 'CRM title', notes: 'same' }));
   expect(r.conflicts.map((x) => [x.field, x.winner])).toEqual([['jobTitle', 'crm']]);
 });
+
+test('Google holding a value an earlier write of ours may have put there unanswered: ours, no conflict; another value still conflicts', () => {
+  const echo = mergeContact(frozen(BASE), frozen(with_({ familyName: 'Second' })), frozen(with_({ familyName: 'First' })), EARLIER, LATER, NOW, { familyName: ['First'] });
+  expect(echo).toEqual({ merged: with_({ familyName: 'Second' }), conflicts: [] });
+  const other = mergeContact(frozen(BASE), frozen(with_({ familyName: 'Second' })), frozen(with_({ familyName: 'Theirs' })), LATER, EARLIER, NOW, { familyName: ['First'] });
+  expect(other.conflicts.map((c) => [c.field, c.winner])).toEqual([['familyName', 'crm']]);
+});

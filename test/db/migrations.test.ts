@@ -140,15 +140,15 @@ describeEachDb('migrations', (db) => {
   test('LargeValues keeps every value, and afterwards a contact takes a 300-character name and a 100 KB note', async () => {
     const ds = db().ds;
     await undoThrough(ds, 'LargeValues1764210000000');
-    await ds.getRepository(Brokerage).insert({ id: 'b1', name: 'B', domain: 'b.test', createdAt: new Date() });
-    await ds.getRepository(Agent).insert({ id: 'a1', brokerageId: 'b1', email: 'a@b.test', role: 'agent', createdAt: new Date() });
+    await insertAt(ds, Brokerage, { id: 'b1', name: 'B', domain: 'b.test', createdAt: new Date() });
+    await insertAt(ds, Agent, { id: 'a1', brokerageId: 'b1', email: 'a@b.test', role: 'agent', createdAt: new Date() });
     const contact = (id: string, givenName: string, notes: string) => ({
       id, brokerageId: 'b1', agentId: 'a1', resourceName: `people/${id}`, googleEtag: null, version: 1, syncedVersion: 1, givenName, familyName: 'F', organization: 'O', jobTitle: 'J', notes,
       emails: '[]', phones: '[]', sortKey: givenName.slice(0, 200).toLowerCase(), searchText: givenName, person: JSON.stringify({ notes }), syncState: 'SYNCED' as const, syncError: null, conflicts: null,
       googleUpdatedAt: null, deletedAt: null, createdAt: new Date(), updatedAt: new Date(),
     });
     const before = contact('c1', 'Ä'.repeat(200), 'n'.repeat(60_000));
-    await ds.getRepository(Contact).insert(before);
+    await insertAt(ds, Contact, before);
     await ds.runMigrations({ transaction: 'each' });
     expect(await ds.getRepository(Contact).findOneByOrFail({ id: 'c1' })).toMatchObject({ givenName: before.givenName, notes: before.notes, person: before.person });
     const large = contact('c2', 'Ö'.repeat(300), 'Ω'.repeat(100_000));

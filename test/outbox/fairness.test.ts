@@ -75,7 +75,7 @@ describeEachDb('outbox poll and lanes that back off', (db) => {
     const backingOff: LaneRef = { topic: 'test', brokerageId: randomUUID(), agentId: 'backing-off' };
     await db().ds.transaction((m) => enqueue(m, [{ lane: held, kind: 'create', entityId: 'held-1' }, { lane: backingOff, kind: 'create', entityId: 'backoff-1' }]));
     // Another process holds the first lane for a minute.
-    await db().ds.getRepository(OutboxLease).insert({ lane: `test:${held.agentId}`, owner: 'another-process', until: new Date(Date.now() + 60_000) });
+    await db().ds.getRepository(OutboxLease).insert({ lane: `test:${held.agentId}`, brokerageId: held.brokerageId, owner: 'another-process', until: new Date(Date.now() + 60_000) });
     let refuseOnce = true;
     const handler: OutboxHandler & { done: string[] } = {
       topic: 'test',

@@ -1,0 +1,61 @@
+/**
+ * A contact update of ours whose answer was lost (People applied it, the connection dropped) is retried with the
+ * etag it was based on, and People answers that the contact changed meanwhile: by our own hand. That is no conflict,
+ * also when a newer change of ours queued behind it. A change made in Google by someone else to a field we also
+ * changed still is one (test/contacts/faults.test.ts, "edits on both sides").
+ *
+ * No timing: the call whose answer is lost is parked at the emulator (hold 'answer' with afterCommit).
+ */
+import { describeEachDb } from '../support/db';
+import { until } from '../support/wait';
+import { resetContacts, startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+const UPDATE = 'people.people.batchUpdateContacts';
+
+describeEachDb('contact updates whose answer was lost', (db) => {
+  let w: World;
+  let token: string;
+
+  beforeAll(async () => {
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(async () => {
+    await w.admin.clearFaults();
+    await resetContacts(w, db(), AGENT);
+  });
+
+  const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
+  const FIELDS = 'id familyName syncState conflicts { field winner }';
+  const create = async (givenName: string) => (await gql(`mutation { createContact(input: { givenName: "${givenName}" }) { ${FIELDS} } }`)).body.data.createContact;
+  const rename = (id: string, familyName: string) => gql(`mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { ${FIELDS} } }`, { id, f: familyName });
+  const read = async (id: string) => (await gql(`query ($id: ID!) { contact(id: $id) { ${FIELDS} } }`, { id })).body.data.contact;
+  const inGoogle = async () => (await w.admin.request<Array<{ names?: Array<{ givenName?: string; familyName?: string }> }>>('GET', `/users/${AGENT}/contacts`)).body.map((p) => [p.names?.[0]?.givenName, p.names?.[0]?.familyName]);
+  const idle = () => until('the outbox empty', async () => Number((await db().ds.query('SELECT COUNT(*) AS n FROM outbox'))[0].n), (n) => n === 0);
+
+  test('our update applied, its answer lost, retried: SYNCED with no conflict', async () => {
+    const c = await create('Lost');
+    expect(c.syncState).toBe('SYNCED');
+    await w.admin.addFault({ api: 'people', method: UPDATE, afterCommit: true, count: 1 });
+    const r = (await rename(c.id, 'Once')).body.data.updateContact;
+    await idle();
+    expect({ answered: r.syncState, now: await read(c.id) }).toEqual({ answered: 'SYNCED', now: { id: c.id, familyName: 'Once', syncState: 'SYNCED', conflicts: [] } });
+    expect(await inGoogle()).toEqual([['Lost', 'Once']]);
+  });
+
+  test('our update applied and its answer lost while a newer change queued behind it: the newer one lands, no conflict', async () => {
+    const c = await create('Twice');
+    const lost = await w.admin.addFault({ api: 'people', method: UPDATE, hold: 'answer', afterCommit: true });
+    const first = rename(c.id, 'First');
+    await w.admin.waitHeld(lost.id); // People has "First"; we have not heard
+    const second = rename(c.id, 'Second');
+    await until('the second change recorded', async () => (await read(c.id)).familyName, (f) => f === 'Second');
+    await w.admin.release(lost.id);
+    await Promise.all([first, second]);
+    await idle();
+    expect(await read(c.id)).toEqual({ id: c.id, familyName: 'Second', syncState: 'SYNCED', conflicts: [] });
+    expect(await inGoogle()).toEqual([['Twice', 'Second']]);
+  });
+});
