@@ -17,7 +17,7 @@
  * - One sync per agent at a time in this process (single-flight), so 100
  *   concurrent reads cause at most one call.
  */
-import { parseUnconfirmed } from '../outbox/unconfirmed';
+import { parseUnconfirmed, type Unconfirmed } from '../outbox/unconfirmed';
 import { randomUUID } from 'node:crypto';
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -33,7 +33,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { mergeContact } from './merge';
-import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
+import { displayNameOf, engageIdOf, FIELD_NAMES, fieldsFromPerson, PERSON_FIELDS, sameFieldValue, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
 
 /** People connections.list pageSize maximum (v1 docs: "between 1 and 1000, inclusive"). */
 export const SYNC_PAGE_SIZE = 1000;
@@ -343,6 +343,10 @@ export class ContactSync {
         // Deleted in the CRM, and Google's only change is a new etag: the guard a delete writes first (its answer
         // lost, or a sync read it before the delivery recorded it). Nothing to restore; the delete goes on.
         patch = {};
+      } else if (c.deletedAt && onlyOurs(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed))) {
+        // Deleted in the CRM, and what changed in Google is an update of ours whose answer was lost (the values the
+        // contact had here when it was deleted, or earlier unconfirmed ones): no edit made in Google; the delete goes on.
+        patch = {};
       } else if (c.deletedAt) {
         // Deleted in the CRM, edited in Google: the edit wins; the contact comes back.
         patch = { ...columnsOf(theirs), deletedAt: null, syncState: 'SYNCED', syncedVersion: c.version + 1, conflicts: JSON.stringify([{ field: 'deleted', ours: 'deleted', theirs: 'edited', winner: 'google', at: new Date().toISOString() }]) };
@@ -425,6 +429,12 @@ export class ContactSync {
  * Whether two versions of a Person hold the same data: etags and metadata (sources, update times) aside. A write of
  * unchanged data (the guard before a delete) gives a new etag and nothing else.
  */
+/** Whether every field Google changed since `base` holds our value or one of our unconfirmed ones (src/outbox/unconfirmed.ts). */
+function onlyOurs(base: ContactFields, ours: ContactFields, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
+  return FIELD_NAMES.every((field) => sameFieldValue(field, base, theirs) || sameFieldValue(field, ours, theirs)
+    || (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs)));
+}
+
 function sameGoogleContent(a: Person, b: Person): boolean {
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip);

@@ -58,4 +58,19 @@ describeEachDb('contact updates whose answer was lost', (db) => {
     expect(await read(c.id)).toEqual({ id: c.id, familyName: 'Second', syncState: 'SYNCED', conflicts: [] });
     expect(await inGoogle()).toEqual([['Twice', 'Second']]);
   });
+
+  test('our update applied and its answer lost, then the contact deleted: the delete goes through (our own update is not an edit made in Google)', async () => {
+    const c = await create('Gone');
+    const lost = await w.admin.addFault({ api: 'people', method: UPDATE, hold: 'answer', afterCommit: true });
+    const update = rename(c.id, 'Edited');
+    await w.admin.waitHeld(lost.id); // People has "Edited"; we have not heard
+    const del = gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: c.id });
+    await until('the delete recorded', async () => (await db().ds.query('SELECT deletedAt FROM contact WHERE id = ?', [c.id]))[0]?.deletedAt, (d) => Boolean(d));
+    await w.admin.release(lost.id);
+    expect((await del).body.data.deleteContact).toBe(true);
+    await update;
+    await idle();
+    expect(await inGoogle()).toEqual([]);
+    expect((await gql('{ contacts(first: 5) { totalCount } }')).body.data.contacts.totalCount).toBe(0);
+  });
 });

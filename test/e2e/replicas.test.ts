@@ -389,6 +389,8 @@ interface Thing {
     expect(byPhase['rolling restart']?.['answers lost'] ?? 0).toBe(0);
 
     const problems: string[] = [];
+    /** What the client knows of a contact or event: for a failure's message. */
+    const hist = (t: Thing) => ` (created ${t.created}, changes ${JSON.stringify(t.changes.map((c) => `${c.value}${c.known ? '' : '?'}`))}, deleted ${t.deleted ?? 'no'})`;
     /** The values a field may finally have: the last answered change, or any change after it whose answer was lost. */
     const finalValues = (t: Thing, initial: string | undefined) => {
       const lastKnown = t.changes.map((c) => c.known).lastIndexOf(true);
@@ -406,16 +408,16 @@ interface Thing {
       for (const name of named.keys()) if (!log.contacts.some((c) => c.name === name)) problems.push(`${agent}: contact "${name}" in Google was never written`);
       for (const c of log.contacts) {
         const copies = named.get(c.name) ?? [];
-        if (copies.length > 1) problems.push(`${agent}: contact ${c.name} is in Google ${copies.length} times`);
+        if (copies.length > 1) problems.push(`${agent}: contact ${c.name} is in Google ${copies.length} times${hist(c)}`);
         const mustExist = c.created === 'yes' && !c.deleted;
-        if (mustExist && copies.length !== 1) problems.push(`${agent}: answered contact ${c.name} is in Google ${copies.length} times`);
-        if (c.deleted === 'yes' && copies.length) problems.push(`${agent}: deleted contact ${c.name} is still in Google`);
+        if (mustExist && copies.length !== 1) problems.push(`${agent}: answered contact ${c.name} is in Google ${copies.length} times${hist(c)}`);
+        if (c.deleted === 'yes' && copies.length) problems.push(`${agent}: deleted contact ${c.name} is still in Google${hist(c)}`);
         if (copies.length === 1 && c.id) {
           const p = copies[0];
           const carried = p.clientData?.find((d) => d.key === 'engageContactId')?.value;
-          if (carried !== c.id) problems.push(`${agent}: contact ${c.name} in Google carries our id ${carried}, answered ${c.id}`);
+          if (carried !== c.id) problems.push(`${agent}: contact ${c.name} in Google carries our id ${carried}, answered ${c.id}${hist(c)}`);
           const family = p.names?.[0]?.familyName;
-          if (!c.deleted && !finalValues(c, undefined).includes(family)) problems.push(`${agent}: contact ${c.name} ends as "${family}", expected one of ${JSON.stringify(finalValues(c, undefined))}`);
+          if (!c.deleted && !finalValues(c, undefined).includes(family)) problems.push(`${agent}: contact ${c.name} ends as "${family}", expected one of ${JSON.stringify(finalValues(c, undefined))}${hist(c)}`);
         }
       }
 
@@ -424,10 +426,10 @@ interface Thing {
       for (const ev of events) if (!log.events.some((e) => e.name === ev.summary)) problems.push(`${agent}: event "${ev.summary}" in Google was never written`);
       for (const e of log.events) {
         const copies = events.filter((x) => x.summary === e.name);
-        if (copies.length > 1) problems.push(`${agent}: event ${e.name} is in Google ${copies.length} times`);
-        if (e.created === 'yes' && copies.length !== 1) problems.push(`${agent}: answered event ${e.name} is in Google ${copies.length} times`);
-        if (copies.length === 1 && e.googleEventId && copies[0].id !== e.googleEventId) problems.push(`${agent}: event ${e.name} has id ${copies[0].id} in Google, answered ${e.googleEventId}`);
-        if (copies.length === 1 && !finalValues(e, undefined).includes(copies[0].location)) problems.push(`${agent}: event ${e.name} ends at "${copies[0].location}", expected one of ${JSON.stringify(finalValues(e, undefined))}`);
+        if (copies.length > 1) problems.push(`${agent}: event ${e.name} is in Google ${copies.length} times${hist(e)}`);
+        if (e.created === 'yes' && copies.length !== 1) problems.push(`${agent}: answered event ${e.name} is in Google ${copies.length} times${hist(e)}`);
+        if (copies.length === 1 && e.googleEventId && copies[0].id !== e.googleEventId) problems.push(`${agent}: event ${e.name} has id ${copies[0].id} in Google, answered ${e.googleEventId}${hist(e)}`);
+        if (copies.length === 1 && !finalValues(e, undefined).includes(copies[0].location)) problems.push(`${agent}: event ${e.name} ends at "${copies[0].location}", expected one of ${JSON.stringify(finalValues(e, undefined))}${hist(e)}`);
       }
 
       const box = (await admin.messages(agent)).map((m) => ({ labels: m.labelIds.join(','), subject: /^Subject: (.*)$/m.exec(Buffer.from(m.raw, 'base64url').toString('utf8'))?.[1].trim() }));
