@@ -1,53 +1,82 @@
 import { type MigrationInterface, type QueryRunner, TableColumn } from 'typeorm';
 import { isMysql, keepingSequence } from './columns';
 
-/** The tables that lacked the tenant key, and where each row's brokerage is found. */
-const TABLES: Array<{ table: string; from: (q: QueryRunner) => string }> = [
-  { table: 'contact_email', from: () => 'SELECT p.brokerageId FROM contact p WHERE p.id = t.contactId' },
-  { table: 'calendar_change', from: () => 'SELECT p.brokerageId FROM agent p WHERE p.id = t.agentId' },
-  { table: 'calendar_known', from: () => 'SELECT p.brokerageId FROM agent p WHERE p.id = t.agentId' },
-  { table: 'calendar_cache_generation', from: () => 'SELECT p.brokerageId FROM agent p WHERE p.id = t.agentId' },
-  { table: 'mail_recipient', from: () => 'SELECT p.brokerageId FROM sent_mail p WHERE p.id = t.mailId' },
-  { table: 'mail_mime_chunk', from: () => 'SELECT p.brokerageId FROM sent_mail p WHERE p.id = t.mailId' },
+/** The tables that lacked the tenant key: the parent row each one's brokerage is found in, and how a row names it. */
+const TABLES: Array<{ table: string; parent: string; key: (q: QueryRunner, table: string) => string }> = [
+  { table: 'contact_email', parent: 'contact', key: (_q, t) => `${t}.contactId` },
+  { table: 'calendar_change', parent: 'agent', key: (_q, t) => `${t}.agentId` },
+  { table: 'calendar_known', parent: 'agent', key: (_q, t) => `${t}.agentId` },
+  { table: 'calendar_cache_generation', parent: 'agent', key: (_q, t) => `${t}.agentId` },
+  { table: 'mail_recipient', parent: 'sent_mail', key: (_q, t) => `${t}.mailId` },
+  { table: 'mail_mime_chunk', parent: 'sent_mail', key: (_q, t) => `${t}.mailId` },
   // lane = "<topic>:<agentId>"
-  { table: 'outbox_lease', from: (q) => `SELECT p.brokerageId FROM agent p WHERE p.id = ${isMysql(q) ? "SUBSTRING_INDEX(t.lane, ':', -1)" : "substr(t.lane, instr(t.lane, ':') + 1)"}` },
+  { table: 'outbox_lease', parent: 'agent', key: (q, t) => (isMysql(q) ? `SUBSTRING_INDEX(${t}.lane, ':', -1)` : `substr(${t}.lane, instr(${t}.lane, ':') + 1)`) },
 ];
+
+/** Rows filled per statement on MySQL/MariaDB: short transactions, not one holding a large table's locks. */
+const BACKFILL_BATCH = 5000;
 
 /**
  * Every table carries the tenant key, brokerageId, so the data can be split by brokerage (README, "How far one
  * database carries it"): the seven that reached their brokerage only through a parent row get their own column,
  * filled from that parent. A row whose parent is gone belonged to nobody and is dropped.
  *
- * Old replicas do not write the column: stop them before running this migration (the Deployment's Recreate, or scale
- * to zero), as README's "Deploying" says for this release.
+ * Older replicas do not write the column: stop them before this runs (README, "Deploying"). Should one still write
+ * meanwhile, its rows are filled too (the fill is repeated before the column is made required), never dropped for
+ * lack of the key; and each step is skipped when already done, so a run cut off on MySQL (where each ALTER commits
+ * by itself) is completed by the next.
  */
 export class TenantKey1764250000000 implements MigrationInterface {
   name = 'TenantKey1764250000000';
 
   async up(q: QueryRunner): Promise<void> {
-    for (const { table, from } of TABLES) {
+    for (const spec of TABLES) {
+      const { table } = spec;
+      const existing = (await q.getTable(table))?.findColumnByName('brokerageId');
+      if (existing && !existing.isNullable) continue; // done by an earlier run
       const t = q.connection.driver.escape(table);
-      if (isMysql(q)) {
-        await q.query(`ALTER TABLE ${t} ADD \`brokerageId\` VARCHAR(36) NULL`);
-        await q.query(`UPDATE ${t} t SET t.brokerageId = (${from(q)})`);
-        await q.query(`DELETE FROM ${t} WHERE brokerageId IS NULL`);
-        await q.query(`ALTER TABLE ${t} MODIFY \`brokerageId\` VARCHAR(36) NOT NULL`);
-        continue;
+      const rebuild = async (work: () => Promise<void>) => (isMysql(q) ? work() : keepingSequence(q, work)); // SQLite rebuilds the table
+      if (!existing) {
+        if (isMysql(q)) await q.query(`ALTER TABLE ${t} ADD \`brokerageId\` VARCHAR(36) NULL`);
+        else await rebuild(() => q.addColumn(table, new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: true })));
       }
-      // SQLite adds and changes columns by rebuilding the table; calendar_change keeps its AUTOINCREMENT counter.
-      await keepingSequence(q, async () => {
-        await q.addColumn(table, new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: true }));
-        await q.query(`UPDATE ${t} AS t SET brokerageId = (${from(q)})`);
-        await q.query(`DELETE FROM ${t} WHERE brokerageId IS NULL`);
-        await q.changeColumn(table, 'brokerageId', new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: false }));
-      });
+      // Rows of no parent first (so that every row left to fill can be filled), then the fill.
+      await q.query(`DELETE FROM ${t} WHERE brokerageId IS NULL AND ${spec.key(q, t)} NOT IN (SELECT id FROM ${spec.parent})`);
+      await fill(q, spec);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (isMysql(q)) await q.query(`ALTER TABLE ${t} MODIFY \`brokerageId\` VARCHAR(36) NOT NULL`);
+          else await rebuild(() => q.changeColumn(table, 'brokerageId', new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: false })));
+          break;
+        } catch (err) {
+          // A row written without the key since the fill (an older replica still running): fill again, a few times.
+          if (attempt === 3) throw new Error(`${table}: rows keep arriving without brokerageId; stop the replicas of the previous version and run the migrations again (${(err as Error).message})`);
+          await fill(q, spec);
+        }
+      }
     }
   }
 
   async down(q: QueryRunner): Promise<void> {
     for (const { table } of TABLES) {
+      if (!(await q.hasColumn(table, 'brokerageId'))) continue;
       if (isMysql(q)) await q.query(`ALTER TABLE ${q.connection.driver.escape(table)} DROP COLUMN \`brokerageId\``);
       else await keepingSequence(q, () => q.dropColumn(table, 'brokerageId'));
     }
+  }
+}
+
+/** Gives the rows without the key their parent's brokerage (in batches on MySQL/MariaDB). */
+async function fill(q: QueryRunner, spec: (typeof TABLES)[number]): Promise<void> {
+  const t = q.connection.driver.escape(spec.table);
+  const set = `UPDATE ${t} SET brokerageId = (SELECT p.brokerageId FROM ${spec.parent} p WHERE p.id = ${spec.key(q, t)}) WHERE brokerageId IS NULL AND ${spec.key(q, t)} IN (SELECT id FROM ${spec.parent})`;
+  if (!isMysql(q)) {
+    await q.query(set);
+    return;
+  }
+  for (;;) {
+    const res = await q.query(`${set} LIMIT ${BACKFILL_BATCH}`);
+    const affected = Number((res as { affectedRows?: number }).affectedRows ?? 0);
+    if (affected < BACKFILL_BATCH) return;
   }
 }

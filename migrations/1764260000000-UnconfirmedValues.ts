@@ -12,8 +12,11 @@ export class UnconfirmedValues1764260000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     for (const table of TABLES) {
-      await q.addColumn(table, new TableColumn({ name: 'unconfirmed', type: 'text', isNullable: true }));
-      if (isMysql(q)) await q.query(`ALTER TABLE \`${table}\` MODIFY \`unconfirmed\` MEDIUMTEXT NULL`); // every text column is (LargeValues)
+      if (await q.hasColumn(table, 'unconfirmed')) continue;
+      // MEDIUMTEXT as every text column (LargeValues), added as such: an instant ALTER on MySQL 8 / MariaDB 10.3+,
+      // where adding TEXT and then changing its type would rebuild the contact table.
+      if (isMysql(q)) await q.query(`ALTER TABLE \`${table}\` ADD \`unconfirmed\` MEDIUMTEXT NULL`);
+      else await q.addColumn(table, new TableColumn({ name: 'unconfirmed', type: 'text', isNullable: true }));
     }
   }
 

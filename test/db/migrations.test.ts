@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { In, type DataSource } from 'typeorm';
+import { In, TableColumn, type DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { Agent, Brokerage, CalendarCacheGeneration, CalendarChange, CalendarKnown, Contact, ContactEmail, MailMimeChunk, MailRecipient, OutboxLease, SentMail, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
@@ -226,6 +226,10 @@ describeEachDb('migrations', (db) => {
     }
     await insertAt(ds, OutboxLease, { lane: 'contacts:a2', owner: 'p1', until: now });
     await insertAt(ds, OutboxLease, { lane: 'mail:a1', owner: 'p1', until: now });
+    // A run cut off after its first step on one table (on MySQL each ALTER commits by itself): the next completes it.
+    const runner = ds.createQueryRunner();
+    await runner.addColumn('outbox_lease', new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: true }));
+    await runner.release();
     const highest = Math.max(...(await ds.getRepository(CalendarChange).find({ select: { seq: true } })).map((c) => c.seq));
 
     await ds.runMigrations({ transaction: 'each' });
