@@ -94,7 +94,8 @@ export class CalendarDelivery implements OutboxHandler {
         // or one an earlier write of ours may have put there unanswered (src/outbox/unconfirmed.ts).
         const ours = parseUnconfirmed(local.unconfirmed);
         const field = (e: GEvent | null, k: string) => (e as Record<string, unknown> | null)?.[k];
-        const both = before ? Object.keys(body).filter((k) => !sameValue(field(before, k), field(now, k)) && !sameValue(field(body, k), field(now, k)) && !(ours[k] ?? []).some((v) => sameValue(v, field(now, k)))) : [];
+        const changedInGoogle = (k: string) => JSON.stringify(field(before, k) ?? null) !== JSON.stringify(field(now, k) ?? null); // both Google's own renderings
+        const both = before ? Object.keys(body).filter((k) => changedInGoogle(k) && !sameValue(field(body, k), field(now, k)) && !(ours[k] ?? []).some((v) => sameValue(v, field(now, k)))) : [];
         const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: body, sendUpdates: 'none' }, { headers: { 'If-Match': now.etag! } });
         await settle(res.data, both.length ? { syncState: 'CONFLICT', conflicts: JSON.stringify(both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() }))) } : {});
       }
@@ -125,7 +126,7 @@ export class CalendarDelivery implements OutboxHandler {
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
     // A refused create keeps its body: the event exists nowhere else, and reads show it FAILED with the reason.
     // Only the write we sent: a newer change recorded meanwhile keeps its pending state (and has its own outbox row).
-    await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
+    await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, unconfirmed: null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
     await this.deps.cache.invalidate(lane);
     return { seq: row.seq, result: 'failed', error: f.message };
   }
@@ -134,18 +135,23 @@ export class CalendarDelivery implements OutboxHandler {
 
 /**
  * Whether a value we wrote is the one Google holds: what we sent is found within what Google answers (Google adds
- * to objects, e.g. a time zone to a start), and times are compared as instants (Google may write them otherwise).
+ * to objects, e.g. a time zone to a start, and to attendees, e.g. `self` or a display name), attendees are matched
+ * by address whatever their order, empty is empty however written (a cleared field may come back absent), and a
+ * start's or an end's time is compared as an instant (Google may write it otherwise).
  */
 function sameValue(ours: unknown, google: unknown): boolean {
-  if (ours === undefined || ours === null) return google === undefined || google === null || google === '';
-  if (typeof ours === 'string' && typeof google === 'string') {
-    if (ours === google) return true;
-    const a = /^\d{4}-\d\d-\d\dT/.test(ours) ? Date.parse(ours) : NaN;
-    return !Number.isNaN(a) && a === Date.parse(google);
+  const empty = (v: unknown) => v === undefined || v === null || v === '';
+  if (empty(ours) || empty(google)) return empty(ours) && empty(google);
+  if (Array.isArray(ours) && Array.isArray(google)) {
+    const byEmail = (v: unknown) => (v && typeof v === 'object' && typeof (v as { email?: unknown }).email === 'string' ? (v as { email: string }).email.toLowerCase() : undefined);
+    if (ours.length !== google.length) return false;
+    if (ours.every((o) => byEmail(o) !== undefined)) return ours.every((o) => google.some((g) => byEmail(g) === byEmail(o) && sameValue(o, g)));
+    return ours.every((o, i) => sameValue(o, google[i]));
   }
-  if (Array.isArray(ours) || Array.isArray(google)) return JSON.stringify(ours) === JSON.stringify(google);
-  if (typeof ours === 'object' && typeof google === 'object' && google !== null) {
-    return Object.entries(ours as Record<string, unknown>).every(([k, v]) => sameValue(v, (google as Record<string, unknown>)[k]));
+  if (typeof ours === 'object' && typeof google === 'object' && !Array.isArray(ours) && !Array.isArray(google)) {
+    return Object.entries(ours as Record<string, unknown>).every(([k, v]) => (k === 'dateTime' && typeof v === 'string' && typeof (google as Record<string, unknown>)[k] === 'string'
+      ? Date.parse(v) === Date.parse((google as Record<string, string>)[k])
+      : sameValue(v, (google as Record<string, unknown>)[k])));
   }
   return ours === google;
 }

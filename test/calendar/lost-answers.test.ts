@@ -45,6 +45,17 @@ describeEachDb('calendar writes whose answer was lost', (db) => {
     expect(await patchStatuses()).toEqual([0, 412, 200]); // applied unanswered; the retry met our own version
   });
 
+  test('the same for attendees (Google adds to each: self, organizer) and for a field cleared: SYNCED, not CONFLICT', async () => {
+    const e = await create('Lost attendees');
+    await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
+    const r = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { attendees: ["agent@alpha.test", "Ada@Buyers.test"] }) { syncState } }', { id: e.id });
+    expect(r.body.data.updateEvent.syncState).toBe('SYNCED');
+    await move(e.id, 'Somewhere');
+    await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
+    const cleared = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { location: "" }) { syncState } }', { id: e.id });
+    expect(cleared.body.data.updateEvent.syncState).toBe('SYNCED');
+  });
+
   test('our patch applied and its answer lost while a newer change queued behind it: the newer one lands; SYNCED, not CONFLICT', async () => {
     const e = await create('Lost, then moved again');
     await w.admin.clearRequests();
