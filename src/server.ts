@@ -104,7 +104,7 @@ function trustProxyValue(raw: string): boolean | number | string[] {
 }
 
 /** The code a request refused before GraphQL ran was answered with, by its HTTP status (bounded). */
-const REFUSED_OUTCOME: Record<number, string> = { 400: ErrorCode.BAD_USER_INPUT, 401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.BAD_USER_INPUT, 503: ErrorCode.SERVICE_UNAVAILABLE };
+const REFUSED_OUTCOME: Record<number, string> = { 400: ErrorCode.BAD_USER_INPUT, 401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.BAD_USER_INPUT, 429: ErrorCode.RATE_LIMITED, 500: ErrorCode.INTERNAL_SERVER_ERROR, 503: ErrorCode.SERVICE_UNAVAILABLE };
 
 /**
  * engage_graphql_requests_total for requests answered before GraphQL ran (no or a bad token, plain HTTP in

@@ -440,10 +440,17 @@ interface Thing {
       for (const m of box) if (m.labels !== 'SENT') problems.push(`${agent}: message "${m.subject}" is ${m.labels}, not SENT`);
     }
     expect(problems).toEqual([]);
+    // And the database says the same: every live contact and every event SYNCED with no conflict recorded (no write
+    // of ours taken for someone else's edit), every accepted mail SENT.
+    const states = async (sql: string) => (await ds.query(sql)).map((r: Record<string, unknown>) => Object.values(r).map(String).join(' '));
+    expect(await states('SELECT syncState, COUNT(*) AS n FROM contact WHERE deletedAt IS NULL AND (syncState <> \'SYNCED\' OR conflicts IS NOT NULL) GROUP BY syncState')).toEqual([]);
+    expect(await states('SELECT syncState, COUNT(*) AS n FROM calendar_event WHERE syncState <> \'SYNCED\' OR conflicts IS NOT NULL OR pendingOp IS NOT NULL GROUP BY syncState')).toEqual([]);
+    expect(await states('SELECT status, COUNT(*) AS n FROM sent_mail WHERE status <> \'SENT\' GROUP BY status')).toEqual([]);
 
     // No two processes worked one lane at once: per (agent, lane), the write calls of different processes never
     // overlap (a call runs from when Google received it until it answered or the connection dropped).
     const log = await admin.requests();
+    expect(log.length).toBeLessThan((await admin.putSettings({})).requestLogMaxEntries); // none dropped by the log's bound
     const instance = (e: RequestLogEntry) => /^engage-gateway\/\S+ \(([^)]+)\)/.exec(e.userAgent ?? '')?.[1];
     const laneCalls = new Map<string, RequestLogEntry[]>();
     for (const e of log) {
