@@ -44,7 +44,7 @@ export interface Config {
    * (`trustProxy`, express's "trust proxy": which peers may say X-Forwarded-Proto). In production one is required,
    * plain-HTTP requests are refused (health, readiness and metrics excepted) and HSTS is sent.
    */
-  https: { tls: { certFile: string; keyFile: string } | null; trustProxy: string | null; required: boolean };
+  https: { tls: { certFile: string; keyFile: string; /** how often the files are checked for a renewal */ reloadSeconds: number } | null; trustProxy: string | null; required: boolean };
   auth: {
     verification: CallerJwtVerification;
     issuer: string;
@@ -281,7 +281,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     emulatorPort: int('EMULATOR_PORT', 4001, 0, 65535),
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info'),
     database,
-    https: readHttps(str, problems, nodeEnv === 'production'),
+    https: readHttps(str, int, problems, nodeEnv === 'production'),
     auth: {
       verification,
       issuer: issuer ?? '',
@@ -337,6 +337,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
 }
 
 type Reader = (name: string) => string | undefined;
+type IntReader = (name: string, def: number, min: number, max: number) => number;
 
 function readDatabase(str: Reader, problems: string[], dataDir: string): Config['database'] {
   // The password inside DATABASE_URL is a secret: never echo the URL.
@@ -372,7 +373,7 @@ function readable(file: string): boolean {
   }
 }
 
-function readHttps(str: Reader, problems: string[], production: boolean): Config['https'] {
+function readHttps(str: Reader, int: IntReader, problems: string[], production: boolean): Config['https'] {
   const certFile = str('TLS_CERT_FILE');
   const keyFile = str('TLS_KEY_FILE');
   let tls: Config['https']['tls'] = null;
@@ -380,7 +381,7 @@ function readHttps(str: Reader, problems: string[], production: boolean): Config
     if (certFile === undefined || keyFile === undefined) problems.push('TLS_CERT_FILE and TLS_KEY_FILE go together: set both (PEM certificate chain and private key) or neither');
     else if (!readable(certFile)) problems.push(`TLS_CERT_FILE must name a readable PEM file (got "${certFile}")`);
     else if (!readable(keyFile)) problems.push('TLS_KEY_FILE must name a readable PEM file (path not shown)');
-    else tls = { certFile, keyFile };
+    else tls = { certFile, keyFile, reloadSeconds: int('TLS_RELOAD_SECONDS', 60, 1, 86_400) };
   }
   let trustProxy = str('TRUST_PROXY') ?? null;
   if (trustProxy !== null && /^(false|0)$/.test(trustProxy)) {

@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
@@ -35,6 +35,7 @@ import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, isDatabaseUnavailabl
 import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { limitTokens } from './http/limit-tokens.middleware';
+import { reloadCertificateOnChange } from './http/tls-reload';
 import { limitVariables } from './http/limit-variables.middleware';
 import { mimeBuilder } from './mail/mime-builder';
 import { claimsOf, LargeBodyGate, onlyMailIfLarge, readBody, requireBearer } from './http/request-body';
@@ -259,6 +260,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   app.use('/graphql', countRefused(services.metrics));
   if (httpsRequired) app.use(requireHttps);
   const httpServer = tls ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app) : createServer(app);
+  const stopReloading = tls ? reloadCertificateOnChange(httpServer as HttpsServer, tls, services.log) : () => undefined;
   // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
   // once a request has begun, so it needs no change with it.
   httpServer.keepAliveTimeout = services.config.http.keepAliveTimeoutMs;
@@ -407,6 +409,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       return listenOn(httpServer, port, host);
     },
     async close() {
+      stopReloading();
       if (metricsServer?.listening) await new Promise<void>((r) => metricsServer!.close(() => r()));
       // The drain plugin stops accepting connections and waits for in-flight requests.
       await apollo.stop();

@@ -4,14 +4,19 @@
  * arrive over TLS, sending HSTS; the Calendar webhook must be https; MySQL can be reached over verified TLS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
 import { dataSourceOptions } from '../../src/db/data-source';
+import { createLogger } from '../../src/logger';
 import { createTestDb, type TestDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { until } from '../support/wait';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const prod = { NODE_ENV: 'production', JWT_SECRET: 'super-secret-value-0123456789-abcdef', JWT_ISSUER: 'https://id.crm.test', JWT_AUDIENCE: 'engage', KEY_ENCRYPTION_KEYS: `k1:${KEY}` };
@@ -112,6 +117,40 @@ describe('HTTPS in production: requests', () => {
         req.end(JSON.stringify({ query: '{ me { email } }' }));
       });
       expect(answer).toEqual({ status: 200, hsts: 'max-age=31536000; includeSubDomains', body: JSON.stringify({ data: { me: { email: 'a@alpha.test' } } }) + '\n' });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test('a certificate renewed on disk (a rotated Kubernetes secret) is served to new connections without a restart; a half-written one is not taken', async () => {
+    const first = selfSigned();
+    const dir = mkdtempSync(join(tmpdir(), 'engage-tls-live-'));
+    const cert = join(dir, 'tls.crt');
+    const key = join(dir, 'tls.key');
+    copyFileSync(first.cert, cert);
+    copyFileSync(first.key, key);
+    let out = '';
+    const log = createLogger('warn', new Writable({ write(chunk, _enc, cb) { out += chunk; cb(); } }));
+    const gw = await startTestGateway(db.ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_RELOAD_SECONDS: '1' }, log });
+    /** The fingerprint of the certificate a new connection is served. */
+    const served = () => new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: Number(new URL(gw.url).port), rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate().fingerprint256);
+        s.end();
+      });
+      s.on('error', reject);
+    });
+    const fingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+    try {
+      expect(await served()).toBe(fingerprint(first.cert));
+      writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot yet\n'); // the renewal caught half-written
+      await until('the half-written certificate refused', () => out, (o) => /could not reload the TLS certificate/.test(o), 10_000);
+      expect(await served()).toBe(fingerprint(first.cert)); // still the old one, not a broken server
+      const second = selfSigned();
+      copyFileSync(second.key, key);
+      copyFileSync(second.cert, cert);
+      await until('the renewed certificate served', served, (f) => f === fingerprint(second.cert), 10_000);
+      expect(out).not.toMatch(/PRIVATE KEY/);
     } finally {
       await gw.close();
     }
