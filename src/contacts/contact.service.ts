@@ -95,6 +95,9 @@ function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFiel
   return f;
 }
 
+/** Tries of an update without an etag that meets a change made meanwhile (each a fresh read of the row). */
+const UPDATE_ATTEMPTS = 5;
+
 export class ContactService {
   constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
@@ -159,7 +162,7 @@ export class ContactService {
     return this.afterWrite(scope, seqs, rows.map((r) => r.id));
   }
 
-  async update(scope: TenantScope, id: string, patch: ContactPatch): Promise<ContactType> {
+  async update(scope: TenantScope, id: string, patch: ContactPatch, attempt = 1): Promise<ContactType> {
     const { etag, ...changes } = patch;
     const seqs = await scope.manager.transaction(async (m) => {
       const c = await scope.within(m).findOneForAgent(Contact, { id, deletedAt: IsNull() });
@@ -175,10 +178,16 @@ export class ContactService {
       const replaced = c.version > c.syncedVersion ? Object.fromEntries(FIELD_NAMES.filter((k) => JSON.stringify(f[k]) !== JSON.stringify(before[k])).map((k) => [k, before[k]])) : {};
       const unconfirmed = Object.keys(replaced).length ? withUnconfirmed(c.unconfirmed, replaced) : c.unconfirmed;
       const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: scope.brokerageId }, { ...columnsOf(f), unconfirmed, version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
-      if (!res.affected) throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed while it was being updated; read it again and retry`);
+      if (!res.affected) {
+        // Changed between the read and the write (a sync or a delivery recording Google's state). Without an etag
+        // the change is made again on the new version; with one, the version it was meant for is gone.
+        if (etag || attempt === UPDATE_ATTEMPTS) throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed while it was being updated; read it again and retry`);
+        return null;
+      }
       await writeEmails(m, c, f);
       return enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);
     });
+    if (seqs === null) return this.update(scope, id, patch, attempt + 1);
     return (await this.afterWrite(scope, seqs, [id]))[0];
   }
 
