@@ -126,7 +126,7 @@ export class CalendarDelivery implements OutboxHandler {
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
     // A refused create keeps its body: the event exists nowhere else, and reads show it FAILED with the reason.
     // Only the write we sent: a newer change recorded meanwhile keeps its pending state (and has its own outbox row).
-    await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, unconfirmed: null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
+    await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
     await this.deps.cache.invalidate(lane);
     return { seq: row.seq, result: 'failed', error: f.message };
   }
@@ -136,11 +136,11 @@ export class CalendarDelivery implements OutboxHandler {
 /**
  * Whether a value we wrote is the one Google holds: what we sent is found within what Google answers (Google adds
  * to objects, e.g. a time zone to a start, and to attendees, e.g. `self` or a display name), attendees are matched
- * by address whatever their order, empty is empty however written (a cleared field may come back absent), and a
+ * by address whatever their order, empty is empty however written (a cleared field or list may come back absent), and a
  * start's or an end's time is compared as an instant (Google may write it otherwise).
  */
 function sameValue(ours: unknown, google: unknown): boolean {
-  const empty = (v: unknown) => v === undefined || v === null || v === '';
+  const empty = (v: unknown) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
   if (empty(ours) || empty(google)) return empty(ours) && empty(google);
   if (Array.isArray(ours) && Array.isArray(google)) {
     const byEmail = (v: unknown) => (v && typeof v === 'object' && typeof (v as { email?: unknown }).email === 'string' ? (v as { email: string }).email.toLowerCase() : undefined);

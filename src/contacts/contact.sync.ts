@@ -33,7 +33,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { mergeContact } from './merge';
-import { displayNameOf, engageIdOf, FIELD_NAMES, fieldsFromPerson, PERSON_FIELDS, sameFieldValue, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
+import { displayNameOf, engageIdOf, FIELD_NAMES, primaryFirst, fieldsFromPerson, PERSON_FIELDS, sameFieldValue, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
 
 /** People connections.list pageSize maximum (v1 docs: "between 1 and 1000, inclusive"). */
 export const SYNC_PAGE_SIZE = 1000;
@@ -343,7 +343,7 @@ export class ContactSync {
         // Deleted in the CRM, and Google's only change is a new etag: the guard a delete writes first (its answer
         // lost, or a sync read it before the delivery recorded it). Nothing to restore; the delete goes on.
         patch = {};
-      } else if (c.deletedAt && onlyOurs(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed))) {
+      } else if (c.deletedAt && c.person && onlyOurs(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed)) && sameGoogleContent(beyondOurFields(JSON.parse(c.person) as Person), beyondOurFields(p))) {
         // Deleted in the CRM, and what changed in Google is an update of ours whose answer was lost (the values the
         // contact had here when it was deleted, or earlier unconfirmed ones): no edit made in Google; the delete goes on.
         patch = {};
@@ -433,6 +433,19 @@ export class ContactSync {
 function onlyOurs(base: ContactFields, ours: ContactFields, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
   return FIELD_NAMES.every((field) => sameFieldValue(field, base, theirs) || sameFieldValue(field, ours, theirs)
     || (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs)));
+}
+
+/**
+ * What an update of ours leaves as it was: every person field it does not write, and, within those it writes, the
+ * details it carries over unchanged (personFromFields: a middle name and honorifics, the first organization's
+ * department and type, further organizations).
+ */
+function beyondOurFields(p: Person): Person {
+  const { names, emailAddresses: _e, phoneNumbers: _p, organizations, biographies: _b, ...rest } = p;
+  const name = primaryFirst(names)[0] ?? {};
+  const orgs = primaryFirst(organizations);
+  const keep = <T extends object>(o: T, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined && v !== ''));
+  return { ...rest, names: [keep(name, ['middleName', 'honorificPrefix', 'honorificSuffix'])], organizations: [keep(orgs[0] ?? {}, ['department', 'type']), ...orgs.slice(1)] } as Person;
 }
 
 function sameGoogleContent(a: Person, b: Person): boolean {

@@ -34,7 +34,7 @@ export const CLIENT_DATA_KEY = 'engageContactId';
 
 type Person = people_v1.Schema$Person;
 
-const primaryFirst = <T extends { metadata?: people_v1.Schema$FieldMetadata | null }>(items: T[] | null | undefined): T[] =>
+export const primaryFirst = <T extends { metadata?: people_v1.Schema$FieldMetadata | null }>(items: T[] | null | undefined): T[] =>
   [...(items ?? [])].sort((a, b) => Number(Boolean(b.metadata?.primary)) - Number(Boolean(a.metadata?.primary)));
 
 const clean = (v: string | null | undefined): string | null => (v === undefined || v === null || v.trim() === '' ? null : v.trim());

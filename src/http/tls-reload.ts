@@ -31,7 +31,9 @@ export function reloadCertificateOnChange(server: Server, files: { certFile: str
       warned = '';
       log.info('TLS certificate reloaded');
     } catch (err) {
-      if (warned !== now) log.warn({ reason: (err as Error).message.slice(0, 200) }, 'could not reload the TLS certificate; still serving the previous one');
+      // The reason without a path: a file's error names it, and the key's location is not logged (as config.ts).
+      const e = err as NodeJS.ErrnoException;
+      if (warned !== now) log.warn({ reason: e.code && e.syscall ? e.code : e.message.slice(0, 200) }, 'could not reload the TLS certificate; still serving the previous one');
       warned = now;
     }
   }, files.reloadSeconds * 1000);

@@ -5,8 +5,8 @@
  * field holding one of these values was changed by our own earlier write, not by someone in Google: no conflict.
  *
  * Kept per row as JSON `{ field: [values…] }` (test/calendar/lost-answers.test.ts, test/contacts/lost-answers.test.ts);
- * recorded when a change is made on top of one not yet confirmed, cleared once Google has confirmed (or refused) the
- * row. Whether that earlier change was sent is not known (a process killed while sending leaves no trace of it), so
+ * recorded when a change is made on top of one not yet confirmed, cleared once Google has confirmed the row (not when
+ * it refuses a later write: an earlier one may still be there). Whether that earlier change was sent is not known (a process killed while sending leaves no trace of it), so
  * its values count as ours even when it never went: someone in Google setting exactly such a value is then not seen
  * as a conflict, and our newer value stays. A narrow case, accepted for not flagging every retry of ours.
  */

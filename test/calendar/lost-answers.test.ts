@@ -54,6 +54,9 @@ describeEachDb('calendar writes whose answer was lost', (db) => {
     await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
     const cleared = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { location: "" }) { syncState } }', { id: e.id });
     expect(cleared.body.data.updateEvent.syncState).toBe('SYNCED');
+    await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
+    const noGuests = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { attendees: [] }) { syncState } }', { id: e.id });
+    expect(noGuests.body.data.updateEvent.syncState).toBe('SYNCED'); // Google leaves the empty list out of its answer
   });
 
   test('our patch applied and its answer lost while a newer change queued behind it: the newer one lands; SYNCED, not CONFLICT', async () => {

@@ -73,4 +73,21 @@ describeEachDb('contact updates whose answer was lost', (db) => {
     expect(await inGoogle()).toEqual([]);
     expect((await gql('{ contacts(first: 5) { totalCount } }')).body.data.contacts.totalCount).toBe(0);
   });
+
+  test('deleted in the CRM while someone adds a detail in Google that the CRM does not show (a middle name): the edit wins, the contact comes back', async () => {
+    const c = (await gql('mutation { createContact(input: { givenName: "Mia", familyName: "Kept" }) { id resourceName syncState } }')).body.data.createContact;
+    expect(c.syncState).toBe('SYNCED');
+    const held = await w.admin.addFault({ api: 'people', method: UPDATE, hold: 'call' }); // the delete's guard write, parked
+    const del = gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: c.id });
+    await w.admin.waitHeld(held.id);
+    const edit = await w.admin.request('PATCH', `/users/${AGENT}/contacts/${c.resourceName.replace('people/', '')}`, { names: [{ givenName: 'Mia', middleName: 'Rose', familyName: 'Kept' }] });
+    expect(edit.status).toBe(200);
+    await w.admin.release(held.id);
+    expect((await del).body.data.deleteContact).toBe(true);
+    await idle();
+    const google = (await w.admin.request<Array<{ names?: Array<{ middleName?: string }> }>>('GET', `/users/${AGENT}/contacts`)).body;
+    expect(google.map((p) => p.names?.[0]?.middleName)).toEqual(['Rose']);
+    expect(await read(c.id)).toMatchObject({ id: c.id, familyName: 'Kept' });
+  });
 });
+

@@ -144,12 +144,12 @@ describe('HTTPS in production: requests', () => {
     try {
       expect(await served()).toBe(fingerprint(first.cert));
       writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot yet\n'); // the renewal caught half-written
-      await until('the half-written certificate refused', () => out, (o) => /could not reload the TLS certificate/.test(o), 10_000);
+      await until('the half-written certificate refused', () => out, (o) => /could not reload the TLS certificate/.test(o));
       expect(await served()).toBe(fingerprint(first.cert)); // still the old one, not a broken server
       const second = selfSigned();
       copyFileSync(second.key, key);
       copyFileSync(second.cert, cert);
-      await until('the renewed certificate served', served, (f) => f === fingerprint(second.cert), 10_000);
+      await until('the renewed certificate served', served, (f) => f === fingerprint(second.cert));
       expect(out).not.toMatch(/PRIVATE KEY/);
     } finally {
       await gw.close();

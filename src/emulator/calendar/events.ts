@@ -282,7 +282,7 @@ export function renderEvent(ev: StoredEvent, ctx: RenderContext): Record<string,
   for (const k of ['transparency', 'visibility'] as const) if (f[k] !== undefined) out[k] = f[k];
   out.iCalUID = ev.iCalUID;
   out.sequence = ev.sequence;
-  if (ev.attendees) out.attendees = ev.attendees;
+  if (ev.attendees?.length) out.attendees = ev.attendees; // Google leaves empty lists out of its JSON
   for (const k of ['extendedProperties', 'anyoneCanAddSelf', 'guestsCanInviteOthers', 'guestsCanModify', 'guestsCanSeeOtherGuests', 'source'] as const) {
     if (f[k] !== undefined) out[k] = f[k];
   }
