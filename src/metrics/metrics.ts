@@ -9,6 +9,9 @@ import type { DataSource } from 'typeorm';
 import { withinDatabaseDeadline } from '../db/unavailable';
 import { OutboxRow } from '../entities';
 
+/** The outbox topics, each reported even when nothing waits in it. */
+const OUTBOX_KINDS = ['contacts', 'calendar', 'mail'] as const;
+
 export type SyncApi = 'people' | 'calendar';
 
 /** The most a scrape waits for the outbox gauges' query. */
@@ -125,6 +128,7 @@ export class Metrics {
       async collect() {
         const rows = await read();
         this.reset();
+        for (const kind of OUTBOX_KINDS) this.set({ kind }, 0); // nothing waiting is 0; absent means the database did not answer
         for (const r of rows) this.set({ kind: r.topic }, r.n);
       },
     });
@@ -136,6 +140,7 @@ export class Metrics {
       async collect() {
         const rows = await read();
         this.reset();
+        for (const kind of OUTBOX_KINDS) this.set({ kind }, 0);
         for (const r of rows) if (r.oldestAgeSeconds !== null) this.set({ kind: r.topic }, r.oldestAgeSeconds);
       },
     });
