@@ -25,7 +25,7 @@ import { credentialProblem } from '../google/feature-health';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import { withUnconfirmed } from '../outbox/unconfirmed';
+import { withReplaced } from '../outbox/unconfirmed';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
@@ -572,8 +572,7 @@ export class CalendarService {
         const baseEtag = pending ? row!.baseEtag : (row?.etag ?? current.etag ?? null);
         // The pending patch may be in Google already, unanswered: the values this change replaces are kept, so that
         // meeting them there is known for our own write (src/outbox/unconfirmed.ts).
-        const replaced = pending ? Object.fromEntries(Object.keys(body).filter((k) => k in pending).map((k) => [k, (pending as Record<string, unknown>)[k]])) : {};
-        const unconfirmed = Object.keys(replaced).length ? withUnconfirmed(row!.unconfirmed, replaced) : (row?.unconfirmed ?? null);
+        const unconfirmed = pending ? withReplaced(row!.unconfirmed, pending, body, Object.keys(body)) : (row?.unconfirmed ?? null);
         let rowId = row?.id;
         if (row) await repo.update({ id: row.id, brokerageId: scope.brokerageId }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, unconfirmed, syncState: 'PENDING', syncError: null, updatedAt: now });
         else {

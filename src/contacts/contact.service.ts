@@ -7,7 +7,7 @@
  * Every query is scoped to the caller's own agent (TenantScope): another
  * agent's or brokerage's id is simply NOT_FOUND.
  */
-import { withUnconfirmed } from '../outbox/unconfirmed';
+import { withReplaced } from '../outbox/unconfirmed';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
@@ -170,13 +170,12 @@ export class ContactService {
       if (etag && etag !== etagOf(c)) {
         throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed since you read it (your etag ${etag}, current ${etagOf(c)}); apply your change to the current version`, { current: toContactType(c) });
       }
-      const f = fieldsFromInput(changes as ContactInput, fieldsOf(c));
-      if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(fieldsOf(c)[k]))) return [];
+      const before = fieldsOf(c);
+      const f = fieldsFromInput(changes as ContactInput, before);
+      if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(before[k]))) return [];
       // A change of ours not yet confirmed may be in Google unanswered: the values this one replaces are kept, so
       // that meeting them there is known for our own write (src/outbox/unconfirmed.ts).
-      const before = fieldsOf(c);
-      const replaced = c.version > c.syncedVersion ? Object.fromEntries(FIELD_NAMES.filter((k) => JSON.stringify(f[k]) !== JSON.stringify(before[k])).map((k) => [k, before[k]])) : {};
-      const unconfirmed = Object.keys(replaced).length ? withUnconfirmed(c.unconfirmed, replaced) : c.unconfirmed;
+      const unconfirmed = c.version > c.syncedVersion ? withReplaced(c.unconfirmed, before, f, FIELD_NAMES) : c.unconfirmed;
       const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: scope.brokerageId }, { ...columnsOf(f), unconfirmed, version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
       if (!res.affected) {
         // Changed between the read and the write (a sync or a delivery recording Google's state). Without an etag

@@ -17,7 +17,7 @@
  * - One sync per agent at a time in this process (single-flight), so 100
  *   concurrent reads cause at most one call.
  */
-import { parseUnconfirmed, type Unconfirmed } from '../outbox/unconfirmed';
+import { parseUnconfirmed } from '../outbox/unconfirmed';
 import { randomUUID } from 'node:crypto';
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -32,8 +32,8 @@ import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
-import { mergeContact } from './merge';
-import { displayNameOf, engageIdOf, FIELD_NAMES, primaryFirst, fieldsFromPerson, PERSON_FIELDS, sameFieldValue, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
+import { mergeContact, onlyOurChanges } from './merge';
+import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
 
 /** People connections.list pageSize maximum (v1 docs: "between 1 and 1000, inclusive"). */
 export const SYNC_PAGE_SIZE = 1000;
@@ -343,7 +343,7 @@ export class ContactSync {
         // Deleted in the CRM, and Google's only change is a new etag: the guard a delete writes first (its answer
         // lost, or a sync read it before the delivery recorded it). Nothing to restore; the delete goes on.
         patch = {};
-      } else if (c.deletedAt && c.person && onlyOurs(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed)) && sameGoogleContent(beyondOurFields(JSON.parse(c.person) as Person), beyondOurFields(p))) {
+      } else if (c.deletedAt && c.person && onlyOurChanges(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed)) && sameGoogleContent(beyondOurFields(JSON.parse(c.person) as Person), beyondOurFields(p))) {
         // Deleted in the CRM, and what changed in Google is an update of ours whose answer was lost (the values the
         // contact had here when it was deleted, or earlier unconfirmed ones): no edit made in Google; the delete goes on.
         patch = {};
@@ -429,12 +429,6 @@ export class ContactSync {
  * Whether two versions of a Person hold the same data: etags and metadata (sources, update times) aside. A write of
  * unchanged data (the guard before a delete) gives a new etag and nothing else.
  */
-/** Whether every field Google changed since `base` holds our value or one of our unconfirmed ones (src/outbox/unconfirmed.ts). */
-function onlyOurs(base: ContactFields, ours: ContactFields, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
-  return FIELD_NAMES.every((field) => sameFieldValue(field, base, theirs) || sameFieldValue(field, ours, theirs)
-    || (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs)));
-}
-
 /**
  * What an update of ours leaves as it was: every person field it does not write, and, within those it writes, the
  * details it carries over unchanged (personFromFields: a middle name and honorifics, the first organization's

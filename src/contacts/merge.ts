@@ -23,8 +23,7 @@ export function mergeContact(base: ContactFields, ours: ContactFields, theirs: C
   for (const field of FIELD_NAMES) {
     const oursChanged = !sameFieldValue(field, base, ours);
     // Google holding a value an earlier write of ours may have put there unanswered: our change, not theirs.
-    const echo = (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs));
-    const theirsChanged = !echo && !sameFieldValue(field, base, theirs);
+    const theirsChanged = !holdsUnconfirmed(field, theirs, unconfirmed) && !sameFieldValue(field, base, theirs);
     if (!theirsChanged) continue; // ours (changed or not) stays
     if (!oursChanged || sameFieldValue(field, ours, theirs)) {
       (merged as Record<FieldName, unknown>)[field] = theirs[field];
@@ -36,4 +35,14 @@ export function mergeContact(base: ContactFields, ours: ContactFields, theirs: C
     conflicts.push({ field, ours: ours[field], theirs: theirs[field], winner: googleWins ? 'google' : 'crm', at: now.toISOString() });
   }
   return { merged, conflicts };
+}
+
+/** Whether every field Google changed since `base` holds our value, or one of our unconfirmed ones. */
+export function onlyOurChanges(base: ContactFields, ours: ContactFields, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
+  return FIELD_NAMES.every((field) => sameFieldValue(field, base, theirs) || sameFieldValue(field, ours, theirs) || holdsUnconfirmed(field, theirs, unconfirmed));
+}
+
+/** Whether Google's `field` is one of the values an earlier write of ours may have put there unanswered. */
+function holdsUnconfirmed(field: FieldName, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
+  return (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs));
 }

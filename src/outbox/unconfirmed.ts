@@ -36,3 +36,14 @@ export function withUnconfirmed(json: string | null | undefined, values: Record<
   }
   return Object.keys(out).length ? JSON.stringify(out) : null;
 }
+
+/**
+ * `json` with the values of `before` that `after` replaces: each of `keys` that `before` has and `after` changes.
+ * Unchanged when there are none.
+ */
+export function withReplaced(json: string | null | undefined, before: object, after: object, keys: readonly string[]): string | null {
+  const b = before as Record<string, unknown>;
+  const a = after as Record<string, unknown>;
+  const replaced = Object.fromEntries(keys.filter((k) => k in b && JSON.stringify(b[k]) !== JSON.stringify(a[k])).map((k) => [k, b[k]]));
+  return Object.keys(replaced).length ? withUnconfirmed(json, replaced) : (json ?? null);
+}
