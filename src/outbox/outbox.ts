@@ -66,6 +66,16 @@ const ROUND_ROWS = 1000;
 const POLL_LANES = 100;
 const POLL_CANDIDATES = 1000;
 
+/** A lane's name, `<topic>:<agentId>`: the key of this process's lane state and of its lease row. */
+function laneKey(ref: Pick<LaneRef, 'topic' | 'agentId'>): string {
+  return `${ref.topic}:${ref.agentId}`;
+}
+
+/** The lease row of a lane, with its tenant key. */
+function leaseKey(ref: LaneRef): { lane: string; brokerageId: string } {
+  return { lane: laneKey(ref), brokerageId: ref.brokerageId };
+}
+
 export async function enqueue(m: EntityManager, rows: { lane: LaneRef; kind: string; entityId: string }[], now = new Date()): Promise<number[]> {
   const seqs: number[] = [];
   for (const r of rows) {
@@ -232,7 +242,7 @@ export class OutboxWorker {
 
   private schedule(ref: LaneRef, delayMs: number): void {
     if (this.stopped) return;
-    const key = `${ref.topic}:${ref.agentId}`;
+    const key = laneKey(ref);
     let lane = this.lanes.get(key);
     if (!lane) {
       lane = { ref, running: false, dirty: false };
@@ -312,19 +322,20 @@ export class OutboxWorker {
     // A lane another process holds looks due while that process delivers it: left alone until its lease ends or is
     // released (a process stopping gracefully releases its leases; then this poll takes the lane at once).
     const now = new Date();
-    const leases = due.length ? await this.ds.getRepository(OutboxLease).find({ where: { lane: In(due.map((d) => `${d.topic}:${d.agentId}`)), brokerageId: In([...new Set(due.map((d) => d.brokerageId))]) } }) : [];
+    const leases = due.length ? await this.ds.getRepository(OutboxLease).find({ where: { lane: In(due.map(laneKey)), brokerageId: In([...new Set(due.map((d) => d.brokerageId))]) } }) : [];
     const heldElsewhere = new Set(leases.filter((l) => l.owner !== this.owner && l.until > now).map((l) => l.lane));
-    const free = due.filter((d) => !heldElsewhere.has(`${d.topic}:${d.agentId}`));
+    const free = due.filter((d) => !heldElsewhere.has(laneKey(d)));
     const lanes = pickLanes(free.map((d, i) => ({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId, dueAt: i })), POLL_LANES);
     for (const d of lanes) {
       if (!this.handlers.has(d.topic)) continue;
-      const state = this.lanes.get(`${d.topic}:${d.agentId}`);
+      const state = this.lanes.get(laneKey(d));
       if (state) state.heldElsewhereUntil = undefined; // its lease is free now
       this.schedule({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId }, 0);
     }
   }
 
-  private async acquire(lane: string, brokerageId: string): Promise<boolean> {
+  private async acquire(ref: LaneRef): Promise<boolean> {
+    const { lane, brokerageId } = leaseKey(ref);
     const now = new Date();
     const until = new Date(now.getTime() + this.settings.leaseMs);
     const repo = this.ds.getRepository(OutboxLease);
@@ -344,13 +355,13 @@ export class OutboxWorker {
     }
   }
 
-  private async renew(lane: string, brokerageId: string): Promise<boolean> {
-    const res = await this.ds.getRepository(OutboxLease).update({ lane, brokerageId, owner: this.owner }, { until: new Date(Date.now() + this.settings.leaseMs) });
+  private async renew(ref: LaneRef): Promise<boolean> {
+    const res = await this.ds.getRepository(OutboxLease).update({ ...leaseKey(ref), owner: this.owner }, { until: new Date(Date.now() + this.settings.leaseMs) });
     return Boolean(res.affected);
   }
 
-  private async release(lane: string, brokerageId: string): Promise<void> {
-    await this.ds.getRepository(OutboxLease).update({ lane, brokerageId, owner: this.owner }, { until: new Date(0) });
+  private async release(ref: LaneRef): Promise<void> {
+    await this.ds.getRepository(OutboxLease).update({ ...leaseKey(ref), owner: this.owner }, { until: new Date(0) });
   }
 
   /** Another process holds the lane: look again when its lease may have ended, and not sooner (see schedule). */
@@ -363,14 +374,13 @@ export class OutboxWorker {
   private async runLane(lane: LaneState): Promise<number | undefined> {
     const handler = this.handlers.get(lane.ref.topic);
     if (!handler) return undefined;
-    const key = `${lane.ref.topic}:${lane.ref.agentId}`;
+    const { brokerageId } = lane.ref;
     // Another process delivers this lane; look again when its lease may have ended.
-    const brokerageId = lane.ref.brokerageId;
-    if (!(await this.acquire(key, brokerageId))) return this.heldElsewhere(lane);
+    if (!(await this.acquire(lane.ref))) return this.heldElsewhere(lane);
     lane.heldElsewhereUntil = undefined;
     try {
       while (!this.stopped) {
-        if (!(await this.renew(key, brokerageId))) return this.heldElsewhere(lane);
+        if (!(await this.renew(lane.ref))) return this.heldElsewhere(lane);
         const rows = await this.ds.getRepository(OutboxRow).find({
           where: { brokerageId, topic: lane.ref.topic, agentId: lane.ref.agentId, status: 'PENDING' },
           order: { seq: 'ASC' },
@@ -382,7 +392,7 @@ export class OutboxWorker {
         // Keep the lease while Google works (a call may take up to its timeout); a lost lease means another
         // process may have taken the lane, so this round's outcomes are not recorded.
         let leaseLost = false;
-        const keeper = setInterval(() => void this.renew(key, brokerageId).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
+        const keeper = setInterval(() => void this.renew(lane.ref).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
         let outcomes: Outcome[];
         try {
           outcomes = await handler.deliver(lane.ref, rows);
@@ -402,7 +412,7 @@ export class OutboxWorker {
       }
       return undefined;
     } finally {
-      await this.release(key, brokerageId).catch(() => undefined);
+      await this.release(lane.ref).catch(() => undefined);
     }
   }
 
