@@ -82,6 +82,23 @@ export interface Config {
     freshnessMs: number;
     /** How long a mutation waits for Google before answering PENDING, ms. */
     mutationWaitMs: number;
+    /** How long the contact change feed keeps a change (and a deleted contact's tombstone), ms (contactChanges). */
+    changesRetentionMs: number;
+  };
+  /** The gateway's clients: the explorer, introspection, persisted operations (issue 15). */
+  clients: {
+    /** GraphiQL at GET /explorer (EXPLORER; on outside production). */
+    explorer: boolean;
+    /** Token roles that may introspect the schema in production and send documents outside the manifest (INTROSPECTION_ROLES). */
+    internalRoles: string[];
+    /** Whether introspection is open to every caller (outside production) or only to internalRoles. */
+    introspectionForAll: boolean;
+    /** 'allow': any document, manifest ids too; 'require': only the manifest's documents (internal roles excepted). */
+    persistedOperations: 'allow' | 'require';
+    /** An Apollo persisted-query manifest (PERSISTED_OPERATIONS_FILE); null: none. */
+    persistedOperationsFile: string | null;
+    /** Bytes of documents the automatic persisted queries cache holds (APQ_CACHE_BYTES); 0 turns APQ off. */
+    apqCacheBytes: number;
   };
   calendar: {
     cacheMs: number;
@@ -311,7 +328,9 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     contacts: {
       freshnessMs: int('CONTACTS_FRESHNESS_SECONDS', 60, 0, 86_400) * 1000,
       mutationWaitMs: int('MUTATION_WAIT_MS', 3000, 0, 60_000),
+      changesRetentionMs: int('CONTACT_CHANGES_RETENTION_DAYS', 30, 1, 3660) * 86_400_000,
     },
+    clients: readClients(str, int, oneOf, problems, nodeEnv === 'production'),
     calendar: {
       cacheMs: int('CALENDAR_CACHE_SECONDS', 60, 0, 3600) * 1000,
       maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
@@ -338,6 +357,34 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
 
 type Reader = (name: string) => string | undefined;
 type IntReader = (name: string, def: number, min: number, max: number) => number;
+type OneOfReader = <T extends string>(name: string, allowed: readonly T[], def: T) => T;
+
+/** Token roles are short names; a list of them, comma-separated. */
+const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function readClients(str: Reader, int: IntReader, oneOf: OneOfReader, problems: string[], production: boolean): Config['clients'] {
+  const explorerRaw = str('EXPLORER');
+  if (explorerRaw !== undefined && explorerRaw !== 'true' && explorerRaw !== 'false') problems.push(`EXPLORER must be "true" or "false" (got "${explorerRaw}")`);
+  const explorer = explorerRaw === undefined ? !production : explorerRaw === 'true';
+  const roles = (str('INTROSPECTION_ROLES') ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+  const bad = roles.filter((r) => !ROLE.test(r));
+  if (bad.length) problems.push(`INTROSPECTION_ROLES must be a comma-separated list of token roles (letters, digits, "_", ".", ":", "-"; got "${bad[0].slice(0, 80)}")`);
+  // Brokerage admins are customers, not staff: the schema in production is for roles named on purpose.
+  if (production && explorer && roles.length === 0) problems.push('EXPLORER=true in production needs INTROSPECTION_ROLES (the token roles of staff who may read the schema, e.g. "internal"): without it the explorer has no schema to show');
+  const file = str('PERSISTED_OPERATIONS_FILE') ?? null;
+  if (file !== null && !readable(file)) problems.push(`PERSISTED_OPERATIONS_FILE must name a readable JSON manifest (got "${file}")`);
+  const persistedOperations = oneOf('PERSISTED_OPERATIONS', ['allow', 'require'] as const, 'allow');
+  if (persistedOperations === 'require' && file === null) problems.push('PERSISTED_OPERATIONS=require needs PERSISTED_OPERATIONS_FILE (the manifest of the operations the apps may send)');
+  return {
+    explorer,
+    internalRoles: roles.filter((r) => ROLE.test(r)),
+    introspectionForAll: !production,
+    persistedOperations,
+    persistedOperationsFile: file,
+    // Apollo Server's own default for its APQ cache is about 30 MiB; ours holds a mobile app's few hundred documents.
+    apqCacheBytes: int('APQ_CACHE_BYTES', 8 * 1024 * 1024, 0, 1024 * 1024 * 1024),
+  };
+}
 
 function readDatabase(str: Reader, problems: string[], dataDir: string): Config['database'] {
   // The password inside DATABASE_URL is a secret: never echo the URL.
