@@ -79,9 +79,14 @@ export interface GatewayContext {
   keyProblem(feature: Feature): Promise<FeatureProblem | null>;
   /** The body was over MAX_BODY_BYTES and took a large-body slot: only sendMail may run (http/request-body.ts). */
   largeBody: boolean;
+  /**
+   * The `roles` claim of the caller's token, as the identity service sent it (the caller's `role` keeps only admin or
+   * agent): introspection in production and PERSISTED_OPERATIONS=require exempt INTROSPECTION_ROLES (http/introspection.ts).
+   */
+  roles: readonly string[];
 }
 
-export function createContext(services: Services, requestId: string, caller: Caller | null, largeBody = false): GatewayContext {
+export function createContext(services: Services, requestId: string, caller: Caller | null, largeBody = false, roles: readonly string[] = []): GatewayContext {
   let scope: TenantScope | undefined;
   let google: Promise<GoogleSession> | undefined;
   let loaders: Loaders | undefined;
@@ -94,6 +99,7 @@ export function createContext(services: Services, requestId: string, caller: Cal
     services,
     log,
     largeBody,
+    roles,
     scope() {
       if (!caller) throw unauthenticated('this operation needs an "Authorization: Bearer <token>" header');
       scope ??= new TenantScope(services.ds.manager, caller);

@@ -5,14 +5,23 @@
  * - graphql-armor limits. Armor's defaults leave two holes open (measured):
  *   `__typename` aliases are allow-listed, and 50 directives pass. We close
  *   them with maxAliases {n: 15, allowList: []} and maxDirectives {n: 5}.
- * - Introspection off in production; stack traces never sent; "Did you mean"
- *   suggestions hidden; CSRF prevention on; batched HTTP requests off;
- *   automatic persisted queries off (a client-fed cache we do not need).
+ * - Introspection for every caller outside production, and in production only
+ *   for the token roles in INTROSPECTION_ROLES (http/introspection.ts); stack
+ *   traces never sent; "Did you mean" suggestions hidden; CSRF prevention on
+ *   (the bearer token counts as the preflight-forcing header, see below);
+ *   batched HTTP requests off.
+ * - Queries over GET too (never mutations: 405), answered private to the caller
+ *   with an ETag (http/get-caching.ts); automatic persisted queries in a cache
+ *   bounded in bytes, and the apps' operation manifest, optionally required
+ *   (http/persisted-operations.ts). The persisted-query codes
+ *   PERSISTED_QUERY_NOT_FOUND / _NOT_SUPPORTED reach clients as Apollo sends
+ *   them: Apollo's clients act on exactly those.
  * - Unexpected errors are masked as INTERNAL_SERVER_ERROR with a request id
  *   (the details go to the log); every error a client sees carries one of the
- *   contract's codes (errors.ts).
+ *   contract's codes (errors.ts), or a persisted-query code.
  * - Apollo's cache-control plugin is its main per-request cost and we use no
  *   cache hints: it is disabled (architecture.md §1).
+ * - GET /explorer: GraphiQL, when EXPLORER is on (src/explorer/).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,6 +29,7 @@ import { createServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { PrefixingKeyValueCache } from '@apollo/utils.keyvaluecache';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -34,12 +44,19 @@ import { createContext, type GatewayContext, type Services } from './context';
 import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, isDatabaseUnavailable, withinDatabaseDeadline } from './db/unavailable';
 import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
+import { cacheableGet } from './http/get-caching';
+import { searchOf } from './http/graphql-params';
+import { introspectionByRole } from './http/introspection';
 import { limitTokens } from './http/limit-tokens.middleware';
+import { PersistedDocuments, persistedOperations, readManifest, type ManifestOperation } from './http/persisted-operations';
 import { reloadCertificateOnChange } from './http/tls-reload';
 import { limitVariables } from './http/limit-variables.middleware';
 import { mimeBuilder } from './mail/mime-builder';
 import { claimsOf, LargeBodyGate, onlyMailIfLarge, readBody, requireBearer } from './http/request-body';
 import { WEBHOOK_PATH } from './calendar/calendar.watch';
+import { signSandboxToken } from './auth/sandbox-token';
+import { explorerRouter } from './explorer/explorer';
+import { DEMO_AGENT } from './sandbox/demo';
 import { MAX_BULK } from './contacts/contact.service';
 import type { Metrics } from './metrics/metrics';
 
@@ -56,19 +73,22 @@ export const ARMOR_LIMITS = {
   costLimit: { maxCost: 150_000 },
 };
 
-/** Request-level failures Apollo reports with its own codes: all are the client's mistake. */
-const APOLLO_REQUEST_CODES = new Set([
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'BAD_REQUEST',
-  'OPERATION_RESOLUTION_FAILURE',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-]);
+/** Request-level failures Apollo reports with its own codes: all are the client's mistake (answered BAD_USER_INPUT). */
+const APOLLO_REQUEST_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+
+/**
+ * The automatic-persisted-query protocol's answers, part of the public error contract as Apollo sends them (message
+ * `PersistedQueryNotFound` / `PersistedQueryNotSupported`, this code, HTTP 200): Apollo Client's persisted-query link
+ * and Apollo iOS/Kotlin resend the full query on NOT_FOUND and stop hashing on NOT_SUPPORTED, and recognise nothing
+ * else. Never rewritten to BAD_USER_INPUT.
+ */
+export const PERSISTED_QUERY_CODES: ReadonlySet<string> = new Set(['PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
 
 export interface Gateway {
   app: express.Express;
   apollo: ApolloServer<GatewayContext>;
+  /** The manifest and the APQ cache (its size, for tests and diagnostics). */
+  persistedDocuments: PersistedDocuments;
   /** Listens on host:port (0 = a free port) and resolves to the base URL; /metrics on METRICS_PORT too when set. */
   listen(port: number, host?: string): Promise<string>;
   /** The base URL of the metrics port, once listening (null: /metrics is on the API's port). */
@@ -104,6 +124,49 @@ function trustProxyValue(raw: string): boolean | number | string[] {
   return raw.split(',').map((p) => p.trim()).filter(Boolean);
 }
 
+/** What the explorer opens with: a working query for the sandbox's demo agent (its contacts come from the emulator). */
+export const EXPLORER_DEFAULT_QUERY = `# The demo agent's token is already in the Headers tab (sandbox only).
+query Me {
+  me {
+    email
+    role
+    brokerage {
+      name
+      domain
+    }
+  }
+  contacts(first: 5) {
+    totalCount
+    edges {
+      node {
+        id
+        displayName
+        emails {
+          value
+        }
+      }
+    }
+  }
+}
+`;
+
+/**
+ * The explorer's starting headers: in the sandbox, the demo agent's bearer token (signed here at startup with the
+ * sandbox's own secret, valid as long as a sandbox usually runs); never outside the sandbox, where tokens come from
+ * the identity service and the page starts with no credentials at all.
+ */
+async function explorerHeaders(config: Services['config']): Promise<Record<string, string> | undefined> {
+  if (!config.sandbox || config.auth.verification.kind !== 'hs256') return undefined;
+  return { Authorization: `Bearer ${await signSandboxToken(config.auth, DEMO_AGENT, { ttlSeconds: 30 * 86_400 })}` };
+}
+
+/** A browser opening GET /graphql as a page: no operation in the URL, and HTML preferred over JSON. */
+function isBrowserNavigation(req: express.Request): boolean {
+  const search = new URLSearchParams(searchOf(req.url));
+  if (search.has('query') || search.has('documentId') || search.has('extensions')) return false;
+  return req.accepts(['application/graphql-response+json', 'application/json', 'text/html']) === 'text/html';
+}
+
 /** The code a request refused before GraphQL ran was answered with, by its HTTP status (bounded). */
 const REFUSED_OUTCOME: Record<number, string> = { 400: ErrorCode.BAD_USER_INPUT, 401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.BAD_USER_INPUT, 429: ErrorCode.RATE_LIMITED, 500: ErrorCode.INTERNAL_SERVER_ERROR, 503: ErrorCode.SERVICE_UNAVAILABLE };
 
@@ -117,7 +180,8 @@ function countRefused(metrics: Metrics): express.RequestHandler {
     // which for a refused upload still streaming in comes later, after the client has read the answer.
     const writeHead = res.writeHead;
     res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
-      if (!res.locals.reachedGraphql) metrics.graphqlRequests.inc({ operation_type: 'unknown', operation_name: '(refused)', outcome: REFUSED_OUTCOME[args[0]] ?? 'error' });
+      // A redirect (a browser sent to the explorer) or a 304 is no refusal.
+      if (!res.locals.reachedGraphql && args[0] >= 400) metrics.graphqlRequests.inc({ operation_type: 'unknown', operation_name: '(refused)', outcome: REFUSED_OUTCOME[args[0]] ?? 'error' });
       return writeHead.apply(this, args);
     } as typeof writeHead;
     next();
@@ -150,7 +214,7 @@ function graphqlMetrics(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
         async willSendResponse({ response }) {
           const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
           const code = errors?.[0]?.extensions?.code;
-          const outcome = !errors?.length ? 'ok' : isPublicCode(code) ? code : 'error';
+          const outcome = !errors?.length ? 'ok' : isPublicCode(code) || PERSISTED_QUERY_CODES.has(String(code)) ? String(code) : 'error';
           metrics.graphqlRequests.inc({ operation_type: type, operation_name: name, outcome });
           metrics.graphqlDuration.observe({ operation_type: type, operation_name: name }, (performance.now() - started) / 1000);
         },
@@ -204,6 +268,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
     return { ...formatted, extensions };
   }
+  if (typeof code === 'string' && PERSISTED_QUERY_CODES.has(code)) {
+    return { message: formatted.message, extensions: { code } };
+  }
   if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) {
     return { message: formatted.message, locations: formatted.locations, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: code } };
   }
@@ -225,7 +292,7 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
           }
           // An INTERNAL_SERVER_ERROR is logged even when raised on purpose (an AppError, e.g. an unknown failure calling
           // Google): the client quotes its request id to support, who must find it here, with what was thrown.
-          if ((!isExpected(e, code) && !APOLLO_REQUEST_CODES.has(String(code))) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+          if ((!isExpected(e, code) && !APOLLO_REQUEST_CODES.has(String(code)) && !PERSISTED_QUERY_CODES.has(String(code))) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
             const original = unwrapResolverError(e) as { failure?: { cause?: unknown } };
             contextValue?.log.error({ err: original.failure?.cause ?? original, path: e.path }, 'unexpected error (masked for the client)');
           }
@@ -250,7 +317,13 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
 };
 
 export async function createGateway(services: Services, schema: GraphQLSchema, verifier: CallerTokenVerifier): Promise<Gateway> {
-  const production = services.config.nodeEnv === 'production';
+  // Armor's max-tokens plugin turns syntax errors into 500s: limitTokens replaces it.
+  const armor = new ApolloArmor({ ...ARMOR_LIMITS, maxTokens: { enabled: false } }).protect();
+  const clients = services.config.clients;
+  // Checked whole before anything is opened: a bad manifest stops the start with one line per problem, naming each
+  // operation (against the schema and the same limits a request meets).
+  const manifest = clients.persistedOperationsFile === null ? new Map<string, ManifestOperation>() : readManifest(clients.persistedOperationsFile, schema, { validationRules: armor.validationRules, maxTokens: ARMOR_LIMITS.maxTokens.n });
+  const documents = new PersistedDocuments(manifest, clients.apqCacheBytes);
   const largeBodies = new LargeBodyGate(services.config.http.largeBodySlots);
   const app = express();
   app.disable('x-powered-by');
@@ -264,16 +337,25 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
   // once a request has begun, so it needs no change with it.
   httpServer.keepAliveTimeout = services.config.http.keepAliveTimeoutMs;
-  // Armor's max-tokens plugin turns syntax errors into 500s: limitTokens replaces it.
-  const armor = new ApolloArmor({ ...ARMOR_LIMITS, maxTokens: { enabled: false } }).protect();
   const apollo = new ApolloServer<GatewayContext>({
     schema,
-    introspection: !production,
+    // Allowed here, decided per request by the caller's roles (introspectionByRole below).
+    introspection: true,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: true,
-    csrfPrevention: true,
+    // Apollo refuses a request that a browser could send cross-site without a CORS preflight (a GET, or a POST of a
+    // form content type) unless it carries one of these headers; a page on another origin cannot set any of them
+    // without a preflight, which we never answer. Every request reaching Apollo carries `Authorization: Bearer …`
+    // (requireBearer answers 401 before), and Authorization is not a CORS-safelisted header: setting it forces the
+    // preflight exactly as Apollo's own headers do, and browsers never add a Bearer token by themselves (the only
+    // Authorization they add on their own is Basic/Digest, which requireBearer refuses). So a GET with just the
+    // bearer token, as mobile clients send persisted queries, is as safe as one with apollo-require-preflight.
+    // Apollo's defaults are listed too: naming headers replaces them.
+    csrfPrevention: { requestHeaders: ['authorization', 'x-apollo-operation-name', 'apollo-require-preflight'] },
     allowBatchedHttpRequests: false,
-    persistedQueries: false,
+    // Our store (manifest first, then the APQ cache bounded in bytes) is used by nothing else: Apollo's "apq:" key
+    // prefix is not needed. Off altogether (PERSISTED_QUERY_NOT_SUPPORTED) with no cache and no manifest.
+    persistedQueries: documents.enabled ? { cache: PrefixingKeyValueCache.cacheDangerouslyDoesNotNeedPrefixesForIsolation(documents) } : false,
     // main.ts owns SIGINT/SIGTERM and stops the gateway, the emulator and the database in order.
     stopOnTerminationSignals: false,
     formatError,
@@ -286,6 +368,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: services.config.http.drainMs }),
       maskedErrorReporting,
       graphqlMetrics(services.metrics),
+      introspectionByRole({ forAll: clients.introspectionForAll, roles: clients.internalRoles }),
       // A body over MAX_BODY_BYTES was read for a mail (request-body.ts): any other operation in it is refused.
       { requestDidStart: async () => ({ didResolveOperation: async ({ operation, contextValue }) => { if (contextValue.largeBody) onlyMailIfLarge(operation, services.config.http.maxBodyBytes); } }) },
     ],
@@ -326,6 +409,18 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
 
   app.post(WEBHOOK_PATH, services.calendarWatch.handler());
 
+  // The explorer (GraphiQL): a public page holding no data, so it is mounted before the bearer check (its requests to
+  // /graphql carry the token typed into it); after requireHttps, so production serves it over HTTPS only. Its router
+  // sets its own CSP and security headers: nothing here overrides them.
+  if (services.config.clients.explorer) {
+    app.use('/explorer', explorerRouter({ endpoint: '/graphql', initialHeaders: await explorerHeaders(services.config), defaultQuery: EXPLORER_DEFAULT_QUERY }));
+    // A browser opening /graphql (no operation in the URL, HTML preferred) is sent to the explorer.
+    app.get('/graphql', (req, res, next) => {
+      if (isBrowserNavigation(req)) res.redirect(302, '/explorer');
+      else next();
+    });
+  }
+
   app.use(
     '/graphql',
     (req, res, next) => {
@@ -335,8 +430,11 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       res.setHeader('x-request-id', requestId);
       next();
     },
+    cacheableGet,
     requireBearer(verifier),
     readBody(services.config.http, largeBodies, async (domain) => (await services.ds.getRepository(Brokerage).count({ where: { domain } })) > 0, (body, max, tenant) => mimeBuilder.parseJson(body, max, tenant)),
+    // documentId → the manifest's text; persisted-query extensions checked; PERSISTED_OPERATIONS=require enforced.
+    persistedOperations({ documents, mode: clients.persistedOperations, internalRoles: clients.internalRoles }),
     // The longest list any operation takes: a bulk of contacts, or a mail's recipients (MAIL_MAX_RECIPIENTS).
     limitVariables(Math.max(MAX_BULK, services.config.mail.maxRecipients)),
     limitTokens(ARMOR_LIMITS.maxTokens.n),
@@ -348,8 +446,9 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       context: async ({ res }) => {
         const requestId = res.locals.requestId as string;
         try {
-          const caller = await withinDatabaseDeadline(resolveCaller(services.ds, claimsOf(res)));
-          return createContext(services, requestId, caller, res.locals.largeBody === true);
+          const claims = claimsOf(res);
+          const caller = await withinDatabaseDeadline(resolveCaller(services.ds, claims));
+          return createContext(services, requestId, caller, res.locals.largeBody === true, claims.roles);
         } catch (err) {
           if (err instanceof AppError && err.code !== ErrorCode.INTERNAL_SERVER_ERROR) throw err;
           if (isDatabaseUnavailable(err)) {
@@ -403,6 +502,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   const gateway: Gateway = {
     app,
     apollo,
+    persistedDocuments: documents,
     metricsUrl: null,
     async listen(port, host = '127.0.0.1') {
       if (metricsServer) gateway.metricsUrl = await listenOn(metricsServer, services.config.metricsPort!, host);

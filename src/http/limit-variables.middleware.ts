@@ -16,6 +16,7 @@
  */
 import type { RequestHandler } from 'express';
 import { ErrorCode } from '../errors';
+import { graphqlParams } from './graphql-params';
 
 /** Deeper than any of our input types nests (an input inside a list inside an input…). */
 export const MAX_VARIABLE_DEPTH = 32;
@@ -39,7 +40,8 @@ export function oversizedVariable(value: unknown, maxItems: number, maxDepth = M
 
 export function limitVariables(maxItems: number): RequestHandler {
   return (req, res, next) => {
-    const bad = oversizedVariable(req.body?.variables, maxItems);
+    // A POST's body or a GET's `variables` parameter (JSON in the query string), as Apollo reads them.
+    const bad = oversizedVariable(graphqlParams(req).variables, maxItems);
     if (!bad) return next();
     res.status(400).json({ errors: [{ message: `${bad.path} ${bad.problem}`, extensions: { code: ErrorCode.BAD_USER_INPUT, field: bad.path, reason: 'too_many_items' } }] });
   };

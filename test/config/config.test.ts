@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, describeConfig, loadConfig } from '../../src/config';
@@ -124,5 +124,63 @@ describe('configuration', () => {
     expect(printed).not.toContain(SECRET);
     expect(printed).not.toContain(KEY);
     expect(printed).toContain('mysql://u:***@db:3306/engage');
+  });
+});
+
+describe('clients (issue 15): EXPLORER, INTROSPECTION_ROLES, PERSISTED_OPERATIONS(_FILE), APQ_CACHE_BYTES', () => {
+  const dev = (env: Record<string, string> = {}) => ({ ...valid, NODE_ENV: 'development', SANDBOX: 'false', ...env });
+  const manifest = () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'engage-config-')), 'manifest.json');
+    writeFileSync(file, JSON.stringify({ format: 'apollo-persisted-query-manifest', version: 1, operations: [] }));
+    return file;
+  };
+
+  test('defaults: explorer and introspection for all outside production; neither in production; allow; 8 MiB of APQ', () => {
+    expect(loadConfig(dev()).clients).toEqual({ explorer: true, internalRoles: [], introspectionForAll: true, persistedOperations: 'allow', persistedOperationsFile: null, apqCacheBytes: 8 * 1024 * 1024 });
+    expect(loadConfig(prod(valid)).clients).toEqual({ explorer: false, internalRoles: [], introspectionForAll: false, persistedOperations: 'allow', persistedOperationsFile: null, apqCacheBytes: 8 * 1024 * 1024 });
+  });
+
+  test('EXPLORER is "true" or "false"; in production it needs INTROSPECTION_ROLES', () => {
+    expect(loadConfig(dev({ EXPLORER: 'false' })).clients.explorer).toBe(false);
+    expect(problems(dev({ EXPLORER: 'yes' }))).toEqual(['EXPLORER must be "true" or "false" (got "yes")']);
+    expect(problems(prod({ ...valid, EXPLORER: 'true' }))).toEqual([expect.stringMatching(/^EXPLORER=true in production needs INTROSPECTION_ROLES \(the token roles of staff who may read the schema/)]);
+    const c = loadConfig(prod({ ...valid, EXPLORER: 'true', INTROSPECTION_ROLES: 'internal' }));
+    expect(c.clients).toMatchObject({ explorer: true, internalRoles: ['internal'], introspectionForAll: false });
+  });
+
+  test('INTROSPECTION_ROLES: a comma-separated list of token roles, trimmed; a bad role is named', () => {
+    expect(loadConfig(prod({ ...valid, INTROSPECTION_ROLES: ' internal , support:read,eng.team ,' })).clients.internalRoles).toEqual(['internal', 'support:read', 'eng.team']);
+    expect(problems(prod({ ...valid, INTROSPECTION_ROLES: 'internal,has space' }))).toEqual([expect.stringMatching(/^INTROSPECTION_ROLES must be a comma-separated list of token roles .*got "has space"/)]);
+    // Outside production the roles do not close introspection (they still exempt callers from PERSISTED_OPERATIONS=require).
+    expect(loadConfig(dev({ INTROSPECTION_ROLES: 'internal' })).clients).toMatchObject({ introspectionForAll: true, internalRoles: ['internal'] });
+  });
+
+  test('PERSISTED_OPERATIONS: allow or require; require needs PERSISTED_OPERATIONS_FILE, which must be readable', () => {
+    const file = manifest();
+    expect(loadConfig(prod({ ...valid, PERSISTED_OPERATIONS: 'require', PERSISTED_OPERATIONS_FILE: file })).clients).toMatchObject({ persistedOperations: 'require', persistedOperationsFile: file });
+    expect(loadConfig(dev({ PERSISTED_OPERATIONS_FILE: file })).clients).toMatchObject({ persistedOperations: 'allow', persistedOperationsFile: file });
+    expect(problems(dev({ PERSISTED_OPERATIONS: 'strict' }))).toEqual(['PERSISTED_OPERATIONS must be one of allow, require (got "strict")']);
+    expect(problems(prod({ ...valid, PERSISTED_OPERATIONS: 'require' }))).toEqual([expect.stringMatching(/^PERSISTED_OPERATIONS=require needs PERSISTED_OPERATIONS_FILE/)]);
+    expect(problems(dev({ PERSISTED_OPERATIONS_FILE: '/nonexistent/manifest.json' }))).toEqual(['PERSISTED_OPERATIONS_FILE must name a readable JSON manifest (got "/nonexistent/manifest.json")']);
+    const unreadable = manifest();
+    chmodSync(unreadable, 0o000);
+    // root reads any file whatever its mode: the check is only meaningful for other users.
+    if (process.getuid?.() !== 0) expect(problems(dev({ PERSISTED_OPERATIONS_FILE: unreadable }))).toEqual([`PERSISTED_OPERATIONS_FILE must name a readable JSON manifest (got "${unreadable}")`]);
+    // Both problems at once when require names an unreadable file.
+    expect(problems(prod({ ...valid, PERSISTED_OPERATIONS: 'require', PERSISTED_OPERATIONS_FILE: '/nonexistent/m.json' }))).toEqual(['PERSISTED_OPERATIONS_FILE must name a readable JSON manifest (got "/nonexistent/m.json")']);
+  });
+
+  test('APQ_CACHE_BYTES: bytes of documents, 0 (APQ off) to 1 GiB', () => {
+    expect(loadConfig(dev({ APQ_CACHE_BYTES: '0' })).clients.apqCacheBytes).toBe(0);
+    expect(loadConfig(dev({ APQ_CACHE_BYTES: '65536' })).clients.apqCacheBytes).toBe(65536);
+    expect(problems(dev({ APQ_CACHE_BYTES: '8MiB' }))).toEqual(['APQ_CACHE_BYTES must be a whole number from 0 to 1073741824 (got "8MiB")']);
+    expect(problems(dev({ APQ_CACHE_BYTES: String(2 * 1024 ** 3) }))).toEqual([`APQ_CACHE_BYTES must be a whole number from 0 to 1073741824 (got "${2 * 1024 ** 3}")`]);
+  });
+
+  test('CONTACT_CHANGES_RETENTION_DAYS: 30 days by default, 1 to 3660', () => {
+    expect(loadConfig(dev()).contacts.changesRetentionMs).toBe(30 * 86_400_000);
+    expect(loadConfig(dev({ CONTACT_CHANGES_RETENTION_DAYS: '7' })).contacts.changesRetentionMs).toBe(7 * 86_400_000);
+    expect(problems(dev({ CONTACT_CHANGES_RETENTION_DAYS: '0' }))).toEqual(['CONTACT_CHANGES_RETENTION_DAYS must be a whole number from 1 to 3660 (got "0")']);
+    expect(problems(dev({ CONTACT_CHANGES_RETENTION_DAYS: 'a month' }))).toEqual(['CONTACT_CHANGES_RETENTION_DAYS must be a whole number from 1 to 3660 (got "a month")']);
   });
 });

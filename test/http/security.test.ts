@@ -144,10 +144,18 @@ describeEachDb('HTTP security baseline', (db) => {
     expect(res.body.data?.__schema.queryType.name).toBe('Query');
   });
 
-  test('CSRF: a simple (preflight-free) request without a custom header is refused', async () => {
+  test('CSRF: the bearer token is the preflight-forcing header; a form-encoded or text/plain body is still refused', async () => {
+    // A page on another origin cannot set Authorization without a CORS preflight (which we never answer), and a browser
+    // adds no Bearer token by itself: a GET with just the token, as mobile clients send persisted queries, is allowed.
     const get = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { authorization: `Bearer ${token}` } });
-    expect(get.status).toBe(400);
-    expect(await get.text()).toMatch(/CSRF/i);
+    expect(get.status).toBe(200);
+    expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
+    // What a cross-site page can send without a preflight carries no bearer token: refused before GraphQL runs.
+    const anonymous = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`);
+    expect(anonymous.status).toBe(401);
+    const basic = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+    expect(basic.status).toBe(401);
+    // A body of a preflight-free content type is never read as GraphQL.
     const textPlain = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{__typename}' }) });
     expect(textPlain.status).toBe(400);
     const withHeader = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${token}` } });
@@ -383,10 +391,10 @@ describeEachDb('production settings', (db) => {
   });
   afterAll(() => gw.close());
 
-  test('introspection is off in production', async () => {
+  test('introspection is off in production (for callers without an INTROSPECTION_ROLES role: introspection.test.ts)', async () => {
     const res = await gw.gql('{ __schema { queryType { name } } }', { token });
-    expect(res.status).toBe(400);
-    expect(codesOf(res.body)).toEqual(['BAD_USER_INPUT']);
+    expect(res.status).toBe(403);
+    expect(codesOf(res.body)).toEqual(['FORBIDDEN']);
     expect(res.body.errors![0].message).toMatch(/introspection/i);
   });
 
