@@ -42,7 +42,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
   const sessions = new GoogleSessions(ds, broker, credentials, { ...config.google, fetch: instrumentedFetch(metrics, config.google.roots), userAgent });
-  const contactSync = new ContactSync({ ds, sessions, outbox, log, metrics });
+  const contactSync = new ContactSync({ ds, sessions, outbox, log, metrics, retentionMs: config.contacts.changesRetentionMs });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
   const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, log, metrics });
   let calendarWatch: CalendarWatch | undefined;
@@ -55,7 +55,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     onUse: (scope) => calendarWatch?.ensure({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }),
   });
   calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000, stopOnShutdown: config.calendar.channelsOnShutdown === 'stop' } });
-  outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log }));
+  outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log, feed: calendarSync }));
   outbox.register(new MailDelivery({ ds, sessions, log, giveUpMs: config.mail.giveUpMs }));
   return {
     calendar,
@@ -90,6 +90,7 @@ export async function createApp(config: Config, ds: DataSource, log: Logger, opt
   services.outbox.start();
   services.calendarWatch.start();
   services.calendarSync.start();
+  services.contactSync.start();
   const close = gateway.close.bind(gateway);
   // Graceful stop (SIGTERM): not ready at once; stop taking lanes and release the ones held (another replica goes
   // on with them), then the HTTP server drains its requests; undelivered rows stay for the next start.
@@ -98,6 +99,7 @@ export async function createApp(config: Config, ds: DataSource, log: Logger, opt
     await services.outbox.stop();
     await services.calendarWatch.stop();
     await services.calendarSync.stop();
+    await services.contactSync.stop();
     await close();
   };
   return { services, gateway };

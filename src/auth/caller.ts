@@ -33,7 +33,8 @@ export async function resolveCaller(ds: DataSource, claims: CallerClaims, now = 
   let agent = await agents.findOne({ where: { email: claims.email } });
   if (!agent) {
     try {
-      await agents.insert({ id: randomUUID(), brokerageId: brokerage.id, email: claims.email, role, createdAt: now, lastSeenAt: now });
+      // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by id alone, not naming the brokerage.
+      await agents.createQueryBuilder().insert().values({ id: randomUUID(), brokerageId: brokerage.id, email: claims.email, role, createdAt: now, lastSeenAt: now, contactChangeSeq: 0 }).updateEntity(false).execute();
     } catch (err) {
       // Two first requests at once: the other one created it (unique email).
       if (!(await agents.exists({ where: { email: claims.email } }))) throw err;

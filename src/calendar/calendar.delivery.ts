@@ -21,6 +21,8 @@ import type { Logger } from '../logger';
 import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
 import { parseUnconfirmed } from '../outbox/unconfirmed';
 import { CALENDAR_TOPIC, type RangeCache } from './calendar.service';
+import type { CalendarSync } from './calendar.sync';
+import { sameValue } from './event.mapper';
 
 type GEvent = calendar_v3.Schema$Event;
 
@@ -30,7 +32,7 @@ const ROUND = 50;
 export class CalendarDelivery implements OutboxHandler {
   readonly topic = CALENDAR_TOPIC;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger }) {}
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger; /** the change feed, told of what we wrote */ feed?: Pick<CalendarSync, 'recordDelivered'> }) {}
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
     const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
@@ -67,6 +69,8 @@ export class CalendarDelivery implements OutboxHandler {
     const settle = async (event: GEvent | null, extra: Partial<CalendarEvent> = {}) => {
       // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
       await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, unconfirmed: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
+      // The feed hears of our write now (eventChanges); a failure here loses nothing: the next sync records it.
+      await this.deps.feed?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }).catch((err) => this.deps.log.warn({ err, agentId: local.agentId }, 'calendar change feed: recording a delivered write failed; the next sync records it'));
     };
     if (local.pendingOp === 'create') {
       const body = JSON.parse(local.body!) as GEvent;
@@ -133,25 +137,3 @@ export class CalendarDelivery implements OutboxHandler {
 
 }
 
-/**
- * Whether a value we wrote is the one Google holds: what we sent is found within what Google answers (Google adds
- * to objects, e.g. a time zone to a start, and to attendees, e.g. `self` or a display name), attendees are matched
- * by address whatever their order, empty is empty however written (a cleared field or list may come back absent), and a
- * start's or an end's time is compared as an instant (Google may write it otherwise).
- */
-function sameValue(ours: unknown, google: unknown): boolean {
-  const empty = (v: unknown) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
-  if (empty(ours) || empty(google)) return empty(ours) && empty(google);
-  if (Array.isArray(ours) && Array.isArray(google)) {
-    const byEmail = (v: unknown) => (v && typeof v === 'object' && typeof (v as { email?: unknown }).email === 'string' ? (v as { email: string }).email.toLowerCase() : undefined);
-    if (ours.length !== google.length) return false;
-    if (ours.every((o) => byEmail(o) !== undefined)) return ours.every((o) => google.some((g) => byEmail(g) === byEmail(o) && sameValue(o, g)));
-    return ours.every((o, i) => sameValue(o, google[i]));
-  }
-  if (typeof ours === 'object' && typeof google === 'object' && !Array.isArray(ours) && !Array.isArray(google)) {
-    return Object.entries(ours as Record<string, unknown>).every(([k, v]) => (k === 'dateTime' && typeof v === 'string' && typeof (google as Record<string, unknown>)[k] === 'string'
-      ? Date.parse(v) === Date.parse((google as Record<string, string>)[k])
-      : sameValue(v, (google as Record<string, unknown>)[k])));
-  }
-  return ours === google;
-}

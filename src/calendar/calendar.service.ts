@@ -22,6 +22,7 @@ import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { credentialProblem } from '../google/feature-health';
+import { createdThenDeleted, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -29,7 +30,7 @@ import { withReplaced } from '../outbox/unconfirmed';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
-import { googleEventFromInput, googlePatch, startMs, toEventType } from './event.mapper';
+import { googleEventFromInput, googlePatch, sameValue, startMs, toEventType } from './event.mapper';
 import type { EventConnectionType, EventType } from './event.type';
 
 type GEvent = calendar_v3.Schema$Event;
@@ -516,17 +517,37 @@ export class CalendarService {
     }
   }
 
-  async create(scope: TenantScope, input: EventInput): Promise<EventType> {
+  /** `idempotencyKey`: the same key answers the event its first request created (src/idempotency/idempotency.ts). */
+  async create(scope: TenantScope, input: EventInput, idempotencyKey?: string | null): Promise<EventType> {
+    const key = keyed('createEvent', idempotencyKey, input);
+    const prior = key ? await replayed(scope, key) : null;
+    if (prior) return this.replay(scope, key!, prior[0]);
     // Our own id (a UUID's hex is valid base32hex): a retried insert meets 409 instead of making a copy.
     const googleEventId = randomUUID().replace(/-/g, '');
     const body = googleEventFromInput(googleEventId, input);
     const now = new Date();
     const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: storedBody(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, unconfirmed: null, createdAt: now, updatedAt: now };
-    const seqs = await scope.manager.transaction(async (m) => {
-      await m.getRepository(CalendarEvent).insert(row);
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
-    });
+    let seqs: number[];
+    try {
+      seqs = await scope.manager.transaction(async (m) => {
+        if (key) await remember(m, scope, key, [googleEventId], now);
+        await m.getRepository(CalendarEvent).insert(row);
+        return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
+      });
+    } catch (err) {
+      // The same key sent twice at once: the first one's row let it in; this one answers with what it made.
+      const again = key && isUniqueViolation(err) ? await replayed(scope, key) : null;
+      if (again) return this.replay(scope, key!, again[0]);
+      throw err;
+    }
     return this.afterWrite(scope, seqs, googleEventId);
+  }
+
+  /** The event a key's first request created, as it is now. */
+  private async replay(scope: TenantScope, key: Keyed, googleEventId: string): Promise<EventType> {
+    const [e] = await this.getMany(scope, [googleEventId]);
+    if (!e) throw createdThenDeleted(key, 'event');
+    return e;
   }
 
   async update(scope: TenantScope, id: string, patch: EventPatch): Promise<EventType> {
@@ -541,11 +562,14 @@ export class CalendarService {
       if (current && existing?.pendingOp === 'patch') current = { ...current, ...(JSON.parse(existing.body!) as GEvent) };
     }
     if (!current || current.status === 'cancelled') throw notFound('Event', id);
+    const body = googlePatch(current, changes);
+    // Nothing to change: also with an etag gone stale, the event already is what the caller asked for (a retry of an
+    // update that was applied, its answer lost): it is answered as it is, not CONFLICT.
+    // (A write Google refused is not: the same values sent again are a new attempt, and they clear the failure.)
+    if (existing?.syncState !== 'FAILED' && Object.entries(body).every(([k, v]) => sameValue(v, (current as Record<string, unknown>)[k]))) return toEventType(current, existing);
     if (etag && current.etag && etag !== current.etag) {
       throw new AppError(ErrorCode.CONFLICT, `Event ${id} changed since you read it (your etag ${etag}, current ${current.etag}); apply your change to the current version`, { current: toEventType(current, existing) });
     }
-    const body = googlePatch(current, changes);
-    if (Object.keys(body).length === 0) return toEventType(current, existing);
     const seqs = await this.recordPatch(scope, id, current, body);
     return this.afterWrite(scope, seqs, id);
   }
@@ -590,7 +614,8 @@ export class CalendarService {
   async delete(scope: TenantScope, id: string): Promise<boolean> {
     if (!isEventId(id)) throw notFound('Event', id);
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
-    if (existing?.pendingOp === 'delete') throw notFound('Event', id);
+    // Deleting again is no error (a retry whose answer was lost): on its way to Google, or cancelled there (below).
+    if (existing?.pendingOp === 'delete') return true;
     if (isRefusedCreate(existing)) {
       // Google never had it: deleting is forgetting our record (guarded: a concurrent edit re-queued it meanwhile).
       const res = await scope.manager.getRepository(CalendarEvent).delete({ id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt });
@@ -600,7 +625,8 @@ export class CalendarService {
     }
     if (existing?.pendingOp !== 'create') {
       const current = await this.fetch(scope, id);
-      if (!current || current.status === 'cancelled') throw notFound('Event', id);
+      if (!current) throw notFound('Event', id);
+      if (current.status === 'cancelled') return true; // Google keeps a deleted event's id, cancelled
     }
     const now = new Date();
     const seqs = await scope.manager.transaction(async (m) => {

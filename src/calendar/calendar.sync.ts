@@ -30,6 +30,7 @@ import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import { LIST_PAGE_SIZE } from './calendar.service';
 import { alreadyKnown, knownStateOf } from './known-events';
+import { lockAgentFeeds } from '../db/agent-lock';
 
 export interface CalendarAgentRef {
   brokerageId: string;
@@ -141,12 +142,32 @@ export class CalendarSync {
   }
 
   /** Runs one sync; resolves to the number of changes recorded. Concurrent callers share it. */
+  /**
+   * Syncs first when the last sync is older than `maxAgeMs` (as contactChanges does), so a client reading the feed sees
+   * Google's news without asking for a sync; never fails the read (staleness is recorded).
+   */
+  async ensureFresh(agent: CalendarAgentRef, maxAgeMs: number): Promise<void> {
+    const rec = await this.record(agent);
+    if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
+    await this.sync(agent).catch((err) => {
+      if (!(err instanceof AppError)) this.deps.log?.warn({ err, agentId: agent.agentId }, 'calendar sync failed; serving the change feed as it is');
+    });
+  }
+
   sync(agent: CalendarAgentRef): Promise<number> {
     const running = this.inflight.get(agent.agentId);
     if (running) return running;
     const p = this.run(agent).finally(() => this.inflight.delete(agent.agentId));
     this.inflight.set(agent.agentId, p);
     return p;
+  }
+
+  /**
+   * Records what our own delivery wrote to Google (the event Google answered with; a deleted one cancelled), so that a
+   * CRM write is in the change feed at once, not only after the next sync; the sync then finds it known.
+   */
+  async recordDelivered(agent: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>, event: GEvent): Promise<void> {
+    await this.recordChanges({ ...agent, email: '' }, [event]);
   }
 
   /** `fresh`: a retry after Google rejected our access token (401): at most one per sync. */
@@ -257,6 +278,9 @@ export class CalendarSync {
     if (!changed.length) return 0;
     const now = new Date();
     await this.deps.ds.transaction(async (m) => {
+      // The agent's feed in commit order: two replicas recording one agent's changes at once would otherwise commit
+      // their seqs out of order, and a client that read past the later one would skip the earlier for good.
+      await lockAgentFeeds(m, agent);
       const changes = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
       for (const batch of batches(changes, 500)) await m.getRepository(CalendarChange).insert(batch);
       const memory = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, ...knownStateOf(e), recordedAt: now }));

@@ -159,3 +159,26 @@ export function toEventType(e: GEvent, local?: Pick<CalendarEvent, 'syncState' |
     syncError: local && local.syncState !== 'SYNCED' ? local.syncError : null,
   };
 }
+
+/**
+ * Whether a value we wrote is the one Google holds: what we sent is found within what Google answers (Google adds
+ * to objects, e.g. a time zone to a start, and to attendees, e.g. `self` or a display name), attendees are matched
+ * by address whatever their order, empty is empty however written (a cleared field or list may come back absent), and a
+ * start's or an end's time is compared as an instant (Google may write it otherwise).
+ */
+export function sameValue(ours: unknown, google: unknown): boolean {
+  const empty = (v: unknown) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
+  if (empty(ours) || empty(google)) return empty(ours) && empty(google);
+  if (Array.isArray(ours) && Array.isArray(google)) {
+    const byEmail = (v: unknown) => (v && typeof v === 'object' && typeof (v as { email?: unknown }).email === 'string' ? (v as { email: string }).email.toLowerCase() : undefined);
+    if (ours.length !== google.length) return false;
+    if (ours.every((o) => byEmail(o) !== undefined)) return ours.every((o) => google.some((g) => byEmail(g) === byEmail(o) && sameValue(o, g)));
+    return ours.every((o, i) => sameValue(o, google[i]));
+  }
+  if (typeof ours === 'object' && typeof google === 'object' && !Array.isArray(ours) && !Array.isArray(google)) {
+    return Object.entries(ours as Record<string, unknown>).every(([k, v]) => (k === 'dateTime' && typeof v === 'string' && typeof (google as Record<string, unknown>)[k] === 'string'
+      ? Date.parse(v) === Date.parse((google as Record<string, string>)[k])
+      : sameValue(v, (google as Record<string, unknown>)[k])));
+  }
+  return ours === google;
+}

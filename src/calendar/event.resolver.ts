@@ -4,6 +4,7 @@ import { toContactType } from '../contacts/contact.service';
 import { ContactType, SyncStateEnum, SyncStatusType } from '../contacts/contact.type';
 import { statusError } from '../google/feature-health';
 import { badInput } from '../errors';
+import { IDEMPOTENCY_KEY_DOC } from '../idempotency/idempotency';
 import { DateTimeValue } from './date-time.scalar';
 import { EventInput, EventPatch } from './event.input';
 import { toEventType } from './event.mapper';
@@ -45,8 +46,12 @@ export class EventResolver {
 
   @Authorized()
   @Mutation(() => EventType)
-  createEvent(@Ctx() ctx: GatewayContext, @Arg('input', () => EventInput) input: EventInput): Promise<EventType> {
-    return ctx.services.calendar.create(ctx.scope(), input);
+  createEvent(
+    @Ctx() ctx: GatewayContext,
+    @Arg('input', () => EventInput) input: EventInput,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC }) idempotencyKey?: string | null,
+  ): Promise<EventType> {
+    return ctx.services.calendar.create(ctx.scope(), input, idempotencyKey);
   }
 
   @Authorized()
@@ -62,7 +67,9 @@ export class EventResolver {
   }
 
   @Authorized()
-  @Query(() => EventChangeConnectionType, { description: 'Events of the primary calendar that changed or were cancelled, in the order the sync saw them; pass endCursor back as after. Run syncCalendar (or rely on push notifications) to fetch news.' })
+  @Query(() => EventChangeConnectionType, {
+    description: 'Events of the primary calendar that were created, changed or cancelled (here or in Google), in the order they were recorded; pass endCursor back as after. Synced with Google first when the last sync is older than CALENDAR_CACHE_SECONDS (syncCalendar or push notifications fetch news sooner). A cursor older than CALENDAR_CHANGES_RETENTION_DAYS is BAD_USER_INPUT with reason cursor_expired: re-read events(from, to) and continue from extensions.resyncCursor.',
+  })
   async eventChanges(
     @Ctx() ctx: GatewayContext,
     @Arg('first', () => Int, { defaultValue: 100 }) first: number,
@@ -72,6 +79,8 @@ export class EventResolver {
     const since = after ? Number(Buffer.from(after, 'base64url').toString('utf8')) : 0;
     if (!Number.isInteger(since) || since < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
     const scope = ctx.scope();
+    // Fresh with Google first when the last sync is older than the calendar's cache window, as contactChanges does.
+    await ctx.services.calendarSync.ensureFresh({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }, ctx.services.config.calendar.cacheMs);
     const repo = scope.manager.getRepository(CalendarChange);
     const rows = await repo.find({ where: { brokerageId: scope.brokerageId, agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
     const cursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');

@@ -31,6 +31,7 @@ import type { Logger } from '../logger';
 import { enqueue, type LaneRef, type Outcome, type OutboxHandler } from '../outbox/outbox';
 import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
+import { changeFeed, writeChanged } from './contact-changes';
 import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
@@ -137,12 +138,12 @@ export class ContactDelivery implements OutboxHandler {
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
       // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.
       const why = ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message;
-      await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncError: why });
+      await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncError: why }));
       return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create' }];
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts');
     // Google refused the data itself: nothing retrying can fix. The contacts say why.
-    await this.deps.ds.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
+    await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` }));
     return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
   }
 
@@ -162,7 +163,7 @@ export class ContactDelivery implements OutboxHandler {
       if (!person?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
       return { sent, person };
     });
-    await this.stored(pairs, lane.brokerageId);
+    await this.stored(pairs, lane);
   }
 
   private async updates(people: people_v1.People, run: OutboxRow[], lane: LaneRef, retried = false): Promise<void> {
@@ -187,7 +188,7 @@ export class ContactDelivery implements OutboxHandler {
           if (!person) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${sent.resourceName}`, retryable: true });
           return { sent, person };
         }),
-        lane.brokerageId,
+        lane,
       );
     } catch (err) {
       if (err instanceof Retry) throw err;
@@ -211,18 +212,20 @@ export class ContactDelivery implements OutboxHandler {
         if (!current) continue;
         if (!r?.person || r.httpStatusCode === 404 || r.status?.code === 5) {
           // Deleted in Google, edited here: forget the mapping so it is created again.
-          await this.deps.ds.getRepository(Contact).update({ id: c.id, brokerageId: lane.brokerageId }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+          await writeChanged(this.deps.ds, lane, [c.id], (m) => m.getRepository(Contact).update({ id: c.id, brokerageId: lane.brokerageId }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) }));
           continue;
         }
         if (r.person.etag === current.googleEtag) continue;
         const base = current.person ? fieldsFromPerson(JSON.parse(current.person) as Person) : fieldsFromPerson(r.person);
         const { merged, conflicts } = mergeContact(base, fieldsOf(current), fieldsFromPerson(r.person), current.updatedAt, updateTimeOf(r.person), new Date(), parseUnconfirmed(current.unconfirmed));
         await this.deps.ds.transaction(async (m) => {
+          const feed = await changeFeed(m, lane);
           await m.getRepository(Contact).update(
             { id: c.id, version: current.version, brokerageId: lane.brokerageId },
             { ...columnsOf(merged), googleEtag: r.person!.etag ?? null, person: JSON.stringify(r.person), googleUpdatedAt: updateTimeOf(r.person!), version: current.version + 1, ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) },
           );
           await writeEmails(m, current, merged);
+          await feed.mark([c.id]);
         });
       }
     }
@@ -250,7 +253,7 @@ export class ContactDelivery implements OutboxHandler {
         if (alive.length) await people.people.batchDeleteContacts({ requestBody: { resourceNames: alive } });
       }
     }
-    await this.deps.ds.transaction((m) => removeContacts(m, agent.brokerageId, contacts.map((c) => c.id)));
+    await this.deps.ds.transaction(async (m) => removeContacts(m, agent, await changeFeed(m, agent), contacts.map((c) => c.id)));
   }
 
   /**
@@ -309,9 +312,11 @@ export class ContactDelivery implements OutboxHandler {
    * write first): syncedVersion never goes down. A contact changed here meanwhile stays PENDING, with an update
    * row to carry the change (a no-op if a mutation already queued one).
    */
-  private async stored(pairs: { sent: Contact; person: Person }[], brokerageId: string): Promise<void> {
+  private async stored(pairs: { sent: Contact; person: Person }[], lane: LaneRef): Promise<void> {
+    const { brokerageId } = lane;
     const behind: Contact[] = [];
     await this.deps.ds.transaction(async (m) => {
+      const feed = await changeFeed(m, lane);
       const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)), brokerageId }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
       for (const { sent, person: p } of pairs) {
         const now = current.get(sent.id);
@@ -332,6 +337,7 @@ export class ContactDelivery implements OutboxHandler {
         if (!caughtUp) behind.push(now);
       }
       if (behind.length) await enqueue(m, behind.map((c) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id })));
+      await feed.mark([...current.keys()]);
     });
   }
 

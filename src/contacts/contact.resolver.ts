@@ -1,8 +1,9 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
 import { ContactInput, ContactPatch } from './contact.input';
+import { IDEMPOTENCY_KEY_DOC, keyed } from '../idempotency/idempotency';
 import { toContactType } from './contact.service';
-import { ContactConnectionType, ContactType, SyncStateEnum, SyncStatusType } from './contact.type';
+import { ContactChangeConnectionType, ContactConnectionType, ContactType, SyncStateEnum, SyncStatusType } from './contact.type';
 
 @Resolver(() => ContactType)
 export class ContactResolver {
@@ -26,6 +27,18 @@ export class ContactResolver {
   }
 
   @Authorized()
+  @Query(() => ContactChangeConnectionType, {
+    description: 'Every change of the caller\'s contacts (created, updated, deleted; here or in Google) after the cursor, oldest first, each contact as it is now. Start with no cursor (everything), keep endCursor and pass it back as after. A cursor older than the feed keeps deletes for (CONTACT_CHANGES_RETENTION_DAYS) is BAD_USER_INPUT with reason cursor_expired: re-read contacts and continue from extensions.resyncCursor.',
+  })
+  contactChanges(
+    @Ctx() ctx: GatewayContext,
+    @Arg('first', () => Int, { defaultValue: 100 }) first: number,
+    @Arg('after', () => String, { nullable: true }) after?: string | null,
+  ): Promise<ContactChangeConnectionType> {
+    return ctx.services.contacts.changes(ctx.scope(), { first, after });
+  }
+
+  @Authorized()
   @Query(() => ContactType, { nullable: true })
   async contact(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string): Promise<ContactType | null> {
     const c = await ctx.loaders().contacts.byId.load(id); // the loader makes the mirror fresh first
@@ -34,14 +47,22 @@ export class ContactResolver {
 
   @Authorized()
   @Mutation(() => ContactType, { description: 'Creates the contact here and in Google (syncState SYNCED when Google confirmed in time, else PENDING).' })
-  createContact(@Ctx() ctx: GatewayContext, @Arg('input', () => ContactInput) input: ContactInput): Promise<ContactType> {
-    return ctx.services.contacts.create(ctx.scope(), input);
+  createContact(
+    @Ctx() ctx: GatewayContext,
+    @Arg('input', () => ContactInput) input: ContactInput,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC }) idempotencyKey?: string | null,
+  ): Promise<ContactType> {
+    return ctx.services.contacts.create(ctx.scope(), input, idempotencyKey);
   }
 
   @Authorized()
   @Mutation(() => [ContactType], { description: 'Creates up to 1000 contacts at once (imports); they reach Google in batches of 200.' })
-  createContacts(@Ctx() ctx: GatewayContext, @Arg('input', () => [ContactInput]) input: ContactInput[]): Promise<ContactType[]> {
-    return ctx.services.contacts.createMany(ctx.scope(), input);
+  createContacts(
+    @Ctx() ctx: GatewayContext,
+    @Arg('input', () => [ContactInput]) input: ContactInput[],
+    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC }) idempotencyKey?: string | null,
+  ): Promise<ContactType[]> {
+    return ctx.services.contacts.createMany(ctx.scope(), input, keyed('createContacts', idempotencyKey, input));
   }
 
   @Authorized()

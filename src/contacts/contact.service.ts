@@ -12,14 +12,16 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
-import { batches } from '../db/batches';
 import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
-import { Contact } from '../entities';
+import { Contact, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
 import type { ContactInput, ContactPatch } from './contact.input';
-import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
-import { ContactConnectionType, SyncStateEnum, type ContactType, type SyncStatusType } from './contact.type';
+import { isUniqueViolation } from '../db/unique-violation';
+import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
+import { createdThenDeleted, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
+import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
+import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
 import { displayNameOf, FIELD_NAMES, type ContactFields } from './person.mapper';
 
 export interface ContactSettings {
@@ -27,10 +29,14 @@ export interface ContactSettings {
   freshnessMs: number;
   /** How long a mutation waits for Google before answering PENDING. */
   mutationWaitMs: number;
+  /** How long the change feed keeps a deleted contact's tombstone. */
+  changesRetentionMs: number;
 }
 
 /** Page size bounds of contacts(first:). */
 export const MAX_PAGE = 200;
+/** Page size bound of contactChanges(first:). */
+export const MAX_CHANGES_PAGE = 500;
 /** Most contacts one bulk mutation takes. */
 export const MAX_BULK = 1000;
 
@@ -139,12 +145,17 @@ export class ContactService {
     };
   }
 
-  async create(scope: TenantScope, input: ContactInput): Promise<ContactType> {
-    return (await this.createMany(scope, [input]))[0];
+  /** `idempotencyKey`: the same key answers the contact its first request created (src/idempotency/idempotency.ts). */
+  async create(scope: TenantScope, input: ContactInput, idempotencyKey?: string | null): Promise<ContactType> {
+    return (await this.createMany(scope, [input], keyed('createContact', idempotencyKey, input)))[0];
   }
 
-  async createMany(scope: TenantScope, inputs: ContactInput[]): Promise<ContactType[]> {
+  async createMany(scope: TenantScope, inputs: ContactInput[], key: Keyed | null = null): Promise<ContactType[]> {
     if (inputs.length === 0 || inputs.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contacts (got ${inputs.length})`);
+    if (key) {
+      const prior = await replayed(scope, key);
+      if (prior) return this.replay(scope, key, prior);
+    }
     const fields = inputs.map((i, n) => {
       try {
         return fieldsFromInput(i);
@@ -154,25 +165,48 @@ export class ContactService {
     });
     const now = new Date();
     const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
-    const seqs = await scope.manager.transaction(async (m) => {
-      for (const batch of batches(rows, 200)) await m.getRepository(Contact).insert(batch);
-      await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
-      return enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
-    });
+    let seqs: number[];
+    try {
+      seqs = await scope.manager.transaction(async (m) => {
+        const feed = await changeFeed(m, scope);
+        if (key) await remember(m, scope, key, rows.map((r) => r.id), now);
+        await insertContacts(m, rows);
+        await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
+        const queued = await enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
+        await feed.mark(rows.map((r) => r.id));
+        return queued;
+      });
+    } catch (err) {
+      // The same key sent twice at once: the first one's row let it in; this one answers with what it made.
+      const prior = key && isUniqueViolation(err) ? await replayed(scope, key) : null;
+      if (prior) return this.replay(scope, key!, prior);
+      throw err;
+    }
     return this.afterWrite(scope, seqs, rows.map((r) => r.id));
+  }
+
+  /** The contacts a key's first request created, as they are now. */
+  private async replay(scope: TenantScope, key: Keyed, ids: string[]): Promise<ContactType[]> {
+    const rows = await scope.findForAgent(Contact, { id: In(ids), deletedAt: IsNull() });
+    if (rows.length < ids.length) throw createdThenDeleted(key, ids.length > 1 ? 'contacts' : 'contact');
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => toContactType(byId.get(id)!));
   }
 
   async update(scope: TenantScope, id: string, patch: ContactPatch, attempt = 1): Promise<ContactType> {
     const { etag, ...changes } = patch;
     const seqs = await scope.manager.transaction(async (m) => {
+      const feed = await changeFeed(m, scope);
       const c = await scope.within(m).findOneForAgent(Contact, { id, deletedAt: IsNull() });
       if (!c) throw notFound('Contact', id);
+      const before = fieldsOf(c);
+      const f = fieldsFromInput(changes as ContactInput, before);
+      // Nothing to change: also with an etag gone stale, the contact already is what the caller asked for (a retry of
+      // an update that was applied, its answer lost): it is answered as it is, not CONFLICT.
+      if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(before[k]))) return [];
       if (etag && etag !== etagOf(c)) {
         throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed since you read it (your etag ${etag}, current ${etagOf(c)}); apply your change to the current version`, { current: toContactType(c) });
       }
-      const before = fieldsOf(c);
-      const f = fieldsFromInput(changes as ContactInput, before);
-      if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(before[k]))) return [];
       // A change of ours not yet confirmed may be in Google unanswered: the values this one replaces are kept, so
       // that meeting them there is known for our own write (src/outbox/unconfirmed.ts).
       const unconfirmed = c.version > c.syncedVersion ? withReplaced(c.unconfirmed, before, f, FIELD_NAMES) : c.unconfirmed;
@@ -184,7 +218,9 @@ export class ContactService {
         return null;
       }
       await writeEmails(m, c, f);
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);
+      const queued = await enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);
+      await feed.mark([c.id]);
+      return queued;
     });
     if (seqs === null) return this.update(scope, id, patch, attempt + 1);
     return (await this.afterWrite(scope, seqs, [id]))[0];
@@ -194,14 +230,22 @@ export class ContactService {
     if (ids.length === 0 || ids.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${ids.length})`);
     const unique = [...new Set(ids)];
     const seqs = await scope.manager.transaction(async (m) => {
-      const found = await m.getRepository(Contact).find({ where: { id: In(unique), agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() }, select: { id: true, version: true } });
-      const missing = unique.filter((id) => !found.some((c) => c.id === id));
+      const feed = await changeFeed(m, scope);
+      const rows = await m.getRepository(Contact).find({ where: { id: In(unique), agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { id: true, version: true, deletedAt: true } });
+      // Deleting again is no error (a retry whose answer was lost): deleted here and on its way to Google, or gone.
+      const found = rows.filter((c) => !c.deletedAt);
+      const unknown = unique.filter((id) => !rows.some((c) => c.id === id));
+      const buried = unknown.length ? await m.getRepository(ContactTombstone).find({ where: { contactId: In(unknown), agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { contactId: true } }) : [];
+      const missing = unknown.filter((id) => !buried.some((t) => t.contactId === id));
       if (missing.length) throw notFound('Contact', missing[0]);
       const now = new Date();
       for (const c of found) await m.getRepository(Contact).update({ id: c.id, brokerageId: scope.brokerageId }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
-      return enqueue(m, found.map((c) => ({ lane: this.lane(scope), kind: 'delete', entityId: c.id })), now);
+      if (found.length === 0) return [];
+      const queued = await enqueue(m, found.map((c) => ({ lane: this.lane(scope), kind: 'delete', entityId: c.id })), now);
+      await feed.mark(found.map((c) => c.id));
+      return queued;
     });
-    await this.deliver(scope, seqs);
+    if (seqs.length) await this.deliver(scope, seqs);
     return true;
   }
 
@@ -214,6 +258,21 @@ export class ContactService {
     if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.definite) return;
     this.deps.outbox.kick(this.lane(scope));
     await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
+  }
+
+  /**
+   * The caller's contact change feed after `after` (contact-changes.ts), made fresh with Google first as contacts is.
+   * A cursor older than the feed keeps deletes for is CURSOR_EXPIRED (BAD_USER_INPUT, reason cursor_expired).
+   */
+  async changes(scope: TenantScope, args: { first: number; after?: string | null }): Promise<ContactChangeConnectionType> {
+    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_CHANGES_PAGE) throw badInput(`"first" must be from 1 to ${MAX_CHANGES_PAGE} (got ${args.first})`, { field: 'first' });
+    const after = args.after ? decodeFeedCursor(args.after) : null;
+    await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
+    const { entries, hasMore } = await readFeed(scope.manager, scope, after, args.first);
+    // Read after the page: a retention sweep between the two reads is caught, never a silent gap.
+    if (after) await checkNotExpired(scope.manager, scope, after, this.deps.settings.changesRetentionMs);
+    const edges = entries.map((e) => ({ cursor: encodeFeedCursor(e), node: { contactId: e.id, deleted: e.deleted, contact: e.contact ? toContactType(e.contact) : null, changedAt: e.at } }));
+    return { edges, pageInfo: { hasNextPage: hasMore, endCursor: edges.length ? edges[edges.length - 1].cursor : (args.after ?? null) } };
   }
 
   async syncNow(scope: TenantScope): Promise<SyncStatusType> {

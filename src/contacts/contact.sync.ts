@@ -23,7 +23,7 @@ import type { people_v1 } from '@googleapis/people';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { batches } from '../db/batches';
-import { Contact, ContactEmail, ContactSyncRecord } from '../entities';
+import { Contact, ContactEmail, ContactSyncRecord, ContactTombstone } from '../entities';
 import { EMAIL_LENGTH } from '../entities/columns';
 import { AppError, ErrorCode } from '../errors';
 import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
@@ -32,6 +32,7 @@ import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { changeFeed, pruneTombstones, type FeedWrite } from './contact-changes';
 import { mergeContact, onlyOurChanges } from './merge';
 import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
 
@@ -40,6 +41,9 @@ export const SYNC_PAGE_SIZE = 1000;
 /** People getBatchGet resourceNames maximum (v1 docs: "max 200"). */
 export const BATCH_GET_MAX = 200;
 export const CONTACTS_TOPIC = 'contacts';
+/** How often the tombstone sweep runs in each process (replicas may overlap: deleting twice is harmless), and its round. */
+const PRUNE_EVERY_MS = 3600_000;
+const PRUNE_AGENTS_PER_ROUND = 100;
 /** Agents whose last sync end ensureFresh remembers (a bound: older ones are simply asked the database again). */
 const MAX_FINISHED_REMEMBERED = 10_000;
 
@@ -70,6 +74,7 @@ export function contactRow(base: Partial<Contact> & Pick<Contact, 'id' | 'broker
     conflicts: null,
     googleUpdatedAt: null,
     deletedAt: null,
+    changeSeq: 0,
     createdAt: now,
     updatedAt: now,
     ...base,
@@ -104,6 +109,16 @@ export function fieldsOf(c: Contact): ContactFields {
   };
 }
 
+/**
+ * Inserts new mirror rows, 200 a statement. Not read back (updateEntity(false)): for a column with a database default
+ * (changeSeq) TypeORM selects the rows again and merges the i-th row it gets into the i-th entity given, whatever
+ * order the database answered in, primary key included, so the ids of the entities passed in got shuffled (the
+ * contacts' email index then pointed at one another; seen on SQLite). Every column is given here anyway.
+ */
+export async function insertContacts(m: EntityManager, rows: Contact[]): Promise<void> {
+  for (const batch of batches(rows, 200)) await m.createQueryBuilder().insert().into(Contact).values(batch).updateEntity(false).execute();
+}
+
 /** Index rows of new contacts (no previous rows to remove), in multi-row inserts. */
 export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>; fields: ContactFields }[]): Promise<void> {
   // A value longer than an address can be (Google keeps any text as an email) is not indexed: no mail goes to it.
@@ -119,11 +134,20 @@ export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'age
   await insertEmails(m, [{ contact: c, fields: f }]);
 }
 
-export async function removeContacts(m: EntityManager, brokerageId: string, ids: string[]): Promise<void> {
+/**
+ * Removes contacts from the mirror, leaving a tombstone of each (its id and when: contact-tombstone.entity.ts) at the
+ * transaction's feed position (`feed`: taken first in the transaction, contact-changes.ts).
+ */
+export async function removeContacts(m: EntityManager, agent: Pick<AgentRef, 'brokerageId' | 'agentId'>, feed: FeedWrite, ids: string[], now = new Date()): Promise<void> {
+  const { brokerageId, agentId } = agent;
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
     await m.getRepository(ContactEmail).delete({ contactId: In(slice), brokerageId });
-    await m.getRepository(Contact).delete({ id: In(slice), brokerageId });
+    await m.getRepository(Contact).delete({ id: In(slice), brokerageId, agentId });
+  }
+  const changeSeq = feed.seq;
+  for (let i = 0; i < ids.length; i += 500) {
+    await m.createQueryBuilder().insert().into(ContactTombstone).values(ids.slice(i, i + 500).map((contactId) => ({ contactId, brokerageId, agentId, changeSeq, deletedAt: now }))).orIgnore().execute();
   }
 }
 
@@ -132,16 +156,53 @@ export class ContactSync {
   /** When each agent's last sync in this process ended (ms), for ensureFresh; the most recent agents only. */
   private readonly finished = new Map<string, number>();
 
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
+
   constructor(
-    private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger; metrics?: Metrics },
+    private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger; metrics?: Metrics; /** tombstones kept (contactChanges) */ retentionMs?: number },
   ) {}
+
+  /** Starts the hourly sweep of tombstones past the retention, for agents that no longer sync (each sync prunes its agent's). */
+  start(): void {
+    if (this.timer || !this.deps.retentionMs) return;
+    this.timer = setInterval(() => {
+      this.prune().catch((err) => this.deps.log.warn({ err }, 'contact change feed: the retention sweep failed; it runs again in an hour'));
+    }, PRUNE_EVERY_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.sweeping?.catch(() => undefined);
+  }
+
+  /** Deletes tombstones past the retention, PRUNE_AGENTS_PER_ROUND agents a round; resolves to how many went. One sweep at a time. */
+  prune(now = new Date()): Promise<number> {
+    const retentionMs = this.deps.retentionMs;
+    if (!retentionMs) return Promise.resolve(0);
+    this.sweeping ??= (async () => {
+      let removed = 0;
+      for (;;) {
+        const agents: { agentId: string; brokerageId: string }[] = await this.deps.ds.getRepository(ContactTombstone).createQueryBuilder('t').select('t.agentId', 'agentId').addSelect('t.brokerageId', 'brokerageId').distinct(true).where('t.deletedAt < :cutoff', { cutoff: new Date(now.getTime() - retentionMs) }).limit(PRUNE_AGENTS_PER_ROUND).getRawMany();
+        let round = 0;
+        for (const a of agents) round += await pruneTombstones(this.deps.ds, a, retentionMs, now);
+        removed += round;
+        if (agents.length < PRUNE_AGENTS_PER_ROUND || round === 0) return removed;
+      }
+    })().finally(() => (this.sweeping = null));
+    return this.sweeping;
+  }
 
   async record(agent: AgentRef): Promise<ContactSyncRecord> {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
-    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null };
-    await repo.insert(fresh).catch(() => undefined); // a concurrent first sync inserted it
+    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null, changesPrunedThrough: 0 };
+    // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
+    // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.
+    await repo.createQueryBuilder().insert().values(fresh).updateEntity(false).execute().catch(() => undefined);
     return (await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId }))!;
   }
 
@@ -203,6 +264,8 @@ export class ContactSync {
         result = await this.full(agent, people, null);
       }
       await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      // The agent's tombstones past the retention (contactChanges): a failure here is no failure of the sync.
+      if (this.deps.retentionMs) await pruneTombstones(this.deps.ds, agent, this.deps.retentionMs).catch((err) => this.deps.log.warn({ err, agentId: agent.agentId }, 'contact change feed: pruning tombstones failed; the sweep tries again'));
       this.deps.metrics?.syncSucceeded('people');
       return result;
     } catch (err) {
@@ -315,8 +378,10 @@ export class ContactSync {
     }
     if (fresh.length) {
       await this.deps.ds.transaction(async (m) => {
-        for (const rows of batches(fresh.map((x) => x.row), 200)) await m.getRepository(Contact).insert(rows);
+        const feed = await changeFeed(m, agent);
+        await insertContacts(m, fresh.map((x) => x.row));
         await insertEmails(m, fresh.map((x) => ({ contact: x.row, fields: x.fields })));
+        await feed.mark(fresh.map((x) => x.row.id));
       });
       imported += fresh.length;
     }
@@ -361,6 +426,7 @@ export class ContactSync {
         patch = { ...columnsOf(theirs), syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
       }
       const ok = await this.deps.ds.transaction(async (m) => {
+        const feed = await changeFeed(m, c);
         const res = await m.getRepository(Contact).update(
           { id: c.id, version: c.version, brokerageId: c.brokerageId },
           { ...patch, ...(patch.syncState === 'SYNCED' ? { unconfirmed: null } : {}), resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
@@ -369,6 +435,7 @@ export class ContactSync {
         const fields = fieldsOf({ ...c, ...patch } as Contact);
         await writeEmails(m, c, fields);
         if (pushOurs) await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id }]);
+        await feed.mark([c.id]);
         return true;
       });
       if (ok) {
@@ -395,6 +462,7 @@ export class ContactSync {
       // Judged and acted on in one transaction, the delete guarded by the version judged: a CRM edit committed
       // between a look and the delete used to be deleted with the row (the README promises the edit wins).
       const outcome = await this.deps.ds.transaction(async (m) => {
+        const feed = await changeFeed(m, agent);
         const repo = m.getRepository(Contact);
         const c = await repo.findOneBy({ id: found.id, brokerageId: found.brokerageId });
         if (!c || c.resourceName !== resourceName) return 'gone' as const;
@@ -403,12 +471,13 @@ export class ContactSync {
           const res = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
           if (!res.affected) return 'changed' as const;
           await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
+          await feed.mark([c.id]);
           return 'recreated' as const;
         }
         // Claims the row at the version judged (a write that matches nothing means an edit got in first), then removes it.
         const claimed = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { updatedAt: new Date() });
         if (!claimed.affected) return 'changed' as const;
-        await removeContacts(m, c.brokerageId, [c.id]);
+        await removeContacts(m, c, feed, [c.id]);
         return 'removed' as const;
       });
       if (outcome === 'changed') continue;

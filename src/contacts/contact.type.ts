@@ -164,3 +164,36 @@ export class SyncStatusType {
   @Field(() => ContactsSyncStatusType)
   contacts: ContactsSyncStatusType;
 }
+
+@ObjectType('ContactChange', { description: 'A contact that changed: created, updated or deleted, here or in Google. Apply these in order to a local copy: it then equals contacts.' })
+export class ContactChangeType {
+  @Field(() => ID)
+  contactId: string;
+
+  @Field({ description: 'True when the contact is gone (deleted here or in Google): remove it from the local copy.' })
+  deleted: boolean;
+
+  @Field(() => ContactType, { nullable: true, description: 'The contact as it is now; null when deleted.' })
+  contact: ContactType | null;
+
+  @Field(() => Date, { description: 'When it changed (its updatedAt), or when it was deleted.' })
+  changedAt: Date;
+}
+
+@ObjectType('ContactChangeEdge')
+export class ContactChangeEdgeType {
+  @Field()
+  cursor: string;
+
+  @Field(() => ContactChangeType)
+  node: ContactChangeType;
+}
+
+@ObjectType('ContactChangeConnection')
+export class ContactChangeConnectionType {
+  @Field(() => [ContactChangeEdgeType])
+  edges: ContactChangeEdgeType[];
+
+  @Field(() => PageInfoType, { description: 'endCursor: pass it back as after, also when this page is empty (it is then the cursor given).' })
+  pageInfo: PageInfoType;
+}

@@ -44,4 +44,8 @@ export class ContactSyncRecord {
 
   @Column({ type: 'varchar', length: 64, nullable: true })
   lastFullResyncReason: string | null;
+
+  /** The highest change-feed position of a tombstone deleted for age (0: none): a cursor below it has missed deletes. */
+  @Column({ type: 'integer', default: 0 })
+  changesPrunedThrough: number;
 }

@@ -15,6 +15,7 @@ export type ContactSyncState = 'SYNCED' | 'PENDING' | 'FAILED' | 'CONFLICT';
 @Entity('contact')
 @Index('idx_contact_agent', ['agentId', 'deletedAt', 'sortKey'])
 @Index('uq_contact_resource', ['agentId', 'resourceName'], { unique: true })
+@Index('idx_contact_changes', ['agentId', 'changeSeq', 'id'])
 export class Contact {
   @PrimaryColumn(idColumn)
   id: string;
@@ -40,6 +41,10 @@ export class Contact {
   /** Our own version, bumped on every change of the mirror row; the API's `etag` is derived from it. */
   @Column({ type: 'integer' })
   version: number;
+
+  /** Its place in the agent's change feed: set by every transaction that changes what a client sees of it (contact-changes.ts). */
+  @Column({ type: 'integer', default: 0 })
+  changeSeq: number;
 
   /** The version Google has: below `version` means local changes are on their way (syncState PENDING). */
   @Column({ type: 'integer' })

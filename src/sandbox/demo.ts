@@ -21,7 +21,7 @@ export async function ensureDemoTenant(ds: DataSource, now = new Date()): Promis
     const people: [string, AgentRole][] = [[DEMO_AGENT, 'agent'], [DEMO_ADMIN, 'admin']];
     for (const [email, role] of people) {
       if (!(await m.getRepository(Agent).existsBy({ email }))) {
-        await m.getRepository(Agent).insert({ id: randomUUID(), brokerageId: brokerage.id, email, role, createdAt: now, lastSeenAt: null });
+        await m.getRepository(Agent).createQueryBuilder().insert().values({ id: randomUUID(), brokerageId: brokerage.id, email, role, createdAt: now, lastSeenAt: null, contactChangeSeq: 0 }).updateEntity(false).execute();
       }
     }
     return brokerage;

@@ -114,6 +114,16 @@ Object.assign(PROBES, {
   'Query.contacts': async (w: World, domain: Domain) => {
     expect(await ownContact(w, domain)).toEqual([{ id: w.contacts[domain], displayName: `Client of ${domain}` }]);
   },
+  'Query.contactChanges': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    const ids = (await w.gw.gql('{ contactChanges(first: 500) { edges { node { contactId contact { id } } } } }', { token: t })).body.data.contactChanges.edges.map((e: { node: { contactId: string } }) => e.node.contactId);
+    expect(ids).toContain(w.contacts[domain]);
+    expect(ids).not.toContain(w.contacts[other]);
+    // Another agent's cursor is only positions: read with it, the caller still sees only its own contacts.
+    const theirs = (await w.gw.gql('{ contactChanges(first: 1) { pageInfo { endCursor } } }', { token: await w.agentToken(other) })).body.data.contactChanges.pageInfo.endCursor;
+    const after = (await w.gw.gql('query ($a: String) { contactChanges(first: 500, after: $a) { edges { node { contactId } } } }', { token: t, variables: { a: theirs } })).body;
+    expect((after.data?.contactChanges.edges ?? []).map((e: { node: { contactId: string } }) => e.node.contactId)).not.toContain(w.contacts[other]);
+  },
   'Query.contact': async (w: World, domain: Domain, other: Domain) => {
     const t = await w.agentToken(domain);
     expect((await w.gw.gql(`query ($id: ID!) { contact(id: $id) ${CONTACT} }`, { token: t, variables: { id: w.contacts[domain] } })).body.data.contact.id).toBe(w.contacts[domain]);

@@ -62,6 +62,20 @@ describeEachDb('contacts: two-way sync', (db) => {
     await expectSameOnBothSides();
   });
 
+  test('a bulk create indexes each contact under its own emails (TypeORM once shuffled the ids of a multi-row insert)', async () => {
+    // Batches of several sizes: whether the database answers the read-back in insertion order depends on its plan.
+    const input = [5, 2, 40, 3].flatMap((n, b) => Array.from({ length: n }, (_, i) => ({ givenName: `Bulk${b}x${i}`, emails: [{ value: `bulk${b}x${i}@x.test` }] })));
+    let at = 0;
+    for (const n of [5, 2, 40, 3]) {
+      const batch = input.slice(at, (at += n));
+      const made = (await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id givenName emails { value } } }', { i: batch })).body.data.createContacts;
+      expect(made.map((c: { givenName: string; emails: { value: string }[] }) => [c.givenName, c.emails[0].value])).toEqual(batch.map((c) => [c.givenName, c.emails[0].value]));
+    }
+    const index: { givenName: string; email: string }[] = await db().ds.query('SELECT c.givenName AS givenName, e.email AS email FROM contact c JOIN contact_email e ON e.contactId = c.id');
+    expect(index).toHaveLength(50);
+    expect(index.filter((r) => r.email !== `${r.givenName.toLowerCase()}@x.test`)).toEqual([]);
+  });
+
   test('createContact reaches Google with our id in clientData and answers SYNCED; the next sync does not echo it back as new', async () => {
     const res = await gql(`mutation ($i: ContactInput!) { createContact(input: $i) { ${FIELDS} } }`, { i: { givenName: 'Zoë', familyName: 'Buyer', emails: [{ value: 'zoe@buyer.test', type: 'home' }], phones: [{ value: '+1 206 555 0101', type: 'mobile' }], organization: 'Buyers Inc', jobTitle: 'CEO', notes: 'likes lofts' } });
     expect(res.body.errors).toBeUndefined();

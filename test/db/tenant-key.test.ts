@@ -30,6 +30,7 @@ const CROSS_TENANT: Array<[string, RegExp, string]> = [
   ['calendar_channel', re('WHERE \\(\\(~CalendarChannel~\\.~id~ = \\?\\)\\) LIMIT 1$'), 'a push notification names only its channel id; the brokerage is known once the channel is found'],
   ['calendar_channel', re('WHERE \\(\\(~CalendarChannel~\\.~expiration~ < \\?\\)\\)$'), 'the renewal pass over every brokerage\'s channels that expire soon (background)'],
   ['calendar_channel', re('FROM ~calendar_channel~ ~CalendarChannel~$'), 'a process that stops its channels on shutdown (CALENDAR_CHANNELS_ON_SHUTDOWN=stop) stops them all'],
+  ['contact_tombstone', re('^SELECT DISTINCT ~t~\\.~agentId~ AS ~agentId~, ~t~\\.~brokerageId~ AS ~brokerageId~ FROM ~contact_tombstone~ ~t~ WHERE ~t~\\.~deletedAt~ < \\?'), 'the hourly retention of the contact feed picks the agents with old tombstones; each agent is then pruned by its brokerage'],
   ['calendar_change', re('^SELECT DISTINCT ~c~\\.~brokerageId~ AS ~brokerageId~, ~c~\\.~agentId~ AS ~agentId~ FROM ~calendar_change~ ~c~ WHERE ~c~\\.~recordedAt~ < \\?'), 'the hourly retention picks the agents with old changes; each agent is then pruned by its brokerage'],
 ];
 
@@ -102,12 +103,18 @@ describeEachDb('the tenant key', (db) => {
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
     await gql('{ contacts(first: 5, query: "ada") { totalCount edges { node { id emails { value } } } } }');
     await gql('query ($id: ID!) { contact(id: $id) { id givenName } }', { id: ada.id });
+    // A create with an idempotency key, retried; the change feed; its tombstones pruned (as a month later).
+    const keyed = 'mutation { createContact(input: { givenName: "Kei" }, idempotencyKey: "tk-1") { id } }';
+    await gql(keyed);
+    await gql(keyed);
+    await gql('{ contactChanges(first: 10) { edges { node { contactId deleted } } } }');
+    await w.gw.services.contactSync.prune(new Date(Date.now() + 40 * 86_400_000));
 
     // Calendar: a view, writes, a sync, the change feed.
     await gql('{ events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { totalCount } }');
     const ev = (await gql('mutation { createEvent(input: { title: "Showing", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z", attendees: ["ada@buyers.test"] }) { id } }')).createEvent;
     await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { location: "12 Elm St" }) { id } }', { id: ev.id });
-    const gone = (await gql('mutation { createEvent(input: { title: "Gone", start: "2026-12-11T10:00:00Z", end: "2026-12-11T11:00:00Z" }) { id } }')).createEvent;
+    const gone = (await gql('mutation { createEvent(input: { title: "Gone", start: "2026-12-11T10:00:00Z", end: "2026-12-11T11:00:00Z" }, idempotencyKey: "tk-2") { id } }')).createEvent;
     await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: gone.id });
     await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
     await gql('{ eventChanges(first: 10) { edges { node { eventId status } } } }');

@@ -63,7 +63,7 @@ export async function startWorld(db: TestDb, opts: { domain?: string; users?: st
 
 /** Empties the contact mirror, the outbox and the agent's Google contacts: each contacts test starts from nothing. */
 export async function resetContacts(w: World, db: TestDb, email: string): Promise<void> {
-  for (const t of ['outbox', 'contact_email', 'contact', 'contact_sync']) await db.ds.query(`DELETE FROM ${t}`);
+  for (const t of ['outbox', 'contact_email', 'contact', 'contact_sync', 'contact_tombstone', 'idempotency_key']) await db.ds.query(`DELETE FROM ${t}`);
   const r = await w.admin.request('DELETE', `/users/${email}/contacts`);
   if (r.status !== 200) throw new Error(`resetContacts: the emulator answered ${r.status}: ${JSON.stringify(r.body)}`);
 }
