@@ -134,6 +134,7 @@ export class CalendarStatusResolver {
     const channel = await ctx.services.calendarWatch.current(scope.agentId, scope.brokerageId);
     const error = statusError(await ctx.keyProblem('calendar'), rec);
     return {
+      id: `${scope.agentId}/calendar`,
       lastSyncAt: rec.lastSyncAt,
       lastFullSyncAt: rec.lastFullSyncAt,
       fullSyncs: rec.fullSyncs,

@@ -142,6 +142,9 @@ export class EventChangeConnectionType {
 
 @ObjectType('CalendarSyncStatus')
 export class CalendarSyncStatusType {
+  @Field(() => ID, { description: 'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.' })
+  id: string;
+
   @Field(() => Date, { nullable: true })
   lastSyncAt: Date | null;
 

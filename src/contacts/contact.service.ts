@@ -286,7 +286,9 @@ export class ContactService {
     const counts = await laneCounts(scope.manager, this.lane(scope));
     const error = statusError(keyProblem === undefined ? await credentialProblem(scope.manager, scope.brokerageId, 'contacts') : keyProblem, rec);
     return {
+      id: scope.agentId,
       contacts: {
+        id: `${scope.agentId}/contacts`,
         lastSyncAt: rec.lastSyncAt,
         staleSince: rec.staleSince,
         error,

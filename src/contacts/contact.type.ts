@@ -119,6 +119,9 @@ export class ContactConnectionType {
 
 @ObjectType('ContactsSyncStatus')
 export class ContactsSyncStatusType {
+  @Field(() => ID, { description: 'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.' })
+  id: string;
+
   @Field(() => Date, { nullable: true, description: 'The mirror is Google\'s state as of this time.' })
   lastSyncAt: Date | null;
 
@@ -152,6 +155,9 @@ export class ContactsSyncStatusType {
 
 @ObjectType('MailSyncStatus')
 export class MailSyncStatusType {
+  @Field(() => ID, { description: 'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.' })
+  id: string;
+
   @Field(() => SyncErrorType, { nullable: true, description: 'What stops mail from reaching Gmail now (the brokerage\'s key); null when all is well.' })
   error: SyncErrorType | null;
 
@@ -161,6 +167,9 @@ export class MailSyncStatusType {
 
 @ObjectType('SyncStatus')
 export class SyncStatusType {
+  @Field(() => ID, { description: 'The agent\'s id: a client cache keeps the status as one object, whichever parts each query asks for.' })
+  id: string;
+
   @Field(() => ContactsSyncStatusType)
   contacts: ContactsSyncStatusType;
 }

@@ -47,6 +47,6 @@ export class MailStatusResolver {
   @FieldResolver(() => MailSyncStatusType)
   async mail(@Ctx() ctx: GatewayContext): Promise<MailSyncStatusType> {
     const scope = ctx.scope();
-    return { error: await ctx.keyProblem('mail'), queued: await scope.manager.getRepository(SentMail).countBy({ brokerageId: scope.brokerageId, agentId: scope.agentId, status: 'QUEUED' }) };
+    return { id: `${scope.agentId}/mail`, error: await ctx.keyProblem('mail'), queued: await scope.manager.getRepository(SentMail).countBy({ brokerageId: scope.brokerageId, agentId: scope.agentId, status: 'QUEUED' }) };
   }
 }

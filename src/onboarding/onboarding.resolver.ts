@@ -13,7 +13,7 @@ function toType(r: VerificationResult): CredentialVerificationType {
   return {
     status: VerificationStatusEnum[r.status],
     checks: r.checks,
-    serviceAccount: { ...r.serviceAccount, status: CredentialStatusEnum[r.serviceAccount.status], lastChecks: r.checks },
+    serviceAccount: { ...r.serviceAccount, id: r.serviceAccount.privateKeyId, status: CredentialStatusEnum[r.serviceAccount.status], lastChecks: r.checks },
   };
 }
 

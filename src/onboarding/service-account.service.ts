@@ -9,6 +9,7 @@ export class ServiceAccountService {
     const row = await scope.findOneInBrokerage(ServiceAccountCredential, { status: In(['VERIFIED', 'CANNOT_BE_VERIFIED']) }, { createdAt: 'DESC' });
     if (!row) return null;
     return {
+      id: row.privateKeyId,
       clientEmail: row.clientEmail,
       clientId: row.clientId,
       privateKeyId: row.privateKeyId,

@@ -1,4 +1,4 @@
-import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { CredentialCheckType } from './credential-check.type';
 
 export enum CredentialStatusEnum {
@@ -10,6 +10,9 @@ registerEnumType(CredentialStatusEnum, { name: 'CredentialStatus' });
 
 @ObjectType('ServiceAccount', { description: 'The public face of the brokerage\'s Google service-account key. The private key is never exposed.' })
 export class ServiceAccountType {
+  @Field(() => ID, { description: 'The key\'s id (privateKeyId): a key for client caches.' })
+  id: string;
+
   @Field()
   clientEmail: string;
 
