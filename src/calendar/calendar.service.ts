@@ -22,7 +22,7 @@ import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { credentialProblem } from '../google/feature-health';
-import { createdThenDeleted, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
+import { createdThenDeleted, forgetExpiredKeys, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -382,6 +382,11 @@ export function isRefusedCreate(row: CalendarEvent | null | undefined): boolean 
   return Boolean(row && row.syncState === 'FAILED' && !row.pendingOp && !row.event && row.body);
 }
 
+/** A delete of ours that is done: a delivered delete (settled with no event) or a refused create forgotten. */
+export function isDoneDelete(row: CalendarEvent | null | undefined): boolean {
+  return Boolean(row && !row.pendingOp && !row.event && !row.body && row.syncState === 'SYNCED');
+}
+
 export class CalendarService {
   readonly cache: RangeCache;
 
@@ -540,6 +545,7 @@ export class CalendarService {
       if (again) return this.replay(scope, key!, again[0]);
       throw err;
     }
+    if (key) await forgetExpiredKeys(scope).catch(() => undefined); // housekeeping: never fails the create
     return this.afterWrite(scope, seqs, googleEventId);
   }
 
@@ -614,17 +620,20 @@ export class CalendarService {
   async delete(scope: TenantScope, id: string): Promise<boolean> {
     if (!isEventId(id)) throw notFound('Event', id);
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
-    // Deleting again is no error (a retry whose answer was lost): on its way to Google, or cancelled there (below).
+    // Deleting again is no error (a retry whose answer was lost): on its way to Google, or (below) cancelled there, or
+    // gone from Google after a delete of ours (a settled delete leaves its row without an operation, body or event).
     if (existing?.pendingOp === 'delete') return true;
     if (isRefusedCreate(existing)) {
-      // Google never had it: deleting is forgetting our record (guarded: a concurrent edit re-queued it meanwhile).
-      const res = await scope.manager.getRepository(CalendarEvent).delete({ id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt });
+      // Google never had it: deleting is forgetting our record, which is left as a done delete (so that deleting
+      // again answers true). Guarded: a concurrent edit re-queued it meanwhile.
+      const res = await scope.manager.getRepository(CalendarEvent).update({ id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt }, { pendingOp: null, body: null, event: null, etag: null, baseEtag: null, unconfirmed: null, syncState: 'SYNCED', syncError: null, conflicts: null, updatedAt: new Date() });
       if (!res.affected) return this.delete(scope, id);
       await this.cache.invalidate(scope);
       return true;
     }
     if (existing?.pendingOp !== 'create') {
       const current = await this.fetch(scope, id);
+      if (!current && isDoneDelete(existing)) return true; // Google never had it, or no longer has it, and we deleted it
       if (!current) throw notFound('Event', id);
       if (current.status === 'cancelled') return true; // Google keeps a deleted event's id, cancelled
     }

@@ -38,6 +38,11 @@ export interface FeedWrite {
   seq: number;
   /** Puts contacts at this transaction's position. */
   mark(ids: readonly string[]): Promise<void>;
+  /**
+   * `n` more positions of this transaction, one per tombstone, so that a cursor's position alone says which tombstones
+   * a client has read (the retention's horizon is a position: checkNotExpired). Returns the first.
+   */
+  reserve(n: number): Promise<number>;
 }
 
 /**
@@ -56,6 +61,11 @@ export async function changeFeed(m: EntityManager, agent: FeedAgent): Promise<Fe
   const seq = row.contactChangeSeq;
   return {
     seq,
+    async reserve(n) {
+      await agents.increment({ id: agent.agentId, brokerageId: agent.brokerageId }, 'contactChangeSeq', n);
+      const now = await agents.findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
+      return now!.contactChangeSeq - n + 1;
+    },
     async mark(ids) {
       for (const slice of chunks([...new Set(ids)], 500)) {
         await m.getRepository(Contact).update({ id: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId }, { changeSeq: seq });
@@ -108,20 +118,23 @@ export interface FeedEntry {
  */
 export async function readFeed(m: EntityManager, agent: FeedAgent, after: FeedCursor | null, first: number): Promise<{ entries: FeedEntry[]; hasMore: boolean }> {
   const q = (s: string) => m.connection.driver.escape(s);
-  const params: unknown[] = [];
-  const since = (seqCol: string, idCol: string) => {
-    if (!after) return '';
-    params.push(after.seq, after.seq, after.id);
-    return ` AND (${seqCol} > ? OR (${seqCol} = ? AND ${idCol} > ?))`;
+  // Each side ordered and cut to the page on its own index (agentId, changeSeq, id), then merged: a page reads
+  // about `first` rows of each, however many contacts the agent has (without the inner limits, every page read and
+  // sorted everything after the cursor: 54-72 ms a page at 60,000 contacts on SQLite, 0.5 ms with them).
+  const side = (table: string, idCol: string, gone: 0 | 1, alias: string) => {
+    const params: unknown[] = [agent.brokerageId, agent.agentId];
+    let since = '';
+    if (after) {
+      since = ` AND (${q('changeSeq')} > ? OR (${q('changeSeq')} = ? AND ${q(idCol)} > ?))`;
+      params.push(after.seq, after.seq, after.id);
+    }
+    params.push(first + 1);
+    const sql = `SELECT * FROM (SELECT ${q(idCol)} AS id, ${q('changeSeq')} AS seq, ${gone} AS gone FROM ${q(table)} WHERE ${q('brokerageId')} = ? AND ${q('agentId')} = ?${since} ORDER BY ${q('changeSeq')}, ${q(idCol)} LIMIT ?) ${alias}`;
+    return { sql, params };
   };
-  const live = `SELECT ${q('id')} AS id, ${q('changeSeq')} AS seq, 0 AS gone FROM ${q('contact')} WHERE ${q('brokerageId')} = ? AND ${q('agentId')} = ?`;
-  params.push(agent.brokerageId, agent.agentId);
-  const liveSince = since(q('changeSeq'), q('id'));
-  const dead = `SELECT ${q('contactId')} AS id, ${q('changeSeq')} AS seq, 1 AS gone FROM ${q('contact_tombstone')} WHERE ${q('brokerageId')} = ? AND ${q('agentId')} = ?`;
-  params.push(agent.brokerageId, agent.agentId);
-  const deadSince = since(q('changeSeq'), q('contactId'));
-  params.push(first + 1);
-  const rows: { id: string; seq: number | string; gone: number | string }[] = await m.query(`${live}${liveSince} UNION ALL ${dead}${deadSince} ORDER BY seq, id LIMIT ?`, params);
+  const live = side('contact', 'id', 0, 'live');
+  const dead = side('contact_tombstone', 'contactId', 1, 'dead');
+  const rows: { id: string; seq: number | string; gone: number | string }[] = await m.query(`${live.sql} UNION ALL ${dead.sql} ORDER BY seq, id LIMIT ?`, [...live.params, ...dead.params, first + 1]);
   const page = rows.slice(0, first);
   const liveIds = page.filter((r) => Number(r.gone) === 0).map((r) => r.id);
   const contacts = new Map<string, Contact>();
@@ -144,16 +157,20 @@ export async function readFeed(m: EntityManager, agent: FeedAgent, after: FeedCu
 }
 
 /** The agent's newest position (the cursor a client resumes from after re-reading everything). */
+/** The id of a cursor that stands after every contact at its position. */
+const PAST_EVERY_ID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+
 export async function headCursor(m: EntityManager, agent: FeedAgent): Promise<string> {
   const row = await m.getRepository(Agent).findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
   // After every id at this position: nothing at it is repeated.
-  return encodeFeedCursor({ seq: row?.contactChangeSeq ?? 0, id: 'ffffffff-ffff-ffff-ffff-ffffffffffff' });
+  return encodeFeedCursor({ seq: row?.contactChangeSeq ?? 0, id: PAST_EVERY_ID });
 }
 
 /** Throws CURSOR_EXPIRED (BAD_USER_INPUT, reason cursor_expired) when deletes after `after` were pruned. */
 export async function checkNotExpired(m: EntityManager, agent: FeedAgent, after: FeedCursor, retentionMs: number): Promise<void> {
   const rec = await m.getRepository(ContactSyncRecord).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, changesPrunedThrough: true } });
-  if (!rec || after.seq >= rec.changesPrunedThrough) return;
+  // Each tombstone has a position of its own (FeedWrite.reserve): a cursor at the highest one pruned has read it.
+  if (after.seq >= (rec?.changesPrunedThrough ?? 0)) return;
   const days = Math.round(retentionMs / 86_400_000);
   throw badInput(
     `The cursor is older than the change feed keeps (${days} days): deletions after it were forgotten. Re-read every contact with contacts(first, after), then continue the feed from extensions.resyncCursor`,
@@ -179,7 +196,8 @@ export async function pruneTombstones(ds: DataSource, agent: FeedAgent, retentio
       const recs = m.getRepository(ContactSyncRecord);
       const rec = await recs.findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, changesPrunedThrough: true } });
       if (!rec) return 0; // no sync record yet: the tombstones wait for the agent's first sync, which creates it
-      if (rec.changesPrunedThrough < top) await recs.update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { changesPrunedThrough: top });
+      // Only ever raised: a concurrent pruner with an older cutoff (another replica, the sweep) must not lower it.
+      await recs.update({ agentId: agent.agentId, brokerageId: agent.brokerageId, changesPrunedThrough: LessThan(top) }, { changesPrunedThrough: top });
       await m.getRepository(ContactTombstone).delete({ contactId: In(old.map((t) => t.contactId)), brokerageId: agent.brokerageId });
       return old.length;
     });

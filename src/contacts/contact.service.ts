@@ -19,7 +19,7 @@ import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
 import type { ContactInput, ContactPatch } from './contact.input';
 import { isUniqueViolation } from '../db/unique-violation';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
-import { createdThenDeleted, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
+import { createdThenDeleted, forgetExpiredKeys, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
 import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
 import { displayNameOf, FIELD_NAMES, type ContactFields } from './person.mapper';
@@ -182,6 +182,7 @@ export class ContactService {
       if (prior) return this.replay(scope, key!, prior);
       throw err;
     }
+    if (key) await forgetExpiredKeys(scope).catch(() => undefined); // housekeeping: never fails the create
     return this.afterWrite(scope, seqs, rows.map((r) => r.id));
   }
 

@@ -135,8 +135,8 @@ export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'age
 }
 
 /**
- * Removes contacts from the mirror, leaving a tombstone of each (its id and when: contact-tombstone.entity.ts) at the
- * transaction's feed position (`feed`: taken first in the transaction, contact-changes.ts).
+ * Removes contacts from the mirror, leaving a tombstone of each (its id and when: contact-tombstone.entity.ts), each
+ * at a feed position of its own reserved by the transaction (`feed`: taken first in it, contact-changes.ts).
  */
 export async function removeContacts(m: EntityManager, agent: Pick<AgentRef, 'brokerageId' | 'agentId'>, feed: FeedWrite, ids: string[], now = new Date()): Promise<void> {
   const { brokerageId, agentId } = agent;
@@ -145,9 +145,9 @@ export async function removeContacts(m: EntityManager, agent: Pick<AgentRef, 'br
     await m.getRepository(ContactEmail).delete({ contactId: In(slice), brokerageId });
     await m.getRepository(Contact).delete({ id: In(slice), brokerageId, agentId });
   }
-  const changeSeq = feed.seq;
+  const first = await feed.reserve(ids.length); // a position each (contact-changes.ts)
   for (let i = 0; i < ids.length; i += 500) {
-    await m.createQueryBuilder().insert().into(ContactTombstone).values(ids.slice(i, i + 500).map((contactId) => ({ contactId, brokerageId, agentId, changeSeq, deletedAt: now }))).orIgnore().execute();
+    await m.createQueryBuilder().insert().into(ContactTombstone).values(ids.slice(i, i + 500).map((contactId, j) => ({ contactId, brokerageId, agentId, changeSeq: first + i + j, deletedAt: now }))).orIgnore().execute();
   }
 }
 

@@ -35,7 +35,7 @@ export class Agent {
 
   /**
    * The agent's contact change feed's last position (src/contacts/contact-changes.ts). Taken, with this row's lock,
-   * as the last step of every transaction that changes the agent's contacts, so positions are handed out in commit
+   * as the first step of every transaction that changes the agent's contacts, so positions are handed out in commit
    * order and a client never reads past a change that commits later.
    */
   @Column({ type: 'integer', default: 0 })

@@ -8,13 +8,13 @@
  * - Keys are per agent and compared exactly: the row is keyed by a SHA-256 of the key, never by the key's text under
  *   a case-insensitive collation.
  * - A key is one request: reusing it for another operation is a CONFLICT too.
- * - Kept IDEMPOTENCY_KEY_DAYS; each agent's expired keys are deleted when it uses a new one (bounded, no sweep).
+ * - Kept IDEMPOTENCY_KEY_DAYS; each agent's expired keys are deleted after it creates with a new one (100 at a time).
  *
  * Stripe keeps keys 24 hours; a phone may stay offline for days and replay its queue, so ours live longer.
  */
 import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { LessThan } from 'typeorm';
+import { In, LessThan } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { IdempotencyKey } from '../entities';
 import { AppError, badInput, ErrorCode } from '../errors';
@@ -66,10 +66,17 @@ export function keyed(operation: KeyedOperation, key: string | null | undefined,
   return k === null ? null : { key: k, operation, hash: requestHash(operation, input) };
 }
 
-/** What the key's first request created (its ids), or null if the key is new; CONFLICT if it was for another request. */
+/**
+ * What the key's first request created (its ids), or null if the key is new; CONFLICT if it was for another request.
+ * A key past its keeping time is forgotten here (by its primary key, outside any transaction), and is new again.
+ */
 export async function replayed(scope: TenantScope, k: Keyed): Promise<string[] | null> {
   const prior = await scope.findOneForAgent(IdempotencyKey, { keyHash: keyHash(k.key) });
-  if (!prior || prior.createdAt.getTime() < Date.now() - KEPT_MS) return null;
+  if (!prior) return null;
+  if (prior.createdAt.getTime() < Date.now() - KEPT_MS) {
+    await scope.manager.getRepository(IdempotencyKey).delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: prior.keyHash, createdAt: prior.createdAt });
+    return null;
+  }
   if (prior.operation !== k.operation || prior.requestHash !== k.hash) {
     throw new AppError(
       ErrorCode.CONFLICT,
@@ -82,13 +89,25 @@ export async function replayed(scope: TenantScope, k: Keyed): Promise<string[] |
 
 /**
  * Records the key in the creating transaction, before anything else is written in it: a second send of the same
- * key under way at the same time waits on it here and fails at commit, instead of creating a copy. Expired keys of
- * the agent (this one's too, if it was) are deleted first.
+ * key under way at the same time waits on it here and fails at commit, instead of creating a copy. Only an insert:
+ * a range delete of expired keys here took gap locks in the (agentId, createdAt) index, and concurrent creates each
+ * inserting into the other's gap deadlocked on MariaDB (7 of 12 concurrent createEvent); see forgetExpiredKeys.
  */
 export async function remember(m: EntityManager, scope: TenantScope, k: Keyed, ids: string[], now = new Date()): Promise<void> {
-  const repo = m.getRepository(IdempotencyKey);
-  await repo.delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, createdAt: LessThan(new Date(now.getTime() - KEPT_MS)) });
-  await repo.insert({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: keyHash(k.key), operation: k.operation, requestHash: k.hash, result: JSON.stringify(ids), createdAt: now });
+  await m.getRepository(IdempotencyKey).insert({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: keyHash(k.key), operation: k.operation, requestHash: k.hash, result: JSON.stringify(ids), createdAt: now });
+}
+
+/** Expired keys forgotten per call (the next keyed create of the agent takes the next ones). */
+const FORGET_BATCH = 100;
+
+/**
+ * Forgets the agent's keys past their keeping time, after a keyed create has committed: found by a plain read, then
+ * deleted by primary key, so the delete locks only rows no creating transaction touches (no gap locks: see remember).
+ */
+export async function forgetExpiredKeys(scope: TenantScope, now = new Date()): Promise<void> {
+  const repo = scope.manager.getRepository(IdempotencyKey);
+  const old = await repo.find({ where: { agentId: scope.agentId, brokerageId: scope.brokerageId, createdAt: LessThan(new Date(now.getTime() - KEPT_MS)) }, select: { keyHash: true }, take: FORGET_BATCH });
+  if (old.length) await repo.delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: In(old.map((k) => k.keyHash)) });
 }
 
 /** The answer to a retry whose first request's creation is gone since (deleted): said, never created again. */

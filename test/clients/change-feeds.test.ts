@@ -12,6 +12,7 @@ import { startTestGateway } from '../support/gateway';
 import { until } from '../support/wait';
 import { FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
+import { ContactTombstone } from '../../src/entities';
 
 const AGENT = 'agent@alpha.test';
 
@@ -43,6 +44,9 @@ describeEachDb('contact change feed', (db) => {
     // Every read syncs with Google first: the feed sees Google's edits as soon as a client asks. Writes answer at once
     // (PENDING): their delivery settles them later, a change the feed must report too.
     w = await startWorld(db(), { env: { CONTACTS_FRESHNESS_SECONDS: '0', MUTATION_WAIT_MS: '0' } });
+    // A sync on every read is more than People's 90 critical reads a minute per user, which the emulator enforces
+    // (a 429 the outbox then waits out): these tests are about the feed, not that quota.
+    await w.admin.putSettings({ quotas: { 'people.criticalReads': { limitPerMinute: 100_000 } } });
     token = await w.token(AGENT);
   });
   afterAll(() => w.close());
@@ -236,6 +240,57 @@ describeEachDb('contact change feed', (db) => {
     // A client that had read past the tombstone is not affected.
     await client.pull();
     expect(client.copy.get(a.id)?.familyName).toBe('Later');
+    expect(sorted(client.copy)).toEqual(sorted(await everything()));
+  });
+
+  test('deletes of several contacts at once: a client that stopped among their tombstones is told when those it had not read are forgotten; one that read them all is not', async () => {
+    const made = (await gql('mutation { createContacts(input: [{ givenName: "T1" }, { givenName: "T2" }, { givenName: "T3" }, { givenName: "T4" }]) { id } }')).createContacts;
+    await idle();
+    const reader = new Client();
+    await reader.pull();
+    const partial = new Client();
+    partial.cursor = reader.cursor;
+    await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: made.slice(0, 3).map((c: { id: string }) => c.id) });
+    await idle(); // Google confirmed: three tombstones
+    const tombstones = await db().ds.query('SELECT changeSeq FROM contact_tombstone');
+    expect(new Set(tombstones.map((t: { changeSeq: number }) => Number(t.changeSeq))).size).toBe(3); // a position each
+    await reader.pull(50);
+    // The other client stops after the first of them.
+    const one = (await gql(FEED, { after: partial.cursor, first: 1 })).contactChanges;
+    expect(one.edges[0].node.deleted).toBe(true);
+    partial.cursor = one.pageInfo.endCursor;
+    await w.gw.services.contactSync.prune(new Date(Date.now() + 31 * 86_400_000));
+    const refused = await w.gw.gql(FEED, { token, variables: { after: partial.cursor, first: 10 } });
+    expect(refused.body.errors?.[0]?.extensions?.reason).toBe('cursor_expired');
+    const fine = await w.gw.gql(FEED, { token, variables: { after: reader.cursor, first: 10 } });
+    expect(fine.body.errors).toBeUndefined();
+    // The horizon only goes up: a pruner with an older view (another replica) cannot lower it.
+    const horizon = Number((await db().ds.query('SELECT changesPrunedThrough AS p FROM contact_sync'))[0].p);
+    const agentRow = (await db().ds.query('SELECT id, brokerageId FROM agent WHERE email = ?', [AGENT]))[0];
+    await db().ds.getRepository(ContactTombstone).insert({ contactId: '00000000-0000-4000-8000-00000000000a', brokerageId: agentRow.brokerageId, agentId: agentRow.id, changeSeq: 1, deletedAt: new Date(Date.now() - 60 * 86_400_000) });
+    await w.gw.services.contactSync.prune();
+    expect(Number((await db().ds.query('SELECT changesPrunedThrough AS p FROM contact_sync'))[0].p)).toBe(horizon);
+  });
+
+  test('a delete waiting for Google, and one Google refuses for good, are deletions in the feed as they are in contacts', async () => {
+    const client = new Client();
+    const [a, b] = (await gql('mutation { createContacts(input: [{ givenName: "Wait" }, { givenName: "Refuse" }]) { id } }')).createContacts;
+    await idle();
+    await client.pull();
+    const held = await w.admin.addFault({ api: 'people', method: 'people.people.batchDeleteContacts', hold: 'call' });
+    await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: a.id });
+    await w.admin.waitHeld(held.id);
+    await client.pull();
+    expect(client.copy.has(a.id)).toBe(false);
+    expect(sorted(client.copy)).toEqual(sorted(await everything()));
+    await w.admin.release(held.id);
+    await w.admin.clearFaults();
+    await idle();
+    await w.admin.addFault({ api: 'people', method: 'people.people.batchDeleteContacts', status: 400, count: 1 });
+    await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: b.id });
+    await idle();
+    await client.pull();
+    expect(client.copy.has(b.id)).toBe(false);
     expect(sorted(client.copy)).toEqual(sorted(await everything()));
   });
 

@@ -19,7 +19,8 @@ describeEachDb('mobile retries never duplicate', (db) => {
   let token: string;
 
   beforeAll(async () => {
-    w = await startWorld(db());
+    // Healthy Google: a mutation waits as long as it needs to answer SYNCED (no race with the machine's speed).
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
     token = await w.token(AGENT);
   });
   afterAll(() => w.close());
@@ -87,6 +88,35 @@ describeEachDb('mobile retries never duplicate', (db) => {
     await idle();
     expect(await googleContacts()).toEqual(['Race']);
     expect(await googleEvents('Race')).toEqual(['Race']);
+  });
+
+  test('many keyed creates at once, distinct keys and one key sent several times: every one answered, nothing twice (a range delete in the creating transaction deadlocked on MariaDB)', async () => {
+    const events = await Promise.all(Array.from({ length: 12 }, (_, i) => gql(CREATE_EVENT, { input: event('Crowd'), key: `crowd-e-${i}` })));
+    expect(events.map((r) => r.body.errors ?? null)).toEqual(Array(12).fill(null));
+    const contacts = await Promise.all(Array.from({ length: 12 }, (_, i) => gql(CREATE_CONTACT, { input: { givenName: `Crowd${i}` }, key: `crowd-c-${i}` })));
+    expect(contacts.map((r) => r.body.errors ?? null)).toEqual(Array(12).fill(null));
+    for (let round = 0; round < 4; round++) {
+      const same = await Promise.all(Array.from({ length: 4 }, () => gql(CREATE_EVENT, { input: event('Same'), key: `same-${round}` })));
+      expect(same.map((r) => r.body.errors ?? null)).toEqual(Array(4).fill(null));
+      expect(new Set(same.map((r) => r.body.data.createEvent.id)).size).toBe(1);
+      const sameContact = await Promise.all(Array.from({ length: 4 }, () => gql(CREATE_CONTACT, { input: { givenName: `Same${round}` }, key: `same-c-${round}` })));
+      expect(new Set(sameContact.map((r) => r.body.data?.createContact?.id)).size).toBe(1);
+    }
+    await idle();
+    expect(await googleEvents('Crowd')).toHaveLength(12);
+    expect(await googleEvents('Same')).toHaveLength(4);
+    expect(await rows('contact')).toBe(16);
+  });
+
+  test('a key is kept 30 days: past that the same request creates again, and the agent\'s expired keys are forgotten', async () => {
+    const first = (await gql(CREATE_CONTACT, { input: { givenName: 'Old' }, key: 'old-1' })).body.data.createContact;
+    await gql(CREATE_CONTACT, { input: { givenName: 'Older' }, key: 'old-2' });
+    const past = new Date(Date.now() - 31 * 86_400_000);
+    await db().ds.createQueryBuilder().update('idempotency_key').set({ createdAt: past }).execute();
+    const again = (await gql(CREATE_CONTACT, { input: { givenName: 'Old' }, key: 'old-1' })).body.data.createContact;
+    expect(again.id).not.toBe(first.id);
+    // The create with the expired key made it new again; the other expired key went after it.
+    expect((await db().ds.query('SELECT operation FROM idempotency_key')).length).toBe(1);
   });
 
   test('the same key with another input is CONFLICT and writes nothing; another key creates', async () => {
@@ -176,5 +206,43 @@ describeEachDb('mobile retries never duplicate', (db) => {
     expect(again.body.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND', field: 'idempotencyKey' });
     await idle();
     expect(await googleContacts()).toEqual([]);
+  });
+});
+
+describeEachDb('repeated deletes of events Google never had', (db) => {
+  let w: World;
+  let token: string;
+
+  beforeAll(async () => {
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '0' } }); // writes answer PENDING at once
+    token = await w.token(AGENT);
+  });
+  afterAll(() => w.close());
+  beforeEach(() => w.admin.clearFaults());
+
+  const gql = async (q: string, v?: Record<string, unknown>) => (await w.gw.gql(q, { token, variables: v })).body;
+  const idle = () => until('nothing left to deliver', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
+  const create = async (title: string) => (await gql('mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-05T10:00:00Z", end: "2026-12-05T11:00:00Z" }) { id syncState } }', { t: title })).data.createEvent;
+  const del = (id: string) => gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id });
+
+  test('created and deleted before Google had it: the delete is done, and repeating it answers true', async () => {
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 503, unlimited: true });
+    const e = await create('Never inserted');
+    expect(e.syncState).toBe('PENDING');
+    expect(await del(e.id)).toEqual({ data: { deleteEvent: true } });
+    await w.admin.clearFaults();
+    await idle();
+    expect(await del(e.id)).toEqual({ data: { deleteEvent: true } });
+    expect((await gql('query ($id: ID!) { event(id: $id) { id } }', { id: e.id })).data.event).toBeNull();
+  });
+
+  test('a create Google refused, deleted (forgotten), then deleted again: true', async () => {
+    await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400, count: 1 });
+    const e = await create('Refused');
+    await until('the create refused', async () => (await gql('query ($id: ID!) { event(id: $id) { syncState } }', { id: e.id })).data.event?.syncState, (s) => s === 'FAILED');
+    expect(await del(e.id)).toEqual({ data: { deleteEvent: true } });
+    expect(await del(e.id)).toEqual({ data: { deleteEvent: true } });
+    expect((await gql('query ($id: ID!) { event(id: $id) { id } }', { id: e.id })).data.event).toBeNull();
+    expect((await gql('{ syncStatus { calendar { failedWrites { eventId } } } }')).data.syncStatus.calendar.failedWrites).toEqual([]);
   });
 });
