@@ -50,6 +50,8 @@ export interface Config {
     issuer: string;
     audience: string;
     clockToleranceSeconds: number;
+    /** The HS256 secret is the sandbox's generated one (data/sandbox-secrets.json), not one an operator set. */
+    generatedSecret: boolean;
   };
   /** Ordered: the first is the active KEK used to wrap new data keys. */
   keyEncryptionKeys: KeyEncryptionKey[];
@@ -231,6 +233,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     return algs.filter((a): a is 'RS256' | 'ES256' => a === 'RS256' || a === 'ES256');
   };
   let verification: CallerJwtVerification = { kind: 'hs256', secret: Buffer.alloc(0) };
+  let generatedSecret = false;
   if (given.length > 1) {
     problems.push(`set only one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL (got ${given.join(' and ')})`);
   } else if (jwtSecret) {
@@ -255,8 +258,10 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     if (url) verification = { kind: 'jwks', url, algorithms: asymAlgs() };
   } else {
     const s = sandboxDefault();
-    if (s) verification = { kind: 'hs256', secret: Buffer.from(s.jwtSecret, 'base64') };
-    else problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required (how callers\' bearer tokens are verified)');
+    if (s) {
+      verification = { kind: 'hs256', secret: Buffer.from(s.jwtSecret, 'base64') };
+      generatedSecret = true;
+    } else problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required (how callers\' bearer tokens are verified)');
   }
   const issuer = str('JWT_ISSUER') ?? (sandbox ? SANDBOX_ISSUER : undefined);
   const audience = str('JWT_AUDIENCE') ?? (sandbox ? SANDBOX_AUDIENCE : undefined);
@@ -304,6 +309,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       issuer: issuer ?? '',
       audience: audience ?? '',
       clockToleranceSeconds: int('JWT_CLOCK_TOLERANCE_SECONDS', 30, 0, 300),
+      generatedSecret,
     },
     keyEncryptionKeys,
     // Every body is small (1 MiB), but a mail's: one as large as Gmail takes (35 MiB of MIME) arrives as base64

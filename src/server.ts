@@ -124,6 +124,16 @@ function trustProxyValue(raw: string): boolean | number | string[] {
   return raw.split(',').map((p) => p.trim()).filter(Boolean);
 }
 
+/** What the explorer opens with outside the sandbox: how to start. */
+export const EXPLORER_QUERY_WITHOUT_TOKEN = `# Paste your bearer token in the Headers tab below: {"Authorization": "Bearer <token>"}
+query Me {
+  me {
+    email
+    role
+  }
+}
+`;
+
 /** What the explorer opens with: a working query for the sandbox's demo agent (its contacts come from the emulator). */
 export const EXPLORER_DEFAULT_QUERY = `# The demo agent's token is already in the Headers tab (sandbox only).
 query Me {
@@ -151,13 +161,13 @@ query Me {
 `;
 
 /**
- * The explorer's starting headers: in the sandbox, the demo agent's bearer token (signed here at startup with the
- * sandbox's own secret, valid as long as a sandbox usually runs); never outside the sandbox, where tokens come from
- * the identity service and the page starts with no credentials at all.
+ * The explorer's starting headers: in the sandbox with its own generated secret, the demo agent's bearer token, signed
+ * for each page view with the banner's 12-hour lifetime; never otherwise (a development box with an operator's
+ * JWT_SECRET would hand every visitor a token signed with a shared secret), where the page starts with no credentials.
  */
-async function explorerHeaders(config: Services['config']): Promise<Record<string, string> | undefined> {
-  if (!config.sandbox || config.auth.verification.kind !== 'hs256') return undefined;
-  return { Authorization: `Bearer ${await signSandboxToken(config.auth, DEMO_AGENT, { ttlSeconds: 30 * 86_400 })}` };
+function explorerHeaders(config: Services['config']): (() => Promise<Record<string, string> | undefined>) | undefined {
+  if (!config.sandbox || !config.auth.generatedSecret) return undefined;
+  return async () => ({ Authorization: `Bearer ${await signSandboxToken(config.auth, DEMO_AGENT)}` });
 }
 
 /** A browser opening GET /graphql as a page: no operation in the URL, and HTML preferred over JSON. */
@@ -413,7 +423,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   // /graphql carry the token typed into it); after requireHttps, so production serves it over HTTPS only. Its router
   // sets its own CSP and security headers: nothing here overrides them.
   if (services.config.clients.explorer) {
-    app.use('/explorer', explorerRouter({ endpoint: '/graphql', initialHeaders: await explorerHeaders(services.config), defaultQuery: EXPLORER_DEFAULT_QUERY }));
+    app.use('/explorer', explorerRouter({ endpoint: '/graphql', initialHeaders: explorerHeaders(services.config), defaultQuery: services.config.auth.generatedSecret && services.config.sandbox ? EXPLORER_DEFAULT_QUERY : EXPLORER_QUERY_WITHOUT_TOKEN }));
     // A browser opening /graphql (no operation in the URL, HTML preferred) is sent to the explorer.
     app.get('/graphql', (req, res, next) => {
       if (isBrowserNavigation(req)) res.redirect(302, '/explorer');

@@ -32,7 +32,7 @@ const ROUND = 50;
 export class CalendarDelivery implements OutboxHandler {
   readonly topic = CALENDAR_TOPIC;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger; /** the change feed, told of what we wrote */ feed?: Pick<CalendarSync, 'recordDelivered'> }) {}
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger; /** the change feed, told of what we wrote */ feed?: Pick<CalendarSync, 'recordDelivered' | 'position'> }) {}
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
     const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
@@ -66,11 +66,13 @@ export class CalendarDelivery implements OutboxHandler {
 
   private async apply(cal: calendar_v3.Calendar, local: CalendarEvent): Promise<void> {
     const repo = this.deps.ds.getRepository(CalendarEvent);
+    // The feed's position before we call Google: a sync recording this event after it has news at least as new.
+    const sentAfter = (await this.deps.feed?.position(local)) ?? 0;
     const settle = async (event: GEvent | null, extra: Partial<CalendarEvent> = {}) => {
       // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
       await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, unconfirmed: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
       // The feed hears of our write now (eventChanges); a failure here loses nothing: the next sync records it.
-      await this.deps.feed?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }).catch((err) => this.deps.log.warn({ err, agentId: local.agentId }, 'calendar change feed: recording a delivered write failed; the next sync records it'));
+      await this.deps.feed?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }, sentAfter).catch((err) => this.deps.log.warn({ err, agentId: local.agentId }, 'calendar change feed: recording a delivered write failed; the next sync records it'));
     };
     if (local.pendingOp === 'create') {
       const body = JSON.parse(local.body!) as GEvent;

@@ -166,8 +166,18 @@ export class CalendarSync {
    * Records what our own delivery wrote to Google (the event Google answered with; a deleted one cancelled), so that a
    * CRM write is in the change feed at once, not only after the next sync; the sync then finds it known.
    */
-  async recordDelivered(agent: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>, event: GEvent): Promise<void> {
-    await this.recordChanges({ ...agent, email: '' }, [event]);
+  async recordDelivered(agent: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>, event: GEvent, sentAfter: number): Promise<void> {
+    await this.recordChanges({ ...agent, email: '' }, [event], { unlessRecordedAfter: sentAfter });
+  }
+
+  /**
+   * The feed's last position for the agent: what a delivery notes before its call, so that what Google answered is
+   * not recorded over a version a sync recorded meanwhile (which is at least as new, or followed by a sync that
+   * brings ours).
+   */
+  async position(agent: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>): Promise<number> {
+    const row = await this.deps.ds.getRepository(CalendarChange).createQueryBuilder('c').select('MAX(c.seq)', 'seq').where('c.agentId = :agentId AND c.brokerageId = :brokerageId', agent).getRawOne<{ seq: number | string | null }>();
+    return Number(row?.seq ?? 0);
   }
 
   /** `fresh`: a retry after Google rejected our access token (401): at most one per sync. */
@@ -259,34 +269,39 @@ export class CalendarSync {
    * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change (except a
    * cancelled occurrence of a series, told once: the memory then holds it cancelled).
    */
-  private async recordChanges(agent: CalendarAgentRef, items: GEvent[], opts: { full?: boolean } = {}): Promise<number> {
+  private async recordChanges(agent: CalendarAgentRef, items: GEvent[], opts: { full?: boolean; unlessRecordedAfter?: number } = {}): Promise<number> {
     const latest = new Map<string, GEvent>();
     for (const e of items) if (e.id) latest.set(storedId(e.id), e);
     if (!latest.size) return 0;
-    const known = new Map<string, CalendarKnown>();
     const ids = [...latest.keys()];
-    for (let i = 0; i < ids.length; i += 500) {
-      for (const k of await this.deps.ds.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
-    }
-    const changed = [...latest].filter(([id, e]) => {
-      const k = known.get(id);
-      // A cancelled occurrence of a series (recurringEventId) is news though the feed never told it by its own id: it
-      // removes an instance a client expands from the series' recurrence.
-      if (opts.full && e.status === 'cancelled' && !e.recurringEventId && (!k || k.status === 'cancelled')) return false;
-      return !alreadyKnown(k, e);
-    });
-    if (!changed.length) return 0;
-    const now = new Date();
-    await this.deps.ds.transaction(async (m) => {
+    return this.deps.ds.transaction(async (m) => {
       // The agent's feed in commit order: two replicas recording one agent's changes at once would otherwise commit
-      // their seqs out of order, and a client that read past the later one would skip the earlier for good.
+      // their seqs out of order, and a client that read past the later one would skip the earlier for good. What the
+      // feed holds is read under it too, so two recorders never both take the same version for news.
       await lockAgentFeeds(m, agent);
+      if (opts.unlessRecordedAfter !== undefined) {
+        const since = await m.getRepository(CalendarChange).exists({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, seq: MoreThan(opts.unlessRecordedAfter), googleEventId: In(ids) } });
+        if (since) return 0;
+      }
+      const known = new Map<string, CalendarKnown>();
+      for (let i = 0; i < ids.length; i += 500) {
+        for (const k of await m.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
+      }
+      const changed = [...latest].filter(([id, e]) => {
+        const k = known.get(id);
+        // A cancelled occurrence of a series (recurringEventId) is news though the feed never told it by its own id:
+        // it removes an instance a client expands from the series' recurrence.
+        if (opts.full && e.status === 'cancelled' && !e.recurringEventId && (!k || k.status === 'cancelled')) return false;
+        return !alreadyKnown(k, e);
+      });
+      if (!changed.length) return 0;
+      const now = new Date();
       const changes = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
       for (const batch of batches(changes, 500)) await m.getRepository(CalendarChange).insert(batch);
       const memory = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, ...knownStateOf(e), recordedAt: now }));
       for (const batch of batches(memory, 500)) await m.getRepository(CalendarKnown).upsert(batch, ['agentId', 'googleEventId']);
+      return changed.length;
     });
-    return changed.length;
   }
 
   /**

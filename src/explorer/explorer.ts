@@ -24,7 +24,7 @@ export interface ExplorerOptions {
   /** The GraphQL endpoint the page talks to (same origin). */
   endpoint: string;
   /** Headers the editor starts with when the browser has none saved (the sandbox: the demo agent's bearer token). */
-  initialHeaders?: Record<string, string>;
+  initialHeaders?: Record<string, string> | (() => Promise<Record<string, string> | undefined>);
   /** The query the editor opens with. */
   defaultQuery: string;
   /** Where the built assets are; default dist/explorer (next to the compiled code). Tests point it elsewhere. */
@@ -108,11 +108,11 @@ function readManifest(dir: string): Manifest | null {
 
 export function explorerRouter(options: ExplorerOptions): express.Router {
   const dir = options.assetsDir ?? defaultAssetsDir();
-  const settings = jsonForHtml({
-    endpoint: options.endpoint,
-    defaultHeaders: options.initialHeaders ? JSON.stringify(options.initialHeaders, null, 2) : null,
-    defaultQuery: options.defaultQuery,
-  });
+  // A function gives fresh headers for each page (the sandbox signs a token per page view).
+  const settingsFor = async () => {
+    const headers = typeof options.initialHeaders === 'function' ? await options.initialHeaders() : options.initialHeaders;
+    return jsonForHtml({ endpoint: options.endpoint, defaultHeaders: headers ? JSON.stringify(headers, null, 2) : null, defaultQuery: options.defaultQuery });
+  };
 
   // Looked up on each request (one stat): a build next to a running server (`npm run build`) is served at once.
   let manifest: Manifest | null = null;
@@ -153,8 +153,9 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
       .send('The GraphQL explorer is not built: its assets are missing. Run `npm run build`, which builds them into dist/explorer/.\n');
   });
 
-  router.get('/', (req, res) => {
+  router.get('/', async (req, res) => {
     const m = built()!;
+    const settings = await settingsFor();
     // Absolute URLs from where the router is mounted: right for /explorer and /explorer/ alike.
     const base = req.baseUrl;
     const asset = (p: string) => escapeAttribute(`${base}/${p}`);

@@ -21,8 +21,9 @@ import type { RequestHandler } from 'express';
 
 export const GET_CACHE_CONTROL = 'private, no-cache';
 
-export function strongEtag(body: string | Buffer): string {
-  return `"${createHash('sha256').update(body).digest('base64url')}"`;
+/** A strong validator of the representation: its body and its media type (RFC 9110 §8.8.1: variants by Accept differ). */
+export function strongEtag(body: string | Buffer, contentType = ''): string {
+  return `"${createHash('sha256').update(contentType).update('\n').update(body).digest('base64url')}"`;
 }
 
 /** RFC 9110 §13.1.2: If-None-Match matches when any listed entity tag equals ours, weakly compared ("*": any). */
@@ -41,7 +42,7 @@ export const cacheableGet: RequestHandler = (req, res, next) => {
   const send = res.send;
   res.send = function (this: typeof res, body?: unknown) {
     if ((typeof body === 'string' || Buffer.isBuffer(body)) && res.statusCode >= 200 && res.statusCode < 300) {
-      const etag = strongEtag(body);
+      const etag = strongEtag(body, String(res.getHeader('content-type') ?? ''));
       res.setHeader('etag', etag);
       // express's send strips the body and its content headers from a 304.
       if (noneMatch(req.header('if-none-match'), etag)) res.status(304);

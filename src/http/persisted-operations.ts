@@ -47,6 +47,7 @@
  * is not the SHA-256 of the text sent with it) are refused here with typed errors; Apollo's own answers to them carry no
  * code and would be masked as internal errors.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InMemoryLRUCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
@@ -153,34 +154,51 @@ export function entryBytes(hash: string, text: string): number {
   return documentBytes(text) + hash.length + ENTRY_OVERHEAD_BYTES;
 }
 
+/** Longest document the APQ cache keeps (an app's documents are a few KB); a longer one runs, and is not kept. */
+export const MAX_APQ_DOCUMENT_BYTES = 64 * 1024;
+/** The share of APQ_CACHE_BYTES one brokerage's documents may hold. */
+export const APQ_TENANT_SHARE = 4;
+
 /**
  * The store Apollo Server's persisted queries use: the manifest's documents (fixed, not counted), then the APQ cache
  * (bounded in bytes, least recently used out first). Apollo calls `get` with the hash of a hash-only request and `set`
  * once it has checked a registration's text against its hash and the operation resolved.
+ *
+ * Per brokerage: each has its own key space (a hash registered by one is unknown to another, so a hit tells nobody
+ * what another brokerage sent) and may hold at most 1/APQ_TENANT_SHARE of the bytes (its own oldest go first), and a
+ * document over MAX_APQ_DOCUMENT_BYTES is not kept. Before, one tenant registering nine 1 MB documents (a comment is
+ * no token) emptied everyone's cache. The brokerage comes from the request (`runAs`, set by the middleware below:
+ * Apollo's cache interface carries no request).
  */
 export class PersistedDocuments implements KeyValueCache<string> {
   private readonly lru: InMemoryLRUCache<string> | null;
-  /** Bytes counted per cached hash (the same `entryBytes` lru-cache counts), to report the total. */
-  private readonly sizes = new Map<string, number>();
+  /** Bytes counted per cached key, per tenant, oldest first (the same `entryBytes` lru-cache counts). */
+  private readonly tenants = new Map<string, Map<string, number>>();
+  private readonly tenantBytes = new Map<string, number>();
   private total = 0;
+  private readonly requestTenant = new AsyncLocalStorage<string>();
+  readonly maxTenantBytes: number;
 
   constructor(
     readonly manifest: ReadonlyMap<string, ManifestOperation>,
     /** APQ_CACHE_BYTES; 0: no APQ cache (manifest ids are still served by hash). */
     readonly maxBytes: number,
   ) {
+    this.maxTenantBytes = Math.floor(maxBytes / APQ_TENANT_SHARE);
     this.lru =
       maxBytes > 0
         ? new InMemoryLRUCache<string>({
             maxSize: maxBytes,
-            sizeCalculation: (text: string, hash: string) => entryBytes(hash, text),
+            sizeCalculation: (text: string, key: string) => entryBytes(hashOf(key), text),
             // Called for every entry leaving the cache (evicted, deleted, replaced).
-            dispose: (_text: string, hash: string) => {
-              this.total -= this.sizes.get(hash) ?? 0;
-              this.sizes.delete(hash);
-            },
+            dispose: (_text: string, key: string) => this.forget(key),
           })
         : null;
+  }
+
+  /** Runs `work` (the rest of the request) as `tenant`'s: the cache's reads and writes in it use its key space. */
+  runAs<T>(tenant: string, work: () => T): T {
+    return this.requestTenant.run(tenant, work);
   }
 
   /** Apollo's persisted queries are on when there is a cache or a manifest; else it answers PERSISTED_QUERY_NOT_SUPPORTED. */
@@ -188,29 +206,64 @@ export class PersistedDocuments implements KeyValueCache<string> {
     return this.lru !== null || this.manifest.size > 0;
   }
 
+  private key(hash: string): string {
+    return `${this.requestTenant.getStore() ?? ''}\u0000${hash}`;
+  }
+
+  private forget(key: string): void {
+    const tenant = key.slice(0, key.indexOf('\u0000'));
+    const entries = this.tenants.get(tenant);
+    const size = entries?.get(key);
+    if (!entries || size === undefined) return;
+    entries.delete(key);
+    this.total -= size;
+    const left = (this.tenantBytes.get(tenant) ?? 0) - size;
+    if (entries.size === 0) {
+      this.tenants.delete(tenant);
+      this.tenantBytes.delete(tenant);
+    } else this.tenantBytes.set(tenant, left);
+  }
+
   async get(hash: string): Promise<string | undefined> {
-    return this.manifest.get(hash)?.body ?? (await this.lru?.get(hash));
+    return this.manifest.get(hash)?.body ?? (await this.lru?.get(this.key(hash)));
   }
 
   async set(hash: string, text: string): Promise<void> {
     // A manifest document is served from the manifest; a hash already cached holds this very text (Apollo checked it).
-    if (!this.lru || this.manifest.has(hash) || this.sizes.has(hash)) return;
+    const key = this.key(hash);
+    const tenant = this.requestTenant.getStore() ?? '';
+    if (!this.lru || this.manifest.has(hash) || this.tenants.get(tenant)?.has(key)) return;
     const size = entryBytes(hash, text);
-    if (size > this.maxBytes) return;
-    this.sizes.set(hash, size);
+    if (size > this.maxTenantBytes || documentBytes(text) > MAX_APQ_DOCUMENT_BYTES) return;
+    // The tenant's own oldest documents make room within its share (Map: insertion order).
+    for (const [old] of this.tenants.get(tenant) ?? []) {
+      if ((this.tenantBytes.get(tenant) ?? 0) + size <= this.maxTenantBytes) break;
+      await this.lru.delete(old); // dispose: forget
+    }
+    let entries = this.tenants.get(tenant);
+    if (!entries) this.tenants.set(tenant, (entries = new Map()));
+    entries.set(key, size);
+    this.tenantBytes.set(tenant, (this.tenantBytes.get(tenant) ?? 0) + size);
     this.total += size;
     // Synchronous inside: older entries are evicted (dispose above) before this returns.
-    await this.lru.set(hash, text);
+    await this.lru.set(key, text);
   }
 
   async delete(hash: string): Promise<boolean> {
-    return (await this.lru?.delete(hash)) ?? false;
+    return (await this.lru?.delete(this.key(hash))) ?? false;
   }
 
   /** The APQ cache's entries and counted bytes (tests, diagnostics). */
-  stats(): { entries: number; bytes: number; maxBytes: number } {
-    return { entries: this.sizes.size, bytes: this.total, maxBytes: this.maxBytes };
+  stats(): { entries: number; bytes: number; maxBytes: number; tenants: number } {
+    let entries = 0;
+    for (const t of this.tenants.values()) entries += t.size;
+    return { entries, bytes: this.total, maxBytes: this.maxBytes, tenants: this.tenants.size };
   }
+}
+
+/** The hash part of a cache key (tenant NUL hash). */
+function hashOf(key: string): string {
+  return key.slice(key.indexOf('\u0000') + 1);
 }
 
 /** The persisted document a `documentId` names: "sha256:<hex>" or the manifest's bare id. */
@@ -241,7 +294,14 @@ export interface PersistedOperationsOptions {
 export function persistedOperations(opts: PersistedOperationsOptions): RequestHandler {
   const { documents, mode, internalRoles } = opts;
   const exempt = (res: Response) => mode === 'allow' || claimsOf(res).roles.some((r) => internalRoles.includes(r));
+  // The rest of the request runs as the caller's brokerage (by its domain: the token alone, no database): the APQ cache
+  // keeps each brokerage's documents apart (PersistedDocuments).
   return (req: Request, res: Response, next) => {
+    const email = claimsOf(res).email;
+    documents.runAs(email.slice(email.lastIndexOf('@') + 1), () => check(req, res, next));
+  };
+
+  function check(req: Request, res: Response, next: (err?: unknown) => void): void {
     if (req.method !== 'GET' && req.method !== 'POST') return next();
     const params = graphqlParams(req);
     // Decided here, not left to Apollo: a repeated documentId (a parameter Apollo does not read) must not let the
@@ -289,7 +349,7 @@ export function persistedOperations(opts: PersistedOperationsOptions): RequestHa
       return refuse(res, 403, ErrorCode.FORBIDDEN, 'persisted_operation_required', REQUIRED_MESSAGE);
     }
     next();
-  };
+  }
 }
 
 function unknownMessage(documents: PersistedDocuments, id: string, mode: PersistedOperationsOptions['mode']): string {

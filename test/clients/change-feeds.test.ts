@@ -384,6 +384,35 @@ describeEachDb('event change feed', (db) => {
     console.log(`event feed mix: ${JSON.stringify(counts)}; ${truth.size} events; the client read ${pages} pages`);
   });
 
+  test('our write settled after a sync recorded an edit made in Google meanwhile: the feed ends as Google does', async () => {
+    const google = googleClients(w.emu.url, w.tenant.key, AGENT, [...GUIDE_SCOPES]).calendar;
+    const e = (await gql('mutation { createEvent(input: { title: "Race0", start: "2026-12-21T09:00:00Z", end: "2026-12-21T10:00:00Z" }) { id } }')).createEvent;
+    await idle();
+    let cursor: string | null = null;
+    const copy = new Map<string, any>();
+    const pull = async () => {
+      for (;;) {
+        const page: any = (await gql(EVENT_FEED, { after: cursor })).eventChanges;
+        for (const { node } of page.edges) node.status === 'cancelled' ? copy.delete(node.eventId) : copy.set(node.eventId, node.event);
+        cursor = page.pageInfo.endCursor;
+        if (!page.pageInfo.hasNextPage) return;
+      }
+    };
+    await pull();
+    // Our patch reaches Google; its answer is held (and then lost: the retry meets 412 and applies ours again).
+    // Meanwhile someone edits the event in Google and a sync records it.
+    const held = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.patch', hold: 'answer', afterCommit: true, count: 1 });
+    await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Ours" }) { id } }', { id: e.id });
+    await w.admin.waitHeld(held.id);
+    await google.events.patch({ calendarId: 'primary', eventId: e.id, requestBody: { summary: 'Theirs' } });
+    await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
+    await w.admin.release(held.id);
+    await idle();
+    await pull();
+    const truth = (await gql('query ($id: ID!) { event(id: $id) { id title location start end } }', { id: e.id })).event;
+    expect(copy.get(e.id)).toEqual(truth);
+  });
+
   test('a CRM write is in the feed once Google has it, without a sync of its own', async () => {
     const before: any = (await gql(EVENT_FEED, { after: null })).eventChanges;
     let cursor = before.pageInfo.endCursor;

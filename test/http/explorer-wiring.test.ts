@@ -4,7 +4,8 @@
  * what the gateway passes it and that nothing the gateway does overrides the router's headers.
  */
 import { buildSchema, parse, validate } from 'graphql';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CallerTokenVerifier } from '../../src/auth/caller-token';
 import type { ExplorerOptions } from '../../src/explorer/explorer';
@@ -106,13 +107,25 @@ test('EXPLORER off: /explorer is 404 and /graphql redirects nobody', async () =>
   expect(seen).toHaveLength(0);
 });
 
-test('in the sandbox the editor starts with the demo agent\'s bearer token, a valid one', async () => {
-  const gw = await start({ EXPLORER: 'true', SANDBOX: 'true' });
+test('in the sandbox, with its generated secret, each page starts with a fresh 12-hour token of the demo agent', async () => {
+  const gw = await start({ EXPLORER: 'true', SANDBOX: 'true', JWT_SECRET: undefined, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined, DATA_DIR: mkdtempSync(join(tmpdir(), 'engage-sbx-')) });
   expect(seen).toHaveLength(1);
-  const header = seen[0].initialHeaders?.Authorization;
+  const headers = seen[0].initialHeaders;
+  expect(typeof headers).toBe('function');
+  const header = (await (headers as () => Promise<Record<string, string>>)()).Authorization;
   expect(header).toMatch(/^Bearer \S+$/);
-  const claims = await new CallerTokenVerifier(gw.config.auth).verify(header!.slice('Bearer '.length));
+  const token = header.slice('Bearer '.length);
+  const claims = await new CallerTokenVerifier(gw.config.auth).verify(token);
   expect(claims).toEqual({ email: 'agent@demo.test', roles: [] });
+  const payload = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+  expect(payload.exp - payload.iat).toBe(12 * 3600);
+  expect(seen[0].defaultQuery).toBe(EXPLORER_DEFAULT_QUERY);
+});
+
+test('a sandbox whose JWT_SECRET an operator set (a shared development box) hands no token to the page', async () => {
+  await start({ EXPLORER: 'true', SANDBOX: 'true' });
+  expect(seen.at(-1)!.initialHeaders).toBeUndefined();
+  expect(seen.at(-1)!.defaultQuery).toMatch(/Paste your bearer token/);
 });
 
 test('production: the explorer only over HTTPS, like everything else', async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { createApp } from '../../src/app';
 import { ConfigError } from '../../src/config';
-import { ENTRY_OVERHEAD_BYTES, documentBytes, entryBytes, MANIFEST_FORMAT, readManifest, sha256Hex } from '../../src/http/persisted-operations';
+import { APQ_TENANT_SHARE, ENTRY_OVERHEAD_BYTES, documentBytes, entryBytes, MANIFEST_FORMAT, readManifest, sha256Hex } from '../../src/http/persisted-operations';
 import { createLogger } from '../../src/logger';
 import { buildGatewaySchema } from '../../src/schema';
 import type { Gateway } from '../../src/server';
@@ -90,6 +90,7 @@ function signToken(auth: TestGateway['config']['auth'], email: string, roles: st
 beforeAll(async () => {
   db = await createTestDb('sqlite');
   await seedBrokerage(db.ds, 'alpha.test', [{ email: 'a@alpha.test' }, { email: 'b@alpha.test' }, { email: 'staff@alpha.test' }]);
+  for (const d of ['t1', 't2', 't3', 't4', 't5']) await seedBrokerage(db.ds, `${d}.test`, [{ email: `u@${d}.test` }]);
 });
 afterAll(async () => {
   for (const close of closers) await close();
@@ -386,9 +387,9 @@ describe('the APQ cache is bounded in bytes', () => {
   /** Distinct documents of one size: `{ <alias>: __typename }` with a padded alias, after an optional comment. */
   const doc = (i: number, comment = '') => `${comment ? `# ${comment}\n` : ''}{ a${String(i).padStart(5, '0')}${'x'.repeat(300)}: __typename }`;
 
-  async function fill(docs: string[]) {
-    const gw = await startRaw({ APQ_CACHE_BYTES: String(BOUND), PERSISTED_OPERATIONS_FILE: manifestFile(MANIFEST) });
-    const token = await gw.token('a@alpha.test');
+  async function fill(docs: string[], existing?: Awaited<ReturnType<typeof startRaw>>, email = 'a@alpha.test') {
+    const gw = existing ?? (await startRaw({ APQ_CACHE_BYTES: String(BOUND), PERSISTED_OPERATIONS_FILE: manifestFile(MANIFEST) }));
+    const token = await gw.token(email);
     for (const q of docs) {
       const res = await post(gw.url, { query: q, extensions: apq(sha256Hex(q)) }, token);
       expect(res.body.errors).toBeUndefined();
@@ -406,11 +407,12 @@ describe('the APQ cache is bounded in bytes', () => {
     const docs = Array.from({ length: 60 }, (_, i) => doc(i));
     const each = entryBytes(sha256Hex(docs[0]), docs[0]);
     expect(each).toBe(docs[0].length + 64 + ENTRY_OVERHEAD_BYTES);
-    const fits = Math.floor(BOUND / each);
+    // One brokerage holds at most its share of the bound.
+    const fits = Math.floor(BOUND / APQ_TENANT_SHARE / each);
     expect(fits).toBeLessThan(docs.length);
     const { gw, token, hits, stats } = await fill(docs);
     expect(hits).toEqual(docs.map((_, i) => i >= docs.length - fits));
-    expect(stats).toEqual({ entries: fits, bytes: fits * each, maxBytes: BOUND });
+    expect(stats).toEqual({ entries: fits, bytes: fits * each, maxBytes: BOUND, tenants: 1 });
     expect(stats.bytes).toBeLessThanOrEqual(BOUND);
     // The manifest is apart: its documents are still served by hash, and count nothing.
     expect((await post(gw.url, { extensions: apq(sha256Hex(GET_ME)) }, token)).body).toEqual({ data: { me: { email: 'a@alpha.test' } } });
@@ -425,13 +427,38 @@ describe('the APQ cache is bounded in bytes', () => {
     // A Latin-1 document is one byte a character in V8, but its UTF-8 size (é is 2 bytes) is more.
     expect(documentBytes(`# ${'é'.repeat(100)}\n{ __typename }`)).toBe(Buffer.byteLength(`# ${'é'.repeat(100)}\n{ __typename }`, 'utf8'));
     const each = entryBytes(sha256Hex(docs[0]), docs[0]);
-    const fits = Math.floor(BOUND / each);
+    const fits = Math.floor(BOUND / APQ_TENANT_SHARE / each);
     const { hits, stats } = await fill(docs);
     expect(hits.filter(Boolean)).toHaveLength(fits);
     expect(hits).toEqual(docs.map((_, i) => i >= docs.length - fits));
     expect(stats.bytes).toBeLessThanOrEqual(BOUND);
     // With InMemoryLRUCache's own size calculation (string length, no key) more would have been kept than fit in the bound.
-    expect(Math.floor(BOUND / docs[0].length)).toBeGreaterThan(fits);
+    expect(Math.floor(BOUND / APQ_TENANT_SHARE / docs[0].length)).toBeGreaterThan(fits);
+  });
+
+  test('per brokerage: its own key space, at most its share, and a flood of large documents from one leaves the others\' documents cached', async () => {
+    const gw = await startRaw({ APQ_CACHE_BYTES: String(BOUND), PERSISTED_OPERATIONS_FILE: manifestFile(MANIFEST) });
+    const mine = 'query AppMe { me { email } }';
+    const alpha = await gw.token('a@alpha.test');
+    expect((await post(gw.url, { query: mine, extensions: apq(sha256Hex(mine)) }, alpha)).body.errors).toBeUndefined();
+    // Another brokerage does not see alpha's document by its hash (a hit would tell it what alpha sends).
+    const t1 = await gw.token('u@t1.test');
+    expect((await post(gw.url, { extensions: apq(sha256Hex(mine)) }, t1)).body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    // t1 registers nine ~1 MB documents (a comment costs no token) and many small ones: alpha's stays.
+    for (let i = 0; i < 9; i++) {
+      const big = `# ${'x'.repeat(1_000_000)}\n{ b${i}: __typename }`;
+      expect((await post(gw.url, { query: big, extensions: apq(sha256Hex(big)) }, t1)).body.errors).toBeUndefined();
+      // Too large to keep (MAX_APQ_DOCUMENT_BYTES): it ran, and its hash alone misses.
+      expect((await post(gw.url, { extensions: apq(sha256Hex(big)) }, t1)).body.errors?.[0]?.extensions?.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    }
+    await fill(Array.from({ length: 60 }, (_, i) => doc(i)), gw, 'u@t1.test');
+    expect((await post(gw.url, { extensions: apq(sha256Hex(mine)) }, alpha)).body).toEqual({ data: { me: { email: 'a@alpha.test' } } });
+    expect(gw.gateway.persistedDocuments.stats().bytes).toBeLessThanOrEqual(BOUND);
+    // Five brokerages filling their shares: the whole stays within the bound, the least recently used going first.
+    for (const d of ['t2', 't3', 't4', 't5']) await fill(Array.from({ length: 60 }, (_, i) => doc(i, d)), gw, `u@${d}.test`);
+    const stats = gw.gateway.persistedDocuments.stats();
+    expect(stats.bytes).toBeLessThanOrEqual(BOUND);
+    expect(stats.bytes).toBeGreaterThan(BOUND - BOUND / APQ_TENANT_SHARE); // and it is used
   });
 
   test('APQ_CACHE_BYTES=0: APQ off (PERSISTED_QUERY_NOT_SUPPORTED, as Apollo\'s clients expect), but a manifest still serves its ids', async () => {

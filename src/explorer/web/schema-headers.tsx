@@ -6,7 +6,7 @@
  * - wraps long lines, so a pasted bearer token (one long word) is seen whole instead of scrolled out of view.
  */
 import { tryParseJSONC, useGraphiQL, useGraphiQLActions } from '@graphiql/react';
-import { useEffect } from 'react';
+import { useEffect, useRef } from 'react';
 import { hasAuthorization, headersEditorReady } from './fetcher';
 
 /** How long typing must pause before a changed token reloads the schema. */
@@ -20,6 +20,11 @@ function authorization(headers: Record<string, unknown> | undefined): string | u
 export function SchemaFollowsHeaders(): null {
   const headerEditor = useGraphiQL((state) => state.headerEditor);
   const { introspect } = useGraphiQLActions();
+  // Whether the schema's last load failed (e.g. "no token"): a token then reloads it even if it is the one held before
+  // (cleared, re-fetched without one, pasted back within the pause: the pause merged clear and paste into no change).
+  const fetchError = useGraphiQL((state) => state.fetchError);
+  const failed = useRef(false);
+  failed.current = Boolean(fetchError);
 
   useEffect(() => {
     if (!headerEditor) return;
@@ -39,7 +44,7 @@ export function SchemaFollowsHeaders(): null {
       timer = setTimeout(() => {
         // A token again after none (cleared, then pasted back) reloads the schema too: its last load said "no token".
         const now = authorization(read());
-        if (now && now !== last) void introspect();
+        if (now && (now !== last || failed.current)) void introspect();
         last = now;
       }, SETTLE_MS);
     });
