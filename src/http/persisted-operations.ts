@@ -225,7 +225,20 @@ export class PersistedDocuments implements KeyValueCache<string> {
   }
 
   async get(hash: string): Promise<string | undefined> {
-    return this.manifest.get(hash)?.body ?? (await this.lru?.get(this.key(hash)));
+    const manifested = this.manifest.get(hash)?.body;
+    if (manifested !== undefined) return manifested;
+    const key = this.key(hash);
+    const text = await this.lru?.get(key);
+    if (text !== undefined) {
+      // Used now: last in its tenant's order, so the tenant's own evictions take the least recently used first.
+      const entries = this.tenants.get(key.slice(0, key.indexOf('\u0000')));
+      const size = entries?.get(key);
+      if (entries && size !== undefined) {
+        entries.delete(key);
+        entries.set(key, size);
+      }
+    }
+    return text;
   }
 
   async set(hash: string, text: string): Promise<void> {
@@ -235,16 +248,18 @@ export class PersistedDocuments implements KeyValueCache<string> {
     if (!this.lru || this.manifest.has(hash) || this.tenants.get(tenant)?.has(key)) return;
     const size = entryBytes(hash, text);
     if (size > this.maxTenantBytes || documentBytes(text) > MAX_APQ_DOCUMENT_BYTES) return;
-    // The tenant's own oldest documents make room within its share (Map: insertion order).
-    for (const [old] of this.tenants.get(tenant) ?? []) {
-      if ((this.tenantBytes.get(tenant) ?? 0) + size <= this.maxTenantBytes) break;
-      await this.lru.delete(old); // dispose: forget
-    }
+    // Counted before anything is awaited: a second registration of the same document meanwhile finds it and stops
+    // (it used to be counted twice, lru-cache disposing of neither).
     let entries = this.tenants.get(tenant);
     if (!entries) this.tenants.set(tenant, (entries = new Map()));
     entries.set(key, size);
     this.tenantBytes.set(tenant, (this.tenantBytes.get(tenant) ?? 0) + size);
     this.total += size;
+    // The tenant's own least recently used documents make room within its share (Map order: get() moves a hit last).
+    for (const [old] of entries) {
+      if ((this.tenantBytes.get(tenant) ?? 0) <= this.maxTenantBytes || old === key) break;
+      this.lru.delete(old); // dispose: forget (synchronous inside)
+    }
     // Synchronous inside: older entries are evicted (dispose above) before this returns.
     await this.lru.set(key, text);
   }

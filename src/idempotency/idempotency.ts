@@ -106,8 +106,11 @@ const FORGET_BATCH = 100;
  */
 export async function forgetExpiredKeys(scope: TenantScope, now = new Date()): Promise<void> {
   const repo = scope.manager.getRepository(IdempotencyKey);
-  const old = await repo.find({ where: { agentId: scope.agentId, brokerageId: scope.brokerageId, createdAt: LessThan(new Date(now.getTime() - KEPT_MS)) }, select: { keyHash: true }, take: FORGET_BATCH });
-  if (old.length) await repo.delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: In(old.map((k) => k.keyHash)) });
+  const cutoff = new Date(now.getTime() - KEPT_MS);
+  const old = await repo.find({ where: { agentId: scope.agentId, brokerageId: scope.brokerageId, createdAt: LessThan(cutoff) }, select: { keyHash: true }, take: FORGET_BATCH });
+  // The age again in the delete: a key found expired may have been used anew since (replayed() forgot it and a create
+  // stored it again), and deleting that one would let a retry of it create twice.
+  if (old.length) await repo.delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: In(old.map((k) => k.keyHash)), createdAt: LessThan(cutoff) });
 }
 
 /** The answer to a retry whose first request's creation is gone since (deleted): said, never created again. */

@@ -252,6 +252,16 @@ describeWithChromium('the GraphQL explorer in Chromium, on the sandbox', () => {
     expect(example).not.toContain('"errors"');
     phase('the example, as opened');
 
+    // 11. The next day: the token this browser kept has expired. The page's fresh one replaces it (GraphiQL would
+    //     otherwise prefer what it kept, and every request would be UNAUTHENTICATED).
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const stale = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ email: 'agent@demo.test', exp: 1_000_000 })}.c2lnbmF0dXJl`;
+    await page.evaluate(`localStorage.setItem("graphiql:headers", ${JSON.stringify(JSON.stringify({ Authorization: `Bearer ${stale}` }))})`);
+    await page.reload();
+    await until('the expired kept token replaced by the page\'s', () => shown(headersEditor), (s) => /"Authorization": ?"Bearer \S+/.test(s) && !s.includes(stale));
+    await run('query NextDay {\n  me {\n    email\n  }\n}', (s) => s.includes('"email": "agent@demo.test"'), "the agent's email with the page's token");
+    phase('an expired kept token');
+
     // Every request went to the gateway: nothing from a CDN or any other host (data: URLs are no requests to anyone).
     const network = requests.map((r) => r.url()).filter((r) => !r.startsWith('data:'));
     expect(network.length).toBeGreaterThan(5);

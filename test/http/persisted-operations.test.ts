@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { createApp } from '../../src/app';
 import { ConfigError } from '../../src/config';
-import { APQ_TENANT_SHARE, ENTRY_OVERHEAD_BYTES, documentBytes, entryBytes, MANIFEST_FORMAT, readManifest, sha256Hex } from '../../src/http/persisted-operations';
+import { APQ_TENANT_SHARE, ENTRY_OVERHEAD_BYTES, PersistedDocuments, documentBytes, entryBytes, MANIFEST_FORMAT, readManifest, sha256Hex } from '../../src/http/persisted-operations';
 import { createLogger } from '../../src/logger';
 import { buildGatewaySchema } from '../../src/schema';
 import type { Gateway } from '../../src/server';
@@ -541,5 +541,31 @@ describe('the manifest is checked at startup', () => {
     await expect(startRaw({ PERSISTED_OPERATIONS_FILE: manifestFile({ ...MANIFEST, operations: [op('query Bad { nope }', 'Bad', 'query')] }) })).rejects.toThrow(/invalid configuration:\n {2}- PERSISTED_OPERATIONS_FILE \(.+\): operation 1 "Bad" .*Cannot query field "nope"/);
     const aliases = `query Aliases { ${Array.from({ length: 16 }, (_, i) => `a${i}: __typename`).join(' ')} }`;
     await expect(startRaw({ PERSISTED_OPERATIONS_FILE: manifestFile({ ...MANIFEST, operations: [op(fine, 'Fine', 'query'), op(aliases, 'Aliases', 'query')] }) })).rejects.toThrow(/operation 2 "Aliases" .*aliases/i);
+  });
+});
+
+describe('PersistedDocuments, the APQ store itself', () => {
+  const text = (i: number) => `{ d${String(i).padStart(3, '0')}${'y'.repeat(200)}: __typename }`;
+  const hash = (i: number) => sha256Hex(text(i));
+
+  test('one document registered twice at once is counted once', async () => {
+    const store = new PersistedDocuments(new Map(), 64 * 1024);
+    await store.runAs('alpha.test', () => Promise.all([store.set(hash(1), text(1)), store.set(hash(1), text(1))]));
+    expect(store.stats()).toMatchObject({ entries: 1, bytes: entryBytes(hash(1), text(1)), tenants: 1 });
+  });
+
+  test('within a brokerage\'s share the least recently used goes first: a document in use stays', async () => {
+    const each = entryBytes(hash(0), text(0));
+    const store = new PersistedDocuments(new Map(), 4 * APQ_TENANT_SHARE * each); // a share of four documents
+    await store.runAs('alpha.test', async () => {
+      for (let i = 0; i < 4; i++) await store.set(hash(i), text(i));
+      expect(await store.get(hash(0))).toBe(text(0)); // the first one, in use
+      await store.set(hash(4), text(4));
+      expect(await store.get(hash(0))).toBe(text(0));
+      expect(await store.get(hash(1))).toBeUndefined(); // the least recently used went
+    });
+    expect(store.stats()).toMatchObject({ entries: 4, bytes: 4 * each });
+    // Another brokerage's key space: the same hash is unknown there.
+    expect(await store.runAs('t1.test', () => store.get(hash(0)))).toBeUndefined();
   });
 });

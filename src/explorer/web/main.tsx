@@ -13,6 +13,34 @@ import { SchemaFollowsHeaders } from './schema-headers';
 import { readSettings } from './settings';
 
 const settings = readSettings();
+refreshExpiredTokens(settings.defaultHeaders);
+
+/**
+ * GraphiQL prefers the headers it kept in this browser to the page's: a sandbox token kept from an earlier visit
+ * (12 hours) would win over the fresh one this page brings, and the explorer would answer UNAUTHENTICATED the next
+ * day. Kept tokens that have expired are swapped for the page's, in every place GraphiQL keeps headers (the editor and
+ * each tab); a token someone pasted that is still valid is left as it is.
+ */
+function refreshExpiredTokens(pageHeaders: string | null): void {
+  const fresh = pageHeaders ? /Bearer\s+([\w-]+\.[\w-]+\.[\w-]+)/.exec(pageHeaders)?.[1] : undefined;
+  if (!fresh) return;
+  const expired = (jwt: string) => {
+    try {
+      const payload = JSON.parse(atob(jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown };
+      return typeof payload.exp === 'number' && payload.exp * 1000 <= Date.now();
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < localStorage.length; i++) {
+    const key = localStorage.key(i);
+    if (!key?.startsWith('graphiql:')) continue;
+    const value = localStorage.getItem(key);
+    if (!value) continue;
+    const updated = value.replace(/Bearer\s+([\w-]+\.[\w-]+\.[\w-]+)/g, (whole, jwt: string) => (expired(jwt) ? `Bearer ${fresh}` : whole));
+    if (updated !== value) localStorage.setItem(key, updated);
+  }
+}
 
 const fetcher = createFetcher(settings.endpoint);
 
