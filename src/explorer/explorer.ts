@@ -17,7 +17,7 @@
  * never logged here.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import express from 'express';
 
 export interface ExplorerOptions {
@@ -187,6 +187,18 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
     if (!served.has(req.path)) {
       notFound(res);
       return;
+    }
+    const gzipped = `${req.path}.gz`;
+    if (served.has(gzipped)) {
+      res.vary('Accept-Encoding');
+      // The build's gzip copy, to a browser that takes it (about a third of the bytes), typed as the original.
+      if (req.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        res.type(extname(req.path)).set('content-encoding', 'gzip');
+        res.sendFile(join(dir, 'assets', gzipped), { maxAge: ASSET_MAX_AGE_MS, immutable: true, dotfiles: 'ignore' }, (err?: unknown) => {
+          if (err && !res.headersSent) notFound(res);
+        });
+        return;
+      }
     }
     assets(req, res, (err?: unknown) => {
       if (err && !res.headersSent) notFound(res); // listed but gone (a build under way)

@@ -9,6 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
+import { get as httpGet } from 'node:http';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { EXPLORER_CSP, explorerRouter, jsonForHtml, type ExplorerOptions } from '../../src/explorer/explorer';
 
 const dirs: string[] = [];
@@ -141,6 +143,35 @@ test('assets: hashed and listed ones are immutable, with the security headers; a
     expect(res.headers.get('cache-control') ?? 'no-store').not.toContain('immutable');
     await res.text();
   }
+});
+
+test('assets with a gzip copy: gzip to a browser that takes it (typed as the original, Vary: Accept-Encoding), the original otherwise', async () => {
+  const dir = fakeBuild();
+  const script = 'console.log("explorer")\n'.repeat(200);
+  writeFileSync(join(dir, 'assets/main-ABC123.js'), script);
+  writeFileSync(join(dir, 'assets/main-ABC123.js.gz'), gzipSync(script));
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ script: 'assets/main-ABC123.js', stylesheet: 'assets/main-DEF456.css', files: ['assets/codicon-XYZ.ttf', 'assets/main-ABC123.js', 'assets/main-ABC123.js.gz', 'assets/main-DEF456.css'] }));
+  const base = await serve({ endpoint: '/graphql', defaultQuery: DEFAULT_QUERY, assetsDir: dir });
+  const raw = (encoding: string) =>
+    new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolveGet, reject) => {
+      httpGet(`${base}/explorer/assets/main-ABC123.js`, { headers: { 'accept-encoding': encoding } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolveGet({ headers: res.headers, body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+  const zipped = await raw('gzip, deflate, br');
+  expect(zipped.headers['content-encoding']).toBe('gzip');
+  expect(zipped.headers['content-type']).toMatch(/^(text|application)\/javascript/);
+  expect(zipped.headers.vary).toMatch(/Accept-Encoding/i);
+  expect(zipped.headers['cache-control']).toMatch(/immutable/);
+  expect(gunzipSync(zipped.body).toString()).toBe(script);
+  expect(zipped.body.length).toBeLessThan(script.length / 10);
+  const plain = await raw('identity');
+  expect(plain.headers['content-encoding']).toBeUndefined();
+  expect(plain.body.toString()).toBe(script);
+  // An asset without a copy is sent as it is.
+  expect((await fetch(`${base}/explorer/assets/main-DEF456.css`, { headers: { 'accept-encoding': 'gzip' } })).headers.get('content-encoding')).toBeNull();
 });
 
 test('not built: 503 saying to run `npm run build`, for the page and its assets; served as soon as it is built', async () => {
