@@ -4,6 +4,7 @@
  */
 import 'reflect-metadata';
 import { createApp } from './app';
+import { explorerHandsOutToken } from './server';
 import { ConfigError, describeConfig, loadConfig, withEmulator, type Config } from './config';
 import { openDatabase } from './db/data-source';
 import { createLogger } from './logger';
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  const lines = [``, `engage-gateway is up`, `  GraphQL:  ${base}/graphql`, ...(config.clients.explorer ? [`  explorer: ${base}/explorer${config.sandbox && config.auth.generatedSecret ? "   (GraphiQL, opens with the demo agent's token)" : ''}`] : []), `  health:   ${base}/healthz   ready: ${base}/readyz`];
+  const lines = [``, `engage-gateway is up`, `  GraphQL:  ${base}/graphql`, ...(config.clients.explorer ? [`  explorer: ${base}/explorer${explorerHandsOutToken(config) ? "   (GraphiQL, opens with the demo agent's token)" : ''}`] : []), `  health:   ${base}/healthz   ready: ${base}/readyz`];
   if (config.sandbox) {
     const agentToken = await signSandboxToken(config.auth, DEMO_AGENT);
     const adminToken = await signSandboxToken(config.auth, DEMO_ADMIN, { admin: true });

@@ -160,13 +160,18 @@ query Me {
 }
 `;
 
+/** Whether the explorer's page carries the demo agent's token (and the banner says so): see explorerHeaders. */
+export function explorerHandsOutToken(config: Services['config']): boolean {
+  return config.sandbox && config.auth.generatedSecret;
+}
+
 /**
  * The explorer's starting headers: in the sandbox with its own generated secret, the demo agent's bearer token, signed
  * for each page view with the banner's 12-hour lifetime; never otherwise (a development box with an operator's
  * JWT_SECRET would hand every visitor a token signed with a shared secret), where the page starts with no credentials.
  */
 function explorerHeaders(config: Services['config']): (() => Promise<Record<string, string> | undefined>) | undefined {
-  if (!config.sandbox || !config.auth.generatedSecret) return undefined;
+  if (!explorerHandsOutToken(config)) return undefined;
   return async () => ({ Authorization: `Bearer ${await signSandboxToken(config.auth, DEMO_AGENT)}` });
 }
 
@@ -423,7 +428,7 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   // /graphql carry the token typed into it); after requireHttps, so production serves it over HTTPS only. Its router
   // sets its own CSP and security headers: nothing here overrides them.
   if (services.config.clients.explorer) {
-    app.use('/explorer', explorerRouter({ endpoint: '/graphql', initialHeaders: explorerHeaders(services.config), defaultQuery: services.config.auth.generatedSecret && services.config.sandbox ? EXPLORER_DEFAULT_QUERY : EXPLORER_QUERY_WITHOUT_TOKEN }));
+    app.use('/explorer', explorerRouter({ endpoint: '/graphql', initialHeaders: explorerHeaders(services.config), defaultQuery: explorerHandsOutToken(services.config) ? EXPLORER_DEFAULT_QUERY : EXPLORER_QUERY_WITHOUT_TOKEN }));
     // A browser opening /graphql (no operation in the URL, HTML preferred) is sent to the explorer.
     app.get('/graphql', (req, res, next) => {
       if (isBrowserNavigation(req)) res.redirect(302, '/explorer');

@@ -22,7 +22,7 @@ import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { credentialProblem } from '../google/feature-health';
-import { createdThenDeleted, forgetExpiredKeys, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
+import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
@@ -525,27 +525,20 @@ export class CalendarService {
   /** `idempotencyKey`: the same key answers the event its first request created (src/idempotency/idempotency.ts). */
   async create(scope: TenantScope, input: EventInput, idempotencyKey?: string | null): Promise<EventType> {
     const key = keyed('createEvent', idempotencyKey, input);
-    const prior = key ? await replayed(scope, key) : null;
-    if (prior) return this.replay(scope, key!, prior[0]);
+    return createOnce(scope, key, () => this.insert(scope, input, key), (ids) => this.replay(scope, key!, ids[0]));
+  }
+
+  private async insert(scope: TenantScope, input: EventInput, key: Keyed | null): Promise<EventType> {
     // Our own id (a UUID's hex is valid base32hex): a retried insert meets 409 instead of making a copy.
     const googleEventId = randomUUID().replace(/-/g, '');
     const body = googleEventFromInput(googleEventId, input);
     const now = new Date();
     const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: storedBody(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, unconfirmed: null, createdAt: now, updatedAt: now };
-    let seqs: number[];
-    try {
-      seqs = await scope.manager.transaction(async (m) => {
-        if (key) await remember(m, scope, key, [googleEventId], now);
-        await m.getRepository(CalendarEvent).insert(row);
-        return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
-      });
-    } catch (err) {
-      // The same key sent twice at once: the first one's row let it in; this one answers with what it made.
-      const again = key && isUniqueViolation(err) ? await replayed(scope, key) : null;
-      if (again) return this.replay(scope, key!, again[0]);
-      throw err;
-    }
-    if (key) await forgetExpiredKeys(scope).catch(() => undefined); // housekeeping: never fails the create
+    const seqs = await scope.manager.transaction(async (m) => {
+      if (key) await remember(m, scope, key, [googleEventId], now);
+      await m.getRepository(CalendarEvent).insert(row);
+      return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
+    });
     return this.afterWrite(scope, seqs, googleEventId);
   }
 

@@ -80,13 +80,14 @@ export class EventResolver {
     if (!Number.isInteger(since) || since < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
     const scope = ctx.scope();
     // Fresh with Google first when the last sync is older than the calendar's cache window, as contactChanges does.
-    await ctx.services.calendarSync.ensureFresh({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }, ctx.services.config.calendar.cacheMs);
+    const agent = { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
+    await ctx.services.calendarSync.ensureFresh(agent, ctx.services.config.calendar.cacheMs);
     const repo = scope.manager.getRepository(CalendarChange);
     const rows = await repo.find({ where: { brokerageId: scope.brokerageId, agentId: scope.agentId, seq: MoreThan(since) }, order: { seq: 'ASC' }, take: first + 1 });
     const cursor = (seq: number) => Buffer.from(String(seq)).toString('base64url');
     if (after) {
       // The horizon is read after the rows: a retention sweep between the two reads is caught, never a silent gap.
-      const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
+      const rec = await ctx.services.calendarSync.record(agent);
       if (since < rec.changesPrunedThrough) {
         const newest = await repo.findOne({ where: { brokerageId: scope.brokerageId, agentId: scope.agentId }, order: { seq: 'DESC' }, select: { seq: true } });
         const days = Math.round(ctx.services.config.calendar.changesRetentionMs / 86_400_000);

@@ -55,16 +55,18 @@ export interface FeedWrite {
 export async function changeFeed(m: EntityManager, agent: FeedAgent): Promise<FeedWrite> {
   // The increment locks the row (lockAgentFeeds, src/db/agent-lock.ts, does the same for the calendar's feed).
   const agents = m.getRepository(Agent);
-  await agents.increment({ id: agent.agentId, brokerageId: agent.brokerageId }, 'contactChangeSeq', 1);
-  const row = await agents.findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
-  if (!row) throw new Error(`agent ${agent.agentId} of brokerage ${agent.brokerageId} not found while recording a contact change`);
-  const seq = row.contactChangeSeq;
+  /** Takes `n` positions: the last of them. */
+  const advance = async (n: number) => {
+    await agents.increment({ id: agent.agentId, brokerageId: agent.brokerageId }, 'contactChangeSeq', n);
+    const row = await agents.findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
+    if (!row) throw new Error(`agent ${agent.agentId} of brokerage ${agent.brokerageId} not found while recording a contact change`);
+    return row.contactChangeSeq;
+  };
+  const seq = await advance(1);
   return {
     seq,
     async reserve(n) {
-      await agents.increment({ id: agent.agentId, brokerageId: agent.brokerageId }, 'contactChangeSeq', n);
-      const now = await agents.findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
-      return now!.contactChangeSeq - n + 1;
+      return (await advance(n)) - n + 1;
     },
     async mark(ids) {
       for (const slice of chunks([...new Set(ids)], 500)) {

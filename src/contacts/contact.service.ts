@@ -17,9 +17,8 @@ import { Contact, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
 import type { ContactInput, ContactPatch } from './contact.input';
-import { isUniqueViolation } from '../db/unique-violation';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
-import { createdThenDeleted, forgetExpiredKeys, keyed, remember, replayed, type Keyed } from '../idempotency/idempotency';
+import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
 import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
 import { displayNameOf, FIELD_NAMES, type ContactFields } from './person.mapper';
@@ -152,10 +151,10 @@ export class ContactService {
 
   async createMany(scope: TenantScope, inputs: ContactInput[], key: Keyed | null = null): Promise<ContactType[]> {
     if (inputs.length === 0 || inputs.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contacts (got ${inputs.length})`);
-    if (key) {
-      const prior = await replayed(scope, key);
-      if (prior) return this.replay(scope, key, prior);
-    }
+    return createOnce(scope, key, () => this.insertMany(scope, inputs, key), (ids) => this.replay(scope, key!, ids));
+  }
+
+  private async insertMany(scope: TenantScope, inputs: ContactInput[], key: Keyed | null): Promise<ContactType[]> {
     const fields = inputs.map((i, n) => {
       try {
         return fieldsFromInput(i);
@@ -165,24 +164,15 @@ export class ContactService {
     });
     const now = new Date();
     const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
-    let seqs: number[];
-    try {
-      seqs = await scope.manager.transaction(async (m) => {
-        const feed = await changeFeed(m, scope);
-        if (key) await remember(m, scope, key, rows.map((r) => r.id), now);
-        await insertContacts(m, rows);
-        await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
-        const queued = await enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
-        await feed.mark(rows.map((r) => r.id));
-        return queued;
-      });
-    } catch (err) {
-      // The same key sent twice at once: the first one's row let it in; this one answers with what it made.
-      const prior = key && isUniqueViolation(err) ? await replayed(scope, key) : null;
-      if (prior) return this.replay(scope, key!, prior);
-      throw err;
-    }
-    if (key) await forgetExpiredKeys(scope).catch(() => undefined); // housekeeping: never fails the create
+    const seqs = await scope.manager.transaction(async (m) => {
+      const feed = await changeFeed(m, scope);
+      if (key) await remember(m, scope, key, rows.map((r) => r.id), now);
+      await insertContacts(m, rows);
+      await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
+      const queued = await enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
+      await feed.mark(rows.map((r) => r.id));
+      return queued;
+    });
     return this.afterWrite(scope, seqs, rows.map((r) => r.id));
   }
 

@@ -211,7 +211,7 @@ export class PersistedDocuments implements KeyValueCache<string> {
   }
 
   private forget(key: string): void {
-    const tenant = key.slice(0, key.indexOf('\u0000'));
+    const tenant = tenantOf(key);
     const entries = this.tenants.get(tenant);
     const size = entries?.get(key);
     if (!entries || size === undefined) return;
@@ -231,7 +231,7 @@ export class PersistedDocuments implements KeyValueCache<string> {
     const text = await this.lru?.get(key);
     if (text !== undefined) {
       // Used now: last in its tenant's order, so the tenant's own evictions take the least recently used first.
-      const entries = this.tenants.get(key.slice(0, key.indexOf('\u0000')));
+      const entries = this.tenants.get(tenantOf(key));
       const size = entries?.get(key);
       if (entries && size !== undefined) {
         entries.delete(key);
@@ -276,9 +276,13 @@ export class PersistedDocuments implements KeyValueCache<string> {
   }
 }
 
-/** The hash part of a cache key (tenant NUL hash). */
+/** The parts of a cache key (tenant NUL hash). */
 function hashOf(key: string): string {
   return key.slice(key.indexOf('\u0000') + 1);
+}
+
+function tenantOf(key: string): string {
+  return key.slice(0, key.indexOf('\u0000'));
 }
 
 /** The persisted document a `documentId` names: "sha256:<hex>" or the manifest's bare id. */

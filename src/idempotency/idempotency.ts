@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { In, LessThan } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { isUniqueViolation } from '../db/unique-violation';
 import { IdempotencyKey } from '../entities';
 import { AppError, badInput, ErrorCode } from '../errors';
 
@@ -111,6 +112,28 @@ export async function forgetExpiredKeys(scope: TenantScope, now = new Date()): P
   // The age again in the delete: a key found expired may have been used anew since (replayed() forgot it and a create
   // stored it again), and deleting that one would let a retry of it create twice.
   if (old.length) await repo.delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: In(old.map((k) => k.keyHash)), createdAt: LessThan(cutoff) });
+}
+
+/**
+ * A creation under an idempotency key (none: just `create`). A key seen before answers `replay` of what its first
+ * request created; otherwise `create` runs, its transaction recording the key with `remember` first, so that a second
+ * send of the key at the same time fails on the key's row and answers `replay` of the first's. Afterwards the agent's
+ * expired keys are forgotten (housekeeping: it never fails the create).
+ */
+export async function createOnce<T>(scope: TenantScope, key: Keyed | null, create: () => Promise<T>, replay: (ids: string[]) => Promise<T>): Promise<T> {
+  if (!key) return create();
+  const prior = await replayed(scope, key);
+  if (prior) return replay(prior);
+  let made: T;
+  try {
+    made = await create();
+  } catch (err) {
+    const again = isUniqueViolation(err) ? await replayed(scope, key) : null;
+    if (again) return replay(again);
+    throw err;
+  }
+  await forgetExpiredKeys(scope).catch(() => undefined);
+  return made;
 }
 
 /** The answer to a retry whose first request's creation is gone since (deleted): said, never created again. */
