@@ -10,7 +10,7 @@ import { describeEachDb } from '../support/db';
 import { googleClients } from '../support/google';
 import { startTestGateway } from '../support/gateway';
 import { until } from '../support/wait';
-import { FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
+import { deliveryDone, FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { ContactTombstone } from '../../src/entities';
 
@@ -60,7 +60,7 @@ describeEachDb('contact change feed', (db) => {
     if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
     return r.body.data;
   };
-  const idle = () => until('nothing left to deliver', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
+  const idle = () => deliveryDone(db());
 
   /** A client's local copy and its cursor. */
   class Client {
@@ -322,26 +322,34 @@ describeEachDb('event change feed', (db) => {
     if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
     return r.body.data;
   };
-  const idle = () => until('nothing left to deliver', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
+  const idle = () => deliveryDone(db());
   const day = (i: number) => `2026-12-${String((i % 27) + 2).padStart(2, '0')}`;
+  /** A client's local copy of the events, kept by applying eventChanges (cancelled: removed). */
+  const eventClient = () => {
+    const client = {
+      copy: new Map<string, Node>(),
+      cursor: null as string | null,
+      pages: 0,
+      async pull(): Promise<void> {
+        for (;;) {
+          const page: any = (await gql(EVENT_FEED, { after: client.cursor })).eventChanges;
+          client.pages++;
+          for (const { node } of page.edges) {
+            if (node.status === 'cancelled') client.copy.delete(node.eventId);
+            else client.copy.set(node.eventId, node.event);
+          }
+          client.cursor = page.pageInfo.endCursor;
+          if (!page.pageInfo.hasNextPage) return;
+        }
+      },
+    };
+    return client;
+  };
 
   test('a client applying eventChanges to a local copy ends equal to events after a random mix of CRM writes, Google edits and deletes, and a full resync (410)', async () => {
     const google = googleClients(w.emu.url, w.tenant.key, AGENT, [...GUIDE_SCOPES]).calendar;
-    const copy = new Map<string, Node>();
-    let cursor: string | null = null;
-    let pages = 0;
-    const pull = async () => {
-      for (;;) {
-        const page: any = (await gql(EVENT_FEED, { after: cursor })).eventChanges;
-        pages++;
-        for (const { node } of page.edges) {
-          if (node.status === 'cancelled') copy.delete(node.eventId);
-          else copy.set(node.eventId, node.event);
-        }
-        cursor = page.pageInfo.endCursor;
-        if (!page.pageInfo.hasNextPage) return;
-      }
-    };
+    const client = eventClient();
+    const { copy, pull } = client;
     const events = async () => new Map<string, Node>(((await gql(`query { events(from: "${FROM}", to: "${TO}", first: 500) { edges { node { ${EVENT} } } } }`)).events.edges as { node: Node }[]).map((e) => [e.node.id, e.node]));
     const live = async () => [...(await events()).keys()];
     const rnd = random(42);
@@ -381,23 +389,14 @@ describeEachDb('event change feed', (db) => {
     const sortedNodes = (m: Map<string, Node>) => [...m.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
     expect(sortedNodes(copy)).toEqual(sortedNodes(truth));
     expect((await gql('{ syncStatus { calendar { lastFullSyncReason fullSyncs } } }')).syncStatus.calendar).toMatchObject({ lastFullSyncReason: 'FULL_SYNC_REQUIRED', fullSyncs: 2 });
-    console.log(`event feed mix: ${JSON.stringify(counts)}; ${truth.size} events; the client read ${pages} pages`);
+    console.log(`event feed mix: ${JSON.stringify(counts)}; ${truth.size} events; the client read ${client.pages} pages`);
   });
 
   test('our write settled after a sync recorded an edit made in Google meanwhile: the feed ends as Google does', async () => {
     const google = googleClients(w.emu.url, w.tenant.key, AGENT, [...GUIDE_SCOPES]).calendar;
     const e = (await gql('mutation { createEvent(input: { title: "Race0", start: "2026-12-21T09:00:00Z", end: "2026-12-21T10:00:00Z" }) { id } }')).createEvent;
     await idle();
-    let cursor: string | null = null;
-    const copy = new Map<string, any>();
-    const pull = async () => {
-      for (;;) {
-        const page: any = (await gql(EVENT_FEED, { after: cursor })).eventChanges;
-        for (const { node } of page.edges) node.status === 'cancelled' ? copy.delete(node.eventId) : copy.set(node.eventId, node.event);
-        cursor = page.pageInfo.endCursor;
-        if (!page.pageInfo.hasNextPage) return;
-      }
-    };
+    const { copy, pull } = eventClient();
     await pull();
     // Our patch reaches Google; its answer is held (and then lost: the retry meets 412 and applies ours again).
     // Meanwhile someone edits the event in Google and a sync records it.

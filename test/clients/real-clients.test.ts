@@ -19,7 +19,7 @@ import { MANIFEST_FORMAT, sha256Hex } from '../../src/http/persisted-operations'
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startTestGateway } from '../support/gateway';
-import { FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
+import { deliveryDone, FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 
@@ -216,7 +216,7 @@ describeEachDb('real clients', (db) => {
       expect(retried.body.data.createContact.id).toBe(lost.body.data.createContact.id);
 
       // Back online: the feed since the cursor holds exactly the new contact (in its latest state).
-      await until('the create delivered', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
+      await deliveryDone(db());
       const since = await byHash('Feed', { after: cursor }, 'GET');
       expect(since.body.data.contactChanges.edges.map((e: any) => [e.node.contactId, e.node.deleted, e.node.contact?.displayName])).toEqual([[retried.body.data.createContact.id, false, 'Train']]);
       // One contact in the mirror and in Google, one create call.

@@ -9,7 +9,7 @@
  */
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
-import { resetContacts, startWorld, type World } from '../support/world';
+import { deliveryDone, resetContacts, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 const OTHER = 'other@alpha.test';
@@ -221,7 +221,7 @@ describeEachDb('repeated deletes of events Google never had', (db) => {
   beforeEach(() => w.admin.clearFaults());
 
   const gql = async (q: string, v?: Record<string, unknown>) => (await w.gw.gql(q, { token, variables: v })).body;
-  const idle = () => until('nothing left to deliver', async () => Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
+  const idle = () => deliveryDone(db());
   const create = async (title: string) => (await gql('mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-05T10:00:00Z", end: "2026-12-05T11:00:00Z" }) { id syncState } }', { t: title })).data.createEvent;
   const del = (id: string) => gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id });
 

@@ -7,6 +7,7 @@ import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import type { Logger } from '../../src/logger';
 import type { TestDb } from './db';
+import { until } from './wait';
 import { seedBrokerage, startTestGateway, type TestGateway } from './gateway';
 import { EmulatorAdmin, type Tenant } from './google';
 
@@ -59,6 +60,11 @@ export async function startWorld(db: TestDb, opts: { domain?: string; users?: st
       if (!opts.emu) await emu.close();
     },
   };
+}
+
+/** Waits until the outbox holds nothing left to deliver (rows refused for good stay, FAILED). */
+export function deliveryDone(db: TestDb): Promise<number> {
+  return until('nothing left to deliver', async () => Number((await db.ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
 }
 
 /** Empties the contact mirror, the outbox and the agent's Google contacts: each contacts test starts from nothing. */
