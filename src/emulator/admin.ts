@@ -52,6 +52,17 @@
  *   GET    /faults                                 → armed faults with their hit counts and `held` (calls parked now)
  *   POST   /faults/{id}/release {count?}           → {released:n}: lets parked calls go on, oldest first (all by default)
  *   GET    /quotas                                 → quota buckets with effective limits
+ *   People module additions (src/emulator/people.ts):
+ *   PATCH  /users/{email}/contacts/{id}  DELETE …/contacts/{id}   a contact edited / deleted in Google
+ *   GET, PUT /people/settings                      People behaviour Google leaves uncertain (people/store.ts)
+ *   GET    /users/{email}/contactGroups            → the user's live groups (system ones too), every field and members
+ *   POST   /users/{email}/contactGroups {name, clientData?}          a label created in Google → the group
+ *   PATCH  /users/{email}/contactGroups/{id} {name?, clientData?}    renamed in Google → the group
+ *   DELETE /users/{email}/contactGroups/{id}[?deleteContacts=true]   deleted in Google → {deleted, members, contactsDeleted}
+ *   POST   /users/{email}/contactGroups/{id}/members {add?:[], remove?:[]}
+ *                                                  labels applied / removed in Google (members.modify's rules)
+ *                                                  → {changed, notFoundResourceNames?, canNotRemoveLastContactGroupResourceNames?}
+ *            group changes show up in contactGroups.list sync, member changes in connections.list sync
  */
 import express, { type Request, type Response, type Router } from 'express';
 import { API_NAMES, type ApiName } from './errors';

@@ -1,29 +1,41 @@
 /**
  * People API v1, the contact methods the gateway uses: people.connections.list (full and incremental sync),
  * people.get, people.getBatchGet, people.createContact, people.updateContact, people.deleteContact,
- * people.batchCreateContacts, people.batchUpdateContacts, people.batchDeleteContacts and people.searchContacts.
- * Reference: https://developers.google.com/people/api/rest/v1/people and the method texts in
- * @googleapis/people v1.d.ts; wire facts and their sources in google-api-notes §2 and §5.
+ * people.batchCreateContacts, people.batchUpdateContacts, people.batchDeleteContacts and people.searchContacts;
+ * and contact groups ("labels"): contactGroups.list (with sync tokens), get, batchGet, create, update, delete and
+ * contactGroups.members.modify (store and rendering in people/groups.ts).
+ * Reference: https://developers.google.com/people/api/rest/v1/people,
+ * https://developers.google.com/people/api/rest/v1/contactGroups and the method texts in @googleapis/people v1.d.ts;
+ * wire facts and their sources in google-api-notes §2 and §5, and for contact details, labels and memberships in
+ * docs/google-people-contact-details.md.
  *
  * People errors use the OnePlatform envelope (code, message, status, details; no `errors[]`), except the stale-etag
  * answer, whose legacy reason `failedPrecondition` Google documents and clients print (google-api-notes §2.3).
  *
- * Not emulated (the gateway does not depend on them): contact groups, other contacts, the directory, photos, the
- * extra fixed quota on the first page of a full sync, and the staleness of the searchContacts cache (Google asks for
- * a warm-up request with an empty query; the emulator answers it with no results and its index is always fresh).
+ * Not emulated (the gateway does not depend on them): other contacts, the directory, photos, the extra fixed quota on
+ * the first page of a full sync, and the staleness of the searchContacts cache (Google asks for a warm-up request with
+ * an empty query; the emulator answers it with no results and its index is always fresh).
  */
 import { API_INFO, GoogleApiError, apiError, errorInfo, notFound } from './errors';
-import type { AdminRequest, ApiCall, ApiRegistry, ApiResponse } from './registry';
+import type { AdminRequest, ApiCall, ApiRegistry, ApiResponse, HttpMethod } from './registry';
 import type { EmulatorState, EmulatorUser } from './state';
 import {
-  PersonInputError, READ_FIELDS, UPDATE_FIELDS, matchesQuery, nameKey, parseMask, personDataFromBody, renderPerson,
-  type PersonData, type ReadField, type StoredContact, type UpdateField,
+  GENERIC_INVALID, GROUP_RESOURCE_NAME, PersonInputError, READ_FIELDS, UPDATE_FIELDS, groupNamesOf, matchesQuery,
+  nameKey, parseMask, personDataFromBody, renderPerson, type FieldItem, type PersonData, type PersonInputOptions, type ReadField,
+  type StoredContact, type UpdateField,
 } from './people/person';
 import {
-  contactStore, createContact, deleteContact, liveContact, newToken, peopleSettings,
+  PAGE_TOKEN_LIFETIME_SECONDS, contactStore, createContact, deleteContact, liveContact, newToken, peopleSettings,
   updateContact, updatePeopleSettings, visibleSeq, type ContactStore, type ListFingerprint, type PageTokenRecord,
   type SyncTokenRecord,
 } from './people/store';
+import {
+  CREATE_READ_GROUP_FIELDS, DEFAULT_GROUP_FIELDS, DEFAULT_READ_GROUP_FIELDS, DEPRECATED_GROUP_MESSAGE, GROUP_FIELDS,
+  GroupError, UPDATE_GROUP_FIELDS, checkGroupClientData, checkGroupName, checkMembershipTargets, createGroup, deleteGroup,
+  groupStore, isDeprecatedSystemGroup, liveGroup, liveGroups, memberCounts, membersOf, modifyMembers, newGroupToken,
+  refuseSystemGroup, renderGroup, updateGroup, type GroupField, type GroupPageRecord, type StoredGroup,
+  type UpdateGroupField,
+} from './people/groups';
 
 export { defaultPeopleSettings, type PeopleSettings } from './people/store';
 
@@ -41,6 +53,16 @@ export const BATCH_DELETE_MAX_RESOURCE_NAMES = 500;
 /** searchContacts pageSize: "Defaults to 10 if field is not set, or set to 0. Values greater than 30 will be capped to 30." */
 export const SEARCH_DEFAULT_PAGE_SIZE = 10;
 export const SEARCH_MAX_PAGE_SIZE = 30;
+/** contactGroups.list pageSize: "Valid values are between 1 and 1000, inclusive. Defaults to 30 if not set or set to 0." */
+export const GROUPS_DEFAULT_PAGE_SIZE = 30;
+export const GROUPS_MAX_PAGE_SIZE = 1000;
+/** contactGroups.batchGet: "There is a maximum of 200 resource names." */
+export const GROUPS_BATCH_GET_MAX_RESOURCE_NAMES = 200;
+/**
+ * contactGroups.members.modify: "The total number of resource names in resource_names_to_add and
+ * resource_names_to_remove must be less than or equal to 1000." More → 400 [? wording].
+ */
+export const MODIFY_MEMBERS_MAX_RESOURCE_NAMES = 1000;
 
 /**
  * Per-user per-minute quotas (Cloud console defaults, not in public docs; google-api-notes §2.6).
@@ -66,6 +88,7 @@ const READ_SCOPES = [CONTACTS, CONTACTS_READONLY];
 const WRITE_SCOPES = [CONTACTS];
 
 const RPC = 'google.people.v1.PeopleService.';
+const GROUP_RPC = 'google.people.v1.ContactGroupService.';
 const BAD_REQUEST = 'type.googleapis.com/google.rpc.BadRequest';
 const RESOURCE_INFO = 'type.googleapis.com/google.rpc.ResourceInfo';
 
@@ -73,6 +96,7 @@ const RESOURCE_INFO = 'type.googleapis.com/google.rpc.ResourceInfo';
 const CONTACT_NAME = /^people\/c\d+$/;
 const PROFILE_NAME = /^people\/\d+$/;
 const PERSON_IN_PATH = '(?<resourceName>people/[^/:]+)';
+const GROUP_IN_PATH = '(?<resourceName>contactGroups/[^/:]+)';
 
 type SortOrder = 'LAST_MODIFIED_ASCENDING' | 'LAST_MODIFIED_DESCENDING' | 'FIRST_NAME_ASCENDING' | 'LAST_NAME_ASCENDING';
 const SORT_ORDERS: readonly SortOrder[] = ['LAST_MODIFIED_ASCENDING', 'LAST_MODIFIED_DESCENDING', 'FIRST_NAME_ASCENDING', 'LAST_NAME_ASCENDING'];
@@ -93,10 +117,17 @@ export function register(registry: ApiRegistry, state: EmulatorState): void {
   });
   const reads = { bucket: PEOPLE_READS_BUCKET, cost: 1 };
   const writes = { bucket: PEOPLE_WRITES_BUCKET, cost: 1 };
-  const method = (id: string, rpc: string, httpMethod: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: RegExp, write: boolean,
+  const method = (id: string, rpc: string, httpMethod: HttpMethod, path: RegExp, write: boolean,
     quota: typeof reads, handler: (call: ApiCall) => ApiResponse) => registry.register({
     api: 'people', id: `people.people.${id}`, rpcMethod: RPC + rpc, httpMethod, path,
     scopes: write ? WRITE_SCOPES : READ_SCOPES, quota, handler: (call) => guard(handler, call),
+  });
+  // Contact groups: reads accept contacts and contacts.readonly, writes only contacts (generated samples); writes
+  // draw from the write bucket and reads from the critical-read bucket (doc §7; the numbers are [?] as above).
+  const groupMethod = (id: string, rpc: string, httpMethod: HttpMethod, path: RegExp, write: boolean,
+    handler: (call: ApiCall) => ApiResponse) => registry.register({
+    api: 'people', id: `people.contactGroups.${id}`, rpcMethod: GROUP_RPC + rpc, httpMethod, path,
+    scopes: write ? WRITE_SCOPES : READ_SCOPES, quota: write ? writes : reads, handler: (call) => guard(handler, call),
   });
 
   method('connections.list', 'ListConnections', 'GET', new RegExp(`^/v1/${PERSON_IN_PATH}/connections$`), false, reads, listConnections);
@@ -111,17 +142,31 @@ export function register(registry: ApiRegistry, state: EmulatorState): void {
   method('deleteContact', 'DeleteContact', 'DELETE', new RegExp(`^/v1/${PERSON_IN_PATH}:deleteContact$`), true, writes, deleteContactCall);
   method('get', 'GetPerson', 'GET', new RegExp(`^/v1/${PERSON_IN_PATH}$`), false, reads, getPerson);
 
+  groupMethod('list', 'ListContactGroups', 'GET', /^\/v1\/contactGroups$/, false, listGroups);
+  groupMethod('batchGet', 'BatchGetContactGroups', 'GET', /^\/v1\/contactGroups:batchGet$/, false, batchGetGroups);
+  groupMethod('create', 'CreateContactGroup', 'POST', /^\/v1\/contactGroups$/, true, createGroupCall);
+  groupMethod('get', 'GetContactGroup', 'GET', new RegExp(`^/v1/${GROUP_IN_PATH}$`), false, getGroup);
+  groupMethod('update', 'UpdateContactGroup', 'PUT', new RegExp(`^/v1/${GROUP_IN_PATH}$`), true, updateGroupCall);
+  groupMethod('delete', 'DeleteContactGroup', 'DELETE', new RegExp(`^/v1/${GROUP_IN_PATH}$`), true, deleteGroupCall);
+  groupMethod('members.modify', 'ModifyContactGroupMembers', 'POST', new RegExp(`^/v1/${GROUP_IN_PATH}/members:modify$`), true, modifyMembersCall);
+
   registerAdminRoutes(registry, state);
 }
 
-/** Turns the person validators' errors into Google's 400. */
+/** Turns the person and group validators' errors into Google's answers. */
 function guard(handler: (call: ApiCall) => ApiResponse, call: ApiCall): ApiResponse {
   try {
     return handler(call);
   } catch (e) {
-    if (e instanceof PersonInputError) throw invalidArgument(e.message, e.field, e.message);
+    if (e instanceof PersonInputError) throw invalidArgument(e.message, e.field, e.description ?? e.message);
+    if (e instanceof GroupError) throw groupError(e);
     throw e;
   }
+}
+
+/** The person validators' options from the settings. */
+function personOptions(state: EmulatorState): PersonInputOptions {
+  return { strictDates: peopleSettings(state).strictDates };
 }
 
 // --- errors -------------------------------------------------------------------------------------------------------
@@ -136,7 +181,6 @@ function invalidArgument(message: string, field: string, description: string): G
     details: [{ '@type': BAD_REQUEST, fieldViolations: [{ field, description }] }],
   });
 }
-const GENERIC_INVALID = 'Request contains an invalid argument.';
 
 function maskRequired(param: string, doc: string): GoogleApiError {
   // Text observed for personFields [obs googleapis/google-api-nodejs-client#989]; the same pattern is used for the
@@ -392,7 +436,8 @@ function profilePerson(user: EmulatorUser, mask: ReadField[]): Record<string, un
 // --- writes -------------------------------------------------------------------------------------------------------
 
 function createContactCall(call: ApiCall): ApiResponse {
-  const data = personDataFromBody(call.jsonObject(), 'person');
+  const data = personDataFromBody(call.jsonObject(), 'person', undefined, personOptions(call.state));
+  checkMembershipTargets(call.state, call.user, data, 'person');
   const mask = readMaskParam(call, 'personFields', 'createContact', false);
   const c = createContact(call.state, contactStore(call.state, call.user), data);
   // "Defaults to all fields if not set."
@@ -419,9 +464,9 @@ function requestEtag(body: Record<string, unknown>): { etag?: string; sourceEtag
 type UpdateCheck = { ok: true; contact: StoredContact; data: PersonData } | { ok: false; kind: 'notFound' | 'stale' };
 
 /** Validates one contact update; throws 400 for malformed input, reports not-found and stale etags to the caller. */
-function checkUpdate(store: ContactStore, rn: string, body: unknown, fields: UpdateField[], path: string): UpdateCheck {
+function checkUpdate(call: ApiCall, store: ContactStore, rn: string, body: unknown, fields: UpdateField[], path: string): UpdateCheck {
   checkContactName(rn, path);
-  const data = personDataFromBody(body, path, fields);
+  const data = personDataFromBody(body, path, fields, personOptions(call.state));
   if (fields.includes('memberships') && !(data.memberships ?? []).some((m) => m.contactGroupMembership)) {
     // "The server returns a 400 error if memberships are being updated and there are no contact group memberships
     // specified on the person." (updateContact description)
@@ -435,6 +480,8 @@ function checkUpdate(store: ContactStore, rn: string, body: unknown, fields: Upd
   }
   const current = sent.etag !== undefined ? sent.etag === contact.etag : sent.sourceEtag === contact.sourceEtag;
   if (!current) return { ok: false, kind: 'stale' };
+  // The memberships replace the whole set (GAMADV-X#86); a deprecated system group may stay but not be added.
+  if (fields.includes('memberships')) checkMembershipTargets(call.state, call.user, data, path, groupNamesOf(contact.data));
   return { ok: true, contact, data };
 }
 
@@ -443,7 +490,7 @@ function updateContactCall(call: ApiCall): ApiResponse {
   const mask = readMaskParam(call, 'personFields', 'updateContact', false);
   const store = contactStore(call.state, call.user);
   const rn = call.params.resourceName;
-  const check = checkUpdate(store, rn, call.jsonObject(), fields, 'person');
+  const check = checkUpdate(call, store, rn, call.jsonObject(), fields, 'person');
   if (!check.ok) throw check.kind === 'notFound' ? notFound('people') : staleEtag([rn]);
   updateContact(call.state, store, check.contact, fields, check.data);
   return { body: renderPerson(check.contact, mask.length ? mask : READ_FIELDS) };
@@ -484,7 +531,9 @@ function batchCreateContacts(call: ApiCall): ApiResponse {
   const datas = contacts.map((c, i) => {
     const person = (c as { contactPerson?: unknown } | null)?.contactPerson;
     if (person === undefined) throw invalidArgument(GENERIC_INVALID, `contacts[${i}].contact_person`, `contacts[${i}] needs a contactPerson, got ${JSON.stringify(c)}`);
-    return personDataFromBody(person, `contacts[${i}].contactPerson`);
+    const data = personDataFromBody(person, `contacts[${i}].contactPerson`, undefined, personOptions(call.state));
+    checkMembershipTargets(call.state, call.user, data, `contacts[${i}].contactPerson`);
+    return data;
   });
   const store = contactStore(call.state, call.user);
   const created = datas.map((d) => createContact(call.state, store, d));
@@ -511,7 +560,7 @@ function batchUpdateContacts(call: ApiCall): ApiResponse {
   const fields = updateMaskParam(body.updateMask, 'updateMask');
   const mask = bodyReadMask(body);
   const store = contactStore(call.state, call.user);
-  const checks = entries.map(([rn, person]) => [rn, checkUpdate(store, rn, person, fields, `contacts[${rn}]`)] as const);
+  const checks = entries.map(([rn, person]) => [rn, checkUpdate(call, store, rn, person, fields, `contacts[${rn}]`)] as const);
   const missing = checks.filter(([, c]) => !c.ok && c.kind === 'notFound').map(([rn]) => rn);
   if (missing.length > 0) throw notFoundNames(missing);
   const stale = checks.filter(([, c]) => !c.ok && c.kind === 'stale').map(([rn]) => rn);
@@ -560,6 +609,276 @@ function searchContacts(call: ApiCall): ApiResponse {
   return { body: hits.length ? { results: hits.map((c) => ({ person: renderPerson(c, mask) })) } : {} };
 }
 
+// --- contactGroups ----------------------------------------------------------------------------------------------------
+
+/**
+ * A GroupError (people/groups.ts) as Google answers it. Duplicate name → 409 ALREADY_EXISTS [doc: "will return a HTTP
+ * 409 error"; status and text per GAM's matching, doc §3.3]; stale group etag → 400 FAILED_PRECONDITION [?].
+ */
+function groupError(e: GroupError): GoogleApiError {
+  switch (e.kind) {
+    case 'alreadyExists':
+      return apiError('people', { code: 409, status: 'ALREADY_EXISTS', message: e.message, reason: 'alreadyExists' });
+    case 'failedPrecondition':
+      return apiError('people', {
+        code: 400, status: 'FAILED_PRECONDITION', message: e.message, reason: 'failedPrecondition',
+        details: [{ '@type': RESOURCE_INFO, resourceType: 'contactGroup', resourceName: e.field, description: e.description }],
+      });
+    case 'notFound':
+      return notFound('people');
+    default:
+      return invalidArgument(e.message, e.field, e.description);
+  }
+}
+
+/** [?] Modelled on the person text (google-api-notes §2.3); Google does not document the group answer (doc §3.3). */
+const STALE_GROUP_ETAG_MESSAGE = 'Request contactGroup.etag is different than the current contactGroup.etag. Clear local cache and get the latest contactGroup.';
+
+/** A group field mask (groupFields, readGroupFields, updateGroupFields) against its valid paths; empty → `fallback`. */
+function groupMask<T extends string>(raw: unknown, valid: readonly T[], fallback: readonly T[], param: string, doc: string): T[] {
+  if (raw !== undefined && raw !== null && typeof raw !== 'string') {
+    throw invalidArgument(GENERIC_INVALID, param, `expected a comma-separated field mask string, got ${JSON.stringify(raw)}`);
+  }
+  if (raw === undefined || raw === null || raw.trim() === '') return [...fallback];
+  const out: T[] = [];
+  for (const part of raw.split(',')) {
+    const path = part.trim().replace(/^contact_group\./, '').replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase()) as T;
+    if (!valid.includes(path)) {
+      const message = `Invalid ${param} mask path: "${part.trim()}". Valid paths are documented at https://developers.google.com/people/api/rest/v1/contactGroups/${doc}.`;
+      throw invalidArgument(message, param, `valid paths: ${valid.join(', ')}`);
+    }
+    if (!out.includes(path)) out.push(path);
+  }
+  return out;
+}
+
+/** Top-level keys of a request body that Google's JSON-to-proto mapping knows; others → 400 "Unknown name". */
+function checkKeys(body: Record<string, unknown>, known: readonly string[], at: string): void {
+  for (const key of Object.keys(body)) {
+    if (!known.includes(key)) {
+      throw invalidArgument(`Invalid JSON payload received. Unknown name "${key}"${at ? ` at '${at}'` : ''}: Cannot find field.`, at ? `${at}.${key}` : key, `unknown field "${key}"`);
+    }
+  }
+}
+
+/** Every ContactGroup key; the output-only ones are accepted in requests (clients echo what they read) and ignored. */
+const CONTACT_GROUP_KEYS = ['resourceName', 'etag', 'metadata', 'groupType', 'name', 'formattedName', 'memberResourceNames', 'memberCount', 'clientData'];
+
+function contactGroupBody(body: Record<string, unknown>): Record<string, unknown> {
+  const cg = body.contactGroup;
+  if (typeof cg !== 'object' || cg === null || Array.isArray(cg)) {
+    throw invalidArgument(GENERIC_INVALID, 'contact_group', `contactGroup is required and must be a ContactGroup object, got ${JSON.stringify(cg)}`);
+  }
+  checkKeys(cg as Record<string, unknown>, CONTACT_GROUP_KEYS, 'contact_group');
+  return cg as Record<string, unknown>;
+}
+
+function groupFieldsParam(call: ApiCall): GroupField[] {
+  return groupMask(call.query.get('groupFields'), GROUP_FIELDS, DEFAULT_GROUP_FIELDS, 'groupFields', 'list');
+}
+
+function maxMembersParam(call: ApiCall): number {
+  const n = intParam(call, 'maxMembers', 'max_members') ?? 0;
+  if (n < 0) throw invalidArgument(GENERIC_INVALID, 'max_members', `maxMembers must not be negative, got ${n}`);
+  return n;
+}
+
+function liveGroupOr404(call: ApiCall, rn: string): StoredGroup {
+  const g = liveGroup(groupStore(call.state, call.user), rn);
+  if (!g) throw notFound('people');
+  return g;
+}
+
+/**
+ * contactGroups.list: full listing (live groups, system groups first, then the user's in creation order [?]) or, with
+ * a syncToken, "only resources changed since the sync token was created", deleted ones as
+ * `{resourceName, metadata: {deleted: true, updateTime}}`. There is no requestSyncToken parameter: the last page
+ * always carries a nextSyncToken (doc §3.3 [obs IamNator capture]). Token lifetime and its EXPIRED_SYNC_TOKEN answer
+ * follow the connections settings [?]. A page token fixes the listing of its first page; groupFields and pageSize are
+ * read from each call [?]. Group writes show up at once (syncPropagationDelaySeconds applies to connections only).
+ */
+function listGroups(call: ApiCall): ApiResponse {
+  const { state } = call;
+  const store = groupStore(state, call.user);
+  const fields = groupFieldsParam(call);
+  const size = intParam(call, 'pageSize', 'page_size') ?? 0;
+  if (size < 0 || size > GROUPS_MAX_PAGE_SIZE) {
+    throw invalidArgument(GENERIC_INVALID, 'page_size', `pageSize must be between 1 and ${GROUPS_MAX_PAGE_SIZE}, got ${size}`);
+  }
+  const pageSize = size === 0 ? GROUPS_DEFAULT_PAGE_SIZE : size;
+  const pageToken = call.query.get('pageToken') || undefined;
+  const syncToken = call.query.get('syncToken') || undefined;
+  const now = state.nowMs();
+  let listing: GroupPageRecord;
+  if (pageToken) {
+    const rec = store.tokens.get(pageToken, now);
+    if (!rec || rec.kind !== 'page') {
+      throw invalidArgument(GENERIC_INVALID, 'page_token', 'the page token is not one this server issued for this user, or it has expired');
+    }
+    listing = rec;
+  } else if (syncToken) {
+    const rec = store.tokens.get(syncToken, now);
+    if (!rec || rec.kind !== 'sync') {
+      throw invalidArgument(GENERIC_INVALID, 'sync_token', 'the sync token is not one this server issued for this user');
+    }
+    const settings = peopleSettings(state);
+    const from = settings.syncTokenExpiresFrom === 'fullSync' ? rec.fullSyncAtMs : rec.issuedAtMs;
+    if (now > from + settings.syncTokenLifetimeSeconds * 1000) throw expiredSyncToken(state);
+    const changed = [...store.groups.values()].filter((g) => g.changeSeq > rec.seq).sort((a, b) => a.changeSeq - b.changeSeq);
+    listing = {
+      kind: 'page', names: changed.map((g) => g.resourceName), offset: 0, syncSeq: store.seq, fullSyncAtMs: rec.fullSyncAtMs,
+      issuedAtMs: now, incremental: true,
+    };
+  } else {
+    listing = {
+      kind: 'page', names: liveGroups(store).map((g) => g.resourceName), offset: 0, syncSeq: store.seq, fullSyncAtMs: now,
+      issuedAtMs: now, incremental: false,
+    };
+  }
+  const counts = memberCounts(contactStore(state, call.user));
+  const groups: Record<string, unknown>[] = [];
+  for (const rn of listing.names.slice(listing.offset, listing.offset + pageSize)) {
+    const g = store.groups.get(rn);
+    // A group deleted while a full listing is paged is left out; the next group sync reports the deletion.
+    if (!g || (g.deleted && !listing.incremental)) continue;
+    groups.push(renderGroup(g, fields, counts));
+  }
+  const body: Record<string, unknown> = {};
+  if (groups.length > 0) body.contactGroups = groups;
+  const nextOffset = listing.offset + pageSize;
+  if (nextOffset < listing.names.length) {
+    body.nextPageToken = newGroupToken(store, { ...listing, offset: nextOffset, issuedAtMs: now }, PAGE_TOKEN_LIFETIME_SECONDS * 1000);
+  } else {
+    body.nextSyncToken = newGroupToken(store, { kind: 'sync', seq: listing.syncSeq, fullSyncAtMs: listing.fullSyncAtMs, issuedAtMs: now }, PAGE_TOKEN_LIFETIME_SECONDS * 1000);
+  }
+  // [?] proto3 JSON would omit a zero total; it is always sent, as in connections.list.
+  body.totalItems = listing.names.length;
+  return { body };
+}
+
+/** contactGroups.get: `maxMembers` (default 0: no memberResourceNames) of the members; unknown or deleted → 404. */
+function getGroup(call: ApiCall): ApiResponse {
+  const fields = groupFieldsParam(call);
+  const maxMembers = maxMembersParam(call);
+  const g = liveGroupOr404(call, call.params.resourceName);
+  const contacts = contactStore(call.state, call.user);
+  const members = maxMembers > 0 ? membersOf(contacts, g.resourceName).slice(0, maxMembers) : undefined;
+  return { body: renderGroup(g, fields, memberCounts(contacts), members) };
+}
+
+/**
+ * contactGroups.batchGet: at most 200 names (more → 400 [?]); a ContactGroupResponse per name, in request order.
+ * Unknown or deleted → status {code: 5} [?]; not a contact group name → status {code: 3} [?].
+ */
+function batchGetGroups(call: ApiCall): ApiResponse {
+  const fields = groupFieldsParam(call);
+  const maxMembers = maxMembersParam(call);
+  const names = call.query.getAll('resourceNames');
+  if (names.length === 0) throw invalidArgument(GENERIC_INVALID, 'resource_names', 'at least one resourceNames value is required, got none');
+  if (names.length > GROUPS_BATCH_GET_MAX_RESOURCE_NAMES) {
+    throw invalidArgument(GENERIC_INVALID, 'resource_names', `at most ${GROUPS_BATCH_GET_MAX_RESOURCE_NAMES} resource names are allowed per request, got ${names.length}`);
+  }
+  const store = groupStore(call.state, call.user);
+  const contacts = contactStore(call.state, call.user);
+  const counts = memberCounts(contacts);
+  const responses = names.map((rn) => {
+    if (!GROUP_RESOURCE_NAME.test(rn)) {
+      return { requestedResourceName: rn, status: { code: 3, message: `Resource name "${rn}" is not a valid contact group resource name.` } };
+    }
+    const g = liveGroup(store, rn);
+    if (!g) return { requestedResourceName: rn, status: { code: 5, message: 'Requested entity was not found.' } };
+    const members = maxMembers > 0 ? membersOf(contacts, rn).slice(0, maxMembers) : undefined;
+    return { contactGroup: renderGroup(g, fields, counts, members), requestedResourceName: rn, status: {} };
+  });
+  return { body: { responses } };
+}
+
+/** contactGroups.create: `{contactGroup: {name, clientData?}, readGroupFields?}` (memberCount is not a valid read field here). */
+function createGroupCall(call: ApiCall): ApiResponse {
+  const body = call.jsonObject();
+  checkKeys(body, ['contactGroup', 'readGroupFields'], '');
+  const cg = contactGroupBody(body);
+  const fields = groupMask(body.readGroupFields, CREATE_READ_GROUP_FIELDS, DEFAULT_READ_GROUP_FIELDS, 'readGroupFields', 'create');
+  const store = groupStore(call.state, call.user);
+  const name = checkGroupName(call.state, store, cg.name, 'contact_group.name');
+  const clientData = checkGroupClientData(cg.clientData, 'contact_group.client_data');
+  const g = createGroup(call.state, store, name, clientData);
+  return { body: renderGroup(g, fields, new Map()) };
+}
+
+/**
+ * contactGroups.update (PUT /v1/contactGroups/{id}): updateGroupFields (default name; name, clientData) are replaced.
+ * A system group → 400 [?]; `contactGroup.etag`, when sent, must be the current one (400 FAILED_PRECONDITION [?]; GAM
+ * always sends it, doc §3.3); a body resourceName other than the path's → 400 [?].
+ */
+function updateGroupCall(call: ApiCall): ApiResponse {
+  const rn = call.params.resourceName;
+  const body = call.jsonObject();
+  checkKeys(body, ['contactGroup', 'updateGroupFields', 'readGroupFields'], '');
+  const cg = contactGroupBody(body);
+  const update = groupMask<UpdateGroupField>(body.updateGroupFields, UPDATE_GROUP_FIELDS, ['name'], 'updateGroupFields', 'update');
+  const fields = groupMask(body.readGroupFields, GROUP_FIELDS, DEFAULT_READ_GROUP_FIELDS, 'readGroupFields', 'update');
+  if (cg.resourceName !== undefined && cg.resourceName !== null && cg.resourceName !== '' && cg.resourceName !== rn) {
+    throw invalidArgument(GENERIC_INVALID, 'contact_group.resource_name', `contactGroup.resourceName must be the group in the URL, ${rn}, got ${JSON.stringify(cg.resourceName)}`);
+  }
+  const store = groupStore(call.state, call.user);
+  const g = liveGroupOr404(call, rn);
+  refuseSystemGroup(g, 'updated', 'contact_group.resource_name');
+  if (typeof cg.etag === 'string' && cg.etag !== '' && cg.etag !== g.etag) {
+    throw new GroupError('failedPrecondition', STALE_GROUP_ETAG_MESSAGE, g.resourceName, 'contactGroup.etag is stale');
+  }
+  const change: { name?: string; clientData?: FieldItem[] | null } = {};
+  if (update.includes('name')) change.name = checkGroupName(call.state, store, cg.name, 'contact_group.name', g);
+  if (update.includes('clientData')) change.clientData = checkGroupClientData(cg.clientData, 'contact_group.client_data') ?? null;
+  updateGroup(call.state, store, g, change);
+  return { body: renderGroup(g, fields, memberCounts(contactStore(call.state, call.user))) };
+}
+
+/** contactGroups.delete: `{}`; a system group → 400 [?]; `deleteContacts=true` also deletes the members. */
+function deleteGroupCall(call: ApiCall): ApiResponse {
+  const deleteContacts = boolParam(call, 'deleteContacts', 'delete_contacts');
+  const g = liveGroupOr404(call, call.params.resourceName);
+  refuseSystemGroup(g, 'deleted', 'resource_name');
+  deleteGroup(call.state, call.user, g, deleteContacts);
+  return { body: {} };
+}
+
+function nameList(body: Record<string, unknown>, key: string, protoName: string): string[] {
+  const v = body[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+    throw invalidArgument(GENERIC_INVALID, protoName, `${key} must be an array of person resource names, got ${JSON.stringify(v)?.slice(0, 100)}`);
+  }
+  return v as string[];
+}
+
+/**
+ * contactGroups.members.modify: at most 1000 names in adds plus removes (more → 400); adds to a deprecated system
+ * group → 400 "Cannot add contacts to deprecated system contact group"; unknown group → 404 [?]. Unknown contacts and
+ * removals that would leave a contact without a group are reported in the 200 answer (people/groups.ts modifyMembers),
+ * which is `{}` when there is nothing to report.
+ */
+function modifyMembersCall(call: ApiCall): ApiResponse {
+  const body = call.jsonObject();
+  checkKeys(body, ['resourceNamesToAdd', 'resourceNamesToRemove'], '');
+  const add = nameList(body, 'resourceNamesToAdd', 'resource_names_to_add');
+  const remove = nameList(body, 'resourceNamesToRemove', 'resource_names_to_remove');
+  if (add.length + remove.length > MODIFY_MEMBERS_MAX_RESOURCE_NAMES) {
+    throw invalidArgument(GENERIC_INVALID, add.length > 0 ? 'resource_names_to_add' : 'resource_names_to_remove',
+      `at most ${MODIFY_MEMBERS_MAX_RESOURCE_NAMES} resource names in resourceNamesToAdd and resourceNamesToRemove together are allowed per request, got ${add.length + remove.length}`);
+  }
+  const g = liveGroupOr404(call, call.params.resourceName);
+  if (add.length > 0 && isDeprecatedSystemGroup(g.resourceName)) {
+    throw invalidArgument(DEPRECATED_GROUP_MESSAGE, 'resource_names_to_add',
+      `${g.resourceName} is a deprecated system contact group: contacts can only be removed from it`);
+  }
+  const result = modifyMembers(call.state, call.user, g, add, remove);
+  const out: Record<string, unknown> = {};
+  if (result.notFoundResourceNames.length > 0) out.notFoundResourceNames = result.notFoundResourceNames;
+  if (result.canNotRemoveLastContactGroupResourceNames.length > 0) out.canNotRemoveLastContactGroupResourceNames = result.canNotRemoveLastContactGroupResourceNames;
+  return { body: out };
+}
+
 // --- admin data routes (architecture.md §5) -------------------------------------------------------------------------
 
 function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void {
@@ -570,7 +889,13 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
     try {
       return fn(user, req);
     } catch (e) {
-      if (e instanceof PersonInputError) return { status: 400, body: { error: e.message } };
+      if (e instanceof PersonInputError) {
+        return { status: 400, body: { error: e.description ? `${e.message} ${e.field}: ${e.description}` : e.message } };
+      }
+      if (e instanceof GroupError) {
+        const status = e.kind === 'alreadyExists' ? 409 : e.kind === 'notFound' ? 404 : 400;
+        return { status, body: { error: `${e.field}: ${e.description}` } };
+      }
       throw e;
     }
   };
@@ -585,7 +910,12 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
     handler: withUser((user, { body }) => {
       const store = contactStore(state, user);
       const bodies = Array.isArray(body) ? body : [body];
-      const datas = bodies.map((b, i) => personDataFromBody(b, Array.isArray(body) ? `body[${i}]` : 'body'));
+      const datas = bodies.map((b, i) => {
+        const path = Array.isArray(body) ? `body[${i}]` : 'body';
+        const data = personDataFromBody(b, path, undefined, personOptions(state));
+        checkMembershipTargets(state, user, data, path, [], true);
+        return data;
+      });
       const created = datas.map((d) => renderPerson(createContact(state, store, d), READ_FIELDS));
       return { body: Array.isArray(body) ? created : created[0] };
     }),
@@ -604,8 +934,15 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
     handler: withUser((user, { params, body }) => {
       const c = contactFor(user, params.id);
       if (!c) return { status: 404, body: { error: `user ${user.email} has no contact ${params.id}; GET /emulator/v1/users/${user.email}/contacts lists them` } };
-      const data = personDataFromBody(body, 'body');
+      const data = personDataFromBody(body, 'body', undefined, personOptions(state));
       const fields = Object.keys(body as object).filter((k): k is UpdateField => (UPDATE_FIELDS as readonly string[]).includes(k));
+      if (fields.includes('memberships')) {
+        // As on Google, a contact always keeps at least one contact group membership.
+        if (groupNamesOf(data).length === 0) {
+          return { status: 400, body: { error: 'body.memberships: a contact needs at least one contactGroupMembership, got none' } };
+        }
+        checkMembershipTargets(state, user, data, 'body', groupNamesOf(c.data), true);
+      }
       updateContact(state, contactStore(state, user), c, fields, data);
       return { body: renderPerson(c, READ_FIELDS) };
     }),
@@ -630,6 +967,7 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
       return { body: { deleted: live.length } };
     }),
   });
+  registerGroupAdminRoutes(registry, state, USER, withUser);
   // People behaviour Google leaves uncertain (store.ts PeopleSettings); reset by POST /reset.
   registry.addAdminRoute({ httpMethod: 'GET', path: /^\/people\/settings$/, handler: () => ({ body: peopleSettings(state) }) });
   registry.addAdminRoute({
@@ -641,5 +979,97 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
         return { status: 400, body: { error: (e as Error).message } };
       }
     },
+  });
+}
+
+/**
+ * Contact groups changed "in Google" (the Contacts UI): list, create, rename or change clientData, delete, and add or
+ * remove members. Group changes show up in the next contactGroups.list sync; member changes in the next
+ * connections.list sync (per settings.membershipChangesBumpContact), as the API methods' do.
+ */
+function registerGroupAdminRoutes(
+  registry: ApiRegistry, state: EmulatorState, USER: string,
+  withUser: (fn: (user: EmulatorUser, req: AdminRequest) => ApiResponse) => (req: AdminRequest) => ApiResponse,
+): void {
+  const GROUP = '(?<id>(?:contactGroups/)?[^/]+)';
+  const groupFor = (user: EmulatorUser, id: string): StoredGroup | undefined =>
+    liveGroup(groupStore(state, user), id.startsWith('contactGroups/') ? id : `contactGroups/${id}`);
+  const missing = (user: EmulatorUser, id: string): ApiResponse => ({
+    status: 404, body: { error: `user ${user.email} has no contact group ${id}; GET /emulator/v1/users/${user.email}/contactGroups lists them` },
+  });
+  const full = (user: EmulatorUser, g: StoredGroup): Record<string, unknown> => {
+    const contacts = contactStore(state, user);
+    return renderGroup(g, GROUP_FIELDS, memberCounts(contacts), membersOf(contacts, g.resourceName));
+  };
+  const object = (body: unknown): Record<string, unknown> | undefined =>
+    (typeof body === 'object' && body !== null && !Array.isArray(body) ? body as Record<string, unknown> : undefined);
+
+  // GET: the user's live groups (system ones included) with every field and all their members.
+  registry.addAdminRoute({
+    httpMethod: 'GET', path: new RegExp(`^/users/${USER}/contactGroups$`),
+    handler: withUser((user) => ({ body: liveGroups(groupStore(state, user)).map((g) => full(user, g)) })),
+  });
+  // POST {name, clientData?}: a label created in Google → the group.
+  registry.addAdminRoute({
+    httpMethod: 'POST', path: new RegExp(`^/users/${USER}/contactGroups$`),
+    handler: withUser((user, { body }) => {
+      const b = object(body);
+      if (!b) return { status: 400, body: { error: `body must be a JSON object {name, clientData?}, got ${JSON.stringify(body)}` } };
+      const store = groupStore(state, user);
+      const name = checkGroupName(state, store, b.name, 'body.name');
+      return { body: full(user, createGroup(state, store, name, checkGroupClientData(b.clientData, 'body.clientData'))) };
+    }),
+  });
+  // PATCH …/contactGroups/{id | contactGroups/id} {name?, clientData?}: a rename (or clientData change) in Google.
+  registry.addAdminRoute({
+    httpMethod: 'PATCH', path: new RegExp(`^/users/${USER}/contactGroups/${GROUP}$`),
+    handler: withUser((user, { params, body }) => {
+      const g = groupFor(user, params.id);
+      if (!g) return missing(user, params.id);
+      const b = object(body);
+      if (!b) return { status: 400, body: { error: `body must be a JSON object {name?, clientData?}, got ${JSON.stringify(body)}` } };
+      refuseSystemGroup(g, 'updated', 'body');
+      const store = groupStore(state, user);
+      const change: { name?: string; clientData?: FieldItem[] | null } = {};
+      if (b.name !== undefined) change.name = checkGroupName(state, store, b.name, 'body.name', g);
+      if (b.clientData !== undefined) change.clientData = checkGroupClientData(b.clientData, 'body.clientData') ?? null;
+      updateGroup(state, store, g, change);
+      return { body: full(user, g) };
+    }),
+  });
+  // DELETE …/contactGroups/{id}[?deleteContacts=true]: a label deleted in Google (with its contacts when asked).
+  registry.addAdminRoute({
+    httpMethod: 'DELETE', path: new RegExp(`^/users/${USER}/contactGroups/${GROUP}$`),
+    handler: withUser((user, { params, query }) => {
+      const g = groupFor(user, params.id);
+      if (!g) return missing(user, params.id);
+      refuseSystemGroup(g, 'deleted', 'id');
+      const deleteContacts = query.get('deleteContacts') === 'true';
+      const { contacts } = deleteGroup(state, user, g, deleteContacts);
+      return { body: { deleted: g.resourceName, members: contacts, contactsDeleted: deleteContacts } };
+    }),
+  });
+  // POST …/contactGroups/{id}/members {add?: [...], remove?: [...]} (c123 or people/c123): labels applied or removed
+  // in Google, with members.modify's rules → {changed, notFoundResourceNames?, canNotRemoveLastContactGroupResourceNames?}.
+  registry.addAdminRoute({
+    httpMethod: 'POST', path: new RegExp(`^/users/${USER}/contactGroups/${GROUP}/members$`),
+    handler: withUser((user, { params, body }) => {
+      const g = groupFor(user, params.id);
+      if (!g) return missing(user, params.id);
+      const b = object(body);
+      const list = (v: unknown): string[] | undefined => (v === undefined ? [] : Array.isArray(v) && v.every((x) => typeof x === 'string')
+        ? v.map((x: string) => (x.startsWith('people/') ? x : `people/${x}`)) : undefined);
+      const add = list(b?.add);
+      const remove = list(b?.remove);
+      if (!b || !add || !remove) return { status: 400, body: { error: `body must be {add?: [resource names], remove?: [resource names]}, got ${JSON.stringify(body)}` } };
+      if (add.length > 0 && isDeprecatedSystemGroup(g.resourceName)) {
+        return { status: 400, body: { error: `${DEPRECATED_GROUP_MESSAGE}: ${g.resourceName} can only have contacts removed` } };
+      }
+      const r = modifyMembers(state, user, g, add, remove);
+      const out: Record<string, unknown> = { changed: r.changed };
+      if (r.notFoundResourceNames.length > 0) out.notFoundResourceNames = r.notFoundResourceNames;
+      if (r.canNotRemoveLastContactGroupResourceNames.length > 0) out.canNotRemoveLastContactGroupResourceNames = r.canNotRemoveLastContactGroupResourceNames;
+      return { body: out };
+    }),
   });
 }

@@ -25,6 +25,7 @@ const BATCH = 'batch@acme.test';
 const DELAY = 'delay@acme.test';
 const PAGING = 'paging@acme.test';
 const SORT = 'sort@acme.test';
+const DETAILS = 'details@acme.test';
 
 const RN = /^people\/c\d+$/;
 const BAD_REQUEST = 'type.googleapis.com/google.rpc.BadRequest';
@@ -40,7 +41,7 @@ const EXPIRED_BODY = (status: string) => ({
 beforeAll(async () => {
   emu = await startEmulator();
   admin = new EmulatorAdmin(emu.url);
-  t = await admin.tenant('acme.test', [AGENT, SYNC, INC, EXP, QUOTA, SEARCH, BATCH, DELAY, PAGING, SORT],
+  t = await admin.tenant('acme.test', [AGENT, SYNC, INC, EXP, QUOTA, SEARCH, BATCH, DELAY, PAGING, SORT, DETAILS],
     [SCOPES.contacts, SCOPES.contactsReadonly, SCOPES.m8Feeds]);
 });
 afterAll(() => emu.close());
@@ -483,6 +484,217 @@ describe('createContact, updateContact, deleteContact', () => {
     const malformed = await googleError(p.deleteContact({ resourceName: 'people/me' }));
     expect(malformed.data.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' });
     expect(await log(AGENT)).toEqual(['people.people.createContact 200', 'people.people.deleteContact 200', 'people.people.deleteContact 404', 'people.people.get 404', 'people.people.deleteContact 400']);
+  });
+});
+
+describe('contact details: addresses, dates, nicknames, types, memberships (docs/google-people-contact-details.md §1, §7)', () => {
+  const invalid = (field: string, description: string | ReturnType<typeof expect.any>) => ({
+    code: 400, message: 'Request contains an invalid argument.', status: 'INVALID_ARGUMENT',
+    details: [{ '@type': BAD_REQUEST, fieldViolations: [{ field, description }] }],
+  });
+
+  test('addresses: a sent formattedValue is kept; without one it is built from the parts, one line per part group', async () => {
+    const p = peopleAs(DETAILS);
+    const c = (await p.createContact({
+      personFields: 'addresses',
+      requestBody: {
+        addresses: [
+          { type: 'home', streetAddress: '12 Elm St', extendedAddress: 'Apt 4', poBox: 'PO Box 9', city: 'Springfield', region: 'IL', postalCode: '62701', country: 'USA', countryCode: 'US' },
+          { type: 'work', formattedValue: '1 Main St, Shelbyville', streetAddress: '1 Main St', city: 'Shelbyville' },
+          { city: 'Paris', countryCode: 'FR' },
+          { region: 'CA', postalCode: '94043' },
+        ],
+      },
+    })).data;
+    expect(c.addresses!.map((a) => a.formattedValue)).toEqual([
+      '12 Elm St\nApt 4\nPO Box 9\nSpringfield, IL 62701\nUSA',
+      '1 Main St, Shelbyville',
+      'Paris\nFR',
+      'CA 94043',
+    ]);
+    expect(c.addresses![0]).toEqual({
+      metadata: { primary: true, sourcePrimary: true, source: { type: 'CONTACT', id: expect.any(String) } },
+      type: 'home', formattedType: 'Home', streetAddress: '12 Elm St', extendedAddress: 'Apt 4', poBox: 'PO Box 9', city: 'Springfield',
+      region: 'IL', postalCode: '62701', country: 'USA', countryCode: 'US', formattedValue: '12 Elm St\nApt 4\nPO Box 9\nSpringfield, IL 62701\nUSA',
+    });
+    // The built value is not stored: changing the parts changes it; a value read back and sent again is kept as sent.
+    const u = (await p.updateContact({
+      resourceName: c.resourceName!, updatePersonFields: 'addresses', personFields: 'addresses',
+      requestBody: { etag: c.etag, addresses: [{ streetAddress: '13 Elm St', city: 'Springfield' }, c.addresses![1]] },
+    })).data;
+    expect(u.addresses!.map((a) => a.formattedValue)).toEqual(['13 Elm St\nSpringfield', '1 Main St, Shelbyville']);
+    // Addresses are not searchable on Google (doc §5).
+    expect((await p.searchContacts({ query: 'springfield', readMask: 'names' })).data).toEqual({});
+  });
+
+  test('birthdays and events: Date validated (year ≤ 9999, month ≤ 12, day valid for the month, a day needs a month) → 400 naming the date', async () => {
+    const p = peopleAs(DETAILS);
+    const before = (await stored(DETAILS)).length;
+    const cases: Array<[people_v1.Schema$Person, string, string]> = [
+      [{ birthdays: [{ date: { year: 1990, month: 13, day: 1 } }] }, 'person.birthdays[0].date', 'month must be between 1 and 12, or 0, got 13'],
+      [{ birthdays: [{ date: { year: 10000, month: 1, day: 1 } }] }, 'person.birthdays[0].date', 'year must be between 1 and 9999, or 0 for a date without a year, got 10000'],
+      [{ birthdays: [{ date: { year: 1990, month: 2, day: 31 } }] }, 'person.birthdays[0].date', 'day 31 is not valid for February 1990'],
+      [{ birthdays: [{ date: { year: 2023, month: 2, day: 29 } }] }, 'person.birthdays[0].date', 'day 29 is not valid for February 2023'],
+      [{ birthdays: [{ date: { month: 4, day: 31 } }] }, 'person.birthdays[0].date', 'day 31 is not valid for April'],
+      [{ birthdays: [{ date: { year: 1990, day: 5 } }] }, 'person.birthdays[0].date', 'a day needs a month, got day 5 with month 0'],
+      [{ birthdays: [{ date: { month: 1, day: 32 } }] }, 'person.birthdays[0].date', 'day must be between 1 and 31, or 0, got 32'],
+      [{ birthdays: [{ date: { month: -1 } }] }, 'person.birthdays[0].date', 'month must be between 1 and 12, or 0, got -1'],
+      [{ birthdays: [{}] }, 'person.birthdays[0]', 'a birthday needs a date or a text, got neither'],
+      [{ birthdays: [{ text: '' }] }, 'person.birthdays[0]', 'a birthday needs a date or a text, got neither'],
+      [{ events: [{ type: 'anniversary', date: { year: 2010, month: 6, day: 15 } }, { type: 'other' }] }, 'person.events[1].date', 'an event needs a date (year, month and day, or month and day), got none'],
+      [{ events: [{ date: { year: 2010, month: 6, day: 31 } }] }, 'person.events[0].date', 'day 31 is not valid for June 2010'],
+    ];
+    for (const [requestBody, field, description] of cases) {
+      const e = await googleError(p.createContact({ requestBody }));
+      expect(e.status).toBe(400);
+      expect(e.data.error).toEqual(invalid(field, description));
+    }
+    // Not a Date at all: 400 whatever strictDates says (JSON-to-proto parsing).
+    const notInt = await googleError(p.createContact({ requestBody: { birthdays: [{ date: { month: 'July' as unknown as number } }] } }));
+    expect(notInt.data.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT', message: 'Invalid value at \'person.birthdays[0].date.month\' (TYPE_INT32), "July"' });
+    const unknownKey = await googleError(p.createContact({ requestBody: { birthdays: [{ date: { month: 7, day: 1, era: 'AD' } as people_v1.Schema$Date }] } }));
+    expect(unknownKey.data.error.message).toBe('Invalid JSON payload received. Unknown name "era" at \'person.birthdays[0].date\': Cannot find field.');
+    expect(await stored(DETAILS)).toHaveLength(before);
+
+    // Valid: every documented combination, 29 February in a leap year and without a year, date and text together.
+    const ok = (await p.batchCreateContacts({
+      requestBody: {
+        readMask: 'birthdays,events',
+        contacts: [
+          { contactPerson: { birthdays: [{ date: { year: 1990, month: 7, day: 26 } }], events: [{ type: 'anniversary', date: { month: 6, day: 15 } }, { type: 'closing', date: { year: 2024, month: 3 } }] } },
+          { contactPerson: { birthdays: [{ date: { year: 0, month: 2, day: 29 }, text: 'leap day' }] } },
+          { contactPerson: { birthdays: [{ date: { year: 2000, month: 2, day: 29 } }], events: [{ date: { year: 1999 } }] } },
+          { contactPerson: { birthdays: [{ text: 'sometime in spring' }] } },
+        ],
+      },
+    })).data.createdPeople!.map((r) => r.person!);
+    expect(ok[0].birthdays).toEqual([{ metadata: expect.objectContaining({ primary: true }), date: { year: 1990, month: 7, day: 26 } }]);
+    expect(ok[0].events!.map((e) => [e.type, e.formattedType, e.date])).toEqual([['anniversary', 'Anniversary', { month: 6, day: 15 }], ['closing', 'closing', { year: 2024, month: 3 }]]);
+    // Zero parts are left out, as proto3 JSON prints them; text is never parsed into a date.
+    expect(ok[1].birthdays).toEqual([{ metadata: expect.objectContaining({ primary: true }), date: { month: 2, day: 29 }, text: 'leap day' }]);
+    expect(ok[2].birthdays![0].date).toEqual({ year: 2000, month: 2, day: 29 });
+    expect(ok[2].events![0].date).toEqual({ year: 1999 });
+    expect(ok[3].birthdays).toEqual([{ metadata: expect.objectContaining({ primary: true }), text: 'sometime in spring' }]);
+    // Still one birthday per contact.
+    expect((await googleError(p.createContact({ requestBody: { birthdays: [{ text: 'a' }, { text: 'b' }] } }))).data.error.message).toBe('Cannot have more than one person.birthdays per source.');
+
+    // The same rules on updates, naming the update's path.
+    const e = await googleError(p.batchUpdateContacts({ requestBody: { updateMask: 'birthdays', readMask: 'birthdays', contacts: { [ok[3].resourceName!]: { etag: ok[3].etag, birthdays: [{ date: { month: 2, day: 30 } }] } } } }));
+    expect(e.data.error).toEqual(invalid(`contacts[${ok[3].resourceName}].birthdays[0].date`, 'day 30 is not valid for February'));
+
+    // strictDates=false: Google's answer is not documented, so the check can be turned off; the date is stored as sent.
+    await admin.request('PUT', '/people/settings', { strictDates: false });
+    try {
+      const lax = (await p.createContact({ personFields: 'birthdays,events', requestBody: { birthdays: [{ date: { year: 1990, month: 2, day: 31 } }], events: [{ type: 'other' }] } })).data;
+      expect(lax.birthdays![0].date).toEqual({ year: 1990, month: 2, day: 31 });
+      expect(lax.events).toEqual([{ metadata: expect.anything(), type: 'other', formattedType: 'Other' }]);
+      expect((await googleError(p.createContact({ requestBody: { birthdays: [{ date: { month: 'x' as unknown as number } }] } }))).status).toBe(400);
+    } finally {
+      await admin.request('PUT', '/people/settings', { strictDates: true });
+    }
+    expect((await admin.request('PUT', '/people/settings', { strictDates: 'no' })).status).toBe(400);
+  });
+
+  test('nicknames: type is an enum (unknown → 400 with Google\'s enum text); DEFAULT is rendered without type; no formattedType', async () => {
+    const p = peopleAs(DETAILS);
+    const e = await googleError(p.createContact({ requestBody: { nicknames: [{ value: 'Bob' }, { value: 'Bobby', type: 'foo' }] } }));
+    expect(e.status).toBe(400);
+    const message = 'Invalid value at \'person.nicknames[1].type\' (type.googleapis.com/google.people.v1.Nickname.NicknameType), "foo"';
+    expect(e.data.error).toEqual({ code: 400, message, status: 'INVALID_ARGUMENT', details: [{ '@type': BAD_REQUEST, fieldViolations: [{ field: 'person.nicknames[1].type', description: message }] }] });
+    // Enum values are case-sensitive.
+    expect((await googleError(p.createContact({ requestBody: { nicknames: [{ value: 'B', type: 'default' }] } }))).data.error.message)
+      .toBe('Invalid value at \'person.nicknames[0].type\' (type.googleapis.com/google.people.v1.Nickname.NicknameType), "default"');
+    const c = (await p.createContact({
+      personFields: 'nicknames',
+      requestBody: { nicknames: [{ value: 'Bob', type: 'DEFAULT' }, { value: 'Rob', type: 'ALTERNATE_NAME' }, { value: 'R.', type: 'INITIALS' }, { value: 'Bobby' }] },
+    })).data;
+    expect(c.nicknames).toEqual([
+      { metadata: expect.objectContaining({ primary: true }), value: 'Bob' },
+      { metadata: expect.not.objectContaining({ primary: true }), value: 'Rob', type: 'ALTERNATE_NAME' },
+      { metadata: expect.anything(), value: 'R.', type: 'INITIALS' },
+      { metadata: expect.anything(), value: 'Bobby' },
+    ]);
+    // Nicknames stay searchable (searchContacts matches nickNames).
+    expect((await p.searchContacts({ query: 'rob', readMask: 'nicknames' })).data.results!.map((r) => r.person!.resourceName)).toEqual([c.resourceName]);
+  });
+
+  test('formattedType: English labels for the documented predefined types of each field; custom types come back unchanged', async () => {
+    const p = peopleAs(DETAILS);
+    const c = (await p.createContact({
+      requestBody: {
+        emailAddresses: [{ value: 'a@x.test', type: 'work' }, { value: 'b@x.test', type: 'Personal' }],
+        phoneNumbers: [{ value: '1', type: 'mobile' }, { value: '2', type: 'workFax' }, { value: '3', type: 'googleVoice' }, { value: '4', type: 'boat' }],
+        addresses: [{ city: 'A', type: 'other' }, { city: 'B', type: 'vacation' }],
+        relations: [{ person: 'Ann', type: 'spouse' }, { person: 'Dan', type: 'domesticPartner' }, { person: 'Sam', type: 'referredBy' }, { person: 'Kim', type: 'realtor' }],
+        urls: [{ value: 'https://a.test', type: 'homePage' }, { value: 'https://b.test', type: 'appInstallPage' }, { value: 'https://c.test', type: 'ftp' }, { value: 'https://d.test', type: 'resume' }],
+        events: [{ type: 'anniversary', date: { month: 1, day: 2 } }, { type: 'Closing day', date: { month: 3, day: 4 } }],
+        organizations: [{ name: 'Acme', type: 'school' }],
+      },
+    })).data;
+    const labels = (items: Array<{ type?: string | null; formattedType?: string | null }> | undefined) => items!.map((x) => [x.type, x.formattedType]);
+    expect(labels(c.emailAddresses)).toEqual([['work', 'Work'], ['Personal', 'Personal']]);
+    expect(labels(c.phoneNumbers)).toEqual([['mobile', 'Mobile'], ['workFax', 'Work Fax'], ['googleVoice', 'Google Voice'], ['boat', 'boat']]);
+    expect(labels(c.addresses)).toEqual([['other', 'Other'], ['vacation', 'vacation']]);
+    expect(labels(c.relations)).toEqual([['spouse', 'Spouse'], ['domesticPartner', 'Domestic Partner'], ['referredBy', 'Referred By'], ['realtor', 'realtor']]);
+    expect(labels(c.urls)).toEqual([['homePage', 'Home Page'], ['appInstallPage', 'App Install Page'], ['ftp', 'FTP'], ['resume', 'resume']]);
+    expect(labels(c.events)).toEqual([['anniversary', 'Anniversary'], ['Closing day', 'Closing day']]);
+    expect(labels(c.organizations)).toEqual([['school', 'School']]);
+    // formattedType is output only: a client echoing it back does not change it.
+    const u = (await p.updateContact({ resourceName: c.resourceName!, updatePersonFields: 'urls', personFields: 'urls', requestBody: { etag: c.etag, urls: [{ value: 'https://e.test', type: 'blog', formattedType: 'My Blog' }] } })).data;
+    expect(labels(u.urls)).toEqual([['blog', 'Blog']]);
+  });
+
+  test('memberships: only contactGroupResourceName counts; contactGroupId is derived; metadata is the CONTACT source without primary', async () => {
+    const p = peopleAs(DETAILS);
+    const groups = googleClients(emu.url, t.key, DETAILS, [SCOPES.contacts]).people.contactGroups;
+    const vip = (await groups.create({ requestBody: { contactGroup: { name: 'VIP' } } })).data;
+    const id = vip.resourceName!.slice('contactGroups/'.length);
+    const c = (await p.createContact({
+      personFields: 'memberships,metadata',
+      requestBody: { memberships: [
+        { contactGroupMembership: { contactGroupResourceName: vip.resourceName, contactGroupId: 'ignored' }, metadata: { primary: true } },
+        { contactGroupMembership: { contactGroupResourceName: 'contactGroups/starred' } },
+        { contactGroupMembership: { contactGroupResourceName: vip.resourceName } }, // twice: stored once
+      ] },
+    })).data;
+    const source = { type: 'CONTACT', id: c.metadata!.sources![0].id };
+    // Only groups named: no myContacts added (doc §1.10 [?]).
+    expect(c.memberships).toEqual([
+      { metadata: { source }, contactGroupMembership: { contactGroupId: id, contactGroupResourceName: vip.resourceName } },
+      { metadata: { source }, contactGroupMembership: { contactGroupId: 'starred', contactGroupResourceName: 'contactGroups/starred' } },
+    ]);
+    // An update replaces the whole set (GAMADV-X#86) and gives the contact a new etag.
+    const u = (await p.updateContact({
+      resourceName: c.resourceName!, updatePersonFields: 'memberships', personFields: 'memberships',
+      requestBody: { etag: c.etag, memberships: [{ contactGroupMembership: { contactGroupResourceName: 'contactGroups/myContacts' } }] },
+    })).data;
+    expect(u.etag).not.toBe(c.etag);
+    expect(u.memberships!.map((m) => m.contactGroupMembership!.contactGroupId)).toEqual(['myContacts']);
+
+    // A group the user does not have → 400 naming the membership; contactGroupId alone is not a membership target.
+    const unknown = await googleError(p.createContact({ requestBody: { memberships: [{ contactGroupMembership: { contactGroupResourceName: 'contactGroups/0123456789abcdef' } }] } }));
+    expect(unknown.data.error).toEqual(invalid('person.memberships[0].contactGroupMembership.contactGroupResourceName', 'the user has no contact group contactGroups/0123456789abcdef'));
+    const idOnly = await googleError(p.createContact({ requestBody: { memberships: [{ contactGroupMembership: { contactGroupId: 'myContacts' } }] } }));
+    expect(idOnly.data.error).toEqual(invalid('person.memberships[0].contactGroupMembership.contactGroupResourceName',
+      'expected a contact group resource name like contactGroups/myContacts (contactGroupId is output only), got undefined'));
+    // A deprecated system group cannot be added, on create or update.
+    const deprecated = {
+      code: 400, message: 'Cannot add contacts to deprecated system contact group', status: 'INVALID_ARGUMENT',
+      details: [{ '@type': BAD_REQUEST, fieldViolations: [{ field: 'person.memberships[1].contactGroupMembership.contactGroupResourceName', description: expect.stringContaining('contactGroups/family is a deprecated system contact group') }] }],
+    };
+    const family = [{ contactGroupMembership: { contactGroupResourceName: 'contactGroups/myContacts' } }, { contactGroupMembership: { contactGroupResourceName: 'contactGroups/family' } }];
+    expect((await googleError(p.createContact({ requestBody: { memberships: family } }))).data.error).toEqual(deprecated);
+    expect((await googleError(p.updateContact({ resourceName: c.resourceName!, updatePersonFields: 'memberships', requestBody: { etag: u.etag, memberships: family } }))).data.error).toEqual(deprecated);
+    // … but a contact already in one (a legacy contact, seeded "in Google") may keep it.
+    const [legacy] = await seed(DETAILS, [{ names: [{ givenName: 'Legacy' }], memberships: family }]);
+    const kept = (await p.updateContact({
+      resourceName: legacy.resourceName!, updatePersonFields: 'memberships', personFields: 'memberships',
+      requestBody: { etag: legacy.etag, memberships: [...family, { contactGroupMembership: { contactGroupResourceName: vip.resourceName } }] },
+    })).data;
+    expect(kept.memberships!.map((m) => m.contactGroupMembership!.contactGroupId)).toEqual(['myContacts', 'family', id]);
+    expect((await admin.request('POST', `/users/${DETAILS}/contacts`, { memberships: [{ contactGroupMembership: { contactGroupResourceName: 'contactGroups/nope' } }] })))
+      .toEqual({ status: 400, body: { error: 'Request contains an invalid argument. body.memberships[0].contactGroupMembership.contactGroupResourceName: the user has no contact group contactGroups/nope' } });
+    expect((await admin.request('PATCH', `/users/${DETAILS}/contacts/${legacy.resourceName}`, { memberships: [] })).status).toBe(400);
   });
 });
 

@@ -10,13 +10,17 @@
 import { OpaqueTokenStore } from '../opaque-tokens';
 import type { EmulatorState, EmulatorUser } from '../state';
 import {
-  MY_CONTACTS_MEMBERSHIP, newEtags, newSourceId, resourceNameFor, type PersonData, type StoredContact, type UpdateField,
+  MY_CONTACTS_MEMBERSHIP, groupNamesOf, membershipItem, newEtags, newSourceId, resourceNameFor, type PersonData,
+  type StoredContact, type UpdateField,
 } from './person';
 
 /** "Sync tokens expire 7 days after the full sync" (people.connections.list description). */
 export const SYNC_TOKEN_LIFETIME_SECONDS = 7 * 24 * 60 * 60;
 /** Page tokens are kept this long (emulator time); Google does not document a lifetime [?]. */
 export const PAGE_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
+/** Default of PeopleSettings.maxGroupNameLength: not documented by Google [?]. */
+export const MAX_GROUP_NAME_LENGTH = 255;
 
 /**
  * People behaviour that google-api-notes marks uncertain [?], with documented defaults. Changed through the admin
@@ -47,6 +51,31 @@ export interface PeopleSettings {
    * older reading ("…except pageSize and pageToken" [?]), where an incremental call gets a nextSyncToken anyway.
    */
   requestSyncTokenMustMatch: boolean;
+  /**
+   * Whether impossible dates in birthdays[].date and events[].date (year over 9999, month 13, 31 February, a day
+   * without a month), a birthday with neither date nor text and an event without a date are 400 INVALID_ARGUMENT.
+   * Default true. Google's answer to these is not documented [?] (docs/google-people-contact-details.md §2); false
+   * stores them as sent. JSON that does not parse as a Date (a string month, an unknown key) is 400 either way.
+   */
+  strictDates: boolean;
+  /**
+   * Whether a change to a contact's memberships alone (contactGroups.members.modify, a contact group deleted with its
+   * contacts kept, the admin member routes) gives the contact a new etag and source etag and puts it in the next
+   * incremental connections.list. Default true: memberships belong to the CONTACT source (doc §1.10, §4), but nothing
+   * public confirms it [?]. false lets the gateway be tested against a Google that does not report label changes in
+   * sync. updateContact / batchUpdateContacts are contact writes and always give a new etag.
+   */
+  membershipChangesBumpContact: boolean;
+  /**
+   * Longest contact group name (characters) that contactGroups.create / update accept; longer → 400 INVALID_ARGUMENT.
+   * Google documents no limit [?] (doc §3.3); default 255.
+   */
+  maxGroupNameLength: number;
+  /**
+   * Whether contact group names clash ignoring case ("VIP" vs "vip" → 409). Default false: exact comparison; Google
+   * only says the name "must be unique to the users contact groups" [?] (doc §3.3).
+   */
+  groupNamesCaseInsensitive: boolean;
 }
 
 export function defaultPeopleSettings(): PeopleSettings {
@@ -56,6 +85,10 @@ export function defaultPeopleSettings(): PeopleSettings {
     syncTokenExpiresFrom: 'fullSync',
     syncPropagationDelaySeconds: 0,
     requestSyncTokenMustMatch: true,
+    strictDates: true,
+    membershipChangesBumpContact: true,
+    maxGroupNameLength: MAX_GROUP_NAME_LENGTH,
+    groupNamesCaseInsensitive: false,
   };
 }
 
@@ -80,8 +113,15 @@ export function updatePeopleSettings(state: EmulatorState, patch: unknown): Peop
         next.syncTokenExpiresFrom = value;
         break;
       case 'requestSyncTokenMustMatch':
-        if (typeof value !== 'boolean') throw new Error(`requestSyncTokenMustMatch must be true or false, got ${JSON.stringify(value)}`);
-        next.requestSyncTokenMustMatch = value;
+      case 'strictDates':
+      case 'membershipChangesBumpContact':
+      case 'groupNamesCaseInsensitive':
+        if (typeof value !== 'boolean') throw new Error(`${key} must be true or false, got ${JSON.stringify(value)}`);
+        next[key] = value;
+        break;
+      case 'maxGroupNameLength':
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`maxGroupNameLength must be a positive integer, got ${JSON.stringify(value)}`);
+        next.maxGroupNameLength = value;
         break;
       case 'syncTokenLifetimeSeconds':
       case 'syncPropagationDelaySeconds':
@@ -89,7 +129,7 @@ export function updatePeopleSettings(state: EmulatorState, patch: unknown): Peop
         next[key] = value;
         break;
       default:
-        throw new Error(`unknown people setting "${key}"; known: expiredSyncTokenStatus, syncTokenLifetimeSeconds, syncTokenExpiresFrom, syncPropagationDelaySeconds, requestSyncTokenMustMatch`);
+        throw new Error(`unknown people setting "${key}"; known: ${Object.keys(defaultPeopleSettings()).join(', ')}`);
     }
   }
   state.globalData.set('people.settings', next);
@@ -143,7 +183,8 @@ export function newToken(store: ContactStore, record: SyncTokenRecord | PageToke
   return store.tokens.issue(record, record.issuedAtMs, lifetimeMs);
 }
 
-function stamp(state: EmulatorState, store: ContactStore, c: StoredContact): void {
+/** A new etag, source etag, updateTime and change sequence: the contact shows up in the next incremental sync. */
+export function stamp(state: EmulatorState, store: ContactStore, c: StoredContact): void {
   const { etag, sourceEtag } = newEtags();
   c.etag = etag;
   c.sourceEtag = sourceEtag;
@@ -180,6 +221,20 @@ export function deleteContact(state: EmulatorState, store: ContactStore, c: Stor
   c.deleted = true;
   c.data = {};
   stamp(state, store, c);
+}
+
+/**
+ * Replaces a contact's contact-group memberships (members.modify, a group deleted, the admin member routes): the
+ * contact gets a new etag and change sequence unless settings.membershipChangesBumpContact is off. Returns whether the
+ * set changed (nothing is stamped when it did not).
+ */
+export function setMemberships(state: EmulatorState, store: ContactStore, c: StoredContact, groupResourceNames: readonly string[]): boolean {
+  const current = groupNamesOf(c.data);
+  if (current.length === groupResourceNames.length && current.every((g, i) => g === groupResourceNames[i])) return false;
+  if (groupResourceNames.length > 0) c.data.memberships = groupResourceNames.map(membershipItem);
+  else delete c.data.memberships;
+  if (peopleSettings(state).membershipChangesBumpContact) stamp(state, store, c);
+  return true;
 }
 
 function withDefaultMembership(data: PersonData): PersonData {
