@@ -323,6 +323,10 @@ export class ContactDelivery implements OutboxHandler {
         if (!now) continue;
         const synced = Math.max(now.syncedVersion, sent.version);
         const caughtUp = synced >= now.version;
+        // What Google made of what we sent, when nothing changed here since: the parts it fills in itself (an
+        // address's formattedValue composed from the parts) become ours too, as a new version of the contact.
+        const written = fieldsFromPerson(p);
+        const filledIn = caughtUp && now.version === sent.version && JSON.stringify(written) !== JSON.stringify(fieldsOf(sent));
         await m.getRepository(Contact).update(
           { id: sent.id, brokerageId },
           {
@@ -330,10 +334,12 @@ export class ContactDelivery implements OutboxHandler {
             googleEtag: p.etag ?? null,
             person: JSON.stringify(p),
             googleUpdatedAt: updateTimeOf(p),
-            syncedVersion: synced,
+            syncedVersion: filledIn ? now.version + 1 : synced,
+            ...(filledIn ? { ...columnsOf(written), version: now.version + 1 } : {}),
             ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null, unconfirmed: null } : {}),
           },
         );
+        if (filledIn && JSON.stringify(written.emails) !== JSON.stringify(fieldsOf(sent).emails)) await writeEmails(m, now, written);
         if (!caughtUp) behind.push(now);
       }
       if (behind.length) await enqueue(m, behind.map((c) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id })));

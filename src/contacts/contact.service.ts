@@ -16,12 +16,12 @@ import { credentialProblem, statusError, type FeatureProblem } from '../google/f
 import { Contact, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
-import type { ContactInput, ContactPatch } from './contact.input';
+import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
-import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
+import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, NO_DETAILS, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
-import { displayNameOf, FIELD_NAMES, type ContactFields } from './person.mapper';
+import { ADDRESS_PARTS, DEPRECATED_NICKNAME_TYPES, displayNameOf, FIELD_NAMES, PREDEFINED_TYPES, type Address, type Birthday, type ContactDate, type ContactFields } from './person.mapper';
 
 export interface ContactSettings {
   /** Reads sync first when the mirror is older than this. */
@@ -57,6 +57,15 @@ export function toContactType(c: Contact): ContactType {
     organization: f.organization,
     jobTitle: f.jobTitle,
     notes: f.notes,
+    middleName: f.middleName,
+    honorificPrefix: f.honorificPrefix,
+    honorificSuffix: f.honorificSuffix,
+    nicknames: f.nicknames,
+    addresses: f.addresses,
+    birthday: f.birthday,
+    events: f.events,
+    relations: f.relations,
+    urls: f.urls,
     updatedAt: c.updatedAt,
     syncState: SyncStateEnum[c.syncState],
     syncError: c.syncState === 'SYNCED' ? null : c.syncError,
@@ -81,23 +90,103 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFields {
-  const pick = <K extends keyof ContactFields>(k: K, v: ContactFields[K] | undefined): ContactFields[K] => (v === undefined ? (base ? base[k] : (null as ContactFields[K])) : v);
+  const pick = <K extends keyof ContactFields>(k: K, v: ContactFields[K] | undefined): ContactFields[K] => (v === undefined ? (base ? base[k] : (EMPTY_FIELDS[k] as ContactFields[K])) : v);
   const text = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : v.trim() || null);
-  const typed = (vs: { value: string; type?: string | null }[] | null | undefined) =>
-    vs === undefined ? undefined : (vs ?? []).map((x) => ({ value: x.value.trim(), type: x.type?.trim().toLowerCase() || null }));
+  const list = <I, O>(vs: I[] | null | undefined, map: (x: I, i: number) => O): O[] | undefined => (vs === undefined ? undefined : (vs ?? []).map(map));
+  const typed = (vs: { value: string; type?: string | null }[] | null | undefined) => list(vs, (x) => ({ value: x.value.trim(), type: x.type?.trim().toLowerCase() || null }));
   const f: ContactFields = {
     givenName: pick('givenName', text(input.givenName)),
     familyName: pick('familyName', text(input.familyName)),
     organization: pick('organization', text(input.organization)),
     jobTitle: pick('jobTitle', text(input.jobTitle)),
     notes: pick('notes', text(input.notes)),
-    emails: pick('emails', typed(input.emails)) ?? [],
-    phones: pick('phones', typed(input.phones)) ?? [],
+    emails: pick('emails', typed(input.emails)),
+    phones: pick('phones', typed(input.phones)),
+    middleName: pick('middleName', text(input.middleName)),
+    honorificPrefix: pick('honorificPrefix', text(input.honorificPrefix)),
+    honorificSuffix: pick('honorificSuffix', text(input.honorificSuffix)),
+    nicknames: pick('nicknames', list(input.nicknames, (n, i) => ({ value: n.value.trim(), type: nicknameType(n.type, i, base) }))),
+    addresses: pick('addresses', list(input.addresses, (a, i) => addressFromInput(a, i, base))),
+    birthday: pick('birthday', input.birthday === undefined ? undefined : input.birthday === null ? null : birthdayFromInput(input.birthday, base)),
+    events: pick('events', list(input.events, (e, i) => ({ date: dateFromInput(e.date, `events.${i}.date`), type: detailType('events', e.type, i, base) }))),
+    relations: pick('relations', list(input.relations, (r, i) => ({ person: nonBlank(r.person, `relations.${i}.person`), type: detailType('relations', r.type, i, base) }))),
+    urls: pick('urls', list(input.urls, (u, i) => ({ value: nonBlank(u.value, `urls.${i}.value`), type: detailType('urls', u.type, i, base) }))),
   };
-  if (!f.givenName && !f.familyName && !f.organization && f.emails.length === 0 && f.phones.length === 0) {
+  if (!f.givenName && !f.familyName && !f.middleName && !f.organization && f.emails.length === 0 && f.phones.length === 0 && f.nicknames.length === 0) {
     throw badInput('A contact needs at least a name, an organization, an email or a phone number');
   }
   return f;
+}
+
+const EMPTY_FIELDS: ContactFields = { givenName: null, familyName: null, organization: null, jobTitle: null, notes: null, emails: [], phones: [], ...NO_DETAILS };
+
+function nonBlank(v: string, field: string): string {
+  if (!v.trim()) throw badInput(`${field}: must not be blank`, { field });
+  return v.trim();
+}
+
+/**
+ * A detail's type: one of Google's predefined ones, in Google's spelling whatever the case given ("Home", "referredby"),
+ * or a custom label that the contact's field already has (one set in Google, sent back unchanged). Any other word is
+ * most likely a typo: BAD_USER_INPUT, naming the field and the types there are.
+ */
+function detailType(field: 'addresses' | 'events' | 'relations' | 'urls', raw: string | null | undefined, i: number, base?: ContactFields): string | null {
+  const t = raw?.trim();
+  if (!t) return null;
+  const predefined = (PREDEFINED_TYPES[field] as readonly string[]).find((p) => p.toLowerCase() === t.toLowerCase());
+  if (predefined) return predefined;
+  if ((base?.[field] ?? []).some((x) => x.type === t)) return t;
+  const what = { addresses: 'an address', events: 'an event', relations: 'a relation', urls: 'a url' }[field];
+  throw badInput(`${field}.${i}.type: "${t}" is not ${what} type (${PREDEFINED_TYPES[field].join(', ')}; or a custom label this ${what.split(' ')[1]} already has in Google)`, { field: `${field}.${i}.type` });
+}
+
+/** People's Nickname.type is an enum: DEFAULT (written as no type) or ALTERNATE_NAME; deprecated ones only as kept. */
+function nicknameType(raw: string | null | undefined, i: number, base?: ContactFields): string | null {
+  const t = raw?.trim().toUpperCase().replace(/[\s-]+/g, '_');
+  if (!t || t === 'DEFAULT') return null;
+  if (t === 'ALTERNATE_NAME' || (DEPRECATED_NICKNAME_TYPES.includes(t) && (base?.nicknames ?? []).some((n) => n.type === t))) return t;
+  throw badInput(`nicknames.${i}.type: "${raw!.trim()}" is not a nickname type (DEFAULT or ALTERNATE_NAME)`, { field: `nicknames.${i}.type` });
+}
+
+function addressFromInput(a: AddressInput, i: number, base?: ContactFields): Address {
+  const t = (v: string | null | undefined) => v?.trim() || null;
+  const address: Address = {
+    type: detailType('addresses', a.type, i, base),
+    formattedValue: t(a.formattedValue),
+    poBox: t(a.poBox),
+    streetAddress: t(a.streetAddress),
+    extendedAddress: t(a.extendedAddress),
+    city: t(a.city),
+    region: t(a.region),
+    postalCode: t(a.postalCode),
+    country: t(a.country),
+    countryCode: t(a.countryCode)?.toUpperCase() ?? null,
+  };
+  if (ADDRESS_PARTS.every((k) => k === 'type' || address[k] === null)) throw badInput(`addresses.${i}: an address needs at least one part (a street, a city, a postal code…)`, { field: `addresses.${i}` });
+  return address;
+}
+
+/** A date as People takes it: a full date, a month and day (no year), a year and month, or a year alone. */
+export function dateFromInput(d: DateInput, field: string): ContactDate {
+  const date: ContactDate = { year: d.year ?? null, month: d.month ?? null, day: d.day ?? null };
+  const { year, month, day } = date;
+  const shape = year !== null ? (month !== null || day === null) : month !== null && day !== null;
+  const inRange = (year === null || (year >= 1 && year <= 9999)) && (month === null || (month >= 1 && month <= 12)) && (day === null || (day >= 1 && month !== null && day <= daysIn(month, year)));
+  if (!shape || !inRange) {
+    throw badInput(`${field}: ${JSON.stringify(date)} is not a date (month 1 to 12 and a day that month has, the year 1 to 9999 or left out)`, { field });
+  }
+  return date;
+}
+
+function daysIn(month: number, year: number | null): number {
+  if (month === 2) return year === null || (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** A birthday set from a date; the same date as the contact has keeps Google's (deprecated) text with it. */
+function birthdayFromInput(d: DateInput, base?: ContactFields): Birthday {
+  const date = dateFromInput(d, 'birthday');
+  return base?.birthday && JSON.stringify(base.birthday.date) === JSON.stringify(date) ? base.birthday : { date, text: null };
 }
 
 /** Tries of an update without an etag that meets a change made meanwhile (each a fresh read of the row). */

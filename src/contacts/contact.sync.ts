@@ -34,7 +34,7 @@ import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { changeFeed, pruneTombstones, type FeedWrite } from './contact-changes';
 import { mergeContact, onlyOurChanges } from './merge';
-import { displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactFields } from './person.mapper';
+import { DETAIL_FIELDS, PHONETIC_NAME_PARTS, displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactDetails, type ContactFields } from './person.mapper';
 
 /** People connections.list pageSize maximum (v1 docs: "between 1 and 1000, inclusive"). */
 export const SYNC_PAGE_SIZE = 1000;
@@ -83,7 +83,7 @@ export function contactRow(base: Partial<Contact> & Pick<Contact, 'id' | 'broker
 }
 
 /** The mirror columns derived from a contact's fields. */
-export function columnsOf(f: ContactFields): Pick<Contact, 'givenName' | 'familyName' | 'organization' | 'jobTitle' | 'notes' | 'emails' | 'phones' | 'sortKey' | 'searchText'> {
+export function columnsOf(f: ContactFields): Pick<Contact, 'givenName' | 'familyName' | 'organization' | 'jobTitle' | 'notes' | 'emails' | 'phones' | 'details' | 'sortKey' | 'searchText'> {
   return {
     givenName: f.givenName,
     familyName: f.familyName,
@@ -92,12 +92,22 @@ export function columnsOf(f: ContactFields): Pick<Contact, 'givenName' | 'family
     notes: f.notes,
     emails: JSON.stringify(f.emails),
     phones: JSON.stringify(f.phones),
+    details: detailsColumn(f),
     sortKey: displayNameOf(f).toLowerCase().slice(0, 200),
     searchText: searchTextOf(f),
   };
 }
 
+/** The `details` column: JSON of the DETAIL_FIELDS a contact has (empty ones left out); null when it has none. */
+function detailsColumn(f: ContactFields): string | null {
+  const set = DETAIL_FIELDS.filter((k) => (Array.isArray(f[k]) ? (f[k] as unknown[]).length > 0 : f[k] !== null));
+  return set.length ? JSON.stringify(Object.fromEntries(set.map((k) => [k, f[k]]))) : null;
+}
+
+export const NO_DETAILS: ContactDetails = { middleName: null, honorificPrefix: null, honorificSuffix: null, nicknames: [], addresses: [], birthday: null, events: [], relations: [], urls: [] };
+
 export function fieldsOf(c: Contact): ContactFields {
+  const details = c.details ? (JSON.parse(c.details) as Partial<ContactDetails>) : {};
   return {
     givenName: c.givenName,
     familyName: c.familyName,
@@ -106,7 +116,9 @@ export function fieldsOf(c: Contact): ContactFields {
     notes: c.notes,
     emails: JSON.parse(c.emails),
     phones: JSON.parse(c.phones),
-  };
+    // In DETAIL_FIELDS' order whatever the stored JSON's: fields are compared as JSON.
+    ...Object.fromEntries(DETAIL_FIELDS.map((k) => [k, details[k] ?? NO_DETAILS[k]])),
+  } as ContactFields;
 }
 
 /**
@@ -199,7 +211,7 @@ export class ContactSync {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
-    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null, changesPrunedThrough: 0 };
+    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, personFields: null, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null, changesPrunedThrough: 0 };
     // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
     // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.
     await repo.createQueryBuilder().insert().values(fresh).updateEntity(false).execute().catch(() => undefined);
@@ -251,7 +263,7 @@ export class ContactSync {
     try {
       const people = await session.people();
       let result: SyncResult;
-      if (rec.syncToken) {
+      if (rec.syncToken && rec.personFields === PERSON_FIELDS) {
         try {
           result = await this.incremental(agent, people, rec.syncToken);
         } catch (err) {
@@ -261,6 +273,8 @@ export class ContactSync {
           result = await this.full(agent, people, 'EXPIRED_SYNC_TOKEN');
         }
       } else {
+        // First sync, or the mirror was made with fewer personFields (an older release): a full sync, which also
+        // fills in the fields the mirror lacks for contacts Google did not change since (refill).
         result = await this.full(agent, people, null);
       }
       await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
@@ -298,6 +312,7 @@ export class ContactSync {
 
   private async full(agent: AgentRef, people: people_v1.People, reason: string | null): Promise<SyncResult> {
     const result: SyncResult = { kind: 'full', calls: 0, imported: 0, removed: 0 };
+    const refill = (await this.record(agent)).personFields !== PERSON_FIELDS;
     const seen = new Set<string>();
     let pageToken: string | undefined;
     let next: string | undefined;
@@ -306,7 +321,7 @@ export class ContactSync {
       result.calls++;
       const persons = res.data.connections ?? [];
       for (const p of persons) if (p.resourceName && !p.metadata?.deleted) seen.add(p.resourceName);
-      result.imported += (await this.importPage(agent, persons)).imported;
+      result.imported += (await this.importPage(agent, persons, refill)).imported;
       pageToken = res.data.nextPageToken ?? undefined;
       next = res.data.nextSyncToken ?? next;
     } while (pageToken);
@@ -319,6 +334,7 @@ export class ContactSync {
       { agentId: agent.agentId, brokerageId: agent.brokerageId },
       {
         syncToken: next ?? null,
+        personFields: PERSON_FIELDS,
         lastFullSyncAt: now,
         ...(reason ? { fullResyncs: rec.fullResyncs + 1, lastFullResyncAt: now, lastFullResyncReason: reason } : {}),
       },
@@ -347,7 +363,7 @@ export class ContactSync {
   }
 
   /** Imports one page of persons; returns how many contacts changed and were removed. */
-  private async importPage(agent: AgentRef, persons: Person[]): Promise<{ imported: number; removed: number }> {
+  private async importPage(agent: AgentRef, persons: Person[], refill = false): Promise<{ imported: number; removed: number }> {
     let imported = 0;
     let removed = 0;
     const live = persons.filter((p) => p.resourceName && !p.metadata?.deleted);
@@ -374,7 +390,7 @@ export class ContactSync {
         duplicates.push(p.resourceName!);
         continue;
       }
-      if (await this.applyLive(existing, p)) imported++;
+      if (await this.applyLive(existing, p, refill)) imported++;
     }
     if (fresh.length) {
       await this.deps.ds.transaction(async (m) => {
@@ -389,12 +405,20 @@ export class ContactSync {
     return { imported, removed };
   }
 
-  /** Applies Google's current version of a mapped contact. True when the mirror changed. */
-  private async applyLive(existing: Contact, p: Person): Promise<boolean> {
+  /**
+   * Applies Google's current version of a mapped contact. True when the mirror changed. `refill`: the person was
+   * read with more fields than the mirror was made with (contact_sync.personFields).
+   */
+  private async applyLive(existing: Contact, p: Person, refill = false): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const c = attempt === 0 ? existing : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id, brokerageId: existing.brokerageId });
       if (!c) return false;
-      if (c.googleEtag === p.etag && c.resourceName === p.resourceName) return false; // our own write coming back, or nothing new
+      if (c.googleEtag === p.etag && c.resourceName === p.resourceName) {
+        if (!refill) return false; // our own write coming back, or nothing new
+        const done = await this.refill(c, p);
+        if (done === null) continue;
+        return done;
+      }
       const theirs = fieldsFromPerson(p);
       const theirsAt = updateTimeOf(p);
       const base = c.person ? fieldsFromPerson(JSON.parse(c.person) as Person) : theirs;
@@ -444,6 +468,28 @@ export class ContactSync {
       }
     }
     throw new Error(`contact ${existing.id} kept changing during import`);
+  }
+
+  /**
+   * A contact Google did not change since we last saw it (same etag), read now with fields the mirror was made
+   * without: those fields come from Google, the rest stays ours. As a three-way merge with the person as we saw it
+   * for base: a field it lacked is one Google "changed" and ours did not, every other field is Google's as before.
+   * Null when the row changed meanwhile (tried again); true when the mirror changed.
+   */
+  private async refill(c: Contact, p: Person): Promise<boolean | null> {
+    const theirs = fieldsFromPerson(p);
+    const ours = fieldsOf(c);
+    const base = c.person ? fieldsFromPerson(JSON.parse(c.person) as Person) : theirs;
+    const { merged } = mergeContact(base, ours, theirs, c.updatedAt, updateTimeOf(p));
+    const changed = !c.deletedAt && JSON.stringify(merged) !== JSON.stringify(ours);
+    return this.deps.ds.transaction(async (m) => {
+      const feed = await changeFeed(m, c);
+      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { person: JSON.stringify(p), ...(changed ? { ...columnsOf(merged), version: c.version + 1, ...(c.version === c.syncedVersion ? { syncedVersion: c.version + 1 } : {}) } : {}) });
+      if (!res.affected) return null;
+      if (!changed) return false;
+      await feed.mark([c.id]);
+      return true;
+    });
   }
 
   /**
@@ -500,15 +546,15 @@ export class ContactSync {
  */
 /**
  * What an update of ours leaves as it was: every person field it does not write, and, within those it writes, the
- * details it carries over unchanged (personFromFields: a middle name and honorifics, the first organization's
- * department and type, further organizations).
+ * details it carries over unchanged (personFromFields: a name's phonetic parts, the first organization's department
+ * and type, further organizations).
  */
 function beyondOurFields(p: Person): Person {
-  const { names, emailAddresses: _e, phoneNumbers: _p, organizations, biographies: _b, ...rest } = p;
+  const { names, nicknames: _n, emailAddresses: _e, phoneNumbers: _p, addresses: _a, organizations, biographies: _b, birthdays: _bd, events: _ev, relations: _r, urls: _u, ...rest } = p;
   const name = primaryFirst(names)[0] ?? {};
   const orgs = primaryFirst(organizations);
   const keep = <T extends object>(o: T, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined && v !== ''));
-  return { ...rest, names: [keep(name, ['middleName', 'honorificPrefix', 'honorificSuffix'])], organizations: [keep(orgs[0] ?? {}, ['department', 'type']), ...orgs.slice(1)] } as Person;
+  return { ...rest, names: [keep(name, PHONETIC_NAME_PARTS)], organizations: [keep(orgs[0] ?? {}, ['department', 'type']), ...orgs.slice(1)] } as Person;
 }
 
 function sameGoogleContent(a: Person, b: Person): boolean {

@@ -21,6 +21,78 @@ export class TypedValueType {
   type: string | null;
 }
 
+@ObjectType('ContactDate', { description: 'A calendar date as Google keeps it: a birthday or anniversary may have no year; Google also holds a year alone, or a year and month.' })
+export class ContactDateType {
+  @Field(() => Int, { nullable: true })
+  year: number | null;
+
+  @Field(() => Int, { nullable: true })
+  month: number | null;
+
+  @Field(() => Int, { nullable: true })
+  day: number | null;
+}
+
+@ObjectType('ContactBirthday')
+export class ContactBirthdayType {
+  @Field(() => ContactDateType, { nullable: true })
+  date: ContactDateType | null;
+
+  @Field(() => String, { nullable: true, description: 'Free-form text Google may hold beside or instead of the date (deprecated by Google; read-only here).' })
+  text: string | null;
+}
+
+@ObjectType('ContactEvent', { description: 'A dated event, such as the anniversary of a home purchase.' })
+export class ContactEventType {
+  @Field(() => ContactDateType)
+  date: ContactDateType;
+
+  @Field(() => String, { nullable: true, description: 'anniversary, other, or a custom label' })
+  type: string | null;
+}
+
+@ObjectType('ContactRelation', { description: 'Another person, by name (free text), and how they relate.' })
+export class ContactRelationType {
+  @Field()
+  person: string;
+
+  @Field(() => String, { nullable: true, description: 'spouse, partner, child, referredBy, … or a custom label' })
+  type: string | null;
+}
+
+@ObjectType('ContactAddress', { description: 'A postal address; every part optional, as in Google.' })
+export class ContactAddressType {
+  @Field(() => String, { nullable: true, description: 'home, work, other, or a custom label' })
+  type: string | null;
+
+  @Field(() => String, { nullable: true, description: 'The address as one text: as written, or composed by Google from the parts.' })
+  formattedValue: string | null;
+
+  @Field(() => String, { nullable: true })
+  poBox: string | null;
+
+  @Field(() => String, { nullable: true })
+  streetAddress: string | null;
+
+  @Field(() => String, { nullable: true })
+  extendedAddress: string | null;
+
+  @Field(() => String, { nullable: true })
+  city: string | null;
+
+  @Field(() => String, { nullable: true })
+  region: string | null;
+
+  @Field(() => String, { nullable: true })
+  postalCode: string | null;
+
+  @Field(() => String, { nullable: true })
+  country: string | null;
+
+  @Field(() => String, { nullable: true, description: 'ISO 3166-1 alpha-2' })
+  countryCode: string | null;
+}
+
 @ObjectType('ContactConflict', { description: 'A field changed in the CRM and in Google since the last sync; the later writer won.' })
 export class ContactConflictType {
   @Field()
@@ -73,6 +145,33 @@ export class ContactType {
 
   @Field(() => String, { nullable: true })
   notes: string | null;
+
+  @Field(() => String, { nullable: true })
+  middleName: string | null;
+
+  @Field(() => String, { nullable: true, description: 'e.g. Dr., Mrs.' })
+  honorificPrefix: string | null;
+
+  @Field(() => String, { nullable: true, description: 'e.g. Jr.' })
+  honorificSuffix: string | null;
+
+  @Field(() => [TypedValueType], { description: 'type: null (Google\'s DEFAULT) or ALTERNATE_NAME; older contacts may hold MAIDEN_NAME, INITIALS, SHORT_NAME, OTHER_NAME.' })
+  nicknames: TypedValueType[];
+
+  @Field(() => [ContactAddressType])
+  addresses: ContactAddressType[];
+
+  @Field(() => ContactBirthdayType, { nullable: true })
+  birthday: ContactBirthdayType | null;
+
+  @Field(() => [ContactEventType], { description: 'Dated events: anniversaries (e.g. of the home purchase) and others.' })
+  events: ContactEventType[];
+
+  @Field(() => [ContactRelationType], { description: 'The spouse, partner, children, who referred them…' })
+  relations: ContactRelationType[];
+
+  @Field(() => [TypedValueType], { description: 'Web addresses: a listing, the client\'s site, a profile.' })
+  urls: TypedValueType[];
 
   @Field(() => Date)
   updatedAt: Date;

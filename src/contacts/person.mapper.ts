@@ -2,13 +2,58 @@
  * People `Person` ↔ the CRM's contact fields. Only the fields the CRM edits
  * are written back (updatePersonFields lists exactly them), and within them
  * nothing Google holds beyond what we model is dropped: a second organization
- * or a name's extra parts survive our updates.
- * Person shape: @googleapis/people v1 Schema$Person; google-api-notes §2.4.
+ * or a name's phonetic parts survive our updates.
+ * Person shape: @googleapis/people v1 Schema$Person,
+ * https://developers.google.com/people/api/rest/v1/people; the details' rules
+ * with their sources: docs/google-people-contact-details.md.
  */
 import type { people_v1 } from '@googleapis/people';
 
 export interface Typed {
   value: string;
+  type: string | null;
+}
+
+/**
+ * A calendar date as People keeps it (Schema$Date): a birthday or anniversary may have no year, and Google also
+ * holds dates of a year alone or a year and month. A part Google leaves out (or sends as 0) is null.
+ */
+export interface ContactDate {
+  year: number | null;
+  month: number | null;
+  day: number | null;
+}
+
+/** People Schema$Address, every writable part (null when absent). */
+export interface Address {
+  type: string | null;
+  formattedValue: string | null;
+  poBox: string | null;
+  streetAddress: string | null;
+  extendedAddress: string | null;
+  city: string | null;
+  region: string | null;
+  postalCode: string | null;
+  country: string | null;
+  countryCode: string | null;
+}
+export const ADDRESS_PARTS = ['type', 'formattedValue', 'poBox', 'streetAddress', 'extendedAddress', 'city', 'region', 'postalCode', 'country', 'countryCode'] as const;
+
+/** People Schema$Birthday: a date and/or Google's deprecated free-form text (clients should set the date). */
+export interface Birthday {
+  date: ContactDate | null;
+  text: string | null;
+}
+
+/** People Schema$Event: a typed date (anniversary, other, or a custom label). */
+export interface DatedValue {
+  date: ContactDate;
+  type: string | null;
+}
+
+/** People Schema$Relation: another person, by name (free text, not a link), and how they relate. */
+export interface Relation {
+  person: string;
   type: string | null;
 }
 
@@ -20,17 +65,51 @@ export interface ContactFields {
   notes: string | null;
   emails: Typed[];
   phones: Typed[];
+  middleName: string | null;
+  honorificPrefix: string | null;
+  honorificSuffix: string | null;
+  /** type: null for Google's DEFAULT, else its NicknameType (ALTERNATE_NAME, MAIDEN_NAME, …). */
+  nicknames: Typed[];
+  addresses: Address[];
+  birthday: Birthday | null;
+  events: DatedValue[];
+  relations: Relation[];
+  urls: Typed[];
 }
 
-export const FIELD_NAMES = ['givenName', 'familyName', 'organization', 'jobTitle', 'notes', 'emails', 'phones'] as const;
+/** The fields of the first release, each in a column of its own; the rest (DETAIL_FIELDS) share the `details` column. */
+export const FIELD_NAMES = ['givenName', 'familyName', 'organization', 'jobTitle', 'notes', 'emails', 'phones', 'middleName', 'honorificPrefix', 'honorificSuffix', 'nicknames', 'addresses', 'birthday', 'events', 'relations', 'urls'] as const;
+export const DETAIL_FIELDS = ['middleName', 'honorificPrefix', 'honorificSuffix', 'nicknames', 'addresses', 'birthday', 'events', 'relations', 'urls'] as const;
 export type FieldName = (typeof FIELD_NAMES)[number];
+export type DetailName = (typeof DETAIL_FIELDS)[number];
+export type ContactDetails = Pick<ContactFields, DetailName>;
 
-/** Read on every sync and write; constant, because a sync token fixes `personFields` (People connections.list). */
-export const PERSON_FIELDS = 'names,emailAddresses,phoneNumbers,organizations,biographies,clientData,metadata';
-/** What our updates replace. `clientData` is set on create; only the guard before a delete writes it again, unchanged. */
-export const UPDATE_PERSON_FIELDS = 'names,emailAddresses,phoneNumbers,organizations,biographies';
+/**
+ * Read on every sync and write; constant, because a sync token fixes `personFields` (People connections.list). A
+ * change of it is noticed per agent (contact_sync.personFields) and answered with one full sync (contact.sync.ts).
+ */
+export const PERSON_FIELDS = 'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls,memberships,clientData,metadata';
+/**
+ * What our updates replace. `clientData` is set on create; only the guard before a delete writes it again, unchanged.
+ * `memberships` never: labels change through contactGroups.members.modify (a contact's whole set would be replaced).
+ */
+export const UPDATE_PERSON_FIELDS = 'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls';
 /** Our contact id travels in People `clientData` under this key: how a retried create finds the first one. */
 export const CLIENT_DATA_KEY = 'engageContactId';
+
+/**
+ * The predefined `type` values of each field, as Google spells them; any other is a custom label ("The type of the
+ * X. The type can be custom or one of these predefined values", https://developers.google.com/people/api/rest/v1/people).
+ */
+export const PREDEFINED_TYPES = {
+  addresses: ['home', 'work', 'other'],
+  events: ['anniversary', 'other'],
+  relations: ['spouse', 'child', 'mother', 'father', 'parent', 'brother', 'sister', 'friend', 'relative', 'domesticPartner', 'manager', 'assistant', 'referredBy', 'partner'],
+  urls: ['home', 'work', 'blog', 'profile', 'homePage', 'ftp', 'reservations', 'appInstallPage', 'other'],
+  /** Nickname types are an enum (Nickname.type); DEFAULT is written as no type. The deprecated values are only kept. */
+  nicknames: ['DEFAULT', 'ALTERNATE_NAME'],
+} as const;
+export const DEPRECATED_NICKNAME_TYPES = ['MAIDEN_NAME', 'INITIALS', 'GPLUS', 'OTHER_NAME', 'SHORT_NAME'];
 
 type Person = people_v1.Schema$Person;
 
@@ -39,18 +118,54 @@ export const primaryFirst = <T extends { metadata?: people_v1.Schema$FieldMetada
 
 const clean = (v: string | null | undefined): string | null => (v === undefined || v === null || v.trim() === '' ? null : v.trim());
 
+/** A People Date with its absent or zero parts as null; null when it has none. */
+export function dateFromGoogle(d: people_v1.Schema$Date | null | undefined): ContactDate | null {
+  const part = (n: number | null | undefined) => (typeof n === 'number' && n > 0 ? n : null);
+  const date = { year: part(d?.year), month: part(d?.month), day: part(d?.day) };
+  return date.year === null && date.month === null && date.day === null ? null : date;
+}
+
+/** Google's Date JSON: the parts that are set (proto3 JSON leaves zero values out). */
+export function dateToGoogle(d: ContactDate): people_v1.Schema$Date {
+  return { ...(d.year !== null ? { year: d.year } : {}), ...(d.month !== null ? { month: d.month } : {}), ...(d.day !== null ? { day: d.day } : {}) };
+}
+
+/** Whether an item is the contact's own (CONTACT source): a linked profile's birthday is Google's to keep, not ours to write. */
+const contactSource = (item: { metadata?: people_v1.Schema$FieldMetadata | null }): boolean => !item.metadata?.source?.type || item.metadata.source.type === 'CONTACT';
+
+export function addressFromGoogle(a: people_v1.Schema$Address): Address {
+  return Object.fromEntries(ADDRESS_PARTS.map((k) => [k, clean(a[k])])) as unknown as Address;
+}
+
+const hasAddress = (a: Address) => ADDRESS_PARTS.some((k) => k !== 'type' && a[k] !== null);
+
 export function fieldsFromPerson(p: Person): ContactFields {
   const name = primaryFirst(p.names)[0];
   const org = primaryFirst(p.organizations)[0];
   const bio = primaryFirst(p.biographies)[0];
+  const typed = (items: { value?: string | null; type?: string | null }[] | null | undefined): Typed[] =>
+    (items ?? []).filter((e) => clean(e.value)).map((e) => ({ value: e.value!.trim(), type: clean(e.type) }));
+  const bday = primaryFirst((p.birthdays ?? []).filter(contactSource)).find((b) => dateFromGoogle(b.date) || clean(b.text));
   return {
     givenName: clean(name?.givenName),
     familyName: clean(name?.familyName),
     organization: clean(org?.name),
     jobTitle: clean(org?.title),
     notes: clean(bio?.value),
-    emails: (p.emailAddresses ?? []).filter((e) => clean(e.value)).map((e) => ({ value: e.value!.trim(), type: clean(e.type) })),
-    phones: (p.phoneNumbers ?? []).filter((e) => clean(e.value)).map((e) => ({ value: e.value!.trim(), type: clean(e.type) })),
+    emails: typed(p.emailAddresses),
+    phones: typed(p.phoneNumbers),
+    middleName: clean(name?.middleName),
+    honorificPrefix: clean(name?.honorificPrefix),
+    honorificSuffix: clean(name?.honorificSuffix),
+    nicknames: (p.nicknames ?? []).filter((n) => clean(n.value)).map((n) => ({ value: n.value!.trim(), type: !n.type || n.type === 'DEFAULT' ? null : n.type })),
+    addresses: (p.addresses ?? []).map(addressFromGoogle).filter(hasAddress),
+    birthday: bday ? { date: dateFromGoogle(bday.date), text: clean(bday.text) } : null,
+    events: (p.events ?? []).flatMap((e) => {
+      const date = dateFromGoogle(e.date);
+      return date ? [{ date, type: clean(e.type) }] : [];
+    }),
+    relations: (p.relations ?? []).filter((r) => clean(r.person)).map((r) => ({ person: r.person!.trim(), type: clean(r.type) })),
+    urls: typed(p.urls),
   };
 }
 
@@ -59,22 +174,35 @@ export function engageIdOf(p: Person): string | undefined {
   return p.clientData?.find((c) => c.key === CLIENT_DATA_KEY)?.value ?? undefined;
 }
 
+/** The writable parts of a Name we do not model: kept from Google's person when we write the name. */
+export const PHONETIC_NAME_PARTS = ['phoneticFullName', 'phoneticFamilyName', 'phoneticGivenName', 'phoneticMiddleName', 'phoneticHonorificPrefix', 'phoneticHonorificSuffix'];
+const NAME_PARTS = ['givenName', 'middleName', 'familyName', 'honorificPrefix', 'honorificSuffix'] as const;
+
 /**
- * The person body to write: our fields over `base` (the person as Google last
- * sent it), keeping what we do not model (other name parts, other
- * organizations, item metadata Google needs to match items).
+ * The person body to write: our fields over `base` (the person as Google last sent it), keeping what we do not model
+ * (phonetic names, other organizations' details, item metadata Google needs to match items). Fields the update mask
+ * does not name (photos, custom fields, IM, memberships…) are not in the body at all and stay as Google has them.
  */
 export function personFromFields(f: ContactFields, base: Person | null, opts: { engageId?: string; etag?: string | null } = {}): Person {
   const baseName = primaryFirst(base?.names)[0] ?? {};
   const baseOrgs = primaryFirst(base?.organizations);
+  const nameParts = Object.fromEntries(NAME_PARTS.filter((k) => f[k]).map((k) => [k, f[k]!]));
+  // Google's free-form full name is kept only while the parts it was written with are the same.
+  const sameParts = NAME_PARTS.every((k) => (clean(baseName[k]) ?? null) === f[k]);
   const person: Person = {
-    names: f.givenName || f.familyName ? [{ ...pick(baseName, ['middleName', 'honorificPrefix', 'honorificSuffix']), givenName: f.givenName ?? undefined, familyName: f.familyName ?? undefined }] : [],
+    names: Object.keys(nameParts).length ? [{ ...pick(baseName, [...PHONETIC_NAME_PARTS, ...(sameParts ? ['unstructuredName'] : [])]), ...nameParts }] : [],
+    nicknames: f.nicknames.map((n) => ({ value: n.value, ...(n.type ? { type: n.type } : {}) })),
     emailAddresses: f.emails.map((e) => ({ value: e.value, ...(e.type ? { type: e.type } : {}) })),
     phoneNumbers: f.phones.map((e) => ({ value: e.value, ...(e.type ? { type: e.type } : {}) })),
+    addresses: f.addresses.map((a) => Object.fromEntries(ADDRESS_PARTS.filter((k) => a[k] !== null).map((k) => [k, a[k]]))),
     organizations: f.organization || f.jobTitle
       ? [{ ...pick(baseOrgs[0] ?? {}, ['department', 'type']), name: f.organization ?? undefined, title: f.jobTitle ?? undefined }, ...baseOrgs.slice(1).map(stripMetadata)]
       : baseOrgs.slice(1).map(stripMetadata),
     biographies: f.notes ? [{ value: f.notes, contentType: 'TEXT_PLAIN' }] : [],
+    birthdays: f.birthday ? [{ ...(f.birthday.date ? { date: dateToGoogle(f.birthday.date) } : {}), ...(f.birthday.text ? { text: f.birthday.text } : {}) }] : [],
+    events: f.events.map((e) => ({ date: dateToGoogle(e.date), ...(e.type ? { type: e.type } : {}) })),
+    relations: f.relations.map((r) => ({ person: r.person, ...(r.type ? { type: r.type } : {}) })),
+    urls: f.urls.map((u) => ({ value: u.value, ...(u.type ? { type: u.type } : {}) })),
   };
   if (opts.engageId) person.clientData = [{ key: CLIENT_DATA_KEY, value: opts.engageId }];
   if (opts.etag) person.etag = opts.etag;
@@ -100,9 +228,19 @@ export function displayNameOf(f: ContactFields): string {
   return name || f.organization || f.emails[0]?.value || f.phones[0]?.value || '(no name)';
 }
 
-/** Lower-cased text searched by `contacts(query:)`: names, emails, phones (as typed and digits only), organization, title. */
+/**
+ * Lower-cased text searched by `contacts(query:)`: names (all parts), nicknames, emails, phones (as typed and digits
+ * only), organization, title, and the addresses (street, city, region, postal code, country). Google's own
+ * searchContacts matches none of the addresses, so this search runs on the mirror (docs/google-people-contact-details.md §5).
+ */
 export function searchTextOf(f: ContactFields): string {
-  return [f.givenName, f.familyName, displayNameOf(f), f.organization, f.jobTitle, ...f.emails.map((e) => e.value), ...f.phones.flatMap((p) => [p.value, p.value.replace(/\D/g, '')])]
+  return [
+    f.givenName, f.middleName, f.familyName, displayNameOf(f), f.organization, f.jobTitle,
+    ...f.nicknames.map((n) => n.value),
+    ...f.emails.map((e) => e.value),
+    ...f.phones.flatMap((p) => [p.value, p.value.replace(/\D/g, '')]),
+    ...f.addresses.flatMap((a) => [a.streetAddress, a.extendedAddress, a.poBox, a.city, a.region, a.postalCode, a.country, a.formattedValue]),
+  ]
     .filter(Boolean)
     .join('\n')
     .toLowerCase();

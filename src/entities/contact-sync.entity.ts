@@ -10,6 +10,14 @@ export class ContactSyncRecord {
   @Column(idColumn)
   brokerageId: string;
 
+  /**
+   * The `personFields` the sync token and the mirror were made with (person.mapper.ts PERSON_FIELDS). When ours
+   * differ (a release reads more fields), the token cannot be used (Google requires the same parameters) and the
+   * mirror lacks the new fields: one full sync fills them in (contact.sync.ts). Null: before the first full sync.
+   */
+  @Column({ type: 'varchar', length: 512, nullable: true })
+  personFields: string | null;
+
   /** People `nextSyncToken`; null before the first full sync and after a reset. */
   @Column({ type: 'text', nullable: true })
   syncToken: string | null;

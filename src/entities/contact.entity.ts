@@ -74,6 +74,13 @@ export class Contact {
   @Column({ type: 'text' })
   phones: string;
 
+  /**
+   * JSON of the details beyond the columns above, those the contact has (src/contacts/person.mapper.ts DETAIL_FIELDS:
+   * name parts, nicknames, addresses, birthday, events, relations, urls); null when it has none.
+   */
+  @Column({ type: 'text', nullable: true })
+  details: string | null;
+
   /** Lower-case display name (or email), its first 200 characters, for stable ordering and cursors. */
   @Column({ type: 'varchar', length: 200 })
   sortKey: string;

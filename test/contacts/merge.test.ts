@@ -13,6 +13,15 @@ const BASE: ContactFields = {
   notes: null,
   emails: [{ value: 'ann@acme.test', type: 'work' }],
   phones: [{ value: '+1 555 0100', type: 'mobile' }],
+  middleName: null,
+  honorificPrefix: null,
+  honorificSuffix: null,
+  nicknames: [],
+  addresses: [{ type: 'home', formattedValue: null, poBox: null, streetAddress: '12 Elm St', extendedAddress: null, city: 'Springfield', region: 'IL', postalCode: '62701', country: null, countryCode: 'US' }],
+  birthday: { date: { year: null, month: 7, day: 26 }, text: null },
+  events: [],
+  relations: [],
+  urls: [],
 };
 const with_ = (patch: Partial<ContactFields>): ContactFields => ({ ...structuredClone(BASE), ...patch });
 
@@ -136,4 +145,24 @@ test('Google holding a value an earlier write of ours may have put there unanswe
   expect(echo).toEqual({ merged: with_({ familyName: 'Second' }), conflicts: [] });
   const other = mergeContact(frozen(BASE), frozen(with_({ familyName: 'Second' })), frozen(with_({ familyName: 'Theirs' })), LATER, EARLIER, NOW, { familyName: ['First'] });
   expect(other.conflicts.map((c) => [c.field, c.winner])).toEqual([['familyName', 'crm']]);
+});
+
+describe('the details (addresses, birthday, events, relations, urls, name parts) merge field by field like the rest', () => {
+  const moved = [{ ...BASE.addresses[0], streetAddress: '14 Elm St' }];
+  test('an address changed here and a birthday and relation changed in Google: all three kept, no conflict', () => {
+    const theirs = with_({ birthday: { date: { year: 1980, month: 7, day: 26 }, text: null }, relations: [{ person: 'Ben', type: 'child' }] });
+    expect(merge(with_({ addresses: moved }), theirs, LATER, EARLIER)).toEqual({ merged: with_({ addresses: moved, birthday: theirs.birthday, relations: theirs.relations }), conflicts: [] });
+  });
+
+  test('the birthday changed on both sides: the later writer wins and the conflict names "birthday"', () => {
+    const ours = with_({ birthday: { date: { year: null, month: 7, day: 27 }, text: null } });
+    const theirs = with_({ birthday: null });
+    const { merged, conflicts } = merge(ours, theirs, EARLIER, LATER);
+    expect(merged.birthday).toBeNull();
+    expect(conflicts).toEqual([{ field: 'birthday', ours: ours.birthday, theirs: null, winner: 'google', at: NOW.toISOString() }]);
+  });
+
+  test('a middle name added in Google and a suffix here: both', () => {
+    expect(merge(with_({ honorificSuffix: 'Jr.' }), with_({ middleName: 'Q' }), EARLIER, LATER).merged).toEqual(with_({ honorificSuffix: 'Jr.', middleName: 'Q' }));
+  });
 });
