@@ -16,6 +16,7 @@ import { CalendarService } from './calendar/calendar.service';
 import { CalendarSync } from './calendar/calendar.sync';
 import { CalendarWatch } from './calendar/calendar.watch';
 import { ContactDelivery } from './contacts/contact.delivery';
+import { ContactLabelService } from './contacts/contact-label.service';
 import { ContactService } from './contacts/contact.service';
 import { ContactSync } from './contacts/contact.sync';
 import { CredentialStore } from './google/credential-store';
@@ -74,6 +75,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     outbox,
     contactSync,
     contacts: new ContactService({ ds, sync: contactSync, outbox, settings: config.contacts }),
+    labels: new ContactLabelService({ ds, sync: contactSync, outbox, settings: config.contacts }),
     agents: new AgentService(),
     serviceAccounts: new ServiceAccountService(),
     onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, stopChannels: (brokerageId, credential) => calendarWatch!.stopForBrokerage(brokerageId, credential),

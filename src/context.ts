@@ -17,6 +17,7 @@ import type { CalendarSync } from './calendar/calendar.sync';
 import type { CalendarWatch } from './calendar/calendar.watch';
 import type { EventType } from './calendar/event.type';
 import { contactLoaders, type ContactLoaders } from './contacts/contact.loader';
+import { memberCounts, type ContactLabelService } from './contacts/contact-label.service';
 import type { ContactService } from './contacts/contact.service';
 import type { ContactSync } from './contacts/contact.sync';
 import type { CredentialStore } from './google/credential-store';
@@ -48,6 +49,7 @@ export interface Services {
   outbox: OutboxWorker;
   contactSync: ContactSync;
   contacts: ContactService;
+  labels: ContactLabelService;
   calendar: CalendarService;
   calendarSync: CalendarSync;
   calendarWatch: CalendarWatch;
@@ -62,6 +64,8 @@ export interface Loaders {
   contacts: ContactLoaders;
   /** Events by Google id: the same event asked for twice in one request is fetched once. */
   events: DataLoader<string, EventType | null>;
+  /** How many contacts each label shows, by label id. */
+  labelCounts: DataLoader<string, number>;
 }
 
 export interface GatewayContext {
@@ -123,8 +127,18 @@ export function createContext(services: Services, requestId: string, caller: Cal
     loaders() {
       const scope = ctx.scope();
       let fresh: Promise<void> | undefined;
-      const ensureFresh = () => (fresh ??= services.contactSync.ensureFresh({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }, services.config.contacts.freshnessMs));
-      loaders ??= { contacts: contactLoaders(scope, ensureFresh), events: new DataLoader((ids) => services.calendar.getMany(scope, ids)) };
+      let labelsFresh: Promise<void> | undefined;
+      const agent = { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
+      const ensureFresh = () => (fresh ??= services.contactSync.ensureFresh(agent, services.config.contacts.freshnessMs));
+      const ensureLabelsFresh = () => (labelsFresh ??= services.contactSync.ensureLabelsFresh(agent, services.config.contacts.freshnessMs));
+      loaders ??= {
+        contacts: contactLoaders(scope, ensureFresh, ensureLabelsFresh),
+        events: new DataLoader((ids) => services.calendar.getMany(scope, ids)),
+        labelCounts: new DataLoader(async (ids) => {
+          const counts = await memberCounts(scope.manager, scope, [...ids]);
+          return ids.map((id) => counts.get(id) ?? 0);
+        }),
+      };
       return loaders;
     },
   };

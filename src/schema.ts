@@ -3,6 +3,7 @@ import type { GraphQLSchema } from 'graphql';
 import { buildSchema, type AuthChecker } from 'type-graphql';
 import { AgentResolver } from './agents/agent.resolver';
 import { DateTimeScalar, DateTimeValue } from './calendar/date-time.scalar';
+import { ContactLabelResolver, ContactLabelsFieldResolver } from './contacts/contact-label.resolver';
 import { ContactResolver } from './contacts/contact.resolver';
 import { AttendeeResolver, CalendarStatusResolver, EventResolver } from './calendar/event.resolver';
 import { MailRecipientResolver, MailResolver, MailStatusResolver } from './mail/mail.resolver';
@@ -12,7 +13,7 @@ import { forbidden, unauthenticated } from './errors';
 import { OnboardingResolver } from './onboarding/onboarding.resolver';
 import { ServiceAccountResolver } from './onboarding/service-account.resolver';
 
-export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver, EventResolver, AttendeeResolver, CalendarStatusResolver, MailResolver, MailRecipientResolver, MailStatusResolver] as const;
+export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver, ContactLabelResolver, ContactLabelsFieldResolver, EventResolver, AttendeeResolver, CalendarStatusResolver, MailResolver, MailRecipientResolver, MailStatusResolver] as const;
 
 /**
  * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our

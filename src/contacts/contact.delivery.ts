@@ -22,7 +22,7 @@ import { parseUnconfirmed } from '../outbox/unconfirmed';
 import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
-import { Contact, OutboxRow } from '../entities';
+import { Contact, ContactLabel, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSession } from '../google/google-session';
@@ -32,6 +32,8 @@ import { enqueue, type LaneRef, type Outcome, type OutboxHandler } from '../outb
 import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
 import { changeFeed, writeChanged } from './contact-changes';
+import { LABEL_KINDS, LabelDelivery, LabelRefused, type LabelKind } from './contact-label.delivery';
+import { followGoogleMemberships, groupsOf, labelsByResource } from './contact-labels';
 import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
@@ -45,7 +47,9 @@ type Person = people_v1.Schema$Person;
 /** Rounds of "confirm unchanged in Google, else read again and apply" before a delete run waits for its next attempt. */
 const DELETE_CONFIRM_ATTEMPTS = 3;
 
-const LIMIT: Record<string, number | undefined> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX };
+/** Rows per batch; a label row is one label (its members go MEMBERS_MODIFY_MAX a call: contact-label.delivery.ts). */
+const LIMIT: Record<string, number | undefined> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX, ...Object.fromEntries(LABEL_KINDS.map((k) => [k, 20])) };
+const isLabelKind = (kind: string): kind is LabelKind => (LABEL_KINDS as readonly string[]).includes(kind);
 
 class Retry extends Error {
   constructor(readonly failure: GoogleFailure) {
@@ -56,7 +60,11 @@ class Retry extends Error {
 export class ContactDelivery implements OutboxHandler {
   readonly topic = CONTACTS_TOPIC;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; sync: ContactSync; log: Logger }) {}
+  private readonly labels: LabelDelivery;
+
+  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; sync: ContactSync; log: Logger }) {
+    this.labels = new LabelDelivery(deps.ds, deps.sync);
+  }
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
     const kind = rows[0].kind;
@@ -89,7 +97,7 @@ export class ContactDelivery implements OutboxHandler {
         await this.send(kind, people, batch, lane, agent);
         outcomes.push(...batch.map((r) => ({ seq: r.seq, result: 'done' as const })));
       } catch (err) {
-        const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
+        const f = err instanceof Retry ? err.failure : err instanceof LabelRefused ? refusal(err) : mapGoogleError(err, { api: 'people', subject: email });
         if (f.kind === 'bad-request' && batch.length > 1) {
           // Google refused the batch for the data of one contact (or a few): send them one by one, so only
           // the refused ones fail and the rest still reach Google.
@@ -106,7 +114,8 @@ export class ContactDelivery implements OutboxHandler {
   }
 
   private async send(kind: string, people: people_v1.People, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<void> {
-    if (kind === 'create') await this.creates(people, batch, lane);
+    if (isLabelKind(kind)) await this.labels.send(kind, people, batch, agent);
+    else if (kind === 'create') await this.creates(people, batch, lane);
     else if (kind === 'update') await this.updates(people, batch, lane);
     else if (kind === 'delete') await this.deletes(people, batch, agent);
     else await this.deleteCopies(people, batch);
@@ -119,7 +128,7 @@ export class ContactDelivery implements OutboxHandler {
         await this.send(kind, await session.people(), [row], lane, { brokerageId: lane.brokerageId, agentId: lane.agentId, email });
         outcomes.push({ seq: row.seq, result: 'done' });
       } catch (err) {
-        const f = err instanceof Retry ? err.failure : mapGoogleError(err, { api: 'people', subject: email });
+        const f = err instanceof Retry ? err.failure : err instanceof LabelRefused ? refusal(err) : mapGoogleError(err, { api: 'people', subject: email });
         const [o] = await this.onFailure(lane, [row], f, err);
         outcomes.push(o);
         if (o.result === 'retry') return { outcomes, stopped: true }; // keep the order: the rest waits behind it
@@ -130,6 +139,7 @@ export class ContactDelivery implements OutboxHandler {
 
   private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
     const ids = run.map((r) => r.entityId);
+    if (isLabelKind(run[0].kind)) return this.onLabelFailure(lane, run, f, err);
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
     // refused": retried, and a create asks Google first whether it went (as after a lost answer).
@@ -144,6 +154,22 @@ export class ContactDelivery implements OutboxHandler {
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts');
     // Google refused the data itself: nothing retrying can fix. The contacts say why.
     await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` }));
+    return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
+  }
+
+  /** As onFailure, for label rows: the label says why (syncError; FAILED when Google refused it for good). */
+  private async onLabelFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
+    const ids = [...new Set(run.map((r) => r.entityId))];
+    if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
+    const ours = isOurFailure(f);
+    if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering labels; will retry');
+    const where = { id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId };
+    if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED) {
+      await this.deps.ds.getRepository(ContactLabel).update(where, { syncError: ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message });
+      return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs }];
+    }
+    if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering labels');
+    await this.deps.ds.getRepository(ContactLabel).update(where, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
     return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
   }
 
@@ -318,6 +344,7 @@ export class ContactDelivery implements OutboxHandler {
     await this.deps.ds.transaction(async (m) => {
       const feed = await changeFeed(m, lane);
       const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)), brokerageId }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
+      const groups = await labelsByResource(m, lane);
       for (const { sent, person: p } of pairs) {
         const now = current.get(sent.id);
         if (!now) continue;
@@ -327,6 +354,10 @@ export class ContactDelivery implements OutboxHandler {
         // address's formattedValue composed from the parts) become ours too, as a new version of the contact.
         const written = fieldsFromPerson(p);
         const filledIn = caughtUp && now.version === sent.version && JSON.stringify(written) !== JSON.stringify(fieldsOf(sent));
+        // The groups Google put it in (My Contacts for a new one) are its labels here too.
+        const labelIds = groupsOf(p).flatMap((g) => (groups.has(g) ? [groups.get(g)!.id] : []));
+        const labelsChanged = await followGoogleMemberships(m, now, labelIds);
+        const version = filledIn || labelsChanged ? now.version + 1 : now.version;
         await m.getRepository(Contact).update(
           { id: sent.id, brokerageId },
           {
@@ -334,8 +365,9 @@ export class ContactDelivery implements OutboxHandler {
             googleEtag: p.etag ?? null,
             person: JSON.stringify(p),
             googleUpdatedAt: updateTimeOf(p),
-            syncedVersion: filledIn ? now.version + 1 : synced,
-            ...(filledIn ? { ...columnsOf(written), version: now.version + 1 } : {}),
+            version,
+            syncedVersion: caughtUp ? version : synced,
+            ...(filledIn ? columnsOf(written) : {}),
             ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null, unconfirmed: null } : {}),
           },
         );
@@ -354,4 +386,9 @@ export class ContactDelivery implements OutboxHandler {
     return ids.map((id) => byId.get(id)).filter((c): c is Contact => Boolean(c) && keep(c!));
   }
 
+}
+
+/** A label change Google refused for good (a name taken by another of its groups). */
+function refusal(err: LabelRefused): GoogleFailure {
+  return { kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: err.message };
 }

@@ -6,7 +6,7 @@
 import DataLoader from 'dataloader';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
-import { Contact, ContactEmail } from '../entities';
+import { Contact, ContactEmail, ContactLabel, ContactLabelMember } from '../entities';
 
 /** Keys per SQL query; well under every dialect's bound-parameter limit. */
 export const LOADER_BATCH = 500;
@@ -15,10 +15,12 @@ export interface ContactLoaders {
   byId: DataLoader<string, Contact | null>;
   byEmail: DataLoader<string, Contact[]>;
   byResourceName: DataLoader<string, Contact | null>;
+  /** The labels each contact shows (an addition on its way included, a removal on its way not). */
+  labels: DataLoader<string, ContactLabel[]>;
 }
 
 /** `fresh`: makes the mirror fresh first (at most one sync call per request; see ContactSync.ensureFresh). */
-export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = async () => {}): ContactLoaders {
+export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = async () => {}, labelsFresh: () => Promise<void> = fresh): ContactLoaders {
   const live = { agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() };
   const repo = () => scope.manager.getRepository(Contact);
   return {
@@ -33,6 +35,19 @@ export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = 
       const rows = await repo().findBy({ ...live, resourceName: In([...names]) });
       const m = new Map(rows.map((r) => [r.resourceName!, r]));
       return names.map((n) => m.get(n) ?? null);
+    }, { maxBatchSize: LOADER_BATCH }),
+    labels: new DataLoader(async (contactIds) => {
+      await labelsFresh();
+      const rows = await scope.manager
+        .getRepository(ContactLabelMember)
+        .createQueryBuilder('r')
+        .innerJoinAndMapOne('r.label', ContactLabel, 'l', 'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL')
+        .where('r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.contactId IN (:...ids)', { agentId: scope.agentId, brokerageId: scope.brokerageId, ids: [...contactIds] })
+        .andWhere("(r.pending IS NULL OR r.pending = 'add')")
+        .getMany();
+      const m = new Map<string, ContactLabel[]>();
+      for (const r of rows as (ContactLabelMember & { label: ContactLabel })[]) m.set(r.contactId, [...(m.get(r.contactId) ?? []), r.label]);
+      return contactIds.map((id) => (m.get(id) ?? []).sort((a, b) => Number(b.kind === 'SYSTEM') - Number(a.kind === 'SYSTEM') || a.name.localeCompare(b.name)));
     }, { maxBatchSize: LOADER_BATCH }),
     byEmail: new DataLoader(async (emails) => {
       await fresh();

@@ -16,14 +16,15 @@ export class ContactResolver {
   }
 
   @Authorized()
-  @Query(() => ContactConnectionType, { description: 'The caller\'s contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, emails, phones, organization.' })
+  @Query(() => ContactConnectionType, { description: 'The caller\'s contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, nicknames, emails, phones, organization, title and addresses (street, city, region, postal code, country). label: only that label\'s contacts.' })
   contacts(
     @Ctx() ctx: GatewayContext,
     @Arg('first', () => Int, { defaultValue: 50 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('query', () => String, { nullable: true }) query?: string | null,
+    @Arg('label', () => ID, { nullable: true, description: 'Only the contacts in this label (contactLabels); another agent\'s or a deleted label is NOT_FOUND.' }) label?: string | null,
   ): Promise<ContactConnectionType> {
-    return ctx.services.contacts.list(ctx.scope(), { first, after, query });
+    return ctx.services.contacts.list(ctx.scope(), { first, after, query, label });
   }
 
   @Authorized()

@@ -13,7 +13,7 @@ import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
-import { Contact, ContactTombstone } from '../entities';
+import { Contact, ContactLabel, ContactLabelMember, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
@@ -203,11 +203,12 @@ export class ContactService {
     return { topic: CONTACTS_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
   }
 
-  async list(scope: TenantScope, args: { first: number; after?: string | null; query?: string | null }): Promise<ContactConnectionType> {
+  async list(scope: TenantScope, args: { first: number; after?: string | null; query?: string | null; label?: string | null }): Promise<ContactConnectionType> {
     if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_PAGE) throw badInput(`"first" must be from 1 to ${MAX_PAGE} (got ${args.first})`, { field: 'first' });
     const q = args.query?.trim().toLowerCase();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
     await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
+    if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() }))) throw new AppError(ErrorCode.NOT_FOUND, notFound('Label', args.label).message, { field: 'label' });
 
     const base = () => {
       const qb = scope.manager.getRepository(Contact).createQueryBuilder('c').where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId });
@@ -216,6 +217,10 @@ export class ContactService {
         const like = `%${q.replace(/[!%_]/g, (ch) => `!${ch}`)}%`;
         const digits = q.replace(/\D/g, '');
         qb.andWhere(digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length ? "(c.searchText LIKE :like ESCAPE '!' OR c.searchText LIKE :digits)" : "c.searchText LIKE :like ESCAPE '!'", { like, digits: `%${digits}%` });
+      }
+      if (args.label) {
+        // In the label as shown: an addition on its way counts, a removal on its way does not.
+        qb.andWhere((sub) => `c.id IN ${sub.subQuery().select('r.contactId').from(ContactLabelMember, 'r').where("r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId = :label AND (r.pending IS NULL OR r.pending = 'add')").getQuery()}`, { label: args.label });
       }
       return qb;
     };

@@ -23,7 +23,7 @@ import type { people_v1 } from '@googleapis/people';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { batches } from '../db/batches';
-import { Contact, ContactEmail, ContactSyncRecord, ContactTombstone } from '../entities';
+import { Contact, ContactEmail, ContactLabelMember, ContactSyncRecord, ContactTombstone } from '../entities';
 import { EMAIL_LENGTH } from '../entities/columns';
 import { AppError, ErrorCode } from '../errors';
 import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
@@ -33,6 +33,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { changeFeed, pruneTombstones, type FeedWrite } from './contact-changes';
+import { followGoogleMemberships, groupsOf, insertMemberships, labelsByResource, syncLabels } from './contact-labels';
 import { mergeContact, onlyOurChanges } from './merge';
 import { DETAIL_FIELDS, PHONETIC_NAME_PARTS, displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactDetails, type ContactFields } from './person.mapper';
 
@@ -52,6 +53,18 @@ export interface AgentRef {
   agentId: string;
   email: string;
 }
+
+/** Google's system groups: known from the first (full) sync on, or deprecated and no label of ours; never looked up. */
+const SYSTEM_GROUP = /^contactGroups\/(friends|family|coworkers|chatBuddies|all|blocked|myContacts|starred)$/;
+
+/** What a sync's import needs to bring unknown groups from Google: the client, and whether it did already. */
+interface LabelContext {
+  people: people_v1.People;
+  result: SyncResult;
+  synced?: boolean;
+}
+
+type AgentKeyRef = Pick<AgentRef, 'brokerageId' | 'agentId'>;
 
 export interface SyncResult {
   kind: 'full' | 'incremental';
@@ -155,6 +168,7 @@ export async function removeContacts(m: EntityManager, agent: Pick<AgentRef, 'br
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
     await m.getRepository(ContactEmail).delete({ contactId: In(slice), brokerageId });
+    await m.getRepository(ContactLabelMember).delete({ contactId: In(slice), brokerageId, agentId });
     await m.getRepository(Contact).delete({ id: In(slice), brokerageId, agentId });
   }
   const first = await feed.reserve(ids.length); // a position each (contact-changes.ts)
@@ -165,6 +179,7 @@ export async function removeContacts(m: EntityManager, agent: Pick<AgentRef, 'br
 
 export class ContactSync {
   private readonly inflight = new Map<string, Promise<SyncResult>>();
+  private readonly labelsInflight = new Map<string, Promise<void>>();
   /** When each agent's last sync in this process ended (ms), for ensureFresh; the most recent agents only. */
   private readonly finished = new Map<string, number>();
 
@@ -207,11 +222,11 @@ export class ContactSync {
     return this.sweeping;
   }
 
-  async record(agent: AgentRef): Promise<ContactSyncRecord> {
+  async record(agent: AgentKeyRef): Promise<ContactSyncRecord> {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
-    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, personFields: null, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null, changesPrunedThrough: 0 };
+    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, personFields: null, syncToken: null, groupSyncToken: null, groupsSyncedAt: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null, changesPrunedThrough: 0 };
     // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
     // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.
     await repo.createQueryBuilder().insert().values(fresh).updateEntity(false).execute().catch(() => undefined);
@@ -230,6 +245,36 @@ export class ContactSync {
     await this.sync(agent).catch((err) => {
       if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'contact sync failed; serving the mirror');
     });
+  }
+
+  /**
+   * Makes the labels fresh: a label sync (contactGroups.list, incremental with its token) when the last one is older
+   * than `maxAgeMs`; the contacts first, as ensureFresh (their memberships). Single-flight per agent; never fails a
+   * read (a failure is logged, and the labels are served as they are).
+   */
+  async ensureLabelsFresh(agent: AgentRef, maxAgeMs: number): Promise<void> {
+    const looked = Date.now();
+    await this.ensureFresh(agent, maxAgeMs);
+    const rec = await this.record(agent);
+    // Fresh enough, or synced since this look (by the contacts' full sync just now): a second call would be the same.
+    if (rec.groupsSyncedAt && (Date.now() - rec.groupsSyncedAt.getTime() < maxAgeMs || rec.groupsSyncedAt.getTime() >= looked)) return;
+    let running = this.labelsInflight.get(agent.agentId);
+    if (!running) {
+      running = (async () => {
+        const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
+        await syncLabels(this.deps.ds, agent, await session.people(), !rec.groupSyncToken);
+      })().finally(() => this.labelsInflight.delete(agent.agentId));
+      this.labelsInflight.set(agent.agentId, running);
+    }
+    await running.catch((err) => {
+      if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
+    });
+  }
+
+  /** A label sync now (incremental, or full before the first), for a delivery that must know Google's groups. */
+  async syncLabelsNow(agent: AgentKeyRef, people: people_v1.People): Promise<void> {
+    const rec = await this.record(agent);
+    await syncLabels(this.deps.ds, agent, people, !rec.groupSyncToken);
   }
 
   /** One sync (incremental, or full when needed); concurrent callers share it. */
@@ -300,7 +345,7 @@ export class ContactSync {
     do {
       const res = await people.people.connections.list({ resourceName: 'people/me', personFields: PERSON_FIELDS, pageSize: SYNC_PAGE_SIZE, requestSyncToken: true, syncToken, pageToken });
       result.calls++;
-      const counts = await this.importPage(agent, res.data.connections ?? []);
+      const counts = await this.importPage(agent, res.data.connections ?? [], { people, result });
       result.imported += counts.imported;
       result.removed += counts.removed;
       pageToken = res.data.nextPageToken ?? undefined;
@@ -313,6 +358,9 @@ export class ContactSync {
   private async full(agent: AgentRef, people: people_v1.People, reason: string | null): Promise<SyncResult> {
     const result: SyncResult = { kind: 'full', calls: 0, imported: 0, removed: 0 };
     const refill = (await this.record(agent)).personFields !== PERSON_FIELDS;
+    // The labels first, all of them: the persons' memberships name them.
+    result.calls += (await syncLabels(this.deps.ds, agent, people, true)).calls;
+    const labels = { people, result, synced: true };
     const seen = new Set<string>();
     let pageToken: string | undefined;
     let next: string | undefined;
@@ -321,7 +369,7 @@ export class ContactSync {
       result.calls++;
       const persons = res.data.connections ?? [];
       for (const p of persons) if (p.resourceName && !p.metadata?.deleted) seen.add(p.resourceName);
-      result.imported += (await this.importPage(agent, persons, refill)).imported;
+      result.imported += (await this.importPage(agent, persons, labels, refill)).imported;
       pageToken = res.data.nextPageToken ?? undefined;
       next = res.data.nextSyncToken ?? next;
     } while (pageToken);
@@ -363,26 +411,43 @@ export class ContactSync {
   }
 
   /** Imports one page of persons; returns how many contacts changed and were removed. */
-  private async importPage(agent: AgentRef, persons: Person[], refill = false): Promise<{ imported: number; removed: number }> {
+  /**
+   * The labels (our ids) each live person is in. A group we do not know yet (created in Google since the last label
+   * sync) brings the labels from Google first, once per sync (`ctx`); without a client (persons read outside a
+   * sync) or still unknown, it is left out until the next sync that meets it.
+   */
+  private async labelIdsOf(agent: AgentRef, persons: Person[], ctx?: LabelContext): Promise<Map<string, string[]>> {
+    let known = await labelsByResource(this.deps.ds.manager, agent);
+    const unknown = persons.some((p) => groupsOf(p).some((g) => !known.has(g) && !SYSTEM_GROUP.test(g)));
+    if (unknown && ctx && !ctx.synced) {
+      ctx.synced = true;
+      ctx.result.calls += (await syncLabels(this.deps.ds, agent, ctx.people)).calls;
+      known = await labelsByResource(this.deps.ds.manager, agent);
+    }
+    return new Map(persons.map((p) => [p.resourceName ?? '', groupsOf(p).flatMap((g) => (known.has(g) ? [known.get(g)!.id] : []))]));
+  }
+
+  private async importPage(agent: AgentRef, persons: Person[], labels?: LabelContext, refill = false): Promise<{ imported: number; removed: number }> {
     let imported = 0;
     let removed = 0;
     const live = persons.filter((p) => p.resourceName && !p.metadata?.deleted);
     for (const p of persons) if (p.resourceName && p.metadata?.deleted && (await this.applyDeleted(agent, p.resourceName))) removed++;
     if (live.length === 0) return { imported, removed };
+    const labelIds = await this.labelIdsOf(agent, live, labels);
 
     const repo = this.deps.ds.getRepository(Contact);
     const byResource = new Map((await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName: In(live.map((p) => p.resourceName!)) } })).map((c) => [c.resourceName!, c]));
     const engageIds = live.filter((p) => !byResource.has(p.resourceName!)).map(engageIdOf).filter((x): x is string => Boolean(x));
     const byEngageId = new Map(engageIds.length ? (await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, id: In(engageIds) } })).map((c) => [c.id, c]) : []);
 
-    const fresh: { row: Contact; fields: ContactFields }[] = [];
+    const fresh: { row: Contact; fields: ContactFields; labelIds: string[] }[] = [];
     const duplicates: string[] = [];
     for (const p of live) {
       const existing = byResource.get(p.resourceName!) ?? byEngageId.get(engageIdOf(p) ?? '');
       if (!existing) {
         const f = fieldsFromPerson(p);
         const now = new Date();
-        fresh.push({ row: contactRow({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), version: 1, syncedVersion: 1, syncState: 'SYNCED', googleUpdatedAt: updateTimeOf(p) }, f, now), fields: f });
+        fresh.push({ row: contactRow({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), version: 1, syncedVersion: 1, syncState: 'SYNCED', googleUpdatedAt: updateTimeOf(p) }, f, now), fields: f, labelIds: labelIds.get(p.resourceName!) ?? [] });
         continue;
       }
       if (existing.resourceName && existing.resourceName !== p.resourceName) {
@@ -390,13 +455,14 @@ export class ContactSync {
         duplicates.push(p.resourceName!);
         continue;
       }
-      if (await this.applyLive(existing, p, refill)) imported++;
+      if (await this.applyLive(existing, p, labelIds.get(p.resourceName!) ?? [], refill)) imported++;
     }
     if (fresh.length) {
       await this.deps.ds.transaction(async (m) => {
         const feed = await changeFeed(m, agent);
         await insertContacts(m, fresh.map((x) => x.row));
         await insertEmails(m, fresh.map((x) => ({ contact: x.row, fields: x.fields })));
+        await insertMemberships(m, fresh.map((x) => ({ contact: x.row, labelIds: x.labelIds })));
         await feed.mark(fresh.map((x) => x.row.id));
       });
       imported += fresh.length;
@@ -409,13 +475,13 @@ export class ContactSync {
    * Applies Google's current version of a mapped contact. True when the mirror changed. `refill`: the person was
    * read with more fields than the mirror was made with (contact_sync.personFields).
    */
-  private async applyLive(existing: Contact, p: Person, refill = false): Promise<boolean> {
+  private async applyLive(existing: Contact, p: Person, labelIds: string[], refill = false): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const c = attempt === 0 ? existing : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id, brokerageId: existing.brokerageId });
       if (!c) return false;
       if (c.googleEtag === p.etag && c.resourceName === p.resourceName) {
         if (!refill) return false; // our own write coming back, or nothing new
-        const done = await this.refill(c, p);
+        const done = await this.refill(c, p, labelIds);
         if (done === null) continue;
         return done;
       }
@@ -449,8 +515,17 @@ export class ContactSync {
       } else {
         patch = { ...columnsOf(theirs), syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
       }
+      // Google's memberships: followed unless the contact is deleted here (and stays so).
+      const labelsFollow = !c.deletedAt || patch.deletedAt === null;
       const ok = await this.deps.ds.transaction(async (m) => {
         const feed = await changeFeed(m, c);
+        const labelsChanged = labelsFollow && (await followGoogleMemberships(m, c, labelIds, false));
+        if (!labelsChanged && c.resourceName && !c.deletedAt && c.version === c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(theirs)) {
+          // Nothing a client sees changed (our own label change coming back with a new etag, a photo changed in
+          // Google): only what Google last sent is recorded, the contact keeps its version.
+          const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt });
+          return res.affected ? 'quiet' : false;
+        }
         const res = await m.getRepository(Contact).update(
           { id: c.id, version: c.version, brokerageId: c.brokerageId },
           { ...patch, ...(patch.syncState === 'SYNCED' ? { unconfirmed: null } : {}), resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
@@ -458,10 +533,12 @@ export class ContactSync {
         if (!res.affected) return false;
         const fields = fieldsOf({ ...c, ...patch } as Contact);
         await writeEmails(m, c, fields);
+        if (labelsChanged) await followGoogleMemberships(m, c, labelIds);
         if (pushOurs) await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id }]);
         await feed.mark([c.id]);
         return true;
       });
+      if (ok === 'quiet') return false;
       if (ok) {
         if (pushOurs) this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId });
         return true;
@@ -476,17 +553,18 @@ export class ContactSync {
    * for base: a field it lacked is one Google "changed" and ours did not, every other field is Google's as before.
    * Null when the row changed meanwhile (tried again); true when the mirror changed.
    */
-  private async refill(c: Contact, p: Person): Promise<boolean | null> {
+  private async refill(c: Contact, p: Person, labelIds: string[]): Promise<boolean | null> {
     const theirs = fieldsFromPerson(p);
     const ours = fieldsOf(c);
     const base = c.person ? fieldsFromPerson(JSON.parse(c.person) as Person) : theirs;
     const { merged } = mergeContact(base, ours, theirs, c.updatedAt, updateTimeOf(p));
-    const changed = !c.deletedAt && JSON.stringify(merged) !== JSON.stringify(ours);
     return this.deps.ds.transaction(async (m) => {
       const feed = await changeFeed(m, c);
+      const changed = !c.deletedAt && (JSON.stringify(merged) !== JSON.stringify(ours) || (await followGoogleMemberships(m, c, labelIds, false)));
       const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { person: JSON.stringify(p), ...(changed ? { ...columnsOf(merged), version: c.version + 1, ...(c.version === c.syncedVersion ? { syncedVersion: c.version + 1 } : {}) } : {}) });
       if (!res.affected) return null;
       if (!changed) return false;
+      await followGoogleMemberships(m, c, labelIds);
       await feed.mark([c.id]);
       return true;
     });

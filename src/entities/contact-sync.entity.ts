@@ -22,6 +22,14 @@ export class ContactSyncRecord {
   @Column({ type: 'text', nullable: true })
   syncToken: string | null;
 
+  /** contactGroups.list `nextSyncToken` (labels); null before the first label sync. */
+  @Column({ type: 'text', nullable: true })
+  groupSyncToken: string | null;
+
+  /** When the labels were last synced with Google. */
+  @Column(nullableTimestampColumn)
+  groupsSyncedAt: Date | null;
+
   /** Last time a sync call succeeded: the mirror is fresh as of then. */
   @Column(nullableTimestampColumn)
   lastSyncAt: Date | null;

@@ -69,7 +69,7 @@ export function deliveryDone(db: TestDb): Promise<number> {
 
 /** Empties the contact mirror, the outbox and the agent's Google contacts: each contacts test starts from nothing. */
 export async function resetContacts(w: World, db: TestDb, email: string): Promise<void> {
-  for (const t of ['outbox', 'contact_email', 'contact', 'contact_sync', 'contact_tombstone', 'idempotency_key']) await db.ds.query(`DELETE FROM ${t}`);
+  for (const t of ['outbox', 'contact_email', 'contact_label_member', 'contact_label', 'contact', 'contact_sync', 'contact_tombstone', 'idempotency_key']) await db.ds.query(`DELETE FROM ${t}`);
   const r = await w.admin.request('DELETE', `/users/${email}/contacts`);
   if (r.status !== 200) throw new Error(`resetContacts: the emulator answered ${r.status}: ${JSON.stringify(r.body)}`);
 }

@@ -1,0 +1,156 @@
+/**
+ * CRM → Google for labels, in the contacts lane of the outbox (so after the contacts they name, in the order they
+ * were made): a label's create, rename and delete (contactGroups.create/update/delete), and the contacts added to or
+ * removed from it (contactGroups.members.modify, up to MEMBERS_MODIFY_MAX names a call, not one update per contact).
+ * Each row names a label; its CURRENT state is what is sent, so a label created, renamed and filled before delivery
+ * is one create and one members.modify.
+ *
+ * Safety:
+ * - A create whose answer was lost is not made twice: Google refuses a second group of the same name (409), and the
+ *   retry then links the label to the group of its name (syncLabels).
+ * - members.modify adds and removes are idempotent in Google; a membership changed here again while it was being
+ *   sent (changeNo) stays pending and goes in the next call.
+ * - A contact Google no longer has (`notFoundResourceNames`) loses the pending change (the sync deletes the contact);
+ *   one whose last group this was keeps it, as Google does (`canNotRemoveLastContactGroupResourceNames`).
+ * Sources: docs/google-people-contact-details.md §3.3.
+ */
+import type { people_v1 } from '@googleapis/people';
+import type { DataSource } from 'typeorm';
+import { In, IsNull, Not } from 'typeorm';
+import { Contact, ContactLabel, ContactLabelMember, type OutboxRow } from '../entities';
+import { mapGoogleError } from '../google/google-errors';
+import { changeFeed } from './contact-changes';
+import { MEMBERS_MODIFY_MAX, removeLabels, touchContacts } from './contact-labels';
+import type { ContactSync } from './contact.sync';
+
+export const LABEL_KINDS = ['label-create', 'label-update', 'label-delete', 'label-members'] as const;
+export type LabelKind = (typeof LABEL_KINDS)[number];
+
+interface AgentKey {
+  brokerageId: string;
+  agentId: string;
+}
+
+/** A failure to report as Google refusing the label's change, with its message. */
+export class LabelRefused extends Error {}
+
+export class LabelDelivery {
+  constructor(
+    private readonly ds: DataSource,
+    private readonly sync: Pick<ContactSync, 'syncLabelsNow'>,
+  ) {}
+
+  async send(kind: LabelKind, people: people_v1.People, rows: Pick<OutboxRow, 'entityId'>[], agent: AgentKey): Promise<void> {
+    for (const id of [...new Set(rows.map((r) => r.entityId))]) {
+      const label = await this.ds.getRepository(ContactLabel).findOneBy({ id, agentId: agent.agentId, brokerageId: agent.brokerageId });
+      if (!label) continue; // gone (deleted in Google, or its delete delivered): nothing left to send
+      if (kind === 'label-create') await this.create(people, label, agent);
+      else if (kind === 'label-update') await this.rename(people, label, agent);
+      else if (kind === 'label-delete') await this.remove(people, label, agent);
+      else await this.members(people, label, agent);
+    }
+  }
+
+  private async create(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+    if (label.resourceName || label.deletedAt) return; // linked already (a sync found it), or deleted before it went
+    try {
+      const res = await people.contactGroups.create({ requestBody: { contactGroup: { name: label.name } } });
+      await this.stored(label, res.data);
+    } catch (err) {
+      if (mapGoogleError(err, { api: 'people' }).kind !== 'duplicate') throw err;
+      // Google has a group of this name: ours, created before with its answer lost, or one made in Google meanwhile.
+      // Either way it is the label the agent means: linked by name (syncLabels), not created twice.
+      await this.sync.syncLabelsNow(agent, people);
+      const now = await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId });
+      if (!now?.resourceName) throw new LabelRefused(`Google has a label named "${label.name}" that is not this one`);
+      await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId, version: now.version }, { syncedVersion: now.version, syncState: 'SYNCED', syncError: null });
+    }
+  }
+
+  private async rename(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+    if (label.deletedAt || label.version <= label.syncedVersion) return;
+    if (!label.resourceName) throw notYetInGoogle(label);
+    try {
+      // No etag: the rename is the agent's latest word on the name (a stale group etag would only make Google refuse it).
+      const res = await people.contactGroups.update({ resourceName: label.resourceName, requestBody: { contactGroup: { resourceName: label.resourceName, name: label.name }, updateGroupFields: 'name' } });
+      await this.stored(label, res.data);
+    } catch (err) {
+      const f = mapGoogleError(err, { api: 'people' });
+      if (f.kind === 'not-found') return this.goneInGoogle(label, agent);
+      if (f.kind === 'duplicate') throw new LabelRefused(`Google has another label named "${label.name}"`);
+      throw err;
+    }
+  }
+
+  private async remove(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+    if (!label.deletedAt) return;
+    if (label.resourceName) {
+      try {
+        // deleteContacts=false: the contacts stay, they only leave the label.
+        await people.contactGroups.delete({ resourceName: label.resourceName, deleteContacts: false });
+      } catch (err) {
+        if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
+      }
+    }
+    // Kept as a tombstone (deleted, no longer linked): deleting it again answers true, as for contacts.
+    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { resourceName: null, syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+  }
+
+  private async goneInGoogle(label: ContactLabel, agent: AgentKey): Promise<void> {
+    await this.ds.transaction(async (m) => removeLabels(m, agent, await changeFeed(m, agent), [label.id]));
+  }
+
+  private async stored(label: ContactLabel, g: people_v1.Schema$ContactGroup): Promise<void> {
+    if (!g.resourceName) throw new Error('Google answered a group without a resourceName');
+    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: label.brokerageId }, { resourceName: g.resourceName });
+    // Caught up unless it was renamed again meanwhile (then its update row follows).
+    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: label.brokerageId, version: label.version }, { syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+  }
+
+  /** Sends the label's pending membership changes, MEMBERS_MODIFY_MAX names a call. */
+  private async members(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+    if (label.deletedAt) return; // its delete takes every membership with it
+    if (!label.resourceName) throw notYetInGoogle(label);
+    const where = { labelId: label.id, agentId: agent.agentId, brokerageId: agent.brokerageId, pending: Not(IsNull()) };
+    const pending = await this.ds.getRepository(ContactLabelMember).find({ where, order: { contactId: 'ASC' } });
+    if (pending.length === 0) return;
+    const contacts = new Map<string, Pick<Contact, 'id' | 'resourceName' | 'deletedAt'>>();
+    for (let i = 0; i < pending.length; i += 500) {
+      const rows = await this.ds.getRepository(Contact).find({ where: { id: In(pending.slice(i, i + 500).map((r) => r.contactId)), agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, resourceName: true, deletedAt: true } });
+      for (const c of rows) contacts.set(c.id, c);
+    }
+    // A contact not in Google yet (its create failed) cannot be labelled there: its change waits.
+    const sendable = pending.filter((r) => contacts.get(r.contactId)?.resourceName && !contacts.get(r.contactId)?.deletedAt);
+    for (let i = 0; i < sendable.length; i += MEMBERS_MODIFY_MAX) {
+      const chunk = sendable.slice(i, i + MEMBERS_MODIFY_MAX);
+      const name = (r: ContactLabelMember) => contacts.get(r.contactId)!.resourceName!;
+      const res = await people.contactGroups.members.modify({
+        resourceName: label.resourceName,
+        requestBody: { resourceNamesToAdd: chunk.filter((r) => r.pending === 'add').map(name), resourceNamesToRemove: chunk.filter((r) => r.pending === 'remove').map(name) },
+      });
+      const notFound = new Set(res.data.notFoundResourceNames ?? []);
+      const kept = new Set(res.data.canNotRemoveLastContactGroupResourceNames ?? []);
+      await this.ds.transaction(async (m) => {
+        const feed = await changeFeed(m, agent);
+        const repo = m.getRepository(ContactLabelMember);
+        const stillIn: string[] = [];
+        for (const r of chunk) {
+          const key = { contactId: r.contactId, labelId: r.labelId, brokerageId: r.brokerageId, changeNo: r.changeNo };
+          const rn = name(r);
+          if (r.pending === 'remove' && kept.has(rn)) {
+            // Google keeps a contact in its last group: so do we (shown again).
+            if ((await repo.update(key, { pending: null })).affected) stillIn.push(r.contactId);
+          } else if (r.pending === 'remove' || notFound.has(rn)) await repo.delete(key);
+          else await repo.update(key, { pending: null });
+        }
+        await touchContacts(m, agent, feed, stillIn);
+      });
+    }
+    // Pending rows of contacts deleted here go with them (removeContacts); nothing else to do for them.
+  }
+}
+
+/** A label's change that needs the group in Google, before its create went: refused with it, or retried behind it. */
+function notYetInGoogle(label: ContactLabel): Error {
+  return label.syncState === 'FAILED' ? new LabelRefused(`the label "${label.name}" could not be created in Google`) : new Error(`label ${label.id} is not in Google yet; its create is ahead of this change`);
+}

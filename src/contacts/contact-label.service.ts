@@ -1,0 +1,190 @@
+/**
+ * The label rules (People contact groups, src/contacts/contact-labels.ts). Reads come from the mirror, made fresh
+ * first (the contacts and then the labels, each when older than the freshness window). Writes change the mirror and
+ * record an outbox row in one transaction, in the agent's contacts lane, then wait briefly for Google as contact
+ * writes do. Every query is scoped to the caller's own agent: another agent's label or contact is NOT_FOUND.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In, IsNull } from 'typeorm';
+import type { TenantScope } from '../auth/tenant-scope';
+import { Contact, ContactLabel, ContactLabelMember } from '../entities';
+import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import { credentialProblem } from '../google/feature-health';
+import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { changeFeed } from './contact-changes';
+import { MAX_LABEL_NAME, STARRED, touchContacts } from './contact-labels';
+import { SyncStateEnum } from './contact.type';
+import { CONTACTS_TOPIC, type AgentRef, type ContactSync } from './contact.sync';
+import type { ContactLabelType } from './contact-label.type';
+import { MAX_BULK, type ContactSettings } from './contact.service';
+
+/**
+ * Names Google keeps for its system groups: a group of the agent's may not take one (Google answers 409 for a name
+ * among the user's groups, system ones included [docs/google-people-contact-details.md §3.3]).
+ */
+const RESERVED_NAMES = ['mycontacts', 'starred', 'friends', 'family', 'coworkers', 'chatbuddies', 'all', 'blocked', 'my contacts'];
+
+export class ContactLabelService {
+  constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
+
+  private agent(scope: TenantScope): AgentRef {
+    return { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
+  }
+
+  private lane(scope: TenantScope) {
+    return { topic: CONTACTS_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
+  }
+
+  /** The caller's labels: Google's two system ones first, then the agent's by name. */
+  async list(scope: TenantScope): Promise<ContactLabelType[]> {
+    await this.deps.sync.ensureLabelsFresh(this.agent(scope), this.deps.settings.freshnessMs);
+    const labels = await scope.findForAgent(ContactLabel, { deletedAt: IsNull() });
+    const counts = await memberCounts(scope.manager, scope, labels.map((l) => l.id));
+    return labels
+      .sort((a, b) => Number(b.kind === 'SYSTEM') - Number(a.kind === 'SYSTEM') || (a.kind === 'SYSTEM' ? Number(a.resourceName === STARRED) - Number(b.resourceName === STARRED) : a.name.localeCompare(b.name)) || a.id.localeCompare(b.id))
+      .map((l) => toLabelType(l, counts.get(l.id) ?? 0));
+  }
+
+  /** One of the caller's labels (not deleted), or NOT_FOUND. */
+  async get(scope: TenantScope, id: string, m: EntityManager = scope.manager): Promise<ContactLabel> {
+    const label = await scope.within(m).findOneForAgent(ContactLabel, { id, deletedAt: IsNull() });
+    if (!label) throw notFound('Label', id);
+    return label;
+  }
+
+  async create(scope: TenantScope, rawName: string): Promise<ContactLabelType> {
+    const name = this.checkName(rawName);
+    const now = new Date();
+    const id = randomUUID();
+    const seqs = await scope.manager.transaction(async (m) => {
+      await this.checkUnique(scope.within(m), name, null);
+      await m.getRepository(ContactLabel).insert({ id, brokerageId: scope.brokerageId, agentId: scope.agentId, resourceName: null, kind: 'USER', name, version: 1, syncedVersion: 0, syncState: 'PENDING', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
+      return enqueue(m, [{ lane: this.lane(scope), kind: 'label-create', entityId: id }], now);
+    });
+    return this.afterWrite(scope, seqs, id);
+  }
+
+  async rename(scope: TenantScope, id: string, rawName: string): Promise<ContactLabelType> {
+    const name = this.checkName(rawName);
+    const seqs = await scope.manager.transaction(async (m) => {
+      const label = this.writable(await this.get(scope, id, m));
+      if (label.name === name) return [];
+      await this.checkUnique(scope.within(m), name, id);
+      await m.getRepository(ContactLabel).update({ id, brokerageId: scope.brokerageId }, { name, version: label.version + 1, syncState: 'PENDING', syncError: null, updatedAt: new Date() });
+      // Not in Google yet: its create (queued) sends the new name.
+      return label.resourceName || label.syncState === 'FAILED' ? enqueue(m, [{ lane: this.lane(scope), kind: label.resourceName ? 'label-update' : 'label-create', entityId: id }]) : [];
+    });
+    return this.afterWrite(scope, seqs, id);
+  }
+
+  /** Deletes the label (its contacts stay, they leave the label). Deleting again, before Google has it, is no error. */
+  async delete(scope: TenantScope, id: string): Promise<boolean> {
+    const seqs = await scope.manager.transaction(async (m) => {
+      const label = await scope.within(m).findOneForAgent(ContactLabel, { id });
+      if (!label) throw notFound('Label', id);
+      if (label.deletedAt) return [];
+      this.writable(label);
+      const now = new Date();
+      await m.getRepository(ContactLabel).update({ id, brokerageId: scope.brokerageId }, { deletedAt: now, version: label.version + 1, syncState: 'PENDING', updatedAt: now });
+      const feed = await changeFeed(m, scope);
+      const members = await m.getRepository(ContactLabelMember).find({ where: { labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { contactId: true, pending: true } });
+      await m.getRepository(ContactLabelMember).delete({ labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId });
+      await touchContacts(m, scope, feed, members.filter((r) => r.pending !== 'remove').map((r) => r.contactId));
+      return enqueue(m, [{ lane: this.lane(scope), kind: 'label-delete', entityId: id }], now);
+    });
+    if (seqs.length) await this.deliver(scope, seqs);
+    return true;
+  }
+
+  /** Adds contacts to a label (up to MAX_BULK; they reach Google MEMBERS_MODIFY_MAX a call). */
+  addContacts(scope: TenantScope, labelId: string, contactIds: string[]): Promise<ContactLabelType> {
+    return this.changeMembers(scope, labelId, contactIds, 'add');
+  }
+
+  removeContacts(scope: TenantScope, labelId: string, contactIds: string[]): Promise<ContactLabelType> {
+    return this.changeMembers(scope, labelId, contactIds, 'remove');
+  }
+
+  private async changeMembers(scope: TenantScope, labelId: string, contactIds: string[], change: 'add' | 'remove'): Promise<ContactLabelType> {
+    if (contactIds.length === 0 || contactIds.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${contactIds.length})`, { field: 'contactIds' });
+    const ids = [...new Set(contactIds)];
+    const seqs = await scope.manager.transaction(async (m) => {
+      const feed = await changeFeed(m, scope);
+      this.writable(await this.get(scope, labelId, m));
+      const live = new Set((await m.getRepository(Contact).find({ where: { id: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() }, select: { id: true } })).map((c) => c.id));
+      const missing = ids.find((id) => !live.has(id));
+      if (missing) throw new AppError(ErrorCode.NOT_FOUND, notFound('Contact', missing).message, { field: 'contactIds' });
+      const repo = m.getRepository(ContactLabelMember);
+      const rows = new Map((await repo.find({ where: { labelId, contactId: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId } })).map((r) => [r.contactId, r]));
+      const changed: string[] = [];
+      const fresh: ContactLabelMember[] = [];
+      for (const contactId of ids) {
+        const r = rows.get(contactId);
+        const shown = r !== undefined && r.pending !== 'remove';
+        if (change === 'add' ? shown : !shown) continue; // already as asked
+        // changeNo moves on: a delivery sending the row's previous change leaves this one pending (contact-label.delivery.ts).
+        if (r) await repo.update({ contactId, labelId, brokerageId: scope.brokerageId }, { pending: change, changeNo: r.changeNo + 1 });
+        else fresh.push({ contactId, labelId, agentId: scope.agentId, brokerageId: scope.brokerageId, pending: 'add', changeNo: 1 });
+        changed.push(contactId);
+      }
+      for (let i = 0; i < fresh.length; i += 500) await m.createQueryBuilder().insert().into(ContactLabelMember).values(fresh.slice(i, i + 500)).updateEntity(false).execute();
+      if (changed.length === 0) return [];
+      await touchContacts(m, scope, feed, changed);
+      return enqueue(m, [{ lane: this.lane(scope), kind: 'label-members', entityId: labelId }]);
+    });
+    return this.afterWrite(scope, seqs, labelId);
+  }
+
+  private writable(label: ContactLabel): ContactLabel {
+    if (label.kind === 'SYSTEM') throw badInput(`"${label.name}" is one of Google's own labels: it cannot be changed here`, { field: 'id' });
+    return label;
+  }
+
+  private checkName(raw: string): string {
+    const name = raw.trim().replace(/\s+/g, ' ');
+    if (!name) throw badInput('"name" must not be blank', { field: 'name' });
+    if ([...name].length > MAX_LABEL_NAME) throw badInput(`"name" must be at most ${MAX_LABEL_NAME} characters (got ${[...name].length})`, { field: 'name' });
+    if (/[\u0000-\u001f\u007f]/u.test(name)) throw badInput('"name" must be one line of printable text', { field: 'name' });
+    if (RESERVED_NAMES.includes(name.toLowerCase())) throw badInput(`"${name}" is the name of one of Google's own labels`, { field: 'name' });
+    return name;
+  }
+
+  /** No two labels of an agent with one name (Google refuses it with 409); compared without case, as agents read them. */
+  private async checkUnique(scope: TenantScope, name: string, except: string | null): Promise<void> {
+    const taken = (await scope.findForAgent(ContactLabel, { deletedAt: IsNull() })).find((l) => l.id !== except && l.name.toLowerCase() === name.toLowerCase());
+    if (taken) throw badInput(`There is already a label named "${taken.name}"`, { field: 'name', existingId: taken.id });
+  }
+
+  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.definite) return;
+    this.deps.outbox.kick(this.lane(scope));
+    await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
+  }
+
+  private async afterWrite(scope: TenantScope, seqs: number[], id: string): Promise<ContactLabelType> {
+    if (seqs.length) await this.deliver(scope, seqs);
+    const label = await this.get(scope, id); // deleted meanwhile (in Google): NOT_FOUND
+    return toLabelType(label, (await memberCounts(scope.manager, scope, [id])).get(id) ?? 0);
+  }
+}
+
+export function toLabelType(l: ContactLabel, memberCount: number): ContactLabelType {
+  return { id: l.id, name: l.name, system: l.kind === 'SYSTEM', memberCount, resourceName: l.resourceName, syncState: SyncStateEnum[l.syncState], syncError: l.syncState === 'SYNCED' ? null : l.syncError };
+}
+
+/** Contacts shown in each label (live contacts; a removal on its way is not shown, an addition is). */
+export async function memberCounts(m: EntityManager, agent: { agentId: string; brokerageId: string }, labelIds: string[]): Promise<Map<string, number>> {
+  if (labelIds.length === 0) return new Map();
+  const rows: { labelId: string; n: string | number }[] = await m
+    .getRepository(ContactLabelMember)
+    .createQueryBuilder('r')
+    .innerJoin(Contact, 'c', 'c.id = r.contactId AND c.brokerageId = r.brokerageId AND c.deletedAt IS NULL')
+    .select('r.labelId', 'labelId')
+    .addSelect('COUNT(*)', 'n')
+    .where('r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId IN (:...labelIds)', { agentId: agent.agentId, brokerageId: agent.brokerageId, labelIds })
+    .andWhere("(r.pending IS NULL OR r.pending = 'add')")
+    .groupBy('r.labelId')
+    .getRawMany();
+  return new Map(rows.map((r) => [r.labelId, Number(r.n)]));
+}
