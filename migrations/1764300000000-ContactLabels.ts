@@ -13,7 +13,7 @@ export class ContactLabels1764300000000 implements MigrationInterface {
     if (!(await q.hasTable('contact_label'))) {
       await q.createTable(new Table({
         name: 'contact_label',
-        columns: [pk(id('id')), id('brokerageId'), id('agentId'), str('resourceName', 128, true), str('kind', 16), text('name'), int('version'), int('syncedVersion'), str('syncState', 16), text('syncError', true), ts('deletedAt', true), ts('createdAt'), ts('updatedAt')],
+        columns: [pk(id('id')), id('brokerageId'), id('agentId'), str('resourceName', 128, true), str('kind', 16), text('name'), text('sentName', true), int('version'), int('syncedVersion'), str('syncState', 16), text('syncError', true), ts('deletedAt', true), ts('createdAt'), ts('updatedAt')],
         indices: [
           new TableIndex({ name: 'idx_contact_label_agent', columnNames: ['agentId', 'deletedAt'] }),
           new TableIndex({ name: 'uq_contact_label_resource', columnNames: ['agentId', 'resourceName'], isUnique: true }),

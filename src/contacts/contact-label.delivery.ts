@@ -20,8 +20,12 @@ import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactLabel, ContactLabelMember, type OutboxRow } from '../entities';
 import { mapGoogleError } from '../google/google-errors';
 import { changeFeed } from './contact-changes';
-import { MEMBERS_MODIFY_MAX, removeLabels, touchContacts } from './contact-labels';
+import { enqueue } from '../outbox/outbox';
+import { MEMBERS_MODIFY_MAX, removeLabels, requeueMembers, touchContacts } from './contact-labels';
 import type { ContactSync } from './contact.sync';
+
+/** The contacts lane (contact.sync.ts CONTACTS_TOPIC; not imported, which would be a cycle). */
+const CONTACTS_LANE_TOPIC = 'contacts';
 
 export const LABEL_KINDS = ['label-create', 'label-update', 'label-delete', 'label-members'] as const;
 export type LabelKind = (typeof LABEL_KINDS)[number];
@@ -53,6 +57,15 @@ export class LabelDelivery {
 
   private async create(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
     if (label.resourceName || label.deletedAt) return; // linked already (a sync found it), or deleted before it went
+    if (label.sentName) {
+      // An earlier attempt may have reached Google unanswered, under the name it was sent with: found by that name
+      // and linked (renamed after, if it was renamed since) rather than made again under the new one.
+      await this.sync.syncLabelsNow(agent, people);
+      const now = await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId });
+      if (!now || now.resourceName || now.deletedAt) return;
+      label = now;
+    }
+    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: label.name });
     try {
       const res = await people.contactGroups.create({ requestBody: { contactGroup: { name: label.name } } });
       await this.stored(label, res.data);
@@ -84,6 +97,11 @@ export class LabelDelivery {
 
   private async remove(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
     if (!label.deletedAt) return;
+    if (!label.resourceName && label.sentName) {
+      // Its create may have reached Google unanswered: the group is found first, so that it goes too.
+      await this.sync.syncLabelsNow(agent, people);
+      label = (await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId })) ?? label;
+    }
     if (label.resourceName) {
       try {
         // deleteContacts=false: the contacts stay, they only leave the label.
@@ -93,7 +111,7 @@ export class LabelDelivery {
       }
     }
     // Kept as a tombstone (deleted, no longer linked): deleting it again answers true, as for contacts.
-    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { resourceName: null, syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { resourceName: null, sentName: null, syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
   }
 
   private async goneInGoogle(label: ContactLabel, agent: AgentKey): Promise<void> {
@@ -102,9 +120,19 @@ export class LabelDelivery {
 
   private async stored(label: ContactLabel, g: people_v1.Schema$ContactGroup): Promise<void> {
     if (!g.resourceName) throw new Error('Google answered a group without a resourceName');
-    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: label.brokerageId }, { resourceName: g.resourceName });
-    // Caught up unless it was renamed again meanwhile (then its update row follows).
-    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: label.brokerageId, version: label.version }, { syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+    const lane = { topic: CONTACTS_LANE_TOPIC, brokerageId: label.brokerageId, agentId: label.agentId };
+    await this.ds.transaction(async (m) => {
+      const repo = m.getRepository(ContactLabel);
+      await repo.update({ id: label.id, brokerageId: label.brokerageId }, { resourceName: g.resourceName });
+      // Caught up, unless it was renamed (or deleted) while this was sent: then the newer change follows.
+      const caughtUp = await repo.update({ id: label.id, brokerageId: label.brokerageId, version: label.version }, { syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+      if (!caughtUp.affected && !label.resourceName) {
+        const now = await repo.findOneBy({ id: label.id, brokerageId: label.brokerageId });
+        if (now && !now.deletedAt && now.version > now.syncedVersion) await enqueue(m, [{ lane, kind: 'label-update', entityId: label.id }]);
+      }
+      // Membership changes that could not be sent before the label was in Google (its create failed, then came back).
+      if (!label.resourceName) await requeueMembers(m, lane, { labelIds: [label.id] });
+    });
   }
 
   /** Sends the label's pending membership changes, MEMBERS_MODIFY_MAX names a call. */

@@ -47,9 +47,9 @@ export class ContactLabelService {
   }
 
   /** One of the caller's labels (not deleted), or NOT_FOUND. */
-  async get(scope: TenantScope, id: string, m: EntityManager = scope.manager): Promise<ContactLabel> {
+  async get(scope: TenantScope, id: string, m: EntityManager = scope.manager, field = 'id'): Promise<ContactLabel> {
     const label = await scope.within(m).findOneForAgent(ContactLabel, { id, deletedAt: IsNull() });
-    if (!label) throw notFound('Label', id);
+    if (!label) throw labelNotFound(id, field);
     return label;
   }
 
@@ -58,6 +58,7 @@ export class ContactLabelService {
     const now = new Date();
     const id = randomUUID();
     const seqs = await scope.manager.transaction(async (m) => {
+      await changeFeed(m, scope); // the agent's lock, first as in every contact write: one name check at a time
       await this.checkUnique(scope.within(m), name, null);
       await m.getRepository(ContactLabel).insert({ id, brokerageId: scope.brokerageId, agentId: scope.agentId, resourceName: null, kind: 'USER', name, version: 1, syncedVersion: 0, syncState: 'PENDING', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
       return enqueue(m, [{ lane: this.lane(scope), kind: 'label-create', entityId: id }], now);
@@ -68,6 +69,7 @@ export class ContactLabelService {
   async rename(scope: TenantScope, id: string, rawName: string): Promise<ContactLabelType> {
     const name = this.checkName(rawName);
     const seqs = await scope.manager.transaction(async (m) => {
+      await changeFeed(m, scope); // the agent's lock first (a label sync takes it before label rows too)
       const label = this.writable(await this.get(scope, id, m));
       if (label.name === name) return [];
       await this.checkUnique(scope.within(m), name, id);
@@ -81,13 +83,13 @@ export class ContactLabelService {
   /** Deletes the label (its contacts stay, they leave the label). Deleting again, before Google has it, is no error. */
   async delete(scope: TenantScope, id: string): Promise<boolean> {
     const seqs = await scope.manager.transaction(async (m) => {
+      const feed = await changeFeed(m, scope); // the agent's lock first (a label sync takes it before label rows too)
       const label = await scope.within(m).findOneForAgent(ContactLabel, { id });
-      if (!label) throw notFound('Label', id);
+      if (!label) throw labelNotFound(id, 'id');
       if (label.deletedAt) return [];
       this.writable(label);
       const now = new Date();
       await m.getRepository(ContactLabel).update({ id, brokerageId: scope.brokerageId }, { deletedAt: now, version: label.version + 1, syncState: 'PENDING', updatedAt: now });
-      const feed = await changeFeed(m, scope);
       const members = await m.getRepository(ContactLabelMember).find({ where: { labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { contactId: true, pending: true } });
       await m.getRepository(ContactLabelMember).delete({ labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId });
       await touchContacts(m, scope, feed, members.filter((r) => r.pending !== 'remove').map((r) => r.contactId));
@@ -111,7 +113,7 @@ export class ContactLabelService {
     const ids = [...new Set(contactIds)];
     const seqs = await scope.manager.transaction(async (m) => {
       const feed = await changeFeed(m, scope);
-      this.writable(await this.get(scope, labelId, m));
+      this.writable(await this.get(scope, labelId, m, 'labelId'), 'labelId');
       const live = new Set((await m.getRepository(Contact).find({ where: { id: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() }, select: { id: true } })).map((c) => c.id));
       const missing = ids.find((id) => !live.has(id));
       if (missing) throw new AppError(ErrorCode.NOT_FOUND, notFound('Contact', missing).message, { field: 'contactIds' });
@@ -136,8 +138,8 @@ export class ContactLabelService {
     return this.afterWrite(scope, seqs, labelId);
   }
 
-  private writable(label: ContactLabel): ContactLabel {
-    if (label.kind === 'SYSTEM') throw badInput(`"${label.name}" is one of Google's own labels: it cannot be changed here`, { field: 'id' });
+  private writable(label: ContactLabel, field = 'id'): ContactLabel {
+    if (label.kind === 'SYSTEM') throw badInput(`"${label.name}" is one of Google's own labels: it cannot be changed here`, { field });
     return label;
   }
 
@@ -167,6 +169,10 @@ export class ContactLabelService {
     const label = await this.get(scope, id); // deleted meanwhile (in Google): NOT_FOUND
     return toLabelType(label, (await memberCounts(scope.manager, scope, [id])).get(id) ?? 0);
   }
+}
+
+function labelNotFound(id: string, field: string): AppError {
+  return new AppError(ErrorCode.NOT_FOUND, notFound('Label', id).message, { field });
 }
 
 export function toLabelType(l: ContactLabel, memberCount: number): ContactLabelType {

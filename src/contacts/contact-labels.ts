@@ -19,12 +19,15 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactLabel, ContactLabelMember, ContactSyncRecord } from '../entities';
 import { mapGoogleError } from '../google/google-errors';
+import { enqueue } from '../outbox/outbox';
 import { changeFeed, type FeedWrite } from './contact-changes';
 
 /** contactGroups.list pageSize: "between 1 and 1000, inclusive. Defaults to 30" (https://developers.google.com/people/api/rest/v1/contactGroups/list). */
 export const GROUP_PAGE_SIZE = 1000;
 /** contactGroups.members.modify: at most 1000 resource names added and removed in one call (https://developers.google.com/people/api/rest/v1/contactGroups.members/modify). */
 export const MEMBERS_MODIFY_MAX = 1000;
+/** contactGroups.batchGet: "There is a maximum of 200 resource names" (https://developers.google.com/people/api/rest/v1/contactGroups/batchGet). */
+export const GROUP_BATCH_GET_MAX = 200;
 /** The group fields a label sync reads (memberCount is ours: counted over the mirror, as contacts(label:) sees it). */
 export const GROUP_FIELDS = 'metadata,groupType,name';
 /** The system groups kept as (read-only) labels, with the names shown for them. */
@@ -65,7 +68,8 @@ export async function touchContacts(m: EntityManager, agent: AgentKey, feed: Fee
     const slice = ids.slice(i, i + 500);
     const where = { id: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId };
     await m.createQueryBuilder().update(Contact).set({ syncedVersion: () => 'syncedVersion + 1' }).where(where).andWhere('syncedVersion = version').execute();
-    await m.createQueryBuilder().update(Contact).set({ version: () => 'version + 1', updatedAt: new Date() }).where(where).execute();
+    // updatedAt stays: it is the time of the CRM's last field edit, which decides merges (merge.ts).
+    await m.createQueryBuilder().update(Contact).set({ version: () => 'version + 1' }).where(where).execute();
   }
   await feed.mark(ids);
 }
@@ -105,6 +109,43 @@ export async function removeLabels(m: EntityManager, agent: AgentKey, feed: Feed
   await touchContacts(m, agent, feed, [...new Set(members.filter((r) => r.pending !== 'remove').map((r) => r.contactId))]);
 }
 
+/** The outbox lane of an agent's contacts (and labels). */
+export interface ContactsLane {
+  topic: string;
+  brokerageId: string;
+  agentId: string;
+}
+
+/**
+ * Queues the pending membership changes of some contacts, or of some labels: one `label-members` row per label that
+ * has any. For the moments a change could not be sent and nothing else would send it later: a contact that gets into
+ * Google only now (created, re-created, restored), a label that does.
+ */
+export async function requeueMembers(m: EntityManager, lane: ContactsLane, by: { contactIds?: string[]; labelIds?: string[] }): Promise<number> {
+  const ids = by.contactIds ?? by.labelIds ?? [];
+  if (ids.length === 0) return 0;
+  const labels = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const slice = ids.slice(i, i + 500);
+    const rows = await m.getRepository(ContactLabelMember).find({ where: { agentId: lane.agentId, brokerageId: lane.brokerageId, pending: Not(IsNull()), ...(by.contactIds ? { contactId: In(slice) } : { labelId: In(slice) }) }, select: { labelId: true } });
+    for (const r of rows) labels.add(r.labelId);
+  }
+  if (labels.size) await enqueue(m, [...labels].map((entityId) => ({ lane, kind: 'label-members', entityId })));
+  return labels.size;
+}
+
+/**
+ * A contact Google lost (deleted there) that comes back from here (the CRM's edit wins): its labels of the agent's go
+ * back with it, as changes on their way (Google's re-created contact is in My Contacts only).
+ */
+export async function reclaimMemberships(m: EntityManager, contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>): Promise<void> {
+  const own = new Set((await m.getRepository(ContactLabel).find({ where: { agentId: contact.agentId, brokerageId: contact.brokerageId, kind: 'USER' }, select: { id: true } })).map((l) => l.id));
+  const rows = await m.getRepository(ContactLabelMember).find({ where: { contactId: contact.id, brokerageId: contact.brokerageId, pending: IsNull() } });
+  for (const r of rows.filter((x) => own.has(x.labelId))) {
+    await m.getRepository(ContactLabelMember).update({ contactId: r.contactId, labelId: r.labelId, brokerageId: r.brokerageId, changeNo: r.changeNo }, { pending: 'add', changeNo: r.changeNo + 1 });
+  }
+}
+
 export interface LabelSyncResult {
   calls: number;
   changed: number;
@@ -116,7 +157,7 @@ export interface LabelSyncResult {
  * listing also removes the labels Google no longer lists (deleted there). A label of ours whose create went unanswered
  * is linked to the group of its name (the create did reach Google), never created twice.
  */
-export async function syncLabels(ds: DataSource, agent: AgentKey, people: people_v1.People, full = false): Promise<LabelSyncResult> {
+export async function syncLabels(ds: DataSource, agent: AgentKey, people: people_v1.People, full = false, topic = 'contacts'): Promise<LabelSyncResult> {
   const rec = await ds.getRepository(ContactSyncRecord).findOneByOrFail({ agentId: agent.agentId, brokerageId: agent.brokerageId });
   let token = full ? null : rec.groupSyncToken;
   const result: LabelSyncResult = { calls: 0, changed: 0 };
@@ -143,6 +184,22 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: people
     }
   }
   const listedAll = token === null;
+  // Labels a full listing did not name: gone from Google, or created just after the listing. Asked again one by one
+  // (contactGroups.batchGet, 200 names a call) before anything is removed, as the contact sweep does.
+  let gone = new Set<string>();
+  if (listedAll) {
+    const listed = new Set(groups.filter((g) => !g.metadata?.deleted).map((g) => g.resourceName));
+    const linked = await ds.getRepository(ContactLabel).find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, kind: 'USER', resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
+    const missing = linked.map((l) => l.resourceName!).filter((rn) => !listed.has(rn));
+    for (let i = 0; i < missing.length; i += GROUP_BATCH_GET_MAX) {
+      const slice = missing.slice(i, i + GROUP_BATCH_GET_MAX);
+      const res = await people.contactGroups.batchGet({ resourceNames: slice, groupFields: 'metadata' });
+      result.calls++;
+      const alive = new Set((res.data.responses ?? []).filter((r) => r.contactGroup && !r.contactGroup.metadata?.deleted && (r.status?.code ?? 0) === 0).map((r) => r.requestedResourceName ?? r.contactGroup!.resourceName));
+      gone = new Set([...gone, ...slice.filter((rn) => !alive.has(rn))]);
+    }
+  }
+  const lane = { topic, brokerageId: agent.brokerageId, agentId: agent.agentId };
   await ds.transaction(async (m) => {
     const feed = await changeFeed(m, agent);
     const repo = m.getRepository(ContactLabel);
@@ -162,27 +219,30 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: people
       }
       const name = system ? SYSTEM_LABELS[rn] : (g.name ?? g.formattedName ?? '').trim();
       if (existing) {
-        // A rename of ours on its way wins (it is sent after this); otherwise Google's name.
+        // A rename of ours on its way wins (it is sent after this); otherwise Google's name. Guarded by the version
+        // read: a rename committed meanwhile is not overwritten.
         if (existing.name !== name && existing.version === existing.syncedVersion && !existing.deletedAt) {
-          await repo.update({ id: existing.id, brokerageId: agent.brokerageId }, { name, version: existing.version + 1, syncedVersion: existing.version + 1, updatedAt: now });
-          result.changed++;
+          const res = await repo.update({ id: existing.id, brokerageId: agent.brokerageId, version: existing.version }, { name, version: existing.version + 1, syncedVersion: existing.version + 1, updatedAt: now });
+          if (res.affected) result.changed++;
         }
         continue;
       }
-      // Ours, created unanswered (Google has it, we did not learn its name): the same name, not yet linked.
-      const unlinked = known.find((l) => !l.resourceName && !l.deletedAt && l.kind === 'USER' && l.name === name);
+      // Ours, created with its answer lost (Google has it, we did not learn its name): found by the name its create
+      // was sent with, or by its name; a label deleted here since, only by the name sent (then its delete goes on).
+      const unlinked = known.find((l) => !l.resourceName && l.kind === 'USER' && !(l.deletedAt && l.version === l.syncedVersion) && (l.deletedAt ? l.sentName === name : l.name === name || l.sentName === name));
       if (unlinked) {
-        await repo.update({ id: unlinked.id, brokerageId: agent.brokerageId }, { resourceName: rn, ...(unlinked.version === 1 ? { syncedVersion: 1, syncState: 'SYNCED' as const, syncError: null } : {}) });
+        const renamed = unlinked.name !== name;
+        // Renamed since its create was sent: not caught up, and the rename goes after the link.
+        await repo.update({ id: unlinked.id, brokerageId: agent.brokerageId }, { resourceName: rn, ...(renamed || unlinked.deletedAt ? { syncedVersion: 0 } : { syncedVersion: unlinked.version, syncState: 'SYNCED' as const, syncError: null }) });
         unlinked.resourceName = rn;
+        if (renamed && !unlinked.deletedAt) await enqueue(m, [{ lane, kind: 'label-update', entityId: unlinked.id }]);
+        await requeueMembers(m, lane, { labelIds: [unlinked.id] });
       } else {
         await repo.insert({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: rn, kind: system ? 'SYSTEM' : 'USER', name, version: 1, syncedVersion: 1, syncState: 'SYNCED', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
       }
       result.changed++;
     }
-    if (listedAll) {
-      const listed = new Set(groups.filter((g) => !g.metadata?.deleted).map((g) => g.resourceName));
-      for (const l of known) if (l.resourceName && l.kind === 'USER' && !listed.has(l.resourceName) && !removed.includes(l.id)) removed.push(l.id);
-    }
+    for (const l of known) if (l.resourceName && gone.has(l.resourceName) && !removed.includes(l.id)) removed.push(l.id);
     await removeLabels(m, agent, feed, removed);
     result.changed += removed.length;
     await m.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { groupSyncToken: next ?? null, groupsSyncedAt: now });

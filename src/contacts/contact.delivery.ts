@@ -33,7 +33,7 @@ import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
 import { changeFeed, writeChanged } from './contact-changes';
 import { LABEL_KINDS, LabelDelivery, LabelRefused, type LabelKind } from './contact-label.delivery';
-import { followGoogleMemberships, groupsOf, labelsByResource } from './contact-labels';
+import { followGoogleMemberships, groupsOf, labelsByResource, reclaimMemberships, requeueMembers } from './contact-labels';
 import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
@@ -83,7 +83,9 @@ export class ContactDelivery implements OutboxHandler {
       const unsure = kind === 'create' && run.some((r) => r.ambiguous);
       try {
         // After an ambiguous create, and before deletes: learn what Google has now (one incremental call per round).
-        if (i === 0 && (unsure || kind === 'delete')) {
+        // Also while the mirror was made with fewer person fields (an older release): an update sent before the full
+        // sync that fills them in would clear them in Google (the update mask names them), so that sync comes first.
+        if (i === 0 && (unsure || kind === 'delete' || (await this.deps.sync.needsRefill(agent)))) {
           try {
             await this.deps.sync.syncFresh(agent);
           } catch (err) {
@@ -237,8 +239,11 @@ export class ContactDelivery implements OutboxHandler {
         const current = await this.deps.ds.getRepository(Contact).findOneBy({ id: c.id, agentId: lane.agentId, brokerageId: lane.brokerageId });
         if (!current) continue;
         if (!r?.person || r.httpStatusCode === 404 || r.status?.code === 5) {
-          // Deleted in Google, edited here: forget the mapping so it is created again.
-          await writeChanged(this.deps.ds, lane, [c.id], (m) => m.getRepository(Contact).update({ id: c.id, brokerageId: lane.brokerageId }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) }));
+          // Deleted in Google, edited here: forget the mapping so it is created again, with its labels.
+          await writeChanged(this.deps.ds, lane, [c.id], async (m) => {
+            await m.getRepository(Contact).update({ id: c.id, brokerageId: lane.brokerageId }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+            await reclaimMemberships(m, current);
+          });
           continue;
         }
         if (r.person.etag === current.googleEtag) continue;
@@ -375,6 +380,8 @@ export class ContactDelivery implements OutboxHandler {
         if (!caughtUp) behind.push(now);
       }
       if (behind.length) await enqueue(m, behind.map((c) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id })));
+      // Contacts in Google only now (created, or re-created after Google lost them): label changes that waited for them.
+      await requeueMembers(m, lane, { contactIds: pairs.filter((x) => !x.sent.resourceName && current.has(x.sent.id)).map((x) => x.sent.id) });
       await feed.mark([...current.keys()]);
     });
   }

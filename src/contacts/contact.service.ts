@@ -163,6 +163,10 @@ function addressFromInput(a: AddressInput, i: number, base?: ContactFields): Add
     countryCode: t(a.countryCode)?.toUpperCase() ?? null,
   };
   if (ADDRESS_PARTS.every((k) => k === 'type' || address[k] === null)) throw badInput(`addresses.${i}: an address needs at least one part (a street, a city, a postal code…)`, { field: `addresses.${i}` });
+  // The text of an address read here and sent back with other parts: stale. Left out, so Google composes it anew
+  // (it keeps a formattedValue it is given, https://developers.google.com/people/api/rest/v1/people#address).
+  const was = address.formattedValue === null ? undefined : base?.addresses.find((b) => b.formattedValue === address.formattedValue);
+  if (was && ADDRESS_PARTS.some((k) => k !== 'type' && k !== 'formattedValue' && was[k] !== address[k])) address.formattedValue = null;
   return address;
 }
 

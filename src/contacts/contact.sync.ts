@@ -33,7 +33,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { changeFeed, pruneTombstones, type FeedWrite } from './contact-changes';
-import { followGoogleMemberships, groupsOf, insertMemberships, labelsByResource, syncLabels } from './contact-labels';
+import { followGoogleMemberships, groupsOf, insertMemberships, labelsByResource, reclaimMemberships, requeueMembers, syncLabels } from './contact-labels';
 import { mergeContact, onlyOurChanges } from './merge';
 import { DETAIL_FIELDS, PHONETIC_NAME_PARTS, displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactDetails, type ContactFields } from './person.mapper';
 
@@ -269,6 +269,13 @@ export class ContactSync {
     await running.catch((err) => {
       if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
     });
+  }
+
+  /** Whether the agent's mirror was made with other person fields than ours (an older release): a full sync is due. */
+  async needsRefill(agent: AgentKeyRef): Promise<boolean> {
+    const rec = await this.deps.ds.getRepository(ContactSyncRecord).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, personFields: true, syncToken: true } });
+    // No record, or no sync yet: nothing in the mirror came from Google with fewer fields.
+    return Boolean(rec?.syncToken) && rec!.personFields !== PERSON_FIELDS;
   }
 
   /** A label sync now (incremental, or full before the first), for a delivery that must know Google's groups. */
@@ -534,6 +541,9 @@ export class ContactSync {
         const fields = fieldsOf({ ...c, ...patch } as Contact);
         await writeEmails(m, c, fields);
         if (labelsChanged) await followGoogleMemberships(m, c, labelIds);
+        // In Google again (restored: an edit there won over our delete) or linked only now: label changes that
+        // waited for it go out.
+        if (patch.deletedAt === null || !c.resourceName) await requeueMembers(m, { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, { contactIds: [c.id] });
         if (pushOurs) await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id }]);
         await feed.mark([c.id]);
         return true;
@@ -594,6 +604,7 @@ export class ContactSync {
           // Deleted in Google, edited in the CRM: the edit wins and re-creates the contact in Google.
           const res = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
           if (!res.affected) return 'changed' as const;
+          await reclaimMemberships(m, c); // its labels go back with it (Google's copy is gone, and with it its groups)
           await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
           await feed.mark([c.id]);
           return 'recreated' as const;
@@ -641,5 +652,9 @@ function sameGoogleContent(a: Person, b: Person): boolean {
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etag' && k !== 'metadata').map(([k, x]) => [k, strip(x)]));
     return v;
   };
-  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
+  // Memberships aside: Google re-stamps a contact for every label change, ours (members.modify, a label deleted)
+  // included, and a label change is no edit that should bring back a contact deleted here.
+  const { memberships: _ma, ...ra } = a;
+  const { memberships: _mb, ...rb } = b;
+  return JSON.stringify(strip(ra)) === JSON.stringify(strip(rb));
 }

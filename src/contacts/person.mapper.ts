@@ -130,7 +130,10 @@ export function dateToGoogle(d: ContactDate): people_v1.Schema$Date {
   return { ...(d.year !== null ? { year: d.year } : {}), ...(d.month !== null ? { month: d.month } : {}), ...(d.day !== null ? { day: d.day } : {}) };
 }
 
-/** Whether an item is the contact's own (CONTACT source): a linked profile's birthday is Google's to keep, not ours to write. */
+/**
+ * Whether an item is the contact's own (CONTACT source): what a linked Google profile adds (its birthday, addresses,
+ * urls…; reads return both sources) is Google's to keep, not ours to write back as the contact's.
+ */
 const contactSource = (item: { metadata?: people_v1.Schema$FieldMetadata | null }): boolean => !item.metadata?.source?.type || item.metadata.source.type === 'CONTACT';
 
 export function addressFromGoogle(a: people_v1.Schema$Address): Address {
@@ -157,15 +160,15 @@ export function fieldsFromPerson(p: Person): ContactFields {
     middleName: clean(name?.middleName),
     honorificPrefix: clean(name?.honorificPrefix),
     honorificSuffix: clean(name?.honorificSuffix),
-    nicknames: (p.nicknames ?? []).filter((n) => clean(n.value)).map((n) => ({ value: n.value!.trim(), type: !n.type || n.type === 'DEFAULT' ? null : n.type })),
-    addresses: (p.addresses ?? []).map(addressFromGoogle).filter(hasAddress),
+    nicknames: (p.nicknames ?? []).filter((n) => contactSource(n) && clean(n.value)).map((n) => ({ value: n.value!.trim(), type: !n.type || n.type === 'DEFAULT' ? null : n.type })),
+    addresses: (p.addresses ?? []).filter(contactSource).map(addressFromGoogle).filter(hasAddress),
     birthday: bday ? { date: dateFromGoogle(bday.date), text: clean(bday.text) } : null,
-    events: (p.events ?? []).flatMap((e) => {
+    events: (p.events ?? []).filter(contactSource).flatMap((e) => {
       const date = dateFromGoogle(e.date);
       return date ? [{ date, type: clean(e.type) }] : [];
     }),
-    relations: (p.relations ?? []).filter((r) => clean(r.person)).map((r) => ({ person: r.person!.trim(), type: clean(r.type) })),
-    urls: typed(p.urls),
+    relations: (p.relations ?? []).filter((r) => contactSource(r) && clean(r.person)).map((r) => ({ person: r.person!.trim(), type: clean(r.type) })),
+    urls: typed((p.urls ?? []).filter(contactSource)),
   };
 }
 

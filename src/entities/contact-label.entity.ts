@@ -32,6 +32,13 @@ export class ContactLabel {
   @Column({ type: 'text' })
   name: string;
 
+  /**
+   * The name its create was sent with, set before the call: if the answer is lost and the label renamed (or deleted)
+   * before the retry, the group Google made under that name is still found and linked, never made a second time.
+   */
+  @Column({ type: 'text', nullable: true })
+  sentName: string | null;
+
   /** Bumped on every change here; `syncedVersion` is the one Google has. */
   @Column({ type: 'integer' })
   version: number;
