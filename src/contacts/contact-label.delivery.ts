@@ -18,7 +18,7 @@ import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactLabel, ContactLabelMember, type OutboxRow } from '../entities';
-import { mapGoogleError } from '../google/google-errors';
+import { isOurFailure, mapGoogleError } from '../google/google-errors';
 import { changeFeed } from './contact-changes';
 import { enqueue } from '../outbox/outbox';
 import { MEMBERS_MODIFY_MAX, removeLabels, requeueMembers, touchContacts } from './contact-labels';
@@ -66,23 +66,32 @@ export class LabelDelivery {
       label = now;
     }
     await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: label.name });
+    let res;
     try {
-      const res = await people.contactGroups.create({ requestBody: { contactGroup: { name: label.name } } });
-      await this.stored(label, res.data);
+      res = await people.contactGroups.create({ requestBody: { contactGroup: { name: label.name } } });
     } catch (err) {
-      if (mapGoogleError(err, { api: 'people' }).kind !== 'duplicate') throw err;
+      const f = mapGoogleError(err, { api: 'people' });
+      if (f.kind !== 'duplicate') {
+        // A definite answer (Google refused it, or was busy): nothing was made, so nothing is to be found by the
+        // name sent later (a group the agent makes under that name in Google is not ours). Unanswered: kept.
+        if (!(f.kind === 'network' || isOurFailure(f))) await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null });
+        throw err;
+      }
       // Google has a group of this name: ours, created before with its answer lost, or one made in Google meanwhile.
-      // Either way it is the label the agent means: linked by name (syncLabels), not created twice.
+      // Either way it is the label the agent means: linked by name (syncLabels, which also queues a rename made
+      // meanwhile), not created twice.
       await this.sync.syncLabelsNow(agent, people);
       const now = await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId });
       if (!now?.resourceName) throw new LabelRefused(`Google has a label named "${label.name}" that is not this one`);
-      await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId, version: now.version }, { syncedVersion: now.version, syncState: 'SYNCED', syncError: null });
+      return;
     }
+    await this.stored(label, res.data);
   }
 
   private async rename(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
-    if (label.deletedAt || label.version <= label.syncedVersion) return;
-    if (!label.resourceName) throw notYetInGoogle(label);
+    // Not in Google yet: its create sends the name it has then, and one renamed during the create is queued again
+    // when the create is recorded (stored), so nothing waits here.
+    if (label.deletedAt || label.version <= label.syncedVersion || !label.resourceName) return;
     try {
       // No etag: the rename is the agent's latest word on the name (a stale group etag would only make Google refuse it).
       const res = await people.contactGroups.update({ resourceName: label.resourceName, requestBody: { contactGroup: { resourceName: label.resourceName, name: label.name }, updateGroupFields: 'name' } });
@@ -138,7 +147,9 @@ export class LabelDelivery {
   /** Sends the label's pending membership changes, MEMBERS_MODIFY_MAX names a call. */
   private async members(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
     if (label.deletedAt) return; // its delete takes every membership with it
-    if (!label.resourceName) throw notYetInGoogle(label);
+    // Not in Google yet (its create is queued, or was refused): the changes stay pending and are queued again when the
+    // label gets there (stored, or linked by syncLabels). Never an error that would hold the agent's lane.
+    if (!label.resourceName) return;
     const where = { labelId: label.id, agentId: agent.agentId, brokerageId: agent.brokerageId, pending: Not(IsNull()) };
     const pending = await this.ds.getRepository(ContactLabelMember).find({ where, order: { contactId: 'ASC' } });
     if (pending.length === 0) return;
@@ -161,24 +172,31 @@ export class LabelDelivery {
       await this.ds.transaction(async (m) => {
         const feed = await changeFeed(m, agent);
         const repo = m.getRepository(ContactLabelMember);
-        const stillIn: string[] = [];
+        // Settled in statements per (outcome, changeNo): rows changed again meanwhile (another changeNo) stay pending.
+        // Google no longer has a contact (notFound): its change stays pending; the sync's delete takes it away with
+        // the contact, and if the contact comes back from here (an edit wins) it goes with it (requeueMembers).
+        const groups = new Map<string, { outcome: 'settle' | 'drop' | 'kept'; changeNo: number; ids: string[] }>();
         for (const r of chunk) {
-          const key = { contactId: r.contactId, labelId: r.labelId, brokerageId: r.brokerageId, changeNo: r.changeNo };
           const rn = name(r);
-          if (r.pending === 'remove' && kept.has(rn)) {
-            // Google keeps a contact in its last group: so do we (shown again).
-            if ((await repo.update(key, { pending: null })).affected) stillIn.push(r.contactId);
-          } else if (r.pending === 'remove' || notFound.has(rn)) await repo.delete(key);
-          else await repo.update(key, { pending: null });
+          if (notFound.has(rn)) continue;
+          // Google keeps a contact in its last group: so do we (shown again).
+          const outcome = r.pending === 'remove' ? (kept.has(rn) ? 'kept' : 'drop') : 'settle';
+          const g = groups.get(`${outcome}:${r.changeNo}`) ?? { outcome, changeNo: r.changeNo, ids: [] };
+          g.ids.push(r.contactId);
+          groups.set(`${outcome}:${r.changeNo}`, g);
+        }
+        const stillIn: string[] = [];
+        for (const g of groups.values()) {
+          for (let j = 0; j < g.ids.length; j += 500) {
+            const where = { labelId: label.id, agentId: agent.agentId, brokerageId: agent.brokerageId, changeNo: g.changeNo, contactId: In(g.ids.slice(j, j + 500)) };
+            if (g.outcome === 'drop') await repo.delete(where);
+            else await repo.update(where, { pending: null });
+          }
+          if (g.outcome === 'kept') stillIn.push(...g.ids);
         }
         await touchContacts(m, agent, feed, stillIn);
       });
     }
     // Pending rows of contacts deleted here go with them (removeContacts); nothing else to do for them.
   }
-}
-
-/** A label's change that needs the group in Google, before its create went: refused with it, or retried behind it. */
-function notYetInGoogle(label: ContactLabel): Error {
-  return label.syncState === 'FAILED' ? new LabelRefused(`the label "${label.name}" could not be created in Google`) : new Error(`label ${label.id} is not in Google yet; its create is ahead of this change`);
 }

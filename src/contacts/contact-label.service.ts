@@ -121,14 +121,18 @@ export class ContactLabelService {
       const rows = new Map((await repo.find({ where: { labelId, contactId: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId } })).map((r) => [r.contactId, r]));
       const changed: string[] = [];
       const fresh: ContactLabelMember[] = [];
+      const existing: string[] = [];
       for (const contactId of ids) {
         const r = rows.get(contactId);
         const shown = r !== undefined && r.pending !== 'remove';
         if (change === 'add' ? shown : !shown) continue; // already as asked
-        // changeNo moves on: a delivery sending the row's previous change leaves this one pending (contact-label.delivery.ts).
-        if (r) await repo.update({ contactId, labelId, brokerageId: scope.brokerageId }, { pending: change, changeNo: r.changeNo + 1 });
+        if (r) existing.push(contactId);
         else fresh.push({ contactId, labelId, agentId: scope.agentId, brokerageId: scope.brokerageId, pending: 'add', changeNo: 1 });
         changed.push(contactId);
+      }
+      // changeNo moves on: a delivery sending a row's previous change leaves this one pending (contact-label.delivery.ts).
+      for (let i = 0; i < existing.length; i += 500) {
+        await m.createQueryBuilder().update(ContactLabelMember).set({ pending: change, changeNo: () => 'changeNo + 1' }).where({ labelId, contactId: In(existing.slice(i, i + 500)), agentId: scope.agentId, brokerageId: scope.brokerageId }).execute();
       }
       for (let i = 0; i < fresh.length; i += 500) await m.createQueryBuilder().insert().into(ContactLabelMember).values(fresh.slice(i, i + 500)).updateEntity(false).execute();
       if (changed.length === 0) return [];

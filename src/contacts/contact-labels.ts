@@ -79,18 +79,47 @@ export async function touchContacts(m: EntityManager, agent: AgentKey, feed: Fee
  * on its way stay; the rest follow Google. Returns whether anything changed. `read` only works out the change.
  */
 export async function followGoogleMemberships(m: EntityManager, contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>, labelIds: string[], apply = true): Promise<boolean> {
+  return (await followGoogleMembershipsOf(m, contact, [{ contactId: contact.id, labelIds }], apply)).size > 0;
+}
+
+/** followGoogleMemberships for many contacts of one agent, in a few statements; the ids of those that changed. */
+export async function followGoogleMembershipsOf(m: EntityManager, agent: AgentKey, items: { contactId: string; labelIds: string[] }[], apply = true): Promise<Set<string>> {
   const repo = m.getRepository(ContactLabelMember);
-  const rows = await repo.find({ where: { contactId: contact.id, brokerageId: contact.brokerageId } });
-  const ours = new Set(rows.filter((r) => r.pending !== null).map((r) => r.labelId));
-  const settled = new Set(rows.filter((r) => r.pending === null).map((r) => r.labelId));
-  const wanted = new Set(labelIds.filter((id) => !ours.has(id)));
-  const gone = [...settled].filter((id) => !wanted.has(id));
-  const added = [...wanted].filter((id) => !settled.has(id));
-  if (apply) {
-    if (gone.length) await repo.delete({ contactId: contact.id, brokerageId: contact.brokerageId, labelId: In(gone) });
-    if (added.length) await repo.insert(added.map((labelId) => ({ contactId: contact.id, labelId, agentId: contact.agentId, brokerageId: contact.brokerageId, pending: null, changeNo: 0 })));
+  const rows: ContactLabelMember[] = [];
+  for (let i = 0; i < items.length; i += 500) rows.push(...(await repo.find({ where: { contactId: In(items.slice(i, i + 500).map((x) => x.contactId)), agentId: agent.agentId, brokerageId: agent.brokerageId } })));
+  const byContact = new Map<string, ContactLabelMember[]>();
+  for (const r of rows) byContact.set(r.contactId, [...(byContact.get(r.contactId) ?? []), r]);
+  const changed = new Set<string>();
+  const inserts: ContactLabelMember[] = [];
+  for (const { contactId, labelIds } of items) {
+    const mine = byContact.get(contactId) ?? [];
+    const ours = new Set(mine.filter((r) => r.pending !== null).map((r) => r.labelId));
+    const settled = new Set(mine.filter((r) => r.pending === null).map((r) => r.labelId));
+    const wanted = new Set(labelIds.filter((id) => !ours.has(id)));
+    const gone = [...settled].filter((id) => !wanted.has(id));
+    const added = [...wanted].filter((id) => !settled.has(id));
+    if (gone.length + added.length === 0) continue;
+    changed.add(contactId);
+    if (!apply) continue;
+    if (gone.length) await repo.delete({ contactId, agentId: agent.agentId, brokerageId: agent.brokerageId, labelId: In(gone) });
+    inserts.push(...added.map((labelId) => ({ contactId, labelId, agentId: agent.agentId, brokerageId: agent.brokerageId, pending: null, changeNo: 0 })));
   }
-  return gone.length + added.length > 0;
+  for (let i = 0; i < inserts.length; i += 500) await m.createQueryBuilder().insert().into(ContactLabelMember).values(inserts.slice(i, i + 500)).updateEntity(false).execute();
+  return changed;
+}
+
+/**
+ * The agent's labels by resource name, Google's two system groups included even before the first label sync: they
+ * always exist (https://developers.google.com/people/api/rest/v1/contactGroups.members/modify), and a contact we
+ * create lands in My Contacts at once, so its label is known when Google's answer is recorded.
+ */
+export async function labelsWithSystem(m: EntityManager, agent: AgentKey): Promise<Map<string, ContactLabel>> {
+  const known = await labelsByResource(m, agent);
+  const missing = Object.keys(SYSTEM_LABELS).filter((rn) => !known.has(rn));
+  if (missing.length === 0) return known;
+  const now = new Date();
+  await m.createQueryBuilder().insert().into(ContactLabel).values(missing.map((rn) => ({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: rn, kind: 'SYSTEM' as const, name: SYSTEM_LABELS[rn], sentName: null, version: 1, syncedVersion: 1, syncState: 'SYNCED' as const, syncError: null, deletedAt: null, createdAt: now, updatedAt: now }))).orIgnore().updateEntity(false).execute();
+  return labelsByResource(m, agent);
 }
 
 /** Membership rows of new contacts (none before), from what Google says they are in. */
@@ -139,7 +168,8 @@ export async function requeueMembers(m: EntityManager, lane: ContactsLane, by: {
  * back with it, as changes on their way (Google's re-created contact is in My Contacts only).
  */
 export async function reclaimMemberships(m: EntityManager, contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>): Promise<void> {
-  const own = new Set((await m.getRepository(ContactLabel).find({ where: { agentId: contact.agentId, brokerageId: contact.brokerageId, kind: 'USER' }, select: { id: true } })).map((l) => l.id));
+  // The agent's own labels and the star (Google's re-created copy is in My Contacts by itself).
+  const own = new Set((await m.getRepository(ContactLabel).find({ where: { agentId: contact.agentId, brokerageId: contact.brokerageId }, select: { id: true, kind: true, resourceName: true } })).filter((l) => l.kind === 'USER' || l.resourceName === STARRED).map((l) => l.id));
   const rows = await m.getRepository(ContactLabelMember).find({ where: { contactId: contact.id, brokerageId: contact.brokerageId, pending: IsNull() } });
   for (const r of rows.filter((x) => own.has(x.labelId))) {
     await m.getRepository(ContactLabelMember).update({ contactId: r.contactId, labelId: r.labelId, brokerageId: r.brokerageId, changeNo: r.changeNo }, { pending: 'add', changeNo: r.changeNo + 1 });
@@ -193,7 +223,15 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: people
     const missing = linked.map((l) => l.resourceName!).filter((rn) => !listed.has(rn));
     for (let i = 0; i < missing.length; i += GROUP_BATCH_GET_MAX) {
       const slice = missing.slice(i, i + GROUP_BATCH_GET_MAX);
-      const res = await people.contactGroups.batchGet({ resourceNames: slice, groupFields: 'metadata' });
+      let res;
+      try {
+        res = await people.contactGroups.batchGet({ resourceNames: slice, groupFields: 'metadata' });
+      } catch {
+        // How Google answers a batch with a deleted group in it is not documented [docs §3.3]: when it is an error,
+        // nothing is removed this time (a removal needs a confirmation); the next full listing asks again.
+        result.calls++;
+        break;
+      }
       result.calls++;
       const alive = new Set((res.data.responses ?? []).filter((r) => r.contactGroup && !r.contactGroup.metadata?.deleted && (r.status?.code ?? 0) === 0).map((r) => r.requestedResourceName ?? r.contactGroup!.resourceName));
       gone = new Set([...gone, ...slice.filter((rn) => !alive.has(rn))]);

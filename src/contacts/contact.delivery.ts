@@ -33,7 +33,7 @@ import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
 import { changeFeed, writeChanged } from './contact-changes';
 import { LABEL_KINDS, LabelDelivery, LabelRefused, type LabelKind } from './contact-label.delivery';
-import { followGoogleMemberships, groupsOf, labelsByResource, reclaimMemberships, requeueMembers } from './contact-labels';
+import { followGoogleMembershipsOf, groupsOf, labelsWithSystem, reclaimMemberships, requeueMembers } from './contact-labels';
 import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
@@ -89,8 +89,9 @@ export class ContactDelivery implements OutboxHandler {
           try {
             await this.deps.sync.syncFresh(agent);
           } catch (err) {
-            // Without that sync an unsure create must not be sent again: stay unsure, retry later.
-            const f = mapGoogleError(err, { api: 'people', subject: email });
+            // Without that sync an unsure create must not be sent again: stay unsure, retry later. Whatever the sync
+            // met, Google never saw these rows: never "refused", always retried (the reason shows in syncError).
+            const f = { ...mapGoogleError(err, { api: 'people', subject: email }), retryable: true };
             outcomes.push(...(await this.onFailure(lane, batch, f, err)).map((o) => (o.result === 'retry' && unsure ? { ...o, ambiguous: true } : o)));
             break;
           }
@@ -349,7 +350,9 @@ export class ContactDelivery implements OutboxHandler {
     await this.deps.ds.transaction(async (m) => {
       const feed = await changeFeed(m, lane);
       const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)), brokerageId }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
-      const groups = await labelsByResource(m, lane);
+      const groups = await labelsWithSystem(m, lane);
+      // The groups Google put them in (My Contacts for a new one) are their labels here too.
+      const labelsChanged = await followGoogleMembershipsOf(m, lane, pairs.filter((x) => current.has(x.sent.id)).map(({ sent, person }) => ({ contactId: sent.id, labelIds: groupsOf(person).flatMap((g) => (groups.has(g) ? [groups.get(g)!.id] : [])) })));
       for (const { sent, person: p } of pairs) {
         const now = current.get(sent.id);
         if (!now) continue;
@@ -359,10 +362,7 @@ export class ContactDelivery implements OutboxHandler {
         // address's formattedValue composed from the parts) become ours too, as a new version of the contact.
         const written = fieldsFromPerson(p);
         const filledIn = caughtUp && now.version === sent.version && JSON.stringify(written) !== JSON.stringify(fieldsOf(sent));
-        // The groups Google put it in (My Contacts for a new one) are its labels here too.
-        const labelIds = groupsOf(p).flatMap((g) => (groups.has(g) ? [groups.get(g)!.id] : []));
-        const labelsChanged = await followGoogleMemberships(m, now, labelIds);
-        const version = filledIn || labelsChanged ? now.version + 1 : now.version;
+        const version = filledIn || labelsChanged.has(sent.id) ? now.version + 1 : now.version;
         await m.getRepository(Contact).update(
           { id: sent.id, brokerageId },
           {

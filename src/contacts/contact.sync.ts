@@ -33,7 +33,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { changeFeed, pruneTombstones, type FeedWrite } from './contact-changes';
-import { followGoogleMemberships, groupsOf, insertMemberships, labelsByResource, reclaimMemberships, requeueMembers, syncLabels } from './contact-labels';
+import { followGoogleMemberships, followGoogleMembershipsOf, groupsOf, insertMemberships, labelsByResource, reclaimMemberships, requeueMembers, syncLabels } from './contact-labels';
 import { mergeContact, onlyOurChanges } from './merge';
 import { DETAIL_FIELDS, PHONETIC_NAME_PARTS, displayNameOf, engageIdOf, fieldsFromPerson, PERSON_FIELDS, primaryFirst, searchTextOf, updateTimeOf, type ContactDetails, type ContactFields } from './person.mapper';
 
@@ -447,9 +447,14 @@ export class ContactSync {
     const engageIds = live.filter((p) => !byResource.has(p.resourceName!)).map(engageIdOf).filter((x): x is string => Boolean(x));
     const byEngageId = new Map(engageIds.length ? (await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, id: In(engageIds) } })).map((c) => [c.id, c]) : []);
 
+    const quiet = await this.applyQuiet(agent, live.flatMap((p) => {
+      const c = byResource.get(p.resourceName!);
+      return c ? [{ c, p, labelIds: labelIds.get(p.resourceName!) ?? [] }] : [];
+    }));
     const fresh: { row: Contact; fields: ContactFields; labelIds: string[] }[] = [];
     const duplicates: string[] = [];
     for (const p of live) {
+      if (quiet.has(p.resourceName!)) continue;
       const existing = byResource.get(p.resourceName!) ?? byEngageId.get(engageIdOf(p) ?? '');
       if (!existing) {
         const f = fieldsFromPerson(p);
@@ -558,6 +563,26 @@ export class ContactSync {
   }
 
   /**
+   * Persons Google re-stamped with nothing we show changed (our own label change coming back with new etags, a photo
+   * changed in Google), recorded in one transaction: only what Google last sent, the contacts keep their versions and
+   * stay out of the change feed. The resource names done; the rest go through applyLive.
+   */
+  private async applyQuiet(agent: AgentRef, items: { c: Contact; p: Person; labelIds: string[] }[]): Promise<Set<string>> {
+    const candidates = items.filter(({ c, p }) => c.resourceName === p.resourceName && c.googleEtag !== p.etag && !c.deletedAt && c.version === c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(fieldsFromPerson(p)));
+    const done = new Set<string>();
+    if (candidates.length === 0) return done;
+    await this.deps.ds.transaction(async (m) => {
+      const moved = await followGoogleMembershipsOf(m, agent, candidates.map(({ c, labelIds }) => ({ contactId: c.id, labelIds })), false);
+      for (const { c, p } of candidates) {
+        if (moved.has(c.id)) continue;
+        const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) });
+        if (res.affected) done.add(p.resourceName!);
+      }
+    });
+    return done;
+  }
+
+  /**
    * A contact Google did not change since we last saw it (same etag), read now with fields the mirror was made
    * without: those fields come from Google, the rest stays ours. As a three-way merge with the person as we saw it
    * for base: a field it lacked is one Google "changed" and ours did not, every other field is Google's as before.
@@ -568,6 +593,8 @@ export class ContactSync {
     const ours = fieldsOf(c);
     const base = c.person ? fieldsFromPerson(JSON.parse(c.person) as Person) : theirs;
     const { merged } = mergeContact(base, ours, theirs, c.updatedAt, updateTimeOf(p));
+    // Nothing to fill in (a contact of ours, recorded from Google's answer with every field): no transaction at all.
+    if (c.person === JSON.stringify(p) && JSON.stringify(merged) === JSON.stringify(ours) && !(await followGoogleMemberships(this.deps.ds.manager, c, labelIds, false))) return false;
     return this.deps.ds.transaction(async (m) => {
       const feed = await changeFeed(m, c);
       const changed = !c.deletedAt && (JSON.stringify(merged) !== JSON.stringify(ours) || (await followGoogleMemberships(m, c, labelIds, false)));

@@ -254,6 +254,65 @@ Object.assign(PROBES, {
   },
 });
 
+/** Labels: each brokerage's agent gets one label (made on first use); a probe must see only its own, NOT_FOUND for the other's. */
+const labelIds = new WeakMap<World, Partial<Record<Domain, string>>>(); // per world: each database has its own
+async function labelOf(w: World, d: Domain): Promise<string> {
+  const ids = labelIds.get(w) ?? {};
+  labelIds.set(w, ids);
+  if (!ids[d]) {
+    const res = await w.gw.gql(`mutation { createContactLabel(name: "Label of ${d}") { id } }`, { token: await w.agentToken(d) });
+    expect(res.body.errors).toBeUndefined();
+    ids[d] = res.body.data.createContactLabel.id as string;
+  }
+  return ids[d]!;
+}
+const labelNames = async (w: World, d: Domain) => (await w.gw.gql('{ contactLabels { id name } }', { token: await w.agentToken(d) })).body.data.contactLabels.map((l: { name: string }) => l.name);
+const labelMembers = async (w: World, d: Domain) => (await w.gw.gql('query ($l: ID!) { contacts(label: $l) { totalCount } }', { token: await w.agentToken(d), variables: { l: await labelOf(w, d) } })).body.data.contacts.totalCount;
+
+Object.assign(PROBES, {
+  'Query.contactLabels': async (w: World, domain: Domain, other: Domain) => {
+    await labelOf(w, domain);
+    await labelOf(w, other);
+    const names = await labelNames(w, domain);
+    expect(names).toContain(`Label of ${domain}`);
+    expect(names).not.toContain(`Label of ${other}`);
+  },
+  'Mutation.createContactLabel': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    // The same name as the other brokerage's label is no duplicate: names are per agent.
+    const res = await w.gw.gql(`mutation { createContactLabel(name: "Label of ${other}") { id } }`, { token: t });
+    expect(res.body.errors).toBeUndefined();
+    expect((await labelNames(w, other)).filter((n: string) => n === `Label of ${other}`)).toHaveLength(1);
+    await w.gw.gql('mutation ($id: ID!) { deleteContactLabel(id: $id) }', { token: t, variables: { id: res.body.data.createContactLabel.id } });
+  },
+  'Mutation.renameContactLabel': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    const res = await w.gw.gql('mutation ($id: ID!) { renameContactLabel(id: $id, name: "Hijacked") { id } }', { token: t, variables: { id: await labelOf(w, other) } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await labelNames(w, other)).toContain(`Label of ${other}`);
+  },
+  'Mutation.deleteContactLabel': async (w: World, domain: Domain, other: Domain) => {
+    const res = await w.gw.gql('mutation ($id: ID!) { deleteContactLabel(id: $id) }', { token: await w.agentToken(domain), variables: { id: await labelOf(w, other) } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await labelNames(w, other)).toContain(`Label of ${other}`);
+  },
+  'Mutation.addContactsToLabel': async (w: World, domain: Domain, other: Domain) => {
+    const t = await w.agentToken(domain);
+    const add = async (label: string, contact: string) => w.gw.gql('mutation ($l: ID!, $c: [ID!]!) { addContactsToLabel(labelId: $l, contactIds: $c) { memberCount } }', { token: t, variables: { l: label, c: [contact] } });
+    expect(codeOf(await add(await labelOf(w, other), w.contacts[domain]))).toBe('NOT_FOUND');
+    expect(codeOf(await add(await labelOf(w, domain), w.contacts[other]))).toBe('NOT_FOUND');
+    expect(await labelMembers(w, other)).toBe(0);
+  },
+  'Mutation.removeContactsFromLabel': async (w: World, domain: Domain, other: Domain) => {
+    const theirs = await w.gw.gql('mutation ($l: ID!, $c: [ID!]!) { addContactsToLabel(labelId: $l, contactIds: $c) { memberCount } }', { token: await w.agentToken(other), variables: { l: await labelOf(w, other), c: [w.contacts[other]] } });
+    expect(theirs.body.data.addContactsToLabel.memberCount).toBe(1);
+    const res = await w.gw.gql('mutation ($l: ID!, $c: [ID!]!) { removeContactsFromLabel(labelId: $l, contactIds: $c) { memberCount } }', { token: await w.agentToken(domain), variables: { l: await labelOf(w, other), c: [w.contacts[other]] } });
+    expect(codeOf(res)).toBe('NOT_FOUND');
+    expect(await labelMembers(w, other)).toBe(1);
+    await w.gw.gql('mutation ($l: ID!, $c: [ID!]!) { removeContactsFromLabel(labelId: $l, contactIds: $c) { memberCount } }', { token: await w.agentToken(other), variables: { l: await labelOf(w, other), c: [w.contacts[other]] } });
+  },
+});
+
 test('every operation in the schema has a tenant-isolation probe', async () => {
   const schema = await buildGatewaySchema();
   const ops = [

@@ -349,6 +349,34 @@ describeEachDb('contacts: labels between syncs', (db) => {
     expect(await db().ds.getRepository(ContactLabelMember).countBy({ pending: Not(IsNull()) })).toBe(0);
   });
 
+  test('a label Google refused at first, filled meanwhile, then renamed: it and its contacts reach Google, and the lane never stalls', async () => {
+    const [a] = (await ok('mutation { createContacts(input: [{ givenName: "Member" }]) { id resourceName } }')).createContacts;
+    await w.admin.addFault({ api: 'people', method: 'people.contactGroups.create', status: 400, count: 1 });
+    const refused = (await createLabel('Refused')).data.createContactLabel;
+    expect(refused.syncState).toBe('FAILED');
+    expect(await add(refused.id, [a.id])).toEqual({ memberCount: 1, syncState: 'FAILED' });
+    const renamed = (await ok('mutation ($id: ID!) { renameContactLabel(id: $id, name: "Accepted") { name syncState resourceName } }', { id: refused.id })).renameContactLabel;
+    expect(renamed).toMatchObject({ name: 'Accepted', syncState: 'SYNCED' });
+    await deliveryDone(db());
+    expect(await groupsOf(a.resourceName)).toEqual([renamed.resourceName, 'contactGroups/myContacts'].sort());
+    // Nothing left behind in the agent's lane: a later write goes straight through.
+    expect((await ok('mutation { createContact(input: { givenName: "After" }) { syncState } }')).createContact.syncState).toBe('SYNCED');
+    expect(await db().ds.getRepository(OutboxRow).countBy({ status: Not('FAILED') })).toBe(0); // the refused create stays, FAILED
+  });
+
+  test('labelled here after Google deleted it, then edited here: it comes back to Google with the label', async () => {
+    const [a] = (await ok('mutation { createContacts(input: [{ givenName: "Gone" }]) { id resourceName } }')).createContacts;
+    const l = (await createLabel('Buyers')).data.createContactLabel;
+    await w.admin.request('DELETE', `/users/${AGENT}/contacts/${a.resourceName.replace('people/', '')}`);
+    expect(await add(l.id, [a.id])).toEqual({ memberCount: 1, syncState: 'SYNCED' });
+    const back = (await ok('mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "Back" }) { resourceName syncState } }', { id: a.id })).updateContact;
+    expect(back.syncState).toBe('SYNCED');
+    await deliveryDone(db());
+    expect(back.resourceName).not.toBe(a.resourceName);
+    expect(await groupsOf(back.resourceName)).toEqual([l.resourceName, 'contactGroups/myContacts'].sort());
+    expect((await contact(a.id)).labels.map((x: any) => x.name)).toEqual(['My Contacts', 'Buyers']);
+  });
+
   test('renamed while its create was on its way to Google: Google ends with the new name', async () => {
     const held = await w.admin.addFault({ api: 'people', method: 'people.contactGroups.create', hold: 'answer' });
     const creating = createLabel('Alpha');
