@@ -74,7 +74,8 @@ export class LabelDelivery {
       if (f.kind !== 'duplicate') {
         // A definite answer (Google refused it, or was busy): nothing was made, so nothing is to be found by the
         // name sent later (a group the agent makes under that name in Google is not ours). Unanswered: kept.
-        if (!(f.kind === 'network' || isOurFailure(f))) await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null });
+        // Google's 5xx (kind 'unavailable') may have made it all the same: kept, as after a lost answer.
+        if (!(f.kind === 'network' || f.kind === 'unavailable' || isOurFailure(f))) await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null });
         throw err;
       }
       // Google has a group of this name: ours, created before with its answer lost, or one made in Google meanwhile.
@@ -82,7 +83,10 @@ export class LabelDelivery {
       // meanwhile), not created twice.
       await this.sync.syncLabelsNow(agent, people);
       const now = await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId });
-      if (!now?.resourceName) throw new LabelRefused(`Google has a label named "${label.name}" that is not this one`);
+      if (!now?.resourceName) {
+        await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null }); // nothing of ours was made
+        throw new LabelRefused(`Google has a label named "${label.name}" that is not this one`);
+      }
       return;
     }
     await this.stored(label, res.data);
@@ -190,9 +194,12 @@ export class LabelDelivery {
           for (let j = 0; j < g.ids.length; j += 500) {
             const where = { labelId: label.id, agentId: agent.agentId, brokerageId: agent.brokerageId, changeNo: g.changeNo, contactId: In(g.ids.slice(j, j + 500)) };
             if (g.outcome === 'drop') await repo.delete(where);
-            else await repo.update(where, { pending: null });
+            else {
+              const res = await repo.update(where, { pending: null });
+              // Only contacts settled here show the label again (one changed meanwhile keeps its own change).
+              if (g.outcome === 'kept' && res.affected === Math.min(500, g.ids.length - j)) stillIn.push(...g.ids.slice(j, j + 500));
+            }
           }
-          if (g.outcome === 'kept') stillIn.push(...g.ids);
         }
         await touchContacts(m, agent, feed, stillIn);
       });

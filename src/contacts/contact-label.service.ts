@@ -74,8 +74,10 @@ export class ContactLabelService {
       if (label.name === name) return [];
       await this.checkUnique(scope.within(m), name, id);
       await m.getRepository(ContactLabel).update({ id, brokerageId: scope.brokerageId }, { name, version: label.version + 1, syncState: 'PENDING', syncError: null, updatedAt: new Date() });
-      // Not in Google yet: its create (queued) sends the new name.
-      return label.resourceName || label.syncState === 'FAILED' ? enqueue(m, [{ lane: this.lane(scope), kind: label.resourceName ? 'label-update' : 'label-create', entityId: id }]) : [];
+      // Not in Google yet: a create, which sends the name it finds then (a no-op once the label is linked; one already
+      // under way queues the rename itself when it is recorded). Decided on this read, whatever a delivery writes
+      // meanwhile without the agent's lock: something is always queued.
+      return enqueue(m, [{ lane: this.lane(scope), kind: label.resourceName ? 'label-update' : 'label-create', entityId: id }]);
     });
     return this.afterWrite(scope, seqs, id);
   }

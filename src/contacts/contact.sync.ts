@@ -572,6 +572,7 @@ export class ContactSync {
     const done = new Set<string>();
     if (candidates.length === 0) return done;
     await this.deps.ds.transaction(async (m) => {
+      await changeFeed(m, agent); // the agent's lock first, as every contact write: rows are then taken one writer at a time
       const moved = await followGoogleMembershipsOf(m, agent, candidates.map(({ c, labelIds }) => ({ contactId: c.id, labelIds })), false);
       for (const { c, p } of candidates) {
         if (moved.has(c.id)) continue;

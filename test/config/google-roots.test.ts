@@ -26,7 +26,7 @@ async function recordingRelay(target: string): Promise<{ url: string; seen: stri
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-const PATHS = { people: /^[A-Z]+ \/v1\/people/, calendar: /^[A-Z]+ \/calendar\/v3\//, gmail: /^[A-Z]+ \/(upload\/)?gmail\/v1\// } as const;
+const PATHS = { people: /^[A-Z]+ \/v1\/(people|contactGroups)/, calendar: /^[A-Z]+ \/calendar\/v3\//, gmail: /^[A-Z]+ \/(upload\/)?gmail\/v1\// } as const;
 
 describe('per-API Google roots', () => {
   let emu: RunningEmulator;
