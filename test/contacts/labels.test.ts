@@ -319,6 +319,7 @@ describeEachDb('contacts: labels between syncs', (db) => {
   const add = async (labelId: string, contactIds: string[]) => (await ok('mutation ($l: ID!, $c: [ID!]!) { addContactsToLabel(labelId: $l, contactIds: $c) { memberCount syncState } }', { l: labelId, c: contactIds })).addContactsToLabel;
   const userGroups = async () => (await w.admin.request<any[]>('GET', `/users/${AGENT}/contactGroups`)).body.filter((g) => g.groupType === 'USER_CONTACT_GROUP').map((g) => ({ name: g.name, resourceName: g.resourceName, memberCount: g.memberCount ?? 0 }));
   const googleContacts = async () => (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body;
+  const googleLabel = (name: string) => w.admin.request<any>('POST', `/users/${AGENT}/contactGroups`, { name }).then((r) => r.body);
   const groupsOf = async (resourceName: string) => ((await googleContacts()).find((p) => p.resourceName === resourceName)?.memberships ?? []).map((m: any) => m.contactGroupMembership.contactGroupResourceName).sort();
   const contact = async (id: string) => (await ok('query ($id: ID!) { contact(id: $id) { id resourceName givenName syncState conflicts { field } labels { name } } }', { id })).contact;
 
@@ -410,6 +411,23 @@ describeEachDb('contacts: labels between syncs', (db) => {
     expect((await userGroups()).map((g) => g.name)).toEqual(then === 'renamed' ? ['Beta'] : []);
     expect((await ok('{ contactLabels { name } }')).contactLabels.map((x: any) => x.name)).toEqual(then === 'renamed' ? ['My Contacts', 'Starred', 'Beta'] : ['My Contacts', 'Starred']);
     expect((await w.admin.requests({ api: 'people', method: 'people.contactGroups.create' }))).toHaveLength(1);
+  });
+
+  test('Google has a group of that name we did not know (409): linked, and a rename made meanwhile still reaches Google', async () => {
+    await googleLabel('Alpha'); // made in Google; the mirror's labels are older than it
+    const look = await w.admin.addFault({ api: 'people', method: 'people.contactGroups.list', hold: 'call' });
+    const creating = createLabel('Alpha');
+    await w.admin.waitHeld(look.id); // Google answered 409, and the delivery looks for the group
+    const id = (await db().ds.getRepository(ContactLabel).findOneByOrFail({ name: 'Alpha' })).id;
+    const renaming = ok('mutation ($id: ID!) { renameContactLabel(id: $id, name: "Beta") { name } }', { id });
+    await until('the rename recorded here', () => db().ds.getRepository(ContactLabel).findOneByOrFail({ id }), (l) => l.name === 'Beta');
+    await w.admin.release(look.id);
+    await creating;
+    await renaming;
+    await deliveryDone(db());
+    expect((await userGroups()).map((g) => g.name)).toEqual(['Beta']);
+    expect(await db().ds.getRepository(ContactLabel).findOneByOrFail({ id })).toMatchObject({ name: 'Beta', syncState: 'SYNCED' });
+    expect(await w.admin.requests({ api: 'people', method: 'people.contactGroups.create' })).toHaveLength(1);
   });
 
   test('a label created while a full label listing is under way is not taken for one deleted in Google', async () => {
