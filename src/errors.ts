@@ -56,4 +56,4 @@ export const badInput = (message: string, extensions?: GraphQLErrorExtensions) =
 /** Caller input quoted in an error message is cut to this many characters (an id may be a megabyte). */
 export const QUOTE_CHARS = 80;
 export const quote = (s: string, max = QUOTE_CHARS) => (s.length > max ? `${s.slice(0, max)}…` : s);
-export const notFound = (what: string, id: string) => new AppError(ErrorCode.NOT_FOUND, `${what} "${quote(id)}" was not found`);
+export const notFound = (what: string, id: string, extensions?: GraphQLErrorExtensions) => new AppError(ErrorCode.NOT_FOUND, `${what} "${quote(id)}" was not found`, extensions);

@@ -21,7 +21,7 @@ import type { TenantScope } from '../auth/tenant-scope';
 import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { credentialProblem } from '../google/feature-health';
+import { deliverNow } from '../outbox/deliver-now';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
@@ -646,15 +646,9 @@ export class CalendarService {
     return true;
   }
 
-  /**
-   * Delivers the rows now and waits for Google, at most MUTATION_WAIT_MS; not at all while the brokerage has no key
-   * that can serve the calendar (never submitted, removed, the scope not authorized): the rows wait for a key, and the
-   * event answers PENDING at once with the reason as its syncError (EventResolver.syncError).
-   */
-  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    if ((await credentialProblem(scope.manager, scope.brokerageId, 'calendar'))?.definite) return;
-    this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
+  /** deliverNow (src/outbox/deliver-now.ts); without a key the event says why in syncError (EventResolver.syncError). */
+  private deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    return deliverNow(this.deps.outbox, scope.manager, this.lane(scope), seqs, 'calendar', this.deps.settings.mutationWaitMs);
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {

@@ -9,11 +9,11 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactLabel, ContactLabelMember } from '../entities';
-import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { credentialProblem } from '../google/feature-health';
+import { badInput, notFound } from '../errors';
+import { deliverNow } from '../outbox/deliver-now';
 import { enqueue, type OutboxWorker } from '../outbox/outbox';
 import { changeFeed } from './contact-changes';
-import { MAX_LABEL_NAME, STARRED, touchContacts } from './contact-labels';
+import { byLabelOrder, MAX_LABEL_NAME, touchContacts } from './contact-labels';
 import { SyncStateEnum } from './contact.type';
 import { CONTACTS_TOPIC, type AgentRef, type ContactSync } from './contact.sync';
 import type { ContactLabelType } from './contact-label.type';
@@ -41,15 +41,13 @@ export class ContactLabelService {
     await this.deps.sync.ensureLabelsFresh(this.agent(scope), this.deps.settings.freshnessMs);
     const labels = await scope.findForAgent(ContactLabel, { deletedAt: IsNull() });
     const counts = await memberCounts(scope.manager, scope, labels.map((l) => l.id));
-    return labels
-      .sort((a, b) => Number(b.kind === 'SYSTEM') - Number(a.kind === 'SYSTEM') || (a.kind === 'SYSTEM' ? Number(a.resourceName === STARRED) - Number(b.resourceName === STARRED) : a.name.localeCompare(b.name)) || a.id.localeCompare(b.id))
-      .map((l) => toLabelType(l, counts.get(l.id) ?? 0));
+    return labels.sort(byLabelOrder).map((l) => toLabelType(l, counts.get(l.id) ?? 0));
   }
 
   /** One of the caller's labels (not deleted), or NOT_FOUND. */
   async get(scope: TenantScope, id: string, m: EntityManager = scope.manager, field = 'id'): Promise<ContactLabel> {
     const label = await scope.within(m).findOneForAgent(ContactLabel, { id, deletedAt: IsNull() });
-    if (!label) throw labelNotFound(id, field);
+    if (!label) throw notFound('Label', id, { field });
     return label;
   }
 
@@ -87,7 +85,7 @@ export class ContactLabelService {
     const seqs = await scope.manager.transaction(async (m) => {
       const feed = await changeFeed(m, scope); // the agent's lock first (a label sync takes it before label rows too)
       const label = await scope.within(m).findOneForAgent(ContactLabel, { id });
-      if (!label) throw labelNotFound(id, 'id');
+      if (!label) throw notFound('Label', id, { field: 'id' });
       if (label.deletedAt) return [];
       this.writable(label);
       const now = new Date();
@@ -118,7 +116,7 @@ export class ContactLabelService {
       this.writable(await this.get(scope, labelId, m, 'labelId'), 'labelId');
       const live = new Set((await m.getRepository(Contact).find({ where: { id: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() }, select: { id: true } })).map((c) => c.id));
       const missing = ids.find((id) => !live.has(id));
-      if (missing) throw new AppError(ErrorCode.NOT_FOUND, notFound('Contact', missing).message, { field: 'contactIds' });
+      if (missing) throw notFound('Contact', missing, { field: 'contactIds' });
       const repo = m.getRepository(ContactLabelMember);
       const rows = new Map((await repo.find({ where: { labelId, contactId: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId } })).map((r) => [r.contactId, r]));
       const changed: string[] = [];
@@ -164,10 +162,8 @@ export class ContactLabelService {
     if (taken) throw badInput(`There is already a label named "${taken.name}"`, { field: 'name', existingId: taken.id });
   }
 
-  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.definite) return;
-    this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
+  private deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    return deliverNow(this.deps.outbox, scope.manager, this.lane(scope), seqs, 'contacts', this.deps.settings.mutationWaitMs);
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], id: string): Promise<ContactLabelType> {
@@ -175,10 +171,6 @@ export class ContactLabelService {
     const label = await this.get(scope, id); // deleted meanwhile (in Google): NOT_FOUND
     return toLabelType(label, (await memberCounts(scope.manager, scope, [id])).get(id) ?? 0);
   }
-}
-
-function labelNotFound(id: string, field: string): AppError {
-  return new AppError(ErrorCode.NOT_FOUND, notFound('Label', id).message, { field });
 }
 
 export function toLabelType(l: ContactLabel, memberCount: number): ContactLabelType {

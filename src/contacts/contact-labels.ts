@@ -47,6 +47,12 @@ interface AgentKey {
   agentId: string;
 }
 
+/** The order labels are shown in: Google's My Contacts, then Starred, then the agent's own by name. */
+export function byLabelOrder(a: ContactLabel, b: ContactLabel): number {
+  const rank = (l: ContactLabel) => (l.kind !== 'SYSTEM' ? 2 : l.resourceName === STARRED ? 1 : 0);
+  return rank(a) - rank(b) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
+}
+
 /** The contact-group resource names a person is in (its CONTACT-source memberships). */
 export function groupsOf(p: Person): string[] {
   return [...new Set((p.memberships ?? []).map((m) => m.contactGroupMembership?.contactGroupResourceName).filter((x): x is string => Boolean(x)))];

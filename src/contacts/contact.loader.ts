@@ -7,6 +7,7 @@ import DataLoader from 'dataloader';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactEmail, ContactLabel, ContactLabelMember } from '../entities';
+import { byLabelOrder } from './contact-labels';
 
 /** Keys per SQL query; well under every dialect's bound-parameter limit. */
 export const LOADER_BATCH = 500;
@@ -47,7 +48,7 @@ export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = 
         .getMany();
       const m = new Map<string, ContactLabel[]>();
       for (const r of rows as (ContactLabelMember & { label: ContactLabel })[]) m.set(r.contactId, [...(m.get(r.contactId) ?? []), r.label]);
-      return contactIds.map((id) => (m.get(id) ?? []).sort((a, b) => Number(b.kind === 'SYSTEM') - Number(a.kind === 'SYSTEM') || a.name.localeCompare(b.name)));
+      return contactIds.map((id) => (m.get(id) ?? []).sort(byLabelOrder));
     }, { maxBatchSize: LOADER_BATCH }),
     byEmail: new DataLoader(async (emails) => {
       await fresh();

@@ -15,6 +15,7 @@ import type { TenantScope } from '../auth/tenant-scope';
 import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
 import { Contact, ContactLabel, ContactLabelMember, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
+import { deliverNow } from '../outbox/deliver-now';
 import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
@@ -212,7 +213,7 @@ export class ContactService {
     const q = args.query?.trim().toLowerCase();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
     await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
-    if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() }))) throw new AppError(ErrorCode.NOT_FOUND, notFound('Label', args.label).message, { field: 'label' });
+    if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() }))) throw notFound('Label', args.label, { field: 'label' });
 
     const base = () => {
       const qb = scope.manager.getRepository(Contact).createQueryBuilder('c').where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId });
@@ -338,15 +339,9 @@ export class ContactService {
     return true;
   }
 
-  /**
-   * Delivers the rows now and waits for Google, at most MUTATION_WAIT_MS; not at all while the brokerage has no key
-   * that can serve contacts (never submitted, removed, the scope not authorized): the rows wait for a key, and the
-   * contacts answer PENDING at once with the reason as their syncError (ContactResolver.syncError).
-   */
-  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    if ((await credentialProblem(scope.manager, scope.brokerageId, 'contacts'))?.definite) return;
-    this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(scope.brokerageId, seqs, this.deps.settings.mutationWaitMs);
+  /** deliverNow (src/outbox/deliver-now.ts); without a key the contacts say why in syncError (ContactResolver.syncError). */
+  private deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    return deliverNow(this.deps.outbox, scope.manager, this.lane(scope), seqs, 'contacts', this.deps.settings.mutationWaitMs);
   }
 
   /**

@@ -532,7 +532,7 @@ export class ContactSync {
       const ok = await this.deps.ds.transaction(async (m) => {
         const feed = await changeFeed(m, c);
         const labelsChanged = labelsFollow && (await followGoogleMemberships(m, c, labelIds, false));
-        if (!labelsChanged && c.resourceName && !c.deletedAt && c.version === c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(theirs)) {
+        if (!labelsChanged && showsTheSame(c, p)) {
           // Nothing a client sees changed (our own label change coming back with a new etag, a photo changed in
           // Google): only what Google last sent is recorded, the contact keeps its version.
           const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt });
@@ -568,7 +568,7 @@ export class ContactSync {
    * stay out of the change feed. The resource names done; the rest go through applyLive.
    */
   private async applyQuiet(agent: AgentRef, items: { c: Contact; p: Person; labelIds: string[] }[]): Promise<Set<string>> {
-    const candidates = items.filter(({ c, p }) => c.resourceName === p.resourceName && c.googleEtag !== p.etag && !c.deletedAt && c.version === c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(fieldsFromPerson(p)));
+    const candidates = items.filter(({ c, p }) => c.googleEtag !== p.etag && showsTheSame(c, p));
     const done = new Set<string>();
     if (candidates.length === 0) return done;
     await this.deps.ds.transaction(async (m) => {
@@ -672,6 +672,14 @@ function beyondOurFields(p: Person): Person {
   const orgs = primaryFirst(organizations);
   const keep = <T extends object>(o: T, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined && v !== ''));
   return { ...rest, names: [keep(name, PHONETIC_NAME_PARTS)], organizations: [keep(orgs[0] ?? {}, ['department', 'type']), ...orgs.slice(1)] } as Person;
+}
+
+/**
+ * Whether Google's person, for a mapped contact with no change of ours on its way, holds the fields the contact shows
+ * (labels aside): a new etag from it changes nothing a client sees (applyQuiet, applyLive).
+ */
+function showsTheSame(c: Contact, p: Person): boolean {
+  return c.resourceName === p.resourceName && !c.deletedAt && c.version === c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(fieldsFromPerson(p));
 }
 
 function sameGoogleContent(a: Person, b: Person): boolean {

@@ -33,7 +33,7 @@ import {
   CREATE_READ_GROUP_FIELDS, DEFAULT_GROUP_FIELDS, DEFAULT_READ_GROUP_FIELDS, DEPRECATED_GROUP_MESSAGE, GROUP_FIELDS,
   GroupError, UPDATE_GROUP_FIELDS, checkGroupClientData, checkGroupName, checkMembershipTargets, createGroup, deleteGroup,
   groupStore, isDeprecatedSystemGroup, liveGroup, liveGroups, memberCounts, membersOf, modifyMembers, newGroupToken,
-  refuseSystemGroup, renderGroup, updateGroup, type GroupField, type GroupPageRecord, type StoredGroup,
+  refuseSystemGroup, renderGroup, updateGroup, type GroupField, type GroupPageRecord, type GroupSyncRecord, type StoredGroup,
   type UpdateGroupField,
 } from './people/groups';
 
@@ -296,13 +296,7 @@ function listConnections(call: ApiCall): ApiResponse {
 
   let listing: Omit<PageTokenRecord, 'offset'>;
   if (syncToken) {
-    const rec = store.tokens.get(syncToken, now);
-    if (!rec || rec.kind !== 'sync') {
-      throw invalidArgument(GENERIC_INVALID, 'sync_token', 'the sync token is not one this server issued for this user');
-    }
-    const settings = peopleSettings(state);
-    const from = settings.syncTokenExpiresFrom === 'fullSync' ? rec.fullSyncAtMs : rec.issuedAtMs;
-    if (now > from + settings.syncTokenLifetimeSeconds * 1000) throw expiredSyncToken(state);
+    const rec = liveSyncToken<SyncTokenRecord>(state, store.tokens, syncToken, now);
     // With the setting off, a token issued while it was on does not pin requestSyncToken either.
     const { requestSyncToken: _pinned, ...withoutRequestSyncToken } = rec.fingerprint;
     checkFingerprint(peopleSettings(state).requestSyncTokenMustMatch ? rec.fingerprint : withoutRequestSyncToken, syncFingerprint, 'sync token');
@@ -323,6 +317,20 @@ function listConnections(call: ApiCall): ApiResponse {
   }
   // Incremental calls always get a next sync token on the last page: without one the client could not continue.
   return { body: listPage(call, store, { ...listing, offset: 0 }, mask, pageSize, requestSyncToken || listing.incremental) };
+}
+
+/**
+ * The record of a sync token this server issued for this user (400 otherwise), not expired: the lifetime and what it
+ * counts from are the people settings', for contacts and contact groups alike (EXPIRED_SYNC_TOKEN otherwise).
+ */
+function liveSyncToken<S extends { kind: 'sync'; fullSyncAtMs: number; issuedAtMs: number }>(state: EmulatorState, tokens: { get(token: string, nowMs: number): S | { kind: string } | undefined }, token: string, now: number): S {
+  const rec = tokens.get(token, now);
+  if (!rec || rec.kind !== 'sync') throw invalidArgument(GENERIC_INVALID, 'sync_token', 'the sync token is not one this server issued for this user');
+  const sync = rec as S;
+  const settings = peopleSettings(state);
+  const from = settings.syncTokenExpiresFrom === 'fullSync' ? sync.fullSyncAtMs : sync.issuedAtMs;
+  if (now > from + settings.syncTokenLifetimeSeconds * 1000) throw expiredSyncToken(state);
+  return sync;
 }
 
 function checkFingerprint(issued: ListFingerprint, now: ListFingerprint, what: string): void {
@@ -717,13 +725,7 @@ function listGroups(call: ApiCall): ApiResponse {
     }
     listing = rec;
   } else if (syncToken) {
-    const rec = store.tokens.get(syncToken, now);
-    if (!rec || rec.kind !== 'sync') {
-      throw invalidArgument(GENERIC_INVALID, 'sync_token', 'the sync token is not one this server issued for this user');
-    }
-    const settings = peopleSettings(state);
-    const from = settings.syncTokenExpiresFrom === 'fullSync' ? rec.fullSyncAtMs : rec.issuedAtMs;
-    if (now > from + settings.syncTokenLifetimeSeconds * 1000) throw expiredSyncToken(state);
+    const rec = liveSyncToken<GroupSyncRecord>(state, store.tokens, syncToken, now);
     const changed = [...store.groups.values()].filter((g) => g.changeSeq > rec.seq).sort((a, b) => a.changeSeq - b.changeSeq);
     listing = {
       kind: 'page', names: changed.map((g) => g.resourceName), offset: 0, syncSeq: store.seq, fullSyncAtMs: rec.fullSyncAtMs,

@@ -26,12 +26,7 @@ describeEachDb('contacts: labels', (db) => {
   afterAll(() => w.close());
   beforeEach(async () => {
     await w.admin.clearFaults();
-    for (const user of [AGENT, OTHER]) {
-      await resetContacts(w, db(), user);
-      for (const g of (await w.admin.request<any[]>('GET', `/users/${user}/contactGroups`)).body) {
-        if (g.groupType === 'USER_CONTACT_GROUP') await w.admin.request('DELETE', `/users/${user}/contactGroups/${g.resourceName.replace('contactGroups/', '')}`);
-      }
-    }
+    for (const user of [AGENT, OTHER]) await resetContacts(w, db(), user);
     await w.admin.clearRequests();
   });
 
@@ -302,9 +297,6 @@ describeEachDb('contacts: labels between syncs', (db) => {
   beforeEach(async () => {
     await w.admin.clearFaults();
     await resetContacts(w, db(), AGENT);
-    for (const g of (await w.admin.request<any[]>('GET', `/users/${AGENT}/contactGroups`)).body) {
-      if (g.groupType === 'USER_CONTACT_GROUP') await w.admin.request('DELETE', `/users/${AGENT}/contactGroups/${g.resourceName.replace('contactGroups/', '')}`);
-    }
     await ok('mutation { syncContacts { contacts { lastSyncAt } } }');
     await w.admin.clearRequests();
   });

@@ -67,9 +67,12 @@ export function deliveryDone(db: TestDb): Promise<number> {
   return until('nothing left to deliver', async () => Number((await db.ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
 }
 
-/** Empties the contact mirror, the outbox and the agent's Google contacts: each contacts test starts from nothing. */
+/** Empties the contact mirror, the outbox and the agent's Google contacts and labels: each contacts test starts from nothing. */
 export async function resetContacts(w: World, db: TestDb, email: string): Promise<void> {
   for (const t of ['outbox', 'contact_email', 'contact_label_member', 'contact_label', 'contact', 'contact_sync', 'contact_tombstone', 'idempotency_key']) await db.ds.query(`DELETE FROM ${t}`);
   const r = await w.admin.request('DELETE', `/users/${email}/contacts`);
   if (r.status !== 200) throw new Error(`resetContacts: the emulator answered ${r.status}: ${JSON.stringify(r.body)}`);
+  for (const g of (await w.admin.request<{ groupType: string; resourceName: string }[]>('GET', `/users/${email}/contactGroups`)).body) {
+    if (g.groupType === 'USER_CONTACT_GROUP') await w.admin.request('DELETE', `/users/${email}/contactGroups/${g.resourceName.replace('contactGroups/', '')}`);
+  }
 }

@@ -15,7 +15,7 @@ import type { EmulatorState, EmulatorUser } from '../state';
 import {
   GENERIC_INVALID, MY_CONTACTS_GROUP, PersonInputError, groupNamesOf, type FieldItem, type PersonData, type StoredContact,
 } from './person';
-import { contactStore, deleteContact, liveContact, peopleSettings, setMemberships, type ContactStore } from './store';
+import { contactStore, deleteContact, liveContact, peopleSettings, setMemberships, type ContactStore, type PageTokenRecord, type SyncTokenRecord } from './store';
 
 /**
  * The system groups every user has, with their English formattedName (doc §3.2 [obs IamNator capture]). `canAdd`:
@@ -70,23 +70,9 @@ export interface StoredGroup {
   changeSeq: number;
 }
 
-export interface GroupSyncRecord {
-  kind: 'sync';
-  seq: number;
-  fullSyncAtMs: number;
-  issuedAtMs: number;
-}
-
-export interface GroupPageRecord {
-  kind: 'page';
-  /** the listing, fixed at the first page */
-  names: string[];
-  offset: number;
-  syncSeq: number;
-  fullSyncAtMs: number;
-  issuedAtMs: number;
-  incremental: boolean;
-}
+/** The records behind contact-group sync and page tokens: the contacts' (store.ts), without the parameter fingerprint. */
+export type GroupSyncRecord = Omit<SyncTokenRecord, 'fingerprint'>;
+export type GroupPageRecord = Omit<PageTokenRecord, 'fingerprint'>;
 
 export interface GroupStore {
   groups: Map<string, StoredGroup>;
