@@ -26,7 +26,7 @@ import type { Feature } from './google/scopes';
 import type { GoogleSession } from './google/google-session';
 import type { GoogleSessions } from './google/google-sessions';
 import type { Metrics } from './metrics/metrics';
-import type { OutboxWorker } from './outbox/outbox';
+import type { OutboxWorker } from './outbox/worker';
 import type { TokenBroker } from './google/token-broker';
 import type { Logger } from './logger';
 import type { MailService } from './mail/mail.service';

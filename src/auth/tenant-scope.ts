@@ -7,6 +7,7 @@
  * FORBIDDEN, which would confirm that the id exists).
  */
 import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsWhere, ObjectLiteral } from 'typeorm';
+import type { AgentRef } from '../agents/agent-ref';
 import { Brokerage } from '../entities';
 import type { Caller } from './caller';
 
@@ -29,6 +30,11 @@ export class TenantScope {
 
   get agentId(): string {
     return this.caller.agentId;
+  }
+
+  /** The calling agent, as sync and the outbox take it. */
+  get agent(): AgentRef {
+    return { brokerageId: this.caller.brokerageId, agentId: this.caller.agentId, email: this.caller.email };
   }
 
   /** The same scope bound to another manager (e.g. inside a transaction). */

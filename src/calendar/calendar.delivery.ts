@@ -18,9 +18,11 @@ import { ErrorCode } from '../errors';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
+import type { LaneRef } from '../outbox/topics';
+import type { Outcome, OutboxHandler } from '../outbox/worker';
 import { parseUnconfirmed } from '../outbox/unconfirmed';
-import { CALENDAR_TOPIC, type RangeCache } from './calendar.service';
+import type { RangeCache } from './calendar.service';
+import { CALENDAR_OUTBOX } from '../outbox/topics';
 import type { CalendarSync } from './calendar.sync';
 import { sameValue } from './event.mapper';
 
@@ -30,7 +32,7 @@ type GEvent = calendar_v3.Schema$Event;
 const ROUND = 50;
 
 export class CalendarDelivery implements OutboxHandler {
-  readonly topic = CALENDAR_TOPIC;
+  readonly topic = CALENDAR_OUTBOX;
 
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger; /** the change feed, told of what we wrote */ feed?: Pick<CalendarSync, 'recordDelivered' | 'position'> }) {}
 

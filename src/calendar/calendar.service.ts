@@ -18,16 +18,17 @@ import { DateTime } from 'luxon';
 import type { DataSource } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { checkFirst, decodeCursor, encodeCursor, pageOf } from '../graphql/connection';
 import { isUniqueViolation } from '../db/unique-violation';
 import { CalendarCacheGeneration, CalendarEvent } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { deliverNow } from '../outbox/deliver-now';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { withReplaced } from '../outbox/unconfirmed';
-import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { CALENDAR_OUTBOX } from '../outbox/topics';
+import type { OutboxWorker } from '../outbox/worker';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
 import { googleEventFromInput, googlePatch, sameValue, startMs, toEventType } from './event.mapper';
@@ -35,7 +36,6 @@ import type { EventConnectionType, EventType } from './event.type';
 
 type GEvent = calendar_v3.Schema$Event;
 
-export const CALENDAR_TOPIC = 'calendar';
 /** events.list maxResults maximum (Calendar v3 docs: "can never be larger than 2500"). */
 export const LIST_PAGE_SIZE = 2500;
 export const MAX_EVENTS_PAGE = 500;
@@ -360,19 +360,7 @@ function isEventId(id: string): boolean {
   return /^[A-Za-z0-9_]{1,1024}$/.test(id);
 }
 
-function encodeCursor(e: GEvent): string {
-  return Buffer.from(JSON.stringify([startMs(e), e.id])).toString('base64url');
-}
-
-function decodeCursor(c: string): [number, string] {
-  try {
-    const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string') return v as [number, string];
-  } catch {
-    // fall through
-  }
-  throw badInput(`"after" is not a cursor this API returned (got "${c.slice(0, 60)}")`, { field: 'after' });
-}
+const cursorOf = (e: GEvent) => encodeCursor([startMs(e), e.id ?? '']);
 
 /** Start, then id by code units: the same order the `after` cursor filter uses, so pages neither skip nor repeat. */
 const byStart = (a: GEvent, b: GEvent) => startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
@@ -400,10 +388,6 @@ export class CalendarService {
     });
   }
 
-  private lane(scope: TenantScope) {
-    return { topic: CALENDAR_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
-  }
-
   /** Runs `call` with the agent's Calendar client; a token Google rejects (401) is dropped and the call made once more. */
   private async google<T>(scope: TenantScope, call: (cal: calendar_v3.Calendar) => Promise<T>, fresh = false): Promise<T> {
     const session = await this.deps.sessions.forAgent(scope.brokerageId, scope.caller.email);
@@ -422,7 +406,7 @@ export class CalendarService {
     const to = args.to.instant.getTime();
     if (to <= from) throw badInput(`"to" (${args.to.raw}) must be after "from" (${args.from.raw})`, { field: 'to' });
     if (to - from > this.deps.settings.maxRangeMs) throw badInput(`The range may span at most ${Math.round(this.deps.settings.maxRangeMs / 86_400_000)} days (got ${Math.ceil((to - from) / 86_400_000)})`, { field: 'to' });
-    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_EVENTS_PAGE) throw badInput(`"first" must be from 1 to ${MAX_EVENTS_PAGE} (got ${args.first})`, { field: 'first' });
+    checkFirst(args.first, MAX_EVENTS_PAGE);
     this.deps.onUse?.(scope);
     const cap = this.deps.settings.maxEventsPerLoad ?? MAX_EVENTS_PER_LOAD;
     const timeMin = new Date(Math.floor(from / VIEW_GRID_MS) * VIEW_GRID_MS).toISOString();
@@ -435,13 +419,11 @@ export class CalendarService {
     const { events, local } = await this.overlay(scope, google, from, to);
     let list = events.sort(byStart);
     if (args.after) {
-      const [ms, id] = decodeCursor(args.after);
+      const [ms, id] = decodeCursor(args.after, ['number', 'string']);
       list = list.filter((e) => startMs(e) > ms || (startMs(e) === ms && (e.id ?? '') > id));
     }
-    const page = list.slice(0, args.first);
     return {
-      edges: page.map((e) => ({ cursor: encodeCursor(e), node: toEventType(e, local.get(e.id!)) })),
-      pageInfo: { hasNextPage: list.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },
+      ...pageOf(list, args.first, cursorOf, (e) => toEventType(e, local.get(e.id!))),
       totalCount: events.length,
     };
   }
@@ -537,7 +519,7 @@ export class CalendarService {
     const seqs = await scope.manager.transaction(async (m) => {
       if (key) await remember(m, scope, key, [googleEventId], now);
       await m.getRepository(CalendarEvent).insert(row);
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row.id }], now);
+      return CALENDAR_OUTBOX.write(m, scope, { kind: 'create', entityId: row.id }, now);
     });
     return this.afterWrite(scope, seqs, googleEventId);
   }
@@ -588,7 +570,7 @@ export class CalendarService {
         if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
           // Not in Google yet (or refused there): fold the change into the insert, which goes (again) with it.
           await repo.update({ id: row!.id, brokerageId: scope.brokerageId }, { pendingOp: 'create', body: storedBody({ ...(JSON.parse(row!.body!) as GEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
-          return enqueue(m, [{ lane: this.lane(scope), kind: 'create', entityId: row!.id }], now);
+          return CALENDAR_OUTBOX.write(m, scope, { kind: 'create', entityId: row!.id }, now);
         }
         const pending = row?.pendingOp === 'patch' ? (JSON.parse(row.body!) as GEvent) : null;
         const merged = pending ? { ...pending, ...body } : body;
@@ -602,7 +584,7 @@ export class CalendarService {
           rowId = randomUUID();
           await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: storedBody(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
         }
-        return enqueue(m, [{ lane: this.lane(scope), kind: 'patch', entityId: rowId! }], now);
+        return CALENDAR_OUTBOX.write(m, scope, { kind: 'patch', entityId: rowId! }, now);
       });
     } catch (err) {
       if (attempt === 0 && isUniqueViolation(err)) return this.recordPatch(scope, id, current, body, 1);
@@ -639,16 +621,16 @@ export class CalendarService {
         rowId = randomUUID();
         await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: null, pendingOp: 'delete', body: null, baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
       }
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'delete', entityId: rowId! }], now);
+      return CALENDAR_OUTBOX.write(m, scope, { kind: 'delete', entityId: rowId! }, now);
     });
     await this.cache.invalidate(scope);
     await this.deliver(scope, seqs);
     return true;
   }
 
-  /** deliverNow (src/outbox/deliver-now.ts); without a key the event says why in syncError (EventResolver.syncError). */
-  private deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    return deliverNow(this.deps.outbox, scope.manager, this.lane(scope), seqs, 'calendar', this.deps.settings.mutationWaitMs);
+  /** OutboxWorker.settle; without a key the event says why in syncError (EventResolver.syncError). */
+  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    await this.deps.outbox.settle(CALENDAR_OUTBOX, scope, seqs, { feature: 'calendar', waitMs: this.deps.settings.mutationWaitMs });
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {

@@ -31,12 +31,8 @@ import type { GoogleSessions } from '../google/google-sessions';
 import { LIST_PAGE_SIZE } from './calendar.service';
 import { alreadyKnown, knownStateOf } from './known-events';
 import { lockAgentFeeds } from '../db/agent-lock';
+import type { AgentKey, AgentRef } from '../agents/agent-ref';
 
-export interface CalendarAgentRef {
-  brokerageId: string;
-  agentId: string;
-  email: string;
-}
 
 type GEvent = calendar_v3.Schema$Event;
 
@@ -102,7 +98,7 @@ export class CalendarSync {
   }
 
   /** Deletes the agent's changes recorded before `cutoff`, raising its horizon in the same transaction. */
-  private async pruneAgent({ brokerageId, agentId }: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>, cutoff: Date): Promise<number> {
+  private async pruneAgent({ brokerageId, agentId }: AgentKey, cutoff: Date): Promise<number> {
     let deleted = 0;
     for (;;) {
       const old = await this.deps.ds.getRepository(CalendarChange).find({ where: { brokerageId, agentId, recordedAt: LessThan(cutoff) }, select: { seq: true }, order: { seq: 'ASC' }, take: PRUNE_BATCH });
@@ -125,7 +121,7 @@ export class CalendarSync {
     return deleted;
   }
 
-  async record(agent: CalendarAgentRef): Promise<CalendarSyncRecord> {
+  async record(agent: AgentRef): Promise<CalendarSyncRecord> {
     const repo = this.deps.ds.getRepository(CalendarSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
@@ -146,7 +142,7 @@ export class CalendarSync {
    * Syncs first when the last sync is older than `maxAgeMs` (as contactChanges does), so a client reading the feed sees
    * Google's news without asking for a sync; never fails the read (staleness is recorded).
    */
-  async ensureFresh(agent: CalendarAgentRef, maxAgeMs: number): Promise<void> {
+  async ensureFresh(agent: AgentRef, maxAgeMs: number): Promise<void> {
     const rec = await this.record(agent);
     if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
     await this.sync(agent).catch((err) => {
@@ -154,7 +150,7 @@ export class CalendarSync {
     });
   }
 
-  sync(agent: CalendarAgentRef): Promise<number> {
+  sync(agent: AgentRef): Promise<number> {
     const running = this.inflight.get(agent.agentId);
     if (running) return running;
     const p = this.run(agent).finally(() => this.inflight.delete(agent.agentId));
@@ -166,7 +162,7 @@ export class CalendarSync {
    * Records what our own delivery wrote to Google (the event Google answered with; a deleted one cancelled), so that a
    * CRM write is in the change feed at once, not only after the next sync; the sync then finds it known.
    */
-  async recordDelivered(agent: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>, event: GEvent, sentAfter: number): Promise<void> {
+  async recordDelivered(agent: AgentKey, event: GEvent, sentAfter: number): Promise<void> {
     await this.recordChanges({ ...agent, email: '' }, [event], { unlessRecordedAfter: sentAfter });
   }
 
@@ -175,7 +171,7 @@ export class CalendarSync {
    * not recorded over a version a sync recorded meanwhile (which is at least as new, or followed by a sync that
    * brings ours).
    */
-  async position(agent: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>): Promise<number> {
+  async position(agent: AgentKey): Promise<number> {
     // The newest row on the (agentId, seq) index, read backwards: MAX() with brokerageId outside the index scanned
     // every retained row of the agent on MariaDB (30-45 ms at 120,000 rows, before each calendar write).
     const row = await this.deps.ds.getRepository(CalendarChange).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, order: { seq: 'DESC' }, select: { seq: true } });
@@ -183,7 +179,7 @@ export class CalendarSync {
   }
 
   /** `fresh`: a retry after Google rejected our access token (401): at most one per sync. */
-  private async run(agent: CalendarAgentRef, fresh = false): Promise<number> {
+  private async run(agent: AgentRef, fresh = false): Promise<number> {
     const rec = await this.record(agent);
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     const repo = this.deps.ds.getRepository(CalendarSyncRecord);
@@ -233,7 +229,7 @@ export class CalendarSync {
    * no longer has it. The sync token is saved last, so a resync that fails half way is done again whole, and then
    * records nothing twice.
    */
-  private async full(agent: CalendarAgentRef, cal: calendar_v3.Calendar, reason: string, fullSyncs: number): Promise<number> {
+  private async full(agent: AgentRef, cal: calendar_v3.Calendar, reason: string, fullSyncs: number): Promise<number> {
     const timeMin = new Date(Date.now() - this.deps.pastDays * 86_400_000);
     const seen = new Set<string>();
     // showDeleted: events deleted while the token was invalid come back as cancelled (Google keeps them for a while),
@@ -245,12 +241,12 @@ export class CalendarSync {
     return listed.recorded + swept;
   }
 
-  private async saveToken(agent: CalendarAgentRef, token: string | undefined): Promise<void> {
+  private async saveToken(agent: AgentRef, token: string | undefined): Promise<void> {
     if (token) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: token });
   }
 
   /** Pages through events.list (the same parameters on every page, as Google requires) and records what changed. */
-  private async list(agent: CalendarAgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string; showDeleted?: boolean }, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
+  private async list(agent: AgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string; showDeleted?: boolean }, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
     let pageToken: string | undefined;
     let nextSyncToken: string | undefined;
     let recorded = 0;
@@ -271,7 +267,7 @@ export class CalendarSync {
    * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change (except a
    * cancelled occurrence of a series, told once: the memory then holds it cancelled).
    */
-  private async recordChanges(agent: CalendarAgentRef, items: GEvent[], opts: { full?: boolean; unlessRecordedAfter?: number } = {}): Promise<number> {
+  private async recordChanges(agent: AgentRef, items: GEvent[], opts: { full?: boolean; unlessRecordedAfter?: number } = {}): Promise<number> {
     const latest = new Map<string, GEvent>();
     for (const e of items) if (e.id) latest.set(storedId(e.id), e);
     if (!latest.size) return 0;
@@ -314,7 +310,7 @@ export class CalendarSync {
    * and forgotten when it exists, as it is outside what the listing covers. Past MAX_LOOKUPS the rest stay as they
    * are for the next resync: never reported cancelled without Google saying so.
    */
-  private async reconcile(agent: CalendarAgentRef, cal: calendar_v3.Calendar, seen: Set<string>, timeMin: Date): Promise<number> {
+  private async reconcile(agent: AgentRef, cal: calendar_v3.Calendar, seen: Set<string>, timeMin: Date): Promise<number> {
     const repo = this.deps.ds.getRepository(CalendarKnown);
     const missing: string[] = [];
     const leftWindow: string[] = [];

@@ -19,7 +19,8 @@ import type { LoadedCredential } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { RangeCache } from './calendar.service';
-import type { CalendarAgentRef, CalendarSync } from './calendar.sync';
+import type { CalendarSync } from './calendar.sync';
+import type { AgentKey, AgentRef } from '../agents/agent-ref';
 
 export const WEBHOOK_PATH = '/webhooks/google/calendar';
 /** Notifications arrive one per change (a bulk edit sends hundreds); they are served by one sync after this pause. */
@@ -114,7 +115,7 @@ export class CalendarWatch {
   }
 
   /** Makes sure the agent has a live channel (at most one check a minute per agent; never fails the caller). */
-  ensure(agent: CalendarAgentRef): void {
+  ensure(agent: AgentRef): void {
     if (!this.deps.settings.address || this.stopped) return;
     const last = this.checked.get(agent.agentId) ?? 0;
     if (Date.now() - last < 60_000 || this.ensuring.has(agent.agentId)) return;
@@ -127,7 +128,7 @@ export class CalendarWatch {
   }
 
   /** ensureNow, one at a time per agent in this process (see `ensuring`). */
-  private register(agent: CalendarAgentRef): Promise<CalendarChannel | null> {
+  private register(agent: AgentRef): Promise<CalendarChannel | null> {
     const running = this.ensuring.get(agent.agentId);
     if (running) return running;
     const p = this.ensureNow(agent).finally(() => this.ensuring.delete(agent.agentId));
@@ -135,7 +136,7 @@ export class CalendarWatch {
     return p;
   }
 
-  async ensureNow(agent: CalendarAgentRef): Promise<CalendarChannel | null> {
+  async ensureNow(agent: AgentRef): Promise<CalendarChannel | null> {
     const address = this.deps.settings.address;
     if (!address) return null;
     const repo = this.deps.ds.getRepository(CalendarChannel);
@@ -208,7 +209,7 @@ export class CalendarWatch {
     this.syncTimers.set(channel.agentId, { timer, brokerageId: channel.brokerageId });
   }
 
-  private async runSync({ brokerageId, agentId }: Pick<CalendarAgentRef, 'brokerageId' | 'agentId'>): Promise<void> {
+  private async runSync({ brokerageId, agentId }: AgentKey): Promise<void> {
     const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: agentId, brokerageId }).catch(() => null);
     if (agent) await this.deps.sync.sync({ brokerageId: agent.brokerageId, agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, agentId }, 'calendar change-feed sync failed'));
   }

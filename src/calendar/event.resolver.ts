@@ -10,8 +10,8 @@ import { EventInput, EventPatch } from './event.input';
 import { toEventType } from './event.mapper';
 import { AttendeeType, CalendarSyncStatusType, EventChangeConnectionType, EventConnectionType, EventType } from './event.type';
 import { CalendarChange, CalendarEvent } from '../entities';
-import { laneCounts } from '../outbox/outbox';
-import { CALENDAR_TOPIC } from './calendar.service';
+import { laneCounts } from '../outbox/status';
+import { CALENDAR_OUTBOX } from '../outbox/topics';
 import { MoreThan } from 'typeorm';
 
 const MAX_CHANGES_PAGE = 500;
@@ -131,7 +131,7 @@ export class CalendarStatusResolver {
   async calendar(@Ctx() ctx: GatewayContext): Promise<CalendarSyncStatusType> {
     const scope = ctx.scope();
     const rec = await ctx.services.calendarSync.record({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email });
-    const counts = await laneCounts(scope.manager, { topic: CALENDAR_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId });
+    const counts = await laneCounts(scope.manager, CALENDAR_OUTBOX.lane(scope));
     const channel = await ctx.services.calendarWatch.current(scope.agentId, scope.brokerageId);
     const error = statusError(await ctx.keyProblem('calendar'), rec);
     return {

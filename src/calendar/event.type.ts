@@ -1,6 +1,7 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
 import { SyncErrorType } from '../google/sync-error.type';
-import { ContactType, PageInfoType, SyncStateEnum } from '../contacts/contact.type';
+import { ContactType, SyncStateEnum } from '../contacts/contact.type';
+import { PageInfoType } from '../graphql/connection';
 
 @ObjectType('Attendee')
 export class AttendeeType {

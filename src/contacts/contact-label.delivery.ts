@@ -20,12 +20,9 @@ import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactLabel, ContactLabelMember, type OutboxRow } from '../entities';
 import { isOurFailure, mapGoogleError } from '../google/google-errors';
 import { changeFeed } from './contact-changes';
-import { enqueue } from '../outbox/outbox';
+import { CONTACTS_OUTBOX } from '../outbox/topics';
 import { MEMBERS_MODIFY_MAX, removeLabels, requeueMembers, touchContacts } from './contact-labels';
 import type { ContactSync } from './contact.sync';
-
-/** The contacts lane (contact.sync.ts CONTACTS_TOPIC; not imported, which would be a cycle). */
-const CONTACTS_LANE_TOPIC = 'contacts';
 
 export const LABEL_KINDS = ['label-create', 'label-update', 'label-delete', 'label-members'] as const;
 export type LabelKind = (typeof LABEL_KINDS)[number];
@@ -133,7 +130,6 @@ export class LabelDelivery {
 
   private async stored(label: ContactLabel, g: people_v1.Schema$ContactGroup): Promise<void> {
     if (!g.resourceName) throw new Error('Google answered a group without a resourceName');
-    const lane = { topic: CONTACTS_LANE_TOPIC, brokerageId: label.brokerageId, agentId: label.agentId };
     await this.ds.transaction(async (m) => {
       const repo = m.getRepository(ContactLabel);
       await repo.update({ id: label.id, brokerageId: label.brokerageId }, { resourceName: g.resourceName });
@@ -141,10 +137,10 @@ export class LabelDelivery {
       const caughtUp = await repo.update({ id: label.id, brokerageId: label.brokerageId, version: label.version }, { syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
       if (!caughtUp.affected && !label.resourceName) {
         const now = await repo.findOneBy({ id: label.id, brokerageId: label.brokerageId });
-        if (now && !now.deletedAt && now.version > now.syncedVersion) await enqueue(m, [{ lane, kind: 'label-update', entityId: label.id }]);
+        if (now && !now.deletedAt && now.version > now.syncedVersion) await CONTACTS_OUTBOX.write(m, label, { kind: 'label-update', entityId: label.id });
       }
       // Membership changes that could not be sent before the label was in Google (its create failed, then came back).
-      if (!label.resourceName) await requeueMembers(m, lane, { labelIds: [label.id] });
+      if (!label.resourceName) await requeueMembers(m, label, { labelIds: [label.id] });
     });
   }
 

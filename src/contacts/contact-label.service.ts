@@ -10,12 +10,12 @@ import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactLabel, ContactLabelMember } from '../entities';
 import { badInput, notFound } from '../errors';
-import { deliverNow } from '../outbox/deliver-now';
-import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { CONTACTS_OUTBOX } from '../outbox/topics';
+import type { OutboxWorker } from '../outbox/worker';
 import { changeFeed } from './contact-changes';
 import { byLabelOrder, MAX_LABEL_NAME, touchContacts } from './contact-labels';
 import { SyncStateEnum } from './contact.type';
-import { CONTACTS_TOPIC, type AgentRef, type ContactSync } from './contact.sync';
+import type { ContactSync } from './contact.sync';
 import type { ContactLabelType } from './contact-label.type';
 import { MAX_BULK, type ContactSettings } from './contact.service';
 
@@ -28,17 +28,9 @@ const RESERVED_NAMES = ['mycontacts', 'starred', 'friends', 'family', 'coworkers
 export class ContactLabelService {
   constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
-  private agent(scope: TenantScope): AgentRef {
-    return { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
-  }
-
-  private lane(scope: TenantScope) {
-    return { topic: CONTACTS_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
-  }
-
   /** The caller's labels: Google's two system ones first, then the agent's by name. */
   async list(scope: TenantScope): Promise<ContactLabelType[]> {
-    await this.deps.sync.ensureLabelsFresh(this.agent(scope), this.deps.settings.freshnessMs);
+    await this.deps.sync.ensureLabelsFresh(scope.agent, this.deps.settings.freshnessMs);
     const labels = await scope.findForAgent(ContactLabel, { deletedAt: IsNull() });
     const counts = await memberCounts(scope.manager, scope, labels.map((l) => l.id));
     return labels.sort(byLabelOrder).map((l) => toLabelType(l, counts.get(l.id) ?? 0));
@@ -59,7 +51,7 @@ export class ContactLabelService {
       await changeFeed(m, scope); // the agent's lock, first as in every contact write: one name check at a time
       await this.checkUnique(scope.within(m), name, null);
       await m.getRepository(ContactLabel).insert({ id, brokerageId: scope.brokerageId, agentId: scope.agentId, resourceName: null, kind: 'USER', name, version: 1, syncedVersion: 0, syncState: 'PENDING', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'label-create', entityId: id }], now);
+      return CONTACTS_OUTBOX.write(m, scope, { kind: 'label-create', entityId: id }, now);
     });
     return this.afterWrite(scope, seqs, id);
   }
@@ -75,7 +67,7 @@ export class ContactLabelService {
       // Not in Google yet: a create, which sends the name it finds then (a no-op once the label is linked; one already
       // under way queues the rename itself when it is recorded). Decided on this read, whatever a delivery writes
       // meanwhile without the agent's lock: something is always queued.
-      return enqueue(m, [{ lane: this.lane(scope), kind: label.resourceName ? 'label-update' : 'label-create', entityId: id }]);
+      return CONTACTS_OUTBOX.write(m, scope, { kind: label.resourceName ? 'label-update' : 'label-create', entityId: id });
     });
     return this.afterWrite(scope, seqs, id);
   }
@@ -93,7 +85,7 @@ export class ContactLabelService {
       const members = await m.getRepository(ContactLabelMember).find({ where: { labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { contactId: true, pending: true } });
       await m.getRepository(ContactLabelMember).delete({ labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId });
       await touchContacts(m, scope, feed, members.filter((r) => r.pending !== 'remove').map((r) => r.contactId));
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'label-delete', entityId: id }], now);
+      return CONTACTS_OUTBOX.write(m, scope, { kind: 'label-delete', entityId: id }, now);
     });
     if (seqs.length) await this.deliver(scope, seqs);
     return true;
@@ -137,7 +129,7 @@ export class ContactLabelService {
       for (let i = 0; i < fresh.length; i += 500) await m.createQueryBuilder().insert().into(ContactLabelMember).values(fresh.slice(i, i + 500)).updateEntity(false).execute();
       if (changed.length === 0) return [];
       await touchContacts(m, scope, feed, changed);
-      return enqueue(m, [{ lane: this.lane(scope), kind: 'label-members', entityId: labelId }]);
+      return CONTACTS_OUTBOX.write(m, scope, { kind: 'label-members', entityId: labelId });
     });
     return this.afterWrite(scope, seqs, labelId);
   }
@@ -162,8 +154,8 @@ export class ContactLabelService {
     if (taken) throw badInput(`There is already a label named "${taken.name}"`, { field: 'name', existingId: taken.id });
   }
 
-  private deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    return deliverNow(this.deps.outbox, scope.manager, this.lane(scope), seqs, 'contacts', this.deps.settings.mutationWaitMs);
+  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    await this.deps.outbox.settle(CONTACTS_OUTBOX, scope, seqs, { feature: 'contacts', waitMs: this.deps.settings.mutationWaitMs });
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], id: string): Promise<ContactLabelType> {

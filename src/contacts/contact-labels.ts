@@ -19,7 +19,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
 import { Contact, ContactLabel, ContactLabelMember, ContactSyncRecord } from '../entities';
 import { mapGoogleError } from '../google/google-errors';
-import { enqueue } from '../outbox/outbox';
+import { CONTACTS_OUTBOX } from '../outbox/topics';
 import { changeFeed, type FeedWrite } from './contact-changes';
 
 /** contactGroups.list pageSize: "between 1 and 1000, inclusive. Defaults to 30" (https://developers.google.com/people/api/rest/v1/contactGroups/list). */
@@ -144,28 +144,21 @@ export async function removeLabels(m: EntityManager, agent: AgentKey, feed: Feed
   await touchContacts(m, agent, feed, [...new Set(members.filter((r) => r.pending !== 'remove').map((r) => r.contactId))]);
 }
 
-/** The outbox lane of an agent's contacts (and labels). */
-export interface ContactsLane {
-  topic: string;
-  brokerageId: string;
-  agentId: string;
-}
-
 /**
  * Queues the pending membership changes of some contacts, or of some labels: one `label-members` row per label that
  * has any. For the moments a change could not be sent and nothing else would send it later: a contact that gets into
  * Google only now (created, re-created, restored), a label that does.
  */
-export async function requeueMembers(m: EntityManager, lane: ContactsLane, by: { contactIds?: string[]; labelIds?: string[] }): Promise<number> {
+export async function requeueMembers(m: EntityManager, agent: AgentKey, by: { contactIds?: string[]; labelIds?: string[] }): Promise<number> {
   const ids = by.contactIds ?? by.labelIds ?? [];
   if (ids.length === 0) return 0;
   const labels = new Set<string>();
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
-    const rows = await m.getRepository(ContactLabelMember).find({ where: { agentId: lane.agentId, brokerageId: lane.brokerageId, pending: Not(IsNull()), ...(by.contactIds ? { contactId: In(slice) } : { labelId: In(slice) }) }, select: { labelId: true } });
+    const rows = await m.getRepository(ContactLabelMember).find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, pending: Not(IsNull()), ...(by.contactIds ? { contactId: In(slice) } : { labelId: In(slice) }) }, select: { labelId: true } });
     for (const r of rows) labels.add(r.labelId);
   }
-  if (labels.size) await enqueue(m, [...labels].map((entityId) => ({ lane, kind: 'label-members', entityId })));
+  if (labels.size) await CONTACTS_OUTBOX.write(m, agent, [...labels].map((entityId) => ({ kind: 'label-members' as const, entityId })));
   return labels.size;
 }
 
@@ -193,7 +186,7 @@ export interface LabelSyncResult {
  * listing also removes the labels Google no longer lists (deleted there). A label of ours whose create went unanswered
  * is linked to the group of its name (the create did reach Google), never created twice.
  */
-export async function syncLabels(ds: DataSource, agent: AgentKey, people: people_v1.People, full = false, topic = 'contacts'): Promise<LabelSyncResult> {
+export async function syncLabels(ds: DataSource, agent: AgentKey, people: people_v1.People, full = false): Promise<LabelSyncResult> {
   const rec = await ds.getRepository(ContactSyncRecord).findOneByOrFail({ agentId: agent.agentId, brokerageId: agent.brokerageId });
   let token = full ? null : rec.groupSyncToken;
   const result: LabelSyncResult = { calls: 0, changed: 0 };
@@ -243,7 +236,6 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: people
       gone = new Set([...gone, ...slice.filter((rn) => !alive.has(rn))]);
     }
   }
-  const lane = { topic, brokerageId: agent.brokerageId, agentId: agent.agentId };
   await ds.transaction(async (m) => {
     const feed = await changeFeed(m, agent);
     const repo = m.getRepository(ContactLabel);
@@ -279,8 +271,8 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: people
         // Renamed since its create was sent: not caught up, and the rename goes after the link.
         await repo.update({ id: unlinked.id, brokerageId: agent.brokerageId }, { resourceName: rn, ...(renamed || unlinked.deletedAt ? { syncedVersion: 0 } : { syncedVersion: unlinked.version, syncState: 'SYNCED' as const, syncError: null }) });
         unlinked.resourceName = rn;
-        if (renamed && !unlinked.deletedAt) await enqueue(m, [{ lane, kind: 'label-update', entityId: unlinked.id }]);
-        await requeueMembers(m, lane, { labelIds: [unlinked.id] });
+        if (renamed && !unlinked.deletedAt) await CONTACTS_OUTBOX.write(m, agent, { kind: 'label-update', entityId: unlinked.id });
+        await requeueMembers(m, agent, { labelIds: [unlinked.id] });
       } else {
         await repo.insert({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: rn, kind: system ? 'SYSTEM' : 'USER', name, version: 1, syncedVersion: 1, syncState: 'SYNCED', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
       }

@@ -28,13 +28,15 @@ import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/goog
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import { enqueue, type LaneRef, type Outcome, type OutboxHandler } from '../outbox/outbox';
+import { CONTACTS_OUTBOX, type LaneRef } from '../outbox/topics';
+import type { Outcome, OutboxHandler } from '../outbox/worker';
+import type { AgentRef } from '../agents/agent-ref';
 import { mergeContact } from './merge';
 import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
 import { changeFeed, writeChanged } from './contact-changes';
 import { LABEL_KINDS, LabelDelivery, LabelRefused, type LabelKind } from './contact-label.delivery';
 import { followGoogleMembershipsOf, groupsOf, labelsWithSystem, reclaimMemberships, requeueMembers } from './contact-labels';
-import { BATCH_GET_MAX, columnsOf, CONTACTS_TOPIC, fieldsOf, removeContacts, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
+import { BATCH_GET_MAX, columnsOf, fieldsOf, removeContacts, writeEmails, type ContactSync } from './contact.sync';
 
 /** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
 export const BATCH_CREATE_MAX = 200;
@@ -58,7 +60,7 @@ class Retry extends Error {
 }
 
 export class ContactDelivery implements OutboxHandler {
-  readonly topic = CONTACTS_TOPIC;
+  readonly topic = CONTACTS_OUTBOX;
 
   private readonly labels: LabelDelivery;
 
@@ -379,7 +381,7 @@ export class ContactDelivery implements OutboxHandler {
         if (filledIn && JSON.stringify(written.emails) !== JSON.stringify(fieldsOf(sent).emails)) await writeEmails(m, now, written);
         if (!caughtUp) behind.push(now);
       }
-      if (behind.length) await enqueue(m, behind.map((c) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id })));
+      if (behind.length) await CONTACTS_OUTBOX.write(m, lane, behind.map((c) => ({ kind: 'update' as const, entityId: c.id })));
       // Contacts in Google only now (created, or re-created after Google lost them): label changes that waited for them.
       await requeueMembers(m, lane, { contactIds: pairs.filter((x) => !x.sent.resourceName && current.has(x.sent.id)).map((x) => x.sent.id) });
       await feed.mark([...current.keys()]);

@@ -12,15 +12,17 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { checkFirst, decodeCursor, edgesPage, encodeCursor, pageOf } from '../graphql/connection';
 import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
 import { Contact, ContactLabel, ContactLabelMember, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
-import { deliverNow } from '../outbox/deliver-now';
-import { enqueue, laneCounts, type OutboxWorker } from '../outbox/outbox';
+import { laneCounts } from '../outbox/status';
+import { CONTACTS_OUTBOX } from '../outbox/topics';
+import type { OutboxWorker } from '../outbox/worker';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
-import { CONTACTS_TOPIC, columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, NO_DETAILS, writeEmails, type AgentRef, type ContactSync } from './contact.sync';
+import { columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, NO_DETAILS, writeEmails, type ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
 import { ADDRESS_PARTS, DEPRECATED_NICKNAME_TYPES, displayNameOf, FIELD_NAMES, PREDEFINED_TYPES, type Address, type Birthday, type ContactDate, type ContactFields } from './person.mapper';
 
@@ -76,19 +78,7 @@ export function toContactType(c: Contact): ContactType {
   };
 }
 
-function encodeCursor(c: Pick<Contact, 'sortKey' | 'id'>): string {
-  return Buffer.from(JSON.stringify([c.sortKey, c.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return v as [string, string];
-  } catch {
-    // fall through
-  }
-  throw badInput(`"after" is not a cursor this API returned (got "${cursor.slice(0, 60)}")`, { field: 'after' });
-}
+const cursorOf = (c: Pick<Contact, 'sortKey' | 'id'>) => encodeCursor([c.sortKey, c.id]);
 
 function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFields {
   const pick = <K extends keyof ContactFields>(k: K, v: ContactFields[K] | undefined): ContactFields[K] => (v === undefined ? (base ? base[k] : (EMPTY_FIELDS[k] as ContactFields[K])) : v);
@@ -200,19 +190,11 @@ const UPDATE_ATTEMPTS = 5;
 export class ContactService {
   constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
-  agentRef(scope: TenantScope): AgentRef {
-    return { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
-  }
-
-  private lane(scope: TenantScope) {
-    return { topic: CONTACTS_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
-  }
-
   async list(scope: TenantScope, args: { first: number; after?: string | null; query?: string | null; label?: string | null }): Promise<ContactConnectionType> {
-    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_PAGE) throw badInput(`"first" must be from 1 to ${MAX_PAGE} (got ${args.first})`, { field: 'first' });
+    checkFirst(args.first, MAX_PAGE);
     const q = args.query?.trim().toLowerCase();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
-    await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
+    await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
     if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() }))) throw notFound('Label', args.label, { field: 'label' });
 
     const base = () => {
@@ -231,14 +213,12 @@ export class ContactService {
     };
     const page = base().orderBy('c.sortKey', 'ASC').addOrderBy('c.id', 'ASC').take(args.first + 1);
     if (args.after) {
-      const [sortKey, id] = decodeCursor(args.after);
+      const [sortKey, id] = decodeCursor(args.after, ['string', 'string']);
       page.andWhere('(c.sortKey > :sk OR (c.sortKey = :sk AND c.id > :cid))', { sk: sortKey, cid: id });
     }
     const [rows, totalCount] = await Promise.all([page.getMany(), base().getCount()]);
-    const slice = rows.slice(0, args.first);
     return {
-      edges: slice.map((c) => ({ cursor: encodeCursor(c), node: toContactType(c) })),
-      pageInfo: { hasNextPage: rows.length > args.first, endCursor: slice.length ? encodeCursor(slice[slice.length - 1]) : null },
+      ...pageOf(rows, args.first, cursorOf, toContactType),
       totalCount: Number(totalCount),
     };
   }
@@ -268,7 +248,7 @@ export class ContactService {
       if (key) await remember(m, scope, key, rows.map((r) => r.id), now);
       await insertContacts(m, rows);
       await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
-      const queued = await enqueue(m, rows.map((r) => ({ lane: this.lane(scope), kind: 'create', entityId: r.id })), now);
+      const queued = await CONTACTS_OUTBOX.write(m, scope, rows.map((r) => ({ kind: 'create', entityId: r.id })), now);
       await feed.mark(rows.map((r) => r.id));
       return queued;
     });
@@ -308,7 +288,7 @@ export class ContactService {
         return null;
       }
       await writeEmails(m, c, f);
-      const queued = await enqueue(m, [{ lane: this.lane(scope), kind: 'update', entityId: c.id }]);
+      const queued = await CONTACTS_OUTBOX.write(m, scope, { kind: 'update', entityId: c.id });
       await feed.mark([c.id]);
       return queued;
     });
@@ -331,7 +311,7 @@ export class ContactService {
       const now = new Date();
       for (const c of found) await m.getRepository(Contact).update({ id: c.id, brokerageId: scope.brokerageId }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
       if (found.length === 0) return [];
-      const queued = await enqueue(m, found.map((c) => ({ lane: this.lane(scope), kind: 'delete', entityId: c.id })), now);
+      const queued = await CONTACTS_OUTBOX.write(m, scope, found.map((c) => ({ kind: 'delete', entityId: c.id })), now);
       await feed.mark(found.map((c) => c.id));
       return queued;
     });
@@ -339,9 +319,9 @@ export class ContactService {
     return true;
   }
 
-  /** deliverNow (src/outbox/deliver-now.ts); without a key the contacts say why in syncError (ContactResolver.syncError). */
-  private deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    return deliverNow(this.deps.outbox, scope.manager, this.lane(scope), seqs, 'contacts', this.deps.settings.mutationWaitMs);
+  /** OutboxWorker.settle; without a key the contacts say why in syncError (ContactResolver.syncError). */
+  private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
+    await this.deps.outbox.settle(CONTACTS_OUTBOX, scope, seqs, { feature: 'contacts', waitMs: this.deps.settings.mutationWaitMs });
   }
 
   /**
@@ -349,25 +329,25 @@ export class ContactService {
    * A cursor older than the feed keeps deletes for is CURSOR_EXPIRED (BAD_USER_INPUT, reason cursor_expired).
    */
   async changes(scope: TenantScope, args: { first: number; after?: string | null }): Promise<ContactChangeConnectionType> {
-    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_CHANGES_PAGE) throw badInput(`"first" must be from 1 to ${MAX_CHANGES_PAGE} (got ${args.first})`, { field: 'first' });
+    checkFirst(args.first, MAX_CHANGES_PAGE);
     const after = args.after ? decodeFeedCursor(args.after) : null;
-    await this.deps.sync.ensureFresh(this.agentRef(scope), this.deps.settings.freshnessMs);
+    await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
     const { entries, hasMore } = await readFeed(scope.manager, scope, after, args.first);
     // Read after the page: a retention sweep between the two reads is caught, never a silent gap.
     if (after) await checkNotExpired(scope.manager, scope, after, this.deps.settings.changesRetentionMs);
     const edges = entries.map((e) => ({ cursor: encodeFeedCursor(e), node: { contactId: e.id, deleted: e.deleted, contact: e.contact ? toContactType(e.contact) : null, changedAt: e.at } }));
-    return { edges, pageInfo: { hasNextPage: hasMore, endCursor: edges.length ? edges[edges.length - 1].cursor : (args.after ?? null) } };
+    return edgesPage(edges, hasMore, args.after ?? null);
   }
 
   async syncNow(scope: TenantScope): Promise<SyncStatusType> {
-    await this.deps.sync.sync(this.agentRef(scope));
+    await this.deps.sync.sync(scope.agent);
     return this.status(scope);
   }
 
   /** `keyProblem`: what the brokerage's keys say about contacts (asked here when not given). */
   async status(scope: TenantScope, keyProblem?: FeatureProblem | null): Promise<SyncStatusType> {
-    const rec = await this.deps.sync.record(this.agentRef(scope));
-    const counts = await laneCounts(scope.manager, this.lane(scope));
+    const rec = await this.deps.sync.record(scope.agent);
+    const counts = await laneCounts(scope.manager, CONTACTS_OUTBOX.lane(scope));
     const error = statusError(keyProblem === undefined ? await credentialProblem(scope.manager, scope.brokerageId, 'contacts') : keyProblem, rec);
     return {
       id: scope.agentId,

@@ -31,7 +31,9 @@ import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
-import { enqueue, type OutboxWorker } from '../outbox/outbox';
+import { CONTACTS_OUTBOX } from '../outbox/topics';
+import type { OutboxWorker } from '../outbox/worker';
+import type { AgentKey, AgentRef } from '../agents/agent-ref';
 import { changeFeed, pruneTombstones, type FeedWrite } from './contact-changes';
 import { followGoogleMemberships, followGoogleMembershipsOf, groupsOf, insertMemberships, labelsByResource, reclaimMemberships, requeueMembers, syncLabels } from './contact-labels';
 import { mergeContact, onlyOurChanges } from './merge';
@@ -41,18 +43,11 @@ import { DETAIL_FIELDS, PHONETIC_NAME_PARTS, displayNameOf, engageIdOf, fieldsFr
 export const SYNC_PAGE_SIZE = 1000;
 /** People getBatchGet resourceNames maximum (v1 docs: "max 200"). */
 export const BATCH_GET_MAX = 200;
-export const CONTACTS_TOPIC = 'contacts';
 /** How often the tombstone sweep runs in each process (replicas may overlap: deleting twice is harmless), and its round. */
 const PRUNE_EVERY_MS = 3600_000;
 const PRUNE_AGENTS_PER_ROUND = 100;
 /** Agents whose last sync end ensureFresh remembers (a bound: older ones are simply asked the database again). */
 const MAX_FINISHED_REMEMBERED = 10_000;
-
-export interface AgentRef {
-  brokerageId: string;
-  agentId: string;
-  email: string;
-}
 
 /** Google's system groups: known from the first (full) sync on, or deprecated and no label of ours; never looked up. */
 const SYSTEM_GROUP = /^contactGroups\/(friends|family|coworkers|chatBuddies|all|blocked|myContacts|starred)$/;
@@ -63,8 +58,6 @@ interface LabelContext {
   result: SyncResult;
   synced?: boolean;
 }
-
-type AgentKeyRef = Pick<AgentRef, 'brokerageId' | 'agentId'>;
 
 export interface SyncResult {
   kind: 'full' | 'incremental';
@@ -163,7 +156,7 @@ export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'age
  * Removes contacts from the mirror, leaving a tombstone of each (its id and when: contact-tombstone.entity.ts), each
  * at a feed position of its own reserved by the transaction (`feed`: taken first in it, contact-changes.ts).
  */
-export async function removeContacts(m: EntityManager, agent: Pick<AgentRef, 'brokerageId' | 'agentId'>, feed: FeedWrite, ids: string[], now = new Date()): Promise<void> {
+export async function removeContacts(m: EntityManager, agent: AgentKey, feed: FeedWrite, ids: string[], now = new Date()): Promise<void> {
   const { brokerageId, agentId } = agent;
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
@@ -222,7 +215,7 @@ export class ContactSync {
     return this.sweeping;
   }
 
-  async record(agent: AgentKeyRef): Promise<ContactSyncRecord> {
+  async record(agent: AgentKey): Promise<ContactSyncRecord> {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
@@ -272,14 +265,14 @@ export class ContactSync {
   }
 
   /** Whether the agent's mirror was made with other person fields than ours (an older release): a full sync is due. */
-  async needsRefill(agent: AgentKeyRef): Promise<boolean> {
+  async needsRefill(agent: AgentKey): Promise<boolean> {
     const rec = await this.deps.ds.getRepository(ContactSyncRecord).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, personFields: true, syncToken: true } });
     // No record, or no sync yet: nothing in the mirror came from Google with fewer fields.
     return Boolean(rec?.syncToken) && rec!.personFields !== PERSON_FIELDS;
   }
 
   /** A label sync now (incremental, or full before the first), for a delivery that must know Google's groups. */
-  async syncLabelsNow(agent: AgentKeyRef, people: people_v1.People): Promise<void> {
+  async syncLabelsNow(agent: AgentKey, people: people_v1.People): Promise<void> {
     const rec = await this.record(agent);
     await syncLabels(this.deps.ds, agent, people, !rec.groupSyncToken);
   }
@@ -548,14 +541,14 @@ export class ContactSync {
         if (labelsChanged) await followGoogleMemberships(m, c, labelIds);
         // In Google again (restored: an edit there won over our delete) or linked only now: label changes that
         // waited for it go out.
-        if (patch.deletedAt === null || !c.resourceName) await requeueMembers(m, { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, { contactIds: [c.id] });
-        if (pushOurs) await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId }, kind: 'update', entityId: c.id }]);
+        if (patch.deletedAt === null || !c.resourceName) await requeueMembers(m, c, { contactIds: [c.id] });
+        if (pushOurs) await CONTACTS_OUTBOX.write(m, c, { kind: 'update', entityId: c.id });
         await feed.mark([c.id]);
         return true;
       });
       if (ok === 'quiet') return false;
       if (ok) {
-        if (pushOurs) this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: c.brokerageId, agentId: c.agentId });
+        if (pushOurs) this.deps.outbox.kick(CONTACTS_OUTBOX, c);
         return true;
       }
     }
@@ -633,7 +626,7 @@ export class ContactSync {
           const res = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
           if (!res.affected) return 'changed' as const;
           await reclaimMemberships(m, c); // its labels go back with it (Google's copy is gone, and with it its groups)
-          await enqueue(m, [{ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'create', entityId: c.id }]);
+          await CONTACTS_OUTBOX.write(m, agent, { kind: 'create', entityId: c.id });
           await feed.mark([c.id]);
           return 'recreated' as const;
         }
@@ -644,7 +637,7 @@ export class ContactSync {
         return 'removed' as const;
       });
       if (outcome === 'changed') continue;
-      if (outcome === 'recreated') this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
+      if (outcome === 'recreated') this.deps.outbox.kick(CONTACTS_OUTBOX, agent);
       return outcome !== 'gone';
     }
     return false;
@@ -652,8 +645,8 @@ export class ContactSync {
 
   private async removeRemoteDuplicates(agent: AgentRef, resourceNames: string[]): Promise<void> {
     this.deps.log.warn({ agentId: agent.agentId, resourceNames }, 'Google has extra copies of contacts we created (a retried create); deleting them');
-    await this.deps.ds.transaction((m) => enqueue(m, resourceNames.map((rn) => ({ lane: { topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId }, kind: 'delete-copy', entityId: rn }))));
-    this.deps.outbox.kick({ topic: CONTACTS_TOPIC, brokerageId: agent.brokerageId, agentId: agent.agentId });
+    await this.deps.ds.transaction((m) => CONTACTS_OUTBOX.write(m, agent, resourceNames.map((rn) => ({ kind: 'delete-copy' as const, entityId: rn }))));
+    this.deps.outbox.kick(CONTACTS_OUTBOX, agent);
   }
 }
 

@@ -1,3 +1,4 @@
+import { PageInfoType } from '../graphql/connection';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { SyncErrorType } from '../google/sync-error.type';
 
@@ -193,15 +194,6 @@ export class ContactEdgeType {
 
   @Field(() => ContactType)
   node: ContactType;
-}
-
-@ObjectType('PageInfo')
-export class PageInfoType {
-  @Field()
-  hasNextPage: boolean;
-
-  @Field(() => String, { nullable: true })
-  endCursor: string | null;
 }
 
 @ObjectType('ContactConnection')

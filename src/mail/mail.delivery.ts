@@ -34,8 +34,10 @@ import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/goog
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import type { LaneRef, Outcome, OutboxHandler } from '../outbox/outbox';
-import { MAIL_TOPIC, loadMime } from './mail.service';
+import type { LaneRef } from '../outbox/topics';
+import type { Outcome, OutboxHandler } from '../outbox/worker';
+import { loadMime } from './mail.service';
+import { MAIL_OUTBOX } from '../outbox/topics';
 
 /** Larger messages go to the upload endpoint: a JSON body carries base64url, a third larger. */
 export const RAW_JSON_MAX_BYTES = 4 * 1024 * 1024;
@@ -79,7 +81,7 @@ function duration(ms: number): string {
 }
 
 export class MailDelivery implements OutboxHandler {
-  readonly topic = MAIL_TOPIC;
+  readonly topic = MAIL_OUTBOX;
 
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; log: Logger; giveUpMs: number }) {}
 

@@ -13,16 +13,17 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import { In, LessThan } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import { checkFirst, decodeCursor, encodeCursor, pageOf } from '../graphql/connection';
 import { isUniqueViolation } from '../db/unique-violation';
 import { MailMimeChunk, MailRecipient, SentMail } from '../entities';
 import { MIME_CHUNK_BYTES } from '../entities/mail.entities';
 import { AppError, ErrorCode, badInput, notFound } from '../errors';
-import { enqueue, type LaneRef, type OutboxWorker } from '../outbox/outbox';
+import { MAIL_OUTBOX } from '../outbox/topics';
+import type { OutboxWorker } from '../outbox/worker';
 import { buildMime, checkMailInput } from './mail.compose';
 import type { SendMailInput } from './mail.input';
 import { MailRecipientKindEnum, MailStatusEnum, type MailConnectionType, type MailType } from './mail.type';
 
-export const MAIL_TOPIC = 'mail';
 export const MAX_MAIL_PAGE = 200;
 /** The attachment list (names, types, sizes) is one text column (MEDIUMTEXT on MySQL), with room to spare. */
 export const MAX_ATTACHMENT_LIST_BYTES = 60_000;
@@ -60,28 +61,12 @@ export function toMailType(m: SentMail, recipients: MailRecipient[]): MailType {
   };
 }
 
-function encodeCursor(m: Pick<SentMail, 'createdAt' | 'id'>): string {
-  return Buffer.from(JSON.stringify([m.createdAt.getTime(), m.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [number, string] {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isInteger(v[0]) && typeof v[1] === 'string') return [v[0], v[1]];
-  } catch {
-    /* fall through */
-  }
-  throw badInput(`"after" is not a cursor this API returned (got "${cursor.slice(0, 60)}")`, { field: 'after' });
-}
+const cursorOf = (m: Pick<SentMail, 'createdAt' | 'id'>) => encodeCursor([m.createdAt.getTime(), m.id]);
 
 const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
 
 export class MailService {
   constructor(private readonly deps: { ds: DataSource; outbox: OutboxWorker; settings: MailSettings }) {}
-
-  lane(scope: TenantScope): LaneRef {
-    return { topic: MAIL_TOPIC, brokerageId: scope.brokerageId, agentId: scope.agentId };
-  }
 
   async send(scope: TenantScope, input: SendMailInput): Promise<MailType> {
     // A large mail holds several copies of itself while it is decoded, built and stored: the HTTP layer lets only a
@@ -89,8 +74,7 @@ export class MailService {
     const accepted = await this.accept(scope, input);
     if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
     // Also without a key: its delivery fails at once (GOOGLE_NOT_CONFIGURED is final for mail), and the answer says why.
-    this.deps.outbox.kick(this.lane(scope));
-    await this.deps.outbox.waitFor(scope.brokerageId, accepted.seqs, this.deps.settings.mutationWaitMs);
+    await this.deps.outbox.settle(MAIL_OUTBOX, scope, accepted.seqs, { waitMs: this.deps.settings.mutationWaitMs });
     return (await this.get(scope, accepted.id))!;
   }
 
@@ -151,7 +135,7 @@ export class MailService {
         await m.getRepository(SentMail).insert(row);
         for (let i = 0; i < recipients.length; i += 200) await m.getRepository(MailRecipient).insert(recipients.slice(i, i + 200));
         await storeMime(m, scope.brokerageId, id, mime);
-        return enqueue(m, [{ lane: this.lane(scope), kind: 'send', entityId: id }], now);
+        return MAIL_OUTBOX.write(m, scope, { kind: 'send', entityId: id }, now);
       });
     } catch (err) {
       // Two first sends with one key at once: the unique index let one in; the other answers with it.
@@ -182,12 +166,12 @@ export class MailService {
 
   /** The agent's mail, newest first. */
   async list(scope: TenantScope, args: { first: number; after?: string | null }): Promise<MailConnectionType> {
-    if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_MAIL_PAGE) throw badInput(`"first" must be from 1 to ${MAX_MAIL_PAGE} (got ${args.first})`, { field: 'first' });
+    checkFirst(args.first, MAX_MAIL_PAGE);
     const repo = scope.manager.getRepository(SentMail);
     const mine = { brokerageId: scope.brokerageId, agentId: scope.agentId };
     let where: object | object[] = mine;
     if (args.after) {
-      const [ms, id] = decodeCursor(args.after);
+      const [ms, id] = decodeCursor(args.after, ['integer', 'string']);
       const at = new Date(ms);
       where = [{ ...mine, createdAt: LessThan(at) }, { ...mine, createdAt: at, id: LessThan(id) }];
     }
@@ -204,8 +188,7 @@ export class MailService {
       else byMail.set(r.mailId, [r]);
     }
     return {
-      edges: page.map((m) => ({ cursor: encodeCursor(m), node: toMailType(m, byMail.get(m.id) ?? []) })),
-      pageInfo: { hasNextPage: rows.length > args.first, endCursor: page.length ? encodeCursor(page[page.length - 1]) : null },
+      ...pageOf(rows, args.first, cursorOf, (m) => toMailType(m, byMail.get(m.id) ?? [])),
       totalCount,
     };
   }

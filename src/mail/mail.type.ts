@@ -1,5 +1,5 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfoType } from '../contacts/contact.type';
+import { PageInfoType } from '../graphql/connection';
 
 export enum MailStatusEnum {
   QUEUED = 'QUEUED',

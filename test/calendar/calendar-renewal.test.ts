@@ -8,7 +8,7 @@
  * emulator's log), never for time.
  */
 import { CalendarWatch } from '../../src/calendar/calendar.watch';
-import type { CalendarAgentRef } from '../../src/calendar/calendar.sync';
+import type { AgentRef } from '../../src/agents/agent-ref';
 import { CalendarChannel } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { freePort } from '../support/gateway';
@@ -26,7 +26,7 @@ interface GoogleChannel { id: string; resourceId: string; address: string; stopp
 describeEachDb('calendar push-channel renewal', (db) => {
   let w: World;
   let webhook: string;
-  const agents: Record<string, CalendarAgentRef> = {};
+  const agents: Record<string, AgentRef> = {};
 
   beforeAll(async () => {
     const port = await freePort();

@@ -10,9 +10,13 @@ import { join } from 'node:path';
 import { createDataSource, openDatabase, type DatabaseConfig } from '../../src/db/data-source';
 import { OutboxRow } from '../../src/entities';
 import { createLogger } from '../../src/logger';
-import { backoffMs, enqueue, OutboxWorker, type LaneRef, type Outcome, type OutboxHandler } from '../../src/outbox/outbox';
+import { backoffMs } from '../../src/outbox/retry';
+import { OutboxTopic, type LaneRef } from '../../src/outbox/topics';
+import { OutboxWorker, type Outcome, type OutboxHandler } from '../../src/outbox/worker';
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
+
+const TEST = new OutboxTopic('test', ['x', 'poison']);
 
 const FAST = { pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
 
@@ -26,7 +30,7 @@ test('backoff: exponential with jitter in [d/2, d], capped, and never shorter th
 });
 
 class Recorder implements OutboxHandler {
-  readonly topic = 'test';
+  readonly topic = TEST;
   readonly delivered: { worker: string; lane: string; seqs: number[]; entityIds: string[] }[] = [];
   /** Every call, failed or not: the rows offered, when it started (Date.now()) and when it answered. */
   readonly calls: { entityIds: string[]; startedAt: number; answeredAt: number; result: 'retry' | 'delivered' }[] = [];
@@ -96,8 +100,8 @@ describeEachDb('outbox', (db) => {
       w1.start();
       w2.start();
       for (let round = 0; round < 10; round++) {
-        await ds1.transaction((m) => enqueue(m, lanes.flatMap((lane) => Array.from({ length: 3 }, (_, i) => ({ lane, kind: 'x', entityId: `${lane.agentId}:${round * 3 + i}` })))));
-        for (const lane of lanes) (round % 2 ? w1 : w2).kick(lane);
+        await ds1.transaction((m) => Promise.all(lanes.map((lane) => TEST.write(m, lane, Array.from({ length: 3 }, (_, i) => ({ kind: 'x' as const, entityId: `${lane.agentId}:${round * 3 + i}` }))))));
+        for (const lane of lanes) (round % 2 ? w1 : w2).kick(TEST, lane);
       }
       await until('every row delivered', () => ds1.getRepository(OutboxRow).count(), (n) => n === 0);
     } finally {
@@ -121,9 +125,9 @@ describeEachDb('outbox', (db) => {
     const w = new OutboxWorker(db().ds, createLogger('silent'), FAST);
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-    await db().ds.transaction((m) => enqueue(m, [{ lane, kind: 'x', entityId: 'a' }, { lane, kind: 'poison', entityId: 'b' }, { lane, kind: 'x', entityId: 'c' }]));
+    await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }, { kind: 'poison', entityId: 'b' }, { kind: 'x', entityId: 'c' }]));
     w.start();
-    w.kick(lane);
+    w.kick(TEST, lane);
     try {
       await until('every row settled', () => db().ds.getRepository(OutboxRow).count({ where: { status: 'PENDING' } }), (n) => n === 0);
       // Two calls: the failed one, then one for all three rows; nothing of the lane went out between them.
@@ -138,6 +142,27 @@ describeEachDb('outbox', (db) => {
     }
   });
 
+  test('a row of a kind its handler does not deliver is given up, and the rows behind it are delivered', async () => {
+    const rec = new Recorder('p1');
+    const w = new OutboxWorker(db().ds, createLogger('silent'), FAST);
+    w.register(rec);
+    const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
+    // A row written by a release that knows a kind this one does not (as a rollback would leave behind).
+    const newer = new OutboxTopic('test', ['x', 'from-v2']);
+    await db().ds.transaction((m) => newer.write(m, lane, [{ kind: 'x', entityId: 'a' }, { kind: 'from-v2', entityId: 'b' }, { kind: 'x', entityId: 'c' }]));
+    w.start();
+    w.kick(TEST, lane);
+    try {
+      await until('every row settled', () => db().ds.getRepository(OutboxRow).count({ where: { status: 'PENDING' } }), (n) => n === 0);
+      // The handler never saw the unknown row: 'a' alone, then 'c' alone.
+      expect(rec.calls.map((c) => c.entityIds)).toEqual([['a'], ['c']]);
+      const failed = await db().ds.getRepository(OutboxRow).find();
+      expect(failed.map((r) => [r.entityId, r.status, r.lastError])).toEqual([['b', 'FAILED', 'no test handler delivers "from-v2"']]);
+    } finally {
+      await w.stop();
+    }
+  });
+
   test('a lane waiting out a retry does not poll the database meanwhile', async () => {
     const rec = new Recorder('p1');
     rec.failNext = 1;
@@ -146,7 +171,7 @@ describeEachDb('outbox', (db) => {
     const w = new OutboxWorker(db().ds, createLogger('silent'), { ...FAST, pollMs: 600_000, retryBaseMs: 1000, retryMaxMs: 1000 });
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-    await db().ds.transaction((m) => enqueue(m, [{ lane, kind: 'x', entityId: 'a' }]));
+    await db().ds.transaction((m) => TEST.write(m, lane, { kind: 'x', entityId: 'a' }));
     let reads = 0;
     const readings: Record<'retry' | 'start', number[]> = { retry: [], start: [] };
     rec.onCall = (event) => readings[event].push(reads);
