@@ -1,12 +1,17 @@
 /**
  * The only way services reach tenant data: every query made through a
  * TenantScope is filtered by the caller's brokerage (and, for agent-owned
- * rows, the caller's agent), merged into the `where` by this class, so a
- * service cannot forget it. Cross-tenant access is impossible by construction:
- * a foreign id simply finds nothing, which callers report as NOT_FOUND (never
- * FORBIDDEN, which would confirm that the id exists).
+ * rows, the caller's agent), merged into the `where` (or into a query
+ * builder's first condition) by this class, so a service cannot forget it.
+ * Cross-tenant access is impossible by construction: a foreign id simply finds
+ * nothing, which callers report as NOT_FOUND (never FORBIDDEN, which would
+ * confirm that the id exists).
+ *
+ * The entity manager itself is not handed out: writes run in `transaction`,
+ * whose callback gets the transaction's manager (for the outbox and the change
+ * feed, which take the agent explicitly) and the scope bound to it.
  */
-import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsWhere, ObjectLiteral } from 'typeorm';
+import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsWhere, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { AgentRef } from '../agents/agent-ref';
 import { Brokerage } from '../entities';
 import type { Caller } from './caller';
@@ -20,9 +25,14 @@ export interface AgentOwned extends BrokerageOwned {
 
 export class TenantScope {
   constructor(
-    readonly manager: EntityManager,
+    private readonly em: EntityManager,
     readonly caller: Caller,
   ) {}
+
+  /** @deprecated Being removed (issue 17): use transaction, read, agentQuery or the find helpers. */
+  get manager(): EntityManager {
+    return this.em;
+  }
 
   get brokerageId(): string {
     return this.caller.brokerageId;
@@ -42,26 +52,64 @@ export class TenantScope {
     return new TenantScope(manager, this.caller);
   }
 
+  /** Runs `work` in one transaction, with its manager and this scope bound to it. */
+  transaction<T>(work: (m: EntityManager, tx: TenantScope) => Promise<T>): Promise<T> {
+    return this.em.transaction((m) => work(m, this.within(m)));
+  }
+
+  /**
+   * A query builder over the caller's own rows of `entity` (as `alias`): its first condition is the agent and the
+   * brokerage (parameters `agentId` and `brokerageId`, which subqueries may reuse). Add conditions with andWhere;
+   * `where` would replace the filter.
+   */
+  agentQuery<T extends AgentOwned>(entity: EntityTarget<T>, alias: string): SelectQueryBuilder<T> {
+    return this.em
+      .getRepository(entity)
+      .createQueryBuilder(alias)
+      .where(`${alias}.agentId = :agentId AND ${alias}.brokerageId = :brokerageId`, { agentId: this.caller.agentId, brokerageId: this.caller.brokerageId });
+  }
+
+  /** A query builder over the caller's brokerage's rows of `entity` (parameter `brokerageId`); see agentQuery. */
+  brokerageQuery<T extends BrokerageOwned>(entity: EntityTarget<T>, alias: string): SelectQueryBuilder<T> {
+    return this.em.getRepository(entity).createQueryBuilder(alias).where(`${alias}.brokerageId = :brokerageId`, { brokerageId: this.caller.brokerageId });
+  }
+
+  /** How many of the caller's own rows match `where`. */
+  countForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}): Promise<number> {
+    return this.em.getRepository(entity).countBy(this.agentWhere(where));
+  }
+
+  /** Runs `read` with this scope's manager, for reads that take the agent explicitly (the change feed, outbox counts). */
+  read<T>(read: (m: EntityManager) => Promise<T>): Promise<T> {
+    return read(this.em);
+  }
+
   brokerage(): Promise<Brokerage> {
-    return this.manager.getRepository(Brokerage).findOneByOrFail({ id: this.caller.brokerageId });
+    return this.em.getRepository(Brokerage).findOneByOrFail({ id: this.caller.brokerageId });
   }
 
   /** Rows of the caller's brokerage matching `where`. */
   findInBrokerage<T extends BrokerageOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}, order?: FindOptionsOrder<T>): Promise<T[]> {
-    return this.manager.getRepository(entity).find({ where: this.brokerageWhere(where), order });
+    return this.em.getRepository(entity).find({ where: this.brokerageWhere(where), order });
   }
 
   findOneInBrokerage<T extends BrokerageOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}, order?: FindOptionsOrder<T>): Promise<T | null> {
-    return this.manager.getRepository(entity).findOne({ where: this.brokerageWhere(where), order });
+    return this.em.getRepository(entity).findOne({ where: this.brokerageWhere(where), order });
   }
 
   /** Rows of the caller's own agent matching `where`. */
   findForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}, order?: FindOptionsOrder<T>): Promise<T[]> {
-    return this.manager.getRepository(entity).find({ where: this.agentWhere(where), order });
+    return this.em.getRepository(entity).find({ where: this.agentWhere(where), order });
   }
 
   findOneForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}): Promise<T | null> {
-    return this.manager.getRepository(entity).findOne({ where: this.agentWhere(where) });
+    return this.em.getRepository(entity).findOne({ where: this.agentWhere(where) });
+  }
+
+  /** The caller's own rows matching any of `where` (an OR), in `order`, at most `take`. */
+  findManyForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> | FindOptionsWhere<T>[], options: { order?: FindOptionsOrder<T>; take?: number } = {}): Promise<T[]> {
+    const list = Array.isArray(where) ? where.map((w) => this.agentWhere(w)) : this.agentWhere(where);
+    return this.em.getRepository(entity).find({ where: list, ...options });
   }
 
   private brokerageWhere<T extends BrokerageOwned>(where: FindOptionsWhere<T>): FindOptionsWhere<T> {
