@@ -23,7 +23,7 @@ import { CredentialStore } from './google/credential-store';
 import { MailDelivery } from './mail/mail.delivery';
 import { MailService } from './mail/mail.service';
 import { GoogleSessions } from './google/google-sessions';
-import { OutboxWorker } from './outbox/outbox';
+import { OutboxWorker } from './outbox/worker';
 import { TokenBroker } from './google/token-broker';
 import { instrumentedFetch } from './metrics/google-method';
 import { Metrics } from './metrics/metrics';

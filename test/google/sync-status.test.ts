@@ -9,6 +9,7 @@ import { describeEachDb } from '../support/db';
 import { seedBrokerage } from '../support/gateway';
 import { until } from '../support/wait';
 import { resetContacts, startWorld, type World } from '../support/world';
+import type { Settlements } from '../../src/outbox/settle';
 
 const AGENT = 'agent@alpha.test';
 const BOSS = 'boss@alpha.test';
@@ -46,7 +47,7 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
   };
   /** Runs `write` and tells whether the mutation waited for the outbox. */
   const waitedFor = async <T>(write: () => Promise<T>): Promise<{ answer: T; waited: boolean }> => {
-    const spy = jest.spyOn(w.gw.services.outbox, 'waitFor');
+    const spy = jest.spyOn((w.gw.services.outbox as unknown as { settlements: Settlements }).settlements, 'waitFor');
     try {
       const answer = await write();
       return { answer, waited: spy.mock.calls.length > 0 };
