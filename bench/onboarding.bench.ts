@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { buildServices } from '../src/app';
 import { loadConfig, withEmulator } from '../src/config';
 import { openDatabase } from '../src/db/data-source';
-import { startEmulator } from '../src/emulator/server';
+import { startEmulator } from 'google-workspace-emulator';
 import { GUIDE_SCOPES } from '../src/google/scopes';
 import { createLogger } from '../src/logger';
 import { ensureDemoTenant } from '../src/sandbox/demo';

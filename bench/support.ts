@@ -3,7 +3,7 @@ export interface BenchResult {
   figures: Record<string, number | string>;
 }
 
-/** The emulator's admin API (architecture.md §5). */
+/** The emulator's admin API (test/google-workspace-emulator/README.md, "Admin API"). */
 export async function adminCall(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
   const res = await fetch(`${url}/emulator/v1${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
   const text = await res.text();
@@ -20,7 +20,7 @@ import { signSandboxToken } from '../src/auth/sandbox-token';
 import { loadConfig, withEmulator } from '../src/config';
 import type { Services } from '../src/context';
 import { openDatabase } from '../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { GUIDE_SCOPES } from '../src/google/scopes';
 import { createLogger } from '../src/logger';
 import { ensureDemoTenant } from '../src/sandbox/demo';

@@ -5,7 +5,6 @@
  */
 import type { DataSource } from 'typeorm';
 import { AgentService } from './agents/agent.service';
-import { Agent } from './entities';
 import { CallerTokenVerifier } from './auth/caller-token';
 import type { Config } from './config';
 import type { Services } from './context';
@@ -15,6 +14,7 @@ import { CalendarDelivery } from './calendar/calendar.delivery';
 import { CalendarService } from './calendar/calendar.service';
 import { CalendarSync } from './calendar/calendar.sync';
 import { CalendarWatch } from './calendar/calendar.watch';
+import { viewCache } from './calendar/range-cache';
 import { ContactDelivery } from './contacts/contact.delivery';
 import { ContactLabelService } from './contacts/contact-label.service';
 import { ContactService } from './contacts/contact.service';
@@ -29,10 +29,16 @@ import { instrumentedFetch } from './metrics/google-method';
 import { Metrics } from './metrics/metrics';
 import { OnboardingService } from './onboarding/onboarding.service';
 import { ServiceAccountService } from './onboarding/service-account.service';
+import { Hooks, type GatewayHooks } from './hooks';
 import { buildGatewaySchema } from './schema';
 import { createGateway, type Gateway } from './server';
 import { VERSION } from './version';
 
+/**
+ * Every service, built once from the config (each setting derived in config.ts, never here). Features that must not
+ * import each other meet through typed hooks (hooks.ts): onboarding announces a key taken out of use, the calendar
+ * releases its push channels and views.
+ */
 export function buildServices(config: Config, ds: DataSource, log: Logger, opts: { broker?: TokenBroker } = {}): Services {
   const envelope = new Envelope(config.keyEncryptionKeys);
   const metrics = new Metrics(ds);
@@ -43,28 +49,22 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
   const sessions = new GoogleSessions(ds, broker, credentials, { ...config.google, fetch: instrumentedFetch(metrics, config.google.roots), userAgent });
+  const hooks = new Hooks<GatewayHooks>();
+
   const contactSync = new ContactSync({ ds, sessions, outbox, log, metrics, retentionMs: config.contacts.changesRetentionMs });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
-  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, log, metrics });
-  let calendarWatch: CalendarWatch | undefined;
-  const calendar = new CalendarService({
-    ds,
-    sessions,
-    outbox,
-    settings: { cacheMs: config.calendar.cacheMs, maxRangeMs: config.calendar.maxRangeMs, maxEventsPerLoad: config.calendar.maxEventsPerView, mutationWaitMs: config.contacts.mutationWaitMs },
-    log,
-    onUse: (scope) => calendarWatch?.ensure({ brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email }),
-  });
-  calendarWatch = new CalendarWatch({ ds, sessions, cache: calendar.cache, sync: calendarSync, log, settings: { address: config.calendar.webhookUrl, renewBeforeMs: 24 * 3600_000, renewEveryMs: 3600_000, stopOnShutdown: config.calendar.channelsOnShutdown === 'stop' } });
-  outbox.register(new CalendarDelivery({ ds, sessions, cache: calendar.cache, log, feed: calendarSync }));
+
+  const views = viewCache(config.calendar, ds, log);
+  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, freshnessMs: config.calendar.cacheMs, log, metrics });
+  const calendarWatch = new CalendarWatch({ ds, sessions, cache: views, sync: calendarSync, log, settings: config.calendar });
+  const calendar = new CalendarService({ ds, sessions, outbox, cache: views, watch: calendarWatch, settings: config.calendar, log });
+  outbox.register(new CalendarDelivery({ ds, sessions, cache: views, log, feed: calendarSync }));
+  hooks.on('credentialRetired', ({ brokerageId, credential }) => calendarWatch.stopForBrokerage(brokerageId, credential));
+  hooks.on('credentialRemoved', ({ brokerageId }) => calendar.dropViewsOf(brokerageId));
+
   outbox.register(new MailDelivery({ ds, sessions, log, giveUpMs: config.mail.giveUpMs }));
+
   return {
-    calendar,
-    calendarSync,
-    calendarWatch,
-    mail: new MailService({ ds, outbox, settings: { maxRecipients: config.mail.maxRecipients, mutationWaitMs: config.contacts.mutationWaitMs } }),
-    lifecycle: { draining: false },
-    metrics,
     config,
     ds,
     log,
@@ -73,16 +73,19 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     credentials,
     sessions,
     outbox,
+    metrics,
+    hooks,
+    lifecycle: { draining: false },
     contactSync,
     contacts: new ContactService({ ds, sync: contactSync, outbox, settings: config.contacts }),
     labels: new ContactLabelService({ ds, sync: contactSync, outbox, settings: config.contacts }),
+    calendar,
+    calendarSync,
+    calendarWatch,
+    mail: new MailService({ outbox, settings: config.mail }),
     agents: new AgentService(),
     serviceAccounts: new ServiceAccountService(),
-    onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, stopChannels: (brokerageId, credential) => calendarWatch!.stopForBrokerage(brokerageId, credential),
-      afterRemove: async (brokerageId) => {
-        for (const a of await ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) await calendar.cache.invalidate({ brokerageId, agentId: a.id });
-      },
-    }),
+    onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, hooks }),
   };
 }
 

@@ -82,8 +82,6 @@ export interface Config {
   contacts: {
     /** Reads sync first when the mirror is older than this, ms. */
     freshnessMs: number;
-    /** How long a mutation waits for Google before answering PENDING, ms. */
-    mutationWaitMs: number;
     /** How long the contact change feed keeps a change (and a deleted contact's tombstone), ms (contactChanges). */
     changesRetentionMs: number;
   };
@@ -121,6 +119,10 @@ export interface Config {
      * gateway going away for good: Google stops calling its address).
      */
     channelsOnShutdown: 'stop' | 'keep';
+    /** A push channel is renewed this long before it expires, ms (derived, not set). */
+    channelRenewBeforeMs: number;
+    /** How often channels due for renewal are looked for, ms (derived, not set). */
+    channelRenewEveryMs: number;
   };
   mail: {
     /** Most addresses (to + cc + bcc) in one mail. */
@@ -129,6 +131,8 @@ export interface Config {
     giveUpMs: number;
   };
   outbox: {
+    /** How long a mutation waits for Google's answer before it answers PENDING (its rows go on in the background), ms. */
+    mutationWaitMs: number;
     pollMs: number;
     lingerMs: number;
     leaseMs: number;
@@ -333,7 +337,6 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     google: readGoogle(str, problems, sandbox),
     contacts: {
       freshnessMs: int('CONTACTS_FRESHNESS_SECONDS', 60, 0, 86_400) * 1000,
-      mutationWaitMs: int('MUTATION_WAIT_MS', 3000, 0, 60_000),
       changesRetentionMs: int('CONTACT_CHANGES_RETENTION_DAYS', 30, 1, 3660) * 86_400_000,
     },
     clients: readClients(str, int, oneOf, problems, nodeEnv === 'production'),
@@ -345,10 +348,15 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       syncPastDays: int('CALENDAR_SYNC_PAST_DAYS', 30, 0, 3660),
       changesRetentionMs: int('CALENDAR_CHANGES_RETENTION_DAYS', 30, 1, 3660) * 86_400_000,
       channelsOnShutdown: oneOf('CALENDAR_CHANNELS_ON_SHUTDOWN', ['stop', 'keep'] as const, 'keep'),
+      // Google's events channels last about a week (docs/google-behaviour.md §3.4): renewing a day ahead, looked for
+      // hourly, leaves 23 hours of retries for a renewal that fails (Google down, a replica restarting).
+      channelRenewBeforeMs: 24 * 3600_000,
+      channelRenewEveryMs: 3600_000,
     },
     // Gmail (Workspace) takes at most 2,000 recipients per message (500 outside the domain).
     mail: { maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000), giveUpMs: int('MAIL_GIVE_UP_SECONDS', 86_400, 1, 30 * 86_400) * 1000 },
     outbox: {
+      mutationWaitMs: int('MUTATION_WAIT_MS', 3000, 0, 60_000),
       pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),
       lingerMs: int('OUTBOX_LINGER_MS', 25, 0, 5000),
       leaseMs: int('OUTBOX_LEASE_MS', 30_000, 200, 600_000),

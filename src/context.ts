@@ -27,6 +27,7 @@ import type { GoogleSession } from './google/google-session';
 import type { GoogleSessions } from './google/google-sessions';
 import type { Metrics } from './metrics/metrics';
 import type { OutboxWorker } from './outbox/worker';
+import type { GatewayHooks, Hooks } from './hooks';
 import type { TokenBroker } from './google/token-broker';
 import type { Logger } from './logger';
 import type { MailService } from './mail/mail.service';
@@ -56,6 +57,8 @@ export interface Services {
   mail: MailService;
   /** Set once the process is shutting down: /readyz answers 503 from then on. */
   lifecycle: { draining: boolean };
+  /** Hooks between features (hooks.ts), subscribed in app.ts. */
+  hooks: Hooks<GatewayHooks>;
   metrics: Metrics;
 }
 
@@ -135,7 +138,7 @@ export function createContext(services: Services, requestId: string, caller: Cal
         contacts: contactLoaders(scope, ensureFresh, ensureLabelsFresh),
         events: new DataLoader((ids) => services.calendar.getMany(scope, ids)),
         labelCounts: new DataLoader(async (ids) => {
-          const counts = await memberCounts(scope.manager, scope, [...ids]);
+          const counts = await memberCounts(scope, [...ids]);
           return ids.map((id) => counts.get(id) ?? 0);
         }),
       };

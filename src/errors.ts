@@ -1,5 +1,5 @@
 /**
- * The public error codes (API contract, architecture.md §4) and the one error
+ * The public error codes (API contract, docs/architecture.md §4) and the one error
  * class that carries them. Every error a client sees has `extensions.code` set
  * to one of ErrorCode; anything else is masked as INTERNAL_SERVER_ERROR by
  * `formatError` in server.ts.

@@ -10,7 +10,7 @@ import { openDatabase } from './db/data-source';
 import { createLogger } from './logger';
 import { DEMO_ADMIN, DEMO_AGENT, ensureDemoTenant } from './sandbox/demo';
 import { signSandboxToken } from './auth/sandbox-token';
-import { startEmulator } from './emulator/server';
+import { startEmulator } from './sandbox/emulator';
 import type { VerificationResult } from './onboarding/onboarding.service';
 import { provisionSandbox } from './sandbox/provision';
 

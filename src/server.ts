@@ -20,7 +20,7 @@
  *   (the details go to the log); every error a client sees carries one of the
  *   contract's codes (errors.ts), or a persisted-query code.
  * - Apollo's cache-control plugin is its main per-request cost and we use no
- *   cache hints: it is disabled (architecture.md §1).
+ *   cache hints: it is disabled (docs/architecture.md §1).
  * - GET /explorer: GraphiQL, when EXPLORER is on (src/explorer/).
  */
 import { randomUUID } from 'node:crypto';

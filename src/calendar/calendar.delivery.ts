@@ -10,23 +10,21 @@
  * - A delete that finds the event gone (410 deleted, 404) is done.
  * Every delivered write invalidates the agent's cached ranges.
  */
-import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
 import { CalendarEvent, type OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
+import type { CalendarDriver, GoogleEvent } from '../google/calendar';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import type { LaneRef } from '../outbox/topics';
 import type { Outcome, OutboxHandler } from '../outbox/worker';
 import { parseUnconfirmed } from '../outbox/unconfirmed';
-import type { RangeCache } from './calendar.service';
+import type { RangeCache } from './range-cache';
 import { CALENDAR_OUTBOX } from '../outbox/topics';
 import type { CalendarSync } from './calendar.sync';
 import { sameValue } from './event.mapper';
-
-type GEvent = calendar_v3.Schema$Event;
 
 /** Writes per delivery round before the lane's lease is renewed. */
 const ROUND = 50;
@@ -66,50 +64,46 @@ export class CalendarDelivery implements OutboxHandler {
     return outcomes;
   }
 
-  private async apply(cal: calendar_v3.Calendar, local: CalendarEvent): Promise<void> {
+  private async apply(cal: CalendarDriver, local: CalendarEvent): Promise<void> {
     const repo = this.deps.ds.getRepository(CalendarEvent);
     // The feed's position before we call Google: a sync recording this event after it has news at least as new.
     const sentAfter = (await this.deps.feed?.position(local)) ?? 0;
-    const settle = async (event: GEvent | null, extra: Partial<CalendarEvent> = {}) => {
+    const settle = async (event: GoogleEvent | null, extra: Partial<CalendarEvent> = {}) => {
       // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
       await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, unconfirmed: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
       // The feed hears of our write now (eventChanges); a failure here loses nothing: the next sync records it.
       await this.deps.feed?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }, sentAfter).catch((err) => this.deps.log.warn({ err, agentId: local.agentId }, 'calendar change feed: recording a delivered write failed; the next sync records it'));
     };
     if (local.pendingOp === 'create') {
-      const body = JSON.parse(local.body!) as GEvent;
+      const body = JSON.parse(local.body!) as GoogleEvent;
       try {
-        const res = await cal.events.insert({ calendarId: 'primary', requestBody: body, sendUpdates: 'none' });
-        await settle(res.data);
+        await settle(await cal.insertEvent(body));
       } catch (err) {
         if (mapGoogleError(err, { api: 'calendar' }).kind !== 'duplicate') throw err;
         // Our id is taken: an earlier attempt reached Google. Bring that event to the body we hold (it may
         // carry changes folded in since) instead of inserting a copy.
         const { id: _id, ...fields } = body;
-        const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: fields, sendUpdates: 'none' });
-        await settle(res.data);
+        await settle(await cal.patchEvent(local.googleEventId, fields));
       }
     } else if (local.pendingOp === 'patch') {
-      const body = JSON.parse(local.body!) as GEvent;
+      const body = JSON.parse(local.body!) as GoogleEvent;
       try {
-        const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: body, sendUpdates: 'none' }, local.baseEtag ? { headers: { 'If-Match': local.baseEtag } } : {});
-        await settle(res.data);
+        await settle(await cal.patchEvent(local.googleEventId, body, local.baseEtag));
       } catch (err) {
         if (mapGoogleError(err, { api: 'calendar' }).kind !== 'stale-etag') throw err;
-        const now = (await cal.events.get({ calendarId: 'primary', eventId: local.googleEventId })).data;
-        const before = local.event ? (JSON.parse(local.event) as GEvent) : null;
+        const now = await cal.getEvent(local.googleEventId);
+        const before = local.event ? (JSON.parse(local.event) as GoogleEvent) : null;
         // A field Google changed since our base is a conflict unless the change is ours: the value we are writing now,
         // or one an earlier write of ours may have put there unanswered (src/outbox/unconfirmed.ts).
         const ours = parseUnconfirmed(local.unconfirmed);
-        const field = (e: GEvent | null, k: string) => (e as Record<string, unknown> | null)?.[k];
+        const field = (e: GoogleEvent | null, k: string) => (e as Record<string, unknown> | null)?.[k];
         const changedInGoogle = (k: string) => JSON.stringify(field(before, k) ?? null) !== JSON.stringify(field(now, k) ?? null); // both Google's own renderings
         const both = before ? Object.keys(body).filter((k) => changedInGoogle(k) && !sameValue(field(body, k), field(now, k)) && !(ours[k] ?? []).some((v) => sameValue(v, field(now, k)))) : [];
-        const res = await cal.events.patch({ calendarId: 'primary', eventId: local.googleEventId, requestBody: body, sendUpdates: 'none' }, { headers: { 'If-Match': now.etag! } });
-        await settle(res.data, both.length ? { syncState: 'CONFLICT', conflicts: JSON.stringify(both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() }))) } : {});
+        await settle(await cal.patchEvent(local.googleEventId, body, now.etag!), both.length ? { syncState: 'CONFLICT', conflicts: JSON.stringify(both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() }))) } : {});
       }
     } else if (local.pendingOp === 'delete') {
       try {
-        await cal.events.delete({ calendarId: 'primary', eventId: local.googleEventId, sendUpdates: 'none' });
+        await cal.deleteEvent(local.googleEventId);
       } catch (err) {
         const kind = mapGoogleError(err, { api: 'calendar' }).kind;
         if (kind !== 'gone' && kind !== 'not-found') throw err; // already deleted: done

@@ -15,26 +15,30 @@
  * client whose cursor is below it is told it missed changes (eventChanges:
  * BAD_USER_INPUT, reason cursor_expired, with a cursor to resume from after a
  * reload) rather than silently skipping them.
+ *
+ * Clients read the feed with eventChanges (`changes`), in the order it was
+ * recorded, each cursor the base64url of its row's seq in decimal.
  */
-import type { calendar_v3 } from '@googleapis/calendar';
 import type { DataSource } from 'typeorm';
 import { In, LessThan, MoreThan } from 'typeorm';
+import type { TenantScope } from '../auth/tenant-scope';
 import { batches } from '../db/batches';
 import { CalendarChange, CalendarKnown, CalendarSyncRecord } from '../entities';
 import { EVENT_ID_LENGTH } from '../entities/calendar.entities';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
-import { AppError, ErrorCode } from '../errors';
+import { AppError, badInput, ErrorCode } from '../errors';
+import { checkFirst, pageOf } from '../graphql/connection';
+import type { CalendarDriver, EventListQuery, GoogleEvent } from '../google/calendar';
 import { NO_SYNC_ERROR, syncErrorColumns } from '../google/feature-health';
 import { isTokenRejected, mapGoogleError } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
-import { LIST_PAGE_SIZE } from './calendar.service';
+import { toEventType } from './event.mapper';
+import type { EventChangeConnectionType } from './event.type';
 import { alreadyKnown, knownStateOf } from './known-events';
 import { lockAgentFeeds } from '../db/agent-lock';
+import { HourlySweep } from '../db/hourly-sweep';
 import type { AgentKey, AgentRef } from '../agents/agent-ref';
-
-
-type GEvent = calendar_v3.Schema$Event;
 
 /** Events a full resync looks up (events.get) when the listing lacks them; past this, the listing is believed. */
 const MAX_LOOKUPS = 200;
@@ -47,35 +51,54 @@ const storedId = (id: string): string => id.slice(0, EVENT_ID_LENGTH);
 const PRUNE_BATCH = 1000;
 /** Agents the sweep looks at per round. */
 const PRUNE_AGENTS_PER_ROUND = 100;
-/** How often the sweep runs in each process (replicas may overlap: deleting twice is harmless). */
-const PRUNE_EVERY_MS = 3600_000;
+
+/** Most changes one page of eventChanges answers. */
+const MAX_CHANGES_PAGE = 500;
+
+/**
+ * The cursor of the change at `seq`: its decimal seq in base64url. Clients keep cursors across releases, so this
+ * format stays (it predates the JSON cursors of graphql/connection.ts).
+ */
+const changeCursor = (seq: number): string => Buffer.from(String(seq)).toString('base64url');
+
+/** The seq an eventChanges cursor stands for; BAD_USER_INPUT when it is not one. */
+function seqOfCursor(after: string): number {
+  const seq = Number(Buffer.from(after, 'base64url').toString('utf8'));
+  if (!Number.isInteger(seq) || seq < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
+  return seq;
+}
 
 export class CalendarSync {
   private readonly inflight = new Map<string, Promise<number>>();
-  private timer: NodeJS.Timeout | null = null;
-  private sweeping: Promise<number> | null = null;
+  private readonly sweeper: HourlySweep;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; pastDays: number; retentionMs: number; log?: Logger; metrics?: Metrics }) {}
+  constructor(
+    private readonly deps: {
+      ds: DataSource;
+      sessions: GoogleSessions;
+      pastDays: number;
+      retentionMs: number;
+      /** How old the last sync may be when a client reads the feed (CALENDAR_CACHE_SECONDS); older, it syncs first. */
+      freshnessMs: number;
+      log?: Logger;
+      metrics?: Metrics;
+    },
+  ) {
+    this.sweeper = new HourlySweep('calendar change feed', (now) => this.sweep(new Date(now.getTime() - deps.retentionMs)), deps.log);
+  }
 
   /** Starts the hourly retention sweep (the first one an hour from now; each agent's sync prunes its own meanwhile). */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.prune().catch((err) => this.deps.log?.warn({ err }, 'calendar change feed: the retention sweep failed; it runs again in an hour'));
-    }, PRUNE_EVERY_MS);
-    this.timer.unref();
+    this.sweeper.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.sweeping?.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.sweeper.stop();
   }
 
   /** Deletes every agent's changes older than the retention; resolves to the number of rows deleted. One sweep at a time. */
   prune(now = new Date()): Promise<number> {
-    this.sweeping ??= this.sweep(new Date(now.getTime() - this.deps.retentionMs)).finally(() => (this.sweeping = null));
-    return this.sweeping;
+    return this.sweeper.run(now);
   }
 
   private async sweep(cutoff: Date): Promise<number> {
@@ -105,7 +128,7 @@ export class CalendarSync {
       if (!old.length) return deleted;
       const through = old[old.length - 1].seq;
       await this.deps.ds.transaction(async (m) => {
-        // Readers look at the rows first and the horizon second (event.resolver.ts), so they never miss a deletion.
+        // Readers look at the rows first and the horizon second (`changes`), so they never miss a deletion.
         await m.createQueryBuilder().update(CalendarSyncRecord).set({ changesPrunedThrough: through }).where('agentId = :agentId AND brokerageId = :brokerageId AND changesPrunedThrough < :through', { agentId, brokerageId, through }).execute();
         await m.getRepository(CalendarChange).delete({ seq: In(old.map((r) => r.seq)), brokerageId });
       });
@@ -137,7 +160,40 @@ export class CalendarSync {
     return (await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId }))!;
   }
 
-  /** Runs one sync; resolves to the number of changes recorded. Concurrent callers share it. */
+  /**
+   * The caller's changes after `after` (eventChanges), fresh with Google first when the last sync is older than
+   * `freshnessMs`, as contactChanges does. A cursor older than the retention is BAD_USER_INPUT, reason cursor_expired,
+   * with the cursor to continue from once the client has reloaded its events (extensions.resyncCursor).
+   */
+  async changes(scope: TenantScope, args: { first: number; after?: string | null }): Promise<EventChangeConnectionType> {
+    checkFirst(args.first, MAX_CHANGES_PAGE);
+    const since = args.after ? seqOfCursor(args.after) : 0;
+    await this.ensureFresh(scope.agent, this.deps.freshnessMs);
+    const rows = await scope.findManyForAgent(CalendarChange, { seq: MoreThan(since) }, { order: { seq: 'ASC' }, take: args.first + 1 });
+    if (args.after) {
+      // The horizon is read after the rows: a retention sweep between the two reads is caught, never a silent gap.
+      const rec = await this.record(scope.agent);
+      if (since < rec.changesPrunedThrough) {
+        const newest = await this.position(scope.agent);
+        const days = Math.round(this.deps.retentionMs / 86_400_000);
+        throw badInput(
+          `The cursor is older than the change feed keeps (${days} days): changes after it were deleted. Reload the events you hold with events(from, to), then continue the feed from extensions.resyncCursor`,
+          { field: 'after', reason: 'cursor_expired', retentionDays: days, resyncCursor: changeCursor(Math.max(newest, rec.changesPrunedThrough)) },
+        );
+      }
+    }
+    return pageOf(
+      rows,
+      args.first,
+      (r) => changeCursor(r.seq),
+      (r) => {
+        const e = JSON.parse(r.event) as GoogleEvent;
+        return { eventId: r.googleEventId, status: r.status, event: r.status === 'cancelled' || !e.start ? null : toEventType(e), recordedAt: r.recordedAt };
+      },
+      args.after ?? null,
+    );
+  }
+
   /**
    * Syncs first when the last sync is older than `maxAgeMs` (as contactChanges does), so a client reading the feed sees
    * Google's news without asking for a sync; never fails the read (staleness is recorded).
@@ -150,6 +206,7 @@ export class CalendarSync {
     });
   }
 
+  /** Runs one sync; resolves to the number of changes recorded. Concurrent callers share it. */
   sync(agent: AgentRef): Promise<number> {
     const running = this.inflight.get(agent.agentId);
     if (running) return running;
@@ -162,7 +219,7 @@ export class CalendarSync {
    * Records what our own delivery wrote to Google (the event Google answered with; a deleted one cancelled), so that a
    * CRM write is in the change feed at once, not only after the next sync; the sync then finds it known.
    */
-  async recordDelivered(agent: AgentKey, event: GEvent, sentAfter: number): Promise<void> {
+  async recordDelivered(agent: AgentKey, event: GoogleEvent, sentAfter: number): Promise<void> {
     await this.recordChanges({ ...agent, email: '' }, [event], { unlessRecordedAfter: sentAfter });
   }
 
@@ -229,7 +286,7 @@ export class CalendarSync {
    * no longer has it. The sync token is saved last, so a resync that fails half way is done again whole, and then
    * records nothing twice.
    */
-  private async full(agent: AgentRef, cal: calendar_v3.Calendar, reason: string, fullSyncs: number): Promise<number> {
+  private async full(agent: AgentRef, cal: CalendarDriver, reason: string, fullSyncs: number): Promise<number> {
     const timeMin = new Date(Date.now() - this.deps.pastDays * 86_400_000);
     const seen = new Set<string>();
     // showDeleted: events deleted while the token was invalid come back as cancelled (Google keeps them for a while),
@@ -245,19 +302,15 @@ export class CalendarSync {
     if (token) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: token });
   }
 
-  /** Pages through events.list (the same parameters on every page, as Google requires) and records what changed. */
-  private async list(agent: AgentRef, cal: calendar_v3.Calendar, params: { syncToken?: string; timeMin?: string; showDeleted?: boolean }, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
-    let pageToken: string | undefined;
+  /** Pages through events.list (the driver asks for the same parameters on every page) and records what changed. */
+  private async list(agent: AgentRef, cal: CalendarDriver, query: EventListQuery, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
     let nextSyncToken: string | undefined;
     let recorded = 0;
-    do {
-      const res = await cal.events.list({ calendarId: 'primary', maxResults: LIST_PAGE_SIZE, ...params, pageToken });
-      const items: GEvent[] = res.data.items ?? [];
-      for (const e of items) if (e.id) seen?.add(storedId(e.id));
-      recorded += await this.recordChanges(agent, items, { full: Boolean(seen) });
-      pageToken = res.data.nextPageToken ?? undefined;
-      nextSyncToken = res.data.nextSyncToken ?? nextSyncToken;
-    } while (pageToken);
+    for await (const page of cal.eventPages(query)) {
+      for (const e of page.items) if (e.id) seen?.add(storedId(e.id));
+      recorded += await this.recordChanges(agent, page.items, { full: Boolean(seen) });
+      nextSyncToken = page.nextSyncToken ?? nextSyncToken;
+    }
     return { recorded, nextSyncToken };
   }
 
@@ -267,8 +320,8 @@ export class CalendarSync {
    * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change (except a
    * cancelled occurrence of a series, told once: the memory then holds it cancelled).
    */
-  private async recordChanges(agent: AgentRef, items: GEvent[], opts: { full?: boolean; unlessRecordedAfter?: number } = {}): Promise<number> {
-    const latest = new Map<string, GEvent>();
+  private async recordChanges(agent: AgentRef, items: GoogleEvent[], opts: { full?: boolean; unlessRecordedAfter?: number } = {}): Promise<number> {
+    const latest = new Map<string, GoogleEvent>();
     for (const e of items) if (e.id) latest.set(storedId(e.id), e);
     if (!latest.size) return 0;
     const ids = [...latest.keys()];
@@ -310,7 +363,7 @@ export class CalendarSync {
    * and forgotten when it exists, as it is outside what the listing covers. Past MAX_LOOKUPS the rest stay as they
    * are for the next resync: never reported cancelled without Google saying so.
    */
-  private async reconcile(agent: AgentRef, cal: calendar_v3.Calendar, seen: Set<string>, timeMin: Date): Promise<number> {
+  private async reconcile(agent: AgentRef, cal: CalendarDriver, seen: Set<string>, timeMin: Date): Promise<number> {
     const repo = this.deps.ds.getRepository(CalendarKnown);
     const missing: string[] = [];
     const leftWindow: string[] = [];
@@ -328,7 +381,7 @@ export class CalendarSync {
     if (missing.length > MAX_LOOKUPS) {
       this.deps.log?.warn({ agentId: agent.agentId, missing: missing.length, lookups: MAX_LOOKUPS }, 'calendar resync: more remembered events missing from the listing than one resync looks up; the rest wait for the next resync');
     }
-    const found: GEvent[] = [];
+    const found: GoogleEvent[] = [];
     const lookups = missing.slice(0, MAX_LOOKUPS);
     for (let i = 0; i < lookups.length; i += LOOKUP_CONCURRENCY) {
       found.push(...(await Promise.all(lookups.slice(i, i + LOOKUP_CONCURRENCY).map((id) => this.lookUp(cal, id)))));
@@ -343,9 +396,9 @@ export class CalendarSync {
   }
 
   /** The event as Google has it now; `{ id, status: 'cancelled' }` when Google says it is gone (404 or 410). */
-  private async lookUp(cal: calendar_v3.Calendar, id: string): Promise<GEvent> {
+  private async lookUp(cal: CalendarDriver, id: string): Promise<GoogleEvent> {
     try {
-      return (await cal.events.get({ calendarId: 'primary', eventId: id })).data;
+      return await cal.getEvent(id);
     } catch (err) {
       const f = mapGoogleError(err, { api: 'calendar' });
       if (f.status === 404 || f.status === 410) return { id, status: 'cancelled' };

@@ -1,5 +1,5 @@
 /**
- * Push notifications (Calendar events.watch, google-api-notes §3.4). With
+ * Push notifications (Calendar events.watch, docs/google-behaviour.md §3.4). With
  * CALENDAR_WEBHOOK_URL set, the gateway keeps one channel per agent who uses
  * the calendar, renews it before it expires, and stops its channels on
  * shutdown. Google POSTs an empty body with X-Goog-* headers; a known
@@ -8,17 +8,18 @@
  * line (never an error that would tell a prober which channels exist).
  * Channel tokens are random secrets; only their SHA-256 is stored.
  */
+import type { Config } from '../config';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { LessThan } from 'typeorm';
-import type { calendar_v3 } from '@googleapis/calendar';
 import { Agent, CalendarChannel } from '../entities';
+import { CALENDAR_CHANNEL_ID_MAX_LENGTH, type CalendarDriver } from '../google/calendar';
 import { mapGoogleError } from '../google/google-errors';
 import type { LoadedCredential } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import type { RangeCache } from './calendar.service';
+import type { RangeCache } from './range-cache';
 import type { CalendarSync } from './calendar.sync';
 import type { AgentKey, AgentRef } from '../agents/agent-ref';
 
@@ -26,16 +27,12 @@ export const WEBHOOK_PATH = '/webhooks/google/calendar';
 /** Notifications arrive one per change (a bulk edit sends hundreds); they are served by one sync after this pause. */
 export const SYNC_DEBOUNCE_MS = 500;
 
-export interface WatchSettings {
-  /** Public https address of WEBHOOK_PATH; null disables push notifications. */
-  address: string | null;
-  /** Renew a channel this long before it expires, ms. */
-  renewBeforeMs: number;
-  /** How often channels due for renewal are looked for, ms. */
-  renewEveryMs: number;
-  /** Stop every channel at shutdown (one gateway) or leave them to the other replicas (see config). */
-  stopOnShutdown: boolean;
-}
+/**
+ * webhookUrl: the public https address of WEBHOOK_PATH (null: no push notifications); channelRenewBeforeMs /
+ * channelRenewEveryMs: renewal; channelsOnShutdown: stop every channel at shutdown (a lone gateway) or leave them to
+ * the other replicas (see config).
+ */
+export type WatchSettings = Pick<Config['calendar'], 'webhookUrl' | 'channelRenewBeforeMs' | 'channelRenewEveryMs' | 'channelsOnShutdown'>;
 
 const digest = (token: string) => createHash('sha256').update(token).digest('hex');
 /** The order in which an agent's channels supersede one another: by creation, ties broken by id (the same on every replica). */
@@ -59,13 +56,13 @@ export class CalendarWatch {
   constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; sync: CalendarSync; log: Logger; settings: WatchSettings }) {}
 
   start(): void {
-    if (!this.deps.settings.address) return;
+    if (!this.deps.settings.webhookUrl) return;
     this.timer = setInterval(() => {
       if (this.renewing) return; // the last pass is still going: one at a time
       this.renewing = this.renewDue()
         .catch((err) => this.deps.log.warn({ err }, 'calendar channel renewal failed'))
         .finally(() => (this.renewing = undefined));
-    }, this.deps.settings.renewEveryMs);
+    }, this.deps.settings.channelRenewEveryMs);
     this.timer.unref();
   }
 
@@ -83,7 +80,7 @@ export class CalendarWatch {
     for (const { timer } of this.syncTimers.values()) clearTimeout(timer);
     this.syncTimers.clear();
     await Promise.allSettled([this.renewing, ...this.ensuring.values(), ...pending.map((agent) => this.runSync(agent))]);
-    if (!this.deps.settings.address || !this.deps.settings.stopOnShutdown) return;
+    if (!this.deps.settings.webhookUrl || this.deps.settings.channelsOnShutdown !== 'stop') return;
     // Every brokerage's channels, on purpose: with stopOnShutdown this is the only gateway, and its address goes away.
     const channels = await this.deps.ds.getRepository(CalendarChannel).find();
     await Promise.allSettled(channels.map((c) => this.stopChannel(c)));
@@ -116,7 +113,7 @@ export class CalendarWatch {
 
   /** Makes sure the agent has a live channel (at most one check a minute per agent; never fails the caller). */
   ensure(agent: AgentRef): void {
-    if (!this.deps.settings.address || this.stopped) return;
+    if (!this.deps.settings.webhookUrl || this.stopped) return;
     const last = this.checked.get(agent.agentId) ?? 0;
     if (Date.now() - last < 60_000 || this.ensuring.has(agent.agentId)) return;
     this.checked.set(agent.agentId, Date.now());
@@ -137,23 +134,23 @@ export class CalendarWatch {
   }
 
   async ensureNow(agent: AgentRef): Promise<CalendarChannel | null> {
-    const address = this.deps.settings.address;
+    const address = this.deps.settings.webhookUrl;
     if (!address) return null;
     const repo = this.deps.ds.getRepository(CalendarChannel);
     const live = await repo.findOne({ where: { brokerageId: agent.brokerageId, agentId: agent.agentId }, order: { expiration: 'DESC' } });
-    if (live && live.expiration.getTime() - Date.now() > this.deps.settings.renewBeforeMs) return live;
+    if (live && live.expiration.getTime() - Date.now() > this.deps.settings.channelRenewBeforeMs) return live;
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     const cal = await session.calendar();
     const token = randomBytes(32).toString('hex');
     const id = randomUUID();
-    const res = await cal.events.watch({ calendarId: 'primary', requestBody: { id, type: 'web_hook', address, token } });
+    const opened = await cal.watchEvents({ id, address, token });
     const channel: CalendarChannel = {
       id,
       brokerageId: agent.brokerageId,
       agentId: agent.agentId,
-      resourceId: res.data.resourceId ?? '',
+      resourceId: opened.resourceId ?? '',
       tokenDigest: digest(token),
-      expiration: new Date(Number(res.data.expiration ?? Date.now() + 7 * 86_400_000)),
+      expiration: new Date(Number(opened.expiration ?? Date.now() + 7 * 86_400_000)),
       createdAt: new Date(),
     };
     await repo.insert(channel);
@@ -171,7 +168,7 @@ export class CalendarWatch {
 
   private async renewDue(): Promise<void> {
     // Every brokerage's channels due, on purpose (a background pass); each channel then goes with its own brokerage.
-    const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.renewBeforeMs)) } });
+    const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.channelRenewBeforeMs)) } });
     for (const c of due) {
       if (this.stopped) return; // shutting down: open nothing more
       const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
@@ -182,7 +179,7 @@ export class CalendarWatch {
   }
 
   /** Stops a channel in Google (with `credential`, or a client of the agent's, or the agent's current session) and drops its row. */
-  private async stopChannel(c: CalendarChannel, credential?: LoadedCredential, client?: calendar_v3.Calendar): Promise<void> {
+  private async stopChannel(c: CalendarChannel, credential?: LoadedCredential, client?: CalendarDriver): Promise<void> {
     try {
       const agent = client ? null : await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
       let cal = client;
@@ -190,7 +187,7 @@ export class CalendarWatch {
         const session = credential ? this.deps.sessions.withCredential(credential, agent.email) : await this.deps.sessions.forAgent(c.brokerageId, agent.email);
         cal = await session.calendar();
       }
-      if (cal) await cal.channels.stop({ requestBody: { id: c.id, resourceId: c.resourceId } });
+      if (cal) await cal.stopChannel({ id: c.id, resourceId: c.resourceId });
     } catch (err) {
       this.deps.log.warn({ err, channel: c.id }, 'could not stop a calendar channel (it will expire by itself)');
     } finally {
@@ -228,7 +225,7 @@ export class CalendarWatch {
       if (this.stopped) return;
       try {
         // By the channel id alone: Google's notification says nothing else, and the brokerage is the channel's own.
-        const channel = id.length <= 64 ? await this.deps.ds.getRepository(CalendarChannel).findOneBy({ id }) : null;
+        const channel = id.length <= CALENDAR_CHANNEL_ID_MAX_LENGTH ? await this.deps.ds.getRepository(CalendarChannel).findOneBy({ id }) : null;
         const ok = channel && timingSafeEqual(Buffer.from(digest(token), 'hex'), Buffer.from(channel.tokenDigest, 'hex'));
         if (!channel || !ok) {
           this.deps.log.warn({ channelId: id.slice(0, 80), known: Boolean(channel) }, 'calendar notification ignored: unknown channel or wrong token');

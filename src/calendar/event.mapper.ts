@@ -1,18 +1,16 @@
 /**
  * Calendar `Event` ↔ the API's Event, and the validation of what the CRM
- * writes. Google's event shape: @googleapis/calendar v3 Schema$Event;
- * google-api-notes §3.
+ * writes. Google's event shape: GoogleEvent (src/google/calendar.ts);
+ * docs/google-behaviour.md §3.
  */
-import type { calendar_v3 } from '@googleapis/calendar';
 import { RRule } from 'rrule';
 import { badInput } from '../errors';
 import { SyncStateEnum } from '../contacts/contact.type';
 import type { CalendarEvent } from '../entities';
+import type { GoogleEvent, GoogleEventDateTime } from '../google/calendar';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
 import type { EventType } from './event.type';
-
-type GEvent = calendar_v3.Schema$Event;
 
 /** Google Calendar does not support recurrence more frequent than daily (see the emulator's recurrence.ts for sources). */
 const SUPPORTED_FREQ = new Set([RRule.DAILY, RRule.WEEKLY, RRule.MONTHLY, RRule.YEARLY]);
@@ -69,7 +67,7 @@ interface Times {
 }
 
 /** Google's start/end for the CRM's times, checked. */
-function googleTimes(t: Times, recurring: boolean): Pick<GEvent, 'start' | 'end'> {
+function googleTimes(t: Times, recurring: boolean): Pick<GoogleEvent, 'start' | 'end'> {
   if (t.timeZone !== null && !isValidTimeZone(t.timeZone)) throw badInput(`timeZone must be an IANA time zone such as America/Los_Angeles (got "${t.timeZone}")`, { field: 'timeZone' });
   if (t.allDay) {
     // All-day: the dates as written, never shifted by an offset; a same-day end means that one day.
@@ -88,7 +86,7 @@ function googleTimes(t: Times, recurring: boolean): Pick<GEvent, 'start' | 'end'
 }
 
 /** The event resource to insert, with our chosen id. */
-export function googleEventFromInput(id: string, input: EventInput): GEvent {
+export function googleEventFromInput(id: string, input: EventInput): GoogleEvent {
   const recurrence = input.recurrence?.length ? checkRecurrence(input.recurrence) : undefined;
   return {
     id,
@@ -102,8 +100,8 @@ export function googleEventFromInput(id: string, input: EventInput): GEvent {
 }
 
 /** The fields to patch, given the event as it is now. */
-export function googlePatch(current: GEvent, patch: EventPatch): GEvent {
-  const body: GEvent = {};
+export function googlePatch(current: GoogleEvent, patch: EventPatch): GoogleEvent {
+  const body: GoogleEvent = {};
   if (patch.title !== undefined) body.summary = patch.title ?? '';
   if (patch.description !== undefined) body.description = patch.description ?? '';
   if (patch.location !== undefined) body.location = patch.location ?? '';
@@ -121,9 +119,9 @@ export function googlePatch(current: GEvent, patch: EventPatch): GEvent {
   return body;
 }
 
-function fromGoogleTimes(e: GEvent): { start?: DateTimeValue; end?: DateTimeValue; allDay: boolean; timeZone: string | null } {
+function fromGoogleTimes(e: GoogleEvent): { start?: DateTimeValue; end?: DateTimeValue; allDay: boolean; timeZone: string | null } {
   const allDay = Boolean(e.start?.date);
-  const dt = (x: calendar_v3.Schema$EventDateTime | undefined) => {
+  const dt = (x: GoogleEventDateTime | undefined) => {
     if (!x) return undefined;
     const raw = x.dateTime ?? `${x.date}T00:00:00Z`;
     return { instant: new Date(raw), date: x.date ?? raw.slice(0, 10), raw, toISOString: () => new Date(raw).toISOString() } as DateTimeValue;
@@ -132,11 +130,11 @@ function fromGoogleTimes(e: GEvent): { start?: DateTimeValue; end?: DateTimeValu
 }
 
 /** Sort key of an event: its start instant (all-day: the date at 00:00 UTC). */
-export function startMs(e: GEvent): number {
+export function startMs(e: GoogleEvent): number {
   return new Date(e.start?.dateTime ?? `${e.start?.date}T00:00:00Z`).getTime();
 }
 
-export function toEventType(e: GEvent, local?: Pick<CalendarEvent, 'syncState' | 'syncError'> | null): EventType {
+export function toEventType(e: GoogleEvent, local?: Pick<CalendarEvent, 'syncState' | 'syncError'> | null): EventType {
   const allDay = Boolean(e.start?.date);
   return {
     id: e.id!,

@@ -7,22 +7,20 @@
  * client keeping a local copy kept events deleted while the token was invalid, forever (issue 13, item 5).
  * https://developers.google.com/calendar/api/guides/sync
  */
-import type { calendar_v3 } from '@googleapis/calendar';
 import type { CalendarKnown } from '../entities';
-
-type GEvent = calendar_v3.Schema$Event;
+import type { GoogleEvent } from '../google/calendar';
 
 /** An all-day event's end date is midnight in the calendar's zone: from 14 hours before (UTC+14) to 12 after (UTC-12) midnight UTC; the later bound, with room. */
 const LATEST_ZONE_MS = 14 * 3600_000;
 
 export type KnownState = Pick<CalendarKnown, 'etag' | 'status' | 'endsAt'>;
 
-export function knownStateOf(e: GEvent): KnownState {
+export function knownStateOf(e: GoogleEvent): KnownState {
   return { etag: e.etag ?? null, status: e.status ?? 'confirmed', endsAt: endOf(e) };
 }
 
 /** True when the feed already holds this version of the event (same etag and status; a cancellation already told). */
-export function alreadyKnown(known: KnownState | undefined, e: GEvent): boolean {
+export function alreadyKnown(known: KnownState | undefined, e: GoogleEvent): boolean {
   if (!known) return false;
   const status = e.status ?? 'confirmed';
   if (known.status !== status) return false;
@@ -30,7 +28,7 @@ export function alreadyKnown(known: KnownState | undefined, e: GEvent): boolean 
 }
 
 /** When the event stops being returned by a listing from `timeMin` (Google filters on the end); null when unknown. */
-function endOf(e: GEvent): Date | null {
+function endOf(e: GoogleEvent): Date | null {
   if (e.recurrence?.length) return null; // a series: its last instance would take the recurrence rules to find
   const ms = e.end?.dateTime ? Date.parse(e.end.dateTime) : e.end?.date ? Date.parse(`${e.end.date}T00:00:00Z`) + LATEST_ZONE_MS : NaN;
   return Number.isNaN(ms) ? null : new Date(ms);

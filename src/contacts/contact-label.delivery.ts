@@ -14,23 +14,19 @@
  *   one whose last group this was keeps it, as Google does (`canNotRemoveLastContactGroupResourceNames`).
  * Sources: docs/google-people-contact-details.md §3.3.
  */
-import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In, IsNull, Not } from 'typeorm';
+import type { AgentKey } from '../agents/agent-ref';
 import { Contact, ContactLabel, ContactLabelMember, type OutboxRow } from '../entities';
 import { isOurFailure, mapGoogleError } from '../google/google-errors';
-import { changeFeed } from './contact-changes';
+import { MEMBERS_MODIFY_MAX, type ContactGroup, type PeopleDriver } from '../google/people';
 import { CONTACTS_OUTBOX } from '../outbox/topics';
-import { MEMBERS_MODIFY_MAX, removeLabels, requeueMembers, touchContacts } from './contact-labels';
+import { changeFeed } from './contact-changes';
+import { removeLabels, requeueMembers, touchContacts } from './contact-label.mirror';
 import type { ContactSync } from './contact.sync';
 
 export const LABEL_KINDS = ['label-create', 'label-update', 'label-delete', 'label-members'] as const;
 export type LabelKind = (typeof LABEL_KINDS)[number];
-
-interface AgentKey {
-  brokerageId: string;
-  agentId: string;
-}
 
 /** A failure to report as Google refusing the label's change, with its message. */
 export class LabelRefused extends Error {}
@@ -41,7 +37,7 @@ export class LabelDelivery {
     private readonly sync: Pick<ContactSync, 'syncLabelsNow'>,
   ) {}
 
-  async send(kind: LabelKind, people: people_v1.People, rows: Pick<OutboxRow, 'entityId'>[], agent: AgentKey): Promise<void> {
+  async send(kind: LabelKind, people: PeopleDriver, rows: Pick<OutboxRow, 'entityId'>[], agent: AgentKey): Promise<void> {
     for (const id of [...new Set(rows.map((r) => r.entityId))]) {
       const label = await this.ds.getRepository(ContactLabel).findOneBy({ id, agentId: agent.agentId, brokerageId: agent.brokerageId });
       if (!label) continue; // gone (deleted in Google, or its delete delivered): nothing left to send
@@ -52,7 +48,7 @@ export class LabelDelivery {
     }
   }
 
-  private async create(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+  private async create(people: PeopleDriver, label: ContactLabel, agent: AgentKey): Promise<void> {
     if (label.resourceName || label.deletedAt) return; // linked already (a sync found it), or deleted before it went
     if (label.sentName) {
       // An earlier attempt may have reached Google unanswered, under the name it was sent with: found by that name
@@ -63,9 +59,9 @@ export class LabelDelivery {
       label = now;
     }
     await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: label.name });
-    let res;
+    let group: ContactGroup;
     try {
-      res = await people.contactGroups.create({ requestBody: { contactGroup: { name: label.name } } });
+      group = await people.createGroup(label.name);
     } catch (err) {
       const f = mapGoogleError(err, { api: 'people' });
       if (f.kind !== 'duplicate') {
@@ -86,17 +82,16 @@ export class LabelDelivery {
       }
       return;
     }
-    await this.stored(label, res.data);
+    await this.stored(label, group);
   }
 
-  private async rename(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+  private async rename(people: PeopleDriver, label: ContactLabel, agent: AgentKey): Promise<void> {
     // Not in Google yet: its create sends the name it has then, and one renamed during the create is queued again
     // when the create is recorded (stored), so nothing waits here.
     if (label.deletedAt || label.version <= label.syncedVersion || !label.resourceName) return;
     try {
       // No etag: the rename is the agent's latest word on the name (a stale group etag would only make Google refuse it).
-      const res = await people.contactGroups.update({ resourceName: label.resourceName, requestBody: { contactGroup: { resourceName: label.resourceName, name: label.name }, updateGroupFields: 'name' } });
-      await this.stored(label, res.data);
+      await this.stored(label, await people.renameGroup(label.resourceName, label.name));
     } catch (err) {
       const f = mapGoogleError(err, { api: 'people' });
       if (f.kind === 'not-found') return this.goneInGoogle(label, agent);
@@ -105,7 +100,7 @@ export class LabelDelivery {
     }
   }
 
-  private async remove(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+  private async remove(people: PeopleDriver, label: ContactLabel, agent: AgentKey): Promise<void> {
     if (!label.deletedAt) return;
     if (!label.resourceName && label.sentName) {
       // Its create may have reached Google unanswered: the group is found first, so that it goes too.
@@ -114,8 +109,8 @@ export class LabelDelivery {
     }
     if (label.resourceName) {
       try {
-        // deleteContacts=false: the contacts stay, they only leave the label.
-        await people.contactGroups.delete({ resourceName: label.resourceName, deleteContacts: false });
+        // The contacts stay, they only leave the label.
+        await people.deleteGroup(label.resourceName);
       } catch (err) {
         if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
       }
@@ -128,7 +123,7 @@ export class LabelDelivery {
     await this.ds.transaction(async (m) => removeLabels(m, agent, await changeFeed(m, agent), [label.id]));
   }
 
-  private async stored(label: ContactLabel, g: people_v1.Schema$ContactGroup): Promise<void> {
+  private async stored(label: ContactLabel, g: ContactGroup): Promise<void> {
     if (!g.resourceName) throw new Error('Google answered a group without a resourceName');
     await this.ds.transaction(async (m) => {
       const repo = m.getRepository(ContactLabel);
@@ -145,7 +140,7 @@ export class LabelDelivery {
   }
 
   /** Sends the label's pending membership changes, MEMBERS_MODIFY_MAX names a call. */
-  private async members(people: people_v1.People, label: ContactLabel, agent: AgentKey): Promise<void> {
+  private async members(people: PeopleDriver, label: ContactLabel, agent: AgentKey): Promise<void> {
     if (label.deletedAt) return; // its delete takes every membership with it
     // Not in Google yet (its create is queued, or was refused): the changes stay pending and are queued again when the
     // label gets there (stored, or linked by syncLabels). Never an error that would hold the agent's lane.
@@ -163,12 +158,9 @@ export class LabelDelivery {
     for (let i = 0; i < sendable.length; i += MEMBERS_MODIFY_MAX) {
       const chunk = sendable.slice(i, i + MEMBERS_MODIFY_MAX);
       const name = (r: ContactLabelMember) => contacts.get(r.contactId)!.resourceName!;
-      const res = await people.contactGroups.members.modify({
-        resourceName: label.resourceName,
-        requestBody: { resourceNamesToAdd: chunk.filter((r) => r.pending === 'add').map(name), resourceNamesToRemove: chunk.filter((r) => r.pending === 'remove').map(name) },
-      });
-      const notFound = new Set(res.data.notFoundResourceNames ?? []);
-      const kept = new Set(res.data.canNotRemoveLastContactGroupResourceNames ?? []);
+      const res = await people.modifyGroupMembers(label.resourceName, chunk.filter((r) => r.pending === 'add').map(name), chunk.filter((r) => r.pending === 'remove').map(name));
+      const notFound = new Set(res.notFound);
+      const kept = new Set(res.keptInLastGroup);
       await this.ds.transaction(async (m) => {
         const feed = await changeFeed(m, agent);
         const repo = m.getRepository(ContactLabelMember);

@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
-import { STARRED } from './contact-labels';
+import { STARRED } from './contact-label.mirror';
 import { toLabelType } from './contact-label.service';
 import { ContactLabelType } from './contact-label.type';
 import { ContactType } from './contact.type';

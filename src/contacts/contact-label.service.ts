@@ -1,11 +1,12 @@
 /**
- * The label rules (People contact groups, src/contacts/contact-labels.ts). Reads come from the mirror, made fresh
- * first (the contacts and then the labels, each when older than the freshness window). Writes change the mirror and
- * record an outbox row in one transaction, in the agent's contacts lane, then wait briefly for Google as contact
- * writes do. Every query is scoped to the caller's own agent: another agent's label or contact is NOT_FOUND.
+ * The label rules (People contact groups: contact-label.mirror.ts, contact-label.sync.ts). Reads come from the
+ * mirror, made fresh first (the contacts and then the labels, each when older than the freshness window). Writes
+ * change the mirror and record an outbox row in one transaction, in the agent's contacts lane, then wait briefly for
+ * Google as contact writes do. Every query is scoped to the caller's own agent: another agent's label or contact is
+ * NOT_FOUND.
  */
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactLabel, ContactLabelMember } from '../entities';
@@ -13,7 +14,7 @@ import { badInput, notFound } from '../errors';
 import { CONTACTS_OUTBOX } from '../outbox/topics';
 import type { OutboxWorker } from '../outbox/worker';
 import { changeFeed } from './contact-changes';
-import { byLabelOrder, MAX_LABEL_NAME, touchContacts } from './contact-labels';
+import { byLabelOrder, MAX_LABEL_NAME, touchContacts } from './contact-label.mirror';
 import { SyncStateEnum } from './contact.type';
 import type { ContactSync } from './contact.sync';
 import type { ContactLabelType } from './contact-label.type';
@@ -32,13 +33,13 @@ export class ContactLabelService {
   async list(scope: TenantScope): Promise<ContactLabelType[]> {
     await this.deps.sync.ensureLabelsFresh(scope.agent, this.deps.settings.freshnessMs);
     const labels = await scope.findForAgent(ContactLabel, { deletedAt: IsNull() });
-    const counts = await memberCounts(scope.manager, scope, labels.map((l) => l.id));
+    const counts = await memberCounts(scope, labels.map((l) => l.id));
     return labels.sort(byLabelOrder).map((l) => toLabelType(l, counts.get(l.id) ?? 0));
   }
 
-  /** One of the caller's labels (not deleted), or NOT_FOUND. */
-  async get(scope: TenantScope, id: string, m: EntityManager = scope.manager, field = 'id'): Promise<ContactLabel> {
-    const label = await scope.within(m).findOneForAgent(ContactLabel, { id, deletedAt: IsNull() });
+  /** One of the caller's labels (not deleted), or NOT_FOUND. `scope`: the transaction's, when in one. */
+  async get(scope: TenantScope, id: string, field = 'id'): Promise<ContactLabel> {
+    const label = await scope.findOneForAgent(ContactLabel, { id, deletedAt: IsNull() });
     if (!label) throw notFound('Label', id, { field });
     return label;
   }
@@ -47,9 +48,9 @@ export class ContactLabelService {
     const name = this.checkName(rawName);
     const now = new Date();
     const id = randomUUID();
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m, tx) => {
       await changeFeed(m, scope); // the agent's lock, first as in every contact write: one name check at a time
-      await this.checkUnique(scope.within(m), name, null);
+      await this.checkUnique(tx, name, null);
       await m.getRepository(ContactLabel).insert({ id, brokerageId: scope.brokerageId, agentId: scope.agentId, resourceName: null, kind: 'USER', name, version: 1, syncedVersion: 0, syncState: 'PENDING', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
       return CONTACTS_OUTBOX.write(m, scope, { kind: 'label-create', entityId: id }, now);
     });
@@ -58,11 +59,11 @@ export class ContactLabelService {
 
   async rename(scope: TenantScope, id: string, rawName: string): Promise<ContactLabelType> {
     const name = this.checkName(rawName);
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m, tx) => {
       await changeFeed(m, scope); // the agent's lock first (a label sync takes it before label rows too)
-      const label = this.writable(await this.get(scope, id, m));
+      const label = this.writable(await this.get(tx, id));
       if (label.name === name) return [];
-      await this.checkUnique(scope.within(m), name, id);
+      await this.checkUnique(tx, name, id);
       await m.getRepository(ContactLabel).update({ id, brokerageId: scope.brokerageId }, { name, version: label.version + 1, syncState: 'PENDING', syncError: null, updatedAt: new Date() });
       // Not in Google yet: a create, which sends the name it finds then (a no-op once the label is linked; one already
       // under way queues the rename itself when it is recorded). Decided on this read, whatever a delivery writes
@@ -74,15 +75,15 @@ export class ContactLabelService {
 
   /** Deletes the label (its contacts stay, they leave the label). Deleting again, before Google has it, is no error. */
   async delete(scope: TenantScope, id: string): Promise<boolean> {
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m, tx) => {
       const feed = await changeFeed(m, scope); // the agent's lock first (a label sync takes it before label rows too)
-      const label = await scope.within(m).findOneForAgent(ContactLabel, { id });
+      const label = await tx.findOneForAgent(ContactLabel, { id });
       if (!label) throw notFound('Label', id, { field: 'id' });
       if (label.deletedAt) return [];
       this.writable(label);
       const now = new Date();
       await m.getRepository(ContactLabel).update({ id, brokerageId: scope.brokerageId }, { deletedAt: now, version: label.version + 1, syncState: 'PENDING', updatedAt: now });
-      const members = await m.getRepository(ContactLabelMember).find({ where: { labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { contactId: true, pending: true } });
+      const members = await tx.findForAgent(ContactLabelMember, { labelId: id });
       await m.getRepository(ContactLabelMember).delete({ labelId: id, agentId: scope.agentId, brokerageId: scope.brokerageId });
       await touchContacts(m, scope, feed, members.filter((r) => r.pending !== 'remove').map((r) => r.contactId));
       return CONTACTS_OUTBOX.write(m, scope, { kind: 'label-delete', entityId: id }, now);
@@ -103,14 +104,14 @@ export class ContactLabelService {
   private async changeMembers(scope: TenantScope, labelId: string, contactIds: string[], change: 'add' | 'remove'): Promise<ContactLabelType> {
     if (contactIds.length === 0 || contactIds.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${contactIds.length})`, { field: 'contactIds' });
     const ids = [...new Set(contactIds)];
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m, tx) => {
       const feed = await changeFeed(m, scope);
-      this.writable(await this.get(scope, labelId, m, 'labelId'), 'labelId');
-      const live = new Set((await m.getRepository(Contact).find({ where: { id: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() }, select: { id: true } })).map((c) => c.id));
+      this.writable(await this.get(tx, labelId, 'labelId'), 'labelId');
+      const live = new Set((await tx.agentQuery(Contact, 'c').select(['c.id']).andWhere('c.id IN (:...ids)', { ids }).andWhere('c.deletedAt IS NULL').getMany()).map((c) => c.id));
       const missing = ids.find((id) => !live.has(id));
       if (missing) throw notFound('Contact', missing, { field: 'contactIds' });
       const repo = m.getRepository(ContactLabelMember);
-      const rows = new Map((await repo.find({ where: { labelId, contactId: In(ids), agentId: scope.agentId, brokerageId: scope.brokerageId } })).map((r) => [r.contactId, r]));
+      const rows = new Map((await tx.findForAgent(ContactLabelMember, { labelId, contactId: In(ids) })).map((r) => [r.contactId, r]));
       const changed: string[] = [];
       const fresh: ContactLabelMember[] = [];
       const existing: string[] = [];
@@ -155,13 +156,13 @@ export class ContactLabelService {
   }
 
   private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    await this.deps.outbox.settle(CONTACTS_OUTBOX, scope, seqs, { feature: 'contacts', waitMs: this.deps.settings.mutationWaitMs });
+    await this.deps.outbox.settle(CONTACTS_OUTBOX, scope, seqs, { feature: 'contacts' });
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], id: string): Promise<ContactLabelType> {
     if (seqs.length) await this.deliver(scope, seqs);
     const label = await this.get(scope, id); // deleted meanwhile (in Google): NOT_FOUND
-    return toLabelType(label, (await memberCounts(scope.manager, scope, [id])).get(id) ?? 0);
+    return toLabelType(label, (await memberCounts(scope, [id])).get(id) ?? 0);
   }
 }
 
@@ -170,15 +171,14 @@ export function toLabelType(l: ContactLabel, memberCount: number): ContactLabelT
 }
 
 /** Contacts shown in each label (live contacts; a removal on its way is not shown, an addition is). */
-export async function memberCounts(m: EntityManager, agent: { agentId: string; brokerageId: string }, labelIds: string[]): Promise<Map<string, number>> {
+export async function memberCounts(scope: TenantScope, labelIds: string[]): Promise<Map<string, number>> {
   if (labelIds.length === 0) return new Map();
-  const rows: { labelId: string; n: string | number }[] = await m
-    .getRepository(ContactLabelMember)
-    .createQueryBuilder('r')
+  const rows: { labelId: string; n: string | number }[] = await scope
+    .agentQuery(ContactLabelMember, 'r')
     .innerJoin(Contact, 'c', 'c.id = r.contactId AND c.brokerageId = r.brokerageId AND c.deletedAt IS NULL')
     .select('r.labelId', 'labelId')
     .addSelect('COUNT(*)', 'n')
-    .where('r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId IN (:...labelIds)', { agentId: agent.agentId, brokerageId: agent.brokerageId, labelIds })
+    .andWhere('r.labelId IN (:...labelIds)', { labelIds })
     .andWhere("(r.pending IS NULL OR r.pending = 'add')")
     .groupBy('r.labelId')
     .getRawMany();

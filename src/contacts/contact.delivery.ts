@@ -18,33 +18,26 @@
  * - Before deleting, an incremental sync brings Google's edits: a contact
  *   deleted here but edited in Google is restored instead (the edit wins).
  */
-import { parseUnconfirmed } from '../outbox/unconfirmed';
-import type { people_v1 } from '@googleapis/people';
 import type { DataSource } from 'typeorm';
 import { In } from 'typeorm';
+import type { AgentRef } from '../agents/agent-ref';
 import { Contact, ContactLabel, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
+import { BATCH_CREATE_MAX, BATCH_DELETE_MAX, BATCH_GET_MAX, BATCH_UPDATE_MAX, type PeopleDriver, type Person } from '../google/people';
 import type { Logger } from '../logger';
 import { CONTACTS_OUTBOX, type LaneRef } from '../outbox/topics';
+import { parseUnconfirmed } from '../outbox/unconfirmed';
 import type { Outcome, OutboxHandler } from '../outbox/worker';
-import type { AgentRef } from '../agents/agent-ref';
-import { mergeContact } from './merge';
-import { fieldsFromPerson, PERSON_FIELDS, personFromFields, UPDATE_PERSON_FIELDS, updateTimeOf } from './person.mapper';
 import { changeFeed, writeChanged } from './contact-changes';
 import { LABEL_KINDS, LabelDelivery, LabelRefused, type LabelKind } from './contact-label.delivery';
-import { followGoogleMembershipsOf, groupsOf, labelsWithSystem, reclaimMemberships, requeueMembers } from './contact-labels';
-import { BATCH_GET_MAX, columnsOf, fieldsOf, removeContacts, writeEmails, type ContactSync } from './contact.sync';
-
-/** People batch limits (v1 docs: batchCreate/batchUpdate "max 200", batchDelete "max 500", getBatchGet "max 200"). */
-export const BATCH_CREATE_MAX = 200;
-export const BATCH_UPDATE_MAX = 200;
-export const BATCH_DELETE_MAX = 500;
-export { BATCH_GET_MAX };
-
-type Person = people_v1.Schema$Person;
+import { followGoogleMembershipsOf, groupsOf, labelsWithSystem, reclaimMemberships, requeueMembers } from './contact-label.mirror';
+import { columnsOf, fieldsOf, removeContacts, writeEmails } from './contact.mirror';
+import type { ContactSync } from './contact.sync';
+import { mergeContact } from './merge';
+import { fieldsFromPerson, personFromFields, updateTimeOf } from './person.mapper';
 
 /** Rounds of "confirm unchanged in Google, else read again and apply" before a delete run waits for its next attempt. */
 const DELETE_CONFIRM_ATTEMPTS = 3;
@@ -102,11 +95,11 @@ export class ContactDelivery implements OutboxHandler {
         await this.send(kind, people, batch, lane, agent);
         outcomes.push(...batch.map((r) => ({ seq: r.seq, result: 'done' as const })));
       } catch (err) {
-        const f = err instanceof Retry ? err.failure : err instanceof LabelRefused ? refusal(err) : mapGoogleError(err, { api: 'people', subject: email });
+        const f = failureOf(err, email);
         if (f.kind === 'bad-request' && batch.length > 1) {
           // Google refused the batch for the data of one contact (or a few): send them one by one, so only
           // the refused ones fail and the rest still reach Google.
-          const single = await this.oneByOne(kind, session, batch, lane, email);
+          const single = await this.oneByOne(kind, session, batch, lane, agent);
           outcomes.push(...single.outcomes);
           if (single.stopped) break;
           continue;
@@ -118,7 +111,7 @@ export class ContactDelivery implements OutboxHandler {
     return outcomes;
   }
 
-  private async send(kind: string, people: people_v1.People, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<void> {
+  private async send(kind: string, people: PeopleDriver, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<void> {
     if (isLabelKind(kind)) await this.labels.send(kind, people, batch, agent);
     else if (kind === 'create') await this.creates(people, batch, lane);
     else if (kind === 'update') await this.updates(people, batch, lane);
@@ -126,14 +119,14 @@ export class ContactDelivery implements OutboxHandler {
     else await this.deleteCopies(people, batch);
   }
 
-  private async oneByOne(kind: string, session: GoogleSession, batch: OutboxRow[], lane: LaneRef, email: string): Promise<{ outcomes: Outcome[]; stopped: boolean }> {
+  private async oneByOne(kind: string, session: GoogleSession, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<{ outcomes: Outcome[]; stopped: boolean }> {
     const outcomes: Outcome[] = [];
     for (const row of batch) {
       try {
-        await this.send(kind, await session.people(), [row], lane, { brokerageId: lane.brokerageId, agentId: lane.agentId, email });
+        await this.send(kind, await session.people(), [row], lane, agent);
         outcomes.push({ seq: row.seq, result: 'done' });
       } catch (err) {
-        const f = err instanceof Retry ? err.failure : err instanceof LabelRefused ? refusal(err) : mapGoogleError(err, { api: 'people', subject: email });
+        const f = failureOf(err, agent.email);
         const [o] = await this.onFailure(lane, [row], f, err);
         outcomes.push(o);
         if (o.result === 'retry') return { outcomes, stopped: true }; // keep the order: the rest waits behind it
@@ -142,62 +135,59 @@ export class ContactDelivery implements OutboxHandler {
     return { outcomes, stopped: false };
   }
 
+  /**
+   * What a failed run of rows becomes: retried (Google's or our temporary trouble, a setup problem an admin can fix, a
+   * stale etag) or failed for good (Google refused the data itself, which retrying cannot fix). The contacts, or the
+   * labels, of the run say why (syncError; FAILED when refused for good).
+   */
   private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
-    const ids = run.map((r) => r.entityId);
-    if (isLabelKind(run[0].kind)) return this.onLabelFailure(lane, run, f, err);
+    const labels = isLabelKind(run[0].kind);
+    const what = labels ? 'labels' : 'contacts';
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
     // refused": retried, and a create asks Google first whether it went (as after a lost answer).
     const ours = isOurFailure(f);
-    if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts; will retry');
-    if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
+    if (ours) this.deps.log.error({ err, lane }, `unexpected failure delivering ${what}; will retry`);
+    // A stale etag is retried for contacts (their update re-reads them first); a label change sends no etag.
+    if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || (!labels && f.kind === 'stale-etag')) {
       // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.
       const why = ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message;
-      await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncError: why }));
+      await this.markRun(lane, run, labels, { syncError: why });
       return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create' }];
     }
-    if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering contacts');
-    // Google refused the data itself: nothing retrying can fix. The contacts say why.
-    await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update({ id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId }, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` }));
+    if (f.kind === 'unknown') this.deps.log.error({ err, lane }, `unexpected failure delivering ${what}`);
+    await this.markRun(lane, run, labels, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
     return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
   }
 
-  /** As onFailure, for label rows: the label says why (syncError; FAILED when Google refused it for good). */
-  private async onLabelFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
+  /**
+   * Records why a run did not reach Google on what its rows name: the contacts (a change clients see, in the feed), or
+   * the labels.
+   */
+  private async markRun(lane: LaneRef, run: OutboxRow[], labels: boolean, patch: { syncError: string; syncState?: 'FAILED' }): Promise<void> {
     const ids = [...new Set(run.map((r) => r.entityId))];
-    if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
-    const ours = isOurFailure(f);
-    if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering labels; will retry');
     const where = { id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId };
-    if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED) {
-      await this.deps.ds.getRepository(ContactLabel).update(where, { syncError: ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message });
-      return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs }];
-    }
-    if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering labels');
-    await this.deps.ds.getRepository(ContactLabel).update(where, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
-    return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
+    if (labels) await this.deps.ds.getRepository(ContactLabel).update(where, patch);
+    else await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update(where, patch));
   }
 
-  private async creates(people: people_v1.People, run: OutboxRow[], lane: LaneRef): Promise<void> {
+  private async creates(people: PeopleDriver, run: OutboxRow[], lane: LaneRef): Promise<void> {
     const contacts = await this.load(run, lane.brokerageId, (c) => !c.deletedAt && !c.resourceName);
     if (contacts.length === 0) return;
     // Flag the rows before Google sees the batch: if this process dies before it learns the outcome, the next
     // attempt (by any process) knows Google may have them and syncs first instead of creating copies.
     const seqs = run.map((r) => r.seq).filter((s) => s !== undefined);
     if (seqs.length) await this.deps.ds.getRepository(OutboxRow).update({ seq: In(seqs), brokerageId: lane.brokerageId }, { ambiguous: true });
-    const res = await people.people.batchCreateContacts({
-      requestBody: { contacts: contacts.map((c) => ({ contactPerson: personFromFields(fieldsOf(c), null, { engageId: c.id }) })), readMask: PERSON_FIELDS },
-    });
-    const created = res.data.createdPeople ?? [];
+    const created = await people.batchCreateContacts(contacts.map((c) => personFromFields(fieldsOf(c), null, { engageId: c.id })));
     const pairs = contacts.map((sent, i) => {
-      const person = created[i]?.person;
+      const person = created[i];
       if (!person?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
       return { sent, person };
     });
     await this.stored(pairs, lane);
   }
 
-  private async updates(people: people_v1.People, run: OutboxRow[], lane: LaneRef, retried = false): Promise<void> {
+  private async updates(people: PeopleDriver, run: OutboxRow[], lane: LaneRef, retried = false): Promise<void> {
     const contacts = await this.load(run, lane.brokerageId, (c) => !c.deletedAt && c.version > c.syncedVersion);
     const mapped = contacts.filter((c) => c.resourceName);
     // Not in Google any more (deleted there, or never created): the edit wins, create it.
@@ -205,17 +195,10 @@ export class ContactDelivery implements OutboxHandler {
     if (unmapped.length) await this.creates(people, unmapped.map((c) => ({ entityId: c.id }) as OutboxRow), lane);
     if (mapped.length === 0) return;
     try {
-      const res = await people.people.batchUpdateContacts({
-        requestBody: {
-          contacts: Object.fromEntries(mapped.map((c) => [c.resourceName!, personFromFields(fieldsOf(c), c.person ? (JSON.parse(c.person) as Person) : null, { etag: c.googleEtag })])),
-          updateMask: UPDATE_PERSON_FIELDS,
-          readMask: PERSON_FIELDS,
-        },
-      });
-      const results = res.data.updateResult ?? {};
+      const results = await people.batchUpdateContacts(Object.fromEntries(mapped.map((c) => [c.resourceName!, personFromFields(fieldsOf(c), c.person ? (JSON.parse(c.person) as Person) : null, { etag: c.googleEtag })])));
       await this.stored(
         mapped.map((sent) => {
-          const person = results[sent.resourceName!]?.person;
+          const person = results.get(sent.resourceName!);
           if (!person) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${sent.resourceName}`, retryable: true });
           return { sent, person };
         }),
@@ -231,12 +214,12 @@ export class ContactDelivery implements OutboxHandler {
     }
   }
 
-  /** Re-reads contacts from Google (getBatchGet, 200 per call), merging Google's edits into ours. */
-  private async refresh(people: people_v1.People, contacts: Contact[], lane: LaneRef): Promise<void> {
+  /** Re-reads contacts from Google (getBatchGet, BATCH_GET_MAX per call), merging Google's edits into ours. */
+  private async refresh(people: PeopleDriver, contacts: Contact[], lane: LaneRef): Promise<void> {
     for (let i = 0; i < contacts.length; i += BATCH_GET_MAX) {
       const slice = contacts.slice(i, i + BATCH_GET_MAX);
-      const res = await people.people.getBatchGet({ resourceNames: slice.map((c) => c.resourceName!), personFields: PERSON_FIELDS });
-      const byName = new Map((res.data.responses ?? []).map((r) => [r.requestedResourceName ?? r.person?.resourceName, r]));
+      const responses = await people.getPersons(slice.map((c) => c.resourceName!));
+      const byName = new Map(responses.map((r) => [r.requestedResourceName ?? r.person?.resourceName, r]));
       for (const c of slice) {
         const r = byName.get(c.resourceName!);
         const current = await this.deps.ds.getRepository(Contact).findOneBy({ id: c.id, agentId: lane.agentId, brokerageId: lane.brokerageId });
@@ -265,7 +248,7 @@ export class ContactDelivery implements OutboxHandler {
     }
   }
 
-  private async deletes(people: people_v1.People, run: OutboxRow[], agent: AgentRef): Promise<void> {
+  private async deletes(people: PeopleDriver, run: OutboxRow[], agent: AgentRef): Promise<void> {
     let contacts = await this.load(run, agent.brokerageId, (c) => Boolean(c.deletedAt));
     for (let attempt = 1; !(await this.unchangedInGoogle(people, contacts, agent)); attempt++) {
       if (attempt === DELETE_CONFIRM_ATTEMPTS) {
@@ -278,13 +261,13 @@ export class ContactDelivery implements OutboxHandler {
     const remote = contacts.filter((c) => c.resourceName);
     if (remote.length) {
       try {
-        await people.people.batchDeleteContacts({ requestBody: { resourceNames: remote.map((c) => c.resourceName!) } });
+        await people.batchDeleteContacts(remote.map((c) => c.resourceName!));
       } catch (err) {
         if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
         // Some were already gone in Google: delete the rest one batch again, after finding which still exist.
-        const res = await people.people.getBatchGet({ resourceNames: remote.map((c) => c.resourceName!), personFields: 'metadata' });
-        const alive = (res.data.responses ?? []).filter((r) => r.person && r.httpStatusCode !== 404).map((r) => r.requestedResourceName ?? r.person!.resourceName!);
-        if (alive.length) await people.people.batchDeleteContacts({ requestBody: { resourceNames: alive } });
+        const responses = await people.getPersonsMetadata(remote.map((c) => c.resourceName!));
+        const alive = responses.filter((r) => r.person && r.httpStatusCode !== 404).map((r) => r.requestedResourceName ?? r.person!.resourceName!);
+        if (alive.length) await people.batchDeleteContacts(alive);
       }
     }
     await this.deps.ds.transaction(async (m) => removeContacts(m, agent, await changeFeed(m, agent), contacts.map((c) => c.id)));
@@ -299,30 +282,23 @@ export class ContactDelivery implements OutboxHandler {
    * sync that sees such a write before that (or after its answer was lost) knows it by its unchanged content.
    * What stays open is one round trip, between this write's answer and the delete call.
    */
-  private async unchangedInGoogle(people: people_v1.People, contacts: Contact[], agent: AgentRef): Promise<boolean> {
+  private async unchangedInGoogle(people: PeopleDriver, contacts: Contact[], agent: AgentRef): Promise<boolean> {
     const guarded = contacts.filter((c) => c.resourceName && c.googleEtag);
     for (let i = 0; i < guarded.length; i += BATCH_UPDATE_MAX) {
       const slice = guarded.slice(i, i + BATCH_UPDATE_MAX);
-      let results: Record<string, people_v1.Schema$PersonResponse>;
+      let results: Map<string, Person>;
       try {
-        const res = await people.people.batchUpdateContacts({
-          requestBody: {
-            contacts: Object.fromEntries(slice.map((c) => [c.resourceName!, { etag: c.googleEtag, clientData: c.person ? ((JSON.parse(c.person) as Person).clientData ?? []) : [] }])),
-            updateMask: 'clientData',
-            readMask: PERSON_FIELDS,
-          },
-        });
-        results = res.data.updateResult ?? {};
+        results = await people.rewriteClientData(Object.fromEntries(slice.map((c) => [c.resourceName!, { etag: c.googleEtag, clientData: c.person ? ((JSON.parse(c.person) as Person).clientData ?? []) : [] }])));
       } catch (err) {
         const kind = mapGoogleError(err, { api: 'people' }).kind;
         if (kind !== 'stale-etag' && kind !== 'not-found') throw err;
-        const res = await people.people.getBatchGet({ resourceNames: slice.map((c) => c.resourceName!), personFields: PERSON_FIELDS });
-        const live = new Map((res.data.responses ?? []).filter((r) => r.person && r.httpStatusCode !== 404 && !r.person.metadata?.deleted).map((r) => [r.requestedResourceName ?? r.person!.resourceName!, r.person!]));
+        const responses = await people.getPersons(slice.map((c) => c.resourceName!));
+        const live = new Map(responses.filter((r) => r.person && r.httpStatusCode !== 404 && !r.person.metadata?.deleted).map((r) => [r.requestedResourceName ?? r.person!.resourceName!, r.person!]));
         await this.deps.sync.importPersons(agent, slice.map((c) => live.get(c.resourceName!) ?? { resourceName: c.resourceName, metadata: { deleted: true } }));
         return false;
       }
       const written = slice.map((c) => {
-        const p = results[c.resourceName!]?.person;
+        const p = results.get(c.resourceName!);
         if (!p) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${c.resourceName}`, retryable: true });
         return { id: c.id, p };
       });
@@ -333,9 +309,9 @@ export class ContactDelivery implements OutboxHandler {
     return true;
   }
 
-  private async deleteCopies(people: people_v1.People, run: OutboxRow[]): Promise<void> {
+  private async deleteCopies(people: PeopleDriver, run: OutboxRow[]): Promise<void> {
     try {
-      await people.people.batchDeleteContacts({ requestBody: { resourceNames: run.map((r) => r.entityId) } });
+      await people.batchDeleteContacts(run.map((r) => r.entityId));
     } catch (err) {
       if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
     }
@@ -397,7 +373,12 @@ export class ContactDelivery implements OutboxHandler {
 
 }
 
-/** A label change Google refused for good (a name taken by another of its groups). */
-function refusal(err: LabelRefused): GoogleFailure {
-  return { kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: err.message };
+/**
+ * What a send's failure means: ours (Retry), a label change Google refused for good (a name taken by another of its
+ * groups), or Google's answer.
+ */
+function failureOf(err: unknown, email: string): GoogleFailure {
+  if (err instanceof Retry) return err.failure;
+  if (err instanceof LabelRefused) return { kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: err.message };
+  return mapGoogleError(err, { api: 'people', subject: email });
 }

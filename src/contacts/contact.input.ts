@@ -2,7 +2,7 @@
 import { ArrayMaxSize, IsEmail, IsInt, IsOptional, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { Field, InputType, Int } from 'type-graphql';
 
-/** Limits on what one contact may hold; Google lists at most 100 emails/phones per person (google-api-notes §2.4). */
+/** Limits on what one contact may hold; Google lists at most 100 emails/phones per person (docs/google-behaviour.md §2.4). */
 export const MAX_VALUES = 20;
 export const MAX_NAME = 200;
 export const MAX_NOTES = 10_000;

@@ -7,7 +7,7 @@ import DataLoader from 'dataloader';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactEmail, ContactLabel, ContactLabelMember } from '../entities';
-import { byLabelOrder } from './contact-labels';
+import { byLabelOrder } from './contact-label.mirror';
 
 /** Keys per SQL query; well under every dialect's bound-parameter limit. */
 export const LOADER_BATCH = 500;
@@ -22,28 +22,26 @@ export interface ContactLoaders {
 
 /** `fresh`: makes the mirror fresh first (at most one sync call per request; see ContactSync.ensureFresh). */
 export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = async () => {}, labelsFresh: () => Promise<void> = fresh): ContactLoaders {
-  const live = { agentId: scope.agentId, brokerageId: scope.brokerageId, deletedAt: IsNull() };
-  const repo = () => scope.manager.getRepository(Contact);
+  const live = { deletedAt: IsNull() };
   return {
     byId: new DataLoader(async (ids) => {
       await fresh();
-      const rows = await repo().findBy({ ...live, id: In([...ids]) });
+      const rows = await scope.findForAgent(Contact, { ...live, id: In([...ids]) });
       const m = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => m.get(id) ?? null);
     }, { maxBatchSize: LOADER_BATCH }),
     byResourceName: new DataLoader(async (names) => {
       await fresh();
-      const rows = await repo().findBy({ ...live, resourceName: In([...names]) });
+      const rows = await scope.findForAgent(Contact, { ...live, resourceName: In([...names]) });
       const m = new Map(rows.map((r) => [r.resourceName!, r]));
       return names.map((n) => m.get(n) ?? null);
     }, { maxBatchSize: LOADER_BATCH }),
     labels: new DataLoader(async (contactIds) => {
       await labelsFresh();
-      const rows = await scope.manager
-        .getRepository(ContactLabelMember)
-        .createQueryBuilder('r')
+      const rows = await scope
+        .agentQuery(ContactLabelMember, 'r')
         .innerJoinAndMapOne('r.label', ContactLabel, 'l', 'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL')
-        .where('r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.contactId IN (:...ids)', { agentId: scope.agentId, brokerageId: scope.brokerageId, ids: [...contactIds] })
+        .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
         .andWhere("(r.pending IS NULL OR r.pending = 'add')")
         .getMany();
       const m = new Map<string, ContactLabel[]>();
@@ -53,10 +51,11 @@ export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = 
     byEmail: new DataLoader(async (emails) => {
       await fresh();
       const wanted = [...new Set(emails.map((e) => e.toLowerCase()))];
-      // One query: the contacts owning any wanted address (via the contact_email index), then matched in memory.
-      const rows = await repo()
-        .createQueryBuilder('c')
-        .where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId })
+      // One query: the contacts owning any wanted address (via the contact_email index; the subquery reuses
+      // agentQuery's :agentId and :brokerageId), then matched in memory.
+      const rows = await scope
+        .agentQuery(Contact, 'c')
+        .andWhere('c.deletedAt IS NULL')
         .andWhere((qb) => `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery()}`, { wanted })
         .orderBy('c.sortKey', 'ASC')
         .getMany();

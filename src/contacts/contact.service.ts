@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import type { Config } from '../config';
 import { checkFirst, decodeCursor, edgesPage, encodeCursor, pageOf } from '../graphql/connection';
 import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
 import { Contact, ContactLabel, ContactLabelMember, ContactTombstone } from '../entities';
@@ -22,18 +23,13 @@ import type { OutboxWorker } from '../outbox/worker';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
-import { columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, NO_DETAILS, writeEmails, type ContactSync } from './contact.sync';
+import { columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, NO_DETAILS, writeEmails } from './contact.mirror';
+import type { ContactSync } from './contact.sync';
 import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
 import { ADDRESS_PARTS, DEPRECATED_NICKNAME_TYPES, displayNameOf, FIELD_NAMES, PREDEFINED_TYPES, type Address, type Birthday, type ContactDate, type ContactFields } from './person.mapper';
 
-export interface ContactSettings {
-  /** Reads sync first when the mirror is older than this. */
-  freshnessMs: number;
-  /** How long a mutation waits for Google before answering PENDING. */
-  mutationWaitMs: number;
-  /** How long the change feed keeps a deleted contact's tombstone. */
-  changesRetentionMs: number;
-}
+/** freshnessMs: reads sync first when the mirror is older; changesRetentionMs: how long the feed keeps a tombstone. */
+export type ContactSettings = Config['contacts'];
 
 /** Page size bounds of contacts(first:). */
 export const MAX_PAGE = 200;
@@ -198,7 +194,7 @@ export class ContactService {
     if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() }))) throw notFound('Label', args.label, { field: 'label' });
 
     const base = () => {
-      const qb = scope.manager.getRepository(Contact).createQueryBuilder('c').where('c.agentId = :agentId AND c.brokerageId = :brokerageId AND c.deletedAt IS NULL', { agentId: scope.agentId, brokerageId: scope.brokerageId });
+      const qb = scope.agentQuery(Contact, 'c').andWhere('c.deletedAt IS NULL');
       if (q) {
         // '!' as the LIKE escape: a backslash would be an escape inside MariaDB string literals themselves.
         const like = `%${q.replace(/[!%_]/g, (ch) => `!${ch}`)}%`;
@@ -206,7 +202,8 @@ export class ContactService {
         qb.andWhere(digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length ? "(c.searchText LIKE :like ESCAPE '!' OR c.searchText LIKE :digits)" : "c.searchText LIKE :like ESCAPE '!'", { like, digits: `%${digits}%` });
       }
       if (args.label) {
-        // In the label as shown: an addition on its way counts, a removal on its way does not.
+        // In the label as shown: an addition on its way counts, a removal on its way does not. (The subquery reuses
+        // agentQuery's :agentId and :brokerageId.)
         qb.andWhere((sub) => `c.id IN ${sub.subQuery().select('r.contactId').from(ContactLabelMember, 'r').where("r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId = :label AND (r.pending IS NULL OR r.pending = 'add')").getQuery()}`, { label: args.label });
       }
       return qb;
@@ -243,7 +240,7 @@ export class ContactService {
     });
     const now = new Date();
     const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m) => {
       const feed = await changeFeed(m, scope);
       if (key) await remember(m, scope, key, rows.map((r) => r.id), now);
       await insertContacts(m, rows);
@@ -265,9 +262,9 @@ export class ContactService {
 
   async update(scope: TenantScope, id: string, patch: ContactPatch, attempt = 1): Promise<ContactType> {
     const { etag, ...changes } = patch;
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m, tx) => {
       const feed = await changeFeed(m, scope);
-      const c = await scope.within(m).findOneForAgent(Contact, { id, deletedAt: IsNull() });
+      const c = await tx.findOneForAgent(Contact, { id, deletedAt: IsNull() });
       if (!c) throw notFound('Contact', id);
       const before = fieldsOf(c);
       const f = fieldsFromInput(changes as ContactInput, before);
@@ -299,13 +296,13 @@ export class ContactService {
   async delete(scope: TenantScope, ids: string[]): Promise<boolean> {
     if (ids.length === 0 || ids.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${ids.length})`);
     const unique = [...new Set(ids)];
-    const seqs = await scope.manager.transaction(async (m) => {
+    const seqs = await scope.transaction(async (m, tx) => {
       const feed = await changeFeed(m, scope);
-      const rows = await m.getRepository(Contact).find({ where: { id: In(unique), agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { id: true, version: true, deletedAt: true } });
+      const rows = await tx.agentQuery(Contact, 'c').select(['c.id', 'c.version', 'c.deletedAt']).andWhere('c.id IN (:...ids)', { ids: unique }).getMany();
       // Deleting again is no error (a retry whose answer was lost): deleted here and on its way to Google, or gone.
       const found = rows.filter((c) => !c.deletedAt);
       const unknown = unique.filter((id) => !rows.some((c) => c.id === id));
-      const buried = unknown.length ? await m.getRepository(ContactTombstone).find({ where: { contactId: In(unknown), agentId: scope.agentId, brokerageId: scope.brokerageId }, select: { contactId: true } }) : [];
+      const buried = unknown.length ? await tx.agentQuery(ContactTombstone, 't').select(['t.contactId']).andWhere('t.contactId IN (:...unknown)', { unknown }).getMany() : [];
       const missing = unknown.filter((id) => !buried.some((t) => t.contactId === id));
       if (missing.length) throw notFound('Contact', missing[0]);
       const now = new Date();
@@ -321,7 +318,7 @@ export class ContactService {
 
   /** OutboxWorker.settle; without a key the contacts say why in syncError (ContactResolver.syncError). */
   private async deliver(scope: TenantScope, seqs: number[]): Promise<void> {
-    await this.deps.outbox.settle(CONTACTS_OUTBOX, scope, seqs, { feature: 'contacts', waitMs: this.deps.settings.mutationWaitMs });
+    await this.deps.outbox.settle(CONTACTS_OUTBOX, scope, seqs, { feature: 'contacts' });
   }
 
   /**
@@ -332,9 +329,9 @@ export class ContactService {
     checkFirst(args.first, MAX_CHANGES_PAGE);
     const after = args.after ? decodeFeedCursor(args.after) : null;
     await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
-    const { entries, hasMore } = await readFeed(scope.manager, scope, after, args.first);
+    const { entries, hasMore } = await scope.read((m) => readFeed(m, scope, after, args.first));
     // Read after the page: a retention sweep between the two reads is caught, never a silent gap.
-    if (after) await checkNotExpired(scope.manager, scope, after, this.deps.settings.changesRetentionMs);
+    if (after) await scope.read((m) => checkNotExpired(m, scope, after, this.deps.settings.changesRetentionMs));
     const edges = entries.map((e) => ({ cursor: encodeFeedCursor(e), node: { contactId: e.id, deleted: e.deleted, contact: e.contact ? toContactType(e.contact) : null, changedAt: e.at } }));
     return edgesPage(edges, hasMore, args.after ?? null);
   }
@@ -347,8 +344,8 @@ export class ContactService {
   /** `keyProblem`: what the brokerage's keys say about contacts (asked here when not given). */
   async status(scope: TenantScope, keyProblem?: FeatureProblem | null): Promise<SyncStatusType> {
     const rec = await this.deps.sync.record(scope.agent);
-    const counts = await laneCounts(scope.manager, CONTACTS_OUTBOX.lane(scope));
-    const error = statusError(keyProblem === undefined ? await credentialProblem(scope.manager, scope.brokerageId, 'contacts') : keyProblem, rec);
+    const counts = await scope.read((m) => laneCounts(m, CONTACTS_OUTBOX.lane(scope)));
+    const error = statusError(keyProblem === undefined ? await scope.read((m) => credentialProblem(m, scope.brokerageId, 'contacts')) : keyProblem, rec);
     return {
       id: scope.agentId,
       contacts: {

@@ -1,13 +1,13 @@
 /**
  * People `Person` ↔ the CRM's contact fields. Only the fields the CRM edits
- * are written back (updatePersonFields lists exactly them), and within them
- * nothing Google holds beyond what we model is dropped: a second organization
- * or a name's phonetic parts survive our updates.
- * Person shape: @googleapis/people v1 Schema$Person,
- * https://developers.google.com/people/api/rest/v1/people; the details' rules
- * with their sources: docs/google-people-contact-details.md.
+ * are written back (the People driver's UPDATE_PERSON_FIELDS lists exactly
+ * them, src/google/people.ts), and within them nothing Google holds beyond
+ * what we model is dropped: a second organization or a name's phonetic parts
+ * survive our updates.
+ * Person shape: https://developers.google.com/people/api/rest/v1/people; the
+ * details' rules with their sources: docs/google-people-contact-details.md.
  */
-import type { people_v1 } from '@googleapis/people';
+import type { FieldMetadata, PeopleAddress, PeopleDate, Person } from '../google/people';
 
 export interface Typed {
   value: string;
@@ -84,16 +84,6 @@ export type FieldName = (typeof FIELD_NAMES)[number];
 export type DetailName = (typeof DETAIL_FIELDS)[number];
 export type ContactDetails = Pick<ContactFields, DetailName>;
 
-/**
- * Read on every sync and write; constant, because a sync token fixes `personFields` (People connections.list). A
- * change of it is noticed per agent (contact_sync.personFields) and answered with one full sync (contact.sync.ts).
- */
-export const PERSON_FIELDS = 'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls,memberships,clientData,metadata';
-/**
- * What our updates replace. `clientData` is set on create; only the guard before a delete writes it again, unchanged.
- * `memberships` never: labels change through contactGroups.members.modify (a contact's whole set would be replaced).
- */
-export const UPDATE_PERSON_FIELDS = 'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls';
 /** Our contact id travels in People `clientData` under this key: how a retried create finds the first one. */
 export const CLIENT_DATA_KEY = 'engageContactId';
 
@@ -111,22 +101,20 @@ export const PREDEFINED_TYPES = {
 } as const;
 export const DEPRECATED_NICKNAME_TYPES = ['MAIDEN_NAME', 'INITIALS', 'GPLUS', 'OTHER_NAME', 'SHORT_NAME'];
 
-type Person = people_v1.Schema$Person;
-
-export const primaryFirst = <T extends { metadata?: people_v1.Schema$FieldMetadata | null }>(items: T[] | null | undefined): T[] =>
+export const primaryFirst = <T extends { metadata?: FieldMetadata | null }>(items: T[] | null | undefined): T[] =>
   [...(items ?? [])].sort((a, b) => Number(Boolean(b.metadata?.primary)) - Number(Boolean(a.metadata?.primary)));
 
 const clean = (v: string | null | undefined): string | null => (v === undefined || v === null || v.trim() === '' ? null : v.trim());
 
 /** A People Date with its absent or zero parts as null; null when it has none. */
-export function dateFromGoogle(d: people_v1.Schema$Date | null | undefined): ContactDate | null {
+export function dateFromGoogle(d: PeopleDate | null | undefined): ContactDate | null {
   const part = (n: number | null | undefined) => (typeof n === 'number' && n > 0 ? n : null);
   const date = { year: part(d?.year), month: part(d?.month), day: part(d?.day) };
   return date.year === null && date.month === null && date.day === null ? null : date;
 }
 
 /** Google's Date JSON: the parts that are set (proto3 JSON leaves zero values out). */
-export function dateToGoogle(d: ContactDate): people_v1.Schema$Date {
+export function dateToGoogle(d: ContactDate): PeopleDate {
   return { ...(d.year !== null ? { year: d.year } : {}), ...(d.month !== null ? { month: d.month } : {}), ...(d.day !== null ? { day: d.day } : {}) };
 }
 
@@ -134,9 +122,9 @@ export function dateToGoogle(d: ContactDate): people_v1.Schema$Date {
  * Whether an item is the contact's own (CONTACT source): what a linked Google profile adds (its birthday, addresses,
  * urls…; reads return both sources) is Google's to keep, not ours to write back as the contact's.
  */
-const contactSource = (item: { metadata?: people_v1.Schema$FieldMetadata | null }): boolean => !item.metadata?.source?.type || item.metadata.source.type === 'CONTACT';
+const contactSource = (item: { metadata?: FieldMetadata | null }): boolean => !item.metadata?.source?.type || item.metadata.source.type === 'CONTACT';
 
-export function addressFromGoogle(a: people_v1.Schema$Address): Address {
+export function addressFromGoogle(a: PeopleAddress): Address {
   return Object.fromEntries(ADDRESS_PARTS.map((k) => [k, clean(a[k])])) as unknown as Address;
 }
 

@@ -15,7 +15,7 @@ export class ContactEmail {
   @Column(idColumn)
   agentId: string;
 
-  /** The tenant: every table carries it, every query names it (README, "How far one database carries it"). */
+  /** The tenant: every table carries it, every query names it (docs/operations.md, "How far one database carries it"). */
   @Column(idColumn)
   brokerageId: string;
 }

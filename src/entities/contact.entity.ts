@@ -6,7 +6,7 @@ export type ContactSyncState = 'SYNCED' | 'PENDING' | 'FAILED' | 'CONFLICT';
 
 /**
  * The mirror of one Google contact of one agent (Google is the source of
- * truth, architecture.md §2), with the mapping of our stable id to the
+ * truth, docs/architecture.md §2), with the mapping of our stable id to the
  * People `resourceName`, the etag and the Person as Google last sent it (the
  * common ancestor for three-way merges). Deleted contacts stay as tombstones
  * (`deletedAt`) so a delete can travel to Google and be told apart from an

@@ -9,6 +9,7 @@ import type { EntityManager } from 'typeorm';
 import { Brokerage, ServiceAccountCredential } from '../entities';
 import { type AppError, ErrorCode } from '../errors';
 import { FEATURE_SCOPES, type Feature } from './scopes';
+import { seeGuide } from './setup-guide';
 
 export interface FeatureProblem {
   code: ErrorCode;
@@ -64,14 +65,14 @@ export async function noKeyProblems(manager: EntityManager, brokerageId: string,
     const since = new Date(Math.max(...keys.map((k) => k.updatedAt.getTime())));
     state = {
       message: `The brokerage's Google service-account key was removed (${since.toISOString()}); nothing reaches Google until a new key is verified`,
-      remedy: 'A brokerage admin submits a service-account key with submitServiceAccountKey.',
+      remedy: `A brokerage admin submits a service-account key with submitServiceAccountKey. ${seeGuide('submit')}`,
       since,
     };
   } else {
     const brokerage = await manager.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
     state = {
       message: 'This brokerage has not submitted a Google service-account key, so nothing reaches Google',
-      remedy: 'A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey.',
+      remedy: `A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey. ${seeGuide('project')}`,
       since: brokerage?.createdAt ?? null,
     };
   }
@@ -91,7 +92,7 @@ export async function credentialProblem(manager: EntityManager, brokerageId: str
     return {
       code: ErrorCode.GOOGLE_NOT_CONFIGURED,
       message: `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`,
-      remedy: `Authorize ${acceptable[0]} for the service account's client id in Admin console › Security › API controls › Domain-wide delegation, then a brokerage admin runs verifyServiceAccount.`,
+      remedy: `Authorize ${acceptable[0]} for the service account's client id in Admin console › Security › API controls › Domain-wide delegation, then a brokerage admin runs verifyServiceAccount. ${seeGuide('delegation')}`,
       since: inUse.verifiedAt ?? inUse.updatedAt,
       definite: true,
     };

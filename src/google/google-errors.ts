@@ -2,13 +2,15 @@
  * The one place that reads Google's error answers (token endpoint and APIs).
  * Every failure becomes a GoogleFailure: our public error code, a retry
  * decision (honouring Retry-After), and, for setup mistakes, a remedy that
- * names the step of the brokerage's integration guide to fix.
+ * names the step of the brokerage's integration guide to fix and links the
+ * section of docs/admin-setup-guide.md that explains it (setup-guide.ts).
  *
- * Sources for every case: shared/docs/google-api-notes.md §1.3 (token
- * endpoint), §2.2-2.3 (People), §3.3 (Calendar), §4 (Gmail), §5 (envelope).
+ * Sources for every case: docs/google-behaviour.md §1.3 (token endpoint),
+ * §2.2-2.3 (People), §3.3 (Calendar), §4 (Gmail), §5 (envelope).
  */
 import { ErrorCode, AppError, quote } from '../errors';
 import { TokenEndpointError, TokenTransportError } from './token-broker';
+import { seeGuide } from './setup-guide';
 
 /** Google's own text (an error's message or description) is quoted up to this many characters. */
 const GOOGLE_TEXT_CHARS = 300;
@@ -157,14 +159,14 @@ function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFail
       return {
         ...base, kind: 'delegation-missing', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
         message: `Google refused domain-wide delegation for scope(s) ${scopes}${desc ? ` ("${desc}")` : ''}`,
-        remedy: `Authorize client id ${clientId} for scopes ${scopes} in Admin console › Security › API controls › Domain-wide delegation (guide step "${STEP_AUTHORIZE}"). A new authorization can take a few minutes, rarely up to 24 hours, to take effect.`,
+        remedy: `Authorize client id ${clientId} for scopes ${scopes} in Admin console › Security › API controls › Domain-wide delegation (guide step "${STEP_AUTHORIZE}"). A new authorization can take a few minutes, rarely up to 24 hours, to take effect. ${seeGuide('delegation')}`,
       };
     case 'invalid_grant':
       if (/Invalid JWT Signature/i.test(desc)) {
         return {
           ...base, kind: 'key-invalid', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
           message: 'Google does not accept this key: it was deleted or disabled, or it does not belong to this service account',
-          remedy: `Create a new JSON key for the service account (guide step "${STEP_CREATE_KEY}") and submit it.`,
+          remedy: `Create a new JSON key for the service account (guide step "${STEP_CREATE_KEY}") and submit it. ${seeGuide('key')}`,
         };
       }
       if (/short-lived|reasonable timeframe|iat and exp/i.test(desc)) {
@@ -186,7 +188,7 @@ function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFail
       return {
         ...base, kind: 'invalid-scope', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
         message: `Google does not recognise the scope(s) ${scopes}`,
-        remedy: `Authorize exactly the scopes of the guide step "${STEP_AUTHORIZE}", separated by commas.`,
+        remedy: `Authorize exactly the scopes of the guide step "${STEP_AUTHORIZE}", separated by commas. ${seeGuide('delegation')}`,
       };
     case 'disabled_client':
       return {
@@ -198,7 +200,7 @@ function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFail
       return {
         ...base, kind: 'client-deleted', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
         message: 'The service account was deleted in Google Cloud',
-        remedy: `Create a new service account and key (guide steps "${STEP_CREATE_ACCOUNT}" and "${STEP_CREATE_KEY}"), authorize its client id, and submit the new key.`,
+        remedy: `Create a new service account and key (guide steps "${STEP_CREATE_ACCOUNT}" and "${STEP_CREATE_KEY}"), authorize its client id, and submit the new key. ${seeGuide('serviceAccount')}`,
       };
     case 'admin_policy_enforced':
       return {
@@ -243,14 +245,14 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
     return {
       ...base, reason: 'SERVICE_DISABLED', kind: 'api-disabled', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, projectNumber, activationUrl,
       message: `The ${info.serviceTitle ?? t?.title ?? 'Google API'} is not enabled in Google Cloud project ${projectNumber ?? '(unknown)'}`,
-      remedy: `Enable the ${t?.title ?? info.serviceTitle ?? 'API'} in project ${projectNumber ?? 'of the service account'}${t ? ` (guide step "${t.guideStep}")` : ''}${activationUrl ? `: ${activationUrl}` : ''}. If you just enabled it, wait a few minutes and try again.`,
+      remedy: `Enable the ${t?.title ?? info.serviceTitle ?? 'API'} in project ${projectNumber ?? 'of the service account'}${t ? ` (guide step "${t.guideStep}")` : ''}${activationUrl ? `: ${activationUrl}` : ''}. If you just enabled it, wait a few minutes and try again. ${seeGuide('apis')}`,
     };
   }
   if (has('ACCESS_TOKEN_SCOPE_INSUFFICIENT') || has('insufficientPermissions')) {
     return {
       ...base, kind: 'insufficient-scope', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
       message: `Google says our token lacks the scope this ${api ? API_TITLES[api].title : 'API'} call needs`,
-      remedy: `Authorize the scopes of the guide step "${STEP_AUTHORIZE}" for the service account's client id.`,
+      remedy: `Authorize the scopes of the guide step "${STEP_AUTHORIZE}" for the service account's client id. ${seeGuide('delegation')}`,
     };
   }
   if (status === 429 || has('rateLimitExceeded') || has('userRateLimitExceeded') || has('RATE_LIMIT_EXCEEDED') || has('quotaExceeded') || has('dailyLimitExceeded') || e.status === 'RESOURCE_EXHAUSTED') {

@@ -5,20 +5,21 @@
  *
  * Tokens come from the process-wide TokenBroker, one per scope, so a missing
  * scope only disables its own feature. API roots come from configuration
- * (`rootUrl` per service: the global option does not redirect, google-api-notes
+ * (`rootUrl` per service: the global option does not redirect, docs/google-behaviour.md
  * §1.6). googleapis' automatic retries are off: the callers (interactive reads,
  * the outbox) decide retries from mapGoogleError, which honours Retry-After.
  */
 import type { KeyObject } from 'node:crypto';
-import { calendar, type calendar_v3 } from '@googleapis/calendar';
-import { gmail, type gmail_v1 } from '@googleapis/gmail';
-import { auth, people, type people_v1 } from '@googleapis/people';
 import { AppError, ErrorCode } from '../errors';
+import { CalendarDriver } from './calendar';
 import type { FeatureProblem } from './feature-health';
+import { GmailDriver } from './gmail';
 import { failureToAppError, mapGoogleError, type GoogleApi } from './google-errors';
+import { PeopleDriver } from './people';
 import { FEATURE_SCOPES, type Feature } from './scopes';
 import type { ServiceAccountKey } from './service-account-key';
 import type { TokenBroker } from './token-broker';
+import { seeGuide } from './setup-guide';
 
 export interface GoogleRoots {
   people: string;
@@ -44,6 +45,20 @@ export interface LoadedCredential {
  */
 const CLIENT_DEFAULTS = { retry: false } as const;
 
+/** What a driver (people.ts, calendar.ts, gmail.ts) builds its client from: the agent's token and the transport. */
+export interface DriverOptions {
+  /** For the driver's feature's scope; the broker guarantees at least 5 minutes of validity, and there is no refresh token. */
+  accessToken: string;
+  /** Options of the generated client (rootUrl, retry off, transport, timeout, User-Agent). */
+  client: {
+    rootUrl: string;
+    retry: false;
+    fetchImplementation: typeof fetch;
+    timeout: number;
+    userAgentDirectives?: { product: string; version: string; comment?: string }[];
+  };
+}
+
 export interface GoogleSessionOptions {
   roots: GoogleRoots;
   requestTimeoutMs: number;
@@ -68,26 +83,22 @@ export class GoogleSession {
     private readonly noKey: Record<Feature, Pick<FeatureProblem, 'message' | 'remedy'>> | null = null,
   ) {}
 
-  async people(): Promise<people_v1.People> {
-    return people({ version: 'v1', auth: await this.authFor('contacts'), rootUrl: this.options.roots.people, ...this.clientOptions() });
+  async people(): Promise<PeopleDriver> {
+    return new PeopleDriver(await this.driverOptions('contacts', this.options.roots.people));
   }
 
-  async calendar(): Promise<calendar_v3.Calendar> {
-    return calendar({ version: 'v3', auth: await this.authFor('calendar'), rootUrl: this.options.roots.calendar, ...this.clientOptions() });
+  async calendar(): Promise<CalendarDriver> {
+    return new CalendarDriver(await this.driverOptions('calendar', this.options.roots.calendar));
   }
 
-  async gmail(): Promise<gmail_v1.Gmail> {
-    return gmail({ version: 'v1', auth: await this.authFor('mail'), rootUrl: this.options.roots.gmail, ...this.clientOptions() });
+  async gmail(): Promise<GmailDriver> {
+    return new GmailDriver(await this.driverOptions('mail', this.options.roots.gmail));
   }
 
-  private clientOptions() {
+  private async driverOptions(feature: Feature, rootUrl: string): Promise<DriverOptions> {
     const { fetch: fetchImpl, requestTimeoutMs, userAgent } = this.options;
-    return { ...CLIENT_DEFAULTS, fetchImplementation: fetchImpl ?? fetch, timeout: requestTimeoutMs, ...(userAgent ? { userAgentDirectives: [userAgent] } : {}) };
-  }
-
-  /** Gmail's API root: media uploads take it per call (the client-wide rootUrl does not reach the upload URL). */
-  get gmailRootUrl(): string {
-    return this.options.roots.gmail;
+    const client = { ...CLIENT_DEFAULTS, rootUrl, fetchImplementation: fetchImpl ?? fetch, timeout: requestTimeoutMs, ...(userAgent ? { userAgentDirectives: [userAgent] } : {}) };
+    return { accessToken: await this.accessToken(feature), client };
   }
 
   /** The scope used for a feature (for contacts: whichever the brokerage authorized). */
@@ -110,7 +121,7 @@ export class GoogleSession {
     if (granted && !acceptable.some((s) => granted.has(s))) {
       throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`, {
         scope: acceptable[0],
-        remedy: `Authorize client id ${cred.key.client_id} for ${acceptable[0]} in Admin console › Security › API controls › Domain-wide delegation (guide step "Authorize the MoxiEngage Service Account as an API Client"), then run verifyServiceAccount.`,
+        remedy: `Authorize client id ${cred.key.client_id} for ${acceptable[0]} in Admin console › Security › API controls › Domain-wide delegation (guide step "Authorize the MoxiEngage Service Account as an API Client"), then run verifyServiceAccount. ${seeGuide('delegation')}`,
       });
     }
     const scope = this.scopeFor(feature);
@@ -134,13 +145,5 @@ export class GoogleSession {
     const f = mapGoogleError(err, { api: FEATURE_API[feature], subject: this.subject, clientId: this.credential?.key.client_id });
     if (f.kind === 'token-rejected' && this.credential) this.broker.forgetCredential(this.credential.id);
     return failureToAppError(f);
-  }
-
-  private async authFor(feature: Feature) {
-    const client = new auth.OAuth2({ transporterOptions: { fetchImplementation: this.options.fetch ?? fetch } });
-    // No expiry_date: the broker guarantees at least 5 minutes of validity, and
-    // without a refresh token the client must never try to refresh by itself.
-    client.setCredentials({ access_token: await this.accessToken(feature) });
-    return client;
   }
 }

@@ -5,6 +5,7 @@
  * appears in any message.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { GUIDE_SECTIONS, SETUP_GUIDE } from './setup-guide';
 
 export interface ServiceAccountKey {
   type: 'service_account';
@@ -37,7 +38,7 @@ function isServiceAccountEmail(email: string): boolean {
 }
 
 const REQUIRED = ['client_email', 'client_id', 'private_key', 'private_key_id', 'token_uri'] as const;
-const GUIDE_STEP = 'the guide\'s step "Create a Key for the MoxiEngage Service Account in JSON Format"';
+const GUIDE_STEP = `the guide's step "Create a Key for the MoxiEngage Service Account in JSON Format" (${SETUP_GUIDE}#${GUIDE_SECTIONS.key})`;
 
 export function parseServiceAccountKey(json: string, allowedTokenUris: readonly string[]): { key: ServiceAccountKey; privateKey: KeyObject } {
   let raw: unknown;

@@ -3,7 +3,7 @@
  * OAuth 2.0 JWT-bearer grant (RFC 7523) against the key's own `token_uri`.
  *
  * Why not google-auth-library's JWT client: it ignores `token_uri` and always
- * posts to Google's URL (google-api-notes §1.5), and it caches per client
+ * posts to Google's URL (docs/google-behaviour.md §1.5), and it caches per client
  * instance. We sign the assertion ourselves (jose, RS256) and keep ONE cache
  * for the process, keyed by (credential, subject, scope):
  * - one token per scope, so a brokerage that did not authorize Gmail still

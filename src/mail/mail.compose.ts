@@ -16,12 +16,11 @@
 import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import { badInput } from '../errors';
+import { GMAIL_MAX_MESSAGE_BYTES } from '../google/gmail';
 import type { RecipientKind } from '../entities/mail.entities';
 import { BadBase64Error, HtmlTooDeepError, mimeBuilder } from './mime-builder';
 import type { SendMailInput } from './mail.input';
 
-/** Gmail's limit for a message, upload endpoint included (discovery `mediaUpload.maxSize`: 36,700,160 bytes). */
-export const GMAIL_MAX_MESSAGE_BYTES = 36_700_160;
 export const MAX_SUBJECT_CHARS = 998;
 export const MAX_FILENAME_CHARS = 255;
 export const MAX_ATTACHMENTS = 100;

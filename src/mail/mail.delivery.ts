@@ -3,8 +3,8 @@
  *
  * gmail.compose cannot list or read Sent mail, so "did Gmail take it?" cannot
  * be asked of the mailbox. Drafts can be asked about instead:
- *   1. drafts.create with the stored MIME (JSON `raw` up to RAW_JSON_MAX_BYTES,
- *      else a multipart upload to the /upload endpoint, up to 35 MB);
+ *   1. drafts.create with the stored MIME (as JSON or an upload, up to 35 MB:
+ *      the Gmail driver, google/gmail.ts, decides which);
  *   2. drafts.send of that draft: Gmail sends it, files it under Sent and the
  *      draft is gone.
  * Before each call the row records the phase it is entering. When an answer
@@ -15,42 +15,34 @@
  *   - after drafts.create: the newest drafts are searched for our Message-ID
  *     and the one found is used; once the mail is settled, any copy the search
  *     missed is deleted, so no stray draft is left to be sent by hand.
- * So a retry never sends twice. Each attempt stamps the row with its own
- * token and every write requires it: an attempt that lost its lane (a stalled
- * process whose lease expired) stops before its next Gmail call.
+ * So a retry never sends twice. Each attempt holds the row with its own token
+ * (mail.attempt.ts): an attempt that lost its lane (a stalled process whose
+ * lease expired) stops before its next Gmail call.
  * Rate limits (429, 403 rateLimitExceeded), 5xx and our own transient errors
  * are retried with backoff (Retry-After honoured) while the mail stays QUEUED
  * (at most `giveUpMs`); a refusal the agent or the admin must act on (bad
  * recipients, Gmail not authorized, no mailbox, the draft deleted in Gmail)
  * makes it FAILED with the reason and remedy.
  */
-import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import type { gmail_v1 } from '@googleapis/gmail';
 import type { DataSource } from 'typeorm';
-import { MailMimeChunk, SentMail, type OutboxRow } from '../entities';
+import { SentMail, type OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
+import type { GmailDraft, GmailDriver, GmailSent } from '../google/gmail';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
-import type { LaneRef } from '../outbox/topics';
+import { MAIL_OUTBOX, type LaneRef } from '../outbox/topics';
 import type { Outcome, OutboxHandler } from '../outbox/worker';
-import { loadMime } from './mail.service';
-import { MAIL_OUTBOX } from '../outbox/topics';
+import { Attempt, Superseded } from './mail.attempt';
+import { loadMime } from './mail.mime-store';
 
-/** Larger messages go to the upload endpoint: a JSON body carries base64url, a third larger. */
-export const RAW_JSON_MAX_BYTES = 4 * 1024 * 1024;
 /** How many of the newest drafts are searched for ours after an unanswered drafts.create. */
-export const DRAFT_SEARCH_LIMIT = 25;
+const DRAFT_SEARCH_LIMIT = 25;
 /** Mails per delivery round (each is two or more calls). */
 const ROUND = 20;
-/** An upload of up to 35 MB needs longer than the usual request timeout. */
-const UPLOAD_TIMEOUT_MS = 5 * 60_000;
 const MAX_REASON_CHARS = 2000;
 
-/** Another attempt took this mail over (our lease expired): stop, change nothing. */
-class Superseded extends Error {}
 /** A final answer that is ours, not Google's. */
 class MailRefused extends Error {
   constructor(readonly code: ErrorCode, message: string) {
@@ -124,24 +116,24 @@ export class MailDelivery implements OutboxHandler {
       const mime = await loadMime(this.deps.ds, mail);
       let threadId = await this.threadOf(mail);
       await a.set({ phase: 'creating' });
-      let res: gmail_v1.Schema$Draft;
+      let draft: GmailDraft;
       try {
-        res = await this.createDraft(session, gmail, mime, threadId);
+        draft = await gmail.createDraft(mime, threadId);
       } catch (err) {
         const f = mapGoogleError(err, { api: 'gmail' });
         // The thread of the mail replied to is gone (deleted in Gmail): send it as a new conversation.
         if (!threadId || f.kind !== 'bad-request' || !/thread/i.test(f.message)) throw err;
         threadId = null;
-        res = await this.createDraft(session, gmail, mime, threadId);
+        draft = await gmail.createDraft(mime, threadId);
       }
-      await a.set({ phase: 'created', gmailDraftId: res.id!, gmailMessageId: res.message?.id ?? null, threadId: res.message?.threadId ?? null });
+      await a.set({ phase: 'created', gmailDraftId: draft.id, gmailMessageId: draft.messageId, threadId: draft.threadId });
     }
 
     const wasSending = mail.phase === 'sending';
     if (wasSending) {
       // An earlier drafts.send went unanswered: a sent draft is gone.
       try {
-        await gmail.users.drafts.get({ userId: 'me', id: mail.gmailDraftId!, format: 'minimal' });
+        await gmail.getDraft(mail.gmailDraftId!);
       } catch (err) {
         if (mapGoogleError(err, { api: 'gmail' }).kind !== 'not-found') throw err;
         await this.markSent(a, mail.gmailMessageId, mail.threadId);
@@ -149,9 +141,9 @@ export class MailDelivery implements OutboxHandler {
       }
     }
     await a.set({ phase: 'sending' });
-    let sent: gmail_v1.Schema$Message;
+    let sent: GmailSent;
     try {
-      sent = (await gmail.users.drafts.send({ userId: 'me', requestBody: { id: mail.gmailDraftId! } })).data;
+      sent = await gmail.sendDraft(mail.gmailDraftId!);
     } catch (err) {
       const f = mapGoogleError(err, { api: 'gmail' });
       if (f.kind === 'not-found') {
@@ -166,20 +158,8 @@ export class MailDelivery implements OutboxHandler {
       if (notSent(err, f)) await a.set({ phase: 'created' });
       throw err;
     }
-    await this.markSent(a, sent.id ?? mail.gmailMessageId, sent.threadId ?? mail.threadId);
+    await this.markSent(a, sent.messageId ?? mail.gmailMessageId, sent.threadId ?? mail.threadId);
     if (searched) await this.deleteStrayDrafts(gmail, mail.messageIdHeader);
-  }
-
-  private async createDraft(session: GoogleSession, gmail: gmail_v1.Gmail, mime: Buffer, threadId: string | null): Promise<gmail_v1.Schema$Draft> {
-    const thread = threadId ? { threadId } : {};
-    const res =
-      mime.length <= RAW_JSON_MAX_BYTES
-        ? await gmail.users.drafts.create({ userId: 'me', requestBody: { message: { raw: mime.toString('base64url'), ...thread } } })
-        : await gmail.users.drafts.create(
-            { userId: 'me', requestBody: { message: thread }, media: { mimeType: 'message/rfc822', body: Readable.from([mime]) } },
-            { rootUrl: session.gmailRootUrl, timeout: UPLOAD_TIMEOUT_MS },
-          );
-    return res.data;
   }
 
   private async markSent(a: Attempt, gmailMessageId: string | null, threadId: string | null): Promise<void> {
@@ -195,14 +175,12 @@ export class MailDelivery implements OutboxHandler {
   }
 
   /** Our drafts among the newest ones, by Message-ID (drafts.list + drafts.get metadata: gmail.compose allows both). */
-  private async findOurDrafts(gmail: gmail_v1.Gmail, messageIdHeader: string): Promise<{ id: string; messageId: string | null; threadId: string | null }[]> {
-    const list = await gmail.users.drafts.list({ userId: 'me', maxResults: DRAFT_SEARCH_LIMIT });
-    const ours: { id: string; messageId: string | null; threadId: string | null }[] = [];
-    for (const d of list.data.drafts ?? []) {
+  private async findOurDrafts(gmail: GmailDriver, messageIdHeader: string): Promise<GmailDraft[]> {
+    const ours: GmailDraft[] = [];
+    for (const id of await gmail.listDraftIds(DRAFT_SEARCH_LIMIT)) {
       try {
-        const got = await gmail.users.drafts.get({ userId: 'me', id: d.id!, format: 'metadata' });
-        const header = got.data.message?.payload?.headers?.find((h) => h.name?.toLowerCase() === 'message-id');
-        if (header?.value === messageIdHeader) ours.push({ id: d.id!, messageId: got.data.message?.id ?? null, threadId: got.data.message?.threadId ?? null });
+        const got = await gmail.getDraftMessageIdHeader(id);
+        if (got.messageIdHeader === messageIdHeader) ours.push({ id, messageId: got.messageId, threadId: got.threadId });
       } catch (err) {
         if (mapGoogleError(err, { api: 'gmail' }).kind !== 'not-found') throw err; // sent or deleted meanwhile: not ours to find
       }
@@ -211,9 +189,9 @@ export class MailDelivery implements OutboxHandler {
   }
 
   /** Best effort, once the mail is settled: a draft of ours an earlier unanswered create left (the search may have missed it). */
-  private async deleteStrayDrafts(gmail: gmail_v1.Gmail, messageIdHeader: string): Promise<void> {
+  private async deleteStrayDrafts(gmail: GmailDriver, messageIdHeader: string): Promise<void> {
     try {
-      for (const d of await this.findOurDrafts(gmail, messageIdHeader)) await gmail.users.drafts.delete({ userId: 'me', id: d.id });
+      for (const d of await this.findOurDrafts(gmail, messageIdHeader)) await gmail.deleteDraft(d.id);
     } catch (err) {
       this.deps.log.warn({ status: mapGoogleError(err, { api: 'gmail' }).status }, 'could not look for stray drafts of a settled mail');
     }
@@ -268,58 +246,11 @@ export class MailDelivery implements OutboxHandler {
     if (err instanceof MailRefused || !session) return { seq: row.seq, result: 'failed', error: reason }; // no draft to remove
     try {
       const gmail = await session.gmail();
-      if (mail.gmailDraftId) await gmail.users.drafts.delete({ userId: 'me', id: mail.gmailDraftId });
+      if (mail.gmailDraftId) await gmail.deleteDraft(mail.gmailDraftId);
       else if (mail.phase === 'creating') await this.deleteStrayDrafts(gmail, mail.messageIdHeader);
     } catch (e) {
       this.deps.log.warn({ status: mapGoogleError(e, { api: 'gmail' }).status, mailId: mail.id }, 'could not delete the draft of a failed mail');
     }
     return { seq: row.seq, result: 'failed', error: reason };
-  }
-}
-
-/** One delivery attempt's hold on a mail row: every write requires the attempt's token (see SentMail.deliveryToken). */
-class Attempt {
-  private readonly token = randomUUID();
-
-  constructor(
-    private readonly ds: DataSource,
-    readonly mail: SentMail,
-  ) {}
-
-  async claim(): Promise<void> {
-    const res = await this.ds
-      .createQueryBuilder()
-      .update(SentMail)
-      .set({ deliveryToken: this.token })
-      .where('id = :id AND brokerageId = :brokerageId AND status = :queued', { id: this.mail.id, brokerageId: this.mail.brokerageId, queued: 'QUEUED' })
-      .andWhere(this.mail.deliveryToken === null ? 'deliveryToken IS NULL' : 'deliveryToken = :seen', { seen: this.mail.deliveryToken })
-      .execute();
-    if (!res.affected) throw new Superseded('another attempt is delivering this mail');
-    // From here on nobody else writes the row: read it again, so a copy read before the claim (while an attempt
-    // that has since lost the lane was still writing it) cannot mislead this one.
-    const fresh = await this.ds.getRepository(SentMail).findOneBy({ id: this.mail.id, brokerageId: this.mail.brokerageId });
-    if (!fresh || fresh.status !== 'QUEUED' || fresh.deliveryToken !== this.token) throw new Superseded('the mail changed while it was claimed');
-    Object.assign(this.mail, fresh);
-  }
-
-  async set(patch: Partial<SentMail>): Promise<void> {
-    const res = await this.ds.getRepository(SentMail).update(this.held(), { ...patch, updatedAt: new Date() });
-    if (!res.affected) throw new Superseded('another attempt took this mail over');
-    Object.assign(this.mail, patch);
-  }
-
-  /** The final state, and the MIME deleted with it (Gmail has it, or it will never go: we keep no copy of the content). */
-  async finish(patch: Partial<SentMail>): Promise<void> {
-    await this.ds.transaction(async (m) => {
-      const res = await m.getRepository(SentMail).update(this.held(), { ...patch, deliveryToken: null });
-      if (!res.affected) throw new Superseded('another attempt took this mail over');
-      await m.getRepository(MailMimeChunk).delete({ mailId: this.mail.id, brokerageId: this.mail.brokerageId });
-    });
-    Object.assign(this.mail, patch);
-  }
-
-  /** The row while this attempt holds it; with its brokerage, the tenant key every statement names. */
-  private held() {
-    return { id: this.mail.id, brokerageId: this.mail.brokerageId, deliveryToken: this.token };
   }
 }

@@ -2,7 +2,6 @@ import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver
 import type { GatewayContext } from '../context';
 import { toContactType } from '../contacts/contact.service';
 import { ContactType, MailSyncStatusType, SyncStatusType } from '../contacts/contact.type';
-import { SentMail } from '../entities';
 import { SendMailInput } from './mail.input';
 import { MailConnectionType, MailRecipientType, MailType } from './mail.type';
 
@@ -47,6 +46,6 @@ export class MailStatusResolver {
   @FieldResolver(() => MailSyncStatusType)
   async mail(@Ctx() ctx: GatewayContext): Promise<MailSyncStatusType> {
     const scope = ctx.scope();
-    return { id: `${scope.agentId}/mail`, error: await ctx.keyProblem('mail'), queued: await scope.manager.getRepository(SentMail).countBy({ brokerageId: scope.brokerageId, agentId: scope.agentId, status: 'QUEUED' }) };
+    return { id: `${scope.agentId}/mail`, error: await ctx.keyProblem('mail'), queued: await ctx.services.mail.queuedCount(scope) };
   }
 }

@@ -10,63 +10,33 @@
  * concurrent first sends), the same key with a different mail is a CONFLICT.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
-import { In, LessThan } from 'typeorm';
+import { In, LessThan, type FindOptionsWhere } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
+import type { Config } from '../config';
 import { checkFirst, decodeCursor, encodeCursor, pageOf } from '../graphql/connection';
 import { isUniqueViolation } from '../db/unique-violation';
-import { MailMimeChunk, MailRecipient, SentMail } from '../entities';
-import { MIME_CHUNK_BYTES } from '../entities/mail.entities';
+import { MailRecipient, SentMail } from '../entities';
 import { AppError, ErrorCode, badInput, notFound } from '../errors';
 import { MAIL_OUTBOX } from '../outbox/topics';
 import type { OutboxWorker } from '../outbox/worker';
 import { buildMime, checkMailInput } from './mail.compose';
 import type { SendMailInput } from './mail.input';
-import { MailRecipientKindEnum, MailStatusEnum, type MailConnectionType, type MailType } from './mail.type';
+import { toMailType } from './mail.mapper';
+import { storeMime } from './mail.mime-store';
+import type { MailConnectionType, MailType } from './mail.type';
 
 export const MAX_MAIL_PAGE = 200;
 /** The attachment list (names, types, sizes) is one text column (MEDIUMTEXT on MySQL), with room to spare. */
 export const MAX_ATTACHMENT_LIST_BYTES = 60_000;
-/** Chunks per INSERT statement (10 × 60 KB: well inside MySQL's max_allowed_packet). */
-const CHUNKS_PER_INSERT = 10;
 
-export interface MailSettings {
-  maxRecipients: number;
-  mutationWaitMs: number;
-}
-
-export function toMailType(m: SentMail, recipients: MailRecipient[]): MailType {
-  const sorted = [...recipients].sort((a, b) => a.position - b.position);
-  const shown = (r: MailRecipient) => (r.name ? `${r.name} <${r.email}>` : r.email);
-  const failure = m.failureCode ? { code: m.failureCode, message: m.failureReason ?? '' } : null;
-  return {
-    id: m.id,
-    gmailMessageId: m.status === 'SENT' ? m.gmailMessageId : null,
-    threadId: m.status === 'SENT' ? m.threadId : null,
-    messageId: m.messageIdHeader,
-    from: m.fromAddress,
-    to: sorted.filter((r) => r.kind === 'to').map(shown),
-    cc: sorted.filter((r) => r.kind === 'cc').map(shown),
-    bcc: sorted.filter((r) => r.kind === 'bcc').map(shown),
-    recipients: sorted.map((r) => ({ kind: r.kind.toUpperCase() as MailRecipientKindEnum, email: r.email, name: r.name })),
-    subject: m.subject,
-    attachments: JSON.parse(m.attachments),
-    sizeBytes: m.sizeBytes,
-    status: MailStatusEnum[m.status],
-    failure,
-    replyToMailId: m.replyToMailId,
-    idempotencyKey: m.idempotencyKey,
-    createdAt: m.createdAt,
-    sentAt: m.sentAt,
-  };
-}
+export type MailSettings = Pick<Config['mail'], 'maxRecipients'>;
 
 const cursorOf = (m: Pick<SentMail, 'createdAt' | 'id'>) => encodeCursor([m.createdAt.getTime(), m.id]);
 
 const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
 
 export class MailService {
-  constructor(private readonly deps: { ds: DataSource; outbox: OutboxWorker; settings: MailSettings }) {}
+  constructor(private readonly deps: { outbox: OutboxWorker; settings: MailSettings }) {}
 
   async send(scope: TenantScope, input: SendMailInput): Promise<MailType> {
     // A large mail holds several copies of itself while it is decoded, built and stored: the HTTP layer lets only a
@@ -74,7 +44,7 @@ export class MailService {
     const accepted = await this.accept(scope, input);
     if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
     // Also without a key: its delivery fails at once (GOOGLE_NOT_CONFIGURED is final for mail), and the answer says why.
-    await this.deps.outbox.settle(MAIL_OUTBOX, scope, accepted.seqs, { waitMs: this.deps.settings.mutationWaitMs });
+    await this.deps.outbox.settle(MAIL_OUTBOX, scope, accepted.seqs);
     return (await this.get(scope, accepted.id))!;
   }
 
@@ -131,7 +101,7 @@ export class MailService {
     const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({ mailId: id, brokerageId: scope.brokerageId, position, kind: r.kind, email: r.email, name: r.name }));
     let seqs: number[];
     try {
-      seqs = await scope.manager.transaction(async (m) => {
+      seqs = await scope.transaction(async (m) => {
         await m.getRepository(SentMail).insert(row);
         for (let i = 0; i < recipients.length; i += 200) await m.getRepository(MailRecipient).insert(recipients.slice(i, i + 200));
         await storeMime(m, scope.brokerageId, id, mime);
@@ -160,27 +130,30 @@ export class MailService {
   async get(scope: TenantScope, id: string): Promise<MailType | null> {
     const m = await scope.findOneForAgent(SentMail, { id });
     if (!m) return null;
-    const recipients = await scope.manager.getRepository(MailRecipient).findBy({ mailId: m.id, brokerageId: m.brokerageId });
+    const recipients = await scope.findInBrokerage(MailRecipient, { mailId: m.id });
     return toMailType(m, recipients);
+  }
+
+  /** How many of the agent's mails are waiting for Gmail. */
+  queuedCount(scope: TenantScope): Promise<number> {
+    return scope.countForAgent(SentMail, { status: 'QUEUED' });
   }
 
   /** The agent's mail, newest first. */
   async list(scope: TenantScope, args: { first: number; after?: string | null }): Promise<MailConnectionType> {
     checkFirst(args.first, MAX_MAIL_PAGE);
-    const repo = scope.manager.getRepository(SentMail);
-    const mine = { brokerageId: scope.brokerageId, agentId: scope.agentId };
-    let where: object | object[] = mine;
+    let where: FindOptionsWhere<SentMail> | FindOptionsWhere<SentMail>[] = {};
     if (args.after) {
       const [ms, id] = decodeCursor(args.after, ['integer', 'string']);
       const at = new Date(ms);
-      where = [{ ...mine, createdAt: LessThan(at) }, { ...mine, createdAt: at, id: LessThan(id) }];
+      where = [{ createdAt: LessThan(at) }, { createdAt: at, id: LessThan(id) }];
     }
     const [rows, totalCount] = await Promise.all([
-      repo.find({ where: where as never, order: { createdAt: 'DESC', id: 'DESC' }, take: args.first + 1 }),
-      repo.countBy(mine),
+      scope.findManyForAgent(SentMail, where, { order: { createdAt: 'DESC', id: 'DESC' }, take: args.first + 1 }),
+      scope.countForAgent(SentMail),
     ]);
     const page = rows.slice(0, args.first);
-    const recipients = page.length ? await scope.manager.getRepository(MailRecipient).findBy({ mailId: In(page.map((m) => m.id)), brokerageId: scope.brokerageId }) : [];
+    const recipients = page.length ? await scope.findInBrokerage(MailRecipient, { mailId: In(page.map((m) => m.id)) }) : [];
     const byMail = new Map<string, MailRecipient[]>();
     for (const r of recipients) {
       const list = byMail.get(r.mailId);
@@ -192,32 +165,4 @@ export class MailService {
       totalCount,
     };
   }
-}
-
-/**
- * Chunks are encoded one INSERT at a time (600 KB), with a turn for the event loop between them: all of a 35 MB mail's
- * at once held it ~70 ms, and on SQLite (whose driver is synchronous) its inserts ~250 ms for 28 MB more. On SQLite
- * other requests' statements still wait for this transaction (one connection: src/db/sqlite-turns.ts).
- */
-async function storeMime(m: EntityManager, brokerageId: string, mailId: string, mime: Buffer): Promise<void> {
-  const step = MIME_CHUNK_BYTES * CHUNKS_PER_INSERT;
-  for (let start = 0; start < mime.length; start += step) {
-    const chunks: MailMimeChunk[] = [];
-    for (let off = start; off < Math.min(start + step, mime.length); off += MIME_CHUNK_BYTES) {
-      chunks.push({ mailId, brokerageId, seq: off / MIME_CHUNK_BYTES, data: mime.subarray(off, off + MIME_CHUNK_BYTES).toString('base64') });
-    }
-    await m.getRepository(MailMimeChunk).insert(chunks);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
-
-/** The stored MIME, decoded a few chunks at a time with a turn for the event loop between (~70 ms at once for 35 MB). */
-export async function loadMime(ds: DataSource, mail: Pick<SentMail, 'id' | 'brokerageId'>): Promise<Buffer> {
-  const chunks = await ds.getRepository(MailMimeChunk).find({ where: { mailId: mail.id, brokerageId: mail.brokerageId }, order: { seq: 'ASC' } });
-  const parts: Buffer[] = [];
-  for (let i = 0; i < chunks.length; i++) {
-    parts.push(Buffer.from(chunks[i].data, 'base64'));
-    if (i % CHUNKS_PER_INSERT === CHUNKS_PER_INSERT - 1) await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  return Buffer.concat(parts);
 }

@@ -32,10 +32,6 @@ export interface DoctorReport {
   grantedScopes: string[];
 }
 
-/** The contacts check reads the first page of a full sync, as the gateway's first sync does (People pageSize max). */
-export const FULL_SYNC_PAGE_SIZE = 1000;
-const SYNC_PERSON_FIELDS = 'names,emailAddresses,phoneNumbers,organizations,metadata';
-
 const CHECK_ORDER = ['token:contacts', 'token:calendar', 'token:mail', 'api:people', 'api:calendar', 'api:gmail', 'sync:contacts'];
 
 const code = (kind: FailureKind) => kind.toUpperCase().replace(/-/g, '_');
@@ -102,14 +98,15 @@ export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEm
     if (!(await tokenCheck('contacts'))) return [report(notRun('api:people', 'token:contacts')), report(notRun('sync:contacts', 'token:contacts'))];
     const people = await session().people();
     const apiOk = await apiCheck('people', async () => {
-      await people.people.connections.list({ resourceName: 'people/me', pageSize: 1, personFields: 'metadata' });
+      await people.probe();
       return `People API answers for ${testEmail}`;
     });
     if (!apiOk) return report(notRun('sync:contacts', 'api:people'));
     try {
-      const res = await people.people.connections.list({ resourceName: 'people/me', pageSize: FULL_SYNC_PAGE_SIZE, personFields: SYNC_PERSON_FIELDS, requestSyncToken: true });
-      const n = res.data.connections?.length ?? 0;
-      const total = res.data.totalPeople ?? res.data.totalItems ?? n;
+      // The first page of a full sync, read exactly as the gateway's first sync reads it (the same personFields).
+      const page = await people.listConnections();
+      const n = page.persons.length;
+      const total = page.total ?? n;
       return report({ name: 'sync:contacts', ok: true, code: null, message: `Read ${n} of ${total} contacts of ${testEmail} (first page of a full sync)`, remedy: null });
     } catch (err) {
       return report(failed('sync:contacts', mapGoogleError(err, { api: 'people', clientId: cred.key.client_id, subject: testEmail })));
@@ -120,7 +117,7 @@ export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEm
     if (!(await tokenCheck('calendar'))) return report(notRun('api:calendar', 'token:calendar'));
     const cal = await session().calendar();
     return apiCheck('calendar', async () => {
-      await cal.events.list({ calendarId: 'primary', maxResults: 1, timeMin: new Date().toISOString() });
+      await cal.listEvents({ maxResults: 1, timeMin: new Date().toISOString() });
       return `Calendar API answers for ${testEmail}'s primary calendar`;
     });
   };
@@ -129,8 +126,8 @@ export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEm
     if (!(await tokenCheck('mail'))) return report(notRun('api:gmail', 'token:mail'));
     const gm = await session().gmail();
     return apiCheck('gmail', async () => {
-      const p = await gm.users.getProfile({ userId: 'me' });
-      return `Gmail API answers for ${p.data.emailAddress ?? testEmail}`;
+      const p = await gm.profile();
+      return `Gmail API answers for ${p.emailAddress ?? testEmail}`;
     });
   };
 

@@ -30,7 +30,9 @@ import { KeyFileError, parseServiceAccountKey } from '../google/service-account-
 import type { TokenBroker } from '../google/token-broker';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import type { GatewayHooks, Hooks } from '../hooks';
 import { runDoctor, type CheckResult, type DoctorReport } from './doctor';
+import { seeGuide } from '../google/setup-guide';
 
 export interface Actor {
   brokerageId: string;
@@ -81,10 +83,8 @@ export class OnboardingService {
       credentials: CredentialStore;
       google: Config['google'];
       log: Logger;
-      /** Stops the brokerage's calendar push channels with a key just taken out of use (still in memory); returns how many. */
-      stopChannels?: (brokerageId: string, credential: LoadedCredential) => Promise<number>;
-      /** Runs once the key is gone (drops what was read from Google with it, e.g. cached calendar views). */
-      afterRemove?: (brokerageId: string) => Promise<void>;
+      /** credentialRetired: a key just taken out of use, still in memory; credentialRemoved: once it is gone. */
+      hooks?: Hooks<GatewayHooks>;
     },
   ) {}
 
@@ -131,7 +131,7 @@ export class OnboardingService {
     if (!loaded) this.deps.log.warn({ brokerageId: who.brokerageId }, 'no key to remove could be decrypted; its calendar channels will expire by themselves');
     const channelsStopped = loaded ? await this.stopChannels(who, loaded, 'credential.removed') : 0;
     this.forgetAll(erased);
-    await this.deps.afterRemove?.(who.brokerageId);
+    await this.deps.hooks?.call('credentialRemoved', { brokerageId: who.brokerageId });
     this.deps.log.info({ brokerageId: who.brokerageId, credentialIds: erased.map((r) => r.id), channelsStopped }, 'service-account key removed');
     return true;
   }
@@ -210,7 +210,7 @@ export class OnboardingService {
   async reverify(who: Actor, onCheck?: (c: CheckResult) => void): Promise<VerificationResult> {
     const row = await this.deps.credentials.inUseRow(this.deps.ds.manager, who.brokerageId);
     if (!row) {
-      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'This brokerage has no service-account key to verify', { remedy: 'Submit the key with submitServiceAccountKey first.' });
+      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'This brokerage has no service-account key to verify', { remedy: `Submit the key with submitServiceAccountKey first. ${seeGuide('submit')}` });
     }
     const loaded = this.deps.credentials.load(row);
     const testEmail = row.testEmail;
@@ -285,7 +285,7 @@ export class OnboardingService {
   private async stopChannels(who: Actor, key: LoadedCredential, reason: 'credential.removed' | 'credential.replaced'): Promise<number> {
     let count = 0;
     try {
-      count = (await this.deps.stopChannels?.(who.brokerageId, key)) ?? 0;
+      for (const n of (await this.deps.hooks?.call('credentialRetired', { brokerageId: who.brokerageId, credential: key })) ?? []) count += n;
     } catch (err) {
       this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel of a key taken out of use (they expire by themselves)');
     }

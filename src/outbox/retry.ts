@@ -1,6 +1,7 @@
 /**
- * When a failed delivery is tried again: full-jitter exponential backoff
- * (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), never sooner than Google's Retry-After.
+ * When a failed delivery is tried again: exponential backoff with "equal jitter" (half the delay fixed, half random:
+ * https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), so a lane never retries at once after a
+ * failure yet replicas retrying together spread out; never sooner than Google's Retry-After.
  */
 import type { Config } from '../config';
 

@@ -110,15 +110,16 @@ export class OutboxWorker {
   }
 
   /**
-   * After a mutation's transaction: delivers its rows now and waits for Google, at most `waitMs` (MUTATION_WAIT_MS).
+   * After a mutation's transaction: delivers its rows now and waits for Google, at most MUTATION_WAIT_MS (`waitMs`
+   * for a caller that knows better).
    * With `feature`, not at all while the brokerage has no key that can serve it (never submitted, removed, the scope
    * not authorized): the rows wait for a key, and the items answer PENDING at once with the reason as their syncError.
    * True when every row is delivered or given up.
    */
-  async settle(topic: OutboxTopic, agent: AgentKey, seqs: number[], wait: { waitMs: number; feature?: Feature }): Promise<boolean> {
+  async settle(topic: OutboxTopic, agent: AgentKey, seqs: number[], wait: { feature?: Feature; waitMs?: number } = {}): Promise<boolean> {
     if (wait.feature && (await credentialProblem(this.ds.manager, agent.brokerageId, wait.feature))?.definite) return false;
     this.kick(topic, agent);
-    return this.settlements.waitFor(agent.brokerageId, seqs, wait.waitMs);
+    return this.settlements.waitFor(agent.brokerageId, seqs, wait.waitMs ?? this.settings.mutationWaitMs);
   }
 
   private schedule(ref: LaneRef, delayMs: number): void {

@@ -7,7 +7,7 @@
  * start and the new key replaces the previous start's.
  */
 import type { Services } from '../context';
-import type { RunningEmulator } from '../emulator/server';
+import type { RunningEmulator } from 'google-workspace-emulator';
 import { GUIDE_SCOPES } from '../google/scopes';
 import type { VerificationResult } from '../onboarding/onboarding.service';
 import { DEMO_ADMIN, DEMO_AGENT, DEMO_DOMAIN } from './demo';

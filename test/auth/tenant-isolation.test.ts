@@ -3,7 +3,7 @@
  * the API has a probe here, run for callers of two brokerages that each have
  * a verified key; a test fails when an operation exists without a probe.
  */
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { buildGatewaySchema } from '../../src/schema';
 import { describeEachDb } from '../support/db';

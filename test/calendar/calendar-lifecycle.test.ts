@@ -1,5 +1,5 @@
 /** Calendar reads under Google faults, and push channels stopped when the gateway shuts down. */
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { CalendarChannel } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { googleClients } from '../support/google';

@@ -58,7 +58,7 @@ describeEachDb('calendar push-channel renewal', (db) => {
   /** The product's CalendarWatch on its own renewal timer, every `renewEveryMs`. */
   const renewer = (renewEveryMs = 20) => {
     const s = w.gw.services;
-    return new CalendarWatch({ ds: db().ds, sessions: s.sessions, cache: s.calendar.cache, sync: s.calendarSync, log: s.log, settings: { address: webhook, renewBeforeMs: DAY_MS, renewEveryMs, stopOnShutdown: false } });
+    return new CalendarWatch({ ds: db().ds, sessions: s.sessions, cache: s.calendar.cache, sync: s.calendarSync, log: s.log, settings: { webhookUrl: webhook, channelRenewBeforeMs: DAY_MS, channelRenewEveryMs: renewEveryMs, channelsOnShutdown: 'keep' } });
   };
 
   test('a channel Google granted for less than the renewal margin is renewed by the timer: one new channel opened, the old one stopped', async () => {

@@ -10,9 +10,9 @@
  *    agent holding the most giving way first.
  */
 import type { calendar_v3 } from '@googleapis/calendar';
-import {
-  CalendarService, LIST_PAGE_SIZE, MAX_EVENTS_PER_LOAD, RangeCache,
-} from '../../src/calendar/calendar.service';
+import { CalendarService } from '../../src/calendar/calendar.service';
+import { RangeCache, viewCache } from '../../src/calendar/range-cache';
+import { CALENDAR_LIST_MAX_RESULTS as LIST_PAGE_SIZE } from '../../src/google/calendar';
 import { createTestDb, describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
@@ -246,7 +246,7 @@ describe('the cache follows a raised CALENDAR_MAX_EVENTS_PER_VIEW', () => {
   test('a window as large as the configured cap is kept: asked again, it is not loaded again', async () => {
     const db = await createTestDb('sqlite');
     try {
-      const svc = new CalendarService({ ds: db.ds, sessions: {} as never, outbox: {} as never, settings: { cacheMs: 60_000, maxRangeMs: 366 * DAY_MS, mutationWaitMs: 0, maxEventsPerLoad: 50_000 } });
+      const svc = new CalendarService({ ds: db.ds, sessions: {} as never, outbox: {} as never, cache: viewCache({ cacheMs: 60_000, maxEventsPerView: 50_000 }, db.ds), settings: { maxRangeMs: 366 * DAY_MS, maxEventsPerView: 50_000 } });
       let loads = 0;
       const load = async () => {
         loads++;

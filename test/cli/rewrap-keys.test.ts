@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { Envelope } from '../../src/crypto/envelope';
 import { openDatabase } from '../../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { AuditLog, ServiceAccountCredential } from '../../src/entities';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { seedBrokerage, startTestGateway } from '../support/gateway';

@@ -5,7 +5,7 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { createTestDb, type TestDb } from '../support/db';
 import { startWorld } from '../support/world';
 

@@ -5,8 +5,9 @@
  */
 import type { people_v1 } from '@googleapis/people';
 import { dateFromInput } from '../../src/contacts/contact.service';
-import { columnsOf, fieldsOf } from '../../src/contacts/contact.sync';
-import { fieldsFromPerson, personFromFields, searchTextOf, UPDATE_PERSON_FIELDS, type ContactFields } from '../../src/contacts/person.mapper';
+import { columnsOf, fieldsOf } from '../../src/contacts/contact.mirror';
+import { fieldsFromPerson, personFromFields, searchTextOf, type ContactFields } from '../../src/contacts/person.mapper';
+import { UPDATE_PERSON_FIELDS } from '../../src/google/people';
 import type { Contact } from '../../src/entities';
 
 type Person = people_v1.Schema$Person;

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger as TypeOrmLogger } from 'typeorm';
-import { DbGenerations, RangeCache } from '../../src/calendar/calendar.service';
+import { DbGenerations } from '../../src/calendar/cache-generations';
+import { RangeCache } from '../../src/calendar/range-cache';
 import { isUniqueViolation } from '../../src/db/unique-violation';
 import { CalendarCacheGeneration } from '../../src/entities';
 import { describeEachDb } from '../support/db';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Envelope } from '../../src/crypto/envelope';
 import { openDatabase } from '../../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { AuditLog, Brokerage, ServiceAccountCredential } from '../../src/entities';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { EmulatorAdmin, type ServiceAccountKeyFile, type Tenant } from '../support/google';

@@ -23,7 +23,7 @@
 import * as mysql from 'mysql2/promise';
 import type { DataSource } from 'typeorm';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { EmulatorAdmin, type ArmedFault, type FaultSpec, type RequestLogEntry } from '../support/google';
 import { findMariadbd, startMariaDb, type MariaDbInstance } from '../support/mariadb';
 import { onboardThrough, processEnv, startGatewayProcess, stopGatewayProcess, type GatewayProcess } from '../support/processes';

@@ -5,7 +5,7 @@
  * a person reads, and what the gateway did about it (a new token, nothing retried in vain).
  */
 import { CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE, GUIDE_SCOPES, LEGACY_CONTACTS_SCOPE } from '../../src/google/scopes';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';

@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { AppError, ErrorCode } from '../../src/errors';
 import { mapGoogleError } from '../../src/google/google-errors';
 import { CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE, LEGACY_CONTACTS_SCOPE } from '../../src/google/scopes';

@@ -233,7 +233,14 @@ describeEachDb('an INTERNAL_SERVER_ERROR raised on purpose is logged too', (db) 
       jest.spyOn(w.gw.services.sessions, 'forAgent').mockImplementation(async (brokerageId, email) => {
         const session = await real(brokerageId, email);
         // A bug of ours inside the call to Google (not a Google answer): mapped as 'unknown'.
-        return Object.assign(Object.create(session), { calendar: async () => ({ events: { list: () => { throw new TypeError('cannot read properties of undefined (reading "items") at the 7th page'); } } }) });
+        return Object.assign(Object.create(session), {
+          calendar: async () => ({
+            // eslint-disable-next-line require-yield -- a listing that fails at its first page
+            async *eventPages() {
+              throw new TypeError('cannot read properties of undefined (reading "items") at the 7th page');
+            },
+          }),
+        });
       });
       const res = await w.gw.gql('{ events(from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z") { totalCount } }', { token });
       const [e] = res.body.errors!;

@@ -1,5 +1,5 @@
 /**
- * What the issue-12 sweep found beyond its list (README "Design"): caller input is bounded before a pattern runs on
+ * What the issue-12 sweep found beyond its list (README, "Design decisions"): caller input is bounded before a pattern runs on
  * it, and never echoed back at length; Google's text is quoted, not relayed whole.
  */
 import { generateKeyPairSync } from 'node:crypto';

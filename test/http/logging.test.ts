@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { Agent } from '../../src/entities';
 import { createLogger, scrubDatabaseMessage } from '../../src/logger';
 import { createTestDb, describeEachDb, mariaDbAvailable } from '../support/db';

@@ -10,7 +10,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Envelope } from '../../src/crypto/envelope';
 import { rewrapAllCredentials } from '../../src/crypto/rewrap';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { AuditLog, CalendarChannel, ServiceAccountCredential } from '../../src/entities';
 import type { CredentialStatus } from '../../src/entities/service-account-credential.entity';
 import { GUIDE_SCOPES } from '../../src/google/scopes';

@@ -3,7 +3,7 @@
  * emulator (real token exchanges and API calls) → database rows.
  */
 import { Writable } from 'node:stream';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { AuditLog, ServiceAccountCredential } from '../../src/entities';
 import { GoogleSession } from '../../src/google/google-session';
 import { CALENDAR_SCOPE, CONTACTS_SCOPE, GMAIL_COMPOSE_SCOPE, LEGACY_CONTACTS_SCOPE } from '../../src/google/scopes';

@@ -15,7 +15,7 @@ import { until } from '../support/wait';
 
 const TEST = new OutboxTopic('test', ['create']);
 
-const FAST = { pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
+const FAST = { mutationWaitMs: 3000, pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
 
 /** Answers retry (a brokerage without a key) for one brokerage's lanes, done for the others. */
 class KeylessBrokerage implements OutboxHandler {

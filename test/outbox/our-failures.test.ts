@@ -3,8 +3,8 @@
  * recorded as Google refusing the change (issue 13, item 2). Before, the contact or event became FAILED ("Google
  * refused the change: unexpected failure calling Google") and was never retried; when the failure came after
  * events.insert had succeeded, the event stayed in Google and a later deleteEvent removed only our row.
- * The failure is injected by wrapping the agent's Google client in the delivery's session: once, a plain Error (what
- * a driver throws) before or after the real call.
+ * The failure is injected by wrapping the agent's Google driver (src/google/) in the delivery's session: once, a plain
+ * Error (what a database driver throws) before or after the real call.
  */
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
@@ -56,7 +56,7 @@ describeEachDb('an error of ours while delivering a write', (db) => {
 
   test.each(['before', 'after'] as const)('an event created with a failure of ours %s events.insert: SYNCED, once in Google, and deleting it removes it there', async (when) => {
     const title = `Showing ${when}`;
-    const armed = failOnce('calendar', ['events', 'insert'], when);
+    const armed = failOnce('calendar', ['insertEvent'], when);
     const made = (await gql('mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-09T10:00:00Z", end: "2026-12-09T11:00:00Z" }) { id syncState } }', { t: title })).body.data.createEvent;
     expect(armed()).toBe(false);
     const state = async () => (await gql('query ($id: ID!) { event(id: $id) { syncState syncError } }', { id: made.id })).body.data.event;
@@ -70,7 +70,7 @@ describeEachDb('an error of ours while delivering a write', (db) => {
   test('an event edited with a failure of ours after events.patch: SYNCED, not a conflict with itself', async () => {
     const made = (await gql('mutation { createEvent(input: { title: "Walkthrough", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { id etag syncState } }')).body.data.createEvent;
     expect(made.syncState).toBe('SYNCED');
-    const armed = failOnce('calendar', ['events', 'patch'], 'after');
+    const armed = failOnce('calendar', ['patchEvent'], 'after');
     await gql('mutation ($id: ID!, $e: String) { updateEvent(id: $id, input: { title: "Final walkthrough", etag: $e }) { id } }', { id: made.id, e: made.etag });
     expect(armed()).toBe(false);
     // The retried patch meets 412 (Google's etag moved with our own patch): Google already holds what we sent.
@@ -80,7 +80,7 @@ describeEachDb('an error of ours while delivering a write', (db) => {
 
   test.each(['before', 'after'] as const)('a contact created with a failure of ours %s batchCreateContacts: SYNCED, and exactly once in Google', async (when) => {
     await resetContacts(w, db(), AGENT);
-    const armed = failOnce('people', ['people', 'batchCreateContacts'], when);
+    const armed = failOnce('people', ['batchCreateContacts'], when);
     const made = (await gql('mutation ($n: String!) { createContact(input: { givenName: $n }) { id syncState } }', { n: `Dee ${when}` })).body.data.createContact;
     expect(armed()).toBe(false);
     const state = async () => (await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: made.id })).body.data.contact;

@@ -18,7 +18,7 @@ import { until } from '../support/wait';
 
 const TEST = new OutboxTopic('test', ['x', 'poison']);
 
-const FAST = { pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
+const FAST = { mutationWaitMs: 3000, pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
 
 test('backoff: exponential with jitter in [d/2, d], capped, and never shorter than Retry-After', () => {
   const s = { retryBaseMs: 100, retryMaxMs: 1000 };

@@ -9,7 +9,7 @@ test(`${SCHEMA_FILE} is current (run \`npm run schema:emit\` after changing the 
   expect(committed).toBe(emitted);
 });
 
-/** architecture.md §4: the contract's operations. */
+/** docs/architecture.md §4: the contract's operations. */
 const CONTRACT = {
   Query: ['me', 'contacts', 'contact', 'events', 'event', 'sentMail', 'mail', 'syncStatus', 'serviceAccount'],
   Mutation: ['createContact', 'updateContact', 'deleteContact', 'syncContacts', 'createEvent', 'updateEvent', 'deleteEvent', 'sendMail', 'submitServiceAccountKey', 'verifyServiceAccount'],

@@ -11,7 +11,7 @@ import type { DataSource } from 'typeorm';
 import { signSandboxToken } from '../../src/auth/sandbox-token';
 import { loadConfig } from '../../src/config';
 import type { DatabaseConfig } from '../../src/db/data-source';
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { createTestDb, type Dialect } from './db';
 import { seedBrokerage } from './gateway';

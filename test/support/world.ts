@@ -3,7 +3,7 @@
  * service-account key submitted through the API, and a running gateway with
  * fast outbox settings. What the feature tests (contacts, calendar, mail) start from.
  */
-import { startEmulator, type RunningEmulator } from '../../src/emulator/server';
+import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import type { Logger } from '../../src/logger';
 import type { TestDb } from './db';

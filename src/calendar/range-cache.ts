@@ -1,0 +1,202 @@
+import type { AgentKey } from '../agents/agent-ref';
+import { AppError, ErrorCode } from '../errors';
+import type { GoogleEvent } from '../google/calendar';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { DbGenerations, type SharedGenerations } from './cache-generations';
+import { MAX_EVENTS_PER_LOAD } from './event-window';
+
+/** Loads (events.list page runs) one agent may have running at once; further windows wait their turn. */
+const MAX_LOADS_PER_AGENT = 2;
+/**
+ * Distinct windows one agent may have waiting for a load; beyond, a view is refused with RATE_LIMITED rather than
+ * queued (a thousand distinct-day views would otherwise keep calling Google for minutes, long after their clients left).
+ */
+const MAX_WAITING_LOADS_PER_AGENT = 24; // two years of month views asked at once
+const LOAD_RETRY_AFTER_SECONDS = 2;
+/** Cached windows and their events in the whole process. */
+export const MAX_CACHED_WINDOWS = 1000;
+export const MAX_CACHED_EVENTS = 100_000;
+/** One agent's share of the cache: two full windows. */
+const MAX_CACHED_WINDOWS_PER_AGENT = 50;
+export const MAX_CACHED_EVENTS_PER_AGENT = 2 * MAX_EVENTS_PER_LOAD;
+
+/** What one agent may hold of the cache and run at once. */
+export interface AgentBounds {
+  maxLoadsPerAgent: number;
+  /** Loads of one agent waiting for a turn; more are refused with RATE_LIMITED (default MAX_WAITING_LOADS_PER_AGENT). */
+  maxWaitingLoadsPerAgent?: number;
+  maxWindowsPerAgent: number;
+  maxEventsPerAgent: number;
+}
+
+export const AGENT_BOUNDS: AgentBounds = { maxLoadsPerAgent: MAX_LOADS_PER_AGENT, maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT, maxEventsPerAgent: MAX_CACHED_EVENTS_PER_AGENT };
+
+interface CacheEntry {
+  generation: number;
+  shared: number;
+  expiresAt: number;
+  value: unknown;
+  /** events held, for the bounds */
+  weight: number;
+}
+
+/**
+ * Per-agent cache of listed windows, invalidated by bumping the agent's generation (here and, shared, in the
+ * database). Concurrent asks for one window share one load (single flight). Bounded three ways, so that one agent's
+ * burst costs the others nothing beyond reason: each agent runs at most `maxLoadsPerAgent` loads at once (the rest
+ * wait in order; a waiting window is still shared by everyone who asks for it); each agent keeps at most its share of
+ * windows and events (its own oldest go first); and when the process-wide bounds are exceeded, the agent holding the
+ * most gives way, so an agent with less than the biggest holder is never evicted for someone else's window.
+ */
+export class RangeCache {
+  /** agent → window key → entry, oldest first */
+  private readonly entries = new Map<string, Map<string, CacheEntry>>();
+  /** events held per agent */
+  private readonly held = new Map<string, number>();
+  private windows = 0;
+  private events = 0;
+  private readonly generations = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly loads = new Map<string, { running: number; waiting: Array<() => void> }>();
+
+  /** maxEntries and maxEvents bound the whole process; `bounds` each agent. */
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = MAX_CACHED_WINDOWS,
+    private readonly maxEvents = MAX_CACHED_EVENTS,
+    private readonly shared?: SharedGenerations,
+    private readonly onSharedError: (err: unknown) => void = () => {},
+    private readonly bounds: AgentBounds = AGENT_BOUNDS,
+  ) {}
+
+  private drop(agentId: string, key: string): void {
+    const mine = this.entries.get(agentId);
+    const e = mine?.get(key);
+    if (!mine || !e) return;
+    mine.delete(key);
+    this.windows--;
+    this.events -= e.weight;
+    const left = (this.held.get(agentId) ?? 0) - e.weight;
+    if (mine.size === 0) {
+      this.entries.delete(agentId);
+      this.held.delete(agentId);
+    } else this.held.set(agentId, left);
+  }
+
+  /** Stale in this process only (a caller that bumps the shared counter later, once for several changes). */
+  markStale(agentId: string): void {
+    this.generations.set(agentId, (this.generations.get(agentId) ?? 0) + 1);
+    // Entries of the old generation can never be served again: free them now rather than when evicted.
+    for (const key of [...(this.entries.get(agentId)?.keys() ?? [])]) this.drop(agentId, key);
+  }
+
+  /** Stale from now on in this process at once, in the others as soon as the shared counter is bumped. */
+  invalidate(agent: AgentKey): Promise<void> {
+    this.markStale(agent.agentId);
+    // Without a cache (CALENDAR_CACHE_SECONDS=0) nobody reads the shared counter: skip the write.
+    return this.shared && this.ttlMs > 0 ? this.shared.bump(agent).catch(this.onSharedError) : Promise.resolve();
+  }
+
+  /** The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's length by default). */
+  async get<T = GoogleEvent[]>(agent: AgentKey, key: string, load: () => Promise<T>, weigh: (value: T) => number = (v) => (v as unknown[]).length): Promise<T> {
+    const { agentId } = agent;
+    const hit = this.entries.get(agentId)?.get(key);
+    if (this.ttlMs <= 0 && !hit) return this.serve(agentId, key, 0, load, weigh);
+    const shared = this.shared ? await this.shared.read(agent).catch(() => -1) : 0;
+    return this.serve(agentId, key, shared, load, weigh);
+  }
+
+  private serve<T>(agentId: string, key: string, shared: number, load: () => Promise<T>, weigh: (value: T) => number): Promise<T> {
+    const gen = this.generations.get(agentId) ?? 0;
+    const hit = this.entries.get(agentId)?.get(key);
+    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now()) return Promise.resolve(hit.value as T);
+    const flight = `${agentId}|${key}|${gen}|${shared}`;
+    const running = this.inflight.get(flight);
+    if (running) return running as Promise<T>;
+    const p = this.limited(agentId, load)
+      .then((value) => {
+        // A write or a notification during the call makes the result stale: answer it, do not keep it.
+        if ((this.generations.get(agentId) ?? 0) === gen && shared !== -1 && this.ttlMs > 0) {
+          this.keep(agentId, key, { generation: gen, shared, expiresAt: Date.now() + this.ttlMs, value, weight: weigh(value) });
+        }
+        return value;
+      })
+      .finally(() => this.inflight.delete(flight));
+    this.inflight.set(flight, p);
+    return p;
+  }
+
+  /** Runs the load once fewer than maxLoadsPerAgent loads of the agent are running; otherwise when one ends (in order). */
+  private async limited<T>(agentId: string, load: () => Promise<T>): Promise<T> {
+    let slots = this.loads.get(agentId);
+    if (!slots) this.loads.set(agentId, (slots = { running: 0, waiting: [] }));
+    const mine = slots;
+    if (mine.running < this.bounds.maxLoadsPerAgent) mine.running++;
+    else if (mine.waiting.length >= (this.bounds.maxWaitingLoadsPerAgent ?? MAX_WAITING_LOADS_PER_AGENT)) {
+      throw new AppError(ErrorCode.RATE_LIMITED, `Too many different calendar ranges are being loaded for you at once; ask again in ${LOAD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: LOAD_RETRY_AFTER_SECONDS });
+    } else await new Promise<void>((resolve) => mine.waiting.push(resolve)); // a finishing load hands its slot over
+    try {
+      return await load();
+    } finally {
+      const next = mine.waiting.shift();
+      if (next) next();
+      else if (--mine.running === 0) this.loads.delete(agentId);
+    }
+  }
+
+  private keep(agentId: string, key: string, entry: CacheEntry): void {
+    this.drop(agentId, key);
+    // Larger than the agent's whole share: keeping it would push out everything else the agent has. Answer it only.
+    if (entry.weight > this.bounds.maxEventsPerAgent) return;
+    const now = Date.now();
+    for (const [agent, windows] of this.entries) {
+      const gen = this.generations.get(agent) ?? 0;
+      for (const [k, e] of [...windows]) if (e.expiresAt <= now || e.generation !== gen) this.drop(agent, k);
+    }
+    let mine = this.entries.get(agentId);
+    if (!mine) this.entries.set(agentId, (mine = new Map()));
+    mine.set(key, entry);
+    this.windows++;
+    this.events += entry.weight;
+    this.held.set(agentId, (this.held.get(agentId) ?? 0) + entry.weight);
+    // The agent's own share: its oldest windows go.
+    while (mine.size > this.bounds.maxWindowsPerAgent || this.held.get(agentId)! > this.bounds.maxEventsPerAgent) {
+      const oldest = [...mine.keys()].find((k) => k !== key);
+      if (oldest === undefined) break;
+      this.drop(agentId, oldest);
+    }
+    // The process: the agent holding the most (events, or windows when those are over) gives its oldest window.
+    while (this.windows > this.maxEntries || this.events > this.maxEvents) {
+      const byWindows = this.windows > this.maxEntries;
+      let victim: { agent: string; key: string } | undefined;
+      let most = -1;
+      for (const [agent, windows] of this.entries) {
+        const oldest = [...windows.keys()].find((k) => agent !== agentId || k !== key);
+        const size = byWindows ? windows.size : (this.held.get(agent) ?? 0);
+        if (oldest !== undefined && size > most) {
+          most = size;
+          victim = { agent, key: oldest };
+        }
+      }
+      // Nothing else left to give: the new window alone is over the process bound.
+      this.drop(victim?.agent ?? agentId, victim?.key ?? key);
+      if (!victim) break;
+    }
+  }
+}
+
+/**
+ * The calendar's view cache as configured: views kept CALENDAR_CACHE_SECONDS, made stale across replicas through the
+ * database's generation counter. The shares follow the configured cap (CALENDAR_MAX_EVENTS_PER_VIEW): an agent keeps
+ * two full windows, the process ten agents' worth at least; with fixed numbers a raised cap made every large window
+ * uncacheable.
+ */
+export function viewCache(settings: Pick<Config['calendar'], 'cacheMs' | 'maxEventsPerView'>, ds: DataSource, log?: Logger): RangeCache {
+  const cap = settings.maxEventsPerView;
+  return new RangeCache(settings.cacheMs, MAX_CACHED_WINDOWS, Math.max(MAX_CACHED_EVENTS, 10 * cap), new DbGenerations(ds), (err) => log?.warn({ err }, 'could not mark calendar views stale for the other replicas'), {
+    ...AGENT_BOUNDS,
+    maxEventsPerAgent: Math.max(MAX_CACHED_EVENTS_PER_AGENT, 2 * cap),
+  });
+}
