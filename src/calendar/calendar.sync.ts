@@ -61,11 +61,15 @@ const MAX_CHANGES_PAGE = 500;
  */
 const changeCursor = (seq: number): string => Buffer.from(String(seq)).toString('base64url');
 
-/** The seq an eventChanges cursor stands for; BAD_USER_INPUT when it is not one. */
+/**
+ * The seq an eventChanges cursor stands for; BAD_USER_INPUT when it is not one. Strict: base64url decoding skips
+ * characters outside its alphabet and Number() takes " 7", "1e3" or "" (0), so only the exact text changeCursor
+ * makes is taken; anything else would restart the feed from its first change without a word.
+ */
 function seqOfCursor(after: string): number {
-  const seq = Number(Buffer.from(after, 'base64url').toString('utf8'));
-  if (!Number.isInteger(seq) || seq < 0) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
-  return seq;
+  const text = after.length <= 24 ? Buffer.from(after, 'base64url').toString('utf8') : '';
+  if (!/^(0|[1-9]\d{0,15})$/.test(text) || changeCursor(Number(text)) !== after) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
+  return Number(text);
 }
 
 export class CalendarSync {

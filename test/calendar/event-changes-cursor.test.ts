@@ -39,13 +39,10 @@ test.each([0, 501, 1.5])('first = %p: BAD_USER_INPUT naming first', async (first
   await expect(changes(first, null)).rejects.toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' }) }));
 });
 
-// DEFECT (reported): the cursor is decoded with Number(text), and Buffer's base64url decoding skips characters
-// outside its alphabet, so a cursor of such characters only ("!!!", "...") decodes to "" and Number("") is 0: the feed
-// silently restarts from its first change (or, once changes were pruned, answers cursor_expired) instead of
-// BAD_USER_INPUT; decodeCursor (src/graphql/connection.ts) and decodeFeedCursor refuse the same strings. Number() also
-// takes " 7", "1e3" and "0x10" (7, 1000, 16), which the feed never hands out. Skipped so the suite stays green;
-// un-skip once the feed decodes its cursor strictly (e.g. /^(0|[1-9]\d{0,15})$/, or connection.ts's cursors).
-test.skip.each([
+// Found by these tests (they failed before the fix): the cursor was decoded with Number(text), and Buffer's base64url
+// decoding skips characters outside its alphabet, so "!!!" or "..." decoded to "" and Number("") is 0: the feed
+// silently restarted from its first change. Number() also took " 7", "1e3" and "0x10", which the feed never hands out.
+test.each([
   ['characters outside base64url only', '!!!'],
   ['dots', '...'],
   ['blanks once decoded', b64('  ')],
