@@ -67,6 +67,9 @@ interface Times {
 }
 
 /** Google's start/end for the CRM's times, checked. */
+/** Google refuses a timed series without one (events.insert/patch: 400 "Missing time zone definition for start time"). */
+const needsTimeZone = () => badInput('A recurring event needs a timeZone (an IANA name such as America/New_York), so its times stay put across daylight-saving changes', { field: 'timeZone' });
+
 function googleTimes(t: Times, recurring: boolean): Pick<GoogleEvent, 'start' | 'end'> {
   if (t.timeZone !== null && !isValidTimeZone(t.timeZone)) throw badInput(`timeZone must be an IANA time zone such as America/Los_Angeles (got "${t.timeZone}")`, { field: 'timeZone' });
   if (t.allDay) {
@@ -78,7 +81,7 @@ function googleTimes(t: Times, recurring: boolean): Pick<GoogleEvent, 'start' | 
     return { start: { date: startDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) }, end: { date: endDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) } };
   }
   if (t.end.instant.getTime() <= t.start.instant.getTime()) throw badInput(`end (${t.end.raw}) must be after start (${t.start.raw})`, { field: 'end' });
-  if (recurring && !t.timeZone) throw badInput('A recurring event needs a timeZone (an IANA name such as America/New_York), so its times stay put across daylight-saving changes', { field: 'timeZone' });
+  if (recurring && !t.timeZone) throw needsTimeZone();
   return {
     start: { dateTime: t.start.raw, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
     end: { dateTime: t.end.raw, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
@@ -108,7 +111,13 @@ export function googlePatch(current: GoogleEvent, patch: EventPatch): GoogleEven
   if (patch.attendees !== undefined) body.attendees = [...new Set((patch.attendees ?? []).map((a) => a.trim().toLowerCase()))].map((email) => ({ email, responseStatus: current.attendees?.find((x) => x.email?.toLowerCase() === email)?.responseStatus ?? 'needsAction' }));
   const recurring = patch.recurrence !== undefined ? Boolean(patch.recurrence?.length) : Boolean(current.recurrence?.length);
   if (patch.recurrence !== undefined) body.recurrence = patch.recurrence?.length ? checkRecurrence(patch.recurrence) : [];
-  if (patch.start !== undefined || patch.end !== undefined || patch.allDay !== undefined || patch.timeZone !== undefined) {
+  const timesPatched = patch.start !== undefined || patch.end !== undefined || patch.allDay !== undefined || patch.timeZone !== undefined;
+  // Made recurring with its times as they are: the same rule as on create (the times' own check runs only when patched).
+  if (!timesPatched && patch.recurrence?.length) {
+    const cur = fromGoogleTimes(current);
+    if (!cur.allDay && !cur.timeZone) throw needsTimeZone();
+  }
+  if (timesPatched) {
     const cur = fromGoogleTimes(current);
     const allDay = patch.allDay ?? cur.allDay;
     const start = patch.start ?? cur.start;

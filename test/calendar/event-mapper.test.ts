@@ -225,12 +225,10 @@ describe('googlePatch', () => {
     expect(googlePatch(SERIES, patch({ start: '2026-12-24T08:00:00-05:00' })).start).toEqual({ dateTime: '2026-12-24T08:00:00-05:00', timeZone: 'America/New_York' });
   });
 
-  // DEFECT (reported): googleEventFromInput refuses a timed series without a time zone, but a patch that only adds a
-  // recurrence to a timed event that has none is let through (the time check runs only when a time field is
-  // patched), and Google answers events.patch with 400 "Missing time zone definition for start time." (as the
-  // emulator's calendar/events.ts does), so the write fails in the outbox and stays FAILED instead of
-  // being a BAD_USER_INPUT now. Skipped so the suite stays green; un-skip once googlePatch checks it.
-  test.skip('adding a recurrence to a timed event without a time zone is BAD_USER_INPUT naming timeZone, as on create', () => {
+  // Found by this test (it failed before the fix): a patch that only adds a recurrence to a timed event without a time
+  // zone was let through, Google answered events.patch 400 "Missing time zone definition for start time", and the
+  // write stayed FAILED in the outbox instead of being BAD_USER_INPUT at once, as on create.
+  test('adding a recurrence to a timed event without a time zone is BAD_USER_INPUT naming timeZone, as on create', () => {
     const noZone: GEvent = { id: 'ev4', start: { dateTime: '2026-12-24T09:00:00-05:00' }, end: { dateTime: '2026-12-24T10:00:00-05:00' } };
     expect(() => googlePatch(noZone, patch({ recurrence: ['RRULE:FREQ=WEEKLY'] }))).toThrow(badInput('timeZone', 'A recurring event needs a timeZone'));
   });
