@@ -148,8 +148,9 @@ export class RangeCache {
 
   private keep(agentId: string, key: string, entry: CacheEntry): void {
     this.drop(agentId, key);
-    // Larger than the agent's whole share: keeping it would push out everything else the agent has. Answer it only.
-    if (entry.weight > this.bounds.maxEventsPerAgent) return;
+    // Larger than the agent's whole share, or than the whole process's bound: keeping it would push out everything
+    // else the agent (or every agent) has, and then not fit anyway. Answer it only.
+    if (entry.weight > Math.min(this.bounds.maxEventsPerAgent, this.maxEvents)) return;
     const now = Date.now();
     for (const [agent, windows] of this.entries) {
       const gen = this.generations.get(agent) ?? 0;

@@ -358,13 +358,11 @@ describe('bounds', () => {
     expect(await h.cached(B, 'b2', 15)).toBe(true);
   });
 
-  // DEFECT (reported): a window heavier than the whole process's event bound (possible when maxEvents is set below
-  // maxEventsPerAgent) makes `keep` evict the other agents' windows one by one, since its own agent has no older
-  // window to give, and only then drop the new window too: the others lose their windows and nothing is kept. The
-  // class promises that an agent holding less than the biggest holder is never evicted for someone else's window.
-  // The production settings (CalendarService: maxEvents >= 10 x cap, agent share 2 x cap) cannot reach it. Skipped so
-  // the suite stays green; un-skip once keep refuses such a window up front, as it does one over the agent's share.
-  test.skip('a window heavier than the whole process\'s bound is answered, not kept, and evicts no other agent\'s window', async () => {
+  // Found by this test (it failed before the fix): a window heavier than the whole process's event bound (possible
+  // when maxEvents is set below maxEventsPerAgent) made `keep` evict the other agents' windows one by one, then drop
+  // the new window too. The production settings (CalendarService: maxEvents >= 10 x cap, agent share 2 x cap) could
+  // not reach it.
+  test('a window heavier than the whole process\'s bound is answered, not kept, and evicts no other agent\'s window', async () => {
     const h = harness(new RangeCache(TTL, 1000, 30, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 50 }));
     await h.get(B, 'b1', 10);
     expect((await h.get(A, 'big', 40)).value).toHaveLength(40);
