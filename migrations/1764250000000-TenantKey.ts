@@ -70,7 +70,7 @@ export class TenantKey1764250000000 implements MigrationInterface {
       } catch (err) {
         if (!/null/i.test((err as Error).message)) throw err;
         // A row written without the key since the fill (an older replica still running): fill again, a few times.
-        if (attempt === 3) throw new Error(`${table}: rows keep arriving without brokerageId; stop the replicas of the previous version and run the migrations again (${(err as Error).message})`);
+        if (attempt === 3) throw new Error(`${table}: rows keep arriving without brokerageId; stop the replicas of the previous version and run the migrations again (${(err as Error).message})`, { cause: err });
         await fill(q, spec);
       }
     }

@@ -57,7 +57,7 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   const views = viewCache(config.calendar, ds, log);
   const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, freshnessMs: config.calendar.cacheMs, log, metrics });
   const calendarWatch = new CalendarWatch({ ds, sessions, cache: views, sync: calendarSync, log, settings: config.calendar });
-  const calendar = new CalendarService({ ds, sessions, outbox, cache: views, watch: calendarWatch, settings: config.calendar, log });
+  const calendar = new CalendarService({ ds, sessions, outbox, cache: views, watch: calendarWatch, settings: config.calendar });
   outbox.register(new CalendarDelivery({ ds, sessions, cache: views, log, feed: calendarSync }));
   hooks.on('credentialRetired', ({ brokerageId, credential }) => calendarWatch.stopForBrokerage(brokerageId, credential));
   hooks.on('credentialRemoved', ({ brokerageId }) => calendar.dropViewsOf(brokerageId));
@@ -77,8 +77,8 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
     hooks,
     lifecycle: { draining: false },
     contactSync,
-    contacts: new ContactService({ ds, sync: contactSync, outbox, settings: config.contacts }),
-    labels: new ContactLabelService({ ds, sync: contactSync, outbox, settings: config.contacts }),
+    contacts: new ContactService({ sync: contactSync, outbox, settings: config.contacts }),
+    labels: new ContactLabelService({ sync: contactSync, outbox, settings: config.contacts }),
     calendar,
     calendarSync,
     calendarWatch,

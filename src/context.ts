@@ -18,7 +18,8 @@ import type { CalendarWatch } from './calendar/calendar.watch';
 import type { EventType } from './calendar/event.type';
 import { contactLoaders, type ContactLoaders } from './contacts/contact.loader';
 import { memberCounts, type ContactLabelService } from './contacts/contact-label.service';
-import type { ContactService } from './contacts/contact.service';
+import { toContactType, type ContactService } from './contacts/contact.service';
+import { SyncStateEnum, type ContactType } from './contacts/contact.type';
 import type { ContactSync } from './contacts/contact.sync';
 import type { CredentialStore } from './google/credential-store';
 import { credentialProblem, keyRows, type FeatureProblem } from './google/feature-health';
@@ -84,6 +85,13 @@ export interface GatewayContext {
   loaders(): Loaders;
   /** What the brokerage's keys say about a feature for the caller (feature-health.ts), asked once per request. */
   keyProblem(feature: Feature): Promise<FeatureProblem | null>;
+  /**
+   * An item's syncError as the client sees it: while it is PENDING and no key can serve its feature, that is the
+   * reason, whatever the last attempt said (nothing can be delivered without a key).
+   */
+  syncErrorOf(feature: Feature, item: { syncState: SyncStateEnum; syncError: string | null }): Promise<string | null>;
+  /** The caller's CRM contact with this email (the contacts-by-email loader: one query for all asked in a response). */
+  contactByEmail(email: string): Promise<ContactType | null>;
   /** The body was over MAX_BODY_BYTES and took a large-body slot: only sendMail may run (http/request-body.ts). */
   largeBody: boolean;
   /**
@@ -126,6 +134,15 @@ export function createContext(services: Services, requestId: string, caller: Cal
         problems.set(feature, (p = rows.then((r) => credentialProblem(services.ds.manager, s.brokerageId, feature, r))));
       }
       return p;
+    },
+    async syncErrorOf(feature, item) {
+      if (item.syncState !== SyncStateEnum.PENDING) return item.syncError;
+      const problem = await ctx.keyProblem(feature);
+      return problem?.definite ? problem.message : item.syncError;
+    },
+    async contactByEmail(email) {
+      const [c] = await ctx.loaders().contacts.byEmail.load(email);
+      return c ? toContactType(c) : null;
     },
     loaders() {
       const scope = ctx.scope();

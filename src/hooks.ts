@@ -3,7 +3,8 @@
  * key was taken out of use) and the others subscribe in the composition root (the calendar stops its push channels
  * and drops the views it read with that key). The idea of Apollo Server's plugin hooks and graphile-worker's event
  * map, at this project's size: every hook is awaited, listeners run in the order they subscribed, and the caller gets
- * each listener's answer. A listener's error reaches the caller, which decides (onboarding logs it and goes on).
+ * each listener's answer. A listener's error reaches the caller, which decides (onboarding logs a failed
+ * credentialRetired and goes on; a failed credentialRemoved fails the removal's answer, the key being erased already).
  */
 import type { LoadedCredential } from './google/google-session';
 
@@ -32,7 +33,7 @@ export class Hooks<H extends { [K in keyof H]: Listener }> {
   /** Runs every listener of `name`, one after the other; their answers, in order. */
   async call<K extends keyof H>(name: K, payload: Parameters<H[K]>[0]): Promise<Awaited<ReturnType<H[K]>>[]> {
     const answers: Awaited<ReturnType<H[K]>>[] = [];
-    for (const listener of (this.listeners.get(name) ?? []) as ((p: Parameters<H[K]>[0]) => ReturnType<H[K]>)[]) answers.push(await listener(payload));
+    for (const listener of (this.listeners.get(name) ?? []) as ((p: Parameters<H[K]>[0]) => Promise<Awaited<ReturnType<H[K]>>>)[]) answers.push(await listener(payload));
     return answers;
   }
 }

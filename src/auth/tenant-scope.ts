@@ -29,10 +29,6 @@ export class TenantScope {
     readonly caller: Caller,
   ) {}
 
-  /** @deprecated Being removed (issue 17): use transaction, read, agentQuery or the find helpers. */
-  get manager(): EntityManager {
-    return this.em;
-  }
 
   get brokerageId(): string {
     return this.caller.brokerageId;
@@ -69,9 +65,10 @@ export class TenantScope {
       .where(`${alias}.agentId = :agentId AND ${alias}.brokerageId = :brokerageId`, { agentId: this.caller.agentId, brokerageId: this.caller.brokerageId });
   }
 
-  /** A query builder over the caller's brokerage's rows of `entity` (parameter `brokerageId`); see agentQuery. */
-  brokerageQuery<T extends BrokerageOwned>(entity: EntityTarget<T>, alias: string): SelectQueryBuilder<T> {
-    return this.em.getRepository(entity).createQueryBuilder(alias).where(`${alias}.brokerageId = :brokerageId`, { brokerageId: this.caller.brokerageId });
+
+  /** Deletes the caller's own rows matching `where`; how many went. */
+  async deleteForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T>): Promise<number> {
+    return (await this.em.getRepository(entity).delete(this.agentWhere(where))).affected ?? 0;
   }
 
   /** How many of the caller's own rows match `where`. */

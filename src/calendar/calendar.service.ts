@@ -24,7 +24,6 @@ import { isEventId, newEventId, type CalendarDriver, type GoogleEvent } from '..
 import { statusError, type FeatureProblem } from '../google/feature-health';
 import { isTokenRejected } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
-import type { Logger } from '../logger';
 import { laneCounts } from '../outbox/status';
 import { withReplaced } from '../outbox/unconfirmed';
 import { CALENDAR_OUTBOX } from '../outbox/topics';
@@ -91,7 +90,6 @@ export class CalendarService {
       settings: CalendarSettings;
       /** Push notifications: a channel is opened for the agent on its first view (none without CALENDAR_WEBHOOK_URL). */
       watch?: { ensure(agent: AgentRef): void };
-      log?: Logger;
     },
   ) {
     this.cache = deps.cache;

@@ -13,7 +13,7 @@ import type { CalendarDriver, GoogleEvent, GoogleEventDateTime } from '../google
  * partial list: totalCount, the order and the cursors all need the whole range. 10,000 events is four full pages;
  * a busy agent's year at 20 events a day is 7,300. An event with a few attendees is ~1.4 KB of heap (measured), so a
  * load holds at most ~17 MiB (the cap plus the page that crossed it); without the cap a 366-day range of 200 daily
- * series was ~73,600 events (~100 MiB) in one array, per view. (Per service: CalendarSettings.maxEventsPerLoad.)
+ * series was ~73,600 events (~100 MiB) in one array, per view. (Per service: CalendarSettings.maxEventsPerView.)
  */
 export const MAX_EVENTS_PER_LOAD = 10_000;
 

@@ -1,7 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
-import { toContactType } from '../contacts/contact.service';
-import { ContactType, SyncStateEnum, SyncStatusType } from '../contacts/contact.type';
+import { ContactType, SyncStatusType } from '../contacts/contact.type';
 import { IDEMPOTENCY_KEY_DOC } from '../idempotency/idempotency';
 import { DateTimeValue } from './date-time.scalar';
 import { EventInput, EventPatch } from './event.input';
@@ -10,11 +9,8 @@ import { AttendeeType, CalendarSyncStatusType, EventChangeConnectionType, EventC
 @Resolver(() => EventType)
 export class EventResolver {
   @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
-  async syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): Promise<string | null> {
-    if (e.syncState !== SyncStateEnum.PENDING) return e.syncError;
-    // Nothing can be delivered without a key: that is the reason, whatever the last attempt said.
-    const problem = await ctx.keyProblem('calendar');
-    return problem?.definite ? problem.message : e.syncError;
+  syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): Promise<string | null> {
+    return ctx.syncErrorOf('calendar', e);
   }
 
   @Authorized()
@@ -81,9 +77,8 @@ export class EventResolver {
 @Resolver(() => AttendeeType)
 export class AttendeeResolver {
   @FieldResolver(() => ContactType, { nullable: true, description: 'The caller\'s CRM contact with this email (contacts-by-email loader: one query for all attendees of a response).' })
-  async contact(@Root() a: AttendeeType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
-    const [c] = await ctx.loaders().contacts.byEmail.load(a.email);
-    return c ? toContactType(c) : null;
+  contact(@Root() a: AttendeeType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
+    return ctx.contactByEmail(a.email);
   }
 }
 

@@ -32,7 +32,7 @@ async function main(): Promise<number> {
   try {
     keyJson = readFileSync(values.key, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the key file ${values.key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Error(`cannot read the key file ${values.key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
   const config = loadConfig();
   const ds = await openDatabase(config.database);

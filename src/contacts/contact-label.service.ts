@@ -6,7 +6,6 @@
  * NOT_FOUND.
  */
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactLabel, ContactLabelMember } from '../entities';
@@ -27,7 +26,7 @@ import { MAX_BULK, type ContactSettings } from './contact.service';
 const RESERVED_NAMES = ['mycontacts', 'starred', 'friends', 'family', 'coworkers', 'chatbuddies', 'all', 'blocked', 'my contacts'];
 
 export class ContactLabelService {
-  constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
+  constructor(private readonly deps: { sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
   /** The caller's labels: Google's two system ones first, then the agent's by name. */
   async list(scope: TenantScope): Promise<ContactLabelType[]> {
@@ -110,7 +109,6 @@ export class ContactLabelService {
       const live = new Set((await tx.agentQuery(Contact, 'c').select(['c.id']).andWhere('c.id IN (:...ids)', { ids }).andWhere('c.deletedAt IS NULL').getMany()).map((c) => c.id));
       const missing = ids.find((id) => !live.has(id));
       if (missing) throw notFound('Contact', missing, { field: 'contactIds' });
-      const repo = m.getRepository(ContactLabelMember);
       const rows = new Map((await tx.findForAgent(ContactLabelMember, { labelId, contactId: In(ids) })).map((r) => [r.contactId, r]));
       const changed: string[] = [];
       const fresh: ContactLabelMember[] = [];

@@ -3,16 +3,13 @@ import type { GatewayContext } from '../context';
 import { ContactInput, ContactPatch } from './contact.input';
 import { IDEMPOTENCY_KEY_DOC, keyed } from '../idempotency/idempotency';
 import { toContactType } from './contact.service';
-import { ContactChangeConnectionType, ContactConnectionType, ContactType, SyncStateEnum, SyncStatusType } from './contact.type';
+import { ContactChangeConnectionType, ContactConnectionType, ContactType, SyncStatusType } from './contact.type';
 
 @Resolver(() => ContactType)
 export class ContactResolver {
   @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
-  async syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): Promise<string | null> {
-    if (c.syncState !== SyncStateEnum.PENDING) return c.syncError;
-    // Nothing can be delivered without a key: that is the reason, whatever the last attempt said.
-    const problem = await ctx.keyProblem('contacts');
-    return problem?.definite ? problem.message : c.syncError;
+  syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): Promise<string | null> {
+    return ctx.syncErrorOf('contacts', c);
   }
 
   @Authorized()

@@ -9,7 +9,6 @@
  */
 import { withReplaced } from '../outbox/unconfirmed';
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import type { Config } from '../config';
@@ -184,7 +183,7 @@ function birthdayFromInput(d: DateInput, base?: ContactFields): Birthday {
 const UPDATE_ATTEMPTS = 5;
 
 export class ContactService {
-  constructor(private readonly deps: { ds: DataSource; sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
+  constructor(private readonly deps: { sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
   async list(scope: TenantScope, args: { first: number; after?: string | null; query?: string | null; label?: string | null }): Promise<ContactConnectionType> {
     checkFirst(args.first, MAX_PAGE);

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { auth, calendar, type calendar_v3 } from '@googleapis/calendar';
-import type { DriverOptions } from './google-session';
+import { bearerAuth, type DriverOptions } from './driver-options';
 
 /** An event as Google's Calendar API v3 shapes it (the `Event` resource). */
 export type GoogleEvent = calendar_v3.Schema$Event;
@@ -107,10 +107,7 @@ export class CalendarDriver {
   private readonly api: calendar_v3.Calendar;
 
   constructor(options: DriverOptions) {
-    // No expiry_date: the client must never try to refresh by itself (it has no refresh token).
-    const authClient = new auth.OAuth2({ transporterOptions: { fetchImplementation: options.client.fetchImplementation } });
-    authClient.setCredentials({ access_token: options.accessToken });
-    this.api = calendar({ version: 'v3', auth: authClient, ...options.client });
+    this.api = calendar({ version: 'v3', auth: bearerAuth(auth.OAuth2, options), ...options.client });
   }
 
   /** One page of events.list. */

@@ -20,7 +20,7 @@
  */
 import { Readable } from 'node:stream';
 import { auth, gmail, type gmail_v1 } from '@googleapis/gmail';
-import type { DriverOptions } from './google-session';
+import { bearerAuth, type DriverOptions } from './driver-options';
 
 /**
  * The largest message Gmail takes, upload endpoint included: 35 MB, i.e. 36,700,160 bytes (the discovery document's
@@ -75,10 +75,7 @@ export class GmailDriver {
   private readonly rootUrl: string;
 
   constructor(options: DriverOptions) {
-    // No expiry_date: the client must never try to refresh by itself (it has no refresh token).
-    const authClient = new auth.OAuth2({ transporterOptions: { fetchImplementation: options.client.fetchImplementation } });
-    authClient.setCredentials({ access_token: options.accessToken });
-    this.api = gmail({ version: 'v1', auth: authClient, ...options.client });
+    this.api = gmail({ version: 'v1', auth: bearerAuth(auth.OAuth2, options), ...options.client });
     this.rootUrl = options.client.rootUrl;
   }
 

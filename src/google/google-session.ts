@@ -16,6 +16,7 @@ import type { FeatureProblem } from './feature-health';
 import { GmailDriver } from './gmail';
 import { failureToAppError, mapGoogleError, type GoogleApi } from './google-errors';
 import { PeopleDriver } from './people';
+import type { DriverOptions } from './driver-options';
 import { FEATURE_SCOPES, type Feature } from './scopes';
 import type { ServiceAccountKey } from './service-account-key';
 import type { TokenBroker } from './token-broker';
@@ -44,20 +45,6 @@ export interface LoadedCredential {
  * tests must exercise the same transport as production.
  */
 const CLIENT_DEFAULTS = { retry: false } as const;
-
-/** What a driver (people.ts, calendar.ts, gmail.ts) builds its client from: the agent's token and the transport. */
-export interface DriverOptions {
-  /** For the driver's feature's scope; the broker guarantees at least 5 minutes of validity, and there is no refresh token. */
-  accessToken: string;
-  /** Options of the generated client (rootUrl, retry off, transport, timeout, User-Agent). */
-  client: {
-    rootUrl: string;
-    retry: false;
-    fetchImplementation: typeof fetch;
-    timeout: number;
-    userAgentDirectives?: { product: string; version: string; comment?: string }[];
-  };
-}
 
 export interface GoogleSessionOptions {
   roots: GoogleRoots;

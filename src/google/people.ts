@@ -14,7 +14,7 @@
  * each detail: docs/google-people-contact-details.md.
  */
 import { auth, people, type people_v1 } from '@googleapis/people';
-import type { DriverOptions } from './google-session';
+import { bearerAuth, type DriverOptions } from './driver-options';
 
 export type Person = people_v1.Schema$Person;
 export type PersonResponse = people_v1.Schema$PersonResponse;
@@ -133,10 +133,7 @@ export class PeopleDriver {
   private readonly api: people_v1.People;
 
   constructor(options: DriverOptions) {
-    // No expiry_date: the client must never try to refresh by itself (it has no refresh token).
-    const authClient = new auth.OAuth2({ transporterOptions: { fetchImplementation: options.client.fetchImplementation } });
-    authClient.setCredentials({ access_token: options.accessToken });
-    this.api = people({ version: 'v1', auth: authClient, ...options.client });
+    this.api = people({ version: 'v1', auth: bearerAuth(auth.OAuth2, options), ...options.client });
   }
 
   /**

@@ -258,7 +258,7 @@ export class PersistedDocuments implements KeyValueCache<string> {
     // The tenant's own least recently used documents make room within its share (Map order: get() moves a hit last).
     for (const [old] of entries) {
       if ((this.tenantBytes.get(tenant) ?? 0) <= this.maxTenantBytes || old === key) break;
-      this.lru.delete(old); // dispose: forget (synchronous inside)
+      void this.lru.delete(old); // dispose: forget (synchronous inside; the promise only echoes it)
     }
     // Synchronous inside: older entries are evicted (dispose above) before this returns.
     await this.lru.set(key, text);

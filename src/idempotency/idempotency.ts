@@ -75,7 +75,7 @@ export async function replayed(scope: TenantScope, k: Keyed): Promise<string[] |
   const prior = await scope.findOneForAgent(IdempotencyKey, { keyHash: keyHash(k.key) });
   if (!prior) return null;
   if (prior.createdAt.getTime() < Date.now() - KEPT_MS) {
-    await scope.manager.getRepository(IdempotencyKey).delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: prior.keyHash, createdAt: prior.createdAt });
+    await scope.deleteForAgent(IdempotencyKey, { keyHash: prior.keyHash, createdAt: prior.createdAt });
     return null;
   }
   if (prior.operation !== k.operation || prior.requestHash !== k.hash) {
@@ -106,12 +106,11 @@ const FORGET_BATCH = 100;
  * deleted by primary key, so the delete locks only rows no creating transaction touches (no gap locks: see remember).
  */
 export async function forgetExpiredKeys(scope: TenantScope, now = new Date()): Promise<void> {
-  const repo = scope.manager.getRepository(IdempotencyKey);
   const cutoff = new Date(now.getTime() - KEPT_MS);
-  const old = await repo.find({ where: { agentId: scope.agentId, brokerageId: scope.brokerageId, createdAt: LessThan(cutoff) }, select: { keyHash: true }, take: FORGET_BATCH });
+  const old = await scope.findManyForAgent(IdempotencyKey, { createdAt: LessThan(cutoff) }, { take: FORGET_BATCH });
   // The age again in the delete: a key found expired may have been used anew since (replayed() forgot it and a create
   // stored it again), and deleting that one would let a retry of it create twice.
-  if (old.length) await repo.delete({ agentId: scope.agentId, brokerageId: scope.brokerageId, keyHash: In(old.map((k) => k.keyHash)), createdAt: LessThan(cutoff) });
+  if (old.length) await scope.deleteForAgent(IdempotencyKey, { keyHash: In(old.map((k) => k.keyHash)), createdAt: LessThan(cutoff) });
 }
 
 /**

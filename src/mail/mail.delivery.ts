@@ -202,7 +202,7 @@ export class MailDelivery implements OutboxHandler {
     if (err instanceof Superseded) return { seq: row.seq, result: 'retry', error: err.message };
     let code: string;
     let reason: string;
-    let f: GoogleFailure | null = null;
+    let f: GoogleFailure | null;
     if (err instanceof MailRefused) {
       code = err.code;
       reason = err.message;

@@ -1,6 +1,5 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
-import { toContactType } from '../contacts/contact.service';
 import { ContactType, MailSyncStatusType, SyncStatusType } from '../contacts/contact.type';
 import { SendMailInput } from './mail.input';
 import { MailConnectionType, MailRecipientType, MailType } from './mail.type';
@@ -35,9 +34,8 @@ export class MailResolver {
 @Resolver(() => MailRecipientType)
 export class MailRecipientResolver {
   @FieldResolver(() => ContactType, { nullable: true, description: 'The caller\'s CRM contact with this email (contacts-by-email loader: one query for all recipients of a response).' })
-  async contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
-    const [c] = await ctx.loaders().contacts.byEmail.load(r.email);
-    return c ? toContactType(c) : null;
+  contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
+    return ctx.contactByEmail(r.email);
   }
 }
 

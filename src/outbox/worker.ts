@@ -25,7 +25,7 @@ import type { LaneRef, OutboxTopic } from './topics';
 export type { Outcome } from './settle';
 
 export interface OutboxHandler {
-  /** The topic this handler delivers, with the kinds it knows; a row of another kind is given up (FAILED). */
+  /** The topic this handler delivers, with the kinds it knows; a row of another kind waits for a release that knows it. */
   topic: OutboxTopic;
   /**
    * Delivers a prefix of `rows` (the lane's pending rows in order; the head is due). Returns an outcome per row it
@@ -224,9 +224,11 @@ export class OutboxWorker {
         const keeper = setInterval(() => void this.leases.renew(lane.ref).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
         let outcomes: Outcome[];
         try {
-          // A kind the handler does not deliver (a row written by a newer release, say) is given up, not retried for ever.
+          // A kind this release does not deliver (written by a newer replica during a rolling deploy, or left by a
+          // rollback) is never handed to the handler, nor given up: it backs off, holding the lane in order, until a
+          // release that knows it takes the lane.
           const unknown = rows.findIndex((r) => !handler.topic.delivers(r.kind));
-          outcomes = unknown === 0 ? [{ seq: rows[0].seq, result: 'failed', error: `no ${handler.topic.name} handler delivers "${rows[0].kind}"` }] : await handler.deliver(lane.ref, unknown === -1 ? rows : rows.slice(0, unknown));
+          outcomes = unknown === 0 ? [{ seq: rows[0].seq, result: 'retry', error: `this release of the gateway does not deliver "${rows[0].kind}" writes (${handler.topic.name}); a release that does will` }] : await handler.deliver(lane.ref, unknown === -1 ? rows : rows.slice(0, unknown));
         } catch (err) {
           this.log.error({ err, lane: lane.ref }, 'outbox handler failed unexpectedly');
           outcomes = [{ seq: rows[0].seq, result: 'retry', error: 'internal error while delivering' }];

@@ -9,7 +9,6 @@
 import { describeEachDb } from '../support/db';
 import { googleClients } from '../support/google';
 import { startTestGateway } from '../support/gateway';
-import { until } from '../support/wait';
 import { deliveryDone, FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
 import { GUIDE_SCOPES } from '../../src/google/scopes';
 import { ContactTombstone } from '../../src/entities';

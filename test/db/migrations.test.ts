@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { In, TableColumn, type DataSource } from 'typeorm';
+import { In, TableColumn, type DataSource, type EntityTarget, type ObjectLiteral } from 'typeorm';
 import { MIGRATIONS } from '../../migrations';
 import { Agent, Brokerage, CalendarCacheGeneration, CalendarChange, CalendarKnown, Contact, ContactEmail, MailMimeChunk, MailRecipient, OutboxLease, SentMail, ServiceAccountCredential } from '../../src/entities';
 import { describeEachDb } from '../support/db';
@@ -55,7 +55,7 @@ async function rowCounts(ds: DataSource): Promise<Record<string, number | 'no ta
  * A row inserted into a table as an older schema has it: only the columns given (the entity may declare columns a
  * later migration adds).
  */
-async function insertAt(ds: DataSource, entity: Function, row: Record<string, unknown>): Promise<void> {
+async function insertAt(ds: DataSource, entity: EntityTarget<ObjectLiteral>, row: Record<string, unknown>): Promise<void> {
   // updateEntity(false): not read back, as TypeORM does for columns with defaults, which may not exist yet.
   await ds.createQueryBuilder().insert().into(entity, Object.keys(row)).values(row).updateEntity(false).execute();
 }

@@ -11,7 +11,7 @@
  *    over every brokerage's lanes, retention sweeps, the metrics gauges) are listed below with why; on a sharded
  *    database they are scatter queries, run by background work, never by a client's request.
  */
-import type { Logger as TypeOrmLogger, QueryRunner } from 'typeorm';
+import type { Logger as TypeOrmLogger } from 'typeorm';
 import { describeEachDb } from '../support/db';
 import { startWorld, type World } from '../support/world';
 

@@ -90,7 +90,7 @@ for (const dialect of ['sqlite', 'mariadb'] as Dialect[]) {
         expect(await exited).toBe(0);
         await until('all four in Google', async () => (await admin.request<any[]>('GET', '/users/agent@beta.test/contacts')).body.length, (n) => n === 4, 20_000);
       } catch (err) {
-        throw new Error(`${(err as Error).message}\n--- A printed:\n${a?.output() ?? ''}`);
+        throw new Error(`${(err as Error).message}\n--- A printed:\n${a?.output() ?? ''}`, { cause: err });
       } finally {
         await admin.clearFaults();
         if (a) await stopGatewayProcess(a, 'SIGKILL');

@@ -3,11 +3,13 @@
  * (<process>)`, before the Google client's own product), so Google's logs (and the emulator's request log, in the
  * replica tests) tell which replica worked an agent's mailbox. The process is the outbox worker's lease owner.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describeEachDb } from '../support/db';
 import { startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
-const VERSION = (require('../../package.json') as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 describeEachDb('the User-Agent of Google calls', (db) => {
   let w: World;

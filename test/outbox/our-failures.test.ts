@@ -43,9 +43,8 @@ describeEachDb('an error of ours while delivering a write', (db) => {
             if (!armed) return original(...args);
             armed = false;
             if (when === 'before') throw new Error('SQLITE_BUSY: database is locked');
-            const res = await original(...args);
+            await original(...args);
             throw new Error('SQLITE_BUSY: database is locked');
-            return res;
           };
           return client;
         },

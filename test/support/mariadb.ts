@@ -129,7 +129,7 @@ async function launch(mariadbd: string, dir: string, port: number): Promise<Serv
     } catch (err) {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`mariadbd did not accept connections within 30 s: ${(err as Error).message}`);
+        throw new Error(`mariadbd did not accept connections within 30 s: ${(err as Error).message}`, { cause: err });
       }
       await sleep(100);
     }
