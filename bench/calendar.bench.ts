@@ -5,17 +5,26 @@
  */
 import { adminCall, benchWorld, throughput, type BenchResult } from './support';
 
-const VIEW = '{ events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z", first: 100) { totalCount edges { node { id title start end attendees { email responseStatus } } } } }';
+const VIEW =
+  '{ events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z", first: 100) { totalCount edges { node { id title start end attendees { email responseStatus } } } } }';
 
 export async function benchCalendar(): Promise<BenchResult> {
   const w = await benchWorld({ CALENDAR_CACHE_SECONDS: '60' });
   const figures: BenchResult['figures'] = {};
-  const views = async () => ((await adminCall(w.emu.url, 'GET', '/requests?api=calendar&method=calendar.events.list')) as { query?: string }[]).filter((c) => /singleEvents=true/.test(c.query ?? '')).length;
+  const views = async () =>
+    (
+      (await adminCall(w.emu.url, 'GET', '/requests?api=calendar&method=calendar.events.list')) as { query?: string }[]
+    ).filter((c) => /singleEvents=true/.test(c.query ?? '')).length;
   try {
     await adminCall(w.emu.url, 'PUT', '/settings', { quotas: { 'calendar.requests': { limitPerMinute: 1_000_000 } } });
     const events = Array.from({ length: 1000 }, (_, i) => {
       const start = new Date(Date.UTC(2026, 11, 1 + (i % 30), 8 + (i % 10)));
-      return { summary: `E${i}`, start: { dateTime: start.toISOString() }, end: { dateTime: new Date(start.getTime() + 1800_000).toISOString() }, attendees: [{ email: `a${i % 50}@x.test` }] };
+      return {
+        summary: `E${i}`,
+        start: { dateTime: start.toISOString() },
+        end: { dateTime: new Date(start.getTime() + 1800_000).toISOString() },
+        attendees: [{ email: `a${i % 50}@x.test` }],
+      };
     });
     await adminCall(w.emu.url, 'POST', '/users/agent%40demo.test/events', events);
     await adminCall(w.emu.url, 'DELETE', '/requests');
@@ -27,7 +36,9 @@ export async function benchCalendar(): Promise<BenchResult> {
     await w.gql(VIEW);
     figures['same view again (cached): events.list calls'] = (await views()) - 1;
     figures['same view again: ms'] = Math.round(performance.now() - t);
-    await w.gql('mutation { createEvent(input: { title: "Showing", start: "2026-12-24T17:00:00Z", end: "2026-12-24T18:00:00Z" }) { id } }');
+    await w.gql(
+      'mutation { createEvent(input: { title: "Showing", start: "2026-12-24T17:00:00Z", end: "2026-12-24T18:00:00Z" }) { id } }',
+    );
     await adminCall(w.emu.url, 'DELETE', '/requests');
     await w.gql(VIEW);
     figures['after our own createEvent: events.list calls'] = await views();

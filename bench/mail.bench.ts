@@ -10,7 +10,12 @@ import { signSandboxToken } from '../src/auth/sandbox-token';
 import { adminCall, benchWorld, throughput, type BenchResult } from './support';
 
 const SEND = 'mutation ($i: SendMailInput!) { sendMail(input: $i) { id status } }';
-const mailInput = (i: number) => ({ to: [`Buyer ${i} <buyer${i}@x.test>`], subject: `Listing update ${i} — 12 Elm St`, text: 'New photos are up.', html: '<p>New photos are <b>up</b>.</p>' });
+const mailInput = (i: number) => ({
+  to: [`Buyer ${i} <buyer${i}@x.test>`],
+  subject: `Listing update ${i} — 12 Elm St`,
+  text: 'New photos are up.',
+  html: '<p>New photos are <b>up</b>.</p>',
+});
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -22,7 +27,10 @@ export async function benchMail(): Promise<BenchResult> {
   const figures: BenchResult['figures'] = {};
   const gmailCalls = async () => ((await adminCall(w.emu.url, 'GET', '/requests?api=gmail')) as unknown[]).length;
   try {
-    await adminCall(w.emu.url, 'PUT', '/settings', { quotas: { 'gmail.units': { limitPerMinute: 1_000_000_000 } }, requestLogMaxEntries: 100_000 });
+    await adminCall(w.emu.url, 'PUT', '/settings', {
+      quotas: { 'gmail.units': { limitPerMinute: 1_000_000_000 } },
+      requestLogMaxEntries: 100_000,
+    });
     // Latency of a small mail, one at a time.
     const lat: number[] = [];
     for (let i = 0; i < 50; i++) {
@@ -37,10 +45,14 @@ export async function benchMail(): Promise<BenchResult> {
 
     const big = randomBytes(20 * 1024 * 1024).toString('base64');
     const t = performance.now();
-    const r = await w.gql(SEND, { i: { ...mailInput(0), attachments: [{ filename: 'scans.zip', contentType: 'application/zip', contentBase64: big }] } });
+    const r = await w.gql(SEND, {
+      i: {
+        ...mailInput(0),
+        attachments: [{ filename: 'scans.zip', contentType: 'application/zip', contentBase64: big }],
+      },
+    });
     if (r.sendMail.status !== 'SENT') throw new Error('big mail not sent');
     figures['sendMail → SENT, 20 MB attachment (upload endpoint): ms'] = Math.round(performance.now() - t);
-
   } finally {
     await w.close();
   }
@@ -50,14 +62,19 @@ export async function benchMail(): Promise<BenchResult> {
     await adminCall(q.emu.url, 'PUT', '/settings', { quotas: { 'gmail.units': { limitPerMinute: 1_000_000_000 } } });
     let t = 0;
     const drain = async (label: string, tokens: string[], perAgent: number) => {
-
       t = performance.now();
-      await Promise.all(tokens.map(async (token) => {
-        for (let i = 0; i < perAgent; i++) {
-          const res = await fetch(`${q.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: SEND, variables: { i: mailInput(i) } }) });
-          if (!res.ok) throw new Error(`send failed ${res.status}`);
-        }
-      }));
+      await Promise.all(
+        tokens.map(async (token) => {
+          for (let i = 0; i < perAgent; i++) {
+            const res = await fetch(`${q.url}/graphql`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+              body: JSON.stringify({ query: SEND, variables: { i: mailInput(i) } }),
+            });
+            if (!res.ok) throw new Error(`send failed ${res.status}`);
+          }
+        }),
+      );
       const queuedMs = performance.now() - t;
       for (;;) {
         const n = Number((await q.ds.query("SELECT COUNT(*) AS n FROM sent_mail WHERE status = 'QUEUED'"))[0].n);
@@ -66,7 +83,9 @@ export async function benchMail(): Promise<BenchResult> {
       }
       const total = tokens.length * perAgent;
       figures[`${label}: ${total} mails queued in ms`] = Math.round(queuedMs);
-      figures[`${label}: messages/s through the outbox (queue to all SENT)`] = Math.round((total / (performance.now() - t)) * 1000);
+      figures[`${label}: messages/s through the outbox (queue to all SENT)`] = Math.round(
+        (total / (performance.now() - t)) * 1000,
+      );
       return (total / (performance.now() - t)) * 1000;
     };
     await drain('one agent', [q.token], 300);

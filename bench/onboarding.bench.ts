@@ -25,14 +25,29 @@ export async function benchOnboarding(): Promise<BenchResult> {
     const brokerage = await ensureDemoTenant(ds);
     const services = buildServices(config, ds, createLogger('silent'));
     await adminCall(emu.url, 'POST', '/domains', { domain: 'demo.test', users: ['agent@demo.test'] });
-    await adminCall(emu.url, 'POST', '/users/agent%40demo.test/contacts', Array.from({ length: 500 }, (_, i) => ({ names: [{ givenName: `Contact${i}` }], emailAddresses: [{ value: `c${i}@x.test` }] })));
+    await adminCall(
+      emu.url,
+      'POST',
+      '/users/agent%40demo.test/contacts',
+      Array.from({ length: 500 }, (_, i) => ({
+        names: [{ givenName: `Contact${i}` }],
+        emailAddresses: [{ value: `c${i}@x.test` }],
+      })),
+    );
     const runs: number[] = [];
     for (let i = 0; i < 10; i++) {
-      const { key, clientId } = (await adminCall(emu.url, 'POST', '/service-accounts', { domain: 'demo.test' })) as { key: object; clientId: string };
+      const { key, clientId } = (await adminCall(emu.url, 'POST', '/service-accounts', { domain: 'demo.test' })) as {
+        key: object;
+        clientId: string;
+      };
       await adminCall(emu.url, 'PUT', `/delegations/${clientId}`, { scopes: GUIDE_SCOPES });
       await adminCall(emu.url, 'DELETE', '/requests');
       const t = performance.now();
-      const r = await services.onboarding.submit({ brokerageId: brokerage.id, actor: 'bench' }, JSON.stringify(key), 'agent@demo.test');
+      const r = await services.onboarding.submit(
+        { brokerageId: brokerage.id, actor: 'bench' },
+        JSON.stringify(key),
+        'agent@demo.test',
+      );
       runs.push(performance.now() - t);
       if (r.status !== 'VERIFIED') throw new Error(`bench key did not verify: ${JSON.stringify(r.checks)}`);
     }

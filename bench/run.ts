@@ -22,7 +22,11 @@ async function main() {
   for (const [name, run] of Object.entries(BENCHES)) {
     if (only.length && !only.includes(name)) continue;
     const r = await run();
-    process.stdout.write(`\n${r.name}\n${Object.entries(r.figures).map(([k, v]) => `  ${k}: ${v}`).join('\n')}\n`);
+    process.stdout.write(
+      `\n${r.name}\n${Object.entries(r.figures)
+        .map(([k, v]) => `  ${k}: ${v}`)
+        .join('\n')}\n`,
+    );
   }
 }
 

@@ -7,7 +7,9 @@ export class CalendarCacheGeneration1764180000000 implements MigrationInterface 
   name = 'CalendarCacheGeneration1764180000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.createTable(new Table({ name: 'calendar_cache_generation', columns: [pk(id('agentId')), int('generation')] }));
+    await q.createTable(
+      new Table({ name: 'calendar_cache_generation', columns: [pk(id('agentId')), int('generation')] }),
+    );
     await useUtf8mb4(q, ['calendar_cache_generation']);
   }
 

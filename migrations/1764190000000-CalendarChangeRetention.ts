@@ -10,7 +10,10 @@ export class CalendarChangeRetention1764190000000 implements MigrationInterface 
     // The highest seq of the agent's feed deleted for age: a cursor below it has missed changes.
     await q.addColumn('calendar_sync', new TableColumn({ name: 'changesPrunedThrough', type: 'integer', default: 0 }));
     // The retention sweep finds old rows by age.
-    await q.createIndex('calendar_change', new TableIndex({ name: 'idx_calendar_change_recorded', columnNames: ['recordedAt'] }));
+    await q.createIndex(
+      'calendar_change',
+      new TableIndex({ name: 'idx_calendar_change_recorded', columnNames: ['recordedAt'] }),
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -9,7 +9,9 @@ export class EraseRetiredKeys1764200000000 implements MigrationInterface {
   name = 'EraseRetiredKeys1764200000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query("UPDATE service_account_credential SET wrappedKey = '', ciphertext = '' WHERE status = 'RETIRED' AND (wrappedKey <> '' OR ciphertext <> '')");
+    await q.query(
+      "UPDATE service_account_credential SET wrappedKey = '', ciphertext = '' WHERE status = 'RETIRED' AND (wrappedKey <> '' OR ciphertext <> '')",
+    );
   }
 
   async down(): Promise<void> {

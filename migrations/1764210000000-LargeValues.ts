@@ -16,10 +16,13 @@ export class LargeValues1764210000000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     if (!isMysql(q)) {
       // SQLite stores any length in either type; only the declared type changes (typeorm rebuilds the table once).
-      await q.changeColumns('contact', NAME_COLUMNS.map((name) => ({
-        oldColumn: new TableColumn({ name, type: 'varchar', length: '200', isNullable: true }),
-        newColumn: new TableColumn({ name, type: 'text', isNullable: true }),
-      })));
+      await q.changeColumns(
+        'contact',
+        NAME_COLUMNS.map((name) => ({
+          oldColumn: new TableColumn({ name, type: 'varchar', length: '200', isNullable: true }),
+          newColumn: new TableColumn({ name, type: 'text', isNullable: true }),
+        })),
+      );
       return;
     }
     const columns = await textColumns(q, 'text');
@@ -29,18 +32,31 @@ export class LargeValues1764210000000 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     if (!isMysql(q)) {
-      await q.changeColumns('contact', NAME_COLUMNS.map((name) => ({
-        oldColumn: new TableColumn({ name, type: 'text', isNullable: true }),
-        newColumn: new TableColumn({ name, type: 'varchar', length: '200', isNullable: true }),
-      })));
+      await q.changeColumns(
+        'contact',
+        NAME_COLUMNS.map((name) => ({
+          oldColumn: new TableColumn({ name, type: 'text', isNullable: true }),
+          newColumn: new TableColumn({ name, type: 'varchar', length: '200', isNullable: true }),
+        })),
+      );
       return;
     }
     // Back to the old limits, cutting what no longer fits (MariaDB's strict mode refuses to truncate by itself).
-    for (const c of NAME_COLUMNS) await q.query(`UPDATE contact SET \`${c}\` = LEFT(\`${c}\`, 200) WHERE CHAR_LENGTH(\`${c}\`) > 200`);
-    const wide = (await textColumns(q, 'mediumtext')).filter((c) => !(c.table === 'contact' && NAME_COLUMNS.includes(c.column)));
-    for (const c of wide) await q.query(`UPDATE \`${c.table}\` SET \`${c.column}\` = LEFT(\`${c.column}\`, 16383) WHERE LENGTH(\`${c.column}\`) > 65535`);
+    for (const c of NAME_COLUMNS)
+      await q.query(`UPDATE contact SET \`${c}\` = LEFT(\`${c}\`, 200) WHERE CHAR_LENGTH(\`${c}\`) > 200`);
+    const wide = (await textColumns(q, 'mediumtext')).filter(
+      (c) => !(c.table === 'contact' && NAME_COLUMNS.includes(c.column)),
+    );
+    for (const c of wide)
+      await q.query(
+        `UPDATE \`${c.table}\` SET \`${c.column}\` = LEFT(\`${c.column}\`, 16383) WHERE LENGTH(\`${c.column}\`) > 65535`,
+      );
     await alterEach(q, wide, 'TEXT');
-    await alterEach(q, NAME_COLUMNS.map((column) => ({ table: 'contact', column, nullable: true })), 'VARCHAR(200)');
+    await alterEach(
+      q,
+      NAME_COLUMNS.map((column) => ({ table: 'contact', column, nullable: true })),
+      'VARCHAR(200)',
+    );
   }
 }
 
@@ -66,6 +82,8 @@ async function alterEach(q: QueryRunner, columns: TextColumn[], type: string): P
   const byTable = new Map<string, TextColumn[]>();
   for (const c of columns) byTable.set(c.table, [...(byTable.get(c.table) ?? []), c]);
   for (const [table, cols] of byTable) {
-    await q.query(`ALTER TABLE \`${table}\` ${cols.map((c) => `MODIFY \`${c.column}\` ${type} ${c.nullable ? 'NULL' : 'NOT NULL'}`).join(', ')}`);
+    await q.query(
+      `ALTER TABLE \`${table}\` ${cols.map((c) => `MODIFY \`${c.column}\` ${type} ${c.nullable ? 'NULL' : 'NOT NULL'}`).join(', ')}`,
+    );
   }
 }

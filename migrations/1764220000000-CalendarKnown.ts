@@ -13,19 +13,36 @@ export class CalendarKnown1764220000000 implements MigrationInterface {
   name = 'CalendarKnown1764220000000';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.createTable(new Table({
-      name: 'calendar_known',
-      columns: [pk(id('agentId')), pk(str('googleEventId', 255)), str('etag', 255, true), str('status', 16), ts('endsAt', true), ts('recordedAt')],
-    }));
+    await q.createTable(
+      new Table({
+        name: 'calendar_known',
+        columns: [
+          pk(id('agentId')),
+          pk(str('googleEventId', 255)),
+          str('etag', 255, true),
+          str('status', 16),
+          ts('endsAt', true),
+          ts('recordedAt'),
+        ],
+      }),
+    );
     await useUtf8mb4(q, ['calendar_known']);
     // Through the entities, which convert dates for each dialect (SQLite keeps them as text).
     const changes = q.manager.getRepository(CalendarChange);
-    const agents: { agentId: string }[] = await changes.createQueryBuilder('c').select('DISTINCT c.agentId', 'agentId').getRawMany();
+    const agents: { agentId: string }[] = await changes
+      .createQueryBuilder('c')
+      .select('DISTINCT c.agentId', 'agentId')
+      .getRawMany();
     for (const { agentId } of agents) {
       const latest = new Map<string, Omit<CalendarKnown, 'brokerageId'>>();
       for (let after = 0; ;) {
         // The columns named: a later migration adds others that do not exist yet at this point.
-        const rows = await changes.find({ select: { seq: true, googleEventId: true, event: true, recordedAt: true }, where: { agentId, seq: MoreThan(after) }, order: { seq: 'ASC' }, take: 1000 });
+        const rows = await changes.find({
+          select: { seq: true, googleEventId: true, event: true, recordedAt: true },
+          where: { agentId, seq: MoreThan(after) },
+          order: { seq: 'ASC' },
+          take: 1000,
+        });
         if (!rows.length) break;
         for (const r of rows) {
           let state;
@@ -39,7 +56,12 @@ export class CalendarKnown1764220000000 implements MigrationInterface {
         after = rows[rows.length - 1].seq;
       }
       for (const batch of batches([...latest.values()], 500)) {
-        await q.manager.createQueryBuilder().insert().into(CalendarKnown, ['agentId', 'googleEventId', 'etag', 'status', 'endsAt', 'recordedAt']).values(batch).execute();
+        await q.manager
+          .createQueryBuilder()
+          .insert()
+          .into(CalendarKnown, ['agentId', 'googleEventId', 'etag', 'status', 'endsAt', 'recordedAt'])
+          .values(batch)
+          .execute();
       }
     }
   }

@@ -1,7 +1,9 @@
 import { type MigrationInterface, type QueryRunner, TableColumn } from 'typeorm';
 import { isMysql } from './columns';
 
-/** The code and remedy of a sync's last error beside its message (syncStatus { … error { code message remedy since } }). */
+/**
+ * The code and remedy of a sync's last error beside its message (syncStatus { … error { code message remedy since } }).
+ */
 export class SyncErrorDetail1764230000000 implements MigrationInterface {
   name = 'SyncErrorDetail1764230000000';
 
@@ -18,6 +20,7 @@ export class SyncErrorDetail1764230000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const table of ['contact_sync', 'calendar_sync']) await q.dropColumns(table, ['lastErrorCode', 'lastErrorRemedy']);
+    for (const table of ['contact_sync', 'calendar_sync'])
+      await q.dropColumns(table, ['lastErrorCode', 'lastErrorRemedy']);
   }
 }

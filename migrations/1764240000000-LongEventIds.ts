@@ -14,7 +14,10 @@ export class LongEventIds1764240000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     if (isMysql(q)) {
-      for (const t of TABLES) await q.query(`ALTER TABLE \`${t}\` MODIFY \`googleEventId\` VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_bin NOT NULL`);
+      for (const t of TABLES)
+        await q.query(
+          `ALTER TABLE \`${t}\` MODIFY \`googleEventId\` VARCHAR(1024) CHARACTER SET ascii COLLATE ascii_bin NOT NULL`,
+        );
       return;
     }
     await keepingSequence(q, async () => {
@@ -25,8 +28,12 @@ export class LongEventIds1764240000000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     if (isMysql(q)) {
       for (const t of TABLES) {
-        await q.query(`UPDATE \`${t}\` SET \`googleEventId\` = LEFT(\`googleEventId\`, 255) WHERE CHAR_LENGTH(\`googleEventId\`) > 255`);
-        await q.query(`ALTER TABLE \`${t}\` MODIFY \`googleEventId\` VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL`);
+        await q.query(
+          `UPDATE \`${t}\` SET \`googleEventId\` = LEFT(\`googleEventId\`, 255) WHERE CHAR_LENGTH(\`googleEventId\`) > 255`,
+        );
+        await q.query(
+          `ALTER TABLE \`${t}\` MODIFY \`googleEventId\` VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NOT NULL`,
+        );
       }
       return;
     }
@@ -37,5 +44,10 @@ export class LongEventIds1764240000000 implements MigrationInterface {
 }
 
 function column(table: string, length: number): TableColumn {
-  return new TableColumn({ name: 'googleEventId', type: 'varchar', length: String(length), isPrimary: table === 'calendar_known' });
+  return new TableColumn({
+    name: 'googleEventId',
+    type: 'varchar',
+    length: String(length),
+    isPrimary: table === 'calendar_known',
+  });
 }

@@ -10,7 +10,12 @@ const TABLES: Array<{ table: string; parent: string; key: (q: QueryRunner, table
   { table: 'mail_recipient', parent: 'sent_mail', key: (_q, t) => `${t}.mailId` },
   { table: 'mail_mime_chunk', parent: 'sent_mail', key: (_q, t) => `${t}.mailId` },
   // lane = "<topic>:<agentId>"
-  { table: 'outbox_lease', parent: 'agent', key: (q, t) => (isMysql(q) ? `SUBSTRING_INDEX(${t}.lane, ':', -1)` : `substr(${t}.lane, instr(${t}.lane, ':') + 1)`) },
+  {
+    table: 'outbox_lease',
+    parent: 'agent',
+    key: (q, t) =>
+      isMysql(q) ? `SUBSTRING_INDEX(${t}.lane, ':', -1)` : `substr(${t}.lane, instr(${t}.lane, ':') + 1)`,
+  },
 ];
 
 /** Rows filled per statement on MySQL/MariaDB: short transactions, not one holding a large table's locks. */
@@ -49,28 +54,46 @@ export class TenantKey1764250000000 implements MigrationInterface {
       return;
     }
     const t = q.connection.driver.escape(table);
-    const rebuild = async (work: () => Promise<void>) => (isMysql(q) ? work() : keepingSequence(q, work)); // SQLite rebuilds the table
+    // SQLite rebuilds the table
+    const rebuild = async (work: () => Promise<void>) => (isMysql(q) ? work() : keepingSequence(q, work));
     if (!existing) {
       if (isMysql(q)) await q.query(`ALTER TABLE ${t} ADD \`brokerageId\` VARCHAR(36) NULL`);
-      else await rebuild(() => q.addColumn(table, new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: true })));
+      else
+        await rebuild(() =>
+          q.addColumn(table, new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: true })),
+        );
     }
     // MySQL: an index on the new column, so that each batch of the fill finds the rows still to fill at once (without
     // it every batch scans the table from its start: quadratic in the rows). Being DDL, it also commits what the
     // migration's transaction holds, so the batches below each commit by themselves, also when a run cut off after
     // adding the column is taken up again.
-    if (isMysql(q) && !(await hasFillIndex(q, table))) await q.query(`CREATE INDEX \`${fillIndex(table)}\` ON ${t} (\`brokerageId\`)`);
+    if (isMysql(q) && !(await hasFillIndex(q, table)))
+      await q.query(`CREATE INDEX \`${fillIndex(table)}\` ON ${t} (\`brokerageId\`)`);
     // Rows of no parent first (so that every row left to fill can be filled), then the fill.
-    await q.query(`DELETE FROM ${t} WHERE brokerageId IS NULL AND ${spec.key(q, t)} NOT IN (SELECT id FROM ${spec.parent})`);
+    await q.query(
+      `DELETE FROM ${t} WHERE brokerageId IS NULL AND ${spec.key(q, t)} NOT IN (SELECT id FROM ${spec.parent})`,
+    );
     await fill(q, spec);
     for (let attempt = 1; ; attempt++) {
       try {
         if (isMysql(q)) await q.query(`ALTER TABLE ${t} MODIFY \`brokerageId\` VARCHAR(36) NOT NULL`);
-        else await rebuild(() => q.changeColumn(table, 'brokerageId', new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: false })));
+        else
+          await rebuild(() =>
+            q.changeColumn(
+              table,
+              'brokerageId',
+              new TableColumn({ name: 'brokerageId', type: 'varchar', length: '36', isNullable: false }),
+            ),
+          );
         break;
       } catch (err) {
         if (!/null/i.test((err as Error).message)) throw err;
         // A row written without the key since the fill (an older replica still running): fill again, a few times.
-        if (attempt === 3) throw new Error(`${table}: rows keep arriving without brokerageId; stop the replicas of the previous version and run the migrations again (${(err as Error).message})`, { cause: err });
+        if (attempt === 3)
+          throw new Error(
+            `${table}: rows keep arriving without brokerageId; stop the replicas of the previous version and run the migrations again (${(err as Error).message})`,
+            { cause: err },
+          );
         await fill(q, spec);
       }
     }

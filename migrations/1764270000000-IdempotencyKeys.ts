@@ -11,23 +11,38 @@ export class IdempotencyKeys1764270000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     if (!(await q.hasTable('idempotency_key'))) {
-      await q.createTable(new Table({
-        name: 'idempotency_key',
-        // MEDIUMTEXT on MySQL as every text column of the entities (src/db/data-source.ts).
-        columns: [pk(id('agentId')), pk(str('keyHash', 64)), id('brokerageId'), str('operation', 32), str('requestHash', 64), { name: 'result', type: isMysql(q) ? 'mediumtext' : 'text' }, ts('createdAt')],
-        indices: [new TableIndex({ name: 'idx_idempotency_key_created', columnNames: ['agentId', 'createdAt'] })],
-      }));
+      await q.createTable(
+        new Table({
+          name: 'idempotency_key',
+          // MEDIUMTEXT on MySQL as every text column of the entities (src/db/data-source.ts).
+          columns: [
+            pk(id('agentId')),
+            pk(str('keyHash', 64)),
+            id('brokerageId'),
+            str('operation', 32),
+            str('requestHash', 64),
+            { name: 'result', type: isMysql(q) ? 'mediumtext' : 'text' },
+            ts('createdAt'),
+          ],
+          indices: [new TableIndex({ name: 'idx_idempotency_key_created', columnNames: ['agentId', 'createdAt'] })],
+        }),
+      );
       await useUtf8mb4(q, ['idempotency_key']);
     }
     if (!(await q.hasTable('contact_tombstone'))) {
-      await q.createTable(new Table({
-        name: 'contact_tombstone',
-        columns: [pk(id('contactId')), id('brokerageId'), id('agentId'), int('changeSeq'), ts('deletedAt')],
-        indices: [
-          new TableIndex({ name: 'idx_contact_tombstone_deleted', columnNames: ['deletedAt'] }),
-          new TableIndex({ name: 'idx_contact_tombstone_changes', columnNames: ['agentId', 'changeSeq', 'contactId'] }),
-        ],
-      }));
+      await q.createTable(
+        new Table({
+          name: 'contact_tombstone',
+          columns: [pk(id('contactId')), id('brokerageId'), id('agentId'), int('changeSeq'), ts('deletedAt')],
+          indices: [
+            new TableIndex({ name: 'idx_contact_tombstone_deleted', columnNames: ['deletedAt'] }),
+            new TableIndex({
+              name: 'idx_contact_tombstone_changes',
+              columnNames: ['agentId', 'changeSeq', 'contactId'],
+            }),
+          ],
+        }),
+      );
       await useUtf8mb4(q, ['contact_tombstone']);
     }
   }

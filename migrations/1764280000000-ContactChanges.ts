@@ -24,7 +24,10 @@ export class ContactChanges1764280000000 implements MigrationInterface {
       else await q.query(`ALTER TABLE "${table}" ADD COLUMN "${column}" integer NOT NULL DEFAULT (0)`);
     }
     if (!(await q.getTable('contact'))?.indices.some((i) => i.name === 'idx_contact_changes')) {
-      await q.createIndex('contact', new TableIndex({ name: 'idx_contact_changes', columnNames: ['agentId', 'changeSeq', 'id'] }));
+      await q.createIndex(
+        'contact',
+        new TableIndex({ name: 'idx_contact_changes', columnNames: ['agentId', 'changeSeq', 'id'] }),
+      );
     }
   }
 

@@ -24,7 +24,10 @@ export class ContactDetails1764290000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const [table, column] of [['contact', 'details'], ['contact_sync', 'personFields']]) {
+    for (const [table, column] of [
+      ['contact', 'details'],
+      ['contact_sync', 'personFields'],
+    ]) {
       if (isMysql(q)) await q.query(`ALTER TABLE \`${table}\` DROP COLUMN \`${column}\``);
       else await q.query(`ALTER TABLE "${table}" DROP COLUMN "${column}"`);
     }

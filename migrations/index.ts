@@ -18,4 +18,23 @@ import { ContactDetails1764290000000 } from './1764290000000-ContactDetails';
 import { ContactLabels1764300000000 } from './1764300000000-ContactLabels';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the compiled build load the same set. */
-export const MIGRATIONS = [Foundation1764130000000, Onboarding1764140000000, Contacts1764150000000, Calendar1764160000000, Mail1764170000000, CalendarCacheGeneration1764180000000, CalendarChangeRetention1764190000000, EraseRetiredKeys1764200000000, LargeValues1764210000000, CalendarKnown1764220000000, SyncErrorDetail1764230000000, LongEventIds1764240000000, TenantKey1764250000000, UnconfirmedValues1764260000000, IdempotencyKeys1764270000000, ContactChanges1764280000000, ContactDetails1764290000000, ContactLabels1764300000000];
+export const MIGRATIONS = [
+  Foundation1764130000000,
+  Onboarding1764140000000,
+  Contacts1764150000000,
+  Calendar1764160000000,
+  Mail1764170000000,
+  CalendarCacheGeneration1764180000000,
+  CalendarChangeRetention1764190000000,
+  EraseRetiredKeys1764200000000,
+  LargeValues1764210000000,
+  CalendarKnown1764220000000,
+  SyncErrorDetail1764230000000,
+  LongEventIds1764240000000,
+  TenantKey1764250000000,
+  UnconfirmedValues1764260000000,
+  IdempotencyKeys1764270000000,
+  ContactChanges1764280000000,
+  ContactDetails1764290000000,
+  ContactLabels1764300000000,
+];

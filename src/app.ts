@@ -39,7 +39,12 @@ import { VERSION } from './version';
  * import each other meet through typed hooks (hooks.ts): onboarding announces a key taken out of use, the calendar
  * releases its push channels and views.
  */
-export function buildServices(config: Config, ds: DataSource, log: Logger, opts: { broker?: TokenBroker } = {}): Services {
+export function buildServices(
+  config: Config,
+  ds: DataSource,
+  log: Logger,
+  opts: { broker?: TokenBroker } = {},
+): Services {
   const envelope = new Envelope(config.keyEncryptionKeys);
   const metrics = new Metrics(ds);
   const broker = opts.broker ?? new TokenBroker();
@@ -48,18 +53,53 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   const outbox = new OutboxWorker(ds, log, config.outbox, metrics);
   // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
-  const sessions = new GoogleSessions(ds, broker, credentials, { ...config.google, fetch: instrumentedFetch(metrics, config.google.roots), userAgent });
+  const sessions = new GoogleSessions(ds, broker, credentials, {
+    ...config.google,
+    fetch: instrumentedFetch(metrics, config.google.roots),
+    userAgent,
+  });
   const hooks = new Hooks<GatewayHooks>();
 
-  const contactSync = new ContactSync({ ds, sessions, outbox, log, metrics, retentionMs: config.contacts.changesRetentionMs });
+  const contactSync = new ContactSync({
+    ds,
+    sessions,
+    outbox,
+    log,
+    metrics,
+    retentionMs: config.contacts.changesRetentionMs,
+  });
   outbox.register(new ContactDelivery({ ds, sessions, sync: contactSync, log }));
 
   const views = viewCache(config.calendar, ds, log);
-  const calendarSync = new CalendarSync({ ds, sessions, pastDays: config.calendar.syncPastDays, retentionMs: config.calendar.changesRetentionMs, freshnessMs: config.calendar.cacheMs, log, metrics });
-  const calendarWatch = new CalendarWatch({ ds, sessions, cache: views, sync: calendarSync, log, settings: config.calendar });
-  const calendar = new CalendarService({ ds, sessions, outbox, cache: views, watch: calendarWatch, settings: config.calendar });
+  const calendarSync = new CalendarSync({
+    ds,
+    sessions,
+    pastDays: config.calendar.syncPastDays,
+    retentionMs: config.calendar.changesRetentionMs,
+    freshnessMs: config.calendar.cacheMs,
+    log,
+    metrics,
+  });
+  const calendarWatch = new CalendarWatch({
+    ds,
+    sessions,
+    cache: views,
+    sync: calendarSync,
+    log,
+    settings: config.calendar,
+  });
+  const calendar = new CalendarService({
+    ds,
+    sessions,
+    outbox,
+    cache: views,
+    watch: calendarWatch,
+    settings: config.calendar,
+  });
   outbox.register(new CalendarDelivery({ ds, sessions, cache: views, log, feed: calendarSync }));
-  hooks.on('credentialRetired', ({ brokerageId, credential }) => calendarWatch.stopForBrokerage(brokerageId, credential));
+  hooks.on('credentialRetired', ({ brokerageId, credential }) =>
+    calendarWatch.stopForBrokerage(brokerageId, credential),
+  );
   hooks.on('credentialRemoved', ({ brokerageId }) => calendar.dropViewsOf(brokerageId));
 
   outbox.register(new MailDelivery({ ds, sessions, log, giveUpMs: config.mail.giveUpMs }));
@@ -89,7 +129,12 @@ export function buildServices(config: Config, ds: DataSource, log: Logger, opts:
   };
 }
 
-export async function createApp(config: Config, ds: DataSource, log: Logger, opts: { broker?: TokenBroker } = {}): Promise<{ services: Services; gateway: Gateway }> {
+export async function createApp(
+  config: Config,
+  ds: DataSource,
+  log: Logger,
+  opts: { broker?: TokenBroker } = {},
+): Promise<{ services: Services; gateway: Gateway }> {
   const services = buildServices(config, ds, log, opts);
   const gateway = await createGateway(services, await buildGatewaySchema(), new CallerTokenVerifier(config.auth));
   services.outbox.start();

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
-export type NodeEnv = 'development' | 'production' | 'test';
+type NodeEnv = 'development' | 'production' | 'test';
 
 export interface KeyEncryptionKey {
   /** Short identifier stored next to every wrapped data key, so the KEK can rotate. */
@@ -22,7 +22,7 @@ export interface KeyEncryptionKey {
   key: Buffer;
 }
 
-export type CallerJwtVerification =
+type CallerJwtVerification =
   | { kind: 'hs256'; secret: Buffer }
   | { kind: 'public-key'; pem: string; algorithms: ('RS256' | 'ES256')[] }
   | { kind: 'jwks'; url: URL; algorithms: ('RS256' | 'ES256')[] };
@@ -37,14 +37,28 @@ export interface Config {
   emulatorPort: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   database:
-    | { kind: 'mysql'; url: string; /** TLS to the server, its certificate verified against `caFile` (PEM) or the system's CAs. */ tls?: { caFile: string | null } }
+    | {
+        kind: 'mysql';
+        url: string;
+        /** TLS to the server, its certificate verified against `caFile` (PEM) or the system's CAs. */ tls?: {
+          caFile: string | null;
+        };
+      }
     | { kind: 'sqlite'; path: string };
   /**
    * How HTTPS is ensured: the gateway serves TLS itself (`tls`), or a TLS-terminating proxy it trusts forwards
    * (`trustProxy`, express's "trust proxy": which peers may say X-Forwarded-Proto). In production one is required,
    * plain-HTTP requests are refused (health, readiness and metrics excepted) and HSTS is sent.
    */
-  https: { tls: { certFile: string; keyFile: string; /** how often the files are checked for a renewal */ reloadSeconds: number } | null; trustProxy: string | null; required: boolean };
+  https: {
+    tls: {
+      certFile: string;
+      keyFile: string;
+      /** how often the files are checked for a renewal */ reloadSeconds: number;
+    } | null;
+    trustProxy: string | null;
+    required: boolean;
+  };
   auth: {
     verification: CallerJwtVerification;
     issuer: string;
@@ -72,7 +86,9 @@ export interface Config {
   google: {
     /** API roots per service (`rootUrl` of each generated client). */
     roots: { people: string; calendar: string; gmail: string };
-    /** Token endpoints a submitted key's `token_uri` may name (anything else is refused: no SSRF through a key file). */
+    /**
+     * Token endpoints a submitted key's `token_uri` may name (anything else is refused: no SSRF through a key file).
+     */
     allowedTokenUris: string[];
     /** Timeout of one Google API call, ms. */
     requestTimeoutMs: number;
@@ -89,7 +105,10 @@ export interface Config {
   clients: {
     /** GraphiQL at GET /explorer (EXPLORER; on outside production). */
     explorer: boolean;
-    /** Token roles that may introspect the schema in production and send documents outside the manifest (INTROSPECTION_ROLES). */
+    /**
+     * Token roles that may introspect the schema in production and send documents outside the manifest
+     * (INTROSPECTION_ROLES).
+     */
     internalRoles: string[];
     /** Whether introspection is open to every caller (outside production) or only to internalRoles. */
     introspectionForAll: boolean;
@@ -127,11 +146,16 @@ export interface Config {
   mail: {
     /** Most addresses (to + cc + bcc) in one mail. */
     maxRecipients: number;
-    /** A mail Gmail could not take for this long (outage, rate limits) is given up: FAILED, so it is not sent days late, ms. */
+    /**
+     * A mail Gmail could not take for this long (outage, rate limits) is given up: FAILED, so it is not sent days late,
+     * ms.
+     */
     giveUpMs: number;
   };
   outbox: {
-    /** How long a mutation waits for Google's answer before it answers PENDING (its rows go on in the background), ms. */
+    /**
+     * How long a mutation waits for Google's answer before it answers PENDING (its rows go on in the background), ms.
+     */
     mutationWaitMs: number;
     pollMs: number;
     lingerMs: number;
@@ -143,8 +167,12 @@ export interface Config {
 }
 
 /** Google's own roots (defaults of the generated clients) and token endpoint. */
-export const GOOGLE_DEFAULT_ROOTS = { people: 'https://people.googleapis.com/', calendar: 'https://www.googleapis.com/', gmail: 'https://gmail.googleapis.com/' };
-export const GOOGLE_TOKEN_ENDPOINT = 'https://oauth2.googleapis.com/token';
+const GOOGLE_DEFAULT_ROOTS = {
+  people: 'https://people.googleapis.com/',
+  calendar: 'https://www.googleapis.com/',
+  gmail: 'https://gmail.googleapis.com/',
+};
+const GOOGLE_TOKEN_ENDPOINT = 'https://oauth2.googleapis.com/token';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -161,10 +189,10 @@ export interface SandboxSecrets {
   kek: string; // base64, 32 bytes
 }
 
-export const SANDBOX_ISSUER = 'engage-sandbox';
-export const SANDBOX_AUDIENCE = 'engage-gateway';
+const SANDBOX_ISSUER = 'engage-sandbox';
+const SANDBOX_AUDIENCE = 'engage-gateway';
 
-export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
+function loadSandboxSecrets(dataDir: string): SandboxSecrets {
   const file = resolve(dataDir, 'sandbox-secrets.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SandboxSecrets;
   const secrets: SandboxSecrets = {
@@ -209,7 +237,8 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
   const sandboxRaw = str('SANDBOX');
   let sandbox = nodeEnv !== 'production';
   if (sandboxRaw !== undefined) {
-    if (sandboxRaw !== 'true' && sandboxRaw !== 'false') problems.push(`SANDBOX must be "true" or "false" (got "${sandboxRaw}")`);
+    if (sandboxRaw !== 'true' && sandboxRaw !== 'false')
+      problems.push(`SANDBOX must be "true" or "false" (got "${sandboxRaw}")`);
     else sandbox = sandboxRaw === 'true';
   }
   if (sandbox && nodeEnv === 'production') problems.push('SANDBOX=true is not allowed with NODE_ENV=production');
@@ -228,7 +257,9 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
   const jwtSecret = str('JWT_SECRET');
   const jwtPublicKey = str('JWT_PUBLIC_KEY');
   const jwksUrl = str('JWT_JWKS_URL');
-  const given = [jwtSecret && 'JWT_SECRET', jwtPublicKey && 'JWT_PUBLIC_KEY', jwksUrl && 'JWT_JWKS_URL'].filter(Boolean);
+  const given = [jwtSecret && 'JWT_SECRET', jwtPublicKey && 'JWT_PUBLIC_KEY', jwksUrl && 'JWT_JWKS_URL'].filter(
+    Boolean,
+  );
   const asymAlgs = (): ('RS256' | 'ES256')[] => {
     const raw = str('JWT_ALGORITHMS') ?? 'RS256,ES256';
     const algs = raw.split(',').map((a) => a.trim());
@@ -241,7 +272,10 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
   if (given.length > 1) {
     problems.push(`set only one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL (got ${given.join(' and ')})`);
   } else if (jwtSecret) {
-    if (Buffer.byteLength(jwtSecret) < 32) problems.push(`JWT_SECRET must be at least 32 bytes for HS256 (got ${Buffer.byteLength(jwtSecret)} bytes; value not shown)`);
+    if (Buffer.byteLength(jwtSecret) < 32)
+      problems.push(
+        `JWT_SECRET must be at least 32 bytes for HS256 (got ${Buffer.byteLength(jwtSecret)} bytes; value not shown)`,
+      );
     verification = { kind: 'hs256', secret: Buffer.from(jwtSecret) };
   } else if (jwtPublicKey) {
     const pem = jwtPublicKey.replace(/\\n/g, '\n');
@@ -256,7 +290,11 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     } catch {
       problems.push(`JWT_JWKS_URL must be an https:// URL of a JWKS document (got "${jwksUrl}")`);
     }
-    if (url && url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))) {
+    if (
+      url &&
+      url.protocol !== 'https:' &&
+      !(url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
+    ) {
       problems.push(`JWT_JWKS_URL must use https:// (plain http only for localhost) (got "${url.protocol}//…")`);
     }
     if (url) verification = { kind: 'jwks', url, algorithms: asymAlgs() };
@@ -265,7 +303,8 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     if (s) {
       verification = { kind: 'hs256', secret: Buffer.from(s.jwtSecret, 'base64') };
       generatedSecret = true;
-    } else problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required (how callers\' bearer tokens are verified)');
+    } else
+      problems.push("JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required (how callers' bearer tokens are verified)");
   }
   const issuer = str('JWT_ISSUER') ?? (sandbox ? SANDBOX_ISSUER : undefined);
   const audience = str('JWT_AUDIENCE') ?? (sandbox ? SANDBOX_AUDIENCE : undefined);
@@ -278,18 +317,25 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
   if (kekRaw === undefined) {
     const s = sandboxDefault();
     if (s) keyEncryptionKeys.push({ id: 'sandbox', key: Buffer.from(s.kek, 'base64') });
-    else problems.push('KEY_ENCRYPTION_KEYS is required: "id:base64" of a 32-byte key (comma-separated list, active key first), e.g. generated with `openssl rand -base64 32`');
+    else
+      problems.push(
+        'KEY_ENCRYPTION_KEYS is required: "id:base64" of a 32-byte key (comma-separated list, active key first), e.g. generated with `openssl rand -base64 32`',
+      );
   } else {
     const seen = new Set<string>();
     kekRaw.split(',').forEach((entry, i) => {
       const m = /^([A-Za-z0-9_.-]{1,32}):([A-Za-z0-9+/=_-]+)$/.exec(entry.trim());
       if (!m) {
-        problems.push(`KEY_ENCRYPTION_KEYS entry ${i + 1} must look like "id:base64key" with an id of 1-32 letters, digits, "_", "." or "-" (value not shown)`);
+        problems.push(
+          `KEY_ENCRYPTION_KEYS entry ${i + 1} must look like "id:base64key" with an id of 1-32 letters, digits, "_", "." or "-" (value not shown)`,
+        );
         return;
       }
       const key = Buffer.from(m[2], 'base64');
       if (key.length !== 32) {
-        problems.push(`KEY_ENCRYPTION_KEYS entry ${i + 1} ("${m[1]}") must decode to 32 bytes (got ${key.length} bytes; value not shown)`);
+        problems.push(
+          `KEY_ENCRYPTION_KEYS entry ${i + 1} ("${m[1]}") must decode to 32 bytes (got ${key.length} bytes; value not shown)`,
+        );
         return;
       }
       if (seen.has(m[1])) problems.push(`KEY_ENCRYPTION_KEYS lists the id "${m[1]}" twice`);
@@ -305,7 +351,11 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     metricsPort: str('METRICS_PORT') === undefined ? null : int('METRICS_PORT', 0, 0, 65535),
     host: str('HOST') ?? (nodeEnv === 'production' ? '0.0.0.0' : '127.0.0.1'),
     emulatorPort: int('EMULATOR_PORT', 4001, 0, 65535),
-    logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, nodeEnv === 'test' ? 'silent' : 'info'),
+    logLevel: oneOf(
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      nodeEnv === 'test' ? 'silent' : 'info',
+    ),
     database,
     https: readHttps(str, int, problems, nodeEnv === 'production'),
     auth: {
@@ -354,7 +404,10 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
       channelRenewEveryMs: 3600_000,
     },
     // Gmail (Workspace) takes at most 2,000 recipients per message (500 outside the domain).
-    mail: { maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000), giveUpMs: int('MAIL_GIVE_UP_SECONDS', 86_400, 1, 30 * 86_400) * 1000 },
+    mail: {
+      maxRecipients: int('MAIL_MAX_RECIPIENTS', 100, 1, 2000),
+      giveUpMs: int('MAIL_GIVE_UP_SECONDS', 86_400, 1, 30 * 86_400) * 1000,
+    },
     outbox: {
       mutationWaitMs: int('MUTATION_WAIT_MS', 3000, 0, 60_000),
       pollMs: int('OUTBOX_POLL_MS', 1000, 10, 60_000),
@@ -376,19 +429,39 @@ type OneOfReader = <T extends string>(name: string, allowed: readonly T[], def: 
 /** Token roles are short names; a list of them, comma-separated. */
 const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-function readClients(str: Reader, int: IntReader, oneOf: OneOfReader, problems: string[], production: boolean): Config['clients'] {
+function readClients(
+  str: Reader,
+  int: IntReader,
+  oneOf: OneOfReader,
+  problems: string[],
+  production: boolean,
+): Config['clients'] {
   const explorerRaw = str('EXPLORER');
-  if (explorerRaw !== undefined && explorerRaw !== 'true' && explorerRaw !== 'false') problems.push(`EXPLORER must be "true" or "false" (got "${explorerRaw}")`);
+  if (explorerRaw !== undefined && explorerRaw !== 'true' && explorerRaw !== 'false')
+    problems.push(`EXPLORER must be "true" or "false" (got "${explorerRaw}")`);
   const explorer = explorerRaw === undefined ? !production : explorerRaw === 'true';
-  const roles = (str('INTROSPECTION_ROLES') ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+  const roles = (str('INTROSPECTION_ROLES') ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const bad = roles.filter((r) => !ROLE.test(r));
-  if (bad.length) problems.push(`INTROSPECTION_ROLES must be a comma-separated list of token roles (letters, digits, "_", ".", ":", "-"; got "${bad[0].slice(0, 80)}")`);
+  if (bad.length)
+    problems.push(
+      `INTROSPECTION_ROLES must be a comma-separated list of token roles (letters, digits, "_", ".", ":", "-"; got "${bad[0].slice(0, 80)}")`,
+    );
   // Brokerage admins are customers, not staff: the schema in production is for roles named on purpose.
-  if (production && explorer && roles.length === 0) problems.push('EXPLORER=true in production needs INTROSPECTION_ROLES (the token roles of staff who may read the schema, e.g. "internal"): without it the explorer has no schema to show');
+  if (production && explorer && roles.length === 0)
+    problems.push(
+      'EXPLORER=true in production needs INTROSPECTION_ROLES (the token roles of staff who may read the schema, e.g. "internal"): without it the explorer has no schema to show',
+    );
   const file = str('PERSISTED_OPERATIONS_FILE') ?? null;
-  if (file !== null && !readable(file)) problems.push(`PERSISTED_OPERATIONS_FILE must name a readable JSON manifest (got "${file}")`);
+  if (file !== null && !readable(file))
+    problems.push(`PERSISTED_OPERATIONS_FILE must name a readable JSON manifest (got "${file}")`);
   const persistedOperations = oneOf('PERSISTED_OPERATIONS', ['allow', 'require'] as const, 'allow');
-  if (persistedOperations === 'require' && file === null) problems.push('PERSISTED_OPERATIONS=require needs PERSISTED_OPERATIONS_FILE (the manifest of the operations the apps may send)');
+  if (persistedOperations === 'require' && file === null)
+    problems.push(
+      'PERSISTED_OPERATIONS=require needs PERSISTED_OPERATIONS_FILE (the manifest of the operations the apps may send)',
+    );
   return {
     explorer,
     internalRoles: roles.filter((r) => ROLE.test(r)),
@@ -410,19 +483,29 @@ function readDatabase(str: Reader, problems: string[], dataDir: string): Config[
   try {
     parsed = new URL(dbUrl);
   } catch {
-    problems.push('DATABASE_URL must be a URL like mysql://user:password@host:3306/database (the value given does not parse; not shown because it may hold a password)');
+    problems.push(
+      'DATABASE_URL must be a URL like mysql://user:password@host:3306/database (the value given does not parse; not shown because it may hold a password)',
+    );
   }
   if (parsed && !['mysql:', 'mariadb:'].includes(parsed.protocol)) {
-    problems.push(`DATABASE_URL must start with mysql:// or mariadb:// (got "${parsed.protocol}//…"); leave it unset for the embedded SQLite database`);
+    problems.push(
+      `DATABASE_URL must start with mysql:// or mariadb:// (got "${parsed.protocol}//…"); leave it unset for the embedded SQLite database`,
+    );
   } else if (parsed && parsed.pathname.replace(/^\//, '') === '') {
     problems.push('DATABASE_URL must name a database, e.g. mysql://user:password@host:3306/engage');
   }
   const caFile = str('DATABASE_CA_FILE');
-  if (caFile !== undefined && !readable(caFile)) problems.push(`DATABASE_CA_FILE must name a readable PEM file (got "${caFile}")`);
+  if (caFile !== undefined && !readable(caFile))
+    problems.push(`DATABASE_CA_FILE must name a readable PEM file (got "${caFile}")`);
   const tls = str('DATABASE_TLS');
-  if (tls !== undefined && tls !== 'true' && tls !== 'false') problems.push(`DATABASE_TLS must be true or false (got "${tls}")`);
+  if (tls !== undefined && tls !== 'true' && tls !== 'false')
+    problems.push(`DATABASE_TLS must be true or false (got "${tls}")`);
   const wantTls = caFile !== undefined || tls === 'true';
-  return { kind: 'mysql', url: dbUrl.replace(/^mariadb:/, 'mysql:'), ...(wantTls ? { tls: { caFile: caFile ?? null } } : {}) };
+  return {
+    kind: 'mysql',
+    url: dbUrl.replace(/^mariadb:/, 'mysql:'),
+    ...(wantTls ? { tls: { caFile: caFile ?? null } } : {}),
+  };
 }
 
 function readable(file: string): boolean {
@@ -439,18 +522,25 @@ function readHttps(str: Reader, int: IntReader, problems: string[], production: 
   const keyFile = str('TLS_KEY_FILE');
   let tls: Config['https']['tls'] = null;
   if (certFile !== undefined || keyFile !== undefined) {
-    if (certFile === undefined || keyFile === undefined) problems.push('TLS_CERT_FILE and TLS_KEY_FILE go together: set both (PEM certificate chain and private key) or neither');
+    if (certFile === undefined || keyFile === undefined)
+      problems.push(
+        'TLS_CERT_FILE and TLS_KEY_FILE go together: set both (PEM certificate chain and private key) or neither',
+      );
     else if (!readable(certFile)) problems.push(`TLS_CERT_FILE must name a readable PEM file (got "${certFile}")`);
     else if (!readable(keyFile)) problems.push('TLS_KEY_FILE must name a readable PEM file (path not shown)');
     else tls = { certFile, keyFile, reloadSeconds: int('TLS_RELOAD_SECONDS', 60, 1, 86_400) };
   }
   let trustProxy = str('TRUST_PROXY') ?? null;
   if (trustProxy !== null && /^(false|0)$/.test(trustProxy)) {
-    problems.push(`TRUST_PROXY must name the proxy to trust (addresses or subnets such as "10.0.0.0/8" or "loopback", a hop count of 1 or more, or true); "${trustProxy}" trusts none, so every request would be refused as not HTTPS`);
+    problems.push(
+      `TRUST_PROXY must name the proxy to trust (addresses or subnets such as "10.0.0.0/8" or "loopback", a hop count of 1 or more, or true); "${trustProxy}" trusts none, so every request would be refused as not HTTPS`,
+    );
     trustProxy = null;
   }
   if (production && certFile === undefined && keyFile === undefined && str('TRUST_PROXY') === undefined) {
-    problems.push('production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front');
+    problems.push(
+      'production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front',
+    );
   }
   return { tls, trustProxy, required: production };
 }
@@ -485,7 +575,10 @@ function readGoogle(str: Reader, problems: string[], sandbox: boolean): Config['
     calendar: readUrl(str, problems, 'GOOGLE_CALENDAR_ROOT_URL') ?? all ?? GOOGLE_DEFAULT_ROOTS.calendar,
     gmail: readUrl(str, problems, 'GOOGLE_GMAIL_ROOT_URL') ?? all ?? GOOGLE_DEFAULT_ROOTS.gmail,
   };
-  const uris = (str('GOOGLE_TOKEN_URIS') ?? GOOGLE_TOKEN_ENDPOINT).split(',').map((u) => u.trim()).filter(Boolean);
+  const uris = (str('GOOGLE_TOKEN_URIS') ?? GOOGLE_TOKEN_ENDPOINT)
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   for (const u of uris) {
     try {
       new URL(u);
@@ -496,17 +589,32 @@ function readGoogle(str: Reader, problems: string[], sandbox: boolean): Config['
   const timeout = str('GOOGLE_REQUEST_TIMEOUT_MS');
   let requestTimeoutMs = 30_000;
   if (timeout !== undefined) {
-    if (!/^\d+$/.test(timeout) || Number(timeout) < 100) problems.push(`GOOGLE_REQUEST_TIMEOUT_MS must be a whole number of milliseconds, at least 100 (got "${timeout}")`);
+    if (!/^\d+$/.test(timeout) || Number(timeout) < 100)
+      problems.push(
+        `GOOGLE_REQUEST_TIMEOUT_MS must be a whole number of milliseconds, at least 100 (got "${timeout}")`,
+      );
     else requestTimeoutMs = Number(timeout);
   }
-  const explicit = ['GOOGLE_API_ROOT_URL', 'GOOGLE_PEOPLE_ROOT_URL', 'GOOGLE_CALENDAR_ROOT_URL', 'GOOGLE_GMAIL_ROOT_URL'].some((n) => str(n) !== undefined);
+  const explicit = [
+    'GOOGLE_API_ROOT_URL',
+    'GOOGLE_PEOPLE_ROOT_URL',
+    'GOOGLE_CALENDAR_ROOT_URL',
+    'GOOGLE_GMAIL_ROOT_URL',
+  ].some((n) => str(n) !== undefined);
   return { roots, allowedTokenUris: uris, requestTimeoutMs, useSandboxEmulator: sandbox && !explicit };
 }
 
 /** The config with Google pointed at an emulator (the sandbox's in-process one, once its port is known). */
 export function withEmulator(c: Config, emulatorUrl: string): Config {
   const root = emulatorUrl.endsWith('/') ? emulatorUrl : `${emulatorUrl}/`;
-  return { ...c, google: { ...c.google, roots: { people: root, calendar: root, gmail: root }, allowedTokenUris: [...c.google.allowedTokenUris, `${root}token`] } };
+  return {
+    ...c,
+    google: {
+      ...c.google,
+      roots: { people: root, calendar: root, gmail: root },
+      allowedTokenUris: [...c.google.allowedTokenUris, `${root}token`],
+    },
+  };
 }
 
 /** Only the database settings: what the migration CLI needs, without the rest. */
@@ -524,13 +632,16 @@ export function describeConfig(c: Config): Record<string, unknown> {
     nodeEnv: c.nodeEnv,
     sandbox: c.sandbox,
     port: c.port,
-    database: c.database.kind === 'sqlite' ? { kind: 'sqlite', path: c.database.path } : { kind: 'mysql', url: redactUrl(c.database.url) },
+    database:
+      c.database.kind === 'sqlite'
+        ? { kind: 'sqlite', path: c.database.path }
+        : { kind: 'mysql', url: redactUrl(c.database.url) },
     auth: { verification: c.auth.verification.kind, issuer: c.auth.issuer, audience: c.auth.audience },
     keyEncryptionKeyIds: c.keyEncryptionKeys.map((k) => k.id),
   };
 }
 
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';

@@ -64,7 +64,7 @@ export interface Services {
 }
 
 /** Per-request loaders over the caller's data. */
-export interface Loaders {
+interface Loaders {
   contacts: ContactLoaders;
   /** Events by Google id: the same event asked for twice in one request is fetched once. */
   events: DataLoader<string, EventType | null>;
@@ -96,12 +96,19 @@ export interface GatewayContext {
   largeBody: boolean;
   /**
    * The `roles` claim of the caller's token, as the identity service sent it (the caller's `role` keeps only admin or
-   * agent): introspection in production and PERSISTED_OPERATIONS=require exempt INTROSPECTION_ROLES (http/introspection.ts).
+   * agent): introspection in production and PERSISTED_OPERATIONS=require exempt INTROSPECTION_ROLES
+   * (http/introspection.ts).
    */
   roles: readonly string[];
 }
 
-export function createContext(services: Services, requestId: string, caller: Caller | null, largeBody = false, roles: readonly string[] = []): GatewayContext {
+export function createContext(
+  services: Services,
+  requestId: string,
+  caller: Caller | null,
+  largeBody = false,
+  roles: readonly string[] = [],
+): GatewayContext {
   let scope: TenantScope | undefined;
   let google: Promise<GoogleSession> | undefined;
   let loaders: Loaders | undefined;
@@ -131,7 +138,10 @@ export function createContext(services: Services, requestId: string, caller: Cal
       if (!p) {
         keys ??= keyRows(services.ds.manager, s.brokerageId);
         const rows = keys;
-        problems.set(feature, (p = rows.then((r) => credentialProblem(services.ds.manager, s.brokerageId, feature, r))));
+        problems.set(
+          feature,
+          (p = rows.then((r) => credentialProblem(services.ds.manager, s.brokerageId, feature, r))),
+        );
       }
       return p;
     },
@@ -149,8 +159,10 @@ export function createContext(services: Services, requestId: string, caller: Cal
       let fresh: Promise<void> | undefined;
       let labelsFresh: Promise<void> | undefined;
       const agent = { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
-      const ensureFresh = () => (fresh ??= services.contactSync.ensureFresh(agent, services.config.contacts.freshnessMs));
-      const ensureLabelsFresh = () => (labelsFresh ??= services.contactSync.ensureLabelsFresh(agent, services.config.contacts.freshnessMs));
+      const ensureFresh = () =>
+        (fresh ??= services.contactSync.ensureFresh(agent, services.config.contacts.freshnessMs));
+      const ensureLabelsFresh = () =>
+        (labelsFresh ??= services.contactSync.ensureLabelsFresh(agent, services.config.contacts.freshnessMs));
       loaders ??= {
         contacts: contactLoaders(scope, ensureFresh, ensureLabelsFresh),
         events: new DataLoader((ids) => services.calendar.getMany(scope, ids)),

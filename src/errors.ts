@@ -54,6 +54,7 @@ export const forbidden = (message: string) => new AppError(ErrorCode.FORBIDDEN, 
 export const badInput = (message: string, extensions?: GraphQLErrorExtensions) =>
   new AppError(ErrorCode.BAD_USER_INPUT, message, extensions);
 /** Caller input quoted in an error message is cut to this many characters (an id may be a megabyte). */
-export const QUOTE_CHARS = 80;
+const QUOTE_CHARS = 80;
 export const quote = (s: string, max = QUOTE_CHARS) => (s.length > max ? `${s.slice(0, max)}…` : s);
-export const notFound = (what: string, id: string, extensions?: GraphQLErrorExtensions) => new AppError(ErrorCode.NOT_FOUND, `${what} "${quote(id)}" was not found`, extensions);
+export const notFound = (what: string, id: string, extensions?: GraphQLErrorExtensions) =>
+  new AppError(ErrorCode.NOT_FOUND, `${what} "${quote(id)}" was not found`, extensions);

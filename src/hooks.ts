@@ -33,7 +33,10 @@ export class Hooks<H extends { [K in keyof H]: Listener }> {
   /** Runs every listener of `name`, one after the other; their answers, in order. */
   async call<K extends keyof H>(name: K, payload: Parameters<H[K]>[0]): Promise<Awaited<ReturnType<H[K]>>[]> {
     const answers: Awaited<ReturnType<H[K]>>[] = [];
-    for (const listener of (this.listeners.get(name) ?? []) as ((p: Parameters<H[K]>[0]) => Promise<Awaited<ReturnType<H[K]>>>)[]) answers.push(await listener(payload));
+    for (const listener of (this.listeners.get(name) ?? []) as ((
+      p: Parameters<H[K]>[0],
+    ) => Promise<Awaited<ReturnType<H[K]>>>)[])
+      answers.push(await listener(payload));
     return answers;
   }
 }

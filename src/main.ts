@@ -49,14 +49,26 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  const lines = [``, `engage-gateway is up`, `  GraphQL:  ${base}/graphql`, ...(config.clients.explorer ? [`  explorer: ${base}/explorer${explorerHandsOutToken(config) ? "   (GraphiQL, opens with the demo agent's token)" : ''}`] : []), `  health:   ${base}/healthz   ready: ${base}/readyz`];
+  const lines = [
+    ``,
+    `engage-gateway is up`,
+    `  GraphQL:  ${base}/graphql`,
+    ...(config.clients.explorer
+      ? [
+          `  explorer: ${base}/explorer${explorerHandsOutToken(config) ? "   (GraphiQL, opens with the demo agent's token)" : ''}`,
+        ]
+      : []),
+    `  health:   ${base}/healthz   ready: ${base}/readyz`,
+  ];
   if (config.sandbox) {
     const agentToken = await signSandboxToken(config.auth, DEMO_AGENT);
     const adminToken = await signSandboxToken(config.auth, DEMO_ADMIN, { admin: true });
     lines.push(
       ``,
       `Sandbox (SQLite at ${config.database.kind === 'sqlite' ? config.database.path : 'DATABASE_URL'}; demo brokerage demo.test).`,
-      ...(emulator ? [`Google Workspace emulator: ${emulator.url}  (request log: ${emulator.url}/emulator/v1/requests)`] : []),
+      ...(emulator
+        ? [`Google Workspace emulator: ${emulator.url}  (request log: ${emulator.url}/emulator/v1/requests)`]
+        : []),
       ...(verification ? [describeVerification(verification)] : []),
       `Tokens are valid for 12 hours; make more with: npm run token -- --email someone@demo.test [--admin]`,
       ``,
@@ -72,7 +84,11 @@ async function main(): Promise<void> {
       `  curl -s ${base}/graphql -H 'content-type: application/json' \\`,
       `    -H "authorization: Bearer ${agentToken}" \\`,
       `    -d '{"query":"mutation { sendMail(input: { to: [\\"Zoë Buyer <zoe@buyer.test>\\"], subject: \\"Hello\\", text: \\"Hi!\\" }) { id status threadId } }"}'`,
-      ...(emulator ? [`  (sent mail lands in the emulator's mailbox: ${emulator.url}/emulator/v1/users/${encodeURIComponent(DEMO_AGENT)}/messages)`] : []),
+      ...(emulator
+        ? [
+            `  (sent mail lands in the emulator's mailbox: ${emulator.url}/emulator/v1/users/${encodeURIComponent(DEMO_AGENT)}/messages)`,
+          ]
+        : []),
       ``,
     );
   }

@@ -13,13 +13,26 @@ import { forbidden, unauthenticated } from './errors';
 import { OnboardingResolver } from './onboarding/onboarding.resolver';
 import { ServiceAccountResolver } from './onboarding/service-account.resolver';
 
-export const RESOLVERS = [AgentResolver, ServiceAccountResolver, OnboardingResolver, ContactResolver, ContactLabelResolver, ContactLabelsFieldResolver, EventResolver, AttendeeResolver, CalendarStatusResolver, MailResolver, MailRecipientResolver, MailStatusResolver] as const;
+const RESOLVERS = [
+  AgentResolver,
+  ServiceAccountResolver,
+  OnboardingResolver,
+  ContactResolver,
+  ContactLabelResolver,
+  ContactLabelsFieldResolver,
+  EventResolver,
+  AttendeeResolver,
+  CalendarStatusResolver,
+  MailResolver,
+  MailRecipientResolver,
+  MailStatusResolver,
+] as const;
 
 /**
  * `@Authorized()` needs a caller; `@Authorized('admin')` an admin. We throw our
  * own errors (rather than return false) so the codes are the contract's.
  */
-export const authChecker: AuthChecker<GatewayContext> = ({ context }, roles) => {
+const authChecker: AuthChecker<GatewayContext> = ({ context }, roles) => {
   const caller = context.caller;
   if (!caller) throw unauthenticated('this operation needs an "Authorization: Bearer <token>" header');
   if (roles.includes(ADMIN_ROLE) && caller.role !== 'admin') {
@@ -34,7 +47,10 @@ export function buildGatewaySchema(): Promise<GraphQLSchema> {
     authChecker,
     validate: true,
     // The contract's scalar is `DateTime` (ISO 8601 with offset), not type-graphql's default `DateTimeISO`.
-    scalarsMap: [{ type: Date, scalar: DateTimeScalar }, { type: DateTimeValue, scalar: DateTimeScalar }],
+    scalarsMap: [
+      { type: Date, scalar: DateTimeScalar },
+      { type: DateTimeValue, scalar: DateTimeScalar },
+    ],
     // Field resolvers and their args are described in the emitted SDL.
     emitSchemaFile: false,
   });

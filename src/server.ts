@@ -31,7 +31,10 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { PrefixingKeyValueCache } from '@apollo/utils.keyvaluecache';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
@@ -41,14 +44,24 @@ import { ArgumentValidationError } from 'type-graphql';
 import { resolveCaller } from './auth/caller';
 import type { CallerTokenVerifier } from './auth/caller-token';
 import { createContext, type GatewayContext, type Services } from './context';
-import { DATABASE_RETRY_AFTER_SECONDS, databaseUnavailable, isDatabaseUnavailable, withinDatabaseDeadline } from './db/unavailable';
+import {
+  DATABASE_RETRY_AFTER_SECONDS,
+  databaseUnavailable,
+  isDatabaseUnavailable,
+  withinDatabaseDeadline,
+} from './db/unavailable';
 import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
 import { cacheableGet } from './http/get-caching';
 import { searchOf } from './http/graphql-params';
 import { introspectionByRole } from './http/introspection';
 import { limitTokens } from './http/limit-tokens.middleware';
-import { PersistedDocuments, persistedOperations, readManifest, type ManifestOperation } from './http/persisted-operations';
+import {
+  PersistedDocuments,
+  persistedOperations,
+  readManifest,
+  type ManifestOperation,
+} from './http/persisted-operations';
 import { reloadCertificateOnChange } from './http/tls-reload';
 import { limitVariables } from './http/limit-variables.middleware';
 import { mimeBuilder } from './mail/mime-builder';
@@ -61,7 +74,7 @@ import { MAX_BULK } from './contacts/contact.service';
 import type { Metrics } from './metrics/metrics';
 
 /** Limits of graphql-armor, tuned (see the header comment). */
-export const ARMOR_LIMITS = {
+const ARMOR_LIMITS = {
   maxAliases: { n: 15, allowList: [] as string[] },
   maxDirectives: { n: 5 },
   // Counted through introspection too (deep `ofType` chains are a known DoS);
@@ -74,7 +87,12 @@ export const ARMOR_LIMITS = {
 };
 
 /** Request-level failures Apollo reports with its own codes: all are the client's mistake (answered BAD_USER_INPUT). */
-const APOLLO_REQUEST_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_REQUEST', 'OPERATION_RESOLUTION_FAILURE']);
+const APOLLO_REQUEST_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
 
 /**
  * The automatic-persisted-query protocol's answers, part of the public error contract as Apollo sends them (message
@@ -82,7 +100,10 @@ const APOLLO_REQUEST_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATIO
  * and Apollo iOS/Kotlin resend the full query on NOT_FOUND and stop hashing on NOT_SUPPORTED, and recognise nothing
  * else. Never rewritten to BAD_USER_INPUT.
  */
-export const PERSISTED_QUERY_CODES: ReadonlySet<string> = new Set(['PERSISTED_QUERY_NOT_FOUND', 'PERSISTED_QUERY_NOT_SUPPORTED']);
+const PERSISTED_QUERY_CODES: ReadonlySet<string> = new Set([
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
 
 export interface Gateway {
   app: express.Express;
@@ -96,7 +117,10 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Paths a plain-HTTP probe may reach: they carry no caller data (kubelet probes and scrapers speak plain HTTP to the pod). */
+/**
+ * Paths a plain-HTTP probe may reach: they carry no caller data (kubelet probes and scrapers speak plain HTTP to the
+ * pod).
+ */
 const PLAIN_HTTP_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
@@ -114,18 +138,28 @@ const requireHttps: express.RequestHandler = (req, res, next) => {
     next();
     return;
   }
-  res.status(403).json({ errors: [{ message: 'HTTPS is required: this request did not arrive over TLS (or through a proxy the gateway trusts)', extensions: { code: ErrorCode.FORBIDDEN, reason: 'https_required' } }] });
+  res.status(403).json({
+    errors: [
+      {
+        message: 'HTTPS is required: this request did not arrive over TLS (or through a proxy the gateway trusts)',
+        extensions: { code: ErrorCode.FORBIDDEN, reason: 'https_required' },
+      },
+    ],
+  });
 };
 
 /** TRUST_PROXY as express's "trust proxy": a hop count, true, or addresses/subnets/names (loopback, 10.0.0.0/8, …). */
 function trustProxyValue(raw: string): boolean | number | string[] {
   if (raw === 'true') return true;
   if (/^\d+$/.test(raw)) return Number(raw);
-  return raw.split(',').map((p) => p.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 /** What the explorer opens with outside the sandbox: how to start. */
-export const EXPLORER_QUERY_WITHOUT_TOKEN = `# Paste your bearer token in the Headers tab below: {"Authorization": "Bearer <token>"}
+const EXPLORER_QUERY_WITHOUT_TOKEN = `# Paste your bearer token in the Headers tab below: {"Authorization": "Bearer <token>"}
 query Me {
   me {
     email
@@ -183,7 +217,15 @@ function isBrowserNavigation(req: express.Request): boolean {
 }
 
 /** The code a request refused before GraphQL ran was answered with, by its HTTP status (bounded). */
-const REFUSED_OUTCOME: Record<number, string> = { 400: ErrorCode.BAD_USER_INPUT, 401: ErrorCode.UNAUTHENTICATED, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.BAD_USER_INPUT, 429: ErrorCode.RATE_LIMITED, 500: ErrorCode.INTERNAL_SERVER_ERROR, 503: ErrorCode.SERVICE_UNAVAILABLE };
+const REFUSED_OUTCOME: Record<number, string> = {
+  400: ErrorCode.BAD_USER_INPUT,
+  401: ErrorCode.UNAUTHENTICATED,
+  403: ErrorCode.FORBIDDEN,
+  413: ErrorCode.BAD_USER_INPUT,
+  429: ErrorCode.RATE_LIMITED,
+  500: ErrorCode.INTERNAL_SERVER_ERROR,
+  503: ErrorCode.SERVICE_UNAVAILABLE,
+};
 
 /**
  * engage_graphql_requests_total for requests answered before GraphQL ran (no or a bad token, plain HTTP in
@@ -196,7 +238,12 @@ function countRefused(metrics: Metrics): express.RequestHandler {
     const writeHead = res.writeHead;
     res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
       // A redirect (a browser sent to the explorer) or a 304 is no refusal.
-      if (!res.locals.reachedGraphql && args[0] >= 400) metrics.graphqlRequests.inc({ operation_type: 'unknown', operation_name: '(refused)', outcome: REFUSED_OUTCOME[args[0]] ?? 'error' });
+      if (!res.locals.reachedGraphql && args[0] >= 400)
+        metrics.graphqlRequests.inc({
+          operation_type: 'unknown',
+          operation_name: '(refused)',
+          outcome: REFUSED_OUTCOME[args[0]] ?? 'error',
+        });
       return writeHead.apply(this, args);
     } as typeof writeHead;
     next();
@@ -213,7 +260,11 @@ function graphqlMetrics(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
     // A request refused while its context was built (the database away, a caller not allowed) runs no other hook.
     async contextCreationDidFail({ error }) {
       const code = (error as GraphQLError).extensions?.code;
-      metrics.graphqlRequests.inc({ operation_type: 'unknown', operation_name: '(context)', outcome: isPublicCode(code) ? code : 'error' });
+      metrics.graphqlRequests.inc({
+        operation_type: 'unknown',
+        operation_name: '(context)',
+        outcome: isPublicCode(code) ? code : 'error',
+      });
     },
     async requestDidStart() {
       const started = performance.now();
@@ -229,9 +280,16 @@ function graphqlMetrics(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
         async willSendResponse({ response }) {
           const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
           const code = errors?.[0]?.extensions?.code;
-          const outcome = !errors?.length ? 'ok' : isPublicCode(code) || PERSISTED_QUERY_CODES.has(String(code)) ? String(code) : 'error';
+          const outcome = !errors?.length
+            ? 'ok'
+            : isPublicCode(code) || PERSISTED_QUERY_CODES.has(String(code))
+              ? String(code)
+              : 'error';
           metrics.graphqlRequests.inc({ operation_type: type, operation_name: name, outcome });
-          metrics.graphqlDuration.observe({ operation_type: type, operation_name: name }, (performance.now() - started) / 1000);
+          metrics.graphqlDuration.observe(
+            { operation_type: type, operation_name: name },
+            (performance.now() - started) / 1000,
+          );
         },
       };
     },
@@ -245,7 +303,10 @@ function graphqlMetrics(metrics: Metrics): ApolloServerPlugin<GatewayContext> {
  */
 function isExpected(error: unknown, code: unknown): boolean {
   const original = unwrapResolverError(error);
-  return original instanceof AppError || (original instanceof GraphQLError && isPublicCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR);
+  return (
+    original instanceof AppError ||
+    (original instanceof GraphQLError && isPublicCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR)
+  );
 }
 
 interface ValidationIssue {
@@ -259,11 +320,14 @@ function flattenValidation(issues: ValidationIssue[], prefix = ''): { path: stri
   return issues.flatMap((i) => {
     const path = prefix ? `${prefix}.${i.property}` : i.property;
     // class-validator's messages quote the value ("$value"): cut, so a megabyte of input is not echoed back twice.
-    return [...Object.values(i.constraints ?? {}).map((message) => ({ path, message: quote(message, 200) })), ...flattenValidation(i.children ?? [], path)];
+    return [
+      ...Object.values(i.constraints ?? {}).map((message) => ({ path, message: quote(message, 200) })),
+      ...flattenValidation(i.children ?? [], path),
+    ];
   });
 }
 
-export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
   const code = formatted.extensions?.code;
   const original = unwrapResolverError(error);
   if (original instanceof ArgumentValidationError) {
@@ -277,7 +341,12 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   }
   // The database is away (however deep a service wrapped it): retryable, said so, never masked as a bug.
   if (code === ErrorCode.SERVICE_UNAVAILABLE || isDatabaseUnavailable(original)) {
-    return { message: databaseUnavailable().message, locations: formatted.locations, path: formatted.path, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS } };
+    return {
+      message: databaseUnavailable().message,
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+    };
   }
   if (isExpected(error, code)) {
     const { http: _http, stacktrace: _stack, ...extensions } = formatted.extensions ?? {};
@@ -287,10 +356,19 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     return { message: formatted.message, extensions: { code } };
   }
   if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) {
-    return { message: formatted.message, locations: formatted.locations, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: code } };
+    return {
+      message: formatted.message,
+      locations: formatted.locations,
+      extensions: { code: ErrorCode.BAD_USER_INPUT, reason: code },
+    };
   }
   // Logged with the request id by the plugin below; the client sees no detail.
-  return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+  return {
+    message: 'Internal server error',
+    locations: formatted.locations,
+    path: formatted.path,
+    extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+  };
 }
 
 /** Logs unexpected errors with their request id and hands that id to the client, to quote to support. */
@@ -302,14 +380,26 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
           const code = e.extensions?.code;
           if (isDatabaseUnavailable(unwrapResolverError(e))) {
             // An outage, not a bug: /readyz says so too; one line per request, without the stack.
-            contextValue?.log.warn({ path: e.path, code: (unwrapResolverError(e) as { code?: string }).code }, 'database unavailable: answered SERVICE_UNAVAILABLE');
+            contextValue?.log.warn(
+              { path: e.path, code: (unwrapResolverError(e) as { code?: string }).code },
+              'database unavailable: answered SERVICE_UNAVAILABLE',
+            );
             continue;
           }
-          // An INTERNAL_SERVER_ERROR is logged even when raised on purpose (an AppError, e.g. an unknown failure calling
+          // An INTERNAL_SERVER_ERROR is logged even when raised on purpose (an AppError, e.g. an unknown failure
+          // calling
           // Google): the client quotes its request id to support, who must find it here, with what was thrown.
-          if ((!isExpected(e, code) && !APOLLO_REQUEST_CODES.has(String(code)) && !PERSISTED_QUERY_CODES.has(String(code))) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+          if (
+            (!isExpected(e, code) &&
+              !APOLLO_REQUEST_CODES.has(String(code)) &&
+              !PERSISTED_QUERY_CODES.has(String(code))) ||
+            code === ErrorCode.INTERNAL_SERVER_ERROR
+          ) {
             const original = unwrapResolverError(e) as { failure?: { cause?: unknown } };
-            contextValue?.log.error({ err: original.failure?.cause ?? original, path: e.path }, 'unexpected error (masked for the client)');
+            contextValue?.log.error(
+              { err: original.failure?.cause ?? original, path: e.path },
+              'unexpected error (masked for the client)',
+            );
           }
         }
       },
@@ -317,27 +407,41 @@ const maskedErrorReporting: ApolloServerPlugin<GatewayContext> = {
         if (response.body.kind !== 'single') return;
         // Only when nothing was answered: a response with data may carry a write that went through, which a client
         // retrying on 503 would repeat.
-        if (response.body.singleResult.data == null && response.body.singleResult.errors?.some((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)) {
+        if (
+          response.body.singleResult.data == null &&
+          response.body.singleResult.errors?.some((e) => e.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE)
+        ) {
           // A client or proxy that only looks at the status also knows to come back later.
           response.http.status = 503;
           response.http.headers.set('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
         }
         if (!contextValue) return;
         for (const e of response.body.singleResult.errors ?? []) {
-          if (e.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+          if (e.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR)
+            (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
         }
       },
     };
   },
 };
 
-export async function createGateway(services: Services, schema: GraphQLSchema, verifier: CallerTokenVerifier): Promise<Gateway> {
+export async function createGateway(
+  services: Services,
+  schema: GraphQLSchema,
+  verifier: CallerTokenVerifier,
+): Promise<Gateway> {
   // Armor's max-tokens plugin turns syntax errors into 500s: limitTokens replaces it.
   const armor = new ApolloArmor({ ...ARMOR_LIMITS, maxTokens: { enabled: false } }).protect();
   const clients = services.config.clients;
   // Checked whole before anything is opened: a bad manifest stops the start with one line per problem, naming each
   // operation (against the schema and the same limits a request meets).
-  const manifest = clients.persistedOperationsFile === null ? new Map<string, ManifestOperation>() : readManifest(clients.persistedOperationsFile, schema, { validationRules: armor.validationRules, maxTokens: ARMOR_LIMITS.maxTokens.n });
+  const manifest =
+    clients.persistedOperationsFile === null
+      ? new Map<string, ManifestOperation>()
+      : readManifest(clients.persistedOperationsFile, schema, {
+          validationRules: armor.validationRules,
+          maxTokens: ARMOR_LIMITS.maxTokens.n,
+        });
   const documents = new PersistedDocuments(manifest, clients.apqCacheBytes);
   const largeBodies = new LargeBodyGate(services.config.http.largeBodySlots);
   const app = express();
@@ -347,7 +451,9 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   // Counted before anything may refuse it: a request answered before GraphQL runs is counted here, as "(refused)".
   app.use('/graphql', countRefused(services.metrics));
   if (httpsRequired) app.use(requireHttps);
-  const httpServer = tls ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app) : createServer(app);
+  const httpServer = tls
+    ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app)
+    : createServer(app);
   const stopReloading = tls ? reloadCertificateOnChange(httpServer as HttpsServer, tls, services.log) : () => undefined;
   // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
   // once a request has begun, so it needs no change with it.
@@ -370,7 +476,9 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     allowBatchedHttpRequests: false,
     // Our store (manifest first, then the APQ cache bounded in bytes) is used by nothing else: Apollo's "apq:" key
     // prefix is not needed. Off altogether (PERSISTED_QUERY_NOT_SUPPORTED) with no cache and no manifest.
-    persistedQueries: documents.enabled ? { cache: PrefixingKeyValueCache.cacheDangerouslyDoesNotNeedPrefixesForIsolation(documents) } : false,
+    persistedQueries: documents.enabled
+      ? { cache: PrefixingKeyValueCache.cacheDangerouslyDoesNotNeedPrefixesForIsolation(documents) }
+      : false,
     // main.ts owns SIGINT/SIGTERM and stops the gateway, the emulator and the database in order.
     stopOnTerminationSignals: false,
     formatError,
@@ -385,7 +493,13 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       graphqlMetrics(services.metrics),
       introspectionByRole({ forAll: clients.introspectionForAll, roles: clients.internalRoles }),
       // A body over MAX_BODY_BYTES was read for a mail (request-body.ts): any other operation in it is refused.
-      { requestDidStart: async () => ({ didResolveOperation: async ({ operation, contextValue }) => { if (contextValue.largeBody) onlyMailIfLarge(operation, services.config.http.maxBodyBytes); } }) },
+      {
+        requestDidStart: async () => ({
+          didResolveOperation: async ({ operation, contextValue }) => {
+            if (contextValue.largeBody) onlyMailIfLarge(operation, services.config.http.maxBodyBytes);
+          },
+        }),
+      },
     ],
     validationRules: armor.validationRules,
   });
@@ -428,7 +542,14 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
   // /graphql carry the token typed into it); after requireHttps, so production serves it over HTTPS only. Its router
   // sets its own CSP and security headers: nothing here overrides them.
   if (services.config.clients.explorer) {
-    app.use('/explorer', explorerRouter({ endpoint: '/graphql', initialHeaders: explorerHeaders(services.config), defaultQuery: explorerHandsOutToken(services.config) ? EXPLORER_DEFAULT_QUERY : EXPLORER_QUERY_WITHOUT_TOKEN }));
+    app.use(
+      '/explorer',
+      explorerRouter({
+        endpoint: '/graphql',
+        initialHeaders: explorerHeaders(services.config),
+        defaultQuery: explorerHandsOutToken(services.config) ? EXPLORER_DEFAULT_QUERY : EXPLORER_QUERY_WITHOUT_TOKEN,
+      }),
+    );
     // A browser opening /graphql (no operation in the URL, HTML preferred) is sent to the explorer.
     app.get('/graphql', (req, res, next) => {
       if (isBrowserNavigation(req)) res.redirect(302, '/explorer');
@@ -447,7 +568,12 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     },
     cacheableGet,
     requireBearer(verifier),
-    readBody(services.config.http, largeBodies, async (domain) => (await services.ds.getRepository(Brokerage).count({ where: { domain } })) > 0, (body, max, tenant) => mimeBuilder.parseJson(body, max, tenant)),
+    readBody(
+      services.config.http,
+      largeBodies,
+      async (domain) => (await services.ds.getRepository(Brokerage).count({ where: { domain } })) > 0,
+      (body, max, tenant) => mimeBuilder.parseJson(body, max, tenant),
+    ),
     // documentId → the manifest's text; persisted-query extensions checked; PERSISTED_OPERATIONS=require enforced.
     persistedOperations({ documents, mode: clients.persistedOperations, internalRoles: clients.internalRoles }),
     // The longest list any operation takes: a bulk of contacts, or a mail's recipients (MAIL_MAX_RECIPIENTS).
@@ -467,11 +593,17 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
         } catch (err) {
           if (err instanceof AppError && err.code !== ErrorCode.INTERNAL_SERVER_ERROR) throw err;
           if (isDatabaseUnavailable(err)) {
-            services.log.warn({ requestId, code: (err as { code?: string }).code }, 'database unavailable while identifying the caller: answered SERVICE_UNAVAILABLE');
+            services.log.warn(
+              { requestId, code: (err as { code?: string }).code },
+              'database unavailable while identifying the caller: answered SERVICE_UNAVAILABLE',
+            );
             throw databaseUnavailable();
           }
           // Apollo would send the message as is ("Context creation failed: Access denied for user …") and log nothing.
-          services.log.error({ err, requestId }, 'unexpected error while building the request context (masked for the client)');
+          services.log.error(
+            { err, requestId },
+            'unexpected error while building the request context (masked for the client)',
+          );
           throw new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Internal server error', { requestId });
         }
       },
@@ -485,24 +617,59 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
     if (err?.type === 'entity.too.large') {
       // The limit the parser applied (counted after inflation): MAX_BODY_BYTES, or MAX_MAIL_BODY_BYTES for a mail.
       const limit = typeof err.limit === 'number' ? err.limit : services.config.http.maxBodyBytes;
-      const hint = limit < services.config.http.maxMailBodyBytes ? `; only sendMail may send more (up to ${services.config.http.maxMailBodyBytes} bytes, uncompressed, with a Content-Length)` : '';
-      res.status(413).json({ errors: [{ message: `Request body is larger than ${limit} bytes${hint}`, extensions: { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' } }] });
+      const hint =
+        limit < services.config.http.maxMailBodyBytes
+          ? `; only sendMail may send more (up to ${services.config.http.maxMailBodyBytes} bytes, uncompressed, with a Content-Length)`
+          : '';
+      res.status(413).json({
+        errors: [
+          {
+            message: `Request body is larger than ${limit} bytes${hint}`,
+            extensions: { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' },
+          },
+        ],
+      });
     } else if (err?.type === 'entity.parse.failed' || (status >= 400 && status < 500)) {
-      res.status(400).json({ errors: [{ message: err?.type === 'entity.parse.failed' ? 'Malformed JSON in request body' : 'Bad request', extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+      res.status(400).json({
+        errors: [
+          {
+            message: err?.type === 'entity.parse.failed' ? 'Malformed JSON in request body' : 'Bad request',
+            extensions: { code: ErrorCode.BAD_USER_INPUT },
+          },
+        ],
+      });
     } else if (isDatabaseUnavailable(err)) {
       res.status(503).setHeader('retry-after', String(DATABASE_RETRY_AFTER_SECONDS));
-      res.json({ errors: [{ message: databaseUnavailable().message, extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS } }] });
+      res.json({
+        errors: [
+          {
+            message: databaseUnavailable().message,
+            extensions: { code: ErrorCode.SERVICE_UNAVAILABLE, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+          },
+        ],
+      });
     } else if (err instanceof AppError) {
       const code = err.extensions.code as ErrorCode;
-      res.status((err.extensions.http as { status?: number } | undefined)?.status ?? 400).json({ errors: [{ message: err.message, extensions: { code } }] });
+      res
+        .status((err.extensions.http as { status?: number } | undefined)?.status ?? 400)
+        .json({ errors: [{ message: err.message, extensions: { code } }] });
     } else {
       services.log.error({ err, requestId: res.locals.requestId }, 'unexpected error in the HTTP layer');
-      res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId } }] });
+      res.status(500).json({
+        errors: [
+          {
+            message: 'Internal server error',
+            extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, requestId: res.locals.requestId },
+          },
+        ],
+      });
     }
   };
   app.use(bodyErrors);
   app.use((_req, res) => {
-    res.status(404).json({ errors: [{ message: 'Not found: the GraphQL endpoint is /graphql', extensions: { code: ErrorCode.NOT_FOUND } }] });
+    res.status(404).json({
+      errors: [{ message: 'Not found: the GraphQL endpoint is /graphql', extensions: { code: ErrorCode.NOT_FOUND } }],
+    });
   });
 
   const listenOn = (server: ReturnType<typeof createServer>, port: number, host: string) =>
@@ -511,7 +678,9 @@ export async function createGateway(services: Services, schema: GraphQLSchema, v
       server.listen(port, host, () => {
         server.off('error', reject);
         const { port: actual } = server.address() as AddressInfo;
-        resolve(`${server === httpServer && tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`);
+        resolve(
+          `${server === httpServer && tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${actual}`,
+        );
       });
     });
   const gateway: Gateway = {

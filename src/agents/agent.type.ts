@@ -4,7 +4,10 @@ export enum AgentRoleEnum {
   AGENT = 'agent',
   ADMIN = 'admin',
 }
-registerEnumType(AgentRoleEnum, { name: 'AgentRole', description: 'What the caller may do: admins also manage their brokerage\'s Google setup.' });
+registerEnumType(AgentRoleEnum, {
+  name: 'AgentRole',
+  description: "What the caller may do: admins also manage their brokerage's Google setup.",
+});
 
 @ObjectType('Brokerage', { description: 'A brokerage (tenant) and its Google Workspace domain.' })
 export class BrokerageType {
@@ -14,7 +17,7 @@ export class BrokerageType {
   @Field()
   name: string;
 
-  @Field({ description: 'The Workspace domain whose mailboxes are this brokerage\'s agents.' })
+  @Field({ description: "The Workspace domain whose mailboxes are this brokerage's agents." })
   domain: string;
 }
 
@@ -23,7 +26,7 @@ export class AgentType {
   @Field(() => ID)
   id: string;
 
-  @Field({ description: 'The agent\'s Workspace address; every Google call for them runs as this mailbox.' })
+  @Field({ description: "The agent's Workspace address; every Google call for them runs as this mailbox." })
   email: string;
 
   @Field(() => AgentRoleEnum)

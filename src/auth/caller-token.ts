@@ -14,7 +14,8 @@ export interface CallerClaims {
   roles: string[];
 }
 
-const EMAIL = /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const EMAIL =
+  /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 export class CallerTokenVerifier {
   private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
@@ -63,11 +64,14 @@ export class CallerTokenVerifier {
 
 function describeJoseError(err: unknown, algorithms: string[]): string {
   if (err instanceof joseErrors.JWTExpired) return 'it has expired';
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `claim "${err.claim}" ${err.reason === 'check_failed' ? 'is not what this gateway expects' : err.reason.replace(/_/g, ' ')}`;
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return `its algorithm is not allowed (allowed: ${algorithms.join(', ')})`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return `claim "${err.claim}" ${err.reason === 'check_failed' ? 'is not what this gateway expects' : err.reason.replace(/_/g, ' ')}`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return `its algorithm is not allowed (allowed: ${algorithms.join(', ')})`;
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no key in the JWKS matches it';
-  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return 'the JWKS could not be fetched';
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid)
+    return 'the JWKS could not be fetched';
   if (err instanceof joseErrors.JOSENotSupported) return 'it uses an unsupported algorithm or key';
   return 'it is not a well-formed signed JWT';
 }

@@ -33,14 +33,32 @@ export async function resolveCaller(ds: DataSource, claims: CallerClaims, now = 
   let agent = await agents.findOne({ where: { email: claims.email } });
   if (!agent) {
     try {
-      // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by id alone, not naming the brokerage.
-      await agents.createQueryBuilder().insert().values({ id: randomUUID(), brokerageId: brokerage.id, email: claims.email, role, createdAt: now, lastSeenAt: now, contactChangeSeq: 0 }).updateEntity(false).execute();
+      // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by id alone, not naming the
+      // brokerage.
+      await agents
+        .createQueryBuilder()
+        .insert()
+        .values({
+          id: randomUUID(),
+          brokerageId: brokerage.id,
+          email: claims.email,
+          role,
+          createdAt: now,
+          lastSeenAt: now,
+          contactChangeSeq: 0,
+        })
+        .updateEntity(false)
+        .execute();
     } catch (err) {
       // Two first requests at once: the other one created it (unique email).
       if (!(await agents.exists({ where: { email: claims.email } }))) throw err;
     }
     agent = await agents.findOneOrFail({ where: { email: claims.email } });
-  } else if (agent.role !== role || !agent.lastSeenAt || now.getTime() - agent.lastSeenAt.getTime() > LAST_SEEN_RESOLUTION_MS) {
+  } else if (
+    agent.role !== role ||
+    !agent.lastSeenAt ||
+    now.getTime() - agent.lastSeenAt.getTime() > LAST_SEEN_RESOLUTION_MS
+  ) {
     await agents.update({ id: agent.id, brokerageId: agent.brokerageId }, { role, lastSeenAt: now });
   }
   if (agent.brokerageId !== brokerage.id) {

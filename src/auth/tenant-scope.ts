@@ -11,7 +11,14 @@
  * whose callback gets the transaction's manager (for the outbox and the change
  * feed, which take the agent explicitly) and the scope bound to it.
  */
-import type { EntityManager, EntityTarget, FindOptionsOrder, FindOptionsWhere, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import type {
+  EntityManager,
+  EntityTarget,
+  FindOptionsOrder,
+  FindOptionsWhere,
+  ObjectLiteral,
+  SelectQueryBuilder,
+} from 'typeorm';
 import type { AgentRef } from '../agents/agent-ref';
 import { Brokerage } from '../entities';
 import type { Caller } from './caller';
@@ -28,7 +35,6 @@ export class TenantScope {
     private readonly em: EntityManager,
     readonly caller: Caller,
   ) {}
-
 
   get brokerageId(): string {
     return this.caller.brokerageId;
@@ -62,9 +68,11 @@ export class TenantScope {
     return this.em
       .getRepository(entity)
       .createQueryBuilder(alias)
-      .where(`${alias}.agentId = :agentId AND ${alias}.brokerageId = :brokerageId`, { agentId: this.caller.agentId, brokerageId: this.caller.brokerageId });
+      .where(`${alias}.agentId = :agentId AND ${alias}.brokerageId = :brokerageId`, {
+        agentId: this.caller.agentId,
+        brokerageId: this.caller.brokerageId,
+      });
   }
-
 
   /** Deletes the caller's own rows matching `where`; how many went. */
   async deleteForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T>): Promise<number> {
@@ -76,7 +84,9 @@ export class TenantScope {
     return this.em.getRepository(entity).countBy(this.agentWhere(where));
   }
 
-  /** Runs `read` with this scope's manager, for reads that take the agent explicitly (the change feed, outbox counts). */
+  /**
+   * Runs `read` with this scope's manager, for reads that take the agent explicitly (the change feed, outbox counts).
+   */
   read<T>(read: (m: EntityManager) => Promise<T>): Promise<T> {
     return read(this.em);
   }
@@ -86,16 +96,28 @@ export class TenantScope {
   }
 
   /** Rows of the caller's brokerage matching `where`. */
-  findInBrokerage<T extends BrokerageOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}, order?: FindOptionsOrder<T>): Promise<T[]> {
+  findInBrokerage<T extends BrokerageOwned>(
+    entity: EntityTarget<T>,
+    where: FindOptionsWhere<T> = {},
+    order?: FindOptionsOrder<T>,
+  ): Promise<T[]> {
     return this.em.getRepository(entity).find({ where: this.brokerageWhere(where), order });
   }
 
-  findOneInBrokerage<T extends BrokerageOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}, order?: FindOptionsOrder<T>): Promise<T | null> {
+  findOneInBrokerage<T extends BrokerageOwned>(
+    entity: EntityTarget<T>,
+    where: FindOptionsWhere<T> = {},
+    order?: FindOptionsOrder<T>,
+  ): Promise<T | null> {
     return this.em.getRepository(entity).findOne({ where: this.brokerageWhere(where), order });
   }
 
   /** Rows of the caller's own agent matching `where`. */
-  findForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> = {}, order?: FindOptionsOrder<T>): Promise<T[]> {
+  findForAgent<T extends AgentOwned>(
+    entity: EntityTarget<T>,
+    where: FindOptionsWhere<T> = {},
+    order?: FindOptionsOrder<T>,
+  ): Promise<T[]> {
     return this.em.getRepository(entity).find({ where: this.agentWhere(where), order });
   }
 
@@ -104,7 +126,11 @@ export class TenantScope {
   }
 
   /** The caller's own rows matching any of `where` (an OR), in `order`, at most `take`. */
-  findManyForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T> | FindOptionsWhere<T>[], options: { order?: FindOptionsOrder<T>; take?: number } = {}): Promise<T[]> {
+  findManyForAgent<T extends AgentOwned>(
+    entity: EntityTarget<T>,
+    where: FindOptionsWhere<T> | FindOptionsWhere<T>[],
+    options: { order?: FindOptionsOrder<T>; take?: number } = {},
+  ): Promise<T[]> {
     const list = Array.isArray(where) ? where.map((w) => this.agentWhere(w)) : this.agentWhere(where);
     return this.em.getRepository(entity).find({ where: list, ...options });
   }

@@ -32,14 +32,28 @@ const ROUND = 50;
 export class CalendarDelivery implements OutboxHandler {
   readonly topic = CALENDAR_OUTBOX;
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; log: Logger; /** the change feed, told of what we wrote */ feed?: Pick<CalendarSync, 'recordDelivered' | 'position'> }) {}
+  constructor(
+    private readonly deps: {
+      ds: DataSource;
+      sessions: GoogleSessions;
+      cache: RangeCache;
+      log: Logger;
+      /** the change feed, told of what we wrote */ feed?: Pick<CalendarSync, 'recordDelivered' | 'position'>;
+    },
+  ) {}
 
   async deliver(lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> {
     const session = await this.deps.sessions.forAgentId(lane.brokerageId, lane.agentId);
     const email = session.subject;
     const outcomes: Outcome[] = [];
     const batch = rows.slice(0, ROUND);
-    const locals = new Map((await this.deps.ds.getRepository(CalendarEvent).findBy({ id: In([...new Set(batch.map((r) => r.entityId))]), brokerageId: lane.brokerageId })).map((r) => [r.id, r]));
+    const locals = new Map(
+      (
+        await this.deps.ds
+          .getRepository(CalendarEvent)
+          .findBy({ id: In([...new Set(batch.map((r) => r.entityId))]), brokerageId: lane.brokerageId })
+      ).map((r) => [r.id, r]),
+    );
     let delivered = false;
     for (const row of batch) {
       const local = locals.get(row.entityId);
@@ -70,9 +84,29 @@ export class CalendarDelivery implements OutboxHandler {
     const sentAfter = (await this.deps.feed?.position(local)) ?? 0;
     const settle = async (event: GoogleEvent | null, extra: Partial<CalendarEvent> = {}) => {
       // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
-      await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: null, baseEtag: null, unconfirmed: null, etag: event?.etag ?? null, event: event ? JSON.stringify(event) : null, syncState: 'SYNCED', syncError: null, ...extra });
+      await repo.update(
+        { id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt },
+        {
+          pendingOp: null,
+          body: null,
+          baseEtag: null,
+          unconfirmed: null,
+          etag: event?.etag ?? null,
+          event: event ? JSON.stringify(event) : null,
+          syncState: 'SYNCED',
+          syncError: null,
+          ...extra,
+        },
+      );
       // The feed hears of our write now (eventChanges); a failure here loses nothing: the next sync records it.
-      await this.deps.feed?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }, sentAfter).catch((err) => this.deps.log.warn({ err, agentId: local.agentId }, 'calendar change feed: recording a delivered write failed; the next sync records it'));
+      await this.deps.feed
+        ?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }, sentAfter)
+        .catch((err) =>
+          this.deps.log.warn(
+            { err, agentId: local.agentId },
+            'calendar change feed: recording a delivered write failed; the next sync records it',
+          ),
+        );
     };
     if (local.pendingOp === 'create') {
       const body = JSON.parse(local.body!) as GoogleEvent;
@@ -97,9 +131,28 @@ export class CalendarDelivery implements OutboxHandler {
         // or one an earlier write of ours may have put there unanswered (src/outbox/unconfirmed.ts).
         const ours = parseUnconfirmed(local.unconfirmed);
         const field = (e: GoogleEvent | null, k: string) => (e as Record<string, unknown> | null)?.[k];
-        const changedInGoogle = (k: string) => JSON.stringify(field(before, k) ?? null) !== JSON.stringify(field(now, k) ?? null); // both Google's own renderings
-        const both = before ? Object.keys(body).filter((k) => changedInGoogle(k) && !sameValue(field(body, k), field(now, k)) && !(ours[k] ?? []).some((v) => sameValue(v, field(now, k)))) : [];
-        await settle(await cal.patchEvent(local.googleEventId, body, now.etag!), both.length ? { syncState: 'CONFLICT', conflicts: JSON.stringify(both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() }))) } : {});
+        const changedInGoogle = (k: string) =>
+          // both Google's own renderings
+          JSON.stringify(field(before, k) ?? null) !== JSON.stringify(field(now, k) ?? null);
+        const both = before
+          ? Object.keys(body).filter(
+              (k) =>
+                changedInGoogle(k) &&
+                !sameValue(field(body, k), field(now, k)) &&
+                !(ours[k] ?? []).some((v) => sameValue(v, field(now, k))),
+            )
+          : [];
+        await settle(
+          await cal.patchEvent(local.googleEventId, body, now.etag!),
+          both.length
+            ? {
+                syncState: 'CONFLICT',
+                conflicts: JSON.stringify(
+                  both.map((field) => ({ field, winner: 'crm', at: new Date().toISOString() })),
+                ),
+              }
+            : {},
+        );
       }
     } else if (local.pendingOp === 'delete') {
       try {
@@ -112,7 +165,13 @@ export class CalendarDelivery implements OutboxHandler {
     }
   }
 
-  private async onFailure(lane: LaneRef, row: OutboxRow, local: CalendarEvent, f: GoogleFailure, err: unknown): Promise<Outcome> {
+  private async onFailure(
+    lane: LaneRef,
+    row: OutboxRow,
+    local: CalendarEvent,
+    f: GoogleFailure,
+    err: unknown,
+  ): Promise<Outcome> {
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
     const repo = this.deps.ds.getRepository(CalendarEvent);
     // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
@@ -121,17 +180,33 @@ export class CalendarDelivery implements OutboxHandler {
     if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes; will retry');
     // A second 412 in a row (changed again meanwhile) is retried too: the next attempt re-reads again.
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
-      await repo.update({ id: local.id, brokerageId: local.brokerageId }, { syncError: ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message });
+      await repo.update(
+        { id: local.id, brokerageId: local.brokerageId },
+        {
+          syncError: ours
+            ? 'A temporary problem on our side; retrying'
+            : f.remedy
+              ? `${f.message}. ${f.remedy}`
+              : f.message,
+        },
+      );
       return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs };
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
     // A refused create keeps its body: the event exists nowhere else, and reads show it FAILED with the reason.
     // Only the write we sent: a newer change recorded meanwhile keeps its pending state (and has its own outbox row).
-    await repo.update({ id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt }, { pendingOp: null, body: local.pendingOp === 'create' ? local.body : null, syncState: 'FAILED', syncError: `Google refused the change: ${f.message}`, updatedAt: new Date() });
+    await repo.update(
+      { id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt },
+      {
+        pendingOp: null,
+        body: local.pendingOp === 'create' ? local.body : null,
+        syncState: 'FAILED',
+        syncError: `Google refused the change: ${f.message}`,
+        updatedAt: new Date(),
+      },
+    );
     await this.deps.cache.invalidate(lane);
     return { seq: row.seq, result: 'failed', error: f.message };
   }
-
 }
-

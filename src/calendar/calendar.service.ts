@@ -35,7 +35,6 @@ import type { CalendarSyncStatusType, EventConnectionType, EventType } from './e
 import { inRange, loadWindow, windowOf } from './event-window';
 import type { RangeCache } from './range-cache';
 
-
 /** Most events one page of events() answers. */
 const MAX_EVENTS_PAGE = 500;
 /** Refused writes syncStatus lists (newest first). */
@@ -50,14 +49,17 @@ export type CalendarSettings = Pick<Config['calendar'], 'maxRangeMs' | 'maxEvent
  * The column is MEDIUMTEXT now (Google's own copies of events may be larger: they are stored whole), and this bound
  * stays what one write of the CRM may carry: a clear BAD_USER_INPUT rather than whatever Google makes of it.
  */
-export const MAX_STORED_EVENT_BYTES = 60_000;
+const MAX_STORED_EVENT_BYTES = 60_000;
 
 /** The write as stored; BAD_USER_INPUT when it is larger than a row holds. */
 function storedBody(body: GoogleEvent): string {
   const json = JSON.stringify(body);
   const bytes = Buffer.byteLength(json);
   if (bytes > MAX_STORED_EVENT_BYTES) {
-    throw badInput(`The event is too large: ${bytes} bytes once encoded, at most ${MAX_STORED_EVENT_BYTES}; shorten the description or the list of attendees`, { field: 'input', reason: 'too_large' });
+    throw badInput(
+      `The event is too large: ${bytes} bytes once encoded, at most ${MAX_STORED_EVENT_BYTES}; shorten the description or the list of attendees`,
+      { field: 'input', reason: 'too_large' },
+    );
   }
   return json;
 }
@@ -65,15 +67,16 @@ function storedBody(body: GoogleEvent): string {
 const cursorOf = (e: GoogleEvent) => encodeCursor([startMs(e), e.id ?? '']);
 
 /** Start, then id by code units: the same order the `after` cursor filter uses, so pages neither skip nor repeat. */
-const byStart = (a: GoogleEvent, b: GoogleEvent) => startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
+const byStart = (a: GoogleEvent, b: GoogleEvent) =>
+  startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
 
 /** A create Google refused for good: the event exists only in our row (body kept, see CalendarDelivery.onFailure). */
-export function isRefusedCreate(row: CalendarEvent | null | undefined): boolean {
+function isRefusedCreate(row: CalendarEvent | null | undefined): boolean {
   return Boolean(row && row.syncState === 'FAILED' && !row.pendingOp && !row.event && row.body);
 }
 
 /** A delete of ours that is done: a delivered delete (settled with no event) or a refused create forgotten. */
-export function isDoneDelete(row: CalendarEvent | null | undefined): boolean {
+function isDoneDelete(row: CalendarEvent | null | undefined): boolean {
   return Boolean(row && !row.pendingOp && !row.event && !row.body && row.syncState === 'SYNCED');
 }
 
@@ -88,7 +91,9 @@ export class CalendarService {
       /** The views' cache (viewCache), shared with the delivery and the push notifications that make it stale. */
       cache: RangeCache;
       settings: CalendarSettings;
-      /** Push notifications: a channel is opened for the agent on its first view (none without CALENDAR_WEBHOOK_URL). */
+      /**
+       * Push notifications: a channel is opened for the agent on its first view (none without CALENDAR_WEBHOOK_URL).
+       */
       watch?: { ensure(agent: AgentRef): void };
     },
   ) {
@@ -97,10 +102,13 @@ export class CalendarService {
 
   /** Every view of the brokerage's agents is stale (its key was removed: what was read with it goes). */
   async dropViewsOf(brokerageId: string): Promise<void> {
-    for (const a of await this.deps.ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) await this.cache.invalidate({ brokerageId, agentId: a.id });
+    for (const a of await this.deps.ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } }))
+      await this.cache.invalidate({ brokerageId, agentId: a.id });
   }
 
-  /** Runs `call` with the agent's Calendar client; a token Google rejects (401) is dropped and the call made once more. */
+  /**
+   * Runs `call` with the agent's Calendar client; a token Google rejects (401) is dropped and the call made once more.
+   */
   private async google<T>(scope: TenantScope, call: (cal: CalendarDriver) => Promise<T>, fresh = false): Promise<T> {
     const session = await this.deps.sessions.forAgent(scope.brokerageId, scope.caller.email);
     const cal = await session.calendar();
@@ -113,18 +121,33 @@ export class CalendarService {
     }
   }
 
-  async list(scope: TenantScope, args: { from: DateTimeValue; to: DateTimeValue; first: number; after?: string | null }): Promise<EventConnectionType> {
+  async list(
+    scope: TenantScope,
+    args: { from: DateTimeValue; to: DateTimeValue; first: number; after?: string | null },
+  ): Promise<EventConnectionType> {
     const from = args.from.instant.getTime();
     const to = args.to.instant.getTime();
     if (to <= from) throw badInput(`"to" (${args.to.raw}) must be after "from" (${args.from.raw})`, { field: 'to' });
-    if (to - from > this.deps.settings.maxRangeMs) throw badInput(`The range may span at most ${Math.round(this.deps.settings.maxRangeMs / 86_400_000)} days (got ${Math.ceil((to - from) / 86_400_000)})`, { field: 'to' });
+    if (to - from > this.deps.settings.maxRangeMs)
+      throw badInput(
+        `The range may span at most ${Math.round(this.deps.settings.maxRangeMs / 86_400_000)} days (got ${Math.ceil((to - from) / 86_400_000)})`,
+        { field: 'to' },
+      );
     checkFirst(args.first, MAX_EVENTS_PAGE);
     this.deps.watch?.ensure(scope.agent);
     const cap = this.deps.settings.maxEventsPerView;
     const { timeMin, timeMax } = windowOf(from, to);
-    const window = await this.cache.get(scope, `${timeMin}|${timeMax}`, () => this.google(scope, (cal) => loadWindow(cal, timeMin, timeMax, cap)), (w) => w.events.length);
+    const window = await this.cache.get(
+      scope,
+      `${timeMin}|${timeMax}`,
+      () => this.google(scope, (cal) => loadWindow(cal, timeMin, timeMax, cap)),
+      (w) => w.events.length,
+    );
     if (window.overCap) {
-      throw badInput(`The range from ${args.from.raw} to ${args.to.raw} holds more than ${cap} events (counted over the whole UTC days it touches), the most one events() query reads; ask for a shorter range`, { field: 'to', maxEvents: cap });
+      throw badInput(
+        `The range from ${args.from.raw} to ${args.to.raw} holds more than ${cap} events (counted over the whole UTC days it touches), the most one events() query reads; ask for a shorter range`,
+        { field: 'to', maxEvents: cap },
+      );
     }
     const google = inRange(window, from, to);
     const { events, local } = await this.overlay(scope, google, from, to);
@@ -140,7 +163,12 @@ export class CalendarService {
   }
 
   /** Google's events with our not-yet-delivered writes laid over them (read your writes). */
-  private async overlay(scope: TenantScope, google: GoogleEvent[], from: number, to: number): Promise<{ events: GoogleEvent[]; local: Map<string, CalendarEvent> }> {
+  private async overlay(
+    scope: TenantScope,
+    google: GoogleEvent[],
+    from: number,
+    to: number,
+  ): Promise<{ events: GoogleEvent[]; local: Map<string, CalendarEvent> }> {
     const rows = await this.unsettled(scope);
     const local = new Map(rows.map((r) => [r.googleEventId, r]));
     const pending = rows.filter((r) => r.pendingOp);
@@ -154,7 +182,8 @@ export class CalendarService {
         const s = startMs(e);
         const end = new Date(e.end?.dateTime ?? `${e.end?.date}T00:00:00Z`).getTime();
         if (end > from && s < to) byId.set(r.googleEventId, e);
-      } else if (r.pendingOp === 'patch' && byId.has(r.googleEventId)) byId.set(r.googleEventId, { ...byId.get(r.googleEventId), ...body });
+      } else if (r.pendingOp === 'patch' && byId.has(r.googleEventId))
+        byId.set(r.googleEventId, { ...byId.get(r.googleEventId), ...body });
     }
     return { events: [...byId.values()], local };
   }
@@ -198,7 +227,12 @@ export class CalendarService {
   /** `idempotencyKey`: the same key answers the event its first request created (src/idempotency/idempotency.ts). */
   async create(scope: TenantScope, input: EventInput, idempotencyKey?: string | null): Promise<EventType> {
     const key = keyed('createEvent', idempotencyKey, input);
-    return createOnce(scope, key, () => this.insert(scope, input, key), (ids) => this.replay(scope, key!, ids[0]));
+    return createOnce(
+      scope,
+      key,
+      () => this.insert(scope, input, key),
+      (ids) => this.replay(scope, key!, ids[0]),
+    );
   }
 
   private async insert(scope: TenantScope, input: EventInput, key: Keyed | null): Promise<EventType> {
@@ -206,7 +240,23 @@ export class CalendarService {
     const googleEventId = newEventId();
     const body = googleEventFromInput(googleEventId, input);
     const now = new Date();
-    const row: CalendarEvent = { id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId, etag: null, pendingOp: 'create', body: storedBody(body), baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, unconfirmed: null, createdAt: now, updatedAt: now };
+    const row: CalendarEvent = {
+      id: randomUUID(),
+      brokerageId: scope.brokerageId,
+      agentId: scope.agentId,
+      googleEventId,
+      etag: null,
+      pendingOp: 'create',
+      body: storedBody(body),
+      baseEtag: null,
+      event: null,
+      syncState: 'PENDING',
+      syncError: null,
+      conflicts: null,
+      unconfirmed: null,
+      createdAt: now,
+      updatedAt: now,
+    };
     const seqs = await scope.transaction(async (m) => {
       if (key) await remember(m, scope, key, [googleEventId], now);
       await m.getRepository(CalendarEvent).insert(row);
@@ -228,19 +278,29 @@ export class CalendarService {
     const existing = await scope.findOneForAgent(CalendarEvent, { googleEventId: id });
     if (existing?.pendingOp === 'delete') throw notFound('Event', id);
     let current: GoogleEvent | null;
-    if (existing?.pendingOp === 'create' || isRefusedCreate(existing)) current = JSON.parse(existing!.body!) as GoogleEvent;
+    if (existing?.pendingOp === 'create' || isRefusedCreate(existing))
+      current = JSON.parse(existing!.body!) as GoogleEvent;
     else {
       current = await this.fetch(scope, id);
-      if (current && existing?.pendingOp === 'patch') current = { ...current, ...(JSON.parse(existing.body!) as GoogleEvent) };
+      if (current && existing?.pendingOp === 'patch')
+        current = { ...current, ...(JSON.parse(existing.body!) as GoogleEvent) };
     }
     if (!current || current.status === 'cancelled') throw notFound('Event', id);
     const body = googlePatch(current, changes);
     // Nothing to change: also with an etag gone stale, the event already is what the caller asked for (a retry of an
     // update that was applied, its answer lost): it is answered as it is, not CONFLICT.
     // (A write Google refused is not: the same values sent again are a new attempt, and they clear the failure.)
-    if (existing?.syncState !== 'FAILED' && Object.entries(body).every(([k, v]) => sameValue(v, (current as Record<string, unknown>)[k]))) return toEventType(current, existing);
+    if (
+      existing?.syncState !== 'FAILED' &&
+      Object.entries(body).every(([k, v]) => sameValue(v, (current as Record<string, unknown>)[k]))
+    )
+      return toEventType(current, existing);
     if (etag && current.etag && etag !== current.etag) {
-      throw new AppError(ErrorCode.CONFLICT, `Event ${id} changed since you read it (your etag ${etag}, current ${current.etag}); apply your change to the current version`, { current: toEventType(current, existing) });
+      throw new AppError(
+        ErrorCode.CONFLICT,
+        `Event ${id} changed since you read it (your etag ${etag}, current ${current.etag}); apply your change to the current version`,
+        { current: toEventType(current, existing) },
+      );
     }
     const seqs = await this.recordPatch(scope, id, current, body);
     return this.afterWrite(scope, seqs, id);
@@ -251,7 +311,13 @@ export class CalendarService {
    * create since `current` was read): folded into a pending insert, or queued as a patch based on the etag we
    * hold. Two first edits of one event at once meet the unique index; the loser retries on the winner's row.
    */
-  private async recordPatch(scope: TenantScope, id: string, current: GoogleEvent, body: GoogleEvent, attempt = 0): Promise<number[]> {
+  private async recordPatch(
+    scope: TenantScope,
+    id: string,
+    current: GoogleEvent,
+    body: GoogleEvent,
+    attempt = 0,
+  ): Promise<number[]> {
     const now = new Date();
     try {
       return await scope.transaction(async (m, tx) => {
@@ -260,7 +326,16 @@ export class CalendarService {
         if (row?.pendingOp === 'delete') throw notFound('Event', id);
         if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
           // Not in Google yet (or refused there): fold the change into the insert, which goes (again) with it.
-          await repo.update({ id: row!.id, brokerageId: scope.brokerageId }, { pendingOp: 'create', body: storedBody({ ...(JSON.parse(row!.body!) as GoogleEvent), ...body }), syncState: 'PENDING', syncError: null, updatedAt: now });
+          await repo.update(
+            { id: row!.id, brokerageId: scope.brokerageId },
+            {
+              pendingOp: 'create',
+              body: storedBody({ ...(JSON.parse(row!.body!) as GoogleEvent), ...body }),
+              syncState: 'PENDING',
+              syncError: null,
+              updatedAt: now,
+            },
+          );
           return CALENDAR_OUTBOX.write(m, scope, { kind: 'create', entityId: row!.id }, now);
         }
         const pending = row?.pendingOp === 'patch' ? (JSON.parse(row.body!) as GoogleEvent) : null;
@@ -268,12 +343,41 @@ export class CalendarService {
         const baseEtag = pending ? row!.baseEtag : (row?.etag ?? current.etag ?? null);
         // The pending patch may be in Google already, unanswered: the values this change replaces are kept, so that
         // meeting them there is known for our own write (src/outbox/unconfirmed.ts).
-        const unconfirmed = pending ? withReplaced(row!.unconfirmed, pending, body, Object.keys(body)) : (row?.unconfirmed ?? null);
+        const unconfirmed = pending
+          ? withReplaced(row!.unconfirmed, pending, body, Object.keys(body))
+          : (row?.unconfirmed ?? null);
         let rowId = row?.id;
-        if (row) await repo.update({ id: row.id, brokerageId: scope.brokerageId }, { pendingOp: 'patch', body: storedBody(merged), baseEtag, unconfirmed, syncState: 'PENDING', syncError: null, updatedAt: now });
+        if (row)
+          await repo.update(
+            { id: row.id, brokerageId: scope.brokerageId },
+            {
+              pendingOp: 'patch',
+              body: storedBody(merged),
+              baseEtag,
+              unconfirmed,
+              syncState: 'PENDING',
+              syncError: null,
+              updatedAt: now,
+            },
+          );
         else {
           rowId = randomUUID();
-          await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: current.etag ?? null, pendingOp: 'patch', body: storedBody(merged), baseEtag, event: JSON.stringify(current), syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
+          await repo.insert({
+            id: rowId,
+            brokerageId: scope.brokerageId,
+            agentId: scope.agentId,
+            googleEventId: id,
+            etag: current.etag ?? null,
+            pendingOp: 'patch',
+            body: storedBody(merged),
+            baseEtag,
+            event: JSON.stringify(current),
+            syncState: 'PENDING',
+            syncError: null,
+            conflicts: null,
+            createdAt: now,
+            updatedAt: now,
+          });
         }
         return CALENDAR_OUTBOX.write(m, scope, { kind: 'patch', entityId: rowId! }, now);
       });
@@ -292,14 +396,31 @@ export class CalendarService {
     if (isRefusedCreate(existing)) {
       // Google never had it: deleting is forgetting our record, which is left as a done delete (so that deleting
       // again answers true). Guarded: a concurrent edit re-queued it meanwhile.
-      const res = await scope.transaction((m) => m.getRepository(CalendarEvent).update({ id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt }, { pendingOp: null, body: null, event: null, etag: null, baseEtag: null, unconfirmed: null, syncState: 'SYNCED', syncError: null, conflicts: null, updatedAt: new Date() }));
+      const res = await scope.transaction((m) =>
+        m.getRepository(CalendarEvent).update(
+          { id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt },
+          {
+            pendingOp: null,
+            body: null,
+            event: null,
+            etag: null,
+            baseEtag: null,
+            unconfirmed: null,
+            syncState: 'SYNCED',
+            syncError: null,
+            conflicts: null,
+            updatedAt: new Date(),
+          },
+        ),
+      );
       if (!res.affected) return this.delete(scope, id);
       await this.cache.invalidate(scope);
       return true;
     }
     if (existing?.pendingOp !== 'create') {
       const current = await this.fetch(scope, id);
-      if (!current && isDoneDelete(existing)) return true; // Google never had it, or no longer has it, and we deleted it
+      // Google never had it, or no longer has it, and we deleted it
+      if (!current && isDoneDelete(existing)) return true;
       if (!current) throw notFound('Event', id);
       if (current.status === 'cancelled') return true; // Google keeps a deleted event's id, cancelled
     }
@@ -307,10 +428,29 @@ export class CalendarService {
     const seqs = await scope.transaction(async (m) => {
       const repo = m.getRepository(CalendarEvent);
       let rowId = existing?.id;
-      if (existing) await repo.update({ id: existing.id, brokerageId: scope.brokerageId }, { pendingOp: 'delete', syncState: 'PENDING', syncError: null, updatedAt: now });
+      if (existing)
+        await repo.update(
+          { id: existing.id, brokerageId: scope.brokerageId },
+          { pendingOp: 'delete', syncState: 'PENDING', syncError: null, updatedAt: now },
+        );
       else {
         rowId = randomUUID();
-        await repo.insert({ id: rowId, brokerageId: scope.brokerageId, agentId: scope.agentId, googleEventId: id, etag: null, pendingOp: 'delete', body: null, baseEtag: null, event: null, syncState: 'PENDING', syncError: null, conflicts: null, createdAt: now, updatedAt: now });
+        await repo.insert({
+          id: rowId,
+          brokerageId: scope.brokerageId,
+          agentId: scope.agentId,
+          googleEventId: id,
+          etag: null,
+          pendingOp: 'delete',
+          body: null,
+          baseEtag: null,
+          event: null,
+          syncState: 'PENDING',
+          syncError: null,
+          conflicts: null,
+          createdAt: now,
+          updatedAt: now,
+        });
       }
       return CALENDAR_OUTBOX.write(m, scope, { kind: 'delete', entityId: rowId! }, now);
     });
@@ -329,10 +469,17 @@ export class CalendarService {
    * to Google and those it refused, the push channel, and what stops the calendar from syncing (`keyProblem`: the
    * brokerage's keys, GatewayContext.keyProblem).
    */
-  async status(scope: TenantScope, state: { record: CalendarSyncRecord; channel: CalendarChannel | null; keyProblem: FeatureProblem | null }): Promise<CalendarSyncStatusType> {
+  async status(
+    scope: TenantScope,
+    state: { record: CalendarSyncRecord; channel: CalendarChannel | null; keyProblem: FeatureProblem | null },
+  ): Promise<CalendarSyncStatusType> {
     const { record: rec, channel } = state;
     const counts = await scope.read((m) => laneCounts(m, CALENDAR_OUTBOX.lane(scope)));
-    const failed = await scope.findManyForAgent(CalendarEvent, { syncState: 'FAILED' }, { order: { updatedAt: 'DESC' }, take: MAX_FAILED_WRITES_SHOWN });
+    const failed = await scope.findManyForAgent(
+      CalendarEvent,
+      { syncState: 'FAILED' },
+      { order: { updatedAt: 'DESC' }, take: MAX_FAILED_WRITES_SHOWN },
+    );
     const error = statusError(state.keyProblem, rec);
     return {
       id: `${scope.agentId}/calendar`,

@@ -68,7 +68,8 @@ const changeCursor = (seq: number): string => Buffer.from(String(seq)).toString(
  */
 function seqOfCursor(after: string): number {
   const text = after.length <= 24 ? Buffer.from(after, 'base64url').toString('utf8') : '';
-  if (!/^(0|[1-9]\d{0,15})$/.test(text) || changeCursor(Number(text)) !== after) throw badInput('"after" is not a cursor this API returned', { field: 'after' });
+  if (!/^(0|[1-9]\d{0,15})$/.test(text) || changeCursor(Number(text)) !== after)
+    throw badInput('"after" is not a cursor this API returned', { field: 'after' });
   return Number(text);
 }
 
@@ -88,7 +89,11 @@ export class CalendarSync {
       metrics?: Metrics;
     },
   ) {
-    this.sweeper = new HourlySweep('calendar change feed', (now) => this.sweep(new Date(now.getTime() - deps.retentionMs)), deps.log);
+    this.sweeper = new HourlySweep(
+      'calendar change feed',
+      (now) => this.sweep(new Date(now.getTime() - deps.retentionMs)),
+      deps.log,
+    );
   }
 
   /** Starts the hourly retention sweep (the first one an hour from now; each agent's sync prunes its own meanwhile). */
@@ -100,7 +105,10 @@ export class CalendarSync {
     return this.sweeper.stop();
   }
 
-  /** Deletes every agent's changes older than the retention; resolves to the number of rows deleted. One sweep at a time. */
+  /**
+   * Deletes every agent's changes older than the retention; resolves to the number of rows deleted. One sweep at a
+   * time.
+   */
   prune(now = new Date()): Promise<number> {
     return this.sweeper.run(now);
   }
@@ -128,12 +136,26 @@ export class CalendarSync {
   private async pruneAgent({ brokerageId, agentId }: AgentKey, cutoff: Date): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const old = await this.deps.ds.getRepository(CalendarChange).find({ where: { brokerageId, agentId, recordedAt: LessThan(cutoff) }, select: { seq: true }, order: { seq: 'ASC' }, take: PRUNE_BATCH });
+      const old = await this.deps.ds.getRepository(CalendarChange).find({
+        where: { brokerageId, agentId, recordedAt: LessThan(cutoff) },
+        select: { seq: true },
+        order: { seq: 'ASC' },
+        take: PRUNE_BATCH,
+      });
       if (!old.length) return deleted;
       const through = old[old.length - 1].seq;
       await this.deps.ds.transaction(async (m) => {
         // Readers look at the rows first and the horizon second (`changes`), so they never miss a deletion.
-        await m.createQueryBuilder().update(CalendarSyncRecord).set({ changesPrunedThrough: through }).where('agentId = :agentId AND brokerageId = :brokerageId AND changesPrunedThrough < :through', { agentId, brokerageId, through }).execute();
+        await m
+          .createQueryBuilder()
+          .update(CalendarSyncRecord)
+          .set({ changesPrunedThrough: through })
+          .where('agentId = :agentId AND brokerageId = :brokerageId AND changesPrunedThrough < :through', {
+            agentId,
+            brokerageId,
+            through,
+          })
+          .execute();
         await m.getRepository(CalendarChange).delete({ seq: In(old.map((r) => r.seq)), brokerageId });
       });
       deleted += old.length;
@@ -142,8 +164,14 @@ export class CalendarSync {
     // The feed's memory forgets cancellations as old as the changes that told them, and events that ended before the
     // sync window (a full listing no longer returns them, so a resync has nothing to compare them with).
     const windowStart = new Date(Date.now() - this.deps.pastDays * 86_400_000);
-    await this.deps.ds.createQueryBuilder().delete().from(CalendarKnown)
-      .where('agentId = :agentId AND brokerageId = :brokerageId AND ((status = :cancelled AND recordedAt < :cutoff) OR endsAt < :windowStart)', { agentId, brokerageId, cancelled: 'cancelled', cutoff, windowStart })
+    await this.deps.ds
+      .createQueryBuilder()
+      .delete()
+      .from(CalendarKnown)
+      .where(
+        'agentId = :agentId AND brokerageId = :brokerageId AND ((status = :cancelled AND recordedAt < :cutoff) OR endsAt < :windowStart)',
+        { agentId, brokerageId, cancelled: 'cancelled', cutoff, windowStart },
+      )
       .execute();
     return deleted;
   }
@@ -157,7 +185,18 @@ export class CalendarSync {
     await repo
       .createQueryBuilder()
       .insert()
-      .values({ agentId: agent.agentId, brokerageId: agent.brokerageId, syncToken: null, lastSyncAt: null, lastFullSyncAt: null, fullSyncs: 0, lastFullSyncReason: null, staleSince: null, ...NO_SYNC_ERROR, changesPrunedThrough: 0 })
+      .values({
+        agentId: agent.agentId,
+        brokerageId: agent.brokerageId,
+        syncToken: null,
+        lastSyncAt: null,
+        lastFullSyncAt: null,
+        fullSyncs: 0,
+        lastFullSyncReason: null,
+        staleSince: null,
+        ...NO_SYNC_ERROR,
+        changesPrunedThrough: 0,
+      })
       .updateEntity(false)
       .execute()
       .catch(() => undefined);
@@ -169,11 +208,18 @@ export class CalendarSync {
    * `freshnessMs`, as contactChanges does. A cursor older than the retention is BAD_USER_INPUT, reason cursor_expired,
    * with the cursor to continue from once the client has reloaded its events (extensions.resyncCursor).
    */
-  async changes(scope: TenantScope, args: { first: number; after?: string | null }): Promise<EventChangeConnectionType> {
+  async changes(
+    scope: TenantScope,
+    args: { first: number; after?: string | null },
+  ): Promise<EventChangeConnectionType> {
     checkFirst(args.first, MAX_CHANGES_PAGE);
     const since = args.after ? seqOfCursor(args.after) : 0;
     await this.ensureFresh(scope.agent, this.deps.freshnessMs);
-    const rows = await scope.findManyForAgent(CalendarChange, { seq: MoreThan(since) }, { order: { seq: 'ASC' }, take: args.first + 1 });
+    const rows = await scope.findManyForAgent(
+      CalendarChange,
+      { seq: MoreThan(since) },
+      { order: { seq: 'ASC' }, take: args.first + 1 },
+    );
     if (args.after) {
       // The horizon is read after the rows: a retention sweep between the two reads is caught, never a silent gap.
       const rec = await this.record(scope.agent);
@@ -182,7 +228,12 @@ export class CalendarSync {
         const days = Math.round(this.deps.retentionMs / 86_400_000);
         throw badInput(
           `The cursor is older than the change feed keeps (${days} days): changes after it were deleted. Reload the events you hold with events(from, to), then continue the feed from extensions.resyncCursor`,
-          { field: 'after', reason: 'cursor_expired', retentionDays: days, resyncCursor: changeCursor(Math.max(newest, rec.changesPrunedThrough)) },
+          {
+            field: 'after',
+            reason: 'cursor_expired',
+            retentionDays: days,
+            resyncCursor: changeCursor(Math.max(newest, rec.changesPrunedThrough)),
+          },
         );
       }
     }
@@ -192,7 +243,12 @@ export class CalendarSync {
       (r) => changeCursor(r.seq),
       (r) => {
         const e = JSON.parse(r.event) as GoogleEvent;
-        return { eventId: r.googleEventId, status: r.status, event: r.status === 'cancelled' || !e.start ? null : toEventType(e), recordedAt: r.recordedAt };
+        return {
+          eventId: r.googleEventId,
+          status: r.status,
+          event: r.status === 'cancelled' || !e.start ? null : toEventType(e),
+          recordedAt: r.recordedAt,
+        };
       },
       args.after ?? null,
     );
@@ -206,7 +262,8 @@ export class CalendarSync {
     const rec = await this.record(agent);
     if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
     await this.sync(agent).catch((err) => {
-      if (!(err instanceof AppError)) this.deps.log?.warn({ err, agentId: agent.agentId }, 'calendar sync failed; serving the change feed as it is');
+      if (!(err instanceof AppError))
+        this.deps.log?.warn({ err, agentId: agent.agentId }, 'calendar sync failed; serving the change feed as it is');
     });
   }
 
@@ -235,7 +292,11 @@ export class CalendarSync {
   async position(agent: AgentKey): Promise<number> {
     // The newest row on the (agentId, seq) index, read backwards: MAX() with brokerageId outside the index scanned
     // every retained row of the agent on MariaDB (30-45 ms at 120,000 rows, before each calendar write).
-    const row = await this.deps.ds.getRepository(CalendarChange).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, order: { seq: 'DESC' }, select: { seq: true } });
+    const row = await this.deps.ds.getRepository(CalendarChange).findOne({
+      where: { agentId: agent.agentId, brokerageId: agent.brokerageId },
+      order: { seq: 'DESC' },
+      select: { seq: true },
+    });
     return row?.seq ?? 0;
   }
 
@@ -268,7 +329,10 @@ export class CalendarSync {
         // No token and a full sync done before: the resync after a 410 failed half way, and this one completes it.
         recorded = await this.full(agent, cal, rec.lastFullSyncAt ? 'FULL_SYNC_REQUIRED' : 'FIRST_SYNC', rec.fullSyncs);
       }
-      await repo.update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      await repo.update(
+        { agentId: agent.agentId, brokerageId: agent.brokerageId },
+        { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR },
+      );
       this.deps.metrics?.syncSucceeded('calendar');
       // The agent's own old changes go with each sync (the hourly sweep covers agents who stopped syncing).
       await this.pruneAgent(agent, new Date(Date.now() - this.deps.retentionMs));
@@ -276,10 +340,15 @@ export class CalendarSync {
     } catch (err) {
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'calendar');
       // Google no longer takes the token (toAppError dropped it): once more with a new one. Changes recorded before
-      // the 401 stay, and are not recorded again (the feed's memory); the sync token only moves when a listing completes.
+      // the 401 stay, and are not recorded again (the feed's memory); the sync token only moves when a listing
+      // completes.
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
-      if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) this.deps.log?.error({ err, agentId: agent.agentId }, 'calendar sync failed on our side');
-      await repo.update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
+      if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR)
+        this.deps.log?.error({ err, agentId: agent.agentId }, 'calendar sync failed on our side');
+      await repo.update(
+        { agentId: agent.agentId, brokerageId: agent.brokerageId },
+        { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) },
+      );
       throw appErr;
     }
   }
@@ -298,16 +367,29 @@ export class CalendarSync {
     const listed = await this.list(agent, cal, { timeMin: timeMin.toISOString(), showDeleted: true }, seen);
     const swept = await this.reconcile(agent, cal, seen, timeMin);
     await this.saveToken(agent, listed.nextSyncToken);
-    await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastFullSyncAt: new Date(), fullSyncs: fullSyncs + 1, lastFullSyncReason: reason });
+    await this.deps.ds
+      .getRepository(CalendarSyncRecord)
+      .update(
+        { agentId: agent.agentId, brokerageId: agent.brokerageId },
+        { lastFullSyncAt: new Date(), fullSyncs: fullSyncs + 1, lastFullSyncReason: reason },
+      );
     return listed.recorded + swept;
   }
 
   private async saveToken(agent: AgentRef, token: string | undefined): Promise<void> {
-    if (token) await this.deps.ds.getRepository(CalendarSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: token });
+    if (token)
+      await this.deps.ds
+        .getRepository(CalendarSyncRecord)
+        .update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: token });
   }
 
   /** Pages through events.list (the driver asks for the same parameters on every page) and records what changed. */
-  private async list(agent: AgentRef, cal: CalendarDriver, query: EventListQuery, seen?: Set<string>): Promise<{ recorded: number; nextSyncToken?: string }> {
+  private async list(
+    agent: AgentRef,
+    cal: CalendarDriver,
+    query: EventListQuery,
+    seen?: Set<string>,
+  ): Promise<{ recorded: number; nextSyncToken?: string }> {
     let nextSyncToken: string | undefined;
     let recorded = 0;
     for await (const page of cal.eventPages(query)) {
@@ -324,7 +406,11 @@ export class CalendarSync {
    * of a full listing, where a cancelled event the feed does not hold as live is old news, not a change (except a
    * cancelled occurrence of a series, told once: the memory then holds it cancelled).
    */
-  private async recordChanges(agent: AgentRef, items: GoogleEvent[], opts: { full?: boolean; unlessRecordedAfter?: number } = {}): Promise<number> {
+  private async recordChanges(
+    agent: AgentRef,
+    items: GoogleEvent[],
+    opts: { full?: boolean; unlessRecordedAfter?: number } = {},
+  ): Promise<number> {
     const latest = new Map<string, GoogleEvent>();
     for (const e of items) if (e.id) latest.set(storedId(e.id), e);
     if (!latest.size) return 0;
@@ -335,26 +421,51 @@ export class CalendarSync {
       // feed holds is read under it too, so two recorders never both take the same version for news.
       await lockAgentFeeds(m, agent);
       if (opts.unlessRecordedAfter !== undefined) {
-        const since = await m.getRepository(CalendarChange).exists({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, seq: MoreThan(opts.unlessRecordedAfter), googleEventId: In(ids) } });
+        const since = await m.getRepository(CalendarChange).exists({
+          where: {
+            agentId: agent.agentId,
+            brokerageId: agent.brokerageId,
+            seq: MoreThan(opts.unlessRecordedAfter),
+            googleEventId: In(ids),
+          },
+        });
         if (since) return 0;
       }
       const known = new Map<string, CalendarKnown>();
       for (let i = 0; i < ids.length; i += 500) {
-        for (const k of await m.getRepository(CalendarKnown).findBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(ids.slice(i, i + 500)) })) known.set(k.googleEventId, k);
+        for (const k of await m
+          .getRepository(CalendarKnown)
+          .findBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(ids.slice(i, i + 500)) }))
+          known.set(k.googleEventId, k);
       }
       const changed = [...latest].filter(([id, e]) => {
         const k = known.get(id);
         // A cancelled occurrence of a series (recurringEventId) is news though the feed never told it by its own id:
         // it removes an instance a client expands from the series' recurrence.
-        if (opts.full && e.status === 'cancelled' && !e.recurringEventId && (!k || k.status === 'cancelled')) return false;
+        if (opts.full && e.status === 'cancelled' && !e.recurringEventId && (!k || k.status === 'cancelled'))
+          return false;
         return !alreadyKnown(k, e);
       });
       if (!changed.length) return 0;
       const now = new Date();
-      const changes = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, status: e.status ?? 'confirmed', event: JSON.stringify(e), recordedAt: now }));
+      const changes = changed.map(([id, e]) => ({
+        brokerageId: agent.brokerageId,
+        agentId: agent.agentId,
+        googleEventId: id,
+        status: e.status ?? 'confirmed',
+        event: JSON.stringify(e),
+        recordedAt: now,
+      }));
       for (const batch of batches(changes, 500)) await m.getRepository(CalendarChange).insert(batch);
-      const memory = changed.map(([id, e]) => ({ brokerageId: agent.brokerageId, agentId: agent.agentId, googleEventId: id, ...knownStateOf(e), recordedAt: now }));
-      for (const batch of batches(memory, 500)) await m.getRepository(CalendarKnown).upsert(batch, ['agentId', 'googleEventId']);
+      const memory = changed.map(([id, e]) => ({
+        brokerageId: agent.brokerageId,
+        agentId: agent.agentId,
+        googleEventId: id,
+        ...knownStateOf(e),
+        recordedAt: now,
+      }));
+      for (const batch of batches(memory, 500))
+        await m.getRepository(CalendarKnown).upsert(batch, ['agentId', 'googleEventId']);
       return changed.length;
     });
   }
@@ -372,7 +483,11 @@ export class CalendarSync {
     const missing: string[] = [];
     const leftWindow: string[] = [];
     for (let after = ''; ;) {
-      const rows = await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: MoreThan(after) }, order: { googleEventId: 'ASC' }, take: 1000 });
+      const rows = await repo.find({
+        where: { agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: MoreThan(after) },
+        order: { googleEventId: 'ASC' },
+        take: 1000,
+      });
       if (!rows.length) break;
       for (const k of rows) {
         if (seen.has(k.googleEventId) || k.status === 'cancelled') continue;
@@ -381,9 +496,17 @@ export class CalendarSync {
       }
       after = rows[rows.length - 1].googleEventId;
     }
-    for (let i = 0; i < leftWindow.length; i += 500) await repo.delete({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(leftWindow.slice(i, i + 500)) });
+    for (let i = 0; i < leftWindow.length; i += 500)
+      await repo.delete({
+        agentId: agent.agentId,
+        brokerageId: agent.brokerageId,
+        googleEventId: In(leftWindow.slice(i, i + 500)),
+      });
     if (missing.length > MAX_LOOKUPS) {
-      this.deps.log?.warn({ agentId: agent.agentId, missing: missing.length, lookups: MAX_LOOKUPS }, 'calendar resync: more remembered events missing from the listing than one resync looks up; the rest wait for the next resync');
+      this.deps.log?.warn(
+        { agentId: agent.agentId, missing: missing.length, lookups: MAX_LOOKUPS },
+        'calendar resync: more remembered events missing from the listing than one resync looks up; the rest wait for the next resync',
+      );
     }
     const found: GoogleEvent[] = [];
     const lookups = missing.slice(0, MAX_LOOKUPS);
@@ -394,8 +517,15 @@ export class CalendarSync {
     for (let i = 0; i < found.length; i += 500) recorded += await this.recordChanges(agent, found.slice(i, i + 500));
     // Forgotten only when it lies before the window (or is a series, whose end we do not compute): a later change
     // brings it back. One inside the window (changed while the listing paged) stays remembered.
-    const outside = found.filter((e) => e.status !== 'cancelled' && ((knownStateOf(e).endsAt?.getTime() ?? 0) <= timeMin.getTime())).map((e) => storedId(e.id!));
-    for (let i = 0; i < outside.length; i += 500) await repo.delete({ agentId: agent.agentId, brokerageId: agent.brokerageId, googleEventId: In(outside.slice(i, i + 500)) });
+    const outside = found
+      .filter((e) => e.status !== 'cancelled' && (knownStateOf(e).endsAt?.getTime() ?? 0) <= timeMin.getTime())
+      .map((e) => storedId(e.id!));
+    for (let i = 0; i < outside.length; i += 500)
+      await repo.delete({
+        agentId: agent.agentId,
+        brokerageId: agent.brokerageId,
+        googleEventId: In(outside.slice(i, i + 500)),
+      });
     return recorded;
   }
 
@@ -409,5 +539,4 @@ export class CalendarSync {
       throw err;
     }
   }
-
 }

@@ -25,18 +25,25 @@ import type { AgentKey, AgentRef } from '../agents/agent-ref';
 
 export const WEBHOOK_PATH = '/webhooks/google/calendar';
 /** Notifications arrive one per change (a bulk edit sends hundreds); they are served by one sync after this pause. */
-export const SYNC_DEBOUNCE_MS = 500;
+const SYNC_DEBOUNCE_MS = 500;
 
 /**
  * webhookUrl: the public https address of WEBHOOK_PATH (null: no push notifications); channelRenewBeforeMs /
  * channelRenewEveryMs: renewal; channelsOnShutdown: stop every channel at shutdown (a lone gateway) or leave them to
  * the other replicas (see config).
  */
-export type WatchSettings = Pick<Config['calendar'], 'webhookUrl' | 'channelRenewBeforeMs' | 'channelRenewEveryMs' | 'channelsOnShutdown'>;
+export type WatchSettings = Pick<
+  Config['calendar'],
+  'webhookUrl' | 'channelRenewBeforeMs' | 'channelRenewEveryMs' | 'channelsOnShutdown'
+>;
 
 const digest = (token: string) => createHash('sha256').update(token).digest('hex');
-/** The order in which an agent's channels supersede one another: by creation, ties broken by id (the same on every replica). */
-const isNewer = (a: CalendarChannel, b: CalendarChannel) => a.createdAt.getTime() > b.createdAt.getTime() || (a.createdAt.getTime() === b.createdAt.getTime() && a.id > b.id);
+/**
+ * The order in which an agent's channels supersede one another: by creation, ties broken by id (the same on every
+ * replica).
+ */
+const isNewer = (a: CalendarChannel, b: CalendarChannel) =>
+  a.createdAt.getTime() > b.createdAt.getTime() || (a.createdAt.getTime() === b.createdAt.getTime() && a.id > b.id);
 
 export class CalendarWatch {
   /**
@@ -50,10 +57,22 @@ export class CalendarWatch {
   /** The renewal pass under way; the timer starts no other meanwhile. */
   private renewing?: Promise<void>;
   private stopped = false;
-  /** Agents with a change-feed sync scheduled (and their brokerage): notifications come one per change, a sync serves them all. */
+  /**
+   * Agents with a change-feed sync scheduled (and their brokerage): notifications come one per change, a sync serves
+   * them all.
+   */
   private readonly syncTimers = new Map<string, { timer: NodeJS.Timeout; brokerageId: string }>();
 
-  constructor(private readonly deps: { ds: DataSource; sessions: GoogleSessions; cache: RangeCache; sync: CalendarSync; log: Logger; settings: WatchSettings }) {}
+  constructor(
+    private readonly deps: {
+      ds: DataSource;
+      sessions: GoogleSessions;
+      cache: RangeCache;
+      sync: CalendarSync;
+      log: Logger;
+      settings: WatchSettings;
+    },
+  ) {}
 
   start(): void {
     if (!this.deps.settings.webhookUrl) return;
@@ -79,7 +98,11 @@ export class CalendarWatch {
     const pending = [...this.syncTimers].map(([agentId, { brokerageId }]) => ({ brokerageId, agentId }));
     for (const { timer } of this.syncTimers.values()) clearTimeout(timer);
     this.syncTimers.clear();
-    await Promise.allSettled([this.renewing, ...this.ensuring.values(), ...pending.map((agent) => this.runSync(agent))]);
+    await Promise.allSettled([
+      this.renewing,
+      ...this.ensuring.values(),
+      ...pending.map((agent) => this.runSync(agent)),
+    ]);
     if (!this.deps.settings.webhookUrl || this.deps.settings.channelsOnShutdown !== 'stop') return;
     // Every brokerage's channels, on purpose: with stopOnShutdown this is the only gateway, and its address goes away.
     const channels = await this.deps.ds.getRepository(CalendarChannel).find();
@@ -94,7 +117,11 @@ export class CalendarWatch {
    */
   async stopForBrokerage(brokerageId: string, credential: LoadedCredential): Promise<number> {
     const underWay = [...this.ensuring.values()];
-    if (underWay.length) this.deps.log.info({ brokerageId, registrations: underWay.length }, 'calendar channel registrations under way: waiting for them before stopping the channels');
+    if (underWay.length)
+      this.deps.log.info(
+        { brokerageId, registrations: underWay.length },
+        'calendar channel registrations under way: waiting for them before stopping the channels',
+      );
     await Promise.allSettled(underWay);
     let stopped = 0;
     for (let pass = 0; pass < 2; pass++) {
@@ -137,7 +164,10 @@ export class CalendarWatch {
     const address = this.deps.settings.webhookUrl;
     if (!address) return null;
     const repo = this.deps.ds.getRepository(CalendarChannel);
-    const live = await repo.findOne({ where: { brokerageId: agent.brokerageId, agentId: agent.agentId }, order: { expiration: 'DESC' } });
+    const live = await repo.findOne({
+      where: { brokerageId: agent.brokerageId, agentId: agent.agentId },
+      order: { expiration: 'DESC' },
+    });
     if (live && live.expiration.getTime() - Date.now() > this.deps.settings.channelRenewBeforeMs) return live;
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     const cal = await session.calendar();
@@ -168,23 +198,38 @@ export class CalendarWatch {
 
   private async renewDue(): Promise<void> {
     // Every brokerage's channels due, on purpose (a background pass); each channel then goes with its own brokerage.
-    const due = await this.deps.ds.getRepository(CalendarChannel).find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.channelRenewBeforeMs)) } });
+    const due = await this.deps.ds
+      .getRepository(CalendarChannel)
+      .find({ where: { expiration: LessThan(new Date(Date.now() + this.deps.settings.channelRenewBeforeMs)) } });
     for (const c of due) {
       if (this.stopped) return; // shutting down: open nothing more
       const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
-      const renewed = agent ? await this.register({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).then(() => true, (err) => (this.deps.log.warn({ err, channel: c.id }, 'renewal failed'), false)) : false;
+      const renewed = agent
+        ? await this.register({ brokerageId: c.brokerageId, agentId: c.agentId, email: agent.email }).then(
+            () => true,
+            (err) => (this.deps.log.warn({ err, channel: c.id }, 'renewal failed'), false),
+          )
+        : false;
       // Expired and not renewable (e.g. the brokerage's key is gone): Google has dropped it, so do we.
-      if (!renewed && c.expiration.getTime() < Date.now()) await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id, brokerageId: c.brokerageId });
+      if (!renewed && c.expiration.getTime() < Date.now())
+        await this.deps.ds.getRepository(CalendarChannel).delete({ id: c.id, brokerageId: c.brokerageId });
     }
   }
 
-  /** Stops a channel in Google (with `credential`, or a client of the agent's, or the agent's current session) and drops its row. */
+  /**
+   * Stops a channel in Google (with `credential`, or a client of the agent's, or the agent's current session) and drops
+   * its row.
+   */
   private async stopChannel(c: CalendarChannel, credential?: LoadedCredential, client?: CalendarDriver): Promise<void> {
     try {
-      const agent = client ? null : await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
+      const agent = client
+        ? null
+        : await this.deps.ds.getRepository(Agent).findOneBy({ id: c.agentId, brokerageId: c.brokerageId });
       let cal = client;
       if (!cal && agent) {
-        const session = credential ? this.deps.sessions.withCredential(credential, agent.email) : await this.deps.sessions.forAgent(c.brokerageId, agent.email);
+        const session = credential
+          ? this.deps.sessions.withCredential(credential, agent.email)
+          : await this.deps.sessions.forAgent(c.brokerageId, agent.email);
         cal = await session.calendar();
       }
       if (cal) await cal.stopChannel({ id: c.id, resourceId: c.resourceId });
@@ -207,12 +252,20 @@ export class CalendarWatch {
   }
 
   private async runSync({ brokerageId, agentId }: AgentKey): Promise<void> {
-    const agent = await this.deps.ds.getRepository(Agent).findOneBy({ id: agentId, brokerageId }).catch(() => null);
-    if (agent) await this.deps.sync.sync({ brokerageId: agent.brokerageId, agentId, email: agent.email }).catch((err) => this.deps.log.warn({ err, agentId }, 'calendar change-feed sync failed'));
+    const agent = await this.deps.ds
+      .getRepository(Agent)
+      .findOneBy({ id: agentId, brokerageId })
+      .catch(() => null);
+    if (agent)
+      await this.deps.sync
+        .sync({ brokerageId: agent.brokerageId, agentId, email: agent.email })
+        .catch((err) => this.deps.log.warn({ err, agentId }, 'calendar change-feed sync failed'));
   }
 
   current(agentId: string, brokerageId: string): Promise<CalendarChannel | null> {
-    return this.deps.ds.getRepository(CalendarChannel).findOne({ where: { brokerageId, agentId }, order: { expiration: 'DESC' } });
+    return this.deps.ds
+      .getRepository(CalendarChannel)
+      .findOne({ where: { brokerageId, agentId }, order: { expiration: 'DESC' } });
   }
 
   /** POST WEBHOOK_PATH: always 200; only a known channel with its token has an effect. */
@@ -225,10 +278,17 @@ export class CalendarWatch {
       if (this.stopped) return;
       try {
         // By the channel id alone: Google's notification says nothing else, and the brokerage is the channel's own.
-        const channel = id.length <= CALENDAR_CHANNEL_ID_MAX_LENGTH ? await this.deps.ds.getRepository(CalendarChannel).findOneBy({ id }) : null;
-        const ok = channel && timingSafeEqual(Buffer.from(digest(token), 'hex'), Buffer.from(channel.tokenDigest, 'hex'));
+        const channel =
+          id.length <= CALENDAR_CHANNEL_ID_MAX_LENGTH
+            ? await this.deps.ds.getRepository(CalendarChannel).findOneBy({ id })
+            : null;
+        const ok =
+          channel && timingSafeEqual(Buffer.from(digest(token), 'hex'), Buffer.from(channel.tokenDigest, 'hex'));
         if (!channel || !ok) {
-          this.deps.log.warn({ channelId: id.slice(0, 80), known: Boolean(channel) }, 'calendar notification ignored: unknown channel or wrong token');
+          this.deps.log.warn(
+            { channelId: id.slice(0, 80), known: Boolean(channel) },
+            'calendar notification ignored: unknown channel or wrong token',
+          );
           return;
         }
         if (state === 'sync') return; // the handshake after watch: nothing changed yet

@@ -25,21 +25,39 @@ export class DateTimeValue {
 }
 
 export function parseDateTime(value: unknown): DateTimeValue {
-  if (typeof value !== 'string') throw new GraphQLError(`DateTime must be a string like 2026-12-24T09:00:00-08:00 (got ${typeof value})`, { extensions: { code: 'BAD_USER_INPUT' } });
+  if (typeof value !== 'string')
+    throw new GraphQLError(`DateTime must be a string like 2026-12-24T09:00:00-08:00 (got ${typeof value})`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   const m = RFC3339.exec(value);
   const instant = new Date(value);
-  if (!m || Number.isNaN(instant.getTime()) || Number(m[2]) > 12 || Number(m[3]) > 31 || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) {
-    throw new GraphQLError(`DateTime must be ISO 8601 with an offset, like 2026-12-24T09:00:00-08:00 or 2026-12-24T17:00:00Z (got "${value.slice(0, 60)}")`, { extensions: { code: 'BAD_USER_INPUT' } });
+  if (
+    !m ||
+    Number.isNaN(instant.getTime()) ||
+    Number(m[2]) > 12 ||
+    Number(m[3]) > 31 ||
+    Number(m[4]) > 23 ||
+    Number(m[5]) > 59 ||
+    Number(m[6]) > 60
+  ) {
+    throw new GraphQLError(
+      `DateTime must be ISO 8601 with an offset, like 2026-12-24T09:00:00-08:00 or 2026-12-24T17:00:00Z (got "${value.slice(0, 60)}")`,
+      { extensions: { code: 'BAD_USER_INPUT' } },
+    );
   }
   // new Date() rolls 2026-02-30 over to March; a real date must survive the round trip.
   const check = new Date(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`);
-  if (check.getUTCDate() !== Number(m[3])) throw new GraphQLError(`DateTime has no such date: "${value.slice(0, 60)}"`, { extensions: { code: 'BAD_USER_INPUT' } });
+  if (check.getUTCDate() !== Number(m[3]))
+    throw new GraphQLError(`DateTime has no such date: "${value.slice(0, 60)}"`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   return new DateTimeValue(instant, `${m[1]}-${m[2]}-${m[3]}`, value);
 }
 
 export const DateTimeScalar = new GraphQLScalarType<DateTimeValue | Date, string>({
   name: 'DateTime',
-  description: 'An ISO 8601 date-time with an offset, e.g. 2026-12-24T09:00:00-08:00. Output is in UTC. For all-day events the date part (as written) counts.',
+  description:
+    'An ISO 8601 date-time with an offset, e.g. 2026-12-24T09:00:00-08:00. Output is in UTC. For all-day events the date part (as written) counts.',
   serialize(value) {
     if (value instanceof Date || value instanceof DateTimeValue) return value.toISOString();
     if (typeof value === 'string') return new Date(value).toISOString();
@@ -47,7 +65,8 @@ export const DateTimeScalar = new GraphQLScalarType<DateTimeValue | Date, string
   },
   parseValue: parseDateTime,
   parseLiteral(ast) {
-    if (ast.kind !== Kind.STRING) throw new GraphQLError('DateTime must be a string', { extensions: { code: 'BAD_USER_INPUT' } });
+    if (ast.kind !== Kind.STRING)
+      throw new GraphQLError('DateTime must be a string', { extensions: { code: 'BAD_USER_INPUT' } });
     return parseDateTime(ast.value);
   },
 });

@@ -27,7 +27,10 @@ const VIEW_GRID_MS = 86_400_000;
 /** One window as Google listed it, or the mark that it holds more events than a view may load (then nothing held). */
 export interface LoadedWindow {
   events: GoogleEvent[];
-  /** start and end instants of events[i] at 2i and 2i + 1, all-day dates in the calendar's time zone as Google reads them */
+  /**
+   * start and end instants of events[i] at 2i and 2i + 1, all-day dates in the calendar's time zone as Google reads
+   * them
+   */
   spans: Float64Array;
   overCap: boolean;
 }
@@ -41,7 +44,12 @@ export function windowOf(from: number, to: number): { timeMin: string; timeMax: 
 }
 
 /** Google's events of the window, all pages, or the mark that there are more than `cap` (then none kept). */
-export async function loadWindow(cal: CalendarDriver, timeMin: string, timeMax: string, cap: number): Promise<LoadedWindow> {
+export async function loadWindow(
+  cal: CalendarDriver,
+  timeMin: string,
+  timeMax: string,
+  cap: number,
+): Promise<LoadedWindow> {
   const events: GoogleEvent[] = [];
   let zone: string | null = null;
   // maxResults stays the same on every page (whether a page token outlives a changed query is not documented),

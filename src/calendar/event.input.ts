@@ -2,8 +2,8 @@ import { ArrayMaxSize, IsEmail, IsOptional, Length, MaxLength } from 'class-vali
 import { Field, InputType } from 'type-graphql';
 import { DateTimeValue } from './date-time.scalar';
 
-export const MAX_ATTENDEES = 200;
-export const MAX_RECURRENCE_LINES = 10;
+const MAX_ATTENDEES = 200;
+const MAX_RECURRENCE_LINES = 10;
 
 /** The fields an event's input and patch share (all optional in both). */
 @InputType()
@@ -13,7 +13,10 @@ abstract class EventFields {
   @MaxLength(1024)
   title?: string | null;
 
-  @Field(() => String, { nullable: true, description: 'IANA time zone, e.g. America/Los_Angeles (required for recurring timed events).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'IANA time zone, e.g. America/Los_Angeles (required for recurring timed events).',
+  })
   @IsOptional()
   @Length(1, 64)
   timeZone?: string | null;
@@ -34,7 +37,10 @@ abstract class EventFields {
   @IsEmail({}, { each: true, message: '"$value" is not an email address' })
   attendees?: string[] | null;
 
-  @Field(() => [String], { nullable: true, description: 'RRULE / EXDATE / RDATE / EXRULE lines, e.g. "RRULE:FREQ=WEEKLY;COUNT=10".' })
+  @Field(() => [String], {
+    nullable: true,
+    description: 'RRULE / EXDATE / RDATE / EXRULE lines, e.g. "RRULE:FREQ=WEEKLY;COUNT=10".',
+  })
   @IsOptional()
   @ArrayMaxSize(MAX_RECURRENCE_LINES)
   @MaxLength(500, { each: true })
@@ -46,14 +52,18 @@ export class EventInput extends EventFields {
   @Field(() => DateTimeValue)
   start: DateTimeValue;
 
-  @Field(() => DateTimeValue, { description: 'Exclusive. All-day: the date after the last day (a same-day end means one day).' })
+  @Field(() => DateTimeValue, {
+    description: 'Exclusive. All-day: the date after the last day (a same-day end means one day).',
+  })
   end: DateTimeValue;
 
   @Field(() => Boolean, { nullable: true, defaultValue: false })
   allDay?: boolean | null;
 }
 
-@InputType('EventPatch', { description: 'The fields to change (absent: unchanged). etag: the version you edited; a stale one answers CONFLICT.' })
+@InputType('EventPatch', {
+  description: 'The fields to change (absent: unchanged). etag: the version you edited; a stale one answers CONFLICT.',
+})
 export class EventPatch extends EventFields {
   @Field(() => DateTimeValue, { nullable: true })
   @IsOptional()

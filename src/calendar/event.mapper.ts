@@ -12,7 +12,9 @@ import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
 import type { EventType } from './event.type';
 
-/** Google Calendar does not support recurrence more frequent than daily (see the emulator's recurrence.ts for sources). */
+/**
+ * Google Calendar does not support recurrence more frequent than daily (see the emulator's recurrence.ts for sources).
+ */
 const SUPPORTED_FREQ = new Set([RRule.DAILY, RRule.WEEKLY, RRule.MONTHLY, RRule.YEARLY]);
 
 export function isValidTimeZone(tz: string): boolean {
@@ -35,25 +37,44 @@ function checkRecurrence(lines: string[]): string[] {
   return lines.map((raw) => {
     const line = raw.trim();
     const m = /^(RRULE|EXRULE|RDATE|EXDATE)(;[^:]*)?:(.+)$/i.exec(line);
-    if (!m) throw badInput(`recurrence: "${line.slice(0, 80)}" must start with RRULE:, EXRULE:, RDATE or EXDATE`, { field: 'recurrence' });
+    if (!m)
+      throw badInput(`recurrence: "${line.slice(0, 80)}" must start with RRULE:, EXRULE:, RDATE or EXDATE`, {
+        field: 'recurrence',
+      });
     if (/^(RRULE|EXRULE)$/i.test(m[1])) {
       // What rrule's parser lets through but Google refuses (400 "Invalid recurrence rule", RFC 5545 §3.3.10): caught
       // here, a typed error now, rather than a write that fails in the outbox and stays FAILED.
-      const parts = new Map(m[3].split(';').map((p) => [p.split('=')[0].toUpperCase(), p.slice(p.indexOf('=') + 1)] as const));
+      const parts = new Map(
+        m[3].split(';').map((p) => [p.split('=')[0].toUpperCase(), p.slice(p.indexOf('=') + 1)] as const),
+      );
       for (const name of ['COUNT', 'INTERVAL']) {
         const v = parts.get(name);
-        if (v !== undefined && !(/^\d{1,6}$/.test(v) && Number(v) >= 1)) throw badInput(`recurrence: "${line.slice(0, 80)}": ${name} must be a whole number from 1`, { field: 'recurrence' });
+        if (v !== undefined && !(/^\d{1,6}$/.test(v) && Number(v) >= 1))
+          throw badInput(`recurrence: "${line.slice(0, 80)}": ${name} must be a whole number from 1`, {
+            field: 'recurrence',
+          });
       }
-      if (parts.has('COUNT') && parts.has('UNTIL')) throw badInput(`recurrence: "${line.slice(0, 80)}": a rule ends by COUNT or UNTIL, not both`, { field: 'recurrence' });
+      if (parts.has('COUNT') && parts.has('UNTIL'))
+        throw badInput(`recurrence: "${line.slice(0, 80)}": a rule ends by COUNT or UNTIL, not both`, {
+          field: 'recurrence',
+        });
       let rule: RRule;
       try {
         rule = new RRule(RRule.parseString(m[3]));
       } catch (err) {
-        throw badInput(`recurrence: "${line.slice(0, 80)}" is not a valid rule (${(err as Error).message})`, { field: 'recurrence' });
+        throw badInput(`recurrence: "${line.slice(0, 80)}" is not a valid rule (${(err as Error).message})`, {
+          field: 'recurrence',
+        });
       }
-      if (!SUPPORTED_FREQ.has(rule.options.freq)) throw badInput(`recurrence: "${line.slice(0, 80)}": Google Calendar repeats daily at most often (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY)`, { field: 'recurrence' });
+      if (!SUPPORTED_FREQ.has(rule.options.freq))
+        throw badInput(
+          `recurrence: "${line.slice(0, 80)}": Google Calendar repeats daily at most often (FREQ=DAILY, WEEKLY, MONTHLY or YEARLY)`,
+          { field: 'recurrence' },
+        );
     } else if (!/^(\d{8}(T\d{6}Z?)?)(,\d{8}(T\d{6}Z?)?)*$/.test(m[3])) {
-      throw badInput(`recurrence: "${line.slice(0, 80)}" must list dates like 20261224 or 20261224T170000Z`, { field: 'recurrence' });
+      throw badInput(`recurrence: "${line.slice(0, 80)}" must list dates like 20261224 or 20261224T170000Z`, {
+        field: 'recurrence',
+      });
     }
     return line;
   });
@@ -67,20 +88,33 @@ interface Times {
 }
 
 /** Google's start/end for the CRM's times, checked. */
-/** Google refuses a timed series without one (events.insert/patch: 400 "Missing time zone definition for start time"). */
-const needsTimeZone = () => badInput('A recurring event needs a timeZone (an IANA name such as America/New_York), so its times stay put across daylight-saving changes', { field: 'timeZone' });
+/**
+ * Google refuses a timed series without one (events.insert/patch: 400 "Missing time zone definition for start time").
+ */
+const needsTimeZone = () =>
+  badInput(
+    'A recurring event needs a timeZone (an IANA name such as America/New_York), so its times stay put across daylight-saving changes',
+    { field: 'timeZone' },
+  );
 
 function googleTimes(t: Times, recurring: boolean): Pick<GoogleEvent, 'start' | 'end'> {
-  if (t.timeZone !== null && !isValidTimeZone(t.timeZone)) throw badInput(`timeZone must be an IANA time zone such as America/Los_Angeles (got "${t.timeZone}")`, { field: 'timeZone' });
+  if (t.timeZone !== null && !isValidTimeZone(t.timeZone))
+    throw badInput(`timeZone must be an IANA time zone such as America/Los_Angeles (got "${t.timeZone}")`, {
+      field: 'timeZone',
+    });
   if (t.allDay) {
     // All-day: the dates as written, never shifted by an offset; a same-day end means that one day.
     const startDate = t.start.date;
     let endDate = t.end.date;
     if (endDate === startDate) endDate = addDays(startDate, 1);
     if (endDate < startDate) throw badInput(`end (${t.end.date}) is before start (${t.start.date})`, { field: 'end' });
-    return { start: { date: startDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) }, end: { date: endDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) } };
+    return {
+      start: { date: startDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
+      end: { date: endDate, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
+    };
   }
-  if (t.end.instant.getTime() <= t.start.instant.getTime()) throw badInput(`end (${t.end.raw}) must be after start (${t.start.raw})`, { field: 'end' });
+  if (t.end.instant.getTime() <= t.start.instant.getTime())
+    throw badInput(`end (${t.end.raw}) must be after start (${t.start.raw})`, { field: 'end' });
   if (recurring && !t.timeZone) throw needsTimeZone();
   return {
     start: { dateTime: t.start.raw, ...(t.timeZone ? { timeZone: t.timeZone } : {}) },
@@ -96,9 +130,14 @@ export function googleEventFromInput(id: string, input: EventInput): GoogleEvent
     summary: input.title ?? undefined,
     description: input.description ?? undefined,
     location: input.location ?? undefined,
-    ...googleTimes({ start: input.start, end: input.end, allDay: Boolean(input.allDay), timeZone: input.timeZone ?? null }, Boolean(recurrence)),
+    ...googleTimes(
+      { start: input.start, end: input.end, allDay: Boolean(input.allDay), timeZone: input.timeZone ?? null },
+      Boolean(recurrence),
+    ),
     ...(recurrence ? { recurrence } : {}),
-    ...(input.attendees?.length ? { attendees: [...new Set(input.attendees.map((a) => a.trim().toLowerCase()))].map((email) => ({ email })) } : {}),
+    ...(input.attendees?.length
+      ? { attendees: [...new Set(input.attendees.map((a) => a.trim().toLowerCase()))].map((email) => ({ email })) }
+      : {}),
   };
 }
 
@@ -108,11 +147,19 @@ export function googlePatch(current: GoogleEvent, patch: EventPatch): GoogleEven
   if (patch.title !== undefined) body.summary = patch.title ?? '';
   if (patch.description !== undefined) body.description = patch.description ?? '';
   if (patch.location !== undefined) body.location = patch.location ?? '';
-  if (patch.attendees !== undefined) body.attendees = [...new Set((patch.attendees ?? []).map((a) => a.trim().toLowerCase()))].map((email) => ({ email, responseStatus: current.attendees?.find((x) => x.email?.toLowerCase() === email)?.responseStatus ?? 'needsAction' }));
-  const recurring = patch.recurrence !== undefined ? Boolean(patch.recurrence?.length) : Boolean(current.recurrence?.length);
-  if (patch.recurrence !== undefined) body.recurrence = patch.recurrence?.length ? checkRecurrence(patch.recurrence) : [];
-  const timesPatched = patch.start !== undefined || patch.end !== undefined || patch.allDay !== undefined || patch.timeZone !== undefined;
-  // Made recurring with its times as they are: the same rule as on create (the times' own check runs only when patched).
+  if (patch.attendees !== undefined)
+    body.attendees = [...new Set((patch.attendees ?? []).map((a) => a.trim().toLowerCase()))].map((email) => ({
+      email,
+      responseStatus: current.attendees?.find((x) => x.email?.toLowerCase() === email)?.responseStatus ?? 'needsAction',
+    }));
+  const recurring =
+    patch.recurrence !== undefined ? Boolean(patch.recurrence?.length) : Boolean(current.recurrence?.length);
+  if (patch.recurrence !== undefined)
+    body.recurrence = patch.recurrence?.length ? checkRecurrence(patch.recurrence) : [];
+  const timesPatched =
+    patch.start !== undefined || patch.end !== undefined || patch.allDay !== undefined || patch.timeZone !== undefined;
+  // Made recurring with its times as they are: the same rule as on create (the times' own check runs only when
+  // patched).
   if (!timesPatched && patch.recurrence?.length) {
     const cur = fromGoogleTimes(current);
     if (!cur.allDay && !cur.timeZone) throw needsTimeZone();
@@ -122,18 +169,35 @@ export function googlePatch(current: GoogleEvent, patch: EventPatch): GoogleEven
     const allDay = patch.allDay ?? cur.allDay;
     const start = patch.start ?? cur.start;
     const end = patch.end ?? cur.end;
-    if (!start || !end) throw badInput('start and end are both needed to change the times of this event', { field: 'start' });
-    Object.assign(body, googleTimes({ start, end, allDay, timeZone: patch.timeZone !== undefined ? patch.timeZone : cur.timeZone }, recurring));
+    if (!start || !end)
+      throw badInput('start and end are both needed to change the times of this event', { field: 'start' });
+    Object.assign(
+      body,
+      googleTimes(
+        { start, end, allDay, timeZone: patch.timeZone !== undefined ? patch.timeZone : cur.timeZone },
+        recurring,
+      ),
+    );
   }
   return body;
 }
 
-function fromGoogleTimes(e: GoogleEvent): { start?: DateTimeValue; end?: DateTimeValue; allDay: boolean; timeZone: string | null } {
+function fromGoogleTimes(e: GoogleEvent): {
+  start?: DateTimeValue;
+  end?: DateTimeValue;
+  allDay: boolean;
+  timeZone: string | null;
+} {
   const allDay = Boolean(e.start?.date);
   const dt = (x: GoogleEventDateTime | undefined) => {
     if (!x) return undefined;
     const raw = x.dateTime ?? `${x.date}T00:00:00Z`;
-    return { instant: new Date(raw), date: x.date ?? raw.slice(0, 10), raw, toISOString: () => new Date(raw).toISOString() } as DateTimeValue;
+    return {
+      instant: new Date(raw),
+      date: x.date ?? raw.slice(0, 10),
+      raw,
+      toISOString: () => new Date(raw).toISOString(),
+    } as DateTimeValue;
   };
   return { start: dt(e.start), end: dt(e.end), allDay, timeZone: e.start?.timeZone ?? null };
 }
@@ -156,10 +220,12 @@ export function toEventType(e: GoogleEvent, local?: Pick<CalendarEvent, 'syncSta
     end: new Date(e.end?.dateTime ?? `${e.end?.date}T00:00:00Z`),
     allDay,
     startDate: allDay ? e.start!.date! : null,
-    endDate: allDay ? e.end?.date ?? null : null,
+    endDate: allDay ? (e.end?.date ?? null) : null,
     timeZone: e.start?.timeZone ?? null,
     status: e.status ?? 'confirmed',
-    attendees: (e.attendees ?? []).filter((a) => a.email).map((a) => ({ email: a.email!, responseStatus: a.responseStatus ?? 'needsAction' })),
+    attendees: (e.attendees ?? [])
+      .filter((a) => a.email)
+      .map((a) => ({ email: a.email!, responseStatus: a.responseStatus ?? 'needsAction' })),
     recurrence: e.recurrence ?? [],
     etag: e.etag ?? null,
     syncState: local ? SyncStateEnum[local.syncState] : SyncStateEnum.SYNCED,
@@ -177,15 +243,21 @@ export function sameValue(ours: unknown, google: unknown): boolean {
   const empty = (v: unknown) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0);
   if (empty(ours) || empty(google)) return empty(ours) && empty(google);
   if (Array.isArray(ours) && Array.isArray(google)) {
-    const byEmail = (v: unknown) => (v && typeof v === 'object' && typeof (v as { email?: unknown }).email === 'string' ? (v as { email: string }).email.toLowerCase() : undefined);
+    const byEmail = (v: unknown) =>
+      v && typeof v === 'object' && typeof (v as { email?: unknown }).email === 'string'
+        ? (v as { email: string }).email.toLowerCase()
+        : undefined;
     if (ours.length !== google.length) return false;
-    if (ours.every((o) => byEmail(o) !== undefined)) return ours.every((o) => google.some((g) => byEmail(g) === byEmail(o) && sameValue(o, g)));
+    if (ours.every((o) => byEmail(o) !== undefined))
+      return ours.every((o) => google.some((g) => byEmail(g) === byEmail(o) && sameValue(o, g)));
     return ours.every((o, i) => sameValue(o, google[i]));
   }
   if (typeof ours === 'object' && typeof google === 'object' && !Array.isArray(ours) && !Array.isArray(google)) {
-    return Object.entries(ours as Record<string, unknown>).every(([k, v]) => (k === 'dateTime' && typeof v === 'string' && typeof (google as Record<string, unknown>)[k] === 'string'
-      ? Date.parse(v) === Date.parse((google as Record<string, string>)[k])
-      : sameValue(v, (google as Record<string, unknown>)[k])));
+    return Object.entries(ours as Record<string, unknown>).every(([k, v]) =>
+      k === 'dateTime' && typeof v === 'string' && typeof (google as Record<string, unknown>)[k] === 'string'
+        ? Date.parse(v) === Date.parse((google as Record<string, string>)[k])
+        : sameValue(v, (google as Record<string, unknown>)[k]),
+    );
   }
   return ours === google;
 }

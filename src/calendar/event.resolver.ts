@@ -4,17 +4,30 @@ import { ContactType, SyncStatusType } from '../contacts/contact.type';
 import { IDEMPOTENCY_KEY_DOC } from '../idempotency/idempotency';
 import { DateTimeValue } from './date-time.scalar';
 import { EventInput, EventPatch } from './event.input';
-import { AttendeeType, CalendarSyncStatusType, EventChangeConnectionType, EventConnectionType, EventType } from './event.type';
+import {
+  AttendeeType,
+  CalendarSyncStatusType,
+  EventChangeConnectionType,
+  EventConnectionType,
+  EventType,
+} from './event.type';
 
 @Resolver(() => EventType)
 export class EventResolver {
-  @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).',
+  })
   syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): Promise<string | null> {
     return ctx.syncErrorOf('calendar', e);
   }
 
   @Authorized()
-  @Query(() => EventConnectionType, { description: 'The caller\'s events overlapping [from, to), recurring series expanded into instances, ordered by start.' })
+  @Query(() => EventConnectionType, {
+    description:
+      "The caller's events overlapping [from, to), recurring series expanded into instances, ordered by start.",
+  })
   events(
     @Ctx() ctx: GatewayContext,
     @Arg('from', () => DateTimeValue) from: DateTimeValue,
@@ -36,14 +49,19 @@ export class EventResolver {
   createEvent(
     @Ctx() ctx: GatewayContext,
     @Arg('input', () => EventInput) input: EventInput,
-    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC }) idempotencyKey?: string | null,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC })
+    idempotencyKey?: string | null,
   ): Promise<EventType> {
     return ctx.services.calendar.create(ctx.scope(), input, idempotencyKey);
   }
 
   @Authorized()
   @Mutation(() => EventType)
-  updateEvent(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string, @Arg('input', () => EventPatch) input: EventPatch): Promise<EventType> {
+  updateEvent(
+    @Ctx() ctx: GatewayContext,
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => EventPatch) input: EventPatch,
+  ): Promise<EventType> {
     return ctx.services.calendar.update(ctx.scope(), id, input);
   }
 
@@ -55,7 +73,8 @@ export class EventResolver {
 
   @Authorized()
   @Query(() => EventChangeConnectionType, {
-    description: 'Events of the primary calendar that were created, changed or cancelled (here or in Google), in the order they were recorded; pass endCursor back as after. Synced with Google first when the last sync is older than CALENDAR_CACHE_SECONDS (syncCalendar or push notifications fetch news sooner). A cursor older than CALENDAR_CHANGES_RETENTION_DAYS is BAD_USER_INPUT with reason cursor_expired: re-read events(from, to) and continue from extensions.resyncCursor.',
+    description:
+      'Events of the primary calendar that were created, changed or cancelled (here or in Google), in the order they were recorded; pass endCursor back as after. Synced with Google first when the last sync is older than CALENDAR_CACHE_SECONDS (syncCalendar or push notifications fetch news sooner). A cursor older than CALENDAR_CHANGES_RETENTION_DAYS is BAD_USER_INPUT with reason cursor_expired: re-read events(from, to) and continue from extensions.resyncCursor.',
   })
   eventChanges(
     @Ctx() ctx: GatewayContext,
@@ -76,7 +95,11 @@ export class EventResolver {
 
 @Resolver(() => AttendeeType)
 export class AttendeeResolver {
-  @FieldResolver(() => ContactType, { nullable: true, description: 'The caller\'s CRM contact with this email (contacts-by-email loader: one query for all attendees of a response).' })
+  @FieldResolver(() => ContactType, {
+    nullable: true,
+    description:
+      "The caller's CRM contact with this email (contacts-by-email loader: one query for all attendees of a response).",
+  })
   contact(@Root() a: AttendeeType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
     return ctx.contactByEmail(a.email);
   }

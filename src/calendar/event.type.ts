@@ -8,7 +8,7 @@ export class AttendeeType {
   @Field()
   email: string;
 
-  @Field({ description: 'needsAction, declined, tentative or accepted (Google\'s values).' })
+  @Field({ description: "needsAction, declined, tentative or accepted (Google's values)." })
   responseStatus: string;
 
   /** Resolved through the contacts-by-email loader (see EventResolver). */
@@ -23,7 +23,7 @@ export class EventType {
   @Field()
   googleEventId: string;
 
-  @Field(() => String, { nullable: true, description: 'For an instance of a recurring series: the series\' id.' })
+  @Field(() => String, { nullable: true, description: "For an instance of a recurring series: the series' id." })
   recurringEventId: string | null;
 
   @Field(() => String, { nullable: true })
@@ -38,16 +38,24 @@ export class EventType {
   @Field(() => Date, { description: 'For all-day events: the start date at 00:00 UTC (see startDate).' })
   start: Date;
 
-  @Field(() => Date, { description: 'Exclusive. For all-day events: the day after the last day, at 00:00 UTC (see endDate).' })
+  @Field(() => Date, {
+    description: 'Exclusive. For all-day events: the day after the last day, at 00:00 UTC (see endDate).',
+  })
   end: Date;
 
   @Field()
   allDay: boolean;
 
-  @Field(() => String, { nullable: true, description: 'All-day events: the first day, YYYY-MM-DD, as in Google (never shifted by time zones).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'All-day events: the first day, YYYY-MM-DD, as in Google (never shifted by time zones).',
+  })
   startDate: string | null;
 
-  @Field(() => String, { nullable: true, description: 'All-day events: the day after the last day, YYYY-MM-DD (Google\'s exclusive end).' })
+  @Field(() => String, {
+    nullable: true,
+    description: "All-day events: the day after the last day, YYYY-MM-DD (Google's exclusive end).",
+  })
   endDate: string | null;
 
   @Field(() => String, { nullable: true, description: 'IANA time zone of the event.' })
@@ -62,7 +70,10 @@ export class EventType {
   @Field(() => [String], { description: 'RRULE, EXRULE, RDATE and EXDATE lines of a series.' })
   recurrence: string[];
 
-  @Field(() => String, { nullable: true, description: 'Google\'s etag: pass it to updateEvent to detect concurrent edits.' })
+  @Field(() => String, {
+    nullable: true,
+    description: "Google's etag: pass it to updateEvent to detect concurrent edits.",
+  })
   etag: string | null;
 
   @Field(() => SyncStateEnum)
@@ -95,7 +106,7 @@ export class EventConnectionType {
 
 @ObjectType('CalendarWriteFailure')
 export class CalendarWriteFailureType {
-  @Field({ description: 'The event\'s id.' })
+  @Field({ description: "The event's id." })
   eventId: string;
 
   @Field(() => String, { nullable: true })
@@ -108,7 +119,9 @@ export class CalendarWriteFailureType {
   at: Date;
 }
 
-@ObjectType('EventChange', { description: 'An event of the primary calendar that changed or was cancelled, as the incremental sync saw it.' })
+@ObjectType('EventChange', {
+  description: 'An event of the primary calendar that changed or was cancelled, as the incremental sync saw it.',
+})
 export class EventChangeType {
   @Field()
   eventId: string;
@@ -116,7 +129,10 @@ export class EventChangeType {
   @Field({ description: 'confirmed, tentative or cancelled' })
   status: string;
 
-  @Field(() => EventType, { nullable: true, description: 'Null for cancelled events (Google sends few fields for them).' })
+  @Field(() => EventType, {
+    nullable: true,
+    description: 'Null for cancelled events (Google sends few fields for them).',
+  })
   event: EventType | null;
 
   @Field(() => Date)
@@ -143,7 +159,10 @@ export class EventChangeConnectionType {
 
 @ObjectType('CalendarSyncStatus')
 export class CalendarSyncStatusType {
-  @Field(() => ID, { description: 'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.' })
+  @Field(() => ID, {
+    description:
+      'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.',
+  })
   id: string;
 
   @Field(() => Date, { nullable: true })
@@ -161,7 +180,11 @@ export class CalendarSyncStatusType {
   @Field(() => Date, { nullable: true })
   staleSince: Date | null;
 
-  @Field(() => SyncErrorType, { nullable: true, description: 'What stops the calendar from syncing now, from the brokerage\'s key or the last sync; null when all is well.' })
+  @Field(() => SyncErrorType, {
+    nullable: true,
+    description:
+      "What stops the calendar from syncing now, from the brokerage's key or the last sync; null when all is well.",
+  })
   error: SyncErrorType | null;
 
   @Field(() => String, { nullable: true, description: 'error.message (kept for older clients).' })
@@ -173,9 +196,15 @@ export class CalendarSyncStatusType {
   @Field(() => Int)
   failedChanges: number;
 
-  @Field(() => Date, { nullable: true, description: 'When the push-notification channel expires (null: not watching).' })
+  @Field(() => Date, {
+    nullable: true,
+    description: 'When the push-notification channel expires (null: not watching).',
+  })
   watchExpiresAt: Date | null;
 
-  @Field(() => [CalendarWriteFailureType], { description: 'Writes Google refused for good (newest first, at most 50): the event keeps syncState FAILED and this reason until it is written again.' })
+  @Field(() => [CalendarWriteFailureType], {
+    description:
+      'Writes Google refused for good (newest first, at most 50): the event keeps syncState FAILED and this reason until it is written again.',
+  })
   failedWrites: CalendarWriteFailureType[];
 }

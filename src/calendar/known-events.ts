@@ -10,7 +10,10 @@
 import type { CalendarKnown } from '../entities';
 import type { GoogleEvent } from '../google/calendar';
 
-/** An all-day event's end date is midnight in the calendar's zone: from 14 hours before (UTC+14) to 12 after (UTC-12) midnight UTC; the later bound, with room. */
+/**
+ * An all-day event's end date is midnight in the calendar's zone: from 14 hours before (UTC+14) to 12 after (UTC-12)
+ * midnight UTC; the later bound, with room.
+ */
 const LATEST_ZONE_MS = 14 * 3600_000;
 
 export type KnownState = Pick<CalendarKnown, 'etag' | 'status' | 'endsAt'>;
@@ -30,6 +33,10 @@ export function alreadyKnown(known: KnownState | undefined, e: GoogleEvent): boo
 /** When the event stops being returned by a listing from `timeMin` (Google filters on the end); null when unknown. */
 function endOf(e: GoogleEvent): Date | null {
   if (e.recurrence?.length) return null; // a series: its last instance would take the recurrence rules to find
-  const ms = e.end?.dateTime ? Date.parse(e.end.dateTime) : e.end?.date ? Date.parse(`${e.end.date}T00:00:00Z`) + LATEST_ZONE_MS : NaN;
+  const ms = e.end?.dateTime
+    ? Date.parse(e.end.dateTime)
+    : e.end?.date
+      ? Date.parse(`${e.end.date}T00:00:00Z`) + LATEST_ZONE_MS
+      : NaN;
   return Number.isNaN(ms) ? null : new Date(ms);
 }

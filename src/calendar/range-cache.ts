@@ -11,27 +11,34 @@ import { MAX_EVENTS_PER_LOAD } from './event-window';
 const MAX_LOADS_PER_AGENT = 2;
 /**
  * Distinct windows one agent may have waiting for a load; beyond, a view is refused with RATE_LIMITED rather than
- * queued (a thousand distinct-day views would otherwise keep calling Google for minutes, long after their clients left).
+ * queued (a thousand distinct-day views would otherwise keep calling Google for minutes, long after their clients
+ * left).
  */
 const MAX_WAITING_LOADS_PER_AGENT = 24; // two years of month views asked at once
 const LOAD_RETRY_AFTER_SECONDS = 2;
 /** Cached windows and their events in the whole process. */
-export const MAX_CACHED_WINDOWS = 1000;
-export const MAX_CACHED_EVENTS = 100_000;
+const MAX_CACHED_WINDOWS = 1000;
+const MAX_CACHED_EVENTS = 100_000;
 /** One agent's share of the cache: two full windows. */
 const MAX_CACHED_WINDOWS_PER_AGENT = 50;
-export const MAX_CACHED_EVENTS_PER_AGENT = 2 * MAX_EVENTS_PER_LOAD;
+const MAX_CACHED_EVENTS_PER_AGENT = 2 * MAX_EVENTS_PER_LOAD;
 
 /** What one agent may hold of the cache and run at once. */
 export interface AgentBounds {
   maxLoadsPerAgent: number;
-  /** Loads of one agent waiting for a turn; more are refused with RATE_LIMITED (default MAX_WAITING_LOADS_PER_AGENT). */
+  /**
+   * Loads of one agent waiting for a turn; more are refused with RATE_LIMITED (default MAX_WAITING_LOADS_PER_AGENT).
+   */
   maxWaitingLoadsPerAgent?: number;
   maxWindowsPerAgent: number;
   maxEventsPerAgent: number;
 }
 
-export const AGENT_BOUNDS: AgentBounds = { maxLoadsPerAgent: MAX_LOADS_PER_AGENT, maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT, maxEventsPerAgent: MAX_CACHED_EVENTS_PER_AGENT };
+const AGENT_BOUNDS: AgentBounds = {
+  maxLoadsPerAgent: MAX_LOADS_PER_AGENT,
+  maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT,
+  maxEventsPerAgent: MAX_CACHED_EVENTS_PER_AGENT,
+};
 
 interface CacheEntry {
   generation: number;
@@ -99,8 +106,16 @@ export class RangeCache {
     return this.shared && this.ttlMs > 0 ? this.shared.bump(agent).catch(this.onSharedError) : Promise.resolve();
   }
 
-  /** The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's length by default). */
-  async get<T = GoogleEvent[]>(agent: AgentKey, key: string, load: () => Promise<T>, weigh: (value: T) => number = (v) => (v as unknown[]).length): Promise<T> {
+  /**
+   * The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's
+   * length by default).
+   */
+  async get<T = GoogleEvent[]>(
+    agent: AgentKey,
+    key: string,
+    load: () => Promise<T>,
+    weigh: (value: T) => number = (v) => (v as unknown[]).length,
+  ): Promise<T> {
     const { agentId } = agent;
     const hit = this.entries.get(agentId)?.get(key);
     if (this.ttlMs <= 0 && !hit) return this.serve(agentId, key, 0, load, weigh);
@@ -108,10 +123,17 @@ export class RangeCache {
     return this.serve(agentId, key, shared, load, weigh);
   }
 
-  private serve<T>(agentId: string, key: string, shared: number, load: () => Promise<T>, weigh: (value: T) => number): Promise<T> {
+  private serve<T>(
+    agentId: string,
+    key: string,
+    shared: number,
+    load: () => Promise<T>,
+    weigh: (value: T) => number,
+  ): Promise<T> {
     const gen = this.generations.get(agentId) ?? 0;
     const hit = this.entries.get(agentId)?.get(key);
-    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now()) return Promise.resolve(hit.value as T);
+    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now())
+      return Promise.resolve(hit.value as T);
     const flight = `${agentId}|${key}|${gen}|${shared}`;
     const running = this.inflight.get(flight);
     if (running) return running as Promise<T>;
@@ -119,7 +141,13 @@ export class RangeCache {
       .then((value) => {
         // A write or a notification during the call makes the result stale: answer it, do not keep it.
         if ((this.generations.get(agentId) ?? 0) === gen && shared !== -1 && this.ttlMs > 0) {
-          this.keep(agentId, key, { generation: gen, shared, expiresAt: Date.now() + this.ttlMs, value, weight: weigh(value) });
+          this.keep(agentId, key, {
+            generation: gen,
+            shared,
+            expiresAt: Date.now() + this.ttlMs,
+            value,
+            weight: weigh(value),
+          });
         }
         return value;
       })
@@ -128,14 +156,20 @@ export class RangeCache {
     return p;
   }
 
-  /** Runs the load once fewer than maxLoadsPerAgent loads of the agent are running; otherwise when one ends (in order). */
+  /**
+   * Runs the load once fewer than maxLoadsPerAgent loads of the agent are running; otherwise when one ends (in order).
+   */
   private async limited<T>(agentId: string, load: () => Promise<T>): Promise<T> {
     let slots = this.loads.get(agentId);
     if (!slots) this.loads.set(agentId, (slots = { running: 0, waiting: [] }));
     const mine = slots;
     if (mine.running < this.bounds.maxLoadsPerAgent) mine.running++;
     else if (mine.waiting.length >= (this.bounds.maxWaitingLoadsPerAgent ?? MAX_WAITING_LOADS_PER_AGENT)) {
-      throw new AppError(ErrorCode.RATE_LIMITED, `Too many different calendar ranges are being loaded for you at once; ask again in ${LOAD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: LOAD_RETRY_AFTER_SECONDS });
+      throw new AppError(
+        ErrorCode.RATE_LIMITED,
+        `Too many different calendar ranges are being loaded for you at once; ask again in ${LOAD_RETRY_AFTER_SECONDS} s`,
+        { retryAfterSeconds: LOAD_RETRY_AFTER_SECONDS },
+      );
     } else await new Promise<void>((resolve) => mine.waiting.push(resolve)); // a finishing load hands its slot over
     try {
       return await load();
@@ -194,10 +228,21 @@ export class RangeCache {
  * two full windows, the process ten agents' worth at least; with fixed numbers a raised cap made every large window
  * uncacheable.
  */
-export function viewCache(settings: Pick<Config['calendar'], 'cacheMs' | 'maxEventsPerView'>, ds: DataSource, log?: Logger): RangeCache {
+export function viewCache(
+  settings: Pick<Config['calendar'], 'cacheMs' | 'maxEventsPerView'>,
+  ds: DataSource,
+  log?: Logger,
+): RangeCache {
   const cap = settings.maxEventsPerView;
-  return new RangeCache(settings.cacheMs, MAX_CACHED_WINDOWS, Math.max(MAX_CACHED_EVENTS, 10 * cap), new DbGenerations(ds), (err) => log?.warn({ err }, 'could not mark calendar views stale for the other replicas'), {
-    ...AGENT_BOUNDS,
-    maxEventsPerAgent: Math.max(MAX_CACHED_EVENTS_PER_AGENT, 2 * cap),
-  });
+  return new RangeCache(
+    settings.cacheMs,
+    MAX_CACHED_WINDOWS,
+    Math.max(MAX_CACHED_EVENTS, 10 * cap),
+    new DbGenerations(ds),
+    (err) => log?.warn({ err }, 'could not mark calendar views stale for the other replicas'),
+    {
+      ...AGENT_BOUNDS,
+      maxEventsPerAgent: Math.max(MAX_CACHED_EVENTS_PER_AGENT, 2 * cap),
+    },
+  );
 }

@@ -9,7 +9,10 @@ import { openDatabase } from '../db/data-source';
 
 async function main() {
   const db = loadDatabaseConfig();
-  if (db.kind === 'sqlite' && process.env.NODE_ENV === 'production') throw new Error('DATABASE_URL is not set: in production this would migrate a local SQLite file, not the database the gateway uses');
+  if (db.kind === 'sqlite' && process.env.NODE_ENV === 'production')
+    throw new Error(
+      'DATABASE_URL is not set: in production this would migrate a local SQLite file, not the database the gateway uses',
+    );
   const ds = await openDatabase(db);
   const applied = (await ds.query('SELECT COUNT(*) AS n FROM migrations')) as { n: number | string }[];
   await ds.destroy();

@@ -18,7 +18,8 @@ import { AppError } from '../errors';
 import { createLogger } from '../logger';
 import type { CheckResult } from '../onboarding/doctor';
 
-const USAGE = 'usage: npm run onboard -- --brokerage <domain> --key <key.json> --test-email <user@domain> [--name "Brokerage name"]';
+const USAGE =
+  'usage: npm run onboard -- --brokerage <domain> --key <key.json> --test-email <user@domain> [--name "Brokerage name"]';
 
 export function formatCheck(c: CheckResult): string {
   const head = `${c.ok ? '✓' : '✗'} ${c.name.padEnd(15)} ${c.ok ? '' : `${c.code}  `}${c.message}`;
@@ -26,13 +27,23 @@ export function formatCheck(c: CheckResult): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { brokerage: { type: 'string' }, key: { type: 'string' }, 'test-email': { type: 'string' }, name: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      brokerage: { type: 'string' },
+      key: { type: 'string' },
+      'test-email': { type: 'string' },
+      name: { type: 'string' },
+    },
+  });
   if (!values.brokerage || !values.key || !values['test-email']) throw new Error(USAGE);
   let keyJson: string;
   try {
     keyJson = readFileSync(values.key, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read the key file ${values.key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new Error(
+      `cannot read the key file ${values.key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
   const config = loadConfig();
   const ds = await openDatabase(config.database);
@@ -40,14 +51,22 @@ async function main(): Promise<number> {
     const domain = values.brokerage.toLowerCase();
     let brokerage = await ds.getRepository(Brokerage).findOneBy({ domain });
     if (!brokerage) {
-      if (!values.name) throw new Error(`no brokerage is registered for the domain ${domain}; add --name "Brokerage name" to register it`);
+      if (!values.name)
+        throw new Error(
+          `no brokerage is registered for the domain ${domain}; add --name "Brokerage name" to register it`,
+        );
       brokerage = { id: randomUUID(), name: values.name, domain, createdAt: new Date() };
       await ds.getRepository(Brokerage).insert(brokerage);
       process.stdout.write(`registered brokerage ${values.name} (${domain})\n`);
     }
     const services = buildServices(config, ds, createLogger('silent'));
     process.stdout.write(`verifying as ${values['test-email']} …\n`);
-    const result = await services.onboarding.submit({ brokerageId: brokerage.id, actor: 'cli:onboard' }, keyJson, values['test-email'], (c) => process.stdout.write(formatCheck(c) + '\n'));
+    const result = await services.onboarding.submit(
+      { brokerageId: brokerage.id, actor: 'cli:onboard' },
+      keyJson,
+      values['test-email'],
+      (c) => process.stdout.write(formatCheck(c) + '\n'),
+    );
     const sa = result.serviceAccount;
     process.stdout.write(
       result.status === 'VERIFIED'
@@ -63,7 +82,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`onboard: ${err instanceof ConfigError || err instanceof AppError ? err.message : (err as Error).message}\n`);
+    process.stderr.write(
+      `onboard: ${err instanceof ConfigError || err instanceof AppError ? err.message : (err as Error).message}\n`,
+    );
     process.exit(1);
   },
 );

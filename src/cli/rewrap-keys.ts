@@ -16,8 +16,11 @@ async function main() {
   const ds = await openDatabase(config.database);
   try {
     const report = await rewrapAllCredentials(ds, new Envelope(config.keyEncryptionKeys), 'cli:keys:rewrap');
-    process.stdout.write(`active key-encryption key: ${report.activeKekId}\nre-wrapped: ${report.rewrapped}\nfailed: ${report.failed.length}\n`);
-    for (const f of report.failed) process.stdout.write(`  credential ${f.credentialId} (brokerage ${f.brokerageId}): ${f.reason}\n`);
+    process.stdout.write(
+      `active key-encryption key: ${report.activeKekId}\nre-wrapped: ${report.rewrapped}\nfailed: ${report.failed.length}\n`,
+    );
+    for (const f of report.failed)
+      process.stdout.write(`  credential ${f.credentialId} (brokerage ${f.brokerageId}): ${f.reason}\n`);
     process.exitCode = report.failed.length ? 1 : 0;
   } finally {
     await ds.destroy();

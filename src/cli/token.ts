@@ -8,15 +8,22 @@ import { ConfigError, loadConfig } from '../config';
 
 async function main() {
   const { values } = parseArgs({
-    options: { email: { type: 'string' }, admin: { type: 'boolean', default: false }, ttl: { type: 'string', default: String(12 * 3600) } },
+    options: {
+      email: { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      ttl: { type: 'string', default: String(12 * 3600) },
+    },
   });
   if (!values.email || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(values.email)) {
     throw new Error('usage: npm run token -- --email <agent@domain> [--admin] [--ttl <seconds>]');
   }
   const ttl = Number(values.ttl);
-  if (!Number.isInteger(ttl) || ttl <= 0) throw new Error(`--ttl must be a positive number of seconds (got "${values.ttl}")`);
+  if (!Number.isInteger(ttl) || ttl <= 0)
+    throw new Error(`--ttl must be a positive number of seconds (got "${values.ttl}")`);
   const config = loadConfig();
-  process.stdout.write((await signSandboxToken(config.auth, values.email.toLowerCase(), { admin: values.admin, ttlSeconds: ttl })) + '\n');
+  process.stdout.write(
+    (await signSandboxToken(config.auth, values.email.toLowerCase(), { admin: values.admin, ttlSeconds: ttl })) + '\n',
+  );
 }
 
 main().catch((err) => {

@@ -58,8 +58,14 @@ export async function changeFeed(m: EntityManager, agent: FeedAgent): Promise<Fe
   /** Takes `n` positions: the last of them. */
   const advance = async (n: number) => {
     await agents.increment({ id: agent.agentId, brokerageId: agent.brokerageId }, 'contactChangeSeq', n);
-    const row = await agents.findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
-    if (!row) throw new Error(`agent ${agent.agentId} of brokerage ${agent.brokerageId} not found while recording a contact change`);
+    const row = await agents.findOne({
+      where: { id: agent.agentId, brokerageId: agent.brokerageId },
+      select: { id: true, contactChangeSeq: true },
+    });
+    if (!row)
+      throw new Error(
+        `agent ${agent.agentId} of brokerage ${agent.brokerageId} not found while recording a contact change`,
+      );
     return row.contactChangeSeq;
   };
   const seq = await advance(1);
@@ -70,14 +76,21 @@ export async function changeFeed(m: EntityManager, agent: FeedAgent): Promise<Fe
     },
     async mark(ids) {
       for (const slice of chunks([...new Set(ids)], 500)) {
-        await m.getRepository(Contact).update({ id: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId }, { changeSeq: seq });
+        await m
+          .getRepository(Contact)
+          .update({ id: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId }, { changeSeq: seq });
       }
     },
   };
 }
 
 /** Changes contacts in a transaction of their own, at the agent's next feed position. */
-export function writeChanged(ds: DataSource, agent: FeedAgent, ids: readonly string[], write: (m: EntityManager) => Promise<unknown>): Promise<void> {
+export function writeChanged(
+  ds: DataSource,
+  agent: FeedAgent,
+  ids: readonly string[],
+  write: (m: EntityManager) => Promise<unknown>,
+): Promise<void> {
   return ds.transaction(async (m) => {
     const feed = await changeFeed(m, agent);
     await write(m);
@@ -98,8 +111,11 @@ export function encodeFeedCursor(c: FeedCursor): string {
 }
 
 export function decodeFeedCursor(cursor: string): FeedCursor {
-  const m = /^c1:(\d{1,15}):([0-9a-f-]{36})$/.exec(cursor.length <= 100 ? Buffer.from(cursor, 'base64url').toString('utf8') : '');
-  if (!m) throw badInput(`"after" is not a cursor of contactChanges (got "${cursor.slice(0, 60)}")`, { field: 'after' });
+  const m = /^c1:(\d{1,15}):([0-9a-f-]{36})$/.exec(
+    cursor.length <= 100 ? Buffer.from(cursor, 'base64url').toString('utf8') : '',
+  );
+  if (!m)
+    throw badInput(`"after" is not a cursor of contactChanges (got "${cursor.slice(0, 60)}")`, { field: 'after' });
   return { seq: Number(m[1]), id: m[2] };
 }
 
@@ -118,7 +134,12 @@ export interface FeedEntry {
  * on both databases, so a contact that became a tombstone between two reads cannot be missed by both), then the
  * contacts as they are now.
  */
-export async function readFeed(m: EntityManager, agent: FeedAgent, after: FeedCursor | null, first: number): Promise<{ entries: FeedEntry[]; hasMore: boolean }> {
+export async function readFeed(
+  m: EntityManager,
+  agent: FeedAgent,
+  after: FeedCursor | null,
+  first: number,
+): Promise<{ entries: FeedEntry[]; hasMore: boolean }> {
   const q = (s: string) => m.connection.driver.escape(s);
   // Each side ordered and cut to the page on its own index (agentId, changeSeq, id), then merged: a page reads
   // about `first` rows of each, however many contacts the agent has (without the inner limits, every page read and
@@ -136,23 +157,40 @@ export async function readFeed(m: EntityManager, agent: FeedAgent, after: FeedCu
   };
   const live = side('contact', 'id', 0, 'live');
   const dead = side('contact_tombstone', 'contactId', 1, 'dead');
-  const rows: { id: string; seq: number | string; gone: number | string }[] = await m.query(`${live.sql} UNION ALL ${dead.sql} ORDER BY seq, id LIMIT ?`, [...live.params, ...dead.params, first + 1]);
+  const rows: { id: string; seq: number | string; gone: number | string }[] = await m.query(
+    `${live.sql} UNION ALL ${dead.sql} ORDER BY seq, id LIMIT ?`,
+    [...live.params, ...dead.params, first + 1],
+  );
   const page = rows.slice(0, first);
   const liveIds = page.filter((r) => Number(r.gone) === 0).map((r) => r.id);
   const contacts = new Map<string, Contact>();
   for (const slice of chunks(liveIds, 500)) {
-    for (const c of await m.getRepository(Contact).find({ where: { id: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId } })) contacts.set(c.id, c);
+    for (const c of await m
+      .getRepository(Contact)
+      .find({ where: { id: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId } }))
+      contacts.set(c.id, c);
   }
   const deadIds = page.filter((r) => Number(r.gone) === 1).map((r) => r.id);
   const tombstones = new Map<string, Date>();
   for (const slice of chunks(deadIds, 500)) {
-    for (const t of await m.getRepository(ContactTombstone).find({ where: { contactId: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { contactId: true, deletedAt: true } })) tombstones.set(t.contactId, t.deletedAt);
+    for (const t of await m.getRepository(ContactTombstone).find({
+      where: { contactId: In(slice), agentId: agent.agentId, brokerageId: agent.brokerageId },
+      select: { contactId: true, deletedAt: true },
+    }))
+      tombstones.set(t.contactId, t.deletedAt);
   }
   const now = new Date();
   const entries = page.map((r): FeedEntry => {
-    const c = Number(r.gone) === 0 ? contacts.get(r.id) ?? null : null;
+    const c = Number(r.gone) === 0 ? (contacts.get(r.id) ?? null) : null;
     // Removed since the positions were read: a tombstone at a later position reports it again.
-    if (!c || c.deletedAt) return { id: r.id, seq: Number(r.seq), deleted: true, at: c?.deletedAt ?? tombstones.get(r.id) ?? now, contact: null };
+    if (!c || c.deletedAt)
+      return {
+        id: r.id,
+        seq: Number(r.seq),
+        deleted: true,
+        at: c?.deletedAt ?? tombstones.get(r.id) ?? now,
+        contact: null,
+      };
     return { id: r.id, seq: Number(r.seq), deleted: false, at: c.updatedAt, contact: c };
   });
   return { entries, hasMore: rows.length > first };
@@ -162,15 +200,26 @@ export async function readFeed(m: EntityManager, agent: FeedAgent, after: FeedCu
 /** The id of a cursor that stands after every contact at its position. */
 const PAST_EVERY_ID = 'ffffffff-ffff-ffff-ffff-ffffffffffff';
 
-export async function headCursor(m: EntityManager, agent: FeedAgent): Promise<string> {
-  const row = await m.getRepository(Agent).findOne({ where: { id: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, contactChangeSeq: true } });
+async function headCursor(m: EntityManager, agent: FeedAgent): Promise<string> {
+  const row = await m.getRepository(Agent).findOne({
+    where: { id: agent.agentId, brokerageId: agent.brokerageId },
+    select: { id: true, contactChangeSeq: true },
+  });
   // After every id at this position: nothing at it is repeated.
   return encodeFeedCursor({ seq: row?.contactChangeSeq ?? 0, id: PAST_EVERY_ID });
 }
 
 /** Throws CURSOR_EXPIRED (BAD_USER_INPUT, reason cursor_expired) when deletes after `after` were pruned. */
-export async function checkNotExpired(m: EntityManager, agent: FeedAgent, after: FeedCursor, retentionMs: number): Promise<void> {
-  const rec = await m.getRepository(ContactSyncRecord).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, changesPrunedThrough: true } });
+export async function checkNotExpired(
+  m: EntityManager,
+  agent: FeedAgent,
+  after: FeedCursor,
+  retentionMs: number,
+): Promise<void> {
+  const rec = await m.getRepository(ContactSyncRecord).findOne({
+    where: { agentId: agent.agentId, brokerageId: agent.brokerageId },
+    select: { agentId: true, changesPrunedThrough: true },
+  });
   // Each tombstone has a position of its own (FeedWrite.reserve): a cursor at the highest one pruned has read it.
   if (after.seq >= (rec?.changesPrunedThrough ?? 0)) return;
   const days = Math.round(retentionMs / 86_400_000);
@@ -187,20 +236,38 @@ const PRUNE_BATCH = 500;
  * Deletes the agent's tombstones older than the retention, recording the highest position deleted first (in the same
  * transaction), so a cursor below it is told. Returns how many went.
  */
-export async function pruneTombstones(ds: DataSource, agent: FeedAgent, retentionMs: number, now = new Date()): Promise<number> {
+export async function pruneTombstones(
+  ds: DataSource,
+  agent: FeedAgent,
+  retentionMs: number,
+  now = new Date(),
+): Promise<number> {
   const cutoff = new Date(now.getTime() - retentionMs);
   let removed = 0;
   for (;;) {
     const n = await ds.transaction(async (m) => {
-      const old = await m.getRepository(ContactTombstone).find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, deletedAt: LessThan(cutoff) }, select: { contactId: true, changeSeq: true }, order: { changeSeq: 'ASC' }, take: PRUNE_BATCH });
+      const old = await m.getRepository(ContactTombstone).find({
+        where: { agentId: agent.agentId, brokerageId: agent.brokerageId, deletedAt: LessThan(cutoff) },
+        select: { contactId: true, changeSeq: true },
+        order: { changeSeq: 'ASC' },
+        take: PRUNE_BATCH,
+      });
       if (!old.length) return 0;
       const top = Math.max(...old.map((t) => t.changeSeq));
       const recs = m.getRepository(ContactSyncRecord);
-      const rec = await recs.findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, changesPrunedThrough: true } });
+      const rec = await recs.findOne({
+        where: { agentId: agent.agentId, brokerageId: agent.brokerageId },
+        select: { agentId: true, changesPrunedThrough: true },
+      });
       if (!rec) return 0; // no sync record yet: the tombstones wait for the agent's first sync, which creates it
       // Only ever raised: a concurrent pruner with an older cutoff (another replica, the sweep) must not lower it.
-      await recs.update({ agentId: agent.agentId, brokerageId: agent.brokerageId, changesPrunedThrough: LessThan(top) }, { changesPrunedThrough: top });
-      await m.getRepository(ContactTombstone).delete({ contactId: In(old.map((t) => t.contactId)), brokerageId: agent.brokerageId });
+      await recs.update(
+        { agentId: agent.agentId, brokerageId: agent.brokerageId, changesPrunedThrough: LessThan(top) },
+        { changesPrunedThrough: top },
+      );
+      await m
+        .getRepository(ContactTombstone)
+        .delete({ contactId: In(old.map((t) => t.contactId)), brokerageId: agent.brokerageId });
       return old.length;
     });
     removed += n;

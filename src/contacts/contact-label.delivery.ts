@@ -37,9 +37,16 @@ export class LabelDelivery {
     private readonly sync: Pick<ContactSync, 'syncLabelsNow'>,
   ) {}
 
-  async send(kind: LabelKind, people: PeopleDriver, rows: Pick<OutboxRow, 'entityId'>[], agent: AgentKey): Promise<void> {
+  async send(
+    kind: LabelKind,
+    people: PeopleDriver,
+    rows: Pick<OutboxRow, 'entityId'>[],
+    agent: AgentKey,
+  ): Promise<void> {
     for (const id of [...new Set(rows.map((r) => r.entityId))]) {
-      const label = await this.ds.getRepository(ContactLabel).findOneBy({ id, agentId: agent.agentId, brokerageId: agent.brokerageId });
+      const label = await this.ds
+        .getRepository(ContactLabel)
+        .findOneBy({ id, agentId: agent.agentId, brokerageId: agent.brokerageId });
       if (!label) continue; // gone (deleted in Google, or its delete delivered): nothing left to send
       if (kind === 'label-create') await this.create(people, label, agent);
       else if (kind === 'label-update') await this.rename(people, label, agent);
@@ -58,7 +65,9 @@ export class LabelDelivery {
       if (!now || now.resourceName || now.deletedAt) return;
       label = now;
     }
-    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: label.name });
+    await this.ds
+      .getRepository(ContactLabel)
+      .update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: label.name });
     let group: ContactGroup;
     try {
       group = await people.createGroup(label.name);
@@ -68,7 +77,10 @@ export class LabelDelivery {
         // A definite answer (Google refused it, or was busy): nothing was made, so nothing is to be found by the
         // name sent later (a group the agent makes under that name in Google is not ours). Unanswered: kept.
         // Google's 5xx (kind 'unavailable') may have made it all the same: kept, as after a lost answer.
-        if (!(f.kind === 'network' || f.kind === 'unavailable' || isOurFailure(f))) await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null });
+        if (!(f.kind === 'network' || f.kind === 'unavailable' || isOurFailure(f)))
+          await this.ds
+            .getRepository(ContactLabel)
+            .update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null });
         throw err;
       }
       // Google has a group of this name: ours, created before with its answer lost, or one made in Google meanwhile.
@@ -77,7 +89,9 @@ export class LabelDelivery {
       await this.sync.syncLabelsNow(agent, people);
       const now = await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId });
       if (!now?.resourceName) {
-        await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null }); // nothing of ours was made
+        await this.ds
+          .getRepository(ContactLabel)
+          .update({ id: label.id, brokerageId: agent.brokerageId }, { sentName: null }); // nothing of ours was made
         throw new LabelRefused(`Google has a label named "${label.name}" that is not this one`);
       }
       return;
@@ -90,7 +104,8 @@ export class LabelDelivery {
     // when the create is recorded (stored), so nothing waits here.
     if (label.deletedAt || label.version <= label.syncedVersion || !label.resourceName) return;
     try {
-      // No etag: the rename is the agent's latest word on the name (a stale group etag would only make Google refuse it).
+      // No etag: the rename is the agent's latest word on the name (a stale group etag would only make Google refuse
+      // it).
       await this.stored(label, await people.renameGroup(label.resourceName, label.name));
     } catch (err) {
       const f = mapGoogleError(err, { api: 'people' });
@@ -105,7 +120,9 @@ export class LabelDelivery {
     if (!label.resourceName && label.sentName) {
       // Its create may have reached Google unanswered: the group is found first, so that it goes too.
       await this.sync.syncLabelsNow(agent, people);
-      label = (await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId })) ?? label;
+      label =
+        (await this.ds.getRepository(ContactLabel).findOneBy({ id: label.id, brokerageId: agent.brokerageId })) ??
+        label;
     }
     if (label.resourceName) {
       try {
@@ -116,7 +133,12 @@ export class LabelDelivery {
       }
     }
     // Kept as a tombstone (deleted, no longer linked): deleting it again answers true, as for contacts.
-    await this.ds.getRepository(ContactLabel).update({ id: label.id, brokerageId: agent.brokerageId }, { resourceName: null, sentName: null, syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+    await this.ds
+      .getRepository(ContactLabel)
+      .update(
+        { id: label.id, brokerageId: agent.brokerageId },
+        { resourceName: null, sentName: null, syncedVersion: label.version, syncState: 'SYNCED', syncError: null },
+      );
   }
 
   private async goneInGoogle(label: ContactLabel, agent: AgentKey): Promise<void> {
@@ -129,10 +151,14 @@ export class LabelDelivery {
       const repo = m.getRepository(ContactLabel);
       await repo.update({ id: label.id, brokerageId: label.brokerageId }, { resourceName: g.resourceName });
       // Caught up, unless it was renamed (or deleted) while this was sent: then the newer change follows.
-      const caughtUp = await repo.update({ id: label.id, brokerageId: label.brokerageId, version: label.version }, { syncedVersion: label.version, syncState: 'SYNCED', syncError: null });
+      const caughtUp = await repo.update(
+        { id: label.id, brokerageId: label.brokerageId, version: label.version },
+        { syncedVersion: label.version, syncState: 'SYNCED', syncError: null },
+      );
       if (!caughtUp.affected && !label.resourceName) {
         const now = await repo.findOneBy({ id: label.id, brokerageId: label.brokerageId });
-        if (now && !now.deletedAt && now.version > now.syncedVersion) await CONTACTS_OUTBOX.write(m, label, { kind: 'label-update', entityId: label.id });
+        if (now && !now.deletedAt && now.version > now.syncedVersion)
+          await CONTACTS_OUTBOX.write(m, label, { kind: 'label-update', entityId: label.id });
       }
       // Membership changes that could not be sent before the label was in Google (its create failed, then came back).
       if (!label.resourceName) await requeueMembers(m, label, { labelIds: [label.id] });
@@ -150,15 +176,28 @@ export class LabelDelivery {
     if (pending.length === 0) return;
     const contacts = new Map<string, Pick<Contact, 'id' | 'resourceName' | 'deletedAt'>>();
     for (let i = 0; i < pending.length; i += 500) {
-      const rows = await this.ds.getRepository(Contact).find({ where: { id: In(pending.slice(i, i + 500).map((r) => r.contactId)), agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { id: true, resourceName: true, deletedAt: true } });
+      const rows = await this.ds.getRepository(Contact).find({
+        where: {
+          id: In(pending.slice(i, i + 500).map((r) => r.contactId)),
+          agentId: agent.agentId,
+          brokerageId: agent.brokerageId,
+        },
+        select: { id: true, resourceName: true, deletedAt: true },
+      });
       for (const c of rows) contacts.set(c.id, c);
     }
     // A contact not in Google yet (its create failed) cannot be labelled there: its change waits.
-    const sendable = pending.filter((r) => contacts.get(r.contactId)?.resourceName && !contacts.get(r.contactId)?.deletedAt);
+    const sendable = pending.filter(
+      (r) => contacts.get(r.contactId)?.resourceName && !contacts.get(r.contactId)?.deletedAt,
+    );
     for (let i = 0; i < sendable.length; i += MEMBERS_MODIFY_MAX) {
       const chunk = sendable.slice(i, i + MEMBERS_MODIFY_MAX);
       const name = (r: ContactLabelMember) => contacts.get(r.contactId)!.resourceName!;
-      const res = await people.modifyGroupMembers(label.resourceName, chunk.filter((r) => r.pending === 'add').map(name), chunk.filter((r) => r.pending === 'remove').map(name));
+      const res = await people.modifyGroupMembers(
+        label.resourceName,
+        chunk.filter((r) => r.pending === 'add').map(name),
+        chunk.filter((r) => r.pending === 'remove').map(name),
+      );
       const notFound = new Set(res.notFound);
       const kept = new Set(res.keptInLastGroup);
       await this.ds.transaction(async (m) => {
@@ -180,12 +219,19 @@ export class LabelDelivery {
         const stillIn: string[] = [];
         for (const g of groups.values()) {
           for (let j = 0; j < g.ids.length; j += 500) {
-            const where = { labelId: label.id, agentId: agent.agentId, brokerageId: agent.brokerageId, changeNo: g.changeNo, contactId: In(g.ids.slice(j, j + 500)) };
+            const where = {
+              labelId: label.id,
+              agentId: agent.agentId,
+              brokerageId: agent.brokerageId,
+              changeNo: g.changeNo,
+              contactId: In(g.ids.slice(j, j + 500)),
+            };
             if (g.outcome === 'drop') await repo.delete(where);
             else {
               const res = await repo.update(where, { pending: null });
               // Only contacts settled here show the label again (one changed meanwhile keeps its own change).
-              if (g.outcome === 'kept' && res.affected === Math.min(500, g.ids.length - j)) stillIn.push(...g.ids.slice(j, j + 500));
+              if (g.outcome === 'kept' && res.affected === Math.min(500, g.ids.length - j))
+                stillIn.push(...g.ids.slice(j, j + 500));
             }
           }
         }

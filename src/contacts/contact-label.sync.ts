@@ -30,8 +30,15 @@ export interface LabelSyncResult {
  * A full listing also removes the labels Google no longer lists (deleted there). A label of ours whose create went
  * unanswered is linked to the group of its name (the create did reach Google), never created twice.
  */
-export async function syncLabels(ds: DataSource, agent: AgentKey, people: PeopleDriver, full = false): Promise<LabelSyncResult> {
-  const rec = await ds.getRepository(ContactSyncRecord).findOneByOrFail({ agentId: agent.agentId, brokerageId: agent.brokerageId });
+export async function syncLabels(
+  ds: DataSource,
+  agent: AgentKey,
+  people: PeopleDriver,
+  full = false,
+): Promise<LabelSyncResult> {
+  const rec = await ds
+    .getRepository(ContactSyncRecord)
+    .findOneByOrFail({ agentId: agent.agentId, brokerageId: agent.brokerageId });
   let token = full ? null : rec.groupSyncToken;
   const result: LabelSyncResult = { calls: 0, changed: 0 };
   const groups: ContactGroup[] = [];
@@ -62,7 +69,10 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: People
   let gone = new Set<string>();
   if (listedAll) {
     const listed = new Set(groups.filter((g) => !g.metadata?.deleted).map((g) => g.resourceName));
-    const linked = await ds.getRepository(ContactLabel).find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, kind: 'USER', resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
+    const linked = await ds.getRepository(ContactLabel).find({
+      where: { agentId: agent.agentId, brokerageId: agent.brokerageId, kind: 'USER', resourceName: Not(IsNull()) },
+      select: { id: true, resourceName: true },
+    });
     const missing = linked.map((l) => l.resourceName!).filter((rn) => !listed.has(rn));
     for (let i = 0; i < missing.length; i += GROUP_BATCH_GET_MAX) {
       const slice = missing.slice(i, i + GROUP_BATCH_GET_MAX);
@@ -70,14 +80,19 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: People
       try {
         responses = await people.getGroupsMetadata(slice);
       } catch {
-        // How Google answers a batch with a deleted group in it is not documented (docs/google-people-contact-details.md
+        // How Google answers a batch with a deleted group in it is not documented
+        // (docs/google-people-contact-details.md
         // §3.3): when it is an error, nothing is removed this time (a removal needs a confirmation); the next full
         // listing asks again.
         result.calls++;
         break;
       }
       result.calls++;
-      const alive = new Set(responses.filter((r) => r.contactGroup && !r.contactGroup.metadata?.deleted && (r.status?.code ?? 0) === 0).map((r) => r.requestedResourceName ?? r.contactGroup!.resourceName));
+      const alive = new Set(
+        responses
+          .filter((r) => r.contactGroup && !r.contactGroup.metadata?.deleted && (r.status?.code ?? 0) === 0)
+          .map((r) => r.requestedResourceName ?? r.contactGroup!.resourceName),
+      );
       gone = new Set([...gone, ...slice.filter((rn) => !alive.has(rn))]);
     }
   }
@@ -103,30 +118,68 @@ export async function syncLabels(ds: DataSource, agent: AgentKey, people: People
         // A rename of ours on its way wins (it is sent after this); otherwise Google's name. Guarded by the version
         // read: a rename committed meanwhile is not overwritten.
         if (existing.name !== name && existing.version === existing.syncedVersion && !existing.deletedAt) {
-          const res = await repo.update({ id: existing.id, brokerageId: agent.brokerageId, version: existing.version }, { name, version: existing.version + 1, syncedVersion: existing.version + 1, updatedAt: now });
+          const res = await repo.update(
+            { id: existing.id, brokerageId: agent.brokerageId, version: existing.version },
+            { name, version: existing.version + 1, syncedVersion: existing.version + 1, updatedAt: now },
+          );
           if (res.affected) result.changed++;
         }
         continue;
       }
       // Ours, created with its answer lost (Google has it, we did not learn its name): found by the name its create
       // was sent with, or by its name; a label deleted here since, only by the name sent (then its delete goes on).
-      const unlinked = known.find((l) => !l.resourceName && l.kind === 'USER' && !(l.deletedAt && l.version === l.syncedVersion) && (l.deletedAt ? l.sentName === name : l.name === name || l.sentName === name));
+      const unlinked = known.find(
+        (l) =>
+          !l.resourceName &&
+          l.kind === 'USER' &&
+          !(l.deletedAt && l.version === l.syncedVersion) &&
+          (l.deletedAt ? l.sentName === name : l.name === name || l.sentName === name),
+      );
       if (unlinked) {
         const renamed = unlinked.name !== name;
         // Renamed since its create was sent: not caught up, and the rename goes after the link.
-        await repo.update({ id: unlinked.id, brokerageId: agent.brokerageId }, { resourceName: rn, ...(renamed || unlinked.deletedAt ? { syncedVersion: 0 } : { syncedVersion: unlinked.version, syncState: 'SYNCED' as const, syncError: null }) });
+        await repo.update(
+          { id: unlinked.id, brokerageId: agent.brokerageId },
+          {
+            resourceName: rn,
+            ...(renamed || unlinked.deletedAt
+              ? { syncedVersion: 0 }
+              : { syncedVersion: unlinked.version, syncState: 'SYNCED' as const, syncError: null }),
+          },
+        );
         unlinked.resourceName = rn;
-        if (renamed && !unlinked.deletedAt) await CONTACTS_OUTBOX.write(m, agent, { kind: 'label-update', entityId: unlinked.id });
+        if (renamed && !unlinked.deletedAt)
+          await CONTACTS_OUTBOX.write(m, agent, { kind: 'label-update', entityId: unlinked.id });
         await requeueMembers(m, agent, { labelIds: [unlinked.id] });
       } else {
-        await repo.insert({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: rn, kind: system ? 'SYSTEM' : 'USER', name, version: 1, syncedVersion: 1, syncState: 'SYNCED', syncError: null, deletedAt: null, createdAt: now, updatedAt: now });
+        await repo.insert({
+          id: randomUUID(),
+          brokerageId: agent.brokerageId,
+          agentId: agent.agentId,
+          resourceName: rn,
+          kind: system ? 'SYSTEM' : 'USER',
+          name,
+          version: 1,
+          syncedVersion: 1,
+          syncState: 'SYNCED',
+          syncError: null,
+          deletedAt: null,
+          createdAt: now,
+          updatedAt: now,
+        });
       }
       result.changed++;
     }
-    for (const l of known) if (l.resourceName && gone.has(l.resourceName) && !removed.includes(l.id)) removed.push(l.id);
+    for (const l of known)
+      if (l.resourceName && gone.has(l.resourceName) && !removed.includes(l.id)) removed.push(l.id);
     await removeLabels(m, agent, feed, removed);
     result.changed += removed.length;
-    await m.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { groupSyncToken: next ?? null, groupsSyncedAt: now });
+    await m
+      .getRepository(ContactSyncRecord)
+      .update(
+        { agentId: agent.agentId, brokerageId: agent.brokerageId },
+        { groupSyncToken: next ?? null, groupsSyncedAt: now },
+      );
   });
   return result;
 }

@@ -1,7 +1,10 @@
 import { Field, ID, Int, ObjectType } from 'type-graphql';
 import { SyncStateEnum } from './contact.type';
 
-@ObjectType('ContactLabel', { description: 'A label (a Google contact group) of the caller\'s, such as "Buyers 2026"; "My Contacts" and "Starred" are Google\'s own (system: true, read-only).' })
+@ObjectType('ContactLabel', {
+  description:
+    'A label (a Google contact group) of the caller\'s, such as "Buyers 2026"; "My Contacts" and "Starred" are Google\'s own (system: true, read-only).',
+})
 export class ContactLabelType {
   @Field(() => ID)
   id: string;
@@ -9,16 +12,21 @@ export class ContactLabelType {
   @Field()
   name: string;
 
-  @Field({ description: 'One of Google\'s system groups (My Contacts, Starred): read-only here.' })
+  @Field({ description: "One of Google's system groups (My Contacts, Starred): read-only here." })
   system: boolean;
 
-  @Field(() => Int, { description: 'The caller\'s contacts in it, as contacts(label:) counts them.' })
+  @Field(() => Int, { description: "The caller's contacts in it, as contacts(label:) counts them." })
   memberCount: number;
 
-  @Field(() => String, { nullable: true, description: 'The People API contactGroups resource name; null until Google has the label.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The People API contactGroups resource name; null until Google has the label.',
+  })
   resourceName: string | null;
 
-  @Field(() => SyncStateEnum, { description: 'Whether Google has the label\'s name and existence (its members: the contacts\' syncState).' })
+  @Field(() => SyncStateEnum, {
+    description: "Whether Google has the label's name and existence (its members: the contacts' syncState).",
+  })
   syncState: SyncStateEnum;
 
   @Field(() => String, { nullable: true, description: 'Why Google does not have the change yet, or refused it.' })

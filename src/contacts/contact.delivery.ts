@@ -26,24 +26,45 @@ import { ErrorCode } from '../errors';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
-import { BATCH_CREATE_MAX, BATCH_DELETE_MAX, BATCH_GET_MAX, BATCH_UPDATE_MAX, type PeopleDriver, type Person } from '../google/people';
+import {
+  BATCH_CREATE_MAX,
+  BATCH_DELETE_MAX,
+  BATCH_GET_MAX,
+  BATCH_UPDATE_MAX,
+  type PeopleDriver,
+  type Person,
+} from '../google/people';
 import type { Logger } from '../logger';
 import { CONTACTS_OUTBOX, type LaneRef } from '../outbox/topics';
 import { parseUnconfirmed } from '../outbox/unconfirmed';
 import type { Outcome, OutboxHandler } from '../outbox/worker';
 import { changeFeed, writeChanged } from './contact-changes';
 import { LABEL_KINDS, LabelDelivery, LabelRefused, type LabelKind } from './contact-label.delivery';
-import { followGoogleMembershipsOf, groupsOf, labelsWithSystem, reclaimMemberships, requeueMembers } from './contact-label.mirror';
+import {
+  followGoogleMembershipsOf,
+  groupsOf,
+  labelsWithSystem,
+  reclaimMemberships,
+  requeueMembers,
+} from './contact-label.mirror';
 import { columnsOf, fieldsOf, removeContacts, writeEmails } from './contact.mirror';
 import type { ContactSync } from './contact.sync';
 import { mergeContact } from './merge';
 import { fieldsFromPerson, personFromFields, updateTimeOf } from './person.mapper';
 
-/** Rounds of "confirm unchanged in Google, else read again and apply" before a delete run waits for its next attempt. */
+/**
+ * Rounds of "confirm unchanged in Google, else read again and apply" before a delete run waits for its next attempt.
+ */
 const DELETE_CONFIRM_ATTEMPTS = 3;
 
 /** Rows per batch; a label row is one label (its members go MEMBERS_MODIFY_MAX a call: contact-label.delivery.ts). */
-const LIMIT: Record<string, number | undefined> = { create: BATCH_CREATE_MAX, update: BATCH_UPDATE_MAX, delete: BATCH_DELETE_MAX, 'delete-copy': BATCH_DELETE_MAX, ...Object.fromEntries(LABEL_KINDS.map((k) => [k, 20])) };
+const LIMIT: Record<string, number | undefined> = {
+  create: BATCH_CREATE_MAX,
+  update: BATCH_UPDATE_MAX,
+  delete: BATCH_DELETE_MAX,
+  'delete-copy': BATCH_DELETE_MAX,
+  ...Object.fromEntries(LABEL_KINDS.map((k) => [k, 20])),
+};
 const isLabelKind = (kind: string): kind is LabelKind => (LABEL_KINDS as readonly string[]).includes(kind);
 
 class Retry extends Error {
@@ -66,7 +87,10 @@ export class ContactDelivery implements OutboxHandler {
     const limit = LIMIT[kind];
     if (!limit) return [{ seq: rows[0].seq, result: 'failed', error: `unknown contacts outbox kind "${kind}"` }];
     // The leading run of one kind, in batches of People's limit for that call.
-    const run = rows.slice(0, rows.findIndex((r) => r.kind !== kind) === -1 ? rows.length : rows.findIndex((r) => r.kind !== kind));
+    const run = rows.slice(
+      0,
+      rows.findIndex((r) => r.kind !== kind) === -1 ? rows.length : rows.findIndex((r) => r.kind !== kind),
+    );
     const batches: OutboxRow[][] = [];
     for (let i = 0; i < run.length; i += limit) batches.push(run.slice(i, i + limit));
 
@@ -87,7 +111,11 @@ export class ContactDelivery implements OutboxHandler {
             // Without that sync an unsure create must not be sent again: stay unsure, retry later. Whatever the sync
             // met, Google never saw these rows: never "refused", always retried (the reason shows in syncError).
             const f = { ...mapGoogleError(err, { api: 'people', subject: email }), retryable: true };
-            outcomes.push(...(await this.onFailure(lane, batch, f, err)).map((o) => (o.result === 'retry' && unsure ? { ...o, ambiguous: true } : o)));
+            outcomes.push(
+              ...(await this.onFailure(lane, batch, f, err)).map((o) =>
+                o.result === 'retry' && unsure ? { ...o, ambiguous: true } : o,
+              ),
+            );
             break;
           }
         }
@@ -111,7 +139,13 @@ export class ContactDelivery implements OutboxHandler {
     return outcomes;
   }
 
-  private async send(kind: string, people: PeopleDriver, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<void> {
+  private async send(
+    kind: string,
+    people: PeopleDriver,
+    batch: OutboxRow[],
+    lane: LaneRef,
+    agent: AgentRef,
+  ): Promise<void> {
     if (isLabelKind(kind)) await this.labels.send(kind, people, batch, agent);
     else if (kind === 'create') await this.creates(people, batch, lane);
     else if (kind === 'update') await this.updates(people, batch, lane);
@@ -119,7 +153,13 @@ export class ContactDelivery implements OutboxHandler {
     else await this.deleteCopies(people, batch);
   }
 
-  private async oneByOne(kind: string, session: GoogleSession, batch: OutboxRow[], lane: LaneRef, agent: AgentRef): Promise<{ outcomes: Outcome[]; stopped: boolean }> {
+  private async oneByOne(
+    kind: string,
+    session: GoogleSession,
+    batch: OutboxRow[],
+    lane: LaneRef,
+    agent: AgentRef,
+  ): Promise<{ outcomes: Outcome[]; stopped: boolean }> {
     const outcomes: Outcome[] = [];
     for (const row of batch) {
       try {
@@ -151,12 +191,27 @@ export class ContactDelivery implements OutboxHandler {
     // A stale etag is retried for contacts (their update re-reads them first); a label change sends no etag.
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || (!labels && f.kind === 'stale-etag')) {
       // Setup problems keep retrying with backoff: an admin can fix them, and nothing must be lost meanwhile.
-      const why = ours ? 'A temporary problem on our side; retrying' : f.remedy ? `${f.message}. ${f.remedy}` : f.message;
+      const why = ours
+        ? 'A temporary problem on our side; retrying'
+        : f.remedy
+          ? `${f.message}. ${f.remedy}`
+          : f.message;
       await this.markRun(lane, run, labels, { syncError: why });
-      return [{ seq: run[0].seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create' }];
+      return [
+        {
+          seq: run[0].seq,
+          result: 'retry',
+          error: f.message,
+          retryAfterMs: f.retryAfterMs,
+          ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create',
+        },
+      ];
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, `unexpected failure delivering ${what}`);
-    await this.markRun(lane, run, labels, { syncState: 'FAILED', syncError: `Google refused the change: ${f.message}` });
+    await this.markRun(lane, run, labels, {
+      syncState: 'FAILED',
+      syncError: `Google refused the change: ${f.message}`,
+    });
     return run.map((r) => ({ seq: r.seq, result: 'failed' as const, error: f.message }));
   }
 
@@ -164,7 +219,12 @@ export class ContactDelivery implements OutboxHandler {
    * Records why a run did not reach Google on what its rows name: the contacts (a change clients see, in the feed), or
    * the labels.
    */
-  private async markRun(lane: LaneRef, run: OutboxRow[], labels: boolean, patch: { syncError: string; syncState?: 'FAILED' }): Promise<void> {
+  private async markRun(
+    lane: LaneRef,
+    run: OutboxRow[],
+    labels: boolean,
+    patch: { syncError: string; syncState?: 'FAILED' },
+  ): Promise<void> {
     const ids = [...new Set(run.map((r) => r.entityId))];
     const where = { id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId };
     if (labels) await this.deps.ds.getRepository(ContactLabel).update(where, patch);
@@ -177,11 +237,22 @@ export class ContactDelivery implements OutboxHandler {
     // Flag the rows before Google sees the batch: if this process dies before it learns the outcome, the next
     // attempt (by any process) knows Google may have them and syncs first instead of creating copies.
     const seqs = run.map((r) => r.seq).filter((s) => s !== undefined);
-    if (seqs.length) await this.deps.ds.getRepository(OutboxRow).update({ seq: In(seqs), brokerageId: lane.brokerageId }, { ambiguous: true });
-    const created = await people.batchCreateContacts(contacts.map((c) => personFromFields(fieldsOf(c), null, { engageId: c.id })));
+    if (seqs.length)
+      await this.deps.ds
+        .getRepository(OutboxRow)
+        .update({ seq: In(seqs), brokerageId: lane.brokerageId }, { ambiguous: true });
+    const created = await people.batchCreateContacts(
+      contacts.map((c) => personFromFields(fieldsOf(c), null, { engageId: c.id })),
+    );
     const pairs = contacts.map((sent, i) => {
       const person = created[i];
-      if (!person?.resourceName) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return contact ${i + 1} of the batch`, retryable: true });
+      if (!person?.resourceName)
+        throw new Retry({
+          kind: 'unavailable',
+          code: ErrorCode.UPSTREAM_UNAVAILABLE,
+          message: `Google did not return contact ${i + 1} of the batch`,
+          retryable: true,
+        });
       return { sent, person };
     });
     await this.stored(pairs, lane);
@@ -192,14 +263,32 @@ export class ContactDelivery implements OutboxHandler {
     const mapped = contacts.filter((c) => c.resourceName);
     // Not in Google any more (deleted there, or never created): the edit wins, create it.
     const unmapped = contacts.filter((c) => !c.resourceName);
-    if (unmapped.length) await this.creates(people, unmapped.map((c) => ({ entityId: c.id }) as OutboxRow), lane);
+    if (unmapped.length)
+      await this.creates(
+        people,
+        unmapped.map((c) => ({ entityId: c.id }) as OutboxRow),
+        lane,
+      );
     if (mapped.length === 0) return;
     try {
-      const results = await people.batchUpdateContacts(Object.fromEntries(mapped.map((c) => [c.resourceName!, personFromFields(fieldsOf(c), c.person ? (JSON.parse(c.person) as Person) : null, { etag: c.googleEtag })])));
+      const results = await people.batchUpdateContacts(
+        Object.fromEntries(
+          mapped.map((c) => [
+            c.resourceName!,
+            personFromFields(fieldsOf(c), c.person ? (JSON.parse(c.person) as Person) : null, { etag: c.googleEtag }),
+          ]),
+        ),
+      );
       await this.stored(
         mapped.map((sent) => {
           const person = results.get(sent.resourceName!);
-          if (!person) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${sent.resourceName}`, retryable: true });
+          if (!person)
+            throw new Retry({
+              kind: 'unavailable',
+              code: ErrorCode.UPSTREAM_UNAVAILABLE,
+              message: `Google did not return ${sent.resourceName}`,
+              retryable: true,
+            });
           return { sent, person };
         }),
         lane,
@@ -222,24 +311,59 @@ export class ContactDelivery implements OutboxHandler {
       const byName = new Map(responses.map((r) => [r.requestedResourceName ?? r.person?.resourceName, r]));
       for (const c of slice) {
         const r = byName.get(c.resourceName!);
-        const current = await this.deps.ds.getRepository(Contact).findOneBy({ id: c.id, agentId: lane.agentId, brokerageId: lane.brokerageId });
+        const current = await this.deps.ds
+          .getRepository(Contact)
+          .findOneBy({ id: c.id, agentId: lane.agentId, brokerageId: lane.brokerageId });
         if (!current) continue;
         if (!r?.person || r.httpStatusCode === 404 || r.status?.code === 5) {
           // Deleted in Google, edited here: forget the mapping so it is created again, with its labels.
           await writeChanged(this.deps.ds, lane, [c.id], async (m) => {
-            await m.getRepository(Contact).update({ id: c.id, brokerageId: lane.brokerageId }, { resourceName: null, googleEtag: null, person: null, conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+            await m.getRepository(Contact).update(
+              { id: c.id, brokerageId: lane.brokerageId },
+              {
+                resourceName: null,
+                googleEtag: null,
+                person: null,
+                conflicts: JSON.stringify([
+                  {
+                    field: 'deleted',
+                    ours: 'edited',
+                    theirs: 'deleted',
+                    winner: 'crm',
+                    at: new Date().toISOString(),
+                  },
+                ]),
+              },
+            );
             await reclaimMemberships(m, current);
           });
           continue;
         }
         if (r.person.etag === current.googleEtag) continue;
-        const base = current.person ? fieldsFromPerson(JSON.parse(current.person) as Person) : fieldsFromPerson(r.person);
-        const { merged, conflicts } = mergeContact(base, fieldsOf(current), fieldsFromPerson(r.person), current.updatedAt, updateTimeOf(r.person), new Date(), parseUnconfirmed(current.unconfirmed));
+        const base = current.person
+          ? fieldsFromPerson(JSON.parse(current.person) as Person)
+          : fieldsFromPerson(r.person);
+        const { merged, conflicts } = mergeContact(
+          base,
+          fieldsOf(current),
+          fieldsFromPerson(r.person),
+          current.updatedAt,
+          updateTimeOf(r.person),
+          new Date(),
+          parseUnconfirmed(current.unconfirmed),
+        );
         await this.deps.ds.transaction(async (m) => {
           const feed = await changeFeed(m, lane);
           await m.getRepository(Contact).update(
             { id: c.id, version: current.version, brokerageId: lane.brokerageId },
-            { ...columnsOf(merged), googleEtag: r.person!.etag ?? null, person: JSON.stringify(r.person), googleUpdatedAt: updateTimeOf(r.person!), version: current.version + 1, ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) },
+            {
+              ...columnsOf(merged),
+              googleEtag: r.person!.etag ?? null,
+              person: JSON.stringify(r.person),
+              googleUpdatedAt: updateTimeOf(r.person!),
+              version: current.version + 1,
+              ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}),
+            },
           );
           await writeEmails(m, current, merged);
           await feed.mark([c.id]);
@@ -252,7 +376,12 @@ export class ContactDelivery implements OutboxHandler {
     let contacts = await this.load(run, agent.brokerageId, (c) => Boolean(c.deletedAt));
     for (let attempt = 1; !(await this.unchangedInGoogle(people, contacts, agent)); attempt++) {
       if (attempt === DELETE_CONFIRM_ATTEMPTS) {
-        throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'the contacts kept changing in Google while being deleted', retryable: true });
+        throw new Retry({
+          kind: 'unavailable',
+          code: ErrorCode.UPSTREAM_UNAVAILABLE,
+          message: 'the contacts kept changing in Google while being deleted',
+          retryable: true,
+        });
       }
       // What Google had was applied (an edit brings its contact back, a contact gone from Google is forgotten):
       // the rest is confirmed again.
@@ -266,11 +395,20 @@ export class ContactDelivery implements OutboxHandler {
         if (mapGoogleError(err, { api: 'people' }).kind !== 'not-found') throw err;
         // Some were already gone in Google: delete the rest one batch again, after finding which still exist.
         const responses = await people.getPersonsMetadata(remote.map((c) => c.resourceName!));
-        const alive = responses.filter((r) => r.person && r.httpStatusCode !== 404).map((r) => r.requestedResourceName ?? r.person!.resourceName!);
+        const alive = responses
+          .filter((r) => r.person && r.httpStatusCode !== 404)
+          .map((r) => r.requestedResourceName ?? r.person!.resourceName!);
         if (alive.length) await people.batchDeleteContacts(alive);
       }
     }
-    await this.deps.ds.transaction(async (m) => removeContacts(m, agent, await changeFeed(m, agent), contacts.map((c) => c.id)));
+    await this.deps.ds.transaction(async (m) =>
+      removeContacts(
+        m,
+        agent,
+        await changeFeed(m, agent),
+        contacts.map((c) => c.id),
+      ),
+    );
   }
 
   /**
@@ -288,22 +426,48 @@ export class ContactDelivery implements OutboxHandler {
       const slice = guarded.slice(i, i + BATCH_UPDATE_MAX);
       let results: Map<string, Person>;
       try {
-        results = await people.rewriteClientData(Object.fromEntries(slice.map((c) => [c.resourceName!, { etag: c.googleEtag, clientData: c.person ? ((JSON.parse(c.person) as Person).clientData ?? []) : [] }])));
+        results = await people.rewriteClientData(
+          Object.fromEntries(
+            slice.map((c) => [
+              c.resourceName!,
+              { etag: c.googleEtag, clientData: c.person ? ((JSON.parse(c.person) as Person).clientData ?? []) : [] },
+            ]),
+          ),
+        );
       } catch (err) {
         const kind = mapGoogleError(err, { api: 'people' }).kind;
         if (kind !== 'stale-etag' && kind !== 'not-found') throw err;
         const responses = await people.getPersons(slice.map((c) => c.resourceName!));
-        const live = new Map(responses.filter((r) => r.person && r.httpStatusCode !== 404 && !r.person.metadata?.deleted).map((r) => [r.requestedResourceName ?? r.person!.resourceName!, r.person!]));
-        await this.deps.sync.importPersons(agent, slice.map((c) => live.get(c.resourceName!) ?? { resourceName: c.resourceName, metadata: { deleted: true } }));
+        const live = new Map(
+          responses
+            .filter((r) => r.person && r.httpStatusCode !== 404 && !r.person.metadata?.deleted)
+            .map((r) => [r.requestedResourceName ?? r.person!.resourceName!, r.person!]),
+        );
+        await this.deps.sync.importPersons(
+          agent,
+          slice.map((c) => live.get(c.resourceName!) ?? { resourceName: c.resourceName, metadata: { deleted: true } }),
+        );
         return false;
       }
       const written = slice.map((c) => {
         const p = results.get(c.resourceName!);
-        if (!p) throw new Retry({ kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not return ${c.resourceName}`, retryable: true });
+        if (!p)
+          throw new Retry({
+            kind: 'unavailable',
+            code: ErrorCode.UPSTREAM_UNAVAILABLE,
+            message: `Google did not return ${c.resourceName}`,
+            retryable: true,
+          });
         return { id: c.id, p };
       });
       await this.deps.ds.transaction(async (m) => {
-        for (const { id, p } of written) await m.getRepository(Contact).update({ id, brokerageId: agent.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) });
+        for (const { id, p } of written)
+          await m
+            .getRepository(Contact)
+            .update(
+              { id, brokerageId: agent.brokerageId },
+              { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) },
+            );
       });
     }
     return true;
@@ -327,10 +491,33 @@ export class ContactDelivery implements OutboxHandler {
     const behind: Contact[] = [];
     await this.deps.ds.transaction(async (m) => {
       const feed = await changeFeed(m, lane);
-      const current = new Map((await m.getRepository(Contact).find({ where: { id: In(pairs.map((x) => x.sent.id)), brokerageId }, select: { id: true, version: true, syncedVersion: true, syncState: true, brokerageId: true, agentId: true } })).map((c) => [c.id, c]));
+      const current = new Map(
+        (
+          await m.getRepository(Contact).find({
+            where: { id: In(pairs.map((x) => x.sent.id)), brokerageId },
+            select: {
+              id: true,
+              version: true,
+              syncedVersion: true,
+              syncState: true,
+              brokerageId: true,
+              agentId: true,
+            },
+          })
+        ).map((c) => [c.id, c]),
+      );
       const groups = await labelsWithSystem(m, lane);
       // The groups Google put them in (My Contacts for a new one) are their labels here too.
-      const labelsChanged = await followGoogleMembershipsOf(m, lane, pairs.filter((x) => current.has(x.sent.id)).map(({ sent, person }) => ({ contactId: sent.id, labelIds: groupsOf(person).flatMap((g) => (groups.has(g) ? [groups.get(g)!.id] : [])) })));
+      const labelsChanged = await followGoogleMembershipsOf(
+        m,
+        lane,
+        pairs
+          .filter((x) => current.has(x.sent.id))
+          .map(({ sent, person }) => ({
+            contactId: sent.id,
+            labelIds: groupsOf(person).flatMap((g) => (groups.has(g) ? [groups.get(g)!.id] : [])),
+          })),
+      );
       for (const { sent, person: p } of pairs) {
         const now = current.get(sent.id);
         if (!now) continue;
@@ -339,7 +526,8 @@ export class ContactDelivery implements OutboxHandler {
         // What Google made of what we sent, when nothing changed here since: the parts it fills in itself (an
         // address's formattedValue composed from the parts) become ours too, as a new version of the contact.
         const written = fieldsFromPerson(p);
-        const filledIn = caughtUp && now.version === sent.version && JSON.stringify(written) !== JSON.stringify(fieldsOf(sent));
+        const filledIn =
+          caughtUp && now.version === sent.version && JSON.stringify(written) !== JSON.stringify(fieldsOf(sent));
         const version = filledIn || labelsChanged.has(sent.id) ? now.version + 1 : now.version;
         await m.getRepository(Contact).update(
           { id: sent.id, brokerageId },
@@ -351,26 +539,40 @@ export class ContactDelivery implements OutboxHandler {
             version,
             syncedVersion: caughtUp ? version : synced,
             ...(filledIn ? columnsOf(written) : {}),
-            ...(caughtUp ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null, unconfirmed: null } : {}),
+            ...(caughtUp
+              ? { syncState: now.syncState === 'CONFLICT' ? 'CONFLICT' : 'SYNCED', syncError: null, unconfirmed: null }
+              : {}),
           },
         );
-        if (filledIn && JSON.stringify(written.emails) !== JSON.stringify(fieldsOf(sent).emails)) await writeEmails(m, now, written);
+        if (filledIn && JSON.stringify(written.emails) !== JSON.stringify(fieldsOf(sent).emails))
+          await writeEmails(m, now, written);
         if (!caughtUp) behind.push(now);
       }
-      if (behind.length) await CONTACTS_OUTBOX.write(m, lane, behind.map((c) => ({ kind: 'update' as const, entityId: c.id })));
-      // Contacts in Google only now (created, or re-created after Google lost them): label changes that waited for them.
-      await requeueMembers(m, lane, { contactIds: pairs.filter((x) => !x.sent.resourceName && current.has(x.sent.id)).map((x) => x.sent.id) });
+      if (behind.length)
+        await CONTACTS_OUTBOX.write(
+          m,
+          lane,
+          behind.map((c) => ({ kind: 'update' as const, entityId: c.id })),
+        );
+      // Contacts in Google only now (created, or re-created after Google lost them): label changes that waited for
+      // them.
+      await requeueMembers(m, lane, {
+        contactIds: pairs.filter((x) => !x.sent.resourceName && current.has(x.sent.id)).map((x) => x.sent.id),
+      });
       await feed.mark([...current.keys()]);
     });
   }
 
-  private async load(run: Pick<OutboxRow, 'entityId'>[], brokerageId: string, keep: (c: Contact) => boolean): Promise<Contact[]> {
+  private async load(
+    run: Pick<OutboxRow, 'entityId'>[],
+    brokerageId: string,
+    keep: (c: Contact) => boolean,
+  ): Promise<Contact[]> {
     const ids = [...new Set(run.map((r) => r.entityId))];
     const rows = await this.deps.ds.getRepository(Contact).findBy({ id: In(ids), brokerageId });
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => byId.get(id)).filter((c): c is Contact => Boolean(c) && keep(c!));
   }
-
 }
 
 /**
@@ -379,6 +581,7 @@ export class ContactDelivery implements OutboxHandler {
  */
 function failureOf(err: unknown, email: string): GoogleFailure {
   if (err instanceof Retry) return err.failure;
-  if (err instanceof LabelRefused) return { kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: err.message };
+  if (err instanceof LabelRefused)
+    return { kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: err.message };
   return mapGoogleError(err, { api: 'people', subject: email });
 }

@@ -21,11 +21,34 @@ import { CONTACTS_OUTBOX } from '../outbox/topics';
 import { parseUnconfirmed } from '../outbox/unconfirmed';
 import type { OutboxWorker } from '../outbox/worker';
 import { changeFeed } from './contact-changes';
-import { followGoogleMemberships, followGoogleMembershipsOf, groupsOf, insertMemberships, labelsByResource, reclaimMemberships, requeueMembers } from './contact-label.mirror';
+import {
+  followGoogleMemberships,
+  followGoogleMembershipsOf,
+  groupsOf,
+  insertMemberships,
+  labelsByResource,
+  reclaimMemberships,
+  requeueMembers,
+} from './contact-label.mirror';
 import { syncLabels } from './contact-label.sync';
-import { columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, removeContacts, writeEmails } from './contact.mirror';
+import {
+  columnsOf,
+  contactRow,
+  fieldsOf,
+  insertContacts,
+  insertEmails,
+  removeContacts,
+  writeEmails,
+} from './contact.mirror';
 import { mergeContact, onlyOurChanges } from './merge';
-import { engageIdOf, fieldsFromPerson, PHONETIC_NAME_PARTS, primaryFirst, updateTimeOf, type ContactFields } from './person.mapper';
+import {
+  engageIdOf,
+  fieldsFromPerson,
+  PHONETIC_NAME_PARTS,
+  primaryFirst,
+  updateTimeOf,
+  type ContactFields,
+} from './person.mapper';
 
 /** Google's system groups: known from the first (full) sync on, or deprecated and no label of ours; never looked up. */
 const SYSTEM_GROUP = /^contactGroups\/(friends|family|coworkers|chatBuddies|all|blocked|myContacts|starred)$/;
@@ -48,23 +71,51 @@ export class ContactImport {
    * changed and were removed. `labels`: during a sync, what an unknown group needs (labelIdsOf); `refill`: the persons
    * were read with more fields than the mirror was made with (contact_sync.personFields).
    */
-  async importPage(agent: AgentRef, persons: Person[], labels?: LabelContext, refill = false): Promise<{ imported: number; removed: number }> {
+  async importPage(
+    agent: AgentRef,
+    persons: Person[],
+    labels?: LabelContext,
+    refill = false,
+  ): Promise<{ imported: number; removed: number }> {
     let imported = 0;
     let removed = 0;
     const live = persons.filter((p) => p.resourceName && !p.metadata?.deleted);
-    for (const p of persons) if (p.resourceName && p.metadata?.deleted && (await this.applyDeleted(agent, p.resourceName))) removed++;
+    for (const p of persons)
+      if (p.resourceName && p.metadata?.deleted && (await this.applyDeleted(agent, p.resourceName))) removed++;
     if (live.length === 0) return { imported, removed };
     const labelIds = await this.labelIdsOf(agent, live, labels);
 
     const repo = this.deps.ds.getRepository(Contact);
-    const byResource = new Map((await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName: In(live.map((p) => p.resourceName!)) } })).map((c) => [c.resourceName!, c]));
-    const engageIds = live.filter((p) => !byResource.has(p.resourceName!)).map(engageIdOf).filter((x): x is string => Boolean(x));
-    const byEngageId = new Map(engageIds.length ? (await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, id: In(engageIds) } })).map((c) => [c.id, c]) : []);
+    const byResource = new Map(
+      (
+        await repo.find({
+          where: {
+            agentId: agent.agentId,
+            brokerageId: agent.brokerageId,
+            resourceName: In(live.map((p) => p.resourceName!)),
+          },
+        })
+      ).map((c) => [c.resourceName!, c]),
+    );
+    const engageIds = live
+      .filter((p) => !byResource.has(p.resourceName!))
+      .map(engageIdOf)
+      .filter((x): x is string => Boolean(x));
+    const byEngageId = new Map(
+      engageIds.length
+        ? (
+            await repo.find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, id: In(engageIds) } })
+          ).map((c) => [c.id, c])
+        : [],
+    );
 
-    const quiet = await this.applyQuiet(agent, live.flatMap((p) => {
-      const c = byResource.get(p.resourceName!);
-      return c ? [{ c, p, labelIds: labelIds.get(p.resourceName!) ?? [] }] : [];
-    }));
+    const quiet = await this.applyQuiet(
+      agent,
+      live.flatMap((p) => {
+        const c = byResource.get(p.resourceName!);
+        return c ? [{ c, p, labelIds: labelIds.get(p.resourceName!) ?? [] }] : [];
+      }),
+    );
     const fresh: { row: Contact; fields: ContactFields; labelIds: string[] }[] = [];
     const duplicates: string[] = [];
     for (const p of live) {
@@ -73,7 +124,26 @@ export class ContactImport {
       if (!existing) {
         const f = fieldsFromPerson(p);
         const now = new Date();
-        fresh.push({ row: contactRow({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId, resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), version: 1, syncedVersion: 1, syncState: 'SYNCED', googleUpdatedAt: updateTimeOf(p) }, f, now), fields: f, labelIds: labelIds.get(p.resourceName!) ?? [] });
+        fresh.push({
+          row: contactRow(
+            {
+              id: randomUUID(),
+              brokerageId: agent.brokerageId,
+              agentId: agent.agentId,
+              resourceName: p.resourceName!,
+              googleEtag: p.etag ?? null,
+              person: JSON.stringify(p),
+              version: 1,
+              syncedVersion: 1,
+              syncState: 'SYNCED',
+              googleUpdatedAt: updateTimeOf(p),
+            },
+            f,
+            now,
+          ),
+          fields: f,
+          labelIds: labelIds.get(p.resourceName!) ?? [],
+        });
         continue;
       }
       if (existing.resourceName && existing.resourceName !== p.resourceName) {
@@ -86,9 +156,18 @@ export class ContactImport {
     if (fresh.length) {
       await this.deps.ds.transaction(async (m) => {
         const feed = await changeFeed(m, agent);
-        await insertContacts(m, fresh.map((x) => x.row));
-        await insertEmails(m, fresh.map((x) => ({ contact: x.row, fields: x.fields })));
-        await insertMemberships(m, fresh.map((x) => ({ contact: x.row, labelIds: x.labelIds })));
+        await insertContacts(
+          m,
+          fresh.map((x) => x.row),
+        );
+        await insertEmails(
+          m,
+          fresh.map((x) => ({ contact: x.row, fields: x.fields })),
+        );
+        await insertMemberships(
+          m,
+          fresh.map((x) => ({ contact: x.row, labelIds: x.labelIds })),
+        );
         await feed.mark(fresh.map((x) => x.row.id));
       });
       imported += fresh.length;
@@ -110,7 +189,9 @@ export class ContactImport {
       ctx.result.calls += (await syncLabels(this.deps.ds, agent, ctx.people)).calls;
       known = await labelsByResource(this.deps.ds.manager, agent);
     }
-    return new Map(persons.map((p) => [p.resourceName ?? '', groupsOf(p).flatMap((g) => (known.has(g) ? [known.get(g)!.id] : []))]));
+    return new Map(
+      persons.map((p) => [p.resourceName ?? '', groupsOf(p).flatMap((g) => (known.has(g) ? [known.get(g)!.id] : []))]),
+    );
   }
 
   /**
@@ -119,7 +200,10 @@ export class ContactImport {
    */
   private async applyLive(existing: Contact, p: Person, labelIds: string[], refill = false): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const c = attempt === 0 ? existing : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id, brokerageId: existing.brokerageId });
+      const c =
+        attempt === 0
+          ? existing
+          : await this.deps.ds.getRepository(Contact).findOneBy({ id: existing.id, brokerageId: existing.brokerageId });
       if (!c) return false;
       if (c.googleEtag === p.etag && c.resourceName === p.resourceName) {
         if (!refill) return false; // our own write coming back, or nothing new
@@ -135,25 +219,52 @@ export class ContactImport {
       if (!c.resourceName) {
         // Linking: Google has the contact we created (its answer was lost). Keep our state; push it if it moved on.
         pushOurs = !c.deletedAt && JSON.stringify(fieldsOf(c)) !== JSON.stringify(theirs);
-        patch = pushOurs ? {} : { syncedVersion: c.version + 1, ...(c.deletedAt ? {} : { syncState: 'SYNCED' as const, syncError: null }) };
+        patch = pushOurs
+          ? {}
+          : { syncedVersion: c.version + 1, ...(c.deletedAt ? {} : { syncState: 'SYNCED' as const, syncError: null }) };
       } else if (c.deletedAt && c.person && sameGoogleContent(JSON.parse(c.person) as Person, p)) {
         // Deleted in the CRM, and Google's only change is a new etag: the guard a delete writes first (its answer
         // lost, or a sync read it before the delivery recorded it). Nothing to restore; the delete goes on.
         patch = {};
-      } else if (c.deletedAt && c.person && onlyOurChanges(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed)) && sameGoogleContent(beyondOurFields(JSON.parse(c.person) as Person), beyondOurFields(p))) {
+      } else if (
+        c.deletedAt &&
+        c.person &&
+        onlyOurChanges(base, fieldsOf(c), theirs, parseUnconfirmed(c.unconfirmed)) &&
+        sameGoogleContent(beyondOurFields(JSON.parse(c.person) as Person), beyondOurFields(p))
+      ) {
         // Deleted in the CRM, and what changed in Google is an update of ours whose answer was lost (the values the
-        // contact had here when it was deleted, or earlier unconfirmed ones): no edit made in Google; the delete goes on.
+        // contact had here when it was deleted, or earlier unconfirmed ones): no edit made in Google; the delete goes
+        // on.
         patch = {};
       } else if (c.deletedAt) {
         // Deleted in the CRM, edited in Google: the edit wins; the contact comes back.
-        patch = { ...columnsOf(theirs), deletedAt: null, syncState: 'SYNCED', syncedVersion: c.version + 1, conflicts: JSON.stringify([{ field: 'deleted', ours: 'deleted', theirs: 'edited', winner: 'google', at: new Date().toISOString() }]) };
+        patch = {
+          ...columnsOf(theirs),
+          deletedAt: null,
+          syncState: 'SYNCED',
+          syncedVersion: c.version + 1,
+          conflicts: JSON.stringify([
+            { field: 'deleted', ours: 'deleted', theirs: 'edited', winner: 'google', at: new Date().toISOString() },
+          ]),
+        };
       } else if (c.version > c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(theirs)) {
         // Google already has exactly our pending fields (our write, seen before its answer was recorded).
         patch = { syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
       } else if (c.version > c.syncedVersion) {
         // Edited on both sides: three-way merge; our pending update then carries the result with the fresh etag.
-        const { merged, conflicts } = mergeContact(base, fieldsOf(c), theirs, c.updatedAt, theirsAt, new Date(), parseUnconfirmed(c.unconfirmed));
-        patch = { ...columnsOf(merged), ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}) };
+        const { merged, conflicts } = mergeContact(
+          base,
+          fieldsOf(c),
+          theirs,
+          c.updatedAt,
+          theirsAt,
+          new Date(),
+          parseUnconfirmed(c.unconfirmed),
+        );
+        patch = {
+          ...columnsOf(merged),
+          ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}),
+        };
       } else {
         patch = { ...columnsOf(theirs), syncState: 'SYNCED', syncedVersion: c.version + 1, syncError: null };
       }
@@ -165,12 +276,26 @@ export class ContactImport {
         if (!labelsChanged && showsTheSame(c, p)) {
           // Nothing a client sees changed (our own label change coming back with a new etag, a photo changed in
           // Google): only what Google last sent is recorded, the contact keeps its version.
-          const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt });
+          const res = await m
+            .getRepository(Contact)
+            .update(
+              { id: c.id, version: c.version, brokerageId: c.brokerageId },
+              { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt },
+            );
           return res.affected ? 'quiet' : false;
         }
         const res = await m.getRepository(Contact).update(
           { id: c.id, version: c.version, brokerageId: c.brokerageId },
-          { ...patch, ...(patch.syncState === 'SYNCED' ? { unconfirmed: null } : {}), resourceName: p.resourceName!, googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: theirsAt, version: c.version + 1, updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date() },
+          {
+            ...patch,
+            ...(patch.syncState === 'SYNCED' ? { unconfirmed: null } : {}),
+            resourceName: p.resourceName!,
+            googleEtag: p.etag ?? null,
+            person: JSON.stringify(p),
+            googleUpdatedAt: theirsAt,
+            version: c.version + 1,
+            updatedAt: (c.version > c.syncedVersion && !c.deletedAt) || !c.resourceName ? c.updatedAt : new Date(),
+          },
         );
         if (!res.affected) return false;
         const fields = fieldsOf({ ...c, ...patch } as Contact);
@@ -197,16 +322,30 @@ export class ContactImport {
    * changed in Google), recorded in one transaction: only what Google last sent, the contacts keep their versions and
    * stay out of the change feed. The resource names done; the rest go through applyLive.
    */
-  private async applyQuiet(agent: AgentRef, items: { c: Contact; p: Person; labelIds: string[] }[]): Promise<Set<string>> {
+  private async applyQuiet(
+    agent: AgentRef,
+    items: { c: Contact; p: Person; labelIds: string[] }[],
+  ): Promise<Set<string>> {
     const candidates = items.filter(({ c, p }) => c.googleEtag !== p.etag && showsTheSame(c, p));
     const done = new Set<string>();
     if (candidates.length === 0) return done;
     await this.deps.ds.transaction(async (m) => {
-      await changeFeed(m, agent); // the agent's lock first, as every contact write: rows are then taken one writer at a time
-      const moved = await followGoogleMembershipsOf(m, agent, candidates.map(({ c, labelIds }) => ({ contactId: c.id, labelIds })), false);
+      // the agent's lock first, as every contact write: rows are then taken one writer at a time
+      await changeFeed(m, agent);
+      const moved = await followGoogleMembershipsOf(
+        m,
+        agent,
+        candidates.map(({ c, labelIds }) => ({ contactId: c.id, labelIds })),
+        false,
+      );
       for (const { c, p } of candidates) {
         if (moved.has(c.id)) continue;
-        const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) });
+        const res = await m
+          .getRepository(Contact)
+          .update(
+            { id: c.id, version: c.version, brokerageId: c.brokerageId },
+            { googleEtag: p.etag ?? null, person: JSON.stringify(p), googleUpdatedAt: updateTimeOf(p) },
+          );
         if (res.affected) done.add(p.resourceName!);
       }
     });
@@ -225,11 +364,30 @@ export class ContactImport {
     const base = c.person ? fieldsFromPerson(JSON.parse(c.person) as Person) : theirs;
     const { merged } = mergeContact(base, ours, theirs, c.updatedAt, updateTimeOf(p));
     // Nothing to fill in (a contact of ours, recorded from Google's answer with every field): no transaction at all.
-    if (c.person === JSON.stringify(p) && JSON.stringify(merged) === JSON.stringify(ours) && !(await followGoogleMemberships(this.deps.ds.manager, c, labelIds, false))) return false;
+    if (
+      c.person === JSON.stringify(p) &&
+      JSON.stringify(merged) === JSON.stringify(ours) &&
+      !(await followGoogleMemberships(this.deps.ds.manager, c, labelIds, false))
+    )
+      return false;
     return this.deps.ds.transaction(async (m) => {
       const feed = await changeFeed(m, c);
-      const changed = !c.deletedAt && (JSON.stringify(merged) !== JSON.stringify(ours) || (await followGoogleMemberships(m, c, labelIds, false)));
-      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { person: JSON.stringify(p), ...(changed ? { ...columnsOf(merged), version: c.version + 1, ...(c.version === c.syncedVersion ? { syncedVersion: c.version + 1 } : {}) } : {}) });
+      const changed =
+        !c.deletedAt &&
+        (JSON.stringify(merged) !== JSON.stringify(ours) || (await followGoogleMemberships(m, c, labelIds, false)));
+      const res = await m.getRepository(Contact).update(
+        { id: c.id, version: c.version, brokerageId: c.brokerageId },
+        {
+          person: JSON.stringify(p),
+          ...(changed
+            ? {
+                ...columnsOf(merged),
+                version: c.version + 1,
+                ...(c.version === c.syncedVersion ? { syncedVersion: c.version + 1 } : {}),
+              }
+            : {}),
+        },
+      );
       if (!res.affected) return null;
       if (!changed) return false;
       await followGoogleMemberships(m, c, labelIds);
@@ -240,7 +398,9 @@ export class ContactImport {
 
   /** Google no longer has `resourceName`. True when the mirror changed. */
   async applyDeleted(agent: AgentRef, resourceName: string): Promise<boolean> {
-    const found = await this.deps.ds.getRepository(Contact).findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName });
+    const found = await this.deps.ds
+      .getRepository(Contact)
+      .findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName });
     if (!found) return false;
     for (let attempt = 0; attempt < 5; attempt++) {
       // Judged and acted on in one transaction, the delete guarded by the version judged: a CRM edit committed
@@ -252,15 +412,31 @@ export class ContactImport {
         if (!c || c.resourceName !== resourceName) return 'gone' as const;
         if (!c.deletedAt && c.version > c.syncedVersion) {
           // Deleted in Google, edited in the CRM: the edit wins and re-creates the contact in Google.
-          const res = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { resourceName: null, googleEtag: null, person: null, syncedVersion: 0, syncState: 'PENDING', conflicts: JSON.stringify([{ field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() }]) });
+          const res = await repo.update(
+            { id: c.id, version: c.version, brokerageId: c.brokerageId },
+            {
+              resourceName: null,
+              googleEtag: null,
+              person: null,
+              syncedVersion: 0,
+              syncState: 'PENDING',
+              conflicts: JSON.stringify([
+                { field: 'deleted', ours: 'edited', theirs: 'deleted', winner: 'crm', at: new Date().toISOString() },
+              ]),
+            },
+          );
           if (!res.affected) return 'changed' as const;
           await reclaimMemberships(m, c); // its labels go back with it (Google's copy is gone, and with it its groups)
           await CONTACTS_OUTBOX.write(m, agent, { kind: 'create', entityId: c.id });
           await feed.mark([c.id]);
           return 'recreated' as const;
         }
-        // Claims the row at the version judged (a write that matches nothing means an edit got in first), then removes it.
-        const claimed = await repo.update({ id: c.id, version: c.version, brokerageId: c.brokerageId }, { updatedAt: new Date() });
+        // Claims the row at the version judged (a write that matches nothing means an edit got in first), then removes
+        // it.
+        const claimed = await repo.update(
+          { id: c.id, version: c.version, brokerageId: c.brokerageId },
+          { updatedAt: new Date() },
+        );
         if (!claimed.affected) return 'changed' as const;
         await removeContacts(m, c, feed, [c.id]);
         return 'removed' as const;
@@ -273,8 +449,17 @@ export class ContactImport {
   }
 
   private async removeRemoteDuplicates(agent: AgentRef, resourceNames: string[]): Promise<void> {
-    this.deps.log.warn({ agentId: agent.agentId, resourceNames }, 'Google has extra copies of contacts we created (a retried create); deleting them');
-    await this.deps.ds.transaction((m) => CONTACTS_OUTBOX.write(m, agent, resourceNames.map((rn) => ({ kind: 'delete-copy' as const, entityId: rn }))));
+    this.deps.log.warn(
+      { agentId: agent.agentId, resourceNames },
+      'Google has extra copies of contacts we created (a retried create); deleting them',
+    );
+    await this.deps.ds.transaction((m) =>
+      CONTACTS_OUTBOX.write(
+        m,
+        agent,
+        resourceNames.map((rn) => ({ kind: 'delete-copy' as const, entityId: rn })),
+      ),
+    );
     this.deps.outbox.kick(CONTACTS_OUTBOX, agent);
   }
 }
@@ -285,11 +470,31 @@ export class ContactImport {
  * and type, further organizations).
  */
 function beyondOurFields(p: Person): Person {
-  const { names, nicknames: _n, emailAddresses: _e, phoneNumbers: _p, addresses: _a, organizations, biographies: _b, birthdays: _bd, events: _ev, relations: _r, urls: _u, ...rest } = p;
+  const {
+    names,
+    nicknames: _n,
+    emailAddresses: _e,
+    phoneNumbers: _p,
+    addresses: _a,
+    organizations,
+    biographies: _b,
+    birthdays: _bd,
+    events: _ev,
+    relations: _r,
+    urls: _u,
+    ...rest
+  } = p;
   const name = primaryFirst(names)[0] ?? {};
   const orgs = primaryFirst(organizations);
-  const keep = <T extends object>(o: T, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined && v !== ''));
-  return { ...rest, names: [keep(name, PHONETIC_NAME_PARTS)], organizations: [keep(orgs[0] ?? {}, ['department', 'type']), ...orgs.slice(1)] } as Person;
+  const keep = <T extends object>(o: T, keys: string[]) =>
+    Object.fromEntries(
+      Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined && v !== ''),
+    );
+  return {
+    ...rest,
+    names: [keep(name, PHONETIC_NAME_PARTS)],
+    organizations: [keep(orgs[0] ?? {}, ['department', 'type']), ...orgs.slice(1)],
+  } as Person;
 }
 
 /**
@@ -297,7 +502,12 @@ function beyondOurFields(p: Person): Person {
  * (labels aside): a new etag from it changes nothing a client sees (applyQuiet, applyLive).
  */
 function showsTheSame(c: Contact, p: Person): boolean {
-  return c.resourceName === p.resourceName && !c.deletedAt && c.version === c.syncedVersion && JSON.stringify(fieldsOf(c)) === JSON.stringify(fieldsFromPerson(p));
+  return (
+    c.resourceName === p.resourceName &&
+    !c.deletedAt &&
+    c.version === c.syncedVersion &&
+    JSON.stringify(fieldsOf(c)) === JSON.stringify(fieldsFromPerson(p))
+  );
 }
 
 /**
@@ -307,7 +517,12 @@ function showsTheSame(c: Contact, p: Person): boolean {
 function sameGoogleContent(a: Person, b: Person): boolean {
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'etag' && k !== 'metadata').map(([k, x]) => [k, strip(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.entries(v)
+          .filter(([k]) => k !== 'etag' && k !== 'metadata')
+          .map(([k, x]) => [k, strip(x)]),
+      );
     return v;
   };
   // Memberships aside: Google re-stamps a contact for every label change, ours (members.modify, a label deleted)

@@ -2,18 +2,21 @@
 import { ArrayMaxSize, IsEmail, IsInt, IsOptional, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { Field, InputType, Int } from 'type-graphql';
 
-/** Limits on what one contact may hold; Google lists at most 100 emails/phones per person (docs/google-behaviour.md §2.4). */
-export const MAX_VALUES = 20;
-export const MAX_NAME = 200;
-export const MAX_NOTES = 10_000;
+/**
+ * Limits on what one contact may hold; Google lists at most 100 emails/phones per person (docs/google-behaviour.md
+ * §2.4).
+ */
+const MAX_VALUES = 20;
+const MAX_NAME = 200;
+const MAX_NOTES = 10_000;
 /** A free-text address (formattedValue, streetAddress: several lines) and a URL. */
-export const MAX_ADDRESS_TEXT = 1000;
-export const MAX_URL = 2048;
+const MAX_ADDRESS_TEXT = 1000;
+const MAX_URL = 2048;
 /** A label: printable text, no line breaks (it is shown as one). */
 const TYPE_TEXT = /^[^\u0000-\u001f\u007f]{1,64}$/u;
 
 /** Digits with the usual separators, an optional leading +, an optional extension; 3 to 20 digits. */
-export const PHONE = /^\+?[0-9 ().\-/]{3,30}(?:\s*(?:x|ext\.?)\s*\d{1,6})?$/i;
+const PHONE = /^\+?[0-9 ().\-/]{3,30}(?:\s*(?:x|ext\.?)\s*\d{1,6})?$/i;
 
 @InputType('EmailInput')
 export class EmailInput {
@@ -40,7 +43,10 @@ export class PhoneInput {
   type?: string | null;
 }
 
-@InputType('ContactDateInput', { description: 'A calendar date; year may be left out (a birthday or anniversary without one). Google also keeps a year alone, or a year and month.' })
+@InputType('ContactDateInput', {
+  description:
+    'A calendar date; year may be left out (a birthday or anniversary without one). Google also keeps a year alone, or a year and month.',
+})
 export class DateInput {
   @Field(() => Int, { nullable: true, description: '1 to 9999' })
   @IsOptional()
@@ -58,9 +64,15 @@ export class DateInput {
   day?: number | null;
 }
 
-@InputType('ContactAddressInput', { description: 'A postal address. Leave formattedValue out to have Google compose it from the parts; when given, Google keeps it as written.' })
+@InputType('ContactAddressInput', {
+  description:
+    'A postal address. Leave formattedValue out to have Google compose it from the parts; when given, Google keeps it as written.',
+})
 export class AddressInput {
-  @Field(() => String, { nullable: true, description: 'home, work, other (Google\'s types), or a custom label the address already has in Google' })
+  @Field(() => String, {
+    nullable: true,
+    description: "home, work, other (Google's types), or a custom label the address already has in Google",
+  })
   @IsOptional()
   @Matches(TYPE_TEXT, { message: 'must be a label of 1 to 64 characters on one line' })
   type?: string | null;
@@ -117,19 +129,28 @@ export class EventInput {
   @ValidateNested()
   date: DateInput;
 
-  @Field(() => String, { nullable: true, description: 'anniversary, other (Google\'s types), or a custom label the event already has in Google' })
+  @Field(() => String, {
+    nullable: true,
+    description: "anniversary, other (Google's types), or a custom label the event already has in Google",
+  })
   @IsOptional()
   @Matches(TYPE_TEXT, { message: 'must be a label of 1 to 64 characters on one line' })
   type?: string | null;
 }
 
-@InputType('ContactRelationInput', { description: 'Another person, by name, and how they relate: the spouse, a child, who referred them.' })
+@InputType('ContactRelationInput', {
+  description: 'Another person, by name, and how they relate: the spouse, a child, who referred them.',
+})
 export class RelationInput {
-  @Field({ description: 'The other person\'s name (free text, as Google keeps it).' })
+  @Field({ description: "The other person's name (free text, as Google keeps it)." })
   @Length(1, MAX_NAME)
   person: string;
 
-  @Field(() => String, { nullable: true, description: 'spouse, partner, child, mother, father, parent, brother, sister, friend, relative, domesticPartner, manager, assistant, referredBy (Google\'s types), or a custom label the relation already has in Google' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "spouse, partner, child, mother, father, parent, brother, sister, friend, relative, domesticPartner, manager, assistant, referredBy (Google's types), or a custom label the relation already has in Google",
+  })
   @IsOptional()
   @Matches(TYPE_TEXT, { message: 'must be a label of 1 to 64 characters on one line' })
   type?: string | null;
@@ -137,11 +158,15 @@ export class RelationInput {
 
 @InputType('ContactUrlInput')
 export class UrlInput {
-  @Field({ description: 'A web address, e.g. a listing or the client\'s site (kept as written).' })
+  @Field({ description: "A web address, e.g. a listing or the client's site (kept as written)." })
   @Length(1, MAX_URL)
   value: string;
 
-  @Field(() => String, { nullable: true, description: 'home, work, blog, profile, homePage, ftp, reservations, appInstallPage, other (Google\'s types), or a custom label the url already has in Google' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "home, work, blog, profile, homePage, ftp, reservations, appInstallPage, other (Google's types), or a custom label the url already has in Google",
+  })
   @IsOptional()
   @Matches(TYPE_TEXT, { message: 'must be a label of 1 to 64 characters on one line' })
   type?: string | null;
@@ -153,7 +178,10 @@ export class NicknameInput {
   @Length(1, MAX_NAME)
   value: string;
 
-  @Field(() => String, { nullable: true, description: 'Google\'s nickname type: DEFAULT (the same as none) or ALTERNATE_NAME' })
+  @Field(() => String, {
+    nullable: true,
+    description: "Google's nickname type: DEFAULT (the same as none) or ALTERNATE_NAME",
+  })
   @IsOptional()
   @Matches(TYPE_TEXT, { message: 'must be a label of 1 to 64 characters on one line' })
   type?: string | null;
@@ -249,7 +277,10 @@ export class ContactInput {
   urls?: UrlInput[] | null;
 }
 
-@InputType('ContactPatch', { description: 'The fields to change (absent: unchanged; null: cleared). etag: the version you edited; a stale one answers CONFLICT.' })
+@InputType('ContactPatch', {
+  description:
+    'The fields to change (absent: unchanged; null: cleared). etag: the version you edited; a stale one answers CONFLICT.',
+})
 export class ContactPatch extends ContactInput {
   @Field(() => String, { nullable: true })
   @IsOptional()

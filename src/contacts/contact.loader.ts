@@ -10,7 +10,7 @@ import { Contact, ContactEmail, ContactLabel, ContactLabelMember } from '../enti
 import { byLabelOrder } from './contact-label.mirror';
 
 /** Keys per SQL query; well under every dialect's bound-parameter limit. */
-export const LOADER_BATCH = 500;
+const LOADER_BATCH = 500;
 
 export interface ContactLoaders {
   byId: DataLoader<string, Contact | null>;
@@ -21,54 +21,80 @@ export interface ContactLoaders {
 }
 
 /** `fresh`: makes the mirror fresh first (at most one sync call per request; see ContactSync.ensureFresh). */
-export function contactLoaders(scope: TenantScope, fresh: () => Promise<void> = async () => {}, labelsFresh: () => Promise<void> = fresh): ContactLoaders {
+export function contactLoaders(
+  scope: TenantScope,
+  fresh: () => Promise<void> = async () => {},
+  labelsFresh: () => Promise<void> = fresh,
+): ContactLoaders {
   const live = { deletedAt: IsNull() };
   return {
-    byId: new DataLoader(async (ids) => {
-      await fresh();
-      const rows = await scope.findForAgent(Contact, { ...live, id: In([...ids]) });
-      const m = new Map(rows.map((r) => [r.id, r]));
-      return ids.map((id) => m.get(id) ?? null);
-    }, { maxBatchSize: LOADER_BATCH }),
-    byResourceName: new DataLoader(async (names) => {
-      await fresh();
-      const rows = await scope.findForAgent(Contact, { ...live, resourceName: In([...names]) });
-      const m = new Map(rows.map((r) => [r.resourceName!, r]));
-      return names.map((n) => m.get(n) ?? null);
-    }, { maxBatchSize: LOADER_BATCH }),
-    labels: new DataLoader(async (contactIds) => {
-      await labelsFresh();
-      const rows = await scope
-        .agentQuery(ContactLabelMember, 'r')
-        .innerJoinAndMapOne('r.label', ContactLabel, 'l', 'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL')
-        .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
-        .andWhere("(r.pending IS NULL OR r.pending = 'add')")
-        .getMany();
-      const m = new Map<string, ContactLabel[]>();
-      for (const r of rows as (ContactLabelMember & { label: ContactLabel })[]) m.set(r.contactId, [...(m.get(r.contactId) ?? []), r.label]);
-      return contactIds.map((id) => (m.get(id) ?? []).sort(byLabelOrder));
-    }, { maxBatchSize: LOADER_BATCH }),
-    byEmail: new DataLoader(async (emails) => {
-      await fresh();
-      const wanted = [...new Set(emails.map((e) => e.toLowerCase()))];
-      // One query: the contacts owning any wanted address (via the contact_email index; the subquery reuses
-      // agentQuery's :agentId and :brokerageId), then matched in memory.
-      const rows = await scope
-        .agentQuery(Contact, 'c')
-        .andWhere('c.deletedAt IS NULL')
-        .andWhere((qb) => `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery()}`, { wanted })
-        .orderBy('c.sortKey', 'ASC')
-        .getMany();
-      const m = new Map<string, Contact[]>();
-      for (const c of rows) {
-        for (const e of new Set((JSON.parse(c.emails) as { value: string }[]).map((x) => x.value.toLowerCase()))) {
-          // Appended in place: copying the list per contact was quadratic (40,000 contacts sharing an address: 27 s).
-          const list = m.get(e);
-          if (list) list.push(c);
-          else m.set(e, [c]);
+    byId: new DataLoader(
+      async (ids) => {
+        await fresh();
+        const rows = await scope.findForAgent(Contact, { ...live, id: In([...ids]) });
+        const m = new Map(rows.map((r) => [r.id, r]));
+        return ids.map((id) => m.get(id) ?? null);
+      },
+      { maxBatchSize: LOADER_BATCH },
+    ),
+    byResourceName: new DataLoader(
+      async (names) => {
+        await fresh();
+        const rows = await scope.findForAgent(Contact, { ...live, resourceName: In([...names]) });
+        const m = new Map(rows.map((r) => [r.resourceName!, r]));
+        return names.map((n) => m.get(n) ?? null);
+      },
+      { maxBatchSize: LOADER_BATCH },
+    ),
+    labels: new DataLoader(
+      async (contactIds) => {
+        await labelsFresh();
+        const rows = await scope
+          .agentQuery(ContactLabelMember, 'r')
+          .innerJoinAndMapOne(
+            'r.label',
+            ContactLabel,
+            'l',
+            'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL',
+          )
+          .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
+          .andWhere("(r.pending IS NULL OR r.pending = 'add')")
+          .getMany();
+        const m = new Map<string, ContactLabel[]>();
+        for (const r of rows as (ContactLabelMember & { label: ContactLabel })[])
+          m.set(r.contactId, [...(m.get(r.contactId) ?? []), r.label]);
+        return contactIds.map((id) => (m.get(id) ?? []).sort(byLabelOrder));
+      },
+      { maxBatchSize: LOADER_BATCH },
+    ),
+    byEmail: new DataLoader(
+      async (emails) => {
+        await fresh();
+        const wanted = [...new Set(emails.map((e) => e.toLowerCase()))];
+        // One query: the contacts owning any wanted address (via the contact_email index; the subquery reuses
+        // agentQuery's :agentId and :brokerageId), then matched in memory.
+        const rows = await scope
+          .agentQuery(Contact, 'c')
+          .andWhere('c.deletedAt IS NULL')
+          .andWhere(
+            (qb) =>
+              `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery()}`,
+            { wanted },
+          )
+          .orderBy('c.sortKey', 'ASC')
+          .getMany();
+        const m = new Map<string, Contact[]>();
+        for (const c of rows) {
+          for (const e of new Set((JSON.parse(c.emails) as { value: string }[]).map((x) => x.value.toLowerCase()))) {
+            // Appended in place: copying the list per contact was quadratic (40,000 contacts sharing an address: 27 s).
+            const list = m.get(e);
+            if (list) list.push(c);
+            else m.set(e, [c]);
+          }
         }
-      }
-      return emails.map((e) => m.get(e.toLowerCase()) ?? []);
-    }, { maxBatchSize: LOADER_BATCH }),
+        return emails.map((e) => m.get(e.toLowerCase()) ?? []);
+      },
+      { maxBatchSize: LOADER_BATCH },
+    ),
   };
 }

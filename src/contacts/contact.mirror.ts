@@ -13,7 +13,11 @@ import type { FeedWrite } from './contact-changes';
 import { DETAIL_FIELDS, displayNameOf, searchTextOf, type ContactDetails, type ContactFields } from './person.mapper';
 
 /** A new mirror row: a contact not yet in Google unless `base` says otherwise, with the columns of `f`. */
-export function contactRow(base: Partial<Contact> & Pick<Contact, 'id' | 'brokerageId' | 'agentId'>, f: ContactFields, now: Date): Contact {
+export function contactRow(
+  base: Partial<Contact> & Pick<Contact, 'id' | 'brokerageId' | 'agentId'>,
+  f: ContactFields,
+  now: Date,
+): Contact {
   return {
     resourceName: null,
     googleEtag: null,
@@ -34,7 +38,21 @@ export function contactRow(base: Partial<Contact> & Pick<Contact, 'id' | 'broker
 }
 
 /** The mirror columns derived from a contact's fields. */
-export function columnsOf(f: ContactFields): Pick<Contact, 'givenName' | 'familyName' | 'organization' | 'jobTitle' | 'notes' | 'emails' | 'phones' | 'details' | 'sortKey' | 'searchText'> {
+export function columnsOf(
+  f: ContactFields,
+): Pick<
+  Contact,
+  | 'givenName'
+  | 'familyName'
+  | 'organization'
+  | 'jobTitle'
+  | 'notes'
+  | 'emails'
+  | 'phones'
+  | 'details'
+  | 'sortKey'
+  | 'searchText'
+> {
   return {
     givenName: f.givenName,
     familyName: f.familyName,
@@ -56,7 +74,17 @@ function detailsColumn(f: ContactFields): string | null {
 }
 
 /** The details of a contact that has none (the `details` column null). */
-export const NO_DETAILS: ContactDetails = { middleName: null, honorificPrefix: null, honorificSuffix: null, nicknames: [], addresses: [], birthday: null, events: [], relations: [], urls: [] };
+export const NO_DETAILS: ContactDetails = {
+  middleName: null,
+  honorificPrefix: null,
+  honorificSuffix: null,
+  nicknames: [],
+  addresses: [],
+  birthday: null,
+  events: [],
+  relations: [],
+  urls: [],
+};
 
 /** A contact's fields, read back from its columns. */
 export function fieldsOf(c: Contact): ContactFields {
@@ -81,20 +109,39 @@ export function fieldsOf(c: Contact): ContactFields {
  * contacts' email index then pointed at one another; seen on SQLite). Every column is given here anyway.
  */
 export async function insertContacts(m: EntityManager, rows: Contact[]): Promise<void> {
-  for (const batch of batches(rows, 200)) await m.createQueryBuilder().insert().into(Contact).values(batch).updateEntity(false).execute();
+  for (const batch of batches(rows, 200))
+    await m.createQueryBuilder().insert().into(Contact).values(batch).updateEntity(false).execute();
 }
 
 /** Index rows of new contacts (no previous rows to remove), in multi-row inserts. */
-export async function insertEmails(m: EntityManager, items: { contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>; fields: ContactFields }[]): Promise<void> {
+export async function insertEmails(
+  m: EntityManager,
+  items: { contact: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>; fields: ContactFields }[],
+): Promise<void> {
   // A value longer than an address can be (Google keeps any text as an email) is not indexed: no mail goes to it.
-  const rows = items.flatMap(({ contact, fields }) => [...new Set(fields.emails.map((e) => e.value.toLowerCase()))].filter((email) => email.length <= EMAIL_LENGTH).map((email) => ({ contactId: contact.id, email, agentId: contact.agentId, brokerageId: contact.brokerageId })));
+  const rows = items.flatMap(({ contact, fields }) =>
+    [...new Set(fields.emails.map((e) => e.value.toLowerCase()))]
+      .filter((email) => email.length <= EMAIL_LENGTH)
+      .map((email) => ({ contactId: contact.id, email, agentId: contact.agentId, brokerageId: contact.brokerageId })),
+  );
   // orIgnore: MySQL's utf8mb4_unicode_ci holds "anna.müller@" and "anna.muller@" (or ß and ss) equal, so a second
   // one of a contact would break the key and fail the sync page for good; the index needs it once.
-  for (let i = 0; i < rows.length; i += 500) await m.createQueryBuilder().insert().into(ContactEmail).values(rows.slice(i, i + 500)).orIgnore().execute();
+  for (let i = 0; i < rows.length; i += 500)
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(ContactEmail)
+      .values(rows.slice(i, i + 500))
+      .orIgnore()
+      .execute();
 }
 
 /** Replaces a contact's index rows. */
-export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>, f: ContactFields): Promise<void> {
+export async function writeEmails(
+  m: EntityManager,
+  c: Pick<Contact, 'id' | 'agentId' | 'brokerageId'>,
+  f: ContactFields,
+): Promise<void> {
   await m.getRepository(ContactEmail).delete({ contactId: c.id, brokerageId: c.brokerageId });
   await insertEmails(m, [{ contact: c, fields: f }]);
 }
@@ -103,7 +150,13 @@ export async function writeEmails(m: EntityManager, c: Pick<Contact, 'id' | 'age
  * Removes contacts from the mirror, leaving a tombstone of each (its id and when: contact-tombstone.entity.ts), each
  * at a feed position of its own reserved by the transaction (`feed`: taken first in it, contact-changes.ts).
  */
-export async function removeContacts(m: EntityManager, agent: AgentKey, feed: FeedWrite, ids: string[], now = new Date()): Promise<void> {
+export async function removeContacts(
+  m: EntityManager,
+  agent: AgentKey,
+  feed: FeedWrite,
+  ids: string[],
+  now = new Date(),
+): Promise<void> {
   const { brokerageId, agentId } = agent;
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
@@ -113,6 +166,16 @@ export async function removeContacts(m: EntityManager, agent: AgentKey, feed: Fe
   }
   const first = await feed.reserve(ids.length); // a position each (contact-changes.ts)
   for (let i = 0; i < ids.length; i += 500) {
-    await m.createQueryBuilder().insert().into(ContactTombstone).values(ids.slice(i, i + 500).map((contactId, j) => ({ contactId, brokerageId, agentId, changeSeq: first + i + j, deletedAt: now }))).orIgnore().execute();
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(ContactTombstone)
+      .values(
+        ids
+          .slice(i, i + 500)
+          .map((contactId, j) => ({ contactId, brokerageId, agentId, changeSeq: first + i + j, deletedAt: now })),
+      )
+      .orIgnore()
+      .execute();
   }
 }

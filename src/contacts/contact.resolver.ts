@@ -7,26 +7,38 @@ import { ContactChangeConnectionType, ContactConnectionType, ContactType, SyncSt
 
 @Resolver(() => ContactType)
 export class ContactResolver {
-  @FieldResolver(() => String, { nullable: true, description: 'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).' })
+  @FieldResolver(() => String, {
+    nullable: true,
+    description:
+      'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).',
+  })
   syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): Promise<string | null> {
     return ctx.syncErrorOf('contacts', c);
   }
 
   @Authorized()
-  @Query(() => ContactConnectionType, { description: 'The caller\'s contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, nicknames, emails, phones, organization, title and addresses (street, city, region, postal code, country). label: only that label\'s contacts.' })
+  @Query(() => ContactConnectionType, {
+    description:
+      "The caller's contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, nicknames, emails, phones, organization, title and addresses (street, city, region, postal code, country). label: only that label's contacts.",
+  })
   contacts(
     @Ctx() ctx: GatewayContext,
     @Arg('first', () => Int, { defaultValue: 50 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Arg('query', () => String, { nullable: true }) query?: string | null,
-    @Arg('label', () => ID, { nullable: true, description: 'Only the contacts in this label (contactLabels); another agent\'s or a deleted label is NOT_FOUND.' }) label?: string | null,
+    @Arg('label', () => ID, {
+      nullable: true,
+      description: "Only the contacts in this label (contactLabels); another agent's or a deleted label is NOT_FOUND.",
+    })
+    label?: string | null,
   ): Promise<ContactConnectionType> {
     return ctx.services.contacts.list(ctx.scope(), { first, after, query, label });
   }
 
   @Authorized()
   @Query(() => ContactChangeConnectionType, {
-    description: 'Every change of the caller\'s contacts (created, updated, deleted; here or in Google) after the cursor, oldest first, each contact as it is now. Start with no cursor (everything), keep endCursor and pass it back as after. A cursor older than the feed keeps deletes for (CONTACT_CHANGES_RETENTION_DAYS) is BAD_USER_INPUT with reason cursor_expired: re-read contacts and continue from extensions.resyncCursor.',
+    description:
+      "Every change of the caller's contacts (created, updated, deleted; here or in Google) after the cursor, oldest first, each contact as it is now. Start with no cursor (everything), keep endCursor and pass it back as after. A cursor older than the feed keeps deletes for (CONTACT_CHANGES_RETENTION_DAYS) is BAD_USER_INPUT with reason cursor_expired: re-read contacts and continue from extensions.resyncCursor.",
   })
   contactChanges(
     @Ctx() ctx: GatewayContext,
@@ -44,28 +56,39 @@ export class ContactResolver {
   }
 
   @Authorized()
-  @Mutation(() => ContactType, { description: 'Creates the contact here and in Google (syncState SYNCED when Google confirmed in time, else PENDING).' })
+  @Mutation(() => ContactType, {
+    description:
+      'Creates the contact here and in Google (syncState SYNCED when Google confirmed in time, else PENDING).',
+  })
   createContact(
     @Ctx() ctx: GatewayContext,
     @Arg('input', () => ContactInput) input: ContactInput,
-    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC }) idempotencyKey?: string | null,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC })
+    idempotencyKey?: string | null,
   ): Promise<ContactType> {
     return ctx.services.contacts.create(ctx.scope(), input, idempotencyKey);
   }
 
   @Authorized()
-  @Mutation(() => [ContactType], { description: 'Creates up to 1000 contacts at once (imports); they reach Google in batches of 200.' })
+  @Mutation(() => [ContactType], {
+    description: 'Creates up to 1000 contacts at once (imports); they reach Google in batches of 200.',
+  })
   createContacts(
     @Ctx() ctx: GatewayContext,
     @Arg('input', () => [ContactInput]) input: ContactInput[],
-    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC }) idempotencyKey?: string | null,
+    @Arg('idempotencyKey', () => String, { nullable: true, description: IDEMPOTENCY_KEY_DOC })
+    idempotencyKey?: string | null,
   ): Promise<ContactType[]> {
     return ctx.services.contacts.createMany(ctx.scope(), input, keyed('createContacts', idempotencyKey, input));
   }
 
   @Authorized()
   @Mutation(() => ContactType)
-  updateContact(@Ctx() ctx: GatewayContext, @Arg('id', () => ID) id: string, @Arg('input', () => ContactPatch) input: ContactPatch): Promise<ContactType> {
+  updateContact(
+    @Ctx() ctx: GatewayContext,
+    @Arg('id', () => ID) id: string,
+    @Arg('input', () => ContactPatch) input: ContactPatch,
+  ): Promise<ContactType> {
     return ctx.services.contacts.update(ctx.scope(), id, input);
   }
 
@@ -82,7 +105,7 @@ export class ContactResolver {
   }
 
   @Authorized()
-  @Mutation(() => SyncStatusType, { description: 'Syncs the caller\'s contacts with Google now.' })
+  @Mutation(() => SyncStatusType, { description: "Syncs the caller's contacts with Google now." })
   syncContacts(@Ctx() ctx: GatewayContext): Promise<SyncStatusType> {
     return ctx.services.contacts.syncNow(ctx.scope());
   }

@@ -22,22 +22,46 @@ import type { OutboxWorker } from '../outbox/worker';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
-import { columnsOf, contactRow, fieldsOf, insertContacts, insertEmails, NO_DETAILS, writeEmails } from './contact.mirror';
+import {
+  columnsOf,
+  contactRow,
+  fieldsOf,
+  insertContacts,
+  insertEmails,
+  NO_DETAILS,
+  writeEmails,
+} from './contact.mirror';
 import type { ContactSync } from './contact.sync';
-import { ContactConnectionType, SyncStateEnum, type ContactChangeConnectionType, type ContactType, type SyncStatusType } from './contact.type';
-import { ADDRESS_PARTS, DEPRECATED_NICKNAME_TYPES, displayNameOf, FIELD_NAMES, PREDEFINED_TYPES, type Address, type Birthday, type ContactDate, type ContactFields } from './person.mapper';
+import {
+  ContactConnectionType,
+  SyncStateEnum,
+  type ContactChangeConnectionType,
+  type ContactType,
+  type SyncStatusType,
+} from './contact.type';
+import {
+  ADDRESS_PARTS,
+  DEPRECATED_NICKNAME_TYPES,
+  displayNameOf,
+  FIELD_NAMES,
+  PREDEFINED_TYPES,
+  type Address,
+  type Birthday,
+  type ContactDate,
+  type ContactFields,
+} from './person.mapper';
 
 /** freshnessMs: reads sync first when the mirror is older; changesRetentionMs: how long the feed keeps a tombstone. */
 export type ContactSettings = Config['contacts'];
 
 /** Page size bounds of contacts(first:). */
-export const MAX_PAGE = 200;
+const MAX_PAGE = 200;
 /** Page size bound of contactChanges(first:). */
-export const MAX_CHANGES_PAGE = 500;
+const MAX_CHANGES_PAGE = 500;
 /** Most contacts one bulk mutation takes. */
 export const MAX_BULK = 1000;
 
-export function etagOf(c: Pick<Contact, 'version'>): string {
+function etagOf(c: Pick<Contact, 'version'>): string {
   return `"v${c.version}"`;
 }
 
@@ -68,7 +92,15 @@ export function toContactType(c: Contact): ContactType {
     syncState: SyncStateEnum[c.syncState],
     syncError: c.syncState === 'SYNCED' ? null : c.syncError,
     conflicts: c.conflicts
-      ? (JSON.parse(c.conflicts) as { field: string; ours: unknown; theirs: unknown; winner: string; at: string }[]).map((x) => ({ field: x.field, ours: JSON.stringify(x.ours ?? null), theirs: JSON.stringify(x.theirs ?? null), winner: x.winner, at: new Date(x.at) }))
+      ? (
+          JSON.parse(c.conflicts) as { field: string; ours: unknown; theirs: unknown; winner: string; at: string }[]
+        ).map((x) => ({
+          field: x.field,
+          ours: JSON.stringify(x.ours ?? null),
+          theirs: JSON.stringify(x.theirs ?? null),
+          winner: x.winner,
+          at: new Date(x.at),
+        }))
       : [],
   };
 }
@@ -76,10 +108,13 @@ export function toContactType(c: Contact): ContactType {
 const cursorOf = (c: Pick<Contact, 'sortKey' | 'id'>) => encodeCursor([c.sortKey, c.id]);
 
 function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFields {
-  const pick = <K extends keyof ContactFields>(k: K, v: ContactFields[K] | undefined): ContactFields[K] => (v === undefined ? (base ? base[k] : (EMPTY_FIELDS[k] as ContactFields[K])) : v);
+  const pick = <K extends keyof ContactFields>(k: K, v: ContactFields[K] | undefined): ContactFields[K] =>
+    v === undefined ? (base ? base[k] : (EMPTY_FIELDS[k] as ContactFields[K])) : v;
   const text = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : v.trim() || null);
-  const list = <I, O>(vs: I[] | null | undefined, map: (x: I, i: number) => O): O[] | undefined => (vs === undefined ? undefined : (vs ?? []).map(map));
-  const typed = (vs: { value: string; type?: string | null }[] | null | undefined) => list(vs, (x) => ({ value: x.value.trim(), type: x.type?.trim().toLowerCase() || null }));
+  const list = <I, O>(vs: I[] | null | undefined, map: (x: I, i: number) => O): O[] | undefined =>
+    vs === undefined ? undefined : (vs ?? []).map(map);
+  const typed = (vs: { value: string; type?: string | null }[] | null | undefined) =>
+    list(vs, (x) => ({ value: x.value.trim(), type: x.type?.trim().toLowerCase() || null }));
   const f: ContactFields = {
     givenName: pick('givenName', text(input.givenName)),
     familyName: pick('familyName', text(input.familyName)),
@@ -91,20 +126,68 @@ function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFiel
     middleName: pick('middleName', text(input.middleName)),
     honorificPrefix: pick('honorificPrefix', text(input.honorificPrefix)),
     honorificSuffix: pick('honorificSuffix', text(input.honorificSuffix)),
-    nicknames: pick('nicknames', list(input.nicknames, (n, i) => ({ value: n.value.trim(), type: nicknameType(n.type, i, base) }))),
-    addresses: pick('addresses', list(input.addresses, (a, i) => addressFromInput(a, i, base))),
-    birthday: pick('birthday', input.birthday === undefined ? undefined : input.birthday === null ? null : birthdayFromInput(input.birthday, base)),
-    events: pick('events', list(input.events, (e, i) => ({ date: dateFromInput(e.date, `events.${i}.date`), type: detailType('events', e.type, i, base) }))),
-    relations: pick('relations', list(input.relations, (r, i) => ({ person: nonBlank(r.person, `relations.${i}.person`), type: detailType('relations', r.type, i, base) }))),
-    urls: pick('urls', list(input.urls, (u, i) => ({ value: nonBlank(u.value, `urls.${i}.value`), type: detailType('urls', u.type, i, base) }))),
+    nicknames: pick(
+      'nicknames',
+      list(input.nicknames, (n, i) => ({ value: n.value.trim(), type: nicknameType(n.type, i, base) })),
+    ),
+    addresses: pick(
+      'addresses',
+      list(input.addresses, (a, i) => addressFromInput(a, i, base)),
+    ),
+    birthday: pick(
+      'birthday',
+      input.birthday === undefined
+        ? undefined
+        : input.birthday === null
+          ? null
+          : birthdayFromInput(input.birthday, base),
+    ),
+    events: pick(
+      'events',
+      list(input.events, (e, i) => ({
+        date: dateFromInput(e.date, `events.${i}.date`),
+        type: detailType('events', e.type, i, base),
+      })),
+    ),
+    relations: pick(
+      'relations',
+      list(input.relations, (r, i) => ({
+        person: nonBlank(r.person, `relations.${i}.person`),
+        type: detailType('relations', r.type, i, base),
+      })),
+    ),
+    urls: pick(
+      'urls',
+      list(input.urls, (u, i) => ({
+        value: nonBlank(u.value, `urls.${i}.value`),
+        type: detailType('urls', u.type, i, base),
+      })),
+    ),
   };
-  if (!f.givenName && !f.familyName && !f.middleName && !f.organization && f.emails.length === 0 && f.phones.length === 0 && f.nicknames.length === 0) {
+  if (
+    !f.givenName &&
+    !f.familyName &&
+    !f.middleName &&
+    !f.organization &&
+    f.emails.length === 0 &&
+    f.phones.length === 0 &&
+    f.nicknames.length === 0
+  ) {
     throw badInput('A contact needs at least a name, an organization, an email or a phone number');
   }
   return f;
 }
 
-const EMPTY_FIELDS: ContactFields = { givenName: null, familyName: null, organization: null, jobTitle: null, notes: null, emails: [], phones: [], ...NO_DETAILS };
+const EMPTY_FIELDS: ContactFields = {
+  givenName: null,
+  familyName: null,
+  organization: null,
+  jobTitle: null,
+  notes: null,
+  emails: [],
+  phones: [],
+  ...NO_DETAILS,
+};
 
 function nonBlank(v: string, field: string): string {
   if (!v.trim()) throw badInput(`${field}: must not be blank`, { field });
@@ -112,26 +195,44 @@ function nonBlank(v: string, field: string): string {
 }
 
 /**
- * A detail's type: one of Google's predefined ones, in Google's spelling whatever the case given ("Home", "referredby"),
+ * A detail's type: one of Google's predefined ones, in Google's spelling whatever the case given ("Home",
+ * "referredby"),
  * or a custom label that the contact's field already has (one set in Google, sent back unchanged). Any other word is
  * most likely a typo: BAD_USER_INPUT, naming the field and the types there are.
  */
-function detailType(field: 'addresses' | 'events' | 'relations' | 'urls', raw: string | null | undefined, i: number, base?: ContactFields): string | null {
+function detailType(
+  field: 'addresses' | 'events' | 'relations' | 'urls',
+  raw: string | null | undefined,
+  i: number,
+  base?: ContactFields,
+): string | null {
   const t = raw?.trim();
   if (!t) return null;
   const predefined = (PREDEFINED_TYPES[field] as readonly string[]).find((p) => p.toLowerCase() === t.toLowerCase());
   if (predefined) return predefined;
   if ((base?.[field] ?? []).some((x) => x.type === t)) return t;
   const what = { addresses: 'an address', events: 'an event', relations: 'a relation', urls: 'a url' }[field];
-  throw badInput(`${field}.${i}.type: "${t}" is not ${what} type (${PREDEFINED_TYPES[field].join(', ')}; or a custom label this ${what.split(' ')[1]} already has in Google)`, { field: `${field}.${i}.type` });
+  throw badInput(
+    `${field}.${i}.type: "${t}" is not ${what} type (${PREDEFINED_TYPES[field].join(', ')}; or a custom label this ${what.split(' ')[1]} already has in Google)`,
+    { field: `${field}.${i}.type` },
+  );
 }
 
 /** People's Nickname.type is an enum: DEFAULT (written as no type) or ALTERNATE_NAME; deprecated ones only as kept. */
 function nicknameType(raw: string | null | undefined, i: number, base?: ContactFields): string | null {
-  const t = raw?.trim().toUpperCase().replace(/[\s-]+/g, '_');
+  const t = raw
+    ?.trim()
+    .toUpperCase()
+    .replace(/[\s-]+/g, '_');
   if (!t || t === 'DEFAULT') return null;
-  if (t === 'ALTERNATE_NAME' || (DEPRECATED_NICKNAME_TYPES.includes(t) && (base?.nicknames ?? []).some((n) => n.type === t))) return t;
-  throw badInput(`nicknames.${i}.type: "${raw!.trim()}" is not a nickname type (DEFAULT or ALTERNATE_NAME)`, { field: `nicknames.${i}.type` });
+  if (
+    t === 'ALTERNATE_NAME' ||
+    (DEPRECATED_NICKNAME_TYPES.includes(t) && (base?.nicknames ?? []).some((n) => n.type === t))
+  )
+    return t;
+  throw badInput(`nicknames.${i}.type: "${raw!.trim()}" is not a nickname type (DEFAULT or ALTERNATE_NAME)`, {
+    field: `nicknames.${i}.type`,
+  });
 }
 
 function addressFromInput(a: AddressInput, i: number, base?: ContactFields): Address {
@@ -148,11 +249,18 @@ function addressFromInput(a: AddressInput, i: number, base?: ContactFields): Add
     country: t(a.country),
     countryCode: t(a.countryCode)?.toUpperCase() ?? null,
   };
-  if (ADDRESS_PARTS.every((k) => k === 'type' || address[k] === null)) throw badInput(`addresses.${i}: an address needs at least one part (a street, a city, a postal code…)`, { field: `addresses.${i}` });
+  if (ADDRESS_PARTS.every((k) => k === 'type' || address[k] === null))
+    throw badInput(`addresses.${i}: an address needs at least one part (a street, a city, a postal code…)`, {
+      field: `addresses.${i}`,
+    });
   // The text of an address read here and sent back with other parts: stale. Left out, so Google composes it anew
   // (it keeps a formattedValue it is given, https://developers.google.com/people/api/rest/v1/people#address).
-  const was = address.formattedValue === null ? undefined : base?.addresses.find((b) => b.formattedValue === address.formattedValue);
-  if (was && ADDRESS_PARTS.some((k) => k !== 'type' && k !== 'formattedValue' && was[k] !== address[k])) address.formattedValue = null;
+  const was =
+    address.formattedValue === null
+      ? undefined
+      : base?.addresses.find((b) => b.formattedValue === address.formattedValue);
+  if (was && ADDRESS_PARTS.some((k) => k !== 'type' && k !== 'formattedValue' && was[k] !== address[k]))
+    address.formattedValue = null;
   return address;
 }
 
@@ -160,10 +268,16 @@ function addressFromInput(a: AddressInput, i: number, base?: ContactFields): Add
 export function dateFromInput(d: DateInput, field: string): ContactDate {
   const date: ContactDate = { year: d.year ?? null, month: d.month ?? null, day: d.day ?? null };
   const { year, month, day } = date;
-  const shape = year !== null ? (month !== null || day === null) : month !== null && day !== null;
-  const inRange = (year === null || (year >= 1 && year <= 9999)) && (month === null || (month >= 1 && month <= 12)) && (day === null || (day >= 1 && month !== null && day <= daysIn(month, year)));
+  const shape = year !== null ? month !== null || day === null : month !== null && day !== null;
+  const inRange =
+    (year === null || (year >= 1 && year <= 9999)) &&
+    (month === null || (month >= 1 && month <= 12)) &&
+    (day === null || (day >= 1 && month !== null && day <= daysIn(month, year)));
   if (!shape || !inRange) {
-    throw badInput(`${field}: ${JSON.stringify(date)} is not a date (month 1 to 12 and a day that month has, the year 1 to 9999 or left out)`, { field });
+    throw badInput(
+      `${field}: ${JSON.stringify(date)} is not a date (month 1 to 12 and a day that month has, the year 1 to 9999 or left out)`,
+      { field },
+    );
   }
   return date;
 }
@@ -176,7 +290,9 @@ function daysIn(month: number, year: number | null): number {
 /** A birthday set from a date; the same date as the contact has keeps Google's (deprecated) text with it. */
 function birthdayFromInput(d: DateInput, base?: ContactFields): Birthday {
   const date = dateFromInput(d, 'birthday');
-  return base?.birthday && JSON.stringify(base.birthday.date) === JSON.stringify(date) ? base.birthday : { date, text: null };
+  return base?.birthday && JSON.stringify(base.birthday.date) === JSON.stringify(date)
+    ? base.birthday
+    : { date, text: null };
 }
 
 /** Tries of an update without an etag that meets a change made meanwhile (each a fresh read of the row). */
@@ -185,12 +301,16 @@ const UPDATE_ATTEMPTS = 5;
 export class ContactService {
   constructor(private readonly deps: { sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
-  async list(scope: TenantScope, args: { first: number; after?: string | null; query?: string | null; label?: string | null }): Promise<ContactConnectionType> {
+  async list(
+    scope: TenantScope,
+    args: { first: number; after?: string | null; query?: string | null; label?: string | null },
+  ): Promise<ContactConnectionType> {
     checkFirst(args.first, MAX_PAGE);
     const q = args.query?.trim().toLowerCase();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
     await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
-    if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() }))) throw notFound('Label', args.label, { field: 'label' });
+    if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() })))
+      throw notFound('Label', args.label, { field: 'label' });
 
     const base = () => {
       const qb = scope.agentQuery(Contact, 'c').andWhere('c.deletedAt IS NULL');
@@ -198,16 +318,28 @@ export class ContactService {
         // '!' as the LIKE escape: a backslash would be an escape inside MariaDB string literals themselves.
         const like = `%${q.replace(/[!%_]/g, (ch) => `!${ch}`)}%`;
         const digits = q.replace(/\D/g, '');
-        qb.andWhere(digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length ? "(c.searchText LIKE :like ESCAPE '!' OR c.searchText LIKE :digits)" : "c.searchText LIKE :like ESCAPE '!'", { like, digits: `%${digits}%` });
+        qb.andWhere(
+          digits.length >= 3 && digits.length === q.replace(/[\s()+.\-/]/g, '').length
+            ? "(c.searchText LIKE :like ESCAPE '!' OR c.searchText LIKE :digits)"
+            : "c.searchText LIKE :like ESCAPE '!'",
+          { like, digits: `%${digits}%` },
+        );
       }
       if (args.label) {
         // In the label as shown: an addition on its way counts, a removal on its way does not. (The subquery reuses
         // agentQuery's :agentId and :brokerageId.)
-        qb.andWhere((sub) => `c.id IN ${sub.subQuery().select('r.contactId').from(ContactLabelMember, 'r').where("r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId = :label AND (r.pending IS NULL OR r.pending = 'add')").getQuery()}`, { label: args.label });
+        qb.andWhere(
+          (sub) =>
+            `c.id IN ${sub.subQuery().select('r.contactId').from(ContactLabelMember, 'r').where("r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId = :label AND (r.pending IS NULL OR r.pending = 'add')").getQuery()}`,
+          { label: args.label },
+        );
       }
       return qb;
     };
-    const page = base().orderBy('c.sortKey', 'ASC').addOrderBy('c.id', 'ASC').take(args.first + 1);
+    const page = base()
+      .orderBy('c.sortKey', 'ASC')
+      .addOrderBy('c.id', 'ASC')
+      .take(args.first + 1);
     if (args.after) {
       const [sortKey, id] = decodeCursor(args.after, ['string', 'string']);
       page.andWhere('(c.sortKey > :sk OR (c.sortKey = :sk AND c.id > :cid))', { sk: sortKey, cid: id });
@@ -225,8 +357,14 @@ export class ContactService {
   }
 
   async createMany(scope: TenantScope, inputs: ContactInput[], key: Keyed | null = null): Promise<ContactType[]> {
-    if (inputs.length === 0 || inputs.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contacts (got ${inputs.length})`);
-    return createOnce(scope, key, () => this.insertMany(scope, inputs, key), (ids) => this.replay(scope, key!, ids));
+    if (inputs.length === 0 || inputs.length > MAX_BULK)
+      throw badInput(`Give from 1 to ${MAX_BULK} contacts (got ${inputs.length})`);
+    return createOnce(
+      scope,
+      key,
+      () => this.insertMany(scope, inputs, key),
+      (ids) => this.replay(scope, key!, ids),
+    );
   }
 
   private async insertMany(scope: TenantScope, inputs: ContactInput[], key: Keyed | null): Promise<ContactType[]> {
@@ -234,21 +372,44 @@ export class ContactService {
       try {
         return fieldsFromInput(i);
       } catch (err) {
-        throw inputs.length > 1 && err instanceof AppError ? badInput(`contact ${n + 1}: ${err.message}`, { index: n }) : err;
+        throw inputs.length > 1 && err instanceof AppError
+          ? badInput(`contact ${n + 1}: ${err.message}`, { index: n })
+          : err;
       }
     });
     const now = new Date();
-    const rows = fields.map((f) => contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now));
+    const rows = fields.map((f) =>
+      contactRow({ id: randomUUID(), brokerageId: scope.brokerageId, agentId: scope.agentId }, f, now),
+    );
     const seqs = await scope.transaction(async (m) => {
       const feed = await changeFeed(m, scope);
-      if (key) await remember(m, scope, key, rows.map((r) => r.id), now);
+      if (key)
+        await remember(
+          m,
+          scope,
+          key,
+          rows.map((r) => r.id),
+          now,
+        );
       await insertContacts(m, rows);
-      await insertEmails(m, rows.map((r, i) => ({ contact: r, fields: fields[i] })));
-      const queued = await CONTACTS_OUTBOX.write(m, scope, rows.map((r) => ({ kind: 'create', entityId: r.id })), now);
+      await insertEmails(
+        m,
+        rows.map((r, i) => ({ contact: r, fields: fields[i] })),
+      );
+      const queued = await CONTACTS_OUTBOX.write(
+        m,
+        scope,
+        rows.map((r) => ({ kind: 'create', entityId: r.id })),
+        now,
+      );
       await feed.mark(rows.map((r) => r.id));
       return queued;
     });
-    return this.afterWrite(scope, seqs, rows.map((r) => r.id));
+    return this.afterWrite(
+      scope,
+      seqs,
+      rows.map((r) => r.id),
+    );
   }
 
   /** The contacts a key's first request created, as they are now. */
@@ -271,16 +432,30 @@ export class ContactService {
       // an update that was applied, its answer lost): it is answered as it is, not CONFLICT.
       if (FIELD_NAMES.every((k) => JSON.stringify(f[k]) === JSON.stringify(before[k]))) return [];
       if (etag && etag !== etagOf(c)) {
-        throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed since you read it (your etag ${etag}, current ${etagOf(c)}); apply your change to the current version`, { current: toContactType(c) });
+        throw new AppError(
+          ErrorCode.CONFLICT,
+          `Contact ${id} changed since you read it (your etag ${etag}, current ${etagOf(c)}); apply your change to the current version`,
+          { current: toContactType(c) },
+        );
       }
       // A change of ours not yet confirmed may be in Google unanswered: the values this one replaces are kept, so
       // that meeting them there is known for our own write (src/outbox/unconfirmed.ts).
-      const unconfirmed = c.version > c.syncedVersion ? withReplaced(c.unconfirmed, before, f, FIELD_NAMES) : c.unconfirmed;
-      const res = await m.getRepository(Contact).update({ id: c.id, version: c.version, brokerageId: scope.brokerageId }, { ...columnsOf(f), unconfirmed, version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() });
+      const unconfirmed =
+        c.version > c.syncedVersion ? withReplaced(c.unconfirmed, before, f, FIELD_NAMES) : c.unconfirmed;
+      const res = await m
+        .getRepository(Contact)
+        .update(
+          { id: c.id, version: c.version, brokerageId: scope.brokerageId },
+          { ...columnsOf(f), unconfirmed, version: c.version + 1, syncState: 'PENDING', updatedAt: new Date() },
+        );
       if (!res.affected) {
         // Changed between the read and the write (a sync or a delivery recording Google's state). Without an etag
         // the change is made again on the new version; with one, the version it was meant for is gone.
-        if (etag || attempt === UPDATE_ATTEMPTS) throw new AppError(ErrorCode.CONFLICT, `Contact ${id} changed while it was being updated; read it again and retry`);
+        if (etag || attempt === UPDATE_ATTEMPTS)
+          throw new AppError(
+            ErrorCode.CONFLICT,
+            `Contact ${id} changed while it was being updated; read it again and retry`,
+          );
         return null;
       }
       await writeEmails(m, c, f);
@@ -293,21 +468,43 @@ export class ContactService {
   }
 
   async delete(scope: TenantScope, ids: string[]): Promise<boolean> {
-    if (ids.length === 0 || ids.length > MAX_BULK) throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${ids.length})`);
+    if (ids.length === 0 || ids.length > MAX_BULK)
+      throw badInput(`Give from 1 to ${MAX_BULK} contact ids (got ${ids.length})`);
     const unique = [...new Set(ids)];
     const seqs = await scope.transaction(async (m, tx) => {
       const feed = await changeFeed(m, scope);
-      const rows = await tx.agentQuery(Contact, 'c').select(['c.id', 'c.version', 'c.deletedAt']).andWhere('c.id IN (:...ids)', { ids: unique }).getMany();
+      const rows = await tx
+        .agentQuery(Contact, 'c')
+        .select(['c.id', 'c.version', 'c.deletedAt'])
+        .andWhere('c.id IN (:...ids)', { ids: unique })
+        .getMany();
       // Deleting again is no error (a retry whose answer was lost): deleted here and on its way to Google, or gone.
       const found = rows.filter((c) => !c.deletedAt);
       const unknown = unique.filter((id) => !rows.some((c) => c.id === id));
-      const buried = unknown.length ? await tx.agentQuery(ContactTombstone, 't').select(['t.contactId']).andWhere('t.contactId IN (:...unknown)', { unknown }).getMany() : [];
+      const buried = unknown.length
+        ? await tx
+            .agentQuery(ContactTombstone, 't')
+            .select(['t.contactId'])
+            .andWhere('t.contactId IN (:...unknown)', { unknown })
+            .getMany()
+        : [];
       const missing = unknown.filter((id) => !buried.some((t) => t.contactId === id));
       if (missing.length) throw notFound('Contact', missing[0]);
       const now = new Date();
-      for (const c of found) await m.getRepository(Contact).update({ id: c.id, brokerageId: scope.brokerageId }, { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now });
+      for (const c of found)
+        await m
+          .getRepository(Contact)
+          .update(
+            { id: c.id, brokerageId: scope.brokerageId },
+            { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now },
+          );
       if (found.length === 0) return [];
-      const queued = await CONTACTS_OUTBOX.write(m, scope, found.map((c) => ({ kind: 'delete', entityId: c.id })), now);
+      const queued = await CONTACTS_OUTBOX.write(
+        m,
+        scope,
+        found.map((c) => ({ kind: 'delete', entityId: c.id })),
+        now,
+      );
       await feed.mark(found.map((c) => c.id));
       return queued;
     });
@@ -324,14 +521,25 @@ export class ContactService {
    * The caller's contact change feed after `after` (contact-changes.ts), made fresh with Google first as contacts is.
    * A cursor older than the feed keeps deletes for is CURSOR_EXPIRED (BAD_USER_INPUT, reason cursor_expired).
    */
-  async changes(scope: TenantScope, args: { first: number; after?: string | null }): Promise<ContactChangeConnectionType> {
+  async changes(
+    scope: TenantScope,
+    args: { first: number; after?: string | null },
+  ): Promise<ContactChangeConnectionType> {
     checkFirst(args.first, MAX_CHANGES_PAGE);
     const after = args.after ? decodeFeedCursor(args.after) : null;
     await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
     const { entries, hasMore } = await scope.read((m) => readFeed(m, scope, after, args.first));
     // Read after the page: a retention sweep between the two reads is caught, never a silent gap.
     if (after) await scope.read((m) => checkNotExpired(m, scope, after, this.deps.settings.changesRetentionMs));
-    const edges = entries.map((e) => ({ cursor: encodeFeedCursor(e), node: { contactId: e.id, deleted: e.deleted, contact: e.contact ? toContactType(e.contact) : null, changedAt: e.at } }));
+    const edges = entries.map((e) => ({
+      cursor: encodeFeedCursor(e),
+      node: {
+        contactId: e.id,
+        deleted: e.deleted,
+        contact: e.contact ? toContactType(e.contact) : null,
+        changedAt: e.at,
+      },
+    }));
     return edgesPage(edges, hasMore, args.after ?? null);
   }
 
@@ -344,7 +552,12 @@ export class ContactService {
   async status(scope: TenantScope, keyProblem?: FeatureProblem | null): Promise<SyncStatusType> {
     const rec = await this.deps.sync.record(scope.agent);
     const counts = await scope.read((m) => laneCounts(m, CONTACTS_OUTBOX.lane(scope)));
-    const error = statusError(keyProblem === undefined ? await scope.read((m) => credentialProblem(m, scope.brokerageId, 'contacts')) : keyProblem, rec);
+    const error = statusError(
+      keyProblem === undefined
+        ? await scope.read((m) => credentialProblem(m, scope.brokerageId, 'contacts'))
+        : keyProblem,
+      rec,
+    );
     return {
       id: scope.agentId,
       contacts: {
@@ -374,4 +587,3 @@ export class ContactService {
     });
   }
 }
-

@@ -51,13 +51,23 @@ export class ContactSync {
   private readonly sweeper: HourlySweep;
 
   constructor(
-    private readonly deps: { ds: DataSource; sessions: GoogleSessions; outbox: OutboxWorker; log: Logger; metrics?: Metrics; /** tombstones kept (contactChanges) */ retentionMs?: number },
+    private readonly deps: {
+      ds: DataSource;
+      sessions: GoogleSessions;
+      outbox: OutboxWorker;
+      log: Logger;
+      metrics?: Metrics;
+      /** tombstones kept (contactChanges) */ retentionMs?: number;
+    },
   ) {
     this.importer = new ContactImport(deps);
     this.sweeper = new HourlySweep('contact change feed', (now) => this.pruneAll(deps.retentionMs ?? 0, now), deps.log);
   }
 
-  /** Starts the hourly sweep of tombstones past the retention, for agents that no longer sync (each sync prunes its agent's). */
+  /**
+   * Starts the hourly sweep of tombstones past the retention, for agents that no longer sync (each sync prunes its
+   * agent's).
+   */
   start(): void {
     if (this.deps.retentionMs) this.sweeper.start();
   }
@@ -66,7 +76,10 @@ export class ContactSync {
     return this.sweeper.stop();
   }
 
-  /** Deletes tombstones past the retention, PRUNE_AGENTS_PER_ROUND agents a round; resolves to how many went. One sweep at a time. */
+  /**
+   * Deletes tombstones past the retention, PRUNE_AGENTS_PER_ROUND agents a round; resolves to how many went. One sweep
+   * at a time.
+   */
   prune(now = new Date()): Promise<number> {
     return this.deps.retentionMs ? this.sweeper.run(now) : Promise.resolve(0);
   }
@@ -74,7 +87,15 @@ export class ContactSync {
   private async pruneAll(retentionMs: number, now: Date): Promise<number> {
     let removed = 0;
     for (;;) {
-      const agents: { agentId: string; brokerageId: string }[] = await this.deps.ds.getRepository(ContactTombstone).createQueryBuilder('t').select('t.agentId', 'agentId').addSelect('t.brokerageId', 'brokerageId').distinct(true).where('t.deletedAt < :cutoff', { cutoff: new Date(now.getTime() - retentionMs) }).limit(PRUNE_AGENTS_PER_ROUND).getRawMany();
+      const agents: { agentId: string; brokerageId: string }[] = await this.deps.ds
+        .getRepository(ContactTombstone)
+        .createQueryBuilder('t')
+        .select('t.agentId', 'agentId')
+        .addSelect('t.brokerageId', 'brokerageId')
+        .distinct(true)
+        .where('t.deletedAt < :cutoff', { cutoff: new Date(now.getTime() - retentionMs) })
+        .limit(PRUNE_AGENTS_PER_ROUND)
+        .getRawMany();
       let round = 0;
       for (const a of agents) round += await pruneTombstones(this.deps.ds, a, retentionMs, now);
       removed += round;
@@ -86,10 +107,31 @@ export class ContactSync {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) return found;
-    const fresh: ContactSyncRecord = { agentId: agent.agentId, brokerageId: agent.brokerageId, personFields: null, syncToken: null, groupSyncToken: null, groupsSyncedAt: null, lastSyncAt: null, lastFullSyncAt: null, staleSince: null, ...NO_SYNC_ERROR, fullResyncs: 0, lastFullResyncAt: null, lastFullResyncReason: null, changesPrunedThrough: 0 };
+    const fresh: ContactSyncRecord = {
+      agentId: agent.agentId,
+      brokerageId: agent.brokerageId,
+      personFields: null,
+      syncToken: null,
+      groupSyncToken: null,
+      groupsSyncedAt: null,
+      lastSyncAt: null,
+      lastFullSyncAt: null,
+      staleSince: null,
+      ...NO_SYNC_ERROR,
+      fullResyncs: 0,
+      lastFullResyncAt: null,
+      lastFullResyncReason: null,
+      changesPrunedThrough: 0,
+    };
     // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
     // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.
-    await repo.createQueryBuilder().insert().values(fresh).updateEntity(false).execute().catch(() => undefined);
+    await repo
+      .createQueryBuilder()
+      .insert()
+      .values(fresh)
+      .updateEntity(false)
+      .execute()
+      .catch(() => undefined);
     return (await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId }))!;
   }
 
@@ -100,10 +142,12 @@ export class ContactSync {
     if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
     // A sync of this agent that ended after this look answered it (made the mirror fresh, or just failed): another
     // call now would be a second one for the same staleness. Before, of 100 concurrent reads of a stale mirror, one
-    // that read the record before the first sync wrote lastSyncAt, and asked after that sync had ended, started a second.
+    // that read the record before the first sync wrote lastSyncAt, and asked after that sync had ended, started a
+    // second.
     if ((this.finished.get(agent.agentId) ?? 0) >= looked) return;
     await this.sync(agent).catch((err) => {
-      if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'contact sync failed; serving the mirror');
+      if (!(err instanceof AppError))
+        this.deps.log.warn({ err, agentId: agent.agentId }, 'contact sync failed; serving the mirror');
     });
   }
 
@@ -117,7 +161,11 @@ export class ContactSync {
     await this.ensureFresh(agent, maxAgeMs);
     const rec = await this.record(agent);
     // Fresh enough, or synced since this look (by the contacts' full sync just now): a second call would be the same.
-    if (rec.groupsSyncedAt && (Date.now() - rec.groupsSyncedAt.getTime() < maxAgeMs || rec.groupsSyncedAt.getTime() >= looked)) return;
+    if (
+      rec.groupsSyncedAt &&
+      (Date.now() - rec.groupsSyncedAt.getTime() < maxAgeMs || rec.groupsSyncedAt.getTime() >= looked)
+    )
+      return;
     let running = this.labelsInflight.get(agent.agentId);
     if (!running) {
       running = (async () => {
@@ -127,13 +175,17 @@ export class ContactSync {
       this.labelsInflight.set(agent.agentId, running);
     }
     await running.catch((err) => {
-      if (!(err instanceof AppError)) this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
+      if (!(err instanceof AppError))
+        this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
     });
   }
 
   /** Whether the agent's mirror was made with other person fields than ours (an older release): a full sync is due. */
   async needsRefill(agent: AgentKey): Promise<boolean> {
-    const rec = await this.deps.ds.getRepository(ContactSyncRecord).findOne({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId }, select: { agentId: true, personFields: true, syncToken: true } });
+    const rec = await this.deps.ds.getRepository(ContactSyncRecord).findOne({
+      where: { agentId: agent.agentId, brokerageId: agent.brokerageId },
+      select: { agentId: true, personFields: true, syncToken: true },
+    });
     // No record, or no sync yet: nothing in the mirror came from Google with fewer fields.
     return Boolean(rec?.syncToken) && rec!.personFields !== PERSON_FIELDS;
   }
@@ -180,7 +232,10 @@ export class ContactSync {
           result = await this.incremental(agent, people, rec.syncToken);
         } catch (err) {
           if (mapGoogleError(err, { api: 'people' }).kind !== 'sync-token-expired') throw err;
-          this.deps.log.info({ agentId: agent.agentId }, 'contacts sync token expired: full resync with mark and sweep');
+          this.deps.log.info(
+            { agentId: agent.agentId },
+            'contacts sync token expired: full resync with mark and sweep',
+          );
           this.deps.metrics?.fullResyncs.inc({ api: 'people' });
           result = await this.full(agent, people, 'EXPIRED_SYNC_TOKEN');
         }
@@ -189,9 +244,20 @@ export class ContactSync {
         // fills in the fields the mirror lacks for contacts Google did not change since (refill).
         result = await this.full(agent, people, null);
       }
-      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR });
+      await this.deps.ds
+        .getRepository(ContactSyncRecord)
+        .update(
+          { agentId: agent.agentId, brokerageId: agent.brokerageId },
+          { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR },
+        );
       // The agent's tombstones past the retention (contactChanges): a failure here is no failure of the sync.
-      if (this.deps.retentionMs) await pruneTombstones(this.deps.ds, agent, this.deps.retentionMs).catch((err) => this.deps.log.warn({ err, agentId: agent.agentId }, 'contact change feed: pruning tombstones failed; the sweep tries again'));
+      if (this.deps.retentionMs)
+        await pruneTombstones(this.deps.ds, agent, this.deps.retentionMs).catch((err) =>
+          this.deps.log.warn(
+            { err, agentId: agent.agentId },
+            'contact change feed: pruning tombstones failed; the sweep tries again',
+          ),
+        );
       this.deps.metrics?.syncSucceeded('people');
       return result;
     } catch (err) {
@@ -199,8 +265,14 @@ export class ContactSync {
       // Google no longer takes the token (toAppError dropped it): once more with a new one, from the sync's start
       // (the sync token only moves when a sync completes, and importing a page twice changes nothing).
       if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
-      if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR) this.deps.log.error({ err, agentId: agent.agentId }, 'contacts sync failed on our side');
-      await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) });
+      if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR)
+        this.deps.log.error({ err, agentId: agent.agentId }, 'contacts sync failed on our side');
+      await this.deps.ds
+        .getRepository(ContactSyncRecord)
+        .update(
+          { agentId: agent.agentId, brokerageId: agent.brokerageId },
+          { staleSince: rec.staleSince ?? new Date(), ...syncErrorColumns(appErr) },
+        );
       throw appErr;
     }
   }
@@ -218,7 +290,10 @@ export class ContactSync {
       pageToken = page.nextPageToken;
       next = page.nextSyncToken ?? next;
     } while (pageToken);
-    if (next) await this.deps.ds.getRepository(ContactSyncRecord).update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: next });
+    if (next)
+      await this.deps.ds
+        .getRepository(ContactSyncRecord)
+        .update({ agentId: agent.agentId, brokerageId: agent.brokerageId }, { syncToken: next });
     return result;
   }
 
@@ -261,8 +336,15 @@ export class ContactSync {
    * created while the pages were being read is not listed either, so candidates are confirmed with
    * getBatchGet (BATCH_GET_MAX per call) and only those Google answers 404 for are removed.
    */
-  private async sweep(agent: AgentRef, people: PeopleDriver, seen: Set<string>): Promise<{ removed: number; calls: number }> {
-    const mapped = await this.deps.ds.getRepository(Contact).find({ where: { agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName: Not(IsNull()) }, select: { id: true, resourceName: true } });
+  private async sweep(
+    agent: AgentRef,
+    people: PeopleDriver,
+    seen: Set<string>,
+  ): Promise<{ removed: number; calls: number }> {
+    const mapped = await this.deps.ds.getRepository(Contact).find({
+      where: { agentId: agent.agentId, brokerageId: agent.brokerageId, resourceName: Not(IsNull()) },
+      select: { id: true, resourceName: true },
+    });
     const candidates = mapped.filter((c) => !seen.has(c.resourceName!)).map((c) => c.resourceName!);
     let removed = 0;
     let calls = 0;
@@ -270,7 +352,11 @@ export class ContactSync {
       const slice = candidates.slice(i, i + BATCH_GET_MAX);
       const responses = await people.getPersonsMetadata(slice);
       calls++;
-      const alive = new Set(responses.filter((r) => r.person && !r.person.metadata?.deleted && r.httpStatusCode !== 404).map((r) => r.requestedResourceName ?? r.person!.resourceName!));
+      const alive = new Set(
+        responses
+          .filter((r) => r.person && !r.person.metadata?.deleted && r.httpStatusCode !== 404)
+          .map((r) => r.requestedResourceName ?? r.person!.resourceName!),
+      );
       for (const rn of slice) if (!alive.has(rn) && (await this.importer.applyDeleted(agent, rn))) removed++;
     }
     return { removed, calls };

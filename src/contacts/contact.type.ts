@@ -10,7 +10,8 @@ export enum SyncStateEnum {
 }
 registerEnumType(SyncStateEnum, {
   name: 'SyncState',
-  description: 'Whether Google has the change: SYNCED yes; PENDING on its way (retried until it is); FAILED Google refused it (see syncError); CONFLICT it was edited on both sides and merged (see conflicts), Google has the merge.',
+  description:
+    'Whether Google has the change: SYNCED yes; PENDING on its way (retried until it is); FAILED Google refused it (see syncError); CONFLICT it was edited on both sides and merged (see conflicts), Google has the merge.',
 });
 
 @ObjectType('TypedValue')
@@ -22,7 +23,10 @@ export class TypedValueType {
   type: string | null;
 }
 
-@ObjectType('ContactDate', { description: 'A calendar date as Google keeps it: a birthday or anniversary may have no year; Google also holds a year alone, or a year and month.' })
+@ObjectType('ContactDate', {
+  description:
+    'A calendar date as Google keeps it: a birthday or anniversary may have no year; Google also holds a year alone, or a year and month.',
+})
 export class ContactDateType {
   @Field(() => Int, { nullable: true })
   year: number | null;
@@ -39,7 +43,10 @@ export class ContactBirthdayType {
   @Field(() => ContactDateType, { nullable: true })
   date: ContactDateType | null;
 
-  @Field(() => String, { nullable: true, description: 'Free-form text Google may hold beside or instead of the date (deprecated by Google; read-only here).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Free-form text Google may hold beside or instead of the date (deprecated by Google; read-only here).',
+  })
   text: string | null;
 }
 
@@ -66,7 +73,10 @@ export class ContactAddressType {
   @Field(() => String, { nullable: true, description: 'home, work, other, or a custom label' })
   type: string | null;
 
-  @Field(() => String, { nullable: true, description: 'The address as one text: as written, or composed by Google from the parts.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The address as one text: as written, or composed by Google from the parts.',
+  })
   formattedValue: string | null;
 
   @Field(() => String, { nullable: true })
@@ -94,15 +104,17 @@ export class ContactAddressType {
   countryCode: string | null;
 }
 
-@ObjectType('ContactConflict', { description: 'A field changed in the CRM and in Google since the last sync; the later writer won.' })
+@ObjectType('ContactConflict', {
+  description: 'A field changed in the CRM and in Google since the last sync; the later writer won.',
+})
 export class ContactConflictType {
   @Field()
   field: string;
 
-  @Field(() => String, { nullable: true, description: 'The CRM\'s value (JSON).' })
+  @Field(() => String, { nullable: true, description: "The CRM's value (JSON)." })
   ours: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Google\'s value (JSON).' })
+  @Field(() => String, { nullable: true, description: "Google's value (JSON)." })
   theirs: string | null;
 
   @Field({ description: 'crm or google' })
@@ -117,7 +129,10 @@ export class ContactType {
   @Field(() => ID)
   id: string;
 
-  @Field(() => String, { nullable: true, description: 'The People API resourceName, null until Google has the contact.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The People API resourceName, null until Google has the contact.',
+  })
   resourceName: string | null;
 
   @Field({ description: 'The version of this contact; pass it to updateContact to detect concurrent edits.' })
@@ -156,7 +171,10 @@ export class ContactType {
   @Field(() => String, { nullable: true, description: 'e.g. Jr.' })
   honorificSuffix: string | null;
 
-  @Field(() => [TypedValueType], { description: 'type: null (Google\'s DEFAULT) or ALTERNATE_NAME; older contacts may hold MAIDEN_NAME, INITIALS, SHORT_NAME, OTHER_NAME.' })
+  @Field(() => [TypedValueType], {
+    description:
+      "type: null (Google's DEFAULT) or ALTERNATE_NAME; older contacts may hold MAIDEN_NAME, INITIALS, SHORT_NAME, OTHER_NAME.",
+  })
   nicknames: TypedValueType[];
 
   @Field(() => [ContactAddressType])
@@ -165,13 +183,15 @@ export class ContactType {
   @Field(() => ContactBirthdayType, { nullable: true })
   birthday: ContactBirthdayType | null;
 
-  @Field(() => [ContactEventType], { description: 'Dated events: anniversaries (e.g. of the home purchase) and others.' })
+  @Field(() => [ContactEventType], {
+    description: 'Dated events: anniversaries (e.g. of the home purchase) and others.',
+  })
   events: ContactEventType[];
 
   @Field(() => [ContactRelationType], { description: 'The spouse, partner, children, who referred them…' })
   relations: ContactRelationType[];
 
-  @Field(() => [TypedValueType], { description: 'Web addresses: a listing, the client\'s site, a profile.' })
+  @Field(() => [TypedValueType], { description: "Web addresses: a listing, the client's site, a profile." })
   urls: TypedValueType[];
 
   @Field(() => Date)
@@ -210,16 +230,26 @@ export class ContactConnectionType {
 
 @ObjectType('ContactsSyncStatus')
 export class ContactsSyncStatusType {
-  @Field(() => ID, { description: 'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.' })
+  @Field(() => ID, {
+    description:
+      'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.',
+  })
   id: string;
 
-  @Field(() => Date, { nullable: true, description: 'The mirror is Google\'s state as of this time.' })
+  @Field(() => Date, { nullable: true, description: "The mirror is Google's state as of this time." })
   lastSyncAt: Date | null;
 
-  @Field(() => Date, { nullable: true, description: 'Set while Google cannot be reached: reads come from the mirror, stale since then.' })
+  @Field(() => Date, {
+    nullable: true,
+    description: 'Set while Google cannot be reached: reads come from the mirror, stale since then.',
+  })
   staleSince: Date | null;
 
-  @Field(() => SyncErrorType, { nullable: true, description: 'What stops contacts from syncing now, from the brokerage\'s key or the last sync; null when all is well.' })
+  @Field(() => SyncErrorType, {
+    nullable: true,
+    description:
+      "What stops contacts from syncing now, from the brokerage's key or the last sync; null when all is well.",
+  })
   error: SyncErrorType | null;
 
   @Field(() => String, { nullable: true, description: 'error.message (kept for older clients).' })
@@ -240,32 +270,43 @@ export class ContactsSyncStatusType {
   @Field(() => Int, { description: 'Changes made here that Google does not have yet.' })
   pendingChanges: number;
 
-  @Field(() => Int, { description: 'Changes Google refused (see the contacts\' syncError).' })
+  @Field(() => Int, { description: "Changes Google refused (see the contacts' syncError)." })
   failedChanges: number;
 }
 
 @ObjectType('MailSyncStatus')
 export class MailSyncStatusType {
-  @Field(() => ID, { description: 'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.' })
+  @Field(() => ID, {
+    description:
+      'A key for client caches (Apollo, urql normalize by id): one status per agent, refetched whole or in parts.',
+  })
   id: string;
 
-  @Field(() => SyncErrorType, { nullable: true, description: 'What stops mail from reaching Gmail now (the brokerage\'s key); null when all is well.' })
+  @Field(() => SyncErrorType, {
+    nullable: true,
+    description: "What stops mail from reaching Gmail now (the brokerage's key); null when all is well.",
+  })
   error: SyncErrorType | null;
 
-  @Field(() => Int, { description: 'The caller\'s mails accepted and not sent yet (QUEUED).' })
+  @Field(() => Int, { description: "The caller's mails accepted and not sent yet (QUEUED)." })
   queued: number;
 }
 
 @ObjectType('SyncStatus')
 export class SyncStatusType {
-  @Field(() => ID, { description: 'The agent\'s id: a client cache keeps the status as one object, whichever parts each query asks for.' })
+  @Field(() => ID, {
+    description: "The agent's id: a client cache keeps the status as one object, whichever parts each query asks for.",
+  })
   id: string;
 
   @Field(() => ContactsSyncStatusType)
   contacts: ContactsSyncStatusType;
 }
 
-@ObjectType('ContactChange', { description: 'A contact that changed: created, updated or deleted, here or in Google. Apply these in order to a local copy: it then equals contacts.' })
+@ObjectType('ContactChange', {
+  description:
+    'A contact that changed: created, updated or deleted, here or in Google. Apply these in order to a local copy: it then equals contacts.',
+})
 export class ContactChangeType {
   @Field(() => ID)
   contactId: string;
@@ -294,6 +335,8 @@ export class ContactChangeConnectionType {
   @Field(() => [ContactChangeEdgeType])
   edges: ContactChangeEdgeType[];
 
-  @Field(() => PageInfoType, { description: 'endCursor: pass it back as after, also when this page is empty (it is then the cursor given).' })
+  @Field(() => PageInfoType, {
+    description: 'endCursor: pass it back as after, also when this page is empty (it is then the cursor given).',
+  })
   pageInfo: PageInfoType;
 }

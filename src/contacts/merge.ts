@@ -17,7 +17,15 @@ export interface FieldConflict {
   at: string;
 }
 
-export function mergeContact(base: ContactFields, ours: ContactFields, theirs: ContactFields, oursAt: Date, theirsAt: Date | null, now = new Date(), unconfirmed: Unconfirmed = {}): { merged: ContactFields; conflicts: FieldConflict[] } {
+export function mergeContact(
+  base: ContactFields,
+  ours: ContactFields,
+  theirs: ContactFields,
+  oursAt: Date,
+  theirsAt: Date | null,
+  now = new Date(),
+  unconfirmed: Unconfirmed = {},
+): { merged: ContactFields; conflicts: FieldConflict[] } {
   const merged = { ...ours };
   const conflicts: FieldConflict[] = [];
   for (const field of FIELD_NAMES) {
@@ -32,17 +40,35 @@ export function mergeContact(base: ContactFields, ours: ContactFields, theirs: C
     // Changed on both sides to different values: the later writer wins.
     const googleWins = theirsAt !== null && theirsAt.getTime() > oursAt.getTime();
     if (googleWins) (merged as Record<FieldName, unknown>)[field] = theirs[field];
-    conflicts.push({ field, ours: ours[field], theirs: theirs[field], winner: googleWins ? 'google' : 'crm', at: now.toISOString() });
+    conflicts.push({
+      field,
+      ours: ours[field],
+      theirs: theirs[field],
+      winner: googleWins ? 'google' : 'crm',
+      at: now.toISOString(),
+    });
   }
   return { merged, conflicts };
 }
 
 /** Whether every field Google changed since `base` holds our value, or one of our unconfirmed ones. */
-export function onlyOurChanges(base: ContactFields, ours: ContactFields, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
-  return FIELD_NAMES.every((field) => sameFieldValue(field, base, theirs) || sameFieldValue(field, ours, theirs) || holdsUnconfirmed(field, theirs, unconfirmed));
+export function onlyOurChanges(
+  base: ContactFields,
+  ours: ContactFields,
+  theirs: ContactFields,
+  unconfirmed: Unconfirmed,
+): boolean {
+  return FIELD_NAMES.every(
+    (field) =>
+      sameFieldValue(field, base, theirs) ||
+      sameFieldValue(field, ours, theirs) ||
+      holdsUnconfirmed(field, theirs, unconfirmed),
+  );
 }
 
 /** Whether Google's `field` is one of the values an earlier write of ours may have put there unanswered. */
 function holdsUnconfirmed(field: FieldName, theirs: ContactFields, unconfirmed: Unconfirmed): boolean {
-  return (unconfirmed[field] ?? []).some((v) => sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs));
+  return (unconfirmed[field] ?? []).some((v) =>
+    sameFieldValue(field, { [field]: v } as unknown as ContactFields, theirs),
+  );
 }

@@ -9,7 +9,7 @@
  */
 import type { FieldMetadata, PeopleAddress, PeopleDate, Person } from '../google/people';
 
-export interface Typed {
+interface Typed {
   value: string;
   type: string | null;
 }
@@ -37,7 +37,18 @@ export interface Address {
   country: string | null;
   countryCode: string | null;
 }
-export const ADDRESS_PARTS = ['type', 'formattedValue', 'poBox', 'streetAddress', 'extendedAddress', 'city', 'region', 'postalCode', 'country', 'countryCode'] as const;
+export const ADDRESS_PARTS = [
+  'type',
+  'formattedValue',
+  'poBox',
+  'streetAddress',
+  'extendedAddress',
+  'city',
+  'region',
+  'postalCode',
+  'country',
+  'countryCode',
+] as const;
 
 /** People Schema$Birthday: a date and/or Google's deprecated free-form text (clients should set the date). */
 export interface Birthday {
@@ -46,13 +57,13 @@ export interface Birthday {
 }
 
 /** People Schema$Event: a typed date (anniversary, other, or a custom label). */
-export interface DatedValue {
+interface DatedValue {
   date: ContactDate;
   type: string | null;
 }
 
 /** People Schema$Relation: another person, by name (free text, not a link), and how they relate. */
-export interface Relation {
+interface Relation {
   person: string;
   type: string | null;
 }
@@ -77,15 +88,44 @@ export interface ContactFields {
   urls: Typed[];
 }
 
-/** The fields of the first release, each in a column of its own; the rest (DETAIL_FIELDS) share the `details` column. */
-export const FIELD_NAMES = ['givenName', 'familyName', 'organization', 'jobTitle', 'notes', 'emails', 'phones', 'middleName', 'honorificPrefix', 'honorificSuffix', 'nicknames', 'addresses', 'birthday', 'events', 'relations', 'urls'] as const;
-export const DETAIL_FIELDS = ['middleName', 'honorificPrefix', 'honorificSuffix', 'nicknames', 'addresses', 'birthday', 'events', 'relations', 'urls'] as const;
+/**
+ * The fields of the first release, each in a column of its own; the rest (DETAIL_FIELDS) share the `details` column.
+ */
+export const FIELD_NAMES = [
+  'givenName',
+  'familyName',
+  'organization',
+  'jobTitle',
+  'notes',
+  'emails',
+  'phones',
+  'middleName',
+  'honorificPrefix',
+  'honorificSuffix',
+  'nicknames',
+  'addresses',
+  'birthday',
+  'events',
+  'relations',
+  'urls',
+] as const;
+export const DETAIL_FIELDS = [
+  'middleName',
+  'honorificPrefix',
+  'honorificSuffix',
+  'nicknames',
+  'addresses',
+  'birthday',
+  'events',
+  'relations',
+  'urls',
+] as const;
 export type FieldName = (typeof FIELD_NAMES)[number];
-export type DetailName = (typeof DETAIL_FIELDS)[number];
+type DetailName = (typeof DETAIL_FIELDS)[number];
 export type ContactDetails = Pick<ContactFields, DetailName>;
 
 /** Our contact id travels in People `clientData` under this key: how a retried create finds the first one. */
-export const CLIENT_DATA_KEY = 'engageContactId';
+const CLIENT_DATA_KEY = 'engageContactId';
 
 /**
  * The predefined `type` values of each field, as Google spells them; any other is a custom label ("The type of the
@@ -94,7 +134,22 @@ export const CLIENT_DATA_KEY = 'engageContactId';
 export const PREDEFINED_TYPES = {
   addresses: ['home', 'work', 'other'],
   events: ['anniversary', 'other'],
-  relations: ['spouse', 'child', 'mother', 'father', 'parent', 'brother', 'sister', 'friend', 'relative', 'domesticPartner', 'manager', 'assistant', 'referredBy', 'partner'],
+  relations: [
+    'spouse',
+    'child',
+    'mother',
+    'father',
+    'parent',
+    'brother',
+    'sister',
+    'friend',
+    'relative',
+    'domesticPartner',
+    'manager',
+    'assistant',
+    'referredBy',
+    'partner',
+  ],
   urls: ['home', 'work', 'blog', 'profile', 'homePage', 'ftp', 'reservations', 'appInstallPage', 'other'],
   /** Nickname types are an enum (Nickname.type); DEFAULT is written as no type. The deprecated values are only kept. */
   nicknames: ['DEFAULT', 'ALTERNATE_NAME'],
@@ -104,7 +159,8 @@ export const DEPRECATED_NICKNAME_TYPES = ['MAIDEN_NAME', 'INITIALS', 'GPLUS', 'O
 export const primaryFirst = <T extends { metadata?: FieldMetadata | null }>(items: T[] | null | undefined): T[] =>
   [...(items ?? [])].sort((a, b) => Number(Boolean(b.metadata?.primary)) - Number(Boolean(a.metadata?.primary)));
 
-const clean = (v: string | null | undefined): string | null => (v === undefined || v === null || v.trim() === '' ? null : v.trim());
+const clean = (v: string | null | undefined): string | null =>
+  v === undefined || v === null || v.trim() === '' ? null : v.trim();
 
 /** A People Date with its absent or zero parts as null; null when it has none. */
 export function dateFromGoogle(d: PeopleDate | null | undefined): ContactDate | null {
@@ -115,16 +171,21 @@ export function dateFromGoogle(d: PeopleDate | null | undefined): ContactDate | 
 
 /** Google's Date JSON: the parts that are set (proto3 JSON leaves zero values out). */
 export function dateToGoogle(d: ContactDate): PeopleDate {
-  return { ...(d.year !== null ? { year: d.year } : {}), ...(d.month !== null ? { month: d.month } : {}), ...(d.day !== null ? { day: d.day } : {}) };
+  return {
+    ...(d.year !== null ? { year: d.year } : {}),
+    ...(d.month !== null ? { month: d.month } : {}),
+    ...(d.day !== null ? { day: d.day } : {}),
+  };
 }
 
 /**
  * Whether an item is the contact's own (CONTACT source): what a linked Google profile adds (its birthday, addresses,
  * urls…; reads return both sources) is Google's to keep, not ours to write back as the contact's.
  */
-const contactSource = (item: { metadata?: FieldMetadata | null }): boolean => !item.metadata?.source?.type || item.metadata.source.type === 'CONTACT';
+const contactSource = (item: { metadata?: FieldMetadata | null }): boolean =>
+  !item.metadata?.source?.type || item.metadata.source.type === 'CONTACT';
 
-export function addressFromGoogle(a: PeopleAddress): Address {
+function addressFromGoogle(a: PeopleAddress): Address {
   return Object.fromEntries(ADDRESS_PARTS.map((k) => [k, clean(a[k])])) as unknown as Address;
 }
 
@@ -136,7 +197,9 @@ export function fieldsFromPerson(p: Person): ContactFields {
   const bio = primaryFirst(p.biographies)[0];
   const typed = (items: { value?: string | null; type?: string | null }[] | null | undefined): Typed[] =>
     (items ?? []).filter((e) => clean(e.value)).map((e) => ({ value: e.value!.trim(), type: clean(e.type) }));
-  const bday = primaryFirst((p.birthdays ?? []).filter(contactSource)).find((b) => dateFromGoogle(b.date) || clean(b.text));
+  const bday = primaryFirst((p.birthdays ?? []).filter(contactSource)).find(
+    (b) => dateFromGoogle(b.date) || clean(b.text),
+  );
   return {
     givenName: clean(name?.givenName),
     familyName: clean(name?.familyName),
@@ -148,14 +211,18 @@ export function fieldsFromPerson(p: Person): ContactFields {
     middleName: clean(name?.middleName),
     honorificPrefix: clean(name?.honorificPrefix),
     honorificSuffix: clean(name?.honorificSuffix),
-    nicknames: (p.nicknames ?? []).filter((n) => contactSource(n) && clean(n.value)).map((n) => ({ value: n.value!.trim(), type: !n.type || n.type === 'DEFAULT' ? null : n.type })),
+    nicknames: (p.nicknames ?? [])
+      .filter((n) => contactSource(n) && clean(n.value))
+      .map((n) => ({ value: n.value!.trim(), type: !n.type || n.type === 'DEFAULT' ? null : n.type })),
     addresses: (p.addresses ?? []).filter(contactSource).map(addressFromGoogle).filter(hasAddress),
     birthday: bday ? { date: dateFromGoogle(bday.date), text: clean(bday.text) } : null,
     events: (p.events ?? []).filter(contactSource).flatMap((e) => {
       const date = dateFromGoogle(e.date);
       return date ? [{ date, type: clean(e.type) }] : [];
     }),
-    relations: (p.relations ?? []).filter((r) => contactSource(r) && clean(r.person)).map((r) => ({ person: r.person!.trim(), type: clean(r.type) })),
+    relations: (p.relations ?? [])
+      .filter((r) => contactSource(r) && clean(r.person))
+      .map((r) => ({ person: r.person!.trim(), type: clean(r.type) })),
     urls: typed((p.urls ?? []).filter(contactSource)),
   };
 }
@@ -166,7 +233,14 @@ export function engageIdOf(p: Person): string | undefined {
 }
 
 /** The writable parts of a Name we do not model: kept from Google's person when we write the name. */
-export const PHONETIC_NAME_PARTS = ['phoneticFullName', 'phoneticFamilyName', 'phoneticGivenName', 'phoneticMiddleName', 'phoneticHonorificPrefix', 'phoneticHonorificSuffix'];
+export const PHONETIC_NAME_PARTS = [
+  'phoneticFullName',
+  'phoneticFamilyName',
+  'phoneticGivenName',
+  'phoneticMiddleName',
+  'phoneticHonorificPrefix',
+  'phoneticHonorificSuffix',
+];
 const NAME_PARTS = ['givenName', 'middleName', 'familyName', 'honorificPrefix', 'honorificSuffix'] as const;
 
 /**
@@ -174,23 +248,46 @@ const NAME_PARTS = ['givenName', 'middleName', 'familyName', 'honorificPrefix', 
  * (phonetic names, other organizations' details, item metadata Google needs to match items). Fields the update mask
  * does not name (photos, custom fields, IM, memberships…) are not in the body at all and stay as Google has them.
  */
-export function personFromFields(f: ContactFields, base: Person | null, opts: { engageId?: string; etag?: string | null } = {}): Person {
+export function personFromFields(
+  f: ContactFields,
+  base: Person | null,
+  opts: { engageId?: string; etag?: string | null } = {},
+): Person {
   const baseName = primaryFirst(base?.names)[0] ?? {};
   const baseOrgs = primaryFirst(base?.organizations);
   const nameParts = Object.fromEntries(NAME_PARTS.filter((k) => f[k]).map((k) => [k, f[k]!]));
   // Google's free-form full name is kept only while the parts it was written with are the same.
   const sameParts = NAME_PARTS.every((k) => (clean(baseName[k]) ?? null) === f[k]);
   const person: Person = {
-    names: Object.keys(nameParts).length ? [{ ...pick(baseName, [...PHONETIC_NAME_PARTS, ...(sameParts ? ['unstructuredName'] : [])]), ...nameParts }] : [],
+    names: Object.keys(nameParts).length
+      ? [{ ...pick(baseName, [...PHONETIC_NAME_PARTS, ...(sameParts ? ['unstructuredName'] : [])]), ...nameParts }]
+      : [],
     nicknames: f.nicknames.map((n) => ({ value: n.value, ...(n.type ? { type: n.type } : {}) })),
     emailAddresses: f.emails.map((e) => ({ value: e.value, ...(e.type ? { type: e.type } : {}) })),
     phoneNumbers: f.phones.map((e) => ({ value: e.value, ...(e.type ? { type: e.type } : {}) })),
-    addresses: f.addresses.map((a) => Object.fromEntries(ADDRESS_PARTS.filter((k) => a[k] !== null).map((k) => [k, a[k]]))),
-    organizations: f.organization || f.jobTitle
-      ? [{ ...pick(baseOrgs[0] ?? {}, ['department', 'type']), name: f.organization ?? undefined, title: f.jobTitle ?? undefined }, ...baseOrgs.slice(1).map(stripMetadata)]
-      : baseOrgs.slice(1).map(stripMetadata),
+    addresses: f.addresses.map((a) =>
+      Object.fromEntries(ADDRESS_PARTS.filter((k) => a[k] !== null).map((k) => [k, a[k]])),
+    ),
+    organizations:
+      f.organization || f.jobTitle
+        ? [
+            {
+              ...pick(baseOrgs[0] ?? {}, ['department', 'type']),
+              name: f.organization ?? undefined,
+              title: f.jobTitle ?? undefined,
+            },
+            ...baseOrgs.slice(1).map(stripMetadata),
+          ]
+        : baseOrgs.slice(1).map(stripMetadata),
     biographies: f.notes ? [{ value: f.notes, contentType: 'TEXT_PLAIN' }] : [],
-    birthdays: f.birthday ? [{ ...(f.birthday.date ? { date: dateToGoogle(f.birthday.date) } : {}), ...(f.birthday.text ? { text: f.birthday.text } : {}) }] : [],
+    birthdays: f.birthday
+      ? [
+          {
+            ...(f.birthday.date ? { date: dateToGoogle(f.birthday.date) } : {}),
+            ...(f.birthday.text ? { text: f.birthday.text } : {}),
+          },
+        ]
+      : [],
     events: f.events.map((e) => ({ date: dateToGoogle(e.date), ...(e.type ? { type: e.type } : {}) })),
     relations: f.relations.map((r) => ({ person: r.person, ...(r.type ? { type: r.type } : {}) })),
     urls: f.urls.map((u) => ({ value: u.value, ...(u.type ? { type: u.type } : {}) })),
@@ -201,7 +298,9 @@ export function personFromFields(f: ContactFields, base: Person | null, opts: { 
 }
 
 function pick<T extends object>(o: T, keys: string[]): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined)) as Partial<T>;
+  return Object.fromEntries(
+    Object.entries(o).filter(([k, v]) => keys.includes(k) && v !== null && v !== undefined),
+  ) as Partial<T>;
 }
 
 function stripMetadata<T extends { metadata?: unknown }>(o: T): Omit<T, 'metadata'> {
@@ -222,15 +321,30 @@ export function displayNameOf(f: ContactFields): string {
 /**
  * Lower-cased text searched by `contacts(query:)`: names (all parts), nicknames, emails, phones (as typed and digits
  * only), organization, title, and the addresses (street, city, region, postal code, country). Google's own
- * searchContacts matches none of the addresses, so this search runs on the mirror (docs/google-people-contact-details.md §5).
+ * searchContacts matches none of the addresses, so this search runs on the mirror
+ * (docs/google-people-contact-details.md §5).
  */
 export function searchTextOf(f: ContactFields): string {
   return [
-    f.givenName, f.middleName, f.familyName, displayNameOf(f), f.organization, f.jobTitle,
+    f.givenName,
+    f.middleName,
+    f.familyName,
+    displayNameOf(f),
+    f.organization,
+    f.jobTitle,
     ...f.nicknames.map((n) => n.value),
     ...f.emails.map((e) => e.value),
     ...f.phones.flatMap((p) => [p.value, p.value.replace(/\D/g, '')]),
-    ...f.addresses.flatMap((a) => [a.streetAddress, a.extendedAddress, a.poBox, a.city, a.region, a.postalCode, a.country, a.formattedValue]),
+    ...f.addresses.flatMap((a) => [
+      a.streetAddress,
+      a.extendedAddress,
+      a.poBox,
+      a.city,
+      a.region,
+      a.postalCode,
+      a.country,
+      a.formattedValue,
+    ]),
   ]
     .filter(Boolean)
     .join('\n')

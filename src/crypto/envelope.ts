@@ -57,7 +57,8 @@ function seal(key: Buffer, plaintext: Buffer, additional: Buffer): string {
 
 function open(key: Buffer, sealed: string, additional: Buffer, what: string): Buffer {
   const [version, b64] = sealed.split('.', 2);
-  if (version !== VERSION || !b64) throw new DecryptionError(`${what}: unknown format (expected "${VERSION}.<base64>")`);
+  if (version !== VERSION || !b64)
+    throw new DecryptionError(`${what}: unknown format (expected "${VERSION}.<base64>")`);
   const raw = Buffer.from(b64, 'base64');
   if (raw.length < IV_BYTES + TAG_BYTES) throw new DecryptionError(`${what}: too short to be a sealed value`);
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_BYTES));
@@ -66,7 +67,9 @@ function open(key: Buffer, sealed: string, additional: Buffer, what: string): Bu
   try {
     return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]);
   } catch {
-    throw new DecryptionError(`${what}: authentication failed (the value was altered, or it belongs to another brokerage or purpose)`);
+    throw new DecryptionError(
+      `${what}: authentication failed (the value was altered, or it belongs to another brokerage or purpose)`,
+    );
   }
 }
 
@@ -117,7 +120,11 @@ export class Envelope {
     try {
       // Prove the pair still opens before handing back a re-wrapped key.
       open(dek, secret.ciphertext, aad(ctx, 'data'), `secret of brokerage ${ctx.brokerageId}`);
-      return { kekId: this.active.id, wrappedKey: seal(this.active.key, dek, aad(ctx, 'key', this.active.id)), ciphertext: secret.ciphertext };
+      return {
+        kekId: this.active.id,
+        wrappedKey: seal(this.active.key, dek, aad(ctx, 'key', this.active.id)),
+        ciphertext: secret.ciphertext,
+      };
     } finally {
       dek.fill(0);
     }
@@ -126,7 +133,9 @@ export class Envelope {
   private unwrap(secret: EncryptedSecret, ctx: SecretContext): Buffer {
     const kek = this.keks.get(secret.kekId);
     if (!kek) {
-      throw new DecryptionError(`data key of brokerage ${ctx.brokerageId} is wrapped by key-encryption key "${secret.kekId}", which is not configured (configured: ${[...this.keks.keys()].join(', ')})`);
+      throw new DecryptionError(
+        `data key of brokerage ${ctx.brokerageId} is wrapped by key-encryption key "${secret.kekId}", which is not configured (configured: ${[...this.keks.keys()].join(', ')})`,
+      );
     }
     return open(kek, secret.wrappedKey, aad(ctx, 'key', secret.kekId), `data key of brokerage ${ctx.brokerageId}`);
   }

@@ -32,11 +32,18 @@ export async function rewrapAllCredentials(ds: DataSource, envelope: Envelope, a
       const next = envelope.rewrap(row, { brokerageId: row.brokerageId, purpose: 'service-account-key' });
       await ds.transaction(async (m) => {
         const res = await m.getRepository(ServiceAccountCredential).update(
-          { id: row.id, brokerageId: row.brokerageId, kekId: row.kekId, wrappedKey: row.wrappedKey }, // not if erased (key removed) or re-wrapped meanwhile
+          // not if erased (key removed) or re-wrapped meanwhile
+          { id: row.id, brokerageId: row.brokerageId, kekId: row.kekId, wrappedKey: row.wrappedKey },
           { kekId: next.kekId, wrappedKey: next.wrappedKey, updatedAt: new Date() },
         );
         if (!res.affected) return; // changed meanwhile by another run
-        await recordAudit(m, { brokerageId: row.brokerageId, actor, action: 'credential.kek_rewrapped', target: row.id, detail: { from: row.kekId, to: next.kekId } });
+        await recordAudit(m, {
+          brokerageId: row.brokerageId,
+          actor,
+          action: 'credential.kek_rewrapped',
+          target: row.id,
+          detail: { from: row.kekId, to: next.kekId },
+        });
         report.rewrapped++;
       });
     } catch (err) {

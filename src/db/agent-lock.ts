@@ -9,5 +9,8 @@ import type { EntityManager } from 'typeorm';
 export async function lockAgentFeeds(m: EntityManager, agent: { brokerageId: string; agentId: string }): Promise<void> {
   const type = m.connection.options.type;
   if (type !== 'mysql' && type !== 'mariadb') return;
-  await m.query('SELECT `id` FROM `agent` WHERE `id` = ? AND `brokerageId` = ? FOR UPDATE', [agent.agentId, agent.brokerageId]);
+  await m.query('SELECT `id` FROM `agent` WHERE `id` = ? AND `brokerageId` = ? FOR UPDATE', [
+    agent.agentId,
+    agent.brokerageId,
+  ]);
 }

@@ -3,9 +3,13 @@
  * refuses a statement over its `max_allowed_packet` (16 MiB by default on MariaDB, 64 MiB on MySQL 8): 200 Google
  * contacts with 100 KB notes, inserted 200 at a time, made 40 MB and failed their sync page on every attempt.
  */
-export const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
-export function* batches<T extends object>(rows: readonly T[], maxRows: number, maxBytes = MAX_STATEMENT_BYTES): Generator<T[]> {
+export function* batches<T extends object>(
+  rows: readonly T[],
+  maxRows: number,
+  maxBytes = MAX_STATEMENT_BYTES,
+): Generator<T[]> {
   let batch: T[] = [];
   let bytes = 0;
   for (const row of rows) {

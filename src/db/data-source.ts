@@ -14,7 +14,13 @@ import { isolateSqliteTransactions } from './sqlite-turns';
 export type DatabaseConfig = Config['database'];
 
 export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb' = 'mysql'): DataSourceOptions {
-  const common = { entities: ENTITIES, migrations: MIGRATIONS, migrationsTableName: 'migrations', synchronize: false, logging: false } as const;
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'migrations',
+    synchronize: false,
+    logging: false,
+  } as const;
   if (db.kind === 'mysql') {
     return {
       ...common,
@@ -26,9 +32,18 @@ export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb
       timezone: 'Z',
       charset: 'utf8mb4_unicode_ci',
       extra: { connectionLimit: 20 },
-      // DATABASE_TLS / DATABASE_CA_FILE: encrypted, and the server's certificate verified (never rejectUnauthorized: false).
+      // DATABASE_TLS / DATABASE_CA_FILE: encrypted, and the server's certificate verified (never rejectUnauthorized:
+      // false).
       // verifyIdentity: the certificate must also name the host connected to (mysql2 checks only the chain without it).
-      ...(db.tls ? { ssl: { rejectUnauthorized: true, verifyIdentity: true, ...(db.tls.caFile ? { ca: readFileSync(db.tls.caFile, 'utf8') } : {}) } } : {}),
+      ...(db.tls
+        ? {
+            ssl: {
+              rejectUnauthorized: true,
+              verifyIdentity: true,
+              ...(db.tls.caFile ? { ca: readFileSync(db.tls.caFile, 'utf8') } : {}),
+            },
+          }
+        : {}),
     };
   }
   if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
@@ -107,8 +122,13 @@ async function migrate(ds: DataSource): Promise<void> {
   await lock.connect();
   try {
     // One lock per database (not per server: staging and production may share one), within MySQL's 64 characters.
-    const [{ got }] = (await lock.query(`SELECT GET_LOCK(${LOCK_NAME}, ?) AS got`, [MIGRATION_LOCK_SECONDS])) as { got: number | string | null }[];
-    if (Number(got) !== 1) throw new Error(`another process has been applying migrations for ${MIGRATION_LOCK_SECONDS} s; not starting on a schema that may be half-migrated`);
+    const [{ got }] = (await lock.query(`SELECT GET_LOCK(${LOCK_NAME}, ?) AS got`, [MIGRATION_LOCK_SECONDS])) as {
+      got: number | string | null;
+    }[];
+    if (Number(got) !== 1)
+      throw new Error(
+        `another process has been applying migrations for ${MIGRATION_LOCK_SECONDS} s; not starting on a schema that may be half-migrated`,
+      );
     try {
       // On the lock's own connection: should it drop, the lock goes with it, and so does this run (another process
       // may then take over), never two runs at once.

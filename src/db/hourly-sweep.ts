@@ -23,7 +23,9 @@ export class HourlySweep {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => {
-      this.run().catch((err) => this.log?.warn({ err }, `${this.what}: the retention sweep failed; it runs again in an hour`));
+      this.run().catch((err) =>
+        this.log?.warn({ err }, `${this.what}: the retention sweep failed; it runs again in an hour`),
+      );
     }, SWEEP_EVERY_MS);
     this.timer.unref();
   }

@@ -98,10 +98,12 @@ export function isolateSqliteTransactions(ds: DataSource): void {
 
   type AnyCall = (...args: unknown[]) => Promise<unknown>;
   const query = runner.query.bind(runner) as AnyCall;
-  runner.query = ((...args: unknown[]) => (passes() ? query(...args) : turns.take(() => query(...args)))) as QueryRunner['query'];
+  runner.query = ((...args: unknown[]) =>
+    passes() ? query(...args) : turns.take(() => query(...args))) as QueryRunner['query'];
 
   const transaction = ds.manager.transaction.bind(ds.manager) as AnyCall;
-  ds.manager.transaction = ((...args: unknown[]) => (turns.heldHere() ? transaction(...args) : turns.take(() => transaction(...args)))) as EntityManager['transaction'];
+  ds.manager.transaction = ((...args: unknown[]) =>
+    turns.heldHere() ? transaction(...args) : turns.take(() => transaction(...args))) as EntityManager['transaction'];
 
   const start = runner.startTransaction.bind(runner);
   runner.startTransaction = async (isolationLevel) => {

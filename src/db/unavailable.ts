@@ -14,7 +14,7 @@ const DEADLINE_CODE = 'ENGAGE_DB_DEADLINE';
  * How long a request waits for the database while it identifies the caller, its first query: a server that stops
  * answering (frozen, a network partition) would otherwise hold every request until TCP gives up, minutes later.
  */
-export const DATABASE_DEADLINE_MS = 5000;
+const DATABASE_DEADLINE_MS = 5000;
 
 /**
  * The call's result, or a "database unavailable" error once the database has had `ms` to answer (the call itself
@@ -32,7 +32,8 @@ export function withinDatabaseDeadline<T>(call: Promise<T>, ms = DATABASE_DEADLI
       const now = performance.now();
       counted += Math.min(now - last, 2 * tick); // a stall of the loop is ours, not the database's
       last = now;
-      if (counted >= ms) reject(Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: DEADLINE_CODE }));
+      if (counted >= ms)
+        reject(Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: DEADLINE_CODE }));
     }, tick);
   });
   call.catch(() => undefined); // answered late or failed after the deadline: nobody is waiting for it any more
@@ -43,29 +44,65 @@ export function withinDatabaseDeadline<T>(call: Promise<T>, ms = DATABASE_DEADLI
 export const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 const CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
-  'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CONNECTION_KILLED', 'SQLITE_BUSY', DEADLINE_CODE,
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'SQLITE_BUSY',
+  DEADLINE_CODE,
 ]);
 /** MySQL client errors: can't connect (2002, 2003), server gone away (2006), lost connection (2013). */
 const ERRNOS = new Set([2002, 2003, 2006, 2013]);
 
 export function isDatabaseUnavailable(err: unknown): boolean {
   const seen = new Set<unknown>();
-  for (let e = err as Record<string, unknown> | undefined, depth = 0; e && typeof e === 'object' && depth < 6 && !seen.has(e); depth++) {
+  for (
+    let e = err as Record<string, unknown> | undefined, depth = 0;
+    e && typeof e === 'object' && depth < 6 && !seen.has(e);
+    depth++
+  ) {
     seen.add(e);
     if (typeof e.code === 'string' && CODES.has(e.code)) return true;
     if (typeof e.errno === 'number' && ERRNOS.has(e.errno)) return true;
-    if (typeof e.message === 'string' && /^Pool is closed|Connection lost: The server closed the connection|^Can't add new command when connection is in closed state/.test(e.message)) return true;
-    const next = (e.driverError ?? e.cause ?? (e.failure as { cause?: unknown } | undefined)?.cause ?? e.originalError) as Record<string, unknown> | undefined;
+    if (
+      typeof e.message === 'string' &&
+      /^Pool is closed|Connection lost: The server closed the connection|^Can't add new command when connection is in closed state/.test(
+        e.message,
+      )
+    )
+      return true;
+    const next = (e.driverError ??
+      e.cause ??
+      (e.failure as { cause?: unknown } | undefined)?.cause ??
+      e.originalError) as Record<string, unknown> | undefined;
     e = next;
   }
   return false;
 }
 
-/** The error a request gets; thrown while Apollo builds the context it also sets the response's status and Retry-After. */
+/**
+ * The error a request gets; thrown while Apollo builds the context it also sets the response's status and Retry-After.
+ */
 export function databaseUnavailable(): AppError {
-  const err = new AppError(ErrorCode.SERVICE_UNAVAILABLE, 'The service cannot reach its database right now; try again shortly', { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS });
-  err.extensions.http = { status: 503, headers: new HeaderMap([['retry-after', String(DATABASE_RETRY_AFTER_SECONDS)]]) };
+  const err = new AppError(
+    ErrorCode.SERVICE_UNAVAILABLE,
+    'The service cannot reach its database right now; try again shortly',
+    { retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
+  );
+  err.extensions.http = {
+    status: 503,
+    headers: new HeaderMap([['retry-after', String(DATABASE_RETRY_AFTER_SECONDS)]]),
+  };
   return err;
 }

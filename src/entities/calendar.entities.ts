@@ -103,7 +103,10 @@ export class CalendarSyncRecord {
   @Column({ type: 'text', nullable: true })
   lastError: string | null;
 
-  /** The last failed sync's error code (GOOGLE_NOT_CONFIGURED, UPSTREAM_UNAVAILABLE, …) and remedy, shown with lastError. */
+  /**
+   * The last failed sync's error code (GOOGLE_NOT_CONFIGURED, UPSTREAM_UNAVAILABLE, …) and remedy, shown with
+   * lastError.
+   */
   @Column({ type: 'varchar', length: 64, nullable: true })
   lastErrorCode: string | null;
 

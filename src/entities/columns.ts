@@ -6,7 +6,7 @@
  */
 import type { ColumnOptions } from 'typeorm';
 
-export const ID_LENGTH = 36; // a UUID
+const ID_LENGTH = 36; // a UUID
 export const EMAIL_LENGTH = 320; // RFC 3696 erratum: 64 + 1 + 255
 export const DOMAIN_LENGTH = 253;
 

@@ -1,7 +1,9 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { EMAIL_LENGTH, idColumn } from './columns';
 
-/** One row per (contact, email): the index behind the contacts-by-email loader (calendar attendees, mail recipients). */
+/**
+ * One row per (contact, email): the index behind the contacts-by-email loader (calendar attendees, mail recipients).
+ */
 @Entity('contact_email')
 @Index('idx_contact_email_lookup', ['agentId', 'email'])
 export class ContactEmail {
@@ -15,7 +17,9 @@ export class ContactEmail {
   @Column(idColumn)
   agentId: string;
 
-  /** The tenant: every table carries it, every query names it (docs/operations.md, "How far one database carries it"). */
+  /**
+   * The tenant: every table carries it, every query names it (docs/operations.md, "How far one database carries it").
+   */
   @Column(idColumn)
   brokerageId: string;
 }

@@ -44,7 +44,10 @@ export class ContactSyncRecord {
   @Column({ type: 'text', nullable: true })
   lastError: string | null;
 
-  /** The last failed sync's error code (GOOGLE_NOT_CONFIGURED, UPSTREAM_UNAVAILABLE, …) and remedy, shown with lastError. */
+  /**
+   * The last failed sync's error code (GOOGLE_NOT_CONFIGURED, UPSTREAM_UNAVAILABLE, …) and remedy, shown with
+   * lastError.
+   */
   @Column({ type: 'varchar', length: 64, nullable: true })
   lastErrorCode: string | null;
 
@@ -61,7 +64,9 @@ export class ContactSyncRecord {
   @Column({ type: 'varchar', length: 64, nullable: true })
   lastFullResyncReason: string | null;
 
-  /** The highest change-feed position of a tombstone deleted for age (0: none): a cursor below it has missed deletes. */
+  /**
+   * The highest change-feed position of a tombstone deleted for age (0: none): a cursor below it has missed deletes.
+   */
   @Column({ type: 'integer', default: 0 })
   changesPrunedThrough: number;
 }

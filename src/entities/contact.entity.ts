@@ -42,7 +42,10 @@ export class Contact {
   @Column({ type: 'integer' })
   version: number;
 
-  /** Its place in the agent's change feed: set by every transaction that changes what a client sees of it (contact-changes.ts). */
+  /**
+   * Its place in the agent's change feed: set by every transaction that changes what a client sees of it
+   * (contact-changes.ts).
+   */
   @Column({ type: 'integer', default: 0 })
   changeSeq: number;
 

@@ -13,7 +13,7 @@ export type MailStatus = 'QUEUED' | 'SENT' | 'FAILED';
 export type MailPhase = 'creating' | 'created' | 'sending';
 
 /** Longest idempotency key a caller may pass. */
-export const IDEMPOTENCY_KEY_LENGTH = 128;
+const IDEMPOTENCY_KEY_LENGTH = 128;
 
 /**
  * One mail an agent sent (or is sending) through us: gmail.compose cannot
@@ -140,7 +140,10 @@ export class MailRecipient {
   name: string | null;
 }
 
-/** Bytes of MIME per chunk: base64 of 45,000 bytes is 60,000 characters; small rows keep each insert statement well under MySQL's max_allowed_packet. */
+/**
+ * Bytes of MIME per chunk: base64 of 45,000 bytes is 60,000 characters; small rows keep each insert statement well
+ * under MySQL's max_allowed_packet.
+ */
 export const MIME_CHUNK_BYTES = 45_000;
 
 /** The built message, base64 in chunks (a mail may be 35 MB); deleted once Gmail has it or it failed. */

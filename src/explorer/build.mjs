@@ -80,7 +80,8 @@ const noWebsockets = {
   setup(build) {
     build.onResolve({ filter: /^graphql-ws$/ }, () => ({ path: 'graphql-ws', namespace: 'explorer-stub' }));
     build.onLoad({ filter: /.*/, namespace: 'explorer-stub' }, () => ({
-      contents: 'export function createClient() { throw new Error("subscriptions over websockets are not served by this gateway"); }',
+      contents:
+        'export function createClient() { throw new Error("subscriptions over websockets are not served by this gateway"); }',
       loader: 'js',
     }));
   },
@@ -96,7 +97,9 @@ const page = await esbuild.build({
   plugins: [noWebsockets],
 });
 
-const entry = Object.entries(page.metafile.outputs).find(([, o]) => o.entryPoint && o.entryPoint.endsWith('web/main.tsx'));
+const entry = Object.entries(page.metafile.outputs).find(
+  ([, o]) => o.entryPoint && o.entryPoint.endsWith('web/main.tsx'),
+);
 if (!entry || !entry[1].cssBundle) throw new Error('explorer build: the page entry or its stylesheet is missing');
 
 // 3. esbuild writes the CSS that lazily imported chunks import (Monaco's own, under GraphiQL's import('monaco-editor'))
@@ -107,8 +110,14 @@ const outputs = { ...workers.metafile.outputs, ...page.metafile.outputs };
 const pageCss = readFileSync(join(root, entry[1].cssBundle), 'utf8');
 for (const file of Object.keys(page.metafile.outputs)) {
   if (!file.endsWith('.css') || file === entry[1].cssBundle) continue;
-  const missing = readFileSync(join(root, file), 'utf8').split('}').map((r) => r.trim()).filter((r) => r && !pageCss.includes(r));
-  if (missing.length > 0) throw new Error(`explorer build: ${file} (CSS of a lazily loaded chunk) has ${missing.length} rules the page's stylesheet lacks, e.g. ${missing[0].slice(0, 120)}`);
+  const missing = readFileSync(join(root, file), 'utf8')
+    .split('}')
+    .map((r) => r.trim())
+    .filter((r) => r && !pageCss.includes(r));
+  if (missing.length > 0)
+    throw new Error(
+      `explorer build: ${file} (CSS of a lazily loaded chunk) has ${missing.length} rules the page's stylesheet lacks, e.g. ${missing[0].slice(0, 120)}`,
+    );
   rmSync(join(root, file));
   delete outputs[file];
 }
@@ -135,4 +144,6 @@ if (process.env.EXPLORER_METAFILE) writeFileSync(process.env.EXPLORER_METAFILE, 
 const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
 const zipped = gzipped.reduce((n, f) => n + statSync(join(target, f)).size, 0);
 const mib = (n) => (n / 1024 / 1024).toFixed(1);
-console.log(`explorer: ${files.length - gzipped.length} files, ${mib(bytes)} MiB (${mib(zipped)} MiB as gzip) in dist/explorer (${Math.round(performance.now() - started)} ms)`);
+console.log(
+  `explorer: ${files.length - gzipped.length} files, ${mib(bytes)} MiB (${mib(zipped)} MiB as gzip) in dist/explorer (${Math.round(performance.now() - started)} ms)`,
+);

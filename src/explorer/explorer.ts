@@ -69,7 +69,10 @@ const SECURITY_HEADERS: Record<string, string> = {
 const PAGE_CACHE_CONTROL = 'no-cache, no-store';
 const ASSET_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
 
-/** dist/explorer, from the compiled file (dist/src/explorer/explorer.js) or from the source (src/explorer/explorer.ts, under ts-jest). */
+/**
+ * dist/explorer, from the compiled file (dist/src/explorer/explorer.js) or from the source (src/explorer/explorer.ts,
+ * under ts-jest).
+ */
 function defaultAssetsDir(): string {
   const up2 = resolve(__dirname, '../..');
   return basename(up2) === 'dist' ? join(up2, 'explorer') : join(up2, 'dist/explorer');
@@ -86,7 +89,12 @@ export function jsonForHtml(value: unknown): string {
 }
 
 function escapeAttribute(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 }
 
 function readManifest(dir: string): Manifest | null {
@@ -110,8 +118,13 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
   const dir = options.assetsDir ?? defaultAssetsDir();
   // A function gives fresh headers for each page (the sandbox signs a token per page view).
   const settingsFor = async () => {
-    const headers = typeof options.initialHeaders === 'function' ? await options.initialHeaders() : options.initialHeaders;
-    return jsonForHtml({ endpoint: options.endpoint, defaultHeaders: headers ? JSON.stringify(headers, null, 2) : null, defaultQuery: options.defaultQuery });
+    const headers =
+      typeof options.initialHeaders === 'function' ? await options.initialHeaders() : options.initialHeaders;
+    return jsonForHtml({
+      endpoint: options.endpoint,
+      defaultHeaders: headers ? JSON.stringify(headers, null, 2) : null,
+      defaultQuery: options.defaultQuery,
+    });
   };
 
   // Looked up on each request (one stat): a build next to a running server (`npm run build`) is served at once.
@@ -129,7 +142,9 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
     if (!manifest || mtime !== manifestMtime) {
       manifest = readManifest(dir);
       manifestMtime = mtime;
-      served = new Set((manifest?.files ?? []).filter((f) => f.startsWith('assets/')).map((f) => f.slice('assets'.length)));
+      served = new Set(
+        (manifest?.files ?? []).filter((f) => f.startsWith('assets/')).map((f) => f.slice('assets'.length)),
+      );
     }
     return manifest;
   };
@@ -150,7 +165,9 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
       .status(503)
       .set('cache-control', 'no-store')
       .type('text/plain')
-      .send('The GraphQL explorer is not built: its assets are missing. Run `npm run build`, which builds them into dist/explorer/.\n');
+      .send(
+        'The GraphQL explorer is not built: its assets are missing. Run `npm run build`, which builds them into dist/explorer/.\n',
+      );
   });
 
   router.get('/', async (req, res) => {
@@ -180,8 +197,16 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
     res.status(200).set('cache-control', PAGE_CACHE_CONTROL).type('html').send(html);
   });
 
-  const assets = express.static(join(dir, 'assets'), { index: false, immutable: true, maxAge: ASSET_MAX_AGE_MS, fallthrough: false, dotfiles: 'ignore', redirect: false });
-  const notFound = (res: express.Response) => res.status(404).set('cache-control', 'no-store').type('text/plain').send('not found\n');
+  const assets = express.static(join(dir, 'assets'), {
+    index: false,
+    immutable: true,
+    maxAge: ASSET_MAX_AGE_MS,
+    fallthrough: false,
+    dotfiles: 'ignore',
+    redirect: false,
+  });
+  const notFound = (res: express.Response) =>
+    res.status(404).set('cache-control', 'no-store').type('text/plain').send('not found\n');
   router.use('/assets', (req, res, next) => {
     // Only what the build listed (every such name carries its content's hash).
     if (!served.has(req.path)) {
@@ -194,14 +219,19 @@ export function explorerRouter(options: ExplorerOptions): express.Router {
       // The build's gzip copy, to a browser that takes it (about a third of the bytes), typed as the original.
       if (req.acceptsEncodings('gzip', 'identity') === 'gzip') {
         res.type(extname(req.path)).set('content-encoding', 'gzip');
-        res.sendFile(join(dir, 'assets', gzipped), { maxAge: ASSET_MAX_AGE_MS, immutable: true, dotfiles: 'ignore' }, (err?: unknown) => {
-          if (err && !res.headersSent) notFound(res);
-        });
+        res.sendFile(
+          join(dir, 'assets', gzipped),
+          { maxAge: ASSET_MAX_AGE_MS, immutable: true, dotfiles: 'ignore' },
+          (err?: unknown) => {
+            if (err && !res.headersSent) notFound(res);
+          },
+        );
         return;
       }
     }
     assets(req, res, (err?: unknown) => {
-      if (err && !res.headersSent) notFound(res); // listed but gone (a build under way)
+      if (err && !res.headersSent)
+        notFound(res); // listed but gone (a build under way)
       else next(err);
     });
   });

@@ -43,7 +43,7 @@ const SEND_UPDATES = 'none';
  * ids are taken up to the same length, in a wider alphabet: an instance of a series is `<series id>_<start>`, e.g.
  * `..._20250101T100000Z`. https://developers.google.com/workspace/calendar/api/v3/reference/events/insert ("id")
  */
-export const CALENDAR_EVENT_ID_MAX_LENGTH = 1024;
+const CALENDAR_EVENT_ID_MAX_LENGTH = 1024;
 const EVENT_ID = new RegExp(`^[A-Za-z0-9_]{1,${CALENDAR_EVENT_ID_MAX_LENGTH}}$`);
 
 /**
@@ -93,7 +93,9 @@ export interface WatchChannel {
   expiration: string | null;
 }
 
-/** A new id for an event we create (base32hex: a UUID's 32 lowercase hex digits), so that a retried insert meets 409. */
+/**
+ * A new id for an event we create (base32hex: a UUID's 32 lowercase hex digits), so that a retried insert meets 409.
+ */
 export function newEventId(): string {
   return randomUUID().replace(/-/g, '');
 }
@@ -112,8 +114,18 @@ export class CalendarDriver {
 
   /** One page of events.list. */
   async listEvents(query: EventListQuery, pageToken?: string): Promise<EventPage> {
-    const res = await this.api.events.list({ calendarId: CALENDAR_ID, ...query, maxResults: query.maxResults ?? CALENDAR_LIST_MAX_RESULTS, pageToken });
-    return { items: res.data.items ?? [], nextPageToken: res.data.nextPageToken ?? null, nextSyncToken: res.data.nextSyncToken ?? null, timeZone: res.data.timeZone ?? null };
+    const res = await this.api.events.list({
+      calendarId: CALENDAR_ID,
+      ...query,
+      maxResults: query.maxResults ?? CALENDAR_LIST_MAX_RESULTS,
+      pageToken,
+    });
+    return {
+      items: res.data.items ?? [],
+      nextPageToken: res.data.nextPageToken ?? null,
+      nextSyncToken: res.data.nextSyncToken ?? null,
+      timeZone: res.data.timeZone ?? null,
+    };
   }
 
   /** The pages of one listing, each asked for when the caller takes it (stopping early asks for no further page). */
@@ -133,7 +145,8 @@ export class CalendarDriver {
 
   /** events.insert with the id the event carries (an id taken answers 409). */
   async insertEvent(event: GoogleEvent): Promise<GoogleEvent> {
-    return (await this.api.events.insert({ calendarId: CALENDAR_ID, requestBody: event, sendUpdates: SEND_UPDATES })).data;
+    return (await this.api.events.insert({ calendarId: CALENDAR_ID, requestBody: event, sendUpdates: SEND_UPDATES }))
+      .data;
   }
 
   /**
@@ -142,7 +155,12 @@ export class CalendarDriver {
    * https://developers.google.com/workspace/calendar/api/guides/version-resources
    */
   async patchEvent(eventId: string, fields: GoogleEvent, ifMatch?: string | null): Promise<GoogleEvent> {
-    return (await this.api.events.patch({ calendarId: CALENDAR_ID, eventId, requestBody: fields, sendUpdates: SEND_UPDATES }, ifMatch ? { headers: { 'If-Match': ifMatch } } : {})).data;
+    return (
+      await this.api.events.patch(
+        { calendarId: CALENDAR_ID, eventId, requestBody: fields, sendUpdates: SEND_UPDATES },
+        ifMatch ? { headers: { 'If-Match': ifMatch } } : {},
+      )
+    ).data;
   }
 
   /** events.delete (an event already deleted answers 410, one Google never had 404). */
@@ -152,7 +170,10 @@ export class CalendarDriver {
 
   /** events.watch: a web_hook channel calling `address` with `token` for changes of the calendar's events. */
   async watchEvents(channel: { id: string; address: string; token: string }): Promise<WatchChannel> {
-    const res = await this.api.events.watch({ calendarId: CALENDAR_ID, requestBody: { id: channel.id, type: 'web_hook', address: channel.address, token: channel.token } });
+    const res = await this.api.events.watch({
+      calendarId: CALENDAR_ID,
+      requestBody: { id: channel.id, type: 'web_hook', address: channel.address, token: channel.token },
+    });
     return { resourceId: res.data.resourceId ?? null, expiration: res.data.expiration ?? null };
   }
 

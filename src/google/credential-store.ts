@@ -21,7 +21,9 @@ export class CredentialStore {
 
   /** The row in use for a brokerage, or null. */
   inUseRow(manager: EntityManager, brokerageId: string): Promise<ServiceAccountCredential | null> {
-    return manager.getRepository(ServiceAccountCredential).findOne({ where: { brokerageId, status: Not('RETIRED') }, order: { createdAt: 'DESC' } });
+    return manager
+      .getRepository(ServiceAccountCredential)
+      .findOne({ where: { brokerageId, status: Not('RETIRED') }, order: { createdAt: 'DESC' } });
   }
 
   async current(manager: EntityManager, brokerageId: string): Promise<LoadedCredential | null> {

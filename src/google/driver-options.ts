@@ -1,6 +1,9 @@
 /** What a driver (people.ts, calendar.ts, gmail.ts) builds its client from: the agent's token and the transport. */
 export interface DriverOptions {
-  /** For the driver's feature's scope; the broker guarantees at least 5 minutes of validity, and there is no refresh token. */
+  /**
+   * For the driver's feature's scope; the broker guarantees at least 5 minutes of validity, and there is no refresh
+   * token.
+   */
   accessToken: string;
   /** Options of the generated client (rootUrl, retry off, transport, timeout, User-Agent). */
   client: {
@@ -14,7 +17,9 @@ export interface DriverOptions {
 
 /** The OAuth2 client class each @googleapis package exports (`auth.OAuth2`), as far as a driver uses it. */
 interface OAuth2Class<C> {
-  new (options: { transporterOptions: { fetchImplementation: typeof fetch } }): C & { setCredentials(credentials: { access_token: string }): void };
+  new (options: {
+    transporterOptions: { fetchImplementation: typeof fetch };
+  }): C & { setCredentials(credentials: { access_token: string }): void };
 }
 
 /**

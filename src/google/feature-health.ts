@@ -25,13 +25,24 @@ export interface FeatureProblem {
   definite: boolean;
 }
 
-type KeyRow = Pick<ServiceAccountCredential, 'status' | 'grantedScopes' | 'lastChecks' | 'verifiedAt' | 'updatedAt' | 'createdAt'>;
+type KeyRow = Pick<
+  ServiceAccountCredential,
+  'status' | 'grantedScopes' | 'lastChecks' | 'verifiedAt' | 'updatedAt' | 'createdAt'
+>;
 
 /** The brokerage's keys, as credentialProblem reads them (one query serves every feature). */
 export function keyRows(manager: EntityManager, brokerageId: string): Promise<KeyRow[]> {
   return manager.getRepository(ServiceAccountCredential).find({
     where: { brokerageId },
-    select: { id: true, status: true, grantedScopes: true, lastChecks: true, verifiedAt: true, updatedAt: true, createdAt: true },
+    select: {
+      id: true,
+      status: true,
+      grantedScopes: true,
+      lastChecks: true,
+      verifiedAt: true,
+      updatedAt: true,
+      createdAt: true,
+    },
     order: { createdAt: 'DESC' },
   });
 }
@@ -48,7 +59,16 @@ const FEATURE_CHECKS: Record<Feature, readonly string[]> = {
  * about the test user alone (an unknown user, no mailbox), Google being unreachable, or a failure of ours: the syncs
  * and deliveries of each agent report those themselves.
  */
-export const SETUP_CHECK_CODES: ReadonlySet<string> = new Set(['DELEGATION_MISSING', 'KEY_INVALID', 'INVALID_SCOPE', 'CLIENT_DISABLED', 'CLIENT_DELETED', 'ADMIN_POLICY', 'API_DISABLED', 'INSUFFICIENT_SCOPE']);
+export const SETUP_CHECK_CODES: ReadonlySet<string> = new Set([
+  'DELEGATION_MISSING',
+  'KEY_INVALID',
+  'INVALID_SCOPE',
+  'CLIENT_DISABLED',
+  'CLIENT_DELETED',
+  'ADMIN_POLICY',
+  'API_DISABLED',
+  'INSUFFICIENT_SCOPE',
+]);
 
 /** What happens to a feature's writes made while it has no key. */
 const MEANWHILE: Record<Feature, string> = {
@@ -58,8 +78,16 @@ const MEANWHILE: Record<Feature, string> = {
 };
 
 /** The brokerage's state when it has no key in use (never submitted, or removed, and when), for each feature. */
-export async function noKeyProblems(manager: EntityManager, brokerageId: string, rows?: Pick<ServiceAccountCredential, 'updatedAt'>[]): Promise<Record<Feature, FeatureProblem>> {
-  const keys = rows ?? (await manager.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, select: { id: true, updatedAt: true } }));
+export async function noKeyProblems(
+  manager: EntityManager,
+  brokerageId: string,
+  rows?: Pick<ServiceAccountCredential, 'updatedAt'>[],
+): Promise<Record<Feature, FeatureProblem>> {
+  const keys =
+    rows ??
+    (await manager
+      .getRepository(ServiceAccountCredential)
+      .find({ where: { brokerageId }, select: { id: true, updatedAt: true } }));
   let state: { message: string; remedy: string; since: Date | null };
   if (keys.length > 0) {
     const since = new Date(Math.max(...keys.map((k) => k.updatedAt.getTime())));
@@ -69,19 +97,35 @@ export async function noKeyProblems(manager: EntityManager, brokerageId: string,
       since,
     };
   } else {
-    const brokerage = await manager.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
+    const brokerage = await manager
+      .getRepository(Brokerage)
+      .findOne({ where: { id: brokerageId }, select: { id: true, createdAt: true } });
     state = {
       message: 'This brokerage has not submitted a Google service-account key, so nothing reaches Google',
       remedy: `A brokerage admin creates a service account with domain-wide delegation, as the integration guide describes, and submits its JSON key with submitServiceAccountKey. ${seeGuide('project')}`,
       since: brokerage?.createdAt ?? null,
     };
   }
-  const problem = (feature: Feature): FeatureProblem => ({ code: ErrorCode.GOOGLE_NOT_CONFIGURED, message: state.message, remedy: `${state.remedy} ${MEANWHILE[feature]}`, since: state.since, definite: true });
+  const problem = (feature: Feature): FeatureProblem => ({
+    code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+    message: state.message,
+    remedy: `${state.remedy} ${MEANWHILE[feature]}`,
+    since: state.since,
+    definite: true,
+  });
   return { contacts: problem('contacts'), calendar: problem('calendar'), mail: problem('mail') };
 }
 
-/** Null when a key in use serves the feature (as far as its latest verification knows). `rows`: keyRows(), when read already. */
-export async function credentialProblem(manager: EntityManager, brokerageId: string, feature: Feature, rows?: KeyRow[]): Promise<FeatureProblem | null> {
+/**
+ * Null when a key in use serves the feature (as far as its latest verification knows). `rows`: keyRows(), when read
+ * already.
+ */
+export async function credentialProblem(
+  manager: EntityManager,
+  brokerageId: string,
+  feature: Feature,
+  rows?: KeyRow[],
+): Promise<FeatureProblem | null> {
   const keys = rows ?? (await keyRows(manager, brokerageId));
   const inUse = keys.find((r) => r.status !== 'RETIRED');
   if (!inUse) return (await noKeyProblems(manager, brokerageId, keys))[feature];
@@ -98,7 +142,9 @@ export async function credentialProblem(manager: EntityManager, brokerageId: str
     };
   }
   if (inUse.status === 'CANNOT_BE_VERIFIED') {
-    const failed = parseChecks(inUse.lastChecks).find((c) => !c.ok && c.code !== null && SETUP_CHECK_CODES.has(c.code) && FEATURE_CHECKS[feature].includes(c.name));
+    const failed = parseChecks(inUse.lastChecks).find(
+      (c) => !c.ok && c.code !== null && SETUP_CHECK_CODES.has(c.code) && FEATURE_CHECKS[feature].includes(c.name),
+    );
     if (failed) {
       return {
         code: ErrorCode.GOOGLE_NOT_CONFIGURED,
@@ -112,7 +158,9 @@ export async function credentialProblem(manager: EntityManager, brokerageId: str
   return null;
 }
 
-function parseChecks(json: string | null): { name: string; ok: boolean; code: string | null; message: string; remedy: string | null }[] {
+function parseChecks(
+  json: string | null,
+): { name: string; ok: boolean; code: string | null; message: string; remedy: string | null }[] {
   if (!json) return [];
   try {
     const v = JSON.parse(json);
@@ -123,9 +171,17 @@ function parseChecks(json: string | null): { name: string; ok: boolean; code: st
 }
 
 /** A failed sync's error as its record keeps it (lastError, lastErrorCode, lastErrorRemedy). */
-export function syncErrorColumns(err: AppError): { lastError: string; lastErrorCode: string; lastErrorRemedy: string | null } {
+export function syncErrorColumns(err: AppError): {
+  lastError: string;
+  lastErrorCode: string;
+  lastErrorRemedy: string | null;
+} {
   const remedy = err.extensions.remedy;
-  return { lastError: err.message.slice(0, 2000), lastErrorCode: String(err.extensions.code ?? ErrorCode.INTERNAL_SERVER_ERROR), lastErrorRemedy: typeof remedy === 'string' ? remedy.slice(0, 2000) : null };
+  return {
+    lastError: err.message.slice(0, 2000),
+    lastErrorCode: String(err.extensions.code ?? ErrorCode.INTERNAL_SERVER_ERROR),
+    lastErrorRemedy: typeof remedy === 'string' ? remedy.slice(0, 2000) : null,
+  };
 }
 
 export const NO_SYNC_ERROR = { lastError: null, lastErrorCode: null, lastErrorRemedy: null } as const;
@@ -134,9 +190,25 @@ export const NO_SYNC_ERROR = { lastError: null, lastErrorCode: null, lastErrorRe
  * What a feature's status shows: the brokerage's key state first, else the last sync's error (stale since then). A
  * failed verification stops counting once a sync of the feature succeeded after it (the setup was fixed since).
  */
-export function statusError(keyProblem: FeatureProblem | null, rec: { lastSyncAt: Date | null; lastError: string | null; lastErrorCode: string | null; lastErrorRemedy: string | null; staleSince: Date | null }): FeatureProblem | null {
-  const stillTrue = keyProblem && (keyProblem.definite || !rec.lastSyncAt || !keyProblem.since || rec.lastSyncAt < keyProblem.since);
+export function statusError(
+  keyProblem: FeatureProblem | null,
+  rec: {
+    lastSyncAt: Date | null;
+    lastError: string | null;
+    lastErrorCode: string | null;
+    lastErrorRemedy: string | null;
+    staleSince: Date | null;
+  },
+): FeatureProblem | null {
+  const stillTrue =
+    keyProblem && (keyProblem.definite || !rec.lastSyncAt || !keyProblem.since || rec.lastSyncAt < keyProblem.since);
   if (keyProblem && stillTrue) return keyProblem;
   if (!rec.lastError) return null;
-  return { code: (rec.lastErrorCode as ErrorCode | null) ?? ErrorCode.UPSTREAM_UNAVAILABLE, message: rec.lastError, remedy: rec.lastErrorRemedy, since: rec.staleSince, definite: false };
+  return {
+    code: (rec.lastErrorCode as ErrorCode | null) ?? ErrorCode.UPSTREAM_UNAVAILABLE,
+    message: rec.lastError,
+    remedy: rec.lastErrorRemedy,
+    since: rec.staleSince,
+    definite: false,
+  };
 }

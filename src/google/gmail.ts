@@ -71,7 +71,10 @@ export interface GmailSent {
 
 export class GmailDriver {
   private readonly api: gmail_v1.Gmail;
-  /** Media uploads take the root per call: the client-wide rootUrl does not reach the upload URL (docs/google-behaviour.md §1.6). */
+  /**
+   * Media uploads take the root per call: the client-wide rootUrl does not reach the upload URL
+   * (docs/google-behaviour.md §1.6).
+   */
   private readonly rootUrl: string;
 
   constructor(options: DriverOptions) {
@@ -87,9 +90,16 @@ export class GmailDriver {
     const thread = threadId ? { threadId } : {};
     const res =
       mime.length <= GMAIL_RAW_JSON_MAX_BYTES
-        ? await this.api.users.drafts.create({ userId: ME, requestBody: { message: { raw: mime.toString('base64url'), ...thread } } })
+        ? await this.api.users.drafts.create({
+            userId: ME,
+            requestBody: { message: { raw: mime.toString('base64url'), ...thread } },
+          })
         : await this.api.users.drafts.create(
-            { userId: ME, requestBody: { message: thread }, media: { mimeType: 'message/rfc822', body: Readable.from([mime]) } },
+            {
+              userId: ME,
+              requestBody: { message: thread },
+              media: { mimeType: 'message/rfc822', body: Readable.from([mime]) },
+            },
             { rootUrl: this.rootUrl, timeout: GMAIL_UPLOAD_TIMEOUT_MS },
           );
     // Google always answers a created draft with its id.
@@ -117,7 +127,10 @@ export class GmailDriver {
 
   /** drafts.list: the ids of the newest `maxResults` drafts (at most GMAIL_DRAFTS_LIST_MAX_RESULTS), newest first. */
   async listDraftIds(maxResults: number): Promise<string[]> {
-    const res = await this.api.users.drafts.list({ userId: ME, maxResults: Math.min(maxResults, GMAIL_DRAFTS_LIST_MAX_RESULTS) });
+    const res = await this.api.users.drafts.list({
+      userId: ME,
+      maxResults: Math.min(maxResults, GMAIL_DRAFTS_LIST_MAX_RESULTS),
+    });
     return (res.data.drafts ?? []).map((d) => d.id!);
   }
 

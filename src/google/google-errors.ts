@@ -102,7 +102,7 @@ interface HttpErrorLike {
   response?: { status?: number; data?: unknown; headers?: unknown };
 }
 
-export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const at = Date.parse(value);
@@ -117,9 +117,19 @@ function header(headers: unknown, name: string): string | undefined {
 }
 
 /** What a failure of ours says where a Google failure would be reported (sync errors, syncStatus). */
-export const OUR_FAILURE_MESSAGE = 'An unexpected failure in the gateway, not an answer from Google; it was logged';
+const OUR_FAILURE_MESSAGE = 'An unexpected failure in the gateway, not an answer from Google; it was logged';
 
-const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFailure {
   if (err instanceof GoogleAppError) return err.failure;
@@ -127,24 +137,60 @@ export function mapGoogleError(err: unknown, ctx: FailureContext = {}): GoogleFa
     // Raised by our own Google layer without a Google answer (no key yet, a scope not granted, sync failed).
     const code = err.extensions.code as ErrorCode;
     const retryable = code === ErrorCode.UPSTREAM_UNAVAILABLE || code === ErrorCode.RATE_LIMITED;
-    return { kind: code === ErrorCode.GOOGLE_NOT_CONFIGURED ? 'not-configured' : retryable ? 'unavailable' : 'unknown', code, message: err.message, retryable, remedy: typeof err.extensions.remedy === 'string' ? err.extensions.remedy : undefined };
+    return {
+      kind: code === ErrorCode.GOOGLE_NOT_CONFIGURED ? 'not-configured' : retryable ? 'unavailable' : 'unknown',
+      code,
+      message: err.message,
+      retryable,
+      remedy: typeof err.extensions.remedy === 'string' ? err.extensions.remedy : undefined,
+    };
   }
   if (err instanceof TokenEndpointError) return mapTokenError(err, ctx);
   if (err instanceof TokenTransportError) {
-    return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google's token endpoint could not be reached: ${err.message}`, retryable: true };
+    return {
+      kind: 'network',
+      code: ErrorCode.UPSTREAM_UNAVAILABLE,
+      message: `Google's token endpoint could not be reached: ${err.message}`,
+      retryable: true,
+    };
   }
   const e = err as HttpErrorLike;
   const status = e?.response?.status;
-  if (typeof status === 'number') return mapApiError(status, e.response!.data, header(e.response!.headers, 'retry-after'), ctx);
-  // gaxios 7 over Node's fetch wraps a reset three deep: GaxiosError → TypeError("fetch failed") → SocketError(UND_ERR_SOCKET).
-  for (let c: HttpErrorLike | undefined = e, depth = 0; c && depth < 5; c = (c as { cause?: HttpErrorLike }).cause, depth++) {
+  if (typeof status === 'number')
+    return mapApiError(status, e.response!.data, header(e.response!.headers, 'retry-after'), ctx);
+  // gaxios 7 over Node's fetch wraps a reset three deep: GaxiosError → TypeError("fetch failed") →
+  // SocketError(UND_ERR_SOCKET).
+  for (
+    let c: HttpErrorLike | undefined = e, depth = 0;
+    c && depth < 5;
+    c = (c as { cause?: HttpErrorLike }).cause, depth++
+  ) {
     const code = typeof c.code === 'string' ? c.code : undefined;
-    if ((code && NETWORK_CODES.has(code)) || c.name === 'AbortError' || c.name === 'TimeoutError' || /socket hang up|other side closed|network|fetch failed|aborted|timed? ?out/i.test(c.message ?? '')) {
-      return { kind: 'network', code: ErrorCode.UPSTREAM_UNAVAILABLE, message: `Google did not answer (${code ?? c.name ?? 'network error'}); the request may or may not have been applied`, retryable: true };
+    if (
+      (code && NETWORK_CODES.has(code)) ||
+      c.name === 'AbortError' ||
+      c.name === 'TimeoutError' ||
+      /socket hang up|other side closed|network|fetch failed|aborted|timed? ?out/i.test(c.message ?? '')
+    ) {
+      return {
+        kind: 'network',
+        code: ErrorCode.UPSTREAM_UNAVAILABLE,
+        message: `Google did not answer (${code ?? c.name ?? 'network error'}); the request may or may not have been applied`,
+        retryable: true,
+      };
     }
   }
   // Neither an answer from Google nor a lost connection: a failure of ours (the database, a bug), not Google's.
-  return Object.defineProperty({ kind: 'unknown', code: ErrorCode.INTERNAL_SERVER_ERROR, message: OUR_FAILURE_MESSAGE, retryable: false } as GoogleFailure, 'cause', { value: err, enumerable: false });
+  return Object.defineProperty(
+    {
+      kind: 'unknown',
+      code: ErrorCode.INTERNAL_SERVER_ERROR,
+      message: OUR_FAILURE_MESSAGE,
+      retryable: false,
+    } as GoogleFailure,
+    'cause',
+    { value: err, enumerable: false },
+  );
 }
 
 function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFailure {
@@ -157,66 +203,118 @@ function mapTokenError(err: TokenEndpointError, ctx: FailureContext): GoogleFail
     case 'unauthorized_client':
     case 'access_denied':
       return {
-        ...base, kind: 'delegation-missing', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        ...base,
+        kind: 'delegation-missing',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
         message: `Google refused domain-wide delegation for scope(s) ${scopes}${desc ? ` ("${desc}")` : ''}`,
         remedy: `Authorize client id ${clientId} for scopes ${scopes} in Admin console › Security › API controls › Domain-wide delegation (guide step "${STEP_AUTHORIZE}"). A new authorization can take a few minutes, rarely up to 24 hours, to take effect. ${seeGuide('delegation')}`,
       };
     case 'invalid_grant':
       if (/Invalid JWT Signature/i.test(desc)) {
         return {
-          ...base, kind: 'key-invalid', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
-          message: 'Google does not accept this key: it was deleted or disabled, or it does not belong to this service account',
+          ...base,
+          kind: 'key-invalid',
+          code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+          retryable: false,
+          message:
+            'Google does not accept this key: it was deleted or disabled, or it does not belong to this service account',
           remedy: `Create a new JSON key for the service account (guide step "${STEP_CREATE_KEY}") and submit it. ${seeGuide('key')}`,
         };
       }
       if (/short-lived|reasonable timeframe|iat and exp/i.test(desc)) {
         return {
-          ...base, kind: 'clock-skew', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true,
-          message: 'Google refused the token request as outside a reasonable timeframe: the clocks of our server and Google disagree',
-          remedy: 'Check the gateway server\'s clock (NTP synchronisation); nothing is wrong with the key.',
+          ...base,
+          kind: 'clock-skew',
+          code: ErrorCode.UPSTREAM_UNAVAILABLE,
+          retryable: true,
+          message:
+            'Google refused the token request as outside a reasonable timeframe: the clocks of our server and Google disagree',
+          remedy: "Check the gateway server's clock (NTP synchronisation); nothing is wrong with the key.",
         };
       }
       if (/Invalid email or User ID|Not a valid email|deleted|suspended/i.test(desc)) {
         return {
-          ...base, kind: 'unknown-user', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+          ...base,
+          kind: 'unknown-user',
+          code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+          retryable: false,
           message: `Google does not know the mailbox ${who} in this Workspace, or it is suspended or deleted`,
           remedy: `Use the address of an active user of your Google Workspace domain (not a group or alias); check ${who} in Admin console › Directory › Users.`,
         };
       }
-      return { ...base, kind: 'unknown', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, message: `Google refused the token request: invalid_grant${desc ? ` (${desc})` : ''}` };
+      return {
+        ...base,
+        kind: 'unknown',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
+        message: `Google refused the token request: invalid_grant${desc ? ` (${desc})` : ''}`,
+      };
     case 'invalid_scope':
       return {
-        ...base, kind: 'invalid-scope', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        ...base,
+        kind: 'invalid-scope',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
         message: `Google does not recognise the scope(s) ${scopes}`,
         remedy: `Authorize exactly the scopes of the guide step "${STEP_AUTHORIZE}", separated by commas. ${seeGuide('delegation')}`,
       };
     case 'disabled_client':
       return {
-        ...base, kind: 'client-disabled', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        ...base,
+        kind: 'client-disabled',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
         message: 'The service account is disabled in Google Cloud',
-        remedy: 'Enable the service account again in Google Cloud console › IAM & Admin › Service accounts, or create a new one and submit its key.',
+        remedy:
+          'Enable the service account again in Google Cloud console › IAM & Admin › Service accounts, or create a new one and submit its key.',
       };
     case 'deleted_client':
       return {
-        ...base, kind: 'client-deleted', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        ...base,
+        kind: 'client-deleted',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
         message: 'The service account was deleted in Google Cloud',
         remedy: `Create a new service account and key (guide steps "${STEP_CREATE_ACCOUNT}" and "${STEP_CREATE_KEY}"), authorize its client id, and submit the new key. ${seeGuide('serviceAccount')}`,
       };
     case 'admin_policy_enforced':
       return {
-        ...base, kind: 'admin-policy', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+        ...base,
+        kind: 'admin-policy',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
         message: `A Google Workspace admin policy blocks scope(s) ${scopes} for ${who}`,
-        remedy: 'In Admin console › Security › API controls, allow access to the Google services named above for this user\'s organisational unit.',
+        remedy:
+          "In Admin console › Security › API controls, allow access to the Google services named above for this user's organisational unit.",
       };
     default:
       if (err.status === 429 || err.status >= 500) {
-        return { ...base, kind: err.status === 429 ? 'rate-limited' : 'unavailable', code: err.status === 429 ? ErrorCode.RATE_LIMITED : ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, retryAfterMs: err.retryAfterMs, message: `Google's token endpoint answered ${err.status}` };
+        return {
+          ...base,
+          kind: err.status === 429 ? 'rate-limited' : 'unavailable',
+          code: err.status === 429 ? ErrorCode.RATE_LIMITED : ErrorCode.UPSTREAM_UNAVAILABLE,
+          retryable: true,
+          retryAfterMs: err.retryAfterMs,
+          message: `Google's token endpoint answered ${err.status}`,
+        };
       }
-      return { ...base, kind: 'unknown', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, message: `Google refused the token request: ${err.error}${desc ? ` (${desc})` : ''}` };
+      return {
+        ...base,
+        kind: 'unknown',
+        code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+        retryable: false,
+        message: `Google refused the token request: ${err.error}${desc ? ` (${desc})` : ''}`,
+      };
   }
 }
 
-function mapApiError(status: number, data: unknown, retryAfterHeader: string | undefined, ctx: FailureContext): GoogleFailure {
+function mapApiError(
+  status: number,
+  data: unknown,
+  retryAfterHeader: string | undefined,
+  ctx: FailureContext,
+): GoogleFailure {
   const body = (typeof data === 'string' ? safeJson(data) : data) as GoogleErrorBody | undefined;
   const e = body?.error ?? {};
   const legacy = e.errors?.map((x) => x.reason ?? '') ?? [];
@@ -231,62 +329,162 @@ function mapApiError(status: number, data: unknown, retryAfterHeader: string | u
 
   if (status === 401) {
     return {
-      ...base, kind: 'token-rejected', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true,
+      ...base,
+      kind: 'token-rejected',
+      code: ErrorCode.UPSTREAM_UNAVAILABLE,
+      retryable: true,
       message: 'Google no longer accepts our access token; a new one is needed',
       // Read paths already retried once with a new token when a client sees this: a fresh token refused too.
-      remedy: 'If this persists, a brokerage admin runs verifyServiceAccount: the key may have been deleted in Google Cloud or its domain-wide delegation revoked.',
+      remedy:
+        'If this persists, a brokerage admin runs verifyServiceAccount: the key may have been deleted in Google Cloud or its domain-wide delegation revoked.',
     };
   }
   if (has('SERVICE_DISABLED') || has('accessNotConfigured')) {
     const info = details.find((d) => d.reason === 'SERVICE_DISABLED')?.metadata ?? {};
     const projectNumber = info.consumer?.replace(/^projects\//, '') ?? /project (\d+)/.exec(googleMessage)?.[1];
-    const activationUrl = info.activationUrl ?? /(https:\/\/console\.developers\.google\.com\/\S+?)(?=\s|$)/.exec(googleMessage)?.[1];
+    const activationUrl =
+      info.activationUrl ?? /(https:\/\/console\.developers\.google\.com\/\S+?)(?=\s|$)/.exec(googleMessage)?.[1];
     const t = api ? API_TITLES[api] : undefined;
     return {
-      ...base, reason: 'SERVICE_DISABLED', kind: 'api-disabled', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false, projectNumber, activationUrl,
+      ...base,
+      reason: 'SERVICE_DISABLED',
+      kind: 'api-disabled',
+      code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+      retryable: false,
+      projectNumber,
+      activationUrl,
       message: `The ${info.serviceTitle ?? t?.title ?? 'Google API'} is not enabled in Google Cloud project ${projectNumber ?? '(unknown)'}`,
       remedy: `Enable the ${t?.title ?? info.serviceTitle ?? 'API'} in project ${projectNumber ?? 'of the service account'}${t ? ` (guide step "${t.guideStep}")` : ''}${activationUrl ? `: ${activationUrl}` : ''}. If you just enabled it, wait a few minutes and try again. ${seeGuide('apis')}`,
     };
   }
   if (has('ACCESS_TOKEN_SCOPE_INSUFFICIENT') || has('insufficientPermissions')) {
     return {
-      ...base, kind: 'insufficient-scope', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+      ...base,
+      kind: 'insufficient-scope',
+      code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+      retryable: false,
       message: `Google says our token lacks the scope this ${api ? API_TITLES[api].title : 'API'} call needs`,
       remedy: `Authorize the scopes of the guide step "${STEP_AUTHORIZE}" for the service account's client id. ${seeGuide('delegation')}`,
     };
   }
-  if (status === 429 || has('rateLimitExceeded') || has('userRateLimitExceeded') || has('RATE_LIMIT_EXCEEDED') || has('quotaExceeded') || has('dailyLimitExceeded') || e.status === 'RESOURCE_EXHAUSTED') {
-    return { ...base, kind: 'rate-limited', code: ErrorCode.RATE_LIMITED, retryable: true, retryAfterMs, message: `Google's rate limit for this user was reached${googleMessage ? ` (${googleMessage})` : ''}` };
+  if (
+    status === 429 ||
+    has('rateLimitExceeded') ||
+    has('userRateLimitExceeded') ||
+    has('RATE_LIMIT_EXCEEDED') ||
+    has('quotaExceeded') ||
+    has('dailyLimitExceeded') ||
+    e.status === 'RESOURCE_EXHAUSTED'
+  ) {
+    return {
+      ...base,
+      kind: 'rate-limited',
+      code: ErrorCode.RATE_LIMITED,
+      retryable: true,
+      retryAfterMs,
+      message: `Google's rate limit for this user was reached${googleMessage ? ` (${googleMessage})` : ''}`,
+    };
   }
   if (status >= 500 || status === 408) {
     // 408: the request timed out at Google's front end; like a 5xx it may or may not have been applied.
-    return { ...base, kind: 'unavailable', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: true, retryAfterMs, message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}` };
+    return {
+      ...base,
+      kind: 'unavailable',
+      code: ErrorCode.UPSTREAM_UNAVAILABLE,
+      retryable: true,
+      retryAfterMs,
+      message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}`,
+    };
   }
   if (has('EXPIRED_SYNC_TOKEN') || /^Sync token is expired/i.test(googleMessage)) {
-    return { ...base, reason: 'EXPIRED_SYNC_TOKEN', kind: 'sync-token-expired', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: 'The contacts sync token expired; a full sync is needed' };
+    return {
+      ...base,
+      reason: 'EXPIRED_SYNC_TOKEN',
+      kind: 'sync-token-expired',
+      code: ErrorCode.UPSTREAM_UNAVAILABLE,
+      retryable: false,
+      message: 'The contacts sync token expired; a full sync is needed',
+    };
   }
   if (status === 410 && has('fullSyncRequired')) {
-    return { ...base, kind: 'full-sync-required', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: 'The calendar sync token is no longer valid; a full sync is needed' };
+    return {
+      ...base,
+      kind: 'full-sync-required',
+      code: ErrorCode.UPSTREAM_UNAVAILABLE,
+      retryable: false,
+      message: 'The calendar sync token is no longer valid; a full sync is needed',
+    };
   }
-  if (status === 410) return { ...base, kind: 'gone', code: ErrorCode.NOT_FOUND, retryable: false, message: 'It was already deleted in Google' };
+  if (status === 410)
+    return {
+      ...base,
+      kind: 'gone',
+      code: ErrorCode.NOT_FOUND,
+      retryable: false,
+      message: 'It was already deleted in Google',
+    };
   if (status === 412 || (status === 400 && /etag is different/i.test(googleMessage))) {
-    return { ...base, kind: 'stale-etag', code: ErrorCode.CONFLICT, retryable: false, message: 'It was changed in Google since we last read it' };
+    return {
+      ...base,
+      kind: 'stale-etag',
+      code: ErrorCode.CONFLICT,
+      retryable: false,
+      message: 'It was changed in Google since we last read it',
+    };
   }
   if (api === 'gmail' && (has('failedPrecondition') || e.status === 'FAILED_PRECONDITION')) {
     return {
-      ...base, kind: 'no-mailbox', code: ErrorCode.GOOGLE_NOT_CONFIGURED, retryable: false,
+      ...base,
+      kind: 'no-mailbox',
+      code: ErrorCode.GOOGLE_NOT_CONFIGURED,
+      retryable: false,
       message: `The mailbox ${ctx.subject ? `"${ctx.subject}" ` : ''}has no Gmail service`,
-      remedy: 'Turn Gmail on for this user\'s organisational unit in Admin console › Apps › Google Workspace › Gmail, or use a user who has Gmail.',
+      remedy:
+        "Turn Gmail on for this user's organisational unit in Admin console › Apps › Google Workspace › Gmail, or use a user who has Gmail.",
     };
   }
-  if (status === 404) return { ...base, kind: 'not-found', code: ErrorCode.NOT_FOUND, retryable: false, message: 'Google has no such item' };
-  if (status === 409) return { ...base, kind: 'duplicate', code: ErrorCode.CONFLICT, retryable: false, message: `Google says it already exists${googleMessage ? ` (${googleMessage})` : ''}` };
+  if (status === 404)
+    return {
+      ...base,
+      kind: 'not-found',
+      code: ErrorCode.NOT_FOUND,
+      retryable: false,
+      message: 'Google has no such item',
+    };
+  if (status === 409)
+    return {
+      ...base,
+      kind: 'duplicate',
+      code: ErrorCode.CONFLICT,
+      retryable: false,
+      message: `Google says it already exists${googleMessage ? ` (${googleMessage})` : ''}`,
+    };
   if (status === 403) {
-    // Not a setup problem (those are matched above): Google refuses this action to this user, e.g. forbiddenForNonOrganizer.
-    return { ...base, kind: 'forbidden', code: ErrorCode.FORBIDDEN, retryable: false, message: `Google refused the call (403${googleMessage ? `: ${googleMessage}` : ''})` };
+    // Not a setup problem (those are matched above): Google refuses this action to this user, e.g.
+    // forbiddenForNonOrganizer.
+    return {
+      ...base,
+      kind: 'forbidden',
+      code: ErrorCode.FORBIDDEN,
+      retryable: false,
+      message: `Google refused the call (403${googleMessage ? `: ${googleMessage}` : ''})`,
+    };
   }
-  if (status === 400) return { ...base, kind: 'bad-request', code: ErrorCode.BAD_USER_INPUT, retryable: false, message: `Google refused the data: ${googleMessage || 'bad request'}` };
-  return { ...base, kind: 'unknown', code: ErrorCode.UPSTREAM_UNAVAILABLE, retryable: false, message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}` };
+  if (status === 400)
+    return {
+      ...base,
+      kind: 'bad-request',
+      code: ErrorCode.BAD_USER_INPUT,
+      retryable: false,
+      message: `Google refused the data: ${googleMessage || 'bad request'}`,
+    };
+  return {
+    ...base,
+    kind: 'unknown',
+    code: ErrorCode.UPSTREAM_UNAVAILABLE,
+    retryable: false,
+    message: `Google answered ${status}${googleMessage ? ` (${googleMessage})` : ''}`,
+  };
 }
 
 function safeJson(s: string): unknown {
@@ -299,8 +497,11 @@ function safeJson(s: string): unknown {
 
 /** The client-facing error for a failure (remedy and retry hint in the extensions). */
 /** An AppError that still knows the Google failure behind it (for retry decisions further up). */
-export class GoogleAppError extends AppError {
-  constructor(readonly failure: GoogleFailure, extensions: Record<string, unknown>) {
+class GoogleAppError extends AppError {
+  constructor(
+    readonly failure: GoogleFailure,
+    extensions: Record<string, unknown>,
+  ) {
     super(failure.code, failure.message, extensions);
   }
 }

@@ -84,7 +84,13 @@ export class GoogleSession {
 
   private async driverOptions(feature: Feature, rootUrl: string): Promise<DriverOptions> {
     const { fetch: fetchImpl, requestTimeoutMs, userAgent } = this.options;
-    const client = { ...CLIENT_DEFAULTS, rootUrl, fetchImplementation: fetchImpl ?? fetch, timeout: requestTimeoutMs, ...(userAgent ? { userAgentDirectives: [userAgent] } : {}) };
+    const client = {
+      ...CLIENT_DEFAULTS,
+      rootUrl,
+      fetchImplementation: fetchImpl ?? fetch,
+      timeout: requestTimeoutMs,
+      ...(userAgent ? { userAgentDirectives: [userAgent] } : {}),
+    };
     return { accessToken: await this.accessToken(feature), client };
   }
 
@@ -95,28 +101,52 @@ export class GoogleSession {
     return (granted && acceptable.find((s) => granted.has(s))) ?? acceptable[0];
   }
 
-  /** An access token for the feature's scope; GOOGLE_NOT_CONFIGURED (naming the scope and the fix) when Google refuses. */
+  /**
+   * An access token for the feature's scope; GOOGLE_NOT_CONFIGURED (naming the scope and the fix) when Google refuses.
+   */
   async accessToken(feature: Feature): Promise<string> {
     const cred = this.credential;
     if (!cred) {
-      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, this.noKey?.[feature].message ?? 'This brokerage has no Google service-account key in use', {
-        remedy: this.noKey?.[feature].remedy ?? 'A brokerage admin submits the service-account key with submitServiceAccountKey.',
-      });
+      throw new AppError(
+        ErrorCode.GOOGLE_NOT_CONFIGURED,
+        this.noKey?.[feature].message ?? 'This brokerage has no Google service-account key in use',
+        {
+          remedy:
+            this.noKey?.[feature].remedy ??
+            'A brokerage admin submits the service-account key with submitServiceAccountKey.',
+        },
+      );
     }
     const acceptable = FEATURE_SCOPES[feature];
     const granted = cred.grantedScopes;
     if (granted && !acceptable.some((s) => granted.has(s))) {
-      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`, {
-        scope: acceptable[0],
-        remedy: `Authorize client id ${cred.key.client_id} for ${acceptable[0]} in Admin console › Security › API controls › Domain-wide delegation (guide step "Authorize the MoxiEngage Service Account as an API Client"), then run verifyServiceAccount. ${seeGuide('delegation')}`,
-      });
+      throw new AppError(
+        ErrorCode.GOOGLE_NOT_CONFIGURED,
+        `The brokerage has not authorized the scope ${acceptable.join(' or ')} needed for ${feature}`,
+        {
+          scope: acceptable[0],
+          remedy: `Authorize client id ${cred.key.client_id} for ${acceptable[0]} in Admin console › Security › API controls › Domain-wide delegation (guide step "Authorize the MoxiEngage Service Account as an API Client"), then run verifyServiceAccount. ${seeGuide('delegation')}`,
+        },
+      );
     }
     const scope = this.scopeFor(feature);
     try {
-      const t = await this.broker.getToken({ credentialId: cred.id, clientEmail: cred.key.client_email, privateKey: cred.privateKey, tokenUri: cred.key.token_uri, subject: this.subject, scope });
+      const t = await this.broker.getToken({
+        credentialId: cred.id,
+        clientEmail: cred.key.client_email,
+        privateKey: cred.privateKey,
+        tokenUri: cred.key.token_uri,
+        subject: this.subject,
+        scope,
+      });
       return t.token;
     } catch (err) {
-      const f = mapGoogleError(err, { api: 'token', clientId: cred.key.client_id, scopes: [scope], subject: this.subject });
+      const f = mapGoogleError(err, {
+        api: 'token',
+        clientId: cred.key.client_id,
+        scopes: [scope],
+        subject: this.subject,
+      });
       const appErr = failureToAppError(f);
       if (f.kind === 'delegation-missing') appErr.extensions.scope = scope;
       throw appErr;
@@ -129,7 +159,11 @@ export class GoogleSession {
    * the next call mints a new one instead of being refused with the same token until it would have expired.
    */
   toAppError(err: unknown, feature: Feature): AppError {
-    const f = mapGoogleError(err, { api: FEATURE_API[feature], subject: this.subject, clientId: this.credential?.key.client_id });
+    const f = mapGoogleError(err, {
+      api: FEATURE_API[feature],
+      subject: this.subject,
+      clientId: this.credential?.key.client_id,
+    });
     if (f.kind === 'token-rejected' && this.credential) this.broker.forgetCredential(this.credential.id);
     return failureToAppError(f);
   }

@@ -17,7 +17,10 @@ export class GoogleSessions {
 
   private readonly emails = new Map<string, string>();
 
-  /** Google as an agent's own mailbox, by agent id (outbox deliveries know the id; the email is cached, it never changes). */
+  /**
+   * Google as an agent's own mailbox, by agent id (outbox deliveries know the id; the email is cached, it never
+   * changes).
+   */
   async forAgentId(brokerageId: string, agentId: string): Promise<GoogleSession> {
     let email = this.emails.get(agentId);
     if (!email) {
@@ -27,7 +30,10 @@ export class GoogleSessions {
     return this.forAgent(brokerageId, email);
   }
 
-  /** Google as `agentEmail`'s own mailbox, with the brokerage's key in use (none: every call answers GOOGLE_NOT_CONFIGURED). */
+  /**
+   * Google as `agentEmail`'s own mailbox, with the brokerage's key in use (none: every call answers
+   * GOOGLE_NOT_CONFIGURED).
+   */
   async forAgent(brokerageId: string, agentEmail: string): Promise<GoogleSession> {
     const cred = await this.credentials.current(this.ds.manager, brokerageId);
     // No key: every call refuses with the brokerage's true state (never submitted, or removed).
@@ -35,7 +41,10 @@ export class GoogleSessions {
     return new GoogleSession(this.broker, this.google, cred, agentEmail, noKey);
   }
 
-  /** Google as `agentEmail` with a given key (not necessarily the one in use: e.g. undoing what a key being removed set up). */
+  /**
+   * Google as `agentEmail` with a given key (not necessarily the one in use: e.g. undoing what a key being removed set
+   * up).
+   */
   withCredential(credential: LoadedCredential, agentEmail: string): GoogleSession {
     return new GoogleSession(this.broker, this.google, credential, agentEmail);
   }

@@ -31,7 +31,7 @@ export type PeopleAddress = people_v1.Schema$Address;
  * Persons per connections.list page: pageSize 1 to 1000
  * (https://developers.google.com/people/api/rest/v1/people.connections/list).
  */
-export const CONNECTIONS_PAGE_MAX = 1000;
+const CONNECTIONS_PAGE_MAX = 1000;
 /**
  * Resource names per people.getBatchGet request: up to 200
  * (https://developers.google.com/people/api/rest/v1/people/getBatchGet).
@@ -56,7 +56,7 @@ export const BATCH_DELETE_MAX = 500;
  * Groups per contactGroups.list page: pageSize 1 to 1000, and 30 when not given, so it is always given
  * (https://developers.google.com/people/api/rest/v1/contactGroups/list).
  */
-export const GROUP_PAGE_MAX = 1000;
+const GROUP_PAGE_MAX = 1000;
 /**
  * Resource names per contactGroups.batchGet request: up to 200
  * (https://developers.google.com/people/api/rest/v1/contactGroups/batchGet).
@@ -78,13 +78,15 @@ export const MEMBERS_MODIFY_MAX = 1000;
  * (contacts/contact.sync.ts). The doctor reads with it too (listConnections), so a key that passes its check can
  * serve the first real sync.
  */
-export const PERSON_FIELDS = 'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls,memberships,clientData,metadata';
+export const PERSON_FIELDS =
+  'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls,memberships,clientData,metadata';
 /**
  * What our updates replace (updatePersonFields / updateMask: the listed fields are replaced whole). `clientData` is set
  * on create; only the guard before a delete writes it again, unchanged (GUARD_UPDATE_FIELDS). `memberships` never:
  * labels change through contactGroups.members.modify (an update would replace a contact's whole set).
  */
-export const UPDATE_PERSON_FIELDS = 'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls';
+export const UPDATE_PERSON_FIELDS =
+  'names,nicknames,emailAddresses,phoneNumbers,addresses,organizations,biographies,birthdays,events,relations,urls';
 /**
  * The guard before a delete rewrites only the contact's own clientData, with the etag last seen (see
  * rewriteClientData).
@@ -142,7 +144,13 @@ export class PeopleDriver {
    * `metadata.deleted`). An expired token is answered 400 EXPIRED_SYNC_TOKEN (mapGoogleError: 'sync-token-expired').
    */
   async listConnections(page: { syncToken?: string; pageToken?: string } = {}): Promise<ConnectionsPage> {
-    const res = await this.api.people.connections.list({ resourceName: ME, personFields: PERSON_FIELDS, pageSize: CONNECTIONS_PAGE_MAX, requestSyncToken: true, ...page });
+    const res = await this.api.people.connections.list({
+      resourceName: ME,
+      personFields: PERSON_FIELDS,
+      pageSize: CONNECTIONS_PAGE_MAX,
+      requestSyncToken: true,
+      ...page,
+    });
     return {
       persons: res.data.connections ?? [],
       nextPageToken: res.data.nextPageToken ?? undefined,
@@ -173,7 +181,9 @@ export class PeopleDriver {
    * (null: none returned).
    */
   async batchCreateContacts(persons: Person[]): Promise<(Person | null)[]> {
-    const res = await this.api.people.batchCreateContacts({ requestBody: { contacts: persons.map((contactPerson) => ({ contactPerson })), readMask: PERSON_FIELDS } });
+    const res = await this.api.people.batchCreateContacts({
+      requestBody: { contacts: persons.map((contactPerson) => ({ contactPerson })), readMask: PERSON_FIELDS },
+    });
     return (res.data.createdPeople ?? []).map((r) => r.person ?? null);
   }
 
@@ -183,7 +193,9 @@ export class PeopleDriver {
    * the whole batch for one stale etag (400 FAILED_PRECONDITION) or one contact it no longer has (404).
    */
   async batchUpdateContacts(contacts: Record<string, Person>): Promise<Map<string, Person>> {
-    const res = await this.api.people.batchUpdateContacts({ requestBody: { contacts, updateMask: UPDATE_PERSON_FIELDS, readMask: PERSON_FIELDS } });
+    const res = await this.api.people.batchUpdateContacts({
+      requestBody: { contacts, updateMask: UPDATE_PERSON_FIELDS, readMask: PERSON_FIELDS },
+    });
     return updatedPersons(res.data);
   }
 
@@ -193,7 +205,9 @@ export class PeopleDriver {
    * Up to BATCH_UPDATE_MAX; the persons as Google now has them, by resource name.
    */
   async rewriteClientData(contacts: Record<string, Pick<Person, 'etag' | 'clientData'>>): Promise<Map<string, Person>> {
-    const res = await this.api.people.batchUpdateContacts({ requestBody: { contacts, updateMask: GUARD_UPDATE_FIELDS, readMask: PERSON_FIELDS } });
+    const res = await this.api.people.batchUpdateContacts({
+      requestBody: { contacts, updateMask: GUARD_UPDATE_FIELDS, readMask: PERSON_FIELDS },
+    });
     return updatedPersons(res.data);
   }
 
@@ -207,8 +221,17 @@ export class PeopleDriver {
    * changed since.
    */
   async listGroups(page: { syncToken?: string; pageToken?: string } = {}): Promise<GroupsPage> {
-    const res = await this.api.contactGroups.list({ pageSize: GROUP_PAGE_MAX, groupFields: GROUP_FIELDS, syncToken: page.syncToken, pageToken: page.pageToken });
-    return { groups: res.data.contactGroups ?? [], nextPageToken: res.data.nextPageToken ?? undefined, nextSyncToken: res.data.nextSyncToken ?? undefined };
+    const res = await this.api.contactGroups.list({
+      pageSize: GROUP_PAGE_MAX,
+      groupFields: GROUP_FIELDS,
+      syncToken: page.syncToken,
+      pageToken: page.pageToken,
+    });
+    return {
+      groups: res.data.contactGroups ?? [],
+      nextPageToken: res.data.nextPageToken ?? undefined,
+      nextSyncToken: res.data.nextSyncToken ?? undefined,
+    };
   }
 
   /** contactGroups.batchGet of the metadata alone (up to GROUP_BATCH_GET_MAX names): which groups Google still has. */
@@ -225,7 +248,10 @@ export class PeopleDriver {
 
   /** contactGroups.update of the name alone, without an etag: the rename is the agent's latest word on the name. */
   async renameGroup(resourceName: string, name: string): Promise<ContactGroup> {
-    const res = await this.api.contactGroups.update({ resourceName, requestBody: { contactGroup: { resourceName, name }, updateGroupFields: GROUP_RENAME_FIELDS } });
+    const res = await this.api.contactGroups.update({
+      resourceName,
+      requestBody: { contactGroup: { resourceName, name }, updateGroupFields: GROUP_RENAME_FIELDS },
+    });
     return res.data;
   }
 
@@ -239,11 +265,19 @@ export class PeopleDriver {
    * Google.
    */
   async modifyGroupMembers(resourceName: string, add: string[], remove: string[]): Promise<MembersModified> {
-    const res = await this.api.contactGroups.members.modify({ resourceName, requestBody: { resourceNamesToAdd: add, resourceNamesToRemove: remove } });
-    return { notFound: res.data.notFoundResourceNames ?? [], keptInLastGroup: res.data.canNotRemoveLastContactGroupResourceNames ?? [] };
+    const res = await this.api.contactGroups.members.modify({
+      resourceName,
+      requestBody: { resourceNamesToAdd: add, resourceNamesToRemove: remove },
+    });
+    return {
+      notFound: res.data.notFoundResourceNames ?? [],
+      keptInLastGroup: res.data.canNotRemoveLastContactGroupResourceNames ?? [],
+    };
   }
 }
 
 function updatedPersons(data: people_v1.Schema$BatchUpdateContactsResponse): Map<string, Person> {
-  return new Map(Object.entries(data.updateResult ?? {}).flatMap(([rn, r]) => (r.person ? [[rn, r.person] as const] : [])));
+  return new Map(
+    Object.entries(data.updateResult ?? {}).flatMap(([rn, r]) => (r.person ? [[rn, r.person] as const] : [])),
+  );
 }

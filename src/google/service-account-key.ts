@@ -28,7 +28,10 @@ export class KeyFileError extends Error {
   }
 }
 
-/** A service account's address (`name@project.iam.gserviceaccount.com`), checked in linear time on at most 254 characters. */
+/**
+ * A service account's address (`name@project.iam.gserviceaccount.com`), checked in linear time on at most 254
+ * characters.
+ */
 function isServiceAccountEmail(email: string): boolean {
   if (email.length > 254 || /\s/.test(email)) return false;
   const parts = email.split('@');
@@ -40,51 +43,85 @@ function isServiceAccountEmail(email: string): boolean {
 const REQUIRED = ['client_email', 'client_id', 'private_key', 'private_key_id', 'token_uri'] as const;
 const GUIDE_STEP = `the guide's step "Create a Key for the MoxiEngage Service Account in JSON Format" (${SETUP_GUIDE}#${GUIDE_SECTIONS.key})`;
 
-export function parseServiceAccountKey(json: string, allowedTokenUris: readonly string[]): { key: ServiceAccountKey; privateKey: KeyObject } {
+export function parseServiceAccountKey(
+  json: string,
+  allowedTokenUris: readonly string[],
+): { key: ServiceAccountKey; privateKey: KeyObject } {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch {
-    throw new KeyFileError('not_json', `The key is not valid JSON. Paste the whole content of the .json file downloaded in ${GUIDE_STEP}.`);
+    throw new KeyFileError(
+      'not_json',
+      `The key is not valid JSON. Paste the whole content of the .json file downloaded in ${GUIDE_STEP}.`,
+    );
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new KeyFileError('not_json', `The key must be a JSON object (got ${Array.isArray(raw) ? 'an array' : typeof raw}).`);
+    throw new KeyFileError(
+      'not_json',
+      `The key must be a JSON object (got ${Array.isArray(raw) ? 'an array' : typeof raw}).`,
+    );
   }
   const o = raw as Record<string, unknown>;
   if (o.type !== 'service_account') {
     const got = typeof o.type === 'string' ? `"${o.type.slice(0, 40)}"` : 'no "type"';
-    throw new KeyFileError('not_service_account', `The key's "type" must be "service_account" (got ${got}). An OAuth client secret or an API key will not work: create a service-account key in ${GUIDE_STEP}.`);
+    throw new KeyFileError(
+      'not_service_account',
+      `The key's "type" must be "service_account" (got ${got}). An OAuth client secret or an API key will not work: create a service-account key in ${GUIDE_STEP}.`,
+    );
   }
   const missing = REQUIRED.filter((f) => typeof o[f] !== 'string' || (o[f] as string).trim() === '');
   if (missing.length) {
-    throw new KeyFileError('missing_field', `The key is missing ${missing.map((f) => `"${f}"`).join(', ')}. Use the unmodified file from ${GUIDE_STEP}.`);
+    throw new KeyFileError(
+      'missing_field',
+      `The key is missing ${missing.map((f) => `"${f}"`).join(', ')}. Use the unmodified file from ${GUIDE_STEP}.`,
+    );
   }
   const clientEmail = (o.client_email as string).trim();
-  // Length first, then one split: the old pattern backtracked quadratically (64 KB of "a." took 6.4 s, every tenant waiting).
+  // Length first, then one split: the old pattern backtracked quadratically (64 KB of "a." took 6.4 s, every tenant
+  // waiting).
   if (!isServiceAccountEmail(clientEmail)) {
-    throw new KeyFileError('bad_field', `The key's "client_email" is not an email address (got "${clientEmail.slice(0, 80)}").`);
+    throw new KeyFileError(
+      'bad_field',
+      `The key's "client_email" is not an email address (got "${clientEmail.slice(0, 80)}").`,
+    );
   }
   const privateKeyId = (o.private_key_id as string).trim();
   // Google's key ids are 40 hex digits (a SHA-1 fingerprint); the column holds 64.
   if (!/^[0-9a-f]{1,64}$/i.test(privateKeyId)) {
-    throw new KeyFileError('bad_field', `The key's "private_key_id" must be the key's hexadecimal id (got "${privateKeyId.slice(0, 40)}").`);
+    throw new KeyFileError(
+      'bad_field',
+      `The key's "private_key_id" must be the key's hexadecimal id (got "${privateKeyId.slice(0, 40)}").`,
+    );
   }
   const clientId = (o.client_id as string).trim();
   if (!/^\d{5,30}$/.test(clientId)) {
-    throw new KeyFileError('bad_field', `The key's "client_id" must be the numeric client id (got "${clientId.slice(0, 40)}").`);
+    throw new KeyFileError(
+      'bad_field',
+      `The key's "client_id" must be the numeric client id (got "${clientId.slice(0, 40)}").`,
+    );
   }
   const tokenUri = (o.token_uri as string).trim();
   if (!allowedTokenUris.includes(tokenUri)) {
-    throw new KeyFileError('bad_token_uri', `The key's "token_uri" must be ${allowedTokenUris.map((u) => `"${u}"`).join(' or ')} (got "${tokenUri.slice(0, 120)}").`);
+    throw new KeyFileError(
+      'bad_token_uri',
+      `The key's "token_uri" must be ${allowedTokenUris.map((u) => `"${u}"`).join(' or ')} (got "${tokenUri.slice(0, 120)}").`,
+    );
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: o.private_key as string, format: 'pem' });
   } catch {
-    throw new KeyFileError('bad_private_key', `The key's "private_key" is not a readable PEM private key (it may have been altered when copied, e.g. its "\\n" line breaks). Use the unmodified file from ${GUIDE_STEP}.`);
+    throw new KeyFileError(
+      'bad_private_key',
+      `The key's "private_key" is not a readable PEM private key (it may have been altered when copied, e.g. its "\\n" line breaks). Use the unmodified file from ${GUIDE_STEP}.`,
+    );
   }
   if (privateKey.asymmetricKeyType !== 'rsa') {
-    throw new KeyFileError('bad_private_key', `The key's "private_key" must be an RSA key (got ${privateKey.asymmetricKeyType ?? 'an unknown type'}).`);
+    throw new KeyFileError(
+      'bad_private_key',
+      `The key's "private_key" must be an RSA key (got ${privateKey.asymmetricKeyType ?? 'an unknown type'}).`,
+    );
   }
   return {
     key: {

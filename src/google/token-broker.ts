@@ -15,14 +15,12 @@
 import type { KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 
-/** Google's token endpoint, the audience google-auth-library signs for (gtoken GOOGLE_TOKEN_URL). */
-export const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 /** `exp` may be at most one hour after `iat` (developers.google.com/identity/protocols/oauth2/service-account). */
-export const ASSERTION_LIFETIME_SECONDS = 3600;
+const ASSERTION_LIFETIME_SECONDS = 3600;
 /** Refresh this long before expiry (google-auth-library DEFAULT_EAGER_REFRESH_THRESHOLD_MILLIS). */
-export const EAGER_REFRESH_MS = 5 * 60 * 1000;
+const EAGER_REFRESH_MS = 5 * 60 * 1000;
 /** A token request that takes longer is abandoned. */
-export const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
+const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface TokenRequest {
   /** Identifies the key (a credential row id, or a digest for keys not stored yet). */
@@ -143,7 +141,10 @@ export class TokenBroker {
     try {
       body = JSON.parse(text) as Record<string, unknown>;
     } catch {
-      if (res.ok) throw new TokenTransportError(`token endpoint ${req.tokenUri} answered ${res.status} with a body that is not JSON`);
+      if (res.ok)
+        throw new TokenTransportError(
+          `token endpoint ${req.tokenUri} answered ${res.status} with a body that is not JSON`,
+        );
     }
     if (!res.ok) {
       const retryAfter = Number(res.headers.get('retry-after'));

@@ -30,7 +30,8 @@ export interface Page<N> {
 
 /** `first` must be a whole number from 1 to `max`. */
 export function checkFirst(first: number, max: number): void {
-  if (!Number.isInteger(first) || first < 1 || first > max) throw badInput(`"first" must be from 1 to ${max} (got ${first})`, { field: 'first' });
+  if (!Number.isInteger(first) || first < 1 || first > max)
+    throw badInput(`"first" must be from 1 to ${max} (got ${first})`, { field: 'first' });
 }
 
 type Part = 'string' | 'integer' | 'number';
@@ -45,7 +46,10 @@ export function encodeCursor(key: readonly (string | number)[]): string {
 /** Cursors are short; a longer `after` is not ours, and is not decoded. */
 const MAX_CURSOR_LENGTH = 2048;
 
-/** The sort key in `cursor`, checked against `shape` (one entry per part); BAD_USER_INPUT when it is not a cursor of this list. */
+/**
+ * The sort key in `cursor`, checked against `shape` (one entry per part); BAD_USER_INPUT when it is not a cursor of
+ * this list.
+ */
 export function decodeCursor<const S extends readonly Part[]>(cursor: string, shape: S): Key<S> {
   if (cursor.length <= MAX_CURSOR_LENGTH) {
     try {
@@ -59,7 +63,11 @@ export function decodeCursor<const S extends readonly Part[]>(cursor: string, sh
 }
 
 function fits(p: Part, v: unknown): boolean {
-  return p === 'string' ? typeof v === 'string' : p === 'integer' ? Number.isInteger(v) : typeof v === 'number' && Number.isFinite(v);
+  return p === 'string'
+    ? typeof v === 'string'
+    : p === 'integer'
+      ? Number.isInteger(v)
+      : typeof v === 'number' && Number.isFinite(v);
 }
 
 /**
@@ -67,8 +75,18 @@ function fits(p: Part, v: unknown): boolean {
  * is the endCursor of an empty page: null for a list (nothing to continue from), the cursor given for a change feed
  * (the client keeps polling from where it is).
  */
-export function pageOf<R, N>(rows: readonly R[], first: number, cursorOf: (row: R) => string, nodeOf: (row: R) => N, emptyEnd: string | null = null): Page<N> {
-  return edgesPage(rows.slice(0, first).map((r) => ({ cursor: cursorOf(r), node: nodeOf(r) })), rows.length > first, emptyEnd);
+export function pageOf<R, N>(
+  rows: readonly R[],
+  first: number,
+  cursorOf: (row: R) => string,
+  nodeOf: (row: R) => N,
+  emptyEnd: string | null = null,
+): Page<N> {
+  return edgesPage(
+    rows.slice(0, first).map((r) => ({ cursor: cursorOf(r), node: nodeOf(r) })),
+    rows.length > first,
+    emptyEnd,
+  );
 }
 
 /** A page of edges already cut to size; its endCursor is the last edge's, or `emptyEnd` (see pageOf). */

@@ -19,15 +19,17 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
 
-export const GET_CACHE_CONTROL = 'private, no-cache';
+const GET_CACHE_CONTROL = 'private, no-cache';
 
-/** A strong validator of the representation: its body and its media type (RFC 9110 §8.8.1: variants by Accept differ). */
-export function strongEtag(body: string | Buffer, contentType = ''): string {
+/**
+ * A strong validator of the representation: its body and its media type (RFC 9110 §8.8.1: variants by Accept differ).
+ */
+function strongEtag(body: string | Buffer, contentType = ''): string {
   return `"${createHash('sha256').update(contentType).update('\n').update(body).digest('base64url')}"`;
 }
 
 /** RFC 9110 §13.1.2: If-None-Match matches when any listed entity tag equals ours, weakly compared ("*": any). */
-export function noneMatch(header: string | undefined, etag: string): boolean {
+function noneMatch(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
   if (header.trim() === '*') return true;
   const opaque = etag.replace(/^W\//, '');

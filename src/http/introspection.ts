@@ -10,7 +10,13 @@
  * query either (Apollo stores a registration only after this hook passes).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import {
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import { AppError, ErrorCode } from '../errors';
 import type { GatewayContext } from '../context';
 
@@ -39,15 +45,18 @@ export function readsSchema(document: DocumentNode, operation: OperationDefiniti
   return false;
 }
 
-export function introspectionForbidden(): AppError {
+function introspectionForbidden(): AppError {
   return new AppError(
     ErrorCode.FORBIDDEN,
-    'Introspection is off in production: only callers whose token carries one of the roles named in the gateway\'s INTROSPECTION_ROLES may read the schema',
+    "Introspection is off in production: only callers whose token carries one of the roles named in the gateway's INTROSPECTION_ROLES may read the schema",
     { reason: 'introspection_forbidden', http: { status: 403 } },
   );
 }
 
-export function introspectionByRole(settings: { forAll: boolean; roles: readonly string[] }): ApolloServerPlugin<GatewayContext> {
+export function introspectionByRole(settings: {
+  forAll: boolean;
+  roles: readonly string[];
+}): ApolloServerPlugin<GatewayContext> {
   return {
     async requestDidStart() {
       if (settings.forAll) return;

@@ -21,7 +21,10 @@ import { graphqlParams } from './graphql-params';
 export function exceedsTokenLimit(source: string, n: number): boolean {
   let rejected: GraphQLError | undefined;
   try {
-    new MaxTokensParserWLexer(source, { n, onReject: [(_ctx: unknown, err: GraphQLError) => (rejected = err)] }).parseDocument();
+    new MaxTokensParserWLexer(source, {
+      n,
+      onReject: [(_ctx: unknown, err: GraphQLError) => (rejected = err)],
+    }).parseDocument();
   } catch {
     // A syntax error, or the rejection itself: only `rejected` tells them apart.
   }
@@ -33,7 +36,14 @@ export function limitTokens(n: number): RequestHandler {
     // A POST's body or a GET's query string, as Apollo reads them (graphql-params.ts).
     const { query } = graphqlParams(req);
     if (typeof query === 'string' && exceedsTokenLimit(query, n)) {
-      res.status(400).json({ errors: [{ message: `The query has more than ${n} tokens; split it into smaller queries`, extensions: { code: ErrorCode.BAD_USER_INPUT } }] });
+      res.status(400).json({
+        errors: [
+          {
+            message: `The query has more than ${n} tokens; split it into smaller queries`,
+            extensions: { code: ErrorCode.BAD_USER_INPUT },
+          },
+        ],
+      });
       return;
     }
     next();

@@ -19,10 +19,14 @@ import { ErrorCode } from '../errors';
 import { graphqlParams } from './graphql-params';
 
 /** Deeper than any of our input types nests (an input inside a list inside an input…). */
-export const MAX_VARIABLE_DEPTH = 32;
+const MAX_VARIABLE_DEPTH = 32;
 
 /** The first path in `value` that breaks the bounds, with what is wrong; null when none does. */
-export function oversizedVariable(value: unknown, maxItems: number, maxDepth = MAX_VARIABLE_DEPTH): { path: string; problem: string } | null {
+function oversizedVariable(
+  value: unknown,
+  maxItems: number,
+  maxDepth = MAX_VARIABLE_DEPTH,
+): { path: string; problem: string } | null {
   const stack: { v: unknown; path: string; depth: number }[] = [{ v: value, path: 'variables', depth: 0 }];
   while (stack.length) {
     const { v, path, depth } = stack.pop()!;
@@ -32,7 +36,8 @@ export function oversizedVariable(value: unknown, maxItems: number, maxDepth = M
       if (v.length > maxItems) return { path, problem: `has ${v.length} items; a list takes at most ${maxItems}` };
       for (let i = 0; i < v.length; i++) stack.push({ v: v[i], path: `${path}[${i}]`, depth: depth + 1 });
     } else {
-      for (const [k, child] of Object.entries(v)) stack.push({ v: child, path: `${path}.${k.slice(0, 40)}`, depth: depth + 1 });
+      for (const [k, child] of Object.entries(v))
+        stack.push({ v: child, path: `${path}.${k.slice(0, 40)}`, depth: depth + 1 });
     }
   }
   return null;
@@ -43,6 +48,13 @@ export function limitVariables(maxItems: number): RequestHandler {
     // A POST's body or a GET's `variables` parameter (JSON in the query string), as Apollo reads them.
     const bad = oversizedVariable(graphqlParams(req).variables, maxItems);
     if (!bad) return next();
-    res.status(400).json({ errors: [{ message: `${bad.path} ${bad.problem}`, extensions: { code: ErrorCode.BAD_USER_INPUT, field: bad.path, reason: 'too_many_items' } }] });
+    res.status(400).json({
+      errors: [
+        {
+          message: `${bad.path} ${bad.problem}`,
+          extensions: { code: ErrorCode.BAD_USER_INPUT, field: bad.path, reason: 'too_many_items' },
+        },
+      ],
+    });
   };
 }

@@ -36,7 +36,8 @@
  *   the manifest's bare id), in a POST body or a GET parameter; this middleware puts the document's text in its place.
  *
  * **PERSISTED_OPERATIONS=require**: a caller may run the manifest's documents only. Ad-hoc text whose SHA-256 is not a
- * manifest id, and an APQ registration of such a document, are `403 FORBIDDEN` (`reason: persisted_operation_required`);
+ * manifest id, and an APQ registration of such a document, are `403 FORBIDDEN` (`reason:
+ * persisted_operation_required`);
  * a hash or documentId the manifest does not hold is `400 BAD_USER_INPUT` (`reason: unknown_operation_id`; Apollo
  * Client's APQ link then sends the text, which meets the first refusal, so the app sees why). Callers whose token
  * carries one of INTROSPECTION_ROLES are exempt (staff using the explorer), with APQ as usual. `allow` (the default)
@@ -44,7 +45,8 @@
  * registration by documentId).
  *
  * Malformed persisted-query extensions (a version other than 1, a hash that is not 64 lowercase hex digits, a hash that
- * is not the SHA-256 of the text sent with it) are refused here with typed errors; Apollo's own answers to them carry no
+ * is not the SHA-256 of the text sent with it) are refused here with typed errors; Apollo's own answers to them carry
+ * no
  * code and would be masked as internal errors.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -52,7 +54,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InMemoryLRUCache, type KeyValueCache } from '@apollo/utils.keyvaluecache';
 import type { Request, RequestHandler, Response } from 'express';
-import { GraphQLError, Kind, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
 import { ConfigError, type Config } from '../config';
 import { ErrorCode, quote } from '../errors';
 import { graphqlParams, isRecord, MALFORMED, setSearchParams } from './graphql-params';
@@ -89,16 +100,24 @@ const MAX_PROBLEMS = 20;
  * The manifest at `file`, checked whole against `schema`: a ConfigError listing every problem (naming the operation by
  * its position, name and id) when anything is wrong, so the gateway refuses to start.
  */
-export function readManifest(file: string, schema: GraphQLSchema, checks: ManifestChecks = {}): Map<string, ManifestOperation> {
+export function readManifest(
+  file: string,
+  schema: GraphQLSchema,
+  checks: ManifestChecks = {},
+): Map<string, ManifestOperation> {
   const where = `PERSISTED_OPERATIONS_FILE (${file})`;
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ConfigError([`${where} must be a JSON operation manifest: ${err instanceof SyntaxError ? `it is not JSON (${err.message})` : `it cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`}`]);
+    throw new ConfigError([
+      `${where} must be a JSON operation manifest: ${err instanceof SyntaxError ? `it is not JSON (${err.message})` : `it cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`}`,
+    ]);
   }
   if (!isRecord(raw) || raw.format !== MANIFEST_FORMAT || raw.version !== 1 || !Array.isArray(raw.operations)) {
-    throw new ConfigError([`${where} must be an Apollo persisted-query manifest: {"format":"${MANIFEST_FORMAT}","version":1,"operations":[{"id","body","name","type"}, …]}, as @apollo/generate-persisted-query-manifest, Apollo iOS and Apollo Kotlin write it`]);
+    throw new ConfigError([
+      `${where} must be an Apollo persisted-query manifest: {"format":"${MANIFEST_FORMAT}","version":1,"operations":[{"id","body","name","type"}, …]}, as @apollo/generate-persisted-query-manifest, Apollo iOS and Apollo Kotlin write it`,
+    ]);
   }
   const problems: string[] = [];
   const operations = new Map<string, ManifestOperation>();
@@ -111,15 +130,25 @@ export function readManifest(file: string, schema: GraphQLSchema, checks: Manife
     }
     const label = `operation ${n}${typeof op.name === 'string' ? ` "${quote(op.name)}"` : ''}${typeof op.id === 'string' ? ` (id ${quote(op.id, 16)})` : ''}`;
     const bad = (what: string) => problems.push(`${where}: ${label} ${what}`);
-    if (typeof op.id !== 'string' || !SHA256_HEX.test(op.id)) return bad('must have an "id" of 64 lower-case hex digits (the SHA-256 of its body, as Apollo\'s tools make it)');
+    if (typeof op.id !== 'string' || !SHA256_HEX.test(op.id))
+      return bad('must have an "id" of 64 lower-case hex digits (the SHA-256 of its body, as Apollo\'s tools make it)');
     if (typeof op.body !== 'string' || op.body.trim() === '') return bad('must have a "body": the operation\'s text');
-    if (op.name !== undefined && op.name !== null && typeof op.name !== 'string') return bad('has a "name" that is not a string');
-    if (!OPERATION_TYPES.includes(op.type as ManifestOperation['type'])) return bad(`must have a "type" of ${OPERATION_TYPES.join(', ')}`);
+    if (op.name !== undefined && op.name !== null && typeof op.name !== 'string')
+      return bad('has a "name" that is not a string');
+    if (!OPERATION_TYPES.includes(op.type as ManifestOperation['type']))
+      return bad(`must have a "type" of ${OPERATION_TYPES.join(', ')}`);
     const actual = sha256Hex(op.body);
-    if (actual !== op.id) return bad(`has an id that is not the SHA-256 of its body (the body's is ${actual}); regenerate the manifest rather than editing it`);
-    if (position.has(op.id)) return bad(`appears twice (also operation ${position.get(op.id)}): keep each id once (when merging the manifests of several app builds, drop the repeats)`);
+    if (actual !== op.id)
+      return bad(
+        `has an id that is not the SHA-256 of its body (the body's is ${actual}); regenerate the manifest rather than editing it`,
+      );
+    if (position.has(op.id))
+      return bad(
+        `appears twice (also operation ${position.get(op.id)}): keep each id once (when merging the manifests of several app builds, drop the repeats)`,
+      );
     position.set(op.id, n);
-    if (checks.maxTokens !== undefined && exceedsTokenLimit(op.body, checks.maxTokens)) return bad(`has more than ${checks.maxTokens} tokens: every request running it would be refused`);
+    if (checks.maxTokens !== undefined && exceedsTokenLimit(op.body, checks.maxTokens))
+      return bad(`has more than ${checks.maxTokens} tokens: every request running it would be refused`);
     let document: DocumentNode;
     try {
       document = parse(op.body);
@@ -129,18 +158,39 @@ export function readManifest(file: string, schema: GraphQLSchema, checks: Manife
     const ops = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
     if (ops.length !== 1) return bad(`must hold exactly one operation (and its fragments); it holds ${ops.length}`);
     if (ops[0].operation !== op.type) return bad(`is a ${ops[0].operation}, but its "type" says ${String(op.type)}`);
-    if (typeof op.name === 'string' && ops[0].name?.value !== op.name) return bad(`is named ${ops[0].name ? `"${ops[0].name.value}"` : '(anonymous)'} in its body, but its "name" says "${quote(op.name)}"`);
+    if (typeof op.name === 'string' && ops[0].name?.value !== op.name)
+      return bad(
+        `is named ${ops[0].name ? `"${ops[0].name.value}"` : '(anonymous)'} in its body, but its "name" says "${quote(op.name)}"`,
+      );
     const errors = validate(schema, document, [...specifiedRules, ...(checks.validationRules ?? [])]);
-    if (errors.length) return bad(`does not validate against the schema: ${errors.slice(0, 3).map((e) => e.message).join('; ')}`);
-    operations.set(op.id, { id: op.id, body: op.body, name: typeof op.name === 'string' ? op.name : null, type: op.type as ManifestOperation['type'] });
+    if (errors.length)
+      return bad(
+        `does not validate against the schema: ${errors
+          .slice(0, 3)
+          .map((e) => e.message)
+          .join('; ')}`,
+      );
+    operations.set(op.id, {
+      id: op.id,
+      body: op.body,
+      name: typeof op.name === 'string' ? op.name : null,
+      type: op.type as ManifestOperation['type'],
+    });
   });
   if (problems.length) {
-    throw new ConfigError(problems.length > MAX_PROBLEMS ? [...problems.slice(0, MAX_PROBLEMS), `${where}: and ${problems.length - MAX_PROBLEMS} more problems`] : problems);
+    throw new ConfigError(
+      problems.length > MAX_PROBLEMS
+        ? [...problems.slice(0, MAX_PROBLEMS), `${where}: and ${problems.length - MAX_PROBLEMS} more problems`]
+        : problems,
+    );
   }
   return operations;
 }
 
-/** String headers of the key and the document, lru-cache's per-entry slots and our size map (~130 B measured on Node 20). */
+/**
+ * String headers of the key and the document, lru-cache's per-entry slots and our size map (~130 B measured on Node
+ * 20).
+ */
 export const ENTRY_OVERHEAD_BYTES = 128;
 
 /** What a document takes: its UTF-8 bytes, or two bytes a character when V8 holds it as a two-byte string. */
@@ -155,7 +205,7 @@ export function entryBytes(hash: string, text: string): number {
 }
 
 /** Longest document the APQ cache keeps (an app's documents are a few KB); a longer one runs, and is not kept. */
-export const MAX_APQ_DOCUMENT_BYTES = 64 * 1024;
+const MAX_APQ_DOCUMENT_BYTES = 64 * 1024;
 /** The share of APQ_CACHE_BYTES one brokerage's documents may hold. */
 export const APQ_TENANT_SHARE = 4;
 
@@ -201,7 +251,10 @@ export class PersistedDocuments implements KeyValueCache<string> {
     return this.requestTenant.run(tenant, work);
   }
 
-  /** Apollo's persisted queries are on when there is a cache or a manifest; else it answers PERSISTED_QUERY_NOT_SUPPORTED. */
+  /**
+   * Apollo's persisted queries are on when there is a cache or a manifest; else it answers
+   * PERSISTED_QUERY_NOT_SUPPORTED.
+   */
   get enabled(): boolean {
     return this.lru !== null || this.manifest.size > 0;
   }
@@ -296,7 +349,7 @@ function refuse(res: Response, status: number, code: ErrorCode, reason: string, 
 }
 
 const REQUIRED_MESSAGE =
-  'This gateway runs only the operations of the apps\' persisted-operation manifest (PERSISTED_OPERATIONS=require): send the operation\'s manifest id ' +
+  "This gateway runs only the operations of the apps' persisted-operation manifest (PERSISTED_OPERATIONS=require): send the operation's manifest id " +
   '(extensions.persistedQuery.sha256Hash, or documentId "sha256:<id>") instead of its text; an operation the manifest lacks must be added to the app\'s manifest and deployed with the gateway';
 
 export interface PersistedOperationsOptions {
@@ -325,20 +378,61 @@ export function persistedOperations(opts: PersistedOperationsOptions): RequestHa
     const params = graphqlParams(req);
     // Decided here, not left to Apollo: a repeated documentId (a parameter Apollo does not read) must not let the
     // query beside it through unchecked.
-    if (params.repeated !== null) return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'bad_request', `The "${params.repeated}" parameter may be given only once`);
-    if (params.extensions === MALFORMED) return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'bad_request', 'The extensions parameter must be a JSON object');
+    if (params.repeated !== null)
+      return refuse(
+        res,
+        400,
+        ErrorCode.BAD_USER_INPUT,
+        'bad_request',
+        `The "${params.repeated}" parameter may be given only once`,
+      );
+    if (params.extensions === MALFORMED)
+      return refuse(
+        res,
+        400,
+        ErrorCode.BAD_USER_INPUT,
+        'bad_request',
+        'The extensions parameter must be a JSON object',
+      );
     const query = params.query;
     const pq = isRecord(params.extensions) ? params.extensions.persistedQuery : undefined;
 
     if (params.documentId !== undefined && params.documentId !== null) {
-      if (typeof params.documentId !== 'string') return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'bad_document_id', 'documentId must be a string: "sha256:" and the 64 lower-case hex digits of the document\'s SHA-256');
+      if (typeof params.documentId !== 'string')
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'bad_document_id',
+          'documentId must be a string: "sha256:" and the 64 lower-case hex digits of the document\'s SHA-256',
+        );
       if ((query !== undefined && query !== null) || pq) {
-        return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'bad_document_id', 'Send either documentId, or query (and extensions.persistedQuery), not both');
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'bad_document_id',
+          'Send either documentId, or query (and extensions.persistedQuery), not both',
+        );
       }
       const hash = documentHash(params.documentId);
-      if (hash === null) return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'bad_document_id', `documentId must be "sha256:" and the 64 lower-case hex digits of the document's SHA-256 (got "${quote(params.documentId)}")`);
+      if (hash === null)
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'bad_document_id',
+          `documentId must be "sha256:" and the 64 lower-case hex digits of the document's SHA-256 (got "${quote(params.documentId)}")`,
+        );
       const operation = documents.manifest.get(hash);
-      if (!operation) return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'unknown_operation_id', unknownMessage(documents, params.documentId, mode));
+      if (!operation)
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'unknown_operation_id',
+          unknownMessage(documents, params.documentId, mode),
+        );
       if (req.method === 'GET') {
         setSearchParams(req, (search) => {
           search.delete('documentId');
@@ -353,14 +447,33 @@ export function persistedOperations(opts: PersistedOperationsOptions): RequestHa
 
     if (pq && documents.enabled) {
       if (!isRecord(pq) || pq.version !== 1 || typeof pq.sha256Hash !== 'string' || !SHA256_HEX.test(pq.sha256Hash)) {
-        return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'bad_persisted_query', 'extensions.persistedQuery must be { "version": 1, "sha256Hash": <the 64 lower-case hex digits of the SHA-256 of the query> }');
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'bad_persisted_query',
+          'extensions.persistedQuery must be { "version": 1, "sha256Hash": <the 64 lower-case hex digits of the SHA-256 of the query> }',
+        );
       }
       const hash = pq.sha256Hash;
       if (typeof query === 'string' && sha256Hex(query) !== hash) {
-        return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'persisted_query_hash_mismatch', 'extensions.persistedQuery.sha256Hash is not the SHA-256 of the query sent with it (hex of the UTF-8 text, exactly as sent); nothing was stored');
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'persisted_query_hash_mismatch',
+          'extensions.persistedQuery.sha256Hash is not the SHA-256 of the query sent with it (hex of the UTF-8 text, exactly as sent); nothing was stored',
+        );
       }
       if (exempt(res) || documents.manifest.has(hash)) return next();
-      if (query === undefined || query === null) return refuse(res, 400, ErrorCode.BAD_USER_INPUT, 'unknown_operation_id', unknownMessage(documents, hash, mode));
+      if (query === undefined || query === null)
+        return refuse(
+          res,
+          400,
+          ErrorCode.BAD_USER_INPUT,
+          'unknown_operation_id',
+          unknownMessage(documents, hash, mode),
+        );
       return refuse(res, 403, ErrorCode.FORBIDDEN, 'persisted_operation_required', REQUIRED_MESSAGE);
     }
 

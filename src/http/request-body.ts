@@ -56,7 +56,13 @@ function hasBody(req: Request): boolean {
 }
 
 /** Answers a GraphQL-shaped error without reading the body; the connection closes after it. */
-function refuse(req: Request, res: Response, status: number, message: string, extensions: Record<string, unknown>): void {
+function refuse(
+  req: Request,
+  res: Response,
+  status: number,
+  message: string,
+  extensions: Record<string, unknown>,
+): void {
   if (hasBody(req)) res.setHeader('connection', 'close');
   res.status(status).json({ errors: [{ message, extensions: { ...extensions, requestId: res.locals.requestId } }] });
 }
@@ -70,13 +76,19 @@ export function requireBearer(verifier: CallerTokenVerifier): RequestHandler {
   return async (req, res, next) => {
     try {
       const token = bearerToken(req.header('authorization'));
-      if (token === undefined) throw new AppError(ErrorCode.UNAUTHENTICATED, 'Every request needs an "Authorization: Bearer <token>" header');
+      if (token === undefined)
+        throw new AppError(ErrorCode.UNAUTHENTICATED, 'Every request needs an "Authorization: Bearer <token>" header');
       res.locals.claims = await verifier.verify(token);
       next();
     } catch (err) {
       if (!(err instanceof AppError)) return next(err);
       // RFC 6750 §3: a 401 names the scheme; `invalid_token` only when a token was sent.
-      res.setHeader('www-authenticate', req.header('authorization') ? 'Bearer realm="engage-gateway", error="invalid_token"' : 'Bearer realm="engage-gateway"');
+      res.setHeader(
+        'www-authenticate',
+        req.header('authorization')
+          ? 'Bearer realm="engage-gateway", error="invalid_token"'
+          : 'Bearer realm="engage-gateway"',
+      );
       refuse(req, res, 401, err.message, { code: ErrorCode.UNAUTHENTICATED });
     }
   };
@@ -96,7 +108,7 @@ export interface BodyLimits {
  * 13 million empty arrays in a 39 MB body held the event loop 5.3 s in JSON.parse and took ~800 MB before any later
  * check could count them. They are counted in one linear pass before the body is parsed.
  */
-export const MAX_LARGE_BODY_VALUES = 20_000;
+const MAX_LARGE_BODY_VALUES = 20_000;
 
 /** Parses a large body off the event loop (a MIME worker): its value, or BadJsonError. */
 export type LargeBodyParser = (body: Buffer, maxValues: number, tenant: string) => Promise<unknown>;
@@ -107,34 +119,63 @@ export type LargeBodyParser = (body: Buffer, maxValues: number, tenant: string) 
  * checked from the headers; the domain is a database lookup, done here only when a slot is at stake). A large body is
  * counted and parsed by `parseLarge`, off the event loop: 28 MB of JSON held it ~0.3 s.
  */
-export function readBody(limits: BodyLimits, gate: LargeBodyGate, knownTenant: (domain: string) => Promise<boolean>, parseLarge: LargeBodyParser): RequestHandler {
+export function readBody(
+  limits: BodyLimits,
+  gate: LargeBodyGate,
+  knownTenant: (domain: string) => Promise<boolean>,
+  parseLarge: LargeBodyParser,
+): RequestHandler {
   const small = express.json({ limit: limits.maxBodyBytes });
   const large = express.raw({ type: ['application/json', 'application/*+json'], limit: limits.maxMailBodyBytes });
-  const parsed = (domain: string): RequestHandler => async (req, res, next) => {
-    if (!Buffer.isBuffer(req.body)) return next();
-    try {
-      req.body = await parseLarge(req.body, MAX_LARGE_BODY_VALUES, domain);
-    } catch (err) {
-      if (!(err instanceof BadJsonError)) return next(err);
-      const message = err.reason === 'malformed' ? 'Malformed JSON in request body' : `The request holds more than ${MAX_LARGE_BODY_VALUES} values; a mail needs a few hundred`;
-      res.status(400).json({ errors: [{ message, extensions: { code: ErrorCode.BAD_USER_INPUT, ...(err.reason === 'malformed' ? {} : { reason: 'too_many_items' }) } }] });
-      return;
-    }
-    next();
-  };
+  const parsed =
+    (domain: string): RequestHandler =>
+    async (req, res, next) => {
+      if (!Buffer.isBuffer(req.body)) return next();
+      try {
+        req.body = await parseLarge(req.body, MAX_LARGE_BODY_VALUES, domain);
+      } catch (err) {
+        if (!(err instanceof BadJsonError)) return next(err);
+        const message =
+          err.reason === 'malformed'
+            ? 'Malformed JSON in request body'
+            : `The request holds more than ${MAX_LARGE_BODY_VALUES} values; a mail needs a few hundred`;
+        res.status(400).json({
+          errors: [
+            {
+              message,
+              extensions: {
+                code: ErrorCode.BAD_USER_INPUT,
+                ...(err.reason === 'malformed' ? {} : { reason: 'too_many_items' }),
+              },
+            },
+          ],
+        });
+        return;
+      }
+      next();
+    };
   return async (req, res, next) => {
     const declared = Number(req.headers['content-length']);
     const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (!(encoding === 'identity' && Number.isFinite(declared) && declared > limits.maxBodyBytes)) return small(req, res, next);
+    if (!(encoding === 'identity' && Number.isFinite(declared) && declared > limits.maxBodyBytes))
+      return small(req, res, next);
     if (declared > limits.maxMailBodyBytes) {
-      return refuse(req, res, 413, `Request body is larger than ${limits.maxMailBodyBytes} bytes (the most a mail may take)`, { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' });
+      return refuse(
+        req,
+        res,
+        413,
+        `Request body is larger than ${limits.maxMailBodyBytes} bytes (the most a mail may take)`,
+        { code: ErrorCode.BAD_USER_INPUT, reason: 'too_large' },
+      );
     }
     const claims = claimsOf(res);
     const domain = claims.email.slice(claims.email.lastIndexOf('@') + 1);
     try {
       if (!(await knownTenant(domain))) {
         res.setHeader('www-authenticate', 'Bearer realm="engage-gateway", error="invalid_token"');
-        return refuse(req, res, 401, `no brokerage is registered for the domain "${domain.slice(0, 80)}"`, { code: ErrorCode.UNAUTHENTICATED });
+        return refuse(req, res, 401, `no brokerage is registered for the domain "${domain.slice(0, 80)}"`, {
+          code: ErrorCode.UNAUTHENTICATED,
+        });
       }
     } catch (err) {
       return next(err);
@@ -142,10 +183,16 @@ export function readBody(limits: BodyLimits, gate: LargeBodyGate, knownTenant: (
     const release = gate.tryAcquire(domain);
     if (!release) {
       res.setHeader('retry-after', String(LARGE_BODY_RETRY_AFTER_SECONDS));
-      return refuse(req, res, 429, `Too many large requests (over ${limits.maxBodyBytes} bytes) are being received; send this one again in ${LARGE_BODY_RETRY_AFTER_SECONDS} s`, {
-        code: ErrorCode.RATE_LIMITED,
-        retryAfterSeconds: LARGE_BODY_RETRY_AFTER_SECONDS,
-      });
+      return refuse(
+        req,
+        res,
+        429,
+        `Too many large requests (over ${limits.maxBodyBytes} bytes) are being received; send this one again in ${LARGE_BODY_RETRY_AFTER_SECONDS} s`,
+        {
+          code: ErrorCode.RATE_LIMITED,
+          retryAfterSeconds: LARGE_BODY_RETRY_AFTER_SECONDS,
+        },
+      );
     }
     // Held until the answer is sent or the client goes away: the body stays in memory that long. A body that does not
     // arrive in time (a client gone quiet, or holding the slot on purpose) is cut off: its connection is destroyed,
@@ -169,8 +216,14 @@ export function readBody(limits: BodyLimits, gate: LargeBodyGate, knownTenant: (
 export function onlyMailIfLarge(operation: OperationDefinitionNode | null | undefined, maxBodyBytes: number): void {
   const mailOnly =
     operation?.operation === 'mutation' &&
-    operation.selectionSet.selections.every((s) => s.kind === 'Field' && (s.name.value === 'sendMail' || s.name.value === '__typename'));
+    operation.selectionSet.selections.every(
+      (s) => s.kind === 'Field' && (s.name.value === 'sendMail' || s.name.value === '__typename'),
+    );
   if (!mailOnly) {
-    throw new AppError(ErrorCode.BAD_USER_INPUT, `Request body is larger than ${maxBodyBytes} bytes; only sendMail may send more`, { reason: 'too_large', http: { status: 413 } });
+    throw new AppError(
+      ErrorCode.BAD_USER_INPUT,
+      `Request body is larger than ${maxBodyBytes} bytes; only sendMail may send more`,
+      { reason: 'too_large', http: { status: 413 } },
+    );
   }
 }

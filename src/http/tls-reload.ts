@@ -10,10 +10,19 @@ import type { Server } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from '../logger';
 
-export function reloadCertificateOnChange(server: Server, files: { certFile: string; keyFile: string; reloadSeconds: number }, log: Logger): () => void {
+export function reloadCertificateOnChange(
+  server: Server,
+  files: { certFile: string; keyFile: string; reloadSeconds: number },
+  log: Logger,
+): () => void {
   const signature = () => {
     try {
-      return [files.certFile, files.keyFile].map((f) => { const s = statSync(f); return `${s.mtimeMs}:${s.size}:${s.ino}`; }).join('|');
+      return [files.certFile, files.keyFile]
+        .map((f) => {
+          const s = statSync(f);
+          return `${s.mtimeMs}:${s.size}:${s.ino}`;
+        })
+        .join('|');
     } catch {
       return 'unreadable';
     }
@@ -33,7 +42,11 @@ export function reloadCertificateOnChange(server: Server, files: { certFile: str
     } catch (err) {
       // The reason without a path: a file's error names it, and the key's location is not logged (as config.ts).
       const e = err as NodeJS.ErrnoException;
-      if (warned !== now) log.warn({ reason: e.code && e.syscall ? e.code : e.message.slice(0, 200) }, 'could not reload the TLS certificate; still serving the previous one');
+      if (warned !== now)
+        log.warn(
+          { reason: e.code && e.syscall ? e.code : e.message.slice(0, 200) },
+          'could not reload the TLS certificate; still serving the previous one',
+        );
       warned = now;
     }
   }, files.reloadSeconds * 1000);

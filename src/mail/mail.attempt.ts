@@ -24,14 +24,23 @@ export class Attempt {
       .createQueryBuilder()
       .update(SentMail)
       .set({ deliveryToken: this.token })
-      .where('id = :id AND brokerageId = :brokerageId AND status = :queued', { id: this.mail.id, brokerageId: this.mail.brokerageId, queued: 'QUEUED' })
-      .andWhere(this.mail.deliveryToken === null ? 'deliveryToken IS NULL' : 'deliveryToken = :seen', { seen: this.mail.deliveryToken })
+      .where('id = :id AND brokerageId = :brokerageId AND status = :queued', {
+        id: this.mail.id,
+        brokerageId: this.mail.brokerageId,
+        queued: 'QUEUED',
+      })
+      .andWhere(this.mail.deliveryToken === null ? 'deliveryToken IS NULL' : 'deliveryToken = :seen', {
+        seen: this.mail.deliveryToken,
+      })
       .execute();
     if (!res.affected) throw new Superseded('another attempt is delivering this mail');
     // From here on nobody else writes the row: read it again, so a copy read before the claim (while an attempt
     // that has since lost the lane was still writing it) cannot mislead this one.
-    const fresh = await this.ds.getRepository(SentMail).findOneBy({ id: this.mail.id, brokerageId: this.mail.brokerageId });
-    if (!fresh || fresh.status !== 'QUEUED' || fresh.deliveryToken !== this.token) throw new Superseded('the mail changed while it was claimed');
+    const fresh = await this.ds
+      .getRepository(SentMail)
+      .findOneBy({ id: this.mail.id, brokerageId: this.mail.brokerageId });
+    if (!fresh || fresh.status !== 'QUEUED' || fresh.deliveryToken !== this.token)
+      throw new Superseded('the mail changed while it was claimed');
     Object.assign(this.mail, fresh);
   }
 
@@ -41,7 +50,9 @@ export class Attempt {
     Object.assign(this.mail, patch);
   }
 
-  /** The final state, and the MIME deleted with it (Gmail has it, or it will never go: we keep no copy of the content). */
+  /**
+   * The final state, and the MIME deleted with it (Gmail has it, or it will never go: we keep no copy of the content).
+   */
   async finish(patch: Partial<SentMail>): Promise<void> {
     await this.ds.transaction(async (m) => {
       const res = await m.getRepository(SentMail).update(this.held(), { ...patch, deliveryToken: null });

@@ -21,13 +21,13 @@ import type { RecipientKind } from '../entities/mail.entities';
 import { BadBase64Error, HtmlTooDeepError, mimeBuilder } from './mime-builder';
 import type { SendMailInput } from './mail.input';
 
-export const MAX_SUBJECT_CHARS = 998;
-export const MAX_FILENAME_CHARS = 255;
-export const MAX_ATTACHMENTS = 100;
-export const MAX_DISPLAY_NAME_CHARS = 255;
+const MAX_SUBJECT_CHARS = 998;
+const MAX_FILENAME_CHARS = 255;
+const MAX_ATTACHMENTS = 100;
+const MAX_DISPLAY_NAME_CHARS = 255;
 const MIB = 1024 * 1024;
 
-export interface Recipient {
+interface Recipient {
   kind: RecipientKind;
   email: string;
   name: string | null;
@@ -52,8 +52,11 @@ export interface CheckedMail {
  */
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/;
 /** One address entry as the caller wrote it; longer than an RFC 5322 line cannot be one. */
-export const MAX_RECIPIENT_CHARS = 998;
-/** Characters an address (and its local part) may not contain. Every check below is linear: caller input meets no backtracking. */
+const MAX_RECIPIENT_CHARS = 998;
+/**
+ * Characters an address (and its local part) may not contain. Every check below is linear: caller input meets no
+ * backtracking.
+ */
 const ADDRESS_CHARS = /^[^\s<>()[\]\\,;:"@]+$/;
 const DOMAIN_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const CONTENT_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
@@ -62,7 +65,10 @@ const QUOTED = /^"(?:[^"\\]|\\.)*"$/;
 function noControl(value: string, field: string): void {
   const m = CONTROL.exec(value);
   if (!m) return;
-  const what = m[0] === '\r' || m[0] === '\n' ? 'a line break (CR/LF)' : `a control character (U+${m[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})`;
+  const what =
+    m[0] === '\r' || m[0] === '\n'
+      ? 'a line break (CR/LF)'
+      : `a control character (U+${m[0].charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})`;
   throw badInput(`${field} contains ${what}; header values must be one line`, { field, reason: 'header_injection' });
 }
 
@@ -98,17 +104,24 @@ function hasEntryShape(raw: string): boolean {
 
 function parseRecipient(raw: string, kind: RecipientKind, i: number): Recipient {
   const field = `input.${kind}[${i}]`;
-  if (raw.length > MAX_RECIPIENT_CHARS) throw badInput(`${field} is longer than ${MAX_RECIPIENT_CHARS} characters`, { field });
+  if (raw.length > MAX_RECIPIENT_CHARS)
+    throw badInput(`${field} is longer than ${MAX_RECIPIENT_CHARS} characters`, { field });
   noControl(raw, field);
   const shown = raw.length > 80 ? `${raw.slice(0, 80)}…` : raw;
-  const oneAddress = () => badInput(`${field} must be one address like "Zoë Buyer <zoe@buyer.test>" or "zoe@buyer.test" (got "${shown}"); put each address in its own list entry`, { field });
+  const oneAddress = () =>
+    badInput(
+      `${field} must be one address like "Zoë Buyer <zoe@buyer.test>" or "zoe@buyer.test" (got "${shown}"); put each address in its own list entry`,
+      { field },
+    );
   if (!hasEntryShape(raw)) throw oneAddress();
   const parsed = addressparser(raw.trim());
   if (parsed.length !== 1 || 'group' in parsed[0]) throw oneAddress();
   const { address, name } = parsed[0] as { address: string; name: string };
   const email = (address ?? '').toLowerCase();
-  if (!address || !isAddress(address) || email.length > 320) throw badInput(`${field} is not a valid email address (got "${shown}")`, { field });
-  if (name.length > MAX_DISPLAY_NAME_CHARS) throw badInput(`${field}: the display name is longer than ${MAX_DISPLAY_NAME_CHARS} characters`, { field });
+  if (!address || !isAddress(address) || email.length > 320)
+    throw badInput(`${field} is not a valid email address (got "${shown}")`, { field });
+  if (name.length > MAX_DISPLAY_NAME_CHARS)
+    throw badInput(`${field}: the display name is longer than ${MAX_DISPLAY_NAME_CHARS} characters`, { field });
   return { kind, email, name: name || null };
 }
 
@@ -116,42 +129,76 @@ function parseRecipient(raw: string, kind: RecipientKind, i: number): Recipient 
  * Checks the input; `maxRecipients` from config. The attachments' base64 is checked, decoded and hashed in a MIME
  * worker (mime-builder.ts), counted against `tenant`'s budget there; everything else here, before any of that.
  */
-export async function checkMailInput(input: SendMailInput, maxRecipients: number, tenant: string): Promise<CheckedMail> {
+export async function checkMailInput(
+  input: SendMailInput,
+  maxRecipients: number,
+  tenant: string,
+): Promise<CheckedMail> {
   const recipients: Recipient[] = [];
   for (const kind of ['to', 'cc', 'bcc'] as const) {
     const list = input[kind] ?? [];
-    if (list.length > maxRecipients) throw badInput(`input.${kind} has ${list.length} addresses; at most ${maxRecipients} recipients are allowed per mail`, { field: `input.${kind}` });
+    if (list.length > maxRecipients)
+      throw badInput(
+        `input.${kind} has ${list.length} addresses; at most ${maxRecipients} recipients are allowed per mail`,
+        { field: `input.${kind}` },
+      );
     list.forEach((raw, i) => recipients.push(parseRecipient(raw, kind, i)));
   }
-  if (recipients.length === 0) throw badInput('A mail needs at least one recipient in to, cc or bcc', { field: 'input.to' });
-  if (recipients.length > maxRecipients) throw badInput(`The mail has ${recipients.length} recipients; at most ${maxRecipients} are allowed (MAIL_MAX_RECIPIENTS)`, { field: 'input.to' });
+  if (recipients.length === 0)
+    throw badInput('A mail needs at least one recipient in to, cc or bcc', { field: 'input.to' });
+  if (recipients.length > maxRecipients)
+    throw badInput(
+      `The mail has ${recipients.length} recipients; at most ${maxRecipients} are allowed (MAIL_MAX_RECIPIENTS)`,
+      { field: 'input.to' },
+    );
 
   const subject = input.subject ?? '';
   noControl(subject, 'input.subject');
-  if (subject.length > MAX_SUBJECT_CHARS) throw badInput(`input.subject is longer than ${MAX_SUBJECT_CHARS} characters`, { field: 'input.subject' });
+  if (subject.length > MAX_SUBJECT_CHARS)
+    throw badInput(`input.subject is longer than ${MAX_SUBJECT_CHARS} characters`, { field: 'input.subject' });
 
   const key = input.idempotencyKey ?? null;
   if (key !== null && (key.length < 1 || key.length > 128 || /[^\x21-\x7e]/.test(key))) {
-    throw badInput('input.idempotencyKey must be 1 to 128 printable ASCII characters without spaces (a UUID is a good choice)', { field: 'input.idempotencyKey' });
+    throw badInput(
+      'input.idempotencyKey must be 1 to 128 printable ASCII characters without spaces (a UUID is a good choice)',
+      { field: 'input.idempotencyKey' },
+    );
   }
 
   const given = input.attachments ?? [];
-  if (given.length > MAX_ATTACHMENTS) throw badInput(`At most ${MAX_ATTACHMENTS} attachments per mail (got ${given.length})`, { field: 'input.attachments' });
+  if (given.length > MAX_ATTACHMENTS)
+    throw badInput(`At most ${MAX_ATTACHMENTS} attachments per mail (got ${given.length})`, {
+      field: 'input.attachments',
+    });
   // Before decoding anything: base64 is 4/3 of the bytes, so a request this large cannot fit Gmail's limit.
-  const approx = given.reduce((n, a) => n + (a.contentBase64?.length ?? 0) * 0.75, 0) + (input.text?.length ?? 0) + (input.html?.length ?? 0);
+  const approx =
+    given.reduce((n, a) => n + (a.contentBase64?.length ?? 0) * 0.75, 0) +
+    (input.text?.length ?? 0) +
+    (input.html?.length ?? 0);
   if (approx > GMAIL_MAX_MESSAGE_BYTES) throw tooLarge(approx);
   const named = given.map((a, i) => {
     const f = `input.attachments[${i}]`;
     noControl(a.filename, `${f}.filename`);
-    if (a.filename.trim() === '' || a.filename.length > MAX_FILENAME_CHARS) throw badInput(`${f}.filename must be 1 to ${MAX_FILENAME_CHARS} characters`, { field: `${f}.filename` });
-    if (/[/\\]/.test(a.filename)) throw badInput(`${f}.filename must be a file name, not a path (got "${a.filename.slice(0, 80)}")`, { field: `${f}.filename` });
+    if (a.filename.trim() === '' || a.filename.length > MAX_FILENAME_CHARS)
+      throw badInput(`${f}.filename must be 1 to ${MAX_FILENAME_CHARS} characters`, { field: `${f}.filename` });
+    if (/[/\\]/.test(a.filename))
+      throw badInput(`${f}.filename must be a file name, not a path (got "${a.filename.slice(0, 80)}")`, {
+        field: `${f}.filename`,
+      });
     noControl(a.contentType, `${f}.contentType`);
-    if (!CONTENT_TYPE.test(a.contentType)) throw badInput(`${f}.contentType must be a media type like "application/pdf" (got "${a.contentType.slice(0, 80)}")`, { field: `${f}.contentType` });
+    if (!CONTENT_TYPE.test(a.contentType))
+      throw badInput(
+        `${f}.contentType must be a media type like "application/pdf" (got "${a.contentType.slice(0, 80)}")`,
+        { field: `${f}.contentType` },
+      );
     return { filename: a.filename, contentType: a.contentType.toLowerCase() };
   });
   let decoded: { bytes: Buffer; hash: Buffer }[];
   try {
-    decoded = await mimeBuilder.decode(given.map((a) => a.contentBase64), tenant);
+    decoded = await mimeBuilder.decode(
+      given.map((a) => a.contentBase64),
+      tenant,
+    );
   } catch (err) {
     if (!(err instanceof BadBase64Error)) throw err;
     const field = `input.attachments[${err.index}].contentBase64`;
@@ -160,14 +207,37 @@ export async function checkMailInput(input: SendMailInput, maxRecipients: number
   const attachments = named.map((a, i) => ({ ...a, content: decoded[i].bytes, size: decoded[i].bytes.length }));
 
   const requestHash = createHash('sha256')
-    .update(JSON.stringify([input.to ?? [], input.cc ?? [], input.bcc ?? [], subject, input.text ?? null, input.html ?? null, input.replyToMailId ?? null, given.map((a) => [a.filename, a.contentType])]))
+    .update(
+      JSON.stringify([
+        input.to ?? [],
+        input.cc ?? [],
+        input.bcc ?? [],
+        subject,
+        input.text ?? null,
+        input.html ?? null,
+        input.replyToMailId ?? null,
+        given.map((a) => [a.filename, a.contentType]),
+      ]),
+    )
     .update(Buffer.concat(decoded.map((d) => d.hash)))
     .digest('hex');
-  return { recipients, subject, text: input.text ?? null, html: input.html ?? null, attachments, idempotencyKey: key, replyToMailId: input.replyToMailId ?? null, requestHash };
+  return {
+    recipients,
+    subject,
+    text: input.text ?? null,
+    html: input.html ?? null,
+    attachments,
+    idempotencyKey: key,
+    replyToMailId: input.replyToMailId ?? null,
+    requestHash,
+  };
 }
 
-export function tooLarge(bytes: number): Error {
-  return badInput(`The mail is ${(bytes / MIB).toFixed(1)} MB; Gmail takes at most 35 MB (36,700,160 bytes) per message, attachments included (base64 adds a third)`, { field: 'input.attachments', reason: 'too_large' });
+function tooLarge(bytes: number): Error {
+  return badInput(
+    `The mail is ${(bytes / MIB).toFixed(1)} MB; Gmail takes at most 35 MB (36,700,160 bytes) per message, attachments included (base64 adds a third)`,
+    { field: 'input.attachments', reason: 'too_large' },
+  );
 }
 
 export interface BuildOptions {
@@ -182,7 +252,8 @@ export interface BuildOptions {
 
 /** The message bytes (MailComposer); BAD_USER_INPUT when they exceed Gmail's limit. */
 export async function buildMime(mail: CheckedMail, opts: BuildOptions): Promise<Buffer> {
-  const list = (kind: RecipientKind) => mail.recipients.filter((r) => r.kind === kind).map((r) => ({ name: r.name ?? '', address: r.email }));
+  const list = (kind: RecipientKind) =>
+    mail.recipients.filter((r) => r.kind === kind).map((r) => ({ name: r.name ?? '', address: r.email }));
   let bytes: Buffer;
   try {
     bytes = await mimeBuilder.build(
@@ -195,7 +266,11 @@ export async function buildMime(mail: CheckedMail, opts: BuildOptions): Promise<
         // HTML with a text alternative: derived from the HTML (in the worker) when the caller gave none.
         text: mail.text ?? '',
         html: mail.html ?? undefined,
-        attachments: mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+        attachments: mail.attachments.map((a) => ({
+          filename: a.filename,
+          contentType: a.contentType,
+          content: a.content,
+        })),
         messageId: opts.messageId,
         date: opts.date,
         inReplyTo: opts.inReplyTo,
@@ -210,7 +285,10 @@ export async function buildMime(mail: CheckedMail, opts: BuildOptions): Promise<
     );
   } catch (err) {
     if (err instanceof HtmlTooDeepError) {
-      throw badInput('input.html is nested too deeply (thousands of levels) to derive the text version of the mail; flatten it, or give input.text as well', { field: 'input.html', reason: 'too_deep' });
+      throw badInput(
+        'input.html is nested too deeply (thousands of levels) to derive the text version of the mail; flatten it, or give input.text as well',
+        { field: 'input.html', reason: 'too_deep' },
+      );
     }
     throw err;
   }

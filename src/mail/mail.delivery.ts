@@ -45,7 +45,10 @@ const MAX_REASON_CHARS = 2000;
 
 /** A final answer that is ours, not Google's. */
 class MailRefused extends Error {
-  constructor(readonly code: ErrorCode, message: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -61,7 +64,11 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ER
  */
 function notSent(err: unknown, f: GoogleFailure): boolean {
   if (f.status !== undefined) return REFUSALS.has(f.status);
-  for (let c = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; c && depth < 5; c = c.cause as typeof c, depth++) {
+  for (
+    let c = err as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    c && depth < 5;
+    c = c.cause as typeof c, depth++
+  ) {
     if (typeof c.code === 'string' && NOT_CONNECTED.has(c.code)) return true;
   }
   return false;
@@ -81,7 +88,9 @@ export class MailDelivery implements OutboxHandler {
     let session: GoogleSession | undefined;
     const outcomes: Outcome[] = [];
     for (const row of rows.slice(0, ROUND)) {
-      const mail = await this.deps.ds.getRepository(SentMail).findOneBy({ id: row.entityId, brokerageId: lane.brokerageId, agentId: lane.agentId });
+      const mail = await this.deps.ds
+        .getRepository(SentMail)
+        .findOneBy({ id: row.entityId, brokerageId: lane.brokerageId, agentId: lane.agentId });
       if (!mail || mail.status !== 'QUEUED') {
         outcomes.push({ seq: row.seq, result: 'done' });
         continue;
@@ -110,7 +119,13 @@ export class MailDelivery implements OutboxHandler {
       // An earlier drafts.create went unanswered: Gmail may hold our draft.
       searched = true;
       const found = await this.findOurDrafts(gmail, mail.messageIdHeader);
-      if (found[0]) await a.set({ phase: 'created', gmailDraftId: found[0].id, gmailMessageId: found[0].messageId, threadId: found[0].threadId });
+      if (found[0])
+        await a.set({
+          phase: 'created',
+          gmailDraftId: found[0].id,
+          gmailMessageId: found[0].messageId,
+          threadId: found[0].threadId,
+        });
     }
     if (!mail.gmailDraftId) {
       const mime = await loadMime(this.deps.ds, mail);
@@ -126,7 +141,12 @@ export class MailDelivery implements OutboxHandler {
         threadId = null;
         draft = await gmail.createDraft(mime, threadId);
       }
-      await a.set({ phase: 'created', gmailDraftId: draft.id, gmailMessageId: draft.messageId, threadId: draft.threadId });
+      await a.set({
+        phase: 'created',
+        gmailDraftId: draft.id,
+        gmailMessageId: draft.messageId,
+        threadId: draft.threadId,
+      });
     }
 
     const wasSending = mail.phase === 'sending';
@@ -153,7 +173,10 @@ export class MailDelivery implements OutboxHandler {
         }
         // Gone before we sent it: the agent deleted it in Gmail (or sent it by hand). Not ours to send any more.
         await a.set({ phase: 'created' });
-        throw new MailRefused(ErrorCode.CONFLICT, 'The draft was removed in Gmail (deleted, or sent from Gmail by hand) before the gateway sent it; the gateway did not send it. Send it again if it should go');
+        throw new MailRefused(
+          ErrorCode.CONFLICT,
+          'The draft was removed in Gmail (deleted, or sent from Gmail by hand) before the gateway sent it; the gateway did not send it. Send it again if it should go',
+        );
       }
       if (notSent(err, f)) await a.set({ phase: 'created' });
       throw err;
@@ -164,13 +187,24 @@ export class MailDelivery implements OutboxHandler {
 
   private async markSent(a: Attempt, gmailMessageId: string | null, threadId: string | null): Promise<void> {
     const now = new Date();
-    await a.finish({ status: 'SENT', phase: null, gmailMessageId, threadId, sentAt: now, failureCode: null, failureReason: null, updatedAt: now });
+    await a.finish({
+      status: 'SENT',
+      phase: null,
+      gmailMessageId,
+      threadId,
+      sentAt: now,
+      failureCode: null,
+      failureReason: null,
+      updatedAt: now,
+    });
   }
 
   /** The Gmail thread of the mail this one answers, when that was sent (the lane is ordered: it went first). */
   private async threadOf(mail: SentMail): Promise<string | null> {
     if (!mail.replyToMailId) return null;
-    const original = await this.deps.ds.getRepository(SentMail).findOneBy({ id: mail.replyToMailId, brokerageId: mail.brokerageId, agentId: mail.agentId });
+    const original = await this.deps.ds
+      .getRepository(SentMail)
+      .findOneBy({ id: mail.replyToMailId, brokerageId: mail.brokerageId, agentId: mail.agentId });
     return original?.status === 'SENT' ? original.threadId : null;
   }
 
@@ -180,7 +214,8 @@ export class MailDelivery implements OutboxHandler {
     for (const id of await gmail.listDraftIds(DRAFT_SEARCH_LIMIT)) {
       try {
         const got = await gmail.getDraftMessageIdHeader(id);
-        if (got.messageIdHeader === messageIdHeader) ours.push({ id, messageId: got.messageId, threadId: got.threadId });
+        if (got.messageIdHeader === messageIdHeader)
+          ours.push({ id, messageId: got.messageId, threadId: got.threadId });
       } catch (err) {
         if (mapGoogleError(err, { api: 'gmail' }).kind !== 'not-found') throw err; // sent or deleted meanwhile: not ours to find
       }
@@ -188,16 +223,28 @@ export class MailDelivery implements OutboxHandler {
     return ours;
   }
 
-  /** Best effort, once the mail is settled: a draft of ours an earlier unanswered create left (the search may have missed it). */
+  /**
+   * Best effort, once the mail is settled: a draft of ours an earlier unanswered create left (the search may have
+   * missed it).
+   */
   private async deleteStrayDrafts(gmail: GmailDriver, messageIdHeader: string): Promise<void> {
     try {
       for (const d of await this.findOurDrafts(gmail, messageIdHeader)) await gmail.deleteDraft(d.id);
     } catch (err) {
-      this.deps.log.warn({ status: mapGoogleError(err, { api: 'gmail' }).status }, 'could not look for stray drafts of a settled mail');
+      this.deps.log.warn(
+        { status: mapGoogleError(err, { api: 'gmail' }).status },
+        'could not look for stray drafts of a settled mail',
+      );
     }
   }
 
-  private async onFailure(lane: LaneRef, row: OutboxRow, a: Attempt, err: unknown, session: GoogleSession | undefined): Promise<Outcome> {
+  private async onFailure(
+    lane: LaneRef,
+    row: OutboxRow,
+    a: Attempt,
+    err: unknown,
+    session: GoogleSession | undefined,
+  ): Promise<Outcome> {
     const mail = a.mail;
     if (err instanceof Superseded) return { seq: row.seq, result: 'retry', error: err.message };
     let code: string;
@@ -217,14 +264,34 @@ export class MailDelivery implements OutboxHandler {
       // drafts.send is unanswered, though: it may have gone, and only asking Gmail (the next attempt) can tell.
       const unsure = mail.phase === 'sending';
       const expired = Date.now() - mail.createdAt.getTime() > this.deps.giveUpMs && !unsure;
-      // An unanswered drafts.send is never settled as FAILED, whatever else goes wrong: Gmail may have sent it, and only
+      // An unanswered drafts.send is never settled as FAILED, whatever else goes wrong: Gmail may have sent it, and
+      // only
       // Gmail (drafts.get, once it can be asked again) can tell. It stays QUEUED, saying so.
       if (((f.retryable || ours) && !expired) || unsure) {
-        const why = unsure ? `Gmail may already have sent it; waiting to check (${f.message})` : ours ? 'A temporary problem on our side; retrying' : f.message;
-        await a.set({ failureCode: ours ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code, failureReason: why.slice(0, MAX_REASON_CHARS) }).catch(() => {});
-        return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs, ambiguous: ours || unsure || f.kind === 'network' || f.kind === 'unavailable' };
+        const why = unsure
+          ? `Gmail may already have sent it; waiting to check (${f.message})`
+          : ours
+            ? 'A temporary problem on our side; retrying'
+            : f.message;
+        await a
+          .set({
+            failureCode: ours ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code,
+            failureReason: why.slice(0, MAX_REASON_CHARS),
+          })
+          .catch(() => {});
+        return {
+          seq: row.seq,
+          result: 'retry',
+          error: f.message,
+          retryAfterMs: f.retryAfterMs,
+          ambiguous: ours || unsure || f.kind === 'network' || f.kind === 'unavailable',
+        };
       }
-      if (f.kind === 'unknown' || f.kind === 'duplicate') this.deps.log.error({ status: f.status, reason: f.reason, lane, mailId: mail.id }, 'unexpected answer from Gmail; the mail failed');
+      if (f.kind === 'unknown' || f.kind === 'duplicate')
+        this.deps.log.error(
+          { status: f.status, reason: f.reason, lane, mailId: mail.id },
+          'unexpected answer from Gmail; the mail failed',
+        );
       code = f.code === ErrorCode.INTERNAL_SERVER_ERROR ? ErrorCode.UPSTREAM_UNAVAILABLE : f.code;
       reason =
         f.retryable || ours
@@ -237,7 +304,13 @@ export class MailDelivery implements OutboxHandler {
     }
     const now = new Date();
     try {
-      await a.finish({ status: 'FAILED', phase: null, failureCode: code, failureReason: reason.slice(0, MAX_REASON_CHARS), updatedAt: now });
+      await a.finish({
+        status: 'FAILED',
+        phase: null,
+        failureCode: code,
+        failureReason: reason.slice(0, MAX_REASON_CHARS),
+        updatedAt: now,
+      });
     } catch (e) {
       if (e instanceof Superseded) return { seq: row.seq, result: 'retry', error: e.message };
       throw e;
@@ -249,7 +322,10 @@ export class MailDelivery implements OutboxHandler {
       if (mail.gmailDraftId) await gmail.deleteDraft(mail.gmailDraftId);
       else if (mail.phase === 'creating') await this.deleteStrayDrafts(gmail, mail.messageIdHeader);
     } catch (e) {
-      this.deps.log.warn({ status: mapGoogleError(e, { api: 'gmail' }).status, mailId: mail.id }, 'could not delete the draft of a failed mail');
+      this.deps.log.warn(
+        { status: mapGoogleError(e, { api: 'gmail' }).status, mailId: mail.id },
+        'could not delete the draft of a failed mail',
+      );
     }
     return { seq: row.seq, result: 'failed', error: reason };
   }

@@ -15,7 +15,11 @@ export function toMailType(m: SentMail, recipients: MailRecipient[]): MailType {
     to: sorted.filter((r) => r.kind === 'to').map(shown),
     cc: sorted.filter((r) => r.kind === 'cc').map(shown),
     bcc: sorted.filter((r) => r.kind === 'bcc').map(shown),
-    recipients: sorted.map((r) => ({ kind: r.kind.toUpperCase() as MailRecipientKindEnum, email: r.email, name: r.name })),
+    recipients: sorted.map((r) => ({
+      kind: r.kind.toUpperCase() as MailRecipientKindEnum,
+      email: r.email,
+      name: r.name,
+    })),
     subject: m.subject,
     attachments: JSON.parse(m.attachments),
     sizeBytes: m.sizeBytes,

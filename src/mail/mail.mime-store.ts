@@ -24,16 +24,25 @@ export async function storeMime(m: EntityManager, brokerageId: string, mailId: s
   for (let start = 0; start < mime.length; start += step) {
     const chunks: MailMimeChunk[] = [];
     for (let off = start; off < Math.min(start + step, mime.length); off += MIME_CHUNK_BYTES) {
-      chunks.push({ mailId, brokerageId, seq: off / MIME_CHUNK_BYTES, data: mime.subarray(off, off + MIME_CHUNK_BYTES).toString('base64') });
+      chunks.push({
+        mailId,
+        brokerageId,
+        seq: off / MIME_CHUNK_BYTES,
+        data: mime.subarray(off, off + MIME_CHUNK_BYTES).toString('base64'),
+      });
     }
     await m.getRepository(MailMimeChunk).insert(chunks);
     await nextTurn();
   }
 }
 
-/** The stored MIME, decoded a few chunks at a time with a turn for the event loop between (~70 ms at once for 35 MB). */
+/**
+ * The stored MIME, decoded a few chunks at a time with a turn for the event loop between (~70 ms at once for 35 MB).
+ */
 export async function loadMime(ds: DataSource, mail: MailKey): Promise<Buffer> {
-  const chunks = await ds.getRepository(MailMimeChunk).find({ where: { mailId: mail.id, brokerageId: mail.brokerageId }, order: { seq: 'ASC' } });
+  const chunks = await ds
+    .getRepository(MailMimeChunk)
+    .find({ where: { mailId: mail.id, brokerageId: mail.brokerageId }, order: { seq: 'ASC' } });
   const parts: Buffer[] = [];
   for (let i = 0; i < chunks.length; i++) {
     parts.push(Buffer.from(chunks[i].data, 'base64'));

@@ -8,7 +8,8 @@ import { MailConnectionType, MailRecipientType, MailType } from './mail.type';
 export class MailResolver {
   @Authorized()
   @Mutation(() => MailType, {
-    description: 'Sends a mail as the caller, through their Gmail (it lands in their Sent folder). Answers SENT, or QUEUED when Gmail has not taken it within a few seconds (it keeps trying), or FAILED with the reason.',
+    description:
+      'Sends a mail as the caller, through their Gmail (it lands in their Sent folder). Answers SENT, or QUEUED when Gmail has not taken it within a few seconds (it keeps trying), or FAILED with the reason.',
   })
   sendMail(@Ctx() ctx: GatewayContext, @Arg('input', () => SendMailInput) input: SendMailInput): Promise<MailType> {
     return ctx.services.mail.send(ctx.scope(), input);
@@ -33,7 +34,11 @@ export class MailResolver {
 
 @Resolver(() => MailRecipientType)
 export class MailRecipientResolver {
-  @FieldResolver(() => ContactType, { nullable: true, description: 'The caller\'s CRM contact with this email (contacts-by-email loader: one query for all recipients of a response).' })
+  @FieldResolver(() => ContactType, {
+    nullable: true,
+    description:
+      "The caller's CRM contact with this email (contacts-by-email loader: one query for all recipients of a response).",
+  })
   contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
     return ctx.contactByEmail(r.email);
   }
@@ -44,6 +49,10 @@ export class MailStatusResolver {
   @FieldResolver(() => MailSyncStatusType)
   async mail(@Ctx() ctx: GatewayContext): Promise<MailSyncStatusType> {
     const scope = ctx.scope();
-    return { id: `${scope.agentId}/mail`, error: await ctx.keyProblem('mail'), queued: await ctx.services.mail.queuedCount(scope) };
+    return {
+      id: `${scope.agentId}/mail`,
+      error: await ctx.keyProblem('mail'),
+      queued: await ctx.services.mail.queuedCount(scope),
+    };
   }
 }

@@ -25,9 +25,9 @@ import { toMailType } from './mail.mapper';
 import { storeMime } from './mail.mime-store';
 import type { MailConnectionType, MailType } from './mail.type';
 
-export const MAX_MAIL_PAGE = 200;
+const MAX_MAIL_PAGE = 200;
 /** The attachment list (names, types, sizes) is one text column (MEDIUMTEXT on MySQL), with room to spare. */
-export const MAX_ATTACHMENT_LIST_BYTES = 60_000;
+const MAX_ATTACHMENT_LIST_BYTES = 60_000;
 
 export type MailSettings = Pick<Config['mail'], 'maxRecipients'>;
 
@@ -43,7 +43,8 @@ export class MailService {
     // few such bodies in at once (http/request-body.ts), so no queue of them can build up here.
     const accepted = await this.accept(scope, input);
     if ('status' in accepted) return accepted; // a replay of an earlier send with the same key
-    // Also without a key: its delivery fails at once (GOOGLE_NOT_CONFIGURED is final for mail), and the answer says why.
+    // Also without a key: its delivery fails at once (GOOGLE_NOT_CONFIGURED is final for mail), and the answer says
+    // why.
     await this.deps.outbox.settle(MAIL_OUTBOX, scope, accepted.seqs);
     return (await this.get(scope, accepted.id))!;
   }
@@ -59,15 +60,32 @@ export class MailService {
     if (checked.replyToMailId) {
       original = await scope.findOneForAgent(SentMail, { id: checked.replyToMailId });
       if (!original) throw notFound('Mail', checked.replyToMailId);
-      if (original.status === 'FAILED') throw badInput(`Mail "${original.id}" was not sent (it FAILED); there is no thread to reply to`, { field: 'input.replyToMailId' });
+      if (original.status === 'FAILED')
+        throw badInput(`Mail "${original.id}" was not sent (it FAILED); there is no thread to reply to`, {
+          field: 'input.replyToMailId',
+        });
     }
     const id = randomUUID();
     const now = new Date();
     const from = scope.caller.email;
     const messageIdHeader = `<${id}@${from.slice(from.lastIndexOf('@') + 1)}>`;
-    const subject = checked.subject || (original ? (/^re:/i.test(original.subject) ? original.subject : `Re: ${original.subject}`) : '');
-    const references = original ? [...(original.referencesHeader?.split(' ') ?? []), original.messageIdHeader].slice(-20) : undefined;
-    const mime = await buildMime({ ...checked, subject }, { tenant: scope.brokerageId, from, messageId: messageIdHeader, date: now, inReplyTo: original?.messageIdHeader, references });
+    const subject =
+      checked.subject ||
+      (original ? (/^re:/i.test(original.subject) ? original.subject : `Re: ${original.subject}`) : '');
+    const references = original
+      ? [...(original.referencesHeader?.split(' ') ?? []), original.messageIdHeader].slice(-20)
+      : undefined;
+    const mime = await buildMime(
+      { ...checked, subject },
+      {
+        tenant: scope.brokerageId,
+        from,
+        messageId: messageIdHeader,
+        date: now,
+        inReplyTo: original?.messageIdHeader,
+        references,
+      },
+    );
 
     const row: SentMail = {
       id,
@@ -84,7 +102,9 @@ export class MailService {
       messageIdHeader,
       referencesHeader: references?.join(' ') ?? null,
       replyToMailId: original?.id ?? null,
-      attachments: JSON.stringify(checked.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size }))),
+      attachments: JSON.stringify(
+        checked.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size })),
+      ),
       sizeBytes: mime.length,
       gmailDraftId: null,
       gmailMessageId: null,
@@ -96,14 +116,25 @@ export class MailService {
       updatedAt: now,
     };
     if (Buffer.byteLength(row.attachments) > MAX_ATTACHMENT_LIST_BYTES) {
-      throw badInput(`The attachments' names and types are too long together (${Buffer.byteLength(row.attachments)} bytes, at most ${MAX_ATTACHMENT_LIST_BYTES}); use shorter file names or fewer files`, { field: 'input.attachments' });
+      throw badInput(
+        `The attachments' names and types are too long together (${Buffer.byteLength(row.attachments)} bytes, at most ${MAX_ATTACHMENT_LIST_BYTES}); use shorter file names or fewer files`,
+        { field: 'input.attachments' },
+      );
     }
-    const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({ mailId: id, brokerageId: scope.brokerageId, position, kind: r.kind, email: r.email, name: r.name }));
+    const recipients: MailRecipient[] = checked.recipients.map((r, position) => ({
+      mailId: id,
+      brokerageId: scope.brokerageId,
+      position,
+      kind: r.kind,
+      email: r.email,
+      name: r.name,
+    }));
     let seqs: number[];
     try {
       seqs = await scope.transaction(async (m) => {
         await m.getRepository(SentMail).insert(row);
-        for (let i = 0; i < recipients.length; i += 200) await m.getRepository(MailRecipient).insert(recipients.slice(i, i + 200));
+        for (let i = 0; i < recipients.length; i += 200)
+          await m.getRepository(MailRecipient).insert(recipients.slice(i, i + 200));
         await storeMime(m, scope.brokerageId, id, mime);
         return MAIL_OUTBOX.write(m, scope, { kind: 'send', entityId: id }, now);
       });
@@ -122,7 +153,11 @@ export class MailService {
     const prior = await scope.findOneForAgent(SentMail, { idempotencyKeyHash: keyHash(key) });
     if (!prior) return null;
     if (prior.requestHash !== hash) {
-      throw new AppError(ErrorCode.CONFLICT, `The idempotency key "${key}" was already used for a different mail (${prior.id}); use a new key for a new mail`, { mailId: prior.id });
+      throw new AppError(
+        ErrorCode.CONFLICT,
+        `The idempotency key "${key}" was already used for a different mail (${prior.id}); use a new key for a new mail`,
+        { mailId: prior.id },
+      );
     }
     return (await this.get(scope, prior.id))!;
   }
@@ -153,7 +188,9 @@ export class MailService {
       scope.countForAgent(SentMail),
     ]);
     const page = rows.slice(0, args.first);
-    const recipients = page.length ? await scope.findInBrokerage(MailRecipient, { mailId: In(page.map((m) => m.id)) }) : [];
+    const recipients = page.length
+      ? await scope.findInBrokerage(MailRecipient, { mailId: In(page.map((m) => m.id)) })
+      : [];
     const byMail = new Map<string, MailRecipient[]>();
     for (const r of recipients) {
       const list = byMail.get(r.mailId);

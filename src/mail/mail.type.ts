@@ -8,7 +8,8 @@ export enum MailStatusEnum {
 }
 registerEnumType(MailStatusEnum, {
   name: 'MailStatus',
-  description: 'QUEUED: accepted, on its way to Gmail (retried through outages and rate limits); SENT: in the agent\'s Sent folder; FAILED: Gmail refused it (see failure).',
+  description:
+    "QUEUED: accepted, on its way to Gmail (retried through outages and rate limits); SENT: in the agent's Sent folder; FAILED: Gmail refused it (see failure).",
 });
 
 export enum MailRecipientKindEnum {
@@ -56,10 +57,10 @@ export class MailType {
   @Field(() => ID)
   id: string;
 
-  @Field(() => String, { nullable: true, description: 'Gmail\'s message id once sent.' })
+  @Field(() => String, { nullable: true, description: "Gmail's message id once sent." })
   gmailMessageId: string | null;
 
-  @Field(() => String, { nullable: true, description: 'Gmail\'s thread id once sent (replies join it).' })
+  @Field(() => String, { nullable: true, description: "Gmail's thread id once sent (replies join it)." })
   threadId: string | null;
 
   @Field(() => String, { description: 'The Message-ID header.' })
@@ -92,7 +93,10 @@ export class MailType {
   @Field(() => MailStatusEnum)
   status: MailStatusEnum;
 
-  @Field(() => MailFailureType, { nullable: true, description: 'FAILED: why, and what to do. QUEUED: the last transient problem, if any.' })
+  @Field(() => MailFailureType, {
+    nullable: true,
+    description: 'FAILED: why, and what to do. QUEUED: the last transient problem, if any.',
+  })
   failure: MailFailureType | null;
 
   @Field(() => ID, { nullable: true })

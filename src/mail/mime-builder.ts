@@ -38,14 +38,14 @@ import { TenantBudget } from '../tenant-budget';
  */
 export const HTML_TEXT_MAX_INPUT_CHARS = 256 * 1024;
 /** Bytes of mail (bodies and attachments) waiting or being built at once per process, and per brokerage. */
-export const MAX_PENDING_BUILD_BYTES = 256 * 1024 * 1024;
-export const MAX_PENDING_BUILD_BYTES_PER_TENANT = 96 * 1024 * 1024;
+const MAX_PENDING_BUILD_BYTES = 256 * 1024 * 1024;
+const MAX_PENDING_BUILD_BYTES_PER_TENANT = 96 * 1024 * 1024;
 /** What the smallest mail counts for (its headers, the worker's copy): 4,096 tiny mails per brokerage at once. */
 export const BUILD_MIN_BYTES = 24 * 1024;
 /** What a refused build is told: a few builds' time. */
-export const BUILD_RETRY_AFTER_SECONDS = 5;
+const BUILD_RETRY_AFTER_SECONDS = 5;
 /** Mails built at once per process. */
-export const MIME_WORKERS = 2;
+const MIME_WORKERS = 2;
 /** Heap of one worker: a 35 MB mail's strings (HTML, its text, the encoded parts) fit with room to spare. */
 const WORKER_HEAP_MB = 512;
 /** What a derived text alternative ends with when the HTML was longer than the converter is given. */
@@ -107,7 +107,9 @@ class BuildWorker {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(join(__dirname, 'mime.worker.js'), { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    const w = new Worker(join(__dirname, 'mime.worker.js'), {
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+    });
     w.unref();
     w.on('message', (m: Answer) => {
       const job = this.jobs.get(m.id);
@@ -146,7 +148,10 @@ export class MimeBuilder {
   /** Bytes waiting or being worked on, in all and per brokerage. */
   private readonly budget: TenantBudget;
 
-  constructor(size = MIME_WORKERS, limits = { bytes: MAX_PENDING_BUILD_BYTES, bytesPerTenant: MAX_PENDING_BUILD_BYTES_PER_TENANT }) {
+  constructor(
+    size = MIME_WORKERS,
+    limits = { bytes: MAX_PENDING_BUILD_BYTES, bytesPerTenant: MAX_PENDING_BUILD_BYTES_PER_TENANT },
+  ) {
     this.workers = Array.from({ length: size }, () => new BuildWorker());
     this.budget = new TenantBudget(limits.bytes, limits.bytesPerTenant);
   }
@@ -161,9 +166,30 @@ export class MimeBuilder {
    * HTML-only mail), else null. Attachment contents are copied to the worker, so the caller's buffers stay usable,
    * unless `handOver`: then those that own their memory are transferred (and empty here afterwards).
    */
-  async build(options: ComposerOptions, deriveTextFrom: string | null, tenant: string, handOver = false): Promise<Buffer> {
-    const transfer = handOver ? (options.attachments ?? []).map((a) => a.content).filter((c): c is Buffer => Buffer.isBuffer(c) && owns(c)).map((c) => c.buffer as ArrayBuffer) : [];
-    const answer = await this.run(tenant, sizeOf(options, deriveTextFrom), { kind: 'build', options, deriveTextFrom, maxHtmlChars: HTML_TEXT_MAX_INPUT_CHARS, truncatedNote: TRUNCATED_NOTE }, transfer);
+  async build(
+    options: ComposerOptions,
+    deriveTextFrom: string | null,
+    tenant: string,
+    handOver = false,
+  ): Promise<Buffer> {
+    const transfer = handOver
+      ? (options.attachments ?? [])
+          .map((a) => a.content)
+          .filter((c): c is Buffer => Buffer.isBuffer(c) && owns(c))
+          .map((c) => c.buffer as ArrayBuffer)
+      : [];
+    const answer = await this.run(
+      tenant,
+      sizeOf(options, deriveTextFrom),
+      {
+        kind: 'build',
+        options,
+        deriveTextFrom,
+        maxHtmlChars: HTML_TEXT_MAX_INPUT_CHARS,
+        truncatedNote: TRUNCATED_NOTE,
+      },
+      transfer,
+    );
     return asBuffer(answer.mime!);
   }
 
@@ -173,7 +199,12 @@ export class MimeBuilder {
    */
   async decode(items: string[], tenant: string): Promise<{ bytes: Buffer; hash: Buffer }[]> {
     if (items.length === 0) return [];
-    const answer = await this.run(tenant, items.reduce((n, b) => n + b.length, 0), { kind: 'decode', items }, []);
+    const answer = await this.run(
+      tenant,
+      items.reduce((n, b) => n + b.length, 0),
+      { kind: 'decode', items },
+      [],
+    );
     return answer.decoded!.map((d) => ({ bytes: asBuffer(d.bytes), hash: asBuffer(d.hash) }));
   }
 
@@ -190,13 +221,19 @@ export class MimeBuilder {
   private async run(tenant: string, size: number, message: object, transfer: ArrayBuffer[]): Promise<Answer> {
     const taken = this.budget.take(tenant, Math.max(BUILD_MIN_BYTES, size));
     if ('full' in taken) {
-      throw new AppError(ErrorCode.RATE_LIMITED, `Too many mails are being built at once${taken.full === 'tenant' ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`, { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS });
+      throw new AppError(
+        ErrorCode.RATE_LIMITED,
+        `Too many mails are being built at once${taken.full === 'tenant' ? ' for your brokerage' : ''}; send this one again in ${BUILD_RETRY_AFTER_SECONDS} s`,
+        { retryAfterSeconds: BUILD_RETRY_AFTER_SECONDS },
+      );
     }
     const worker = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     const id = this.next++;
     this.running++;
     try {
-      return await new Promise<Answer>((resolve, reject) => worker.run({ id, resolve, reject }, { id, ...message }, transfer));
+      return await new Promise<Answer>((resolve, reject) =>
+        worker.run({ id, resolve, reject }, { id, ...message }, transfer),
+      );
     } finally {
       this.running--;
       taken.release();
@@ -209,12 +246,16 @@ export class MimeBuilder {
 }
 
 /** A buffer that owns its whole memory (not a slice of Node's pool): it can be handed to a worker. */
-const owns = (b: Buffer) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+const owns = (b: Buffer) =>
+  b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
 
 /** The bytes a build holds: its bodies (the HTML counted once more when its text is derived) and attachments. */
 function sizeOf(options: ComposerOptions, deriveTextFrom: string | null): number {
   const text = (v: unknown) => (typeof v === 'string' ? v.length : 0);
-  const attachments = (options.attachments ?? []).reduce((n, a) => n + (Buffer.isBuffer(a.content) ? a.content.length : text(a.content)), 0);
+  const attachments = (options.attachments ?? []).reduce(
+    (n, a) => n + (Buffer.isBuffer(a.content) ? a.content.length : text(a.content)),
+    0,
+  );
   return text(options.text) + text(options.html) + (deriveTextFrom?.length ?? 0) + attachments;
 }
 

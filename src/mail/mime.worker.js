@@ -42,7 +42,8 @@ function decode(job) {
     const raw = job.items[index];
     const b64 = /[\r\n\t ]/.test(raw) ? raw.replace(/[\r\n\t ]/g, '') : raw;
     const bare = withoutPadding(b64);
-    if (bare.length % 4 === 1 || (b64.length > bare.length && b64.length % 4 !== 0)) return { id: job.id, error: 'bad_base64', index };
+    if (bare.length % 4 === 1 || (b64.length > bare.length && b64.length % 4 !== 0))
+      return { id: job.id, error: 'bad_base64', index };
     const bytes = Buffer.from(b64, 'base64');
     if (withoutPadding(bytes.toString('base64')) !== bare) return { id: job.id, error: 'bad_base64', index };
     decoded.push({ bytes, hash: createHash('sha256').update(bytes).digest() });
@@ -60,7 +61,8 @@ function valueCount(text, max) {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // backslash: the next character is escaped
+      if (c === 92)
+        i++; // backslash: the next character is escaped
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 123 || c === 91 || c === 44) {
@@ -82,7 +84,8 @@ function parse(job) {
 }
 
 /** @param {Buffer | Uint8Array | undefined} b */
-const owns = (b) => !!b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+const owns = (b) =>
+  !!b && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
 
 /** @param {{ id: number, options: any, deriveTextFrom: string | null, maxHtmlChars: number, truncatedNote: string }} job */
 async function build(job) {
@@ -91,14 +94,18 @@ async function build(job) {
     const html = job.deriveTextFrom;
     const cut = html.length > job.maxHtmlChars;
     try {
-      options.text = convert(cut ? html.slice(0, job.maxHtmlChars) : html, { wordwrap: 78 }) + (cut ? job.truncatedNote : '');
+      options.text =
+        convert(cut ? html.slice(0, job.maxHtmlChars) : html, { wordwrap: 78 }) + (cut ? job.truncatedNote : '');
     } catch (err) {
       // html-to-text recurses once per level of nesting: thousands of levels overflow the stack.
       if (err instanceof RangeError) return { id: job.id, error: 'too_deep' };
       throw err;
     }
   }
-  options.attachments = (options.attachments || []).map((/** @type {any} */ a) => ({ ...a, content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength) }));
+  options.attachments = (options.attachments || []).map((/** @type {any} */ a) => ({
+    ...a,
+    content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength),
+  }));
   const node = new MailComposer(options).compile();
   // Gmail delivers to Bcc from the header and removes it from the copies it sends.
   /** @type {any} */ (node).keepBcc = true;
@@ -107,13 +114,25 @@ async function build(job) {
 }
 
 port.on('message', (job) => {
-  (job.kind === 'decode' ? Promise.resolve().then(() => decode(job)) : job.kind === 'parse' ? Promise.resolve().then(() => parse(job)) : build(job)).then(
+  (job.kind === 'decode'
+    ? Promise.resolve().then(() => decode(job))
+    : job.kind === 'parse'
+      ? Promise.resolve().then(() => parse(job))
+      : build(job)
+  ).then(
     (answer) => {
       // Buffers that own their memory are handed over rather than copied (a pooled small one is copied).
       /** @type {any} */
       const a = answer;
-      const buffers = a.mime ? [a.mime] : a.decoded ? a.decoded.map((/** @type {{ bytes: Buffer }} */ d) => d.bytes) : [];
-      port.postMessage(answer, buffers.filter(owns).map((/** @type {Buffer} */ b) => /** @type {ArrayBuffer} */ (b.buffer)));
+      const buffers = a.mime
+        ? [a.mime]
+        : a.decoded
+          ? a.decoded.map((/** @type {{ bytes: Buffer }} */ d) => d.bytes)
+          : [];
+      port.postMessage(
+        answer,
+        buffers.filter(owns).map((/** @type {Buffer} */ b) => /** @type {ArrayBuffer} */ (b.buffer)),
+      );
     },
     (err) => port.postMessage({ id: job.id, error: String((err && err.message) || err) }),
   );

@@ -7,17 +7,45 @@ import type { GoogleRoots } from '../google/google-session';
 import type { Metrics } from './metrics';
 
 const WORDS = new Set([
-  'v1', 'v3', 'people', 'me', 'connections', 'contactGroups', 'members', 'otherContacts', 'batchGet',
-  'calendar', 'calendars', 'events', 'instances', 'watch', 'channels', 'stop', 'users', 'settings', 'calendarList', 'primary', 'freeBusy',
-  'gmail', 'upload', 'drafts', 'send', 'messages', 'profile', 'labels', 'threads', 'import', 'insert',
+  'v1',
+  'v3',
+  'people',
+  'me',
+  'connections',
+  'contactGroups',
+  'members',
+  'otherContacts',
+  'batchGet',
+  'calendar',
+  'calendars',
+  'events',
+  'instances',
+  'watch',
+  'channels',
+  'stop',
+  'users',
+  'settings',
+  'calendarList',
+  'primary',
+  'freeBusy',
+  'gmail',
+  'upload',
+  'drafts',
+  'send',
+  'messages',
+  'profile',
+  'labels',
+  'threads',
+  'import',
+  'insert',
 ]);
 
-export interface GoogleCallLabels {
+interface GoogleCallLabels {
   api: 'people' | 'calendar' | 'gmail' | 'other';
   method: string;
 }
 
-export function googleCallLabels(roots: GoogleRoots, url: string, httpMethod: string): GoogleCallLabels {
+function googleCallLabels(roots: GoogleRoots, url: string, httpMethod: string): GoogleCallLabels {
   let u: URL;
   try {
     u = new URL(url);
@@ -26,10 +54,13 @@ export function googleCallLabels(roots: GoogleRoots, url: string, httpMethod: st
   }
   // By the path first: one root may serve all three APIs (GOOGLE_API_ROOT_URL: an emulator, an egress proxy).
   const path = u.pathname;
-  const api: GoogleCallLabels['api'] = /^\/(upload\/)?gmail\//.test(path) ? 'gmail'
-    : /^\/calendar\//.test(path) ? 'calendar'
-    : /^\/v1\/(people|contactGroups|otherContacts)\b/.test(path) ? 'people'
-    : (Object.keys(roots) as (keyof GoogleRoots)[]).find((k) => url.startsWith(roots[k])) ?? 'other';
+  const api: GoogleCallLabels['api'] = /^\/(upload\/)?gmail\//.test(path)
+    ? 'gmail'
+    : /^\/calendar\//.test(path)
+      ? 'calendar'
+      : /^\/v1\/(people|contactGroups|otherContacts)\b/.test(path)
+        ? 'people'
+        : ((Object.keys(roots) as (keyof GoogleRoots)[]).find((k) => url.startsWith(roots[k])) ?? 'other');
   const template = u.pathname
     .split('/')
     .map((segment) => {
@@ -43,10 +74,18 @@ export function googleCallLabels(roots: GoogleRoots, url: string, httpMethod: st
 }
 
 /** `fetch` that counts and times each Google API call (engage_google_api_*), for the generated clients. */
-export function instrumentedFetch(metrics: Pick<Metrics, 'googleRequests' | 'googleDuration'>, roots: GoogleRoots, inner: typeof fetch = fetch): typeof fetch {
+export function instrumentedFetch(
+  metrics: Pick<Metrics, 'googleRequests' | 'googleDuration'>,
+  roots: GoogleRoots,
+  inner: typeof fetch = fetch,
+): typeof fetch {
   return async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const labels = googleCallLabels(roots, url, init?.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET'));
+    const labels = googleCallLabels(
+      roots,
+      url,
+      init?.method ?? (typeof input === 'object' && 'method' in input ? input.method : 'GET'),
+    );
     const started = performance.now();
     try {
       const res = await inner(input, init);

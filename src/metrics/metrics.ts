@@ -117,7 +117,11 @@ export class Metrics {
       const now = Date.now();
       return rows.map((r) => {
         const at = asTime(r.oldest);
-        return { topic: r.topic, n: Number(r.n), oldestAgeSeconds: at === null ? null : Math.max(0, (now - at) / 1000) };
+        return {
+          topic: r.topic,
+          n: Number(r.n),
+          oldestAgeSeconds: at === null ? null : Math.max(0, (now - at) / 1000),
+        };
       });
     };
     new Gauge({
@@ -128,7 +132,8 @@ export class Metrics {
       async collect() {
         const rows = await read();
         this.reset();
-        for (const kind of OUTBOX_KINDS) this.set({ kind }, 0); // nothing waiting is 0; absent means the database did not answer
+        // nothing waiting is 0; absent means the database did not answer
+        for (const kind of OUTBOX_KINDS) this.set({ kind }, 0);
         for (const r of rows) this.set({ kind: r.topic }, r.n);
       },
     });

@@ -8,12 +8,19 @@ export class CredentialCheckType {
   @Field()
   ok: boolean;
 
-  @Field(() => String, { nullable: true, description: 'Null when ok; else a diagnosis such as DELEGATION_MISSING, API_DISABLED, UNKNOWN_USER, KEY_INVALID, CLOCK_SKEW, NO_MAILBOX, NOT_RUN.' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'Null when ok; else a diagnosis such as DELEGATION_MISSING, API_DISABLED, UNKNOWN_USER, KEY_INVALID, CLOCK_SKEW, NO_MAILBOX, NOT_RUN.',
+  })
   code: string | null;
 
   @Field()
   message: string;
 
-  @Field(() => String, { nullable: true, description: 'What the brokerage\'s admin should do, naming the step of the integration guide.' })
+  @Field(() => String, {
+    nullable: true,
+    description: "What the brokerage's admin should do, naming the step of the integration guide.",
+  })
   remedy: string | null;
 }

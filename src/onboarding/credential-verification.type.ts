@@ -6,7 +6,10 @@ export enum VerificationStatusEnum {
   VERIFIED = 'VERIFIED',
   CANNOT_BE_VERIFIED = 'CANNOT_BE_VERIFIED',
 }
-registerEnumType(VerificationStatusEnum, { name: 'VerificationStatus', description: 'The outcomes of the integration guide\'s "Verification of Credentials".' });
+registerEnumType(VerificationStatusEnum, {
+  name: 'VerificationStatus',
+  description: 'The outcomes of the integration guide\'s "Verification of Credentials".',
+});
 
 @ObjectType('CredentialVerification')
 export class CredentialVerificationType {

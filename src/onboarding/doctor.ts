@@ -32,7 +32,15 @@ export interface DoctorReport {
   grantedScopes: string[];
 }
 
-const CHECK_ORDER = ['token:contacts', 'token:calendar', 'token:mail', 'api:people', 'api:calendar', 'api:gmail', 'sync:contacts'];
+const CHECK_ORDER = [
+  'token:contacts',
+  'token:calendar',
+  'token:mail',
+  'api:people',
+  'api:calendar',
+  'api:gmail',
+  'sync:contacts',
+];
 
 const code = (kind: FailureKind) => kind.toUpperCase().replace(/-/g, '_');
 
@@ -49,7 +57,12 @@ export interface DoctorDeps {
   google: Config['google'];
 }
 
-export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEmail: string, onCheck: (c: CheckResult) => void = () => {}): Promise<DoctorReport> {
+export async function runDoctor(
+  deps: DoctorDeps,
+  cred: LoadedCredential,
+  testEmail: string,
+  onCheck: (c: CheckResult) => void = () => {},
+): Promise<DoctorReport> {
   const results: CheckResult[] = [];
   const report = (c: CheckResult) => {
     results.push(c);
@@ -65,23 +78,39 @@ export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEm
     let failure: GoogleFailure | undefined;
     for (const scope of candidates) {
       try {
-        await deps.broker.getToken({ credentialId: cred.id, clientEmail: cred.key.client_email, privateKey: cred.privateKey, tokenUri: cred.key.token_uri, subject: testEmail, scope });
+        await deps.broker.getToken({
+          credentialId: cred.id,
+          clientEmail: cred.key.client_email,
+          privateKey: cred.privateKey,
+          tokenUri: cred.key.token_uri,
+          subject: testEmail,
+          scope,
+        });
         granted.push(scope);
         report({ name, ok: true, code: null, message: `Token for ${scope} as ${testEmail}`, remedy: null });
         return true;
       } catch (err) {
-        failure = mapGoogleError(err, { api: 'token', clientId: cred.key.client_id, scopes: feature === 'contacts' ? [LEGACY_CONTACTS_SCOPE] : [scope], subject: testEmail });
+        failure = mapGoogleError(err, {
+          api: 'token',
+          clientId: cred.key.client_id,
+          scopes: feature === 'contacts' ? [LEGACY_CONTACTS_SCOPE] : [scope],
+          subject: testEmail,
+        });
         if (failure.kind !== 'delegation-missing' && failure.kind !== 'invalid-scope') break; // same answer for any scope
       }
     }
     if (failure?.kind === 'delegation-missing' && feature === 'contacts') {
-      failure = { ...failure, message: `Google refused domain-wide delegation for ${LEGACY_CONTACTS_SCOPE} (and ${CONTACTS_SCOPE})` };
+      failure = {
+        ...failure,
+        message: `Google refused domain-wide delegation for ${LEGACY_CONTACTS_SCOPE} (and ${CONTACTS_SCOPE})`,
+      };
     }
     report(failed(name, failure!));
     return false;
   };
 
-  const session = () => new GoogleSession(deps.broker, deps.google, { ...cred, grantedScopes: new Set(granted) }, testEmail);
+  const session = () =>
+    new GoogleSession(deps.broker, deps.google, { ...cred, grantedScopes: new Set(granted) }, testEmail);
 
   const apiCheck = async (api: GoogleApi, call: () => Promise<string>): Promise<boolean> => {
     const name = `api:${api}`;
@@ -95,7 +124,8 @@ export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEm
   };
 
   const contacts = async () => {
-    if (!(await tokenCheck('contacts'))) return [report(notRun('api:people', 'token:contacts')), report(notRun('sync:contacts', 'token:contacts'))];
+    if (!(await tokenCheck('contacts')))
+      return [report(notRun('api:people', 'token:contacts')), report(notRun('sync:contacts', 'token:contacts'))];
     const people = await session().people();
     const apiOk = await apiCheck('people', async () => {
       await people.probe();
@@ -107,9 +137,20 @@ export async function runDoctor(deps: DoctorDeps, cred: LoadedCredential, testEm
       const page = await people.listConnections();
       const n = page.persons.length;
       const total = page.total ?? n;
-      return report({ name: 'sync:contacts', ok: true, code: null, message: `Read ${n} of ${total} contacts of ${testEmail} (first page of a full sync)`, remedy: null });
+      return report({
+        name: 'sync:contacts',
+        ok: true,
+        code: null,
+        message: `Read ${n} of ${total} contacts of ${testEmail} (first page of a full sync)`,
+        remedy: null,
+      });
     } catch (err) {
-      return report(failed('sync:contacts', mapGoogleError(err, { api: 'people', clientId: cred.key.client_id, subject: testEmail })));
+      return report(
+        failed(
+          'sync:contacts',
+          mapGoogleError(err, { api: 'people', clientId: cred.key.client_id, subject: testEmail }),
+        ),
+      );
     }
   };
 

@@ -72,7 +72,8 @@ function isEmailAddress(email: string): boolean {
 /** What a key taken out of use keeps: its public face only (the secret and its wrapped data key are emptied). */
 const ERASED = { status: 'RETIRED', wrappedKey: '', ciphertext: '' } as const;
 
-const holdsSecret = (r: ServiceAccountCredential) => r.status !== 'RETIRED' || r.ciphertext !== '' || r.wrappedKey !== '';
+const holdsSecret = (r: ServiceAccountCredential) =>
+  r.status !== 'RETIRED' || r.ciphertext !== '' || r.wrappedKey !== '';
 
 export class OnboardingService {
   constructor(
@@ -115,12 +116,33 @@ export class OnboardingService {
           copy = this.deps.credentials.load(row);
           break;
         } catch (err) {
-          this.deps.log.warn({ err, brokerageId: who.brokerageId, credentialId: row.id }, 'a key to remove could not be decrypted');
+          this.deps.log.warn(
+            { err, brokerageId: who.brokerageId, credentialId: row.id },
+            'a key to remove could not be decrypted',
+          );
         }
       }
-      if (held.length) await m.getRepository(ServiceAccountCredential).update({ id: In(held.map((r) => r.id)), brokerageId: who.brokerageId }, { ...ERASED, updatedAt: now });
+      if (held.length)
+        await m
+          .getRepository(ServiceAccountCredential)
+          .update({ id: In(held.map((r) => r.id)), brokerageId: who.brokerageId }, { ...ERASED, updatedAt: now });
       for (const r of held) {
-        await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.removed', target: r.id, detail: { clientEmail: r.clientEmail, clientId: r.clientId, privateKeyId: r.privateKeyId, status: r.status } }, now);
+        await recordAudit(
+          m,
+          {
+            brokerageId: who.brokerageId,
+            actor: who.actor,
+            action: 'credential.removed',
+            target: r.id,
+            detail: {
+              clientEmail: r.clientEmail,
+              clientId: r.clientId,
+              privateKeyId: r.privateKeyId,
+              status: r.status,
+            },
+          },
+          now,
+        );
       }
       return { erased: held, inUse: live, loaded: copy };
     });
@@ -128,15 +150,27 @@ export class OnboardingService {
       this.forgetAll(erased);
       return false;
     }
-    if (!loaded) this.deps.log.warn({ brokerageId: who.brokerageId }, 'no key to remove could be decrypted; its calendar channels will expire by themselves');
+    if (!loaded)
+      this.deps.log.warn(
+        { brokerageId: who.brokerageId },
+        'no key to remove could be decrypted; its calendar channels will expire by themselves',
+      );
     const channelsStopped = loaded ? await this.stopChannels(who, loaded, 'credential.removed') : 0;
     this.forgetAll(erased);
     await this.deps.hooks?.call('credentialRemoved', { brokerageId: who.brokerageId });
-    this.deps.log.info({ brokerageId: who.brokerageId, credentialIds: erased.map((r) => r.id), channelsStopped }, 'service-account key removed');
+    this.deps.log.info(
+      { brokerageId: who.brokerageId, credentialIds: erased.map((r) => r.id), channelsStopped },
+      'service-account key removed',
+    );
     return true;
   }
 
-  async submit(who: Actor, keyJson: string, testEmailRaw: string, onCheck?: (c: CheckResult) => void): Promise<VerificationResult> {
+  async submit(
+    who: Actor,
+    keyJson: string,
+    testEmailRaw: string,
+    onCheck?: (c: CheckResult) => void,
+  ): Promise<VerificationResult> {
     const brokerage = await this.deps.ds.getRepository(Brokerage).findOneByOrFail({ id: who.brokerageId });
     const testEmail = this.validateTestEmail(testEmailRaw, brokerage.domain);
     let parsed: ReturnType<typeof parseServiceAccountKey>;
@@ -147,17 +181,52 @@ export class OnboardingService {
       throw err;
     }
     const id = randomUUID();
-    const cred: LoadedCredential = { id, brokerageId: brokerage.id, key: parsed.key, privateKey: parsed.privateKey, grantedScopes: null };
+    const cred: LoadedCredential = {
+      id,
+      brokerageId: brokerage.id,
+      key: parsed.key,
+      privateKey: parsed.privateKey,
+      grantedScopes: null,
+    };
     const report = await runDoctor(this.deps, cred, testEmail, onCheck);
     const now = new Date();
-    const publicFace = { clientEmail: parsed.key.client_email, clientId: parsed.key.client_id, privateKeyId: parsed.key.private_key_id, testEmail, grantedScopes: report.grantedScopes };
-    const auditDetail = { outcome: report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED', ...publicFace, failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`) };
+    const publicFace = {
+      clientEmail: parsed.key.client_email,
+      clientId: parsed.key.client_id,
+      privateKeyId: parsed.key.private_key_id,
+      testEmail,
+      grantedScopes: report.grantedScopes,
+    };
+    const auditDetail = {
+      outcome: report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED',
+      ...publicFace,
+      failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`),
+    };
 
     if (!report.ok) {
       this.deps.broker.forgetCredential(id);
-      await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: null, detail: auditDetail }, now));
-      this.deps.log.info({ brokerageId: brokerage.id, failed: auditDetail.failed }, 'service-account key did not verify; the key in use (if any) is unchanged');
-      return { status: 'CANNOT_BE_VERIFIED', checks: report.checks, serviceAccount: { ...publicFace, status: 'CANNOT_BE_VERIFIED', verifiedAt: null } };
+      await this.deps.ds.transaction((m) =>
+        recordAudit(
+          m,
+          {
+            brokerageId: brokerage.id,
+            actor: who.actor,
+            action: 'credential.submitted',
+            target: null,
+            detail: auditDetail,
+          },
+          now,
+        ),
+      );
+      this.deps.log.info(
+        { brokerageId: brokerage.id, failed: auditDetail.failed },
+        'service-account key did not verify; the key in use (if any) is unchanged',
+      );
+      return {
+        status: 'CANNOT_BE_VERIFIED',
+        checks: report.checks,
+        serviceAccount: { ...publicFace, status: 'CANNOT_BE_VERIFIED', verifiedAt: null },
+      };
     }
 
     const sealed = this.deps.envelope.encrypt(keyJson, { brokerageId: brokerage.id, purpose: 'service-account-key' });
@@ -178,10 +247,14 @@ export class OnboardingService {
         try {
           previous = this.deps.credentials.load(inUse[0]);
         } catch (err) {
-          this.deps.log.warn({ err, brokerageId: brokerage.id, credentialId: inUse[0].id }, 'the replaced key could not be decrypted; its calendar channels will expire by themselves');
+          this.deps.log.warn(
+            { err, brokerageId: brokerage.id, credentialId: inUse[0].id },
+            'the replaced key could not be decrypted; its calendar channels will expire by themselves',
+          );
         }
       }
-      if (held.length) await repo.update({ id: In(held.map((r) => r.id)), brokerageId: brokerage.id }, { ...ERASED, updatedAt: now });
+      if (held.length)
+        await repo.update({ id: In(held.map((r) => r.id)), brokerageId: brokerage.id }, { ...ERASED, updatedAt: now });
       await repo.insert({
         id,
         brokerageId: brokerage.id,
@@ -197,20 +270,39 @@ export class OnboardingService {
         createdAt: now,
         updatedAt: now,
       });
-      await recordAudit(m, { brokerageId: brokerage.id, actor: who.actor, action: 'credential.submitted', target: id, detail: { ...auditDetail, replaced: inUse.map((o) => o.id), erased: held.map((o) => o.id) } }, now);
+      await recordAudit(
+        m,
+        {
+          brokerageId: brokerage.id,
+          actor: who.actor,
+          action: 'credential.submitted',
+          target: id,
+          detail: { ...auditDetail, replaced: inUse.map((o) => o.id), erased: held.map((o) => o.id) },
+        },
+        now,
+      );
       return { erased: held, previous };
     });
     if (previous) await this.stopChannels(who, previous, 'credential.replaced');
     this.forgetAll(erased);
     await this.recovered(brokerage.id, now);
-    this.deps.log.info({ brokerageId: brokerage.id, credentialId: id, erased: erased.length }, 'service-account key verified and stored');
-    return { status: 'VERIFIED', checks: report.checks, serviceAccount: { ...publicFace, status: 'VERIFIED', verifiedAt: now } };
+    this.deps.log.info(
+      { brokerageId: brokerage.id, credentialId: id, erased: erased.length },
+      'service-account key verified and stored',
+    );
+    return {
+      status: 'VERIFIED',
+      checks: report.checks,
+      serviceAccount: { ...publicFace, status: 'VERIFIED', verifiedAt: now },
+    };
   }
 
   async reverify(who: Actor, onCheck?: (c: CheckResult) => void): Promise<VerificationResult> {
     const row = await this.deps.credentials.inUseRow(this.deps.ds.manager, who.brokerageId);
     if (!row) {
-      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'This brokerage has no service-account key to verify', { remedy: `Submit the key with submitServiceAccountKey first. ${seeGuide('submit')}` });
+      throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'This brokerage has no service-account key to verify', {
+        remedy: `Submit the key with submitServiceAccountKey first. ${seeGuide('submit')}`,
+      });
     }
     const loaded = this.deps.credentials.load(row);
     const testEmail = row.testEmail;
@@ -233,15 +325,41 @@ export class OnboardingService {
         },
       );
       if (!res.affected) {
-        throw new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'The key was removed or replaced while it was being verified', { remedy: 'Check serviceAccount; submit a key with submitServiceAccountKey if none is in use.' });
+        throw new AppError(
+          ErrorCode.GOOGLE_NOT_CONFIGURED,
+          'The key was removed or replaced while it was being verified',
+          { remedy: 'Check serviceAccount; submit a key with submitServiceAccountKey if none is in use.' },
+        );
       }
-      await recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'credential.verified', target: row.id, detail: { outcome: status, testEmail, failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`) } }, now);
+      await recordAudit(
+        m,
+        {
+          brokerageId: who.brokerageId,
+          actor: who.actor,
+          action: 'credential.verified',
+          target: row.id,
+          detail: {
+            outcome: status,
+            testEmail,
+            failed: report.checks.filter((c) => !c.ok).map((c) => `${c.name}:${c.code}`),
+          },
+        },
+        now,
+      );
     });
     if (report.ok) await this.recovered(who.brokerageId, now);
     return {
       status: report.ok ? 'VERIFIED' : 'CANNOT_BE_VERIFIED',
       checks: report.checks,
-      serviceAccount: { clientEmail: row.clientEmail, clientId: row.clientId, privateKeyId: row.privateKeyId, status, verifiedAt: report.ok ? now : row.verifiedAt, testEmail, grantedScopes: report.grantedScopes },
+      serviceAccount: {
+        clientEmail: row.clientEmail,
+        clientId: row.clientId,
+        privateKeyId: row.privateKeyId,
+        status,
+        verifiedAt: report.ok ? now : row.verifiedAt,
+        testEmail,
+        grantedScopes: report.grantedScopes,
+      },
     };
   }
 
@@ -250,7 +368,10 @@ export class OnboardingService {
     try {
       await recovered(this.deps.ds, brokerageId, now);
     } catch (err) {
-      this.deps.log.warn({ err, brokerageId }, 'a verified key could not clear old sync errors or make queued writes due; the next syncs and retries do');
+      this.deps.log.warn(
+        { err, brokerageId },
+        'a verified key could not clear old sync errors or make queued writes due; the next syncs and retries do',
+      );
     }
   }
 
@@ -262,14 +383,19 @@ export class OnboardingService {
    * (https://dev.mysql.com/doc/refman/8.0/en/innodb-consistent-read.html): it sees the first swap's rows. Without
    * the lock each read the same "old" rows before the other's insert committed, and both new keys stayed in use.
    * SQLite has no row locks (typeorm refuses the lock mode); its transactions take turns in the process anyway
-   * (src/db/sqlite-turns.ts). Several processes on one SQLite file each have their own connection, and SQLite refuses a writer whose read is stale (SQLITE_BUSY): that submission
+   * (src/db/sqlite-turns.ts). Several processes on one SQLite file each have their own connection, and SQLite refuses a
+   * writer whose read is stale (SQLITE_BUSY): that submission
    * fails rather than act on it.
    */
   private async lockKeys(m: EntityManager, brokerageId: string): Promise<ServiceAccountCredential[]> {
     if (m.connection.options.type !== 'better-sqlite3') {
-      await m.getRepository(Brokerage).findOne({ where: { id: brokerageId }, select: { id: true }, lock: { mode: 'pessimistic_write' } });
+      await m
+        .getRepository(Brokerage)
+        .findOne({ where: { id: brokerageId }, select: { id: true }, lock: { mode: 'pessimistic_write' } });
     }
-    const rows = await m.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, order: { createdAt: 'DESC', id: 'DESC' } });
+    const rows = await m
+      .getRepository(ServiceAccountCredential)
+      .find({ where: { brokerageId }, order: { createdAt: 'DESC', id: 'DESC' } });
     return rows.filter(holdsSecret);
   }
 
@@ -282,22 +408,47 @@ export class OnboardingService {
   }
 
   /** Stops the brokerage's calendar push channels with a key already out of use (still in memory); audit-logged. */
-  private async stopChannels(who: Actor, key: LoadedCredential, reason: 'credential.removed' | 'credential.replaced'): Promise<number> {
+  private async stopChannels(
+    who: Actor,
+    key: LoadedCredential,
+    reason: 'credential.removed' | 'credential.replaced',
+  ): Promise<number> {
     let count = 0;
     try {
-      for (const n of (await this.deps.hooks?.call('credentialRetired', { brokerageId: who.brokerageId, credential: key })) ?? []) count += n;
+      for (const n of (await this.deps.hooks?.call('credentialRetired', {
+        brokerageId: who.brokerageId,
+        credential: key,
+      })) ?? [])
+        count += n;
     } catch (err) {
-      this.deps.log.warn({ err, brokerageId: who.brokerageId }, 'could not stop every calendar channel of a key taken out of use (they expire by themselves)');
+      this.deps.log.warn(
+        { err, brokerageId: who.brokerageId },
+        'could not stop every calendar channel of a key taken out of use (they expire by themselves)',
+      );
     }
-    if (count) await this.deps.ds.transaction((m) => recordAudit(m, { brokerageId: who.brokerageId, actor: who.actor, action: 'calendar.channels_stopped', target: key.id, detail: { count, reason } }));
+    if (count)
+      await this.deps.ds.transaction((m) =>
+        recordAudit(m, {
+          brokerageId: who.brokerageId,
+          actor: who.actor,
+          action: 'calendar.channels_stopped',
+          target: key.id,
+          detail: { count, reason },
+        }),
+      );
     return count;
   }
 
   private validateTestEmail(raw: string, domain: string): string {
     const email = raw.trim().toLowerCase();
     // Before any pattern reads it: length first.
-    if (email.length > MAX_EMAIL_CHARS) throw badInput(`The test user must be an email address of at most ${MAX_EMAIL_CHARS} characters (got ${email.length})`, { field: 'testEmail' });
-    if (!isEmailAddress(email)) throw badInput(`The test user must be an email address (got "${raw.slice(0, 100)}")`, { field: 'testEmail' });
+    if (email.length > MAX_EMAIL_CHARS)
+      throw badInput(
+        `The test user must be an email address of at most ${MAX_EMAIL_CHARS} characters (got ${email.length})`,
+        { field: 'testEmail' },
+      );
+    if (!isEmailAddress(email))
+      throw badInput(`The test user must be an email address (got "${raw.slice(0, 100)}")`, { field: 'testEmail' });
     if (email.slice(email.lastIndexOf('@') + 1) !== domain) {
       throw badInput(`The test user must be a mailbox of your domain ${domain} (got ${email})`, { field: 'testEmail' });
     }
@@ -330,5 +481,14 @@ async function recovered(ds: DataSource, brokerageId: string, now: Date): Promis
   const setup = { brokerageId, lastErrorCode: ErrorCode.GOOGLE_NOT_CONFIGURED };
   await ds.getRepository(ContactSyncRecord).update(setup, NO_SYNC_ERROR);
   await ds.getRepository(CalendarSyncRecord).update(setup, NO_SYNC_ERROR);
-  await ds.createQueryBuilder().update(OutboxRow).set({ nextAttemptAt: now }).where('brokerageId = :brokerageId AND status = :pending AND nextAttemptAt > :now', { brokerageId, pending: 'PENDING', now }).execute();
+  await ds
+    .createQueryBuilder()
+    .update(OutboxRow)
+    .set({ nextAttemptAt: now })
+    .where('brokerageId = :brokerageId AND status = :pending AND nextAttemptAt > :now', {
+      brokerageId,
+      pending: 'PENDING',
+      now,
+    })
+    .execute();
 }

@@ -6,7 +6,11 @@ import { CredentialStatusEnum, type ServiceAccountType } from './service-account
 export class ServiceAccountService {
   /** The credential in use, or null. */
   async current(scope: TenantScope): Promise<ServiceAccountType | null> {
-    const row = await scope.findOneInBrokerage(ServiceAccountCredential, { status: In(['VERIFIED', 'CANNOT_BE_VERIFIED']) }, { createdAt: 'DESC' });
+    const row = await scope.findOneInBrokerage(
+      ServiceAccountCredential,
+      { status: In(['VERIFIED', 'CANNOT_BE_VERIFIED']) },
+      { createdAt: 'DESC' },
+    );
     if (!row) return null;
     return {
       id: row.privateKeyId,

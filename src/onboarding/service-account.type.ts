@@ -8,9 +8,11 @@ export enum CredentialStatusEnum {
 }
 registerEnumType(CredentialStatusEnum, { name: 'CredentialStatus' });
 
-@ObjectType('ServiceAccount', { description: 'The public face of the brokerage\'s Google service-account key. The private key is never exposed.' })
+@ObjectType('ServiceAccount', {
+  description: "The public face of the brokerage's Google service-account key. The private key is never exposed.",
+})
 export class ServiceAccountType {
-  @Field(() => ID, { description: 'The key\'s id (privateKeyId): a key for client caches.' })
+  @Field(() => ID, { description: "The key's id (privateKeyId): a key for client caches." })
   id: string;
 
   @Field()

@@ -79,7 +79,10 @@ export class LaneLeases {
       .select(['o.topic AS topic', 'o.agentId AS agentId', 'o.brokerageId AS brokerageId'])
       .where('o.status = :s', { s: 'PENDING' })
       .andWhere('o.nextAttemptAt <= :now', { now: new Date() })
-      .andWhere((qb) => `o.seq = ${qb.subQuery().select('MIN(h.seq)').from(OutboxRow, 'h').where('h.brokerageId = o.brokerageId AND h.topic = o.topic AND h.agentId = o.agentId AND h.status = :s').getQuery()}`)
+      .andWhere(
+        (qb) =>
+          `o.seq = ${qb.subQuery().select('MIN(h.seq)').from(OutboxRow, 'h').where('h.brokerageId = o.brokerageId AND h.topic = o.topic AND h.agentId = o.agentId AND h.status = :s').getQuery()}`,
+      )
       .orderBy('o.nextAttemptAt', 'ASC')
       .addOrderBy('o.seq', 'ASC')
       .limit(POLL_CANDIDATES)
@@ -87,10 +90,17 @@ export class LaneLeases {
     // A lane another process holds looks due while that process delivers it: left alone until its lease ends or is
     // released (a process stopping gracefully releases its leases; then this poll takes the lane at once).
     const now = new Date();
-    const leases = due.length ? await this.ds.getRepository(OutboxLease).find({ where: { lane: In(due.map(laneKey)), brokerageId: In([...new Set(due.map((d) => d.brokerageId))]) } }) : [];
+    const leases = due.length
+      ? await this.ds
+          .getRepository(OutboxLease)
+          .find({ where: { lane: In(due.map(laneKey)), brokerageId: In([...new Set(due.map((d) => d.brokerageId))]) } })
+      : [];
     const heldElsewhere = new Set(leases.filter((l) => l.owner !== this.owner && l.until > now).map((l) => l.lane));
     const free = due.filter((d) => !heldElsewhere.has(laneKey(d)));
-    return pickLanes(free.map((d, i) => ({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId, dueAt: i })), POLL_LANES).map(({ topic, agentId, brokerageId }) => ({ topic, agentId, brokerageId }));
+    return pickLanes(
+      free.map((d, i) => ({ topic: d.topic, agentId: d.agentId, brokerageId: d.brokerageId, dueAt: i })),
+      POLL_LANES,
+    ).map(({ topic, agentId, brokerageId }) => ({ topic, agentId, brokerageId }));
   }
 
   /** Takes the lane's lease; false when another process holds it. */
@@ -117,7 +127,9 @@ export class LaneLeases {
 
   /** Extends the lease; false when it was lost (expired and taken by another process). */
   async renew(ref: LaneRef): Promise<boolean> {
-    const res = await this.ds.getRepository(OutboxLease).update({ ...leaseKey(ref), owner: this.owner }, { until: new Date(Date.now() + this.leaseMs) });
+    const res = await this.ds
+      .getRepository(OutboxLease)
+      .update({ ...leaseKey(ref), owner: this.owner }, { until: new Date(Date.now() + this.leaseMs) });
     return Boolean(res.affected);
   }
 

@@ -46,12 +46,24 @@ export class Settlements {
         const row = bySeq.get(o.seq);
         if (!row) continue;
         if (o.result === 'failed') {
-          await repo.update({ seq: o.seq, brokerageId }, { status: 'FAILED', attempts: row.attempts + 1, lastError: o.error.slice(0, MAX_ERROR_LENGTH) });
+          await repo.update(
+            { seq: o.seq, brokerageId },
+            { status: 'FAILED', attempts: row.attempts + 1, lastError: o.error.slice(0, MAX_ERROR_LENGTH) },
+          );
         } else if (o.result === 'retry') {
           const at = now + backoffMs(row.attempts + 1, this.retry, o.retryAfterMs);
           retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
-          // `ambiguous` is the handler's word on this attempt: a definite answer from Google clears a flag set before sending.
-          await repo.update({ seq: o.seq, brokerageId }, { attempts: row.attempts + 1, ambiguous: Boolean(o.ambiguous), nextAttemptAt: new Date(at), lastError: o.error.slice(0, MAX_ERROR_LENGTH) });
+          // `ambiguous` is the handler's word on this attempt: a definite answer from Google clears a flag set before
+          // sending.
+          await repo.update(
+            { seq: o.seq, brokerageId },
+            {
+              attempts: row.attempts + 1,
+              ambiguous: Boolean(o.ambiguous),
+              nextAttemptAt: new Date(at),
+              lastError: o.error.slice(0, MAX_ERROR_LENGTH),
+            },
+          );
         }
       }
     });
@@ -94,7 +106,10 @@ export class Settlements {
       let poller: NodeJS.Timeout | undefined;
       const startPolling = setTimeout(() => {
         poller = setInterval(async () => {
-          const left = await this.ds.getRepository(OutboxRow).count({ where: { seq: In([...pending]), status: 'PENDING', brokerageId } }).catch(() => pending.size);
+          const left = await this.ds
+            .getRepository(OutboxRow)
+            .count({ where: { seq: In([...pending]), status: 'PENDING', brokerageId } })
+            .catch(() => pending.size);
           if (left === 0) finish(true);
         }, POLL_OTHERS_MS);
       }, POLL_OTHERS_AFTER_MS);

@@ -36,7 +36,12 @@ export class OutboxTopic<const K extends string = string> {
   }
 
   /** Queues writes for the agent in the caller's transaction `m`, in order; their sequence numbers (for settle). */
-  async write(m: EntityManager, agent: AgentKey, writes: OutboxWrite<K> | readonly OutboxWrite<K>[], now = new Date()): Promise<number[]> {
+  async write(
+    m: EntityManager,
+    agent: AgentKey,
+    writes: OutboxWrite<K> | readonly OutboxWrite<K>[],
+    now = new Date(),
+  ): Promise<number[]> {
     const list: readonly OutboxWrite<K>[] = Array.isArray(writes) ? writes : [writes as OutboxWrite<K>];
     const seqs: number[] = [];
     for (const w of list) {
@@ -60,10 +65,17 @@ export class OutboxTopic<const K extends string = string> {
 }
 
 /** Contacts and their labels (People API): one lane per agent, so a label change waits for the contact it names. */
-export const CONTACTS_OUTBOX = new OutboxTopic('contacts', ['create', 'update', 'delete', 'delete-copy', 'label-create', 'label-update', 'label-delete', 'label-members']);
+export const CONTACTS_OUTBOX = new OutboxTopic('contacts', [
+  'create',
+  'update',
+  'delete',
+  'delete-copy',
+  'label-create',
+  'label-update',
+  'label-delete',
+  'label-members',
+]);
 /** Events of the agent's primary calendar (Calendar API). */
 export const CALENDAR_OUTBOX = new OutboxTopic('calendar', ['create', 'patch', 'delete']);
 /** Mail sent as the agent (Gmail API). */
 export const MAIL_OUTBOX = new OutboxTopic('mail', ['send']);
-
-export type ContactsOutboxKind = (typeof CONTACTS_OUTBOX.kinds)[number];

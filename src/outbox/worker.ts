@@ -25,7 +25,9 @@ import type { LaneRef, OutboxTopic } from './topics';
 export type { Outcome } from './settle';
 
 export interface OutboxHandler {
-  /** The topic this handler delivers, with the kinds it knows; a row of another kind waits for a release that knows it. */
+  /**
+   * The topic this handler delivers, with the kinds it knows; a row of another kind waits for a release that knows it.
+   */
   topic: OutboxTopic;
   /**
    * Delivers a prefix of `rows` (the lane's pending rows in order; the head is due). Returns an outcome per row it
@@ -101,7 +103,11 @@ export class OutboxWorker {
     for (const l of this.lanes.values()) if (l.timer) clearTimeout(l.timer);
     this.waiting.length = 0;
     await Promise.allSettled([...this.running]);
-    await this.leases.releaseAll().catch((err) => this.log.warn({ err }, 'outbox: could not release this process\'s lane leases; they expire by themselves'));
+    await this.leases
+      .releaseAll()
+      .catch((err) =>
+        this.log.warn({ err }, "outbox: could not release this process's lane leases; they expire by themselves"),
+      );
   }
 
   /** Rows were just committed in the agent's lane of `topic`: deliver soon (after the linger). */
@@ -116,8 +122,14 @@ export class OutboxWorker {
    * not authorized): the rows wait for a key, and the items answer PENDING at once with the reason as their syncError.
    * True when every row is delivered or given up.
    */
-  async settle(topic: OutboxTopic, agent: AgentKey, seqs: number[], wait: { feature?: Feature; waitMs?: number } = {}): Promise<boolean> {
-    if (wait.feature && (await credentialProblem(this.ds.manager, agent.brokerageId, wait.feature))?.definite) return false;
+  async settle(
+    topic: OutboxTopic,
+    agent: AgentKey,
+    seqs: number[],
+    wait: { feature?: Feature; waitMs?: number } = {},
+  ): Promise<boolean> {
+    if (wait.feature && (await credentialProblem(this.ds.manager, agent.brokerageId, wait.feature))?.definite)
+      return false;
     this.kick(topic, agent);
     return this.settlements.waitFor(agent.brokerageId, seqs, wait.waitMs ?? this.settings.mutationWaitMs);
   }
@@ -145,11 +157,14 @@ export class OutboxWorker {
       clearTimeout(lane.timer);
     }
     lane.timerAt = at;
-    lane.timer = setTimeout(() => {
-      lane!.timer = undefined;
-      lane!.timerAt = undefined;
-      this.enqueueRun(lane!);
-    }, Math.max(0, delayMs));
+    lane.timer = setTimeout(
+      () => {
+        lane!.timer = undefined;
+        lane!.timerAt = undefined;
+        this.enqueueRun(lane!);
+      },
+      Math.max(0, delayMs),
+    );
     lane.timer.unref();
   }
 
@@ -221,14 +236,30 @@ export class OutboxWorker {
         // Keep the lease while Google works (a call may take up to its timeout); a lost lease means another
         // process may have taken the lane, so this round's outcomes are not recorded.
         let leaseLost = false;
-        const keeper = setInterval(() => void this.leases.renew(lane.ref).then((ok) => (leaseLost ||= !ok), () => undefined), Math.max(100, Math.floor(this.settings.leaseMs / 3)));
+        const keeper = setInterval(
+          () =>
+            void this.leases.renew(lane.ref).then(
+              (ok) => (leaseLost ||= !ok),
+              () => undefined,
+            ),
+          Math.max(100, Math.floor(this.settings.leaseMs / 3)),
+        );
         let outcomes: Outcome[];
         try {
           // A kind this release does not deliver (written by a newer replica during a rolling deploy, or left by a
           // rollback) is never handed to the handler, nor given up: it backs off, holding the lane in order, until a
           // release that knows it takes the lane.
           const unknown = rows.findIndex((r) => !handler.topic.delivers(r.kind));
-          outcomes = unknown === 0 ? [{ seq: rows[0].seq, result: 'retry', error: `this release of the gateway does not deliver "${rows[0].kind}" writes (${handler.topic.name}); a release that does will` }] : await handler.deliver(lane.ref, unknown === -1 ? rows : rows.slice(0, unknown));
+          outcomes =
+            unknown === 0
+              ? [
+                  {
+                    seq: rows[0].seq,
+                    result: 'retry',
+                    error: `this release of the gateway does not deliver "${rows[0].kind}" writes (${handler.topic.name}); a release that does will`,
+                  },
+                ]
+              : await handler.deliver(lane.ref, unknown === -1 ? rows : rows.slice(0, unknown));
         } catch (err) {
           this.log.error({ err, lane: lane.ref }, 'outbox handler failed unexpectedly');
           outcomes = [{ seq: rows[0].seq, result: 'retry', error: 'internal error while delivering' }];

@@ -18,10 +18,27 @@ export async function ensureDemoTenant(ds: DataSource, now = new Date()): Promis
       brokerage = { id: randomUUID(), name: 'Demo Realty', domain: DEMO_DOMAIN, createdAt: now };
       await m.getRepository(Brokerage).insert(brokerage);
     }
-    const people: [string, AgentRole][] = [[DEMO_AGENT, 'agent'], [DEMO_ADMIN, 'admin']];
+    const people: [string, AgentRole][] = [
+      [DEMO_AGENT, 'agent'],
+      [DEMO_ADMIN, 'admin'],
+    ];
     for (const [email, role] of people) {
       if (!(await m.getRepository(Agent).existsBy({ email }))) {
-        await m.getRepository(Agent).createQueryBuilder().insert().values({ id: randomUUID(), brokerageId: brokerage.id, email, role, createdAt: now, lastSeenAt: null, contactChangeSeq: 0 }).updateEntity(false).execute();
+        await m
+          .getRepository(Agent)
+          .createQueryBuilder()
+          .insert()
+          .values({
+            id: randomUUID(),
+            brokerageId: brokerage.id,
+            email,
+            role,
+            createdAt: now,
+            lastSeenAt: null,
+            contactChangeSeq: 0,
+          })
+          .updateEntity(false)
+          .execute();
       }
     }
     return brokerage;

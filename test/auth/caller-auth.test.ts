@@ -9,8 +9,15 @@ const ME = '{ me { id email role brokerage { domain } } }';
 const ISS = 'https://id.crm.test';
 const AUD = 'engage-gateway';
 
-function hsToken(claims: Record<string, unknown>, opts: { iss?: string; aud?: string; exp?: number | null; secret?: string; alg?: string } = {}) {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? 'HS256' }).setIssuedAt().setIssuer(opts.iss ?? ISS).setAudience(opts.aud ?? AUD);
+function hsToken(
+  claims: Record<string, unknown>,
+  opts: { iss?: string; aud?: string; exp?: number | null; secret?: string; alg?: string } = {},
+) {
+  const jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: opts.alg ?? 'HS256' })
+    .setIssuedAt()
+    .setIssuer(opts.iss ?? ISS)
+    .setAudience(opts.aud ?? AUD);
   if (opts.exp !== null) jwt.setExpirationTime(opts.exp ?? Math.floor(Date.now() / 1000) + 600);
   return jwt.sign(new TextEncoder().encode(opts.secret ?? TEST_JWT_SECRET));
 }
@@ -31,7 +38,11 @@ describeEachDb('caller authentication', (db) => {
     await seedBrokerage(db().ds, 'alpha.test', [{ email: 'known@alpha.test' }]);
   });
 
-  const expectUnauthenticated = async (token: string | undefined, message: RegExp, headers?: Record<string, string>) => {
+  const expectUnauthenticated = async (
+    token: string | undefined,
+    message: RegExp,
+    headers?: Record<string, string>,
+  ) => {
     const res = await gw.gql(ME, { token, headers });
     expect(res.body.data ?? null).toBeNull();
     expect(res.body.errors).toHaveLength(1);
@@ -44,7 +55,11 @@ describeEachDb('caller authentication', (db) => {
   test('a valid token resolves the agent and their brokerage', async () => {
     const res = await gw.gql(ME, { token: await hsToken({ email: 'Known@Alpha.test', roles: [] }) });
     expect(res.status).toBe(200);
-    expect(res.body.data.me).toMatchObject({ email: 'known@alpha.test', role: 'AGENT', brokerage: { domain: 'alpha.test' } });
+    expect(res.body.data.me).toMatchObject({
+      email: 'known@alpha.test',
+      role: 'AGENT',
+      brokerage: { domain: 'alpha.test' },
+    });
   });
 
   test('no Authorization header: UNAUTHENTICATED on an operation that needs a caller', async () => {
@@ -52,7 +67,9 @@ describeEachDb('caller authentication', (db) => {
   });
 
   test('a malformed Authorization header: 401 UNAUTHENTICATED', async () => {
-    const res = await expectUnauthenticated(undefined, /must be "Bearer <token>"/, { authorization: 'Basic dXNlcjpwYXNz' });
+    const res = await expectUnauthenticated(undefined, /must be "Bearer <token>"/, {
+      authorization: 'Basic dXNlcjpwYXNz',
+    });
     expect(res.status).toBe(401);
   });
 
@@ -78,7 +95,10 @@ describeEachDb('caller authentication', (db) => {
     try {
       expect(strict.config.auth.clockToleranceSeconds).toBe(0);
       const refused = await strict.gql(ME, { token: justExpired });
-      expect(refused.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' }, message: expect.stringMatching(/expired/) });
+      expect(refused.body.errors?.[0]).toMatchObject({
+        extensions: { code: 'UNAUTHENTICATED' },
+        message: expect.stringMatching(/expired/),
+      });
       expect((await lenient.gql(ME, { token: longExpired })).body.data?.me.email).toBe('known@alpha.test');
       expect((await lenient.gql(ME, { token: veryLongExpired })).body.errors?.[0].message).toMatch(/expired/);
       // The default (30 s) sits between the two.
@@ -95,7 +115,10 @@ describeEachDb('caller authentication', (db) => {
   });
 
   test('signed with another secret', async () => {
-    await expectUnauthenticated(await hsToken({ email: 'known@alpha.test' }, { secret: 'x'.repeat(40) }), /signature does not verify/);
+    await expectUnauthenticated(
+      await hsToken({ email: 'known@alpha.test' }, { secret: 'x'.repeat(40) }),
+      /signature does not verify/,
+    );
   });
 
   test('alg "none" (unsigned) is refused', async () => {
@@ -105,11 +128,17 @@ describeEachDb('caller authentication', (db) => {
   });
 
   test('another algorithm than the configured one (HS512) is refused', async () => {
-    await expectUnauthenticated(await hsToken({ email: 'known@alpha.test' }, { alg: 'HS512' }), /algorithm is not allowed/);
+    await expectUnauthenticated(
+      await hsToken({ email: 'known@alpha.test' }, { alg: 'HS512' }),
+      /algorithm is not allowed/,
+    );
   });
 
   test('wrong issuer or audience', async () => {
-    await expectUnauthenticated(await hsToken({ email: 'known@alpha.test' }, { iss: 'https://evil.test' }), /claim "iss"/);
+    await expectUnauthenticated(
+      await hsToken({ email: 'known@alpha.test' }, { iss: 'https://evil.test' }),
+      /claim "iss"/,
+    );
     await expectUnauthenticated(await hsToken({ email: 'known@alpha.test' }, { aud: 'someone-else' }), /claim "aud"/);
   });
 
@@ -120,7 +149,10 @@ describeEachDb('caller authentication', (db) => {
   });
 
   test('an email whose domain is no registered brokerage is refused and creates nothing', async () => {
-    await expectUnauthenticated(await hsToken({ email: 'someone@unknown.test' }), /no brokerage is registered for the domain "unknown.test"/);
+    await expectUnauthenticated(
+      await hsToken({ email: 'someone@unknown.test' }),
+      /no brokerage is registered for the domain "unknown.test"/,
+    );
     expect(await db().ds.getRepository(Agent).countBy({ email: 'someone@unknown.test' })).toBe(0);
   });
 
@@ -152,7 +184,13 @@ describeEachDb('caller authentication', (db) => {
 
 describeEachDb('caller authentication with asymmetric keys', (db) => {
   const asymToken = (key: KeyLike, alg: string, kid?: string) =>
-    new SignJWT({ email: 'known@alpha.test', roles: [] }).setProtectedHeader({ alg, ...(kid ? { kid } : {}) }).setIssuedAt().setIssuer(ISS).setAudience(AUD).setExpirationTime('5m').sign(key);
+    new SignJWT({ email: 'known@alpha.test', roles: [] })
+      .setProtectedHeader({ alg, ...(kid ? { kid } : {}) })
+      .setIssuedAt()
+      .setIssuer(ISS)
+      .setAudience(AUD)
+      .setExpirationTime('5m')
+      .sign(key);
 
   beforeAll(async () => {
     await seedBrokerage(db().ds, 'alpha.test');
@@ -161,12 +199,22 @@ describeEachDb('caller authentication with asymmetric keys', (db) => {
   test.each(['RS256', 'ES256'])('%s with a configured public key', async (alg) => {
     const { publicKey, privateKey } = await generateKeyPair(alg);
     const other = await generateKeyPair(alg);
-    const gw = await startTestGateway(db().ds, { env: { JWT_SECRET: undefined, JWT_PUBLIC_KEY: await exportSPKI(publicKey) } });
+    const gw = await startTestGateway(db().ds, {
+      env: { JWT_SECRET: undefined, JWT_PUBLIC_KEY: await exportSPKI(publicKey) },
+    });
     try {
-      expect((await gw.gql(ME, { token: await asymToken(privateKey, alg) })).body.data?.me.email).toBe('known@alpha.test');
-      expect((await gw.gql(ME, { token: await asymToken(other.privateKey, alg) })).body.errors?.[0].extensions.code).toBe('UNAUTHENTICATED');
+      expect((await gw.gql(ME, { token: await asymToken(privateKey, alg) })).body.data?.me.email).toBe(
+        'known@alpha.test',
+      );
+      expect(
+        (await gw.gql(ME, { token: await asymToken(other.privateKey, alg) })).body.errors?.[0].extensions.code,
+      ).toBe('UNAUTHENTICATED');
       // Algorithm confusion: an HS256 token "signed" with the public key's text must not pass.
-      const confused = await new SignJWT({ email: 'known@alpha.test' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISS).setAudience(AUD).setExpirationTime('5m')
+      const confused = await new SignJWT({ email: 'known@alpha.test' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(ISS)
+        .setAudience(AUD)
+        .setExpirationTime('5m')
         .sign(new TextEncoder().encode(await exportSPKI(publicKey)));
       const res = await gw.gql(ME, { token: confused });
       expect(res.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
@@ -192,12 +240,20 @@ describeEachDb('caller authentication with asymmetric keys', (db) => {
     const rs = await asymToken(rsa.privateKey, 'RS256', 'rsa-1');
     const es = await asymToken(ec.privateKey, 'ES256', 'ec-1');
     try {
-      for (const [algorithms, accepted, refused] of [['ES256', es, rs], ['RS256', rs, es]] as const) {
-        const gw = await startTestGateway(db().ds, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: url, JWT_ALGORITHMS: algorithms } });
+      for (const [algorithms, accepted, refused] of [
+        ['ES256', es, rs],
+        ['RS256', rs, es],
+      ] as const) {
+        const gw = await startTestGateway(db().ds, {
+          env: { JWT_SECRET: undefined, JWT_JWKS_URL: url, JWT_ALGORITHMS: algorithms },
+        });
         try {
           expect((await gw.gql(ME, { token: accepted })).body.data?.me.email).toBe('known@alpha.test');
           const res = await gw.gql(ME, { token: refused });
-          expect(res.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' }, message: `bearer token rejected: its algorithm is not allowed (allowed: ${algorithms})` });
+          expect(res.body.errors?.[0]).toMatchObject({
+            extensions: { code: 'UNAUTHENTICATED' },
+            message: `bearer token rejected: its algorithm is not allowed (allowed: ${algorithms})`,
+          });
         } finally {
           await gw.close();
         }
@@ -205,7 +261,8 @@ describeEachDb('caller authentication with asymmetric keys', (db) => {
       // Unset: both.
       const both = await startTestGateway(db().ds, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: url } });
       try {
-        for (const t of [rs, es]) expect((await both.gql(ME, { token: t })).body.data?.me.email).toBe('known@alpha.test');
+        for (const t of [rs, es])
+          expect((await both.gql(ME, { token: t })).body.data?.me.email).toBe('known@alpha.test');
       } finally {
         await both.close();
       }
@@ -225,7 +282,9 @@ describeEachDb('caller authentication with asymmetric keys', (db) => {
     const url = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
     const gw = await startTestGateway(db().ds, { env: { JWT_SECRET: undefined, JWT_JWKS_URL: url } });
     try {
-      expect((await gw.gql(ME, { token: await asymToken(privateKey, 'RS256', 'key-1') })).body.data?.me.email).toBe('known@alpha.test');
+      expect((await gw.gql(ME, { token: await asymToken(privateKey, 'RS256', 'key-1') })).body.data?.me.email).toBe(
+        'known@alpha.test',
+      );
       const stranger = await generateKeyPair('RS256');
       const res = await gw.gql(ME, { token: await asymToken(stranger.privateKey, 'RS256', 'key-2') });
       expect(res.body.errors?.[0].extensions.code).toBe('UNAUTHENTICATED');

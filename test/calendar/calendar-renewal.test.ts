@@ -21,7 +21,13 @@ const OTHER = 'other@alpha.test';
 const DAY_MS = 24 * 3600_000;
 const WEEK_S = 7 * 24 * 3600;
 
-interface GoogleChannel { id: string; resourceId: string; address: string; stopped: boolean; expiration: string }
+interface GoogleChannel {
+  id: string;
+  resourceId: string;
+  address: string;
+  stopped: boolean;
+  expiration: string;
+}
 
 describeEachDb('calendar push-channel renewal', (db) => {
   let w: World;
@@ -34,7 +40,11 @@ describeEachDb('calendar push-channel renewal', (db) => {
     w = await startWorld(db(), { port, env: { CALENDAR_WEBHOOK_URL: webhook, CALENDAR_CACHE_SECONDS: '0' } });
     for (const email of [AGENT, OTHER]) {
       await w.gw.gql('{ me { id } }', { token: await w.token(email) }); // the agent's row is made on first sight
-      agents[email] = { brokerageId: w.brokerageId, agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [email]))[0].id, email };
+      agents[email] = {
+        brokerageId: w.brokerageId,
+        agentId: (await db().ds.query('SELECT id FROM agent WHERE email = ?', [email]))[0].id,
+        email,
+      };
     }
   });
   afterAll(() => w.close());
@@ -43,22 +53,45 @@ describeEachDb('calendar push-channel renewal', (db) => {
     await w.admin.setApi('calendar', true);
     await w.admin.request('PUT', '/calendar/settings', { channelDefaultTtlSeconds: WEEK_S });
     // No channel left from an earlier test, in Google or in the table.
-    const cal = googleClients(w.emu.url, w.tenant.key, AGENT, [SCOPES.calendar]).calendar; // any user of the project may stop them
+    // any user of the project may stop them
+    const cal = googleClients(w.emu.url, w.tenant.key, AGENT, [SCOPES.calendar]).calendar;
     for (const c of await live()) await cal.channels.stop({ requestBody: { id: c.id, resourceId: c.resourceId } });
     await db().ds.query('DELETE FROM calendar_channel');
     await w.admin.clearRequests();
   });
 
   /** Channels Google holds open to this gateway's webhook. */
-  const live = async () => (await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.filter((c) => c.address === webhook && !c.stopped);
-  const rows = async () => (await db().ds.getRepository(CalendarChannel).find({ order: { createdAt: 'ASC' } })).map((c) => ({ id: c.id, agentId: c.agentId }));
-  const calls = async (method: string) => (await w.admin.requests({ api: 'calendar', method })).map((r) => `${r.user} ${r.status}`);
+  const live = async () =>
+    (await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.filter(
+      (c) => c.address === webhook && !c.stopped,
+    );
+  const rows = async () =>
+    (
+      await db()
+        .ds.getRepository(CalendarChannel)
+        .find({ order: { createdAt: 'ASC' } })
+    ).map((c) => ({ id: c.id, agentId: c.agentId }));
+  const calls = async (method: string) =>
+    (await w.admin.requests({ api: 'calendar', method })).map((r) => `${r.user} ${r.status}`);
   /** Google grants the next channels for `seconds` (the gateway renews what expires within a day). */
-  const grant = (seconds: number) => w.admin.request('PUT', '/calendar/settings', { channelDefaultTtlSeconds: seconds });
+  const grant = (seconds: number) =>
+    w.admin.request('PUT', '/calendar/settings', { channelDefaultTtlSeconds: seconds });
   /** The product's CalendarWatch on its own renewal timer, every `renewEveryMs`. */
   const renewer = (renewEveryMs = 20) => {
     const s = w.gw.services;
-    return new CalendarWatch({ ds: db().ds, sessions: s.sessions, cache: s.calendar.cache, sync: s.calendarSync, log: s.log, settings: { webhookUrl: webhook, channelRenewBeforeMs: DAY_MS, channelRenewEveryMs: renewEveryMs, channelsOnShutdown: 'keep' } });
+    return new CalendarWatch({
+      ds: db().ds,
+      sessions: s.sessions,
+      cache: s.calendar.cache,
+      sync: s.calendarSync,
+      log: s.log,
+      settings: {
+        webhookUrl: webhook,
+        channelRenewBeforeMs: DAY_MS,
+        channelRenewEveryMs: renewEveryMs,
+        channelsOnShutdown: 'keep',
+      },
+    });
   };
 
   test('a channel Google granted for less than the renewal margin is renewed by the timer: one new channel opened, the old one stopped', async () => {
@@ -70,7 +103,11 @@ describeEachDb('calendar push-channel renewal', (db) => {
     r.start();
     let renewed: Array<{ id: string }>;
     try {
-      renewed = await until('a new channel in the table instead of the old one', rows, (v) => v.length === 1 && v[0].id !== first.id);
+      renewed = await until(
+        'a new channel in the table instead of the old one',
+        rows,
+        (v) => v.length === 1 && v[0].id !== first.id,
+      );
       await until('Google holding only the new channel open', live, (l) => l.length === 1 && l[0].id === renewed[0].id);
     } finally {
       await r.stop();
@@ -95,7 +132,11 @@ describeEachDb('calendar push-channel renewal', (db) => {
     try {
       await until('the expired channel dropped from the table', rows, (v) => !v.some((c) => c.id === expired.id));
       // Two refused renewals of the valid one: the pass that tried it first has finished (and kept it, or not).
-      await until('two refused renewals of the valid channel', () => calls('calendar.events.watch'), (c) => c.filter((x) => x === `${OTHER} 403`).length >= 2);
+      await until(
+        'two refused renewals of the valid channel',
+        () => calls('calendar.events.watch'),
+        (c) => c.filter((x) => x === `${OTHER} 403`).length >= 2,
+      );
     } finally {
       await r.stop();
     }
@@ -105,32 +146,50 @@ describeEachDb('calendar push-channel renewal', (db) => {
 
   test('a key removed while a renewal is at Google waits for it, then stops the old and the new channel: none is left open', async () => {
     const watch = w.gw.services.calendarWatch;
-    const earlier = new Set((await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.map((c) => c.id));
+    const earlier = new Set(
+      (await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.map((c) => c.id),
+    );
     await grant(3600);
     const first = (await watch.ensureNow(agents[AGENT]))!;
     await grant(WEEK_S);
     // Google opens the new channel; its answer is parked, so the gateway does not know the channel yet.
     const held = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.watch', hold: 'answer' });
-    const renewal = (watch as unknown as { renewDue(): Promise<void> }).renewDue(); // what the gateway's hourly timer runs
+    // what the gateway's hourly timer runs
+    const renewal = (watch as unknown as { renewDue(): Promise<void> }).renewDue();
     await w.admin.waitHeld(held.id);
     const info = jest.spyOn(w.gw.services.log, 'info');
     const adminToken = await w.token(`boss@alpha.test`, true);
     let removedAt = 0;
-    const removal = w.gw.gql('mutation { removeServiceAccountKey }', { token: adminToken }).then((res) => ((removedAt = Date.now()), res));
+    const removal = w.gw
+      .gql('mutation { removeServiceAccountKey }', { token: adminToken })
+      .then((res) => ((removedAt = Date.now()), res));
     try {
       // Either the removal is over (the channel opened by the renewal would escape it), or it says it waits for the
       // renewal under way; then the renewal may go on.
-      await until('the removal finished or waiting for the renewal', () => removedAt > 0 || info.mock.calls.some((c) => /registrations? under way/.test(String(c[1]))));
+      await until(
+        'the removal finished or waiting for the renewal',
+        () => removedAt > 0 || info.mock.calls.some((c) => /registrations? under way/.test(String(c[1]))),
+      );
     } finally {
       info.mockRestore();
       await w.admin.release(held.id);
     }
     expect((await removal).body.data.removeServiceAccountKey).toBe(true);
     await renewal;
-    expect((await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.filter((c) => !earlier.has(c.id)).map((c) => [c.id === first.id ? 'old' : 'new', c.stopped])).toEqual([['old', true], ['new', true]]);
+    expect(
+      (await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body
+        .filter((c) => !earlier.has(c.id))
+        .map((c) => [c.id === first.id ? 'old' : 'new', c.stopped]),
+    ).toEqual([
+      ['old', true],
+      ['new', true],
+    ]);
     expect(await rows()).toEqual([]);
     // Back in business for the next test.
-    const again = await w.gw.gql('mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@alpha.test") { status } }', { token: adminToken, variables: { k: JSON.stringify(w.tenant.key) } });
+    const again = await w.gw.gql(
+      'mutation ($k: String!) { submitServiceAccountKey(keyJson: $k, testEmail: "agent@alpha.test") { status } }',
+      { token: adminToken, variables: { k: JSON.stringify(w.tenant.key) } },
+    );
     expect(again.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
   });
 });

@@ -21,7 +21,8 @@ describeEachDb('calendar settings', (db) => {
   beforeEach(() => w.admin.clearRequests());
 
   const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
-  const range = (from: string, to: string) => gql('query ($f: DateTime!, $t: DateTime!) { events(from: $f, to: $t) { totalCount } }', { f: from, t: to });
+  const range = (from: string, to: string) =>
+    gql('query ($f: DateTime!, $t: DateTime!) { events(from: $f, to: $t) { totalCount } }', { f: from, t: to });
   const lists = async () => (await w.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).length;
 
   test('CALENDAR_MAX_RANGE_DAYS=31: a range of 31 days is read; one second more is BAD_USER_INPUT on "to", and Google is not asked', async () => {
@@ -42,17 +43,30 @@ describeEachDb('calendar settings', (db) => {
     const now = Date.now();
     const at = (daysFromNow: number, title: string) => {
       const end = new Date(now + daysFromNow * DAY_MS);
-      return { summary: title, start: { dateTime: new Date(end.getTime() - 3600_000).toISOString() }, end: { dateTime: end.toISOString() } };
+      return {
+        summary: title,
+        start: { dateTime: new Date(end.getTime() - 3600_000).toISOString() },
+        end: { dateTime: end.toISOString() },
+      };
     };
     // A day either side of the bound, and one in the future.
-    const seeded = (await w.admin.request<Array<{ id: string; summary: string }>>('POST', `/users/${AGENT}/events`, [at(-11, 'Eleven days ago'), at(-9, 'Nine days ago'), at(5, 'Next week')])).body;
+    const seeded = (
+      await w.admin.request<Array<{ id: string; summary: string }>>('POST', `/users/${AGENT}/events`, [
+        at(-11, 'Eleven days ago'),
+        at(-9, 'Nine days ago'),
+        at(5, 'Next week'),
+      ])
+    ).body;
     expect(seeded).toHaveLength(3);
     const sync = await gql('mutation { syncCalendar { calendar { fullSyncs lastFullSyncReason } } }');
     expect(sync.body.errors).toBeUndefined();
     expect(sync.body.data.syncCalendar.calendar).toEqual({ fullSyncs: 1, lastFullSyncReason: 'FIRST_SYNC' });
-    const feed = (await gql('{ eventChanges(first: 100) { edges { node { eventId status event { title } } } } }')).body.data.eventChanges.edges as Array<{ node: { eventId: string; status: string; event: { title: string } | null } }>;
+    const feed = (await gql('{ eventChanges(first: 100) { edges { node { eventId status event { title } } } } }')).body
+      .data.eventChanges.edges as Array<{ node: { eventId: string; status: string; event: { title: string } | null } }>;
     expect(feed.map((e) => e.node.event?.title).sort()).toEqual(['Next week', 'Nine days ago']);
     // The older event is in Google all the same: the setting, not the data, left it out.
-    expect((await w.admin.request<Array<{ summary: string }>>('GET', `/users/${AGENT}/events`)).body.map((e) => e.summary)).toContain('Eleven days ago');
+    expect(
+      (await w.admin.request<Array<{ summary: string }>>('GET', `/users/${AGENT}/events`)).body.map((e) => e.summary),
+    ).toContain('Eleven days ago');
   });
 });

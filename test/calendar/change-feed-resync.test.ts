@@ -25,8 +25,10 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
   });
   afterAll(() => w.close());
   beforeEach(async () => {
-    for (const t of ['calendar_event', 'calendar_change', 'calendar_known', 'calendar_sync', 'outbox']) await db().ds.query(`DELETE FROM ${t}`);
-    for (const e of (await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body) if (e.status !== 'cancelled') await w.admin.request('DELETE', `/users/${AGENT}/events/${e.id}`);
+    for (const t of ['calendar_event', 'calendar_change', 'calendar_known', 'calendar_sync', 'outbox'])
+      await db().ds.query(`DELETE FROM ${t}`);
+    for (const e of (await w.admin.request<{ id: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body)
+      if (e.status !== 'cancelled') await w.admin.request('DELETE', `/users/${AGENT}/events/${e.id}`);
     await w.admin.clearFaults();
     setPastDays(30);
     await w.admin.clearRequests();
@@ -43,7 +45,10 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     const changes: Change[] = [];
     let cursor = after;
     for (;;) {
-      const r = await gql('query ($a: String) { eventChanges(first: 50, after: $a) { edges { node { eventId status event { title } } } pageInfo { hasNextPage endCursor } } }', { a: cursor });
+      const r = await gql(
+        'query ($a: String) { eventChanges(first: 50, after: $a) { edges { node { eventId status event { title } } } pageInfo { hasNextPage endCursor } } }',
+        { a: cursor },
+      );
       expect(r.body.errors).toBeUndefined();
       const page = r.body.data.eventChanges;
       changes.push(...page.edges.map((e: { node: Change }) => e.node));
@@ -60,21 +65,42 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     return copy;
   };
   /** Google's live events (series unexpanded), id → title. */
-  const googleEvents = async () => new Map((await w.admin.request<Array<{ id: string; status: string; summary?: string }>>('GET', `/users/${AGENT}/events`)).body.filter((e) => e.status !== 'cancelled').map((e) => [e.id, e.summary ?? null]));
+  const googleEvents = async () =>
+    new Map(
+      (
+        await w.admin.request<Array<{ id: string; status: string; summary?: string }>>('GET', `/users/${AGENT}/events`)
+      ).body
+        .filter((e) => e.status !== 'cancelled')
+        .map((e) => [e.id, e.summary ?? null]),
+    );
   const seed = async (summary: string, start: string, end: string, extra: Record<string, unknown> = {}) =>
-    (await w.admin.request<{ id: string }>('POST', `/users/${AGENT}/events`, { summary, start: { dateTime: start, timeZone: 'UTC' }, end: { dateTime: end, timeZone: 'UTC' }, ...extra })).body.id;
+    (
+      await w.admin.request<{ id: string }>('POST', `/users/${AGENT}/events`, {
+        summary,
+        start: { dateTime: start, timeZone: 'UTC' },
+        end: { dateTime: end, timeZone: 'UTC' },
+        ...extra,
+      })
+    ).body.id;
   /** Moves the sync window's start, as the days passing do (CALENDAR_SYNC_PAST_DAYS back from now). */
   const setPastDays = (days: number) => {
     (w.gw.services.calendarSync as unknown as { deps: { pastDays: number } }).deps.pastDays = days;
   };
-  const day = (offset: number, hour = 10) => new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + offset, hour)).toISOString();
+  const day = (offset: number, hour = 10) =>
+    new Date(
+      Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + offset, hour),
+    ).toISOString();
 
   test('deleted while the token was invalid: a cancelled entry; edited and added: one entry each; unchanged: none; the local copy equals Google', async () => {
     const x = await seed('X: to be deleted', day(3), day(3, 11));
     const wId = await seed('W: to be edited', day(4), day(4, 11));
     const u = await seed('U: unchanged', day(5), day(5, 11));
-    const series = await seed('R: weekly, to be deleted', day(6), day(6, 11), { recurrence: ['RRULE:FREQ=WEEKLY;COUNT=10'] });
-    const keptSeries = await seed('S: weekly, unchanged', day(7), day(7, 11), { recurrence: ['RRULE:FREQ=WEEKLY;COUNT=10'] });
+    const series = await seed('R: weekly, to be deleted', day(6), day(6, 11), {
+      recurrence: ['RRULE:FREQ=WEEKLY;COUNT=10'],
+    });
+    const keptSeries = await seed('S: weekly, unchanged', day(7), day(7, 11), {
+      recurrence: ['RRULE:FREQ=WEEKLY;COUNT=10'],
+    });
     expect((await sync()).lastFullSyncReason).toBe('FIRST_SYNC');
     const first = await changesAfter(null);
     const copy = apply(new Map(), first.changes);
@@ -109,8 +135,12 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
 
   test('after the window moved: an event that ended before it is forgotten unasked; a series that ended is looked up and not reported; a deleted one is', async () => {
     const past = await seed('Yesterday', day(-1), day(-1, 11));
-    const endedSeries = await seed('Weekly, last one yesterday', day(-8), day(-8, 11), { recurrence: ['RRULE:FREQ=WEEKLY;COUNT=2'] });
-    const goneSeries = await seed('Weekly, deleted', day(-8, 12), day(-8, 13), { recurrence: ['RRULE:FREQ=WEEKLY;COUNT=2'] });
+    const endedSeries = await seed('Weekly, last one yesterday', day(-8), day(-8, 11), {
+      recurrence: ['RRULE:FREQ=WEEKLY;COUNT=2'],
+    });
+    const goneSeries = await seed('Weekly, deleted', day(-8, 12), day(-8, 13), {
+      recurrence: ['RRULE:FREQ=WEEKLY;COUNT=2'],
+    });
     await sync();
     const first = await changesAfter(null);
     expect(first.changes.map((c) => c.eventId).sort()).toEqual([past, endedSeries, goneSeries].sort());
@@ -121,8 +151,11 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     expect((await sync()).lastError).toBeNull();
     const { changes } = await changesAfter(first.cursor);
     expect(changes).toEqual([{ eventId: goneSeries, status: 'cancelled', event: null }]);
-    // The ended series is looked up (and found); the deleted one is listed as cancelled or looked up; "Yesterday" is not asked about.
-    const gets = (await w.admin.requests({ api: 'calendar', method: 'calendar.events.get' })).map((r) => r.path.split('/').pop());
+    // The ended series is looked up (and found); the deleted one is listed as cancelled or looked up; "Yesterday" is
+    // not asked about.
+    const gets = (await w.admin.requests({ api: 'calendar', method: 'calendar.events.get' })).map((r) =>
+      r.path.split('/').pop(),
+    );
     expect(gets).toContain(endedSeries);
     expect(gets.every((id) => id === endedSeries || id === goneSeries)).toBe(true);
   });
@@ -134,7 +167,11 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     await sync();
     const first = await changesAfter(null);
     await w.admin.request('DELETE', `/users/${AGENT}/events/${x}`);
-    await w.admin.request('PATCH', `/users/${AGENT}/events/${moved}`, { summary: 'Moved to last week', start: { dateTime: day(-7), timeZone: 'UTC' }, end: { dateTime: day(-7, 11), timeZone: 'UTC' } });
+    await w.admin.request('PATCH', `/users/${AGENT}/events/${moved}`, {
+      summary: 'Moved to last week',
+      start: { dateTime: day(-7), timeZone: 'UTC' },
+      end: { dateTime: day(-7, 11), timeZone: 'UTC' },
+    });
     await w.admin.request('PATCH', `/users/${AGENT}/events/${edited}`, { summary: 'Edited in Google' });
     setPastDays(1); // the moved event now ends before the window: only a lookup finds its change
     await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
@@ -145,25 +182,51 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     const done = await sync();
     expect(done).toMatchObject({ lastError: null, lastFullSyncReason: 'FULL_SYNC_REQUIRED' });
     const { changes } = await changesAfter(first.cursor);
-    expect(changes.map((c) => [c.eventId, c.status, c.event?.title ?? null]).sort()).toEqual([[x, 'cancelled', null], [moved, 'confirmed', 'Moved to last week'], [edited, 'confirmed', 'Edited in Google']].sort());
+    expect(changes.map((c) => [c.eventId, c.status, c.event?.title ?? null]).sort()).toEqual(
+      [
+        [x, 'cancelled', null],
+        [moved, 'confirmed', 'Moved to last week'],
+        [edited, 'confirmed', 'Edited in Google'],
+      ].sort(),
+    );
   });
 
-  test('event ids up to Google\'s 1,024 characters: told whole, two sharing a long prefix kept apart, and editable', async () => {
+  test("event ids up to Google's 1,024 characters: told whole, two sharing a long prefix kept apart, and editable", async () => {
     const prefix = 'a'.repeat(300);
     const longA = `${prefix}${'b'.repeat(724)}`; // 1,024 characters, base32hex
     const longB = `${prefix}${'c'.repeat(724)}`;
-    for (const [id, summary] of [[longA, 'Long A'], [longB, 'Long B']]) {
-      const r = await w.admin.request('POST', `/users/${AGENT}/events`, { id, summary, start: { dateTime: day(3), timeZone: 'UTC' }, end: { dateTime: day(3, 11), timeZone: 'UTC' } });
+    for (const [id, summary] of [
+      [longA, 'Long A'],
+      [longB, 'Long B'],
+    ]) {
+      const r = await w.admin.request('POST', `/users/${AGENT}/events`, {
+        id,
+        summary,
+        start: { dateTime: day(3), timeZone: 'UTC' },
+        end: { dateTime: day(3, 11), timeZone: 'UTC' },
+      });
       expect(r.status).toBe(200);
     }
     expect((await sync()).lastError).toBeNull();
     const { changes } = await changesAfter(null);
-    expect(changes.map((c) => [c.eventId.length, c.eventId === longA || c.eventId === longB, c.event?.title]).sort()).toEqual([[1024, true, 'Long A'], [1024, true, 'Long B']]);
-    const upd = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Long A, renamed" }) { id title syncState } }', { id: longA });
+    expect(
+      changes.map((c) => [c.eventId.length, c.eventId === longA || c.eventId === longB, c.event?.title]).sort(),
+    ).toEqual([
+      [1024, true, 'Long A'],
+      [1024, true, 'Long B'],
+    ]);
+    const upd = await gql(
+      'mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Long A, renamed" }) { id title syncState } }',
+      { id: longA },
+    );
     expect(upd.body.errors).toBeUndefined();
     expect(upd.body.data.updateEvent).toEqual({ id: longA, title: 'Long A, renamed', syncState: 'SYNCED' });
     // Not an event id at all (MySQL's ASCII id column cannot even compare it): NOT_FOUND, not a failure.
-    for (const op of ['mutation ($id: ID!) { updateEvent(id: $id, input: { title: "x" }) { id } }', 'mutation ($id: ID!) { deleteEvent(id: $id) }', 'query ($id: ID!) { event(id: $id) { id } }']) {
+    for (const op of [
+      'mutation ($id: ID!) { updateEvent(id: $id, input: { title: "x" }) { id } }',
+      'mutation ($id: ID!) { deleteEvent(id: $id) }',
+      'query ($id: ID!) { event(id: $id) { id } }',
+    ]) {
       const r = await gql(op, { id: 'événement-😀' });
       if (op.startsWith('query')) expect(r.body).toEqual({ data: { event: null } });
       else expect(r.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
@@ -171,15 +234,26 @@ describeEachDb('calendar change feed: a full resync after 410 reconciles', (db) 
     await w.admin.request('DELETE', `/users/${AGENT}/events/${longB}`);
     await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
     await sync();
-    const after = (await changesAfter(null)).changes.slice(2).map((c) => [c.eventId === longA ? 'A' : c.eventId === longB ? 'B' : c.eventId, c.status, c.event?.title ?? null]);
-    expect(after.sort()).toEqual([['A', 'confirmed', 'Long A, renamed'], ['B', 'cancelled', null]]);
+    const after = (await changesAfter(null)).changes
+      .slice(2)
+      .map((c) => [
+        c.eventId === longA ? 'A' : c.eventId === longB ? 'B' : c.eventId,
+        c.status,
+        c.event?.title ?? null,
+      ]);
+    expect(after.sort()).toEqual([
+      ['A', 'confirmed', 'Long A, renamed'],
+      ['B', 'cancelled', null],
+    ]);
   });
 
   test('an occurrence of a series deleted while the token was invalid arrives as a cancelled entry', async () => {
     const series = await seed('Weekly showing', day(2), day(2, 11), { recurrence: ['RRULE:FREQ=WEEKLY;COUNT=5'] });
     await sync();
     const first = await changesAfter(null);
-    const instance = `${series}_${day(9).replace(/[-:]/g, '').replace(/\.\d{3}/, '')}`; // the second occurrence: <series>_YYYYMMDDTHHMMSSZ
+    const instance = `${series}_${day(9)
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '')}`; // the second occurrence: <series>_YYYYMMDDTHHMMSSZ
     const del = await w.admin.request('DELETE', `/users/${AGENT}/events/${instance}`);
     expect(del.status).toBeLessThan(300);
     await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);

@@ -15,9 +15,13 @@ const scope = {
   },
 } as unknown as Scope;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
-const changes = (first: number, after?: string | null) => new CalendarSync({} as ConstructorParameters<typeof CalendarSync>[0]).changes(scope, { first, after });
+const changes = (first: number, after?: string | null) =>
+  new CalendarSync({} as ConstructorParameters<typeof CalendarSync>[0]).changes(scope, { first, after });
 
-const notOurs = expect.objectContaining({ message: '"after" is not a cursor this API returned', extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }) });
+const notOurs = expect.objectContaining({
+  message: '"after" is not a cursor this API returned',
+  extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }),
+});
 
 test('the cursors the feed hands out (the seq as text) pass, as does no cursor (the feed from its start)', async () => {
   for (const after of [b64('0'), b64('1'), b64('42'), b64('9007199254740991'), null, undefined, '']) {
@@ -36,7 +40,9 @@ test.each([
 });
 
 test.each([0, 501, 1.5])('first = %p: BAD_USER_INPUT naming first', async (first) => {
-  await expect(changes(first, null)).rejects.toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' }) }));
+  await expect(changes(first, null)).rejects.toThrow(
+    expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' }) }),
+  );
 });
 
 // Found by these tests (they failed before the fix): the cursor was decoded with Number(text), and Buffer's base64url

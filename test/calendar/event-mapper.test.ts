@@ -7,63 +7,143 @@
 import { SyncStateEnum } from '../../src/contacts/contact.type';
 import { parseDateTime } from '../../src/calendar/date-time.scalar';
 import type { EventInput, EventPatch } from '../../src/calendar/event.input';
-import { googleEventFromInput, googlePatch, isValidTimeZone, sameValue, startMs, toEventType } from '../../src/calendar/event.mapper';
+import {
+  googleEventFromInput,
+  googlePatch,
+  isValidTimeZone,
+  sameValue,
+  startMs,
+  toEventType,
+} from '../../src/calendar/event.mapper';
 
 /** Google's event as the mapper types it (whatever module declares that type). */
 type GEvent = Parameters<typeof toEventType>[0];
 
 const dt = parseDateTime;
-const input = (i: Partial<Omit<EventInput, 'start' | 'end'>> & { start: string; end: string }): EventInput => ({ ...i, start: dt(i.start), end: dt(i.end) }) as EventInput;
+const input = (i: Partial<Omit<EventInput, 'start' | 'end'>> & { start: string; end: string }): EventInput =>
+  ({ ...i, start: dt(i.start), end: dt(i.end) }) as EventInput;
 const patch = (p: Partial<Omit<EventPatch, 'start' | 'end'>> & { start?: string; end?: string }): EventPatch =>
-  ({ ...p, ...(p.start !== undefined ? { start: dt(p.start) } : {}), ...(p.end !== undefined ? { end: dt(p.end) } : {}) }) as EventPatch;
+  ({
+    ...p,
+    ...(p.start !== undefined ? { start: dt(p.start) } : {}),
+    ...(p.end !== undefined ? { end: dt(p.end) } : {}),
+  }) as EventPatch;
 
 /** The BAD_USER_INPUT AppError the mapper throws, naming `field`, its message matching `message`. */
 const badInput = (field: string, message: RegExp | string = /./) =>
-  expect.objectContaining({ name: 'AppError', message: typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message), extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field }) });
+  expect.objectContaining({
+    name: 'AppError',
+    message: typeof message === 'string' ? expect.stringContaining(message) : expect.stringMatching(message),
+    extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field }),
+  });
 
 describe('isValidTimeZone', () => {
-  test.each(['America/Los_Angeles', 'UTC', 'Europe/London', 'America/Argentina/Buenos_Aires', 'Etc/GMT+5', 'Asia/Kolkata'])('%s is an IANA zone', (tz) => {
+  test.each([
+    'America/Los_Angeles',
+    'UTC',
+    'Europe/London',
+    'America/Argentina/Buenos_Aires',
+    'Etc/GMT+5',
+    'Asia/Kolkata',
+  ])('%s is an IANA zone', (tz) => {
     expect(isValidTimeZone(tz)).toBe(true);
   });
 
-  test.each(['', 'Mars/Olympus', '+05:00', '-08:00', 'America/Los Angeles', 'America//Denver', '../etc/passwd', 'America/', '/UTC', 'PST8PDT/'])('%j is not', (tz) => {
+  test.each([
+    '',
+    'Mars/Olympus',
+    '+05:00',
+    '-08:00',
+    'America/Los Angeles',
+    'America//Denver',
+    '../etc/passwd',
+    'America/',
+    '/UTC',
+    'PST8PDT/',
+  ])('%j is not', (tz) => {
     expect(isValidTimeZone(tz)).toBe(false);
   });
 });
 
 describe('googleEventFromInput: timed events', () => {
   test('the times as written (offset kept), our id, the texts; nothing else in the body', () => {
-    const e = googleEventFromInput('abc123', input({ title: 'Showing', description: '12 Elm St', location: 'Springfield', start: '2026-12-24T09:00:00-08:00', end: '2026-12-24T10:30:00-08:00' }));
-    expect(e).toEqual({ id: 'abc123', summary: 'Showing', description: '12 Elm St', location: 'Springfield', start: { dateTime: '2026-12-24T09:00:00-08:00' }, end: { dateTime: '2026-12-24T10:30:00-08:00' } });
+    const e = googleEventFromInput(
+      'abc123',
+      input({
+        title: 'Showing',
+        description: '12 Elm St',
+        location: 'Springfield',
+        start: '2026-12-24T09:00:00-08:00',
+        end: '2026-12-24T10:30:00-08:00',
+      }),
+    );
+    expect(e).toEqual({
+      id: 'abc123',
+      summary: 'Showing',
+      description: '12 Elm St',
+      location: 'Springfield',
+      start: { dateTime: '2026-12-24T09:00:00-08:00' },
+      end: { dateTime: '2026-12-24T10:30:00-08:00' },
+    });
   });
 
   test('absent or null texts are left out of the JSON, not sent as null', () => {
-    const e = googleEventFromInput('abc', input({ title: null, description: undefined, start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z' }));
-    expect(JSON.parse(JSON.stringify(e))).toEqual({ id: 'abc', start: { dateTime: '2026-12-24T09:00:00Z' }, end: { dateTime: '2026-12-24T10:00:00Z' } });
+    const e = googleEventFromInput(
+      'abc',
+      input({ title: null, description: undefined, start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z' }),
+    );
+    expect(JSON.parse(JSON.stringify(e))).toEqual({
+      id: 'abc',
+      start: { dateTime: '2026-12-24T09:00:00Z' },
+      end: { dateTime: '2026-12-24T10:00:00Z' },
+    });
   });
 
   test('a time zone goes on both start and end', () => {
-    const e = googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00-05:00', end: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York' }));
-    expect([e.start, e.end]).toEqual([{ dateTime: '2026-12-24T09:00:00-05:00', timeZone: 'America/New_York' }, { dateTime: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York' }]);
+    const e = googleEventFromInput(
+      'abc',
+      input({ start: '2026-12-24T09:00:00-05:00', end: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York' }),
+    );
+    expect([e.start, e.end]).toEqual([
+      { dateTime: '2026-12-24T09:00:00-05:00', timeZone: 'America/New_York' },
+      { dateTime: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York' },
+    ]);
   });
 
   test('an unknown time zone is BAD_USER_INPUT naming timeZone and quoting it', () => {
-    expect(() => googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z', timeZone: 'Mars/Olympus' }))).toThrow(badInput('timeZone', '"Mars/Olympus"'));
+    expect(() =>
+      googleEventFromInput(
+        'abc',
+        input({ start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z', timeZone: 'Mars/Olympus' }),
+      ),
+    ).toThrow(badInput('timeZone', '"Mars/Olympus"'));
   });
 
   test('end must be after start, compared as instants whatever the offsets', () => {
     // 09:00 in Los Angeles is 17:00Z: an end at 12:00 in New York (17:00Z) is the same instant, 10:00Z is before.
-    for (const end of ['2026-12-24T09:00:00-08:00', '2026-12-24T12:00:00-05:00', '2026-12-24T10:00:00Z', '2026-12-24T08:00:00-08:00']) {
-      expect(() => googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00-08:00', end }))).toThrow(badInput('end', `end (${end}) must be after start (2026-12-24T09:00:00-08:00)`));
+    for (const end of [
+      '2026-12-24T09:00:00-08:00',
+      '2026-12-24T12:00:00-05:00',
+      '2026-12-24T10:00:00Z',
+      '2026-12-24T08:00:00-08:00',
+    ]) {
+      expect(() => googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00-08:00', end }))).toThrow(
+        badInput('end', `end (${end}) must be after start (2026-12-24T09:00:00-08:00)`),
+      );
     }
     // 17:00:01Z is after: wall clock earlier, instant later.
-    expect(googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00-08:00', end: '2026-12-24T12:00:01-05:00' })).end).toEqual({ dateTime: '2026-12-24T12:00:01-05:00' });
+    expect(
+      googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00-08:00', end: '2026-12-24T12:00:01-05:00' })).end,
+    ).toEqual({ dateTime: '2026-12-24T12:00:01-05:00' });
   });
 });
 
 describe('googleEventFromInput: all-day events', () => {
   test('the dates as written, never shifted by the offset (23:00 in Los Angeles on the 24th is the 25th in UTC)', () => {
-    const e = googleEventFromInput('abc', input({ allDay: true, start: '2026-12-24T23:00:00-08:00', end: '2026-12-26T23:00:00-08:00' }));
+    const e = googleEventFromInput(
+      'abc',
+      input({ allDay: true, start: '2026-12-24T23:00:00-08:00', end: '2026-12-26T23:00:00-08:00' }),
+    );
     expect([e.start, e.end]).toEqual([{ date: '2026-12-24' }, { date: '2026-12-26' }]);
   });
 
@@ -78,13 +158,26 @@ describe('googleEventFromInput: all-day events', () => {
   });
 
   test('an end date before the start date is BAD_USER_INPUT naming end', () => {
-    expect(() => googleEventFromInput('abc', input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-23T23:59:59Z' }))).toThrow(badInput('end', 'end (2026-12-23) is before start (2026-12-24)'));
+    expect(() =>
+      googleEventFromInput('abc', input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-23T23:59:59Z' })),
+    ).toThrow(badInput('end', 'end (2026-12-23) is before start (2026-12-24)'));
   });
 
   test('a time zone goes on both dates; an unknown one is refused as for timed events', () => {
-    const e = googleEventFromInput('abc', input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-25T00:00:00Z', timeZone: 'Europe/Paris' }));
-    expect([e.start, e.end]).toEqual([{ date: '2026-12-24', timeZone: 'Europe/Paris' }, { date: '2026-12-25', timeZone: 'Europe/Paris' }]);
-    expect(() => googleEventFromInput('abc', input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-25T00:00:00Z', timeZone: 'Paris' }))).toThrow(badInput('timeZone'));
+    const e = googleEventFromInput(
+      'abc',
+      input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-25T00:00:00Z', timeZone: 'Europe/Paris' }),
+    );
+    expect([e.start, e.end]).toEqual([
+      { date: '2026-12-24', timeZone: 'Europe/Paris' },
+      { date: '2026-12-25', timeZone: 'Europe/Paris' },
+    ]);
+    expect(() =>
+      googleEventFromInput(
+        'abc',
+        input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-25T00:00:00Z', timeZone: 'Paris' }),
+      ),
+    ).toThrow(badInput('timeZone'));
   });
 });
 
@@ -92,13 +185,36 @@ describe('googleEventFromInput: recurrence', () => {
   const timed = { start: '2026-12-24T09:00:00-05:00', end: '2026-12-24T10:00:00-05:00' };
 
   test('a timed series needs a time zone; with one, its lines go as written (trimmed)', () => {
-    expect(() => googleEventFromInput('abc', input({ ...timed, recurrence: ['RRULE:FREQ=WEEKLY;COUNT=10'] }))).toThrow(badInput('timeZone', 'A recurring event needs a timeZone'));
-    const e = googleEventFromInput('abc', input({ ...timed, timeZone: 'America/New_York', recurrence: ['  RRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20271231T000000Z ', 'EXDATE;TZID=America/New_York:20261230T090000'] }));
-    expect(e.recurrence).toEqual(['RRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20271231T000000Z', 'EXDATE;TZID=America/New_York:20261230T090000']);
+    expect(() => googleEventFromInput('abc', input({ ...timed, recurrence: ['RRULE:FREQ=WEEKLY;COUNT=10'] }))).toThrow(
+      badInput('timeZone', 'A recurring event needs a timeZone'),
+    );
+    const e = googleEventFromInput(
+      'abc',
+      input({
+        ...timed,
+        timeZone: 'America/New_York',
+        recurrence: [
+          '  RRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20271231T000000Z ',
+          'EXDATE;TZID=America/New_York:20261230T090000',
+        ],
+      }),
+    );
+    expect(e.recurrence).toEqual([
+      'RRULE:FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20271231T000000Z',
+      'EXDATE;TZID=America/New_York:20261230T090000',
+    ]);
   });
 
   test('an all-day series needs no time zone (its dates do not move)', () => {
-    const e = googleEventFromInput('abc', input({ allDay: true, start: '2026-12-24T00:00:00Z', end: '2026-12-25T00:00:00Z', recurrence: ['RRULE:FREQ=YEARLY'] }));
+    const e = googleEventFromInput(
+      'abc',
+      input({
+        allDay: true,
+        start: '2026-12-24T00:00:00Z',
+        end: '2026-12-25T00:00:00Z',
+        recurrence: ['RRULE:FREQ=YEARLY'],
+      }),
+    );
     expect(e.recurrence).toEqual(['RRULE:FREQ=YEARLY']);
   });
 
@@ -117,7 +233,9 @@ describe('googleEventFromInput: recurrence', () => {
     'EXDATE:20261224T170000Z',
     'exdate:20261224',
   ])('%s is accepted', (line) => {
-    expect(googleEventFromInput('abc', input({ ...timed, timeZone: 'America/New_York', recurrence: [line] })).recurrence).toEqual([line]);
+    expect(
+      googleEventFromInput('abc', input({ ...timed, timeZone: 'America/New_York', recurrence: [line] })).recurrence,
+    ).toEqual([line]);
   });
 
   test.each([
@@ -138,7 +256,12 @@ describe('googleEventFromInput: recurrence', () => {
     ['RDATE:20261224T1700', 'must list dates like 20261224'],
     ['EXDATE:20261224,', 'must list dates like 20261224'],
   ])('%s is BAD_USER_INPUT naming recurrence: %s', (line, why) => {
-    expect(() => googleEventFromInput('abc', input({ ...timed, timeZone: 'America/New_York', recurrence: ['RRULE:FREQ=DAILY', line] }))).toThrow(badInput('recurrence', why));
+    expect(() =>
+      googleEventFromInput(
+        'abc',
+        input({ ...timed, timeZone: 'America/New_York', recurrence: ['RRULE:FREQ=DAILY', line] }),
+      ),
+    ).toThrow(badInput('recurrence', why));
   });
 
   test('a long bad line is quoted cut to 80 characters', () => {
@@ -155,13 +278,24 @@ describe('googleEventFromInput: recurrence', () => {
 });
 
 describe('googleEventFromInput: attendees', () => {
-  test('trimmed, lower-cased, each address once (first occurrence\'s place); no response status on insert', () => {
-    const e = googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z', attendees: [' Ann@Acme.test', 'bob@acme.test', 'ANN@acme.test ', 'cy@acme.test'] }));
+  test("trimmed, lower-cased, each address once (first occurrence's place); no response status on insert", () => {
+    const e = googleEventFromInput(
+      'abc',
+      input({
+        start: '2026-12-24T09:00:00Z',
+        end: '2026-12-24T10:00:00Z',
+        attendees: [' Ann@Acme.test', 'bob@acme.test', 'ANN@acme.test ', 'cy@acme.test'],
+      }),
+    );
     expect(e.attendees).toEqual([{ email: 'ann@acme.test' }, { email: 'bob@acme.test' }, { email: 'cy@acme.test' }]);
   });
 
   test('none, or an empty list: no attendees key (Google keeps its organizer default)', () => {
-    for (const attendees of [undefined, null, []]) expect('attendees' in googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z', attendees }))).toBe(false);
+    for (const attendees of [undefined, null, []])
+      expect(
+        'attendees' in
+          googleEventFromInput('abc', input({ start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z', attendees })),
+      ).toBe(false);
   });
 });
 
@@ -174,9 +308,17 @@ describe('googlePatch', () => {
     location: '12 Elm St',
     start: { dateTime: '2026-12-24T09:00:00-05:00', timeZone: 'America/New_York' },
     end: { dateTime: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York' },
-    attendees: [{ email: 'Ann@acme.test', responseStatus: 'accepted', displayName: 'Ann' }, { email: 'bob@acme.test', responseStatus: 'declined' }],
+    attendees: [
+      { email: 'Ann@acme.test', responseStatus: 'accepted', displayName: 'Ann' },
+      { email: 'bob@acme.test', responseStatus: 'declined' },
+    ],
   };
-  const ALL_DAY: GEvent = { id: 'ev2', summary: 'Open house', start: { date: '2026-12-24' }, end: { date: '2026-12-26' } };
+  const ALL_DAY: GEvent = {
+    id: 'ev2',
+    summary: 'Open house',
+    start: { date: '2026-12-24' },
+    end: { date: '2026-12-26' },
+  };
   const SERIES: GEvent = { ...TIMED, id: 'ev3', recurrence: ['RRULE:FREQ=WEEKLY'] };
 
   test('an empty patch changes nothing', () => {
@@ -184,19 +326,31 @@ describe('googlePatch', () => {
   });
 
   test('texts: a value is set, null clears (sent as ""), absent is left alone', () => {
-    expect(googlePatch(TIMED, patch({ title: 'Closing', description: null }))).toEqual({ summary: 'Closing', description: '' });
+    expect(googlePatch(TIMED, patch({ title: 'Closing', description: null }))).toEqual({
+      summary: 'Closing',
+      description: '',
+    });
     expect(googlePatch(TIMED, patch({ location: null }))).toEqual({ location: '' });
   });
 
   test('attendees: the whole list, normalised; those already invited keep their answer (matched whatever the case), new ones need to act', () => {
     const body = googlePatch(TIMED, patch({ attendees: ['ann@ACME.test', ' cy@acme.test ', 'Cy@acme.test'] }));
-    expect(body).toEqual({ attendees: [{ email: 'ann@acme.test', responseStatus: 'accepted' }, { email: 'cy@acme.test', responseStatus: 'needsAction' }] });
+    expect(body).toEqual({
+      attendees: [
+        { email: 'ann@acme.test', responseStatus: 'accepted' },
+        { email: 'cy@acme.test', responseStatus: 'needsAction' },
+      ],
+    });
     expect(googlePatch(TIMED, patch({ attendees: null }))).toEqual({ attendees: [] });
-    expect(googlePatch({ ...TIMED, attendees: undefined }, patch({ attendees: ['ann@acme.test'] }))).toEqual({ attendees: [{ email: 'ann@acme.test', responseStatus: 'needsAction' }] });
+    expect(googlePatch({ ...TIMED, attendees: undefined }, patch({ attendees: ['ann@acme.test'] }))).toEqual({
+      attendees: [{ email: 'ann@acme.test', responseStatus: 'needsAction' }],
+    });
   });
 
   test('recurrence: lines checked and trimmed; null or [] ends the series ([] sent)', () => {
-    expect(googlePatch(TIMED, patch({ recurrence: [' RRULE:FREQ=DAILY;COUNT=5 '] }))).toEqual({ recurrence: ['RRULE:FREQ=DAILY;COUNT=5'] });
+    expect(googlePatch(TIMED, patch({ recurrence: [' RRULE:FREQ=DAILY;COUNT=5 '] }))).toEqual({
+      recurrence: ['RRULE:FREQ=DAILY;COUNT=5'],
+    });
     expect(googlePatch(SERIES, patch({ recurrence: null }))).toEqual({ recurrence: [] });
     expect(googlePatch(SERIES, patch({ recurrence: [] }))).toEqual({ recurrence: [] });
     expect(() => googlePatch(TIMED, patch({ recurrence: ['RRULE:FREQ=HOURLY'] }))).toThrow(badInput('recurrence'));
@@ -207,7 +361,9 @@ describe('googlePatch', () => {
       start: { dateTime: '2026-12-24T08:00:00-05:00', timeZone: 'America/New_York' },
       end: { dateTime: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York' },
     });
-    expect(() => googlePatch(TIMED, patch({ start: '2026-12-24T11:00:00-05:00' }))).toThrow(badInput('end', 'must be after start'));
+    expect(() => googlePatch(TIMED, patch({ start: '2026-12-24T11:00:00-05:00' }))).toThrow(
+      badInput('end', 'must be after start'),
+    );
   });
 
   test('a new time zone alone: the same times sent again in it; an unknown one refused', () => {
@@ -219,42 +375,78 @@ describe('googlePatch', () => {
   });
 
   test('a series keeps needing its time zone: clearing it is refused, unless the same patch ends the series', () => {
-    expect(() => googlePatch(SERIES, patch({ timeZone: null }))).toThrow(badInput('timeZone', 'A recurring event needs a timeZone'));
-    expect(googlePatch(SERIES, patch({ timeZone: null, recurrence: [] }))).toEqual({ recurrence: [], start: { dateTime: '2026-12-24T09:00:00-05:00' }, end: { dateTime: '2026-12-24T10:00:00-05:00' } });
+    expect(() => googlePatch(SERIES, patch({ timeZone: null }))).toThrow(
+      badInput('timeZone', 'A recurring event needs a timeZone'),
+    );
+    expect(googlePatch(SERIES, patch({ timeZone: null, recurrence: [] }))).toEqual({
+      recurrence: [],
+      start: { dateTime: '2026-12-24T09:00:00-05:00' },
+      end: { dateTime: '2026-12-24T10:00:00-05:00' },
+    });
     // Moving a series keeps its zone.
-    expect(googlePatch(SERIES, patch({ start: '2026-12-24T08:00:00-05:00' })).start).toEqual({ dateTime: '2026-12-24T08:00:00-05:00', timeZone: 'America/New_York' });
+    expect(googlePatch(SERIES, patch({ start: '2026-12-24T08:00:00-05:00' })).start).toEqual({
+      dateTime: '2026-12-24T08:00:00-05:00',
+      timeZone: 'America/New_York',
+    });
   });
 
   // Found by this test (it failed before the fix): a patch that only adds a recurrence to a timed event without a time
   // zone was let through, Google answered events.patch 400 "Missing time zone definition for start time", and the
   // write stayed FAILED in the outbox instead of being BAD_USER_INPUT at once, as on create.
   test('adding a recurrence to a timed event without a time zone is BAD_USER_INPUT naming timeZone, as on create', () => {
-    const noZone: GEvent = { id: 'ev4', start: { dateTime: '2026-12-24T09:00:00-05:00' }, end: { dateTime: '2026-12-24T10:00:00-05:00' } };
-    expect(() => googlePatch(noZone, patch({ recurrence: ['RRULE:FREQ=WEEKLY'] }))).toThrow(badInput('timeZone', 'A recurring event needs a timeZone'));
+    const noZone: GEvent = {
+      id: 'ev4',
+      start: { dateTime: '2026-12-24T09:00:00-05:00' },
+      end: { dateTime: '2026-12-24T10:00:00-05:00' },
+    };
+    expect(() => googlePatch(noZone, patch({ recurrence: ['RRULE:FREQ=WEEKLY'] }))).toThrow(
+      badInput('timeZone', 'A recurring event needs a timeZone'),
+    );
   });
 
-  test('timed → all-day: the current times\' dates as written become the dates', () => {
-    const late: GEvent = { start: { dateTime: '2026-12-24T23:00:00-08:00' }, end: { dateTime: '2026-12-25T23:30:00-08:00' } };
-    expect(googlePatch(late, patch({ allDay: true }))).toEqual({ start: { date: '2026-12-24' }, end: { date: '2026-12-25' } });
+  test("timed → all-day: the current times' dates as written become the dates", () => {
+    const late: GEvent = {
+      start: { dateTime: '2026-12-24T23:00:00-08:00' },
+      end: { dateTime: '2026-12-25T23:30:00-08:00' },
+    };
+    expect(googlePatch(late, patch({ allDay: true }))).toEqual({
+      start: { date: '2026-12-24' },
+      end: { date: '2026-12-25' },
+    });
   });
 
   test('all-day: a new end alone is checked against the current start date; the same day means one day', () => {
-    expect(googlePatch(ALL_DAY, patch({ end: '2026-12-28T00:00:00Z' }))).toEqual({ start: { date: '2026-12-24' }, end: { date: '2026-12-28' } });
-    expect(googlePatch(ALL_DAY, patch({ end: '2026-12-24T00:00:00Z' }))).toEqual({ start: { date: '2026-12-24' }, end: { date: '2026-12-25' } });
-    expect(() => googlePatch(ALL_DAY, patch({ end: '2026-12-20T00:00:00Z' }))).toThrow(badInput('end', 'is before start'));
+    expect(googlePatch(ALL_DAY, patch({ end: '2026-12-28T00:00:00Z' }))).toEqual({
+      start: { date: '2026-12-24' },
+      end: { date: '2026-12-28' },
+    });
+    expect(googlePatch(ALL_DAY, patch({ end: '2026-12-24T00:00:00Z' }))).toEqual({
+      start: { date: '2026-12-24' },
+      end: { date: '2026-12-25' },
+    });
+    expect(() => googlePatch(ALL_DAY, patch({ end: '2026-12-20T00:00:00Z' }))).toThrow(
+      badInput('end', 'is before start'),
+    );
   });
 
   test('all-day → timed with new times: dateTimes sent', () => {
-    expect(googlePatch(ALL_DAY, patch({ allDay: false, start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z' }))).toEqual({ start: { dateTime: '2026-12-24T09:00:00Z' }, end: { dateTime: '2026-12-24T10:00:00Z' } });
+    expect(
+      googlePatch(ALL_DAY, patch({ allDay: false, start: '2026-12-24T09:00:00Z', end: '2026-12-24T10:00:00Z' })),
+    ).toEqual({ start: { dateTime: '2026-12-24T09:00:00Z' }, end: { dateTime: '2026-12-24T10:00:00Z' } });
   });
 
-  test('an event without times (as some of Google\'s answers are) cannot have one of them changed alone', () => {
-    expect(() => googlePatch({ id: 'x' }, patch({ end: '2026-12-24T10:00:00Z' }))).toThrow(badInput('start', 'start and end are both needed'));
+  test("an event without times (as some of Google's answers are) cannot have one of them changed alone", () => {
+    expect(() => googlePatch({ id: 'x' }, patch({ end: '2026-12-24T10:00:00Z' }))).toThrow(
+      badInput('start', 'start and end are both needed'),
+    );
   });
 
   test('the event given is not changed', () => {
     const current = structuredClone(TIMED);
-    googlePatch(current, patch({ title: 'X', attendees: ['z@acme.test'], start: '2026-12-24T08:00:00-05:00', timeZone: 'UTC' }));
+    googlePatch(
+      current,
+      patch({ title: 'X', attendees: ['z@acme.test'], start: '2026-12-24T08:00:00-05:00', timeZone: 'UTC' }),
+    );
     expect(current).toEqual(TIMED);
   });
 });
@@ -262,7 +454,9 @@ describe('googlePatch', () => {
 describe('startMs', () => {
   test('a timed event: its start instant; an all-day event: its date at 00:00 UTC', () => {
     expect(startMs({ start: { dateTime: '2026-12-24T09:00:00-08:00' } })).toBe(Date.parse('2026-12-24T17:00:00Z'));
-    expect(startMs({ start: { date: '2026-12-24', timeZone: 'America/Los_Angeles' } })).toBe(Date.parse('2026-12-24T00:00:00Z'));
+    expect(startMs({ start: { date: '2026-12-24', timeZone: 'America/Los_Angeles' } })).toBe(
+      Date.parse('2026-12-24T00:00:00Z'),
+    );
   });
 });
 
@@ -277,7 +471,11 @@ describe('toEventType', () => {
       start: { dateTime: '2026-12-24T09:00:00-08:00', timeZone: 'America/Los_Angeles' },
       end: { dateTime: '2026-12-24T10:00:00-08:00', timeZone: 'America/Los_Angeles' },
       status: 'tentative',
-      attendees: [{ email: 'ann@acme.test', responseStatus: 'accepted', self: true }, { email: 'bob@acme.test' }, { displayName: 'no address' }],
+      attendees: [
+        { email: 'ann@acme.test', responseStatus: 'accepted', self: true },
+        { email: 'bob@acme.test' },
+        { displayName: 'no address' },
+      ],
       recurrence: ['RRULE:FREQ=WEEKLY'],
       etag: '"3"',
     };
@@ -295,7 +493,10 @@ describe('toEventType', () => {
       endDate: null,
       timeZone: 'America/Los_Angeles',
       status: 'tentative',
-      attendees: [{ email: 'ann@acme.test', responseStatus: 'accepted' }, { email: 'bob@acme.test', responseStatus: 'needsAction' }],
+      attendees: [
+        { email: 'ann@acme.test', responseStatus: 'accepted' },
+        { email: 'bob@acme.test', responseStatus: 'needsAction' },
+      ],
       recurrence: ['RRULE:FREQ=WEEKLY'],
       etag: '"3"',
       syncState: SyncStateEnum.SYNCED,
@@ -305,19 +506,52 @@ describe('toEventType', () => {
 
   test('an all-day event: its dates as Google has them, start and end at 00:00 UTC of those dates', () => {
     const t = toEventType({ id: 'ev2', start: { date: '2026-12-24' }, end: { date: '2026-12-26' } });
-    expect([t.allDay, t.startDate, t.endDate, t.start, t.end]).toEqual([true, '2026-12-24', '2026-12-26', new Date('2026-12-24T00:00:00Z'), new Date('2026-12-26T00:00:00Z')]);
+    expect([t.allDay, t.startDate, t.endDate, t.start, t.end]).toEqual([
+      true,
+      '2026-12-24',
+      '2026-12-26',
+      new Date('2026-12-24T00:00:00Z'),
+      new Date('2026-12-26T00:00:00Z'),
+    ]);
   });
 
   test('what Google leaves out: null texts, no zone, confirmed, no attendees, no recurrence, no etag', () => {
-    const t = toEventType({ id: 'ev3', start: { dateTime: '2026-12-24T09:00:00Z' }, end: { dateTime: '2026-12-24T10:00:00Z' } });
-    expect(t).toMatchObject({ recurringEventId: null, title: null, description: null, location: null, timeZone: null, status: 'confirmed', attendees: [], recurrence: [], etag: null });
+    const t = toEventType({
+      id: 'ev3',
+      start: { dateTime: '2026-12-24T09:00:00Z' },
+      end: { dateTime: '2026-12-24T10:00:00Z' },
+    });
+    expect(t).toMatchObject({
+      recurringEventId: null,
+      title: null,
+      description: null,
+      location: null,
+      timeZone: null,
+      status: 'confirmed',
+      attendees: [],
+      recurrence: [],
+      etag: null,
+    });
   });
 
   test('the local row gives the sync state; its error only while not SYNCED', () => {
-    const e: GEvent = { id: 'ev4', start: { dateTime: '2026-12-24T09:00:00Z' }, end: { dateTime: '2026-12-24T10:00:00Z' } };
-    expect(toEventType(e, { syncState: 'FAILED', syncError: 'Google refused it' })).toMatchObject({ syncState: SyncStateEnum.FAILED, syncError: 'Google refused it' });
-    expect(toEventType(e, { syncState: 'PENDING', syncError: null })).toMatchObject({ syncState: SyncStateEnum.PENDING, syncError: null });
-    expect(toEventType(e, { syncState: 'SYNCED', syncError: 'an old error' })).toMatchObject({ syncState: SyncStateEnum.SYNCED, syncError: null });
+    const e: GEvent = {
+      id: 'ev4',
+      start: { dateTime: '2026-12-24T09:00:00Z' },
+      end: { dateTime: '2026-12-24T10:00:00Z' },
+    };
+    expect(toEventType(e, { syncState: 'FAILED', syncError: 'Google refused it' })).toMatchObject({
+      syncState: SyncStateEnum.FAILED,
+      syncError: 'Google refused it',
+    });
+    expect(toEventType(e, { syncState: 'PENDING', syncError: null })).toMatchObject({
+      syncState: SyncStateEnum.PENDING,
+      syncError: null,
+    });
+    expect(toEventType(e, { syncState: 'SYNCED', syncError: 'an old error' })).toMatchObject({
+      syncState: SyncStateEnum.SYNCED,
+      syncError: null,
+    });
     expect(toEventType(e, null)).toMatchObject({ syncState: SyncStateEnum.SYNCED, syncError: null });
   });
 });
@@ -348,15 +582,26 @@ describe('sameValue: is what we wrote what Google holds?', () => {
   });
 
   test('a dateTime is compared as an instant (Google may write it in another offset); other strings are not', () => {
-    expect(sameValue({ dateTime: '2026-12-24T09:00:00-08:00' }, { dateTime: '2026-12-24T17:00:00Z', timeZone: 'America/Los_Angeles' })).toBe(true);
+    expect(
+      sameValue(
+        { dateTime: '2026-12-24T09:00:00-08:00' },
+        { dateTime: '2026-12-24T17:00:00Z', timeZone: 'America/Los_Angeles' },
+      ),
+    ).toBe(true);
     expect(sameValue({ dateTime: '2026-12-24T09:00:00-08:00' }, { dateTime: '2026-12-24T09:00:00Z' })).toBe(false);
     expect(sameValue({ date: '2026-12-24' }, { date: '2026-12-24T00:00:00Z' })).toBe(false);
   });
 
   // Our writes lower-case the addresses, and Google answers them lower-cased (as the emulator does).
-  test('attendees are matched by address whatever the order, each compared within Google\'s', () => {
-    const ours = [{ email: 'ann@acme.test', responseStatus: 'accepted' }, { email: 'bob@acme.test', responseStatus: 'needsAction' }];
-    const google = [{ email: 'bob@acme.test', responseStatus: 'needsAction', displayName: 'Bob' }, { email: 'ann@acme.test', responseStatus: 'accepted', self: true }];
+  test("attendees are matched by address whatever the order, each compared within Google's", () => {
+    const ours = [
+      { email: 'ann@acme.test', responseStatus: 'accepted' },
+      { email: 'bob@acme.test', responseStatus: 'needsAction' },
+    ];
+    const google = [
+      { email: 'bob@acme.test', responseStatus: 'needsAction', displayName: 'Bob' },
+      { email: 'ann@acme.test', responseStatus: 'accepted', self: true },
+    ];
     expect(sameValue(ours, google)).toBe(true);
     expect(sameValue(ours, [google[0], { ...google[1], responseStatus: 'declined' }])).toBe(false);
     expect(sameValue(ours, [google[0], { email: 'cy@acme.test', responseStatus: 'accepted' }])).toBe(false);
@@ -378,36 +623,112 @@ describe('round trips', () => {
     etag: '"1"',
     status: 'confirmed',
     htmlLink: 'https://calendar.test/e',
-    start: { ...body.start, ...(body.start?.dateTime ? { dateTime: new Date(body.start.dateTime).toISOString().replace('.000Z', 'Z') } : {}) },
-    end: { ...body.end, ...(body.end?.dateTime ? { dateTime: new Date(body.end.dateTime).toISOString().replace('.000Z', 'Z') } : {}) },
-    ...(body.attendees ? { attendees: [...body.attendees].reverse().map((a) => ({ ...a, responseStatus: 'needsAction', displayName: a.email })) } : {}),
+    start: {
+      ...body.start,
+      ...(body.start?.dateTime ? { dateTime: new Date(body.start.dateTime).toISOString().replace('.000Z', 'Z') } : {}),
+    },
+    end: {
+      ...body.end,
+      ...(body.end?.dateTime ? { dateTime: new Date(body.end.dateTime).toISOString().replace('.000Z', 'Z') } : {}),
+    },
+    ...(body.attendees
+      ? {
+          attendees: [...body.attendees]
+            .reverse()
+            .map((a) => ({ ...a, responseStatus: 'needsAction', displayName: a.email })),
+        }
+      : {}),
   });
 
   test('input → Google → our Event: the same texts, instants, zone, attendees and recurrence', () => {
-    const i = input({ title: 'Showing', location: '12 Elm St', start: '2026-12-24T09:00:00-05:00', end: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York', attendees: ['Bob@acme.test', 'ann@acme.test'], recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4'] });
+    const i = input({
+      title: 'Showing',
+      location: '12 Elm St',
+      start: '2026-12-24T09:00:00-05:00',
+      end: '2026-12-24T10:00:00-05:00',
+      timeZone: 'America/New_York',
+      attendees: ['Bob@acme.test', 'ann@acme.test'],
+      recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4'],
+    });
     const body = googleEventFromInput('ev1', i);
     const t = toEventType(asGoogleHolds(body));
-    expect(t).toMatchObject({ id: 'ev1', title: 'Showing', description: null, location: '12 Elm St', allDay: false, timeZone: 'America/New_York', recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4'], status: 'confirmed', etag: '"1"' });
+    expect(t).toMatchObject({
+      id: 'ev1',
+      title: 'Showing',
+      description: null,
+      location: '12 Elm St',
+      allDay: false,
+      timeZone: 'America/New_York',
+      recurrence: ['RRULE:FREQ=WEEKLY;COUNT=4'],
+      status: 'confirmed',
+      etag: '"1"',
+    });
     expect([t.start, t.end]).toEqual([i.start.instant, i.end.instant]);
     expect(t.attendees.map((a) => a.email).sort()).toEqual(['ann@acme.test', 'bob@acme.test']);
     // And every field of the body is found in what Google holds (a delivery recognises its own write).
-    for (const [k, v] of Object.entries(body)) expect([k, sameValue(v, (asGoogleHolds(body) as Record<string, unknown>)[k])]).toEqual([k, true]);
+    for (const [k, v] of Object.entries(body))
+      expect([k, sameValue(v, (asGoogleHolds(body) as Record<string, unknown>)[k])]).toEqual([k, true]);
   });
 
   test('an all-day input → Google → our Event: the dates as written, end exclusive', () => {
-    const t = toEventType(asGoogleHolds(googleEventFromInput('ev2', input({ allDay: true, start: '2026-12-24T23:00:00-08:00', end: '2026-12-24T23:00:00-08:00' }))));
+    const t = toEventType(
+      asGoogleHolds(
+        googleEventFromInput(
+          'ev2',
+          input({ allDay: true, start: '2026-12-24T23:00:00-08:00', end: '2026-12-24T23:00:00-08:00' }),
+        ),
+      ),
+    );
     expect([t.allDay, t.startDate, t.endDate]).toEqual([true, '2026-12-24', '2026-12-25']);
   });
 
   test('a patch applied → our Event shows it; a patch of the values the event already has finds nothing to change', () => {
-    const current = asGoogleHolds(googleEventFromInput('ev1', input({ title: 'Showing', start: '2026-12-24T09:00:00-05:00', end: '2026-12-24T10:00:00-05:00', timeZone: 'America/New_York', attendees: ['ann@acme.test'] })));
-    const body = googlePatch(current, patch({ title: 'Closing', start: '2026-12-24T11:00:00-05:00', end: '2026-12-24T12:00:00-05:00', attendees: ['ann@acme.test', 'bob@acme.test'] }));
+    const current = asGoogleHolds(
+      googleEventFromInput(
+        'ev1',
+        input({
+          title: 'Showing',
+          start: '2026-12-24T09:00:00-05:00',
+          end: '2026-12-24T10:00:00-05:00',
+          timeZone: 'America/New_York',
+          attendees: ['ann@acme.test'],
+        }),
+      ),
+    );
+    const body = googlePatch(
+      current,
+      patch({
+        title: 'Closing',
+        start: '2026-12-24T11:00:00-05:00',
+        end: '2026-12-24T12:00:00-05:00',
+        attendees: ['ann@acme.test', 'bob@acme.test'],
+      }),
+    );
     const t = toEventType({ ...current, ...body });
-    expect([t.title, t.start, t.end, t.attendees]).toEqual(['Closing', new Date('2026-12-24T16:00:00Z'), new Date('2026-12-24T17:00:00Z'), [{ email: 'ann@acme.test', responseStatus: 'needsAction' }, { email: 'bob@acme.test', responseStatus: 'needsAction' }]]);
+    expect([t.title, t.start, t.end, t.attendees]).toEqual([
+      'Closing',
+      new Date('2026-12-24T16:00:00Z'),
+      new Date('2026-12-24T17:00:00Z'),
+      [
+        { email: 'ann@acme.test', responseStatus: 'needsAction' },
+        { email: 'bob@acme.test', responseStatus: 'needsAction' },
+      ],
+    ]);
 
     // The same values again (times in another offset, attendees in another order and case): every field the same.
-    const again = googlePatch(current, patch({ title: 'Showing', start: '2026-12-24T14:00:00Z', end: '2026-12-24T15:00:00Z', attendees: ['ANN@acme.test'], location: null }));
-    expect(Object.entries(again).map(([k, v]) => [k, sameValue(v, (current as Record<string, unknown>)[k])])).toEqual(Object.keys(again).map((k) => [k, true]));
+    const again = googlePatch(
+      current,
+      patch({
+        title: 'Showing',
+        start: '2026-12-24T14:00:00Z',
+        end: '2026-12-24T15:00:00Z',
+        attendees: ['ANN@acme.test'],
+        location: null,
+      }),
+    );
+    expect(Object.entries(again).map(([k, v]) => [k, sameValue(v, (current as Record<string, unknown>)[k])])).toEqual(
+      Object.keys(again).map((k) => [k, true]),
+    );
     // A real change is seen.
     const moved = googlePatch(current, patch({ start: '2026-12-24T09:30:00-05:00' }));
     expect(sameValue(moved.start, current.start)).toBe(false);

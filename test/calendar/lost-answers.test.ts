@@ -28,11 +28,31 @@ describeEachDb('calendar writes whose answer was lost', (db) => {
 
   const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
   const create = async (title: string) =>
-    (await gql(`mutation { createEvent(input: { title: "${title}", start: "2026-12-07T10:00:00Z", end: "2026-12-07T11:00:00Z" }) { id syncState } }`)).body.data.createEvent as { id: string; syncState: string };
-  const move = (id: string, location: string) => gql('mutation ($id: ID!, $l: String!) { updateEvent(id: $id, input: { location: $l }) { syncState } }', { id, l: location });
-  const inGoogle = async (id: string) => (await w.admin.request<Array<{ id: string; location?: string; description?: string }>>('GET', `/users/${AGENT}/events`)).body.find((e) => e.id === id);
-  const settled = (id: string) => until(`event ${id} settled`, () => db().ds.getRepository(CalendarEvent).findOneBy({ googleEventId: id }), (r) => Boolean(r && !r.pendingOp));
-  const patchStatuses = async () => (await w.admin.requests({ api: 'calendar', method: PATCH })).filter((r) => r.user === AGENT).map((r) => r.status);
+    (
+      await gql(
+        `mutation { createEvent(input: { title: "${title}", start: "2026-12-07T10:00:00Z", end: "2026-12-07T11:00:00Z" }) { id syncState } }`,
+      )
+    ).body.data.createEvent as { id: string; syncState: string };
+  const move = (id: string, location: string) =>
+    gql('mutation ($id: ID!, $l: String!) { updateEvent(id: $id, input: { location: $l }) { syncState } }', {
+      id,
+      l: location,
+    });
+  const inGoogle = async (id: string) =>
+    (
+      await w.admin.request<Array<{ id: string; location?: string; description?: string }>>(
+        'GET',
+        `/users/${AGENT}/events`,
+      )
+    ).body.find((e) => e.id === id);
+  const settled = (id: string) =>
+    until(
+      `event ${id} settled`,
+      () => db().ds.getRepository(CalendarEvent).findOneBy({ googleEventId: id }),
+      (r) => Boolean(r && !r.pendingOp),
+    );
+  const patchStatuses = async () =>
+    (await w.admin.requests({ api: 'calendar', method: PATCH })).filter((r) => r.user === AGENT).map((r) => r.status);
 
   test('our patch applied, its answer lost, retried: Google has our value; SYNCED, not CONFLICT', async () => {
     const e = await create('Lost once');
@@ -48,14 +68,21 @@ describeEachDb('calendar writes whose answer was lost', (db) => {
   test('the same for attendees (Google adds to each: self, organizer) and for a field cleared: SYNCED, not CONFLICT', async () => {
     const e = await create('Lost attendees');
     await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
-    const r = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { attendees: ["agent@alpha.test", "Ada@Buyers.test"] }) { syncState } }', { id: e.id });
+    const r = await gql(
+      'mutation ($id: ID!) { updateEvent(id: $id, input: { attendees: ["agent@alpha.test", "Ada@Buyers.test"] }) { syncState } }',
+      { id: e.id },
+    );
     expect(r.body.data.updateEvent.syncState).toBe('SYNCED');
     await move(e.id, 'Somewhere');
     await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
-    const cleared = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { location: "" }) { syncState } }', { id: e.id });
+    const cleared = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { location: "" }) { syncState } }', {
+      id: e.id,
+    });
     expect(cleared.body.data.updateEvent.syncState).toBe('SYNCED');
     await w.admin.addFault({ api: 'calendar', method: PATCH, afterCommit: true, count: 1 });
-    const noGuests = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { attendees: [] }) { syncState } }', { id: e.id });
+    const noGuests = await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { attendees: [] }) { syncState } }', {
+      id: e.id,
+    });
     expect(noGuests.body.data.updateEvent.syncState).toBe('SYNCED'); // Google leaves the empty list out of its answer
   });
 
@@ -66,7 +93,11 @@ describeEachDb('calendar writes whose answer was lost', (db) => {
     const first = move(e.id, '1 First St');
     await w.admin.waitHeld(lost.id); // Google has "1 First St"; we have not heard
     const second = move(e.id, '2 Second St'); // merged into the pending patch
-    await until('the second change recorded', async () => (await db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: e.id })).body, (b) => Boolean(b?.includes('2 Second St')));
+    await until(
+      'the second change recorded',
+      async () => (await db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: e.id })).body,
+      (b) => Boolean(b?.includes('2 Second St')),
+    );
     await w.admin.release(lost.id);
     const answers = await Promise.all([first, second]);
     expect(answers.map((a) => a.body.data?.updateEvent.syncState)).toEqual(['SYNCED', 'SYNCED']);

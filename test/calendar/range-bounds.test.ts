@@ -36,7 +36,9 @@ const MIB = 1024 * 1024;
  * the bounds the 20 views are 20 loads of ~73,600 events each held at once: 20 × 73,600 × 1.4 KB ≈ 1.9 GiB.
  */
 const MAX_GROWTH_MIB = 512;
-/** The cap of this test's gateway (CALENDAR_MAX_EVENTS_PER_VIEW); the default, MAX_EVENTS_PER_LOAD, works the same way. */
+/**
+ * The cap of this test's gateway (CALENDAR_MAX_EVENTS_PER_VIEW); the default, MAX_EVENTS_PER_LOAD, works the same way.
+ */
 const CAP = 2000;
 
 describeEachDb('calendar range bounds', (db) => {
@@ -49,7 +51,14 @@ describeEachDb('calendar range bounds', (db) => {
     // become a timeout (UPSTREAM_UNAVAILABLE) and fail the test for the machine's speed.
     // CALENDAR_MAX_EVENTS_PER_VIEW below one page (2500): the first page already crosses the cap, so the emulator
     // expands the 73,600 instances once, not once per page (seconds each, minutes on a loaded 2-core machine).
-    w = await startWorld(db(), { users: [AGENT, BUSY, 'boss@alpha.test'], env: { CALENDAR_CACHE_SECONDS: '60', GOOGLE_REQUEST_TIMEOUT_MS: '600000', CALENDAR_MAX_EVENTS_PER_VIEW: String(CAP) } });
+    w = await startWorld(db(), {
+      users: [AGENT, BUSY, 'boss@alpha.test'],
+      env: {
+        CALENDAR_CACHE_SECONDS: '60',
+        GOOGLE_REQUEST_TIMEOUT_MS: '600000',
+        CALENDAR_MAX_EVENTS_PER_VIEW: String(CAP),
+      },
+    });
     token = await w.token(AGENT);
     busyToken = await w.token(BUSY);
   });
@@ -57,20 +66,29 @@ describeEachDb('calendar range bounds', (db) => {
   beforeEach(() => w.admin.clearRequests());
 
   const view = (from: Date, to: Date, as: string) =>
-    w.gw.gql('query ($f: DateTime!, $t: DateTime!) { events(from: $f, to: $t, first: 100) { totalCount edges { node { title start attendees { email } } } } }', { token: as, variables: { f: from.toISOString(), t: to.toISOString() } });
+    w.gw.gql(
+      'query ($f: DateTime!, $t: DateTime!) { events(from: $f, to: $t, first: 100) { totalCount edges { node { title start attendees { email } } } } }',
+      { token: as, variables: { f: from.toISOString(), t: to.toISOString() } },
+    );
   /** The views' events.list calls (expanded, ordered listings) made as `user`, with the window each asked for. */
   const listCalls = async (user: string) =>
     (await w.admin.requests({ api: 'calendar', method: 'calendar.events.list' }))
       .filter((c) => c.user === user && /singleEvents=true/.test(c.query ?? ''))
-      .map((c) => { const q = new URLSearchParams(c.query); return { timeMin: q.get('timeMin'), timeMax: q.get('timeMax'), status: c.status }; });
+      .map((c) => {
+        const q = new URLSearchParams(c.query);
+        return { timeMin: q.get('timeMin'), timeMax: q.get('timeMax'), status: c.status };
+      });
 
-  test('200 daily series with attendees, 20 parallel 366-day views with `from` shifted by 1 ms each: one load\'s pages of events.list, bounded memory, and every view answers BAD_USER_INPUT with the cap, not a partial list', async () => {
+  test("200 daily series with attendees, 20 parallel 366-day views with `from` shifted by 1 ms each: one load's pages of events.list, bounded memory, and every view answers BAD_USER_INPUT with the cap, not a partial list", async () => {
     const series = Array.from({ length: 200 }, (_, i) => ({
       summary: `Daily ${i}`,
       start: { dateTime: `2025-12-01T${String(8 + (i % 10)).padStart(2, '0')}:00:00`, timeZone: 'America/New_York' },
       end: { dateTime: `2025-12-01T${String(8 + (i % 10)).padStart(2, '0')}:30:00`, timeZone: 'America/New_York' },
       recurrence: ['RRULE:FREQ=DAILY'],
-      attendees: Array.from({ length: 3 }, (_, j) => ({ email: `buyer${i}-${j}@buyer.test`, responseStatus: 'accepted' })),
+      attendees: Array.from({ length: 3 }, (_, j) => ({
+        email: `buyer${i}-${j}@buyer.test`,
+        responseStatus: 'accepted',
+      })),
     }));
     expect((await w.admin.request<unknown[]>('POST', `/users/${BUSY}/events`, series)).status).toBe(200);
     // Warm-up: the agent's first request makes its row, its Google token and session; those are not the view's cost.
@@ -85,7 +103,10 @@ describeEachDb('calendar range bounds', (db) => {
     await w.admin.clearRequests();
 
     const from = Date.parse('2026-01-01T12:00:00.000Z');
-    const burst = () => Promise.all(Array.from({ length: 20 }, (_, i) => view(new Date(from + i), new Date(from + i + 366 * DAY_MS), busyToken)));
+    const burst = () =>
+      Promise.all(
+        Array.from({ length: 20 }, (_, i) => view(new Date(from + i), new Date(from + i + 366 * DAY_MS), busyToken)),
+      );
     const before = { rss: process.memoryUsage().rss, peak: process.resourceUsage().maxRSS * 1024 };
     const answers = await burst();
     const after = { rss: process.memoryUsage().rss, peak: process.resourceUsage().maxRSS * 1024 };
@@ -104,7 +125,11 @@ describeEachDb('calendar range bounds', (db) => {
     const pagesOfOneLoad = Math.floor(CAP / LIST_PAGE_SIZE) + 1;
     const calls = await listCalls(BUSY);
     expect(calls).toHaveLength(pagesOfOneLoad);
-    expect(calls.every((c) => c.status === 200 && c.timeMin === '2026-01-01T00:00:00.000Z' && c.timeMax === '2027-01-03T00:00:00.000Z')).toBe(true);
+    expect(
+      calls.every(
+        (c) => c.status === 200 && c.timeMin === '2026-01-01T00:00:00.000Z' && c.timeMax === '2027-01-03T00:00:00.000Z',
+      ),
+    ).toBe(true);
     // (b) memory.
     expect(growthMiB).toBeLessThan(MAX_GROWTH_MIB);
 
@@ -115,11 +140,17 @@ describeEachDb('calendar range bounds', (db) => {
     expect(await listCalls(BUSY)).toEqual([]);
   }, 180_000);
 
-  test('views over the same UTC days share one events.list and one cache entry; each answers exactly its own range, all-day events placed in the calendar\'s time zone', async () => {
+  test("views over the same UTC days share one events.list and one cache entry; each answers exactly its own range, all-day events placed in the calendar's time zone", async () => {
     // New York: an all-day date runs from 05:00Z to 05:00Z the next day, so a range starting or ending at 03:00Z tells
     // the calendar's zone from UTC.
-    expect((await w.admin.request('PUT', `/users/${AGENT}/calendar`, { timeZone: 'America/New_York' })).status).toBe(200);
-    const timed = (summary: string, start: string, end: string) => ({ summary, start: { dateTime: start }, end: { dateTime: end } });
+    expect((await w.admin.request('PUT', `/users/${AGENT}/calendar`, { timeZone: 'America/New_York' })).status).toBe(
+      200,
+    );
+    const timed = (summary: string, start: string, end: string) => ({
+      summary,
+      start: { dateTime: start },
+      end: { dateTime: end },
+    });
     await w.admin.request('POST', `/users/${AGENT}/events`, [
       timed('in the first day, before the range', '2026-12-01T01:00:00Z', '2026-12-01T02:00:00Z'),
       timed('ends as the range starts', '2026-12-01T02:00:00Z', '2026-12-01T03:00:00Z'),
@@ -133,18 +164,28 @@ describeEachDb('calendar range bounds', (db) => {
     const expected = ['all-day Nov 30 (ends 05:00Z Dec 1)', 'straddles the start', 'inside'];
     const from = Date.parse('2026-12-01T03:00:00.000Z');
     const to = Date.parse('2026-12-08T03:00:00.000Z');
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => view(new Date(from + i), new Date(to + i), token)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => view(new Date(from + i), new Date(to + i), token)),
+    );
     for (const a of answers) {
       expect(a.body.errors).toBeUndefined();
       expect(a.body.data.events.edges.map((e: { node: { title: string } }) => e.node.title)).toEqual(expected);
       expect(a.body.data.events.totalCount).toBe(3);
     }
-    expect(await listCalls(AGENT)).toEqual([{ timeMin: '2026-12-01T00:00:00.000Z', timeMax: '2026-12-09T00:00:00.000Z', status: 200 }]);
+    expect(await listCalls(AGENT)).toEqual([
+      { timeMin: '2026-12-01T00:00:00.000Z', timeMax: '2026-12-09T00:00:00.000Z', status: 200 },
+    ]);
     // Later views over the same days, shifted by hours: the cache entry answers them, each with its own range.
     const later = await view(new Date('2026-12-01T00:00:00Z'), new Date('2026-12-08T23:59:59Z'), token);
     expect(later.body.data.events.edges.map((e: { node: { title: string } }) => e.node.title)).toEqual([
-      'all-day Nov 30 (ends 05:00Z Dec 1)', 'in the first day, before the range', 'ends as the range starts', 'straddles the start', 'inside',
-      'all-day Dec 8 (starts 05:00Z)', 'starts as the range ends', 'in the last day, after the range',
+      'all-day Nov 30 (ends 05:00Z Dec 1)',
+      'in the first day, before the range',
+      'ends as the range starts',
+      'straddles the start',
+      'inside',
+      'all-day Dec 8 (starts 05:00Z)',
+      'starts as the range ends',
+      'in the last day, after the range',
     ]);
     expect(await listCalls(AGENT)).toHaveLength(1);
   }, 60_000);
@@ -159,10 +200,13 @@ describe('RangeCache bounds (counting fakes)', () => {
     const open = new Map<string, () => void>();
     return {
       started,
-      load: (name: string, n = 0) => () => new Promise<GEvent[]>((resolve) => {
-        started.push(name);
-        open.set(name, () => resolve(events(n)));
-      }),
+      load:
+        (name: string, n = 0) =>
+        () =>
+          new Promise<GEvent[]>((resolve) => {
+            started.push(name);
+            open.set(name, () => resolve(events(n)));
+          }),
       finish(name: string) {
         open.get(name)!();
         open.delete(name);
@@ -171,37 +215,68 @@ describe('RangeCache bounds (counting fakes)', () => {
   }
 
   test('an agent runs at most maxLoadsPerAgent loads at once; its next one starts when one finishes; another agent does not wait behind it', async () => {
-    const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, { maxLoadsPerAgent: 2, maxWindowsPerAgent: 50, maxEventsPerAgent: 20_000 });
+    const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, {
+      maxLoadsPerAgent: 2,
+      maxWindowsPerAgent: 50,
+      maxEventsPerAgent: 20_000,
+    });
     const g = gatedLoads();
     const a = ['w1', 'w2', 'w3'].map((k) => cache.get(agent('A'), k, g.load(`A:${k}`)));
     const b = cache.get(agent('B'), 'w1', g.load('B:w1'));
-    await until('two loads of A and the load of B started', () => g.started.length, (n) => n === 3);
+    await until(
+      'two loads of A and the load of B started',
+      () => g.started.length,
+      (n) => n === 3,
+    );
     expect(g.started).toEqual(['A:w1', 'A:w2', 'B:w1']);
     // The same window asked again while A's third waits joins it (single flight), rather than queueing a second load.
     const a3again = cache.get(agent('A'), 'w3', g.load('A:w3 again'));
     g.finish('A:w1');
-    await until('A\'s third load started', () => g.started.length, (n) => n === 4);
+    await until(
+      "A's third load started",
+      () => g.started.length,
+      (n) => n === 4,
+    );
     expect(g.started[3]).toBe('A:w3');
     for (const name of ['A:w2', 'A:w3', 'B:w1']) g.finish(name);
     await Promise.all([...a, b, a3again]);
     expect(g.started).toEqual(['A:w1', 'A:w2', 'B:w1', 'A:w3']);
   });
 
-  test('an agent\'s waiting loads are bounded: one more distinct window is refused at once with RATE_LIMITED; the same window joins; others are not affected', async () => {
-    const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, { maxLoadsPerAgent: 1, maxWaitingLoadsPerAgent: 1, maxWindowsPerAgent: 50, maxEventsPerAgent: 20_000 });
+  test("an agent's waiting loads are bounded: one more distinct window is refused at once with RATE_LIMITED; the same window joins; others are not affected", async () => {
+    const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, {
+      maxLoadsPerAgent: 1,
+      maxWaitingLoadsPerAgent: 1,
+      maxWindowsPerAgent: 50,
+      maxEventsPerAgent: 20_000,
+    });
     const g = gatedLoads();
     const w1 = cache.get(agent('A'), 'w1', g.load('A:w1'));
     const w2 = cache.get(agent('A'), 'w2', g.load('A:w2')); // waits its turn
-    await expect(cache.get(agent('A'), 'w3', g.load('A:w3'))).rejects.toMatchObject({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 2 } });
+    await expect(cache.get(agent('A'), 'w3', g.load('A:w3'))).rejects.toMatchObject({
+      extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 2 },
+    });
     const w2again = cache.get(agent('A'), 'w2', g.load('A:w2 again')); // joins the waiting load: nothing new queued
     const b = cache.get(agent('B'), 'w1', g.load('B:w1')); // another agent has its own turns
-    await until('A:w1 and B:w1 started', () => g.started.length, (n) => n === 2);
+    await until(
+      'A:w1 and B:w1 started',
+      () => g.started.length,
+      (n) => n === 2,
+    );
     g.finish('A:w1');
-    await until('A:w2 started', () => g.started.length, (n) => n === 3);
+    await until(
+      'A:w2 started',
+      () => g.started.length,
+      (n) => n === 3,
+    );
     // A turn is free again: a new window may wait once more.
     const w3 = cache.get(agent('A'), 'w3', g.load('A:w3'));
     for (const name of ['A:w2', 'B:w1']) g.finish(name);
-    await until('A:w3 started', () => g.started.length, (n) => n === 4);
+    await until(
+      'A:w3 started',
+      () => g.started.length,
+      (n) => n === 4,
+    );
     g.finish('A:w3');
     await Promise.all([w1, w2, w2again, b, w3]);
     expect(g.started).toEqual(['A:w1', 'B:w1', 'A:w2', 'A:w3']);
@@ -209,7 +284,11 @@ describe('RangeCache bounds (counting fakes)', () => {
 
   test('the cache is bounded per agent and in total; the agent holding the most gives way, not the others', async () => {
     // 30 events in all, 20 per agent: B holds 10, then A fills its share and more, then C arrives.
-    const cache = new RangeCache(60_000, 1000, 30, undefined, undefined, { maxLoadsPerAgent: 2, maxWindowsPerAgent: 50, maxEventsPerAgent: 20 });
+    const cache = new RangeCache(60_000, 1000, 30, undefined, undefined, {
+      maxLoadsPerAgent: 2,
+      maxWindowsPerAgent: 50,
+      maxEventsPerAgent: 20,
+    });
     let loads = 0;
     const load = (n: number) => async () => {
       loads++;
@@ -229,8 +308,12 @@ describe('RangeCache bounds (counting fakes)', () => {
     expect(await cached('A', 'a1')).toBe(false);
   });
 
-  test('a window larger than an agent\'s share is answered but not kept', async () => {
-    const cache = new RangeCache(60_000, 1000, 100, undefined, undefined, { maxLoadsPerAgent: 2, maxWindowsPerAgent: 50, maxEventsPerAgent: 20 });
+  test("a window larger than an agent's share is answered but not kept", async () => {
+    const cache = new RangeCache(60_000, 1000, 100, undefined, undefined, {
+      maxLoadsPerAgent: 2,
+      maxWindowsPerAgent: 50,
+      maxEventsPerAgent: 20,
+    });
     let loads = 0;
     const load = async () => {
       loads++;
@@ -246,7 +329,13 @@ describe('the cache follows a raised CALENDAR_MAX_EVENTS_PER_VIEW', () => {
   test('a window as large as the configured cap is kept: asked again, it is not loaded again', async () => {
     const db = await createTestDb('sqlite');
     try {
-      const svc = new CalendarService({ ds: db.ds, sessions: {} as never, outbox: {} as never, cache: viewCache({ cacheMs: 60_000, maxEventsPerView: 50_000 }, db.ds), settings: { maxRangeMs: 366 * DAY_MS, maxEventsPerView: 50_000 } });
+      const svc = new CalendarService({
+        ds: db.ds,
+        sessions: {} as never,
+        outbox: {} as never,
+        cache: viewCache({ cacheMs: 60_000, maxEventsPerView: 50_000 }, db.ds),
+        settings: { maxRangeMs: 366 * DAY_MS, maxEventsPerView: 50_000 },
+      });
       let loads = 0;
       const load = async () => {
         loads++;

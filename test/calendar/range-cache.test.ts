@@ -148,7 +148,8 @@ describe('single flight', () => {
     const views = [0, 1].map(() => cache.get(A, 'w', () => (loads++, d.promise)));
     await settle();
     d.reject(new Error('Google 503'));
-    for (const r of await Promise.allSettled(views)) expect(r).toEqual({ status: 'rejected', reason: new Error('Google 503') });
+    for (const r of await Promise.allSettled(views))
+      expect(r).toEqual({ status: 'rejected', reason: new Error('Google 503') });
     expect(await cache.get(A, 'w', async () => (loads++, events(1)))).toHaveLength(1);
     expect(loads).toBe(2);
   });
@@ -169,7 +170,7 @@ describe('single flight', () => {
 });
 
 describe('invalidation by generation', () => {
-  test('invalidate: the agent\'s windows are loaded again; other agents\' are not touched; the shared counter is bumped once for that agent', async () => {
+  test("invalidate: the agent's windows are loaded again; other agents' are not touched; the shared counter is bumped once for that agent", async () => {
     const shared = new FakeShared();
     const cache = new RangeCache(TTL, 1000, 100_000, shared, undefined, ROOMY);
     const h = harness(cache);
@@ -194,7 +195,7 @@ describe('invalidation by generation', () => {
     expect(await h.cached(A, 'w')).toBe(false);
   });
 
-  test('a write during a load: the load\'s views get its answer, but it is not kept; a view asked after the write does not join the stale load', async () => {
+  test("a write during a load: the load's views get its answer, but it is not kept; a view asked after the write does not join the stale load", async () => {
     const cache = new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, ROOMY);
     const before = deferred<GEvent[]>();
     const loads: string[] = [];
@@ -243,7 +244,7 @@ describe('the generation shared by every process', () => {
     expect(await one.cached(B, 'w')).toBe(true);
   });
 
-  test('the counter is read on every view, hits included (that is how another replica\'s write is seen)', async () => {
+  test("the counter is read on every view, hits included (that is how another replica's write is seen)", async () => {
     const shared = new FakeShared();
     const h = harness(new RangeCache(TTL, 1000, 100_000, shared, undefined, ROOMY));
     await h.get(A, 'w');
@@ -253,7 +254,7 @@ describe('the generation shared by every process', () => {
     expect(h.loads).toHaveLength(1);
   });
 
-  test('the counter cannot be read: nothing is served from the cache nor kept (another replica\'s write could not be seen); views of one window still share a load', async () => {
+  test("the counter cannot be read: nothing is served from the cache nor kept (another replica's write could not be seen); views of one window still share a load", async () => {
     const shared = new FakeShared();
     const cache = new RangeCache(TTL, 1000, 100_000, shared, undefined, ROOMY);
     const h = harness(cache);
@@ -274,7 +275,7 @@ describe('the generation shared by every process', () => {
     expect(h.loads).toHaveLength(3);
   });
 
-  test('the bump fails: invalidate still resolves, the error goes to the handler, and this process\'s view is stale all the same', async () => {
+  test("the bump fails: invalidate still resolves, the error goes to the handler, and this process's view is stale all the same", async () => {
     const shared = new FakeShared();
     const seen: unknown[] = [];
     const cache = new RangeCache(TTL, 1000, 100_000, shared, (err) => seen.push(err), ROOMY);
@@ -298,7 +299,9 @@ describe('the generation shared by every process', () => {
 
 describe('bounds', () => {
   test('an agent keeps at most maxWindowsPerAgent windows: its oldest goes', async () => {
-    const h = harness(new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxWindowsPerAgent: 2 }));
+    const h = harness(
+      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxWindowsPerAgent: 2 }),
+    );
     for (const k of ['w1', 'w2', 'w3']) await h.get(A, k);
     await h.get(B, 'w1');
     expect(await h.cached(A, 'w3')).toBe(true);
@@ -308,7 +311,9 @@ describe('bounds', () => {
   });
 
   test('an agent keeps at most maxEventsPerAgent events: its oldest windows go until the new one fits', async () => {
-    const h = harness(new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 25 }));
+    const h = harness(
+      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 25 }),
+    );
     await h.get(A, 'w1', 10);
     await h.get(A, 'w2', 10);
     await h.get(A, 'w3', 20); // 40 > 25: w1 goes (30), then w2 (20)
@@ -317,8 +322,10 @@ describe('bounds', () => {
     expect(await h.cached(A, 'w1', 10)).toBe(false);
   });
 
-  test('a window heavier than the agent\'s share is answered, not kept, and costs the agent none of its other windows', async () => {
-    const h = harness(new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 20 }));
+  test("a window heavier than the agent's share is answered, not kept, and costs the agent none of its other windows", async () => {
+    const h = harness(
+      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 20 }),
+    );
     await h.get(A, 'small', 5);
     expect((await h.get(A, 'big', 21)).value).toHaveLength(21);
     expect(await h.cached(A, 'big', 21)).toBe(false);
@@ -337,7 +344,7 @@ describe('bounds', () => {
     expect(await h.cached(A, 'a1')).toBe(false);
   });
 
-  test('too many events in the process, the newcomer being the biggest holder: its own oldest window goes, not the others\'', async () => {
+  test("too many events in the process, the newcomer being the biggest holder: its own oldest window goes, not the others'", async () => {
     const h = harness(new RangeCache(TTL, 1000, 30, new FakeShared(), undefined, ROOMY));
     await h.get(B, 'b1', 5);
     await h.get(A, 'a1', 10);
@@ -362,7 +369,7 @@ describe('bounds', () => {
   // when maxEvents is set below maxEventsPerAgent) made `keep` evict the other agents' windows one by one, then drop
   // the new window too. The production settings (CalendarService: maxEvents >= 10 x cap, agent share 2 x cap) could
   // not reach it.
-  test('a window heavier than the whole process\'s bound is answered, not kept, and evicts no other agent\'s window', async () => {
+  test("a window heavier than the whole process's bound is answered, not kept, and evicts no other agent's window", async () => {
     const h = harness(new RangeCache(TTL, 1000, 30, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 50 }));
     await h.get(B, 'b1', 10);
     expect((await h.get(A, 'big', 40)).value).toHaveLength(40);

@@ -14,7 +14,11 @@ export interface CliRun {
 /** A CLI still running after this is killed, so a hung one fails its test instead of outliving the run. */
 const CLI_TIMEOUT_MS = 60_000;
 
-export function runCli(name: string, args: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<CliRun> {
+export function runCli(
+  name: string,
+  args: string[],
+  opts: { env: Record<string, string>; cwd?: string },
+): Promise<CliRun> {
   const child = spawn(process.execPath, [resolve(__dirname, `../../dist/src/cli/${name}.js`), ...args], {
     env: { PATH: process.env.PATH ?? '', ...opts.env },
     cwd: opts.cwd,

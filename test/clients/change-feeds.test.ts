@@ -15,7 +15,8 @@ import { ContactTombstone } from '../../src/entities';
 
 const AGENT = 'agent@alpha.test';
 
-const NODE = 'id givenName familyName emails { value type } phones { value type } organization notes etag syncState updatedAt conflicts { field winner }';
+const NODE =
+  'id givenName familyName emails { value type } phones { value type } organization notes etag syncState updatedAt conflicts { field winner }';
 const FEED = `query ($after: String, $first: Int!) { contactChanges(after: $after, first: $first) { edges { cursor node { contactId deleted changedAt contact { ${NODE} } } } pageInfo { hasNextPage endCursor } } }`;
 
 interface Node {
@@ -86,7 +87,12 @@ describeEachDb('contact change feed', (db) => {
     const all = new Map<string, Node>();
     let after: string | null = null;
     for (;;) {
-      const page: any = (await gql(`query ($after: String) { contacts(first: 50, after: $after) { edges { node { ${NODE} } } pageInfo { hasNextPage endCursor } } }`, { after })).contacts;
+      const page: any = (
+        await gql(
+          `query ($after: String) { contacts(first: 50, after: $after) { edges { node { ${NODE} } } pageInfo { hasNextPage endCursor } } }`,
+          { after },
+        )
+      ).contacts;
       for (const { node } of page.edges) all.set(node.id, node);
       if (!page.pageInfo.hasNextPage) return all;
       after = page.pageInfo.endCursor;
@@ -96,7 +102,8 @@ describeEachDb('contact change feed', (db) => {
 
   test('a client applying the feed to a local copy ends equal to contacts after a random mix of CRM writes, Google edits and deletes, and a full resync', async () => {
     const google = googleClients(w.emu.url, w.tenant.key, AGENT, [...GUIDE_SCOPES]).people;
-    const inGoogle = async () => (await w.admin.request<Array<{ resourceName: string; etag: string }>>('GET', `/users/${AGENT}/contacts`)).body;
+    const inGoogle = async () =>
+      (await w.admin.request<Array<{ resourceName: string; etag: string }>>('GET', `/users/${AGENT}/contacts`)).body;
     const client = new Client();
     const rnd = random(15);
     const pick = <T>(xs: T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
@@ -106,20 +113,56 @@ describeEachDb('contact change feed', (db) => {
 
     for (let i = 0; i < 60; i++) {
       const r = rnd();
-      const op = i === 30 ? 'resync' : r < 0.2 ? 'crmCreate' : r < 0.27 ? 'crmBulk' : r < 0.42 ? 'crmUpdate' : r < 0.52 ? 'crmDelete' : r < 0.64 ? 'googleCreate' : r < 0.76 ? 'googleUpdate' : r < 0.84 ? 'googleDelete' : 'pull';
+      const op =
+        i === 30
+          ? 'resync'
+          : r < 0.2
+            ? 'crmCreate'
+            : r < 0.27
+              ? 'crmBulk'
+              : r < 0.42
+                ? 'crmUpdate'
+                : r < 0.52
+                  ? 'crmDelete'
+                  : r < 0.64
+                    ? 'googleCreate'
+                    : r < 0.76
+                      ? 'googleUpdate'
+                      : r < 0.84
+                        ? 'googleDelete'
+                        : 'pull';
       counts[op] = (counts[op] ?? 0) + 1;
-      if (op === 'crmCreate') await gql('mutation ($n: String!) { createContact(input: { givenName: $n, emails: [{ value: "c@x.test" }] }) { id } }', { n: `Crm${i}` });
-      else if (op === 'crmBulk') await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', { i: [{ givenName: `Bulk${i}a` }, { givenName: `Bulk${i}b` }] });
+      if (op === 'crmCreate')
+        await gql(
+          'mutation ($n: String!) { createContact(input: { givenName: $n, emails: [{ value: "c@x.test" }] }) { id } }',
+          { n: `Crm${i}` },
+        );
+      else if (op === 'crmBulk')
+        await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', {
+          i: [{ givenName: `Bulk${i}a` }, { givenName: `Bulk${i}b` }],
+        });
       else if (op === 'crmUpdate') {
         const id = pick(await live());
-        if (id) await gql('mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { id } }', { id, f: `Upd${i}` });
+        if (id)
+          await gql('mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { id } }', {
+            id,
+            f: `Upd${i}`,
+          });
       } else if (op === 'crmDelete') {
         const id = pick(await live());
         if (id) await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id });
-      } else if (op === 'googleCreate') await google.people.createContact({ requestBody: { names: [{ givenName: `Goo${i}` }] } });
+      } else if (op === 'googleCreate')
+        await google.people.createContact({ requestBody: { names: [{ givenName: `Goo${i}` }] } });
       else if (op === 'googleUpdate') {
         const p = pick(await inGoogle());
-        if (p) await google.people.updateContact({ resourceName: p.resourceName, updatePersonFields: 'names', requestBody: { etag: p.etag, names: [{ givenName: `GooUpd${i}` }] } }).catch(() => undefined); // a stale etag: skipped
+        if (p)
+          await google.people
+            .updateContact({
+              resourceName: p.resourceName,
+              updatePersonFields: 'names',
+              requestBody: { etag: p.etag, names: [{ givenName: `GooUpd${i}` }] },
+            })
+            .catch(() => undefined); // a stale etag: skipped
       } else if (op === 'googleDelete') {
         const p = pick(await inGoogle());
         if (p) await google.people.deleteContact({ resourceName: p.resourceName }).catch(() => undefined);
@@ -131,7 +174,9 @@ describeEachDb('contact change feed', (db) => {
         if (gone) await google.people.deleteContact({ resourceName: gone.resourceName });
         await w.admin.advanceClock(2);
         await client.pull();
-        await w.admin.request('PUT', '/people/settings', { syncTokenLifetimeSeconds: settings.syncTokenLifetimeSeconds });
+        await w.admin.request('PUT', '/people/settings', {
+          syncTokenLifetimeSeconds: settings.syncTokenLifetimeSeconds,
+        });
       } else await client.pull();
     }
     await idle();
@@ -147,7 +192,9 @@ describeEachDb('contact change feed', (db) => {
     const fresh = new Client();
     await fresh.pull(50);
     expect(sorted(fresh.copy)).toEqual(sorted(truth));
-    console.log(`change feed mix: ${JSON.stringify(counts)}; ${truth.size} contacts; the client read ${client.pages} pages`);
+    console.log(
+      `change feed mix: ${JSON.stringify(counts)}; ${truth.size} contacts; the client read ${client.pages} pages`,
+    );
   });
 
   test('what delivery settles is a change too: PENDING, then SYNCED once Google has it, or FAILED with the reason', async () => {
@@ -179,9 +226,20 @@ describeEachDb('contact change feed', (db) => {
     const polling = (async () => {
       while (writing) await client.pull(5);
     })();
-    await Promise.all(Array.from({ length: 24 }, (_, i) => gql('mutation ($n: String!) { createContact(input: { givenName: $n }) { id } }', { n: `Par${i}` })));
+    await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        gql('mutation ($n: String!) { createContact(input: { givenName: $n }) { id } }', { n: `Par${i}` }),
+      ),
+    );
     const ids = [...(await everything()).keys()];
-    await Promise.all(ids.slice(0, 8).map((id, i) => gql('mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { id } }', { id, f: `P${i}` })));
+    await Promise.all(
+      ids.slice(0, 8).map((id, i) =>
+        gql('mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { id } }', {
+          id,
+          f: `P${i}`,
+        }),
+      ),
+    );
     await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: ids.slice(8, 12) });
     writing = false;
     await polling;
@@ -196,7 +254,14 @@ describeEachDb('contact change feed', (db) => {
     await gql('mutation { createContact(input: { givenName: "Before" }) { id } }');
     await idle();
     await client.pull();
-    const replica = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${w.emu.url}/`, GOOGLE_TOKEN_URIS: `${w.emu.url}/token`, ...FAST_OUTBOX_ENV, CONTACTS_FRESHNESS_SECONDS: '0' } });
+    const replica = await startTestGateway(db().ds, {
+      env: {
+        GOOGLE_API_ROOT_URL: `${w.emu.url}/`,
+        GOOGLE_TOKEN_URIS: `${w.emu.url}/token`,
+        ...FAST_OUTBOX_ENV,
+        CONTACTS_FRESHNESS_SECONDS: '0',
+      },
+    });
     try {
       await gql('mutation { createContact(input: { givenName: "After" }) { id } }');
       await idle();
@@ -217,7 +282,9 @@ describeEachDb('contact change feed', (db) => {
     await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: b.id });
     await idle();
     const page = (await gql(FEED, { after: old, first: 10 })).contactChanges;
-    expect(page.edges.map((e: any) => e.node)).toEqual([expect.objectContaining({ contactId: b.id, deleted: true, contact: null })]);
+    expect(page.edges.map((e: any) => e.node)).toEqual([
+      expect.objectContaining({ contactId: b.id, deleted: true, contact: null }),
+    ]);
     await client.pull(); // this client read the tombstone
     expect(client.copy.has(b.id)).toBe(false);
 
@@ -225,7 +292,13 @@ describeEachDb('contact change feed', (db) => {
     const removed = await w.gw.services.contactSync.prune(new Date(Date.now() + 31 * 86_400_000));
     expect(removed).toBeGreaterThanOrEqual(1);
     const r = await w.gw.gql(FEED, { token, variables: { after: old, first: 10 } });
-    expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after', reason: 'cursor_expired', retentionDays: 30, resyncCursor: expect.any(String) });
+    expect(r.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'after',
+      reason: 'cursor_expired',
+      retentionDays: 30,
+      resyncCursor: expect.any(String),
+    });
     expect(r.body.errors?.[0]?.message).toMatch(/Re-read every contact/);
     // What the error says to do: re-read, then continue from resyncCursor; later changes come, nothing before them.
     const resumed = new Client();
@@ -243,13 +316,19 @@ describeEachDb('contact change feed', (db) => {
   });
 
   test('deletes of several contacts at once: a client that stopped among their tombstones is told when those it had not read are forgotten; one that read them all is not', async () => {
-    const made = (await gql('mutation { createContacts(input: [{ givenName: "T1" }, { givenName: "T2" }, { givenName: "T3" }, { givenName: "T4" }]) { id } }')).createContacts;
+    const made = (
+      await gql(
+        'mutation { createContacts(input: [{ givenName: "T1" }, { givenName: "T2" }, { givenName: "T3" }, { givenName: "T4" }]) { id } }',
+      )
+    ).createContacts;
     await idle();
     const reader = new Client();
     await reader.pull();
     const partial = new Client();
     partial.cursor = reader.cursor;
-    await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: made.slice(0, 3).map((c: { id: string }) => c.id) });
+    await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', {
+      ids: made.slice(0, 3).map((c: { id: string }) => c.id),
+    });
     await idle(); // Google confirmed: three tombstones
     const tombstones = await db().ds.query('SELECT changeSeq FROM contact_tombstone');
     expect(new Set(tombstones.map((t: { changeSeq: number }) => Number(t.changeSeq))).size).toBe(3); // a position each
@@ -266,14 +345,24 @@ describeEachDb('contact change feed', (db) => {
     // The horizon only goes up: a pruner with an older view (another replica) cannot lower it.
     const horizon = Number((await db().ds.query('SELECT changesPrunedThrough AS p FROM contact_sync'))[0].p);
     const agentRow = (await db().ds.query('SELECT id, brokerageId FROM agent WHERE email = ?', [AGENT]))[0];
-    await db().ds.getRepository(ContactTombstone).insert({ contactId: '00000000-0000-4000-8000-00000000000a', brokerageId: agentRow.brokerageId, agentId: agentRow.id, changeSeq: 1, deletedAt: new Date(Date.now() - 60 * 86_400_000) });
+    await db()
+      .ds.getRepository(ContactTombstone)
+      .insert({
+        contactId: '00000000-0000-4000-8000-00000000000a',
+        brokerageId: agentRow.brokerageId,
+        agentId: agentRow.id,
+        changeSeq: 1,
+        deletedAt: new Date(Date.now() - 60 * 86_400_000),
+      });
     await w.gw.services.contactSync.prune();
     expect(Number((await db().ds.query('SELECT changesPrunedThrough AS p FROM contact_sync'))[0].p)).toBe(horizon);
   });
 
   test('a delete waiting for Google, and one Google refuses for good, are deletions in the feed as they are in contacts', async () => {
     const client = new Client();
-    const [a, b] = (await gql('mutation { createContacts(input: [{ givenName: "Wait" }, { givenName: "Refuse" }]) { id } }')).createContacts;
+    const [a, b] = (
+      await gql('mutation { createContacts(input: [{ givenName: "Wait" }, { givenName: "Refuse" }]) { id } }')
+    ).createContacts;
     await idle();
     await client.pull();
     const held = await w.admin.addFault({ api: 'people', method: 'people.people.batchDeleteContacts', hold: 'call' });
@@ -294,7 +383,11 @@ describeEachDb('contact change feed', (db) => {
   });
 
   test('a cursor that is not one, or a page size out of range, is BAD_USER_INPUT naming the argument', async () => {
-    for (const [v, field] of [[{ after: 'nonsense', first: 5 }, 'after'], [{ after: null, first: 0 }, 'first'], [{ after: null, first: 501 }, 'first']] as const) {
+    for (const [v, field] of [
+      [{ after: 'nonsense', first: 5 }, 'after'],
+      [{ after: null, first: 0 }, 'first'],
+      [{ after: null, first: 501 }, 'first'],
+    ] as const) {
       const r = await w.gw.gql(FEED, { token, variables: v });
       expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
     }
@@ -349,26 +442,65 @@ describeEachDb('event change feed', (db) => {
     const google = googleClients(w.emu.url, w.tenant.key, AGENT, [...GUIDE_SCOPES]).calendar;
     const client = eventClient();
     const { copy, pull } = client;
-    const events = async () => new Map<string, Node>(((await gql(`query { events(from: "${FROM}", to: "${TO}", first: 500) { edges { node { ${EVENT} } } } }`)).events.edges as { node: Node }[]).map((e) => [e.node.id, e.node]));
+    const events = async () =>
+      new Map<string, Node>(
+        (
+          (await gql(`query { events(from: "${FROM}", to: "${TO}", first: 500) { edges { node { ${EVENT} } } } }`))
+            .events.edges as { node: Node }[]
+        ).map((e) => [e.node.id, e.node]),
+      );
     const live = async () => [...(await events()).keys()];
     const rnd = random(42);
     const pick = <T>(xs: T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
     const counts: Record<string, number> = {};
     for (let i = 0; i < 50; i++) {
       const r = rnd();
-      const op = i === 25 ? 'resync' : r < 0.22 ? 'crmCreate' : r < 0.36 ? 'crmUpdate' : r < 0.46 ? 'crmDelete' : r < 0.6 ? 'googleCreate' : r < 0.72 ? 'googlePatch' : r < 0.8 ? 'googleDelete' : 'pull';
+      const op =
+        i === 25
+          ? 'resync'
+          : r < 0.22
+            ? 'crmCreate'
+            : r < 0.36
+              ? 'crmUpdate'
+              : r < 0.46
+                ? 'crmDelete'
+                : r < 0.6
+                  ? 'googleCreate'
+                  : r < 0.72
+                    ? 'googlePatch'
+                    : r < 0.8
+                      ? 'googleDelete'
+                      : 'pull';
       counts[op] = (counts[op] ?? 0) + 1;
-      if (op === 'crmCreate') await gql('mutation ($i: EventInput!) { createEvent(input: $i) { id } }', { i: { title: `Crm${i}`, start: `${day(i)}T10:00:00Z`, end: `${day(i)}T11:00:00Z` } });
+      if (op === 'crmCreate')
+        await gql('mutation ($i: EventInput!) { createEvent(input: $i) { id } }', {
+          i: { title: `Crm${i}`, start: `${day(i)}T10:00:00Z`, end: `${day(i)}T11:00:00Z` },
+        });
       else if (op === 'crmUpdate') {
         const id = pick(await live());
-        if (id) await gql('mutation ($id: ID!, $l: String!) { updateEvent(id: $id, input: { location: $l }) { id } }', { id, l: `Room ${i}` });
+        if (id)
+          await gql('mutation ($id: ID!, $l: String!) { updateEvent(id: $id, input: { location: $l }) { id } }', {
+            id,
+            l: `Room ${i}`,
+          });
       } else if (op === 'crmDelete') {
         const id = pick(await live());
         if (id) await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id });
-      } else if (op === 'googleCreate') await google.events.insert({ calendarId: 'primary', requestBody: { summary: `Goo${i}`, start: { dateTime: `${day(i)}T15:00:00Z` }, end: { dateTime: `${day(i)}T16:00:00Z` } } });
+      } else if (op === 'googleCreate')
+        await google.events.insert({
+          calendarId: 'primary',
+          requestBody: {
+            summary: `Goo${i}`,
+            start: { dateTime: `${day(i)}T15:00:00Z` },
+            end: { dateTime: `${day(i)}T16:00:00Z` },
+          },
+        });
       else if (op === 'googlePatch') {
         const id = pick(await live());
-        if (id) await google.events.patch({ calendarId: 'primary', eventId: id, requestBody: { summary: `GooEdit${i}` } }).catch(() => undefined);
+        if (id)
+          await google.events
+            .patch({ calendarId: 'primary', eventId: id, requestBody: { summary: `GooEdit${i}` } })
+            .catch(() => undefined);
       } else if (op === 'googleDelete') {
         const id = pick(await live());
         if (id) await google.events.delete({ calendarId: 'primary', eventId: id }).catch(() => undefined);
@@ -387,19 +519,33 @@ describeEachDb('event change feed', (db) => {
     expect(truth.size).toBeGreaterThan(5);
     const sortedNodes = (m: Map<string, Node>) => [...m.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
     expect(sortedNodes(copy)).toEqual(sortedNodes(truth));
-    expect((await gql('{ syncStatus { calendar { lastFullSyncReason fullSyncs } } }')).syncStatus.calendar).toMatchObject({ lastFullSyncReason: 'FULL_SYNC_REQUIRED', fullSyncs: 2 });
-    console.log(`event feed mix: ${JSON.stringify(counts)}; ${truth.size} events; the client read ${client.pages} pages`);
+    expect(
+      (await gql('{ syncStatus { calendar { lastFullSyncReason fullSyncs } } }')).syncStatus.calendar,
+    ).toMatchObject({ lastFullSyncReason: 'FULL_SYNC_REQUIRED', fullSyncs: 2 });
+    console.log(
+      `event feed mix: ${JSON.stringify(counts)}; ${truth.size} events; the client read ${client.pages} pages`,
+    );
   });
 
   test('our write settled after a sync recorded an edit made in Google meanwhile: the feed ends as Google does', async () => {
     const google = googleClients(w.emu.url, w.tenant.key, AGENT, [...GUIDE_SCOPES]).calendar;
-    const e = (await gql('mutation { createEvent(input: { title: "Race0", start: "2026-12-21T09:00:00Z", end: "2026-12-21T10:00:00Z" }) { id } }')).createEvent;
+    const e = (
+      await gql(
+        'mutation { createEvent(input: { title: "Race0", start: "2026-12-21T09:00:00Z", end: "2026-12-21T10:00:00Z" }) { id } }',
+      )
+    ).createEvent;
     await idle();
     const { copy, pull } = eventClient();
     await pull();
     // Our patch reaches Google; its answer is held (and then lost: the retry meets 412 and applies ours again).
     // Meanwhile someone edits the event in Google and a sync records it.
-    const held = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.patch', hold: 'answer', afterCommit: true, count: 1 });
+    const held = await w.admin.addFault({
+      api: 'calendar',
+      method: 'calendar.events.patch',
+      hold: 'answer',
+      afterCommit: true,
+      count: 1,
+    });
     await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { title: "Ours" }) { id } }', { id: e.id });
     await w.admin.waitHeld(held.id);
     await google.events.patch({ calendarId: 'primary', eventId: e.id, requestBody: { summary: 'Theirs' } });
@@ -407,21 +553,29 @@ describeEachDb('event change feed', (db) => {
     await w.admin.release(held.id);
     await idle();
     await pull();
-    const truth = (await gql('query ($id: ID!) { event(id: $id) { id title location start end } }', { id: e.id })).event;
+    const truth = (await gql('query ($id: ID!) { event(id: $id) { id title location start end } }', { id: e.id }))
+      .event;
     expect(copy.get(e.id)).toEqual(truth);
   });
 
   test('a CRM write is in the feed once Google has it, without a sync of its own', async () => {
     const before: any = (await gql(EVENT_FEED, { after: null })).eventChanges;
     let cursor = before.pageInfo.endCursor;
-    for (let page = before; page.pageInfo.hasNextPage; cursor = page.pageInfo.endCursor) page = (await gql(EVENT_FEED, { after: cursor })).eventChanges;
-    const e = (await gql('mutation { createEvent(input: { title: "Ours", start: "2026-12-20T09:00:00Z", end: "2026-12-20T10:00:00Z" }) { id } }')).createEvent;
+    for (let page = before; page.pageInfo.hasNextPage; cursor = page.pageInfo.endCursor)
+      page = (await gql(EVENT_FEED, { after: cursor })).eventChanges;
+    const e = (
+      await gql(
+        'mutation { createEvent(input: { title: "Ours", start: "2026-12-20T09:00:00Z", end: "2026-12-20T10:00:00Z" }) { id } }',
+      )
+    ).createEvent;
     await idle();
     // Google's listing fails now, so the feed read's own sync sees nothing: the write is there because the delivery
     // recorded it. Once the listing works again, the sync finds it known and records it no second time.
     await w.admin.addFault({ api: 'calendar', method: 'calendar.events.list', status: 503, count: 1 });
     const page = (await gql(EVENT_FEED, { after: cursor })).eventChanges;
-    expect(page.edges.map((x: any) => [x.node.eventId, x.node.status, x.node.event?.title])).toEqual([[e.id, 'confirmed', 'Ours']]);
+    expect(page.edges.map((x: any) => [x.node.eventId, x.node.status, x.node.event?.title])).toEqual([
+      [e.id, 'confirmed', 'Ours'],
+    ]);
     expect((await w.admin.requests({ api: 'calendar', method: 'calendar.events.list' })).at(-1)?.status).toBe(503);
     const next = (await gql(EVENT_FEED, { after: page.pageInfo.endCursor })).eventChanges;
     expect(next.edges).toEqual([]);

@@ -77,7 +77,15 @@ describeEachDb('real clients', (db) => {
   });
 
   const seed = async (n: number) => {
-    const r = await w.gw.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', { token, variables: { i: Array.from({ length: n }, (_, i) => ({ givenName: `Client ${String(i).padStart(2, '0')}`, emails: [{ value: `client${i}@buyers.test`, type: 'home' }] })) } });
+    const r = await w.gw.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', {
+      token,
+      variables: {
+        i: Array.from({ length: n }, (_, i) => ({
+          givenName: `Client ${String(i).padStart(2, '0')}`,
+          emails: [{ value: `client${i}@buyers.test`, type: 'home' }],
+        })),
+      },
+    });
     if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
   };
 
@@ -102,12 +110,18 @@ describeEachDb('real clients', (db) => {
         const more = await list.fetchMore<any>({ variables: { after: page.endCursor } });
         page = more.data.contacts.pageInfo;
       }
-      await until('the view shows every page', async () => shown.at(-1), (n) => n === 12);
+      await until(
+        'the view shows every page',
+        async () => shown.at(-1),
+        (n) => n === 12,
+      );
     } finally {
       sub.unsubscribe();
     }
     const cached = () => client.readQuery<any>({ query: CONTACTS, variables: { first: 5 } })!.contacts;
-    expect(cached().edges.map((e: { node: { displayName: string } }) => e.node.displayName)).toEqual(Array.from({ length: 12 }, (_, i) => `Client ${String(i).padStart(2, '0')}`));
+    expect(cached().edges.map((e: { node: { displayName: string } }) => e.node.displayName)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `Client ${String(i).padStart(2, '0')}`),
+    );
 
     // A new contact, appended to the cached list as a front end does after its mutation.
     const made = await client.mutate<any>({
@@ -117,7 +131,21 @@ describeEachDb('real clients', (db) => {
         cache.modify({
           fields: {
             contacts(existing: any) {
-              const node = cache.writeFragment({ data: data!.createContact, fragment: gql`fragment New on Contact { id displayName etag syncState emails { value type } }` });
+              const node = cache.writeFragment({
+                data: data!.createContact,
+                fragment: gql`
+                  fragment New on Contact {
+                    id
+                    displayName
+                    etag
+                    syncState
+                    emails {
+                      value
+                      type
+                    }
+                  }
+                `,
+              });
               return { ...existing, edges: [...existing.edges, { __typename: 'ContactEdge', cursor: 'new', node }] };
             },
           },
@@ -125,42 +153,130 @@ describeEachDb('real clients', (db) => {
       },
     });
     expect(made.data!.createContact).toMatchObject({ displayName: 'Zed', syncState: 'SYNCED' });
-    expect(cached().edges.map((e: { node: { displayName: string } }) => e.node.displayName).at(-1)).toBe('Zed');
+    expect(
+      cached()
+        .edges.map((e: { node: { displayName: string } }) => e.node.displayName)
+        .at(-1),
+    ).toBe('Zed');
 
     // An update's answer is normalized by id: the list shows it without being read again.
     const target = cached().edges[0].node;
-    await client.mutate({ mutation: gql`mutation Rename($id: ID!, $etag: String) { updateContact(id: $id, input: { familyName: "Renamed", etag: $etag }) { id displayName etag syncState } }`, variables: { id: target.id, etag: target.etag } });
+    await client.mutate({
+      mutation: gql`
+        mutation Rename($id: ID!, $etag: String) {
+          updateContact(id: $id, input: { familyName: "Renamed", etag: $etag }) {
+            id
+            displayName
+            etag
+            syncState
+          }
+        }
+      `,
+      variables: { id: target.id, etag: target.etag },
+    });
     expect(cached().edges[0].node.displayName).toBe('Client 00 Renamed');
   });
 
   test('Apollo Client: two views asking for different parts of the sync status and of the caller both stay in the cache', async () => {
     const client = apollo();
-    const BADGE = gql`query Badge { syncStatus { id contacts { id pendingChanges failedChanges } } me { id email brokerage { id name } } }`;
-    const PANEL = gql`query Panel { syncStatus { id contacts { id lastSyncAt } calendar { id lastSyncAt } mail { id queued } } me { id brokerage { id domain } } }`;
+    const BADGE = gql`
+      query Badge {
+        syncStatus {
+          id
+          contacts {
+            id
+            pendingChanges
+            failedChanges
+          }
+        }
+        me {
+          id
+          email
+          brokerage {
+            id
+            name
+          }
+        }
+      }
+    `;
+    const PANEL = gql`
+      query Panel {
+        syncStatus {
+          id
+          contacts {
+            id
+            lastSyncAt
+          }
+          calendar {
+            id
+            lastSyncAt
+          }
+          mail {
+            id
+            queued
+          }
+        }
+        me {
+          id
+          brokerage {
+            id
+            domain
+          }
+        }
+      }
+    `;
     await client.query({ query: BADGE });
     await client.query({ query: PANEL });
     const badge = client.readQuery<any>({ query: BADGE });
-    expect(badge).toMatchObject({ syncStatus: { contacts: { pendingChanges: 0, failedChanges: 0 } }, me: { email: AGENT, brokerage: { name: expect.any(String) } } });
+    expect(badge).toMatchObject({
+      syncStatus: { contacts: { pendingChanges: 0, failedChanges: 0 } },
+      me: { email: AGENT, brokerage: { name: expect.any(String) } },
+    });
     expect(client.readQuery<any>({ query: PANEL })?.syncStatus.mail).toMatchObject({ queued: 0 });
   });
 
   test('Apollo Client: a mail sent twice with one idempotency key is one mail; a typed error is a CombinedGraphQLErrors with our code', async () => {
     const client = apollo();
-    const SEND = gql`mutation Send($key: String) { sendMail(input: { to: ["zoe@buyers.test"], subject: "Viewing", text: "Saturday?", idempotencyKey: $key }) { id status threadId } }`;
+    const SEND = gql`
+      mutation Send($key: String) {
+        sendMail(input: { to: ["zoe@buyers.test"], subject: "Viewing", text: "Saturday?", idempotencyKey: $key }) {
+          id
+          status
+          threadId
+        }
+      }
+    `;
     const a = await client.mutate<any>({ mutation: SEND, variables: { key: 'web-mail-1' } });
     const b = await client.mutate<any>({ mutation: SEND, variables: { key: 'web-mail-1' } });
     expect(b.data!.sendMail.id).toBe(a.data!.sendMail.id);
     expect(a.data!.sendMail.status).toBe('SENT');
-    expect((await w.admin.messages(AGENT)).filter((m: { raw?: string }) => Buffer.from(m.raw ?? '', 'base64url').toString().includes('Subject: Viewing'))).toHaveLength(1);
+    expect(
+      (await w.admin.messages(AGENT)).filter((m: { raw?: string }) =>
+        Buffer.from(m.raw ?? '', 'base64url')
+          .toString()
+          .includes('Subject: Viewing'),
+      ),
+    ).toHaveLength(1);
 
-    const err = await client.query({ query: CONTACTS, variables: { first: 1000 } }).then(() => null, (e: unknown) => e);
+    const err = await client.query({ query: CONTACTS, variables: { first: 1000 } }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(CombinedGraphQLErrors.is(err)).toBe(true);
-    expect((err as CombinedGraphQLErrors).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+    expect((err as CombinedGraphQLErrors).errors[0].extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'first',
+    });
   });
 
   test('urql: the same pages with its own conventions (operation results, CombinedError)', async () => {
     await seed(7);
-    const client = new UrqlClient({ url: w.gw.graphqlUrl, exchanges: [cacheExchange, fetchExchange], fetchOptions: () => ({ headers: { authorization: `Bearer ${token}` } }), requestPolicy: 'network-only' });
+    const client = new UrqlClient({
+      url: w.gw.graphqlUrl,
+      exchanges: [cacheExchange, fetchExchange],
+      fetchOptions: () => ({ headers: { authorization: `Bearer ${token}` } }),
+      requestPolicy: 'network-only',
+    });
     const names: string[] = [];
     let after: string | null = null;
     for (;;) {
@@ -184,9 +300,29 @@ describeEachDb('real clients', (db) => {
     };
     const dir = mkdtempSync(join(tmpdir(), 'engage-manifest-'));
     const manifest = join(dir, 'manifest.json');
-    writeFileSync(manifest, JSON.stringify({ format: MANIFEST_FORMAT, version: 1, operations: Object.entries(ops).map(([name, body]) => ({ id: sha256Hex(body), body, name, type: body.startsWith('mutation') ? 'mutation' : 'query' })) }));
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        format: MANIFEST_FORMAT,
+        version: 1,
+        operations: Object.entries(ops).map(([name, body]) => ({
+          id: sha256Hex(body),
+          body,
+          name,
+          type: body.startsWith('mutation') ? 'mutation' : 'query',
+        })),
+      }),
+    );
     // A replica deployed with the manifest, on the same database and Google.
-    const gw = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${w.emu.url}/`, GOOGLE_TOKEN_URIS: `${w.emu.url}/token`, ...FAST_OUTBOX_ENV, PERSISTED_OPERATIONS_FILE: manifest, PERSISTED_OPERATIONS: 'require' } });
+    const gw = await startTestGateway(db().ds, {
+      env: {
+        GOOGLE_API_ROOT_URL: `${w.emu.url}/`,
+        GOOGLE_TOKEN_URIS: `${w.emu.url}/token`,
+        ...FAST_OUTBOX_ENV,
+        PERSISTED_OPERATIONS_FILE: manifest,
+        PERSISTED_OPERATIONS: 'require',
+      },
+    });
     const app = { gw, close: () => gw.close() };
     try {
       const t = await gw.token(AGENT);
@@ -195,8 +331,15 @@ describeEachDb('real clients', (db) => {
         const extensions = { persistedQuery: { version: 1, sha256Hash: sha256Hex(ops[name]) } };
         const res =
           method === 'GET'
-            ? await fetch(`${app.gw.graphqlUrl}?${new URLSearchParams({ operationName: name, variables: JSON.stringify(variables), extensions: JSON.stringify(extensions) })}`, { headers: { ...auth, 'x-apollo-operation-name': name } })
-            : await fetch(app.gw.graphqlUrl, { method: 'POST', headers: { ...auth, 'x-apollo-operation-name': name, 'content-type': 'application/json' }, body: JSON.stringify({ operationName: name, variables, extensions }) });
+            ? await fetch(
+                `${app.gw.graphqlUrl}?${new URLSearchParams({ operationName: name, variables: JSON.stringify(variables), extensions: JSON.stringify(extensions) })}`,
+                { headers: { ...auth, 'x-apollo-operation-name': name } },
+              )
+            : await fetch(app.gw.graphqlUrl, {
+                method: 'POST',
+                headers: { ...auth, 'x-apollo-operation-name': name, 'content-type': 'application/json' },
+                body: JSON.stringify({ operationName: name, variables, extensions }),
+              });
         return { status: res.status, body: (await res.json()) as any };
       };
 
@@ -206,11 +349,21 @@ describeEachDb('real clients', (db) => {
       expect(start.body.data.contactChanges.edges).toHaveLength(3);
       const cursor = start.body.data.contactChanges.pageInfo.endCursor;
       // An ad-hoc document is refused: only what the app shipped runs.
-      const adHoc = await fetch(app.gw.graphqlUrl, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ me { email } }' }) });
-      expect(((await adHoc.json()) as any).errors[0].extensions).toMatchObject({ code: 'FORBIDDEN', reason: 'persisted_operation_required' });
+      const adHoc = await fetch(app.gw.graphqlUrl, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ me { email } }' }),
+      });
+      expect(((await adHoc.json()) as any).errors[0].extensions).toMatchObject({
+        code: 'FORBIDDEN',
+        reason: 'persisted_operation_required',
+      });
 
       // On the train: the create's answer never arrives; the app sends it again with the same key.
-      const input = { input: { givenName: 'Train', emails: [{ value: 'train@buyers.test' }] }, key: 'ios-7F3A-create-1' };
+      const input = {
+        input: { givenName: 'Train', emails: [{ value: 'train@buyers.test' }] },
+        key: 'ios-7F3A-create-1',
+      };
       const lost = await byHash('CreateContact', input, 'POST'); // the app never sees this answer
       const retried = await byHash('CreateContact', input, 'POST');
       expect(retried.body.data.createContact.id).toBe(lost.body.data.createContact.id);
@@ -218,9 +371,19 @@ describeEachDb('real clients', (db) => {
       // Back online: the feed since the cursor holds exactly the new contact (in its latest state).
       await deliveryDone(db());
       const since = await byHash('Feed', { after: cursor }, 'GET');
-      expect(since.body.data.contactChanges.edges.map((e: any) => [e.node.contactId, e.node.deleted, e.node.contact?.displayName])).toEqual([[retried.body.data.createContact.id, false, 'Train']]);
+      expect(
+        since.body.data.contactChanges.edges.map((e: any) => [
+          e.node.contactId,
+          e.node.deleted,
+          e.node.contact?.displayName,
+        ]),
+      ).toEqual([[retried.body.data.createContact.id, false, 'Train']]);
       // One contact in the mirror and in Google, one create call.
-      expect((await w.admin.request<Array<{ names?: Array<{ givenName?: string }> }>>('GET', `/users/${AGENT}/contacts`)).body.filter((p) => p.names?.[0]?.givenName === 'Train')).toHaveLength(1);
+      expect(
+        (
+          await w.admin.request<Array<{ names?: Array<{ givenName?: string }> }>>('GET', `/users/${AGENT}/contacts`)
+        ).body.filter((p) => p.names?.[0]?.givenName === 'Train'),
+      ).toHaveLength(1);
       expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM contact WHERE givenName = 'Train'"))[0].n)).toBe(1);
     } finally {
       await app.close();

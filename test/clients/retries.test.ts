@@ -33,28 +33,48 @@ describeEachDb('mobile retries never duplicate', (db) => {
   });
 
   const gql = (q: string, v?: Record<string, unknown>, as = token) => w.gw.gql(q, { token: as, variables: v });
-  /** Sends the operation twice, as a client that never saw the first answer: the answer of the retry is the one it gets. */
+  /**
+   * Sends the operation twice, as a client that never saw the first answer: the answer of the retry is the one it gets.
+   */
   const twice = async (q: string, v?: Record<string, unknown>, as = token) => {
     const dropped = await gql(q, v, as);
     const kept = await gql(q, v, as);
     return { dropped: dropped.body, kept: kept.body };
   };
-  const rows = async (table: string, where = '1=1') => Number((await db().ds.query(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`))[0].n);
-  const googleContacts = async (email = AGENT) => (await w.admin.request<Array<{ names?: Array<{ givenName?: string }> }>>('GET', `/users/${email}/contacts`)).body.map((p) => p.names?.[0]?.givenName);
+  const rows = async (table: string, where = '1=1') =>
+    Number((await db().ds.query(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`))[0].n);
+  const googleContacts = async (email = AGENT) =>
+    (
+      await w.admin.request<Array<{ names?: Array<{ givenName?: string }> }>>('GET', `/users/${email}/contacts`)
+    ).body.map((p) => p.names?.[0]?.givenName);
   /** Google's live events of one title (the emulator keeps the calendar across tests: each test has its own titles). */
-  const googleEvents = async (title: string) => (await w.admin.request<Array<{ summary?: string; status?: string }>>('GET', `/users/${AGENT}/events`)).body.filter((e) => e.status !== 'cancelled' && e.summary === title).map((e) => e.summary);
-  const calls = async (method: string) => (await w.admin.requests({ api: method.split('.')[0] === 'people' ? 'people' : 'calendar', method })).length;
-  const idle = () => until('the outbox empty', async () => rows('outbox'), (n) => n === 0);
+  const googleEvents = async (title: string) =>
+    (await w.admin.request<Array<{ summary?: string; status?: string }>>('GET', `/users/${AGENT}/events`)).body
+      .filter((e) => e.status !== 'cancelled' && e.summary === title)
+      .map((e) => e.summary);
+  const calls = async (method: string) =>
+    (await w.admin.requests({ api: method.split('.')[0] === 'people' ? 'people' : 'calendar', method })).length;
+  const idle = () =>
+    until(
+      'the outbox empty',
+      async () => rows('outbox'),
+      (n) => n === 0,
+    );
 
-  const CREATE_CONTACT = 'mutation ($input: ContactInput!, $key: String) { createContact(input: $input, idempotencyKey: $key) { id givenName syncState } }';
-  const CREATE_CONTACTS = 'mutation ($input: [ContactInput!]!, $key: String) { createContacts(input: $input, idempotencyKey: $key) { id givenName } }';
-  const CREATE_EVENT = 'mutation ($input: EventInput!, $key: String) { createEvent(input: $input, idempotencyKey: $key) { id title etag } }';
+  const CREATE_CONTACT =
+    'mutation ($input: ContactInput!, $key: String) { createContact(input: $input, idempotencyKey: $key) { id givenName syncState } }';
+  const CREATE_CONTACTS =
+    'mutation ($input: [ContactInput!]!, $key: String) { createContacts(input: $input, idempotencyKey: $key) { id givenName } }';
+  const CREATE_EVENT =
+    'mutation ($input: EventInput!, $key: String) { createEvent(input: $input, idempotencyKey: $key) { id title etag } }';
   const event = (title: string) => ({ title, start: '2026-12-03T10:00:00Z', end: '2026-12-03T11:00:00Z' });
 
   test('createContact retried with its key: one contact in the mirror and in Google, one create call; the retry answers the first contact', async () => {
     const { dropped, kept } = await twice(CREATE_CONTACT, { input: { givenName: 'Train' }, key: 'c-0001' });
     expect(dropped.errors).toBeUndefined();
-    expect(kept).toEqual({ data: { createContact: { id: dropped.data.createContact.id, givenName: 'Train', syncState: 'SYNCED' } } });
+    expect(kept).toEqual({
+      data: { createContact: { id: dropped.data.createContact.id, givenName: 'Train', syncState: 'SYNCED' } },
+    });
     await idle();
     expect(await rows('contact')).toBe(1);
     expect(await googleContacts()).toEqual(['Train']);
@@ -81,9 +101,15 @@ describeEachDb('mobile retries never duplicate', (db) => {
   });
 
   test('two sends with one key at once (the retry overtook the first): one contact, one event', async () => {
-    const [a, b] = await Promise.all([gql(CREATE_CONTACT, { input: { givenName: 'Race' }, key: 'race-1' }), gql(CREATE_CONTACT, { input: { givenName: 'Race' }, key: 'race-1' })]);
+    const [a, b] = await Promise.all([
+      gql(CREATE_CONTACT, { input: { givenName: 'Race' }, key: 'race-1' }),
+      gql(CREATE_CONTACT, { input: { givenName: 'Race' }, key: 'race-1' }),
+    ]);
     expect(b.body.data.createContact.id).toBe(a.body.data.createContact.id);
-    const [x, y] = await Promise.all([gql(CREATE_EVENT, { input: event('Race'), key: 'race-2' }), gql(CREATE_EVENT, { input: event('Race'), key: 'race-2' })]);
+    const [x, y] = await Promise.all([
+      gql(CREATE_EVENT, { input: event('Race'), key: 'race-2' }),
+      gql(CREATE_EVENT, { input: event('Race'), key: 'race-2' }),
+    ]);
     expect(y.body.data.createEvent.id).toBe(x.body.data.createEvent.id);
     await idle();
     expect(await googleContacts()).toEqual(['Race']);
@@ -91,15 +117,27 @@ describeEachDb('mobile retries never duplicate', (db) => {
   });
 
   test('many keyed creates at once, distinct keys and one key sent several times: every one answered, nothing twice (a range delete in the creating transaction deadlocked on MariaDB)', async () => {
-    const events = await Promise.all(Array.from({ length: 12 }, (_, i) => gql(CREATE_EVENT, { input: event('Crowd'), key: `crowd-e-${i}` })));
+    const events = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => gql(CREATE_EVENT, { input: event('Crowd'), key: `crowd-e-${i}` })),
+    );
     expect(events.map((r) => r.body.errors ?? null)).toEqual(Array(12).fill(null));
-    const contacts = await Promise.all(Array.from({ length: 12 }, (_, i) => gql(CREATE_CONTACT, { input: { givenName: `Crowd${i}` }, key: `crowd-c-${i}` })));
+    const contacts = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        gql(CREATE_CONTACT, { input: { givenName: `Crowd${i}` }, key: `crowd-c-${i}` }),
+      ),
+    );
     expect(contacts.map((r) => r.body.errors ?? null)).toEqual(Array(12).fill(null));
     for (let round = 0; round < 4; round++) {
-      const same = await Promise.all(Array.from({ length: 4 }, () => gql(CREATE_EVENT, { input: event('Same'), key: `same-${round}` })));
+      const same = await Promise.all(
+        Array.from({ length: 4 }, () => gql(CREATE_EVENT, { input: event('Same'), key: `same-${round}` })),
+      );
       expect(same.map((r) => r.body.errors ?? null)).toEqual(Array(4).fill(null));
       expect(new Set(same.map((r) => r.body.data.createEvent.id)).size).toBe(1);
-      const sameContact = await Promise.all(Array.from({ length: 4 }, () => gql(CREATE_CONTACT, { input: { givenName: `Same${round}` }, key: `same-c-${round}` })));
+      const sameContact = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          gql(CREATE_CONTACT, { input: { givenName: `Same${round}` }, key: `same-c-${round}` }),
+        ),
+      );
       expect(new Set(sameContact.map((r) => r.body.data?.createContact?.id)).size).toBe(1);
     }
     await idle();
@@ -108,7 +146,7 @@ describeEachDb('mobile retries never duplicate', (db) => {
     expect(await rows('contact')).toBe(16);
   });
 
-  test('a key is kept 30 days: past that the same request creates again, and the agent\'s expired keys are forgotten', async () => {
+  test("a key is kept 30 days: past that the same request creates again, and the agent's expired keys are forgotten", async () => {
     const first = (await gql(CREATE_CONTACT, { input: { givenName: 'Old' }, key: 'old-1' })).body.data.createContact;
     await gql(CREATE_CONTACT, { input: { givenName: 'Older' }, key: 'old-2' });
     const past = new Date(Date.now() - 31 * 86_400_000);
@@ -156,7 +194,8 @@ describeEachDb('mobile retries never duplicate', (db) => {
   test('an update repeated with the etag it already applied answers the current contact; a stale etag with another change is still CONFLICT', async () => {
     const c = (await gql(CREATE_CONTACT, { input: { givenName: 'Ed' } })).body.data.createContact;
     const read = (await gql('query ($id: ID!) { contact(id: $id) { etag } }', { id: c.id })).body.data.contact;
-    const UPDATE = 'mutation ($id: ID!, $input: ContactPatch!) { updateContact(id: $id, input: $input) { id familyName etag } }';
+    const UPDATE =
+      'mutation ($id: ID!, $input: ContactPatch!) { updateContact(id: $id, input: $input) { id familyName etag } }';
     const { dropped, kept } = await twice(UPDATE, { id: c.id, input: { etag: read.etag, familyName: 'Once' } });
     expect(dropped.errors).toBeUndefined();
     expect(kept).toEqual({ data: { updateContact: { id: c.id, familyName: 'Once', etag: expect.any(String) } } });
@@ -184,8 +223,12 @@ describeEachDb('mobile retries never duplicate', (db) => {
     expect([dropped, kept]).toEqual([{ data: { deleteContact: true } }, { data: { deleteContact: true } }]);
     await idle();
     expect(await googleContacts()).toEqual([]);
-    expect((await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: c.id })).body).toEqual({ data: { deleteContact: true } });
-    expect((await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: [c.id, c.id] })).body).toEqual({ data: { deleteContacts: true } });
+    expect((await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: c.id })).body).toEqual({
+      data: { deleteContact: true },
+    });
+    expect((await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: [c.id, c.id] })).body).toEqual({
+      data: { deleteContacts: true },
+    });
     const unknown = await gql('mutation { deleteContact(id: "00000000-0000-4000-8000-000000000000") }');
     expect(unknown.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect(await calls('people.people.batchDeleteContacts')).toBe(1);
@@ -194,9 +237,13 @@ describeEachDb('mobile retries never duplicate', (db) => {
     const again = await twice('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: e.id });
     expect([again.dropped, again.kept]).toEqual([{ data: { deleteEvent: true } }, { data: { deleteEvent: true } }]);
     await idle();
-    expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: e.id })).body).toEqual({ data: { deleteEvent: true } });
+    expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: e.id })).body).toEqual({
+      data: { deleteEvent: true },
+    });
     expect(await googleEvents('To delete')).toEqual([]);
-    expect((await gql('mutation { deleteEvent(id: "abcdefabcdef0123") }')).body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await gql('mutation { deleteEvent(id: "abcdefabcdef0123") }')).body.errors?.[0]?.extensions?.code).toBe(
+      'NOT_FOUND',
+    );
   });
 
   test('the contact a key created was deleted since: the retry says so (NOT_FOUND) and creates nothing', async () => {
@@ -222,7 +269,13 @@ describeEachDb('repeated deletes of events Google never had', (db) => {
 
   const gql = async (q: string, v?: Record<string, unknown>) => (await w.gw.gql(q, { token, variables: v })).body;
   const idle = () => deliveryDone(db());
-  const create = async (title: string) => (await gql('mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-05T10:00:00Z", end: "2026-12-05T11:00:00Z" }) { id syncState } }', { t: title })).data.createEvent;
+  const create = async (title: string) =>
+    (
+      await gql(
+        'mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-05T10:00:00Z", end: "2026-12-05T11:00:00Z" }) { id syncState } }',
+        { t: title },
+      )
+    ).data.createEvent;
   const del = (id: string) => gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id });
 
   test('created and deleted before Google had it: the delete is done, and repeating it answers true', async () => {
@@ -239,10 +292,16 @@ describeEachDb('repeated deletes of events Google never had', (db) => {
   test('a create Google refused, deleted (forgotten), then deleted again: true', async () => {
     await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', status: 400, count: 1 });
     const e = await create('Refused');
-    await until('the create refused', async () => (await gql('query ($id: ID!) { event(id: $id) { syncState } }', { id: e.id })).data.event?.syncState, (s) => s === 'FAILED');
+    await until(
+      'the create refused',
+      async () => (await gql('query ($id: ID!) { event(id: $id) { syncState } }', { id: e.id })).data.event?.syncState,
+      (s) => s === 'FAILED',
+    );
     expect(await del(e.id)).toEqual({ data: { deleteEvent: true } });
     expect(await del(e.id)).toEqual({ data: { deleteEvent: true } });
     expect((await gql('query ($id: ID!) { event(id: $id) { id } }', { id: e.id })).data.event).toBeNull();
-    expect((await gql('{ syncStatus { calendar { failedWrites { eventId } } } }')).data.syncStatus.calendar.failedWrites).toEqual([]);
+    expect(
+      (await gql('{ syncStatus { calendar { failedWrites { eventId } } } }')).data.syncStatus.calendar.failedWrites,
+    ).toEqual([]);
   });
 });

@@ -23,10 +23,18 @@ async function recordingRelay(target: string): Promise<{ url: string; seen: stri
     req.pipe(up);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    seen,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
-const PATHS = { people: /^[A-Z]+ \/v1\/(people|contactGroups)/, calendar: /^[A-Z]+ \/calendar\/v3\//, gmail: /^[A-Z]+ \/(upload\/)?gmail\/v1\// } as const;
+const PATHS = {
+  people: /^[A-Z]+ \/v1\/(people|contactGroups)/,
+  calendar: /^[A-Z]+ \/calendar\/v3\//,
+  gmail: /^[A-Z]+ \/(upload\/)?gmail\/v1\//,
+} as const;
 
 describe('per-API Google roots', () => {
   let emu: RunningEmulator;
@@ -44,7 +52,7 @@ describe('per-API Google roots', () => {
     ['people', 'GOOGLE_PEOPLE_ROOT_URL'],
     ['calendar', 'GOOGLE_CALENDAR_ROOT_URL'],
     ['gmail', 'GOOGLE_GMAIL_ROOT_URL'],
-  ] as const)('%s: %s carries that API\'s calls, and no other\'s', async (api, variable) => {
+  ] as const)("%s: %s carries that API's calls, and no other's", async (api, variable) => {
     const relay = await recordingRelay(emu.url);
     const domain = `${api}.test`;
     const w = await startWorld(db, { emu, domain, env: { [variable]: relay.url, MUTATION_WAIT_MS: '60000' } });
@@ -55,9 +63,15 @@ describe('per-API Google roots', () => {
       // One call of each API, all of which must still work.
       const contacts = await w.gw.gql('{ contacts { totalCount } }', { token });
       expect(contacts.body.data.contacts.totalCount).toBe(0);
-      const events = await w.gw.gql('{ events(from: "2027-01-01T00:00:00Z", to: "2027-02-01T00:00:00Z") { totalCount } }', { token });
+      const events = await w.gw.gql(
+        '{ events(from: "2027-01-01T00:00:00Z", to: "2027-02-01T00:00:00Z") { totalCount } }',
+        { token },
+      );
       expect(events.body.data.events.totalCount).toBe(0);
-      const mail = await w.gw.gql('mutation { sendMail(input: { to: ["client@buyer.test"], subject: "Hi", text: "Hello" }) { status } }', { token });
+      const mail = await w.gw.gql(
+        'mutation { sendMail(input: { to: ["client@buyer.test"], subject: "Hi", text: "Hello" }) { status } }',
+        { token },
+      );
       expect(mail.body.data.sendMail.status).toBe('SENT');
 
       expect(relay.seen.length).toBeGreaterThan(0);

@@ -21,15 +21,32 @@ describeEachDb('contacts: bad input', (db) => {
     expect(await db().ds.getRepository(OutboxRow).count()).toBe(0);
     expect((await w.admin.requests({ api: 'people' })).filter((r) => !r.method.endsWith('.list'))).toEqual([]); // reads (connections, contact groups) aside
   };
-  const create = (input: unknown) => gql('mutation ($i: ContactInput!) { createContact(input: $i) { id } }', { i: input });
+  const create = (input: unknown) =>
+    gql('mutation ($i: ContactInput!) { createContact(input: $i) { id } }', { i: input });
 
   test.each([
-    ['an invalid email', { givenName: 'A', emails: [{ value: 'not-an-email' }] }, /not-an-email" is not an email address/],
-    ['an invalid phone', { givenName: 'A', phones: [{ value: 'call me maybe' }] }, /"call me maybe" is not a phone number/],
+    [
+      'an invalid email',
+      { givenName: 'A', emails: [{ value: 'not-an-email' }] },
+      /not-an-email" is not an email address/,
+    ],
+    [
+      'an invalid phone',
+      { givenName: 'A', phones: [{ value: 'call me maybe' }] },
+      /"call me maybe" is not a phone number/,
+    ],
     ['an over-long name', { givenName: 'x'.repeat(201) }, /givenName/],
-    ['too many emails', { givenName: 'A', emails: Array.from({ length: 21 }, (_, i) => ({ value: `a${i}@x.test` })) }, /emails/],
+    [
+      'too many emails',
+      { givenName: 'A', emails: Array.from({ length: 21 }, (_, i) => ({ value: `a${i}@x.test` })) },
+      /emails/,
+    ],
     ['over-long notes', { givenName: 'A', notes: 'n'.repeat(10_001) }, /notes/],
-    ['a malformed type', { givenName: 'A', emails: [{ value: 'a@x.test', type: 'home\r\nBcc: x' }] }, /emails.0.type: must be a word/],
+    [
+      'a malformed type',
+      { givenName: 'A', emails: [{ value: 'a@x.test', type: 'home\r\nBcc: x' }] },
+      /emails.0.type: must be a word/,
+    ],
     ['an empty contact', {}, /needs at least a name, an organization, an email or a phone/],
   ])('%s: BAD_USER_INPUT, nothing written', async (_c, input, message) => {
     const res = await create(input);
@@ -41,14 +58,20 @@ describeEachDb('contacts: bad input', (db) => {
   });
 
   test('a bulk create with one bad contact writes none of them and names the bad one', async () => {
-    const res = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', { i: [{ givenName: 'Ok' }, {}, { givenName: 'Ok too' }] });
-    expect(res.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', index: 1 }, message: expect.stringMatching(/^contact 2: /) });
+    const res = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', {
+      i: [{ givenName: 'Ok' }, {}, { givenName: 'Ok too' }],
+    });
+    expect(res.body.errors![0]).toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT', index: 1 },
+      message: expect.stringMatching(/^contact 2: /),
+    });
     await nothingWritten();
   });
 
-  test('unknown ids and other agents\' ids are NOT_FOUND (never FORBIDDEN), nothing written', async () => {
+  test("unknown ids and other agents' ids are NOT_FOUND (never FORBIDDEN), nothing written", async () => {
     const other = await w.token('other@alpha.test');
-    const theirs = (await gql('mutation { createContact(input: { givenName: "Theirs" }) { id } }', undefined, other)).body.data.createContact.id;
+    const theirs = (await gql('mutation { createContact(input: { givenName: "Theirs" }) { id } }', undefined, other))
+      .body.data.createContact.id;
     await w.admin.clearRequests();
     const before = await db().ds.getRepository(Contact).findOneByOrFail({ id: theirs });
     for (const id of [theirs, '7d0f3c9e-0000-4000-8000-000000000000', 'not-a-uuid']) {
@@ -71,7 +94,9 @@ describeEachDb('contacts: bad input', (db) => {
 
   test('paging arguments are checked', async () => {
     expect((await gql('{ contacts(first: 0) { totalCount } }')).body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
-    expect((await gql('{ contacts(first: 201) { totalCount } }')).body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
+    expect((await gql('{ contacts(first: 201) { totalCount } }')).body.errors![0].extensions.code).toBe(
+      'BAD_USER_INPUT',
+    );
     const bad = await gql('{ contacts(after: "garbage") { totalCount } }');
     expect(bad.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'after' } });
   });

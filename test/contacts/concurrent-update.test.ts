@@ -35,7 +35,10 @@ const AGENT = 'agent@alpha.test';
   const changeAfterNextRead = (id: string, sql: string) => {
     const real = TenantScope.prototype.findOneForAgent;
     let done = false;
-    return jest.spyOn(TenantScope.prototype, 'findOneForAgent').mockImplementation(async function (this: TenantScope, ...args: Parameters<typeof real>) {
+    return jest.spyOn(TenantScope.prototype, 'findOneForAgent').mockImplementation(async function (
+      this: TenantScope,
+      ...args: Parameters<typeof real>
+    ) {
       const row = await real.apply(this, args);
       if (!done && (row as { id?: string } | null)?.id === id) {
         done = true;
@@ -46,11 +49,19 @@ const AGENT = 'agent@alpha.test';
   };
 
   test('without an etag: made on the new version; with the etag read before: CONFLICT', async () => {
-    const c = (await gql('mutation { createContact(input: { givenName: "Vera", familyName: "Old" }) { id etag syncState } }')).body.data.createContact;
+    const c = (
+      await gql('mutation { createContact(input: { givenName: "Vera", familyName: "Old" }) { id etag syncState } }')
+    ).body.data.createContact;
     expect(c.syncState).toBe('SYNCED');
-    const spy = changeAfterNextRead(c.id, 'UPDATE contact SET version = version + 1, notes = \'from a sync\' WHERE id = ?');
+    const spy = changeAfterNextRead(
+      c.id,
+      "UPDATE contact SET version = version + 1, notes = 'from a sync' WHERE id = ?",
+    );
     try {
-      const r = await gql('mutation ($id: ID!) { updateContact(id: $id, input: { familyName: "New" }) { familyName notes syncState } }', { id: c.id });
+      const r = await gql(
+        'mutation ($id: ID!) { updateContact(id: $id, input: { familyName: "New" }) { familyName notes syncState } }',
+        { id: c.id },
+      );
       expect(r.body.errors).toBeUndefined();
       expect(r.body.data.updateContact).toEqual({ familyName: 'New', notes: 'from a sync', syncState: 'SYNCED' });
     } finally {
@@ -59,7 +70,10 @@ const AGENT = 'agent@alpha.test';
     const current = (await gql('query ($id: ID!) { contact(id: $id) { etag } }', { id: c.id })).body.data.contact;
     const spy2 = changeAfterNextRead(c.id, 'UPDATE contact SET version = version + 1 WHERE id = ?');
     try {
-      const r = await gql('mutation ($id: ID!, $e: String!) { updateContact(id: $id, input: { familyName: "Newer", etag: $e }) { familyName } }', { id: c.id, e: current.etag });
+      const r = await gql(
+        'mutation ($id: ID!, $e: String!) { updateContact(id: $id, input: { familyName: "Newer", etag: $e }) { familyName } }',
+        { id: c.id, e: current.etag },
+      );
       expect(r.body.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     } finally {
       spy2.mockRestore();

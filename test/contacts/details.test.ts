@@ -16,7 +16,16 @@ const DETAILS = `middleName honorificPrefix honorificSuffix nicknames { value ty
   birthday { date { ${DATE} } text } events { date { ${DATE} } type } relations { person type } urls { value type }`;
 const FIELDS = `id resourceName etag displayName givenName familyName ${DETAILS} syncState syncError conflicts { field winner }`;
 
-const HOME = { type: 'home', streetAddress: '12 Elm St', extendedAddress: 'Apt 4', city: 'Springfield', region: 'IL', postalCode: '62701', country: 'USA', countryCode: 'us' };
+const HOME = {
+  type: 'home',
+  streetAddress: '12 Elm St',
+  extendedAddress: 'Apt 4',
+  city: 'Springfield',
+  region: 'IL',
+  postalCode: '62701',
+  country: 'USA',
+  countryCode: 'us',
+};
 const INPUT = {
   givenName: 'Maria',
   middleName: 'Elena',
@@ -27,7 +36,10 @@ const INPUT = {
   addresses: [HOME, { type: 'Work', formattedValue: 'Acme Realty, 1 Main St, Springfield', city: 'Springfield' }],
   birthday: { month: 7, day: 26 },
   events: [{ date: { year: 2019, month: 5, day: 3 }, type: 'Anniversary' }],
-  relations: [{ person: 'Carlos Lopez', type: 'spouse' }, { person: 'Ann Lee', type: 'referredby' }],
+  relations: [
+    { person: 'Carlos Lopez', type: 'spouse' },
+    { person: 'Ann Lee', type: 'referredby' },
+  ],
   urls: [{ value: 'https://listings.test/12-elm', type: 'work' }],
 };
 
@@ -59,20 +71,41 @@ describeEachDb('contacts: details both ways', (db) => {
     expect(b.errors).toBeUndefined();
     return b.data;
   };
-  const create = async (input: unknown) => (await ok(`mutation ($i: ContactInput!) { createContact(input: $i) { ${FIELDS} } }`, { i: input })).createContact;
-  const update = async (id: string, input: unknown) => (await ok(`mutation ($id: ID!, $i: ContactPatch!) { updateContact(id: $id, input: $i) { ${FIELDS} } }`, { id, i: input })).updateContact;
-  const contact = async (id: string) => (await ok(`query ($id: ID!) { contact(id: $id) { ${FIELDS} } }`, { id })).contact;
+  const create = async (input: unknown) =>
+    (await ok(`mutation ($i: ContactInput!) { createContact(input: $i) { ${FIELDS} } }`, { i: input })).createContact;
+  const update = async (id: string, input: unknown) =>
+    (
+      await ok(`mutation ($id: ID!, $i: ContactPatch!) { updateContact(id: $id, input: $i) { ${FIELDS} } }`, {
+        id,
+        i: input,
+      })
+    ).updateContact;
+  const contact = async (id: string) =>
+    (await ok(`query ($id: ID!) { contact(id: $id) { ${FIELDS} } }`, { id })).contact;
   /** Created, then waited for until Google has it. */
   const synced = async (input: unknown) => {
     const c = await create(input);
-    return c.syncState === 'SYNCED' ? c : until(`contact ${c.id} SYNCED`, () => contact(c.id), (x) => x.syncState === 'SYNCED');
+    return c.syncState === 'SYNCED'
+      ? c
+      : until(
+          `contact ${c.id} SYNCED`,
+          () => contact(c.id),
+          (x) => x.syncState === 'SYNCED',
+        );
   };
   const updated = async (id: string, input: unknown) => {
     const c = await update(id, input);
-    return c.syncState === 'SYNCED' ? c : until(`contact ${id} SYNCED`, () => contact(id), (x) => x.syncState === 'SYNCED');
+    return c.syncState === 'SYNCED'
+      ? c
+      : until(
+          `contact ${id} SYNCED`,
+          () => contact(id),
+          (x) => x.syncState === 'SYNCED',
+        );
   };
   const sync = () => ok('mutation { syncContacts { contacts { lastSyncAt } } }');
-  const google = async (resourceName: string) => (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.find((p) => p.resourceName === resourceName);
+  const google = async (resourceName: string) =>
+    (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.find((p) => p.resourceName === resourceName);
   const googlePatch = async (resourceName: string, body: unknown) => {
     const r = await w.admin.request('PATCH', `/users/${AGENT}/contacts/${resourceName.replace('people/', '')}`, body);
     expect(r.status).toBe(200);
@@ -86,31 +119,74 @@ describeEachDb('contacts: details both ways', (db) => {
       await w.admin.advanceClock(-seconds);
     }
   };
-  const status = async () => (await ok('{ syncStatus { contacts { pendingChanges failedChanges } } }')).syncStatus.contacts;
-  const waitDelivered = async () => expect(await until('nothing pending', status, (s) => s.pendingChanges === 0)).toMatchObject({ failedChanges: 0 });
+  const status = async () =>
+    (await ok('{ syncStatus { contacts { pendingChanges failedChanges } } }')).syncStatus.contacts;
+  const waitDelivered = async () =>
+    expect(await until('nothing pending', status, (s) => s.pendingChanges === 0)).toMatchObject({ failedChanges: 0 });
   const strip = (items: any[] | undefined) => (items ?? []).map(({ metadata: _m, formattedType: _f, ...rest }) => rest);
 
   test('created with every detail: Google holds each one as People writes it, and the answer shows what Google composed', async () => {
     const c = await synced(INPUT);
     const p = await google(c.resourceName);
-    expect(p.names[0]).toMatchObject({ givenName: 'Maria', middleName: 'Elena', familyName: 'Lopez', honorificPrefix: 'Dr.', honorificSuffix: 'Jr.' });
+    expect(p.names[0]).toMatchObject({
+      givenName: 'Maria',
+      middleName: 'Elena',
+      familyName: 'Lopez',
+      honorificPrefix: 'Dr.',
+      honorificSuffix: 'Jr.',
+    });
     expect(strip(p.nicknames)).toEqual([{ value: 'Mari' }, { value: 'M.E.', type: 'ALTERNATE_NAME' }]);
-    expect(strip(p.addresses)[0]).toMatchObject({ type: 'home', streetAddress: '12 Elm St', extendedAddress: 'Apt 4', city: 'Springfield', region: 'IL', postalCode: '62701', country: 'USA', countryCode: 'US' });
-    expect(strip(p.addresses)[1]).toEqual({ type: 'work', formattedValue: 'Acme Realty, 1 Main St, Springfield', city: 'Springfield' });
+    expect(strip(p.addresses)[0]).toMatchObject({
+      type: 'home',
+      streetAddress: '12 Elm St',
+      extendedAddress: 'Apt 4',
+      city: 'Springfield',
+      region: 'IL',
+      postalCode: '62701',
+      country: 'USA',
+      countryCode: 'US',
+    });
+    expect(strip(p.addresses)[1]).toEqual({
+      type: 'work',
+      formattedValue: 'Acme Realty, 1 Main St, Springfield',
+      city: 'Springfield',
+    });
     expect(strip(p.birthdays)).toEqual([{ date: { month: 7, day: 26 } }]);
     expect(strip(p.events)).toEqual([{ date: { year: 2019, month: 5, day: 3 }, type: 'anniversary' }]);
-    expect(strip(p.relations)).toEqual([{ person: 'Carlos Lopez', type: 'spouse' }, { person: 'Ann Lee', type: 'referredBy' }]);
+    expect(strip(p.relations)).toEqual([
+      { person: 'Carlos Lopez', type: 'spouse' },
+      { person: 'Ann Lee', type: 'referredBy' },
+    ]);
     expect(strip(p.urls)).toEqual([{ value: 'https://listings.test/12-elm', type: 'work' }]);
     // Google composed the home address's formattedValue (we sent none): the answer, the mirror and Google agree.
     const composed = p.addresses[0].formattedValue;
     expect(composed).toEqual(expect.stringContaining('12 Elm St'));
-    expect(c.addresses[0]).toEqual({ type: 'home', formattedValue: composed, poBox: null, streetAddress: '12 Elm St', extendedAddress: 'Apt 4', city: 'Springfield', region: 'IL', postalCode: '62701', country: 'USA', countryCode: 'US' });
+    expect(c.addresses[0]).toEqual({
+      type: 'home',
+      formattedValue: composed,
+      poBox: null,
+      streetAddress: '12 Elm St',
+      extendedAddress: 'Apt 4',
+      city: 'Springfield',
+      region: 'IL',
+      postalCode: '62701',
+      country: 'USA',
+      countryCode: 'US',
+    });
     expect(c).toMatchObject({
-      middleName: 'Elena', honorificPrefix: 'Dr.', honorificSuffix: 'Jr.',
-      nicknames: [{ value: 'Mari', type: null }, { value: 'M.E.', type: 'ALTERNATE_NAME' }],
+      middleName: 'Elena',
+      honorificPrefix: 'Dr.',
+      honorificSuffix: 'Jr.',
+      nicknames: [
+        { value: 'Mari', type: null },
+        { value: 'M.E.', type: 'ALTERNATE_NAME' },
+      ],
       birthday: { date: { year: null, month: 7, day: 26 }, text: null },
       events: [{ date: { year: 2019, month: 5, day: 3 }, type: 'anniversary' }],
-      relations: [{ person: 'Carlos Lopez', type: 'spouse' }, { person: 'Ann Lee', type: 'referredBy' }],
+      relations: [
+        { person: 'Carlos Lopez', type: 'spouse' },
+        { person: 'Ann Lee', type: 'referredBy' },
+      ],
       urls: [{ value: 'https://listings.test/12-elm', type: 'work' }],
     });
     expect(await contact(c.id)).toEqual(c);
@@ -146,23 +222,35 @@ describeEachDb('contacts: details both ways', (db) => {
     expect(seen.etag).not.toBe(c.etag);
 
     // Custom labels the contact already has are taken back as they are; only the birthday changes.
-    const u = await updated(c.id, { birthday: { year: 1984, month: 3, day: 1 }, addresses: seen.addresses.map(({ formattedValue: _f, ...a }: any) => a), events: seen.events, nicknames: seen.nicknames });
+    const u = await updated(c.id, {
+      birthday: { year: 1984, month: 3, day: 1 },
+      addresses: seen.addresses.map(({ formattedValue: _f, ...a }: any) => a),
+      events: seen.events,
+      nicknames: seen.nicknames,
+    });
     expect(u.syncState).toBe('SYNCED');
     const p = await google(c.resourceName);
-    expect(strip(p.birthdays)).toEqual([{ date: { year: 1984, month: 3, day: 1 } }]); // a new date drops Google's old text
+    // a new date drops Google's old text
+    expect(strip(p.birthdays)).toEqual([{ date: { year: 1984, month: 3, day: 1 } }]);
     expect(strip(p.addresses)[0]).toMatchObject({ type: 'Lake house', streetAddress: '9 Shore Rd', city: 'Lakeview' });
     expect(strip(p.events)).toEqual([{ date: { year: 2021, month: 6, day: 1 }, type: 'Closing day' }]);
     expect(strip(p.nicknames)).toEqual([{ value: 'Noa', type: 'MAIDEN_NAME' }]);
     expect(p.names[0]).toMatchObject({ phoneticGivenName: 'NO-ah', honorificPrefix: 'Mr.' });
     expect(strip(p.imClients)).toEqual([{ username: 'noah', protocol: 'skype' }]);
     expect(strip(p.userDefined)).toEqual([{ key: 'Budget', value: '450k' }]);
-    expect(p.memberships?.map((m: any) => m.contactGroupMembership.contactGroupResourceName)).toEqual(['contactGroups/myContacts']);
+    expect(p.memberships?.map((m: any) => m.contactGroupMembership.contactGroupResourceName)).toEqual([
+      'contactGroups/myContacts',
+    ]);
 
     // The same birthday date sent back keeps Google's text with it.
-    await googlePatch(c.resourceName, { birthdays: [{ date: { year: 1984, month: 3, day: 1 }, text: 'first of March' }] });
+    await googlePatch(c.resourceName, {
+      birthdays: [{ date: { year: 1984, month: 3, day: 1 }, text: 'first of March' }],
+    });
     await sync();
     await updated(c.id, { birthday: { year: 1984, month: 3, day: 1 }, notes: 'call in spring' });
-    expect(strip((await google(c.resourceName)).birthdays)).toEqual([{ date: { year: 1984, month: 3, day: 1 }, text: 'first of March' }]);
+    expect(strip((await google(c.resourceName)).birthdays)).toEqual([
+      { date: { year: 1984, month: 3, day: 1 }, text: 'first of March' },
+    ]);
   });
 
   describe('edited on both sides before they meet', () => {
@@ -174,12 +262,22 @@ describeEachDb('contacts: details both ways', (db) => {
       await holdUpdates();
       const u = await update(c.id, { addresses: [{ ...HOME, streetAddress: '14 Elm St' }] });
       expect(u.syncState).toBe('PENDING');
-      await googlePatch(c.resourceName, { names: [{ givenName: 'Ida' }], birthdays: [{ date: { month: 1, day: 3 } }], relations: [{ person: 'Ben', type: 'child' }], addresses: (await google(c.resourceName)).addresses.map(({ metadata: _m, ...a }: any) => a) });
+      await googlePatch(c.resourceName, {
+        names: [{ givenName: 'Ida' }],
+        birthdays: [{ date: { month: 1, day: 3 } }],
+        relations: [{ person: 'Ben', type: 'child' }],
+        addresses: (await google(c.resourceName)).addresses.map(({ metadata: _m, ...a }: any) => a),
+      });
       await sync();
       await w.admin.clearFaults();
       await waitDelivered();
       const done = await contact(c.id);
-      expect(done).toMatchObject({ syncState: 'SYNCED', conflicts: [], birthday: { date: { year: null, month: 1, day: 3 } }, relations: [{ person: 'Ben', type: 'child' }] });
+      expect(done).toMatchObject({
+        syncState: 'SYNCED',
+        conflicts: [],
+        birthday: { date: { year: null, month: 1, day: 3 } },
+        relations: [{ person: 'Ben', type: 'child' }],
+      });
       expect(done.addresses[0].streetAddress).toBe('14 Elm St');
       const p = await google(c.resourceName);
       expect(strip(p.addresses)[0].streetAddress).toBe('14 Elm St');
@@ -222,7 +320,10 @@ describeEachDb('contacts: details both ways', (db) => {
         { givenName: 'None' },
       ],
     });
-    const names = async (query: string) => (await ok('query ($q: String) { contacts(query: $q) { edges { node { givenName } } } }', { q: query })).contacts.edges.map((e: any) => e.node.givenName);
+    const names = async (query: string) =>
+      (
+        await ok('query ($q: String) { contacts(query: $q) { edges { node { givenName } } } }', { q: query })
+      ).contacts.edges.map((e: any) => e.node.givenName);
     expect(await names('elm st')).toEqual(['Elm']);
     expect(await names('SHELBYVILLE')).toEqual(['Oak']);
     expect(await names('62565')).toEqual(['Oak']);
@@ -231,11 +332,34 @@ describeEachDb('contacts: details both ways', (db) => {
   });
 
   test('createContacts carries the details of each contact in one batch', async () => {
-    const answered = (await ok(`mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }`, { i: [INPUT, { givenName: 'Plain' }] })).createContacts;
-    const made = await Promise.all(answered.map((c: any) => until(`contact ${c.id} SYNCED`, () => contact(c.id), (x) => x.syncState === 'SYNCED')));
+    const answered = (
+      await ok(`mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }`, {
+        i: [INPUT, { givenName: 'Plain' }],
+      })
+    ).createContacts;
+    const made = await Promise.all(
+      answered.map((c: any) =>
+        until(
+          `contact ${c.id} SYNCED`,
+          () => contact(c.id),
+          (x) => x.syncState === 'SYNCED',
+        ),
+      ),
+    );
     expect((await w.admin.requests({ api: 'people', method: 'people.people.batchCreateContacts' })).length).toBe(1);
-    expect(strip((await google(made[0].resourceName)).relations)).toEqual([{ person: 'Carlos Lopez', type: 'spouse' }, { person: 'Ann Lee', type: 'referredBy' }]);
-    expect(made[1]).toMatchObject({ addresses: [], birthday: null, events: [], relations: [], urls: [], nicknames: [], middleName: null });
+    expect(strip((await google(made[0].resourceName)).relations)).toEqual([
+      { person: 'Carlos Lopez', type: 'spouse' },
+      { person: 'Ann Lee', type: 'referredBy' },
+    ]);
+    expect(made[1]).toMatchObject({
+      addresses: [],
+      birthday: null,
+      events: [],
+      relations: [],
+      urls: [],
+      nicknames: [],
+      middleName: null,
+    });
   });
 
   describe('bad input: a typed BAD_USER_INPUT naming the field, nothing written', () => {
@@ -245,15 +369,55 @@ describeEachDb('contacts: details both ways', (db) => {
       expect((await w.admin.requests({ api: 'people' })).filter((r) => !r.method.endsWith('.list'))).toEqual([]); // reads (connections, contact groups) aside
     };
     test.each([
-      ['an unknown address type', { givenName: 'A', addresses: [{ type: 'hoem', city: 'X' }] }, 'addresses.0.type', /"hoem" is not an address type \(home, work, other/],
-      ['a birthday that is not a date', { givenName: 'A', birthday: { month: 2, day: 30 } }, 'birthday', /birthday: .* is not a date/],
+      [
+        'an unknown address type',
+        { givenName: 'A', addresses: [{ type: 'hoem', city: 'X' }] },
+        'addresses.0.type',
+        /"hoem" is not an address type \(home, work, other/,
+      ],
+      [
+        'a birthday that is not a date',
+        { givenName: 'A', birthday: { month: 2, day: 30 } },
+        'birthday',
+        /birthday: .* is not a date/,
+      ],
       ['a birthday without a month', { givenName: 'A', birthday: { day: 3 } }, 'birthday', /is not a date/],
-      ['an event date out of range', { givenName: 'A', events: [{ date: { month: 13, day: 1 } }] }, 'events.0.date', /is not a date/],
-      ['an unknown relation type', { givenName: 'A', relations: [{ person: 'B', type: 'spuose' }] }, 'relations.0.type', /not a relation type/],
-      ['an unknown nickname type', { givenName: 'A', nicknames: [{ value: 'B', type: 'NICK' }] }, 'nicknames.0.type', /not a nickname type \(DEFAULT or ALTERNATE_NAME\)/],
-      ['a deprecated nickname type the contact does not have', { givenName: 'A', nicknames: [{ value: 'B', type: 'MAIDEN_NAME' }] }, 'nicknames.0.type', /not a nickname type/],
-      ['an address with no part', { givenName: 'A', addresses: [{ type: 'home' }] }, 'addresses.0', /needs at least one part/],
-      ['a blank relation', { givenName: 'A', relations: [{ person: '   ' }] }, 'relations.0.person', /must not be blank/],
+      [
+        'an event date out of range',
+        { givenName: 'A', events: [{ date: { month: 13, day: 1 } }] },
+        'events.0.date',
+        /is not a date/,
+      ],
+      [
+        'an unknown relation type',
+        { givenName: 'A', relations: [{ person: 'B', type: 'spuose' }] },
+        'relations.0.type',
+        /not a relation type/,
+      ],
+      [
+        'an unknown nickname type',
+        { givenName: 'A', nicknames: [{ value: 'B', type: 'NICK' }] },
+        'nicknames.0.type',
+        /not a nickname type \(DEFAULT or ALTERNATE_NAME\)/,
+      ],
+      [
+        'a deprecated nickname type the contact does not have',
+        { givenName: 'A', nicknames: [{ value: 'B', type: 'MAIDEN_NAME' }] },
+        'nicknames.0.type',
+        /not a nickname type/,
+      ],
+      [
+        'an address with no part',
+        { givenName: 'A', addresses: [{ type: 'home' }] },
+        'addresses.0',
+        /needs at least one part/,
+      ],
+      [
+        'a blank relation',
+        { givenName: 'A', relations: [{ person: '   ' }] },
+        'relations.0.person',
+        /must not be blank/,
+      ],
     ])('%s', async (_case, input, field, message) => {
       const b = await gql('mutation ($i: ContactInput!) { createContact(input: $i) { id } }', { i: input });
       expect(b.errors).toHaveLength(1);
@@ -265,9 +429,21 @@ describeEachDb('contacts: details both ways', (db) => {
 
     test.each([
       ['an over-long url', { givenName: 'A', urls: [{ value: `https://x.test/${'a'.repeat(2048)}` }] }, /urls/],
-      ['a type with a line break', { givenName: 'A', addresses: [{ type: 'home\nBcc: x', city: 'X' }] }, /addresses.0.type/],
-      ['a country code that is not one', { givenName: 'A', addresses: [{ countryCode: 'USA', city: 'X' }] }, /countryCode/],
-      ['too many addresses', { givenName: 'A', addresses: Array.from({ length: 21 }, () => ({ city: 'X' })) }, /addresses/],
+      [
+        'a type with a line break',
+        { givenName: 'A', addresses: [{ type: 'home\nBcc: x', city: 'X' }] },
+        /addresses.0.type/,
+      ],
+      [
+        'a country code that is not one',
+        { givenName: 'A', addresses: [{ countryCode: 'USA', city: 'X' }] },
+        /countryCode/,
+      ],
+      [
+        'too many addresses',
+        { givenName: 'A', addresses: Array.from({ length: 21 }, () => ({ city: 'X' })) },
+        /addresses/,
+      ],
       ['a birthday year as text', { givenName: 'A', birthday: { year: 'nineteen', month: 1, day: 1 } }, /year/],
     ])('%s', async (_case, input, message) => {
       const b = await gql('mutation ($i: ContactInput!) { createContact(input: $i) { id } }', { i: input });
@@ -279,7 +455,10 @@ describeEachDb('contacts: details both ways', (db) => {
     test('an update with a bad detail changes nothing, here or in Google', async () => {
       const c = await synced({ givenName: 'Kay', addresses: [HOME] });
       await w.admin.clearRequests();
-      const b = await gql('mutation ($id: ID!, $i: ContactPatch!) { updateContact(id: $id, input: $i) { id } }', { id: c.id, i: { givenName: 'Kai', addresses: [{ type: 'vacation', city: 'Y' }] } });
+      const b = await gql('mutation ($id: ID!, $i: ContactPatch!) { updateContact(id: $id, input: $i) { id } }', {
+        id: c.id,
+        i: { givenName: 'Kai', addresses: [{ type: 'vacation', city: 'Y' }] },
+      });
       expect(b.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'addresses.0.type' });
       expect(await contact(c.id)).toEqual(c);
       expect(await db().ds.getRepository(OutboxRow).count()).toBe(0);
@@ -289,15 +468,28 @@ describeEachDb('contacts: details both ways', (db) => {
 
   test('after the upgrade, an update made before any read does not clear in Google the details the mirror does not have yet', async () => {
     const c = await synced({ givenName: 'Up', familyName: 'Date' });
-    await googlePatch(c.resourceName, { names: [{ givenName: 'Up', familyName: 'Date', middleName: 'Q' }], addresses: [{ type: 'home', city: 'Keepville' }], birthdays: [{ date: { month: 4, day: 5 } }], urls: [{ value: 'keep.test' }] });
+    await googlePatch(c.resourceName, {
+      names: [{ givenName: 'Up', familyName: 'Date', middleName: 'Q' }],
+      addresses: [{ type: 'home', city: 'Keepville' }],
+      birthdays: [{ date: { month: 4, day: 5 } }],
+      urls: [{ value: 'keep.test' }],
+    });
     await sync();
     // As the previous release left it: no details in the row or in the person it keeps, another personFields.
     const row = await db().ds.getRepository(Contact).findOneByOrFail({ id: c.id });
     const person = JSON.parse(row.person!);
-    for (const k of ['addresses', 'birthdays', 'events', 'relations', 'urls', 'nicknames', 'memberships']) delete person[k];
+    for (const k of ['addresses', 'birthdays', 'events', 'relations', 'urls', 'nicknames', 'memberships'])
+      delete person[k];
     delete person.names[0].middleName;
-    await db().ds.getRepository(Contact).update({ id: c.id }, { details: null, person: JSON.stringify(person) });
-    await db().ds.getRepository(ContactSyncRecord).update({ agentId: row.agentId }, { personFields: 'names,emailAddresses,phoneNumbers,organizations,biographies,clientData,metadata' });
+    await db()
+      .ds.getRepository(Contact)
+      .update({ id: c.id }, { details: null, person: JSON.stringify(person) });
+    await db()
+      .ds.getRepository(ContactSyncRecord)
+      .update(
+        { agentId: row.agentId },
+        { personFields: 'names,emailAddresses,phoneNumbers,organizations,biographies,clientData,metadata' },
+      );
     await updated(c.id, { notes: 'changed before any read' });
     const p = await google(c.resourceName);
     expect(p.names[0]).toMatchObject({ givenName: 'Up', middleName: 'Q', familyName: 'Date' });
@@ -310,28 +502,55 @@ describeEachDb('contacts: details both ways', (db) => {
 
   test('a mirror made without the details (an older release) is filled in by one full sync, keeping a pending edit of ours', async () => {
     const c = await synced({ givenName: 'Old', familyName: 'Mirror' });
-    await googlePatch(c.resourceName, { names: [{ givenName: 'Old', familyName: 'Mirror' }], addresses: [{ type: 'home', city: 'Oldtown' }], birthdays: [{ date: { month: 4, day: 5 } }] });
+    await googlePatch(c.resourceName, {
+      names: [{ givenName: 'Old', familyName: 'Mirror' }],
+      addresses: [{ type: 'home', city: 'Oldtown' }],
+      birthdays: [{ date: { month: 4, day: 5 } }],
+    });
     await sync();
     const filled = await contact(c.id);
     expect(filled.addresses[0].city).toBe('Oldtown');
     // As the previous release left it: no details in the row or in the person it keeps, another personFields.
     const row = await db().ds.getRepository(Contact).findOneByOrFail({ id: c.id });
     const person = JSON.parse(row.person!);
-    for (const k of ['addresses', 'birthdays', 'events', 'relations', 'urls', 'nicknames', 'memberships']) delete person[k];
-    await db().ds.getRepository(Contact).update({ id: c.id }, { details: null, person: JSON.stringify(person) });
-    await db().ds.getRepository(ContactSyncRecord).update({ agentId: row.agentId }, { personFields: 'names,emailAddresses,phoneNumbers,organizations,biographies,clientData,metadata' });
+    for (const k of ['addresses', 'birthdays', 'events', 'relations', 'urls', 'nicknames', 'memberships'])
+      delete person[k];
+    await db()
+      .ds.getRepository(Contact)
+      .update({ id: c.id }, { details: null, person: JSON.stringify(person) });
+    await db()
+      .ds.getRepository(ContactSyncRecord)
+      .update(
+        { agentId: row.agentId },
+        { personFields: 'names,emailAddresses,phoneNumbers,organizations,biographies,clientData,metadata' },
+      );
     // A CRM edit made before the upgrade's sync, held back from Google. Its delivery runs that full sync first.
     await w.admin.clearRequests();
-    await w.admin.addFault({ api: 'people', method: 'people.people.batchUpdateContacts', status: 503, unlimited: true });
+    await w.admin.addFault({
+      api: 'people',
+      method: 'people.people.batchUpdateContacts',
+      status: 503,
+      unlimited: true,
+    });
     await update(c.id, { notes: 'pending' });
     await sync();
-    const calls = (await w.admin.requests({ api: 'people' })).map((r) => ({ method: r.method, syncToken: new URLSearchParams(r.query ?? '').has('syncToken') }));
+    const calls = (await w.admin.requests({ api: 'people' })).map((r) => ({
+      method: r.method,
+      syncToken: new URLSearchParams(r.query ?? '').has('syncToken'),
+    }));
     const lists = calls.filter((x) => x.method === 'people.people.connections.list');
     expect(lists[0]).toEqual({ method: 'people.people.connections.list', syncToken: false });
     expect(lists.slice(1).every((x) => x.syncToken)).toBe(true); // one full sync, the rest incremental
     const after = await contact(c.id);
-    expect(after).toMatchObject({ addresses: [{ type: 'home', city: 'Oldtown' }], birthday: { date: { year: null, month: 4, day: 5 } }, syncState: 'PENDING', conflicts: [] });
-    expect((await db().ds.getRepository(ContactSyncRecord).findOneByOrFail({ agentId: row.agentId })).personFields).toMatch(/addresses/);
+    expect(after).toMatchObject({
+      addresses: [{ type: 'home', city: 'Oldtown' }],
+      birthday: { date: { year: null, month: 4, day: 5 } },
+      syncState: 'PENDING',
+      conflicts: [],
+    });
+    expect(
+      (await db().ds.getRepository(ContactSyncRecord).findOneByOrFail({ agentId: row.agentId })).personFields,
+    ).toMatch(/addresses/);
     await w.admin.clearFaults();
     await waitDelivered();
     const p = await google(c.resourceName);
@@ -340,6 +559,10 @@ describeEachDb('contacts: details both ways', (db) => {
     // Later syncs are incremental again.
     await w.admin.clearRequests();
     await sync();
-    expect((await w.admin.requests({ api: 'people', method: 'people.people.connections.list' })).map((r) => new URLSearchParams(r.query ?? '').has('syncToken'))).toEqual([true]);
+    expect(
+      (await w.admin.requests({ api: 'people', method: 'people.people.connections.list' })).map((r) =>
+        new URLSearchParams(r.query ?? '').has('syncToken'),
+      ),
+    ).toEqual([true]);
   });
 });

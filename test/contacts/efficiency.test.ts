@@ -25,10 +25,18 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
     await w.admin.clearRequests();
   });
   const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
-  const calls = async (method: string) => (await w.admin.requests({ api: 'people', method })).filter((c) => c.user === AGENT).length;
+  const calls = async (method: string) =>
+    (await w.admin.requests({ api: 'people', method })).filter((c) => c.user === AGENT).length;
 
   test('full sync of 10,000 Google contacts: 10 calls; then nothing changed: exactly 1', async () => {
-    await w.admin.request('POST', `/users/${AGENT}/contacts`, Array.from({ length: 10_000 }, (_, i) => ({ names: [{ givenName: `P${i}` }], emailAddresses: [{ value: `p${i}@x.test` }] })));
+    await w.admin.request(
+      'POST',
+      `/users/${AGENT}/contacts`,
+      Array.from({ length: 10_000 }, (_, i) => ({
+        names: [{ givenName: `P${i}` }],
+        emailAddresses: [{ value: `p${i}@x.test` }],
+      })),
+    );
     await w.admin.clearRequests();
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
     expect(await calls('people.people.connections.list')).toBe(10);
@@ -39,11 +47,19 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
   }, 60_000);
 
   /** The outbox has delivered everything: the mutations' own wait may end first on a slow machine. */
-  const delivered = () => until('the outbox to deliver everything', async () => (await gql('{ syncStatus { contacts { pendingChanges failedChanges } } }')).body.data.syncStatus.contacts, (s) => s.pendingChanges === 0);
+  const delivered = () =>
+    until(
+      'the outbox to deliver everything',
+      async () =>
+        (await gql('{ syncStatus { contacts { pendingChanges failedChanges } } }')).body.data.syncStatus.contacts,
+      (s) => s.pendingChanges === 0,
+    );
 
   test('1,000 contacts created in the CRM reach Google in 5 write calls; 1,000 deletes in 2, each guarded by conditional writes (6)', async () => {
     const input = Array.from({ length: 1000 }, (_, i) => ({ givenName: `C${i}`, emails: [{ value: `c${i}@x.test` }] }));
-    const created = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', { i: input });
+    const created = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', {
+      i: input,
+    });
     expect(created.body.errors).toBeUndefined();
     expect(await delivered()).toEqual({ pendingChanges: 0, failedChanges: 0 });
     expect(await calls('people.people.batchCreateContacts')).toBe(5);
@@ -51,7 +67,9 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
 
     await w.admin.clearRequests();
     const ids = created.body.data.createContacts.map((c: { id: string }) => c.id);
-    expect((await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids })).body.data.deleteContacts).toBe(true);
+    expect((await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids })).body.data.deleteContacts).toBe(
+      true,
+    );
     expect(await delivered()).toEqual({ pendingChanges: 0, failedChanges: 0 });
     expect(await calls('people.people.batchDeleteContacts')).toBe(2);
     // Before deleting, one incremental sync looks for edits made in Google meanwhile (an edit wins over a delete),
@@ -64,7 +82,11 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
 
   test('100 concurrent contacts queries of one agent with a stale mirror cause one sync call', async () => {
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
-    await db().ds.createQueryBuilder().update(ContactSyncRecord).set({ lastSyncAt: new Date(Date.now() - 24 * 3600_000) }).execute();
+    await db()
+      .ds.createQueryBuilder()
+      .update(ContactSyncRecord)
+      .set({ lastSyncAt: new Date(Date.now() - 24 * 3600_000) })
+      .execute();
     await w.admin.clearRequests();
     const results = await Promise.all(Array.from({ length: 100 }, () => gql('{ contacts(first: 10) { totalCount } }')));
     expect(results.every((r) => r.body.data?.contacts.totalCount === 0)).toBe(true);
@@ -73,7 +95,11 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
 
   test('a read that looked at a stale mirror while a sync ran does not start a second sync once that one ended', async () => {
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
-    await db().ds.createQueryBuilder().update(ContactSyncRecord).set({ lastSyncAt: new Date(Date.now() - 24 * 3600_000) }).execute();
+    await db()
+      .ds.createQueryBuilder()
+      .update(ContactSyncRecord)
+      .set({ lastSyncAt: new Date(Date.now() - 24 * 3600_000) })
+      .execute();
     await w.admin.clearRequests();
     const sync = w.gw.services.contactSync;
     const [row] = await db().ds.query('SELECT id, brokerageId FROM agent WHERE email = ?', [AGENT]);
@@ -103,24 +129,54 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
   });
 
   test('loaders: one SQL query per loader per tick, results in key order', async () => {
-    const input = Array.from({ length: 50 }, (_, i) => ({ givenName: `L${i}`, emails: [{ value: `l${i}@x.test` }, { value: `shared@x.test` }] }));
-    const made = (await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id resourceName } }', { i: input })).body.data.createContacts as { id: string; resourceName: string }[];
+    const input = Array.from({ length: 50 }, (_, i) => ({
+      givenName: `L${i}`,
+      emails: [{ value: `l${i}@x.test` }, { value: `shared@x.test` }],
+    }));
+    const made = (
+      await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id resourceName } }', { i: input })
+    ).body.data.createContacts as { id: string; resourceName: string }[];
     const agent = await db().ds.getRepository(Agent).findOneByOrFail({ email: AGENT });
     const queries: string[] = [];
-    const logger: OrmLogger = { logQuery: (q) => { if (/^SELECT/i.test(q) && /FROM [`"]contact[`"]/.test(q)) queries.push(q); }, logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {} };
+    const logger: OrmLogger = {
+      logQuery: (q) => {
+        if (/^SELECT/i.test(q) && /FROM [`"]contact[`"]/.test(q)) queries.push(q);
+      },
+      logQueryError: () => {},
+      logQuerySlow: () => {},
+      logSchemaBuild: () => {},
+      logMigration: () => {},
+      log: () => {},
+    };
     db().ds.setOptions({ logging: ['query'], logger });
     try {
-      const loaders = contactLoaders(new TenantScope(db().ds.manager, { agentId: agent.id, brokerageId: agent.brokerageId, email: AGENT, role: 'agent' }));
+      const loaders = contactLoaders(
+        new TenantScope(db().ds.manager, {
+          agentId: agent.id,
+          brokerageId: agent.brokerageId,
+          email: AGENT,
+          role: 'agent',
+        }),
+      );
       const shuffled = [...made].reverse();
       const [byId, byEmail, byRn] = await Promise.all([
-        Promise.all([...shuffled.map((c) => loaders.byId.load(c.id)), loaders.byId.load('00000000-0000-0000-0000-000000000000')]),
-        Promise.all([...shuffled.map((_, i) => loaders.byEmail.load(`L${49 - i}@X.test`)), loaders.byEmail.load('shared@x.test'), loaders.byEmail.load('nobody@x.test')]),
+        Promise.all([
+          ...shuffled.map((c) => loaders.byId.load(c.id)),
+          loaders.byId.load('00000000-0000-0000-0000-000000000000'),
+        ]),
+        Promise.all([
+          ...shuffled.map((_, i) => loaders.byEmail.load(`L${49 - i}@X.test`)),
+          loaders.byEmail.load('shared@x.test'),
+          loaders.byEmail.load('nobody@x.test'),
+        ]),
         Promise.all(shuffled.map((c) => loaders.byResourceName.load(c.resourceName))),
       ]);
       expect(queries).toHaveLength(3);
       expect(byId.slice(0, 50).map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
       expect(byId[50]).toBeNull();
-      expect(byEmail.slice(0, 50).map((cs) => cs.map((c) => c.givenName))).toEqual(shuffled.map((_, i) => [`L${49 - i}`]));
+      expect(byEmail.slice(0, 50).map((cs) => cs.map((c) => c.givenName))).toEqual(
+        shuffled.map((_, i) => [`L${49 - i}`]),
+      );
       expect(byEmail[50]).toHaveLength(50);
       expect(byEmail[51]).toEqual([]);
       expect(byRn.map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));

@@ -22,9 +22,14 @@ const CREATE = `${P}batchCreateContacts`;
 const UPDATE = `${P}batchUpdateContacts`;
 const DELETE = `${P}batchDeleteContacts`;
 const BATCH_GET = `${P}getBatchGet`;
-const FIELDS = 'id resourceName etag givenName familyName emails { value } phones { value } organization jobTitle notes syncState syncError conflicts { field winner }';
-const DEFAULT_PEOPLE_SETTINGS = { expiredSyncTokenStatus: 'FAILED_PRECONDITION', syncTokenLifetimeSeconds: 7 * 24 * 3600, syncTokenExpiresFrom: 'fullSync', syncPropagationDelaySeconds: 0 };
-
+const FIELDS =
+  'id resourceName etag givenName familyName emails { value } phones { value } organization jobTitle notes syncState syncError conflicts { field winner }';
+const DEFAULT_PEOPLE_SETTINGS = {
+  expiredSyncTokenStatus: 'FAILED_PRECONDITION',
+  syncTokenLifetimeSeconds: 7 * 24 * 3600,
+  syncTokenExpiresFrom: 'fullSync',
+  syncPropagationDelaySeconds: 0,
+};
 
 /** The CRM fields of a Google Person, as the emulator's admin API lists it. */
 function googleFields(p: any) {
@@ -52,14 +57,18 @@ function mirrorFields(c: Contact) {
   };
 }
 
-const engageIdOf = (p: any): string | undefined => p.clientData?.find((d: { key: string }) => d.key === 'engageContactId')?.value;
+const engageIdOf = (p: any): string | undefined =>
+  p.clientData?.find((d: { key: string }) => d.key === 'engageContactId')?.value;
 
 /** Shared by both suites: a world plus the helpers every scenario uses. */
 function harness(db: () => TestDb, env: Record<string, string> = {}) {
   const h = {} as {
     w: World;
     token: string;
-    gql: (query: string, variables?: Record<string, unknown>) => Promise<{ status: number; body: { data?: any; errors?: any[] } }>;
+    gql: (
+      query: string,
+      variables?: Record<string, unknown>,
+    ) => Promise<{ status: number; body: { data?: any; errors?: any[] } }>;
   };
 
   beforeAll(async () => {
@@ -67,7 +76,9 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
     h.token = await h.w.token(AGENT);
     h.gql = (query, variables) => h.w.gw.gql(query, { token: h.token, variables });
     // Plenty of quota: a rate limit here must be one we injected, not the emulator's per-minute default.
-    await h.w.admin.putSettings({ quotas: { 'people.writes': { limitPerMinute: 100_000 }, 'people.criticalReads': { limitPerMinute: 100_000 } } });
+    await h.w.admin.putSettings({
+      quotas: { 'people.writes': { limitPerMinute: 100_000 }, 'people.criticalReads': { limitPerMinute: 100_000 } },
+    });
   });
   afterAll(async () => {
     await h.w?.admin.clearFaults().catch(() => undefined);
@@ -85,15 +96,28 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
   });
 
   const googleContacts = async () => (await h.w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body;
-  const peopleCalls = async (method?: string): Promise<RequestLogEntry[]> => (await h.w.admin.requests({ api: 'people', ...(method ? { method } : {}) })).filter((r) => r.user === AGENT);
+  const peopleCalls = async (method?: string): Promise<RequestLogEntry[]> =>
+    (await h.w.admin.requests({ api: 'people', ...(method ? { method } : {}) })).filter((r) => r.user === AGENT);
   const agentId = async () => (await db().ds.query('SELECT id FROM agent WHERE email = ?', [AGENT]))[0].id as string;
-  const mirror = async () => db().ds.getRepository(Contact).find({ where: { agentId: await agentId() } });
+  const mirror = async () =>
+    db()
+      .ds.getRepository(Contact)
+      .find({ where: { agentId: await agentId() } });
   const status = async () => {
-    const r = await h.gql('{ syncStatus { contacts { lastSyncAt staleSince lastError lastFullSyncAt fullResyncs lastFullResyncAt lastFullResyncReason pendingChanges failedChanges } } }');
+    const r = await h.gql(
+      '{ syncStatus { contacts { lastSyncAt staleSince lastError lastFullSyncAt fullResyncs lastFullResyncAt lastFullResyncReason pendingChanges failedChanges } } }',
+    );
     expect(r.body.errors).toBeUndefined();
     return r.body.data.syncStatus.contacts as {
-      lastSyncAt: string | null; staleSince: string | null; lastError: string | null; lastFullSyncAt: string | null;
-      fullResyncs: number; lastFullResyncAt: string | null; lastFullResyncReason: string | null; pendingChanges: number; failedChanges: number;
+      lastSyncAt: string | null;
+      staleSince: string | null;
+      lastError: string | null;
+      lastFullSyncAt: string | null;
+      fullResyncs: number;
+      lastFullResyncAt: string | null;
+      lastFullResyncReason: string | null;
+      pendingChanges: number;
+      failedChanges: number;
     };
   };
   const contact = async (id: string) => {
@@ -102,7 +126,9 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
     return r.body.data.contact;
   };
   const sync = async () => {
-    const r = await h.gql('mutation { syncContacts { contacts { lastSyncAt staleSince lastError fullResyncs lastFullResyncReason } } }');
+    const r = await h.gql(
+      'mutation { syncContacts { contacts { lastSyncAt staleSince lastError fullResyncs lastFullResyncReason } } }',
+    );
     expect(r.body.errors).toBeUndefined();
     return r.body.data.syncContacts.contacts;
   };
@@ -112,7 +138,10 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
     return r.body.data.createContact;
   };
   const update = async (id: string, input: Record<string, unknown>) => {
-    const r = await h.gql(`mutation ($id: ID!, $i: ContactPatch!) { updateContact(id: $id, input: $i) { ${FIELDS} } }`, { id, i: input });
+    const r = await h.gql(
+      `mutation ($id: ID!, $i: ContactPatch!) { updateContact(id: $id, input: $i) { ${FIELDS} } }`,
+      { id, i: input },
+    );
     expect(r.body.errors).toBeUndefined();
     return r.body.data.updateContact;
   };
@@ -124,24 +153,36 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
   /** A contact created in the CRM and confirmed by Google. */
   const synced = async (input: Record<string, unknown>) => {
     const c = await create(input);
-    return c.syncState === 'SYNCED' ? c : until(`contact ${c.id} to be SYNCED`, () => contact(c.id), (x) => x?.syncState === 'SYNCED');
+    return c.syncState === 'SYNCED'
+      ? c
+      : until(
+          `contact ${c.id} to be SYNCED`,
+          () => contact(c.id),
+          (x) => x?.syncState === 'SYNCED',
+        );
   };
   /** Waits for one of `states`; FAILED is final, so it ends the wait at once unless it is one of them. */
   const waitState = (id: string, states: string[]) =>
-    until(`contact ${id} to reach ${states.join('|')}`, () => contact(id), (c) => {
-      if (!states.includes('FAILED') && c?.syncState === 'FAILED') throw new Error(`contact ${id} became FAILED while waiting for ${states.join('|')}: ${JSON.stringify(c)}`);
-      return states.includes(c?.syncState);
-    });
+    until(
+      `contact ${id} to reach ${states.join('|')}`,
+      () => contact(id),
+      (c) => {
+        if (!states.includes('FAILED') && c?.syncState === 'FAILED')
+          throw new Error(`contact ${id} became FAILED while waiting for ${states.join('|')}: ${JSON.stringify(c)}`);
+        return states.includes(c?.syncState);
+      },
+    );
   /** Every outbox row delivered (none pending), none refused. */
   const waitDelivered = async () => {
     const s = await until('the outbox to deliver everything (pendingChanges 0)', status, (x) => x.pendingChanges === 0);
     expect(s.failedChanges).toBe(0);
     return s;
   };
-  const googlePatch = (resourceName: string, body: unknown) => h.w.admin.request('PATCH', `/users/${AGENT}/contacts/${resourceName.replace('people/', '')}`, body).then((r) => {
-    expect(r.status).toBe(200);
-    return r.body as any;
-  });
+  const googlePatch = (resourceName: string, body: unknown) =>
+    h.w.admin.request('PATCH', `/users/${AGENT}/contacts/${resourceName.replace('people/', '')}`, body).then((r) => {
+      expect(r.status).toBe(200);
+      return r.body as any;
+    });
   /**
    * A Google edit stamped `seconds` away from now (the emulator's clock moves for this one edit only), so which side
    * wrote last never depends on how fast the machine ran between the two writes.
@@ -154,7 +195,10 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
       await h.w.admin.advanceClock(-seconds);
     }
   };
-  const googleDelete = (resourceName: string) => h.w.admin.request('DELETE', `/users/${AGENT}/contacts/${resourceName.replace('people/', '')}`).then((r) => expect(r.status).toBe(200));
+  const googleDelete = (resourceName: string) =>
+    h.w.admin
+      .request('DELETE', `/users/${AGENT}/contacts/${resourceName.replace('people/', '')}`)
+      .then((r) => expect(r.status).toBe(200));
 
   /**
    * Google and the mirror hold exactly the same contacts: the same resourceNames (each once), the same fields, no
@@ -162,7 +206,10 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
    */
   async function expectSameOnBothSides() {
     const s = await status();
-    expect({ pendingChanges: s.pendingChanges, failedChanges: s.failedChanges }).toEqual({ pendingChanges: 0, failedChanges: 0 });
+    expect({ pendingChanges: s.pendingChanges, failedChanges: s.failedChanges }).toEqual({
+      pendingChanges: 0,
+      failedChanges: 0,
+    });
     const google = await googleContacts();
     const rows = await mirror();
     expect(rows.filter((c) => c.deletedAt).map((c) => c.id)).toEqual([]); // no delete left undelivered
@@ -194,12 +241,36 @@ function harness(db: () => TestDb, env: Record<string, string> = {}) {
       const next = log[i + 1];
       expect(next).toBeDefined();
       const gap = Date.parse(next.at) - Date.parse(e.at);
-      expect({ after: `${e.method} ${e.status}`, next: next.method, waitedAtLeastRetryAfter: gap >= retryAfterMs, gap }).toMatchObject({ waitedAtLeastRetryAfter: true });
+      expect({
+        after: `${e.method} ${e.status}`,
+        next: next.method,
+        waitedAtLeastRetryAfter: gap >= retryAfterMs,
+        gap,
+      }).toMatchObject({ waitedAtLeastRetryAfter: true });
     }
     return log;
   }
 
-  return { h, googleContacts, peopleCalls, mirror, status, contact, sync, create, update, remove, synced, waitState, waitDelivered, googlePatch, googlePatchAt, googleDelete, expectSameOnBothSides, expectRetryAfterHonoured };
+  return {
+    h,
+    googleContacts,
+    peopleCalls,
+    mirror,
+    status,
+    contact,
+    sync,
+    create,
+    update,
+    remove,
+    synced,
+    waitState,
+    waitDelivered,
+    googlePatch,
+    googlePatchAt,
+    googleDelete,
+    expectSameOnBothSides,
+    expectRetryAfterHonoured,
+  };
 }
 
 describeEachDb('contacts: faults the sync survives', (db) => {
@@ -244,7 +315,11 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       await t.expectRetryAfterHonoured(UPDATE, RETRY_AFTER_S * 1000, [503, 429]);
       const { google } = await t.expectSameOnBothSides();
       expect(google).toHaveLength(1);
-      expect(googleFields(google[0])).toMatchObject({ givenName: 'Bea', jobTitle: 'Broker', phones: ['+1 206 555 0199'] });
+      expect(googleFields(google[0])).toMatchObject({
+        givenName: 'Bea',
+        jobTitle: 'Broker',
+        phones: ['+1 206 555 0199'],
+      });
     });
 
     test('batchDeleteContacts: the delete stays pending while Google fails, then leaves Google after Retry-After', async () => {
@@ -286,7 +361,10 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       await armBoth(LIST);
       const before = Date.now();
       const r1 = await t.h.gql('mutation { syncContacts { contacts { lastSyncAt } } }');
-      expect(r1.body.errors?.[0]?.extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', retryAfterSeconds: RETRY_AFTER_S });
+      expect(r1.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        retryAfterSeconds: RETRY_AFTER_S,
+      });
       const s1 = await t.status();
       expect(s1.staleSince).not.toBeNull();
       expect(Date.parse(s1.staleSince!)).toBeGreaterThanOrEqual(before - 1000);
@@ -312,7 +390,8 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       expect(u.syncState).toBe('PENDING');
       await t.waitState(c.id, ['SYNCED']);
       const log = await t.expectRetryAfterHonoured(BATCH_GET, RETRY_AFTER_S * 1000, [503, 429]);
-      expect(log.filter((e) => e.method === UPDATE && e.status === 400).length).toBeGreaterThanOrEqual(1); // the stale etag
+      // the stale etag
+      expect(log.filter((e) => e.method === UPDATE && e.status === 400).length).toBeGreaterThanOrEqual(1);
       const { google } = await t.expectSameOnBothSides();
       expect(google).toHaveLength(1);
       expect(googleFields(google[0])).toMatchObject({ givenName: 'Fay', familyName: 'Getty', organization: 'New Org' });
@@ -330,7 +409,9 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       const c = await t.create({ givenName: 'Gus', familyName: 'Reset', emails: [{ value: 'gus@reset.test' }] });
       const done = await t.waitState(c.id, ['SYNCED']);
       const creates = await t.peopleCalls(CREATE);
-      expect(creates.map((e) => ({ status: e.status, fault: e.fault, committedStatus: e.committedStatus }))).toEqual([{ status: 0, fault: 'resetAfterCommit', committedStatus: 200 }]);
+      expect(creates.map((e) => ({ status: e.status, fault: e.fault, committedStatus: e.committedStatus }))).toEqual([
+        { status: 0, fault: 'resetAfterCommit', committedStatus: 200 },
+      ]);
       const { google } = await t.expectSameOnBothSides();
       expect(google).toHaveLength(1);
       expect(engageIdOf(google[0])).toBe(c.id);
@@ -343,7 +424,9 @@ describeEachDb('contacts: faults the sync survives', (db) => {
 
     test('createContacts (a batch of 3): each exists once in Google and is mapped', async () => {
       await admin().addFault({ api: 'people', method: CREATE, resetConnection: true, afterCommit: true, count: 1 });
-      const r = await t.h.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', { i: [{ givenName: 'H1' }, { givenName: 'H2' }, { givenName: 'H3' }] });
+      const r = await t.h.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', {
+        i: [{ givenName: 'H1' }, { givenName: 'H2' }, { givenName: 'H3' }],
+      });
       expect(r.body.errors).toBeUndefined();
       const ids: string[] = r.body.data.createContacts.map((x: { id: string }) => x.id);
       for (const id of ids) await t.waitState(id, ['SYNCED']);
@@ -355,7 +438,14 @@ describeEachDb('contacts: faults the sync survives', (db) => {
     test('reset after commit, then the linking sync fails too, and the CRM edits the contact meanwhile: still one Google contact, with the edit', async () => {
       await admin().addFault({ api: 'people', method: CREATE, resetConnection: true, afterCommit: true, count: 1 });
       // The linking sync after the reset is parked, then fails with 503 (Retry-After 1 s) once the edit is in.
-      const linking = await admin().addFault({ api: 'people', method: LIST, hold: 'call', status: 503, count: 1, retryAfterSeconds: 1 });
+      const linking = await admin().addFault({
+        api: 'people',
+        method: LIST,
+        hold: 'call',
+        status: 503,
+        count: 1,
+        retryAfterSeconds: 1,
+      });
       const c = await t.create({ givenName: 'Ike', familyName: 'Reset' });
       expect(c.syncState).toBe('PENDING');
       await admin().waitHeld(linking.id);
@@ -376,45 +466,60 @@ describeEachDb('contacts: faults the sync survives', (db) => {
   });
 
   describe('an expired sync token', () => {
-    test.each(['FAILED_PRECONDITION', 'INVALID_ARGUMENT'])('(400 %s): full resync, recorded; deletes made in Google meanwhile are swept, the rest intact', async (expiredStatus) => {
-      await admin().request('POST', `/users/${AGENT}/contacts`, [{ names: [{ givenName: 'Ivy' }] }, { names: [{ givenName: 'Jon' }] }, { names: [{ givenName: 'Kim' }] }]);
-      const ours = await t.synced({ givenName: 'Lou', emails: [{ value: 'lou@x.test' }] });
-      await t.sync();
-      const [ivy, jon] = (await t.googleContacts()).filter((p) => ['Ivy', 'Jon'].includes(p.names?.[0]?.givenName));
-      expect((await t.mirror()).length).toBe(4);
-      // A create still waiting for Google when the resync happens must survive it.
-      await admin().addFault({ api: 'people', method: CREATE, status: 503, unlimited: true });
-      const waiting = await t.create({ givenName: 'Max' });
-      expect(waiting.syncState).toBe('PENDING');
+    test.each(['FAILED_PRECONDITION', 'INVALID_ARGUMENT'])(
+      '(400 %s): full resync, recorded; deletes made in Google meanwhile are swept, the rest intact',
+      async (expiredStatus) => {
+        await admin().request('POST', `/users/${AGENT}/contacts`, [
+          { names: [{ givenName: 'Ivy' }] },
+          { names: [{ givenName: 'Jon' }] },
+          { names: [{ givenName: 'Kim' }] },
+        ]);
+        const ours = await t.synced({ givenName: 'Lou', emails: [{ value: 'lou@x.test' }] });
+        await t.sync();
+        const [ivy, jon] = (await t.googleContacts()).filter((p) => ['Ivy', 'Jon'].includes(p.names?.[0]?.givenName));
+        expect((await t.mirror()).length).toBe(4);
+        // A create still waiting for Google when the resync happens must survive it.
+        await admin().addFault({ api: 'people', method: CREATE, status: 503, unlimited: true });
+        const waiting = await t.create({ givenName: 'Max' });
+        expect(waiting.syncState).toBe('PENDING');
 
-      const set = await admin().request('PUT', '/people/settings', { syncTokenLifetimeSeconds: 1, expiredSyncTokenStatus: expiredStatus });
-      expect(set.status).toBe(200);
-      await t.googleDelete(ivy.resourceName); // deleted in Google while the token ages
-      await t.googlePatch(jon.resourceName, { names: [{ givenName: 'Jonathan' }] }); // and one edited
-      await admin().advanceClock(2); // the token is now older than its 1 s lifetime
-      await admin().clearRequests();
-      const before = Date.now();
-      const r = await t.sync();
-      expect(r).toMatchObject({ staleSince: null, lastError: null, fullResyncs: 1, lastFullResyncReason: 'EXPIRED_SYNC_TOKEN' });
-      const s = await t.status();
-      expect(s).toMatchObject({ fullResyncs: 1, lastFullResyncReason: 'EXPIRED_SYNC_TOKEN' });
-      expect(Date.parse(s.lastFullResyncAt!)).toBeGreaterThanOrEqual(before - 1000);
-      const lists = await t.peopleCalls(LIST);
-      expect(lists.map((e) => e.status)).toEqual([400, 200]);
+        const set = await admin().request('PUT', '/people/settings', {
+          syncTokenLifetimeSeconds: 1,
+          expiredSyncTokenStatus: expiredStatus,
+        });
+        expect(set.status).toBe(200);
+        await t.googleDelete(ivy.resourceName); // deleted in Google while the token ages
+        await t.googlePatch(jon.resourceName, { names: [{ givenName: 'Jonathan' }] }); // and one edited
+        await admin().advanceClock(2); // the token is now older than its 1 s lifetime
+        await admin().clearRequests();
+        const before = Date.now();
+        const r = await t.sync();
+        expect(r).toMatchObject({
+          staleSince: null,
+          lastError: null,
+          fullResyncs: 1,
+          lastFullResyncReason: 'EXPIRED_SYNC_TOKEN',
+        });
+        const s = await t.status();
+        expect(s).toMatchObject({ fullResyncs: 1, lastFullResyncReason: 'EXPIRED_SYNC_TOKEN' });
+        expect(Date.parse(s.lastFullResyncAt!)).toBeGreaterThanOrEqual(before - 1000);
+        const lists = await t.peopleCalls(LIST);
+        expect(lists.map((e) => e.status)).toEqual([400, 200]);
 
-      const rows = await t.mirror();
-      expect(rows.find((c) => c.resourceName === ivy.resourceName)).toBeUndefined(); // swept
-      expect(rows.find((c) => c.resourceName === jon.resourceName)?.givenName).toBe('Jonathan');
-      expect(rows.find((c) => c.id === ours.id)?.resourceName).toBe(ours.resourceName);
-      expect(rows.find((c) => c.id === waiting.id)).toBeDefined(); // not yet in Google, not swept
-      expect(rows.map((c) => c.givenName).sort()).toEqual(['Jonathan', 'Kim', 'Lou', 'Max']);
+        const rows = await t.mirror();
+        expect(rows.find((c) => c.resourceName === ivy.resourceName)).toBeUndefined(); // swept
+        expect(rows.find((c) => c.resourceName === jon.resourceName)?.givenName).toBe('Jonathan');
+        expect(rows.find((c) => c.id === ours.id)?.resourceName).toBe(ours.resourceName);
+        expect(rows.find((c) => c.id === waiting.id)).toBeDefined(); // not yet in Google, not swept
+        expect(rows.map((c) => c.givenName).sort()).toEqual(['Jonathan', 'Kim', 'Lou', 'Max']);
 
-      await admin().clearFaults();
-      await admin().request('PUT', '/people/settings', DEFAULT_PEOPLE_SETTINGS);
-      await t.waitState(waiting.id, ['SYNCED']);
-      const { google } = await t.expectSameOnBothSides();
-      expect(google.map((p) => p.names[0].givenName).sort()).toEqual(['Jonathan', 'Kim', 'Lou', 'Max']);
-    });
+        await admin().clearFaults();
+        await admin().request('PUT', '/people/settings', DEFAULT_PEOPLE_SETTINGS);
+        await t.waitState(waiting.id, ['SYNCED']);
+        const { google } = await t.expectSameOnBothSides();
+        expect(google.map((p) => p.names[0].givenName).sort()).toEqual(['Jonathan', 'Kim', 'Lou', 'Max']);
+      },
+    );
   });
 
   describe('edits on both sides before a sync', () => {
@@ -434,90 +539,127 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       await holdUpdates();
       const u = await t.update(c.id, { jobTitle: 'Agent', emails: [{ value: 'nia@crm.test' }] });
       expect(u.syncState).toBe('PENDING');
-      await t.googlePatch(c.resourceName, { names: [{ givenName: 'Nina', familyName: 'Both' }], phoneNumbers: [{ value: '+1 206 555 0142' }] });
+      await t.googlePatch(c.resourceName, {
+        names: [{ givenName: 'Nina', familyName: 'Both' }],
+        phoneNumbers: [{ value: '+1 206 555 0142' }],
+      });
       await meet(how);
       const done = await t.waitState(c.id, ['SYNCED', 'CONFLICT', 'FAILED']);
       await t.waitDelivered();
-      expect(done).toMatchObject({ syncState: 'SYNCED', givenName: 'Nina', familyName: 'Both', organization: 'Acme', jobTitle: 'Agent', emails: [{ value: 'nia@crm.test' }], phones: [{ value: '+1 206 555 0142' }], conflicts: [] });
+      expect(done).toMatchObject({
+        syncState: 'SYNCED',
+        givenName: 'Nina',
+        familyName: 'Both',
+        organization: 'Acme',
+        jobTitle: 'Agent',
+        emails: [{ value: 'nia@crm.test' }],
+        phones: [{ value: '+1 206 555 0142' }],
+        conflicts: [],
+      });
       const { google } = await t.expectSameOnBothSides();
       expect(google).toHaveLength(1);
-      expect(googleFields(google[0])).toEqual({ givenName: 'Nina', familyName: 'Both', organization: 'Acme', jobTitle: 'Agent', notes: null, emails: ['nia@crm.test'], phones: ['+1 206 555 0142'] });
+      expect(googleFields(google[0])).toEqual({
+        givenName: 'Nina',
+        familyName: 'Both',
+        organization: 'Acme',
+        jobTitle: 'Agent',
+        notes: null,
+        emails: ['nia@crm.test'],
+        phones: ['+1 206 555 0142'],
+      });
     });
 
-    test.each(MEET)('same field, Google wrote last, meeting in the %s: Google wins and the conflict is recorded', async (how) => {
-      const c = await t.synced({ givenName: 'Oli', familyName: 'Same' });
-      await holdUpdates();
-      await t.update(c.id, { givenName: 'Oliver-CRM' });
-      await t.googlePatchAt(60, c.resourceName, { names: [{ givenName: 'Oliver-Google', familyName: 'Same' }] });
-      await meet(how);
-      await t.waitDelivered();
-      const done = await t.contact(c.id);
-      expect(['SYNCED', 'CONFLICT']).toContain(done.syncState);
-      expect(done.givenName).toBe('Oliver-Google');
-      expect(done.conflicts).toEqual([{ field: 'givenName', winner: 'google' }]);
-      const { google } = await t.expectSameOnBothSides();
-      expect(google).toHaveLength(1);
-      expect(googleFields(google[0]).givenName).toBe('Oliver-Google');
-    });
+    test.each(MEET)(
+      'same field, Google wrote last, meeting in the %s: Google wins and the conflict is recorded',
+      async (how) => {
+        const c = await t.synced({ givenName: 'Oli', familyName: 'Same' });
+        await holdUpdates();
+        await t.update(c.id, { givenName: 'Oliver-CRM' });
+        await t.googlePatchAt(60, c.resourceName, { names: [{ givenName: 'Oliver-Google', familyName: 'Same' }] });
+        await meet(how);
+        await t.waitDelivered();
+        const done = await t.contact(c.id);
+        expect(['SYNCED', 'CONFLICT']).toContain(done.syncState);
+        expect(done.givenName).toBe('Oliver-Google');
+        expect(done.conflicts).toEqual([{ field: 'givenName', winner: 'google' }]);
+        const { google } = await t.expectSameOnBothSides();
+        expect(google).toHaveLength(1);
+        expect(googleFields(google[0]).givenName).toBe('Oliver-Google');
+      },
+    );
 
-    test.each(MEET)('same field, the CRM wrote last, meeting in the %s: the CRM wins and the conflict is recorded', async (how) => {
-      const c = await t.synced({ givenName: 'Pia', familyName: 'Same' });
-      await t.googlePatchAt(-60, c.resourceName, { names: [{ givenName: 'Pia-Google', familyName: 'Same' }] });
-      await holdUpdates();
-      const u = await t.update(c.id, { givenName: 'Pia-CRM' });
-      expect(u.syncState).toBe('PENDING');
-      await meet(how);
-      await t.waitDelivered();
-      const done = await t.contact(c.id);
-      expect(['SYNCED', 'CONFLICT']).toContain(done.syncState);
-      expect(done.givenName).toBe('Pia-CRM');
-      expect(done.conflicts).toEqual([{ field: 'givenName', winner: 'crm' }]);
-      const { google } = await t.expectSameOnBothSides();
-      expect(google).toHaveLength(1);
-      expect(googleFields(google[0]).givenName).toBe('Pia-CRM');
-    });
+    test.each(MEET)(
+      'same field, the CRM wrote last, meeting in the %s: the CRM wins and the conflict is recorded',
+      async (how) => {
+        const c = await t.synced({ givenName: 'Pia', familyName: 'Same' });
+        await t.googlePatchAt(-60, c.resourceName, { names: [{ givenName: 'Pia-Google', familyName: 'Same' }] });
+        await holdUpdates();
+        const u = await t.update(c.id, { givenName: 'Pia-CRM' });
+        expect(u.syncState).toBe('PENDING');
+        await meet(how);
+        await t.waitDelivered();
+        const done = await t.contact(c.id);
+        expect(['SYNCED', 'CONFLICT']).toContain(done.syncState);
+        expect(done.givenName).toBe('Pia-CRM');
+        expect(done.conflicts).toEqual([{ field: 'givenName', winner: 'crm' }]);
+        const { google } = await t.expectSameOnBothSides();
+        expect(google).toHaveLength(1);
+        expect(googleFields(google[0]).givenName).toBe('Pia-CRM');
+      },
+    );
 
-    test.each(MEET)('deleted in Google, edited in the CRM, meeting in the %s: re-created in Google with the edit', async (how) => {
-      const other = await t.synced({ givenName: 'Other' });
-      const c = await t.synced({ givenName: 'Quinn', familyName: 'Gone' });
-      await holdUpdates();
-      const u = await t.update(c.id, { notes: 'still a lead' });
-      expect(u.syncState).toBe('PENDING');
-      await t.googleDelete(c.resourceName);
-      await meet(how);
-      const done = await t.waitState(c.id, ['SYNCED', 'CONFLICT', 'FAILED']);
-      await t.waitDelivered();
-      expect(done).toMatchObject({ syncState: 'SYNCED', givenName: 'Quinn', notes: 'still a lead' });
-      expect(done.resourceName).not.toBeNull();
-      expect(done.resourceName).not.toBe(c.resourceName);
-      expect(done.conflicts).toEqual([{ field: 'deleted', winner: 'crm' }]);
-      const { google } = await t.expectSameOnBothSides();
-      expect(google.map((p) => p.resourceName).sort()).toEqual([other.resourceName, done.resourceName].sort());
-      const again = google.find((p) => p.resourceName === done.resourceName);
-      expect(engageIdOf(again)).toBe(c.id);
-      expect(googleFields(again).notes).toBe('still a lead');
-    });
+    test.each(MEET)(
+      'deleted in Google, edited in the CRM, meeting in the %s: re-created in Google with the edit',
+      async (how) => {
+        const other = await t.synced({ givenName: 'Other' });
+        const c = await t.synced({ givenName: 'Quinn', familyName: 'Gone' });
+        await holdUpdates();
+        const u = await t.update(c.id, { notes: 'still a lead' });
+        expect(u.syncState).toBe('PENDING');
+        await t.googleDelete(c.resourceName);
+        await meet(how);
+        const done = await t.waitState(c.id, ['SYNCED', 'CONFLICT', 'FAILED']);
+        await t.waitDelivered();
+        expect(done).toMatchObject({ syncState: 'SYNCED', givenName: 'Quinn', notes: 'still a lead' });
+        expect(done.resourceName).not.toBeNull();
+        expect(done.resourceName).not.toBe(c.resourceName);
+        expect(done.conflicts).toEqual([{ field: 'deleted', winner: 'crm' }]);
+        const { google } = await t.expectSameOnBothSides();
+        expect(google.map((p) => p.resourceName).sort()).toEqual([other.resourceName, done.resourceName].sort());
+        const again = google.find((p) => p.resourceName === done.resourceName);
+        expect(engageIdOf(again)).toBe(c.id);
+        expect(googleFields(again).notes).toBe('still a lead');
+      },
+    );
 
-    test.each(['outbox (sync before delete)', 'incremental sync'] as const)('deleted in the CRM, edited in Google, meeting in the %s: restored with Google\'s edit', async (how) => {
-      const other = await t.synced({ givenName: 'Other' });
-      const c = await t.synced({ givenName: 'Rae', familyName: 'Back' });
-      // The delete reaches Google (after its check) and is parked, then refused with 503: it waits in the outbox.
-      const parked = await admin().addFault({ api: 'people', method: DELETE, hold: 'call', status: 503, count: 1 });
-      expect(await t.remove(c.id)).toBe(true);
-      expect(await t.contact(c.id)).toBeNull();
-      await admin().waitHeld(parked.id);
-      expect((await t.status()).pendingChanges).toBe(1);
-      await t.googlePatch(c.resourceName, { organizations: [{ name: 'Kept Realty' }] });
-      if (how === 'incremental sync') await t.sync();
-      await admin().release(parked.id);
-      await t.waitDelivered();
-      const back = await t.contact(c.id);
-      expect(back).toMatchObject({ syncState: 'SYNCED', givenName: 'Rae', organization: 'Kept Realty', resourceName: c.resourceName });
-      expect(back.conflicts).toEqual([{ field: 'deleted', winner: 'google' }]);
-      const { google } = await t.expectSameOnBothSides();
-      expect(google.map((p) => p.resourceName).sort()).toEqual([other.resourceName, c.resourceName].sort());
-      expect((await t.peopleCalls(DELETE)).filter((e) => e.status === 200)).toEqual([]); // never deleted in Google
-    });
+    test.each(['outbox (sync before delete)', 'incremental sync'] as const)(
+      "deleted in the CRM, edited in Google, meeting in the %s: restored with Google's edit",
+      async (how) => {
+        const other = await t.synced({ givenName: 'Other' });
+        const c = await t.synced({ givenName: 'Rae', familyName: 'Back' });
+        // The delete reaches Google (after its check) and is parked, then refused with 503: it waits in the outbox.
+        const parked = await admin().addFault({ api: 'people', method: DELETE, hold: 'call', status: 503, count: 1 });
+        expect(await t.remove(c.id)).toBe(true);
+        expect(await t.contact(c.id)).toBeNull();
+        await admin().waitHeld(parked.id);
+        expect((await t.status()).pendingChanges).toBe(1);
+        await t.googlePatch(c.resourceName, { organizations: [{ name: 'Kept Realty' }] });
+        if (how === 'incremental sync') await t.sync();
+        await admin().release(parked.id);
+        await t.waitDelivered();
+        const back = await t.contact(c.id);
+        expect(back).toMatchObject({
+          syncState: 'SYNCED',
+          givenName: 'Rae',
+          organization: 'Kept Realty',
+          resourceName: c.resourceName,
+        });
+        expect(back.conflicts).toEqual([{ field: 'deleted', winner: 'google' }]);
+        const { google } = await t.expectSameOnBothSides();
+        expect(google.map((p) => p.resourceName).sort()).toEqual([other.resourceName, c.resourceName].sort());
+        expect((await t.peopleCalls(DELETE)).filter((e) => e.status === 200)).toEqual([]); // never deleted in Google
+      },
+    );
 
     // People's delete takes no etag: an edit landing in Google after the check before the delete would be erased by
     // a plain delete. The hold parks the check's answer (its sync has read Google) while Google's edit lands.
@@ -529,8 +671,17 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       await t.googlePatch(c.resourceName, { organizations: [{ name: 'Edited Meanwhile' }] });
       await admin().release(check.id);
       await t.waitDelivered();
-      const back = await until(`contact ${c.id} to come back`, () => t.contact(c.id), (x) => x !== null);
-      expect(back).toMatchObject({ syncState: 'SYNCED', givenName: 'Sol', organization: 'Edited Meanwhile', resourceName: c.resourceName });
+      const back = await until(
+        `contact ${c.id} to come back`,
+        () => t.contact(c.id),
+        (x) => x !== null,
+      );
+      expect(back).toMatchObject({
+        syncState: 'SYNCED',
+        givenName: 'Sol',
+        organization: 'Edited Meanwhile',
+        resourceName: c.resourceName,
+      });
       expect(back.conflicts).toEqual([{ field: 'deleted', winner: 'google' }]);
       expect(await t.peopleCalls(DELETE)).toEqual([]); // never sent
       await t.expectSameOnBothSides();
@@ -563,7 +714,11 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       await t.waitDelivered();
       // The guard's 404 names the gone contact's batch; one read finds which; the live one is guarded and deleted.
       expect((await t.peopleCalls()).map((e) => `${e.method.replace(P, '')} ${e.status}`)).toEqual([
-        'connections.list 200', 'batchUpdateContacts 404', 'getBatchGet 200', 'batchUpdateContacts 200', 'batchDeleteContacts 200',
+        'connections.list 200',
+        'batchUpdateContacts 404',
+        'getBatchGet 200',
+        'batchUpdateContacts 200',
+        'batchDeleteContacts 200',
       ]);
       expect(await t.mirror()).toEqual([]);
       expect(await t.googleContacts()).toEqual([]);
@@ -577,7 +732,10 @@ describeEachDb('contacts: reads while Google is unreachable', (db) => {
   const admin = () => t.h.w.admin;
 
   test('contacts answers from the mirror, syncStatus says since when it is stale; after recovery staleSince is null', async () => {
-    await admin().request('POST', `/users/${AGENT}/contacts`, [{ names: [{ givenName: 'Sam' }], emailAddresses: [{ value: 'sam@x.test' }] }, { names: [{ givenName: 'Tia' }] }]);
+    await admin().request('POST', `/users/${AGENT}/contacts`, [
+      { names: [{ givenName: 'Sam' }], emailAddresses: [{ value: 'sam@x.test' }] },
+      { names: [{ givenName: 'Tia' }] },
+    ]);
     await t.sync();
     expect((await t.status()).staleSince).toBeNull();
 
@@ -613,14 +771,20 @@ describeEachDb('contacts: reads while Google is unreachable', (db) => {
     await t.expectSameOnBothSides();
   });
 
-  // PRODUCT BUG on MariaDB (see the report, bug 4): contact.service.ts list() writes `LIKE :like ESCAPE '\'`, which MariaDB
+  // PRODUCT BUG on MariaDB (see the report, bug 4): contact.service.ts list() writes `LIKE :like ESCAPE '\'`, which
+  // MariaDB
   // (backslash escapes on by default) parses as an unterminated string literal, so every contacts(query:) search fails
   // with INTERNAL_SERVER_ERROR there, stale or not. Expected to fail on MariaDB until that is fixed.
   test('a search (contacts(query:)) still answers from the mirror while stale', async () => {
-    await admin().request('POST', `/users/${AGENT}/contacts`, [{ names: [{ givenName: 'Wes' }], emailAddresses: [{ value: 'wes@search.test' }] }, { names: [{ givenName: 'Xan' }] }]);
+    await admin().request('POST', `/users/${AGENT}/contacts`, [
+      { names: [{ givenName: 'Wes' }], emailAddresses: [{ value: 'wes@search.test' }] },
+      { names: [{ givenName: 'Xan' }] },
+    ]);
     await t.sync();
     await admin().addFault({ api: 'people', method: LIST, status: 503, unlimited: true, retryAfterSeconds: 1 });
-    const search = await t.h.gql('{ contacts(first: 10, query: "wes@search") { totalCount edges { node { givenName } } } }');
+    const search = await t.h.gql(
+      '{ contacts(first: 10, query: "wes@search") { totalCount edges { node { givenName } } } }',
+    );
     expect(search.body.errors).toBeUndefined();
     expect(search.body.data.contacts).toEqual({ totalCount: 1, edges: [{ node: { givenName: 'Wes' } }] });
     expect((await t.status()).staleSince).not.toBeNull();

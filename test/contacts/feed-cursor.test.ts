@@ -8,7 +8,11 @@ import { decodeFeedCursor, encodeFeedCursor } from '../../src/contacts/contact-c
 const ID = '0b7f6a9e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 const notOurs = (given: string) =>
-  expect.objectContaining({ name: 'AppError', message: `"after" is not a cursor of contactChanges (got "${given.slice(0, 60)}")`, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }) });
+  expect.objectContaining({
+    name: 'AppError',
+    message: `"after" is not a cursor of contactChanges (got "${given.slice(0, 60)}")`,
+    extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }),
+  });
 
 test('there and back, from the first change to the largest seq the format holds (15 digits)', () => {
   for (const seq of [0, 1, 42, 999_999_999_999_999]) {

@@ -29,11 +29,29 @@ describeEachDb('contact updates whose answer was lost', (db) => {
 
   const gql = (q: string, v?: Record<string, unknown>) => w.gw.gql(q, { token, variables: v });
   const FIELDS = 'id familyName syncState conflicts { field winner }';
-  const create = async (givenName: string) => (await gql(`mutation { createContact(input: { givenName: "${givenName}" }) { ${FIELDS} } }`)).body.data.createContact;
-  const rename = (id: string, familyName: string) => gql(`mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { ${FIELDS} } }`, { id, f: familyName });
-  const read = async (id: string) => (await gql(`query ($id: ID!) { contact(id: $id) { ${FIELDS} } }`, { id })).body.data.contact;
-  const inGoogle = async () => (await w.admin.request<Array<{ names?: Array<{ givenName?: string; familyName?: string }> }>>('GET', `/users/${AGENT}/contacts`)).body.map((p) => [p.names?.[0]?.givenName, p.names?.[0]?.familyName]);
-  const idle = () => until('the outbox empty', async () => Number((await db().ds.query('SELECT COUNT(*) AS n FROM outbox'))[0].n), (n) => n === 0);
+  const create = async (givenName: string) =>
+    (await gql(`mutation { createContact(input: { givenName: "${givenName}" }) { ${FIELDS} } }`)).body.data
+      .createContact;
+  const rename = (id: string, familyName: string) =>
+    gql(`mutation ($id: ID!, $f: String!) { updateContact(id: $id, input: { familyName: $f }) { ${FIELDS} } }`, {
+      id,
+      f: familyName,
+    });
+  const read = async (id: string) =>
+    (await gql(`query ($id: ID!) { contact(id: $id) { ${FIELDS} } }`, { id })).body.data.contact;
+  const inGoogle = async () =>
+    (
+      await w.admin.request<Array<{ names?: Array<{ givenName?: string; familyName?: string }> }>>(
+        'GET',
+        `/users/${AGENT}/contacts`,
+      )
+    ).body.map((p) => [p.names?.[0]?.givenName, p.names?.[0]?.familyName]);
+  const idle = () =>
+    until(
+      'the outbox empty',
+      async () => Number((await db().ds.query('SELECT COUNT(*) AS n FROM outbox'))[0].n),
+      (n) => n === 0,
+    );
 
   test('our update applied, its answer lost, retried: SYNCED with no conflict', async () => {
     const c = await create('Lost');
@@ -41,7 +59,10 @@ describeEachDb('contact updates whose answer was lost', (db) => {
     await w.admin.addFault({ api: 'people', method: UPDATE, afterCommit: true, count: 1 });
     const r = (await rename(c.id, 'Once')).body.data.updateContact;
     await idle();
-    expect({ answered: r.syncState, now: await read(c.id) }).toEqual({ answered: 'SYNCED', now: { id: c.id, familyName: 'Once', syncState: 'SYNCED', conflicts: [] } });
+    expect({ answered: r.syncState, now: await read(c.id) }).toEqual({
+      answered: 'SYNCED',
+      now: { id: c.id, familyName: 'Once', syncState: 'SYNCED', conflicts: [] },
+    });
     expect(await inGoogle()).toEqual([['Lost', 'Once']]);
   });
 
@@ -51,7 +72,11 @@ describeEachDb('contact updates whose answer was lost', (db) => {
     const first = rename(c.id, 'First');
     await w.admin.waitHeld(lost.id); // People has "First"; we have not heard
     const second = rename(c.id, 'Second');
-    await until('the second change recorded', async () => (await read(c.id)).familyName, (f) => f === 'Second');
+    await until(
+      'the second change recorded',
+      async () => (await read(c.id)).familyName,
+      (f) => f === 'Second',
+    );
     await w.admin.release(lost.id);
     await Promise.all([first, second]);
     await idle();
@@ -65,7 +90,11 @@ describeEachDb('contact updates whose answer was lost', (db) => {
     const update = rename(c.id, 'Edited');
     await w.admin.waitHeld(lost.id); // People has "Edited"; we have not heard
     const del = gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: c.id });
-    await until('the delete recorded', async () => (await db().ds.query('SELECT deletedAt FROM contact WHERE id = ?', [c.id]))[0]?.deletedAt, (d) => Boolean(d));
+    await until(
+      'the delete recorded',
+      async () => (await db().ds.query('SELECT deletedAt FROM contact WHERE id = ?', [c.id]))[0]?.deletedAt,
+      (d) => Boolean(d),
+    );
     await w.admin.release(lost.id);
     expect((await del).body.data.deleteContact).toBe(true);
     await update;
@@ -75,19 +104,26 @@ describeEachDb('contact updates whose answer was lost', (db) => {
   });
 
   test('deleted in the CRM while someone adds a detail in Google that the CRM does not show (a middle name): the edit wins, the contact comes back', async () => {
-    const c = (await gql('mutation { createContact(input: { givenName: "Mia", familyName: "Kept" }) { id resourceName syncState } }')).body.data.createContact;
+    const c = (
+      await gql(
+        'mutation { createContact(input: { givenName: "Mia", familyName: "Kept" }) { id resourceName syncState } }',
+      )
+    ).body.data.createContact;
     expect(c.syncState).toBe('SYNCED');
     const held = await w.admin.addFault({ api: 'people', method: UPDATE, hold: 'call' }); // the delete's guard write, parked
     const del = gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: c.id });
     await w.admin.waitHeld(held.id);
-    const edit = await w.admin.request('PATCH', `/users/${AGENT}/contacts/${c.resourceName.replace('people/', '')}`, { names: [{ givenName: 'Mia', middleName: 'Rose', familyName: 'Kept' }] });
+    const edit = await w.admin.request('PATCH', `/users/${AGENT}/contacts/${c.resourceName.replace('people/', '')}`, {
+      names: [{ givenName: 'Mia', middleName: 'Rose', familyName: 'Kept' }],
+    });
     expect(edit.status).toBe(200);
     await w.admin.release(held.id);
     expect((await del).body.data.deleteContact).toBe(true);
     await idle();
-    const google = (await w.admin.request<Array<{ names?: Array<{ middleName?: string }> }>>('GET', `/users/${AGENT}/contacts`)).body;
+    const google = (
+      await w.admin.request<Array<{ names?: Array<{ middleName?: string }> }>>('GET', `/users/${AGENT}/contacts`)
+    ).body;
     expect(google.map((p) => p.names?.[0]?.middleName)).toEqual(['Rose']);
     expect(await read(c.id)).toMatchObject({ id: c.id, familyName: 'Kept' });
   });
 });
-

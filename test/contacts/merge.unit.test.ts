@@ -20,7 +20,20 @@ const BASE: ContactFields = {
   honorificPrefix: 'Dr.',
   honorificSuffix: null,
   nicknames: [{ value: 'Annie', type: null }],
-  addresses: [{ type: 'home', formattedValue: null, poBox: null, streetAddress: '12 Elm St', extendedAddress: null, city: 'Springfield', region: 'IL', postalCode: '62701', country: null, countryCode: 'US' }],
+  addresses: [
+    {
+      type: 'home',
+      formattedValue: null,
+      poBox: null,
+      streetAddress: '12 Elm St',
+      extendedAddress: null,
+      city: 'Springfield',
+      region: 'IL',
+      postalCode: '62701',
+      country: null,
+      countryCode: 'US',
+    },
+  ],
   birthday: { date: { year: null, month: 7, day: 26 }, text: null },
   events: [{ date: { year: 2019, month: 5, day: 3 }, type: 'anniversary' }],
   relations: [{ person: 'Ben Lee', type: 'spouse' }],
@@ -69,7 +82,10 @@ const NOW = new Date('2027-01-01T12:00:00.000Z');
 const T = new Date('2027-01-01T10:00:00.000Z');
 const msAfter = (d: Date, ms: number) => new Date(d.getTime() + ms);
 
-const with_ = (patch: Partial<ContactFields>): ContactFields => ({ ...structuredClone(BASE), ...structuredClone(patch) });
+const with_ = (patch: Partial<ContactFields>): ContactFields => ({
+  ...structuredClone(BASE),
+  ...structuredClone(patch),
+});
 
 function deepFreeze<V>(o: V): V {
   if (o && typeof o === 'object') {
@@ -93,32 +109,53 @@ describe('mergeContact, field by field', () => {
     const ours = with_({ [field]: OURS_VALUE[field] });
     const theirs = with_({ [field]: THEIRS_VALUE[field] });
 
-    test('changed in Google only: Google\'s value comes in, no conflict', () => {
-      const r = mergeContact(deepFreeze(with_({})), deepFreeze(with_({})), deepFreeze(structuredClone(theirs)), msAfter(T, 1000), T, NOW);
+    test("changed in Google only: Google's value comes in, no conflict", () => {
+      const r = mergeContact(
+        deepFreeze(with_({})),
+        deepFreeze(with_({})),
+        deepFreeze(structuredClone(theirs)),
+        msAfter(T, 1000),
+        T,
+        NOW,
+      );
       expect(r).toEqual({ merged: theirs, conflicts: [] });
     });
 
-    test('changed in the CRM only: ours stays, no conflict, even when Google\'s copy is newer', () => {
-      const r = mergeContact(deepFreeze(with_({})), deepFreeze(structuredClone(ours)), deepFreeze(with_({})), T, msAfter(T, 1000), NOW);
+    test("changed in the CRM only: ours stays, no conflict, even when Google's copy is newer", () => {
+      const r = mergeContact(
+        deepFreeze(with_({})),
+        deepFreeze(structuredClone(ours)),
+        deepFreeze(with_({})),
+        T,
+        msAfter(T, 1000),
+        NOW,
+      );
       expect(r).toEqual({ merged: ours, conflicts: [] });
     });
 
-    test('changed on both sides, Google 1 ms later: Google\'s value, and the conflict names the field with both values', () => {
+    test("changed on both sides, Google 1 ms later: Google's value, and the conflict names the field with both values", () => {
       const r = mergeContact(with_({}), ours, theirs, T, msAfter(T, 1), NOW);
       expect(r.merged).toEqual(theirs);
-      expect(r.conflicts).toEqual([{ field, ours: OURS_VALUE[field], theirs: THEIRS_VALUE[field], winner: 'google', at: NOW.toISOString() }]);
+      expect(r.conflicts).toEqual([
+        { field, ours: OURS_VALUE[field], theirs: THEIRS_VALUE[field], winner: 'google', at: NOW.toISOString() },
+      ]);
     });
 
     test('changed on both sides, at the same instant or with the CRM later: ours, conflict won by the CRM', () => {
       for (const theirsAt of [new Date(T), msAfter(T, -1)]) {
         const r = mergeContact(with_({}), ours, theirs, T, theirsAt, NOW);
         expect(r.merged).toEqual(ours);
-        expect(r.conflicts).toEqual([{ field, ours: OURS_VALUE[field], theirs: THEIRS_VALUE[field], winner: 'crm', at: NOW.toISOString() }]);
+        expect(r.conflicts).toEqual([
+          { field, ours: OURS_VALUE[field], theirs: THEIRS_VALUE[field], winner: 'crm', at: NOW.toISOString() },
+        ]);
       }
     });
 
     test('changed on both sides to the same value: that value, no conflict', () => {
-      expect(mergeContact(with_({}), ours, structuredClone(ours), T, msAfter(T, 1), NOW)).toEqual({ merged: ours, conflicts: [] });
+      expect(mergeContact(with_({}), ours, structuredClone(ours), T, msAfter(T, 1), NOW)).toEqual({
+        merged: ours,
+        conflicts: [],
+      });
     });
 
     test('changed in Google and changed back: nothing to take, ours stays', () => {
@@ -141,7 +178,9 @@ describe('mergeContact, the whole contact', () => {
     const google = mergeContact(with_({}), ours, theirs, T, msAfter(T, 60_000), NOW);
     expect(google.merged).toEqual(theirs);
     expect(google.conflicts.map((c) => c.field)).toEqual([...FIELD_NAMES]);
-    expect(new Set(google.conflicts.map((c) => `${c.winner} ${c.at}`))).toEqual(new Set([`google ${NOW.toISOString()}`]));
+    expect(new Set(google.conflicts.map((c) => `${c.winner} ${c.at}`))).toEqual(
+      new Set([`google ${NOW.toISOString()}`]),
+    );
     const crm = mergeContact(with_({}), ours, theirs, msAfter(T, 60_000), T, NOW);
     expect(crm.merged).toEqual(ours);
     expect(crm.conflicts.map((c) => c.winner)).toEqual(FIELD_NAMES.map(() => 'crm'));
@@ -149,23 +188,49 @@ describe('mergeContact, the whole contact', () => {
 
   test('a mix: Google-only, CRM-only, same on both, clashing and untouched fields each decided on their own', () => {
     const ours = with_({ givenName: 'Anne', notes: 'same', emails: OURS_VALUE.emails, birthday: OURS_VALUE.birthday });
-    const theirs = with_({ familyName: 'Lee-Jones', notes: 'same', emails: THEIRS_VALUE.emails, urls: THEIRS_VALUE.urls });
+    const theirs = with_({
+      familyName: 'Lee-Jones',
+      notes: 'same',
+      emails: THEIRS_VALUE.emails,
+      urls: THEIRS_VALUE.urls,
+    });
     const r = mergeContact(with_({}), ours, theirs, msAfter(T, 1), T, NOW);
-    expect(r.merged).toEqual(with_({ givenName: 'Anne', familyName: 'Lee-Jones', notes: 'same', emails: OURS_VALUE.emails, birthday: OURS_VALUE.birthday, urls: THEIRS_VALUE.urls }));
-    expect(r.conflicts).toEqual([{ field: 'emails', ours: OURS_VALUE.emails, theirs: [], winner: 'crm', at: NOW.toISOString() }]);
+    expect(r.merged).toEqual(
+      with_({
+        givenName: 'Anne',
+        familyName: 'Lee-Jones',
+        notes: 'same',
+        emails: OURS_VALUE.emails,
+        birthday: OURS_VALUE.birthday,
+        urls: THEIRS_VALUE.urls,
+      }),
+    );
+    expect(r.conflicts).toEqual([
+      { field: 'emails', ours: OURS_VALUE.emails, theirs: [], winner: 'crm', at: NOW.toISOString() },
+    ]);
   });
 
   test('lists are compared whole and in order: one element more, less, reordered or retyped is a change of the field', () => {
-    const two = [{ value: 'a@x.test', type: 'work' }, { value: 'b@x.test', type: null }];
+    const two = [
+      { value: 'a@x.test', type: 'work' },
+      { value: 'b@x.test', type: null },
+    ];
     const base = with_({ emails: two });
-    for (const changed of [[two[1], two[0]], [two[0]], [...two, { value: 'c@x.test', type: null }], [two[0], { ...two[1], type: 'home' }]]) {
-      expect(mergeContact(base, structuredClone(base), with_({ emails: changed }), T, null, NOW).merged.emails).toEqual(changed);
+    for (const changed of [
+      [two[1], two[0]],
+      [two[0]],
+      [...two, { value: 'c@x.test', type: null }],
+      [two[0], { ...two[1], type: 'home' }],
+    ]) {
+      expect(mergeContact(base, structuredClone(base), with_({ emails: changed }), T, null, NOW).merged.emails).toEqual(
+        changed,
+      );
       const clash = mergeContact(base, with_({ emails: [] }), with_({ emails: changed }), T, msAfter(T, 1), NOW);
       expect(clash.conflicts.map((c) => [c.field, c.winner])).toEqual([['emails', 'google']]);
     }
   });
 
-  test('a detail object differing in one part (a birthday\'s year, an address\'s postal code) is a change of the field', () => {
+  test("a detail object differing in one part (a birthday's year, an address's postal code) is a change of the field", () => {
     const r = mergeContact(
       with_({}),
       with_({ birthday: { date: { year: 1980, month: 7, day: 26 }, text: null } }),
@@ -179,8 +244,15 @@ describe('mergeContact, the whole contact', () => {
     expect(r.conflicts).toEqual([]);
   });
 
-  test('Google\'s update time unknown: Google-only changes still come in, every clash is the CRM\'s', () => {
-    const r = mergeContact(with_({}), with_({ jobTitle: 'Broker', notes: 'ours' }), with_({ notes: 'theirs', relations: THEIRS_VALUE.relations }), T, null, NOW);
+  test("Google's update time unknown: Google-only changes still come in, every clash is the CRM's", () => {
+    const r = mergeContact(
+      with_({}),
+      with_({ jobTitle: 'Broker', notes: 'ours' }),
+      with_({ notes: 'theirs', relations: THEIRS_VALUE.relations }),
+      T,
+      null,
+      NOW,
+    );
     expect(r.merged).toEqual(with_({ jobTitle: 'Broker', notes: 'ours', relations: THEIRS_VALUE.relations }));
     expect(r.conflicts.map((c) => [c.field, c.winner])).toEqual([['notes', 'crm']]);
   });
@@ -202,36 +274,86 @@ describe('mergeContact and the values of our unanswered writes (unconfirmed)', (
     const unconfirmed = { jobTitle: ['First', 'Second'] };
     for (const held of ['First', 'Second']) {
       for (const theirsAt of [msAfter(T, 1000), msAfter(T, -1000)]) {
-        expect(mergeContact(with_({}), with_({ jobTitle: 'Third' }), with_({ jobTitle: held }), T, theirsAt, NOW, unconfirmed)).toEqual({ merged: with_({ jobTitle: 'Third' }), conflicts: [] });
+        expect(
+          mergeContact(
+            with_({}),
+            with_({ jobTitle: 'Third' }),
+            with_({ jobTitle: held }),
+            T,
+            theirsAt,
+            NOW,
+            unconfirmed,
+          ),
+        ).toEqual({ merged: with_({ jobTitle: 'Third' }), conflicts: [] });
       }
     }
   });
 
   test('lists and details are matched by value, not by identity: an earlier emails list or birthday of ours held by Google is ours', () => {
-    const unconfirmed = { emails: [structuredClone(THEIRS_VALUE.emails)], birthday: [structuredClone(THEIRS_VALUE.birthday)] };
-    const r = mergeContact(with_({}), with_({ emails: OURS_VALUE.emails, birthday: OURS_VALUE.birthday }), with_({ emails: THEIRS_VALUE.emails, birthday: THEIRS_VALUE.birthday }), T, msAfter(T, 1), NOW, unconfirmed);
+    const unconfirmed = {
+      emails: [structuredClone(THEIRS_VALUE.emails)],
+      birthday: [structuredClone(THEIRS_VALUE.birthday)],
+    };
+    const r = mergeContact(
+      with_({}),
+      with_({ emails: OURS_VALUE.emails, birthday: OURS_VALUE.birthday }),
+      with_({ emails: THEIRS_VALUE.emails, birthday: THEIRS_VALUE.birthday }),
+      T,
+      msAfter(T, 1),
+      NOW,
+      unconfirmed,
+    );
     expect(r).toEqual({ merged: with_({ emails: OURS_VALUE.emails, birthday: OURS_VALUE.birthday }), conflicts: [] });
   });
 
   test('a field our earlier write cleared (null) and Google holds cleared: ours, no conflict', () => {
-    const r = mergeContact(with_({}), with_({ organization: 'Gamma Realty' }), with_({ organization: null }), T, msAfter(T, 1), NOW, { organization: [null] });
+    const r = mergeContact(
+      with_({}),
+      with_({ organization: 'Gamma Realty' }),
+      with_({ organization: null }),
+      T,
+      msAfter(T, 1),
+      NOW,
+      { organization: [null] },
+    );
     expect(r).toEqual({ merged: with_({ organization: 'Gamma Realty' }), conflicts: [] });
   });
 
   test('our newest value back at the base and Google holding an earlier one of ours: the newest (the base) stays', () => {
-    expect(mergeContact(with_({}), with_({}), with_({ jobTitle: 'First' }), T, msAfter(T, 1), NOW, { jobTitle: ['First'] })).toEqual({ merged: with_({}), conflicts: [] });
+    expect(
+      mergeContact(with_({}), with_({}), with_({ jobTitle: 'First' }), T, msAfter(T, 1), NOW, { jobTitle: ['First'] }),
+    ).toEqual({ merged: with_({}), conflicts: [] });
   });
 
   test('the values of one field do not cover another field, nor another value of the same field', () => {
-    const otherField = mergeContact(with_({}), with_({ jobTitle: 'Broker' }), with_({ givenName: 'Broker' }), T, msAfter(T, 1), NOW, { jobTitle: ['Broker'], familyName: ['Anna'] });
+    const otherField = mergeContact(
+      with_({}),
+      with_({ jobTitle: 'Broker' }),
+      with_({ givenName: 'Broker' }),
+      T,
+      msAfter(T, 1),
+      NOW,
+      { jobTitle: ['Broker'], familyName: ['Anna'] },
+    );
     expect(otherField.merged).toEqual(with_({ jobTitle: 'Broker', givenName: 'Broker' }));
-    const otherValue = mergeContact(with_({}), with_({ jobTitle: 'Third' }), with_({ jobTitle: 'Google\'s own' }), T, msAfter(T, 1), NOW, { jobTitle: ['First'] });
-    expect(otherValue.merged.jobTitle).toBe('Google\'s own');
+    const otherValue = mergeContact(
+      with_({}),
+      with_({ jobTitle: 'Third' }),
+      with_({ jobTitle: "Google's own" }),
+      T,
+      msAfter(T, 1),
+      NOW,
+      { jobTitle: ['First'] },
+    );
+    expect(otherValue.merged.jobTitle).toBe("Google's own");
     expect(otherValue.conflicts.map((c) => [c.field, c.winner])).toEqual([['jobTitle', 'google']]);
   });
 
   test('values recorded for a field name the contact does not have change nothing', () => {
-    expect(mergeContact(with_({}), with_({}), with_({ notes: 'theirs' }), T, null, NOW, { summary: ['theirs'] }).merged.notes).toBe('theirs');
+    expect(
+      mergeContact(with_({}), with_({}), with_({ notes: 'theirs' }), T, null, NOW, { summary: ['theirs'] }).merged
+        .notes,
+    ).toBe('theirs');
   });
 });
 
@@ -246,17 +368,29 @@ describe('onlyOurChanges: Google changed nothing since the base but to our value
   });
 
   test('a field Google changed holds one of our unconfirmed values: true', () => {
-    expect(onlyOurChanges(with_({}), with_({ jobTitle: 'Third' }), with_({ jobTitle: 'First' }), { jobTitle: ['First', 'Second'] })).toBe(true);
-    expect(onlyOurChanges(with_({}), with_({}), with_({ relations: THEIRS_VALUE.relations }), { relations: [structuredClone(THEIRS_VALUE.relations)] })).toBe(true);
+    expect(
+      onlyOurChanges(with_({}), with_({ jobTitle: 'Third' }), with_({ jobTitle: 'First' }), {
+        jobTitle: ['First', 'Second'],
+      }),
+    ).toBe(true);
+    expect(
+      onlyOurChanges(with_({}), with_({}), with_({ relations: THEIRS_VALUE.relations }), {
+        relations: [structuredClone(THEIRS_VALUE.relations)],
+      }),
+    ).toBe(true);
   });
 
   test.each(FIELD_NAMES.map((f) => [f]))('Google changed %s to a value of its own: false', (field) => {
     expect(onlyOurChanges(with_({}), with_({}), with_({ [field]: THEIRS_VALUE[field] }), {})).toBe(false);
     // Also when we changed it too, to something else, and when the unconfirmed values are another field's.
-    expect(onlyOurChanges(with_({}), with_({ [field]: OURS_VALUE[field] }), with_({ [field]: THEIRS_VALUE[field] }), { [field === 'notes' ? 'jobTitle' : 'notes']: [THEIRS_VALUE[field]] })).toBe(false);
+    expect(
+      onlyOurChanges(with_({}), with_({ [field]: OURS_VALUE[field] }), with_({ [field]: THEIRS_VALUE[field] }), {
+        [field === 'notes' ? 'jobTitle' : 'notes']: [THEIRS_VALUE[field]],
+      }),
+    ).toBe(false);
   });
 
-  test('one field of Google\'s own among fields holding ours: false', () => {
+  test("one field of Google's own among fields holding ours: false", () => {
     const theirs = with_({ jobTitle: 'Broker', notes: 'from Google' });
     expect(onlyOurChanges(with_({}), with_({ jobTitle: 'Broker' }), theirs, {})).toBe(false);
   });

@@ -36,15 +36,25 @@ describeEachDb('contacts: search and paging', (db) => {
     w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000' } });
     token = await w.token(AGENT);
     await resetContacts(w, db(), AGENT);
-    const res = await w.gw.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', { token, variables: { i: CONTACTS } });
+    const res = await w.gw.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', {
+      token,
+      variables: { i: CONTACTS },
+    });
     expect(res.body.errors).toBeUndefined();
     expect(res.body.data.createContacts).toHaveLength(CONTACTS.length);
   });
   afterAll(() => w.close());
 
-  interface Page { totalCount: number; edges: { cursor: string; node: { id: string; displayName: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }
+  interface Page {
+    totalCount: number;
+    edges: { cursor: string; node: { id: string; displayName: string } }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  }
   const page = async (args: { first: number; after?: string | null; query?: string | null }): Promise<Page> => {
-    const res = await w.gw.gql('query ($first: Int!, $after: String, $query: String) { contacts(first: $first, after: $after, query: $query) { totalCount edges { cursor node { id displayName } } pageInfo { hasNextPage endCursor } } }', { token, variables: args });
+    const res = await w.gw.gql(
+      'query ($first: Int!, $after: String, $query: String) { contacts(first: $first, after: $after, query: $query) { totalCount edges { cursor node { id displayName } } pageInfo { hasNextPage endCursor } } }',
+      { token, variables: args },
+    );
     expect(res.body.errors).toBeUndefined();
     return res.body.data.contacts;
   };
@@ -85,31 +95,34 @@ describeEachDb('contacts: search and paging', (db) => {
   test.each([
     ['pat', 2, 7],
     [null, 3, CONTACTS.length],
-  ])('query %j in pages of %i: no overlap, nothing skipped, the same order as one page, totalCount on every page', async (query, size, total) => {
-    const all = await page({ first: 200, query });
-    expect(all.totalCount).toBe(total);
-    expect(all.edges).toHaveLength(total);
+  ])(
+    'query %j in pages of %i: no overlap, nothing skipped, the same order as one page, totalCount on every page',
+    async (query, size, total) => {
+      const all = await page({ first: 200, query });
+      expect(all.totalCount).toBe(total);
+      expect(all.edges).toHaveLength(total);
 
-    const seen: string[] = [];
-    let after: string | null = null;
-    for (let n = 1; ; n++) {
-      const p: Page = await page({ first: size, after, query });
-      expect(p.totalCount).toBe(total);
-      expect(p.edges.length).toBe(Math.min(size, total - seen.length));
-      seen.push(...p.edges.map((e) => e.node.id));
-      expect(p.pageInfo.hasNextPage).toBe(seen.length < total);
-      expect(p.pageInfo.endCursor).toBe(p.edges[p.edges.length - 1].cursor);
-      if (!p.pageInfo.hasNextPage) break;
-      after = p.pageInfo.endCursor;
-      expect(n).toBeLessThan(total); // a cursor that does not advance would loop forever
-    }
-    expect(seen).toEqual(all.edges.map((e) => e.node.id));
-    expect(new Set(seen).size).toBe(total);
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let n = 1; ; n++) {
+        const p: Page = await page({ first: size, after, query });
+        expect(p.totalCount).toBe(total);
+        expect(p.edges.length).toBe(Math.min(size, total - seen.length));
+        seen.push(...p.edges.map((e) => e.node.id));
+        expect(p.pageInfo.hasNextPage).toBe(seen.length < total);
+        expect(p.pageInfo.endCursor).toBe(p.edges[p.edges.length - 1].cursor);
+        if (!p.pageInfo.hasNextPage) break;
+        after = p.pageInfo.endCursor;
+        expect(n).toBeLessThan(total); // a cursor that does not advance would loop forever
+      }
+      expect(seen).toEqual(all.edges.map((e) => e.node.id));
+      expect(new Set(seen).size).toBe(total);
 
-    // After the last item: an empty page.
-    const past = await page({ first: size, after: all.edges[total - 1].cursor, query });
-    expect(past).toEqual({ totalCount: total, edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
-  });
+      // After the last item: an empty page.
+      const past = await page({ first: size, after: all.edges[total - 1].cursor, query });
+      expect(past).toEqual({ totalCount: total, edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
+    },
+  );
 
   test('the three "Pat Smith"s (one sort key) are split across pages and each comes exactly once', async () => {
     const smiths = (await page({ first: 200, query: 'pat smith' })).edges.map((e) => e.node.id);

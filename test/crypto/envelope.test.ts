@@ -3,7 +3,10 @@ import { DecryptionError, Envelope, type EncryptedSecret } from '../../src/crypt
 
 const kek = (id: string) => ({ id, key: randomBytes(32) });
 const ctx = (brokerageId: string) => ({ brokerageId, purpose: 'service-account-key' as const });
-const SECRET = JSON.stringify({ type: 'service_account', private_key: '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----\n' });
+const SECRET = JSON.stringify({
+  type: 'service_account',
+  private_key: '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----\n',
+});
 
 function flipByte(sealed: string, at: number): string {
   const [v, b64] = sealed.split('.');

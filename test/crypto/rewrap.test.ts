@@ -11,7 +11,15 @@ import { seedBrokerage } from '../support/gateway';
 function keyFile(email: string): { json: string; pem: string } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { pem, json: JSON.stringify({ type: 'service_account', client_email: email, private_key_id: randomBytes(20).toString('hex'), private_key: pem }) };
+  return {
+    pem,
+    json: JSON.stringify({
+      type: 'service_account',
+      client_email: email,
+      private_key_id: randomBytes(20).toString('hex'),
+      private_key: pem,
+    }),
+  };
 }
 
 describeEachDb('KEK rotation (keys:rewrap)', (db) => {
@@ -32,10 +40,15 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
 
     const report = await rewrapAllCredentials(db().ds, new Envelope([k2, k1]), 'test');
     expect(report.rewrapped).toBe(2);
-    expect(report.failed).toEqual([expect.objectContaining({ credentialId: broken.id, reason: expect.stringMatching(/authentication failed/) })]);
+    expect(report.failed).toEqual([
+      expect.objectContaining({ credentialId: broken.id, reason: expect.stringMatching(/authentication failed/) }),
+    ]);
 
     const newOnly = new Envelope([k2]);
-    for (const [row, plain] of [[rows[0], keys[0].json], [rows[1], keys[1].json]] as const) {
+    for (const [row, plain] of [
+      [rows[0], keys[0].json],
+      [rows[1], keys[1].json],
+    ] as const) {
       const stored = await db().ds.getRepository(ServiceAccountCredential).findOneByOrFail({ id: row.id });
       expect(stored.kekId).toBe('k2');
       expect(stored.ciphertext).toBe(row.ciphertext);
@@ -62,18 +75,28 @@ describeEachDb('KEK rotation (keys:rewrap)', (db) => {
     const a = await seedBrokerage(db().ds, 'a.test');
     const oldEnv = new Envelope([k1]);
     const repo = db().ds.getRepository(ServiceAccountCredential);
-    const inUse = await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'in-use@a.iam.test', keyJson: keyFile('in-use@a.iam.test').json });
+    const inUse = await storeCredential(db().ds, oldEnv, a.id, {
+      clientEmail: 'in-use@a.iam.test',
+      keyJson: keyFile('in-use@a.iam.test').json,
+    });
     // Erased as replacement and removal leave a key: RETIRED, no wrapped key, no ciphertext.
     const erased = await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'erased@a.iam.test' });
     await repo.update({ id: erased.id }, { status: 'RETIRED', wrappedKey: '', ciphertext: '' });
     // Retired before replaced keys were erased: its secret stays under the old KEK and dies with it.
-    const legacy = await storeCredential(db().ds, oldEnv, a.id, { clientEmail: 'legacy@a.iam.test', status: 'RETIRED' });
+    const legacy = await storeCredential(db().ds, oldEnv, a.id, {
+      clientEmail: 'legacy@a.iam.test',
+      status: 'RETIRED',
+    });
     const untouched = await repo.find({ where: { id: In([erased.id, legacy.id]) }, order: { clientEmail: 'ASC' } });
 
     const report = await rewrapAllCredentials(db().ds, new Envelope([k2, k1]), 'test');
     expect({ rewrapped: report.rewrapped, failed: report.failed }).toEqual({ rewrapped: 1, failed: [] });
     expect((await repo.findOneByOrFail({ id: inUse.id })).kekId).toBe('k2');
-    expect(await repo.find({ where: { id: In([erased.id, legacy.id]) }, order: { clientEmail: 'ASC' } })).toEqual(untouched);
-    expect((await db().ds.getRepository(AuditLog).findBy({ action: 'credential.kek_rewrapped' })).map((x) => x.target)).toEqual([inUse.id]);
+    expect(await repo.find({ where: { id: In([erased.id, legacy.id]) }, order: { clientEmail: 'ASC' } })).toEqual(
+      untouched,
+    );
+    expect(
+      (await db().ds.getRepository(AuditLog).findBy({ action: 'credential.kek_rewrapped' })).map((x) => x.target),
+    ).toEqual([inUse.id]);
   });
 });

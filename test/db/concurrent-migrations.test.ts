@@ -16,9 +16,15 @@ import { mariaDbAvailable } from '../support/db';
     const admin = await mysql.createConnection(root);
     await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
     try {
-      const opened = await Promise.allSettled([0, 1, 2].map(() => openDatabase({ kind: 'mysql', url: `${root}${name}` })));
+      const opened = await Promise.allSettled(
+        [0, 1, 2].map(() => openDatabase({ kind: 'mysql', url: `${root}${name}` })),
+      );
       for (const o of opened) if (o.status === 'fulfilled') await o.value.destroy();
-      expect(opened.map((o) => (o.status === 'rejected' ? String(o.reason).slice(0, 200) : 'started'))).toEqual(['started', 'started', 'started']);
+      expect(opened.map((o) => (o.status === 'rejected' ? String(o.reason).slice(0, 200) : 'started'))).toEqual([
+        'started',
+        'started',
+        'started',
+      ]);
       const [rows] = await admin.query(`SELECT name FROM \`${name}\`.migrations ORDER BY id`);
       expect((rows as { name: string }[]).map((r) => r.name)).toEqual(MIGRATIONS.map((m) => new m().name));
     } finally {

@@ -15,7 +15,9 @@ import { describeEachDb } from '../support/db';
 
 describeEachDb('calendar cache generations', (db) => {
   /** Statements the product sent to calendar_cache_generation, by kind, while `fn` ran. */
-  async function counting<T>(fn: () => Promise<T>): Promise<{ result: PromiseSettledResult<T>; updates: number; inserts: number }> {
+  async function counting<T>(
+    fn: () => Promise<T>,
+  ): Promise<{ result: PromiseSettledResult<T>; updates: number; inserts: number }> {
     let updates = 0;
     let inserts = 0;
     const logger: TypeOrmLogger = {
@@ -23,7 +25,11 @@ describeEachDb('calendar cache generations', (db) => {
         if (/^UPDATE [`"]calendar_cache_generation[`"]/.test(q)) updates++;
         if (/^INSERT INTO [`"]calendar_cache_generation[`"]/.test(q)) inserts++;
       },
-      logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {},
+      logQueryError: () => {},
+      logQuerySlow: () => {},
+      logSchemaBuild: () => {},
+      logMigration: () => {},
+      log: () => {},
     };
     db().ds.setOptions({ logging: ['query'], logger });
     try {
@@ -44,9 +50,11 @@ describeEachDb('calendar cache generations', (db) => {
       await q('CREATE TABLE gen_clash (id INTEGER NOT NULL)');
     }
     const insert = `INSERT INTO gen_clash (id) VALUES (${kind === 'unique' ? 1 : 'NULL'})`;
-    await q(db().dialect === 'sqlite'
-      ? `CREATE TRIGGER gen_clash_t BEFORE INSERT ON calendar_cache_generation BEGIN ${insert}; END`
-      : `CREATE TRIGGER gen_clash_t BEFORE INSERT ON calendar_cache_generation FOR EACH ROW ${insert}`);
+    await q(
+      db().dialect === 'sqlite'
+        ? `CREATE TRIGGER gen_clash_t BEFORE INSERT ON calendar_cache_generation BEGIN ${insert}; END`
+        : `CREATE TRIGGER gen_clash_t BEFORE INSERT ON calendar_cache_generation FOR EACH ROW ${insert}`,
+    );
   }
 
   afterEach(async () => {
@@ -62,7 +70,9 @@ describeEachDb('calendar cache generations', (db) => {
     await g.bump(agent);
     await g.bump(agent);
     expect(await g.read(agent)).toBe(2);
-    expect(await db().ds.getRepository(CalendarCacheGeneration).find()).toEqual([{ agentId: agent.agentId, brokerageId: 'b1', generation: 2 }]);
+    expect(await db().ds.getRepository(CalendarCacheGeneration).find()).toEqual([
+      { agentId: agent.agentId, brokerageId: 'b1', generation: 2 },
+    ]);
   });
 
   test('an insert that loses the race every time: three attempts, then an error naming the agent', async () => {
@@ -70,12 +80,14 @@ describeEachDb('calendar cache generations', (db) => {
     const agent = { brokerageId: 'b1', agentId: randomUUID() };
     const { result, updates, inserts } = await counting(() => new DbGenerations(db().ds).bump(agent));
     expect(result.status).toBe('rejected');
-    expect((result as PromiseRejectedResult).reason).toEqual(new Error(`could not bump the calendar cache generation of agent ${agent.agentId}`));
+    expect((result as PromiseRejectedResult).reason).toEqual(
+      new Error(`could not bump the calendar cache generation of agent ${agent.agentId}`),
+    );
     expect([updates, inserts]).toEqual([3, 3]);
     expect(await db().ds.getRepository(CalendarCacheGeneration).count()).toBe(0);
   });
 
-  test('the error reaches the calendar cache\'s error handler (logged by the service) and the local view is still stale', async () => {
+  test("the error reaches the calendar cache's error handler (logged by the service) and the local view is still stale", async () => {
     await armTrigger('unique');
     const agent = { brokerageId: 'b1', agentId: randomUUID() };
     const seen: unknown[] = [];

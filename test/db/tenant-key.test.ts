@@ -23,18 +23,63 @@ const re = (source: string) => new RegExp(source.replace(/~/g, Q));
 
 /** Statements that read or write across brokerages on purpose: [table, what the statement looks like, why]. */
 const CROSS_TENANT: Array<[string, RegExp, string]> = [
-  ['agent', re('~Agent~\\.~email~ = \\?'), 'the caller is found by the (unique) email its verified token names: on a sharded database, a lookup vindex on agent.email'],
-  ['outbox', re('WHERE ~o~\\.~status~ = \\? AND ~o~\\.~nextAttemptAt~ <= \\?'), 'the outbox poll: the due lanes of every brokerage, oldest first (background, each replica; a scatter query when sharded)'],
-  ['outbox', re('COUNT\\(\\*\\) AS ~n~, MIN\\(~o~\\.~createdAt~\\) AS ~oldest~ FROM ~outbox~ ~o~ WHERE ~o~\\.~status~ = \\? GROUP BY'), 'the metrics gauges: what waits for Google over all brokerages, at scrape time'],
-  ['outbox_lease', re('^DELETE FROM ~outbox_lease~ WHERE ~owner~ = \\?$'), 'a stopping process releases its leases, whichever brokerages they are of'],
-  ['calendar_channel', re('WHERE \\(\\(~CalendarChannel~\\.~id~ = \\?\\)\\) LIMIT 1$'), 'a push notification names only its channel id; the brokerage is known once the channel is found'],
-  ['calendar_channel', re('WHERE \\(\\(~CalendarChannel~\\.~expiration~ < \\?\\)\\)$'), 'the renewal pass over every brokerage\'s channels that expire soon (background)'],
-  ['calendar_channel', re('FROM ~calendar_channel~ ~CalendarChannel~$'), 'a process that stops its channels on shutdown (CALENDAR_CHANNELS_ON_SHUTDOWN=stop) stops them all'],
-  ['contact_tombstone', re('^SELECT DISTINCT ~t~\\.~agentId~ AS ~agentId~, ~t~\\.~brokerageId~ AS ~brokerageId~ FROM ~contact_tombstone~ ~t~ WHERE ~t~\\.~deletedAt~ < \\?'), 'the hourly retention of the contact feed picks the agents with old tombstones; each agent is then pruned by its brokerage'],
-  ['calendar_change', re('^SELECT DISTINCT ~c~\\.~brokerageId~ AS ~brokerageId~, ~c~\\.~agentId~ AS ~agentId~ FROM ~calendar_change~ ~c~ WHERE ~c~\\.~recordedAt~ < \\?'), 'the hourly retention picks the agents with old changes; each agent is then pruned by its brokerage'],
+  [
+    'agent',
+    re('~Agent~\\.~email~ = \\?'),
+    'the caller is found by the (unique) email its verified token names: on a sharded database, a lookup vindex on agent.email',
+  ],
+  [
+    'outbox',
+    re('WHERE ~o~\\.~status~ = \\? AND ~o~\\.~nextAttemptAt~ <= \\?'),
+    'the outbox poll: the due lanes of every brokerage, oldest first (background, each replica; a scatter query when sharded)',
+  ],
+  [
+    'outbox',
+    re(
+      'COUNT\\(\\*\\) AS ~n~, MIN\\(~o~\\.~createdAt~\\) AS ~oldest~ FROM ~outbox~ ~o~ WHERE ~o~\\.~status~ = \\? GROUP BY',
+    ),
+    'the metrics gauges: what waits for Google over all brokerages, at scrape time',
+  ],
+  [
+    'outbox_lease',
+    re('^DELETE FROM ~outbox_lease~ WHERE ~owner~ = \\?$'),
+    'a stopping process releases its leases, whichever brokerages they are of',
+  ],
+  [
+    'calendar_channel',
+    re('WHERE \\(\\(~CalendarChannel~\\.~id~ = \\?\\)\\) LIMIT 1$'),
+    'a push notification names only its channel id; the brokerage is known once the channel is found',
+  ],
+  [
+    'calendar_channel',
+    re('WHERE \\(\\(~CalendarChannel~\\.~expiration~ < \\?\\)\\)$'),
+    "the renewal pass over every brokerage's channels that expire soon (background)",
+  ],
+  [
+    'calendar_channel',
+    re('FROM ~calendar_channel~ ~CalendarChannel~$'),
+    'a process that stops its channels on shutdown (CALENDAR_CHANNELS_ON_SHUTDOWN=stop) stops them all',
+  ],
+  [
+    'contact_tombstone',
+    re(
+      '^SELECT DISTINCT ~t~\\.~agentId~ AS ~agentId~, ~t~\\.~brokerageId~ AS ~brokerageId~ FROM ~contact_tombstone~ ~t~ WHERE ~t~\\.~deletedAt~ < \\?',
+    ),
+    'the hourly retention of the contact feed picks the agents with old tombstones; each agent is then pruned by its brokerage',
+  ],
+  [
+    'calendar_change',
+    re(
+      '^SELECT DISTINCT ~c~\\.~brokerageId~ AS ~brokerageId~, ~c~\\.~agentId~ AS ~agentId~ FROM ~calendar_change~ ~c~ WHERE ~c~\\.~recordedAt~ < \\?',
+    ),
+    'the hourly retention picks the agents with old changes; each agent is then pruned by its brokerage',
+  ],
 ];
 
-interface Seen { sql: string; tables: string[] }
+interface Seen {
+  sql: string;
+  tables: string[];
+}
 
 /** The tables a statement reads or writes (FROM, JOIN, UPDATE, INSERT INTO, DELETE FROM). */
 function tablesOf(sql: string): string[] {
@@ -43,9 +88,15 @@ function tablesOf(sql: string): string[] {
   return [...out];
 }
 
-/** Whether the statement picks its rows by brokerageId: in WHERE for reads, updates and deletes; in the columns of an insert. */
+/**
+ * Whether the statement picks its rows by brokerageId: in WHERE for reads, updates and deletes; in the columns of an
+ * insert.
+ */
 function namesTenantKey(sql: string): boolean {
-  if (/^\s*INSERT\b/i.test(sql)) return /^\s*INSERT\s+(?:IGNORE\s+)?INTO\s+[`"]?\w+[`"]?\s*\(([^)]*)\)/i.exec(sql)?.[1].includes('brokerageId') ?? false;
+  if (/^\s*INSERT\b/i.test(sql))
+    return (
+      /^\s*INSERT\s+(?:IGNORE\s+)?INTO\s+[`"]?\w+[`"]?\s*\(([^)]*)\)/i.exec(sql)?.[1].includes('brokerageId') ?? false
+    );
   const where = sql.search(/\bWHERE\b/i);
   return where >= 0 && /[`".]brokerageId[`"]?\s*(=|IN\b)/i.test(sql.slice(where));
 }
@@ -73,8 +124,8 @@ describeEachDb('the tenant key', (db) => {
   afterAll(() => w.close());
 
   test('every entity but the brokerage has a non-null brokerageId column', () => {
-    const missing = db().ds.entityMetadatas
-      .filter((m) => m.tableName !== 'brokerage')
+    const missing = db()
+      .ds.entityMetadatas.filter((m) => m.tableName !== 'brokerage')
       .filter((m) => {
         const c = m.findColumnWithPropertyName('brokerageId');
         return !c || (c.isNullable && m.tableName !== 'audit_log');
@@ -94,12 +145,22 @@ describeEachDb('the tenant key', (db) => {
     seen.length = 0;
 
     // Contacts: writes (one and in bulk), reads, search, a sync with a change made in Google.
-    const ada = (await gql('mutation { createContact(input: { givenName: "Ada", emails: [{ value: "ada@buyers.test" }], phones: [{ value: "+1 555 0100" }] }) { id } }')).createContact;
-    const bulk = (await gql('mutation { createContacts(input: [{ givenName: "Bo" }, { givenName: "Cy" }]) { id } }')).createContacts;
-    await gql('mutation ($id: ID!) { updateContact(id: $id, input: { familyName: "Lovelace" }) { id } }', { id: ada.id });
+    const ada = (
+      await gql(
+        'mutation { createContact(input: { givenName: "Ada", emails: [{ value: "ada@buyers.test" }], phones: [{ value: "+1 555 0100" }] }) { id } }',
+      )
+    ).createContact;
+    const bulk = (await gql('mutation { createContacts(input: [{ givenName: "Bo" }, { givenName: "Cy" }]) { id } }'))
+      .createContacts;
+    await gql('mutation ($id: ID!) { updateContact(id: $id, input: { familyName: "Lovelace" }) { id } }', {
+      id: ada.id,
+    });
     await gql('mutation ($id: ID!) { deleteContact(id: $id) }', { id: bulk[0].id });
     await gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids: [bulk[1].id] });
-    await w.admin.request('POST', `/users/${AGENT}/contacts`, { names: [{ givenName: 'Dee' }], emailAddresses: [{ value: 'dee@sellers.test' }] });
+    await w.admin.request('POST', `/users/${AGENT}/contacts`, {
+      names: [{ givenName: 'Dee' }],
+      emailAddresses: [{ value: 'dee@sellers.test' }],
+    });
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
     await gql('{ contacts(first: 5, query: "ada") { totalCount edges { node { id emails { value } } } } }');
     await gql('query ($id: ID!) { contact(id: $id) { id givenName } }', { id: ada.id });
@@ -112,17 +173,32 @@ describeEachDb('the tenant key', (db) => {
 
     // Calendar: a view, writes, a sync, the change feed.
     await gql('{ events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { totalCount } }');
-    const ev = (await gql('mutation { createEvent(input: { title: "Showing", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z", attendees: ["ada@buyers.test"] }) { id } }')).createEvent;
+    const ev = (
+      await gql(
+        'mutation { createEvent(input: { title: "Showing", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z", attendees: ["ada@buyers.test"] }) { id } }',
+      )
+    ).createEvent;
     await gql('mutation ($id: ID!) { updateEvent(id: $id, input: { location: "12 Elm St" }) { id } }', { id: ev.id });
-    const gone = (await gql('mutation { createEvent(input: { title: "Gone", start: "2026-12-11T10:00:00Z", end: "2026-12-11T11:00:00Z" }, idempotencyKey: "tk-2") { id } }')).createEvent;
+    const gone = (
+      await gql(
+        'mutation { createEvent(input: { title: "Gone", start: "2026-12-11T10:00:00Z", end: "2026-12-11T11:00:00Z" }, idempotencyKey: "tk-2") { id } }',
+      )
+    ).createEvent;
     await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: gone.id });
     await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
     await gql('{ eventChanges(first: 10) { edges { node { eventId status } } } }');
     await gql('query ($id: ID!) { event(id: $id) { id title attendees { email contact { id } } } }', { id: ev.id });
 
     // Mail: a send with every kind of recipient and an attachment, a reply, the list.
-    const mail = (await gql('mutation { sendMail(input: { to: ["ada@buyers.test"], cc: ["cc@buyers.test"], bcc: ["bcc@buyers.test"], subject: "Hi", text: "Hello", attachments: [{ filename: "a.txt", contentType: "text/plain", contentBase64: "aGk=" }], idempotencyKey: "k1" }) { id status } }')).sendMail;
-    await gql('mutation ($r: ID!) { sendMail(input: { to: ["ada@buyers.test"], subject: "Re: Hi", text: "Again", replyToMailId: $r }) { id } }', { r: mail.id });
+    const mail = (
+      await gql(
+        'mutation { sendMail(input: { to: ["ada@buyers.test"], cc: ["cc@buyers.test"], bcc: ["bcc@buyers.test"], subject: "Hi", text: "Hello", attachments: [{ filename: "a.txt", contentType: "text/plain", contentBase64: "aGk=" }], idempotencyKey: "k1" }) { id status } }',
+      )
+    ).sendMail;
+    await gql(
+      'mutation ($r: ID!) { sendMail(input: { to: ["ada@buyers.test"], subject: "Re: Hi", text: "Again", replyToMailId: $r }) { id } }',
+      { r: mail.id },
+    );
     await gql('{ sentMail(first: 5) { edges { node { id recipients { email contact { id } } } } } }');
 
     // Status, the admin's checks, the metrics scrape.
@@ -132,7 +208,11 @@ describeEachDb('the tenant key', (db) => {
 
     // The workload reached every table (a check of the check: a table it never touched would pass unseen).
     const touched = new Set(seen.flatMap((x) => x.tables));
-    expect(db().ds.entityMetadatas.map((m) => m.tableName).filter((t) => !touched.has(t))).toEqual([]);
+    expect(
+      db()
+        .ds.entityMetadatas.map((m) => m.tableName)
+        .filter((t) => !touched.has(t)),
+    ).toEqual([]);
     const offending = seen
       .filter((s) => s.tables.some((t) => t !== 'brokerage' && t !== 'migrations'))
       .filter((s) => !namesTenantKey(s.sql))

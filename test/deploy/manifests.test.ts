@@ -25,10 +25,12 @@ interface Manifest {
 
 const manifests: Manifest[] = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
-  .flatMap((f) => parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => {
-    if (d.errors.length) throw new Error(`${f}: ${d.errors[0].message}`);
-    return d.toJS() as Manifest;
-  }));
+  .flatMap((f) =>
+    parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => {
+      if (d.errors.length) throw new Error(`${f}: ${d.errors[0].message}`);
+      return d.toJS() as Manifest;
+    }),
+  );
 const one = (kind: string) => {
   const found = manifests.filter((m) => m.kind === kind);
   expect(found).toHaveLength(1);
@@ -46,7 +48,14 @@ function variablesRead(): Set<string> {
 }
 
 test('the manifests are a Deployment of 3, a Service, a PodDisruptionBudget, a migrations Job, a ConfigMap and a Secret template', () => {
-  expect(manifests.map((m) => m.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Job', 'PodDisruptionBudget', 'Secret', 'Service']);
+  expect(manifests.map((m) => m.kind).sort()).toEqual([
+    'ConfigMap',
+    'Deployment',
+    'Job',
+    'PodDisruptionBudget',
+    'Secret',
+    'Service',
+  ]);
   expect(one('Deployment').spec.replicas).toBe(3);
   expect(one('PodDisruptionBudget').spec.minAvailable).toBeLessThan(3);
   expect(one('Job').spec.template.spec.containers[0].image).toBe(gatewayContainer().image);
@@ -59,13 +68,22 @@ test('every variable the manifests set is one the gateway reads, and with the se
   // The template's placeholders replaced by values of the right shape, as an operator's real Secret holds.
   const env = { ...configMap(), ...secret(), KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}` };
   const config = loadConfig(env);
-  expect(config).toMatchObject({ nodeEnv: 'production', sandbox: false, port: 8080, metricsPort: 9464, database: { kind: 'mysql', tls: { caFile: null } }, https: { trustProxy: '10.0.0.0/8', required: true } });
+  expect(config).toMatchObject({
+    nodeEnv: 'production',
+    sandbox: false,
+    port: 8080,
+    metricsPort: 9464,
+    database: { kind: 'mysql', tls: { caFile: null } },
+    https: { trustProxy: '10.0.0.0/8', required: true },
+  });
   expect(config.calendar.channelsOnShutdown).toBe('keep');
 });
 
 test('the probes hit paths the gateway serves on the port it listens on; liveness does not depend on the database', async () => {
   const c = gatewayContainer();
-  const ports = Object.fromEntries(c.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+  const ports = Object.fromEntries(
+    c.ports.map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]),
+  );
   expect(ports).toEqual({ http: Number(configMap().PORT), metrics: Number(configMap().METRICS_PORT) });
   expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
   expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -85,8 +103,14 @@ test('the probes hit paths the gateway serves on the port it listens on; livenes
 test('the grace period outlasts the preStop sleep, a Google call under way and the drain; the startup probe outlasts a wait for the migration lock', () => {
   const sleep = gatewayContainer().lifecycle.preStop.exec.command;
   expect(sleep[0]).toBe('sleep');
-  const config = loadConfig({ ...configMap(), ...secret(), KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}` });
-  expect(podSpec().terminationGracePeriodSeconds).toBeGreaterThan(Number(sleep[1]) + config.google.requestTimeoutMs / 1000 + config.http.drainMs / 1000);
+  const config = loadConfig({
+    ...configMap(),
+    ...secret(),
+    KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64')}`,
+  });
+  expect(podSpec().terminationGracePeriodSeconds).toBeGreaterThan(
+    Number(sleep[1]) + config.google.requestTimeoutMs / 1000 + config.http.drainMs / 1000,
+  );
   const startup = gatewayContainer().startupProbe;
   expect(startup.httpGet).toEqual({ path: '/healthz', port: 'http' });
   expect(startup.periodSeconds * startup.failureThreshold).toBeGreaterThan(MIGRATION_LOCK_SECONDS);
@@ -100,7 +124,10 @@ test('the migrations Job runs the compiled migrate command, which takes the same
 test('the image: built on the Debian Node 20 image, dev dependencies pruned, run as a non-root user under an init process', () => {
   const file = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
   const froms = [...file.matchAll(/^FROM (\S+)(?: AS (\w+))?/gm)].map((m) => [m[1], m[2]]);
-  expect(froms).toEqual([['node:20-bookworm', 'build'], ['node:20-bookworm-slim', 'runtime']]);
+  expect(froms).toEqual([
+    ['node:20-bookworm', 'build'],
+    ['node:20-bookworm-slim', 'runtime'],
+  ]);
   expect(file).toMatch(/npm ci/);
   expect(file).toMatch(/npm prune --omit=dev/);
   const runtime = file.slice(file.indexOf('AS runtime'));

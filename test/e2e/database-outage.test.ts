@@ -43,7 +43,10 @@ const mariadbd = findMariadbd();
   const get = async (path: string) => (await fetch(`${w.gw.url}${path}`)).status;
 
   test('down: healthz 200, readyz 503, every operation SERVICE_UNAVAILABLE with retryAfterSeconds; back: all recovers by itself', async () => {
-    expect((await gql('mutation { createContact(input: { givenName: "Before" }) { syncState } }')).body.data.createContact.syncState).toBe('SYNCED');
+    expect(
+      (await gql('mutation { createContact(input: { givenName: "Before" }) { syncState } }')).body.data.createContact
+        .syncState,
+    ).toBe('SYNCED');
 
     await server.kill();
     expect(await get('/healthz')).toBe(200);
@@ -57,7 +60,11 @@ const mariadbd = findMariadbd();
     ];
     for (const op of operations) {
       const r = await gql(op);
-      expect({ op, status: r.status, errors: r.body.errors?.map((e) => ({ code: e.extensions?.code, retry: e.extensions?.retryAfterSeconds })) }).toEqual({ op, status: 503, errors: [{ code: 'SERVICE_UNAVAILABLE', retry: expect.any(Number) }] });
+      expect({
+        op,
+        status: r.status,
+        errors: r.body.errors?.map((e) => ({ code: e.extensions?.code, retry: e.extensions?.retryAfterSeconds })),
+      }).toEqual({ op, status: 503, errors: [{ code: 'SERVICE_UNAVAILABLE', retry: expect.any(Number) }] });
       expect(JSON.stringify(r.body)).not.toMatch(/ECONNREFUSED|at \w+ \(|mysql/i);
       expect(r.headers.get('retry-after')).toBe(String(r.body.errors?.[0]?.extensions?.retryAfterSeconds));
     }
@@ -66,13 +73,25 @@ const mariadbd = findMariadbd();
     expect(scrape.status).toBe(200);
     const text = await scrape.text();
     expect(text).toContain('process_cpu_user_seconds_total');
-    expect(text).toMatch(/engage_graphql_requests_total\{operation_type="[^"]*",operation_name="[^"]*",outcome="SERVICE_UNAVAILABLE"\} [1-9]/);
+    expect(text).toMatch(
+      /engage_graphql_requests_total\{operation_type="[^"]*",operation_name="[^"]*",outcome="SERVICE_UNAVAILABLE"\} [1-9]/,
+    );
 
     await server.restart();
-    await until('GraphQL answers again', async () => (await gql('{ me { email } }')).body.data?.me?.email, (e) => e === AGENT, 30_000);
+    await until(
+      'GraphQL answers again',
+      async () => (await gql('{ me { email } }')).body.data?.me?.email,
+      (e) => e === AGENT,
+      30_000,
+    );
     expect(await get('/readyz')).toBe(200);
-    expect((await gql('mutation { createContact(input: { givenName: "After" }) { syncState } }')).body.data.createContact.syncState).toBe('SYNCED');
-    const names = (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names?.[0]?.givenName).sort();
+    expect(
+      (await gql('mutation { createContact(input: { givenName: "After" }) { syncState } }')).body.data.createContact
+        .syncState,
+    ).toBe('SYNCED');
+    const names = (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body
+      .map((p) => p.names?.[0]?.givenName)
+      .sort();
     expect(names).toEqual(['After', 'Before']);
     expect(await db.ds.getRepository(Contact).count()).toBe(2);
   }, 90_000);
@@ -82,13 +101,22 @@ const mariadbd = findMariadbd();
     server.freeze();
     try {
       const r = await gql('{ me { email } }');
-      expect({ status: r.status, code: r.body.errors?.[0]?.extensions?.code, retry: r.headers.get('retry-after') }).toEqual({ status: 503, code: 'SERVICE_UNAVAILABLE', retry: '5' });
+      expect({
+        status: r.status,
+        code: r.body.errors?.[0]?.extensions?.code,
+        retry: r.headers.get('retry-after'),
+      }).toEqual({ status: 503, code: 'SERVICE_UNAVAILABLE', retry: '5' });
       expect(await get('/readyz')).toBe(503);
       expect(await get('/healthz')).toBe(200);
     } finally {
       server.thaw();
     }
-    await until('GraphQL answers again', async () => (await gql('{ me { email } }')).body.data?.me?.email, (e) => e === AGENT, 30_000);
+    await until(
+      'GraphQL answers again',
+      async () => (await gql('{ me { email } }')).body.data?.me?.email,
+      (e) => e === AGENT,
+      30_000,
+    );
     expect(await get('/readyz')).toBe(200);
   }, 60_000);
 });

@@ -33,7 +33,12 @@ afterAll(() => emu.close());
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // Async spawn: the in-process emulator must keep answering while the CLI runs.
   const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH, DATA_DIR: dataDir, GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` },
+    env: {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      GOOGLE_API_ROOT_URL: `${emu.url}/`,
+      GOOGLE_TOKEN_URIS: `${emu.url}/token`,
+    },
   });
   let stdout = '';
   let stderr = '';
@@ -55,9 +60,16 @@ async function stored() {
     return {
       brokerages: await ds.getRepository(Brokerage).find(),
       credentials: await ds.getRepository(ServiceAccountCredential).find({ order: { createdAt: 'ASC' } }),
-      audit: (await ds.getRepository(AuditLog).find({ order: { at: 'ASC' } })).map((a) => ({ ...a, detail: a.detail === null ? null : JSON.parse(a.detail) })),
+      audit: (await ds.getRepository(AuditLog).find({ order: { at: 'ASC' } })).map((a) => ({
+        ...a,
+        detail: a.detail === null ? null : JSON.parse(a.detail),
+      })),
       /** Every value of every table, as text: for looking for secrets. */
-      allText: (await Promise.all(ds.entityMetadatas.map((m) => ds.query(`SELECT * FROM ${ds.driver.escape(m.tableName)}`)))).map((rows) => JSON.stringify(rows)).join('\n'),
+      allText: (
+        await Promise.all(ds.entityMetadatas.map((m) => ds.query(`SELECT * FROM ${ds.driver.escape(m.tableName)}`)))
+      )
+        .map((rows) => JSON.stringify(rows))
+        .join('\n'),
     };
   } finally {
     await ds.destroy();
@@ -68,7 +80,11 @@ async function stored() {
 function expectNoPrivateKeyText(haystack: { allText: string }, key: ServiceAccountKeyFile): void {
   const body = key.private_key.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
   const pieces = Array.from({ length: Math.floor(body.length / 32) }, (_, i) => body.slice(i * 32, i * 32 + 32));
-  const files = ['engage.sqlite', 'engage.sqlite-wal'].map((f) => join(dataDir, f)).filter(existsSync).map((f) => readFileSync(f).toString('latin1')).join('');
+  const files = ['engage.sqlite', 'engage.sqlite-wal']
+    .map((f) => join(dataDir, f))
+    .filter(existsSync)
+    .map((f) => readFileSync(f).toString('latin1'))
+    .join('');
   for (const text of [haystack.allText, files]) {
     expect(text).not.toContain('PRIVATE KEY');
     expect(pieces.filter((p) => text.includes(p))).toEqual([]);
@@ -82,11 +98,28 @@ function sandboxEnvelope(): Envelope {
 }
 
 test('a healthy key: every check printed, stored, exit 0', async () => {
-  const res = await run(['--brokerage', 'alpha.test', '--name', 'Alpha Realty', '--key', keyFile(tenant.key), '--test-email', 'tester@alpha.test']);
+  const res = await run([
+    '--brokerage',
+    'alpha.test',
+    '--name',
+    'Alpha Realty',
+    '--key',
+    keyFile(tenant.key),
+    '--test-email',
+    'tester@alpha.test',
+  ]);
   expect(res.stderr).toBe('');
   expect(res.code).toBe(0);
   const lines = res.stdout.split('\n').filter((l) => /^[✓✗] /.test(l));
-  expect(lines.map((l) => l.split(/\s+/)[1]).sort()).toEqual(['api:calendar', 'api:gmail', 'api:people', 'sync:contacts', 'token:calendar', 'token:contacts', 'token:mail']);
+  expect(lines.map((l) => l.split(/\s+/)[1]).sort()).toEqual([
+    'api:calendar',
+    'api:gmail',
+    'api:people',
+    'sync:contacts',
+    'token:calendar',
+    'token:contacts',
+    'token:mail',
+  ]);
   expect(lines.every((l) => l.startsWith('✓'))).toBe(true);
   expect(res.stdout).toContain('registered brokerage Alpha Realty (alpha.test)');
   expect(res.stdout).toContain(`VERIFIED: key ${tenant.key.private_key_id} of ${tenant.key.client_email} is stored`);
@@ -99,15 +132,23 @@ test('a healthy key: every check printed, stored, exit 0', async () => {
   expect(db.credentials).toHaveLength(1);
   const cred = db.credentials[0];
   expect(cred).toMatchObject({
-    brokerageId, status: 'VERIFIED', clientEmail: tenant.key.client_email, clientId: tenant.key.client_id, privateKeyId: tenant.key.private_key_id,
-    testEmail: 'tester@alpha.test', kekId: 'sandbox', verifiedAt: expect.any(Date),
+    brokerageId,
+    status: 'VERIFIED',
+    clientEmail: tenant.key.client_email,
+    clientId: tenant.key.client_id,
+    privateKeyId: tenant.key.private_key_id,
+    testEmail: 'tester@alpha.test',
+    kekId: 'sandbox',
+    verifiedAt: expect.any(Date),
   });
   expect([cred.wrappedKey, cred.ciphertext].every((v) => v.startsWith('v1.'))).toBe(true);
-  expect(JSON.parse(sandboxEnvelope().decrypt(cred, { brokerageId, purpose: 'service-account-key' }))).toEqual(tenant.key);
+  expect(JSON.parse(sandboxEnvelope().decrypt(cred, { brokerageId, purpose: 'service-account-key' }))).toEqual(
+    tenant.key,
+  );
   expectNoPrivateKeyText(db, tenant.key);
-  expect(db.audit.map((a) => [a.actor, a.action, a.target, a.brokerageId, a.detail.outcome, a.detail.privateKeyId])).toEqual([
-    ['cli:onboard', 'credential.submitted', cred.id, brokerageId, 'VERIFIED', tenant.key.private_key_id],
-  ]);
+  expect(
+    db.audit.map((a) => [a.actor, a.action, a.target, a.brokerageId, a.detail.outcome, a.detail.privateKeyId]),
+  ).toEqual([['cli:onboard', 'credential.submitted', cred.id, brokerageId, 'VERIFIED', tenant.key.private_key_id]]);
 });
 
 test('a Gmail API switched off: the fix is printed, exit 2, the stored key is unchanged', async () => {
@@ -115,11 +156,20 @@ test('a Gmail API switched off: the fix is printed, exit 2, the stored key is un
   expect(before.credentials).toHaveLength(1); // the key the test above stored
   await admin.setApi('gmail', false, tenant.clientId);
   const second = await admin.addKey(tenant.clientId);
-  const res = await run(['--brokerage', 'alpha.test', '--key', keyFile(second.key), '--test-email', 'tester@alpha.test']);
+  const res = await run([
+    '--brokerage',
+    'alpha.test',
+    '--key',
+    keyFile(second.key),
+    '--test-email',
+    'tester@alpha.test',
+  ]);
   await admin.setApi('gmail', true, tenant.clientId);
   expect(res.code).toBe(2);
   expect(res.stdout).toMatch(/✗ api:gmail\s+API_DISABLED\s+The Gmail API is not enabled in Google Cloud project \d+/);
-  expect(res.stdout).toMatch(/fix: Enable the Gmail API in project \d+ \(guide step "Enable Gmail API"\): https:\/\/console\.developers\.google\.com\//);
+  expect(res.stdout).toMatch(
+    /fix: Enable the Gmail API in project \d+ \(guide step "Enable Gmail API"\): https:\/\/console\.developers\.google\.com\//,
+  );
   expect(res.stdout).toContain('CANNOT BE VERIFIED: nothing was stored');
 
   // What it did: the credential row is exactly as it was (every column); the attempt is audited, without a target.
@@ -127,13 +177,31 @@ test('a Gmail API switched off: the fix is printed, exit 2, the stored key is un
   expect(after.credentials).toEqual(before.credentials);
   expectNoPrivateKeyText(after, second.key);
   expect(after.audit.slice(0, before.audit.length)).toEqual(before.audit);
-  expect(after.audit.slice(before.audit.length).map((a) => [a.actor, a.action, a.target, a.detail.outcome, a.detail.privateKeyId, a.detail.failed])).toEqual([
-    ['cli:onboard', 'credential.submitted', null, 'CANNOT_BE_VERIFIED', second.key.private_key_id, ['api:gmail:API_DISABLED']],
+  expect(
+    after.audit
+      .slice(before.audit.length)
+      .map((a) => [a.actor, a.action, a.target, a.detail.outcome, a.detail.privateKeyId, a.detail.failed]),
+  ).toEqual([
+    [
+      'cli:onboard',
+      'credential.submitted',
+      null,
+      'CANNOT_BE_VERIFIED',
+      second.key.private_key_id,
+      ['api:gmail:API_DISABLED'],
+    ],
   ]);
 });
 
 test('usage and unreadable key files exit 1 with a clear message', async () => {
-  expect(await run([])).toMatchObject({ code: 1, stderr: expect.stringContaining('usage: npm run onboard -- --brokerage <domain>') });
-  expect(await run(['--brokerage', 'alpha.test', '--key', '/nope.json', '--test-email', 'tester@alpha.test'])).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot read the key file /nope.json: ENOENT') });
-  expect(await run(['--brokerage', 'gamma.test', '--key', keyFile(tenant.key), '--test-email', 'tester@gamma.test'])).toMatchObject({ code: 1, stderr: expect.stringContaining('add --name "Brokerage name" to register it') });
+  expect(await run([])).toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining('usage: npm run onboard -- --brokerage <domain>'),
+  });
+  expect(
+    await run(['--brokerage', 'alpha.test', '--key', '/nope.json', '--test-email', 'tester@alpha.test']),
+  ).toMatchObject({ code: 1, stderr: expect.stringContaining('cannot read the key file /nope.json: ENOENT') });
+  expect(
+    await run(['--brokerage', 'gamma.test', '--key', keyFile(tenant.key), '--test-email', 'tester@gamma.test']),
+  ).toMatchObject({ code: 1, stderr: expect.stringContaining('add --name "Brokerage name" to register it') });
 });

@@ -21,8 +21,13 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function startSandbox(dataDir: string): Promise<{ child: ChildProcess; out: string; url: string; agentToken: string; adminToken: string }> {
-  const child = spawn(process.execPath, [MAIN], { env: cleanEnv({ DATA_DIR: dataDir, PORT: '0', EMULATOR_PORT: '0', LOG_LEVEL: 'warn' }), stdio: ['ignore', 'pipe', 'pipe'] });
+function startSandbox(
+  dataDir: string,
+): Promise<{ child: ChildProcess; out: string; url: string; agentToken: string; adminToken: string }> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: cleanEnv({ DATA_DIR: dataDir, PORT: '0', EMULATOR_PORT: '0', LOG_LEVEL: 'warn' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   return new Promise((resolveStart, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner within 20 s:\n${out}`)), 20_000);
@@ -43,7 +48,11 @@ function startSandbox(dataDir: string): Promise<{ child: ChildProcess; out: stri
 }
 
 async function gql(url: string, token: string, query: string) {
-  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query }) });
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query }),
+  });
   return res.json() as Promise<{ data?: any; errors?: any[] }>;
 }
 
@@ -65,18 +74,33 @@ test('npm start: sandbox up with demo tenant and working tokens; restarts on the
     // The demo key was provisioned in the in-process emulator and verified through the real onboarding path.
     expect(first.out).toMatch(/Demo service account \S+@\S+: VERIFIED \(7\/7 checks ok\)/);
     const emulatorUrl = /Google Workspace emulator: (http:\/\/\S+)/.exec(first.out)![1];
-    const sa = (await gql(first.url, first.adminToken, '{ me { role } serviceAccount { clientEmail status grantedScopes } }')).data;
+    const sa = (
+      await gql(first.url, first.adminToken, '{ me { role } serviceAccount { clientEmail status grantedScopes } }')
+    ).data;
     expect(sa.me).toEqual({ role: 'ADMIN' });
-    expect(sa.serviceAccount).toMatchObject({ status: 'VERIFIED', grantedScopes: expect.arrayContaining(['https://www.googleapis.com/auth/gmail.compose']) });
-    const tokenCalls = (await (await fetch(`${emulatorUrl}/emulator/v1/requests?api=token`)).json()) as { user: string; status: number }[];
+    expect(sa.serviceAccount).toMatchObject({
+      status: 'VERIFIED',
+      grantedScopes: expect.arrayContaining(['https://www.googleapis.com/auth/gmail.compose']),
+    });
+    const tokenCalls = (await (await fetch(`${emulatorUrl}/emulator/v1/requests?api=token`)).json()) as {
+      user: string;
+      status: number;
+    }[];
     expect(tokenCalls.map((c) => [c.user, c.status])).toEqual(Array(3).fill(['agent@demo.test', 200]));
-    expect((await gql(first.url, first.agentToken, '{ serviceAccount { clientEmail } }')).errors?.[0].extensions.code).toBe('FORBIDDEN');
+    expect(
+      (await gql(first.url, first.agentToken, '{ serviceAccount { clientEmail } }')).errors?.[0].extensions.code,
+    ).toBe('FORBIDDEN');
     expect(await (await fetch(`${first.url}/readyz`)).json()).toEqual({ status: 'ready', database: 'ok' });
 
     // `npm run token` signs with the same persisted sandbox secret.
-    const cli = spawnSync(process.execPath, [TOKEN_CLI, '--email', 'newcomer@demo.test', '--admin'], { env: cleanEnv({ DATA_DIR: dataDir }), encoding: 'utf8' });
+    const cli = spawnSync(process.execPath, [TOKEN_CLI, '--email', 'newcomer@demo.test', '--admin'], {
+      env: cleanEnv({ DATA_DIR: dataDir }),
+      encoding: 'utf8',
+    });
     expect(cli.status).toBe(0);
-    expect((await gql(first.url, cli.stdout.trim(), '{ me { email role } }')).data).toEqual({ me: { email: 'newcomer@demo.test', role: 'ADMIN' } });
+    expect((await gql(first.url, cli.stdout.trim(), '{ me { email role } }')).data).toEqual({
+      me: { email: 'newcomer@demo.test', role: 'ADMIN' },
+    });
   } finally {
     expect(await stop(first.child)).toBe(0);
   }
@@ -84,10 +108,14 @@ test('npm start: sandbox up with demo tenant and working tokens; restarts on the
   const second = await startSandbox(dataDir);
   try {
     // Old tokens still work after a restart: the secrets are kept under data/.
-    expect((await gql(second.url, first.agentToken, '{ me { email } }')).data).toEqual({ me: { email: 'agent@demo.test' } });
+    expect((await gql(second.url, first.agentToken, '{ me { email } }')).data).toEqual({
+      me: { email: 'agent@demo.test' },
+    });
     // The fresh emulator's new demo key replaced the previous start's.
     expect(second.out).toMatch(/Demo service account \S+: VERIFIED/);
-    expect((await gql(second.url, first.adminToken, '{ serviceAccount { status } }')).data).toEqual({ serviceAccount: { status: 'VERIFIED' } });
+    expect((await gql(second.url, first.adminToken, '{ serviceAccount { status } }')).data).toEqual({
+      serviceAccount: { status: 'VERIFIED' },
+    });
   } finally {
     await stop(second.child);
   }
@@ -95,7 +123,13 @@ test('npm start: sandbox up with demo tenant and working tokens; restarts on the
 
 test('a bad configuration stops the process with a clear line per problem, and no secret in it', () => {
   const res = spawnSync(process.execPath, [MAIN], {
-    env: cleanEnv({ NODE_ENV: 'production', PORT: '99999', JWT_SECRET: 'short-secret-do-not-print', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }),
+    env: cleanEnv({
+      NODE_ENV: 'production',
+      PORT: '99999',
+      JWT_SECRET: 'short-secret-do-not-print',
+      JWT_ISSUER: 'i',
+      JWT_AUDIENCE: 'a',
+    }),
     encoding: 'utf8',
     timeout: 20_000,
   });
@@ -111,7 +145,10 @@ test('a bad configuration stops the process with a clear line per problem, and n
 });
 
 test('the token CLI explains its usage', () => {
-  const res = spawnSync(process.execPath, [TOKEN_CLI], { env: cleanEnv({ DATA_DIR: mkdtempSync(join(tmpdir(), 'engage-token-')) }), encoding: 'utf8' });
+  const res = spawnSync(process.execPath, [TOKEN_CLI], {
+    env: cleanEnv({ DATA_DIR: mkdtempSync(join(tmpdir(), 'engage-token-')) }),
+    encoding: 'utf8',
+  });
   expect(res.status).toBe(1);
   expect(res.stderr).toMatch(/usage: npm run token -- --email <agent@domain> \[--admin\]/);
 });

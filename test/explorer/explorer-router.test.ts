@@ -30,7 +30,11 @@ function fakeBuild(): string {
   writeFileSync(join(dir, 'assets/unlisted.js'), 'secret()\n');
   writeFileSync(
     join(dir, 'manifest.json'),
-    JSON.stringify({ script: 'assets/main-ABC123.js', stylesheet: 'assets/main-DEF456.css', files: ['assets/codicon-XYZ.ttf', 'assets/main-ABC123.js', 'assets/main-DEF456.css'] }),
+    JSON.stringify({
+      script: 'assets/main-ABC123.js',
+      stylesheet: 'assets/main-DEF456.css',
+      files: ['assets/codicon-XYZ.ttf', 'assets/main-ABC123.js', 'assets/main-DEF456.css'],
+    }),
   );
   return dir;
 }
@@ -63,7 +67,11 @@ function expectSecurityHeaders(res: Response): void {
 }
 
 test('the CSP allows this origin only, no inline script, and no framing', () => {
-  const directives = Object.fromEntries(EXPLORER_CSP.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name, values]));
+  const directives = Object.fromEntries(
+    EXPLORER_CSP.split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .map(([name, ...values]) => [name, values]),
+  );
   expect(directives).toMatchObject({
     'default-src': ["'self'"],
     'script-src': ["'self'"],
@@ -78,7 +86,12 @@ test('the CSP allows this origin only, no inline script, and no framing', () => 
 });
 
 test('the page: same HTML at /explorer and /explorer/, absolute asset URLs, settings as escaped JSON, never cached', async () => {
-  const base = await serve({ endpoint: '/graphql', initialHeaders: { Authorization: 'Bearer abc.def.ghi' }, defaultQuery: DEFAULT_QUERY, assetsDir: fakeBuild() });
+  const base = await serve({
+    endpoint: '/graphql',
+    initialHeaders: { Authorization: 'Bearer abc.def.ghi' },
+    defaultQuery: DEFAULT_QUERY,
+    assetsDir: fakeBuild(),
+  });
   const bare = await fetch(`${base}/explorer`);
   const slash = await fetch(`${base}/explorer/`);
   for (const res of [bare, slash]) {
@@ -94,15 +107,27 @@ test('the page: same HTML at /explorer and /explorer/, absolute asset URLs, sett
   expect(html).toContain('<link rel="stylesheet" href="/explorer/assets/main-DEF456.css">');
   // No inline script: the only <script> without src is the JSON data block.
   const scripts = [...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]);
-  expect(scripts).toEqual([' type="application/json" id="explorer-settings"', ' type="module" src="/explorer/assets/main-ABC123.js"']);
-  expect(settingsOf(html)).toEqual({ endpoint: '/graphql', defaultHeaders: JSON.stringify({ Authorization: 'Bearer abc.def.ghi' }, null, 2), defaultQuery: DEFAULT_QUERY });
+  expect(scripts).toEqual([
+    ' type="application/json" id="explorer-settings"',
+    ' type="module" src="/explorer/assets/main-ABC123.js"',
+  ]);
+  expect(settingsOf(html)).toEqual({
+    endpoint: '/graphql',
+    defaultHeaders: JSON.stringify({ Authorization: 'Bearer abc.def.ghi' }, null, 2),
+    defaultQuery: DEFAULT_QUERY,
+  });
   // Nothing from another host.
   expect(html).not.toMatch(/https?:\/\//);
 });
 
 test('a value with </script> (or <!--, or U+2028) cannot break out of the settings block', async () => {
   const evil = 'x</script><script>alert(1)</script><!--\u2028&amp;';
-  const base = await serve({ endpoint: '/graphql', initialHeaders: { 'X-Note': evil }, defaultQuery: `# ${evil}\n{ me { email } }`, assetsDir: fakeBuild() });
+  const base = await serve({
+    endpoint: '/graphql',
+    initialHeaders: { 'X-Note': evil },
+    defaultQuery: `# ${evil}\n{ me { email } }`,
+    assetsDir: fakeBuild(),
+  });
   const html = await (await fetch(`${base}/explorer`)).text();
   const block = /id="explorer-settings">([\s\S]*?)<\/script>/.exec(html)![1];
   expect(block).not.toMatch(/[<>&\u2028\u2029]/);
@@ -137,7 +162,13 @@ test('assets: hashed and listed ones are immutable, with the security headers; a
   expect(font.headers.get('content-type')).toBe('font/ttf');
   await font.arrayBuffer();
 
-  for (const path of ['/explorer/assets/unlisted.js', '/explorer/assets/nope-123.js', '/explorer/assets/', '/explorer/assets/..%2fmanifest.json', '/explorer/manifest.json']) {
+  for (const path of [
+    '/explorer/assets/unlisted.js',
+    '/explorer/assets/nope-123.js',
+    '/explorer/assets/',
+    '/explorer/assets/..%2fmanifest.json',
+    '/explorer/manifest.json',
+  ]) {
     const res = await fetch(`${base}${path}`);
     expect([path, res.status]).toEqual([path, 404]);
     expect(res.headers.get('cache-control') ?? 'no-store').not.toContain('immutable');
@@ -150,7 +181,14 @@ test('assets with a gzip copy: gzip to a browser that takes it (typed as the ori
   const script = 'console.log("explorer")\n'.repeat(200);
   writeFileSync(join(dir, 'assets/main-ABC123.js'), script);
   writeFileSync(join(dir, 'assets/main-ABC123.js.gz'), gzipSync(script));
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ script: 'assets/main-ABC123.js', stylesheet: 'assets/main-DEF456.css', files: ['assets/codicon-XYZ.ttf', 'assets/main-ABC123.js', 'assets/main-ABC123.js.gz', 'assets/main-DEF456.css'] }));
+  writeFileSync(
+    join(dir, 'manifest.json'),
+    JSON.stringify({
+      script: 'assets/main-ABC123.js',
+      stylesheet: 'assets/main-DEF456.css',
+      files: ['assets/codicon-XYZ.ttf', 'assets/main-ABC123.js', 'assets/main-ABC123.js.gz', 'assets/main-DEF456.css'],
+    }),
+  );
   const base = await serve({ endpoint: '/graphql', defaultQuery: DEFAULT_QUERY, assetsDir: dir });
   const raw = (encoding: string) =>
     new Promise<{ headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolveGet, reject) => {
@@ -171,7 +209,11 @@ test('assets with a gzip copy: gzip to a browser that takes it (typed as the ori
   expect(plain.headers['content-encoding']).toBeUndefined();
   expect(plain.body.toString()).toBe(script);
   // An asset without a copy is sent as it is.
-  expect((await fetch(`${base}/explorer/assets/main-DEF456.css`, { headers: { 'accept-encoding': 'gzip' } })).headers.get('content-encoding')).toBeNull();
+  expect(
+    (await fetch(`${base}/explorer/assets/main-DEF456.css`, { headers: { 'accept-encoding': 'gzip' } })).headers.get(
+      'content-encoding',
+    ),
+  ).toBeNull();
 });
 
 test('not built: 503 saying to run `npm run build`, for the page and its assets; served as soon as it is built', async () => {

@@ -25,10 +25,19 @@ test.each(Object.entries(GUIDE_SECTIONS))('the guide has the section "%s" (#%s)'
 });
 
 test('a delegation Google refused: the remedy names the step and links its section', () => {
-  const f = mapGoogleError(new TokenEndpointError(401, 'unauthorized_client', 'Client is unauthorized to retrieve access tokens using this method.'), { api: 'token', clientId: '1234', scopes: ['https://www.googleapis.com/auth/calendar'] });
+  const f = mapGoogleError(
+    new TokenEndpointError(
+      401,
+      'unauthorized_client',
+      'Client is unauthorized to retrieve access tokens using this method.',
+    ),
+    { api: 'token', clientId: '1234', scopes: ['https://www.googleapis.com/auth/calendar'] },
+  );
   expect(failureToAppError(f).extensions.remedy).toContain(`${SETUP_GUIDE}#${GUIDE_SECTIONS.delegation}`);
 });
 
-test('a key file that is not one: the message links the guide\'s key step', () => {
-  expect(() => parseServiceAccountKey('{"type":"authorized_user"}', ['https://oauth2.googleapis.com/token'])).toThrow(`${SETUP_GUIDE}#${GUIDE_SECTIONS.key}`);
+test("a key file that is not one: the message links the guide's key step", () => {
+  expect(() => parseServiceAccountKey('{"type":"authorized_user"}', ['https://oauth2.googleapis.com/token'])).toThrow(
+    `${SETUP_GUIDE}#${GUIDE_SECTIONS.key}`,
+  );
 });

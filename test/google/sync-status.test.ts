@@ -25,7 +25,9 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     // A long mutation wait: a write that waited for delivery would show in the outbox spy, not as a slow test.
     // Retries ten minutes apart: a write queued during an outage goes out soon after a new key only if the key's
     // verification makes it due (the test world's usual 200 ms backoff would hide that).
-    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '60000', OUTBOX_RETRY_BASE_MS: '600000', OUTBOX_RETRY_MAX_MS: '600000' } });
+    w = await startWorld(db(), {
+      env: { MUTATION_WAIT_MS: '60000', OUTBOX_RETRY_BASE_MS: '600000', OUTBOX_RETRY_MAX_MS: '600000' },
+    });
     token = await w.token(AGENT);
     adminToken = await w.token(BOSS, true);
   });
@@ -35,14 +37,19 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     await resetContacts(w, db(), AGENT);
   });
 
-  const gql = (query: string, variables?: Record<string, unknown>, as = token) => w.gw.gql(query, { token: as, variables });
+  const gql = (query: string, variables?: Record<string, unknown>, as = token) =>
+    w.gw.gql(query, { token: as, variables });
   const status = async (as = token) => {
     const r = await gql(STATUS, undefined, as);
     expect(r.body.errors).toBeUndefined();
     return r.body.data.syncStatus;
   };
   const submitKey = async () => {
-    const r = await gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', { k: JSON.stringify(w.tenant.key), e: AGENT }, adminToken);
+    const r = await gql(
+      'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }',
+      { k: JSON.stringify(w.tenant.key), e: AGENT },
+      adminToken,
+    );
     expect(r.body.data?.submitServiceAccountKey?.status).toBe('VERIFIED');
   };
   /** Runs `write` and tells whether the mutation waited for the outbox. */
@@ -71,40 +78,72 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     expect(s.contacts.lastError).toBe(s.contacts.error.message);
     expect(s.calendar.lastError).toBe(s.calendar.error.message);
 
-    const created = await waitedFor(() => gql('mutation { createContact(input: { givenName: "Waiting" }) { syncState syncError } }', undefined, betaToken));
-    expect(created.answer.body.data.createContact).toEqual({ syncState: 'PENDING', syncError: s.contacts.error.message });
+    const created = await waitedFor(() =>
+      gql('mutation { createContact(input: { givenName: "Waiting" }) { syncState syncError } }', undefined, betaToken),
+    );
+    expect(created.answer.body.data.createContact).toEqual({
+      syncState: 'PENDING',
+      syncError: s.contacts.error.message,
+    });
     expect(created.waited).toBe(false);
-    const event = await waitedFor(() => gql('mutation { createEvent(input: { title: "Waiting", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { syncState syncError } }', undefined, betaToken));
+    const event = await waitedFor(() =>
+      gql(
+        'mutation { createEvent(input: { title: "Waiting", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { syncState syncError } }',
+        undefined,
+        betaToken,
+      ),
+    );
     expect(event.answer.body.data.createEvent).toEqual({ syncState: 'PENDING', syncError: s.calendar.error.message });
     expect(event.waited).toBe(false);
     // A sync asked for says the same, not "no key yet" for a key that was never there or "unexpected".
     const sync = await gql('mutation { syncContacts { contacts { lastSyncAt } } }', undefined, betaToken);
-    expect(sync.body.errors?.[0]).toMatchObject({ message: s.contacts.error.message, extensions: { code: 'GOOGLE_NOT_CONFIGURED', remedy: s.contacts.error.remedy } });
+    expect(sync.body.errors?.[0]).toMatchObject({
+      message: s.contacts.error.message,
+      extensions: { code: 'GOOGLE_NOT_CONFIGURED', remedy: s.contacts.error.remedy },
+    });
   });
 
   test('a removed key: said at once (no sync needed), with when; writes meanwhile answer PENDING at once with the reason; a new key clears every error before any sync and the writes go out', async () => {
-    const c = (await gql('mutation { createContact(input: { givenName: "Before" }) { id syncState } }')).body.data.createContact;
+    const c = (await gql('mutation { createContact(input: { givenName: "Before" }) { id syncState } }')).body.data
+      .createContact;
     expect(c.syncState).toBe('SYNCED');
     await gql('mutation { syncCalendar { calendar { lastSyncAt } } }');
     const healthy = await status();
     expect([healthy.contacts.error, healthy.calendar.error, healthy.mail.error]).toEqual([null, null, null]);
 
     const before = Date.now();
-    expect((await gql('mutation { removeServiceAccountKey }', undefined, adminToken)).body.data.removeServiceAccountKey).toBe(true);
+    expect(
+      (await gql('mutation { removeServiceAccountKey }', undefined, adminToken)).body.data.removeServiceAccountKey,
+    ).toBe(true);
     const s = await status();
     for (const feature of ['contacts', 'calendar', 'mail'] as const) {
-      expect(s[feature].error).toMatchObject({ code: 'GOOGLE_NOT_CONFIGURED', message: expect.stringMatching(/key was removed/), remedy: expect.stringMatching(/submitServiceAccountKey/) });
+      expect(s[feature].error).toMatchObject({
+        code: 'GOOGLE_NOT_CONFIGURED',
+        message: expect.stringMatching(/key was removed/),
+        remedy: expect.stringMatching(/submitServiceAccountKey/),
+      });
       expect(s[feature].error.message).not.toMatch(/yet/);
       expect(Date.parse(s[feature].error.since)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 - 1000);
     }
 
-    const updated = await waitedFor(() => gql('mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "During" }) { syncState syncError } }', { id: c.id }));
-    expect(updated.answer.body.data.updateContact).toEqual({ syncState: 'PENDING', syncError: s.contacts.error.message });
+    const updated = await waitedFor(() =>
+      gql('mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "During" }) { syncState syncError } }', {
+        id: c.id,
+      }),
+    );
+    expect(updated.answer.body.data.updateContact).toEqual({
+      syncState: 'PENDING',
+      syncError: s.contacts.error.message,
+    });
     expect(updated.waited).toBe(false);
     // The pending contact says why when read, too.
-    expect((await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: c.id })).body.data.contact).toEqual({ syncState: 'PENDING', syncError: s.contacts.error.message });
+    expect(
+      (await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: c.id })).body.data.contact,
+    ).toEqual({ syncState: 'PENDING', syncError: s.contacts.error.message });
     // A calendar sync during the outage fails and records its error...
-    expect((await gql('mutation { syncCalendar { calendar { lastSyncAt } } }')).body.errors?.[0]?.extensions?.code).toBe('GOOGLE_NOT_CONFIGURED');
+    expect(
+      (await gql('mutation { syncCalendar { calendar { lastSyncAt } } }')).body.errors?.[0]?.extensions?.code,
+    ).toBe('GOOGLE_NOT_CONFIGURED');
 
     await submitKey();
     // ...which the new key clears at once, before any sync runs.
@@ -112,8 +151,15 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     expect([recovered.contacts.error, recovered.calendar.error, recovered.mail.error]).toEqual([null, null, null]);
     expect([recovered.contacts.lastError, recovered.calendar.lastError]).toEqual([null, null]);
     // The write made meanwhile goes out without waiting for its backoff to run out.
-    await until('the update made during the outage in Google', async () => (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names?.[0]?.givenName), (names) => names.includes('During'));
-    expect((await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: c.id })).body.data.contact).toEqual({ syncState: 'SYNCED', syncError: null });
+    await until(
+      'the update made during the outage in Google',
+      async () =>
+        (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names?.[0]?.givenName),
+      (names) => names.includes('During'),
+    );
+    expect(
+      (await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: c.id })).body.data.contact,
+    ).toEqual({ syncState: 'SYNCED', syncError: null });
   });
 
   test('a key failing its latest verification: the feature that fails says why and what to do; the others are fine; a sync that works again ends it', async () => {
@@ -123,20 +169,37 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
       const r = await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken);
       expect(r.body.data.verifyServiceAccount.status).toBe('CANNOT_BE_VERIFIED');
       const s = await status();
-      expect(s.mail.error).toMatchObject({ code: 'GOOGLE_NOT_CONFIGURED', message: expect.stringMatching(/failed its latest verification.*Gmail API is not enabled/), remedy: expect.stringMatching(/Enable the Gmail API/) });
-      expect(s.calendar.error).toMatchObject({ code: 'GOOGLE_NOT_CONFIGURED', message: expect.stringMatching(/failed its latest verification.*Calendar API is not enabled/) });
+      expect(s.mail.error).toMatchObject({
+        code: 'GOOGLE_NOT_CONFIGURED',
+        message: expect.stringMatching(/failed its latest verification.*Gmail API is not enabled/),
+        remedy: expect.stringMatching(/Enable the Gmail API/),
+      });
+      expect(s.calendar.error).toMatchObject({
+        code: 'GOOGLE_NOT_CONFIGURED',
+        message: expect.stringMatching(/failed its latest verification.*Calendar API is not enabled/),
+      });
       expect(s.contacts.error).toBeNull();
       // The key is still used: a write waits for Google as usual (which may work again by now).
-      const created = await waitedFor(() => gql('mutation { createContact(input: { givenName: "Still delivered" }) { syncState } }'));
-      expect(created).toEqual({ answer: expect.objectContaining({ body: { data: { createContact: { syncState: 'SYNCED' } } } }), waited: true });
+      const created = await waitedFor(() =>
+        gql('mutation { createContact(input: { givenName: "Still delivered" }) { syncState } }'),
+      );
+      expect(created).toEqual({
+        answer: expect.objectContaining({ body: { data: { createContact: { syncState: 'SYNCED' } } } }),
+        waited: true,
+      });
     } finally {
       await w.admin.request('PUT', '/apis/gmail', { enabled: true });
       await w.admin.request('PUT', '/apis/calendar', { enabled: true });
     }
     // The calendar works again: its next sync proves it, and the verification's verdict stops counting for it.
-    expect((await gql('mutation { syncCalendar { calendar { error { code } } } }')).body.data.syncCalendar.calendar.error).toBeNull();
+    expect(
+      (await gql('mutation { syncCalendar { calendar { error { code } } } }')).body.data.syncCalendar.calendar.error,
+    ).toBeNull();
     expect((await status()).mail.error).not.toBeNull(); // nothing proved mail works yet
-    expect((await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken)).body.data.verifyServiceAccount.status).toBe('VERIFIED');
+    expect(
+      (await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken)).body.data.verifyServiceAccount
+        .status,
+    ).toBe('VERIFIED');
     expect((await status()).mail.error).toBeNull();
   });
 
@@ -144,31 +207,62 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     await w.admin.addFault({ api: 'token', status: 503, count: 1 });
     const r = await gql('mutation { verifyServiceAccount { status checks { name ok code } } }', undefined, adminToken);
     expect(r.body.data.verifyServiceAccount.status).toBe('CANNOT_BE_VERIFIED');
-    expect(r.body.data.verifyServiceAccount.checks.filter((c: { ok: boolean }) => !c.ok).map((c: { code: string }) => c.code)).toContain('UNAVAILABLE');
+    expect(
+      r.body.data.verifyServiceAccount.checks
+        .filter((c: { ok: boolean }) => !c.ok)
+        .map((c: { code: string }) => c.code),
+    ).toContain('UNAVAILABLE');
     const s = await status();
     expect([s.contacts.error, s.calendar.error, s.mail.error]).toEqual([null, null, null]);
-    const created = await waitedFor(() => gql('mutation { createContact(input: { givenName: "After a hiccup" }) { syncState } }'));
+    const created = await waitedFor(() =>
+      gql('mutation { createContact(input: { givenName: "After a hiccup" }) { syncState } }'),
+    );
     expect(created.answer.body.data.createContact.syncState).toBe('SYNCED');
-    expect((await gql('mutation { createEvent(input: { title: "After a hiccup", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { syncState } }')).body.data.createEvent.syncState).toBe('SYNCED');
-    expect((await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken)).body.data.verifyServiceAccount.status).toBe('VERIFIED');
+    expect(
+      (
+        await gql(
+          'mutation { createEvent(input: { title: "After a hiccup", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { syncState } }',
+        )
+      ).body.data.createEvent.syncState,
+    ).toBe('SYNCED');
+    expect(
+      (await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken)).body.data.verifyServiceAccount
+        .status,
+    ).toBe('VERIFIED');
   });
 
-  test('a failing sync: its error carries the code and the remedy Google\'s answer gave, since the sync went stale', async () => {
+  test("a failing sync: its error carries the code and the remedy Google's answer gave, since the sync went stale", async () => {
     // A mailbox with no token cached yet, so the token endpoint is asked.
     const other = await w.token('other@alpha.test');
-    await w.admin.addFault({ api: 'token', unlimited: true, status: 401, body: { error: 'unauthorized_client', error_description: 'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.' } } as never);
+    await w.admin.addFault({
+      api: 'token',
+      unlimited: true,
+      status: 401,
+      body: {
+        error: 'unauthorized_client',
+        error_description:
+          'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.',
+      },
+    } as never);
     const sync = await gql('mutation { syncContacts { contacts { lastSyncAt } } }', undefined, other);
     expect(sync.body.errors?.[0]?.extensions?.code).toBe('GOOGLE_NOT_CONFIGURED');
     await w.admin.clearFaults();
     const s = await status(other);
-    expect(s.contacts.error).toMatchObject({ code: 'GOOGLE_NOT_CONFIGURED', message: expect.stringMatching(/domain-wide delegation/), remedy: expect.stringMatching(/Domain-wide delegation/), since: expect.any(String) });
+    expect(s.contacts.error).toMatchObject({
+      code: 'GOOGLE_NOT_CONFIGURED',
+      message: expect.stringMatching(/domain-wide delegation/),
+      remedy: expect.stringMatching(/Domain-wide delegation/),
+      since: expect.any(String),
+    });
     expect(s.contacts.lastError).toBe(s.contacts.error.message);
     expect(s.calendar.error).toBeNull();
-    expect((await gql('mutation { syncContacts { contacts { lastSyncAt } } }', undefined, other)).body.errors).toBeUndefined();
+    expect(
+      (await gql('mutation { syncContacts { contacts { lastSyncAt } } }', undefined, other)).body.errors,
+    ).toBeUndefined();
     expect((await status(other)).contacts.error).toBeNull();
   });
 
-  test('a failure of ours during a sync (the database) is reported as ours, logged with its cause, never as Google\'s', async () => {
+  test("a failure of ours during a sync (the database) is reported as ours, logged with its cause, never as Google's", async () => {
     await w.admin.request('POST', `/users/${AGENT}/contacts`, [{ names: [{ givenName: 'Imported' }] }]);
     const ds = w.gw.services.ds;
     const real = ds.transaction.bind(ds);
@@ -176,7 +270,11 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     const spy = jest.spyOn(ds, 'transaction').mockImplementation(((...args: unknown[]) => {
       if (armed) {
         armed = false;
-        return Promise.reject(Object.assign(new Error('Deadlock found when trying to get lock; try restarting transaction'), { code: 'ER_LOCK_DEADLOCK' }));
+        return Promise.reject(
+          Object.assign(new Error('Deadlock found when trying to get lock; try restarting transaction'), {
+            code: 'ER_LOCK_DEADLOCK',
+          }),
+        );
       }
       return (real as (...a: unknown[]) => unknown)(...args);
     }) as never);
@@ -185,9 +283,14 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
       const sync = await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
       expect(sync.body.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
       expect(sync.body.errors?.[0]?.message).not.toMatch(/calling Google|Google refused/);
-      expect(logged.mock.calls.some(([o]) => (o as { err?: { code?: string } }).err?.code === 'ER_LOCK_DEADLOCK')).toBe(true);
+      expect(logged.mock.calls.some(([o]) => (o as { err?: { code?: string } }).err?.code === 'ER_LOCK_DEADLOCK')).toBe(
+        true,
+      );
       const s = await status();
-      expect(s.contacts.error).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', message: expect.stringMatching(/not an answer from Google/) });
+      expect(s.contacts.error).toMatchObject({
+        code: 'INTERNAL_SERVER_ERROR',
+        message: expect.stringMatching(/not an answer from Google/),
+      });
     } finally {
       spy.mockRestore();
       logged.mockRestore();

@@ -17,7 +17,11 @@ beforeAll(async () => {
 afterAll(() => emu.close());
 beforeEach(async () => {
   await admin.reset();
-  tenant = await admin.tenant('alpha.test', ['agent@alpha.test', 'other@alpha.test'], [LEGACY_CONTACTS_SCOPE, CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE]);
+  tenant = await admin.tenant(
+    'alpha.test',
+    ['agent@alpha.test', 'other@alpha.test'],
+    [LEGACY_CONTACTS_SCOPE, CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE],
+  );
 });
 
 const request = (subject: string, scope: string, t: Tenant = tenant): TokenRequest => ({
@@ -34,7 +38,9 @@ const tokenCalls = async () => (await admin.requests({ api: 'token' })).length;
 test('100 concurrent first requests for one agent mint exactly one token per scope', async () => {
   const broker = new TokenBroker();
   const scopes = [LEGACY_CONTACTS_SCOPE, CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE];
-  const tokens = await Promise.all(Array.from({ length: 100 }, (_, i) => broker.getToken(request('agent@alpha.test', scopes[i % 3]))));
+  const tokens = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => broker.getToken(request('agent@alpha.test', scopes[i % 3]))),
+  );
   expect(await tokenCalls()).toBe(3);
   for (const s of scopes) {
     expect(new Set(tokens.filter((_, i) => scopes[i % 3] === s).map((t) => t.token)).size).toBe(1);
@@ -52,7 +58,9 @@ test('tokens are cached across requests and per subject', async () => {
   expect(c.token).not.toBe(a.token);
   expect(await tokenCalls()).toBe(2);
   // The token really works for the impersonated mailbox only.
-  const res = await fetch(`${emu.url}/calendar/v3/calendars/primary/events`, { headers: { authorization: `Bearer ${a.token}` } });
+  const res = await fetch(`${emu.url}/calendar/v3/calendars/primary/events`, {
+    headers: { authorization: `Bearer ${a.token}` },
+  });
   expect([200, 404, 501]).toContain(res.status); // calendar module may not be installed yet; never 401
 });
 
@@ -81,20 +89,59 @@ test('a refused scope fails alone and names the scope; other scopes keep working
   expect(f).toMatchObject({ kind: 'delegation-missing', code: 'GOOGLE_NOT_CONFIGURED', retryable: false });
   expect(f.remedy).toContain(`Authorize client id ${tenant.clientId} for scopes ${GMAIL_COMPOSE_SCOPE}`);
   expect(f.remedy).toContain('Admin console › Security › API controls › Domain-wide delegation');
-  await expect(broker.getToken(request('agent@alpha.test', CALENDAR_SCOPE))).resolves.toMatchObject({ token: expect.any(String) });
+  await expect(broker.getToken(request('agent@alpha.test', CALENDAR_SCOPE))).resolves.toMatchObject({
+    token: expect.any(String),
+  });
   // A failure is not cached: once authorized, the next call succeeds.
   await admin.delegate(tenant.clientId, [CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE]);
-  await expect(broker.getToken(request('agent@alpha.test', GMAIL_COMPOSE_SCOPE))).resolves.toMatchObject({ token: expect.any(String) });
+  await expect(broker.getToken(request('agent@alpha.test', GMAIL_COMPOSE_SCOPE))).resolves.toMatchObject({
+    token: expect.any(String),
+  });
 });
 
 test.each([
   ['an unknown user', async () => 'nobody@alpha.test', 'unknown-user'],
-  ['a suspended user', async () => { await admin.suspend('other@alpha.test'); return 'other@alpha.test'; }, 'unknown-user'],
-  ['a deleted key', async () => { await admin.deleteKey(tenant.clientId, tenant.key.private_key_id); return 'agent@alpha.test'; }, 'key-invalid'],
-  ['a disabled service account', async () => { await admin.disableServiceAccount(tenant.clientId); return 'agent@alpha.test'; }, 'client-disabled'],
-  ['a deleted service account', async () => { await admin.deleteServiceAccount(tenant.clientId); return 'agent@alpha.test'; }, 'client-deleted'],
-  ['our clock 2 hours behind Google', async () => { await admin.advanceClock(7200); return 'agent@alpha.test'; }, 'clock-skew'],
-])('%s is diagnosed from the token endpoint\'s answer', async (_case, arrange, kind) => {
+  [
+    'a suspended user',
+    async () => {
+      await admin.suspend('other@alpha.test');
+      return 'other@alpha.test';
+    },
+    'unknown-user',
+  ],
+  [
+    'a deleted key',
+    async () => {
+      await admin.deleteKey(tenant.clientId, tenant.key.private_key_id);
+      return 'agent@alpha.test';
+    },
+    'key-invalid',
+  ],
+  [
+    'a disabled service account',
+    async () => {
+      await admin.disableServiceAccount(tenant.clientId);
+      return 'agent@alpha.test';
+    },
+    'client-disabled',
+  ],
+  [
+    'a deleted service account',
+    async () => {
+      await admin.deleteServiceAccount(tenant.clientId);
+      return 'agent@alpha.test';
+    },
+    'client-deleted',
+  ],
+  [
+    'our clock 2 hours behind Google',
+    async () => {
+      await admin.advanceClock(7200);
+      return 'agent@alpha.test';
+    },
+    'clock-skew',
+  ],
+])("%s is diagnosed from the token endpoint's answer", async (_case, arrange, kind) => {
   const subject = await arrange();
   const err = await new TokenBroker().getToken(request(subject, CALENDAR_SCOPE)).catch((e) => e);
   expect(err).toBeInstanceOf(TokenEndpointError);
@@ -107,12 +154,22 @@ test.each([
 test('token endpoint 503 is retryable; Retry-After is kept', async () => {
   await admin.addFault({ api: 'token', status: 503, retryAfterSeconds: 7 });
   const err = await new TokenBroker().getToken(request('agent@alpha.test', CALENDAR_SCOPE)).catch((e) => e);
-  expect(mapGoogleError(err)).toMatchObject({ kind: 'unavailable', retryable: true, retryAfterMs: 7000, code: 'UPSTREAM_UNAVAILABLE' });
+  expect(mapGoogleError(err)).toMatchObject({
+    kind: 'unavailable',
+    retryable: true,
+    retryAfterMs: 7000,
+    code: 'UPSTREAM_UNAVAILABLE',
+  });
 });
 
 test('our own setup errors (no key, scope not granted) stay retryable setup failures, not unknown ones', () => {
   const f = mapGoogleError(new AppError(ErrorCode.GOOGLE_NOT_CONFIGURED, 'no key', { remedy: 'submit one' }));
-  expect(f).toMatchObject({ kind: 'not-configured', code: 'GOOGLE_NOT_CONFIGURED', retryable: false, remedy: 'submit one' });
+  expect(f).toMatchObject({
+    kind: 'not-configured',
+    code: 'GOOGLE_NOT_CONFIGURED',
+    retryable: false,
+    remedy: 'submit one',
+  });
   expect(mapGoogleError(new AppError(ErrorCode.UPSTREAM_UNAVAILABLE, 'down'))).toMatchObject({ retryable: true });
 });
 

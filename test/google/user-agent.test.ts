@@ -9,7 +9,8 @@ import { describeEachDb } from '../support/db';
 import { startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
-const VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 describeEachDb('the User-Agent of Google calls', (db) => {
   let w: World;
@@ -21,11 +22,23 @@ describeEachDb('the User-Agent of Google calls', (db) => {
 
   test('a queued write and a read both name the gateway, its version and this process (the lease owner)', async () => {
     const token = await w.token(AGENT);
-    expect((await w.gw.gql('mutation { createContact(input: { givenName: "Ada" }) { syncState } }', { token })).body.data.createContact.syncState).toBe('SYNCED');
-    expect((await w.gw.gql('{ events(from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z") { totalCount } }', { token })).body.errors).toBeUndefined();
+    expect(
+      (await w.gw.gql('mutation { createContact(input: { givenName: "Ada" }) { syncState } }', { token })).body.data
+        .createContact.syncState,
+    ).toBe('SYNCED');
+    expect(
+      (await w.gw.gql('{ events(from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z") { totalCount } }', { token }))
+        .body.errors,
+    ).toBeUndefined();
     const calls = (await w.admin.requests({ user: AGENT })).filter((r) => r.api !== 'token');
     const expected = `engage-gateway/${VERSION} (${w.gw.services.outbox.owner}) google-api-nodejs-client/`;
-    expect(calls.map((r) => r.method)).toEqual(expect.arrayContaining(['people.people.batchCreateContacts', 'calendar.events.list']));
-    for (const r of calls) expect({ method: r.method, userAgent: r.userAgent?.slice(0, expected.length) }).toEqual({ method: r.method, userAgent: expected });
+    expect(calls.map((r) => r.method)).toEqual(
+      expect.arrayContaining(['people.people.batchCreateContacts', 'calendar.events.list']),
+    );
+    for (const r of calls)
+      expect({ method: r.method, userAgent: r.userAgent?.slice(0, expected.length) }).toEqual({
+        method: r.method,
+        userAgent: expected,
+      });
   });
 });

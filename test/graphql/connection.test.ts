@@ -11,12 +11,20 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
 
 /** The BAD_USER_INPUT AppError of a cursor that is not ours, quoting (the start of) what was given. */
 const notOurs = (given: string) =>
-  expect.objectContaining({ name: 'AppError', message: `"after" is not a cursor this API returned (got "${given.slice(0, 60)}")`, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }) });
+  expect.objectContaining({
+    name: 'AppError',
+    message: `"after" is not a cursor this API returned (got "${given.slice(0, 60)}")`,
+    extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }),
+  });
 
-describe('cursors: each list\'s sort key there and back', () => {
+describe("cursors: each list's sort key there and back", () => {
   test.each([
     ['contacts', ['string', 'string'] as const, ['maria lopez', '0b7f6a9e-1c2d-4e5f-8a9b-0c1d2e3f4a5b']],
-    ['contacts, a sort key with quotes, a backslash, a newline and non-Latin letters', ['string', 'string'] as const, ['"o\'brien"\\\n 李 Ørsted 🏠', 'id']],
+    [
+      'contacts, a sort key with quotes, a backslash, a newline and non-Latin letters',
+      ['string', 'string'] as const,
+      ['"o\'brien"\\\n 李 Ørsted 🏠', 'id'],
+    ],
     ['contacts, an empty sort key (a contact with no name)', ['string', 'string'] as const, ['', 'id']],
     ['events', ['number', 'string'] as const, [Date.parse('2026-12-24T17:00:00Z'), 'abc123_20261224T170000Z']],
     ['events before 1970', ['number', 'string'] as const, [Date.parse('1969-07-20T20:17:00Z'), 'moon']],
@@ -74,7 +82,9 @@ describe('cursors this API did not return: BAD_USER_INPUT naming after', () => {
     const long = encodeCursor(['x'.repeat(2000), 'id']);
     expect(long.length).toBeGreaterThan(2048);
     expect(() => decodeCursor(long, ['string', 'string'])).toThrow(notOurs(long));
-    expect(() => decodeCursor(long, ['string', 'string'])).toThrow(expect.objectContaining({ message: expect.not.stringContaining(long.slice(0, 61)) }));
+    expect(() => decodeCursor(long, ['string', 'string'])).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining(long.slice(0, 61)) }),
+    );
     // Just within the bound, it is.
     const within = encodeCursor(['x'.repeat(1500), 'id']);
     expect(within.length).toBeLessThanOrEqual(2048);
@@ -94,13 +104,21 @@ describe('cursors this API did not return: BAD_USER_INPUT naming after', () => {
 });
 
 describe('checkFirst', () => {
-  test('a whole number from 1 to the list\'s maximum passes', () => {
+  test("a whole number from 1 to the list's maximum passes", () => {
     for (const first of [1, 2, 199, 200]) expect(() => checkFirst(first, 200)).not.toThrow();
   });
 
-  test.each([0, -1, 201, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('%p is BAD_USER_INPUT naming first, with the bounds', (first) => {
-    expect(() => checkFirst(first, 200)).toThrow(expect.objectContaining({ message: `"first" must be from 1 to 200 (got ${first})`, extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' }) }));
-  });
+  test.each([0, -1, 201, 1.5, Number.NaN, Number.POSITIVE_INFINITY])(
+    '%p is BAD_USER_INPUT naming first, with the bounds',
+    (first) => {
+      expect(() => checkFirst(first, 200)).toThrow(
+        expect.objectContaining({
+          message: `"first" must be from 1 to 200 (got ${first})`,
+          extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' }),
+        }),
+      );
+    },
+  );
 });
 
 describe('pageOf and edgesPage', () => {
@@ -108,9 +126,13 @@ describe('pageOf and edgesPage', () => {
   const cursorOf = (r: string) => `cursor-${r}`;
   const nodeOf = (r: string) => ({ name: r.toUpperCase() });
 
-  test('rows read one more than first: the extra row is not an edge, it only says there is a next page; endCursor is the last edge\'s', () => {
+  test("rows read one more than first: the extra row is not an edge, it only says there is a next page; endCursor is the last edge's", () => {
     expect(pageOf(rows, 3, cursorOf, nodeOf)).toEqual({
-      edges: [{ cursor: 'cursor-a', node: { name: 'A' } }, { cursor: 'cursor-b', node: { name: 'B' } }, { cursor: 'cursor-c', node: { name: 'C' } }],
+      edges: [
+        { cursor: 'cursor-a', node: { name: 'A' } },
+        { cursor: 'cursor-b', node: { name: 'B' } },
+        { cursor: 'cursor-c', node: { name: 'C' } },
+      ],
       pageInfo: { hasNextPage: true, endCursor: 'cursor-c' },
     });
   });
@@ -122,13 +144,19 @@ describe('pageOf and edgesPage', () => {
 
   test('an empty page: endCursor null for a list, the cursor given for a change feed (the client keeps polling from there)', () => {
     expect(pageOf([], 10, cursorOf, nodeOf)).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
-    expect(pageOf([], 10, cursorOf, nodeOf, 'where-i-was')).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: 'where-i-was' } });
+    expect(pageOf([], 10, cursorOf, nodeOf, 'where-i-was')).toEqual({
+      edges: [],
+      pageInfo: { hasNextPage: false, endCursor: 'where-i-was' },
+    });
     // A page with edges ends at its last edge whatever emptyEnd is.
     expect(pageOf(['a'], 10, cursorOf, nodeOf, 'where-i-was').pageInfo.endCursor).toBe('cursor-a');
   });
 
-  test('edgesPage: the edges as given, endCursor the last one\'s or emptyEnd', () => {
-    const edges = [{ cursor: 'c1', node: 1 }, { cursor: 'c2', node: 2 }];
+  test("edgesPage: the edges as given, endCursor the last one's or emptyEnd", () => {
+    const edges = [
+      { cursor: 'c1', node: 1 },
+      { cursor: 'c2', node: 2 },
+    ];
     expect(edgesPage(edges, true)).toEqual({ edges, pageInfo: { hasNextPage: true, endCursor: 'c2' } });
     expect(edgesPage([], false, 'after')).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: 'after' } });
     expect(edgesPage([], false)).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });

@@ -39,7 +39,9 @@ function appClient(gw: TestGateway, token: string, link: PersistedQueryLink) {
   };
   const client = new ApolloClient({
     cache: new InMemoryCache(),
-    link: link.concat(new HttpLink({ uri: gw.graphqlUrl, headers: { authorization: `Bearer ${token}` }, fetch: recording })),
+    link: link.concat(
+      new HttpLink({ uri: gw.graphqlUrl, headers: { authorization: `Bearer ${token}` }, fetch: recording }),
+    ),
   });
   return { client, seen };
 }
@@ -57,7 +59,11 @@ test('APQ: GET by hash misses, the link sends the text by POST, then GET by hash
   const gw = await startTestGateway(db.ds);
   gateways.push(gw);
   const token = await gw.token('a@alpha.test');
-  const { client, seen } = appClient(gw, token, new PersistedQueryLink({ sha256: sha256Hex, useGETForHashedQueries: true }));
+  const { client, seen } = appClient(
+    gw,
+    token,
+    new PersistedQueryLink({ sha256: sha256Hex, useGETForHashedQueries: true }),
+  );
   const first = await client.query({ query: ME, fetchPolicy: 'network-only' });
   expect(first.data).toEqual({ me: { __typename: 'Agent', email: 'a@alpha.test', role: 'AGENT' } });
   expect(seen).toEqual([
@@ -75,7 +81,11 @@ test('APQ: GET by hash misses, the link sends the text by POST, then GET by hash
 test('APQ off (APQ_CACHE_BYTES=0): the link sees PERSISTED_QUERY_NOT_SUPPORTED and goes on with plain queries', async () => {
   const gw = await startTestGateway(db.ds, { env: { APQ_CACHE_BYTES: '0' } });
   gateways.push(gw);
-  const { client, seen } = appClient(gw, await gw.token('a@alpha.test'), new PersistedQueryLink({ sha256: sha256Hex, useGETForHashedQueries: true }));
+  const { client, seen } = appClient(
+    gw,
+    await gw.token('a@alpha.test'),
+    new PersistedQueryLink({ sha256: sha256Hex, useGETForHashedQueries: true }),
+  );
   expect((await client.query({ query: ME, fetchPolicy: 'network-only' })).data?.me.email).toBe('a@alpha.test');
   expect((await client.query({ query: ME, fetchPolicy: 'network-only' })).data?.me.email).toBe('a@alpha.test');
   expect(seen.map((s) => [s.method, s.text])).toEqual([
@@ -85,18 +95,30 @@ test('APQ off (APQ_CACHE_BYTES=0): the link sees PERSISTED_QUERY_NOT_SUPPORTED a
   ]);
 });
 
-test('trusted documents: an app built with the manifest\'s ids runs under PERSISTED_OPERATIONS=require without sending text', async () => {
+test("trusted documents: an app built with the manifest's ids runs under PERSISTED_OPERATIONS=require without sending text", async () => {
   // The manifest as @apollo/generate-persisted-query-manifest writes it: the operation as the client sends it (through
   // the cache's document transforms, which add __typename), printed, its SHA-256 as id.
   const body = print(new InMemoryCache().transformDocument(ME));
   expect(body).toMatch(/__typename/);
   const file = join(mkdtempSync(join(tmpdir(), 'engage-apq-')), 'persisted-query-manifest.json');
-  writeFileSync(file, JSON.stringify({ format: MANIFEST_FORMAT, version: 1, operations: [{ id: sha256Hex(body), body, name: 'AppMe', type: 'query' }] }));
-  const gw = await startTestGateway(db.ds, { env: { PERSISTED_OPERATIONS: 'require', PERSISTED_OPERATIONS_FILE: file } });
+  writeFileSync(
+    file,
+    JSON.stringify({
+      format: MANIFEST_FORMAT,
+      version: 1,
+      operations: [{ id: sha256Hex(body), body, name: 'AppMe', type: 'query' }],
+    }),
+  );
+  const gw = await startTestGateway(db.ds, {
+    env: { PERSISTED_OPERATIONS: 'require', PERSISTED_OPERATIONS_FILE: file },
+  });
   gateways.push(gw);
   const ids = new Map([[body, sha256Hex(body)]]);
   // What generatePersistedQueryIdsFromManifest does: the id from the manifest, never computed from a text at run time.
-  const link = new PersistedQueryLink({ generateHash: (doc) => ids.get(print(doc)) ?? 'unknown', useGETForHashedQueries: true });
+  const link = new PersistedQueryLink({
+    generateHash: (doc) => ids.get(print(doc)) ?? 'unknown',
+    useGETForHashedQueries: true,
+  });
   const { client, seen } = appClient(gw, await gw.token('a@alpha.test'), link);
   expect((await client.query({ query: ME, fetchPolicy: 'network-only' })).data?.me.email).toBe('a@alpha.test');
   expect(seen).toEqual([{ method: 'GET', status: 200, text: false }]);

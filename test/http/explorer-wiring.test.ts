@@ -22,11 +22,14 @@ jest.mock('../../src/explorer/explorer', () => {
     explorerRouter: (options: ExplorerOptions) => {
       seen.push(options);
       const router = express.Router();
-      router.get('/', (_req: unknown, res: { setHeader(n: string, v: string): void; type(t: string): { send(b: string): void } }) => {
-        res.setHeader('content-security-policy', ROUTER_CSP);
-        res.setHeader('x-frame-options', 'DENY');
-        res.type('html').send('<!doctype html><title>explorer</title>');
-      });
+      router.get(
+        '/',
+        (_req: unknown, res: { setHeader(n: string, v: string): void; type(t: string): { send(b: string): void } }) => {
+          res.setHeader('content-security-policy', ROUTER_CSP);
+          res.setHeader('x-frame-options', 'DENY');
+          res.type('html').send('<!doctype html><title>explorer</title>');
+        },
+      );
       return router;
     },
   };
@@ -54,7 +57,7 @@ beforeEach(() => {
   seen.length = 0;
 });
 
-test('EXPLORER on: /explorer is served without a token, the router\'s own CSP and headers untouched', async () => {
+test("EXPLORER on: /explorer is served without a token, the router's own CSP and headers untouched", async () => {
   const gw = await start({ EXPLORER: 'true' });
   const res = await fetch(`${gw.url}/explorer`, { headers: { accept: BROWSER_ACCEPT } });
   expect(res.status).toBe(200);
@@ -83,13 +86,21 @@ test('a browser opening GET /graphql is redirected to /explorer; API calls and o
     expect(op.status).toBe(401);
   }
   // POST is never redirected.
-  const post = await fetch(gw.graphqlUrl, { method: 'POST', headers: { accept: BROWSER_ACCEPT, 'content-type': 'application/json' }, body: '{"query":"{__typename}"}', redirect: 'manual' });
+  const post = await fetch(gw.graphqlUrl, {
+    method: 'POST',
+    headers: { accept: BROWSER_ACCEPT, 'content-type': 'application/json' },
+    body: '{"query":"{__typename}"}',
+    redirect: 'manual',
+  });
   expect(post.status).toBe(401);
 });
 
 test('a redirect is not counted as a refused GraphQL request', async () => {
   const gw = await start({ EXPLORER: 'true' });
-  const refused = async () => ((await gw.services.metrics.graphqlRequests.get()).values.filter((v) => v.labels.operation_name === '(refused)').reduce((n, v) => n + v.value, 0));
+  const refused = async () =>
+    (await gw.services.metrics.graphqlRequests.get()).values
+      .filter((v) => v.labels.operation_name === '(refused)')
+      .reduce((n, v) => n + v.value, 0);
   const before = await refused();
   expect((await fetch(gw.graphqlUrl, { headers: { accept: BROWSER_ACCEPT }, redirect: 'manual' })).status).toBe(302);
   expect(await refused()).toBe(before);
@@ -108,7 +119,14 @@ test('EXPLORER off: /explorer is 404 and /graphql redirects nobody', async () =>
 });
 
 test('in the sandbox, with its generated secret, each page starts with a fresh 12-hour token of the demo agent', async () => {
-  const gw = await start({ EXPLORER: 'true', SANDBOX: 'true', JWT_SECRET: undefined, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined, DATA_DIR: mkdtempSync(join(tmpdir(), 'engage-sbx-')) });
+  const gw = await start({
+    EXPLORER: 'true',
+    SANDBOX: 'true',
+    JWT_SECRET: undefined,
+    JWT_ISSUER: undefined,
+    JWT_AUDIENCE: undefined,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'engage-sbx-')),
+  });
   expect(seen).toHaveLength(1);
   const headers = seen[0].initialHeaders;
   expect(typeof headers).toBe('function');

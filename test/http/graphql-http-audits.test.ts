@@ -28,7 +28,10 @@ const withToken = (init?: RequestInit): RequestInit => {
   headers.set('authorization', `Bearer ${token}`);
   return { ...init, headers };
 };
-const audits = serverAudits({ url: () => gw.graphqlUrl, fetchFn: (input: string | URL | Request, init?: RequestInit) => fetch(input, withToken(init)) });
+const audits = serverAudits({
+  url: () => gw.graphqlUrl,
+  fetchFn: (input: string | URL | Request, init?: RequestInit) => fetch(input, withToken(init)),
+});
 
 const mustAudits = audits.filter((a) => a.name.startsWith('MUST'));
 
@@ -46,6 +49,10 @@ test('tally of all audits (MUST, SHOULD, MAY)', async () => {
   for (const r of results) tally[r.status] = (tally[r.status] ?? 0) + 1;
   const notOk = results.filter((r) => r.status !== 'ok').map((r) => `${r.status}: ${r.name}`);
   // Printed for the closing note; MUST failures are caught above.
-  process.stdout.write(`graphql-http audits: ${results.length} total, ${Object.entries(tally).map(([k, v]) => `${v} ${k}`).join(', ')}\n${notOk.join('\n')}\n`);
+  process.stdout.write(
+    `graphql-http audits: ${results.length} total, ${Object.entries(tally)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')}\n${notOk.join('\n')}\n`,
+  );
   expect(results.filter((r) => r.status === 'error' && r.name.startsWith('MUST'))).toEqual([]);
 });

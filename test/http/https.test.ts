@@ -19,7 +19,13 @@ import { seedBrokerage, startTestGateway, type TestGateway } from '../support/ga
 import { until } from '../support/wait';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
-const prod = { NODE_ENV: 'production', JWT_SECRET: 'super-secret-value-0123456789-abcdef', JWT_ISSUER: 'https://id.crm.test', JWT_AUDIENCE: 'engage', KEY_ENCRYPTION_KEYS: `k1:${KEY}` };
+const prod = {
+  NODE_ENV: 'production',
+  JWT_SECRET: 'super-secret-value-0123456789-abcdef',
+  JWT_ISSUER: 'https://id.crm.test',
+  JWT_AUDIENCE: 'engage',
+  KEY_ENCRYPTION_KEYS: `k1:${KEY}`,
+};
 const problems = (env: Record<string, string>) => {
   try {
     loadConfig(env);
@@ -35,29 +41,85 @@ function selfSigned(): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'engage-tls-'));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'pipe' },
+  );
   return { cert, key };
 }
 
 describe('HTTPS in production: configuration', () => {
   test('neither TLS files nor a trusted proxy: one line saying what to set', () => {
-    expect(problems(prod)).toEqual(['production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front']);
+    expect(problems(prod)).toEqual([
+      'production serves HTTPS only: set TLS_CERT_FILE and TLS_KEY_FILE, or TRUST_PROXY (e.g. "10.0.0.0/8" or "loopback") naming the TLS-terminating proxy in front',
+    ]);
   });
   test('TLS files must come in pairs and be readable; a webhook must be https; DATABASE_TLS is true or false', () => {
-    expect(problems({ ...prod, TLS_CERT_FILE: '/nonexistent/cert.pem' })).toEqual([expect.stringMatching(/^TLS_CERT_FILE and TLS_KEY_FILE go together/)]);
-    expect(problems({ ...prod, TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' })).toEqual(['TLS_CERT_FILE must name a readable PEM file (got "/nonexistent/cert.pem")']);
-    expect(problems({ ...prod, TRUST_PROXY: 'loopback', CALENDAR_WEBHOOK_URL: 'http://gw.example.com/webhooks/google/calendar' })).toEqual(['CALENDAR_WEBHOOK_URL must be https:// in production (got "http://gw.example.com/webhooks/google/calendar")']);
-    expect(problems({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_TLS: 'yes' })).toEqual(['DATABASE_TLS must be true or false (got "yes")']);
-    expect(problems({ ...prod, TRUST_PROXY: '0' })).toEqual([expect.stringMatching(/^TRUST_PROXY must name the proxy to trust .*"0" trusts none/)]);
+    expect(problems({ ...prod, TLS_CERT_FILE: '/nonexistent/cert.pem' })).toEqual([
+      expect.stringMatching(/^TLS_CERT_FILE and TLS_KEY_FILE go together/),
+    ]);
+    expect(problems({ ...prod, TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: '/nonexistent/key.pem' })).toEqual(
+      ['TLS_CERT_FILE must name a readable PEM file (got "/nonexistent/cert.pem")'],
+    );
+    expect(
+      problems({
+        ...prod,
+        TRUST_PROXY: 'loopback',
+        CALENDAR_WEBHOOK_URL: 'http://gw.example.com/webhooks/google/calendar',
+      }),
+    ).toEqual([
+      'CALENDAR_WEBHOOK_URL must be https:// in production (got "http://gw.example.com/webhooks/google/calendar")',
+    ]);
+    expect(
+      problems({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_TLS: 'yes' }),
+    ).toEqual(['DATABASE_TLS must be true or false (got "yes")']);
+    expect(problems({ ...prod, TRUST_PROXY: '0' })).toEqual([
+      expect.stringMatching(/^TRUST_PROXY must name the proxy to trust .*"0" trusts none/),
+    ]);
     expect(problems({ ...prod, TRUST_PROXY: 'loopback' })).toEqual([]);
   });
   test('MySQL over TLS: the server certificate is verified, against DATABASE_CA_FILE when given', () => {
     const { cert } = selfSigned();
-    const withCa = loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_CA_FILE: cert });
-    expect(dataSourceOptions(withCa.database)).toMatchObject({ ssl: { rejectUnauthorized: true, verifyIdentity: true, ca: readFileSync(cert, 'utf8') } });
-    const systemCas = loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage', DATABASE_TLS: 'true' });
-    expect(dataSourceOptions(systemCas.database)).toMatchObject({ ssl: { rejectUnauthorized: true, verifyIdentity: true } });
-    expect(dataSourceOptions(loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage' }).database)).not.toHaveProperty('ssl');
+    const withCa = loadConfig({
+      ...prod,
+      TRUST_PROXY: 'loopback',
+      DATABASE_URL: 'mysql://u:p@db/engage',
+      DATABASE_CA_FILE: cert,
+    });
+    expect(dataSourceOptions(withCa.database)).toMatchObject({
+      ssl: { rejectUnauthorized: true, verifyIdentity: true, ca: readFileSync(cert, 'utf8') },
+    });
+    const systemCas = loadConfig({
+      ...prod,
+      TRUST_PROXY: 'loopback',
+      DATABASE_URL: 'mysql://u:p@db/engage',
+      DATABASE_TLS: 'true',
+    });
+    expect(dataSourceOptions(systemCas.database)).toMatchObject({
+      ssl: { rejectUnauthorized: true, verifyIdentity: true },
+    });
+    expect(
+      dataSourceOptions(
+        loadConfig({ ...prod, TRUST_PROXY: 'loopback', DATABASE_URL: 'mysql://u:p@db/engage' }).database,
+      ),
+    ).not.toHaveProperty('ssl');
   });
 });
 
@@ -70,29 +132,45 @@ describe('HTTPS in production: requests', () => {
   afterAll(() => db.drop());
 
   const post = (url: string, token: string, headers: Record<string, string> = {}) =>
-    fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers }, body: JSON.stringify({ query: '{ me { email } }' }) });
+    fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
+      body: JSON.stringify({ query: '{ me { email } }' }),
+    });
 
   test('behind a trusted proxy: a request forwarded as plain http is refused, https served with HSTS; probes answer over plain http', async () => {
-    const gw: TestGateway = await startTestGateway(db.ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: 'loopback' } });
+    const gw: TestGateway = await startTestGateway(db.ds, {
+      env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: 'loopback' },
+    });
     try {
       const token = await gw.token('a@alpha.test');
       const plain = await post(gw.url, token, { 'x-forwarded-proto': 'http' });
       expect(plain.status).toBe(403);
-      expect(await plain.json()).toEqual({ errors: [{ message: expect.stringMatching(/^HTTPS is required/), extensions: { code: 'FORBIDDEN', reason: 'https_required' } }] });
+      expect(await plain.json()).toEqual({
+        errors: [
+          {
+            message: expect.stringMatching(/^HTTPS is required/),
+            extensions: { code: 'FORBIDDEN', reason: 'https_required' },
+          },
+        ],
+      });
       const none = await post(gw.url, token); // no X-Forwarded-Proto: the proxy did not vouch for TLS
       expect(none.status).toBe(403);
       const tls = await post(gw.url, token, { 'x-forwarded-proto': 'https' });
       expect(tls.status).toBe(200);
       expect(tls.headers.get('strict-transport-security')).toBe('max-age=31536000; includeSubDomains');
       expect(await tls.json()).toEqual({ data: { me: { email: 'a@alpha.test' } } });
-      for (const probe of ['/healthz', '/readyz', '/metrics']) expect((await fetch(`${gw.url}${probe}`)).status).toBe(200);
+      for (const probe of ['/healthz', '/readyz', '/metrics'])
+        expect((await fetch(`${gw.url}${probe}`)).status).toBe(200);
     } finally {
       await gw.close();
     }
   });
 
   test('an untrusted peer cannot vouch for TLS: X-Forwarded-Proto is ignored when TRUST_PROXY does not name it', async () => {
-    const gw = await startTestGateway(db.ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: '10.0.0.0/8' } });
+    const gw = await startTestGateway(db.ds, {
+      env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: '10.0.0.0/8' },
+    });
     try {
       const res = await post(gw.url, await gw.token('a@alpha.test'), { 'x-forwarded-proto': 'https' });
       expect(res.status).toBe(403);
@@ -103,20 +181,42 @@ describe('HTTPS in production: requests', () => {
 
   test('serving TLS itself (TLS_CERT_FILE, TLS_KEY_FILE): https with HSTS', async () => {
     const { cert, key } = selfSigned();
-    const gw = await startTestGateway(db.ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TLS_CERT_FILE: cert, TLS_KEY_FILE: key } });
+    const gw = await startTestGateway(db.ds, {
+      env: { NODE_ENV: 'production', SANDBOX: undefined, TLS_CERT_FILE: cert, TLS_KEY_FILE: key },
+    });
     try {
       expect(gw.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       const token = await gw.token('a@alpha.test');
-      const answer = await new Promise<{ status: number; hsts: string | undefined; body: string }>((resolve, reject) => {
-        const req = request(`${gw.url}/graphql`, { method: 'POST', ca: readFileSync(cert), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, (res) => {
-          let body = '';
-          res.on('data', (d) => (body += d));
-          res.on('end', () => resolve({ status: res.statusCode!, hsts: res.headers['strict-transport-security'] as string | undefined, body }));
-        });
-        req.on('error', reject);
-        req.end(JSON.stringify({ query: '{ me { email } }' }));
+      const answer = await new Promise<{ status: number; hsts: string | undefined; body: string }>(
+        (resolve, reject) => {
+          const req = request(
+            `${gw.url}/graphql`,
+            {
+              method: 'POST',
+              ca: readFileSync(cert),
+              headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            },
+            (res) => {
+              let body = '';
+              res.on('data', (d) => (body += d));
+              res.on('end', () =>
+                resolve({
+                  status: res.statusCode!,
+                  hsts: res.headers['strict-transport-security'] as string | undefined,
+                  body,
+                }),
+              );
+            },
+          );
+          req.on('error', reject);
+          req.end(JSON.stringify({ query: '{ me { email } }' }));
+        },
+      );
+      expect(answer).toEqual({
+        status: 200,
+        hsts: 'max-age=31536000; includeSubDomains',
+        body: JSON.stringify({ data: { me: { email: 'a@alpha.test' } } }) + '\n',
       });
-      expect(answer).toEqual({ status: 200, hsts: 'max-age=31536000; includeSubDomains', body: JSON.stringify({ data: { me: { email: 'a@alpha.test' } } }) + '\n' });
     } finally {
       await gw.close();
     }
@@ -130,21 +230,46 @@ describe('HTTPS in production: requests', () => {
     copyFileSync(first.cert, cert);
     copyFileSync(first.key, key);
     let out = '';
-    const log = createLogger('warn', new Writable({ write(chunk, _enc, cb) { out += chunk; cb(); } }));
-    const gw = await startTestGateway(db.ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_RELOAD_SECONDS: '1' }, log });
-    /** The fingerprint of the certificate a new connection is served. */
-    const served = () => new Promise<string>((resolve, reject) => {
-      const s = tlsConnect({ host: '127.0.0.1', port: Number(new URL(gw.url).port), rejectUnauthorized: false }, () => {
-        resolve(s.getPeerCertificate().fingerprint256);
-        s.end();
-      });
-      s.on('error', reject);
+    const log = createLogger(
+      'warn',
+      new Writable({
+        write(chunk, _enc, cb) {
+          out += chunk;
+          cb();
+        },
+      }),
+    );
+    const gw = await startTestGateway(db.ds, {
+      env: {
+        NODE_ENV: 'production',
+        SANDBOX: undefined,
+        TLS_CERT_FILE: cert,
+        TLS_KEY_FILE: key,
+        TLS_RELOAD_SECONDS: '1',
+      },
+      log,
     });
+    /** The fingerprint of the certificate a new connection is served. */
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const s = tlsConnect(
+          { host: '127.0.0.1', port: Number(new URL(gw.url).port), rejectUnauthorized: false },
+          () => {
+            resolve(s.getPeerCertificate().fingerprint256);
+            s.end();
+          },
+        );
+        s.on('error', reject);
+      });
     const fingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
     try {
       expect(await served()).toBe(fingerprint(first.cert));
       writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot yet\n'); // the renewal caught half-written
-      await until('the half-written certificate refused', () => out, (o) => /could not reload the TLS certificate/.test(o));
+      await until(
+        'the half-written certificate refused',
+        () => out,
+        (o) => /could not reload the TLS certificate/.test(o),
+      );
       expect(await served()).toBe(fingerprint(first.cert)); // still the old one, not a broken server
       const second = selfSigned();
       copyFileSync(second.key, key);

@@ -17,16 +17,28 @@ const PROD = { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: 'loopbac
 function signToken(gw: TestGateway, email: string, roles: string[]): Promise<string> {
   const auth = gw.config.auth;
   if (auth.verification.kind !== 'hs256') throw new Error('test tokens need HS256');
-  return new SignJWT({ email, roles }).setProtectedHeader({ alg: 'HS256' }).setIssuer(auth.issuer).setAudience(auth.audience).setIssuedAt().setExpirationTime('1h').sign(new Uint8Array(auth.verification.secret));
+  return new SignJWT({ email, roles })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuer(auth.issuer)
+    .setAudience(auth.audience)
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new Uint8Array(auth.verification.secret));
 }
 
 /** Over HTTPS as the trusted proxy says (production refuses plain HTTP). */
 async function post(gw: TestGateway, body: Record<string, unknown>, token: string) {
-  const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+  const res = await fetch(gw.graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as { data?: any; errors?: any[] } };
 }
 async function get(gw: TestGateway, params: Record<string, string>, token: string) {
-  const res = await fetch(`${gw.graphqlUrl}?${new URLSearchParams(params)}`, { headers: { 'x-forwarded-proto': 'https', authorization: `Bearer ${token}` } });
+  const res = await fetch(`${gw.graphqlUrl}?${new URLSearchParams(params)}`, {
+    headers: { 'x-forwarded-proto': 'https', authorization: `Bearer ${token}` },
+  });
   return { status: res.status, body: (await res.json()) as { data?: any; errors?: any[] } };
 }
 
@@ -63,7 +75,12 @@ describe('in production', () => {
       const res = await post(gw, { query }, agent);
       expect(res.status).toBe(403);
       expect(res.body.data).toBeUndefined();
-      expect(res.body.errors).toEqual([{ message: expect.stringMatching(/INTROSPECTION_ROLES/), extensions: { code: 'FORBIDDEN', reason: 'introspection_forbidden' } }]);
+      expect(res.body.errors).toEqual([
+        {
+          message: expect.stringMatching(/INTROSPECTION_ROLES/),
+          extensions: { code: 'FORBIDDEN', reason: 'introspection_forbidden' },
+        },
+      ]);
     }
     const viaGet = await get(gw, { query: SCHEMA_QUERIES[0] }, agent);
     expect(viaGet.status).toBe(403);
@@ -90,12 +107,16 @@ describe('in production', () => {
     expect((await get(gw, { query: SCHEMA_QUERIES[1] }, other)).body.data).toEqual({ __type: { name: 'Agent' } });
   });
 
-  test('a persisted introspection query registered by staff is still refused to an agent, and the agent\'s registration stores nothing', async () => {
+  test("a persisted introspection query registered by staff is still refused to an agent, and the agent's registration stores nothing", async () => {
     const query = '{ __schema { mutationType { name } } }';
     const ext = { persistedQuery: { version: 1, sha256Hash: sha256Hex(query) } };
     expect((await post(gw, { query, extensions: ext }, agent)).status).toBe(403);
-    expect((await post(gw, { extensions: ext }, staff)).body.errors![0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
-    expect((await post(gw, { query, extensions: ext }, staff)).body.data).toEqual({ __schema: { mutationType: { name: 'Mutation' } } });
+    expect((await post(gw, { extensions: ext }, staff)).body.errors![0].extensions.code).toBe(
+      'PERSISTED_QUERY_NOT_FOUND',
+    );
+    expect((await post(gw, { query, extensions: ext }, staff)).body.data).toEqual({
+      __schema: { mutationType: { name: 'Mutation' } },
+    });
     const hit = await post(gw, { extensions: ext }, agent);
     expect(hit.status).toBe(403);
     expect(hit.body.errors![0].extensions.code).toBe('FORBIDDEN');
@@ -111,7 +132,10 @@ test('outside production introspection is open to every caller, whatever INTROSP
 });
 
 test('readsSchema walks the operation that runs and the fragments it spreads, only', () => {
-  const op = (doc: ReturnType<typeof parse>, name?: string) => doc.definitions.find((d) => d.kind === 'OperationDefinition' && (!name || d.name?.value === name)) as OperationDefinitionNode;
+  const op = (doc: ReturnType<typeof parse>, name?: string) =>
+    doc.definitions.find(
+      (d) => d.kind === 'OperationDefinition' && (!name || d.name?.value === name),
+    ) as OperationDefinitionNode;
   for (const q of SCHEMA_QUERIES) expect(readsSchema(parse(q), op(parse(q)))).toBe(true);
   const two = parse('query A { __typename } query B { __schema { queryType { name } } }');
   expect(readsSchema(two, op(two, 'A'))).toBe(false);

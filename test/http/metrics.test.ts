@@ -46,15 +46,25 @@ describeEachDb('metrics', (db) => {
 
   test('one createContact: one GraphQL mutation counted ok, one People batch create with its status, one delivery done; labels bounded', async () => {
     const before = (await scrape()).samples;
-    const res = await gql('mutation { createContact(input: { givenName: "Counted", emails: [{ value: "counted@buyer.test" }] }) { syncState } }');
+    const res = await gql(
+      'mutation { createContact(input: { givenName: "Counted", emails: [{ value: "counted@buyer.test" }] }) { syncState } }',
+    );
     expect(res.body.data.createContact.syncState).toBe('SYNCED');
     const after = await scrape();
     expect(after.type).toMatch(/^text\/plain; version=0\.0\.4/);
     const delta = (key: string) => value(after.samples, key) - value(before, key);
-    expect(delta('engage_graphql_requests_total{operation_type="mutation",operation_name="createContact",outcome="ok"}')).toBe(1);
-    expect(delta('engage_google_api_requests_total{api="people",method="POST /v1/people:batchCreateContacts",status_code="200"}')).toBe(1);
+    expect(
+      delta('engage_graphql_requests_total{operation_type="mutation",operation_name="createContact",outcome="ok"}'),
+    ).toBe(1);
+    expect(
+      delta(
+        'engage_google_api_requests_total{api="people",method="POST /v1/people:batchCreateContacts",status_code="200"}',
+      ),
+    ).toBe(1);
     expect(delta('engage_outbox_deliveries_total{kind="contacts",result="done"}')).toBe(1);
-    expect(delta('engage_graphql_request_duration_seconds_count{operation_type="mutation",operation_name="createContact"}')).toBe(1);
+    expect(
+      delta('engage_graphql_request_duration_seconds_count{operation_type="mutation",operation_name="createContact"}'),
+    ).toBe(1);
     expect(value(after.samples, 'engage_google_token_requests_total{result="ok"}')).toBeGreaterThan(0);
     expect(after.samples.has('process_cpu_user_seconds_total')).toBe(true);
     // Bounded labels: no address, no id of ours or Google's.
@@ -79,24 +89,49 @@ describeEachDb('metrics', (db) => {
     expect((await write).body.data.createContact.syncState).toBe('SYNCED');
     const after = (await scrape()).samples;
     const delta = (key: string) => value(after, key) - value(before, key);
-    expect(delta('engage_graphql_requests_total{operation_type="mutation",operation_name="updateContact",outcome="NOT_FOUND"}')).toBe(1);
-    expect(delta('engage_google_api_requests_total{api="people",method="POST /v1/people:batchCreateContacts",status_code="503"}')).toBe(1);
+    expect(
+      delta(
+        'engage_graphql_requests_total{operation_type="mutation",operation_name="updateContact",outcome="NOT_FOUND"}',
+      ),
+    ).toBe(1);
+    expect(
+      delta(
+        'engage_google_api_requests_total{api="people",method="POST /v1/people:batchCreateContacts",status_code="503"}',
+      ),
+    ).toBe(1);
     expect(delta('engage_outbox_deliveries_total{kind="contacts",result="retry"}')).toBe(1);
     // Nothing waiting reads 0 for every kind (a series that is absent means the database did not answer).
     for (const kind of ['contacts', 'calendar', 'mail']) {
-      expect([kind, after.get(`engage_outbox_pending{kind="${kind}"}`), after.get(`engage_outbox_oldest_pending_age_seconds{kind="${kind}"}`)]).toEqual([kind, 0, 0]);
+      expect([
+        kind,
+        after.get(`engage_outbox_pending{kind="${kind}"}`),
+        after.get(`engage_outbox_oldest_pending_age_seconds{kind="${kind}"}`),
+      ]).toEqual([kind, 0, 0]);
     }
   });
 
   test('requests refused before GraphQL runs (no token, malformed JSON) are counted as "(refused)" by their outcome; a body too large for its operation by the operation', async () => {
     const before = (await scrape()).samples;
-    const post = (body: string, headers: Record<string, string>) => fetch(`${w.gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', ...headers }, body });
+    const post = (body: string, headers: Record<string, string>) =>
+      fetch(`${w.gw.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https', ...headers },
+        body,
+      });
     expect((await post('{"query":"{ me { id } }"}', {})).status).toBe(401);
     expect((await post('{"query": ', { authorization: `Bearer ${token}` })).status).toBe(400);
     // Over MAX_BODY_BYTES, it is read (only a mail may be that large) and refused once its operation is known.
-    expect((await post(JSON.stringify({ query: `{ me { id } } # ${'x'.repeat(2 * 1024 * 1024)}` }), { authorization: `Bearer ${token}` })).status).toBe(413);
+    expect(
+      (
+        await post(JSON.stringify({ query: `{ me { id } } # ${'x'.repeat(2 * 1024 * 1024)}` }), {
+          authorization: `Bearer ${token}`,
+        })
+      ).status,
+    ).toBe(413);
     const after = (await scrape()).samples;
-    const delta = (labels: string) => value(after, `engage_graphql_requests_total{${labels}}`) - value(before, `engage_graphql_requests_total{${labels}}`);
+    const delta = (labels: string) =>
+      value(after, `engage_graphql_requests_total{${labels}}`) -
+      value(before, `engage_graphql_requests_total{${labels}}`);
     expect([
       delta('operation_type="unknown",operation_name="(refused)",outcome="UNAUTHENTICATED"'),
       delta('operation_type="unknown",operation_name="(refused)",outcome="BAD_USER_INPUT"'),
@@ -109,18 +144,27 @@ describeEachDb('metrics', (db) => {
     const before = (await scrape()).samples;
     const since = Date.now() / 1000;
     await w.admin.request('POST', `/users/${AGENT}/calendar/invalidate-sync-tokens`);
-    expect((await gql('mutation { syncCalendar { calendar { lastFullSyncReason } } }')).body.data.syncCalendar.calendar.lastFullSyncReason).toBe('FULL_SYNC_REQUIRED');
+    expect(
+      (await gql('mutation { syncCalendar { calendar { lastFullSyncReason } } }')).body.data.syncCalendar.calendar
+        .lastFullSyncReason,
+    ).toBe('FULL_SYNC_REQUIRED');
     const after = (await scrape()).samples;
-    expect(value(after, 'engage_sync_full_resyncs_total{api="calendar"}') - value(before, 'engage_sync_full_resyncs_total{api="calendar"}')).toBe(1);
+    expect(
+      value(after, 'engage_sync_full_resyncs_total{api="calendar"}') -
+        value(before, 'engage_sync_full_resyncs_total{api="calendar"}'),
+    ).toBe(1);
     // Told apart by path though one root serves every API here (GOOGLE_API_ROOT_URL): the 410 is Calendar's.
-    const gone = 'engage_google_api_requests_total{api="calendar",method="GET /calendar/v3/calendars/primary/events",status_code="410"}';
+    const gone =
+      'engage_google_api_requests_total{api="calendar",method="GET /calendar/v3/calendars/primary/events",status_code="410"}';
     expect(value(after, gone) - value(before, gone)).toBe(1);
-    expect(value(after, 'engage_sync_last_success_timestamp_seconds{api="calendar"}')).toBeGreaterThanOrEqual(Math.floor(since));
+    expect(value(after, 'engage_sync_last_success_timestamp_seconds{api="calendar"}')).toBeGreaterThanOrEqual(
+      Math.floor(since),
+    );
   });
 });
 
 describe('METRICS_PORT', () => {
-  test('/metrics is served on its own port and not on the API\'s', async () => {
+  test("/metrics is served on its own port and not on the API's", async () => {
     const db = await createTestDb('sqlite');
     const w = await startWorld(db, { env: { METRICS_PORT: '0' } });
     try {

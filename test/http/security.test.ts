@@ -20,10 +20,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
  * One POST /graphql written byte for byte on a socket, so a test can send header values fetch would refuse (bytes
  * above 0x7f, a bare CR). Returns the status and the response headers (lower-cased names, every value).
  */
-async function rawPost(baseUrl: string, extraHeaderLines: Buffer): Promise<{ status: number; headers: Array<[string, string]>; body: string }> {
+async function rawPost(
+  baseUrl: string,
+  extraHeaderLines: Buffer,
+): Promise<{ status: number; headers: Array<[string, string]>; body: string }> {
   const { hostname, port } = new URL(baseUrl);
   const body = JSON.stringify({ query: '{ __typename }' });
-  const head = Buffer.from(`POST /graphql HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`, 'latin1');
+  const head = Buffer.from(
+    `POST /graphql HTTP/1.1\r\nHost: ${hostname}:${port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`,
+    'latin1',
+  );
   const socket = connect(Number(port), hostname);
   const chunks: Buffer[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -38,26 +44,38 @@ async function rawPost(baseUrl: string, extraHeaderLines: Buffer): Promise<{ sta
   const [statusLine, ...lines] = headText.split('\r\n');
   return {
     status: Number(statusLine.split(' ')[1]),
-    headers: lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string]),
+    headers: lines.map(
+      (l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()] as [string, string],
+    ),
     body: rest.join('\r\n\r\n'),
   };
 }
-const headerLine = (value: string | Buffer) => Buffer.concat([Buffer.from('X-Request-Id: ', 'latin1'), typeof value === 'string' ? Buffer.from(value, 'latin1') : value, Buffer.from('\r\n', 'latin1')]);
+const headerLine = (value: string | Buffer) =>
+  Buffer.concat([
+    Buffer.from('X-Request-Id: ', 'latin1'),
+    typeof value === 'string' ? Buffer.from(value, 'latin1') : value,
+    Buffer.from('\r\n', 'latin1'),
+  ]);
 
 /** The Keep-Alive header of a keep-alive POST /graphql (fetch hides hop-by-hop headers). */
 function keepAliveHeader(url: string, token: string): Promise<string | undefined> {
   const agent = new HttpAgent({ keepAlive: true });
   return new Promise<string | undefined>((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.headers['keep-alive'] as string | undefined));
-    });
+    const req = httpRequest(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers['keep-alive'] as string | undefined));
+      },
+    );
     req.on('error', reject);
     req.end(JSON.stringify({ query: '{ __typename }' }));
   }).finally(() => agent.destroy());
 }
 
-const codesOf = (body: any): (string | undefined)[] => ((body as { errors?: { extensions?: { code?: string } }[] }).errors ?? []).map((e) => e.extensions?.code);
+const codesOf = (body: any): (string | undefined)[] =>
+  ((body as { errors?: { extensions?: { code?: string } }[] }).errors ?? []).map((e) => e.extensions?.code);
 
 describeEachDb('HTTP security baseline', (db) => {
   let gw: TestGateway;
@@ -66,7 +84,12 @@ describeEachDb('HTTP security baseline', (db) => {
 
   beforeAll(async () => {
     await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
-    const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        logLines.push(String(chunk));
+        cb();
+      },
+    });
     // Everything the gateway logs, at every level: what must never reach it must not hide behind a level.
     gw = await startTestGateway(db().ds, { log: createLogger('trace', sink) });
     token = await gw.token('a@alpha.test');
@@ -84,7 +107,8 @@ describeEachDb('HTTP security baseline', (db) => {
   });
 
   test('5 directives pass; 6 directives (directive overloading) are rejected', async () => {
-    const spread = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename @include(if: true)`).join(' ')} }`;
+    const spread = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename @include(if: true)`).join(' ')} }`;
     expect((await gw.gql(spread(5), { token })).body.errors).toBeUndefined();
     for (const query of [spread(6), `{ __typename ${'@a '.repeat(6)}}`]) {
       const bad = await gw.gql(query, { token });
@@ -134,7 +158,10 @@ describeEachDb('HTTP security baseline', (db) => {
   });
 
   test('wrong variable types: BAD_USER_INPUT', async () => {
-    const res = await gw.gql('query ($b: Boolean!) { __typename @include(if: $b) }', { token, variables: { b: 'seven' } });
+    const res = await gw.gql('query ($b: Boolean!) { __typename @include(if: $b) }', {
+      token,
+      variables: { b: 'seven' },
+    });
     expect(res.status).toBe(400);
     expect(codesOf(res.body)).toEqual(['BAD_USER_INPUT']);
   });
@@ -147,41 +174,63 @@ describeEachDb('HTTP security baseline', (db) => {
   test('CSRF: the bearer token is the preflight-forcing header; a form-encoded or text/plain body is still refused', async () => {
     // A page on another origin cannot set Authorization without a CORS preflight (which we never answer), and a browser
     // adds no Bearer token by itself: a GET with just the token, as mobile clients send persisted queries, is allowed.
-    const get = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { authorization: `Bearer ${token}` } });
+    const get = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(get.status).toBe(200);
     expect(await get.json()).toEqual({ data: { __typename: 'Query' } });
     // What a cross-site page can send without a preflight carries no bearer token: refused before GraphQL runs.
     const anonymous = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`);
     expect(anonymous.status).toBe(401);
-    const basic = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+    const basic = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, {
+      headers: { authorization: 'Basic dXNlcjpwYXNz' },
+    });
     expect(basic.status).toBe(401);
     // A body of a preflight-free content type is never read as GraphQL.
-    const textPlain = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{__typename}' }) });
+    const textPlain = await fetch(gw.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{__typename}' }),
+    });
     expect(textPlain.status).toBe(400);
-    const withHeader = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, { headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${token}` } });
+    const withHeader = await fetch(`${gw.graphqlUrl}?query=${encodeURIComponent('{__typename}')}`, {
+      headers: { 'apollo-require-preflight': 'true', authorization: `Bearer ${token}` },
+    });
     expect(withHeader.status).toBe(200);
   });
 
   test('batched HTTP requests are refused', async () => {
-    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify([{ query: '{__typename}' }, { query: '{__typename}' }]) });
+    const res = await fetch(gw.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify([{ query: '{__typename}' }, { query: '{__typename}' }]),
+    });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(/batch/i);
   });
 
   test('malformed JSON body: 400 BAD_USER_INPUT, and the process stays up', async () => {
-    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{"query": "{ __typename }"' });
+    const res = await fetch(gw.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: '{"query": "{ __typename }"',
+    });
     expect(res.status).toBe(400);
     expect(codesOf(await res.json())).toEqual(['BAD_USER_INPUT']);
     expect((await gw.gql('{ __typename }', { token })).body.data).toEqual({ __typename: 'Query' });
   });
 
   test('body over the size limit: 413 BAD_USER_INPUT', async () => {
-    const res = await fetch(gw.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: '{__typename}', variables: { pad: 'x'.repeat(gw.config.http.maxBodyBytes) } }) });
+    const res = await fetch(gw.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{__typename}', variables: { pad: 'x'.repeat(gw.config.http.maxBodyBytes) } }),
+    });
     expect(res.status).toBe(413);
     expect(codesOf(await res.json())).toEqual(['BAD_USER_INPUT']);
   });
 
-  test('idle connections are kept 65 s (longer than a load balancer\'s 60 s), announced in Keep-Alive; HTTP_KEEP_ALIVE_SECONDS sets it', async () => {
+  test("idle connections are kept 65 s (longer than a load balancer's 60 s), announced in Keep-Alive; HTTP_KEEP_ALIVE_SECONDS sets it", async () => {
     expect(await keepAliveHeader(gw.graphqlUrl, token)).toBe('timeout=65');
     const other = await startTestGateway(db().ds, { env: { HTTP_KEEP_ALIVE_SECONDS: '120' } });
     try {
@@ -213,7 +262,12 @@ describeEachDb('HTTP security baseline', (db) => {
       const res = await gw.gql('{ me { id } }', { token, headers: { 'x-request-id': 'req-abc-123' } });
       expect(res.status).toBe(200);
       expect(res.body.errors).toEqual([
-        { message: 'Internal server error', locations: [{ line: 1, column: 3 }], path: ['me'], extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-abc-123' } },
+        {
+          message: 'Internal server error',
+          locations: [{ line: 1, column: 3 }],
+          path: ['me'],
+          extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-abc-123' },
+        },
       ]);
       expect(res.headers.get('x-request-id')).toBe('req-abc-123');
       const logged = logLines.find((l) => l.includes('req-abc-123') && l.includes('masked'));
@@ -223,21 +277,32 @@ describeEachDb('HTTP security baseline', (db) => {
     }
   });
 
-  test('a caller\'s bearer token never reaches the log: not on success, not when refused, not when the request fails', async () => {
+  test("a caller's bearer token never reaches the log: not on success, not when refused, not when the request fails", async () => {
     const from = logLines.length;
     const now = Math.floor(Date.now() / 1000);
     const sign = (o: { secret?: string; exp?: number }) =>
-      new SignJWT({ email: 'a@alpha.test', roles: [] }).setProtectedHeader({ alg: 'HS256' }).setIssuer(gw.config.auth.issuer).setAudience(gw.config.auth.audience)
-        .setIssuedAt().setExpirationTime(o.exp ?? now + 600).sign(new TextEncoder().encode(o.secret ?? TEST_JWT_SECRET));
+      new SignJWT({ email: 'a@alpha.test', roles: [] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuer(gw.config.auth.issuer)
+        .setAudience(gw.config.auth.audience)
+        .setIssuedAt()
+        .setExpirationTime(o.exp ?? now + 600)
+        .sign(new TextEncoder().encode(o.secret ?? TEST_JWT_SECRET));
     const forged = await sign({ secret: 'a-different-secret-of-at-least-32-bytes!!' });
     const expired = await sign({ exp: now - 3600 });
     const failing = await sign({});
 
     expect((await gw.gql('{ me { id } }', { token })).body.data.me.id).toEqual(expect.any(String));
-    for (const [t, reason] of [[forged, /signature does not verify/], [expired, /expired/]] as const) {
+    for (const [t, reason] of [
+      [forged, /signature does not verify/],
+      [expired, /expired/],
+    ] as const) {
       const res = await gw.gql('{ me { id } }', { token: t });
       expect(res.status).toBe(401);
-      expect(res.body.errors?.[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED' }, message: expect.stringMatching(reason) });
+      expect(res.body.errors?.[0]).toMatchObject({
+        extensions: { code: 'UNAUTHENTICATED' },
+        message: expect.stringMatching(reason),
+      });
     }
     // A header that is not "Bearer <token>" is refused before the token is read; it must not be logged either.
     const malformed = await gw.gql('{ me { id } }', { headers: { authorization: `Bearer ${forged} trailing` } });
@@ -271,7 +336,15 @@ describeEachDb('HTTP security baseline', (db) => {
     });
 
     test('a hostile id is replaced by a fresh UUID, also in the error a client quotes to support', async () => {
-      const hostile = ['a'.repeat(129), 'has space', 'semi;colon=1', '<script>alert(1)</script>', '"quoted"', '../../etc/passwd\\x', 'tab\there'];
+      const hostile = [
+        'a'.repeat(129),
+        'has space',
+        'semi;colon=1',
+        '<script>alert(1)</script>',
+        '"quoted"',
+        '../../etc/passwd\\x',
+        'tab\there',
+      ];
       const seen = new Set<string>();
       for (const id of hostile) {
         const res = await gw.gql('{ __typename }', { token, headers: { 'x-request-id': id } });
@@ -287,7 +360,10 @@ describeEachDb('HTTP security baseline', (db) => {
       try {
         const res = await gw.gql('{ me { id } }', { token, headers: { 'x-request-id': 'x'.repeat(500) } });
         expect(res.headers.get('x-request-id')).toMatch(UUID);
-        expect(res.body.errors?.[0].extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', requestId: res.headers.get('x-request-id') });
+        expect(res.body.errors?.[0].extensions).toEqual({
+          code: 'INTERNAL_SERVER_ERROR',
+          requestId: res.headers.get('x-request-id'),
+        });
       } finally {
         gw.services.agents.me = original;
       }
@@ -295,7 +371,10 @@ describeEachDb('HTTP security baseline', (db) => {
 
     test('bytes outside ASCII (Latin-1 or UTF-8) are not echoed', async () => {
       for (const value of [Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from('ünïcödé-id', 'utf8')]) {
-        const res = await rawPost(gw.url, Buffer.concat([headerLine(value), Buffer.from(`Authorization: Bearer ${token}\r\n`, 'latin1')]));
+        const res = await rawPost(
+          gw.url,
+          Buffer.concat([headerLine(value), Buffer.from(`Authorization: Bearer ${token}\r\n`, 'latin1')]),
+        );
         expect(res.status).toBe(200);
         const ids = res.headers.filter(([k]) => k === 'x-request-id').map(([, v]) => v);
         expect(ids).toHaveLength(1);
@@ -304,13 +383,21 @@ describeEachDb('HTTP security baseline', (db) => {
     });
 
     test('CR/LF never split the response: raw ones are refused by the HTTP parser, encoded ones are not echoed', async () => {
-      for (const value of ['evil\rSet-Cookie: stolen=1', 'evil\nSet-Cookie: stolen=1', 'evil\r\n Set-Cookie: stolen=1']) {
+      for (const value of [
+        'evil\rSet-Cookie: stolen=1',
+        'evil\nSet-Cookie: stolen=1',
+        'evil\r\n Set-Cookie: stolen=1',
+      ]) {
         const res = await rawPost(gw.url, headerLine(value));
         expect(res.status).toBe(400); // Node's parser: the request never reaches the gateway
         expect(res.headers.map(([k]) => k)).not.toContain('set-cookie');
       }
-      // What does reach the gateway is an encoded one; a proxy or log viewer that decodes it must not find it in our answer.
-      const res = await gw.gql('{ __typename }', { token, headers: { 'x-request-id': 'evil%0d%0aSet-Cookie:%20stolen=1' } });
+      // What does reach the gateway is an encoded one; a proxy or log viewer that decodes it must not find it in our
+      // answer.
+      const res = await gw.gql('{ __typename }', {
+        token,
+        headers: { 'x-request-id': 'evil%0d%0aSet-Cookie:%20stolen=1' },
+      });
       expect(res.headers.get('x-request-id')).toMatch(UUID);
       expect(res.headers.get('set-cookie')).toBeNull();
     });
@@ -386,7 +473,9 @@ describeEachDb('production settings', (db) => {
   let token: string;
   beforeAll(async () => {
     await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
-    gw = await startTestGateway(db().ds, { env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: 'loopback' } });
+    gw = await startTestGateway(db().ds, {
+      env: { NODE_ENV: 'production', SANDBOX: undefined, TRUST_PROXY: 'loopback' },
+    });
     token = await gw.token('a@alpha.test');
   });
   afterAll(() => gw.close());

@@ -51,10 +51,13 @@ describeEachDb('sendMail and the large-body gate', (db) => {
     for (const domain of ['beta.test', 'gamma.test']) {
       const tenant = await w.admin.tenant(domain, [`agent@${domain}`, `boss@${domain}`], [...GUIDE_SCOPES]);
       await seedBrokerage(db().ds, domain, [{ email: `boss@${domain}`, role: 'admin' }]);
-      const res = await w.gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', {
-        token: await w.gw.token(`boss@${domain}`, { admin: true }),
-        variables: { k: JSON.stringify(tenant.key), e: `agent@${domain}` },
-      });
+      const res = await w.gw.gql(
+        'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }',
+        {
+          token: await w.gw.token(`boss@${domain}`, { admin: true }),
+          variables: { k: JSON.stringify(tenant.key), e: `agent@${domain}` },
+        },
+      );
       expect(res.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
     }
     for (const who of [ALPHA, BETA, GAMMA]) tokens[who] = await w.token(who);
@@ -62,9 +65,23 @@ describeEachDb('sendMail and the large-body gate', (db) => {
   afterAll(() => w.close());
   afterEach(() => jest.restoreAllMocks());
 
-  const send = (who: string, input: Record<string, unknown>) => w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status subject } }', { token: tokens[who], variables: { i: input } });
+  const send = (who: string, input: Record<string, unknown>) =>
+    w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status subject } }', {
+      token: tokens[who],
+      variables: { i: input },
+    });
   /** Over MAX_BODY_BYTES (1 MiB) once in the JSON body. */
-  const large = (subject: string) => ({ to: ['zoe@buyer.test'], subject, attachments: [{ filename: 'scan.pdf', contentType: 'application/pdf', contentBase64: randomBytes(1_200_000).toString('base64') }] });
+  const large = (subject: string) => ({
+    to: ['zoe@buyer.test'],
+    subject,
+    attachments: [
+      {
+        filename: 'scan.pdf',
+        contentType: 'application/pdf',
+        contentBase64: randomBytes(1_200_000).toString('base64'),
+      },
+    ],
+  });
 
   test('with both slots held, a large mail is refused at once with RATE_LIMITED and never decoded; a brokerage gets one slot of two; small mails go meanwhile; freed slots come back', async () => {
     const isLarge = (subject: string | null | undefined) => /^Large /.test(subject ?? '');
@@ -87,15 +104,30 @@ describeEachDb('sendMail and the large-body gate', (db) => {
 
     const alpha1 = send(ALPHA, large('Large alpha 1'));
     try {
-      await until('alpha\'s first large mail to be building', () => building, (n) => n === 1);
+      await until(
+        "alpha's first large mail to be building",
+        () => building,
+        (n) => n === 1,
+      );
       // alpha holds its share (one slot of two): its second large mail is refused, though a slot is free.
       const alpha2 = await send(ALPHA, large('Large alpha 2'));
       expect(alpha2.status).toBe(429);
       expect(alpha2.headers.get('retry-after')).toBe(String(LARGE_BODY_RETRY_AFTER_SECONDS));
-      expect(alpha2.body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', retryAfterSeconds: LARGE_BODY_RETRY_AFTER_SECONDS }) })]);
+      expect(alpha2.body.errors).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({
+            code: 'RATE_LIMITED',
+            retryAfterSeconds: LARGE_BODY_RETRY_AFTER_SECONDS,
+          }),
+        }),
+      ]);
       // Another brokerage still gets the other slot.
       const beta1 = send(BETA, large('Large beta 1'));
-      await until('beta\'s large mail to be building', () => building, (n) => n === 2);
+      await until(
+        "beta's large mail to be building",
+        () => building,
+        (n) => n === 2,
+      );
       // Both slots taken: a third brokerage is refused too, at once.
       const gamma1 = await send(GAMMA, large('Large gamma 1'));
       expect(gamma1.status).toBe(429);
@@ -119,10 +151,16 @@ describeEachDb('sendMail and the large-body gate', (db) => {
   }, 120_000);
 
   test('a large body carrying anything but sendMail is refused with 413, and its slot comes back', async () => {
-    const other = await w.gw.gql('{ me { email } }', { token: tokens[ALPHA], variables: { pad: 'x'.repeat(1_200_000) } });
+    const other = await w.gw.gql('{ me { email } }', {
+      token: tokens[ALPHA],
+      variables: { pad: 'x'.repeat(1_200_000) },
+    });
     expect(other.status).toBe(413);
     expect(other.body.errors![0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', reason: 'too_large' } });
-    const mixed = await w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id } deleteContact(id: "x") }', { token: tokens[ALPHA], variables: { i: large('Large mixed') } });
+    const mixed = await w.gw.gql(
+      'mutation ($i: SendMailInput!) { sendMail(input: $i) { id } deleteContact(id: "x") }',
+      { token: tokens[ALPHA], variables: { i: large('Large mixed') } },
+    );
     expect(mixed.status).toBe(413);
     expect(mixed.body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
     // Had a refused request kept its slot, alpha (one slot) would now be refused with RATE_LIMITED.

@@ -16,7 +16,8 @@ const AGENT = 'agent@alpha.test';
 const MAIL = 'id status gmailMessageId threadId messageId failure { code message }';
 
 async function mailOf(w: World, token: string, id: string) {
-  return (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id } })).body.data.mail;
+  return (await w.gw.gql(`query ($id: ID!) { mail(id: $id) { ${MAIL} } }`, { token, variables: { id } })).body.data
+    .mail;
 }
 
 /**
@@ -25,7 +26,15 @@ async function mailOf(w: World, token: string, id: string) {
  * failed mail): waiting for the round makes every call it made visible in the request log.
  */
 async function settledMail(w: World, ds: DataSource, token: string, id: string) {
-  const pending = async () => Number((await ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail' AND status = 'PENDING' AND entityId = ?", [id]))[0].n);
+  const pending = async () =>
+    Number(
+      (
+        await ds.query(
+          "SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail' AND status = 'PENDING' AND entityId = ?",
+          [id],
+        )
+      )[0].n,
+    );
   await until(`the delivery of mail ${id} to be over`, pending, (n) => n === 0);
   const m = await mailOf(w, token, id);
   expect(m.status).not.toBe('QUEUED');
@@ -47,7 +56,11 @@ describeEachDb('mail under Gmail faults', (db) => {
     await w.admin.putSettings({ quotas: { 'gmail.units': { limitPerMinute: 6000 } } });
   });
 
-  const send = (subject: string, t = token) => w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, { token: t, variables: { i: { to: ['zoe@buyer.test'], subject, text: `body of ${subject}` } } });
+  const send = (subject: string, t = token) =>
+    w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, {
+      token: t,
+      variables: { i: { to: ['zoe@buyer.test'], subject, text: `body of ${subject}` } },
+    });
   const mailById = (id: string, t = token) => mailOf(w, t, id);
   const settled = (id: string, t = token) => settledMail(w, db().ds, t, id);
   /** The agent's mailbox in the emulator, as [subject, labels] per message. */
@@ -56,8 +69,10 @@ describeEachDb('mail under Gmail faults', (db) => {
       const raw = Buffer.from(m.raw, 'base64url').toString('utf8');
       return { id: m.id, subject: /^Subject: (.*)$/m.exec(raw)?.[1].trim(), labels: m.labelIds.join(',') };
     });
-  const withSubject = async (subject: string, email = AGENT) => (await mailbox(email)).filter((m) => m.subject === subject);
-  const calls = async (method: string) => (await w.admin.requests({ api: 'gmail', method: `gmail.users.${method}` })).map((r) => r.status);
+  const withSubject = async (subject: string, email = AGENT) =>
+    (await mailbox(email)).filter((m) => m.subject === subject);
+  const calls = async (method: string) =>
+    (await w.admin.requests({ api: 'gmail', method: `gmail.users.${method}` })).map((r) => r.status);
 
   test('drafts.send answered by a reset after Gmail sent it: the retry sees the draft gone and records SENT, no second message', async () => {
     await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', afterCommit: true });
@@ -100,7 +115,9 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect(first.status).toBe('QUEUED'); // nothing can settle it while the retry is parked
     // The 429 was answered and the gateway has come back to send; meanwhile the agent deletes the draft in Gmail.
     await w.admin.waitHeld(retry.id);
-    const gmail = googleClients(w.emu.url, w.tenant.key, AGENT, ['https://www.googleapis.com/auth/gmail.compose']).gmail;
+    const gmail = googleClients(w.emu.url, w.tenant.key, AGENT, [
+      'https://www.googleapis.com/auth/gmail.compose',
+    ]).gmail;
     const drafts = (await gmail.users.drafts.list({ userId: 'me' })).data.drafts ?? [];
     expect(drafts).toHaveLength(1);
     await gmail.users.drafts.delete({ userId: 'me', id: drafts[0].id! });
@@ -115,8 +132,23 @@ describeEachDb('mail under Gmail faults', (db) => {
 
   test('a reply whose thread was deleted in Gmail goes out as a new conversation rather than failing', async () => {
     const first = await settled((await send('Original')).body.data.sendMail.id);
-    await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 400, body: { error: { code: 400, message: 'Invalid thread_id value', status: 'INVALID_ARGUMENT', errors: [{ message: 'Invalid thread_id value', domain: 'global', reason: 'invalidArgument' }] } } });
-    const res = await w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, { token, variables: { i: { to: ['zoe@buyer.test'], text: 'follow-up', replyToMailId: first.id } } });
+    await w.admin.addFault({
+      api: 'gmail',
+      method: 'gmail.users.drafts.create',
+      status: 400,
+      body: {
+        error: {
+          code: 400,
+          message: 'Invalid thread_id value',
+          status: 'INVALID_ARGUMENT',
+          errors: [{ message: 'Invalid thread_id value', domain: 'global', reason: 'invalidArgument' }],
+        },
+      },
+    });
+    const res = await w.gw.gql(`mutation ($i: SendMailInput!) { sendMail(input: $i) { ${MAIL} } }`, {
+      token,
+      variables: { i: { to: ['zoe@buyer.test'], text: 'follow-up', replyToMailId: first.id } },
+    });
     const reply = await settled(res.body.data.sendMail.id);
     expect(reply.status).toBe('SENT');
     expect(reply.threadId).not.toBe(first.threadId);
@@ -134,7 +166,12 @@ describeEachDb('mail under Gmail faults', (db) => {
   });
 
   test('an unanswered send is never settled as FAILED: with Gmail then refusing every call, the mail stays QUEUED "may already have been sent" until Gmail can be asked', async () => {
-    const unanswered = await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 503, hold: 'call' });
+    const unanswered = await w.admin.addFault({
+      api: 'gmail',
+      method: 'gmail.users.drafts.send',
+      status: 503,
+      hold: 'call',
+    });
     const first = (await send('Unsure')).body.data.sendMail;
     expect(first.status).toBe('QUEUED'); // the send is parked until released below
     await w.admin.waitHeld(unanswered.id);
@@ -142,7 +179,9 @@ describeEachDb('mail under Gmail faults', (db) => {
     try {
       await w.admin.release(unanswered.id);
       // Two refused checks: the first refusal left the mail QUEUED and the gateway asked again.
-      const refusedGets = async () => (await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.get' })).filter((r) => r.status === 403).length;
+      const refusedGets = async () =>
+        (await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.get' })).filter((r) => r.status === 403)
+          .length;
       await until('two refused checks with Gmail (drafts.get 403)', refusedGets, (n) => n >= 2);
       const m = await mailById(first.id);
       expect(m.status).toBe('QUEUED');
@@ -174,7 +213,7 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect(log.map((r) => r.status)).toEqual([429, 200]);
     // A lower bound only (the retry is logged when answered, after its release): a slow machine cannot break it.
     expect(new Date(log[1].at).getTime() - new Date(log[0].at).getTime()).toBeGreaterThanOrEqual(2000);
-    expect((await withSubject('Throttled'))).toHaveLength(1);
+    expect(await withSubject('Throttled')).toHaveLength(1);
   });
 
   test('the per-user quota (403 rateLimitExceeded) holds mail QUEUED; when the minute has passed it all goes, in order, once', async () => {
@@ -183,7 +222,11 @@ describeEachDb('mail under Gmail faults', (db) => {
     const ids: string[] = [];
     for (const s of ['Q1', 'Q2', 'Q3']) ids.push((await send(s)).body.data.sendMail.id);
     // Refused until the window moves on (nothing below moves it before advanceClock): QUEUED with the reason.
-    const third = await until('Q3 refused by the quota', () => mailById(ids[2]), (m) => m.failure?.code === 'RATE_LIMITED');
+    const third = await until(
+      'Q3 refused by the quota',
+      () => mailById(ids[2]),
+      (m) => m.failure?.code === 'RATE_LIMITED',
+    );
     expect(third.status).toBe('QUEUED');
     expect((await w.admin.requests({ api: 'gmail' })).some((r) => r.status === 403)).toBe(true);
     await w.admin.advanceClock(61);
@@ -204,10 +247,14 @@ describeEachDb('mail under Gmail faults', (db) => {
       await w.admin.setApi('gmail', true);
     }
     expect(await withSubject('API off')).toEqual([]);
-    expect(Number((await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail' AND status = 'PENDING'"))[0].n)).toBe(0);
+    expect(
+      Number(
+        (await db().ds.query("SELECT COUNT(*) AS n FROM outbox WHERE topic = 'mail' AND status = 'PENDING'"))[0].n,
+      ),
+    ).toBe(0);
   });
 
-  test('Gmail refuses the send for good (400): FAILED with Gmail\'s reason, and our draft is deleted, not left in Drafts', async () => {
+  test("Gmail refuses the send for good (400): FAILED with Gmail's reason, and our draft is deleted, not left in Drafts", async () => {
     await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 400 });
     const res = (await send('Refused')).body.data.sendMail;
     const mail = res.status === 'QUEUED' ? await settled(res.id) : res;
@@ -215,7 +262,9 @@ describeEachDb('mail under Gmail faults', (db) => {
     expect(mail.failure.message).toMatch(/^Gmail refused the message/);
     expect(await calls('drafts.delete')).toEqual([204]);
     expect(await withSubject('Refused')).toEqual([]);
-    expect(Number((await db().ds.query('SELECT COUNT(*) AS n FROM mail_mime_chunk WHERE mailId = ?', [mail.id]))[0].n)).toBe(0);
+    expect(
+      Number((await db().ds.query('SELECT COUNT(*) AS n FROM mail_mime_chunk WHERE mailId = ?', [mail.id]))[0].n),
+    ).toBe(0);
   });
 
   test('a mailbox without Gmail: FAILED naming the user and the Admin console remedy', async () => {
@@ -235,19 +284,31 @@ describeEachDb('mail Gmail could not take in time (MAIL_GIVE_UP_SECONDS)', (db) 
     try {
       const token = await w.token(AGENT);
       await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.create', status: 503, unlimited: true });
-      const first = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Outage", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
+      const first = (
+        await w.gw.gql(
+          `mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Outage", text: "." }) { ${MAIL} } }`,
+          { token },
+        )
+      ).body.data.sendMail;
       // QUEUED (still trying) or already FAILED: which, depends on how fast the machine reaches the give-up time.
       expect(['QUEUED', 'FAILED']).toContain(first.status);
       const mail = await settledMail(w, db().ds, token, first.id);
       expect([mail.status, mail.failure.code]).toEqual(['FAILED', 'UPSTREAM_UNAVAILABLE']);
       expect(mail.failure.message).toMatch(/^Not sent: Gmail did not take it .*Send it again/);
-      expect((await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.create' })).every((r) => r.status === 503)).toBe(true);
+      expect(
+        (await w.admin.requests({ api: 'gmail', method: 'gmail.users.drafts.create' })).every((r) => r.status === 503),
+      ).toBe(true);
       expect(await w.admin.messages(AGENT)).toEqual([]);
 
       // Refused by rate limits on drafts.send past the give-up time: FAILED too, and the unsent draft removed.
       await w.admin.clearFaults();
       await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', status: 429, unlimited: true });
-      const second = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Throttled for good", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
+      const second = (
+        await w.gw.gql(
+          `mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Throttled for good", text: "." }) { ${MAIL} } }`,
+          { token },
+        )
+      ).body.data.sendMail;
       const m2 = await settledMail(w, db().ds, token, second.id);
       expect([m2.status, m2.failure.code]).toEqual(['FAILED', 'RATE_LIMITED']);
       expect(m2.failure.message).toMatch(/^Not sent: Gmail did not take it within 1 seconds/);
@@ -266,10 +327,21 @@ describeEachDb('mail: a drafts.send that outlasts GOOGLE_REQUEST_TIMEOUT_MS', (d
       const token = await w.token(AGENT);
       // drafts.send runs (Gmail sends the mail) and its answer is parked: the gateway's request times out.
       const answer = await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.send', hold: 'answer' });
-      // The gateway's next step, asking Gmail whether the draft is still there, is parked too (every time: a parked check
+      // The gateway's next step, asking Gmail whether the draft is still there, is parked too (every time: a parked
+      // check
       // times out in turn and is asked again), so the state in between can be seen for as long as the test looks.
-      const check = await w.admin.addFault({ api: 'gmail', method: 'gmail.users.drafts.get', hold: 'call', unlimited: true });
-      const first = (await w.gw.gql(`mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Timed out", text: "." }) { ${MAIL} } }`, { token })).body.data.sendMail;
+      const check = await w.admin.addFault({
+        api: 'gmail',
+        method: 'gmail.users.drafts.get',
+        hold: 'call',
+        unlimited: true,
+      });
+      const first = (
+        await w.gw.gql(
+          `mutation { sendMail(input: { to: ["zoe@buyer.test"], subject: "Timed out", text: "." }) { ${MAIL} } }`,
+          { token },
+        )
+      ).body.data.sendMail;
       expect(first.status).toBe('QUEUED'); // it cannot settle while the check is parked
       await w.admin.waitHeld(answer.id);
       await w.admin.waitHeld(check.id); // the gateway timed out on drafts.send and came back to ask
@@ -279,7 +351,8 @@ describeEachDb('mail: a drafts.send that outlasts GOOGLE_REQUEST_TIMEOUT_MS', (d
       expect(unsure.failure.message).toMatch(/may already have sent it; waiting to check/);
       // Gmail did send it: one message in Sent already, though the gateway does not know yet.
       expect((await w.admin.messages(AGENT)).map((m) => m.labelIds)).toEqual([['SENT']]);
-      await w.admin.clearFaults(); // Gmail answers again; parked calls go on, their late answers to requests the gateway abandoned
+      // Gmail answers again; parked calls go on, their late answers to requests the gateway abandoned
+      await w.admin.clearFaults();
       const mail = await settledMail(w, db().ds, token, first.id);
       expect([mail.status, mail.failure]).toEqual(['SENT', null]);
       const box = await w.admin.messages(AGENT);

@@ -17,7 +17,12 @@ describeEachDb('mail delivery logs', (db) => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     w = await startWorld(db(), { log: createLogger('trace', sink), env: { MUTATION_WAIT_MS: '0' } });
   });
   afterAll(async () => {
@@ -28,20 +33,39 @@ describeEachDb('mail delivery logs', (db) => {
   test('a database error while delivering is logged without the value its message quotes, and the mail still goes', async () => {
     const message = `Duplicate entry '${SECRET}' for key 'uq_probe'`;
     if (db().dialect === 'sqlite') {
-      await db().ds.query(`CREATE TRIGGER refuse_mail_update BEFORE UPDATE ON sent_mail BEGIN SELECT RAISE(ABORT, '${message.replace(/'/g, "''")}'); END`);
+      await db().ds.query(
+        `CREATE TRIGGER refuse_mail_update BEFORE UPDATE ON sent_mail BEGIN SELECT RAISE(ABORT, '${message.replace(/'/g, "''")}'); END`,
+      );
     } else {
-      await db().ds.query(`CREATE TRIGGER refuse_mail_update BEFORE UPDATE ON sent_mail FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${message.replace(/'/g, "''")}'`);
+      await db().ds.query(
+        `CREATE TRIGGER refuse_mail_update BEFORE UPDATE ON sent_mail FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${message.replace(/'/g, "''")}'`,
+      );
     }
     const token = await w.token(AGENT);
-    const res = await w.gw.gql('mutation { sendMail(input: { to: ["buyer@buyer.test"], subject: "Offer", text: "Hello" }) { id status } }', { token });
+    const res = await w.gw.gql(
+      'mutation { sendMail(input: { to: ["buyer@buyer.test"], subject: "Offer", text: "Hello" }) { id status } }',
+      { token },
+    );
     expect(res.body.errors).toBeUndefined();
-    const failure = await until('the delivery failure to be logged', () => lines.find((l) => l.includes('unexpected failure delivering mail')));
+    const failure = await until('the delivery failure to be logged', () =>
+      lines.find((l) => l.includes('unexpected failure delivering mail')),
+    );
     const logged = JSON.parse(failure!);
     expect(logged.err).toMatchObject({ message: expect.stringContaining("Duplicate entry '…' for key 'uq_probe'") });
     expect(lines.join('\n')).not.toContain(SECRET);
 
     await db().ds.query('DROP TRIGGER refuse_mail_update');
-    const sent = await until('the mail to be sent', async () => (await w.gw.gql('query ($id: ID!) { mail(id: $id) { status } }', { token, variables: { id: res.body.data.sendMail.id } })).body.data.mail.status, (s) => s === 'SENT');
+    const sent = await until(
+      'the mail to be sent',
+      async () =>
+        (
+          await w.gw.gql('query ($id: ID!) { mail(id: $id) { status } }', {
+            token,
+            variables: { id: res.body.data.sendMail.id },
+          })
+        ).body.data.mail.status,
+      (s) => s === 'SENT',
+    );
     expect(sent).toBe('SENT');
     expect(await w.admin.messages(AGENT)).toHaveLength(1);
   });

@@ -12,7 +12,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as htmlToTextLib from 'html-to-text';
 import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import { BUILD_MIN_BYTES, HTML_TEXT_MAX_INPUT_CHARS, HtmlTooDeepError, MimeBuilder, mimeBuilder, TRUNCATED_NOTE } from '../../src/mail/mime-builder';
+import {
+  BUILD_MIN_BYTES,
+  HTML_TEXT_MAX_INPUT_CHARS,
+  HtmlTooDeepError,
+  MimeBuilder,
+  mimeBuilder,
+  TRUNCATED_NOTE,
+} from '../../src/mail/mime-builder';
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
@@ -35,16 +42,32 @@ function listingTable(bytes: number): string {
 describe('MimeBuilder (the worker pool)', () => {
   const pool = new MimeBuilder(1);
   afterAll(() => pool.close());
-  const options = { from: 'agent@alpha.test', to: 'zoe@buyer.test', subject: 'Hi', messageId: '<m1@alpha.test>', date: new Date('2026-11-30T09:00:00Z') };
-  const textOf = async (html: string) => (await simpleParser(await pool.build({ ...options, html, text: '' }, html, 'alpha'))).text ?? '';
+  const options = {
+    from: 'agent@alpha.test',
+    to: 'zoe@buyer.test',
+    subject: 'Hi',
+    messageId: '<m1@alpha.test>',
+    date: new Date('2026-11-30T09:00:00Z'),
+  };
+  const textOf = async (html: string) =>
+    (await simpleParser(await pool.build({ ...options, html, text: '' }, html, 'alpha'))).text ?? '';
 
   test('builds the same bytes as MailComposer on the event loop would; derives the text like html-to-text', async () => {
     const attachment = Buffer.from([0, 1, 2, 255, 254]);
-    const composed = { ...options, text: 'plain', html: '<p>rich</p>', attachments: [{ filename: 'a.bin', contentType: 'application/octet-stream', content: attachment }] };
+    const composed = {
+      ...options,
+      text: 'plain',
+      html: '<p>rich</p>',
+      attachments: [{ filename: 'a.bin', contentType: 'application/octet-stream', content: attachment }],
+    };
     const here = new MailComposer(composed).compile();
     const there = await pool.build(composed, null, 'alpha');
     // Boundaries are random per build: compare with them blanked.
-    const blank = (b: Buffer) => b.toString('latin1').replace(/--_NmP-[0-9a-f-]+/g, '--B').replace(/boundary="[^"]+"/g, 'boundary="B"');
+    const blank = (b: Buffer) =>
+      b
+        .toString('latin1')
+        .replace(/--_NmP-[0-9a-f-]+/g, '--B')
+        .replace(/boundary="[^"]+"/g, 'boundary="B"');
     expect(blank(there)).toBe(blank(await here.build()));
     expect(attachment).toEqual(Buffer.from([0, 1, 2, 255, 254])); // the caller's buffer is untouched
     const html = '<h1>Open house</h1><p>Sunday <b>2 pm</b> at 12 Elm St.</p>';
@@ -53,7 +76,9 @@ describe('MimeBuilder (the worker pool)', () => {
 
   test('a document nested too deeply is HtmlTooDeepError, and the worker carries on', async () => {
     const deep = `${'<div>'.repeat(50_000)}deep${'</div>'.repeat(50_000)}`;
-    await expect(pool.build({ ...options, html: deep, text: '' }, deep, 'alpha')).rejects.toBeInstanceOf(HtmlTooDeepError);
+    await expect(pool.build({ ...options, html: deep, text: '' }, deep, 'alpha')).rejects.toBeInstanceOf(
+      HtmlTooDeepError,
+    );
     expect((await textOf('<p>still here</p>')).trim()).toBe('still here');
     expect(pool.busy).toBe(0);
   });
@@ -72,7 +97,13 @@ describe('MimeBuilder (the worker pool)', () => {
     try {
       const mail = { ...options, text: 'hi' };
       // All asked for in the same tick: the counts are taken synchronously, so no build can finish in between.
-      const asked = [small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha'), small.build(mail, null, 'beta'), small.build(mail, null, 'gamma')];
+      const asked = [
+        small.build(mail, null, 'alpha'),
+        small.build(mail, null, 'alpha'),
+        small.build(mail, null, 'alpha'),
+        small.build(mail, null, 'beta'),
+        small.build(mail, null, 'gamma'),
+      ];
       const settled = await Promise.allSettled(asked);
       expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
       const refusal = (settled[2] as PromiseRejectedResult).reason;
@@ -81,22 +112,34 @@ describe('MimeBuilder (the worker pool)', () => {
       expect((settled[4] as PromiseRejectedResult).reason.extensions.code).toBe('RATE_LIMITED');
       // Every count came back: the same burst goes through again.
       expect(small.busy).toBe(0);
-      expect((await Promise.allSettled([small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha')])).map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+      expect(
+        (await Promise.allSettled([small.build(mail, null, 'alpha'), small.build(mail, null, 'alpha')])).map(
+          (r) => r.status,
+        ),
+      ).toEqual(['fulfilled', 'fulfilled']);
       // A mail is counted by its size: one larger than the brokerage's budget is refused alone.
-      await expect(small.build({ ...mail, html: 'x'.repeat(3 * BUILD_MIN_BYTES) }, null, 'alpha')).rejects.toMatchObject({ extensions: { code: 'RATE_LIMITED' } });
+      await expect(
+        small.build({ ...mail, html: 'x'.repeat(3 * BUILD_MIN_BYTES) }, null, 'alpha'),
+      ).rejects.toMatchObject({ extensions: { code: 'RATE_LIMITED' } });
     } finally {
       await small.close();
     }
     // The defaults: a brokerage's 100 agents each sending a 60 KB HTML-only mail at the same moment all go through.
     const html = listingTable(60_000);
-    const answers = await Promise.allSettled(Array.from({ length: 100 }, () => pool.build({ ...options, html, text: '' }, html, 'alpha')));
+    const answers = await Promise.allSettled(
+      Array.from({ length: 100 }, () => pool.build({ ...options, html, text: '' }, html, 'alpha')),
+    );
     expect(answers.filter((r) => r.status === 'rejected')).toEqual([]);
   });
 
   test('a worker that dies fails the build it held, and the next build gets a new worker', async () => {
     const html = listingTable(300_000);
     const held = pool.build({ ...options, html, text: '' }, html, 'alpha');
-    await until('the build to be running', () => pool.busy, (n) => n === 1);
+    await until(
+      'the build to be running',
+      () => pool.busy,
+      (n) => n === 1,
+    );
     await pool.close(); // what a crash looks like from outside: the worker exits with the job in it
     await expect(held).rejects.toThrow(/exited/);
     expect((await textOf('<p>again</p>')).trim()).toBe('again');
@@ -116,7 +159,11 @@ describeEachDb('an HTML-only sendMail and the event loop', (db) => {
   afterAll(() => w.close());
   afterEach(() => jest.restoreAllMocks());
 
-  const send = (input: Record<string, unknown>) => w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status gmailMessageId } }', { token, variables: { i: input } });
+  const send = (input: Record<string, unknown>) =>
+    w.gw.gql('mutation ($i: SendMailInput!) { sendMail(input: $i) { id status gmailMessageId } }', {
+      token,
+      variables: { i: input },
+    });
 
   test('a 4 MB HTML-only mail: the text part is derived off the event loop, another user is served meanwhile, Gmail gets both parts', async () => {
     const onMainThread = jest.spyOn(htmlToTextLib, 'convert');
@@ -128,14 +175,20 @@ describeEachDb('an HTML-only sendMail and the event loop', (db) => {
     loop.enable();
     const sending = send({ to: ['zoe@buyer.test'], subject: 'New listings', html });
     // Another user of the same gateway, while the mail is being built (its text derived from 256 KiB of table rows).
-    await until('the mail to be in a MIME worker', () => mimeBuilder.busy, (n) => n > 0);
+    await until(
+      'the mail to be in a MIME worker',
+      () => mimeBuilder.busy,
+      (n) => n > 0,
+    );
     const t0 = process.hrtime.bigint();
     const me = await w.gw.gql('{ me { email } }', { token: otherToken });
     const meMs = Number(process.hrtime.bigint() - t0) / 1e6;
     expect(me.body.data).toEqual({ me: { email: OTHER } });
     await w.admin.waitHeld(hold.id);
     loop.disable();
-    process.stdout.write(`4 MB HTML-only mail: { me } answered in ${meMs.toFixed(0)} ms; longest event-loop stall from the request to Gmail's first call ${(loop.max / 1e6).toFixed(0)} ms\n`);
+    process.stdout.write(
+      `4 MB HTML-only mail: { me } answered in ${meMs.toFixed(0)} ms; longest event-loop stall from the request to Gmail's first call ${(loop.max / 1e6).toFixed(0)} ms\n`,
+    );
     await w.admin.release(hold.id);
     const res = await sending;
 
@@ -154,12 +207,25 @@ describeEachDb('an HTML-only sendMail and the event loop', (db) => {
 
   test('HTML nested too deeply is BAD_USER_INPUT naming input.html; nothing is stored', async () => {
     const before = Number((await db().ds.query('SELECT COUNT(*) AS n FROM sent_mail'))[0].n);
-    const res = await send({ to: ['zoe@buyer.test'], subject: 'Deep', html: `${'<b>'.repeat(100_000)}deep${'</b>'.repeat(100_000)}` });
+    const res = await send({
+      to: ['zoe@buyer.test'],
+      subject: 'Deep',
+      html: `${'<b>'.repeat(100_000)}deep${'</b>'.repeat(100_000)}`,
+    });
     expect(res.status).toBe(200);
-    expect(res.body.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'input.html', reason: 'too_deep' }) })]);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({
+        extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'input.html', reason: 'too_deep' }),
+      }),
+    ]);
     expect(Number((await db().ds.query('SELECT COUNT(*) AS n FROM sent_mail'))[0].n)).toBe(before);
     // The same HTML with a text part needs no conversion and goes.
-    const ok = await send({ to: ['zoe@buyer.test'], subject: 'Deep with text', html: `${'<b>'.repeat(100_000)}deep${'</b>'.repeat(100_000)}`, text: 'deep' });
+    const ok = await send({
+      to: ['zoe@buyer.test'],
+      subject: 'Deep with text',
+      html: `${'<b>'.repeat(100_000)}deep${'</b>'.repeat(100_000)}`,
+      text: 'deep',
+    });
     expect(ok.body.data.sendMail.status).toBe('SENT');
   }, 120_000);
 });

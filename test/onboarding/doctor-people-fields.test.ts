@@ -25,7 +25,12 @@ describeEachDb('onboarding: the doctor reads People as the sync does', (db) => {
     (await w.admin.requests({ api: 'people', method: 'people.people.connections.list', user: AGENT }))
       .map((r) => new URLSearchParams(r.query ?? ''))
       .filter((q) => q.get('requestSyncToken') === 'true')
-      .map((q) => ({ personFields: q.get('personFields'), pageSize: q.get('pageSize'), requestSyncToken: q.get('requestSyncToken'), syncToken: q.get('syncToken') }));
+      .map((q) => ({
+        personFields: q.get('personFields'),
+        pageSize: q.get('pageSize'),
+        requestSyncToken: q.get('requestSyncToken'),
+        syncToken: q.get('syncToken'),
+      }));
 
   test("the doctor's sync check sends the personFields, pageSize and requestSyncToken of a real first sync", async () => {
     await w.admin.clearRequests();
@@ -36,7 +41,9 @@ describeEachDb('onboarding: the doctor reads People as the sync does', (db) => {
     expect(doctor).toHaveLength(1);
 
     await w.admin.clearRequests();
-    const synced = await w.gw.gql('mutation { syncContacts { contacts { lastFullSyncAt } } }', { token: await w.token(AGENT) });
+    const synced = await w.gw.gql('mutation { syncContacts { contacts { lastFullSyncAt } } }', {
+      token: await w.token(AGENT),
+    });
     expect(synced.body.errors).toBeUndefined();
     const sync = await syncPages();
     expect(sync).toHaveLength(1); // an empty address book: one page

@@ -40,7 +40,9 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
   beforeAll(async () => {
     emu = await startEmulator();
     admin = new EmulatorAdmin(emu.url);
-    gw = await startTestGateway(db().ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` } });
+    gw = await startTestGateway(db().ds, {
+      env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` },
+    });
   });
   afterAll(async () => {
     await admin.clearFaults().catch(() => undefined); // a call a failed test left parked would hold the shutdown
@@ -55,8 +57,12 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     tenant = await admin.tenant('alpha.test', ['boss@alpha.test', 'tester@alpha.test'], [...GUIDE_SCOPES]);
   });
 
-  const submit = (key: ServiceAccountKeyFile) => gw.gql(SUBMIT, { token: adminToken, variables: { key: JSON.stringify(key), email: 'tester@alpha.test' } });
-  const rows = () => db().ds.getRepository(ServiceAccountCredential).find({ where: { brokerageId }, order: { createdAt: 'ASC', id: 'ASC' } });
+  const submit = (key: ServiceAccountKeyFile) =>
+    gw.gql(SUBMIT, { token: adminToken, variables: { key: JSON.stringify(key), email: 'tester@alpha.test' } });
+  const rows = () =>
+    db()
+      .ds.getRepository(ServiceAccountCredential)
+      .find({ where: { brokerageId }, order: { createdAt: 'ASC', id: 'ASC' } });
   /** The key JSON a row still yields, or null when it no longer decrypts (erased). */
   const decrypted = (row: ServiceAccountCredential): string | null => {
     try {
@@ -66,30 +72,43 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     }
   };
   /** Per row: [status, has ciphertext, has wrapped key, decrypts]. */
-  const shape = async () => (await rows()).map((r) => [r.status, r.ciphertext !== '', r.wrappedKey !== '', decrypted(r) !== null]);
+  const shape = async () =>
+    (await rows()).map((r) => [r.status, r.ciphertext !== '', r.wrappedKey !== '', decrypted(r) !== null]);
   const ERASED = ['RETIRED', false, false, false];
   const IN_USE = ['VERIFIED', true, true, true];
 
   /** `n` further keys of the tenant's service account (a key rotation in Google issues one per submission). */
-  const moreKeys = async (n: number) => Promise.all(Array.from({ length: n }, async () => (await admin.addKey(tenant.clientId)).key));
+  const moreKeys = async (n: number) =>
+    Promise.all(Array.from({ length: n }, async () => (await admin.addKey(tenant.clientId)).key));
 
   /**
    * Submits every key at once, with each doctor parked at Google (its Gmail check) until all are, and every other
    * check of every doctor has answered: released together, the submissions reach the swap of keys at the same moment.
    */
   async function submitAllAtOnce(keys: ServiceAccountKeyFile[]) {
-    const gate = await admin.addFault({ api: 'gmail', method: 'gmail.users.getProfile', hold: 'call', count: keys.length });
+    const gate = await admin.addFault({
+      api: 'gmail',
+      method: 'gmail.users.getProfile',
+      hold: 'call',
+      count: keys.length,
+    });
     await admin.clearRequests();
     const answers = Promise.all(keys.map((k) => submit(k)));
-    // A submission that answers before reaching Gmail (its doctor failed earlier) would leave the wait hanging: say why.
+    // A submission that answers before reaching Gmail (its doctor failed earlier) would leave the wait hanging: say
+    // why.
     const answeredEarly = answers.then((a) => {
-      throw new Error(`a submission answered before every doctor reached Gmail: ${JSON.stringify(a.map((x) => x.body))}`);
+      throw new Error(
+        `a submission answered before every doctor reached Gmail: ${JSON.stringify(a.map((x) => x.body))}`,
+      );
     });
     answeredEarly.catch(() => undefined);
     await Promise.race([admin.waitHeld(gate.id, keys.length), answeredEarly]);
     await until(
       'every other doctor check of every submission answered',
-      async () => (await admin.requests()).filter((r) => r.method === 'people.people.connections.list' || r.method === 'calendar.events.list').length,
+      async () =>
+        (await admin.requests()).filter(
+          (r) => r.method === 'people.people.connections.list' || r.method === 'calendar.events.list',
+        ).length,
       (n) => n === keys.length * 3, // people: api check + sync page; calendar: api check
     );
     await admin.release(gate.id);
@@ -97,7 +116,11 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
   }
 
   /** Stores a key the way an earlier gateway did, without going through submit (a state the old race left behind). */
-  async function seedRow(key: ServiceAccountKeyFile, status: CredentialStatus, createdAt: Date): Promise<ServiceAccountCredential> {
+  async function seedRow(
+    key: ServiceAccountKeyFile,
+    status: CredentialStatus,
+    createdAt: Date,
+  ): Promise<ServiceAccountCredential> {
     const json = JSON.stringify(key);
     const row: ServiceAccountCredential = {
       id: randomUUID(),
@@ -121,19 +144,25 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
   test('5 submissions at once leave exactly one usable key; every replaced key is erased; Google calls work with the survivor', async () => {
     const keys = [tenant.key, ...(await moreKeys(4))];
     const answers = await submitAllAtOnce(keys);
-    expect(answers.map((b) => [b.errors, b.data?.submitServiceAccountKey.status])).toEqual(keys.map(() => [undefined, 'VERIFIED']));
+    expect(answers.map((b) => [b.errors, b.data?.submitServiceAccountKey.status])).toEqual(
+      keys.map(() => [undefined, 'VERIFIED']),
+    );
 
     const stored = await rows();
     expect(stored).toHaveLength(5);
     const inUse = stored.filter((r) => r.status !== 'RETIRED');
     expect(inUse.map((r) => r.status)).toEqual(['VERIFIED']);
-    for (const r of stored.filter((x) => x.status === 'RETIRED')) expect([r.ciphertext, r.wrappedKey]).toEqual(['', '']);
+    for (const r of stored.filter((x) => x.status === 'RETIRED'))
+      expect([r.ciphertext, r.wrappedKey]).toEqual(['', '']);
     const survivor = keys.find((k) => k.private_key_id === inUse[0].privateKeyId)!;
     expect(decrypted(inUse[0])).toBe(JSON.stringify(survivor));
 
     // The brokerage's Google calls go out with the survivor: its checks pass, and an agent reads the calendar.
     const verified = await gw.gql(VERIFY, { token: adminToken });
-    expect(verified.body.data.verifyServiceAccount).toEqual({ status: 'VERIFIED', serviceAccount: { privateKeyId: survivor.private_key_id } });
+    expect(verified.body.data.verifyServiceAccount).toEqual({
+      status: 'VERIFIED',
+      serviceAccount: { privateKeyId: survivor.private_key_id },
+    });
     const view = await gw.gql(VIEW, { token: await gw.token('tester@alpha.test') });
     expect([view.body.errors, view.body.data?.events.totalCount]).toEqual([undefined, 0]);
   });
@@ -143,7 +172,9 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     expect((await gw.gql(REMOVE, { token: adminToken })).body).toEqual({ data: { removeServiceAccountKey: true } });
     expect(await shape()).toEqual([ERASED, ERASED, ERASED]);
     expect((await gw.gql(SERVICE_ACCOUNT, { token: adminToken })).body.data.serviceAccount).toBeNull();
-    expect((await gw.gql(VERIFY, { token: adminToken })).body.errors?.[0].extensions.code).toBe('GOOGLE_NOT_CONFIGURED');
+    expect((await gw.gql(VERIFY, { token: adminToken })).body.errors?.[0].extensions.code).toBe(
+      'GOOGLE_NOT_CONFIGURED',
+    );
     expect(await gw.services.credentials.current(db().ds.manager, brokerageId)).toBeNull();
   });
 
@@ -162,17 +193,24 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     try {
       expect((await gw.gql(REMOVE, { token: adminToken })).body).toEqual({ data: { removeServiceAccountKey: true } });
       // This process drops its decrypted copy and its tokens of each key.
-      for (const spy of [forgotten, tokensDropped]) expect(spy.mock.calls.map(([id]) => id).sort()).toEqual(before.map((r) => r.id).sort());
+      for (const spy of [forgotten, tokensDropped])
+        expect(spy.mock.calls.map(([id]) => id).sort()).toEqual(before.map((r) => r.id).sort());
     } finally {
       forgotten.mockRestore();
       tokensDropped.mockRestore();
     }
     expect(await shape()).toEqual([ERASED, ERASED, ERASED]);
-    expect((await gw.gql(VERIFY, { token: adminToken })).body.errors?.[0].extensions.code).toBe('GOOGLE_NOT_CONFIGURED');
+    expect((await gw.gql(VERIFY, { token: adminToken })).body.errors?.[0].extensions.code).toBe(
+      'GOOGLE_NOT_CONFIGURED',
+    );
     expect(await gw.services.credentials.current(db().ds.manager, brokerageId)).toBeNull();
     // One audit row per key erased, saying what it was; no secret in any of them.
-    const audit = await db().ds.getRepository(AuditLog).find({ where: { action: 'credential.removed' } });
-    expect(audit.map((a) => [a.target, JSON.parse(a.detail!).status]).sort()).toEqual(before.map((r) => [r.id, r.status]).sort());
+    const audit = await db()
+      .ds.getRepository(AuditLog)
+      .find({ where: { action: 'credential.removed' } });
+    expect(audit.map((a) => [a.target, JSON.parse(a.detail!).status]).sort()).toEqual(
+      before.map((r) => [r.id, r.status]).sort(),
+    );
     expect(JSON.stringify(audit)).not.toContain('PRIVATE KEY');
     // Nothing left to remove.
     expect((await gw.gql(REMOVE, { token: adminToken })).body).toEqual({ data: { removeServiceAccountKey: false } });
@@ -201,7 +239,9 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     expect(decrypted(aAfter)).toBeNull();
     expect(decrypted(bRow)).toBe(JSON.stringify(b));
     expect((await gw.services.credentials.current(db().ds.manager, brokerageId))?.id).toBe(bRow.id);
-    const audit = await db().ds.getRepository(AuditLog).findOneByOrFail({ action: 'credential.submitted', target: bRow.id });
+    const audit = await db()
+      .ds.getRepository(AuditLog)
+      .findOneByOrFail({ action: 'credential.submitted', target: bRow.id });
     expect(JSON.parse(audit.detail!).replaced).toEqual([a.id]);
 
     // KEK rotation over it: only the key in use is re-wrapped; the erased row is neither counted nor a failure.
@@ -212,7 +252,9 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     expect(aRotated).toEqual(aAfter);
     expect(bRotated.kekId).toBe('k2');
     expect(new Envelope([k2]).decrypt(bRotated, { brokerageId, purpose: PURPOSE })).toBe(JSON.stringify(b));
-    expect((await rewrapAllCredentials(db().ds, new Envelope([k2, ...gw.config.keyEncryptionKeys]), 'test'))).toMatchObject({ rewrapped: 0, failed: [] });
+    expect(
+      await rewrapAllCredentials(db().ds, new Envelope([k2, ...gw.config.keyEncryptionKeys]), 'test'),
+    ).toMatchObject({ rewrapped: 0, failed: [] });
   });
 });
 
@@ -224,22 +266,44 @@ describeEachDb('key lifecycle: calendar push channels across a replacement', (db
   beforeAll(async () => {
     const port = await freePort();
     webhook = `http://127.0.0.1:${port}/webhooks/google/calendar`;
-    w = await startWorld(db(), { port, users: ['agent@alpha.test', 'boss@alpha.test'], env: { CALENDAR_WEBHOOK_URL: webhook, CALENDAR_CACHE_SECONDS: '0' } });
+    w = await startWorld(db(), {
+      port,
+      users: ['agent@alpha.test', 'boss@alpha.test'],
+      env: { CALENDAR_WEBHOOK_URL: webhook, CALENDAR_CACHE_SECONDS: '0' },
+    });
     agentToken = await w.token('agent@alpha.test');
   });
   afterAll(() => w.close());
 
-  interface GoogleChannel { id: string; address: string; stopped: boolean; projectNumber: string }
-  const channelsInGoogle = async () => (await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.filter((c) => c.address === webhook);
+  interface GoogleChannel {
+    id: string;
+    address: string;
+    stopped: boolean;
+    projectNumber: string;
+  }
+  const channelsInGoogle = async () =>
+    (await w.admin.request<GoogleChannel[]>('GET', '/calendar/channels')).body.filter((c) => c.address === webhook);
   const replaceWith = async (key: ServiceAccountKeyFile) =>
-    (await w.gw.gql(SUBMIT, { token: await w.token('boss@alpha.test', true), variables: { key: JSON.stringify(key), email: 'agent@alpha.test' } })).body.data.submitServiceAccountKey.status;
-  /** The agent's first calendar use registers a channel (in the background); waits until Google has it and we recorded it. */
+    (
+      await w.gw.gql(SUBMIT, {
+        token: await w.token('boss@alpha.test', true),
+        variables: { key: JSON.stringify(key), email: 'agent@alpha.test' },
+      })
+    ).body.data.submitServiceAccountKey.status;
+  /**
+   * The agent's first calendar use registers a channel (in the background); waits until Google has it and we recorded
+   * it.
+   */
   const registered = async () => {
     expect((await w.gw.gql(VIEW, { token: agentToken })).body.data.events.totalCount).toBe(0);
-    return until('a channel open in Google and recorded', async () => {
-      const rowIds = (await db().ds.getRepository(CalendarChannel).find()).map((c) => c.id);
-      return (await channelsInGoogle()).filter((c) => !c.stopped && rowIds.includes(c.id));
-    }, (live) => live.length === 1).then((live) => live[0]);
+    return until(
+      'a channel open in Google and recorded',
+      async () => {
+        const rowIds = (await db().ds.getRepository(CalendarChannel).find()).map((c) => c.id);
+        return (await channelsInGoogle()).filter((c) => !c.stopped && rowIds.includes(c.id));
+      },
+      (live) => live.length === 1,
+    ).then((live) => live[0]);
   };
 
   test('a new key of the same service account keeps the channels (they belong to the project, not the key); a key of another service account stops them with the replaced key', async () => {
@@ -260,12 +324,21 @@ describeEachDb('key lifecycle: calendar push channels across a replacement', (db
     await w.admin.clearRequests();
     expect(await replaceWith(other.key)).toBe('VERIFIED');
     expect((await channelsInGoogle()).map((c) => [c.id, c.stopped])).toEqual([[first.id, true]]);
-    expect((await w.admin.requests({ api: 'calendar', method: 'calendar.channels.stop' })).map((r) => [r.status, r.clientId])).toEqual([[204, w.tenant.clientId]]);
+    expect(
+      (await w.admin.requests({ api: 'calendar', method: 'calendar.channels.stop' })).map((r) => [
+        r.status,
+        r.clientId,
+      ]),
+    ).toEqual([[204, w.tenant.clientId]]);
     expect(await db().ds.getRepository(CalendarChannel).count()).toBe(0);
     const next = await registered();
     expect(next.projectNumber).toBe(other.projectNumber);
     // Every replaced key is erased; only the other account's key is left.
-    const stored = await db().ds.getRepository(ServiceAccountCredential).find({ where: { brokerageId: w.brokerageId } });
-    expect(stored.filter((r) => r.ciphertext !== '' || r.wrappedKey !== '').map((r) => [r.clientId, r.status])).toEqual([[other.clientId, 'VERIFIED']]);
+    const stored = await db()
+      .ds.getRepository(ServiceAccountCredential)
+      .find({ where: { brokerageId: w.brokerageId } });
+    expect(stored.filter((r) => r.ciphertext !== '' || r.wrappedKey !== '').map((r) => [r.clientId, r.status])).toEqual(
+      [[other.clientId, 'VERIFIED']],
+    );
   });
 });

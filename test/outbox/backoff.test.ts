@@ -10,7 +10,9 @@ const fixed = (r: number) => () => r;
 
 describe('backoffMs', () => {
   test('the ceiling doubles per attempt from the base: 1 s, 2 s, 4 s, … (random at its top)', () => {
-    expect([1, 2, 3, 4, 5, 6].map((n) => backoffMs(n, S, 0, fixed(1)))).toEqual([1000, 2000, 4000, 8000, 16_000, 32_000]);
+    expect([1, 2, 3, 4, 5, 6].map((n) => backoffMs(n, S, 0, fixed(1)))).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 32_000,
+    ]);
   });
 
   test('the floor is half the ceiling (random at 0)', () => {

@@ -27,10 +27,19 @@ for (const n of [1, 3]) {
   test(`OUTBOX_CONCURRENCY=${n}: at most ${n} lanes call Google at once; a finished lane's slot goes to one waiting lane`, async () => {
     const domain = `conc${n}.test`;
     const agents = Array.from({ length: n + 2 }, (_, i) => `agent${i}@${domain}`);
-    const w = await startWorld(db, { domain, users: [...agents, `boss@${domain}`], env: { OUTBOX_CONCURRENCY: String(n), MUTATION_WAIT_MS: '200' } });
+    const w = await startWorld(db, {
+      domain,
+      users: [...agents, `boss@${domain}`],
+      env: { OUTBOX_CONCURRENCY: String(n), MUTATION_WAIT_MS: '200' },
+    });
     try {
       expect(w.gw.config.outbox.concurrency).toBe(n);
-      const hold = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call', unlimited: true });
+      const hold = await w.admin.addFault({
+        api: 'calendar',
+        method: 'calendar.events.insert',
+        hold: 'call',
+        unlimited: true,
+      });
       const parked = async () => {
         const f = (await w.admin.faults()).find((x) => x.id === hold.id)!;
         return { calls: f.hits, parked: f.held };
@@ -38,7 +47,10 @@ for (const n of [1, 3]) {
 
       const ids: string[] = [];
       for (const [i, agent] of agents.entries()) {
-        const res = await w.gw.gql(`mutation { createEvent(input: { title: "E${i}", start: "2026-12-${10 + i}T10:00:00Z", end: "2026-12-${10 + i}T11:00:00Z" }) { id syncState } }`, { token: await w.token(agent) });
+        const res = await w.gw.gql(
+          `mutation { createEvent(input: { title: "E${i}", start: "2026-12-${10 + i}T10:00:00Z", end: "2026-12-${10 + i}T11:00:00Z" }) { id syncState } }`,
+          { token: await w.token(agent) },
+        );
         expect(res.body.data?.createEvent.syncState).toBe('PENDING');
         ids.push(res.body.data!.createEvent.id);
       }
@@ -50,7 +62,11 @@ for (const n of [1, 3]) {
       for (let released = 1; released <= 2; released++) {
         expect(await w.admin.release(hold.id, 1)).toEqual({ released: 1 });
         // The released call's lane finishes and frees its slot: exactly one more lane calls Google and is parked.
-        const now = await until(`lane ${n + released} admitted`, parked, (s) => s.calls >= n + released && s.parked >= n);
+        const now = await until(
+          `lane ${n + released} admitted`,
+          parked,
+          (s) => s.calls >= n + released && s.parked >= n,
+        );
         expect(now).toEqual({ calls: n + released, parked: n });
         // …and only after the released lane had finished: its row is delivered and gone.
         expect(await pendingCalendarRows(db.ds)).toBe(n + 2 - released);
@@ -58,7 +74,11 @@ for (const n of [1, 3]) {
 
       // Let the rest go: every write reaches Google exactly once.
       await w.admin.release(hold.id);
-      await until('every calendar write delivered', () => pendingCalendarRows(db.ds), (left) => left === 0);
+      await until(
+        'every calendar write delivered',
+        () => pendingCalendarRows(db.ds),
+        (left) => left === 0,
+      );
       expect(await parked()).toEqual({ calls: n + 2, parked: 0 });
       const rows = await db.ds.getRepository(CalendarEvent).find({ where: { googleEventId: In(ids) } });
       expect(rows.map((r) => [r.googleEventId, r.syncState]).sort()).toEqual(ids.map((id) => [id, 'SYNCED']).sort());

@@ -25,7 +25,9 @@ describeEachDb('an error of ours while delivering a write', (db) => {
 
   const gql = (q: string, variables?: Record<string, unknown>) => w.gw.gql(q, { token, variables });
 
-  /** The next `method` call on the agent's `api` client fails once with a database-like error, before or after it runs. */
+  /**
+   * The next `method` call on the agent's `api` client fails once with a database-like error, before or after it runs.
+   */
   function failOnce(api: 'calendar' | 'people', path: string[], when: 'before' | 'after') {
     const sessions = w.gw.services.sessions;
     const real = sessions.forAgentId.bind(sessions);
@@ -53,38 +55,73 @@ describeEachDb('an error of ours while delivering a write', (db) => {
     return () => armed;
   }
 
-  test.each(['before', 'after'] as const)('an event created with a failure of ours %s events.insert: SYNCED, once in Google, and deleting it removes it there', async (when) => {
-    const title = `Showing ${when}`;
-    const armed = failOnce('calendar', ['insertEvent'], when);
-    const made = (await gql('mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-09T10:00:00Z", end: "2026-12-09T11:00:00Z" }) { id syncState } }', { t: title })).body.data.createEvent;
-    expect(armed()).toBe(false);
-    const state = async () => (await gql('query ($id: ID!) { event(id: $id) { syncState syncError } }', { id: made.id })).body.data.event;
-    await until('the event SYNCED', state, (e) => e?.syncState === 'SYNCED');
-    const inGoogle = async () => (await w.admin.request<{ summary: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.filter((e) => e.summary === title && e.status !== 'cancelled');
-    expect(await inGoogle()).toHaveLength(1);
-    expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: made.id })).body.data.deleteEvent).toBe(true);
-    await until('the event gone from Google', inGoogle, (list) => list.length === 0);
-  });
+  test.each(['before', 'after'] as const)(
+    'an event created with a failure of ours %s events.insert: SYNCED, once in Google, and deleting it removes it there',
+    async (when) => {
+      const title = `Showing ${when}`;
+      const armed = failOnce('calendar', ['insertEvent'], when);
+      const made = (
+        await gql(
+          'mutation ($t: String!) { createEvent(input: { title: $t, start: "2026-12-09T10:00:00Z", end: "2026-12-09T11:00:00Z" }) { id syncState } }',
+          { t: title },
+        )
+      ).body.data.createEvent;
+      expect(armed()).toBe(false);
+      const state = async () =>
+        (await gql('query ($id: ID!) { event(id: $id) { syncState syncError } }', { id: made.id })).body.data.event;
+      await until('the event SYNCED', state, (e) => e?.syncState === 'SYNCED');
+      const inGoogle = async () =>
+        (await w.admin.request<{ summary: string; status: string }[]>('GET', `/users/${AGENT}/events`)).body.filter(
+          (e) => e.summary === title && e.status !== 'cancelled',
+        );
+      expect(await inGoogle()).toHaveLength(1);
+      expect((await gql('mutation ($id: ID!) { deleteEvent(id: $id) }', { id: made.id })).body.data.deleteEvent).toBe(
+        true,
+      );
+      await until('the event gone from Google', inGoogle, (list) => list.length === 0);
+    },
+  );
 
   test('an event edited with a failure of ours after events.patch: SYNCED, not a conflict with itself', async () => {
-    const made = (await gql('mutation { createEvent(input: { title: "Walkthrough", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { id etag syncState } }')).body.data.createEvent;
+    const made = (
+      await gql(
+        'mutation { createEvent(input: { title: "Walkthrough", start: "2026-12-10T10:00:00Z", end: "2026-12-10T11:00:00Z" }) { id etag syncState } }',
+      )
+    ).body.data.createEvent;
     expect(made.syncState).toBe('SYNCED');
     const armed = failOnce('calendar', ['patchEvent'], 'after');
-    await gql('mutation ($id: ID!, $e: String) { updateEvent(id: $id, input: { title: "Final walkthrough", etag: $e }) { id } }', { id: made.id, e: made.etag });
+    await gql(
+      'mutation ($id: ID!, $e: String) { updateEvent(id: $id, input: { title: "Final walkthrough", etag: $e }) { id } }',
+      { id: made.id, e: made.etag },
+    );
     expect(armed()).toBe(false);
     // The retried patch meets 412 (Google's etag moved with our own patch): Google already holds what we sent.
-    const state = async () => (await gql('query ($id: ID!) { event(id: $id) { title syncState } }', { id: made.id })).body.data.event;
-    expect(await until('the edit settled', state, (e) => e?.syncState !== 'PENDING')).toEqual({ title: 'Final walkthrough', syncState: 'SYNCED' });
+    const state = async () =>
+      (await gql('query ($id: ID!) { event(id: $id) { title syncState } }', { id: made.id })).body.data.event;
+    expect(await until('the edit settled', state, (e) => e?.syncState !== 'PENDING')).toEqual({
+      title: 'Final walkthrough',
+      syncState: 'SYNCED',
+    });
   });
 
-  test.each(['before', 'after'] as const)('a contact created with a failure of ours %s batchCreateContacts: SYNCED, and exactly once in Google', async (when) => {
-    await resetContacts(w, db(), AGENT);
-    const armed = failOnce('people', ['batchCreateContacts'], when);
-    const made = (await gql('mutation ($n: String!) { createContact(input: { givenName: $n }) { id syncState } }', { n: `Dee ${when}` })).body.data.createContact;
-    expect(armed()).toBe(false);
-    const state = async () => (await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: made.id })).body.data.contact;
-    await until('the contact SYNCED', state, (c) => c?.syncState === 'SYNCED');
-    const google = (await w.admin.request<{ names?: { givenName: string }[] }[]>('GET', `/users/${AGENT}/contacts`)).body.filter((p) => p.names?.[0]?.givenName === `Dee ${when}`);
-    expect(google).toHaveLength(1);
-  });
+  test.each(['before', 'after'] as const)(
+    'a contact created with a failure of ours %s batchCreateContacts: SYNCED, and exactly once in Google',
+    async (when) => {
+      await resetContacts(w, db(), AGENT);
+      const armed = failOnce('people', ['batchCreateContacts'], when);
+      const made = (
+        await gql('mutation ($n: String!) { createContact(input: { givenName: $n }) { id syncState } }', {
+          n: `Dee ${when}`,
+        })
+      ).body.data.createContact;
+      expect(armed()).toBe(false);
+      const state = async () =>
+        (await gql('query ($id: ID!) { contact(id: $id) { syncState syncError } }', { id: made.id })).body.data.contact;
+      await until('the contact SYNCED', state, (c) => c?.syncState === 'SYNCED');
+      const google = (
+        await w.admin.request<{ names?: { givenName: string }[] }[]>('GET', `/users/${AGENT}/contacts`)
+      ).body.filter((p) => p.names?.[0]?.givenName === `Dee ${when}`);
+      expect(google).toHaveLength(1);
+    },
+  );
 });

@@ -18,7 +18,15 @@ import { until } from '../support/wait';
 
 const TEST = new OutboxTopic('test', ['x', 'poison']);
 
-const FAST = { mutationWaitMs: 3000, pollMs: 20, lingerMs: 5, leaseMs: 2000, retryBaseMs: 10, retryMaxMs: 50, concurrency: 4 };
+const FAST = {
+  mutationWaitMs: 3000,
+  pollMs: 20,
+  lingerMs: 5,
+  leaseMs: 2000,
+  retryBaseMs: 10,
+  retryMaxMs: 50,
+  concurrency: 4,
+};
 
 test('backoff: exponential with jitter in [d/2, d], capped, and never shorter than Retry-After', () => {
   const s = { retryBaseMs: 100, retryMaxMs: 1000 };
@@ -64,9 +72,23 @@ class Recorder implements OutboxHandler {
       return [{ seq: rows[0].seq, result: 'retry', error: 'upstream 503', retryAfterMs: this.retryAfterMs }];
     }
     const batch = rows.slice(0, 7);
-    this.calls.push({ entityIds: batch.map((r) => r.entityId), startedAt, answeredAt: Date.now(), result: 'delivered' });
-    this.delivered.push({ worker: this.name, lane: lane.agentId, seqs: batch.map((r) => r.seq), entityIds: batch.map((r) => r.entityId) });
-    return batch.map((r) => (r.kind === 'poison' ? { seq: r.seq, result: 'failed' as const, error: 'refused' } : { seq: r.seq, result: 'done' as const }));
+    this.calls.push({
+      entityIds: batch.map((r) => r.entityId),
+      startedAt,
+      answeredAt: Date.now(),
+      result: 'delivered',
+    });
+    this.delivered.push({
+      worker: this.name,
+      lane: lane.agentId,
+      seqs: batch.map((r) => r.seq),
+      entityIds: batch.map((r) => r.entityId),
+    });
+    return batch.map((r) =>
+      r.kind === 'poison'
+        ? { seq: r.seq, result: 'failed' as const, error: 'refused' }
+        : { seq: r.seq, result: 'done' as const },
+    );
   }
 }
 
@@ -76,7 +98,10 @@ describeEachDb('outbox', (db) => {
   test('two processes share one database: every row delivered once, in order per lane, never two deliverers on a lane at once', async () => {
     // A second DataSource stands for a second gateway process (its own connections and lease owner).
     // SQLite: both on one database file (the suite's own database is in memory, private to one connection).
-    const config: DatabaseConfig = db().dialect === 'sqlite' ? { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'engage-outbox-')), 'db.sqlite') } : db().config;
+    const config: DatabaseConfig =
+      db().dialect === 'sqlite'
+        ? { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'engage-outbox-')), 'db.sqlite') }
+        : db().config;
     const ds1 = db().dialect === 'sqlite' ? await openDatabase(config) : db().ds;
     const ds2 = createDataSource(config);
     await ds2.initialize();
@@ -94,16 +119,37 @@ describeEachDb('outbox', (db) => {
     const w2 = new OutboxWorker(ds2, createLogger('silent'), FAST);
     w1.register(r1);
     w2.register(r2);
-    const lanes = Array.from({ length: 6 }, () => ({ topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() }));
+    const lanes = Array.from({ length: 6 }, () => ({
+      topic: 'test',
+      brokerageId: randomUUID(),
+      agentId: randomUUID(),
+    }));
     try {
       // Rows arrive while both workers run.
       w1.start();
       w2.start();
       for (let round = 0; round < 10; round++) {
-        await ds1.transaction((m) => Promise.all(lanes.map((lane) => TEST.write(m, lane, Array.from({ length: 3 }, (_, i) => ({ kind: 'x' as const, entityId: `${lane.agentId}:${round * 3 + i}` }))))));
+        await ds1.transaction((m) =>
+          Promise.all(
+            lanes.map((lane) =>
+              TEST.write(
+                m,
+                lane,
+                Array.from({ length: 3 }, (_, i) => ({
+                  kind: 'x' as const,
+                  entityId: `${lane.agentId}:${round * 3 + i}`,
+                })),
+              ),
+            ),
+          ),
+        );
         for (const lane of lanes) (round % 2 ? w1 : w2).kick(TEST, lane);
       }
-      await until('every row delivered', () => ds1.getRepository(OutboxRow).count(), (n) => n === 0);
+      await until(
+        'every row delivered',
+        () => ds1.getRepository(OutboxRow).count(),
+        (n) => n === 0,
+      );
     } finally {
       await w1.stop();
       await w2.stop();
@@ -113,7 +159,10 @@ describeEachDb('outbox', (db) => {
     const all = [...r1.delivered, ...r2.delivered];
     expect(r1.overlaps + r2.overlaps).toBe(0);
     for (const lane of lanes) {
-      const got = all.filter((d) => d.lane === lane.agentId).sort((a, b) => a.seqs[0] - b.seqs[0]).flatMap((d) => d.entityIds);
+      const got = all
+        .filter((d) => d.lane === lane.agentId)
+        .sort((a, b) => a.seqs[0] - b.seqs[0])
+        .flatMap((d) => d.entityIds);
       expect(got).toEqual(Array.from({ length: 30 }, (_, i) => `${lane.agentId}:${i}`)); // all, once, in order
     }
     expect(new Set(all.map((d) => d.worker))).toEqual(new Set(['p1', 'p2'])); // both really worked (the rendezvous above)
@@ -125,18 +174,36 @@ describeEachDb('outbox', (db) => {
     const w = new OutboxWorker(db().ds, createLogger('silent'), FAST);
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-    await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }, { kind: 'poison', entityId: 'b' }, { kind: 'x', entityId: 'c' }]));
+    await db().ds.transaction((m) =>
+      TEST.write(m, lane, [
+        { kind: 'x', entityId: 'a' },
+        { kind: 'poison', entityId: 'b' },
+        { kind: 'x', entityId: 'c' },
+      ]),
+    );
     w.start();
     w.kick(TEST, lane);
     try {
-      await until('every row settled', () => db().ds.getRepository(OutboxRow).count({ where: { status: 'PENDING' } }), (n) => n === 0);
+      await until(
+        'every row settled',
+        () =>
+          db()
+            .ds.getRepository(OutboxRow)
+            .count({ where: { status: 'PENDING' } }),
+        (n) => n === 0,
+      );
       // Two calls: the failed one, then one for all three rows; nothing of the lane went out between them.
-      expect(rec.calls.map((c) => [c.result, c.entityIds])).toEqual([['retry', ['a', 'b', 'c']], ['delivered', ['a', 'b', 'c']]]);
+      expect(rec.calls.map((c) => [c.result, c.entityIds])).toEqual([
+        ['retry', ['a', 'b', 'c']],
+        ['delivered', ['a', 'b', 'c']],
+      ]);
       // The retry waited out Retry-After (150 ms), not the far shorter backoff (≤ 50 ms here): a lower bound the
       // product's own wait guarantees (it delivers a row only once Date.now() has reached its nextAttemptAt).
       expect(rec.calls[1].startedAt - rec.calls[0].answeredAt).toBeGreaterThanOrEqual(150);
       const failed = await db().ds.getRepository(OutboxRow).find();
-      expect(failed.map((r) => [r.entityId, r.status, r.attempts, r.lastError])).toEqual([['b', 'FAILED', 1, 'refused']]);
+      expect(failed.map((r) => [r.entityId, r.status, r.attempts, r.lastError])).toEqual([
+        ['b', 'FAILED', 1, 'refused'],
+      ]);
     } finally {
       await w.stop();
     }
@@ -149,7 +216,13 @@ describeEachDb('outbox', (db) => {
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
     // A row written by a release that knows a kind this one does not (as a rollback would leave behind).
     const newer = new OutboxTopic('test', ['x', 'from-v2']);
-    await db().ds.transaction((m) => newer.write(m, lane, [{ kind: 'x', entityId: 'a' }, { kind: 'from-v2', entityId: 'b' }, { kind: 'x', entityId: 'c' }]));
+    await db().ds.transaction((m) =>
+      newer.write(m, lane, [
+        { kind: 'x', entityId: 'a' },
+        { kind: 'from-v2', entityId: 'b' },
+        { kind: 'x', entityId: 'c' },
+      ]),
+    );
     w.start();
     w.kick(TEST, lane);
     try {
@@ -157,9 +230,16 @@ describeEachDb('outbox', (db) => {
       await until('the unknown row tried twice', unknownRow, (r) => (r?.attempts ?? 0) >= 2);
       // The handler saw 'a' alone; never 'b', and not 'c', which waits behind it.
       expect(rec.calls.map((c) => c.entityIds)).toEqual([['a']]);
-      const left = await db().ds.getRepository(OutboxRow).find({ order: { seq: 'ASC' } });
-      expect(left.map((r) => [r.entityId, r.status])).toEqual([['b', 'PENDING'], ['c', 'PENDING']]);
-      expect(left[0].lastError).toBe('this release of the gateway does not deliver "from-v2" writes (test); a release that does will');
+      const left = await db()
+        .ds.getRepository(OutboxRow)
+        .find({ order: { seq: 'ASC' } });
+      expect(left.map((r) => [r.entityId, r.status])).toEqual([
+        ['b', 'PENDING'],
+        ['c', 'PENDING'],
+      ]);
+      expect(left[0].lastError).toBe(
+        'this release of the gateway does not deliver "from-v2" writes (test); a release that does will',
+      );
     } finally {
       await w.stop();
     }
@@ -170,19 +250,40 @@ describeEachDb('outbox', (db) => {
     rec.failNext = 1;
     rec.retryAfterMs = undefined; // the backoff alone: attempt 1 waits a random 500–1000 ms
     // No periodic poll during the test (the start-up one excepted): every read in the window below is the lane's own.
-    const w = new OutboxWorker(db().ds, createLogger('silent'), { ...FAST, pollMs: 600_000, retryBaseMs: 1000, retryMaxMs: 1000 });
+    const w = new OutboxWorker(db().ds, createLogger('silent'), {
+      ...FAST,
+      pollMs: 600_000,
+      retryBaseMs: 1000,
+      retryMaxMs: 1000,
+    });
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
     await db().ds.transaction((m) => TEST.write(m, lane, { kind: 'x', entityId: 'a' }));
     let reads = 0;
     const readings: Record<'retry' | 'start', number[]> = { retry: [], start: [] };
     rec.onCall = (event) => readings[event].push(reads);
-    db().ds.setOptions({ logging: ['query'], logger: { logQuery: (q: string) => { if (/FROM [`"]outbox[`"]/.test(q)) reads++; }, logQueryError: () => {}, logQuerySlow: () => {}, logSchemaBuild: () => {}, logMigration: () => {}, log: () => {} } });
+    db().ds.setOptions({
+      logging: ['query'],
+      logger: {
+        logQuery: (q: string) => {
+          if (/FROM [`"]outbox[`"]/.test(q)) reads++;
+        },
+        logQueryError: () => {},
+        logQuerySlow: () => {},
+        logSchemaBuild: () => {},
+        logMigration: () => {},
+        log: () => {},
+      },
+    });
     try {
       // No kick: the start-up poll finds the lane (its read is counted before the lane can run, so it falls before the
       // window), the first attempt fails, the retry comes after the backoff.
       w.start();
-      await until('the retry delivered the row', () => rec.delivered.length, (n) => n === 1); // (in memory: no read of ours in the window)
+      await until(
+        'the retry delivered the row',
+        () => rec.delivered.length,
+        (n) => n === 1,
+      ); // (in memory: no read of ours in the window)
       expect(rec.calls.map((c) => c.result)).toEqual(['retry', 'delivered']);
       // The window from the failure to the retry really spanned the backoff (≥ 500 ms: the product's own wait)…
       expect(rec.calls[1].startedAt - rec.calls[0].answeredAt).toBeGreaterThanOrEqual(500);

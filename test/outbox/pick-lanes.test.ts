@@ -15,7 +15,11 @@ interface Lane {
 }
 
 /** Lanes from a compact spec: "A1 B1 A2" is brokerage A's lane 1, B's lane 1, A's lane 2, in that due order. */
-const lanes = (spec: string): Lane[] => spec.split(' ').filter(Boolean).map((s, i) => ({ topic: 'contacts', brokerageId: s[0], agentId: s, dueAt: i }));
+const lanes = (spec: string): Lane[] =>
+  spec
+    .split(' ')
+    .filter(Boolean)
+    .map((s, i) => ({ topic: 'contacts', brokerageId: s[0], agentId: s, dueAt: i }));
 const names = (picked: Lane[]) => picked.map((l) => l.agentId).join(' ');
 
 describe('pickLanes', () => {
@@ -33,7 +37,7 @@ describe('pickLanes', () => {
     expect(names(pickLanes(lanes('A1 A2 A3 A4'), 2))).toBe('A1 A2');
   });
 
-  test('round by round: every brokerage\'s oldest, then every one\'s second, …, each round in the same brokerage order; a brokerage out of lanes drops out of the rounds', () => {
+  test("round by round: every brokerage's oldest, then every one's second, …, each round in the same brokerage order; a brokerage out of lanes drops out of the rounds", () => {
     // C2 became due before B2, but B's turn in a round comes before C's (B's oldest is older than C's).
     expect(names(pickLanes(lanes('A1 A2 A3 A4 B1 C1 C2 B2'), 100))).toBe('A1 B1 C1 A2 B2 C2 A3 A4');
   });
@@ -48,8 +52,18 @@ describe('pickLanes', () => {
   });
 
   test('one brokerage with 1,000 due lanes and 99 with one each: a poll of 100 takes one lane of every brokerage', () => {
-    const big = Array.from({ length: 1000 }, (_, i) => ({ topic: 't', brokerageId: 'big', agentId: `big-${i}`, dueAt: i }));
-    const small = Array.from({ length: 99 }, (_, i) => ({ topic: 't', brokerageId: `small-${i}`, agentId: `small-${i}`, dueAt: 1000 + i }));
+    const big = Array.from({ length: 1000 }, (_, i) => ({
+      topic: 't',
+      brokerageId: 'big',
+      agentId: `big-${i}`,
+      dueAt: i,
+    }));
+    const small = Array.from({ length: 99 }, (_, i) => ({
+      topic: 't',
+      brokerageId: `small-${i}`,
+      agentId: `small-${i}`,
+      dueAt: 1000 + i,
+    }));
     const picked = pickLanes([...big, ...small], 100);
     expect(picked).toHaveLength(100);
     expect(new Set(picked.map((l) => l.brokerageId)).size).toBe(100);
@@ -73,7 +87,7 @@ describe('pickLanes', () => {
     expect(due).toEqual(copy);
   });
 
-  test('brokerages are told apart by brokerageId only: the same agent id under two brokerages is two brokerages\' lanes', () => {
+  test("brokerages are told apart by brokerageId only: the same agent id under two brokerages is two brokerages' lanes", () => {
     const due = [
       { topic: 't', brokerageId: 'b1', agentId: 'same', dueAt: 0 },
       { topic: 't', brokerageId: 'b1', agentId: 'other', dueAt: 1 },

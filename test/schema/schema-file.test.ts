@@ -12,12 +12,26 @@ test(`${SCHEMA_FILE} is current (run \`npm run schema:emit\` after changing the 
 /** docs/architecture.md §4: the contract's operations. */
 const CONTRACT = {
   Query: ['me', 'contacts', 'contact', 'events', 'event', 'sentMail', 'mail', 'syncStatus', 'serviceAccount'],
-  Mutation: ['createContact', 'updateContact', 'deleteContact', 'syncContacts', 'createEvent', 'updateEvent', 'deleteEvent', 'sendMail', 'submitServiceAccountKey', 'verifyServiceAccount'],
+  Mutation: [
+    'createContact',
+    'updateContact',
+    'deleteContact',
+    'syncContacts',
+    'createEvent',
+    'updateEvent',
+    'deleteEvent',
+    'sendMail',
+    'submitServiceAccountKey',
+    'verifyServiceAccount',
+  ],
 };
 
 test('the schema exposes every operation of the contract', async () => {
   const schema = await buildGatewaySchema();
-  const have = { Query: Object.keys(schema.getQueryType()!.getFields()), Mutation: Object.keys(schema.getMutationType()!.getFields()) };
+  const have = {
+    Query: Object.keys(schema.getQueryType()!.getFields()),
+    Mutation: Object.keys(schema.getMutationType()!.getFields()),
+  };
   for (const type of ['Query', 'Mutation'] as const) {
     for (const op of CONTRACT[type]) expect([type, op, have[type].includes(op)]).toEqual([type, op, true]);
   }

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-export const CHROMIUM_INSTALL_HINT = 'apt-get update && apt-get install -y chromium';
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_INSTALL_HINT = 'apt-get update && apt-get install -y chromium';
 
-export const CHROMIUM_ARGS = [
+const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -26,11 +26,14 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-export type ChromiumAvailability = { ok: true } | { ok: false; why: string };
+type ChromiumAvailability = { ok: true } | { ok: false; why: string };
 
-export function chromiumAvailability(): ChromiumAvailability {
+function chromiumAvailability(): ChromiumAvailability {
   if (existsSync(CHROMIUM_PATH)) return { ok: true };
-  return { ok: false, why: `Chromium was not found at ${CHROMIUM_PATH} (set CHROMIUM_PATH, or install it with: ${CHROMIUM_INSTALL_HINT})` };
+  return {
+    ok: false,
+    why: `Chromium was not found at ${CHROMIUM_PATH} (set CHROMIUM_PATH, or install it with: ${CHROMIUM_INSTALL_HINT})`,
+  };
 }
 
 /**

@@ -5,8 +5,19 @@ import { ServiceAccountCredential } from '../../src/entities';
 import type { CredentialStatus } from '../../src/entities/service-account-credential.entity';
 
 /** Stores a (fake-content) key JSON for a brokerage the way the gateway does: envelope-encrypted. */
-export async function storeCredential(ds: DataSource, envelope: Envelope, brokerageId: string, o: { clientEmail: string; status?: CredentialStatus; keyJson?: string }): Promise<ServiceAccountCredential> {
-  const keyJson = o.keyJson ?? JSON.stringify({ type: 'service_account', client_email: o.clientEmail, private_key: `-----BEGIN PRIVATE KEY-----\n${randomUUID()}\n-----END PRIVATE KEY-----\n` });
+export async function storeCredential(
+  ds: DataSource,
+  envelope: Envelope,
+  brokerageId: string,
+  o: { clientEmail: string; status?: CredentialStatus; keyJson?: string },
+): Promise<ServiceAccountCredential> {
+  const keyJson =
+    o.keyJson ??
+    JSON.stringify({
+      type: 'service_account',
+      client_email: o.clientEmail,
+      private_key: `-----BEGIN PRIVATE KEY-----\n${randomUUID()}\n-----END PRIVATE KEY-----\n`,
+    });
   const sealed = envelope.encrypt(keyJson, { brokerageId, purpose: 'service-account-key' });
   const now = new Date();
   const row: ServiceAccountCredential = {

@@ -13,9 +13,9 @@ import { Agent, Brokerage } from '../../src/entities';
 import { createLogger, type Logger } from '../../src/logger';
 
 export const TEST_JWT_SECRET = randomBytes(32).toString('base64');
-export const TEST_KEK = `k1:${randomBytes(32).toString('base64')}`;
+const TEST_KEK = `k1:${randomBytes(32).toString('base64')}`;
 
-export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return {
     NODE_ENV: 'test',
     SANDBOX: 'false',
@@ -40,11 +40,17 @@ export interface TestGateway {
   services: Services;
   close(): Promise<void>;
   /** POST /graphql; returns status, parsed body and headers. */
-  gql<T = any>(query: string, opts?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> }): Promise<{ status: number; body: { data?: T; errors?: any[] }; headers: Headers }>;
+  gql<T = any>(
+    query: string,
+    opts?: { variables?: Record<string, unknown>; token?: string; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: { data?: T; errors?: any[] }; headers: Headers }>;
   token(email: string, opts?: { admin?: boolean; ttlSeconds?: number }): Promise<string>;
 }
 
-export async function startTestGateway(ds: DataSource, opts: { env?: Record<string, string | undefined>; log?: Logger; mutate?: (s: Services) => void; port?: number } = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  ds: DataSource,
+  opts: { env?: Record<string, string | undefined>; log?: Logger; mutate?: (s: Services) => void; port?: number } = {},
+): Promise<TestGateway> {
   const config = testConfig(opts.env);
   const log = opts.log ?? createLogger('silent');
   const { services, gateway } = await createApp(config, ds, log);
@@ -84,11 +90,22 @@ export async function startTestGateway(ds: DataSource, opts: { env?: Record<stri
 }
 
 /** A brokerage with its domain, plus optional pre-made agents. */
-export async function seedBrokerage(ds: DataSource, domain: string, agents: { email: string; role?: 'agent' | 'admin' }[] = []): Promise<Brokerage> {
+export async function seedBrokerage(
+  ds: DataSource,
+  domain: string,
+  agents: { email: string; role?: 'agent' | 'admin' }[] = [],
+): Promise<Brokerage> {
   const b: Brokerage = { id: randomUUID(), name: `Brokerage ${domain}`, domain, createdAt: new Date() };
   await ds.getRepository(Brokerage).insert(b);
   for (const a of agents) {
-    await ds.getRepository(Agent).insert({ id: randomUUID(), brokerageId: b.id, email: a.email, role: a.role ?? 'agent', createdAt: new Date(), lastSeenAt: null });
+    await ds.getRepository(Agent).insert({
+      id: randomUUID(),
+      brokerageId: b.id,
+      email: a.email,
+      role: a.role ?? 'agent',
+      createdAt: new Date(),
+      lastSeenAt: null,
+    });
   }
   return b;
 }

@@ -10,7 +10,9 @@ export default async function globalSetup(): Promise<void> {
   const mariadbd = findMariadbd();
   if (!mariadbd) {
     if (process.env.CI === 'true') {
-      throw new Error(`MariaDB is required on CI (CI=true) but mariadbd was not found. Install it with: ${MARIADB_INSTALL_HINT}`);
+      throw new Error(
+        `MariaDB is required on CI (CI=true) but mariadbd was not found. Install it with: ${MARIADB_INSTALL_HINT}`,
+      );
     }
     process.env.TEST_MARIADB_URL = '';
     return;

@@ -61,10 +61,19 @@ export async function startMariaDb(mariadbd: string): Promise<MariaDbInstance> {
   const tmp = join(dir, 'tmp');
   mkdirSync(tmp);
   const installDb = join(mariadbd, '..', '..', 'bin', 'mariadb-install-db');
-  execFileSync(existsSync(installDb) ? installDb : 'mariadb-install-db', [
-    '--no-defaults', `--datadir=${dataDir}`, '--user=root',
-    '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', `--tmpdir=${tmp}`,
-  ], { stdio: 'pipe' });
+  execFileSync(
+    existsSync(installDb) ? installDb : 'mariadb-install-db',
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      '--user=root',
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      '--skip-name-resolve',
+      `--tmpdir=${tmp}`,
+    ],
+    { stdio: 'pipe' },
+  );
   const port = await freePort();
   let server: Server;
   try {
@@ -105,14 +114,32 @@ interface Server {
 
 /** Starts mariadbd on the instance's data directory and port; resolves once it answers a query. */
 async function launch(mariadbd: string, dir: string, port: number): Promise<Server> {
-  const child: ChildProcess = spawn(mariadbd, [
-    '--no-defaults', '--user=root', `--datadir=${join(dir, 'data')}`, `--socket=${join(dir, 'mysqld.sock')}`, `--tmpdir=${join(dir, 'tmp')}`,
-    `--pid-file=${join(dir, 'mysqld.pid')}`, `--port=${port}`, '--bind-address=127.0.0.1',
-    '--skip-name-resolve', '--innodb-buffer-pool-size=64M', '--innodb-flush-log-at-trx-commit=2',
-    '--max-connections=500', `--log-error=${join(dir, 'error.log')}`,
-  ], { stdio: 'ignore', detached: false });
+  const child: ChildProcess = spawn(
+    mariadbd,
+    [
+      '--no-defaults',
+      '--user=root',
+      `--datadir=${join(dir, 'data')}`,
+      `--socket=${join(dir, 'mysqld.sock')}`,
+      `--tmpdir=${join(dir, 'tmp')}`,
+      `--pid-file=${join(dir, 'mysqld.pid')}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      '--skip-name-resolve',
+      '--innodb-buffer-pool-size=64M',
+      '--innodb-flush-log-at-trx-commit=2',
+      '--max-connections=500',
+      `--log-error=${join(dir, 'error.log')}`,
+    ],
+    { stdio: 'ignore', detached: false },
+  );
   let exited = false;
-  const gone = new Promise<void>((r) => child.once('exit', () => { exited = true; r(); }));
+  const gone = new Promise<void>((r) =>
+    child.once('exit', () => {
+      exited = true;
+      r();
+    }),
+  );
 
   // Ready when a TCP connection as root answers a query.
   const deadline = Date.now() + 30_000;

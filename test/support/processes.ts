@@ -88,7 +88,10 @@ export async function processBench(dialect: Dialect, env: Record<string, string>
 
 /** Starts one; resolves with its URL once it printed it. */
 export function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`gateway did not start:\n${out}`)), 20_000);
@@ -107,7 +110,10 @@ export function startGatewayProcess(env: Record<string, string>): Promise<Gatewa
 }
 
 /** Stops the process (a no-op when it has exited already) and waits for its exit; resolves to its exit code. */
-export async function stopGatewayProcess(g: { child: ChildProcess }, signal: 'SIGKILL' | 'SIGTERM'): Promise<number | null> {
+export async function stopGatewayProcess(
+  g: { child: ChildProcess },
+  signal: 'SIGKILL' | 'SIGTERM',
+): Promise<number | null> {
   if (g.child.exitCode !== null || g.child.signalCode !== null) return g.child.exitCode;
   const exited = new Promise<number | null>((r) => g.child.once('exit', (code) => r(code)));
   g.child.kill(signal);
@@ -116,7 +122,11 @@ export async function stopGatewayProcess(g: { child: ChildProcess }, signal: 'SI
 
 /** POST /graphql at `url`; the parsed body. */
 export async function gqlAt(url: string, query: string, token: string, variables?: unknown): Promise<any> {
-  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-forwarded-proto': 'https' }, body: JSON.stringify({ query, variables }) });
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-forwarded-proto': 'https' },
+    body: JSON.stringify({ query, variables }),
+  });
   return res.json();
 }
 
@@ -124,12 +134,25 @@ export async function gqlAt(url: string, query: string, token: string, variables
  * A brokerage in the shared database whose admin submits its key through the running gateway `url`; returns a
  * caller token per user. `users[0]` is the key's test user.
  */
-export async function onboardThrough(admin: EmulatorAdmin, env: Record<string, string>, ds: DataSource, url: string, domain: string, users: string[]): Promise<Record<string, string>> {
+export async function onboardThrough(
+  admin: EmulatorAdmin,
+  env: Record<string, string>,
+  ds: DataSource,
+  url: string,
+  domain: string,
+  users: string[],
+): Promise<Record<string, string>> {
   const boss = `boss@${domain}`;
   const tenant = await admin.tenant(domain, [...users, boss], [...GUIDE_SCOPES]);
   const auth = loadConfig(env).auth;
   await seedBrokerage(ds, domain, [{ email: boss, role: 'admin' }]);
-  const sub = await gqlAt(url, 'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }', await signSandboxToken(auth, boss, { admin: true }), { k: JSON.stringify(tenant.key), e: users[0] });
-  if (sub.data?.submitServiceAccountKey?.status !== 'VERIFIED') throw new Error(`onboarding ${domain}: ${JSON.stringify(sub)}`);
+  const sub = await gqlAt(
+    url,
+    'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status } }',
+    await signSandboxToken(auth, boss, { admin: true }),
+    { k: JSON.stringify(tenant.key), e: users[0] },
+  );
+  if (sub.data?.submitServiceAccountKey?.status !== 'VERIFIED')
+    throw new Error(`onboarding ${domain}: ${JSON.stringify(sub)}`);
   return Object.fromEntries(await Promise.all(users.map(async (u) => [u, await signSandboxToken(auth, u)] as const)));
 }

@@ -12,7 +12,9 @@ class SummaryReporter {
     for (const file of results.testResults) {
       for (const t of file.testResults) {
         if (t.status === 'pending' && t.ancestorTitles.some((a) => a.startsWith('[mariadb]'))) {
-          skippedMaria.add(`${file.testFilePath.replace(process.cwd() + '/', '')} › ${t.ancestorTitles.find((a) => a.startsWith('[mariadb]'))}`);
+          skippedMaria.add(
+            `${file.testFilePath.replace(process.cwd() + '/', '')} › ${t.ancestorTitles.find((a) => a.startsWith('[mariadb]'))}`,
+          );
         }
       }
     }
@@ -25,7 +27,10 @@ class SummaryReporter {
       out.push(`!! Install MariaDB with:  ${INSTALL}`, '!! (On CI, CI=true, a missing MariaDB fails the run.)', bar);
     }
     const failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
-    out.push('', `jest: ${results.numPassedTests} passed, ${failed} failed, ${results.numPendingTests + results.numTodoTests} skipped`);
+    out.push(
+      '',
+      `jest: ${results.numPassedTests} passed, ${failed} failed, ${results.numPendingTests + results.numTodoTests} skipped`,
+    );
     process.stdout.write(out.join('\n') + '\n');
   }
 }

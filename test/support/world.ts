@@ -32,19 +32,37 @@ export const FAST_OUTBOX_ENV = {
   CONTACTS_FRESHNESS_SECONDS: '3600',
 };
 
-export async function startWorld(db: TestDb, opts: { domain?: string; users?: string[]; env?: Record<string, string | undefined>; emu?: RunningEmulator; port?: number; log?: Logger } = {}): Promise<World> {
+export async function startWorld(
+  db: TestDb,
+  opts: {
+    domain?: string;
+    users?: string[];
+    env?: Record<string, string | undefined>;
+    emu?: RunningEmulator;
+    port?: number;
+    log?: Logger;
+  } = {},
+): Promise<World> {
   const domain = opts.domain ?? 'alpha.test';
   const users = opts.users ?? [`agent@${domain}`, `other@${domain}`, `boss@${domain}`];
   const emu = opts.emu ?? (await startEmulator());
   const admin = new EmulatorAdmin(emu.url);
   const tenant = await admin.tenant(domain, users, [...GUIDE_SCOPES]);
   const brokerage = await seedBrokerage(db.ds, domain, [{ email: `boss@${domain}`, role: 'admin' }]);
-  const gw = await startTestGateway(db.ds, { env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, ...opts.env }, port: opts.port, log: opts.log });
-  const res = await gw.gql('mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status checks { name ok message } } }', {
-    token: await gw.token(`boss@${domain}`, { admin: true }),
-    variables: { k: JSON.stringify(tenant.key), e: users[0] },
+  const gw = await startTestGateway(db.ds, {
+    env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token`, ...FAST_OUTBOX_ENV, ...opts.env },
+    port: opts.port,
+    log: opts.log,
   });
-  if (res.body.data?.submitServiceAccountKey?.status !== 'VERIFIED') throw new Error(`world: key did not verify: ${JSON.stringify(res.body)}`);
+  const res = await gw.gql(
+    'mutation ($k: String!, $e: String!) { submitServiceAccountKey(keyJson: $k, testEmail: $e) { status checks { name ok message } } }',
+    {
+      token: await gw.token(`boss@${domain}`, { admin: true }),
+      variables: { k: JSON.stringify(tenant.key), e: users[0] },
+    },
+  );
+  if (res.body.data?.submitServiceAccountKey?.status !== 'VERIFIED')
+    throw new Error(`world: key did not verify: ${JSON.stringify(res.body)}`);
   await admin.clearRequests();
   return {
     emu,
@@ -64,15 +82,35 @@ export async function startWorld(db: TestDb, opts: { domain?: string; users?: st
 
 /** Waits until the outbox holds nothing left to deliver (rows refused for good stay, FAILED). */
 export function deliveryDone(db: TestDb): Promise<number> {
-  return until('nothing left to deliver', async () => Number((await db.ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n), (n) => n === 0);
+  return until(
+    'nothing left to deliver',
+    async () => Number((await db.ds.query("SELECT COUNT(*) AS n FROM outbox WHERE status <> 'FAILED'"))[0].n),
+    (n) => n === 0,
+  );
 }
 
-/** Empties the contact mirror, the outbox and the agent's Google contacts and labels: each contacts test starts from nothing. */
+/**
+ * Empties the contact mirror, the outbox and the agent's Google contacts and labels: each contacts test starts from
+ * nothing.
+ */
 export async function resetContacts(w: World, db: TestDb, email: string): Promise<void> {
-  for (const t of ['outbox', 'contact_email', 'contact_label_member', 'contact_label', 'contact', 'contact_sync', 'contact_tombstone', 'idempotency_key']) await db.ds.query(`DELETE FROM ${t}`);
+  for (const t of [
+    'outbox',
+    'contact_email',
+    'contact_label_member',
+    'contact_label',
+    'contact',
+    'contact_sync',
+    'contact_tombstone',
+    'idempotency_key',
+  ])
+    await db.ds.query(`DELETE FROM ${t}`);
   const r = await w.admin.request('DELETE', `/users/${email}/contacts`);
   if (r.status !== 200) throw new Error(`resetContacts: the emulator answered ${r.status}: ${JSON.stringify(r.body)}`);
-  for (const g of (await w.admin.request<{ groupType: string; resourceName: string }[]>('GET', `/users/${email}/contactGroups`)).body) {
-    if (g.groupType === 'USER_CONTACT_GROUP') await w.admin.request('DELETE', `/users/${email}/contactGroups/${g.resourceName.replace('contactGroups/', '')}`);
+  for (const g of (
+    await w.admin.request<{ groupType: string; resourceName: string }[]>('GET', `/users/${email}/contactGroups`)
+  ).body) {
+    if (g.groupType === 'USER_CONTACT_GROUP')
+      await w.admin.request('DELETE', `/users/${email}/contactGroups/${g.resourceName.replace('contactGroups/', '')}`);
   }
 }

@@ -12,23 +12,31 @@ import { createGraphiQLFetcher, type Fetcher } from '@graphiql/toolkit';
 
 type Headers = Record<string, unknown>;
 
-export const NO_TOKEN_MESSAGE =
+const NO_TOKEN_MESSAGE =
   'No token yet: paste {"Authorization": "Bearer <token>"} into the Headers tab below the operation; the schema (docs, completion) then loads by itself.';
 
 let provideHeaders!: (read: () => Headers | undefined) => void;
 /** Resolves, once the headers editor exists, to a function reading its headers (undefined: empty or not JSON). */
-export const editorHeaders = new Promise<() => Headers | undefined>((resolve) => (provideHeaders = resolve));
+const editorHeaders = new Promise<() => Headers | undefined>((resolve) => (provideHeaders = resolve));
 export function headersEditorReady(read: () => Headers | undefined): void {
   provideHeaders(read);
 }
 
 export function hasAuthorization(headers: Headers | undefined): boolean {
-  return !!headers && Object.entries(headers).some(([name, value]) => name.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '');
+  return (
+    !!headers &&
+    Object.entries(headers).some(
+      ([name, value]) => name.toLowerCase() === 'authorization' && typeof value === 'string' && value.trim() !== '',
+    )
+  );
 }
 
 export function createFetcher(endpoint: string): Fetcher {
   // Plain POST with JSON: the gateway serves no @defer/@stream and no subscriptions over websockets.
-  const http = createGraphiQLFetcher({ url: new URL(endpoint, window.location.origin).href, enableIncrementalDelivery: false });
+  const http = createGraphiQLFetcher({
+    url: new URL(endpoint, window.location.origin).href,
+    enableIncrementalDelivery: false,
+  });
   return (params, opts) => {
     if (params.operationName !== 'IntrospectionQuery') return http(params, opts);
     return (async () => {

@@ -37,7 +37,9 @@ function refreshExpiredTokens(pageHeaders: string | null): void {
     if (!key?.startsWith('graphiql:')) continue;
     const value = localStorage.getItem(key);
     if (!value) continue;
-    const updated = value.replace(/Bearer\s+([\w-]+\.[\w-]+\.[\w-]+)/g, (whole, jwt: string) => (expired(jwt) ? `Bearer ${fresh}` : whole));
+    const updated = value.replace(/Bearer\s+([\w-]+\.[\w-]+\.[\w-]+)/g, (whole, jwt: string) =>
+      expired(jwt) ? `Bearer ${fresh}` : whole,
+    );
     if (updated !== value) localStorage.setItem(key, updated);
   }
 }

@@ -15,7 +15,8 @@ export function readSettings(): ExplorerSettings {
   const el = document.getElementById('explorer-settings');
   if (!el?.textContent) throw new Error('explorer: the page has no settings block (#explorer-settings)');
   const raw = JSON.parse(el.textContent) as Partial<ExplorerSettings>;
-  if (typeof raw.endpoint !== 'string' || !raw.endpoint.startsWith('/')) throw new Error('explorer: settings.endpoint must be a same-origin path');
+  if (typeof raw.endpoint !== 'string' || !raw.endpoint.startsWith('/'))
+    throw new Error('explorer: settings.endpoint must be a same-origin path');
   return {
     endpoint: raw.endpoint,
     defaultHeaders: typeof raw.defaultHeaders === 'string' ? raw.defaultHeaders : null,

@@ -2,7 +2,8 @@
  * Google Calendar API v3, the part the gateway uses, on each user's primary calendar:
  * events.list | get | insert | patch | update | delete | instances | watch and channels.stop.
  * Reference: https://developers.google.com/workspace/calendar/api/v3/reference/events ; wire facts in
- * docs/google-behaviour.md §3; the parts live in ./calendar/ (time, recurrence, events, list, channels, settings, errors).
+ * docs/google-behaviour.md §3; the parts live in ./calendar/ (time, recurrence, events, list, channels, settings,
+ * errors).
  *
  * Calendars: `primary` and the user's own address name the token user's primary calendar; any other id is
  * 404 notFound (the emulator has no secondary or shared calendars).
@@ -22,11 +23,29 @@
 import { GoogleApiError } from './errors';
 import type { AdminRequest, ApiCall, ApiRegistry, ApiResponse } from './registry';
 import type { EmulatorState, EmulatorUser } from './state';
-import { describeChannels, notifyChange, openChannel, renderChannel, stopChannel, type WatchRequest } from './calendar/channels';
+import {
+  describeChannels,
+  notifyChange,
+  openChannel,
+  renderChannel,
+  stopChannel,
+  type WatchRequest,
+} from './calendar/channels';
 import { calendarError } from './calendar/errors';
 import {
-  EVENT_ID_PATTERN, buildEvent, calendarOf, calendarZone, commit, findEvent, isSeries, newEventId, onCalendarChange,
-  renderEvent, type CalendarData, type StoredEvent, type WriteMode,
+  EVENT_ID_PATTERN,
+  buildEvent,
+  calendarOf,
+  calendarZone,
+  commit,
+  findEvent,
+  isSeries,
+  newEventId,
+  onCalendarChange,
+  renderEvent,
+  type CalendarData,
+  type StoredEvent,
+  type WriteMode,
 } from './calendar/events';
 import { listEvents, listInstances, responseZone } from './calendar/list';
 import { calendarSettings, setCalendarSettings } from './calendar/module-data';
@@ -36,7 +55,8 @@ import { isValidZone } from './calendar/time';
 /**
  * Calendar API per-user rate limit: 600 requests per minute per user per project (sliding window), for projects
  * created since 2026-05-01 (https://developers.google.com/workspace/calendar/api/guides/quota,
- * docs/google-behaviour.md §3.2). Configurable with settings.quotas['calendar.requests'] ({limitPerMinute, errorStatus}).
+ * docs/google-behaviour.md §3.2). Configurable with settings.quotas['calendar.requests'] ({limitPerMinute,
+ * errorStatus}).
  */
 export const CALENDAR_REQUESTS_PER_USER_PER_MINUTE = 600;
 export const CALENDAR_QUOTA_BUCKET = 'calendar.requests';
@@ -70,20 +90,43 @@ const EVENT = `${EVENTS}/(?<eventId>[^/]+)`;
 
 export function register(registry: ApiRegistry, state: EmulatorState): void {
   registry.defineQuotaBucket({
-    id: CALENDAR_QUOTA_BUCKET, api: 'calendar', defaultLimitPerMinute: CALENDAR_REQUESTS_PER_USER_PER_MINUTE,
+    id: CALENDAR_QUOTA_BUCKET,
+    api: 'calendar',
+    defaultLimitPerMinute: CALENDAR_REQUESTS_PER_USER_PER_MINUTE,
     // Default 403 usageLimits/userRateLimitExceeded: the Calendar errors guide lists it first for per-user limits;
     // settings.quotas['calendar.requests'].errorStatus = 429 switches to the other answer Google gives.
     defaultErrorStatus: 403,
-    metric: 'Queries', limitName: 'Queries per minute per user', metricId: 'calendar-json.googleapis.com/default',
-    limitId: 'defaultPerMinutePerUser', legacyReason: 'userRateLimitExceeded',
+    metric: 'Queries',
+    limitName: 'Queries per minute per user',
+    metricId: 'calendar-json.googleapis.com/default',
+    limitId: 'defaultPerMinutePerUser',
+    legacyReason: 'userRateLimitExceeded',
     source: 'https://developers.google.com/workspace/calendar/api/guides/quota',
   });
   const quota = { bucket: CALENDAR_QUOTA_BUCKET, cost: 1 };
-  const method = (id: string, rpc: string, httpMethod: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, scopes: string[], handler: (call: ApiCall) => ApiResponse) =>
-    registry.register({ api: 'calendar', id, rpcMethod: `calendar.v3.${rpc}`, httpMethod, path: new RegExp(`${path}$`), scopes, quota, handler });
+  const method = (
+    id: string,
+    rpc: string,
+    httpMethod: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    scopes: string[],
+    handler: (call: ApiCall) => ApiResponse,
+  ) =>
+    registry.register({
+      api: 'calendar',
+      id,
+      rpcMethod: `calendar.v3.${rpc}`,
+      httpMethod,
+      path: new RegExp(`${path}$`),
+      scopes,
+      quota,
+      handler,
+    });
 
   method('calendar.events.watch', 'Events.Watch', 'POST', `${EVENTS}/watch`, SCOPES.read, watch);
-  method('calendar.events.list', 'Events.List', 'GET', EVENTS, SCOPES.read, (call) => listEvents(call, openCalendar(call)));
+  method('calendar.events.list', 'Events.List', 'GET', EVENTS, SCOPES.read, (call) =>
+    listEvents(call, openCalendar(call)),
+  );
   method('calendar.events.insert', 'Events.Insert', 'POST', EVENTS, SCOPES.write, insert);
   method('calendar.events.instances', 'Events.Instances', 'GET', `${EVENT}/instances`, SCOPES.read, instances);
   method('calendar.events.get', 'Events.Get', 'GET', EVENT, SCOPES.read, get);
@@ -109,14 +152,20 @@ function openCalendar(call: ApiCall): CalendarData {
 
 function checkSendUpdates(call: ApiCall): void {
   const v = call.query.get('sendUpdates');
-  if (v !== null && !SEND_UPDATES.includes(v)) throw calendarError.invalid(`Invalid value '${v}' for sendUpdates: expected all, externalOnly or none.`, 'sendUpdates');
+  if (v !== null && !SEND_UPDATES.includes(v))
+    throw calendarError.invalid(
+      `Invalid value '${v}' for sendUpdates: expected all, externalOnly or none.`,
+      'sendUpdates',
+    );
 }
 
 /** `If-Match: <etag>` (or `*`) must name the current version; otherwise 412 conditionNotMet (errors guide). */
 function checkIfMatch(call: ApiCall, ev: StoredEvent): void {
   const h = call.headers['if-match'];
   if (h === undefined) return;
-  const tags = String(h).split(',').map((t) => t.trim());
+  const tags = String(h)
+    .split(',')
+    .map((t) => t.trim());
   if (!tags.includes('*') && !tags.includes(ev.etag)) throw calendarError.conditionNotMet();
 }
 
@@ -131,7 +180,13 @@ function get(call: ApiCall): ApiResponse {
   if (!ev) throw calendarError.notFound();
   // "Get specific versions of resources": If-None-Match with the current etag → 304 Not Modified, no body.
   const inm = call.headers['if-none-match'];
-  if (inm !== undefined && String(inm).split(',').map((t) => t.trim()).includes(ev.etag)) {
+  if (
+    inm !== undefined &&
+    String(inm)
+      .split(',')
+      .map((t) => t.trim())
+      .includes(ev.etag)
+  ) {
     return { status: 304, headers: { ETag: ev.etag } };
   }
   // "The get method always returns them" (cancelled events, v3.d.ts status).
@@ -144,10 +199,15 @@ function insertEvent(state: EmulatorState, cal: CalendarData, body: Record<strin
   if (body.id !== undefined && body.id !== null && body.id !== '') {
     // Both id and iCalUID given is refused with the same 400 [obs melgarafael/DeskcommCRM#467]: "only one of
     // them should be supplied at event creation time" (Event resource, iCalUID).
-    if (typeof body.id !== 'string' || !EVENT_ID_PATTERN.test(body.id) || (body.iCalUID !== undefined && body.iCalUID !== null)) {
+    if (
+      typeof body.id !== 'string' ||
+      !EVENT_ID_PATTERN.test(body.id) ||
+      (body.iCalUID !== undefined && body.iCalUID !== null)
+    ) {
       throw calendarError.invalid('Invalid resource id value.');
     }
-    // A deleted event keeps its id: inserting it again is still a duplicate [obs googleapis/google-api-ruby-client#1811].
+    // A deleted event keeps its id: inserting it again is still a duplicate [obs
+    // googleapis/google-api-ruby-client#1811].
     if (cal.events.has(body.id)) throw calendarError.duplicate();
     id = body.id;
   } else {
@@ -171,7 +231,13 @@ function existing(state: EmulatorState, cal: CalendarData, id: string): StoredEv
   return ev;
 }
 
-function applyWrite(state: EmulatorState, cal: CalendarData, current: StoredEvent, body: Record<string, unknown>, mode: WriteMode): StoredEvent {
+function applyWrite(
+  state: EmulatorState,
+  cal: CalendarData,
+  current: StoredEvent,
+  body: Record<string, unknown>,
+  mode: WriteMode,
+): StoredEvent {
   return commit(state, cal, buildEvent(state, cal, body, mode, current, current.id));
 }
 
@@ -189,7 +255,8 @@ function deleteEvent(state: EmulatorState, cal: CalendarData, current: StoredEve
   commit(state, cal, { ...current, status: 'cancelled' });
   if (isSeries(current)) {
     for (const ev of [...cal.events.values()]) {
-      if (ev.recurringEventId === current.id && ev.status !== 'cancelled') commit(state, cal, { ...ev, status: 'cancelled' });
+      if (ev.recurringEventId === current.id && ev.status !== 'cancelled')
+        commit(state, cal, { ...ev, status: 'cancelled' });
     }
   }
 }
@@ -214,7 +281,13 @@ function instances(call: ApiCall): ApiResponse {
 
 function watch(call: ApiCall): ApiResponse {
   const cal = openCalendar(call);
-  const channel = openChannel(call.state, cal.owner, call.token.projectNumber, call.params.calendarId, call.jsonObject() as WatchRequest);
+  const channel = openChannel(
+    call.state,
+    cal.owner,
+    call.token.projectNumber,
+    call.params.calendarId,
+    call.jsonObject() as WatchRequest,
+  );
   return { body: renderChannel(channel) };
 }
 
@@ -227,7 +300,10 @@ function adminUser(state: EmulatorState, email: string): EmulatorUser {
 }
 
 class AdminFailure extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -240,7 +316,10 @@ function admin(fn: (req: AdminRequest) => ApiResponse) {
     } catch (e) {
       if (e instanceof AdminFailure) return { status: e.status, body: { error: e.message } };
       if (e instanceof GoogleApiError) {
-        return { status: e.httpStatus, body: { error: e.body.error.message, reason: e.body.error.errors?.[0]?.reason } };
+        return {
+          status: e.httpStatus,
+          body: { error: e.body.error.message, reason: e.body.error.errors?.[0]?.reason },
+        };
       }
       throw e;
     }
@@ -255,11 +334,13 @@ function adminBody(body: unknown): Record<string, unknown> {
 }
 
 function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void {
-  const render = (cal: CalendarData, ev: StoredEvent) => renderEvent(ev, { owner: cal.owner, zone: calendarZone(state, cal) });
+  const render = (cal: CalendarData, ev: StoredEvent) =>
+    renderEvent(ev, { owner: cal.owner, zone: calendarZone(state, cal) });
   const userCalendar = (email: string) => calendarOf(state, adminUser(state, email));
 
   registry.addAdminRoute({
-    httpMethod: 'POST', path: /^\/users\/(?<email>[^/]+)\/events$/,
+    httpMethod: 'POST',
+    path: /^\/users\/(?<email>[^/]+)\/events$/,
     handler: admin(({ params, body }) => {
       const cal = userCalendar(params.email);
       // One Event, or an array of them (seeding a month of 1,000 events in one call, like the contacts route).
@@ -268,21 +349,24 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
     }),
   });
   registry.addAdminRoute({
-    httpMethod: 'GET', path: /^\/users\/(?<email>[^/]+)\/events$/,
+    httpMethod: 'GET',
+    path: /^\/users\/(?<email>[^/]+)\/events$/,
     handler: admin(({ params }) => {
       const cal = userCalendar(params.email);
       return { body: [...cal.events.values()].map((ev) => render(cal, ev)) };
     }),
   });
   registry.addAdminRoute({
-    httpMethod: 'PATCH', path: /^\/users\/(?<email>[^/]+)\/events\/(?<id>[^/]+)$/,
+    httpMethod: 'PATCH',
+    path: /^\/users\/(?<email>[^/]+)\/events\/(?<id>[^/]+)$/,
     handler: admin(({ params, body }) => {
       const cal = userCalendar(params.email);
       return { body: render(cal, applyWrite(state, cal, existing(state, cal, params.id), adminBody(body), 'patch')) };
     }),
   });
   registry.addAdminRoute({
-    httpMethod: 'DELETE', path: /^\/users\/(?<email>[^/]+)\/events\/(?<id>[^/]+)$/,
+    httpMethod: 'DELETE',
+    path: /^\/users\/(?<email>[^/]+)\/events\/(?<id>[^/]+)$/,
     handler: admin(({ params }) => {
       const cal = userCalendar(params.email);
       deleteEvent(state, cal, existing(state, cal, params.id));
@@ -290,17 +374,23 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
     }),
   });
   registry.addAdminRoute({
-    httpMethod: 'PUT', path: /^\/users\/(?<email>[^/]+)\/calendar$/,
+    httpMethod: 'PUT',
+    path: /^\/users\/(?<email>[^/]+)\/calendar$/,
     handler: admin(({ params, body }) => {
       const cal = userCalendar(params.email);
       const tz = adminBody(body).timeZone;
-      if (typeof tz !== 'string' || !isValidZone(tz)) throw new AdminFailure(400, `timeZone must be an IANA time zone such as "America/New_York", got ${JSON.stringify(tz)}`);
+      if (typeof tz !== 'string' || !isValidZone(tz))
+        throw new AdminFailure(
+          400,
+          `timeZone must be an IANA time zone such as "America/New_York", got ${JSON.stringify(tz)}`,
+        );
       cal.timeZone = tz;
       return { body: { email: cal.owner, timeZone: tz } };
     }),
   });
   registry.addAdminRoute({
-    httpMethod: 'POST', path: /^\/users\/(?<email>[^/]+)\/calendar\/invalidate-sync-tokens$/,
+    httpMethod: 'POST',
+    path: /^\/users\/(?<email>[^/]+)\/calendar\/invalidate-sync-tokens$/,
     handler: admin(({ params }) => {
       const cal = userCalendar(params.email);
       const n = cal.syncTokens.size;
@@ -308,9 +398,14 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
       return { body: { email: cal.owner, invalidated: n } };
     }),
   });
-  registry.addAdminRoute({ httpMethod: 'GET', path: /^\/calendar\/settings$/, handler: () => ({ body: calendarSettings(state) }) });
   registry.addAdminRoute({
-    httpMethod: 'PUT', path: /^\/calendar\/settings$/,
+    httpMethod: 'GET',
+    path: /^\/calendar\/settings$/,
+    handler: () => ({ body: calendarSettings(state) }),
+  });
+  registry.addAdminRoute({
+    httpMethod: 'PUT',
+    path: /^\/calendar\/settings$/,
     handler: admin(({ body }) => {
       try {
         setCalendarSettings(state, applyCalendarSettings(calendarSettings(state), body));
@@ -320,5 +415,9 @@ function registerAdminRoutes(registry: ApiRegistry, state: EmulatorState): void 
       return { body: calendarSettings(state) };
     }),
   });
-  registry.addAdminRoute({ httpMethod: 'GET', path: /^\/calendar\/channels$/, handler: () => ({ body: describeChannels(state) }) });
+  registry.addAdminRoute({
+    httpMethod: 'GET',
+    path: /^\/calendar\/channels$/,
+    handler: () => ({ body: describeChannels(state) }),
+  });
 }

@@ -80,7 +80,11 @@ export function apiError(api: ApiName, spec: ApiErrorSpec): GoogleApiError {
   const withLegacy = spec.legacyErrors ?? API_INFO[api].legacyErrors;
   const body: GoogleErrorBody = { error: { code: spec.code, message: spec.message, status: spec.status } };
   if (withLegacy) {
-    const item: LegacyErrorItem = { message: spec.legacyMessage ?? spec.message, domain: spec.domain ?? 'global', reason: spec.reason };
+    const item: LegacyErrorItem = {
+      message: spec.legacyMessage ?? spec.message,
+      domain: spec.domain ?? 'global',
+      reason: spec.reason,
+    };
     if (spec.location) item.location = spec.location;
     if (spec.locationType) item.locationType = spec.locationType;
     if (spec.extendedHelp) item.extendedHelp = spec.extendedHelp;
@@ -98,7 +102,8 @@ export function errorInfo(reason: string, domain: string, metadata?: Record<stri
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// 401: docs/google-behaviour.md §5.1 [obs]. Gmail/Calendar add the legacy item; "Login Required." / reason `required` for a
+// 401: docs/google-behaviour.md §5.1 [obs]. Gmail/Calendar add the legacy item; "Login Required." / reason `required`
+// for a
 // missing credential, "Invalid Credentials" / `authError` for a bad or expired one.
 
 export const WWW_AUTHENTICATE_REALM = 'Bearer realm="https://accounts.google.com/"';
@@ -113,15 +118,25 @@ export function unauthenticated(api: ApiName, kind: UnauthenticatedKind, rpcMeth
   const meta = { service: API_INFO[api].service, method: rpcMethod };
   if (kind === 'missing') {
     return apiError(api, {
-      code: 401, status: 'UNAUTHENTICATED', message: MISSING_CREDENTIAL_MESSAGE,
-      reason: 'required', legacyMessage: 'Login Required.', location: 'Authorization', locationType: 'header',
+      code: 401,
+      status: 'UNAUTHENTICATED',
+      message: MISSING_CREDENTIAL_MESSAGE,
+      reason: 'required',
+      legacyMessage: 'Login Required.',
+      location: 'Authorization',
+      locationType: 'header',
       details: [errorInfo('CREDENTIALS_MISSING', 'googleapis.com', meta)],
       headers: { 'WWW-Authenticate': WWW_AUTHENTICATE_REALM },
     });
   }
   return apiError(api, {
-    code: 401, status: 'UNAUTHENTICATED', message: INVALID_CREDENTIAL_MESSAGE,
-    reason: 'authError', legacyMessage: 'Invalid Credentials', location: 'Authorization', locationType: 'header',
+    code: 401,
+    status: 'UNAUTHENTICATED',
+    message: INVALID_CREDENTIAL_MESSAGE,
+    reason: 'authError',
+    legacyMessage: 'Invalid Credentials',
+    location: 'Authorization',
+    locationType: 'header',
     // [?] Google adds ACCESS_TOKEN_EXPIRED for an expired token; for an unknown token we send no detail.
     details: kind === 'expired' ? [errorInfo('ACCESS_TOKEN_EXPIRED', 'googleapis.com', meta)] : undefined,
     headers: { 'WWW-Authenticate': `${WWW_AUTHENTICATE_REALM}, error="invalid_token"` },
@@ -131,16 +146,26 @@ export function unauthenticated(api: ApiName, kind: UnauthenticatedKind, rpcMeth
 /** 403 insufficient scope: docs/google-behaviour.md §5.1 [obs Analog#296 et al.]. */
 export function insufficientScope(api: ApiName, rpcMethod: string, acceptedScopes: readonly string[]): GoogleApiError {
   return apiError(api, {
-    code: 403, status: 'PERMISSION_DENIED', message: 'Request had insufficient authentication scopes.',
-    reason: 'insufficientPermissions', legacyMessage: 'Insufficient Permission',
-    details: [errorInfo('ACCESS_TOKEN_SCOPE_INSUFFICIENT', 'googleapis.com', { service: API_INFO[api].service, method: rpcMethod })],
+    code: 403,
+    status: 'PERMISSION_DENIED',
+    message: 'Request had insufficient authentication scopes.',
+    reason: 'insufficientPermissions',
+    legacyMessage: 'Insufficient Permission',
+    details: [
+      errorInfo('ACCESS_TOKEN_SCOPE_INSUFFICIENT', 'googleapis.com', {
+        service: API_INFO[api].service,
+        method: rpcMethod,
+      }),
+    ],
     headers: {
       'WWW-Authenticate': `${WWW_AUTHENTICATE_REALM}, error="insufficient_scope", scope="${acceptedScopes.join(' ')}"`,
     },
   });
 }
 
-/** 403 API disabled for the consumer project: docs/google-behaviour.md §5.1 [obs workspace_mcp#126, gemini-cli#1343]. */
+/**
+ * 403 API disabled for the consumer project: docs/google-behaviour.md §5.1 [obs workspace_mcp#126, gemini-cli#1343].
+ */
 export function serviceDisabled(api: ApiName, projectNumber: string): GoogleApiError {
   const { service, title } = API_INFO[api];
   const activationUrl = `https://console.developers.google.com/apis/api/${service}/overview?project=${projectNumber}`;
@@ -148,11 +173,19 @@ export function serviceDisabled(api: ApiName, projectNumber: string): GoogleApiE
     `${title} has not been used in project ${projectNumber} before or it is disabled. Enable it by visiting ${activationUrl} then retry. ` +
     'If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.';
   return apiError(api, {
-    code: 403, status: 'PERMISSION_DENIED', message, reason: 'accessNotConfigured', domain: 'usageLimits',
+    code: 403,
+    status: 'PERMISSION_DENIED',
+    message,
+    reason: 'accessNotConfigured',
+    domain: 'usageLimits',
     extendedHelp: 'https://console.developers.google.com',
     details: [
       errorInfo('SERVICE_DISABLED', 'googleapis.com', {
-        consumer: `projects/${projectNumber}`, service, serviceTitle: title, containerInfo: projectNumber, activationUrl,
+        consumer: `projects/${projectNumber}`,
+        service,
+        serviceTitle: title,
+        containerInfo: projectNumber,
+        activationUrl,
       }),
       { '@type': LOCALIZED_MESSAGE, locale: 'en-US', message },
       { '@type': HELP, links: [{ description: 'Google developers console API activation', url: activationUrl }] },
@@ -176,20 +209,41 @@ export interface QuotaErrorSpec {
 /**
  * Per-user rate quota exceeded. Message text [obs]: "Quota exceeded for quota metric 'Queries' and limit 'Queries per
  * minute per user' of service 'gmail.googleapis.com' for consumer 'project_number:N'." Google sends it as 429
- * RESOURCE_EXHAUSTED on current stacks and as 403 (legacy domain usageLimits) on others (docs/google-behaviour.md §3.2, §5.1).
+ * RESOURCE_EXHAUSTED on current stacks and as 403 (legacy domain usageLimits) on others (docs/google-behaviour.md §3.2,
+ * §5.1).
  */
-export function quotaExceeded(api: ApiName, httpStatus: 403 | 429, projectNumber: string, q: QuotaErrorSpec): GoogleApiError {
+export function quotaExceeded(
+  api: ApiName,
+  httpStatus: 403 | 429,
+  projectNumber: string,
+  q: QuotaErrorSpec,
+): GoogleApiError {
   const service = API_INFO[api].service;
   const message = `Quota exceeded for quota metric '${q.metric}' and limit '${q.limitName}' of service '${service}' for consumer 'project_number:${projectNumber}'.`;
   return apiError(api, {
-    code: httpStatus, status: httpStatus === 429 ? 'RESOURCE_EXHAUSTED' : 'PERMISSION_DENIED', message,
-    reason: q.legacyReason, domain: 'usageLimits',
+    code: httpStatus,
+    status: httpStatus === 429 ? 'RESOURCE_EXHAUSTED' : 'PERMISSION_DENIED',
+    message,
+    reason: q.legacyReason,
+    domain: 'usageLimits',
     details: [
       errorInfo('RATE_LIMIT_EXCEEDED', 'googleapis.com', {
-        consumer: `projects/${projectNumber}`, quota_metric: q.metricId, quota_limit: q.limitId,
-        quota_limit_value: String(q.limitValue), quota_location: 'global', service,
+        consumer: `projects/${projectNumber}`,
+        quota_metric: q.metricId,
+        quota_limit: q.limitId,
+        quota_limit_value: String(q.limitValue),
+        quota_location: 'global',
+        service,
       }),
-      { '@type': HELP, links: [{ description: 'Request a higher quota limit.', url: 'https://cloud.google.com/docs/quotas/help/request_increase' }] },
+      {
+        '@type': HELP,
+        links: [
+          {
+            description: 'Request a higher quota limit.',
+            url: 'https://cloud.google.com/docs/quotas/help/request_increase',
+          },
+        ],
+      },
     ],
   });
 }
@@ -208,7 +262,11 @@ const STATUS_BODIES: Record<number, { status: string; message: string; reason: s
   409: { status: 'ABORTED', message: 'The operation was aborted.', reason: 'conflict' },
   410: { status: 'NOT_FOUND', message: 'Resource has been deleted', reason: 'deleted' },
   412: { status: 'FAILED_PRECONDITION', message: 'Precondition Failed', reason: 'conditionNotMet' },
-  429: { status: 'RESOURCE_EXHAUSTED', message: 'Resource has been exhausted (e.g. check quota).', reason: 'rateLimitExceeded' },
+  429: {
+    status: 'RESOURCE_EXHAUSTED',
+    message: 'Resource has been exhausted (e.g. check quota).',
+    reason: 'rateLimitExceeded',
+  },
   500: { status: 'INTERNAL', message: 'Internal error encountered.', reason: 'backendError' },
   502: { status: 'UNAVAILABLE', message: 'Bad Gateway', reason: 'backendError' },
   503: { status: 'UNAVAILABLE', message: 'The service is currently unavailable.', reason: 'backendError' },
@@ -217,7 +275,9 @@ const STATUS_BODIES: Record<number, { status: string; message: string; reason: s
 
 export function statusError(api: ApiName, httpStatus: number): GoogleApiError {
   const known = STATUS_BODIES[httpStatus] ?? {
-    status: httpStatus >= 500 ? 'INTERNAL' : 'UNKNOWN', message: `HTTP ${httpStatus}`, reason: httpStatus >= 500 ? 'backendError' : 'unknown',
+    status: httpStatus >= 500 ? 'INTERNAL' : 'UNKNOWN',
+    message: `HTTP ${httpStatus}`,
+    reason: httpStatus >= 500 ? 'backendError' : 'unknown',
   };
   return apiError(api, { code: httpStatus, ...known });
 }
@@ -226,7 +286,12 @@ export function badRequest(api: ApiName, message: string, reason = 'invalidArgum
   return apiError(api, { code: 400, status: 'INVALID_ARGUMENT', message, reason });
 }
 
-export function failedPrecondition(api: ApiName, message = 'Precondition check failed.', reason = 'failedPrecondition', details?: Record<string, unknown>[]): GoogleApiError {
+export function failedPrecondition(
+  api: ApiName,
+  message = 'Precondition check failed.',
+  reason = 'failedPrecondition',
+  details?: Record<string, unknown>[],
+): GoogleApiError {
   return apiError(api, { code: 400, status: 'FAILED_PRECONDITION', message, reason, details });
 }
 
@@ -240,7 +305,12 @@ export function forbidden(api: ApiName, message: string): GoogleApiError {
 
 /** Google's answer to an unparsable JSON body (INVALID_ARGUMENT, legacy reason parseError). */
 export function invalidJson(api: ApiName, detail: string): GoogleApiError {
-  return apiError(api, { code: 400, status: 'INVALID_ARGUMENT', message: `Invalid JSON payload received. ${detail}`, reason: 'parseError' });
+  return apiError(api, {
+    code: 400,
+    status: 'INVALID_ARGUMENT',
+    message: `Invalid JSON payload received. ${detail}`,
+    reason: 'parseError',
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -265,13 +335,22 @@ export class OAuthError extends Error {
  * (https://developers.google.com/identity/protocols/oauth2/service-account; docs/google-behaviour.md §1.3).
  */
 export const OAUTH_ERRORS = {
-  unauthorizedClient: () => new OAuthError(401, 'unauthorized_client',
-    'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.'),
+  unauthorizedClient: () =>
+    new OAuthError(
+      401,
+      'unauthorized_client',
+      'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.',
+    ),
   invalidEmail: () => new OAuthError(400, 'invalid_grant', 'Invalid email or User ID'),
   invalidSignature: () => new OAuthError(400, 'invalid_grant', 'Invalid JWT Signature.'),
-  badTimeframe: () => new OAuthError(400, 'invalid_grant',
-    'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.'),
-  badAudience: (expected: string) => new OAuthError(400, 'invalid_grant', `Invalid JWT: Failed audience check. The right audience is ${expected}`),
+  badTimeframe: () =>
+    new OAuthError(
+      400,
+      'invalid_grant',
+      'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+    ),
+  badAudience: (expected: string) =>
+    new OAuthError(400, 'invalid_grant', `Invalid JWT: Failed audience check. The right audience is ${expected}`),
   malformedAssertion: () => new OAuthError(400, 'invalid_grant', 'Invalid JWT: could not be decoded.'),
   invalidScope: () => new OAuthError(400, 'invalid_scope', 'Invalid OAuth scope or ID token audience provided.'),
   disabledClient: () => new OAuthError(401, 'disabled_client', 'The OAuth client was disabled.'),

@@ -87,74 +87,120 @@ const USER = '(?<userId>[^/]+)';
 
 export function register(registry: ApiRegistry, state: EmulatorState): void {
   registry.defineQuotaBucket({
-    id: GMAIL_QUOTA_BUCKET, api: 'gmail', defaultLimitPerMinute: GMAIL_UNITS_PER_USER_PER_MINUTE, defaultErrorStatus: 429,
-    metric: 'Queries', limitName: 'Queries per minute per user', metricId: 'gmail.googleapis.com/default',
-    limitId: 'QueriesPerMinutePerUser', legacyReason: 'rateLimitExceeded',
+    id: GMAIL_QUOTA_BUCKET,
+    api: 'gmail',
+    defaultLimitPerMinute: GMAIL_UNITS_PER_USER_PER_MINUTE,
+    defaultErrorStatus: 429,
+    metric: 'Queries',
+    limitName: 'Queries per minute per user',
+    metricId: 'gmail.googleapis.com/default',
+    limitId: 'QueriesPerMinutePerUser',
+    legacyReason: 'rateLimitExceeded',
     source: 'https://developers.google.com/workspace/gmail/api/reference/quota',
   });
   const q = (cost: number) => ({ bucket: GMAIL_QUOTA_BUCKET, cost });
 
   registry.register({
-    api: 'gmail', id: 'gmail.users.messages.send', rpcMethod: 'caribou.api.proto.MailboxService.SendMessage',
-    httpMethod: 'POST', path: new RegExp(`^/gmail/v1/users/${USER}/messages/send$`),
-    scopes: SCOPES.messagesSend, quota: q(GMAIL_QUOTA_UNITS.messagesSend),
+    api: 'gmail',
+    id: 'gmail.users.messages.send',
+    rpcMethod: 'caribou.api.proto.MailboxService.SendMessage',
+    httpMethod: 'POST',
+    path: new RegExp(`^/gmail/v1/users/${USER}/messages/send$`),
+    scopes: SCOPES.messagesSend,
+    quota: q(GMAIL_QUOTA_UNITS.messagesSend),
     handler: (call) => sendMessage(call, false),
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.messages.send', rpcMethod: 'caribou.api.proto.MailboxService.SendMessage',
-    httpMethod: 'POST', path: new RegExp(`^/upload/gmail/v1/users/${USER}/messages/send$`),
-    scopes: SCOPES.messagesSend, quota: q(GMAIL_QUOTA_UNITS.messagesSend),
+    api: 'gmail',
+    id: 'gmail.users.messages.send',
+    rpcMethod: 'caribou.api.proto.MailboxService.SendMessage',
+    httpMethod: 'POST',
+    path: new RegExp(`^/upload/gmail/v1/users/${USER}/messages/send$`),
+    scopes: SCOPES.messagesSend,
+    quota: q(GMAIL_QUOTA_UNITS.messagesSend),
     handler: (call) => sendMessage(call, true),
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.drafts.create', rpcMethod: 'caribou.api.proto.MailboxService.CreateDraft',
-    httpMethod: 'POST', path: new RegExp(`^/gmail/v1/users/${USER}/drafts$`),
-    scopes: SCOPES.draftsWrite, quota: q(GMAIL_QUOTA_UNITS.draftsCreate),
+    api: 'gmail',
+    id: 'gmail.users.drafts.create',
+    rpcMethod: 'caribou.api.proto.MailboxService.CreateDraft',
+    httpMethod: 'POST',
+    path: new RegExp(`^/gmail/v1/users/${USER}/drafts$`),
+    scopes: SCOPES.draftsWrite,
+    quota: q(GMAIL_QUOTA_UNITS.draftsCreate),
     handler: (call) => createDraft(call, false),
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.drafts.create', rpcMethod: 'caribou.api.proto.MailboxService.CreateDraft',
-    httpMethod: 'POST', path: new RegExp(`^/upload/gmail/v1/users/${USER}/drafts$`),
-    scopes: SCOPES.draftsWrite, quota: q(GMAIL_QUOTA_UNITS.draftsCreate),
+    api: 'gmail',
+    id: 'gmail.users.drafts.create',
+    rpcMethod: 'caribou.api.proto.MailboxService.CreateDraft',
+    httpMethod: 'POST',
+    path: new RegExp(`^/upload/gmail/v1/users/${USER}/drafts$`),
+    scopes: SCOPES.draftsWrite,
+    quota: q(GMAIL_QUOTA_UNITS.draftsCreate),
     handler: (call) => createDraft(call, true),
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.drafts.send', rpcMethod: 'caribou.api.proto.MailboxService.SendDraft',
-    httpMethod: 'POST', path: new RegExp(`^/gmail/v1/users/${USER}/drafts/send$`),
-    scopes: SCOPES.draftsWrite, quota: q(GMAIL_QUOTA_UNITS.draftsSend),
+    api: 'gmail',
+    id: 'gmail.users.drafts.send',
+    rpcMethod: 'caribou.api.proto.MailboxService.SendDraft',
+    httpMethod: 'POST',
+    path: new RegExp(`^/gmail/v1/users/${USER}/drafts/send$`),
+    scopes: SCOPES.draftsWrite,
+    quota: q(GMAIL_QUOTA_UNITS.draftsSend),
     handler: sendDraft,
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.drafts.get', rpcMethod: 'caribou.api.proto.MailboxService.GetDraft',
-    httpMethod: 'GET', path: new RegExp(`^/gmail/v1/users/${USER}/drafts/(?<id>[^/]+)$`),
-    scopes: SCOPES.draftsRead, quota: q(GMAIL_QUOTA_UNITS.draftsGet),
+    api: 'gmail',
+    id: 'gmail.users.drafts.get',
+    rpcMethod: 'caribou.api.proto.MailboxService.GetDraft',
+    httpMethod: 'GET',
+    path: new RegExp(`^/gmail/v1/users/${USER}/drafts/(?<id>[^/]+)$`),
+    scopes: SCOPES.draftsRead,
+    quota: q(GMAIL_QUOTA_UNITS.draftsGet),
     handler: getDraft,
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.drafts.list', rpcMethod: 'caribou.api.proto.MailboxService.ListDrafts',
-    httpMethod: 'GET', path: new RegExp(`^/gmail/v1/users/${USER}/drafts$`),
-    scopes: SCOPES.draftsRead, quota: q(GMAIL_QUOTA_UNITS.draftsList),
+    api: 'gmail',
+    id: 'gmail.users.drafts.list',
+    rpcMethod: 'caribou.api.proto.MailboxService.ListDrafts',
+    httpMethod: 'GET',
+    path: new RegExp(`^/gmail/v1/users/${USER}/drafts$`),
+    scopes: SCOPES.draftsRead,
+    quota: q(GMAIL_QUOTA_UNITS.draftsList),
     handler: listDrafts,
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.drafts.delete', rpcMethod: 'caribou.api.proto.MailboxService.DeleteDraft',
-    httpMethod: 'DELETE', path: new RegExp(`^/gmail/v1/users/${USER}/drafts/(?<id>[^/]+)$`),
-    scopes: SCOPES.draftsWrite, quota: q(GMAIL_QUOTA_UNITS.draftsDelete),
+    api: 'gmail',
+    id: 'gmail.users.drafts.delete',
+    rpcMethod: 'caribou.api.proto.MailboxService.DeleteDraft',
+    httpMethod: 'DELETE',
+    path: new RegExp(`^/gmail/v1/users/${USER}/drafts/(?<id>[^/]+)$`),
+    scopes: SCOPES.draftsWrite,
+    quota: q(GMAIL_QUOTA_UNITS.draftsDelete),
     handler: deleteDraft,
   });
   registry.register({
-    api: 'gmail', id: 'gmail.users.getProfile', rpcMethod: 'caribou.api.proto.MailboxService.GetProfile',
-    httpMethod: 'GET', path: new RegExp(`^/gmail/v1/users/${USER}/profile$`),
-    scopes: SCOPES.getProfile, quota: q(GMAIL_QUOTA_UNITS.getProfile),
+    api: 'gmail',
+    id: 'gmail.users.getProfile',
+    rpcMethod: 'caribou.api.proto.MailboxService.GetProfile',
+    httpMethod: 'GET',
+    path: new RegExp(`^/gmail/v1/users/${USER}/profile$`),
+    scopes: SCOPES.getProfile,
+    quota: q(GMAIL_QUOTA_UNITS.getProfile),
     handler: getProfile,
   });
 
   registry.addAdminRoute({
-    httpMethod: 'GET', path: /^\/users\/(?<email>[^/]+)\/messages$/,
+    httpMethod: 'GET',
+    path: /^\/users\/(?<email>[^/]+)\/messages$/,
     handler: ({ params }) => {
       const user = state.findUser(params.email);
-      if (!user) return { status: 404, body: { error: `no user ${params.email}; create it with POST /emulator/v1/domains` } };
-      return { body: gmailMessages(state, user).map(({ id, threadId, labelIds, raw }) => ({ id, threadId, labelIds, raw })) };
+      if (!user)
+        return { status: 404, body: { error: `no user ${params.email}; create it with POST /emulator/v1/domains` } };
+      return {
+        body: gmailMessages(state, user).map(({ id, threadId, labelIds, raw }) => ({ id, threadId, labelIds, raw })),
+      };
     },
   });
 }
@@ -177,7 +223,10 @@ function tooLarge(): Error {
   // [?] Wording follows Gmail's observed payload-limit error ("Request payload size exceeds the limit: N bytes.",
   // reason badRequest, google-api-dotnet-client#856), with the 35 MiB media limit.
   return apiError('gmail', {
-    code: 400, status: 'INVALID_ARGUMENT', message: `Request payload size exceeds the limit: ${GMAIL_MAX_MESSAGE_BYTES} bytes.`, reason: 'badRequest',
+    code: 400,
+    status: 'INVALID_ARGUMENT',
+    message: `Request payload size exceeds the limit: ${GMAIL_MAX_MESSAGE_BYTES} bytes.`,
+    reason: 'badRequest',
   });
 }
 
@@ -209,17 +258,35 @@ function messageInput(call: ApiCall, upload: boolean, wrapped: boolean): Message
     } else if (uploadType === 'multipart') {
       const boundary = /boundary="?([^";]+)"?/i.exec(String(call.headers['content-type'] ?? ''))?.[1];
       if (call.contentType !== 'multipart/related' || !boundary) {
-        throw badRequest('gmail', `Multipart upload needs Content-Type multipart/related with a boundary, got "${call.headers['content-type'] ?? ''}"`, 'badContent');
+        throw badRequest(
+          'gmail',
+          `Multipart upload needs Content-Type multipart/related with a boundary, got "${call.headers['content-type'] ?? ''}"`,
+          'badContent',
+        );
       }
       const parts = parseMultipartRelated(call.rawBody, boundary);
-      if (parts.length !== 2) throw badRequest('gmail', `Multipart upload needs 2 parts (metadata, media), got ${parts.length}`, 'badContent');
+      if (parts.length !== 2)
+        throw badRequest(
+          'gmail',
+          `Multipart upload needs 2 parts (metadata, media), got ${parts.length}`,
+          'badContent',
+        );
       const parsed = parseJsonObject('gmail', parts[0].body);
       meta = wrapped ? nestedMessage(parsed) : parsed;
-      checkMediaType(String(parts[1].headers['content-type'] ?? '').split(';')[0].trim().toLowerCase());
+      checkMediaType(
+        String(parts[1].headers['content-type'] ?? '')
+          .split(';')[0]
+          .trim()
+          .toLowerCase(),
+      );
       mime = parts[1].body;
     } else {
       // The emulator does not implement resumable sessions; the gateway never uses them.
-      throw badRequest('gmail', `Invalid upload type: expected uploadType=media or uploadType=multipart, got ${uploadType ?? 'none'}`, 'invalidParameter');
+      throw badRequest(
+        'gmail',
+        `Invalid upload type: expected uploadType=media or uploadType=multipart, got ${uploadType ?? 'none'}`,
+        'invalidParameter',
+      );
     }
   }
   if (!mime || mime.length === 0) throw badRequest('gmail', RAW_REQUIRED, 'badRequest');
@@ -244,7 +311,10 @@ function nestedMessage(body: Record<string, unknown>): Record<string, unknown> {
   const m = body.message;
   if (m === undefined || m === null) return {};
   if (typeof m !== 'object' || Array.isArray(m)) {
-    throw invalidJson('gmail', `Invalid value at 'draft.message' (type.googleapis.com/caribou.api.proto.Message), ${JSON.stringify(m)}`);
+    throw invalidJson(
+      'gmail',
+      `Invalid value at 'draft.message' (type.googleapis.com/caribou.api.proto.Message), ${JSON.stringify(m)}`,
+    );
   }
   return m as Record<string, unknown>;
 }
@@ -265,13 +335,20 @@ function decodeRaw(call: ApiCall, raw: unknown, field: string): Buffer | undefin
   const alphabet = call.state.settings.gmailAcceptStandardBase64Raw ? BASE64_EITHER : BASE64URL;
   if (typeof raw !== 'string' || !alphabet.test(raw) || raw.replace(/=+$/, '').length % 4 === 1) {
     const shown = text.length > 100 ? `${text.slice(0, 100)}...` : text;
-    throw badRequest('gmail', `Invalid value at '${field}' (TYPE_BYTES), Base64 decoding failed for "${shown}"`, 'invalid');
+    throw badRequest(
+      'gmail',
+      `Invalid value at '${field}' (TYPE_BYTES), Base64 decoding failed for "${shown}"`,
+      'invalid',
+    );
   }
   // Node's decoder reads both alphabets; the check above already decided which are allowed.
   return Buffer.from(raw, 'base64url');
 }
 
-export function parseMultipartRelated(body: Buffer, boundary: string): Array<{ headers: Record<string, string>; body: Buffer }> {
+export function parseMultipartRelated(
+  body: Buffer,
+  boundary: string,
+): Array<{ headers: Record<string, string>; body: Buffer }> {
   const delim = Buffer.from(`--${boundary}`);
   const next = Buffer.from(`\r\n--${boundary}`);
   const parts: Array<{ headers: Record<string, string>; body: Buffer }> = [];
@@ -307,10 +384,15 @@ interface ParsedMime {
 async function parseMime(mime: Buffer, requireRecipients: boolean): Promise<ParsedMime> {
   const parsed = await simpleParser(mime, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
   let recipients = 0;
-  for (const [field, label] of [['to', 'To'], ['cc', 'Cc'], ['bcc', 'Bcc']] as const) {
+  for (const [field, label] of [
+    ['to', 'To'],
+    ['cc', 'Cc'],
+    ['bcc', 'Bcc'],
+  ] as const) {
     const value = parsed[field];
     if (!value) continue;
-    const addresses = (Array.isArray(value) ? value : [value]).flatMap((a: AddressObject) => a.value)
+    const addresses = (Array.isArray(value) ? value : [value])
+      .flatMap((a: AddressObject) => a.value)
       .flatMap((a) => (a.group ? a.group : [a]));
     // [obs google-api-ruby-client#173, FlowCrypt#1370]: "Invalid To header", reason invalidArgument.
     if (requireRecipients && addresses.some((a) => !a.address || !/^[^@\s]+@[^@\s]+$/.test(a.address))) {
@@ -322,7 +404,13 @@ async function parseMime(mime: Buffer, requireRecipients: boolean): Promise<Pars
   if (requireRecipients && recipients === 0) throw badRequest('gmail', 'Recipient address required');
   const headers = parsed.headerLines.map(({ line }) => {
     const i = line.indexOf(':');
-    return { name: line.slice(0, i), value: line.slice(i + 1).replace(/\r?\n[ \t]+/g, ' ').trim() };
+    return {
+      name: line.slice(0, i),
+      value: line
+        .slice(i + 1)
+        .replace(/\r?\n[ \t]+/g, ' ')
+        .trim(),
+    };
   });
   const contentType = parsed.headers.get('content-type') as { value?: string } | undefined;
   return {
@@ -338,7 +426,14 @@ function gmailId(): string {
   return randomBytes(8).toString('hex').replace(/^0/, '1');
 }
 
-async function storeMessage(call: ApiCall, box: Mailbox, input: MessageInput, labelIds: string[], requireRecipients: boolean, id = gmailId()): Promise<GmailMessage> {
+async function storeMessage(
+  call: ApiCall,
+  box: Mailbox,
+  input: MessageInput,
+  labelIds: string[],
+  requireRecipients: boolean,
+  id = gmailId(),
+): Promise<GmailMessage> {
   const parsed = await parseMime(input.mime, requireRecipients);
   let threadId = id;
   if (input.threadId) {
@@ -353,8 +448,15 @@ async function storeMessage(call: ApiCall, box: Mailbox, input: MessageInput, la
   }
   box.historyId += 1;
   const message: GmailMessage = {
-    id, threadId, labelIds, raw: input.mime.toString('base64url'), internalDate: String(call.state.nowMs()),
-    sizeEstimate: input.mime.length, snippet: parsed.snippet, historyId: String(box.historyId), headers: parsed.headers,
+    id,
+    threadId,
+    labelIds,
+    raw: input.mime.toString('base64url'),
+    internalDate: String(call.state.nowMs()),
+    sizeEstimate: input.mime.length,
+    snippet: parsed.snippet,
+    historyId: String(box.historyId),
+    headers: parsed.headers,
     mimeType: parsed.mimeType,
   };
   box.messages.set(id, message);
@@ -380,7 +482,9 @@ async function createDraft(call: ApiCall, upload: boolean): Promise<ApiResponse>
   const input = messageInput(call, upload, true);
   // Drafts may lack recipients; they are checked on send.
   const m = await storeMessage(call, box, input, ['DRAFT'], false);
-  const draftId = `r${BigInt('0x' + randomBytes(8).toString('hex')).toString().slice(0, 19)}`;
+  const draftId = `r${BigInt('0x' + randomBytes(8).toString('hex'))
+    .toString()
+    .slice(0, 19)}`;
   box.drafts.set(draftId, m.id);
   return { body: draftResource(box, draftId) };
 }
@@ -399,7 +503,8 @@ async function sendDraft(call: ApiCall): Promise<ApiResponse> {
   }
   const draftId = findDraft(box, body.id);
   const draftMessage = box.messages.get(box.drafts.get(draftId)!)!;
-  const mime = decodeRaw(call, nestedMessage(body).raw, 'draft.message.raw') ?? Buffer.from(draftMessage.raw, 'base64url');
+  const mime =
+    decodeRaw(call, nestedMessage(body).raw, 'draft.message.raw') ?? Buffer.from(draftMessage.raw, 'base64url');
   if (mime.length > GMAIL_MAX_MESSAGE_BYTES) throw tooLarge();
   // Take the draft out of the mailbox before the first await: a second drafts.send of the same draft that arrives
   // while this one is parsing then finds no draft and gets 404, as on Google (a draft is sent once). A refused send
@@ -434,21 +539,35 @@ function getDraft(call: ApiCall): ApiResponse {
   const m = box.messages.get(box.drafts.get(draftId)!)!;
   const format = call.query.get('format') ?? 'full';
   const message: Record<string, unknown> = { id: m.id, threadId: m.threadId, labelIds: m.labelIds };
-  if (format !== 'minimal') Object.assign(message, { snippet: m.snippet, sizeEstimate: m.sizeEstimate, historyId: m.historyId, internalDate: m.internalDate });
+  if (format !== 'minimal')
+    Object.assign(message, {
+      snippet: m.snippet,
+      sizeEstimate: m.sizeEstimate,
+      historyId: m.historyId,
+      internalDate: m.internalDate,
+    });
   if (format === 'raw') message.raw = m.raw;
   // [?] full/metadata return the top-level headers only (no MIME part tree).
-  if (format === 'full' || format === 'metadata') message.payload = { partId: '', mimeType: m.mimeType, filename: '', headers: m.headers };
+  if (format === 'full' || format === 'metadata')
+    message.payload = { partId: '', mimeType: m.mimeType, filename: '', headers: m.headers };
   return { body: { id: draftId, message } };
 }
 
 function listDrafts(call: ApiCall): ApiResponse {
   const box = openMailbox(call);
-  const max = Math.min(Number(call.query.get('maxResults') ?? DRAFTS_LIST_DEFAULT_PAGE_SIZE) || DRAFTS_LIST_DEFAULT_PAGE_SIZE, DRAFTS_LIST_MAX_PAGE_SIZE);
+  const max = Math.min(
+    Number(call.query.get('maxResults') ?? DRAFTS_LIST_DEFAULT_PAGE_SIZE) || DRAFTS_LIST_DEFAULT_PAGE_SIZE,
+    DRAFTS_LIST_MAX_PAGE_SIZE,
+  );
   const ids = [...box.drafts.keys()].reverse(); // newest first, like Gmail
   const start = Number(call.query.get('pageToken') ?? 0) || 0;
   const page = ids.slice(start, start + max);
   const body: Record<string, unknown> = { resultSizeEstimate: ids.length };
-  if (page.length > 0) body.drafts = page.map((id) => { const d = draftResource(box, id); return { id, message: { id: d.message.id, threadId: d.message.threadId } }; });
+  if (page.length > 0)
+    body.drafts = page.map((id) => {
+      const d = draftResource(box, id);
+      return { id, message: { id: d.message.id, threadId: d.message.threadId } };
+    });
   if (start + max < ids.length) body.nextPageToken = String(start + max);
   return { body };
 }
@@ -464,5 +583,12 @@ function deleteDraft(call: ApiCall): ApiResponse {
 function getProfile(call: ApiCall): ApiResponse {
   const box = openMailbox(call);
   const threads = new Set([...box.messages.values()].map((m) => m.threadId));
-  return { body: { emailAddress: call.user.email, messagesTotal: box.messages.size, threadsTotal: threads.size, historyId: String(box.historyId) } };
+  return {
+    body: {
+      emailAddress: call.user.email,
+      messagesTotal: box.messages.size,
+      threadsTotal: threads.size,
+      historyId: String(box.historyId),
+    },
+  };
 }

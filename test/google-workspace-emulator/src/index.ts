@@ -9,5 +9,11 @@
  * The test helpers (`EmulatorAdmin`, `googleClients`, …) are the separate entry 'google-workspace-emulator/testing'.
  */
 export { startEmulator, type EmulatorOptions, type RunningEmulator, type RegisterApi } from './server';
-export { EmulatorState, type EmulatorSettings, type QuotaSetting, type RequestLogEntry, type ServiceAccountKeyFile } from './state';
+export {
+  EmulatorState,
+  type EmulatorSettings,
+  type QuotaSetting,
+  type RequestLogEntry,
+  type ServiceAccountKeyFile,
+} from './state';
 export { ApiRegistry } from './registry';

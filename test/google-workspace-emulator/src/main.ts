@@ -17,12 +17,17 @@ async function main(): Promise<void> {
   const admin = `${emu.url}/emulator/v1`;
   process.stdout.write(
     `Google Workspace emulator listening on ${emu.url}\n` +
-    `  token endpoint: ${emu.url}/token   admin API: ${admin}\n` +
-    `Try:\n` +
-    `  curl -s -X POST ${admin}/domains -H 'content-type: application/json' -d '{"domain":"demo.test","users":["agent@demo.test"]}'\n` +
-    `  curl -s -X POST ${admin}/service-accounts -H 'content-type: application/json' -d '{"domain":"demo.test"}'\n`,
+      `  token endpoint: ${emu.url}/token   admin API: ${admin}\n` +
+      `Try:\n` +
+      `  curl -s -X POST ${admin}/domains -H 'content-type: application/json' -d '{"domain":"demo.test","users":["agent@demo.test"]}'\n` +
+      `  curl -s -X POST ${admin}/service-accounts -H 'content-type: application/json' -d '{"domain":"demo.test"}'\n`,
   );
-  const stop = () => { emu.close().then(() => process.exit(0), () => process.exit(1)); };
+  const stop = () => {
+    emu.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

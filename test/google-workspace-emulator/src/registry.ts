@@ -27,8 +27,17 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import {
-  API_INFO, GoogleApiError, apiError, failedPrecondition, insufficientScope, invalidJson, quotaExceeded,
-  serviceDisabled, statusError, unauthenticated, type ApiName,
+  API_INFO,
+  GoogleApiError,
+  apiError,
+  failedPrecondition,
+  insufficientScope,
+  invalidJson,
+  quotaExceeded,
+  serviceDisabled,
+  statusError,
+  unauthenticated,
+  type ApiName,
 } from './errors';
 import type { AccessToken, EmulatorState, EmulatorUser, Fault, LoggedApi, RequestLogEntry } from './state';
 
@@ -143,10 +152,13 @@ export class ApiRegistry {
 
   register(method: ApiMethod): void {
     if (method.quota && !this.buckets.has(method.quota.bucket)) {
-      throw new Error(`method ${method.id} uses quota bucket "${method.quota.bucket}", which is not defined; defined: ${[...this.buckets.keys()].join(', ') || 'none'}`);
+      throw new Error(
+        `method ${method.id} uses quota bucket "${method.quota.bucket}", which is not defined; defined: ${[...this.buckets.keys()].join(', ') || 'none'}`,
+      );
     }
     const clash = this.methods.find((m) => m.httpMethod === method.httpMethod && m.path.source === method.path.source);
-    if (clash) throw new Error(`method ${method.id}: ${method.httpMethod} ${method.path} is already registered by ${clash.id}`);
+    if (clash)
+      throw new Error(`method ${method.id}: ${method.httpMethod} ${method.path} is already registered by ${clash.id}`);
     this.methods.push(method);
   }
 
@@ -171,7 +183,10 @@ export class ApiRegistry {
 
   quotaLimit(bucket: QuotaBucket): { limit: number; errorStatus: 403 | 429 } {
     const s = this.state.settings.quotas[bucket.id] ?? {};
-    return { limit: s.limitPerMinute ?? bucket.defaultLimitPerMinute, errorStatus: s.errorStatus ?? bucket.defaultErrorStatus };
+    return {
+      limit: s.limitPerMinute ?? bucket.defaultLimitPerMinute,
+      errorStatus: s.errorStatus ?? bucket.defaultErrorStatus,
+    };
   }
 
   match(httpMethod: string, path: string): { method: ApiMethod; params: Record<string, string> } | undefined {
@@ -202,9 +217,15 @@ export class ApiRegistry {
     const bearer = bearerToken(req.headers.authorization);
     const knownToken = bearer ? state.tokens.get(bearer) : undefined;
     const log: Omit<RequestLogEntry, 'status' | 'at'> = {
-      api: found?.method.api ?? prefixApi ?? 'gmail', method: found?.method.id ?? 'unknown', path,
-      user: knownToken?.subject ?? null, httpMethod: req.method, clientId: knownToken?.clientId ?? null,
-      query: url.search.slice(1), startedAt: state.now().toISOString(), userAgent: req.headers['user-agent'],
+      api: found?.method.api ?? prefixApi ?? 'gmail',
+      method: found?.method.id ?? 'unknown',
+      path,
+      user: knownToken?.subject ?? null,
+      httpMethod: req.method,
+      clientId: knownToken?.clientId ?? null,
+      query: url.search.slice(1),
+      startedAt: state.now().toISOString(),
+      userAgent: req.headers['user-agent'],
     };
     if (!found) {
       if (!prefixApi) {
@@ -212,7 +233,12 @@ export class ApiRegistry {
         return;
       }
       // Google's front end answers unknown paths with a bare 404; a JSON body is friendlier and harmless.
-      const err = apiError(prefixApi, { code: 404, status: 'NOT_FOUND', message: `Method not found: ${req.method} ${path}`, reason: 'notFound' });
+      const err = apiError(prefixApi, {
+        code: 404,
+        status: 'NOT_FOUND',
+        message: `Method not found: ${req.method} ${path}`,
+        reason: 'notFound',
+      });
       sendGoogleError(state, res, log, err);
       return;
     }
@@ -224,9 +250,17 @@ export class ApiRegistry {
       rawBody = await readBody(req, MAX_REQUEST_BODY_BYTES);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
-        sendGoogleError(state, res, log, apiError(method.api, {
-          code: 413, status: 'INVALID_ARGUMENT', message: `Request payload size exceeds the limit: ${MAX_REQUEST_BODY_BYTES} bytes.`, reason: 'badRequest',
-        }));
+        sendGoogleError(
+          state,
+          res,
+          log,
+          apiError(method.api, {
+            code: 413,
+            status: 'INVALID_ARGUMENT',
+            message: `Request payload size exceeds the limit: ${MAX_REQUEST_BODY_BYTES} bytes.`,
+            reason: 'badRequest',
+          }),
+        );
         return;
       }
       throw e;
@@ -234,10 +268,14 @@ export class ApiRegistry {
 
     const fault = takeFault(state, method.api, method.id, path);
     if (fault) {
-      // An injected 401 is the real one (body and WWW-Authenticate header, docs/google-behaviour.md §5.1), so clients that
+      // An injected 401 is the real one (body and WWW-Authenticate header, docs/google-behaviour.md §5.1), so clients
+      // that
       // key on the header see what Google sends; other statuses get Google's body for that status.
       const outcome = await applyFault(fault, res, log, state, () => {
-        const err = fault.status === 401 ? unauthenticated(method.api, 'invalid', rpcMethod) : statusError(method.api, fault.status!);
+        const err =
+          fault.status === 401
+            ? unauthenticated(method.api, 'invalid', rpcMethod)
+            : statusError(method.api, fault.status!);
         return { body: err.body, headers: err.headers };
       });
       if (outcome === 'answered') return;
@@ -247,19 +285,32 @@ export class ApiRegistry {
       if (!bearer) throw unauthenticated(method.api, 'missing', rpcMethod);
       if (!knownToken) throw unauthenticated(method.api, 'invalid', rpcMethod);
       if (state.nowMs() >= knownToken.expiresAtMs) throw unauthenticated(method.api, 'expired', rpcMethod);
-      if (!state.isApiEnabled(method.api, knownToken.projectNumber)) throw serviceDisabled(method.api, knownToken.projectNumber);
+      if (!state.isApiEnabled(method.api, knownToken.projectNumber))
+        throw serviceDisabled(method.api, knownToken.projectNumber);
       const accepted = this.acceptedScopes(method);
-      if (!knownToken.scopes.some((s) => accepted.includes(s))) throw insufficientScope(method.api, rpcMethod, accepted);
+      if (!knownToken.scopes.some((s) => accepted.includes(s)))
+        throw insufficientScope(method.api, rpcMethod, accepted);
       const user = knownToken.subject ? state.findUser(knownToken.subject) : undefined;
       // A token without `sub` is the service account's own; it has no mailbox, contacts or calendar here
       // (Gmail: "Precondition check failed.", docs/google-behaviour.md §4).
       if (!user) throw failedPrecondition(method.api);
       if (method.quota) this.chargeQuota(method.quota.bucket, method.quota.cost, knownToken.projectNumber, user.email);
 
-      const contentType = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const contentType = String(req.headers['content-type'] ?? '')
+        .split(';')[0]
+        .trim()
+        .toLowerCase();
       const call: ApiCall = {
-        state, method, params, query: url.searchParams, headers: req.headers, path, rawBody, contentType,
-        token: knownToken, user,
+        state,
+        method,
+        params,
+        query: url.searchParams,
+        headers: req.headers,
+        path,
+        rawBody,
+        contentType,
+        token: knownToken,
+        user,
         json<T>(): T {
           if (rawBody.length === 0) return {} as T;
           try {
@@ -306,8 +357,12 @@ export class ApiRegistry {
     this.state.quotaWindows.set(key, window);
     if (used + cost > limit) {
       throw quotaExceeded(bucket.api, errorStatus, projectNumber, {
-        metric: bucket.metric, limitName: bucket.limitName, metricId: bucket.metricId, limitId: bucket.limitId,
-        limitValue: limit, legacyReason: bucket.legacyReason,
+        metric: bucket.metric,
+        limitName: bucket.limitName,
+        metricId: bucket.metricId,
+        limitId: bucket.limitId,
+        limitValue: limit,
+        legacyReason: bucket.legacyReason,
       });
     }
     window.push([now, cost]);
@@ -390,7 +445,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(c);
     });
-    req.on('end', () => { if (!failed) resolve(Buffer.concat(chunks)); });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks));
+    });
     req.on('error', reject);
   });
 }
@@ -406,12 +463,22 @@ export function recordLog(state: EmulatorState, entry: Omit<RequestLogEntry, 'at
   if (excess > 0) log.splice(0, excess);
 }
 
-export function sendGoogleError(state: EmulatorState, res: ServerResponse, log: Omit<RequestLogEntry, 'status' | 'at'>, err: GoogleApiError): void {
+export function sendGoogleError(
+  state: EmulatorState,
+  res: ServerResponse,
+  log: Omit<RequestLogEntry, 'status' | 'at'>,
+  err: GoogleApiError,
+): void {
   recordLog(state, { ...log, status: err.httpStatus });
   sendJson(res, err.httpStatus, err.body, err.headers);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.statusCode = status;
   for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
@@ -422,9 +489,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /** The first armed fault matching this call; consumes one hit. */
 export function takeFault(state: EmulatorState, api: LoggedApi, methodId: string, path: string): Fault | undefined {
-  const fault = state.faults.find((f) =>
-    f.api === api && (f.method === undefined || f.method === methodId) && (f.pathPrefix === undefined || path.startsWith(f.pathPrefix))
-    && (f.unlimited || f.hits < f.count));
+  const fault = state.faults.find(
+    (f) =>
+      f.api === api &&
+      (f.method === undefined || f.method === methodId) &&
+      (f.pathPrefix === undefined || path.startsWith(f.pathPrefix)) &&
+      (f.unlimited || f.hits < f.count),
+  );
   if (fault) fault.hits += 1;
   return fault;
 }
@@ -434,7 +505,10 @@ export function takeFault(state: EmulatorState, api: LoggedApi, methodId: string
  * status answer, or nothing (latency-only, hold and afterCommit faults let the call proceed).
  */
 export async function applyFault(
-  fault: Fault, res: ServerResponse, log: Omit<RequestLogEntry, 'status' | 'at'>, state: EmulatorState,
+  fault: Fault,
+  res: ServerResponse,
+  log: Omit<RequestLogEntry, 'status' | 'at'>,
+  state: EmulatorState,
   defaultAnswer: () => { body: unknown; headers?: Record<string, string> },
 ): Promise<'answered' | 'proceed'> {
   if (fault.latencyMs) await new Promise((r) => setTimeout(r, fault.latencyMs));

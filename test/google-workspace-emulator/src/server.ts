@@ -78,10 +78,14 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   state.url = url;
   return {
-    url, port, state, registry,
-    close: () => new Promise<void>((resolve, reject) => {
-      server.closeAllConnections();
-      server.close((err) => (err ? reject(err) : resolve()));
-    }),
+    url,
+    port,
+    state,
+    registry,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
   };
 }

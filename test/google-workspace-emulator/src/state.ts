@@ -56,7 +56,8 @@ export interface EmulatorSettings {
   /**
    * Whether Gmail's JSON `raw` may use the standard base64 alphabet (`+`, `/`) as well as base64url. Default false:
    * the Gmail reference documents `raw` as base64url, and anything else is answered like Google's decode failure
-   * ("Invalid value at 'message.raw' (TYPE_BYTES), Base64 decoding failed for …" [obs FlowCrypt/flowcrypt-android#859]).
+   * ("Invalid value at 'message.raw' (TYPE_BYTES), Base64 decoding failed for …" [obs
+   * FlowCrypt/flowcrypt-android#859]).
    * [?] Google may well accept standard base64 too: proto3's JSON mapping says "Either standard or URL-safe base64
    * encoding with/without paddings are accepted" for bytes fields (protobuf.dev/programming-guides/json). True
    * switches to that reading.
@@ -90,36 +91,49 @@ export function mergeSettings(base: EmulatorSettings, patch: Partial<EmulatorSet
     switch (key) {
       case 'acceptM8FeedsForPeople':
       case 'gmailAcceptStandardBase64Raw':
-        if (typeof value !== 'boolean') throw new Error(`settings.${key} must be a boolean, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'boolean')
+          throw new Error(`settings.${key} must be a boolean, got ${JSON.stringify(value)}`);
         out[key] = value;
         break;
       case 'accessTokenLifetimeSeconds':
       case 'assertionClockSkewSeconds':
-        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`settings.${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+          throw new Error(`settings.${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
         out[key] = value;
         break;
       case 'requestLogMaxEntries':
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`settings.requestLogMaxEntries must be a positive integer, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+          throw new Error(`settings.requestLogMaxEntries must be a positive integer, got ${JSON.stringify(value)}`);
         out.requestLogMaxEntries = value;
         break;
       case 'disabledKeyError':
-        if (value !== 'invalid_grant' && value !== 'disabled_client') throw new Error(`settings.disabledKeyError must be "invalid_grant" or "disabled_client", got ${JSON.stringify(value)}`);
+        if (value !== 'invalid_grant' && value !== 'disabled_client')
+          throw new Error(
+            `settings.disabledKeyError must be "invalid_grant" or "disabled_client", got ${JSON.stringify(value)}`,
+          );
         out.disabledKeyError = value;
         break;
       case 'quotas':
-        if (typeof value !== 'object' || value === null) throw new Error(`settings.quotas must be an object keyed by quota bucket id, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'object' || value === null)
+          throw new Error(`settings.quotas must be an object keyed by quota bucket id, got ${JSON.stringify(value)}`);
         for (const [bucket, q] of Object.entries(value as Record<string, QuotaSetting>)) {
           if (q.limitPerMinute !== undefined && (typeof q.limitPerMinute !== 'number' || q.limitPerMinute < 0)) {
-            throw new Error(`settings.quotas.${bucket}.limitPerMinute must be a non-negative number, got ${JSON.stringify(q.limitPerMinute)}`);
+            throw new Error(
+              `settings.quotas.${bucket}.limitPerMinute must be a non-negative number, got ${JSON.stringify(q.limitPerMinute)}`,
+            );
           }
           if (q.errorStatus !== undefined && q.errorStatus !== 403 && q.errorStatus !== 429) {
-            throw new Error(`settings.quotas.${bucket}.errorStatus must be 403 or 429, got ${JSON.stringify(q.errorStatus)}`);
+            throw new Error(
+              `settings.quotas.${bucket}.errorStatus must be 403 or 429, got ${JSON.stringify(q.errorStatus)}`,
+            );
           }
           out.quotas[bucket] = { ...out.quotas[bucket], ...q };
         }
         break;
       default:
-        throw new Error(`unknown setting "${key}"; known: acceptM8FeedsForPeople, accessTokenLifetimeSeconds, assertionClockSkewSeconds, disabledKeyError, gmailAcceptStandardBase64Raw, requestLogMaxEntries, quotas`);
+        throw new Error(
+          `unknown setting "${key}"; known: acceptM8FeedsForPeople, accessTokenLifetimeSeconds, assertionClockSkewSeconds, disabledKeyError, gmailAcceptStandardBase64Raw, requestLogMaxEntries, quotas`,
+        );
     }
   }
   return out;
@@ -383,14 +397,23 @@ export class EmulatorState {
   async createServiceAccount(domain: string): Promise<{ account: ServiceAccount; key: ServiceAccountKeyFile }> {
     const d = domain.toLowerCase();
     this.domains.add(d);
-    const slug = d.replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 20) || 'domain';
+    const slug =
+      d
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '')
+        .slice(0, 20) || 'domain';
     const projectId = `${slug}-${randomBytes(3).toString('hex')}`;
     // Google project numbers are 12 digits; client ids are 21 digits (IAM "Unique ID").
     const projectNumber = String(randomInt(1, 10)) + digits(11);
     const clientId = '1' + digits(20);
     const account: ServiceAccount = {
-      clientId, email: `gateway@${projectId}.iam.gserviceaccount.com`, domain: d, projectId, projectNumber,
-      status: 'active', keys: new Map(),
+      clientId,
+      email: `gateway@${projectId}.iam.gserviceaccount.com`,
+      domain: d,
+      projectId,
+      projectNumber,
+      status: 'active',
+      keys: new Map(),
     };
     this.serviceAccounts.set(clientId, account);
     const key = await this.addKey(account);
@@ -447,7 +470,10 @@ export class EmulatorState {
     // Opaque and unguessable: 48 random bytes. The `ya29.` prefix is what Google's access tokens look like.
     const token: AccessToken = {
       token: 'ya29.' + randomBytes(48).toString('base64url'),
-      clientId: account.clientId, projectNumber: account.projectNumber, subject, scopes,
+      clientId: account.clientId,
+      projectNumber: account.projectNumber,
+      subject,
+      scopes,
       expiresAtMs: this.nowMs() + this.settings.accessTokenLifetimeSeconds * 1000,
     };
     this.tokens.set(token.token, token);

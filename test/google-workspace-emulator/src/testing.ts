@@ -18,17 +18,25 @@ import type { ServiceAccountKeyFile, RequestLogEntry, EmulatorSettings } from '.
 
 export type { ServiceAccountKeyFile, RequestLogEntry } from './state';
 
-/** Generous on purpose: on a loaded 2-core machine a condition can take seconds; a correct emulator always gets there. */
+/**
+ * Generous on purpose: on a loaded 2-core machine a condition can take seconds; a correct emulator always gets there.
+ */
 export const UNTIL_TIMEOUT_MS = 20_000;
 
 /** Polls `read` until `ok` holds; returns the value that satisfied it, or fails naming what it waited for. */
-export async function until<T>(what: string, read: () => Promise<T> | T, ok: (v: T) => boolean = Boolean, timeoutMs = UNTIL_TIMEOUT_MS): Promise<T> {
+export async function until<T>(
+  what: string,
+  read: () => Promise<T> | T,
+  ok: (v: T) => boolean = Boolean,
+  timeoutMs = UNTIL_TIMEOUT_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {
     last = await read();
     if (ok(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise<void>((r) => setTimeout(r, 20));
   }
 }
@@ -104,47 +112,94 @@ export class EmulatorAdmin {
     return r.body;
   }
 
-  reset() { return this.ok('POST', '/reset'); }
+  reset() {
+    return this.ok('POST', '/reset');
+  }
   addDomain(domain: string, users: Array<string | { email: string; gmail?: boolean; suspended?: boolean }>) {
-    return this.ok<{ domain: string; users: Array<{ email: string; gmail: boolean; suspended: boolean }> }>('POST', '/domains', { domain, users });
+    return this.ok<{ domain: string; users: Array<{ email: string; gmail: boolean; suspended: boolean }> }>(
+      'POST',
+      '/domains',
+      { domain, users },
+    );
   }
-  suspend(email: string) { return this.ok('POST', `/users/${encodeURIComponent(email)}/suspend`); }
+  suspend(email: string) {
+    return this.ok('POST', `/users/${encodeURIComponent(email)}/suspend`);
+  }
   createServiceAccount(domain: string) {
-    return this.ok<{ key: ServiceAccountKeyFile; clientId: string; projectNumber: string }>('POST', '/service-accounts', { domain });
+    return this.ok<{ key: ServiceAccountKeyFile; clientId: string; projectNumber: string }>(
+      'POST',
+      '/service-accounts',
+      { domain },
+    );
   }
-  addKey(clientId: string) { return this.ok<{ key: ServiceAccountKeyFile }>('POST', `/service-accounts/${clientId}/keys`); }
-  deleteKey(clientId: string, keyId: string) { return this.ok('DELETE', `/service-accounts/${clientId}/keys/${keyId}`); }
-  disableKey(clientId: string, keyId: string) { return this.ok('POST', `/service-accounts/${clientId}/keys/${keyId}/disable`); }
-  disableServiceAccount(clientId: string) { return this.ok('POST', `/service-accounts/${clientId}/disable`); }
-  deleteServiceAccount(clientId: string) { return this.ok('DELETE', `/service-accounts/${clientId}`); }
-  delegate(clientId: string, scopes: string[]) { return this.ok('PUT', `/delegations/${clientId}`, { scopes }); }
+  addKey(clientId: string) {
+    return this.ok<{ key: ServiceAccountKeyFile }>('POST', `/service-accounts/${clientId}/keys`);
+  }
+  deleteKey(clientId: string, keyId: string) {
+    return this.ok('DELETE', `/service-accounts/${clientId}/keys/${keyId}`);
+  }
+  disableKey(clientId: string, keyId: string) {
+    return this.ok('POST', `/service-accounts/${clientId}/keys/${keyId}/disable`);
+  }
+  disableServiceAccount(clientId: string) {
+    return this.ok('POST', `/service-accounts/${clientId}/disable`);
+  }
+  deleteServiceAccount(clientId: string) {
+    return this.ok('DELETE', `/service-accounts/${clientId}`);
+  }
+  delegate(clientId: string, scopes: string[]) {
+    return this.ok('PUT', `/delegations/${clientId}`, { scopes });
+  }
   setApi(api: 'people' | 'calendar' | 'gmail', enabled: boolean, clientId?: string) {
     return this.ok('PUT', `/apis/${api}`, clientId === undefined ? { enabled } : { enabled, clientId });
   }
-  addFault(fault: FaultSpec) { return this.ok<ArmedFault>('POST', '/faults', fault); }
-  clearFaults() { return this.ok('DELETE', '/faults'); }
-  faults() { return this.ok<ArmedFault[]>('GET', '/faults'); }
+  addFault(fault: FaultSpec) {
+    return this.ok<ArmedFault>('POST', '/faults', fault);
+  }
+  clearFaults() {
+    return this.ok('DELETE', '/faults');
+  }
+  faults() {
+    return this.ok<ArmedFault[]>('GET', '/faults');
+  }
   /** Lets parked calls of a hold fault go on (all of them, or the oldest `count`). */
   release(faultId: string, count?: number) {
     return this.ok<{ released: number }>('POST', `/faults/${faultId}/release`, count === undefined ? {} : { count });
   }
   /** Waits until `n` calls are parked on a hold fault: the gateway has reached that call. */
   async waitHeld(faultId: string, n = 1): Promise<void> {
-    await until(`${n} call(s) parked on fault ${faultId}`, async () => (await this.faults()).find((f) => f.id === faultId)?.held ?? 0, (held) => held >= n);
+    await until(
+      `${n} call(s) parked on fault ${faultId}`,
+      async () => (await this.faults()).find((f) => f.id === faultId)?.held ?? 0,
+      (held) => held >= n,
+    );
   }
   requests(filter: { api?: string; method?: string; user?: string } = {}) {
     const q = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined) as Array<[string, string]>);
     return this.ok<RequestLogEntry[]>('GET', `/requests${q.size ? `?${q}` : ''}`);
   }
-  clearRequests() { return this.ok('DELETE', '/requests'); }
-  messages(email: string) {
-    return this.ok<Array<{ id: string; threadId: string; labelIds: string[]; raw: string }>>('GET', `/users/${encodeURIComponent(email)}/messages`);
+  clearRequests() {
+    return this.ok('DELETE', '/requests');
   }
-  advanceClock(seconds: number) { return this.ok<{ now: string; offsetSeconds: number }>('POST', '/clock', { advanceSeconds: seconds }); }
-  putSettings(patch: Partial<EmulatorSettings>) { return this.ok<EmulatorSettings>('PUT', '/settings', patch); }
+  messages(email: string) {
+    return this.ok<Array<{ id: string; threadId: string; labelIds: string[]; raw: string }>>(
+      'GET',
+      `/users/${encodeURIComponent(email)}/messages`,
+    );
+  }
+  advanceClock(seconds: number) {
+    return this.ok<{ now: string; offsetSeconds: number }>('POST', '/clock', { advanceSeconds: seconds });
+  }
+  putSettings(patch: Partial<EmulatorSettings>) {
+    return this.ok<EmulatorSettings>('PUT', '/settings', patch);
+  }
 
   /** A domain with users, a service account key and a DWD entry for `scopes`. */
-  async tenant(domain: string, users: Array<string | { email: string; gmail?: boolean; suspended?: boolean }>, scopes: string[]): Promise<Tenant> {
+  async tenant(
+    domain: string,
+    users: Array<string | { email: string; gmail?: boolean; suspended?: boolean }>,
+    scopes: string[],
+  ): Promise<Tenant> {
     await this.addDomain(domain, users);
     const { key, clientId, projectNumber } = await this.createServiceAccount(domain);
     await this.delegate(clientId, scopes);
@@ -162,7 +217,10 @@ export interface AssertionClaims {
 }
 
 /** An RS256 assertion exactly like google-auth-library's: header {"alg":"RS256"} (no kid, no typ). */
-export function signAssertion(key: Pick<ServiceAccountKeyFile, 'private_key' | 'client_email'>, claims: AssertionClaims): string {
+export function signAssertion(
+  key: Pick<ServiceAccountKeyFile, 'private_key' | 'client_email'>,
+  claims: AssertionClaims,
+): string {
   const iat = claims.iat ?? Math.floor(Date.now() / 1000);
   const payload: AssertionClaims = { iss: key.client_email, aud: GOOGLE_TOKEN_URL, iat, exp: iat + 3600, ...claims };
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -172,7 +230,11 @@ export function signAssertion(key: Pick<ServiceAccountKeyFile, 'private_key' | '
 }
 
 /** POST the assertion to a token endpoint as the Google library does; returns status and parsed body. */
-export async function exchangeAssertion(tokenUri: string, assertion: string, grantType = JWT_BEARER_GRANT): Promise<AdminResponse<Record<string, unknown>>> {
+export async function exchangeAssertion(
+  tokenUri: string,
+  assertion: string,
+  grantType = JWT_BEARER_GRANT,
+): Promise<AdminResponse<Record<string, unknown>>> {
   const res = await fetch(tokenUri, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8', accept: 'application/json' },
@@ -188,22 +250,41 @@ export interface TokenResponse {
 }
 
 /** Our own JWT-bearer exchange against `key.token_uri`; throws with Google's error body on failure. */
-export async function mintToken(key: ServiceAccountKeyFile, sub: string | undefined, scopes: string[], claims: AssertionClaims = {}): Promise<TokenResponse> {
+export async function mintToken(
+  key: ServiceAccountKeyFile,
+  sub: string | undefined,
+  scopes: string[],
+  claims: AssertionClaims = {},
+): Promise<TokenResponse> {
   const assertion = signAssertion(key, { scope: scopes.join(' '), ...(sub === undefined ? {} : { sub }), ...claims });
   const r = await exchangeAssertion(key.token_uri, assertion);
-  if (r.status !== 200) throw new Error(`token endpoint ${key.token_uri} answered ${r.status}: ${JSON.stringify(r.body)}`);
+  if (r.status !== 200)
+    throw new Error(`token endpoint ${key.token_uri} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body as unknown as TokenResponse;
 }
 
-/** google-auth-library's JWT client, named through @googleapis/gmail (google-auth-library is not a direct dependency). */
+/**
+ * google-auth-library's JWT client, named through @googleapis/gmail (google-auth-library is not a direct dependency).
+ */
 export type JwtClient = InstanceType<typeof googleAuth.JWT>;
 
 /**
  * The real google-auth-library JWT client for (key, subject, scopes), its token request redirected from Google's
  * token URL to the emulator's by a gaxios interceptor (docs/google-behaviour.md §1.5).
  */
-export function jwtClient(emulatorUrl: string, key: ServiceAccountKeyFile, subject: string, scopes: string[]): JwtClient {
-  const jwt = new googleAuth.JWT({ email: key.client_email, key: key.private_key, keyId: key.private_key_id, scopes, subject });
+export function jwtClient(
+  emulatorUrl: string,
+  key: ServiceAccountKeyFile,
+  subject: string,
+  scopes: string[],
+): JwtClient {
+  const jwt = new googleAuth.JWT({
+    email: key.client_email,
+    key: key.private_key,
+    keyId: key.private_key_id,
+    scopes,
+    subject,
+  });
   // gaxios 7 loads node-fetch with a dynamic import(), which jest's CommonJS runtime refuses ("A dynamic import
   // callback was invoked without --experimental-vm-modules"); Node 20's global fetch does the same job. API calls go
   // through the auth client's transporter too, so this covers them.
@@ -229,7 +310,12 @@ export interface GoogleClients {
  * Real @googleapis clients for one impersonated user, pointed at the emulator with a service-level `rootUrl`.
  * Media uploads ignore the service-level rootUrl: pass `{rootUrl: emulatorUrl}` as the per-call options too.
  */
-export function googleClients(emulatorUrl: string, key: ServiceAccountKeyFile, subject: string, scopes: string[]): GoogleClients {
+export function googleClients(
+  emulatorUrl: string,
+  key: ServiceAccountKeyFile,
+  subject: string,
+  scopes: string[],
+): GoogleClients {
   const auth = jwtClient(emulatorUrl, key, subject, scopes);
   const rootUrl = `${emulatorUrl}/`;
   return {
@@ -241,11 +327,17 @@ export function googleClients(emulatorUrl: string, key: ServiceAccountKeyFile, s
 }
 
 /** The error a googleapis call rejected with, for asserting on status and Google's body. */
-export async function googleError(p: Promise<unknown>): Promise<{ status: number; data: GoogleErrorData; headers: Headers | Record<string, string> }> {
+export async function googleError(
+  p: Promise<unknown>,
+): Promise<{ status: number; data: GoogleErrorData; headers: Headers | Record<string, string> }> {
   try {
     await p;
   } catch (e) {
-    const err = e as { status?: number; code?: number | string; response?: { status: number; data: GoogleErrorData; headers: Headers } };
+    const err = e as {
+      status?: number;
+      code?: number | string;
+      response?: { status: number; data: GoogleErrorData; headers: Headers };
+    };
     if (!err.response) throw e;
     return { status: err.response.status, data: err.response.data, headers: err.response.headers };
   }
@@ -263,12 +355,20 @@ export interface GoogleErrorData {
 }
 
 /** Raw fetch with a bearer token, for wire checks (headers) the client libraries hide. */
-export async function rawCall(url: string, token: string | undefined, init: RequestInit = {}): Promise<{ status: number; headers: Headers; body: unknown }> {
+export async function rawCall(
+  url: string,
+  token: string | undefined,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; body: unknown }> {
   const headers = new Headers(init.headers);
   if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
   const res = await fetch(url, { ...init, headers });
   const text = await res.text();
   let body: unknown = text;
-  try { body = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
   return { status: res.status, headers: res.headers, body };
 }

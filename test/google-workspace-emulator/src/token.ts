@@ -27,19 +27,32 @@ const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
  * installed (or for sign-in scopes) is not refused as `invalid_scope`.
  */
 const OTHER_KNOWN_SCOPES = [
-  'openid', 'email', 'profile',
-  'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/userinfo.profile',
+  'openid',
+  'email',
+  'profile',
+  'https://www.googleapis.com/auth/userinfo.email',
+  'https://www.googleapis.com/auth/userinfo.profile',
   'https://www.googleapis.com/auth/cloud-platform',
-  'https://www.googleapis.com/auth/contacts', 'https://www.googleapis.com/auth/contacts.readonly',
-  'https://www.googleapis.com/auth/contacts.other.readonly', 'https://www.googleapis.com/auth/directory.readonly',
-  'https://www.googleapis.com/auth/user.emails.read', 'https://www.googleapis.com/auth/user.phonenumbers.read',
+  'https://www.googleapis.com/auth/contacts',
+  'https://www.googleapis.com/auth/contacts.readonly',
+  'https://www.googleapis.com/auth/contacts.other.readonly',
+  'https://www.googleapis.com/auth/directory.readonly',
+  'https://www.googleapis.com/auth/user.emails.read',
+  'https://www.googleapis.com/auth/user.phonenumbers.read',
   'https://www.google.com/m8/feeds',
-  'https://www.googleapis.com/auth/calendar', 'https://www.googleapis.com/auth/calendar.readonly',
-  'https://www.googleapis.com/auth/calendar.events', 'https://www.googleapis.com/auth/calendar.events.readonly',
-  'https://mail.google.com/', 'https://www.googleapis.com/auth/gmail.send', 'https://www.googleapis.com/auth/gmail.compose',
-  'https://www.googleapis.com/auth/gmail.modify', 'https://www.googleapis.com/auth/gmail.readonly',
-  'https://www.googleapis.com/auth/gmail.metadata', 'https://www.googleapis.com/auth/gmail.insert',
-  'https://www.googleapis.com/auth/gmail.labels', 'https://www.googleapis.com/auth/gmail.addons.current.action.compose',
+  'https://www.googleapis.com/auth/calendar',
+  'https://www.googleapis.com/auth/calendar.readonly',
+  'https://www.googleapis.com/auth/calendar.events',
+  'https://www.googleapis.com/auth/calendar.events.readonly',
+  'https://mail.google.com/',
+  'https://www.googleapis.com/auth/gmail.send',
+  'https://www.googleapis.com/auth/gmail.compose',
+  'https://www.googleapis.com/auth/gmail.modify',
+  'https://www.googleapis.com/auth/gmail.readonly',
+  'https://www.googleapis.com/auth/gmail.metadata',
+  'https://www.googleapis.com/auth/gmail.insert',
+  'https://www.googleapis.com/auth/gmail.labels',
+  'https://www.googleapis.com/auth/gmail.addons.current.action.compose',
   'https://www.googleapis.com/auth/admin.directory.user.readonly',
 ];
 
@@ -55,8 +68,14 @@ interface AssertionClaims {
 export function tokenEndpoint(state: EmulatorState, registry: ApiRegistry) {
   return async (req: Request, res: Response): Promise<void> => {
     const log: Omit<RequestLogEntry, 'status' | 'at'> = {
-      api: 'token', method: 'token', path: req.path, user: null, httpMethod: req.method, clientId: null,
-      startedAt: state.now().toISOString(), userAgent: req.headers['user-agent'],
+      api: 'token',
+      method: 'token',
+      path: req.path,
+      user: null,
+      httpMethod: req.method,
+      clientId: null,
+      startedAt: state.now().toISOString(),
+      userAgent: req.headers['user-agent'],
     };
     const raw = await readBody(req, MAX_TOKEN_REQUEST_BYTES).catch(() => Buffer.alloc(0));
     const form = new URLSearchParams(raw.toString('utf8'));
@@ -79,7 +98,10 @@ export function tokenEndpoint(state: EmulatorState, registry: ApiRegistry) {
       }
       recordLog(state, { ...log, status: 200 });
       // Google marks token responses uncacheable.
-      sendJson(res, 200, body, { 'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate', Pragma: 'no-cache' });
+      sendJson(res, 200, body, {
+        'Cache-Control': 'no-cache, no-store, max-age=0, must-revalidate',
+        Pragma: 'no-cache',
+      });
     } catch (e) {
       if (!(e instanceof OAuthError)) throw e;
       if (fault?.hold === 'answer') await state.park(fault);
@@ -111,7 +133,9 @@ function exchange(state: EmulatorState, registry: ApiRegistry, form: URLSearchPa
   const key = [...account.keys.values()].find((k) => verify('RSA-SHA256', signed, k.publicKey, signature));
   if (!key || key.status === 'deleted') throw OAUTH_ERRORS.invalidSignature();
   if (key.status === 'disabled') {
-    throw state.settings.disabledKeyError === 'disabled_client' ? OAUTH_ERRORS.disabledClient() : OAUTH_ERRORS.invalidSignature();
+    throw state.settings.disabledKeyError === 'disabled_client'
+      ? OAUTH_ERRORS.disabledClient()
+      : OAUTH_ERRORS.invalidSignature();
   }
 
   const ownTokenUrl = `${state.url}/token`;
@@ -122,8 +146,14 @@ function exchange(state: EmulatorState, registry: ApiRegistry, form: URLSearchPa
   const { iat, exp } = claims;
   const nowSec = Math.floor(state.nowMs() / 1000);
   const skew = state.settings.assertionClockSkewSeconds;
-  if (typeof iat !== 'number' || typeof exp !== 'number' || exp < iat || exp - iat > MAX_ASSERTION_LIFETIME_SECONDS
-    || iat > nowSec + skew || exp < nowSec - skew) {
+  if (
+    typeof iat !== 'number' ||
+    typeof exp !== 'number' ||
+    exp < iat ||
+    exp - iat > MAX_ASSERTION_LIFETIME_SECONDS ||
+    iat > nowSec + skew ||
+    exp < nowSec - skew
+  ) {
     throw OAUTH_ERRORS.badTimeframe();
   }
 
@@ -169,7 +199,8 @@ function peekClaims(assertion: string | null): AssertionClaims | undefined {
 
 /** [?] Body of an injected token-endpoint fault; Google's 5xx token bodies are not documented. */
 function tokenFaultBody(status: number): { error: string; error_description: string } {
-  if (status === 503) return { error: 'temporarily_unavailable', error_description: 'The service is currently unavailable.' };
+  if (status === 503)
+    return { error: 'temporarily_unavailable', error_description: 'The service is currently unavailable.' };
   if (status >= 500) return { error: 'internal_failure', error_description: 'Backend Error' };
   if (status === 429) return { error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' };
   return { error: 'invalid_request', error_description: `Injected fault: HTTP ${status}` };

@@ -51,7 +51,8 @@ export function channels(state: EmulatorState): Map<string, Channel> {
   return state.moduleData('calendar.channels', () => new Map<string, Channel>());
 }
 
-const pushError = (reason: string, message: string) => apiError('calendar', { code: 400, status: 'INVALID_ARGUMENT', message, reason });
+const pushError = (reason: string, message: string) =>
+  apiError('calendar', { code: 400, status: 'INVALID_ARGUMENT', message, reason });
 
 function isLoopback(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
@@ -67,13 +68,26 @@ export interface WatchRequest {
 }
 
 /** Creates a channel (validating like Google) and schedules its `sync` message. */
-export function openChannel(state: EmulatorState, owner: string, projectNumber: string, calendarId: string, body: WatchRequest): Channel {
+export function openChannel(
+  state: EmulatorState,
+  owner: string,
+  projectNumber: string,
+  calendarId: string,
+  body: WatchRequest,
+): Channel {
   if (typeof body.id !== 'string' || body.id === '') throw calendarError.required('Required: channel id.');
   if (body.id.length > MAX_CHANNEL_ID_LENGTH || !/^[A-Za-z0-9\-_+/=]+$/.test(body.id)) {
-    throw pushError('push.channelIdInvalid', 'Channel ID must match the following regular expression: [A-Za-z0-9\\-_\\+/=]+');
+    throw pushError(
+      'push.channelIdInvalid',
+      'Channel ID must match the following regular expression: [A-Za-z0-9\\-_\\+/=]+',
+    );
   }
   // Google accepts "web_hook" and its alias "webhook".
-  if (body.type !== 'web_hook' && body.type !== 'webhook') throw pushError('push.channelTypeNotSupported', `Channel type "${String(body.type)}" is not supported; expected web_hook.`);
+  if (body.type !== 'web_hook' && body.type !== 'webhook')
+    throw pushError(
+      'push.channelTypeNotSupported',
+      `Channel type "${String(body.type)}" is not supported; expected web_hook.`,
+    );
   let url: URL | undefined;
   try {
     url = typeof body.address === 'string' ? new URL(body.address) : undefined;
@@ -81,11 +95,17 @@ export function openChannel(state: EmulatorState, owner: string, projectNumber: 
     url = undefined;
   }
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-    throw pushError('push.webhookUrlNoHostOrAddress', `WebHook callback must be a valid HTTPS URL, got ${JSON.stringify(body.address)}.`);
+    throw pushError(
+      'push.webhookUrlNoHostOrAddress',
+      `WebHook callback must be a valid HTTPS URL, got ${JSON.stringify(body.address)}.`,
+    );
   }
   if (!isLoopback(url.hostname)) {
     // The emulator only delivers on this machine; Google's answer to an address it will not call is this reason.
-    throw pushError('push.webhookUrlUnauthorized', `Unauthorized WebHook callback channel: ${body.address} (the emulator delivers only to loopback addresses: 127.0.0.0/8, localhost, [::1])`);
+    throw pushError(
+      'push.webhookUrlUnauthorized',
+      `Unauthorized WebHook callback channel: ${body.address} (the emulator delivers only to loopback addresses: 127.0.0.0/8, localhost, [::1])`,
+    );
   }
   const all = channels(state);
   const existing = all.get(body.id);
@@ -97,7 +117,10 @@ export function openChannel(state: EmulatorState, owner: string, projectNumber: 
   let expirationMs = now + settings.channelDefaultTtlSeconds * 1000;
   if (body.expiration !== undefined && body.expiration !== null && body.expiration !== '') {
     const asked = Number(body.expiration);
-    if (!Number.isFinite(asked)) throw calendarError.invalid(`Invalid expiration: expected milliseconds since the epoch, got ${JSON.stringify(body.expiration)}.`);
+    if (!Number.isFinite(asked))
+      throw calendarError.invalid(
+        `Invalid expiration: expected milliseconds since the epoch, got ${JSON.stringify(body.expiration)}.`,
+      );
     expirationMs = Math.min(asked, maxMs);
   }
   const channel: Channel = {
@@ -106,7 +129,14 @@ export function openChannel(state: EmulatorState, owner: string, projectNumber: 
     // Google's resourceUri names its own host; receivers use it only as an opaque label.
     resourceUri: `https://www.googleapis.com/calendar/v3/calendars/${encodeURIComponent(calendarId)}/events?alt=json`,
     token: typeof body.token === 'string' ? body.token : undefined,
-    expirationMs, address: url.toString(), owner, projectNumber, messageNumber: 0, stopped: false, deliveries: [], queue: Promise.resolve(),
+    expirationMs,
+    address: url.toString(),
+    owner,
+    projectNumber,
+    messageNumber: 0,
+    stopped: false,
+    deliveries: [],
+    queue: Promise.resolve(),
   };
   all.set(channel.id, channel);
   deliver(state, channel, 'sync');
@@ -115,18 +145,32 @@ export function openChannel(state: EmulatorState, owner: string, projectNumber: 
 
 /** The Channel resource events.watch answers with. */
 export function renderChannel(c: Channel): Record<string, unknown> {
-  const out: Record<string, unknown> = { kind: 'api#channel', id: c.id, resourceId: c.resourceId, resourceUri: c.resourceUri };
+  const out: Record<string, unknown> = {
+    kind: 'api#channel',
+    id: c.id,
+    resourceId: c.resourceId,
+    resourceUri: c.resourceUri,
+  };
   if (c.token !== undefined) out.token = c.token;
   out.expiration = String(c.expirationMs);
   return out;
 }
 
 /** channels.stop: needs the id and resourceId of a channel this project created. */
-export function stopChannel(state: EmulatorState, projectNumber: string, body: { id?: unknown; resourceId?: unknown }): void {
+export function stopChannel(
+  state: EmulatorState,
+  projectNumber: string,
+  body: { id?: unknown; resourceId?: unknown },
+): void {
   const c = typeof body.id === 'string' ? channels(state).get(body.id) : undefined;
   if (!c || c.stopped || c.resourceId !== body.resourceId || c.projectNumber !== projectNumber) {
     // [?] wording of Google's 404 for an unknown channel.
-    throw apiError('calendar', { code: 404, status: 'NOT_FOUND', message: `Channel '${String(body.id)}' not found for project '${projectNumber}'`, reason: 'notFound' });
+    throw apiError('calendar', {
+      code: 404,
+      status: 'NOT_FOUND',
+      message: `Channel '${String(body.id)}' not found for project '${projectNumber}'`,
+      reason: 'notFound',
+    });
   }
   c.stopped = true;
 }
@@ -162,7 +206,11 @@ function deliver(state: EmulatorState, c: Channel, resourceState: 'sync' | 'exis
       // points (another host would be off this machine). Google's notifier does not follow redirects either [?]; the
       // 3xx is recorded as the delivery status. Node's fetch (undici) hands the 3xx response back as is.
       const res = await fetch(c.address, {
-        method: 'POST', headers, body: '', redirect: 'manual', signal: AbortSignal.timeout(NOTIFICATION_TIMEOUT_MS),
+        method: 'POST',
+        headers,
+        body: '',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(NOTIFICATION_TIMEOUT_MS),
       });
       record.status = res.status;
       await res.arrayBuffer().catch(() => undefined);
@@ -175,5 +223,8 @@ function deliver(state: EmulatorState, c: Channel, resourceState: 'sync' | 'exis
 
 /** Channels for the admin API: what was sent where, for debugging a receiver. */
 export function describeChannels(state: EmulatorState): unknown[] {
-  return [...channels(state).values()].map(({ queue: _q, ...c }) => ({ ...c, expiration: new Date(c.expirationMs).toISOString() }));
+  return [...channels(state).values()].map(({ queue: _q, ...c }) => ({
+    ...c,
+    expiration: new Date(c.expirationMs).toISOString(),
+  }));
 }

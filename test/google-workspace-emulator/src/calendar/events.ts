@@ -16,8 +16,16 @@ import { calendarError } from './errors';
 import { occurrences, parseRecurrence, type ParsedRecurrence } from './recurrence';
 import { calendarSettings } from './module-data';
 import {
-  addDays, daysBetween, instanceStamp, isoMs, parseEventTime, parseInstanceStamp, renderWhen, whenMs,
-  type EventDateTime, type When,
+  addDays,
+  daysBetween,
+  instanceStamp,
+  isoMs,
+  parseEventTime,
+  parseInstanceStamp,
+  renderWhen,
+  whenMs,
+  type EventDateTime,
+  type When,
 } from './time';
 
 /**
@@ -36,8 +44,20 @@ export type EventStatus = 'confirmed' | 'tentative' | 'cancelled';
 
 /** Event fields stored as the client sent them (validated where Google validates). */
 const PASSTHROUGH_FIELDS = [
-  'summary', 'description', 'location', 'colorId', 'transparency', 'visibility', 'reminders', 'extendedProperties',
-  'source', 'anyoneCanAddSelf', 'guestsCanInviteOthers', 'guestsCanModify', 'guestsCanSeeOtherGuests', 'endTimeUnspecified',
+  'summary',
+  'description',
+  'location',
+  'colorId',
+  'transparency',
+  'visibility',
+  'reminders',
+  'extendedProperties',
+  'source',
+  'anyoneCanAddSelf',
+  'guestsCanInviteOthers',
+  'guestsCanModify',
+  'guestsCanSeeOtherGuests',
+  'endTimeUnspecified',
 ] as const;
 
 export interface Attendee {
@@ -86,7 +106,11 @@ export interface CalendarData {
 
 export function calendarOf(state: EmulatorState, user: EmulatorUser): CalendarData {
   return state.userData(user, 'calendar', () => ({
-    owner: user.email, events: new Map(), changeSeq: 0, lastChangeMs: state.nowMs(), syncTokens: new Map(),
+    owner: user.email,
+    events: new Map(),
+    changeSeq: 0,
+    lastChangeMs: state.nowMs(),
+    syncTokens: new Map(),
   }));
 }
 
@@ -131,12 +155,22 @@ export type WriteMode = 'insert' | 'update' | 'patch';
  * Throws Google's 400s; never touches the calendar.
  */
 export function buildEvent(
-  state: EmulatorState, cal: CalendarData, body: Record<string, unknown>, mode: WriteMode, current: StoredEvent | undefined, id: string,
+  state: EmulatorState,
+  cal: CalendarData,
+  body: Record<string, unknown>,
+  mode: WriteMode,
+  current: StoredEvent | undefined,
+  id: string,
 ): StoredEvent {
   const base: Record<string, unknown> = mode === 'patch' && current ? writableView(current) : {};
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(body)) {
-    if ((k === 'start' || k === 'end' || k === 'originalStartTime') && mode === 'patch' && isObject(v) && isObject(base[k])) {
+    if (
+      (k === 'start' || k === 'end' || k === 'originalStartTime') &&
+      mode === 'patch' &&
+      isObject(v) &&
+      isObject(base[k])
+    ) {
       // Patch merges sub-fields; switching between date and dateTime drops the other one.
       const prev = { ...(base[k] as EventDateTime) };
       if ('date' in v) delete prev.dateTime;
@@ -149,14 +183,21 @@ export function buildEvent(
 
   const start = parseEventTime(merged.start as EventDateTime, 'start');
   const end = parseEventTime(merged.end as EventDateTime, 'end');
-  if (start.allDay !== end.allDay) throw calendarError.invalid('Start and end times must either both be date or both be dateTime.');
-  const empty = start.allDay ? daysBetween(start.date, (end as { date: string }).date) <= 0 : (end as { ms: number }).ms <= start.ms;
+  if (start.allDay !== end.allDay)
+    throw calendarError.invalid('Start and end times must either both be date or both be dateTime.');
+  const empty = start.allDay
+    ? daysBetween(start.date, (end as { date: string }).date) <= 0
+    : (end as { ms: number }).ms <= start.ms;
   if (empty) throw calendarError.timeRangeEmpty();
 
   let recurrence: string[] | undefined;
   let parsedRecurrence: ParsedRecurrence | undefined;
   const rawRecurrence = merged.recurrence;
-  if (rawRecurrence !== undefined && rawRecurrence !== null && !(Array.isArray(rawRecurrence) && rawRecurrence.length === 0)) {
+  if (
+    rawRecurrence !== undefined &&
+    rawRecurrence !== null &&
+    !(Array.isArray(rawRecurrence) && rawRecurrence.length === 0)
+  ) {
     if (current?.recurringEventId) throw calendarError.invalid('Invalid recurrence rule.');
     // A recurring timed event needs a zone to expand in [obs openclaw/gogcli#347: offset alone → this 400].
     if (!start.allDay && !start.zone) throw calendarError.required('Missing time zone definition for start time.');
@@ -166,24 +207,38 @@ export function buildEvent(
 
   const status = merged.status ?? current?.status ?? 'confirmed';
   if (status !== 'confirmed' && status !== 'tentative' && status !== 'cancelled') {
-    throw calendarError.invalid(`Invalid value for status: expected confirmed, tentative or cancelled, got ${JSON.stringify(status)}.`);
+    throw calendarError.invalid(
+      `Invalid value for status: expected confirmed, tentative or cancelled, got ${JSON.stringify(status)}.`,
+    );
   }
 
-  const attendees = merged.attendees === undefined || merged.attendees === null ? undefined : parseAttendees(merged.attendees, cal.owner);
+  const attendees =
+    merged.attendees === undefined || merged.attendees === null
+      ? undefined
+      : parseAttendees(merged.attendees, cal.owner);
 
   const fields: Record<string, unknown> = {};
   for (const f of PASSTHROUGH_FIELDS) if (merged[f] !== undefined && merged[f] !== null) fields[f] = merged[f];
   if (fields.transparency !== undefined && fields.transparency !== 'opaque' && fields.transparency !== 'transparent') {
-    throw calendarError.invalid(`Invalid value for transparency: expected opaque or transparent, got ${JSON.stringify(fields.transparency)}.`);
+    throw calendarError.invalid(
+      `Invalid value for transparency: expected opaque or transparent, got ${JSON.stringify(fields.transparency)}.`,
+    );
   }
 
   let sequence = current?.sequence ?? 0;
   const askedSequence = body.sequence;
   if (askedSequence !== undefined && askedSequence !== null) {
     const asked = Number(askedSequence);
-    if (!Number.isInteger(asked) || asked < 0) throw calendarError.invalid(`Invalid sequence value: expected a non-negative integer, got ${JSON.stringify(askedSequence)}.`);
-    // [obs] "Invalid sequence value. The specified sequence number is below the current sequence number of the resource."
-    if (asked < sequence) throw calendarError.invalid('Invalid sequence value. The specified sequence number is below the current sequence number of the resource.');
+    if (!Number.isInteger(asked) || asked < 0)
+      throw calendarError.invalid(
+        `Invalid sequence value: expected a non-negative integer, got ${JSON.stringify(askedSequence)}.`,
+      );
+    // [obs] "Invalid sequence value. The specified sequence number is below the current sequence number of the
+    // resource."
+    if (asked < sequence)
+      throw calendarError.invalid(
+        'Invalid sequence value. The specified sequence number is below the current sequence number of the resource.',
+      );
   }
   if (askedSequence !== undefined && askedSequence !== null && Number(askedSequence) > sequence) {
     sequence = Number(askedSequence);
@@ -194,34 +249,56 @@ export function buildEvent(
 
   const now = state.nowMs();
   return {
-    id, status, fields, start, end, recurrence, parsedRecurrence, attendees,
-    recurringEventId: current?.recurringEventId, originalStart: current?.originalStart,
-    createdMs: current?.createdMs ?? now, updatedMs: now, etag: current?.etag ?? '', sequence,
-    iCalUID: current?.iCalUID ?? (typeof merged.iCalUID === 'string' && merged.iCalUID ? merged.iCalUID : `${id}@google.com`),
+    id,
+    status,
+    fields,
+    start,
+    end,
+    recurrence,
+    parsedRecurrence,
+    attendees,
+    recurringEventId: current?.recurringEventId,
+    originalStart: current?.originalStart,
+    createdMs: current?.createdMs ?? now,
+    updatedMs: now,
+    etag: current?.etag ?? '',
+    sequence,
+    iCalUID:
+      current?.iCalUID ?? (typeof merged.iCalUID === 'string' && merged.iCalUID ? merged.iCalUID : `${id}@google.com`),
     changeSeq: current?.changeSeq ?? 0,
   };
 }
 
 function timesChanged(current: StoredEvent, start: When, end: When, recurrence: string[] | undefined): boolean {
-  return JSON.stringify([current.start, current.end, current.recurrence ?? null]) !== JSON.stringify([start, end, recurrence ?? null]);
+  return (
+    JSON.stringify([current.start, current.end, current.recurrence ?? null]) !==
+    JSON.stringify([start, end, recurrence ?? null])
+  );
 }
 
 function parseAttendees(v: unknown, owner: string): Attendee[] {
-  if (!Array.isArray(v)) throw calendarError.invalid(`Invalid attendees: expected an array of {email}, got ${JSON.stringify(v)}.`);
+  if (!Array.isArray(v))
+    throw calendarError.invalid(`Invalid attendees: expected an array of {email}, got ${JSON.stringify(v)}.`);
   return v.map((a) => {
     if (!isObject(a) || typeof a.email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(a.email)) {
       // [?] wording; Google answers 400 for an attendee without a valid email.
       throw calendarError.required('Missing attendee email.');
     }
     const email = a.email.toLowerCase();
-    const out: Attendee = { email, ...(typeof a.displayName === 'string' ? { displayName: a.displayName } : {}), responseStatus: 'needsAction' };
+    const out: Attendee = {
+      email,
+      ...(typeof a.displayName === 'string' ? { displayName: a.displayName } : {}),
+      responseStatus: 'needsAction',
+    };
     if (email === owner) Object.assign(out, { organizer: true, self: true });
     if (a.optional === true) out.optional = true;
     if (typeof a.comment === 'string') out.comment = a.comment;
     if (typeof a.additionalGuests === 'number') out.additionalGuests = a.additionalGuests;
     const rs = a.responseStatus ?? 'needsAction';
     if (!['needsAction', 'declined', 'tentative', 'accepted'].includes(rs as string)) {
-      throw calendarError.invalid(`Invalid attendee responseStatus: expected needsAction, declined, tentative or accepted, got ${JSON.stringify(rs)}.`);
+      throw calendarError.invalid(
+        `Invalid attendee responseStatus: expected needsAction, declined, tentative or accepted, got ${JSON.stringify(rs)}.`,
+      );
     }
     out.responseStatus = rs as string;
     return out;
@@ -267,8 +344,13 @@ function htmlLink(id: string, owner: string): string {
 export function renderEvent(ev: StoredEvent, ctx: RenderContext): Record<string, unknown> {
   const f = ev.fields;
   const out: Record<string, unknown> = {
-    kind: 'calendar#event', etag: ev.etag, id: ev.id, status: ev.status, htmlLink: htmlLink(ev.id, ctx.owner),
-    created: isoMs(ev.createdMs), updated: isoMs(ev.updatedMs),
+    kind: 'calendar#event',
+    etag: ev.etag,
+    id: ev.id,
+    status: ev.status,
+    htmlLink: htmlLink(ev.id, ctx.owner),
+    created: isoMs(ev.createdMs),
+    updated: isoMs(ev.updatedMs),
   };
   for (const k of ['summary', 'description', 'location', 'colorId'] as const) if (f[k] !== undefined) out[k] = f[k];
   out.creator = { email: ctx.owner, self: true };
@@ -283,7 +365,14 @@ export function renderEvent(ev: StoredEvent, ctx: RenderContext): Record<string,
   out.iCalUID = ev.iCalUID;
   out.sequence = ev.sequence;
   if (ev.attendees?.length) out.attendees = ev.attendees; // Google leaves empty lists out of its JSON
-  for (const k of ['extendedProperties', 'anyoneCanAddSelf', 'guestsCanInviteOthers', 'guestsCanModify', 'guestsCanSeeOtherGuests', 'source'] as const) {
+  for (const k of [
+    'extendedProperties',
+    'anyoneCanAddSelf',
+    'guestsCanInviteOthers',
+    'guestsCanModify',
+    'guestsCanSeeOtherGuests',
+    'source',
+  ] as const) {
     if (f[k] !== undefined) out[k] = f[k];
   }
   out.reminders = f.reminders ?? { useDefault: true };
@@ -319,14 +408,22 @@ export function virtualInstance(series: StoredEvent, originalStart: When): Store
   } else {
     const s = originalStart as { ms: number; zone: string | null };
     const e = series.end as { ms: number; zone: string | null };
-    start = { allDay: false, ms: s.ms, zone: series.start.allDay ? null : (series.start as { zone: string | null }).zone };
+    start = {
+      allDay: false,
+      ms: s.ms,
+      zone: series.start.allDay ? null : (series.start as { zone: string | null }).zone,
+    };
     end = { allDay: false, ms: s.ms + (e.ms - (series.start as { ms: number }).ms), zone: e.zone };
   }
   return {
     ...series,
     id: `${series.id}_${instanceStamp(originalStart)}`,
-    start, end, recurrence: undefined, parsedRecurrence: undefined,
-    recurringEventId: series.id, originalStart,
+    start,
+    end,
+    recurrence: undefined,
+    parsedRecurrence: undefined,
+    recurringEventId: series.id,
+    originalStart,
   };
 }
 
@@ -342,7 +439,13 @@ function durationMs(series: StoredEvent): number {
  * its own); otherwise the exception stands in for the instance.
  */
 export function seriesInstances(
-  cal: CalendarData, series: StoredEvent, zone: string, lo: number | undefined, hi: number | undefined, nowMs: number, skipExceptions: boolean,
+  cal: CalendarData,
+  series: StoredEvent,
+  zone: string,
+  lo: number | undefined,
+  hi: number | undefined,
+  nowMs: number,
+  skipExceptions: boolean,
 ): StoredEvent[] {
   const rec = series.parsedRecurrence!;
   const dur = durationMs(series);
@@ -386,4 +489,3 @@ export function findEvent(cal: CalendarData, id: string): StoredEvent | undefine
   const occ = candidates.find((c) => `${series.id}_${instanceStamp(c)}` === id);
   return occ ? virtualInstance(series, occ) : undefined;
 }
-

@@ -18,8 +18,16 @@ import { OpaqueTokenStore } from '../opaque-tokens';
 import type { EmulatorState } from '../state';
 import { calendarError } from './errors';
 import {
-  calendarZone, isSeries, overlaps, renderCancelled, renderEvent, seriesInstances,
-  type CalendarData, type RenderContext, type StoredEvent, type SyncTokenInfo,
+  calendarZone,
+  isSeries,
+  overlaps,
+  renderCancelled,
+  renderEvent,
+  seriesInstances,
+  type CalendarData,
+  type RenderContext,
+  type StoredEvent,
+  type SyncTokenInfo,
 } from './events';
 import { calendarSettings } from './module-data';
 import { isValidZone, parseQueryTimestamp, whenMs } from './time';
@@ -30,7 +38,16 @@ export const MAX_PAGE_SIZE = 2500;
 /** Reminders of a new primary calendar as Google reports them in `defaultReminders`. */
 const DEFAULT_REMINDERS = [{ method: 'popup', minutes: 10 }];
 /** Parameters that cannot be combined with syncToken (v3.d.ts, syncToken). */
-export const SYNC_TOKEN_FORBIDDEN = ['iCalUID', 'orderBy', 'privateExtendedProperty', 'q', 'sharedExtendedProperty', 'timeMin', 'timeMax', 'updatedMin'] as const;
+export const SYNC_TOKEN_FORBIDDEN = [
+  'iCalUID',
+  'orderBy',
+  'privateExtendedProperty',
+  'q',
+  'sharedExtendedProperty',
+  'timeMin',
+  'timeMax',
+  'updatedMin',
+] as const;
 
 /**
  * Page tokens are opaque random ids (../opaque-tokens.ts, the store People uses) backed by this record: whose listing
@@ -61,12 +78,26 @@ export const PAGE_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
  * (https://cloud.google.com/apis/docs/system-parameters) that do not change the result.
  */
 const NOT_FINGERPRINTED = new Set([
-  'pageToken', 'maxResults', 'alt', 'fields', 'prettyPrint', 'quotaUser', 'key', 'access_token', 'oauth_token',
-  'callback', 'userIp', '$.xgafv', 'upload_protocol', 'uploadType',
+  'pageToken',
+  'maxResults',
+  'alt',
+  'fields',
+  'prettyPrint',
+  'quotaUser',
+  'key',
+  'access_token',
+  'oauth_token',
+  'callback',
+  'userIp',
+  '$.xgafv',
+  'upload_protocol',
+  'uploadType',
 ]);
 
 function queryFingerprint(q: URLSearchParams): string {
-  const pairs = [...q].filter(([k]) => !NOT_FINGERPRINTED.has(k)).sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
+  const pairs = [...q]
+    .filter(([k]) => !NOT_FINGERPRINTED.has(k))
+    .sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
   return JSON.stringify(pairs);
 }
 
@@ -79,7 +110,13 @@ function pageStart(call: ApiCall, cal: CalendarData, listing: string): { offset:
   const raw = call.query.get('pageToken');
   if (raw === null) return { offset: 0, changeSeq: cal.changeSeq };
   const rec = pageTokens(call.state).get(raw, call.state.nowMs());
-  if (!rec || rec.user !== call.user.email || rec.calendar !== cal.owner || rec.listing !== listing || rec.fingerprint !== queryFingerprint(call.query)) {
+  if (
+    !rec ||
+    rec.user !== call.user.email ||
+    rec.calendar !== cal.owner ||
+    rec.listing !== listing ||
+    rec.fingerprint !== queryFingerprint(call.query)
+  ) {
     // [?] wording: Google answers a page token it did not issue (or one used with other parameters) with 400 invalid.
     throw calendarError.invalid('Invalid page token value.', 'pageToken');
   }
@@ -87,7 +124,14 @@ function pageStart(call: ApiCall, cal: CalendarData, listing: string): { offset:
 }
 
 function nextPageToken(call: ApiCall, cal: CalendarData, listing: string, offset: number, changeSeq: number): string {
-  const record: PageTokenRecord = { user: call.user.email, calendar: cal.owner, listing, fingerprint: queryFingerprint(call.query), offset, changeSeq };
+  const record: PageTokenRecord = {
+    user: call.user.email,
+    calendar: cal.owner,
+    listing,
+    fingerprint: queryFingerprint(call.query),
+    offset,
+    changeSeq,
+  };
   return pageTokens(call.state).issue(record, call.state.nowMs(), PAGE_TOKEN_LIFETIME_SECONDS * 1000);
 }
 
@@ -105,11 +149,17 @@ function pageSize(state: EmulatorState, q: URLSearchParams): number {
   if (raw === null) return DEFAULT_PAGE_SIZE;
   const n = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
-    throw calendarError.invalid(`Invalid value '${raw}'. Values must be within the range: [1, ${MAX_PAGE_SIZE}]`, 'maxResults');
+    throw calendarError.invalid(
+      `Invalid value '${raw}'. Values must be within the range: [1, ${MAX_PAGE_SIZE}]`,
+      'maxResults',
+    );
   }
   if (n > MAX_PAGE_SIZE) {
     if (calendarSettings(state).maxResultsAboveLimit === 'reject') {
-      throw calendarError.invalid(`Invalid value '${raw}'. Values must be within the range: [1, ${MAX_PAGE_SIZE}]`, 'maxResults');
+      throw calendarError.invalid(
+        `Invalid value '${raw}'. Values must be within the range: [1, ${MAX_PAGE_SIZE}]`,
+        'maxResults',
+      );
     }
     return MAX_PAGE_SIZE;
   }
@@ -119,7 +169,11 @@ function pageSize(state: EmulatorState, q: URLSearchParams): number {
 export function responseZone(state: EmulatorState, cal: CalendarData, q: URLSearchParams): string {
   const tz = q.get('timeZone');
   if (tz === null || tz === '') return calendarZone(state, cal);
-  if (!isValidZone(tz)) throw calendarError.invalid(`Invalid time zone definition: expected an IANA zone such as America/New_York, got "${tz}".`, 'timeZone');
+  if (!isValidZone(tz))
+    throw calendarError.invalid(
+      `Invalid time zone definition: expected an IANA zone such as America/New_York, got "${tz}".`,
+      'timeZone',
+    );
   return tz;
 }
 
@@ -130,7 +184,12 @@ function timeBounds(q: URLSearchParams): { lo?: number; hi?: number } {
   return { lo, hi };
 }
 
-function envelope(cal: CalendarData, zone: string, items: unknown[], extra: { nextPageToken?: string; nextSyncToken?: string }) {
+function envelope(
+  cal: CalendarData,
+  zone: string,
+  items: unknown[],
+  extra: { nextPageToken?: string; nextSyncToken?: string },
+) {
   const body: Record<string, unknown> = {
     kind: 'calendar#events',
     etag: `"p3${cal.lastChangeMs}${cal.changeSeq}g"`,
@@ -158,9 +217,20 @@ function issueSyncToken(cal: CalendarData, info: SyncTokenInfo): string {
 }
 
 function matchesText(ev: StoredEvent, text: string): boolean {
-  const hay = [ev.fields.summary, ev.fields.description, ev.fields.location, ...(ev.attendees ?? []).flatMap((a) => [a.email, a.displayName])]
-    .filter((s): s is string => typeof s === 'string').join('\n').toLowerCase();
-  return text.toLowerCase().split(/\s+/).filter(Boolean).every((w) => hay.includes(w));
+  const hay = [
+    ev.fields.summary,
+    ev.fields.description,
+    ev.fields.location,
+    ...(ev.attendees ?? []).flatMap((a) => [a.email, a.displayName]),
+  ]
+    .filter((s): s is string => typeof s === 'string')
+    .join('\n')
+    .toLowerCase();
+  return text
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((w) => hay.includes(w));
 }
 
 /** events.list */
@@ -180,10 +250,19 @@ export function listEvents(call: ApiCall, cal: CalendarData): ApiResponse {
   if (syncToken !== null) {
     const clash = SYNC_TOKEN_FORBIDDEN.find((p) => q.has(p));
     // [?] wording: Google refuses these combinations with 400; the text is not documented.
-    if (clash) throw calendarError.invalid(`The syncToken parameter cannot be combined with ${clash}: an incremental sync returns every change since the token.`, clash);
-    if (showDeletedParam === false) throw calendarError.invalid('The syncToken parameter cannot be combined with showDeleted=false: deleted events are always returned by an incremental sync.', 'showDeleted');
+    if (clash)
+      throw calendarError.invalid(
+        `The syncToken parameter cannot be combined with ${clash}: an incremental sync returns every change since the token.`,
+        clash,
+      );
+    if (showDeletedParam === false)
+      throw calendarError.invalid(
+        'The syncToken parameter cannot be combined with showDeleted=false: deleted events are always returned by an incremental sync.',
+        'showDeleted',
+      );
     sync = cal.syncTokens.get(syncToken);
-    if (!sync || sync.issuedMs + settings.syncTokenLifetimeSeconds * 1000 <= now) throw calendarError.fullSyncRequired();
+    if (!sync || sync.issuedMs + settings.syncTokenLifetimeSeconds * 1000 <= now)
+      throw calendarError.fullSyncRequired();
   }
   if (orderBy !== null && orderBy !== 'startTime' && orderBy !== 'updated') {
     throw calendarError.invalid(`Invalid value '${orderBy}' for orderBy: expected startTime or updated.`, 'orderBy');
@@ -212,15 +291,22 @@ export function listEvents(call: ApiCall, cal: CalendarData): ApiResponse {
     }
     if (isSeries(ev)) {
       const instances = seriesInstances(cal, ev, calZone, windowLo, sync ? undefined : hi, now, true);
-      if ((sync ? sync.singleEvents : singleEvents)) picked.push(...instances);
-      else if ((windowLo === undefined && hi === undefined) || instances.length > 0 || hasExceptionIn(cal, ev, calZone, windowLo, hi)) picked.push(ev);
+      if (sync ? sync.singleEvents : singleEvents) picked.push(...instances);
+      else if (
+        (windowLo === undefined && hi === undefined) ||
+        instances.length > 0 ||
+        hasExceptionIn(cal, ev, calZone, windowLo, hi)
+      )
+        picked.push(ev);
       continue;
     }
     if (overlaps(ev, calZone, windowLo, sync ? undefined : hi)) picked.push(ev);
   }
 
   if (orderBy === 'startTime') {
-    picked.sort((a, b) => whenMs(a.start, calZone) - whenMs(b.start, calZone) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    picked.sort(
+      (a, b) => whenMs(a.start, calZone) - whenMs(b.start, calZone) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
   } else if (orderBy === 'updated') {
     picked.sort((a, b) => a.updatedMs - b.updatedMs || a.changeSeq - b.changeSeq);
   }
@@ -233,16 +319,30 @@ export function listEvents(call: ApiCall, cal: CalendarData): ApiResponse {
   const suppressed = sync === undefined && settings.syncTokenSuppressedBy.some((p) => q.has(p));
   if (last && !suppressed) {
     extra.nextSyncToken = issueSyncToken(cal, {
-      changeSeq: page.changeSeq, issuedMs: now,
+      changeSeq: page.changeSeq,
+      issuedMs: now,
       singleEvents: sync ? sync.singleEvents : singleEvents,
       timeMinMs: sync ? sync.timeMinMs : lo,
     });
   }
-  return { body: envelope(cal, zone, slice.map((ev) => render(ev, ctx)), extra) };
+  return {
+    body: envelope(
+      cal,
+      zone,
+      slice.map((ev) => render(ev, ctx)),
+      extra,
+    ),
+  };
 }
 
 /** A series is in a window when one of its (moved) exceptions is, even if no unmodified instance is. */
-function hasExceptionIn(cal: CalendarData, series: StoredEvent, zone: string, lo: number | undefined, hi: number | undefined): boolean {
+function hasExceptionIn(
+  cal: CalendarData,
+  series: StoredEvent,
+  zone: string,
+  lo: number | undefined,
+  hi: number | undefined,
+): boolean {
   for (const ev of cal.events.values()) {
     if (ev.recurringEventId === series.id && ev.status !== 'cancelled' && overlaps(ev, zone, lo, hi)) return true;
   }
@@ -261,8 +361,9 @@ export function listInstances(call: ApiCall, cal: CalendarData, series: StoredEv
   const showDeleted = bool(q, 'showDeleted') ?? false;
   const { lo, hi } = timeBounds(q);
   const page = pageStart(call, cal, `instances:${series.id}`);
-  let items = (isSeries(series) ? seriesInstances(cal, series, calZone, lo, hi, state.nowMs(), false) : [])
-    .filter((ev) => showDeleted || ev.status !== 'cancelled');
+  let items = (isSeries(series) ? seriesInstances(cal, series, calZone, lo, hi, state.nowMs(), false) : []).filter(
+    (ev) => showDeleted || ev.status !== 'cancelled',
+  );
   const originalStart = q.get('originalStart');
   if (originalStart !== null) {
     const at = parseQueryTimestamp(originalStart);
@@ -270,6 +371,16 @@ export function listInstances(call: ApiCall, cal: CalendarData, series: StoredEv
   }
   const ctx: RenderContext = { owner: cal.owner, zone };
   const slice = items.slice(page.offset, page.offset + size);
-  const extra = page.offset + size < items.length ? { nextPageToken: nextPageToken(call, cal, `instances:${series.id}`, page.offset + size, page.changeSeq) } : {};
-  return { body: envelope(cal, zone, slice.map((ev) => render(ev, ctx)), extra) };
+  const extra =
+    page.offset + size < items.length
+      ? { nextPageToken: nextPageToken(call, cal, `instances:${series.id}`, page.offset + size, page.changeSeq) }
+      : {};
+  return {
+    body: envelope(
+      cal,
+      zone,
+      slice.map((ev) => render(ev, ctx)),
+      extra,
+    ),
+  };
 }

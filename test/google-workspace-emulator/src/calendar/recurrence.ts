@@ -41,15 +41,19 @@ const INVALID_RULE = 'Invalid recurrence rule.';
  * thousands of instances a day.
  */
 const FREQS: Record<string, number> = {
-  YEARLY: RRule.YEARLY, MONTHLY: RRule.MONTHLY, WEEKLY: RRule.WEEKLY, DAILY: RRule.DAILY,
+  YEARLY: RRule.YEARLY,
+  MONTHLY: RRule.MONTHLY,
+  WEEKLY: RRule.WEEKLY,
+  DAILY: RRule.DAILY,
 };
 const WEEKDAY = '(MO|TU|WE|TH|FR|SA|SU)';
-const intList = (min: number, max: number, signed: boolean) => (v: string) => v.split(',').every((p) => {
-  if (!/^[+-]?\d{1,3}$/.test(p)) return false;
-  const n = Number(p);
-  if (!signed && /^[+-]/.test(p)) return false;
-  return Math.abs(n) >= min && Math.abs(n) <= max && (signed ? n !== 0 || min === 0 : true);
-});
+const intList = (min: number, max: number, signed: boolean) => (v: string) =>
+  v.split(',').every((p) => {
+    if (!/^[+-]?\d{1,3}$/.test(p)) return false;
+    const n = Number(p);
+    if (!signed && /^[+-]/.test(p)) return false;
+    return Math.abs(n) >= min && Math.abs(n) <= max && (signed ? n !== 0 || min === 0 : true);
+  });
 /** RFC 5545 §3.3.10 value grammar per rule part. */
 const PART_RULES: Record<string, (v: string) => boolean> = {
   FREQ: (v) => v in FREQS,
@@ -147,7 +151,9 @@ function parseDateList(params: string[], value: string, start: When, zone: strin
     if (m[4] === undefined) return new Date(Date.UTC(y, mo - 1, d));
     const wall = { year: y, month: mo, day: d, hour: +m[4], minute: +m[5], second: +m[6] };
     if (start.allDay) return new Date(Date.UTC(y, mo - 1, d));
-    const instant = m[7] ? Date.UTC(y, mo - 1, d, wall.hour, wall.minute, wall.second) : DateTime.fromObject(wall, { zone: tzid ?? zone }).toMillis();
+    const instant = m[7]
+      ? Date.UTC(y, mo - 1, d, wall.hour, wall.minute, wall.second)
+      : DateTime.fromObject(wall, { zone: tzid ?? zone }).toMillis();
     return toFloating(instant, zone);
   });
 }
@@ -171,8 +177,12 @@ export function occurrences(rec: ParsedRecurrence, start: When, fromMs: number, 
   for (const d of [dtstart, ...rec.rdates]) if (inWindow(d)) hits.set(d.getTime(), d);
   for (const r of rec.exrules) for (const d of expandRule(r, dtstart, to)) hits.delete(d.getTime());
   for (const d of rec.exdates) hits.delete(d.getTime());
-  const found = [...hits.values()].sort((a, b) => a.getTime() - b.getTime()).slice(0, MAX_INSTANCES_PER_SERIES_PER_REQUEST);
-  return found.map((d): When => (start.allDay ? { allDay: true, date: floatingToDate(d) } : { allDay: false, ms: fromFloating(d, zone), zone }));
+  const found = [...hits.values()]
+    .sort((a, b) => a.getTime() - b.getTime())
+    .slice(0, MAX_INSTANCES_PER_SERIES_PER_REQUEST);
+  return found.map((d): When =>
+    start.allDay ? { allDay: true, date: floatingToDate(d) } : { allDay: false, ms: fromFloating(d, zone), zone },
+  );
 }
 
 /**

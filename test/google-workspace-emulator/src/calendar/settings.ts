@@ -8,11 +8,18 @@ import { isValidZone } from './time';
 /**
  * Parameters of a full events.list whose presence leaves out `nextSyncToken`. Google documents only that these
  * cannot be *combined* with a syncToken (v3.d.ts); people report the token missing after full listings that used
- * orderBy [obs googleapis/google-api-php-client#2637, google-api-dotnet-client#610] — docs/google-behaviour.md §3.1 calls
+ * orderBy [obs googleapis/google-api-php-client#2637, google-api-dotnet-client#610] — docs/google-behaviour.md §3.1
+ * calls
  * this safest rule [?]. timeMin is not in it: the sync guide's own sample does a full sync bounded by timeMin.
  */
 export const DEFAULT_SYNC_TOKEN_SUPPRESSED_BY = [
-  'orderBy', 'q', 'timeMax', 'updatedMin', 'iCalUID', 'privateExtendedProperty', 'sharedExtendedProperty',
+  'orderBy',
+  'q',
+  'timeMax',
+  'updatedMin',
+  'iCalUID',
+  'privateExtendedProperty',
+  'sharedExtendedProperty',
 ] as const;
 
 /**
@@ -21,7 +28,10 @@ export const DEFAULT_SYNC_TOKEN_SUPPRESSED_BY = [
  * long enough for normal use and short enough that `POST /clock` can exercise the 410.
  */
 export const DEFAULT_SYNC_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
-/** Channel lifetime when the request gives no `expiration`, and the most Google grants [?] (docs/google-behaviour.md §3.4). */
+/**
+ * Channel lifetime when the request gives no `expiration`, and the most Google grants [?] (docs/google-behaviour.md
+ * §3.4).
+ */
 export const DEFAULT_CHANNEL_TTL_SECONDS = 7 * 24 * 3600;
 export const MAX_CHANNEL_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -60,21 +70,29 @@ export function applyCalendarSettings(current: CalendarSettings, patch: unknown)
   for (const [key, value] of Object.entries(patch)) {
     switch (key) {
       case 'syncTokenSuppressedBy':
-        if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw new Error(`syncTokenSuppressedBy must be an array of events.list parameter names, got ${JSON.stringify(value)}`);
+        if (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))
+          throw new Error(
+            `syncTokenSuppressedBy must be an array of events.list parameter names, got ${JSON.stringify(value)}`,
+          );
         next.syncTokenSuppressedBy = value as string[];
         break;
       case 'maxResultsAboveLimit':
-        if (value !== 'clamp' && value !== 'reject') throw new Error(`maxResultsAboveLimit must be "clamp" or "reject", got ${JSON.stringify(value)}`);
+        if (value !== 'clamp' && value !== 'reject')
+          throw new Error(`maxResultsAboveLimit must be "clamp" or "reject", got ${JSON.stringify(value)}`);
         next.maxResultsAboveLimit = value;
         break;
       case 'syncTokenLifetimeSeconds':
       case 'channelDefaultTtlSeconds':
       case 'channelMaxTtlSeconds':
-        if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`${key} must be a positive number of seconds, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+          throw new Error(`${key} must be a positive number of seconds, got ${JSON.stringify(value)}`);
         next[key] = value;
         break;
       case 'defaultCalendarTimeZone':
-        if (typeof value !== 'string' || !isValidZone(value)) throw new Error(`defaultCalendarTimeZone must be an IANA time zone such as "America/New_York", got ${JSON.stringify(value)}`);
+        if (typeof value !== 'string' || !isValidZone(value))
+          throw new Error(
+            `defaultCalendarTimeZone must be an IANA time zone such as "America/New_York", got ${JSON.stringify(value)}`,
+          );
         next.defaultCalendarTimeZone = value;
         break;
       default:

@@ -17,9 +17,7 @@ export interface EventDateTime {
 }
 
 /** A parsed start or end: an all-day date, or an instant plus the zone the event's wall clock lives in. */
-export type When =
-  | { allDay: true; date: string }
-  | { allDay: false; ms: number; zone: string | null };
+export type When = { allDay: true; date: string } | { allDay: false; ms: number; zone: string | null };
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$/;
 const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -46,7 +44,8 @@ export function parseQueryTimestamp(value: string): number {
  * wording Google answers with:
  *  - exactly one of date/dateTime [?] "Start and end times must either both be date or both be dateTime." is checked
  *    by the caller across start and end; here a missing value is "Missing <which> time." (reason required);
- *  - a dateTime that is not RFC3339 → "Invalid <which> time." (reason invalid) [obs phw198/OutlookGoogleCalendarSync#1196];
+ *  - a dateTime that is not RFC3339 → "Invalid <which> time." (reason invalid) [obs
+ * phw198/OutlookGoogleCalendarSync#1196];
  *  - an unknown timeZone → "Invalid time zone definition for <which> time." [obs n8n-io/n8n#2995];
  *  - a dateTime without offset and without timeZone → "Missing time zone definition for <which> time."
  *    (reason required) [obs openclaw/gogcli#347].
@@ -66,7 +65,10 @@ export function parseEventTime(v: EventDateTime | undefined | null, which: 'star
       ms = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s}${off.toUpperCase() === 'Z' ? 'Z' : off}`);
     } else {
       if (!zone) throw calendarError.required(`Missing time zone definition for ${which} time.`);
-      ms = DateTime.fromObject({ year: +y, month: +mo, day: +d, hour: +h, minute: +mi, second: +s }, { zone }).toMillis();
+      ms = DateTime.fromObject(
+        { year: +y, month: +mo, day: +d, hour: +h, minute: +mi, second: +s },
+        { zone },
+      ).toMillis();
     }
     if (Number.isNaN(ms)) throw calendarError.invalid(`Invalid ${which} time.`);
     return { allDay: false, ms: Math.floor(ms / 1000) * 1000, zone };
@@ -120,7 +122,9 @@ export function instanceStamp(w: When): string {
 }
 
 /** Inverse of instanceStamp, for looking an instance id up. */
-export function parseInstanceStamp(stamp: string): { allDay: true; date: string } | { allDay: false; ms: number } | undefined {
+export function parseInstanceStamp(
+  stamp: string,
+): { allDay: true; date: string } | { allDay: false; ms: number } | undefined {
   let m = /^(\d{4})(\d{2})(\d{2})$/.exec(stamp);
   if (m) return { allDay: true, date: `${m[1]}-${m[2]}-${m[3]}` };
   m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
@@ -148,10 +152,17 @@ export function toFloating(ms: number, zone: string): Date {
 }
 
 export function fromFloating(d: Date, zone: string): number {
-  return DateTime.fromObject({
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(),
-    hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds(),
-  }, { zone }).toMillis();
+  return DateTime.fromObject(
+    {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+    },
+    { zone },
+  ).toMillis();
 }
 
 export function floatingDate(date: string): Date {

@@ -13,9 +13,24 @@ import { randomBytes } from 'node:crypto';
 import { OpaqueTokenStore } from '../opaque-tokens';
 import type { EmulatorState, EmulatorUser } from '../state';
 import {
-  GENERIC_INVALID, MY_CONTACTS_GROUP, PersonInputError, groupNamesOf, type FieldItem, type PersonData, type StoredContact,
+  GENERIC_INVALID,
+  MY_CONTACTS_GROUP,
+  PersonInputError,
+  groupNamesOf,
+  type FieldItem,
+  type PersonData,
+  type StoredContact,
 } from './person';
-import { contactStore, deleteContact, liveContact, peopleSettings, setMemberships, type ContactStore, type PageTokenRecord, type SyncTokenRecord } from './store';
+import {
+  contactStore,
+  deleteContact,
+  liveContact,
+  peopleSettings,
+  setMemberships,
+  type ContactStore,
+  type PageTokenRecord,
+  type SyncTokenRecord,
+} from './store';
 
 /**
  * The system groups every user has, with their English formattedName (doc §3.2 [obs IamNator capture]). `canAdd`:
@@ -70,7 +85,9 @@ export interface StoredGroup {
   changeSeq: number;
 }
 
-/** The records behind contact-group sync and page tokens: the contacts' (store.ts), without the parameter fingerprint. */
+/**
+ * The records behind contact-group sync and page tokens: the contacts' (store.ts), without the parameter fingerprint.
+ */
 export type GroupSyncRecord = Omit<SyncTokenRecord, 'fingerprint'>;
 export type GroupPageRecord = Omit<PageTokenRecord, 'fingerprint'>;
 
@@ -85,7 +102,15 @@ export function groupStore(state: EmulatorState, user: EmulatorUser): GroupStore
     const groups = new Map<string, StoredGroup>();
     for (const g of SYSTEM_GROUPS) {
       const resourceName = `contactGroups/${g.id}`;
-      groups.set(resourceName, { resourceName, system: true, name: g.id, etag: '', updateTime: '', deleted: false, changeSeq: 0 });
+      groups.set(resourceName, {
+        resourceName,
+        system: true,
+        name: g.id,
+        etag: '',
+        updateTime: '',
+        deleted: false,
+        changeSeq: 0,
+      });
     }
     return { groups, seq: 0, tokens: new OpaqueTokenStore<GroupSyncRecord | GroupPageRecord>() };
   });
@@ -132,7 +157,10 @@ export function membersOf(contacts: ContactStore, resourceName: string): StoredC
  * (group sync only) is `{resourceName, metadata: {deleted: true, updateTime}}`.
  */
 export function renderGroup(
-  g: StoredGroup, fields: readonly GroupField[], counts: Map<string, number>, members?: StoredContact[],
+  g: StoredGroup,
+  fields: readonly GroupField[],
+  counts: Map<string, number>,
+  members?: StoredContact[],
 ): Record<string, unknown> {
   if (g.deleted) return { resourceName: g.resourceName, metadata: { deleted: true, updateTime: g.updateTime } };
   const out: Record<string, unknown> = { resourceName: g.resourceName };
@@ -145,7 +173,8 @@ export function renderGroup(
     // by the owner are the same as name." The emulator's locale is English.
     out.formattedName = g.system ? SYSTEM_BY_NAME.get(g.resourceName)!.formattedName : g.name;
   }
-  if (fields.includes('clientData') && g.clientData && g.clientData.length > 0) out.clientData = g.clientData.map((d) => ({ ...d }));
+  if (fields.includes('clientData') && g.clientData && g.clientData.length > 0)
+    out.clientData = g.clientData.map((d) => ({ ...d }));
   const count = counts.get(g.resourceName) ?? 0;
   if (fields.includes('memberCount') && count > 0) out.memberCount = count;
   if (members && members.length > 0) out.memberResourceNames = members.map((c) => c.resourceName);
@@ -161,13 +190,17 @@ export function renderGroup(
 export class GroupError extends Error {
   constructor(
     readonly kind: 'invalid' | 'alreadyExists' | 'failedPrecondition' | 'notFound',
-    message: string, readonly field: string, readonly description: string,
+    message: string,
+    readonly field: string,
+    readonly description: string,
   ) {
     super(message);
   }
 }
 
-/** Google's text for ALREADY_EXISTS (the 409 of a duplicate group name; GAM matches "requested entity already exists"). */
+/**
+ * Google's text for ALREADY_EXISTS (the 409 of a duplicate group name; GAM matches "requested entity already exists").
+ */
 export const ALREADY_EXISTS_MESSAGE = 'Requested entity already exists';
 
 /**
@@ -175,19 +208,40 @@ export const ALREADY_EXISTS_MESSAGE = 'Requested entity already exists';
  * unique among the user's live groups, system names included (comparison per settings.groupNamesCaseInsensitive) →
  * 409 "Attempting to create a group with a duplicate name will return a HTTP 409 error." (ContactGroup.name).
  */
-export function checkGroupName(state: EmulatorState, store: GroupStore, name: unknown, field: string, self?: StoredGroup): string {
+export function checkGroupName(
+  state: EmulatorState,
+  store: GroupStore,
+  name: unknown,
+  field: string,
+  self?: StoredGroup,
+): string {
   if (typeof name !== 'string' || name.trim() === '') {
-    throw new GroupError('invalid', GENERIC_INVALID, field, `a contact group needs a name that is not blank, got ${JSON.stringify(name)}`);
+    throw new GroupError(
+      'invalid',
+      GENERIC_INVALID,
+      field,
+      `a contact group needs a name that is not blank, got ${JSON.stringify(name)}`,
+    );
   }
   const settings = peopleSettings(state);
   const length = [...name].length;
   if (length > settings.maxGroupNameLength) {
-    throw new GroupError('invalid', GENERIC_INVALID, field, `a contact group name may have at most ${settings.maxGroupNameLength} characters, got ${length}`);
+    throw new GroupError(
+      'invalid',
+      GENERIC_INVALID,
+      field,
+      `a contact group name may have at most ${settings.maxGroupNameLength} characters, got ${length}`,
+    );
   }
   const key = (s: string) => (settings.groupNamesCaseInsensitive ? s.toLowerCase() : s);
   const clash = liveGroups(store).find((g) => g !== self && key(g.name) === key(name));
   if (clash) {
-    throw new GroupError('alreadyExists', ALREADY_EXISTS_MESSAGE, field, `the user already has a contact group named ${JSON.stringify(clash.name)} (${clash.resourceName})`);
+    throw new GroupError(
+      'alreadyExists',
+      ALREADY_EXISTS_MESSAGE,
+      field,
+      `the user already has a contact group named ${JSON.stringify(clash.name)} (${clash.resourceName})`,
+    );
   }
   return name;
 }
@@ -196,12 +250,22 @@ export function checkGroupName(state: EmulatorState, store: GroupStore, name: un
 export function checkGroupClientData(raw: unknown, field: string): FieldItem[] | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!Array.isArray(raw) || raw.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) {
-    throw new GroupError('invalid', `Invalid value at '${field}': expected a JSON array of {key, value}, got ${JSON.stringify(raw)}`, field, `expected a JSON array of {key, value}, got ${JSON.stringify(raw)}`);
+    throw new GroupError(
+      'invalid',
+      `Invalid value at '${field}': expected a JSON array of {key, value}, got ${JSON.stringify(raw)}`,
+      field,
+      `expected a JSON array of {key, value}, got ${JSON.stringify(raw)}`,
+    );
   }
   return (raw as FieldItem[]).map((d, i) => {
     for (const k of Object.keys(d)) {
       if (k !== 'key' && k !== 'value') {
-        throw new GroupError('invalid', `Invalid JSON payload received. Unknown name "${k}" at '${field}[${i}]': Cannot find field.`, `${field}[${i}].${k}`, `GroupClientData has only key and value, got "${k}"`);
+        throw new GroupError(
+          'invalid',
+          `Invalid JSON payload received. Unknown name "${k}" at '${field}[${i}]': Cannot find field.`,
+          `${field}[${i}].${k}`,
+          `GroupClientData has only key and value, got "${k}"`,
+        );
       }
     }
     const out: FieldItem = {};
@@ -211,10 +275,23 @@ export function checkGroupClientData(raw: unknown, field: string): FieldItem[] |
   });
 }
 
-export function createGroup(state: EmulatorState, store: GroupStore, name: string, clientData?: FieldItem[]): StoredGroup {
+export function createGroup(
+  state: EmulatorState,
+  store: GroupStore,
+  name: string,
+  clientData?: FieldItem[],
+): StoredGroup {
   let rn = `contactGroups/${randomBytes(8).toString('hex')}`;
   while (store.groups.has(rn)) rn = `contactGroups/${randomBytes(8).toString('hex')}`;
-  const g: StoredGroup = { resourceName: rn, system: false, name, etag: '', updateTime: '', deleted: false, changeSeq: 0 };
+  const g: StoredGroup = {
+    resourceName: rn,
+    system: false,
+    name,
+    etag: '',
+    updateTime: '',
+    deleted: false,
+    changeSeq: 0,
+  };
   if (clientData && clientData.length > 0) g.clientData = clientData;
   stampGroup(state, store, g);
   store.groups.set(rn, g);
@@ -222,7 +299,12 @@ export function createGroup(state: EmulatorState, store: GroupStore, name: strin
 }
 
 /** "All updated fields will be replaced": an empty clientData clears it. Every update gives a new etag. */
-export function updateGroup(state: EmulatorState, store: GroupStore, g: StoredGroup, change: { name?: string; clientData?: FieldItem[] | null }): void {
+export function updateGroup(
+  state: EmulatorState,
+  store: GroupStore,
+  g: StoredGroup,
+  change: { name?: string; clientData?: FieldItem[] | null },
+): void {
   if (change.name !== undefined) g.name = change.name;
   if (change.clientData !== undefined) {
     if (change.clientData && change.clientData.length > 0) g.clientData = change.clientData;
@@ -234,7 +316,12 @@ export function updateGroup(state: EmulatorState, store: GroupStore, g: StoredGr
 /** [?] Renaming or deleting a system group is not documented (doc §3.2); the emulator refuses it with 400. */
 export function refuseSystemGroup(g: StoredGroup, what: 'updated' | 'deleted', field: string): void {
   if (g.system) {
-    throw new GroupError('invalid', GENERIC_INVALID, field, `${g.resourceName} is a system contact group and cannot be ${what}`);
+    throw new GroupError(
+      'invalid',
+      GENERIC_INVALID,
+      field,
+      `${g.resourceName} is a system contact group and cannot be ${what}`,
+    );
   }
 }
 
@@ -244,7 +331,12 @@ export function refuseSystemGroup(g: StoredGroup, what: 'updated' | 'deleted', f
  * that membership (a contact change, settings.membershipChangesBumpContact) and one left without any group gets
  * myContacts, since "a contact must always have at least one contact group membership" [?] (doc §4).
  */
-export function deleteGroup(state: EmulatorState, user: EmulatorUser, g: StoredGroup, deleteContacts: boolean): { contacts: number } {
+export function deleteGroup(
+  state: EmulatorState,
+  user: EmulatorUser,
+  g: StoredGroup,
+  deleteContacts: boolean,
+): { contacts: number } {
   const contacts = contactStore(state, user);
   const members = membersOf(contacts, g.resourceName);
   for (const c of members) {
@@ -275,9 +367,19 @@ export interface ModifyResult {
  * Adding a member again or removing a non-member changes nothing [?]. Adds to a deprecated system group are refused
  * by the caller before this runs.
  */
-export function modifyMembers(state: EmulatorState, user: EmulatorUser, g: StoredGroup, add: readonly string[], remove: readonly string[]): ModifyResult {
+export function modifyMembers(
+  state: EmulatorState,
+  user: EmulatorUser,
+  g: StoredGroup,
+  add: readonly string[],
+  remove: readonly string[],
+): ModifyResult {
   const contacts = contactStore(state, user);
-  const result: ModifyResult = { notFoundResourceNames: [], canNotRemoveLastContactGroupResourceNames: [], changed: [] };
+  const result: ModifyResult = {
+    notFoundResourceNames: [],
+    canNotRemoveLastContactGroupResourceNames: [],
+    changed: [],
+  };
   const adds = new Set(add);
   const removes = new Set(remove);
   for (const rn of new Set([...add, ...remove])) {
@@ -308,7 +410,12 @@ export function modifyMembers(state: EmulatorState, user: EmulatorUser, g: Store
  * contacts as they may be in Google (legacy contacts can sit in friends or family from before the deprecation).
  */
 export function checkMembershipTargets(
-  state: EmulatorState, user: EmulatorUser, data: PersonData, path: string, current: readonly string[] = [], allowDeprecated = false,
+  state: EmulatorState,
+  user: EmulatorUser,
+  data: PersonData,
+  path: string,
+  current: readonly string[] = [],
+  allowDeprecated = false,
 ): void {
   const groups = groupStore(state, user);
   groupNamesOf(data).forEach((rn, i) => {
@@ -317,12 +424,20 @@ export function checkMembershipTargets(
       throw new PersonInputError(GENERIC_INVALID, field, 'invalid', `the user has no contact group ${rn}`);
     }
     if (isDeprecatedSystemGroup(rn) && !current.includes(rn) && !allowDeprecated) {
-      throw new PersonInputError(DEPRECATED_GROUP_MESSAGE, field, 'invalid',
-        `${rn} is a deprecated system contact group: only user groups, contactGroups/myContacts and contactGroups/starred can be added`);
+      throw new PersonInputError(
+        DEPRECATED_GROUP_MESSAGE,
+        field,
+        'invalid',
+        `${rn} is a deprecated system contact group: only user groups, contactGroups/myContacts and contactGroups/starred can be added`,
+      );
     }
   });
 }
 
-export function newGroupToken(store: GroupStore, record: GroupSyncRecord | GroupPageRecord, pageTokenLifetimeMs: number): string {
+export function newGroupToken(
+  store: GroupStore,
+  record: GroupSyncRecord | GroupPageRecord,
+  pageTokenLifetimeMs: number,
+): string {
   return store.tokens.issue(record, record.issuedAtMs, record.kind === 'page' ? pageTokenLifetimeMs : Infinity);
 }

@@ -8,17 +8,63 @@ import { randomBytes } from 'node:crypto';
 
 /** Every `personFields` / `readMask` path Google accepts (generated client docs, people.get). */
 export const READ_FIELDS = [
-  'addresses', 'ageRanges', 'biographies', 'birthdays', 'calendarUrls', 'clientData', 'coverPhotos', 'emailAddresses',
-  'events', 'externalIds', 'genders', 'imClients', 'interests', 'locales', 'locations', 'memberships', 'metadata',
-  'miscKeywords', 'names', 'nicknames', 'occupations', 'organizations', 'phoneNumbers', 'photos', 'relations',
-  'sipAddresses', 'skills', 'urls', 'userDefined',
+  'addresses',
+  'ageRanges',
+  'biographies',
+  'birthdays',
+  'calendarUrls',
+  'clientData',
+  'coverPhotos',
+  'emailAddresses',
+  'events',
+  'externalIds',
+  'genders',
+  'imClients',
+  'interests',
+  'locales',
+  'locations',
+  'memberships',
+  'metadata',
+  'miscKeywords',
+  'names',
+  'nicknames',
+  'occupations',
+  'organizations',
+  'phoneNumbers',
+  'photos',
+  'relations',
+  'sipAddresses',
+  'skills',
+  'urls',
+  'userDefined',
 ] as const;
 
 /** Every `updatePersonFields` / `updateMask` path (generated client docs, people.updateContact). */
 export const UPDATE_FIELDS = [
-  'addresses', 'biographies', 'birthdays', 'calendarUrls', 'clientData', 'emailAddresses', 'events', 'externalIds',
-  'genders', 'imClients', 'interests', 'locales', 'locations', 'memberships', 'miscKeywords', 'names', 'nicknames',
-  'occupations', 'organizations', 'phoneNumbers', 'relations', 'sipAddresses', 'urls', 'userDefined',
+  'addresses',
+  'biographies',
+  'birthdays',
+  'calendarUrls',
+  'clientData',
+  'emailAddresses',
+  'events',
+  'externalIds',
+  'genders',
+  'imClients',
+  'interests',
+  'locales',
+  'locations',
+  'memberships',
+  'miscKeywords',
+  'names',
+  'nicknames',
+  'occupations',
+  'organizations',
+  'phoneNumbers',
+  'relations',
+  'sipAddresses',
+  'urls',
+  'userDefined',
 ] as const;
 
 /**
@@ -29,8 +75,20 @@ export const SINGLETON_FIELDS = ['biographies', 'birthdays', 'genders', 'names']
 
 /** Output-only Person keys: accepted in a request body (clients echo what they read) and ignored. */
 const OUTPUT_ONLY_KEYS = new Set([
-  'resourceName', 'etag', 'metadata', 'ageRange', 'ageRanges', 'braggingRights', 'coverPhotos', 'fileAses', 'photos',
-  'relationshipInterests', 'relationshipStatuses', 'residences', 'skills', 'taglines',
+  'resourceName',
+  'etag',
+  'metadata',
+  'ageRange',
+  'ageRanges',
+  'braggingRights',
+  'coverPhotos',
+  'fileAses',
+  'photos',
+  'relationshipInterests',
+  'relationshipStatuses',
+  'residences',
+  'skills',
+  'taglines',
 ]);
 
 export type ReadField = (typeof READ_FIELDS)[number];
@@ -46,7 +104,9 @@ export const MY_CONTACTS_GROUP = 'contactGroups/myContacts';
  * keep only `contactGroupResourceName`: "Only contact_group_resource_name can be used for modifying memberships", and
  * `contactGroupId` is output only (derived when rendering; docs/google-people-contact-details.md §1.10).
  */
-export const MY_CONTACTS_MEMBERSHIP: FieldItem = { contactGroupMembership: { contactGroupResourceName: MY_CONTACTS_GROUP } };
+export const MY_CONTACTS_MEMBERSHIP: FieldItem = {
+  contactGroupMembership: { contactGroupResourceName: MY_CONTACTS_GROUP },
+};
 
 /** A stored membership item for `groupResourceName` (`contactGroups/{id}`). */
 export function membershipItem(groupResourceName: string): FieldItem {
@@ -57,7 +117,8 @@ export function membershipItem(groupResourceName: string): FieldItem {
 export function groupNamesOf(data: PersonData): string[] {
   const out: string[] = [];
   for (const m of data.memberships ?? []) {
-    const rn = (m.contactGroupMembership as { contactGroupResourceName?: unknown } | undefined)?.contactGroupResourceName;
+    const rn = (m.contactGroupMembership as { contactGroupResourceName?: unknown } | undefined)
+      ?.contactGroupResourceName;
     if (typeof rn === 'string' && !out.includes(rn)) out.push(rn);
   }
   return out;
@@ -68,7 +129,12 @@ export function groupNamesOf(data: PersonData): string[] {
  * google.rpc.BadRequest field violation while `message` is the top-level text (often Google's generic one).
  */
 export class PersonInputError extends Error {
-  constructor(message: string, readonly field: string, readonly kind: 'invalid' | 'unknownField' | 'singleton' = 'invalid', readonly description?: string) {
+  constructor(
+    message: string,
+    readonly field: string,
+    readonly kind: 'invalid' | 'unknownField' | 'singleton' = 'invalid',
+    readonly description?: string,
+  ) {
     super(message);
   }
 }
@@ -105,25 +171,43 @@ export function parseMask<T extends string>(mask: string | null | undefined, val
  * The writable data of a Person request body. `only` limits it to the fields of an update mask (other fields in the
  * body are ignored, as Google documents for updateContact). Unknown keys → 400 like Google's JSON-to-proto mapping.
  */
-export function personDataFromBody(body: unknown, path: string, only?: readonly UpdateField[], options: PersonInputOptions = {}): PersonData {
+export function personDataFromBody(
+  body: unknown,
+  path: string,
+  only?: readonly UpdateField[],
+  options: PersonInputOptions = {},
+): PersonData {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new PersonInputError(`Invalid value at '${path}' (type.googleapis.com/google.people.v1.Person): expected a JSON object, got ${JSON.stringify(body)}`, path);
+    throw new PersonInputError(
+      `Invalid value at '${path}' (type.googleapis.com/google.people.v1.Person): expected a JSON object, got ${JSON.stringify(body)}`,
+      path,
+    );
   }
   const data: PersonData = {};
   for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
     if (OUTPUT_ONLY_KEYS.has(key)) continue;
     if (!(UPDATE_FIELDS as readonly string[]).includes(key)) {
-      throw new PersonInputError(`Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`, `${path}.${key}`, 'unknownField');
+      throw new PersonInputError(
+        `Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`,
+        `${path}.${key}`,
+        'unknownField',
+      );
     }
     const field = key as UpdateField;
     if (only && !only.includes(field)) continue;
     if (value === null || value === undefined) continue;
     if (!Array.isArray(value)) {
-      throw new PersonInputError(`Invalid value at '${path}.${field}': expected a JSON array, got ${JSON.stringify(value)}`, `${path}.${field}`);
+      throw new PersonInputError(
+        `Invalid value at '${path}.${field}': expected a JSON array, got ${JSON.stringify(value)}`,
+        `${path}.${field}`,
+      );
     }
     const items = value.map((item, i) => {
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-        throw new PersonInputError(`Invalid value at '${path}.${field}[${i}]': expected a JSON object, got ${JSON.stringify(item)}`, `${path}.${field}[${i}]`);
+        throw new PersonInputError(
+          `Invalid value at '${path}.${field}[${i}]': expected a JSON object, got ${JSON.stringify(item)}`,
+          `${path}.${field}[${i}]`,
+        );
       }
       return normalizeItem(field, item as FieldItem, `${path}.${field}[${i}]`, options);
     });
@@ -133,7 +217,11 @@ export function personDataFromBody(body: unknown, path: string, only?: readonly 
   for (const field of SINGLETON_FIELDS) {
     if ((data[field]?.length ?? 0) > 1) {
       // Wording observed from the live API [obs mrmattwilkins/google-contacts-sync#2].
-      throw new PersonInputError(`Cannot have more than one person.${field} per source.`, `${path}.${field}`, 'singleton');
+      throw new PersonInputError(
+        `Cannot have more than one person.${field} per source.`,
+        `${path}.${field}`,
+        'singleton',
+      );
     }
   }
   return data;
@@ -162,10 +250,20 @@ function normalizeItem(field: UpdateField, item: FieldItem, itemPath: string, op
     // [?] Google does not document these answers (doc §2): a Birthday is "at least one of date and text"; an Event's
     // only value is its date. With PeopleSettings.strictDates on (the default) both are 400.
     if (strict && field === 'birthdays' && !hasDate && !(typeof out.text === 'string' && out.text !== '')) {
-      throw new PersonInputError(GENERIC_INVALID, itemPath, 'invalid', 'a birthday needs a date or a text, got neither');
+      throw new PersonInputError(
+        GENERIC_INVALID,
+        itemPath,
+        'invalid',
+        'a birthday needs a date or a text, got neither',
+      );
     }
     if (strict && field === 'events' && !hasDate) {
-      throw new PersonInputError(GENERIC_INVALID, `${itemPath}.date`, 'invalid', 'an event needs a date (year, month and day, or month and day), got none');
+      throw new PersonInputError(
+        GENERIC_INVALID,
+        `${itemPath}.date`,
+        'invalid',
+        'an event needs a date (year, month and day, or month and day), got none',
+      );
     }
   }
   if (field === 'nicknames') normalizeNicknameType(out, itemPath);
@@ -182,24 +280,35 @@ function normalizeItem(field: UpdateField, item: FieldItem, itemPath: string, op
  */
 function normalizeDate(raw: unknown, path: string, strict: boolean): FieldItem {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new PersonInputError(`Invalid value at '${path}' (type.googleapis.com/google.type.Date): expected a JSON object, got ${JSON.stringify(raw)}`, path);
+    throw new PersonInputError(
+      `Invalid value at '${path}' (type.googleapis.com/google.type.Date): expected a JSON object, got ${JSON.stringify(raw)}`,
+      path,
+    );
   }
   const parts: Record<'year' | 'month' | 'day', number> = { year: 0, month: 0, day: 0 };
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
     if (key !== 'year' && key !== 'month' && key !== 'day') {
-      throw new PersonInputError(`Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`, `${path}.${key}`, 'unknownField');
+      throw new PersonInputError(
+        `Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`,
+        `${path}.${key}`,
+        'unknownField',
+      );
     }
     if (value === null || value === undefined) continue;
     const n = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < -2147483648 || n > 2147483647) {
-      throw new PersonInputError(`Invalid value at '${path}.${key}' (TYPE_INT32), ${JSON.stringify(value)}`, `${path}.${key}`);
+      throw new PersonInputError(
+        `Invalid value at '${path}.${key}' (TYPE_INT32), ${JSON.stringify(value)}`,
+        `${path}.${key}`,
+      );
     }
     parts[key] = n;
   }
   const { year, month, day } = parts;
   if (strict) {
     const bad = (description: string) => new PersonInputError(GENERIC_INVALID, path, 'invalid', description);
-    if (year < 0 || year > 9999) throw bad(`year must be between 1 and 9999, or 0 for a date without a year, got ${year}`);
+    if (year < 0 || year > 9999)
+      throw bad(`year must be between 1 and 9999, or 0 for a date without a year, got ${year}`);
     if (month < 0 || month > 12) throw bad(`month must be between 1 and 12, or 0, got ${month}`);
     if (day < 0 || day > 31) throw bad(`day must be between 1 and 31, or 0, got ${day}`);
     if (day > 0 && month === 0) throw bad(`a day needs a month, got day ${day} with month 0`);
@@ -214,7 +323,20 @@ function normalizeDate(raw: unknown, path: string, strict: boolean): FieldItem {
   return out;
 }
 
-const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTH_NAMES = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** Days in `month` of `year`; year 0 (a date without a year, e.g. a birthday) allows 29 February. */
 function daysInMonth(year: number, month: number): number {
@@ -228,7 +350,15 @@ function daysInMonth(year: number, month: number): number {
  * proto3 JSON also accepts the enum's number. DEFAULT is the zero value, which proto3 JSON leaves out [?]: it is not
  * stored, so a plain nickname renders without `type`.
  */
-export const NICKNAME_TYPES = ['DEFAULT', 'MAIDEN_NAME', 'INITIALS', 'GPLUS', 'OTHER_NAME', 'ALTERNATE_NAME', 'SHORT_NAME'] as const;
+export const NICKNAME_TYPES = [
+  'DEFAULT',
+  'MAIDEN_NAME',
+  'INITIALS',
+  'GPLUS',
+  'OTHER_NAME',
+  'ALTERNATE_NAME',
+  'SHORT_NAME',
+] as const;
 
 function normalizeNicknameType(item: FieldItem, itemPath: string): void {
   const t = item.type;
@@ -263,8 +393,12 @@ function normalizeMembership(item: FieldItem, itemPath: string): FieldItem {
   if (cgm === undefined || cgm === null) return {};
   const rn = (cgm as { contactGroupResourceName?: unknown }).contactGroupResourceName;
   if (typeof cgm !== 'object' || typeof rn !== 'string' || !GROUP_RESOURCE_NAME.test(rn)) {
-    throw new PersonInputError(GENERIC_INVALID, `${itemPath}.contactGroupMembership.contactGroupResourceName`, 'invalid',
-      `expected a contact group resource name like contactGroups/myContacts (contactGroupId is output only), got ${JSON.stringify(rn)}`);
+    throw new PersonInputError(
+      GENERIC_INVALID,
+      `${itemPath}.contactGroupMembership.contactGroupResourceName`,
+      'invalid',
+      `expected a contact group resource name like contactGroups/myContacts (contactGroupId is output only), got ${JSON.stringify(rn)}`,
+    );
   }
   return membershipItem(rn);
 }
@@ -311,9 +445,14 @@ export function renderPerson(c: StoredContact, mask: readonly ReadField[]): Reco
   const source = { type: CONTACT_SOURCE, id: c.sourceId };
   const out: Record<string, unknown> = { resourceName: c.resourceName, etag: c.etag };
   if (c.deleted) {
-    // Deleted persons in incremental sync carry little more than their name, etag and metadata (docs/google-behaviour.md §2.2 [?]);
+    // Deleted persons in incremental sync carry little more than their name, etag and metadata
+    // (docs/google-behaviour.md §2.2 [?]);
     // metadata is sent even when not in the mask, because `metadata.deleted` is the only way to see the deletion.
-    out.metadata = { sources: [{ ...source, etag: c.sourceEtag, updateTime: c.updateTime }], objectType: 'PERSON', deleted: true };
+    out.metadata = {
+      sources: [{ ...source, etag: c.sourceEtag, updateTime: c.updateTime }],
+      objectType: 'PERSON',
+      deleted: true,
+    };
     return out;
   }
   for (const field of mask) {
@@ -332,7 +471,10 @@ function renderItem(field: string, item: FieldItem, first: boolean, source: { ty
   if (field === 'memberships') {
     // Observed Google memberships carry `metadata.source` only, no primary/sourcePrimary, and contactGroupId derived
     // from the resource name (doc §1.10 [obs activepieces sample]).
-    const rn = String((item.contactGroupMembership as { contactGroupResourceName?: unknown } | undefined)?.contactGroupResourceName ?? '');
+    const rn = String(
+      (item.contactGroupMembership as { contactGroupResourceName?: unknown } | undefined)?.contactGroupResourceName ??
+        '',
+    );
     return {
       metadata: { source: { type: CONTACT_SOURCE, id: source.id } },
       contactGroupMembership: { contactGroupId: rn.slice('contactGroups/'.length), contactGroupResourceName: rn },
@@ -340,16 +482,19 @@ function renderItem(field: string, item: FieldItem, first: boolean, source: { ty
   }
   // The first value of a field is the primary one (FieldMetadata.primary / sourcePrimary).
   const metadata: FieldItem = first ? { primary: true, sourcePrimary: true, source } : { source };
-  const out: FieldItem = { metadata, ...JSON.parse(JSON.stringify(item)) as FieldItem };
+  const out: FieldItem = { metadata, ...(JSON.parse(JSON.stringify(item)) as FieldItem) };
   if (field === 'names') {
     const given = str(item.givenName);
     const family = str(item.familyName);
     const middle = str(item.middleName);
-    const display = [str(item.honorificPrefix), given, middle, family, str(item.honorificSuffix)].filter(Boolean).join(' ')
-      || str(item.unstructuredName);
+    const display =
+      [str(item.honorificPrefix), given, middle, family, str(item.honorificSuffix)].filter(Boolean).join(' ') ||
+      str(item.unstructuredName);
     if (display) {
       out.displayName = display;
-      out.displayNameLastFirst = family ? `${family}, ${[given, middle].filter(Boolean).join(' ')}`.replace(/, $/, '') : display;
+      out.displayNameLastFirst = family
+        ? `${family}, ${[given, middle].filter(Boolean).join(' ')}`.replace(/, $/, '')
+        : display;
       if (!item.unstructuredName) out.unstructuredName = display;
     }
   }
@@ -375,14 +520,28 @@ function renderItem(field: string, item: FieldItem, first: boolean, source: { ty
  * (or, without one, the country code).
  */
 export function formatAddress(a: FieldItem): string {
-  const cityLine = [str(a.city), [str(a.region), str(a.postalCode)].filter(Boolean).join(' ')].filter(Boolean).join(', ');
-  return [str(a.streetAddress), str(a.extendedAddress), str(a.poBox), cityLine, str(a.country) || str(a.countryCode)].filter(Boolean).join('\n');
+  const cityLine = [str(a.city), [str(a.region), str(a.postalCode)].filter(Boolean).join(' ')]
+    .filter(Boolean)
+    .join(', ');
+  return [str(a.streetAddress), str(a.extendedAddress), str(a.poBox), cityLine, str(a.country) || str(a.countryCode)]
+    .filter(Boolean)
+    .join('\n');
 }
 
 /** The fields whose items carry an output-only `formattedType` (the Schema$* types that have one, v1.d.ts). */
 const FORMATTED_TYPE_FIELDS = new Set([
-  'addresses', 'calendarUrls', 'emailAddresses', 'events', 'externalIds', 'imClients', 'miscKeywords', 'organizations',
-  'phoneNumbers', 'relations', 'sipAddresses', 'urls',
+  'addresses',
+  'calendarUrls',
+  'emailAddresses',
+  'events',
+  'externalIds',
+  'imClients',
+  'miscKeywords',
+  'organizations',
+  'phoneNumbers',
+  'relations',
+  'sipAddresses',
+  'urls',
 ]);
 
 /**
@@ -400,8 +559,36 @@ const PREDEFINED_TYPES: Record<string, readonly string[]> = {
   externalIds: ['account', 'customer', 'loginId', 'network', 'organization'],
   imClients: ['home', 'work', 'other'],
   organizations: ['work', 'school'],
-  phoneNumbers: ['home', 'work', 'mobile', 'homeFax', 'workFax', 'otherFax', 'pager', 'workMobile', 'workPager', 'main', 'googleVoice', 'other'],
-  relations: ['spouse', 'child', 'mother', 'father', 'parent', 'brother', 'sister', 'friend', 'relative', 'domesticPartner', 'manager', 'assistant', 'referredBy', 'partner'],
+  phoneNumbers: [
+    'home',
+    'work',
+    'mobile',
+    'homeFax',
+    'workFax',
+    'otherFax',
+    'pager',
+    'workMobile',
+    'workPager',
+    'main',
+    'googleVoice',
+    'other',
+  ],
+  relations: [
+    'spouse',
+    'child',
+    'mother',
+    'father',
+    'parent',
+    'brother',
+    'sister',
+    'friend',
+    'relative',
+    'domesticPartner',
+    'manager',
+    'assistant',
+    'referredBy',
+    'partner',
+  ],
   sipAddresses: ['home', 'work', 'mobile', 'other'],
   urls: ['home', 'work', 'blog', 'profile', 'homePage', 'ftp', 'reservations', 'appInstallPage', 'other'],
 };
@@ -435,7 +622,11 @@ export function matchesQuery(c: StoredContact, query: string): boolean {
   for (const n of c.data.names ?? []) {
     const given = str(n.givenName);
     const family = str(n.familyName);
-    texts.push([given, str(n.middleName), family].filter(Boolean).join(' '), str(n.unstructuredName), `${family} ${given}`);
+    texts.push(
+      [given, str(n.middleName), family].filter(Boolean).join(' '),
+      str(n.unstructuredName),
+      `${family} ${given}`,
+    );
   }
   for (const n of c.data.nicknames ?? []) texts.push(str(n.value));
   for (const e of c.data.emailAddresses ?? []) texts.push(str(e.value));
@@ -451,7 +642,12 @@ export function matchesQuery(c: StoredContact, query: string): boolean {
 }
 
 function normalize(s: string): string {
-  return s.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/\s+/g, ' ').trim();
+  return s
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** True when `q` is a prefix of `text` starting at a word boundary. */

@@ -10,8 +10,15 @@
 import { OpaqueTokenStore } from '../opaque-tokens';
 import type { EmulatorState, EmulatorUser } from '../state';
 import {
-  MY_CONTACTS_MEMBERSHIP, groupNamesOf, membershipItem, newEtags, newSourceId, resourceNameFor, type PersonData,
-  type StoredContact, type UpdateField,
+  MY_CONTACTS_MEMBERSHIP,
+  groupNamesOf,
+  membershipItem,
+  newEtags,
+  newSourceId,
+  resourceNameFor,
+  type PersonData,
+  type StoredContact,
+  type UpdateField,
 } from './person';
 
 /** "Sync tokens expire 7 days after the full sync" (people.connections.list description). */
@@ -23,7 +30,8 @@ export const PAGE_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 export const MAX_GROUP_NAME_LENGTH = 255;
 
 /**
- * People behaviour that docs/google-behaviour.md marks uncertain [?], with documented defaults. Changed through the admin
+ * People behaviour that docs/google-behaviour.md marks uncertain [?], with documented defaults. Changed through the
+ * admin
  * route `PUT /emulator/v1/people/settings` (added by people.ts); `POST /reset` restores the defaults.
  */
 export interface PeopleSettings {
@@ -105,11 +113,15 @@ export function updatePeopleSettings(state: EmulatorState, patch: unknown): Peop
   for (const [key, value] of Object.entries(patch)) {
     switch (key) {
       case 'expiredSyncTokenStatus':
-        if (value !== 'FAILED_PRECONDITION' && value !== 'INVALID_ARGUMENT') throw new Error(`expiredSyncTokenStatus must be "FAILED_PRECONDITION" or "INVALID_ARGUMENT", got ${JSON.stringify(value)}`);
+        if (value !== 'FAILED_PRECONDITION' && value !== 'INVALID_ARGUMENT')
+          throw new Error(
+            `expiredSyncTokenStatus must be "FAILED_PRECONDITION" or "INVALID_ARGUMENT", got ${JSON.stringify(value)}`,
+          );
         next.expiredSyncTokenStatus = value;
         break;
       case 'syncTokenExpiresFrom':
-        if (value !== 'fullSync' && value !== 'issue') throw new Error(`syncTokenExpiresFrom must be "fullSync" or "issue", got ${JSON.stringify(value)}`);
+        if (value !== 'fullSync' && value !== 'issue')
+          throw new Error(`syncTokenExpiresFrom must be "fullSync" or "issue", got ${JSON.stringify(value)}`);
         next.syncTokenExpiresFrom = value;
         break;
       case 'requestSyncTokenMustMatch':
@@ -120,12 +132,14 @@ export function updatePeopleSettings(state: EmulatorState, patch: unknown): Peop
         next[key] = value;
         break;
       case 'maxGroupNameLength':
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error(`maxGroupNameLength must be a positive integer, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+          throw new Error(`maxGroupNameLength must be a positive integer, got ${JSON.stringify(value)}`);
         next.maxGroupNameLength = value;
         break;
       case 'syncTokenLifetimeSeconds':
       case 'syncPropagationDelaySeconds':
-        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+          throw new Error(`${key} must be a non-negative number of seconds, got ${JSON.stringify(value)}`);
         next[key] = value;
         break;
       default:
@@ -199,8 +213,16 @@ export function createContact(state: EmulatorState, store: ContactStore, data: P
   let sourceId = newSourceId();
   while (store.contacts.has(resourceNameFor(sourceId))) sourceId = newSourceId();
   const stored: StoredContact = {
-    resourceName: resourceNameFor(sourceId), sourceId, data: withDefaultMembership(data),
-    etag: '', sourceEtag: '', updateTime: '', deleted: false, changeSeq: 0, visibleAtMs: 0, createdVisibleAtMs: 0,
+    resourceName: resourceNameFor(sourceId),
+    sourceId,
+    data: withDefaultMembership(data),
+    etag: '',
+    sourceEtag: '',
+    updateTime: '',
+    deleted: false,
+    changeSeq: 0,
+    visibleAtMs: 0,
+    createdVisibleAtMs: 0,
   };
   stamp(state, store, stored);
   stored.createdVisibleAtMs = stored.visibleAtMs;
@@ -209,7 +231,13 @@ export function createContact(state: EmulatorState, store: ContactStore, data: P
 }
 
 /** Replaces the listed fields (an empty or absent value clears the field, as updatePersonFields documents). */
-export function updateContact(state: EmulatorState, store: ContactStore, c: StoredContact, fields: readonly UpdateField[], data: PersonData): void {
+export function updateContact(
+  state: EmulatorState,
+  store: ContactStore,
+  c: StoredContact,
+  fields: readonly UpdateField[],
+  data: PersonData,
+): void {
   for (const f of fields) {
     if (data[f] && data[f]!.length > 0) c.data[f] = data[f];
     else delete c.data[f];
@@ -228,9 +256,15 @@ export function deleteContact(state: EmulatorState, store: ContactStore, c: Stor
  * contact gets a new etag and change sequence unless settings.membershipChangesBumpContact is off. Returns whether the
  * set changed (nothing is stamped when it did not).
  */
-export function setMemberships(state: EmulatorState, store: ContactStore, c: StoredContact, groupResourceNames: readonly string[]): boolean {
+export function setMemberships(
+  state: EmulatorState,
+  store: ContactStore,
+  c: StoredContact,
+  groupResourceNames: readonly string[],
+): boolean {
   const current = groupNamesOf(c.data);
-  if (current.length === groupResourceNames.length && current.every((g, i) => g === groupResourceNames[i])) return false;
+  if (current.length === groupResourceNames.length && current.every((g, i) => g === groupResourceNames[i]))
+    return false;
   if (groupResourceNames.length > 0) c.data.memberships = groupResourceNames.map(membershipItem);
   else delete c.data.memberships;
   if (peopleSettings(state).membershipChangesBumpContact) stamp(state, store, c);
@@ -255,6 +289,7 @@ export function liveContact(store: ContactStore, resourceName: string): StoredCo
 export function visibleSeq(state: EmulatorState, store: ContactStore): number {
   const now = state.nowMs();
   let cutoff = store.seq;
-  for (const c of store.contacts.values()) if (c.visibleAtMs > now && c.changeSeq - 1 < cutoff) cutoff = c.changeSeq - 1;
+  for (const c of store.contacts.values())
+    if (c.visibleAtMs > now && c.changeSeq - 1 < cutoff) cutoff = c.changeSeq - 1;
   return cutoff;
 }
