@@ -10,7 +10,7 @@
  * the pending local version is laid over what Google returns.
  */
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { checkFirst, decodeCursor, encodeCursor, pageOf } from '../graphql/connection';
@@ -78,6 +78,37 @@ function isRefusedCreate(row: CalendarEvent | null | undefined): boolean {
 /** A delete of ours that is done: a delivered delete (settled with no event) or a refused create forgotten. */
 function isDoneDelete(row: CalendarEvent | null | undefined): boolean {
   return Boolean(row && !row.pendingOp && !row.event && !row.body && row.syncState === 'SYNCED');
+}
+
+/**
+ * Marks the agent's event `googleEventId` as waiting for Google with `change`: its row updated, or a new row (with
+ * `fresh`, what Google has of it now) when there is none; the row's id.
+ */
+async function putPending(
+  m: EntityManager,
+  scope: TenantScope,
+  googleEventId: string,
+  existing: Pick<CalendarEvent, 'id'> | null | undefined,
+  change: Pick<CalendarEvent, 'pendingOp'> & Partial<Pick<CalendarEvent, 'body' | 'baseEtag' | 'unconfirmed'>>,
+  fresh: Partial<Pick<CalendarEvent, 'etag' | 'event'>>,
+  now: Date,
+): Promise<string> {
+  const pending = { ...change, syncState: 'PENDING' as const, syncError: null, updatedAt: now };
+  const repo = m.getRepository(CalendarEvent);
+  if (existing) {
+    await repo.update({ id: existing.id, brokerageId: scope.brokerageId }, pending);
+    return existing.id;
+  }
+  const id = randomUUID();
+  await repo.insert({
+    ...{ etag: null, body: null, baseEtag: null, event: null, conflicts: null, ...fresh, ...pending },
+    id,
+    brokerageId: scope.brokerageId,
+    agentId: scope.agentId,
+    googleEventId,
+    createdAt: now,
+  });
+  return id;
 }
 
 export class CalendarService {
@@ -321,21 +352,12 @@ export class CalendarService {
     const now = new Date();
     try {
       return await scope.transaction(async (m, tx) => {
-        const repo = m.getRepository(CalendarEvent);
         const row = await tx.findOneForAgent(CalendarEvent, { googleEventId: id });
         if (row?.pendingOp === 'delete') throw notFound('Event', id);
         if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
           // Not in Google yet (or refused there): fold the change into the insert, which goes (again) with it.
-          await repo.update(
-            { id: row!.id, brokerageId: scope.brokerageId },
-            {
-              pendingOp: 'create',
-              body: storedBody({ ...(JSON.parse(row!.body!) as GoogleEvent), ...body }),
-              syncState: 'PENDING',
-              syncError: null,
-              updatedAt: now,
-            },
-          );
+          const folded = storedBody({ ...(JSON.parse(row!.body!) as GoogleEvent), ...body });
+          await putPending(m, scope, id, row, { pendingOp: 'create', body: folded }, {}, now);
           return CALENDAR_OUTBOX.write(m, scope, { kind: 'create', entityId: row!.id }, now);
         }
         const pending = row?.pendingOp === 'patch' ? (JSON.parse(row.body!) as GoogleEvent) : null;
@@ -346,40 +368,17 @@ export class CalendarService {
         const unconfirmed = pending
           ? withReplaced(row!.unconfirmed, pending, body, Object.keys(body))
           : (row?.unconfirmed ?? null);
-        let rowId = row?.id;
-        if (row)
-          await repo.update(
-            { id: row.id, brokerageId: scope.brokerageId },
-            {
-              pendingOp: 'patch',
-              body: storedBody(merged),
-              baseEtag,
-              unconfirmed,
-              syncState: 'PENDING',
-              syncError: null,
-              updatedAt: now,
-            },
-          );
-        else {
-          rowId = randomUUID();
-          await repo.insert({
-            id: rowId,
-            brokerageId: scope.brokerageId,
-            agentId: scope.agentId,
-            googleEventId: id,
-            etag: current.etag ?? null,
-            pendingOp: 'patch',
-            body: storedBody(merged),
-            baseEtag,
-            event: JSON.stringify(current),
-            syncState: 'PENDING',
-            syncError: null,
-            conflicts: null,
-            createdAt: now,
-            updatedAt: now,
-          });
-        }
-        return CALENDAR_OUTBOX.write(m, scope, { kind: 'patch', entityId: rowId! }, now);
+        const change = { pendingOp: 'patch' as const, body: storedBody(merged), baseEtag, unconfirmed };
+        const rowId = await putPending(
+          m,
+          scope,
+          id,
+          row,
+          change,
+          { etag: current.etag ?? null, event: JSON.stringify(current) },
+          now,
+        );
+        return CALENDAR_OUTBOX.write(m, scope, { kind: 'patch', entityId: rowId }, now);
       });
     } catch (err) {
       if (attempt === 0 && isUniqueViolation(err)) return this.recordPatch(scope, id, current, body, 1);
@@ -426,33 +425,8 @@ export class CalendarService {
     }
     const now = new Date();
     const seqs = await scope.transaction(async (m) => {
-      const repo = m.getRepository(CalendarEvent);
-      let rowId = existing?.id;
-      if (existing)
-        await repo.update(
-          { id: existing.id, brokerageId: scope.brokerageId },
-          { pendingOp: 'delete', syncState: 'PENDING', syncError: null, updatedAt: now },
-        );
-      else {
-        rowId = randomUUID();
-        await repo.insert({
-          id: rowId,
-          brokerageId: scope.brokerageId,
-          agentId: scope.agentId,
-          googleEventId: id,
-          etag: null,
-          pendingOp: 'delete',
-          body: null,
-          baseEtag: null,
-          event: null,
-          syncState: 'PENDING',
-          syncError: null,
-          conflicts: null,
-          createdAt: now,
-          updatedAt: now,
-        });
-      }
-      return CALENDAR_OUTBOX.write(m, scope, { kind: 'delete', entityId: rowId! }, now);
+      const rowId = await putPending(m, scope, id, existing, { pendingOp: 'delete' }, {}, now);
+      return CALENDAR_OUTBOX.write(m, scope, { kind: 'delete', entityId: rowId }, now);
     });
     await this.cache.invalidate(scope);
     await this.deliver(scope, seqs);

@@ -88,27 +88,7 @@ export interface ContactFields {
   urls: Typed[];
 }
 
-/**
- * The fields of the first release, each in a column of its own; the rest (DETAIL_FIELDS) share the `details` column.
- */
-export const FIELD_NAMES = [
-  'givenName',
-  'familyName',
-  'organization',
-  'jobTitle',
-  'notes',
-  'emails',
-  'phones',
-  'middleName',
-  'honorificPrefix',
-  'honorificSuffix',
-  'nicknames',
-  'addresses',
-  'birthday',
-  'events',
-  'relations',
-  'urls',
-] as const;
+/** The fields added after the first release: they share the `details` column (JSON). */
 export const DETAIL_FIELDS = [
   'middleName',
   'honorificPrefix',
@@ -119,6 +99,17 @@ export const DETAIL_FIELDS = [
   'events',
   'relations',
   'urls',
+] as const;
+/** Every field we model: the first release's, each in a column of its own, then DETAIL_FIELDS. */
+export const FIELD_NAMES = [
+  'givenName',
+  'familyName',
+  'organization',
+  'jobTitle',
+  'notes',
+  'emails',
+  'phones',
+  ...DETAIL_FIELDS,
 ] as const;
 export type FieldName = (typeof FIELD_NAMES)[number];
 type DetailName = (typeof DETAIL_FIELDS)[number];
