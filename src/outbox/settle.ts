@@ -10,11 +10,15 @@ import { OutboxRow } from '../entities';
 import type { Metrics } from '../metrics/metrics';
 import { backoffMs, type RetrySettings } from './retry';
 
-/** What became of a row this round. A `retry` stops the lane until its time; `failed` gives the row up for good. */
+/**
+ * What became of a row this round. A `retry` stops the lane until its time; `failed` gives the row up for good;
+ * `deferred` leaves the row as it is (attempts, ambiguous, lastError) and only puts it off `forMs`: it was not tried.
+ */
 export type Outcome =
   | { seq: number; result: 'done' }
   | { seq: number; result: 'retry'; error: string; retryAfterMs?: number; ambiguous?: boolean }
-  | { seq: number; result: 'failed'; error: string };
+  | { seq: number; result: 'failed'; error: string }
+  | { seq: number; result: 'deferred'; forMs: number };
 
 /** How often a waiter asks the table about rows another process delivers, and not before this process could have. */
 const POLL_OTHERS_MS = 250;
@@ -50,6 +54,10 @@ export class Settlements {
             { seq: o.seq, brokerageId },
             { status: 'FAILED', attempts: row.attempts + 1, lastError: o.error.slice(0, MAX_ERROR_LENGTH) },
           );
+        } else if (o.result === 'deferred') {
+          const at = now + o.forMs;
+          retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
+          await repo.update({ seq: o.seq, brokerageId }, { nextAttemptAt: new Date(at) });
         } else if (o.result === 'retry') {
           const at = now + backoffMs(row.attempts + 1, this.retry, o.retryAfterMs);
           retryAt = retryAt === undefined ? at : Math.min(retryAt, at);
@@ -69,11 +77,11 @@ export class Settlements {
     });
     for (const o of outcomes) {
       const topic = bySeq.get(o.seq)?.topic;
-      if (!topic) continue;
+      if (!topic || o.result === 'deferred') continue;
       this.metrics?.outboxDeliveries.inc({ kind: topic, result: o.result });
       if (o.result === 'failed') this.metrics?.outboxFailed.inc({ kind: topic });
     }
-    for (const o of outcomes) if (o.result !== 'retry') this.settled.emit('settled', o.seq);
+    for (const o of outcomes) if (o.result === 'done' || o.result === 'failed') this.settled.emit('settled', o.seq);
     return retryAt;
   }
 

@@ -247,19 +247,17 @@ export class OutboxWorker {
         let outcomes: Outcome[];
         try {
           // A kind this release does not deliver (written by a newer replica during a rolling deploy, or left by a
-          // rollback) is never handed to the handler, nor given up: it backs off, holding the lane in order, until a
-          // release that knows it takes the lane.
+          // rollback) is never handed to the handler, nor given up: it is put off a lease's length, holding the lane in
+          // order, until a release that knows it takes the lane. Not an attempt: its attempts, its ambiguous flag (a
+          // newer replica's unsure send) and its last error stay as that release left them.
           const unknown = rows.findIndex((r) => !handler.topic.delivers(r.kind));
-          outcomes =
-            unknown === 0
-              ? [
-                  {
-                    seq: rows[0].seq,
-                    result: 'retry',
-                    error: `this release of the gateway does not deliver "${rows[0].kind}" writes (${handler.topic.name}); a release that does will`,
-                  },
-                ]
-              : await handler.deliver(lane.ref, unknown === -1 ? rows : rows.slice(0, unknown));
+          if (unknown === 0) {
+            this.log.warn(
+              { lane: lane.ref, kind: rows[0].kind },
+              'outbox: a row of a kind this release does not deliver waits for one that does',
+            );
+            outcomes = [{ seq: rows[0].seq, result: 'deferred', forMs: this.settings.leaseMs }];
+          } else outcomes = await handler.deliver(lane.ref, unknown === -1 ? rows : rows.slice(0, unknown));
         } catch (err) {
           this.log.error({ err, lane: lane.ref }, 'outbox handler failed unexpectedly');
           outcomes = [{ seq: rows[0].seq, result: 'retry', error: 'internal error while delivering' }];

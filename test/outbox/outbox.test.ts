@@ -209,12 +209,13 @@ describeEachDb('outbox', (db) => {
     }
   });
 
-  test('a row of a kind its handler does not deliver is never handed to it nor given up: it backs off, and the rows behind it wait in order', async () => {
+  test('a row of a kind its handler does not deliver is never handed to it nor given up, nor counted as an attempt: it is put off, and the rows behind it wait in order', async () => {
     const rec = new Recorder('p1');
     const w = new OutboxWorker(db().ds, createLogger('silent'), FAST);
     w.register(rec);
     const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-    // A row written by a release that knows a kind this one does not (as a rollback would leave behind).
+    // A row written by a release that knows a kind this one does not (a newer replica during a rolling deploy), which
+    // that release already tried once without an answer: ambiguous, with its error.
     const newer = new OutboxTopic('test', ['x', 'from-v2']);
     await db().ds.transaction((m) =>
       newer.write(m, lane, [
@@ -223,23 +224,25 @@ describeEachDb('outbox', (db) => {
         { kind: 'x', entityId: 'c' },
       ]),
     );
+    await db()
+      .ds.getRepository(OutboxRow)
+      .update({ entityId: 'b' }, { attempts: 1, ambiguous: true, lastError: 'v2: no answer' });
+    const writtenAt = Date.now();
     w.start();
     w.kick(TEST, lane);
     try {
-      const unknownRow = () => db().ds.getRepository(OutboxRow).findOneBy({ entityId: 'b' });
-      await until('the unknown row tried twice', unknownRow, (r) => (r?.attempts ?? 0) >= 2);
+      const unknownRow = () => db().ds.getRepository(OutboxRow).findOneByOrFail({ entityId: 'b' });
+      // Put off a lease's length (2 s here) from when this release met it.
+      await until('the unknown row put off', unknownRow, (r) => r.nextAttemptAt.getTime() >= writtenAt + FAST.leaseMs);
       // The handler saw 'a' alone; never 'b', and not 'c', which waits behind it.
       expect(rec.calls.map((c) => c.entityIds)).toEqual([['a']]);
       const left = await db()
         .ds.getRepository(OutboxRow)
         .find({ order: { seq: 'ASC' } });
-      expect(left.map((r) => [r.entityId, r.status])).toEqual([
-        ['b', 'PENDING'],
-        ['c', 'PENDING'],
+      expect(left.map((r) => [r.entityId, r.status, r.attempts, r.ambiguous, r.lastError])).toEqual([
+        ['b', 'PENDING', 1, true, 'v2: no answer'],
+        ['c', 'PENDING', 0, false, null],
       ]);
-      expect(left[0].lastError).toBe(
-        'this release of the gateway does not deliver "from-v2" writes (test); a release that does will',
-      );
     } finally {
       await w.stop();
     }
