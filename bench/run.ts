@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { benchCalendar } from './calendar.bench';
 import { benchContacts } from './contacts.bench';
+import { benchHttp } from './http.bench';
 import { benchMail } from './mail.bench';
 import { benchOnboarding } from './onboarding.bench';
 import type { BenchResult } from './support';
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   contacts: benchContacts,
   calendar: benchCalendar,
   mail: benchMail,
+  http: benchHttp,
 };
 
 async function main() {

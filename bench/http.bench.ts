@@ -1,0 +1,280 @@
+/**
+ * `npm run bench -- http`: the gateway's request path beside a bare graphql-js server answering the same data from
+ * memory, in one run, on SQLite and MariaDB. The gateway runs as in production (compiled, NODE_ENV=production, its
+ * own process on core 0; the emulator, MariaDB and the load generator on core 1). Rounds alternate between the
+ * servers, so a slower machine moment hits all of them alike; each figure is the median over the rounds.
+ *
+ * Settings (environment): BENCH_SECONDS per measurement (3), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10),
+ * BENCH_DIALECTS (sqlite,mariadb), BENCH_TARGETS (e.g. gw.contacts,gw.me; the bare contacts server always runs),
+ * BENCH_PROFILE=dir writes the gateway's CPU profile there (node --cpu-prof).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  buildSchema,
+  getNamedType,
+  isObjectType,
+  isNonNullType,
+  type GraphQLObjectType,
+  type GraphQLSchema,
+} from 'graphql';
+import { runLoad, type LoadResult } from './http/load';
+import {
+  canPin,
+  freshDatabase,
+  gatewayEnv,
+  gql,
+  headers,
+  onboard,
+  pin,
+  spawnNode,
+  startEmulatorProcess,
+  startGateway,
+  stopMariaDb,
+  type Child,
+  type Dialect,
+} from './http/processes';
+import type { BenchResult } from './support';
+
+const ROOT = resolve(__dirname, '../..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const DIALECTS = (process.env.BENCH_DIALECTS ?? 'sqlite,mariadb').split(',') as Dialect[];
+const ONLY = process.env.BENCH_TARGETS?.split(',');
+const AGENT = 'agent@bench.test';
+
+/** Every field of `type` without required arguments, objects to `depth` levels (what a client showing it all asks). */
+function everyField(schema: GraphQLSchema, type: GraphQLObjectType, depth: number): string {
+  const parts: string[] = [];
+  for (const f of Object.values(type.getFields())) {
+    if (f.args.some((a) => isNonNullType(a.type) && a.defaultValue === undefined)) continue;
+    const named = getNamedType(f.type);
+    if (isObjectType(named)) {
+      if (depth > 0) parts.push(`${f.name} { ${everyField(schema, named, depth - 1)} }`);
+    } else parts.push(f.name);
+  }
+  return parts.join(' ');
+}
+
+interface Scenario {
+  name: string;
+  query: string;
+}
+
+function scenarios(schema: GraphQLSchema, from: string, to: string): Record<string, Scenario> {
+  const type = (n: string) => schema.getType(n) as GraphQLObjectType;
+  const page = 'pageInfo { hasNextPage endCursor }';
+  return {
+    contacts: {
+      name: 'contacts(first: 50)',
+      query: `query Contacts { contacts(first: 50) { edges { cursor node { ${everyField(schema, type('Contact'), 2)} } } ${page} } }`,
+    },
+    events: {
+      name: 'events(from, to), a cached month',
+      query: `query Events { events(from: "${from}", to: "${to}", first: 100) { edges { cursor node { ${everyField(schema, type('Event'), 2)} } } ${page} } }`,
+    },
+    sentMail: {
+      name: 'sentMail(first: 50)',
+      query: `query SentMail { sentMail(first: 50) { edges { cursor node { ${everyField(schema, type('Mail'), 2)} } } ${page} } }`,
+    },
+    me: { name: '{ me { id } }', query: '{ me { id } }' },
+  };
+}
+
+/** A contact as an agent keeps one: about 600 bytes of JSON with every field asked for. */
+function richContact(i: number) {
+  const n = String(i).padStart(3, '0');
+  return {
+    givenName: `Given${n}`,
+    familyName: `Family${n}`,
+    jobTitle: 'Broker associate',
+    organization: `Realty ${n} LLC`,
+    notes: `Three bedrooms near the park (${n}).`,
+    emails: [{ value: `given${n}@example.com`, type: 'home' }],
+    phones: [{ value: `+1 415 555 0${n}`, type: 'mobile' }],
+    addresses: [{ streetAddress: `${i} Market Street`, city: 'San Francisco', postalCode: '94105', type: 'home' }],
+    birthday: { month: 1 + (i % 12), day: 1 + (i % 28) },
+  };
+}
+
+/** The agent's data, put in through the gateway itself: 60 rich contacts, 40 events this month, 50 sent mails. */
+async function seed(url: string, token: string, monthStart: Date) {
+  const contacts = Array.from({ length: 60 }, (_, i) => richContact(i));
+  await gql(url, token, 'mutation ($in: [ContactInput!]!) { createContacts(input: $in) { id syncState } }', {
+    in: contacts,
+  });
+  for (let i = 0; i < 40; i++) {
+    const start = new Date(monthStart.getTime() + (i % 28) * 86_400_000 + (9 + (i % 8)) * 3600_000);
+    await gql(url, token, 'mutation ($in: EventInput!) { createEvent(input: $in) { id syncState } }', {
+      in: {
+        title: `Showing ${i}`,
+        description: 'Walk-through with the buyers; bring the disclosure packet.',
+        location: `${100 + i} Main Street, Springfield`,
+        start: start.toISOString(),
+        end: new Date(start.getTime() + 3600_000).toISOString(),
+        attendees: [`buyer${i}@example.com`, `seller${i}@example.com`],
+      },
+    });
+  }
+  for (let i = 0; i < 50; i++) {
+    await gql(url, token, 'mutation ($in: SendMailInput!) { sendMail(input: $in) { id status } }', {
+      in: { to: [`Buyer ${i} <buyer${i}@example.com>`], subject: `Listing ${i}`, text: `Hello, here is listing ${i}.` },
+    });
+  }
+}
+
+interface Target {
+  label: string;
+  server: () => Child;
+  body: string | (() => string);
+  token?: string;
+  results: LoadResult[];
+  rss: number[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Record<string, string>) {
+  const db = await freshDatabase(dialect);
+  if (!db) {
+    figures[`${dialect}`] = 'skipped: mariadbd not found (apt-get install -y mariadb-server)';
+    return;
+  }
+  const emu = await startEmulatorProcess();
+  const env = gatewayEnv(emu.url, db);
+  const profileDir = process.env.BENCH_PROFILE;
+  const gw = await startGateway(
+    env,
+    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir, dialect)}`] : [],
+  );
+  const bares: Child[] = [];
+  try {
+    const { tokens } = await onboard(gw.url, emu.url, env, 'bench.test', [AGENT]);
+    const token = tokens[AGENT];
+    const now = new Date();
+    const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    const monthEnd = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+    await seed(gw.url, token, monthStart);
+    const sc = scenarios(schema, monthStart.toISOString(), monthEnd.toISOString());
+
+    // The bare servers answer exactly what the gateway answered.
+    const root: Record<string, unknown> = {};
+    const sizes: Record<string, number> = {};
+    for (const [k, s] of Object.entries(sc)) {
+      const data = await gql(gw.url, token, s.query);
+      Object.assign(root, data);
+      sizes[k] = JSON.stringify({ data }).length;
+    }
+    const edges = (root.contacts as { edges: unknown[] }).edges.length;
+    if (edges !== 50) throw new Error(`the contacts page has ${edges} contacts, not 50`);
+    const rootFile = join(mkdtempSync(join(tmpdir(), 'engage-bench-root-')), 'root.json');
+    writeFileSync(rootFile, JSON.stringify(root));
+    const bareMain = join(ROOT, 'dist-bench/bench/http/bare-server.js');
+    const parseEach = await spawnNode([bareMain], { BARE_ROOT: rootFile, BARE_CACHE: '0' }, '0', /listening (\S+)/);
+    const cached = await spawnNode([bareMain], { BARE_ROOT: rootFile, BARE_CACHE: '1' }, '0', /listening (\S+)/);
+    bares.push(parseEach, cached);
+
+    const body = (q: string) => JSON.stringify({ query: q });
+    let created = 0;
+    const targets: Record<string, Target> = {};
+    const add = (key: string, label: string, server: () => Child, b: Target['body'], withToken = false) =>
+      (targets[key] = { label, server, body: b, token: withToken ? token : undefined, results: [], rss: [] });
+    add(
+      'bare.contacts',
+      'bare graphql-js, contacts page, parse + validate each request',
+      () => parseEach,
+      body(sc.contacts.query),
+    );
+    add(
+      'bareCached.contacts',
+      'bare graphql-js, contacts page, parsed documents cached',
+      () => cached,
+      body(sc.contacts.query),
+    );
+    add('gw.contacts', `gateway ${sc.contacts.name}`, () => gw, body(sc.contacts.query), true);
+    add('gw.me', `gateway ${sc.me.name}`, () => gw, body(sc.me.query), true);
+    add('bare.events', 'bare graphql-js, month of events, parse each', () => parseEach, body(sc.events.query));
+    add('gw.events', `gateway ${sc.events.name}`, () => gw, body(sc.events.query), true);
+    add('bare.sentMail', 'bare graphql-js, sentMail page, parse each', () => parseEach, body(sc.sentMail.query));
+    add('gw.sentMail', `gateway ${sc.sentMail.name}`, () => gw, body(sc.sentMail.query), true);
+    add(
+      'gw.createContact',
+      'gateway createContact (answered once Google has it)',
+      () => gw,
+      () =>
+        JSON.stringify({
+          query: 'mutation ($in: ContactInput!) { createContact(input: $in) { id syncState } }',
+          variables: { in: { givenName: 'Zz bench', familyName: `Created ${created++}` } },
+        }),
+      true,
+    );
+
+    for (const key of Object.keys(targets))
+      if (ONLY && !ONLY.includes(key) && key !== 'bare.contacts') delete targets[key];
+    const measure = async (t: Target, seconds: number) => {
+      const server = t.server();
+      const r = await runLoad({
+        url: server.url,
+        headers: t.token ? headers(t.token) : { 'content-type': 'application/json' },
+        body: t.body,
+        connections: CONNECTIONS,
+        seconds,
+      });
+      if (r.errors) throw new Error(`${t.label}: ${r.errors} answers with errors`);
+      return { r, rss: server.rssMiB() };
+    };
+    // Warm-up: JIT, caches, connection pools.
+    for (const t of Object.values(targets)) await measure(t, 1);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of Object.values(targets)) {
+        const { r, rss } = await measure(t, SECONDS);
+        t.results.push(r);
+        t.rss.push(rss);
+      }
+    }
+
+    const base = median(targets['bare.contacts'].results.map((r) => r.rps));
+    const baseOf: Record<string, string> = { events: 'bare.events', sentMail: 'bare.sentMail' };
+    figures[`${dialect}: payload bytes`] = Object.entries(sizes)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    for (const [key, t] of Object.entries(targets)) {
+      const rps = median(t.results.map((r) => r.rps));
+      const p50 = median(t.results.map((r) => r.p50));
+      const p99 = median(t.results.map((r) => r.p99));
+      const kind = key.split('.')[1];
+      const own = key.startsWith('gw.') && baseOf[kind] ? median(targets[baseOf[kind]].results.map((r) => r.rps)) : 0;
+      figures[`${dialect}: ${t.label}`] =
+        `${rps.toFixed(0)} req/s, ${(rps / base).toFixed(2)}× bare contacts` +
+        (own ? `, ${(rps / own).toFixed(2)}× bare ${kind}` : '') +
+        `, p50 ${p50} ms, p99 ${p99} ms (p99/p50 ${(p99 / Math.max(p50, 1)).toFixed(1)}), RSS ${Math.max(...t.rss)} MiB` +
+        `, rounds: ${t.results.map((r) => r.rps.toFixed(0)).join(' / ')}`;
+    }
+  } finally {
+    for (const b of bares) await b.stop();
+    await gw.stop();
+    await emu.stop();
+    await db.close();
+  }
+}
+
+export async function benchHttp(): Promise<BenchResult> {
+  const figures: Record<string, string> = {};
+  figures.pinned = canPin()
+    ? 'servers on core 0; load generator, emulator and MariaDB on core 1'
+    : 'no (taskset not found): figures are noisier';
+  pin(process.pid, '1');
+  const schema = buildSchema(readFileSync(join(ROOT, 'schema/schema.graphql'), 'utf8'));
+  try {
+    for (const d of DIALECTS) await benchDialect(d, schema, figures);
+  } finally {
+    await stopMariaDb();
+  }
+  figures.settings = `${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${SECONDS} s, medians`;
+  return { name: 'HTTP request path (gateway vs bare graphql-js)', figures };
+}
