@@ -6,6 +6,7 @@
 import type { DataSource } from 'typeorm';
 import { AgentService } from './agents/agent.service';
 import { CallerTokenVerifier } from './auth/caller-token';
+import { CallerDirectory } from './auth/caller';
 import type { Config } from './config';
 import type { Services } from './context';
 import { Envelope } from './crypto/envelope';
@@ -124,6 +125,7 @@ export function buildServices(
     calendarWatch,
     mail: new MailService({ outbox, settings: config.mail }),
     agents: new AgentService(),
+    callers: new CallerDirectory(ds),
     serviceAccounts: new ServiceAccountService(),
     onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, hooks }),
   };

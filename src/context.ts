@@ -6,7 +6,7 @@
  */
 import type { DataSource } from 'typeorm';
 import type { AgentService } from './agents/agent.service';
-import type { Caller } from './auth/caller';
+import type { Caller, CallerDirectory } from './auth/caller';
 import { TenantScope } from './auth/tenant-scope';
 import type { Config } from './config';
 import type { Envelope } from './crypto/envelope';
@@ -42,6 +42,8 @@ export interface Services {
   envelope: Envelope;
   log: Logger;
   agents: AgentService;
+  /** Who is calling, remembered a minute per agent (auth/caller.ts). */
+  callers: CallerDirectory;
   serviceAccounts: ServiceAccountService;
   onboarding: OnboardingService;
   /** The one cross-request cache: access tokens per (credential, subject, scope). */

@@ -1,20 +1,18 @@
 import type { TenantScope } from '../auth/tenant-scope';
-import { Agent } from '../entities';
-import { notFound } from '../errors';
-import { AgentRoleEnum, type AgentType } from './agent.type';
+import { AgentRoleEnum, type AgentType, type BrokerageType } from './agent.type';
 
 export class AgentService {
+  /**
+   * The caller as resolved for this request (auth/caller.ts made sure the agent row exists and carries this role): no
+   * statement. The brokerage is read only when asked for (AgentResolver.brokerage).
+   */
   async me(scope: TenantScope): Promise<AgentType> {
-    const [agent, brokerage] = await Promise.all([
-      scope.findOneInBrokerage(Agent, { id: scope.agentId }),
-      scope.brokerage(),
-    ]);
-    if (!agent) throw notFound('Agent', scope.agentId);
-    return {
-      id: agent.id,
-      email: agent.email,
-      role: agent.role === 'admin' ? AgentRoleEnum.ADMIN : AgentRoleEnum.AGENT,
-      brokerage: { id: brokerage.id, name: brokerage.name, domain: brokerage.domain },
-    };
+    const { agentId, email, role } = scope.caller;
+    return { id: agentId, email, role: role === 'admin' ? AgentRoleEnum.ADMIN : AgentRoleEnum.AGENT };
+  }
+
+  async brokerage(scope: TenantScope): Promise<BrokerageType> {
+    const b = await scope.brokerage();
+    return { id: b.id, name: b.name, domain: b.domain };
   }
 }

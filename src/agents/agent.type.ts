@@ -9,7 +9,10 @@ registerEnumType(AgentRoleEnum, {
   description: "What the caller may do: admins also manage their brokerage's Google setup.",
 });
 
-@ObjectType('Brokerage', { description: 'A brokerage (tenant) and its Google Workspace domain.' })
+@ObjectType('Brokerage', {
+  simpleResolvers: true,
+  description: 'A brokerage (tenant) and its Google Workspace domain.',
+})
 export class BrokerageType {
   @Field(() => ID)
   id: string;
@@ -21,7 +24,10 @@ export class BrokerageType {
   domain: string;
 }
 
-@ObjectType('Agent', { description: 'A CRM user, acting only as their own Google mailbox.' })
+@ObjectType('Agent', {
+  simpleResolvers: true,
+  description: 'A CRM user, acting only as their own Google mailbox.',
+})
 export class AgentType {
   @Field(() => ID)
   id: string;
@@ -32,6 +38,7 @@ export class AgentType {
   @Field(() => AgentRoleEnum)
   role: AgentRoleEnum;
 
+  /** Resolved by AgentResolver.brokerage, when asked for. */
   @Field(() => BrokerageType)
-  brokerage: BrokerageType;
+  brokerage?: BrokerageType;
 }

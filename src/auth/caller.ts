@@ -5,6 +5,7 @@
  * service is their authority; the agent row mirrors the latest one.
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { Agent, Brokerage } from '../entities';
 import type { AgentRole } from '../entities/agent.entity';
@@ -23,11 +24,60 @@ export interface Caller {
 /** lastSeenAt is written at most this often per agent, not on every request. */
 const LAST_SEEN_RESOLUTION_MS = 60_000;
 
-export async function resolveCaller(ds: DataSource, claims: CallerClaims, now = new Date()): Promise<Caller> {
+/** Callers a process remembers at most (a few hundred bytes each). */
+const MAX_KNOWN_CALLERS = 10_000;
+
+/**
+ * resolveCaller, remembered for LAST_SEEN_RESOLUTION_MS per (email, role): two statements (brokerage by domain, agent
+ * by email) saved on every request but one a minute per agent. What it remembers cannot go stale in that time: a
+ * domain's brokerage and an agent's id and brokerage never change once made (nothing deletes or moves them), and the
+ * role, which the token decides, is part of the key, so a token with another role resolves afresh (and the row is
+ * updated, and the other role's entry dropped). An expired entry is resolved again, which also writes lastSeenAt as
+ * before: at most once a minute. Rows deleted by hand (an operator offboarding a tenant in SQL) stop being served
+ * within that minute on every replica.
+ */
+export class CallerDirectory {
+  private readonly known: LRUCache<string, Caller>;
+
+  constructor(
+    private readonly ds: DataSource,
+    opts: { max?: number; ttlMs?: number } = {},
+  ) {
+    this.known = new LRUCache({ max: opts.max ?? MAX_KNOWN_CALLERS, ttl: opts.ttlMs ?? LAST_SEEN_RESOLUTION_MS });
+  }
+
+  async resolve(claims: CallerClaims): Promise<Caller> {
+    const role = roleOf(claims);
+    const key = `${role} ${claims.email}`;
+    const hit = this.known.get(key);
+    if (hit) return hit;
+    const caller = await resolveCaller(this.ds, claims);
+    // The row now carries this role: a token with the other one must be resolved again, to write it back.
+    this.known.delete(`${role === 'admin' ? 'agent' : 'admin'} ${claims.email}`);
+    this.known.set(key, caller);
+    return caller;
+  }
+
+  /** Forgets every caller: for agent or brokerage rows deleted behind the gateway's back (tests); nothing else does. */
+  clear(): void {
+    this.known.clear();
+  }
+
+  /** Callers remembered now (for tests and diagnostics). */
+  get size(): number {
+    return this.known.size;
+  }
+}
+
+function roleOf(claims: CallerClaims): AgentRole {
+  return claims.roles.includes(ADMIN_ROLE) ? 'admin' : 'agent';
+}
+
+async function resolveCaller(ds: DataSource, claims: CallerClaims, now = new Date()): Promise<Caller> {
   const domain = claims.email.slice(claims.email.lastIndexOf('@') + 1);
   const brokerage = await ds.getRepository(Brokerage).findOne({ where: { domain }, select: { id: true } });
   if (!brokerage) throw unauthenticated(`no brokerage is registered for the domain "${domain}"`);
-  const role: AgentRole = claims.roles.includes(ADMIN_ROLE) ? 'admin' : 'agent';
+  const role = roleOf(claims);
   const agents = ds.getRepository(Agent);
 
   let agent = await agents.findOne({ where: { email: claims.email } });

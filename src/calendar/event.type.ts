@@ -3,7 +3,7 @@ import { SyncErrorType } from '../google/sync-error.type';
 import { ContactType, SyncStateEnum } from '../contacts/contact.type';
 import { PageInfoType } from '../graphql/connection';
 
-@ObjectType('Attendee')
+@ObjectType('Attendee', { simpleResolvers: true })
 export class AttendeeType {
   @Field()
   email: string;
@@ -15,7 +15,7 @@ export class AttendeeType {
   contact?: ContactType | null;
 }
 
-@ObjectType('Event')
+@ObjectType('Event', { simpleResolvers: true })
 export class EventType {
   @Field(() => ID, { description: 'The Google event id (instances of a series: "<seriesId>_<time>").' })
   id: string;
@@ -83,7 +83,7 @@ export class EventType {
   syncError: string | null;
 }
 
-@ObjectType('EventEdge')
+@ObjectType('EventEdge', { simpleResolvers: true })
 export class EventEdgeType {
   @Field()
   cursor: string;
@@ -92,7 +92,7 @@ export class EventEdgeType {
   node: EventType;
 }
 
-@ObjectType('EventConnection')
+@ObjectType('EventConnection', { simpleResolvers: true })
 export class EventConnectionType {
   @Field(() => [EventEdgeType])
   edges: EventEdgeType[];
@@ -104,7 +104,7 @@ export class EventConnectionType {
   totalCount: number;
 }
 
-@ObjectType('CalendarWriteFailure')
+@ObjectType('CalendarWriteFailure', { simpleResolvers: true })
 export class CalendarWriteFailureType {
   @Field({ description: "The event's id." })
   eventId: string;
@@ -120,6 +120,7 @@ export class CalendarWriteFailureType {
 }
 
 @ObjectType('EventChange', {
+  simpleResolvers: true,
   description: 'An event of the primary calendar that changed or was cancelled, as the incremental sync saw it.',
 })
 export class EventChangeType {
@@ -139,7 +140,7 @@ export class EventChangeType {
   recordedAt: Date;
 }
 
-@ObjectType('EventChangeEdge')
+@ObjectType('EventChangeEdge', { simpleResolvers: true })
 export class EventChangeEdgeType {
   @Field()
   cursor: string;
@@ -148,7 +149,7 @@ export class EventChangeEdgeType {
   node: EventChangeType;
 }
 
-@ObjectType('EventChangeConnection')
+@ObjectType('EventChangeConnection', { simpleResolvers: true })
 export class EventChangeConnectionType {
   @Field(() => [EventChangeEdgeType])
   edges: EventChangeEdgeType[];
@@ -157,7 +158,7 @@ export class EventChangeConnectionType {
   pageInfo: PageInfoType;
 }
 
-@ObjectType('CalendarSyncStatus')
+@ObjectType('CalendarSyncStatus', { simpleResolvers: true })
 export class CalendarSyncStatusType {
   @Field(() => ID, {
     description:

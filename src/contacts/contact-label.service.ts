@@ -16,7 +16,8 @@ import { changeFeed } from './contact-changes';
 import { byLabelOrder, MAX_LABEL_NAME, touchContacts } from './contact-label.mirror';
 import { SyncStateEnum } from './contact.type';
 import type { ContactSync } from './contact.sync';
-import type { ContactLabelType } from './contact-label.type';
+import { ContactLabelType } from './contact-label.type';
+import type { Count } from '../graphql/connection';
 import { MAX_BULK, type ContactSettings } from './contact.service';
 
 /**
@@ -265,16 +266,16 @@ export class ContactLabelService {
   }
 }
 
-export function toLabelType(l: ContactLabel, memberCount: number): ContactLabelType {
-  return {
+export function toLabelType(l: ContactLabel, members: number | Count): ContactLabelType {
+  return Object.assign(new ContactLabelType(), {
     id: l.id,
     name: l.name,
     system: l.kind === 'SYSTEM',
-    memberCount,
+    members,
     resourceName: l.resourceName,
     syncState: SyncStateEnum[l.syncState],
     syncError: l.syncState === 'SYNCED' ? null : l.syncError,
-  };
+  });
 }
 
 /** Contacts shown in each label (live contacts; a removal on its way is not shown, an addition is). */

@@ -49,21 +49,8 @@ export function contactLoaders(
     labels: new DataLoader(
       async (contactIds) => {
         await labelsFresh();
-        const rows = await scope
-          .agentQuery(ContactLabelMember, 'r')
-          .innerJoinAndMapOne(
-            'r.label',
-            ContactLabel,
-            'l',
-            'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL',
-          )
-          .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
-          .andWhere("(r.pending IS NULL OR r.pending = 'add')")
-          .getMany();
-        const m = new Map<string, ContactLabel[]>();
-        for (const r of rows as (ContactLabelMember & { label: ContactLabel })[])
-          m.set(r.contactId, [...(m.get(r.contactId) ?? []), r.label]);
-        return contactIds.map((id) => (m.get(id) ?? []).sort(byLabelOrder));
+        const m = await labelsOf(scope, contactIds);
+        return contactIds.map((id) => m.get(id) ?? []);
       },
       { maxBatchSize: LOADER_BATCH },
     ),
@@ -97,4 +84,34 @@ export function contactLoaders(
       { maxBatchSize: LOADER_BATCH },
     ),
   };
+}
+
+/**
+ * The labels each of `contactIds` shows (an addition on its way included, a removal on its way not), in label order;
+ * one statement. At most LOADER_BATCH ids.
+ */
+export async function labelsOf(
+  scope: TenantScope,
+  contactIds: readonly string[],
+): Promise<Map<string, ContactLabel[]>> {
+  const m = new Map<string, ContactLabel[]>();
+  if (contactIds.length === 0) return m;
+  const rows = await scope
+    .agentQuery(ContactLabelMember, 'r')
+    .innerJoinAndMapOne(
+      'r.label',
+      ContactLabel,
+      'l',
+      'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL',
+    )
+    .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
+    .andWhere("(r.pending IS NULL OR r.pending = 'add')")
+    .getMany();
+  for (const r of rows as (ContactLabelMember & { label: ContactLabel })[]) {
+    const list = m.get(r.contactId);
+    if (list) list.push(r.label);
+    else m.set(r.contactId, [r.label]);
+  }
+  for (const list of m.values()) list.sort(byLabelOrder);
+  return m;
 }

@@ -1,9 +1,18 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { selects } from '../graphql/selection';
+import type { CountedPage } from '../graphql/connection';
 import type { GatewayContext } from '../context';
 import { ContactInput, ContactPatch } from './contact.input';
 import { IDEMPOTENCY_KEY_DOC, keyed } from '../idempotency/idempotency';
 import { toContactType } from './contact.service';
-import { ContactChangeConnectionType, ContactConnectionType, ContactType, SyncStatusType } from './contact.type';
+import {
+  ContactChangeConnectionType,
+  ContactConnectionType,
+  ContactType,
+  SyncStateEnum,
+  SyncStatusType,
+} from './contact.type';
 
 @Resolver(() => ContactType)
 export class ContactResolver {
@@ -12,8 +21,10 @@ export class ContactResolver {
     description:
       'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).',
   })
-  syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): Promise<string | null> {
-    return ctx.syncErrorOf('contacts', c);
+  syncError(@Root() c: ContactType, @Ctx() ctx: GatewayContext): string | null | Promise<string | null> {
+    // Answered at once unless PENDING (the reason may then be the brokerage's key): a promise per contact of a page
+    // would send every contact through graphql-js's slower asynchronous completion.
+    return c.syncState === SyncStateEnum.PENDING ? ctx.syncErrorOf('contacts', c) : c.syncError;
   }
 
   @Authorized()
@@ -31,8 +42,11 @@ export class ContactResolver {
       description: "Only the contacts in this label (contactLabels); another agent's or a deleted label is NOT_FOUND.",
     })
     label?: string | null,
-  ): Promise<ContactConnectionType> {
-    return ctx.services.contacts.list(ctx.scope(), { first, after, query, label });
+    @Info() info?: GraphQLResolveInfo,
+  ): Promise<CountedPage<ContactConnectionType>> {
+    const withLabels =
+      info !== undefined && (selects(info, ['edges', 'node', 'labels']) || selects(info, ['edges', 'node', 'starred']));
+    return ctx.services.contacts.list(ctx.scope(), { first, after, query, label }, withLabels);
   }
 
   @Authorized()

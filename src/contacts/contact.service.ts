@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import type { Config } from '../config';
-import { checkFirst, decodeCursor, edgesPage, encodeCursor, pageOf } from '../graphql/connection';
+import { checkFirst, decodeCursor, edgesPage, encodeCursor, pageOf, type CountedPage } from '../graphql/connection';
 import { credentialProblem, statusError, type FeatureProblem } from '../google/feature-health';
 import { Contact, ContactLabel, ContactLabelMember, ContactTombstone } from '../entities';
 import { AppError, badInput, ErrorCode, notFound } from '../errors';
@@ -31,12 +31,13 @@ import {
   NO_DETAILS,
   writeEmails,
 } from './contact.mirror';
+import { labelsOf } from './contact.loader';
 import type { ContactSync } from './contact.sync';
 import {
-  ContactConnectionType,
+  type ContactConnectionType,
   SyncStateEnum,
   type ContactChangeConnectionType,
-  type ContactType,
+  ContactType,
   type SyncStatusType,
 } from './contact.type';
 import {
@@ -61,13 +62,40 @@ const MAX_CHANGES_PAGE = 500;
 /** Most contacts one bulk mutation takes. */
 export const MAX_BULK = 1000;
 
+/**
+ * The columns a client's view of a contact is made of (toContactType and the cursor): a page leaves out the Person as
+ * Google last sent it (the merge base, ~1 KB a contact), the search text and the sync bookkeeping.
+ */
+const CONTACT_VIEW_COLUMNS = [
+  'id',
+  'agentId',
+  'brokerageId',
+  'resourceName',
+  'version',
+  'givenName',
+  'familyName',
+  'organization',
+  'jobTitle',
+  'notes',
+  'emails',
+  'phones',
+  'details',
+  'sortKey',
+  'syncState',
+  'syncError',
+  'conflicts',
+  'updatedAt',
+] as const satisfies readonly (keyof Contact)[];
+
 function etagOf(c: Pick<Contact, 'version'>): string {
   return `"v${c.version}"`;
 }
 
 export function toContactType(c: Contact): ContactType {
   const f = fieldsOf(c);
-  return {
+  // An instance, not a plain object: type-graphql would copy a plain one into a new instance for each of its field
+  // resolvers (syncError, labels), for every contact of a page.
+  return Object.assign(new ContactType(), {
     id: c.id,
     resourceName: c.resourceName,
     etag: etagOf(c),
@@ -102,7 +130,7 @@ export function toContactType(c: Contact): ContactType {
           at: new Date(x.at),
         }))
       : [],
-  };
+  });
 }
 
 const cursorOf = (c: Pick<Contact, 'sortKey' | 'id'>) => encodeCursor([c.sortKey, c.id]);
@@ -301,14 +329,17 @@ const UPDATE_ATTEMPTS = 5;
 export class ContactService {
   constructor(private readonly deps: { sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
+  /** `withLabels`: the client asked for the contacts' labels (or star): they are read for the whole page here. */
   async list(
     scope: TenantScope,
     args: { first: number; after?: string | null; query?: string | null; label?: string | null },
-  ): Promise<ContactConnectionType> {
+    withLabels = false,
+  ): Promise<CountedPage<ContactConnectionType>> {
     checkFirst(args.first, MAX_PAGE);
     const q = args.query?.trim().toLowerCase();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
-    await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
+    if (withLabels) await this.deps.sync.ensureLabelsFresh(scope.agent, this.deps.settings.freshnessMs);
+    else await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
     if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() })))
       throw notFound('Label', args.label, { field: 'label' });
 
@@ -337,6 +368,7 @@ export class ContactService {
       return qb;
     };
     const page = base()
+      .select(CONTACT_VIEW_COLUMNS.map((c) => `c.${c}`))
       .orderBy('c.sortKey', 'ASC')
       .addOrderBy('c.id', 'ASC')
       .take(args.first + 1);
@@ -344,11 +376,16 @@ export class ContactService {
       const [sortKey, id] = decodeCursor(args.after, ['string', 'string']);
       page.andWhere('(c.sortKey > :sk OR (c.sortKey = :sk AND c.id > :cid))', { sk: sortKey, cid: id });
     }
-    const [rows, totalCount] = await Promise.all([page.getMany(), base().getCount()]);
-    return {
-      ...pageOf(rows, args.first, cursorOf, toContactType),
-      totalCount: Number(totalCount),
-    };
+    const rows = await page.getMany();
+    const result = pageOf(rows, args.first, cursorOf, toContactType);
+    if (withLabels) {
+      const labels = await labelsOf(
+        scope,
+        result.edges.map((e) => e.node.id),
+      );
+      for (const { node } of result.edges) node.labelList = labels.get(node.id) ?? [];
+    }
+    return { ...result, count: async () => Number(await base().getCount()) };
   }
 
   /** `idempotencyKey`: the same key answers the contact its first request created (src/idempotency/idempotency.ts). */

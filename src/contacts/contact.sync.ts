@@ -12,6 +12,7 @@
  *   (contact-label.sync.ts).
  * - One sync per agent at a time in this process (single-flight), so 100 concurrent reads cause at most one call.
  */
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { IsNull, Not } from 'typeorm';
 import type { AgentKey, AgentRef } from '../agents/agent-ref';
@@ -46,6 +47,15 @@ export class ContactSync {
   private readonly labelsInflight = new Map<string, Promise<void>>();
   /** When each agent's last sync in this process ended (ms), for ensureFresh; the most recent agents only. */
   private readonly finished = new Map<string, number>();
+  /**
+   * The latest lastSyncAt and groupsSyncedAt this process saw of each agent's sync record (ms), so that a read within
+   * the freshness window costs no statement: both only ever move forward in the database, so a time remembered here is
+   * never later than the record's, and "fresh" said from here is true of the record too. The most recent agents only;
+   * the others are asked the database, as before.
+   */
+  private readonly seen = new LRUCache<string, { contactsAt: number; labelsAt: number }>({
+    max: MAX_FINISHED_REMEMBERED,
+  });
 
   private readonly importer: ContactImport;
   private readonly sweeper: HourlySweep;
@@ -106,7 +116,10 @@ export class ContactSync {
   async record(agent: AgentKey): Promise<ContactSyncRecord> {
     const repo = this.deps.ds.getRepository(ContactSyncRecord);
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
-    if (found) return found;
+    if (found) {
+      this.saw(agent.agentId, found.lastSyncAt, found.groupsSyncedAt);
+      return found;
+    }
     const fresh: ContactSyncRecord = {
       agentId: agent.agentId,
       brokerageId: agent.brokerageId,
@@ -135,9 +148,28 @@ export class ContactSync {
     return (await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId }))!;
   }
 
+  /** Remembers sync times read from (or just written to) the agent's record: see `seen`. */
+  private saw(agentId: string, contactsAt: Date | null, labelsAt: Date | null): void {
+    const was = this.seen.get(agentId);
+    this.seen.set(agentId, {
+      contactsAt: Math.max(was?.contactsAt ?? 0, contactsAt?.getTime() ?? 0),
+      labelsAt: Math.max(was?.labelsAt ?? 0, labelsAt?.getTime() ?? 0),
+    });
+  }
+
+  /**
+   * Forgets the sync times remembered (all agents, or one): the next read asks the database. For a record changed
+   * behind the gateway's back (tests that age it); the product only moves them forward.
+   */
+  forgetSyncTimes(agentId?: string): void {
+    if (agentId === undefined) this.seen.clear();
+    else this.seen.delete(agentId);
+  }
+
   /** Makes the mirror fresh if the last sync is older than `maxAgeMs`; never fails a read (staleness is recorded). */
   async ensureFresh(agent: AgentRef, maxAgeMs: number): Promise<void> {
     const looked = Date.now();
+    if (looked - (this.seen.get(agent.agentId)?.contactsAt ?? 0) < maxAgeMs) return;
     const rec = await this.record(agent);
     if (rec.lastSyncAt && Date.now() - rec.lastSyncAt.getTime() < maxAgeMs) return;
     // A sync of this agent that ended after this look answered it (made the mirror fresh, or just failed): another
@@ -159,6 +191,7 @@ export class ContactSync {
   async ensureLabelsFresh(agent: AgentRef, maxAgeMs: number): Promise<void> {
     const looked = Date.now();
     await this.ensureFresh(agent, maxAgeMs);
+    if (Date.now() - (this.seen.get(agent.agentId)?.labelsAt ?? 0) < maxAgeMs) return;
     const rec = await this.record(agent);
     // Fresh enough, or synced since this look (by the contacts' full sync just now): a second call would be the same.
     if (
@@ -244,12 +277,14 @@ export class ContactSync {
         // fills in the fields the mirror lacks for contacts Google did not change since (refill).
         result = await this.full(agent, people, null);
       }
+      const syncedAt = new Date();
       await this.deps.ds
         .getRepository(ContactSyncRecord)
         .update(
           { agentId: agent.agentId, brokerageId: agent.brokerageId },
-          { lastSyncAt: new Date(), staleSince: null, ...NO_SYNC_ERROR },
+          { lastSyncAt: syncedAt, staleSince: null, ...NO_SYNC_ERROR },
         );
+      this.saw(agent.agentId, syncedAt, null);
       // The agent's tombstones past the retention (contactChanges): a failure here is no failure of the sync.
       if (this.deps.retentionMs)
         await pruneTombstones(this.deps.ds, agent, this.deps.retentionMs).catch((err) =>

@@ -1,5 +1,6 @@
-import { PageInfoType } from '../graphql/connection';
+import { PageInfoType, type Count } from '../graphql/connection';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import type { ContactLabel } from '../entities';
 import { SyncErrorType } from '../google/sync-error.type';
 
 export enum SyncStateEnum {
@@ -14,7 +15,7 @@ registerEnumType(SyncStateEnum, {
     'Whether Google has the change: SYNCED yes; PENDING on its way (retried until it is); FAILED Google refused it (see syncError); CONFLICT it was edited on both sides and merged (see conflicts), Google has the merge.',
 });
 
-@ObjectType('TypedValue')
+@ObjectType('TypedValue', { simpleResolvers: true })
 export class TypedValueType {
   @Field()
   value: string;
@@ -24,6 +25,7 @@ export class TypedValueType {
 }
 
 @ObjectType('ContactDate', {
+  simpleResolvers: true,
   description:
     'A calendar date as Google keeps it: a birthday or anniversary may have no year; Google also holds a year alone, or a year and month.',
 })
@@ -38,7 +40,7 @@ export class ContactDateType {
   day: number | null;
 }
 
-@ObjectType('ContactBirthday')
+@ObjectType('ContactBirthday', { simpleResolvers: true })
 export class ContactBirthdayType {
   @Field(() => ContactDateType, { nullable: true })
   date: ContactDateType | null;
@@ -50,7 +52,10 @@ export class ContactBirthdayType {
   text: string | null;
 }
 
-@ObjectType('ContactEvent', { description: 'A dated event, such as the anniversary of a home purchase.' })
+@ObjectType('ContactEvent', {
+  simpleResolvers: true,
+  description: 'A dated event, such as the anniversary of a home purchase.',
+})
 export class ContactEventType {
   @Field(() => ContactDateType)
   date: ContactDateType;
@@ -59,7 +64,10 @@ export class ContactEventType {
   type: string | null;
 }
 
-@ObjectType('ContactRelation', { description: 'Another person, by name (free text), and how they relate.' })
+@ObjectType('ContactRelation', {
+  simpleResolvers: true,
+  description: 'Another person, by name (free text), and how they relate.',
+})
 export class ContactRelationType {
   @Field()
   person: string;
@@ -68,7 +76,10 @@ export class ContactRelationType {
   type: string | null;
 }
 
-@ObjectType('ContactAddress', { description: 'A postal address; every part optional, as in Google.' })
+@ObjectType('ContactAddress', {
+  simpleResolvers: true,
+  description: 'A postal address; every part optional, as in Google.',
+})
 export class ContactAddressType {
   @Field(() => String, { nullable: true, description: 'home, work, other, or a custom label' })
   type: string | null;
@@ -105,6 +116,7 @@ export class ContactAddressType {
 }
 
 @ObjectType('ContactConflict', {
+  simpleResolvers: true,
   description: 'A field changed in the CRM and in Google since the last sync; the later writer won.',
 })
 export class ContactConflictType {
@@ -124,10 +136,13 @@ export class ContactConflictType {
   at: Date;
 }
 
-@ObjectType('Contact')
+@ObjectType('Contact', { simpleResolvers: true })
 export class ContactType {
   @Field(() => ID)
   id: string;
+
+  /** Its labels, when the list that made it read them for the whole page (ContactService.list): not a field. */
+  labelList?: ContactLabel[];
 
   @Field(() => String, {
     nullable: true,
@@ -207,7 +222,7 @@ export class ContactType {
   conflicts: ContactConflictType[];
 }
 
-@ObjectType('ContactEdge')
+@ObjectType('ContactEdge', { simpleResolvers: true })
 export class ContactEdgeType {
   @Field()
   cursor: string;
@@ -216,7 +231,7 @@ export class ContactEdgeType {
   node: ContactType;
 }
 
-@ObjectType('ContactConnection')
+@ObjectType('ContactConnection', { simpleResolvers: true })
 export class ContactConnectionType {
   @Field(() => [ContactEdgeType])
   edges: ContactEdgeType[];
@@ -224,11 +239,16 @@ export class ContactConnectionType {
   @Field(() => PageInfoType)
   pageInfo: PageInfoType;
 
+  /** Counts the list when asked for (graphql/connection.ts, Count). */
+  count: Count;
+
   @Field(() => Int)
-  totalCount: number;
+  totalCount(): Promise<number> {
+    return this.count();
+  }
 }
 
-@ObjectType('ContactsSyncStatus')
+@ObjectType('ContactsSyncStatus', { simpleResolvers: true })
 export class ContactsSyncStatusType {
   @Field(() => ID, {
     description:
@@ -274,7 +294,7 @@ export class ContactsSyncStatusType {
   failedChanges: number;
 }
 
-@ObjectType('MailSyncStatus')
+@ObjectType('MailSyncStatus', { simpleResolvers: true })
 export class MailSyncStatusType {
   @Field(() => ID, {
     description:
@@ -292,7 +312,7 @@ export class MailSyncStatusType {
   queued: number;
 }
 
-@ObjectType('SyncStatus')
+@ObjectType('SyncStatus', { simpleResolvers: true })
 export class SyncStatusType {
   @Field(() => ID, {
     description: "The agent's id: a client cache keeps the status as one object, whichever parts each query asks for.",
@@ -304,6 +324,7 @@ export class SyncStatusType {
 }
 
 @ObjectType('ContactChange', {
+  simpleResolvers: true,
   description:
     'A contact that changed: created, updated or deleted, here or in Google. Apply these in order to a local copy: it then equals contacts.',
 })
@@ -321,7 +342,7 @@ export class ContactChangeType {
   changedAt: Date;
 }
 
-@ObjectType('ContactChangeEdge')
+@ObjectType('ContactChangeEdge', { simpleResolvers: true })
 export class ContactChangeEdgeType {
   @Field()
   cursor: string;
@@ -330,7 +351,7 @@ export class ContactChangeEdgeType {
   node: ContactChangeType;
 }
 
-@ObjectType('ContactChangeConnection')
+@ObjectType('ContactChangeConnection', { simpleResolvers: true })
 export class ContactChangeConnectionType {
   @Field(() => [ContactChangeEdgeType])
   edges: ContactChangeEdgeType[];

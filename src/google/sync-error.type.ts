@@ -1,6 +1,7 @@
 import { Field, ObjectType } from 'type-graphql';
 
 @ObjectType('SyncError', {
+  simpleResolvers: true,
   description:
     "Why a feature is not reaching Google now, what fixes it, and since when. Derived from the brokerage's key (never submitted, removed, failing its latest verification, a scope not authorized) and from the last sync; null when all is well.",
 })

@@ -9,7 +9,7 @@
 import { Field, ObjectType } from 'type-graphql';
 import { badInput } from '../errors';
 
-@ObjectType('PageInfo')
+@ObjectType('PageInfo', { simpleResolvers: true })
 export class PageInfoType {
   @Field()
   hasNextPage: boolean;
@@ -17,6 +17,15 @@ export class PageInfoType {
   @Field(() => String, { nullable: true })
   endCursor: string | null;
 }
+
+/**
+ * A connection's totalCount, counted only when a client selects it: a COUNT over the agent's rows costs about as much
+ * as the page itself, and most pages never show it. The connection types declare `totalCount` as a method calling it.
+ */
+export type Count = () => Promise<number>;
+
+/** What a list's service answers for a connection type with a counted totalCount: the page and its Count. */
+export type CountedPage<C> = Omit<C, 'totalCount'>;
 
 export interface Edge<N> {
   cursor: string;

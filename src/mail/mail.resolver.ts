@@ -1,4 +1,5 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { CountedPage } from '../graphql/connection';
 import type { GatewayContext } from '../context';
 import { ContactType, MailSyncStatusType, SyncStatusType } from '../contacts/contact.type';
 import { SendMailInput } from './mail.input';
@@ -21,7 +22,7 @@ export class MailResolver {
     @Ctx() ctx: GatewayContext,
     @Arg('first', () => Int, { defaultValue: 50 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
-  ): Promise<MailConnectionType> {
+  ): Promise<CountedPage<MailConnectionType>> {
     return ctx.services.mail.list(ctx.scope(), { first, after });
   }
 

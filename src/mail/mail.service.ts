@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { In, LessThan, type FindOptionsWhere } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import type { Config } from '../config';
-import { checkFirst, decodeCursor, encodeCursor, pageOf } from '../graphql/connection';
+import { checkFirst, decodeCursor, encodeCursor, pageOf, type CountedPage } from '../graphql/connection';
 import { isUniqueViolation } from '../db/unique-violation';
 import { MailRecipient, SentMail } from '../entities';
 import { AppError, ErrorCode, badInput, notFound } from '../errors';
@@ -175,7 +175,10 @@ export class MailService {
   }
 
   /** The agent's mail, newest first. */
-  async list(scope: TenantScope, args: { first: number; after?: string | null }): Promise<MailConnectionType> {
+  async list(
+    scope: TenantScope,
+    args: { first: number; after?: string | null },
+  ): Promise<CountedPage<MailConnectionType>> {
     checkFirst(args.first, MAX_MAIL_PAGE);
     let where: FindOptionsWhere<SentMail> | FindOptionsWhere<SentMail>[] = {};
     if (args.after) {
@@ -183,10 +186,10 @@ export class MailService {
       const at = new Date(ms);
       where = [{ createdAt: LessThan(at) }, { createdAt: at, id: LessThan(id) }];
     }
-    const [rows, totalCount] = await Promise.all([
-      scope.findManyForAgent(SentMail, where, { order: { createdAt: 'DESC', id: 'DESC' }, take: args.first + 1 }),
-      scope.countForAgent(SentMail),
-    ]);
+    const rows = await scope.findManyForAgent(SentMail, where, {
+      order: { createdAt: 'DESC', id: 'DESC' },
+      take: args.first + 1,
+    });
     const page = rows.slice(0, args.first);
     const recipients = page.length
       ? await scope.findInBrokerage(MailRecipient, { mailId: In(page.map((m) => m.id)) })
@@ -199,7 +202,7 @@ export class MailService {
     }
     return {
       ...pageOf(rows, args.first, cursorOf, (m) => toMailType(m, byMail.get(m.id) ?? [])),
-      totalCount,
+      count: () => scope.countForAgent(SentMail),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PageInfoType } from '../graphql/connection';
+import { PageInfoType, type Count } from '../graphql/connection';
 
 export enum MailStatusEnum {
   QUEUED = 'QUEUED',
@@ -19,7 +19,7 @@ export enum MailRecipientKindEnum {
 }
 registerEnumType(MailRecipientKindEnum, { name: 'MailRecipientKind' });
 
-@ObjectType('MailRecipient')
+@ObjectType('MailRecipient', { simpleResolvers: true })
 export class MailRecipientType {
   @Field(() => MailRecipientKindEnum)
   kind: MailRecipientKindEnum;
@@ -31,7 +31,7 @@ export class MailRecipientType {
   name: string | null;
 }
 
-@ObjectType('MailAttachment')
+@ObjectType('MailAttachment', { simpleResolvers: true })
 export class MailAttachmentType {
   @Field()
   filename: string;
@@ -43,7 +43,7 @@ export class MailAttachmentType {
   size: number;
 }
 
-@ObjectType('MailFailure')
+@ObjectType('MailFailure', { simpleResolvers: true })
 export class MailFailureType {
   @Field({ description: 'An error code (BAD_USER_INPUT, GOOGLE_NOT_CONFIGURED, …).' })
   code: string;
@@ -52,7 +52,10 @@ export class MailFailureType {
   message: string;
 }
 
-@ObjectType('Mail', { description: 'A mail the agent sent (or is sending) through the gateway.' })
+@ObjectType('Mail', {
+  simpleResolvers: true,
+  description: 'A mail the agent sent (or is sending) through the gateway.',
+})
 export class MailType {
   @Field(() => ID)
   id: string;
@@ -112,7 +115,7 @@ export class MailType {
   sentAt: Date | null;
 }
 
-@ObjectType('MailEdge')
+@ObjectType('MailEdge', { simpleResolvers: true })
 export class MailEdgeType {
   @Field()
   cursor: string;
@@ -121,7 +124,7 @@ export class MailEdgeType {
   node: MailType;
 }
 
-@ObjectType('MailConnection')
+@ObjectType('MailConnection', { simpleResolvers: true })
 export class MailConnectionType {
   @Field(() => [MailEdgeType])
   edges: MailEdgeType[];
@@ -129,6 +132,11 @@ export class MailConnectionType {
   @Field(() => PageInfoType)
   pageInfo: PageInfoType;
 
+  /** Counts the list when asked for (graphql/connection.ts, Count). */
+  count: Count;
+
   @Field(() => Int)
-  totalCount: number;
+  totalCount(): Promise<number> {
+    return this.count();
+  }
 }

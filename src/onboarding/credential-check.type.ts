@@ -1,6 +1,9 @@
 import { Field, ObjectType } from 'type-graphql';
 
-@ObjectType('CredentialCheck', { description: 'One verification step, e.g. token:mail, api:people, sync:contacts.' })
+@ObjectType('CredentialCheck', {
+  simpleResolvers: true,
+  description: 'One verification step, e.g. token:mail, api:people, sync:contacts.',
+})
 export class CredentialCheckType {
   @Field()
   name: string;

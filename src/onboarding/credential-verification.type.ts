@@ -11,7 +11,7 @@ registerEnumType(VerificationStatusEnum, {
   description: 'The outcomes of the integration guide\'s "Verification of Credentials".',
 });
 
-@ObjectType('CredentialVerification')
+@ObjectType('CredentialVerification', { simpleResolvers: true })
 export class CredentialVerificationType {
   @Field(() => VerificationStatusEnum)
   status: VerificationStatusEnum;

@@ -9,6 +9,7 @@ export enum CredentialStatusEnum {
 registerEnumType(CredentialStatusEnum, { name: 'CredentialStatus' });
 
 @ObjectType('ServiceAccount', {
+  simpleResolvers: true,
   description: "The public face of the brokerage's Google service-account key. The private key is never exposed.",
 })
 export class ServiceAccountType {

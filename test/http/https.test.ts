@@ -215,7 +215,7 @@ describe('HTTPS in production: requests', () => {
       expect(answer).toEqual({
         status: 200,
         hsts: 'max-age=31536000; includeSubDomains',
-        body: JSON.stringify({ data: { me: { email: 'a@alpha.test' } } }) + '\n',
+        body: JSON.stringify({ data: { me: { email: 'a@alpha.test' } } }),
       });
     } finally {
       await gw.close();

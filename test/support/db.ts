@@ -11,6 +11,19 @@ import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
 
 export type Dialect = 'sqlite' | 'mariadb';
 
+const clearHooks = new WeakMap<DataSource, Set<() => void>>();
+
+/**
+ * Runs `forget` whenever the database's rows are cleared (TestDb.clear): a gateway on it forgets what it remembers of
+ * rows (callers, sync times), which the product only ever sees move forward. Returns the unsubscribe.
+ */
+export function onClear(ds: DataSource, forget: () => void): () => void {
+  let hooks = clearHooks.get(ds);
+  if (!hooks) clearHooks.set(ds, (hooks = new Set()));
+  hooks.add(forget);
+  return () => hooks.delete(forget);
+}
+
 export interface TestDb {
   dialect: Dialect;
   config: DatabaseConfig;
@@ -52,6 +65,7 @@ export async function createTestDb(dialect: Dialect): Promise<TestDb & { drop():
     async clear() {
       // Children before parents: reverse of the order entities were registered.
       for (const t of [...tables].reverse()) await ds.query(`DELETE FROM ${ds.driver.escape(t)}`);
+      for (const forget of clearHooks.get(ds) ?? []) forget();
     },
     async drop() {
       if (ds.isInitialized) await ds.destroy();

@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../../src/config';
 import type { Services } from '../../src/context';
 import { Agent, Brokerage } from '../../src/entities';
 import { createLogger, type Logger } from '../../src/logger';
+import { onClear } from './db';
 
 export const TEST_JWT_SECRET = randomBytes(32).toString('base64');
 const TEST_KEK = `k1:${randomBytes(32).toString('base64')}`;
@@ -55,6 +56,7 @@ export async function startTestGateway(
   const log = opts.log ?? createLogger('silent');
   const { services, gateway } = await createApp(config, ds, log);
   opts.mutate?.(services);
+  const unsubscribe = onClear(ds, () => forgetRows(services));
   const url = await gateway.listen(opts.port ?? 0);
   const graphqlUrl = `${url}/graphql`;
   return {
@@ -63,7 +65,10 @@ export async function startTestGateway(
     metricsUrl: gateway.metricsUrl,
     config,
     services,
-    close: () => gateway.close(),
+    close: () => {
+      unsubscribe();
+      return gateway.close();
+    },
     async gql(query, o = {}) {
       const res = await fetch(graphqlUrl, {
         method: 'POST',
@@ -87,6 +92,15 @@ export async function startTestGateway(
     },
     token: (email, o) => signSandboxToken(config.auth, email, o),
   };
+}
+
+/**
+ * What the gateway remembers of rows (callers, contact sync times), forgotten: for a test that deleted or aged rows
+ * behind its back (the product only moves them forward). TestDb.clear does it for every gateway on the database.
+ */
+export function forgetRows(services: Services): void {
+  services.callers.clear();
+  services.contactSync.forgetSyncTimes();
 }
 
 /** A brokerage with its domain, plus optional pre-made agents. */

@@ -8,7 +8,7 @@ import { GUIDE_SCOPES } from '../../src/google/scopes';
 import type { Logger } from '../../src/logger';
 import type { TestDb } from './db';
 import { until } from './wait';
-import { seedBrokerage, startTestGateway, type TestGateway } from './gateway';
+import { forgetRows, seedBrokerage, startTestGateway, type TestGateway } from './gateway';
 import { EmulatorAdmin, type Tenant } from './google';
 
 export interface World {
@@ -105,6 +105,7 @@ export async function resetContacts(w: World, db: TestDb, email: string): Promis
     'idempotency_key',
   ])
     await db.ds.query(`DELETE FROM ${t}`);
+  forgetRows(w.gw.services);
   const r = await w.admin.request('DELETE', `/users/${email}/contacts`);
   if (r.status !== 200) throw new Error(`resetContacts: the emulator answered ${r.status}: ${JSON.stringify(r.body)}`);
   for (const g of (

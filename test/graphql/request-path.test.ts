@@ -1,0 +1,110 @@
+/**
+ * The statements a warm request costs (docs/performance.md, "The request path"): who is calling is remembered a
+ * minute, a fresh mirror is known fresh without asking, and a count runs only when totalCount (or a label's
+ * memberCount) is selected. On MariaDB every statement is a round trip, and they were most of a request's time.
+ */
+import type { Logger as OrmLogger } from 'typeorm';
+import { Agent } from '../../src/entities';
+import { describeEachDb } from '../support/db';
+import { startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+
+describeEachDb('request path: statements per warm request', (db) => {
+  let w: World;
+  let token: string;
+  beforeAll(async () => {
+    w = await startWorld(db());
+    token = await w.token(AGENT);
+    const made = await w.gw.gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id syncState } }', {
+      token,
+      variables: {
+        i: Array.from({ length: 60 }, (_, n) => ({ givenName: `P${n}`, emails: [{ value: `p${n}@x.test` }] })),
+      },
+    });
+    expect(made.body.errors).toBeUndefined();
+    const mail = await w.gw.gql('mutation { sendMail(input: { to: ["a@x.test"], subject: "s", text: "t" }) { id } }', {
+      token,
+    });
+    expect(mail.body.errors).toBeUndefined();
+  });
+  afterAll(() => w.close());
+
+  /** The statements `query` ran (the outbox's own polling left out), and its answer. */
+  async function statementsOf(query: string, as = token): Promise<{ statements: string[]; body: any }> {
+    const statements: string[] = [];
+    const logger: OrmLogger = {
+      logQuery: (q) => {
+        // The outbox worker polls on its own timer, whatever the requests do.
+        if (!/outbox/i.test(q)) statements.push(q);
+      },
+      logQueryError: () => {},
+      logQuerySlow: () => {},
+      logSchemaBuild: () => {},
+      logMigration: () => {},
+      log: () => {},
+    };
+    db().ds.setOptions({ logging: ['query'], logger });
+    try {
+      const res = await w.gw.gql(query, { token: as });
+      expect(res.body.errors).toBeUndefined();
+      return { statements, body: res.body };
+    } finally {
+      db().ds.setOptions({ logging: false });
+    }
+  }
+
+  const CONTACTS =
+    '{ contacts(first: 50) { edges { cursor node { id displayName emails { value } syncState syncError labels { id name } starred } } pageInfo { hasNextPage endCursor } } }';
+
+  test('{ me { id } } runs no statement once the caller is known; its brokerage only when asked for', async () => {
+    await statementsOf('{ me { id } }'); // the first sight of the token resolves the caller
+    const warm = await statementsOf('{ me { id email role } }');
+    expect(warm.statements).toEqual([]);
+    expect(warm.body.data.me).toMatchObject({ email: AGENT, role: 'AGENT' });
+    const withBrokerage = await statementsOf('{ me { id brokerage { name domain } } }');
+    expect(withBrokerage.statements).toHaveLength(1);
+    expect(withBrokerage.body.data.me.brokerage).toEqual({ name: 'Brokerage alpha.test', domain: 'alpha.test' });
+  });
+
+  test('contacts(first: 50) with labels: the page and the labels, no count and no freshness look', async () => {
+    await statementsOf(CONTACTS);
+    const warm = await statementsOf(CONTACTS);
+    expect(warm.body.data.contacts.edges).toHaveLength(50);
+    expect(warm.statements).toHaveLength(2);
+    expect(warm.statements.some((s) => /COUNT\(/i.test(s))).toBe(false);
+  });
+
+  test('totalCount and memberCount are counted when asked for, and right', async () => {
+    const counted = await statementsOf('{ contacts(first: 5) { totalCount edges { node { id } } } }');
+    expect(counted.body.data.contacts.totalCount).toBe(60);
+    expect(counted.statements.filter((s) => /COUNT\(/i.test(s))).toHaveLength(1);
+    const members = await statementsOf('{ contacts(first: 5) { edges { node { labels { name memberCount } } } } }');
+    const labels = members.body.data.contacts.edges.flatMap((e: any) => e.node.labels);
+    expect(labels.length).toBeGreaterThan(0);
+    for (const l of labels) expect(l.memberCount).toBe(60);
+    // One count for every label of the page (the labelCounts loader), not one per contact.
+    expect(members.statements.filter((s) => /COUNT\(/i.test(s))).toHaveLength(1);
+  });
+
+  test('sentMail(first: 50): the page and its recipients; totalCount only when asked for', async () => {
+    await statementsOf('{ sentMail(first: 50) { edges { node { id } } } }');
+    const warm = await statementsOf('{ sentMail(first: 50) { edges { node { id subject to } } } }');
+    expect(warm.statements).toHaveLength(2);
+    const counted = await statementsOf('{ sentMail(first: 50) { totalCount } }');
+    expect(counted.body.data.sentMail.totalCount).toBe(1);
+    expect(counted.statements.filter((s) => /COUNT\(/i.test(s))).toHaveLength(1);
+  });
+
+  test('a token with another role is resolved afresh: the answer and the agent row follow it at once', async () => {
+    await statementsOf('{ me { role } }');
+    const admin = await w.token(AGENT, true);
+    const asAdmin = await statementsOf('{ me { role } }', admin);
+    expect(asAdmin.body.data.me.role).toBe('ADMIN');
+    expect(asAdmin.statements.length).toBeGreaterThan(0);
+    expect((await db().ds.getRepository(Agent).findOneByOrFail({ email: AGENT })).role).toBe('admin');
+    const back = await statementsOf('{ me { role } }');
+    expect(back.body.data.me.role).toBe('AGENT');
+    expect((await db().ds.getRepository(Agent).findOneByOrFail({ email: AGENT })).role).toBe('agent');
+  });
+});
