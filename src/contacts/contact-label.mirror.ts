@@ -33,8 +33,12 @@ export const STARRED = 'contactGroups/starred';
 export const MAX_LABEL_NAME = 255;
 
 /** The order labels are shown in: Google's My Contacts, then Starred, then the agent's own by name. */
-export function byLabelOrder(a: ContactLabel, b: ContactLabel): number {
-  const rank = (l: ContactLabel) => (l.kind !== 'SYSTEM' ? 2 : l.resourceName === STARRED ? 1 : 0);
+export function byLabelOrder(
+  a: Pick<ContactLabel, 'kind' | 'resourceName' | 'name' | 'id'>,
+  b: Pick<ContactLabel, 'kind' | 'resourceName' | 'name' | 'id'>,
+): number {
+  const rank = (l: Pick<ContactLabel, 'kind' | 'resourceName'>) =>
+    l.kind !== 'SYSTEM' ? 2 : l.resourceName === STARRED ? 1 : 0;
   return rank(a) - rank(b) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
 }
 

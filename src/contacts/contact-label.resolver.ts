@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
-import type { ContactLabel } from '../entities';
+import type { LabelView } from './contact.loader';
 import { STARRED } from './contact-label.mirror';
 import { toLabelType } from './contact-label.service';
 import { ContactLabelType } from './contact-label.type';
@@ -77,15 +77,16 @@ export class ContactLabelResolver {
 export class ContactLabelsFieldResolver {
   @FieldResolver(() => [ContactLabelType], { description: "The labels the contact is in (memberCount: the label's)." })
   labels(@Root() c: ContactType, @Ctx() ctx: GatewayContext): ContactLabelType[] | Promise<ContactLabelType[]> {
-    const types = (labels: ContactLabel[]) =>
-      labels.map((l) => toLabelType(l, () => ctx.loaders().labelCounts.load(l.id)));
+    const counts = c.labelCounts;
+    const types = (labels: LabelView[]) =>
+      labels.map((l) => toLabelType(l, counts ? (counts.get(l.id) ?? 0) : () => ctx.loaders().labelCounts.load(l.id)));
     // Read with the page when the list saw labels asked for: answered without a promise per contact.
     return c.labelList ? types(c.labelList) : ctx.loaders().contacts.labels.load(c.id).then(types);
   }
 
   @FieldResolver(() => Boolean, { description: 'In Google\'s "Starred" group: a favourite (read-only here).' })
   starred(@Root() c: ContactType, @Ctx() ctx: GatewayContext): boolean | Promise<boolean> {
-    const starred = (labels: ContactLabel[]) => labels.some((l) => l.resourceName === STARRED);
+    const starred = (labels: LabelView[]) => labels.some((l) => l.resourceName === STARRED);
     return c.labelList ? starred(c.labelList) : ctx.loaders().contacts.labels.load(c.id).then(starred);
   }
 }

@@ -19,6 +19,7 @@ import type { ContactSync } from './contact.sync';
 import { ContactLabelType } from './contact-label.type';
 import type { Count } from '../graphql/connection';
 import { MAX_BULK, type ContactSettings } from './contact.service';
+import { memberCounts, type LabelView } from './contact.loader';
 
 /**
  * Names Google keeps for its system groups: a group of the agent's may not take one (Google answers 409 for a name
@@ -266,7 +267,7 @@ export class ContactLabelService {
   }
 }
 
-export function toLabelType(l: ContactLabel, members: number | Count): ContactLabelType {
+export function toLabelType(l: LabelView, members: number | Count): ContactLabelType {
   return Object.assign(new ContactLabelType(), {
     id: l.id,
     name: l.name,
@@ -276,19 +277,4 @@ export function toLabelType(l: ContactLabel, members: number | Count): ContactLa
     syncState: SyncStateEnum[l.syncState],
     syncError: l.syncState === 'SYNCED' ? null : l.syncError,
   });
-}
-
-/** Contacts shown in each label (live contacts; a removal on its way is not shown, an addition is). */
-export async function memberCounts(scope: TenantScope, labelIds: string[]): Promise<Map<string, number>> {
-  if (labelIds.length === 0) return new Map();
-  const rows: { labelId: string; n: string | number }[] = await scope
-    .agentQuery(ContactLabelMember, 'r')
-    .innerJoin(Contact, 'c', 'c.id = r.contactId AND c.brokerageId = r.brokerageId AND c.deletedAt IS NULL')
-    .select('r.labelId', 'labelId')
-    .addSelect('COUNT(*)', 'n')
-    .andWhere('r.labelId IN (:...labelIds)', { labelIds })
-    .andWhere("(r.pending IS NULL OR r.pending = 'add')")
-    .groupBy('r.labelId')
-    .getRawMany();
-  return new Map(rows.map((r) => [r.labelId, Number(r.n)]));
 }

@@ -17,7 +17,7 @@ export interface ContactLoaders {
   byEmail: DataLoader<string, Contact[]>;
   byResourceName: DataLoader<string, Contact | null>;
   /** The labels each contact shows (an addition on its way included, a removal on its way not). */
-  labels: DataLoader<string, ContactLabel[]>;
+  labels: DataLoader<string, LabelView[]>;
 }
 
 /** `fresh`: makes the mirror fresh first (at most one sync call per request; see ContactSync.ensureFresh). */
@@ -86,32 +86,49 @@ export function contactLoaders(
   };
 }
 
+/** What a contact's labels show of each label. */
+export type LabelView = Pick<ContactLabel, 'id' | 'name' | 'kind' | 'resourceName' | 'syncState' | 'syncError'>;
+
 /**
  * The labels each of `contactIds` shows (an addition on its way included, a removal on its way not), in label order;
- * one statement. At most LOADER_BATCH ids.
+ * one statement, its rows read as they are (no entity hydration). At most LOADER_BATCH ids.
  */
-export async function labelsOf(
-  scope: TenantScope,
-  contactIds: readonly string[],
-): Promise<Map<string, ContactLabel[]>> {
-  const m = new Map<string, ContactLabel[]>();
+export async function labelsOf(scope: TenantScope, contactIds: readonly string[]): Promise<Map<string, LabelView[]>> {
+  const m = new Map<string, LabelView[]>();
   if (contactIds.length === 0) return m;
-  const rows = await scope
+  const rows: (LabelView & { contactId: string })[] = await scope
     .agentQuery(ContactLabelMember, 'r')
-    .innerJoinAndMapOne(
-      'r.label',
-      ContactLabel,
-      'l',
-      'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL',
-    )
+    .innerJoin(ContactLabel, 'l', 'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL')
+    .select('r.contactId', 'contactId')
+    .addSelect('l.id', 'id')
+    .addSelect('l.name', 'name')
+    .addSelect('l.kind', 'kind')
+    .addSelect('l.resourceName', 'resourceName')
+    .addSelect('l.syncState', 'syncState')
+    .addSelect('l.syncError', 'syncError')
     .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
     .andWhere("(r.pending IS NULL OR r.pending = 'add')")
-    .getMany();
-  for (const r of rows as (ContactLabelMember & { label: ContactLabel })[]) {
-    const list = m.get(r.contactId);
-    if (list) list.push(r.label);
-    else m.set(r.contactId, [r.label]);
+    .getRawMany();
+  for (const { contactId, ...label } of rows) {
+    const list = m.get(contactId);
+    if (list) list.push(label);
+    else m.set(contactId, [label]);
   }
   for (const list of m.values()) list.sort(byLabelOrder);
   return m;
+}
+
+/** Contacts shown in each label (live contacts; a removal on its way is not shown, an addition is). */
+export async function memberCounts(scope: TenantScope, labelIds: string[]): Promise<Map<string, number>> {
+  if (labelIds.length === 0) return new Map();
+  const rows: { labelId: string; n: string | number }[] = await scope
+    .agentQuery(ContactLabelMember, 'r')
+    .innerJoin(Contact, 'c', 'c.id = r.contactId AND c.brokerageId = r.brokerageId AND c.deletedAt IS NULL')
+    .select('r.labelId', 'labelId')
+    .addSelect('COUNT(*)', 'n')
+    .andWhere('r.labelId IN (:...labelIds)', { labelIds })
+    .andWhere("(r.pending IS NULL OR r.pending = 'add')")
+    .groupBy('r.labelId')
+    .getRawMany();
+  return new Map(rows.map((r) => [r.labelId, Number(r.n)]));
 }

@@ -87,7 +87,12 @@ export const NO_DETAILS: ContactDetails = {
 };
 
 /** A contact's fields, read back from its columns. */
-export function fieldsOf(c: Contact): ContactFields {
+export function fieldsOf(
+  c: Pick<
+    Contact,
+    'givenName' | 'familyName' | 'organization' | 'jobTitle' | 'notes' | 'emails' | 'phones' | 'details'
+  >,
+): ContactFields {
   const details = c.details ? (JSON.parse(c.details) as Partial<ContactDetails>) : {};
   return {
     givenName: c.givenName,

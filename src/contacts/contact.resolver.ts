@@ -44,9 +44,10 @@ export class ContactResolver {
     label?: string | null,
     @Info() info?: GraphQLResolveInfo,
   ): Promise<CountedPage<ContactConnectionType>> {
-    const withLabels =
+    const labels =
       info !== undefined && (selects(info, ['edges', 'node', 'labels']) || selects(info, ['edges', 'node', 'starred']));
-    return ctx.services.contacts.list(ctx.scope(), { first, after, query, label }, withLabels);
+    const memberCounts = labels && selects(info!, ['edges', 'node', 'labels', 'memberCount']);
+    return ctx.services.contacts.list(ctx.scope(), { first, after, query, label }, { labels, memberCounts });
   }
 
   @Authorized()

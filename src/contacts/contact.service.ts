@@ -31,7 +31,8 @@ import {
   NO_DETAILS,
   writeEmails,
 } from './contact.mirror';
-import { labelsOf } from './contact.loader';
+import { labelsOf, memberCounts } from './contact.loader';
+import { readRows } from '../db/read-rows';
 import type { ContactSync } from './contact.sync';
 import {
   type ContactConnectionType,
@@ -87,11 +88,14 @@ const CONTACT_VIEW_COLUMNS = [
   'updatedAt',
 ] as const satisfies readonly (keyof Contact)[];
 
+/** What a client's view of a contact is made of. */
+type ContactView = Pick<Contact, (typeof CONTACT_VIEW_COLUMNS)[number]>;
+
 function etagOf(c: Pick<Contact, 'version'>): string {
   return `"v${c.version}"`;
 }
 
-export function toContactType(c: Contact): ContactType {
+export function toContactType(c: ContactView): ContactType {
   const f = fieldsOf(c);
   // An instance, not a plain object: type-graphql would copy a plain one into a new instance for each of its field
   // resolvers (syncError, labels), for every contact of a page.
@@ -329,12 +333,16 @@ const UPDATE_ATTEMPTS = 5;
 export class ContactService {
   constructor(private readonly deps: { sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
 
-  /** `withLabels`: the client asked for the contacts' labels (or star): they are read for the whole page here. */
+  /**
+   * `want`: what the client asked for of the contacts' labels (their list or the star; their member counts), read for
+   * the whole page here rather than contact by contact.
+   */
   async list(
     scope: TenantScope,
     args: { first: number; after?: string | null; query?: string | null; label?: string | null },
-    withLabels = false,
+    want: { labels?: boolean; memberCounts?: boolean } = {},
   ): Promise<CountedPage<ContactConnectionType>> {
+    const withLabels = want.labels === true;
     checkFirst(args.first, MAX_PAGE);
     const q = args.query?.trim().toLowerCase();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
@@ -368,15 +376,14 @@ export class ContactService {
       return qb;
     };
     const page = base()
-      .select(CONTACT_VIEW_COLUMNS.map((c) => `c.${c}`))
       .orderBy('c.sortKey', 'ASC')
       .addOrderBy('c.id', 'ASC')
-      .take(args.first + 1);
+      .limit(args.first + 1);
     if (args.after) {
       const [sortKey, id] = decodeCursor(args.after, ['string', 'string']);
       page.andWhere('(c.sortKey > :sk OR (c.sortKey = :sk AND c.id > :cid))', { sk: sortKey, cid: id });
     }
-    const rows = await page.getMany();
+    const rows = await readRows(page, 'c', CONTACT_VIEW_COLUMNS);
     const result = pageOf(rows, args.first, cursorOf, toContactType);
     if (withLabels) {
       const labels = await labelsOf(
@@ -384,6 +391,10 @@ export class ContactService {
         result.edges.map((e) => e.node.id),
       );
       for (const { node } of result.edges) node.labelList = labels.get(node.id) ?? [];
+      if (want.memberCounts) {
+        const counts = await memberCounts(scope, [...new Set([...labels.values()].flat().map((l) => l.id))]);
+        for (const { node } of result.edges) node.labelCounts = counts;
+      }
     }
     return { ...result, count: async () => Number(await base().getCount()) };
   }

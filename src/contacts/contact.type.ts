@@ -1,6 +1,6 @@
 import { PageInfoType, type Count } from '../graphql/connection';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { ContactLabel } from '../entities';
+import type { LabelView } from './contact.loader';
 import { SyncErrorType } from '../google/sync-error.type';
 
 export enum SyncStateEnum {
@@ -142,7 +142,10 @@ export class ContactType {
   id: string;
 
   /** Its labels, when the list that made it read them for the whole page (ContactService.list): not a field. */
-  labelList?: ContactLabel[];
+  labelList?: LabelView[];
+
+  /** Member counts of those labels, when the list read them too: not a field. */
+  labelCounts?: ReadonlyMap<string, number>;
 
   @Field(() => String, {
     nullable: true,
