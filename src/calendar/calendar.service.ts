@@ -221,11 +221,8 @@ export class CalendarService {
 
   /** Our writes Google does not have yet, or refused: the only local rows a read needs. */
   private async unsettled(scope: TenantScope): Promise<CalendarEvent[]> {
-    const [pending, failed] = await Promise.all([
-      scope.findForAgent(CalendarEvent, { pendingOp: Not(IsNull()) }),
-      scope.findForAgent(CalendarEvent, { syncState: 'FAILED' }),
-    ]);
-    return [...pending, ...failed.filter((f) => !f.pendingOp)];
+    // One statement: [where, where] is their OR (each with the agent's filter).
+    return scope.findManyForAgent(CalendarEvent, [{ pendingOp: Not(IsNull()) }, { syncState: 'FAILED' }]);
   }
 
   /** Events by id (Google's, or our pending version). Used by the per-request loader. */

@@ -10,7 +10,7 @@ import type { CalendarEvent } from '../entities';
 import type { GoogleEvent, GoogleEventDateTime } from '../google/calendar';
 import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
-import type { EventType } from './event.type';
+import { EventType } from './event.type';
 
 /**
  * Google Calendar does not support recurrence more frequent than daily (see the emulator's recurrence.ts for sources).
@@ -209,7 +209,8 @@ export function startMs(e: GoogleEvent): number {
 
 export function toEventType(e: GoogleEvent, local?: Pick<CalendarEvent, 'syncState' | 'syncError'> | null): EventType {
   const allDay = Boolean(e.start?.date);
-  return {
+  // An instance: type-graphql would copy a plain object into one for each field resolver call (syncError).
+  return Object.assign(new EventType(), {
     id: e.id!,
     googleEventId: e.id!,
     recurringEventId: e.recurringEventId ?? null,
@@ -230,7 +231,7 @@ export function toEventType(e: GoogleEvent, local?: Pick<CalendarEvent, 'syncSta
     etag: e.etag ?? null,
     syncState: local ? SyncStateEnum[local.syncState] : SyncStateEnum.SYNCED,
     syncError: local && local.syncState !== 'SYNCED' ? local.syncError : null,
-  };
+  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { GatewayContext } from '../context';
-import { ContactType, SyncStatusType } from '../contacts/contact.type';
+import { ContactType, SyncStateEnum, SyncStatusType } from '../contacts/contact.type';
 import { IDEMPOTENCY_KEY_DOC } from '../idempotency/idempotency';
 import { DateTimeValue } from './date-time.scalar';
 import { EventInput, EventPatch } from './event.input';
@@ -19,8 +19,9 @@ export class EventResolver {
     description:
       'Why Google does not have the change (FAILED: refused; PENDING: what holds it back, e.g. the brokerage has no key).',
   })
-  syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): Promise<string | null> {
-    return ctx.syncErrorOf('calendar', e);
+  syncError(@Root() e: EventType, @Ctx() ctx: GatewayContext): string | null | Promise<string | null> {
+    // Answered at once unless PENDING, as a contact's (ContactResolver.syncError).
+    return e.syncState === SyncStateEnum.PENDING ? ctx.syncErrorOf('calendar', e) : e.syncError;
   }
 
   @Authorized()

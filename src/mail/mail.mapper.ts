@@ -2,9 +2,31 @@
 import type { MailRecipient, SentMail } from '../entities';
 import { MailRecipientKindEnum, MailStatusEnum, type MailType } from './mail.type';
 
-export function toMailType(m: SentMail, recipients: MailRecipient[]): MailType {
+/** The columns a client's view of a mail is made of (toMailType); a page reads only these. */
+export const MAIL_VIEW_COLUMNS = [
+  'id',
+  'status',
+  'gmailMessageId',
+  'threadId',
+  'messageIdHeader',
+  'fromAddress',
+  'subject',
+  'attachments',
+  'sizeBytes',
+  'failureCode',
+  'failureReason',
+  'replyToMailId',
+  'idempotencyKey',
+  'createdAt',
+  'sentAt',
+] as const satisfies readonly (keyof SentMail)[];
+
+type MailView = Pick<SentMail, (typeof MAIL_VIEW_COLUMNS)[number]>;
+type RecipientView = Pick<MailRecipient, 'position' | 'kind' | 'email' | 'name'>;
+
+export function toMailType(m: MailView, recipients: RecipientView[]): MailType {
   const sorted = [...recipients].sort((a, b) => a.position - b.position);
-  const shown = (r: MailRecipient) => (r.name ? `${r.name} <${r.email}>` : r.email);
+  const shown = (r: RecipientView) => (r.name ? `${r.name} <${r.email}>` : r.email);
   const failure = m.failureCode ? { code: m.failureCode, message: m.failureReason ?? '' } : null;
   return {
     id: m.id,

@@ -10,7 +10,7 @@
  * concurrent first sends), the same key with a different mail is a CONFLICT.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { In, LessThan, type FindOptionsWhere } from 'typeorm';
+import { In } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import type { Config } from '../config';
 import { checkFirst, decodeCursor, encodeCursor, pageOf, type CountedPage } from '../graphql/connection';
@@ -21,7 +21,8 @@ import { MAIL_OUTBOX } from '../outbox/topics';
 import type { OutboxWorker } from '../outbox/worker';
 import { buildMime, checkMailInput } from './mail.compose';
 import type { SendMailInput } from './mail.input';
-import { toMailType } from './mail.mapper';
+import { MAIL_VIEW_COLUMNS, toMailType } from './mail.mapper';
+import { readRows } from '../db/read-rows';
 import { storeMime } from './mail.mime-store';
 import type { MailConnectionType, MailType } from './mail.type';
 
@@ -180,16 +181,16 @@ export class MailService {
     args: { first: number; after?: string | null },
   ): Promise<CountedPage<MailConnectionType>> {
     checkFirst(args.first, MAX_MAIL_PAGE);
-    let where: FindOptionsWhere<SentMail> | FindOptionsWhere<SentMail>[] = {};
+    const query = scope
+      .agentQuery(SentMail, 'm')
+      .orderBy('m.createdAt', 'DESC')
+      .addOrderBy('m.id', 'DESC')
+      .limit(args.first + 1);
     if (args.after) {
       const [ms, id] = decodeCursor(args.after, ['integer', 'string']);
-      const at = new Date(ms);
-      where = [{ createdAt: LessThan(at) }, { createdAt: at, id: LessThan(id) }];
+      query.andWhere('(m.createdAt < :at OR (m.createdAt = :at AND m.id < :id))', { at: new Date(ms), id });
     }
-    const rows = await scope.findManyForAgent(SentMail, where, {
-      order: { createdAt: 'DESC', id: 'DESC' },
-      take: args.first + 1,
-    });
+    const rows = await readRows(query, 'm', MAIL_VIEW_COLUMNS);
     const page = rows.slice(0, args.first);
     const recipients = page.length
       ? await scope.findInBrokerage(MailRecipient, { mailId: In(page.map((m) => m.id)) })
