@@ -94,6 +94,11 @@ export interface GatewayContext {
   syncErrorOf(feature: Feature, item: { syncState: SyncStateEnum; syncError: string | null }): Promise<string | null>;
   /** The caller's CRM contact with this email (the contacts-by-email loader: one query for all asked in a response). */
   contactByEmail(email: string): Promise<ContactType | null>;
+  /**
+   * Sets `contact` on each of `people` (an event's attendees, a mail's recipients) to the caller's CRM contact with its
+   * email, in one loader batch: for a list that saw the field asked for, so each answers it without a promise.
+   */
+  attachContacts(people: { email: string; contact?: ContactType | null }[]): Promise<void>;
   /** The body was over MAX_BODY_BYTES and took a large-body slot: only sendMail may run (http/request-body.ts). */
   largeBody: boolean;
   /**
@@ -155,6 +160,18 @@ export function createContext(
     async contactByEmail(email) {
       const [c] = await ctx.loaders().contacts.byEmail.load(email);
       return c ? toContactType(c) : null;
+    },
+    async attachContacts(people) {
+      if (people.length === 0) return;
+      const emails = [...new Set(people.map((p) => p.email))];
+      const found = await ctx.loaders().contacts.byEmail.loadMany(emails);
+      const byEmail = new Map<string, ContactType | null>();
+      emails.forEach((e, i) => {
+        const f = found[i];
+        if (f instanceof Error) throw f;
+        byEmail.set(e, f[0] ? toContactType(f[0]) : null);
+      });
+      for (const p of people) p.contact = byEmail.get(p.email) ?? null;
     },
     loaders() {
       const scope = ctx.scope();

@@ -1,4 +1,6 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { selects } from '../graphql/selection';
 import type { GatewayContext } from '../context';
 import { ContactType, SyncStateEnum, SyncStatusType } from '../contacts/contact.type';
 import { IDEMPOTENCY_KEY_DOC } from '../idempotency/idempotency';
@@ -29,14 +31,18 @@ export class EventResolver {
     description:
       "The caller's events overlapping [from, to), recurring series expanded into instances, ordered by start.",
   })
-  events(
+  async events(
     @Ctx() ctx: GatewayContext,
     @Arg('from', () => DateTimeValue) from: DateTimeValue,
     @Arg('to', () => DateTimeValue) to: DateTimeValue,
     @Arg('first', () => Int, { defaultValue: 100 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<EventConnectionType> {
-    return ctx.services.calendar.list(ctx.scope(), { from, to, first, after });
+    const page = await ctx.services.calendar.list(ctx.scope(), { from, to, first, after });
+    if (info && selects(info, ['edges', 'node', 'attendees', 'contact']))
+      await ctx.attachContacts(page.edges.flatMap((e) => e.node.attendees));
+    return page;
   }
 
   @Authorized()
@@ -101,8 +107,9 @@ export class AttendeeResolver {
     description:
       "The caller's CRM contact with this email (contacts-by-email loader: one query for all attendees of a response).",
   })
-  contact(@Root() a: AttendeeType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
-    return ctx.contactByEmail(a.email);
+  contact(@Root() a: AttendeeType, @Ctx() ctx: GatewayContext): ContactType | null | Promise<ContactType | null> {
+    // Attached by the list for all its attendees (events), or looked up here (one loader batch per response).
+    return a.contact !== undefined ? a.contact : ctx.contactByEmail(a.email);
   }
 }
 

@@ -8,13 +8,43 @@ import { In, IsNull } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactEmail, ContactLabel, ContactLabelMember } from '../entities';
 import { byLabelOrder } from './contact-label.mirror';
+import { readRows } from '../db/read-rows';
+
+/**
+ * The columns a client's view of a contact is made of (toContactType and the cursor): a page leaves out the Person as
+ * Google last sent it (the merge base, ~1 KB a contact), the search text and the sync bookkeeping.
+ */
+export const CONTACT_VIEW_COLUMNS = [
+  'id',
+  'agentId',
+  'brokerageId',
+  'resourceName',
+  'version',
+  'givenName',
+  'familyName',
+  'organization',
+  'jobTitle',
+  'notes',
+  'emails',
+  'phones',
+  'details',
+  'sortKey',
+  'syncState',
+  'syncError',
+  'conflicts',
+  'updatedAt',
+] as const satisfies readonly (keyof Contact)[];
+
+/** What a client's view of a contact is made of. */
+export type ContactView = Pick<Contact, (typeof CONTACT_VIEW_COLUMNS)[number]>;
 
 /** Keys per SQL query; well under every dialect's bound-parameter limit. */
 const LOADER_BATCH = 500;
 
 export interface ContactLoaders {
   byId: DataLoader<string, Contact | null>;
-  byEmail: DataLoader<string, Contact[]>;
+  /** The contacts owning each address, as a client's view reads them (no Person, no bookkeeping). */
+  byEmail: DataLoader<string, ContactView[]>;
   byResourceName: DataLoader<string, Contact | null>;
   /** The labels each contact shows (an addition on its way included, a removal on its way not). */
   labels: DataLoader<string, LabelView[]>;
@@ -60,7 +90,7 @@ export function contactLoaders(
         const wanted = [...new Set(emails.map((e) => e.toLowerCase()))];
         // One query: the contacts owning any wanted address (via the contact_email index; the subquery reuses
         // agentQuery's :agentId and :brokerageId), then matched in memory.
-        const rows = await scope
+        const query = scope
           .agentQuery(Contact, 'c')
           .andWhere('c.deletedAt IS NULL')
           .andWhere(
@@ -68,9 +98,9 @@ export function contactLoaders(
               `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery()}`,
             { wanted },
           )
-          .orderBy('c.sortKey', 'ASC')
-          .getMany();
-        const m = new Map<string, Contact[]>();
+          .orderBy('c.sortKey', 'ASC');
+        const rows = await readRows(query, 'c', CONTACT_VIEW_COLUMNS);
+        const m = new Map<string, ContactView[]>();
         for (const c of rows) {
           for (const e of new Set((JSON.parse(c.emails) as { value: string }[]).map((x) => x.value.toLowerCase()))) {
             // Appended in place: copying the list per contact was quadratic (40,000 contacts sharing an address: 27 s).

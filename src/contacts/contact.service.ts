@@ -31,7 +31,7 @@ import {
   NO_DETAILS,
   writeEmails,
 } from './contact.mirror';
-import { labelsOf, memberCounts } from './contact.loader';
+import { CONTACT_VIEW_COLUMNS, labelsOf, memberCounts, type ContactView } from './contact.loader';
 import { readRows } from '../db/read-rows';
 import type { ContactSync } from './contact.sync';
 import {
@@ -62,34 +62,6 @@ const MAX_PAGE = 200;
 const MAX_CHANGES_PAGE = 500;
 /** Most contacts one bulk mutation takes. */
 export const MAX_BULK = 1000;
-
-/**
- * The columns a client's view of a contact is made of (toContactType and the cursor): a page leaves out the Person as
- * Google last sent it (the merge base, ~1 KB a contact), the search text and the sync bookkeeping.
- */
-const CONTACT_VIEW_COLUMNS = [
-  'id',
-  'agentId',
-  'brokerageId',
-  'resourceName',
-  'version',
-  'givenName',
-  'familyName',
-  'organization',
-  'jobTitle',
-  'notes',
-  'emails',
-  'phones',
-  'details',
-  'sortKey',
-  'syncState',
-  'syncError',
-  'conflicts',
-  'updatedAt',
-] as const satisfies readonly (keyof Contact)[];
-
-/** What a client's view of a contact is made of. */
-type ContactView = Pick<Contact, (typeof CONTACT_VIEW_COLUMNS)[number]>;
 
 function etagOf(c: Pick<Contact, 'version'>): string {
   return `"v${c.version}"`;

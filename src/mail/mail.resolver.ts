@@ -1,4 +1,6 @@
-import { Arg, Authorized, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Authorized, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { selects } from '../graphql/selection';
 import type { CountedPage } from '../graphql/connection';
 import type { GatewayContext } from '../context';
 import { ContactType, MailSyncStatusType, SyncStatusType } from '../contacts/contact.type';
@@ -18,12 +20,16 @@ export class MailResolver {
 
   @Authorized()
   @Query(() => MailConnectionType, { description: 'Mail the caller sent through the gateway, newest first.' })
-  sentMail(
+  async sentMail(
     @Ctx() ctx: GatewayContext,
     @Arg('first', () => Int, { defaultValue: 50 }) first: number,
     @Arg('after', () => String, { nullable: true }) after?: string | null,
+    @Info() info?: GraphQLResolveInfo,
   ): Promise<CountedPage<MailConnectionType>> {
-    return ctx.services.mail.list(ctx.scope(), { first, after });
+    const page = await ctx.services.mail.list(ctx.scope(), { first, after });
+    if (info && selects(info, ['edges', 'node', 'recipients', 'contact']))
+      await ctx.attachContacts(page.edges.flatMap((e) => e.node.recipients));
+    return page;
   }
 
   @Authorized()
@@ -40,8 +46,9 @@ export class MailRecipientResolver {
     description:
       "The caller's CRM contact with this email (contacts-by-email loader: one query for all recipients of a response).",
   })
-  contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): Promise<ContactType | null> {
-    return ctx.contactByEmail(r.email);
+  contact(@Root() r: MailRecipientType, @Ctx() ctx: GatewayContext): ContactType | null | Promise<ContactType | null> {
+    // Attached by the list for all its recipients (sentMail), or looked up here (one loader batch per response).
+    return r.contact !== undefined ? r.contact : ctx.contactByEmail(r.email);
   }
 }
 

@@ -1,5 +1,6 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { PageInfoType, type Count } from '../graphql/connection';
+import type { ContactType } from '../contacts/contact.type';
 
 export enum MailStatusEnum {
   QUEUED = 'QUEUED',
@@ -29,6 +30,9 @@ export class MailRecipientType {
 
   @Field(() => String, { nullable: true })
   name: string | null;
+
+  /** Attached by sentMail for all its recipients when asked for (MailRecipientResolver.contact): not a field. */
+  contact?: ContactType | null;
 }
 
 @ObjectType('MailAttachment', { simpleResolvers: true })

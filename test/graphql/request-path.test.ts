@@ -96,6 +96,51 @@ describeEachDb('request path: statements per warm request', (db) => {
     expect(counted.statements.filter((s) => /COUNT\(/i.test(s))).toHaveLength(1);
   });
 
+  test("a cached month of events with attendees' contacts: generation, unsettled writes, contacts (3)", async () => {
+    const start = new Date(Date.UTC(2030, 0, 10, 9));
+    const made = await w.gw.gql('mutation ($i: EventInput!) { createEvent(input: $i) { id syncState } }', {
+      token,
+      variables: {
+        i: {
+          title: 'Showing',
+          start: start.toISOString(),
+          end: new Date(start.getTime() + 3600_000).toISOString(),
+          attendees: ['p1@x.test', 'stranger@x.test'],
+        },
+      },
+    });
+    expect(made.body.data.createEvent.syncState).toBe('SYNCED');
+    const query =
+      '{ events(from: "2030-01-01T00:00:00Z", to: "2030-02-01T00:00:00Z") { edges { node { title attendees { email contact { givenName } } } } } }';
+    await statementsOf(query);
+    const warm = await statementsOf(query);
+    expect(warm.body.data.events.edges[0].node.attendees).toEqual([
+      { email: 'p1@x.test', contact: { givenName: 'P1' } },
+      { email: 'stranger@x.test', contact: null },
+    ]);
+    expect(warm.statements).toHaveLength(3);
+  });
+
+  test("sentMail with recipients' contacts: page, recipients, contacts (3)", async () => {
+    const sent = await w.gw.gql(
+      'mutation { sendMail(input: { to: ["p2@x.test"], subject: "s2", text: "t" }) { id } }',
+      {
+        token,
+      },
+    );
+    expect(sent.body.errors).toBeUndefined();
+    const query = '{ sentMail(first: 50) { edges { node { subject recipients { email contact { givenName } } } } } }';
+    const warm = await statementsOf(query);
+    const bySubject = Object.fromEntries(
+      warm.body.data.sentMail.edges.map((e: any) => [e.node.subject, e.node.recipients]),
+    );
+    expect(bySubject).toEqual({
+      s: [{ email: 'a@x.test', contact: null }],
+      s2: [{ email: 'p2@x.test', contact: { givenName: 'P2' } }],
+    });
+    expect(warm.statements).toHaveLength(3);
+  });
+
   test('a token with another role is resolved afresh: the answer and the agent row follow it at once', async () => {
     await statementsOf('{ me { role } }');
     const admin = await w.token(AGENT, true);
