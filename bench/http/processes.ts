@@ -178,8 +178,19 @@ export function gatewayEnv(
   };
 }
 
+/** The node flags production runs the gateway with: those of deploy/Dockerfile's CMD (the heap's sizes). */
+function productionNodeFlags(): string[] {
+  const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8'));
+  if (!cmd) throw new Error('deploy/Dockerfile has no CMD line');
+  return (JSON.parse(cmd[1]) as string[]).filter((a) => a.startsWith('--'));
+}
+
+/** The compiled gateway, with production's node flags (plus `nodeFlags`, e.g. a CPU profile). */
 export function startGateway(env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
-  return spawnNode([GATEWAY_MAIN], env, '0', /GraphQL:\s+(http:\/\/\S+)\/graphql/, nodeFlags);
+  return spawnNode([GATEWAY_MAIN], env, '0', /GraphQL:\s+(http:\/\/\S+)\/graphql/, [
+    ...productionNodeFlags(),
+    ...nodeFlags,
+  ]);
 }
 
 /** Headers of an agent's request as the TLS-terminating proxy forwards it. */

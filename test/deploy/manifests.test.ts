@@ -133,6 +133,8 @@ test('the image: built on the Debian Node 20 image, dev dependencies pruned, run
   const runtime = file.slice(file.indexOf('AS runtime'));
   expect(runtime).toMatch(/^USER node$/m);
   expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
-  expect(runtime).toMatch(/^CMD \["node", "dist\/src\/main\.js"\]$/m);
+  expect(runtime).toMatch(
+    /^CMD \["node", "--max-old-space-size=256", "--max-semi-space-size=8", "dist\/src\/main\.js"\]$/m,
+  );
   expect(runtime).not.toMatch(/COPY (?!--from=build)/); // nothing from the build context: no sources, no data
 });
