@@ -9,6 +9,7 @@ import { benchContacts } from './contacts.bench';
 import { benchHttp } from './http.bench';
 import { benchMail } from './mail.bench';
 import { benchOnboarding } from './onboarding.bench';
+import { benchScale } from './scale.bench';
 import type { BenchResult } from './support';
 
 const BENCHES: Record<string, () => Promise<BenchResult>> = {
@@ -17,6 +18,7 @@ const BENCHES: Record<string, () => Promise<BenchResult>> = {
   calendar: benchCalendar,
   mail: benchMail,
   http: benchHttp,
+  scale: benchScale,
 };
 
 async function main() {
