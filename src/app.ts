@@ -7,6 +7,7 @@ import type { DataSource } from 'typeorm';
 import { AgentService } from './agents/agent.service';
 import { CallerTokenVerifier } from './auth/caller-token';
 import { CallerDirectory } from './auth/caller';
+import { DatabasePulse } from './db/unavailable';
 import type { Config } from './config';
 import type { Services } from './context';
 import { Envelope } from './crypto/envelope';
@@ -105,6 +106,7 @@ export function buildServices(
 
   outbox.register(new MailDelivery({ ds, sessions, log, giveUpMs: config.mail.giveUpMs }));
 
+  const pulse = new DatabasePulse(ds);
   return {
     config,
     ds,
@@ -125,7 +127,7 @@ export function buildServices(
     calendarWatch,
     mail: new MailService({ outbox, settings: config.mail }),
     agents: new AgentService(),
-    callers: new CallerDirectory(ds),
+    callers: new CallerDirectory(ds, () => pulse.check()),
     serviceAccounts: new ServiceAccountService(),
     onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, hooks }),
   };

@@ -168,10 +168,10 @@ export function createContext(
       const byEmail = new Map<string, ContactType | null>();
       emails.forEach((e, i) => {
         const f = found[i];
-        if (f instanceof Error) throw f;
-        byEmail.set(e, f[0] ? toContactType(f[0]) : null);
+        // A lookup that failed is left to the field (contactByEmail), whose error then names that field only.
+        if (!(f instanceof Error)) byEmail.set(e, f[0] ? toContactType(f[0]) : null);
       });
-      for (const p of people) p.contact = byEmail.get(p.email) ?? null;
+      for (const p of people) if (byEmail.has(p.email)) p.contact = byEmail.get(p.email);
     },
     loaders() {
       const scope = ctx.scope();

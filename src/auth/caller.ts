@@ -39,8 +39,15 @@ const MAX_KNOWN_CALLERS = 10_000;
 export class CallerDirectory {
   private readonly known: LRUCache<string, Caller>;
 
+  /**
+   * `pulse`: resolves once the database answers (within its deadline), or rejects. A remembered caller runs no
+   * statement of its own, so it waits for one, shared by the requests arriving meanwhile: a database gone or frozen is
+   * then found here, under the deadline, as before the callers were remembered, not by a request's first statement
+   * hanging until TCP gives up.
+   */
   constructor(
     private readonly ds: DataSource,
+    private readonly pulse: () => Promise<void> = async () => {},
     opts: { max?: number; ttlMs?: number } = {},
   ) {
     this.known = new LRUCache({ max: opts.max ?? MAX_KNOWN_CALLERS, ttl: opts.ttlMs ?? LAST_SEEN_RESOLUTION_MS });
@@ -50,7 +57,10 @@ export class CallerDirectory {
     const role = roleOf(claims);
     const key = `${role} ${claims.email}`;
     const hit = this.known.get(key);
-    if (hit) return hit;
+    if (hit) {
+      await this.pulse();
+      return hit;
+    }
     const caller = await resolveCaller(this.ds, claims);
     // The row now carries this role: a token with the other one must be resolved again, to write it back.
     this.known.delete(`${role === 'admin' ? 'agent' : 'admin'} ${claims.email}`);

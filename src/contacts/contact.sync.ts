@@ -207,10 +207,14 @@ export class ContactSync {
       })().finally(() => this.labelsInflight.delete(agent.agentId));
       this.labelsInflight.set(agent.agentId, running);
     }
-    await running.catch((err) => {
-      if (!(err instanceof AppError))
-        this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
-    });
+    await running.then(
+      // The sync wrote groupsSyncedAt after this look began: `looked` is a lower bound of it.
+      () => this.saw(agent.agentId, null, new Date(looked)),
+      (err: unknown) => {
+        if (!(err instanceof AppError))
+          this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
+      },
+    );
   }
 
   /** Whether the agent's mirror was made with other person fields than ours (an older release): a full sync is due. */

@@ -5,6 +5,7 @@
  * INTERNAL_SERVER_ERROR; the pool reconnects by itself once the server is back.
  */
 import { HeaderMap } from '@apollo/server';
+import type { DataSource } from 'typeorm';
 import { AppError, ErrorCode } from '../errors';
 
 /** Set on the error of a database call that outlived its deadline (withinDatabaseDeadline). */
@@ -105,4 +106,29 @@ export function databaseUnavailable(): AppError {
     headers: new HeaderMap([['retry-after', String(DATABASE_RETRY_AFTER_SECONDS)]]),
   };
   return err;
+}
+
+/**
+ * A check that the database answers (`SELECT 1` within the deadline), shared by every caller arriving while one is
+ * under way: under load, one round trip serves a whole burst of requests. Nothing on SQLite, which is a file in this
+ * process and cannot go away.
+ */
+export class DatabasePulse {
+  private probe: Promise<void> | undefined;
+
+  constructor(private readonly ds: DataSource) {}
+
+  check(): Promise<void> {
+    if (this.ds.options.type === 'better-sqlite3') return Promise.resolve();
+    this.probe ??= withinDatabaseDeadline(this.ds.query('SELECT 1')).then(
+      () => {
+        this.probe = undefined;
+      },
+      (err: unknown) => {
+        this.probe = undefined;
+        throw err;
+      },
+    );
+    return this.probe;
+  }
 }

@@ -35,8 +35,9 @@ describeEachDb('request path: statements per warm request', (db) => {
     const statements: string[] = [];
     const logger: OrmLogger = {
       logQuery: (q) => {
-        // The outbox worker polls on its own timer, whatever the requests do.
-        if (!/outbox/i.test(q)) statements.push(q);
+        // The outbox worker polls on its own timer, whatever the requests do; on MariaDB a remembered caller waits for
+        // the shared check that the database answers (DatabasePulse), which is no statement of the request's.
+        if (!/outbox/i.test(q) && q !== 'SELECT 1') statements.push(q);
       },
       logQueryError: () => {},
       logQuerySlow: () => {},
@@ -130,6 +131,7 @@ describeEachDb('request path: statements per warm request', (db) => {
     );
     expect(sent.body.errors).toBeUndefined();
     const query = '{ sentMail(first: 50) { edges { node { subject recipients { email contact { givenName } } } } } }';
+    await statementsOf(query);
     const warm = await statementsOf(query);
     const bySubject = Object.fromEntries(
       warm.body.data.sentMail.edges.map((e: any) => [e.node.subject, e.node.recipients]),
