@@ -32,9 +32,11 @@ const MAX_KNOWN_CALLERS = 10_000;
  * by email) saved on every request but one a minute per agent. What it remembers cannot go stale in that time: a
  * domain's brokerage and an agent's id and brokerage never change once made (nothing deletes or moves them), and the
  * role, which the token decides, is part of the key, so a token with another role resolves afresh (and the row is
- * updated, and the other role's entry dropped). An expired entry is resolved again, which also writes lastSeenAt as
- * before: at most once a minute. Rows deleted by hand (an operator offboarding a tenant in SQL) stop being served
- * within that minute on every replica.
+ * updated, and this process's entry for the other role dropped; another replica still holding that entry writes the
+ * row back only when it expires, so with replicas the row's role may lag the latest token by a minute: nothing reads
+ * it for a decision, the caller's role comes from the token). An expired entry is resolved again, which also writes
+ * lastSeenAt as before: at most once a minute. Rows deleted by hand (an operator offboarding a tenant in SQL) stop
+ * being served within that minute on every replica.
  */
 export class CallerDirectory {
   private readonly known: LRUCache<string, Caller>;
@@ -71,11 +73,6 @@ export class CallerDirectory {
   /** Forgets every caller: for agent or brokerage rows deleted behind the gateway's back (tests); nothing else does. */
   clear(): void {
     this.known.clear();
-  }
-
-  /** Callers remembered now (for tests and diagnostics). */
-  get size(): number {
-    return this.known.size;
   }
 }
 
