@@ -44,7 +44,8 @@ export interface SyncResult {
 
 export class ContactSync {
   private readonly inflight = new Map<string, Promise<SyncResult>>();
-  private readonly labelsInflight = new Map<string, Promise<void>>();
+  /** Label syncs under way, each resolving to when it began (a lower bound of the groupsSyncedAt it writes). */
+  private readonly labelsInflight = new Map<string, Promise<Date>>();
   /** When each agent's last sync in this process ended (ms), for ensureFresh; the most recent agents only. */
   private readonly finished = new Map<string, number>();
   /**
@@ -202,14 +203,16 @@ export class ContactSync {
     let running = this.labelsInflight.get(agent.agentId);
     if (!running) {
       running = (async () => {
+        const began = new Date();
         const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
         await syncLabels(this.deps.ds, agent, await session.people(), !rec.groupSyncToken);
+        return began;
       })().finally(() => this.labelsInflight.delete(agent.agentId));
       this.labelsInflight.set(agent.agentId, running);
     }
     await running.then(
-      // The sync wrote groupsSyncedAt after this look began: `looked` is a lower bound of it.
-      () => this.saw(agent.agentId, null, new Date(looked)),
+      // The sync wrote groupsSyncedAt once it had begun: its beginning is a lower bound of it.
+      (began) => this.saw(agent.agentId, null, began),
       (err: unknown) => {
         if (!(err instanceof AppError))
           this.deps.log.warn({ err, agentId: agent.agentId }, 'label sync failed; serving the labels as they are');
