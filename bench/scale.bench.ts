@@ -56,11 +56,18 @@ export async function benchScale(): Promise<BenchResult> {
     for (const round of [1, 2]) {
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, gw.rssMiB())), 100);
-      await eachAgent(users, async (u) => {
-        const data = await gql(gw.url, tokens[u], '{ contacts(first: 5) { edges { node { id displayName } } } }');
-        if (data.contacts.edges.length !== 5) throw new Error(`${u} read ${data.contacts.edges.length} contacts`);
-      });
-      clearInterval(sampler);
+      try {
+        await eachAgent(users, async (u) => {
+          const data = await gql(gw.url, tokens[u], '{ contacts(first: 5) { edges { node { id displayName } } } }');
+          if (data.contacts.edges.length !== 5) throw new Error(`${u} read ${data.contacts.edges.length} contacts`);
+        });
+      } catch (err) {
+        throw new Error(`round ${round} failed; the gateway's last output:\n${gw.output().slice(-3000)}`, {
+          cause: err,
+        });
+      } finally {
+        clearInterval(sampler);
+      }
       peak = Math.max(peak, gw.rssMiB());
       figures[`round ${round}: ${AGENTS} agents read contacts(first: 5)`] =
         `peak RSS ${peak} MiB, after ${gw.rssMiB()} MiB`;

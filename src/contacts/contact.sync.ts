@@ -26,9 +26,13 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics/metrics';
 import type { OutboxWorker } from '../outbox/worker';
 import { HourlySweep } from '../db/hourly-sweep';
+import { isLockConflict } from '../db/lock-conflict';
 import { pruneTombstones } from './contact-changes';
 import { syncLabels } from './contact-label.sync';
 import { ContactImport } from './contact.import';
+
+/** Syncs run again after a lock conflict (isLockConflict) before the sync counts as failed. */
+const LOCK_CONFLICT_RETRIES = 3;
 
 /** Agents the tombstone sweep takes per round. */
 const PRUNE_AGENTS_PER_ROUND = 100;
@@ -261,7 +265,7 @@ export class ContactSync {
   }
 
   /** `fresh`: a retry after Google rejected our access token (401): at most one per sync. */
-  private async run(agent: AgentRef, fresh = false): Promise<SyncResult> {
+  private async run(agent: AgentRef, fresh = false, conflicts = 0): Promise<SyncResult> {
     const rec = await this.record(agent);
     const session = await this.deps.sessions.forAgent(agent.brokerageId, agent.email);
     try {
@@ -303,10 +307,20 @@ export class ContactSync {
       this.deps.metrics?.syncSucceeded('people');
       return result;
     } catch (err) {
+      // A transaction the database gave up to a lock conflict (another agent's sync or write): the sync again, from its
+      // start, as for a rejected token below.
+      if (conflicts < LOCK_CONFLICT_RETRIES && isLockConflict(err)) {
+        this.deps.log.info(
+          { agentId: agent.agentId, conflicts },
+          'contacts sync met a lock conflict: running it again',
+        );
+        await new Promise((r) => setTimeout(r, 10 + Math.random() * 50 * (conflicts + 1)));
+        return this.run(agent, fresh, conflicts + 1);
+      }
       const appErr = err instanceof AppError ? err : session.toAppError(err, 'contacts');
       // Google no longer takes the token (toAppError dropped it): once more with a new one, from the sync's start
       // (the sync token only moves when a sync completes, and importing a page twice changes nothing).
-      if (!fresh && isTokenRejected(appErr)) return this.run(agent, true);
+      if (!fresh && isTokenRejected(appErr)) return this.run(agent, true, conflicts);
       if (appErr.extensions.code === ErrorCode.INTERNAL_SERVER_ERROR)
         this.deps.log.error({ err, agentId: agent.agentId }, 'contacts sync failed on our side');
       await this.deps.ds

@@ -33,9 +33,9 @@ export function dataSourceOptions(db: DatabaseConfig, flavor: 'mysql' | 'mariadb
       charset: 'utf8mb4_unicode_ci',
       // maxPreparedStatements: mysql2 gives each pooled connection an LRU of 16,000 prepared statements, ~0.5 MB
       // allocated up front (lru.min's arrays), which TypeORM never uses (it sends text queries): 10 MB of heap with 20
-      // connections. 0 would mean the default; 1 is the least. maxIdle: connections a burst opened are closed again
-      // after idleTimeout (60 s) down to 5, rather than kept all.
-      extra: { connectionLimit: 20, maxIdle: 5, maxPreparedStatements: 1 },
+      // connections. 0 would mean the default; 1 is the least. (maxIdle is left at connectionLimit: below it, mysql2
+      // re-arms a one-second timer that is not unref'd for as long as the pool lives.)
+      extra: { connectionLimit: 20, maxPreparedStatements: 1 },
       // DATABASE_TLS / DATABASE_CA_FILE: encrypted, and the server's certificate verified (never rejectUnauthorized:
       // false).
       // verifyIdentity: the certificate must also name the host connected to (mysql2 checks only the chain without it).
