@@ -51,7 +51,7 @@ export class ContactSync {
   /** Label syncs under way, each resolving to when it began (a lower bound of the groupsSyncedAt it writes). */
   private readonly labelsInflight = new Map<string, Promise<Date>>();
   /** When each agent's last sync in this process ended (ms), for ensureFresh; the most recent agents only. */
-  private readonly finished = new Map<string, number>();
+  private readonly finished = new LRUCache<string, number>({ max: MAX_FINISHED_REMEMBERED });
   /**
    * The latest lastSyncAt and groupsSyncedAt this process saw of each agent's sync record (ms), so that a read within
    * the freshness window costs no statement: both only ever move forward in the database, so a time remembered here is
@@ -181,7 +181,7 @@ export class ContactSync {
     // call now would be a second one for the same staleness. Before, of 100 concurrent reads of a stale mirror, one
     // that read the record before the first sync wrote lastSyncAt, and asked after that sync had ended, started a
     // second.
-    if ((this.finished.get(agent.agentId) ?? 0) >= looked) return;
+    if ((this.finished.peek(agent.agentId) ?? 0) >= looked) return;
     await this.sync(agent).catch((err) => {
       if (!(err instanceof AppError))
         this.deps.log.warn({ err, agentId: agent.agentId }, 'contact sync failed; serving the mirror');
@@ -246,9 +246,8 @@ export class ContactSync {
     if (running) return running;
     const p = this.run(agent).finally(() => {
       this.inflight.delete(agent.agentId);
-      this.finished.delete(agent.agentId); // re-inserted last: the map's order is oldest first
+      // Set last, so the agents that synced longest ago go first (peek above does not reorder).
       this.finished.set(agent.agentId, Date.now());
-      if (this.finished.size > MAX_FINISHED_REMEMBERED) this.finished.delete(this.finished.keys().next().value!);
     });
     this.inflight.set(agent.agentId, p);
     return p;

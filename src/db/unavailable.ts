@@ -120,15 +120,11 @@ export class DatabasePulse {
 
   check(): Promise<void> {
     if (this.ds.options.type === 'better-sqlite3') return Promise.resolve();
-    this.probe ??= withinDatabaseDeadline(this.ds.query('SELECT 1')).then(
-      () => {
+    this.probe ??= withinDatabaseDeadline(this.ds.query('SELECT 1'))
+      .then(() => undefined)
+      .finally(() => {
         this.probe = undefined;
-      },
-      (err: unknown) => {
-        this.probe = undefined;
-        throw err;
-      },
-    );
+      });
     return this.probe;
   }
 }
