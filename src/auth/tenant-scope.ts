@@ -74,6 +74,14 @@ export class TenantScope {
       });
   }
 
+  /** A query builder over the rows of `entity` in the caller's brokerage (parameter `brokerageId`), as agentQuery. */
+  brokerageQuery<T extends BrokerageOwned>(entity: EntityTarget<T>, alias: string): SelectQueryBuilder<T> {
+    return this.em
+      .getRepository(entity)
+      .createQueryBuilder(alias)
+      .where(`${alias}.brokerageId = :brokerageId`, { brokerageId: this.caller.brokerageId });
+  }
+
   /** Deletes the caller's own rows matching `where`; how many went. */
   async deleteForAgent<T extends AgentOwned>(entity: EntityTarget<T>, where: FindOptionsWhere<T>): Promise<number> {
     return (await this.em.getRepository(entity).delete(this.agentWhere(where))).affected ?? 0;

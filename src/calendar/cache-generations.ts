@@ -11,6 +11,7 @@
 import type { DataSource } from 'typeorm';
 import type { AgentKey } from '../agents/agent-ref';
 import { isUniqueViolation } from '../db/unique-violation';
+import { rawRows } from '../db/statements';
 import { CalendarCacheGeneration } from '../entities';
 
 export interface SharedGenerations {
@@ -23,7 +24,14 @@ export class DbGenerations implements SharedGenerations {
   constructor(private readonly ds: DataSource) {}
 
   async read({ brokerageId, agentId }: AgentKey): Promise<number> {
-    return (await this.ds.getRepository(CalendarCacheGeneration).findOneBy({ agentId, brokerageId }))?.generation ?? 0;
+    const [row] = await rawRows<{ generation: number }>(
+      this.ds
+        .getRepository(CalendarCacheGeneration)
+        .createQueryBuilder('g')
+        .select('g.generation', 'generation')
+        .where('g.agentId = :agentId AND g.brokerageId = :brokerageId', { agentId, brokerageId }),
+    );
+    return row ? Number(row.generation) : 0;
   }
 
   async bump({ brokerageId, agentId }: AgentKey): Promise<void> {

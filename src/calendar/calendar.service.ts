@@ -11,9 +11,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { IsNull, Not } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import { checkFirst, decodeCursor, encodeCursor, pageOf } from '../graphql/connection';
+import { readRows } from '../db/read-rows';
 import { isUniqueViolation } from '../db/unique-violation';
 import { Agent, CalendarEvent, type CalendarChannel, type CalendarSyncRecord } from '../entities';
 import type { AgentRef } from '../agents/agent-ref';
@@ -71,6 +71,25 @@ const byStart = (a: GoogleEvent, b: GoogleEvent) =>
   startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
 
 /** A create Google refused for good: the event exists only in our row (body kept, see CalendarDelivery.onFailure). */
+/** Every column of an event row: unsettled rows are read whole, as rows (readRows), not as entities. */
+const EVENT_ROW_COLUMNS = [
+  'id',
+  'brokerageId',
+  'agentId',
+  'googleEventId',
+  'etag',
+  'pendingOp',
+  'body',
+  'baseEtag',
+  'event',
+  'syncState',
+  'syncError',
+  'conflicts',
+  'unconfirmed',
+  'createdAt',
+  'updatedAt',
+] as const satisfies readonly (keyof CalendarEvent)[];
+
 function isRefusedCreate(row: CalendarEvent | null | undefined): boolean {
   return Boolean(row && row.syncState === 'FAILED' && !row.pendingOp && !row.event && row.body);
 }
@@ -221,8 +240,12 @@ export class CalendarService {
 
   /** Our writes Google does not have yet, or refused: the only local rows a read needs. */
   private async unsettled(scope: TenantScope): Promise<CalendarEvent[]> {
-    // One statement: [where, where] is their OR (each with the agent's filter).
-    return scope.findManyForAgent(CalendarEvent, [{ pendingOp: Not(IsNull()) }, { syncState: 'FAILED' }]);
+    // Read on every events() answer: rows as they are, the statement built once (src/db/statements.ts).
+    return readRows(
+      scope.agentQuery(CalendarEvent, 'e').andWhere("(e.pendingOp IS NOT NULL OR e.syncState = 'FAILED')"),
+      'e',
+      EVENT_ROW_COLUMNS,
+    );
   }
 
   /** Events by id (Google's, or our pending version). Used by the per-request loader. */

@@ -9,6 +9,7 @@ import type { TenantScope } from '../auth/tenant-scope';
 import { Contact, ContactEmail, ContactLabel, ContactLabelMember } from '../entities';
 import { byLabelOrder } from './contact-label.mirror';
 import { readRows } from '../db/read-rows';
+import { fixedSql, rawRows } from '../db/statements';
 
 /**
  * The columns a client's view of a contact is made of (toContactType and the cursor): a page leaves out the Person as
@@ -95,7 +96,7 @@ export function contactLoaders(
           .andWhere('c.deletedAt IS NULL')
           .andWhere(
             (qb) =>
-              `c.id IN ${qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery()}`,
+              `c.id IN ${fixedSql(qb.connection, 'contact ids by email', () => qb.subQuery().select('e.contactId').from(ContactEmail, 'e').where('e.agentId = :agentId AND e.brokerageId = :brokerageId AND e.email IN (:...wanted)').getQuery())}`,
             { wanted },
           )
           .orderBy('c.sortKey', 'ASC');
@@ -126,19 +127,20 @@ export type LabelView = Pick<ContactLabel, 'id' | 'name' | 'kind' | 'resourceNam
 export async function labelsOf(scope: TenantScope, contactIds: readonly string[]): Promise<Map<string, LabelView[]>> {
   const m = new Map<string, LabelView[]>();
   if (contactIds.length === 0) return m;
-  const rows: (LabelView & { contactId: string })[] = await scope
-    .agentQuery(ContactLabelMember, 'r')
-    .innerJoin(ContactLabel, 'l', 'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL')
-    .select('r.contactId', 'contactId')
-    .addSelect('l.id', 'id')
-    .addSelect('l.name', 'name')
-    .addSelect('l.kind', 'kind')
-    .addSelect('l.resourceName', 'resourceName')
-    .addSelect('l.syncState', 'syncState')
-    .addSelect('l.syncError', 'syncError')
-    .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
-    .andWhere("(r.pending IS NULL OR r.pending = 'add')")
-    .getRawMany();
+  const rows = await rawRows<LabelView & { contactId: string }>(
+    scope
+      .agentQuery(ContactLabelMember, 'r')
+      .innerJoin(ContactLabel, 'l', 'l.id = r.labelId AND l.brokerageId = r.brokerageId AND l.deletedAt IS NULL')
+      .select('r.contactId', 'contactId')
+      .addSelect('l.id', 'id')
+      .addSelect('l.name', 'name')
+      .addSelect('l.kind', 'kind')
+      .addSelect('l.resourceName', 'resourceName')
+      .addSelect('l.syncState', 'syncState')
+      .addSelect('l.syncError', 'syncError')
+      .andWhere('r.contactId IN (:...ids)', { ids: [...contactIds] })
+      .andWhere("(r.pending IS NULL OR r.pending = 'add')"),
+  );
   for (const { contactId, ...label } of rows) {
     const list = m.get(contactId);
     if (list) list.push(label);
@@ -151,14 +153,15 @@ export async function labelsOf(scope: TenantScope, contactIds: readonly string[]
 /** Contacts shown in each label (live contacts; a removal on its way is not shown, an addition is). */
 export async function memberCounts(scope: TenantScope, labelIds: string[]): Promise<Map<string, number>> {
   if (labelIds.length === 0) return new Map();
-  const rows: { labelId: string; n: string | number }[] = await scope
-    .agentQuery(ContactLabelMember, 'r')
-    .innerJoin(Contact, 'c', 'c.id = r.contactId AND c.brokerageId = r.brokerageId AND c.deletedAt IS NULL')
-    .select('r.labelId', 'labelId')
-    .addSelect('COUNT(*)', 'n')
-    .andWhere('r.labelId IN (:...labelIds)', { labelIds })
-    .andWhere("(r.pending IS NULL OR r.pending = 'add')")
-    .groupBy('r.labelId')
-    .getRawMany();
+  const rows = await rawRows<{ labelId: string; n: string | number }>(
+    scope
+      .agentQuery(ContactLabelMember, 'r')
+      .innerJoin(Contact, 'c', 'c.id = r.contactId AND c.brokerageId = r.brokerageId AND c.deletedAt IS NULL')
+      .select('r.labelId', 'labelId')
+      .addSelect('COUNT(*)', 'n')
+      .andWhere('r.labelId IN (:...labelIds)', { labelIds })
+      .andWhere("(r.pending IS NULL OR r.pending = 'add')")
+      .groupBy('r.labelId'),
+  );
   return new Map(rows.map((r) => [r.labelId, Number(r.n)]));
 }

@@ -22,7 +22,7 @@ export const MAIL_VIEW_COLUMNS = [
 ] as const satisfies readonly (keyof SentMail)[];
 
 type MailView = Pick<SentMail, (typeof MAIL_VIEW_COLUMNS)[number]>;
-type RecipientView = Pick<MailRecipient, 'position' | 'kind' | 'email' | 'name'>;
+export type RecipientView = Pick<MailRecipient, 'position' | 'kind' | 'email' | 'name'>;
 
 export function toMailType(m: MailView, recipients: RecipientView[]): MailType {
   const sorted = [...recipients].sort((a, b) => a.position - b.position);

@@ -10,7 +10,6 @@
  * concurrent first sends), the same key with a different mail is a CONFLICT.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { In } from 'typeorm';
 import type { TenantScope } from '../auth/tenant-scope';
 import type { Config } from '../config';
 import { checkFirst, decodeCursor, encodeCursor, pageOf, type CountedPage } from '../graphql/connection';
@@ -21,7 +20,7 @@ import { MAIL_OUTBOX } from '../outbox/topics';
 import type { OutboxWorker } from '../outbox/worker';
 import { buildMime, checkMailInput } from './mail.compose';
 import type { SendMailInput } from './mail.input';
-import { MAIL_VIEW_COLUMNS, toMailType } from './mail.mapper';
+import { MAIL_VIEW_COLUMNS, toMailType, type RecipientView } from './mail.mapper';
 import { readRows } from '../db/read-rows';
 import { storeMime } from './mail.mime-store';
 import type { MailConnectionType, MailType } from './mail.type';
@@ -193,9 +192,13 @@ export class MailService {
     const rows = await readRows(query, 'm', MAIL_VIEW_COLUMNS);
     const page = rows.slice(0, args.first);
     const recipients = page.length
-      ? await scope.findInBrokerage(MailRecipient, { mailId: In(page.map((m) => m.id)) })
+      ? await readRows(
+          scope.brokerageQuery(MailRecipient, 'r').andWhere('r.mailId IN (:...ids)', { ids: page.map((m) => m.id) }),
+          'r',
+          ['mailId', 'position', 'kind', 'email', 'name'],
+        )
       : [];
-    const byMail = new Map<string, MailRecipient[]>();
+    const byMail = new Map<string, RecipientView[]>();
     for (const r of recipients) {
       const list = byMail.get(r.mailId);
       if (list) list.push(r);

@@ -1,0 +1,127 @@
+/**
+ * Read statements built once per shape. TypeORM builds a SELECT's text anew on every call (`getQuery`: the select
+ * list from the entity's metadata, joins, conditions, then a pass of regular expressions replacing property names
+ * with column names over the whole text); on the hot reads that building cost more CPU than running the statement
+ * (docs/performance.md: a cached month of events spent 14% of its profile building three statements).
+ *
+ * `rawRows(qb)` runs the builder's statement as `getRawMany` would, with the SQL text (placeholders still named) kept
+ * per data source under the builder's shape: everything of its expression map the text is made of (tables and
+ * aliases, selections, joins, conditions as written, order, grouping, limits). Parameter values are not part of the
+ * text: they are bound on each call, exactly as TypeORM binds them (`driver.escapeQueryWithParameters`), so one shape
+ * serves every caller. A builder using anything the shape does not describe (locks, common table expressions, query
+ * result caching, relation loading, a transaction of its own) is built as usual, every time.
+ *
+ * Under jest (NODE_ENV=test) every call also builds the text afresh and fails loudly if the kept one differs, so a
+ * shape that misses something the text depends on is caught by any test that runs the statement.
+ */
+import { LRUCache } from 'lru-cache';
+import type { DataSource, ObjectLiteral, QueryRunner, SelectQueryBuilder } from 'typeorm';
+
+/** Shapes kept per data source: the product has a few dozen read statements; the bound is against surprises. */
+const MAX_SHAPES = 500;
+
+let verify = process.env.NODE_ENV === 'test';
+
+/** Turns jest's check off or on (test/db/statements.test.ts counts builds without it). */
+export function verifyKeptStatements(on: boolean): void {
+  verify = on;
+}
+
+const built = new WeakMap<DataSource, LRUCache<string, string>>();
+
+/** What of a builder's expression map its SQL text is made of; null when it uses more than a shape describes. */
+function shapeOf(qb: SelectQueryBuilder<ObjectLiteral>): string | null {
+  const em = qb.expressionMap;
+  if (
+    em.queryType !== 'select' ||
+    em.lockMode !== undefined ||
+    em.commonTableExpressions.length > 0 ||
+    em.cache ||
+    em.useTransaction ||
+    em.relationLoadStrategy !== 'join' ||
+    em.joinAttributes.some((j) => j.relation !== undefined) ||
+    em.subQuery ||
+    !em.mainAlias?.hasMetadata ||
+    em.aliases.some((a) => a.subQuery !== undefined)
+  )
+    return null;
+  return JSON.stringify([
+    em.mainAlias.name,
+    em.mainAlias.metadata.tableName,
+    em.selects,
+    em.selectDistinct,
+    em.selectDistinctOn,
+    em.wheres,
+    em.joinAttributes.map((j) => [
+      j.direction,
+      j.alias.name,
+      j.alias.hasMetadata ? j.alias.metadata.tableName : j.alias.tablePath,
+      j.condition,
+      j.isSelected,
+    ]),
+    em.orderBys,
+    em.groupBys,
+    em.havings,
+    em.limit,
+    em.offset,
+    em.take,
+    em.skip,
+    em.withDeleted,
+    em.comment,
+    em.useIndex,
+    em.maxExecutionTime,
+    em.aliasNamePrefixingEnabled,
+  ]);
+}
+
+/** The builder's SQL text with named placeholders, built once per shape. */
+function sqlOf(qb: SelectQueryBuilder<ObjectLiteral>): string {
+  const shape = shapeOf(qb);
+  if (shape === null) return qb.getQuery();
+  let texts = built.get(qb.connection);
+  if (!texts) built.set(qb.connection, (texts = new LRUCache({ max: MAX_SHAPES })));
+  const kept = texts.get(shape);
+  if (kept === undefined) {
+    const sql = qb.getQuery();
+    texts.set(shape, sql);
+    return sql;
+  }
+  if (verify) {
+    const fresh = qb.getQuery();
+    if (fresh !== kept)
+      throw new Error(
+        `statements.ts: two builders of one shape built different SQL\nshape: ${shape}\nkept:  ${kept}\nnow:   ${fresh}`,
+      );
+  }
+  return kept;
+}
+
+const fixed = new WeakMap<DataSource, Map<string, string>>();
+
+/**
+ * A piece of SQL that never varies, built by `build` once per data source and kept under `name` (a subquery written
+ * into a condition: `andWhere` takes it as text, so it is built before rawRows could keep the whole statement). Under
+ * jest it is built every time and compared with the kept text.
+ */
+export function fixedSql(ds: DataSource, name: string, build: () => string): string {
+  let texts = fixed.get(ds);
+  if (!texts) fixed.set(ds, (texts = new Map()));
+  const kept = texts.get(name);
+  if (kept === undefined) {
+    const sql = build();
+    texts.set(name, sql);
+    return sql;
+  }
+  if (verify && build() !== kept) throw new Error(`statements.ts: fixedSql("${name}") built different SQL`);
+  return kept;
+}
+
+/** The rows `qb` selects, as `getRawMany` answers them (column aliases as keys, values as the driver reads them). */
+export async function rawRows<R extends ObjectLiteral = Record<string, unknown>>(
+  qb: SelectQueryBuilder<ObjectLiteral>,
+): Promise<R[]> {
+  const [sql, parameters] = qb.connection.driver.escapeQueryWithParameters(sqlOf(qb), qb.getParameters());
+  // The builder's own runner when it has one (a transaction's manager), else one for this statement, as getRawMany.
+  const runner = (qb as unknown as { queryRunner?: QueryRunner }).queryRunner;
+  return qb.connection.query(sql, parameters, runner);
+}
