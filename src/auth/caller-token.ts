@@ -3,8 +3,15 @@
  * jose: signature, `iss`, `aud`, `exp` (required) with a small clock
  * tolerance, and an algorithm allow-list fixed by the configured key type, so
  * `alg: none` and HS/RS confusion are refused before any claim is read.
+ *
+ * A token verified is remembered for a minute (REMEMBER_MS), never past its own expiry (`exp` plus the tolerance), by
+ * its SHA-256 (the token itself is not kept): a session sends the same token with every request, and checking its
+ * signature and claims again was a tenth of the CPU of a small request (docs/performance.md). What a minute allows:
+ * a JWKS key withdrawn by the identity service stops admitting its tokens within that minute, as the caller cache
+ * (caller.ts) already lets a token's roles stand for a minute. Refusals are not remembered.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config';
 import { unauthenticated } from '../errors';
@@ -17,14 +24,26 @@ export interface CallerClaims {
 const EMAIL =
   /^[^\s@<>()[\]\\,;:"]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
-export class CallerTokenVerifier {
-  private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
-  private readonly algorithms: string[];
+/** How long a verified token is answered from memory. */
+const REMEMBER_MS = 60_000;
+/** Tokens remembered at most (about 150 bytes each): more than the callers a replica serves in a minute. */
+const MAX_REMEMBERED = 10_000;
 
-  constructor(private readonly cfg: Config['auth']) {
+export class CallerTokenVerifier {
+  private readonly key: KeyObject | JWTVerifyGetKey;
+  private readonly algorithms: string[];
+  private readonly verified = new LRUCache<string, { claims: CallerClaims; until: number }>({ max: MAX_REMEMBERED });
+  /** Tokens verified in full (signature and claims), for tests. */
+  verifications = 0;
+
+  constructor(
+    private readonly cfg: Config['auth'],
+    private readonly now: () => number = Date.now,
+  ) {
     const v = cfg.verification;
     if (v.kind === 'hs256') {
-      this.key = new Uint8Array(v.secret);
+      // A KeyObject made once: jose makes one from raw bytes on every verification.
+      this.key = createSecretKey(v.secret);
       this.algorithms = ['HS256'];
     } else if (v.kind === 'public-key') {
       this.key = createPublicKey(v.pem);
@@ -37,14 +56,26 @@ export class CallerTokenVerifier {
 
   /** The caller's claims, or an UNAUTHENTICATED error saying what is wrong with the token. */
   async verify(token: string): Promise<CallerClaims> {
+    const key = createHash('sha256').update(token).digest('base64');
+    const now = this.now();
+    const known = this.verified.get(key);
+    if (known && now < known.until) return known.claims;
+    const claims = await this.verifyInFull(token, now);
+    this.verified.set(key, { claims: claims.claims, until: Math.min(claims.expiresAt, now + REMEMBER_MS) });
+    return claims.claims;
+  }
+
+  private async verifyInFull(token: string, now: number): Promise<{ claims: CallerClaims; expiresAt: number }> {
+    this.verifications++;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.key as Uint8Array, {
+      ({ payload } = await jwtVerify(token, this.key as KeyObject, {
         issuer: this.cfg.issuer,
         audience: this.cfg.audience,
         algorithms: this.algorithms,
         clockTolerance: this.cfg.clockToleranceSeconds,
         requiredClaims: ['exp'],
+        currentDate: new Date(now),
       }));
     } catch (err) {
       throw unauthenticated(`bearer token rejected: ${describeJoseError(err, this.algorithms)}`);
@@ -58,7 +89,11 @@ export class CallerTokenVerifier {
     if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string')) {
       throw unauthenticated('bearer token rejected: the "roles" claim must be a list of strings');
     }
-    return { email: email.toLowerCase(), roles: roles as string[] };
+    // jose refuses a token once its clock is at exp + tolerance (both in whole seconds).
+    return {
+      claims: { email: email.toLowerCase(), roles: roles as string[] },
+      expiresAt: (payload.exp! + this.cfg.clockToleranceSeconds) * 1000,
+    };
   }
 }
 
