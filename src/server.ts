@@ -445,6 +445,9 @@ export async function createGateway(
   const largeBodies = new LargeBodyGate(services.config.http.largeBodySlots);
   const app = express();
   app.disable('x-powered-by');
+  // No ETag of express's own (a SHA-1 of every answer's body): GET answers get our strong one (get-caching.ts), and
+  // nothing revalidates a POST.
+  app.set('etag', false);
   const { tls, trustProxy, required: httpsRequired } = services.config.https;
   if (trustProxy !== null) app.set('trust proxy', trustProxyValue(trustProxy));
   // Counted before anything may refuse it: a request answered before GraphQL runs is counted here, as "(refused)".
