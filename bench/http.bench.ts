@@ -6,7 +6,12 @@
  *
  * Settings (environment): BENCH_SECONDS per measurement (3), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10),
  * BENCH_DIALECTS (sqlite,mariadb), BENCH_TARGETS (e.g. gw.contacts,gw.me; the bare contacts server always runs),
- * BENCH_PROFILE=dir writes the gateway's CPU profile there (node --cpu-prof).
+ * BENCH_PROFILE=dir writes the servers' CPU profiles there (node --cpu-prof): the gateway's in dir/<dialect>, the bare
+ * servers' in dir/<dialect>/bare and bare-cached. BENCH_GATEWAY_FLAGS adds node flags to the gateway's (e.g.
+ * --trace-gc), and BENCH_GATEWAY_LOG names a file for the last 20 KB it printed.
+ *
+ * Besides req/s, each server's CPU time per request is read from /proc: a machine shared with other work changes it
+ * far less than the throughput.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,6 +137,8 @@ interface Target {
   token?: string;
   results: LoadResult[];
   rss: number[];
+  /** The server's CPU time per answered request in each round, in µs. */
+  cpu: number[];
 }
 
 function median(xs: number[]): number {
@@ -148,10 +155,10 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
   const emu = await startEmulatorProcess();
   const env = gatewayEnv(emu.url, db);
   const profileDir = process.env.BENCH_PROFILE;
-  const gw = await startGateway(
-    env,
-    profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir, dialect)}`] : [],
-  );
+  const gw = await startGateway(env, [
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir, dialect)}`] : []),
+    ...(process.env.BENCH_GATEWAY_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+  ]);
   const bares: Child[] = [];
   try {
     const { tokens } = await onboard(gw.url, emu.url, env, 'bench.test', [AGENT]);
@@ -175,15 +182,29 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
     const rootFile = join(mkdtempSync(join(tmpdir(), 'engage-bench-root-')), 'root.json');
     writeFileSync(rootFile, JSON.stringify(root));
     const bareMain = join(ROOT, 'dist-bench/bench/http/bare-server.js');
-    const parseEach = await spawnNode([bareMain], { BARE_ROOT: rootFile, BARE_CACHE: '0' }, '0', /listening (\S+)/);
-    const cached = await spawnNode([bareMain], { BARE_ROOT: rootFile, BARE_CACHE: '1' }, '0', /listening (\S+)/);
+    const bareArgs = (name: string) => [
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profileDir, dialect, name)}`] : []),
+      bareMain,
+    ];
+    const parseEach = await spawnNode(
+      bareArgs('bare'),
+      { BARE_ROOT: rootFile, BARE_CACHE: '0' },
+      '0',
+      /listening (\S+)/,
+    );
+    const cached = await spawnNode(
+      bareArgs('bare-cached'),
+      { BARE_ROOT: rootFile, BARE_CACHE: '1' },
+      '0',
+      /listening (\S+)/,
+    );
     bares.push(parseEach, cached);
 
     const body = (q: string) => JSON.stringify({ query: q });
     let created = 0;
     const targets: Record<string, Target> = {};
     const add = (key: string, label: string, server: () => Child, b: Target['body'], withToken = false) =>
-      (targets[key] = { label, server, body: b, token: withToken ? token : undefined, results: [], rss: [] });
+      (targets[key] = { label, server, body: b, token: withToken ? token : undefined, results: [], rss: [], cpu: [] });
     add(
       'bare.contacts',
       'bare graphql-js, contacts page, parse + validate each request',
@@ -218,6 +239,7 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
       if (ONLY && !ONLY.includes(key) && key !== 'bare.contacts') delete targets[key];
     const measure = async (t: Target, seconds: number) => {
       const server = t.server();
+      const cpuBefore = server.cpuMs();
       const r = await runLoad({
         url: server.url,
         headers: t.token ? headers(t.token) : { 'content-type': 'application/json' },
@@ -226,19 +248,21 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
         seconds,
       });
       if (r.errors) throw new Error(`${t.label}: ${r.errors} answers with errors`);
-      return { r, rss: server.rssMiB() };
+      return { r, rss: server.rssMiB(), cpu: ((server.cpuMs() - cpuBefore) * 1000) / Math.max(r.requests, 1) };
     };
     // Warm-up: JIT, caches, connection pools.
     for (const t of Object.values(targets)) await measure(t, 1);
     for (let round = 0; round < ROUNDS; round++) {
       for (const t of Object.values(targets)) {
-        const { r, rss } = await measure(t, SECONDS);
+        const { r, rss, cpu } = await measure(t, SECONDS);
         t.results.push(r);
         t.rss.push(rss);
+        t.cpu.push(cpu);
       }
     }
 
     const base = median(targets['bare.contacts'].results.map((r) => r.rps));
+    const baseCpu = median(targets['bare.contacts'].cpu);
     const baseOf: Record<string, string> = { events: 'bare.events', sentMail: 'bare.sentMail' };
     figures[`${dialect}: payload bytes`] = Object.entries(sizes)
       .map(([k, v]) => `${k} ${v}`)
@@ -249,13 +273,20 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
       const p99 = median(t.results.map((r) => r.p99));
       const kind = key.split('.')[1];
       const own = key.startsWith('gw.') && baseOf[kind] ? median(targets[baseOf[kind]].results.map((r) => r.rps)) : 0;
+      const cpu = median(t.cpu);
+      const ownCpu = own ? median(targets[baseOf[kind]].cpu) : 0;
       figures[`${dialect}: ${t.label}`] =
         `${rps.toFixed(0)} req/s, ${(rps / base).toFixed(2)}× bare contacts` +
         (own ? `, ${(rps / own).toFixed(2)}× bare ${kind}` : '') +
         `, p50 ${p50} ms, p99 ${p99} ms (p99/p50 ${(p99 / Math.max(p50, 1)).toFixed(1)}), RSS ${Math.max(...t.rss)} MiB` +
+        `, CPU ${cpu.toFixed(0)} µs/req (${(baseCpu / cpu).toFixed(2)}× bare contacts` +
+        (ownCpu ? `, ${(ownCpu / cpu).toFixed(2)}× bare ${kind}` : '') +
+        ')' +
         `, rounds: ${t.results.map((r) => r.rps.toFixed(0)).join(' / ')}`;
     }
   } finally {
+    // The last 20 KB the gateway printed (BENCH_GATEWAY_FLAGS=--trace-gc, say).
+    if (process.env.BENCH_GATEWAY_LOG) writeFileSync(process.env.BENCH_GATEWAY_LOG, gw.output());
     for (const b of bares) await b.stop();
     await gw.stop();
     await emu.stop();

@@ -50,6 +50,8 @@ export interface Child {
   output(): string;
   /** Resident set size in MiB (VmRSS), read from /proc. */
   rssMiB(): number;
+  /** CPU time the process has used (user + system), in ms, read from /proc. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -80,6 +82,7 @@ export function spawnNode(
           url: m[1],
           output: () => out,
           rssMiB: () => rssMiB(child.pid!),
+          cpuMs: () => cpuMs(child.pid!),
           stop: () => stopChild(child),
         });
       }
@@ -96,6 +99,16 @@ export function spawnNode(
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+let ticksPerSecond: number | undefined;
+
+function cpuMs(pid: number): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  // Fields 14 and 15 of /proc/<pid>/stat (utime, stime), counted after the command name, which may hold spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
