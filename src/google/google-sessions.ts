@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { Agent } from '../entities';
@@ -15,17 +16,19 @@ export class GoogleSessions {
     private readonly google: Config['google'] & Pick<GoogleSessionOptions, 'fetch' | 'userAgent'>,
   ) {}
 
-  private readonly emails = new Map<string, string>();
+  /** Agents' emails by brokerage and agent id: bounded like the caller cache (src/auth/caller.ts). */
+  private readonly emails = new LRUCache<string, string>({ max: 10_000 });
 
   /**
-   * Google as an agent's own mailbox, by agent id (outbox deliveries know the id; the email is cached, it never
-   * changes).
+   * Google as an agent's own mailbox, by agent id (outbox deliveries know the id; the email is remembered, it never
+   * changes, under the brokerage it was found in).
    */
   async forAgentId(brokerageId: string, agentId: string): Promise<GoogleSession> {
-    let email = this.emails.get(agentId);
+    const key = `${brokerageId} ${agentId}`;
+    let email = this.emails.get(key);
     if (!email) {
       email = (await this.ds.getRepository(Agent).findOneByOrFail({ id: agentId, brokerageId })).email;
-      this.emails.set(agentId, email);
+      this.emails.set(key, email);
     }
     return this.forAgent(brokerageId, email);
   }
