@@ -10,6 +10,8 @@ export interface LoadSpec {
   headers: Record<string, string>;
   /** The request body; a function makes a fresh one per request (a mutation's input). */
   body: string | (() => string);
+  /** Headers per request (another agent's token each time), over `headers`. */
+  headersFor?: () => Record<string, string>;
   connections: number;
   seconds: number;
 }
@@ -33,9 +35,19 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
         headers: spec.headers,
         connections: spec.connections,
         duration: spec.seconds,
-        ...(typeof body === 'string'
+        ...(typeof body === 'string' && !spec.headersFor
           ? { body }
-          : { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: body() }) }] }),
+          : {
+              requests: [
+                {
+                  setupRequest: (req: autocannon.Request) => ({
+                    ...req,
+                    body: typeof body === 'string' ? body : body(),
+                    headers: { ...spec.headers, ...spec.headersFor?.() },
+                  }),
+                },
+              ],
+            }),
         // The answers of a GraphQL server are 200s with an "errors" member when something went wrong.
         verifyBody: (raw) => {
           const b = String(raw ?? '');
