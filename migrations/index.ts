@@ -16,6 +16,7 @@ import { IdempotencyKeys1764270000000 } from './1764270000000-IdempotencyKeys';
 import { ContactChanges1764280000000 } from './1764280000000-ContactChanges';
 import { ContactDetails1764290000000 } from './1764290000000-ContactDetails';
 import { ContactLabels1764300000000 } from './1764300000000-ContactLabels';
+import { ContactSearchTokens1764310000000 } from './1764310000000-ContactSearchTokens';
 
 /** Every migration, oldest first. Listed explicitly so ts-jest and the compiled build load the same set. */
 export const MIGRATIONS = [
@@ -37,4 +38,5 @@ export const MIGRATIONS = [
   ContactChanges1764280000000,
   ContactDetails1764290000000,
   ContactLabels1764300000000,
+  ContactSearchTokens1764310000000,
 ];

@@ -47,6 +47,7 @@ import {
   reclaimMemberships,
   requeueMembers,
 } from './contact-label.mirror';
+import { replaceTokens, type Tokenized } from './contact-search';
 import { columnsOf, fieldsOf, removeContacts, writeEmails } from './contact.mirror';
 import type { ContactSync } from './contact.sync';
 import { mergeContact } from './merge';
@@ -366,6 +367,7 @@ export class ContactDelivery implements OutboxHandler {
             },
           );
           await writeEmails(m, current, merged);
+          await replaceTokens(m, [{ contact: current, fields: merged, before: fieldsOf(current) }]);
           await feed.mark([c.id]);
         });
       }
@@ -490,6 +492,7 @@ export class ContactDelivery implements OutboxHandler {
     const { brokerageId } = lane;
     const behind: Contact[] = [];
     await this.deps.ds.transaction(async (m) => {
+      const filled: Tokenized[] = [];
       const feed = await changeFeed(m, lane);
       const current = new Map(
         (
@@ -546,8 +549,10 @@ export class ContactDelivery implements OutboxHandler {
         );
         if (filledIn && JSON.stringify(written.emails) !== JSON.stringify(fieldsOf(sent).emails))
           await writeEmails(m, now, written);
+        if (filledIn) filled.push({ contact: now, fields: written, before: fieldsOf(sent) });
         if (!caughtUp) behind.push(now);
       }
+      await replaceTokens(m, filled);
       if (behind.length)
         await CONTACTS_OUTBOX.write(
           m,

@@ -31,6 +31,7 @@ import {
   requeueMembers,
 } from './contact-label.mirror';
 import { syncLabels } from './contact-label.sync';
+import { insertTokens, replaceTokens } from './contact-search';
 import {
   columnsOf,
   contactRow,
@@ -160,10 +161,9 @@ export class ContactImport {
           m,
           fresh.map((x) => x.row),
         );
-        await insertEmails(
-          m,
-          fresh.map((x) => ({ contact: x.row, fields: x.fields })),
-        );
+        const items = fresh.map((x) => ({ contact: x.row, fields: x.fields }));
+        await insertEmails(m, items);
+        await insertTokens(m, items);
         await insertMemberships(
           m,
           fresh.map((x) => ({ contact: x.row, labelIds: x.labelIds })),
@@ -300,6 +300,7 @@ export class ContactImport {
         if (!res.affected) return false;
         const fields = fieldsOf({ ...c, ...patch } as Contact);
         await writeEmails(m, c, fields);
+        await replaceTokens(m, [{ contact: c, fields, before: fieldsOf(c) }]);
         if (labelsChanged) await followGoogleMemberships(m, c, labelIds);
         // In Google again (restored: an edit there won over our delete) or linked only now: label changes that
         // waited for it go out.
@@ -390,6 +391,7 @@ export class ContactImport {
       );
       if (!res.affected) return null;
       if (!changed) return false;
+      await replaceTokens(m, [{ contact: c, fields: merged, before: ours }]);
       await followGoogleMemberships(m, c, labelIds);
       await feed.mark([c.id]);
       return true;

@@ -1,13 +1,14 @@
 /**
  * The contact mirror's rows: the columns of a contact from its fields and back (contactRow, columnsOf, fieldsOf), the
- * email index (contact_email) kept with them, and the removal of contacts with their tombstones. Shared by the sync
+ * email index (contact_email) kept with them, and the removal of contacts (with their email, search and label rows)
+ * and their tombstones. The search index's rows of live contacts are contact-search.ts's. Shared by the sync
  * (Google → mirror), the delivery (Google's answers → mirror) and the service (the CRM's writes).
  */
 import type { EntityManager } from 'typeorm';
 import { In } from 'typeorm';
 import type { AgentKey } from '../agents/agent-ref';
 import { batches } from '../db/batches';
-import { Contact, ContactEmail, ContactLabelMember, ContactTombstone } from '../entities';
+import { Contact, ContactEmail, ContactLabelMember, ContactSearchToken, ContactTombstone } from '../entities';
 import { EMAIL_LENGTH } from '../entities/columns';
 import type { FeedWrite } from './contact-changes';
 import { DETAIL_FIELDS, displayNameOf, searchTextOf, type ContactDetails, type ContactFields } from './person.mapper';
@@ -166,6 +167,7 @@ export async function removeContacts(
   for (let i = 0; i < ids.length; i += 500) {
     const slice = ids.slice(i, i + 500);
     await m.getRepository(ContactEmail).delete({ contactId: In(slice), brokerageId });
+    await m.getRepository(ContactSearchToken).delete({ contactId: In(slice), brokerageId, agentId });
     await m.getRepository(ContactLabelMember).delete({ contactId: In(slice), brokerageId, agentId });
     await m.getRepository(Contact).delete({ id: In(slice), brokerageId, agentId });
   }

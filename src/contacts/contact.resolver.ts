@@ -30,7 +30,7 @@ export class ContactResolver {
   @Authorized()
   @Query(() => ContactConnectionType, {
     description:
-      "The caller's contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, nicknames, emails, phones, organization, title and addresses (street, city, region, postal code, country). label: only that label's contacts.",
+      'The caller\'s contacts, from the mirror (synced with Google first when older than the freshness window). query: matches names, nicknames, emails, phones, organization, title and addresses (street, city, region, postal code, country); every word of the query must begin a word of the contact, in any order, ignoring case and accents ("smith p" finds Pat Smith, "zoe" finds Zoë, "mit" does not find Smith); an email\'s parts after its punctuation count as words ("x.com"); a phone number as typed matches a number\'s digits from any position ("4567"). At most 200 characters. label: only that label\'s contacts.',
   })
   contacts(
     @Ctx() ctx: GatewayContext,

@@ -29,6 +29,7 @@ import { HourlySweep } from '../db/hourly-sweep';
 import { isLockConflict } from '../db/lock-conflict';
 import { pruneTombstones } from './contact-changes';
 import { syncLabels } from './contact-label.sync';
+import { SearchIndex } from './contact-search';
 import { ContactImport } from './contact.import';
 
 /** Syncs run again after a lock conflict (isLockConflict) before the sync counts as failed. */
@@ -64,6 +65,8 @@ export class ContactSync {
 
   private readonly importer: ContactImport;
   private readonly sweeper: HourlySweep;
+  /** The agents' contact search indexes: whether built, and their building (contact-search.ts). */
+  readonly searchIndex: SearchIndex;
 
   constructor(
     private readonly deps: {
@@ -76,6 +79,7 @@ export class ContactSync {
     },
   ) {
     this.importer = new ContactImport(deps);
+    this.searchIndex = new SearchIndex(deps);
     this.sweeper = new HourlySweep('contact change feed', (now) => this.pruneAll(deps.retentionMs ?? 0, now), deps.log);
   }
 
@@ -87,8 +91,8 @@ export class ContactSync {
     if (this.deps.retentionMs) this.sweeper.start();
   }
 
-  stop(): Promise<void> {
-    return this.sweeper.stop();
+  async stop(): Promise<void> {
+    await Promise.all([this.sweeper.stop(), this.searchIndex.stop()]);
   }
 
   /**
@@ -123,6 +127,7 @@ export class ContactSync {
     const found = await repo.findOneBy({ agentId: agent.agentId, brokerageId: agent.brokerageId });
     if (found) {
       this.saw(agent.agentId, found.lastSyncAt, found.groupsSyncedAt);
+      this.searchIndex.saw(agent.agentId, found.searchTokensVersion ?? 0);
       return found;
     }
     const fresh: ContactSyncRecord = {
@@ -140,6 +145,7 @@ export class ContactSync {
       lastFullResyncAt: null,
       lastFullResyncReason: null,
       changesPrunedThrough: 0,
+      searchTokensVersion: 0,
     };
     // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
     // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.
@@ -163,12 +169,13 @@ export class ContactSync {
   }
 
   /**
-   * Forgets the sync times remembered (all agents, or one): the next read asks the database. For a record changed
-   * behind the gateway's back (tests that age it); the product only moves them forward.
+   * Forgets the sync times remembered (all agents, or one), and which search indexes are built: the next read asks the
+   * database. For a record changed behind the gateway's back (tests that age it); the product only moves them forward.
    */
   forgetSyncTimes(agentId?: string): void {
     if (agentId === undefined) this.seen.clear();
     else this.seen.delete(agentId);
+    this.searchIndex.forget(agentId);
   }
 
   /** Makes the mirror fresh if the last sync is older than `maxAgeMs`; never fails a read (staleness is recorded). */

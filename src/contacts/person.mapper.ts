@@ -342,6 +342,107 @@ export function searchTextOf(f: ContactFields): string {
     .toLowerCase();
 }
 
+/**
+ * Letters Unicode does not decompose into a base letter and marks (NFKD leaves them whole), folded to what is typed
+ * for them on a keyboard without them: German ß, Danish and Norwegian æ ø, French œ, Polish ł, Croatian and
+ * Vietnamese đ, Icelandic ð þ, Turkish dotless ı, Maltese ħ, Sami ŧ. (é, ü, ñ, å, ç… decompose, and lose their marks.)
+ */
+const FOLDS: Readonly<Record<string, string>> = {
+  ß: 'ss',
+  æ: 'ae',
+  œ: 'oe',
+  ø: 'o',
+  ł: 'l',
+  đ: 'd',
+  ð: 'd',
+  þ: 'th',
+  ı: 'i',
+  ħ: 'h',
+  ŧ: 't',
+};
+const FOLDED = new RegExp(`[${Object.keys(FOLDS).join('')}]`, 'gu');
+
+/**
+ * Text as the search index compares it: compatibility-decomposed (NFKD: full-width and ligature forms become plain
+ * letters and digits), lower-cased, without combining marks, and with FOLDS applied. "Zoë", "ZOE" and "zoe" are alike.
+ */
+export function normalizeSearchText(s: string): string {
+  return s
+    .normalize('NFKD')
+    .toLowerCase()
+    .replace(/\p{M}/gu, '')
+    .replace(FOLDED, (ch) => FOLDS[ch]);
+}
+
+/** Longest token, in characters (contact_search_token.token is varchar(64)): a longer one is cut there. */
+export const SEARCH_TOKEN_LENGTH = 64;
+/**
+ * Most tokens one contact gets: a bound for values Google keeps at any length (a whole paragraph as an address).
+ * Words and phone numbers come first, then the tails inside words.
+ */
+const MAX_SEARCH_TOKENS = 500;
+
+/** Runs of punctuation (anything but a letter or digit) followed by a letter or digit: where a word's tails begin. */
+const TAIL_START = /[^\p{L}\p{N}]+(?=[\p{L}\p{N}])/gu;
+
+/** A token cut to SEARCH_TOKEN_LENGTH characters (code points, as MariaDB counts them; never half a surrogate pair). */
+export function capToken(t: string): string {
+  // 64 code points lie within the first 128 UTF-16 units: only those are split into code points.
+  return t.length <= SEARCH_TOKEN_LENGTH
+    ? t
+    : Array.from(t.slice(0, 2 * SEARCH_TOKEN_LENGTH))
+        .slice(0, SEARCH_TOKEN_LENGTH)
+        .join('');
+}
+
+/**
+ * The contact's rows in the search index (contact_search_token; src/contacts/contact-search.ts): over the fields
+ * searchTextOf covers, normalized (normalizeSearchText), each whitespace-separated word, and the tails of a word after
+ * each punctuation inside it ("jo.smith@x.com" gives "jo.smith@x.com", "smith@x.com", "x.com" and "com"); each phone
+ * number's digits, and every tail of those digits of 3 or more (the last 4 digits of a number find it). A query word
+ * matches a contact when it is the beginning of one of its tokens.
+ */
+export function searchTokensOf(f: ContactFields): string[] {
+  const words = new Set<string>();
+  const tails = new Set<string>();
+  const texts = [
+    f.givenName,
+    f.middleName,
+    f.familyName,
+    displayNameOf(f),
+    f.organization,
+    f.jobTitle,
+    ...f.nicknames.map((n) => n.value),
+    ...f.emails.map((e) => e.value),
+    ...f.phones.map((p) => p.value),
+    ...f.addresses.flatMap((a) => [
+      a.streetAddress,
+      a.extendedAddress,
+      a.poBox,
+      a.city,
+      a.region,
+      a.postalCode,
+      a.country,
+      a.formattedValue,
+    ]),
+  ];
+  for (const text of texts) {
+    if (!text) continue;
+    for (const word of normalizeSearchText(text).split(/\s+/)) {
+      if (!word) continue;
+      words.add(capToken(word));
+      for (const m of word.matchAll(TAIL_START)) tails.add(capToken(word.slice(m.index + m[0].length)));
+    }
+  }
+  for (const p of f.phones) {
+    const digits = normalizeSearchText(p.value).replace(/[^0-9]/g, '');
+    if (!digits) continue;
+    words.add(capToken(digits));
+    for (let i = 1; i <= digits.length - 3; i++) words.add(capToken(digits.slice(i)));
+  }
+  return [...new Set([...words, ...tails])].slice(0, MAX_SEARCH_TOKENS);
+}
+
 export function sameFieldValue(field: FieldName, a: ContactFields, b: ContactFields): boolean {
   return JSON.stringify(a[field]) === JSON.stringify(b[field]);
 }

@@ -69,4 +69,12 @@ export class ContactSyncRecord {
    */
   @Column({ type: 'integer', default: 0 })
   changesPrunedThrough: number;
+
+  /**
+   * The tokenizer version the agent's search index was built with (src/contacts/contact-search.ts
+   * SEARCH_TOKENS_VERSION; 0: not built). Below the current one, the agent's searches read the contacts themselves
+   * while the index is built anew. Optional here: a record inserted without it takes the column's default, 0.
+   */
+  @Column({ type: 'integer', default: 0 })
+  searchTokensVersion?: number;
 }

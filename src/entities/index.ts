@@ -12,6 +12,7 @@ import {
 import { Contact } from './contact.entity';
 import { ContactEmail } from './contact-email.entity';
 import { ContactLabel, ContactLabelMember } from './contact-label.entity';
+import { ContactSearchToken } from './contact-search-token.entity';
 import { ContactSyncRecord } from './contact-sync.entity';
 import { ContactTombstone } from './contact-tombstone.entity';
 import { IdempotencyKey } from './idempotency-key.entity';
@@ -34,6 +35,7 @@ export {
   ContactEmail,
   ContactLabel,
   ContactLabelMember,
+  ContactSearchToken,
   ContactSyncRecord,
   ContactTombstone,
   IdempotencyKey,
@@ -57,6 +59,7 @@ export const ENTITIES = [
   ContactTombstone,
   ContactLabel,
   ContactLabelMember,
+  ContactSearchToken,
   OutboxRow,
   OutboxLease,
   CalendarEvent,
