@@ -95,6 +95,8 @@ export function fieldsOf(
   >,
 ): ContactFields {
   const details = c.details ? (JSON.parse(c.details) as Partial<ContactDetails>) : {};
+  // Written out rather than built from DETAIL_FIELDS (every contact of every page comes through here), in
+  // DETAIL_FIELDS' order whatever the stored JSON's: fields are compared as JSON.
   return {
     givenName: c.givenName,
     familyName: c.familyName,
@@ -103,9 +105,16 @@ export function fieldsOf(
     notes: c.notes,
     emails: JSON.parse(c.emails),
     phones: JSON.parse(c.phones),
-    // In DETAIL_FIELDS' order whatever the stored JSON's: fields are compared as JSON.
-    ...Object.fromEntries(DETAIL_FIELDS.map((k) => [k, details[k] ?? NO_DETAILS[k]])),
-  } as ContactFields;
+    middleName: details.middleName ?? null,
+    honorificPrefix: details.honorificPrefix ?? null,
+    honorificSuffix: details.honorificSuffix ?? null,
+    nicknames: details.nicknames ?? [],
+    addresses: details.addresses ?? [],
+    birthday: details.birthday ?? null,
+    events: details.events ?? [],
+    relations: details.relations ?? [],
+    urls: details.urls ?? [],
+  } satisfies Record<(typeof DETAIL_FIELDS)[number], unknown> & Partial<ContactFields> as ContactFields;
 }
 
 /**

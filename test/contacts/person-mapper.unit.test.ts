@@ -14,8 +14,10 @@ import {
   primaryFirst,
   searchTextOf,
   updateTimeOf,
+  FIELD_NAMES,
   type ContactFields,
 } from '../../src/contacts/person.mapper';
+import { fieldsOf } from '../../src/contacts/contact.mirror';
 
 /** Google's person as the mapper types it (whatever module declares that type). */
 type Person = Parameters<typeof fieldsFromPerson>[0];
@@ -304,5 +306,33 @@ describe('small readers', () => {
     expect(primaryFirst(items).map((i) => i.v)).toEqual([3, 1, 2, 4]);
     expect(items.map((i) => i.v)).toEqual([1, 2, 3, 4]);
     expect(primaryFirst(null)).toEqual([]);
+  });
+});
+
+describe('the mirror columns read back (contact.mirror.ts fieldsOf)', () => {
+  const row = (details: Partial<ContactFields> | null) => ({
+    givenName: 'Pat',
+    familyName: 'Lee',
+    organization: null,
+    jobTitle: null,
+    notes: null,
+    emails: '[{"value":"pat@x.test","type":null}]',
+    phones: '[]',
+    details: details === null ? null : JSON.stringify(details),
+  });
+
+  test("every field, in FIELD_NAMES order whatever the stored JSON's (fields are compared as JSON)", () => {
+    const stored = { urls: [{ value: 'https://pat.test', type: null }], middleName: 'Q', birthday: null };
+    expect(Object.keys(fieldsOf(row(stored)))).toEqual([...FIELD_NAMES]);
+    expect(fieldsOf(row(stored))).toMatchObject({ middleName: 'Q', urls: stored.urls, nicknames: [], addresses: [] });
+    expect(Object.keys(fieldsOf(row(null)))).toEqual([...FIELD_NAMES]);
+  });
+
+  test('a contact without details gets empty lists of its own, not ones shared with other contacts', () => {
+    const a = fieldsOf(row(null));
+    const b = fieldsOf(row(null));
+    a.nicknames.push({ value: 'P', type: null });
+    expect(b.nicknames).toEqual([]);
+    expect(fieldsOf(row(null)).nicknames).toEqual([]);
   });
 });
