@@ -10,6 +10,7 @@ import { MIGRATIONS } from '../../migrations';
 import type { Config } from '../config';
 import { ENTITIES } from '../entities';
 import { isolateSqliteTransactions } from './sqlite-turns';
+import { keepBuiltStatements } from './statements';
 
 export type DatabaseConfig = Config['database'];
 
@@ -87,6 +88,7 @@ export function createDataSource(db: DatabaseConfig, flavor: 'mysql' | 'mariadb'
  * statements of concurrent requests then take turns on the one connection typeorm gives a DataSource (sqlite-turns.ts).
  */
 export async function openDatabase(db: DatabaseConfig): Promise<DataSource> {
+  keepBuiltStatements();
   let ds = createDataSource(db);
   await ds.initialize();
   isolateSqliteTransactions(ds);

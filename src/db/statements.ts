@@ -15,7 +15,10 @@
  * shape that misses something the text depends on is caught by any test that runs the statement.
  */
 import { LRUCache } from 'lru-cache';
-import type { DataSource, ObjectLiteral, QueryRunner, SelectQueryBuilder } from 'typeorm';
+import { SelectQueryBuilder, type DataSource, type ObjectLiteral, type QueryRunner } from 'typeorm';
+
+/** TypeORM's own building of a SELECT's text. */
+const buildSql = SelectQueryBuilder.prototype.getQuery as (this: SelectQueryBuilder<ObjectLiteral>) => string;
 
 /** Shapes kept per data source: the product has a few dozen read statements; the bound is against surprises. */
 const MAX_SHAPES = 500;
@@ -77,23 +80,38 @@ function shapeOf(qb: SelectQueryBuilder<ObjectLiteral>): string | null {
 /** The builder's SQL text with named placeholders, built once per shape. */
 function sqlOf(qb: SelectQueryBuilder<ObjectLiteral>): string {
   const shape = shapeOf(qb);
-  if (shape === null) return qb.getQuery();
+  if (shape === null) return buildSql.call(qb);
   let texts = built.get(qb.connection);
   if (!texts) built.set(qb.connection, (texts = new LRUCache({ max: MAX_SHAPES })));
   const kept = texts.get(shape);
   if (kept === undefined) {
-    const sql = qb.getQuery();
+    const sql = buildSql.call(qb);
     texts.set(shape, sql);
     return sql;
   }
   if (verify) {
-    const fresh = qb.getQuery();
+    const fresh = buildSql.call(qb);
     if (fresh !== kept)
       throw new Error(
         `statements.ts: two builders of one shape built different SQL\nshape: ${shape}\nkept:  ${kept}\nnow:   ${fresh}`,
       );
   }
   return kept;
+}
+
+let keeping = false;
+
+/**
+ * Every SELECT TypeORM builds from here on (repository finds, counts, query builders) keeps its text per shape, as
+ * rawRows does: `getQuery` is where TypeORM builds it, for getMany, getOne, getCount and getRawMany alike. Called once
+ * per process, when a database is opened (data-source.ts).
+ */
+export function keepBuiltStatements(): void {
+  if (keeping) return;
+  keeping = true;
+  SelectQueryBuilder.prototype.getQuery = function (this: SelectQueryBuilder<ObjectLiteral>) {
+    return sqlOf(this);
+  };
 }
 
 const fixed = new WeakMap<DataSource, Map<string, string>>();

@@ -2,7 +2,8 @@
  * src/db/statements.ts: read statements whose SQL text is kept per shape. What must hold: each call answers exactly
  * what TypeORM's own getRawMany answers for the same builder, whatever ran before it with another shape or other
  * values (a list of another length, another limit, one more condition, a join), inside a transaction as outside; and
- * the text of a shape is built once (outside jest's check, which builds it every time to compare).
+ * the text of a shape is built once (outside jest's check, which builds it every time to compare), for rawRows and for
+ * TypeORM's own reads (a repository's find) alike.
  */
 import { CalendarCacheGeneration, CalendarEvent } from '../../src/entities';
 import { rawRows, verifyKeptStatements } from '../../src/db/statements';
@@ -87,7 +88,11 @@ describeEachDb('statements kept per shape', (db) => {
   });
 
   test('the text of a shape is built once; a new shape is built, and kept too (the check under jest off, as in production)', async () => {
-    const built = jest.spyOn(Object.getPrototypeOf(gens()) as { getQuery(): string }, 'getQuery');
+    // TypeORM's building of a SELECT begins with its select list (SelectQueryBuilder.getQuery).
+    const built = jest.spyOn(
+      Object.getPrototypeOf(gens()) as { createSelectExpression(): string },
+      'createSelectExpression',
+    );
     const oneShape = (id: string) =>
       gens().select('g.generation', 'generation').where('g.brokerageId = :b AND g.agentId = :a', { b: B, a: id });
     // As in production: without jest's check, which builds every statement again to compare it with the kept text.
@@ -101,6 +106,15 @@ describeEachDb('statements kept per shape', (db) => {
       await rawRows(oneShape('a5').andWhere('g.generation > 0'));
       await rawRows(oneShape('a6').andWhere('g.generation > 0'));
       expect(built.mock.calls.length - first).toBe(1);
+      // A repository's reads too: TypeORM builds their text in the same place (keepBuiltStatements, data-source.ts).
+      const repo = db().ds.getRepository(CalendarCacheGeneration);
+      expect(await repo.findOneBy({ agentId: 'a7', brokerageId: B })).toMatchObject({ generation: 70 });
+      const afterFirstFind = built.mock.calls.length;
+      for (const id of ['a8', 'a9'])
+        expect((await repo.findOneBy({ agentId: id, brokerageId: B }))?.generation).toBe(Number(id.slice(1)) * 10);
+      expect(await repo.countBy({ brokerageId: B })).toBe(12);
+      expect(await repo.countBy({ brokerageId: B })).toBe(12);
+      expect(built.mock.calls.length - afterFirstFind).toBe(1);
     } finally {
       verifyKeptStatements(true);
       built.mockRestore();
