@@ -3,7 +3,7 @@
  * range cache, writes through the outbox, recurrence and time zones,
  * attendees resolved to contacts, push notifications and the change feed.
  */
-import type { Logger as OrmLogger } from 'typeorm';
+import { statementsDuring } from '../support/sql-log';
 import { CalendarEvent } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { freePort } from '../support/gateway';
@@ -188,24 +188,10 @@ describeEachDb('calendar', (db) => {
     }));
     await w.admin.request('POST', `/users/${AGENT}/events`, events);
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }'); // a fresh mirror: only the loader reads contacts below
-    const queries: string[] = [];
-    const logger: OrmLogger = {
-      logQuery: (q) => {
-        if (/FROM [`"]contact[`"]/.test(q)) queries.push(q);
-      },
-      logQueryError: () => {},
-      logQuerySlow: () => {},
-      logSchemaBuild: () => {},
-      logMigration: () => {},
-      log: () => {},
-    };
-    db().ds.setOptions({ logging: ['query'], logger });
-    let res;
-    try {
-      res = await month('title attendees { email responseStatus contact { displayName } }');
-    } finally {
-      db().ds.setOptions({ logging: false });
-    }
+    const { result: res, statements } = await statementsDuring(db().ds, () =>
+      month('title attendees { email responseStatus contact { displayName } }'),
+    );
+    const queries = statements.map((st) => st.sql).filter((q) => /FROM [`"]contact[`"]/.test(q));
     const nodes = res.body.data.events.edges.map((e: { node: unknown }) => e.node) as {
       attendees: { email: string; contact: { displayName: string } | null }[];
     }[];

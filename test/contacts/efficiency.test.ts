@@ -2,12 +2,12 @@
  * The issue's efficiency targets, counted from the emulator's request log
  * (npm run bench reports the same figures with timings).
  */
-import type { Logger as OrmLogger } from 'typeorm';
 import { TenantScope } from '../../src/auth/tenant-scope';
 import { contactLoaders } from '../../src/contacts/contact.loader';
 import { Agent, ContactSyncRecord } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { forgetRows } from '../support/gateway';
+import { statementsDuring } from '../support/sql-log';
 import { until } from '../support/wait';
 import { resetContacts, startWorld, type World } from '../support/world';
 
@@ -140,29 +140,20 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
       await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id resourceName } }', { i: input })
     ).body.data.createContacts as { id: string; resourceName: string }[];
     const agent = await db().ds.getRepository(Agent).findOneByOrFail({ email: AGENT });
-    const queries: string[] = [];
-    const logger: OrmLogger = {
-      logQuery: (q) => {
-        if (/^SELECT/i.test(q) && /FROM [`"]contact[`"]/.test(q)) queries.push(q);
-      },
-      logQueryError: () => {},
-      logQuerySlow: () => {},
-      logSchemaBuild: () => {},
-      logMigration: () => {},
-      log: () => {},
-    };
-    db().ds.setOptions({ logging: ['query'], logger });
-    try {
-      const loaders = contactLoaders(
-        new TenantScope(db().ds.manager, {
-          agentId: agent.id,
-          brokerageId: agent.brokerageId,
-          email: AGENT,
-          role: 'agent',
-        }),
-      );
-      const shuffled = [...made].reverse();
-      const [byId, byEmail, byRn] = await Promise.all([
+    const loaders = contactLoaders(
+      new TenantScope(db().ds.manager, {
+        agentId: agent.id,
+        brokerageId: agent.brokerageId,
+        email: AGENT,
+        role: 'agent',
+      }),
+    );
+    const shuffled = [...made].reverse();
+    const {
+      result: [byId, byEmail, byRn],
+      statements,
+    } = await statementsDuring(db().ds, () =>
+      Promise.all([
         Promise.all([
           ...shuffled.map((c) => loaders.byId.load(c.id)),
           loaders.byId.load('00000000-0000-0000-0000-000000000000'),
@@ -173,18 +164,17 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
           loaders.byEmail.load('nobody@x.test'),
         ]),
         Promise.all(shuffled.map((c) => loaders.byResourceName.load(c.resourceName))),
-      ]);
-      expect(queries).toHaveLength(3);
-      expect(byId.slice(0, 50).map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
-      expect(byId[50]).toBeNull();
-      expect(byEmail.slice(0, 50).map((cs) => cs.map((c) => c.givenName))).toEqual(
-        shuffled.map((_, i) => [`L${49 - i}`]),
-      );
-      expect(byEmail[50]).toHaveLength(50);
-      expect(byEmail[51]).toEqual([]);
-      expect(byRn.map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
-    } finally {
-      db().ds.setOptions({ logging: false });
-    }
+      ]),
+    );
+    const queries = statements.map((st) => st.sql).filter((q) => /^SELECT/i.test(q) && /FROM [`"]contact[`"]/.test(q));
+    expect(queries).toHaveLength(3);
+    expect(byId.slice(0, 50).map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
+    expect(byId[50]).toBeNull();
+    expect(byEmail.slice(0, 50).map((cs) => cs.map((c) => c.givenName))).toEqual(
+      shuffled.map((_, i) => [`L${49 - i}`]),
+    );
+    expect(byEmail[50]).toHaveLength(50);
+    expect(byEmail[51]).toEqual([]);
+    expect(byRn.map((c) => c!.id)).toEqual(shuffled.map((c) => c.id));
   });
 });

@@ -7,13 +7,13 @@
  * reads the token table's primary key by range, never the agent's contacts.
  */
 import { randomUUID } from 'node:crypto';
-import type { Logger as OrmLogger } from 'typeorm';
 import type { AgentRef } from '../../src/agents/agent-ref';
 import { insertTokens, SEARCH_TOKENS_VERSION } from '../../src/contacts/contact-search';
 import { contactRow, insertContacts, NO_DETAILS } from '../../src/contacts/contact.mirror';
 import type { ContactFields } from '../../src/contacts/person.mapper';
 import { describeEachDb, type TestDb } from '../support/db';
 import { forgetRows } from '../support/gateway';
+import { statementsDuring, type Statement } from '../support/sql-log';
 import { encodeCursor } from '../../src/graphql/connection';
 import { deliveryDone, resetContacts, startWorld, type World } from '../support/world';
 
@@ -26,28 +26,10 @@ async function agentOf(db: TestDb, email: string): Promise<AgentRef> {
 }
 
 /** The statements run while `work` runs (the outbox's polling left out), with their parameters. */
-async function statementsDuring(
-  db: TestDb,
-  work: () => Promise<unknown>,
-): Promise<{ sql: string; params: unknown[] }[]> {
-  const statements: { sql: string; params: unknown[] }[] = [];
-  const logger: OrmLogger = {
-    logQuery: (sql, params) => {
-      if (!/outbox/i.test(sql)) statements.push({ sql, params: (params as unknown[] | undefined) ?? [] });
-    },
-    logQueryError: () => {},
-    logQuerySlow: () => {},
-    logSchemaBuild: () => {},
-    logMigration: () => {},
-    log: () => {},
-  };
-  db.ds.setOptions({ logging: ['query'], logger });
-  try {
-    await work();
-  } finally {
-    db.ds.setOptions({ logging: false });
-  }
-  return statements;
+/** The statements `work` ran (the outbox's own polling left out). */
+async function statementsOf(db: TestDb, work: () => Promise<unknown>): Promise<Statement[]> {
+  const { statements } = await statementsDuring(db.ds, work);
+  return statements.filter((s) => !/outbox/i.test(s.sql));
 }
 
 describeEachDb('contacts: the search index', (db) => {
@@ -261,7 +243,7 @@ describeEachDb('contacts: the search index', (db) => {
   test('1,000 contacts created at once, and 1,000 imported from Google, write their tokens in a few statements', async () => {
     const tokenWrites = (s: { sql: string }[]) =>
       s.filter((x) => /contact_search_token/.test(x.sql) && /^\s*(INSERT|DELETE)/i.test(x.sql));
-    const created = await statementsDuring(db(), () =>
+    const created = await statementsOf(db(), () =>
       create(
         Array.from({ length: 1000 }, (_, i) => ({ givenName: `Bulk${i}`, emails: [{ value: `b${i}@bulk.test` }] })),
       ),
@@ -283,7 +265,7 @@ describeEachDb('contacts: the search index', (db) => {
         )
       ).status,
     ).toBe(200);
-    const imported = await statementsDuring(db(), () => gql('mutation { syncContacts { contacts { lastSyncAt } } }'));
+    const imported = await statementsOf(db(), () => gql('mutation { syncContacts { contacts { lastSyncAt } } }'));
     expect(tokenWrites(imported).length).toBeGreaterThanOrEqual(1);
     expect(tokenWrites(imported).length).toBeLessThanOrEqual(4);
     expect((await gql('{ contacts(first: 1, query: "imported.test") { totalCount } }')).contacts.totalCount).toBe(1000);
@@ -352,7 +334,7 @@ describeEachDb('contacts: the statement a search runs', (db) => {
   ])(
     '%s (%j): the token primary key read by range, each contact by its id, nothing walks the contacts',
     async (_what, query, expected) => {
-      const statements = await statementsDuring(db(), async () => {
+      const statements = await statementsOf(db(), async () => {
         const res = await w.gw.gql(
           'query ($q: String) { contacts(first: 50, query: $q) { totalCount edges { node { id } } } }',
           {
@@ -404,7 +386,7 @@ describeEachDb('contacts: the statement a search runs', (db) => {
         : 'SELECT "sortKey", "id" FROM "contact" WHERE "agentId" = ? AND "deletedAt" IS NULL ORDER BY "sortKey", "id" LIMIT 1 OFFSET 2000',
       [a.agentId],
     );
-    const statements = await statementsDuring(db(), async () => {
+    const statements = await statementsOf(db(), async () => {
       const res = await w.gw.gql(
         'query ($after: String) { contacts(first: 50, after: $after) { edges { node { id } } } }',
         {

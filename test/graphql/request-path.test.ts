@@ -3,10 +3,10 @@
  * minute, a fresh mirror is known fresh without asking, and a count runs only when totalCount (or a label's
  * memberCount) is selected. On MariaDB every statement is a round trip, and they were most of a request's time.
  */
-import type { Logger as OrmLogger } from 'typeorm';
 import { Agent } from '../../src/entities';
 import { describeEachDb } from '../support/db';
 import { startWorld, type World } from '../support/world';
+import { statementsDuring } from '../support/sql-log';
 
 const AGENT = 'agent@alpha.test';
 
@@ -32,27 +32,14 @@ describeEachDb('request path: statements per warm request', (db) => {
 
   /** The statements `query` ran (the outbox's own polling left out), and its answer. */
   async function statementsOf(query: string, as = token): Promise<{ statements: string[]; body: any }> {
-    const statements: string[] = [];
-    const logger: OrmLogger = {
-      logQuery: (q) => {
-        // The outbox worker polls on its own timer, whatever the requests do; on MariaDB a remembered caller waits for
-        // the shared check that the database answers (DatabasePulse), which is no statement of the request's.
-        if (!/outbox/i.test(q) && q !== 'SELECT 1') statements.push(q);
-      },
-      logQueryError: () => {},
-      logQuerySlow: () => {},
-      logSchemaBuild: () => {},
-      logMigration: () => {},
-      log: () => {},
+    const { result: res, statements } = await statementsDuring(db().ds, () => w.gw.gql(query, { token: as }));
+    expect(res.body.errors).toBeUndefined();
+    return {
+      // The outbox worker polls on its own timer, whatever the requests do; on MariaDB a remembered caller waits for
+      // the shared check that the database answers (DatabasePulse), which is no statement of the request's.
+      statements: statements.map((s) => s.sql).filter((q) => !/outbox/i.test(q) && q !== 'SELECT 1'),
+      body: res.body,
     };
-    db().ds.setOptions({ logging: ['query'], logger });
-    try {
-      const res = await w.gw.gql(query, { token: as });
-      expect(res.body.errors).toBeUndefined();
-      return { statements, body: res.body };
-    } finally {
-      db().ds.setOptions({ logging: false });
-    }
   }
 
   const CONTACTS =

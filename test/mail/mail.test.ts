@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
-import type { Logger as OrmLogger } from 'typeorm';
+import { statementsDuring } from '../support/sql-log';
 import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
@@ -259,26 +259,10 @@ describeEachDb('mail', (db) => {
       'BAD_USER_INPUT',
     );
 
-    const queries: string[] = [];
-    const logger: OrmLogger = {
-      logQuery: (q) => {
-        if (/FROM [`"]contact[`"]/.test(q)) queries.push(q);
-      },
-      logQueryError: () => {},
-      logQuerySlow: () => {},
-      logSchemaBuild: () => {},
-      logMigration: () => {},
-      log: () => {},
-    };
-    db().ds.setOptions({ logging: ['query'], logger });
-    let res;
-    try {
-      res = await gql(
-        '{ sentMail(first: 3) { edges { node { recipients { kind email name contact { displayName } } } } } }',
-      );
-    } finally {
-      db().ds.setOptions({ logging: false });
-    }
+    const { result: res, statements } = await statementsDuring(db().ds, () =>
+      gql('{ sentMail(first: 3) { edges { node { recipients { kind email name contact { displayName } } } } } }'),
+    );
+    const queries = statements.map((st) => st.sql).filter((q) => /FROM [`"]contact[`"]/.test(q));
     const recips = res.body.data.sentMail.edges.map((e: { node: { recipients: unknown[] } }) => e.node.recipients);
     expect(recips[0]).toEqual([
       { kind: 'TO', email: 'zoe@buyer.test', name: 'Zoë', contact: { displayName: 'Zoë Buyer' } },
