@@ -22,6 +22,7 @@ import type { OutboxWorker } from '../outbox/worker';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
 import { insertTokens, replaceTokens, searchCondition } from './contact-search';
+import { fixedSql } from '../db/statements';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
 import {
   columnsOf,
@@ -334,7 +335,7 @@ export class ContactService {
         // agentQuery's :agentId and :brokerageId.)
         qb.andWhere(
           (sub) =>
-            `c.id IN ${sub.subQuery().select('r.contactId').from(ContactLabelMember, 'r').where("r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId = :label AND (r.pending IS NULL OR r.pending = 'add')").getQuery()}`,
+            `c.id IN ${fixedSql(sub.connection, 'contact ids in a label', () => sub.subQuery().select('r.contactId').from(ContactLabelMember, 'r').where("r.agentId = :agentId AND r.brokerageId = :brokerageId AND r.labelId = :label AND (r.pending IS NULL OR r.pending = 'add')").getQuery())}`,
           { label: args.label },
         );
       }
@@ -346,8 +347,8 @@ export class ContactService {
       .limit(args.first + 1);
     if (args.after) {
       const [sortKey, id] = decodeCursor(args.after, ['string', 'string']);
-      // The first term bounds the index read (agentId, deletedAt, sortKey) from the cursor on; written as one OR, SQLite
-      // read the agent's contacts from the first and filtered them (test/contacts/search-index.test.ts).
+      // The first term bounds the index read (agentId, deletedAt, sortKey) from the cursor on; written as one OR,
+      // SQLite read the agent's contacts from the first and filtered them (test/contacts/search-index.test.ts).
       page.andWhere('c.sortKey >= :sk AND (c.sortKey > :sk OR c.id > :cid)', { sk: sortKey, cid: id });
     }
     const rows = await readRows(page, 'c', CONTACT_VIEW_COLUMNS);
