@@ -69,7 +69,16 @@ export async function insertTokens(m: EntityManager, items: readonly Tokenized[]
     })),
   );
   for (const batch of batches(rows, TOKEN_ROWS_PER_INSERT))
-    await m.createQueryBuilder().insert().into(ContactSearchToken).values(batch).updateEntity(false).execute();
+    // orIgnore: a token the database stores like another of the same contact (normalizeSearchText makes tokens as
+    // MariaDB stores them; this is the guard) is one row, and must never fail the contact's write.
+    await m
+      .createQueryBuilder()
+      .insert()
+      .into(ContactSearchToken)
+      .values(batch)
+      .orIgnore()
+      .updateEntity(false)
+      .execute();
 }
 
 /**

@@ -355,7 +355,7 @@ export class ContactDelivery implements OutboxHandler {
         );
         await this.deps.ds.transaction(async (m) => {
           const feed = await changeFeed(m, lane);
-          await m.getRepository(Contact).update(
+          const res = await m.getRepository(Contact).update(
             { id: c.id, version: current.version, brokerageId: lane.brokerageId },
             {
               ...columnsOf(merged),
@@ -366,6 +366,9 @@ export class ContactDelivery implements OutboxHandler {
               ...(conflicts.length ? { conflicts: JSON.stringify(conflicts), syncState: 'CONFLICT' as const } : {}),
             },
           );
+          // Changed here since it was read (the CRM's write committed meanwhile): that write's row, emails and words
+          // stand; its own delivery merges Google's edit again.
+          if (!res.affected) return;
           await writeEmails(m, current, merged);
           await replaceTokens(m, [{ contact: current, fields: merged, before: fieldsOf(current) }]);
           await feed.mark([c.id]);

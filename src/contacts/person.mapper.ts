@@ -362,12 +362,24 @@ const FOLDS: Readonly<Record<string, string>> = {
 };
 const FOLDED = new RegExp(`[${Object.keys(FOLDS).join('')}]`, 'gu');
 
+/** Half of a surrogate pair without its other half: MariaDB stores every one as U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/**
+ * Control characters: a separator, as whitespace. Kept in a token, one would sort before the token's own prefix under
+ * MariaDB's utf8mb4_bin, which compares as if the shorter string were padded with spaces: `ab\x01c` < `ab`.
+ */
+const CONTROL = /\p{Cc}/gu;
+
 /**
  * Text as the search index compares it: compatibility-decomposed (NFKD: full-width and ligature forms become plain
  * letters and digits), lower-cased, without combining marks, and with FOLDS applied. "Zoë", "ZOE" and "zoe" are alike.
+ * A lone surrogate becomes U+FFFD, as MariaDB would store it (two tokens differing only there would be one key), and
+ * control characters separate words.
  */
 export function normalizeSearchText(s: string): string {
   return s
+    .replace(LONE_SURROGATE, '\uFFFD')
+    .replace(CONTROL, ' ')
     .normalize('NFKD')
     .toLowerCase()
     .replace(/\p{M}/gu, '')
