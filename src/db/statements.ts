@@ -20,8 +20,12 @@ import { SelectQueryBuilder, type DataSource, type ObjectLiteral, type QueryRunn
 /** TypeORM's own building of a SELECT's text. */
 const buildSql = SelectQueryBuilder.prototype.getQuery as (this: SelectQueryBuilder<ObjectLiteral>) => string;
 
-/** Shapes kept per data source: the product has a few dozen read statements; the bound is against surprises. */
-const MAX_SHAPES = 500;
+/**
+ * Bytes of shapes and texts kept per data source (two bytes a character). The product has a few dozen read
+ * statements, but a find by a list of ids (`In`) names each id's placeholder in its text: one shape per list length,
+ * 9 KB of text for 500 ids. Least recently used out first.
+ */
+const MAX_KEPT_BYTES = 4 * 1024 * 1024;
 
 let verify = process.env.NODE_ENV === 'test';
 
@@ -43,6 +47,8 @@ function shapeOf(qb: SelectQueryBuilder<ObjectLiteral>): string | null {
     em.useTransaction ||
     em.relationLoadStrategy !== 'join' ||
     em.joinAttributes.some((j) => j.relation !== undefined) ||
+    em.relationIdAttributes.length > 0 ||
+    Boolean(em.timeTravel) ||
     em.subQuery ||
     !em.mainAlias?.hasMetadata ||
     em.aliases.some((a) => a.subQuery !== undefined)
@@ -51,6 +57,14 @@ function shapeOf(qb: SelectQueryBuilder<ObjectLiteral>): string | null {
   return JSON.stringify([
     em.mainAlias.name,
     em.mainAlias.metadata.tableName,
+    // Every alias, the main one's and joins' included: addFrom adds tables nothing else in the map names.
+    em.aliases.map((a) => [a.type, a.name, a.hasMetadata ? a.metadata.tableName : a.tablePath]),
+    // getMany adds the primary columns to what is selected (queryEntity); take/skip with joins page by ids first,
+    // then reads the page with the ids appended as a condition (extraAppendedAndWhereCondition).
+    em.queryEntity,
+    em.extraAppendedAndWhereCondition,
+    em.options,
+    em.disableEscaping,
     em.selects,
     em.selectDistinct,
     em.selectDistinctOn,
@@ -82,7 +96,11 @@ function sqlOf(qb: SelectQueryBuilder<ObjectLiteral>): string {
   const shape = shapeOf(qb);
   if (shape === null) return buildSql.call(qb);
   let texts = built.get(qb.connection);
-  if (!texts) built.set(qb.connection, (texts = new LRUCache({ max: MAX_SHAPES })));
+  if (!texts)
+    built.set(
+      qb.connection,
+      (texts = new LRUCache({ maxSize: MAX_KEPT_BYTES, sizeCalculation: (sql, key) => 2 * (key.length + sql.length) })),
+    );
   const kept = texts.get(shape);
   if (kept === undefined) {
     const sql = buildSql.call(qb);
