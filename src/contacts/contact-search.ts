@@ -42,6 +42,14 @@ const REMEMBER_BUILT_MS = 60_000;
 const RETRY_BUILD_MS = 60_000;
 /** Agents remembered (a bound: the others are asked the database again). */
 const MAX_AGENTS_REMEMBERED = 10_000;
+/**
+ * Index builds one process runs at once: after a deploy that brings (or changes) the tokenizer, every agent's first
+ * search would start one, each holding a pooled connection (SQLite's one connection in turns) for its transactions.
+ * An agent whose build cannot start now is answered by LIKE; a later search starts it.
+ */
+const MAX_BUILDS = 2;
+/** Words a query may have: each is a range read of the agent's tokens (an IN subquery past the first). */
+export const MAX_QUERY_WORDS = 10;
 
 /** Upper end of a prefix range: above every code point a token can continue with. */
 const PREFIX_END = '\u{10FFFF}';
@@ -210,7 +218,12 @@ export class SearchIndex {
     });
     if (rec) this.saw(agent.agentId, rec.searchTokensVersion ?? 0);
     if (this.built.get(agent.agentId)) return true;
-    if (!this.failed.get(agent.agentId) && !this.stopping) void this.build(agent);
+    if (
+      !this.failed.get(agent.agentId) &&
+      !this.stopping &&
+      (this.building.has(agent.agentId) || this.building.size < MAX_BUILDS)
+    )
+      void this.build(agent);
     return false;
   }
 

@@ -21,7 +21,7 @@ import { CONTACTS_OUTBOX } from '../outbox/topics';
 import type { OutboxWorker } from '../outbox/worker';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
 import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
-import { insertTokens, replaceTokens, searchCondition } from './contact-search';
+import { insertTokens, MAX_QUERY_WORDS, queryWords, replaceTokens, searchCondition } from './contact-search';
 import { fixedSql } from '../db/statements';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
 import {
@@ -320,6 +320,8 @@ export class ContactService {
     checkFirst(args.first, MAX_PAGE);
     const q = args.query?.trim();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
+    if (q && queryWords(q).length > MAX_QUERY_WORDS)
+      throw badInput(`"query" may have at most ${MAX_QUERY_WORDS} words`, { field: 'query' });
     if (withLabels) await this.deps.sync.ensureLabelsFresh(scope.agent, this.deps.settings.freshnessMs);
     else await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
     if (args.label && !(await scope.findOneForAgent(ContactLabel, { id: args.label, deletedAt: IsNull() })))

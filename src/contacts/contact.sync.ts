@@ -29,7 +29,7 @@ import { HourlySweep } from '../db/hourly-sweep';
 import { isLockConflict } from '../db/lock-conflict';
 import { pruneTombstones } from './contact-changes';
 import { syncLabels } from './contact-label.sync';
-import { SearchIndex } from './contact-search';
+import { SEARCH_TOKENS_VERSION, SearchIndex } from './contact-search';
 import { ContactImport } from './contact.import';
 
 /** Syncs run again after a lock conflict (isLockConflict) before the sync counts as failed. */
@@ -145,7 +145,8 @@ export class ContactSync {
       lastFullResyncAt: null,
       lastFullResyncReason: null,
       changesPrunedThrough: 0,
-      searchTokensVersion: 0,
+      // Every contact this release writes gets its tokens: a new agent's index is built as its contacts arrive.
+      searchTokensVersion: SEARCH_TOKENS_VERSION,
     };
     // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
     // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.

@@ -121,6 +121,19 @@ describeEachDb('contacts: the search index', (db) => {
     expect(await search('char')).toHaveLength(1);
   });
 
+  test('a query of more than 10 words is refused, naming the limit; 10 are searched', async () => {
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}x`).join(' ');
+    const refused = await w.gw.gql('query ($q: String) { contacts(first: 5, query: $q) { totalCount } }', {
+      token: tokens[AGENT],
+      variables: { q: words(11) },
+    });
+    expect(refused.body.errors?.[0]).toMatchObject({
+      message: '"query" may have at most 10 words',
+      extensions: { code: 'BAD_USER_INPUT', field: 'query' },
+    });
+    expect(await search(words(10))).toEqual([]);
+  });
+
   test('every word must begin a word of the contact, in any order; inside a word is no match', async () => {
     await create([
       { givenName: 'Priya', familyName: 'Quayle' },
