@@ -70,7 +70,6 @@ const cursorOf = (e: GoogleEvent) => encodeCursor([startMs(e), e.id ?? '']);
 const byStart = (a: GoogleEvent, b: GoogleEvent) =>
   startMs(a) - startMs(b) || ((a.id ?? '') < (b.id ?? '') ? -1 : (a.id ?? '') > (b.id ?? '') ? 1 : 0);
 
-/** A create Google refused for good: the event exists only in our row (body kept, see CalendarDelivery.onFailure). */
 /** Every column of an event row: unsettled rows are read whole, as rows (readRows), not as entities. */
 const EVENT_ROW_COLUMNS = [
   'id',
@@ -90,6 +89,7 @@ const EVENT_ROW_COLUMNS = [
   'updatedAt',
 ] as const satisfies readonly (keyof CalendarEvent)[];
 
+/** A create Google refused for good: the event exists only in our row (body kept, see CalendarDelivery.onFailure). */
 function isRefusedCreate(row: CalendarEvent | null | undefined): boolean {
   return Boolean(row && row.syncState === 'FAILED' && !row.pendingOp && !row.event && row.body);
 }

@@ -213,6 +213,10 @@ describeEachDb('the tenant key', (db) => {
         .ds.entityMetadatas.map((m) => m.tableName)
         .filter((t) => !touched.has(t)),
     ).toEqual([]);
+    // …and the search read the token index (not the LIKE its agent uses until its index is built).
+    expect(seen.some((x) => /^SELECT/.test(x.sql) && /contact_search_token[`"]? [`"]?t0[`"]? WHERE/.test(x.sql))).toBe(
+      true,
+    );
     const offending = seen
       .filter((s) => s.tables.some((t) => t !== 'brokerage' && t !== 'migrations'))
       .filter((s) => !namesTenantKey(s.sql))
