@@ -134,7 +134,7 @@ test('the image: built on the Debian Node 20 image, dev dependencies pruned, run
   expect(runtime).toMatch(/^USER node$/m);
   expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
   expect(runtime).toMatch(
-    /^CMD \["node", "--max-old-space-size=256", "--max-semi-space-size=8", "dist\/src\/main\.js"\]$/m,
+    /^CMD \["node", "--max-old-space-size=256", "--max-semi-space-size=16", "dist\/src\/main\.js"\]$/m,
   );
   expect(runtime).not.toMatch(/COPY (?!--from=build)/); // nothing from the build context: no sources, no data
 });
