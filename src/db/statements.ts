@@ -54,9 +54,17 @@ function shapeOf(qb: SelectQueryBuilder<ObjectLiteral>): string | null {
     em.aliases.some((a) => a.subQuery !== undefined)
   )
     return null;
+  try {
+    return fingerprint(em);
+  } catch {
+    return null; // something in the map JSON cannot write (a cycle, a bigint): built as usual
+  }
+}
+
+function fingerprint(em: SelectQueryBuilder<ObjectLiteral>['expressionMap']): string {
   return JSON.stringify([
-    em.mainAlias.name,
-    em.mainAlias.metadata.tableName,
+    em.mainAlias!.name,
+    em.mainAlias!.metadata.tableName,
     // Every alias, the main one's and joins' included: addFrom adds tables nothing else in the map names.
     em.aliases.map((a) => [a.type, a.name, a.hasMetadata ? a.metadata.tableName : a.tablePath]),
     // getMany adds the primary columns to what is selected (queryEntity); take/skip with joins page by ids first,
