@@ -316,6 +316,16 @@ export function displayNameOf(f: ContactFields): string {
  * (docs/google-people-contact-details.md §5).
  */
 export function searchTextOf(f: ContactFields): string {
+  return searchedTexts(f, (phone) => [phone, phone.replace(/\D/g, '')])
+    .filter(Boolean)
+    .join('\n')
+    .toLowerCase();
+}
+
+/**
+ * The texts a search looks in (searchTextOf, searchTokensOf), in this order; each phone number as `phone` gives it.
+ */
+function searchedTexts(f: ContactFields, phone: (value: string) => string[]): (string | null)[] {
   return [
     f.givenName,
     f.middleName,
@@ -325,7 +335,7 @@ export function searchTextOf(f: ContactFields): string {
     f.jobTitle,
     ...f.nicknames.map((n) => n.value),
     ...f.emails.map((e) => e.value),
-    ...f.phones.flatMap((p) => [p.value, p.value.replace(/\D/g, '')]),
+    ...f.phones.flatMap((p) => phone(p.value)),
     ...f.addresses.flatMap((a) => [
       a.streetAddress,
       a.extendedAddress,
@@ -336,10 +346,7 @@ export function searchTextOf(f: ContactFields): string {
       a.country,
       a.formattedValue,
     ]),
-  ]
-    .filter(Boolean)
-    .join('\n')
-    .toLowerCase();
+  ];
 }
 
 /**
@@ -417,28 +424,7 @@ export function capToken(t: string): string {
 export function searchTokensOf(f: ContactFields): string[] {
   const words = new Set<string>();
   const tails = new Set<string>();
-  const texts = [
-    f.givenName,
-    f.middleName,
-    f.familyName,
-    displayNameOf(f),
-    f.organization,
-    f.jobTitle,
-    ...f.nicknames.map((n) => n.value),
-    ...f.emails.map((e) => e.value),
-    ...f.phones.map((p) => p.value),
-    ...f.addresses.flatMap((a) => [
-      a.streetAddress,
-      a.extendedAddress,
-      a.poBox,
-      a.city,
-      a.region,
-      a.postalCode,
-      a.country,
-      a.formattedValue,
-    ]),
-  ];
-  for (const text of texts) {
+  for (const text of searchedTexts(f, (phone) => [phone])) {
     if (!text) continue;
     for (const word of normalizeSearchText(text).split(/\s+/)) {
       if (!word) continue;
