@@ -25,11 +25,11 @@ import { Readable } from 'node:stream';
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { DataSource } from 'typeorm';
 import { SEARCH_TOKENS_VERSION } from '../../src/contacts/contact-search';
-import { contactRow } from '../../src/contacts/contact.mirror';
-import { fieldsFromPerson, searchTokensOf, updateTimeOf } from '../../src/contacts/person.mapper';
+import { importedRow } from '../../src/contacts/contact.mirror';
+import { newSyncRecord } from '../../src/contacts/contact.sync';
+import { fieldsFromPerson, searchTokensOf } from '../../src/contacts/person.mapper';
 import { Contact, ContactSyncRecord } from '../../src/entities';
 import { EMAIL_LENGTH } from '../../src/entities/columns';
-import { NO_SYNC_ERROR } from '../../src/google/feature-health';
 import { PERSON_FIELDS } from '../../src/google/people';
 import { encodeCursor } from '../../src/graphql/connection';
 import { agentPersons, FAMILY_NAMES, PREFIX_CANDIDATES, prng } from './people';
@@ -105,23 +105,7 @@ function pool(restColumns: string[], now: Date): { persons: Pooled[]; tokens: st
   const persons = agentPersons(-1, POOL_SIZE, now).map((p) => {
     const { resourceName: _r, etag: _e, ...tail } = p;
     const f = fieldsFromPerson(p);
-    const row = contactRow(
-      {
-        id: '',
-        brokerageId: '',
-        agentId: '',
-        resourceName: p.resourceName!,
-        googleEtag: p.etag ?? null,
-        person: JSON.stringify(p),
-        version: 1,
-        syncedVersion: 1,
-        syncState: 'SYNCED',
-        googleUpdatedAt: updateTimeOf(p),
-        unconfirmed: null,
-      },
-      f,
-      now,
-    );
+    const row: Contact = { ...importedRow({ id: '', brokerageId: '', agentId: '' }, p, f, now), unconfirmed: null };
     const tailJson = JSON.stringify(tail);
     tokensOf.push(searchTokensOf(f));
     return {
@@ -359,19 +343,14 @@ async function dropSecondaryIndexes(ds: DataSource, table: string): Promise<stri
  * search index built with the current tokenizer; a record already there (an earlier sync) keeps its sync tokens.
  */
 async function markFresh(ds: DataSource, agents: SeedAgent[], now: Date): Promise<void> {
+  // As a first full sync leaves it: fresh, with every person field, and indexed (the tokens were seeded).
+  const { agentId: _a, brokerageId: _b, ...fresh } = newSyncRecord({ agentId: '', brokerageId: '' });
   const record: Omit<ContactSyncRecord, 'agentId' | 'brokerageId'> = {
+    ...fresh,
     personFields: PERSON_FIELDS,
-    syncToken: null,
-    groupSyncToken: null,
     groupsSyncedAt: now,
     lastSyncAt: now,
     lastFullSyncAt: now,
-    staleSince: null,
-    ...NO_SYNC_ERROR,
-    fullResyncs: 0,
-    lastFullResyncAt: null,
-    lastFullResyncReason: null,
-    changesPrunedThrough: 0,
     searchTokensVersion: SEARCH_TOKENS_VERSION,
   };
   const columns = ds

@@ -141,17 +141,17 @@ export function queryWords(query: string): string[] {
 
 /**
  * Narrows `qb` (the caller's contacts, as `c`, from TenantScope.agentQuery, whose :agentId and :brokerageId the
- * subqueries reuse) to those matching `query` (trimmed, 200 characters at most). `indexed`: the agent's index is
- * built (SearchIndex.ready). Through the index every word must begin a token of the contact, each word a range of
- * the primary key; else, and for a query of punctuation alone, a LIKE over searchText, as before the index.
+ * subqueries reuse) to those matching `query` (trimmed, 200 characters at most). `words`: its queryWords when the
+ * agent's index is built (SearchIndex.ready), else none. Through the index every word must begin a token of the
+ * contact, each word a range of the primary key; without words (an index not built yet, or a query of punctuation
+ * alone), a LIKE over searchText, as before the index.
  *
  * The longest word (likely the fewest contacts) is joined as a derived table, the contacts it finds then read by
  * their primary key; the other words are `c.id IN (…)`. Not every word as `IN`: without statistics (the product runs
  * no ANALYZE) SQLite then walks the agent's contacts in sort order and tests each against the lists; a join it starts
  * from the tokens. MariaDB plans both from the tokens (test/contacts/search-index.test.ts checks the plans).
  */
-export function searchCondition(qb: SelectQueryBuilder<Contact>, query: string, indexed: boolean): void {
-  const words = indexed ? queryWords(query) : [];
+export function searchCondition(qb: SelectQueryBuilder<Contact>, query: string, words: readonly string[]): void {
   if (words.length === 0) {
     likeCondition(qb, query.toLowerCase());
     return;

@@ -34,7 +34,7 @@ import { syncLabels } from './contact-label.sync';
 import { insertTokens, replaceTokens } from './contact-search';
 import {
   columnsOf,
-  contactRow,
+  importedRow,
   fieldsOf,
   insertContacts,
   insertEmails,
@@ -126,22 +126,7 @@ export class ContactImport {
         const f = fieldsFromPerson(p);
         const now = new Date();
         fresh.push({
-          row: contactRow(
-            {
-              id: randomUUID(),
-              brokerageId: agent.brokerageId,
-              agentId: agent.agentId,
-              resourceName: p.resourceName!,
-              googleEtag: p.etag ?? null,
-              person: JSON.stringify(p),
-              version: 1,
-              syncedVersion: 1,
-              syncState: 'SYNCED',
-              googleUpdatedAt: updateTimeOf(p),
-            },
-            f,
-            now,
-          ),
+          row: importedRow({ id: randomUUID(), brokerageId: agent.brokerageId, agentId: agent.agentId }, p, f, now),
           fields: f,
           labelIds: labelIds.get(p.resourceName!) ?? [],
         });

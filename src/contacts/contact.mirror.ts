@@ -11,7 +11,15 @@ import { batches } from '../db/batches';
 import { Contact, ContactEmail, ContactLabelMember, ContactSearchToken, ContactTombstone } from '../entities';
 import { EMAIL_LENGTH } from '../entities/columns';
 import type { FeedWrite } from './contact-changes';
-import { DETAIL_FIELDS, displayNameOf, searchTextOf, type ContactDetails, type ContactFields } from './person.mapper';
+import type { Person } from '../google/people';
+import {
+  DETAIL_FIELDS,
+  displayNameOf,
+  searchTextOf,
+  updateTimeOf,
+  type ContactDetails,
+  type ContactFields,
+} from './person.mapper';
 
 /** A new mirror row: a contact not yet in Google unless `base` says otherwise, with the columns of `f`. */
 export function contactRow(
@@ -36,6 +44,32 @@ export function contactRow(
     ...base,
     ...columnsOf(f),
   } as Contact;
+}
+
+/**
+ * A contact as a sync first brings it from Google (`f`: fieldsFromPerson(p)): in step with Google, Google's person
+ * kept as the base of later merges. Used by the import, and by the scale bench to seed a mirror as an import leaves it.
+ */
+export function importedRow(
+  key: Pick<Contact, 'id' | 'brokerageId' | 'agentId'>,
+  p: Person,
+  f: ContactFields,
+  now: Date,
+): Contact {
+  return contactRow(
+    {
+      ...key,
+      resourceName: p.resourceName!,
+      googleEtag: p.etag ?? null,
+      person: JSON.stringify(p),
+      version: 1,
+      syncedVersion: 1,
+      syncState: 'SYNCED',
+      googleUpdatedAt: updateTimeOf(p),
+    },
+    f,
+    now,
+  );
 }
 
 /** The mirror columns derived from a contact's fields. */
@@ -85,6 +119,18 @@ export const NO_DETAILS: ContactDetails = {
   events: [],
   relations: [],
   urls: [],
+};
+
+/** A contact with no field set. */
+export const EMPTY_FIELDS: ContactFields = {
+  givenName: null,
+  familyName: null,
+  organization: null,
+  jobTitle: null,
+  notes: null,
+  emails: [],
+  phones: [],
+  ...NO_DETAILS,
 };
 
 /** A contact's fields, read back from its columns. */

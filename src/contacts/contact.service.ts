@@ -30,7 +30,7 @@ import {
   fieldsOf,
   insertContacts,
   insertEmails,
-  NO_DETAILS,
+  EMPTY_FIELDS,
   writeEmails,
 } from './contact.mirror';
 import { CONTACT_VIEW_COLUMNS, labelsOf, memberCounts, type ContactView } from './contact.loader';
@@ -184,17 +184,6 @@ function fieldsFromInput(input: ContactInput, base?: ContactFields): ContactFiel
   return f;
 }
 
-const EMPTY_FIELDS: ContactFields = {
-  givenName: null,
-  familyName: null,
-  organization: null,
-  jobTitle: null,
-  notes: null,
-  emails: [],
-  phones: [],
-  ...NO_DETAILS,
-};
-
 function nonBlank(v: string, field: string): string {
   if (!v.trim()) throw badInput(`${field}: must not be blank`, { field });
   return v.trim();
@@ -320,7 +309,8 @@ export class ContactService {
     checkFirst(args.first, MAX_PAGE);
     const q = args.query?.trim();
     if (q && q.length > 200) throw badInput('"query" must be at most 200 characters', { field: 'query' });
-    if (q && queryWords(q).length > MAX_QUERY_WORDS)
+    const words = q ? queryWords(q) : [];
+    if (words.length > MAX_QUERY_WORDS)
       throw badInput(`"query" may have at most ${MAX_QUERY_WORDS} words`, { field: 'query' });
     if (withLabels) await this.deps.sync.ensureLabelsFresh(scope.agent, this.deps.settings.freshnessMs);
     else await this.deps.sync.ensureFresh(scope.agent, this.deps.settings.freshnessMs);
@@ -331,7 +321,7 @@ export class ContactService {
 
     const base = () => {
       const qb = scope.agentQuery(Contact, 'c').andWhere('c.deletedAt IS NULL');
-      if (q) searchCondition(qb, q, indexed);
+      if (q) searchCondition(qb, q, indexed ? words : []);
       if (args.label) {
         // In the label as shown: an addition on its way counts, a removal on its way does not. (The subquery reuses
         // agentQuery's :agentId and :brokerageId.)

@@ -47,6 +47,28 @@ export interface SyncResult {
   removed: number;
 }
 
+/** An agent's sync record before its first sync. */
+export function newSyncRecord(agent: AgentKey): ContactSyncRecord {
+  return {
+    agentId: agent.agentId,
+    brokerageId: agent.brokerageId,
+    personFields: null,
+    syncToken: null,
+    groupSyncToken: null,
+    groupsSyncedAt: null,
+    lastSyncAt: null,
+    lastFullSyncAt: null,
+    staleSince: null,
+    ...NO_SYNC_ERROR,
+    fullResyncs: 0,
+    lastFullResyncAt: null,
+    lastFullResyncReason: null,
+    changesPrunedThrough: 0,
+    // Every contact this release writes gets its tokens: a new agent's index is built as its contacts arrive.
+    searchTokensVersion: SEARCH_TOKENS_VERSION,
+  };
+}
+
 export class ContactSync {
   private readonly inflight = new Map<string, Promise<SyncResult>>();
   /** Label syncs under way, each resolving to when it began (a lower bound of the groupsSyncedAt it writes). */
@@ -130,24 +152,7 @@ export class ContactSync {
       this.searchIndex.saw(agent.agentId, found.searchTokensVersion ?? 0);
       return found;
     }
-    const fresh: ContactSyncRecord = {
-      agentId: agent.agentId,
-      brokerageId: agent.brokerageId,
-      personFields: null,
-      syncToken: null,
-      groupSyncToken: null,
-      groupsSyncedAt: null,
-      lastSyncAt: null,
-      lastFullSyncAt: null,
-      staleSince: null,
-      ...NO_SYNC_ERROR,
-      fullResyncs: 0,
-      lastFullResyncAt: null,
-      lastFullResyncReason: null,
-      changesPrunedThrough: 0,
-      // Every contact this release writes gets its tokens: a new agent's index is built as its contacts arrive.
-      searchTokensVersion: SEARCH_TOKENS_VERSION,
-    };
+    const fresh = newSyncRecord(agent);
     // Not read back (updateEntity(false)): TypeORM would select the defaulted columns by primary key alone, not naming
     // the brokerage. A concurrent first sync may have inserted it: the row is read below anyway.
     await repo

@@ -3,7 +3,7 @@
  * (contact-search.ts queryWords): the two must agree, since a query word matches a contact when it begins a token.
  */
 import { queryWords } from '../../src/contacts/contact-search';
-import { NO_DETAILS } from '../../src/contacts/contact.mirror';
+import { EMPTY_FIELDS } from '../../src/contacts/contact.mirror';
 import {
   normalizeSearchText,
   SEARCH_TOKEN_LENGTH,
@@ -11,17 +11,7 @@ import {
   type ContactFields,
 } from '../../src/contacts/person.mapper';
 
-const contact = (f: Partial<ContactFields>): ContactFields => ({
-  givenName: null,
-  familyName: null,
-  organization: null,
-  jobTitle: null,
-  notes: null,
-  emails: [],
-  phones: [],
-  ...NO_DETAILS,
-  ...f,
-});
+const contact = (f: Partial<ContactFields>): ContactFields => ({ ...EMPTY_FIELDS, ...f });
 
 /** Whether the query finds the contact, as the index answers it: every word begins one of its tokens. */
 const finds = (query: string, f: ContactFields) => {
