@@ -49,7 +49,25 @@ export async function pagesAndSearches(w: World, n: number, concurrency: number)
   const figures: Figures = {};
   const rand = prng(42);
   const some = () => Array.from({ length: n }, () => w.seeded[Math.floor(rand() * w.seeded.length)]);
-  const kinds: [string, (a: World['seeded'][number]) => Request][] = [
+  type Kind = [string, (a: World['seeded'][number]) => Request];
+  /** A search for a random agent's `probe`: its answer must hold the contacts the probe expects. */
+  const search = (
+    label: string,
+    what: string,
+    probe: (a: World['seeded'][number]) => { q: string; expected: number },
+  ): Kind => [
+    label,
+    (a) => {
+      const { q, expected } = probe(a);
+      return {
+        token: w.tokens[a.email],
+        query: PAGE,
+        variables: { query: q },
+        check: pageOf(expected, `${what} "${q}"`),
+      };
+    },
+  ];
+  const kinds: Kind[] = [
     [
       'contacts(first: 50), first page',
       (a) => ({ token: w.tokens[a.email], query: PAGE, check: pageOf(51, 'first page') }),
@@ -63,33 +81,9 @@ export async function pagesAndSearches(w: World, n: number, concurrency: number)
         check: pageOf(51, 'page half-way'),
       }),
     ],
-    [
-      'contacts(query: "<family name>") (~1% of an agent\'s contacts)',
-      (a) => ({
-        token: w.tokens[a.email],
-        query: PAGE,
-        variables: { query: a.probe.family.q },
-        check: pageOf(a.probe.family.expected, `family name "${a.probe.family.q}"`),
-      }),
-    ],
-    [
-      'contacts(query: "<4-digit phone tail>") (1 contact)',
-      (a) => ({
-        token: w.tokens[a.email],
-        query: PAGE,
-        variables: { query: a.probe.phoneTail.q },
-        check: pageOf(a.probe.phoneTail.expected, `phone tail "${a.probe.phoneTail.q}"`),
-      }),
-    ],
-    [
-      'contacts(query: "<3-letter prefix>")',
-      (a) => ({
-        token: w.tokens[a.email],
-        query: PAGE,
-        variables: { query: a.probe.prefix.q },
-        check: pageOf(a.probe.prefix.expected, `prefix "${a.probe.prefix.q}"`),
-      }),
-    ],
+    search('contacts(query: "<family name>") (~1% of an agent\'s contacts)', 'family name', (a) => a.probe.family),
+    search('contacts(query: "<4-digit phone tail>") (1 contact)', 'phone tail', (a) => a.probe.phoneTail),
+    search('contacts(query: "<3-letter prefix>")', 'prefix', (a) => a.probe.prefix),
   ];
   // A warm-up round (the buffer pool, the gateway's caches) before anything is timed.
   await timeRequests(
