@@ -27,6 +27,7 @@ import { MailService } from './mail/mail.service';
 import { GoogleSessions } from './google/google-sessions';
 import { OutboxWorker } from './outbox/worker';
 import { TokenBroker } from './google/token-broker';
+import { retryClosedConnection } from './google/closed-connection';
 import { instrumentedFetch } from './metrics/google-method';
 import { Metrics } from './metrics/metrics';
 import { OnboardingService } from './onboarding/onboarding.service';
@@ -57,7 +58,8 @@ export function buildServices(
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
   const sessions = new GoogleSessions(ds, broker, credentials, {
     ...config.google,
-    fetch: instrumentedFetch(metrics, config.google.roots),
+    // Each attempt counted; a read that met a connection closed under it is sent once more (closed-connection.ts).
+    fetch: retryClosedConnection(instrumentedFetch(metrics, config.google.roots)),
     userAgent,
   });
   const hooks = new Hooks<GatewayHooks>();

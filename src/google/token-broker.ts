@@ -14,6 +14,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { retryClosedConnection } from './closed-connection';
 
 /** `exp` may be at most one hour after `iat` (developers.google.com/identity/protocols/oauth2/service-account). */
 const ASSERTION_LIFETIME_SECONDS = 3600;
@@ -74,7 +75,8 @@ export class TokenBroker {
 
   constructor(opts: TokenBrokerOptions = {}) {
     this.now = opts.now ?? Date.now;
-    this.fetchFn = opts.fetch ?? fetch;
+    // The token exchange is safe to repeat: a request that met a closed connection is sent once more.
+    this.fetchFn = opts.fetch ?? retryClosedConnection(fetch, { anyMethod: true });
     this.maxEntries = opts.maxEntries ?? 10_000;
   }
 
