@@ -97,6 +97,7 @@ export async function resetContacts(w: World, db: TestDb, email: string): Promis
   for (const t of [
     'outbox',
     'contact_email',
+    'contact_search_token',
     'contact_label_member',
     'contact_label',
     'contact',
