@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
-import { buildSchema, type AuthChecker } from 'type-graphql';
+import { validateOrReject, type ValidationError, type ValidatorOptions } from 'class-validator';
+import { ArgumentValidationError, buildSchema, type AuthChecker, type ValidatorFn } from 'type-graphql';
 import { AgentResolver } from './agents/agent.resolver';
 import { DateTimeScalar, DateTimeValue } from './calendar/date-time.scalar';
 import { ContactLabelResolver, ContactLabelsFieldResolver } from './contacts/contact-label.resolver';
@@ -41,11 +42,32 @@ const authChecker: AuthChecker<GatewayContext> = ({ context }, roles) => {
   return true;
 };
 
+/** What type-graphql's own `validate: true` passes class-validator. */
+const VALIDATOR_OPTIONS: ValidatorOptions = { skipMissingProperties: true, forbidUnknownValues: false };
+const validated = (v: unknown): v is object => v !== null && typeof v === 'object';
+
+/**
+ * type-graphql's own argument validation, as `validate: true` does it (the same options, arrays item by item, the same
+ * ArgumentValidationError), without its `require("class-validator")` on every argument of every request: a module
+ * lookup per call was 0.4% of a month of events' CPU profile, for arguments such as a DateTime.
+ */
+const validateArgs: ValidatorFn = async (value) => {
+  if (!validated(value)) return;
+  try {
+    if (Array.isArray(value))
+      await Promise.all(value.filter(validated).map((v) => validateOrReject(v, VALIDATOR_OPTIONS)));
+    else await validateOrReject(value, VALIDATOR_OPTIONS);
+  } catch (err) {
+    throw new ArgumentValidationError(err as ValidationError[]);
+  }
+};
+
 export function buildGatewaySchema(): Promise<GraphQLSchema> {
   return buildSchema({
     resolvers: RESOLVERS,
     authChecker,
     validate: true,
+    validateFn: validateArgs,
     // The contract's scalar is `DateTime` (ISO 8601 with offset), not type-graphql's default `DateTimeISO`.
     scalarsMap: [
       { type: Date, scalar: DateTimeScalar },
