@@ -51,6 +51,7 @@ import {
 } from './db/unavailable';
 import { Brokerage } from './entities';
 import { AppError, ErrorCode, isPublicCode, quote } from './errors';
+import { withExpressPrototypes } from './http/express-prototypes';
 import { cacheableGet } from './http/get-caching';
 import { searchOf } from './http/graphql-params';
 import { introspectionByRole } from './http/introspection';
@@ -453,9 +454,11 @@ export async function createGateway(
   // Counted before anything may refuse it: a request answered before GraphQL runs is counted here, as "(refused)".
   app.use('/graphql', countRefused(services.metrics));
   if (httpsRequired) app.use(requireHttps);
+  // Requests made with express's prototypes already: express's per-request setPrototypeOf then changes nothing.
+  const prototypes = withExpressPrototypes(app);
   const httpServer = tls
-    ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, app)
-    : createServer(app);
+    ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), ...prototypes }, app)
+    : createServer(prototypes, app);
   const stopReloading = tls ? reloadCertificateOnChange(httpServer as HttpsServer, tls, services.log) : () => undefined;
   // Idle connections outlast a load balancer's idle timeout (config.ts). Node's headers timer (60 s) runs only
   // once a request has begun, so it needs no change with it.
