@@ -56,12 +56,14 @@ export function buildServices(
   const outbox = new OutboxWorker(ds, log, config.outbox, metrics);
   // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
-  const sessions = new GoogleSessions(ds, broker, credentials, {
+  // What every Google call goes through, the agents' sessions and the key check's alike: each attempt counted, and a
+  // read that met a connection closed under it sent once more (closed-connection.ts).
+  const google = {
     ...config.google,
-    // Each attempt counted; a read that met a connection closed under it is sent once more (closed-connection.ts).
     fetch: retryClosedConnection(instrumentedFetch(metrics, config.google.roots)),
     userAgent,
-  });
+  };
+  const sessions = new GoogleSessions(ds, broker, credentials, google);
   const hooks = new Hooks<GatewayHooks>();
 
   const contactSync = new ContactSync({
@@ -131,7 +133,7 @@ export function buildServices(
     agents: new AgentService(),
     callers: new CallerDirectory(ds, () => pulse.check()),
     serviceAccounts: new ServiceAccountService(),
-    onboarding: new OnboardingService({ ds, envelope, broker, credentials, google: config.google, log, hooks }),
+    onboarding: new OnboardingService({ ds, envelope, broker, credentials, google, log, hooks }),
   };
 }
 

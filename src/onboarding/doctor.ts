@@ -11,7 +11,7 @@
  * always complete and the first failure is the one to fix.
  */
 import { mapGoogleError, type FailureKind, type GoogleApi, type GoogleFailure } from '../google/google-errors';
-import { GoogleSession, type LoadedCredential } from '../google/google-session';
+import { GoogleSession, type GoogleSessionOptions, type LoadedCredential } from '../google/google-session';
 import { FEATURE_SCOPES, LEGACY_CONTACTS_SCOPE, CONTACTS_SCOPE, type Feature } from '../google/scopes';
 import type { TokenBroker } from '../google/token-broker';
 import type { Config } from '../config';
@@ -54,7 +54,7 @@ function notRun(name: string, because: string): CheckResult {
 
 export interface DoctorDeps {
   broker: TokenBroker;
-  google: Config['google'];
+  google: Config['google'] & Pick<GoogleSessionOptions, 'fetch' | 'userAgent'>;
 }
 
 export async function runDoctor(

@@ -25,7 +25,7 @@ import { AppError, ErrorCode, badInput } from '../errors';
 import type { CredentialStore } from '../google/credential-store';
 import { NO_SYNC_ERROR, SETUP_CHECK_CODES } from '../google/feature-health';
 import { FEATURE_SCOPES, type Feature } from '../google/scopes';
-import type { LoadedCredential } from '../google/google-session';
+import type { GoogleSessionOptions, LoadedCredential } from '../google/google-session';
 import { KeyFileError, parseServiceAccountKey } from '../google/service-account-key';
 import type { TokenBroker } from '../google/token-broker';
 import type { Config } from '../config';
@@ -82,7 +82,7 @@ export class OnboardingService {
       envelope: Envelope;
       broker: TokenBroker;
       credentials: CredentialStore;
-      google: Config['google'];
+      google: Config['google'] & Pick<GoogleSessionOptions, 'fetch' | 'userAgent'>;
       log: Logger;
       /** credentialRetired: a key just taken out of use, still in memory; credentialRemoved: once it is gone. */
       hooks?: Hooks<GatewayHooks>;

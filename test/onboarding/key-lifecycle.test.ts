@@ -141,6 +141,18 @@ describeEachDb('key lifecycle: races, replacement, removal, rotation', (db) => {
     return row;
   }
 
+  test('a read of the key check whose connection was closed before Google answered is made again: the key verifies', async () => {
+    // As for every other Google read (src/google/closed-connection.ts); before, the check's sessions used a plain fetch
+    // and one closed pooled connection refused a good key with CANNOT_BE_VERIFIED.
+    await admin.addFault({ api: 'people', method: 'people.people.connections.list', resetConnection: true, count: 1 });
+    const r = await submit(tenant.key);
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.submitServiceAccountKey.status).toBe('VERIFIED');
+    const lists = await admin.requests({ api: 'people', method: 'people.people.connections.list' });
+    // The probe (reset, then made again), then the first page of a sync as the gateway reads it.
+    expect(lists.map((e) => e.fault ?? null)).toEqual(['reset', null, null]);
+  });
+
   test('5 submissions at once leave exactly one usable key; every replaced key is erased; Google calls work with the survivor', async () => {
     const keys = [tenant.key, ...(await moreKeys(4))];
     const answers = await submitAllAtOnce(keys);
