@@ -89,6 +89,7 @@ describeEachDb('contacts: bad input', (db) => {
     expect(await db().ds.getRepository(OutboxRow).count()).toBe(0);
     expect((await w.admin.requests({ api: 'people' })).filter((r) => !r.method.endsWith('.list'))).toEqual([]); // reads (connections, contact groups) aside
     await db().ds.query('DELETE FROM contact_email');
+    await db().ds.query('DELETE FROM contact_search_token');
     await db().ds.query('DELETE FROM contact');
   });
 

@@ -403,7 +403,7 @@ describeEachDb('contacts: faults the sync survives', (db) => {
   // the client's crossing): the read never reached Google. Before, the sync failed on it (CI under load: a full sync
   // of 10,000 contacts ended after 7 of its 10 pages, with UPSTREAM_UNAVAILABLE).
   describe('a connection closed before Google answered a read', () => {
-    test('connections.list: read again at once on a new connection, and the sync completes', async () => {
+    test('connections.list: read again at once, and the sync completes', async () => {
       await admin().request('POST', `/users/${AGENT}/contacts`, [
         { names: [{ givenName: 'Ada' }] },
         { names: [{ givenName: 'Bo' }] },
@@ -432,8 +432,13 @@ describeEachDb('contacts: faults the sync survives', (db) => {
       await admin().addFault({ api: 'people', method: CREATE, resetConnection: true, count: 1 });
       const c = await t.create({ givenName: 'Cy' });
       await t.waitState(c.id, ['SYNCED']);
-      // The reset call, then the outbox's own attempt: never two calls for one attempt.
-      expect((await t.peopleCalls(CREATE)).map((e) => e.fault ?? null)).toEqual(['reset', null]);
+      // The reset call; then the outbox, which reads Google before it writes again (a lost answer may hide a contact
+      // Google has), and its own attempt. A transport that re-sent the write would leave no read between the two.
+      expect((await t.peopleCalls()).map((e) => [e.method, e.fault ?? null])).toEqual([
+        [CREATE, 'reset'],
+        [LIST, null],
+        [CREATE, null],
+      ]);
       const { google } = await t.expectSameOnBothSides();
       expect(google).toHaveLength(1);
     });

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { closedUnderRequest, retryClosedConnection } from '../../src/google/closed-connection';
 
 let server: Server;
@@ -73,6 +74,18 @@ describe('retryClosedConnection', () => {
       { method: 'POST', body: body.toString() },
       { method: 'POST', body: body.toString() },
     ]);
+  });
+
+  test('with anyMethod, a body that was consumed (a stream) is not sent again: the reset is thrown', async () => {
+    closeNext = 1;
+    const body = Readable.from([Buffer.from('chunk')]);
+    const err = await retryClosedConnection(fetch, { anyMethod: true })(url, {
+      method: 'POST',
+      body: body as unknown as RequestInit['body'],
+      duplex: 'half',
+    } as RequestInit).catch((e: unknown) => e);
+    expect(closedUnderRequest(err)).toBe(true);
+    expect(seen).toEqual([{ method: 'POST', body: 'chunk' }]);
   });
 
   test('an answer with an error status is an answer: not sent again', async () => {

@@ -74,11 +74,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Running
   });
   // Large uploads (35 MiB) must not hit Node's default request timeout on slow machines.
   server.requestTimeout = 120_000;
-  // An idle connection is kept two minutes, not Node's default 5 s. With 5 s, a client that closes its own idle
-  // connections after 4 s (undici, Node's fetch) raced the server whenever its loop was late: the server closed a
-  // connection just as a request was sent on it, and the request failed with a reset that never reached us (seen in
-  // the gateway's suite under load). That race is real and the gateway handles it, but a test meets it only where it
-  // arms it (a `resetConnection` fault), never by the clock.
+  // An idle connection is kept two minutes, not Node's default 5 s. Node's fetch (undici) closes its idle connections
+  // a little before the time the server announces (Keep-Alive: timeout=5, less undici's margin): a loop late by more
+  // than that margin raced the server, which closed a connection just as a request was sent on it, and the request
+  // failed with a reset that never reached us (seen in the gateway's suite under load). That race is real and the
+  // gateway handles it, but with connections idle far longer than any test waits between two calls, a test meets it
+  // where it arms it (a `resetConnection` fault), not by the clock.
   server.keepAliveTimeout = 120_000;
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
