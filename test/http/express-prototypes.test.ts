@@ -4,11 +4,11 @@
  * what made V8 keep every object a request had made (see the module's header).
  */
 import { mkdtempSync } from 'node:fs';
-import { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/db/data-source';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { prototypeChangesDuring } from '../support/prototypes';
 
 let gw: TestGateway;
 let close: () => Promise<void>;
@@ -28,21 +28,12 @@ beforeAll(async () => {
 afterAll(() => close());
 
 test('a request to /graphql, /healthz or an unknown path changes no prototype of a request or response', async () => {
-  const changed: string[] = [];
-  const real = Object.setPrototypeOf;
-  const spy = jest.spyOn(Object, 'setPrototypeOf').mockImplementation((o: object, proto: object | null) => {
-    if ((o instanceof IncomingMessage || o instanceof ServerResponse) && Object.getPrototypeOf(o) !== proto)
-      changed.push(o.constructor.name);
-    return real(o, proto);
-  });
-  try {
+  const changed = await prototypeChangesDuring(async () => {
     const token = await gw.token('agent@proto.test');
     const me = await gw.gql('{ me { email } }', { token });
     expect(me.body.data.me.email).toBe('agent@proto.test');
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${gw.url}/nowhere`)).status).toBe(404);
-  } finally {
-    spy.mockRestore();
-  }
+  });
   expect(changed).toEqual([]);
 });

@@ -16,6 +16,7 @@ import { dataSourceOptions } from '../../src/db/data-source';
 import { createLogger } from '../../src/logger';
 import { createTestDb, type TestDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { prototypeChangesDuring } from '../support/prototypes';
 import { until } from '../support/wait';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
@@ -187,8 +188,10 @@ describe('HTTPS in production: requests', () => {
     try {
       expect(gw.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       const token = await gw.token('a@alpha.test');
-      const answer = await new Promise<{ status: number; hsts: string | undefined; body: string }>(
-        (resolve, reject) => {
+      let answer: unknown;
+      // The TLS server, too, makes requests with express's prototypes already (src/http/express-prototypes.ts).
+      const changed = await prototypeChangesDuring(async () => {
+        answer = await new Promise<{ status: number; hsts: string | undefined; body: string }>((resolve, reject) => {
           const req = request(
             `${gw.url}/graphql`,
             {
@@ -210,8 +213,9 @@ describe('HTTPS in production: requests', () => {
           );
           req.on('error', reject);
           req.end(JSON.stringify({ query: '{ me { email } }' }));
-        },
-      );
+        });
+      });
+      expect(changed).toEqual([]);
       expect(answer).toEqual({
         status: 200,
         hsts: 'max-age=31536000; includeSubDomains',
