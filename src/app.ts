@@ -53,7 +53,14 @@ export function buildServices(
   const broker = opts.broker ?? new TokenBroker();
   broker.onResult = (result) => metrics.tokenRequests.inc({ result });
   const credentials = new CredentialStore(envelope, config.google.allowedTokenUris);
-  const outbox = new OutboxWorker(ds, log, config.outbox, metrics);
+  // A round that met no key is due at once when one is in use by the time it ends (outbox/worker.ts).
+  const outbox = new OutboxWorker(
+    ds,
+    log,
+    config.outbox,
+    metrics,
+    async (brokerageId) => (await credentials.inUseRow(ds.manager, brokerageId)) !== null,
+  );
   // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
   // What every Google call goes through, the agents' sessions and the key check's alike: each attempt counted, and a

@@ -17,6 +17,7 @@ import { ErrorCode } from '../errors';
 import type { CalendarDriver, GoogleEvent } from '../google/calendar';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
+import { NoKeyError } from '../google/google-session';
 import type { Logger } from '../logger';
 import type { LaneRef } from '../outbox/topics';
 import type { Outcome, OutboxHandler } from '../outbox/worker';
@@ -190,7 +191,13 @@ export class CalendarDelivery implements OutboxHandler {
               : f.message,
         },
       );
-      return { seq: row.seq, result: 'retry', error: f.message, retryAfterMs: f.retryAfterMs };
+      return {
+        seq: row.seq,
+        result: 'retry',
+        error: f.message,
+        retryAfterMs: f.retryAfterMs,
+        noKey: err instanceof NoKeyError,
+      };
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.

@@ -24,7 +24,7 @@ import type { AgentRef } from '../agents/agent-ref';
 import { Contact, ContactLabel, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
-import type { GoogleSession } from '../google/google-session';
+import { NoKeyError, type GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import {
   BATCH_CREATE_MAX,
@@ -205,6 +205,7 @@ export class ContactDelivery implements OutboxHandler {
           error: f.message,
           retryAfterMs: f.retryAfterMs,
           ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create',
+          noKey: err instanceof NoKeyError,
         },
       ];
     }

@@ -59,6 +59,12 @@ export interface GoogleSessionOptions {
 
 const FEATURE_API: Record<Feature, GoogleApi> = { contacts: 'people', calendar: 'calendar', mail: 'gmail' };
 
+/**
+ * What a session without a key (none submitted, or removed) answers every call: GOOGLE_NOT_CONFIGURED, as any setup
+ * problem, but told apart so that a delivery that met it is due again as soon as a key is in use (outbox/worker.ts).
+ */
+export class NoKeyError extends AppError {}
+
 export class GoogleSession {
   constructor(
     private readonly broker: TokenBroker,
@@ -107,7 +113,7 @@ export class GoogleSession {
   async accessToken(feature: Feature): Promise<string> {
     const cred = this.credential;
     if (!cred) {
-      throw new AppError(
+      throw new NoKeyError(
         ErrorCode.GOOGLE_NOT_CONFIGURED,
         this.noKey?.[feature].message ?? 'This brokerage has no Google service-account key in use',
         {

@@ -16,7 +16,15 @@ import { backoffMs, type RetrySettings } from './retry';
  */
 export type Outcome =
   | { seq: number; result: 'done' }
-  | { seq: number; result: 'retry'; error: string; retryAfterMs?: number; ambiguous?: boolean }
+  | {
+      seq: number;
+      result: 'retry';
+      error: string;
+      retryAfterMs?: number;
+      ambiguous?: boolean;
+      /** The brokerage had no key in use (NoKeyError): due at once when the round ends with one in use (worker.ts). */
+      noKey?: boolean;
+    }
   | { seq: number; result: 'failed'; error: string }
   | { seq: number; result: 'deferred'; forMs: number };
 

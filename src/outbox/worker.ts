@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import { In, type DataSource } from 'typeorm';
 import { OutboxRow } from '../entities';
 import type { Metrics } from '../metrics/metrics';
 import type { Config } from '../config';
@@ -71,6 +71,8 @@ export class OutboxWorker {
     private readonly log: Logger,
     readonly settings: OutboxSettings,
     metrics?: Metrics,
+    /** Whether the brokerage has a key in use now (app.ts): see runLane. */
+    private readonly keyInUse?: (brokerageId: string) => Promise<boolean>,
   ) {
     this.leases = new LaneLeases(ds, this.owner, settings.leaseMs);
     this.settlements = new Settlements(ds, settings, metrics);
@@ -269,6 +271,17 @@ export class OutboxWorker {
           return this.settings.leaseMs;
         }
         const retryAt = await this.settlements.record(brokerageId, rows, outcomes);
+        // A round that found no key while one was being submitted: the key's verification made due what waited for a
+        // key (onboarding's recovered()), but not this round, still under way, which then recorded its backoff (ten
+        // minutes at most). With a key in use now, the next attempt uses it: due at once. Asked only after such a
+        // round, and never twice for one key (the next attempt finds it).
+        const noKey = outcomes.filter((o) => o.result === 'retry' && o.noKey).map((o) => o.seq);
+        if (noKey.length && (await this.keyInUse?.(brokerageId))) {
+          await this.ds
+            .getRepository(OutboxRow)
+            .update({ seq: In(noKey), brokerageId, status: 'PENDING' }, { nextAttemptAt: new Date() });
+          continue;
+        }
         if (retryAt !== undefined) return retryAt - Date.now();
         if (outcomes.length === 0) return this.settings.pollMs; // the handler could not make progress
       }

@@ -103,6 +103,51 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     });
   });
 
+  test('a write whose delivery found no key while the new key was being verified goes out at once, not after its backoff', async () => {
+    const c = (await gql('mutation { createContact(input: { givenName: "Before" }) { id syncState } }')).body.data
+      .createContact;
+    expect(c.syncState).toBe('SYNCED');
+    expect(
+      (await gql('mutation { removeServiceAccountKey }', undefined, adminToken)).body.data.removeServiceAccountKey,
+    ).toBe(true);
+    // The delivery of the update below finds no key; its retry (ten minutes off, in this world) is recorded only once
+    // the new key has been verified and has made the writes queued meanwhile due: the interleaving CI met under load.
+    const settlements = (w.gw.services.outbox as unknown as { settlements: Settlements }).settlements;
+    const record = settlements.record.bind(settlements);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const atGate = new Promise<void>((r) => (arrived = r));
+    let held = false;
+    const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
+      if (!held && outcomes.some((o) => o.result === 'retry')) {
+        held = true;
+        arrived();
+        await gate;
+      }
+      return record(brokerageId, rows, outcomes);
+    });
+    try {
+      const updated = await gql(
+        'mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "During" }) { syncState } }',
+        { id: c.id },
+      );
+      expect(updated.body.data.updateContact.syncState).toBe('PENDING');
+      await atGate;
+      await submitKey();
+      release();
+      await until(
+        'the update made while the key was missing, in Google',
+        async () =>
+          (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names?.[0]?.givenName),
+        (names) => names.includes('During'),
+      );
+    } finally {
+      release();
+      spy.mockRestore();
+    }
+  });
+
   test('a removed key: said at once (no sync needed), with when; writes meanwhile answer PENDING at once with the reason; a new key clears every error before any sync and the writes go out', async () => {
     const c = (await gql('mutation { createContact(input: { givenName: "Before" }) { id syncState } }')).body.data
       .createContact;
