@@ -216,6 +216,19 @@ export class OutboxWorker {
     return this.settings.leaseMs;
   }
 
+  /** keyInUse, where a failure to ask is no key (the row keeps its backoff; a key's verification makes it due). */
+  private async hasKey(brokerageId: string): Promise<boolean> {
+    try {
+      return (await this.keyInUse?.(brokerageId)) === true;
+    } catch (err) {
+      this.log.warn(
+        { err, brokerageId },
+        'outbox: could not tell whether a key is in use; the retry keeps its backoff',
+      );
+      return false;
+    }
+  }
+
   /** Delivers a lane while it has due rows; resolves to when it should run again (undefined: when kicked). */
   private async runLane(lane: LaneState): Promise<number | undefined> {
     const handler = this.handlers.get(lane.ref.topic);
@@ -224,6 +237,7 @@ export class OutboxWorker {
     // Another process delivers this lane; look again when its lease may have ended.
     if (!(await this.leases.acquire(lane.ref))) return this.heldElsewhere(lane);
     lane.heldElsewhereUntil = undefined;
+    const dueAgain = new Set<number>();
     try {
       while (!this.stopped) {
         if (!(await this.leases.renew(lane.ref))) return this.heldElsewhere(lane);
@@ -275,8 +289,10 @@ export class OutboxWorker {
         // key (onboarding's recovered()), but not this round, still under way, which then recorded its backoff (ten
         // minutes at most). With a key in use now, the next attempt uses it: due at once. Asked only after such a
         // round, and never twice for one key (the next attempt finds it).
-        const noKey = outcomes.filter((o) => o.result === 'retry' && o.noKey).map((o) => o.seq);
-        if (noKey.length && (await this.keyInUse?.(brokerageId))) {
+        // Each row at most once per run of the lane, whatever a handler says: a lane never spins.
+        const noKey = outcomes.filter((o) => o.result === 'retry' && o.noKey && !dueAgain.has(o.seq)).map((o) => o.seq);
+        if (noKey.length && (await this.hasKey(brokerageId))) {
+          for (const seq of noKey) dueAgain.add(seq);
           await this.ds
             .getRepository(OutboxRow)
             .update({ seq: In(noKey), brokerageId, status: 'PENDING' }, { nextAttemptAt: new Date() });

@@ -120,7 +120,9 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     const atGate = new Promise<void>((r) => (arrived = r));
     let held = false;
     const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
-      if (!held && outcomes.some((o) => o.result === 'retry')) {
+      // The update's own round (not another lane's), which met no key.
+      if (!held && rows.some((r) => r.entityId === c.id && r.kind === 'update')) {
+        expect(outcomes).toEqual([expect.objectContaining({ result: 'retry', noKey: true })]);
         held = true;
         arrived();
         await gate;

@@ -168,6 +168,57 @@ describeEachDb('outbox', (db) => {
     expect(new Set(all.map((d) => d.worker))).toEqual(new Set(['p1', 'p2'])); // both really worked (the rendezvous above)
   });
 
+  test('a retry that met no key is tried again at once when a key is in use by then, once per run: no key in use, or a handler that says so again, keeps the backoff', async () => {
+    /** Answers every round with a retry that met no key (a handler whose session had no key), ten minutes off. */
+    const calls: number[] = [];
+    const noKeyHandler: OutboxHandler = {
+      topic: TEST,
+      deliver: async (_lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> => {
+        calls.push(rows[0].seq);
+        return [{ seq: rows[0].seq, result: 'retry', error: 'no key', retryAfterMs: 600_000, noKey: true }];
+      },
+    };
+    for (const inUse of [true, false]) {
+      calls.length = 0;
+      let asked = 0;
+      const w = new OutboxWorker(db().ds, createLogger('silent'), FAST, undefined, async () => {
+        asked++;
+        return inUse;
+      });
+      w.register(noKeyHandler);
+      const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
+      await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }]));
+      w.start();
+      w.kick(TEST, lane);
+      try {
+        // A key in use: the round is run once more at once, then keeps its backoff (the handler still says no key,
+        // which no real session does with a key in use). No key: one round, then the backoff.
+        await until(
+          'the rounds of the lane',
+          async () => calls.length,
+          (n) => n >= (inUse ? 2 : 1),
+        );
+        // The last round's ten minutes recorded, not "now".
+        await until(
+          'the backoff recorded',
+          async () =>
+            (await db().ds.getRepository(OutboxRow).findOneByOrFail({ agentId: lane.agentId })).nextAttemptAt.getTime(),
+          (at) => at > Date.now() + 60_000,
+        );
+        await until(
+          'the worker to ask whether a key is in use',
+          async () => asked,
+          (n) => n >= 1,
+        );
+        expect(calls).toHaveLength(inUse ? 2 : 1);
+        expect(asked).toBe(1); // the second round's row was already tried again in this run: not asked again
+      } finally {
+        await w.stop();
+        await db().ds.getRepository(OutboxRow).delete({ agentId: lane.agentId });
+      }
+    }
+  });
+
   test('a retry holds the lane (later rows wait) and honours Retry-After; failures are kept with the reason', async () => {
     const rec = new Recorder('p1');
     rec.failNext = 1;
