@@ -288,8 +288,7 @@ export class OutboxWorker {
         // A round that found no key while one was being submitted: the key's verification made due what waited for a
         // key (onboarding's recovered()), but not this round, still under way, which then recorded its backoff (ten
         // minutes at most). With a key in use now, the next attempt uses it: due at once. Asked only after such a
-        // round, and never twice for one key (the next attempt finds it).
-        // Each row at most once per run of the lane, whatever a handler says: a lane never spins.
+        // round, and each row at most once per run of the lane, whatever a handler says: a lane never spins.
         const noKey = outcomes.filter((o) => o.result === 'retry' && o.noKey && !dueAgain.has(o.seq)).map((o) => o.seq);
         if (noKey.length && (await this.hasKey(brokerageId))) {
           for (const seq of noKey) dueAgain.add(seq);
