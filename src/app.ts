@@ -25,6 +25,7 @@ import { CredentialStore } from './google/credential-store';
 import { MailDelivery } from './mail/mail.delivery';
 import { MailService } from './mail/mail.service';
 import { GoogleSessions } from './google/google-sessions';
+import { keyVersion } from './google/google-session';
 import { OutboxWorker } from './outbox/worker';
 import { TokenBroker } from './google/token-broker';
 import { retryClosedConnection } from './google/closed-connection';
@@ -53,14 +54,12 @@ export function buildServices(
   const broker = opts.broker ?? new TokenBroker();
   broker.onResult = (result) => metrics.tokenRequests.inc({ result });
   const credentials = new CredentialStore(envelope, config.google.allowedTokenUris);
-  // A round that met no key is due at once when one is in use by the time it ends (outbox/worker.ts).
-  const outbox = new OutboxWorker(
-    ds,
-    log,
-    config.outbox,
-    metrics,
-    async (brokerageId) => (await credentials.inUseRow(ds.manager, brokerageId)) !== null,
-  );
+  // A round that met a setup problem is due at once when by its end another key, or the same verified again, is in
+  // use (outbox/worker.ts).
+  const outbox = new OutboxWorker(ds, log, config.outbox, metrics, async (brokerageId) => {
+    const row = await credentials.inUseRow(ds.manager, brokerageId);
+    return row ? keyVersion(row) : null;
+  });
   // Google calls name this process as the outbox's leases do, so Google's logs tell the replicas apart.
   const userAgent = { product: 'engage-gateway', version: VERSION, comment: outbox.owner };
   // What every Google call goes through, the agents' sessions and the key check's alike: each attempt counted, and a

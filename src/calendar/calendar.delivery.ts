@@ -17,7 +17,7 @@ import { ErrorCode } from '../errors';
 import type { CalendarDriver, GoogleEvent } from '../google/calendar';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
 import type { GoogleSessions } from '../google/google-sessions';
-import { NoKeyError } from '../google/google-session';
+import type { GoogleSession } from '../google/google-session';
 import type { Logger } from '../logger';
 import type { LaneRef } from '../outbox/topics';
 import type { Outcome, OutboxHandler } from '../outbox/worker';
@@ -71,7 +71,7 @@ export class CalendarDelivery implements OutboxHandler {
         local.pendingOp = null;
       } catch (err) {
         const f = mapGoogleError(err, { api: 'calendar', subject: email });
-        outcomes.push(await this.onFailure(lane, row, local, f, err));
+        outcomes.push(await this.onFailure(lane, session, row, local, f, err));
         break;
       }
     }
@@ -168,6 +168,7 @@ export class CalendarDelivery implements OutboxHandler {
 
   private async onFailure(
     lane: LaneRef,
+    session: GoogleSession,
     row: OutboxRow,
     local: CalendarEvent,
     f: GoogleFailure,
@@ -196,7 +197,7 @@ export class CalendarDelivery implements OutboxHandler {
         result: 'retry',
         error: f.message,
         retryAfterMs: f.retryAfterMs,
-        noKey: err instanceof NoKeyError,
+        setupKey: f.code === ErrorCode.GOOGLE_NOT_CONFIGURED ? session.keyVersion : undefined,
       };
     }
     if (f.kind === 'unknown') this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes');

@@ -24,7 +24,7 @@ import type { AgentRef } from '../agents/agent-ref';
 import { Contact, ContactLabel, OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
-import { NoKeyError, type GoogleSession } from '../google/google-session';
+import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import {
   BATCH_CREATE_MAX,
@@ -113,7 +113,7 @@ export class ContactDelivery implements OutboxHandler {
             // met, Google never saw these rows: never "refused", always retried (the reason shows in syncError).
             const f = { ...mapGoogleError(err, { api: 'people', subject: email }), retryable: true };
             outcomes.push(
-              ...(await this.onFailure(lane, batch, f, err)).map((o) =>
+              ...(await this.onFailure(lane, session, batch, f, err)).map((o) =>
                 o.result === 'retry' && unsure ? { ...o, ambiguous: true } : o,
               ),
             );
@@ -133,7 +133,7 @@ export class ContactDelivery implements OutboxHandler {
           if (single.stopped) break;
           continue;
         }
-        outcomes.push(...(await this.onFailure(lane, batch, f, err)));
+        outcomes.push(...(await this.onFailure(lane, session, batch, f, err)));
         break;
       }
     }
@@ -168,7 +168,7 @@ export class ContactDelivery implements OutboxHandler {
         outcomes.push({ seq: row.seq, result: 'done' });
       } catch (err) {
         const f = failureOf(err, agent.email);
-        const [o] = await this.onFailure(lane, [row], f, err);
+        const [o] = await this.onFailure(lane, session, [row], f, err);
         outcomes.push(o);
         if (o.result === 'retry') return { outcomes, stopped: true }; // keep the order: the rest waits behind it
       }
@@ -181,7 +181,13 @@ export class ContactDelivery implements OutboxHandler {
    * stale etag) or failed for good (Google refused the data itself, which retrying cannot fix). The contacts, or the
    * labels, of the run say why (syncError; FAILED when refused for good).
    */
-  private async onFailure(lane: LaneRef, run: OutboxRow[], f: GoogleFailure, err: unknown): Promise<Outcome[]> {
+  private async onFailure(
+    lane: LaneRef,
+    session: GoogleSession,
+    run: OutboxRow[],
+    f: GoogleFailure,
+    err: unknown,
+  ): Promise<Outcome[]> {
     const labels = isLabelKind(run[0].kind);
     const what = labels ? 'labels' : 'contacts';
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
@@ -205,7 +211,7 @@ export class ContactDelivery implements OutboxHandler {
           error: f.message,
           retryAfterMs: f.retryAfterMs,
           ambiguous: (f.kind === 'network' || ours) && run[0].kind === 'create',
-          noKey: err instanceof NoKeyError,
+          setupKey: f.code === ErrorCode.GOOGLE_NOT_CONFIGURED ? session.keyVersion : undefined,
         },
       ];
     }

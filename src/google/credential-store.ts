@@ -34,7 +34,7 @@ export class CredentialStore {
   }
 
   load(row: ServiceAccountCredential): LoadedCredential {
-    const version = `${row.updatedAt.getTime()}:${row.kekId}:${row.grantedScopes ?? ''}`;
+    const version = `${row.updatedAt.getTime()}:${row.kekId}:${row.grantedScopes ?? ''}:${row.verifiedAt?.getTime()}`;
     const hit = this.cache.get(row.id);
     if (hit && hit.version === version) return hit.loaded;
     const json = this.envelope.decrypt(row, { brokerageId: row.brokerageId, purpose: 'service-account-key' });
@@ -45,6 +45,7 @@ export class CredentialStore {
       key,
       privateKey,
       grantedScopes: row.grantedScopes ? new Set(JSON.parse(row.grantedScopes) as string[]) : null,
+      verifiedAt: row.verifiedAt,
     };
     this.cache.set(row.id, { version, loaded });
     return loaded;

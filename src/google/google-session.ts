@@ -36,6 +36,17 @@ export interface LoadedCredential {
   privateKey: KeyObject;
   /** Scopes the last verification obtained tokens for; null when unknown (then each is tried). */
   grantedScopes: ReadonlySet<string> | null;
+  /** When the key last passed verification (null: a key being checked for the first time). */
+  verifiedAt: Date | null;
+}
+
+/**
+ * Names a brokerage's key in use as of its last verification ('none': no key): a new key, or the same key verified
+ * again, is named differently. A delivery that met a setup problem records the name; the outbox tries it again at once
+ * if by the end of its round the name has changed (outbox/worker.ts).
+ */
+export function keyVersion(cred: { id: string; verifiedAt: Date | null } | null): string {
+  return cred ? `${cred.id}@${cred.verifiedAt?.getTime() ?? '-'}` : 'none';
 }
 
 /**
@@ -59,12 +70,6 @@ export interface GoogleSessionOptions {
 
 const FEATURE_API: Record<Feature, GoogleApi> = { contacts: 'people', calendar: 'calendar', mail: 'gmail' };
 
-/**
- * What a session without a key (none submitted, or removed) answers every call: GOOGLE_NOT_CONFIGURED, as any setup
- * problem, but told apart so that a delivery that met it is due again as soon as a key is in use (outbox/worker.ts).
- */
-export class NoKeyError extends AppError {}
-
 export class GoogleSession {
   constructor(
     private readonly broker: TokenBroker,
@@ -75,6 +80,11 @@ export class GoogleSession {
     /** Why there is no credential (never submitted, removed): what every call answers then. */
     private readonly noKey: Record<Feature, Pick<FeatureProblem, 'message' | 'remedy'>> | null = null,
   ) {}
+
+  /** The key this session uses, as keyVersion() names it. */
+  get keyVersion(): string {
+    return keyVersion(this.credential);
+  }
 
   async people(): Promise<PeopleDriver> {
     return new PeopleDriver(await this.driverOptions('contacts', this.options.roots.people));
@@ -113,7 +123,7 @@ export class GoogleSession {
   async accessToken(feature: Feature): Promise<string> {
     const cred = this.credential;
     if (!cred) {
-      throw new NoKeyError(
+      throw new AppError(
         ErrorCode.GOOGLE_NOT_CONFIGURED,
         this.noKey?.[feature].message ?? 'This brokerage has no Google service-account key in use',
         {

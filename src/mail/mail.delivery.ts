@@ -29,7 +29,7 @@ import { SentMail, type OutboxRow } from '../entities';
 import { ErrorCode } from '../errors';
 import type { GmailDraft, GmailDriver, GmailSent } from '../google/gmail';
 import { isOurFailure, mapGoogleError, type GoogleFailure } from '../google/google-errors';
-import { NoKeyError, type GoogleSession } from '../google/google-session';
+import type { GoogleSession } from '../google/google-session';
 import type { GoogleSessions } from '../google/google-sessions';
 import type { Logger } from '../logger';
 import { MAIL_OUTBOX, type LaneRef } from '../outbox/topics';
@@ -285,7 +285,7 @@ export class MailDelivery implements OutboxHandler {
           error: f.message,
           retryAfterMs: f.retryAfterMs,
           ambiguous: ours || unsure || f.kind === 'network' || f.kind === 'unavailable',
-          noKey: err instanceof NoKeyError,
+          setupKey: f.code === ErrorCode.GOOGLE_NOT_CONFIGURED ? session?.keyVersion : undefined,
         };
       }
       if (f.kind === 'unknown' || f.kind === 'duplicate')

@@ -187,6 +187,7 @@ export class OnboardingService {
       key: parsed.key,
       privateKey: parsed.privateKey,
       grantedScopes: null,
+      verifiedAt: null,
     };
     const report = await runDoctor(this.deps, cred, testEmail, onCheck);
     const now = new Date();

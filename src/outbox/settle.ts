@@ -22,8 +22,11 @@ export type Outcome =
       error: string;
       retryAfterMs?: number;
       ambiguous?: boolean;
-      /** The brokerage had no key in use (NoKeyError): due at once when the round ends with one in use (worker.ts). */
-      noKey?: boolean;
+      /**
+       * The row met a setup problem (GOOGLE_NOT_CONFIGURED) with this key in use (keyVersion(); 'none': no key): due at
+       * once if by the end of the round another key, or this one verified again, is in use (worker.ts).
+       */
+      setupKey?: string;
     }
   | { seq: number; result: 'failed'; error: string }
   | { seq: number; result: 'deferred'; forMs: number };

@@ -71,8 +71,8 @@ export class OutboxWorker {
     private readonly log: Logger,
     readonly settings: OutboxSettings,
     metrics?: Metrics,
-    /** Whether the brokerage has a key in use now (app.ts): see runLane. */
-    private readonly keyInUse?: (brokerageId: string) => Promise<boolean>,
+    /** The brokerage's key in use now, as keyVersion() names it, or null (app.ts): see runLane. */
+    private readonly keyInUse?: (brokerageId: string) => Promise<string | null>,
   ) {
     this.leases = new LaneLeases(ds, this.owner, settings.leaseMs);
     this.settlements = new Settlements(ds, settings, metrics);
@@ -216,16 +216,13 @@ export class OutboxWorker {
     return this.settings.leaseMs;
   }
 
-  /** keyInUse, where a failure to ask is no key (the row keeps its backoff; a key's verification makes it due). */
-  private async hasKey(brokerageId: string): Promise<boolean> {
+  /** keyInUse: the brokerage's key in use (keyVersion()), where a failure to ask is no key (retries keep backoff). */
+  private async keyNow(brokerageId: string): Promise<string | null> {
     try {
-      return (await this.keyInUse?.(brokerageId)) === true;
+      return (await this.keyInUse?.(brokerageId)) ?? null;
     } catch (err) {
-      this.log.warn(
-        { err, brokerageId },
-        'outbox: could not tell whether a key is in use; the retry keeps its backoff',
-      );
-      return false;
+      this.log.warn({ err, brokerageId }, 'outbox: could not tell which key is in use; the retry keeps its backoff');
+      return null;
     }
   }
 
@@ -285,16 +282,22 @@ export class OutboxWorker {
           return this.settings.leaseMs;
         }
         const retryAt = await this.settlements.record(brokerageId, rows, outcomes);
-        // A round that found no key while one was being submitted: the key's verification made due what waited for a
-        // key (onboarding's recovered()), but not this round, still under way, which then recorded its backoff (ten
-        // minutes at most). With a key in use now, the next attempt uses it: due at once. Asked only after such a
-        // round, and each row at most once per run of the lane, whatever a handler says: a lane never spins.
-        const noKey = outcomes.filter((o) => o.result === 'retry' && o.noKey && !dueAgain.has(o.seq)).map((o) => o.seq);
-        if (noKey.length && (await this.hasKey(brokerageId))) {
-          for (const seq of noKey) dueAgain.add(seq);
+        // A round that met a setup problem (no key, Google refusing the key) while an admin fixed it: the key's
+        // verification made due what waited (onboarding's recovered()), but not this round, still under way, which then
+        // recorded its backoff (ten minutes at most). With another key, or this one verified again, in use now, the
+        // next attempt may succeed: due at once. Asked only after such a round, and each row at most once per run of
+        // the lane, whatever a handler says: a lane never spins.
+        const setup = outcomes.filter(
+          (o): o is Extract<Outcome, { result: 'retry' }> =>
+            o.result === 'retry' && o.setupKey !== undefined && !dueAgain.has(o.seq),
+        );
+        const key = setup.length ? await this.keyNow(brokerageId) : null;
+        const due = key === null ? [] : setup.filter((o) => o.setupKey !== key).map((o) => o.seq);
+        if (due.length) {
+          for (const seq of due) dueAgain.add(seq);
           await this.ds
             .getRepository(OutboxRow)
-            .update({ seq: In(noKey), brokerageId, status: 'PENDING' }, { nextAttemptAt: new Date() });
+            .update({ seq: In(due), brokerageId, status: 'PENDING' }, { nextAttemptAt: new Date() });
           continue;
         }
         if (retryAt !== undefined) return retryAt - Date.now();

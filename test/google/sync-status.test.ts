@@ -122,7 +122,7 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
       // The update's own round (not another lane's), which met no key.
       if (!held && rows.some((r) => r.entityId === c.id && r.kind === 'update')) {
-        expect(outcomes).toEqual([expect.objectContaining({ result: 'retry', noKey: true })]);
+        expect(outcomes).toEqual([expect.objectContaining({ result: 'retry', setupKey: 'none' })]);
         held = true;
         arrived();
         await gate;
@@ -147,6 +147,58 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     } finally {
       release();
       spy.mockRestore();
+    }
+  });
+
+  test('a write whose delivery met a setup problem while an admin fixed it and verified the key again goes out at once, not after its backoff', async () => {
+    const c = (await gql('mutation { createContact(input: { givenName: "Before" }) { id syncState } }')).body.data
+      .createContact;
+    expect(c.syncState).toBe('SYNCED');
+    // The key stays in use; Google refuses it for contacts (the People API switched off in the brokerage's project).
+    await w.admin.request('PUT', '/apis/people', { enabled: false });
+    const settlements = (w.gw.services.outbox as unknown as { settlements: Settlements }).settlements;
+    const record = settlements.record.bind(settlements);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const atGate = new Promise<void>((r) => (arrived = r));
+    let held = false;
+    // The update's round met the setup problem; its retry (ten minutes off, in this world) is recorded only once the
+    // admin has fixed it and the key's verification has made the writes queued meanwhile due.
+    const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
+      if (!held && rows.some((r) => r.entityId === c.id && r.kind === 'update')) {
+        expect(outcomes).toEqual([
+          expect.objectContaining({ result: 'retry', error: expect.stringMatching(/People API/) }),
+        ]);
+        held = true;
+        arrived();
+        await gate;
+      }
+      return record(brokerageId, rows, outcomes);
+    });
+    try {
+      const updating = gql(
+        'mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "During" }) { syncState } }',
+        {
+          id: c.id,
+        },
+      );
+      await atGate;
+      await w.admin.request('PUT', '/apis/people', { enabled: true });
+      const verified = await gql('mutation { verifyServiceAccount { status } }', undefined, adminToken);
+      expect(verified.body.data.verifyServiceAccount.status).toBe('VERIFIED');
+      release();
+      expect((await updating).body.errors).toBeUndefined();
+      await until(
+        'the update made while Google refused the key, in Google',
+        async () =>
+          (await w.admin.request<any[]>('GET', `/users/${AGENT}/contacts`)).body.map((p) => p.names?.[0]?.givenName),
+        (names) => names.includes('During'),
+      );
+    } finally {
+      release();
+      spy.mockRestore();
+      await w.admin.request('PUT', '/apis/people', { enabled: true });
     }
   });
 

@@ -168,35 +168,39 @@ describeEachDb('outbox', (db) => {
     expect(new Set(all.map((d) => d.worker))).toEqual(new Set(['p1', 'p2'])); // both really worked (the rendezvous above)
   });
 
-  test('a retry that met no key is tried again at once when a key is in use by then, once per run: no key in use, or a handler that says so again, keeps the backoff', async () => {
-    /** Answers every round with a retry that met no key (a handler whose session had no key), ten minutes off. */
+  test('a retry that met a setup problem is tried again at once when another key, or the same verified again, is in use by then, once per run: the same key, or none, keeps the backoff', async () => {
+    /** Answers every round with a retry that met a setup problem with key "k1" in use, ten minutes off. */
     const calls: number[] = [];
-    const noKeyHandler: OutboxHandler = {
+    const setupHandler: OutboxHandler = {
       topic: TEST,
       deliver: async (_lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> => {
         calls.push(rows[0].seq);
-        return [{ seq: rows[0].seq, result: 'retry', error: 'no key', retryAfterMs: 600_000, noKey: true }];
+        return [{ seq: rows[0].seq, result: 'retry', error: 'not set up', retryAfterMs: 600_000, setupKey: 'k1' }];
       },
     };
-    for (const inUse of [true, false]) {
+    for (const [now, again] of [
+      ['k2', true],
+      ['k1', false],
+      [null, false],
+    ] as const) {
       calls.length = 0;
       let asked = 0;
       const w = new OutboxWorker(db().ds, createLogger('silent'), FAST, undefined, async () => {
         asked++;
-        return inUse;
+        return now;
       });
-      w.register(noKeyHandler);
+      w.register(setupHandler);
       const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
       await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }]));
       w.start();
       w.kick(TEST, lane);
       try {
-        // A key in use: the round is run once more at once, then keeps its backoff (the handler still says no key,
-        // which no real session does with a key in use). No key: one round, then the backoff.
+        // Another key in use: the round is run once more at once, then keeps its backoff (the handler still names
+        // "k1", which no real session does with another key in use). The same key, or none: one round, the backoff.
         await until(
           'the rounds of the lane',
           async () => calls.length,
-          (n) => n >= (inUse ? 2 : 1),
+          (n) => n >= (again ? 2 : 1),
         );
         // The last round's ten minutes recorded, not "now".
         await until(
@@ -206,11 +210,11 @@ describeEachDb('outbox', (db) => {
           (at) => at > Date.now() + 60_000,
         );
         await until(
-          'the worker to ask whether a key is in use',
+          'the worker to ask which key is in use',
           async () => asked,
           (n) => n >= 1,
         );
-        expect(calls).toHaveLength(inUse ? 2 : 1);
+        expect(calls).toHaveLength(again ? 2 : 1);
         expect(asked).toBe(1); // the second round's row was already tried again in this run: not asked again
       } finally {
         await w.stop();
