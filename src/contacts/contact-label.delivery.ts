@@ -148,6 +148,9 @@ export class LabelDelivery {
   private async stored(label: ContactLabel, g: ContactGroup): Promise<void> {
     if (!g.resourceName) throw new Error('Google answered a group without a resourceName');
     await this.ds.transaction(async (m) => {
+      // What the label's contacts show of it changes (its resourceName and syncState): at a feed position of its own,
+      // taken first as in every contact write (contact-changes.ts; kept pages, contact-page-cache.ts).
+      await changeFeed(m, label);
       const repo = m.getRepository(ContactLabel);
       await repo.update({ id: label.id, brokerageId: label.brokerageId }, { resourceName: g.resourceName });
       // Caught up, unless it was renamed (or deleted) while this was sent: then the newer change follows.

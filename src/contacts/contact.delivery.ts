@@ -224,8 +224,8 @@ export class ContactDelivery implements OutboxHandler {
   }
 
   /**
-   * Records why a run did not reach Google on what its rows name: the contacts (a change clients see, in the feed), or
-   * the labels.
+   * Records why a run did not reach Google on what its rows name: the contacts or the labels (a change clients see,
+   * at a feed position).
    */
   private async markRun(
     lane: LaneRef,
@@ -235,7 +235,8 @@ export class ContactDelivery implements OutboxHandler {
   ): Promise<void> {
     const ids = [...new Set(run.map((r) => r.entityId))];
     const where = { id: In(ids), agentId: lane.agentId, brokerageId: lane.brokerageId };
-    if (labels) await this.deps.ds.getRepository(ContactLabel).update(where, patch);
+    // A label's syncError shows on its contacts: at a feed position too (contact-changes.ts), marking no contact.
+    if (labels) await writeChanged(this.deps.ds, lane, [], (m) => m.getRepository(ContactLabel).update(where, patch));
     else await writeChanged(this.deps.ds, lane, ids, (m) => m.getRepository(Contact).update(where, patch));
   }
 

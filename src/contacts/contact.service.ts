@@ -35,6 +35,7 @@ import {
 } from './contact.mirror';
 import { CONTACT_VIEW_COLUMNS, labelsOf, memberCounts, type ContactView } from './contact.loader';
 import { readRows } from '../db/read-rows';
+import { ContactPageCache, feedPosition, weight } from './contact-page-cache';
 import type { ContactSync } from './contact.sync';
 import {
   type ContactConnectionType,
@@ -294,7 +295,20 @@ function birthdayFromInput(d: DateInput, base?: ContactFields): Birthday {
 const UPDATE_ATTEMPTS = 5;
 
 export class ContactService {
+  /** Pages read again at the same feed position (contact-page-cache.ts). */
+  private readonly pages = new ContactPageCache();
+
   constructor(private readonly deps: { sync: ContactSync; outbox: OutboxWorker; settings: ContactSettings }) {}
+
+  /** What the kept pages hold, and how often they answered (tests). */
+  pageStats(): { agents: number; pages: number; bytes: number; hits: number } {
+    return this.pages.stats;
+  }
+
+  /** Forgets every kept page (tests that empty the tables). */
+  forgetPages(): void {
+    this.pages.clear();
+  }
 
   /**
    * `want`: what the client asked for of the contacts' labels (their list or the star; their member counts), read for
@@ -343,19 +357,35 @@ export class ContactService {
       // SQLite read the agent's contacts from the first and filtered them (test/contacts/search-index.test.ts).
       page.andWhere('c.sortKey >= :sk AND (c.sortKey > :sk OR c.id > :cid)', { sk: sortKey, cid: id });
     }
-    const rows = await readRows(page, 'c', CONTACT_VIEW_COLUMNS);
-    const result = pageOf(rows, args.first, cursorOf, toContactType);
-    if (withLabels) {
-      const labels = await labelsOf(
-        scope,
-        result.edges.map((e) => e.node.id),
-      );
-      for (const { node } of result.edges) node.labelList = labels.get(node.id) ?? [];
-      if (want.memberCounts) {
-        const counts = await memberCounts(scope, [...new Set([...labels.values()].flat().map((l) => l.id))]);
-        for (const { node } of result.edges) node.labelCounts = counts;
+    const read = async () => {
+      const rows = await readRows(page, 'c', CONTACT_VIEW_COLUMNS);
+      const result = pageOf(rows, args.first, cursorOf, toContactType);
+      let bytes = 0;
+      for (const r of rows) bytes += weight(Object.values(r));
+      if (withLabels) {
+        const labels = await labelsOf(
+          scope,
+          result.edges.map((e) => e.node.id),
+        );
+        for (const list of labels.values()) for (const l of list) bytes += weight(Object.values(l));
+        for (const { node } of result.edges) node.labelList = labels.get(node.id) ?? [];
+        if (want.memberCounts) {
+          const counts = await memberCounts(scope, [...new Set([...labels.values()].flat().map((l) => l.id))]);
+          bytes += 16 * counts.size;
+          for (const { node } of result.edges) node.labelCounts = counts;
+        }
       }
-    }
+      return { page: result, bytes };
+    };
+    // Kept at the agent's feed position (contact-page-cache.ts); a search is read each time.
+    const result = q
+      ? (await read()).page
+      : await this.pages.page(
+          scope,
+          JSON.stringify([args.first, args.after ?? null, args.label ?? null, withLabels, want.memberCounts === true]),
+          () => scope.read((m) => feedPosition(m, scope)),
+          read,
+        );
     return { ...result, count: async () => Number(await base().getCount()) };
   }
 

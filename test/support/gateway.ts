@@ -101,6 +101,7 @@ export async function startTestGateway(
 export function forgetRows(services: Services): void {
   services.callers.clear();
   services.contactSync.forgetSyncTimes();
+  services.contacts.forgetPages();
 }
 
 /** A brokerage with its domain, plus optional pre-made agents. */
