@@ -34,9 +34,9 @@ import type { FeedAgent } from './contact-changes';
 import type { ContactType } from './contact.type';
 
 /** Text of kept pages in the whole process (their objects take some three times that on the heap). */
-const MAX_BYTES = 4 * 1024 * 1024;
+const MAX_BYTES = 2 * 1024 * 1024;
 /** One agent's share: a few pages of 50 rich contacts. */
-const AGENT_SHARE_BYTES = 512 * 1024;
+const AGENT_SHARE_BYTES = 256 * 1024;
 const AGENT_SHARE_PAGES = 8;
 
 let verify = process.env.NODE_ENV === 'test';
