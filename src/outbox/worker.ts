@@ -112,6 +112,11 @@ export class OutboxWorker {
       );
   }
 
+  /** Waits until the runs of lanes under way now have ended (tests: what a run did, without stopping the worker). */
+  async runsEnded(): Promise<void> {
+    await Promise.allSettled([...this.running]);
+  }
+
   /** Rows were just committed in the agent's lane of `topic`: deliver soon (after the linger). */
   kick(topic: OutboxTopic, agent: AgentKey): void {
     this.schedule(topic.lane(agent), this.settings.lingerMs);
@@ -234,7 +239,8 @@ export class OutboxWorker {
     // Another process delivers this lane; look again when its lease may have ended.
     if (!(await this.leases.acquire(lane.ref))) return this.heldElsewhere(lane);
     lane.heldElsewhereUntil = undefined;
-    const dueAgain = new Set<number>();
+    /** Rows made due at once in this run (setup problems, below), with the key in use they were made due for. */
+    const dueAgain = new Map<number, string>();
     try {
       while (!this.stopped) {
         if (!(await this.leases.renew(lane.ref))) return this.heldElsewhere(lane);
@@ -285,16 +291,17 @@ export class OutboxWorker {
         // A round that met a setup problem (no key, Google refusing the key) while an admin fixed it: the key's
         // verification made due what waited (onboarding's recovered()), but not this round, still under way, which then
         // recorded its backoff (ten minutes at most). With another key, or this one verified again, in use now, the
-        // next attempt may succeed: due at once. Asked only after such a round, and each row at most once per run of
-        // the lane, whatever a handler says: a lane never spins.
+        // next attempt may succeed: due at once. Asked only after such a round, and each row made due at most once per
+        // key in use within a run of the lane, whatever a handler says: a lane never spins (a key changes only when an
+        // admin submits or verifies one), and a key verified again while that attempt was under way counts again.
         const setup = outcomes.filter(
-          (o): o is Extract<Outcome, { result: 'retry' }> =>
-            o.result === 'retry' && o.setupKey !== undefined && !dueAgain.has(o.seq),
+          (o): o is Extract<Outcome, { result: 'retry' }> => o.result === 'retry' && o.setupKey !== undefined,
         );
         const key = setup.length ? await this.keyNow(brokerageId) : null;
-        const due = key === null ? [] : setup.filter((o) => o.setupKey !== key).map((o) => o.seq);
+        const due =
+          key === null ? [] : setup.filter((o) => o.setupKey !== key && dueAgain.get(o.seq) !== key).map((o) => o.seq);
         if (due.length) {
-          for (const seq of due) dueAgain.add(seq);
+          for (const seq of due) dueAgain.set(seq, key!);
           await this.ds
             .getRepository(OutboxRow)
             .update({ seq: In(due), brokerageId, status: 'PENDING' }, { nextAttemptAt: new Date() });

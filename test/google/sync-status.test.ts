@@ -168,7 +168,12 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
       if (!held && rows.some((r) => r.entityId === c.id && r.kind === 'update')) {
         expect(outcomes).toEqual([
-          expect.objectContaining({ result: 'retry', error: expect.stringMatching(/People API/) }),
+          // It names the key it met the problem with (its id and when it last verified).
+          expect.objectContaining({
+            result: 'retry',
+            error: expect.stringMatching(/People API/),
+            setupKey: expect.stringMatching(/^[0-9a-f-]{36}@\d+$/),
+          }),
         ]);
         held = true;
         arrived();

@@ -214,12 +214,51 @@ describeEachDb('outbox', (db) => {
           async () => asked,
           (n) => n >= 1,
         );
+        // The run under way ends with the backoff (the same key, or none), or after one more round (another key).
+        await w.runsEnded();
         expect(calls).toHaveLength(again ? 2 : 1);
-        expect(asked).toBe(1); // the second round's row was already tried again in this run: not asked again
+        // Asked after each round that met the problem; the second round's row was already made due for "k2".
+        expect(asked).toBe(again ? 2 : 1);
       } finally {
         await w.stop();
         await db().ds.getRepository(OutboxRow).delete({ agentId: lane.agentId });
       }
+    }
+  });
+
+  test('a key verified again while the immediate retry was under way makes the row due at once once more; the key it met keeps the backoff', async () => {
+    // Round n meets a setup problem with key "k<n>"; by the end of rounds 1 and 2 an admin verified again (k2, k3).
+    const calls: number[] = [];
+    const handler: OutboxHandler = {
+      topic: TEST,
+      deliver: async (_lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> => {
+        calls.push(rows[0].seq);
+        const setupKey = `k${calls.length}`;
+        return [{ seq: rows[0].seq, result: 'retry', error: 'not set up', retryAfterMs: 600_000, setupKey }];
+      },
+    };
+    const inUse = ['k2', 'k3', 'k3'];
+    let asked = 0;
+    const w = new OutboxWorker(db().ds, createLogger('silent'), FAST, undefined, async () => inUse[asked++] ?? 'k3');
+    w.register(handler);
+    const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
+    await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }]));
+    w.start();
+    w.kick(TEST, lane);
+    try {
+      await until(
+        'three rounds',
+        async () => calls.length,
+        (n) => n >= 3,
+      );
+      await w.runsEnded();
+      expect(calls).toHaveLength(3); // the third met the key in use: its backoff stands
+      expect(asked).toBe(3);
+      const row = await db().ds.getRepository(OutboxRow).findOneByOrFail({ agentId: lane.agentId });
+      expect(row.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() + 60_000);
+    } finally {
+      await w.stop();
+      await db().ds.getRepository(OutboxRow).delete({ agentId: lane.agentId });
     }
   });
 
