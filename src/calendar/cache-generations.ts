@@ -8,7 +8,7 @@
  * The agent is named with its brokerage, the tenant key every statement names (a sharded database finds the row
  * on one shard).
  */
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { AgentKey } from '../agents/agent-ref';
 import { isUniqueViolation } from '../db/unique-violation';
 import { rawRows } from '../db/statements';
@@ -16,7 +16,8 @@ import { CalendarCacheGeneration } from '../entities';
 
 export interface SharedGenerations {
   read(agent: AgentKey): Promise<number>;
-  bump(agent: AgentKey): Promise<void>;
+  /** `m`: within that transaction (committed with it), else on its own. */
+  bump(agent: AgentKey, m?: EntityManager): Promise<void>;
 }
 
 /** The counter in the database (RangeCache's `shared`). */
@@ -34,8 +35,8 @@ export class DbGenerations implements SharedGenerations {
     return row ? Number(row.generation) : 0;
   }
 
-  async bump({ brokerageId, agentId }: AgentKey): Promise<void> {
-    const repo = this.ds.getRepository(CalendarCacheGeneration);
+  async bump({ brokerageId, agentId }: AgentKey, m: EntityManager = this.ds.manager): Promise<void> {
+    const repo = m.getRepository(CalendarCacheGeneration);
     for (let attempt = 0; attempt < 3; attempt++) {
       const res = await repo
         .createQueryBuilder()

@@ -80,25 +80,29 @@ export class CalendarDelivery implements OutboxHandler {
   }
 
   private async apply(cal: CalendarDriver, local: CalendarEvent): Promise<void> {
-    const repo = this.deps.ds.getRepository(CalendarEvent);
     // The feed's position before we call Google: a sync recording this event after it has news at least as new.
     const sentAfter = (await this.deps.feed?.position(local)) ?? 0;
     const settle = async (event: GoogleEvent | null, extra: Partial<CalendarEvent> = {}) => {
-      // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
-      await repo.update(
-        { id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt },
-        {
-          pendingOp: null,
-          body: null,
-          baseEtag: null,
-          unconfirmed: null,
-          etag: event?.etag ?? null,
-          event: event ? JSON.stringify(event) : null,
-          syncState: 'SYNCED',
-          syncError: null,
-          ...extra,
-        },
-      );
+      // Settled, the write is no longer laid over Google's window: the replicas' cached windows (from before Google
+      // had it) go stale in the same transaction, or another replica would show neither until our round ended.
+      await this.deps.ds.transaction(async (m) => {
+        await this.deps.cache.invalidateWithin(m, local);
+        // Only settle the operation we sent: a newer change made meanwhile keeps its own pending state.
+        await m.getRepository(CalendarEvent).update(
+          { id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt },
+          {
+            pendingOp: null,
+            body: null,
+            baseEtag: null,
+            unconfirmed: null,
+            etag: event?.etag ?? null,
+            event: event ? JSON.stringify(event) : null,
+            syncState: 'SYNCED',
+            syncError: null,
+            ...extra,
+          },
+        );
+      });
       // The feed hears of our write now (eventChanges); a failure here loses nothing: the next sync records it.
       await this.deps.feed
         ?.recordDelivered(local, event ?? { id: local.googleEventId, status: 'cancelled' }, sentAfter)

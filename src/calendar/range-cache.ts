@@ -1,7 +1,7 @@
 import type { AgentKey } from '../agents/agent-ref';
 import { AppError, ErrorCode } from '../errors';
 import type { GoogleEvent } from '../google/calendar';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { DbGenerations, type SharedGenerations } from './cache-generations';
@@ -104,6 +104,16 @@ export class RangeCache {
     this.markStale(agent.agentId);
     // Without a cache (CALENDAR_CACHE_SECONDS=0) nobody reads the shared counter: skip the write.
     return this.shared && this.ttlMs > 0 ? this.shared.bump(agent).catch(this.onSharedError) : Promise.resolve();
+  }
+
+  /**
+   * Stale in the other processes once the caller's transaction `m` commits, and with it: for a write that changes
+   * what a view shows beside Google's window (a delivery settling our pending write), so that no process sees the one
+   * without the other. Stale here too (at once). A failure fails the transaction.
+   */
+  async invalidateWithin(m: EntityManager, agent: AgentKey): Promise<void> {
+    this.markStale(agent.agentId);
+    if (this.shared && this.ttlMs > 0) await this.shared.bump(agent, m);
   }
 
   /**

@@ -1,0 +1,89 @@
+/**
+ * Two replicas on one database, each keeping its own cached calendar windows (src/calendar/range-cache.ts): a write
+ * delivered by one replica shows on the other the moment its delivery commits. The delivery settles the row (no longer
+ * pending, so no longer laid over the cached window) and bumps the shared generation (so the other replica loads the
+ * window again, now from a Google that has the event) in one transaction: between the two, the other replica showed
+ * neither.
+ */
+import type { RangeCache } from '../../src/calendar/range-cache';
+import { CalendarEvent } from '../../src/entities';
+import { describeEachDb } from '../support/db';
+import { startTestGateway, type TestGateway } from '../support/gateway';
+import { until } from '../support/wait';
+import { deliveryDone, FAST_OUTBOX_ENV, startWorld, type World } from '../support/world';
+
+const AGENT = 'agent@alpha.test';
+const MONTH =
+  'query { events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { edges { node { title syncState } } } }';
+
+describeEachDb('calendar: views on two replicas', (db) => {
+  let w: World;
+  let replica: TestGateway;
+  let token: string;
+
+  beforeAll(async () => {
+    w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '0' } });
+    replica = await startTestGateway(db().ds, {
+      env: { GOOGLE_API_ROOT_URL: `${w.emu.url}/`, GOOGLE_TOKEN_URIS: `${w.emu.url}/token`, ...FAST_OUTBOX_ENV },
+    });
+    token = await w.token(AGENT);
+  });
+  afterAll(async () => {
+    await replica.close();
+    await w.close();
+  });
+
+  const month = async (gw: TestGateway) => {
+    const res = await gw.gql(MONTH, { token });
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data.events.edges.map((e: any) => [e.node.title, e.node.syncState]);
+  };
+
+  test('an event delivered by one replica shows on the other as soon as its delivery committed', async () => {
+    // The delivery's insert waits at Google's door: the create is on its way, shown on both replicas as PENDING.
+    const insert = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
+    const made = await w.gw.gql(
+      'mutation { createEvent(input: { title: "Showing", start: "2026-12-24T17:00:00Z", end: "2026-12-24T18:00:00Z" }) { id syncState } }',
+      { token },
+    );
+    expect(made.body.data.createEvent.syncState).toBe('PENDING');
+    await w.admin.waitHeld(insert.id);
+    // Google's window (empty), our write laid over, on both.
+    expect(await month(replica)).toEqual([['Showing', 'PENDING']]);
+    expect(await month(w.gw)).toEqual([['Showing', 'PENDING']]);
+
+    // Whichever replica delivers it (both run an outbox worker), its own invalidation after the round is held: what
+    // the other replica sees then is what the delivery's commit alone told it.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let arrived!: (by: TestGateway) => void;
+    const atGate = new Promise<TestGateway>((r) => (arrived = r));
+    const spies = [w.gw, replica].map((gw) => {
+      const views = gw.services.calendar.cache as RangeCache;
+      const invalidate = views.invalidate.bind(views);
+      return jest.spyOn(views, 'invalidate').mockImplementation(async (agent) => {
+        arrived(gw);
+        await gate;
+        return invalidate(agent);
+      });
+    });
+    try {
+      await w.admin.release(insert.id);
+      const delivering = await atGate;
+      const row = await db()
+        .ds.getRepository(CalendarEvent)
+        .findOneByOrFail({ googleEventId: made.body.data.createEvent.id });
+      expect(row.pendingOp).toBeNull(); // settled: no longer laid over the window
+      expect(await month(delivering === replica ? w.gw : replica)).toEqual([['Showing', 'SYNCED']]);
+    } finally {
+      release();
+      for (const spy of spies) spy.mockRestore();
+    }
+    await deliveryDone(db());
+    await until(
+      'the event on both replicas',
+      async () => [await month(w.gw), await month(replica)],
+      ([a, b]) => a.length === 1 && b.length === 1,
+    );
+  });
+});
