@@ -65,7 +65,7 @@ export class CalendarDelivery implements OutboxHandler {
       try {
         const cal = await session.calendar();
         await this.apply(cal, local);
-        this.deps.cache.markStale(lane.agentId); // here at once; the shared counter once per round, below
+        this.deps.cache.markStale(lane.agentId); // settle() bumped the shared counter; again once per round, below
         delivered = true;
         outcomes.push({ seq: row.seq, result: 'done' });
         local.pendingOp = null;

@@ -130,6 +130,34 @@ async function putPending(
   return id;
 }
 
+/**
+ * Google's events with our not-yet-delivered writes (`rows`, read by CalendarService.unsettled) laid over them (read
+ * your writes).
+ */
+function overlay(
+  rows: CalendarEvent[],
+  google: GoogleEvent[],
+  from: number,
+  to: number,
+): { events: GoogleEvent[]; local: Map<string, CalendarEvent> } {
+  const local = new Map(rows.map((r) => [r.googleEventId, r]));
+  const pending = rows.filter((r) => r.pendingOp);
+  if (pending.length === 0) return { events: google, local };
+  const byId = new Map(google.map((e) => [e.id!, e]));
+  for (const r of pending) {
+    const body = JSON.parse(r.body ?? '{}') as GoogleEvent;
+    if (r.pendingOp === 'delete') byId.delete(r.googleEventId);
+    else if (r.pendingOp === 'create' && !body.recurrence?.length) {
+      const e = { ...body, etag: null };
+      const s = startMs(e);
+      const end = new Date(e.end?.dateTime ?? `${e.end?.date}T00:00:00Z`).getTime();
+      if (end > from && s < to) byId.set(r.googleEventId, e);
+    } else if (r.pendingOp === 'patch' && byId.has(r.googleEventId))
+      byId.set(r.googleEventId, { ...byId.get(r.googleEventId), ...body });
+  }
+  return { events: [...byId.values()], local };
+}
+
 export class CalendarService {
   readonly cache: RangeCache;
 
@@ -187,6 +215,11 @@ export class CalendarService {
     this.deps.watch?.ensure(scope.agent);
     const cap = this.deps.settings.maxEventsPerView;
     const { timeMin, timeMax } = windowOf(from, to);
+    // Our writes first, then the window: a write a delivery settles in between was read pending (and is laid over
+    // whatever Google's window has), or the window is as new as its settling, since the delivery bumps the replicas'
+    // generation in the same transaction (calendar.delivery.ts). Read the other way round, a view on another replica
+    // could show it neither way.
+    const rows = await this.unsettled(scope);
     const window = await this.cache.get(
       scope,
       `${timeMin}|${timeMax}`,
@@ -200,7 +233,7 @@ export class CalendarService {
       );
     }
     const google = inRange(window, from, to);
-    const { events, local } = await this.overlay(scope, google, from, to);
+    const { events, local } = overlay(rows, google, from, to);
     let list = events.sort(byStart);
     if (args.after) {
       const [ms, id] = decodeCursor(args.after, ['number', 'string']);
@@ -210,32 +243,6 @@ export class CalendarService {
       ...pageOf(list, args.first, cursorOf, (e) => toEventType(e, local.get(e.id!))),
       totalCount: events.length,
     };
-  }
-
-  /** Google's events with our not-yet-delivered writes laid over them (read your writes). */
-  private async overlay(
-    scope: TenantScope,
-    google: GoogleEvent[],
-    from: number,
-    to: number,
-  ): Promise<{ events: GoogleEvent[]; local: Map<string, CalendarEvent> }> {
-    const rows = await this.unsettled(scope);
-    const local = new Map(rows.map((r) => [r.googleEventId, r]));
-    const pending = rows.filter((r) => r.pendingOp);
-    if (pending.length === 0) return { events: google, local };
-    const byId = new Map(google.map((e) => [e.id!, e]));
-    for (const r of pending) {
-      const body = JSON.parse(r.body ?? '{}') as GoogleEvent;
-      if (r.pendingOp === 'delete') byId.delete(r.googleEventId);
-      else if (r.pendingOp === 'create' && !body.recurrence?.length) {
-        const e = { ...body, etag: null };
-        const s = startMs(e);
-        const end = new Date(e.end?.dateTime ?? `${e.end?.date}T00:00:00Z`).getTime();
-        if (end > from && s < to) byId.set(r.googleEventId, e);
-      } else if (r.pendingOp === 'patch' && byId.has(r.googleEventId))
-        byId.set(r.googleEventId, { ...byId.get(r.googleEventId), ...body });
-    }
-    return { events: [...byId.values()], local };
   }
 
   /** Our writes Google does not have yet, or refused: the only local rows a read needs. */

@@ -3,8 +3,10 @@
  * delivered by one replica shows on the other the moment its delivery commits. The delivery settles the row (no longer
  * pending, so no longer laid over the cached window) and bumps the shared generation (so the other replica loads the
  * window again, now from a Google that has the event) in one transaction: between the two, the other replica showed
- * neither.
+ * neither. And a view reads our writes before the window: a delivery committing between its two reads is then seen
+ * one way or the other.
  */
+import type { SharedGenerations } from '../../src/calendar/cache-generations';
 import type { RangeCache } from '../../src/calendar/range-cache';
 import { CalendarEvent } from '../../src/entities';
 import { describeEachDb } from '../support/db';
@@ -83,7 +85,56 @@ describeEachDb('calendar: views on two replicas', (db) => {
     await until(
       'the event on both replicas',
       async () => [await month(w.gw), await month(replica)],
-      ([a, b]) => a.length === 1 && b.length === 1,
+      ([a, b]) => JSON.stringify([a, b]) === JSON.stringify([[['Showing', 'SYNCED']], [['Showing', 'SYNCED']]]),
     );
+  });
+
+  test('a view under way on the other replica while the delivery commits shows the event: our writes are read before the window', async () => {
+    // Only the first replica delivers here; the other only reads.
+    await replica.services.outbox.stop();
+    const insert = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
+    const made = await w.gw.gql(
+      'mutation { createEvent(input: { title: "Viewing", start: "2026-12-28T17:00:00Z", end: "2026-12-28T18:00:00Z" }) { id } }',
+      { token },
+    );
+    expect(made.body.errors).toBeUndefined();
+    await w.admin.waitHeld(insert.id);
+    const before = await month(replica); // its window cached, without the new event (only laid over, PENDING)
+    expect(before).toContainEqual(['Viewing', 'PENDING']);
+
+    // The other replica's next view stops right after reading the shared generation, until the delivery committed.
+    const generations = (replica.services.calendar.cache as unknown as { shared: SharedGenerations }).shared;
+    const read = generations.read.bind(generations);
+    let armed = true;
+    let readIt!: () => void;
+    const hasRead = new Promise<void>((r) => (readIt = r));
+    let go!: () => void;
+    const committed = new Promise<void>((r) => (go = r));
+    const spy = jest.spyOn(generations, 'read').mockImplementation(async (agent) => {
+      const value = await read(agent);
+      if (armed) {
+        armed = false;
+        readIt();
+        await committed;
+      }
+      return value;
+    });
+    try {
+      const viewing = month(replica);
+      await hasRead;
+      await w.admin.release(insert.id);
+      await until(
+        'the delivery settled',
+        () => db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: made.body.data.createEvent.id }),
+        (row) => row.pendingOp === null,
+      );
+      go();
+      expect(await viewing).toContainEqual(['Viewing', expect.any(String)]);
+    } finally {
+      go();
+      spy.mockRestore();
+      replica.services.outbox.start();
+    }
+    await deliveryDone(db());
   });
 });
