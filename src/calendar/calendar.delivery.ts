@@ -55,7 +55,6 @@ export class CalendarDelivery implements OutboxHandler {
           .findBy({ id: In([...new Set(batch.map((r) => r.entityId))]), brokerageId: lane.brokerageId })
       ).map((r) => [r.id, r]),
     );
-    let delivered = false;
     for (const row of batch) {
       const local = locals.get(row.entityId);
       if (!local || !local.pendingOp) {
@@ -64,9 +63,7 @@ export class CalendarDelivery implements OutboxHandler {
       }
       try {
         const cal = await session.calendar();
-        await this.apply(cal, local);
-        this.deps.cache.markStale(lane.agentId); // settle() bumped the shared counter; again once per round, below
-        delivered = true;
+        await this.apply(cal, local); // its settling made the agent's cached views stale, here and in every replica
         outcomes.push({ seq: row.seq, result: 'done' });
         local.pendingOp = null;
       } catch (err) {
@@ -75,7 +72,6 @@ export class CalendarDelivery implements OutboxHandler {
         break;
       }
     }
-    if (delivered) await this.deps.cache.invalidate(lane);
     return outcomes;
   }
 

@@ -7,12 +7,11 @@
  * one way or the other.
  */
 import type { SharedGenerations } from '../../src/calendar/cache-generations';
-import type { RangeCache } from '../../src/calendar/range-cache';
 import { CalendarEvent } from '../../src/entities';
 import { describeEachDb } from '../support/db';
-import { startTestGateway, type TestGateway } from '../support/gateway';
+import type { TestGateway } from '../support/gateway';
 import { until } from '../support/wait';
-import { deliveryDone, FAST_OUTBOX_ENV, startWorld, type World } from '../support/world';
+import { deliveryDone, startReplica, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 const MONTH =
@@ -25,9 +24,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
 
   beforeAll(async () => {
     w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '0' } });
-    replica = await startTestGateway(db().ds, {
-      env: { GOOGLE_API_ROOT_URL: `${w.emu.url}/`, GOOGLE_TOKEN_URIS: `${w.emu.url}/token`, ...FAST_OUTBOX_ENV },
-    });
+    replica = await startReplica(w, db());
     token = await w.token(AGENT);
   });
   afterAll(async () => {
@@ -54,19 +51,19 @@ describeEachDb('calendar: views on two replicas', (db) => {
     expect(await month(replica)).toEqual([['Showing', 'PENDING']]);
     expect(await month(w.gw)).toEqual([['Showing', 'PENDING']]);
 
-    // Whichever replica delivers it (both run an outbox worker), its own invalidation after the round is held: what
-    // the other replica sees then is what the delivery's commit alone told it.
+    // Whichever replica delivers it (both run an outbox worker) is held right after the settle's transaction commits,
+    // before the rest of its round: what the other replica sees then is what that commit alone told it.
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let arrived!: (by: TestGateway) => void;
     const atGate = new Promise<TestGateway>((r) => (arrived = r));
     const spies = [w.gw, replica].map((gw) => {
-      const views = gw.services.calendar.cache as RangeCache;
-      const invalidate = views.invalidate.bind(views);
-      return jest.spyOn(views, 'invalidate').mockImplementation(async (agent) => {
+      const feed = gw.services.calendarSync;
+      const recordDelivered = feed.recordDelivered.bind(feed);
+      return jest.spyOn(feed, 'recordDelivered').mockImplementation(async (...args) => {
         arrived(gw);
         await gate;
-        return invalidate(agent);
+        return recordDelivered(...args);
       });
     });
     try {

@@ -80,6 +80,13 @@ export async function startWorld(
   };
 }
 
+/** A second gateway on the world's database and emulator: another replica, with its own caches and outbox worker. */
+export function startReplica(w: World, db: TestDb): Promise<TestGateway> {
+  return startTestGateway(db.ds, {
+    env: { GOOGLE_API_ROOT_URL: `${w.emu.url}/`, GOOGLE_TOKEN_URIS: `${w.emu.url}/token`, ...FAST_OUTBOX_ENV },
+  });
+}
+
 /** Waits until the outbox holds nothing left to deliver (rows refused for good stay, FAILED). */
 export function deliveryDone(db: TestDb): Promise<number> {
   return until(
