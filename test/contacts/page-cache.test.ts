@@ -7,9 +7,9 @@
  */
 import { verifyKeptPages } from '../../src/contacts/contact-page-cache';
 import { describeEachDb } from '../support/db';
-import { startTestGateway, type TestGateway } from '../support/gateway';
+import type { TestGateway } from '../support/gateway';
 import { statementsDuring } from '../support/sql-log';
-import { deliveryDone, FAST_OUTBOX_ENV, resetContacts, startWorld, type World } from '../support/world';
+import { deliveryDone, resetContacts, startReplica, startWorld, type World } from '../support/world';
 
 const AGENT = 'agent@alpha.test';
 const PAGE =
@@ -22,9 +22,7 @@ describeEachDb('contacts: pages kept at the feed position', (db) => {
 
   beforeAll(async () => {
     w = await startWorld(db(), { env: { MUTATION_WAIT_MS: '0' } });
-    replica = await startTestGateway(db().ds, {
-      env: { GOOGLE_API_ROOT_URL: `${w.emu.url}/`, GOOGLE_TOKEN_URIS: `${w.emu.url}/token`, ...FAST_OUTBOX_ENV },
-    });
+    replica = await startReplica(w, db());
     token = await w.token(AGENT);
   });
   afterAll(async () => {

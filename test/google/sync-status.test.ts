@@ -53,6 +53,30 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     expect(r.body.data?.submitServiceAccountKey?.status).toBe('VERIFIED');
   };
   /** Runs `write` and tells whether the mutation waited for the outbox. */
+  /**
+   * Holds the recording of the outcome of contact `contactId`'s update round (not another lane's), once, after
+   * checking that the round's outcome matches `outcome`, until `release`: the test then acts while that round's retry
+   * is not yet recorded.
+   */
+  const holdUpdateRound = (contactId: string, outcome: Record<string, unknown>) => {
+    const settlements = (w.gw.services.outbox as unknown as { settlements: Settlements }).settlements;
+    const record = settlements.record.bind(settlements);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const atGate = new Promise<void>((r) => (arrived = r));
+    let held = false;
+    const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
+      if (!held && rows.some((r) => r.entityId === contactId && r.kind === 'update')) {
+        expect(outcomes).toEqual([expect.objectContaining(outcome)]);
+        held = true;
+        arrived();
+        await gate;
+      }
+      return record(brokerageId, rows, outcomes);
+    });
+    return { atGate, release, restore: () => spy.mockRestore() };
+  };
   const waitedFor = async <T>(write: () => Promise<T>): Promise<{ answer: T; waited: boolean }> => {
     const spy = jest.spyOn((w.gw.services.outbox as unknown as { settlements: Settlements }).settlements, 'waitFor');
     try {
@@ -112,23 +136,7 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     ).toBe(true);
     // The delivery of the update below finds no key; its retry (ten minutes off, in this world) is recorded only once
     // the new key has been verified and has made the writes queued meanwhile due: the interleaving CI met under load.
-    const settlements = (w.gw.services.outbox as unknown as { settlements: Settlements }).settlements;
-    const record = settlements.record.bind(settlements);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let arrived!: () => void;
-    const atGate = new Promise<void>((r) => (arrived = r));
-    let held = false;
-    const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
-      // The update's own round (not another lane's), which met no key.
-      if (!held && rows.some((r) => r.entityId === c.id && r.kind === 'update')) {
-        expect(outcomes).toEqual([expect.objectContaining({ result: 'retry', setupKey: 'none' })]);
-        held = true;
-        arrived();
-        await gate;
-      }
-      return record(brokerageId, rows, outcomes);
-    });
+    const { atGate, release, restore } = holdUpdateRound(c.id, { result: 'retry', setupKey: 'none' }); // met no key
     try {
       const updated = await gql(
         'mutation ($id: ID!) { updateContact(id: $id, input: { givenName: "During" }) { syncState } }',
@@ -146,7 +154,7 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
       );
     } finally {
       release();
-      spy.mockRestore();
+      restore();
     }
   });
 
@@ -156,30 +164,13 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
     expect(c.syncState).toBe('SYNCED');
     // The key stays in use; Google refuses it for contacts (the People API switched off in the brokerage's project).
     await w.admin.request('PUT', '/apis/people', { enabled: false });
-    const settlements = (w.gw.services.outbox as unknown as { settlements: Settlements }).settlements;
-    const record = settlements.record.bind(settlements);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let arrived!: () => void;
-    const atGate = new Promise<void>((r) => (arrived = r));
-    let held = false;
     // The update's round met the setup problem; its retry (ten minutes off, in this world) is recorded only once the
-    // admin has fixed it and the key's verification has made the writes queued meanwhile due.
-    const spy = jest.spyOn(settlements, 'record').mockImplementation(async (brokerageId, rows, outcomes) => {
-      if (!held && rows.some((r) => r.entityId === c.id && r.kind === 'update')) {
-        expect(outcomes).toEqual([
-          // It names the key it met the problem with (its id and when it last verified).
-          expect.objectContaining({
-            result: 'retry',
-            error: expect.stringMatching(/People API/),
-            setupKey: expect.stringMatching(/^[0-9a-f-]{36}@\d+$/),
-          }),
-        ]);
-        held = true;
-        arrived();
-        await gate;
-      }
-      return record(brokerageId, rows, outcomes);
+    // admin has fixed it and the key's verification has made the writes queued meanwhile due. It names the key it met
+    // the problem with (its id and when it last verified).
+    const { atGate, release, restore } = holdUpdateRound(c.id, {
+      result: 'retry',
+      error: expect.stringMatching(/People API/),
+      setupKey: expect.stringMatching(/^[0-9a-f-]{36}@\d+$/),
     });
     try {
       const updating = gql(
@@ -202,7 +193,7 @@ describeEachDb('syncStatus: what is wrong, per feature, and since when', (db) =>
       );
     } finally {
       release();
-      spy.mockRestore();
+      restore();
       await w.admin.request('PUT', '/apis/people', { enabled: true });
     }
   });

@@ -168,32 +168,44 @@ describeEachDb('outbox', (db) => {
     expect(new Set(all.map((d) => d.worker))).toEqual(new Set(['p1', 'p2'])); // both really worked (the rendezvous above)
   });
 
-  test('a retry that met a setup problem is tried again at once when another key, or the same verified again, is in use by then, once per run: the same key, or none, keeps the backoff', async () => {
-    /** Answers every round with a retry that met a setup problem with key "k1" in use, ten minutes off. */
+  /**
+   * A worker whose one lane holds one row, answered every round with a retry that met a setup problem with key
+   * `metKey(round)` in use, ten minutes off; `keyInUse` is what the worker is told is in use when it asks. `calls`: the
+   * rounds run.
+   */
+  async function setupProblemLane(metKey: (round: number) => string, keyInUse: () => Promise<string | null>) {
     const calls: number[] = [];
-    const setupHandler: OutboxHandler = {
+    const handler: OutboxHandler = {
       topic: TEST,
       deliver: async (_lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> => {
         calls.push(rows[0].seq);
-        return [{ seq: rows[0].seq, result: 'retry', error: 'not set up', retryAfterMs: 600_000, setupKey: 'k1' }];
+        const setupKey = metKey(calls.length);
+        return [{ seq: rows[0].seq, result: 'retry', error: 'not set up', retryAfterMs: 600_000, setupKey }];
       },
     };
+    const w = new OutboxWorker(db().ds, createLogger('silent'), FAST, undefined, keyInUse);
+    w.register(handler);
+    const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
+    await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }]));
+    w.start();
+    w.kick(TEST, lane);
+    return { w, lane, calls };
+  }
+
+  test('a retry that met a setup problem is tried again at once when another key, or the same verified again, is in use by then, once per run: the same key, or none, keeps the backoff', async () => {
     for (const [now, again] of [
       ['k2', true],
       ['k1', false],
       [null, false],
     ] as const) {
-      calls.length = 0;
       let asked = 0;
-      const w = new OutboxWorker(db().ds, createLogger('silent'), FAST, undefined, async () => {
-        asked++;
-        return now;
-      });
-      w.register(setupHandler);
-      const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-      await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }]));
-      w.start();
-      w.kick(TEST, lane);
+      const { w, lane, calls } = await setupProblemLane(
+        () => 'k1',
+        async () => {
+          asked++;
+          return now;
+        },
+      );
       try {
         // Another key in use: the round is run once more at once, then keeps its backoff (the handler still names
         // "k1", which no real session does with another key in use). The same key, or none: one round, the backoff.
@@ -228,23 +240,12 @@ describeEachDb('outbox', (db) => {
 
   test('a key verified again while the immediate retry was under way makes the row due at once once more; the key it met keeps the backoff', async () => {
     // Round n meets a setup problem with key "k<n>"; by the end of rounds 1 and 2 an admin verified again (k2, k3).
-    const calls: number[] = [];
-    const handler: OutboxHandler = {
-      topic: TEST,
-      deliver: async (_lane: LaneRef, rows: OutboxRow[]): Promise<Outcome[]> => {
-        calls.push(rows[0].seq);
-        const setupKey = `k${calls.length}`;
-        return [{ seq: rows[0].seq, result: 'retry', error: 'not set up', retryAfterMs: 600_000, setupKey }];
-      },
-    };
     const inUse = ['k2', 'k3', 'k3'];
     let asked = 0;
-    const w = new OutboxWorker(db().ds, createLogger('silent'), FAST, undefined, async () => inUse[asked++] ?? 'k3');
-    w.register(handler);
-    const lane = { topic: 'test', brokerageId: randomUUID(), agentId: randomUUID() };
-    await db().ds.transaction((m) => TEST.write(m, lane, [{ kind: 'x', entityId: 'a' }]));
-    w.start();
-    w.kick(TEST, lane);
+    const { w, lane, calls } = await setupProblemLane(
+      (round) => `k${round}`,
+      async () => inUse[asked++] ?? 'k3',
+    );
     try {
       await until(
         'three rounds',
