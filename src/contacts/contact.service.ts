@@ -35,7 +35,8 @@ import {
 } from './contact.mirror';
 import { CONTACT_VIEW_COLUMNS, labelsOf, memberCounts, type ContactView } from './contact.loader';
 import { readRows } from '../db/read-rows';
-import { ContactPageCache, feedPosition, weight } from './contact-page-cache';
+import { ContactPageCache, feedPosition } from './contact-page-cache';
+import { weight } from '../graphql/kept-pages';
 import type { ContactSync } from './contact.sync';
 import {
   type ContactConnectionType,

@@ -5,7 +5,7 @@
  * kept page is also compared with the page read afresh (a difference fails the request), so these reads fail if a
  * write changes a page without taking a feed position.
  */
-import { verifyKeptPages } from '../../src/contacts/contact-page-cache';
+import { verifyKeptPages } from '../../src/graphql/kept-pages';
 import { describeEachDb } from '../support/db';
 import type { TestGateway } from '../support/gateway';
 import { statementsDuring } from '../support/sql-log';

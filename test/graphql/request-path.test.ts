@@ -4,7 +4,7 @@
  * memberCount) is selected. On MariaDB every statement is a round trip, and they were most of a request's time.
  */
 import { Agent } from '../../src/entities';
-import { verifyKeptPages } from '../../src/contacts/contact-page-cache';
+import { verifyKeptPages } from '../../src/graphql/kept-pages';
 import { describeEachDb } from '../support/db';
 import { deliveryDone, startWorld, type World } from '../support/world';
 import { statementsDuring } from '../support/sql-log';
