@@ -99,6 +99,11 @@ export interface GatewayContext {
    * email, in one loader batch: for a list that saw the field asked for, so each answers it without a promise.
    */
   attachContacts(people: { email: string; contact?: ContactType | null }[]): Promise<void>;
+  /**
+   * Makes the caller's contact mirror fresh (ContactSync.ensureFresh), once per request: what the contact loaders do
+   * before their first read.
+   */
+  contactsFresh(): Promise<void>;
   /** The body was over MAX_BODY_BYTES and took a large-body slot: only sendMail may run (http/request-body.ts). */
   largeBody: boolean;
   /**
@@ -119,6 +124,7 @@ export function createContext(
   let scope: TenantScope | undefined;
   let google: Promise<GoogleSession> | undefined;
   let loaders: Loaders | undefined;
+  let contactsFresh: Promise<void> | undefined;
   const problems = new Map<Feature, Promise<FeatureProblem | null>>();
   let keys: ReturnType<typeof keyRows> | undefined;
   const log = services.log.child({ requestId, agent: caller?.email });
@@ -173,17 +179,20 @@ export function createContext(
       });
       for (const p of people) if (byEmail.has(p.email)) p.contact = byEmail.get(p.email);
     },
+    contactsFresh() {
+      return (contactsFresh ??= services.contactSync.ensureFresh(
+        ctx.scope().agent,
+        services.config.contacts.freshnessMs,
+      ));
+    },
     loaders() {
       const scope = ctx.scope();
-      let fresh: Promise<void> | undefined;
       let labelsFresh: Promise<void> | undefined;
       const agent = { brokerageId: scope.brokerageId, agentId: scope.agentId, email: scope.caller.email };
-      const ensureFresh = () =>
-        (fresh ??= services.contactSync.ensureFresh(agent, services.config.contacts.freshnessMs));
       const ensureLabelsFresh = () =>
         (labelsFresh ??= services.contactSync.ensureLabelsFresh(agent, services.config.contacts.freshnessMs));
       loaders ??= {
-        contacts: contactLoaders(scope, ensureFresh, ensureLabelsFresh),
+        contacts: contactLoaders(scope, () => ctx.contactsFresh(), ensureLabelsFresh),
         events: new DataLoader((ids) => services.calendar.getMany(scope, ids)),
         labelCounts: new DataLoader(async (ids) => {
           const counts = await memberCounts(scope, [...ids]);

@@ -1,18 +1,18 @@
 /**
  * The agent's staleness counter as every process sharing the database sees it
- * (calendar_cache_generation): read before a cached range is served, bumped
- * by every invalidation. Without it, a write delivered or a notification
- * received by one replica would leave the others serving the old view until
- * their entries expire.
+ * (calendar_cache_generation): read before a cached range or a kept page of
+ * events is served, and moved by every change a view shows: each write of
+ * ours (in its own transaction, first), its delivery's outcome, a push
+ * notification. Without it, a change handled by one replica would leave the
+ * others serving the old view until their entries expire.
  *
  * The agent is named with its brokerage, the tenant key every statement names (a sharded database finds the row
  * on one shard).
  */
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AgentKey } from '../agents/agent-ref';
-import { isUniqueViolation } from '../db/unique-violation';
 import { rawRows } from '../db/statements';
-import { CalendarCacheGeneration } from '../entities';
+import { Agent, CalendarCacheGeneration } from '../entities';
 
 export interface SharedGenerations {
   read(agent: AgentKey): Promise<number>;
@@ -35,24 +35,45 @@ export class DbGenerations implements SharedGenerations {
     return row ? Number(row.generation) : 0;
   }
 
+  /**
+   * One upsert, whether or not the agent has a row yet. Bumps run first in write transactions (calendar.service.ts),
+   * and "UPDATE, then INSERT when nothing was updated" deadlocked there on MariaDB: two first writes at once each took
+   * a gap lock with the UPDATE (repeatable read), then waited for the other's with the INSERT
+   * (test/calendar/first-writes.test.ts). The upsert locks the one row it inserts or updates.
+   */
   async bump({ brokerageId, agentId }: AgentKey, m: EntityManager = this.ds.manager): Promise<void> {
-    const repo = m.getRepository(CalendarCacheGeneration);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const res = await repo
-        .createQueryBuilder()
-        .update()
-        .set({ generation: () => 'generation + 1' })
-        .where('agentId = :agentId AND brokerageId = :brokerageId', { agentId, brokerageId })
-        .execute();
-      if (res.affected) return;
-      try {
-        await repo.insert({ agentId, brokerageId, generation: 1 });
-        return;
-      } catch (err) {
-        if (!isUniqueViolation(err)) throw err;
-        // another process inserted it first: bump theirs
-      }
-    }
-    throw new Error(`could not bump the calendar cache generation of agent ${agentId}`);
+    const table = m.connection.driver.escape(m.connection.getMetadata(CalendarCacheGeneration).tableName);
+    const onConflict =
+      m.connection.options.type === 'better-sqlite3'
+        ? 'ON CONFLICT (agentId) DO UPDATE SET generation = generation + 1'
+        : 'ON DUPLICATE KEY UPDATE generation = generation + 1';
+    await m.query(`INSERT INTO ${table} (agentId, brokerageId, generation) VALUES (?, ?, 1) ${onConflict}`, [
+      agentId,
+      brokerageId,
+    ]);
   }
+}
+
+/** What a kept page of events is stamped with (calendar.service.ts): the shared generation and the contact position. */
+export interface ViewPosition {
+  generation: number;
+  /** agent.contactChangeSeq: the contacts attached to attendees are as of this position (contact-changes.ts) */
+  contactSeq: number;
+}
+
+/**
+ * The agent's shared generation and contact feed position in one statement (a kept page of events is checked with
+ * nothing else); null when the agent has no row.
+ */
+export async function viewPosition(m: EntityManager, { brokerageId, agentId }: AgentKey): Promise<ViewPosition | null> {
+  const [row] = await rawRows<{ seq: number | string; generation: number | string | null }>(
+    m
+      .getRepository(Agent)
+      .createQueryBuilder('a')
+      .select('a.contactChangeSeq', 'seq')
+      .addSelect('g.generation', 'generation')
+      .leftJoin(CalendarCacheGeneration, 'g', 'g.agentId = a.id AND g.brokerageId = a.brokerageId')
+      .where('a.id = :agentId AND a.brokerageId = :brokerageId', { agentId, brokerageId }),
+  );
+  return row ? { generation: row.generation === null ? 0 : Number(row.generation), contactSeq: Number(row.seq) } : null;
 }

@@ -175,23 +175,23 @@ export class CalendarDelivery implements OutboxHandler {
     err: unknown,
   ): Promise<Outcome> {
     if (f.kind === 'token-rejected') await this.deps.sessions.forgetTokens(lane.brokerageId);
-    const repo = this.deps.ds.getRepository(CalendarEvent);
     // Not an answer from Google (our database, a bug of ours): nothing is known about Google, so never "Google
     // refused": retried (a create goes again with its own id: Google answers 409 if the first one went).
     const ours = isOurFailure(f);
     if (ours) this.deps.log.error({ err, lane }, 'unexpected failure delivering calendar writes; will retry');
     // A second 412 in a row (changed again meanwhile) is retried too: the next attempt re-reads again.
     if (f.retryable || ours || f.code === ErrorCode.GOOGLE_NOT_CONFIGURED || f.kind === 'stale-etag') {
-      await repo.update(
-        { id: local.id, brokerageId: local.brokerageId },
-        {
-          syncError: ours
-            ? 'A temporary problem on our side; retrying'
-            : f.remedy
-              ? `${f.message}. ${f.remedy}`
-              : f.message,
-        },
-      );
+      const syncError = ours
+        ? 'A temporary problem on our side; retrying'
+        : f.remedy
+          ? `${f.message}. ${f.remedy}`
+          : f.message;
+      // Views show the reason (syncError): a new one makes them stale with it (kept pages, calendar.service.ts).
+      if (syncError !== local.syncError)
+        await this.deps.ds.transaction(async (m) => {
+          await this.deps.cache.invalidateWithin(m, local);
+          await m.getRepository(CalendarEvent).update({ id: local.id, brokerageId: local.brokerageId }, { syncError });
+        });
       return {
         seq: row.seq,
         result: 'retry',
@@ -204,17 +204,19 @@ export class CalendarDelivery implements OutboxHandler {
     // Google refused it (e.g. the event was deleted there): the write is dropped and the event says why.
     // A refused create keeps its body: the event exists nowhere else, and reads show it FAILED with the reason.
     // Only the write we sent: a newer change recorded meanwhile keeps its pending state (and has its own outbox row).
-    await repo.update(
-      { id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt },
-      {
-        pendingOp: null,
-        body: local.pendingOp === 'create' ? local.body : null,
-        syncState: 'FAILED',
-        syncError: `Google refused the change: ${f.message}`,
-        updatedAt: new Date(),
-      },
-    );
-    await this.deps.cache.invalidate(lane);
+    await this.deps.ds.transaction(async (m) => {
+      await this.deps.cache.invalidateWithin(m, local); // views show it FAILED (or gone) from this commit on
+      await m.getRepository(CalendarEvent).update(
+        { id: local.id, brokerageId: local.brokerageId, updatedAt: local.updatedAt },
+        {
+          pendingOp: null,
+          body: local.pendingOp === 'create' ? local.body : null,
+          syncState: 'FAILED',
+          syncError: `Google refused the change: ${f.message}`,
+          updatedAt: new Date(),
+        },
+      );
+    });
     return { seq: row.seq, result: 'failed', error: f.message };
   }
 }

@@ -32,8 +32,11 @@ import type { DateTimeValue } from './date-time.scalar';
 import type { EventInput, EventPatch } from './event.input';
 import { googleEventFromInput, googlePatch, sameValue, startMs, toEventType } from './event.mapper';
 import type { CalendarSyncStatusType, EventConnectionType, EventType } from './event.type';
-import { inRange, loadWindow, windowOf } from './event-window';
+import { inRange, loadWindow, windowOf, type LoadedWindow } from './event-window';
 import type { RangeCache } from './range-cache';
+import { viewPosition, type ViewPosition } from './cache-generations';
+import { KeptPages, type Read, type Stamp } from '../graphql/kept-pages';
+import type { ContactType } from '../contacts/contact.type';
 
 /** Most events one page of events() answers. */
 const MAX_EVENTS_PAGE = 500;
@@ -158,8 +161,21 @@ function overlay(
   return { events: [...byId.values()], local };
 }
 
+/** How a list attaches the attendees' contacts (GatewayContext's contacts freshness and attachContacts). */
+export interface AttendeeContacts {
+  fresh(): Promise<void>;
+  attach(people: { email: string; contact?: ContactType | null }[]): Promise<void>;
+}
+
+/** What a kept page of events was read at: the generation, the window's load and, with contacts, their position. */
+function stampOf(at: ViewPosition, serial: number, contacts: boolean): string {
+  return `${at.generation}/${serial}/${contacts ? at.contactSeq : '-'}`;
+}
+
 export class CalendarService {
   readonly cache: RangeCache;
+  /** Pages of events read again at the same stamp (list). */
+  private readonly pages = new KeptPages<EventConnectionType>('calendar stamp');
 
   constructor(
     private readonly deps: {
@@ -180,8 +196,10 @@ export class CalendarService {
 
   /** Every view of the brokerage's agents is stale (its key was removed: what was read with it goes). */
   async dropViewsOf(brokerageId: string): Promise<void> {
-    for (const a of await this.deps.ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } }))
+    for (const a of await this.deps.ds.getRepository(Agent).find({ where: { brokerageId }, select: { id: true } })) {
+      this.pages.forget({ brokerageId, agentId: a.id });
       await this.cache.invalidate({ brokerageId, agentId: a.id });
+    }
   }
 
   /**
@@ -199,9 +217,14 @@ export class CalendarService {
     }
   }
 
+  /**
+   * The caller's events overlapping [from, to). `contacts`: the attendees' CRM contacts are attached to the page
+   * (`fresh` makes the contact mirror fresh, `attach` looks them up: GatewayContext).
+   */
   async list(
     scope: TenantScope,
     args: { from: DateTimeValue; to: DateTimeValue; first: number; after?: string | null },
+    contacts?: AttendeeContacts,
   ): Promise<EventConnectionType> {
     const from = args.from.instant.getTime();
     const to = args.to.instant.getTime();
@@ -215,17 +238,75 @@ export class CalendarService {
     this.deps.watch?.ensure(scope.agent);
     const cap = this.deps.settings.maxEventsPerView;
     const { timeMin, timeMax } = windowOf(from, to);
+    const key = `${timeMin}|${timeMax}`;
+    const load = () => this.google(scope, (cal) => loadWindow(cal, timeMin, timeMax, cap));
+    const weigh = (w: LoadedWindow) => w.events.length;
+    const build = async (rows: CalendarEvent[], window: LoadedWindow) => {
+      const page = this.pageOf(rows, window, args, from, to, cap);
+      if (contacts) await contacts.attach(page.edges.flatMap((e) => e.node.attendees));
+      return page;
+    };
     // Our writes first, then the window: a write a delivery settles in between was read pending (and is laid over
     // whatever Google's window has), or the window is as new as its settling, since the delivery bumps the replicas'
     // generation in the same transaction (calendar.delivery.ts). Read the other way round, a view on another replica
     // could show it neither way.
-    const rows = await this.unsettled(scope);
-    const window = await this.cache.get(
-      scope,
-      `${timeMin}|${timeMax}`,
-      () => this.google(scope, (cal) => loadWindow(cal, timeMin, timeMax, cap)),
-      (w) => w.events.length,
-    );
+    if (!this.cache.keeps) return build(await this.unsettled(scope), await this.cache.get(scope, key, load, weigh));
+
+    // The page is kept (pages), stamped with the shared generation it was read at, which every write of ours that a
+    // view shows moves in its own transaction (our writes here, their delivery's outcome), the window's load, and, with
+    // attendees' contacts, the agent's contact position (contact-changes.ts). Served again, it costs one statement.
+    let read: ViewPosition | null = null;
+    const stamp = async (): Promise<Stamp> => {
+      read = null;
+      try {
+        if (contacts) await contacts.fresh(); // a sync that finds news moves the position first
+        read = await scope.read((m) => viewPosition(m, scope));
+      } catch {
+        // Answered as without kept pages: the read meets the same trouble where it belongs (the database's fails the
+        // query; the contact mirror's only the attendees' contact field, as GatewayContext answers it).
+        return null;
+      }
+      const at: ViewPosition | null = read;
+      const kept = at && this.cache.peek(scope.agentId, key, at.generation);
+      return at && kept ? stampOf(at, kept.serial, Boolean(contacts)) : null;
+    };
+    const shape = JSON.stringify([from, to, args.first, args.after ?? null, Boolean(contacts)]);
+    return this.pages.page(scope, shape, stamp, async (): Promise<Read<EventConnectionType>> => {
+      const at: ViewPosition | null = read;
+      const rows = await this.unsettled(scope);
+      const shared = await this.cache.generation(scope);
+      const window = await this.cache.getAt(scope, key, shared, load, weigh);
+      const page = await build(rows, window);
+      // Kept only when nothing our views show committed between the stamp and the window's generation, and the window
+      // is the one kept.
+      const kept = at && shared === at.generation ? this.cache.peek(scope.agentId, key, shared) : undefined;
+      return {
+        page,
+        bytes: () => JSON.stringify(page).length,
+        keepAs: kept?.value === window ? stampOf(at!, kept.serial, Boolean(contacts)) : null,
+      };
+    });
+  }
+
+  /** The kept pages of events: how many, their weight, how many requests they answered (tests). */
+  get pageStats(): KeptPages<EventConnectionType>['stats'] {
+    return this.pages.stats;
+  }
+
+  /** Forgets every kept page of events (tests). */
+  forgetPages(): void {
+    this.pages.clear();
+  }
+
+  /** The page of Google's window with our writes laid over (`rows`, unsettled). */
+  private pageOf(
+    rows: CalendarEvent[],
+    window: LoadedWindow,
+    args: { from: DateTimeValue; to: DateTimeValue; first: number; after?: string | null },
+    from: number,
+    to: number,
+    cap: number,
+  ): EventConnectionType {
     if (window.overCap) {
       throw badInput(
         `The range from ${args.from.raw} to ${args.to.raw} holds more than ${cap} events (counted over the whole UTC days it touches), the most one events() query reads; ask for a shorter range`,
@@ -316,6 +397,7 @@ export class CalendarService {
       updatedAt: now,
     };
     const seqs = await scope.transaction(async (m) => {
+      await this.cache.invalidateWithin(m, scope);
       if (key) await remember(m, scope, key, [googleEventId], now);
       await m.getRepository(CalendarEvent).insert(row);
       return CALENDAR_OUTBOX.write(m, scope, { kind: 'create', entityId: row.id }, now);
@@ -379,6 +461,7 @@ export class CalendarService {
     const now = new Date();
     try {
       return await scope.transaction(async (m, tx) => {
+        await this.cache.invalidateWithin(m, scope);
         const row = await tx.findOneForAgent(CalendarEvent, { googleEventId: id });
         if (row?.pendingOp === 'delete') throw notFound('Event', id);
         if (row?.pendingOp === 'create' || isRefusedCreate(row)) {
@@ -422,8 +505,9 @@ export class CalendarService {
     if (isRefusedCreate(existing)) {
       // Google never had it: deleting is forgetting our record, which is left as a done delete (so that deleting
       // again answers true). Guarded: a concurrent edit re-queued it meanwhile.
-      const res = await scope.transaction((m) =>
-        m.getRepository(CalendarEvent).update(
+      const res = await scope.transaction(async (m) => {
+        await this.cache.invalidateWithin(m, scope);
+        return m.getRepository(CalendarEvent).update(
           { id: existing!.id, brokerageId: scope.brokerageId, updatedAt: existing!.updatedAt },
           {
             pendingOp: null,
@@ -437,10 +521,9 @@ export class CalendarService {
             conflicts: null,
             updatedAt: new Date(),
           },
-        ),
-      );
+        );
+      });
       if (!res.affected) return this.delete(scope, id);
-      await this.cache.invalidate(scope);
       return true;
     }
     if (existing?.pendingOp !== 'create') {
@@ -452,10 +535,10 @@ export class CalendarService {
     }
     const now = new Date();
     const seqs = await scope.transaction(async (m) => {
+      await this.cache.invalidateWithin(m, scope);
       const rowId = await putPending(m, scope, id, existing, { pendingOp: 'delete' }, {}, now);
       return CALENDAR_OUTBOX.write(m, scope, { kind: 'delete', entityId: rowId }, now);
     });
-    await this.cache.invalidate(scope);
     await this.deliver(scope, seqs);
     return true;
   }
@@ -504,7 +587,6 @@ export class CalendarService {
   }
 
   private async afterWrite(scope: TenantScope, seqs: number[], googleEventId: string): Promise<EventType> {
-    await this.cache.invalidate(scope);
     await this.deliver(scope, seqs);
     const row = await scope.findOneForAgent(CalendarEvent, { googleEventId });
     if (row && !row.pendingOp && row.event) return toEventType(JSON.parse(row.event) as GoogleEvent, row);

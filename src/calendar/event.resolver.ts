@@ -31,7 +31,7 @@ export class EventResolver {
     description:
       "The caller's events overlapping [from, to), recurring series expanded into instances, ordered by start.",
   })
-  async events(
+  events(
     @Ctx() ctx: GatewayContext,
     @Arg('from', () => DateTimeValue) from: DateTimeValue,
     @Arg('to', () => DateTimeValue) to: DateTimeValue,
@@ -39,10 +39,12 @@ export class EventResolver {
     @Arg('after', () => String, { nullable: true }) after?: string | null,
     @Info() info?: GraphQLResolveInfo,
   ): Promise<EventConnectionType> {
-    const page = await ctx.services.calendar.list(ctx.scope(), { from, to, first, after });
-    if (info && selects(info, ['edges', 'node', 'attendees', 'contact']))
-      await ctx.attachContacts(page.edges.flatMap((e) => e.node.attendees));
-    return page;
+    // The attendees' contacts are attached by the list (and kept with its page) when the query asks for them.
+    const contacts =
+      info && selects(info, ['edges', 'node', 'attendees', 'contact'])
+        ? { fresh: () => ctx.contactsFresh(), attach: (people: AttendeeType[]) => ctx.attachContacts(people) }
+        : undefined;
+    return ctx.services.calendar.list(ctx.scope(), { from, to, first, after }, contacts);
   }
 
   @Authorized()

@@ -47,6 +47,8 @@ interface CacheEntry {
   value: unknown;
   /** events held, for the bounds */
   weight: number;
+  /** which load of the window this is (peek) */
+  serial: number;
 }
 
 /**
@@ -64,6 +66,7 @@ export class RangeCache {
   private readonly held = new Map<string, number>();
   private windows = 0;
   private events = 0;
+  private serials = 0;
   private readonly generations = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly loads = new Map<string, { running: number; waiting: Array<() => void> }>();
@@ -116,6 +119,11 @@ export class RangeCache {
     if (this.shared && this.ttlMs > 0) await this.shared.bump(agent, m);
   }
 
+  /** Whether windows are kept at all (CALENDAR_CACHE_SECONDS is not 0). */
+  get keeps(): boolean {
+    return this.ttlMs > 0;
+  }
+
   /**
    * The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's
    * length by default).
@@ -126,11 +134,43 @@ export class RangeCache {
     load: () => Promise<T>,
     weigh: (value: T) => number = (v) => (v as unknown[]).length,
   ): Promise<T> {
-    const { agentId } = agent;
+    const hit = this.entries.get(agent.agentId)?.get(key);
+    if (this.ttlMs <= 0 && !hit) return this.serve(agent.agentId, key, 0, load, weigh);
+    return this.getAt(agent, key, await this.generation(agent), load, weigh);
+  }
+
+  /** The agent's shared generation as every replica sees it now (-1 when unreadable: nothing is served or kept). */
+  generation(agent: AgentKey): Promise<number> {
+    return this.shared ? this.shared.read(agent).catch(() => -1) : Promise.resolve(0);
+  }
+
+  /** As `get`, at the shared generation the caller read (`generation`). */
+  getAt<T = GoogleEvent[]>(
+    agent: AgentKey,
+    key: string,
+    shared: number,
+    load: () => Promise<T>,
+    weigh: (value: T) => number = (v) => (v as unknown[]).length,
+  ): Promise<T> {
+    return this.serve(agent.agentId, key, shared, load, weigh);
+  }
+
+  /**
+   * The window `key` that `getAt(…, shared, …)` would answer from the cache now, and which load of it it is (a new
+   * serial each time the window is loaded and kept); undefined when it would not answer from the cache.
+   */
+  peek(agentId: string, key: string, shared: number): { value: unknown; serial: number } | undefined {
     const hit = this.entries.get(agentId)?.get(key);
-    if (this.ttlMs <= 0 && !hit) return this.serve(agentId, key, 0, load, weigh);
-    const shared = this.shared ? await this.shared.read(agent).catch(() => -1) : 0;
-    return this.serve(agentId, key, shared, load, weigh);
+    return hit && this.valid(hit, agentId, shared) ? { value: hit.value, serial: hit.serial } : undefined;
+  }
+
+  private valid(e: CacheEntry, agentId: string, shared: number): boolean {
+    return (
+      e.generation === (this.generations.get(agentId) ?? 0) &&
+      e.shared === shared &&
+      shared !== -1 &&
+      e.expiresAt > Date.now()
+    );
   }
 
   private serve<T>(
@@ -142,8 +182,7 @@ export class RangeCache {
   ): Promise<T> {
     const gen = this.generations.get(agentId) ?? 0;
     const hit = this.entries.get(agentId)?.get(key);
-    if (hit && hit.generation === gen && hit.shared === shared && shared !== -1 && hit.expiresAt > Date.now())
-      return Promise.resolve(hit.value as T);
+    if (hit && this.valid(hit, agentId, shared)) return Promise.resolve(hit.value as T);
     const flight = `${agentId}|${key}|${gen}|${shared}`;
     const running = this.inflight.get(flight);
     if (running) return running as Promise<T>;
@@ -157,6 +196,7 @@ export class RangeCache {
             expiresAt: Date.now() + this.ttlMs,
             value,
             weight: weigh(value),
+            serial: ++this.serials,
           });
         }
         return value;

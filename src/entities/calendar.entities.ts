@@ -206,9 +206,10 @@ export class CalendarChannel {
 
 /**
  * Per agent, a counter bumped whenever their cached calendar views become
- * stale (our write delivered, a push notification): every process compares
- * it with the counter its cached range was read under, so a write or a
- * notification handled by one replica invalidates the caches of all.
+ * stale (each write of ours, in its transaction; its delivery's outcome; a
+ * push notification): every process compares it with the counter its cached
+ * range or kept page was read under, so a change handled by one replica
+ * invalidates the caches of all (src/calendar/cache-generations.ts).
  */
 @Entity('calendar_cache_generation')
 export class CalendarCacheGeneration {

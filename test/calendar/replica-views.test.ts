@@ -5,6 +5,11 @@
  * window again, now from a Google that has the event) in one transaction: between the two, the other replica showed
  * neither. And a view reads our writes before the window: a delivery committing between its two reads is then seen
  * one way or the other.
+ *
+ * A page of events read again is served as kept (calendar.service.ts, kept-pages.ts) while the shared generation it
+ * was stamped with holds: every write of ours that a view shows moves it in its own transaction, so the other replica's
+ * kept page is stale the moment that transaction commits, never later (and under jest, a kept page that differs from
+ * a fresh read at its stamp fails the request).
  */
 import type { SharedGenerations } from '../../src/calendar/cache-generations';
 import { CalendarEvent } from '../../src/entities';
@@ -117,6 +122,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
       return value;
     });
     try {
+      replica.services.calendar.forgetPages(); // read afresh (a kept page is served after one statement)
       const viewing = month(replica);
       await hasRead;
       await w.admin.release(insert.id);
@@ -133,5 +139,97 @@ describeEachDb('calendar: views on two replicas', (db) => {
       replica.services.outbox.start();
     }
     await deliveryDone(db());
+  });
+
+  const SYNC =
+    'query { events(from: "2026-12-01T00:00:00Z", to: "2027-01-01T00:00:00Z") { edges { node { title syncState syncError } } } }';
+  const withErrors = async (gw: TestGateway) => {
+    const res = await gw.gql(SYNC, { token });
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data.events.edges.map((e: any) => [e.node.title, e.node.syncState, e.node.syncError]);
+  };
+
+  test("an edit shows on the other replica's kept view as soon as its transaction committed", async () => {
+    await deliveryDone(db());
+    const made = await w.gw.gql(
+      'mutation { createEvent(input: { title: "Tour", start: "2026-12-20T17:00:00Z", end: "2026-12-20T18:00:00Z" }) { id } }',
+      { token },
+    );
+    expect(made.body.errors).toBeUndefined();
+    await deliveryDone(db());
+    const id = made.body.data.createEvent.id;
+    expect(await month(replica)).toContainEqual(['Tour', 'SYNCED']);
+    expect(await month(replica)).toContainEqual(['Tour', 'SYNCED']); // served as kept
+
+    // The edit's first step after its transaction (whatever it is: making views stale, or handing the write to the
+    // outbox) waits until the other replica has viewed the month.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let committed!: () => void;
+    const atGate = new Promise<void>((r) => (committed = r));
+    const hold = async () => {
+      committed();
+      await gate;
+    };
+    const cache = w.gw.services.calendar.cache;
+    const invalidate = cache.invalidate.bind(cache);
+    const settle = w.gw.services.outbox.settle.bind(w.gw.services.outbox);
+    const spies = [
+      jest.spyOn(cache, 'invalidate').mockImplementation(async (agent) => {
+        await hold();
+        return invalidate(agent);
+      }),
+      jest.spyOn(w.gw.services.outbox, 'settle').mockImplementation(async (...args) => {
+        await hold();
+        return settle(...args);
+      }),
+    ];
+    try {
+      const editing = w.gw.gql(`mutation { updateEvent(id: "${id}", input: { title: "Tour (moved)" }) { id } }`, {
+        token,
+      });
+      await atGate;
+      expect(await month(replica)).toContainEqual(['Tour (moved)', 'PENDING']);
+      release();
+      expect((await editing).body.errors).toBeUndefined();
+    } finally {
+      release();
+      for (const spy of spies) spy.mockRestore();
+    }
+    await deliveryDone(db());
+  });
+
+  test("a delivery Google answers with an error to retry shows its reason on the other replica's kept view", async () => {
+    await deliveryDone(db());
+    // The first attempt waits at Google's door, then is answered 503; the second waits there too.
+    const failing = await w.admin.addFault({
+      api: 'calendar',
+      method: 'calendar.events.insert',
+      hold: 'call',
+      status: 503,
+    });
+    const retry = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
+    const made = await w.gw.gql(
+      'mutation { createEvent(input: { title: "Inspection", start: "2026-12-22T17:00:00Z", end: "2026-12-22T18:00:00Z" }) { id } }',
+      { token },
+    );
+    expect(made.body.errors).toBeUndefined();
+    await w.admin.waitHeld(failing.id);
+    for (const gw of [w.gw, replica, w.gw, replica])
+      expect(await withErrors(gw)).toContainEqual(['Inspection', 'PENDING', null]);
+    try {
+      await w.admin.release(failing.id);
+      await w.admin.waitHeld(retry.id);
+      for (const gw of [w.gw, replica])
+        expect(await withErrors(gw)).toContainEqual([
+          'Inspection',
+          'PENDING',
+          expect.stringMatching(/503|unavailable/i),
+        ]);
+    } finally {
+      await w.admin.release(retry.id);
+    }
+    await deliveryDone(db());
+    expect(await withErrors(replica)).toContainEqual(['Inspection', 'SYNCED', null]);
   });
 });
