@@ -8,7 +8,10 @@
  * BENCH_DIALECTS (sqlite,mariadb), BENCH_TARGETS (e.g. gw.contacts,gw.me; the bare contacts server always runs),
  * BENCH_PROFILE=dir writes the servers' CPU profiles there (node --cpu-prof): the gateway's in dir/<dialect>, the bare
  * servers' in dir/<dialect>/bare and bare-cached. BENCH_GATEWAY_FLAGS adds node flags to the gateway's (e.g.
- * --trace-gc), and BENCH_GATEWAY_LOG names a file for the last 20 KB it printed.
+ * --trace-gc), and BENCH_GATEWAY_LOG names a file for the last 20 KB it printed. BENCH_MARIADB_CPUS pins MariaDB
+ * elsewhere (e.g. 0, with the servers; 1 by default).
+ *
+ * Latencies are every answer's own, in fractions of a millisecond (bench/http/load.ts).
  *
  * Besides req/s, each server's CPU time per request is read from /proc: a machine shared with other work changes it
  * far less than the throughput.
@@ -288,7 +291,8 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
       figures[`${dialect}: ${t.label}`] =
         `${rps.toFixed(0)} req/s, ${(rps / base).toFixed(2)}× bare contacts` +
         (own ? `, ${(rps / own).toFixed(2)}× bare ${kind}` : '') +
-        `, p50 ${p50} ms, p99 ${p99} ms (p99/p50 ${(p99 / Math.max(p50, 1)).toFixed(1)}), RSS ${Math.max(...t.rss)} MiB` +
+        `, p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms (p99/p50 ${(p99 / Math.max(p50, 0.001)).toFixed(1)})` +
+        `, RSS ${Math.max(...t.rss)} MiB` +
         `, CPU ${cpu.toFixed(0)} µs/req (${(baseCpu / cpu).toFixed(2)}× bare contacts` +
         (ownCpu ? `, ${(ownCpu / cpu).toFixed(2)}× bare ${kind}` : '') +
         ')' +

@@ -145,7 +145,7 @@ export async function freshDatabase(dialect: Dialect): Promise<Database | undefi
     const mariadbd = findMariadbd();
     if (!mariadbd) return undefined;
     mariadb = await startMariaDb(mariadbd);
-    pin(mariadb.pid, '1');
+    pin(mariadb.pid, process.env.BENCH_MARIADB_CPUS ?? '1');
   }
   const name = `bench_${randomBytes(4).toString('hex')}`;
   const conn = await mysql.createConnection(mariadb.url);
