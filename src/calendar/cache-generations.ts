@@ -39,7 +39,8 @@ export class DbGenerations implements SharedGenerations {
    * One upsert, whether or not the agent has a row yet. Bumps run first in write transactions (calendar.service.ts),
    * and "UPDATE, then INSERT when nothing was updated" deadlocked there on MariaDB: two first writes at once each took
    * a gap lock with the UPDATE (repeatable read), then waited for the other's with the INSERT
-   * (test/calendar/first-writes.test.ts). The upsert locks the one row it inserts or updates.
+   * (test/calendar/first-writes.test.ts). The upsert locks the one row it inserts or updates. The row is keyed by
+   * the agent alone (ids are UUIDs: an agent has one brokerage), and the columns are named as their properties.
    */
   async bump({ brokerageId, agentId }: AgentKey, m: EntityManager = this.ds.manager): Promise<void> {
     const table = m.connection.driver.escape(m.connection.getMetadata(CalendarCacheGeneration).tableName);

@@ -233,6 +233,7 @@ describeEachDb('calendar', (db) => {
           return w.gw.services.calendar.pageStats.hits > hits;
         },
         Boolean,
+        10_000,
       );
     expect(await attendee()).toBeNull();
     await keptShowing(null);

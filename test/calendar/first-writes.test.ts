@@ -10,7 +10,7 @@
 import { MysqlQueryRunner } from 'typeorm/driver/mysql/MysqlQueryRunner';
 import { CalendarCacheGeneration, CalendarEvent } from '../../src/entities';
 import { createTestDb, mariaDbAvailable, type TestDb } from '../support/db';
-import { startWorld, type World } from '../support/world';
+import { deliveryDone, startWorld, type World } from '../support/world';
 
 (mariaDbAvailable() ? describe : describe.skip)('[mariadb] calendar: the first writes of new agents at once', () => {
   let db: TestDb & { drop(): Promise<void> };
@@ -18,30 +18,49 @@ import { startWorld, type World } from '../support/world';
 
   beforeAll(async () => {
     db = await createTestDb('mariadb');
-    w = await startWorld(db, { env: { MUTATION_WAIT_MS: '0' } });
+    w = await startWorld(db, {
+      users: ['agent@alpha.test', 'ada@alpha.test', 'ben@alpha.test'],
+      env: { MUTATION_WAIT_MS: '0' },
+    });
   });
   afterAll(async () => {
     await w.close();
     await db.drop();
   });
 
-  /** The next `n` writes to the generation table each wait until all `n` have been asked for, then go together. */
+  /**
+   * The next `n` writes to the generation table each wait until all `n` have been asked for, then go together.
+   * `arrived()` tells how many came; a write that never comes fails the waiting ones after 10 s (rather than
+   * leaving them parked).
+   */
   const meetAtTheGeneration = (n: number) => {
     const real = MysqlQueryRunner.prototype.query;
     let arrived = 0;
     let all!: () => void;
-    const together = new Promise<void>((r) => (all = r));
-    return jest.spyOn(MysqlQueryRunner.prototype, 'query').mockImplementation(async function (
+    let none!: (err: Error) => void;
+    const together = new Promise<void>((resolve, reject) => ((all = resolve), (none = reject)));
+    const timer = setTimeout(() => none(new Error(`only ${arrived} of ${n} writes reached the generation`)), 10_000);
+    const spy = jest.spyOn(MysqlQueryRunner.prototype, 'query').mockImplementation(async function (
       this: MysqlQueryRunner,
       ...args: Parameters<typeof real>
     ) {
       const [sql] = args;
       if (arrived < n && /calendar_cache_generation/.test(sql) && !/^\s*SELECT/i.test(sql)) {
-        if (++arrived === n) all();
+        if (++arrived === n) {
+          clearTimeout(timer);
+          all();
+        }
         await together;
       }
       return real.apply(this, args);
     } as typeof real);
+    return {
+      arrived: () => arrived,
+      restore: () => {
+        clearTimeout(timer);
+        spy.mockRestore();
+      },
+    };
   };
 
   test('two agents, one of them writing twice, all at once: every write lands', async () => {
@@ -56,18 +75,25 @@ import { startWorld, type World } from '../support/world';
         `mutation { createEvent(input: { title: "${title}", start: "2026-12-24T17:00:00Z", end: "2026-12-24T18:00:00Z" }) { id } }`,
         { token },
       );
-    const spy = meetAtTheGeneration(3);
+    const meeting = meetAtTheGeneration(3);
     let answers;
     try {
       answers = await Promise.all([create(ada, 'Ada one'), create(ada, 'Ada two'), create(ben, 'Ben one')]);
     } finally {
-      spy.mockRestore();
+      meeting.restore();
     }
+    expect(meeting.arrived()).toBe(3); // the three bumps were in flight at once
     for (const a of answers) expect(a.body.errors).toBeUndefined();
 
     const ids = answers.map((a) => a.body.data.createEvent.id as string).sort();
     const rows = await db.ds.getRepository(CalendarEvent).find();
     expect(rows.map((e) => e.googleEventId).sort()).toEqual(ids);
     expect(await db.ds.getRepository(CalendarCacheGeneration).count()).toBe(2);
+    await deliveryDone(db); // and Google has them (each delivery bumps again, as the first statement of its own)
+    expect((await db.ds.getRepository(CalendarEvent).find()).map((e) => e.syncState)).toEqual([
+      'SYNCED',
+      'SYNCED',
+      'SYNCED',
+    ]);
   });
 });

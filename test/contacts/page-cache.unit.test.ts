@@ -49,6 +49,18 @@ describe('kept contact pages: bounds and positions', () => {
     expect(cache.stats.pages).toBe(0); // the page of position 2, dropped by the first read that could not keep
   });
 
+  test("forget drops the agent's kept pages, and only theirs", async () => {
+    const cache = new ContactPageCache();
+    const src = source();
+    await cache.page(agent(1), 's', async () => 1, src.read);
+    await cache.page(agent(2), 's', async () => 1, src.read);
+    cache.forget(agent(1));
+    expect(cache.stats).toMatchObject({ agents: 1, pages: 1 });
+    await cache.page(agent(2), 's', async () => 1, src.read);
+    await cache.page(agent(1), 's', async () => 1, src.read);
+    expect(src.reads).toBe(3); // agent 2's served as kept; agent 1's read again
+  });
+
   test("each agent keeps its share of pages, its least recently read going first; another's stay", async () => {
     const cache = new ContactPageCache(1_000_000, { bytes: 100_000, pages: 3 });
     const src = source();
