@@ -42,15 +42,21 @@ describeEachDb('calendar: views on two replicas', (db) => {
     expect(res.body.errors).toBeUndefined();
     return res.body.data.events.edges.map((e: any) => [e.node.title, e.node.syncState]);
   };
+  /** An hour's event on `day` of December 2026, created through the first replica: its id and sync state. */
+  const create = async (title: string, day: number): Promise<{ id: string; syncState: string }> => {
+    const res = await w.gw.gql(
+      `mutation { createEvent(input: { title: "${title}", start: "2026-12-${day}T17:00:00Z", end: "2026-12-${day}T18:00:00Z" }) { id syncState } }`,
+      { token },
+    );
+    expect(res.body.errors).toBeUndefined();
+    return res.body.data.createEvent;
+  };
 
   test('an event delivered by one replica shows on the other as soon as its delivery committed', async () => {
     // The delivery's insert waits at Google's door: the create is on its way, shown on both replicas as PENDING.
     const insert = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
-    const made = await w.gw.gql(
-      'mutation { createEvent(input: { title: "Showing", start: "2026-12-24T17:00:00Z", end: "2026-12-24T18:00:00Z" }) { id syncState } }',
-      { token },
-    );
-    expect(made.body.data.createEvent.syncState).toBe('PENDING');
+    const made = await create('Showing', 24);
+    expect(made.syncState).toBe('PENDING');
     await w.admin.waitHeld(insert.id);
     // Google's window (empty), our write laid over, on both.
     expect(await month(replica)).toEqual([['Showing', 'PENDING']]);
@@ -74,9 +80,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
     try {
       await w.admin.release(insert.id);
       const delivering = await atGate;
-      const row = await db()
-        .ds.getRepository(CalendarEvent)
-        .findOneByOrFail({ googleEventId: made.body.data.createEvent.id });
+      const row = await db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: made.id });
       expect(row.pendingOp).toBeNull(); // settled: no longer laid over the window
       expect(await month(delivering === replica ? w.gw : replica)).toEqual([['Showing', 'SYNCED']]);
     } finally {
@@ -95,11 +99,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
     // Only the first replica delivers here; the other only reads.
     await replica.services.outbox.stop();
     const insert = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
-    const made = await w.gw.gql(
-      'mutation { createEvent(input: { title: "Viewing", start: "2026-12-28T17:00:00Z", end: "2026-12-28T18:00:00Z" }) { id } }',
-      { token },
-    );
-    expect(made.body.errors).toBeUndefined();
+    const made = await create('Viewing', 28);
     await w.admin.waitHeld(insert.id);
     const before = await month(replica); // its window cached, without the new event (only laid over, PENDING)
     expect(before).toContainEqual(['Viewing', 'PENDING']);
@@ -128,7 +128,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
       await w.admin.release(insert.id);
       await until(
         'the delivery settled',
-        () => db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: made.body.data.createEvent.id }),
+        () => db().ds.getRepository(CalendarEvent).findOneByOrFail({ googleEventId: made.id }),
         (row) => row.pendingOp === null,
       );
       go();
@@ -151,13 +151,9 @@ describeEachDb('calendar: views on two replicas', (db) => {
 
   test("an edit shows on the other replica's kept view as soon as its transaction committed", async () => {
     await deliveryDone(db());
-    const made = await w.gw.gql(
-      'mutation { createEvent(input: { title: "Tour", start: "2026-12-20T17:00:00Z", end: "2026-12-20T18:00:00Z" }) { id } }',
-      { token },
-    );
-    expect(made.body.errors).toBeUndefined();
+    const made = await create('Tour', 20);
     await deliveryDone(db());
-    const id = made.body.data.createEvent.id;
+    const id = made.id;
     expect(await month(replica)).toContainEqual(['Tour', 'SYNCED']);
     expect(await month(replica)).toContainEqual(['Tour', 'SYNCED']); // served as kept
 
@@ -209,11 +205,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
       status: 503,
     });
     const retry = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
-    const made = await w.gw.gql(
-      'mutation { createEvent(input: { title: "Inspection", start: "2026-12-22T17:00:00Z", end: "2026-12-22T18:00:00Z" }) { id } }',
-      { token },
-    );
-    expect(made.body.errors).toBeUndefined();
+    const made = await create('Inspection', 22);
     await w.admin.waitHeld(failing.id);
     for (const gw of [w.gw, replica, w.gw, replica])
       expect(await withErrors(gw)).toContainEqual(['Inspection', 'PENDING', null]);
