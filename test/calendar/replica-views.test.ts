@@ -205,7 +205,7 @@ describeEachDb('calendar: views on two replicas', (db) => {
       status: 503,
     });
     const retry = await w.admin.addFault({ api: 'calendar', method: 'calendar.events.insert', hold: 'call' });
-    const made = await create('Inspection', 22);
+    await create('Inspection', 22);
     await w.admin.waitHeld(failing.id);
     for (const gw of [w.gw, replica, w.gw, replica])
       expect(await withErrors(gw)).toContainEqual(['Inspection', 'PENDING', null]);
