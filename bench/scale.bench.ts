@@ -35,8 +35,15 @@
  * kind), BENCH_LATENCY_CONCURRENCY (10), BENCH_IMPORT_CONTACTS (10000), BENCH_OUTBOX_CREATES (1000),
  * BENCH_OUTBOX_AGENTS (100), BENCH_EVENTS_PER_AGENT (20), BENCH_INNODB_BUFFER_POOL_MB (4096; 0 keeps the server's).
  * For development: BENCH_AGENTS=50 BENCH_CONTACTS_PER_AGENT=200.
+ *
+ * What holds the memory: BENCH_HEAP_SNAPSHOTS=dir writes a heap snapshot of the gateway (node's
+ * --heapsnapshot-signal) into dir after the rounds and after each part, named after it; `node
+ * dist-bench/bench/scale/heap-summary.js file` sums one by constructor. BENCH_GATEWAY_FLAGS adds node flags to the
+ * gateway's (e.g. --trace-gc). Writing a snapshot takes memory of its own: RSS figures of such a run are not the
+ * gateway's.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import { EmulatorAdmin } from 'google-workspace-emulator/testing';
 import { SEARCH_TOKENS_VERSION } from '../src/contacts/contact-search';
 import { fieldsFromPerson, searchTextOf } from '../src/contacts/person.mapper';
@@ -72,9 +79,24 @@ const OUTBOX_CREATES = size('BENCH_OUTBOX_CREATES', 1000);
 const OUTBOX_AGENTS = Math.max(1, Math.min(AGENTS, size('BENCH_OUTBOX_AGENTS', 100)));
 const EVENTS_PER_AGENT = Math.min(100, size('BENCH_EVENTS_PER_AGENT', 20));
 const BUFFER_POOL_MB = size('BENCH_INNODB_BUFFER_POOL_MB', 4096);
+const SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS;
 const CONCURRENCY = 20;
 const FRESHNESS_SECONDS = 3600;
 const CALENDAR_CACHE_SECONDS = 600;
+
+/** The gateway's heap as its /metrics tells it: used of total, the new space's, and external memory, in MiB. */
+async function heapOf(url: string): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const mib = (pattern: string) => {
+    const m = new RegExp(`^${pattern} (\\S+)$`, 'm').exec(text);
+    return m ? (Number(m[1]) / 1048576).toFixed(1) : '?';
+  };
+  return (
+    `${mib('nodejs_heap_size_used_bytes')}/${mib('nodejs_heap_size_total_bytes')} ` +
+    `(${mib('nodejs_heap_space_size_used_bytes\\{space="new"\\}')}/` +
+    `${mib('nodejs_heap_space_size_total_bytes\\{space="new"\\}')}; ${mib('nodejs_external_memory_bytes')})`
+  );
+}
 
 async function eachAgent(emails: string[], work: (email: string) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -103,7 +125,25 @@ export async function benchScale(): Promise<BenchResult> {
     CONTACTS_FRESHNESS_SECONDS: String(FRESHNESS_SECONDS),
     CALENDAR_CACHE_SECONDS: String(CALENDAR_CACHE_SECONDS),
   });
-  const gw = await startGateway(env);
+  if (SNAPSHOTS) mkdirSync(SNAPSHOTS, { recursive: true });
+  const gw = await startGateway(env, [
+    ...(SNAPSHOTS ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOTS}`] : []),
+    ...(process.env.BENCH_GATEWAY_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+  ]);
+  /** A heap snapshot of the gateway as it is now, as SNAPSHOTS/<name>.heapsnapshot. */
+  const snapshot = async (name: string, token: string) => {
+    if (!SNAPSHOTS) return;
+    const had = new Set(readdirSync(SNAPSHOTS));
+    gw.child.kill('SIGUSR2');
+    // Node writes the snapshot on its main thread: once the gateway answers again, the file is whole.
+    let file: string | undefined;
+    while (!file) {
+      await new Promise((r) => setTimeout(r, 200));
+      file = readdirSync(SNAPSHOTS).find((f) => f.endsWith('.heapsnapshot') && !had.has(f));
+    }
+    await gql(gw.url, token, '{ me { id } }');
+    renameSync(join(SNAPSHOTS, file), join(SNAPSHOTS, `${name}.heapsnapshot`));
+  };
   let ds: Awaited<ReturnType<typeof openDatabase>> | undefined;
   try {
     const users = Array.from({ length: AGENTS }, (_, i) => `agent${i}@scale.test`);
@@ -138,12 +178,15 @@ export async function benchScale(): Promise<BenchResult> {
     for (const r of log) byMethod.set(r.method, (byMethod.get(r.method) ?? 0) + 1);
     figures['Google calls for both rounds'] = [...byMethod].map(([m, n]) => `${n} ${m}`).join(', ');
     figures.target = `RSS under 200 MB with ${AGENTS} agents active`;
+    await snapshot('rounds', tokens[users[0]]);
     if (CONTACTS_PER_AGENT === 0) return { name: `scale: ${AGENTS} agents on MariaDB, production mode`, figures };
 
-    // The RSS of the parts below: the peak of each, sampled every 100 ms.
+    // The RSS of the parts below: the peak of each, sampled every 100 ms; and the heap after each (the gateway's
+    // /metrics, prom-client's process metrics): what RSS holds beyond the objects alive.
     let peak = 0;
     let highest = 0;
     const peaks: string[] = [];
+    const heaps: string[] = [];
     const sampler = setInterval(() => {
       peak = Math.max(peak, gw.rssMiB());
       highest = Math.max(highest, peak);
@@ -151,12 +194,17 @@ export async function benchScale(): Promise<BenchResult> {
     const part = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
       peak = gw.rssMiB();
       const t = performance.now();
+      let done = false;
       try {
-        return await run();
+        const result = await run();
+        done = true;
+        return result;
       } catch (err) {
         throw new Error(`${name} failed; the gateway's last output:\n${gw.output().slice(-3000)}`, { cause: err });
       } finally {
         peaks.push(`${name} ${Math.max(peak, gw.rssMiB())} (${Math.round((performance.now() - t) / 1000)} s)`);
+        if (done) heaps.push(`${name} ${await heapOf(gw.url)}`);
+        if (done) await snapshot(name, tokens[users[0]]);
       }
     };
     try {
@@ -247,6 +295,7 @@ export async function benchScale(): Promise<BenchResult> {
         Object.assign(figures, await part('events', () => monthOfEvents(world, EVENTS_PER_AGENT, LATENCY_CONCURRENCY)));
       figures['gateway RSS after all of this'] = `${gw.rssMiB()} MiB, peak ${highest} MiB`;
       figures['  peak per part in MiB (and how long the part took)'] = peaks.join(', ');
+      figures['  heap after each part in MiB (used of total, new space used of total; external)'] = heaps.join(', ');
     } finally {
       clearInterval(sampler);
     }
