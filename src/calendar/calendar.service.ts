@@ -4,8 +4,8 @@
  * kept a short while per agent (range-cache.ts): views over the same days
  * share one load; our own writes and push notifications invalidate it (a
  * generation number per agent, shared by the replicas: cache-generations.ts).
- * A load past MAX_EVENTS_PER_LOAD events stops and the view asks for a
- * shorter range.
+ * A load past CALENDAR_MAX_EVENTS_PER_VIEW events stops and the view asks
+ * for a shorter range.
  * Writes go through the outbox (calendar.delivery.ts); until Google has them,
  * the pending local version is laid over what Google returns.
  */
@@ -240,7 +240,7 @@ export class CalendarService {
     const { timeMin, timeMax } = windowOf(from, to);
     const key = `${timeMin}|${timeMax}`;
     const load = () => this.google(scope, (cal) => loadWindow(cal, timeMin, timeMax, cap));
-    const weigh = (w: LoadedWindow) => w.events.length;
+    const weigh = (w: LoadedWindow) => w.text;
     const build = async (rows: CalendarEvent[], window: LoadedWindow) => {
       const page = this.pageOf(rows, window, args, from, to, cap);
       if (contacts) await contacts.attach(page.edges.flatMap((e) => e.node.attendees));

@@ -6,16 +6,7 @@
  */
 import { DateTime } from 'luxon';
 import type { CalendarDriver, GoogleEvent, GoogleEventDateTime } from '../google/calendar';
-
-/**
- * Most events one view loads from Google, counted over the whole UTC days its range touches (VIEW_GRID_MS). A load
- * stops at the first page past it and the view answers BAD_USER_INPUT ("ask for a shorter range") instead of a
- * partial list: totalCount, the order and the cursors all need the whole range. 10,000 events is four full pages;
- * a busy agent's year at 20 events a day is 7,300. An event with a few attendees is ~1.4 KB of heap (measured), so a
- * load holds at most ~17 MiB (the cap plus the page that crossed it); without the cap a 366-day range of 200 daily
- * series was ~73,600 events (~100 MiB) in one array, per view. (Per service: CalendarSettings.maxEventsPerView.)
- */
-export const MAX_EVENTS_PER_LOAD = 10_000;
+import { viewedEvent } from './event.mapper';
 
 /**
  * Google is asked for the range widened to whole UTC days, and each view keeps its exact range in memory: views whose
@@ -26,7 +17,10 @@ const VIEW_GRID_MS = 86_400_000;
 
 /** One window as Google listed it, or the mark that it holds more events than a view may load (then nothing held). */
 export interface LoadedWindow {
+  /** what a view reads of each event (viewedEvent) */
   events: GoogleEvent[];
+  /** the text of the events, what keeping the window weighs */
+  text: number;
   /**
    * start and end instants of events[i] at 2i and 2i + 1, all-day dates in the calendar's time zone as Google reads
    * them
@@ -43,7 +37,15 @@ export function windowOf(from: number, to: number): { timeMin: string; timeMax: 
   };
 }
 
-/** Google's events of the window, all pages, or the mark that there are more than `cap` (then none kept). */
+/**
+ * Google's events of the window, all pages, or the mark that there are more than `cap` (then none kept). `cap` is the
+ * most events one view loads (CALENDAR_MAX_EVENTS_PER_VIEW, default 10,000), counted over the whole UTC days its range
+ * touches (VIEW_GRID_MS). A load stops at the first page past it and the view answers BAD_USER_INPUT ("ask for a
+ * shorter range") instead of a partial list: totalCount, the order and the cursors all need the whole range. 10,000
+ * events is four full pages; a busy agent's year at 20 events a day is 7,300. A load holds what a view reads of each
+ * event (viewedEvent, ~0.55-0.7 KB of heap) and one page of Google's whole events (~1.2 KB each): at most ~10 MiB;
+ * without the cap a 366-day range of 200 daily series was ~73,600 whole events (~100 MiB) in one array, per view.
+ */
 export async function loadWindow(
   cal: CalendarDriver,
   timeMin: string,
@@ -51,16 +53,23 @@ export async function loadWindow(
   cap: number,
 ): Promise<LoadedWindow> {
   const events: GoogleEvent[] = [];
+  let text = 0;
+  const seen = new Map<string, string>(); // strings kept once for the whole window (viewedEvent)
   let zone: string | null = null;
   // maxResults stays the same on every page (whether a page token outlives a changed query is not documented),
   // so a load holds at most the cap plus one page.
   for await (const page of cal.eventPages({ timeMin, timeMax, singleEvents: true, orderBy: 'startTime' })) {
     zone ??= page.timeZone;
-    for (const e of page.items) events.push(e);
     // Past the cap: no further page, and nothing kept (a partial list would give wrong totals and cursors).
-    if (events.length > cap) return { events: [], spans: new Float64Array(0), overCap: true };
+    if (events.length + page.items.length > cap)
+      return { events: [], text: 0, spans: new Float64Array(0), overCap: true };
+    for (const e of page.items) {
+      const viewed = viewedEvent(e, seen);
+      events.push(viewed.event);
+      text += viewed.text;
+    }
   }
-  return { events, spans: spansOf(events, zone ?? 'UTC'), overCap: false };
+  return { events, text, spans: spansOf(events, zone ?? 'UTC'), overCap: false };
 }
 
 /**

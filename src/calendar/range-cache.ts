@@ -5,7 +5,6 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { DbGenerations, type SharedGenerations } from './cache-generations';
-import { MAX_EVENTS_PER_LOAD } from './event-window';
 
 /** Loads (events.list page runs) one agent may have running at once; further windows wait their turn. */
 const MAX_LOADS_PER_AGENT = 2;
@@ -16,12 +15,9 @@ const MAX_LOADS_PER_AGENT = 2;
  */
 const MAX_WAITING_LOADS_PER_AGENT = 24; // two years of month views asked at once
 const LOAD_RETRY_AFTER_SECONDS = 2;
-/** Cached windows and their events in the whole process. */
+/** Cached windows in the whole process, and one agent's share of them. */
 const MAX_CACHED_WINDOWS = 1000;
-const MAX_CACHED_EVENTS = 100_000;
-/** One agent's share of the cache: two full windows. */
 const MAX_CACHED_WINDOWS_PER_AGENT = 50;
-const MAX_CACHED_EVENTS_PER_AGENT = 2 * MAX_EVENTS_PER_LOAD;
 
 /** What one agent may hold of the cache and run at once. */
 export interface AgentBounds {
@@ -31,21 +27,16 @@ export interface AgentBounds {
    */
   maxWaitingLoadsPerAgent?: number;
   maxWindowsPerAgent: number;
-  maxEventsPerAgent: number;
+  /** what the agent's windows may weigh in all (`weigh`: the text of their events, in viewCache) */
+  maxWeightPerAgent: number;
 }
-
-const AGENT_BOUNDS: AgentBounds = {
-  maxLoadsPerAgent: MAX_LOADS_PER_AGENT,
-  maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT,
-  maxEventsPerAgent: MAX_CACHED_EVENTS_PER_AGENT,
-};
 
 interface CacheEntry {
   generation: number;
   shared: number;
   expiresAt: number;
   value: unknown;
-  /** events held, for the bounds */
+  /** what it weighs, for the bounds */
   weight: number;
   /** which load of the window this is (peek) */
   serial: number;
@@ -56,29 +47,30 @@ interface CacheEntry {
  * database). Concurrent asks for one window share one load (single flight). Bounded three ways, so that one agent's
  * burst costs the others nothing beyond reason: each agent runs at most `maxLoadsPerAgent` loads at once (the rest
  * wait in order; a waiting window is still shared by everyone who asks for it); each agent keeps at most its share of
- * windows and events (its own oldest go first); and when the process-wide bounds are exceeded, the agent holding the
- * most gives way, so an agent with less than the biggest holder is never evicted for someone else's window.
+ * windows and weight (its own oldest go first); and when the process-wide bounds are exceeded, the agent holding the
+ * most gives way, so an agent with less than the biggest holder is never evicted for someone else's window. A
+ * window's weight is what its `weigh` says (viewCache: the text of its events; by default an array's length).
  */
 export class RangeCache {
   /** agent → window key → entry, oldest first */
   private readonly entries = new Map<string, Map<string, CacheEntry>>();
-  /** events held per agent */
+  /** weight held per agent */
   private readonly held = new Map<string, number>();
   private windows = 0;
-  private events = 0;
+  private weight = 0;
   private serials = 0;
   private readonly generations = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly loads = new Map<string, { running: number; waiting: Array<() => void> }>();
 
-  /** maxEntries and maxEvents bound the whole process; `bounds` each agent. */
+  /** maxEntries and maxWeight bound the whole process; `bounds` each agent. */
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = MAX_CACHED_WINDOWS,
-    private readonly maxEvents = MAX_CACHED_EVENTS,
-    private readonly shared?: SharedGenerations,
+    private readonly maxEntries: number,
+    private readonly maxWeight: number,
+    private readonly shared: SharedGenerations | undefined,
     private readonly onSharedError: (err: unknown) => void = () => {},
-    private readonly bounds: AgentBounds = AGENT_BOUNDS,
+    private readonly bounds: AgentBounds,
   ) {}
 
   private drop(agentId: string, key: string): void {
@@ -87,7 +79,7 @@ export class RangeCache {
     if (!mine || !e) return;
     mine.delete(key);
     this.windows--;
-    this.events -= e.weight;
+    this.weight -= e.weight;
     const left = (this.held.get(agentId) ?? 0) - e.weight;
     if (mine.size === 0) {
       this.entries.delete(agentId);
@@ -125,8 +117,8 @@ export class RangeCache {
   }
 
   /**
-   * The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` counts its events (an array's
-   * length by default).
+   * The agent's window `key`: cached, joined to the load under way, or loaded. `weigh` says what keeping it costs (an
+   * array's length by default).
    */
   async get<T = GoogleEvent[]>(
     agent: AgentKey,
@@ -234,7 +226,7 @@ export class RangeCache {
     this.drop(agentId, key);
     // Larger than the agent's whole share, or than the whole process's bound: keeping it would push out everything
     // else the agent (or every agent) has, and then not fit anyway. Answer it only.
-    if (entry.weight > Math.min(this.bounds.maxEventsPerAgent, this.maxEvents)) return;
+    if (entry.weight > Math.min(this.bounds.maxWeightPerAgent, this.maxWeight)) return;
     const now = Date.now();
     for (const [agent, windows] of this.entries) {
       const gen = this.generations.get(agent) ?? 0;
@@ -244,16 +236,16 @@ export class RangeCache {
     if (!mine) this.entries.set(agentId, (mine = new Map()));
     mine.set(key, entry);
     this.windows++;
-    this.events += entry.weight;
+    this.weight += entry.weight;
     this.held.set(agentId, (this.held.get(agentId) ?? 0) + entry.weight);
     // The agent's own share: its oldest windows go.
-    while (mine.size > this.bounds.maxWindowsPerAgent || this.held.get(agentId)! > this.bounds.maxEventsPerAgent) {
+    while (mine.size > this.bounds.maxWindowsPerAgent || this.held.get(agentId)! > this.bounds.maxWeightPerAgent) {
       const oldest = [...mine.keys()].find((k) => k !== key);
       if (oldest === undefined) break;
       this.drop(agentId, oldest);
     }
-    // The process: the agent holding the most (events, or windows when those are over) gives its oldest window.
-    while (this.windows > this.maxEntries || this.events > this.maxEvents) {
+    // The process: the agent holding the most (weight, or windows when those are over) gives its oldest window.
+    while (this.windows > this.maxEntries || this.weight > this.maxWeight) {
       const byWindows = this.windows > this.maxEntries;
       let victim: { agent: string; key: string } | undefined;
       let most = -1;
@@ -274,25 +266,27 @@ export class RangeCache {
 
 /**
  * The calendar's view cache as configured: views kept CALENDAR_CACHE_SECONDS, made stale across replicas through the
- * database's generation counter. The shares follow the configured cap (CALENDAR_MAX_EVENTS_PER_VIEW): an agent keeps
- * two full windows, the process ten agents' worth at least; with fixed numbers a raised cap made every large window
- * uncacheable.
+ * database's generation counter, weighed by the text of their events (LoadedWindow.text): CALENDAR_CACHE_MB in the
+ * whole process, half of it for one agent. Kept, a window's events take some twice their text on the heap (measured:
+ * a showing with two attendees is ~330 bytes of text, ~0.7 KB of heap), so the 8 MiB default holds ~25,000 such
+ * events in ~17 MB, e.g. a month of 20 for each of 1,000 agents; one full window of the default 10,000-event cap fits
+ * an agent's half.
  */
 export function viewCache(
-  settings: Pick<Config['calendar'], 'cacheMs' | 'maxEventsPerView'>,
+  settings: Pick<Config['calendar'], 'cacheMs' | 'cacheBytes'>,
   ds: DataSource,
   log?: Logger,
 ): RangeCache {
-  const cap = settings.maxEventsPerView;
   return new RangeCache(
     settings.cacheMs,
     MAX_CACHED_WINDOWS,
-    Math.max(MAX_CACHED_EVENTS, 10 * cap),
+    settings.cacheBytes,
     new DbGenerations(ds),
     (err) => log?.warn({ err }, 'could not mark calendar views stale for the other replicas'),
     {
-      ...AGENT_BOUNDS,
-      maxEventsPerAgent: Math.max(MAX_CACHED_EVENTS_PER_AGENT, 2 * cap),
+      maxLoadsPerAgent: MAX_LOADS_PER_AGENT,
+      maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT,
+      maxWeightPerAgent: Math.floor(settings.cacheBytes / 2),
     },
   );
 }

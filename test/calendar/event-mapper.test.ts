@@ -14,6 +14,7 @@ import {
   sameValue,
   startMs,
   toEventType,
+  viewedEvent,
 } from '../../src/calendar/event.mapper';
 
 /** Google's event as the mapper types it (whatever module declares that type). */
@@ -732,5 +733,87 @@ describe('round trips', () => {
     // A real change is seen.
     const moved = googlePatch(current, patch({ start: '2026-12-24T09:30:00-05:00' }));
     expect(sameValue(moved.start, current.start)).toBe(false);
+  });
+});
+
+describe('viewedEvent (what a kept window holds of an event)', () => {
+  /** Google's whole Event resource, as events.list answers it (the emulator renders this shape). */
+  const full = (over: Partial<GEvent> = {}): GEvent => ({
+    kind: 'calendar#event',
+    etag: '"3381823776040000"',
+    id: 'ev1_20261224T170000Z',
+    status: 'confirmed',
+    htmlLink: 'https://www.google.com/calendar/event?eid=ZXYxIGFubkBhY21lLnRlc3Q',
+    created: '2026-12-01T10:00:00.000Z',
+    updated: '2026-12-01T10:00:00.000Z',
+    summary: 'Showing',
+    description: 'Bring the keys',
+    location: '12 Main Street',
+    creator: { email: 'ann@acme.test', self: true },
+    organizer: { email: 'ann@acme.test', self: true },
+    start: { dateTime: '2026-12-24T09:00:00-08:00', timeZone: 'America/Los_Angeles' },
+    end: { dateTime: '2026-12-24T10:00:00-08:00', timeZone: 'America/Los_Angeles' },
+    recurringEventId: 'ev1',
+    originalStartTime: { dateTime: '2026-12-24T09:00:00-08:00', timeZone: 'America/Los_Angeles' },
+    iCalUID: 'ev1@google.com',
+    sequence: 0,
+    attendees: [
+      { email: 'ann@acme.test', responseStatus: 'accepted', self: true, organizer: true },
+      { email: 'bob@acme.test', displayName: 'Bob' },
+      { displayName: 'no address', responseStatus: 'declined' },
+    ],
+    reminders: { useDefault: true },
+    eventType: 'default',
+    ...over,
+  });
+
+  test.each([
+    ['a timed instance of a series', full()],
+    ['an all-day event', full({ start: { date: '2026-12-24' }, end: { date: '2026-12-25' } })],
+    [
+      'a series with its rules',
+      full({ recurringEventId: undefined, recurrence: ['RRULE:FREQ=WEEKLY', 'EXDATE:20261231T170000Z'] }),
+    ],
+    ['a bare one', { id: 'x', start: { date: '2026-12-24' }, end: { date: '2026-12-25' } } as GEvent],
+  ])('%s reads in a view as the whole resource does, with none of the fields a view does not read', (_, e) => {
+    const { event } = viewedEvent(e);
+    expect(toEventType(event)).toEqual(toEventType(e));
+    expect(toEventType(event, { syncState: 'PENDING', syncError: null })).toEqual(
+      toEventType(e, { syncState: 'PENDING', syncError: null }),
+    );
+    // A pending patch laid over it (calendar.service.ts overlay) reads the same too.
+    const body: GEvent = {
+      summary: 'Moved',
+      start: { dateTime: '2026-12-26T09:00:00Z' },
+      end: { dateTime: '2026-12-26T10:00:00Z' },
+    };
+    expect(toEventType({ ...event, ...body })).toEqual(toEventType({ ...e, ...body }));
+    const defined = (o: object) => Object.keys(o).filter((k) => (o as Record<string, unknown>)[k] !== undefined);
+    for (const gone of ['kind', 'htmlLink', 'created', 'updated', 'creator', 'organizer', 'iCalUID', 'reminders'])
+      expect(defined(event)).not.toContain(gone);
+    expect((event.attendees ?? []).flatMap(defined)).not.toContain('self');
+  });
+
+  test('strings that repeat within a window are kept, and weighed, once', () => {
+    const seen = new Map<string, string>();
+    const first = viewedEvent(full(), seen).text;
+    const second = viewedEvent(full({ id: 'ev1_20261231T170000Z' }), seen);
+    // the same status, title, place, zone (the first event's end already shared its start's), series and attendees
+    // (addresses and answers) weigh 8 each now
+    const repeated = ['confirmed', 'Showing', '12 Main Street', 'America/Los_Angeles', 'ev1']
+      .concat(['ann@acme.test', 'accepted', 'bob@acme.test', 'declined'])
+      .join('').length;
+    expect(first - second.text).toBe(repeated);
+    expect(toEventType(second.event).attendees).toEqual(toEventType(full()).attendees);
+  });
+
+  test("what it weighs is its text: a description's characters count one each", () => {
+    const without = viewedEvent(full({ description: undefined })).text;
+    expect(viewedEvent(full({ description: 'x'.repeat(1000) })).text - without).toBe(1000);
+    // every string kept counts, the attendees' addresses too
+    expect(without).toBeGreaterThan(
+      ['"3381823776040000"', 'ev1_20261224T170000Z', 'ann@acme.test', 'bob@acme.test', '12 Main Street'].join('')
+        .length,
+    );
   });
 });

@@ -4,16 +4,15 @@
  * cache key and a new single-flight, so 20 such views at once were 20 loads and gigabytes. Now:
  *  - Google is asked for the range widened to whole UTC days, and each view keeps its exact range in memory: views over
  *    the same days share one load and one cache entry;
- *  - a load stops past MAX_EVENTS_PER_LOAD events and the view answers BAD_USER_INPUT (shorter range), never a
+ *  - a load stops past CALENDAR_MAX_EVENTS_PER_VIEW events and the view answers BAD_USER_INPUT (shorter range), never a
  *    partial list;
  *  - an agent runs at most MAX_LOADS_PER_AGENT loads at once, and the cache is bounded per agent and in total, the
  *    agent holding the most giving way first.
  */
 import type { calendar_v3 } from '@googleapis/calendar';
-import { CalendarService } from '../../src/calendar/calendar.service';
-import { RangeCache, viewCache } from '../../src/calendar/range-cache';
+import { RangeCache } from '../../src/calendar/range-cache';
 import { CALENDAR_LIST_MAX_RESULTS as LIST_PAGE_SIZE } from '../../src/google/calendar';
-import { createTestDb, describeEachDb } from '../support/db';
+import { describeEachDb } from '../support/db';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
 
@@ -29,15 +28,15 @@ const DAY_MS = 86_400_000;
 const MIB = 1024 * 1024;
 /**
  * Allowed growth of the process (RSS, or its peak) around the burst of 20 year-long views. Everything runs in this
- * process, and the gateway is the small part: one capped load holds at most MAX_EVENTS_PER_LOAD + one page of events
- * (12,500 × ~1.4 KB of heap each, measured: ~16 MiB). The big part is the emulator, which expands all ~73,600
+ * process, and the gateway is the small part: one capped load holds at most the cap (10,000) + one page of events
+ * (12,500 events, at most ~10 MiB: see loadWindow). The big part is the emulator, which expands all ~73,600
  * instances of the 200 series on every page it serves; with it the growth measured 94-289 MiB from run to run,
  * depending on where the garbage collector stands when the burst begins (no `global.gc` here to settle it). Without
  * the bounds the 20 views are 20 loads of ~73,600 events each held at once: 20 × 73,600 × 1.4 KB ≈ 1.9 GiB.
  */
 const MAX_GROWTH_MIB = 512;
 /**
- * The cap of this test's gateway (CALENDAR_MAX_EVENTS_PER_VIEW); the default, MAX_EVENTS_PER_LOAD, works the same way.
+ * The cap of this test's gateway (CALENDAR_MAX_EVENTS_PER_VIEW); the default, 10,000, works the same way.
  */
 const CAP = 2000;
 
@@ -221,7 +220,7 @@ describe('RangeCache bounds (counting fakes)', () => {
     const cache = new RangeCache(60_000, 1000, 100_000, undefined, undefined, {
       maxLoadsPerAgent: 2,
       maxWindowsPerAgent: 50,
-      maxEventsPerAgent: 20_000,
+      maxWeightPerAgent: 20_000,
     });
     const g = gatedLoads();
     const a = ['w1', 'w2', 'w3'].map((k) => cache.get(agent('A'), k, g.load(`A:${k}`)));
@@ -251,7 +250,7 @@ describe('RangeCache bounds (counting fakes)', () => {
       maxLoadsPerAgent: 1,
       maxWaitingLoadsPerAgent: 1,
       maxWindowsPerAgent: 50,
-      maxEventsPerAgent: 20_000,
+      maxWeightPerAgent: 20_000,
     });
     const g = gatedLoads();
     const w1 = cache.get(agent('A'), 'w1', g.load('A:w1'));
@@ -290,7 +289,7 @@ describe('RangeCache bounds (counting fakes)', () => {
     const cache = new RangeCache(60_000, 1000, 30, undefined, undefined, {
       maxLoadsPerAgent: 2,
       maxWindowsPerAgent: 50,
-      maxEventsPerAgent: 20,
+      maxWeightPerAgent: 20,
     });
     let loads = 0;
     const load = (n: number) => async () => {
@@ -315,7 +314,7 @@ describe('RangeCache bounds (counting fakes)', () => {
     const cache = new RangeCache(60_000, 1000, 100, undefined, undefined, {
       maxLoadsPerAgent: 2,
       maxWindowsPerAgent: 50,
-      maxEventsPerAgent: 20,
+      maxWeightPerAgent: 20,
     });
     let loads = 0;
     const load = async () => {
@@ -325,31 +324,5 @@ describe('RangeCache bounds (counting fakes)', () => {
     expect(await cache.get(agent('A'), 'big', load)).toHaveLength(21);
     expect(await cache.get(agent('A'), 'big', load)).toHaveLength(21);
     expect(loads).toBe(2);
-  });
-});
-
-describe('the cache follows a raised CALENDAR_MAX_EVENTS_PER_VIEW', () => {
-  test('a window as large as the configured cap is kept: asked again, it is not loaded again', async () => {
-    const db = await createTestDb('sqlite');
-    try {
-      const svc = new CalendarService({
-        ds: db.ds,
-        sessions: {} as never,
-        outbox: {} as never,
-        cache: viewCache({ cacheMs: 60_000, maxEventsPerView: 50_000 }, db.ds),
-        settings: { maxRangeMs: 366 * DAY_MS, maxEventsPerView: 50_000 },
-      });
-      let loads = 0;
-      const load = async () => {
-        loads++;
-        return Array.from({ length: 30_000 }, (_, i) => ({ id: `e${i}` }) as GEvent);
-      };
-      await svc.cache.get(agent('agent-1'), 'window', load);
-      await svc.cache.get(agent('agent-1'), 'window', load);
-      // With the per-agent share fixed at 20,000 events (two default caps), a 30,000-event window was never kept.
-      expect(loads).toBe(1);
-    } finally {
-      await db.drop();
-    }
   });
 });

@@ -21,7 +21,7 @@ const A: CacheAgent = { brokerageId: 'b1', agentId: 'agent-a' };
 const B: CacheAgent = { brokerageId: 'b1', agentId: 'agent-b' };
 const C: CacheAgent = { brokerageId: 'b2', agentId: 'agent-c' };
 const TTL = 60_000;
-const ROOMY: AgentBounds = { maxLoadsPerAgent: 10, maxWindowsPerAgent: 50, maxEventsPerAgent: 20_000 };
+const ROOMY: AgentBounds = { maxLoadsPerAgent: 10, maxWindowsPerAgent: 50, maxWeightPerAgent: 20_000 };
 
 const events = (n: number, tag = 'e'): GEvent[] => Array.from({ length: n }, (_, i) => ({ id: `${tag}${i}` }));
 
@@ -310,9 +310,9 @@ describe('bounds', () => {
     expect(await h.cached(A, 'w1')).toBe(false);
   });
 
-  test('an agent keeps at most maxEventsPerAgent events: its oldest windows go until the new one fits', async () => {
+  test('an agent keeps at most maxWeightPerAgent events: its oldest windows go until the new one fits', async () => {
     const h = harness(
-      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 25 }),
+      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxWeightPerAgent: 25 }),
     );
     await h.get(A, 'w1', 10);
     await h.get(A, 'w2', 10);
@@ -324,7 +324,7 @@ describe('bounds', () => {
 
   test("a window heavier than the agent's share is answered, not kept, and costs the agent none of its other windows", async () => {
     const h = harness(
-      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 20 }),
+      new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxWeightPerAgent: 20 }),
     );
     await h.get(A, 'small', 5);
     expect((await h.get(A, 'big', 21)).value).toHaveLength(21);
@@ -366,11 +366,11 @@ describe('bounds', () => {
   });
 
   // Found by this test (it failed before the fix): a window heavier than the whole process's event bound (possible
-  // when maxEvents is set below maxEventsPerAgent) made `keep` evict the other agents' windows one by one, then drop
+  // when maxEvents is set below maxWeightPerAgent) made `keep` evict the other agents' windows one by one, then drop
   // the new window too. The production settings (CalendarService: maxEvents >= 10 x cap, agent share 2 x cap) could
   // not reach it.
   test("a window heavier than the whole process's bound is answered, not kept, and evicts no other agent's window", async () => {
-    const h = harness(new RangeCache(TTL, 1000, 30, new FakeShared(), undefined, { ...ROOMY, maxEventsPerAgent: 50 }));
+    const h = harness(new RangeCache(TTL, 1000, 30, new FakeShared(), undefined, { ...ROOMY, maxWeightPerAgent: 50 }));
     await h.get(B, 'b1', 10);
     expect((await h.get(A, 'big', 40)).value).toHaveLength(40);
     expect(await h.cached(B, 'b1', 10)).toBe(true);

@@ -84,7 +84,11 @@ describeEachDb('calendar cache generations', (db) => {
     await armTrigger();
     const agent = { brokerageId: 'b1', agentId: randomUUID() };
     const seen: unknown[] = [];
-    const cache = new RangeCache(60_000, undefined, undefined, new DbGenerations(db().ds), (err) => seen.push(err));
+    const cache = new RangeCache(60_000, 1000, 100_000, new DbGenerations(db().ds), (err) => seen.push(err), {
+      maxLoadsPerAgent: 2,
+      maxWindowsPerAgent: 50,
+      maxWeightPerAgent: 20_000,
+    });
     let loads = 0;
     const load = async () => {
       loads++;
