@@ -137,7 +137,9 @@ export async function benchScale(): Promise<BenchResult> {
     gw.child.kill('SIGUSR2');
     // Node writes the snapshot on its main thread: once the gateway answers again, the file is whole.
     let file: string | undefined;
-    while (!file) {
+    for (let waited = 0; !file; waited += 200) {
+      if (gw.child.exitCode !== null || waited > 600_000)
+        throw new Error(`no heap snapshot after ${waited} ms (gateway exit code ${gw.child.exitCode})`);
       await new Promise((r) => setTimeout(r, 200));
       file = readdirSync(SNAPSHOTS).find((f) => f.endsWith('.heapsnapshot') && !had.has(f));
     }
@@ -182,7 +184,8 @@ export async function benchScale(): Promise<BenchResult> {
     if (CONTACTS_PER_AGENT === 0) return { name: `scale: ${AGENTS} agents on MariaDB, production mode`, figures };
 
     // The RSS of the parts below: the peak of each, sampled every 100 ms; and the heap after each (the gateway's
-    // /metrics, prom-client's process metrics): what RSS holds beyond the objects alive.
+    // /metrics, prom-client's process metrics; "used" is read without a collection, so it counts garbage too): how
+    // much of RSS is heap V8 has taken, and how much of that it uses.
     let peak = 0;
     let highest = 0;
     const peaks: string[] = [];
@@ -203,7 +206,7 @@ export async function benchScale(): Promise<BenchResult> {
         throw new Error(`${name} failed; the gateway's last output:\n${gw.output().slice(-3000)}`, { cause: err });
       } finally {
         peaks.push(`${name} ${Math.max(peak, gw.rssMiB())} (${Math.round((performance.now() - t) / 1000)} s)`);
-        if (done) heaps.push(`${name} ${await heapOf(gw.url)}`);
+        if (done) heaps.push(`${name} ${await heapOf(gw.url).catch((err: Error) => `? (${err.message})`)}`);
         if (done) await snapshot(name, tokens[users[0]]);
       }
     };

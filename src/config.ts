@@ -121,7 +121,7 @@ export interface Config {
   };
   calendar: {
     cacheMs: number;
-    /** Text of the events the views' cache keeps in the whole process (CALENDAR_CACHE_MB; range-cache.ts viewCache). */
+    /** Characters of event text the views' cache keeps in the process (CALENDAR_CACHE_MB; range-cache.ts viewCache). */
     cacheBytes: number;
     maxRangeMs: number;
     /** Most events one events() view loads from Google; a range holding more is refused (calendar.service.ts). */
@@ -394,7 +394,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     clients: readClients(str, int, oneOf, problems, nodeEnv === 'production'),
     calendar: {
       cacheMs: int('CALENDAR_CACHE_SECONDS', 60, 0, 3600) * 1000,
-      cacheBytes: int('CALENDAR_CACHE_MB', 8, 1, 4096) * 1024 * 1024,
+      cacheBytes: int('CALENDAR_CACHE_MB', 16, 1, 4096) * 1024 * 1024,
       maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
       maxEventsPerView: int('CALENDAR_MAX_EVENTS_PER_VIEW', 10_000, 1, 100_000),
       webhookUrl: readWebhookUrl(str, problems, nodeEnv === 'production'),

@@ -43,7 +43,7 @@ export function windowOf(from: number, to: number): { timeMin: string; timeMax: 
  * touches (VIEW_GRID_MS). A load stops at the first page past it and the view answers BAD_USER_INPUT ("ask for a
  * shorter range") instead of a partial list: totalCount, the order and the cursors all need the whole range. 10,000
  * events is four full pages; a busy agent's year at 20 events a day is 7,300. A load holds what a view reads of each
- * event (viewedEvent, ~0.55-0.7 KB of heap) and one page of Google's whole events (~1.2 KB each): at most ~10 MiB;
+ * event (viewedEvent, ~0.55 KB of heap) and one page of Google's whole events (~1.2 KB each): at most ~10 MiB;
  * without the cap a 366-day range of 200 daily series was ~73,600 whole events (~100 MiB) in one array, per view.
  */
 export async function loadWindow(

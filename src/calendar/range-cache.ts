@@ -71,6 +71,8 @@ export class RangeCache {
     private readonly shared: SharedGenerations | undefined,
     private readonly onSharedError: (err: unknown) => void = () => {},
     private readonly bounds: AgentBounds,
+    /** A window answered but not kept: heavier than the agent's share (or the whole bound). */
+    private readonly onTooHeavy: (agentId: string, weight: number) => void = () => {},
   ) {}
 
   private drop(agentId: string, key: string): void {
@@ -226,7 +228,10 @@ export class RangeCache {
     this.drop(agentId, key);
     // Larger than the agent's whole share, or than the whole process's bound: keeping it would push out everything
     // else the agent (or every agent) has, and then not fit anyway. Answer it only.
-    if (entry.weight > Math.min(this.bounds.maxWeightPerAgent, this.maxWeight)) return;
+    if (entry.weight > Math.min(this.bounds.maxWeightPerAgent, this.maxWeight)) {
+      this.onTooHeavy(agentId, entry.weight);
+      return;
+    }
     const now = Date.now();
     for (const [agent, windows] of this.entries) {
       const gen = this.generations.get(agent) ?? 0;
@@ -266,17 +271,19 @@ export class RangeCache {
 
 /**
  * The calendar's view cache as configured: views kept CALENDAR_CACHE_SECONDS, made stale across replicas through the
- * database's generation counter, weighed by the text of their events (LoadedWindow.text): CALENDAR_CACHE_MB in the
- * whole process, half of it for one agent. Kept, a window's events take some twice their text on the heap (measured:
- * a showing with two attendees is ~330 bytes of text, ~0.7 KB of heap), so the 8 MiB default holds ~25,000 such
- * events in ~17 MB, e.g. a month of 20 for each of 1,000 agents; one full window of the default 10,000-event cap fits
- * an agent's half.
+ * database's generation counter, weighed by the text of their events (LoadedWindow.text, characters): CALENDAR_CACHE_MB
+ * in the whole process, half of it for one agent. Kept, a window takes about 1.8 times its text on the heap (measured:
+ * a showing with two attendees is ~250 characters of text, ~0.55 KB of heap), so the 16 MiB default holds ~65,000
+ * such events in ~36 MB, e.g. a month of 20 for each of 1,000 agents in a third of it; an agent's half holds a full
+ * window at the default cap (10,000 events) of up to ~800 characters each. A window heavier than the agent's half is
+ * answered and not kept, so every page of it (`after`) lists it from Google again: logged, with what it weighed.
  */
 export function viewCache(
   settings: Pick<Config['calendar'], 'cacheMs' | 'cacheBytes'>,
   ds: DataSource,
   log?: Logger,
 ): RangeCache {
+  const share = Math.floor(settings.cacheBytes / 2);
   return new RangeCache(
     settings.cacheMs,
     MAX_CACHED_WINDOWS,
@@ -286,7 +293,13 @@ export function viewCache(
     {
       maxLoadsPerAgent: MAX_LOADS_PER_AGENT,
       maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT,
-      maxWeightPerAgent: Math.floor(settings.cacheBytes / 2),
+      maxWeightPerAgent: share,
     },
+    (agentId, weight) =>
+      log?.warn(
+        { agentId, weight, share },
+        "a calendar window heavier than an agent's half of CALENDAR_CACHE_MB was answered, not kept: each page of it " +
+          'lists it from Google again (raise CALENDAR_CACHE_MB, or ask for shorter ranges)',
+      ),
   );
 }

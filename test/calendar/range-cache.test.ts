@@ -310,7 +310,7 @@ describe('bounds', () => {
     expect(await h.cached(A, 'w1')).toBe(false);
   });
 
-  test('an agent keeps at most maxWeightPerAgent events: its oldest windows go until the new one fits', async () => {
+  test('an agent keeps at most maxWeightPerAgent (here: events): its oldest windows go until the new one fits', async () => {
     const h = harness(
       new RangeCache(TTL, 1000, 100_000, new FakeShared(), undefined, { ...ROOMY, maxWeightPerAgent: 25 }),
     );
@@ -365,10 +365,9 @@ describe('bounds', () => {
     expect(await h.cached(B, 'b2', 15)).toBe(true);
   });
 
-  // Found by this test (it failed before the fix): a window heavier than the whole process's event bound (possible
-  // when maxEvents is set below maxWeightPerAgent) made `keep` evict the other agents' windows one by one, then drop
-  // the new window too. The production settings (CalendarService: maxEvents >= 10 x cap, agent share 2 x cap) could
-  // not reach it.
+  // Found by this test (it failed before the fix): a window heavier than the whole process's bound (possible when
+  // maxWeight is set below maxWeightPerAgent) made `keep` evict the other agents' windows one by one, then drop the
+  // new window too. The production settings (viewCache: the agent's share is half the process's) cannot reach it.
   test("a window heavier than the whole process's bound is answered, not kept, and evicts no other agent's window", async () => {
     const h = harness(new RangeCache(TTL, 1000, 30, new FakeShared(), undefined, { ...ROOMY, maxWeightPerAgent: 50 }));
     await h.get(B, 'b1', 10);

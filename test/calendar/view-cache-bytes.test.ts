@@ -4,6 +4,8 @@
  * long descriptions may not be. Measured from the emulator's request log: a kept window is answered again without
  * events.list, a window not kept costs one more.
  */
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
 import { startWorld, type World } from '../support/world';
 
@@ -28,9 +30,17 @@ const month = (n: number, long: boolean) =>
 describeEachDb('the views cache is bounded by the text of its events', (db) => {
   let w: World;
   const tokens: Record<string, string> = {};
+  const lines: string[] = [];
 
   beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
     w = await startWorld(db(), {
+      log: createLogger('info', sink),
       users: [SMALL, HUGE, ...BIG],
       env: { CALENDAR_CACHE_SECONDS: '600', CALENDAR_CACHE_MB: String(CACHE_MB) },
     });
@@ -69,6 +79,13 @@ describeEachDb('the views cache is bounded by the text of its events', (db) => {
     expect(huge.events.edges[69].node.description).toHaveLength(DESCRIPTION);
     expect((await view(HUGE)).lists).toBe(1); // not kept: loaded again
     expect((await view(SMALL)).lists).toBe(0); // kept
+    // The operator is told, each time, with what it weighed against the share.
+    const told = lines
+      .map((l) => JSON.parse(l) as { msg: string; weight?: number; share?: number })
+      .filter((l) => l.msg.includes("heavier than an agent's half of CALENDAR_CACHE_MB"));
+    expect(told).toHaveLength(2);
+    expect(told[0]).toMatchObject({ share: (CACHE_MB * 1024 * 1024) / 2 });
+    expect(told[0].weight).toBeGreaterThan(told[0].share!);
   });
 
   test('over the whole bound, the agent holding the most gives way: smaller holders keep their windows', async () => {
