@@ -394,7 +394,7 @@ export function loadConfig(env: Env = process.env, sandboxSecrets?: (dataDir: st
     clients: readClients(str, int, oneOf, problems, nodeEnv === 'production'),
     calendar: {
       cacheMs: int('CALENDAR_CACHE_SECONDS', 60, 0, 3600) * 1000,
-      cacheBytes: int('CALENDAR_CACHE_MB', 16, 1, 4096) * 1024 * 1024,
+      cacheBytes: int('CALENDAR_CACHE_MB', 16, 1, 64) * 1024 * 1024,
       maxRangeMs: int('CALENDAR_MAX_RANGE_DAYS', 366, 1, 3660) * 86_400_000,
       maxEventsPerView: int('CALENDAR_MAX_EVENTS_PER_VIEW', 10_000, 1, 100_000),
       webhookUrl: readWebhookUrl(str, problems, nodeEnv === 'production'),

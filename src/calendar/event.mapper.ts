@@ -214,7 +214,7 @@ export function startMs(e: GoogleEvent): number {
  * and places again and again, and each copy JSON.parse makes is a string of its own. For a month of showings with two
  * attendees, Google's whole resource (htmlLink, creator, organizer, iCalUID, reminders, timestamps...) is ~1.2 KB of
  * heap, this ~0.55 KB (measured with `node --expose-gc` over 20,000 events). `text` is what it weighs for the cache's
- * bound: its strings' length, counted at their first sight in `seen`, and 8 for each field.
+ * bound: its strings' length, counted at their first sight in `seen`, and 8 for each field holding a string (or none).
  */
 export function viewedEvent(e: GoogleEvent, seen = new Map<string, string>()): { event: GoogleEvent; text: number } {
   let text = 0;

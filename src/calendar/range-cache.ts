@@ -18,6 +18,9 @@ const LOAD_RETRY_AFTER_SECONDS = 2;
 /** Cached windows in the whole process, and one agent's share of them. */
 const MAX_CACHED_WINDOWS = 1000;
 const MAX_CACHED_WINDOWS_PER_AGENT = 50;
+/** The warning that an agent's window was too heavy to keep: at most this often per agent. */
+const TOO_HEAVY_WARNING_EVERY_MS = 60_000;
+const MAX_WARNED_AGENTS = 10_000;
 
 /** What one agent may hold of the cache and run at once. */
 export interface AgentBounds {
@@ -272,11 +275,12 @@ export class RangeCache {
 /**
  * The calendar's view cache as configured: views kept CALENDAR_CACHE_SECONDS, made stale across replicas through the
  * database's generation counter, weighed by the text of their events (LoadedWindow.text, characters): CALENDAR_CACHE_MB
- * in the whole process, half of it for one agent. Kept, a window takes about 1.8 times its text on the heap (measured:
- * a showing with two attendees is ~250 characters of text, ~0.55 KB of heap), so the 16 MiB default holds ~65,000
- * such events in ~36 MB, e.g. a month of 20 for each of 1,000 agents in a third of it; an agent's half holds a full
- * window at the default cap (10,000 events) of up to ~800 characters each. A window heavier than the agent's half is
- * answered and not kept, so every page of it (`after`) lists it from Google again: logged, with what it weighed.
+ * in the whole process, half of it for one agent. Kept, a window takes about 2.2 times its text on the heap (measured:
+ * a showing with two attendees is ~250 characters of text, ~0.55 KB of heap; long descriptions come near 1 times,
+ * text beyond Latin-1 takes two bytes a character), so the 16 MiB default holds ~65,000 such events in ~36 MB, e.g. a
+ * month of 20 for each of 1,000 agents in a third of it; an agent's half holds a full window at the default cap
+ * (10,000 events) of up to ~800 characters each. A window heavier than the agent's half is answered and not kept, so
+ * every page of it (`after`) lists it from Google again: logged, at most once a minute per agent.
  */
 export function viewCache(
   settings: Pick<Config['calendar'], 'cacheMs' | 'cacheBytes'>,
@@ -284,6 +288,8 @@ export function viewCache(
   log?: Logger,
 ): RangeCache {
   const share = Math.floor(settings.cacheBytes / 2);
+  /** agent → when it was last warned about, bounded (cleared when full) */
+  const warned = new Map<string, number>();
   return new RangeCache(
     settings.cacheMs,
     MAX_CACHED_WINDOWS,
@@ -295,11 +301,17 @@ export function viewCache(
       maxWindowsPerAgent: MAX_CACHED_WINDOWS_PER_AGENT,
       maxWeightPerAgent: share,
     },
-    (agentId, weight) =>
+    (agentId, weight) => {
+      // Each such window is a load from Google, bounded by the per-agent load limits: no need to say so each time.
+      const now = Date.now();
+      if ((warned.get(agentId) ?? -Infinity) > now - TOO_HEAVY_WARNING_EVERY_MS) return;
+      if (warned.size >= MAX_WARNED_AGENTS) warned.clear();
+      warned.set(agentId, now);
       log?.warn(
         { agentId, weight, share },
         "a calendar window heavier than an agent's half of CALENDAR_CACHE_MB was answered, not kept: each page of it " +
-          'lists it from Google again (raise CALENDAR_CACHE_MB, or ask for shorter ranges)',
-      ),
+          'lists it from Google again (raise CALENDAR_CACHE_MB, or ask for shorter ranges); said once a minute per agent',
+      );
+    },
   );
 }

@@ -75,15 +75,20 @@ test('a window keeps what a view reads of each event, over every page, and weigh
 });
 
 test.each([
-  [[3, 2], false],
-  [[5], false],
-  [[3, 3], true],
-  [[6], true],
-])('pages of %j events, a cap of 5: over the cap: %s (then it keeps nothing)', async (sizes, over) => {
-  let next = 0;
-  const { cal } = driver(sizes.map((n) => Array.from({ length: n }, () => googleEvent(next++))));
-  const w = await loadWindow(cal, ...WINDOW, 5);
-  expect(w.overCap).toBe(over);
-  expect(w.events).toHaveLength(over ? 0 : 5);
-  if (over) expect(w.text).toBe(0);
-});
+  [[3, 2], false, 2],
+  [[5], false, 1],
+  [[3, 3], true, 2],
+  [[6], true, 1],
+  [[3, 3, 1], true, 2],
+])(
+  'pages of %j events, a cap of 5: over the cap: %s (then it keeps nothing), after %d events.list calls',
+  async (sizes, over, calls) => {
+    let next = 0;
+    const d = driver(sizes.map((n) => Array.from({ length: n }, () => googleEvent(next++))));
+    const w = await loadWindow(d.cal, ...WINDOW, 5);
+    expect(w.overCap).toBe(over);
+    expect(w.events).toHaveLength(over ? 0 : 5);
+    if (over) expect(w.text).toBe(0);
+    expect(d.calls()).toBe(calls); // no page is asked for past the cap
+  },
+);

@@ -45,12 +45,14 @@ describeEachDb('the views cache is bounded by the text of its events', (db) => {
       env: { CALENDAR_CACHE_SECONDS: '600', CALENDAR_CACHE_MB: String(CACHE_MB) },
     });
     for (const u of [SMALL, HUGE, ...BIG]) tokens[u] = await w.token(u);
-    // 70 long events: ~570 KB of text, over one agent's half. 45: ~370 KB, two such agents and SMALL fit in 1 MiB,
-    // a third does not.
+    // 70 long events: ~570 KB of text, over one agent's half. 45 or 46: ~370 KB, two such agents and SMALL fit in
+    // 1 MiB, a third does not. BIG[0], with 46, holds the most of them.
     const seed: [string, number, boolean][] = [
       [SMALL, 3, false],
       [HUGE, 70, true],
-      ...BIG.map((u) => [u, 45, true] as [string, number, boolean]),
+      [BIG[0], 46, true],
+      [BIG[1], 45, true],
+      [BIG[2], 45, true],
     ];
     for (const [u, n, long] of seed)
       expect((await w.admin.request('POST', `/users/${u}/events`, month(n, long))).status).toBe(200);
@@ -79,22 +81,24 @@ describeEachDb('the views cache is bounded by the text of its events', (db) => {
     expect(huge.events.edges[69].node.description).toHaveLength(DESCRIPTION);
     expect((await view(HUGE)).lists).toBe(1); // not kept: loaded again
     expect((await view(SMALL)).lists).toBe(0); // kept
-    // The operator is told, each time, with what it weighed against the share.
+    // The operator is told what it weighed against the share: once a minute per agent, not at every load (the two
+    // views above are well within a minute of each other).
     const told = lines
       .map((l) => JSON.parse(l) as { msg: string; weight?: number; share?: number })
       .filter((l) => l.msg.includes("heavier than an agent's half of CALENDAR_CACHE_MB"));
-    expect(told).toHaveLength(2);
+    expect(told).toHaveLength(1);
     expect(told[0]).toMatchObject({ share: (CACHE_MB * 1024 * 1024) / 2 });
     expect(told[0].weight).toBeGreaterThan(told[0].share!);
   });
 
   test('over the whole bound, the agent holding the most gives way: smaller holders keep their windows', async () => {
-    for (const u of BIG) {
+    await view(SMALL); // kept here, or by the test before
+    for (const [i, u] of BIG.entries()) {
       const first = await view(u);
       expect(first.lists).toBe(1);
-      expect(first.events.totalCount).toBe(45);
+      expect(first.events.totalCount).toBe(i === 0 ? 46 : 45);
     }
-    // BIG[2]'s window took the cache over 1 MiB: BIG[0], the first of the two largest holders, gave its window.
+    // BIG[2]'s window took the cache over 1 MiB: BIG[0], the largest holder, gave its window.
     expect((await view(SMALL)).lists).toBe(0);
     expect((await view(BIG[1])).lists).toBe(0);
     expect((await view(BIG[2])).lists).toBe(0);
