@@ -4,9 +4,8 @@
  * long descriptions may not be. Measured from the emulator's request log: a kept window is answered again without
  * events.list, a window not kept costs one more.
  */
-import { Writable } from 'node:stream';
-import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
+import { captureLog } from '../support/log-capture';
 import { startWorld, type World } from '../support/world';
 
 const SMALL = 'small@alpha.test';
@@ -30,17 +29,11 @@ const month = (n: number, long: boolean) =>
 describeEachDb('the views cache is bounded by the text of its events', (db) => {
   let w: World;
   const tokens: Record<string, string> = {};
-  const lines: string[] = [];
+  const logged = captureLog('info');
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        lines.push(String(chunk));
-        done();
-      },
-    });
     w = await startWorld(db(), {
-      log: createLogger('info', sink),
+      log: logged.log,
       users: [SMALL, HUGE, ...BIG],
       env: { CALENDAR_CACHE_SECONDS: '600', CALENDAR_CACHE_MB: String(CACHE_MB) },
     });
@@ -83,12 +76,12 @@ describeEachDb('the views cache is bounded by the text of its events', (db) => {
     expect((await view(SMALL)).lists).toBe(0); // kept
     // The operator is told what it weighed against the share: once a minute per agent, not at every load (the two
     // views above are well within a minute of each other).
-    const told = lines
-      .map((l) => JSON.parse(l) as { msg: string; weight?: number; share?: number })
-      .filter((l) => l.msg.includes("heavier than an agent's half of CALENDAR_CACHE_MB"));
+    const told = logged
+      .entries()
+      .filter((l) => String(l.msg).includes("heavier than an agent's half of CALENDAR_CACHE_MB"));
     expect(told).toHaveLength(1);
     expect(told[0]).toMatchObject({ share: (CACHE_MB * 1024 * 1024) / 2 });
-    expect(told[0].weight).toBeGreaterThan(told[0].share!);
+    expect(told[0].weight).toBeGreaterThan(told[0].share);
   });
 
   test('over the whole bound, the agent holding the most gives way: smaller holders keep their windows', async () => {

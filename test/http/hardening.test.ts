@@ -8,11 +8,10 @@
  */
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { createLogger } from '../../src/logger';
 import { createTestDb, describeEachDb, type Dialect } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { captureLog } from '../support/log-capture';
 import { startWorld } from '../support/world';
 
 interface RawAnswer {
@@ -251,16 +250,7 @@ describe.each<Dialect>(['sqlite', 'mariadb'])('[%s] the database away while the 
     'the client sees INTERNAL_SERVER_ERROR with a request id and nothing else; the log has the error under that id',
     async () => {
       const db = await createTestDb(dialect);
-      const lines: string[] = [];
-      const log = createLogger(
-        'info',
-        new Writable({
-          write(c, _e, cb) {
-            lines.push(String(c));
-            cb();
-          },
-        }),
-      );
+      const { log, lines } = captureLog('info');
       await seedBrokerage(db.ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
       const gw = await startTestGateway(db.ds, { log });
       try {
@@ -289,18 +279,8 @@ describe.each<Dialect>(['sqlite', 'mariadb'])('[%s] the database away while the 
 
 describeEachDb('an INTERNAL_SERVER_ERROR raised on purpose is logged too', (db) => {
   test('an unknown failure calling Google: the client sees the masked error and its request id; the log has what was thrown under that id', async () => {
-    const lines: string[] = [];
-    const w = await startWorld(db(), {
-      log: createLogger(
-        'info',
-        new Writable({
-          write(c, _e, cb) {
-            lines.push(String(c));
-            cb();
-          },
-        }),
-      ),
-    });
+    const { log, lines } = captureLog('info');
+    const w = await startWorld(db(), { log });
     try {
       const token = await w.token('agent@alpha.test');
       const real = w.gw.services.sessions.forAgent.bind(w.gw.services.sessions);

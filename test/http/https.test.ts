@@ -8,14 +8,13 @@ import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
 import { dataSourceOptions } from '../../src/db/data-source';
-import { createLogger } from '../../src/logger';
 import { createTestDb, type TestDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
+import { captureLog } from '../support/log-capture';
 import { prototypeChangesDuring } from '../support/prototypes';
 import { until } from '../support/wait';
 
@@ -233,16 +232,7 @@ describe('HTTPS in production: requests', () => {
     const key = join(dir, 'tls.key');
     copyFileSync(first.cert, cert);
     copyFileSync(first.key, key);
-    let out = '';
-    const log = createLogger(
-      'warn',
-      new Writable({
-        write(chunk, _enc, cb) {
-          out += chunk;
-          cb();
-        },
-      }),
-    );
+    const { log, text } = captureLog('warn');
     const gw = await startTestGateway(db.ds, {
       env: {
         NODE_ENV: 'production',
@@ -269,17 +259,13 @@ describe('HTTPS in production: requests', () => {
     try {
       expect(await served()).toBe(fingerprint(first.cert));
       writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot yet\n'); // the renewal caught half-written
-      await until(
-        'the half-written certificate refused',
-        () => out,
-        (o) => /could not reload the TLS certificate/.test(o),
-      );
+      await until('the half-written certificate refused', text, (o) => /could not reload the TLS certificate/.test(o));
       expect(await served()).toBe(fingerprint(first.cert)); // still the old one, not a broken server
       const second = selfSigned();
       copyFileSync(second.key, key);
       copyFileSync(second.cert, cert);
       await until('the renewed certificate served', served, (f) => f === fingerprint(second.cert));
-      expect(out).not.toMatch(/PRIVATE KEY/);
+      expect(text()).not.toMatch(/PRIVATE KEY/);
     } finally {
       await gw.close();
     }

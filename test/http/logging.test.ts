@@ -5,35 +5,18 @@
  * error text the message, and Google echoes what it could not parse.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { Agent } from '../../src/entities';
-import { createLogger, scrubDatabaseMessage } from '../../src/logger';
+import { scrubDatabaseMessage } from '../../src/logger';
 import { createTestDb, describeEachDb, mariaDbAvailable } from '../support/db';
 import { seedBrokerage } from '../support/gateway';
 import { EmulatorAdmin, googleClients, SCOPES, type Tenant } from '../support/google';
+import { captureLog } from '../support/log-capture';
 
-/** A logger at the most verbose level, writing into a string. */
+/** A logger at the most verbose level, writing into memory. */
 function capture() {
-  let out = '';
-  const log = createLogger(
-    'trace',
-    new Writable({
-      write(chunk, _enc, cb) {
-        out += chunk;
-        cb();
-      },
-    }),
-  );
-  return {
-    log,
-    text: () => out,
-    lines: () =>
-      out
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as Record<string, any>),
-  };
+  const { log, text, entries } = captureLog('trace');
+  return { log, text, lines: entries };
 }
 
 test('values under the redacted paths never reach the log, however deep the logged object puts them', () => {

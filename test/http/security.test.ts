@@ -5,14 +5,13 @@
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { getIntrospectionQuery } from 'graphql';
 import { SignJWT } from 'jose';
 import type { DataSource } from 'typeorm';
 import { openDatabase, type DatabaseConfig } from '../../src/db/data-source';
-import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
 import { seedBrokerage, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../support/gateway';
+import { captureLog } from '../support/log-capture';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -80,18 +79,12 @@ const codesOf = (body: any): (string | undefined)[] =>
 describeEachDb('HTTP security baseline', (db) => {
   let gw: TestGateway;
   let token: string;
-  const logLines: string[] = [];
+  // Everything the gateway logs, at every level: what must never reach it must not hide behind a level.
+  const { log, lines: logLines } = captureLog('trace');
 
   beforeAll(async () => {
     await seedBrokerage(db().ds, 'alpha.test', [{ email: 'a@alpha.test' }]);
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        logLines.push(String(chunk));
-        cb();
-      },
-    });
-    // Everything the gateway logs, at every level: what must never reach it must not hide behind a level.
-    gw = await startTestGateway(db().ds, { log: createLogger('trace', sink) });
+    gw = await startTestGateway(db().ds, { log });
     token = await gw.token('a@alpha.test');
   });
   afterAll(() => gw.close());

@@ -3,9 +3,8 @@
  * so a database message that quotes a value (MariaDB's "Duplicate entry '<value>' for key …") is logged without it.
  * The failure is a real database error, raised by a trigger on the mail's row.
  */
-import { Writable } from 'node:stream';
-import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
+import { captureLog } from '../support/log-capture';
 import { until } from '../support/wait';
 import { startWorld, type World } from '../support/world';
 
@@ -14,16 +13,10 @@ const SECRET = 'zoe.private@buyer.test';
 
 describeEachDb('mail delivery logs', (db) => {
   let w: World;
-  const lines: string[] = [];
+  const { log, lines } = captureLog('trace');
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk, _enc, cb) {
-        lines.push(String(chunk));
-        cb();
-      },
-    });
-    w = await startWorld(db(), { log: createLogger('trace', sink), env: { MUTATION_WAIT_MS: '0' } });
+    w = await startWorld(db(), { log, env: { MUTATION_WAIT_MS: '0' } });
   });
   afterAll(async () => {
     await db().ds.query('DROP TRIGGER IF EXISTS refuse_mail_update');

@@ -2,15 +2,14 @@
  * Key submission and the doctor, end to end: GraphQL over HTTP → gateway →
  * emulator (real token exchanges and API calls) → database rows.
  */
-import { Writable } from 'node:stream';
 import { startEmulator, type RunningEmulator } from 'google-workspace-emulator';
 import { AuditLog, ServiceAccountCredential } from '../../src/entities';
 import { GoogleSession } from '../../src/google/google-session';
 import { CALENDAR_SCOPE, CONTACTS_SCOPE, GMAIL_COMPOSE_SCOPE, LEGACY_CONTACTS_SCOPE } from '../../src/google/scopes';
-import { createLogger } from '../../src/logger';
 import { describeEachDb } from '../support/db';
 import { seedBrokerage, startTestGateway, type TestGateway } from '../support/gateway';
 import { EmulatorAdmin, type Tenant } from '../support/google';
+import { captureLog } from '../support/log-capture';
 
 const GUIDE_SCOPES = [LEGACY_CONTACTS_SCOPE, CALENDAR_SCOPE, GMAIL_COMPOSE_SCOPE];
 
@@ -39,20 +38,14 @@ describeEachDb('onboarding: submitServiceAccountKey and the doctor', (db) => {
   let gw: TestGateway;
   let adminToken: string;
   let tenant: Tenant;
-  const logLines: string[] = [];
+  const { log, lines: logLines } = captureLog('debug');
 
   beforeAll(async () => {
     emu = await startEmulator();
     admin = new EmulatorAdmin(emu.url);
-    const sink = new Writable({
-      write(c, _e, cb) {
-        logLines.push(String(c));
-        cb();
-      },
-    });
     gw = await startTestGateway(db().ds, {
       env: { GOOGLE_API_ROOT_URL: `${emu.url}/`, GOOGLE_TOKEN_URIS: `${emu.url}/token` },
-      log: createLogger('debug', sink),
+      log,
     });
   });
   afterAll(async () => {
