@@ -171,6 +171,7 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
     ...(process.env.BENCH_GATEWAY_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
   ]);
   const bares: Child[] = [];
+  figures[`${dialect}: the gateway runs with`] = gw.runsWith();
   try {
     const { tokens } = await onboard(gw.url, emu.url, env, 'bench.test', [AGENT, ...WRITERS]);
     const token = tokens[AGENT];

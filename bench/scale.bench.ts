@@ -264,7 +264,7 @@ export async function benchScale(): Promise<BenchResult> {
         'innodb_log_file_size 1 GiB, innodb_flush_log_at_trx_commit=2 (test/support/mariadb.ts)';
       figures['  gateway'] =
         `CONTACTS_FRESHNESS_SECONDS=${FRESHNESS_SECONDS} (seeded mirrors fresh for the whole run), ` +
-        `CALENDAR_CACHE_SECONDS=${CALENDAR_CACHE_SECONDS}, otherwise as in production`;
+        `CALENDAR_CACHE_SECONDS=${CALENDAR_CACHE_SECONDS}, otherwise as in production: ${gw.runsWith()}`;
 
       const world: World = {
         url: gw.url,

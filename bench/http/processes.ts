@@ -52,6 +52,8 @@ export interface Child {
   rssMiB(): number;
   /** CPU time the process has used (user + system), in ms, read from /proc. */
   cpuMs(): number;
+  /** What it really runs with, read from /proc: its node flags and C library (MALLOC_*) settings. */
+  runsWith(): string;
   stop(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export function spawnNode(
           output: () => out,
           rssMiB: () => rssMiB(child.pid!),
           cpuMs: () => cpuMs(child.pid!),
+          runsWith: () => runsWith(child.pid!),
           stop: () => stopChild(child),
         });
       }
@@ -99,6 +102,16 @@ export function spawnNode(
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
+}
+
+function runsWith(pid: number): string {
+  const flags = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .filter((a) => a.startsWith('--'));
+  const libc = readFileSync(`/proc/${pid}/environ`, 'utf8')
+    .split('\0')
+    .filter((e) => e.startsWith('MALLOC_'));
+  return [...flags, ...libc].join(' ') || 'no node flags, no MALLOC_* settings';
 }
 
 let ticksPerSecond: number | undefined;
@@ -198,12 +211,38 @@ function productionNodeFlags(): string[] {
   return (JSON.parse(cmd[1]) as string[]).filter((a) => a.startsWith('--'));
 }
 
-/** The compiled gateway, with production's node flags (plus `nodeFlags`, e.g. a CPU profile). */
+/**
+ * The C library's settings production runs the gateway with: the `ENV MALLOC_*` of deploy/Dockerfile's runtime stage
+ * (glibc's malloc arenas). The rest of its ENV is the bench's own to set (NODE_ENV, ports).
+ */
+function productionAllocatorEnv(): Record<string, string> {
+  const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
+  const runtime = dockerfile.slice(dockerfile.indexOf(' AS runtime'));
+  const env: Record<string, string> = {};
+  for (const line of runtime.matchAll(/^ENV (.+)$/gm))
+    for (const [, name, value] of line[1].matchAll(/(MALLOC_\w+)=(\S+)/g)) env[name] = value;
+  return env;
+}
+
+/**
+ * The compiled gateway, with production's node flags and allocator settings (plus `nodeFlags`, e.g. a CPU profile).
+ * BENCH_GATEWAY_ENV (`NAME=value …`) sets variables over all of them (MALLOC_ARENA_MAX=16, say, to measure without
+ * the image's setting: glibc's own on 2 cores).
+ */
 export function startGateway(env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
-  return spawnNode([GATEWAY_MAIN], env, '0', /GraphQL:\s+(http:\/\/\S+)\/graphql/, [
-    ...productionNodeFlags(),
-    ...nodeFlags,
-  ]);
+  const over = Object.fromEntries(
+    (process.env.BENCH_GATEWAY_ENV ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+  return spawnNode(
+    [GATEWAY_MAIN],
+    { ...productionAllocatorEnv(), ...env, ...over },
+    '0',
+    /GraphQL:\s+(http:\/\/\S+)\/graphql/,
+    [...productionNodeFlags(), ...nodeFlags],
+  );
 }
 
 /** Headers of an agent's request as the TLS-terminating proxy forwards it. */

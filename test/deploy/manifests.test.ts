@@ -132,6 +132,7 @@ test('the image: built on the Debian Node 20 image, dev dependencies pruned, run
   expect(file).toMatch(/npm prune --omit=dev/);
   const runtime = file.slice(file.indexOf('AS runtime'));
   expect(runtime).toMatch(/^USER node$/m);
+  expect(runtime).toMatch(/^ENV MALLOC_ARENA_MAX=2$/m); // glibc's arenas (docs/performance.md)
   expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
   expect(runtime).toMatch(
     /^CMD \["node", "--max-old-space-size=256", "--max-semi-space-size=16", "dist\/src\/main\.js"\]$/m,
