@@ -1,15 +1,17 @@
 /**
  * `npm run bench -- http`: the gateway's request path beside a bare graphql-js server answering the same data from
- * memory, in one run, on SQLite and MariaDB. The gateway runs as in production (compiled, NODE_ENV=production, its
- * own process on core 0; the emulator, MariaDB and the load generator on core 1). Rounds alternate between the
+ * memory, in one run, on SQLite and MariaDB. The gateway runs as in production (compiled, NODE_ENV=production, the node
+ * flags of deploy/Dockerfile's CMD and the MALLOC_* of its runtime stage, its own process on core 0; the emulator,
+ * MariaDB and the load generator on core 1). The bare servers run with node's defaults. Rounds alternate between the
  * servers, so a slower machine moment hits all of them alike; each figure is the median over the rounds.
  *
- * Settings (environment): BENCH_SECONDS per measurement (3), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10),
- * BENCH_DIALECTS (sqlite,mariadb), BENCH_TARGETS (e.g. gw.contacts,gw.me; the bare contacts server always runs),
- * BENCH_PROFILE=dir writes the servers' CPU profiles there (node --cpu-prof): the gateway's in dir/<dialect>, the bare
- * servers' in dir/<dialect>/bare and bare-cached. BENCH_GATEWAY_FLAGS adds node flags to the gateway's (e.g.
- * --trace-gc), and BENCH_GATEWAY_LOG names a file for the last 20 KB it printed. BENCH_MARIADB_CPUS pins MariaDB
- * elsewhere (e.g. 0, with the servers; 1 by default).
+ * Settings (environment): BENCH_SECONDS per measurement (3), BENCH_ROUNDS (3), BENCH_CONNECTIONS (10), BENCH_DIALECTS
+ * (sqlite,mariadb), BENCH_TARGETS (e.g. gw.contacts,gw.me; the bare contacts server always runs), BENCH_PROFILE=dir
+ * writes the servers' CPU profiles there (node --cpu-prof): the gateway's in dir/<dialect>, the bare servers' in
+ * dir/<dialect>/bare and bare-cached. BENCH_GATEWAY_FLAGS adds node flags to the gateway's (e.g. --trace-gc),
+ * BENCH_GATEWAY_ENV sets variables of its environment (`NAME=value …`; `NAME=` takes one away, e.g. `MALLOC_ARENA_MAX=`
+ * for glibc's own arenas), and BENCH_GATEWAY_LOG names a file for the last 20 KB it printed. BENCH_MARIADB_CPUS pins
+ * MariaDB elsewhere (e.g. 0, with the servers; 1 by default).
  *
  * Latencies are every answer's own, in fractions of a millisecond (bench/http/load.ts).
  *
@@ -171,8 +173,8 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
     ...(process.env.BENCH_GATEWAY_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
   ]);
   const bares: Child[] = [];
-  figures[`${dialect}: the gateway runs with`] = gw.runsWith();
   try {
+    figures[`${dialect}: the gateway started with`] = gw.runsWith();
     const { tokens } = await onboard(gw.url, emu.url, env, 'bench.test', [AGENT, ...WRITERS]);
     const token = tokens[AGENT];
     const now = new Date();

@@ -36,10 +36,11 @@
  * BENCH_OUTBOX_AGENTS (100), BENCH_EVENTS_PER_AGENT (20), BENCH_INNODB_BUFFER_POOL_MB (4096; 0 keeps the server's).
  * For development: BENCH_AGENTS=50 BENCH_CONTACTS_PER_AGENT=200.
  *
- * What holds the memory: BENCH_HEAP_SNAPSHOTS=dir writes a heap snapshot of the gateway (node's
- * --heapsnapshot-signal) into dir after the rounds and after each part, named after it; `node
- * dist-bench/bench/scale/heap-summary.js file` sums one by constructor. BENCH_GATEWAY_FLAGS adds node flags to the
- * gateway's (e.g. --trace-gc). Writing a snapshot takes memory of its own: RSS figures of such a run are not the
+ * What holds the memory: BENCH_HEAP_SNAPSHOTS=dir writes a heap snapshot of the gateway (node's --heapsnapshot-signal)
+ * into dir after the rounds and after each part, named after it; `node dist-bench/bench/scale/heap-summary.js file`
+ * sums one by constructor. BENCH_GATEWAY_FLAGS adds node flags to the gateway's (e.g. --trace-gc), BENCH_GATEWAY_ENV
+ * variables to its environment (`NAME=value …`; `NAME=` takes one away, e.g. `MALLOC_ARENA_MAX=` for glibc's own arenas
+ * rather than the image's two). Writing a snapshot takes memory of its own: RSS figures of such a run are not the
  * gateway's.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
@@ -148,6 +149,7 @@ export async function benchScale(): Promise<BenchResult> {
   };
   let ds: Awaited<ReturnType<typeof openDatabase>> | undefined;
   try {
+    figures['gateway started with'] = gw.runsWith();
     const users = Array.from({ length: AGENTS }, (_, i) => `agent${i}@scale.test`);
     const importer = 'importer@scale.test';
     const admin = new EmulatorAdmin(emu.url);
@@ -264,7 +266,7 @@ export async function benchScale(): Promise<BenchResult> {
         'innodb_log_file_size 1 GiB, innodb_flush_log_at_trx_commit=2 (test/support/mariadb.ts)';
       figures['  gateway'] =
         `CONTACTS_FRESHNESS_SECONDS=${FRESHNESS_SECONDS} (seeded mirrors fresh for the whole run), ` +
-        `CALENDAR_CACHE_SECONDS=${CALENDAR_CACHE_SECONDS}, otherwise as in production: ${gw.runsWith()}`;
+        `CALENDAR_CACHE_SECONDS=${CALENDAR_CACHE_SECONDS}, otherwise as in production`;
 
       const world: World = {
         url: gw.url,

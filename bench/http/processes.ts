@@ -52,7 +52,7 @@ export interface Child {
   rssMiB(): number;
   /** CPU time the process has used (user + system), in ms, read from /proc. */
   cpuMs(): number;
-  /** What it really runs with, read from /proc: its node flags and C library (MALLOC_*) settings. */
+  /** What it was started with, read from /proc: its node flags and allocator settings (MALLOC_*, LD_PRELOAD…). */
   runsWith(): string;
   stop(): Promise<void>;
 }
@@ -104,14 +104,15 @@ function rssMiB(pid: number): number {
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
 }
 
+/** What the process was started with, from /proc: its node flags and what changes its allocator. */
 function runsWith(pid: number): string {
   const flags = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
     .split('\0')
     .filter((a) => a.startsWith('--'));
-  const libc = readFileSync(`/proc/${pid}/environ`, 'utf8')
+  const allocator = readFileSync(`/proc/${pid}/environ`, 'utf8')
     .split('\0')
-    .filter((e) => e.startsWith('MALLOC_'));
-  return [...flags, ...libc].join(' ') || 'no node flags, no MALLOC_* settings';
+    .filter((e) => /^(MALLOC_\w+|GLIBC_TUNABLES|LD_PRELOAD|NODE_OPTIONS)=/.test(e));
+  return [...flags, ...allocator].join(' ') || 'no node flags, no allocator settings';
 }
 
 let ticksPerSecond: number | undefined;
@@ -212,33 +213,49 @@ function productionNodeFlags(): string[] {
 }
 
 /**
- * The C library's settings production runs the gateway with: the `ENV MALLOC_*` of deploy/Dockerfile's runtime stage
- * (glibc's malloc arenas). The rest of its ENV is the bench's own to set (NODE_ENV, ports).
+ * The C library's settings production runs the gateway with: `MALLOC_*` and `GLIBC_TUNABLES` set by `ENV` in
+ * deploy/Dockerfile's runtime stage (glibc's malloc arenas), in its `NAME=value` form, quotes taken off as Docker
+ * does. The rest of that ENV is the bench's own to set (NODE_ENV, ports).
  */
 function productionAllocatorEnv(): Record<string, string> {
   const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
-  const runtime = dockerfile.slice(dockerfile.indexOf(' AS runtime'));
+  const stage = /^FROM\s+\S+\s+AS\s+runtime\s*$/im.exec(dockerfile);
+  if (!stage) throw new Error('deploy/Dockerfile has no runtime stage (FROM … AS runtime)');
+  const rest = dockerfile.slice(stage.index + stage[0].length);
+  const runtime = rest.slice(0, /^FROM\s/im.exec(rest)?.index ?? rest.length);
   const env: Record<string, string> = {};
-  for (const line of runtime.matchAll(/^ENV (.+)$/gm))
-    for (const [, name, value] of line[1].matchAll(/(MALLOC_\w+)=(\S+)/g)) env[name] = value;
+  for (const [, line] of runtime.replace(/\\\n/g, ' ').matchAll(/^ENV\s+(.+)$/gim)) {
+    if (!line.includes('=')) throw new Error(`deploy/Dockerfile: ENV without NAME=value: ${line}`);
+    for (const [, name, value] of line.matchAll(/(?:^|\s)(MALLOC_\w+|GLIBC_TUNABLES)=("[^"]*"|'[^']*'|\S+)/g))
+      env[name] = /^(["']).*\1$/.test(value) ? value.slice(1, -1) : value;
+  }
   return env;
 }
 
 /**
- * The compiled gateway, with production's node flags and allocator settings (plus `nodeFlags`, e.g. a CPU profile).
- * BENCH_GATEWAY_ENV (`NAME=value …`) sets variables over all of them (MALLOC_ARENA_MAX=16, say, to measure without
- * the image's setting: glibc's own on 2 cores).
+ * BENCH_GATEWAY_ENV, `NAME=value …` over the gateway's environment; `NAME=` takes the variable away (e.g.
+ * `MALLOC_ARENA_MAX=` measures with glibc's own number of arenas, whatever the machine).
+ */
+function benchGatewayEnv(env: Record<string, string>): Record<string, string> {
+  const out = { ...env };
+  for (const pair of (process.env.BENCH_GATEWAY_ENV ?? '').split(/\s+/).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`BENCH_GATEWAY_ENV: "${pair}" is not NAME=value`);
+    const [name, value] = [pair.slice(0, eq), pair.slice(eq + 1)];
+    if (value === '') delete out[name];
+    else out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * The compiled gateway, with production's node flags and allocator settings (plus `nodeFlags`, e.g. a CPU profile, and
+ * BENCH_GATEWAY_ENV).
  */
 export function startGateway(env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
-  const over = Object.fromEntries(
-    (process.env.BENCH_GATEWAY_ENV ?? '')
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
-  );
   return spawnNode(
     [GATEWAY_MAIN],
-    { ...productionAllocatorEnv(), ...env, ...over },
+    benchGatewayEnv({ ...productionAllocatorEnv(), ...env }),
     '0',
     /GraphQL:\s+(http:\/\/\S+)\/graphql/,
     [...productionNodeFlags(), ...nodeFlags],
