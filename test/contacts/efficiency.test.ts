@@ -50,10 +50,9 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
 
   /**
    * The outbox has delivered everything: the mutations' own wait may end first on a slow machine. The deadline is
-   * longer than `until`'s 20 s: delivering 1,000 deletes on MariaDB (a sync that reads back the 1,000 contacts just
-   * created, 6 guarding writes, 2 deletes, the rows removed) took 3.1 s on an idle 2-core machine, 11.5 s with four
-   * busy loops beside it, and more than 20 s in one CI run with the suite's other workers (every call answered 200, in
-   * order: slow, not stuck).
+   * longer than `until`'s 20 s: delivering 1,000 deletes on MariaDB (an incremental sync first, 6 guarding writes, 2
+   * deletes, the rows removed) took 3.1 s on an idle 2-core machine, 11.5 s with four busy loops beside it, and more
+   * than 20 s in one CI run with the suite's other workers (every call answered 200, in order: slow, not stuck).
    */
   const delivered = () =>
     until(
