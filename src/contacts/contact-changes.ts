@@ -24,7 +24,7 @@ import { Agent, Contact, ContactSyncRecord, ContactTombstone } from '../entities
 import { badInput } from '../errors';
 
 /** Ids `n` at a time (an IN list per statement). */
-function* chunks(ids: readonly string[], n: number): Generator<string[]> {
+export function* chunks(ids: readonly string[], n: number): Generator<string[]> {
   for (let i = 0; i < ids.length; i += n) yield ids.slice(i, i + n);
 }
 

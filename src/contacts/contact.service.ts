@@ -20,7 +20,7 @@ import { laneCounts } from '../outbox/status';
 import { CONTACTS_OUTBOX } from '../outbox/topics';
 import type { OutboxWorker } from '../outbox/worker';
 import type { AddressInput, ContactInput, ContactPatch, DateInput } from './contact.input';
-import { changeFeed, checkNotExpired, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
+import { changeFeed, checkNotExpired, chunks, decodeFeedCursor, encodeFeedCursor, readFeed } from './contact-changes';
 import { insertTokens, MAX_QUERY_WORDS, queryWords, replaceTokens, searchCondition } from './contact-search';
 import { fixedSql } from '../db/statements';
 import { createdThenDeleted, createOnce, keyed, remember, type Keyed } from '../idempotency/idempotency';
@@ -514,7 +514,7 @@ export class ContactService {
       const feed = await changeFeed(m, scope);
       const rows = await tx
         .agentQuery(Contact, 'c')
-        .select(['c.id', 'c.version', 'c.deletedAt'])
+        .select(['c.id', 'c.deletedAt'])
         .andWhere('c.id IN (:...ids)', { ids: unique })
         .getMany();
       // Deleting again is no error (a retry whose answer was lost): deleted here and on its way to Google, or gone.
@@ -530,14 +530,15 @@ export class ContactService {
       const missing = unknown.filter((id) => !buried.some((t) => t.contactId === id));
       if (missing.length) throw notFound('Contact', missing[0]);
       const now = new Date();
-      // Marked in one statement per 500 (a statement each made 1,000 deletes take 1.2 s of round trips on MariaDB).
-      for (let i = 0; i < found.length; i += 500)
+      const foundIds = found.map((c) => c.id);
+      // Marked in one statement per 500, not one per contact (1,000 round trips to MariaDB for 1,000 deletes).
+      for (const ids of chunks(foundIds, 500))
         await m
           .createQueryBuilder()
           .update(Contact)
           .set({ deletedAt: now, version: () => 'version + 1', syncState: 'PENDING', updatedAt: now })
           .where('id IN (:...ids) AND brokerageId = :brokerageId AND agentId = :agentId', {
-            ids: found.slice(i, i + 500).map((c) => c.id),
+            ids,
             brokerageId: scope.brokerageId,
             agentId: scope.agentId,
           })
@@ -549,7 +550,7 @@ export class ContactService {
         found.map((c) => ({ kind: 'delete', entityId: c.id })),
         now,
       );
-      await feed.mark(found.map((c) => c.id));
+      await feed.mark(foundIds);
       return queued;
     });
     if (seqs.length) await this.deliver(scope, seqs);
