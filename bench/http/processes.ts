@@ -205,31 +205,27 @@ export function gatewayEnv(
   };
 }
 
-/** The node flags production runs the gateway with: those of deploy/Dockerfile's CMD (the heap's sizes). */
-function productionNodeFlags(): string[] {
-  const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8'));
-  if (!cmd) throw new Error('deploy/Dockerfile has no CMD line');
-  return (JSON.parse(cmd[1]) as string[]).filter((a) => a.startsWith('--'));
-}
-
 /**
- * The C library's settings production runs the gateway with: `MALLOC_*` and `GLIBC_TUNABLES` set by `ENV` in
- * deploy/Dockerfile's runtime stage (glibc's malloc arenas), in its `NAME=value` form, quotes taken off as Docker
- * does. The rest of that ENV is the bench's own to set (NODE_ENV, ports).
+ * How production runs the gateway, from deploy/Dockerfile's runtime stage: the node flags of its CMD (the heap's
+ * sizes), and the C library's settings its `ENV` sets, `MALLOC_*` and `GLIBC_TUNABLES` (glibc's malloc arenas), in
+ * their `NAME=value` form, quotes taken off as Docker does. The rest of that ENV is the bench's own to set (NODE_ENV,
+ * ports).
  */
-function productionAllocatorEnv(): Record<string, string> {
+function productionRuntime(): { flags: string[]; env: Record<string, string> } {
   const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
   const stage = /^FROM\s+\S+\s+AS\s+runtime\s*$/im.exec(dockerfile);
   if (!stage) throw new Error('deploy/Dockerfile has no runtime stage (FROM … AS runtime)');
   const rest = dockerfile.slice(stage.index + stage[0].length);
   const runtime = rest.slice(0, /^FROM\s/im.exec(rest)?.index ?? rest.length);
+  const cmd = /^CMD (\[.*\])$/m.exec(runtime);
+  if (!cmd) throw new Error('deploy/Dockerfile has no CMD line in its runtime stage');
   const env: Record<string, string> = {};
   for (const [, line] of runtime.replace(/\\\n/g, ' ').matchAll(/^ENV\s+(.+)$/gim)) {
     if (!line.includes('=')) throw new Error(`deploy/Dockerfile: ENV without NAME=value: ${line}`);
     for (const [, name, value] of line.matchAll(/(?:^|\s)(MALLOC_\w+|GLIBC_TUNABLES)=("[^"]*"|'[^']*'|\S+)/g))
       env[name] = /^(["']).*\1$/.test(value) ? value.slice(1, -1) : value;
   }
-  return env;
+  return { flags: (JSON.parse(cmd[1]) as string[]).filter((a) => a.startsWith('--')), env };
 }
 
 /**
@@ -253,12 +249,13 @@ function benchGatewayEnv(env: Record<string, string>): Record<string, string> {
  * BENCH_GATEWAY_ENV).
  */
 export function startGateway(env: Record<string, string>, nodeFlags: string[] = []): Promise<Child> {
+  const production = productionRuntime();
   return spawnNode(
     [GATEWAY_MAIN],
-    benchGatewayEnv({ ...productionAllocatorEnv(), ...env }),
+    benchGatewayEnv({ ...production.env, ...env }),
     '0',
     /GraphQL:\s+(http:\/\/\S+)\/graphql/,
-    [...productionNodeFlags(), ...nodeFlags],
+    [...production.flags, ...nodeFlags],
   );
 }
 
