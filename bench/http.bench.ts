@@ -13,6 +13,10 @@
  * for glibc's own arenas), and BENCH_GATEWAY_LOG names a file for the last 20 KB it printed. BENCH_MARIADB_CPUS pins
  * MariaDB elsewhere (e.g. 0, with the servers; 1 by default).
  *
+ * BENCH_COMPARE_FLAGS (e.g. --heap-growing-percent=10) starts a second gateway on the same database and emulator with
+ * production's flags plus these, and measures each gateway target on it too, in the same alternating rounds (`gw'.*`,
+ * on core 0 as well): a node flag's cost side by side rather than across two runs of a noisy machine.
+ *
  * Latencies are every answer's own, in fractions of a millisecond (bench/http/load.ts).
  *
  * Besides req/s, each server's CPU time per request is read from /proc: a machine shared with other work changes it
@@ -53,6 +57,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const DIALECTS = (process.env.BENCH_DIALECTS ?? 'sqlite,mariadb').split(',') as Dialect[];
 const ONLY = process.env.BENCH_TARGETS?.split(',');
+const COMPARE_FLAGS = process.env.BENCH_COMPARE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
 const AGENT = 'agent@bench.test';
 /**
  * Agents taking turns creating contacts. People allows an agent some 90 writes a minute (the emulator enforces such a
@@ -175,6 +180,11 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
   const bares: Child[] = [];
   try {
     figures[`${dialect}: the gateway started with`] = gw.runsWith();
+    const alt = COMPARE_FLAGS.length ? await startGateway(env, COMPARE_FLAGS) : undefined;
+    if (alt) {
+      bares.push(alt);
+      figures[`${dialect}: the second gateway (gw') started with`] = alt.runsWith();
+    }
     const { tokens } = await onboard(gw.url, emu.url, env, 'bench.test', [AGENT, ...WRITERS]);
     const token = tokens[AGENT];
     const now = new Date();
@@ -249,8 +259,26 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
       true,
     ).tokens = WRITERS.map((w) => tokens[w]);
 
+    // A gateway target chosen by BENCH_TARGETS brings the bare server it is compared with.
+    const baseOf: Record<string, string> = { events: 'bare.events', sentMail: 'bare.sentMail' };
+    const chosen = ONLY && [...ONLY, ...ONLY.map((key) => baseOf[key.split('.')[1]] ?? 'bare.contacts')];
     for (const key of Object.keys(targets))
-      if (ONLY && !ONLY.includes(key) && key !== 'bare.contacts') delete targets[key];
+      if (chosen && !chosen.includes(key) && key !== 'bare.contacts') delete targets[key];
+    // The same requests to the second gateway, each right after the first gateway's in every round.
+    if (alt)
+      for (const [key, t] of Object.entries(targets)) {
+        delete targets[key]; // put back in order, the second gateway's twin after it
+        targets[key] = t;
+        if (key.startsWith('gw.'))
+          targets[`gw'.${key.slice(3)}`] = {
+            ...t,
+            label: `${t.label}, gw' (${COMPARE_FLAGS.join(' ')})`,
+            server: () => alt,
+            results: [],
+            rss: [],
+            cpu: [],
+          };
+      }
     let turn = 0;
     const measure = async (t: Target, seconds: number) => {
       const server = t.server();
@@ -279,7 +307,6 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
 
     const base = median(targets['bare.contacts'].results.map((r) => r.rps));
     const baseCpu = median(targets['bare.contacts'].cpu);
-    const baseOf: Record<string, string> = { events: 'bare.events', sentMail: 'bare.sentMail' };
     figures[`${dialect}: payload bytes`] = Object.entries(sizes)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
@@ -288,7 +315,7 @@ async function benchDialect(dialect: Dialect, schema: GraphQLSchema, figures: Re
       const p50 = median(t.results.map((r) => r.p50));
       const p99 = median(t.results.map((r) => r.p99));
       const kind = key.split('.')[1];
-      const own = key.startsWith('gw.') && baseOf[kind] ? median(targets[baseOf[kind]].results.map((r) => r.rps)) : 0;
+      const own = key.startsWith('gw') && baseOf[kind] ? median(targets[baseOf[kind]].results.map((r) => r.rps)) : 0;
       const cpu = median(t.cpu);
       const ownCpu = own ? median(targets[baseOf[kind]].cpu) : 0;
       figures[`${dialect}: ${t.label}`] =
